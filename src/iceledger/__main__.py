@@ -1,0 +1,3 @@
+from iceledger.cli import main
+
+main()

@@ -1,0 +1,104 @@
+"""The `iceledger` command line. Thin: parses arguments, calls the package, prints results.
+
+Every command takes --warehouse PATH (default ./iceledger.duckdb, or $ICELEDGER_WAREHOUSE).
+A user-facing problem prints one red line and exits 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from iceledger.errors import IceledgerError
+from iceledger.warehouse import DEFAULT_WAREHOUSE, Warehouse
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    help="iceledger: sourced, documented numbers from the public record of ICE enforcement.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Load source files into the warehouse.", no_args_is_help=True)
+stats_app = typer.Typer(help="ICE detention-statistics workbooks.", no_args_is_help=True)
+fetch_app = typer.Typer(help="Download public source files.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(stats_app, name="stats")
+app.add_typer(fetch_app, name="fetch")
+
+WarehouseOption = Annotated[
+    Path,
+    typer.Option(
+        "--warehouse",
+        envvar="ICELEDGER_WAREHOUSE",
+        help="DuckDB warehouse file.",
+        dir_okay=False,
+    ),
+]
+
+
+def user_errors(command):
+    """Show IceledgerError as one line and exit 1, instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except IceledgerError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted:[/] the warehouse is unchanged by the "
+                              "unfinished load", highlight=False)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.command("export")
+@user_errors
+def export_command(
+    table: Annotated[str, typer.Argument(help="Warehouse table to write.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="csv or parquet.")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Output file (default TABLE.FORMAT).")
+    ] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Write any warehouse table to CSV or Parquet."""
+    target = output or Path(f"{table}.{format}")
+    rows = Warehouse(warehouse).export(table, format, target)
+    console.print(f"wrote {rows:,} rows of {table} to {target}")
+
+
+@app.command("tables")
+@user_errors
+def tables_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
+    """List the warehouse's tables."""
+    for name in Warehouse(warehouse).table_names():
+        console.print(name)
+
+
+@app.command("sources")
+@user_errors
+def sources_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
+    """List every loaded source file with its hash and row accounting."""
+    table = Table("file", "kind", "dataset", "sha256", "read", "loaded", "quarantined",
+                  "duplicate", "synthetic")
+    for s in Warehouse(warehouse).sources():
+        table.add_row(s["file_name"], s["kind"], s["dataset"] or "", s["sha256"][:12],
+                      f"{s['rows_read']:,}", f"{s['rows_loaded']:,}",
+                      f"{s['rows_quarantined']:,}", f"{s['rows_duplicate']:,}",
+                      "yes" if s["synthetic"] else "no")
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m iceledger`
+    sys.exit(app())

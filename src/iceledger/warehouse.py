@@ -1,0 +1,310 @@
+"""The embedded DuckDB warehouse: atomic loads, source registry, row accounting, exports.
+
+Every load of one source file happens in one DuckDB transaction. DuckDB only makes a transaction
+durable at COMMIT, so a crash, kill or Ctrl-C part-way through leaves the warehouse exactly as it was
+before the load began (tests/test_warehouse.py proves it by killing a loading process).
+
+Sources are keyed by the SHA-256 of their bytes: loading the same bytes twice is a no-op, whatever
+the file is called; a changed file is a new version and is loaded beside the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from iceledger.errors import IceledgerError
+
+DEFAULT_WAREHOUSE = Path("iceledger.duckdb")
+
+# Tables the warehouse keeps about itself; every other table is data.
+SOURCES_TABLE = "ingest_sources"
+QUARANTINE_TABLE = "ingest_quarantine"
+
+_SOURCES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {SOURCES_TABLE} (
+    sha256 VARCHAR PRIMARY KEY,
+    file_name VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    dataset VARCHAR,
+    layout VARCHAR,
+    loaded_at TIMESTAMP NOT NULL,
+    rows_read BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    rows_duplicate BIGINT NOT NULL,
+    tables_loaded VARCHAR NOT NULL,
+    warnings VARCHAR NOT NULL,
+    synthetic BOOLEAN NOT NULL
+)
+"""
+
+_QUARANTINE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
+    sha256 VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    sheet VARCHAR,
+    row_number BIGINT,
+    cell VARCHAR,
+    reason VARCHAR NOT NULL
+)
+"""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """A source row that could not be loaded, and why. Kept so that nothing is lost silently."""
+
+    sheet: str | None
+    row_number: int | None
+    cell: str | None
+    reason: str
+
+
+@dataclass
+class RowAccounting:
+    """rows_read = rows_loaded + rows_quarantined + rows_duplicate, checked before any commit.
+
+    `rows_duplicate` counts rows that are loaded but flagged as duplicates, which is why the rows
+    of a data table (loaded + duplicate) are compared with rows_loaded + rows_duplicate.
+    """
+
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_duplicate: int = 0
+    quarantined: list[QuarantinedRow] = field(default_factory=list)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return len(self.quarantined)
+
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_duplicate
+
+    def add(self, other: RowAccounting) -> None:
+        self.rows_read += other.rows_read
+        self.rows_loaded += other.rows_loaded
+        self.rows_duplicate += other.rows_duplicate
+        self.quarantined.extend(other.quarantined)
+
+
+@dataclass
+class SourceLoad:
+    """Everything one source file contributes to the warehouse, loaded all-or-nothing."""
+
+    path: Path
+    sha256: str
+    kind: str  # "stats" (published workbooks) or "foia" (individual-level records)
+    tables: Mapping[str, pa.Table | Iterable[pa.RecordBatch]]
+    accounting: RowAccounting
+    dataset: str | None = None
+    layout: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    synthetic: bool = False
+
+
+class Warehouse:
+    """A DuckDB file holding every loaded table, the source registry and the quarantine."""
+
+    def __init__(self, path: Path | str = DEFAULT_WAREHOUSE):
+        self.path = Path(path)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if read_only and not self.path.exists():
+            raise IceledgerError(
+                f"{self.path}: no warehouse here yet; run `iceledger ingest ...` or "
+                "`iceledger demo` first, or pass --warehouse PATH"
+            )
+        try:
+            con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise IceledgerError(f"{self.path}: cannot open the warehouse: {exc}") from exc
+        try:
+            if not read_only:
+                con.execute(_SOURCES_DDL)
+                con.execute(_QUARANTINE_DDL)
+            yield con
+        finally:
+            con.close()
+
+    def has_source(self, sha256: str) -> bool:
+        if not self.path.exists():
+            return False
+        with self.connect() as con:
+            found = con.execute(
+                f"SELECT 1 FROM {SOURCES_TABLE} WHERE sha256 = ?", [sha256]
+            ).fetchone()
+        return found is not None
+
+    def load(self, load: SourceLoad) -> bool:
+        """Load one source atomically. Returns False (and changes nothing) if already loaded."""
+        if not load.accounting.balanced():
+            a = load.accounting
+            raise IceledgerError(
+                f"{load.path.name}: row accounting does not balance (read {a.rows_read} != "
+                f"loaded {a.rows_loaded} + quarantined {a.rows_quarantined} + "
+                f"duplicate {a.rows_duplicate}); nothing was loaded"
+            )
+        with self.connect() as con:
+            already = con.execute(
+                f"SELECT 1 FROM {SOURCES_TABLE} WHERE sha256 = ?", [load.sha256]
+            ).fetchone()
+            if already:
+                return False
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name, data in load.tables.items():
+                    _append(con, name, data)
+                _register(con, load)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return True
+
+    def replace_table(self, name: str, data: pa.Table) -> None:
+        """Rebuild a derived table from scratch in one transaction (derived, never source data)."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.register("_incoming", data)
+                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
+                con.unregister("_incoming")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def table_names(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'main' ORDER BY table_name"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def read_table(self, name: str) -> pa.Table:
+        self._require_table(name)
+        with self.connect(read_only=True) as con:
+            return con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+
+    def export(self, name: str, fmt: str, output: Path) -> int:
+        """Write one table as CSV or Parquet; returns the number of rows written."""
+        table = self.read_table(name)
+        if fmt == "csv":
+            pa_csv.write_csv(table, output)
+        elif fmt == "parquet":
+            pq.write_table(table, output)
+        else:
+            raise IceledgerError(f"unknown export format {fmt!r}; use csv or parquet")
+        return table.num_rows
+
+    def sources(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with self.connect(read_only=True) as con:
+            cur = con.execute(f"SELECT * FROM {SOURCES_TABLE} ORDER BY loaded_at, file_name")
+            columns = [d[0] for d in cur.description]
+            return [dict(zip(columns, row)) for row in cur.fetchall()]
+
+    def _require_table(self, name: str) -> None:
+        names = self.table_names()
+        if name not in names:
+            listing = ", ".join(names) if names else "none yet"
+            raise IceledgerError(f"{self.path}: no table named {name!r} (tables: {listing})")
+
+
+def _append(
+    con: duckdb.DuckDBPyConnection, name: str, data: pa.Table | Iterable[pa.RecordBatch]
+) -> None:
+    batches = [data] if isinstance(data, pa.Table) else data
+    for batch in batches:
+        if batch.num_rows == 0 and _table_exists(con, name):
+            continue
+        con.register("_incoming", batch)
+        if not _table_exists(con, name):
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
+        else:
+            _add_missing_columns(con, name, batch.schema)
+            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
+        con.unregister("_incoming")
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return (
+        con.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema='main' AND table_name=?",
+            [name],
+        ).fetchone()
+        is not None
+    )
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
+    # Later releases add columns; the table grows to hold them and older rows read as NULL.
+    existing = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]
+        ).fetchall()
+    }
+    for column in schema.names:
+        if column not in existing:
+            duck_type = con.execute(
+                f'SELECT typeof("{column}") FROM _incoming LIMIT 1'
+            ).fetchone()
+            sql_type = duck_type[0] if duck_type else "VARCHAR"
+            con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {sql_type}')
+
+
+def _register(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
+    a = load.accounting
+    con.execute(
+        f"INSERT INTO {SOURCES_TABLE} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            load.sha256,
+            load.path.name,
+            str(load.path),
+            load.kind,
+            load.dataset,
+            load.layout,
+            datetime.now(timezone.utc).replace(tzinfo=None),
+            a.rows_read,
+            a.rows_loaded,
+            a.rows_quarantined,
+            a.rows_duplicate,
+            json.dumps(sorted(load.tables)),
+            json.dumps(load.warnings),
+            load.synthetic,
+        ],
+    )
+    if a.quarantined:
+        con.executemany(
+            f"INSERT INTO {QUARANTINE_TABLE} VALUES (?,?,?,?,?,?)",
+            [
+                [load.sha256, load.path.name, q.sheet, q.row_number, q.cell, q.reason]
+                for q in a.quarantined
+            ],
+        )

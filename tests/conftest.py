@@ -1,0 +1,28 @@
+"""Shared fixtures. Tests that read the real shared data skip with a reason when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ICELEDGER_SHARED", REPO_ROOT.parent / "shared"))
+STATS_WORKBOOKS = SHARED / "data" / "ice-detention-stats"
+DDP_REFERENCE = STATS_WORKBOOKS / "ddp-reference"
+
+
+@pytest.fixture(scope="session")
+def stats_workbooks() -> list[Path]:
+    files = sorted(STATS_WORKBOOKS.glob("*.xlsx"))
+    if not files:
+        pytest.skip(f"real ICE workbooks not found under {STATS_WORKBOOKS} (set ICELEDGER_SHARED)")
+    return files
+
+
+@pytest.fixture(scope="session")
+def ddp_reference() -> Path:
+    if not DDP_REFERENCE.is_dir():
+        pytest.skip(f"Deportation Data Project reference parse not found at {DDP_REFERENCE}")
+    return DDP_REFERENCE

@@ -1,0 +1,117 @@
+"""The warehouse loads atomically, keys sources by hash and keeps the row accounting honest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from iceledger.errors import IceledgerError
+from iceledger.warehouse import (
+    QUARANTINE_TABLE,
+    QuarantinedRow,
+    RowAccounting,
+    SourceLoad,
+    Warehouse,
+    file_sha256,
+)
+
+
+def _load(path: Path, rows: int, quarantined: int = 0, sha: str | None = None) -> SourceLoad:
+    table = pa.table({"value": list(range(rows)), "source_file": [path.name] * rows})
+    accounting = RowAccounting(
+        rows_read=rows + quarantined,
+        rows_loaded=rows,
+        quarantined=[QuarantinedRow("Sheet1", i + 2, f"A{i + 2}", "not a number")
+                     for i in range(quarantined)],
+    )
+    return SourceLoad(path=path, sha256=sha or file_sha256(path), kind="test",
+                      tables={"numbers": table}, accounting=accounting)
+
+
+def test_same_bytes_load_once_and_new_bytes_add_a_version(tmp_path):
+    source = tmp_path / "a.csv"
+    source.write_text("1\n")
+    wh = Warehouse(tmp_path / "w.duckdb")
+    assert wh.load(_load(source, 3, quarantined=2)) is True
+    assert wh.load(_load(source, 3, quarantined=2)) is False
+    source.write_text("2\n")
+    assert wh.load(_load(source, 4)) is True
+    assert wh.read_table("numbers").num_rows == 7
+    assert wh.read_table(QUARANTINE_TABLE).num_rows == 2
+    assert [s["rows_read"] for s in wh.sources()] == [5, 4]
+
+
+def test_unbalanced_accounting_loads_nothing(tmp_path):
+    source = tmp_path / "a.csv"
+    source.write_text("x")
+    load = _load(source, 3)
+    load.accounting.rows_read = 10
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with pytest.raises(IceledgerError, match="does not balance"):
+        wh.load(load)
+    assert not wh.has_source(load.sha256)
+
+
+def test_later_columns_extend_the_table(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    for i, table in enumerate([pa.table({"a": [1]}), pa.table({"a": [2], "b": ["new"]})]):
+        source = tmp_path / f"{i}.csv"
+        source.write_text(str(i))
+        wh.load(SourceLoad(source, file_sha256(source), "test", {"t": table},
+                           RowAccounting(rows_read=1, rows_loaded=1)))
+    assert wh.read_table("t").to_pydict() == {"a": [1, 2], "b": [None, "new"]}
+
+
+def test_killed_mid_load_leaves_the_warehouse_as_it_was(tmp_path):
+    db = tmp_path / "w.duckdb"
+    first = tmp_path / "first.csv"
+    first.write_text("first")
+    Warehouse(db).load(_load(first, 5))
+
+    # A child process starts a large load and announces when it is inside the transaction;
+    # it is then killed with SIGKILL, the harshest interruption there is.
+    script = textwrap.dedent(f"""
+        import sys, pyarrow as pa
+        from pathlib import Path
+        from iceledger.warehouse import Warehouse, SourceLoad, RowAccounting
+        def batches():
+            for i in range(100_000):
+                if i == 3:
+                    print("inside", flush=True)
+                yield pa.record_batch({{"value": list(range(50_000)),
+                                        "source_file": ["second.csv"] * 50_000}})
+        Warehouse({str(db)!r}).load(SourceLoad(Path("second.csv"), "f" * 64, "test",
+            {{"numbers": batches()}}, RowAccounting(rows_read=1, rows_loaded=1)))
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "inside"
+    time.sleep(0.5)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+
+    wh = Warehouse(db)
+    assert wh.read_table("numbers").num_rows == 5
+    assert [s["file_name"] for s in wh.sources()] == ["first.csv"]
+    with duckdb.connect(str(db)) as con:
+        assert con.execute("SELECT count(*) FROM numbers").fetchone()[0] == 5
+
+
+def test_export_writes_csv_and_parquet(tmp_path):
+    source = tmp_path / "a.csv"
+    source.write_text("1")
+    wh = Warehouse(tmp_path / "w.duckdb")
+    wh.load(_load(source, 4))
+    assert wh.export("numbers", "csv", tmp_path / "n.csv") == 4
+    assert (tmp_path / "n.csv").read_text().splitlines()[0] == '"value","source_file"'
+    assert wh.export("numbers", "parquet", tmp_path / "n.parquet") == 4
+    with pytest.raises(IceledgerError, match="no table named 'nope'"):
+        wh.export("nope", "csv", tmp_path / "x.csv")
