@@ -1,0 +1,3 @@
+"""Metric definitions, one module per question; importing this package registers them all."""
+
+from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute, get  # noqa: F401

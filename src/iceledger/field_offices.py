@@ -1,0 +1,49 @@
+"""ICE's 25 ERO field offices (Areas of Responsibility) and the spellings each appears under.
+
+The table is the project's own (src/iceledger/data/field_offices.csv): canonical name, three-letter
+code as ICE prints it in the detention-statistics facilities sheet, and the raw spellings seen in
+FOIA releases ("Atlanta Area of Responsibility", "ATL", ...). Matching ignores case, dots and
+repeated spaces because releases vary in exactly those ways.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class FieldOffice:
+    code: str
+    name: str
+
+
+def _key(raw: str) -> str:
+    return re.sub(r"\s+", " ", raw.replace(".", "")).strip().casefold()
+
+
+@cache
+def field_offices() -> tuple[FieldOffice, ...]:
+    with resources.files("iceledger.data").joinpath("field_offices.csv").open() as handle:
+        return tuple(FieldOffice(row["aor_code"], row["aor"]) for row in csv.DictReader(handle))
+
+
+@cache
+def _lookup() -> dict[str, FieldOffice]:
+    table: dict[str, FieldOffice] = {}
+    with resources.files("iceledger.data").joinpath("field_offices.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            office = FieldOffice(row["aor_code"], row["aor"])
+            for spelling in [row["aor"], row["aor_code"], *row["raw_names"].split("|")]:
+                table[_key(spelling)] = office
+    return table
+
+
+def normalise_aor(raw: str | None) -> FieldOffice | None:
+    """The field office a raw AOR string names, or None if it names none we know."""
+    if raw is None:
+        return None
+    return _lookup().get(_key(raw))
