@@ -26,19 +26,22 @@ def _key(raw: str) -> str:
 
 
 @cache
-def field_offices() -> tuple[FieldOffice, ...]:
+def _rows() -> tuple[dict[str, str], ...]:
     with resources.files("iceledger.data").joinpath("field_offices.csv").open() as handle:
-        return tuple(FieldOffice(row["aor_code"], row["aor"]) for row in csv.DictReader(handle))
+        return tuple(csv.DictReader(handle))
+
+
+def field_offices() -> tuple[FieldOffice, ...]:
+    return tuple(FieldOffice(row["aor_code"], row["aor"]) for row in _rows())
 
 
 @cache
 def _lookup() -> dict[str, FieldOffice]:
     table: dict[str, FieldOffice] = {}
-    with resources.files("iceledger.data").joinpath("field_offices.csv").open() as handle:
-        for row in csv.DictReader(handle):
-            office = FieldOffice(row["aor_code"], row["aor"])
-            for spelling in [row["aor"], row["aor_code"], *row["raw_names"].split("|")]:
-                table[_key(spelling)] = office
+    for row in _rows():
+        office = FieldOffice(row["aor_code"], row["aor"])
+        for spelling in [row["aor"], row["aor_code"], *row["raw_names"].split("|")]:
+            table[_key(spelling)] = office
     return table
 
 
