@@ -100,5 +100,37 @@ def sources_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
     console.print(table)
 
 
+@fetch_app.command("stats")
+@user_errors
+def fetch_stats_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder to save the workbook in.",
+                                      file_okay=False)] = Path("ice-detention-stats"),
+    url: Annotated[str | None, typer.Option(
+        "--url", help="Page linking the workbook, or the workbook's own .xlsx address "
+                      "(default: ICE's detention-management page).")] = None,
+) -> None:
+    """Download ICE's current detention-statistics workbook (never overwrites a saved one)."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from iceledger.sources.fetch import DETENTION_MANAGEMENT_URL, fetch_stats
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=err_console, transient=True) as bar:
+        def track(name: str):
+            task = bar.add_task(name, total=None)
+            return lambda done, total: bar.update(task, completed=done, total=total)
+
+        outcome = fetch_stats(out, url or DETENTION_MANAGEMENT_URL, progress=track)
+    for f in outcome.files:
+        verb = "already have" if f.already_had else "saved"
+        console.print(f"{verb} {f.path} ({f.size:,} bytes, sha256 {f.sha256[:12]}) from {f.url}",
+                      highlight=False, soft_wrap=True)
+    for problem in outcome.errors:
+        err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+    if outcome.errors:
+        raise typer.Exit(1)
+    console.print(f"next: iceledger ingest stats {out}", highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m iceledger`
     sys.exit(app())
