@@ -1,0 +1,199 @@
+"""Small-cell suppression: no published cell under k, and no published total minus published cells
+(nor any other linear combination of what is published) gives back a hidden small count."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iceledger.disclosure import (
+    COMPLEMENTARY_LABEL,
+    SUPPRESSION_COLUMN,
+    all_margins,
+    plan_suppression,
+    suppress,
+)
+
+K = 10
+
+
+def _published_groups(table: pa.Table, count_column: str, dimensions, k):
+    """Every total a reader can get (sums over any subset of dimensions), when it is itself
+    publishable (not a small cell). Written independently of the module under test."""
+    rows = table.to_pylist()
+    groups = []
+    for size in range(len(dimensions)):
+        for kept in itertools.combinations(dimensions, size):
+            by_key: dict = {}
+            for i, row in enumerate(rows):
+                by_key.setdefault(tuple(row[d] for d in kept), []).append(i)
+            for members in by_key.values():
+                total = sum(rows[i][count_column] for i in members)
+                if not 0 < total < k:
+                    groups.append(members)
+    return groups
+
+
+def _determined(hidden: list[int], groups) -> set[int]:
+    """Hidden cells a reader can solve for exactly: rank drops when the cell's column is removed."""
+    if not hidden:
+        return set()
+    incidence = np.array(
+        [[1.0 if cell in members else 0.0 for cell in hidden] for members in groups] or
+        [[0.0] * len(hidden)]
+    )
+    full_rank = np.linalg.matrix_rank(incidence)
+    found = set()
+    for position, cell in enumerate(hidden):
+        without = np.delete(incidence, position, axis=1)
+        rank_without = np.linalg.matrix_rank(without) if without.size else 0
+        if rank_without < full_rank:
+            found.add(cell)
+    return found
+
+
+def _tables(max_dims: int = 3):
+    @st.composite
+    def build(draw):
+        n_dims = draw(st.integers(1, max_dims))
+        sizes = [draw(st.integers(1, 4)) for _ in range(n_dims)]
+        names = [f"d{i}" for i in range(n_dims)]
+        cells = list(itertools.product(*(range(s) for s in sizes)))
+        # Sparse tables (absent combinations) are what metrics really return.
+        present = draw(st.lists(st.booleans(), min_size=len(cells), max_size=len(cells)))
+        cells = [c for c, keep in zip(cells, present) if keep] or cells[:1]
+        counts = draw(
+            st.lists(
+                st.one_of(st.integers(0, 12), st.integers(0, 200)),
+                min_size=len(cells),
+                max_size=len(cells),
+            )
+        )
+        columns = {name: [f"v{c[i]}" for c in cells] for i, name in enumerate(names)}
+        columns["people"] = counts
+        columns["share"] = [c / max(sum(counts), 1) for c in counts]
+        return pa.table(columns), names
+
+    return build()
+
+
+@settings(max_examples=150, deadline=None)
+@given(_tables())
+def test_no_published_cell_is_small_and_none_is_derivable(case):
+    table, dims = case
+    result = suppress(table, "people", dims, k=K)
+    published = result.table
+    rows = published.to_pylist()
+    original = table.to_pylist()
+
+    # Nothing lost or reordered; dimensions untouched.
+    assert published.num_rows == table.num_rows
+    for dim in dims:
+        assert published.column(dim).to_pylist() == table.column(dim).to_pylist()
+
+    hidden = sorted(result.plan.hidden)
+    for i, (row, before) in enumerate(zip(rows, original)):
+        if i in result.plan.hidden:
+            assert row["people"] is None and row["share"] is None
+            assert row[SUPPRESSION_COLUMN] in (f"<{K}", COMPLEMENTARY_LABEL)
+        else:
+            # No published cell under k, and published cells are the true numbers.
+            assert not 0 < row["people"] < K
+            assert row["people"] == before["people"] and row["share"] == before["share"]
+            assert row[SUPPRESSION_COLUMN] is None
+        if 0 < before["people"] < K:
+            assert row[SUPPRESSION_COLUMN] == f"<{K}"
+
+    groups = _published_groups(table, "people", dims, K)
+    # Differences: no published total has exactly one hidden cell in it...
+    for members in groups:
+        inside = [i for i in members if i in result.plan.hidden]
+        if len(inside) == 1:
+            assert inside[0] not in result.plan.primary or inside[0] in result.plan.unprotectable
+    # ...and no combination of published totals and cells pins a small cell down.
+    determined = _determined(hidden, groups)
+    assert determined & result.plan.primary <= result.plan.unprotectable
+    # A cell is only given up when the totals alone reveal it, whatever the table hides.
+    everything = list(range(table.num_rows))
+    assert result.plan.unprotectable <= _determined(everything, groups)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 60), min_size=1, max_size=12),
+    st.integers(2, 20),
+)
+def test_one_dimension_with_grand_total(counts, k):
+    plan = plan_suppression(counts, [list(range(len(counts)))], k)
+    total = sum(counts)
+    assert plan.primary == {i for i, c in enumerate(counts) if 0 < c < k}
+    if not 0 < total < k:
+        assert len(plan.hidden) != 1
+
+
+def test_two_by_two_rectangle_is_the_minimal_complement():
+    table = pa.table(
+        {
+            "aor": ["A", "A", "B", "B", "C", "C"],
+            "criminality": ["x", "y", "x", "y", "x", "y"],
+            "people": [5, 20, 30, 40, 50, 60],
+        }
+    )
+    result = suppress(table, "people", ["aor", "criminality"], k=10)
+    assert result.plan.primary == {0}
+    # Row A's other cell, column x's smallest other cell, and the corner that closes the rectangle.
+    assert result.plan.complementary == {1, 2, 3}
+    assert result.table.column(SUPPRESSION_COLUMN).to_pylist() == [
+        "<10", COMPLEMENTARY_LABEL, COMPLEMENTARY_LABEL, COMPLEMENTARY_LABEL, None, None
+    ]
+    assert result.table.column("people").to_pylist() == [None, None, None, None, 50, 60]
+
+
+def test_zero_is_published_and_large_cells_untouched():
+    table = pa.table({"month": ["2025-01", "2025-02", "2025-03"], "people": [0, 45, 90]})
+    result = suppress(table, "people", ["month"], k=10)
+    assert not result.plan.hidden
+    assert result.table.column("people").to_pylist() == [0, 45, 90]
+
+
+def test_a_total_under_k_is_not_something_to_subtract_from():
+    # Both cells are small, so the grand total (7) is itself small and hidden wherever shown;
+    # the two primary cells need no complement.
+    plan = plan_suppression([3, 4], [[0, 1]], k=10)
+    assert plan.primary == {0, 1} and not plan.complementary
+
+
+def test_totals_named_explicitly_limit_what_is_protected():
+    table = pa.table({"aor": ["A", "B", "C"], "people": [3, 50, 60]})
+    # Without a published grand total, hiding the small cell is enough.
+    alone = suppress(table, "people", ["aor"], k=10, totals=[])
+    assert alone.plan.hidden == {0}
+    with_total = suppress(table, "people", ["aor"], k=10)
+    assert with_total.plan.complementary == {1}
+
+
+def test_totals_alone_can_reveal_a_cell_and_this_is_reported():
+    # Field office A has one row; criminality y appears only under B. The published totals
+    # B (35) and y (30) give B,x = 5 without any cell of this table, so it is reported.
+    table = pa.table(
+        {"aor": ["A", "B", "B"], "criminality": ["x", "x", "y"], "people": [50, 5, 30]}
+    )
+    result = suppress(table, "people", ["aor", "criminality"], k=10)
+    assert result.plan.unprotectable == {1}
+
+
+def test_all_margins_lists_every_proper_subset():
+    assert all_margins(["a", "b"]) == ((), ("a",), ("b",))
+
+
+def test_bad_arguments_are_named():
+    table = pa.table({"aor": ["A"], "people": [3]})
+    with pytest.raises(ValueError, match="columns not in the table: nope"):
+        suppress(table, "nope", ["aor"])
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        plan_suppression([1], [[0]], 0)
