@@ -1,3 +1,4 @@
 """Metric definitions, one module per question; importing this package registers them all."""
 
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute, get  # noqa: F401
+from iceledger.metrics import detention  # noqa: F401,E402

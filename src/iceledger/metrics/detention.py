@@ -1,0 +1,500 @@
+"""Detention: how many people ICE holds each day, for how long, how they leave, against capacity.
+
+Daily population is an event sweep, never a loop over days: every custody interval adds +1 on the
+first day it counts and -1 on the first day it no longer counts, a cumulative sum over dates turns
+those changes into a population, and each run of days with the same population is expanded to
+days only at the end. The cost is one pass over the intervals plus one row per output day.
+
+When FOIA releases overlap in time (a later release re-covers months of an earlier one), each day
+is taken from the newest release that covers it (the one with the latest coverage end), so no
+custody is counted twice (the rule and its code are volume.py's, shared by every FOIA metric).
+
+The helpers here (release coverage, the sweep, dated CSV timelines and the release-reason groups)
+are shared by the outcomes, cost and reconciliation metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+from ibis.common.exceptions import TableNotFound
+
+from iceledger.errors import IceledgerError, Location, SourceError
+from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.volume import (
+    apply_filters,
+    in_period,
+    one_release_per_day,
+    release_windows,
+)
+
+DAY = ibis.interval(days=1)
+FAR_FUTURE = date(9999, 12, 31)
+
+KM_RESTRICTION_DAYS = 365
+RELEASE_HORIZON_DAYS = 60
+
+# Stay release reasons grouped by what they mean for the person, matched case-insensitively.
+# Reasons in no group (Transferred, Deceased, Escaped, blanks...) count as book-outs but not as
+# releases or removals; docs/methodology.md lists the groups.
+REASON_GROUPS: dict[str, tuple[str, ...]] = {
+    "removed": ("removed",),
+    "voluntary_departure": ("voluntary departure",),
+    "released": (
+        "bonded out",
+        "bond set by ice",
+        "bond set by ij",
+        "order of recognizance",
+        "order of supervision",
+        "paroled",
+        "prosecutorial discretion",
+        "released",
+        "proceedings terminated",
+        "relief granted",
+    ),
+}
+
+POPULATION_FILTERS = ("aor", "criminality", "citizenship_country")
+
+
+def reason_in(reason: ir.StringValue, group: str) -> ir.BooleanValue:
+    return reason.lower().strip().isin(REASON_GROUPS[group]).fill_null(False)
+
+
+def source_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
+    try:
+        return backend.table(name)
+    except TableNotFound:
+        raise IceledgerError(
+            f"the warehouse has no table {name!r}; ingest the FOIA release or workbooks it comes "
+            "from first (`iceledger ingest ...`)"
+        ) from None
+
+
+def coverage(backend: ibis.BaseBackend) -> ir.Table:
+    """Each release's coverage end, and `censor_at`: the moment open custody is cut at (the end
+    of the coverage's last day)."""
+    releases = source_table(backend, "foia_releases")
+    return releases.select(
+        "release", "coverage_end", censor_at=(releases.coverage_end + DAY).cast("timestamp")
+    )
+
+
+def owned(backend: ibis.BaseBackend, table: ir.Table, day: ir.DateValue) -> ir.Table:
+    """Rows whose `day` falls on days their release speaks for, with their release's coverage."""
+    table = table.mutate(date=day)
+    kept = one_release_per_day(table, release_windows(backend, table))
+    return kept.drop("date").join(coverage(backend), "release")
+
+
+def owned_days(backend: ibis.BaseBackend, table: ir.Table, day: ir.DateValue) -> ir.Table:
+    """release, owned_start, owned_end: the days each release present in `table` speaks for."""
+    spans = [
+        (release, start, end)
+        for release, pieces in release_windows(backend, table.mutate(date=day)).items()
+        for start, end in pieces
+    ]
+    return ibis.memtable(
+        pa.table(
+            {
+                "release": pa.array([s[0] for s in spans], pa.string()),
+                "owned_start": pa.array([s[1] for s in spans], pa.date32()),
+                "owned_end": pa.array([s[2] for s in spans], pa.date32()),
+            }
+        )
+    )
+
+
+def next_midnight(moment: ir.TimestampValue) -> ir.DateValue:
+    """The first midnight at or after `moment`, as that day's date."""
+    day = moment.date()
+    return ibis.ifelse(moment == moment.truncate("D"), day, day + DAY)
+
+
+def custody_intervals(
+    backend: ibis.BaseBackend, params: MetricParams
+) -> tuple[ir.Table, ir.Table]:
+    """(intervals, owned days): release, start, end (open custody cut at the release end) and
+    the caller's dimensions; and the days each release speaks for.
+
+    Per facility the intervals are stints; otherwise stays, because a person moved between two
+    facilities in one day is two stints that day but one person in custody.
+    """
+    by = list(params.by)
+    if "facility_code" in by:
+        rows = source_table(backend, "foia_stints")
+        rows = rows.filter(~rows.is_duplicate.fill_null(False))
+        start, end = "book_in", "book_out"
+    else:
+        rows = source_table(backend, "foia_stays")
+        start, end = "stay_book_in", "stay_book_out"
+    rows = apply_filters(rows.filter(rows[start].notnull()), params)
+    days = owned_days(backend, rows, rows[start].date())
+    rows = rows.join(coverage(backend), "release")
+    closing = ibis.coalesce(rows[end], rows.censor_at)
+    intervals = rows.select(
+        "release",
+        *by,
+        start=rows[start],
+        # A book-out before the book-in (loaders quarantine these) counts as zero-length.
+        end=ibis.greatest(closing, rows[start]),
+    )
+    return intervals, days
+
+
+def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    """date, the dimensions in params.by, population_midnight, population_24h.
+
+    Midnight: in custody at 00:00 of the day (start <= midnight < end), ICE's own convention.
+    24-hour: in custody at any moment of the day (the calendar days from start's to end's).
+    """
+    by = list(params.by)
+    spans, days_owned = custody_intervals(backend, params)
+    keys = ["release", *by]
+    changes = [
+        (next_midnight(spans.start), 1, 0),
+        (next_midnight(spans.end), -1, 0),
+        (spans.start.date(), 0, 1),
+        (spans.end.date() + DAY, 0, -1),
+    ]
+    events = ibis.union(
+        *[
+            spans.select(*keys, date=day, midnight=ibis.literal(m), h24=ibis.literal(h))
+            for day, m, h in changes
+        ]
+    )
+    per_day = events.group_by([*keys, "date"]).aggregate(
+        midnight=events.midnight.sum(), h24=events.h24.sum()
+    )
+    running = ibis.window(group_by=keys, order_by="date", rows=(None, 0))
+    ordered = ibis.window(group_by=keys, order_by="date")
+    runs = per_day.mutate(
+        population_midnight=per_day.midnight.sum().over(running),
+        population_24h=per_day.h24.sum().over(running),
+        next_change=per_day.date.lead().over(ordered),
+    )
+    runs = runs.filter(runs.next_change.notnull()).join(days_owned, "release")
+    first = ibis.greatest(runs.date, runs.owned_start)
+    last = ibis.least(runs.next_change - DAY, runs.owned_end)
+    if params.start is not None:
+        first = ibis.greatest(first, ibis.literal(params.start))
+    if params.end is not None:
+        last = ibis.least(last, ibis.literal(params.end))
+    runs = runs.mutate(first=first, last=last).filter(lambda r: r.first <= r.last)
+    days = runs.select(
+        *by,
+        "population_midnight",
+        "population_24h",
+        date=ibis.range(
+            runs.first.cast("timestamp"), (runs.last + DAY).cast("timestamp"), DAY
+        ).unnest(),
+    )
+    return days.select(
+        date=days.date.date(),
+        *by,
+        population_midnight=days.population_midnight.cast("int64"),
+        population_24h=days.population_24h.cast("int64"),
+    )
+
+
+def _population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    return daily_population(backend, params).order_by(["date", *params.by])
+
+
+register(
+    Metric(
+        name="detained_population_daily",
+        title="People in ICE detention each day (midnight and 24-hour counts)",
+        question="detention",
+        definition=(
+            "For each day, the number of people in ICE detention under two definitions, from the "
+            "FOIA detention records: population_midnight counts custody at 00:00 (book-in at or "
+            "before midnight and book-out after it), the convention of ICE's published counts; "
+            "population_24h counts anyone in custody at any moment of the day, so it also counts "
+            "people booked in and out the same day. Nationally and by AOR or criminality a "
+            "person's continuous stay is counted once (foia_stays); by facility each placement "
+            "(non-duplicate stint) counts at its facility. Stays still open at the end of a "
+            "release are counted up to the release's last day (censored), never closed early. "
+            "Where releases overlap, each day comes from the newest release that covers it."
+        ),
+        unit="people",
+        caveats=(
+            "People booked in before a release's coverage starts may be missing from it, so the "
+            "first weeks of each release can undercount (left truncation).",
+            "By facility, a person moved between facilities during a day appears in both "
+            "facilities' 24-hour counts; the national 24-hour count counts them once.",
+            "By AOR and criminality, the values are those recorded at book-in of the stay "
+            "(or stint, by facility).",
+            "Days after a facility's last book-out have no row; days between its stints show 0.",
+        ),
+        tables=("foia_stays", "foia_stints", "foia_releases"),
+        build=_population,
+        dimensions=("facility_code", "aor", "criminality"),
+        filters=POPULATION_FILTERS,
+        count_column="population_24h",
+    )
+)
+
+
+def cohort_stays(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    """Stays booked in during the period, from the release owning their book-in day."""
+    stays = apply_filters(source_table(backend, "foia_stays"), params)
+    stays = stays.filter(stays.stay_book_in.notnull())
+    stays = owned(backend, stays, stays.stay_book_in.date())
+    return in_period(stays.mutate(book_in_day=stays.stay_book_in.date()), params, "book_in_day")
+
+
+def _length_of_stay(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    by = list(params.by)
+    stays = cohort_stays(backend, params)
+    stays = stays.filter(stays.length_days.notnull())
+    ended = (~stays.censored.fill_null(False)).cast("int64")
+    # Kaplan-Meier over the distinct lengths: S(t) = prod over lengths s <= t of (1 - d_s / n_s),
+    # with d_s stays ending at length s and n_s stays lasting at least s (ended or still open).
+    times = stays.group_by([*by, stays.length_days.name("t")]).aggregate(
+        at_t=ibis._.count(), ended_at_t=ended.sum()
+    )
+    longer_first = ibis.window(group_by=by, order_by=ibis.desc("t"), rows=(None, 0))
+    times = times.mutate(at_risk=times.at_t.sum().over(longer_first))
+    factor = 1 - times.ended_at_t.cast("float64") / times.at_risk
+    shorter_first = ibis.window(group_by=by, order_by="t", rows=(None, 0))
+    # A product is a sum of logs; a factor of 0 (everyone at risk ended) makes S zero from there.
+    times = times.mutate(
+        zero_factors=(factor == 0).cast("int64").sum().over(shorter_first),
+        log_survival=ibis.ifelse(factor > 0, factor.ln(), 0.0).sum().over(shorter_first),
+    )
+    times = times.mutate(
+        survival=ibis.ifelse(times.zero_factors > 0, 0.0, times.log_survival.exp())
+    )
+    ordered = ibis.window(group_by=by, order_by="t")
+    tau = float(KM_RESTRICTION_DAYS)
+    times = times.mutate(
+        area=times.survival.lag(1, 1.0).over(ordered)
+        * (ibis.least(times.t, tau) - ibis.least(times.t.lag(1, 0.0).over(ordered), tau))
+    )
+    summary = times.aggregate(
+        by=by,
+        stays=times.at_t.sum(),
+        closed_stays=times.ended_at_t.sum(),
+        km_median_days=times.t.min(where=times.survival <= 0.5),
+        area_to_last=times.area.sum(),
+        last_survival=times.survival.min(),
+        last_t=times.t.max(),
+        closed_length_total=(times.t * times.ended_at_t).sum(),
+    )
+    # Without a breakdown, an empty cohort still aggregates to one all-NULL row.
+    summary = summary.filter(summary.stays > 0)
+    return summary.select(
+        *by,
+        "stays",
+        "closed_stays",
+        open_stays=summary.stays - summary.closed_stays,
+        km_median_days=summary.km_median_days,
+        restricted_mean_days=summary.area_to_last
+        + summary.last_survival * ibis.greatest(tau - summary.last_t, 0.0),
+        restriction_days=ibis.literal(KM_RESTRICTION_DAYS, "int64"),
+        naive_closed_mean_days=ibis.ifelse(
+            summary.closed_stays > 0,
+            summary.closed_length_total / summary.closed_stays.cast("float64"),
+            ibis.null("float64"),
+        ),
+    ).order_by(by or ["stays"])
+
+
+register(
+    Metric(
+        name="length_of_stay",
+        title="How long detention stays last (Kaplan-Meier, with open stays censored)",
+        question="detention",
+        definition=(
+            "Length of each detention stay (continuous custody across facilities, foia_stays) "
+            "booked in during the period, in days from stay book-in to stay book-out. Stays "
+            "still open at the end of the release are right-censored at the release end, and the "
+            "Kaplan-Meier estimator uses them as 'lasted at least this long'. km_median_days is "
+            "the shortest length at which the estimated share still held falls to 50% or below "
+            "(empty when it never does); restricted_mean_days is the mean number of days held "
+            f"within the first {KM_RESTRICTION_DAYS} days after book-in (the area under the "
+            f"survival curve up to {KM_RESTRICTION_DAYS} days), so stays longer than a year count "
+            f"as {KM_RESTRICTION_DAYS}. naive_closed_mean_days, the mean of closed stays only, is "
+            "shown beside them because it is what is often published; it understates length "
+            "whenever long stays are still open."
+        ),
+        unit="days",
+        caveats=(
+            "Kaplan-Meier assumes that whether a stay is still open at the release end does not "
+            "depend on how long it would last (true when censoring is only by the release date).",
+            f"The restricted mean is not comparable with a mean that is not restricted to "
+            f"{KM_RESTRICTION_DAYS} days, such as ICE's average length of stay (ALOS), which "
+            "averages stays ending in the period.",
+            "The period filters stays by book-in date.",
+        ),
+        tables=("foia_stays", "foia_releases"),
+        build=_length_of_stay,
+        dimensions=("aor", "criminality"),
+        filters=POPULATION_FILTERS,
+        count_column="stays",
+    )
+)
+
+
+def _released_within(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    by = list(params.by)
+    horizon = RELEASE_HORIZON_DAYS
+    stays = cohort_stays(backend, params)
+    stays = stays.filter(stays.coverage_end.delta(stays.book_in_day, unit="day") >= horizon)
+    ended_in_time = ~stays.censored.fill_null(False) & (stays.length_days <= horizon)
+    released = ended_in_time & reason_in(stays.stay_release_reason, "released")
+    grouped = stays.group_by([stays.book_in_day.truncate("M").name("month"), *by]).aggregate(
+        stays=ibis._.count(),
+        ended_within_60d=ended_in_time.cast("int64").sum(),
+        released_within_60d=released.cast("int64").sum(),
+    )
+    return grouped.mutate(
+        share_ended_within_60d=grouped.ended_within_60d / grouped.stays.cast("float64"),
+        share_released_within_60d=grouped.released_within_60d / grouped.stays.cast("float64"),
+    ).order_by(["month", *by])
+
+
+register(
+    Metric(
+        name="released_within_60_days",
+        title="Share of detention stays released within 60 days of book-in",
+        question="detention",
+        definition=(
+            "Of the stays booked in each month that the release follows for at least 60 days "
+            "(book-in at least 60 days before the release end), the share that ended within 60 "
+            "days for any reason (share_ended_within_60d) and the share that ended within 60 "
+            "days in a release from custody: bond, recognizance, supervision, parole, "
+            "prosecutorial discretion, termination or relief (share_released_within_60d; "
+            "removals, voluntary departures and transfers are not releases). Stays booked in "
+            "too late to have 60 days of follow-up are left out of the denominator rather than "
+            "counted as not released."
+        ),
+        unit="share of stays",
+        caveats=(
+            "Release reasons are grouped by docs/methodology.md; unrecognised reasons count as "
+            "ended but not released.",
+            "The most recent two months of a release have no row: too little follow-up.",
+        ),
+        tables=("foia_stays", "foia_releases"),
+        build=_released_within,
+        dimensions=("aor", "criminality"),
+        filters=POPULATION_FILTERS,
+        count_column="stays",
+    )
+)
+
+
+def timeline_path(file_name: str, env_var: str) -> Path:
+    override = os.environ.get(env_var)
+    if override:
+        return Path(override)
+    return Path(str(resources.files("iceledger.data").joinpath(file_name)))
+
+
+def read_timeline(file_name: str, env_var: str, value_column: str) -> pa.Table:
+    """A dated, sourced table (effective_from, value_column, basis, source, ...) as intervals.
+
+    Each row holds from its effective_from until the day before the next row's; the last row
+    holds on. An empty value means "no sourced figure from this date". The file is the packaged
+    one unless `env_var` names another, so users can edit or replace the figures.
+    """
+    path = timeline_path(file_name, env_var)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise IceledgerError(f"{path}: cannot read ({exc.strerror})") from exc
+    required = ("effective_from", value_column, "basis", "source")
+    parsed = []
+    for line, row in enumerate(rows, start=2):
+        where = Location(file=str(path), row=line)
+        missing = [c for c in required if c not in row]
+        if missing:
+            raise SourceError(where, f"missing column(s) {', '.join(missing)}")
+        try:
+            start = date.fromisoformat(row["effective_from"].strip())
+        except ValueError:
+            raise SourceError(
+                where, f"effective_from {row['effective_from']!r} is not a date (YYYY-MM-DD)"
+            ) from None
+        raw_value = (row[value_column] or "").strip().replace(",", "")
+        try:
+            value = float(raw_value) if raw_value else None
+        except ValueError:
+            raise SourceError(where, f"{value_column} {raw_value!r} is not a number") from None
+        if not row["source"].strip():
+            raise SourceError(where, "every figure needs a source")
+        parsed.append((start, value, row["basis"].strip(), row["source"].strip()))
+    if not parsed:
+        raise IceledgerError(f"{path}: no rows")
+    parsed.sort(key=lambda r: r[0])
+    starts = [r[0] for r in parsed]
+    if len(set(starts)) != len(starts):
+        raise IceledgerError(f"{path}: two rows share an effective_from date")
+    ends = [s - timedelta(days=1) for s in starts[1:]] + [FAR_FUTURE]
+    return pa.table(
+        {
+            "effective_from": pa.array(starts, pa.date32()),
+            "effective_to": pa.array(ends, pa.date32()),
+            value_column: pa.array([r[1] for r in parsed], pa.float64()),
+            "basis": [r[2] for r in parsed],
+            "source": [r[3] for r in parsed],
+        }
+    )
+
+
+def on_timeline(table: ir.Table, day: ir.DateValue, timeline: pa.Table) -> ir.Table:
+    """Left-join each row to the timeline row in force on `day` (NULLs before the first row)."""
+    steps = ibis.memtable(timeline)
+    return table.left_join(
+        steps, [day >= steps.effective_from, day <= steps.effective_to]
+    ).drop("effective_from", "effective_to")
+
+
+def _against_capacity(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    capacity = read_timeline("capacity.csv", "ICELEDGER_CAPACITY_FILE", "funded_beds")
+    population = daily_population(backend, params)
+    joined = on_timeline(population, population.date, capacity)
+    return joined.select(
+        "date",
+        "population_midnight",
+        funded_beds=joined.funded_beds,
+        population_over_funded_beds=joined.population_midnight - joined.funded_beds,
+        share_of_funded_beds=joined.population_midnight / joined.funded_beds,
+        capacity_basis=joined.basis,
+        capacity_source=joined.source,
+    ).order_by("date")
+
+
+register(
+    Metric(
+        name="detention_vs_capacity",
+        title="People detained against funded detention beds",
+        question="detention",
+        definition=(
+            "The national midnight detained population (as in detained_population_daily) "
+            "beside the number of detention beds Congress funded on that day, from the dated, "
+            "sourced table src/iceledger/data/capacity.csv (override with "
+            "ICELEDGER_CAPACITY_FILE). share_of_funded_beds is population / funded beds; above "
+            "1 means more people were held than beds were funded."
+        ),
+        unit="people; beds",
+        caveats=(
+            "Funded beds are an appropriations figure, not the physical capacity of facilities.",
+            "The July 2025 law funds detention in dollars; with no sourced bed count for it, "
+            "funded_beds is empty from 2025-07-04 unless capacity.csv is given one.",
+        ),
+        tables=("foia_stays", "foia_releases"),
+        build=_against_capacity,
+        filters=POPULATION_FILTERS,
+        count_column="population_midnight",
+    )
+)
