@@ -2,3 +2,5 @@
 
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute, get  # noqa: F401
 from iceledger.metrics import detention  # noqa: F401,E402
+from iceledger.metrics import volume  # noqa: F401,E402
+from iceledger.metrics import targeting  # noqa: F401,E402

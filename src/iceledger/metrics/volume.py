@@ -1,0 +1,417 @@
+"""Volume against targets: arrests, removals and book-ins per day, and arrests against the targets.
+
+Every daily series here is complete: days with no events are zero rows, not missing rows, so the
+7- and 28-day averages are true calendar averages. FOIA releases overlap in time; for each day one
+release speaks (the newest whose coverage includes the day), so no event is counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+import ibis
+import pyarrow as pa
+from ibis import _
+from ibis.common.exceptions import TableNotFound
+
+from iceledger.facts import Target, load_targets
+from iceledger.field_offices import field_offices
+from iceledger.metrics.registry import Metric, MetricParams, register
+
+ROLLING_WINDOWS = (7, 28)
+ARREST_DIMENSIONS = (
+    "aor",
+    "criminality",
+    "arrest_setting",
+    "citizenship_country",
+    "apprehension_state",
+    "apprehension_method",
+)
+ARREST_FILTERS = ("aor", "criminality", "citizenship_country", "arrest_setting", "apprehension_method")
+_FAR_FUTURE = date(9999, 12, 31)
+
+
+# --- FOIA releases: which release speaks for which day ------------------------------------------
+
+
+def _subtract(span: tuple[date, date], taken: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    """The parts of `span` not inside any interval of `taken` (all inclusive)."""
+    pieces = [span]
+    for t_start, t_end in taken:
+        remaining = []
+        for start, end in pieces:
+            if t_end < start or t_start > end:
+                remaining.append((start, end))
+                continue
+            if start < t_start:
+                remaining.append((start, t_start - timedelta(days=1)))
+            if end > t_end:
+                remaining.append((t_end + timedelta(days=1), end))
+        pieces = remaining
+    return pieces
+
+
+def release_windows(backend: ibis.BaseBackend, table: ibis.Table) -> dict[str, list[tuple[date, date]]]:
+    """For each release present in `table` (with a `date` column), the days it speaks for.
+
+    A release speaks for the days of its coverage (foia_releases) that no newer release covers.
+    Without foia_releases, a release's coverage is the span of its own rows' dates.
+    """
+    spans = table.group_by("release").aggregate(coverage_start=_.date.min(), coverage_end=_.date.max())
+    coverage = {r["release"]: r for r in spans.to_pyarrow().to_pylist()}
+    try:
+        published = backend.table("foia_releases").to_pyarrow().to_pylist()
+    except TableNotFound:
+        published = []
+    coverage.update((r["release"], r) for r in published if r["release"] in coverage)
+    newest_first = sorted(
+        (r for r in coverage.values() if r["coverage_start"] and r["coverage_end"]),
+        key=lambda r: (_as_date(r["coverage_end"]), _as_date(r["coverage_start"])),
+        reverse=True,
+    )
+    windows: dict[str, list[tuple[date, date]]] = {}
+    taken: list[tuple[date, date]] = []
+    for release in newest_first:
+        span = (_as_date(release["coverage_start"]), _as_date(release["coverage_end"]))
+        windows[release["release"]] = _subtract(span, taken)
+        taken.append(span)
+    return windows
+
+
+def _as_date(value) -> date:
+    return value.date() if hasattr(value, "date") else value
+
+
+def one_release_per_day(table: ibis.Table, windows: dict[str, list[tuple[date, date]]]) -> ibis.Table:
+    """Keep each row only if its release is the one that speaks for its day."""
+    speaks = [
+        (table.release == release) & table.date.between(start, end)
+        for release, spans in windows.items()
+        for start, end in spans
+    ]
+    return table.filter(ibis.or_(*speaks) if speaks else ibis.literal(False))
+
+
+def covered_days(windows: dict[str, list[tuple[date, date]]], params: MetricParams) -> list[date]:
+    """The days the data speaks for, within the requested period."""
+    days: set[date] = set()
+    for spans in windows.values():
+        for start, end in spans:
+            start, end = max(start, params.start or start), min(end, params.end or end)
+            days.update(start + timedelta(days=i) for i in range((end - start).days + 1))
+    return sorted(days)
+
+
+# --- generic pieces every FOIA metric uses -------------------------------------------------------
+
+
+def apply_filters(table: ibis.Table, params: MetricParams, ignore: Iterable[str] = ()) -> ibis.Table:
+    for column, values in params.filters.items():
+        if column not in ignore:
+            table = table.filter(table[column].isin(list(values)))
+    return table
+
+
+def in_period(table: ibis.Table, params: MetricParams, day: str = "date") -> ibis.Table:
+    if params.start:
+        table = table.filter(table[day] >= params.start)
+    if params.end:
+        table = table.filter(table[day] <= params.end)
+    return table
+
+
+def foia_events(
+    backend: ibis.BaseBackend, table_name: str, when: str, params: MetricParams
+) -> tuple[ibis.Table, dict[str, list[tuple[date, date]]]]:
+    """One FOIA table's rows with a `date` column, one release per day, filtered and in period."""
+    table = backend.table(table_name)
+    if "is_duplicate" in table.columns:
+        table = table.filter(~table.is_duplicate.fill_null(False))
+    table = table.mutate(date=table[when].cast("date"))
+    windows = release_windows(backend, table)
+    table = one_release_per_day(table, windows)
+    return in_period(apply_filters(table, params), params), windows
+
+
+def calendar(days: list[date]) -> ibis.Table:
+    return ibis.memtable(pa.table({"date": pa.array(days, pa.date32())}))
+
+
+def on_every_day(
+    counts: ibis.Table, days: list[date], by: tuple[str, ...], value: str
+) -> ibis.Table:
+    """`counts` (date, *by, value) with a zero row for every covered day a group had no events."""
+    spine = calendar(days)
+    if by:
+        spine = spine.cross_join(counts.select(*by).distinct())
+    joined = spine.left_join(
+        counts,
+        [spine.date == counts.date, *(spine[d].identical_to(counts[d]) for d in by)],
+    )
+    return joined.select(
+        date=spine.date, **{d: spine[d] for d in by}, **{value: joined[value].fill_null(0)}
+    )
+
+
+def with_rolling_means(table: ibis.Table, by: tuple[str, ...], value: str) -> ibis.Table:
+    """Add `<value>_<n>d_avg`: the mean over the n days ending on each day, NULL until n days exist."""
+    columns = {}
+    for days in ROLLING_WINDOWS:
+        window = ibis.window(group_by=list(by), order_by="date", preceding=days - 1, following=0)
+        first_day = table.date.lag(days - 1).over(ibis.window(group_by=list(by), order_by="date"))
+        complete = first_day == table.date - ibis.interval(days=days - 1)
+        columns[f"{value}_{days}d_avg"] = ibis.ifelse(
+            complete, table[value].sum().over(window) / days, ibis.null("float64")
+        )
+    return table.mutate(**columns)
+
+
+def daily_series(
+    backend: ibis.BaseBackend, params: MetricParams, table_name: str, when: str, value: str
+) -> ibis.Table:
+    """Events per day of one FOIA table, zero-filled, with 7- and 28-day means."""
+    events, windows = foia_events(backend, table_name, when, params)
+    counts = events.group_by(["date", *params.by]).aggregate(**{value: _.count()})
+    days = covered_days(windows, params)
+    series = on_every_day(counts, days, params.by, value)
+    return with_rolling_means(series, params.by, value).order_by(["date", *params.by])
+
+
+def _series_metric(
+    name: str, title: str, table: str, when: str, value: str, definition: str, caveats: tuple[str, ...],
+    dimensions: tuple[str, ...], filters: tuple[str, ...],
+) -> Metric:
+    return register(
+        Metric(
+            name=name,
+            title=title,
+            question="volume",
+            definition=definition,
+            unit=f"{value.replace('_', '-')} per day",
+            caveats=caveats,
+            tables=(table, "foia_releases"),
+            build=lambda backend, params: daily_series(backend, params, table, when, value),
+            dimensions=dimensions,
+            filters=filters,
+            count_column=value,
+        )
+    )
+
+
+_ROLLING_CAVEAT = (
+    "The 7- and 28-day averages are NULL until the series has that many days; days with no "
+    "records count as zero."
+)
+_RELEASE_CAVEAT = (
+    "FOIA releases overlap; each day is counted from the newest release that covers it. Recent "
+    "days of a release are incomplete until a later release back-fills them."
+)
+
+_series_metric(
+    "arrests_per_day",
+    "ICE arrests per day",
+    "foia_arrests",
+    "apprehension_date",
+    "arrests",
+    "ICE arrests per calendar day from the FOIA arrest records, counting arrest episodes: a person's "
+    "arrests within 24 hours are one episode (rows flagged is_duplicate are left out), so "
+    "re-processed arrests are not counted twice. With 7- and 28-day trailing means.",
+    (
+        _ROLLING_CAVEAT,
+        _RELEASE_CAVEAT,
+        "Rows without a person identifier are never merged into episodes, so they may overcount.",
+    ),
+    ARREST_DIMENSIONS,
+    ARREST_FILTERS,
+)
+
+_series_metric(
+    "removals_per_day",
+    "ICE removals per day",
+    "foia_removals",
+    "departed_date",
+    "removals",
+    "Removals (departures) per calendar day from the FOIA removal records, by departed date. "
+    "With 7- and 28-day trailing means.",
+    (_ROLLING_CAVEAT, _RELEASE_CAVEAT, "Case AOR and case criminality, not those at arrest."),
+    ("aor", "criminality", "citizenship_country", "departure_country"),
+    ("aor", "criminality", "citizenship_country"),
+)
+
+_series_metric(
+    "book_ins_per_day",
+    "Detention book-ins per day (FOIA stays)",
+    "foia_stays",
+    "stay_book_in",
+    "book_ins",
+    "New detention stays per calendar day from the FOIA detention stints: a stay is one person's "
+    "continuous custody, possibly across facilities, counted on the day it began (stay book-in), "
+    "so transfers between facilities are not new book-ins. With 7- and 28-day trailing means.",
+    (
+        _ROLLING_CAVEAT,
+        _RELEASE_CAVEAT,
+        "Includes people arrested by CBP and held by ICE; the workbook splits book-ins by arresting "
+        "agency (see book_ins_monthly_compared).",
+    ),
+    ("aor", "criminality", "citizenship_country"),
+    ("aor", "criminality", "citizenship_country"),
+)
+
+
+# --- arrests against the targets -----------------------------------------------------------------
+
+
+def _target_rows(targets: list[Target], per_office: bool, offices: int) -> pa.Table:
+    """Each target as a daily figure at the level asked for, with how that figure was reached."""
+    rows = []
+    for t in targets:
+        if t.scope == "field_office" and per_office:
+            per_day, basis = t.arrests_per_day, "as published (per field office)"
+        elif t.scope == "field_office":
+            per_day = t.arrests_per_day * offices
+            basis = f"{t.arrests_per_day:g} per field office x {offices} field offices"
+        elif per_office:
+            per_day = t.arrests_per_day / offices
+            basis = (f"equal share of the national {t.arrests_per_day:,.0f}/day over {offices} "
+                     "field offices (not a published allocation)")
+        else:
+            per_day, basis = t.arrests_per_day, "as published (national)"
+        rows.append(
+            {
+                "target": t.target_id,
+                "target_status": t.status,
+                "target_basis": basis,
+                "target_per_day": float(per_day),
+                "target_from": t.effective_from,
+                "target_to": t.effective_to or _FAR_FUTURE,
+            }
+        )
+    schema = pa.schema(
+        [("target", pa.string()), ("target_status", pa.string()), ("target_basis", pa.string()),
+         ("target_per_day", pa.float64()), ("target_from", pa.date32()), ("target_to", pa.date32())]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def arrests_against_targets(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
+    """Daily arrests (and 7-day mean) beside every target in force that day, one row per target."""
+    per_office = "aor" in params.by
+    chosen = params.filters.get("aor")
+    offices = len(chosen) if chosen and not per_office else len(field_offices())
+    targets = ibis.memtable(_target_rows(load_targets(), per_office, offices))
+    arrests = daily_series(backend, params, "foia_arrests", "apprehension_date", "arrests")
+    joined = arrests.join(
+        targets, (arrests.date >= targets.target_from) & (arrests.date <= targets.target_to)
+    )
+    return joined.select(
+        "date", *params.by, "target", "target_status", "target_basis", "target_per_day", "arrests",
+        "arrests_7d_avg",
+        attainment_pct=joined.arrests / joined.target_per_day * 100,
+        attainment_7d_pct=joined.arrests_7d_avg / joined.target_per_day * 100,
+    ).order_by(["date", *params.by, "target"])
+
+
+def monthly_attainment(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
+    daily = arrests_against_targets(backend, params)
+    keys = ["month", *params.by, "target", "target_status", "target_basis", "target_per_day"]
+    monthly = daily.mutate(month=daily.date.truncate("M")).group_by(keys).aggregate(
+        days=_.count(), arrests=_.arrests.sum()
+    )
+    per_day = monthly.arrests / monthly.days
+    return monthly.mutate(
+        arrests_per_day=per_day, attainment_pct=per_day / monthly.target_per_day * 100
+    ).order_by(["month", *params.by, "target"])
+
+
+def field_office_ranking(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
+    """Monthly arrests per field office, ranked as the May 2025 directive ranked them."""
+    by_office = MetricParams(by=("aor",), start=params.start, end=params.end, filters=params.filters)
+    daily = daily_series(backend, by_office, "foia_arrests", "apprehension_date", "arrests")
+    daily = daily.filter(daily.aor.notnull())
+    monthly = daily.mutate(month=daily.date.truncate("M")).group_by(["month", "aor"]).aggregate(
+        days=_.count(), arrests=_.arrests.sum()
+    )
+    in_month = ibis.window(group_by="month")
+    offices = _.aor.count().over(in_month)
+    from_bottom = ibis.rank().over(group_by="month", order_by=_.arrests)
+    return monthly.mutate(
+        arrests_per_day=_.arrests / _.days,
+        rank=ibis.rank().over(group_by="month", order_by=ibis.desc("arrests")) + 1,
+        offices=offices,
+        bottom_decile=from_bottom < (offices / 10).ceil(),
+    ).order_by(["month", "rank", "aor"])
+
+
+_TARGET_CAVEATS = (
+    "Targets are reported, not published: src/iceledger/data/targets.csv gives each one's source, "
+    "and the January start day is a placeholder (late January 2025). Edit the file, or pass "
+    "--facts DIR / set ICELEDGER_FACTS_DIR to use your own.",
+    "Alternative reports of a target (status 'alternative') are rows beside the primary target, "
+    "never summed with it.",
+    "Per-field-office figures for a national target are an equal share, which no source published.",
+    "Arrests are FOIA arrest episodes (see arrests_per_day); ICE's own counts may differ.",
+)
+
+register(
+    Metric(
+        name="arrests_vs_target",
+        title="ICE arrests per day against the arrest targets",
+        question="volume",
+        definition="Arrest episodes per day (as arrests_per_day) beside each arrest target in force "
+        "that day, and attainment: arrests as a percentage of the target, for the day and for the "
+        "7-day mean. National by default; with --by aor each field office against the per-office "
+        "target (75/day) or an equal share of a national one.",
+        unit="arrests per day; percent of target",
+        caveats=_TARGET_CAVEATS,
+        tables=("foia_arrests", "foia_releases", "targets.csv"),
+        build=arrests_against_targets,
+        dimensions=("aor",),
+        filters=("aor",),
+        count_column="arrests",
+    )
+)
+
+register(
+    Metric(
+        name="target_attainment",
+        title="Monthly attainment of the arrest targets",
+        question="volume",
+        definition="For each month and each target in force in it: the days of the month under "
+        "that target, the arrest episodes on those days, arrests per day, and attainment (arrests "
+        "per day as a percentage of the daily target). A month with two targets has two rows, one "
+        "per stretch of days. National, or per field office with --by aor.",
+        unit="arrests per day; percent of target",
+        caveats=_TARGET_CAVEATS + ("Months at the edges of the data are partial (see days).",),
+        tables=("foia_arrests", "foia_releases", "targets.csv"),
+        build=monthly_attainment,
+        dimensions=("aor",),
+        filters=("aor",),
+        count_column="arrests",
+    )
+)
+
+register(
+    Metric(
+        name="field_office_ranking",
+        title="Field offices ranked by monthly arrests",
+        question="volume",
+        definition="Arrest episodes per field office (AOR) per month, ranked within the month "
+        "(1 = most arrests; ties share the better rank), with the bottom tenth flagged: an office "
+        "is in the bottom decile when fewer than ceil(offices/10) offices made fewer arrests, the "
+        "measure the May 2025 directive reportedly used to threaten field-office leaders.",
+        unit="arrests per month; rank",
+        caveats=(
+            "Raw counts, not adjusted for an office's size or population, as the directive "
+            "reportedly ranked them.",
+            "Only offices with at least one arrest in the period are ranked; arrests with no "
+            "AOR are left out.",
+            "Months at the edges of the data are partial (see days).",
+            _RELEASE_CAVEAT,
+        ),
+        tables=("foia_arrests", "foia_releases"),
+        build=field_office_ranking,
+        filters=("criminality", "arrest_setting", "apprehension_method"),
+        count_column="arrests",
+    )
+)
