@@ -132,5 +132,15 @@ def fetch_stats_command(
     console.print(f"next: iceledger ingest stats {out}", highlight=False)
 
 
+@app.command("derive")
+@user_errors
+def derive_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
+    """Rebuild the derived FOIA tables: arrest episodes, stays, arrest and removal links."""
+    from iceledger.sources.foia_derived import derive_warehouse
+
+    for line in derive_warehouse(Warehouse(warehouse)).lines():
+        console.print(line, highlight=False, soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m iceledger`
     sys.exit(app())

@@ -1,0 +1,476 @@
+"""Derived FOIA tables: arrest episodes, stints → stays, arrest → stay and removal → stay links.
+
+`rebuild_derived` recomputes every derived flag and table from the FOIA rows that are loaded, in one
+transaction, entirely in DuckDB SQL (window functions and joins; Python only loops over a handful
+of matching rounds, never over rows). The rules, their edges and where they differ from the peer
+pipeline are written down in docs/methodology.md, "Derived FOIA tables"; the constants below are
+the numbers those rules name.
+
+Nothing is deleted: duplicate arrests and stints are flagged on their raw rows, so every raw row
+stays reachable, and every row a rule cannot use (no identifier, no date) is counted in the summary.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+
+from iceledger.errors import IceledgerError
+from iceledger.warehouse import Warehouse
+
+ARRESTS, STINTS, REMOVALS = "foia_arrests", "foia_stints", "foia_removals"
+STAYS, ARREST_STAY_LINKS, REMOVAL_LINKS, RELEASES = (
+    "foia_stays",
+    "foia_arrest_stay_links",
+    "foia_removal_links",
+    "foia_releases",
+)
+
+EPISODE_HOURS = 24
+REPROCESSED_METHOD = "ERO Reprocessed Arrest"
+# A stay belongs to an arrest when it is booked in from 5 days before to 10 days after it.
+ARREST_STAY_DAYS_BEFORE, ARREST_STAY_DAYS_AFTER = 5, 10
+# A removal ends a stay when it departs from 5 days before to 10 days after the stay's book-out.
+REMOVAL_DAYS_BEFORE, REMOVAL_DAYS_AFTER = 5, 10
+
+# The event that dates a row of each dataset, for a release's coverage_start.
+EVENT_DATE_COLUMNS = {
+    ARRESTS: "apprehension_date",
+    STINTS: "book_in",
+    REMOVALS: "departed_date",
+    "foia_detainers": "detainer_prepare_date",
+    "foia_encounters": "event_date",
+}
+
+_PROVENANCE = ("source_file", "source_sheet", "source_row")
+_REQUIRED_COLUMNS = {
+    ARRESTS: ("record_id", "person_id", "apprehension_method", *_PROVENANCE),
+    STINTS: ("record_id", "person_id", "stay_book_in", "book_out", "stay_book_out",
+             "facility_code", "stay_release_reason", "criminality", "aor", "aor_code",
+             "citizenship_country", "gender", "departed_date", *_PROVENANCE),
+    REMOVALS: ("record_id", "person_id"),
+}
+
+
+@dataclass
+class DerivedSummary:
+    """What one rebuild produced, including every row a rule could not use and why."""
+
+    releases: int = 0
+    arrests: int = 0
+    arrest_episodes: int = 0
+    arrest_duplicates: int = 0
+    arrests_unlinkable: int = 0  # no identifier or no date: each is its own episode
+    stints: int = 0
+    stint_duplicates: int = 0
+    stints_without_stay: int = 0  # no stay book-in: no stay can be formed
+    stays: int = 0
+    open_stays: int = 0
+    arrest_stay_links: int = 0
+    removals: int = 0
+    removal_links: int = 0
+    removal_links_with_arrest: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        lines = [
+            f"releases: {self.releases:,}",
+            f"arrests: {self.arrests:,} rows -> {self.arrest_episodes:,} episodes "
+            f"({self.arrest_duplicates:,} flagged duplicates; {self.arrests_unlinkable:,} "
+            "without identifier or date, never merged)",
+            f"stints: {self.stints:,} rows ({self.stint_duplicates:,} flagged duplicates; "
+            f"{self.stints_without_stay:,} without a stay book-in) -> {self.stays:,} stays "
+            f"({self.open_stays:,} open, censored at the release date)",
+            f"arrest -> stay links: {self.arrest_stay_links:,}",
+            f"removals: {self.removals:,} -> {self.removal_links:,} linked to a stay "
+            f"({self.removal_links_with_arrest:,} of them through that stay to an arrest)",
+        ]
+        return lines + [f"note: {note}" for note in self.notes]
+
+
+def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
+    """Recompute every derived FOIA flag and table, all-or-nothing, and say what was done."""
+    summary = DerivedSummary()
+    present = {t for t in EVENT_DATE_COLUMNS if _table_exists(con, t)}
+    for table in sorted(present):
+        _require_columns(con, table, ("release", EVENT_DATE_COLUMNS[table],
+                                      *_REQUIRED_COLUMNS.get(table, ())))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _timed(summary, "releases", _build_releases, con, present)
+        if ARRESTS in present:
+            _timed(summary, "arrest episodes", _flag_arrest_episodes, con)
+        else:
+            summary.notes.append(f"no {ARRESTS} loaded: arrest episodes not derived")
+        if STINTS in present:
+            _timed(summary, "stints -> stays", _build_stays, con)
+        else:
+            summary.notes.append(f"no {STINTS} loaded: {STAYS} not derived")
+            con.execute(f"DROP TABLE IF EXISTS {STAYS}")
+        if {ARRESTS, STINTS} <= present:
+            _timed(summary, "arrest -> stay links", _link_arrests_to_stays, con)
+        else:
+            summary.notes.append(f"{ARREST_STAY_LINKS} not derived (needs arrests and stints)")
+            con.execute(f"DROP TABLE IF EXISTS {ARREST_STAY_LINKS}")
+        if {REMOVALS, STINTS} <= present:
+            _timed(summary, "removal links", _link_removals, con, ARRESTS in present)
+        else:
+            summary.notes.append(f"{REMOVAL_LINKS} not derived (needs removals and stints)")
+            con.execute(f"DROP TABLE IF EXISTS {REMOVAL_LINKS}")
+        _count(con, summary, present)
+        con.execute("COMMIT")
+    except BaseException as exc:
+        con.execute("ROLLBACK")
+        if isinstance(exc, duckdb.Error):
+            raise IceledgerError(
+                f"deriving the FOIA tables failed ({exc}); the warehouse is unchanged"
+            ) from exc
+        raise
+    return summary
+
+
+def derive_warehouse(warehouse: Warehouse) -> DerivedSummary:
+    """Rebuild the derived tables of an existing warehouse file."""
+    if not warehouse.path.exists():
+        raise IceledgerError(
+            f"{warehouse.path}: no warehouse here yet; run `iceledger ingest foia ...` first, "
+            "or pass --warehouse PATH"
+        )
+    with warehouse.connect() as con:
+        return rebuild_derived(con)
+
+
+def _timed(summary: DerivedSummary, step: str, build, *args) -> None:
+    started = time.perf_counter()
+    build(*args)
+    summary.seconds[step] = time.perf_counter() - started
+
+
+def _build_releases(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
+    # coverage_end is the release date (the contract's 'YYYY-MM-DD' release name); a release
+    # named otherwise falls back to its latest event date so open stays still have an end.
+    events = " UNION ALL ".join(
+        f'SELECT release, CAST("{column}" AS DATE) AS event_date FROM {table}'
+        for table, column in EVENT_DATE_COLUMNS.items()
+        if table in present
+    ) or "SELECT NULL::VARCHAR AS release, NULL::DATE AS event_date WHERE false"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {RELEASES} AS
+        SELECT release,
+               min(event_date) AS coverage_start,
+               coalesce(TRY_CAST(release AS DATE), max(event_date)) AS coverage_end
+        FROM ({events})
+        WHERE release IS NOT NULL
+        GROUP BY release
+        ORDER BY release
+    """)
+
+
+def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
+    # Arrests are ordered per person and release by time, reprocessed arrests after others at the
+    # same time, then by position in the source. `reach` is the order number of the person's
+    # last arrest at most 24 hours after this one, so the episode that starts at an arrest ends
+    # at its reach and the next episode starts at reach + 1. A gap of more than 24 hours always
+    # starts an episode, so only runs of arrests chained by shorter gaps ("clusters") need the
+    # step-by-step walk of the recursive query, which therefore takes few rounds.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _derive_arrest_order AS
+        WITH ordered AS (
+            SELECT rowid AS row_key, record_id, release, person_id, apprehension_date,
+                   row_number() OVER person_order AS seq,
+                   count(*) OVER (
+                       PARTITION BY release, person_id ORDER BY apprehension_date
+                       RANGE BETWEEN UNBOUNDED PRECEDING
+                                 AND INTERVAL {EPISODE_HOURS} HOURS FOLLOWING
+                   ) AS reach,
+                   coalesce(apprehension_date - lag(apprehension_date) OVER person_order
+                            > INTERVAL {EPISODE_HOURS} HOURS, true) AS opens_cluster
+            FROM {ARRESTS}
+            WHERE person_id IS NOT NULL AND apprehension_date IS NOT NULL
+            WINDOW person_order AS (
+                PARTITION BY release, person_id
+                ORDER BY apprehension_date,
+                         coalesce(apprehension_method = '{REPROCESSED_METHOD}', false),
+                         {", ".join(_PROVENANCE)}
+            )
+        ), clustered AS (
+            SELECT *, sum(opens_cluster::INTEGER) OVER (
+                PARTITION BY release, person_id ORDER BY seq
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cluster
+            FROM ordered
+        )
+        SELECT *, max(seq) OVER (PARTITION BY release, person_id, cluster) AS cluster_end
+        FROM clustered
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _derive_arrest_flags AS
+        WITH RECURSIVE episode_starts(release, person_id, seq) AS (
+            SELECT release, person_id, seq FROM _derive_arrest_order WHERE opens_cluster
+            UNION ALL
+            SELECT o.release, o.person_id, o.reach + 1
+            FROM episode_starts s
+            JOIN _derive_arrest_order o
+              ON o.release = s.release AND o.person_id = s.person_id AND o.seq = s.seq
+            WHERE o.reach < o.cluster_end
+        ), marked AS (
+            SELECT o.row_key, s.seq IS NULL AS is_duplicate,
+                   last_value(CASE WHEN s.seq IS NOT NULL THEN o.record_id END IGNORE NULLS)
+                       OVER (PARTITION BY o.release, o.person_id ORDER BY o.seq
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS episode_id
+            FROM _derive_arrest_order o
+            LEFT JOIN episode_starts s
+              ON o.release = s.release AND o.person_id = s.person_id AND o.seq = s.seq
+        )
+        SELECT a.rowid AS row_key,
+               coalesce(m.episode_id, a.record_id) AS episode_id,
+               coalesce(m.is_duplicate, false) AS is_duplicate
+        FROM {ARRESTS} a
+        LEFT JOIN marked m ON m.row_key = a.rowid
+    """)
+    _write_flags(con, ARRESTS, "_derive_arrest_flags",
+                 {"episode_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
+    con.execute("DROP TABLE _derive_arrest_order")
+    con.execute("DROP TABLE _derive_arrest_flags")
+
+
+def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
+    # A stint without an identifier cannot be joined to others: it is a stay on its own, keyed by
+    # its record. The stay id carries the release because identifiers are unique only within one.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _derive_stint_flags AS
+        WITH keyed AS (
+            SELECT rowid AS row_key, facility_code, book_in, book_out, {", ".join(_PROVENANCE)},
+                   CASE WHEN stay_book_in IS NOT NULL THEN
+                       release || '/' || coalesce(person_id, 'record ' || record_id) || '/'
+                       || CAST(stay_book_in AS VARCHAR)
+                   END AS stay_id
+            FROM {STINTS}
+        )
+        SELECT row_key, stay_id,
+               coalesce(stay_id IS NOT NULL AND facility_code IS NOT NULL AND book_in IS NOT NULL
+                        AND row_number() OVER (
+                            PARTITION BY stay_id, facility_code, CAST(book_in AS DATE)
+                            ORDER BY book_in, book_out, {", ".join(_PROVENANCE)}) > 1,
+                        false) AS is_duplicate
+        FROM keyed
+    """)
+    _write_flags(con, STINTS, "_derive_stint_flags",
+                 {"stay_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
+    con.execute("DROP TABLE _derive_stint_flags")
+    # Open stays are censored at 00:00 on the release date, the last moment the release can
+    # describe; a stay booked in after that has no meaningful length and gets none.
+    first = "(book_in, book_out, source_file, source_sheet, source_row)"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {STAYS} AS
+        WITH stays AS (
+            SELECT stay_id,
+                   any_value(person_id) AS person_id,
+                   any_value(release) AS release,
+                   any_value(stay_book_in) AS stay_book_in,
+                   max(stay_book_out) AS stay_book_out,
+                   arg_max(stay_release_reason, {first}) AS stay_release_reason,
+                   arg_min(criminality, {first}) AS criminality,
+                   arg_min(aor, {first}) AS aor,
+                   arg_min(aor_code, {first}) AS aor_code,
+                   arg_min(facility_code, {first}) AS first_facility_code,
+                   count(*) AS n_stints,
+                   arg_min(citizenship_country, {first}) AS citizenship_country,
+                   arg_min(gender, {first}) AS gender
+            FROM {STINTS}
+            WHERE stay_id IS NOT NULL AND NOT is_duplicate
+            GROUP BY stay_id
+        ), ended AS (
+            SELECT s.*, s.stay_book_out IS NULL AS censored,
+                   coalesce(s.stay_book_out, CAST(r.coverage_end AS TIMESTAMP)) AS end_time
+            FROM stays s LEFT JOIN {RELEASES} r USING (release)
+        )
+        SELECT stay_id, person_id, release, stay_book_in, stay_book_out, censored,
+               CASE WHEN NOT censored OR end_time > stay_book_in THEN end_time END AS end_time,
+               CASE WHEN NOT censored OR end_time > stay_book_in
+                    THEN epoch(end_time - stay_book_in) / 86400.0 END AS length_days,
+               stay_release_reason, criminality, aor, aor_code, first_facility_code, n_stints,
+               citizenship_country, gender
+        FROM ended
+    """)
+
+
+def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _derive_candidates AS
+        SELECT a.record_id AS left_id, s.stay_id AS right_id,
+               epoch(s.stay_book_in - a.apprehension_date) / 86400.0 AS gap_days,
+               a.apprehension_date AS left_time
+        FROM {ARRESTS} a
+        JOIN {STAYS} s
+          ON s.release = a.release AND s.person_id = a.person_id
+         AND s.stay_book_in BETWEEN a.apprehension_date - INTERVAL {ARREST_STAY_DAYS_BEFORE} DAYS
+                                AND a.apprehension_date + INTERVAL {ARREST_STAY_DAYS_AFTER} DAYS
+        WHERE NOT a.is_duplicate AND a.person_id IS NOT NULL
+    """)
+    _match_one_to_one(con)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {ARREST_STAY_LINKS} AS
+        SELECT left_id AS arrest_record_id, right_id AS stay_id, gap_days AS days_from_arrest
+        FROM _derive_matched ORDER BY arrest_record_id
+    """)
+    con.execute("DROP TABLE _derive_matched")
+
+
+def _link_removals(con: duckdb.DuckDBPyConnection, arrests_present: bool) -> None:
+    # A stay ends on its book-out date; an open stay whose stints carry a departed date ends
+    # then. A removal cannot end a stay that began after it.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _derive_candidates AS
+        WITH open_departures AS (
+            SELECT stay_id, max(departed_date) AS departed_date
+            FROM {STINTS}
+            WHERE stay_book_out IS NULL AND stay_id IS NOT NULL AND NOT is_duplicate
+            GROUP BY stay_id
+        ), stay_ends AS (
+            SELECT s.stay_id, s.release, s.person_id, CAST(s.stay_book_in AS DATE) AS book_in_date,
+                   coalesce(CAST(s.stay_book_out AS DATE), d.departed_date) AS end_date
+            FROM {STAYS} s LEFT JOIN open_departures d ON s.censored AND d.stay_id = s.stay_id
+            WHERE s.person_id IS NOT NULL
+        )
+        SELECT r.record_id AS left_id, s.stay_id AS right_id,
+               CAST(r.departed_date - s.end_date AS DOUBLE) AS gap_days,
+               CAST(r.departed_date AS TIMESTAMP) AS left_time
+        FROM {REMOVALS} r
+        JOIN stay_ends s
+          ON s.release = r.release AND s.person_id = r.person_id
+         AND r.departed_date BETWEEN s.end_date - {REMOVAL_DAYS_BEFORE}
+                                 AND s.end_date + {REMOVAL_DAYS_AFTER}
+         AND r.departed_date >= s.book_in_date
+        WHERE r.person_id IS NOT NULL
+    """)
+    _match_one_to_one(con)
+    arrest, arrest_join = (
+        ("l.arrest_record_id", f"LEFT JOIN {ARREST_STAY_LINKS} l ON l.stay_id = m.right_id")
+        if arrests_present else ("NULL::VARCHAR", "")
+    )
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {REMOVAL_LINKS} AS
+        SELECT m.left_id AS removal_record_id, m.right_id AS stay_id,
+               {arrest} AS arrest_record_id
+        FROM _derive_matched m {arrest_join}
+        ORDER BY removal_record_id
+    """)
+    con.execute("DROP TABLE _derive_matched")
+
+
+def _match_one_to_one(con: duckdb.DuckDBPyConnection) -> None:
+    """Greedy one-to-one matching of _derive_candidates into _derive_matched.
+
+    The greedy rule takes pairs in order of (|gap|, earlier left side, left id, later right side)
+    and keeps a pair when neither side is taken yet. Taking, in rounds, every pair that is the
+    first choice of both its sides gives exactly that matching (each such pair is first among
+    the pairs still open to it), with a handful of rounds instead of a loop over rows.
+    """
+    order = "abs(gap_days), left_time, left_id, gap_days DESC"
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _derive_matched AS
+        SELECT left_id, right_id, gap_days FROM _derive_candidates WHERE false
+    """)
+    while True:
+        added = con.execute(f"""
+            INSERT INTO _derive_matched
+            SELECT left_id, right_id, gap_days FROM (
+                SELECT *, row_number() OVER (PARTITION BY left_id ORDER BY {order}) AS left_rank,
+                          row_number() OVER (PARTITION BY right_id ORDER BY {order}) AS right_rank
+                FROM _derive_candidates)
+            WHERE left_rank = 1 AND right_rank = 1
+        """).fetchone()[0]
+        if not added:
+            break
+        con.execute("""
+            DELETE FROM _derive_candidates
+            WHERE left_id IN (SELECT left_id FROM _derive_matched)
+               OR right_id IN (SELECT right_id FROM _derive_matched)
+        """)
+    con.execute("DROP TABLE _derive_candidates")
+
+
+def _write_flags(
+    con: duckdb.DuckDBPyConnection, table: str, flags_table: str, columns: dict[str, str]
+) -> None:
+    """Set derived columns on a raw table from flags keyed by rowid, touching changed rows only."""
+    existing = dict(con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchall())
+    for column, sql_type in columns.items():
+        if column not in existing:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {sql_type}')
+        elif existing[column] != sql_type:
+            con.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" SET DATA TYPE {sql_type}')
+    assignments = ", ".join(f'"{c}" = f."{c}"' for c in columns)
+    changed = " OR ".join(f't."{c}" IS DISTINCT FROM f."{c}"' for c in columns)
+    con.execute(f"""
+        UPDATE {table} AS t SET {assignments}
+        FROM {flags_table} f
+        WHERE t.rowid = f.row_key AND ({changed})
+    """)
+
+
+def _count(con: duckdb.DuckDBPyConnection, summary: DerivedSummary, present: set[str]) -> None:
+    def scalar(query: str) -> int:
+        return con.execute(query).fetchone()[0] or 0
+
+    summary.releases = scalar(f"SELECT count(*) FROM {RELEASES}")
+    if ARRESTS in present:
+        (summary.arrests, summary.arrest_episodes, summary.arrest_duplicates,
+         summary.arrests_unlinkable) = con.execute(f"""
+            SELECT count(*), count(*) FILTER (NOT is_duplicate),
+                   count(*) FILTER (is_duplicate),
+                   count(*) FILTER (person_id IS NULL OR apprehension_date IS NULL)
+            FROM {ARRESTS}""").fetchone()
+    if STINTS in present:
+        summary.stints, summary.stint_duplicates, summary.stints_without_stay = con.execute(f"""
+            SELECT count(*), count(*) FILTER (is_duplicate), count(*) FILTER (stay_id IS NULL)
+            FROM {STINTS}""").fetchone()
+        summary.stays, summary.open_stays, unmeasured, negative, unidentified = con.execute(f"""
+            SELECT count(*), count(*) FILTER (censored),
+                   count(*) FILTER (censored AND length_days IS NULL),
+                   count(*) FILTER (length_days < 0),
+                   count(*) FILTER (person_id IS NULL)
+            FROM {STAYS}""").fetchone()
+        if unmeasured:
+            summary.notes.append(
+                f"{unmeasured:,} open stays were booked in on or after their release date: "
+                "no length is given for them")
+        if negative:
+            summary.notes.append(
+                f"{negative:,} stays have a book-out before their book-in (negative length_days, "
+                "kept as recorded)")
+        if unidentified:
+            summary.notes.append(
+                f"{unidentified:,} stints have no identifier: each is a stay of its own, never "
+                "linked to an arrest or removal")
+    if {ARRESTS, STINTS} <= present:
+        summary.arrest_stay_links = scalar(f"SELECT count(*) FROM {ARREST_STAY_LINKS}")
+    if REMOVALS in present:
+        summary.removals = scalar(f"SELECT count(*) FROM {REMOVALS}")
+    if {REMOVALS, STINTS} <= present:
+        summary.removal_links, summary.removal_links_with_arrest = con.execute(f"""
+            SELECT count(*), count(arrest_record_id) FROM {REMOVAL_LINKS}""").fetchone()
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+        [name],
+    ).fetchone() is not None
+
+
+def _require_columns(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> None:
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchall()}
+    missing = [c for c in columns if c not in have]
+    if missing:
+        raise IceledgerError(
+            f"warehouse table {table} lacks column(s) {', '.join(missing)} needed to derive the "
+            "FOIA tables; it was not loaded by `iceledger ingest foia` (re-ingest the files)"
+        )
