@@ -33,7 +33,7 @@ STAY_SCHEMA = pa.schema(
 
 def make_stays(release: str, coverage_end: date, rows: list[tuple]) -> pa.Table:
     """rows: (stay_id, book_in, book_out or None, reason, criminality, aor)."""
-    censor = datetime.combine(coverage_end + timedelta(days=1), datetime.min.time())
+    censor = datetime.combine(coverage_end, datetime.min.time())  # as foia_stays censors
     return pa.Table.from_pylist(
         [
             {

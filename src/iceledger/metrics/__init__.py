@@ -2,5 +2,7 @@
 
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute, get  # noqa: F401
 from iceledger.metrics import detention  # noqa: F401,E402
+from iceledger.metrics import outcomes  # noqa: F401,E402
+from iceledger.metrics import cost  # noqa: F401,E402
 from iceledger.metrics import volume  # noqa: F401,E402
 from iceledger.metrics import targeting  # noqa: F401,E402

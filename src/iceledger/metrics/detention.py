@@ -79,11 +79,11 @@ def source_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
 
 
 def coverage(backend: ibis.BaseBackend) -> ir.Table:
-    """Each release's coverage end, and `censor_at`: the moment open custody is cut at (the end
-    of the coverage's last day)."""
+    """Each release's coverage end and `censor_at`, 00:00 on it: the moment open custody is
+    last known (foia_stays censors open stays there too)."""
     releases = source_table(backend, "foia_releases")
     return releases.select(
-        "release", "coverage_end", censor_at=(releases.coverage_end + DAY).cast("timestamp")
+        "release", "coverage_end", censor_at=releases.coverage_end.cast("timestamp")
     )
 
 
@@ -138,7 +138,8 @@ def custody_intervals(
     rows = apply_filters(rows.filter(rows[start].notnull()), params)
     days = owned_days(backend, rows, rows[start].date())
     rows = rows.join(coverage(backend), "release")
-    closing = ibis.coalesce(rows[end], rows.censor_at)
+    # Open custody is held through the release's last day; later days are never shown.
+    closing = ibis.coalesce(rows[end], rows.censor_at + DAY)
     intervals = rows.select(
         "release",
         *by,
@@ -348,7 +349,7 @@ def _released_within(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     by = list(params.by)
     horizon = RELEASE_HORIZON_DAYS
     stays = cohort_stays(backend, params)
-    stays = stays.filter(stays.coverage_end.delta(stays.book_in_day, unit="day") >= horizon)
+    stays = stays.filter(stays.stay_book_in + ibis.interval(days=horizon) <= stays.censor_at)
     ended_in_time = ~stays.censored.fill_null(False) & (stays.length_days <= horizon)
     released = ended_in_time & reason_in(stays.stay_release_reason, "released")
     grouped = stays.group_by([stays.book_in_day.truncate("M").name("month"), *by]).aggregate(

@@ -1,0 +1,153 @@
+"""Cost: detention bed-days priced at a dated, sourced, editable daily rate.
+
+A bed-day is one person in custody at one midnight (the midnight population of
+detention.daily_population, ICE's own counting convention). The rate in force on each day comes from
+src/iceledger/data/cost_rates.csv (or the file ICELEDGER_COST_RATES_FILE names); every output row
+carries the rate it used, the rate's basis and its source, and a day with no rate in the table is
+left unpriced (cost NULL) rather than priced at a neighbouring year's rate.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from iceledger.metrics.detention import (
+    POPULATION_FILTERS,
+    daily_population,
+    next_midnight,
+    on_timeline,
+    owned,
+    read_timeline,
+    reason_in,
+    source_table,
+)
+from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.volume import apply_filters, in_period
+
+RATE_COLUMNS = ("rate_usd_per_day", "rate_basis", "rate_source")
+UNPRICED = "no rate in the cost-rate table for these days: not priced"
+
+
+def cost_rates() -> pa.Table:
+    return read_timeline("cost_rates.csv", "ICELEDGER_COST_RATES_FILE", "rate_usd_per_day")
+
+
+def priced(table: ir.Table, day: ir.DateValue) -> ir.Table:
+    """`table` with the rate in force on `day`: rate_usd_per_day, rate_basis, rate_source."""
+    joined = on_timeline(table, day, cost_rates())
+    return joined.mutate(
+        rate_basis=joined.basis,
+        rate_source=joined.source.fill_null(UNPRICED),
+    ).drop("basis", "source")
+
+
+def _detention_cost(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    by = list(params.by)
+    population = daily_population(backend, params)
+    days = priced(population, population.date)
+    monthly = days.group_by([days.date.truncate("M").name("month"), *by, *RATE_COLUMNS]).aggregate(
+        days=ibis._.count(), bed_days=days.population_midnight.sum()
+    )
+    return monthly.select(
+        "month",
+        *by,
+        "days",
+        "bed_days",
+        "rate_usd_per_day",
+        cost_usd=monthly.bed_days * monthly.rate_usd_per_day,
+        rate_basis=monthly.rate_basis,
+        rate_source=monthly.rate_source,
+    ).order_by(["month", *by, "rate_usd_per_day"])
+
+
+RATE_CAVEATS = (
+    "Rates are adult-bed averages; family beds cost more, and the true cost varies by facility "
+    "and contract.",
+    "A month whose days fall under two rates has one row per rate.",
+    "Days with no rate in the table are left unpriced (cost_usd empty); add a sourced rate to "
+    "cost_rates.csv to price them.",
+    "The default table carries the FY2023 rate forward to mid-2025 and then uses a second-hand "
+    "mid-2025 figure (rate_basis says which).",
+)
+
+register(
+    Metric(
+        name="detention_cost",
+        title="Cost of ICE detention by month (bed-days × a sourced daily rate)",
+        question="cost",
+        definition=(
+            "Bed-days are the sum over the month's days of the midnight detained population "
+            "(detained_population_daily); cost_usd is bed-days times the daily bed rate in "
+            "force on each day, from the dated, sourced table src/iceledger/data/cost_rates.csv "
+            "(override with ICELEDGER_COST_RATES_FILE). Each row names the rate, its basis "
+            "(reported or second-hand) and its source; days is the number of days in the month "
+            "the FOIA data cover."
+        ),
+        unit="US dollars; bed-days",
+        caveats=RATE_CAVEATS,
+        tables=("foia_stays", "foia_releases"),
+        build=_detention_cost,
+        dimensions=("criminality", "aor"),
+        filters=POPULATION_FILTERS,
+    )
+)
+
+
+def _cost_per_removal(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    by = list(params.by)
+    stays = apply_filters(source_table(backend, "foia_stays"), params)
+    stays = stays.filter(
+        stays.stay_book_in.notnull()
+        & stays.stay_book_out.notnull()
+        & reason_in(stays.stay_release_reason, "removed")
+    )
+    out_day = stays.stay_book_out.date()
+    stays = owned(backend, stays, out_day)
+    stays = in_period(stays.mutate(out_day=out_day), params, "out_day")
+    nights = next_midnight(stays.stay_book_out).delta(next_midnight(stays.stay_book_in), unit="day")
+    stays = priced(stays.mutate(nights=ibis.greatest(nights, 0)), stays.out_day)
+    monthly = stays.group_by([stays.out_day.truncate("M").name("month"), *by, *RATE_COLUMNS])
+    monthly = monthly.aggregate(removals=ibis._.count(), bed_days=ibis._.nights.sum())
+    cost = monthly.bed_days * monthly.rate_usd_per_day
+    return monthly.select(
+        "month",
+        *by,
+        "removals",
+        "bed_days",
+        "rate_usd_per_day",
+        cost_usd=cost,
+        cost_per_removal_usd=cost / monthly.removals,
+        rate_basis=monthly.rate_basis,
+        rate_source=monthly.rate_source,
+    ).order_by(["month", *by, "rate_usd_per_day"])
+
+
+register(
+    Metric(
+        name="detention_cost_per_removal",
+        title="Detention cost per removal (the stays that ended in removal)",
+        question="cost",
+        definition=(
+            "For detention stays that ended in removal (stay release reason 'Removed') in each "
+            "month: removals is the number of such stays, bed_days the midnights they spent in "
+            "custody, cost_usd those bed-days times the daily rate in force on the day of "
+            "removal (cost_rates.csv), and cost_per_removal_usd cost_usd / removals: the "
+            "detention cost behind one removal, not the whole cost of removing someone "
+            "(transport, flights and staff are not counted)."
+        ),
+        unit="US dollars per removal",
+        caveats=(
+            *RATE_CAVEATS,
+            "All nights of a stay are priced at the rate in force on its removal day.",
+            "Removals by voluntary departure and removals without an ICE detention stay are not "
+            "counted.",
+        ),
+        tables=("foia_stays", "foia_releases"),
+        build=_cost_per_removal,
+        dimensions=("criminality", "aor"),
+        filters=POPULATION_FILTERS,
+        count_column="removals",
+    )
+)

@@ -1,0 +1,154 @@
+"""Outcomes: what follows an ICE arrest, within fixed horizons, with right-censoring.
+
+Each non-duplicate arrest is followed through its links: to the detention stay that began within
+10 days of it (foia_arrest_stay_links) and to the removal that ended that stay
+(foia_removal_links, foia_removals). An outcome "within N days" needs N days of follow-up: an
+arrest made fewer than N days before its release's end is left out of that horizon's denominator,
+never counted as "not removed" (right-censoring), so every share is over arrests whose outcome
+at N days is known.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from iceledger.metrics.detention import owned, reason_in, source_table
+from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.volume import ARREST_FILTERS, apply_filters, in_period
+
+DETENTION_HORIZON_DAYS = 10
+REMOVAL_HORIZONS_DAYS = (30, 60, 90)
+FINAL_HORIZON_DAYS = 90
+
+
+def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    """One row per non-duplicate arrest in the period, with its linked stay and removal."""
+    arrests = source_table(backend, "foia_arrests")
+    arrests = apply_filters(arrests.filter(~arrests.is_duplicate.fill_null(False)), params)
+    arrests = arrests.filter(arrests.apprehension_date.notnull())
+    arrests = owned(backend, arrests, arrests.apprehension_date.date())
+    arrests = in_period(
+        arrests.mutate(arrest_day=arrests.apprehension_date.date()), params, "arrest_day"
+    )
+    links = source_table(backend, "foia_arrest_stay_links").select(
+        "arrest_record_id", "stay_id"
+    )
+    stays = source_table(backend, "foia_stays").select(
+        linked_stay_id="stay_id", stay_end=ibis._.stay_book_out, stay_reason=ibis._.stay_release_reason
+    )
+    removal_links = source_table(backend, "foia_removal_links")
+    removals = source_table(backend, "foia_removals").select("record_id", "departed_date")
+    departures = (
+        removal_links.filter(removal_links.arrest_record_id.notnull())
+        .join(removals, removal_links.removal_record_id == removals.record_id)
+        .group_by(removed_arrest_id=ibis._.arrest_record_id)
+        .aggregate(departed=ibis._.departed_date.min())
+    )
+    stay_of = links.join(stays, links.stay_id == stays.linked_stay_id).select(
+        "arrest_record_id", "linked_stay_id", "stay_end", "stay_reason"
+    )
+    followed = arrests.left_join(stay_of, arrests.record_id == stay_of.arrest_record_id)
+    followed = followed.left_join(departures, followed.record_id == departures.removed_arrest_id)
+    return followed.select(
+        *params.by,
+        "apprehension_date",
+        "arrest_day",
+        "censor_at",
+        detained=followed.linked_stay_id.notnull(),
+        stay_end=followed.stay_end,
+        stay_reason=followed.stay_reason,
+        departed=followed.departed,
+    )
+
+
+def _outcome_flags(arrests: ir.Table) -> dict[str, tuple[int, ir.BooleanValue]]:
+    """Outcome name -> (horizon in days, whether the arrest had it within that horizon)."""
+
+    def by_day(days: int) -> ir.TimestampValue:
+        return arrests.apprehension_date + ibis.interval(days=days)
+
+    final = by_day(FINAL_HORIZON_DAYS)
+    stay_ended = arrests.stay_end.notnull() & (arrests.stay_end <= final)
+    flags = {f"detained_within_{DETENTION_HORIZON_DAYS}d": (DETENTION_HORIZON_DAYS, arrests.detained)}
+    for days in REMOVAL_HORIZONS_DAYS:
+        flags[f"removed_within_{days}d"] = (
+            days,
+            arrests.departed.notnull() & (arrests.departed <= by_day(days).date()),
+        )
+    flags[f"voluntary_departure_within_{FINAL_HORIZON_DAYS}d"] = (
+        FINAL_HORIZON_DAYS, stay_ended & reason_in(arrests.stay_reason, "voluntary_departure")
+    )
+    flags[f"released_within_{FINAL_HORIZON_DAYS}d"] = (
+        FINAL_HORIZON_DAYS, stay_ended & reason_in(arrests.stay_reason, "released")
+    )
+    flags[f"still_held_at_{FINAL_HORIZON_DAYS}d"] = (
+        FINAL_HORIZON_DAYS, arrests.detained & (arrests.stay_end.isnull() | (arrests.stay_end > final))
+    )
+    return flags
+
+
+def _arrest_outcomes(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    arrests = followed_arrests(backend, params)
+    flags = _outcome_flags(arrests)
+    horizons = sorted({days for days, _ in flags.values()})
+    followed = {
+        days: arrests.apprehension_date + ibis.interval(days=days) <= arrests.censor_at
+        for days in horizons
+    }
+    counts = {"arrests": ibis._.count()}
+    for days in horizons:
+        counts[f"arrests_followed_{days}d"] = followed[days].cast("int64").sum()
+    for name, (days, happened) in flags.items():
+        counts[name] = (followed[days] & happened.fill_null(False)).cast("int64").sum()
+    grouped = arrests.group_by([arrests.arrest_day.truncate("M").name("month"), *params.by])
+    grouped = grouped.aggregate(**counts)
+    shares = {
+        f"share_{name}": ibis.ifelse(
+            grouped[f"arrests_followed_{days}d"] > 0,
+            grouped[name] / grouped[f"arrests_followed_{days}d"].cast("float64"),
+            ibis.null("float64"),
+        )
+        for name, (days, _) in flags.items()
+    }
+    return grouped.mutate(**shares).order_by(["month", *params.by])
+
+
+register(
+    Metric(
+        name="arrest_outcomes",
+        title="What follows an ICE arrest: detention, removal, release, still held",
+        question="outcomes",
+        definition=(
+            "For non-duplicate ICE arrests made each month: the share booked into detention "
+            "within 10 days (a linked stay, booked in from 5 days before to 10 days after the "
+            "arrest); removed within 30, 60 and 90 days (a removal linked to that stay, departed "
+            "within N days of the arrest day); and at 90 days, the share whose stay ended in "
+            "voluntary departure, ended in a release from custody (bond, recognizance, "
+            "supervision, parole and the other release reasons of docs/methodology.md), or was "
+            "still open. Each share's denominator is arrests_followed_Nd: the arrests made at "
+            "least N days before the release end; arrests too recent for N days of follow-up "
+            "are excluded from that horizon, not counted as a 'no'."
+        ),
+        unit="share of arrests",
+        caveats=(
+            "Only removals linked to the detention stay that followed the arrest count; a "
+            "person removed without being booked into ICE detention is not counted as removed.",
+            "Arrests without a person identifier cannot be linked and count as not detained.",
+            "The most recent three months of a release have few or no arrests with 90 days of "
+            "follow-up; read their 90-day shares from arrests_followed_90d.",
+        ),
+        tables=(
+            "foia_arrests",
+            "foia_arrest_stay_links",
+            "foia_stays",
+            "foia_removal_links",
+            "foia_removals",
+            "foia_releases",
+        ),
+        build=_arrest_outcomes,
+        dimensions=("criminality", "arrest_setting", "aor"),
+        filters=ARREST_FILTERS,
+        count_column="arrests",
+    )
+)

@@ -1,0 +1,154 @@
+"""Arrest outcomes on a hand-built release: every count and share worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pyarrow as pa
+import pytest
+
+from iceledger.metrics import MetricParams, compute
+from iceledger.metrics.backends import duckdb_backend
+from iceledger.warehouse import Warehouse
+
+CONVICTED, PENDING, OTHER = (
+    "Convicted Criminal",
+    "Pending Criminal Charges",
+    "Other Immigration Violator",
+)
+
+ARREST_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("release", pa.string()),
+        ("apprehension_date", pa.timestamp("us")),
+        ("criminality", pa.string()),
+        ("arrest_setting", pa.string()),
+        ("aor", pa.string()),
+        ("citizenship_country", pa.string()),
+        ("apprehension_method", pa.string()),
+        ("is_duplicate", pa.bool_()),
+    ]
+)
+
+
+def arrest(record_id, when, criminality, setting, release="R", duplicate=False):
+    return {
+        "record_id": record_id, "release": release, "apprehension_date": when,
+        "criminality": criminality, "arrest_setting": setting, "aor": "Atlanta",
+        "citizenship_country": "GUATEMALA", "apprehension_method": "Located",
+        "is_duplicate": duplicate,
+    }
+
+
+ARRESTS = pa.Table.from_pylist(
+    [
+        arrest("A1", datetime(2025, 1, 10, 8), CONVICTED, "custodial"),
+        arrest("A2", datetime(2025, 1, 15, 9), PENDING, "at-large"),
+        arrest("A3", datetime(2025, 2, 1, 9), OTHER, "at-large"),
+        arrest("A4", datetime(2025, 2, 10, 9), CONVICTED, "custodial"),
+        arrest("A5", datetime(2025, 5, 15, 9), CONVICTED, "custodial"),
+        arrest("A6", datetime(2025, 1, 10, 9), CONVICTED, "custodial", duplicate=True),
+        arrest("A7", datetime(2025, 6, 25, 9), CONVICTED, "custodial"),
+        # The older release Q re-covers January; release R speaks for it.
+        arrest("A8", datetime(2025, 1, 20, 9), CONVICTED, "custodial", release="Q"),
+    ],
+    schema=ARREST_SCHEMA,
+)
+
+STAYS = pa.Table.from_pylist(
+    [
+        {"stay_id": "T1", "stay_book_out": datetime(2025, 2, 1, 6), "stay_release_reason": "Removed"},
+        {"stay_id": "T2", "stay_book_out": datetime(2025, 3, 20), "stay_release_reason": "Bonded Out"},
+        {"stay_id": "T4", "stay_book_out": None, "stay_release_reason": None},
+        {"stay_id": "T5", "stay_book_out": datetime(2025, 6, 1),
+         "stay_release_reason": "Voluntary Departure"},
+        {"stay_id": "T8", "stay_book_out": None, "stay_release_reason": None},
+    ],
+    schema=pa.schema([("stay_id", pa.string()), ("stay_book_out", pa.timestamp("us")),
+                      ("stay_release_reason", pa.string())]),
+)
+
+LINKS = pa.table(
+    {
+        "arrest_record_id": ["A1", "A2", "A4", "A5", "A8"],
+        "stay_id": ["T1", "T2", "T4", "T5", "T8"],
+        "days_from_arrest": [0.0, 1.0, 0.5, 0.0, 0.0],
+    }
+)
+REMOVALS = pa.table(
+    {
+        "record_id": ["D1", "D5", "D9"],
+        "release": ["R", "R", "R"],
+        "departed_date": [date(2025, 2, 1), date(2025, 6, 2), date(2025, 3, 1)],
+    }
+)
+REMOVAL_LINKS = pa.table(
+    {
+        "removal_record_id": ["D1", "D5", "D9"],
+        "stay_id": ["T1", "T5", "T9"],
+        "arrest_record_id": ["A1", "A5", None],
+    }
+)
+RELEASES = pa.table(
+    {
+        "release": ["Q", "R"],
+        "coverage_start": [date(2024, 7, 1), date(2025, 1, 1)],
+        "coverage_end": [date(2025, 2, 1), date(2025, 6, 30)],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    warehouse = Warehouse(tmp_path_factory.mktemp("outcomes") / "w.duckdb")
+    for name, table in {
+        "foia_arrests": ARRESTS,
+        "foia_stays": STAYS,
+        "foia_arrest_stay_links": LINKS,
+        "foia_removals": REMOVALS,
+        "foia_removal_links": REMOVAL_LINKS,
+        "foia_releases": RELEASES,
+    }.items():
+        warehouse.replace_table(name, table)
+    return duckdb_backend(warehouse.path)
+
+
+COUNTS = (
+    "arrests", "arrests_followed_10d", "detained_within_10d", "arrests_followed_30d",
+    "removed_within_30d", "arrests_followed_60d", "removed_within_60d", "arrests_followed_90d",
+    "removed_within_90d", "voluntary_departure_within_90d", "released_within_90d",
+    "still_held_at_90d",
+)
+
+
+def test_outcomes_by_month_with_censoring(backend):
+    by_month = {r["month"]: r for r in compute("arrest_outcomes", backend).to_pylist()}
+    assert list(by_month) == [date(2025, 1, 1), date(2025, 2, 1), date(2025, 5, 1), date(2025, 6, 1)]
+    # January: A1 (removed 22 days after arrest) and A2 (bonded out); A6 is a duplicate and A8
+    # belongs to the older release for a month the newer one covers.
+    assert tuple(by_month[date(2025, 1, 1)][c] for c in COUNTS) == (
+        2, 2, 2, 2, 1, 2, 1, 2, 1, 0, 1, 0
+    )
+    # February: A3 never detained, A4 still held at 90 days.
+    feb = by_month[date(2025, 2, 1)]
+    assert tuple(feb[c] for c in COUNTS) == (2, 2, 1, 2, 0, 2, 0, 2, 0, 0, 0, 1)
+    assert feb["share_still_held_at_90d"] == 0.5 and feb["share_detained_within_10d"] == 0.5
+    # May: A5 has 46 days of follow-up: known at 10 and 30 days, censored at 60 and 90.
+    may = by_month[date(2025, 5, 1)]
+    assert tuple(may[c] for c in COUNTS) == (1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0)
+    assert may["share_removed_within_30d"] == 1.0
+    assert may["share_removed_within_60d"] is None and may["share_released_within_90d"] is None
+    # June: A7, five days before the release end, is in no denominator.
+    june = by_month[date(2025, 6, 1)]
+    assert june["arrests"] == 1 and june["arrests_followed_10d"] == 0
+    assert june["share_detained_within_10d"] is None
+
+
+def test_outcomes_by_criminality_and_filter(backend):
+    params = MetricParams(
+        by=("criminality",), end=date(2025, 1, 31), filters={"arrest_setting": ("custodial",)}
+    )
+    (row,) = compute("arrest_outcomes", backend, params).to_pylist()
+    assert row["criminality"] == CONVICTED and row["arrests"] == 1
+    assert row["share_removed_within_30d"] == 1.0 and row["share_released_within_90d"] == 0.0
