@@ -1,0 +1,448 @@
+"""The dashboard and JSON API over a warehouse: `create_app(warehouse_path, public=False, k=10)`.
+
+Presentation only. Every number is a registered metric computed by `iceledger.metrics.compute`;
+no endpoint returns warehouse rows, so no person-level record is ever served. Pages are Jinja2
+templates whose charts are Vega-Lite specs from this API, drawn by vega-embed from /static (no CDN).
+In public mode every count of people goes through `iceledger.disclosure` before it leaves.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+
+from iceledger import metrics  # noqa: F401 - importing registers every metric
+from iceledger.errors import IceledgerError
+from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
+from iceledger.web import charts, geo
+from iceledger.web.guards import DownloadBudget, SecurityHeaders
+from iceledger.web.service import (
+    STANDARD_FILTERS,
+    MetricFailed,
+    MetricResult,
+    NotServable,
+    TooManyRows,
+    WarehouseService,
+    iso_or_none,
+)
+
+# Suppression audits solve a linear system over the hidden cells; this cap keeps that bounded.
+PUBLIC_MAX_ROWS = 2_000
+PUBLISHED_PAGE = "published"
+PAGE_TITLES = {
+    "volume": "Volume against targets",
+    "targeting": "Who is targeted",
+    "detention": "Detention",
+    "outcomes": "Outcomes",
+    "cost": "Cost",
+    "claims": "Claims",
+    "reconciliation": "Reconciliation",
+    PUBLISHED_PAGE: "Published statistics",
+}
+FILTER_LABELS = {
+    "aor": "Field office (AOR)",
+    "criminality": "Criminality",
+    "citizenship_country": "Citizenship country",
+    "apprehension_method": "Arrest method",
+    "arrest_setting": "Arrest setting",
+}
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class MetricInfo(BaseModel):
+    name: str
+    title: str
+    question: str
+    definition: str
+    unit: str
+    caveats: list[str]
+    tables: list[str]
+    dimensions: list[str]
+    filters: list[str]
+    count_column: str | None
+    available: bool
+    missing_tables: list[str]
+
+
+class MetricList(BaseModel):
+    warehouse_synthetic: bool
+    public: bool
+    metrics: list[MetricInfo]
+
+
+class Source(BaseModel):
+    file_name: str
+    sha256: str
+    kind: str
+    dataset: str | None
+    layout: str | None
+    loaded_at: str | None
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    synthetic: bool
+
+
+class MetricData(MetricInfo):
+    params: dict[str, Any]
+    period: dict[str, str | None]
+    columns: list[dict[str, str]]
+    row_count: int
+    rows: list[dict[str, Any]]
+    sources: list[Source]
+    synthetic: bool
+    suppression: dict[str, Any] | None
+
+
+class ChartBody(BaseModel):
+    spec: dict[str, Any]
+    meta: dict[str, Any]
+
+
+ERRORS = {
+    400: {"model": ErrorBody, "description": "a parameter outside the metric's allow-lists"},
+    404: {"model": ErrorBody, "description": "no such metric"},
+    409: {"model": ErrorBody, "description": "the warehouse lacks a table the metric reads"},
+    413: {"model": ErrorBody, "description": "the result is larger than the row cap"},
+}
+DOWNLOAD_ERRORS = {
+    **ERRORS,
+    429: {"model": ErrorBody, "description": "download budget spent; see Retry-After"},
+}
+
+
+@dataclass
+class QueryArgs:
+    by: list[str]
+    start: date | None
+    end: date | None
+    filters: dict[str, list[str]] = field(default_factory=dict)
+
+
+def query_args(
+    by: Annotated[list[str], Query(description="break down by these dimensions (repeat)")] = [],  # noqa: B006
+    start: Annotated[date | None, Query(alias="from", description="first day, inclusive")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last day, inclusive")] = None,
+    aor: Annotated[list[str], Query(description="field office(s)")] = [],  # noqa: B006
+    criminality: Annotated[list[str], Query(description="ICE criminality label(s)")] = [],  # noqa: B006
+    citizenship_country: Annotated[list[str], Query()] = [],  # noqa: B006
+    apprehension_method: Annotated[list[str], Query(description="arrest method(s)")] = [],  # noqa: B006
+    arrest_setting: Annotated[list[str], Query()] = [],  # noqa: B006
+) -> QueryArgs:
+    chosen = {
+        "aor": aor,
+        "criminality": criminality,
+        "citizenship_country": citizenship_country,
+        "apprehension_method": apprehension_method,
+        "arrest_setting": arrest_setting,
+    }
+    return QueryArgs(by, start, end, {f: v for f, v in chosen.items() if v})
+
+
+Args = Annotated[QueryArgs, Depends(query_args)]
+
+
+class RateLimited(IceledgerError):
+    def __init__(self, wait: float):
+        self.wait = wait
+        super().__init__(f"download budget spent; try again in {math.ceil(wait)} s")
+
+
+def create_app(
+    warehouse_path: Path | str,
+    public: bool = False,
+    k: int = 10,
+    *,
+    max_rows: int = 10_000,
+    downloads_per_minute: float = 30,
+    download_burst: int = 10,
+) -> FastAPI:
+    """The dashboard app. Raises IceledgerError (one line) if the warehouse cannot be opened."""
+    service = WarehouseService(
+        warehouse_path, public=public, k=k, max_rows=min(max_rows, PUBLIC_MAX_ROWS) if public else max_rows
+    )
+    budget = DownloadBudget(downloads_per_minute, download_burst)
+    templates = Jinja2Templates(directory=str(resources.files("iceledger.web") / "templates"))
+    app = FastAPI(
+        title="iceledger dashboard API",
+        description=(
+            "Aggregate, documented metrics from the public record of U.S. immigration "
+            "enforcement. Every response names its definition, unit, caveats, period and source "
+            "files. No endpoint serves person-level records."
+            + (f" Public mode: counts of people under {k} are suppressed." if public else "")
+        ),
+        version="1",
+        docs_url=None,  # the interactive docs pages load scripts from a CDN; the schema is enough
+        redoc_url=None,
+    )
+    app.add_middleware(SecurityHeaders)
+    app.state.service = service
+
+    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+        )
+        return error(400, problems or "invalid request")
+
+    @app.exception_handler(IceledgerError)
+    async def user_error(_: Request, exc: IceledgerError) -> JSONResponse:
+        if isinstance(exc, RateLimited):
+            return error(429, str(exc), {"Retry-After": str(math.ceil(exc.wait))})
+        status = 409 if isinstance(exc, NotServable) else 413 if isinstance(exc, TooManyRows) else 400
+        return error(status, str(exc))
+
+    @app.exception_handler(MetricFailed)
+    async def metric_failed(_: Request, exc: MetricFailed) -> JSONResponse:
+        return error(500, str(exc))
+
+    def metric_or_404(name: str) -> Metric:
+        if name not in REGISTRY:
+            raise _NoSuchMetric(name)
+        return REGISTRY[name]
+
+    @app.exception_handler(_NoSuchMetric)
+    async def no_metric(_: Request, exc: _NoSuchMetric) -> JSONResponse:
+        return error(404, str(exc))
+
+    def result_for(name: str, args: QueryArgs) -> MetricResult:
+        metric_or_404(name)
+        request = service.request(name, args.by, args.start, args.end, args.filters)
+        return service.compute(request)
+
+    def payload(result: MetricResult, rows: list[dict]) -> dict:
+        return {
+            **service.describe(result.metric),
+            "params": {
+                "by": list(result.request.by),
+                "from": iso_or_none(result.request.start),
+                "to": iso_or_none(result.request.end),
+                "filters": {f: list(v) for f, v in result.request.filters},
+            },
+            "period": result.period(),
+            "columns": [{"name": f.name, "type": str(f.type)} for f in result.table.schema],
+            "row_count": result.table.num_rows,
+            "rows": rows,
+            "sources": service.sources_for(result.metric),
+            "synthetic": service.synthetic,
+            "suppression": result.suppression,
+        }
+
+    def spend_download(request: Request) -> None:
+        wait = budget.take(request.client.host if request.client else "unknown")
+        if wait:
+            raise RateLimited(wait)
+
+    # --- JSON API ----------------------------------------------------------------------------
+
+    @app.get("/api/metrics", response_model=MetricList, tags=["metrics"])
+    def list_metrics() -> dict:
+        """Every registered metric with its definition, unit, caveats, tables and allow-lists."""
+        return {
+            "warehouse_synthetic": service.synthetic,
+            "public": public,
+            "metrics": [service.describe(m) for m in service.metrics()],
+        }
+
+    @app.get("/api/sources", response_model=list[Source], tags=["metrics"])
+    def list_sources() -> list[dict]:
+        """Every loaded source file: name, SHA-256, kind, row accounting, synthetic or not."""
+        return [{k: v for k, v in s.items() if k != "tables"} for s in service.sources]
+
+    @app.get("/api/metrics/{name}.csv", responses=DOWNLOAD_ERRORS, tags=["downloads"],
+             response_class=Response)
+    def metric_csv(name: str, args: Args, request: Request) -> Response:
+        """The metric's rows as CSV (the same rows as the JSON endpoint)."""
+        result = result_for(name, args)
+        spend_download(request)
+        sink = io.BytesIO()
+        pa_csv.write_csv(result.table, sink)
+        return _download(sink.getvalue(), f"{name}.csv", "text/csv; charset=utf-8")
+
+    @app.get("/api/metrics/{name}.parquet", responses=DOWNLOAD_ERRORS, tags=["downloads"],
+             response_class=Response)
+    def metric_parquet(name: str, args: Args, request: Request) -> Response:
+        """The metric's rows as Parquet; the file's metadata carries the definition and sources."""
+        result = result_for(name, args)
+        spend_download(request)
+        meta = payload(result, rows=[])
+        del meta["rows"]
+        table = result.table.replace_schema_metadata(
+            {"iceledger": json.dumps(meta, default=str)}
+        )
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        return _download(sink.getvalue(), f"{name}.parquet", "application/vnd.apache.parquet")
+
+    @app.get("/api/metrics/{name}/filters", responses=ERRORS, tags=["metrics"])
+    def metric_filters(name: str) -> dict[str, list[str]]:
+        """The values each of the metric's filters accepts (those present in the warehouse)."""
+        metric = metric_or_404(name)
+        return {f: list(service.allowed_values(name, f)) for f in metric.filters}
+
+    @app.get("/api/metrics/{name}/chart", response_model=ChartBody, responses=ERRORS,
+             tags=["metrics"])
+    def metric_chart(name: str, args: Args) -> dict:
+        """A Vega-Lite spec drawing the metric's rows, with the response's metadata beside it."""
+        result = result_for(name, args)
+        rows = _json_rows(result.table)
+        meta = payload(result, rows=[])
+        del meta["rows"]
+        spec = charts.metric_chart(
+            result.metric.unit, result.table, rows, result.time_column, result.request.by
+        )
+        return {"spec": spec, "meta": meta}
+
+    @app.get("/api/metrics/{name}", response_model=MetricData, responses=ERRORS, tags=["metrics"])
+    def metric_rows(name: str, args: Args) -> dict:
+        """The metric's rows, with definition, unit, caveats, period and source files."""
+        result = result_for(name, args)
+        return payload(result, _json_rows(result.table))
+
+    @app.get("/api/map", tags=["map"])
+    def map_data() -> dict:
+        """Facilities and field offices placed on the map, with the population each holds."""
+        return geo.map_data(service)
+
+    @app.get("/api/map/chart", response_model=ChartBody, tags=["map"])
+    def map_chart() -> dict:
+        data = geo.map_data(service)
+        return {"spec": geo.map_spec(data), "meta": {k: v for k, v in data.items() if k not in ("facilities", "field_offices")}}
+
+    # --- static assets -----------------------------------------------------------------------
+
+    @app.get("/static/vega-bundle.js", include_in_schema=False)
+    def vega_bundle() -> Response:
+        return Response(
+            _vega_bundle(),
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(resources.files("iceledger.web") / "static")),
+        name="static",
+    )
+
+    # --- pages -------------------------------------------------------------------------------
+
+    def page_context(request: Request, page: str) -> dict:
+        return {
+            "request": request,
+            "page": page,
+            "pages": PAGE_TITLES | {"map": "Map"},
+            "synthetic": service.synthetic,
+            "public": public,
+            "k": k,
+        }
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request) -> HTMLResponse:
+        counts = {page: len(_metrics_on(service, page)) for page in PAGE_TITLES}
+        return templates.TemplateResponse(
+            request,
+            "index.html",
+            page_context(request, "index") | {"counts": counts, "sources": service.sources},
+        )
+
+    @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
+    def map_page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "map.html", page_context(request, "map"))
+
+    @app.get("/pages/{page}", response_class=HTMLResponse, include_in_schema=False)
+    def question_page(request: Request, page: str) -> HTMLResponse:
+        if page not in PAGE_TITLES:
+            return HTMLResponse("<h1>No such page</h1>", status_code=404)
+        cards = [
+            service.describe(m) | {"allowed": _page_filters(service, m)}
+            for m in _metrics_on(service, page)
+        ]
+        filters = {
+            f: sorted({v for card in cards for v in card["allowed"].get(f, ())})
+            for f in STANDARD_FILTERS
+        }
+        return templates.TemplateResponse(
+            request,
+            "page.html",
+            page_context(request, page)
+            | {
+                "title": PAGE_TITLES[page],
+                "cards": cards,
+                "filters": {f: v for f, v in filters.items() if v},
+                "filter_labels": FILTER_LABELS,
+            },
+        )
+
+    return app
+
+
+class _NoSuchMetric(Exception):
+    def __init__(self, name: str):
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        super().__init__(f"no metric named {name!r} (known: {known})")
+
+
+def _metrics_on(service: WarehouseService, page: str) -> list[Metric]:
+    if page == PUBLISHED_PAGE:
+        # The published-statistics page gathers metrics read only from ICE's own workbooks.
+        return [m for m in service.metrics() if all(t.startswith("stats_") for t in m.tables)]
+    return [m for m in service.metrics() if m.question == page]
+
+
+def _page_filters(service: WarehouseService, metric: Metric) -> dict[str, tuple[str, ...]]:
+    if not service.servable(metric):
+        return {}
+    return {f: service.allowed_values(metric.name, f) for f in metric.filters if f in STANDARD_FILTERS}
+
+
+def _json_rows(table: pa.Table) -> list[dict]:
+    """Rows as JSON-ready dicts: dates as ISO text, NaN and infinities as null."""
+    rows = table.to_pylist()
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                row[key] = None
+            elif isinstance(value, date):
+                row[key] = value.isoformat()
+    return rows
+
+
+def _download(body: bytes, filename: str, media_type: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@cache
+def _vega_bundle() -> str:
+    # Generated on first use from vl-convert (Vega, Vega-Lite and vega-embed, no network).
+    import vl_convert
+
+    return vl_convert.javascript_bundle()

@@ -1,0 +1,361 @@
+"""What the dashboard and API know about the warehouse: metrics, their allowed parameters, sources.
+
+Read-only: the warehouse is opened with DuckDB's read_only flag, so nothing served can change it,
+and while the server runs no load can change it either (DuckDB's file lock). That is also why
+computed results can be cached for the life of the process.
+
+Every number comes from `iceledger.metrics.compute`. User text never reaches SQL: breakdowns and
+filter names are checked against the metric's own allow-lists, and filter values against the
+distinct values present in the warehouse, before any query is built.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from iceledger import disclosure
+from iceledger.errors import IceledgerError
+from iceledger.metrics import registry
+from iceledger.metrics.registry import Metric, MetricParams
+from iceledger.warehouse import SOURCES_TABLE
+
+TIME_COLUMNS = ("date", "month")
+# The filters the dashboard offers on every page, in the order shown; a metric may allow others.
+STANDARD_FILTERS = (
+    "aor",
+    "criminality",
+    "citizenship_country",
+    "apprehension_method",
+    "arrest_setting",
+)
+SYNTHETIC_CAVEAT = (
+    "SYNTHETIC DATA: the warehouse holds files written by `iceledger synth`; these numbers describe "
+    "no real person or event."
+)
+
+
+class NotServable(IceledgerError):
+    """A metric that exists but cannot be computed on this warehouse (a table it reads is absent)."""
+
+
+class TooManyRows(IceledgerError):
+    """A result larger than the server's row cap."""
+
+
+class MetricFailed(Exception):
+    """A metric that raised while computing: a bug, or a warehouse the metric does not expect."""
+
+
+@dataclass(frozen=True)
+class MetricRequest:
+    """A validated request: every value here has been checked against an allow-list."""
+
+    name: str
+    by: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def params(self, typed_values: Mapping[tuple[str, str], object]) -> MetricParams:
+        return MetricParams(
+            by=self.by,
+            start=self.start,
+            end=self.end,
+            filters={
+                name: tuple(typed_values[(name, v)] for v in values) for name, values in self.filters
+            },
+        )
+
+    def query_items(self) -> list[tuple[str, str]]:
+        items = [("by", d) for d in self.by]
+        if self.start:
+            items.append(("from", self.start.isoformat()))
+        if self.end:
+            items.append(("to", self.end.isoformat()))
+        items += [(name, v) for name, values in self.filters for v in values]
+        return items
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    metric: Metric
+    request: MetricRequest
+    table: pa.Table
+    dimensions: tuple[str, ...]
+    time_column: str | None
+    suppression: dict | None
+
+    def period(self) -> dict:
+        observed: dict = {"from": None, "to": None}
+        if self.time_column and self.table.num_rows:
+            bounds = pc.min_max(self.table.column(self.time_column)).as_py()
+            observed = {"from": iso_or_none(bounds["min"]), "to": iso_or_none(bounds["max"])}
+        return {
+            "requested_from": iso_or_none(self.request.start),
+            "requested_to": iso_or_none(self.request.end),
+            "data_from": observed["from"],
+            "data_to": observed["to"],
+        }
+
+
+class WarehouseService:
+    def __init__(
+        self,
+        warehouse_path: Path | str,
+        public: bool = False,
+        k: int = 10,
+        max_rows: int = 10_000,
+    ):
+        path = Path(warehouse_path)
+        if not path.is_file():
+            raise IceledgerError(
+                f"{path}: no warehouse here; run `iceledger ingest ...` or `iceledger demo` first, "
+                "or pass --warehouse PATH"
+            )
+        if k < 1:
+            raise IceledgerError(f"--k must be at least 1, got {k}")
+        try:
+            self._duck = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as exc:
+            raise IceledgerError(f"{path}: cannot open the warehouse read-only: {exc}") from exc
+        self.path = path
+        self.public = public
+        self.k = k
+        self.max_rows = max_rows
+        self._local = threading.local()
+        self._tables = self._table_columns()
+        self.sources = self._read_sources()
+        self.synthetic = any(s["synthetic"] for s in self.sources)
+        self._cached_compute = functools.lru_cache(maxsize=512)(self._compute)
+        self._value_types = functools.cache(self._distinct_values)
+        self._memo: dict[str, object] = {}
+        self._memo_lock = threading.Lock()
+
+    # --- what is served ----------------------------------------------------------------------
+
+    def metrics(self) -> list[Metric]:
+        return sorted(registry.REGISTRY.values(), key=lambda m: (m.question, m.name))
+
+    def metric(self, name: str) -> Metric:
+        return registry.get(name)
+
+    def has_table(self, name: str) -> bool:
+        return name in self._tables
+
+    def missing_tables(self, metric: Metric) -> list[str]:
+        return [t for t in metric.tables if not self.has_table(t)]
+
+    def memo(self, key: str, build):
+        """`build()` once per process; the warehouse cannot change while it is open read-only."""
+        with self._memo_lock:
+            if key not in self._memo:
+                self._memo[key] = build()
+            return self._memo[key]
+
+    def servable(self, metric: Metric) -> bool:
+        return not self.missing_tables(metric)
+
+    def describe(self, metric: Metric) -> dict:
+        missing = self.missing_tables(metric)
+        return {
+            "name": metric.name,
+            "title": metric.title,
+            "question": metric.question,
+            "definition": metric.definition,
+            "unit": metric.unit,
+            "caveats": list(self.caveats(metric)),
+            "tables": list(metric.tables),
+            "dimensions": list(metric.dimensions),
+            "filters": list(metric.filters),
+            "count_column": metric.count_column,
+            "available": not missing,
+            "missing_tables": missing,
+        }
+
+    def caveats(self, metric: Metric) -> tuple[str, ...]:
+        return (SYNTHETIC_CAVEAT, *metric.caveats) if self.synthetic else metric.caveats
+
+    def sources_for(self, metric: Metric) -> list[dict]:
+        """The loaded files a metric's tables come from.
+
+        A table no source loaded directly is derived (foia_stays from foia_stints, ...): it comes
+        from every source of its family, named by the table's prefix (`foia_`, `stats_`).
+        """
+        loaded = {t for s in self.sources for t in s["tables"]}
+        used = []
+        for source in self.sources:
+            direct = set(metric.tables) & set(source["tables"])
+            derived = any(
+                t not in loaded and t.startswith(f"{source['kind']}_") for t in metric.tables
+            )
+            if direct or derived:
+                used.append({k: v for k, v in source.items() if k != "tables"})
+        return used
+
+    # --- validating a request ----------------------------------------------------------------
+
+    def allowed_values(self, name: str, filter_name: str) -> tuple[str, ...]:
+        metric = self.metric(name)
+        if filter_name not in metric.filters:
+            raise IceledgerError(
+                f"metric {name!r} cannot be filtered by {filter_name}; "
+                f"allowed: {', '.join(metric.filters) or 'none'}"
+            )
+        return tuple(sorted(self._value_types(name, filter_name)))
+
+    def request(
+        self,
+        name: str,
+        by: Sequence[str] = (),
+        start: date | None = None,
+        end: date | None = None,
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> MetricRequest:
+        metric = self.metric(name)
+        self._require_servable(metric)
+        chosen = {f: tuple(dict.fromkeys(v)) for f, v in (filters or {}).items() if v}
+        for filter_name, values in chosen.items():
+            allowed = set(self.allowed_values(name, filter_name))
+            unknown = [v for v in values if v not in allowed]
+            if unknown:
+                raise IceledgerError(
+                    f"{filter_name}={unknown[0]!r} is not a value present for metric {name!r}; "
+                    f"see /api/metrics/{name}/filters"
+                )
+        request = MetricRequest(
+            name=name,
+            by=tuple(dict.fromkeys(by)),
+            start=start,
+            end=end,
+            filters=tuple(sorted(chosen.items())),
+        )
+        metric.validate(request.params(self._typed_values(request)))
+        return request
+
+    # --- computing ---------------------------------------------------------------------------
+
+    def compute(self, request: MetricRequest) -> MetricResult:
+        result = self._cached_compute(request)
+        if result.table.num_rows > self.max_rows:
+            raise TooManyRows(
+                f"metric {request.name!r} returns {result.table.num_rows:,} rows, more than this "
+                f"server's cap of {self.max_rows:,}; narrow it with from/to, a filter or fewer `by`"
+            )
+        return result
+
+    def _compute(self, request: MetricRequest) -> MetricResult:
+        metric = self.metric(request.name)
+        table = self._run(request.name, request.params(self._typed_values(request)))
+        time_column = next((c for c in TIME_COLUMNS if c in table.column_names), None)
+        dimensions = tuple(
+            c for c in ((time_column,) if time_column else ()) + request.by if c in table.column_names
+        )
+        suppression = None
+        if self.public and metric.count_column and table.num_rows <= self.max_rows:
+            hidden = disclosure.suppress(table, metric.count_column, dimensions, k=self.k)
+            table = hidden.table
+            suppression = {
+                "k": self.k,
+                "count_column": metric.count_column,
+                "small_cells": len(hidden.plan.primary),
+                "complementary_cells": len(hidden.plan.complementary),
+                "revealed_by_totals_alone": len(hidden.plan.unprotectable),
+            }
+        return MetricResult(metric, request, table, dimensions, time_column, suppression)
+
+    def _run(self, name: str, params: MetricParams) -> pa.Table:
+        try:
+            return registry.compute(name, self.backend(), params)
+        except IceledgerError:
+            raise
+        except Exception as exc:
+            problem = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise MetricFailed(
+                f"metric {name!r} could not be computed on {self.path.name}: "
+                f"{type(exc).__name__}: {problem}"
+            ) from exc
+
+    def backend(self) -> ibis.BaseBackend:
+        # One DuckDB cursor per server thread: cursors of one read-only database run in parallel.
+        backend = getattr(self._local, "backend", None)
+        if backend is None:
+            backend = ibis.duckdb.from_connection(self._duck.cursor())
+            self._local.backend = backend
+        return backend
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _require_servable(self, metric: Metric) -> None:
+        missing = self.missing_tables(metric)
+        if missing:
+            raise NotServable(
+                f"metric {metric.name!r} reads {', '.join(missing)}, which this warehouse does not "
+                "have yet; ingest the sources that provide it"
+            )
+
+    def _distinct_values(self, name: str, filter_name: str) -> dict[str, object]:
+        """Distinct values of a filter's column in the metric's tables, by their text form."""
+        metric = self.metric(name)
+        self._require_servable(metric)
+        found: dict[str, object] = {}
+        for table_name in metric.tables:
+            if filter_name not in self._tables.get(table_name, ()):
+                continue
+            column = self.backend().table(table_name)[filter_name]
+            distinct = column.name("value").as_table().distinct().to_pyarrow()
+            for value in distinct.column("value").to_pylist():
+                if value is not None:
+                    found.setdefault(str(value), value)
+        if not found and filter_name in metric.dimensions:
+            by_filter = self._run(name, MetricParams(by=(filter_name,)))
+            for value in by_filter.column(filter_name).to_pylist():
+                if value is not None:
+                    found.setdefault(str(value), value)
+        return found
+
+    def _typed_values(self, request: MetricRequest) -> dict[tuple[str, str], object]:
+        return {
+            (f, v): self._value_types(request.name, f)[v] for f, values in request.filters for v in values
+        }
+
+    def _table_columns(self) -> dict[str, frozenset[str]]:
+        rows = self._duck.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main'"
+        ).fetchall()
+        columns: dict[str, set[str]] = {}
+        for table_name, column_name in rows:
+            columns.setdefault(table_name, set()).add(column_name)
+        return {t: frozenset(c) for t, c in columns.items()}
+
+    def _read_sources(self) -> list[dict]:
+        if SOURCES_TABLE not in self._tables:
+            return []
+        cur = self._duck.execute(
+            f"SELECT file_name, sha256, kind, dataset, layout, loaded_at, rows_read, rows_loaded, "
+            f"rows_quarantined, rows_duplicate, synthetic, tables_loaded "
+            f"FROM {SOURCES_TABLE} ORDER BY loaded_at, file_name"
+        )
+        names = [d[0] for d in cur.description]
+        sources = []
+        for row in cur.fetchall():
+            source = dict(zip(names, row))
+            source["tables"] = json.loads(source.pop("tables_loaded"))
+            source["loaded_at"] = iso_or_none(source["loaded_at"])
+            sources.append(source)
+        return sources
+
+
+def iso_or_none(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,142 @@
+// The dashboard's only script. Charts are Vega-Lite specs from the JSON API, drawn by vega-embed
+// with `ast: true` so that Vega interprets expressions instead of compiling them with
+// `new Function` (the Content-Security-Policy forbids eval). No inline script, no CDN.
+"use strict";
+
+const EMBED_OPTIONS = {
+  actions: false,
+  ast: true,
+  defaultStyle: false,
+  renderer: "svg",
+  tooltip: { disableDefaultStyle: true },
+};
+
+// Drawn views by metric name ("map" for the map), for people poking at the page and for tests.
+window.iceledgerViews = {};
+
+function pageFilters() {
+  const form = document.getElementById("filters");
+  const chosen = { from: "", to: "", filters: {} };
+  if (!form) return chosen;
+  chosen.from = form.elements.from.value;
+  chosen.to = form.elements.to.value;
+  for (const select of form.querySelectorAll("select[data-filter]")) {
+    if (select.value) chosen.filters[select.dataset.filter] = select.value;
+  }
+  return chosen;
+}
+
+function cardQuery(card) {
+  const chosen = pageFilters();
+  const allowed = JSON.parse(card.dataset.filters || "[]");
+  const query = new URLSearchParams();
+  const by = card.querySelector("select.by");
+  if (by && by.value) query.append("by", by.value);
+  if (chosen.from) query.append("from", chosen.from);
+  if (chosen.to) query.append("to", chosen.to);
+  const ignored = [];
+  for (const [name, value] of Object.entries(chosen.filters)) {
+    if (allowed.includes(name)) query.append(name, value);
+    else ignored.push(name);
+  }
+  return { query: query.toString(), ignored };
+}
+
+function describe(meta, ignored) {
+  const parts = [];
+  const period = meta.period || {};
+  if (period.data_from) parts.push(`Period: ${period.data_from} to ${period.data_to}.`);
+  parts.push(`${meta.row_count} row${meta.row_count === 1 ? "" : "s"}.`);
+  const suppression = meta.suppression;
+  if (suppression && (suppression.small_cells || suppression.complementary_cells)) {
+    parts.push(
+      `${suppression.small_cells} count(s) under ${suppression.k} shown as <${suppression.k}; ` +
+        `${suppression.complementary_cells} more hidden so they cannot be worked out.`
+    );
+  }
+  if (ignored.length) parts.push(`Not filtered by ${ignored.join(", ")} (this metric cannot be).`);
+  const sources = (meta.sources || []).map((s) => `${s.file_name} (${s.sha256.slice(0, 12)})`);
+  parts.push(sources.length ? `Sources: ${sources.join(", ")}.` : "Sources: none loaded.");
+  return parts.join(" ");
+}
+
+async function fetchJson(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => ({ detail: response.statusText }));
+  if (!response.ok) throw new Error(body.detail || `HTTP ${response.status}`);
+  return body;
+}
+
+async function drawCard(card) {
+  const name = card.dataset.metric;
+  const status = card.querySelector(".status");
+  const { query, ignored } = cardQuery(card);
+  const suffix = query ? `?${query}` : "";
+  card.dataset.state = "loading";
+  status.textContent = "Loading…";
+  try {
+    const body = await fetchJson(`/api/metrics/${encodeURIComponent(name)}/chart${suffix}`);
+    const result = await vegaEmbed(card.querySelector(".chart"), body.spec, EMBED_OPTIONS);
+    if (window.iceledgerViews[name]) window.iceledgerViews[name].finalize();
+    window.iceledgerViews[name] = result;
+    card.querySelector(".meta").textContent = describe(body.meta, ignored);
+    for (const kind of ["csv", "parquet"]) {
+      card.querySelector(`a.${kind}`).href = `/api/metrics/${encodeURIComponent(name)}.${kind}${suffix}`;
+    }
+    card.querySelector("a.json").href = `/api/metrics/${encodeURIComponent(name)}${suffix}`;
+    status.textContent = "";
+    card.dataset.query = query;
+    card.dataset.state = "drawn";
+  } catch (problem) {
+    status.textContent = problem.message;
+    card.dataset.query = query;
+    card.dataset.state = "error";
+  }
+}
+
+function drawAllCards() {
+  for (const card of document.querySelectorAll(".card[data-metric][data-available='yes']")) {
+    drawCard(card);
+  }
+}
+
+async function drawMap() {
+  const card = document.getElementById("map-card");
+  const status = card.querySelector(".status");
+  card.dataset.state = "loading";
+  try {
+    const body = await fetchJson("/api/map/chart");
+    const meta = body.meta;
+    document.getElementById("map-definition").textContent = meta.definition;
+    const caveats = document.getElementById("map-caveats");
+    caveats.replaceChildren(...meta.caveats.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
+    if (!meta.available) {
+      status.textContent = `No map: ${meta.reason}.`;
+      card.dataset.state = "error";
+      return;
+    }
+    window.iceledgerViews.map = await vegaEmbed(document.getElementById("map-chart"), body.spec, EMBED_OPTIONS);
+    const notDrawn = meta.not_drawn.length ? ` Not drawn (no place on this map): ${meta.not_drawn.join("; ")}.` : "";
+    const sources = (meta.sources || []).map((s) => `${s.file_name} (${s.sha256.slice(0, 12)})`).join(", ");
+    document.getElementById("map-meta").textContent =
+      `Workbook ${meta.workbook}, data as of ${meta.as_of_date}.${sources ? ` Source: ${sources}.` : ""}${notDrawn}`;
+    status.textContent = "";
+    card.dataset.state = "drawn";
+  } catch (problem) {
+    status.textContent = problem.message;
+    card.dataset.state = "error";
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("filters");
+  if (form) {
+    form.addEventListener("change", drawAllCards);
+    form.addEventListener("submit", (event) => event.preventDefault());
+  }
+  for (const select of document.querySelectorAll(".card select.by")) {
+    select.addEventListener("change", () => drawCard(select.closest(".card")));
+  }
+  drawAllCards();
+  if (document.getElementById("map-card")) drawMap();
+});
