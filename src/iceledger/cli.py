@@ -142,5 +142,46 @@ def derive_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
 
+@stats_app.command("series")
+@user_errors
+def stats_series_command(
+    table: Annotated[str, typer.Argument(help="Monthly stats table, e.g. stats_adp.")],
+    value: Annotated[str | None, typer.Option(
+        "--value", help="The figure to follow, if the table has several.")] = None,
+    versions: Annotated[bool, typer.Option(
+        "--versions", help="Every (release, value) version instead of the latest value.")] = False,
+    format: Annotated[str, typer.Option("--format", "-f", help="table or csv.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Each month's latest published figure and how later releases revised it."""
+    import pyarrow.csv as pa_csv
+
+    from iceledger.metrics.backends import duckdb_backend
+    from iceledger.metrics.published_series import key_columns, published_series
+
+    if format not in ("table", "csv"):
+        raise IceledgerError(f"unknown format {format!r}; use table or csv")
+    spec, result = published_series(duckdb_backend(warehouse), table, value, versions)
+    if format == "csv":
+        if output:
+            pa_csv.write_csv(result, output)
+            console.print(f"wrote {result.num_rows:,} rows of {table} ({spec.value}) to {output}")
+        else:
+            pa_csv.write_csv(result, sys.stdout.buffer)
+        return
+    if not output:
+        result = result.select(key_columns(spec, versions))
+    shown = Table(title=f"{table}: {spec.value} as published")
+    for name in result.column_names:
+        shown.add_column(name.replace("_", " "), overflow="fold")
+    for row in result.to_pylist():
+        row["month"] = row["month"].isoformat()[:7]
+        shown.add_row(*(f"{v:,.6g}" if isinstance(v, float) else str(v if v is not None else "")
+                        for v in row.values()))
+    target = Console(file=open(output, "w", encoding="utf-8"), width=250) if output else console
+    target.print(shown)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m iceledger`
     sys.exit(app())

@@ -1,0 +1,173 @@
+"""The published monthly series of a detention-statistics table, with its revision history.
+
+ICE reprints every month of the fiscal year in each biweekly workbook, and the figures "fluctuate
+until locked at the conclusion of the fiscal year" (the workbooks' own header): the October figure
+in the March release is not the October figure in the September release. So a month has versions,
+one per release that printed it. This module gives, for each month and each combination of the
+table's dimensions (agency, criminality, release reason, ...):
+
+- `versions`: every (release, value) version in publication order, with the change from the
+  previous version;
+- `latest`: the latest published value, where it came from, and how the month was revised (first
+  value, number of revisions, largest single revision, change since first publication).
+
+Publication order is the date in the file name (`file_date`), then the printed "data as of" date,
+then the workbook name. The file date comes first because the printed data date is the less
+reliable of the two (it has been left unchanged between releases, and once printed a year wrong).
+
+Written in Ibis (window functions over the warehouse) so the same expression runs on DuckDB or
+Spark, like every metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from iceledger.errors import IceledgerError
+
+WORKBOOKS_TABLE = "stats_workbooks"
+# Where a figure came from; never a dimension of the series.
+PROVENANCE_COLUMNS = ("workbook", "sheet", "cell_range", "sha256")
+# Numeric columns that label a row rather than measure something.
+NOT_MEASURES = ("fiscal_year",)
+# Printed figures are floats (ADPs to ~12 digits); smaller differences are float noise, not edits.
+REVISION_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    table: str
+    value: str
+    dimensions: tuple[str, ...]
+
+
+def monthly_tables(backend: ibis.BaseBackend) -> list[str]:
+    return sorted(name for name in _table_names(backend)
+                  if name.startswith("stats_") and "month" in backend.table(name).schema())
+
+
+def _table_names(backend: ibis.BaseBackend) -> list[str]:
+    # Ibis 12's DuckDB list_tables calls fetch_arrow_table, which DuckDB 2 removed; ask DuckDB.
+    raw = getattr(backend, "con", None)
+    if isinstance(raw, duckdb.DuckDBPyConnection):
+        return [row[0] for row in raw.sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()]
+    return backend.list_tables()
+
+
+def series_spec(backend: ibis.BaseBackend, table: str, value: str | None = None) -> SeriesSpec:
+    """Which column is the figure and which columns split it, read from the table's schema."""
+    monthly = monthly_tables(backend)
+    if table not in monthly:
+        raise IceledgerError(
+            f"no monthly detention-statistics table named {table!r}; series works for tables "
+            f"with a month column: {', '.join(monthly) or 'none loaded yet (iceledger ingest stats)'}"
+        )
+    schema = backend.table(table).schema()
+    measures = [name for name, dtype in schema.items()
+                if dtype.is_numeric() and name not in NOT_MEASURES]
+    if value is None:
+        if len(measures) != 1:
+            raise IceledgerError(f"{table} has several figures ({', '.join(measures)}); "
+                                 "choose one with --value")
+        value = measures[0]
+    elif value not in measures:
+        raise IceledgerError(f"{table} has no numeric column {value!r} "
+                             f"(figures: {', '.join(measures)})")
+    dimensions = tuple(name for name, dtype in schema.items()
+                       if dtype.is_string() and name not in PROVENANCE_COLUMNS)
+    return SeriesSpec(table, value, dimensions)
+
+
+def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
+    """One row per (month, dimensions, release) that printed a figure, oldest release first."""
+    data = backend.table(spec.table)
+    releases = backend.table(WORKBOOKS_TABLE)
+    join_keys = [k for k in ("workbook", "sha256") if k in data.schema() and k in releases.schema()]
+    releases = releases.select(*join_keys, "file_date", "as_of_date").distinct()
+    keys = [*spec.dimensions, "month"]
+    rows = data.filter(data[spec.value].notnull()).select(
+        *keys, *[c for c in ("workbook", "sheet", "cell_range") if c in data.schema()],
+        value=data[spec.value].cast("float64"),
+    ).join(releases, join_keys)
+    order = [ibis.coalesce(rows.file_date, rows.as_of_date), rows.as_of_date, rows.workbook]
+    in_order = ibis.window(group_by=keys, order_by=order)
+    newest_first = ibis.window(group_by=keys, order_by=[ibis.desc(o) for o in order])
+    whole = ibis.window(group_by=keys)
+    rows = rows.mutate(
+        release_number=ibis.row_number().over(in_order) + 1,
+        previous_value=rows.value.lag().over(in_order),
+        is_latest=ibis.row_number().over(newest_first) == 0,
+    )
+    rows = rows.mutate(change=rows.value - rows.previous_value)
+    rows = rows.mutate(is_revision=(rows.change.abs() > REVISION_EPSILON).fill_null(False))
+    return rows.mutate(
+        first_value=rows.value.first().over(in_order),
+        first_workbook=rows.workbook.first().over(in_order),
+        n_releases=rows.value.count().over(whole),
+        n_revisions=rows.is_revision.sum().over(whole),
+        max_abs_revision=rows.change.abs().max().over(whole).fill_null(0.0),
+    )
+
+
+def latest(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
+    """One row per (month, dimensions): the latest published value and its revision summary."""
+    rows = versions(backend, spec)
+    rows = rows.filter(rows.is_latest)
+    provenance = [c for c in ("sheet", "cell_range") if c in rows.schema()]
+    return rows.select(
+        *spec.dimensions, "month", "value",
+        "workbook", "file_date", "as_of_date", *provenance,
+        "first_value", "first_workbook",
+        change_since_first=rows.value - rows.first_value,
+        n_releases=rows.n_releases,
+        n_revisions=rows.n_revisions,
+        max_abs_revision=rows.max_abs_revision,
+    ).order_by([*spec.dimensions, "month"])
+
+
+def version_history(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
+    rows = versions(backend, spec)
+    provenance = [c for c in ("sheet", "cell_range") if c in rows.schema()]
+    return rows.select(
+        *spec.dimensions, "month", "release_number", "workbook", "file_date", "as_of_date",
+        *provenance, "value", "previous_value", "change", "is_revision", "is_latest",
+    ).order_by([*spec.dimensions, "month", "release_number"])
+
+
+def key_columns(spec: SeriesSpec, all_versions: bool = False) -> list[str]:
+    """The columns that fit a terminal; files get every column."""
+    if all_versions:
+        return [*spec.dimensions, "month", "release_number", "workbook", "value", "change"]
+    return [*spec.dimensions, "month", "value", "workbook", "n_releases", "n_revisions",
+            "max_abs_revision"]
+
+
+def published_series(backend: ibis.BaseBackend, table: str, value: str | None = None,
+                     all_versions: bool = False) -> tuple[SeriesSpec, pa.Table]:
+    spec = series_spec(backend, table, value)
+    _require_one_figure_per_release(backend, spec)
+    build = version_history if all_versions else latest
+    return spec, build(backend, spec).to_pyarrow()
+
+
+def _require_one_figure_per_release(backend: ibis.BaseBackend, spec: SeriesSpec) -> None:
+    # Two figures for one month and dimension combination in one release would make "the"
+    # published value ambiguous; it means the table has a dimension this module cannot see.
+    data = backend.table(spec.table)
+    keys = [*spec.dimensions, "month", "workbook"]
+    clash = (data.filter(data[spec.value].notnull()).group_by(keys)
+             .aggregate(n=data[spec.value].count()).filter(lambda t: t.n > 1)
+             .limit(1).to_pyarrow().to_pylist())
+    if clash:
+        where = ", ".join(f"{k}={clash[0][k]}" for k in keys)
+        raise IceledgerError(
+            f"{spec.table}: {clash[0]['n']} figures for one month in one release ({where}); "
+            f"the table needs a dimension column besides {', '.join(spec.dimensions) or 'month'}"
+        )
