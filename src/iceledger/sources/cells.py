@@ -1,0 +1,218 @@
+"""Cleaning single spreadsheet cells: labels, numbers, dates, fiscal years and months.
+
+ICE's workbooks are typed by hand: numbers arrive as numbers or as text with thousands separators,
+labels carry stray and non-breaking spaces, a dash stands for zero, footnote markers ("*", "[1]")
+cling to labels and values. Every function here takes one raw cell value as a reader returns it
+(calamine and openpyxl return different Python types for the same cell) and returns a clean value,
+or raises CellValueError with a reason that names what was wrong, so the caller can quarantine
+the cell with its address instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+MONTH_NUMBERS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+
+_SPACES = re.compile(r"\s+")
+# "[1]" anywhere, or a run of asterisks / daggers at either end: footnote references, not content.
+_FOOTNOTE_MARKERS = re.compile(r"\[\d+\]|^[*†‡]+|[*†‡]+$")
+_NUMBER_TEXT = re.compile(r"^(?P<sign>[-+])?\$?(?P<digits>\d[\d,]*(\.\d*)?|\.\d+)(?P<percent>%)?$")
+# A dash alone is how spreadsheets print zero in accounting formats.
+_ZERO_TEXT = {"-", "–", "—"}
+# Text that says "no figure here" rather than giving one.
+_MISSING_TEXT = {"", "n/a", "na", "n.a.", "none", "null"}
+_SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_FISCAL_YEAR = re.compile(r"^(?:EO)?Y?\s*FY\s*'?(\d{4}|\d{2})\b", re.IGNORECASE)
+_BARE_YEAR = re.compile(r"^(\d{4}|\d{2})$")
+# Excel stores dates as days since 1899-12-30; serials in this range are 1954..2119.
+_EXCEL_EPOCH = date(1899, 12, 30)
+_EXCEL_SERIALS = range(20000, 80000)
+_MONTH_YEAR = re.compile(r"^([A-Za-z]+)\.?[\s\-']+(\d{4}|\d{2})$")
+
+
+class CellValueError(ValueError):
+    """A cell whose content cannot be read as the kind of value its column holds."""
+
+
+def clean_text(value: object) -> str | None:
+    """A label with whitespace runs collapsed and footnote markers removed; None when empty."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = _SPACES.sub(" ", str(value)).strip()
+    if not text:
+        return None
+    text = _FOOTNOTE_MARKERS.sub("", text).strip()
+    return text or None
+
+
+def parse_number(value: object) -> float | None:
+    """A numeric cell as float; None for a blank (missing) cell.
+
+    Accepts real numbers and text such as "1,234", " 56 ", "12.5%", "$7,106.28", "(12)" (negative),
+    "-" (zero) and values followed by footnote markers ("1,234*", "12 [2]").
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise CellValueError(f"expected a number, found the logical value {value}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise CellValueError(f"expected a number, found {value!r}")
+        return number
+    if isinstance(value, (date, datetime)):
+        raise CellValueError(f"expected a number, found the date {value.isoformat()}")
+    text = _SPACES.sub("", str(value).replace("\u2212", "-"))
+    text = _FOOTNOTE_MARKERS.sub("", text)
+    if text.casefold() in _MISSING_TEXT:
+        return None
+    if text in _ZERO_TEXT:
+        return 0.0
+    negative = text.startswith("(") and text.endswith(")")
+    if negative:
+        text = text[1:-1]
+    match = _NUMBER_TEXT.match(text)
+    if match is None or not _well_grouped(match["digits"]):
+        raise CellValueError(f"expected a number, found the text {str(value).strip()!r}")
+    number = float(match["digits"].replace(",", ""))
+    if match["percent"]:
+        number /= 100
+    if negative or match["sign"] == "-":
+        number = -number
+    return number
+
+
+def _well_grouped(digits: str) -> bool:
+    """Thousands separators, if any, sit every three digits ("1,234", not "12,34")."""
+    whole = digits.split(".")[0]
+    if "," not in whole:
+        return True
+    head, *groups = whole.split(",")
+    return 1 <= len(head) <= 3 and all(len(group) == 3 for group in groups)
+
+
+def parse_date(value: object) -> date | None:
+    """A date cell as a date; None when blank.
+
+    Accepts real dates, "M/D/YYYY", "M/D/YY", ISO text, and Excel day serials (a date cell
+    formatted as a number reads as e.g. 42615 = 2016-09-02).
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = clean_text(value)
+    if text is None:
+        return None
+    if text.isdigit() and _EXCEL_SERIALS.start <= int(text) < _EXCEL_SERIALS.stop:
+        return _EXCEL_EPOCH + timedelta(days=int(text))
+    if match := _SLASH_DATE.match(text):
+        month, day, year = (int(part) for part in match.groups())
+        year += 2000 if year < 100 else 0
+    elif match := _ISO_DATE.match(text):
+        year, month, day = (int(part) for part in match.groups())
+    else:
+        raise CellValueError(f"expected a date, found {text!r}")
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise CellValueError(f"expected a date, found the impossible date {text!r}") from None
+
+
+def parse_fiscal_year(value: object) -> int:
+    """A fiscal-year label ("FY25", "FY2025", "FY 2025 YTD", "EOFY2020", 2025) as a year."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        if number.is_integer() and 1990 <= number <= 2100:
+            return int(number)
+        raise CellValueError(f"expected a fiscal year, found {value!r}")
+    text = clean_text(value) or ""
+    match = _FISCAL_YEAR.match(text) or _BARE_YEAR.match(text)
+    if match is None:
+        raise CellValueError(f"expected a fiscal year such as 'FY2025', found {text!r}")
+    year = int(match.group(1))
+    return year + 2000 if year < 100 else year
+
+
+def fiscal_year_start(fiscal_year: int) -> date:
+    """The first day of a U.S. federal fiscal year: FY2025 runs 2024-10-01 to 2025-09-30."""
+    return date(fiscal_year - 1, 10, 1)
+
+
+def fiscal_year_of(day: date) -> int:
+    return day.year + 1 if day.month >= 10 else day.year
+
+
+def month_number(name: str) -> int:
+    try:
+        return MONTH_NUMBERS[name.strip().rstrip(".").casefold()]
+    except KeyError:
+        raise CellValueError(f"expected a month name, found {name!r}") from None
+
+
+def fiscal_month(value: object, fiscal_year: int) -> date:
+    """A month column header as the first day of that month.
+
+    A bare month name ("Oct") belongs to the given fiscal year: October-December fall in the
+    calendar year before it. A real date, or text with a year ("August 2025", "Aug-25"), stands
+    on its own.
+    """
+    if isinstance(value, (date, datetime)):
+        day = value.date() if isinstance(value, datetime) else value
+        return day.replace(day=1)
+    text = clean_text(value)
+    if text is None:
+        raise CellValueError("expected a month, found a blank cell")
+    if match := _MONTH_YEAR.match(text):
+        year = int(match.group(2))
+        return date(year + 2000 if year < 100 else year, month_number(match.group(1)), 1)
+    number = month_number(text)
+    return date(fiscal_year - 1 if number >= 10 else fiscal_year, number, 1)
+
+
+def snake_case(header: str) -> str:
+    """A column header as a column name: "Male Non-Crim" -> "male_non_crim"."""
+    words = re.findall(r"[0-9a-z]+", header.casefold())
+    return "_".join(words)
+
+
+def column_letters(index: int) -> str:
+    """Spreadsheet column letters for a 0-based column index: 0 -> A, 27 -> AB."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+def cell_name(row: int, column: int) -> str:
+    """A1-style address of a 0-based (row, column) position."""
+    return f"{column_letters(column)}{row + 1}"

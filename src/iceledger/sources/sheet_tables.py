@@ -1,0 +1,852 @@
+"""Find tables on a spreadsheet sheet by their caption and header, and read them as tidy rows.
+
+One generic extractor for every table of ICE's detention-statistics workbooks. What a table looks
+like (its caption, header words, row dimensions) lives in src/iceledger/data/stats_tables.toml;
+this module knows only the few shapes those tables come in:
+
+- long: row labels x value columns whose headers are values of a dimension (months, agencies,
+  criminality...), written one value per output row;
+- measures: row labels x columns that are distinct measures (count, cost), one output row per
+  sheet row;
+- records: a list such as the facilities table, every header a column.
+
+A sheet arrives as a grid: a list of rows, each a list of raw cell values, as any reader returns
+it. Tables may sit anywhere, side by side on the same rows; a table's block runs from its caption
+to the first blank row, and sideways to the next thing printed on its caption row (or a caption
+found in its header row).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from iceledger.errors import Location, SourceError
+from iceledger.field_offices import normalise_aor
+from iceledger.sources.cells import (
+    CellValueError,
+    cell_name,
+    clean_text,
+    fiscal_month,
+    month_number,
+    parse_date,
+    parse_fiscal_year,
+    parse_number,
+    snake_case,
+)
+
+Grid = Sequence[Sequence[Any]]
+
+# Month-column headers that hold the fiscal year's total (or average) rather than one month.
+_FISCAL_YEAR_TOTAL = re.compile(r"^(FY Overall|Total|FY ?\d{2,4}( YTD)?)$", re.IGNORECASE)
+# How far below its caption a table's header row may start (captions sit 1-3 rows above).
+_HEADER_SEARCH_ROWS = 3
+_TEXT_KINDS = {"closed", "open", "field_office"}
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text, re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """What a row label or column header names, and how raw text becomes its canonical value."""
+
+    name: str
+    kind: str
+    values: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    def recognises(self, text: str | None) -> bool:
+        if text is None:
+            return False
+        if self.kind == "open":
+            return True
+        try:
+            self.canonical(text)
+        except CellValueError:
+            return False
+        return True
+
+    def canonical(self, text: str | None) -> object:
+        if text is None:
+            return None
+        if self.kind in _TEXT_KINDS:
+            for value, pattern in self.values:
+                if pattern.search(text):
+                    return value
+            if self.kind == "open":
+                return text
+            if self.kind == "field_office" and (office := normalise_aor(text)) is not None:
+                return office.name
+            raise CellValueError(f"unrecognised {self.name} label {text!r}")
+        if self.kind in ("fiscal_year", "integer"):
+            if self.kind == "fiscal_year":
+                return parse_fiscal_year(text)
+            if not text.isdigit():
+                raise CellValueError(f"expected a whole number for {self.name}, found {text!r}")
+            return int(text)
+        if self.kind == "date":
+            return parse_date(text)
+        raise CellValueError(f"{self.name} values cannot be read from a label")
+
+    @property
+    def arrow_type(self) -> str:
+        return {"fiscal_year": "int32", "integer": "int32", "date": "date32", "month": "date32"}.get(
+            self.kind, "string"
+        )
+
+
+@dataclass(frozen=True)
+class RecordsSpec:
+    rename: tuple[tuple[str, re.Pattern[str]], ...]
+    required: tuple[str, ...]
+    numeric: re.Pattern[str]
+    dates: re.Pattern[str]
+    zero_pad: dict[str, int]
+    sums: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    sheets: re.Pattern[str]
+    caption: re.Pattern[str] | None
+    header: re.Pattern[str] | None
+    label_headers: tuple[re.Pattern[str], ...] = ()
+    rows: tuple[str, ...] = ()
+    group_rows: str | None = None
+    fill_down: tuple[str, ...] = ()
+    blank_labels: dict[str, str] = field(default_factory=dict)
+    columns: str | None = None
+    value: str | None = None
+    measures: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    skip_columns: tuple[re.Pattern[str], ...] = ()
+    totals_table: str | None = None
+    header_rows: int = 1
+    month_fiscal_year_from: str | None = None
+    records: RecordsSpec | None = None
+
+    def finds(self, text: str) -> re.Match[str] | None:
+        pattern = self.caption or self.header
+        return pattern.search(text) if pattern is not None else None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything stats_tables.toml says: tables, dimensions and where workbook facts are printed."""
+
+    tables: tuple[TableSpec, ...]
+    dimensions: dict[str, Dimension]
+    ignore_sheets: tuple[re.Pattern[str], ...]
+    required_sheets: tuple[re.Pattern[str], ...]
+    as_of: re.Pattern[str]
+    sheet_fiscal_year: re.Pattern[str]
+    file_date: re.Pattern[str]
+    archive_stamp: re.Pattern[str]
+    file_fiscal_year: re.Pattern[str]
+
+    def tables_for(self, sheet: str) -> list[TableSpec]:
+        return [spec for spec in self.tables if spec.sheets.search(sheet.strip())]
+
+    def ignores(self, sheet: str) -> bool:
+        return any(pattern.search(sheet.strip()) for pattern in self.ignore_sheets)
+
+
+def load_layout(path: Path | None = None) -> Layout:
+    """Read a layout file; the package's own stats_tables.toml when no path is given."""
+    if path is None:
+        return _default_layout()
+    return _layout_from(tomllib.loads(path.read_text(encoding="utf-8")))
+
+
+@cache
+def _default_layout() -> Layout:
+    text = resources.files("iceledger.data").joinpath("stats_tables.toml").read_text("utf-8")
+    return _layout_from(tomllib.loads(text))
+
+
+def _layout_from(raw: dict) -> Layout:
+    dimensions = {
+        name: Dimension(
+            name,
+            entry["kind"],
+            tuple((value, _pattern(p)) for value, p in entry.get("values", {}).items()),
+        )
+        for name, entry in raw["dimensions"].items()
+    }
+    workbook = raw["workbook"]
+    return Layout(
+        tables=tuple(_table_spec(entry, dimensions) for entry in raw["tables"]),
+        dimensions=dimensions,
+        ignore_sheets=tuple(_pattern(p) for p in workbook["ignore_sheets"]),
+        required_sheets=tuple(_pattern(p) for p in workbook["required_sheets"]),
+        as_of=_pattern(workbook["as_of"]),
+        sheet_fiscal_year=_pattern(workbook["sheet_fiscal_year"]),
+        file_date=_pattern(workbook["file_date"]),
+        archive_stamp=_pattern(workbook["archive_stamp"]),
+        file_fiscal_year=_pattern(workbook["file_fiscal_year"]),
+    )
+
+
+def _table_spec(entry: dict, dimensions: dict[str, Dimension]) -> TableSpec:
+    name = entry["name"]
+    for dimension in [*entry.get("rows", []), entry.get("columns")]:
+        if dimension is not None and dimension not in dimensions:
+            raise ValueError(f"stats_tables.toml: table {name} uses unknown dimension {dimension}")
+    records = None
+    if entry.get("records"):
+        records = RecordsSpec(
+            rename=tuple((col, _pattern(p)) for col, p in entry.get("rename", {}).items()),
+            required=tuple(entry.get("required", [])),
+            numeric=_pattern(entry["numeric"]),
+            dates=_pattern(entry["dates"]),
+            zero_pad=dict(entry.get("zero_pad", {})),
+            sums={col: tuple(parts) for col, parts in entry.get("sums", {}).items()},
+        )
+    return TableSpec(
+        name=name,
+        sheets=_pattern(entry["sheets"]),
+        caption=_pattern(entry["caption"]) if "caption" in entry else None,
+        header=_pattern(entry["header"]) if "header" in entry else None,
+        label_headers=tuple(_pattern(p) for p in entry.get("label_headers", [])),
+        rows=tuple(entry.get("rows", [])),
+        group_rows=entry.get("group_rows"),
+        fill_down=tuple(entry.get("fill_down", [])),
+        blank_labels=dict(entry.get("blank_labels", {})),
+        columns=entry.get("columns"),
+        value=entry.get("value"),
+        measures=tuple((col, _pattern(p)) for col, p in entry.get("measures", {}).items()),
+        skip_columns=tuple(_pattern(p) for p in entry.get("skip_columns", [])),
+        totals_table=entry.get("totals_table"),
+        header_rows=entry.get("header_rows", 1),
+        month_fiscal_year_from=entry.get("month_fiscal_year_from"),
+        records=records,
+    )
+
+
+class Quarantined(NamedTuple):
+    """A value or row that could not be loaded, with where it is and why."""
+
+    sheet: str
+    row_number: int
+    cell: str
+    reason: str
+
+
+class TableColumns:
+    """One output table being filled row by row; columns appear in first-seen order."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, str] = {}
+        self.data: dict[str, list] = {}
+        self.length = 0
+
+    def declare(self, columns: Iterable[tuple[str, str]]) -> None:
+        for name, arrow_type in columns:
+            if name not in self.types:
+                self.types[name] = arrow_type
+                self.data[name] = [None] * self.length
+
+    def append(self, row: dict[str, object]) -> None:
+        for name, column in self.data.items():
+            column.append(row.get(name))
+        self.length += 1
+
+    def to_arrow(self):  # -> pa.Table; pyarrow is imported here so finding tables stays light
+        import pyarrow as pa
+
+        types = {"string": pa.string(), "int32": pa.int32(), "date32": pa.date32(),
+                 "float64": pa.float64()}
+        return pa.table(
+            {name: pa.array(values, type=types[self.types[name]])
+             for name, values in self.data.items()}
+        )
+
+
+@dataclass
+class SheetContext:
+    """What a sheet's tables need to know about their workbook."""
+
+    workbook: str
+    sheet: str
+    fiscal_year: int | None
+    # Zero values for months that began after this date are placeholders, not data.
+    placeholder_cutoff: date | None = None
+
+
+@dataclass
+class Extraction:
+    """What reading a workbook's tables produced, good and bad."""
+
+    tables: dict[str, TableColumns] = field(default_factory=dict)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    quarantined: list[Quarantined] = field(default_factory=list)
+    errors: list[SourceError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tables_found: list[str] = field(default_factory=list)
+
+    def output(self, name: str) -> TableColumns:
+        return self.tables.setdefault(name, TableColumns())
+
+    def quarantine(self, sheet: str, row: int, column: int, reason: str) -> None:
+        self.rows_read += 1
+        self.quarantined.append(Quarantined(sheet, row + 1, cell_name(row, column), reason))
+
+    def load(self, table: TableColumns, row: dict[str, object]) -> None:
+        self.rows_read += 1
+        self.rows_loaded += 1
+        table.append(row)
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _row_blank(row: Sequence[Any], start: int, stop: int) -> bool:
+    return all(_blank(value) for value in row[start:stop])
+
+
+@dataclass(frozen=True)
+class Block:
+    """Where one table sits: its header row(s), columns [first_column, end_column), data rows."""
+
+    spec: TableSpec
+    match: re.Match[str]
+    top_row: int
+    header_row: int
+    first_column: int
+    end_column: int
+    first_row: int
+    end_row: int
+    # The header row(s), from first_column to end_column (borrowed when the table has none).
+    header_cells: tuple[tuple[Any, ...], ...]
+
+    def header(self, row: int, column: int) -> Any:
+        return self.header_cells[row][column - self.first_column]
+
+    @property
+    def cell_range(self) -> str:
+        return f"{cell_name(self.top_row, self.first_column)}:" \
+               f"{cell_name(self.end_row - 1, self.end_column - 1)}"
+
+
+def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: SheetContext,
+               out: Extraction) -> None:
+    """Find every table of `specs` on one sheet and add its rows to `out`."""
+    anchors = _find_anchors(grid, specs)
+    anchor_cells = {(row, column) for row, column, _, _ in anchors}
+    blocks = []
+    for row, column, spec, match in anchors:
+        try:
+            blocks.append(_block(grid, spec, match, row, column, anchor_cells, context))
+        except SourceError as error:
+            out.errors.append(error)
+    headers_seen: dict[str, tuple[tuple[Any, ...], ...]] = {}
+    for block in blocks:
+        block = _borrow_missing_header(grid, block, headers_seen, context, out)
+        out.tables_found.append(f"{block.spec.name}@{context.sheet.strip()}!{block.cell_range}")
+        try:
+            if block.spec.records is not None:
+                _read_records(grid, block, context, out)
+            else:
+                _read_table(grid, block, layout, context, out)
+        except SourceError as error:
+            out.errors.append(error)
+            continue
+        headers_seen[block.spec.name] = block.header_cells
+    if not anchors:
+        out.errors.append(SourceError(
+            Location(context.workbook, context.sheet),
+            "no known table found on this sheet (unknown layout); see stats_tables.toml",
+        ))
+    _report_uncovered_numbers(grid, blocks, context, out)
+
+
+def _labels_match(block: Block) -> bool:
+    return all(
+        pattern.search(clean_text(block.header(0, block.first_column + offset)) or "")
+        for offset, pattern in enumerate(block.spec.label_headers)
+    )
+
+
+def _borrow_missing_header(grid: Grid, block: Block,
+                           headers_seen: dict[str, tuple[tuple[Any, ...], ...]],
+                           context: SheetContext, out: Extraction) -> Block:
+    """A table printed without its header row reuses the header of the one above it.
+
+    ICE repeats one kind of table down a sheet (a month per block) and sometimes drops a block's
+    header; its first row then holds figures. Only an identically wide header is borrowed.
+    """
+    previous = headers_seen.get(block.spec.name)
+    if (
+        previous is None
+        or block.spec.records is not None
+        or block.spec.header_rows != 1
+        or _labels_match(block)
+        or len(previous[0]) != block.end_column - block.first_column
+        or not any(_is_number(v) for v in block.header_cells[0])
+    ):
+        return block
+    out.warnings.append(
+        f"{context.sheet.strip()}: {block.spec.name} at "
+        f"{cell_name(block.header_row, block.first_column)} has no header row; "
+        "the header of the same table above it was used"
+    )
+    return replace(block, header_cells=previous, first_row=block.header_row)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_mark(value: object) -> bool:
+    """A stray keystroke such as a backtick: text with no letter, digit or dash."""
+    return isinstance(value, str) and bool(value.strip()) and not re.search(r"[\w\-–—]", value)
+
+
+def _find_anchors(grid: Grid, specs: Sequence[TableSpec]):
+    anchors = []
+    for row_index, row in enumerate(grid):
+        for column, value in enumerate(row):
+            if not isinstance(value, str) or not value.strip():
+                continue
+            text = clean_text(value)
+            if text is None:
+                continue
+            for spec in specs:
+                match = spec.finds(text)
+                if match is not None:
+                    anchors.append((row_index, column, spec, match))
+                    break
+    return anchors
+
+
+def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_column: int,
+           anchor_cells: set[tuple[int, int]], context: SheetContext) -> Block:
+    height = len(grid)
+    width = len(grid[top])
+    if spec.caption is None:
+        # Found by its header: the header row is the anchor row and runs to the first gap.
+        header_row = top
+        end_column = next(
+            (c for c in range(first_column, width) if _blank(grid[top][c])), width
+        )
+    else:
+        end_column = next(
+            (c for c in range(first_column + 1, width) if not _blank(grid[top][c])), width
+        )
+        header_row = next(
+            (r for r in range(top + 1, min(top + 1 + _HEADER_SEARCH_ROWS, height))
+             if not _row_blank(grid[r], first_column, end_column)),
+            None,
+        )
+        if header_row is None:
+            raise SourceError(
+                Location(context.workbook, context.sheet, cell_name(top, first_column)),
+                f"table {spec.name}: no header row below its caption",
+            )
+    for header in range(header_row, header_row + spec.header_rows):
+        for column in range(first_column + 1, end_column):
+            if (header, column) in anchor_cells:
+                end_column = column
+                break
+    first_row = header_row + spec.header_rows
+    end_row = first_row
+    while end_row < height and not _row_blank(grid[end_row], first_column, end_column):
+        beside = [c for c in range(first_column, end_column) if (end_row, c) in anchor_cells]
+        if beside and beside[0] == first_column:
+            break  # the next table starts right below
+        if beside:
+            # A neighbour's caption starting lower down bounds this table on the right.
+            end_column = beside[0]
+            continue
+        end_row += 1
+    header_cells = tuple(
+        tuple(grid[r][first_column:end_column])
+        for r in range(header_row, header_row + spec.header_rows)
+    )
+    return Block(spec, match, top, header_row, first_column, end_column, first_row, end_row,
+                 header_cells)
+
+
+class _Column(NamedTuple):
+    index: int
+    target: str  # output table
+    key: object  # the column dimension's value, or the measure name
+    header: object  # raw header, kept for months whose year depends on the row
+
+
+def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
+                out: Extraction) -> None:
+    spec = block.spec
+    where = _locator(context)
+    constants, fiscal_year = _caption_fields(block, layout, context)
+    label_count = len(spec.label_headers)
+    for offset, pattern in enumerate(spec.label_headers):
+        column = block.first_column + offset
+        text = clean_text(block.header(0, column)) or ""
+        if not pattern.search(text):
+            raise SourceError(
+                where(block.header_row, column),
+                f"table {spec.name}: unexpected header {text!r} over the row labels "
+                f"(expected /{pattern.pattern}/)",
+            )
+    columns = _value_columns(grid, block, layout, fiscal_year, where, out.warnings)
+    if not columns:
+        raise SourceError(where(block.header_row, block.first_column),
+                          f"table {spec.name}: no value columns under the header")
+    dims = [layout.dimensions[name] for name in spec.rows]
+    column_dim = layout.dimensions[spec.columns] if spec.columns else None
+    _declare_outputs(out, spec, dims, column_dim, constants)
+    value_rows = [
+        r for r in range(block.first_row, block.end_row)
+        if any(not _blank(grid[r][c.index]) for c in columns)
+    ]
+    # Text under the last row of figures is a note (a source line, a caveat), not a table row.
+    last = value_rows[-1] + 1 if value_rows else block.first_row
+    valued = set(value_rows)
+    labels = _RowLabels(spec, dims)
+    placeholders = 0
+    for r in range(block.first_row, last):
+        raw = [clean_text(grid[r][block.first_column + i]) for i in range(label_count)]
+        try:
+            row_dims = labels.resolve(raw, has_values=r in valued)
+        except CellValueError as problem:
+            for c in columns:
+                out.quarantine(context.sheet, r, c.index, f"{spec.name}: {problem}")
+            continue
+        if row_dims is None:  # a group heading
+            continue
+        base = {**constants, **row_dims, "workbook": context.workbook,
+                "fiscal_year": fiscal_year, "sheet": context.sheet}
+        if spec.measures:
+            _emit_measures(grid, r, block, columns, base, context, out)
+        else:
+            placeholders += _emit_long(grid, r, spec, columns, column_dim, base, fiscal_year,
+                                       row_dims, context, out)
+    if placeholders:
+        out.warnings.append(
+            f"{context.sheet.strip()}: {spec.name}: {placeholders} zero value(s) for months after "
+            f"the data-as-of date {context.placeholder_cutoff} loaded as NULL (placeholders)"
+        )
+
+
+def _locator(context: SheetContext):
+    def where(row: int, column: int) -> Location:
+        return Location(context.workbook, context.sheet, cell_name(row, column))
+
+    return where
+
+
+def _caption_fields(block: Block, layout: Layout, context: SheetContext):
+    constants: dict[str, object] = {}
+    fiscal_year = context.fiscal_year
+    for name, text in block.match.groupdict().items():
+        try:
+            if name == "fiscal_year":
+                if text:
+                    fiscal_year = parse_fiscal_year(text)
+                continue
+            dimension = layout.dimensions.get(name)
+            if dimension is not None and dimension.kind == "month":
+                constants[name] = fiscal_month(text, fiscal_year or 0)
+            else:
+                constants[name] = dimension.canonical(clean_text(text)) if dimension else text
+        except CellValueError as problem:
+            raise SourceError(
+                Location(context.workbook, context.sheet,
+                         cell_name(block.top_row, block.first_column)),
+                f"table {block.spec.name}: caption: {problem}",
+            ) from None
+    return constants, fiscal_year
+
+
+def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | None,
+                   where, warnings: list[str]) -> list[_Column]:
+    spec = block.spec
+    column_dim = layout.dimensions[spec.columns] if spec.columns else None
+    headers = _headers(block)
+    data_rows = range(block.first_row, block.end_row)
+
+    def has_data(index: int) -> bool:
+        return any(not _blank(grid[r][index]) and not _is_mark(grid[r][index]) for r in data_rows)
+
+    start = block.first_column + len(spec.label_headers)
+    for index in range(start, block.end_column):
+        if index in headers:
+            continue
+        for r in data_rows:
+            if _is_mark(grid[r][index]):
+                warnings.append(f"{where(r, index)}: stray mark {grid[r][index]!r} ignored")
+        if has_data(index):
+            # A header merged over several columns is stored in its leftmost cell, while the
+            # figures may sit under another: the figures take the header nearest on their left.
+            left = max((i for i in headers if i < index), default=None)
+            if left is None or has_data(left):
+                raise SourceError(where(block.header_row, index),
+                                  f"table {spec.name}: values in a column with no header")
+            headers[index] = headers.pop(left)
+    columns: list[_Column] = []
+    for index in sorted(headers):
+        header = headers[index]
+        text = header if isinstance(header, str) else None
+        if text is not None and any(p.search(text) for p in spec.skip_columns):
+            continue
+        try:
+            columns.append(_classify(spec, column_dim, header, index, fiscal_year))
+        except CellValueError as problem:
+            raise SourceError(where(block.header_row, index),
+                              f"table {spec.name}: unexpected column header: {problem}") from None
+    return columns
+
+
+def _headers(block: Block) -> dict[int, object]:
+    """Header of each column: the cell's text, or (year, month, point) for half-month headers."""
+    start = block.first_column + len(block.spec.label_headers)
+    if block.spec.header_rows == 1:
+        headers = {}
+        for index in range(start, block.end_column):
+            value = block.header(0, index)
+            if not _blank(value):
+                headers[index] = value if not isinstance(value, str) else clean_text(value)
+        return headers
+    headers, year, month = {}, None, None
+    for index in range(start, block.end_column):
+        # Years and month names are printed once over merged cells: carry them rightwards.
+        year = clean_text(block.header(0, index)) or year
+        month = clean_text(block.header(1, index)) or month
+        point = clean_text(block.header(2, index))
+        if point is not None:
+            headers[index] = (year, month, point)
+    return headers
+
+
+def _classify(spec: TableSpec, column_dim: Dimension | None, header: object, index: int,
+              fiscal_year: int | None) -> _Column:
+    if spec.measures:
+        text = clean_text(header) or ""
+        for name, pattern in spec.measures:
+            if pattern.search(text):
+                return _Column(index, spec.name, name, header)
+        raise CellValueError(f"{text!r} is none of {', '.join(n for n, _ in spec.measures)}")
+    assert column_dim is not None
+    if column_dim.kind == "month":
+        if isinstance(header, str) and _FISCAL_YEAR_TOTAL.search(header):
+            if spec.totals_table is None:
+                raise CellValueError(f"{header!r} (a fiscal-year total) has no totals table")
+            return _Column(index, spec.totals_table, None, header)
+        key = fiscal_month(header, fiscal_year or 0) if spec.month_fiscal_year_from is None \
+            else None
+        if key is None:
+            month_number(clean_text(header) or "")  # reject a non-month header now
+        return _Column(index, spec.name, key, header)
+    if column_dim.kind == "half_month":
+        year, month, point = header
+        if year is None or month is None or point.casefold() not in ("mid", "end"):
+            raise CellValueError(f"expected a year, month and 'mid'/'end', found {header}")
+        return _Column(index, spec.name,
+                       (date(parse_fiscal_year(year), month_number(month), 1), point.casefold()),
+                       header)
+    return _Column(index, spec.name, column_dim.canonical(clean_text(header)), header)
+
+
+def _declare_outputs(out: Extraction, spec: TableSpec, dims: list[Dimension],
+                     column_dim: Dimension | None, constants: dict[str, object]) -> None:
+    leading = [("workbook", "string"), ("fiscal_year", "int32")]
+    leading += [(name, _constant_type(value)) for name, value in constants.items()]
+    leading += [(d.name, d.arrow_type) for d in dims]
+    trailing = [("sheet", "string"), ("cell_range", "string")]
+    if spec.measures:
+        out.output(spec.name).declare(
+            leading + [(name, "float64") for name, _ in spec.measures] + trailing)
+        return
+    assert column_dim is not None and spec.value is not None
+    if column_dim.kind == "half_month":
+        keyed = [("month", "date32"), ("point", "string")]
+    else:
+        keyed = [(column_dim.name, column_dim.arrow_type)]
+    out.output(spec.name).declare(leading + keyed + [(spec.value, "float64")] + trailing)
+    if spec.totals_table:
+        out.output(spec.totals_table).declare(leading + [(spec.value, "float64")] + trailing)
+
+
+def _constant_type(value: object) -> str:
+    if isinstance(value, int):
+        return "int32"
+    if isinstance(value, date):
+        return "date32"
+    return "string"
+
+
+class _RowLabels:
+    """Turns a row's label cells into its dimension values, remembering groups and merged cells."""
+
+    def __init__(self, spec: TableSpec, dims: list[Dimension]):
+        self.spec = spec
+        self.dims = dims
+        self.group: object = None
+        self.previous: list[str | None] = [None] * len(dims)
+
+    def resolve(self, raw: list[str | None], has_values: bool) -> dict[str, object] | None:
+        spec, dims = self.spec, self.dims
+        if spec.group_rows is not None:
+            outer, inner = dims
+            label = raw[0]
+            if spec.group_rows == "labelled" and outer.recognises(label):
+                self.group = outer.canonical(label)
+                return {outer.name: self.group, inner.name: spec.blank_labels.get(inner.name,
+                                                                                    "Total")}
+            if spec.group_rows == "empty" and not has_values:
+                self.group = outer.canonical(label)
+                return None
+            if self.group is None:
+                raise CellValueError(f"row label {label!r} comes before any {outer.name} group")
+            return {outer.name: self.group, inner.name: inner.canonical(label)}
+        values: dict[str, object] = {}
+        for i, (dim, text) in enumerate(zip(dims, raw)):
+            if text is None and dim.name in spec.fill_down:
+                text = self.previous[i]
+            self.previous[i] = text
+            if text is None:
+                values[dim.name] = spec.blank_labels.get(dim.name)
+            else:
+                values[dim.name] = dim.canonical(text)
+        if has_values and all(text is None for text in raw):
+            raise CellValueError("figures without a row label")
+        return values
+
+
+def _emit_long(grid: Grid, r: int, spec: TableSpec, columns: list[_Column],
+               column_dim: Dimension, base: dict, fiscal_year: int | None,
+               row_dims: dict[str, object], context: SheetContext, out: Extraction) -> int:
+    placeholders = 0
+    for column in columns:
+        try:
+            value = parse_number(grid[r][column.index])
+            key = column.key
+            if column_dim.kind == "month" and column.target == spec.name and key is None:
+                key = fiscal_month(column.header, row_dims[spec.month_fiscal_year_from])
+        except CellValueError as problem:
+            out.quarantine(context.sheet, r, column.index, f"{spec.name}: {problem}")
+            continue
+        row = {**base, "cell_range": cell_name(r, column.index)}
+        if column.target == spec.name:
+            if column_dim.kind == "half_month":
+                row["month"], row["point"] = key
+            else:
+                row[column_dim.name] = key
+                if (value == 0 and column_dim.kind == "month" and context.placeholder_cutoff
+                        and key > context.placeholder_cutoff):
+                    value = None
+                    placeholders += 1
+        row[spec.value] = value
+        out.load(out.output(column.target), row)
+    return placeholders
+
+
+def _emit_measures(grid: Grid, r: int, block: Block, columns: list[_Column], base: dict,
+                   context: SheetContext, out: Extraction) -> None:
+    row = dict(base)
+    for column in columns:
+        try:
+            row[column.key] = parse_number(grid[r][column.index])
+        except CellValueError as problem:
+            out.quarantine(context.sheet, r, column.index, f"{block.spec.name}: {problem}")
+            return
+    row["cell_range"] = f"{cell_name(r, block.first_column)}:{cell_name(r, columns[-1].index)}"
+    out.load(out.output(block.spec.name), row)
+
+
+def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extraction) -> None:
+    spec = block.spec
+    records = spec.records
+    assert records is not None
+    names: list[tuple[int, str]] = []
+    for index in range(block.first_column, block.end_column):
+        text = clean_text(block.header(0, index)) or ""
+        name = next((col for col, p in records.rename if p.search(text)), snake_case(text))
+        names.append((index, name))
+    missing = [name for name in records.required if name not in {n for _, n in names}]
+    if missing:
+        raise SourceError(
+            Location(context.workbook, context.sheet,
+                     f"{cell_name(block.header_row, block.first_column)}:"
+                     f"{cell_name(block.header_row, block.end_column - 1)}"),
+            f"table {spec.name}: header lacks {', '.join(missing)}",
+        )
+    kinds = {name: "float64" if records.numeric.search(name)
+             else "date32" if records.dates.search(name) else "string" for _, name in names}
+    table = out.output(spec.name)
+    table.declare([("workbook", "string"), ("fiscal_year", "int32"),
+                   *((name, kinds[name]) for _, name in names),
+                   *((name, "float64") for name in records.sums),
+                   ("notes", "string"), ("sheet", "string"), ("cell_range", "string")])
+    fiscal_year = context.fiscal_year
+    rest = names[1:]
+    rows = [r for r in range(block.first_row, block.end_row)
+            if any(not _blank(grid[r][i]) for i, _ in rest)]
+    last = rows[-1] + 1 if rows else block.first_row
+    for r in range(block.first_row, last):
+        row: dict[str, object] = {"workbook": context.workbook, "fiscal_year": fiscal_year,
+                                  "sheet": context.sheet}
+        notes = []
+        try:
+            for index, name in names:
+                raw = grid[r][index]
+                if kinds[name] != "date32":
+                    row[name] = _record_value(raw, kinds[name], records.zero_pad.get(name))
+                    continue
+                try:
+                    row[name] = parse_date(raw)
+                except CellValueError:
+                    # A word where a date belongs ("New Facility", "N/A") says why there is none.
+                    row[name] = None
+                    notes.append(f"{name}: {clean_text(raw)}")
+        except CellValueError as problem:
+            out.quarantine(context.sheet, r, index, f"{spec.name}: {name}: {problem}")
+            continue
+        row["notes"] = "; ".join(notes) or None
+        for name, parts in records.sums.items():
+            present = [row[p] for p in parts if row.get(p) is not None]
+            row[name] = sum(present) if present else None
+        row["cell_range"] = f"{cell_name(r, block.first_column)}:" \
+                            f"{cell_name(r, block.end_column - 1)}"
+        out.load(table, row)
+
+
+def _record_value(raw: object, kind: str, zero_pad: int | None) -> object:
+    if kind == "float64":
+        return parse_number(raw)
+    text = clean_text(raw)
+    if text is not None and zero_pad and text.isdigit():
+        text = text.zfill(zero_pad)
+    return text
+
+
+def _report_uncovered_numbers(grid: Grid, blocks: list[Block], context: SheetContext,
+                              out: Extraction) -> None:
+    """A figure outside every recognised table means a table this layout does not know."""
+    covered = [(b.top_row, b.end_row, b.first_column, b.end_column) for b in blocks]
+    stray = [
+        (r, c)
+        for r, row in enumerate(grid)
+        for c, value in enumerate(row)
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        and not any(top <= r < bottom and left <= c < right
+                    for top, bottom, left, right in covered)
+    ]
+    if stray:
+        r, c = stray[0]
+        out.errors.append(SourceError(
+            Location(context.workbook, context.sheet, cell_name(r, c)),
+            f"{len(stray)} figure(s) outside every known table, the first here "
+            "(unknown table layout; see stats_tables.toml)",
+        ))
