@@ -17,6 +17,7 @@ from ibis.common.exceptions import TableNotFound
 
 from iceledger.facts import Target, load_targets
 from iceledger.field_offices import field_offices
+from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.registry import Metric, MetricParams, register
 
 ROLLING_WINDOWS = (7, 28)
@@ -256,6 +257,92 @@ _series_metric(
     ),
     ("aor", "criminality", "citizenship_country"),
     ("aor", "criminality", "citizenship_country"),
+)
+
+
+# --- FOIA book-ins beside the workbooks' monthly book-ins ----------------------------------------
+
+
+def _days_in_month(month: ibis.DateValue) -> ibis.IntegerValue:
+    return (month + ibis.interval(months=1) - ibis.interval(days=1)).day()
+
+
+def book_ins_compared(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
+    """Monthly FOIA stays and the workbook's latest book-ins, each per day of what it covers."""
+    foia = daily_series(backend, MetricParams(start=params.start, end=params.end),
+                        "foia_stays", "stay_book_in", "book_ins")
+    foia = foia.mutate(month=foia.date.truncate("M")).group_by("month").aggregate(
+        foia_days=_.count(), foia_book_ins=_.book_ins.sum()
+    )
+    published = latest(backend, SeriesSpec("stats_book_ins", "book_ins", ("agency",)))
+    if params.start:
+        published = published.filter(published.month >= date(params.start.year, params.start.month, 1))
+    if params.end:
+        published = published.filter(published.month <= params.end)
+
+    def agency(name: str):
+        return ibis.ifelse(published.agency == name, published.value, 0).sum()
+
+    workbook = published.group_by("month").aggregate(
+        workbook_book_ins=agency("Total"),
+        workbook_ice_book_ins=agency("ICE"),
+        workbook_cbp_book_ins=agency("CBP"),
+        workbook=published.workbook.max(),
+        data_date=ibis.coalesce(published.as_of_date, published.file_date).max(),
+    )
+    # The month a workbook's data were pulled in is partial: count the days before the pull.
+    partial = (workbook.data_date.truncate("M") == workbook.month).fill_null(False)
+    workbook = workbook.mutate(
+        workbook_partial_month=partial,
+        workbook_days=ibis.ifelse(partial, workbook.data_date.day() - 1,
+                                  _days_in_month(workbook.month)),
+    )
+    joined = foia.outer_join(workbook, foia.month == workbook.month)
+    foia_per_day = joined.foia_book_ins / joined.foia_days.nullif(0)
+    workbook_per_day = joined.workbook_book_ins / joined.workbook_days.nullif(0)
+    return joined.select(
+        month=ibis.coalesce(joined.month, joined.month_right),
+        foia_days=joined.foia_days,
+        foia_book_ins=joined.foia_book_ins,
+        foia_book_ins_per_day=foia_per_day,
+        workbook_days=joined.workbook_days,
+        workbook_book_ins=joined.workbook_book_ins,
+        workbook_book_ins_per_day=workbook_per_day,
+        workbook_ice_book_ins_per_day=joined.workbook_ice_book_ins / joined.workbook_days.nullif(0),
+        workbook_cbp_book_ins_per_day=joined.workbook_cbp_book_ins / joined.workbook_days.nullif(0),
+        foia_to_workbook=foia_per_day / workbook_per_day.nullif(0),
+        workbook_partial_month=joined.workbook_partial_month,
+        workbook=joined.workbook,
+    ).order_by("month")
+
+
+register(
+    Metric(
+        name="book_ins_monthly_compared",
+        title="Book-ins per day: FOIA stays beside the published workbooks",
+        question="volume",
+        definition="For each month, book-ins per day from two sources side by side: new FOIA "
+        "detention stays (as book_ins_per_day) divided by the days of the month the FOIA data "
+        "cover, and ICE's published initial book-ins (all arresting agencies; ICE and CBP also "
+        "apart) from the latest workbook that printed the month, divided by the days in the month "
+        "(for the month a workbook's data were pulled in, the days before its 'data as of' date, "
+        "or its file date when it prints none; such months are flagged workbook_partial_month). "
+        "foia_to_workbook is the ratio of the two rates.",
+        unit="book-ins per day",
+        caveats=(
+            "Workbook figures for a fiscal year are revised until the year closes; the latest "
+            "published value is used and the workbook named.",
+            "A workbook's data date is when its data were pulled; whether the pull day itself is "
+            "included is not stated, so the partial month's rate may be off by about one day's "
+            "worth.",
+            "FOIA stays count continuous custody; ICE's 'initial book-ins' may count some transfers "
+            "differently. The ratio is a reconciliation aid, not a correction.",
+            _RELEASE_CAVEAT,
+        ),
+        tables=("foia_stays", "foia_releases", "stats_book_ins", "stats_workbooks"),
+        build=book_ins_compared,
+        count_column="foia_book_ins",
+    )
 )
 
 
