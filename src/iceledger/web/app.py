@@ -446,3 +446,21 @@ def _vega_bundle() -> str:
     import vl_convert
 
     return vl_convert.javascript_bundle()
+
+
+def serve(
+    warehouse_path: Path | str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    public: bool = False,
+    k: int = 10,
+    announce=print,
+) -> None:
+    """Run the dashboard with uvicorn until interrupted (no `server` banner header)."""
+    import uvicorn
+
+    app = create_app(warehouse_path, public=public, k=k)
+    mode = f"public mode, counts under {k} suppressed" if public else "full detail"
+    announce(f"iceledger dashboard on http://{host}:{port}/ ({mode}; warehouse {warehouse_path}, read-only)")
+    # A port already in use is reported by uvicorn itself, as one line, with exit status 3.
+    uvicorn.run(app, host=host, port=port, server_header=False, log_level="warning")
