@@ -183,5 +183,22 @@ def stats_series_command(
     target.print(shown)
 
 
+@app.command("serve")
+@user_errors
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    public: Annotated[bool, typer.Option(
+        "--public", help="Suppress counts of fewer than --k people (and cells revealing them).")] = False,
+    k: Annotated[int, typer.Option("--k", help="Smallest count shown in --public mode.")] = 10,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Serve the dashboard and JSON API (read-only) on the warehouse; see docs/dashboard.md."""
+    from iceledger.web.app import serve
+
+    serve(warehouse, host=host, port=port, public=public, k=k,
+          announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m iceledger`
     sys.exit(app())
