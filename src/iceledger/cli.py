@@ -183,6 +183,32 @@ def stats_series_command(
     target.print(shown)
 
 
+@app.command("reconcile")
+@user_errors
+def reconcile_command(
+    tolerance: Annotated[float | None, typer.Option(
+        "--tolerance", help="Flag differences larger than PCT percent of the published figure "
+        "(default: DEFAULT_TOLERANCE_PCT in metrics/reconciliation.py, 5).", metavar="PCT")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """FOIA-derived figures against ICE's published workbook figures, flagged beyond a tolerance."""
+    from iceledger.metrics.backends import duckdb_backend
+    from iceledger.metrics.reconciliation import DEFAULT_TOLERANCE_PCT, reconcile
+
+    tolerance = DEFAULT_TOLERANCE_PCT if tolerance is None else tolerance
+    for metric, result in reconcile(duckdb_backend(warehouse), tolerance):
+        shown = Table(title=f"{metric.name}: {metric.title} (tolerance {tolerance:g}%)")
+        for name in result.column_names:
+            shown.add_column(name.replace("_", " "), overflow="fold")
+        for row in result.to_pylist():
+            shown.add_row(*(f"{v:,.6g}" if isinstance(v, float) else "" if v is None else str(v)
+                            for v in row.values()))
+        console.print(shown)
+        console.print(f"{metric.definition}\nsources: {', '.join(metric.tables)}; unit: "
+                      f"{metric.unit}\ncaveats: {' '.join(metric.caveats)}\n",
+                      highlight=False, soft_wrap=True)
+
+
 @app.command("serve")
 @user_errors
 def serve_command(
@@ -198,6 +224,98 @@ def serve_command(
 
     serve(warehouse, host=host, port=port, public=public, k=k,
           announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
+
+
+metrics_app = typer.Typer(help="The documented metrics.", no_args_is_help=True)
+claims_app = typer.Typer(help="The register of public claims.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
+app.add_typer(claims_app, name="claims")
+
+FactsOption = Annotated[
+    Path | None,
+    typer.Option("--facts", envvar="ICELEDGER_FACTS_DIR", file_okay=False,
+                 help="Folder with your own targets.csv / events.csv / claims.csv."),
+]
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")]
+EngineOption = Annotated[str, typer.Option("--engine", help="duckdb, or spark (local).")]
+
+
+def _print_result(body: str) -> None:
+    sys.stdout.write(body if body.endswith("\n") else body + "\n")
+
+
+@metrics_app.command("list")
+@user_errors
+def metrics_list_command() -> None:
+    """Every metric: name, question, unit and what it counts."""
+    from iceledger.metrics.output import metrics_listing
+
+    console.print(metrics_listing())
+
+
+@app.command("metric")
+@user_errors
+def metric_command(
+    name: Annotated[str, typer.Argument(help="Metric name (see `iceledger metrics list`).")],
+    by: Annotated[list[str], typer.Option("--by", help="Break down by DIM (repeatable).")] = [],
+    start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD.")] = None,
+    filters: Annotated[list[str], typer.Option(
+        "--filter", help="COLUMN=VALUE, e.g. aor=Atlanta (repeatable).")] = [],
+    format: FormatOption = "table",
+    engine: EngineOption = "duckdb",
+    facts: FactsOption = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Compute one metric; its definition, period and source tables are printed with it."""
+    from iceledger.facts import facts_dir
+    from iceledger.metrics import MetricParams
+    from iceledger.metrics.backends import connect
+    from iceledger.metrics.output import (
+        FORMATS, metric_table, notes, parse_day, parse_filters, run, to_csv, to_json,
+    )
+
+    if format not in FORMATS:
+        raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
+    params = MetricParams(by=tuple(by), start=parse_day(start, "--from"),
+                          end=parse_day(end, "--to"), filters=parse_filters(filters))
+    with facts_dir(facts):
+        metric, result = run(name, connect(warehouse, engine), params)
+    if format == "json":
+        _print_result(to_json(metric, result, params))
+        return
+    if format == "csv":
+        _print_result(to_csv(result))
+    else:
+        console.print(metric_table(metric, result))
+    for line in notes(metric, result, params):
+        (err_console if format == "csv" else console).print(line, highlight=False, soft_wrap=True,
+                                                           markup=False)
+
+
+@claims_app.command("check")
+@user_errors
+def claims_check_command(
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    engine: EngineOption = "duckdb",
+    facts: FactsOption = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Each public claim beside the record, under every definition, with the gap and source."""
+    from iceledger.facts import facts_dir
+    from iceledger.metrics.backends import connect
+    from iceledger.metrics.claims import check_claims
+    from iceledger.metrics.output import claim_table, claims_json
+
+    if format not in ("table", "json"):
+        raise IceledgerError(f"unknown format {format!r}; use table or json")
+    with facts_dir(facts):
+        checks = check_claims(connect(warehouse, engine))
+    if format == "json":
+        _print_result(claims_json(checks))
+        return
+    for check in checks:
+        console.print(claim_table(check))
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m iceledger`

@@ -1,0 +1,135 @@
+"""The claims register held against the record.
+
+Each public claim (src/iceledger/data/claims.csv, or the user's copy) names the metric and period it
+is about, and, when it states a figure, the definition its speaker used. `check_claims` computes the
+metric over the claim's period and reads the result under every definition — convicted only,
+convicted or pending charges (what officials call "criminal"), no conviction, no conviction and no
+charge, and the count — so the gap between claim and record is never hidden behind a definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import ibis
+from ibis.common.exceptions import TableNotFound
+
+from iceledger.errors import Location, SourceError
+from iceledger.facts import CLAIM_DEFINITIONS, Claim, facts_file, load_claims
+from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute
+
+# The columns a metric must give for its shares to be read under every definition.
+SHARE_COLUMNS = tuple(
+    f"{prefix}_{part}"
+    for prefix in ("no_conviction", "no_conviction_no_charge")
+    for part in ("share", "ci_low", "ci_high")
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The observed value under one definition, beside the claimed value if the claim used it."""
+
+    definition: str  # a key of CLAIM_DEFINITIONS
+    observed: float | None
+    ci_low: float | None
+    ci_high: float | None
+    claimed: float | None
+
+    @property
+    def gap(self) -> float | None:
+        """Observed minus claimed (for shares, in share units: 0.05 is 5 percentage points)."""
+        if self.observed is None or self.claimed is None:
+            return None
+        return self.observed - self.claimed
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    claim: Claim
+    status: str  # "checked", "not checked" (no metric can test it) or "no data"
+    note: str  # why not checked, or how the data's span differs from the claim's period
+    covered_start: date | None = None
+    covered_end: date | None = None
+    readings: tuple[Reading, ...] = ()
+    tables: tuple[str, ...] = ()
+
+
+def _claims_error(claim: Claim, problem: str) -> SourceError:
+    return SourceError(Location(str(facts_file("claims.csv")), row=claim.line), problem)
+
+
+def _metric_for(claim: Claim) -> Metric:
+    metric = REGISTRY.get(claim.metric)
+    if metric is None:
+        raise _claims_error(claim, f"claim {claim.claim_id!r}: no metric named {claim.metric!r}")
+    return metric
+
+
+def _complement(share: float | None, low: float | None, high: float | None) -> tuple:
+    """1 - share; the Wilson interval of a complement is the complement of the interval."""
+    if share is None:
+        return None, None, None
+    return 1 - share, 1 - high, 1 - low
+
+
+def _readings(row: dict, count_column: str, claim: Claim) -> tuple[Reading, ...]:
+    no_conviction = tuple(row[f"no_conviction_{p}"] for p in ("share", "ci_low", "ci_high"))
+    neither = tuple(row[f"no_conviction_no_charge_{p}"] for p in ("share", "ci_low", "ci_high"))
+    values = {
+        "convicted": _complement(*no_conviction),
+        "convicted_or_pending": _complement(*neither),
+        "no_conviction": no_conviction,
+        "no_conviction_no_charge": neither,
+        "count": (float(row[count_column]), None, None),
+    }
+    return tuple(
+        Reading(definition, *values[definition],
+                claim.claimed_value if claim.claimed_definition == definition else None)
+        for definition in CLAIM_DEFINITIONS
+    )
+
+
+def _coverage_note(claim: Claim, start: date | None, end: date | None) -> str:
+    asked = f"{claim.period_start}..{claim.period_end or 'end of data'}"
+    if start is None:
+        return f"the data cover no day of the claim's period {asked}"
+    short = start > claim.period_start or (claim.period_end is not None and end < claim.period_end)
+    return f"the data cover only {start}..{end} of the claim's period {asked}" if short else ""
+
+
+def check_claim(backend: ibis.BaseBackend, claim: Claim) -> ClaimCheck:
+    if not claim.metric:
+        return ClaimCheck(claim, "not checked", claim.note or "no metric can test this claim yet")
+    metric = _metric_for(claim)
+    params = MetricParams(start=claim.period_start, end=claim.period_end)
+    try:
+        result = compute(metric.name, backend, params)
+    except TableNotFound as exc:
+        return ClaimCheck(claim, "no data", f"the warehouse lacks a table it needs: {exc}",
+                          tables=metric.tables)
+    missing = [c for c in (*SHARE_COLUMNS, "period_start", "period_end", metric.count_column)
+               if c not in result.column_names]
+    if missing or result.num_rows != 1:
+        raise _claims_error(
+            claim,
+            f"claim {claim.claim_id!r}: metric {metric.name!r} does not give one whole-period row "
+            "of criminality shares; use a *_criminality_period metric",
+        )
+    row = result.to_pylist()[0]
+    start, end = row["period_start"], row["period_end"]
+    note = _coverage_note(claim, start, end)
+    if start is None:
+        return ClaimCheck(claim, "no data", note, tables=metric.tables)
+    return ClaimCheck(
+        claim, "checked", note, start, end, _readings(row, metric.count_column, claim), metric.tables
+    )
+
+
+def check_claims(backend: ibis.BaseBackend) -> list[ClaimCheck]:
+    claims = load_claims()
+    for claim in claims:  # every claim names a real metric before any is computed
+        if claim.metric:
+            _metric_for(claim)
+    return [check_claim(backend, claim) for claim in claims]
