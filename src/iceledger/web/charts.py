@@ -17,6 +17,7 @@ from iceledger.disclosure import SUPPRESSION_COLUMN
 DATASET = "rows"
 INTERVAL_COLUMNS = ("ci_low", "ci_high")
 TARGET_COLUMN = "target"
+TIME_UNITS = {"date": "utcyearmonthdate", "month": "utcyearmonth"}
 WIDTH = "container"
 HEIGHT = 260
 
@@ -57,7 +58,13 @@ def metric_chart(
         else None
     )
     if time_column:
-        x = {"field": time_column, "type": "temporal", "title": time_column}
+        # Dates are calendar days (or months) with no zone: read and shown in UTC, never shifted.
+        x = {
+            "field": time_column,
+            "type": "temporal",
+            "timeUnit": TIME_UNITS.get(time_column, "utcyearmonthdate"),
+            "title": time_column,
+        }
         line = {"mark": {"type": "line", "point": len(rows) <= 60}, "encoding": {"x": x, "y": y}}
         line["encoding"]["tooltip"] = tooltip
         if color:

@@ -126,33 +126,35 @@ def _map_data(service) -> dict:
         .to_pyarrow()
         .to_pylist()
     )
-    placed, not_drawn = [], []
+    facilities = []
     for row in rows:
         office = normalise_aor(row["aor"])
-        point = locate(row["zip"], row["city"], row["state"])
-        entry = {
-            "name": row["name"],
-            "city": row["city"],
-            "state": row["state"],
-            "aor_code": office.code if office else None,
-            "aor": office.name if office else row["aor"],
-            "adp": float(row["adp"]),
+        point = locate(row["zip"], row["city"], row["state"]) or {
+            "lat": None, "lon": None, "placed_by": None
         }
-        if point is None or not _drawn_by_projection(point):
-            not_drawn.append(entry)
-        placed.append(entry | (point or {"lat": None, "lon": None, "placed_by": None}))
-    offices = _field_offices(placed)
+        facilities.append(
+            {
+                "name": row["name"],
+                "city": row["city"],
+                "state": row["state"],
+                "aor_code": office.code if office else None,
+                "aor": office.name if office else row["aor"],
+                "adp": float(row["adp"]),
+                **point,
+            }
+        )
+    offices = _field_offices(facilities)
     if service.public:
-        placed, offices = _suppress(placed, offices, service.k)
+        facilities, offices = _suppress(facilities, offices, service.k)
     source = [s for s in service.sources if s["file_name"] == workbook]
     return base | {
         "available": True,
         "workbook": workbook,
         "as_of_date": iso_or_none(newest[0]["as_of_date"]),
         "sources": [{k: v for k, v in s.items() if k != "tables"} for s in source],
-        "facilities": [f for f in placed if f["lat"] is not None],
+        "facilities": [f for f in facilities if _drawn_by_projection(f)],
         "field_offices": offices,
-        "not_drawn": [f["name"] for f in not_drawn],
+        "not_drawn": [f["name"] for f in facilities if not _drawn_by_projection(f)],
         "suppressed": service.public,
         "k": service.k if service.public else None,
     }
@@ -246,6 +248,8 @@ def map_spec(data: dict) -> dict:
 def _drawn_by_projection(point: dict) -> bool:
     # albersUsa draws the 50 states; anything else (PR, Guam, ...) projects to nothing.
     lat, lon = point["lat"], point["lon"]
+    if lat is None or lon is None:
+        return False
     lower48 = 24 <= lat <= 50 and -125 <= lon <= -66
     alaska = 51 <= lat <= 72 and -180 <= lon <= -129
     hawaii = 18 <= lat <= 23 and -161 <= lon <= -154

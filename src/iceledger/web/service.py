@@ -154,7 +154,8 @@ class WarehouseService:
         return name in self._tables
 
     def missing_tables(self, metric: Metric) -> list[str]:
-        return [t for t in metric.tables if not self.has_table(t)]
+        # Names with a dot are the project's own data files (targets.csv, ...), not tables.
+        return [t for t in metric.tables if "." not in t and not self.has_table(t)]
 
     def memo(self, key: str, build):
         """`build()` once per process; the warehouse cannot change while it is open read-only."""
