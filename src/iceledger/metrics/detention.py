@@ -15,6 +15,7 @@ are shared by the outcomes, cost and reconciliation metrics.
 
 from __future__ import annotations
 
+import calendar
 import csv
 import os
 from datetime import date, timedelta
@@ -28,8 +29,10 @@ from ibis.common.exceptions import TableNotFound
 
 from iceledger.errors import IceledgerError, Location, SourceError
 from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.published_series import latest, series_spec
 from iceledger.metrics.volume import (
     apply_filters,
+    covered_days,
     in_period,
     one_release_per_day,
     release_windows,
@@ -58,6 +61,7 @@ REASON_GROUPS: dict[str, tuple[str, ...]] = {
         "released",
         "proceedings terminated",
         "relief granted",
+        "relief granted by ij",
     ),
 }
 
@@ -497,5 +501,173 @@ register(
         build=_against_capacity,
         filters=POPULATION_FILTERS,
         count_column="population_midnight",
+    )
+)
+
+
+def complete_months(backend: ibis.BaseBackend, table: ir.Table, day: ir.DateValue) -> ir.Table:
+    """month, days: the calendar months every day of which a release present in `table` speaks for.
+
+    Monthly totals of a part-covered month (a release starting or ending mid-month) would read
+    as a fall; comparisons with published monthly figures use whole months only.
+    """
+    covered = covered_days(release_windows(backend, table.mutate(date=day)), MetricParams())
+    per_month: dict[date, int] = {}
+    for covered_day in covered:
+        month = covered_day.replace(day=1)
+        per_month[month] = per_month.get(month, 0) + 1
+    whole = {m: n for m, n in per_month.items() if n == calendar.monthrange(m.year, m.month)[1]}
+    return ibis.memtable(
+        pa.table(
+            {
+                "month": pa.array(sorted(whole), pa.date32()),
+                "days": pa.array([whole[m] for m in sorted(whole)], pa.int64()),
+            }
+        )
+    )
+
+
+def published_latest(
+    backend: ibis.BaseBackend, table: str, value: str, **fixed: str
+) -> ir.Table:
+    """The latest published value of a monthly workbook table per month, with the workbook it is
+    from, for the dimension values given (e.g. agency="Total")."""
+    source_table(backend, table)
+    rows = latest(backend, series_spec(backend, table, value))
+    for column, wanted in fixed.items():
+        rows = rows.filter(rows[column] == wanted)
+    return rows
+
+
+def whole_period(params: MetricParams) -> MetricParams:
+    """The same breakdown and filters over all dates, for monthly figures cut to whole months."""
+    return MetricParams(by=params.by, filters=params.filters)
+
+
+def foia_adp(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    """month, breakdown, days, foia_adp: mean midnight population over each whole month."""
+    by = list(params.by)
+    population = daily_population(backend, whole_period(params))
+    stays = source_table(backend, "foia_stays")
+    months = complete_months(backend, stays, stays.stay_book_in.date())
+    monthly = population.group_by([population.date.truncate("M").name("month"), *by]).aggregate(
+        bed_days=population.population_midnight.sum()
+    )
+    monthly = monthly.join(months, "month")
+    monthly = monthly.select(
+        "month", *by, "days", foia_adp=monthly.bed_days / monthly.days.cast("float64")
+    )
+    return in_period(monthly, params, "month")
+
+
+def adp_beside_published(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    by = list(params.by)
+    foia = foia_adp(backend, params)
+    published = published_latest(backend, "stats_adp", "adp", agency="Total")
+    if not by:
+        published = published.filter(published.criminality == "Total")
+    published = published.select(
+        "month", *by, published_adp="value", published_workbook="workbook"
+    )
+    joined = foia.left_join(published, ["month", *by])
+    return joined.select(
+        "month", *by, "days", "foia_adp", "published_adp", "published_workbook"
+    ).order_by(["month", *by])
+
+
+register(
+    Metric(
+        name="adp_monthly",
+        title="Average daily detained population per month, FOIA records beside ICE's figure",
+        question="detention",
+        definition=(
+            "foia_adp is the mean over the days of a month of the midnight detained population "
+            "counted from the FOIA records (detained_population_daily), for whole months the "
+            "records cover; published_adp is the average daily population ICE printed for that "
+            "month (stats_adp, all arresting agencies), in the latest workbook that printed "
+            "the month (published_workbook), since ICE revises months until the fiscal year "
+            "is locked."
+        ),
+        unit="people (average per day)",
+        caveats=(
+            "Months a release covers only in part are left out.",
+            "ICE's ADP counts people in ICE detention facilities arrested by ICE or CBP; the FOIA "
+            "records are ICE's detention records of the same population, but the two extracts "
+            "were made on different dates and need not agree exactly.",
+            "By criminality, FOIA uses criminality at book-in of the stay; ICE's table uses its "
+            "own classification.",
+        ),
+        tables=("foia_stays", "foia_releases", "stats_adp", "stats_workbooks"),
+        build=adp_beside_published,
+        dimensions=("criminality",),
+        filters=("citizenship_country",),
+        count_column=None,
+    )
+)
+
+
+def _book_outs_beside_published(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    stays = apply_filters(source_table(backend, "foia_stays"), params)
+    stays = stays.filter(stays.stay_book_out.notnull())
+    out_day = stays.stay_book_out.date()
+    months = complete_months(backend, stays, out_day)
+    stays = owned(backend, stays, out_day)
+    foia = stays.group_by(
+        month=stays.stay_book_out.date().truncate("M"),
+        release_reason=stays.stay_release_reason,
+    ).aggregate(foia_book_outs=ibis._.count())
+    foia = foia.join(months, "month").drop("days")
+    published = published_latest(
+        backend, "stats_book_outs", "book_outs", criminality="Total"
+    )
+    published = published.filter(published.release_reason != "Total").select(
+        "month",
+        published_reason="release_reason",
+        published_book_outs="value",
+        published_workbook="workbook",
+    )
+    published = published.join(months, "month").drop("days")
+    joined = foia.outer_join(
+        published,
+        [
+            foia.month == published.month,
+            foia.release_reason.lower() == published.published_reason.lower(),
+        ],
+    )
+    result = joined.select(
+        month=ibis.coalesce(joined.month, joined.month_right),
+        release_reason=ibis.coalesce(joined.release_reason, joined.published_reason),
+        foia_book_outs=joined.foia_book_outs.fill_null(0),
+        published_book_outs=joined.published_book_outs,
+        published_workbook=joined.published_workbook,
+    )
+    return in_period(result, params, "month").order_by(["month", "release_reason"])
+
+
+register(
+    Metric(
+        name="book_outs_by_reason",
+        title="Book-outs by release reason, FOIA records beside ICE's published releases",
+        question="detention",
+        definition=(
+            "foia_book_outs counts detention stays (foia_stays) that ended in the month, by "
+            "stay release reason as recorded; published_book_outs is ICE's printed number of "
+            "book-outs for the same month and reason (stats_book_outs, all criminality "
+            "classes, latest workbook printing the month). ICE's table covers releases "
+            "(bond, recognizance, supervision, parole, ...), not removals, so removal and "
+            "transfer reasons have FOIA counts only; reasons are matched by their exact label, "
+            "ignoring case. Whole months the FOIA records cover only."
+        ),
+        unit="book-outs",
+        caveats=(
+            "Reasons ICE prints that the FOIA records name differently appear as two rows, "
+            "each with one side empty.",
+            "ICE's sub-reasons (bond set by ICE or by an immigration judge) are parts of "
+            "'Bonded Out', not additional book-outs.",
+        ),
+        tables=("foia_stays", "foia_releases", "stats_book_outs", "stats_workbooks"),
+        build=_book_outs_beside_published,
+        filters=POPULATION_FILTERS,
+        count_column="foia_book_outs",
     )
 )

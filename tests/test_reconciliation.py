@@ -1,0 +1,185 @@
+"""FOIA figures beside ICE's published ones: adp_monthly, book_outs_by_reason and the three
+reconciliations, on a hand-built release and two hand-built workbooks."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from iceledger.cli import app
+from iceledger.metrics import MetricParams, compute
+from iceledger.metrics.backends import duckdb_backend
+from iceledger.metrics.reconciliation import reconcile
+from iceledger.warehouse import Warehouse
+
+# P1 held from 00:00 on 1 Jan to the release end (31 Mar); P2 over the midnights 11 Jan - 5 Feb
+# (21 + 5); P3 booked in and out on 20 Feb (no midnight); P4 over the midnights of 1 and 2 Mar.
+# Midnight bed-days: January 31 + 21 = 52, February 28 + 5 = 33, March 31 + 2 = 33.
+STAYS = pa.Table.from_pylist(
+    [
+        {"stay_id": "P1", "stay_book_in": datetime(2025, 1, 1), "stay_book_out": None,
+         "stay_release_reason": None},
+        {"stay_id": "P2", "stay_book_in": datetime(2025, 1, 10, 12),
+         "stay_book_out": datetime(2025, 2, 5, 10), "stay_release_reason": "Bonded Out"},
+        {"stay_id": "P3", "stay_book_in": datetime(2025, 2, 20, 8),
+         "stay_book_out": datetime(2025, 2, 20, 20), "stay_release_reason": "Removed"},
+        {"stay_id": "P4", "stay_book_in": datetime(2025, 3, 1),
+         "stay_book_out": datetime(2025, 3, 3), "stay_release_reason": "Paroled"},
+    ],
+    schema=pa.schema([("stay_id", pa.string()), ("stay_book_in", pa.timestamp("us")),
+                      ("stay_book_out", pa.timestamp("us")), ("stay_release_reason", pa.string())]),
+).append_column("release", pa.array(["R"] * 4)).append_column(
+    "criminality", pa.array(["Convicted Criminal"] * 4)
+).append_column("aor", pa.array(["Atlanta"] * 4)).append_column(
+    "citizenship_country", pa.array(["MEXICO"] * 4)
+)
+RELEASES = pa.table(
+    {"release": ["R"], "coverage_start": [date(2025, 1, 1)], "coverage_end": [date(2025, 3, 31)]}
+)
+WORKBOOKS = pa.table(
+    {
+        "workbook": ["W1.xlsx", "W2.xlsx"],
+        "sha256": ["a1", "b2"],
+        "file_date": [date(2025, 2, 15), date(2025, 3, 20)],
+        "as_of_date": [date(2025, 2, 10), date(2025, 3, 15)],
+    }
+)
+
+
+def monthly(value: str, rows: list[tuple], **dims: list[str]) -> pa.Table:
+    """rows: (workbook, month, *dimension values, value)."""
+    names = list(dims)
+    columns = {"workbook": [r[0] for r in rows], "month": [r[1] for r in rows]}
+    for i, name in enumerate(names):
+        columns[name] = [r[2 + i] for r in rows]
+    columns[value] = [float(r[-1]) for r in rows]
+    columns["sheet"] = ["Detention"] * len(rows)
+    columns["cell_range"] = [f"B{i}" for i in range(len(rows))]
+    return pa.table(columns)
+
+
+ADP = monthly(
+    "adp",
+    [
+        ("W1.xlsx", date(2025, 1, 1), "Total", "Total", 1.5),
+        ("W2.xlsx", date(2025, 1, 1), "Total", "Total", 1.6),  # revised: the latest counts
+        ("W2.xlsx", date(2025, 1, 1), "ICE", "Total", 9.0),
+        ("W2.xlsx", date(2025, 2, 1), "Total", "Total", 1.0),
+    ],
+    agency=[], criminality=[],
+)
+BOOK_INS = monthly("book_ins", [("W2.xlsx", date(2025, 1, 1), "Total", 62)], agency=[])
+BOOK_OUTS = monthly(
+    "book_outs",
+    [
+        ("W2.xlsx", date(2025, 1, 1), "Bonded Out", "Total", 1),
+        ("W2.xlsx", date(2025, 1, 1), "Paroled", "Total", 0),
+        ("W2.xlsx", date(2025, 1, 1), "Total", "Total", 5),
+        ("W2.xlsx", date(2025, 2, 1), "Bonded Out", "Total", 4),
+        ("W2.xlsx", date(2025, 2, 1), "Bonded Out", "Convicted Criminal", 3),
+    ],
+    release_reason=[], criminality=[],
+)
+DETAINED_NOW = pa.table(
+    {
+        "workbook": ["W1.xlsx", "W1.xlsx", "W2.xlsx"],
+        "criminality": ["Total", "Convicted Criminal", "Total"],
+        "agency": ["Total", "Total", "Total"],
+        "detained": [3.0, 2.0, 1.0],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def warehouse_path(tmp_path_factory):
+    warehouse = Warehouse(tmp_path_factory.mktemp("reconcile") / "w.duckdb")
+    for name, table in {
+        "foia_stays": STAYS, "foia_releases": RELEASES, "stats_workbooks": WORKBOOKS,
+        "stats_adp": ADP, "stats_book_ins": BOOK_INS, "stats_book_outs": BOOK_OUTS,
+        "stats_detained_now": DETAINED_NOW,
+    }.items():
+        warehouse.replace_table(name, table)
+    return warehouse.path
+
+
+@pytest.fixture(scope="module")
+def backend(warehouse_path):
+    return duckdb_backend(warehouse_path)
+
+
+def test_adp_monthly_beside_latest_published(backend):
+    result = compute("adp_monthly", backend).to_pylist()
+    assert [(r["month"], r["days"], r["published_adp"], r["published_workbook"]) for r in result] == [
+        (date(2025, 1, 1), 31, 1.6, "W2.xlsx"),
+        (date(2025, 2, 1), 28, 1.0, "W2.xlsx"),
+        (date(2025, 3, 1), 31, None, None),
+    ]
+    assert [r["foia_adp"] for r in result] == pytest.approx([52 / 31, 33 / 28, 33 / 31])
+
+
+def test_book_outs_by_reason_side_by_side(backend):
+    result = compute("book_outs_by_reason", backend).to_pylist()
+    assert [
+        (r["month"], r["release_reason"], r["foia_book_outs"], r["published_book_outs"])
+        for r in result
+    ] == [
+        (date(2025, 1, 1), "Bonded Out", 0, 1.0),
+        (date(2025, 1, 1), "Paroled", 0, 0.0),
+        (date(2025, 2, 1), "Bonded Out", 1, 4.0),  # ICE's Total row is not a reason
+        (date(2025, 2, 1), "Removed", 1, None),  # ICE publishes releases only
+        (date(2025, 3, 1), "Paroled", 1, None),
+    ]
+
+
+def test_reconcile_adp_flags_beyond_tolerance(backend):
+    jan, feb = compute("reconcile_adp", backend).to_pylist()
+    assert jan["difference"] == pytest.approx(52 / 31 - 1.6)
+    assert jan["difference_pct"] == pytest.approx((52 / 31 - 1.6) / 1.6 * 100)  # 4.8%
+    assert jan["flagged"] is False and jan["tolerance_pct"] == 5.0
+    assert feb["difference_pct"] == pytest.approx((33 / 28 - 1) * 100)  # 17.9%
+    assert feb["flagged"] is True
+
+
+def test_reconcile_population_on_as_of_dates(backend):
+    result = compute("reconcile_detained_population", backend).to_pylist()
+    assert [
+        (r["date"], r["workbook"], r["published_detained"], r["foia_population_midnight"],
+         r["difference"], r["flagged"])
+        for r in result
+    ] == [
+        (date(2025, 2, 10), "W1.xlsx", 3.0, 1, -2.0, True),
+        (date(2025, 3, 15), "W2.xlsx", 1.0, 1, 0.0, False),
+    ]
+
+
+def test_reconcile_book_ins_per_day(backend):
+    (jan,) = compute("reconcile_book_ins", backend).to_pylist()
+    assert jan["month"] == date(2025, 1, 1)
+    assert jan["foia_book_ins_per_day"] == pytest.approx(2 / 31)  # P1 and P2
+    assert jan["published_book_ins_per_day"] == pytest.approx(2.0)
+    assert jan["flagged"] is True
+
+
+def test_tolerance_is_a_parameter(backend):
+    results = dict((m.name, t) for m, t in reconcile(backend, tolerance_pct=20.0))
+    assert results["reconcile_adp"].column("flagged").to_pylist() == [False, False]
+    assert results["reconcile_adp"].column("tolerance_pct").to_pylist() == [20.0, 20.0]
+
+
+def test_reconcile_command_prints_tables_and_definitions(warehouse_path):
+    run = CliRunner().invoke(
+        app, ["reconcile", "--tolerance", "20", "--warehouse", str(warehouse_path)]
+    )
+    assert run.exit_code == 0, run.output
+    assert "reconcile_adp" in run.output and "2025-02" in run.output
+    assert "tolerance 20%" in run.output
+    assert "stats_adp" in run.output  # the source tables are named
+
+
+def test_reconcile_command_without_warehouse_is_one_line(tmp_path):
+    run = CliRunner().invoke(app, ["reconcile", "--warehouse", str(tmp_path / "none.duckdb")])
+    assert run.exit_code == 1
+    assert "no warehouse here yet" in run.output and "Traceback" not in run.output
