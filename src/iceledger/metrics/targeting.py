@@ -51,13 +51,11 @@ def wilson_interval(successes: ibis.Value, trials: ibis.Value, z: float = Z_95):
     denominator = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denominator
     half_width = z * (p * (1 - p) / n + z2 / (4 * n * n)).sqrt() / denominator
-    # Rounding can push a bound a hair past 0 or 1; greatest/least would also turn NULL into 0/1.
-    defined = n.notnull()
+    # At 0 or all successes a bound is exactly 0 or 1, which floating point only approximates.
     none = ibis.null("float64")
-    return (
-        ibis.ifelse(defined, ibis.greatest(centre - half_width, 0.0), none),
-        ibis.ifelse(defined, ibis.least(centre + half_width, 1.0), none),
-    )
+    low = ibis.ifelse(successes == 0, 0.0, centre - half_width)
+    high = ibis.ifelse(successes == trials, 1.0, centre + half_width)
+    return ibis.ifelse(n.notnull(), low, none), ibis.ifelse(n.notnull(), high, none)
 
 
 def share_with_interval(successes: ibis.Value, trials: ibis.Value):
