@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -163,6 +164,21 @@ def query_args(
 Args = Annotated[QueryArgs, Depends(query_args)]
 
 
+def _list_metric_names(schema: dict) -> None:
+    # The schema lists the metrics registered when it is first generated, so that clients (and
+    # the fuzzer) know the valid names; any other name is answered with 404.
+    schema["enum"] = sorted(REGISTRY)
+
+
+MetricName = Annotated[
+    str,
+    PathParameter(
+        description="a registered metric; GET /api/metrics lists them",
+        json_schema_extra=_list_metric_names,
+    ),
+]
+
+
 class RateLimited(IceledgerError):
     def __init__(self, wait: float):
         self.wait = wait
@@ -275,7 +291,7 @@ def create_app(
 
     @app.get("/api/metrics/{name}.csv", responses=DOWNLOAD_ERRORS, tags=["downloads"],
              response_class=Response)
-    def metric_csv(name: str, args: Args, request: Request) -> Response:
+    def metric_csv(name: MetricName, args: Args, request: Request) -> Response:
         """The metric's rows as CSV (the same rows as the JSON endpoint)."""
         result = result_for(name, args)
         spend_download(request)
@@ -285,7 +301,7 @@ def create_app(
 
     @app.get("/api/metrics/{name}.parquet", responses=DOWNLOAD_ERRORS, tags=["downloads"],
              response_class=Response)
-    def metric_parquet(name: str, args: Args, request: Request) -> Response:
+    def metric_parquet(name: MetricName, args: Args, request: Request) -> Response:
         """The metric's rows as Parquet; the file's metadata carries the definition and sources."""
         result = result_for(name, args)
         spend_download(request)
@@ -299,14 +315,14 @@ def create_app(
         return _download(sink.getvalue(), f"{name}.parquet", "application/vnd.apache.parquet")
 
     @app.get("/api/metrics/{name}/filters", responses=ERRORS, tags=["metrics"])
-    def metric_filters(name: str) -> dict[str, list[str]]:
+    def metric_filters(name: MetricName) -> dict[str, list[str]]:
         """The values each of the metric's filters accepts (those present in the warehouse)."""
         metric = metric_or_404(name)
         return {f: list(service.allowed_values(name, f)) for f in metric.filters}
 
     @app.get("/api/metrics/{name}/chart", response_model=ChartBody, responses=ERRORS,
              tags=["metrics"])
-    def metric_chart(name: str, args: Args) -> dict:
+    def metric_chart(name: MetricName, args: Args) -> dict:
         """A Vega-Lite spec drawing the metric's rows, with the response's metadata beside it."""
         result = result_for(name, args)
         rows = _json_rows(result.table)
@@ -318,7 +334,7 @@ def create_app(
         return {"spec": spec, "meta": meta}
 
     @app.get("/api/metrics/{name}", response_model=MetricData, responses=ERRORS, tags=["metrics"])
-    def metric_rows(name: str, args: Args) -> dict:
+    def metric_rows(name: MetricName, args: Args) -> dict:
         """The metric's rows, with definition, unit, caveats, period and source files."""
         result = result_for(name, args)
         return payload(result, _json_rows(result.table))
