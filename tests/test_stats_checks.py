@@ -6,6 +6,7 @@ order of the FY2025 releases, then broken one cell at a time.
 
 from __future__ import annotations
 
+import calendar
 from datetime import date
 
 import pyarrow as pa
@@ -95,6 +96,22 @@ def alos(workbook: str) -> pa.Table:
     return _rows(workbook, rows)
 
 
+def fiscal_year_totals(months: pa.Table, value: str, keys: tuple[str, ...],
+                      by_days: bool = False) -> pa.Table:
+    """The `_fy` table ICE prints beside a month table: counts summed, ADPs averaged over days."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in months.to_pylist():
+        if row[value] is not None:
+                groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    rows = []
+    for key, members in groups.items():
+        weights = [calendar.monthrange(r["month"].year, r["month"].month)[1] if by_days else 1
+                   for r in members]
+        total = sum(r[value] * w for r, w in zip(members, weights))
+        rows.append({**dict(zip(keys, key)), value: total / sum(weights) if by_days else total})
+    return _rows(months.column("workbook")[0].as_py(), rows)
+
+
 def facilities(workbook: str, adps: dict[str, float]) -> pa.Table:
     rows = [dict(name=name, state="GA", adp=value) for name, value in adps.items()]
     return _rows(workbook, rows, sheet="Facilities FY25")
@@ -113,6 +130,12 @@ def release(workbook: str = "synthetic-FY25_detentionStats01032025.xlsx",
         "stats_alos": alos(workbook),
     }
     defaults.update({f"stats_{name}": table for name, table in tables.items()})
+    for name, value, keys in (("book_ins", "book_ins", ("agency",)),
+                              ("adp", "adp", ("agency", "criminality"))):
+        months = defaults[f"stats_{name}"]
+        if value in months.column_names and f"stats_{name}_fy" not in defaults:
+            defaults[f"stats_{name}_fy"] = fiscal_year_totals(months, value, keys,
+                                                              by_days=name == "adp")
     return ReleaseTables(workbook, 2025, file_date, as_of, defaults)
 
 
@@ -134,7 +157,9 @@ def test_a_consistent_workbook_passes_every_check():
     assert ("criminality classes add to total", "stats_detained_now") in ran
     assert ("ICE + CBP = Total", "stats_book_ins") in ran
     assert ("release reasons add to total", "stats_book_outs") in ran
-    assert ("total ALOS within range of its parts", "stats_alos") in ran
+    assert ("total average within range of its parts", "stats_alos") in ran
+    assert ("months add to fiscal-year total", "stats_book_ins") in ran
+    assert ("months add to fiscal-year total", "stats_adp") in ran
     assert ("data date plausible", "stats_workbooks") in ran
     assert checks.column_names == ["workbook", "check", "table", "status", "detail", "location",
                                    "expected", "observed", "compared_with"]
@@ -163,8 +188,9 @@ def test_ice_plus_cbp_checked_month_by_month():
     table = _with_value(book_ins(wb, [(8609, 15004), (7580, 13543), (7884, 14238)]),
                         "book_ins", 5, 21000.0)  # November's printed total
     failures = _by_status(run_checks(release(wb, book_ins=table)), FAIL)
-    assert len(failures) == 1
-    assert "month 2024-11" in failures[0]["detail"]
+    # The month fails, and so does the fiscal-year total that ICE summed from the printed months.
+    assert [(f["table"], f["detail"].split(":")[0]) for f in failures] == [
+        ("stats_book_ins", "month 2024-11"), ("stats_book_ins_fy", "fiscal year")]
     assert failures[0]["observed"] == 21000 and failures[0]["expected"] == 7580 + 13543
 
 
@@ -188,18 +214,33 @@ def test_an_average_total_outside_its_parts_fails():
     assert len(failures) == 1 and "OUTSIDE" in failures[0]["detail"]
     assert failures[0]["expected"] == 51.6 and failures[0]["observed"] == 60.0
 
+    # With a part blank the range is incomplete: the same gap is only a warning.
+    blank_part = _with_value(broken, "alos_days", 0, None)
+    checks = run_checks(release(wb, alos=blank_part))
+    assert _by_status(checks, FAIL) == []
+    assert any("blank: Convicted Criminal" in w["detail"] for w in _by_status(checks, WARN))
 
-def test_missing_total_row_or_column_is_a_warning_not_a_silent_skip():
+
+def test_a_renamed_column_is_a_warning_not_a_silent_skip():
     wb = "synthetic-gaps.xlsx"
-    no_total = book_ins(wb, [(1, 2), (3, 4), (5, 6)]).slice(0, 2)  # October ICE and CBP only
-    warnings = _by_status(run_checks(release(wb, book_ins=no_total)), WARN)
-    assert any("no 'Total' row" in w["detail"] for w in warnings)
-
     renamed = release(wb).tables["stats_adp"].rename_columns(
         ["month", "agency", "criminality", "average_daily_population", "workbook", "fiscal_year",
          "sheet", "cell_range"])
     warnings = _by_status(run_checks(release(wb, adp=renamed)), WARN)
     assert any("has no column adp" in w["detail"] for w in warnings)
+
+
+def test_a_group_without_a_printed_total_or_any_figure_is_not_judged():
+    wb = "synthetic-gaps.xlsx"
+    october_parts = book_ins(wb, [(1, 2), (3, 4), (5, 6)]).slice(0, 2)  # ICE and CBP, no Total
+    unpublished = _with_value(_with_value(_with_value(
+        book_ins(wb, [(1, 2), (3, 4), (5, 6)]), "book_ins", 6, None), "book_ins", 7, None),
+        "book_ins", 8, None)  # December not yet published: blank throughout
+    for table in (october_parts, unpublished):
+        checks = [r for r in run_checks(release(wb, book_ins=table)).to_pylist()
+                  if r["check"] == "ICE + CBP = Total" and r["table"] == "stats_book_ins"]
+        assert all(r["status"] == PASS for r in checks)
+        assert not any("2024-12" in r["detail"] for r in checks)
 
 
 def test_fiscal_year_must_agree_with_months_and_file_date():
@@ -209,8 +250,16 @@ def test_fiscal_year_must_agree_with_months_and_file_date():
     checks = run_checks(release(wb, file_date=date(2026, 3, 1), as_of=date(2025, 2, 20),
                                 book_ins=outside))
     failures = _by_status(checks, FAIL)
-    assert any(f["table"] == "stats_book_ins" and "2024-09" in f["detail"] for f in failures)
+    assert any("2024-09 (stats_book_ins)" in f["detail"] for f in failures)
     assert any("file date 2026-03-01 does NOT lie within FY2025" in f["detail"] for f in failures)
+
+
+def test_a_misnamed_file_is_flagged():
+    # One archived file is named FY24 but holds the first FY2025 release.
+    checks = run_checks(release("synthetic-FY24_detentionStats11152024.xlsx"))
+    [named] = [r for r in checks.to_pylist() if "file name says" in r["detail"]]
+    assert named["status"] == WARN and "misnamed" in named["detail"]
+    assert (named["observed"], named["expected"]) == (2024, 2025)
 
 
 def test_the_wrong_year_data_date_of_the_feb_2023_release_is_caught():
@@ -220,9 +269,9 @@ def test_the_wrong_year_data_date_of_the_feb_2023_release_is_caught():
     checks = run_checks(ReleaseTables(wb, 2025, date(2025, 2, 3), date(2024, 1, 23), tables))
     details = [f["detail"] for f in _by_status(checks, FAIL)]
     assert any("lies OUTSIDE FY2025" in d for d in details)
-    assert any("is AFTER the data date" in d for d in details)
-    stale = _by_status(checks, WARN)
-    assert any("377 days" in w["detail"] and "stale" in w["detail"] for w in stale)
+    stale = [w["detail"] for w in _by_status(checks, WARN)]
+    assert any("377 days" in d and "stale" in d for d in stale)
+    assert any("yet figures for later months: 2024-10, 2024-11, 2024-12" in d for d in stale)
 
 
 def test_data_date_after_file_date_fails_and_missing_dates_warn():
@@ -327,3 +376,84 @@ def test_checks_never_change_the_figures(table):
     run_checks(before)
     run_release_checks([before, release("synthetic-later.xlsx", date(2025, 2, 3))])
     assert before.tables[table].to_pylist() == snapshot[table]
+
+
+def test_months_must_add_to_the_printed_fiscal_year_total():
+    wb = "synthetic-fy-total.xlsx"
+    base = release(wb)
+    fy = _with_value(base.tables["stats_book_ins_fy"], "book_ins", 0, 30000.0)  # ICE's FY total
+    failures = _by_status(run_checks(release(wb, book_ins_fy=fy)), FAIL)
+    [months] = [f for f in failures if f["check"] == "months add to fiscal-year total"]
+    assert months["observed"] == 30000 and months["expected"] == 8609 + 7580 + 7884
+    assert "agency ICE: fiscal-year figure 30,000" in months["detail"]
+    assert "2024-10 + 2024-11 + 2024-12" in months["detail"]
+
+
+def test_fiscal_year_adp_is_a_mean_weighted_by_days_with_a_partial_last_month():
+    wb = "synthetic-adp.xlsx"
+    monthly = adp(wb)
+    # Data through 20 December: October and November whole, December's 20 days.
+    partial = fiscal_year_totals(monthly, "adp", ("agency", "criminality"), by_days=True)
+    rows = partial.to_pylist()
+    by_key = {(r["agency"], r["criminality"], r["month"]): r["adp"] for r in monthly.to_pylist()}
+    for row in rows:
+        oct_, nov, dec = (by_key[(row["agency"], row["criminality"], m)] for m in MONTHS)
+        row["adp"] = (oct_ * 31 + nov * 30 + dec * 20) / 81
+    checks = run_checks(release(wb, adp_fy=pa.Table.from_pylist(rows, schema=partial.schema)))
+    adp_checks = [r for r in checks.to_pylist() if r["check"] == "months add to fiscal-year total"
+                  and r["table"] == "stats_adp"]
+    assert len(adp_checks) == 12 and all(r["status"] == PASS for r in adp_checks)
+    assert "2024-12 counted to day 20" in adp_checks[0]["detail"]
+
+    # A fiscal-year figure no day count reproduces (the FY2023 release of 2023-02-03) fails.
+    rows[0]["adp"] += 250
+    checks = run_checks(release(wb, adp_fy=pa.Table.from_pylist(rows, schema=partial.schema)))
+    [bad] = [r for r in _by_status(checks, FAIL) if r["table"] == "stats_adp"]
+    assert "weighted by days" in bad["detail"] and "off by" in bad["detail"]
+
+
+@pytest.mark.parametrize(("share", "status"), [(0.98, PASS), (0.93, WARN), (0.54, FAIL),
+                                                (1.16, FAIL)])
+def test_facility_adps_against_the_national_adp(share, status):
+    wb = "synthetic-facilities.xlsx"
+    national = release(wb).tables["stats_adp_fy"]
+    nation = next(r["adp"] for r in national.to_pylist()
+                  if r["agency"] == "Total" and r["criminality"] == "Total")
+    listed = facilities(wb, {f"SYNTHETIC FACILITY {i}": nation * share / 4 for i in range(4)})
+    [check] = [r for r in run_checks(release(wb, facilities=listed)).to_pylist()
+               if r["check"] == "facility ADPs add up to the national ADP"]
+    assert check["status"] == status
+    assert check["observed"] == pytest.approx(nation * share)
+    assert f"{share:.1%} of the national fiscal-year ADP" in check["detail"]
+
+
+def test_the_real_workbooks_carry_their_known_errors_and_no_false_alarms(stats_workbooks):
+    from iceledger.sources.detention_stats import parse_workbook
+
+    releases = [parse_workbook(path) for path in stats_workbooks]
+    within = pa.concat_tables(run_checks(r) for r in releases).to_pylist()
+    across = run_release_checks(releases).to_pylist()
+    assert {r["workbook"] for r in within} == {p.name for p in stats_workbooks}
+
+    def flagged(workbook_start: str, status: str, text: str) -> bool:
+        return any(r["workbook"].startswith(workbook_start) and r["status"] == status
+                   and text in r["detail"] for r in within + across)
+
+    # FY2023 release of 2023-02-03 printed "data as of" 2022-01-23, a year too early.
+    assert flagged("20230203", FAIL, "data as of 2022-01-23 lies OUTSIDE FY2023")
+    assert flagged("20230203", WARN, "did NOT advance")
+    # The final FY2021 release of 2021-10-28 carries FY2020's months on its detention sheet.
+    assert flagged("20211029", FAIL, "figures for months outside it: 2019-10")
+    assert flagged("20211029", FAIL, "54.2% of the national fiscal-year ADP")
+    # The file named FY24 and posted 2024-11-15 is the first FY2025 release.
+    assert flagged("20241116", WARN, "the file is misnamed")
+    # April 2021: Bonded Out printed 4 above its two bond kinds (October 2020).
+    assert flagged("20210415", FAIL, "'Bonded Out' 1,136 ≠ sum of Bond Set by ICE + Bond Set "
+                                     "by IJ = 1,132")
+    # None of these releases is the transposed 2025-02-28 one, and no facility lost bed-days.
+    for check in ("ICE and CBP not transposed", "facility bed-days do not fall"):
+        verdicts = [r for r in across if r["check"] == check]
+        assert verdicts and all(r["status"] == PASS for r in verdicts), check
+    # Every ICE + CBP = Total and criminality sum of the currently-detained table holds.
+    detained = [r for r in within if r["table"] == "stats_detained_now"]
+    assert detained and all(r["status"] == PASS for r in detained)
