@@ -120,15 +120,15 @@ def _fuzzy_date(text: str) -> FuzzyDate:
         (r"\d{4}", "year", "{}-01-01"),
     ):
         if re.fullmatch(pattern, text):
-            return FuzzyDate(date.fromisoformat(fmt.format(text)), precision)
+            return FuzzyDate(_day(fmt.format(text), shown=text), precision)
     raise ValueError(f"{text!r} is not a date (YYYY-MM-DD, YYYY-MM or YYYY)")
 
 
-def _day(text: str) -> date:
+def _day(text: str, shown: str | None = None) -> date:
     try:
         return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    except ValueError as exc:
+        raise ValueError(f"{shown or text!r} is not a date (YYYY-MM-DD): {exc}") from None
 
 
 def _optional(parse: Callable[[str], object]) -> Callable[[str], object]:
