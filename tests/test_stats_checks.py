@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import calendar
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from iceledger.cli import app
 
 from iceledger.sources.stats_checks import (
     FAIL,
     PASS,
     WARN,
     ReleaseTables,
+    render_markdown,
+    review_warehouse,
     run_checks,
     run_release_checks,
 )
+from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse
 
 CLASSES = ("Convicted Criminal", "Pending Criminal Charges", "Other Immigration Violator")
 MONTHS = [date(2024, 10, 1), date(2024, 11, 1), date(2024, 12, 1)]
@@ -457,3 +464,73 @@ def test_the_real_workbooks_carry_their_known_errors_and_no_false_alarms(stats_w
     # Every ICE + CBP = Total and criminality sum of the currently-detained table holds.
     detained = [r for r in within if r["table"] == "stats_detained_now"]
     assert detained and all(r["status"] == PASS for r in detained)
+
+
+def _load(warehouse: Warehouse, made: ReleaseTables) -> None:
+    """Load a synthetic release as ingest does: its tables and its checks, in one transaction."""
+    workbooks = pa.table({"workbook": [made.workbook], "sha256": [made.workbook * 2],
+                          "fiscal_year": [made.fiscal_year],
+                          "file_date": pa.array([made.file_date], pa.date32()),
+                          "as_of_date": pa.array([made.as_of_date], pa.date32())})
+    tables = {**made.tables, "stats_workbooks": workbooks, "stats_checks": run_checks(made)}
+    warehouse.load(SourceLoad(Path(made.workbook), made.workbook * 2, "stats", tables,
+                              RowAccounting(), synthetic=True))
+
+
+def test_review_over_the_warehouse_compares_releases_and_reports(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    for made in _series(
+        ("synthetic-a.xlsx", date(2025, 2, 14), date(2025, 2, 8), NORMAL),
+        ("synthetic-b-transposed.xlsx", date(2025, 2, 28), date(2025, 2, 23), SWAPPED),
+        ("synthetic-c.xlsx", date(2025, 3, 14), date(2025, 3, 9), LATER),
+    ):
+        _load(warehouse, made)
+
+    review = review_warehouse(warehouse)
+    assert "stats_release_checks" in warehouse.table_names()
+    stored = warehouse.read_table("stats_release_checks").to_pylist()
+    assert [(r["workbook"], r["status"]) for r in stored
+            if r["check"] == "ICE and CBP not transposed" and r["table"] == "stats_detained_now"
+            ] == [("synthetic-b-transposed.xlsx", FAIL), ("synthetic-c.xlsx", PASS)]
+    assert review.counts()[FAIL] == 1
+    assert review.within.num_rows == warehouse.read_table("stats_checks").num_rows
+
+    report = render_markdown(review, "w.duckdb")
+    assert report.startswith("# Detention-statistics checks")
+    assert "## Failures (1)" in report and "### synthetic-b-transposed.xlsx" in report
+    assert "compared with synthetic-a.xlsx" in report and "TRANSPOSED" in report
+
+
+def test_a_name_loaded_twice_is_reported_not_compared(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    first = release("synthetic-reposted.xlsx")
+    _load(warehouse, first)
+    second = ReleaseTables(first.workbook, 2025, first.file_date, date(2024, 12, 27),
+                           first.tables)
+    workbooks = pa.table({"workbook": [second.workbook], "sha256": ["other bytes"],
+                          "fiscal_year": [2025], "file_date": pa.array([second.file_date]),
+                          "as_of_date": pa.array([second.as_of_date])})
+    warehouse.load(SourceLoad(Path(second.workbook), "other bytes", "stats",
+                              {**second.tables, "stats_workbooks": workbooks}, RowAccounting()))
+    review = review_warehouse(warehouse)
+    [twice] = [r for r in review.across.to_pylist() if r["check"] == "one version per workbook name"]
+    assert twice["status"] == WARN and "2 different files" in twice["detail"]
+
+
+def test_cli_stats_checks_summarises_and_writes_the_report(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    runner = CliRunner()
+    empty = runner.invoke(app, ["stats", "checks", "--warehouse", str(warehouse.path)])
+    assert empty.exit_code == 1 and "no detention-statistics workbooks" in empty.output
+
+    for made in _series(
+        ("synthetic-a.xlsx", date(2025, 2, 14), date(2025, 2, 8), NORMAL),
+        ("synthetic-b-transposed.xlsx", date(2025, 2, 28), date(2025, 2, 23), SWAPPED),
+    ):
+        _load(warehouse, made)
+    out = tmp_path / "checks.md"
+    result = runner.invoke(app, ["stats", "checks", "--output", str(out),
+                                 "--warehouse", str(warehouse.path)])
+    assert result.exit_code == 0, result.output
+    assert "1 failed" in result.output and "synthetic-b-transposed.xlsx" in result.output
+    assert "### synthetic-b-transposed.xlsx" in out.read_text()

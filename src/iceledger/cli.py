@@ -183,6 +183,34 @@ def stats_series_command(
     target.print(shown)
 
 
+@stats_app.command("checks")
+@user_errors
+def stats_checks_command(
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Also write a markdown report listing every failure.")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Validation checks of the loaded workbooks, and a fresh comparison of their releases."""
+    from iceledger.sources.stats_checks import render_markdown, review_warehouse
+
+    review = review_warehouse(Warehouse(warehouse))
+    print_checks_summary(review)
+    for row in review.checks.to_pylist():
+        if row["status"] == "fail":
+            console.print(f"[red]fail[/] {row['workbook']}: {row['check']} ({row['table']}): "
+                          f"{row['detail']}", highlight=False, soft_wrap=True)
+    if output:
+        output.write_text(render_markdown(review, warehouse.name), encoding="utf-8")
+        console.print(f"wrote the checks report to {output}")
+
+
+def print_checks_summary(review) -> None:
+    counts = review.counts()
+    console.print(f"checks: [red]{counts['fail']:,} failed[/], [yellow]{counts['warn']:,} "
+                  f"warnings[/], {counts['pass']:,} passed (details: iceledger stats checks "
+                  "--output checks.md)", highlight=False)
+
+
 @app.command("reconcile")
 @user_errors
 def reconcile_command(

@@ -26,12 +26,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from iceledger.errors import IceledgerError
 from iceledger.sources.cells import parse_fiscal_year
 from iceledger.sources.sheet_tables import load_layout
+
+if TYPE_CHECKING:
+    from iceledger.warehouse import Warehouse
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 CHECKS_TABLE = "stats_checks"
@@ -706,3 +711,122 @@ def _num(value: float, signed: bool = False) -> str:
     if float(value).is_integer():
         return f"{value:{sign},.0f}"
     return f"{value:{sign},.2f}"
+
+
+# --- over the warehouse -------------------------------------------------------------------------
+
+WORKBOOKS_TABLE = "stats_workbooks"
+# The tables the cross-release checks read.
+RELEASE_CHECK_TABLES = tuple(sorted({s.table for s in AGENCY_SPLITS} | {"stats_facilities"}))
+
+
+def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], list[CheckResult]]:
+    """Every loaded workbook with the tables the cross-release checks read.
+
+    A name loaded twice (ICE re-posts a workbook under the same name with new figures) cannot be
+    told apart row by row, so such a workbook is reported and left out of the comparison.
+    """
+    names = set(warehouse.table_names())
+    if WORKBOOKS_TABLE not in names:
+        return [], []
+    with warehouse.connect(read_only=True) as con:
+        workbooks = con.sql(
+            f"SELECT workbook, fiscal_year, file_date, as_of_date FROM {WORKBOOKS_TABLE}"
+        ).to_arrow_table().to_pylist()
+        tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+                  for name in RELEASE_CHECK_TABLES if name in names}
+    loads = defaultdict(list)
+    for row in workbooks:
+        loads[row["workbook"]].append(row)
+    problems = [CheckResult(name, "one version per workbook name", WORKBOOKS_TABLE, WARN,
+                            f"{len(rows)} different files loaded under this name; left out of "
+                            "the comparisons between releases")
+                for name, rows in sorted(loads.items()) if len(rows) > 1]
+    rows_by_workbook = {name: _split_by_workbook(table) for name, table in tables.items()}
+    releases = [
+        ReleaseTables(name, rows[0]["fiscal_year"], rows[0]["file_date"], rows[0]["as_of_date"],
+                      {t: by[name] for t, by in rows_by_workbook.items() if name in by})
+        for name, rows in loads.items() if len(rows) == 1
+    ]
+    return releases, problems
+
+
+def _split_by_workbook(table: pa.Table) -> dict[str, pa.Table]:
+    workbooks = table.column("workbook")
+    return {name: table.filter(pc.equal(workbooks, name))
+            for name in pc.unique(workbooks).to_pylist()}
+
+
+@dataclass(frozen=True)
+class ChecksReview:
+    """The stored checks of every workbook and a fresh comparison of the releases."""
+
+    within: pa.Table
+    across: pa.Table
+
+    @property
+    def checks(self) -> pa.Table:
+        return pa.concat_tables([self.within, self.across])
+
+    def counts(self) -> dict[str, int]:
+        statuses = self.checks.column("status").to_pylist()
+        return {status: statuses.count(status) for status in (FAIL, WARN, PASS)}
+
+
+def review_warehouse(warehouse: Warehouse) -> ChecksReview:
+    """Rebuild `stats_release_checks` over the loaded releases and gather all checks."""
+    releases, problems = releases_from_warehouse(warehouse)
+    if not releases and not problems:
+        raise IceledgerError(f"{warehouse.path}: no detention-statistics workbooks loaded yet; "
+                             "run `iceledger ingest stats PATH` first")
+    across = pa.concat_tables([results_table(problems), run_release_checks(releases)])
+    warehouse.replace_table(RELEASE_CHECKS_TABLE, across)
+    if CHECKS_TABLE in warehouse.table_names():
+        within = warehouse.read_table(CHECKS_TABLE).select(CHECKS_SCHEMA.names).cast(CHECKS_SCHEMA)
+    else:
+        within = results_table([])
+    return ChecksReview(within, across)
+
+
+def render_markdown(review: ChecksReview, warehouse_name: str) -> str:
+    """A readable report: counts per check, then every failure and warning with its cells."""
+    checks = review.checks.to_pylist()
+    counts = review.counts()
+    workbooks = sorted({r["workbook"] for r in checks})
+    lines = [
+        "# Detention-statistics checks",
+        "",
+        f"Warehouse `{warehouse_name}`: {len(workbooks)} workbooks; {counts[FAIL]} failed, "
+        f"{counts[WARN]} warnings, {counts[PASS]} passed. A check never changes a figure: the "
+        "figures are loaded as ICE published them. What each check tests and its tolerance: "
+        "docs/stats-checks.md.",
+        "",
+        "## By check",
+        "",
+        "| check | table | fail | warn | pass |",
+        "|---|---|---:|---:|---:|",
+    ]
+    tally: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(
+        (FAIL, WARN, PASS), 0))
+    for r in checks:
+        tally[(r["check"], r["table"])][r["status"]] += 1
+    for (check, table), n in sorted(tally.items()):
+        lines.append(f"| {check} | {table} | {n[FAIL]} | {n[WARN]} | {n[PASS]} |")
+    for status, heading in ((FAIL, "Failures"), (WARN, "Warnings")):
+        flagged = [r for r in checks if r["status"] == status]
+        lines += ["", f"## {heading} ({len(flagged)})", ""]
+        if not flagged:
+            lines.append("None.")
+        for workbook in workbooks:
+            mine = [r for r in flagged if r["workbook"] == workbook]
+            if mine:
+                lines += [f"### {workbook}", ""]
+                lines += [_markdown_item(r) for r in mine]
+                lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _markdown_item(result: dict) -> str:
+    where = f" — `{result['location']}`" if result["location"] else ""
+    against = f" (compared with {result['compared_with']})" if result["compared_with"] else ""
+    return f"- **{result['check']}** ({result['table']}){against}: {result['detail']}{where}"
