@@ -356,6 +356,7 @@ def _ingest_one(path: Path, warehouse: Warehouse) -> IngestedFile:
 
 def source_load(parsed: ParsedWorkbook) -> SourceLoad:
     """The warehouse load of one parsed workbook (its tables, accounting and quarantine)."""
+    from iceledger.sources.stats_checks import CHECKS_TABLE, run_checks
     from iceledger.warehouse import QuarantinedRow, RowAccounting, SourceLoad
 
     accounting = RowAccounting(
@@ -368,7 +369,7 @@ def source_load(parsed: ParsedWorkbook) -> SourceLoad:
         path=parsed.path,
         sha256=parsed.sha256,
         kind="stats",
-        tables=parsed.tables,
+        tables={**parsed.tables, CHECKS_TABLE: run_checks(parsed)},
         accounting=accounting,
         layout=LAYOUT_NAME,
         warnings=parsed.warnings + [str(e) for e in parsed.errors],
