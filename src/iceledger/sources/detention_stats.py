@@ -135,7 +135,7 @@ def parse_workbook(
             parsed.warnings.append(
                 f"sheet {name.strip()!r} reports FY{year} in an FY{parsed.fiscal_year} workbook"
             )
-        context = SheetContext(path.name, name, year, cutoff)
+        context = SheetContext(path.name, parsed.sha256, name, year, cutoff)
         read_sheet(grid, layout.tables_for(name), layout, context, extraction)
     _collect(parsed, extraction)
     return parsed

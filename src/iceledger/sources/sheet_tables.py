@@ -22,7 +22,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -275,10 +275,16 @@ class SheetContext:
     """What a sheet's tables need to know about their workbook."""
 
     workbook: str
+    sha256: str
     sheet: str
     fiscal_year: int | None
     # Zero values for months that began after this date are placeholders, not data.
     placeholder_cutoff: date | None = None
+
+    @property
+    def provenance(self) -> dict[str, object]:
+        """Columns every row carries: which file (and which version of it) and which sheet."""
+        return {"workbook": self.workbook, "sha256": self.sha256, "sheet": self.sheet}
 
 
 @dataclass
@@ -525,8 +531,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             continue
         if row_dims is None:  # a group heading
             continue
-        base = {**constants, **row_dims, "workbook": context.workbook,
-                "fiscal_year": fiscal_year, "sheet": context.sheet}
+        base = {**constants, **row_dims, **context.provenance, "fiscal_year": fiscal_year}
         if spec.measures:
             _emit_measures(grid, r, block, columns, base, context, out)
         else:
@@ -534,8 +539,8 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
                                        row_dims, context, out)
     if placeholders:
         out.warnings.append(
-            f"{context.sheet.strip()}: {spec.name}: {placeholders} zero value(s) for months after "
-            f"the data-as-of date {context.placeholder_cutoff} loaded as NULL (placeholders)"
+            f"{context.sheet.strip()}: {spec.name}: {placeholders} zero value(s) for periods "
+            f"after the data-as-of date {context.placeholder_cutoff} loaded as NULL (placeholders)"
         )
 
 
@@ -618,15 +623,29 @@ def _headers(block: Block) -> dict[int, object]:
             if not _blank(value):
                 headers[index] = value if not isinstance(value, str) else clean_text(value)
         return headers
-    headers, year, month = {}, None, None
+    headers: dict[int, object] = {}
+    year, month = None, None
     for index in range(start, block.end_column):
         # Years and month names are printed once over merged cells: carry them rightwards.
-        year = clean_text(block.header(0, index)) or year
-        month = clean_text(block.header(1, index)) or month
+        printed_year = clean_text(block.header(0, index))
+        printed_month = clean_text(block.header(1, index))
+        if printed_month is not None and month is not None and printed_year is None \
+                and _month_index(printed_month) < _month_index(month) and year is not None:
+            # January after December with no new year printed: the year still turned.
+            year = str(int(year) + 1)
+        year = printed_year or year
+        month = printed_month or month
         point = clean_text(block.header(2, index))
         if point is not None:
             headers[index] = (year, month, point)
     return headers
+
+
+def _month_index(name: str) -> int:
+    try:
+        return month_number(name)
+    except CellValueError:
+        return 0
 
 
 def _classify(spec: TableSpec, column_dim: Dimension | None, header: object, index: int,
@@ -660,7 +679,7 @@ def _classify(spec: TableSpec, column_dim: Dimension | None, header: object, ind
 
 def _declare_outputs(out: Extraction, spec: TableSpec, dims: list[Dimension],
                      column_dim: Dimension | None, constants: dict[str, object]) -> None:
-    leading = [("workbook", "string"), ("fiscal_year", "int32")]
+    leading = [("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32")]
     leading += [(name, _constant_type(value)) for name, value in constants.items()]
     leading += [(d.name, d.arrow_type) for d in dims]
     trailing = [("sheet", "string"), ("cell_range", "string")]
@@ -707,6 +726,8 @@ class _RowLabels:
             if spec.group_rows == "empty" and not has_values:
                 self.group = outer.canonical(label)
                 return None
+            if label is None:
+                raise CellValueError("figures without a row label")
             if self.group is None:
                 raise CellValueError(f"row label {label!r} comes before any {outer.name} group")
             return {outer.name: self.group, inner.name: inner.canonical(label)}
@@ -743,13 +764,29 @@ def _emit_long(grid: Grid, r: int, spec: TableSpec, columns: list[_Column],
                 row["month"], row["point"] = key
             else:
                 row[column_dim.name] = key
-                if (value == 0 and column_dim.kind == "month" and context.placeholder_cutoff
-                        and key > context.placeholder_cutoff):
-                    value = None
-                    placeholders += 1
+            if value == 0 and _after_cutoff(column_dim.kind, key, context.placeholder_cutoff):
+                value = None
+                placeholders += 1
         row[spec.value] = value
         out.load(out.output(column.target), row)
     return placeholders
+
+
+def _after_cutoff(kind: str, key: object, cutoff: date | None) -> bool:
+    """Whether a month (or half month) column lies wholly after the data-as-of date."""
+    if cutoff is None:
+        return False
+    if kind == "month":
+        return key > cutoff
+    if kind == "half_month":
+        month, point = key
+        return (month.replace(day=15) if point == "mid" else _month_end(month)) > cutoff
+    return False
+
+
+def _month_end(first: date) -> date:
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return following - timedelta(days=1)
 
 
 def _emit_measures(grid: Grid, r: int, block: Block, columns: list[_Column], base: dict,
@@ -785,7 +822,7 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     kinds = {name: "float64" if records.numeric.search(name)
              else "date32" if records.dates.search(name) else "string" for _, name in names}
     table = out.output(spec.name)
-    table.declare([("workbook", "string"), ("fiscal_year", "int32"),
+    table.declare([("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
                    *((name, kinds[name]) for _, name in names),
                    *((name, "float64") for name in records.sums),
                    ("notes", "string"), ("sheet", "string"), ("cell_range", "string")])
@@ -795,8 +832,7 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
             if any(not _blank(grid[r][i]) for i, _ in rest)]
     last = rows[-1] + 1 if rows else block.first_row
     for r in range(block.first_row, last):
-        row: dict[str, object] = {"workbook": context.workbook, "fiscal_year": fiscal_year,
-                                  "sheet": context.sheet}
+        row: dict[str, object] = {**context.provenance, "fiscal_year": fiscal_year}
         notes = []
         try:
             for index, name in names:
