@@ -9,7 +9,7 @@ check the hand counts themselves, so a wrong fixture cannot make the web tests p
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import ibis
@@ -67,32 +67,38 @@ FACILITIES = [
 ]
 
 
-def _arrest_rows() -> pa.Table:
+def _arrest_rows(weeks: int, scale: int) -> pa.Table:
     rows = []
-    for groups, duplicate in ((ARREST_GROUPS, False), (DUPLICATES, True)):
-        for day, aor, criminality, country, method, n in groups:
-            for i in range(n):
-                rows.append(
-                    {
-                        "apprehension_date": datetime(2025, 1, day, 8 + i % 10),
-                        "aor": aor,
-                        "criminality": criminality,
-                        "citizenship_country": country,
-                        "apprehension_method": method,
-                        "is_duplicate": duplicate,
-                        "source_file": "arrests-SYNTHETIC.xlsx",
-                        "source_sheet": "Sheet1",
-                        "source_row": len(rows) + 2,
-                    }
-                )
+    for week in range(weeks):
+        for groups, duplicate in ((ARREST_GROUPS, False), (DUPLICATES, True)):
+            for day, aor, criminality, country, method, n in groups:
+                for i in range(n * scale):
+                    rows.append(
+                        {
+                            "apprehension_date": datetime(2025, 1, day, 8 + i % 10)
+                            + timedelta(weeks=week),
+                            "aor": aor,
+                            "criminality": criminality,
+                            "citizenship_country": country,
+                            "apprehension_method": method,
+                            "is_duplicate": duplicate,
+                            "source_file": "arrests-SYNTHETIC.xlsx",
+                            "source_sheet": "Sheet1",
+                            "source_row": len(rows) + 2,
+                        }
+                    )
     return pa.Table.from_pylist(rows)
 
 
-def build_warehouse(path: Path) -> Path:
-    """Write the tiny warehouse through the real loader, every source marked synthetic."""
+def build_warehouse(path: Path, weeks: int = 1, scale: int = 1) -> Path:
+    """Write the warehouse through the real loader, every source marked synthetic.
+
+    The defaults give the hand-counted tiny warehouse; the benchmark repeats the same week
+    `weeks` times with every group `scale` times larger.
+    """
     warehouse = Warehouse(path)
-    arrests = _arrest_rows()
-    n_dup = sum(g[-1] for g in DUPLICATES)
+    arrests = _arrest_rows(weeks, scale)
+    n_dup = sum(g[-1] for g in DUPLICATES) * weeks * scale
     warehouse.load(
         SourceLoad(
             path=Path("arrests-SYNTHETIC.xlsx"),

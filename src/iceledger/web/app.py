@@ -8,12 +8,12 @@ In public mode every count of people goes through `iceledger.disclosure` before 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,6 +37,7 @@ from iceledger.web.guards import DownloadBudget, SecurityHeaders
 from iceledger.web.service import (
     STANDARD_FILTERS,
     MetricFailed,
+    MetricRequest,
     MetricResult,
     NotServable,
     TooManyRows,
@@ -245,12 +246,12 @@ def create_app(
     async def no_metric(_: Request, exc: _NoSuchMetric) -> JSONResponse:
         return error(404, str(exc))
 
-    def result_for(name: str, args: QueryArgs) -> MetricResult:
+    def request_for(name: str, args: QueryArgs) -> MetricRequest:
         metric_or_404(name)
-        request = service.request(name, args.by, args.start, args.end, args.filters)
-        return service.compute(request)
+        return service.request(name, args.by, args.start, args.end, args.filters)
 
-    def payload(result: MetricResult, rows: list[dict]) -> dict:
+    def described(result: MetricResult) -> dict:
+        """Everything a response says about its numbers, except the rows themselves."""
         return {
             **service.describe(result.metric),
             "params": {
@@ -262,11 +263,31 @@ def create_app(
             "period": result.period(),
             "columns": [{"name": f.name, "type": str(f.type)} for f in result.table.schema],
             "row_count": result.table.num_rows,
-            "rows": rows,
             "sources": service.sources_for(result.metric),
             "synthetic": service.synthetic,
             "suppression": result.suppression,
         }
+
+    @functools.lru_cache(maxsize=2048)
+    def rendered(kind: str, request: MetricRequest) -> bytes:
+        # Bodies are cached whole: the warehouse cannot change while the server holds it open.
+        result = service.compute(request)
+        if kind == "csv":
+            sink = io.BytesIO()
+            pa_csv.write_csv(result.table, sink)
+            return sink.getvalue()
+        if kind == "parquet":
+            meta = json.dumps(described(result), default=str)
+            sink = io.BytesIO()
+            pq.write_table(result.table.replace_schema_metadata({"iceledger": meta}), sink)
+            return sink.getvalue()
+        rows = _json_rows(result.table)
+        if kind == "chart":
+            spec = charts.metric_chart(
+                result.metric.unit, result.table, rows, result.time_column, result.request.by
+            )
+            return _json_bytes({"spec": spec, "meta": described(result)})
+        return _json_bytes(described(result) | {"rows": rows})
 
     def spend_download(request: Request) -> None:
         wait = budget.take(request.client.host if request.client else "unknown")
@@ -293,26 +314,17 @@ def create_app(
              response_class=Response)
     def metric_csv(name: MetricName, args: Args, request: Request) -> Response:
         """The metric's rows as CSV (the same rows as the JSON endpoint)."""
-        result = result_for(name, args)
+        body = rendered("csv", request_for(name, args))
         spend_download(request)
-        sink = io.BytesIO()
-        pa_csv.write_csv(result.table, sink)
-        return _download(sink.getvalue(), f"{name}.csv", "text/csv; charset=utf-8")
+        return _download(body, f"{name}.csv", "text/csv; charset=utf-8")
 
     @app.get("/api/metrics/{name}.parquet", responses=DOWNLOAD_ERRORS, tags=["downloads"],
              response_class=Response)
     def metric_parquet(name: MetricName, args: Args, request: Request) -> Response:
         """The metric's rows as Parquet; the file's metadata carries the definition and sources."""
-        result = result_for(name, args)
+        body = rendered("parquet", request_for(name, args))
         spend_download(request)
-        meta = payload(result, rows=[])
-        del meta["rows"]
-        table = result.table.replace_schema_metadata(
-            {"iceledger": json.dumps(meta, default=str)}
-        )
-        sink = io.BytesIO()
-        pq.write_table(table, sink)
-        return _download(sink.getvalue(), f"{name}.parquet", "application/vnd.apache.parquet")
+        return _download(body, f"{name}.parquet", "application/vnd.apache.parquet")
 
     @app.get("/api/metrics/{name}/filters", responses=ERRORS, tags=["metrics"])
     def metric_filters(name: MetricName) -> dict[str, list[str]]:
@@ -322,22 +334,14 @@ def create_app(
 
     @app.get("/api/metrics/{name}/chart", response_model=ChartBody, responses=ERRORS,
              tags=["metrics"])
-    def metric_chart(name: MetricName, args: Args) -> dict:
+    def metric_chart(name: MetricName, args: Args) -> Response:
         """A Vega-Lite spec drawing the metric's rows, with the response's metadata beside it."""
-        result = result_for(name, args)
-        rows = _json_rows(result.table)
-        meta = payload(result, rows=[])
-        del meta["rows"]
-        spec = charts.metric_chart(
-            result.metric.unit, result.table, rows, result.time_column, result.request.by
-        )
-        return {"spec": spec, "meta": meta}
+        return _json_response(rendered("chart", request_for(name, args)))
 
     @app.get("/api/metrics/{name}", response_model=MetricData, responses=ERRORS, tags=["metrics"])
-    def metric_rows(name: MetricName, args: Args) -> dict:
+    def metric_rows(name: MetricName, args: Args) -> Response:
         """The metric's rows, with definition, unit, caveats, period and source files."""
-        result = result_for(name, args)
-        return payload(result, _json_rows(result.table))
+        return _json_response(rendered("json", request_for(name, args)))
 
     @app.get("/api/map", tags=["map"])
     def map_data() -> dict:
@@ -448,6 +452,14 @@ def _json_rows(table: pa.Table) -> list[dict]:
     return rows
 
 
+def _json_bytes(body: dict) -> bytes:
+    return json.dumps(body, separators=(",", ":"), allow_nan=False, default=str).encode()
+
+
+def _json_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
 def _download(body: bytes, filename: str, media_type: str) -> Response:
     return Response(
         body,
@@ -456,7 +468,7 @@ def _download(body: bytes, filename: str, media_type: str) -> Response:
     )
 
 
-@cache
+@functools.cache
 def _vega_bundle() -> str:
     # Generated on first use from vl-convert (Vega, Vega-Lite and vega-embed, no network).
     import vl_convert

@@ -1,0 +1,191 @@
+"""Dashboard API latency at 50 concurrent clients on loopback: p50 / p95 / max and errors.
+
+    python benchmarks/bench_api.py [--warehouse PATH] [--requests 3000] [--clients 50]
+
+Starts the real server (uvicorn, one process, as `iceledger serve` runs it) on a free 127.0.0.1
+port and sends a fixed number of requests from `--clients` concurrent clients, then stops.
+
+Without --warehouse it builds a demo-sized SYNTHETIC warehouse (two years of the web tests'
+arrest pattern, ~300,000 rows; tests/test_web_support.py) and serves the web tests' metrics over
+it. With --warehouse it serves every metric the warehouse can compute.
+
+Two phases run in the same server: a baseline of static-file requests (the server's floor), then
+the API mix: every servable metric, with and without each breakdown, each filter value and two
+date windows, cycled until the request count is reached. Each distinct query is computed once
+and then answered from the result cache, as a dashboard's repeated views are; the first pass
+(every query computed) is reported on its own line. Target: API p95 <= 100 ms, zero errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+P95_TARGET_MS = 100.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(warehouse: str, port: int, test_metrics: bool) -> None:
+    import contextlib
+
+    import uvicorn
+
+    from iceledger.web.app import create_app
+
+    registered = contextlib.nullcontext()
+    if test_metrics:
+        sys.path.insert(0, str(REPO / "tests"))
+        from test_web_support import registered_test_metrics
+
+        registered = registered_test_metrics()
+    with registered:
+        # A load test is not a client to throttle: the download budget is opened wide.
+        app = create_app(warehouse, downloads_per_minute=1e9, download_burst=10**9)
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", server_header=False)
+
+
+def _query_mix(base: str) -> list[str]:
+    listing = httpx.get(f"{base}/api/metrics", timeout=60).json()["metrics"]
+    urls = []
+    for metric in listing:
+        if not metric["available"]:
+            continue
+        name = metric["name"]
+        allowed = httpx.get(f"{base}/api/metrics/{name}/filters", timeout=120).json()
+        urls.append(f"/api/metrics/{name}")
+        urls.append(f"/api/metrics/{name}/chart")
+        for dim in metric["dimensions"]:
+            urls.append(f"/api/metrics/{name}?by={dim}")
+            urls.append(f"/api/metrics/{name}/chart?by={dim}")
+        for filter_name, values in allowed.items():
+            for value in values[:5]:
+                urls.append(f"/api/metrics/{name}?{httpx.QueryParams({filter_name: value})}")
+        for start, end in (("2025-01-01", "2025-06-30"), ("2025-07-01", "2026-12-31")):
+            urls.append(f"/api/metrics/{name}?from={start}&to={end}")
+        urls.append(f"/api/metrics/{name}.csv")
+    return urls
+
+
+async def _run(base: str, urls: list[str], total: int, clients: int) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(urls[i % len(urls)])
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while True:
+                try:
+                    url = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                started = time.perf_counter()
+                try:
+                    response = await client.get(url)
+                    await response.aread()
+                    if response.status_code >= 400:
+                        errors += 1
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return latencies, errors
+
+
+def _report(label: str, latencies: list[float], errors: int, seconds: float) -> float:
+    ordered = sorted(latencies)
+    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+    print(
+        f"{label:<34} n={len(ordered):>5}  p50={statistics.median(ordered):7.1f} ms  "
+        f"p95={p95:7.1f} ms  max={ordered[-1]:7.1f} ms  errors={errors}  "
+        f"({len(ordered) / seconds:,.0f} req/s)"
+    )
+    return p95
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warehouse", type=Path, help="serve this warehouse (default: build one)")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--weeks", type=int, default=104, help="size of the built warehouse")
+    parser.add_argument("--scale", type=int, default=20, help="size of the built warehouse")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="iceledger-bench-") as scratch:
+        warehouse = args.warehouse
+        if warehouse is None:
+            sys.path.insert(0, str(REPO / "tests"))
+            from test_web_support import build_warehouse
+
+            started = time.perf_counter()
+            warehouse = build_warehouse(Path(scratch) / "demo.duckdb", args.weeks, args.scale)
+            print(f"built a SYNTHETIC warehouse ({args.weeks} weeks x scale {args.scale}) "
+                  f"in {time.perf_counter() - started:.1f} s")
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(str(warehouse), port, args.warehouse is None), daemon=True
+        )
+        server.start()
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{base}/static/dashboard.css", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or not server.is_alive():
+                        print("the server did not start", file=sys.stderr)
+                        return 1
+                    time.sleep(0.2)
+            urls = _query_mix(base)
+            print(f"{len(urls)} distinct API requests; {args.requests} requests per phase; "
+                  f"{args.clients} concurrent clients")
+
+            started = time.perf_counter()
+            latencies, errors = asyncio.run(
+                _run(base, ["/static/dashboard.css"], args.requests, args.clients)
+            )
+            baseline = _report("baseline: static file", latencies, errors,
+                               time.perf_counter() - started)
+
+            started = time.perf_counter()
+            latencies, cold_errors = asyncio.run(_run(base, urls, len(urls), args.clients))
+            _report("API, first pass (all computed)", latencies, cold_errors,
+                    time.perf_counter() - started)
+
+            started = time.perf_counter()
+            latencies, errors = asyncio.run(_run(base, urls, args.requests, args.clients))
+            p95 = _report("API mix (dashboard pattern)", latencies, errors,
+                          time.perf_counter() - started)
+        finally:
+            server.terminate()
+            server.join(timeout=10)
+    verdict = "meets" if p95 <= P95_TARGET_MS and errors == 0 and cold_errors == 0 else "MISSES"
+    print(f"API p95 / static-file p95 = {p95 / baseline:.1f}x; {verdict} the target "
+          f"(p95 <= {P95_TARGET_MS:.0f} ms, zero errors)")
+    return 0 if verdict == "meets" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
