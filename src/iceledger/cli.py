@@ -100,6 +100,55 @@ def sources_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
     console.print(table)
 
 
+@ingest_app.command("stats")
+@user_errors
+def ingest_stats_command(
+    paths: Annotated[list[Path], typer.Argument(help="Workbooks (.xlsx), or folders of them.")],
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Parse ICE detention-statistics workbooks into the warehouse, one transaction each."""
+    from rich.progress import Progress
+
+    from iceledger.sources.detention_stats import ingest_stats, workbook_paths
+
+    files = workbook_paths(paths)
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("workbooks", total=len(files))
+        summary = ingest_stats(files, Warehouse(warehouse), progress=lambda _: bar.advance(task))
+    for f in summary.files:
+        console.print(f"{f.status} {f.path.name}: {f.rows_loaded:,} values loaded, "
+                      f"{f.rows_quarantined:,} quarantined, {len(f.warnings)} warnings",
+                      highlight=False, soft_wrap=True)
+        for problem in f.errors:
+            err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+    console.print(f"{summary.count('loaded')} loaded, {summary.count('unchanged')} already "
+                  f"loaded, {summary.count('failed')} failed; warnings and quarantine: "
+                  "iceledger export stats_workbooks / ingest_quarantine", highlight=False)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@stats_app.command("compare-ddp")
+@user_errors
+def stats_compare_ddp_command(
+    directory: Annotated[Path, typer.Argument(
+        help="The Deportation Data Project's reference parse (one parquet per table).",
+        file_okay=False)],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Also write every difference as markdown.")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Compare the loaded workbooks, cell by cell, with the DDP's parse of the same files."""
+    from iceledger.sources.ddp_compare import compare_warehouse, render_markdown
+
+    result = compare_warehouse(Warehouse(warehouse), directory)
+    for line in result.summary_lines():
+        console.print(line, highlight=False, soft_wrap=True)
+    if output:
+        output.write_text(render_markdown(result), encoding="utf-8")
+        console.print(f"wrote every difference to {output}")
+
+
 @fetch_app.command("stats")
 @user_errors
 def fetch_stats_command(

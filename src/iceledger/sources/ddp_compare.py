@@ -324,6 +324,21 @@ class Comparison:
     def agreement(self) -> float:
         return self.agreeing / self.comparable if self.comparable else 0.0
 
+    def summary_lines(self) -> list[str]:
+        no_figure = sum(self.by_dataset.column("ddp_zero_no_figure").to_pylist())
+        return [
+            f"{self.agreeing:,} of {self.comparable:,} comparable cells agree "
+            f"({self.agreement:.2%}); {self.disagreements.num_rows:,} disagree",
+            f"{no_figure:,} cells where DDP wrote 0 and the workbook has no figure "
+            "(placeholders for months not yet reported)",
+            f"{sum(self.misdated.column('cells').to_pylist()):,} monthly cells DDP dates to "
+            "another fiscal year",
+            f"rows only DDP has: {self.only_ddp.num_rows:,}; rows only we have: "
+            f"{self.only_ours.num_rows:,}",
+            f"workbooks only we parsed: {len(self.our_only_workbooks)}; only DDP: "
+            f"{len(self.ddp_only_workbooks)}",
+        ]
+
 
 def compare(ours: Mapping[str, pa.Table], ddp_dir: Path, layout: Layout | None = None
             ) -> Comparison:
@@ -489,6 +504,59 @@ def _outcome(con: duckdb.DuckDBPyConnection, shared: list[str]) -> Comparison:
         "(SELECT workbook FROM ddp_workbooks) ORDER BY 1").fetchall()]
     return Comparison(by_dataset, disagreements, no_figure, misdated, only["ddp"], only["ours"],
                       workbooks, ddp_only, ours_only)
+
+
+# Our tables the comparison reads (the pairings' tables and the views built on them).
+COMPARED_TABLES = tuple(sorted(
+    {p.ours.table.removeprefix("o_") for p in PAIRINGS}
+    - {"special_populations", "iclos_summary"}
+    | {"stats_semiannual", "stats_tps_countries", "stats_iclos", "stats_iclos_detainees",
+       "stats_workbooks"}
+))
+
+
+def compare_warehouse(warehouse, ddp_dir: Path) -> Comparison:
+    """Compare the stats tables loaded in a warehouse with DDP's parquet files."""
+    present = set(warehouse.table_names())
+    return compare({name: warehouse.read_table(name) for name in COMPARED_TABLES
+                    if name in present}, ddp_dir)
+
+
+def render_markdown(result: Comparison) -> str:
+    """Every difference, grouped: disagreeing cells one by one, the rest counted by group."""
+    lines = ["# Differences from the Deportation Data Project's parse (generated)", ""]
+    lines += [f"- {line}" for line in result.summary_lines()]
+    lines += ["", "## Agreement by DDP table", ""]
+    lines += _markdown_table(result.by_dataset)
+    lines += ["", "## Every disagreeing cell", ""]
+    lines += _markdown_table(result.disagreements)
+    lines += ["", "## Cells where DDP wrote 0 and the workbook has no figure", ""]
+    lines += _markdown_table(result.no_figure)
+    lines += ["", "## Monthly figures DDP dates to another month", ""]
+    lines += _markdown_table(result.misdated)
+    for title, rows in (("Rows only DDP has", result.only_ddp),
+                        ("Rows only we have", result.only_ours)):
+        grouped = duckdb.from_arrow(rows).aggregate(
+            "dataset, key1 AS label, measure, count(*) AS cells, count(DISTINCT workbook) AS "
+            "workbooks, min(workbook) AS first_workbook, min(cell) AS first_cell"
+        ).order("ALL").to_arrow_table()
+        lines += ["", f"## {title} (by label)", ""] + _markdown_table(grouped)
+    lines += ["", "## Workbooks", ""] + _markdown_table(result.workbooks)
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_table(table: pa.Table) -> list[str]:
+    if table.num_rows == 0:
+        return ["(none)"]
+    def show(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.10g}"
+        return "" if value is None else str(value).replace("|", "/")
+    lines = ["| " + " | ".join(table.column_names) + " |",
+             "|" + "---|" * table.num_columns]
+    lines += ["| " + " | ".join(show(v) for v in row.values()) + " |"
+              for row in table.to_pylist()]
+    return lines
 
 
 def our_tables_from_parses(parses) -> dict[str, pa.Table]:
