@@ -517,6 +517,23 @@ def test_a_name_loaded_twice_is_reported_not_compared(tmp_path):
     assert twice["status"] == WARN and "2 different files" in twice["detail"]
 
 
+def test_versions_told_apart_by_sha256_are_compared_like_any_releases(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    first = release("synthetic-reposted.xlsx")
+    for sha, as_of in (("a" * 64, date(2024, 12, 23)), ("b" * 64, date(2024, 12, 27))):
+        tables = {name: t.append_column("sha256", pa.array([sha] * t.num_rows))
+                  for name, t in first.tables.items()}
+        workbooks = pa.table({"workbook": [first.workbook], "sha256": [sha],
+                              "fiscal_year": [2025], "file_date": pa.array([first.file_date]),
+                              "as_of_date": pa.array([as_of])})
+        warehouse.load(SourceLoad(Path(first.workbook), sha, "stats",
+                                  {**tables, "stats_workbooks": workbooks}, RowAccounting()))
+    across = review_warehouse(warehouse).across.to_pylist()
+    assert not any(r["check"] == "one version per workbook name" for r in across)
+    [advanced] = [r for r in across if r["check"] == "data date advanced"]
+    assert advanced["status"] == PASS and advanced["compared_with"] == first.workbook
+
+
 def test_cli_stats_checks_summarises_and_writes_the_report(tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
     runner = CliRunner()

@@ -93,10 +93,11 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     releases = releases.select(*join_keys, "file_date", "as_of_date").distinct()
     keys = [*spec.dimensions, "month"]
     rows = data.filter(data[spec.value].notnull()).select(
-        *keys, *[c for c in ("workbook", "sheet", "cell_range") if c in data.schema()],
+        *keys, *[c for c in (*join_keys, "sheet", "cell_range") if c in data.schema()],
         value=data[spec.value].cast("float64"),
     ).join(releases, join_keys)
-    order = [ibis.coalesce(rows.file_date, rows.as_of_date), rows.as_of_date, rows.workbook]
+    order = [ibis.coalesce(rows.file_date, rows.as_of_date), rows.as_of_date,
+             *[rows[k] for k in join_keys]]
     in_order = ibis.window(group_by=keys, order_by=order)
     newest_first = ibis.window(group_by=keys, order_by=[ibis.desc(o) for o in order])
     whole = ibis.window(group_by=keys)
@@ -120,7 +121,7 @@ def latest(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     """One row per (month, dimensions): the latest published value and its revision summary."""
     rows = versions(backend, spec)
     rows = rows.filter(rows.is_latest)
-    provenance = [c for c in ("sheet", "cell_range") if c in rows.schema()]
+    provenance = [c for c in ("sha256", "sheet", "cell_range") if c in rows.schema()]
     return rows.select(
         *spec.dimensions, "month", "value",
         "workbook", "file_date", "as_of_date", *provenance,
@@ -134,7 +135,7 @@ def latest(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
 
 def version_history(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     rows = versions(backend, spec)
-    provenance = [c for c in ("sheet", "cell_range") if c in rows.schema()]
+    provenance = [c for c in ("sha256", "sheet", "cell_range") if c in rows.schema()]
     return rows.select(
         *spec.dimensions, "month", "release_number", "workbook", "file_date", "as_of_date",
         *provenance, "value", "previous_value", "change", "is_revision", "is_latest",
@@ -161,7 +162,7 @@ def _require_one_figure_per_release(backend: ibis.BaseBackend, spec: SeriesSpec)
     # Two figures for one month and dimension combination in one release would make "the"
     # published value ambiguous; it means the table has a dimension this module cannot see.
     data = backend.table(spec.table)
-    keys = [*spec.dimensions, "month", "workbook"]
+    keys = [*spec.dimensions, "month", *[k for k in ("workbook", "sha256") if k in data.schema()]]
     clash = (data.filter(data[spec.value].notnull()).group_by(keys)
              .aggregate(n=data[spec.value].count()).filter(lambda t: t.n > 1)
              .limit(1).to_pyarrow().to_pylist())

@@ -723,38 +723,41 @@ RELEASE_CHECK_TABLES = tuple(sorted({s.table for s in AGENCY_SPLITS} | {"stats_f
 def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], list[CheckResult]]:
     """Every loaded workbook with the tables the cross-release checks read.
 
-    A name loaded twice (ICE re-posts a workbook under the same name with new figures) cannot be
-    told apart row by row, so such a workbook is reported and left out of the comparison.
+    ICE re-posts a workbook under the same name with new figures. Rows carrying the file's
+    sha256 tell the versions apart; rows carrying only the name cannot, so a name loaded twice
+    without it is reported and left out of the comparisons.
     """
     names = set(warehouse.table_names())
     if WORKBOOKS_TABLE not in names:
         return [], []
     with warehouse.connect(read_only=True) as con:
         workbooks = con.sql(
-            f"SELECT workbook, fiscal_year, file_date, as_of_date FROM {WORKBOOKS_TABLE}"
+            f"SELECT workbook, sha256, fiscal_year, file_date, as_of_date FROM {WORKBOOKS_TABLE}"
         ).to_arrow_table().to_pylist()
         tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
                   for name in RELEASE_CHECK_TABLES if name in names}
+    key = "sha256" if all("sha256" in t.column_names for t in tables.values()) else "workbook"
     loads = defaultdict(list)
     for row in workbooks:
-        loads[row["workbook"]].append(row)
-    problems = [CheckResult(name, "one version per workbook name", WORKBOOKS_TABLE, WARN,
+        loads[row[key]].append(row)
+    problems = [CheckResult(rows[0]["workbook"], "one version per workbook name",
+                            WORKBOOKS_TABLE, WARN,
                             f"{len(rows)} different files loaded under this name; left out of "
                             "the comparisons between releases")
-                for name, rows in sorted(loads.items()) if len(rows) > 1]
-    rows_by_workbook = {name: _split_by_workbook(table) for name, table in tables.items()}
+                for rows in loads.values() if len(rows) > 1]
+    split = {name: _split_by(table, key) for name, table in tables.items()}
     releases = [
-        ReleaseTables(name, rows[0]["fiscal_year"], rows[0]["file_date"], rows[0]["as_of_date"],
-                      {t: by[name] for t, by in rows_by_workbook.items() if name in by})
-        for name, rows in loads.items() if len(rows) == 1
+        ReleaseTables(rows[0]["workbook"], rows[0]["fiscal_year"], rows[0]["file_date"],
+                      rows[0]["as_of_date"], {t: by[ident] for t, by in split.items() if ident in by})
+        for ident, rows in loads.items() if len(rows) == 1
     ]
     return releases, problems
 
 
-def _split_by_workbook(table: pa.Table) -> dict[str, pa.Table]:
-    workbooks = table.column("workbook")
-    return {name: table.filter(pc.equal(workbooks, name))
-            for name in pc.unique(workbooks).to_pylist()}
+def _split_by(table: pa.Table, column: str) -> dict[str, pa.Table]:
+    values = table.column(column)
+    return {value: table.filter(pc.equal(values, value))
+            for value in pc.unique(values).to_pylist()}
 
 
 @dataclass(frozen=True)
