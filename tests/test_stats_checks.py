@@ -551,3 +551,20 @@ def test_cli_stats_checks_summarises_and_writes_the_report(tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 failed" in result.output and "synthetic-b-transposed.xlsx" in result.output
     assert "### synthetic-b-transposed.xlsx" in out.read_text()
+
+
+def test_ingest_loads_the_checks_with_each_workbook_and_prints_a_summary(stats_workbooks, tmp_path):
+    picked = [p for p in stats_workbooks if p.name.startswith(("20230203", "20221210"))]
+    warehouse = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(app, ["ingest", "stats", *map(str, picked),
+                                      "--warehouse", str(warehouse)])
+    assert result.exit_code == 0, result.output
+    assert "checks:" in result.output and "failed" in result.output
+    stored = Warehouse(warehouse).read_table("stats_checks").to_pylist()
+    assert {r["workbook"] for r in stored} == {p.name for p in picked}
+    # The figures of the workbook with the wrong data date are loaded all the same, flagged.
+    assert any(r["status"] == FAIL and "2022-01-23" in r["detail"] for r in stored)
+    adp = Warehouse(warehouse).read_table("stats_adp").to_pylist()
+    assert any(r["workbook"] == picked[1].name for r in adp)
+    across = Warehouse(warehouse).read_table("stats_release_checks").to_pylist()
+    assert any(r["check"] == "data date advanced" and r["status"] == WARN for r in across)

@@ -124,6 +124,10 @@ def ingest_stats_command(
     console.print(f"{summary.count('loaded')} loaded, {summary.count('unchanged')} already "
                   f"loaded, {summary.count('failed')} failed; warnings and quarantine: "
                   "iceledger export stats_workbooks / ingest_quarantine", highlight=False)
+    if summary.count("loaded"):
+        from iceledger.sources.stats_checks import review_warehouse
+
+        print_checks_summary(review_warehouse(Warehouse(warehouse)))
     if summary.failed:
         raise typer.Exit(1)
 
