@@ -344,8 +344,8 @@ def _day_weighted_mean(month_rows: list[dict], value: str, target: float) -> tup
 
 # --- fiscal year and data dates -----------------------------------------------------------------
 
-# ICE posts a workbook about ten days after the data pull (5-21 days in 26 of the 28 dated
-# releases FY21-FY26); a gap beyond this many days means the printed date is probably stale.
+# ICE posts a workbook about ten days after the data pull (5-21 days in 28 of the 30 archived
+# releases with a date in their name, FY21-FY26); a longer gap means the printed date is stale.
 STALE_AS_OF_DAYS = 45
 # The final workbook of a fiscal year is posted up to about ten weeks after 30 September.
 FINAL_RELEASE_GRACE_DAYS = 120
@@ -469,7 +469,8 @@ def _check_as_of(release: Release) -> list[CheckResult]:
 
 # The facility list omits facilities holding nobody on the day of the data pull, and hold rooms,
 # hospitals, hotels and ORR/MIRP placements, so its ADPs sum to a little under the national
-# fiscal-year ADP: 93-100% in the 31 dated releases FY19-FY26 with a readable list. Below 95% the
+# fiscal-year ADP: 93-100% in 32 of the 34 archived releases FY19-FY26 (the other two are
+# publication errors, at 54% and 116%). Below 95% the
 # list misses a notable share; below 90%, or above the national figure, it is wrong. (In the
 # 2025-07-17 release they summed to 42,221 against about 45,300 nationally, 93%: that release is
 # caught by the bed-days comparison with the release before it.)
