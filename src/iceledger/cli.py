@@ -132,6 +132,59 @@ def ingest_stats_command(
         raise typer.Exit(1)
 
 
+@ingest_app.command("foia")
+@user_errors
+def ingest_foia_command(
+    paths: Annotated[list[Path], typer.Argument(
+        help="FOIA release files (.xlsx, .csv, .parquet), or folders of them.")],
+    release: Annotated[str | None, typer.Option(
+        "--release", help="Release date YYYY-MM-DD, for files whose name carries none.")] = None,
+    facility_reference: Annotated[list[Path] | None, typer.Option(
+        "--facility-reference",
+        help="CSV/TSV with a *facility_code column of known facility codes (repeatable).")] = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Load individual-level ICE FOIA records (one transaction per file), then rebuild the
+    derived tables. Exits 1 if any file could not be loaded."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from iceledger.sources.foia import foia_paths, ingest_foia
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=err_console, transient=True) as bar:
+        def track(path: Path, size: int):
+            task = bar.add_task(path.name[-48:], total=size)
+            return lambda done: bar.advance(task, done)
+
+        report = ingest_foia(foia_paths(paths), Warehouse(warehouse), release=release,
+                             facility_references=facility_reference or (), on_file=track)
+    table = Table("file", "layout", "release", "read", "loaded", "quarantined", "duplicate",
+                  "status", "s")
+    for f in report.files:
+        a = f.accounting
+        table.add_row(f.path.name, f.layout or "", f.release or "", f"{a.rows_read:,}",
+                      f"{a.rows_loaded:,}", f"{a.rows_quarantined:,}", f"{a.rows_duplicate:,}",
+                      f.status + (" (synthetic)" if f.synthetic else ""), f"{f.seconds:.1f}")
+    console.print(table)
+    for f in report.files:
+        for c in f.checks:
+            if c["status"] != "pass":
+                colour = "red" if c["status"] == "fail" else "yellow"
+                console.print(f"[{colour}]{c['status']}[/] {f.path.name}: {c['check']} "
+                              f"{c['failed_rows']:,} of {c['total_rows']:,} rows "
+                              f"(first at {c['example']})", highlight=False, soft_wrap=True)
+        for warning in f.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        if f.error:
+            err_console.print(f"[bold red]error:[/] {f.error}", highlight=False, soft_wrap=True)
+    for line in report.derived.lines() if report.derived else ():
+        console.print(f"derived {line}", highlight=False, soft_wrap=True)
+    if report.derived_error:
+        err_console.print(f"[bold red]error:[/] {report.derived_error}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @stats_app.command("compare-ddp")
 @user_errors
 def stats_compare_ddp_command(
@@ -397,6 +450,42 @@ def claims_check_command(
         return
     for check in checks:
         console.print(claim_table(check))
+
+
+@app.command("synth")
+@user_errors
+def synth_command(
+    scale: Annotated[int, typer.Option(
+        "--scale", help="Rows of the latest release's arrests file; other files in proportion.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the files to.")],
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same files.")] = 0,
+    format: Annotated[str, typer.Option("--format", help="xlsx, csv or parquet.")] = "xlsx",
+    sheet_rows: Annotated[int | None, typer.Option(
+        "--sheet-rows", help="Data rows per xlsx sheet (default: as many as Excel allows).")] = None,
+    release: Annotated[list[str] | None, typer.Option(
+        "--release", help="Only this release (2025-07, 2026-03); repeatable.")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(
+        "--dataset", help="Only this dataset (arrests, stints, ...); repeatable.")] = None,
+) -> None:
+    """Write SYNTHETIC ICE FOIA releases in the raw layouts (invented records, never real)."""
+    from rich.progress import Progress
+
+    from iceledger.sources.foia_synth import write_synthetic_releases
+
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("simulating SYNTHETIC months", total=None)
+        files = write_synthetic_releases(
+            out, scale, seed=seed, fmt=format, sheet_rows=sheet_rows, releases=release,
+            datasets=dataset, progress=lambda done, total: bar.update(task, completed=done,
+                                                                     total=total))
+    table = Table(title=f"SYNTHETIC FOIA files (seed {seed}) - not real ICE records")
+    table.add_column("file", overflow="fold")
+    for heading in ("release", "dataset", "rows", "sheets"):
+        table.add_column(heading, justify="right" if heading in ("rows", "sheets") else "left")
+    for f in files:
+        table.add_row(f.path.name, f.release, f.dataset, f"{f.rows:,}", str(len(f.rows_per_sheet)))
+    console.print(table)
+    console.print(f"wrote {len(files)} SYNTHETIC files to {out}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m iceledger`

@@ -239,9 +239,24 @@ class Snapshot:
     identifier_salt: int
 
 
+_QUANTILES = 1 << 16
+
+
+@cache
+def _quantile_table(shares: tuple[float, ...]) -> np.ndarray:
+    cumulative = np.cumsum(shares) / sum(shares)
+    middles = (np.arange(_QUANTILES) + 0.5) / _QUANTILES
+    return np.searchsorted(cumulative, middles, side="right").clip(0, len(shares) - 1)
+
+
 def choose(rng: np.random.Generator, shares: np.ndarray, n: int) -> np.ndarray:
-    return np.searchsorted(np.cumsum(shares), rng.random(n) * shares.sum(), side="right").clip(
-        0, len(shares) - 1)
+    """n draws of a category index with the given shares (quantised to 1/65,536).
+
+    A lookup table of quantiles is several times faster than searching the cumulative shares
+    for every draw, and the generator makes hundreds of millions of draws at large scales.
+    """
+    table = _quantile_table(tuple(float(s) for s in shares))
+    return table[rng.integers(0, _QUANTILES, n)]
 
 
 def _choose_rows(rng: np.random.Generator, shares: np.ndarray) -> np.ndarray:
@@ -299,6 +314,7 @@ class Month:
         self.model = model
         self.index = index
         self.seed = plan.seed
+        self.plan = plan
         self._person_columns: dict[tuple[str, Snapshot], Column] = {}
         rng = np.random.default_rng([plan.seed, 1, index])
         p = model.p
@@ -420,7 +436,13 @@ class Month:
             np.where(at_large[parent],
                      n_custodial + choose(rng, m.at_large_method_shares, n_repeat),
                      choose(rng, m.custodial_method_shares, n_repeat)))
-        repeat_time = _minutes(primary_time[parent] + lag_hours * 3600)
+        # A repeat stays on its parent's side of the coverage start and end, so that the arrests
+        # file holds exactly `scale` rows.
+        later = primary_time[parent] + lag_hours * 3600
+        boundaries = np.array([self.plan.coverage_first_day, self.plan.end_day]) * DAY
+        crosses = (np.searchsorted(boundaries, primary_time[parent], side="right")
+                   != np.searchsorted(boundaries, later, side="right"))
+        repeat_time = _minutes(np.where(crosses, primary_time[parent] - lag_hours * 3600, later))
         self.arrest_person = np.concatenate([interior, interior[parent]])
         self.arrest_time = np.concatenate([primary_time, repeat_time])
         self.arrest_method = np.concatenate([method, repeat_method])
@@ -669,12 +691,12 @@ class DatasetView:
         own = _ROW_FIELDS.get(self.dataset, {}).get(field)
         if own is not None:
             return own(self.month, self.rows, self.snapshot.as_of)
-        column = self.month.person_column(field, self.snapshot).take(self.person)
         if field == "person_id":
             share = self.month.model.p["people"]["missing_identifier_share"]
             missing = self.month.random(f"missing identifier:{self.dataset}")
-            column = Codes(column.text, (missing.random(self.all_rows) < share)[self.rows])
-        return column
+            return Codes(_identifiers(self.month.key[self.person], self.snapshot.identifier_salt),
+                         (missing.random(self.all_rows) < share)[self.rows])
+        return self.month.person_column(field, self.snapshot).take(self.person)
 
     def person_key(self) -> np.ndarray:
         return self.month.key[self.person]
@@ -704,7 +726,6 @@ def _charge_status(w: Month) -> np.ndarray:
 PersonField = Callable[[Month, Snapshot], Column]
 
 _PERSON_FIELDS: dict[str, PersonField] = {
-    "person_id": lambda w, s: Codes(_identifiers(w.key, s.identifier_salt)),
     "gender": lambda w, s: Labels(w.gender, w.model.genders),
     "citizenship": lambda w, s: Labels(w.country, w.model.countries),
     "birth_year": lambda w, s: Numbers(w.birth_year),
@@ -821,4 +842,4 @@ DATASETS = ("arrests", "stints", "removals", "detainers", "encounters")
 
 def field_names(dataset: str) -> set[str]:
     """Every field a layout of `dataset` may name."""
-    return set(_ROW_FIELDS.get(dataset, {})) | set(_PERSON_FIELDS)
+    return set(_ROW_FIELDS.get(dataset, {})) | set(_PERSON_FIELDS) | {"person_id"}
