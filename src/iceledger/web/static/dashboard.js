@@ -55,9 +55,23 @@ function describe(meta, ignored) {
     );
   }
   if (ignored.length) parts.push(`Not filtered by ${ignored.join(", ")} (this metric cannot be).`);
-  const sources = (meta.sources || []).map((s) => `${s.file_name} (${s.sha256.slice(0, 12)})`);
-  parts.push(sources.length ? `Sources: ${sources.join(", ")}.` : "Sources: none loaded.");
   return parts.join(" ");
+}
+
+// The source files behind a figure: listed inline when few, folded away when many.
+function sourcesElement(sources) {
+  const names = (sources || []).map((s) => `${s.file_name} (${s.sha256.slice(0, 12)})`);
+  if (names.length <= 3) {
+    return Object.assign(document.createElement("span"), {
+      textContent: names.length ? ` Sources: ${names.join(", ")}.` : " Sources: none loaded.",
+    });
+  }
+  const details = document.createElement("details");
+  details.append(
+    Object.assign(document.createElement("summary"), { textContent: `Sources: ${names.length} files` }),
+    Object.assign(document.createElement("span"), { textContent: names.join(", ") })
+  );
+  return details;
 }
 
 async function fetchJson(url) {
@@ -79,7 +93,9 @@ async function drawCard(card) {
     const result = await vegaEmbed(card.querySelector(".chart"), body.spec, EMBED_OPTIONS);
     if (window.iceledgerViews[name]) window.iceledgerViews[name].finalize();
     window.iceledgerViews[name] = result;
-    card.querySelector(".meta").textContent = describe(body.meta, ignored);
+    const meta = card.querySelector(".meta");
+    meta.textContent = describe(body.meta, ignored);
+    meta.append(sourcesElement(body.meta.sources));
     for (const kind of ["csv", "parquet"]) {
       card.querySelector(`a.${kind}`).href = `/api/metrics/${encodeURIComponent(name)}.${kind}${suffix}`;
     }
@@ -104,6 +120,7 @@ async function drawMap() {
   const card = document.getElementById("map-card");
   const status = card.querySelector(".status");
   card.dataset.state = "loading";
+  status.textContent = "Loading…";
   try {
     const body = await fetchJson("/api/map/chart");
     const meta = body.meta;
@@ -117,9 +134,9 @@ async function drawMap() {
     }
     window.iceledgerViews.map = await vegaEmbed(document.getElementById("map-chart"), body.spec, EMBED_OPTIONS);
     const notDrawn = meta.not_drawn.length ? ` Not drawn (no place on this map): ${meta.not_drawn.join("; ")}.` : "";
-    const sources = (meta.sources || []).map((s) => `${s.file_name} (${s.sha256.slice(0, 12)})`).join(", ");
-    document.getElementById("map-meta").textContent =
-      `Workbook ${meta.workbook}, data as of ${meta.as_of_date}.${sources ? ` Source: ${sources}.` : ""}${notDrawn}`;
+    const about = document.getElementById("map-meta");
+    about.textContent = `Workbook ${meta.workbook}, data as of ${meta.as_of_date}.${notDrawn}`;
+    about.append(sourcesElement(meta.sources));
     status.textContent = "";
     card.dataset.state = "drawn";
   } catch (problem) {
