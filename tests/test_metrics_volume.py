@@ -78,6 +78,27 @@ def _build(path, tables: dict[str, pa.Table]) -> ibis.BaseBackend:
     return ibis.duckdb.connect(str(path), read_only=True)
 
 
+# Two workbooks print May 2025; the later one revises it (400 -> 410) and prints the first half of
+# June (data as of 16 June: 15 whole days).
+PUBLISHED_BOOK_INS = {
+    "stats_book_ins": pa.table(
+        {
+            "workbook": ["a.xlsx"] * 3 + ["b.xlsx"] * 6,
+            "agency": ["ICE", "CBP", "Total"] * 3,
+            "month": [date(2025, 5, 1)] * 6 + [date(2025, 6, 1)] * 3,
+            "book_ins": [300.0, 100.0, 400.0, 310.0, 100.0, 410.0, 100.0, 50.0, 150.0],
+        }
+    ),
+    "stats_workbooks": pa.table(
+        {
+            "workbook": ["a.xlsx", "b.xlsx"],
+            "file_date": [date(2025, 6, 10), date(2025, 6, 20)],
+            "as_of_date": [date(2025, 6, 1), date(2025, 6, 16)],
+        }
+    ),
+}
+
+
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
     releases = pa.table(
@@ -109,7 +130,7 @@ def backend(tmp_path_factory):
     return _build(
         path,
         {"foia_arrests": _arrests(ARREST_ROWS), "foia_releases": releases,
-         "foia_removals": removals, "foia_stays": stays},
+         "foia_removals": removals, "foia_stays": stays, **PUBLISHED_BOOK_INS},
     )
 
 
@@ -169,6 +190,35 @@ def test_removals_and_book_ins_per_day(backend):
     book_ins = compute("book_ins_per_day", backend, MetricParams(by=("citizenship_country",)))
     assert {(r["date"].day, r["citizenship_country"]): r["book_ins"]
             for r in _rows(book_ins) if r["book_ins"]} == {(18, "MEXICO"): 1, (18, "HONDURAS"): 1}
+
+
+def test_book_ins_per_day_beside_the_latest_published_figures(backend):
+    months = {r["month"]: r for r in _rows(
+        compute("book_ins_monthly_compared", backend, MetricParams()))}
+    may, june = months[date(2025, 5, 1)], months[date(2025, 6, 1)]
+    assert (may["foia_days"], may["foia_book_ins"]) == (17, 2)  # the stays cover 15-31 May
+    assert may["workbook"] == "b.xlsx" and may["workbook_book_ins"] == 410
+    assert may["workbook_book_ins_per_day"] == pytest.approx(410 / 31)
+    assert may["workbook_ice_book_ins_per_day"] == pytest.approx(310 / 31)
+    assert may["foia_to_workbook"] == pytest.approx((2 / 17) / (410 / 31))
+    assert not may["workbook_partial_month"]
+    assert june["workbook_partial_month"] and june["workbook_days"] == 15
+    assert june["workbook_book_ins_per_day"] == pytest.approx(10.0)
+    assert june["foia_book_ins"] is None
+
+
+def test_published_book_ins_alone_still_give_a_rate(stats_workbooks, tmp_path):
+    from iceledger.sources.detention_stats import ingest_stats
+
+    [workbook] = [p for p in stats_workbooks if p.name == "FY25_detentionStats09242025.xlsx"]
+    ingest_stats([workbook], Warehouse(tmp_path / "w.duckdb"))
+    backend = ibis.duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    june = _rows(compute("book_ins_monthly_compared", backend, MetricParams(
+        start=date(2025, 6, 1), end=date(2025, 6, 30))))
+    # 36,704 initial book-ins (ICE + CBP) in June 2025: ~1,223 a day, as TRAC reported (~1,224;
+    # docs/facts.md).
+    assert [(r["workbook_book_ins"], r["foia_book_ins"]) for r in june] == [(36704, None)]
+    assert june[0]["workbook_book_ins_per_day"] == pytest.approx(36704 / 30)
 
 
 def test_attainment_against_each_target_in_force(backend, test_targets):

@@ -15,6 +15,7 @@ import pyarrow as pa
 from ibis import _
 from ibis.common.exceptions import TableNotFound
 
+from iceledger.errors import IceledgerError
 from iceledger.facts import Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.published_series import SeriesSpec, latest
@@ -267,13 +268,15 @@ def _days_in_month(month: ibis.DateValue) -> ibis.IntegerValue:
     return (month + ibis.interval(months=1) - ibis.interval(days=1)).day()
 
 
-def book_ins_compared(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
-    """Monthly FOIA stays and the workbook's latest book-ins, each per day of what it covers."""
+def _foia_book_ins_by_month(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
     foia = daily_series(backend, MetricParams(start=params.start, end=params.end),
                         "foia_stays", "stay_book_in", "book_ins")
-    foia = foia.mutate(month=foia.date.truncate("M")).group_by("month").aggregate(
+    return foia.mutate(month=foia.date.truncate("M")).group_by("month").aggregate(
         foia_days=_.count(), foia_book_ins=_.book_ins.sum()
     )
+
+
+def _published_book_ins_by_month(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
     published = latest(backend, SeriesSpec("stats_book_ins", "book_ins", ("agency",)))
     if params.start:
         published = published.filter(published.month >= date(params.start.year, params.start.month, 1))
@@ -283,13 +286,41 @@ def book_ins_compared(backend: ibis.BaseBackend, params: MetricParams) -> ibis.T
     def agency(name: str):
         return ibis.ifelse(published.agency == name, published.value, 0).sum()
 
-    workbook = published.group_by("month").aggregate(
+    return published.group_by("month").aggregate(
         workbook_book_ins=agency("Total"),
         workbook_ice_book_ins=agency("ICE"),
         workbook_cbp_book_ins=agency("CBP"),
         workbook=published.workbook.max(),
         data_date=ibis.coalesce(published.as_of_date, published.file_date).max(),
     )
+
+
+_FOIA_SIDE = pa.schema([("month", pa.date32()), ("foia_days", pa.int64()),
+                        ("foia_book_ins", pa.int64())])
+_WORKBOOK_SIDE = pa.schema([("month", pa.date32()), ("workbook_book_ins", pa.float64()),
+                            ("workbook_ice_book_ins", pa.float64()),
+                            ("workbook_cbp_book_ins", pa.float64()), ("workbook", pa.string()),
+                            ("data_date", pa.date32())])
+
+
+def book_ins_compared(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
+    """Monthly FOIA stays and the workbook's latest book-ins, each per day of what it covers.
+
+    Either side may be missing from the warehouse (FOIA records or workbooks not loaded yet); its
+    columns are then empty.
+    """
+    sides, loaded = [], 0
+    for build, empty in ((_foia_book_ins_by_month, _FOIA_SIDE),
+                         (_published_book_ins_by_month, _WORKBOOK_SIDE)):
+        try:
+            sides.append(build(backend, params))
+            loaded += 1
+        except TableNotFound:
+            sides.append(ibis.memtable(empty.empty_table()))
+    foia, workbook = sides
+    if not loaded:
+        raise IceledgerError("book_ins_monthly_compared needs FOIA stays (foia_stays) or "
+                             "published book-ins (stats_book_ins); the warehouse has neither")
     # The month a workbook's data were pulled in is partial: count the days before the pull.
     partial = (workbook.data_date.truncate("M") == workbook.month).fill_null(False)
     workbook = workbook.mutate(
