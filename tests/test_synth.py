@@ -305,6 +305,7 @@ def test_stints_chain_into_stays_with_transfers():
     same_day = (month.stint_book_out[:-1][same_stay] // 86_400
                 == month.stint_book_in[:-1][same_stay] // 86_400)
     assert same_day.any()  # transfers on the day of book-in happen
+    assert not (month.stint_facility[1:] == month.stint_facility[:-1])[same_stay].any()
 
 
 def test_arrests_lead_to_stays_within_minus_5_to_plus_10_days(world):

@@ -541,6 +541,14 @@ class Month:
         staging_office = m.facility_office[groups["staging"]]
         facility[staged] = groups["staging"][choose(rng, np.ones(len(staging_office)),
                                                      int(staged.sum()))]
+        # A transfer goes to another facility: a repeat moves to the next detention facility.
+        detention = groups["detention"]
+        for _ in range(8):
+            repeat = np.flatnonzero((facility[1:] == facility[:-1]) & (stay[1:] == stay[:-1])) + 1
+            if not len(repeat):
+                break
+            at = np.searchsorted(detention, facility[repeat]) + 1
+            facility[repeat] = detention[at % len(detention)]
         self.stint_stay = stay
         self.stint_book_in = start
         self.stint_book_out = end
