@@ -69,7 +69,7 @@ def test_shipped_facts_load_with_a_source_on_every_row():
     assert in_force["jan-2025-national-1800"].status == "alternative"
     assert in_force["jan-2025-field-office"].scope == "field_office"
     assert {str(e.date) for e in events} >= {"2025-01-20", "2025-05-21", "2025-07-04", "2025-08"}
-    assert not [e for e in events if e.event.startswith("Leadership")][0].confirmed
+    assert not next(e for e in events if e.event.startswith("Leadership")).confirmed
 
 
 def test_a_facts_folder_overrides_only_the_files_it_holds(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
+from itertools import pairwise
 from importlib.abc import Traversable
 from pathlib import Path
 
@@ -243,7 +244,7 @@ def load_targets() -> list[Target]:
         if target.effective_to and target.effective_to < target.effective_from:
             raise _fail(name, target.line, "effective_to is before effective_from")
     primary = sorted((t for t in targets if t.status == "primary"), key=lambda t: t.effective_from)
-    for earlier, later in zip(primary, primary[1:]):
+    for earlier, later in pairwise(primary):
         if earlier.effective_to is None or earlier.effective_to >= later.effective_from:
             raise _fail(
                 name,

@@ -61,7 +61,7 @@ def run(name: str, backend: ibis.BaseBackend, params: MetricParams) -> tuple[Met
 
 
 def first_sentence(text: str) -> str:
-    match = re.match(r"(.+?[.!?])(\s|$)", text, re.S)
+    match = re.match(r"(.+?[.!?])(\s|$)", text, re.DOTALL)
     return match.group(1) if match else text
 
 

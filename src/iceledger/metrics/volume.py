@@ -471,42 +471,43 @@ _TARGET_CAVEATS = (
     "Arrests are FOIA arrest episodes (see arrests_per_day); ICE's own counts may differ.",
 )
 
-register(
-    Metric(
-        name="arrests_vs_target",
-        title="ICE arrests per day against the arrest targets",
-        question="volume",
-        definition="Arrest episodes per day (as arrests_per_day) beside each arrest target in force "
-        "that day, and attainment: arrests as a percentage of the target, for the day and for the "
-        "7-day mean. National by default; with --by aor each field office against the per-office "
-        "target (75/day) or an equal share of a national one.",
-        unit="arrests per day; percent of target",
-        caveats=_TARGET_CAVEATS,
-        tables=("foia_arrests", "foia_releases", "targets.csv"),
-        build=arrests_against_targets,
-        dimensions=("aor",),
-        filters=("aor",),
-        count_column="arrests",
+def _target_metric(name: str, title: str, definition: str, build, caveats: tuple[str, ...] = ()):
+    return register(
+        Metric(
+            name=name,
+            title=title,
+            question="volume",
+            definition=definition,
+            unit="arrests per day; percent of target",
+            caveats=(*_TARGET_CAVEATS, *caveats),
+            tables=("foia_arrests", "foia_releases", "targets.csv"),
+            build=build,
+            dimensions=("aor",),
+            filters=("aor",),
+            count_column="arrests",
+        )
     )
+
+
+_target_metric(
+    "arrests_vs_target",
+    "ICE arrests per day against the arrest targets",
+    "Arrest episodes per day (as arrests_per_day) beside each arrest target in force that day, "
+    "and attainment: arrests as a percentage of the target, for the day and for the 7-day mean. "
+    "National by default; with --by aor each field office against the per-office target "
+    "(75/day) or an equal share of a national one.",
+    arrests_against_targets,
 )
 
-register(
-    Metric(
-        name="target_attainment",
-        title="Monthly attainment of the arrest targets",
-        question="volume",
-        definition="For each month and each target in force in it: the days of the month under "
-        "that target, the arrest episodes on those days, arrests per day, and attainment (arrests "
-        "per day as a percentage of the daily target). A month with two targets has two rows, one "
-        "per stretch of days. National, or per field office with --by aor.",
-        unit="arrests per day; percent of target",
-        caveats=_TARGET_CAVEATS + ("Months at the edges of the data are partial (see days).",),
-        tables=("foia_arrests", "foia_releases", "targets.csv"),
-        build=monthly_attainment,
-        dimensions=("aor",),
-        filters=("aor",),
-        count_column="arrests",
-    )
+_target_metric(
+    "target_attainment",
+    "Monthly attainment of the arrest targets",
+    "For each month and each target in force in it: the days of the month under that target, "
+    "the arrest episodes on those days, arrests per day, and attainment (arrests per day as a "
+    "percentage of the daily target). A month with two targets has two rows, one per stretch of "
+    "days. National, or per field office with --by aor.",
+    monthly_attainment,
+    caveats=("Months at the edges of the data are partial (see days).",),
 )
 
 register(
