@@ -177,6 +177,10 @@ def ingest_foia_command(
             console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
         if f.error:
             err_console.print(f"[bold red]error:[/] {f.error}", highlight=False, soft_wrap=True)
+    counts = {s: sum(f.status == s for f in report.files) for s in ("loaded", "already loaded",
+                                                                     "error")}
+    console.print(f"{counts['loaded']} loaded, {counts['already loaded']} already loaded, "
+                  f"{counts['error']} failed; checks: iceledger export foia_checks", highlight=False)
     for line in report.derived.lines() if report.derived else ():
         console.print(f"derived {line}", highlight=False, soft_wrap=True)
     if report.derived_error:
