@@ -11,6 +11,7 @@ the cell with its address instead of guessing.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import date, datetime, timedelta
 
 MONTH_NUMBERS = {
@@ -61,9 +62,17 @@ def clean_text(value: object) -> str | None:
     """A label with whitespace runs collapsed and footnote markers removed; None when empty."""
     if value is None:
         return None
+    if isinstance(value, str):
+        return _clean_string(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = _SPACES.sub(" ", str(value)).strip()
+    return _clean_string(str(value))
+
+
+# Workbooks repeat the same labels (captions, facility names) thousands of times.
+@lru_cache(maxsize=1 << 16)
+def _clean_string(raw: str) -> str | None:
+    text = _SPACES.sub(" ", raw).strip()
     if not text:
         return None
     text = _FOOTNOTE_MARKERS.sub("", text).strip()
@@ -203,6 +212,7 @@ def snake_case(header: str) -> str:
     return "_".join(words)
 
 
+@lru_cache(maxsize=1024)
 def column_letters(index: int) -> str:
     """Spreadsheet column letters for a 0-based column index: 0 -> A, 27 -> AB."""
     letters = ""

@@ -26,8 +26,11 @@ from iceledger.sources.sheet_tables import (
     Layout,
     Quarantined,
     SheetContext,
+    SheetScan,
+    TableColumns,
     load_layout,
     read_sheet,
+    scan_sheet,
 )
 
 if TYPE_CHECKING:
@@ -126,7 +129,8 @@ def parse_workbook(
         except Exception as exc:  # a damaged sheet must not stop the others
             parsed.errors.append(SourceError(Location(path.name, name),
                                              f"cannot read the sheet ({exc})"))
-    parsed.as_of_date = _as_of_date(parsed, grids, layout)
+    scans = {name: scan_sheet(grid) for name, grid in grids.items()}
+    parsed.as_of_date = _as_of_date(parsed, scans, layout)
     cutoff = _placeholder_cutoff(parsed)
     extraction = Extraction()
     for name, grid in grids.items():
@@ -136,7 +140,7 @@ def parse_workbook(
                 f"sheet {name.strip()!r} reports FY{year} in an FY{parsed.fiscal_year} workbook"
             )
         context = SheetContext(path.name, parsed.sha256, name, year, cutoff)
-        read_sheet(grid, layout.tables_for(name), layout, context, extraction)
+        read_sheet(grid, layout.tables_for(name), layout, context, extraction, scans[name])
     _collect(parsed, extraction)
     return parsed
 
@@ -210,18 +214,17 @@ def _workbook_fiscal_year(parsed: ParsedWorkbook, sheet_years: dict[str, int | N
     return year
 
 
-def _as_of_date(parsed: ParsedWorkbook, grids: dict[str, Sequence[Sequence[Any]]],
-                layout: Layout) -> date | None:
+def _as_of_date(parsed: ParsedWorkbook, scans: dict[str, SheetScan], layout: Layout
+                ) -> date | None:
     """The "data as of" date the workbook prints (its IIDS source line)."""
     found: list[date] = []
-    for grid in grids.values():
-        for row in grid:
-            for value in row:
-                if isinstance(value, str) and (match := layout.as_of.search(value.strip())):
-                    try:
-                        found.append(parse_date(match["date"]))
-                    except ValueError:
-                        parsed.warnings.append(f"unreadable data-as-of date {match['date']!r}")
+    for scan in scans.values():
+        for _, _, text in scan.texts:
+            if match := layout.as_of.search(text):
+                try:
+                    found.append(parse_date(match["date"]))
+                except ValueError:
+                    parsed.warnings.append(f"unreadable data-as-of date {match['date']!r}")
     if not found:
         parsed.warnings.append("no data-as-of date printed in the workbook")
         return None
@@ -263,22 +266,23 @@ def _collect(parsed: ParsedWorkbook, extraction: Extraction) -> None:
 
 def workbook_row(parsed: ParsedWorkbook) -> pa.Table:
     """The one-row `stats_workbooks` table describing a parsed workbook."""
-    import pyarrow as pa
-
-    return pa.table({
-        "workbook": pa.array([parsed.workbook]),
-        "sha256": pa.array([parsed.sha256]),
-        "fiscal_year": pa.array([parsed.fiscal_year], pa.int32()),
-        "file_date": pa.array([parsed.file_date], pa.date32()),
-        "archive_date": pa.array([parsed.archive_date], pa.date32()),
-        "as_of_date": pa.array([parsed.as_of_date], pa.date32()),
-        "tables_found": pa.array([parsed.tables_found], pa.list_(pa.string())),
-        "warnings": pa.array([parsed.warnings], pa.list_(pa.string())),
-        "errors": pa.array([[str(e) for e in parsed.errors]], pa.list_(pa.string())),
-        "rows_read": pa.array([parsed.rows_read], pa.int64()),
-        "rows_loaded": pa.array([parsed.rows_loaded], pa.int64()),
-        "rows_quarantined": pa.array([len(parsed.quarantined)], pa.int64()),
+    row = TableColumns()
+    row.declare([
+        ("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
+        ("file_date", "date32"), ("archive_date", "date32"), ("as_of_date", "date32"),
+        ("tables_found", "list<string>"), ("warnings", "list<string>"),
+        ("errors", "list<string>"), ("rows_read", "int64"), ("rows_loaded", "int64"),
+        ("rows_quarantined", "int64"),
+    ])
+    row.append({
+        "workbook": parsed.workbook, "sha256": parsed.sha256, "fiscal_year": parsed.fiscal_year,
+        "file_date": parsed.file_date, "archive_date": parsed.archive_date,
+        "as_of_date": parsed.as_of_date, "tables_found": parsed.tables_found,
+        "warnings": parsed.warnings, "errors": [str(e) for e in parsed.errors],
+        "rows_read": parsed.rows_read, "rows_loaded": parsed.rows_loaded,
+        "rows_quarantined": len(parsed.quarantined),
     })
+    return row.to_arrow()
 
 
 # --- Ingest ---------------------------------------------------------------------------------

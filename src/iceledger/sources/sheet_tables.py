@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -245,29 +246,85 @@ class TableColumns:
 
     def __init__(self) -> None:
         self.types: dict[str, str] = {}
-        self.data: dict[str, list] = {}
-        self.length = 0
+        self.rows: list[dict[str, object]] = []
 
     def declare(self, columns: Iterable[tuple[str, str]]) -> None:
         for name, arrow_type in columns:
-            if name not in self.types:
-                self.types[name] = arrow_type
-                self.data[name] = [None] * self.length
+            self.types.setdefault(name, arrow_type)
 
     def append(self, row: dict[str, object]) -> None:
-        for name, column in self.data.items():
-            column.append(row.get(name))
-        self.length += 1
+        self.rows.append(row)
 
     def to_arrow(self):  # -> pa.Table; pyarrow is imported here so finding tables stays light
         import pyarrow as pa
 
-        types = {"string": pa.string(), "int32": pa.int32(), "date32": pa.date32(),
-                 "float64": pa.float64()}
-        return pa.table(
-            {name: pa.array(values, type=types[self.types[name]])
-             for name, values in self.data.items()}
-        )
+        return pa.table({
+            name: _arrow_array([row.get(name) for row in self.rows], kind)
+            for name, kind in self.types.items()
+        })
+
+
+# Days from 0001-01-01 to the Unix epoch, the origin of Arrow's date32.
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _arrow_array(values: list, kind: str):
+    """An Arrow array built from raw buffers.
+
+    pa.array() on Python lists imports pandas to check for pandas objects, which costs more
+    than building every table of a workbook; buffers and the string builder do not.
+    """
+    import pyarrow as pa
+
+    if kind == "string":
+        builder = pa.lib.StringBuilder()
+        builder.append_values(values)
+        return builder.finish()
+    if kind == "list<string>":
+        offsets, flat = array("i", [0]), []
+        for items in values:
+            flat.extend(items or ())
+            offsets.append(len(flat))
+        return pa.Array.from_buffers(pa.list_(pa.string()), len(values),
+                                     [None, pa.py_buffer(offsets)],
+                                     children=[_arrow_array(flat, "string")])
+    typecode, arrow_type, convert = {
+        "float64": ("d", pa.float64(), float),
+        "int32": ("i", pa.int32(), int),
+        "int64": ("q", pa.int64(), int),
+        "date32": ("i", pa.date32(), lambda day: day.toordinal() - _EPOCH_ORDINAL),
+    }[kind]
+    data = array(typecode, [0 if v is None else convert(v) for v in values])
+    validity = bytearray((len(values) + 7) // 8)
+    nulls = 0
+    for i, value in enumerate(values):
+        if value is None:
+            nulls += 1
+        else:
+            validity[i >> 3] |= 1 << (i & 7)
+    return pa.Array.from_buffers(arrow_type, len(values),
+                                 [pa.py_buffer(validity) if nulls else None,
+                                  pa.py_buffer(data)], null_count=nulls)
+
+
+class SheetScan(NamedTuple):
+    """A sheet's text cells (cleaned) and the positions of its numbers, found in one pass."""
+
+    texts: list[tuple[int, int, str]]
+    numbers: list[tuple[int, int]]
+
+
+def scan_sheet(grid: Grid) -> SheetScan:
+    texts, numbers = [], []
+    for r, row in enumerate(grid):
+        for c, value in enumerate(row):
+            kind = value.__class__
+            if kind is str:
+                if value and (text := clean_text(value)) is not None:
+                    texts.append((r, c, text))
+            elif kind is float or kind is int:  # bool is its own class, so it is not counted
+                numbers.append((r, c))
+    return SheetScan(texts, numbers)
 
 
 @dataclass
@@ -345,9 +402,10 @@ class Block:
 
 
 def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: SheetContext,
-               out: Extraction) -> None:
+               out: Extraction, scan: SheetScan | None = None) -> None:
     """Find every table of `specs` on one sheet and add its rows to `out`."""
-    anchors = _find_anchors(grid, specs)
+    scan = scan or scan_sheet(grid)
+    anchors = _find_anchors(scan, specs)
     anchor_cells = {(row, column) for row, column, _, _ in anchors}
     blocks = []
     for row, column, spec, match in anchors:
@@ -373,7 +431,7 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             Location(context.workbook, context.sheet),
             "no known table found on this sheet (unknown layout); see stats_tables.toml",
         ))
-    _report_uncovered_numbers(grid, blocks, context, out)
+    _report_uncovered_numbers(scan, blocks, context, out)
 
 
 def _labels_match(block: Block) -> bool:
@@ -418,21 +476,25 @@ def _is_mark(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip()) and not re.search(r"[\w\-–—]", value)
 
 
-def _find_anchors(grid: Grid, specs: Sequence[TableSpec]):
+def _find_anchors(scan: SheetScan, specs: Sequence[TableSpec]):
+    candidate = _any_anchor(tuple((spec.caption or spec.header).pattern for spec in specs))
     anchors = []
-    for row_index, row in enumerate(grid):
-        for column, value in enumerate(row):
-            if not isinstance(value, str) or not value.strip():
-                continue
-            text = clean_text(value)
-            if text is None:
-                continue
-            for spec in specs:
-                match = spec.finds(text)
-                if match is not None:
-                    anchors.append((row_index, column, spec, match))
-                    break
+    for row, column, text in scan.texts:
+        if candidate.search(text) is None:
+            continue
+        for spec in specs:
+            match = spec.finds(text)
+            if match is not None:
+                anchors.append((row, column, spec, match))
+                break
     return anchors
+
+
+@cache
+def _any_anchor(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern matching what any of `patterns` matches: a cheap first test for every cell."""
+    unnamed = (re.sub(r"\(\?P<\w+>", "(?:", pattern) for pattern in patterns)
+    return re.compile("|".join(f"(?:{pattern})" for pattern in unnamed), re.IGNORECASE)
 
 
 def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_column: int,
@@ -867,18 +929,20 @@ def _record_value(raw: object, kind: str, zero_pad: int | None) -> object:
     return text
 
 
-def _report_uncovered_numbers(grid: Grid, blocks: list[Block], context: SheetContext,
+def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: SheetContext,
                               out: Extraction) -> None:
     """A figure outside every recognised table means a table this layout does not know."""
-    covered = [(b.top_row, b.end_row, b.first_column, b.end_column) for b in blocks]
-    stray = [
-        (r, c)
-        for r, row in enumerate(grid)
-        for c, value in enumerate(row)
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-        and not any(top <= r < bottom and left <= c < right
-                    for top, bottom, left, right in covered)
-    ]
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for b in blocks:
+        for r in range(b.top_row, b.end_row):
+            spans.setdefault(r, []).append((b.first_column, b.end_column))
+    stray = []
+    for r, c in scan.numbers:
+        for left, right in spans.get(r, ()):
+            if left <= c < right:
+                break
+        else:
+            stray.append((r, c))
     if stray:
         r, c = stray[0]
         out.errors.append(SourceError(
