@@ -17,7 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from test_web_support import ARRESTS_BY_AOR, BY_GROUP, DAILY, build_warehouse, registered_test_metrics
+from test_web_support import (
+    ARRESTS_BY_AOR,
+    BY_GROUP,
+    DAILY,
+    build_warehouse,
+    registered_test_metrics,
+)
 
 from iceledger.web.app import create_app
 

@@ -83,6 +83,10 @@ def test_daily_series_period_and_date_range(client):
     assert narrowed.json()["period"]["requested_from"] == "2025-01-03"
 
 
+def test_whole_period_total(client):
+    assert client.get(f"/api/metrics/{BY_GROUP}").json()["rows"] == [{"arrests": TOTAL_ARRESTS}]
+
+
 def test_filters_take_only_values_present(client):
     atlanta = client.get(f"/api/metrics/{BY_GROUP}", params={"aor": "Atlanta"}).json()
     assert atlanta["rows"] == [{"arrests": ARRESTS_BY_AOR["Atlanta"]}]

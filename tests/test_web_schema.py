@@ -10,13 +10,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
-from schemathesis.config import SchemathesisConfig
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.config import SchemathesisConfig
 from test_web_support import build_warehouse, registered_test_metrics
 
 from iceledger.web.app import create_app

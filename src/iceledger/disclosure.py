@@ -105,12 +105,17 @@ def plan_suppression(
         exposed = (_determined_cells(published, hidden) & primary) - unprotectable
         if not exposed:
             break
+        stuck = []
         for cell in sorted(exposed):
             choice = cheapest(_nearest_visible_cells(cell, published, groups_of, hidden))
             if choice is None:
-                unprotectable.add(cell)
+                stuck.append(cell)
             else:
                 hidden.add(choice)
+        # A cell is given up only when nothing was added this round: then everything linked to
+        # it is hidden and it is still determined, so the published totals alone reveal it.
+        if len(stuck) == len(exposed):
+            unprotectable.update(stuck)
     return CellPlan(
         primary=primary,
         complementary=frozenset(hidden - primary),

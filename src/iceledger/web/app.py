@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from iceledger import metrics  # noqa: F401 - importing registers every metric
 from iceledger.errors import IceledgerError
-from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
+from iceledger.metrics.registry import REGISTRY, Metric
 from iceledger.web import charts, geo
 from iceledger.web.guards import DownloadBudget, SecurityHeaders
 from iceledger.web.service import (
@@ -128,6 +128,7 @@ ERRORS = {
     409: {"model": ErrorBody, "description": "the warehouse lacks a table the metric reads"},
     413: {"model": ErrorBody, "description": "the result is larger than the row cap"},
 }
+DOWNLOAD_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 DOWNLOAD_ERRORS = {
     **ERRORS,
     429: {"model": ErrorBody, "description": "download budget spent; see Retry-After"},
@@ -310,21 +311,26 @@ def create_app(
         """Every loaded source file: name, SHA-256, kind, row accounting, synthetic or not."""
         return [{k: v for k, v in s.items() if k != "tables"} for s in service.sources]
 
+    def download(kind: str, name: str, args: QueryArgs, request: Request) -> Response:
+        body = rendered(kind, request_for(name, args))
+        spend_download(request)
+        return Response(
+            body,
+            media_type=DOWNLOAD_TYPES[kind],
+            headers={"Content-Disposition": f'attachment; filename="{name}.{kind}"'},
+        )
+
     @app.get("/api/metrics/{name}.csv", responses=DOWNLOAD_ERRORS, tags=["downloads"],
              response_class=Response)
     def metric_csv(name: MetricName, args: Args, request: Request) -> Response:
         """The metric's rows as CSV (the same rows as the JSON endpoint)."""
-        body = rendered("csv", request_for(name, args))
-        spend_download(request)
-        return _download(body, f"{name}.csv", "text/csv; charset=utf-8")
+        return download("csv", name, args, request)
 
     @app.get("/api/metrics/{name}.parquet", responses=DOWNLOAD_ERRORS, tags=["downloads"],
              response_class=Response)
     def metric_parquet(name: MetricName, args: Args, request: Request) -> Response:
         """The metric's rows as Parquet; the file's metadata carries the definition and sources."""
-        body = rendered("parquet", request_for(name, args))
-        spend_download(request)
-        return _download(body, f"{name}.parquet", "application/vnd.apache.parquet")
+        return download("parquet", name, args, request)
 
     @app.get("/api/metrics/{name}/filters", responses=ERRORS, tags=["metrics"])
     def metric_filters(name: MetricName) -> dict[str, list[str]]:
@@ -350,8 +356,10 @@ def create_app(
 
     @app.get("/api/map/chart", response_model=ChartBody, tags=["map"])
     def map_chart() -> dict:
+        """A Vega-Lite map of facilities and field offices, with what it shows beside it."""
         data = geo.map_data(service)
-        return {"spec": geo.map_spec(data), "meta": {k: v for k, v in data.items() if k not in ("facilities", "field_offices")}}
+        about = {k: v for k, v in data.items() if k not in ("facilities", "field_offices")}
+        return {"spec": geo.map_spec(data), "meta": about}
 
     # --- static assets -----------------------------------------------------------------------
 
@@ -458,14 +466,6 @@ def _json_bytes(body: dict) -> bytes:
 
 def _json_response(body: bytes) -> Response:
     return Response(body, media_type="application/json")
-
-
-def _download(body: bytes, filename: str, media_type: str) -> Response:
-    return Response(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
 
 
 @functools.cache

@@ -38,12 +38,18 @@ DEFINITION = (
     "their facilities' populations in the same workbook."
 )
 CAVEATS = (
-    "Average daily population is ICE's fiscal-year-to-date figure from the facilities sheet, not "
-    "a count on one day.",
-    "Facilities are placed at their ZIP code's centre (or their city's or state's when the ZIP is "
-    "unknown), not at their street address; field offices at the city they are named for.",
-    "Facilities outside the lower 48 states, Alaska and Hawaii (e.g. Puerto Rico, Guam) are not "
-    "drawn by this projection; they are listed as not drawn.",
+    (
+        "Average daily population is ICE's fiscal-year-to-date figure from the facilities sheet, "
+        "not a count on one day."
+    ),
+    (
+        "Facilities are placed at their ZIP code's centre (or their city's or state's when the ZIP "
+        "is unknown), not at their street address; field offices at the city they are named for."
+    ),
+    (
+        "Facilities outside the lower 48 states, Alaska and Hawaii (e.g. Puerto Rico, Guam) are "
+        "not drawn by this projection; they are listed as not drawn."
+    ),
 )
 
 
