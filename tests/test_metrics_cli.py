@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from iceledger.cli import app
-from iceledger.warehouse import Warehouse
+from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse, file_sha256
 
 C, P, N = "Convicted Criminal", "Pending Criminal Charges", "Other Immigration Violator"
 runner = CliRunner()
@@ -120,6 +120,32 @@ def test_metric_reads_targets_from_a_facts_folder(warehouse, tmp_path):
     ]
 
 
+def test_numbers_from_synthetic_sources_say_so_in_every_format(tmp_path):
+    source = tmp_path / "synthetic_arrests.xlsx"
+    source.write_bytes(b"invented records")
+    arrests = pa.table({
+        "release": ["2025-03-11"],
+        "apprehension_date": pa.array([datetime(2025, 3, 1, 10)], pa.timestamp("us")),
+        "criminality": [C],
+        "is_duplicate": [False],
+    })
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).load(SourceLoad(
+        path=source, sha256=file_sha256(source), kind="foia", tables={"foia_arrests": arrests},
+        accounting=RowAccounting(rows_read=1, rows_loaded=1), dataset="arrests", synthetic=True,
+    ))
+    table = _run("metric", "arrests_per_day", "--warehouse", str(path))
+    assert table.stdout.startswith("SYNTHETIC DATA") and table.stdout.count("SYNTHETIC DATA") == 2
+    as_csv = _run("metric", "arrests_per_day", "--format", "csv", "--warehouse", str(path))
+    assert "SYNTHETIC" not in as_csv.stdout and "SYNTHETIC DATA" in as_csv.stderr
+    as_json = json.loads(_run("metric", "arrests_per_day", "--format", "json",
+                              "--warehouse", str(path)).stdout)
+    assert as_json["synthetic"] is True and "invented records" in as_json["banner"]
+    claims = _run("claims", "check", "--warehouse", str(path))
+    shown = sum(claims.stdout.count(f"[{status}]") for status in ("checked", "no data", "not checked"))
+    assert shown and claims.stdout.count("SYNTHETIC DATA") == shown
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -161,11 +187,13 @@ def test_claims_check_prints_claimed_observed_gap_and_source(warehouse, tmp_path
         assert text in table.stdout, text
     as_json = json.loads(_run("claims", "check", "--format", "json", "--facts", str(tmp_path),
                               "--warehouse", warehouse).stdout)
-    readings = {r["definition"]: r for r in as_json[0]["readings"]}
+    assert as_json["synthetic"] is False
+    [claim] = as_json["claims"]
+    readings = {r["definition"]: r for r in claim["readings"]}
     assert readings["convicted_or_pending"]["observed"] == pytest.approx(0.4)
     assert readings["convicted_or_pending"]["gap"] == pytest.approx(-0.1)
     assert readings["convicted"]["observed"] == pytest.approx(0.2)
-    assert as_json[0]["covered"] == {"from": "2025-03-01", "to": "2025-03-10"}
+    assert claim["covered"] == {"from": "2025-03-01", "to": "2025-03-10"}
 
 
 def test_claims_check_with_a_broken_register_is_one_line(warehouse, tmp_path):

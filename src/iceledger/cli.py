@@ -410,25 +410,29 @@ def metric_command(
     from iceledger.metrics import MetricParams
     from iceledger.metrics.backends import connect
     from iceledger.metrics.output import (
-        FORMATS, metric_table, notes, parse_day, parse_filters, run, to_csv, to_json,
+        FORMATS, metric_table, notes, parse_day, parse_filters, run, synthetic_banner, to_csv,
+        to_json,
     )
 
     if format not in FORMATS:
         raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
     params = MetricParams(by=tuple(by), start=parse_day(start, "--from"),
                           end=parse_day(end, "--to"), filters=parse_filters(filters))
+    banner = synthetic_banner(warehouse)
     with facts_dir(facts):
         metric, result = run(name, connect(warehouse, engine), params)
     if format == "json":
-        _print_result(to_json(metric, result, params))
+        _print_result(to_json(metric, result, params, banner))
         return
+    notes_console = err_console if format == "csv" else console
+    if banner:
+        notes_console.print(banner, style="bold red", highlight=False, markup=False)
     if format == "csv":
         _print_result(to_csv(result))
     else:
         console.print(metric_table(metric, result))
-    for line in notes(metric, result, params):
-        (err_console if format == "csv" else console).print(line, highlight=False, soft_wrap=True,
-                                                           markup=False)
+    for line in [*notes(metric, result, params), *([banner] if banner else [])]:
+        notes_console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 @claims_app.command("check")
@@ -443,16 +447,19 @@ def claims_check_command(
     from iceledger.facts import facts_dir
     from iceledger.metrics.backends import connect
     from iceledger.metrics.claims import check_claims
-    from iceledger.metrics.output import claim_table, claims_json
+    from iceledger.metrics.output import claim_table, claims_json, synthetic_banner
 
     if format not in ("table", "json"):
         raise IceledgerError(f"unknown format {format!r}; use table or json")
+    banner = synthetic_banner(warehouse)
     with facts_dir(facts):
         checks = check_claims(connect(warehouse, engine))
     if format == "json":
-        _print_result(claims_json(checks))
+        _print_result(claims_json(checks, banner))
         return
     for check in checks:
+        if banner:
+            console.print(banner, style="bold red", highlight=False, markup=False)
         console.print(claim_table(check))
 
 

@@ -12,6 +12,7 @@ import json
 import math
 import re
 from datetime import date, datetime
+from pathlib import Path
 
 import ibis
 import pyarrow as pa
@@ -24,9 +25,19 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import CLAIM_DEFINITIONS
 from iceledger.metrics.claims import ClaimCheck
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute, get
+from iceledger.warehouse import Warehouse
 
 FORMATS = ("table", "csv", "json")
 TIME_COLUMNS = ("date", "month", "period_start")
+
+
+def synthetic_banner(warehouse: Path) -> str | None:
+    """The warning every output carries when the warehouse holds synthetic source files."""
+    synthetic = [s["file_name"] for s in Warehouse(warehouse).sources() if s["synthetic"]]
+    if not synthetic:
+        return None
+    return (f"SYNTHETIC DATA: {len(synthetic)} of the warehouse's source files were written by "
+            "`iceledger synth`; these numbers describe invented records, not ICE's.")
 
 
 def parse_day(text: str | None, option: str) -> date | None:
@@ -149,8 +160,10 @@ def _plain(value):
     return value
 
 
-def to_json(metric: Metric, result: pa.Table, params: MetricParams) -> str:
+def to_json(metric: Metric, result: pa.Table, params: MetricParams, banner: str | None) -> str:
     document = {
+        "synthetic": banner is not None,
+        "banner": banner,
         "metric": metric.name,
         "title": metric.title,
         "question": metric.question,
@@ -206,8 +219,8 @@ def claim_table(check: ClaimCheck) -> Table:
     return shown
 
 
-def claims_json(checks: list[ClaimCheck]) -> str:
-    document = [
+def claims_json(checks: list[ClaimCheck], banner: str | None) -> str:
+    claims = [
         {
             "claim_id": c.claim.claim_id,
             "date": str(c.claim.date),
@@ -236,4 +249,5 @@ def claims_json(checks: list[ClaimCheck]) -> str:
         }
         for c in checks
     ]
+    document = {"synthetic": banner is not None, "banner": banner, "claims": claims}
     return json.dumps(document, indent=2, allow_nan=False)
