@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,6 +29,7 @@ PAGE = """<html><body>
 def _xlsx_bytes(tmp_path: Path, label: str) -> bytes:
     path = tmp_path / f"{label}.xlsx"
     book = xlsxwriter.Workbook(str(path))
+    book.set_properties({"created": datetime(2026, 2, 2)})  # same label, same bytes
     book.add_worksheet("Detention FY26").write("A1", f"synthetic test workbook {label}")
     book.close()
     return path.read_bytes()

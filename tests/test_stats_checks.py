@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from iceledger.cli import app
-
 from iceledger.sources.stats_checks import (
     FAIL,
     PASS,
@@ -272,7 +271,8 @@ def test_a_misnamed_file_is_flagged():
 def test_the_wrong_year_data_date_of_the_feb_2023_release_is_caught():
     # The FY23 workbook posted 2023-02-03 printed "data as of" 2022-01-23: a year too early.
     wb = "synthetic-FY23_detentionStats02032023.xlsx"
-    tables = {name: _with_value(t, "fiscal_year", 0, 2025) for name, t in release(wb).tables.items()}
+    tables = {name: _with_value(t, "fiscal_year", 0, 2025)
+              for name, t in release(wb).tables.items()}
     checks = run_checks(ReleaseTables(wb, 2025, date(2025, 2, 3), date(2024, 1, 23), tables))
     details = [f["detail"] for f in _by_status(checks, FAIL)]
     assert any("lies OUTSIDE FY2025" in d for d in details)
@@ -513,7 +513,8 @@ def test_a_name_loaded_twice_is_reported_not_compared(tmp_path):
     warehouse.load(SourceLoad(Path(second.workbook), "other bytes", "stats",
                               {**second.tables, "stats_workbooks": workbooks}, RowAccounting()))
     review = review_warehouse(warehouse)
-    [twice] = [r for r in review.across.to_pylist() if r["check"] == "one version per workbook name"]
+    [twice] = [r for r in review.across.to_pylist()
+               if r["check"] == "one version per workbook name"]
     assert twice["status"] == WARN and "2 different files" in twice["detail"]
 
 

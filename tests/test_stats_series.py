@@ -82,7 +82,8 @@ def test_latest_value_and_revision_summary_per_month(warehouse):
     rows = _rows(table)
     october = rows[("ICE", OCT)]
     assert october["value"] == 8612 and october["workbook"] == "synthetic-a-march.xlsx"
-    assert october["first_value"] == 8609 and october["first_workbook"] == "synthetic-z-january.xlsx"
+    assert october["first_value"] == 8609
+    assert october["first_workbook"] == "synthetic-z-january.xlsx"
     assert october["n_releases"] == 3 and october["n_revisions"] == 1
     assert october["max_abs_revision"] == 3 and october["change_since_first"] == 3
     assert october["sheet"] == "Detention FY25" and october["cell_range"] == "K20"

@@ -65,10 +65,9 @@ def series_spec(backend: ibis.BaseBackend, table: str, value: str | None = None)
     """Which column is the figure and which columns split it, read from the table's schema."""
     monthly = monthly_tables(backend)
     if table not in monthly:
-        raise IceledgerError(
-            f"no monthly detention-statistics table named {table!r}; series works for tables "
-            f"with a month column: {', '.join(monthly) or 'none loaded yet (iceledger ingest stats)'}"
-        )
+        listing = ", ".join(monthly) or "none loaded yet (iceledger ingest stats)"
+        raise IceledgerError(f"no monthly detention-statistics table named {table!r}; series "
+                             f"works for tables with a month column: {listing}")
     schema = backend.table(table).schema()
     measures = [name for name, dtype in schema.items()
                 if dtype.is_numeric() and name not in NOT_MEASURES]

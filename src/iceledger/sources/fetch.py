@@ -91,9 +91,9 @@ def find_workbook_links(html: str, page_url: str) -> list[str]:
     for href, text in collector.links:
         url = urljoin(page_url, href.strip())
         name = unquote(PurePosixPath(urlsplit(url).path).name)
-        if name.lower().endswith(".xlsx") and (_STATS_NAME.search(name) or _STATS_NAME.search(text)):
-            if url not in found:
-                found.append(url)
+        is_stats = _STATS_NAME.search(name) or _STATS_NAME.search(text)
+        if name.lower().endswith(".xlsx") and is_stats and url not in found:
+            found.append(url)
     return found
 
 

@@ -2,15 +2,15 @@
 
 ICE's workbooks carry publication errors that reporters have caught by hand: ICE and CBP columns
 transposed (the release of 2025-02-27/28, TRAC 2025-02-28), "data as of" dates that did not move
-(TRAC 2025-02-19) or that name the wrong year, facility ADPs that summed to only 42,221 and fell at
-96 facilities in two weeks (the 2025-07-17 release, TRAC 2025-07-18). These checks make that scrutiny
-routine. They never change or drop a figure: every check yields rows (pass / warn / fail) with the
-expected and observed values and the cells involved, and the figures load as published.
+(TRAC 2025-02-19) or that name the wrong year, facility ADPs that summed to only 42,221 and fell
+at 96 facilities in two weeks (the 2025-07-17 release, TRAC 2025-07-18). These checks make that
+scrutiny routine. They never change or drop a figure: every check yields rows (pass / warn / fail)
+with the expected and observed values and the cells involved, and the figures load as published.
 
 Two kinds of check:
 - within one workbook (`run_checks`): parts add to printed totals, ICE + CBP = Total, the stated
-  fiscal year agrees with the months and the file date, the data date is plausible, facility ADPs add
-  up to (nearly) the national ADP. These are loaded with the workbook as the `stats_checks` table.
+  fiscal year agrees with the months and the file date, the data date is plausible, facility ADPs
+  add up to (nearly) the national ADP. These are loaded with the workbook as `stats_checks`.
 - across releases (`run_release_checks`): a workbook compared with the release before it: ICE/CBP
   transposition, a data date that did not advance, facility bed-days that went backwards. Their
   answer depends on which releases are loaded, so they form a derived table, `stats_release_checks`,
@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,6 +36,7 @@ from iceledger.sources.cells import parse_fiscal_year
 from iceledger.sources.sheet_tables import load_layout
 
 if TYPE_CHECKING:
+    from iceledger.sources.detention_stats import ParsedWorkbook
     from iceledger.warehouse import Warehouse
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -58,25 +59,22 @@ CHECKS_SCHEMA = pa.schema(
 )
 
 
-class Release(Protocol):
-    """One published workbook as the parser returns it (iceledger.sources.detention_stats)."""
-
-    workbook: str
-    fiscal_year: int | None
-    file_date: date | None
-    as_of_date: date | None
-    tables: Mapping[str, pa.Table]
-
-
 @dataclass(frozen=True)
 class ReleaseTables:
-    """A release rebuilt from the warehouse, for the checks that compare releases."""
+    """A release rebuilt from the warehouse, for the checks that compare releases.
+
+    The checks read only these attributes, so they take a parsed workbook (ParsedWorkbook) too.
+    """
 
     workbook: str
     fiscal_year: int | None
     file_date: date | None
     as_of_date: date | None
     tables: Mapping[str, pa.Table]
+
+
+if TYPE_CHECKING:
+    Release = ReleaseTables | ParsedWorkbook
 
 
 @dataclass(frozen=True)
@@ -749,7 +747,8 @@ def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], 
     split = {name: _split_by(table, key) for name, table in tables.items()}
     releases = [
         ReleaseTables(rows[0]["workbook"], rows[0]["fiscal_year"], rows[0]["file_date"],
-                      rows[0]["as_of_date"], {t: by[ident] for t, by in split.items() if ident in by})
+                      rows[0]["as_of_date"],
+                      {t: by[ident] for t, by in split.items() if ident in by})
         for ident, rows in loads.items() if len(rows) == 1
     ]
     return releases, problems
