@@ -40,6 +40,7 @@ _SPACES = re.compile(r"\s+")
 # "[1]" anywhere, or a run of asterisks / daggers at either end: footnote references, not content.
 _FOOTNOTE_MARKERS = re.compile(r"\[\d+\]|^[*†‡]+|[*†‡]+$")
 _NUMBER_TEXT = re.compile(r"^(?P<sign>[-+])?\$?(?P<digits>\d[\d,]*(\.\d*)?|\.\d+)(?P<percent>%)?$")
+_SPACE_BESIDE_MARK = re.compile(r"(?<=[-+($])\s+|\s+(?=[%)])")
 # A dash alone is how spreadsheets print zero in accounting formats.
 _ZERO_TEXT = {"-", "–", "—"}
 # Text that says "no figure here" rather than giving one.
@@ -96,8 +97,11 @@ def parse_number(value: object) -> float | None:
         return number
     if isinstance(value, (date, datetime)):
         raise CellValueError(f"expected a number, found the date {value.isoformat()}")
-    text = _SPACES.sub("", str(value).replace("\u2212", "-"))
-    text = _FOOTNOTE_MARKERS.sub("", text)
+    text = _SPACES.sub(" ", str(value).replace("\u2212", "-")).strip()
+    text = _FOOTNOTE_MARKERS.sub("", text).strip()
+    # Spaces may follow a sign or currency mark and precede a percent sign; between digits they
+    # would join two numbers into one.
+    text = _SPACE_BESIDE_MARK.sub("", text)
     if text.casefold() in _MISSING_TEXT:
         return None
     if text in _ZERO_TEXT:

@@ -537,6 +537,11 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
             end_column = beside[0]
             continue
         end_row += 1
+    # A table with nothing to its right would otherwise span the whole sheet width.
+    while end_column > first_column + 1 and all(
+        _blank(grid[r][end_column - 1]) for r in range(top, end_row)
+    ):
+        end_column -= 1
     header_cells = tuple(
         tuple(grid[r][first_column:end_column])
         for r in range(header_row, header_row + spec.header_rows)
@@ -881,8 +886,9 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
                      f"{cell_name(block.header_row, block.end_column - 1)}"),
             f"table {spec.name}: header lacks {', '.join(missing)}",
         )
-    kinds = {name: "float64" if records.numeric.search(name)
-             else "date32" if records.dates.search(name) else "string" for _, name in names}
+    data_rows = range(block.first_row, block.end_row)
+    kinds = {name: _record_kind(name, [grid[r][index] for r in data_rows], records)
+             for index, name in names}
     table = out.output(spec.name)
     table.declare([("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
                    *((name, kinds[name]) for _, name in names),
@@ -918,6 +924,19 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
         row["cell_range"] = f"{cell_name(r, block.first_column)}:" \
                             f"{cell_name(r, block.end_column - 1)}"
         out.load(table, row)
+
+
+def _record_kind(name: str, values: list, records: RecordsSpec) -> str:
+    """A known column's declared kind; a column new to the layout is numeric if all its
+    filled cells are numbers, otherwise text."""
+    if records.numeric.search(name):
+        return "float64"
+    if records.dates.search(name):
+        return "date32"
+    if name in records.zero_pad or name in records.required:
+        return "string"
+    filled = [v for v in values if not _blank(v)]
+    return "float64" if filled and all(_is_number(v) for v in filled) else "string"
 
 
 def _record_value(raw: object, kind: str, zero_pad: int | None) -> object:

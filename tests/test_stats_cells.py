@@ -1,0 +1,174 @@
+"""Cell cleaning for the detention-statistics parser, mostly as properties (hypothesis)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from iceledger.sources.cells import (
+    CellValueError,
+    cell_name,
+    clean_text,
+    fiscal_month,
+    fiscal_year_start,
+    parse_date,
+    parse_fiscal_year,
+    parse_number,
+    snake_case,
+)
+
+spaces = st.text(alphabet=" \t\u00a0", max_size=3)
+markers = st.sampled_from(["", "*", "**", " [1]", "[2]", "†"])
+
+
+def with_commas(n: int) -> str:
+    return f"{n:,}"
+
+
+@given(st.integers(min_value=0, max_value=10**12), spaces, spaces, markers)
+def test_numbers_written_as_text_read_back_exactly(n, before, after, marker):
+    assert parse_number(f"{before}{with_commas(n)}{marker}{after}") == n
+
+
+@given(st.integers(min_value=1, max_value=10**9))
+def test_negative_numbers_in_parentheses_or_with_a_sign(n):
+    assert parse_number(f"({with_commas(n)})") == -n
+    assert parse_number(f"-{n}") == -n
+    assert parse_number(f"\u2212{n}") == -n  # a typographic minus
+
+
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=0, max_value=99))
+def test_percentages_become_fractions(whole, hundredths):
+    text = f"{whole}.{hundredths:02d}%"
+    assert parse_number(text) == pytest.approx((whole + hundredths / 100) / 100)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False) | st.integers(min_value=-10**15,
+                                                                       max_value=10**15))
+def test_real_numbers_pass_through(value):
+    assert parse_number(value) == float(value)
+
+
+@given(spaces)
+def test_blank_cells_are_missing_not_zero(blank):
+    assert parse_number(blank) is None
+    assert parse_number(None) is None
+
+
+@pytest.mark.parametrize("dash", ["-", " - ", "–", "—"])
+def test_a_dash_is_zero(dash):
+    assert parse_number(dash) == 0.0
+
+
+@pytest.mark.parametrize("text", ["N/A", "n/a", "NA", "none"])
+def test_not_available_is_missing(text):
+    assert parse_number(text) is None
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1).filter(
+    lambda t: t not in {"na", "none", "null"}))
+def test_words_are_not_numbers(word):
+    with pytest.raises(CellValueError, match="expected a number"):
+        parse_number(word)
+
+
+@pytest.mark.parametrize("text", ["12,34", "1,2345", "1.2.3", "$", "5 6", "1e5x", True])
+def test_malformed_numbers_are_refused(text):
+    with pytest.raises(CellValueError):
+        parse_number(text)
+
+
+def test_dates_are_not_numbers():
+    with pytest.raises(CellValueError, match="date"):
+        parse_number(date(2025, 1, 1))
+
+
+@given(st.text(max_size=40))
+def test_clean_text_is_idempotent_and_tidy(raw):
+    cleaned = clean_text(raw)
+    if cleaned is None:
+        return
+    assert cleaned == cleaned.strip()
+    assert "  " not in cleaned and "\t" not in cleaned and "\u00a0" not in cleaned
+    assert clean_text(cleaned) == cleaned
+
+
+@given(st.sampled_from(["ICE", "Average", "Total", "Convicted Criminal"]), spaces, spaces,
+       markers)
+def test_labels_lose_stray_spaces_and_footnote_markers(label, before, after, marker):
+    assert clean_text(f"{before}{label}{marker}{after}") == label
+
+
+def test_labels_keep_inner_parentheses_and_stars():
+    assert clean_text("CENTRAL LOUISIANA ICE PROCESSING CENTER (CLIPC)") == \
+        "CENTRAL LOUISIANA ICE PROCESSING CENTER (CLIPC)"
+    assert clean_text("ICE Transgender* Detainee Population") == \
+        "ICE Transgender* Detainee Population"
+    assert clean_text(2020.0) == "2020"
+
+
+@given(st.integers(min_value=2000, max_value=2099),
+       st.sampled_from(["Oct", "Nov", "Dec", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+                        "Aug", "Sep", "Sept", "October", "january"]))
+def test_fiscal_months_fall_inside_their_fiscal_year(fiscal_year, month):
+    first = fiscal_month(month, fiscal_year)
+    assert first.day == 1
+    assert fiscal_year_start(fiscal_year) <= first < fiscal_year_start(fiscal_year + 1)
+
+
+def test_fiscal_year_2025_runs_october_2024_to_september_2025():
+    assert fiscal_month("Oct", 2025) == date(2024, 10, 1)
+    assert fiscal_month("Sep", 2025) == date(2025, 9, 1)
+    assert fiscal_month(datetime(2024, 8, 17, 0, 0), 2025) == date(2024, 8, 1)
+    assert fiscal_month("August 2025", 1900) == date(2025, 8, 1)
+
+
+@pytest.mark.parametrize("label, year", [
+    ("FY25", 2025), ("FY2025", 2025), ("FY 2021 YTD", 2021), ("EOFY2020", 2020),
+    ("EOYFY20", 2020), ("FY2022 ", 2022), (2024.0, 2024), ("2019", 2019),
+])
+def test_fiscal_year_labels(label, year):
+    assert parse_fiscal_year(label) == year
+
+
+@pytest.mark.parametrize("label", ["Total", "FYI", 1.5])
+def test_not_fiscal_years(label):
+    with pytest.raises(CellValueError):
+        parse_fiscal_year(label)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("5/9/2019", date(2019, 5, 9)), ("09/15/25", date(2025, 9, 15)),
+    ("2024-03-18", date(2024, 3, 18)), ("42615", date(2016, 9, 2)),
+    (datetime(2024, 1, 30, 12, 0), date(2024, 1, 30)), ("", None), (None, None),
+])
+def test_dates(raw, expected):
+    assert parse_date(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["New Facility", "13/45/2020", "N/A"])
+def test_words_are_not_dates(raw):
+    with pytest.raises(CellValueError):
+        parse_date(raw)
+
+
+@pytest.mark.parametrize("header, name", [
+    ("Male Non-Crim", "male_non_crim"), ("Type Detailed", "type_detailed"),
+    ("Last Inspection Rating - Final", "last_inspection_rating_final"),
+    ("Male/Female", "male_female"), ("ICE Threat Level 1", "ice_threat_level_1"),
+])
+def test_snake_case(header, name):
+    assert snake_case(header) == name
+
+
+@given(st.integers(min_value=0, max_value=20_000), st.integers(min_value=0, max_value=16_383))
+def test_cell_names_round_trip(row, column):
+    name = cell_name(row, column)
+    letters = name.rstrip("0123456789")
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - 64
+    assert (int(name[len(letters):]) - 1, index - 1) == (row, column)
