@@ -560,7 +560,7 @@ def test_ingest_loads_the_checks_with_each_workbook_and_prints_a_summary(stats_w
     result = CliRunner().invoke(app, ["ingest", "stats", *map(str, picked),
                                       "--warehouse", str(warehouse)])
     assert result.exit_code == 0, result.output
-    assert "checks:" in result.output and "failed" in result.output
+    assert "checks of 2 loaded workbooks" in result.output and "failed" in result.output
     stored = Warehouse(warehouse).read_table("stats_checks").to_pylist()
     assert {r["workbook"] for r in stored} == {p.name for p in picked}
     # The figures of the workbook with the wrong data date are loaded all the same, flagged.

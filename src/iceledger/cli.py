@@ -316,9 +316,10 @@ def stats_checks_command(
 
 def print_checks_summary(review) -> None:
     counts = review.counts()
-    console.print(f"checks: [red]{counts['fail']:,} failed[/], [yellow]{counts['warn']:,} "
-                  f"warnings[/], {counts['pass']:,} passed (details: iceledger stats checks "
-                  "--output checks.md)", highlight=False)
+    workbooks = len(set(review.checks.column("workbook").to_pylist()))
+    console.print(f"checks of {workbooks} loaded workbooks: [red]{counts['fail']:,} failed[/], "
+                  f"[yellow]{counts['warn']:,} warnings[/], {counts['pass']:,} passed (details: "
+                  "iceledger stats checks --output checks.md)", highlight=False)
 
 
 @app.command("reconcile")
