@@ -24,7 +24,7 @@ from iceledger.field_offices import normalise_aor
 from iceledger.sources.foia_synth import generate_release, write_synthetic_releases
 from iceledger.sources.synth_columns import Codes, Labels, Moments, Numbers
 from iceledger.sources.synth_world import Month, Plan, load_model
-from iceledger.sources.xlsx_writer import XlsxWriter, column_letters
+from iceledger.sources.xlsx_writer import XlsxWriter
 
 # foia-formats.md, "Columns, March 2026 release" and "Encounters (July 2025)", verbatim.
 VERBATIM = {
@@ -390,11 +390,6 @@ def test_api_rejects_bad_scale(tmp_path):
 
 
 # The xlsx writer on its own ---------------------------------------------------------------------
-
-def test_column_letters():
-    assert [column_letters(i) for i in (0, 25, 26, 51, 52, 701, 702)] == [
-        "A", "Z", "AA", "AZ", "BA", "ZZ", "AAA"]
-
 
 texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn")), max_size=12)
 

@@ -9,7 +9,7 @@ writer renders them straight to bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -41,8 +41,8 @@ class Labels:
 
 
 @dataclass(frozen=True)
-class Numbers:
-    """Whole numbers (birth years, threat levels, amounts); `empty` marks empty cells."""
+class _Cells:
+    """Values with an optional mask of empty cells."""
 
     values: np.ndarray
     empty: np.ndarray | None = None
@@ -50,58 +50,45 @@ class Numbers:
     def __len__(self) -> int:
         return len(self.values)
 
-    def take(self, rows: np.ndarray) -> Numbers:
-        return Numbers(self.values[rows], None if self.empty is None else self.empty[rows])
+    def take(self, rows: np.ndarray):
+        empty = None if self.empty is None else self.empty[rows]
+        return replace(self, values=self.values[rows], empty=empty)
+
+
+@dataclass(frozen=True)
+class Numbers(_Cells):
+    """Whole numbers (birth years, threat levels, amounts)."""
 
     def to_arrow(self) -> pa.Array:
         return pa.array(self.values.astype(np.int64), mask=_mask(self.empty))
 
 
 @dataclass(frozen=True)
-class Moments:
+class Moments(_Cells):
     """Local date-times in whole seconds since 1970-01-01 (ICE records carry no time zone).
 
     `date_only` columns are written as dates (Excel serial days, Arrow date32).
     """
 
-    seconds: np.ndarray
-    empty: np.ndarray | None = None
     date_only: bool = False
-
-    def __len__(self) -> int:
-        return len(self.seconds)
-
-    def take(self, rows: np.ndarray) -> Moments:
-        empty = None if self.empty is None else self.empty[rows]
-        return Moments(self.seconds[rows], empty, self.date_only)
 
     def to_arrow(self) -> pa.Array:
         mask = _mask(self.empty)
+        seconds = self.values if mask is None else np.where(mask, 0, self.values)
         if self.date_only:
-            seconds = self.seconds if mask is None else np.where(mask, 0, self.seconds)
-            days = (seconds // 86_400).astype(np.int32)
-            return pa.array(days, pa.date32(), mask=mask)
-        return pa.array(self.seconds.astype(np.int64), pa.timestamp("s"), mask=mask)
+            return pa.array((seconds // 86_400).astype(np.int32), pa.date32(), mask=mask)
+        return pa.array(seconds.astype(np.int64), pa.timestamp("s"), mask=mask)
 
 
 @dataclass(frozen=True)
-class Codes:
+class Codes(_Cells):
     """Fixed-width ASCII text unique to a row or person (identifiers): a numpy `S<width>` array."""
 
-    text: np.ndarray
-    empty: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.text)
-
-    def take(self, rows: np.ndarray) -> Codes:
-        return Codes(self.text[rows], None if self.empty is None else self.empty[rows])
-
     def to_arrow(self) -> pa.Array:
-        width = self.text.dtype.itemsize
-        offsets = np.arange(0, (len(self.text) + 1) * width, width, dtype=np.int32)
-        data = pa.py_buffer(np.ascontiguousarray(self.text).view(np.uint8))
-        strings = pa.StringArray.from_buffers(len(self.text), pa.py_buffer(offsets), data)
+        width = self.values.dtype.itemsize
+        offsets = np.arange(0, (len(self.values) + 1) * width, width, dtype=np.int32)
+        data = pa.py_buffer(np.ascontiguousarray(self.values).view(np.uint8))
+        strings = pa.StringArray.from_buffers(len(self.values), pa.py_buffer(offsets), data)
         mask = _mask(self.empty)
         if mask is None:
             return strings

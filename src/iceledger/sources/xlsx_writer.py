@@ -21,6 +21,7 @@ import zipfile
 
 import numpy as np
 
+from iceledger.sources.cells import column_letters
 from iceledger.sources.synth_columns import EMPTY_CODE, Codes, Column, Labels, Moments, Numbers
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -50,16 +51,6 @@ _STYLES = (
     '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
     "</cellStyles></styleSheet>"
 )
-
-
-def column_letters(index: int) -> str:
-    """Excel column name of a 0-based column index: 0 -> A, 26 -> AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 class _SharedStrings:
@@ -126,14 +117,14 @@ def _render_tails(column: Column, strings: _SharedStrings) -> np.ndarray:
     if isinstance(column, Moments):
         return _moment_tails(column)
     if isinstance(column, Codes):
-        body = np.ascontiguousarray(column.text).view(np.uint8).reshape(len(column.text), -1)
+        body = np.ascontiguousarray(column.values).view(np.uint8).reshape(len(column), -1)
         return _fixed_tails(b'" t="inlineStr"><is><t>', body, b"</t></is></c>", column.empty)
     raise TypeError(f"no xlsx rendering for {type(column).__name__}")
 
 
 def _moment_tails(column: Moments) -> np.ndarray:
     empty = column.empty
-    seconds = column.seconds if empty is None else np.where(empty, 0, column.seconds)
+    seconds = column.values if empty is None else np.where(empty, 0, column.values)
     days, second_of_day = np.divmod(seconds, 86_400)
     serial_days = days + _EXCEL_DAY_OF_1970
     live = serial_days if empty is None else serial_days[~empty]
