@@ -1,0 +1,105 @@
+"""`iceledger ingest stats` on SYNTHETIC workbooks: atomic loads, versions, failures, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_stats_parse import detained_now, standard_sheets, write_workbook
+from typer.testing import CliRunner
+
+from iceledger.cli import app
+from iceledger.sources.detention_stats import ingest_stats
+from iceledger.warehouse import Warehouse
+
+NAME = "SYNTHETIC_FY25_detentionStats03252025.xlsx"
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    folder = tmp_path / "workbooks"
+    folder.mkdir()
+    write_workbook(folder / NAME, standard_sheets())
+    return folder
+
+
+def query(warehouse: Warehouse, sql: str) -> list[tuple]:
+    with warehouse.connect(read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_a_workbook_loads_with_its_accounting(folder, tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    summary = ingest_stats([folder], warehouse)
+    assert [f.status for f in summary.files] == ["loaded"] and not summary.failed
+    (source,) = warehouse.sources()
+    assert (source["kind"], source["file_name"]) == ("stats", NAME)
+    assert source["rows_read"] == source["rows_loaded"] > 0
+    assert query(warehouse, "SELECT detained FROM stats_detained_now "
+                            "WHERE agency = 'ICE' AND criminality = 'Total'") == [(600.0,)]
+    assert query(warehouse, "SELECT workbook, fiscal_year FROM stats_workbooks") == [(NAME, 2025)]
+
+
+def test_reingesting_the_same_bytes_changes_nothing(folder, tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ingest_stats([folder], warehouse)
+    before = query(warehouse, "SELECT count(*) FROM stats_adp")
+    again = ingest_stats([folder / NAME], warehouse)
+    assert [f.status for f in again.files] == ["unchanged"]
+    assert query(warehouse, "SELECT count(*) FROM stats_adp") == before
+    assert len(warehouse.sources()) == 1
+
+
+def test_a_reposted_workbook_is_a_new_version_beside_the_old(folder, tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ingest_stats([folder], warehouse)
+    sheets = standard_sheets()
+    revised = detained_now()
+    revised[2][1] = 601.0
+    sheets["Detention FY25"][0] = (revised, 7, 0)
+    write_workbook(folder / NAME, sheets)  # same name, new figures
+    ingest_stats([folder], warehouse)
+    versions = query(warehouse, "SELECT detained, sha256 FROM stats_detained_now WHERE "
+                                "agency = 'ICE' AND criminality = 'Total' ORDER BY detained")
+    assert [v[0] for v in versions] == [600.0, 601.0]
+    assert versions[0][1] != versions[1][1]
+
+
+def test_a_quarantined_value_is_kept_with_its_cell(folder, tmp_path):
+    sheets = standard_sheets()
+    broken = detained_now()
+    broken[3][1] = "three hundred"
+    sheets["Detention FY25"][0] = (broken, 7, 0)
+    write_workbook(folder / NAME, sheets)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ingest_stats([folder], warehouse)
+    (row,) = query(warehouse, "SELECT sheet, row_number, cell FROM ingest_quarantine")
+    assert row == ("Detention FY25", 11, "B11")
+    (source,) = warehouse.sources()
+    assert source["rows_read"] == source["rows_loaded"] + source["rows_quarantined"]
+
+
+def test_a_broken_file_fails_alone(folder, tmp_path):
+    (folder / "SYNTHETIC_broken.xlsx").write_bytes(b"not a workbook")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    summary = ingest_stats([folder], warehouse)
+    assert {f.path.name: f.status for f in summary.files} == {
+        NAME: "loaded", "SYNTHETIC_broken.xlsx": "failed"}
+    assert summary.failed
+    assert [s["file_name"] for s in warehouse.sources()] == [NAME]
+
+
+def test_cli_exits_nonzero_on_any_failure_without_a_traceback(folder, tmp_path):
+    runner = CliRunner()
+    warehouse = str(tmp_path / "w.duckdb")
+    ok = runner.invoke(app, ["ingest", "stats", str(folder), "--warehouse", warehouse])
+    assert ok.exit_code == 0, ok.output
+    assert f"loaded {NAME}" in ok.output
+    (folder / "SYNTHETIC_broken.xlsx").write_bytes(b"not a workbook")
+    failed = runner.invoke(app, ["ingest", "stats", str(folder), "--warehouse", warehouse])
+    assert failed.exit_code == 1
+    assert "not a readable .xlsx workbook" in failed.output
+    assert "Traceback" not in failed.output
+    missing = runner.invoke(app, ["ingest", "stats", str(tmp_path / "nowhere"),
+                                  "--warehouse", warehouse])
+    assert missing.exit_code == 1 and "no such file or folder" in missing.output
