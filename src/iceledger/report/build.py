@@ -1,0 +1,277 @@
+"""`iceledger report`: one self-contained HTML file (and optionally a PDF) of every metric.
+
+Presentation only. Every number comes from `WarehouseService.compute`, the same path the dashboard
+and the API use, with small cells suppressed as in the public dashboard: a report is a public
+output. Charts are Vega-Lite specs with their data inlined, drawn by the Vega bundle that
+vl-convert-python ships, inlined too, so the file works offline and from an e-mail attachment.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from functools import cache
+from pathlib import Path
+
+import jinja2
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from iceledger import __version__, facts
+from iceledger.metrics.claims import ClaimCheck, check_claims
+from iceledger.metrics.registry import QUESTIONS, Metric
+from iceledger.report.provenance import Provenance, read_provenance
+from iceledger.report.views import CATALOGUE, ReportViewSpec, chart_spec
+from iceledger.web import charts
+from iceledger.warehouse import Warehouse
+from iceledger.web.service import MetricResult, NotServable, WarehouseService
+
+SECTION_TITLES = {
+    "volume": ("Volume against targets", "How many arrests, book-ins and removals a day, against "
+               "the arrest targets set in 2025."),
+    "targeting": ("Who is targeted", "Convicted, pending charges, or neither; arrested in a jail "
+                  "or in the community. Both headline definitions are shown together."),
+    "detention": ("Detention", "How many people are held (midnight and 24-hour counts), for how "
+                  "long, how they leave custody, and against funded capacity."),
+    "outcomes": ("Outcomes", "What happens after an arrest: detention, removal, release."),
+    "cost": ("Cost", "Bed-days times a dated, sourced daily rate."),
+    "claims": ("Claims", "What officials said, against what the record shows, under every "
+               "definition."),
+    "reconciliation": ("Reconciliation", "ICE's published figures against the FOIA records for "
+                       "the same dates."),
+}
+
+
+
+@dataclass
+class ReportView:
+    id: str
+    title: str
+    metric: Metric
+    caveats: tuple[str, ...]
+    period: str
+    spec: dict | None = None
+    table_rows: list[dict] | None = None
+    csv_href: str | None = None
+    rows: int = 0
+    empty_reason: str = ""
+
+
+@dataclass
+class ReportSection:
+    id: str
+    title: str
+    question: str
+    views: list[ReportView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    html_path: Path
+    pdf_path: Path | None
+    sections: list[ReportSection]
+    claims: list[ClaimCheck]
+    provenance: Provenance
+
+
+def build_report(
+    warehouse_path: Path,
+    html_path: Path,
+    pdf: bool = False,
+    k: int = 10,
+    progress: Callable[[str], None] | None = None,
+) -> ReportResult:
+    service = WarehouseService(warehouse_path, public=True, k=k, max_rows=200_000)
+    events = facts.load_events()
+    sections = []
+    for question in QUESTIONS:
+        title, blurb = SECTION_TITLES[question]
+        section = ReportSection(question, title, blurb)
+        for metric in service.metrics():
+            if metric.question != question:
+                continue
+            for spec in CATALOGUE.get(metric.name, (ReportViewSpec(metric.name, kind="generic"),)):
+                if progress:
+                    progress(metric.name)
+                section.views.append(_view(service, metric, spec, events))
+        sections.append(section)
+    claims = check_claims(service.backend())
+    with Warehouse(warehouse_path).connect(read_only=True) as con:
+        provenance = read_provenance(con)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(
+        _render(sections, claims, provenance, warehouse_path, k), encoding="utf-8"
+    )
+    pdf_path = None
+    if pdf:
+        from iceledger.report.pdf import write_pdf  # fpdf2 is only needed for --pdf
+
+        pdf_path = html_path.with_suffix(".pdf")
+        write_pdf(sections, claims, provenance, pdf_path, k)
+    return ReportResult(html_path, pdf_path, sections, claims, provenance)
+
+
+def _view(service: WarehouseService, metric: Metric, spec: ReportViewSpec, events) -> ReportView:
+    by = spec.by
+    suffix = f" by {', '.join(by)}" if by else ""
+    view = ReportView(
+        id=metric.name.replace("_", "-") + "".join(f"-by-{d}" for d in by),
+        title=metric.title + suffix,
+        metric=metric,
+        caveats=service.caveats(metric),
+        period="",
+    )
+    try:
+        result = service.compute(service.request(metric.name, by=by))
+    except NotServable as exc:
+        view.empty_reason = str(exc)
+        view.period = "no data"
+        return view
+    view.period = _period_text(result)
+    view.rows = result.table.num_rows
+    view.csv_href = _csv_data_uri(result.table)
+    if result.table.num_rows == 0:
+        view.empty_reason = "the metric returned no rows for this warehouse"
+        return view
+    rows = _json_rows(result.table)
+    if spec.kind == "generic":
+        view.spec = charts.metric_chart(
+            metric.unit, result.table, rows, result.time_column, result.request.by
+        )
+    else:
+        view.spec = chart_spec(spec, rows, result.time_column)
+    if view.spec is None:
+        view.table_rows = rows
+    elif result.time_column and "layer" in view.spec:
+        view.spec["layer"].extend(_event_layers(events, result))
+    return view
+
+
+def _event_layers(events, result: MetricResult) -> list[dict]:
+    """Dated, confirmed events inside the chart's period, as labelled vertical rules."""
+    period = result.period()
+    start, end = period["data_from"], period["data_to"]
+    marks = [
+        {"date": e.date.start.isoformat(), "event": e.event[:60]}
+        for e in events
+        if e.confirmed and e.date.precision == "day"
+        and start <= e.date.start.isoformat() <= end
+    ]
+    if not marks:
+        return []
+    x = {"field": "date", "type": "temporal"}
+    return [
+        {"data": {"values": marks}, "mark": {"type": "rule", "color": "#555", "strokeDash": [2, 2]},
+         "encoding": {"x": x, "tooltip": [{"field": "event"}, {"field": "date"}]}},
+        {"data": {"values": marks},
+         "mark": {"type": "text", "angle": 270, "align": "right", "baseline": "bottom",
+                  "dx": -4, "dy": -2, "fontSize": 9, "color": "#555", "y": 0},
+         "encoding": {"x": x, "text": {"field": "event"}}},
+    ]
+
+
+def _period_text(result: MetricResult) -> str:
+    period = result.period()
+    if period["data_from"]:
+        return f"{period['data_from']} to {period['data_to']}"
+    return "the whole period the warehouse covers"
+
+
+def _json_rows(table: pa.Table) -> list[dict]:
+    return json.loads(json.dumps(table.to_pylist(), default=_json_value))
+
+
+def _json_value(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def _csv_data_uri(table: pa.Table) -> str:
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink)
+    encoded = base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
+    return f"data:text/csv;base64,{encoded}"
+
+
+@cache
+def _vega_bundle() -> str:
+    import vl_convert
+
+    return vl_convert.javascript_bundle().replace("</script", "<\\/script")
+
+
+def _claims_spec(claims: list[ClaimCheck]) -> dict | None:
+    """Claimed against observed share, for every claim that states a share."""
+    rows = [
+        {"claim": check.claim.claim_id, "definition": r.definition, "observed": r.observed,
+         "ci_low": r.ci_low, "ci_high": r.ci_high, "claimed": r.claimed}
+        for check in claims
+        if any(r.claimed is not None and r.definition != "count" for r in check.readings)
+        for r in check.readings
+        if r.definition in ("convicted", "convicted_or_pending")
+    ]
+    if not rows:
+        return None
+    y = {"field": "claim", "type": "nominal", "title": None}
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "data": {"values": rows}, "width": "container", "height": {"step": 40},
+        "layer": [
+            {"mark": "rule", "encoding": {"y": y, "yOffset": {"field": "definition"},
+                                          "x": {"field": "ci_low", "type": "quantitative",
+                                                "title": "share of arrests", "scale": {"domain": [0, 1]}},
+                                          "x2": {"field": "ci_high"},
+                                          "color": {"field": "definition", "legend": {"orient": "bottom"}}}},
+            {"mark": {"type": "point", "filled": True, "size": 60},
+             "encoding": {"y": y, "yOffset": {"field": "definition"},
+                          "x": {"field": "observed", "type": "quantitative"},
+                          "color": {"field": "definition"},
+                          "tooltip": [{"field": "claim"}, {"field": "definition"},
+                                      {"field": "observed", "format": ".3f"},
+                                      {"field": "claimed", "format": ".3f"}]}},
+            {"transform": [{"filter": "datum.claimed != null"}],
+             "mark": {"type": "tick", "color": "#b22222", "thickness": 3, "size": 30},
+             "encoding": {"y": y, "x": {"field": "claimed", "type": "quantitative"},
+                          "tooltip": [{"field": "claim"}, {"field": "claimed", "format": ".3f"}]}},
+        ],
+    }
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: int) -> str:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("iceledger.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+    )
+    environment.filters["cell"] = _cell
+    specs = {v.id: v.spec for s in sections for v in s.views if v.spec}
+    claims_spec = _claims_spec(claims)
+    if claims_spec:
+        specs["claims"] = claims_spec
+    return environment.get_template("report.html.j2").render(
+        title="iceledger report: ICE enforcement in the public record",
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__,
+        warehouse=str(warehouse_path),
+        synthetic=provenance.synthetic,
+        sections=sections,
+        provenance=provenance,
+        claims=claims,
+        claims_spec=claims_spec,
+        k=k,
+        vega_bundle=_vega_bundle(),
+        specs_json=json.dumps(specs).replace("</", "<\\/"),
+    )

@@ -1,0 +1,69 @@
+"""What the report says about where its numbers come from: every source file and every failed check.
+
+Presentation only: reads the warehouse's own bookkeeping tables, computes nothing new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from iceledger.warehouse import QUARANTINE_TABLE, SOURCES_TABLE
+
+# Validation tables written by the ingest steps; each has a status column and readable detail.
+CHECK_TABLES = {
+    "stats_checks": "status = 'fail'",
+    "foia_checks": "status = 'fail'",
+}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    sources: list[dict]
+    stats_releases: list[dict]
+    quarantine_reasons: list[dict]
+    failed_checks: dict[str, list[dict]]
+
+    @property
+    def synthetic(self) -> bool:
+        return any(s["synthetic"] for s in self.sources)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    cur = con.execute(sql)
+    columns = [d[0] for d in cur.description]
+    return [dict(zip(columns, row)) for row in cur.fetchall()]
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()[0]
+    )
+
+
+def read_provenance(con: duckdb.DuckDBPyConnection) -> Provenance:
+    sources = _rows(
+        con,
+        f"SELECT file_name, sha256, kind, dataset, layout, rows_read, rows_loaded, "
+        f"rows_quarantined, rows_duplicate, synthetic, loaded_at FROM {SOURCES_TABLE} "
+        f"ORDER BY kind, dataset, file_name",
+    )
+    stats_releases = (
+        _rows(con, "SELECT * EXCLUDE (sha256) FROM stats_workbooks ORDER BY file_date")
+        if _has_table(con, "stats_workbooks")
+        else []
+    )
+    quarantine_reasons = _rows(
+        con,
+        f"SELECT file_name, reason, count(*) AS rows FROM {QUARANTINE_TABLE} "
+        f"GROUP BY ALL ORDER BY rows DESC, file_name LIMIT 200",
+    )
+    failed_checks = {
+        table: _rows(con, f"SELECT * FROM {table} WHERE {condition} LIMIT 500")
+        for table, condition in CHECK_TABLES.items()
+        if _has_table(con, table)
+    }
+    return Provenance(sources, stats_releases, quarantine_reasons, failed_checks)

@@ -1,0 +1,216 @@
+"""Which chart the report draws for each metric, and how.
+
+The catalogue says, per metric, which columns to draw: several value columns become several lines
+(Vega-Lite folds them in the browser), a pair of interval columns becomes a band, and a few views
+need their own shape (the field-office ranking as a heat map with the bottom decile outlined). A
+metric the catalogue does not name is drawn by the dashboard's generic chart, so a new metric
+appears in the report without any change here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+HEIGHT = 240
+
+
+@dataclass(frozen=True)
+class Band:
+    series: str
+    low: str
+    high: str
+
+
+@dataclass(frozen=True)
+class ReportViewSpec:
+    metric: str
+    by: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
+    bands: tuple[Band, ...] = ()
+    kind: str = "lines"  # "lines", "ranking", "bars", "table"
+    y_title: str = ""
+
+
+def _two_definitions(prefix: str = "") -> dict:
+    return {
+        "lines": (f"{prefix}no_conviction_share", f"{prefix}no_conviction_no_charge_share"),
+        "bands": (
+            Band(f"{prefix}no_conviction_share", f"{prefix}no_conviction_ci_low",
+                 f"{prefix}no_conviction_ci_high"),
+            Band(f"{prefix}no_conviction_no_charge_share", f"{prefix}no_conviction_no_charge_ci_low",
+                 f"{prefix}no_conviction_no_charge_ci_high"),
+        ),
+        "y_title": "share (95% Wilson interval)",
+    }
+
+
+CATALOGUE: dict[str, tuple[ReportViewSpec, ...]] = {
+    "arrests_vs_target": (
+        ReportViewSpec("arrests_vs_target", lines=("arrests_7d_avg", "target_per_day"),
+                       y_title="arrests per day"),
+    ),
+    "arrests_per_day": (
+        ReportViewSpec("arrests_per_day", lines=("arrests", "arrests_28d_avg"),
+                       y_title="arrests per day"),
+    ),
+    "removals_per_day": (
+        ReportViewSpec("removals_per_day", lines=("removals_7d_avg", "removals_28d_avg"),
+                       y_title="removals per day"),
+    ),
+    "book_ins_per_day": (
+        ReportViewSpec("book_ins_per_day", lines=("book_ins_7d_avg", "book_ins_28d_avg"),
+                       y_title="book-ins per day"),
+    ),
+    "book_ins_monthly_compared": (
+        ReportViewSpec("book_ins_monthly_compared",
+                       lines=("foia_book_ins_per_day", "workbook_book_ins_per_day"),
+                       y_title="book-ins per day"),
+    ),
+    "target_attainment": (
+        ReportViewSpec("target_attainment", lines=("attainment_pct",), y_title="% of target"),
+    ),
+    "field_office_ranking": (ReportViewSpec("field_office_ranking", kind="ranking"),),
+    "arrest_criminality": (ReportViewSpec("arrest_criminality", **_two_definitions()),),
+    "book_in_criminality": (ReportViewSpec("book_in_criminality", **_two_definitions()),),
+    "population_criminality": (ReportViewSpec("population_criminality", **_two_definitions()),),
+    "arrest_setting_share": (
+        ReportViewSpec("arrest_setting_share", kind="series_by", lines=("share",),
+                       bands=(Band("share", "ci_low", "ci_high"),), y_title="share of arrests"),
+    ),
+    "arrest_criminality_period": (ReportViewSpec("arrest_criminality_period", kind="table"),),
+    "book_in_criminality_period": (ReportViewSpec("book_in_criminality_period", kind="table"),),
+    "arrest_criminality_shift": (ReportViewSpec("arrest_criminality_shift", kind="shift"),),
+    "book_in_criminality_shift": (ReportViewSpec("book_in_criminality_shift", kind="shift"),),
+    "detained_population_daily": (
+        ReportViewSpec("detained_population_daily",
+                       lines=("population_midnight", "population_24h"), y_title="people"),
+    ),
+    "detention_vs_capacity": (
+        ReportViewSpec("detention_vs_capacity", lines=("population_midnight", "funded_beds"),
+                       y_title="people; funded beds"),
+    ),
+    "length_of_stay": (ReportViewSpec("length_of_stay", kind="table"),),
+    "released_within_60_days": (
+        ReportViewSpec("released_within_60_days",
+                       lines=("share_released_within_60d", "share_ended_within_60d"),
+                       y_title="share of stays"),
+    ),
+    "arrest_outcomes": (
+        ReportViewSpec("arrest_outcomes",
+                       lines=("share_detained_within_10d", "share_removed_within_30d",
+                              "share_removed_within_90d", "share_released_within_90d",
+                              "share_still_held_at_90d"),
+                       y_title="share of arrests"),
+    ),
+    "detention_cost": (
+        ReportViewSpec("detention_cost", kind="bars", lines=("cost_usd",), y_title="US dollars"),
+    ),
+    "detention_cost_per_removal": (
+        ReportViewSpec("detention_cost_per_removal", lines=("cost_per_removal_usd",),
+                       y_title="US dollars per removal"),
+    ),
+}
+
+
+def chart_spec(view: ReportViewSpec, rows: list[dict], time_column: str | None) -> dict | None:
+    """A Vega-Lite spec for one catalogued view, or None when the view is a table."""
+    if view.kind == "table" or (view.kind != "shift" and not time_column and view.kind != "ranking"):
+        return None
+    base = {"$schema": SCHEMA, "data": {"name": "rows", "values": rows}, "width": "container",
+            "height": HEIGHT, "autosize": {"type": "fit-x", "contains": "padding"}}
+    if view.kind == "ranking":
+        return {**base, **_ranking()}
+    if view.kind == "shift":
+        return {**base, **_shift()}
+    if view.kind == "series_by":
+        return {**base, "layer": _series_by(view, time_column)}
+    return {**base, "layer": _folded(view, time_column)}
+
+
+def _folded(view: ReportViewSpec, time_column: str) -> list[dict]:
+    x = {"field": time_column, "type": "temporal", "title": time_column}
+    color = {"field": "series", "type": "nominal", "title": None,
+             "legend": {"orient": "bottom", "columns": 2}}
+    mark = {"type": "bar"} if view.kind == "bars" else {"type": "line", "interpolate": "monotone"}
+    layers = [
+        {
+            "transform": [{"calculate": f"'{band.series}'", "as": "series"}],
+            "mark": {"type": "area", "opacity": 0.18},
+            "encoding": {"x": x, "y": {"field": band.low, "type": "quantitative"},
+                         "y2": {"field": band.high}, "color": color},
+        }
+        for band in view.bands
+    ]
+    layers.append({
+        "transform": [{"fold": list(view.lines), "as": ["series", "value"]}],
+        "mark": mark,
+        "encoding": {
+            "x": x,
+            "y": {"field": "value", "type": "quantitative", "title": view.y_title},
+            "color": color,
+            "tooltip": [{"field": time_column, "type": "temporal"}, {"field": "series"},
+                        {"field": "value", "type": "quantitative", "format": ",.3~f"}],
+        },
+    })
+    return layers
+
+
+def _series_by(view: ReportViewSpec, time_column: str) -> list[dict]:
+    band = view.bands[0]
+    value = view.lines[0]
+    x = {"field": time_column, "type": "temporal", "title": time_column}
+    color = {"field": "arrest_setting", "type": "nominal", "legend": {"orient": "bottom"}}
+    return [
+        {"mark": {"type": "area", "opacity": 0.18},
+         "encoding": {"x": x, "y": {"field": band.low, "type": "quantitative"},
+                      "y2": {"field": band.high}, "color": color}},
+        {"mark": {"type": "line"},
+         "encoding": {"x": x, "y": {"field": value, "type": "quantitative",
+                                    "title": view.y_title},
+                      "color": color,
+                      "tooltip": [{"field": time_column, "type": "temporal"},
+                                  {"field": "arrest_setting"},
+                                  {"field": value, "format": ".3f"}]}},
+    ]
+
+
+def _ranking() -> dict:
+    return {
+        "height": {"step": 14},
+        "mark": {"type": "rect", "strokeWidth": 2},
+        "encoding": {
+            "x": {"field": "month", "type": "ordinal", "timeUnit": "yearmonth", "title": "month"},
+            "y": {"field": "aor", "type": "nominal", "title": "field office"},
+            "color": {"field": "arrests_per_day", "type": "quantitative",
+                      "scale": {"scheme": "blues"}, "title": "arrests/day"},
+            "stroke": {"condition": {"test": "datum.bottom_decile", "value": "#b22222"},
+                       "value": None},
+            "tooltip": [{"field": "aor"}, {"field": "month", "type": "temporal"},
+                        {"field": "arrests_per_day", "format": ".1f"}, {"field": "rank"},
+                        {"field": "bottom_decile", "title": "bottom 10%"}],
+        },
+    }
+
+
+def _shift() -> dict:
+    y = {"field": "split_event", "type": "nominal", "title": None}
+    return {
+        "height": {"step": 22},
+        "layer": [
+            {"mark": {"type": "rule"},
+             "encoding": {"y": y, "x": {"field": "difference_ci_low", "type": "quantitative",
+                                        "title": "change in share after the date (95% interval)"},
+                          "x2": {"field": "difference_ci_high"},
+                          "yOffset": {"field": "definition"},
+                          "color": {"field": "definition", "legend": {"orient": "bottom"}}}},
+            {"mark": {"type": "point", "filled": True},
+             "encoding": {"y": y, "x": {"field": "difference", "type": "quantitative"},
+                          "yOffset": {"field": "definition"},
+                          "color": {"field": "definition"},
+                          "tooltip": [{"field": "split_event"}, {"field": "definition"},
+                                      {"field": "before_share", "format": ".3f"},
+                                      {"field": "after_share", "format": ".3f"},
+                                      {"field": "difference", "format": ".3f"}]}},
+        ],
+    }
