@@ -510,6 +510,7 @@ class CsvReader(FoiaReader):
         except pa.ArrowInvalid:
             pass
         detail = message.replace("CSV parse error: ", "")
+        detail = detail if len(detail) <= 100 else detail[:100] + " ..."
         return SourceError(Location(self.path.name, row=found[0] if found else None),
                            f"{detail} (the header has {len(self.match.raw_headers)} fields split "
                            f"by {self.delimiter!r}: a wrong delimiter or an unquoted "
