@@ -7,7 +7,7 @@ the trend, the criminality shift and the person-level linkage are measured from 
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -384,9 +384,13 @@ def test_cli_bad_options_give_one_line_and_exit_1(tmp_path, extra):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_api_rejects_bad_scale(tmp_path):
+def test_api_rejects_bad_scale_and_unwritable_folder(tmp_path):
     with pytest.raises(IceledgerError, match="scale"):
         write_synthetic_releases(tmp_path, 0)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(IceledgerError, match="a-file"):
+        write_synthetic_releases(blocker / "out", 10)
 
 
 # The xlsx writer on its own ---------------------------------------------------------------------
@@ -419,7 +423,7 @@ def test_xlsx_writer_round_trips_through_calamine(tmp_path_factory, labels, data
         label = labels[codes[i]] if codes[i] >= 0 else ""
         assert row[0] == label
         assert row[1] == ("" if empty[i] else float(numbers[i]))
-        moment = datetime.utcfromtimestamp(int(seconds[i]))
+        moment = datetime(1970, 1, 1) + timedelta(seconds=int(seconds[i]))
         assert row[2] == ("" if empty[i] else moment)
         assert row[3] == moment.date()
         assert row[4] == ("" if empty[i] else ids[i].decode())
