@@ -46,8 +46,9 @@ def local_spark_session():
     return (
         SparkSession.builder.master("local[2]")
         .appName("iceledger")
-        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         # Warehouse timestamps are local times without a zone; UTC keeps Spark from shifting them.
         .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()

@@ -69,7 +69,9 @@ POPULATION_FILTERS = ("aor", "criminality", "citizenship_country")
 
 
 def reason_in(reason: ir.StringValue, group: str) -> ir.BooleanValue:
-    return reason.lower().strip().isin(REASON_GROUPS[group]).fill_null(False)
+    # No strip(): Ibis 12 writes it for Spark as TRIM(' \t\n\r\v\f' ...), and Spark reads \v
+    # and \f as the letters v and f ("voluntary departure" -> "oluntary departure").
+    return reason.lower().isin(REASON_GROUPS[group]).fill_null(False)
 
 
 def source_table(backend: ibis.BaseBackend, name: str) -> ir.Table:

@@ -1,0 +1,326 @@
+"""Speed of the detention metrics and of the whole metric suite, on SYNTHETIC data.
+
+    python benchmarks/bench_metrics.py [--stints N] [--arrests N] [--loop-days N] [--keep DIR]
+
+Generates canonical warehouse tables directly with numpy/pyarrow (SYNTHETIC: random people, not
+ICE records) over 15 fiscal years, loads them into a DuckDB warehouse in a temporary folder, and
+prints:
+
+1. daily population, both definitions, every facility, 15 years, from N stints, by the event
+   sweep (target: <= 10 s for 10M stints), beside the straightforward per-day loop that public
+   analyses use (pandas: for each day, mask the stints covering it and count per facility). The
+   loop runs on the first --loop-days days only and is extrapolated to 15 years; its counts are
+   checked against the sweep's for those days. Target ratio: >= 100x.
+2. the whole metric suite (every registered metric, defaults) on N arrests + N stints
+   (target: <= 30 s);
+3. each metric for one AOR and one year, warm (second run; target: <= 200 ms each).
+
+The machine is shared: the load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from iceledger.field_offices import field_offices
+from iceledger.metrics import REGISTRY, MetricParams, compute
+from iceledger.metrics.backends import duckdb_backend
+from iceledger.warehouse import Warehouse
+
+EPOCH = datetime(1970, 1, 1)
+FIRST_DAY = date(2011, 10, 1)
+LAST_DAY = date(2026, 9, 30)  # 15 fiscal years
+# Two releases overlapping by a quarter, as the real 2012-2023 and 2023-2025 releases do.
+RELEASES = (("2023-09-30", FIRST_DAY, date(2023, 9, 30)), ("2026-09-30", date(2023, 7, 1), LAST_DAY))
+FACILITIES = 500
+MEAN_STAY_DAYS = 45.0
+CRIMINALITY = ("Convicted Criminal", "Pending Criminal Charges", "Other Immigration Violator")
+REASONS = ("Removed", "Bonded Out", "Order of Supervision", "Order of Recognizance", "Paroled",
+           "Voluntary Departure", "Transferred")
+METHODS = (("Located", "at-large"), ("Non-Custodial Arrest", "at-large"),
+           ("CAP Local Incarceration", "custodial"), ("287(g) Program", "custodial"))
+COUNTRIES = tuple(f"COUNTRY {i:02d}" for i in range(20))
+ONE_AOR, ONE_YEAR = "Atlanta", (date(2024, 1, 1), date(2024, 12, 31))
+
+
+def seconds(day: date) -> int:
+    return int((datetime.combine(day, datetime.min.time()) - EPOCH).total_seconds())
+
+
+def timestamps(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    return pa.array(values.astype("datetime64[s]").astype("datetime64[us]"),
+                    mask=None if valid is None else ~valid)
+
+
+def labels(choices: tuple[str, ...], codes: np.ndarray) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(choices)).cast(
+        pa.string())
+
+
+def ids(prefix: str, n: int, offset: int = 0) -> pa.Array:
+    return pa.array(np.char.add(prefix, np.arange(offset, offset + n).astype(str)))
+
+
+def synthetic_tables(n_stints: int, n_arrests: int, seed: int = 2026) -> dict[str, pa.Table]:
+    """Canonical FOIA tables (docs/codebook.md) with their derived tables, all SYNTHETIC."""
+    rng = np.random.default_rng(seed)
+    offices = field_offices()
+    start, end = seconds(FIRST_DAY), seconds(LAST_DAY)
+    n_stays = int(n_stints / 1.25)
+    split = rng.random(n_stays) < (n_stints - n_stays) / n_stays  # stays of two stints
+    book_in = np.sort(rng.integers(start, end, n_stays))
+    length = rng.exponential(MEAN_STAY_DAYS * 86_400, n_stays).astype(np.int64)
+    release = (book_in >= seconds(RELEASES[1][1])).astype(np.int32)
+    coverage_end = np.array([seconds(r[2]) for r in RELEASES])[release]
+    book_out = book_in + length
+    closed = book_out < coverage_end
+    criminality = rng.integers(0, 3, n_stays)
+    aor = rng.integers(0, len(offices), n_stays)
+    country = rng.integers(0, len(COUNTRIES), n_stays)
+    reason = rng.integers(0, len(REASONS), n_stays)
+    facility = (rng.zipf(1.3, n_stays) - 1) % FACILITIES
+    release_names = labels(tuple(r[0] for r in RELEASES), release)
+    stay_ids = ids("stay-", n_stays)
+    person_ids = ids("person-", n_stays)
+    aor_names = labels(tuple(o.name for o in offices), aor)
+    aor_codes = labels(tuple(o.code for o in offices), aor)
+    crim = labels(CRIMINALITY, criminality)
+    countries = labels(COUNTRIES, country)
+    reasons = pa.array(np.array(REASONS, dtype=object)[reason], mask=~closed)
+    end_time = np.where(closed, book_out, coverage_end)
+    stays = pa.table({
+        "stay_id": stay_ids, "person_id": person_ids, "release": release_names,
+        "stay_book_in": timestamps(book_in), "stay_book_out": timestamps(book_out, closed),
+        "censored": pa.array(~closed), "end_time": timestamps(end_time),
+        "length_days": pa.array((end_time - book_in) / 86_400.0),
+        "stay_release_reason": reasons, "criminality": crim, "aor": aor_names,
+        "aor_code": aor_codes, "first_facility_code": labels(_facility_codes(), facility),
+        "n_stints": pa.array(np.where(split, 2, 1)), "citizenship_country": countries,
+        "gender": labels(("Male", "Female"), rng.integers(0, 2, n_stays)),
+    })
+    # Stints: every stay's first placement, and a second one for split stays (moved half-way).
+    moved = book_in + length // 2
+    first_out = np.where(split, moved, book_out)
+    first_closed = split | closed
+    second = np.flatnonzero(split)
+    rows = np.concatenate([np.arange(n_stays), second])
+    stint_in = np.concatenate([book_in, moved[second]])
+    stint_out = np.concatenate([first_out, book_out[second]])
+    stint_closed = np.concatenate([first_closed, closed[second]])
+    stint_facility = np.concatenate([facility, (facility[second] + 1) % FACILITIES])
+    stints = pa.table({
+        "record_id": ids("stint-", len(rows)), "release": release_names.take(rows),
+        "stay_id": stay_ids.take(rows), "person_id": person_ids.take(rows),
+        "stay_book_in": timestamps(book_in[rows]), "book_in": timestamps(stint_in),
+        "book_out": timestamps(stint_out, stint_closed),
+        "stay_book_out": timestamps(book_out[rows], closed[rows]),
+        "facility_code": labels(_facility_codes(), stint_facility),
+        "stay_release_reason": reasons.take(rows), "criminality": crim.take(rows),
+        "aor": aor_names.take(rows), "aor_code": aor_codes.take(rows),
+        "citizenship_country": countries.take(rows), "is_duplicate": pa.array(np.zeros(len(rows), bool)),
+    })
+    # Arrests: 70% lead to a stay booked in 0-3 days later; the rest are never detained.
+    linked = min(n_stays, int(n_arrests * 0.7))
+    arrest_time = np.concatenate([
+        book_in[:linked] - rng.integers(0, 3 * 86_400, linked),
+        rng.integers(start, end, n_arrests - linked),
+    ])
+    a_release = (arrest_time >= seconds(RELEASES[1][1])).astype(np.int32)
+    a_aor = np.concatenate([aor[:linked], rng.integers(0, len(offices), n_arrests - linked)])
+    a_crim = np.concatenate([criminality[:linked], rng.integers(0, 3, n_arrests - linked)])
+    method = rng.integers(0, len(METHODS), n_arrests)
+    arrest_ids = ids("arrest-", n_arrests)
+    arrests = pa.table({
+        "record_id": arrest_ids, "release": labels(tuple(r[0] for r in RELEASES), a_release),
+        "person_id": ids("person-", n_arrests), "apprehension_date": timestamps(arrest_time),
+        "aor": labels(tuple(o.name for o in offices), a_aor),
+        "aor_code": labels(tuple(o.code for o in offices), a_aor),
+        "criminality": labels(CRIMINALITY, a_crim),
+        "apprehension_method": labels(tuple(m[0] for m in METHODS), method),
+        "arrest_setting": labels(tuple(m[1] for m in METHODS), method),
+        "apprehension_state": labels(("GA", "TX", "CA", "IL", "NY"), rng.integers(0, 5, n_arrests)),
+        "citizenship_country": labels(COUNTRIES, rng.integers(0, len(COUNTRIES), n_arrests)),
+        "is_duplicate": pa.array(rng.random(n_arrests) < 0.05),
+    })
+    links = pa.table({
+        "arrest_record_id": arrest_ids.slice(0, linked), "stay_id": stay_ids.slice(0, linked),
+        "days_from_arrest": pa.array((book_in[:linked] - arrest_time[:linked]) / 86_400.0),
+    })
+    removed = np.flatnonzero(closed & (reason == 0))
+    departed = (book_out[removed] // 86_400).astype("datetime64[D]")
+    removals = pa.table({
+        "record_id": ids("removal-", len(removed)), "release": release_names.take(removed),
+        "person_id": person_ids.take(removed), "departed_date": pa.array(departed),
+        "aor": aor_names.take(removed), "criminality": crim.take(removed),
+        "citizenship_country": countries.take(removed),
+        "departure_country": countries.take(removed),
+    })
+    removal_links = pa.table({
+        "removal_record_id": removals["record_id"], "stay_id": stay_ids.take(removed),
+        "arrest_record_id": pa.array(
+            np.where(removed < linked, np.char.add("arrest-", removed.astype(str)), None)),
+    })
+    release_table = pa.table({
+        "release": [r[0] for r in RELEASES],
+        "coverage_start": pa.array([r[1] for r in RELEASES], pa.date32()),
+        "coverage_end": pa.array([r[2] for r in RELEASES], pa.date32()),
+    })
+    return {
+        "foia_stays": stays, "foia_stints": stints, "foia_arrests": arrests,
+        "foia_arrest_stay_links": links, "foia_removals": removals,
+        "foia_removal_links": removal_links, "foia_releases": release_table,
+        **stats_tables(rng),
+    }
+
+
+def _facility_codes() -> tuple[str, ...]:
+    return tuple(f"F{i:03d}" for i in range(FACILITIES))
+
+
+def stats_tables(rng: np.random.Generator) -> dict[str, pa.Table]:
+    """Workbook tables for FY2021-FY2026, one workbook per fiscal year (SYNTHETIC figures)."""
+    years = range(2021, 2027)
+    workbooks = [f"FY{y % 100}_detentionStats.xlsx" for y in years]
+    months = [(wb, y, date(y - 1 if m >= 10 else y, m, 1))
+              for wb, y in zip(workbooks, years) for m in (*range(10, 13), *range(1, 10))]
+
+    def monthly(value: str, dims: dict[str, tuple[str, ...]]) -> pa.Table:
+        keys = [()]
+        for options in dims.values():
+            keys = [(*k, o) for k in keys for o in options]
+        rows = [{"workbook": wb, "fiscal_year": y, "month": m, **dict(zip(dims, k)),
+                 value: float(rng.integers(1_000, 60_000)), "sheet": "Detention", "cell_range": "B9"}
+                for wb, y, m in months for k in keys]
+        return pa.Table.from_pylist(rows)
+
+    agencies = ("ICE", "CBP", "Total")
+    return {
+        "stats_workbooks": pa.table({
+            "workbook": workbooks, "sha256": [f"{i:064d}" for i in years],
+            "fiscal_year": list(years), "file_date": [date(y, 9, 20) for y in years],
+            "as_of_date": [date(y, 9, 15) for y in years]}),
+        "stats_adp": monthly("adp", {"agency": agencies, "criminality": (*CRIMINALITY, "Total")}),
+        "stats_book_ins": monthly("book_ins", {"agency": agencies}),
+        "stats_book_outs": monthly("book_outs", {"release_reason": ("Bonded Out", "Paroled", "Total"),
+                                                 "criminality": (*CRIMINALITY, "Total")}),
+        "stats_detained_now": pa.Table.from_pylist([
+            {"workbook": wb, "fiscal_year": y, "criminality": c, "agency": a,
+             "detained": float(rng.integers(1_000, 60_000)), "sheet": "Detention", "cell_range": "C4"}
+            for wb, y in zip(workbooks, years) for c in (*CRIMINALITY, "Total") for a in agencies]),
+    }
+
+
+def per_day_loop(stints, days: list[date]) -> dict[tuple[date, str], tuple[int, int]]:
+    """The straightforward way: for each day, mask the stints covering it, count per facility."""
+    counts = {}
+    for day in days:
+        midnight = np.datetime64(day, "us")
+        next_midnight = midnight + np.timedelta64(1, "D")
+        held_at_midnight = (stints.book_in <= midnight) & (stints.book_out > midnight)
+        held_that_day = (stints.book_in < next_midnight) & (stints.book_out >= midnight)
+        at_midnight = stints[held_at_midnight].groupby("facility_code").size()
+        that_day = stints[held_that_day].groupby("facility_code").size()
+        for facility, n in that_day.items():
+            counts[(day, facility)] = (int(at_midnight.get(facility, 0)), int(n))
+    return counts
+
+
+def loop_input(warehouse: Path):
+    """Stints as a public analysis would hold them: non-duplicate, open ones to the release end."""
+    with Warehouse(warehouse).connect(read_only=True) as con:
+        return con.sql("""
+            SELECT s.facility_code, s.book_in,
+                   coalesce(s.book_out, CAST(r.coverage_end + 1 AS TIMESTAMP)) AS book_out
+            FROM foia_stints s JOIN foia_releases r USING (release)
+            WHERE NOT s.is_duplicate AND s.release = '2023-09-30'
+        """).df()
+
+
+def timed(action):
+    started = time.perf_counter()
+    result = action()
+    return result, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stints", type=int, default=10_000_000)
+    parser.add_argument("--arrests", type=int, default=10_000_000)
+    parser.add_argument("--loop-days", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="Keep the generated warehouse in this folder.")
+    args = parser.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="iceledger-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "synthetic.duckdb"
+    try:
+        if not path.exists():
+            tables, made = timed(lambda: synthetic_tables(args.stints, args.arrests))
+            warehouse = Warehouse(path)
+            _, loaded = timed(lambda: [warehouse.replace_table(n, t) for n, t in tables.items()])
+            print(f"SYNTHETIC warehouse: {tables['foia_stints'].num_rows:,} stints, "
+                  f"{tables['foia_arrests'].num_rows:,} arrests ({made:.1f} s to generate, "
+                  f"{loaded:.1f} s to load) at {path}")
+            del tables
+        print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        backend = duckdb_backend(path)
+        by_facility = MetricParams(by=("facility_code",))
+        population, sweep_s = timed(lambda: compute("detained_population_daily", backend, by_facility))
+        print(f"\n1. daily population, both definitions, {FACILITIES} facilities, "
+              f"{(LAST_DAY - FIRST_DAY).days + 1:,} days: {population.num_rows:,} rows in "
+              f"{sweep_s:.2f} s by event sweep (target <= 10 s)")
+        stints = loop_input(path)
+        days = [FIRST_DAY + timedelta(days=i) for i in range(args.loop_days)]
+        looped, loop_s = timed(lambda: per_day_loop(stints, days))
+        full_days = (RELEASES[0][2] - FIRST_DAY).days + 1
+        extrapolated = loop_s / len(days) * full_days
+        swept = {(r["date"], r["facility_code"]): (r["population_midnight"], r["population_24h"])
+                 for r in population.filter(pc.less_equal(
+                     population["date"], pa.scalar(days[-1], pa.date32()))).to_pylist()}
+        swept = {k: v for k, v in swept.items() if v != (0, 0)}
+        agree = "agree" if swept == looped else "DISAGREE"
+        print(f"   per-day loop (pandas) over the {len(days)} first days: {loop_s:.2f} s, "
+              f"{loop_s / len(days) * 1000:.0f} ms a day; the two methods {agree} on those days")
+        print(f"   loop extrapolated to the older release's {full_days:,} days (its "
+              f"{len(stints):,} stints only): {extrapolated:,.0f} s; the sweep did both "
+              f"releases, all days: ratio {extrapolated / sweep_s:,.0f}x (goal >= 100x)")
+        del stints
+
+        suite = {}
+        for name in sorted(REGISTRY):
+            result, suite[name] = timed(lambda: compute(name, backend))
+        total = sum(suite.values())
+        print(f"\n2. whole metric suite ({len(suite)} metrics, defaults): {total:.1f} s "
+              f"(target <= 30 s); slowest: " + ", ".join(
+                  f"{n} {s:.1f} s" for n, s in sorted(suite.items(), key=lambda i: -i[1])[:4]))
+
+        slice_times = {}
+        for name, metric in sorted(REGISTRY.items()):
+            params = MetricParams(start=ONE_YEAR[0], end=ONE_YEAR[1],
+                                  filters={"aor": (ONE_AOR,)} if "aor" in metric.filters else {})
+            compute(name, backend, params)
+            _, slice_times[name] = timed(lambda: compute(name, backend, params))
+        over = {n: s for n, s in slice_times.items() if s > 0.2}
+        print(f"\n3. one AOR ({ONE_AOR}, where the metric filters by AOR) and one year, warm: "
+              f"median {sorted(slice_times.values())[len(slice_times) // 2] * 1000:.0f} ms, "
+              f"max {max(slice_times.values()) * 1000:.0f} ms (target <= 200 ms each); "
+              + (f"over target: " + ", ".join(f"{n} {s * 1000:.0f} ms" for n, s in
+                                              sorted(over.items(), key=lambda i: -i[1]))
+                 if over else "all within target"))
+        print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
