@@ -114,6 +114,22 @@ def test_releases_without_a_file_date_are_ordered_by_their_data_date(tmp_path):
     assert table.to_pylist()[0]["value"] == 2
 
 
+def test_an_archive_capture_date_orders_a_release_whose_name_has_no_date(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    _load_release(wh, "synthetic-FY22_detentionStats08192022.xlsx", date(2022, 8, 19),
+                  date(2022, 8, 14), {("ICE", OCT): 1})
+    # Archived 2022-12-10, but its printed data date is earlier than the August release's.
+    tables = _release_tables("20221210163906-synthetic-FY22-detentionStats.xlsx", None,
+                             date(2022, 8, 10), {("ICE", OCT): 2})
+    tables["stats_workbooks"] = tables["stats_workbooks"].append_column(
+        "archive_date", pa.array([date(2022, 12, 10)]))
+    wh.load(SourceLoad(path=Path("synthetic.xlsx"), sha256=_sha("archived"), kind="stats",
+                       tables=tables, accounting=RowAccounting(rows_read=1, rows_loaded=1),
+                       synthetic=True))
+    _, table = published_series(duckdb_backend(wh.path), "stats_book_ins")
+    assert table.to_pylist()[0]["value"] == 2
+
+
 def test_a_workbook_reposted_under_the_same_name_gives_two_versions(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     for sha, as_of, value in (("a" * 64, date(2025, 1, 20), 100.0),

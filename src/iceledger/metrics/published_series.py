@@ -11,9 +11,10 @@ table's dimensions (agency, criminality, release reason, ...):
 - `latest`: the latest published value, where it came from, and how the month was revised (first
   value, number of revisions, largest single revision, change since first publication).
 
-Publication order is the date in the file name (`file_date`), then the printed "data as of" date,
-then the workbook name. The file date comes first because the printed data date is the less
-reliable of the two (it has been left unchanged between releases, and once printed a year wrong).
+Publication order is the date in the file name (`file_date`), else the web-archive capture date
+its name carries (`archive_date`), else the printed "data as of" date; then the data date, the
+workbook name and its sha256. Publication dates come first because the printed data date is the
+least reliable (it has been left unchanged between releases, and once printed a year wrong).
 
 Written in Ibis (window functions over the warehouse) so the same expression runs on DuckDB or
 Spark, like every metric.
@@ -33,8 +34,12 @@ from iceledger.errors import IceledgerError
 WORKBOOKS_TABLE = "stats_workbooks"
 # Where a figure came from; never a dimension of the series.
 PROVENANCE_COLUMNS = ("workbook", "sheet", "cell_range", "sha256")
-# Numeric columns that label a row rather than measure something.
-NOT_MEASURES = ("fiscal_year",)
+# Numeric columns that label a row rather than measure something. They are not dimensions either:
+# the month determines the year it belongs to, while `fiscal_year` (the workbook's year) can differ
+# between releases printing the same month.
+NOT_MEASURES = ("fiscal_year", "data_fiscal_year", "quarter")
+# The first of these a release has dates its publication (see the module docstring).
+PUBLICATION_DATES = ("file_date", "archive_date", "as_of_date")
 # Printed figures are floats (ADPs to ~12 digits); smaller differences are float noise, not edits.
 REVISION_EPSILON = 1e-9
 
@@ -89,13 +94,14 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     data = backend.table(spec.table)
     releases = backend.table(WORKBOOKS_TABLE)
     join_keys = [k for k in ("workbook", "sha256") if k in data.schema() and k in releases.schema()]
-    releases = releases.select(*join_keys, "file_date", "as_of_date").distinct()
+    dates = [c for c in PUBLICATION_DATES if c in releases.schema()]
+    releases = releases.select(*join_keys, *dates).distinct()
     keys = [*spec.dimensions, "month"]
     rows = data.filter(data[spec.value].notnull()).select(
         *keys, *[c for c in (*join_keys, "sheet", "cell_range") if c in data.schema()],
         value=data[spec.value].cast("float64"),
     ).join(releases, join_keys)
-    order = [ibis.coalesce(rows.file_date, rows.as_of_date), rows.as_of_date,
+    order = [ibis.coalesce(*[rows[c] for c in dates]), rows.as_of_date,
              *[rows[k] for k in join_keys]]
     in_order = ibis.window(group_by=keys, order_by=order)
     newest_first = ibis.window(group_by=keys, order_by=[ibis.desc(o) for o in order])

@@ -71,6 +71,7 @@ class ReleaseTables:
     file_date: date | None
     as_of_date: date | None
     tables: Mapping[str, pa.Table]
+    archive_date: date | None = None  # web-archive capture, from a name like 20221210163906-...
 
 
 if TYPE_CHECKING:
@@ -629,8 +630,9 @@ def _check_facility_bed_days(current: Release, previous: Release) -> CheckResult
 
 
 def release_order(release: Release) -> tuple:
-    """Publication order: the file's date, else its data date (FY19/FY20 names carry no date)."""
-    published = release.file_date or release.as_of_date or date.min
+    """Publication order: the date in the file name, else the archive capture date in it, else the
+    data date (FY19/FY20 names carry neither)."""
+    published = release.file_date or release.archive_date or release.as_of_date or date.min
     return (published, release.as_of_date or date.min, release.workbook)
 
 
@@ -730,9 +732,7 @@ def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], 
     if WORKBOOKS_TABLE not in names:
         return [], []
     with warehouse.connect(read_only=True) as con:
-        workbooks = con.sql(
-            f"SELECT workbook, sha256, fiscal_year, file_date, as_of_date FROM {WORKBOOKS_TABLE}"
-        ).to_arrow_table().to_pylist()
+        workbooks = con.sql(f"SELECT * FROM {WORKBOOKS_TABLE}").to_arrow_table().to_pylist()
         tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
                   for name in RELEASE_CHECK_TABLES if name in names}
     key = "sha256" if all("sha256" in t.column_names for t in tables.values()) else "workbook"
@@ -748,7 +748,8 @@ def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], 
     releases = [
         ReleaseTables(rows[0]["workbook"], rows[0]["fiscal_year"], rows[0]["file_date"],
                       rows[0]["as_of_date"],
-                      {t: by[ident] for t, by in split.items() if ident in by})
+                      {t: by[ident] for t, by in split.items() if ident in by},
+                      rows[0].get("archive_date"))
         for ident, rows in loads.items() if len(rows) == 1
     ]
     return releases, problems
