@@ -26,3 +26,17 @@ def ddp_reference() -> Path:
     if not DDP_REFERENCE.is_dir():
         pytest.skip(f"Deportation Data Project reference parse not found at {DDP_REFERENCE}")
     return DDP_REFERENCE
+
+
+@pytest.fixture(scope="session")
+def synthetic_warehouse(tmp_path_factory) -> Path:
+    """A small warehouse built by the real pipeline from a seeded SYNTHETIC release."""
+    from iceledger.sources.foia import foia_paths, ingest_foia
+    from iceledger.sources.foia_synth import generate_release
+    from iceledger.warehouse import Warehouse
+
+    root = tmp_path_factory.mktemp("synthetic-warehouse")
+    generate_release(root / "files", 1_500, seed=11, fmt="parquet")
+    report = ingest_foia(foia_paths([root / "files"]), Warehouse(root / "w.duckdb"))
+    assert report.ok, [f.error for f in report.files if f.error]
+    return root / "w.duckdb"

@@ -1,0 +1,89 @@
+"""The report: every section, valid charts, the numbers of the metrics, offline, labelled synthetic."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+
+import pytest
+import vl_convert
+
+from iceledger.metrics.registry import QUESTIONS, REGISTRY
+from iceledger.report.build import build_report
+from iceledger.web.service import WarehouseService
+
+
+@pytest.fixture(scope="module")
+def report(synthetic_warehouse, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    return build_report(synthetic_warehouse, out, pdf=True)
+
+
+@pytest.fixture(scope="module")
+def html(report) -> str:
+    return report.html_path.read_text(encoding="utf-8")
+
+
+def _specs(html: str) -> dict:
+    found = re.search(r"const ICELEDGER_SPECS = (\{.*?\});\n", html, re.S)
+    return json.loads(found.group(1).replace("<\\/", "</"))
+
+
+def test_every_question_and_every_metric_has_a_place(report, html):
+    assert [s.id for s in report.sections] == list(QUESTIONS)
+    for question in QUESTIONS:
+        assert f'<section id="{question}">' in html
+    shown = {v.metric.name for s in report.sections for v in s.views}
+    assert shown == set(REGISTRY)
+    assert 'id="provenance"' in html
+
+
+def test_every_chart_spec_compiles_with_vega_lite(html):
+    specs = _specs(html)
+    assert len(specs) >= 10
+    for view_id, spec in specs.items():
+        compiled = vl_convert.vegalite_to_vega({**spec, "width": 600})
+        assert compiled.get("marks") or compiled.get("signals"), view_id
+
+
+def test_chart_data_and_csv_are_the_metric_output(report, synthetic_warehouse):
+    service = WarehouseService(synthetic_warehouse, public=True, k=10, max_rows=200_000)
+    checked = 0
+    for section in report.sections:
+        for view in section.views:
+            if not view.rows:
+                continue
+            expected = service.compute(service.request(view.metric.name)).table
+            csv_bytes = base64.b64decode(view.csv_href.split(",", 1)[1])
+            rows = list(csv.DictReader(io.StringIO(csv_bytes.decode())))
+            assert len(rows) == expected.num_rows == view.rows
+            first = expected.slice(0, 1).to_pylist()[0]
+            for column, value in first.items():
+                if isinstance(value, int) and not isinstance(value, bool):
+                    assert int(rows[0][column]) == value, (view.id, column)
+            if view.spec and "data" in view.spec and "values" in view.spec["data"]:
+                assert len(view.spec["data"]["values"]) == expected.num_rows
+            checked += 1
+    assert checked >= 10
+
+
+def test_offline_self_contained_and_labelled_synthetic(html, report):
+    assert "SYNTHETIC DATA" in html and 'id="synthetic-banner"' in html
+    assert "window.vegaEmbed" in html
+    # No external script, stylesheet or image: the file works with no network.
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', html)
+    for source in report.provenance.sources:
+        assert source["sha256"][:16] in html
+    assert report.pdf_path.read_bytes().startswith(b"%PDF")
+
+
+def test_claims_are_held_against_the_record(report, html):
+    assert report.claims
+    assert 'id="claims-table"' in html
+    checked = [c for c in report.claims if c.status == "checked"]
+    assert checked and all(c.readings for c in checked)
+    definitions = {r.definition for c in checked for r in c.readings}
+    assert {"convicted", "convicted_or_pending"} <= definitions
