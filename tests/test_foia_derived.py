@@ -200,6 +200,23 @@ def test_same_day_transfer_is_kept_and_same_facility_same_day_rebooking_is_flagg
     assert (summary.stints, summary.stint_duplicates) == (4, 1)
 
 
+def test_the_first_stint_is_the_earliest_booked_in_and_odd_book_ins_do_not_break_the_order():
+    stay_in = datetime(2025, 5, 1, 8)
+    con = warehouse(stints=[
+        stint("p1", stay_in, datetime(2025, 5, 2, 8), facility="SECOND", aor="Houston"),
+        stint("p1", stay_in, stay_in, facility="FIRST", aor="Atlanta"),
+        stint("p2", stay_in, datetime(2199, 1, 1), facility="TYPO"),
+        stint("p2", stay_in, datetime(1900, 1, 1), facility="OLD"),
+        stint("p3", stay_in, facility="NO BOOK-IN"),
+        stint("p3", stay_in, stay_in, facility="KNOWN"),
+    ])
+    con.execute("UPDATE foia_stints SET book_in = NULL WHERE facility_code = 'NO BOOK-IN'")
+    rebuild_derived(con)
+    assert con.execute("SELECT person_id, first_facility_code, aor FROM foia_stays "
+                       "ORDER BY person_id").fetchall() == [
+        ("p1", "FIRST", "Atlanta"), ("p2", "OLD", None), ("p3", "KNOWN", None)]
+
+
 def test_a_stay_spanning_midnight_lasts_its_hours():
     con = warehouse(stints=[stint("p1", datetime(2025, 4, 1, 23), stay_out=datetime(2025, 4, 2, 1))])
     rebuild_derived(con)
@@ -427,7 +444,7 @@ arrest_rows = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(arrest_rows)
 def test_every_arrest_row_is_kept_once_and_episodes_follow_the_anchored_rule(generated):
     rows = [arrest(person, T0 + hours * H, "ERO Reprocessed Arrest" if reprocessed else "Located",
@@ -454,7 +471,7 @@ def reference_matching(pairs: list[tuple[str, str, float, float]]) -> set[tuple[
     return matched
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=40), max_size=8, unique=True),
        st.lists(st.integers(min_value=-10, max_value=50), max_size=8, unique=True))
 def test_arrest_stay_links_equal_the_greedy_one_to_one_matching(arrest_hours, stay_hours):

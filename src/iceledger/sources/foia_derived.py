@@ -52,12 +52,14 @@ _REQUIRED_COLUMNS = {
     REMOVALS: ("record_id", "person_id"),
 }
 
-# Stints of a stay in time order, ties (and missing book-ins, last) in load order: the file's
-# sheets and rows as ingested. Packed into one BIGINT (seconds since 2000 in the high 32 bits,
-# rowid in the low 32) because DuckDB's arg_min is several times faster on it than on a
-# (timestamp, rowid) pair; it holds for book-ins from 1932 to 2068 and 4 billion rows.
+# Stints of a stay in time order, ties in load order (the file's sheets and rows as ingested),
+# missing book-ins last. Packed into one BIGINT (seconds since 2000 in the high 32 bits, rowid in
+# the low 32) because DuckDB's arg_min is several times faster on it than on a (timestamp, rowid)
+# pair. Exact for book-ins from 1932 to 2068; mistyped years outside that sort at its ends.
 _STINT_ORDER = (
-    "(coalesce(epoch_us(book_in) // 1000000 - 946684800, 2147483647) * 4294967296 + rowid)"
+    "((CASE WHEN book_in IS NULL THEN 2147483647 ELSE least(greatest("
+    "epoch_us(book_in) // 1000000 - 946684800, -2147483648), 2147483646) END) * 4294967296 "
+    "+ rowid)"
 )
 
 
@@ -236,8 +238,13 @@ def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
         FROM {ARRESTS} a
         LEFT JOIN marked m ON m.row_key = a.rowid
     """)
-    _write_flags(con, ARRESTS, "_derive_arrest_flags",
-                 {"episode_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
+    _ensure_columns(con, ARRESTS, {"episode_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
+    con.execute(f"""
+        UPDATE {ARRESTS} AS a SET episode_id = f.episode_id, is_duplicate = f.is_duplicate
+        FROM _derive_arrest_flags f
+        WHERE a.rowid = f.row_key AND (a.episode_id IS DISTINCT FROM f.episode_id
+                                       OR a.is_duplicate IS DISTINCT FROM f.is_duplicate)
+    """)
     con.execute("DROP TABLE _derive_arrest_order")
     con.execute("DROP TABLE _derive_arrest_flags")
 
@@ -245,27 +252,37 @@ def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
 def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
     # A stint without an identifier cannot be joined to others: it is a stay on its own, keyed by
     # its record. The stay id carries the release because identifiers are unique only within one.
+    # Both flags are written in place, only where they change: the stay id is a function of the
+    # row alone, and duplicates are searched for only among the (few) stints that share a stay,
+    # facility and book-in day, which spares a window over every stint.
+    _ensure_columns(con, STINTS, {"stay_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
+    stay_id = (
+        "CASE WHEN stay_book_in IS NOT NULL THEN release || '/' || "
+        "coalesce(person_id, 'record ' || record_id) || '/' || CAST(stay_book_in AS VARCHAR) END"
+    )
+    con.execute(f"UPDATE {STINTS} SET stay_id = {stay_id} WHERE stay_id IS DISTINCT FROM {stay_id}")
+    placement = "release, person_id, stay_book_in, facility_code, book_in_day"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _derive_stint_flags AS
-        WITH keyed AS (
-            SELECT rowid AS row_key, facility_code, book_in, {_STINT_ORDER} AS stint_order,
-                   CASE WHEN stay_book_in IS NOT NULL THEN
-                       release || '/' || coalesce(person_id, 'record ' || record_id) || '/'
-                       || CAST(stay_book_in AS VARCHAR)
-                   END AS stay_id
+        CREATE OR REPLACE TEMP TABLE _derive_stint_duplicates AS
+        WITH placed AS (
+            SELECT rowid AS row_key, release, person_id, stay_book_in, facility_code,
+                   CAST(book_in AS DATE) AS book_in_day, {_STINT_ORDER} AS stint_order
             FROM {STINTS}
+            WHERE person_id IS NOT NULL AND stay_book_in IS NOT NULL
+              AND facility_code IS NOT NULL AND book_in IS NOT NULL
+        ), shared AS (
+            SELECT {placement} FROM placed GROUP BY ALL HAVING count(*) > 1
         )
-        SELECT row_key, stay_id,
-               coalesce(stay_id IS NOT NULL AND facility_code IS NOT NULL AND book_in IS NOT NULL
-                        AND row_number() OVER (
-                            PARTITION BY stay_id, facility_code, CAST(book_in AS DATE)
-                            ORDER BY stint_order) > 1,
-                        false) AS is_duplicate
-        FROM keyed
+        SELECT row_key FROM (
+            SELECT row_key, row_number() OVER (
+                PARTITION BY {placement} ORDER BY stint_order) AS placement_rank
+            FROM placed SEMI JOIN shared USING ({placement}))
+        WHERE placement_rank > 1
     """)
-    _write_flags(con, STINTS, "_derive_stint_flags",
-                 {"stay_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
-    con.execute("DROP TABLE _derive_stint_flags")
+    duplicate = "(rowid IN (SELECT row_key FROM _derive_stint_duplicates))"
+    con.execute(f"UPDATE {STINTS} SET is_duplicate = {duplicate} "
+                f"WHERE is_duplicate IS DISTINCT FROM {duplicate}")
+    con.execute("DROP TABLE _derive_stint_duplicates")
     # Open stays are censored at 00:00 on the release date, the last moment the release can
     # describe; a stay booked in after that has no meaningful length and gets none.
     con.execute(f"""
@@ -401,10 +418,8 @@ def _match_one_to_one(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE _derive_candidates")
 
 
-def _write_flags(
-    con: duckdb.DuckDBPyConnection, table: str, flags_table: str, columns: dict[str, str]
-) -> None:
-    """Set derived columns on a raw table from flags keyed by rowid, touching changed rows only."""
+def _ensure_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> None:
+    """Give a raw table its derived columns, with the right types (ingest may add them as NULL)."""
     existing = dict(con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchall())
@@ -413,13 +428,6 @@ def _write_flags(
             con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {sql_type}')
         elif existing[column] != sql_type:
             con.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" SET DATA TYPE {sql_type}')
-    assignments = ", ".join(f'"{c}" = f."{c}"' for c in columns)
-    changed = " OR ".join(f't."{c}" IS DISTINCT FROM f."{c}"' for c in columns)
-    con.execute(f"""
-        UPDATE {table} AS t SET {assignments}
-        FROM {flags_table} f
-        WHERE t.rowid = f.row_key AND ({changed})
-    """)
 
 
 def _count(con: duckdb.DuckDBPyConnection, summary: DerivedSummary, present: set[str]) -> None:
