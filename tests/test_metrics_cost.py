@@ -76,13 +76,12 @@ def test_cost_per_removal_by_criminality(backend):
 
 
 def test_user_rates_split_a_month_and_are_named(backend, tmp_path, monkeypatch):
-    rates = tmp_path / "rates.csv"
-    rates.write_text(
-        "effective_from,rate_usd_per_day,basis,source\n"
-        "2022-09-01,100,test,rate A\n"
-        "2022-10-04,200,test,rate B\n"
+    (tmp_path / "cost_rates.csv").write_text(
+        "effective_from,rate_usd_per_day,basis,source,source_date,note\n"
+        "2022-09-01,100,test,rate A,2022,\n"
+        "2022-10-04,200,test,rate B,,\n"
     )
-    monkeypatch.setenv("ICELEDGER_COST_RATES_FILE", str(rates))
+    monkeypatch.setenv("ICELEDGER_FACTS_DIR", str(tmp_path))
     result = compute("detention_cost", backend).to_pylist()
     assert [(r["month"], r["bed_days"], r["cost_usd"], r["rate_source"]) for r in result] == [
         (date(2022, 9, 1), 1, 100.0, "rate A"),

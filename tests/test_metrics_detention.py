@@ -263,13 +263,12 @@ def test_capacity_uses_packaged_timeline(backend):
 
 
 def test_capacity_timeline_is_user_editable(backend, tmp_path, monkeypatch):
-    custom = tmp_path / "beds.csv"
-    custom.write_text(
-        "effective_from,funded_beds,basis,source\n"
-        "2025-01-06,2,test,hand-made\n"
-        "2025-01-09,,test,no count\n"
+    (tmp_path / "capacity.csv").write_text(
+        "effective_from,funded_beds,basis,source,source_date,note\n"
+        "2025-01-09,,test,no count,,\n"
+        "2025-01-06,2,test,hand-made,2025-01,rows need not be in order\n"
     )
-    monkeypatch.setenv("ICELEDGER_CAPACITY_FILE", str(custom))
+    monkeypatch.setenv("ICELEDGER_FACTS_DIR", str(tmp_path))
     result = compute(
         "detention_vs_capacity", backend, MetricParams(start=date(2025, 1, 5), end=date(2025, 1, 9))
     )
@@ -283,10 +282,13 @@ def test_capacity_timeline_is_user_editable(backend, tmp_path, monkeypatch):
 
 
 def test_bad_capacity_row_names_file_and_row(backend, tmp_path, monkeypatch):
-    custom = tmp_path / "beds.csv"
-    custom.write_text("effective_from,funded_beds,basis,source\n2025-13-01,2,x,y\n")
-    monkeypatch.setenv("ICELEDGER_CAPACITY_FILE", str(custom))
-    with pytest.raises(IceledgerError, match=r"beds.csv, row 2: effective_from '2025-13-01'"):
+    (tmp_path / "capacity.csv").write_text(
+        "effective_from,funded_beds,basis,source,source_date,note\n"
+        "2025-01-01,2,x,y,,\n"
+        "2025-02-01,-5,x,y,,\n"
+    )
+    monkeypatch.setenv("ICELEDGER_FACTS_DIR", str(tmp_path))
+    with pytest.raises(IceledgerError, match=r"capacity.csv, row 3: column 'funded_beds'.*not positive"):
         compute("detention_vs_capacity", backend)
 
 

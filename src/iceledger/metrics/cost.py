@@ -1,10 +1,10 @@
 """Cost: detention bed-days priced at a dated, sourced, editable daily rate.
 
 A bed-day is one person in custody at one midnight (the midnight population of
-detention.daily_population, ICE's own counting convention). The rate in force on each day comes from
-src/iceledger/data/cost_rates.csv (or the file ICELEDGER_COST_RATES_FILE names); every output row
-carries the rate it used, the rate's basis and its source, and a day with no rate in the table is
-left unpriced (cost NULL) rather than priced at a neighbouring year's rate.
+detention.daily_population, ICE's own counting convention). The rate in force on each day comes
+from src/iceledger/data/cost_rates.csv (or the user's copy in --facts DIR / $ICELEDGER_FACTS_DIR);
+every row carries the rate it used, the rate's basis and its source, and a day with no rate in the
+table is left unpriced (cost NULL) rather than priced at a neighbouring year's rate.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ UNPRICED = "no rate in the cost-rate table for these days: not priced"
 
 
 def cost_rates() -> pa.Table:
-    return read_timeline("cost_rates.csv", "ICELEDGER_COST_RATES_FILE", "rate_usd_per_day")
+    return read_timeline("cost_rates.csv", "rate_usd_per_day")
 
 
 def priced(table: ir.Table, day: ir.DateValue) -> ir.Table:
@@ -81,8 +81,8 @@ register(
             "Bed-days are the sum over the month's days of the midnight detained population "
             "(detained_population_daily); cost_usd is bed-days times the daily bed rate in "
             "force on each day, from the dated, sourced table src/iceledger/data/cost_rates.csv "
-            "(override with ICELEDGER_COST_RATES_FILE). Each row names the rate, its basis "
-            "(reported or second-hand) and its source; days is the number of days in the month "
+            "(use your own with --facts DIR or $ICELEDGER_FACTS_DIR). Each row names the rate, its "
+            "basis (reported or second-hand) and its source; days is the number of days in the month "
             "the FOIA data cover."
         ),
         unit="US dollars; bed-days",

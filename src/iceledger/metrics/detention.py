@@ -16,18 +16,22 @@ are shared by the outcomes, cost and reconciliation metrics.
 from __future__ import annotations
 
 import calendar
-import csv
-import os
 from datetime import date, timedelta
-from importlib import resources
-from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 from ibis.common.exceptions import TableNotFound
 
-from iceledger.errors import IceledgerError, Location, SourceError
+from iceledger.errors import IceledgerError
+from iceledger.facts import _day as parse_day
+from iceledger.facts import _fail as fact_error
+from iceledger.facts import _fuzzy_date as fuzzy_date
+from iceledger.facts import _optional as optional
+from iceledger.facts import _positive as positive
+from iceledger.facts import _read as read_facts
+from iceledger.facts import _required as required
+from iceledger.facts import _text as any_text
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.published_series import latest, series_spec
 from iceledger.metrics.volume import (
@@ -399,61 +403,42 @@ register(
 )
 
 
-def timeline_path(file_name: str, env_var: str) -> Path:
-    override = os.environ.get(env_var)
-    if override:
-        return Path(override)
-    return Path(str(resources.files("iceledger.data").joinpath(file_name)))
+def read_timeline(file_name: str, value_column: str) -> pa.Table:
+    """A dated, sourced facts file (effective_from, value_column, basis, source, source_date,
+    note) as intervals: each row holds from its effective_from to the day before the next row's,
+    the last one on. An empty value means "no sourced figure from this date".
 
-
-def read_timeline(file_name: str, env_var: str, value_column: str) -> pa.Table:
-    """A dated, sourced table (effective_from, value_column, basis, source, ...) as intervals.
-
-    Each row holds from its effective_from until the day before the next row's; the last row
-    holds on. An empty value means "no sourced figure from this date". The file is the packaged
-    one unless `env_var` names another, so users can edit or replace the figures.
+    The file is read like every facts file (iceledger.facts): the user's copy in --facts DIR or
+    $ICELEDGER_FACTS_DIR if there is one, else the shipped one; a bad value names file, row and
+    column.
     """
-    path = timeline_path(file_name, env_var)
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise IceledgerError(f"{path}: cannot read ({exc.strerror})") from exc
-    required = ("effective_from", value_column, "basis", "source")
-    parsed = []
-    for line, row in enumerate(rows, start=2):
-        where = Location(file=str(path), row=line)
-        missing = [c for c in required if c not in row]
-        if missing:
-            raise SourceError(where, f"missing column(s) {', '.join(missing)}")
-        try:
-            start = date.fromisoformat(row["effective_from"].strip())
-        except ValueError:
-            raise SourceError(
-                where, f"effective_from {row['effective_from']!r} is not a date (YYYY-MM-DD)"
-            ) from None
-        raw_value = (row[value_column] or "").strip().replace(",", "")
-        try:
-            value = float(raw_value) if raw_value else None
-        except ValueError:
-            raise SourceError(where, f"{value_column} {raw_value!r} is not a number") from None
-        if not row["source"].strip():
-            raise SourceError(where, "every figure needs a source")
-        parsed.append((start, value, row["basis"].strip(), row["source"].strip()))
-    if not parsed:
-        raise IceledgerError(f"{path}: no rows")
-    parsed.sort(key=lambda r: r[0])
-    starts = [r[0] for r in parsed]
-    if len(set(starts)) != len(starts):
-        raise IceledgerError(f"{path}: two rows share an effective_from date")
-    ends = [s - timedelta(days=1) for s in starts[1:]] + [FAR_FUTURE]
+    rows = read_facts(
+        file_name,
+        {
+            "effective_from": parse_day,
+            value_column: optional(positive),
+            "basis": required,
+            "source": required,
+            "source_date": optional(fuzzy_date),
+            "note": any_text,
+        },
+        dict,
+    )
+    rows.sort(key=lambda row: row["effective_from"])
+    for earlier, later in zip(rows, rows[1:]):
+        if earlier["effective_from"] == later["effective_from"]:
+            raise fact_error(file_name, later["line"], "two rows share one effective_from date")
+    if not rows:
+        raise fact_error(file_name, 1, "no rows")
+    starts = [row["effective_from"] for row in rows]
+    ends = [later - timedelta(days=1) for later in starts[1:]] + [FAR_FUTURE]
     return pa.table(
         {
             "effective_from": pa.array(starts, pa.date32()),
             "effective_to": pa.array(ends, pa.date32()),
-            value_column: pa.array([r[1] for r in parsed], pa.float64()),
-            "basis": [r[2] for r in parsed],
-            "source": [r[3] for r in parsed],
+            value_column: pa.array([row[value_column] for row in rows], pa.float64()),
+            "basis": [row["basis"] for row in rows],
+            "source": [row["source"] for row in rows],
         }
     )
 
@@ -467,7 +452,7 @@ def on_timeline(table: ir.Table, day: ir.DateValue, timeline: pa.Table) -> ir.Ta
 
 
 def _against_capacity(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    capacity = read_timeline("capacity.csv", "ICELEDGER_CAPACITY_FILE", "funded_beds")
+    capacity = read_timeline("capacity.csv", "funded_beds")
     population = daily_population(backend, params)
     joined = on_timeline(population, population.date, capacity)
     return joined.select(
@@ -489,8 +474,8 @@ register(
         definition=(
             "The national midnight detained population (as in detained_population_daily) "
             "beside the number of detention beds Congress funded on that day, from the dated, "
-            "sourced table src/iceledger/data/capacity.csv (override with "
-            "ICELEDGER_CAPACITY_FILE). share_of_funded_beds is population / funded beds; above "
+            "sourced table src/iceledger/data/capacity.csv (use your own with --facts DIR or "
+            "$ICELEDGER_FACTS_DIR). share_of_funded_beds is population / funded beds; above "
             "1 means more people were held than beds were funded."
         ),
         unit="people; beds",
