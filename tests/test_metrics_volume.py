@@ -4,8 +4,8 @@ Two FOIA arrest releases overlap: `2025-05-16` covers 1-16 May and `2025-06-01` 
 so the newer one speaks for 15-31 May and the older one for 1-14 May only. Arrests counted
 (episodes; the duplicate row and the older release's rows on 15-16 May are not):
 
-    May 10 Atlanta 1 (old release) | 15: Atlanta 1, Boston 1 | 17: Atlanta 1 | 19: Boston 2
-    21: Atlanta 3 | 22: Boston 1 | 24: Atlanta 1          -> 11 arrests, 31 days
+    May 1 Boston 1, May 10 Atlanta 1 (old release) | 15: Atlanta 1, Boston 1 | 17: Atlanta 1
+    19: Boston 2 | 21: Atlanta 3 | 22: Boston 1 | 24: Atlanta 1     -> 12 arrests, 31 days
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def _arrests(rows: list[tuple], month: int = 5) -> pa.Table:
 C, P, N = "Convicted Criminal", "Pending Criminal Charges", "Other Immigration Violator"
 OLD, NEW = "2025-05-16", "2025-06-01"
 ARREST_ROWS = [
+    (OLD, 1, 9, "Boston", C, False),
     (OLD, 10, 9, "Atlanta", C, False),
     (OLD, 16, 9, "Boston", C, False),  # the newer release speaks for 16 May
     (OLD, 15, 9, "Atlanta", C, False),  # ditto
@@ -62,7 +63,7 @@ ARREST_ROWS = [
     (NEW, 22, 9, "Boston", N, False),
     (NEW, 24, 16, "Atlanta", None, False),
 ]
-EXPECTED_DAILY = {10: 1, 15: 2, 17: 1, 19: 2, 21: 3, 22: 1, 24: 1}
+EXPECTED_DAILY = {1: 1, 10: 1, 15: 2, 17: 1, 19: 2, 21: 3, 22: 1, 24: 1}
 
 TARGETS_CSV = """target_id,effective_from,effective_to,date_note,scope,arrests_per_day,status,description,source,source_date,url
 early,2025-05-01,2025-05-20,,field_office,2,primary,two a day per office,test,2025-05-01,
@@ -154,17 +155,18 @@ def test_a_day_is_counted_from_the_newest_release_covering_it(backend):
     daily = _by_day(arrests, "arrests")
     assert sorted(daily) == list(range(1, 32)), "every covered day has a row, zero or not"
     assert {d: n for d, n in daily.items() if n} == EXPECTED_DAILY
-    assert sum(daily.values()) == 11
+    assert sum(daily.values()) == 12
 
 
 def test_rolling_means_are_calendar_means_null_until_the_window_is_full(backend):
     arrests = compute("arrests_per_day", backend, MetricParams())
     week, month = _by_day(arrests, "arrests_7d_avg"), _by_day(arrests, "arrests_28d_avg")
-    assert week[6] is None and week[7] == 0
+    assert week[6] is None and week[7] == pytest.approx(1 / 7)
+    assert week[8] == 0
     assert week[16] == pytest.approx(3 / 7)  # 10-16 May: 1 + 2
     assert week[21] == pytest.approx(8 / 7)  # 15-21 May: 2 + 1 + 2 + 3
     assert month[27] is None
-    assert month[28] == pytest.approx(11 / 28)
+    assert month[28] == pytest.approx(12 / 28)
 
 
 def test_breakdown_adds_up_to_the_national_series_and_filters_apply(backend):
@@ -179,14 +181,16 @@ def test_breakdown_adds_up_to_the_national_series_and_filters_apply(backend):
         "arrests_per_day", backend, MetricParams(filters={"criminality": (C,)})
     )
     assert {d: n for d, n in _by_day(convicted, "arrests").items() if n} == {
-        10: 1, 17: 1, 19: 1, 21: 1
+        1: 1, 10: 1, 17: 1, 19: 1, 21: 1
     }
 
 
 def test_removals_and_book_ins_per_day(backend):
     removals = _by_day(compute("removals_per_day", backend, MetricParams()), "removals")
     assert {d: n for d, n in removals.items() if n} == {20: 2, 30: 1}
-    assert min(removals) == 15, "removals come only from the release that holds them"
+    # The release's coverage in foia_releases starts on 15 May, but its removals only on 20 May:
+    # the days before are not days without removals.
+    assert min(removals) == 20 and max(removals) == 31
     book_ins = compute("book_ins_per_day", backend, MetricParams(by=("citizenship_country",)))
     assert {(r["date"].day, r["citizenship_country"]): r["book_ins"]
             for r in _rows(book_ins) if r["book_ins"]} == {(18, "MEXICO"): 1, (18, "HONDURAS"): 1}
@@ -196,11 +200,11 @@ def test_book_ins_per_day_beside_the_latest_published_figures(backend):
     months = {r["month"]: r for r in _rows(
         compute("book_ins_monthly_compared", backend, MetricParams()))}
     may, june = months[date(2025, 5, 1)], months[date(2025, 6, 1)]
-    assert (may["foia_days"], may["foia_book_ins"]) == (17, 2)  # the stays cover 15-31 May
+    assert (may["foia_days"], may["foia_book_ins"]) == (14, 2)  # the stays begin on 18 May
     assert may["workbook"] == "b.xlsx" and may["workbook_book_ins"] == 410
     assert may["workbook_book_ins_per_day"] == pytest.approx(410 / 31)
     assert may["workbook_ice_book_ins_per_day"] == pytest.approx(310 / 31)
-    assert may["foia_to_workbook"] == pytest.approx((2 / 17) / (410 / 31))
+    assert may["foia_to_workbook"] == pytest.approx((2 / 14) / (410 / 31))
     assert not may["workbook_partial_month"]
     assert june["workbook_partial_month"] and june["workbook_days"] == 15
     assert june["workbook_book_ins_per_day"] == pytest.approx(10.0)
@@ -252,11 +256,11 @@ def test_monthly_attainment_splits_a_month_at_a_target_change(backend, test_targ
     by_target = {r["target"]: r for r in rows}
     assert set(by_target) == {"early", "early-alt", "late"}
     early, late = by_target["early"], by_target["late"]
-    assert (early["days"], early["arrests"]) == (20, 6)  # 1-20 May
-    assert early["attainment_pct"] == pytest.approx(6 / 20 / (2 * OFFICES) * 100)
+    assert (early["days"], early["arrests"]) == (20, 7)  # 1-20 May
+    assert early["attainment_pct"] == pytest.approx(7 / 20 / (2 * OFFICES) * 100)
     assert (late["days"], late["arrests"]) == (11, 5)  # 21-31 May
     assert late["attainment_pct"] == pytest.approx(5 / 11 / 4 * 100)
-    assert by_target["early-alt"]["arrests"] == 6
+    assert by_target["early-alt"]["arrests"] == 7
 
 
 def test_the_shipped_timeline_has_3000_a_day_from_21_may_2025(backend):

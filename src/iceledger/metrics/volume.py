@@ -60,8 +60,7 @@ def release_windows(backend: ibis.BaseBackend, table: ibis.Table) -> dict[str, l
     A release speaks for the days of its coverage (foia_releases) that no newer release covers.
     Without foia_releases, a release's coverage is the span of its own rows' dates.
     """
-    spans = table.group_by("release").aggregate(coverage_start=_.date.min(), coverage_end=_.date.max())
-    coverage = {r["release"]: r for r in spans.to_pyarrow().to_pylist()}
+    coverage = {r["release"]: r for r in _first_and_last(table)}
     try:
         published = backend.table("foia_releases").to_pyarrow().to_pylist()
     except TableNotFound:
@@ -79,6 +78,28 @@ def release_windows(backend: ibis.BaseBackend, table: ibis.Table) -> dict[str, l
         windows[release["release"]] = _subtract(span, taken)
         taken.append(span)
     return windows
+
+
+def _first_and_last(table: ibis.Table) -> list[dict]:
+    spans = table.group_by("release").aggregate(coverage_start=_.date.min(), coverage_end=_.date.max())
+    return spans.to_pyarrow().to_pylist()
+
+
+def from_first_event(
+    windows: dict[str, list[tuple[date, date]]], table: ibis.Table
+) -> dict[str, list[tuple[date, date]]]:
+    """The windows cut to start at each release's first event in `table`.
+
+    A release's coverage starts at the earliest event of any of its datasets; the days before
+    this dataset's first record in it are missing records, not days without events.
+    """
+    first = {r["release"]: _as_date(r["coverage_start"]) for r in _first_and_last(table)}
+    return {
+        release: [(max(start, first[release]), end) for start, end in spans
+                  if end >= first[release]]
+        for release, spans in windows.items()
+        if first.get(release) is not None
+    }
 
 
 def _as_date(value) -> date:
@@ -131,7 +152,7 @@ def foia_events(
     if "is_duplicate" in table.columns:
         table = table.filter(~table.is_duplicate.fill_null(False))
     table = table.mutate(date=table[when].cast("date"))
-    windows = release_windows(backend, table)
+    windows = from_first_event(release_windows(backend, table), table)
     table = one_release_per_day(table, windows)
     return in_period(apply_filters(table, params), params), windows
 
