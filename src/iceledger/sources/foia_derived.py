@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from iceledger.errors import IceledgerError
-from iceledger.warehouse import Warehouse
+from iceledger.warehouse import Warehouse, _table_exists
 
 ARRESTS, STINTS, REMOVALS = "foia_arrests", "foia_stints", "foia_removals"
 STAYS, ARREST_STAY_LINKS, REMOVAL_LINKS, RELEASES = (
@@ -471,13 +471,6 @@ def _count(con: duckdb.DuckDBPyConnection, summary: DerivedSummary, present: set
     if {REMOVALS, STINTS} <= present:
         summary.removal_links, summary.removal_links_with_arrest = con.execute(f"""
             SELECT count(*), count(arrest_record_id) FROM {REMOVAL_LINKS}""").fetchone()
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return con.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
-        [name],
-    ).fetchone() is not None
 
 
 def _require_columns(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> None:
