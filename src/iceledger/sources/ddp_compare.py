@@ -11,9 +11,10 @@ name with new figures is compared version by version. Keys are compared case-ins
 trimming. Where DDP flattened a two-level row header into one label column (the same label then
 appears once per group), figures sharing a key are compared as sorted lists.
 
-A cell is comparable when both sides have the key; it agrees when the values are equal, or when
-DDP's value is ours rounded to the decimals DDP kept. Rows only one side has are counted
-separately (they are a difference in scope, not in value).
+A cell is comparable when both sides have the key and a figure; it agrees when the values are
+equal (to binary floating-point noise). Where DDP wrote 0 and the workbook has no figure, the cell
+is counted apart. Rows only one side has are listed separately (a difference in scope, not in
+value).
 """
 
 from __future__ import annotations
@@ -449,11 +450,7 @@ def _outcome(con: duckdb.DuckDBPyConnection, shared: list[str]) -> Comparison:
                  WHEN d.value IS NULL AND o.value IS NULL THEN TRUE
                  WHEN o.value IS NULL AND d.value = 0 THEN NULL
                  WHEN d.value IS NULL OR o.value IS NULL THEN FALSE
-                 WHEN abs(d.value - o.value) <= {_RELATIVE_TOLERANCE} * greatest(1, abs(o.value))
-                   THEN TRUE
-                 ELSE list_contains(
-                   [round(o.value, 0), round(o.value, 1), round(o.value, 2), round(o.value, 3),
-                    round(o.value, 4), round(o.value, 5)], d.value)
+                 ELSE abs(d.value - o.value) <= {_RELATIVE_TOLERANCE} * greatest(1, abs(o.value))
                END AS agree
         FROM ddp_long d JOIN our_long o USING ({keys})
     """)
@@ -537,10 +534,11 @@ def render_markdown(result: Comparison) -> str:
     for title, rows in (("Rows only DDP has", result.only_ddp),
                         ("Rows only we have", result.only_ours)):
         grouped = duckdb.from_arrow(rows).aggregate(
-            "dataset, key1 AS label, measure, count(*) AS cells, count(DISTINCT workbook) AS "
-            "workbooks, min(workbook) AS first_workbook, min(cell) AS first_cell"
-        ).order("ALL").to_arrow_table()
-        lines += ["", f"## {title} (by label)", ""] + _markdown_table(grouped)
+            "dataset, workbook, count(*) AS cells, "
+            "array_to_string(list_sort(list_distinct(list(key1)))[1:4], '; ') AS first_labels, "
+            "string_agg(DISTINCT measure, ', ') AS measures, min(cell) AS first_cell"
+        ).order("dataset, workbook").to_arrow_table()
+        lines += ["", f"## {title} (by table and workbook)", ""] + _markdown_table(grouped)
     lines += ["", "## Workbooks", ""] + _markdown_table(result.workbooks)
     return "\n".join(lines) + "\n"
 

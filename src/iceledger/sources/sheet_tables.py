@@ -593,7 +593,9 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
         try:
             row_dims = labels.resolve(raw, has_values=r in valued)
         except CellValueError as problem:
-            for c in columns:
+            # One quarantined row per output row it would have made: a row of measures is one
+            # output row, a long table makes one per value.
+            for c in columns[:1] if spec.measures else columns:
                 out.quarantine(context.sheet, r, c.index, f"{spec.name}: {problem}")
             continue
         if row_dims is None:  # a group heading
