@@ -6,7 +6,9 @@ import hashlib
 import io
 import json
 import re
+from datetime import date
 
+import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
@@ -23,6 +25,7 @@ from test_web_support import (
 )
 
 from iceledger.errors import IceledgerError
+from iceledger.web import charts
 from iceledger.web.app import PAGE_TITLES, create_app
 from iceledger.web.guards import SECURITY_HEADERS, DownloadBudget
 
@@ -176,6 +179,39 @@ def test_chart_spec_draws_the_rows(client):
     assert body["meta"]["row_count"] == 6 and "rows" not in body["meta"]
     bars = client.get(f"/api/metrics/{BY_GROUP}/chart", params={"by": "criminality"}).json()["spec"]
     assert bars["mark"]["type"] == "bar" and bars["encoding"]["y"]["field"] == "criminality"
+
+
+def test_chart_draws_the_column_asked_for(client):
+    url = f"/api/metrics/{BY_GROUP}/chart"
+    default = client.get(url, params={"by": "aor"}).json()
+    assert default["spec"]["encoding"]["x"]["field"] == "arrests"  # the count column
+    assert default["meta"]["value_columns"] == ["arrests", "share"]
+    share = client.get(url, params={"by": "aor", "value": "share"}).json()
+    assert share["spec"]["encoding"]["x"]["field"] == "share"
+    refused = client.get(url, params={"by": "aor", "value": "aor"})
+    assert refused.status_code == 400
+    assert "allowed: arrests, share" in refused.json()["detail"]
+
+
+def test_chart_conventions_band_and_daily_target():
+    table = pa.table(
+        {
+            "date": [date(2025, 6, 1), date(2025, 6, 2)],
+            "arrests": [900, 1100],
+            "target_per_day": [3000.0, 3000.0],
+            "no_conviction_share": [0.4, 0.5],
+            "no_conviction_ci_low": [0.35, 0.45],
+            "no_conviction_ci_high": [0.45, 0.55],
+        }
+    )
+    rows = table.to_pylist()
+    counts = charts.metric_chart("arrests per day", table, rows, "date", (), count_column="arrests")
+    assert [layer["encoding"]["y"]["field"] for layer in counts["layer"]] == ["arrests", "target_per_day"]
+    assert counts["layer"][1]["mark"]["strokeDash"]
+    shares = charts.metric_chart("share", table, rows, "date", (), value="no_conviction_share")
+    # A share gets its interval band and no arrest target beside it.
+    assert [layer["mark"]["type"] for layer in shares["layer"]] == ["area", "line"]
+    assert shares["layer"][0]["encoding"]["y"]["field"] == "no_conviction_ci_low"
 
 
 def test_public_mode_hides_small_cells_and_their_complements(public_client, client):

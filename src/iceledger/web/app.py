@@ -192,14 +192,14 @@ def create_app(
     public: bool = False,
     k: int = 10,
     *,
-    max_rows: int = 10_000,
+    max_rows: int = 50_000,
     downloads_per_minute: float = 30,
     download_burst: int = 10,
 ) -> FastAPI:
     """The dashboard app. Raises IceledgerError (one line) if the warehouse cannot be opened."""
-    service = WarehouseService(
-        warehouse_path, public=public, k=k, max_rows=min(max_rows, PUBLIC_MAX_ROWS) if public else max_rows
-    )
+    if public:
+        max_rows = min(max_rows, PUBLIC_MAX_ROWS)
+    service = WarehouseService(warehouse_path, public=public, k=k, max_rows=max_rows)
     budget = DownloadBudget(downloads_per_minute, download_burst)
     templates = Jinja2Templates(directory=str(resources.files("iceledger.web") / "templates"))
     app = FastAPI(
@@ -270,7 +270,7 @@ def create_app(
         }
 
     @functools.lru_cache(maxsize=2048)
-    def rendered(kind: str, request: MetricRequest) -> bytes:
+    def rendered(kind: str, request: MetricRequest, value: str | None = None) -> bytes:
         # Bodies are cached whole: the warehouse cannot change while the server holds it open.
         result = service.compute(request)
         if kind == "csv":
@@ -284,10 +284,18 @@ def create_app(
             return sink.getvalue()
         rows = _json_rows(result.table)
         if kind == "chart":
+            drawable = charts.value_columns(result.table, result.dimensions)
+            if value is not None and value not in drawable:
+                raise IceledgerError(
+                    f"value={value!r} is not a numeric column of metric {request.name!r}; "
+                    f"allowed: {', '.join(drawable) or 'none'}"
+                )
             spec = charts.metric_chart(
-                result.metric.unit, result.table, rows, result.time_column, result.request.by
+                result.metric.unit, result.table, rows, result.time_column, result.request.by,
+                value=value, count_column=result.metric.count_column,
             )
-            return _json_bytes({"spec": spec, "meta": described(result)})
+            meta = described(result) | {"value_columns": drawable}
+            return _json_bytes({"spec": spec, "meta": meta})
         return _json_bytes(described(result) | {"rows": rows})
 
     def spend_download(request: Request) -> None:
@@ -340,9 +348,13 @@ def create_app(
 
     @app.get("/api/metrics/{name}/chart", response_model=ChartBody, responses=ERRORS,
              tags=["metrics"])
-    def metric_chart(name: MetricName, args: Args) -> Response:
+    def metric_chart(
+        name: MetricName,
+        args: Args,
+        value: Annotated[str | None, Query(description="the numeric column to draw")] = None,
+    ) -> Response:
         """A Vega-Lite spec drawing the metric's rows, with the response's metadata beside it."""
-        return _json_response(rendered("chart", request_for(name, args)))
+        return _json_response(rendered("chart", request_for(name, args), value))
 
     @app.get("/api/metrics/{name}", response_model=MetricData, responses=ERRORS, tags=["metrics"])
     def metric_rows(name: MetricName, args: Args) -> Response:

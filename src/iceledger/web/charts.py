@@ -1,9 +1,13 @@
 """Vega-Lite specs for a metric's result, chosen from the shape of the result alone.
 
 Shapes follow the metrics contract: a `date` or `month` column makes a time series (a line per
-value of the first breakdown), no time column makes a bar chart of the first breakdown; the value
-drawn is the first numeric column that is not a breakdown. A `ci_low`/`ci_high` pair is drawn as a
-band and a `target` column as a dashed line, so "volume against targets" needs nothing special.
+value of the first breakdown), no time column makes a bar chart of the first breakdown. The value
+drawn is the one asked for, else the metric's count column, else the first numeric column.
+Conventions read from column names, so that no metric needs chart code of its own:
+- `<value>_ci_low`/`<value>_ci_high` (or `<stem>_ci_*` for `<stem>_share`, or plain `ci_low`/
+  `ci_high`) are drawn as a band around the value;
+- `target_per_day`, a daily rate, is drawn as a dashed line beside daily counts (a `date` series)
+  and beside `*_per_day` columns, never beside monthly totals or percentages.
 The data travels inside the spec as the named dataset `rows`, so a page (or a test) can read what a
 chart drew with `view.data("rows")`.
 """
@@ -15,19 +19,21 @@ import pyarrow as pa
 from iceledger.disclosure import SUPPRESSION_COLUMN
 
 DATASET = "rows"
-INTERVAL_COLUMNS = ("ci_low", "ci_high")
-TARGET_COLUMN = "target"
+DAILY_TARGET = "target_per_day"
 TIME_UNITS = {"date": "utcyearmonthdate", "month": "utcyearmonth"}
-WIDTH = "container"
 HEIGHT = 260
 
 
-def value_column(table: pa.Table, dimensions: tuple[str, ...]) -> str | None:
-    skip = {*dimensions, *INTERVAL_COLUMNS, TARGET_COLUMN, SUPPRESSION_COLUMN}
-    for field in table.schema:
-        if field.name not in skip and _is_number(field.type):
-            return field.name
-    return None
+def value_columns(table: pa.Table, dimensions: tuple[str, ...]) -> list[str]:
+    """The numeric columns a chart can draw (not breakdowns, not interval bounds)."""
+    return [
+        f.name
+        for f in table.schema
+        if f.name not in dimensions
+        and f.name != SUPPRESSION_COLUMN
+        and not f.name.endswith(("ci_low", "ci_high"))
+        and _is_number(f.type)
+    ]
 
 
 def metric_chart(
@@ -36,14 +42,18 @@ def metric_chart(
     rows: list[dict],
     time_column: str | None,
     breakdowns: tuple[str, ...],
+    value: str | None = None,
+    count_column: str | None = None,
 ) -> dict:
-    """A Vega-Lite spec drawing `rows` (the JSON form of `table`)."""
+    """A Vega-Lite spec drawing `rows` (the JSON form of `table`); `value` must be drawable."""
     dimensions = ((time_column,) if time_column else ()) + breakdowns
-    value = value_column(table, dimensions)
+    drawable = value_columns(table, dimensions)
+    if value is None:
+        value = count_column if count_column in drawable else next(iter(drawable), None)
     spec: dict = {
         "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
         "data": {"name": DATASET, "values": rows},
-        "width": WIDTH,
+        "width": "container",
         "height": HEIGHT,
         "autosize": {"type": "fit-x", "contains": "padding"},
     }
@@ -57,57 +67,62 @@ def metric_chart(
         if breakdowns
         else None
     )
-    if time_column:
-        # Dates are calendar days (or months) with no zone: read and shown in UTC, never shifted.
-        x = {
-            "field": time_column,
-            "type": "temporal",
-            "timeUnit": TIME_UNITS.get(time_column, "utcyearmonthdate"),
-            "title": time_column,
-        }
-        line = {"mark": {"type": "line", "point": len(rows) <= 60}, "encoding": {"x": x, "y": y}}
-        line["encoding"]["tooltip"] = tooltip
-        if color:
-            line["encoding"]["color"] = color
-        layers = [line]
-        if all(c in table.column_names for c in INTERVAL_COLUMNS):
-            band = {
+    if not time_column:
+        encoding: dict = {"x": y, "tooltip": tooltip}
+        if breakdowns:
+            encoding["y"] = {"field": breakdowns[0], "type": "nominal", "sort": "-x"}
+            if len(breakdowns) > 1:
+                encoding["color"] = {"field": breakdowns[1], "type": "nominal"}
+        return spec | {"mark": {"type": "bar"}, "encoding": encoding}
+
+    # Dates are calendar days (or months) with no zone: read and shown in UTC, never shifted.
+    x = {
+        "field": time_column,
+        "type": "temporal",
+        "timeUnit": TIME_UNITS.get(time_column, "utcyearmonthdate"),
+        "title": time_column,
+    }
+    line: dict = {
+        "mark": {"type": "line", "point": len(rows) <= 60},
+        "encoding": {"x": x, "y": y, "tooltip": tooltip} | ({"color": color} if color else {}),
+    }
+    layers = [line]
+    band = _interval(table, value)
+    if band:
+        layers.insert(
+            0,
+            {
                 "mark": {"type": "area", "opacity": 0.2},
                 "encoding": {
                     "x": x,
-                    "y": {"field": INTERVAL_COLUMNS[0], "type": "quantitative"},
-                    "y2": {"field": INTERVAL_COLUMNS[1]},
+                    "y": {"field": band[0], "type": "quantitative"},
+                    "y2": {"field": band[1]},
+                }
+                | ({"color": color} if color else {}),
+            },
+        )
+    daily_value = time_column == "date" and not value.endswith(("_pct", "_share"))
+    if DAILY_TARGET in table.column_names and (daily_value or value.endswith("_per_day")):
+        layers.append(
+            {
+                "mark": {"type": "line", "strokeDash": [6, 4], "color": "#b22222"},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": DAILY_TARGET, "type": "quantitative"},
+                    "tooltip": [{"field": DAILY_TARGET, "type": "quantitative"}],
                 },
             }
-            if color:
-                band["encoding"]["color"] = color
-            layers.insert(0, band)
-        if TARGET_COLUMN in table.column_names:
-            layers.append(
-                {
-                    "mark": {"type": "line", "strokeDash": [6, 4], "color": "#b22222"},
-                    "encoding": {
-                        "x": x,
-                        "y": {"field": TARGET_COLUMN, "type": "quantitative"},
-                        "tooltip": [{"field": TARGET_COLUMN, "type": "quantitative"}],
-                    },
-                }
-            )
-        spec["layer"] = layers
-        return spec
-    encoding: dict = {"x": {**y, "title": f"{value} ({unit})"}, "tooltip": tooltip}
-    if breakdowns:
-        encoding["y"] = {
-            "field": breakdowns[0],
-            "type": "nominal",
-            "sort": "-x",
-            "title": breakdowns[0],
-        }
-        if len(breakdowns) > 1:
-            encoding["color"] = {"field": breakdowns[1], "type": "nominal"}
-    spec["mark"] = {"type": "bar"}
-    spec["encoding"] = encoding
-    return spec
+        )
+    return spec | {"layer": layers}
+
+
+def _interval(table: pa.Table, value: str) -> tuple[str, str] | None:
+    stem = value.removesuffix("_share")
+    for prefix in (f"{value}_", f"{stem}_", ""):
+        low, high = f"{prefix}ci_low", f"{prefix}ci_high"
+        if low in table.column_names and high in table.column_names:
+            return low, high
+    return None
 
 
 def _type_of(table: pa.Table, column: str) -> str:

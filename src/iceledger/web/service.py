@@ -115,7 +115,7 @@ class WarehouseService:
         warehouse_path: Path | str,
         public: bool = False,
         k: int = 10,
-        max_rows: int = 10_000,
+        max_rows: int = 50_000,
     ):
         path = Path(warehouse_path)
         if not path.is_file():

@@ -10,6 +10,8 @@ const EMBED_OPTIONS = {
   renderer: "svg",
   tooltip: { disableDefaultStyle: true },
 };
+// Above this many rows a chart is drawn on a canvas: thousands of SVG nodes make a page crawl.
+const SVG_MAX_ROWS = 5000;
 
 // Drawn views by metric name ("map" for the map), for people poking at the page and for tests.
 window.iceledgerViews = {};
@@ -32,6 +34,8 @@ function cardQuery(card) {
   const query = new URLSearchParams();
   const by = card.querySelector("select.by");
   if (by && by.value) query.append("by", by.value);
+  const value = card.querySelector("select.value");
+  if (value && value.value) query.append("value", value.value);
   if (chosen.from) query.append("from", chosen.from);
   if (chosen.to) query.append("to", chosen.to);
   const ignored = [];
@@ -74,6 +78,17 @@ function sourcesElement(sources) {
   return details;
 }
 
+// The numeric columns a chart can draw, kept in step with what the last response had.
+function offerValues(select, columns) {
+  const chosen = select.value;
+  const options = [Object.assign(document.createElement("option"), { value: "", textContent: "(default)" })];
+  for (const column of columns) {
+    options.push(Object.assign(document.createElement("option"), { value: column, textContent: column }));
+  }
+  select.replaceChildren(...options);
+  select.value = columns.includes(chosen) ? chosen : "";
+}
+
 async function fetchJson(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" } });
   const body = await response.json().catch(() => ({ detail: response.statusText }));
@@ -90,9 +105,11 @@ async function drawCard(card) {
   status.textContent = "Loading…";
   try {
     const body = await fetchJson(`/api/metrics/${encodeURIComponent(name)}/chart${suffix}`);
-    const result = await vegaEmbed(card.querySelector(".chart"), body.spec, EMBED_OPTIONS);
+    const renderer = body.meta.row_count > SVG_MAX_ROWS ? "canvas" : "svg";
+    const result = await vegaEmbed(card.querySelector(".chart"), body.spec, { ...EMBED_OPTIONS, renderer });
     if (window.iceledgerViews[name]) window.iceledgerViews[name].finalize();
     window.iceledgerViews[name] = result;
+    offerValues(card.querySelector("select.value"), body.meta.value_columns);
     const meta = card.querySelector(".meta");
     meta.textContent = describe(body.meta, ignored);
     meta.append(sourcesElement(body.meta.sources));
@@ -151,7 +168,7 @@ document.addEventListener("DOMContentLoaded", () => {
     form.addEventListener("change", drawAllCards);
     form.addEventListener("submit", (event) => event.preventDefault());
   }
-  for (const select of document.querySelectorAll(".card select.by")) {
+  for (const select of document.querySelectorAll(".card select.by, .card select.value")) {
     select.addEventListener("change", () => drawCard(select.closest(".card")));
   }
   drawAllCards();
