@@ -1,4 +1,5 @@
-"""The facts files (targets, events, claims) and the claims register held against a hand-built record.
+"""The facts files (targets, events, claims) and the claims register, held against a hand-built
+record.
 
 The record: one FOIA release covering 1 January to 30 April 2025. From 20 January on there are
 20 arrest episodes: 8 convicted, 6 pending charges, 6 neither, so

@@ -88,7 +88,7 @@ def test_metric_as_json_carries_definition_period_and_rows(warehouse):
     assert document["metric"] == "arrest_criminality_period"
     assert document["params"]["filters"] == {"aor": ["Boston"]}
     assert document["tables"] == ["foia_arrests", "foia_releases"]
-    assert "no_conviction_no_charge" in document["definition"] or "neither" in document["definition"]
+    assert "'no conviction and no charge' counts neither" in document["definition"]
     [row] = document["rows"]
     assert (row["arrests"], row["pending_charges"], row["other_immigration_violator"]) == (3, 1, 2)
     assert row["no_conviction_share"] == 1.0
@@ -142,7 +142,8 @@ def test_numbers_from_synthetic_sources_say_so_in_every_format(tmp_path):
                               "--warehouse", str(path)).stdout)
     assert as_json["synthetic"] is True and "invented records" in as_json["banner"]
     claims = _run("claims", "check", "--warehouse", str(path))
-    shown = sum(claims.stdout.count(f"[{status}]") for status in ("checked", "no data", "not checked"))
+    statuses = ("checked", "no data", "not checked")
+    shown = sum(claims.stdout.count(f"[{status}]") for status in statuses)
     assert shown and claims.stdout.count("SYNTHETIC DATA") == shown
 
 

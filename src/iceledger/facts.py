@@ -43,7 +43,8 @@ def facts_dir(path: Path | None) -> Iterator[None]:
 
 def facts_file(name: str) -> Traversable:
     """The file a fact table is read from: the user's override if there is one, else the shipped."""
-    override = _facts_dir.get() or (Path(os.environ[FACTS_ENV]) if os.environ.get(FACTS_ENV) else None)
+    from_env = Path(os.environ[FACTS_ENV]) if os.environ.get(FACTS_ENV) else None
+    override = _facts_dir.get() or from_env
     if override is not None and (override / name).is_file():
         return override / name
     return resources.files("iceledger.data").joinpath(name)

@@ -123,7 +123,8 @@ def check_claim(backend: ibis.BaseBackend, claim: Claim) -> ClaimCheck:
     if start is None:
         return ClaimCheck(claim, "no data", note, tables=metric.tables)
     return ClaimCheck(
-        claim, "checked", note, start, end, _readings(row, metric.count_column, claim), metric.tables
+        claim, "checked", note, start, end, _readings(row, metric.count_column, claim),
+        metric.tables,
     )
 
 

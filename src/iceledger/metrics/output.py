@@ -184,7 +184,7 @@ def to_json(metric: Metric, result: pa.Table, params: MetricParams, banner: str 
     return json.dumps(document, indent=2, allow_nan=False)
 
 
-# --- claims -----------------------------------------------------------------------------------------
+# --- claims ---------------------------------------------------------------------------------------
 
 
 def claim_table(check: ClaimCheck) -> Table:
@@ -197,7 +197,8 @@ def claim_table(check: ClaimCheck) -> Table:
         caption.append(f"note: {check.note}")
     if claim.note and claim.note != check.note:
         caption.append(f"register note: {claim.note}")
-    title = f"{claim.claim_id} [{check.status}]: {claim.who}, {claim.date}\n\u201c{claim.wording}\u201d"
+    title = (f"{claim.claim_id} [{check.status}]: {claim.who}, {claim.date}\n"
+             f"\u201c{claim.wording}\u201d")
     columns = ("definition", "observed", "95% interval", "claimed", "gap")
     shown = Table(*(columns if check.readings else ("status",)), title=escape(title),
                   caption=escape("\n".join(caption)), caption_justify="left", min_width=100)
@@ -205,8 +206,10 @@ def claim_table(check: ClaimCheck) -> Table:
         shown.add_row(escape(f"{check.status}: {check.note}"))
     for reading in check.readings:
         column = "count" if reading.definition == "count" else "share"
-        interval = (f"{format_value(column, reading.ci_low)} to {format_value(column, reading.ci_high)}"
-                    if reading.ci_low is not None else "")
+        interval = (
+            f"{format_value(column, reading.ci_low)} to {format_value(column, reading.ci_high)}"
+            if reading.ci_low is not None else ""
+        )
         gap = reading.gap
         shown.add_row(
             CLAIM_DEFINITIONS[reading.definition],

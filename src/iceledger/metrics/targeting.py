@@ -1,7 +1,7 @@
 """Who is targeted: the criminality mix of arrests, book-ins and the detained population.
 
-ICE labels each person with one of three classes: Convicted Criminal, Pending Criminal Charges, Other
-Immigration Violator (neither). Public statements and analysts count "criminals" differently, so
+ICE labels each person with one of three classes: Convicted Criminal, Pending Criminal Charges,
+Other Immigration Violator (neither). Public statements and analysts count "criminals" differently, so
 every metric here shows both headline shares side by side:
 
 - no conviction = (pending charges + neither) / records with a recorded criminality;
@@ -272,7 +272,7 @@ def category_shares(rows: ibis.Table, keys: list[str], category: str, count: str
     return counts.mutate(
         **{
             column: ibis.ifelse(recorded_row, value, ibis.null("float64"))
-            for column, value in zip(("share", "ci_low", "ci_high"), shares)
+            for column, value in zip(("share", "ci_low", "ci_high"), shares, strict=True)
         }
     ).order_by([*keys, category])
 
@@ -346,7 +346,8 @@ def _shift(table: str, when: str):
 
         sides = {"before": ~after, "after": after}
         counted = paired.group_by(keys).aggregate(
-            **{f"{s}_records": tally(cond, (CONVICTED, PENDING, NEITHER)) for s, cond in sides.items()},
+            **{f"{s}_records": tally(cond, (CONVICTED, PENDING, NEITHER))
+               for s, cond in sides.items()},
             **{
                 f"{s}_{prefix}": tally(cond, classes)
                 for s, cond in sides.items()

@@ -30,7 +30,9 @@ ARREST_DIMENSIONS = (
     "apprehension_state",
     "apprehension_method",
 )
-ARREST_FILTERS = ("aor", "criminality", "citizenship_country", "arrest_setting", "apprehension_method")
+ARREST_FILTERS = (
+    "aor", "criminality", "citizenship_country", "arrest_setting", "apprehension_method"
+)
 _FAR_FUTURE = date(9999, 12, 31)
 
 
@@ -54,7 +56,10 @@ def _subtract(span: tuple[date, date], taken: list[tuple[date, date]]) -> list[t
     return pieces
 
 
-def release_windows(backend: ibis.BaseBackend, table: ibis.Table) -> dict[str, list[tuple[date, date]]]:
+Windows = dict[str, list[tuple[date, date]]]  # release -> the spans of days it speaks for
+
+
+def release_windows(backend: ibis.BaseBackend, table: ibis.Table) -> Windows:
     """For each release present in `table` (with a `date` column), the days it speaks for.
 
     A release speaks for the days of its coverage (foia_releases) that no newer release covers.
@@ -71,7 +76,7 @@ def release_windows(backend: ibis.BaseBackend, table: ibis.Table) -> dict[str, l
         key=lambda r: (_as_date(r["coverage_end"]), _as_date(r["coverage_start"])),
         reverse=True,
     )
-    windows: dict[str, list[tuple[date, date]]] = {}
+    windows: Windows = {}
     taken: list[tuple[date, date]] = []
     for release in newest_first:
         span = (_as_date(release["coverage_start"]), _as_date(release["coverage_end"]))
@@ -81,13 +86,15 @@ def release_windows(backend: ibis.BaseBackend, table: ibis.Table) -> dict[str, l
 
 
 def _first_and_last(table: ibis.Table) -> list[dict]:
-    spans = table.group_by("release").aggregate(coverage_start=_.date.min(), coverage_end=_.date.max())
+    spans = table.group_by("release").aggregate(
+        coverage_start=_.date.min(), coverage_end=_.date.max()
+    )
     return spans.to_pyarrow().to_pylist()
 
 
 def from_first_event(
-    windows: dict[str, list[tuple[date, date]]], table: ibis.Table
-) -> dict[str, list[tuple[date, date]]]:
+    windows: Windows, table: ibis.Table
+) -> Windows:
     """The windows cut to start at each release's first event in `table`.
 
     A release's coverage starts at the earliest event of any of its datasets; the days before
@@ -106,7 +113,7 @@ def _as_date(value) -> date:
     return value.date() if hasattr(value, "date") else value
 
 
-def one_release_per_day(table: ibis.Table, windows: dict[str, list[tuple[date, date]]]) -> ibis.Table:
+def one_release_per_day(table: ibis.Table, windows: Windows) -> ibis.Table:
     """Keep each row only if its release is the one that speaks for its day."""
     speaks = [
         (table.release == release) & table.date.between(start, end)
@@ -116,7 +123,7 @@ def one_release_per_day(table: ibis.Table, windows: dict[str, list[tuple[date, d
     return table.filter(ibis.or_(*speaks) if speaks else ibis.literal(False))
 
 
-def covered_days(windows: dict[str, list[tuple[date, date]]], params: MetricParams) -> list[date]:
+def covered_days(windows: Windows, params: MetricParams) -> list[date]:
     """The days the data speaks for, within the requested period."""
     days: set[date] = set()
     for spans in windows.values():
@@ -129,7 +136,9 @@ def covered_days(windows: dict[str, list[tuple[date, date]]], params: MetricPara
 # --- generic pieces every FOIA metric uses -------------------------------------------------------
 
 
-def apply_filters(table: ibis.Table, params: MetricParams, ignore: Iterable[str] = ()) -> ibis.Table:
+def apply_filters(
+    table: ibis.Table, params: MetricParams, ignore: Iterable[str] = ()
+) -> ibis.Table:
     for column, values in params.filters.items():
         if column not in ignore:
             table = table.filter(table[column].isin(list(values)))
@@ -146,7 +155,7 @@ def in_period(table: ibis.Table, params: MetricParams, day: str = "date") -> ibi
 
 def foia_events(
     backend: ibis.BaseBackend, table_name: str, when: str, params: MetricParams
-) -> tuple[ibis.Table, dict[str, list[tuple[date, date]]]]:
+) -> tuple[ibis.Table, Windows]:
     """One FOIA table's rows with a `date` column, one release per day, filtered and in period."""
     table = backend.table(table_name)
     if "is_duplicate" in table.columns:
@@ -178,7 +187,7 @@ def on_every_day(
 
 
 def with_rolling_means(table: ibis.Table, by: tuple[str, ...], value: str) -> ibis.Table:
-    """Add `<value>_<n>d_avg`: the mean over the n days ending on each day, NULL until n days exist."""
+    """Add `<value>_<n>d_avg`: the mean of the n days ending on each day, NULL until n days exist."""
     columns = {}
     for days in ROLLING_WINDOWS:
         window = ibis.window(group_by=list(by), order_by="date", preceding=days - 1, following=0)
@@ -202,8 +211,8 @@ def daily_series(
 
 
 def _series_metric(
-    name: str, title: str, table: str, when: str, value: str, definition: str, caveats: tuple[str, ...],
-    dimensions: tuple[str, ...], filters: tuple[str, ...],
+    name: str, title: str, table: str, when: str, value: str, definition: str,
+    caveats: tuple[str, ...], dimensions: tuple[str, ...], filters: tuple[str, ...],
 ) -> Metric:
     return register(
         Metric(
@@ -300,7 +309,7 @@ def _foia_book_ins_by_month(backend: ibis.BaseBackend, params: MetricParams) -> 
 def _published_book_ins_by_month(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
     published = latest(backend, SeriesSpec("stats_book_ins", "book_ins", ("agency",)))
     if params.start:
-        published = published.filter(published.month >= date(params.start.year, params.start.month, 1))
+        published = published.filter(published.month >= params.start.replace(day=1))
     if params.end:
         published = published.filter(published.month <= params.end)
 
@@ -465,7 +474,8 @@ def monthly_attainment(backend: ibis.BaseBackend, params: MetricParams) -> ibis.
 
 def field_office_ranking(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
     """Monthly arrests per field office, ranked as the May 2025 directive ranked them."""
-    by_office = MetricParams(by=("aor",), start=params.start, end=params.end, filters=params.filters)
+    by_office = MetricParams(by=("aor",), start=params.start, end=params.end,
+                             filters=params.filters)
     daily = daily_series(backend, by_office, "foia_arrests", "apprehension_date", "arrests")
     daily = daily.filter(daily.aor.notnull())
     monthly = daily.mutate(month=daily.date.truncate("M")).group_by(["month", "aor"]).aggregate(
@@ -491,6 +501,7 @@ _TARGET_CAVEATS = (
     "Per-field-office figures for a national target are an equal share, which no source published.",
     "Arrests are FOIA arrest episodes (see arrests_per_day); ICE's own counts may differ.",
 )
+
 
 def _target_metric(name: str, title: str, definition: str, build, caveats: tuple[str, ...] = ()):
     return register(
