@@ -208,6 +208,10 @@ def test_chart_conventions_band_and_daily_target():
     counts = charts.metric_chart("arrests per day", table, rows, "date", (), count_column="arrests")
     assert [layer["encoding"]["y"]["field"] for layer in counts["layer"]] == ["arrests", "target_per_day"]
     assert counts["layer"][1]["mark"]["strokeDash"]
+    # Two targets in force on one day are two lines, not a zigzag.
+    two_targets = pa.table({"date": [date(2025, 1, 30)] * 2, "target": ["a", "b"], "arrests": [5, 5]})
+    spec = charts.metric_chart("arrests", two_targets, two_targets.to_pylist(), "date", ())
+    assert spec["layer"][0]["encoding"]["color"]["field"] == "target"
     shares = charts.metric_chart("share", table, rows, "date", (), value="no_conviction_share")
     # A share gets its interval band and no arrest target beside it.
     assert [layer["mark"]["type"] for layer in shares["layer"]] == ["area", "line"]

@@ -6,6 +6,8 @@ drawn is the one asked for, else the metric's count column, else the first numer
 Conventions read from column names, so that no metric needs chart code of its own:
 - `<value>_ci_low`/`<value>_ci_high` (or `<stem>_ci_*` for `<stem>_share`, or plain `ci_low`/
   `ci_high`) are drawn as a band around the value;
+- with no breakdown, rows that share a date are told apart by the first text column (a line
+  each);
 - `target_per_day`, a daily rate, is drawn as a dashed line beside daily counts (a `date` series)
   and beside `*_per_day` columns, never beside monthly totals or percentages.
 The data travels inside the spec as the named dataset `rows`, so a page (or a test) can read what a
@@ -62,9 +64,10 @@ def metric_chart(
         return spec
     tooltip = [{"field": c, "type": _type_of(table, c)} for c in table.column_names]
     y = {"field": value, "type": "quantitative", "title": f"{value} ({unit})"}
+    series = breakdowns[0] if breakdowns else _distinguishing_column(table, time_column)
     color = (
-        {"field": breakdowns[0], "type": "nominal", "legend": {"orient": "bottom", "columns": 4}}
-        if breakdowns
+        {"field": series, "type": "nominal", "legend": {"orient": "bottom", "columns": 4}}
+        if series
         else None
     )
     if not time_column:
@@ -114,6 +117,15 @@ def metric_chart(
             }
         )
     return spec | {"layer": layers}
+
+
+def _distinguishing_column(table: pa.Table, time_column: str | None) -> str | None:
+    """With no breakdown, a text column that tells apart rows sharing a date (two targets in force
+    on one day are two rows): drawn as separate lines rather than one zigzag."""
+    if not time_column or len(set(table.column(time_column).to_pylist())) == table.num_rows:
+        return None
+    return next((f.name for f in table.schema if pa.types.is_string(f.type)
+                 and f.name != SUPPRESSION_COLUMN), None)
 
 
 def _interval(table: pa.Table, value: str) -> tuple[str, str] | None:
