@@ -4,7 +4,7 @@
 
 1. End to end (simulate the world and write the files), the March 2026 arrests file only
    (--rows rows, 25 columns), as parquet, CSV and xlsx; then every dataset of both releases as
-   parquet at a tenth of the scale (about 25 rows written per arrest row).
+   parquet at a tenth of the scale (about 19 rows written per arrest row).
 2. The xlsx writer alone on the same arrests columns, against the baseline of xlsxwriter in
    constant_memory mode (its streaming mode, the usual way to write big sheets) writing the first
    --baseline-rows rows of the same columns in the same run. The ratio of rows per second is what

@@ -342,20 +342,20 @@ class Month:
         doors = [(INTERIOR, interior_day), (BORDER, border_day), (DETAINER_ONLY, detainer_day),
                  (ENCOUNTER_ONLY, encounter_day), (REMOVAL_ONLY, removal_day)]
         self.door = np.concatenate([np.full(len(d), door, np.int8) for door, d in doors])
-        first_seen = np.concatenate([d for _, d in doors]) * DAY
+        self.first_seen = np.concatenate([d for _, d in doors]) * DAY
         self.n_people = len(self.door)
-        self.first_seen = first_seen
         self.key = (np.uint64(index) << np.uint64(32)) | np.arange(self.n_people, dtype=np.uint64)
-        self._make_people(rng, first_seen)
+        self._make_people(rng)
         self._make_arrests(rng, repeats)
-        self._make_stays(rng, first_seen)
+        self._make_stays(rng)
         self._make_stints(rng)
-        self._make_departures(rng, first_seen)
-        self._make_detainers_and_encounters(rng, first_seen)
+        self._make_departures(rng)
+        self._make_detainers_and_encounters(rng)
 
     # People ---------------------------------------------------------------------------------
 
-    def _make_people(self, rng: np.random.Generator, first_seen: np.ndarray) -> None:
+    def _make_people(self, rng: np.random.Generator) -> None:
+        first_seen = self.first_seen
         m, p, n, door = self.model, self.model.p, self.n_people, self.door
         interior = door == INTERIOR
         border_like = (door == BORDER) | (door == REMOVAL_ONLY)
@@ -388,9 +388,11 @@ class Month:
         charged = self.case_criminality != OTHER
         self.charge = np.where(charged, choose(rng, m.charge_shares, n), EMPTY_CODE)
         charge_days = _uniform(rng, *ch["charge_days"], n)
-        self.charge_time = np.where(charged, first_seen - charge_days * DAY, NEVER)
-        conviction = self.charge_time + _uniform(rng, *ch["conviction_days"], n) * DAY
-        self.conviction_time = np.where(convicted, np.minimum(conviction, first_seen - DAY), NEVER)
+        charge_time = first_seen - charge_days * DAY
+        self.charge_time = _minutes(np.where(charged, charge_time, NEVER))
+        conviction = charge_time + _uniform(rng, *ch["conviction_days"], n) * DAY
+        self.conviction_time = _minutes(
+            np.where(convicted, np.minimum(conviction, first_seen - DAY), NEVER))
         years_in_country = np.where(border_like, rng.random(n) * 2 / 365, rng.gamma(2.0, 4.0, n))
         entry = first_seen - years_in_country * 365.2425 * DAY
         birth = (self.birth_year - 1970) * 365.2425 * DAY
@@ -453,7 +455,8 @@ class Month:
 
     # Stays and stints -----------------------------------------------------------------------
 
-    def _make_stays(self, rng: np.random.Generator, first_seen: np.ndarray) -> None:
+    def _make_stays(self, rng: np.random.Generator) -> None:
+        first_seen = self.first_seen
         m, d = self.model, self.model.p["detention"]
         n = self.n_people
         interior = self.door == INTERIOR
@@ -557,7 +560,8 @@ class Month:
 
     # Departures, detainers, encounters ------------------------------------------------------
 
-    def _make_departures(self, rng: np.random.Generator, first_seen: np.ndarray) -> None:
+    def _make_departures(self, rng: np.random.Generator) -> None:
+        first_seen = self.first_seen
         m, p, n = self.model, self.model.p, self.n_people
         r = p["removals"]
         self.depart_time = np.full(n, NEVER)
@@ -601,8 +605,8 @@ class Month:
         order_time = np.where(released_with_order, self.status_time, order_time)
         self.final_order_time = _minutes(order_time)
 
-    def _make_detainers_and_encounters(self, rng: np.random.Generator,
-                                       first_seen: np.ndarray) -> None:
+    def _make_detainers_and_encounters(self, rng: np.random.Generator) -> None:
+        first_seen = self.first_seen
         m, p, n = self.model, self.model.p, self.n_people
         dt, en = p["detainers"], p["encounters"]
         office_hours = _uniform(rng, 7, 19, n) * 3600
