@@ -90,7 +90,7 @@ def main() -> None:
         write_synthetic_releases(out / "warm-up", 10, **arrests_only)  # data files, caches
         print("end to end (simulate + write):")
         for fmt in ("parquet", "csv", "xlsx"):
-            files, seconds = _timed(lambda: write_synthetic_releases(
+            files, seconds = _timed(lambda fmt=fmt: write_synthetic_releases(
                 out / fmt, args.rows, fmt=fmt, **arrests_only))
             size = files[0].path.stat().st_size / 1e6
             print(f"  {fmt:8s} {args.rows / seconds:12,.0f} rows/s  {seconds:7.1f} s  "

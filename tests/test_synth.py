@@ -14,7 +14,8 @@ import numpy as np
 import openpyxl
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 from typer.testing import CliRunner
 
@@ -109,7 +110,7 @@ def _sheets(path):
 # Layout ------------------------------------------------------------------------------------------
 
 def test_file_names_follow_ice_pattern_with_synthetic_prefix(xlsx_release):
-    out, files = xlsx_release
+    _, files = xlsx_release
     names = sorted(f.path.name for f in files)
     assert names == sorted([MARCH.format(d) + ".xlsx" for d in
                             ("Arrests", "Detention-Stints", "Detainers", "Removals", "Encounters")]

@@ -32,7 +32,16 @@ import pyarrow.parquet as pq
 from iceledger.errors import IceledgerError
 from iceledger.sources.synth_columns import EMPTY_CODE, Column, Labels, Numbers
 from iceledger.sources.synth_world import (
-    DATASETS, DAY, Month, Plan, Snapshot, choose, data_file, day_number, field_names, load_model,
+    DATASETS,
+    DAY,
+    Month,
+    Plan,
+    Snapshot,
+    choose,
+    data_file,
+    day_number,
+    field_names,
+    load_model,
 )
 from iceledger.sources.xlsx_writer import EXCEL_MAX_ROWS, XlsxWriter
 

@@ -19,16 +19,24 @@ from __future__ import annotations
 import csv
 import tomllib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, cached_property
+from functools import cache
 from importlib import resources
-from typing import Callable
+from itertools import pairwise
 
 import numpy as np
 
 from iceledger.field_offices import field_offices
-from iceledger.sources.synth_columns import EMPTY_CODE, Codes, Column, Labels, Moments, Numbers
+from iceledger.sources.synth_columns import (
+    EMPTY_CODE,
+    Codes,
+    Column,
+    Labels,
+    Moments,
+    Numbers,
+)
 
 DAY = 86_400
 NEVER = np.iinfo(np.int64).max  # the time of an event that does not happen
@@ -195,7 +203,6 @@ class Plan:
     """
 
     seed: int
-    scale: int
     first_day: int  # the first warm-up day
     coverage_first_day: int
     end_day: int  # exclusive: the latest release date
@@ -215,7 +222,7 @@ class Plan:
         rows = np.zeros(len(days), dtype=np.int64)
         rows[covered] = rng.multinomial(scale, _shares(weight[covered]))
         rows[~covered] = rng.poisson(weight[~covered] * per_arrest)
-        return cls(seed, scale, first, coverage_first, day_number(end), rows, per_arrest)
+        return cls(seed, first, coverage_first, day_number(end), rows, per_arrest)
 
     def months(self) -> list[tuple[int, int]]:
         """[first day, end day) of each calendar month the plan covers."""
@@ -227,7 +234,7 @@ class Plan:
                 break
             bounds.append(int(day.astype(np.int64)))
         bounds.append(self.end_day)
-        return list(zip(bounds[:-1], bounds[1:]))
+        return list(pairwise(bounds))
 
 
 @dataclass(frozen=True)
@@ -313,7 +320,6 @@ class Month:
     def __init__(self, model: Model, plan: Plan, index: int, first_day: int, end_day: int):
         self.model = model
         self.index = index
-        self.seed = plan.seed
         self.plan = plan
         self._person_columns: dict[tuple[str, Snapshot], Column] = {}
         rng = np.random.default_rng([plan.seed, 1, index])
@@ -641,7 +647,8 @@ class Month:
 
     def random(self, purpose: str) -> np.random.Generator:
         """A random stream of this month for one purpose, the same whichever files are written."""
-        return np.random.default_rng([self.seed, 2, self.index, zlib.crc32(purpose.encode())])
+        return np.random.default_rng([self.plan.seed, 2, self.index,
+                                      zlib.crc32(purpose.encode())])
 
     def person_column(self, field: str, snapshot: Snapshot) -> Column:
         key = (field, snapshot)

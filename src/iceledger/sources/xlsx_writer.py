@@ -13,16 +13,23 @@ Files are byte-identical for identical input: zip entries carry a fixed timestam
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from xml.sax.saxutils import escape
-import zipfile
 
 import numpy as np
 
 from iceledger.sources.cells import column_letters
-from iceledger.sources.synth_columns import EMPTY_CODE, Codes, Column, Labels, Moments, Numbers
+from iceledger.sources.synth_columns import (
+    EMPTY_CODE,
+    Codes,
+    Column,
+    Labels,
+    Moments,
+    Numbers,
+)
 
 EXCEL_MAX_ROWS = 1_048_576
 FIXED_ZIP_TIME = (2026, 1, 1, 0, 0, 0)
