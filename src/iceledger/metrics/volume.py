@@ -7,7 +7,6 @@ release speaks (the newest whose coverage includes the day), so no event is coun
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, timedelta
 
 import ibis
@@ -136,12 +135,9 @@ def covered_days(windows: Windows, params: MetricParams) -> list[date]:
 # --- generic pieces every FOIA metric uses -------------------------------------------------------
 
 
-def apply_filters(
-    table: ibis.Table, params: MetricParams, ignore: Iterable[str] = ()
-) -> ibis.Table:
+def apply_filters(table: ibis.Table, params: MetricParams) -> ibis.Table:
     for column, values in params.filters.items():
-        if column not in ignore:
-            table = table.filter(table[column].isin(list(values)))
+        table = table.filter(table[column].isin(list(values)))
     return table
 
 
