@@ -12,6 +12,7 @@ import functools
 import io
 import json
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -28,6 +29,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from iceledger import metrics  # noqa: F401 - importing registers every metric
 from iceledger.errors import IceledgerError
@@ -47,6 +49,7 @@ from iceledger.web.service import (
 
 # Suppression audits solve a linear system over the hidden cells; this cap keeps that bounded.
 PUBLIC_MAX_ROWS = 2_000
+RENDERED_BODIES = 2_048
 PUBLISHED_PAGE = "published"
 PAGE_TITLES = {
     "volume": "Volume against targets",
@@ -141,6 +144,30 @@ class QueryArgs:
     start: date | None
     end: date | None
     filters: dict[str, list[str]] = field(default_factory=dict)
+
+    def key(self) -> tuple:
+        filters = tuple(sorted((f, tuple(v)) for f, v in self.filters.items()))
+        return tuple(self.by), self.start, self.end, filters
+
+
+class BodyCache:
+    """Rendered response bodies, least recently used dropped first (event-loop thread only)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
+
+    def get(self, key: tuple) -> bytes | None:
+        body = self._bodies.get(key)
+        if body is not None:
+            self._bodies.move_to_end(key)
+        return body
+
+    def put(self, key: tuple, body: bytes) -> None:
+        self._bodies[key] = body
+        self._bodies.move_to_end(key)
+        while len(self._bodies) > self.size:
+            self._bodies.popitem(last=False)
 
 
 def query_args(
@@ -269,9 +296,21 @@ def create_app(
             "suppression": result.suppression,
         }
 
-    @functools.lru_cache(maxsize=2048)
-    def rendered(kind: str, request: MetricRequest, value: str | None = None) -> bytes:
-        # Bodies are cached whole: the warehouse cannot change while the server holds it open.
+    bodies = BodyCache(RENDERED_BODIES)
+
+    async def body_for(kind: str, name: str, args: QueryArgs, value: str | None = None) -> bytes:
+        # Bodies are cached whole (the warehouse cannot change while the server holds it open)
+        # and a cached one is answered on the event loop; validating and computing a new one
+        # may query the warehouse, so that runs in the thread pool.
+        key = (kind, name, args.key(), value)
+        body = bodies.get(key)
+        if body is None:
+            body = await run_in_threadpool(render, kind, name, args, value)
+            bodies.put(key, body)
+        return body
+
+    def render(kind: str, name: str, args: QueryArgs, value: str | None) -> bytes:
+        request = request_for(name, args)
         result = service.compute(request)
         if kind == "csv":
             sink = io.BytesIO()
@@ -287,7 +326,7 @@ def create_app(
             drawable = charts.value_columns(result.table, result.dimensions)
             if value is not None and value not in drawable:
                 raise IceledgerError(
-                    f"value={value!r} is not a numeric column of metric {request.name!r}; "
+                    f"value={value!r} is not a numeric column of metric {name!r}; "
                     f"allowed: {', '.join(drawable) or 'none'}"
                 )
             spec = charts.metric_chart(
@@ -319,8 +358,8 @@ def create_app(
         """Every loaded source file: name, SHA-256, kind, row accounting, synthetic or not."""
         return [{k: v for k, v in s.items() if k != "tables"} for s in service.sources]
 
-    def download(kind: str, name: str, args: QueryArgs, request: Request) -> Response:
-        body = rendered(kind, request_for(name, args))
+    async def download(kind: str, name: str, args: QueryArgs, request: Request) -> Response:
+        body = await body_for(kind, name, args)
         spend_download(request)
         return Response(
             body,
@@ -330,15 +369,15 @@ def create_app(
 
     @app.get("/api/metrics/{name}.csv", responses=DOWNLOAD_ERRORS, tags=["downloads"],
              response_class=Response)
-    def metric_csv(name: MetricName, args: Args, request: Request) -> Response:
+    async def metric_csv(name: MetricName, args: Args, request: Request) -> Response:
         """The metric's rows as CSV (the same rows as the JSON endpoint)."""
-        return download("csv", name, args, request)
+        return await download("csv", name, args, request)
 
     @app.get("/api/metrics/{name}.parquet", responses=DOWNLOAD_ERRORS, tags=["downloads"],
              response_class=Response)
-    def metric_parquet(name: MetricName, args: Args, request: Request) -> Response:
+    async def metric_parquet(name: MetricName, args: Args, request: Request) -> Response:
         """The metric's rows as Parquet; the file's metadata carries the definition and sources."""
-        return download("parquet", name, args, request)
+        return await download("parquet", name, args, request)
 
     @app.get("/api/metrics/{name}/filters", responses=ERRORS, tags=["metrics"])
     def metric_filters(name: MetricName) -> dict[str, list[str]]:
@@ -348,18 +387,18 @@ def create_app(
 
     @app.get("/api/metrics/{name}/chart", response_model=ChartBody, responses=ERRORS,
              tags=["metrics"])
-    def metric_chart(
+    async def metric_chart(
         name: MetricName,
         args: Args,
         value: Annotated[str | None, Query(description="the numeric column to draw")] = None,
     ) -> Response:
         """A Vega-Lite spec drawing the metric's rows, with the response's metadata beside it."""
-        return _json_response(rendered("chart", request_for(name, args), value))
+        return _json_response(await body_for("chart", name, args, value))
 
     @app.get("/api/metrics/{name}", response_model=MetricData, responses=ERRORS, tags=["metrics"])
-    def metric_rows(name: MetricName, args: Args) -> Response:
+    async def metric_rows(name: MetricName, args: Args) -> Response:
         """The metric's rows, with definition, unit, caveats, period and source files."""
-        return _json_response(rendered("json", request_for(name, args)))
+        return _json_response(await body_for("json", name, args))
 
     @app.get("/api/map", tags=["map"])
     def map_data() -> dict:
