@@ -63,8 +63,8 @@ def test_a_dash_is_zero(dash):
     assert parse_number(dash) == 0.0
 
 
-@pytest.mark.parametrize("text", ["N/A", "n/a", "NA", "none"])
-def test_not_available_is_missing(text):
+@pytest.mark.parametrize("text", ["N/A", "n/a", "NA", "none", "#N/A", "#REF!", "#DIV/0!"])
+def test_not_available_and_excel_errors_are_missing(text):
     assert parse_number(text) is None
 
 

@@ -40,11 +40,15 @@ _SPACES = re.compile(r"\s+")
 # "[1]" anywhere, or a run of asterisks / daggers at either end: footnote references, not content.
 _FOOTNOTE_MARKERS = re.compile(r"\[\d+\]|^[*†‡]+|[*†‡]+$")
 _NUMBER_TEXT = re.compile(r"^(?P<sign>[-+])?\$?(?P<digits>\d[\d,]*(\.\d*)?|\.\d+)(?P<percent>%)?$")
+_INFINITY = float("inf")
 _SPACE_BESIDE_MARK = re.compile(r"(?<=[-+($])\s+|\s+(?=[%)])")
 # A dash alone is how spreadsheets print zero in accounting formats.
 _ZERO_TEXT = {"-", "–", "—"}
-# Text that says "no figure here" rather than giving one.
-_MISSING_TEXT = {"", "n/a", "na", "n.a.", "none", "null"}
+# Text that says "no figure here" rather than giving one. Excel's error values (#N/A, #REF!, ...)
+# are among them: python-calamine reads an error cell as blank (python-calamine issue #105), so
+# every reader must treat them alike.
+_MISSING_TEXT = {"", "n/a", "na", "n.a.", "none", "null", "#n/a", "#null!", "#div/0!", "#value!",
+                 "#ref!", "#name?", "#num!", "#getting_data"}
 _SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 _FISCAL_YEAR = re.compile(r"^(?:EO)?Y?\s*FY\s*'?(\d{4}|\d{2})\b", re.IGNORECASE)
@@ -61,10 +65,10 @@ class CellValueError(ValueError):
 
 def clean_text(value: object) -> str | None:
     """A label with whitespace runs collapsed and footnote markers removed; None when empty."""
+    if value.__class__ is str:
+        return _clean_string(value)
     if value is None:
         return None
-    if isinstance(value, str):
-        return _clean_string(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return _clean_string(str(value))
@@ -86,7 +90,9 @@ def parse_number(value: object) -> float | None:
     Accepts real numbers and text such as "1,234", " 56 ", "12.5%", "$7,106.28", "(12)" (negative),
     "-" (zero) and values followed by footnote markers ("1,234*", "12 [2]").
     """
-    if value is None:
+    if value.__class__ is float and value == value and abs(value) != _INFINITY:
+        return value  # the common cases first: a plain number cell, or an empty one
+    if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise CellValueError(f"expected a number, found the logical value {value}")
@@ -227,6 +233,7 @@ def column_letters(index: int) -> str:
     return letters
 
 
+@lru_cache(maxsize=1 << 16)
 def cell_name(row: int, column: int) -> str:
     """A1-style address of a 0-based (row, column) position."""
     return f"{column_letters(column)}{row + 1}"

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache
+from operator import itemgetter
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -258,10 +259,17 @@ class TableColumns:
     def to_arrow(self):  # -> pa.Table; pyarrow is imported here so finding tables stays light
         import pyarrow as pa
 
-        return pa.table({
-            name: _arrow_array([row.get(name) for row in self.rows], kind)
-            for name, kind in self.types.items()
-        })
+        names = list(self.types)
+        try:
+            # Transposed in C: every row has every column (the usual case).
+            columns = list(zip(*map(itemgetter(*names), self.rows))) if len(names) > 1 else \
+                [[row[names[0]] for row in self.rows]]
+        except KeyError:
+            columns = [[row.get(name) for row in self.rows] for name in names]
+        if not self.rows:
+            columns = [[] for _ in names]
+        return pa.table({name: _arrow_array(list(values), self.types[name])
+                         for name, values in zip(names, columns)})
 
 
 # Days from 0001-01-01 to the Unix epoch, the origin of Arrow's date32.
@@ -288,23 +296,21 @@ def _arrow_array(values: list, kind: str):
         return pa.Array.from_buffers(pa.list_(pa.string()), len(values),
                                      [None, pa.py_buffer(offsets)],
                                      children=[_arrow_array(flat, "string")])
-    typecode, arrow_type, convert = {
-        "float64": ("d", pa.float64(), float),
-        "int32": ("i", pa.int32(), int),
-        "int64": ("q", pa.int64(), int),
-        "date32": ("i", pa.date32(), lambda day: day.toordinal() - _EPOCH_ORDINAL),
-    }[kind]
-    data = array(typecode, [0 if v is None else convert(v) for v in values])
-    validity = bytearray((len(values) + 7) // 8)
-    nulls = 0
-    for i, value in enumerate(values):
-        if value is None:
-            nulls += 1
-        else:
-            validity[i >> 3] |= 1 << (i & 7)
+    typecode, arrow_type = {"float64": ("d", pa.float64()), "int32": ("i", pa.int32()),
+                            "int64": ("q", pa.int64()), "date32": ("i", pa.date32())}[kind]
+    missing = [i for i, value in enumerate(values) if value is None]
+    if kind == "date32":
+        values = [None if day is None else day.toordinal() - _EPOCH_ORDINAL for day in values]
+    validity = None
+    if missing:
+        values = [0 if value is None else value for value in values]
+        bits = bytearray(b"\xff" * ((len(values) + 7) // 8))
+        for i in missing:
+            bits[i >> 3] &= ~(1 << (i & 7)) & 0xFF
+        validity = pa.py_buffer(bits)
     return pa.Array.from_buffers(arrow_type, len(values),
-                                 [pa.py_buffer(validity) if nulls else None,
-                                  pa.py_buffer(data)], null_count=nulls)
+                                 [validity, pa.py_buffer(array(typecode, values))],
+                                 null_count=len(missing))
 
 
 class SheetScan(NamedTuple):
@@ -315,15 +321,17 @@ class SheetScan(NamedTuple):
 
 
 def scan_sheet(grid: Grid) -> SheetScan:
-    texts, numbers = [], []
+    raw_texts, numbers = [], []
     for r, row in enumerate(grid):
         for c, value in enumerate(row):
-            kind = value.__class__
-            if kind is str:
-                if value and (text := clean_text(value)) is not None:
-                    texts.append((r, c, text))
-            elif kind is float or kind is int:  # bool is its own class, so it is not counted
-                numbers.append((r, c))
+            # Most cells are empty (""): the first test dismisses them, keeping zeros.
+            if value or value == 0:
+                kind = value.__class__
+                if kind is str:
+                    raw_texts.append((r, c, value))
+                elif kind is float or kind is int:  # bool is its own class: not a figure
+                    numbers.append((r, c))
+    texts = [(r, c, text) for r, c, value in raw_texts if (text := clean_text(value)) is not None]
     return SheetScan(texts, numbers)
 
 
@@ -817,27 +825,31 @@ class _RowLabels:
 def _emit_long(grid: Grid, r: int, spec: TableSpec, columns: list[_Column],
                column_dim: Dimension, base: dict, fiscal_year: int | None,
                row_dims: dict[str, object], context: SheetContext, out: Extraction) -> int:
-    placeholders = 0
+    placeholders = loaded = 0
+    kind, cutoff, cells = column_dim.kind, context.placeholder_cutoff, grid[r]
     for column in columns:
         try:
-            value = parse_number(grid[r][column.index])
+            value = parse_number(cells[column.index])
             key = column.key
-            if column_dim.kind == "month" and column.target == spec.name and key is None:
+            if kind == "month" and column.target == spec.name and key is None:
                 key = fiscal_month(column.header, row_dims[spec.month_fiscal_year_from])
         except CellValueError as problem:
             out.quarantine(context.sheet, r, column.index, f"{spec.name}: {problem}")
             continue
         row = {**base, "cell_range": cell_name(r, column.index)}
         if column.target == spec.name:
-            if column_dim.kind == "half_month":
+            if kind == "half_month":
                 row["month"], row["point"] = key
             else:
                 row[column_dim.name] = key
-            if value == 0 and _after_cutoff(column_dim.kind, key, context.placeholder_cutoff):
+            if value == 0 and cutoff is not None and _after_cutoff(kind, key, cutoff):
                 value = None
                 placeholders += 1
         row[spec.value] = value
-        out.load(out.output(column.target), row)
+        out.output(column.target).append(row)
+        loaded += 1
+    out.rows_read += loaded
+    out.rows_loaded += loaded
     return placeholders
 
 
@@ -901,21 +913,23 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     rows = [r for r in range(block.first_row, block.end_row)
             if any(not _blank(grid[r][i]) for i, _ in rest)]
     last = rows[-1] + 1 if rows else block.first_row
+    readers = [(index, name, _record_reader(kinds[name], records.zero_pad.get(name)))
+               for index, name in names]
     for r in range(block.first_row, last):
         row: dict[str, object] = {**context.provenance, "fiscal_year": fiscal_year}
         notes = []
+        cells = grid[r]
         try:
-            for index, name in names:
-                raw = grid[r][index]
-                if kinds[name] != "date32":
-                    row[name] = _record_value(raw, kinds[name], records.zero_pad.get(name))
+            for index, name, read in readers:
+                if read is not parse_date:
+                    row[name] = read(cells[index])
                     continue
                 try:
-                    row[name] = parse_date(raw)
+                    row[name] = parse_date(cells[index])
                 except CellValueError:
                     # A word where a date belongs ("New Facility", "N/A") says why there is none.
                     row[name] = None
-                    notes.append(f"{name}: {clean_text(raw)}")
+                    notes.append(f"{name}: {clean_text(cells[index])}")
         except CellValueError as problem:
             out.quarantine(context.sheet, r, index, f"{spec.name}: {name}: {problem}")
             continue
@@ -941,13 +955,20 @@ def _record_kind(name: str, values: list, records: RecordsSpec) -> str:
     return "float64" if filled and all(_is_number(v) for v in filled) else "string"
 
 
-def _record_value(raw: object, kind: str, zero_pad: int | None) -> object:
+def _record_reader(kind: str, zero_pad: int | None):
+    """The function turning a raw cell of a record column into its value."""
     if kind == "float64":
-        return parse_number(raw)
-    text = clean_text(raw)
-    if text is not None and zero_pad and text.isdigit():
-        text = text.zfill(zero_pad)
-    return text
+        return parse_number
+    if kind == "date32":
+        return parse_date
+    if not zero_pad:
+        return clean_text
+
+    def padded(raw: object) -> str | None:
+        text = clean_text(raw)
+        return text.zfill(zero_pad) if text is not None and text.isdigit() else text
+
+    return padded
 
 
 def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: SheetContext,

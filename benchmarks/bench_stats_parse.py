@@ -1,0 +1,128 @@
+"""Benchmark: parse every table of the 34 ICE detention-statistics workbooks.
+
+    python benchmarks/bench_stats_parse.py [FOLDER]
+
+Times whole processes (interpreter start and imports included), each parsing every workbook in
+FOLDER (default ../shared/data/ice-detention-stats) with iceledger's parser:
+
+- calamine: the parse as shipped, cells read by python-calamine;
+- openpyxl: the same parse, cells read by openpyxl (read-only mode), the usual Python reader;
+- read only: python-calamine reading every cell of every sheet and doing nothing else, the floor
+  any parse built on it stands on.
+
+Targets: the calamine parse within 2.5 s and at least 10 times faster than the openpyxl one. The
+ratios, taken in the same run on the same machine, carry across machines better than seconds do.
+Before timing, the two readers' parses of three workbooks are checked to be identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "ice-detention-stats"
+TARGET_SECONDS = 2.5
+TARGET_SPEEDUP = 10.0
+
+
+class OpenpyxlSource:
+    """The parser's cell source, reading with openpyxl instead of python-calamine."""
+
+    def __init__(self, path: Path):
+        import openpyxl
+
+        self._book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+
+    @property
+    def sheet_names(self) -> list[str]:
+        return list(self._book.sheetnames)
+
+    def rows(self, sheet: str) -> list[list]:
+        rows = [list(row) for row in self._book[sheet].iter_rows(values_only=True)]
+        width = max((len(row) for row in rows), default=0)
+        return [row + [None] * (width - len(row)) for row in rows]
+
+
+def workbooks(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.xlsx"))
+
+
+def work(mode: str, folder: Path) -> str:
+    """What one timed process does; returns a line describing the result."""
+    if mode == "read":
+        import python_calamine
+
+        cells = 0
+        for path in workbooks(folder):
+            book = python_calamine.CalamineWorkbook.from_path(str(path))
+            for sheet in book.sheet_names:
+                cells += sum(map(len, book.get_sheet_by_name(sheet).to_python(
+                    skip_empty_area=False)))
+        return f"{cells} cells"
+    from iceledger.sources.detention_stats import parse_workbook
+
+    source = {"calamine": None, "openpyxl": OpenpyxlSource}[mode]
+    loaded = quarantined = errors = 0
+    for path in workbooks(folder):
+        parsed = parse_workbook(path, source) if source else parse_workbook(path)
+        loaded += parsed.rows_loaded
+        quarantined += len(parsed.quarantined)
+        errors += len(parsed.errors)
+    return f"{loaded} values loaded, {quarantined} quarantined, {errors} errors"
+
+
+def timed(mode: str, folder: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--worker", mode, str(folder)],
+                          check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, done.stdout.strip()
+
+
+def same_tables(folder: Path, count: int = 3) -> bool:
+    from iceledger.sources.detention_stats import parse_workbook
+
+    for path in workbooks(folder)[-count:]:
+        ours, theirs = parse_workbook(path), parse_workbook(path, OpenpyxlSource)
+        if set(ours.tables) != set(theirs.tables):
+            return False
+        for name, table in ours.tables.items():
+            if name != "stats_workbooks" and table.to_pylist() != theirs.tables[name].to_pylist():
+                print(f"  {path.name}: {name} differs between readers")
+                return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
+    parser.add_argument("--repeat", type=int, default=3, help="Runs of each; the median is shown.")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(work(args.worker, args.folder))
+        return
+    files = workbooks(args.folder)
+    if not files:
+        sys.exit(f"no workbooks in {args.folder}")
+    print(f"{len(files)} workbooks in {args.folder}")
+    print(f"openpyxl and calamine parses identical (3 workbooks): {same_tables(args.folder)}")
+    results = {}
+    for mode in ("read", "calamine", "openpyxl"):
+        runs = [timed(mode, args.folder) for _ in range(args.repeat if mode != "openpyxl" else 1)]
+        results[mode] = statistics.median(seconds for seconds, _ in runs)
+        print(f"{mode:>9}: {results[mode]:6.2f} s  ({runs[0][1]})")
+    speedup = results["openpyxl"] / results["calamine"]
+    print(f"calamine parse vs openpyxl parse: {speedup:.1f}x faster "
+          f"(target >= {TARGET_SPEEDUP:g}x: {'met' if speedup >= TARGET_SPEEDUP else 'MISSED'})")
+    print(f"calamine parse vs reading every cell: {results['calamine'] / results['read']:.2f}x")
+    met = results["calamine"] <= TARGET_SECONDS
+    print(f"calamine parse {results['calamine']:.2f} s (target <= {TARGET_SECONDS:g} s: "
+          f"{'met' if met else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
