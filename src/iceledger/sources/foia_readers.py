@@ -39,7 +39,7 @@ import python_calamine
 from iceledger.errors import Location, SourceError
 from iceledger.sources.foia_layouts import HeaderMatch, catalog
 
-CHUNK_BYTES = 48 << 20
+CHUNK_BYTES = 32 << 20
 HEADER_SEARCH_ROWS = 40
 CSV_BLOCK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 262_144
@@ -219,7 +219,7 @@ class XlsxReader(FoiaReader):
 
     # -- slices -----------------------------------------------------------------------------
 
-    def _slice_workbook(self, rows_xml: bytes) -> bytes:
+    def _slice_workbook(self, *rows_xml: bytes) -> bytes:
         buffer = io.BytesIO()
         rels = [f'<Relationship Id="rId1" Type="{_REL_NS}/worksheet" '
                 'Target="worksheets/sheet1.xml"/>']
@@ -254,9 +254,12 @@ class XlsxReader(FoiaReader):
             for kind, data in extra.items():
                 if data is not None:
                     out.writestr(f"xl/{kind}.xml", data)
-            out.writestr("xl/worksheets/sheet1.xml", (
-                f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{_MAIN_NS}"><sheetData>'
-            ).encode() + rows_xml + b"</sheetData></worksheet>")
+            with out.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+                sheet.write((f'<?xml version="1.0" encoding="UTF-8"?><worksheet '
+                             f'xmlns="{_MAIN_NS}"><sheetData>').encode())
+                for rows in rows_xml:
+                    sheet.write(rows)
+                sheet.write(b"</sheetData></worksheet>")
         return buffer.getvalue()
 
     def _sheet_xml(self, sheet: _SheetPart, piece_bytes: int | None = None) -> Iterator[bytes]:
@@ -291,7 +294,7 @@ class XlsxReader(FoiaReader):
                         joined = b"".join(pending)
                         cut = joined.rfind(b"</row>") + len(b"</row>")
                         if cut >= len(b"</row>"):
-                            yield joined[:cut]
+                            yield memoryview(joined)[:cut]  # no copy of the slice's megabytes
                             pending, size = [joined[cut:]], len(joined) - cut
         except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
             raise SourceError(location, f"truncated or corrupt sheet data ({exc})") from None
@@ -352,7 +355,8 @@ class XlsxReader(FoiaReader):
             # Rows without an `r` attribute follow on from the previous row.
             numbered = _ROW_NUMBER.search(piece, 0, 4096)
             first_row = int(numbered.group(1)) if numbered else next_row
-            next_row = first_row + len(_ROW_START.findall(piece))
+            if not numbered:
+                next_row = first_row + len(_ROW_START.findall(piece))
             yield (self._item(plan, piece, first_row, names, letters),
                    int(len(piece) * share))
 
@@ -361,7 +365,7 @@ class XlsxReader(FoiaReader):
         state = {"seen": b""}
 
         def cut(piece: bytes) -> bytes | None:
-            data = state["seen"] + piece
+            data = state["seen"] + bytes(piece)
             numbered = re.search(rb'<row\b[^>]*?\br="%d"' % plan.header_row, data)
             if numbered:
                 start = numbered.start()
@@ -389,7 +393,7 @@ class XlsxReader(FoiaReader):
         def parse() -> RawPart:
             location = Location(self.path.name, plan.name, row=first_row)
             try:
-                reader = fastexcel.read_excel(self._slice_workbook(anchor + piece))
+                reader = fastexcel.read_excel(self._slice_workbook(anchor, piece))
                 batch = reader.load_sheet(0, header_row=0, dtypes="string", eager=True)
             except fastexcel.FastExcelError as exc:
                 raise SourceError(location, f"cannot read the rows from here on ({exc})") from None
