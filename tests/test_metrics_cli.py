@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from iceledger import cli
 from iceledger.cli import app
 from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse, file_sha256
 
@@ -45,8 +46,15 @@ def warehouse(tmp_path_factory):
     return str(path)
 
 
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    # Rich sizes tables to the terminal; a fixed width keeps the tests independent of the runner.
+    for console in (cli.console, cli.err_console):
+        monkeypatch.setattr(console, "width", 250)
+
+
 def _run(*args: str):
-    return runner.invoke(app, list(args), env={"COLUMNS": "250"})
+    return runner.invoke(app, list(args))
 
 
 def _fails_with_one_line(result, message: str) -> None:
