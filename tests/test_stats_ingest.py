@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_stats_parse import detained_now, standard_sheets, write_workbook
+from test_stats_parse import detained_now, sheets_with, standard_sheets, write_workbook
 from typer.testing import CliRunner
 
 from iceledger.cli import app
@@ -53,11 +53,9 @@ def test_reingesting_the_same_bytes_changes_nothing(folder, tmp_path):
 def test_a_reposted_workbook_is_a_new_version_beside_the_old(folder, tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
     ingest_stats([folder], warehouse)
-    sheets = standard_sheets()
     revised = detained_now()
     revised[2][1] = 601.0
-    sheets["Detention FY25"][0] = (revised, 7, 0)
-    write_workbook(folder / NAME, sheets)  # same name, new figures
+    write_workbook(folder / NAME, sheets_with(0, revised))  # same name, new figures
     ingest_stats([folder], warehouse)
     versions = query(warehouse, "SELECT detained, sha256 FROM stats_detained_now WHERE "
                                 "agency = 'ICE' AND criminality = 'Total' ORDER BY detained")
@@ -66,11 +64,9 @@ def test_a_reposted_workbook_is_a_new_version_beside_the_old(folder, tmp_path):
 
 
 def test_a_quarantined_value_is_kept_with_its_cell(folder, tmp_path):
-    sheets = standard_sheets()
     broken = detained_now()
     broken[3][1] = "three hundred"
-    sheets["Detention FY25"][0] = (broken, 7, 0)
-    write_workbook(folder / NAME, sheets)
+    write_workbook(folder / NAME, sheets_with(0, broken))
     warehouse = Warehouse(tmp_path / "w.duckdb")
     ingest_stats([folder], warehouse)
     (row,) = query(warehouse, "SELECT sheet, row_number, cell FROM ingest_quarantine")

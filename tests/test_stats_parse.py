@@ -142,6 +142,14 @@ def standard_sheets(detention: str = "Detention FY25", gap: int = 2, column: int
     }
 
 
+def sheets_with(index: int, table: Table) -> dict[str, list[Placement]]:
+    """The standard sheets with the index-th Detention table replaced, in the same place."""
+    sheets = standard_sheets()
+    _, top, left = sheets["Detention FY25"][index]
+    sheets["Detention FY25"][index] = (table, top, left)
+    return sheets
+
+
 def parse(tmp_path: Path, sheets, name: str = "SYNTHETIC_FY25_detentionStats03252025.xlsx"):
     return parse_workbook(write_workbook(tmp_path / name, sheets))
 
@@ -284,11 +292,9 @@ def test_sheet_fiscal_year_wins_over_a_wrong_file_name(tmp_path):
 
 
 def test_a_table_with_an_unexpected_header_is_one_error_and_the_rest_loads(tmp_path):
-    sheets = standard_sheets()
     broken = detained_now()
     broken[1][1] = "Agency Unknown"
-    sheets["Detention FY25"][0] = (broken, 7, 0)
-    parsed = parse(tmp_path, sheets)
+    parsed = parse(tmp_path, sheets_with(0, broken))
     (error,) = parsed.errors
     assert isinstance(error, SourceError)
     assert (error.location.sheet, error.location.cell) == ("Detention FY25", "B9")
@@ -298,22 +304,18 @@ def test_a_table_with_an_unexpected_header_is_one_error_and_the_rest_loads(tmp_p
 
 
 def test_a_wrong_label_header_is_reported_at_its_cell(tmp_path):
-    sheets = standard_sheets()
     broken = adp()
     broken[1][0] = "Agencies and more"
-    sheets["Detention FY25"][2] = (broken, sheets["Detention FY25"][2][1], 0)
-    parsed = parse(tmp_path, sheets)
+    parsed = parse(tmp_path, sheets_with(2, broken))
     assert len(parsed.errors) == 1
     assert "over the row labels" in str(parsed.errors[0])
     assert "stats_adp" not in parsed.tables and "stats_book_outs" in parsed.tables
 
 
 def test_unreadable_values_are_quarantined_with_their_cell(tmp_path):
-    sheets = standard_sheets()
     broken = detained_now()
     broken[3][1] = "three hundred"
-    sheets["Detention FY25"][0] = (broken, 7, 0)
-    parsed = parse(tmp_path, sheets)
+    parsed = parse(tmp_path, sheets_with(0, broken))
     assert parsed.errors == []
     (bad,) = parsed.quarantined
     assert (bad.sheet, bad.row_number, bad.cell) == ("Detention FY25", 11, "B11")
@@ -323,11 +325,9 @@ def test_unreadable_values_are_quarantined_with_their_cell(tmp_path):
 
 
 def test_an_unknown_label_is_quarantined_not_guessed(tmp_path):
-    sheets = standard_sheets()
     broken = adp()
     broken[3][0] = "Unknown Class"
-    sheets["Detention FY25"][2] = (broken, sheets["Detention FY25"][2][1], 0)
-    parsed = parse(tmp_path, sheets)
+    parsed = parse(tmp_path, sheets_with(2, broken))
     assert len(parsed.quarantined) == 13  # twelve months and the fiscal-year figure
     assert all("unrecognised criminality label 'Unknown Class'" in q.reason
                for q in parsed.quarantined)
