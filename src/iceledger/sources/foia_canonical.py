@@ -188,7 +188,7 @@ def _convert(kind: str | None, values: pa.Array, cat: Catalog) -> _Converted:
             moments.values = pc.cast(moments.values, pa.date32(), safe=False)
         return moments
     if kind == "integer":
-        return _numbers(values, _WHOLE_NUMBER, pa.int64())
+        return _numbers(values, _WHOLE_NUMBER, pa.int32())
     if kind == "decimal":
         return _numbers(values, _DECIMAL, pa.float64())
     if kind == "yes_no":
@@ -252,7 +252,7 @@ def _from_serial(days: pa.Array, cat: Catalog) -> pa.Array:
 
 def _numbers(values: pa.Array, pattern: str, target: pa.DataType) -> _Converted:
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-        if pa.types.is_floating(values.type) and target == pa.int64():
+        if pa.types.is_floating(values.type) and pa.types.is_integer(target):
             whole = pc.equal(pc.floor(values), values)
             result = pc.cast(pc.if_else(whole, values, pa.scalar(None, values.type)), target)
             return _Converted(result, _failed(values, result))
@@ -265,7 +265,8 @@ def _numbers(values: pa.Array, pattern: str, target: pa.DataType) -> _Converted:
         pass
     ok = pc.match_substring_regex(values, pattern)
     text = pc.replace_substring_regex(pc.if_else(ok, values, pa.scalar(None, pa.string())),
-                                      r"[\s$,]|\.0*\s*$" if target == pa.int64() else r"[\s$,]", "")
+                                      r"[\s$,]|\.0*\s*$" if pa.types.is_integer(target)
+                                      else r"[\s$,]", "")
     result = pc.cast(text, target)
     return _Converted(result, _failed(values, result))
 

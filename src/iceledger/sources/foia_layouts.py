@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from iceledger.sources.cells import snake_case
+
 CANONICAL_TYPES = ("timestamp", "date", "integer", "decimal", "yes_no", "criminality", "aor")
-
-
-def snake_case(header: str) -> str:
-    """`Offense INA 236C Yes No` -> `offense_ina_236c_yes_no`; already snake_case stays as is."""
-    return re.sub(r"[^0-9a-z]+", "_", str(header).strip().lower()).strip("_")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 import python_calamine
 
 from iceledger.errors import Location, SourceError
+from iceledger.sources.cells import column_letters
 from iceledger.sources.foia_layouts import HeaderMatch, catalog
 
 CHUNK_BYTES = 32 << 20
@@ -77,15 +78,6 @@ class RawPart:
 
 
 WorkItem = Callable[[], RawPart]
-
-
-def column_letters(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def unique_names(names: list[str]) -> list[str]:
