@@ -58,8 +58,8 @@ def test_published_figures_read_as_printed(by_name):
 def test_the_stale_and_misnamed_workbooks_are_dated_by_their_content(by_name):
     misnamed = by_name["20241116152220-FY24_detentionStats11152024.xlsx"]
     assert misnamed.fiscal_year == 2025
-    october = [r for r in misnamed.tables["stats_adp"].to_pylist()
-               if r["agency"] == "CBP" and r["criminality"] == "Total"][0]
+    october = next(r for r in misnamed.tables["stats_adp"].to_pylist()
+                   if r["agency"] == "CBP" and r["criminality"] == "Total")
     assert october["month"] == date(2024, 10, 1)
     stale = by_name["20211029094614-FY21_detentionStats10282021.xlsx"]
     assert {r["fiscal_year"] for r in stale.tables["stats_adp"].to_pylist()} == {2020}

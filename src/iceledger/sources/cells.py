@@ -11,8 +11,9 @@ the cell with its address instead of guessing.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from math import isfinite
 
 MONTH_NUMBERS = {
     name: number
@@ -40,7 +41,6 @@ _SPACES = re.compile(r"\s+")
 # "[1]" anywhere, or a run of asterisks / daggers at either end: footnote references, not content.
 _FOOTNOTE_MARKERS = re.compile(r"\[\d+\]|^[*†‡]+|[*†‡]+$")
 _NUMBER_TEXT = re.compile(r"^(?P<sign>[-+])?\$?(?P<digits>\d[\d,]*(\.\d*)?|\.\d+)(?P<percent>%)?$")
-_INFINITY = float("inf")
 _SPACE_BESIDE_MARK = re.compile(r"(?<=[-+($])\s+|\s+(?=[%)])")
 # A dash alone is how spreadsheets print zero in accounting formats.
 _ZERO_TEXT = {"-", "–", "—"}
@@ -90,7 +90,7 @@ def parse_number(value: object) -> float | None:
     Accepts real numbers and text such as "1,234", " 56 ", "12.5%", "$7,106.28", "(12)" (negative),
     "-" (zero) and values followed by footnote markers ("1,234*", "12 [2]").
     """
-    if value.__class__ is float and value == value and abs(value) != _INFINITY:
+    if value.__class__ is float and isfinite(value):
         return value  # the common cases first: a plain number cell, or an empty one
     if value is None or value == "":
         return None
@@ -98,7 +98,7 @@ def parse_number(value: object) -> float | None:
         raise CellValueError(f"expected a number, found the logical value {value}")
     if isinstance(value, (int, float)):
         number = float(value)
-        if number != number or number in (float("inf"), float("-inf")):
+        if not isfinite(number):
             raise CellValueError(f"expected a number, found {value!r}")
         return number
     if isinstance(value, (date, datetime)):

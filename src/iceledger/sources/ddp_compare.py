@@ -327,17 +327,17 @@ class Comparison:
 
     def summary_lines(self) -> list[str]:
         no_figure = sum(self.by_dataset.column("ddp_zero_no_figure").to_pylist())
+        misdated = sum(self.misdated.column("cells").to_pylist())
         return [
-            f"{self.agreeing:,} of {self.comparable:,} comparable cells agree "
-            f"({self.agreement:.2%}); {self.disagreements.num_rows:,} disagree",
-            f"{no_figure:,} cells where DDP wrote 0 and the workbook has no figure "
-            "(placeholders for months not yet reported)",
-            f"{sum(self.misdated.column('cells').to_pylist()):,} monthly cells DDP dates to "
-            "another fiscal year",
-            f"rows only DDP has: {self.only_ddp.num_rows:,}; rows only we have: "
-            f"{self.only_ours.num_rows:,}",
-            f"workbooks only we parsed: {len(self.our_only_workbooks)}; only DDP: "
-            f"{len(self.ddp_only_workbooks)}",
+            (f"{self.agreeing:,} of {self.comparable:,} comparable cells agree "
+             f"({self.agreement:.2%}); {self.disagreements.num_rows:,} disagree"),
+            (f"{no_figure:,} cells where DDP wrote 0 and the workbook has no figure "
+             "(placeholders for months not yet reported)"),
+            f"{misdated:,} monthly cells DDP dates to another fiscal year",
+            (f"rows only DDP has: {self.only_ddp.num_rows:,}; rows only we have: "
+             f"{self.only_ours.num_rows:,}"),
+            (f"workbooks only we parsed: {len(self.our_only_workbooks)}; only DDP: "
+             f"{len(self.ddp_only_workbooks)}"),
         ]
 
 

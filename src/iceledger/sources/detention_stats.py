@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from iceledger.errors import IceledgerError, Location, SourceError
-from iceledger.sources.cells import fiscal_year_of, fiscal_year_start, parse_date, parse_fiscal_year
+from iceledger.sources.cells import (
+    fiscal_year_of,
+    fiscal_year_start,
+    parse_date,
+    parse_fiscal_year,
+)
 from iceledger.sources.sheet_tables import (
     Extraction,
     Layout,
@@ -105,7 +110,7 @@ def parse_workbook(
     except OSError as exc:
         parsed.errors.append(SourceError(Location(path.name), f"cannot read the file: {exc}"))
         return parsed
-    except Exception as exc:  # each reader raises its own types for a corrupt or foreign file
+    except Exception as exc:  # noqa: BLE001 - each reader raises its own types for a bad file
         parsed.errors.append(SourceError(
             Location(path.name), f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})"
         ))
@@ -126,7 +131,7 @@ def parse_workbook(
             continue
         try:
             grids[name] = book.rows(name)
-        except Exception as exc:  # a damaged sheet must not stop the others
+        except Exception as exc:  # noqa: BLE001 - a damaged sheet must not stop the others
             parsed.errors.append(SourceError(Location(path.name, name),
                                              f"cannot read the sheet ({exc})"))
     scans = {name: scan_sheet(grid) for name, grid in grids.items()}
