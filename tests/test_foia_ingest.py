@@ -295,3 +295,16 @@ def test_reingesting_the_same_bytes_is_a_no_op_and_the_cli_reports_it(tmp_path):
         assert con.execute("SELECT count(*) FROM ingest_sources").fetchone() == (1,)
         # Derived tables were rebuilt after the load.
         assert con.execute("SELECT count(*) FROM foia_releases").fetchone() == (1,)
+
+
+def test_a_file_without_a_release_date_takes_its_latest_key_date_and_says_so(tmp_path):
+    rows = [arrest_row(), arrest_row(**{"Apprehension Date": datetime(2025, 9, 30, 23, 59)})]
+    path = write_xlsx(tmp_path / "arrests.xlsx", "arrests-2026-03", [rows])
+    warehouse, report = load(tmp_path, path)
+    outcome = report.files[0]
+    assert outcome.release == "2025-09-30"
+    assert any("no release date" in w for w in outcome.warnings)
+    assert {r["release"] for r in table(warehouse, "foia_arrests")} == {"2025-09-30"}
+    other = write_xlsx(tmp_path / "again.xlsx", "arrests-2026-03", [[arrest_row(Gender="X")]])
+    _, named = load(tmp_path, other, release="2026-01-31")
+    assert named.files[0].release == "2026-01-31" and not named.files[0].warnings

@@ -197,7 +197,7 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
         layout = _one_layout(path, plans)
         dataset = layout.dataset
         outcome.dataset, outcome.layout = dataset.name, layout.name
-        outcome.warnings.extend(getattr(reader, "warnings", []))
+        outcome.warnings.extend(reader.warnings)
         outcome.release = release or _release_from_name(path.name)
         if outcome.release is None:
             outcome.release = _latest_event_date(reader, plans, workers)

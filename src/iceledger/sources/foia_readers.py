@@ -19,6 +19,7 @@ behind this choice.
 from __future__ import annotations
 
 import codecs
+from abc import ABC, abstractmethod
 import csv
 import io
 import re
@@ -63,9 +64,6 @@ class SheetPlan:
     match: HeaderMatch
     title_text: str  # the rows above the header, joined
 
-    def location(self, file: str, row: int | None = None, cell: str | None = None) -> Location:
-        return Location(file, self.name, cell, row)
-
 
 @dataclass
 class RawPart:
@@ -92,21 +90,22 @@ def unique_names(names: list[str]) -> list[str]:
     return out
 
 
-class FoiaReader:
+class FoiaReader(ABC):
     """What every reader offers: its sheets with their headers, and the work items of a sheet."""
 
     path: Path
-    total_bytes: int
+    warnings: list[str]
 
+    @abstractmethod
     def plans(self) -> list[SheetPlan]:
-        raise NotImplementedError
+        """Every sheet that holds records, with the header found in it."""
 
+    @abstractmethod
     def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
         """Work items of a sheet, each with the bytes of the file it covers (for progress)."""
-        raise NotImplementedError
 
     def close(self) -> None:
-        pass
+        """Release the file."""
 
 
 def open_reader(path: Path) -> FoiaReader:
@@ -153,10 +152,11 @@ class _SheetPart:
 class XlsxReader(FoiaReader):
     def __init__(self, path: Path, chunk_bytes: int = CHUNK_BYTES):
         self.path = path
-        self.total_bytes = path.stat().st_size
+        self.warnings = []
         self._file = Location(path.name)
         try:
             self._zip = zipfile.ZipFile(path)
+            self._targets = self._relationships()
             self._sheets = self._sheet_parts()
             self._shared_strings = self._read_optional(self._related("sharedStrings"))
             self._styles = self._read_optional(self._related("styles"))
@@ -166,7 +166,6 @@ class XlsxReader(FoiaReader):
         # A large shared-string table is parsed again for every slice: take bigger slices then.
         self._chunk_bytes = max(chunk_bytes, 4 * len(self._shared_strings or b""))
         self._workbook_pr = self._date_system()
-        self._uncompressed = sum(self._zip.getinfo(s.member).file_size for s in self._sheets) or 1
 
     def close(self) -> None:
         self._zip.close()
@@ -175,10 +174,9 @@ class XlsxReader(FoiaReader):
 
     def _sheet_parts(self) -> list[_SheetPart]:
         workbook = ElementTree.fromstring(self._zip.read("xl/workbook.xml"))
-        targets = self._relationships()
         parts = []
         for sheet in workbook.iter(f"{{{_MAIN_NS}}}sheet"):
-            target = targets.get(sheet.get(f"{{{_REL_NS}}}id"), ("", ""))
+            target = self._targets.get(sheet.get(f"{{{_REL_NS}}}id"), ("", ""))
             if target[0].endswith("/worksheet"):
                 parts.append(_SheetPart(sheet.get("name"), target[1]))
         if not parts:
@@ -196,7 +194,7 @@ class XlsxReader(FoiaReader):
         return found
 
     def _related(self, kind: str) -> str | None:
-        for rel_type, member in self._relationships().values():
+        for rel_type, member in self._targets.values():
             if rel_type.endswith("/" + kind):
                 return member
         return None
@@ -336,7 +334,8 @@ class XlsxReader(FoiaReader):
         letters = [column_letters(i) for i in positions]
         header_end = self._header_end(plan)
         next_row = plan.header_row + 1
-        share = self._zip.getinfo(sheet.member).compress_size / self._uncompressed
+        info = self._zip.getinfo(sheet.member)
+        share = info.compress_size / max(info.file_size, 1)  # progress in bytes of the file
         skip = True
         for piece in self._sheet_xml(sheet):
             if skip:
@@ -406,8 +405,7 @@ class XlsxReader(FoiaReader):
 class CsvReader(FoiaReader):
     def __init__(self, path: Path):
         self.path = path
-        self.total_bytes = path.stat().st_size
-        self.warnings: list[str] = []
+        self.warnings = []
         self._file = Location(path.name)
         with open(path, "rb") as handle:
             sample = handle.read(1 << 16)
@@ -529,7 +527,8 @@ class CsvReader(FoiaReader):
 class ParquetReader(FoiaReader):
     def __init__(self, path: Path):
         self.path = path
-        self.total_bytes = path.stat().st_size
+        self.warnings = []
+        self._bytes = path.stat().st_size
         try:
             self._file = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -558,7 +557,7 @@ class ParquetReader(FoiaReader):
                 next_row += batch.num_rows
                 part = RawPart(plan, rows, table, headers)
                 yield (lambda part=part: part), int(
-                    self.total_bytes * batch.num_rows / total_rows)
+                    self._bytes * batch.num_rows / total_rows)
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(Location(self.path.name, row=next_row),
                               f"unreadable parquet data from this row on ({exc})") from None
