@@ -16,6 +16,7 @@ from iceledger.disclosure import (
     SUPPRESSION_COLUMN,
     all_margins,
     plan_suppression,
+    rolling_windows,
     suppress,
 )
 
@@ -134,6 +135,43 @@ def test_one_dimension_with_grand_total(counts, k):
     assert plan.primary == {i for i, c in enumerate(counts) if 0 < c < k}
     if not 0 < total < k:
         assert len(plan.hidden) != 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 30), min_size=1, max_size=40),
+    st.integers(1, 3),
+    st.integers(2, 8),
+)
+def test_no_published_rolling_window_holds_a_hidden_cell(counts, groups, window):
+    # Daily counts in one or more series, with a trailing sum over `window` days beside them.
+    rows = []
+    for series in range(groups):
+        for day, n in enumerate(counts):
+            rows.append({"day": day, "series": series, "people": n + series})
+    for row in rows:
+        same = [r for r in rows if r["series"] == row["series"] and row["day"] - window < r["day"] <= row["day"]]
+        row["people_wd_sum"] = sum(r["people"] for r in same)
+    table = pa.Table.from_pylist(rows)
+    result = suppress(table, "people", ["day", "series"], k=K, rolling={"people_wd_sum": window})
+    published = result.table.to_pylist()
+    hidden = {(rows[i]["series"], rows[i]["day"]) for i in result.plan.hidden}
+    for row in published:
+        if row["people_wd_sum"] is not None:
+            held = {(row["series"], d) for d in range(row["day"] - window + 1, row["day"] + 1)}
+            assert not held & hidden
+    # Rows outside every hidden window keep their value.
+    for before, after in zip(rows, published):
+        held = {(before["series"], d) for d in range(before["day"] - window + 1, before["day"] + 1)}
+        if not held & hidden:
+            assert after["people_wd_sum"] == before["people_wd_sum"]
+
+
+def test_rolling_windows_are_read_from_column_names():
+    assert rolling_windows(["date", "arrests", "arrests_7d_avg", "attainment_28d_pct", "odd"]) == {
+        "arrests_7d_avg": 7,
+        "attainment_28d_pct": 28,
+    }
 
 
 def test_two_by_two_rectangle_is_the_minimal_complement():

@@ -11,7 +11,8 @@ is not enough: a row total minus the published cells of that row gives the hidde
    audit solves the linear system a reader has (every published group total, every published cell)
    and hides more cells until no primary cell's value is determined by it.
 3. Every value column of a hidden row (shares, rates, intervals computed from the count) is hidden
-   with it.
+   with it, and a trailing-window column (a 7-day mean) is hidden in every row whose window holds
+   a hidden cell.
 
 A group total under k is itself a small cell, hidden wherever it is published; it is therefore not
 something a reader can subtract from, and the audit does not treat it as known.
@@ -21,7 +22,8 @@ The module is pure: it sees one table, and knows nothing of the web or the wareh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -129,14 +131,19 @@ def suppress(
     dimensions: Sequence[str],
     k: int = 10,
     totals: Sequence[Sequence[str]] | None = None,
+    rolling: Mapping[str, int] | None = None,
 ) -> SuppressedTable:
     """Hide small cells of `table` and the cells that would reveal them.
 
-    `dimensions` are the columns that identify a cell (a time column counts as one); `totals`
-    names the totals published beside the table, each as the dimensions it keeps (`()` is the
-    grand total); by default every total a reader could obtain. In hidden rows the count and every
-    other non-dimension column become null, and the added column `suppressed` says `<k` (a small
-    cell) or `complementary` (hidden so that a small cell cannot be derived).
+    `dimensions` are the columns that identify a cell (a time column counts as one, first);
+    `totals` names the totals published beside the table, each as the dimensions it keeps (`()`
+    is the grand total); by default every total a reader could obtain. In hidden rows the count
+    and every other non-dimension column become null, and the added column `suppressed` says `<k`
+    (a small cell) or `complementary` (hidden so that a small cell cannot be derived).
+
+    `rolling` names columns computed over a trailing window of rows along the first dimension
+    (a 7-day mean: {"arrests_7d_avg": 7}); such a value is also hidden in every row whose window
+    holds a hidden cell, since the difference of two neighbouring windows gives a cell back.
     """
     missing = [c for c in (count_column, *dimensions) if c not in table.column_names]
     if missing:
@@ -150,10 +157,48 @@ def suppress(
             by_key.setdefault(tuple(key[p] for p in positions), []).append(row)
         groups.extend(by_key.values())
     plan = plan_suppression(table.column(count_column).to_pylist(), groups, k)
-    return SuppressedTable(_apply(table, dimensions, plan, k), plan, k)
+    windows = _windows_holding(keys, plan.hidden, rolling or {}) if dimensions else {}
+    return SuppressedTable(_apply(table, dimensions, plan, k, windows), plan, k)
 
 
-def _apply(table: pa.Table, dimensions: Sequence[str], plan: CellPlan, k: int) -> pa.Table:
+def rolling_windows(columns: Iterable[str]) -> dict[str, int]:
+    """Trailing-window columns named by the metrics convention `<what>_<N>d_<stat>`
+    (`arrests_7d_avg`, `attainment_28d_pct`): column -> window length in days."""
+    found = {}
+    for column in columns:
+        match = re.search(r"_(\d+)d(?:_|$)", column)
+        if match:
+            found[column] = int(match.group(1))
+    return found
+
+
+def _windows_holding(
+    keys: list[tuple], hidden: frozenset[int], rolling: Mapping[str, int]
+) -> dict[str, set[int]]:
+    """For each rolling column, the rows whose trailing window (along the first dimension, within
+    the same values of the others) holds a hidden cell."""
+    if not rolling or not hidden:
+        return {}
+    series: dict[tuple, list[int]] = {}
+    for row, key in enumerate(keys):
+        series.setdefault(key[1:], []).append(row)
+    covered: dict[str, set[int]] = {column: set() for column in rolling}
+    for rows in series.values():
+        rows.sort(key=lambda r: keys[r][0])
+        for position, row in enumerate(rows):
+            if row in hidden:
+                for column, length in rolling.items():
+                    covered[column].update(rows[position : position + length])
+    return covered
+
+
+def _apply(
+    table: pa.Table,
+    dimensions: Sequence[str],
+    plan: CellPlan,
+    k: int,
+    windows: Mapping[str, set[int]],
+) -> pa.Table:
     labels = [
         f"<{k}" if i in plan.primary else COMPLEMENTARY_LABEL if i in plan.complementary else None
         for i in range(table.num_rows)
@@ -163,7 +208,11 @@ def _apply(table: pa.Table, dimensions: Sequence[str], plan: CellPlan, k: int) -
     for name in table.column_names:
         column = table.column(name)
         if name not in dimensions:
-            column = pc.if_else(hidden_mask, pa.scalar(None, column.type), column)
+            mask = hidden_mask
+            if name in windows:
+                rows = windows[name]
+                mask = pa.array([i in rows for i in range(table.num_rows)], pa.bool_())
+            column = pc.if_else(mask, pa.scalar(None, column.type), column)
         columns.append(column)
     names = list(table.column_names)
     if SUPPRESSION_COLUMN in names:

@@ -264,7 +264,11 @@ class WarehouseService:
         )
         suppression = None
         if self.public and metric.count_column and table.num_rows <= self.max_rows:
-            hidden = disclosure.suppress(table, metric.count_column, dimensions, k=self.k)
+            # Day-window columns (`arrests_7d_avg`) run along a daily series, one row a day.
+            rolling = disclosure.rolling_windows(table.column_names) if time_column == "date" else {}
+            hidden = disclosure.suppress(
+                table, metric.count_column, dimensions, k=self.k, rolling=rolling
+            )
             table = hidden.table
             suppression = {
                 "k": self.k,
