@@ -349,3 +349,48 @@ def test_warehouse_is_opened_read_only(warehouse):
 def test_missing_warehouse_is_one_clear_line(tmp_path):
     with pytest.raises(IceledgerError, match=r"nowhere\.duckdb: no warehouse here"):
         create_app(tmp_path / "nowhere.duckdb")
+
+
+def test_serve_command_reports_a_missing_warehouse_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from iceledger.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["serve", "--warehouse", str(tmp_path / "none.duckdb")])
+    assert result.exit_code == 1
+    assert "no warehouse here" in result.output and "Traceback" not in result.output
+
+
+def test_serve_command_starts_on_loopback(warehouse):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "iceledger", "serve", "--port", str(port), "--warehouse", str(warehouse)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/sources", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert "server" not in response.headers
+        assert response.json()[0]["file_name"] == "arrests-SYNTHETIC.xlsx"
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert f"iceledger dashboard on http://127.0.0.1:{port}/" in output
