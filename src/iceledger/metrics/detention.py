@@ -33,7 +33,7 @@ from iceledger.facts import _read as read_facts
 from iceledger.facts import _required as required
 from iceledger.facts import _text as any_text
 from iceledger.metrics.registry import Metric, MetricParams, register
-from iceledger.metrics.published_series import latest, series_spec
+from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.volume import (
     apply_filters,
     covered_days,
@@ -168,6 +168,12 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     """
     by = list(params.by)
     spans, days_owned = custody_intervals(backend, params)
+    # Custody that ended before the period adds and removes itself before it, and custody that
+    # began after it never shows: leave both out, so one year costs a year's intervals, not all.
+    if params.start is not None:
+        spans = spans.filter(spans.end >= ibis.timestamp(params.start.isoformat()))
+    if params.end is not None:
+        spans = spans.filter(spans.start < ibis.timestamp((params.end + timedelta(days=1)).isoformat()))
     keys = ["release", *by]
     changes = [
         (next_midnight(spans.start), 1, 0),
@@ -269,8 +275,12 @@ def _length_of_stay(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table
     ended = (~stays.censored.fill_null(False)).cast("int64")
     # Kaplan-Meier over the distinct lengths: S(t) = prod over lengths s <= t of (1 - d_s / n_s),
     # with d_s stays ending at length s and n_s stays lasting at least s (ended or still open).
-    times = stays.group_by([*by, stays.length_days.name("t")]).aggregate(
-        at_t=ibis._.count(), ended_at_t=ended.sum()
+    # Lengths are taken to the hour: millions of stays then have thousands of distinct lengths.
+    hours = (stays.length_days * 24).round().cast("float64") / 24
+    times = stays.group_by([*by, hours.name("t")]).aggregate(
+        at_t=ibis._.count(),
+        ended_at_t=ended.sum(),
+        ended_length=(stays.length_days * ended).sum(),
     )
     longer_first = ibis.window(group_by=by, order_by=ibis.desc("t"), rows=(None, 0))
     times = times.mutate(at_risk=times.at_t.sum().over(longer_first))
@@ -298,7 +308,7 @@ def _length_of_stay(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table
         area_to_last=times.area.sum(),
         last_survival=times.survival.min(),
         last_t=times.t.max(),
-        closed_length_total=(times.t * times.ended_at_t).sum(),
+        closed_length_total=times.ended_length.sum(),
     )
     # Without a breakdown, an empty cohort still aggregates to one all-NULL row.
     summary = summary.filter(summary.stays > 0)
@@ -330,8 +340,9 @@ register(
             "still open at the end of the release are right-censored at the release end, and the "
             "Kaplan-Meier estimator uses them as 'lasted at least this long'. km_median_days is "
             "the shortest length at which the estimated share still held falls to 50% or below "
-            "(empty when it never does); restricted_mean_days is the mean number of days held "
-            f"within the first {KM_RESTRICTION_DAYS} days after book-in (the area under the "
+            "(empty when it never does; lengths are taken to the hour); restricted_mean_days is "
+            f"the mean number of days held within the first {KM_RESTRICTION_DAYS} days after "
+            f"book-in (the area under the "
             f"survival curve up to {KM_RESTRICTION_DAYS} days), so stays longer than a year count "
             f"as {KM_RESTRICTION_DAYS}. naive_closed_mean_days, the mean of closed stays only, is "
             "shown beside them because it is what is often published; it understates length "
@@ -514,27 +525,29 @@ def complete_months(backend: ibis.BaseBackend, table: ir.Table, day: ir.DateValu
     )
 
 
-def published_latest(
-    backend: ibis.BaseBackend, table: str, value: str, **fixed: str
-) -> ir.Table:
+def published_latest(backend: ibis.BaseBackend, spec: SeriesSpec, **fixed: str) -> ir.Table:
     """The latest published value of a monthly workbook table per month, with the workbook it is
-    from, for the dimension values given (e.g. agency="Total")."""
-    source_table(backend, table)
-    rows = latest(backend, series_spec(backend, table, value))
+    from (iceledger.metrics.published_series), for the dimension values given (agency="Total")."""
+    source_table(backend, spec.table)
+    rows = latest(backend, spec)
     for column, wanted in fixed.items():
         rows = rows.filter(rows[column] == wanted)
     return rows
 
 
-def whole_period(params: MetricParams) -> MetricParams:
-    """The same breakdown and filters over all dates, for monthly figures cut to whole months."""
-    return MetricParams(by=params.by, filters=params.filters)
+def whole_months(params: MetricParams) -> MetricParams:
+    """The period widened to the whole months it touches, for monthly figures."""
+    end = params.end
+    if end is not None:
+        end = end.replace(day=calendar.monthrange(end.year, end.month)[1])
+    start = params.start.replace(day=1) if params.start is not None else None
+    return MetricParams(by=params.by, start=start, end=end, filters=params.filters)
 
 
 def foia_adp(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """month, breakdown, days, foia_adp: mean midnight population over each whole month."""
     by = list(params.by)
-    population = daily_population(backend, whole_period(params))
+    population = daily_population(backend, whole_months(params))
     stays = source_table(backend, "foia_stays")
     months = complete_months(backend, stays, stays.stay_book_in.date())
     monthly = population.group_by([population.date.truncate("M").name("month"), *by]).aggregate(
@@ -550,7 +563,9 @@ def foia_adp(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 def adp_beside_published(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     by = list(params.by)
     foia = foia_adp(backend, params)
-    published = published_latest(backend, "stats_adp", "adp", agency="Total")
+    published = published_latest(
+        backend, SeriesSpec("stats_adp", "adp", ("agency", "criminality")), agency="Total"
+    )
     if not by:
         published = published.filter(published.criminality == "Total")
     published = published.select(
@@ -605,7 +620,9 @@ def _book_outs_beside_published(backend: ibis.BaseBackend, params: MetricParams)
     ).aggregate(foia_book_outs=ibis._.count())
     foia = foia.join(months, "month").drop("days")
     published = published_latest(
-        backend, "stats_book_outs", "book_outs", criminality="Total"
+        backend,
+        SeriesSpec("stats_book_outs", "book_outs", ("release_reason", "criminality")),
+        criminality="Total",
     )
     published = published.filter(published.release_reason != "Total").select(
         "month",

@@ -31,25 +31,27 @@ def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     arrests = in_period(
         arrests.mutate(arrest_day=arrests.apprehension_date.date()), params, "arrest_day"
     )
+    # Joined outward from the arrests in scope, one table at a time, so each join is as small as
+    # the arrests asked for. The links are one to one (foia_derived matches them so): an arrest
+    # has at most one stay and a stay at most one removal, and no arrest row is repeated.
     links = source_table(backend, "foia_arrest_stay_links").select(
-        "arrest_record_id", "stay_id"
+        "arrest_record_id", linked_stay_id="stay_id"
     )
     stays = source_table(backend, "foia_stays").select(
-        linked_stay_id="stay_id", stay_end=ibis._.stay_book_out, stay_reason=ibis._.stay_release_reason
+        stay_key="stay_id", stay_end="stay_book_out", stay_reason="stay_release_reason"
     )
-    removal_links = source_table(backend, "foia_removal_links")
-    removals = source_table(backend, "foia_removals").select("record_id", "departed_date")
-    departures = (
-        removal_links.filter(removal_links.arrest_record_id.notnull())
-        .join(removals, removal_links.removal_record_id == removals.record_id)
-        .group_by(removed_arrest_id=ibis._.arrest_record_id)
-        .aggregate(departed=ibis._.departed_date.min())
+    removal_links = source_table(backend, "foia_removal_links").select(
+        "removal_record_id", removed_stay_id="stay_id"
     )
-    stay_of = links.join(stays, links.stay_id == stays.linked_stay_id).select(
-        "arrest_record_id", "linked_stay_id", "stay_end", "stay_reason"
+    removals = source_table(backend, "foia_removals").select(
+        removal_id="record_id", departed="departed_date"
     )
-    followed = arrests.left_join(stay_of, arrests.record_id == stay_of.arrest_record_id)
-    followed = followed.left_join(departures, followed.record_id == departures.removed_arrest_id)
+    followed = arrests.left_join(links, arrests.record_id == links.arrest_record_id)
+    followed = followed.left_join(stays, followed.linked_stay_id == stays.stay_key)
+    followed = followed.left_join(
+        removal_links, followed.linked_stay_id == removal_links.removed_stay_id
+    )
+    followed = followed.left_join(removals, followed.removal_record_id == removals.removal_id)
     return followed.select(
         *params.by,
         "apprehension_date",
