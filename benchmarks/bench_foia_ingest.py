@@ -116,6 +116,22 @@ def synthetic(data: Path, fmt: str, dataset: str, scale: int, sheet_rows: int | 
     return written.path
 
 
+def csv_copy(parquet_file: Path) -> Path:
+    """The same SYNTHETIC records as CSV (Arrow's writer: verbatim headers, ISO date-times)."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    target = parquet_file.with_suffix(".csv")
+    if not target.exists():
+        source = pq.ParquetFile(parquet_file)
+        partial = target.with_suffix(".partial")
+        with pa_csv.CSVWriter(partial, source.schema_arrow) as writer:
+            for batch in source.iter_batches(batch_size=262_144):
+                writer.write_batch(batch)
+        partial.rename(target)
+    return target
+
+
 def line(case: str, r: dict, key: str = "load_s") -> float:
     rate = r["rows"] / r[key]
     print(f"{case:<46} {r['rows']:>11,} rows {r[key]:>7.1f} s {rate:>11,.0f} rows/s "
@@ -131,7 +147,9 @@ def main() -> None:
                         help="where the synthetic files are cached")
     args = parser.parse_args()
     stints_rows = 60_000 if args.quick else 1_320_000
-    big_rows = 500_000 if args.quick else 10_000_000
+    # One row over 10M: the generator's writer (foia_synth) fails when the rows are an exact
+    # multiple of its block size (reported to its author).
+    big_rows = 500_001 if args.quick else 10_000_001
     small_rows = 5_000 if args.quick else 20_000
     reader_rows = 60_000 if args.quick else 200_000
     data = args.data
@@ -145,8 +163,8 @@ def main() -> None:
     stints = synthetic(data, "xlsx", "stints", round(stints_rows / STINTS_PER_SCALE))
     small = synthetic(data, "xlsx", "stints", round(small_rows / STINTS_PER_SCALE))
     reader_file = synthetic(data, "xlsx", "stints", round(reader_rows / STINTS_PER_SCALE))
-    csv_file = synthetic(data, "csv", "arrests", big_rows)
     parquet_file = synthetic(data, "parquet", "arrests", big_rows)
+    csv_file = csv_copy(parquet_file)
 
     print("\ningest (load into the warehouse; derived-table rebuild excluded, shown apart)")
     r = measure(INGEST, str(stints), warehouse("stints"))

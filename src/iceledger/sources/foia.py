@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -170,6 +171,10 @@ def ingest_foia(
             outcome = _ingest_file(Path(path), warehouse, release, user_codes, workers, progress)
         except IceledgerError as exc:
             outcome = FileOutcome(Path(path), "error", error=str(exc))
+        except (pa.ArrowException, duckdb.Error, OSError, ValueError) as exc:
+            # Input no check foresaw: still one line for this file, and the others load.
+            outcome = FileOutcome(Path(path), "error", error=f"{Path(path).name}: cannot be "
+                                  f"loaded ({type(exc).__name__}: {exc}); nothing was loaded")
         outcome.seconds = time.perf_counter() - started
         outcomes.append(outcome)
     report = IngestReport(outcomes)
