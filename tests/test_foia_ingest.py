@@ -308,3 +308,20 @@ def test_a_file_without_a_release_date_takes_its_latest_key_date_and_says_so(tmp
     other = write_xlsx(tmp_path / "again.xlsx", "arrests-2026-03", [[arrest_row(Gender="X")]])
     _, named = load(tmp_path, other, release="2026-01-31")
     assert named.files[0].release == "2026-01-31" and not named.files[0].warnings
+
+
+def test_the_deportation_data_projects_facility_table_serves_as_a_reference(tmp_path):
+    from conftest import SHARED
+
+    reference = SHARED / "data" / "reference" / "facility-locations-oct2025.tsv"
+    if not reference.is_file():
+        pytest.skip(f"shared facility reference not found at {reference} (set ICELEDGER_SHARED)")
+    with open(reference, newline="") as handle:
+        codes = [row["detention_facility_code"] for row in csv.DictReader(handle, delimiter="\t")]
+    stints = [{"Book In Date Time": datetime(2025, 1, 1), "Detention Facility Code": code,
+               "Anonymized Identifier": f"P{i}"} for i, code in enumerate(codes)]
+    path = write_xlsx(tmp_path / "Detention-Stints_FY23-FY26_20260311.xlsx", "stints-2023-2026",
+                      [stints])
+    warehouse, report = load(tmp_path, path, facility_references=[reference])
+    (check,) = [c for c in report.files[0].checks if c["check"] == "unknown_facility_codes"]
+    assert (check["failed_rows"], check["total_rows"]) == (0, len(codes))
