@@ -84,8 +84,12 @@ def _query_mix(base: str) -> list[str]:
 
 
 async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str) -> int:
-    """One keep-alive HTTP/1.1 GET; returns the status. Every response here has Content-Length."""
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n\r\n".encode())
+    """One keep-alive HTTP/1.1 GET, accepting gzip as browsers do; returns the status. Every
+    response here has Content-Length."""
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n"
+        "Accept-Encoding: gzip\r\n\r\n".encode()
+    )
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))

@@ -146,6 +146,16 @@ def test_downloads_match_the_json_rows(client):
     assert meta["definition"].startswith("Non-duplicate rows") and meta["sources"][0]["sha256"] == "a" * 64
 
 
+def test_bodies_are_gzipped_for_clients_that_ask(client):
+    url = f"/api/metrics/{DAILY}"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert packed.json() == plain.json()
+
+
 def test_download_budget_answers_429_with_retry_after(warehouse):
     limited = TestClient(create_app(warehouse, downloads_per_minute=1, download_burst=2))
     url = f"/api/metrics/{BY_GROUP}.csv"

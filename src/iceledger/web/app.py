@@ -9,6 +9,7 @@ In public mode every count of people goes through `iceledger.disclosure` before 
 from __future__ import annotations
 
 import functools
+import gzip
 import io
 import json
 import math
@@ -131,7 +132,14 @@ ERRORS = {
     409: {"model": ErrorBody, "description": "the warehouse lacks a table the metric reads"},
     413: {"model": ErrorBody, "description": "the result is larger than the row cap"},
 }
-DOWNLOAD_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+MEDIA_TYPES = {
+    "json": "application/json",
+    "chart": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+}
+# Bodies smaller than this go uncompressed: gzip would save less than it costs.
+GZIP_MIN_BYTES = 1024
 DOWNLOAD_ERRORS = {
     **ERRORS,
     429: {"model": ErrorBody, "description": "download budget spent; see Retry-After"},
@@ -150,20 +158,43 @@ class QueryArgs:
         return tuple(self.by), self.start, self.end, filters
 
 
+@dataclass(frozen=True)
+class Body:
+    """A rendered response body, with its gzip form when worth having (compressed once)."""
+
+    raw: bytes
+    gzipped: bytes | None
+
+    @classmethod
+    def of(cls, raw: bytes, compress: bool) -> Body:
+        worth = compress and len(raw) >= GZIP_MIN_BYTES
+        return cls(raw, gzip.compress(raw, compresslevel=6) if worth else None)
+
+    def response(
+        self, media_type: str, accept_encoding: str, headers: dict[str, str] | None
+    ) -> Response:
+        headers = {**(headers or {}), "Vary": "Accept-Encoding"}
+        if self.gzipped is not None and "gzip" in accept_encoding.lower():
+            return Response(
+                self.gzipped, media_type=media_type, headers=headers | {"Content-Encoding": "gzip"}
+            )
+        return Response(self.raw, media_type=media_type, headers=headers)
+
+
 class BodyCache:
     """Rendered response bodies, least recently used dropped first (event-loop thread only)."""
 
     def __init__(self, size: int):
         self.size = size
-        self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
+        self._bodies: OrderedDict[tuple, Body] = OrderedDict()
 
-    def get(self, key: tuple) -> bytes | None:
+    def get(self, key: tuple) -> Body | None:
         body = self._bodies.get(key)
         if body is not None:
             self._bodies.move_to_end(key)
         return body
 
-    def put(self, key: tuple, body: bytes) -> None:
+    def put(self, key: tuple, body: Body) -> None:
         self._bodies[key] = body
         self._bodies.move_to_end(key)
         while len(self._bodies) > self.size:
@@ -298,7 +329,14 @@ def create_app(
 
     bodies = BodyCache(RENDERED_BODIES)
 
-    async def body_for(kind: str, name: str, args: QueryArgs, value: str | None = None) -> bytes:
+    async def respond(
+        kind: str,
+        name: str,
+        args: QueryArgs,
+        request: Request,
+        value: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         # Bodies are cached whole (the warehouse cannot change while the server holds it open)
         # and a cached one is answered on the event loop; validating and computing a new one
         # may query the warehouse, so that runs in the thread pool.
@@ -307,9 +345,12 @@ def create_app(
         if body is None:
             body = await run_in_threadpool(render, kind, name, args, value)
             bodies.put(key, body)
-        return body
+        return body.response(MEDIA_TYPES[kind], request.headers.get("accept-encoding", ""), headers)
 
-    def render(kind: str, name: str, args: QueryArgs, value: str | None) -> bytes:
+    def render(kind: str, name: str, args: QueryArgs, value: str | None) -> Body:
+        return Body.of(render_bytes(kind, name, args, value), compress=kind != "parquet")
+
+    def render_bytes(kind: str, name: str, args: QueryArgs, value: str | None) -> bytes:
         request = request_for(name, args)
         result = service.compute(request)
         if kind == "csv":
@@ -359,13 +400,10 @@ def create_app(
         return [{k: v for k, v in s.items() if k != "tables"} for s in service.sources]
 
     async def download(kind: str, name: str, args: QueryArgs, request: Request) -> Response:
-        body = await body_for(kind, name, args)
+        attachment = {"Content-Disposition": f'attachment; filename="{name}.{kind}"'}
+        response = await respond(kind, name, args, request, headers=attachment)
         spend_download(request)
-        return Response(
-            body,
-            media_type=DOWNLOAD_TYPES[kind],
-            headers={"Content-Disposition": f'attachment; filename="{name}.{kind}"'},
-        )
+        return response
 
     @app.get("/api/metrics/{name}.csv", responses=DOWNLOAD_ERRORS, tags=["downloads"],
              response_class=Response)
@@ -390,15 +428,16 @@ def create_app(
     async def metric_chart(
         name: MetricName,
         args: Args,
+        request: Request,
         value: Annotated[str | None, Query(description="the numeric column to draw")] = None,
     ) -> Response:
         """A Vega-Lite spec drawing the metric's rows, with the response's metadata beside it."""
-        return _json_response(await body_for("chart", name, args, value))
+        return await respond("chart", name, args, request, value)
 
     @app.get("/api/metrics/{name}", response_model=MetricData, responses=ERRORS, tags=["metrics"])
-    async def metric_rows(name: MetricName, args: Args) -> Response:
+    async def metric_rows(name: MetricName, args: Args, request: Request) -> Response:
         """The metric's rows, with definition, unit, caveats, period and source files."""
-        return _json_response(await body_for("json", name, args))
+        return await respond("json", name, args, request)
 
     @app.get("/api/map", tags=["map"])
     def map_data() -> dict:
@@ -513,10 +552,6 @@ def _json_rows(table: pa.Table) -> list[dict]:
 
 def _json_bytes(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":"), allow_nan=False, default=str).encode()
-
-
-def _json_response(body: bytes) -> Response:
-    return Response(body, media_type="application/json")
 
 
 @functools.cache
