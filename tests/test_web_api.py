@@ -26,7 +26,7 @@ from test_web_support import (
 
 from iceledger.errors import IceledgerError
 from iceledger.web import charts
-from iceledger.web.app import PAGE_TITLES, create_app
+from iceledger.web.app import PAGE_TITLES, Body, BodyCache, create_app
 from iceledger.web.guards import SECURITY_HEADERS, DownloadBudget
 
 
@@ -165,6 +165,16 @@ def test_download_budget_answers_429_with_retry_after(warehouse):
     assert int(refused.headers["retry-after"]) >= 1
     # The JSON API is not a download and stays available.
     assert limited.get(f"/api/metrics/{BY_GROUP}").status_code == 200
+
+
+def test_body_cache_keeps_to_its_byte_budget():
+    cache = BodyCache(max_bytes=250)
+    for key in "abc":
+        cache.put((key,), Body.of(bytes(100), compress=False))
+    assert cache.bytes == 200 and cache.get(("a",)) is None
+    assert cache.get(("b",)) is not None and cache.get(("c",)) is not None
+    cache.put(("huge",), Body.of(bytes(1000), compress=False))
+    assert cache.bytes == 0 and cache.get(("huge",)) is None
 
 
 def test_token_bucket_refills_over_time():

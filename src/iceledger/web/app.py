@@ -50,7 +50,7 @@ from iceledger.web.service import (
 
 # Suppression audits solve a linear system over the hidden cells; this cap keeps that bounded.
 PUBLIC_MAX_ROWS = 2_000
-RENDERED_BODIES = 2_048
+RENDERED_BODY_BYTES = 256 * 2**20
 PUBLISHED_PAGE = "published"
 PAGE_TITLES = {
     "volume": "Volume against targets",
@@ -165,6 +165,10 @@ class Body:
     raw: bytes
     gzipped: bytes | None
 
+    @property
+    def size(self) -> int:
+        return len(self.raw) + len(self.gzipped or b"")
+
     @classmethod
     def of(cls, raw: bytes, compress: bool) -> Body:
         worth = compress and len(raw) >= GZIP_MIN_BYTES
@@ -182,10 +186,15 @@ class Body:
 
 
 class BodyCache:
-    """Rendered response bodies, least recently used dropped first (event-loop thread only)."""
+    """Rendered response bodies up to a byte budget, least recently used dropped first.
 
-    def __init__(self, size: int):
-        self.size = size
+    Used from the event-loop thread only. A budget in bytes, not entries: one breakdown can be
+    megabytes, and a client asking for many distinct queries must not grow the server unbounded.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._bodies: OrderedDict[tuple, Body] = OrderedDict()
 
     def get(self, key: tuple) -> Body | None:
@@ -195,10 +204,13 @@ class BodyCache:
         return body
 
     def put(self, key: tuple, body: Body) -> None:
+        if key in self._bodies:
+            return
         self._bodies[key] = body
-        self._bodies.move_to_end(key)
-        while len(self._bodies) > self.size:
-            self._bodies.popitem(last=False)
+        self.bytes += body.size
+        while self.bytes > self.max_bytes:
+            _, dropped = self._bodies.popitem(last=False)
+            self.bytes -= dropped.size
 
 
 def query_args(
@@ -327,7 +339,7 @@ def create_app(
             "suppression": result.suppression,
         }
 
-    bodies = BodyCache(RENDERED_BODIES)
+    bodies = BodyCache(RENDERED_BODY_BYTES)
 
     async def respond(
         kind: str,

@@ -137,7 +137,9 @@ class WarehouseService:
         self._tables = self._table_columns()
         self.sources = self._read_sources()
         self.synthetic = any(s["synthetic"] for s in self.sources)
-        self._cached_compute = functools.lru_cache(maxsize=512)(self._compute)
+        # Only shared by the few renderings of one request (JSON, chart, CSV, Parquet): the
+        # rendered bodies are what the app keeps.
+        self._cached_compute = functools.lru_cache(maxsize=32)(self._compute)
         self._value_types = functools.cache(self._distinct_values)
         self._memo: dict[str, object] = {}
         self._memo_lock = threading.Lock()
