@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
-import socket
 import statistics
 import sys
 import tempfile
@@ -34,27 +34,18 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 P95_TARGET_MS = 100.0
+# The web tests' warehouse builder and metrics serve as the benchmark's demo data.
+sys.path.insert(0, str(REPO / "tests"))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from test_web_support import build_warehouse, free_port, registered_test_metrics
 
 
 def _serve(warehouse: str, port: int, test_metrics: bool) -> None:
-    import contextlib
-
     import uvicorn
 
     from iceledger.web.app import create_app
 
-    registered = contextlib.nullcontext()
-    if test_metrics:
-        sys.path.insert(0, str(REPO / "tests"))
-        from test_web_support import registered_test_metrics
-
-        registered = registered_test_metrics()
+    registered = registered_test_metrics() if test_metrics else contextlib.nullcontext()
     with registered:
         # A load test is not a client to throttle: the download budget is opened wide.
         app = create_app(warehouse, downloads_per_minute=1e9, download_burst=10**9)
@@ -160,14 +151,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="iceledger-bench-") as scratch:
         warehouse = args.warehouse
         if warehouse is None:
-            sys.path.insert(0, str(REPO / "tests"))
-            from test_web_support import build_warehouse
-
             started = time.perf_counter()
             warehouse = build_warehouse(Path(scratch) / "demo.duckdb", args.weeks, args.scale)
             print(f"built a SYNTHETIC warehouse ({args.weeks} weeks x scale {args.scale}) "
                   f"in {time.perf_counter() - started:.1f} s")
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = multiprocessing.get_context("spawn").Process(
             target=_serve, args=(str(warehouse), port, args.warehouse is None), daemon=True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import socket
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from test_web_support import (
     BY_GROUP,
     DAILY,
     build_warehouse,
+    free_port,
     registered_test_metrics,
 )
 
@@ -47,17 +47,11 @@ document.addEventListener('securitypolicyviolation',
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _Server:
     """uvicorn in a thread on a free loopback port; stopped when the block ends."""
 
     def __init__(self, app):
-        self.port = _free_port()
+        self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 server_header=False)
         self.server = uvicorn.Server(config)

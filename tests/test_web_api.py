@@ -21,6 +21,7 @@ from test_web_support import (
     NEEDS_MISSING_TABLE,
     TOTAL_ARRESTS,
     build_warehouse,
+    free_port,
     registered_test_metrics,
 )
 
@@ -382,16 +383,13 @@ def test_serve_command_reports_a_missing_warehouse_in_one_line(tmp_path):
 
 
 def test_serve_command_starts_on_loopback(warehouse):
-    import socket
     import subprocess
     import sys
     import time
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "iceledger", "serve", "--port", str(port), "--warehouse", str(warehouse)],
         stdout=subprocess.PIPE,

@@ -9,6 +9,7 @@ check the hand counts themselves, so a wrong fixture cannot make the web tests p
 from __future__ import annotations
 
 import contextlib
+import socket
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -162,6 +163,13 @@ def _by_group(backend, params):
         return table.aggregate(arrests=_.count())
     counted = table.group_by(list(params.by)).agg(arrests=_.count())
     return counted.mutate(share=counted.arrests / counted.arrests.sum().over()).order_by(list(params.by))
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
