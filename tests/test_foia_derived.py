@@ -87,7 +87,8 @@ def episodes(con) -> list[tuple]:
 
 
 def table_names(con) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    return {r[0] for r in rows}
 
 
 def stay_id(person, stay_in, release=RELEASE) -> str:
@@ -218,7 +219,8 @@ def test_the_first_stint_is_the_earliest_booked_in_and_odd_book_ins_do_not_break
 
 
 def test_a_stay_spanning_midnight_lasts_its_hours():
-    con = warehouse(stints=[stint("p1", datetime(2025, 4, 1, 23), stay_out=datetime(2025, 4, 2, 1))])
+    con = warehouse(stints=[stint("p1", datetime(2025, 4, 1, 23),
+                                  stay_out=datetime(2025, 4, 2, 1))])
     rebuild_derived(con)
     assert con.execute("SELECT length_days FROM foia_stays").fetchone()[0] == pytest.approx(2 / 24)
 
@@ -280,7 +282,8 @@ def test_an_arrest_takes_the_nearest_stay_and_prefers_a_later_one_at_equal_dista
                 stint("p2", T0 - 2 * D, stay_out=T0 - D), stint("p2", T0 + 2 * D)],
     )
     rebuild_derived(con)
-    assert links(con) == {"a1": (stay_id("p1", T0 + D), 1.0), "a2": (stay_id("p2", T0 + 2 * D), 2.0)}
+    assert links(con) == {"a1": (stay_id("p1", T0 + D), 1.0),
+                          "a2": (stay_id("p2", T0 + 2 * D), 2.0)}
 
 
 def test_links_are_one_to_one_and_conflicts_go_to_the_smallest_gap_then_earlier_arrest():
@@ -463,7 +466,7 @@ def test_every_arrest_row_is_kept_once_and_episodes_follow_the_anchored_rule(gen
 def reference_matching(pairs: list[tuple[str, str, float, float]]) -> set[tuple[str, str]]:
     """Greedy one-to-one matching as a plain loop: (left, right, gap, left time)."""
     taken_left, taken_right, matched = set(), set(), set()
-    for left, right, gap, _ in sorted(pairs, key=lambda p: (abs(p[2]), p[3], p[0], -p[2])):
+    for left, right, _gap, _time in sorted(pairs, key=lambda p: (abs(p[2]), p[3], p[0], -p[2])):
         if left not in taken_left and right not in taken_right:
             taken_left.add(left)
             taken_right.add(right)

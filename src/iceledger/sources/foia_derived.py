@@ -56,11 +56,12 @@ _REQUIRED_COLUMNS = {
 # missing book-ins last. Packed into one BIGINT (seconds since 2000 in the high 32 bits, rowid in
 # the low 32) because DuckDB's arg_min is several times faster on it than on a (timestamp, rowid)
 # pair. Exact for book-ins from 1932 to 2068; mistyped years outside that sort at its ends.
-_STINT_ORDER = (
-    "((CASE WHEN book_in IS NULL THEN 2147483647 ELSE least(greatest("
-    "epoch_us(book_in) // 1000000 - 946684800, -2147483648), 2147483646) END) * 4294967296 "
-    "+ rowid)"
-)
+def _stint_order(row_key: str = "rowid") -> str:
+    return (
+        "((CASE WHEN book_in IS NULL THEN 2147483647 ELSE least(greatest("
+        "epoch_us(book_in) // 1000000 - 946684800, -2147483648), 2147483646) END) * 4294967296 "
+        f"+ {row_key})"
+    )
 
 
 @dataclass
@@ -87,15 +88,15 @@ class DerivedSummary:
     def lines(self) -> list[str]:
         lines = [
             f"releases: {self.releases:,}",
-            f"arrests: {self.arrests:,} rows -> {self.arrest_episodes:,} episodes "
-            f"({self.arrest_duplicates:,} flagged duplicates; {self.arrests_unlinkable:,} "
-            "without identifier or date, never merged)",
-            f"stints: {self.stints:,} rows ({self.stint_duplicates:,} flagged duplicates; "
-            f"{self.stints_without_stay:,} without a stay book-in) -> {self.stays:,} stays "
-            f"({self.open_stays:,} open, censored at the release date)",
+            (f"arrests: {self.arrests:,} rows -> {self.arrest_episodes:,} episodes "
+             f"({self.arrest_duplicates:,} flagged duplicates; {self.arrests_unlinkable:,} "
+             "without identifier or date, never merged)"),
+            (f"stints: {self.stints:,} rows ({self.stint_duplicates:,} flagged duplicates; "
+             f"{self.stints_without_stay:,} without a stay book-in) -> {self.stays:,} stays "
+             f"({self.open_stays:,} open, censored at the release date)"),
             f"arrest -> stay links: {self.arrest_stay_links:,}",
-            f"removals: {self.removals:,} -> {self.removal_links:,} linked to a stay "
-            f"({self.removal_links_with_arrest:,} of them through that stay to an arrest)",
+            (f"removals: {self.removals:,} -> {self.removal_links:,} linked to a stay "
+             f"({self.removal_links_with_arrest:,} of them through that stay to an arrest)"),
         ]
         return lines + [f"note: {note}" for note in self.notes]
 
@@ -180,11 +181,11 @@ def _build_releases(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
 
 def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
     # Arrests are ordered per person and release by time, reprocessed arrests after others at the
-    # same time, then in load order (the source's sheets and rows). `reach` is the order number of the person's
-    # last arrest at most 24 hours after this one, so the episode that starts at an arrest ends
-    # at its reach and the next episode starts at reach + 1. A gap of more than 24 hours always
-    # starts an episode, so only runs of arrests chained by shorter gaps ("clusters") need the
-    # step-by-step walk of the recursive query, which therefore takes few rounds.
+    # same time, then in load order (the source's sheets and rows). `reach` is the order number
+    # of the person's last arrest at most 24 hours after this one, so the episode that starts at
+    # an arrest ends at its reach and the next episode starts at reach + 1. A gap of more than 24
+    # hours always starts an episode, so only runs of arrests chained by shorter gaps
+    # ("clusters") need the step-by-step walk of the recursive query, which takes few rounds.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _derive_arrest_order AS
         WITH ordered AS (
@@ -250,64 +251,29 @@ def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
-    # A stint without an identifier cannot be joined to others: it is a stay on its own, keyed by
-    # its record. The stay id carries the release because identifiers are unique only within one.
-    # Both flags are written in place, only where they change: the stay id is a function of the
-    # row alone, and duplicates are searched for only among the (few) stints that share a stay,
-    # facility and book-in day, which spares a window over every stint.
-    _ensure_columns(con, STINTS, {"stay_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
-    stay_id = (
-        "CASE WHEN stay_book_in IS NOT NULL THEN release || '/' || "
-        "coalesce(person_id, 'record ' || record_id) || '/' || CAST(stay_book_in AS VARCHAR) END"
-    )
-    con.execute(f"UPDATE {STINTS} SET stay_id = {stay_id} WHERE stay_id IS DISTINCT FROM {stay_id}")
-    placement = "release, person_id, stay_book_in, facility_code, book_in_day"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _derive_stint_duplicates AS
-        WITH placed AS (
-            SELECT rowid AS row_key, release, person_id, stay_book_in, facility_code,
-                   CAST(book_in AS DATE) AS book_in_day, {_STINT_ORDER} AS stint_order
-            FROM {STINTS}
-            WHERE person_id IS NOT NULL AND stay_book_in IS NOT NULL
-              AND facility_code IS NOT NULL AND book_in IS NOT NULL
-        ), shared AS (
-            SELECT {placement} FROM placed GROUP BY ALL HAVING count(*) > 1
-        )
-        SELECT row_key FROM (
-            SELECT row_key, row_number() OVER (
-                PARTITION BY {placement} ORDER BY stint_order) AS placement_rank
-            FROM placed SEMI JOIN shared USING ({placement}))
-        WHERE placement_rank > 1
-    """)
-    duplicate = "(rowid IN (SELECT row_key FROM _derive_stint_duplicates))"
-    con.execute(f"UPDATE {STINTS} SET is_duplicate = {duplicate} "
-                f"WHERE is_duplicate IS DISTINCT FROM {duplicate}")
-    con.execute("DROP TABLE _derive_stint_duplicates")
+    _flag_stints(con)
+    # The first stint's row is found by min(stint order), whose low 32 bits are its rowid, and
+    # fetched by one join: several times cheaper than an arg_min per stay attribute.
     # Open stays are censored at 00:00 on the release date, the last moment the release can
     # describe; a stay booked in after that has no meaningful length and gets none.
     con.execute(f"""
         CREATE OR REPLACE TABLE {STAYS} AS
         WITH stays AS (
-            SELECT stay_id,
-                   any_value(person_id) AS person_id,
-                   any_value(release) AS release,
-                   any_value(stay_book_in) AS stay_book_in,
-                   max(stay_book_out) AS stay_book_out,
-                   arg_max(stay_release_reason, stint_order) AS stay_release_reason,
-                   arg_min(criminality, stint_order) AS criminality,
-                   arg_min(aor, stint_order) AS aor,
-                   arg_min(aor_code, stint_order) AS aor_code,
-                   arg_min(facility_code, stint_order) AS first_facility_code,
-                   count(*) AS n_stints,
-                   arg_min(citizenship_country, stint_order) AS citizenship_country,
-                   arg_min(gender, stint_order) AS gender
-            FROM (SELECT *, {_STINT_ORDER} AS stint_order FROM {STINTS}
-                  WHERE stay_id IS NOT NULL AND NOT is_duplicate)
+            SELECT stay_id, max(stay_book_out) AS stay_book_out, count(*) AS n_stints,
+                   min(stint_order) & 4294967295 AS first_row,
+                   arg_max(stay_release_reason, stint_order) AS stay_release_reason
+            FROM (SELECT stay_id, stay_book_out, stay_release_reason,
+                         {_stint_order()} AS stint_order
+                  FROM {STINTS} WHERE stay_id IS NOT NULL AND NOT is_duplicate)
             GROUP BY stay_id
         ), ended AS (
-            SELECT s.*, s.stay_book_out IS NULL AS censored,
+            SELECT s.*, f.person_id, f.release, f.stay_book_in, f.criminality, f.aor, f.aor_code,
+                   f.facility_code AS first_facility_code, f.citizenship_country, f.gender,
+                   s.stay_book_out IS NULL AS censored,
                    coalesce(s.stay_book_out, CAST(r.coverage_end AS TIMESTAMP)) AS end_time
-            FROM stays s LEFT JOIN {RELEASES} r USING (release)
+            FROM stays s
+            JOIN {STINTS} f ON f.rowid = s.first_row
+            LEFT JOIN {RELEASES} r ON r.release = f.release
         )
         SELECT stay_id, person_id, release, stay_book_in, stay_book_out, censored,
                CASE WHEN NOT censored OR end_time > stay_book_in THEN end_time END AS end_time,
@@ -317,6 +283,44 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
                citizenship_country, gender
         FROM ended
     """)
+
+
+def _flag_stints(con: duckdb.DuckDBPyConnection) -> None:
+    # A stint without an identifier cannot be joined to others: it is a stay on its own, keyed by
+    # its record. The stay id carries the release because identifiers are unique only within one.
+    # Duplicates are ranked only among the (few) stints that share a stay, facility and book-in
+    # day, which spares a window over every stint; both flags are then written in place in one
+    # pass, only where they change.
+    _ensure_columns(con, STINTS, {"stay_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
+    placement = "release, person_id, stay_book_in, facility_code, book_in_day"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _derive_stint_duplicates AS
+        WITH placed AS NOT MATERIALIZED (
+            SELECT rowid AS row_key, release, person_id, stay_book_in, facility_code, book_in,
+                   CAST(book_in AS DATE) AS book_in_day
+            FROM {STINTS}
+            WHERE person_id IS NOT NULL AND stay_book_in IS NOT NULL
+              AND facility_code IS NOT NULL AND book_in IS NOT NULL
+        ), shared AS (
+            SELECT {placement} FROM placed GROUP BY ALL HAVING count(*) > 1
+        )
+        SELECT row_key FROM (
+            SELECT row_key, row_number() OVER (
+                PARTITION BY {placement} ORDER BY {_stint_order("row_key")}
+            ) AS placement_rank
+            FROM placed SEMI JOIN shared USING ({placement}))
+        WHERE placement_rank > 1
+    """)
+    stay_id = (
+        "CASE WHEN stay_book_in IS NOT NULL THEN release || '/' || "
+        "coalesce(person_id, 'record ' || record_id) || '/' || CAST(stay_book_in AS VARCHAR) END"
+    )
+    duplicate = "(rowid IN (SELECT row_key FROM _derive_stint_duplicates))"
+    con.execute(f"""
+        UPDATE {STINTS} SET stay_id = {stay_id}, is_duplicate = {duplicate}
+        WHERE stay_id IS DISTINCT FROM {stay_id} OR is_duplicate IS DISTINCT FROM {duplicate}
+    """)
+    con.execute("DROP TABLE _derive_stint_duplicates")
 
 
 def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
