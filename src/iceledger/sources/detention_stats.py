@@ -224,8 +224,8 @@ def _as_of_date(parsed: ParsedWorkbook, scans: dict[str, SheetScan], layout: Lay
     """The "data as of" date the workbook prints (its IIDS source line)."""
     found: list[date] = []
     for scan in scans.values():
-        for _, _, text in scan.texts:
-            if match := layout.as_of.search(text):
+        for _, _, _, match in scan.matching(layout.as_of):
+            if match:
                 try:
                     found.append(parse_date(match["date"]))
                 except ValueError:

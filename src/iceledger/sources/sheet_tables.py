@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -243,11 +242,17 @@ class Quarantined(NamedTuple):
 
 
 class TableColumns:
-    """One output table being filled row by row; columns appear in first-seen order."""
+    """One output table being filled; columns appear in first-seen order.
+
+    Rows arrive either one by one as dicts, or a table block at a time as tuples of the columns
+    that vary, beside the columns that are constant over the block (workbook, sheet, caption
+    fields): a block of a hundred values then makes no hundred dicts.
+    """
 
     def __init__(self) -> None:
         self.types: dict[str, str] = {}
         self.rows: list[dict[str, object]] = []
+        self.blocks: list[tuple[dict[str, object], tuple[str, ...], list[tuple]]] = []
 
     def declare(self, columns: Iterable[tuple[str, str]]) -> None:
         for name, arrow_type in columns:
@@ -256,20 +261,24 @@ class TableColumns:
     def append(self, row: dict[str, object]) -> None:
         self.rows.append(row)
 
+    def add_block(self, constants: dict[str, object], names: tuple[str, ...],
+                  rows: list[tuple]) -> None:
+        if rows:
+            self.blocks.append((constants, names, rows))
+
     def to_arrow(self):  # -> pa.Table; pyarrow is imported here so finding tables stays light
         import pyarrow as pa
 
-        names = list(self.types)
-        try:
-            # Transposed in C: every row has every column (the usual case).
-            columns = list(zip(*map(itemgetter(*names), self.rows))) if len(names) > 1 else \
-                [[row[names[0]] for row in self.rows]]
-        except KeyError:
-            columns = [[row.get(name) for row in self.rows] for name in names]
-        if not self.rows:
-            columns = [[] for _ in names]
-        return pa.table({name: _arrow_array(list(values), self.types[name])
-                         for name, values in zip(names, columns)})
+        columns: dict[str, list] = {name: [] for name in self.types}
+        for constants, names, rows in self.blocks:
+            varying = dict(zip(names, zip(*rows)))  # transposed in C
+            for name, values in columns.items():
+                values.extend(varying[name] if name in varying
+                              else [constants.get(name)] * len(rows))
+        for name, values in columns.items():
+            values.extend(row.get(name) for row in self.rows)
+        return pa.table({name: _arrow_array(values, self.types[name])
+                         for name, values in columns.items()})
 
 
 # Days from 0001-01-01 to the Unix epoch, the origin of Arrow's date32.
@@ -314,25 +323,57 @@ def _arrow_array(values: list, kind: str):
 
 
 class SheetScan(NamedTuple):
-    """A sheet's text cells (cleaned) and the positions of its numbers, found in one pass."""
+    """A sheet's text cells (as printed) and the positions of its numbers, found in one pass."""
 
     texts: list[tuple[int, int, str]]
-    numbers: list[tuple[int, int]]
+    numbers: dict[int, list[int]]  # row -> columns holding a number, left to right
+
+    def matching(self, pattern: re.Pattern[str], candidate: re.Pattern[str] | None = None):
+        """(row, column, cleaned text, match) of each text cell `pattern` finds.
+
+        `candidate` (by default the pattern relaxed) is tried on the raw text first, which
+        spares cleaning the many cells that cannot match.
+        """
+        candidate = candidate or relaxed(pattern.pattern)
+        for row, column, raw in self.texts:
+            if candidate.search(raw) is not None:
+                text = clean_text(raw)
+                if text is not None and (match := pattern.search(text)) is not None:
+                    yield row, column, text, match
 
 
 def scan_sheet(grid: Grid) -> SheetScan:
-    raw_texts, numbers = [], []
+    texts: list[tuple[int, int, str]] = []
+    numbers: dict[int, list[int]] = {}
     for r, row in enumerate(grid):
+        columns = []
         for c, value in enumerate(row):
             # Most cells are empty (""): the first test dismisses them, keeping zeros.
             if value or value == 0:
                 kind = value.__class__
                 if kind is str:
-                    raw_texts.append((r, c, value))
+                    texts.append((r, c, value))
                 elif kind is float or kind is int:  # bool is its own class: not a figure
-                    numbers.append((r, c))
-    texts = [(r, c, text) for r, c, value in raw_texts if (text := clean_text(value)) is not None]
+                    columns.append(c)
+        if columns:
+            numbers[r] = columns
     return SheetScan(texts, numbers)
+
+
+@cache
+def relaxed(pattern: str) -> re.Pattern[str]:
+    """A looser form of a pattern, for testing raw cell text before cleaning it.
+
+    It finds what the pattern finds in cleaned text, and more: a leading anchor lets spaces and
+    footnote marks come first, a trailing one goes, named groups are unnamed, and a space may be
+    any run of whitespace or none. What it lets through is tested again, exactly, on the cleaned
+    text.
+    """
+    loose = re.sub(r"\(\?P<\w+>", "(?:", pattern)
+    loose = re.sub(r"^\^", r"^[\\W\\d_]*", loose)
+    loose = re.sub(r"(?<!\\)\$$", "", loose)
+    loose = re.sub(r"(?<!\\) ", r"\\s*", loose)
+    return re.compile(loose, re.IGNORECASE)
 
 
 @dataclass
@@ -365,7 +406,10 @@ class Extraction:
     tables_found: list[str] = field(default_factory=list)
 
     def output(self, name: str) -> TableColumns:
-        return self.tables.setdefault(name, TableColumns())
+        table = self.tables.get(name)
+        if table is None:
+            table = self.tables[name] = TableColumns()
+        return table
 
     def quarantine(self, sheet: str, row: int, column: int, reason: str) -> None:
         self.rows_read += 1
@@ -485,11 +529,10 @@ def _is_mark(value: object) -> bool:
 
 
 def _find_anchors(scan: SheetScan, specs: Sequence[TableSpec]):
-    candidate = _any_anchor(tuple((spec.caption or spec.header).pattern for spec in specs))
+    # One pattern for all the sheet's tables tests every cell once; a hit is then placed.
+    patterns = tuple((spec.caption or spec.header).pattern for spec in specs)
     anchors = []
-    for row, column, text in scan.texts:
-        if candidate.search(text) is None:
-            continue
+    for row, column, text, _ in scan.matching(*_any_anchor(patterns)):
         for spec in specs:
             match = spec.finds(text)
             if match is not None:
@@ -499,10 +542,12 @@ def _find_anchors(scan: SheetScan, specs: Sequence[TableSpec]):
 
 
 @cache
-def _any_anchor(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    """One pattern matching what any of `patterns` matches: a cheap first test for every cell."""
-    unnamed = (re.sub(r"\(\?P<\w+>", "(?:", pattern) for pattern in patterns)
-    return re.compile("|".join(f"(?:{pattern})" for pattern in unnamed), re.IGNORECASE)
+def _any_anchor(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """One pattern matching what any of `patterns` matches, and its relaxed form."""
+    unnamed = [re.sub(r"\(\?P<\w+>", "(?:", pattern) for pattern in patterns]
+    exact = "|".join(f"(?:{pattern})" for pattern in unnamed)
+    loose = "|".join(f"(?:{relaxed(pattern).pattern})" for pattern in unnamed)
+    return re.compile(exact, re.IGNORECASE), re.compile(loose, re.IGNORECASE)
 
 
 def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_column: int,
@@ -595,7 +640,8 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     last = value_rows[-1] + 1 if value_rows else block.first_row
     valued = set(value_rows)
     labels = _RowLabels(spec, dims)
-    placeholders = 0
+    block_constants = {**constants, **context.provenance, "fiscal_year": fiscal_year}
+    emit = _LongRows(spec, dims, column_dim, context) if not spec.measures else None
     for r in range(block.first_row, last):
         raw = [clean_text(grid[r][block.first_column + i]) for i in range(label_count)]
         try:
@@ -608,17 +654,12 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             continue
         if row_dims is None:  # a group heading
             continue
-        base = {**constants, **row_dims, **context.provenance, "fiscal_year": fiscal_year}
-        if spec.measures:
-            _emit_measures(grid, r, block, columns, base, context, out)
+        if emit is None:
+            _emit_measures(grid, r, block, columns, {**block_constants, **row_dims}, context, out)
         else:
-            placeholders += _emit_long(grid, r, spec, columns, column_dim, base, fiscal_year,
-                                       row_dims, context, out)
-    if placeholders:
-        out.warnings.append(
-            f"{context.sheet.strip()}: {spec.name}: {placeholders} zero value(s) for periods "
-            f"after the data-as-of date {context.placeholder_cutoff} loaded as NULL (placeholders)"
-        )
+            emit.row(grid[r], r, columns, row_dims, out)
+    if emit is not None:
+        emit.finish(block_constants, out)
 
 
 def _locator(context: SheetContext):
@@ -822,35 +863,62 @@ class _RowLabels:
         return values
 
 
-def _emit_long(grid: Grid, r: int, spec: TableSpec, columns: list[_Column],
-               column_dim: Dimension, base: dict, fiscal_year: int | None,
-               row_dims: dict[str, object], context: SheetContext, out: Extraction) -> int:
-    placeholders = loaded = 0
-    kind, cutoff, cells = column_dim.kind, context.placeholder_cutoff, grid[r]
-    for column in columns:
-        try:
-            value = parse_number(cells[column.index])
-            key = column.key
-            if kind == "month" and column.target == spec.name and key is None:
-                key = fiscal_month(column.header, row_dims[spec.month_fiscal_year_from])
-        except CellValueError as problem:
-            out.quarantine(context.sheet, r, column.index, f"{spec.name}: {problem}")
-            continue
-        row = {**base, "cell_range": cell_name(r, column.index)}
-        if column.target == spec.name:
-            if kind == "half_month":
-                row["month"], row["point"] = key
-            else:
-                row[column_dim.name] = key
+class _LongRows:
+    """The rows one long table block makes: one per value, as tuples of what varies."""
+
+    def __init__(self, spec: TableSpec, dims: list[Dimension], column_dim: Dimension,
+                 context: SheetContext):
+        self.spec, self.column_dim, self.context = spec, column_dim, context
+        self.dim_names = tuple(d.name for d in dims)
+        key_names = ("month", "point") if column_dim.kind == "half_month" else (column_dim.name,)
+        self.names = (*self.dim_names, *key_names, spec.value, "cell_range")
+        self.total_names = (*self.dim_names, spec.value, "cell_range")
+        self.rows: list[tuple] = []
+        self.totals: list[tuple] = []
+        self.placeholders = 0
+
+    def row(self, cells: Sequence[Any], r: int, columns: list[_Column],
+            row_dims: dict[str, object], out: Extraction) -> None:
+        spec, kind, cutoff = self.spec, self.column_dim.kind, self.context.placeholder_cutoff
+        labels = tuple(row_dims[name] for name in self.dim_names)
+        # Month headers whose year depends on the row ("Oct" of the row's fiscal year).
+        row_year = row_dims[spec.month_fiscal_year_from] if spec.month_fiscal_year_from else None
+        for column in columns:
+            raw = cells[column.index]
+            try:
+                value = raw if raw.__class__ is float else parse_number(raw)
+                key = column.key
+                if key is None and row_year is not None and column.target == spec.name:
+                    key = fiscal_month(column.header, row_year)
+            except CellValueError as problem:
+                out.quarantine(self.context.sheet, r, column.index, f"{spec.name}: {problem}")
+                continue
+            cell = cell_name(r, column.index)
+            if column.target != spec.name:
+                self.totals.append((*labels, value, cell))
+                continue
             if value == 0 and cutoff is not None and _after_cutoff(kind, key, cutoff):
                 value = None
-                placeholders += 1
-        row[spec.value] = value
-        out.output(column.target).append(row)
-        loaded += 1
-    out.rows_read += loaded
-    out.rows_loaded += loaded
-    return placeholders
+                self.placeholders += 1
+            if kind == "half_month":
+                self.rows.append((*labels, *key, value, cell))
+            else:
+                self.rows.append((*labels, key, value, cell))
+
+    def finish(self, constants: dict[str, object], out: Extraction) -> None:
+        spec = self.spec
+        out.output(spec.name).add_block(constants, self.names, self.rows)
+        if spec.totals_table:
+            out.output(spec.totals_table).add_block(constants, self.total_names, self.totals)
+        loaded = len(self.rows) + len(self.totals)
+        out.rows_read += loaded
+        out.rows_loaded += loaded
+        if self.placeholders:
+            out.warnings.append(
+                f"{self.context.sheet.strip()}: {spec.name}: {self.placeholders} zero value(s) "
+                f"for periods after the data-as-of date {self.context.placeholder_cutoff} "
+                "loaded as NULL (placeholders)"
+            )
 
 
 def _after_cutoff(kind: str, key: object, cutoff: date | None) -> bool:
@@ -979,12 +1047,13 @@ def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: She
         for r in range(b.top_row, b.end_row):
             spans.setdefault(r, []).append((b.first_column, b.end_column))
     stray = []
-    for r, c in scan.numbers:
-        for left, right in spans.get(r, ()):
-            if left <= c < right:
-                break
-        else:
-            stray.append((r, c))
+    for r, columns in scan.numbers.items():
+        row_spans = spans.get(r, ())
+        if len(row_spans) == 1 and row_spans[0][0] <= columns[0] and columns[-1] < row_spans[0][1]:
+            continue  # the usual row: all its figures inside the one table it belongs to
+        for c in columns:
+            if not any(left <= c < right for left, right in row_spans):
+                stray.append((r, c))
     if stray:
         r, c = stray[0]
         out.errors.append(SourceError(
