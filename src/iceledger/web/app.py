@@ -213,7 +213,8 @@ class BodyCache:
             self.bytes -= dropped.size
 
 
-def query_args(
+# async so that FastAPI does not hand it to the thread pool: it only gathers parameters.
+async def query_args(
     by: Annotated[list[str], Query(description="break down by these dimensions (repeat)")] = [],  # noqa: B006
     start: Annotated[date | None, Query(alias="from", description="first day, inclusive")] = None,
     end: Annotated[date | None, Query(alias="to", description="last day, inclusive")] = None,
