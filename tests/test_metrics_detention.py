@@ -6,6 +6,9 @@ from datetime import date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
+import ibis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iceledger.errors import IceledgerError
 from iceledger.metrics import MetricParams, compute
@@ -296,3 +299,45 @@ def test_missing_table_is_one_clear_error(tmp_path):
     backend = build_warehouse(tmp_path / "w.duckdb", {"foia_releases": RELEASES})
     with pytest.raises(IceledgerError, match="no table 'foia_stays'"):
         compute("length_of_stay", backend)
+
+
+MOMENTS = st.integers(min_value=0, max_value=20 * 24).map(
+    lambda hours: datetime(2025, 1, 1) + timedelta(hours=hours)
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(MOMENTS, st.one_of(st.none(), st.integers(min_value=0, max_value=8 * 24))),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_sweep_matches_counting_each_day(spans):
+    """The event sweep against the per-day definition, on random stays (some still open)."""
+    coverage_end = date(2025, 1, 25)
+    rows = [
+        (f"H{i}", start, None if hours is None else start + timedelta(hours=hours), None,
+         CONVICTED, "Atlanta")
+        for i, (start, hours) in enumerate(spans)
+    ]
+    releases = pa.table(
+        {"release": ["H"], "coverage_start": [date(2025, 1, 1)], "coverage_end": [coverage_end]}
+    )
+    backend = ibis.duckdb.connect()  # in memory: one example takes milliseconds
+    backend.create_table("foia_stays", make_stays("H", coverage_end, rows))
+    backend.create_table("foia_releases", releases)
+    result = compute("detained_population_daily", backend)
+    held_through = datetime.combine(coverage_end + timedelta(days=1), datetime.min.time())
+    expected = {}
+    for offset in range(25):
+        midnight = datetime(2025, 1, 1) + timedelta(days=offset)
+        ends = [(start, out or held_through) for _, start, out, *_ in rows]
+        at_midnight = sum(start <= midnight < end for start, end in ends)
+        that_day = sum(start < midnight + timedelta(days=1) and end >= midnight for start, end in ends)
+        expected[midnight.date()] = (at_midnight, that_day)
+    got = {r["date"]: (r["population_midnight"], r["population_24h"]) for r in result.to_pylist()}
+    # Days before the first book-in and after the last book-out have no row: nobody is held.
+    assert {day: counts for day, counts in expected.items() if day in got} == got
+    assert all(counts == (0, 0) for day, counts in expected.items() if day not in got)

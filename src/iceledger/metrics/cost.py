@@ -82,8 +82,8 @@ register(
             "(detained_population_daily); cost_usd is bed-days times the daily bed rate in "
             "force on each day, from the dated, sourced table src/iceledger/data/cost_rates.csv "
             "(use your own with --facts DIR or $ICELEDGER_FACTS_DIR). Each row names the rate, its "
-            "basis (reported or second-hand) and its source; days is the number of days in the month "
-            "the FOIA data cover."
+            "basis (reported or second-hand) and its source; days is the number of days in the "
+            "month the FOIA data cover."
         ),
         unit="US dollars; bed-days",
         caveats=RATE_CAVEATS,

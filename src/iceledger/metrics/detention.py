@@ -160,6 +160,14 @@ def custody_intervals(
     return intervals, days
 
 
+def _per_day(spans: ir.Table, keys: list[str], moment: ir.TimestampValue) -> ir.Table:
+    """keys, day, exact, n: how many intervals start (or end) each day, at exactly 00:00 or not."""
+    exact = moment == moment.truncate("D")
+    return spans.group_by([*keys, moment.date().name("day"), exact.name("exact")]).aggregate(
+        n=ibis._.count()
+    )
+
+
 def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """date, the dimensions in params.by, population_midnight, population_24h.
 
@@ -173,19 +181,24 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     if params.start is not None:
         spans = spans.filter(spans.end >= ibis.timestamp(params.start.isoformat()))
     if params.end is not None:
-        spans = spans.filter(spans.start < ibis.timestamp((params.end + timedelta(days=1)).isoformat()))
+        after = params.end + timedelta(days=1)
+        spans = spans.filter(spans.start < ibis.timestamp(after.isoformat()))
     keys = ["release", *by]
-    changes = [
-        (next_midnight(spans.start), 1, 0),
-        (next_midnight(spans.end), -1, 0),
-        (spans.start.date(), 0, 1),
-        (spans.end.date() + DAY, 0, -1),
-    ]
+    # Book-ins and book-outs are first counted per day (and whether at exactly 00:00), so the
+    # four changes are made from those counts rather than from every interval.
+    starts, ends = (_per_day(spans, keys, spans[moment]) for moment in ("start", "end"))
+    none = ibis.literal(0, "int64")
     events = ibis.union(
-        *[
-            spans.select(*keys, date=day, midnight=ibis.literal(m), h24=ibis.literal(h))
-            for day, m, h in changes
-        ]
+        # midnight +1 on the first midnight at or after the book-in; 24-hour +1 on its day
+        starts.select(*keys, date=starts.day, midnight=ibis.ifelse(starts.exact, starts.n, none),
+                      h24=starts.n),
+        starts.select(*keys, date=starts.day + DAY,
+                      midnight=ibis.ifelse(starts.exact, none, starts.n), h24=none),
+        # midnight -1 on the first midnight at or after the book-out; 24-hour -1 the day after it
+        ends.select(*keys, date=ends.day, midnight=ibis.ifelse(ends.exact, -ends.n, none),
+                    h24=none),
+        ends.select(*keys, date=ends.day + DAY, midnight=ibis.ifelse(ends.exact, none, -ends.n),
+                    h24=-ends.n),
     )
     per_day = events.group_by([*keys, "date"]).aggregate(
         midnight=events.midnight.sum(), h24=events.h24.sum()

@@ -72,7 +72,9 @@ def _outcome_flags(arrests: ir.Table) -> dict[str, tuple[int, ir.BooleanValue]]:
 
     final = by_day(FINAL_HORIZON_DAYS)
     stay_ended = arrests.stay_end.notnull() & (arrests.stay_end <= final)
-    flags = {f"detained_within_{DETENTION_HORIZON_DAYS}d": (DETENTION_HORIZON_DAYS, arrests.detained)}
+    flags = {
+        f"detained_within_{DETENTION_HORIZON_DAYS}d": (DETENTION_HORIZON_DAYS, arrests.detained)
+    }
     for days in REMOVAL_HORIZONS_DAYS:
         flags[f"removed_within_{days}d"] = (
             days,
@@ -85,7 +87,8 @@ def _outcome_flags(arrests: ir.Table) -> dict[str, tuple[int, ir.BooleanValue]]:
         FINAL_HORIZON_DAYS, stay_ended & reason_in(arrests.stay_reason, "released")
     )
     flags[f"still_held_at_{FINAL_HORIZON_DAYS}d"] = (
-        FINAL_HORIZON_DAYS, arrests.detained & (arrests.stay_end.isnull() | (arrests.stay_end > final))
+        FINAL_HORIZON_DAYS,
+        arrests.detained & (arrests.stay_end.isnull() | (arrests.stay_end > final)),
     )
     return flags
 
