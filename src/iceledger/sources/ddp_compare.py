@@ -434,7 +434,7 @@ def _build_long_tables(con: duckdb.DuckDBPyConnection, pairings: list[Pairing]) 
             CREATE TABLE {name} AS
             SELECT *, row_number() OVER (
                 PARTITION BY dataset, workbook, version, key1, key2, key3, measure
-                ORDER BY value NULLS LAST) AS nth
+                ORDER BY value NULLS LAST, cell) AS nth
             FROM ({union})
         """)
 
