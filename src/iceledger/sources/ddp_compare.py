@@ -536,7 +536,7 @@ def render_markdown(result: Comparison) -> str:
         grouped = duckdb.from_arrow(rows).aggregate(
             "dataset, workbook, count(*) AS cells, "
             "array_to_string(list_sort(list_distinct(list(key1)))[1:4], '; ') AS first_labels, "
-            "string_agg(DISTINCT measure, ', ') AS measures, min(cell) AS first_cell"
+            "string_agg(DISTINCT measure, ', ' ORDER BY measure) AS measures, min(cell) AS first_cell"
         ).order("dataset, workbook").to_arrow_table()
         lines += ["", f"## {title} (by table and workbook)", ""] + _markdown_table(grouped)
     lines += ["", "## Workbooks", ""] + _markdown_table(result.workbooks)
