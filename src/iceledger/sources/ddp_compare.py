@@ -233,7 +233,8 @@ PAIRINGS: tuple[Pairing, ...] = (
     Pairing("atd-by-aor",
             Side("ddp_atd_by_aor", ("aor_technology",),
                  {"participants": "count", "alip_days": "avg_length_in_program"}),
-            Side("o_stats_atd_aor", ("CASE WHEN technology = 'Total' THEN aor ELSE technology END",),
+            Side("o_stats_atd_aor",
+                 ("CASE WHEN technology = 'Total' THEN aor ELSE technology END",),
                  {"participants": "participants", "alip_days": "alip_days"},
                  where=_CURRENT_SHEET)),
     Pairing("atd-court-appearances",
@@ -536,7 +537,8 @@ def render_markdown(result: Comparison) -> str:
         grouped = duckdb.from_arrow(rows).aggregate(
             "dataset, workbook, count(*) AS cells, "
             "array_to_string(list_sort(list_distinct(list(key1)))[1:4], '; ') AS first_labels, "
-            "string_agg(DISTINCT measure, ', ' ORDER BY measure) AS measures, min(cell) AS first_cell"
+            "string_agg(DISTINCT measure, ', ' ORDER BY measure) AS measures, "
+            "min(cell) AS first_cell"
         ).order("dataset, workbook").to_arrow_table()
         lines += ["", f"## {title} (by table and workbook)", ""] + _markdown_table(grouped)
     lines += ["", "## Workbooks", ""] + _markdown_table(result.workbooks)

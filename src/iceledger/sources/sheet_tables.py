@@ -99,9 +99,8 @@ class Dimension:
 
     @property
     def arrow_type(self) -> str:
-        return {"fiscal_year": "int32", "integer": "int32", "date": "date32", "month": "date32"}.get(
-            self.kind, "string"
-        )
+        kinds = {"fiscal_year": "int32", "integer": "int32", "date": "date32", "month": "date32"}
+        return kinds.get(self.kind, "string")
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class Layout:
-    """Everything stats_tables.toml says: tables, dimensions and where workbook facts are printed."""
+    """All stats_tables.toml says: tables, dimensions and where workbook facts are printed."""
 
     tables: tuple[TableSpec, ...]
     dimensions: dict[str, Dimension]
