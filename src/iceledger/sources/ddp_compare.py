@@ -96,16 +96,10 @@ def _agency_label(agency: str = "agency") -> str:
             f"THEN 'Average' ELSE {agency} || ' Average' END")
 
 
-_CRIMINALITY_COLUMNS = {
-    "convicted_criminal": "convicted criminal",
-    "pending_criminal_charges": "pending criminal charges",
-    "other_immigration_violator": "other immigration violator",
-    "total": "total",
-}
-
-
-def _wide_criminality(table: str, keys: tuple[str, ...]) -> Side:
-    return Side(table, keys, measure="replace(lower(criminality), ' ', '_')")
+# DDP's wide criminality columns are our criminality labels in snake_case.
+_CRIMINALITY_COLUMNS = ("convicted_criminal", "pending_criminal_charges",
+                        "other_immigration_violator", "total")
+_CRIMINALITY_MEASURE = "replace(lower(criminality), ' ', '_')"
 
 
 PAIRINGS: tuple[Pairing, ...] = (
@@ -139,7 +133,7 @@ PAIRINGS: tuple[Pairing, ...] = (
             Side("ddp_book_ins_by_facility_type", ("facility_type",),
                  {c: c for c in _CRIMINALITY_COLUMNS}),
             Side("o_stats_book_ins_by_facility_type", ("facility_type",),
-                 measure="replace(lower(criminality), ' ', '_')", value="book_ins")),
+                 measure=_CRIMINALITY_MEASURE, value="book_ins")),
     Pairing("book-outs-by-facility-type",
             Side("ddp_book_outs_by_facility_type", ("facility_type",), {"book_outs": "total"}),
             Side("o_stats_book_outs_by_facility_type", ("facility_type",),
@@ -165,7 +159,7 @@ PAIRINGS: tuple[Pairing, ...] = (
             Side("ddp_book_outs_by_reason_annual", ("release_reason",),
                  {c: c for c in _CRIMINALITY_COLUMNS}),
             Side("o_stats_book_outs_fy", ("release_reason",),
-                 measure="replace(lower(criminality), ' ', '_')", value="book_outs",
+                 measure=_CRIMINALITY_MEASURE, value="book_outs",
                  where=_ANNUAL_BOOK_OUTS)),
     Pairing("currently-detained-by-criminality",
             Side("ddp_currently_detained_by_criminality", ("criminality",),
