@@ -181,23 +181,19 @@ def _build_releases(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
 
 def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
     # Arrests are ordered per person and release by time, reprocessed arrests after others at the
-    # same time, then in load order (the source's sheets and rows). `reach` is the order number
-    # of the person's last arrest at most 24 hours after this one, so the episode that starts at
-    # an arrest ends at its reach and the next episode starts at reach + 1. A gap of more than 24
-    # hours always starts an episode, so only runs of arrests chained by shorter gaps
-    # ("clusters") need the step-by-step walk of the recursive query, which takes few rounds.
+    # same time, then in load order (the source's sheets and rows). A gap of more than 24 hours
+    # always starts an episode, so most arrests (alone in their "cluster" of arrests chained by
+    # shorter gaps) are episodes by themselves; only multi-arrest clusters need the rule worked
+    # out, and only their rows are carried further.
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _derive_arrest_order AS
+        CREATE OR REPLACE TEMP TABLE _derive_arrest_clusters AS
         WITH ordered AS (
             SELECT rowid AS row_key, record_id, release, person_id, apprehension_date,
                    row_number() OVER person_order AS seq,
-                   count(*) OVER (
-                       PARTITION BY release, person_id ORDER BY apprehension_date
-                       RANGE BETWEEN UNBOUNDED PRECEDING
-                                 AND INTERVAL {EPISODE_HOURS} HOURS FOLLOWING
-                   ) AS reach,
                    coalesce(apprehension_date - lag(apprehension_date) OVER person_order
-                            > INTERVAL {EPISODE_HOURS} HOURS, true) AS opens_cluster
+                            > INTERVAL {EPISODE_HOURS} HOURS, true) AS opens_cluster,
+                   coalesce(lead(apprehension_date) OVER person_order - apprehension_date
+                            <= INTERVAL {EPISODE_HOURS} HOURS, false) AS next_within
             FROM {ARRESTS}
             WHERE person_id IS NOT NULL AND apprehension_date IS NOT NULL
             WINDOW person_order AS (
@@ -205,49 +201,55 @@ def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
                 ORDER BY apprehension_date,
                          coalesce(apprehension_method = '{REPROCESSED_METHOD}', false), rowid
             )
-        ), clustered AS (
-            SELECT *, sum(opens_cluster::INTEGER) OVER (
+        ), chained AS (
+            SELECT *, last_value(CASE WHEN opens_cluster THEN row_key END IGNORE NULLS) OVER (
                 PARTITION BY release, person_id ORDER BY seq
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cluster
             FROM ordered
+            WHERE next_within OR NOT opens_cluster
         )
-        SELECT *, max(seq) OVER (PARTITION BY release, person_id, cluster) AS cluster_end
-        FROM clustered
+        SELECT row_key, record_id, cluster,
+               row_number() OVER (PARTITION BY cluster ORDER BY seq) AS position,
+               count(*) OVER (PARTITION BY cluster) AS cluster_size,
+               count(*) OVER (
+                   PARTITION BY cluster ORDER BY apprehension_date
+                   RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL {EPISODE_HOURS} HOURS FOLLOWING
+               ) AS reach
+        FROM chained
     """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _derive_arrest_flags AS
-        WITH RECURSIVE episode_starts(release, person_id, seq) AS (
-            SELECT release, person_id, seq FROM _derive_arrest_order WHERE opens_cluster
+    # `reach` is the position of the cluster's last arrest at most 24 hours after this one, so
+    # the episode that starts at an arrest ends at its reach and the next starts at reach + 1.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _derive_arrest_episodes AS
+        WITH RECURSIVE episode_starts(cluster, position) AS (
+            SELECT cluster, position FROM _derive_arrest_clusters WHERE position = 1
             UNION ALL
-            SELECT o.release, o.person_id, o.reach + 1
+            SELECT c.cluster, c.reach + 1
             FROM episode_starts s
-            JOIN _derive_arrest_order o
-              ON o.release = s.release AND o.person_id = s.person_id AND o.seq = s.seq
-            WHERE o.reach < o.cluster_end
-        ), marked AS (
-            SELECT o.row_key, s.seq IS NULL AS is_duplicate,
-                   last_value(CASE WHEN s.seq IS NOT NULL THEN o.record_id END IGNORE NULLS)
-                       OVER (PARTITION BY o.release, o.person_id ORDER BY o.seq
-                             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS episode_id
-            FROM _derive_arrest_order o
-            LEFT JOIN episode_starts s
-              ON o.release = s.release AND o.person_id = s.person_id AND o.seq = s.seq
+            JOIN _derive_arrest_clusters c ON c.cluster = s.cluster AND c.position = s.position
+            WHERE c.reach < c.cluster_size
         )
-        SELECT a.rowid AS row_key,
-               coalesce(m.episode_id, a.record_id) AS episode_id,
-               coalesce(m.is_duplicate, false) AS is_duplicate
-        FROM {ARRESTS} a
-        LEFT JOIN marked m ON m.row_key = a.rowid
+        SELECT c.row_key, s.position IS NULL AS is_duplicate,
+               last_value(CASE WHEN s.position IS NOT NULL THEN c.record_id END IGNORE NULLS)
+                   OVER (PARTITION BY c.cluster ORDER BY c.position
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS episode_id
+        FROM _derive_arrest_clusters c
+        LEFT JOIN episode_starts s ON s.cluster = c.cluster AND s.position = c.position
     """)
     _ensure_columns(con, ARRESTS, {"episode_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
     con.execute(f"""
-        UPDATE {ARRESTS} AS a SET episode_id = f.episode_id, is_duplicate = f.is_duplicate
-        FROM _derive_arrest_flags f
-        WHERE a.rowid = f.row_key AND (a.episode_id IS DISTINCT FROM f.episode_id
-                                       OR a.is_duplicate IS DISTINCT FROM f.is_duplicate)
+        UPDATE {ARRESTS} SET episode_id = record_id, is_duplicate = false
+        WHERE (episode_id IS DISTINCT FROM record_id OR is_duplicate IS DISTINCT FROM false)
+          AND rowid NOT IN (SELECT row_key FROM _derive_arrest_episodes)
     """)
-    con.execute("DROP TABLE _derive_arrest_order")
-    con.execute("DROP TABLE _derive_arrest_flags")
+    con.execute(f"""
+        UPDATE {ARRESTS} AS a SET episode_id = e.episode_id, is_duplicate = e.is_duplicate
+        FROM _derive_arrest_episodes e
+        WHERE a.rowid = e.row_key AND (a.episode_id IS DISTINCT FROM e.episode_id
+                                       OR a.is_duplicate IS DISTINCT FROM e.is_duplicate)
+    """)
+    con.execute("DROP TABLE _derive_arrest_clusters")
+    con.execute("DROP TABLE _derive_arrest_episodes")
 
 
 def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
