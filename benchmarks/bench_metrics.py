@@ -26,6 +26,7 @@ import shutil
 import tempfile
 import time
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -280,7 +281,7 @@ def main() -> None:
               f"{sweep_s:.2f} s by event sweep (target <= 10 s)")
         stints = loop_input(path)
         days = [FIRST_DAY + timedelta(days=i) for i in range(args.loop_days)]
-        looped, loop_s = timed(lambda: per_day_loop(stints, days))
+        looped, loop_s = timed(partial(per_day_loop, stints, days))
         full_days = (RELEASES[0][2] - FIRST_DAY).days + 1
         extrapolated = loop_s / len(days) * full_days
         swept = {(r["date"], r["facility_code"]): (r["population_midnight"], r["population_24h"])
@@ -313,7 +314,7 @@ def main() -> None:
         print(f"\n3. one AOR ({ONE_AOR}, where the metric filters by AOR) and one year, warm: "
               f"median {sorted(slice_times.values())[len(slice_times) // 2] * 1000:.0f} ms, "
               f"max {max(slice_times.values()) * 1000:.0f} ms (target <= 200 ms each); "
-              + (f"over target: " + ", ".join(f"{n} {s * 1000:.0f} ms" for n, s in
+              + ("over target: " + ", ".join(f"{n} {s * 1000:.0f} ms" for n, s in
                                               sorted(over.items(), key=lambda i: -i[1]))
                  if over else "all within target"))
         print(f"\nload average at end: {os.getloadavg()[0]:.1f}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import ibis
 import pyarrow as pa
 import pytest
-import ibis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from iceledger.cli import app
-from iceledger.metrics import MetricParams, compute
+from iceledger.metrics import compute
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.reconciliation import reconcile
 from iceledger.warehouse import Warehouse

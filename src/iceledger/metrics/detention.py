@@ -32,8 +32,8 @@ from iceledger.facts import _positive as positive
 from iceledger.facts import _read as read_facts
 from iceledger.facts import _required as required
 from iceledger.facts import _text as any_text
-from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.published_series import SeriesSpec, latest
+from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.volume import (
     apply_filters,
     covered_days,

@@ -22,7 +22,11 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from iceledger.metrics.detention import adp_beside_published, daily_population, source_table
+from iceledger.metrics.detention import (
+    adp_beside_published,
+    daily_population,
+    source_table,
+)
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, register
 from iceledger.metrics.volume import book_ins_compared, in_period
 
