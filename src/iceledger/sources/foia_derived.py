@@ -83,7 +83,10 @@ class DerivedSummary:
     removal_links: int = 0
     removal_links_with_arrest: int = 0
     notes: list[str] = field(default_factory=list)
+    # Per step: wall-clock seconds, and CPU seconds of all DuckDB threads (steadier on a busy
+    # machine, where wall-clock time says more about the neighbours than about the work).
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         lines = [
@@ -154,9 +157,10 @@ def derive_warehouse(warehouse: Warehouse) -> DerivedSummary:
 
 
 def _timed(summary: DerivedSummary, step: str, build, *args) -> None:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     build(*args)
     summary.seconds[step] = time.perf_counter() - started
+    summary.cpu_seconds[step] = time.process_time() - cpu_started
 
 
 def _build_releases(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
