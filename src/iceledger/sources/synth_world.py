@@ -717,9 +717,6 @@ class DatasetView:
                          (missing.random(self.all_rows) < share)[self.rows])
         return self.month.person_column(field, self.snapshot).take(self.person)
 
-    def person_key(self) -> np.ndarray:
-        return self.month.key[self.person]
-
 
 def _program(w: Month) -> np.ndarray:
     m, a = w.model, w.model.p["arrests"]

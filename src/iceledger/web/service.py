@@ -77,15 +77,6 @@ class MetricRequest:
             },
         )
 
-    def query_items(self) -> list[tuple[str, str]]:
-        items = [("by", d) for d in self.by]
-        if self.start:
-            items.append(("from", self.start.isoformat()))
-        if self.end:
-            items.append(("to", self.end.isoformat()))
-        items += [(name, v) for name, values in self.filters for v in values]
-        return items
-
 
 @dataclass(frozen=True)
 class MetricResult:
