@@ -152,12 +152,18 @@ def to_csv(result: pa.Table) -> str:
     return buffer.getvalue().decode("utf-8")
 
 
-def _plain(value):
-    if isinstance(value, (date, datetime)):
+def json_value(value):
+    """A value as JSON can hold it: dates as ISO text, NaN and infinities as null."""
+    if isinstance(value, date):  # a datetime is a date too
         return value.isoformat()
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def json_rows(table: pa.Table) -> list[dict]:
+    """A result's rows as JSON-ready dicts (the API, the report and `--format json` share it)."""
+    return [{k: json_value(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
 def to_json(metric: Metric, result: pa.Table, params: MetricParams, banner: str | None) -> str:
@@ -173,13 +179,13 @@ def to_json(metric: Metric, result: pa.Table, params: MetricParams, banner: str 
         "tables": list(metric.tables),
         "params": {
             "by": list(params.by),
-            "from": _plain(params.start),
-            "to": _plain(params.end),
+            "from": json_value(params.start),
+            "to": json_value(params.end),
             "filters": {k: list(v) for k, v in params.filters.items()},
         },
         "covered": _covered(result),
         "count_column": metric.count_column,
-        "rows": [{k: _plain(v) for k, v in row.items()} for row in result.to_pylist()],
+        "rows": json_rows(result),
     }
     return json.dumps(document, indent=2, allow_nan=False)
 
@@ -232,10 +238,11 @@ def claims_json(checks: list[ClaimCheck], banner: str | None) -> str:
             "source": c.claim.source,
             "url": c.claim.url or None,
             "metric": c.claim.metric or None,
-            "period": {"from": _plain(c.claim.period_start), "to": _plain(c.claim.period_end)},
+            "period": {"from": json_value(c.claim.period_start),
+                       "to": json_value(c.claim.period_end)},
             "status": c.status,
             "note": c.note or None,
-            "covered": {"from": _plain(c.covered_start), "to": _plain(c.covered_end)},
+            "covered": {"from": json_value(c.covered_start), "to": json_value(c.covered_end)},
             "tables": list(c.tables),
             "readings": [
                 {

@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import pyarrow.csv as pa_csv
 
 from iceledger import __version__, facts
 from iceledger.metrics.claims import ClaimCheck, check_claims
+from iceledger.metrics.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.views import CATALOGUE, ReportViewSpec, chart_spec
@@ -136,7 +137,7 @@ def _view(service: WarehouseService, metric: Metric, spec: ReportViewSpec, event
     if result.table.num_rows == 0:
         view.empty_reason = "the metric returned no rows for this warehouse"
         return view
-    rows = _json_rows(result.table)
+    rows = json_rows(result.table)
     if spec.kind == "generic":
         view.spec = charts.metric_chart(
             metric.unit, result.table, rows, result.time_column, result.request.by
@@ -178,16 +179,6 @@ def _period_text(result: MetricResult) -> str:
     if period["data_from"]:
         return f"{period['data_from']} to {period['data_to']}"
     return "the whole period the warehouse covers"
-
-
-def _json_rows(table: pa.Table) -> list[dict]:
-    return json.loads(json.dumps(table.to_pylist(), default=_json_value))
-
-
-def _json_value(value):
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return str(value)
 
 
 def _csv_data_uri(table: pa.Table) -> str:
@@ -273,5 +264,5 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         claims_spec=claims_spec,
         k=k,
         vega_bundle=_vega_bundle(),
-        specs_json=json.dumps(specs).replace("</", "<\\/"),
+        specs_json=json.dumps(specs, default=str).replace("</", "<\\/"),
     )

@@ -20,7 +20,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from fastapi import Depends, FastAPI, Query, Request
@@ -34,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from iceledger import metrics  # noqa: F401 - importing registers every metric
 from iceledger.errors import IceledgerError
+from iceledger.metrics.output import json_rows
 from iceledger.metrics.registry import REGISTRY, Metric
 from iceledger.web import charts, geo
 from iceledger.web.guards import DownloadBudget, SecurityHeaders
@@ -375,7 +375,7 @@ def create_app(
             sink = io.BytesIO()
             pq.write_table(result.table.replace_schema_metadata({"iceledger": meta}), sink)
             return sink.getvalue()
-        rows = _json_rows(result.table)
+        rows = json_rows(result.table)
         if kind == "chart":
             drawable = charts.value_columns(result.table, result.dimensions)
             if value is not None and value not in drawable:
@@ -549,18 +549,6 @@ def _page_filters(service: WarehouseService, metric: Metric) -> dict[str, tuple[
     if not service.servable(metric):
         return {}
     return {f: service.allowed_values(metric.name, f) for f in metric.filters if f in STANDARD_FILTERS}
-
-
-def _json_rows(table: pa.Table) -> list[dict]:
-    """Rows as JSON-ready dicts: dates as ISO text, NaN and infinities as null."""
-    rows = table.to_pylist()
-    for row in rows:
-        for key, value in row.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                row[key] = None
-            elif isinstance(value, date):
-                row[key] = value.isoformat()
-    return rows
 
 
 def _json_bytes(body: dict) -> bytes:
