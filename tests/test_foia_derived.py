@@ -347,6 +347,17 @@ def test_a_removal_window_starts_5_days_before_the_book_out():
     assert con.execute("SELECT removal_record_id FROM foia_removal_links").fetchall() == [("r1",)]
 
 
+def test_a_removal_between_two_stays_ending_the_same_day_takes_the_earlier_booked_one():
+    con = warehouse(
+        stints=[stint("p1", datetime(2025, 4, 5, 9), stay_out=datetime(2025, 4, 10, 9)),
+                stint("p1", datetime(2025, 4, 1, 9), stay_out=datetime(2025, 4, 10, 20))],
+        removals=[{"person_id": "p1", "departed_date": date(2025, 4, 11)}],
+    )
+    rebuild_derived(con)
+    assert con.execute("SELECT stay_id FROM foia_removal_links").fetchall() == [
+        (stay_id("p1", datetime(2025, 4, 1, 9)),)]
+
+
 # --- releases, missing inputs, atomicity ---------------------------------------------------
 
 

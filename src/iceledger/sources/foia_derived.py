@@ -335,7 +335,7 @@ def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
         SELECT a.rowid AS left_key, s.rowid AS right_key, a.record_id AS left_id,
                s.stay_id AS right_id,
                epoch(s.stay_book_in - a.apprehension_date) / 86400.0 AS gap_days,
-               a.apprehension_date AS left_time
+               a.apprehension_date AS left_time, s.stay_book_in AS right_time
         FROM {ARRESTS} a
         JOIN {STAYS} s
           ON s.release = a.release AND s.person_id = a.person_id
@@ -363,7 +363,7 @@ def _link_removals(con: duckdb.DuckDBPyConnection, arrests_present: bool) -> Non
             WHERE stay_book_out IS NULL AND stay_id IS NOT NULL AND NOT is_duplicate
             GROUP BY stay_id
         ), stay_ends AS (
-            SELECT s.rowid AS stay_key, s.stay_id, s.release, s.person_id,
+            SELECT s.rowid AS stay_key, s.stay_id, s.release, s.person_id, s.stay_book_in,
                    CAST(s.stay_book_in AS DATE) AS book_in_date,
                    coalesce(CAST(s.stay_book_out AS DATE), d.departed_date) AS end_date
             FROM {STAYS} s LEFT JOIN open_departures d ON s.censored AND d.stay_id = s.stay_id
@@ -371,7 +371,7 @@ def _link_removals(con: duckdb.DuckDBPyConnection, arrests_present: bool) -> Non
         )
         SELECT r.rowid AS left_key, s.stay_key AS right_key, r.record_id AS left_id,
                s.stay_id AS right_id, CAST(r.departed_date - s.end_date AS DOUBLE) AS gap_days,
-               CAST(r.departed_date AS TIMESTAMP) AS left_time
+               CAST(r.departed_date AS TIMESTAMP) AS left_time, s.stay_book_in AS right_time
         FROM {REMOVALS} r
         JOIN stay_ends s
           ON s.release = r.release AND s.person_id = r.person_id
@@ -398,12 +398,13 @@ def _match_one_to_one(con: duckdb.DuckDBPyConnection) -> None:
     """Greedy one-to-one matching of _derive_candidates into _derive_matched.
 
     The greedy rule takes pairs in order of (|gap|, earlier left side, left side's load order,
-    later right side) and keeps a pair when neither side is taken yet. Taking, in rounds, every
+    later-than-left right side, earlier right side) - a total order, so the result never depends
+    on how DuckDB happens to schedule the work - and keeps a pair when neither side is taken yet. Taking, in rounds, every
     pair that is the first choice of both its sides gives exactly that matching (each such pair
     is first among the pairs still open to it), in a handful of rounds instead of a loop over
     rows. Sides are keyed by rowid: integer partitions are much cheaper than string ids.
     """
-    order = "abs(gap_days), left_time, left_key, gap_days DESC"
+    order = "abs(gap_days), left_time, left_key, gap_days DESC, right_time"
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _derive_matched AS
         SELECT * FROM _derive_candidates WHERE false
