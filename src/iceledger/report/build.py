@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -26,8 +25,8 @@ from iceledger.metrics.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.views import CATALOGUE, ReportViewSpec, chart_spec
-from iceledger.web import charts
 from iceledger.warehouse import Warehouse
+from iceledger.web import charts
 from iceledger.web.service import MetricResult, NotServable, WarehouseService
 
 SECTION_TITLES = {
@@ -188,13 +187,6 @@ def _csv_data_uri(table: pa.Table) -> str:
     return f"data:text/csv;base64,{encoded}"
 
 
-@cache
-def _vega_bundle() -> str:
-    import vl_convert
-
-    return vl_convert.javascript_bundle().replace("</script", "<\\/script")
-
-
 def _claims_spec(claims: list[ClaimCheck]) -> dict | None:
     """Claimed against observed share, for every claim that states a share."""
     rows = [
@@ -209,14 +201,15 @@ def _claims_spec(claims: list[ClaimCheck]) -> dict | None:
         return None
     y = {"field": "claim", "type": "nominal", "title": None}
     return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "$schema": charts.SCHEMA,
         "data": {"values": rows}, "width": "container", "height": {"step": 40},
         "layer": [
-            {"mark": "rule", "encoding": {"y": y, "yOffset": {"field": "definition"},
-                                          "x": {"field": "ci_low", "type": "quantitative",
-                                                "title": "share of arrests", "scale": {"domain": [0, 1]}},
-                                          "x2": {"field": "ci_high"},
-                                          "color": {"field": "definition", "legend": {"orient": "bottom"}}}},
+            {"mark": "rule",
+             "encoding": {"y": y, "yOffset": {"field": "definition"},
+                          "x": {"field": "ci_low", "type": "quantitative",
+                                "title": "share of arrests", "scale": {"domain": [0, 1]}},
+                          "x2": {"field": "ci_high"},
+                          "color": {"field": "definition", "legend": {"orient": "bottom"}}}},
             {"mark": {"type": "point", "filled": True, "size": 60},
              "encoding": {"y": y, "yOffset": {"field": "definition"},
                           "x": {"field": "observed", "type": "quantitative"},
@@ -263,6 +256,6 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         claims=claims,
         claims_spec=claims_spec,
         k=k,
-        vega_bundle=_vega_bundle(),
+        vega_bundle=charts.vega_bundle().replace("</script", "<\\/script"),
         specs_json=json.dumps(specs, default=str).replace("</", "<\\/"),
     )

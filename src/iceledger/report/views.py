@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+from iceledger.web.charts import SCHEMA
+
 HEIGHT = 240
 
 

@@ -8,7 +8,6 @@ In public mode every count of people goes through `iceledger.disclosure` before 
 
 from __future__ import annotations
 
-import functools
 import gzip
 import io
 import json
@@ -469,7 +468,7 @@ def create_app(
     @app.get("/static/vega-bundle.js", include_in_schema=False)
     def vega_bundle() -> Response:
         return Response(
-            _vega_bundle(),
+            charts.vega_bundle(),
             media_type="text/javascript; charset=utf-8",
             headers={"Cache-Control": "public, max-age=86400"},
         )
@@ -553,14 +552,6 @@ def _page_filters(service: WarehouseService, metric: Metric) -> dict[str, tuple[
 
 def _json_bytes(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":"), allow_nan=False, default=str).encode()
-
-
-@functools.cache
-def _vega_bundle() -> str:
-    # Generated on first use from vl-convert (Vega, Vega-Lite and vega-embed, no network).
-    import vl_convert
-
-    return vl_convert.javascript_bundle()
 
 
 def serve(

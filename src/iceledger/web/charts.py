@@ -16,10 +16,13 @@ chart drew with `view.data("rows")`.
 
 from __future__ import annotations
 
+import functools
+
 import pyarrow as pa
 
 from iceledger.disclosure import SUPPRESSION_COLUMN
 
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 DATASET = "rows"
 DAILY_TARGET = "target_per_day"
 TIME_UNITS = {"date": "utcyearmonthdate", "month": "utcyearmonth"}
@@ -53,7 +56,7 @@ def metric_chart(
     if value is None:
         value = count_column if count_column in drawable else next(iter(drawable), None)
     spec: dict = {
-        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "$schema": SCHEMA,
         "data": {"name": DATASET, "values": rows},
         "width": "container",
         "height": HEIGHT,
@@ -117,6 +120,14 @@ def metric_chart(
             }
         )
     return spec | {"layer": layers}
+
+
+@functools.cache
+def vega_bundle() -> str:
+    """Vega, Vega-Lite and vega-embed as one script, from vl-convert (no network, no CDN)."""
+    import vl_convert
+
+    return vl_convert.javascript_bundle()
 
 
 def _distinguishing_column(table: pa.Table, time_column: str | None) -> str | None:

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from iceledger import disclosure
 from iceledger.field_offices import normalise_aor
+from iceledger.web import charts
 from iceledger.web.service import iso_or_none
 
 FACILITIES_TABLE = "stats_facilities"
@@ -214,7 +215,7 @@ def map_spec(data: dict) -> dict:
     projection = {"type": "albersUsa"}
     tooltip_fields = ("name", "city", "state", "aor", "adp", "suppressed", "placed_by")
     return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "$schema": charts.SCHEMA,
         "width": "container",
         "height": 520,
         "autosize": {"type": "fit-x", "contains": "padding"},
