@@ -16,15 +16,17 @@ import pyarrow as pa
 
 from iceledger.errors import IceledgerError
 
-QUESTIONS = (
-    "volume",
-    "targeting",
-    "detention",
-    "outcomes",
-    "cost",
-    "claims",
-    "reconciliation",
-)
+# The questions metrics answer, in the order shown, with the title of each one's report section
+# and dashboard page.
+QUESTIONS = {
+    "volume": "Volume against targets",
+    "targeting": "Who is targeted",
+    "detention": "Detention",
+    "outcomes": "Outcomes",
+    "cost": "Cost",
+    "claims": "Claims",
+    "reconciliation": "Reconciliation",
+}
 
 
 @dataclass(frozen=True)

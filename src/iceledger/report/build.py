@@ -29,21 +29,18 @@ from iceledger.warehouse import Warehouse
 from iceledger.web import charts
 from iceledger.web.service import MetricResult, NotServable, WarehouseService
 
-SECTION_TITLES = {
-    "volume": ("Volume against targets", "How many arrests, book-ins and removals a day, against "
-               "the arrest targets set in 2025."),
-    "targeting": ("Who is targeted", "Convicted, pending charges, or neither; arrested in a jail "
-                  "or in the community. Both headline definitions are shown together."),
-    "detention": ("Detention", "How many people are held (midnight and 24-hour counts), for how "
-                  "long, how they leave custody, and against funded capacity."),
-    "outcomes": ("Outcomes", "What happens after an arrest: detention, removal, release."),
-    "cost": ("Cost", "Bed-days times a dated, sourced daily rate."),
-    "claims": ("Claims", "What officials said, against what the record shows, under every "
-               "definition."),
-    "reconciliation": ("Reconciliation", "ICE's published figures against the FOIA records for "
-                       "the same dates."),
+SECTION_BLURBS = {
+    "volume": "How many arrests, book-ins and removals a day, against the arrest targets set in "
+    "2025.",
+    "targeting": "Convicted, pending charges, or neither; arrested in a jail or in the community. "
+    "Both headline definitions are shown together.",
+    "detention": "How many people are held (midnight and 24-hour counts), for how long, how they "
+    "leave custody, and against funded capacity.",
+    "outcomes": "What happens after an arrest: detention, removal, release.",
+    "cost": "Bed-days times a dated, sourced daily rate.",
+    "claims": "What officials said, against what the record shows, under every definition.",
+    "reconciliation": "ICE's published figures against the FOIA records for the same dates.",
 }
-
 
 
 @dataclass
@@ -87,9 +84,8 @@ def build_report(
     service = WarehouseService(warehouse_path, public=True, k=k, max_rows=200_000)
     events = facts.load_events()
     sections = []
-    for question in QUESTIONS:
-        title, blurb = SECTION_TITLES[question]
-        section = ReportSection(question, title, blurb)
+    for question, title in QUESTIONS.items():
+        section = ReportSection(question, title, SECTION_BLURBS[question])
         for metric in service.metrics():
             if metric.question != question:
                 continue

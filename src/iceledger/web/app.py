@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from iceledger import metrics  # noqa: F401 - importing registers every metric
 from iceledger.errors import IceledgerError
 from iceledger.metrics.output import json_rows
-from iceledger.metrics.registry import REGISTRY, Metric
+from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
 from iceledger.web import charts, geo
 from iceledger.web.guards import DownloadBudget, SecurityHeaders
 from iceledger.web.service import (
@@ -51,16 +51,7 @@ from iceledger.web.service import (
 PUBLIC_MAX_ROWS = 2_000
 RENDERED_BODY_BYTES = 256 * 2**20
 PUBLISHED_PAGE = "published"
-PAGE_TITLES = {
-    "volume": "Volume against targets",
-    "targeting": "Who is targeted",
-    "detention": "Detention",
-    "outcomes": "Outcomes",
-    "cost": "Cost",
-    "claims": "Claims",
-    "reconciliation": "Reconciliation",
-    PUBLISHED_PAGE: "Published statistics",
-}
+PAGE_TITLES = {**QUESTIONS, PUBLISHED_PAGE: "Published statistics"}
 FILTER_LABELS = {
     "aor": "Field office (AOR)",
     "criminality": "Criminality",
