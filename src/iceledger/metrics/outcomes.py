@@ -31,9 +31,6 @@ def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     arrests = in_period(
         arrests.mutate(arrest_day=arrests.apprehension_date.date()), params, "arrest_day"
     )
-    # Joined outward from the arrests in scope, one table at a time, so each join is as small as
-    # the arrests asked for. The links are one to one (foia_derived matches them so): an arrest
-    # has at most one stay and a stay at most one removal, and no arrest row is repeated.
     links = source_table(backend, "foia_arrest_stay_links").select(
         "arrest_record_id", linked_stay_id="stay_id"
     )
@@ -46,12 +43,26 @@ def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     removals = source_table(backend, "foia_removals").select(
         removal_id="record_id", departed="departed_date"
     )
-    followed = arrests.left_join(links, arrests.record_id == links.arrest_record_id)
-    followed = followed.left_join(stays, followed.linked_stay_id == stays.stay_key)
-    followed = followed.left_join(
-        removal_links, followed.linked_stay_id == removal_links.removed_stay_id
+    # (table, key in what it joins to, its own key). The links are one to one (foia_derived
+    # matches them so): an arrest has at most one stay and a stay at most one removal, so the
+    # joins never repeat an arrest.
+    stay_ends = [
+        (stays, "linked_stay_id", "stay_key"),
+        (removal_links, "linked_stay_id", "removed_stay_id"),
+        (removals, "removal_record_id", "removal_id"),
+    ]
+    arrests = arrests.select(
+        "record_id", *params.by, "apprehension_date", "arrest_day", "censor_at"
     )
-    followed = followed.left_join(removals, followed.removal_record_id == removals.removal_id)
+    if params.filters or params.start or params.end:
+        # A narrow question: join outward from its few arrests, each join as small as they are.
+        followed = _left_joined(arrests, [(links, "record_id", "arrest_record_id"), *stay_ends])
+    else:
+        # Everything: each linked stay's ending first, then the arrests. (The planner cannot size
+        # the arrests after the one-release-per-day filter; joined outward it would build every
+        # hash table on all of them.)
+        linked = _left_joined(links, stay_ends)
+        followed = arrests.left_join(linked, arrests.record_id == linked.arrest_record_id)
     return followed.select(
         *params.by,
         "apprehension_date",
@@ -62,6 +73,12 @@ def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
         stay_reason=followed.stay_reason,
         departed=followed.departed,
     )
+
+
+def _left_joined(table: ir.Table, lookups: list[tuple[ir.Table, str, str]]) -> ir.Table:
+    for lookup, key, lookup_key in lookups:
+        table = table.left_join(lookup, table[key] == lookup[lookup_key])
+    return table
 
 
 def _outcome_flags(arrests: ir.Table) -> dict[str, tuple[int, ir.BooleanValue]]:
