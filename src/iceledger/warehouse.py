@@ -241,10 +241,10 @@ def _append(
 ) -> None:
     batches = [data] if isinstance(data, pa.Table) else data
     for batch in batches:
-        if batch.num_rows == 0 and _table_exists(con, name):
+        if batch.num_rows == 0 and table_exists(con, name):
             continue
         con.register("_incoming", batch)
-        if not _table_exists(con, name):
+        if not table_exists(con, name):
             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
         else:
             _add_missing_columns(con, name, batch.schema)
@@ -252,7 +252,7 @@ def _append(
         con.unregister("_incoming")
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return (
         con.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_schema='main' AND table_name=?",

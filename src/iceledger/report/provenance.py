@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from iceledger.warehouse import QUARANTINE_TABLE, SOURCES_TABLE
+from iceledger.warehouse import QUARANTINE_TABLE, SOURCES_TABLE, table_exists
 
 # Validation tables written by the ingest steps; each has a status column and readable detail.
 CHECK_TABLES = {
@@ -36,14 +36,6 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
     return [dict(zip(columns, row)) for row in cur.fetchall()]
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()[0]
-    )
-
-
 def read_provenance(con: duckdb.DuckDBPyConnection) -> Provenance:
     sources = _rows(
         con,
@@ -53,7 +45,7 @@ def read_provenance(con: duckdb.DuckDBPyConnection) -> Provenance:
     )
     stats_releases = (
         _rows(con, "SELECT * EXCLUDE (sha256) FROM stats_workbooks ORDER BY file_date")
-        if _has_table(con, "stats_workbooks")
+        if table_exists(con, "stats_workbooks")
         else []
     )
     quarantine_reasons = _rows(
@@ -64,6 +56,6 @@ def read_provenance(con: duckdb.DuckDBPyConnection) -> Provenance:
     failed_checks = {
         table: _rows(con, f"SELECT * FROM {table} WHERE {condition} LIMIT 500")
         for table, condition in CHECK_TABLES.items()
-        if _has_table(con, table)
+        if table_exists(con, table)
     }
     return Provenance(sources, stats_releases, quarantine_reasons, failed_checks)

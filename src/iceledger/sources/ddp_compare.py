@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from iceledger.errors import IceledgerError
 from iceledger.sources.sheet_tables import Layout, load_layout
+from iceledger.warehouse import table_exists
 
 # Values within this relative distance are the same figure (binary floating point noise).
 _RELATIVE_TOLERANCE = 1e-9
@@ -350,17 +351,13 @@ def compare(ours: Mapping[str, pa.Table], ddp_dir: Path, layout: Layout | None =
     try:
         _ddp_views(con, files, layout)
         _our_views(con, ours)
-        pairings = [p for p in PAIRINGS if _exists(con, p.ddp.table) and _exists(con, p.ours.table)]
+        pairings = [p for p in PAIRINGS
+                    if table_exists(con, p.ddp.table) and table_exists(con, p.ours.table)]
         shared = _shared_workbooks(con)
         _build_long_tables(con, pairings)
         return _outcome(con, shared)
     finally:
         con.close()
-
-
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                       [name]).fetchone()[0] > 0
 
 
 def _ddp_views(con: duckdb.DuckDBPyConnection, files: Mapping[str, Path], layout: Layout) -> None:
@@ -399,9 +396,9 @@ def _our_views(con: duckdb.DuckDBPyConnection, ours: Mapping[str, pa.Table]) -> 
         con.execute(f"CREATE VIEW o_{name} AS SELECT t.*, w.version, "
                     f"w.fiscal_year AS workbook_fiscal_year FROM t_{name} t "
                     "JOIN our_workbooks w USING (workbook, sha256)")
-    if _exists(con, "o_stats_semiannual") and _exists(con, "o_stats_tps_countries"):
+    if table_exists(con, "o_stats_semiannual") and table_exists(con, "o_stats_tps_countries"):
         con.execute(f"CREATE VIEW o_special_populations AS {_SPECIAL_POPULATIONS}")
-    if _exists(con, "o_stats_iclos") and _exists(con, "o_stats_iclos_detainees"):
+    if table_exists(con, "o_stats_iclos") and table_exists(con, "o_stats_iclos_detainees"):
         con.execute(f"CREATE VIEW o_iclos_summary AS {_ICLOS_SUMMARY}")
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from iceledger.errors import IceledgerError
-from iceledger.warehouse import Warehouse, _table_exists
+from iceledger.warehouse import Warehouse, table_exists
 
 ARRESTS, STINTS, REMOVALS = "foia_arrests", "foia_stints", "foia_removals"
 STAYS, ARREST_STAY_LINKS, REMOVAL_LINKS, RELEASES = (
@@ -107,7 +107,7 @@ class DerivedSummary:
 def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
     """Recompute every derived FOIA flag and table, all-or-nothing, and say what was done."""
     summary = DerivedSummary()
-    present = {t for t in EVENT_DATE_COLUMNS if _table_exists(con, t)}
+    present = {t for t in EVENT_DATE_COLUMNS if table_exists(con, t)}
     for table in sorted(present):
         _require_columns(con, table, ("release", EVENT_DATE_COLUMNS[table],
                                       *_REQUIRED_COLUMNS.get(table, ())))
