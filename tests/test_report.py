@@ -13,6 +13,7 @@ import vl_convert
 
 from iceledger.metrics.registry import QUESTIONS, REGISTRY
 from iceledger.report.build import build_report
+from iceledger.report.views import CATALOGUE
 from iceledger.web.service import WarehouseService
 
 
@@ -67,6 +68,21 @@ def test_chart_data_and_csv_are_the_metric_output(report, synthetic_warehouse):
             if view.spec and "data" in view.spec and "values" in view.spec["data"]:
                 assert len(view.spec["data"]["values"]) == expected.num_rows
             checked += 1
+    assert checked >= 10
+
+
+def test_catalogued_views_draw_columns_their_metrics_return(report):
+    assert set(CATALOGUE) <= set(REGISTRY)
+    checked = 0
+    for view in (v for s in report.sections for v in s.views):
+        spec = CATALOGUE.get(view.metric.name)
+        if spec is None or not view.rows:
+            continue
+        header = base64.b64decode(view.csv_href.split(",", 1)[1]).decode().splitlines()[0]
+        columns = {c.strip('"') for c in header.split(",")}
+        drawn = {*spec.lines, *(c for band in spec.bands for c in (band.low, band.high))}
+        assert drawn <= columns, (view.id, drawn - columns)
+        checked += 1
     assert checked >= 10
 
 

@@ -24,7 +24,7 @@ from iceledger.metrics.claims import ClaimCheck, check_claims
 from iceledger.metrics.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
-from iceledger.report.views import CATALOGUE, ReportViewSpec, chart_spec
+from iceledger.report.views import CATALOGUE, GENERIC, ReportViewSpec, chart_spec
 from iceledger.warehouse import Warehouse
 from iceledger.web import charts
 from iceledger.web.service import MetricResult, NotServable, WarehouseService
@@ -89,10 +89,10 @@ def build_report(
         for metric in service.metrics():
             if metric.question != question:
                 continue
-            for spec in CATALOGUE.get(metric.name, (ReportViewSpec(metric.name, kind="generic"),)):
-                if progress:
-                    progress(metric.name)
-                section.views.append(_view(service, metric, spec, events))
+            if progress:
+                progress(metric.name)
+            spec = CATALOGUE.get(metric.name, GENERIC)
+            section.views.append(_view(service, metric, spec, events))
         sections.append(section)
     claims = check_claims(service.backend())
     with Warehouse(warehouse_path).connect(read_only=True) as con:
@@ -111,17 +111,15 @@ def build_report(
 
 
 def _view(service: WarehouseService, metric: Metric, spec: ReportViewSpec, events) -> ReportView:
-    by = spec.by
-    suffix = f" by {', '.join(by)}" if by else ""
     view = ReportView(
-        id=metric.name.replace("_", "-") + "".join(f"-by-{d}" for d in by),
-        title=metric.title + suffix,
+        id=metric.name.replace("_", "-"),
+        title=metric.title,
         metric=metric,
         caveats=service.caveats(metric),
         period="",
     )
     try:
-        result = service.compute(service.request(metric.name, by=by))
+        result = service.compute(service.request(metric.name))
     except NotServable as exc:
         view.empty_reason = str(exc)
         view.period = "no data"

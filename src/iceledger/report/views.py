@@ -25,98 +25,77 @@ class Band:
 
 @dataclass(frozen=True)
 class ReportViewSpec:
-    metric: str
-    by: tuple[str, ...] = ()
     lines: tuple[str, ...] = ()
     bands: tuple[Band, ...] = ()
-    kind: str = "lines"  # "lines", "ranking", "bars", "table"
+    # "lines", "bars", "series_by" (a line per arrest setting), "ranking", "shift", "table", or
+    # "generic" (the dashboard's chart, for a metric the catalogue does not name)
+    kind: str = "lines"
     y_title: str = ""
 
 
-def _two_definitions(prefix: str = "") -> dict:
-    return {
-        "lines": (f"{prefix}no_conviction_share", f"{prefix}no_conviction_no_charge_share"),
-        "bands": (
-            Band(f"{prefix}no_conviction_share", f"{prefix}no_conviction_ci_low",
-                 f"{prefix}no_conviction_ci_high"),
-            Band(f"{prefix}no_conviction_no_charge_share", f"{prefix}no_conviction_no_charge_ci_low",
-                 f"{prefix}no_conviction_no_charge_ci_high"),
-        ),
-        "y_title": "share (95% Wilson interval)",
-    }
+GENERIC = ReportViewSpec(kind="generic")
+TABLE = ReportViewSpec(kind="table")
+SHIFT = ReportViewSpec(kind="shift")
+# Both headline definitions of "not a criminal", each with its 95% Wilson interval.
+TWO_DEFINITIONS = ReportViewSpec(
+    lines=("no_conviction_share", "no_conviction_no_charge_share"),
+    bands=(
+        Band("no_conviction_share", "no_conviction_ci_low", "no_conviction_ci_high"),
+        Band("no_conviction_no_charge_share", "no_conviction_no_charge_ci_low",
+             "no_conviction_no_charge_ci_high"),
+    ),
+    y_title="share (95% Wilson interval)",
+)
 
-
-CATALOGUE: dict[str, tuple[ReportViewSpec, ...]] = {
-    "arrests_vs_target": (
-        ReportViewSpec("arrests_vs_target", lines=("arrests_7d_avg", "target_per_day"),
-                       y_title="arrests per day"),
+CATALOGUE: dict[str, ReportViewSpec] = {
+    "arrests_vs_target": ReportViewSpec(lines=("arrests_7d_avg", "target_per_day"),
+                                        y_title="arrests per day"),
+    "arrests_per_day": ReportViewSpec(lines=("arrests", "arrests_28d_avg"),
+                                      y_title="arrests per day"),
+    "removals_per_day": ReportViewSpec(lines=("removals_7d_avg", "removals_28d_avg"),
+                                       y_title="removals per day"),
+    "book_ins_per_day": ReportViewSpec(lines=("book_ins_7d_avg", "book_ins_28d_avg"),
+                                       y_title="book-ins per day"),
+    "book_ins_monthly_compared": ReportViewSpec(
+        lines=("foia_book_ins_per_day", "workbook_book_ins_per_day"), y_title="book-ins per day"
     ),
-    "arrests_per_day": (
-        ReportViewSpec("arrests_per_day", lines=("arrests", "arrests_28d_avg"),
-                       y_title="arrests per day"),
+    "target_attainment": ReportViewSpec(lines=("attainment_pct",), y_title="% of target"),
+    "field_office_ranking": ReportViewSpec(kind="ranking"),
+    "arrest_criminality": TWO_DEFINITIONS,
+    "book_in_criminality": TWO_DEFINITIONS,
+    "population_criminality": TWO_DEFINITIONS,
+    "arrest_setting_share": ReportViewSpec(
+        kind="series_by", lines=("share",), bands=(Band("share", "ci_low", "ci_high"),),
+        y_title="share of arrests",
     ),
-    "removals_per_day": (
-        ReportViewSpec("removals_per_day", lines=("removals_7d_avg", "removals_28d_avg"),
-                       y_title="removals per day"),
+    "arrest_criminality_period": TABLE,
+    "book_in_criminality_period": TABLE,
+    "arrest_criminality_shift": SHIFT,
+    "book_in_criminality_shift": SHIFT,
+    "detained_population_daily": ReportViewSpec(
+        lines=("population_midnight", "population_24h"), y_title="people"
     ),
-    "book_ins_per_day": (
-        ReportViewSpec("book_ins_per_day", lines=("book_ins_7d_avg", "book_ins_28d_avg"),
-                       y_title="book-ins per day"),
+    "detention_vs_capacity": ReportViewSpec(
+        lines=("population_midnight", "funded_beds"), y_title="people; funded beds"
     ),
-    "book_ins_monthly_compared": (
-        ReportViewSpec("book_ins_monthly_compared",
-                       lines=("foia_book_ins_per_day", "workbook_book_ins_per_day"),
-                       y_title="book-ins per day"),
+    "length_of_stay": TABLE,
+    "released_within_60_days": ReportViewSpec(
+        lines=("share_released_within_60d", "share_ended_within_60d"), y_title="share of stays"
     ),
-    "target_attainment": (
-        ReportViewSpec("target_attainment", lines=("attainment_pct",), y_title="% of target"),
+    "arrest_outcomes": ReportViewSpec(
+        lines=("share_detained_within_10d", "share_removed_within_30d", "share_removed_within_90d",
+               "share_released_within_90d", "share_still_held_at_90d"),
+        y_title="share of arrests",
     ),
-    "field_office_ranking": (ReportViewSpec("field_office_ranking", kind="ranking"),),
-    "arrest_criminality": (ReportViewSpec("arrest_criminality", **_two_definitions()),),
-    "book_in_criminality": (ReportViewSpec("book_in_criminality", **_two_definitions()),),
-    "population_criminality": (ReportViewSpec("population_criminality", **_two_definitions()),),
-    "arrest_setting_share": (
-        ReportViewSpec("arrest_setting_share", kind="series_by", lines=("share",),
-                       bands=(Band("share", "ci_low", "ci_high"),), y_title="share of arrests"),
-    ),
-    "arrest_criminality_period": (ReportViewSpec("arrest_criminality_period", kind="table"),),
-    "book_in_criminality_period": (ReportViewSpec("book_in_criminality_period", kind="table"),),
-    "arrest_criminality_shift": (ReportViewSpec("arrest_criminality_shift", kind="shift"),),
-    "book_in_criminality_shift": (ReportViewSpec("book_in_criminality_shift", kind="shift"),),
-    "detained_population_daily": (
-        ReportViewSpec("detained_population_daily",
-                       lines=("population_midnight", "population_24h"), y_title="people"),
-    ),
-    "detention_vs_capacity": (
-        ReportViewSpec("detention_vs_capacity", lines=("population_midnight", "funded_beds"),
-                       y_title="people; funded beds"),
-    ),
-    "length_of_stay": (ReportViewSpec("length_of_stay", kind="table"),),
-    "released_within_60_days": (
-        ReportViewSpec("released_within_60_days",
-                       lines=("share_released_within_60d", "share_ended_within_60d"),
-                       y_title="share of stays"),
-    ),
-    "arrest_outcomes": (
-        ReportViewSpec("arrest_outcomes",
-                       lines=("share_detained_within_10d", "share_removed_within_30d",
-                              "share_removed_within_90d", "share_released_within_90d",
-                              "share_still_held_at_90d"),
-                       y_title="share of arrests"),
-    ),
-    "detention_cost": (
-        ReportViewSpec("detention_cost", kind="bars", lines=("cost_usd",), y_title="US dollars"),
-    ),
-    "detention_cost_per_removal": (
-        ReportViewSpec("detention_cost_per_removal", lines=("cost_per_removal_usd",),
-                       y_title="US dollars per removal"),
-    ),
+    "detention_cost": ReportViewSpec(kind="bars", lines=("cost_usd",), y_title="US dollars"),
+    "detention_cost_per_removal": ReportViewSpec(lines=("cost_per_removal_usd",),
+                                                 y_title="US dollars per removal"),
 }
 
 
 def chart_spec(view: ReportViewSpec, rows: list[dict], time_column: str | None) -> dict | None:
     """A Vega-Lite spec for one catalogued view, or None when the view is a table."""
-    if view.kind == "table" or (view.kind != "shift" and not time_column and view.kind != "ranking"):
+    if view.kind == "table" or (not time_column and view.kind not in ("shift", "ranking")):
         return None
     base = {"$schema": SCHEMA, "data": {"name": "rows", "values": rows}, "width": "container",
             "height": HEIGHT, "autosize": {"type": "fit-x", "contains": "padding"}}
