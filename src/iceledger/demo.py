@@ -84,47 +84,52 @@ def run_demo(
 def headlines(warehouse_path: Path) -> list[tuple[str, str, str]]:
     """A few figures for the terminal, each with the metric that defines it."""
     backend = ibis.duckdb.connect(str(warehouse_path), read_only=True)
-    lines = []
     try:
-        target = compute("arrests_vs_target", backend).to_pylist()
-        if target:
-            last = target[-1]
-            lines.append((
-                f"arrests/day, 7-day mean to {last['date']}",
-                f"{_number(last['arrests_7d_avg'])} against a target of "
-                f"{_number(last['target_per_day'])} ({_number(last['attainment_7d_pct'])}%)",
-                "arrests_vs_target",
-            ))
-        mix = compute("arrest_criminality_period", backend,
-                      MetricParams(start=TARGET_DATE)).to_pylist()
-        if mix:
-            row = mix[0]
-            lines.append((
-                f"arrests {row['period_start']} to {row['period_end']} with no conviction",
-                f"{_share(row['no_conviction_share'])} (no conviction and no charge: "
-                f"{_share(row['no_conviction_no_charge_share'])})",
-                "arrest_criminality_period",
-            ))
-        population = compute("detained_population_daily", backend).to_pylist()
-        if population:
-            last = population[-1]
-            lines.append((
-                f"people detained on {last['date']}",
-                f"{_number(last['population_midnight'])} at midnight, "
-                f"{_number(last['population_24h'])} at any time that day",
-                "detained_population_daily",
-            ))
-        stay = compute("length_of_stay", backend).to_pylist()
-        if stay:
-            lines.append((
-                "length of stay (Kaplan-Meier median, open stays censored)",
-                f"{_number(stay[0]['km_median_days'])} days (mean of closed stays only: "
-                f"{_number(stay[0]['naive_closed_mean_days'])})",
-                "length_of_stay",
-            ))
+        found = [
+            _headline(
+                backend, "arrests_vs_target", MetricParams(), -1,
+                lambda r: (f"arrests/day, 7-day mean to {r['date']}",
+                           f"{_number(r['arrests_7d_avg'])} against the {r['target']} target of "
+                           f"{_number(r['target_per_day'])} ({_number(r['attainment_7d_pct'])}%)"),
+                # An alternative report of a target is a row beside the primary one, never the
+                # headline.
+                keep=lambda r: r["target_status"] == "primary",
+            ),
+            _headline(
+                backend, "arrest_criminality_period", MetricParams(start=TARGET_DATE), 0,
+                lambda r: (f"arrests {r['period_start']} to {r['period_end']} with no conviction",
+                           f"{_share(r['no_conviction_share'])} (no conviction and no charge: "
+                           f"{_share(r['no_conviction_no_charge_share'])})"),
+            ),
+            _headline(
+                backend, "detained_population_daily", MetricParams(), -1,
+                lambda r: (f"people detained on {r['date']}",
+                           f"{_number(r['population_midnight'])} at midnight, "
+                           f"{_number(r['population_24h'])} at any time that day"),
+            ),
+            _headline(
+                backend, "length_of_stay", MetricParams(), 0,
+                lambda r: ("length of stay (Kaplan-Meier median, open stays censored)",
+                           f"{_number(r['km_median_days'])} days (mean of closed stays only: "
+                           f"{_number(r['naive_closed_mean_days'])})"),
+            ),
+        ]
     finally:
         backend.disconnect()
-    return lines
+    return [line for line in found if line]
+
+
+def _headline(
+    backend: ibis.BaseBackend,
+    metric: str,
+    params: MetricParams,
+    row: int,
+    describe: Callable[[dict], tuple[str, str]],
+    keep: Callable[[dict], bool] = lambda _: True,
+) -> tuple[str, str, str] | None:
+    """(figure, value, metric) read from one row of the metric's result (0 first, -1 last)."""
+    rows = [r for r in compute(metric, backend, params).to_pylist() if keep(r)]
+    return (*describe(rows[row]), metric) if rows else None
 
 
 def _number(value) -> str:
