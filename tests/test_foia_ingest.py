@@ -325,3 +325,16 @@ def test_the_deportation_data_projects_facility_table_serves_as_a_reference(tmp_
     warehouse, report = load(tmp_path, path, facility_references=[reference])
     (check,) = [c for c in report.files[0].checks if c["check"] == "unknown_facility_codes"]
     assert (check["failed_rows"], check["total_rows"]) == (0, len(codes))
+
+
+def test_dates_written_as_plain_excel_serial_numbers_or_text_are_read(tmp_path):
+    rows = [arrest_row(**{"Apprehension Date": 45658.5}),  # a number without a date format
+            arrest_row(**{"Apprehension Date": "2025-01-01 12:00:00"}),
+            arrest_row(**{"Apprehension Date": "01/01/2025 12:00"}),
+            arrest_row(**{"Apprehension Date": "2025-02-30 12:00:00"})]  # no such day
+    path = write_xlsx(tmp_path / RELEASE_NAME, "arrests-2026-03", [rows])
+    warehouse, report = load(tmp_path, path)
+    got = sorted(table(warehouse, "foia_arrests"), key=lambda r: r["source_row"])
+    assert [r["apprehension_date"] for r in got] == [datetime(2025, 1, 1, 12)] * 3
+    (quarantined,) = report.files[0].accounting.quarantined
+    assert (quarantined.row_number, quarantined.cell) == (11, "A11")

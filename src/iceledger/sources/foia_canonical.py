@@ -232,11 +232,21 @@ def _moments(values: pa.Array, cat: Catalog) -> _Converted:
         for fmt in cat.datetime_formats:
             if not pc.any(missing).as_py():
                 break
-            parsed = pc.strptime(pc.if_else(missing, values, pa.scalar(None, pa.string())),
-                                 format=fmt, unit="us", error_is_null=True)
+            candidates = pc.if_else(missing, values, pa.scalar(None, pa.string()))
+            parsed = pc.strptime(candidates, format=fmt, unit="us", error_is_null=True)
+            # strptime rolls impossible days over (30 February -> 2 March): keep a value only if
+            # writing it back gives the text it came from.
+            written = pc.strftime(pc.cast(parsed, pa.timestamp("s")), format=fmt)
+            same = pc.equal(_unpadded(written), _unpadded(candidates))
+            parsed = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, TIMESTAMP))
             result = pc.coalesce(result, parsed)
             missing = _failed(values, result)
     return _Converted(result, missing)
+
+
+def _unpadded(text: pa.Array) -> pa.Array:
+    """Dates and times with leading zeros dropped ("01/02/2025 09:05" -> "1/2/2025 9:5")."""
+    return pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"(^|\D)0+(\d)", r"\1\2")
 
 
 def _from_serial(days: pa.Array, cat: Catalog) -> pa.Array:
