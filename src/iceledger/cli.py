@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from iceledger.errors import IceledgerError
 from iceledger.warehouse import DEFAULT_WAREHOUSE, Warehouse
@@ -21,17 +22,31 @@ from iceledger.warehouse import DEFAULT_WAREHOUSE, Warehouse
 console = Console()
 err_console = Console(stderr=True)
 
+START_HERE, LOAD_DATA, NUMBERS, WAREHOUSE = "Start here", "Load data", "Numbers", "Warehouse"
+# The order `iceledger --help` lists commands in (and so its panels), newcomer's first step first.
+HELP_ORDER = ("demo", "report", "serve", "fetch", "ingest", "synth", "derive", "metrics", "metric",
+              "claims", "reconcile", "stats", "tables", "sources", "export")
+
+
+class _HelpOrder(TyperGroup):
+    def list_commands(self, ctx):
+        last = len(HELP_ORDER)
+        return sorted(super().list_commands(ctx),
+                      key=lambda n: HELP_ORDER.index(n) if n in HELP_ORDER else last)
+
+
 app = typer.Typer(
     help="iceledger: sourced, documented numbers from the public record of ICE enforcement.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_HelpOrder,
 )
 ingest_app = typer.Typer(help="Load source files into the warehouse.", no_args_is_help=True)
 stats_app = typer.Typer(help="ICE detention-statistics workbooks.", no_args_is_help=True)
 fetch_app = typer.Typer(help="Download public source files.", no_args_is_help=True)
-app.add_typer(ingest_app, name="ingest")
-app.add_typer(stats_app, name="stats")
-app.add_typer(fetch_app, name="fetch")
+app.add_typer(ingest_app, name="ingest", rich_help_panel=LOAD_DATA)
+app.add_typer(stats_app, name="stats", rich_help_panel=NUMBERS)
+app.add_typer(fetch_app, name="fetch", rich_help_panel=LOAD_DATA)
 
 WarehouseOption = Annotated[
     Path,
@@ -62,7 +77,7 @@ def user_errors(command):
     return wrapper
 
 
-@app.command("export")
+@app.command("export", rich_help_panel=WAREHOUSE)
 @user_errors
 def export_command(
     table: Annotated[str, typer.Argument(help="Warehouse table to write.")],
@@ -78,7 +93,7 @@ def export_command(
     console.print(f"wrote {rows:,} rows of {table} to {target}")
 
 
-@app.command("tables")
+@app.command("tables", rich_help_panel=WAREHOUSE)
 @user_errors
 def tables_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
     """List the warehouse's tables."""
@@ -86,7 +101,7 @@ def tables_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
         console.print(name)
 
 
-@app.command("sources")
+@app.command("sources", rich_help_panel=WAREHOUSE)
 @user_errors
 def sources_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
     """List every loaded source file with its hash and row accounting."""
@@ -242,7 +257,7 @@ def fetch_stats_command(
     console.print(f"next: iceledger ingest stats {out}", highlight=False)
 
 
-@app.command("derive")
+@app.command("derive", rich_help_panel=LOAD_DATA)
 @user_errors
 def derive_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
     """Rebuild the derived FOIA tables: arrest episodes, stays, arrest and removal links."""
@@ -322,7 +337,7 @@ def print_checks_summary(review) -> None:
                   "iceledger stats checks --output checks.md)", highlight=False)
 
 
-@app.command("reconcile")
+@app.command("reconcile", rich_help_panel=NUMBERS)
 @user_errors
 def reconcile_command(
     tolerance: Annotated[float | None, typer.Option(
@@ -348,7 +363,7 @@ def reconcile_command(
                       highlight=False, soft_wrap=True)
 
 
-@app.command("serve")
+@app.command("serve", rich_help_panel=START_HERE)
 @user_errors
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean it.")] = "127.0.0.1",
@@ -367,8 +382,8 @@ def serve_command(
 
 metrics_app = typer.Typer(help="The documented metrics.", no_args_is_help=True)
 claims_app = typer.Typer(help="The register of public claims.", no_args_is_help=True)
-app.add_typer(metrics_app, name="metrics")
-app.add_typer(claims_app, name="claims")
+app.add_typer(metrics_app, name="metrics", rich_help_panel=NUMBERS)
+app.add_typer(claims_app, name="claims", rich_help_panel=NUMBERS)
 
 FactsOption = Annotated[
     Path | None,
@@ -392,7 +407,7 @@ def metrics_list_command() -> None:
     console.print(metrics_listing())
 
 
-@app.command("metric")
+@app.command("metric", rich_help_panel=NUMBERS)
 @user_errors
 def metric_command(
     name: Annotated[str, typer.Argument(help="Metric name (see `iceledger metrics list`).")],
@@ -464,7 +479,7 @@ def claims_check_command(
         console.print(claim_table(check))
 
 
-@app.command("synth")
+@app.command("synth", rich_help_panel=LOAD_DATA)
 @user_errors
 def synth_command(
     scale: Annotated[int, typer.Option(
@@ -500,7 +515,7 @@ def synth_command(
     console.print(f"wrote {len(files)} SYNTHETIC files to {out}")
 
 
-@app.command("report")
+@app.command("report", rich_help_panel=START_HERE)
 @user_errors
 def report_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
@@ -531,7 +546,7 @@ def _print_report_result(result) -> None:
                       "`iceledger synth`; the report says so on every page.")
 
 
-@app.command("demo")
+@app.command("demo", rich_help_panel=START_HERE)
 @user_errors
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path(

@@ -1,0 +1,28 @@
+"""`iceledger --help`: every command sits in a panel, in the order a newcomer needs them."""
+
+from __future__ import annotations
+
+import typer
+from typer.testing import CliRunner
+
+from iceledger.cli import HELP_ORDER, app
+
+
+def test_every_command_is_listed_in_a_panel_in_help_order():
+    group = typer.main.get_command(app)
+    names = group.list_commands(None)
+    assert names == list(HELP_ORDER)
+    panels = [group.commands[n].rich_help_panel for n in names]
+    assert all(panels), dict(zip(names, panels, strict=True))
+    # Each panel is one run of the listing: no panel is split by another.
+    runs = [p for i, p in enumerate(panels) if i == 0 or p != panels[i - 1]]
+    assert runs == ["Start here", "Load data", "Numbers", "Warehouse"]
+
+
+def test_help_shows_start_here_first():
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    shown = [result.output.index(panel) for panel in ("Start here", "Load data", "Numbers",
+                                                      "Warehouse")]
+    assert shown == sorted(shown)
+    assert result.output.index("demo") < result.output.index("Load data")
