@@ -297,15 +297,25 @@ def stats_series_command(
         return
     if not output:
         result = result.select(key_columns(spec, versions))
-    shown = Table(title=f"{table}: {spec.value} as published")
+    shown = _figures_table(f"{table}: {spec.value} as published", result)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            Console(file=handle, width=250).print(shown)
+    else:
+        console.print(shown)
+
+
+def _figures_table(title: str, result) -> Table:
+    """A result as a terminal table: floats to 6 significant figures, months as YYYY-MM."""
+    shown = Table(title=title)
     for name in result.column_names:
         shown.add_column(name.replace("_", " "), overflow="fold")
     for row in result.to_pylist():
-        row["month"] = row["month"].isoformat()[:7]
-        shown.add_row(*(f"{v:,.6g}" if isinstance(v, float) else str(v if v is not None else "")
+        if row.get("month") is not None:
+            row["month"] = row["month"].isoformat()[:7]
+        shown.add_row(*(f"{v:,.6g}" if isinstance(v, float) else "" if v is None else str(v)
                         for v in row.values()))
-    target = Console(file=open(output, "w", encoding="utf-8"), width=250) if output else console
-    target.print(shown)
+    return shown
 
 
 @stats_app.command("checks")
@@ -351,13 +361,8 @@ def reconcile_command(
 
     tolerance = DEFAULT_TOLERANCE_PCT if tolerance is None else tolerance
     for metric, result in reconcile(duckdb_backend(warehouse), tolerance):
-        shown = Table(title=f"{metric.name}: {metric.title} (tolerance {tolerance:g}%)")
-        for name in result.column_names:
-            shown.add_column(name.replace("_", " "), overflow="fold")
-        for row in result.to_pylist():
-            shown.add_row(*(f"{v:,.6g}" if isinstance(v, float) else "" if v is None else str(v)
-                            for v in row.values()))
-        console.print(shown)
+        console.print(_figures_table(
+            f"{metric.name}: {metric.title} (tolerance {tolerance:g}%)", result))
         console.print(f"{metric.definition}\nsources: {', '.join(metric.tables)}; unit: "
                       f"{metric.unit}\ncaveats: {' '.join(metric.caveats)}\n",
                       highlight=False, soft_wrap=True)
