@@ -1,11 +1,15 @@
-"""`iceledger --help`: every command sits in a panel, in the order a newcomer needs them."""
+"""The command line as a whole: the help a newcomer sees, the labels its output owes."""
 
 from __future__ import annotations
+
+import shutil
 
 import typer
 from typer.testing import CliRunner
 
 from iceledger.cli import HELP_ORDER, app
+from iceledger.sources.detention_stats import ingest_stats
+from iceledger.warehouse import Warehouse
 
 
 def test_every_command_is_listed_in_a_panel_in_help_order():
@@ -26,3 +30,17 @@ def test_help_shows_start_here_first():
                                                       "Warehouse")]
     assert shown == sorted(shown)
     assert result.output.index("demo") < result.output.index("Load data")
+
+
+def test_reconcile_labels_synthetic_records_set_against_real_figures(
+    synthetic_warehouse, stats_workbooks, tmp_path
+):
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(synthetic_warehouse, warehouse)
+    assert not ingest_stats(stats_workbooks[-1:], Warehouse(warehouse)).failed
+    result = CliRunner().invoke(app, ["reconcile", "--warehouse", str(warehouse)],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    tables = result.output.count("(tolerance 5%)")
+    assert tables >= 3
+    assert result.output.count("SYNTHETIC DATA") == tables

@@ -357,10 +357,15 @@ def reconcile_command(
 ) -> None:
     """FOIA-derived figures against ICE's published workbook figures, flagged beyond a tolerance."""
     from iceledger.metrics.backends import duckdb_backend
+    from iceledger.metrics.output import synthetic_banner
     from iceledger.metrics.reconciliation import DEFAULT_TOLERANCE_PCT, reconcile
 
     tolerance = DEFAULT_TOLERANCE_PCT if tolerance is None else tolerance
+    # Synthetic FOIA records set against ICE's real figures must say so.
+    banner = synthetic_banner(warehouse)
     for metric, result in reconcile(duckdb_backend(warehouse), tolerance):
+        if banner:
+            console.print(banner, style="bold red", highlight=False, markup=False)
         console.print(_figures_table(
             f"{metric.name}: {metric.title} (tolerance {tolerance:g}%)", result))
         console.print(f"{metric.definition}\nsources: {', '.join(metric.tables)}; unit: "
