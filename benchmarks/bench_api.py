@@ -37,7 +37,7 @@ P95_TARGET_MS = 100.0
 # The web tests' warehouse builder and metrics serve as the benchmark's demo data.
 sys.path.insert(0, str(REPO / "tests"))
 
-from test_web_support import build_warehouse, free_port, registered_test_metrics
+from test_web_support import build_warehouse, free_port, registered_test_metrics  # noqa: E402
 
 
 def _serve(warehouse: str, port: int, test_metrics: bool) -> None:

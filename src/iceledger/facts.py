@@ -18,8 +18,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
-from itertools import pairwise
 from importlib.abc import Traversable
+from itertools import pairwise
 from pathlib import Path
 
 from iceledger.errors import IceledgerError, Location, SourceError
