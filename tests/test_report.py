@@ -7,12 +7,13 @@ import csv
 import io
 import json
 import re
+import zlib
 
 import pytest
 import vl_convert
 
 from iceledger.metrics.registry import QUESTIONS, REGISTRY
-from iceledger.report.build import build_report
+from iceledger.report.build import build_report, cell_text
 from iceledger.report.views import CATALOGUE
 from iceledger.web.service import WarehouseService
 
@@ -103,3 +104,26 @@ def test_claims_are_held_against_the_record(report, html):
     assert checked and all(c.readings for c in checked)
     definitions = {r.definition for c in checked for r in c.readings}
     assert {"convicted", "convicted_or_pending"} <= definitions
+
+
+def _pdf_text(path) -> str:
+    """The text drawn on the PDF's pages (fpdf2 deflates each page's content stream)."""
+    pages = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", path.read_bytes(), re.S)
+    texts = []
+    for page in pages:
+        try:
+            texts.append(zlib.decompress(page).decode("latin-1"))
+        except zlib.error:  # images and fonts
+            continue
+    return "\n".join(texts)
+
+
+def test_pdf_prints_the_rows_of_table_views_and_says_which_views_have_no_data(report):
+    text = _pdf_text(report.pdf_path)
+    views = [v for s in report.sections for v in s.views]
+    tables = [v for v in views if not v.spec and v.table_rows]
+    assert tables
+    for view in tables:
+        key, value = next(iter(view.table_rows[0].items()))
+        assert f"{key} {cell_text(value)}" in text, view.id
+    assert text.count("No data:") == sum(not v.spec and not v.table_rows for v in views)

@@ -219,7 +219,8 @@ def _claims_spec(claims: list[ClaimCheck]) -> dict | None:
     }
 
 
-def _cell(value) -> str:
+def cell_text(value) -> str:
+    """A value as the report prints it (HTML tables and the PDF alike)."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -234,7 +235,7 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         loader=jinja2.PackageLoader("iceledger.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
-    environment.filters["cell"] = _cell
+    environment.filters["cell"] = cell_text
     specs = {v.id: v.spec for s in sections for v in s.views if v.spec}
     claims_spec = _claims_spec(claims)
     if claims_spec:

@@ -8,10 +8,12 @@ from pathlib import Path
 import vl_convert
 from fpdf import FPDF
 
+from iceledger.report.build import cell_text
 from iceledger.report.provenance import Provenance
 
 PAGE_WIDTH_MM = 180
 CHART_PIXEL_WIDTH = 900
+TABLE_ROWS = 50  # as many as the HTML report's tables show
 
 
 class _ReportPDF(FPDF):
@@ -62,6 +64,13 @@ def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int) -> P
             if view.spec:
                 png = vl_convert.vegalite_to_png(_fixed_width(view.spec), scale=1)
                 pdf.image(io.BytesIO(png), w=PAGE_WIDTH_MM)
+            elif view.table_rows:
+                for row in view.table_rows[:TABLE_ROWS]:
+                    _paragraph(pdf, "; ".join(f"{key} {cell_text(value)}"
+                                              for key, value in row.items()), 7)
+                if view.rows > TABLE_ROWS:
+                    _paragraph(pdf, f"First {TABLE_ROWS} of {view.rows:,} rows; the HTML report "
+                                    "links all of them as CSV.", 7, "I")
             else:
                 _paragraph(pdf, f"No data: {view.empty_reason}", 9, "I")
             _paragraph(pdf, f"Definition: {view.metric.definition}", 8)
