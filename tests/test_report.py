@@ -14,7 +14,13 @@ import vl_convert
 
 from iceledger.metrics.registry import QUESTIONS, REGISTRY
 from iceledger.report.build import build_report, cell_text
+from iceledger.report.provenance import (
+    LISTED_CHECKS,
+    LISTED_QUARANTINE_REASONS,
+    read_provenance,
+)
 from iceledger.report.views import CATALOGUE
+from iceledger.warehouse import QUARANTINE_TABLE, Warehouse
 from iceledger.web.service import WarehouseService
 
 
@@ -127,3 +133,18 @@ def test_pdf_prints_the_rows_of_table_views_and_says_which_views_have_no_data(re
         key, value = next(iter(view.table_rows[0].items()))
         assert f"{key} {cell_text(value)}" in text, view.id
     assert text.count("No data:") == sum(not v.spec and not v.table_rows for v in views)
+
+
+def test_provenance_lists_a_sample_but_counts_every_failed_check_and_quarantine_reason(tmp_path):
+    reasons, failures = LISTED_QUARANTINE_REASONS + 7, LISTED_CHECKS + 3
+    with Warehouse(tmp_path / "w.duckdb").connect() as con:
+        con.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT 'x', 'f.csv', NULL, i, NULL, "
+                    f"'reason ' || (i % {reasons}) FROM range({2 * reasons}) t(i)")
+        con.execute(f"CREATE TABLE foia_checks AS SELECT 'check ' || i AS check, "
+                    f"CASE WHEN i < {failures} THEN 'fail' ELSE 'pass' END AS status "
+                    f"FROM range({failures + 10}) t(i)")
+        provenance = read_provenance(con)
+    assert len(provenance.quarantine_reasons) == LISTED_QUARANTINE_REASONS
+    assert provenance.quarantine_reason_count == reasons
+    assert len(provenance.failed_checks["foia_checks"]) == LISTED_CHECKS
+    assert provenance.failed_check_count == {"foia_checks": failures}

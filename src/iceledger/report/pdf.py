@@ -88,7 +88,8 @@ def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int) -> P
                         f"{s['rows_loaded']:,}, quarantined {s['rows_quarantined']:,}, duplicate "
                         f"{s['rows_duplicate']:,}{', SYNTHETIC' if s['synthetic'] else ''}", 8)
     for table, rows in provenance.failed_checks.items():
-        _paragraph(pdf, f"Failed checks in {table}: {len(rows)}", 11, "B")
+        _paragraph(pdf, f"Failed checks in {table}: {provenance.failed_check_count[table]:,} "
+                        f"(first {min(len(rows), 100)} listed)", 11, "B")
         for row in rows[:100]:
             _paragraph(pdf, "; ".join(f"{key}={value}" for key, value in row.items()
                                       if value is not None), 7)

@@ -16,6 +16,10 @@ CHECK_TABLES = {
     "stats_checks": "status = 'fail'",
     "foia_checks": "status = 'fail'",
 }
+# The report lists at most this many failed checks per table and quarantine (file, reason) pairs;
+# it always gives the full counts.
+LISTED_CHECKS = 500
+LISTED_QUARANTINE_REASONS = 200
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,9 @@ class Provenance:
     sources: list[dict]
     stats_releases: list[dict]
     quarantine_reasons: list[dict]
+    quarantine_reason_count: int
     failed_checks: dict[str, list[dict]]
+    failed_check_count: dict[str, int]
 
     @property
     def synthetic(self) -> bool:
@@ -48,14 +54,19 @@ def read_provenance(con: duckdb.DuckDBPyConnection) -> Provenance:
         if table_exists(con, "stats_workbooks")
         else []
     )
+    reasons = f"SELECT file_name, reason, count(*) AS rows FROM {QUARANTINE_TABLE} GROUP BY ALL"
     quarantine_reasons = _rows(
-        con,
-        f"SELECT file_name, reason, count(*) AS rows FROM {QUARANTINE_TABLE} "
-        f"GROUP BY ALL ORDER BY rows DESC, file_name LIMIT 200",
+        con, f"{reasons} ORDER BY rows DESC, file_name LIMIT {LISTED_QUARANTINE_REASONS}"
     )
+    [reason_count] = con.execute(f"SELECT count(*) FROM ({reasons})").fetchone()
+    tables = [(t, condition) for t, condition in CHECK_TABLES.items() if table_exists(con, t)]
     failed_checks = {
-        table: _rows(con, f"SELECT * FROM {table} WHERE {condition} LIMIT 500")
-        for table, condition in CHECK_TABLES.items()
-        if table_exists(con, table)
+        table: _rows(con, f"SELECT * FROM {table} WHERE {condition} LIMIT {LISTED_CHECKS}")
+        for table, condition in tables
     }
-    return Provenance(sources, stats_releases, quarantine_reasons, failed_checks)
+    failed_check_count = {
+        table: con.execute(f"SELECT count(*) FROM {table} WHERE {condition}").fetchone()[0]
+        for table, condition in tables
+    }
+    return Provenance(sources, stats_releases, quarantine_reasons, reason_count, failed_checks,
+                      failed_check_count)
