@@ -16,11 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from importlib.abc import Traversable
 from itertools import pairwise
 from pathlib import Path
+
+import pyarrow as pa
 
 from iceledger.errors import IceledgerError, Location, SourceError
 
@@ -308,3 +310,46 @@ def load_claims() -> list[Claim]:
             raise _fail(name, claim.line, f"claimed share {claim.claimed_value} is above 1 "
                         "(write 0.75 or 75%)")
     return claims
+
+
+# The end of a timeline row that is still in force.
+FAR_FUTURE = date(9999, 12, 31)
+
+
+def load_timeline(file_name: str, value_column: str) -> pa.Table:
+    """A dated, sourced facts file (effective_from, value_column, basis, source, source_date,
+    note) as intervals: each row holds from its effective_from to the day before the next row's,
+    the last one on. An empty value means "no sourced figure from this date".
+
+    Like every facts file: the user's copy in --facts DIR or $ICELEDGER_FACTS_DIR if there is
+    one, else the shipped one; a bad value names file, row and column.
+    """
+    rows = _read(
+        file_name,
+        {
+            "effective_from": _day,
+            value_column: _optional(_positive),
+            "basis": _required,
+            "source": _required,
+            "source_date": _optional(_fuzzy_date),
+            "note": _text,
+        },
+        dict,
+    )
+    rows.sort(key=lambda row: row["effective_from"])
+    for earlier, later in zip(rows, rows[1:]):
+        if earlier["effective_from"] == later["effective_from"]:
+            raise _fail(file_name, later["line"], "two rows share one effective_from date")
+    if not rows:
+        raise _fail(file_name, 1, "no rows")
+    starts = [row["effective_from"] for row in rows]
+    ends = [later - timedelta(days=1) for later in starts[1:]] + [FAR_FUTURE]
+    return pa.table(
+        {
+            "effective_from": pa.array(starts, pa.date32()),
+            "effective_to": pa.array(ends, pa.date32()),
+            value_column: pa.array([row[value_column] for row in rows], pa.float64()),
+            "basis": [row["basis"] for row in rows],
+            "source": [row["source"] for row in rows],
+        }
+    )

@@ -13,13 +13,13 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from iceledger.facts import load_timeline
 from iceledger.metrics.detention import (
     POPULATION_FILTERS,
     daily_population,
     next_midnight,
     on_timeline,
     owned,
-    read_timeline,
     reason_in,
     source_table,
 )
@@ -31,7 +31,7 @@ UNPRICED = "no rate in the cost-rate table for these days: not priced"
 
 
 def cost_rates() -> pa.Table:
-    return read_timeline("cost_rates.csv", "rate_usd_per_day")
+    return load_timeline("cost_rates.csv", "rate_usd_per_day")
 
 
 def priced(table: ir.Table, day: ir.DateValue) -> ir.Table:

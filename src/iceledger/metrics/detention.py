@@ -24,14 +24,7 @@ import pyarrow as pa
 from ibis.common.exceptions import TableNotFound
 
 from iceledger.errors import IceledgerError
-from iceledger.facts import _day as parse_day
-from iceledger.facts import _fail as fact_error
-from iceledger.facts import _fuzzy_date as fuzzy_date
-from iceledger.facts import _optional as optional
-from iceledger.facts import _positive as positive
-from iceledger.facts import _read as read_facts
-from iceledger.facts import _required as required
-from iceledger.facts import _text as any_text
+from iceledger.facts import load_timeline
 from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.volume import (
@@ -43,7 +36,6 @@ from iceledger.metrics.volume import (
 )
 
 DAY = ibis.interval(days=1)
-FAR_FUTURE = date(9999, 12, 31)
 
 KM_RESTRICTION_DAYS = 365
 RELEASE_HORIZON_DAYS = 60
@@ -427,46 +419,6 @@ register(
 )
 
 
-def read_timeline(file_name: str, value_column: str) -> pa.Table:
-    """A dated, sourced facts file (effective_from, value_column, basis, source, source_date,
-    note) as intervals: each row holds from its effective_from to the day before the next row's,
-    the last one on. An empty value means "no sourced figure from this date".
-
-    The file is read like every facts file (iceledger.facts): the user's copy in --facts DIR or
-    $ICELEDGER_FACTS_DIR if there is one, else the shipped one; a bad value names file, row and
-    column.
-    """
-    rows = read_facts(
-        file_name,
-        {
-            "effective_from": parse_day,
-            value_column: optional(positive),
-            "basis": required,
-            "source": required,
-            "source_date": optional(fuzzy_date),
-            "note": any_text,
-        },
-        dict,
-    )
-    rows.sort(key=lambda row: row["effective_from"])
-    for earlier, later in zip(rows, rows[1:]):
-        if earlier["effective_from"] == later["effective_from"]:
-            raise fact_error(file_name, later["line"], "two rows share one effective_from date")
-    if not rows:
-        raise fact_error(file_name, 1, "no rows")
-    starts = [row["effective_from"] for row in rows]
-    ends = [later - timedelta(days=1) for later in starts[1:]] + [FAR_FUTURE]
-    return pa.table(
-        {
-            "effective_from": pa.array(starts, pa.date32()),
-            "effective_to": pa.array(ends, pa.date32()),
-            value_column: pa.array([row[value_column] for row in rows], pa.float64()),
-            "basis": [row["basis"] for row in rows],
-            "source": [row["source"] for row in rows],
-        }
-    )
-
-
 def on_timeline(table: ir.Table, day: ir.DateValue, timeline: pa.Table) -> ir.Table:
     """Left-join each row to the timeline row in force on `day` (NULLs before the first row)."""
     steps = ibis.memtable(timeline)
@@ -476,7 +428,7 @@ def on_timeline(table: ir.Table, day: ir.DateValue, timeline: pa.Table) -> ir.Ta
 
 
 def _against_capacity(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    capacity = read_timeline("capacity.csv", "funded_beds")
+    capacity = load_timeline("capacity.csv", "funded_beds")
     population = daily_population(backend, params)
     joined = on_timeline(population, population.date, capacity)
     return joined.select(

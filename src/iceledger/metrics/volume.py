@@ -15,7 +15,7 @@ from ibis import _
 from ibis.common.exceptions import TableNotFound
 
 from iceledger.errors import IceledgerError
-from iceledger.facts import Target, load_targets
+from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.registry import Metric, MetricParams, register
@@ -32,7 +32,6 @@ ARREST_DIMENSIONS = (
 ARREST_FILTERS = (
     "aor", "criminality", "citizenship_country", "arrest_setting", "apprehension_method"
 )
-_FAR_FUTURE = date(9999, 12, 31)
 
 
 # --- FOIA releases: which release speaks for which day ------------------------------------------
@@ -428,7 +427,7 @@ def _target_rows(targets: list[Target], per_office: bool, offices: int) -> pa.Ta
                 "target_basis": basis,
                 "target_per_day": float(per_day),
                 "target_from": t.effective_from,
-                "target_to": t.effective_to or _FAR_FUTURE,
+                "target_to": t.effective_to or FAR_FUTURE,
             }
         )
     schema = pa.schema(
