@@ -14,8 +14,9 @@ Memory stays bounded whatever the file size: at most `workers + AHEAD` parts are
 from __future__ import annotations
 
 import ctypes
+import queue
+import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse, file_sha25
 
 WORKERS = 2
 AHEAD = 2
+_DONE = object()  # the producer's last hand-off
 SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".parquet")
 
 Progress = Callable[[int], None]  # bytes of the current file just processed
@@ -104,21 +106,57 @@ class ExactDuplicates:
 
 def ordered_parallel(items: Iterable[tuple[Callable[[], object], int]],
                      workers: int) -> Iterator[tuple[object, int]]:
-    """Run work items on `workers` threads; yield results in order, few in flight at a time."""
+    """Run work items on `workers` threads; yield their results in order.
+
+    The items themselves are drawn on a thread of their own (for xlsx that is where the zip is
+    inflated and cut into slices), so the caller's thread is left to write to the warehouse. At
+    most `workers + AHEAD` items are in flight, which bounds the memory.
+    """
+    stop = threading.Event()
+    handoff: queue.Queue = queue.Queue(maxsize=workers + AHEAD)
+
+    def hand(entry) -> None:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="foia") as pool:
-        pending: deque = deque()
+        def produce() -> None:
+            source = iter(items)
+            try:
+                for work, size in source:
+                    if stop.is_set():
+                        break
+                    hand((pool.submit(work), size))
+                hand(_DONE)
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                hand(exc)
+            finally:
+                close = getattr(source, "close", None)
+                if close:
+                    close()
+
+        producer = threading.Thread(target=produce, name="foia-reader", daemon=True)
+        producer.start()
         try:
-            for work, size in items:
-                pending.append((pool.submit(work), size))
-                if len(pending) > workers + AHEAD:
-                    future, done = pending.popleft()
-                    yield future.result(), done
-            while pending:
-                future, done = pending.popleft()
-                yield future.result(), done
+            while (entry := handoff.get()) is not _DONE:
+                if isinstance(entry, BaseException):
+                    raise entry
+                future, size = entry
+                yield future.result(), size
         finally:
-            for future, _ in pending:
-                future.cancel()
+            stop.set()
+            while producer.is_alive():
+                try:
+                    entry = handoff.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if isinstance(entry, tuple):
+                    entry[0].cancel()
+            producer.join()
 
 
 def keep_freed_memory() -> None:
@@ -171,6 +209,13 @@ def ingest_foia(
             outcome = _ingest_file(Path(path), warehouse, release, user_codes, workers, progress)
         except IceledgerError as exc:
             outcome = FileOutcome(Path(path), "error", error=str(exc))
+        except duckdb.InterruptException:  # DuckDB's form of Ctrl-C: stop everything
+            raise KeyboardInterrupt from None
+        except RuntimeError as exc:
+            # Ctrl-C while DuckDB takes in a batch surfaces as RuntimeError("Query interrupted").
+            if "interrupted" in str(exc).lower():
+                raise KeyboardInterrupt from None
+            raise
         except (pa.ArrowException, duckdb.Error, OSError, ValueError) as exc:
             # Input no check foresaw: still one line for this file, and the others load.
             outcome = FileOutcome(Path(path), "error", error=f"{Path(path).name}: cannot be "

@@ -42,6 +42,7 @@ from iceledger.sources.cells import column_letters
 from iceledger.sources.foia_layouts import HeaderMatch, catalog
 
 CHUNK_BYTES = 32 << 20
+MAX_CHUNK_BYTES = 128 << 20
 HEADER_SEARCH_ROWS = 40
 CSV_BLOCK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 262_144
@@ -163,8 +164,10 @@ class XlsxReader(FoiaReader):
         except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, EOFError, zlib.error) as exc:
             raise SourceError(self._file, f"not a readable xlsx workbook (truncated or corrupt: "
                               f"{exc})") from None
-        # A large shared-string table is parsed again for every slice: take bigger slices then.
-        self._chunk_bytes = max(chunk_bytes, 4 * len(self._shared_strings or b""))
+        # A large shared-string table is parsed again for every slice: take bigger slices then,
+        # up to a size whose parse still fits in a few hundred megabytes.
+        self._chunk_bytes = min(max(chunk_bytes, 4 * len(self._shared_strings or b"")),
+                                MAX_CHUNK_BYTES)
         self._workbook_pr = self._date_system()
 
     def close(self) -> None:
