@@ -89,8 +89,12 @@ def export_command(
 ) -> None:
     """Write any warehouse table to CSV or Parquet."""
     target = output or Path(f"{table}.{format}")
-    rows = Warehouse(warehouse).export(table, format, target)
+    store = Warehouse(warehouse)
+    rows = store.export(table, format, target)
     console.print(f"wrote {rows:,} rows of {table} to {target}")
+    if any(source["synthetic"] for source in store.sources()):
+        console.print("[bold yellow]SYNTHETIC DATA[/]: this warehouse holds files written by "
+                      "`iceledger synth`; label the export as synthetic wherever it goes.")
 
 
 @app.command("tables", rich_help_panel=WAREHOUSE)
