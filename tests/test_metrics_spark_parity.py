@@ -133,6 +133,16 @@ def stats_tables(seed: int = 3) -> dict[str, pa.Table]:
              "detained": float(rng.integers(0, 90)), "sheet": "Detention FY25", "cell_range": "C4"}
             for wb in workbooks for c in (*CRIMINALITY, "Total") for a in ("ICE", "CBP", "Total")
         ]),
+        # In each workbook, some facilities with no ADP figure and some under no field office.
+        "stats_facilities": pa.Table.from_pylist([
+            {"workbook": wb, "sha256": sha, "fiscal_year": 2025, "name": f"FACILITY {n}",
+             "type_detailed": "IGSA", "city": "LUMPKIN", "state": "GA", "zip": "31815",
+             "aor": (None, "ATL", "HOU")[n % 3],
+             "adp": None if n % 4 == 0 else float(rng.integers(0, 900)) + 0.25,
+             "alos": float(rng.integers(1, 60)), "sheet": "Facilities FY25",
+             "cell_range": f"A{10 + n}:AA{10 + n}"}
+            for wb, sha in zip(workbooks, ("a" * 64, "b" * 64)) for n in range(9)
+        ]),
     }
 
 

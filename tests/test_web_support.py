@@ -119,7 +119,8 @@ def build_warehouse(path: Path, weeks: int = 1, scale: int = 1) -> Path:
         facilities = pa.Table.from_pylist(
             [
                 dict(zip(("workbook", "name", "city", "state", "zip", "aor", "adp"), f))
-                | {"sheet": "Facilities FY25", "cell_range": f"A{7 + i}:AE{7 + i}"}
+                | {"fiscal_year": 2025, "type_detailed": "IGSA", "alos": 30.0,
+                   "sheet": "Facilities FY25", "cell_range": f"A{7 + i}:AE{7 + i}"}
                 for i, f in enumerate(rows)
             ]
         )
