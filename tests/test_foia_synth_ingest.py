@@ -3,7 +3,6 @@ parquet: same rows, same canonical values, every row accounted for."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest

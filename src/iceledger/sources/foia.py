@@ -248,7 +248,7 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
         dataset = layout.dataset
         outcome.dataset, outcome.layout = dataset.name, layout.name
         outcome.warnings.extend(reader.warnings)
-        outcome.release = release or _release_from_name(path.name)
+        outcome.release = _release_from_name(path.name) or release
         if outcome.release is None:
             outcome.release = _latest_event_date(reader, plans, workers)
             outcome.warnings.append(
