@@ -191,8 +191,12 @@ def main() -> None:
     reader_rows = 60_000 if args.quick else 200_000
     data = args.data
     data.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bench-foia-"))
+    with tempfile.TemporaryDirectory(prefix="bench-foia-") as work:
+        run(data, Path(work), stints_rows, big_rows, small_rows, reader_rows)
 
+
+def run(data: Path, work: Path, stints_rows: int, big_rows: int, small_rows: int,
+        reader_rows: int) -> None:
     def warehouse(name: str) -> str:
         return str(work / f"{name}.duckdb")
 
