@@ -1,16 +1,23 @@
 """The map: ICE detention facilities and ERO field offices, sized by the population they hold.
 
-What is drawn, and from where:
-- Facilities: the facilities sheet of the newest detention-statistics workbook in the warehouse
-  (`stats_facilities`, newest by `stats_workbooks.as_of_date`), sized by the average daily
-  population ICE prints there (fiscal year to date; `adp` is the sum of the four criminality-by-sex
-  columns, see src/iceledger/data/stats_tables.toml). Placed at the centre of the facility's ZIP
-  code, or failing that of its city, or of its state (ZIP centroids from the `zipcodes` package,
-  offline); each point says which. These are not street addresses.
-- Field offices: placed at the city each office is named for (static/field-office-places.csv),
-  sized by the sum of the ADPs of the facilities ICE lists under that office in the same workbook.
+Presentation only: every number drawn comes from two registered metrics, computed through the
+same `WarehouseService.compute` path as the API (iceledger.metrics.facilities):
+- `facility_population`: each facility in the newest published workbook's facilities sheet, with
+  ICE's fiscal-year-to-date average daily population (ADP);
+- `field_office_population`: per field office, the sum of its facilities' ADPs, how many
+  facilities it lists and how many of them have no figure.
+
+What this module adds is where to draw them:
+- Facilities at the centre of their ZIP code, or failing that of their city, or of their state
+  (ZIP centroids from the `zipcodes` package, offline); each point says which. These are not
+  street addresses.
+- Field offices at the city each is named for (static/field-office-places.csv).
 - States: static/states-10m.json (us-atlas 3.0.1, U.S. Census Bureau geometry; see the note
   beside it).
+
+Nothing is dropped: a facility or office that cannot be placed, or that the Albers USA projection
+cannot draw, is listed with the reason; a facility with no ADP figure is drawn at the smallest
+size, in grey, with a note, and listed.
 
 In public mode facility and office populations under k are shown as `<k`, with complementary
 suppression within each field office and across offices (iceledger.disclosure).
@@ -28,30 +35,30 @@ import pyarrow as pa
 from iceledger import disclosure
 from iceledger.field_offices import normalise_aor
 from iceledger.web import charts
-from iceledger.web.service import iso_or_none
+from iceledger.web.service import WarehouseService, iso_or_none
 
-FACILITIES_TABLE = "stats_facilities"
-WORKBOOKS_TABLE = "stats_workbooks"
-FACILITY_COLUMNS = ("workbook", "name", "city", "state", "zip", "aor", "adp")
-DEFINITION = (
-    "Facilities in ICE's newest published detention-statistics workbook, sized by their average "
-    "daily population (fiscal year to date) as ICE prints it; field offices sized by the sum of "
-    "their facilities' populations in the same workbook."
-)
-CAVEATS = (
-    (
-        "Average daily population is ICE's fiscal-year-to-date figure from the facilities sheet, "
-        "not a count on one day."
-    ),
+FACILITY_METRIC = "facility_population"
+OFFICE_METRIC = "field_office_population"
+PLACEMENT_CAVEATS = (
     (
         "Facilities are placed at their ZIP code's centre (or their city's or state's when the ZIP "
         "is unknown), not at their street address; field offices at the city they are named for."
     ),
     (
         "Facilities outside the lower 48 states, Alaska and Hawaii (e.g. Puerto Rico, Guam) are "
-        "not drawn by this projection; they are listed as not drawn."
+        "not drawn by this projection; they are listed as not drawn, with every facility or "
+        "office that could not be placed."
+    ),
+    (
+        "A facility with no population figure (or, in public mode, a hidden one) is drawn at the "
+        "smallest size in grey and listed; it is not a facility with no one in it."
     ),
 )
+NO_FIGURE = "ICE prints no population figure for this facility"
+HIDDEN_NOTES = {
+    disclosure.COMPLEMENTARY_LABEL: "hidden so that a smaller figure cannot be worked out",
+}
+UNDRAWABLE = "outside the map: the Albers USA projection draws the 50 states only"
 
 
 @cache
@@ -94,132 +101,183 @@ def field_office_places() -> dict[str, dict]:
         return {row["aor_code"]: row for row in csv.DictReader(f)}
 
 
-def map_data(service) -> dict:
+def map_data(service: WarehouseService) -> dict:
     """Facilities and field offices with their populations and places (cached by the service)."""
     return service.memo("map", lambda: _map_data(service))
 
 
-def _map_data(service) -> dict:
-    base = {"definition": DEFINITION, "caveats": list(CAVEATS), "synthetic": service.synthetic}
-    missing = [t for t in (FACILITIES_TABLE, WORKBOOKS_TABLE) if not service.has_table(t)]
+def _map_data(service: WarehouseService) -> dict:
+    metrics = [service.metric(name) for name in (FACILITY_METRIC, OFFICE_METRIC)]
+    metric_caveats = dict.fromkeys(c for m in metrics for c in service.caveats(m))
+    base = {
+        "metrics": [
+            {"name": m.name, "title": m.title, "definition": m.definition, "unit": m.unit}
+            for m in metrics
+        ],
+        "caveats": [*metric_caveats, *PLACEMENT_CAVEATS],
+        "synthetic": service.synthetic,
+    }
+    missing = sorted({t for m in metrics for t in service.missing_tables(m)})
     if missing:
-        return base | {
-            "available": False,
-            "reason": f"the warehouse has no {' or '.join(missing)}; ingest detention-statistics "
-            "workbooks first",
-            "facilities": [],
-            "field_offices": [],
-            "not_drawn": [],
-        }
-    backend = service.backend()
-    workbooks = backend.table(WORKBOOKS_TABLE)
-    facilities = backend.table(FACILITIES_TABLE)
-    with_facilities = workbooks.filter(workbooks.workbook.isin(facilities.workbook))
-    newest = (
-        with_facilities.order_by([with_facilities.as_of_date.desc(), with_facilities.workbook.desc()])
-        .select("workbook", "as_of_date")
-        .limit(1)
-        .to_pyarrow()
-        .to_pylist()
-    )
-    if not newest:
-        return base | {"available": False, "reason": "no workbook lists facilities",
-                       "facilities": [], "field_offices": [], "not_drawn": []}
-    workbook = newest[0]["workbook"]
-    rows = (
-        facilities.filter([facilities.workbook == workbook, facilities.adp.notnull()])
-        .select(*FACILITY_COLUMNS)
-        .order_by("name")
-        .to_pyarrow()
-        .to_pylist()
-    )
-    facilities = []
-    for row in rows:
-        office = normalise_aor(row["aor"])
-        point = locate(row["zip"], row["city"], row["state"]) or {
-            "lat": None, "lon": None, "placed_by": None
-        }
-        facilities.append(
-            {
-                "name": row["name"],
-                "city": row["city"],
-                "state": row["state"],
-                "aor_code": office.code if office else None,
-                "aor": office.name if office else row["aor"],
-                "adp": float(row["adp"]),
-                **point,
-            }
+        return base | _unavailable(
+            f"the warehouse has no {' or '.join(missing)}; ingest detention-statistics "
+            "workbooks first"
         )
-    offices = _field_offices(facilities)
+    facility_rows = _metric_rows(service, FACILITY_METRIC)
+    if not facility_rows:
+        return base | _unavailable("no workbook in the warehouse lists facilities")
+    facilities = [_facility(row) for row in facility_rows]
+    offices = [_office(row) for row in _metric_rows(service, OFFICE_METRIC)]
     if service.public:
-        facilities, offices = _suppress(facilities, offices, service.k)
-    source = [s for s in service.sources if s["file_name"] == workbook]
+        facilities, offices = _suppress(facility_rows, facilities, offices, service.k)
+    drawn_facilities, facilities_not_drawn = _split(facilities)
+    drawn_offices, offices_not_drawn = _split(offices)
+    newest = facility_rows[0]
     return base | {
         "available": True,
-        "workbook": workbook,
-        "as_of_date": iso_or_none(newest[0]["as_of_date"]),
-        "sources": [{k: v for k, v in s.items() if k != "tables"} for s in source],
-        "facilities": [f for f in facilities if _drawn_by_projection(f)],
-        "field_offices": offices,
-        "not_drawn": [f["name"] for f in facilities if not _drawn_by_projection(f)],
+        "workbook": newest["workbook"],
+        "publication_date": iso_or_none(newest["publication_date"]),
+        "as_of_date": iso_or_none(newest["as_of_date"]),
+        "sources": [
+            {k: v for k, v in s.items() if k != "tables"}
+            for s in service.sources
+            if s["file_name"] == newest["workbook"]
+        ],
+        "facilities": drawn_facilities,
+        "not_drawn": [f["name"] for f in facilities_not_drawn],
+        "facilities_not_drawn": facilities_not_drawn,
+        "facilities_without_adp": [row["name"] for row in facility_rows if row["adp"] is None],
+        "field_offices": drawn_offices,
+        "field_offices_not_drawn": offices_not_drawn,
         "suppressed": service.public,
         "k": service.k if service.public else None,
     }
 
 
-def _field_offices(facilities: list[dict]) -> list[dict]:
-    totals: dict[str, float] = {}
-    for facility in facilities:
-        if facility["aor_code"]:
-            totals[facility["aor_code"]] = totals.get(facility["aor_code"], 0.0) + facility["adp"]
-    offices = []
-    for code, total in sorted(totals.items()):
-        place = field_office_places().get(code)
-        point = locate(None, place["city"], place["state"]) if place else None
-        if point:
-            offices.append(
-                {"aor_code": code, "aor": normalise_aor(code).name, "adp": total,
-                 "lat": point["lat"], "lon": point["lon"], "placed_at": place["city"]}
-            )
-    return offices
+def _metric_rows(service: WarehouseService, name: str) -> list[dict]:
+    return service.compute(service.request(name)).table.to_pylist()
 
 
-def _suppress(facilities: list[dict], offices: list[dict], k: int) -> tuple[list[dict], list[dict]]:
+def _unavailable(reason: str) -> dict:
+    empty = ("facilities", "not_drawn", "facilities_not_drawn", "facilities_without_adp",
+             "field_offices", "field_offices_not_drawn")
+    return {"available": False, "reason": reason} | {key: [] for key in empty}
+
+
+def _facility(row: dict) -> dict:
+    office = normalise_aor(row["aor"])
+    point = locate(row["zip"], row["city"], row["state"])
+    unplaced = "no ZIP code, city or state of its address is in the gazetteer"
+    return {
+        "name": row["name"],
+        "type": row["type_detailed"],
+        "city": row["city"],
+        "state": row["state"],
+        "zip": row["zip"],
+        "aor_code": office.code if office else None,
+        "aor": office.name if office else row["aor"],
+        "adp": row["adp"],
+        "alos": row["alos"],
+        "note": NO_FIGURE if row["adp"] is None else None,
+        **(point or {"lat": None, "lon": None, "placed_by": None}),
+        "reason": _why_not_drawn(point, unplaced),
+    }
+
+
+def _office(row: dict) -> dict:
+    office = normalise_aor(row["aor"])
+    place = field_office_places().get(office.code) if office else None
+    point = locate(None, place["city"], place["state"]) if place else None
+    if row["aor"] is None:
+        unplaced = "facilities ICE lists under no field office"
+    elif office is None:
+        unplaced = f"ICE's code {row['aor']!r} names no field office in field_offices.csv"
+    elif place is None:
+        unplaced = "no city is recorded for the office in field-office-places.csv"
+    else:
+        unplaced = f"its city ({place['city']}, {place['state']}) is not in the gazetteer"
+    without = row["facilities_without_adp"]
+    return {
+        "aor_code": office.code if office else None,
+        "aor": office.name if office else row["aor"],
+        "adp": row["adp"],
+        "facilities": row["facilities"],
+        "facilities_without_adp": without,
+        "note": (
+            f"the sum leaves out {without} of its {row['facilities']} facilities, which have no "
+            "population figure" if without else None
+        ),
+        "lat": point["lat"] if point else None,
+        "lon": point["lon"] if point else None,
+        "placed_at": place["city"] if point else None,
+        "reason": _why_not_drawn(point, unplaced),
+    }
+
+
+def _why_not_drawn(point: dict | None, unplaced: str) -> str | None:
+    if point is None:
+        return unplaced
+    return None if _drawn_by_projection(point) else UNDRAWABLE
+
+
+def _split(entries: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Entries the map draws (without a reason) and those it lists as not drawn (with one)."""
+    drawn = [{k: v for k, v in e.items() if k != "reason"} for e in entries if e["reason"] is None]
+    return drawn, [e for e in entries if e["reason"] is not None]
+
+
+def _suppress(
+    rows: list[dict], facilities: list[dict], offices: list[dict], k: int
+) -> tuple[list[dict], list[dict]]:
     """Hide small facility populations; office totals are the published margins (and cells)."""
     table = pa.table(
         {
-            "aor_code": [f["aor_code"] or "" for f in facilities],
-            "name": [f["name"] for f in facilities],
-            "adp": [f["adp"] for f in facilities],
+            "aor": [row["aor"] or "" for row in rows],
+            "name": [row["name"] for row in rows],
+            "adp": pa.array([row["adp"] for row in rows], pa.float64()),
         }
     )
     # Published beside the facilities: each office's total and the national total (a facility
     # name is an identifier, not something anyone sums over).
-    hidden = disclosure.suppress(
-        table, "adp", ["aor_code", "name"], k=k, totals=[("aor_code",), ()]
-    )
+    hidden = disclosure.suppress(table, "adp", ["aor", "name"], k=k, totals=[("aor",), ()])
+    small = f"<{k}"
+    notes = HIDDEN_NOTES | {small: f"fewer than {k}: hidden in public mode"}
     shown = []
     for facility, row in zip(facilities, hidden.table.to_pylist()):
-        shown.append(facility | {"adp": row["adp"], "suppressed": row[disclosure.SUPPRESSION_COLUMN]})
-    small = f"<{k}"
+        label = row[disclosure.SUPPRESSION_COLUMN]
+        note = notes[label] if label else facility["note"]
+        shown.append(facility | {"adp": row["adp"], "suppressed": label, "note": note})
     offices = [
-        o | ({"adp": None, "suppressed": small} if 0 < o["adp"] < k else {"suppressed": None})
+        o | ({"adp": None, "suppressed": small, "note": notes[small]}
+             if o["adp"] is not None and 0 < o["adp"] < k else {"suppressed": None})
         for o in offices
     ]
     return shown, offices
 
 
 def map_spec(data: dict) -> dict:
-    """Vega-Lite: state outlines, facility circles and field-office squares sized by population."""
-    size = {"type": "quantitative", "scale": {"range": [15, 900]}, "title": "average daily population"}
-    projection = {"type": "albersUsa"}
-    tooltip_fields = ("name", "city", "state", "aor", "adp", "suppressed", "placed_by")
+    """Vega-Lite: state outlines, facility circles and field-office squares sized by population.
+
+    A point with no figure (none printed, or hidden) is drawn at the smallest size, in grey.
+    """
+    size = {
+        "field": "marker_adp",
+        "type": "quantitative",
+        "scale": {"range": [15, 900]},
+        "title": "average daily population",
+    }
+    no_figure = "datum.adp == null"
+    marker_adp = {"calculate": f"{no_figure} ? 0 : datum.adp", "as": "marker_adp"}
+    facility_tooltip = ("name", "type", "city", "state", "aor", "adp", "alos", "note",
+                        "suppressed", "placed_by")
+    office_tooltip = ("aor", "adp", "facilities", "facilities_without_adp", "note", "suppressed",
+                      "placed_at")
     return {
         "$schema": charts.SCHEMA,
         "width": "container",
         "height": 520,
         "autosize": {"type": "fit-x", "contains": "padding"},
-        "projection": projection,
+        "projection": {"type": "albersUsa"},
         "layer": [
             {
                 "data": {
@@ -230,22 +288,28 @@ def map_spec(data: dict) -> dict:
             },
             {
                 "data": {"name": "facilities", "values": data["facilities"]},
-                "mark": {"type": "circle", "opacity": 0.55, "color": "#1f5f8b"},
+                "transform": [marker_adp],
+                "mark": {"type": "circle", "opacity": 0.55},
                 "encoding": {
                     "longitude": {"field": "lon", "type": "quantitative"},
                     "latitude": {"field": "lat", "type": "quantitative"},
-                    "size": {"field": "adp", **size},
-                    "tooltip": [{"field": f} for f in tooltip_fields],
+                    "size": size,
+                    "color": {"condition": {"test": no_figure, "value": "#8c8c8c"},
+                              "value": "#1f5f8b"},
+                    "tooltip": [{"field": f} for f in facility_tooltip],
                 },
             },
             {
                 "data": {"name": "field_offices", "values": data["field_offices"]},
-                "mark": {"type": "square", "filled": False, "color": "#c0392b", "strokeWidth": 2},
+                "transform": [marker_adp],
+                "mark": {"type": "square", "filled": False, "strokeWidth": 2},
                 "encoding": {
                     "longitude": {"field": "lon", "type": "quantitative"},
                     "latitude": {"field": "lat", "type": "quantitative"},
-                    "size": {"field": "adp", **size},
-                    "tooltip": [{"field": f} for f in ("aor", "adp", "suppressed", "placed_at")],
+                    "size": size,
+                    "color": {"condition": {"test": no_figure, "value": "#8c8c8c"},
+                              "value": "#c0392b"},
+                    "tooltip": [{"field": f} for f in office_tooltip],
                 },
             },
         ],

@@ -133,6 +133,28 @@ function drawAllCards() {
   }
 }
 
+function listItem(text) {
+  return Object.assign(document.createElement("li"), { textContent: text });
+}
+
+// What the map could not draw as it is, each with its reason: nothing is left off silently.
+function mapExceptions(meta) {
+  const groups = [
+    ["Facilities not drawn", meta.facilities_not_drawn.map((f) => `${f.name} (${f.city || "?"}, ${f.state || "?"}): ${f.reason}`)],
+    ["Field offices not drawn", meta.field_offices_not_drawn.map((o) => `${o.aor || "no field office"} (${o.facilities} ${o.facilities === 1 ? "facility" : "facilities"}): ${o.reason}`)],
+    ["Facilities with no population figure (drawn small, in grey)", meta.facilities_without_adp],
+  ];
+  const parts = [];
+  for (const [title, items] of groups) {
+    if (!items.length) continue;
+    parts.push(Object.assign(document.createElement("p"), { textContent: `${title}: ${items.length}` }));
+    const list = document.createElement("ul");
+    list.replaceChildren(...items.map(listItem));
+    parts.push(list);
+  }
+  return parts;
+}
+
 async function drawMap() {
   const card = document.getElementById("map-card");
   const status = card.querySelector(".status");
@@ -141,19 +163,21 @@ async function drawMap() {
   try {
     const body = await fetchJson("/api/map/chart");
     const meta = body.meta;
-    document.getElementById("map-definition").textContent = meta.definition;
-    const caveats = document.getElementById("map-caveats");
-    caveats.replaceChildren(...meta.caveats.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
+    document.getElementById("map-definition").replaceChildren(
+      ...meta.metrics.map((m) => Object.assign(document.createElement("p"), { textContent: `${m.title} (${m.name}, ${m.unit}): ${m.definition}` }))
+    );
+    document.getElementById("map-caveats").replaceChildren(...meta.caveats.map(listItem));
     if (!meta.available) {
       status.textContent = `No map: ${meta.reason}.`;
       card.dataset.state = "error";
       return;
     }
     window.iceledgerViews.map = await vegaEmbed(document.getElementById("map-chart"), body.spec, EMBED_OPTIONS);
-    const notDrawn = meta.not_drawn.length ? ` Not drawn (no place on this map): ${meta.not_drawn.join("; ")}.` : "";
-    const about = document.getElementById("map-meta");
-    about.textContent = `Workbook ${meta.workbook}, data as of ${meta.as_of_date}.${notDrawn}`;
-    about.append(sourcesElement(meta.sources));
+    const release = Object.assign(document.createElement("p"), {
+      textContent: `Workbook ${meta.workbook}, published ${meta.publication_date}, data as of ${meta.as_of_date}.`,
+    });
+    release.append(sourcesElement(meta.sources));
+    document.getElementById("map-meta").replaceChildren(release, ...mapExceptions(meta));
     status.textContent = "";
     card.dataset.state = "drawn";
   } catch (problem) {
