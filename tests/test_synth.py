@@ -428,3 +428,25 @@ def test_xlsx_writer_round_trips_through_calamine(tmp_path_factory, labels, data
         assert row[2] == ("" if empty[i] else moment)
         assert row[3] == moment.date()
         assert row[4] == ("" if empty[i] else ids[i].decode())
+
+
+def test_arrow_file_closes_when_its_last_block_was_already_written(tmp_path, monkeypatch):
+    # A file whose rows end exactly on a block boundary has nothing pending at close.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from iceledger.sources import foia_synth
+
+    class _Column:
+        def __init__(self, values):
+            self.values = values
+
+        def to_arrow(self):
+            return pa.array(self.values)
+
+    monkeypatch.setattr(foia_synth, "_ARROW_BLOCK_ROWS", 2)
+    path = tmp_path / "SYNTHETIC_x.parquet"
+    out = foia_synth._ArrowFile(path, ["Event Date"], "parquet", "SYNTHETIC")
+    out.write([_Column([1, 2])])
+    assert out.close() == [2]
+    assert pq.read_table(path).num_rows == 2

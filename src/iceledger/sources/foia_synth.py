@@ -219,10 +219,15 @@ class _ArrowFile:
 
     def close(self) -> list[int]:
         self._flush()
+        if self._writer is None:
+            raise IceledgerError(f"{self.path.name}: no rows to write at this scale; raise --scale")
         self._writer.close()
         return [self.rows]
 
     def _flush(self) -> None:
+        # The last block may already have been written when its size reached the threshold.
+        if not self._pending:
+            return
         table = pa.concat_tables(self._pending, promote_options="permissive")
         self._pending = []
         if self._writer is None:
