@@ -247,6 +247,18 @@ def test_kaplan_meier_median_and_restricted_mean_by_hand(km_backend):
     assert c["restricted_mean_days"] == pytest.approx(365.0)
 
 
+def test_kaplan_meier_curve_by_hand(km_backend):
+    rows = compute("length_of_stay_curve", km_backend, MetricParams(by=("aor",))).to_pylist()
+    a = [(r["days"], r["at_risk"], r["ended"], r["survival"]) for r in rows if r["aor"] == "A"]
+    # A: lengths 1, 2, 4 closed and 3, 5 open: the same S(t) as the median test above.
+    assert a == [(1, 5, 1, pytest.approx(0.8)), (2, 4, 1, pytest.approx(0.6)),
+                 (3, 3, 0, pytest.approx(0.6)), (4, 2, 1, pytest.approx(0.3)),
+                 (5, 1, 0, pytest.approx(0.3))]
+    # B's stays outlast the 365-day window of the curve: no point is drawn past it.
+    assert all(r["days"] <= 365 for r in rows)
+    assert [r["days"] for r in rows if r["aor"] == "B"] == []
+
+
 def test_length_of_stay_nationally_and_for_an_empty_period(km_backend):
     (everyone,) = compute("length_of_stay", km_backend).to_pylist()
     assert (everyone["stays"], everyone["closed_stays"]) == (8, 4)

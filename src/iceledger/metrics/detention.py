@@ -273,7 +273,8 @@ def cohort_stays(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     return in_period(stays.mutate(book_in_day=stays.stay_book_in.date()), params, "book_in_day")
 
 
-def _length_of_stay(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+def _kaplan_meier(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    """Per distinct length t (to the hour): stays at risk, stays ending, and survival S(t)."""
     by = list(params.by)
     stays = cohort_stays(backend, params)
     stays = stays.filter(stays.length_days.notnull())
@@ -299,6 +300,12 @@ def _length_of_stay(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table
     times = times.mutate(
         survival=ibis.ifelse(times.zero_factors > 0, 0.0, times.log_survival.exp())
     )
+    return times
+
+
+def _length_of_stay(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    by = list(params.by)
+    times = _kaplan_meier(backend, params)
     ordered = ibis.window(group_by=by, order_by="t")
     tau = float(KM_RESTRICTION_DAYS)
     times = times.mutate(
@@ -367,6 +374,51 @@ register(
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="stays",
+    )
+)
+
+
+def _length_of_stay_curve(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    by = list(params.by)
+    times = _kaplan_meier(backend, params)
+    times = times.filter(times.t <= KM_RESTRICTION_DAYS)
+    # One point per whole day: the survival reached by the end of that day, and the stays still
+    # at risk at its start, so the curve is readable and a chart has at most a year of points.
+    day = times.t.floor().cast("int64").name("days")
+    curve = times.group_by([*by, day]).aggregate(
+        at_risk=times.at_risk.max(),
+        ended=times.ended_at_t.sum(),
+        survival=times.survival.min(),
+    )
+    return curve.order_by([*by, "days"])
+
+
+register(
+    Metric(
+        name="length_of_stay_curve",
+        title="Share of detention stays still held, by days since book-in (Kaplan-Meier)",
+        question="detention",
+        definition=(
+            "The Kaplan-Meier survival curve behind length_of_stay: for each whole day since "
+            "stay book-in (0 to "
+            f"{KM_RESTRICTION_DAYS}), survival is the estimated share of stays booked in during "
+            "the period that were still held at the end of that day, with stays still open at "
+            "the release end right-censored (they count as at risk until their censoring time, "
+            "never as ended). at_risk is the number of stays still held at the start of the day "
+            "(ended or censored later); ended is the number of stays that ended during it."
+        ),
+        unit="share of stays still held",
+        caveats=(
+            "Kaplan-Meier assumes that whether a stay is still open at the release end does not "
+            "depend on how long it would last (true when censoring is only by the release date).",
+            "The tail of the curve rests on few stays: read it with at_risk beside it.",
+            "The period filters stays by book-in date.",
+        ),
+        tables=("foia_stays", "foia_releases"),
+        build=_length_of_stay_curve,
+        dimensions=("aor", "criminality"),
+        filters=POPULATION_FILTERS,
+        count_column="at_risk",
     )
 )
 

@@ -27,8 +27,8 @@ class Band:
 class ReportViewSpec:
     lines: tuple[str, ...] = ()
     bands: tuple[Band, ...] = ()
-    # "lines", "bars", "series_by" (a line per arrest setting), "ranking", "shift", "table", or
-    # "generic" (the dashboard's chart, for a metric the catalogue does not name)
+    # "lines", "bars", "series_by" (a line per arrest setting), "ranking", "shift", "curve"
+    # (a step line over days since book-in), "table", or "generic" (the dashboard's chart, for a metric the catalogue does not name)
     kind: str = "lines"
     y_title: str = ""
 
@@ -79,6 +79,7 @@ CATALOGUE: dict[str, ReportViewSpec] = {
         lines=("population_midnight", "funded_beds"), y_title="people; funded beds"
     ),
     "length_of_stay": TABLE,
+    "length_of_stay_curve": ReportViewSpec(kind="curve", y_title="share of stays still held"),
     "released_within_60_days": ReportViewSpec(
         lines=("share_released_within_60d", "share_ended_within_60d"), y_title="share of stays"
     ),
@@ -95,7 +96,8 @@ CATALOGUE: dict[str, ReportViewSpec] = {
 
 def chart_spec(view: ReportViewSpec, rows: list[dict], time_column: str | None) -> dict | None:
     """A Vega-Lite spec for one catalogued view, or None when the view is a table."""
-    if view.kind == "table" or (not time_column and view.kind not in ("shift", "ranking")):
+    if view.kind == "table" or (not time_column
+                                and view.kind not in ("shift", "ranking", "curve")):
         return None
     base = {"$schema": SCHEMA, "data": {"name": "rows", "values": rows}, "width": "container",
             "height": HEIGHT, "autosize": {"type": "fit-x", "contains": "padding"}}
@@ -105,6 +107,8 @@ def chart_spec(view: ReportViewSpec, rows: list[dict], time_column: str | None) 
         return {**base, **_shift()}
     if view.kind == "series_by":
         return {**base, "layer": _series_by(view, time_column)}
+    if view.kind == "curve":
+        return {**base, **_survival_curve(view)}
     return {**base, "layer": _folded(view, time_column)}
 
 
@@ -193,4 +197,17 @@ def _shift() -> dict:
                                       {"field": "after_share", "format": ".3f"},
                                       {"field": "difference", "format": ".3f"}]}},
         ],
+    }
+
+
+def _survival_curve(view: ReportViewSpec) -> dict:
+    return {
+        "mark": {"type": "line", "interpolate": "step-after"},
+        "encoding": {
+            "x": {"field": "days", "type": "quantitative", "title": "days since book-in"},
+            "y": {"field": "survival", "type": "quantitative", "title": view.y_title,
+                  "scale": {"domain": [0, 1]}},
+            "tooltip": [{"field": "days"}, {"field": "survival", "format": ".3f"},
+                        {"field": "at_risk", "title": "stays at risk"}],
+        },
     }
