@@ -152,3 +152,11 @@ def test_outcomes_by_criminality_and_filter(backend):
     (row,) = compute("arrest_outcomes", backend, params).to_pylist()
     assert row["criminality"] == CONVICTED and row["arrests"] == 1
     assert row["share_removed_within_30d"] == 1.0 and row["share_released_within_90d"] == 0.0
+
+
+def test_funnel_is_the_whole_period_of_the_monthly_counts(backend):
+    (funnel,) = compute("arrest_outcome_funnel", backend).to_pylist()
+    # Jan + Feb + May + June from the test above, column by column.
+    assert tuple(funnel[c] for c in COUNTS) == (6, 5, 4, 5, 2, 4, 1, 4, 1, 0, 1, 1)
+    assert funnel["share_detained_within_10d"] == pytest.approx(4 / 5)
+    assert funnel["share_still_held_at_90d"] == pytest.approx(1 / 4)

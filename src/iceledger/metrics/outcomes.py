@@ -110,7 +110,7 @@ def _outcome_flags(arrests: ir.Table) -> dict[str, tuple[int, ir.BooleanValue]]:
     return flags
 
 
-def _arrest_outcomes(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+def _outcome_counts(backend: ibis.BaseBackend, params: MetricParams, monthly: bool) -> ir.Table:
     arrests = followed_arrests(backend, params)
     flags = _outcome_flags(arrests)
     horizons = sorted({days for days, _ in flags.values()})
@@ -123,8 +123,9 @@ def _arrest_outcomes(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
         counts[f"arrests_followed_{days}d"] = followed[days].cast("int64").sum()
     for name, (days, happened) in flags.items():
         counts[name] = (followed[days] & happened.fill_null(False)).cast("int64").sum()
-    grouped = arrests.group_by([arrests.arrest_day.truncate("M").name("month"), *params.by])
-    grouped = grouped.aggregate(**counts)
+    period = [arrests.arrest_day.truncate("M").name("month")] if monthly else []
+    grouped = arrests.group_by([*period, *params.by]).aggregate(**counts) if period or params.by \
+        else arrests.aggregate(**counts)
     shares = {
         f"share_{name}": ibis.ifelse(
             grouped[f"arrests_followed_{days}d"] > 0,
@@ -133,7 +134,17 @@ def _arrest_outcomes(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
         )
         for name, (days, _) in flags.items()
     }
-    return grouped.mutate(**shares).order_by(["month", *params.by])
+    with_shares = grouped.mutate(**shares)
+    order = (["month"] if monthly else []) + list(params.by)
+    return with_shares.order_by(order) if order else with_shares
+
+
+def _arrest_outcomes(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    return _outcome_counts(backend, params, monthly=True)
+
+
+def _arrest_outcome_funnel(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    return _outcome_counts(backend, params, monthly=False)
 
 
 register(
@@ -169,6 +180,40 @@ register(
             "foia_releases",
         ),
         build=_arrest_outcomes,
+        dimensions=("criminality", "arrest_setting", "aor"),
+        filters=ARREST_FILTERS,
+        count_column="arrests",
+    )
+)
+
+
+register(
+    Metric(
+        name="arrest_outcome_funnel",
+        title="From arrest to detention to removal, over the whole period (funnel)",
+        question="outcomes",
+        definition=(
+            "The counts and shares of arrest_outcomes over the whole period asked for instead "
+            "of by month: of the non-duplicate ICE arrests with N days of follow-up "
+            "(arrests_followed_Nd), how many were booked into detention within 10 days, "
+            "removed within 30, 60 and 90 days, and, at 90 days, left by voluntary departure, "
+            "were released, or were still held. The steps of the funnel are these counts."
+        ),
+        unit="arrests; share of arrests",
+        caveats=(
+            "Each step has its own denominator (arrests with enough follow-up for its horizon); "
+            "compare a step's share, not its count, with a step of another horizon.",
+            "Only removals linked to the detention stay that followed the arrest count.",
+        ),
+        tables=(
+            "foia_arrests",
+            "foia_arrest_stay_links",
+            "foia_stays",
+            "foia_removal_links",
+            "foia_removals",
+            "foia_releases",
+        ),
+        build=_arrest_outcome_funnel,
         dimensions=("criminality", "arrest_setting", "aor"),
         filters=ARREST_FILTERS,
         count_column="arrests",

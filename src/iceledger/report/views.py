@@ -28,7 +28,8 @@ class ReportViewSpec:
     lines: tuple[str, ...] = ()
     bands: tuple[Band, ...] = ()
     # "lines", "bars", "series_by" (a line per arrest setting), "ranking", "shift", "curve"
-    # (a step line over days since book-in), "table", or "generic" (the dashboard's chart, for a metric the catalogue does not name)
+    # (a step line over days since book-in), "funnel" (ordered bars of one row's shares), "table",
+    # or "generic" (the dashboard's chart, for a metric the catalogue does not name)
     kind: str = "lines"
     y_title: str = ""
 
@@ -88,6 +89,13 @@ CATALOGUE: dict[str, ReportViewSpec] = {
                "share_released_within_90d", "share_still_held_at_90d"),
         y_title="share of arrests",
     ),
+    "arrest_outcome_funnel": ReportViewSpec(
+        kind="funnel",
+        lines=("share_detained_within_10d", "share_removed_within_30d", "share_removed_within_60d",
+               "share_removed_within_90d", "share_released_within_90d",
+               "share_still_held_at_90d"),
+        y_title="share of arrests with enough follow-up",
+    ),
     "detention_cost": ReportViewSpec(kind="bars", lines=("cost_usd",), y_title="US dollars"),
     "detention_cost_per_removal": ReportViewSpec(lines=("cost_per_removal_usd",),
                                                  y_title="US dollars per removal"),
@@ -97,7 +105,7 @@ CATALOGUE: dict[str, ReportViewSpec] = {
 def chart_spec(view: ReportViewSpec, rows: list[dict], time_column: str | None) -> dict | None:
     """A Vega-Lite spec for one catalogued view, or None when the view is a table."""
     if view.kind == "table" or (not time_column
-                                and view.kind not in ("shift", "ranking", "curve")):
+                                and view.kind not in ("shift", "ranking", "curve", "funnel")):
         return None
     base = {"$schema": SCHEMA, "data": {"name": "rows", "values": rows}, "width": "container",
             "height": HEIGHT, "autosize": {"type": "fit-x", "contains": "padding"}}
@@ -109,6 +117,8 @@ def chart_spec(view: ReportViewSpec, rows: list[dict], time_column: str | None) 
         return {**base, "layer": _series_by(view, time_column)}
     if view.kind == "curve":
         return {**base, **_survival_curve(view)}
+    if view.kind == "funnel":
+        return {**base, **_funnel(view)}
     return {**base, "layer": _folded(view, time_column)}
 
 
@@ -209,5 +219,20 @@ def _survival_curve(view: ReportViewSpec) -> dict:
                   "scale": {"domain": [0, 1]}},
             "tooltip": [{"field": "days"}, {"field": "survival", "format": ".3f"},
                         {"field": "at_risk", "title": "stays at risk"}],
+        },
+    }
+
+
+def _funnel(view: ReportViewSpec) -> dict:
+    steps = list(view.lines)
+    return {
+        "height": {"step": 26},
+        "transform": [{"fold": steps, "as": ["step", "share"]}],
+        "mark": {"type": "bar"},
+        "encoding": {
+            "y": {"field": "step", "type": "nominal", "sort": steps, "title": None},
+            "x": {"field": "share", "type": "quantitative", "title": view.y_title,
+                  "scale": {"domain": [0, 1]}},
+            "tooltip": [{"field": "step"}, {"field": "share", "format": ".3f"}],
         },
     }
