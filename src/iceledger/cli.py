@@ -589,6 +589,14 @@ def demo_command(
         f"{sum(a.rows_quarantined for a in accounting):,} quarantined + "
         f"{sum(a.rows_duplicate for a in accounting):,} exact duplicates flagged"
     )
+    derived = result.ingest.derived
+    if derived is not None:
+        console.print(
+            f"derived: {derived.arrests:,} arrest rows -> {derived.arrest_episodes:,} episodes "
+            f"({derived.arrest_duplicates:,} re-arrests within 24 h flagged, not deleted); "
+            f"{derived.stints:,} stints -> {derived.stays:,} stays ({derived.open_stays:,} open, "
+            f"censored at the release date)"
+        )
     console.print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
     _print_report_result(result.report)
     console.print(f"warehouse: {result.warehouse}  (try: iceledger metric arrests_per_day "
