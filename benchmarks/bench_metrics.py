@@ -193,13 +193,13 @@ def stats_tables(rng: np.random.Generator) -> dict[str, pa.Table]:
     years = range(2021, 2027)
     workbooks = [f"FY{y % 100}_detentionStats.xlsx" for y in years]
     months = [(wb, y, date(y - 1 if m >= 10 else y, m, 1))
-              for wb, y in zip(workbooks, years) for m in (*range(10, 13), *range(1, 10))]
+              for wb, y in zip(workbooks, years, strict=True) for m in (*range(10, 13), *range(1, 10))]
 
     def monthly(value: str, dims: dict[str, tuple[str, ...]]) -> pa.Table:
         keys = [()]
         for options in dims.values():
             keys = [(*k, o) for k in keys for o in options]
-        rows = [{"workbook": wb, "fiscal_year": y, "month": m, **dict(zip(dims, k)),
+        rows = [{"workbook": wb, "fiscal_year": y, "month": m, **dict(zip(dims, k, strict=True)),
                  value: float(rng.integers(1_000, 60_000)), "sheet": "Detention", "cell_range": "B9"}
                 for wb, y, m in months for k in keys]
         return pa.Table.from_pylist(rows)
@@ -217,7 +217,7 @@ def stats_tables(rng: np.random.Generator) -> dict[str, pa.Table]:
         "stats_detained_now": pa.Table.from_pylist([
             {"workbook": wb, "fiscal_year": y, "criminality": c, "agency": a,
              "detained": float(rng.integers(1_000, 60_000)), "sheet": "Detention", "cell_range": "C4"}
-            for wb, y in zip(workbooks, years) for c in (*CRIMINALITY, "Total") for a in agencies]),
+            for wb, y in zip(workbooks, years, strict=True) for c in (*CRIMINALITY, "Total") for a in agencies]),
     }
 
 
@@ -302,7 +302,7 @@ def main() -> None:
 
         suite = {}
         for name in sorted(REGISTRY):
-            result, suite[name] = timed(lambda: compute(name, backend))
+            result, suite[name] = timed(partial(compute, name, backend))
         total = sum(suite.values())
         print(f"\n2. whole metric suite ({len(suite)} metrics, defaults): {total:.1f} s "
               f"(target <= 30 s); slowest: " + ", ".join(
@@ -313,7 +313,7 @@ def main() -> None:
             params = MetricParams(start=ONE_YEAR[0], end=ONE_YEAR[1],
                                   filters={"aor": (ONE_AOR,)} if "aor" in metric.filters else {})
             compute(name, backend, params)
-            _, slice_times[name] = timed(lambda: compute(name, backend, params))
+            _, slice_times[name] = timed(partial(compute, name, backend, params))
         over = {n: s for n, s in slice_times.items() if s > 0.2}
         print(f"\n3. one AOR ({ONE_AOR}, where the metric filters by AOR) and one year, warm: "
               f"median {sorted(slice_times.values())[len(slice_times) // 2] * 1000:.0f} ms, "
