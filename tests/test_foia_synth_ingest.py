@@ -3,11 +3,12 @@ parquet: same rows, same canonical values, every row accounted for."""
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from iceledger.sources.foia import ingest_foia
+from iceledger.sources.foia import IngestReport, ingest_foia
 from iceledger.warehouse import Warehouse
 
 synth = pytest.importorskip("iceledger.sources.foia_synth")
@@ -25,7 +26,7 @@ KEYS = {"foia_arrests": "apprehension_date", "foia_stints": "book_in",
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory) -> dict[str, tuple[Warehouse, list]]:
+def loaded(tmp_path_factory) -> dict[str, tuple[Warehouse, IngestReport, list[Path]]]:
     root = tmp_path_factory.mktemp("synthetic")
     result = {}
     for fmt in ("xlsx", "csv", "parquet"):
@@ -39,7 +40,7 @@ def loaded(tmp_path_factory) -> dict[str, tuple[Warehouse, list]]:
 def test_every_synthetic_file_loads_with_its_layout_and_every_row_counted(loaded):
     _, _, parquet_files = loaded["parquet"]
     rows_in_file = {p.stem: pq.ParquetFile(p).metadata.num_rows for p in parquet_files}
-    for fmt, (warehouse, report, _) in loaded.items():
+    for fmt, (_, report, _) in loaded.items():
         layouts = set()
         for outcome in report.files:
             assert outcome.status == "loaded", outcome.error

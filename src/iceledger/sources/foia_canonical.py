@@ -72,7 +72,7 @@ def canonicalise(part: RawPart, dataset: Dataset, context: FileContext) -> Canon
     unparsed: list[tuple[np.ndarray, pa.Array]] = []
     unknown_aor = None
     key_failed = None
-    for position, name in enumerate(raw.column_names):
+    for name in raw.column_names:
         values = _plain(raw.column(name))
         if pa.types.is_string(values.type):
             values, marked = _strip_redactions(values, cat)
@@ -344,7 +344,7 @@ def _quarantine(part: RawPart, dataset: Dataset, raw: pa.Table,
         QuarantinedRow(part.plan.name, int(part.rows[i]),
                        f"{letter}{part.rows[i]}" if spreadsheet else letter,
                        f"{header} {value!r} is not a date")
-        for i, value in zip(indices, values.to_pylist())
+        for i, value in zip(indices, values.to_pylist(), strict=True)
     ]
 
 
