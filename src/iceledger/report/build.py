@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -242,7 +242,7 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         specs["claims"] = claims_spec
     return environment.get_template("report.html.j2").render(
         title="iceledger report: ICE enforcement in the public record",
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         warehouse=str(warehouse_path),
         synthetic=provenance.synthetic,

@@ -19,12 +19,12 @@ behind this choice.
 from __future__ import annotations
 
 import codecs
-from abc import ABC, abstractmethod
 import csv
 import io
 import re
 import zipfile
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -105,7 +105,7 @@ class FoiaReader(ABC):
     def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
         """Work items of a sheet, each with the bytes of the file it covers (for progress)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op for readers that hold nothing open
         """Release the file."""
 
 

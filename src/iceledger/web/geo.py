@@ -243,7 +243,7 @@ def _suppress(
     small = f"<{k}"
     notes = HIDDEN_NOTES | {small: f"fewer than {k}: hidden in public mode"}
     shown = []
-    for facility, row in zip(facilities, hidden.table.to_pylist()):
+    for facility, row in zip(facilities, hidden.table.to_pylist(), strict=True):
         label = row[disclosure.SUPPRESSION_COLUMN]
         note = notes[label] if label else facility["note"]
         shown.append(facility | {"adp": row["adp"], "suppressed": label, "note": note})
