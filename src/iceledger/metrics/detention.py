@@ -219,8 +219,8 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
         ).unnest(),
     )
     return days.select(
-        date=days.date.date(),
         *by,
+        date=days.date.date(),
         population_midnight=days.population_midnight.cast("int64"),
         population_24h=days.population_24h.cast("int64"),
     )
