@@ -39,6 +39,11 @@ DAY = ibis.interval(days=1)
 
 KM_RESTRICTION_DAYS = 365
 RELEASE_HORIZON_DAYS = 60
+KM_CENSORING_CAVEAT = (
+    "Kaplan-Meier assumes that whether a stay is still open at the release end does not depend "
+    "on how long it would last (true when censoring is only by the release date)."
+)
+BOOK_IN_PERIOD_CAVEAT = "The period filters stays by book-in date."
 
 # Stay release reasons grouped by what they mean for the person, matched case-insensitively.
 # Reasons in no group (Transferred, Deceased, Escaped, blanks...) count as book-outs but not as
@@ -362,12 +367,11 @@ register(
         ),
         unit="days",
         caveats=(
-            "Kaplan-Meier assumes that whether a stay is still open at the release end does not "
-            "depend on how long it would last (true when censoring is only by the release date).",
+            KM_CENSORING_CAVEAT,
             f"The restricted mean is not comparable with a mean that is not restricted to "
             f"{KM_RESTRICTION_DAYS} days, such as ICE's average length of stay (ALOS), which "
             "averages stays ending in the period.",
-            "The period filters stays by book-in date.",
+            BOOK_IN_PERIOD_CAVEAT,
         ),
         tables=("foia_stays", "foia_releases"),
         build=_length_of_stay,
@@ -409,10 +413,9 @@ register(
         ),
         unit="share of stays still held",
         caveats=(
-            "Kaplan-Meier assumes that whether a stay is still open at the release end does not "
-            "depend on how long it would last (true when censoring is only by the release date).",
+            KM_CENSORING_CAVEAT,
             "The tail of the curve rests on few stays: read it with at_risk beside it.",
-            "The period filters stays by book-in date.",
+            BOOK_IN_PERIOD_CAVEAT,
         ),
         tables=("foia_stays", "foia_releases"),
         build=_length_of_stay_curve,

@@ -20,6 +20,14 @@ from iceledger.metrics.volume import ARREST_FILTERS, apply_filters, in_period
 DETENTION_HORIZON_DAYS = 10
 REMOVAL_HORIZONS_DAYS = (30, 60, 90)
 FINAL_HORIZON_DAYS = 90
+OUTCOME_TABLES = (
+    "foia_arrests",
+    "foia_arrest_stay_links",
+    "foia_stays",
+    "foia_removal_links",
+    "foia_removals",
+    "foia_releases",
+)
 
 
 def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
@@ -171,14 +179,7 @@ register(
             "The most recent three months of a release have few or no arrests with 90 days of "
             "follow-up; read their 90-day shares from arrests_followed_90d.",
         ),
-        tables=(
-            "foia_arrests",
-            "foia_arrest_stay_links",
-            "foia_stays",
-            "foia_removal_links",
-            "foia_removals",
-            "foia_releases",
-        ),
+        tables=OUTCOME_TABLES,
         build=_arrest_outcomes,
         dimensions=("criminality", "arrest_setting", "aor"),
         filters=ARREST_FILTERS,
@@ -205,14 +206,7 @@ register(
             "compare a step's share, not its count, with a step of another horizon.",
             "Only removals linked to the detention stay that followed the arrest count.",
         ),
-        tables=(
-            "foia_arrests",
-            "foia_arrest_stay_links",
-            "foia_stays",
-            "foia_removal_links",
-            "foia_removals",
-            "foia_releases",
-        ),
+        tables=OUTCOME_TABLES,
         build=_arrest_outcome_funnel,
         dimensions=("criminality", "arrest_setting", "aor"),
         filters=ARREST_FILTERS,
