@@ -274,6 +274,28 @@ def test_csv_and_parquet_releases_load_like_the_workbook(tmp_path):
     assert any("Windows-1252" in w for f in report.files for w in f.warnings)
 
 
+
+def test_an_empty_csv_line_is_a_counted_blank_row_and_later_rows_keep_their_line(tmp_path):
+    spec = layout("arrests-2026-03")
+    lines = [",".join(spec.headers)]
+    for identifier in ("A1", "A2"):
+        row = arrest_row(**{"Anonymized Identifier": identifier})
+        row["Apprehension Date"] = row["Apprehension Date"].strftime("%Y-%m-%d %H:%M:%S")
+        lines += [",".join("" if row[h] is None else f'"{row[h]}"' for h in spec.headers), ""]
+    path = tmp_path / "Arrests_FY23-FY26_20260311.csv"
+    path.write_text("\n".join(lines) + "\n")
+    warehouse, report = load(tmp_path, path)
+    a = report.files[0].accounting
+    assert (a.rows_read, a.rows_loaded) == (2, 2)
+    got = {r["person_id"]: r["source_row"] for r in table(warehouse, "foia_arrests")}
+    assert got == {"A1": 2, "A2": 4}
+    assert any("2 blank rows" in w for w in report.files[0].warnings)
+
+    broken = tmp_path / "Broken_Arrests_FY23-FY26_20260311.csv"
+    broken.write_text("\n".join([*lines[:3], lines[3] + ",extra"]) + "\n")
+    _, report = load(tmp_path, broken)
+    assert f"{broken.name}, row 4: Expected" in report.files[0].error
+
 def test_exact_duplicates_remember_earlier_batches():
     seen = ExactDuplicates()
     import numpy as np

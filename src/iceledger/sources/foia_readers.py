@@ -458,8 +458,11 @@ class CsvReader(FoiaReader):
                 read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1,
                                                 block_size=CSV_BLOCK_BYTES,
                                                 encoding=self.encoding.replace("-sig", "")),
+                # An empty line is kept as an all-NULL row so it is counted as a blank row and
+                # the records after it keep their line numbers.
                 parse_options=pa_csv.ParseOptions(delimiter=self.delimiter,
-                                                  newlines_in_values=True),
+                                                  newlines_in_values=True,
+                                                  ignore_empty_lines=False),
                 convert_options=pa_csv.ConvertOptions(
                     column_types={n: pa.string() for n in names}, strings_can_be_null=True,
                     null_values=[""]),
@@ -500,6 +503,7 @@ class CsvReader(FoiaReader):
                                                 encoding=self.encoding.replace("-sig", "")),
                 parse_options=pa_csv.ParseOptions(delimiter=self.delimiter,
                                                   newlines_in_values=True,
+                                                  ignore_empty_lines=False,
                                                   invalid_row_handler=remember),
                 convert_options=pa_csv.ConvertOptions(column_types={}, strings_can_be_null=True))
             for _ in scan:
