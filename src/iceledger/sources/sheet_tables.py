@@ -350,13 +350,13 @@ def scan_sheet(grid: Grid) -> SheetScan:
     for r, row in enumerate(grid):
         columns = []
         for c, value in enumerate(row):
-            # Most cells are empty (""): the first test dismisses them, keeping zeros.
-            if value or value == 0:
-                kind = value.__class__
-                if kind is str:
+            # Tested by class alone, an empty cell ("") costs no comparison with zero.
+            kind = value.__class__
+            if kind is str:
+                if value:
                     texts.append((r, c, value))
-                elif kind is float or kind is int:  # bool is its own class: not a figure
-                    columns.append(c)
+            elif kind is float or kind is int:  # bool is its own class: not a figure
+                columns.append(c)
         if columns:
             numbers[r] = columns
     return SheetScan(texts, numbers)
