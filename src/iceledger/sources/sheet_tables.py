@@ -64,6 +64,9 @@ class Dimension:
     name: str
     kind: str
     values: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    # Each label read so far -> its canonical value, or the CellValueError it raised: workbooks
+    # repeat the same few labels thousands of times.
+    _read: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def recognises(self, text: str | None) -> bool:
         if text is None:
@@ -79,6 +82,18 @@ class Dimension:
     def canonical(self, text: str | None) -> object:
         if text is None:
             return None
+        value = self._read.get(text, self._read)
+        if value is self._read:
+            try:
+                value = self._canonical(text)
+            except CellValueError as problem:
+                value = problem
+            self._read[text] = value
+        if value.__class__ is CellValueError:
+            raise CellValueError(*value.args)
+        return value
+
+    def _canonical(self, text: str) -> object:
         if self.kind in _TEXT_KINDS:
             for value, pattern in self.values:
                 if pattern.search(text):
