@@ -483,11 +483,15 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
     """Find every table of `specs` on one sheet and add its rows to `out`."""
     scan = scan or scan_sheet(grid)
     anchors = _find_anchors(scan, specs)
-    anchor_cells = {(row, column) for row, column, _, _ in anchors}
+    anchor_columns: dict[int, list[int]] = {}
+    for row, column, _, _ in anchors:
+        anchor_columns.setdefault(row, []).append(column)
+    for columns in anchor_columns.values():
+        columns.sort()
     blocks = []
     for row, column, spec, match in anchors:
         try:
-            blocks.append(_block(grid, spec, match, row, column, anchor_cells, context))
+            blocks.append(_block(grid, spec, match, row, column, anchor_columns, context))
         except SourceError as error:
             out.errors.append(error)
     headers_seen: dict[str, tuple[tuple[Any, ...], ...]] = {}
@@ -576,7 +580,12 @@ def _any_anchor(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[
 
 
 def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_column: int,
-           anchor_cells: set[tuple[int, int]], context: SheetContext) -> Block:
+           anchor_columns: dict[int, list[int]], context: SheetContext) -> Block:
+    """The block of the table whose caption (or header) is at (top, first_column).
+
+    `anchor_columns` holds, for each row, the columns where a table's caption or header was
+    found, left to right.
+    """
     height = len(grid)
     width = len(grid[top])
     if spec.caption is None:
@@ -600,14 +609,14 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
                 f"table {spec.name}: no header row below its caption",
             )
     for header in range(header_row, header_row + spec.header_rows):
-        for column in range(first_column + 1, end_column):
-            if (header, column) in anchor_cells:
+        for column in anchor_columns.get(header, ()):
+            if first_column < column < end_column:
                 end_column = column
                 break
     first_row = header_row + spec.header_rows
     end_row = first_row
     while end_row < height and not _row_blank(grid[end_row], first_column, end_column):
-        beside = [c for c in range(first_column, end_column) if (end_row, c) in anchor_cells]
+        beside = [c for c in anchor_columns.get(end_row, ()) if first_column <= c < end_column]
         if beside and beside[0] == first_column:
             break  # the next table starts right below
         if beside:
