@@ -36,6 +36,7 @@ from iceledger.sources.cells import (
     CellValueError,
     cell_name,
     clean_text,
+    column_letters,
     fiscal_month,
     month_number,
     parse_date,
@@ -1004,7 +1005,7 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
             f"table {spec.name}: header lacks {', '.join(missing)}",
         )
     data_rows = range(block.first_row, block.end_row)
-    kinds = {name: _record_kind(name, [grid[r][index] for r in data_rows], records)
+    kinds = {name: _record_kind(name, (grid[r][index] for r in data_rows), records)
              for index, name in names}
     table = out.output(spec.name)
     table.declare([("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
@@ -1018,8 +1019,11 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     last = rows[-1] + 1 if rows else block.first_row
     readers = [(index, name, _record_reader(kinds[name], records.zero_pad.get(name)))
                for index, name in names]
+    base = {**context.provenance, "fiscal_year": fiscal_year}
+    first_letters = column_letters(block.first_column)
+    last_letters = column_letters(block.end_column - 1)
     for r in range(block.first_row, last):
-        row: dict[str, object] = {**context.provenance, "fiscal_year": fiscal_year}
+        row: dict[str, object] = base.copy()
         notes = []
         cells = grid[r]
         try:
@@ -1040,12 +1044,11 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
         for name, parts in records.sums.items():
             present = [row[p] for p in parts if row.get(p) is not None]
             row[name] = sum(present) if present else None
-        row["cell_range"] = f"{cell_name(r, block.first_column)}:" \
-                            f"{cell_name(r, block.end_column - 1)}"
+        row["cell_range"] = f"{first_letters}{r + 1}:{last_letters}{r + 1}"
         out.load(table, row)
 
 
-def _record_kind(name: str, values: list, records: RecordsSpec) -> str:
+def _record_kind(name: str, values: Iterable[Any], records: RecordsSpec) -> str:
     """A known column's declared kind; a column new to the layout is numeric if all its
     filled cells are numbers, otherwise text."""
     if records.numeric.search(name):
