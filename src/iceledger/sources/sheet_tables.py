@@ -311,6 +311,15 @@ def _arrow_array(values: list, kind: str):
     import pyarrow as pa
 
     if kind == "string":
+        first = values[0] if values else None
+        if first.__class__ is str and first and values.count(first) == len(values):
+            # One text repeated (the workbook, its sha256, the sheet): its bytes are laid down
+            # once and copied, not converted value by value.
+            encoded = first.encode()
+            offsets = array("i", range(0, len(encoded) * len(values) + 1, len(encoded)))
+            return pa.Array.from_buffers(pa.string(), len(values),
+                                         [None, pa.py_buffer(offsets),
+                                          pa.py_buffer(encoded * len(values))])
         builder = pa.lib.StringBuilder()
         builder.append_values(values)
         return builder.finish()
