@@ -25,8 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache
-from itertools import repeat
 from importlib import resources
+from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
