@@ -132,8 +132,8 @@ def _outcome_counts(backend: ibis.BaseBackend, params: MetricParams, monthly: bo
     for name, (days, happened) in flags.items():
         counts[name] = (followed[days] & happened.fill_null(False)).cast("int64").sum()
     period = [arrests.arrest_day.truncate("M").name("month")] if monthly else []
-    grouped = arrests.group_by([*period, *params.by]).aggregate(**counts) if period or params.by \
-        else arrests.aggregate(**counts)
+    keys = [*period, *params.by]
+    grouped = arrests.aggregate(by=keys, **counts)
     shares = {
         f"share_{name}": ibis.ifelse(
             grouped[f"arrests_followed_{days}d"] > 0,
@@ -143,8 +143,8 @@ def _outcome_counts(backend: ibis.BaseBackend, params: MetricParams, monthly: bo
         for name, (days, _) in flags.items()
     }
     with_shares = grouped.mutate(**shares)
-    order = (["month"] if monthly else []) + list(params.by)
-    return with_shares.order_by(order) if order else with_shares
+    # The group keys lead the aggregate's columns; a whole-period funnel has none to order by.
+    return with_shares.order_by(grouped.columns[: len(keys)]) if keys else with_shares
 
 
 def _arrest_outcomes(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
