@@ -218,6 +218,13 @@ def stats_tables(rng: np.random.Generator) -> dict[str, pa.Table]:
             {"workbook": wb, "fiscal_year": y, "criminality": c, "agency": a,
              "detained": float(rng.integers(1_000, 60_000)), "sheet": "Detention", "cell_range": "C4"}
             for wb, y in zip(workbooks, years, strict=True) for c in (*CRIMINALITY, "Total") for a in agencies]),
+        "stats_facilities": pa.Table.from_pylist([
+            {"workbook": wb, "sha256": f"{y:064d}", "fiscal_year": y, "name": f"FACILITY {code}",
+             "type_detailed": "IGSA", "city": "CITY", "state": "GA", "zip": "30301",
+             "aor": ("ATL", "HOU", "CHI")[i % 3], "adp": float(rng.integers(0, 2_000)),
+             "alos": float(rng.integers(1, 90)), "sheet": "Facilities", "cell_range": f"A{i + 8}"}
+            for wb, y in zip(workbooks, years, strict=True)
+            for i, code in enumerate(_facility_codes())]),
     }
 
 

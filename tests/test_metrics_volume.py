@@ -22,7 +22,7 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import facts_dir
 from iceledger.field_offices import field_offices
 from iceledger.metrics import MetricParams, compute
-from iceledger.metrics.volume import _subtract, release_windows
+from iceledger.metrics.volume import _subtract, release_spans, release_windows
 from iceledger.warehouse import Warehouse
 
 OFFICES = len(field_offices())
@@ -289,7 +289,7 @@ def test_field_office_ranking_flags_the_bottom_tenth(tmp_path):
 
 def test_release_windows_leave_each_day_to_one_release(backend):
     arrests = backend.table("foia_arrests")
-    windows = release_windows(backend, arrests.mutate(date=arrests.apprehension_date.cast("date")))
+    windows = release_windows(release_spans(backend, arrests, "apprehension_date"))
     assert windows == {
         NEW: [(date(2025, 5, 15), date(2025, 5, 31))],
         OLD: [(date(2025, 5, 1), date(2025, 5, 14))],

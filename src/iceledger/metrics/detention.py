@@ -28,10 +28,12 @@ from iceledger.facts import load_timeline
 from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.volume import (
+    Windows,
     apply_filters,
     covered_days,
     in_period,
     one_release_per_day,
+    release_spans,
     release_windows,
 )
 
@@ -94,18 +96,25 @@ def coverage(backend: ibis.BaseBackend) -> ir.Table:
     )
 
 
-def owned(backend: ibis.BaseBackend, table: ir.Table, day: ir.DateValue) -> ir.Table:
-    """Rows whose `day` falls on days their release speaks for, with their release's coverage."""
-    table = table.mutate(date=day)
-    kept = one_release_per_day(table, release_windows(backend, table))
+def windows_of(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> Windows:
+    """The days each release present in `table` speaks for, its rows dated by column `moment`."""
+    return release_windows(release_spans(backend, table, moment))
+
+
+def owned(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> ir.Table:
+    """Rows whose day (of column `moment`) is one their release speaks for, with their
+    release's coverage."""
+    windows = windows_of(backend, table, moment)
+    table = table.mutate(date=table[moment].cast("date"))
+    kept = one_release_per_day(table, windows)
     return kept.drop("date").join(coverage(backend), "release")
 
 
-def owned_days(backend: ibis.BaseBackend, table: ir.Table, day: ir.DateValue) -> ir.Table:
+def owned_days(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> ir.Table:
     """release, owned_start, owned_end: the days each release present in `table` speaks for."""
     spans = [
         (release, start, end)
-        for release, pieces in release_windows(backend, table.mutate(date=day)).items()
+        for release, pieces in windows_of(backend, table, moment).items()
         for start, end in pieces
     ]
     return ibis.memtable(
@@ -143,7 +152,7 @@ def custody_intervals(
         rows = source_table(backend, "foia_stays")
         start, end = "stay_book_in", "stay_book_out"
     rows = apply_filters(rows.filter(rows[start].notnull()), params)
-    days = owned_days(backend, rows, rows[start].date())
+    days = owned_days(backend, rows, start)
     rows = rows.join(coverage(backend), "release")
     # Open custody is held through the release's last day; later days are never shown.
     closing = ibis.coalesce(rows[end], rows.censor_at + DAY)
@@ -274,7 +283,7 @@ def cohort_stays(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """Stays booked in during the period, from the release owning their book-in day."""
     stays = apply_filters(source_table(backend, "foia_stays"), params)
     stays = stays.filter(stays.stay_book_in.notnull())
-    stays = owned(backend, stays, stays.stay_book_in.date())
+    stays = owned(backend, stays, "stay_book_in")
     return in_period(stays.mutate(book_in_day=stays.stay_book_in.date()), params, "book_in_day")
 
 
@@ -523,13 +532,14 @@ register(
 )
 
 
-def complete_months(backend: ibis.BaseBackend, table: ir.Table, day: ir.DateValue) -> ir.Table:
-    """month, days: the calendar months every day of which a release present in `table` speaks for.
+def complete_months(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> ir.Table:
+    """month, days: the calendar months every day of which a release present in `table` speaks
+    for, its rows dated by column `moment`.
 
     Monthly totals of a part-covered month (a release starting or ending mid-month) would read
     as a fall; comparisons with published monthly figures use whole months only.
     """
-    covered = covered_days(release_windows(backend, table.mutate(date=day)), MetricParams())
+    covered = covered_days(windows_of(backend, table, moment), MetricParams())
     per_month: dict[date, int] = {}
     for covered_day in covered:
         month = covered_day.replace(day=1)
@@ -569,7 +579,7 @@ def foia_adp(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     by = list(params.by)
     population = daily_population(backend, whole_months(params))
     stays = source_table(backend, "foia_stays")
-    months = complete_months(backend, stays, stays.stay_book_in.date())
+    months = complete_months(backend, stays, "stay_book_in")
     monthly = population.group_by([population.date.truncate("M").name("month"), *by]).aggregate(
         bed_days=population.population_midnight.sum()
     )
@@ -631,9 +641,8 @@ register(
 def _book_outs_beside_published(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     stays = apply_filters(source_table(backend, "foia_stays"), params)
     stays = stays.filter(stays.stay_book_out.notnull())
-    out_day = stays.stay_book_out.date()
-    months = complete_months(backend, stays, out_day)
-    stays = owned(backend, stays, out_day)
+    months = complete_months(backend, stays, "stay_book_out")
+    stays = owned(backend, stays, "stay_book_out")
     foia = stays.group_by(
         month=stays.stay_book_out.date().truncate("M"),
         release_reason=stays.stay_release_reason,

@@ -35,7 +35,7 @@ def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     arrests = source_table(backend, "foia_arrests")
     arrests = apply_filters(arrests.filter(~arrests.is_duplicate.fill_null(False)), params)
     arrests = arrests.filter(arrests.apprehension_date.notnull())
-    arrests = owned(backend, arrests, arrests.apprehension_date.date())
+    arrests = owned(backend, arrests, "apprehension_date")
     arrests = in_period(
         arrests.mutate(arrest_day=arrests.apprehension_date.date()), params, "arrest_day"
     )

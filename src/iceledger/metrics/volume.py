@@ -7,6 +7,7 @@ release speaks (the newest whose coverage includes the day), so no event is coun
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import ibis
@@ -57,57 +58,98 @@ def _subtract(span: tuple[date, date], taken: list[tuple[date, date]]) -> list[t
 Windows = dict[str, list[tuple[date, date]]]  # release -> the spans of days it speaks for
 
 
-def release_windows(backend: ibis.BaseBackend, table: ibis.Table) -> Windows:
-    """For each release present in `table` (with a `date` column), the days it speaks for.
+@dataclass(frozen=True)
+class ReleaseSpan:
+    """One release present in a table: the day of its first dated row there, and its coverage.
 
-    A release speaks for the days of its coverage (foia_releases) that no newer release covers.
-    Without foia_releases, a release's coverage is the span of its own rows' dates.
+    Coverage is foia_releases' for a release listed there; otherwise the span of its own rows'
+    days. Either may be None when the release's rows carry no date.
     """
-    coverage = {r["release"]: r for r in _first_and_last(table)}
+
+    release: str | None
+    first_day: date | None
+    coverage_start: date | None
+    coverage_end: date | None
+
+
+def release_spans(backend: ibis.BaseBackend, table: ibis.Table, moment: str) -> list[ReleaseSpan]:
+    """Every release with a row in `table`, dated by its column `moment` (a date or timestamp)."""
     try:
         published = backend.table("foia_releases").to_pyarrow().to_pylist()
     except TableNotFound:
         published = []
-    coverage.update((r["release"], r) for r in published if r["release"] in coverage)
+    listed = [r["release"] for r in published]
+    found = {r["release"]: r for r in _first_and_last(table, moment, listed)}
+    spans = [
+        ReleaseSpan(r["release"], _as_date(found[r["release"]]["first"]),
+                    _as_date(r["coverage_start"]), _as_date(r["coverage_end"]))
+        for r in published
+        if r["release"] in found
+    ]
+    spans += [
+        ReleaseSpan(release, _as_date(r["first"]), _as_date(r["first"]), _as_date(r["last"]))
+        for release, r in found.items()
+        if release not in listed
+    ]
+    return spans
+
+
+def _first_and_last(table: ibis.Table, moment: str, listed: list[str]) -> list[dict]:
+    """release, first, last (`moment`, NULL when no row has one) for each release in `table`;
+    `last` only for releases not in `listed` (a listed one's coverage is foia_releases').
+
+    A listed release's first row is found by ordering on the raw column and keeping one row, not
+    by a min() over every row: DuckDB then reads only the row groups whose zone maps could hold
+    an earlier value, so finding a release's first day costs milliseconds, not a scan of
+    millions of rows. (Rows with no date sort last, so a release whose rows are all undated is
+    still found, with first NULL.)
+    """
+    at = table[moment]
+    firsts = [
+        table.filter(table.release == release)
+        .select("release", first=at, last=ibis.null(at.type()))
+        .order_by(ibis.asc("first", nulls_first=False))
+        .limit(1)
+        for release in listed
+    ]
+    unlisted = table.filter(~table.release.isin(listed) | table.release.isnull()) if listed else table
+    others = unlisted.group_by("release").aggregate(first=at.min(), last=at.max())
+    return ibis.union(*firsts, others).to_pyarrow().to_pylist()
+
+
+def release_windows(spans: list[ReleaseSpan]) -> Windows:
+    """For each release, the days it speaks for: those of its coverage that no newer release
+    covers (newer: later coverage end, then later coverage start)."""
     newest_first = sorted(
-        (r for r in coverage.values() if r["coverage_start"] and r["coverage_end"]),
-        key=lambda r: (_as_date(r["coverage_end"]), _as_date(r["coverage_start"])),
+        (s for s in spans if s.coverage_start and s.coverage_end),
+        key=lambda s: (s.coverage_end, s.coverage_start),
         reverse=True,
     )
     windows: Windows = {}
     taken: list[tuple[date, date]] = []
-    for release in newest_first:
-        span = (_as_date(release["coverage_start"]), _as_date(release["coverage_end"]))
-        windows[release["release"]] = _subtract(span, taken)
-        taken.append(span)
+    for span in newest_first:
+        coverage = (span.coverage_start, span.coverage_end)
+        windows[span.release] = _subtract(coverage, taken)
+        taken.append(coverage)
     return windows
 
 
-def _first_and_last(table: ibis.Table) -> list[dict]:
-    spans = table.group_by("release").aggregate(
-        coverage_start=_.date.min(), coverage_end=_.date.max()
-    )
-    return spans.to_pyarrow().to_pylist()
-
-
-def from_first_event(
-    windows: Windows, table: ibis.Table
-) -> Windows:
-    """The windows cut to start at each release's first event in `table`.
+def from_first_event(windows: Windows, spans: list[ReleaseSpan]) -> Windows:
+    """The windows cut to start at each release's first event in the table the spans are of.
 
     A release's coverage starts at the earliest event of any of its datasets; the days before
     this dataset's first record in it are missing records, not days without events.
     """
-    first = {r["release"]: _as_date(r["coverage_start"]) for r in _first_and_last(table)}
+    first = {s.release: s.first_day for s in spans}
     return {
-        release: [(max(start, first[release]), end) for start, end in spans
+        release: [(max(start, first[release]), end) for start, end in pieces
                   if end >= first[release]]
-        for release, spans in windows.items()
+        for release, pieces in windows.items()
         if first.get(release) is not None
     }
 
 
-def _as_date(value) -> date:
+def _as_date(value) -> date | None:
     return value.date() if hasattr(value, "date") else value
 
 
@@ -155,8 +197,9 @@ def foia_events(
     table = backend.table(table_name)
     if "is_duplicate" in table.columns:
         table = table.filter(~table.is_duplicate.fill_null(False))
+    spans = release_spans(backend, table, when)
     table = table.mutate(date=table[when].cast("date"))
-    windows = from_first_event(release_windows(backend, table), table)
+    windows = from_first_event(release_windows(spans), spans)
     table = one_release_per_day(table, windows)
     return in_period(apply_filters(table, params), params), windows
 
