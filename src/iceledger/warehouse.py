@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import chain
 from pathlib import Path
 
 import duckdb
@@ -32,7 +31,7 @@ DEFAULT_WAREHOUSE = Path("iceledger.duckdb")
 # one transaction; capped, it writes row groups out as it goes (a 6M-row append peaked at 2.1 GB
 # RSS uncapped, 0.9 GB with a 600 MB cap). Write connections use the cap; $ICELEDGER_LOAD_MEMORY
 # overrides it.
-LOAD_MEMORY_LIMIT = os.environ.get("ICELEDGER_LOAD_MEMORY", "1GB")
+LOAD_MEMORY_LIMIT = os.environ.get("ICELEDGER_LOAD_MEMORY", "600MB")
 
 # Tables the warehouse keeps about itself; every other table is data.
 SOURCES_TABLE = "ingest_sources"
@@ -247,55 +246,32 @@ class Warehouse:
 def _append(
     con: duckdb.DuckDBPyConnection, name: str, data: pa.Table | Iterable[pa.RecordBatch]
 ) -> None:
-    """Append every part to `name` in one streamed INSERT.
+    """Append every part to `name`, matching columns by name (absent ones read as NULL).
 
-    One stream, not one INSERT per part: DuckDB keeps every Arrow object inserted from until the
-    transaction ends, so part-by-part inserts held a whole 10M-row file in memory (7.6 GB RSS);
-    a stream is consumed and let go part by part (flat at ~0.8 GB).
+    Parts go in through relations, not `register`: DuckDB keeps every registered Arrow object
+    inserted from until the transaction ends, which held a whole 10M-row file in memory (7.6 GB
+    RSS); a relation's part is let go once inserted.
     """
-    parts = iter([data] if isinstance(data, pa.Table) else data)
-    first = next(parts, None)
-    if first is None:
-        return
-    stream = _PartStream(first, parts)
-    reader = pa.RecordBatchReader.from_batches(first.schema, stream)
-    con.register("_incoming", reader)
-    try:
-        if not table_exists(con, name):
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
-        else:
-            _add_missing_columns(con, name, first.schema)
-            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
-    except (duckdb.Error, pa.ArrowException, RuntimeError):
-        # What the parts' producer raised (a source error, Ctrl-C) reaches DuckDB as its own
-        # error about the stream; the original is the one to report. (The transaction is
-        # aborted now: the caller rolls it back, which also drops the registration.)
-        if stream.error is not None:
-            raise stream.error from None
-        raise
-    if stream.error is not None:
-        raise stream.error
-    con.unregister("_incoming")
-
-
-class _PartStream:
-    """The parts as record batches, each in the first part's schema; remembers what the parts'
-    producer raised, which DuckDB would otherwise replace with an error of its own."""
-
-    def __init__(self, first: pa.Table | pa.RecordBatch, rest: Iterator):
-        self._first, self._rest = first, rest
-        self.error: BaseException | None = None
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        schema = self._first.schema
-        try:
-            for part in chain([self._first], self._rest):
-                if part.schema != schema:
-                    part = part.select(schema.names).cast(schema)
-                yield from (part.to_batches() if isinstance(part, pa.Table) else [part])
-        except BaseException as exc:
-            self.error = exc
-            raise
+    columns: list[tuple[str, str]] | None = None
+    schema = None
+    for part in [data] if isinstance(data, pa.Table) else data:
+        incoming = con.from_arrow(part)
+        if columns is None and not table_exists(con, name):
+            incoming.create(name)
+            continue
+        if part.schema != schema:
+            schema = part.schema
+            _add_missing_columns(con, name, incoming)
+            columns = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+                [name],
+            ).fetchall()
+        present = set(schema.names)
+        incoming.project(", ".join(
+            f'"{column}"' if column in present else f'NULL::{kind} AS "{column}"'
+            for column, kind in columns
+        )).insert_into(name)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -308,7 +284,9 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
-def _add_missing_columns(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
+def _add_missing_columns(
+    con: duckdb.DuckDBPyConnection, name: str, incoming: duckdb.DuckDBPyRelation
+) -> None:
     # Later releases add columns; the table grows to hold them and older rows read as NULL.
     existing = {
         r[0]
@@ -316,17 +294,9 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, name: str, schema: pa.S
             "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]
         ).fetchall()
     }
-    missing = [column for column in schema.names if column not in existing]
-    if not missing:
-        return
-    con.register("_incoming_schema", schema.empty_table())
-    try:
-        types = dict(con.execute("SELECT column_name, column_type FROM "
-                                 "(DESCRIBE SELECT * FROM _incoming_schema)").fetchall())
-    finally:
-        con.unregister("_incoming_schema")
-    for column in missing:
-        con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {types[column]}')
+    for column, kind in zip(incoming.columns, incoming.types, strict=True):
+        if column not in existing:
+            con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {kind}')
 
 
 def _register(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:

@@ -45,7 +45,7 @@ CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
 HEADER_SEARCH_ROWS = 40
 CSV_BLOCK_BYTES = 16 << 20
-PARQUET_BATCH_ROWS = 262_144
+PARQUET_BATCH_ROWS = 65_536
 CSV_DELIMITERS = (",", "\t", "|", ";")
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
