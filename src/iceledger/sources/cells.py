@@ -40,6 +40,7 @@ MONTH_NUMBERS = {
 _SPACES = re.compile(r"\s+")
 # "[1]" anywhere, or a run of asterisks / daggers at either end: footnote references, not content.
 _FOOTNOTE_MARKERS = re.compile(r"\[\d+\]|^[*†‡]+|[*†‡]+$")
+_FOOTNOTE_CHARACTERS = frozenset("[*†‡")
 _NUMBER_TEXT = re.compile(r"^(?P<sign>[-+])?\$?(?P<digits>\d[\d,]*(\.\d*)?|\.\d+)(?P<percent>%)?$")
 _SPACE_BESIDE_MARK = re.compile(r"(?<=[-+($])\s+|\s+(?=[%)])")
 # A dash alone is how spreadsheets print zero in accounting formats.
@@ -74,13 +75,22 @@ def clean_text(value: object) -> str | None:
     return _clean_string(str(value))
 
 
+def clean_texts(values: list) -> list[str | None]:
+    """clean_text of each value; a column of text alone is cleaned without a call per cell."""
+    if set(map(type, values)) == {str}:
+        return list(map(_clean_string, values))
+    return list(map(clean_text, values))
+
+
 # Workbooks repeat the same labels (captions, facility names) thousands of times.
 @lru_cache(maxsize=1 << 16)
 def _clean_string(raw: str) -> str | None:
-    text = _SPACES.sub(" ", raw).strip()
+    # str.split() breaks at exactly the characters the pattern \s matches, in C.
+    text = " ".join(raw.split())
     if not text:
         return None
-    text = _FOOTNOTE_MARKERS.sub("", text).strip()
+    if not _FOOTNOTE_CHARACTERS.isdisjoint(text):
+        text = _FOOTNOTE_MARKERS.sub("", text).strip()
     return text or None
 
 
@@ -124,6 +134,14 @@ def parse_number(value: object) -> float | None:
     if negative or match["sign"] == "-":
         number = -number
     return number
+
+
+def parse_numbers(values: list) -> list[float | None]:
+    """parse_number of each value; a column of finite numbers alone is kept without a call per
+    cell (the sum of finite numbers is finite unless it overflows, which takes the long way)."""
+    if set(map(type, values)) == {float} and isfinite(sum(values)):
+        return list(values)
+    return list(map(parse_number, values))
 
 
 def _well_grouped(digits: str) -> bool:

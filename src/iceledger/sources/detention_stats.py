@@ -279,14 +279,14 @@ def workbook_row(parsed: ParsedWorkbook) -> pa.Table:
         ("errors", "list<string>"), ("rows_read", "int64"), ("rows_loaded", "int64"),
         ("rows_quarantined", "int64"),
     ])
-    row.append({
+    row.add({
         "workbook": parsed.workbook, "sha256": parsed.sha256, "fiscal_year": parsed.fiscal_year,
         "file_date": parsed.file_date, "archive_date": parsed.archive_date,
         "as_of_date": parsed.as_of_date, "tables_found": parsed.tables_found,
         "warnings": parsed.warnings, "errors": [str(e) for e in parsed.errors],
         "rows_read": parsed.rows_read, "rows_loaded": parsed.rows_loaded,
         "rows_quarantined": len(parsed.quarantined),
-    })
+    }, {}, 1)
     return row.to_arrow()
 
 

@@ -24,9 +24,10 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, lru_cache, partial
 from importlib import resources
-from itertools import repeat
+from itertools import compress
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,12 +37,14 @@ from iceledger.sources.cells import (
     CellValueError,
     cell_name,
     clean_text,
+    clean_texts,
     column_letters,
     fiscal_month,
     month_number,
     parse_date,
     parse_fiscal_year,
     parse_number,
+    parse_numbers,
     snake_case,
 )
 
@@ -260,46 +263,55 @@ class Quarantined(NamedTuple):
 class TableColumns:
     """One output table being filled; columns appear in first-seen order.
 
-    Rows arrive either one by one as dicts, or a table block at a time as tuples of the columns
-    that vary, beside the columns that are constant over the block (workbook, sheet, caption
-    fields): a block of a hundred values then makes no hundred dicts.
+    Rows arrive a part at a time (a table block, a list of records), as one list per column
+    that varies over the part beside the columns constant over it (workbook, sheet, caption
+    fields): a block of a hundred values makes no hundred row objects, and a column constant
+    over the whole table is laid down at once.
     """
 
     def __init__(self) -> None:
         self.types: dict[str, str] = {}
-        self.rows: list[dict[str, object]] = []
-        self.blocks: list[tuple[dict[str, object], tuple[str, ...], list[tuple]]] = []
+        self.parts: list[tuple[dict[str, object], dict[str, list], int]] = []
 
     def declare(self, columns: Iterable[tuple[str, str]]) -> None:
         for name, arrow_type in columns:
             self.types.setdefault(name, arrow_type)
 
-    def append(self, row: dict[str, object]) -> None:
-        self.rows.append(row)
+    def add(self, constants: dict[str, object], columns: dict[str, list], length: int) -> None:
+        """`length` rows: each column's values listed in `columns`, or else its constant."""
+        if length:
+            self.parts.append((constants, columns, length))
 
-    def add_block(self, constants: dict[str, object], names: tuple[str, ...],
-                  rows: list[tuple]) -> None:
-        if rows:
-            self.blocks.append((constants, names, rows))
+    @property
+    def row_count(self) -> int:
+        return sum(length for _, _, length in self.parts)
 
     def to_arrow(self):  # -> pa.Table; pyarrow is imported here so finding tables stays light
         import pyarrow as pa
 
-        columns: dict[str, list] = {name: [] for name in self.types}
-        for constants, names, rows in self.blocks:
-            varying = dict(zip(names, zip(*rows)))  # transposed in C
-            for name, values in columns.items():
-                values.extend(varying[name] if name in varying
-                              else [constants.get(name)] * len(rows))
-        rows = self.rows
-        for name, values in columns.items():
-            values.extend(map(dict.get, rows, repeat(name)))
-        return pa.table({name: _arrow_array(values, self.types[name])
-                         for name, values in columns.items()})
+        parts, total = self.parts, self.row_count
+        arrays = {}
+        for name, kind in self.types.items():
+            if parts and not any(name in columns for _, columns, _ in parts):
+                value = parts[0][0].get(name)
+                if value is not None and all(constants.get(name) == value
+                                             for constants, _, _ in parts):
+                    arrays[name] = _repeated_array(value, total, kind)
+                    continue
+            values: list = []
+            for constants, columns, length in parts:
+                listed = columns.get(name)
+                values.extend(listed if listed is not None else [constants.get(name)] * length)
+            arrays[name] = _arrow_array(values, kind)
+        return pa.table(arrays)
 
 
 # Days from 0001-01-01 to the Unix epoch, the origin of Arrow's date32.
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# Length of the runs of one repeated value that tables take their constant columns from.
+_REPEATED_RUN = 256
+# The array typecode holding each fixed-width Arrow type's values (date32: days since the epoch).
+_FIXED_WIDTH = {"float64": "d", "int32": "i", "int64": "q", "date32": "i"}
 
 
 def _arrow_array(values: list, kind: str):
@@ -313,13 +325,7 @@ def _arrow_array(values: list, kind: str):
     if kind == "string":
         first = values[0] if values else None
         if first.__class__ is str and first and values.count(first) == len(values):
-            # One text repeated (the workbook, its sha256, the sheet): its bytes are laid down
-            # once and copied, not converted value by value.
-            encoded = first.encode()
-            offsets = array("i", range(0, len(encoded) * len(values) + 1, len(encoded)))
-            return pa.Array.from_buffers(pa.string(), len(values),
-                                         [None, pa.py_buffer(offsets),
-                                          pa.py_buffer(encoded * len(values))])
+            return _repeated_array(first, len(values), kind)
         builder = pa.lib.StringBuilder()
         builder.append_values(values)
         return builder.finish()
@@ -331,8 +337,7 @@ def _arrow_array(values: list, kind: str):
         return pa.Array.from_buffers(pa.list_(pa.string()), len(values),
                                      [None, pa.py_buffer(offsets)],
                                      children=[_arrow_array(flat, "string")])
-    typecode, arrow_type = {"float64": ("d", pa.float64()), "int32": ("i", pa.int32()),
-                            "int64": ("q", pa.int64()), "date32": ("i", pa.date32())}[kind]
+    typecode, arrow_type = _FIXED_WIDTH[kind], getattr(pa, kind)()
     # The membership test runs in C and spares scanning the many columns with no gap.
     missing = [i for i, value in enumerate(values) if value is None] if None in values else []
     if kind == "date32":
@@ -349,42 +354,85 @@ def _arrow_array(values: list, kind: str):
                                  null_count=len(missing))
 
 
-class SheetScan(NamedTuple):
-    """A sheet's text cells (as printed) and the positions of its numbers, found in one pass."""
+def _repeated_array(value: object, length: int, kind: str):
+    """An Arrow array of one value repeated (the workbook, its sha256, the sheet, the fiscal
+    year): its bytes are laid down once and copied, not converted value by value.
 
-    texts: list[tuple[int, int, str]]
-    numbers: dict[int, list[int]]  # row -> columns holding a number, left to right
+    Every table of a workbook repeats the same few values; each is laid down once, long enough
+    for most tables (a power of two for the longer ones), and the tables take its first values.
+    """
+    if (kind == "string" and value.__class__ is str and value) or (
+            kind != "date32" and kind in _FIXED_WIDTH and value.__class__ in (int, float)):
+        run = max(_REPEATED_RUN, 1 << (length - 1).bit_length())
+        return _repeated_run(value, kind, run).slice(0, length)
+    return _arrow_array([value] * length, kind)
+
+
+@lru_cache(maxsize=128)
+def _repeated_run(value: str | float, kind: str, length: int):
+    import pyarrow as pa
+
+    if kind == "string":
+        encoded = value.encode()
+        offsets = array("i", range(0, len(encoded) * length + 1, len(encoded)))
+        return pa.Array.from_buffers(pa.string(), length,
+                                     [None, pa.py_buffer(offsets), pa.py_buffer(encoded * length)])
+    return pa.Array.from_buffers(getattr(pa, kind)(), length,
+                                 [None, pa.py_buffer(array(_FIXED_WIDTH[kind], [value]) * length)])
+
+
+class SheetScan:
+    """A sheet's text cells (as printed) and the positions of its numbers, found in one pass.
+
+    Text cells are kept as three parallel lists, not an object per cell, and a pattern is tried
+    once on each distinct text: a sheet repeats its labels many times.
+    """
+
+    def __init__(self, rows: list[int], columns: list[int], texts: list[str],
+                 numbers: dict[int, list[int]]):
+        self.rows, self.columns, self.texts = rows, columns, texts
+        self.numbers = numbers  # row -> columns holding a number, left to right
+        self._distinct: set[str] | None = None
 
     def matching(self, pattern: re.Pattern[str], candidate: re.Pattern[str] | None = None):
-        """(row, column, cleaned text, match) of each text cell `pattern` finds.
+        """(row, column, cleaned text, match) of each text cell `pattern` finds, row by row.
 
         `candidate` (by default the pattern relaxed) is tried on the raw text first, which
         spares cleaning the many cells that cannot match.
         """
         candidate = candidate or relaxed(pattern.pattern)
-        for row, column, raw in self.texts:
-            if candidate.search(raw) is not None:
-                text = clean_text(raw)
-                if text is not None and (match := pattern.search(text)) is not None:
-                    yield row, column, text, match
+        if self._distinct is None:
+            self._distinct = set(self.texts)
+        found = {raw for raw in self._distinct if candidate.search(raw) is not None}
+        if not found:
+            return
+        for i in compress(range(len(self.texts)), map(found.__contains__, self.texts)):
+            text = clean_text(self.texts[i])
+            if text is not None and (match := pattern.search(text)) is not None:
+                yield self.rows[i], self.columns[i], text, match
 
 
 def scan_sheet(grid: Grid) -> SheetScan:
-    texts: list[tuple[int, int, str]] = []
+    rows: list[int] = []
+    columns: list[int] = []
+    texts: list[str] = []
     numbers: dict[int, list[int]] = {}
+    add_row, add_column, add_text = rows.append, columns.append, texts.append
     for r, row in enumerate(grid):
-        columns = []
+        figures = []
         for c, value in enumerate(row):
             # Tested by class alone, an empty cell ("") costs no comparison with zero.
             kind = value.__class__
             if kind is str:
                 if value:
-                    texts.append((r, c, value))
+                    add_row(r)
+                    add_column(c)
+                    add_text(value)
             elif kind is float or kind is int:  # bool is its own class: not a figure
-                columns.append(c)
-        if columns:
-            numbers[r] = columns
-    return SheetScan(texts, numbers)
+                figures.append(c)
+        if figures:
+            numbers[r] = figures
+    return SheetScan(rows, columns, texts, numbers)
 
 
 @cache
@@ -442,10 +490,6 @@ class Extraction:
         self.rows_read += 1
         self.quarantined.append(Quarantined(sheet, row + 1, cell_name(row, column), reason))
 
-    def load(self, table: TableColumns, row: dict[str, object]) -> None:
-        self.rows_read += 1
-        self.rows_loaded += 1
-        table.append(row)
 
 
 def _blank(value: object) -> bool:
@@ -686,7 +730,8 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     valued = set(value_rows)
     labels = _RowLabels(spec, dims)
     block_constants = {**constants, **context.provenance, "fiscal_year": fiscal_year}
-    emit = _LongRows(spec, dims, column_dim, context) if not spec.measures else None
+    emit = (_MeasureRows(spec, dims, columns, block, context) if spec.measures
+            else _LongRows(spec, dims, column_dim, columns, context))
     for r in range(block.first_row, last):
         raw = [clean_text(grid[r][block.first_column + i]) for i in range(label_count)]
         try:
@@ -699,12 +744,8 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             continue
         if row_dims is None:  # a group heading
             continue
-        if emit is None:
-            _emit_measures(grid, r, block, columns, {**block_constants, **row_dims}, context, out)
-        else:
-            emit.row(grid[r], r, columns, row_dims, out)
-    if emit is not None:
-        emit.finish(block_constants, out)
+        emit.row(grid[r], r, row_dims, out)
+    emit.finish(block_constants, out)
 
 
 def _locator(context: SheetContext):
@@ -909,26 +950,56 @@ class _RowLabels:
 
 
 class _LongRows:
-    """The rows one long table block makes: one per value, as tuples of what varies."""
+    """The rows one long table block makes, one per value, kept as a list per column."""
 
     def __init__(self, spec: TableSpec, dims: list[Dimension], column_dim: Dimension,
-                 context: SheetContext):
-        self.spec, self.column_dim, self.context = spec, column_dim, context
+                 columns: list[_Column], context: SheetContext):
+        self.spec, self.kind, self.columns, self.context = spec, column_dim.kind, columns, context
         self.dim_names = tuple(d.name for d in dims)
-        key_names = ("month", "point") if column_dim.kind == "half_month" else (column_dim.name,)
-        self.names = (*self.dim_names, *key_names, spec.value, "cell_range")
-        self.total_names = (*self.dim_names, spec.value, "cell_range")
-        self.rows: list[tuple] = []
-        self.totals: list[tuple] = []
+        self.key_name = column_dim.name
+        main = [c for c in columns if c.target == spec.name]
+        totals = [c for c in columns if c.target != spec.name]
+        # Figures are read main columns first, then fiscal-year totals, in one pass per row.
+        self.indexes = [c.index for c in main + totals]
+        self.main_count = len(main)
+        self.keys = [c.key for c in main]
+        self.letters = [column_letters(c.index) for c in main]
+        self.total_letters = [column_letters(c.index) for c in totals]
+        cutoff = context.placeholder_cutoff
+        # Where a zero is a placeholder: columns for periods wholly after the data-as-of date.
+        self.late = [] if spec.month_fiscal_year_from else [
+            j for j, key in enumerate(self.keys) if _after_cutoff(self.kind, key, cutoff)]
+        self.out = {name: [] for name in (*self.dim_names, "key", "value", "cell_range")}
+        self.totals_out = {name: [] for name in (*self.dim_names, "value", "cell_range")}
         self.placeholders = 0
 
-    def row(self, cells: Sequence[Any], r: int, columns: list[_Column],
-            row_dims: dict[str, object], out: Extraction) -> None:
-        spec, kind, cutoff = self.spec, self.column_dim.kind, self.context.placeholder_cutoff
-        labels = tuple(row_dims[name] for name in self.dim_names)
+    def row(self, cells: Sequence[Any], r: int, row_dims: dict[str, object],
+            out: Extraction) -> None:
+        if not self.spec.month_fiscal_year_from:
+            try:
+                found = [raw if raw.__class__ is float else parse_number(raw)
+                         for raw in map(cells.__getitem__, self.indexes)]
+            except CellValueError:
+                pass  # read again cell by cell below, to quarantine just the bad ones
+            else:
+                main = found[:self.main_count]
+                if self.late and 0.0 in main:
+                    for j in self.late:
+                        if main[j] == 0:
+                            main[j] = None
+                            self.placeholders += 1
+                self._add(row_dims, r, self.keys, main, self.letters,
+                          found[self.main_count:], self.total_letters)
+                return
+        self._row_by_cell(cells, r, row_dims, out)
+
+    def _row_by_cell(self, cells: Sequence[Any], r: int, row_dims: dict[str, object],
+                     out: Extraction) -> None:
+        spec, kind, cutoff = self.spec, self.kind, self.context.placeholder_cutoff
         # Month headers whose year depends on the row ("Oct" of the row's fiscal year).
         row_year = row_dims[spec.month_fiscal_year_from] if spec.month_fiscal_year_from else None
-        for column in columns:
+        keys, values, letters, total_values, total_letters = [], [], [], [], []
+        for column in self.columns:
             raw = cells[column.index]
             try:
                 value = raw if raw.__class__ is float else parse_number(raw)
@@ -938,24 +1009,48 @@ class _LongRows:
             except CellValueError as problem:
                 out.quarantine(self.context.sheet, r, column.index, f"{spec.name}: {problem}")
                 continue
-            cell = cell_name(r, column.index)
             if column.target != spec.name:
-                self.totals.append((*labels, value, cell))
+                total_values.append(value)
+                total_letters.append(column_letters(column.index))
                 continue
             if value == 0 and cutoff is not None and _after_cutoff(kind, key, cutoff):
                 value = None
                 self.placeholders += 1
-            if kind == "half_month":
-                self.rows.append((*labels, *key, value, cell))
-            else:
-                self.rows.append((*labels, key, value, cell))
+            keys.append(key)
+            values.append(value)
+            letters.append(column_letters(column.index))
+        self._add(row_dims, r, keys, values, letters, total_values, total_letters)
+
+    def _add(self, row_dims: dict[str, object], r: int, keys: list, values: list,
+             letters: list[str], total_values: list, total_letters: list[str]) -> None:
+        number = str(r + 1)
+        for output, figures, columns in ((self.out, values, letters),
+                                         (self.totals_out, total_values, total_letters)):
+            if not figures:
+                continue
+            for name in self.dim_names:
+                output[name].extend([row_dims[name]] * len(figures))
+            output["value"].extend(figures)
+            output["cell_range"].extend([column + number for column in columns])
+        self.out["key"].extend(keys)
 
     def finish(self, constants: dict[str, object], out: Extraction) -> None:
         spec = self.spec
-        out.output(spec.name).add_block(constants, self.names, self.rows)
+        columns = {name: self.out[name] for name in self.dim_names}
+        if self.kind == "half_month":
+            columns["month"], columns["point"] = list(zip(*self.out["key"])) or ([], [])
+        else:
+            columns[self.key_name] = self.out["key"]
+        columns[spec.value] = self.out["value"]
+        columns["cell_range"] = self.out["cell_range"]
+        out.output(spec.name).add(constants, columns, len(self.out["value"]))
+        totals = self.totals_out
         if spec.totals_table:
-            out.output(spec.totals_table).add_block(constants, self.total_names, self.totals)
-        loaded = len(self.rows) + len(self.totals)
+            out.output(spec.totals_table).add(
+                constants, {**{name: totals[name] for name in self.dim_names},
+                            spec.value: totals["value"], "cell_range": totals["cell_range"]},
+                len(totals["value"]))
+        loaded = len(self.out["value"]) + len(totals["value"])
         out.rows_read += loaded
         out.rows_loaded += loaded
         if self.placeholders:
@@ -964,6 +1059,49 @@ class _LongRows:
                 f"for periods after the data-as-of date {self.context.placeholder_cutoff} "
                 "loaded as NULL (placeholders)"
             )
+
+
+class _MeasureRows:
+    """The rows one block of measures makes, one per sheet row, kept as a list per column."""
+
+    def __init__(self, spec: TableSpec, dims: list[Dimension], columns: list[_Column],
+                 block: Block, context: SheetContext):
+        self.spec, self.columns, self.context = spec, columns, context
+        self.dim_names = tuple(d.name for d in dims)
+        self.indexes = [c.index for c in columns]
+        # A measure found under two headers takes the figure of the rightmost.
+        self.positions = {c.key: j for j, c in enumerate(columns)}
+        self.first_letters = column_letters(block.first_column)
+        self.last_letters = column_letters(columns[-1].index)
+        self.out = {name: [] for name in (*self.dim_names, *self.positions, "cell_range")}
+        self.rows = 0
+
+    def row(self, cells: Sequence[Any], r: int, row_dims: dict[str, object],
+            out: Extraction) -> None:
+        try:
+            found = list(map(parse_number, map(cells.__getitem__, self.indexes)))
+        except CellValueError:
+            for column in self.columns:  # the first bad figure quarantines the row
+                try:
+                    parse_number(cells[column.index])
+                except CellValueError as problem:
+                    out.quarantine(self.context.sheet, r, column.index,
+                                   f"{self.spec.name}: {problem}")
+                    return
+        output = self.out
+        for name in self.dim_names:
+            output[name].append(row_dims[name])
+        for name, j in self.positions.items():
+            output[name].append(found[j])
+        number = r + 1
+        output["cell_range"].append(
+            f"{self.first_letters}{number}:{self.last_letters}{number}")
+        self.rows += 1
+
+    def finish(self, constants: dict[str, object], out: Extraction) -> None:
+        out.output(self.spec.name).add(constants, self.out, self.rows)
+        out.rows_read += self.rows
+        out.rows_loaded += self.rows
 
 
 def _after_cutoff(kind: str, key: object, cutoff: date | None) -> bool:
@@ -981,19 +1119,6 @@ def _after_cutoff(kind: str, key: object, cutoff: date | None) -> bool:
 def _month_end(first: date) -> date:
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return following - timedelta(days=1)
-
-
-def _emit_measures(grid: Grid, r: int, block: Block, columns: list[_Column], base: dict,
-                   context: SheetContext, out: Extraction) -> None:
-    row = dict(base)
-    for column in columns:
-        try:
-            row[column.key] = parse_number(grid[r][column.index])
-        except CellValueError as problem:
-            out.quarantine(context.sheet, r, column.index, f"{block.spec.name}: {problem}")
-            return
-    row["cell_range"] = f"{cell_name(r, block.first_column)}:{cell_name(r, columns[-1].index)}"
-    out.load(out.output(block.spec.name), row)
 
 
 def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extraction) -> None:
@@ -1021,40 +1146,70 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
                    *((name, kinds[name]) for _, name in names),
                    *((name, "float64") for name in records.sums),
                    ("notes", "string"), ("sheet", "string"), ("cell_range", "string")])
-    fiscal_year = context.fiscal_year
     rest = [index for index, _ in names[1:]]
     rows = [r for r in range(block.first_row, block.end_row)
             if _any_filled(map(grid[r].__getitem__, rest))]
     last = rows[-1] + 1 if rows else block.first_row
-    readers = [(index, name, _record_reader(kinds[name], records.zero_pad.get(name)))
-               for index, name in names]
-    base = {**context.provenance, "fiscal_year": fiscal_year}
+    row_cells = [grid[r] for r in range(block.first_row, last)]
+    # Read a column at a time; a row with a cell its column cannot hold is quarantined, naming
+    # the first such cell from the left.
+    columns: dict[str, list] = {}
+    bad: dict[int, tuple[int, str, CellValueError]] = {}
+    notes: dict[int, list[str]] = {}
+    for index, name in names:
+        cells = list(map(itemgetter(index), row_cells))
+        values, problems = _column_values(
+            _record_reader(kinds[name], records.zero_pad.get(name)), cells)
+        for position, problem in problems.items():
+            if kinds[name] == "date32":
+                # A word where a date belongs ("New Facility", "N/A") says why there is none.
+                notes.setdefault(position, []).append(f"{name}: {clean_text(cells[position])}")
+            else:
+                bad.setdefault(position, (index, name, problem))
+        columns[name] = values
+    columns["notes"] = [None] * len(row_cells)
+    for position, said in notes.items():
+        columns["notes"][position] = "; ".join(said)
+    for name, parts in records.sums.items():
+        present = [columns[part] for part in parts if part in columns]
+        columns[name] = [_sum_present(figures) for figures in zip(*present)] if present \
+            else [None] * len(row_cells)
     first_letters = column_letters(block.first_column)
     last_letters = column_letters(block.end_column - 1)
-    for r in range(block.first_row, last):
-        row: dict[str, object] = base.copy()
-        notes = []
-        cells = grid[r]
-        try:
-            for index, name, read in readers:
-                if read is not parse_date:
-                    row[name] = read(cells[index])
-                    continue
-                try:
-                    row[name] = parse_date(cells[index])
-                except CellValueError:
-                    # A word where a date belongs ("New Facility", "N/A") says why there is none.
-                    row[name] = None
-                    notes.append(f"{name}: {clean_text(cells[index])}")
-        except CellValueError as problem:
-            out.quarantine(context.sheet, r, index, f"{spec.name}: {name}: {problem}")
-            continue
-        row["notes"] = "; ".join(notes) or None
-        for name, parts in records.sums.items():
-            present = [row[p] for p in parts if row.get(p) is not None]
-            row[name] = sum(present) if present else None
-        row["cell_range"] = f"{first_letters}{r + 1}:{last_letters}{r + 1}"
-        out.load(table, row)
+    columns["cell_range"] = [f"{first_letters}{r}:{last_letters}{r}"
+                             for r in range(block.first_row + 1, last + 1)]
+    for position, (index, name, problem) in sorted(bad.items()):
+        out.quarantine(context.sheet, block.first_row + position, index,
+                       f"{spec.name}: {name}: {problem}")
+    if bad:
+        kept = [position not in bad for position in range(len(row_cells))]
+        columns = {name: list(compress(values, kept)) for name, values in columns.items()}
+    loaded = len(row_cells) - len(bad)
+    table.add({**context.provenance, "fiscal_year": context.fiscal_year}, columns, loaded)
+    out.rows_read += loaded
+    out.rows_loaded += loaded
+
+
+def _column_values(reader, cells: list) -> tuple[list, dict[int, CellValueError]]:
+    """A column's values read by `reader` (see _record_reader), and the error of each cell that
+    could not be read (its value None)."""
+    read_column, read = reader
+    try:
+        return read_column(cells), {}
+    except CellValueError:
+        values, problems = [], {}
+        for position, cell in enumerate(cells):
+            try:
+                values.append(read(cell))
+            except CellValueError as problem:
+                values.append(None)
+                problems[position] = problem
+        return values, problems
+
+
+def _sum_present(figures: Iterable[float | None]) -> float | None:
+    present = [figure for figure in figures if figure is not None]
+    return sum(present) if present else None
 
 
 def _record_kind(name: str, values: Iterable[Any], records: RecordsSpec) -> str:
@@ -1071,19 +1226,24 @@ def _record_kind(name: str, values: Iterable[Any], records: RecordsSpec) -> str:
 
 
 def _record_reader(kind: str, zero_pad: int | None):
-    """The function turning a raw cell of a record column into its value."""
+    """The functions turning a record column's raw cells into values: the whole column at once,
+    and one cell (for a column holding a cell that cannot be read)."""
     if kind == "float64":
-        return parse_number
+        return parse_numbers, parse_number
     if kind == "date32":
-        return parse_date
+        return partial(_mapped, parse_date), parse_date
     if not zero_pad:
-        return clean_text
+        return clean_texts, clean_text
 
     def padded(raw: object) -> str | None:
         text = clean_text(raw)
         return text.zfill(zero_pad) if text is not None and text.isdigit() else text
 
-    return padded
+    return partial(_mapped, padded), padded
+
+
+def _mapped(read, cells: list) -> list:
+    return list(map(read, cells))
 
 
 def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: SheetContext,
