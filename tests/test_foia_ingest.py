@@ -11,6 +11,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+from hypothesis import given
+from hypothesis import strategies as st
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -302,6 +304,19 @@ def test_exact_duplicates_remember_earlier_batches():
     assert seen.flag(np.array([5, 3, 5], dtype=np.uint64)).tolist() == [False, False, True]
     assert seen.flag(np.array([3, 9, 9, 1], dtype=np.uint64)).tolist() == [True, False, True,
                                                                            False]
+
+
+@given(st.lists(st.lists(st.integers(0, 40), max_size=30), max_size=40))
+def test_exact_duplicates_flag_every_repeat_across_any_batches(batches):
+    import numpy as np
+    seen, earlier = ExactDuplicates(), set()
+    for batch in batches:
+        flags = seen.flag(np.array(batch, dtype=np.uint64)).tolist()
+        expected = []
+        for value in batch:
+            expected.append(value in earlier)
+            earlier.add(value)
+        assert flags == expected
 
 
 def test_reingesting_the_same_bytes_is_a_no_op_and_the_cli_reports_it(tmp_path):

@@ -84,23 +84,32 @@ class ExactDuplicates:
 
     Rows are compared by a 64-bit hash of all their cells: two different rows share a hash with a
     probability of about n²/2⁶⁵ (under 3 in a million for 10 million rows).
+
+    The hashes seen are kept as a few sorted runs whose sizes at least double from the newest to
+    the oldest, merged as they fill (as in a log-structured merge tree): each part is looked up
+    in about log2(parts) runs, and every hash is merged about log2(parts) times, where one run
+    re-sorted for every part cost O(parts²) (4.4 s of CPU for 10M rows in 64K-row parts).
     """
 
     def __init__(self) -> None:
-        self._seen = np.empty(0, dtype=np.uint64)  # sorted, unique
+        self._runs: list[np.ndarray] = []  # each sorted and unique; oldest (largest) first
 
     def flag(self, hashes: np.ndarray) -> np.ndarray:
         order = np.argsort(hashes, kind="stable")
         ordered = hashes[order]
         repeat = np.zeros(len(ordered), dtype=bool)
         repeat[1:] = ordered[1:] == ordered[:-1]
-        if len(self._seen) and len(ordered):
-            at = np.searchsorted(self._seen, ordered).clip(max=len(self._seen) - 1)
-            repeat |= self._seen[at] == ordered
+        for run in self._runs:
+            at = np.searchsorted(run, ordered).clip(max=len(run) - 1)
+            repeat |= run[at] == ordered
         flags = np.empty(len(ordered), dtype=bool)
         flags[order] = repeat
-        # Both runs are sorted, so the stable sort merges them in linear time.
-        self._seen = np.sort(np.concatenate([self._seen, ordered[~repeat]]), kind="stable")
+        if not repeat.all():
+            self._runs.append(ordered[~repeat])
+        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
+            newest = self._runs.pop()
+            # Both runs are sorted, so the stable sort merges them in linear time.
+            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], newest]), kind="stable")
         return flags
 
 
