@@ -11,12 +11,12 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
-from hypothesis import given
-from hypothesis import strategies as st
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import xlsxwriter
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from iceledger.cli import app
