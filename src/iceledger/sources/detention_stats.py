@@ -15,7 +15,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -159,7 +159,8 @@ def _read_file_name(parsed: ParsedWorkbook, layout: Layout) -> None:
     """The report date and archive date a file name carries (FY25_detentionStats09242025.xlsx)."""
     name = parsed.workbook
     if stamp := layout.archive_stamp.search(name):
-        parsed.archive_date = datetime.strptime(stamp["stamp"][:8], "%Y%m%d").date()
+        digits = stamp["stamp"]  # YYYYMMDDhhmmss
+        parsed.archive_date = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
     name_year = layout.file_fiscal_year.search(name)
     name_fiscal_year = parse_fiscal_year(name_year.group(0)) if name_year else None
     found = layout.file_date.search(name)

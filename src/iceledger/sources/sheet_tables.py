@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache, lru_cache, partial
 from importlib import resources
-from itertools import compress
+from itertools import accumulate, compress
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -152,6 +152,10 @@ class TableSpec:
     header_rows: int = 1
     month_fiscal_year_from: str | None = None
     records: RecordsSpec | None = None
+    # Each tuple of row labels read so far -> its dimension values (shared, never changed):
+    # every release repeats the same rows.
+    labels_read: dict[tuple, dict[str, object]] = field(default_factory=dict, compare=False,
+                                                        repr=False)
 
     def finds(self, text: str) -> re.Match[str] | None:
         pattern = self.caption or self.header
@@ -326,6 +330,14 @@ def _arrow_array(values: list, kind: str):
         first = values[0] if values else None
         if first.__class__ is str and first and values.count(first) == len(values):
             return _repeated_array(first, len(values), kind)
+        if None not in values:
+            # ASCII text (nearly all of it): one join, and offsets from the lengths, all in C.
+            joined = "".join(values)
+            data = joined.encode()
+            if len(data) == len(joined):
+                offsets = array("i", accumulate(map(len, values), initial=0))
+                return pa.Array.from_buffers(pa.string(), len(values),
+                                             [None, pa.py_buffer(offsets), pa.py_buffer(data)])
         builder = pa.lib.StringBuilder()
         builder.append_values(values)
         return builder.finish()
@@ -403,13 +415,19 @@ class SheetScan:
         candidate = candidate or relaxed(pattern.pattern)
         if self._distinct is None:
             self._distinct = set(self.texts)
-        found = {raw for raw in self._distinct if candidate.search(raw) is not None}
+        found = set(filter(partial(_may_match, candidate), self._distinct))
         if not found:
             return
         for i in compress(range(len(self.texts)), map(found.__contains__, self.texts)):
             text = clean_text(self.texts[i])
             if text is not None and (match := pattern.search(text)) is not None:
                 yield self.rows[i], self.columns[i], text, match
+
+
+# Every release prints the same captions and labels: a text is tried once per pattern.
+@lru_cache(maxsize=1 << 16)
+def _may_match(candidate: re.Pattern[str], raw: str) -> bool:
+    return candidate.search(raw) is not None
 
 
 def scan_sheet(grid: Grid) -> SheetScan:
@@ -733,7 +751,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     emit = (_MeasureRows(spec, dims, columns, block, context) if spec.measures
             else _LongRows(spec, dims, column_dim, columns, context))
     for r in range(block.first_row, last):
-        raw = [clean_text(grid[r][block.first_column + i]) for i in range(label_count)]
+        raw = list(map(clean_text, grid[r][block.first_column:block.first_column + label_count]))
         try:
             row_dims = labels.resolve(raw, has_values=r in valued)
         except CellValueError as problem:
@@ -935,16 +953,18 @@ class _RowLabels:
             if self.group is None:
                 raise CellValueError(f"row label {label!r} comes before any {outer.name} group")
             return {outer.name: self.group, inner.name: inner.canonical(label)}
-        values: dict[str, object] = {}
-        for i, (dim, text) in enumerate(zip(dims, raw)):
-            if text is None and dim.name in spec.fill_down:
-                text = self.previous[i]
-            self.previous[i] = text
-            if text is None:
-                values[dim.name] = spec.blank_labels.get(dim.name)
-            else:
-                values[dim.name] = dim.canonical(text)
-        if has_values and all(text is None for text in raw):
+        unlabelled = all(text is None for text in raw)
+        if spec.fill_down:
+            raw = [self.previous[i] if text is None and dim.name in spec.fill_down else text
+                   for i, (dim, text) in enumerate(zip(dims, raw))]
+            self.previous = raw
+        key = tuple(raw)
+        values = spec.labels_read.get(key)
+        if values is None:
+            values = {dim.name: spec.blank_labels.get(dim.name) if text is None
+                      else dim.canonical(text) for dim, text in zip(dims, raw)}
+            spec.labels_read[key] = values
+        if has_values and unlabelled:
             raise CellValueError("figures without a row label")
         return values
 
