@@ -8,7 +8,8 @@ rows, wall seconds, rows/s, CPU seconds (user+sys; on a shared machine wall time
 other processes' load) and peak RSS. In the same run, as baselines:
 - pandas.read_excel (openpyxl) on a smaller stints workbook, against iceledger on that same file;
 - the xlsx readers alone on one workbook: python-calamine (rows as Python lists), fastexcel
-  (one whole sheet at a time), and iceledger's sliced fastexcel reader on two threads.
+  (one whole sheet at a time), and iceledger's sliced fastexcel reader on two threads;
+- as a floor for CSV and parquet, DuckDB copying the same file into a table by itself.
 
 Targets (issue 3): stints xlsx >= 150,000 rows/s (1.32M rows in <= 10 s); CSV and parquet
 >= 2,000,000 rows/s; peak RSS <= 2 GB at 10M rows. Synthetic files are cached in --data.
@@ -69,6 +70,17 @@ started = time.perf_counter()
 reader = fastexcel.read_excel(sys.argv[1])
 rows = sum(reader.load_sheet(name, header_row=6, dtypes="string", eager=True).num_rows
            for name in reader.sheet_names)
+print(json.dumps({"rows": rows, "load_s": time.perf_counter() - started}))
+"""
+
+NATIVE = """
+import json, sys, time
+import duckdb
+reader = {"csv": "read_csv(?, all_varchar = true)", "parquet": "read_parquet(?)"}[sys.argv[2]]
+con = duckdb.connect(sys.argv[3])
+started = time.perf_counter()
+con.execute(f"CREATE TABLE copied AS SELECT * FROM {reader}", [sys.argv[1]])
+rows = con.execute("SELECT count(*) FROM copied").fetchone()[0]
 print(json.dumps({"rows": rows, "load_s": time.perf_counter() - started}))
 """
 
@@ -216,6 +228,15 @@ def run(data: Path, work: Path, stints_rows: int, big_rows: int, small_rows: int
     pq = measure(INGEST, str(parquet_file), warehouse("parquet"))
     parquet_rate = line("arrests parquet -> warehouse", pq)
     peak = max(csv["rss_mb"], pq["rss_mb"])
+
+    print("\nfloor: DuckDB copying the same files into a table by itself (its own parallel "
+          "readers; no typing, checks, provenance or duplicate flags)")
+    csv_floor = line("DuckDB read_csv -> table (all text)",
+                     measure(NATIVE, str(csv_file), "csv", warehouse("native-csv")))
+    parquet_floor = line("DuckDB read_parquet -> table",
+                         measure(NATIVE, str(parquet_file), "parquet", warehouse("native-pq")))
+    print(f"iceledger / floor: CSV {csv_rate / csv_floor:.2f}, parquet "
+          f"{parquet_rate / parquet_floor:.2f}")
 
     print(f"\nbaseline: pandas.read_excel (openpyxl) against iceledger, same {small_rows:,}-row "
           "stints workbook")
