@@ -10,16 +10,60 @@ that the definitions do not depend on DuckDB.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import shutil
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 
 import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+from ibis.backends.duckdb import Backend as IbisDuckDBBackend
 
 from iceledger.errors import IceledgerError
 from iceledger.warehouse import Warehouse
 
 BACKENDS = ("duckdb", "spark")
+# Compiled queries a backend keeps (a metric asked for with different parameters is another
+# query); the least recently used is dropped first.
+COMPILED_QUERIES_KEPT = 512
+MEMTABLES_KEPT = 256
+
+
+class ReadOnlyWarehouse(IbisDuckDBBackend):
+    """Ibis's DuckDB backend on a warehouse opened read-only, remembering what cannot change.
+
+    While the file is open read-only, DuckDB's lock keeps every writer out, so table schemas stay
+    as they are: each is read once, not DESCRIBEd on every lookup. And Ibis's compiler takes 10
+    to 60 ms to turn a metric's expression into SQL, often longer than DuckDB takes to run it,
+    so the SQL of each expression is kept and reused when an equal expression comes again (equal
+    inputs, including memtables from `memtable`, give equal expressions). Only SQL text is kept:
+    every call still runs its query.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._tables: dict[tuple, ir.Table] = {}
+        self._compiled: OrderedDict[tuple, str] = OrderedDict()
+
+    def table(self, name: str, /, *, database=None) -> ir.Table:
+        key = (name, database)
+        if key not in self._tables:
+            self._tables[key] = super().table(name, database=database)
+        return self._tables[key]
+
+    def compile(self, expr: ir.Expr, /, *, limit=None, params=None, pretty: bool = False) -> str:
+        if params:
+            return super().compile(expr, limit=limit, params=params, pretty=pretty)
+        key = (expr.op(), limit, pretty)
+        sql = self._compiled.pop(key, None)
+        if sql is None:
+            sql = super().compile(expr, limit=limit, pretty=pretty)
+        self._compiled[key] = sql
+        if len(self._compiled) > COMPILED_QUERIES_KEPT:
+            self._compiled.popitem(last=False)
+        return sql
 
 
 def duckdb_backend(warehouse_path: Path | str) -> ibis.BaseBackend:
@@ -30,9 +74,31 @@ def duckdb_backend(warehouse_path: Path | str) -> ibis.BaseBackend:
             "first, or pass --warehouse PATH"
         )
     try:
-        return ibis.duckdb.connect(str(path), read_only=True)
+        return ReadOnlyWarehouse().connect(str(path), read_only=True)
     except Exception as exc:  # duckdb raises several unrelated types for an unreadable file
         raise IceledgerError(f"{path}: cannot open the warehouse: {exc}") from exc
+
+
+_memtables: OrderedDict[bytes, ir.Table] = OrderedDict()
+
+
+def memtable(data: pa.Table) -> ir.Table:
+    """`ibis.memtable(data)`, the same table for the same contents.
+
+    Ibis tells memtables apart by object, so two built from equal data make two unequal
+    expressions; the same one for equal data lets ReadOnlyWarehouse reuse compiled SQL.
+    """
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, data.schema) as writer:
+        writer.write_table(data)
+    digest = hashlib.blake2b(sink.getvalue().to_pybytes(), digest_size=16).digest()
+    table = _memtables.pop(digest, None)
+    if table is None:
+        table = ibis.memtable(data)
+    _memtables[digest] = table
+    if len(_memtables) > MEMTABLES_KEPT:
+        _memtables.popitem(last=False)
+    return table
 
 
 def local_spark_session():

@@ -24,7 +24,7 @@ from iceledger.metrics.detention import (
     source_table,
 )
 from iceledger.metrics.registry import Metric, MetricParams, register
-from iceledger.metrics.volume import apply_filters, in_period
+from iceledger.metrics.volume import apply_filters, during
 
 RATE_COLUMNS = ("rate_usd_per_day", "rate_basis", "rate_source")
 UNPRICED = "no rate in the cost-rate table for these days: not priced"
@@ -103,8 +103,8 @@ def _cost_per_removal(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tab
         & stays.stay_book_out.notnull()
         & reason_in(stays.stay_release_reason, "removed")
     )
-    stays = owned(backend, stays, "stay_book_out")
-    stays = in_period(stays.mutate(out_day=stays.stay_book_out.date()), params, "out_day")
+    stays = during(owned(backend, stays, "stay_book_out"), params, "stay_book_out")
+    stays = stays.mutate(out_day=stays.stay_book_out.date())
     nights = next_midnight(stays.stay_book_out).delta(next_midnight(stays.stay_book_in), unit="day")
     stays = priced(stays.mutate(nights=ibis.greatest(nights, 0)), stays.out_day)
     monthly = stays.group_by([stays.out_day.truncate("M").name("month"), *by, *RATE_COLUMNS])

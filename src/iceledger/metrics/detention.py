@@ -25,12 +25,14 @@ from ibis.common.exceptions import TableNotFound
 
 from iceledger.errors import IceledgerError
 from iceledger.facts import load_timeline
+from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.volume import (
     Windows,
     apply_filters,
     covered_days,
+    during,
     in_period,
     one_release_per_day,
     release_spans,
@@ -117,7 +119,7 @@ def owned_days(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> ir.Ta
         for release, pieces in windows_of(backend, table, moment).items()
         for start, end in pieces
     ]
-    return ibis.memtable(
+    return memtable(
         pa.table(
             {
                 "release": pa.array([s[0] for s in spans], pa.string()),
@@ -283,8 +285,8 @@ def cohort_stays(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """Stays booked in during the period, from the release owning their book-in day."""
     stays = apply_filters(source_table(backend, "foia_stays"), params)
     stays = stays.filter(stays.stay_book_in.notnull())
-    stays = owned(backend, stays, "stay_book_in")
-    return in_period(stays.mutate(book_in_day=stays.stay_book_in.date()), params, "book_in_day")
+    stays = during(owned(backend, stays, "stay_book_in"), params, "stay_book_in")
+    return stays.mutate(book_in_day=stays.stay_book_in.date())
 
 
 def _kaplan_meier(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
@@ -485,7 +487,7 @@ register(
 
 def on_timeline(table: ir.Table, day: ir.DateValue, timeline: pa.Table) -> ir.Table:
     """Left-join each row to the timeline row in force on `day` (NULLs before the first row)."""
-    steps = ibis.memtable(timeline)
+    steps = memtable(timeline)
     return table.left_join(
         steps, [day >= steps.effective_from, day <= steps.effective_to]
     ).drop("effective_from", "effective_to")
@@ -545,7 +547,7 @@ def complete_months(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> 
         month = covered_day.replace(day=1)
         per_month[month] = per_month.get(month, 0) + 1
     whole = {m: n for m, n in per_month.items() if n == calendar.monthrange(m.year, m.month)[1]}
-    return ibis.memtable(
+    return memtable(
         pa.table(
             {
                 "month": pa.array(sorted(whole), pa.date32()),

@@ -20,6 +20,7 @@ from ibis import _
 
 from iceledger.errors import IceledgerError
 from iceledger.facts import load_events, load_targets
+from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import daily_population
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.volume import (
@@ -336,7 +337,7 @@ def _splits(params: MetricParams, days: list[date]) -> pa.Table:
 def _shift(table: str, when: str):
     def build(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
         rows, windows = foia_events(backend, table, when, _without_split(params))
-        splits = ibis.memtable(_splits(params, covered_days(windows, params)))
+        splits = memtable(_splits(params, covered_days(windows, params)))
         paired = rows.cross_join(splits)
         after = paired.date >= paired.split_date
         keys = ["split_date", "split_event", *params.by]

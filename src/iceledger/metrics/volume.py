@@ -8,7 +8,7 @@ release speaks (the newest whose coverage includes the day), so no event is coun
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import ibis
 import pyarrow as pa
@@ -18,6 +18,7 @@ from ibis.common.exceptions import TableNotFound
 from iceledger.errors import IceledgerError
 from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
+from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.registry import Metric, MetricParams, register
 
@@ -190,6 +191,27 @@ def in_period(table: ibis.Table, params: MetricParams, day: str = "date") -> ibi
     return table
 
 
+def during(table: ibis.Table, params: MetricParams, moment: str) -> ibis.Table:
+    """Rows whose `moment` (a date or timestamp column) falls on a day of the period.
+
+    The column itself is compared with the period's first and after-last midnights, not its day
+    with the days: DuckDB then skips the row groups whose zone maps (each row group's least and
+    greatest value) lie outside the period instead of casting every row.
+    """
+    column = table[moment]
+
+    def midnight(day: date) -> ibis.Value:
+        if column.type().is_timestamp():
+            return ibis.literal(datetime.combine(day, time.min), type=column.type())
+        return ibis.literal(day, type=column.type())
+
+    if params.start:
+        table = table.filter(column >= midnight(params.start))
+    if params.end:
+        table = table.filter(column < midnight(params.end + timedelta(days=1)))
+    return table
+
+
 def foia_events(
     backend: ibis.BaseBackend, table_name: str, when: str, params: MetricParams
 ) -> tuple[ibis.Table, Windows]:
@@ -201,11 +223,11 @@ def foia_events(
     table = table.mutate(date=table[when].cast("date"))
     windows = from_first_event(release_windows(spans), spans)
     table = one_release_per_day(table, windows)
-    return in_period(apply_filters(table, params), params), windows
+    return during(apply_filters(table, params), params, when), windows
 
 
 def calendar(days: list[date]) -> ibis.Table:
-    return ibis.memtable(pa.table({"date": pa.array(days, pa.date32())}))
+    return memtable(pa.table({"date": pa.array(days, pa.date32())}))
 
 
 def on_every_day(
@@ -384,7 +406,7 @@ def book_ins_compared(backend: ibis.BaseBackend, params: MetricParams) -> ibis.T
             sides.append(build(backend, params))
             loaded += 1
         except TableNotFound:
-            sides.append(ibis.memtable(empty.empty_table()))
+            sides.append(memtable(empty.empty_table()))
     foia, workbook = sides
     if not loaded:
         raise IceledgerError("book_ins_monthly_compared needs FOIA stays (foia_stays) or "
@@ -485,7 +507,7 @@ def arrests_against_targets(backend: ibis.BaseBackend, params: MetricParams) -> 
     per_office = "aor" in params.by
     chosen = params.filters.get("aor")
     offices = len(chosen) if chosen and not per_office else len(field_offices())
-    targets = ibis.memtable(_target_rows(load_targets(), per_office, offices))
+    targets = memtable(_target_rows(load_targets(), per_office, offices))
     arrests = daily_series(backend, params, "foia_arrests", "apprehension_date", "arrests")
     joined = arrests.join(
         targets, (arrests.date >= targets.target_from) & (arrests.date <= targets.target_to)
