@@ -9,9 +9,11 @@ and benchmarked without real records; nothing in them is a real person or event.
 
 `--scale N` is the number of rows of the latest release's arrests file. The other datasets follow
 in the proportions of ICE's July 2025 release (about 4.5 stints, 4.7 encounters, 1.8 removals and
-1.2 detainers per arrest). Both releases are cut from the same world: the July 2025 one sees only
-what had happened by 2025-07-28, under its own identifiers. The layouts (headers, title rows, value
-draws, redactions, file names) live in src/iceledger/data/synth_layouts.toml.
+1.2 detainers per arrest). The releases written are cut from the same world: the July 2025 one sees
+only what had happened by 2025-07-28, under its own identifiers. By default the March 2026 and July
+2025 releases are written; the 2012-2023 release (arrests, stints and removals in the older
+layouts) only when named. The layouts (headers, title rows, value draws, redactions, file names)
+and the releases live in src/iceledger/data/synth_layouts.toml.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ class Release:
     release_date: date
     coverage_start: date
     span: str
+    title_rows: int
+    written_by_default: bool
     files: tuple[tuple[str, Layout], ...]  # (dataset label in the file name, layout)
 
     def file_name(self, label: str, fmt: str) -> str:
@@ -135,6 +139,24 @@ def _column_spec(raw: dict, layout: str, dataset: str, draws: dict) -> ColumnSpe
                       raw.get("redaction", DEFAULT_REDACTION))
 
 
+def _raw_columns(raw_layouts: dict, name: str) -> list[dict]:
+    """A layout's column entries, those of a layout written `like` another with its headers
+    `renamed`."""
+    spec = raw_layouts[name]
+    if "like" not in spec:
+        return spec["columns"]
+    where = f"synth_layouts.toml, layout {name}"
+    base = spec["like"]
+    if base not in raw_layouts or raw_layouts[base]["dataset"] != spec["dataset"]:
+        raise ValueError(f"{where}: like names no {spec['dataset']} layout {base!r}")
+    columns = _raw_columns(raw_layouts, base)
+    renamed = spec.get("renamed", {})
+    unknown = set(renamed) - {c["header"] for c in columns}
+    if unknown:
+        raise ValueError(f"{where}: renames headers {base} does not have: {sorted(unknown)}")
+    return [{**c, "header": renamed.get(c["header"], c["header"])} for c in columns]
+
+
 @cache
 def load_catalogue() -> Catalogue:
     with data_file("synth_layouts.toml").open("rb") as handle:
@@ -144,14 +166,20 @@ def load_catalogue() -> Catalogue:
     for name, spec in raw["layouts"].items():
         if spec["dataset"] not in DATASETS:
             raise ValueError(f"synth_layouts.toml, layout {name}: unknown dataset")
-        columns = tuple(_column_spec(c, name, spec["dataset"], draws) for c in spec["columns"])
+        columns = tuple(_column_spec(c, name, spec["dataset"], draws)
+                        for c in _raw_columns(raw["layouts"], name))
         layouts[name] = Layout(name, spec["dataset"], columns)
-    releases = {
-        name: Release(name, r["request"], r["release_date"], r["coverage_start"], r["span"],
-                      tuple((label, layouts[layout]) for label, layout in r["files"]))
-        for name, r in raw["releases"].items()
-    }
-    return Catalogue(releases, layouts, draws, tuple(raw["title"]["rows"]))
+    title_rows = tuple(raw["title"]["rows"])
+    releases = {}
+    for name, r in raw["releases"].items():
+        if not 1 <= r["title_rows"] <= len(title_rows):
+            raise ValueError(f"synth_layouts.toml, release {name}: title_rows must be 1 to "
+                             f"{len(title_rows)}, the rows [title] lists")
+        releases[name] = Release(
+            name, r["request"], r["release_date"], r["coverage_start"], r["span"],
+            r["title_rows"], r.get("default", True),
+            tuple((label, layouts[layout]) for label, layout in r["files"]))
+    return Catalogue(releases, layouts, draws, title_rows)
 
 
 def _drawn(shares: dict[str, float], rng: np.random.Generator, n: int) -> Labels:
@@ -252,7 +280,7 @@ class _XlsxFile:
 def _title_rows(catalogue: Catalogue, release: Release, label: str, seed: int) -> list[str]:
     through = release.release_date.isoformat()
     return [row.format(seed=seed, dataset=label.replace("-", " "), request=release.request,
-                       through=through) for row in catalogue.title_rows]
+                       through=through) for row in catalogue.title_rows[: release.title_rows]]
 
 
 def write_synthetic_releases(
@@ -270,7 +298,9 @@ def write_synthetic_releases(
 
     `scale` = rows of the arrests file of the latest release written. `sheet_rows` caps the data
     rows of each xlsx sheet (default and maximum: what fits under Excel's 1,048,576 rows).
-    `releases` / `datasets` restrict what is written (default: all); the world is the same.
+    `releases` names the releases to write (default: those the catalogue writes by default, the
+    March 2026 and July 2025 ones); `datasets` restricts the datasets (default: all), leaving the
+    world the same.
     """
     catalogue = load_catalogue()
     chosen = _choose_releases(catalogue, releases)
@@ -289,8 +319,8 @@ def write_synthetic_releases(
 
     model = load_model()
     latest = max(chosen, key=lambda r: r.release_date)
-    earliest_start = min(r.coverage_start for r in chosen)
-    plan = Plan.make(model, seed, scale, earliest_start, latest.release_date)
+    plan = Plan.make(model, seed, scale, latest.coverage_start, latest.release_date,
+                     world_start=min(r.coverage_start for r in chosen))
     notice = SYNTHETIC_NOTICE.format(seed=seed)
     outputs: list[tuple[SyntheticFile, object, Release, Layout]] = []
     for release in chosen:
@@ -332,7 +362,8 @@ def generate_release(out_dir: Path, scale: int, seed: int = 0, fmt: str = "xlsx"
 
 def _choose_releases(catalogue: Catalogue, names: Sequence[str] | None) -> list[Release]:
     if not names:
-        return sorted(catalogue.releases.values(), key=lambda r: r.release_date)
+        return sorted((r for r in catalogue.releases.values() if r.written_by_default),
+                      key=lambda r: r.release_date)
     unknown = [n for n in names if n not in catalogue.releases]
     if unknown:
         raise IceledgerError(f"unknown release {', '.join(unknown)}; "

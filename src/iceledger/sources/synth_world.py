@@ -199,21 +199,24 @@ class Plan:
     """How many of what happen on each day, fixed for a whole run before any month is simulated.
 
     `scale` arrest rows fall on the coverage days of the latest release in proportion to the
-    arrests-per-day series; `per_arrest` converts full-scale daily rates to this run's scale.
+    arrests-per-day series; `per_arrest` converts full-scale daily rates to this run's scale, at
+    which the days before hold arrests too: an earlier release's from `world_start` (default: the
+    latest release's coverage start), and the warm-up before that.
     """
 
     seed: int
     first_day: int  # the first warm-up day
-    coverage_first_day: int
+    coverage_first_day: int  # of the latest release
     end_day: int  # exclusive: the latest release date
-    arrest_rows: np.ndarray  # per day, from first_day; warm-up days hold unwritten arrests
+    arrest_rows: np.ndarray  # per day, from first_day (warm-up arrests are never written)
     per_arrest: float
 
     @classmethod
     def make(cls, model: Model, seed: int, scale: int, coverage_start: date,
-             end: date) -> Plan:
+             end: date, world_start: date | None = None) -> Plan:
         coverage_first = day_number(coverage_start)
-        first = coverage_first - int(model.p["calendar"]["warm_up_days"])
+        first = day_number(world_start or coverage_start) - int(
+            model.p["calendar"]["warm_up_days"])
         days = np.arange(first, day_number(end))
         weight = model.arrest_weight(days)
         covered = days >= coverage_first
