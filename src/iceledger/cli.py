@@ -504,7 +504,8 @@ def synth_command(
     sheet_rows: Annotated[int | None, typer.Option(
         "--sheet-rows", help="Data rows per xlsx sheet (default: as many as Excel allows).")] = None,
     release: Annotated[list[str] | None, typer.Option(
-        "--release", help="Only this release (2025-07, 2026-03); repeatable.")] = None,
+        "--release", help="Write this release: 2026-03, 2025-07 (the default pair) or 2012-2023 "
+        "(written only when named); repeatable.")] = None,
     dataset: Annotated[list[str] | None, typer.Option(
         "--dataset", help="Only this dataset (arrests, stints, ...); repeatable.")] = None,
 ) -> None:
