@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 import ibis
@@ -22,6 +23,15 @@ from iceledger.cli import app
 from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.published_series import published_series
+from iceledger.sources.stats_checks import (
+    CHECKS_TABLE,
+    FAIL,
+    PASS,
+    RELEASE_CHECKS_TABLE,
+    WARN,
+    CheckResult,
+    results_table,
+)
 from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse
 
 OCT, NOV, DEC = date(2024, 10, 1), date(2024, 11, 1), date(2024, 12, 1)
@@ -30,8 +40,9 @@ OCT, NOV, DEC = date(2024, 10, 1), date(2024, 11, 1), date(2024, 12, 1)
 def _release_tables(workbook: str, file_date: date | None, as_of: date | None,
                     figures: dict[tuple[str, date], float]) -> dict[str, pa.Table]:
     """One synthetic release: {(agency, month): book-ins} plus its stats_workbooks row."""
-    rows = [dict(workbook=workbook, fiscal_year=2025, month=month, agency=agency, book_ins=value,
-                 sheet="Detention FY25", cell_range=f"{'JKL'[month.month % 3]}{20 + i}")
+    rows = [{"workbook": workbook, "fiscal_year": 2025, "month": month, "agency": agency,
+             "book_ins": value, "sheet": "Detention FY25",
+             "cell_range": f"{'JKL'[month.month % 3]}{20 + i}"}
             for i, ((agency, month), value) in enumerate(figures.items())]
     book_ins = pa.Table.from_pylist(rows, schema=pa.schema([
         ("workbook", pa.string()), ("fiscal_year", pa.int64()), ("month", pa.date32()),
@@ -48,8 +59,11 @@ def _sha(workbook: str) -> str:
 
 
 def _load_release(warehouse: Warehouse, workbook: str, file_date: date | None, as_of: date | None,
-                  figures: dict[tuple[str, date], float]) -> None:
+                  figures: dict[tuple[str, date], float],
+                  checks: tuple[CheckResult, ...] = ()) -> None:
     tables = _release_tables(workbook, file_date, as_of, figures)
+    if checks:  # loaded with the workbook, as the ingest does
+        tables[CHECKS_TABLE] = results_table(checks)
     rows = tables["stats_book_ins"].num_rows
     warehouse.load(SourceLoad(
         path=Path(workbook), sha256=_sha(workbook), kind="stats", tables=tables,
@@ -87,6 +101,7 @@ def test_latest_value_and_revision_summary_per_month(warehouse):
     assert october["n_releases"] == 3 and october["n_revisions"] == 1
     assert october["max_abs_revision"] == 3 and october["change_since_first"] == 3
     assert october["sheet"] == "Detention FY25" and october["cell_range"] == "K20"
+    assert october["failed_checks"] is None  # no checks loaded: nothing to mark
     december = rows[("ICE", DEC)]  # a partial month in January, filled in later
     assert december["n_revisions"] == 2 and december["max_abs_revision"] == 7884 - 3100
     assert rows[("Total", OCT)]["value"] == 23620
@@ -104,6 +119,54 @@ def test_every_version_in_publication_order(warehouse):
     assert [r["is_revision"] for r in november] == [False, True, True]
     assert [r["is_latest"] for r in november] == [False, False, True]
     assert table.num_rows == 12
+
+
+def _check(workbook: str, check: str, table: str, status: str) -> CheckResult:
+    return CheckResult(workbook, check, table, status, detail="synthetic check result")
+
+
+def test_a_value_from_a_release_whose_checks_failed_is_marked_with_them(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    january, february, march = ("synthetic-z-january.xlsx", "synthetic-m-february.xlsx",
+                                "synthetic-a-march.xlsx")
+    _load_release(wh, january, date(2025, 1, 3), date(2024, 12, 23), {("ICE", OCT): 8609},
+                  checks=(_check(january, "data date plausible", "stats_workbooks", FAIL),))
+    _load_release(wh, february, date(2025, 2, 14), date(2025, 2, 8), {("ICE", OCT): 8610},
+                  checks=(_check(february, "ICE + CBP = Total", "stats_book_ins", PASS),))
+    _load_release(wh, march, date(2025, 3, 14), date(2025, 3, 3),
+                  {("ICE", OCT): 8612, ("ICE", NOV): 7580},
+                  checks=(_check(march, "ICE + CBP = Total", "stats_book_ins", FAIL),
+                          _check(march, "ICE + CBP = Total", "stats_book_ins", FAIL),
+                          _check(march, "months add to fiscal-year total", "stats_book_ins", WARN),
+                          _check(march, "criminality classes add to total", "stats_adp", FAIL)))
+    wh.replace_table(RELEASE_CHECKS_TABLE, results_table([
+        _check(february, "ICE and CBP not transposed", "stats_book_ins", PASS),
+        _check(march, "ICE and CBP not transposed", "stats_book_ins", FAIL)]))
+    backend = duckdb_backend(wh.path)
+
+    _, latest = published_series(backend, "stats_book_ins")
+    # Failures for this table, within the workbook and against the release before, each named
+    # once; a warning, a pass and another table's failure are not.
+    assert {r["month"]: r["failed_checks"] for r in latest.to_pylist()} == {
+        OCT: "ICE + CBP = Total; ICE and CBP not transposed",
+        NOV: "ICE + CBP = Total; ICE and CBP not transposed"}
+
+    _, history = published_series(backend, "stats_book_ins", all_versions=True)
+    october = [r for r in history.to_pylist() if r["month"] == OCT]
+    assert [(r["workbook"], r["failed_checks"]) for r in october] == [
+        (january, "data date plausible"),  # a failure of the workbook as a whole counts too
+        (february, None),
+        (march, "ICE + CBP = Total; ICE and CBP not transposed")]
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["stats", "series", "stats_book_ins", "--warehouse", str(wh.path)])
+    assert shown.exit_code == 0, shown.output
+    table, _, summary = shown.output.partition("2 of 2 values come from a release whose checks")
+    assert "failed" in table and summary  # the column (its heading wraps), then the summary
+    listed = runner.invoke(app, ["stats", "series", "stats_book_ins", "--format", "csv",
+                                 "--warehouse", str(wh.path)])
+    assert pa_csv.read_csv(pa.py_buffer(listed.stdout_bytes)).column("failed_checks").to_pylist() \
+        == ["ICE + CBP = Total; ICE and CBP not transposed"] * 2
 
 
 def test_releases_without_a_file_date_are_ordered_by_their_data_date(tmp_path):
@@ -175,7 +238,7 @@ def test_revision_summary_matches_the_sequence_of_releases(values):
         backend.create_table(name, pa.concat_tables(r[name] for r in releases))
     _, table = published_series(backend, "stats_book_ins")
     [row] = table.to_pylist()
-    changes = [b - a for a, b in zip(values, values[1:])]
+    changes = [b - a for a, b in pairwise(values)]
     assert row["value"] == values[-1] and row["first_value"] == values[0]
     assert row["n_releases"] == len(values)
     assert row["n_revisions"] == sum(1 for c in changes if c != 0)

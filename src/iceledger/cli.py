@@ -307,6 +307,11 @@ def stats_series_command(
             Console(file=handle, width=250).print(shown)
     else:
         console.print(shown)
+    flagged = sum(1 for names in result.column("failed_checks").to_pylist() if names)
+    if flagged:
+        console.print(f"[yellow]{flagged:,} of {result.num_rows:,} values come from a release "
+                      "whose checks failed for this table (column failed checks); details: "
+                      "iceledger stats checks", highlight=False, soft_wrap=True)
 
 
 def _figures_table(title: str, result) -> Table:

@@ -11,6 +11,10 @@ table's dimensions (agency, criminality, release reason, ...):
 - `latest`: the latest published value, where it came from, and how the month was revised (first
   value, number of revisions, largest single revision, change since first publication).
 
+Both carry `failed_checks`: the validation checks (docs/stats-checks.md) that failed, in the
+release a value comes from, for the series' table or for the workbook as a whole. A latest value
+from a release that failed its checks is published, not clean, and says so.
+
 Publication order is the date in the file name (`file_date`), else the web-archive capture date
 its name carries (`archive_date`), else the printed "data as of" date; then the data date, the
 workbook name and its sha256. Publication dates come first because the printed data date is the
@@ -30,6 +34,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from iceledger.errors import IceledgerError
+from iceledger.sources.stats_checks import CHECKS_TABLE, FAIL, RELEASE_CHECKS_TABLE
 
 WORKBOOKS_TABLE = "stats_workbooks"
 # Where a figure came from; never a dimension of the series.
@@ -101,6 +106,8 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
         *keys, *[c for c in (*join_keys, "sheet", "cell_range") if c in data.schema()],
         value=data[spec.value].cast("float64"),
     ).join(releases, join_keys)
+    rows = rows.left_join(failed_checks(backend, spec), "workbook").select(
+        *rows.columns, "failed_checks")
     order = [ibis.coalesce(*[rows[c] for c in dates]), rows.as_of_date,
              *[rows[k] for k in join_keys]]
     in_order = ibis.window(group_by=keys, order_by=order)
@@ -122,13 +129,34 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     )
 
 
+def failed_checks(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
+    """Per workbook, the names of the checks that failed for the series' table or for the
+    workbook as a whole (its dates, its fiscal year), alphabetically, "; "-separated.
+
+    Checks within a workbook and across releases (a release compared with the one before it)
+    both count. Check rows name their workbook, not its sha256: two files loaded under one name
+    (which the checks warn about) share their failures.
+    """
+    names = set(_table_names(backend))
+    checks = [backend.table(name).select("workbook", "check", "table", "status")
+              for name in (CHECKS_TABLE, RELEASE_CHECKS_TABLE) if name in names]
+    if not checks:
+        return ibis.memtable({"workbook": [], "failed_checks": []},
+                             schema={"workbook": "string", "failed_checks": "string"})
+    every = checks[0].union(*checks[1:]) if len(checks) > 1 else checks[0]
+    failed = every.filter((every.status == FAIL)
+                          & every.table.isin([spec.table, WORKBOOKS_TABLE]))
+    return failed.group_by("workbook").aggregate(
+        failed_checks=failed.check.collect(distinct=True).sort().join("; "))
+
+
 def latest(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     """One row per (month, dimensions): the latest published value and its revision summary."""
     rows = versions(backend, spec)
     rows = rows.filter(rows.is_latest)
     provenance = [c for c in ("sha256", "sheet", "cell_range") if c in rows.schema()]
     return rows.select(
-        *spec.dimensions, "month", "value",
+        *spec.dimensions, "month", "value", "failed_checks",
         "workbook", "file_date", "as_of_date", *provenance,
         "first_value", "first_workbook",
         change_since_first=rows.value - rows.first_value,
@@ -144,15 +172,17 @@ def version_history(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     return rows.select(
         *spec.dimensions, "month", "release_number", "workbook", "file_date", "as_of_date",
         *provenance, "value", "previous_value", "change", "is_revision", "is_latest",
+        "failed_checks",
     ).order_by([*spec.dimensions, "month", "release_number"])
 
 
 def key_columns(spec: SeriesSpec, all_versions: bool = False) -> list[str]:
     """The columns that fit a terminal; files get every column."""
     if all_versions:
-        return [*spec.dimensions, "month", "release_number", "workbook", "value", "change"]
+        return [*spec.dimensions, "month", "release_number", "workbook", "value", "change",
+                "failed_checks"]
     return [*spec.dimensions, "month", "value", "workbook", "n_releases", "n_revisions",
-            "max_abs_revision"]
+            "max_abs_revision", "failed_checks"]
 
 
 def published_series(backend: ibis.BaseBackend, table: str, value: str | None = None,
