@@ -415,19 +415,13 @@ class SheetScan:
         candidate = candidate or relaxed(pattern.pattern)
         if self._distinct is None:
             self._distinct = set(self.texts)
-        found = set(filter(partial(_may_match, candidate), self._distinct))
+        found = {raw for raw in self._distinct if candidate.search(raw) is not None}
         if not found:
             return
         for i in compress(range(len(self.texts)), map(found.__contains__, self.texts)):
             text = clean_text(self.texts[i])
             if text is not None and (match := pattern.search(text)) is not None:
                 yield self.rows[i], self.columns[i], text, match
-
-
-# Every release prints the same captions and labels: a text is tried once per pattern.
-@lru_cache(maxsize=1 << 16)
-def _may_match(candidate: re.Pattern[str], raw: str) -> bool:
-    return candidate.search(raw) is not None
 
 
 def scan_sheet(grid: Grid) -> SheetScan:
