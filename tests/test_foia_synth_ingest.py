@@ -25,21 +25,40 @@ KEYS = {"foia_arrests": "apprehension_date", "foia_stints": "book_in",
         "foia_encounters": "event_date"}
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory) -> dict[str, tuple[Warehouse, IngestReport, list[Path]]]:
-    root = tmp_path_factory.mktemp("synthetic")
+Loaded = dict[str, tuple[Warehouse, IngestReport, list["synth.SyntheticFile"]]]
+
+
+def _write_and_ingest(root: Path, releases: list[str] | None = None,
+                      xlsx_sheet_rows: int | None = None) -> Loaded:
+    """The same SYNTHETIC releases written as xlsx, CSV and parquet, each format ingested into a
+    warehouse of its own."""
     result = {}
     for fmt in ("xlsx", "csv", "parquet"):
-        files = synth.generate_release(root / fmt, SCALE, seed=7, fmt=fmt,
-                                       sheet_rows=700 if fmt == "xlsx" else None)
+        files = synth.write_synthetic_releases(
+            root / fmt, SCALE, seed=7, fmt=fmt, releases=releases,
+            sheet_rows=xlsx_sheet_rows if fmt == "xlsx" else None)
         warehouse = Warehouse(root / f"{fmt}.duckdb")
-        result[fmt] = (warehouse, ingest_foia(files, warehouse), files)
+        result[fmt] = (warehouse, ingest_foia([f.path for f in files], warehouse), files)
     return result
+
+
+def _summaries(loaded: Loaded, tables: dict[str, str]) -> dict[str, dict[str, tuple]]:
+    summaries = {}
+    for fmt, (warehouse, _, _) in loaded.items():
+        with warehouse.connect(read_only=True) as con:
+            summaries[fmt] = {t: con.execute(SUMMARY.format(key=k, table=t)).fetchone()
+                              for t, k in tables.items()}
+    return summaries
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory) -> Loaded:
+    return _write_and_ingest(tmp_path_factory.mktemp("synthetic"), xlsx_sheet_rows=700)
 
 
 def test_every_synthetic_file_loads_with_its_layout_and_every_row_counted(loaded):
     _, _, parquet_files = loaded["parquet"]
-    rows_in_file = {p.stem: pq.ParquetFile(p).metadata.num_rows for p in parquet_files}
+    rows_in_file = {f.path.stem: pq.ParquetFile(f.path).metadata.num_rows for f in parquet_files}
     for fmt, (_, report, _) in loaded.items():
         layouts = set()
         for outcome in report.files:
@@ -57,11 +76,7 @@ def test_every_synthetic_file_loads_with_its_layout_and_every_row_counted(loaded
 
 
 def test_the_three_formats_give_the_same_canonical_tables(loaded):
-    summaries = {}
-    for fmt, (warehouse, _, _) in loaded.items():
-        with warehouse.connect(read_only=True) as con:
-            summaries[fmt] = {t: con.execute(SUMMARY.format(key=k, table=t)).fetchone()
-                              for t, k in KEYS.items()}
+    summaries = _summaries(loaded, KEYS)
     assert summaries["xlsx"] == summaries["csv"] == summaries["parquet"]
     assert all(s[0] > 0 for s in summaries["xlsx"].values())
 
@@ -83,15 +98,8 @@ OLDER_TABLES = {t: k for t, k in KEYS.items() if t in ("foia_arrests", "foia_sti
 
 
 @pytest.fixture(scope="module")
-def older(tmp_path_factory) -> dict[str, tuple[Warehouse, IngestReport, list]]:
-    root = tmp_path_factory.mktemp("synthetic-2012-2023")
-    result = {}
-    for fmt in ("xlsx", "csv", "parquet"):
-        files = synth.write_synthetic_releases(root / fmt, SCALE, seed=7, fmt=fmt,
-                                               releases=["2012-2023"])
-        warehouse = Warehouse(root / f"{fmt}.duckdb")
-        result[fmt] = (warehouse, ingest_foia([f.path for f in files], warehouse), files)
-    return result
+def older(tmp_path_factory) -> Loaded:
+    return _write_and_ingest(tmp_path_factory.mktemp("synthetic-2012-2023"), ["2012-2023"])
 
 
 def test_the_2012_2023_release_loads_as_exactly_its_layouts_with_nothing_quarantined(older):
@@ -133,11 +141,7 @@ def test_the_2012_2023_release_builds_its_derived_tables(older):
 
 
 def test_the_2012_2023_release_gives_the_same_tables_in_every_format(older):
-    summaries = {}
-    for fmt, (warehouse, _, _) in older.items():
-        with warehouse.connect(read_only=True) as con:
-            summaries[fmt] = {t: con.execute(SUMMARY.format(key=k, table=t)).fetchone()
-                              for t, k in OLDER_TABLES.items()}
+    summaries = _summaries(older, OLDER_TABLES)
     assert summaries["xlsx"] == summaries["csv"] == summaries["parquet"]
     assert all(s[0] > 0 and s[1] > 0 for s in summaries["xlsx"].values())
 
