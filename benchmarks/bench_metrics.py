@@ -218,6 +218,16 @@ def stats_tables(rng: np.random.Generator) -> dict[str, pa.Table]:
             {"workbook": wb, "fiscal_year": y, "criminality": c, "agency": a,
              "detained": float(rng.integers(1_000, 60_000)), "sheet": "Detention", "cell_range": "C4"}
             for wb, y in zip(workbooks, years, strict=True) for c in (*CRIMINALITY, "Total") for a in agencies]),
+        # Loaded with every workbook (docs/codebook.md); one passing check each.
+        "stats_checks": pa.Table.from_pylist([
+            {"workbook": wb, "check": "ICE + CBP = Total", "table": "stats_book_ins",
+             "status": "pass", "detail": "", "location": "Detention!B9", "expected": 0.0,
+             "observed": 0.0, "compared_with": None}
+            for wb in workbooks]).cast(pa.schema(
+                [(c, pa.string()) for c in ("workbook", "check", "table", "status", "detail",
+                                            "location")]
+                + [("expected", pa.float64()), ("observed", pa.float64()),
+                   ("compared_with", pa.string())])),
         "stats_facilities": pa.Table.from_pylist([
             {"workbook": wb, "sha256": f"{y:064d}", "fiscal_year": y, "name": f"FACILITY {code}",
              "type_detailed": "IGSA", "city": "CITY", "state": "GA", "zip": "30301",

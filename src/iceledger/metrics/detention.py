@@ -16,7 +16,7 @@ are shared by the outcomes, cost and reconciliation metrics.
 from __future__ import annotations
 
 import calendar
-from datetime import date, timedelta
+from datetime import date
 
 import ibis
 import ibis.expr.types as ir
@@ -34,6 +34,7 @@ from iceledger.metrics.volume import (
     covered_days,
     during,
     in_period,
+    midnight,
     one_release_per_day,
     release_spans,
     release_windows,
@@ -140,7 +141,8 @@ def custody_intervals(
     backend: ibis.BaseBackend, params: MetricParams
 ) -> tuple[ir.Table, ir.Table]:
     """(intervals, owned days): release, start, end (open custody cut at the release end) and
-    the caller's dimensions; and the days each release speaks for.
+    the caller's dimensions, for the custody that overlaps the period; and the days each release
+    speaks for.
 
     Per facility the intervals are stints; otherwise stays, because a person moved between two
     facilities in one day is two stints that day but one person in custody.
@@ -155,7 +157,7 @@ def custody_intervals(
         start, end = "stay_book_in", "stay_book_out"
     rows = apply_filters(rows.filter(rows[start].notnull()), params)
     days = owned_days(backend, rows, start)
-    rows = rows.join(coverage(backend), "release")
+    rows = _reaching_into(rows, start, end, params).join(coverage(backend), "release")
     # Open custody is held through the release's last day; later days are never shown.
     closing = ibis.coalesce(rows[end], rows.censor_at + DAY)
     intervals = rows.select(
@@ -165,7 +167,25 @@ def custody_intervals(
         # A book-out before the book-in (loaders quarantine these) counts as zero-length.
         end=ibis.greatest(closing, rows[start]),
     )
+    # Custody that ended before the period adds and removes itself before it, and custody that
+    # began after it never shows: leave both out, so one year costs a year's intervals, not all.
+    if params.start is not None:
+        intervals = intervals.filter(intervals.end >= midnight(params.start, intervals.end))
     return intervals, days
+
+
+def _reaching_into(rows: ir.Table, start: str, end: str, params: MetricParams) -> ir.Table:
+    """The rows whose custody may reach into the period, found by comparing the raw columns
+    (which DuckDB answers from zone maps, skipping row groups) rather than the computed interval
+    end: custody begun before the period's last day, and, of that begun before its first day,
+    only what was still open or ended on or after it. Custody begun on or after the first day
+    is kept apart, because a book-out recorded before its book-in still counts (zero-length)."""
+    rows = during(rows, MetricParams(end=params.end), start)
+    if params.start is None:
+        return rows
+    first = midnight(params.start, rows[start])
+    earlier = rows.filter((rows[start] < first) & (rows[end].isnull() | (rows[end] >= first)))
+    return earlier.union(rows.filter(rows[start] >= first))
 
 
 def _per_day(spans: ir.Table, keys: list[str], moment: ir.TimestampValue) -> ir.Table:
@@ -184,13 +204,6 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     """
     by = list(params.by)
     spans, days_owned = custody_intervals(backend, params)
-    # Custody that ended before the period adds and removes itself before it, and custody that
-    # began after it never shows: leave both out, so one year costs a year's intervals, not all.
-    if params.start is not None:
-        spans = spans.filter(spans.end >= ibis.timestamp(params.start.isoformat()))
-    if params.end is not None:
-        after = params.end + timedelta(days=1)
-        spans = spans.filter(spans.start < ibis.timestamp(after.isoformat()))
     keys = ["release", *by]
     # Book-ins and book-outs are first counted per day (and whether at exactly 00:00), so the
     # four changes are made from those counts rather than from every interval.

@@ -191,6 +191,13 @@ def in_period(table: ibis.Table, params: MetricParams, day: str = "date") -> ibi
     return table
 
 
+def midnight(day: date, like: ibis.Value) -> ibis.Value:
+    """00:00 on `day`, typed like `like` (a date or timestamp column) to compare with it."""
+    if like.type().is_timestamp():
+        return ibis.literal(datetime.combine(day, time.min), type=like.type())
+    return ibis.literal(day, type=like.type())
+
+
 def during(table: ibis.Table, params: MetricParams, moment: str) -> ibis.Table:
     """Rows whose `moment` (a date or timestamp column) falls on a day of the period.
 
@@ -199,16 +206,10 @@ def during(table: ibis.Table, params: MetricParams, moment: str) -> ibis.Table:
     greatest value) lie outside the period instead of casting every row.
     """
     column = table[moment]
-
-    def midnight(day: date) -> ibis.Value:
-        if column.type().is_timestamp():
-            return ibis.literal(datetime.combine(day, time.min), type=column.type())
-        return ibis.literal(day, type=column.type())
-
     if params.start:
-        table = table.filter(column >= midnight(params.start))
+        table = table.filter(column >= midnight(params.start, column))
     if params.end:
-        table = table.filter(column < midnight(params.end + timedelta(days=1)))
+        table = table.filter(column < midnight(params.end + timedelta(days=1), column))
     return table
 
 
