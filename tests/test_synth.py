@@ -308,6 +308,36 @@ def test_2012_2023_proportions_follow_that_release(tmp_path):
     assert len(ids["arrests"] & ids["stints"]) > 0.5 * len(ids["arrests"])
 
 
+def test_three_releases_written_together_share_one_world(tmp_path):
+    files = write_synthetic_releases(tmp_path, 500, seed=6, fmt="parquet", datasets=["arrests"],
+                                     releases=["2012-2023", "2025-07", "2026-03"])
+    tables = {f.release: pq.read_table(f.path) for f in files}
+    assert tables["2026-03"].num_rows == 500  # `scale` counts the latest release's arrests
+    # Twelve years at ~410 arrests a day outnumber 2.5 years at 280-1,220.
+    assert tables["2012-2023"].num_rows > 2 * tables["2026-03"].num_rows
+    dates = tables["2012-2023"].column("Apprehension Date").to_pylist()
+    assert OLDER_START <= min(dates) and max(dates) < OLDER_CUT
+    ids = {r: {i for i in t.column(t.num_columns - 1).to_pylist() if i}
+           for r, t in tables.items()}
+    assert not ids["2012-2023"] & (ids["2025-07"] | ids["2026-03"])
+
+
+def test_a_layout_like_another_renames_only_headers_it_has():
+    from iceledger.sources.foia_synth import _raw_columns
+
+    layouts = {"later": {"dataset": "arrests", "columns": [{"header": "A", "field": "gender"},
+                                                           {"header": "B", "blank": True}]},
+               "older": {"dataset": "arrests", "like": "later", "renamed": {"B": "C"}},
+               "wrong": {"dataset": "arrests", "like": "later", "renamed": {"Z": "C"}},
+               "other": {"dataset": "stints", "like": "later"}}
+    assert _raw_columns(layouts, "older") == [{"header": "A", "field": "gender"},
+                                              {"header": "C", "blank": True}]
+    with pytest.raises(ValueError, match="Z"):
+        _raw_columns(layouts, "wrong")
+    with pytest.raises(ValueError, match="no stints layout"):
+        _raw_columns(layouts, "other")
+
+
 def test_cli_writes_the_2012_2023_release_when_named(tmp_path):
     result = CliRunner().invoke(app, ["synth", "--scale", "40", "--out", str(tmp_path),
                                       "--format", "csv", "--release", "2012-2023",
