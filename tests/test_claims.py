@@ -30,8 +30,8 @@ CLAIMS_HEADER = (
 )
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
+def _record(path, **tables: pa.Table) -> ibis.BaseBackend:
+    """The arrests below (and any other tables given) in a warehouse at `path`."""
     classes = [C] * 8 + [P] * 6 + [N] * 6
     when = [datetime(2025, 1, 20, 9) + timedelta(days=5 * i) for i in range(len(classes))]
     when += [datetime(2025, 1, 10, 9)] * 3
@@ -46,11 +46,15 @@ def backend(tmp_path_factory):
     )
     releases = pa.table({"release": ["2025-05-01"], "coverage_start": [date(2025, 1, 1)],
                          "coverage_end": [date(2025, 4, 30)]})
-    path = tmp_path_factory.mktemp("claims") / "w.duckdb"
     warehouse = Warehouse(path)
-    warehouse.replace_table("foia_arrests", arrests)
-    warehouse.replace_table("foia_releases", releases)
+    for name, table in {"foia_arrests": arrests, "foia_releases": releases, **tables}.items():
+        warehouse.replace_table(name, table)
     return ibis.duckdb.connect(str(path), read_only=True)
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    return _record(tmp_path_factory.mktemp("claims") / "w.duckdb")
 
 
 def _facts(tmp_path, name: str, text: str):
@@ -211,4 +215,73 @@ def test_the_shipped_register_checks_against_the_record(backend):
     first_100_days = checks["ice-100-days-criminal-records"]
     assert first_100_days.status == "checked"
     assert _readings(first_100_days)["convicted_or_pending"].gap == pytest.approx(0.70 - 0.75)
-    assert checks["dhs-worst-of-the-worst"].status == "not checked"
+    worst = checks["dhs-worst-of-the-worst"]
+    assert worst.claim.metric == "book_in_violent_conviction_period"
+    assert worst.status == "no data" and "foia_stays" in worst.note, "this record has no book-ins"
+
+
+
+# --- violent convictions: readable where the records carry a crime class --------------------------
+
+
+@pytest.fixture(scope="module")
+def with_book_ins(tmp_path_factory):
+    """The arrests, and ten book-ins from 21 January 2025: 4 convicted (2 of a charge ICE classes
+    Violent, 1 with no crime class recorded), 3 pending (1 of them Violent), 3 neither, so
+
+        violent conviction = 2/10      convicted only = 4/10
+    """
+    stays = [(C, "Violent"), (C, "Violent"), (C, "Non-Violent"), (C, None),
+             (P, "Violent"), (P, "Non-Violent"), (P, None), (N, None), (N, None), (N, None)]
+    book_ins = pa.table({
+        "release": ["2025-05-01"] * len(stays),
+        "stay_id": [f"s{i}" for i in range(len(stays))],
+        "stay_book_in": pa.array([datetime(2025, 1, 21, 9) + timedelta(days=7 * i)
+                                  for i in range(len(stays))], pa.timestamp("us")),
+        "criminality": [s[0] for s in stays],
+        "msc_crime_class": pa.array([s[1] for s in stays], pa.string()),
+    })
+    return _record(tmp_path_factory.mktemp("claims-severity") / "w.duckdb", foia_stays=book_ins)
+
+
+def test_violent_conviction_is_read_for_book_ins_and_not_measurable_for_arrests(
+    with_book_ins, tmp_path
+):
+    claims = CLAIMS_HEADER + (
+        "violent,2025-11,Analyst,5% violent,Report,,book_in_violent_conviction_period,"
+        "2025-01-20,2025-04-30,5%,violent_conviction,\n"
+        "arrests,2025,DHS,worst of the worst,DHS,,arrest_criminality_period,2025-01-20,,,,\n"
+    )
+    with _facts(tmp_path, "claims.csv", claims):
+        book_ins, arrests = check_claims(with_book_ins)
+    readings = _readings(book_ins)
+    violent = readings["violent_conviction"]
+    assert violent.observed == pytest.approx(0.2)
+    assert violent.ci_low < 0.2 < violent.ci_high
+    assert violent.claimed == pytest.approx(0.05) and violent.gap == pytest.approx(0.15)
+    assert readings["convicted"].observed == pytest.approx(0.4)
+    assert readings["count"].observed == 10
+    arrest_violent = _readings(arrests)["violent_conviction"]
+    assert arrests.status == "checked"
+    assert (arrest_violent.observed, arrest_violent.ci_low, arrest_violent.gap) == (
+        None, None, None), "arrests carry no crime class: not measurable, never 0"
+
+
+def test_a_violent_conviction_figure_held_against_arrests_stops_with_file_and_row(
+    backend, tmp_path
+):
+    claims = CLAIMS_HEADER + (
+        "x,2025,DHS,5% violent,DHS,,arrest_criminality_period,2025-01-20,,5%,violent_conviction,\n")
+    with _facts(tmp_path, "claims.csv", claims), pytest.raises(
+        SourceError, match=r"claims.csv, row 2: claim 'x': .* gives no violent-conviction share"
+    ):
+        check_claims(backend)
+
+
+def test_the_shipped_worst_of_the_worst_claim_reads_violent_convictions(with_book_ins):
+    worst = next(c for c in check_claims(with_book_ins)
+                 if c.claim.claim_id == "dhs-worst-of-the-worst")
+    assert worst.status == "checked"
+    assert (worst.covered_start, worst.covered_end) == (date(2025, 1, 21), date(2025, 4, 30))
+    assert _readings(worst)["violent_conviction"].observed == pytest.approx(0.2)
+    assert "book-ins" in worst.claim.note

@@ -113,6 +113,7 @@ CLAIM_DEFINITIONS = {
     "convicted_or_pending": "convicted or pending charges (the official 'criminal')",
     "no_conviction": "no conviction (pending charges or neither)",
     "no_conviction_no_charge": "no conviction and no pending charge",
+    "violent_conviction": "convicted, most serious charge classed violent (book-ins only)",
     "count": "number of records",
 }
 

@@ -7,4 +7,5 @@ from iceledger.metrics import cost  # noqa: F401,E402
 from iceledger.metrics import reconciliation  # noqa: F401,E402
 from iceledger.metrics import volume  # noqa: F401,E402
 from iceledger.metrics import targeting  # noqa: F401,E402
+from iceledger.metrics import severity  # noqa: F401,E402
 from iceledger.metrics import facilities  # noqa: F401,E402

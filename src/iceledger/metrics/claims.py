@@ -4,7 +4,8 @@ Each public claim (src/iceledger/data/claims.csv, or the user's copy) names the 
 is about, and, when it states a figure, the definition its speaker used. `check_claims` computes the
 metric over the claim's period and reads the result under every definition — convicted only,
 convicted or pending charges (what officials call "criminal"), no conviction, no conviction and no
-charge, and the count — so the gap between claim and record is never hidden behind a definition.
+charge, a violent conviction (where the metric's records carry a crime class) and the count — so
+the gap between claim and record is never hidden behind a definition.
 """
 
 from __future__ import annotations
@@ -74,14 +75,21 @@ def _complement(share: float | None, low: float | None, high: float | None) -> t
     return 1 - share, 1 - high, 1 - low
 
 
+def _share(row: dict, prefix: str) -> tuple:
+    """(share, 95% low, 95% high) of one share the metric gives; all None if it gives none."""
+    return tuple(row.get(f"{prefix}_{part}") for part in ("share", "ci_low", "ci_high"))
+
+
 def _readings(row: dict, count_column: str, claim: Claim) -> tuple[Reading, ...]:
-    no_conviction = tuple(row[f"no_conviction_{p}"] for p in ("share", "ci_low", "ci_high"))
-    neither = tuple(row[f"no_conviction_no_charge_{p}"] for p in ("share", "ci_low", "ci_high"))
+    no_conviction = _share(row, "no_conviction")
+    neither = _share(row, "no_conviction_no_charge")
     values = {
         "convicted": _complement(*no_conviction),
         "convicted_or_pending": _complement(*neither),
         "no_conviction": no_conviction,
         "no_conviction_no_charge": neither,
+        # Only book-in metrics carry a crime class: for arrests the reading is not measurable.
+        "violent_conviction": _share(row, "violent_conviction"),
         "count": (float(row[count_column]), None, None),
     }
     return tuple(
@@ -116,6 +124,13 @@ def check_claim(backend: ibis.BaseBackend, claim: Claim) -> ClaimCheck:
             claim,
             f"claim {claim.claim_id!r}: metric {metric.name!r} does not give one whole-period row "
             "of criminality shares; use a *_criminality_period metric",
+        )
+    if (claim.claimed_definition == "violent_conviction"
+            and "violent_conviction_share" not in result.column_names):
+        raise _claims_error(
+            claim,
+            f"claim {claim.claim_id!r}: metric {metric.name!r} gives no violent-conviction share "
+            "(only book-ins carry a crime class); use book_in_violent_conviction_period",
         )
     row = result.to_pylist()[0]
     start, end = row["period_start"], row["period_end"]

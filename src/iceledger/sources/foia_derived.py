@@ -262,6 +262,9 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
     # fetched by one join: several times cheaper than an arg_min per stay attribute.
     # Open stays are censored at 00:00 on the release date, the last moment the release can
     # describe; a stay booked in after that has no meaningful length and gets none.
+    # Stints loaded from a layout without MSC Crime Class lack the column: their stays have none.
+    crime_class = ("CAST(f.msc_crime_class AS VARCHAR)"
+                   if "msc_crime_class" in con.table(STINTS).columns else "NULL::VARCHAR")
     con.execute(f"""
         CREATE OR REPLACE TABLE {STAYS} AS
         WITH stays AS (
@@ -275,7 +278,7 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
         ), ended AS (
             SELECT s.*, f.person_id, f.release, f.stay_book_in, f.criminality, f.aor, f.aor_code,
                    f.facility_code AS first_facility_code, f.citizenship_country, f.gender,
-                   s.stay_book_out IS NULL AS censored,
+                   {crime_class} AS msc_crime_class, s.stay_book_out IS NULL AS censored,
                    coalesce(s.stay_book_out, CAST(r.coverage_end AS TIMESTAMP)) AS end_time
             FROM stays s
             JOIN {STINTS} f ON f.rowid = s.first_row
@@ -285,8 +288,8 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
                CASE WHEN NOT censored OR end_time > stay_book_in THEN end_time END AS end_time,
                CASE WHEN NOT censored OR end_time > stay_book_in
                     THEN epoch(end_time - stay_book_in) / 86400.0 END AS length_days,
-               stay_release_reason, criminality, aor, aor_code, first_facility_code, n_stints,
-               citizenship_country, gender
+               stay_release_reason, criminality, msc_crime_class, aor, aor_code,
+               first_facility_code, n_stints, citizenship_country, gender
         FROM ended
     """)
 
