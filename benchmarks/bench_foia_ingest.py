@@ -29,17 +29,25 @@ from pathlib import Path
 
 STINTS_PER_SCALE = 4.54  # stints rows per arrest row in the synthetic July 2025 release
 
+# The load and the derived rebuild that `iceledger ingest foia` runs after it, timed apart, with
+# the peak RSS of the load alone (VmHWM before the rebuild) and of the whole command.
 INGEST = """
 import json, sys, time
 from pathlib import Path
-from iceledger.sources import foia
+from iceledger.sources import foia, foia_derived
 from iceledger.warehouse import Warehouse
+def peak_kb():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 started = time.perf_counter()
-report = foia.ingest_foia([Path(sys.argv[1])], Warehouse(sys.argv[2]))
-total = time.perf_counter() - started
+warehouse = Warehouse(sys.argv[2])
+report = foia.ingest_foia([Path(sys.argv[1])], warehouse, derive=False)
+load_peak_mb = peak_kb() / 1024
+derive_started = time.perf_counter()
+foia_derived.derive_warehouse(warehouse)
 (f,) = report.files
 assert f.status == "loaded", f.error
-print(json.dumps({"rows": f.accounting.rows_read, "load_s": f.seconds, "total_s": total}))
+print(json.dumps({"rows": f.accounting.rows_read, "load_s": f.seconds,
+                  "derive_s": time.perf_counter() - derive_started, "load_rss_mb": load_peak_mb}))
 """
 
 PANDAS = """
@@ -219,14 +227,22 @@ def run(data: Path, work: Path, stints_rows: int, big_rows: int, small_rows: int
     parquet_file = tiled(synthetic(data, "parquet", "arrests", 500_000), big_rows)
     csv_file = csv_copy(parquet_file)
 
-    print("\ningest (load into the warehouse; derived-table rebuild excluded, shown apart)")
-    r = measure(INGEST, str(stints), warehouse("stints"))
-    xlsx_rate = line("stints xlsx -> warehouse", r)
-    print(f"{'':<46} derived rebuild {r['total_s'] - r['load_s']:.1f} s")
-    csv = measure(INGEST, str(csv_file), warehouse("csv"))
-    csv_rate = line("arrests CSV -> warehouse", csv)
-    pq = measure(INGEST, str(parquet_file), warehouse("parquet"))
-    parquet_rate = line("arrests parquet -> warehouse", pq)
+    print("\ningest (load into the warehouse; rss: the load's peak; the derived-table rebuild "
+          "`ingest` runs next is shown apart)")
+
+    def ingest(case: str, path: Path, name: str) -> dict:
+        result = measure(INGEST, str(path), warehouse(name))
+        whole_peak = result["rss_mb"]
+        result["rss_mb"] = result["load_rss_mb"]
+        result["rate"] = line(case, result)
+        print(f"{'':<46} then the derived rebuild: {result['derive_s']:.1f} s; peak RSS of the "
+              f"whole command {whole_peak:,.0f} MB", flush=True)
+        return result
+
+    xlsx_rate = ingest("stints xlsx -> warehouse", stints, "stints")["rate"]
+    csv = ingest("arrests CSV -> warehouse", csv_file, "csv")
+    pq = ingest("arrests parquet -> warehouse", parquet_file, "parquet")
+    csv_rate, parquet_rate = csv["rate"], pq["rate"]
     peak = max(csv["rss_mb"], pq["rss_mb"])
 
     print("\nfloor: DuckDB copying the same files into a table by itself (its own parallel "
@@ -259,7 +275,7 @@ def run(data: Path, work: Path, stints_rows: int, big_rows: int, small_rows: int
                               ("parquet rows/s", parquet_rate, 2_000_000)):
         print(f"  {name:<22} {got:>12,.0f} (target {target:,}): "
               f"{'met' if got >= target else 'NOT met'}")
-    print(f"  peak RSS at {big_rows:,} rows {peak:>11,.0f} MB (target 2,048 MB): "
+    print(f"  load's peak RSS at {big_rows:,} rows {peak:>5,.0f} MB (target 2,048 MB): "
           f"{'met' if peak <= 2048 else 'NOT met'}")
 
 

@@ -319,6 +319,22 @@ def test_exact_duplicates_flag_every_repeat_across_any_batches(batches):
         assert flags == expected
 
 
+def test_no_derive_loads_only_and_derive_builds_the_derived_tables_later(tmp_path):
+    path = write_xlsx(tmp_path / RELEASE_NAME, "arrests-2026-03", [[arrest_row()]])
+    db = tmp_path / "w.duckdb"
+    runner = CliRunner()
+    loaded = runner.invoke(app, ["ingest", "foia", str(path), "--no-derive", "--warehouse", str(db)])
+    assert loaded.exit_code == 0, loaded.output
+    assert "derived" not in loaded.output
+    assert "foia_releases" not in Warehouse(db).table_names()
+    derived = runner.invoke(app, ["derive", "--warehouse", str(db)])
+    assert derived.exit_code == 0, derived.output
+    with duckdb.connect(str(db)) as con:
+        assert con.execute("SELECT count(*) FROM foia_releases").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM foia_arrests WHERE episode_id IS NOT NULL"
+                           ).fetchone() == (1,)
+
+
 def test_reingesting_the_same_bytes_is_a_no_op_and_the_cli_reports_it(tmp_path):
     path = write_xlsx(tmp_path / RELEASE_NAME, "arrests-2026-03", [[arrest_row()]])
     db = tmp_path / "w.duckdb"

@@ -161,6 +161,10 @@ def ingest_foia_command(
     facility_reference: Annotated[list[Path] | None, typer.Option(
         "--facility-reference",
         help="CSV/TSV with a *facility_code column of known facility codes (repeatable).")] = None,
+    derive: Annotated[bool, typer.Option(
+        "--derive/--no-derive",
+        help="Rebuild the derived tables after loading. --no-derive: load several batches "
+             "first, then run `iceledger derive` once.")] = True,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Load individual-level ICE FOIA records (one transaction per file), then rebuild the
@@ -176,7 +180,8 @@ def ingest_foia_command(
             return lambda done: bar.advance(task, done)
 
         report = ingest_foia(foia_paths(paths), Warehouse(warehouse), release=release,
-                             facility_references=facility_reference or (), on_file=track)
+                             facility_references=facility_reference or (), on_file=track,
+                             derive=derive)
     table = Table("file", "layout", "release", "read", "loaded", "quarantined", "duplicate",
                   "status", "s")
     for f in report.files:

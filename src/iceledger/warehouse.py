@@ -29,9 +29,12 @@ from iceledger.errors import IceledgerError
 DEFAULT_WAREHOUSE = Path("iceledger.duckdb")
 # DuckDB's cache grows toward most of the machine's memory while a large source is appended in
 # one transaction; capped, it writes row groups out as it goes (a 6M-row append peaked at 2.1 GB
-# RSS uncapped, 0.9 GB with a 600 MB cap). Write connections use the cap; $ICELEDGER_LOAD_MEMORY
-# overrides it.
+# RSS uncapped, 0.9 GB with a 600 MB cap). Loads use the cap; $ICELEDGER_LOAD_MEMORY overrides it.
 LOAD_MEMORY_LIMIT = os.environ.get("ICELEDGER_LOAD_MEMORY", "600MB")
+# Deriving the FOIA tables sorts and windows whole tables, which needs room a load does not:
+# stints -> stays on 10M stints fails at a 1 GB cap and peaks at 2.3 GB RSS with 2 GB. So derived
+# rebuilds keep DuckDB's own default (80% of RAM) unless $ICELEDGER_DERIVE_MEMORY names a cap.
+DERIVE_MEMORY_LIMIT = os.environ.get("ICELEDGER_DERIVE_MEMORY")
 
 # Tables the warehouse keeps about itself; every other table is data.
 SOURCES_TABLE = "ingest_sources"
@@ -135,7 +138,10 @@ class Warehouse:
         self.path = Path(path)
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, read_only: bool = False, memory_limit: str | None = LOAD_MEMORY_LIMIT
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection; a write connection works under `memory_limit` (None: DuckDB's own)."""
         if read_only and not self.path.exists():
             raise IceledgerError(
                 f"{self.path}: no warehouse here yet; run `iceledger ingest ...` or "
@@ -147,7 +153,8 @@ class Warehouse:
             raise IceledgerError(f"{self.path}: cannot open the warehouse: {exc}") from exc
         try:
             if not read_only:
-                con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+                if memory_limit is not None:
+                    con.execute(f"SET memory_limit = '{memory_limit}'")
                 con.execute(_SOURCES_DDL)
                 con.execute(_QUARANTINE_DDL)
             yield con

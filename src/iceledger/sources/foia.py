@@ -204,8 +204,10 @@ def ingest_foia(
     facility_references: Iterable[Path] = (),
     workers: int = WORKERS,
     on_file: Callable[[Path, int], Progress] | None = None,
+    derive: bool = True,
 ) -> IngestReport:
-    """Load each file (one transaction each), then rebuild the derived tables once."""
+    """Load each file (one transaction each), then rebuild the derived tables once (unless
+    `derive` is False: then `iceledger derive` rebuilds them when the loading is done)."""
     if release is not None and _as_date(release) is None:
         raise IceledgerError(f"--release {release!r} is not a date (YYYY-MM-DD)")
     user_codes = read_facility_codes(facility_references)
@@ -232,7 +234,7 @@ def ingest_foia(
         outcome.seconds = time.perf_counter() - started
         outcomes.append(outcome)
     report = IngestReport(outcomes)
-    if any(o.status == "loaded" for o in outcomes):
+    if derive and any(o.status == "loaded" for o in outcomes):
         try:
             report.derived = foia_derived.derive_warehouse(warehouse)
         except IceledgerError as exc:

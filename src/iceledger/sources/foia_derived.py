@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from iceledger.errors import IceledgerError
-from iceledger.warehouse import Warehouse, table_exists
+from iceledger.warehouse import DERIVE_MEMORY_LIMIT, Warehouse, table_exists
 
 ARRESTS, STINTS, REMOVALS = "foia_arrests", "foia_stints", "foia_removals"
 STAYS, ARREST_STAY_LINKS, REMOVAL_LINKS, RELEASES = (
@@ -152,7 +152,7 @@ def derive_warehouse(warehouse: Warehouse) -> DerivedSummary:
             f"{warehouse.path}: no warehouse here yet; run `iceledger ingest foia ...` first, "
             "or pass --warehouse PATH"
         )
-    with warehouse.connect() as con:
+    with warehouse.connect(memory_limit=DERIVE_MEMORY_LIMIT) as con:
         return rebuild_derived(con)
 
 
