@@ -406,13 +406,16 @@ class SheetScan:
         self.numbers = numbers  # row -> columns holding a number, left to right
         self._distinct: set[str] | None = None
 
-    def matching(self, pattern: re.Pattern[str], candidate: re.Pattern[str] | None = None):
-        """(row, column, cleaned text, match) of each text cell `pattern` finds, row by row.
+    def matching(self, pattern: re.Pattern[str]):
+        """(row, column, cleaned text, match) of each text cell `pattern` finds, row by row."""
+        for row, column, text in self.candidates(relaxed(pattern.pattern)):
+            if (match := pattern.search(text)) is not None:
+                yield row, column, text, match
 
-        `candidate` (by default the pattern relaxed) is tried on the raw text first, which
-        spares cleaning the many cells that cannot match.
-        """
-        candidate = candidate or relaxed(pattern.pattern)
+    def candidates(self, candidate: re.Pattern[str]):
+        """(row, column, cleaned text) of each non-blank text cell whose raw text `candidate`
+        finds, row by row. A loose candidate tried on the raw text spares cleaning the many
+        cells that cannot match; the caller tests the cleaned text exactly."""
         if self._distinct is None:
             self._distinct = set(self.texts)
         found = {raw for raw in self._distinct if candidate.search(raw) is not None}
@@ -420,8 +423,8 @@ class SheetScan:
             return
         for i in compress(range(len(self.texts)), map(found.__contains__, self.texts)):
             text = clean_text(self.texts[i])
-            if text is not None and (match := pattern.search(text)) is not None:
-                yield self.rows[i], self.columns[i], text, match
+            if text is not None:
+                yield self.rows[i], self.columns[i], text
 
 
 def scan_sheet(grid: Grid) -> SheetScan:
@@ -456,11 +459,14 @@ def relaxed(pattern: str) -> re.Pattern[str]:
     any run of whitespace or none. What it lets through is tested again, exactly, on the cleaned
     text.
     """
+    return re.compile(_relaxed_text(pattern), re.IGNORECASE)
+
+
+def _relaxed_text(pattern: str) -> str:
     loose = re.sub(r"\(\?P<\w+>", "(?:", pattern)
     loose = re.sub(r"^\^", r"^[\\W\\d_]*", loose)
     loose = re.sub(r"(?<!\\)\$$", "", loose)
-    loose = re.sub(r"(?<!\\) ", r"\\s*", loose)
-    return re.compile(loose, re.IGNORECASE)
+    return re.sub(r"(?<!\\) ", r"\\s*", loose)
 
 
 @dataclass
@@ -624,10 +630,10 @@ def _is_mark(value: object) -> bool:
 
 
 def _find_anchors(scan: SheetScan, specs: Sequence[TableSpec]):
-    # One pattern for all the sheet's tables tests every cell once; a hit is then placed.
+    # One loose pattern for all the sheet's tables tests every text once; a hit is then placed.
     patterns = tuple((spec.caption or spec.header).pattern for spec in specs)
     anchors = []
-    for row, column, text, _ in scan.matching(*_any_anchor(patterns)):
+    for row, column, text in scan.candidates(_any_anchor(patterns)):
         for spec in specs:
             match = spec.finds(text)
             if match is not None:
@@ -637,12 +643,10 @@ def _find_anchors(scan: SheetScan, specs: Sequence[TableSpec]):
 
 
 @cache
-def _any_anchor(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """One pattern matching what any of `patterns` matches, and its relaxed form."""
-    unnamed = [re.sub(r"\(\?P<\w+>", "(?:", pattern) for pattern in patterns]
-    exact = "|".join(f"(?:{pattern})" for pattern in unnamed)
-    loose = "|".join(f"(?:{relaxed(pattern).pattern})" for pattern in unnamed)
-    return re.compile(exact, re.IGNORECASE), re.compile(loose, re.IGNORECASE)
+def _any_anchor(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One relaxed pattern finding (at least) what any of `patterns` finds."""
+    return re.compile("|".join(f"(?:{_relaxed_text(pattern)})" for pattern in patterns),
+                      re.IGNORECASE)
 
 
 def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_column: int,
