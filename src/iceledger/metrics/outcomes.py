@@ -54,9 +54,13 @@ def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     removal_links = source_table(backend, "foia_removal_links").select(
         "removal_record_id", removed_stay_id="stay_id"
     )
-    removals = source_table(backend, "foia_removals").select(
-        removal_id="record_id", departed="departed_date"
-    )
+    # A linked removal departed on or after its stay's book-in day (foia_derived), so not before
+    # the link window; and one departing after the last horizon is counted by no outcome.
+    removals = during(
+        source_table(backend, "foia_removals"),
+        _widened(params, ARREST_STAY_DAYS_BEFORE, max(REMOVAL_HORIZONS_DAYS)),
+        "departed_date",
+    ).select(removal_id="record_id", departed="departed_date")
     # (table, key in what it joins to, its own key). The links are one to one (foia_derived
     # matches them so): an arrest has at most one stay and a stay at most one removal, so the
     # joins never repeat an arrest.

@@ -61,16 +61,18 @@ Windows = dict[str, list[tuple[date, date]]]  # release -> the spans of days it 
 
 @dataclass(frozen=True)
 class ReleaseSpan:
-    """One release present in a table: the day of its first dated row there, and its coverage.
-
-    Coverage is foia_releases' for a release listed there; otherwise the span of its own rows'
-    days. Either may be None when the release's rows carry no date.
-    """
+    """One release present in a table, and its coverage: foia_releases' for a release listed
+    there, otherwise the span of its own rows' days (None when none of its rows has a date)."""
 
     release: str | None
-    first_day: date | None
     coverage_start: date | None
     coverage_end: date | None
+
+
+# The queries below find what they need in a few rows of a release, not by reading all of it:
+# DuckDB stops a LIMIT 1 at the first row found and skips the row groups whose zone maps (each
+# row group's least and greatest value of a column) rule it out, so each costs milliseconds
+# where a min() or count() over the release would read millions of rows.
 
 
 def release_spans(backend: ibis.BaseBackend, table: ibis.Table, moment: str) -> list[ReleaseSpan]:
@@ -80,42 +82,56 @@ def release_spans(backend: ibis.BaseBackend, table: ibis.Table, moment: str) -> 
     except TableNotFound:
         published = []
     listed = [r["release"] for r in published]
-    found = {r["release"]: r for r in _first_and_last(table, moment, listed)}
-    spans = [
-        ReleaseSpan(r["release"], _as_date(found[r["release"]]["first"]),
-                    _as_date(r["coverage_start"]), _as_date(r["coverage_end"]))
-        for r in published
-        if r["release"] in found
-    ]
-    spans += [
-        ReleaseSpan(release, _as_date(r["first"]), _as_date(r["first"]), _as_date(r["last"]))
-        for release, r in found.items()
-        if release not in listed
-    ]
-    return spans
-
-
-def _first_and_last(table: ibis.Table, moment: str, listed: list[str]) -> list[dict]:
-    """release, first, last (`moment`, NULL when no row has one) for each release in `table`;
-    `last` only for releases not in `listed` (a listed one's coverage is foia_releases').
-
-    A listed release's first row is found by ordering on the raw column and keeping one row, not
-    by a min() over every row: DuckDB then reads only the row groups whose zone maps could hold
-    an earlier value, so finding a release's first day costs milliseconds, not a scan of
-    millions of rows. (Rows with no date sort last, so a release whose rows are all undated is
-    still found, with first NULL.)
-    """
     at = table[moment]
-    firsts = [
+    present = [
         table.filter(table.release == release)
-        .select("release", first=at, last=ibis.null(at.type()))
-        .order_by(ibis.asc("first", nulls_first=False))
+        .select("release", first=ibis.null(at.type()), last=ibis.null(at.type()))
         .limit(1)
         for release in listed
     ]
     unlisted = table.filter(~table.release.isin(listed) | table.release.isnull()) if listed else table
-    others = unlisted.group_by("release").aggregate(first=at.min(), last=at.max())
-    return ibis.union(*firsts, others).to_pyarrow().to_pylist()
+    own_span = unlisted.group_by("release").aggregate(first=at.min(), last=at.max())
+    found = {r["release"]: r for r in ibis.union(*present, own_span).to_pyarrow().to_pylist()}
+    return [
+        ReleaseSpan(r["release"], _as_date(r["coverage_start"]), _as_date(r["coverage_end"]))
+        for r in published
+        if r["release"] in found
+    ] + [
+        ReleaseSpan(release, _as_date(r["first"]), _as_date(r["last"]))
+        for release, r in found.items()
+        if release not in listed
+    ]
+
+
+def first_days(table: ibis.Table, moment: str, spans: list[ReleaseSpan]) -> dict:
+    """release -> the day of its first dated row in `table`, or its coverage start when it has a
+    row on or before that day (its days start there at the earliest, so an earlier first day
+    changes nothing); None when none of its rows has a date."""
+    at = table[moment]
+
+    def of(release: str | None) -> ibis.Table:
+        return table.filter(table.release == release if release is not None
+                            else table.release.isnull())
+
+    dated = [s for s in spans if s.coverage_start is not None]
+    on_or_before_start = [
+        of(s.release).filter(at < midnight(s.coverage_start + timedelta(days=1), at))
+        .select("release").limit(1)
+        for s in dated
+    ]
+    days = {}
+    if on_or_before_start:
+        found = ibis.union(*on_or_before_start).to_pyarrow().column("release").to_pylist()
+        days = {s.release: s.coverage_start for s in dated if s.release in found}
+    later = [
+        of(s.release).select("release", first=at)
+        .order_by(ibis.asc("first", nulls_first=False)).limit(1)
+        for s in spans if s.release not in days
+    ]
+    if later:
+        days.update((r["release"], _as_date(r["first"]))
+                    for r in ibis.union(*later).to_pyarrow().to_pylist())
+    return days
 
 
 def release_windows(spans: list[ReleaseSpan]) -> Windows:
@@ -135,13 +151,12 @@ def release_windows(spans: list[ReleaseSpan]) -> Windows:
     return windows
 
 
-def from_first_event(windows: Windows, spans: list[ReleaseSpan]) -> Windows:
-    """The windows cut to start at each release's first event in the table the spans are of.
+def from_first_event(windows: Windows, first: dict) -> Windows:
+    """The windows cut to start at each release's first event (`first_days`) in a table.
 
     A release's coverage starts at the earliest event of any of its datasets; the days before
     this dataset's first record in it are missing records, not days without events.
     """
-    first = {s.release: s.first_day for s in spans}
     return {
         release: [(max(start, first[release]), end) for start, end in pieces
                   if end >= first[release]]
@@ -221,8 +236,8 @@ def foia_events(
     if "is_duplicate" in table.columns:
         table = table.filter(~table.is_duplicate.fill_null(False))
     spans = release_spans(backend, table, when)
+    windows = from_first_event(release_windows(spans), first_days(table, when, spans))
     table = table.mutate(date=table[when].cast("date"))
-    windows = from_first_event(release_windows(spans), spans)
     table = one_release_per_day(table, windows)
     return during(apply_filters(table, params), params, when), windows
 
