@@ -156,6 +156,9 @@ class TableSpec:
     # every release repeats the same rows.
     labels_read: dict[tuple, dict[str, object]] = field(default_factory=dict, compare=False,
                                                         repr=False)
+    # Each (column header, fiscal year) read so far -> (output table, column key), or the
+    # CellValueError it raised.
+    headers_read: dict[tuple, object] = field(default_factory=dict, compare=False, repr=False)
 
     def finds(self, text: str) -> re.Match[str] | None:
         pattern = self.caption or self.header
@@ -686,7 +689,8 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
     first_row = header_row + spec.header_rows
     end_row = first_row
     while end_row < height and not _row_blank(grid[end_row], first_column, end_column):
-        beside = [c for c in anchor_columns.get(end_row, ()) if first_column <= c < end_column]
+        found = anchor_columns.get(end_row)
+        beside = [c for c in found if first_column <= c < end_column] if found else None
         if beside and beside[0] == first_column:
             break  # the next table starts right below
         if beside:
@@ -695,9 +699,11 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
             continue
         end_row += 1
     # A table with nothing to its right would otherwise span the whole sheet width.
-    while end_column > first_column + 1 and not _any_filled(
-        grid[r][end_column - 1] for r in range(top, end_row)
-    ):
+    rows = grid[top:end_row]
+    while end_column > first_column + 1:
+        cells = list(map(itemgetter(end_column - 1), rows))
+        if cells.count("") != len(cells) and _any_filled(cells):  # "" is how readers leave a gap
+            break
         end_column -= 1
     header_cells = tuple(
         tuple(grid[r][first_column:end_column])
@@ -826,11 +832,27 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
         if text is not None and any(p.search(text) for p in spec.skip_columns):
             continue
         try:
-            columns.append(_classify(spec, column_dim, header, index, fiscal_year))
+            target, key = _column_kind(spec, column_dim, header, fiscal_year)
         except CellValueError as problem:
             raise SourceError(where(block.header_row, index),
                               f"table {spec.name}: unexpected column header: {problem}") from None
+        columns.append(_Column(index, target, key, header))
     return columns
+
+
+def _column_kind(spec: TableSpec, column_dim: Dimension | None, header: object,
+                 fiscal_year: int | None) -> tuple[str, object]:
+    """_classify, remembered per table kind: every release prints the same headers."""
+    read = spec.headers_read.get((header, fiscal_year))
+    if read is None:
+        try:
+            read = _classify(spec, column_dim, header, fiscal_year)
+        except CellValueError as problem:
+            read = problem
+        spec.headers_read[(header, fiscal_year)] = read
+    if read.__class__ is CellValueError:
+        raise CellValueError(*read.args)
+    return read
 
 
 def _headers(block: Block) -> dict[int, object]:
@@ -868,33 +890,33 @@ def _month_index(name: str) -> int:
         return 0
 
 
-def _classify(spec: TableSpec, column_dim: Dimension | None, header: object, index: int,
-              fiscal_year: int | None) -> _Column:
+def _classify(spec: TableSpec, column_dim: Dimension | None, header: object,
+              fiscal_year: int | None) -> tuple[str, object]:
+    """The output table a column's figures go to, and the value its header gives them."""
     if spec.measures:
         text = clean_text(header) or ""
         for name, pattern in spec.measures:
             if pattern.search(text):
-                return _Column(index, spec.name, name, header)
+                return spec.name, name
         raise CellValueError(f"{text!r} is none of {', '.join(n for n, _ in spec.measures)}")
     assert column_dim is not None
     if column_dim.kind == "month":
         if isinstance(header, str) and _FISCAL_YEAR_TOTAL.search(header):
             if spec.totals_table is None:
                 raise CellValueError(f"{header!r} (a fiscal-year total) has no totals table")
-            return _Column(index, spec.totals_table, None, header)
+            return spec.totals_table, None
         key = fiscal_month(header, fiscal_year or 0) if spec.month_fiscal_year_from is None \
             else None
         if key is None:
             month_number(clean_text(header) or "")  # reject a non-month header now
-        return _Column(index, spec.name, key, header)
+        return spec.name, key
     if column_dim.kind == "half_month":
         year, month, point = header
         if year is None or month is None or point.casefold() not in ("mid", "end"):
             raise CellValueError(f"expected a year, month and 'mid'/'end', found {header}")
-        return _Column(index, spec.name,
-                       (date(parse_fiscal_year(year), month_number(month), 1), point.casefold()),
-                       header)
-    return _Column(index, spec.name, column_dim.canonical(clean_text(header)), header)
+        return spec.name, (date(parse_fiscal_year(year), month_number(month), 1),
+                           point.casefold())
+    return spec.name, column_dim.canonical(clean_text(header))
 
 
 def _declare_outputs(out: Extraction, spec: TableSpec, dims: list[Dimension],
