@@ -297,9 +297,10 @@ class TableColumns:
         import pyarrow as pa
 
         parts, total = self.parts, self.row_count
+        varying = set().union(*(columns for _, columns, _ in parts))
         arrays = {}
         for name, kind in self.types.items():
-            if parts and not any(name in columns for _, columns, _ in parts):
+            if parts and name not in varying:
                 value = parts[0][0].get(name)
                 if value is not None and all(constants.get(name) == value
                                              for constants, _, _ in parts):
@@ -973,7 +974,7 @@ class _RowLabels:
             if self.group is None:
                 raise CellValueError(f"row label {label!r} comes before any {outer.name} group")
             return {outer.name: self.group, inner.name: inner.canonical(label)}
-        unlabelled = all(text is None for text in raw)
+        unlabelled = raw.count(None) == len(raw)
         if spec.fill_down:
             raw = [self.previous[i] if text is None and dim.name in spec.fill_down else text
                    for i, (dim, text) in enumerate(zip(dims, raw))]
@@ -1009,9 +1010,16 @@ class _LongRows:
         # Where a zero is a placeholder: columns for periods wholly after the data-as-of date.
         self.late = [] if spec.month_fiscal_year_from else [
             j for j, key in enumerate(self.keys) if _after_cutoff(self.kind, key, cutoff)]
-        self.out = {name: [] for name in (*self.dim_names, "key", "value", "cell_range")}
+        self.main_keys = self._key_columns(self.keys)
+        self.out = {name: [] for name in (*self.dim_names, *self.main_keys, "value", "cell_range")}
         self.totals_out = {name: [] for name in (*self.dim_names, "value", "cell_range")}
         self.placeholders = 0
+
+    def _key_columns(self, keys: list) -> dict[str, list]:
+        """The output columns the column headers' keys fill: a month, or a month and a point."""
+        if self.kind == "half_month":
+            return {"month": [month for month, _ in keys], "point": [point for _, point in keys]}
+        return {self.key_name: keys}
 
     def row(self, cells: Sequence[Any], r: int, row_dims: dict[str, object],
             out: Extraction) -> None:
@@ -1028,7 +1036,7 @@ class _LongRows:
                         if main[j] == 0:
                             main[j] = None
                             self.placeholders += 1
-                self._add(row_dims, r, self.keys, main, self.letters,
+                self._add(row_dims, r, self.main_keys, main, self.letters,
                           found[self.main_count:], self.total_letters)
                 return
         self._row_by_cell(cells, r, row_dims, out)
@@ -1059,9 +1067,10 @@ class _LongRows:
             keys.append(key)
             values.append(value)
             letters.append(column_letters(column.index))
-        self._add(row_dims, r, keys, values, letters, total_values, total_letters)
+        self._add(row_dims, r, self._key_columns(keys), values, letters, total_values,
+                  total_letters)
 
-    def _add(self, row_dims: dict[str, object], r: int, keys: list, values: list,
+    def _add(self, row_dims: dict[str, object], r: int, keys: dict[str, list], values: list,
              letters: list[str], total_values: list, total_letters: list[str]) -> None:
         number = str(r + 1)
         for output, figures, columns in ((self.out, values, letters),
@@ -1072,17 +1081,13 @@ class _LongRows:
                 output[name].extend([row_dims[name]] * len(figures))
             output["value"].extend(figures)
             output["cell_range"].extend([column + number for column in columns])
-        self.out["key"].extend(keys)
+        for name, column_keys in keys.items():
+            self.out[name].extend(column_keys)
 
     def finish(self, constants: dict[str, object], out: Extraction) -> None:
         spec = self.spec
-        columns = {name: self.out[name] for name in self.dim_names}
-        if self.kind == "half_month":
-            columns["month"], columns["point"] = list(zip(*self.out["key"])) or ([], [])
-        else:
-            columns[self.key_name] = self.out["key"]
-        columns[spec.value] = self.out["value"]
-        columns["cell_range"] = self.out["cell_range"]
+        columns = {spec.value if name == "value" else name: values
+                   for name, values in self.out.items()}
         out.output(spec.name).add(constants, columns, len(self.out["value"]))
         totals = self.totals_out
         if spec.totals_table:
