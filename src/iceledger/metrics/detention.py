@@ -104,10 +104,12 @@ def windows_of(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> Windo
     return release_windows(release_spans(backend, table, moment))
 
 
-def owned(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> ir.Table:
+def owned(
+    backend: ibis.BaseBackend, table: ir.Table, moment: str, windows: Windows | None = None
+) -> ir.Table:
     """Rows whose day (of column `moment`) is one their release speaks for, with their
-    release's coverage."""
-    windows = windows_of(backend, table, moment)
+    release's coverage. `windows`: windows_of(backend, table, moment), if already known."""
+    windows = windows if windows is not None else windows_of(backend, table, moment)
     table = table.mutate(date=table[moment].cast("date"))
     kept = one_release_per_day(table, windows)
     return kept.drop("date").join(coverage(backend), "release")
@@ -547,14 +549,13 @@ register(
 )
 
 
-def complete_months(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> ir.Table:
-    """month, days: the calendar months every day of which a release present in `table` speaks
-    for, its rows dated by column `moment`.
+def complete_months(windows: Windows) -> ir.Table:
+    """month, days: the calendar months every day of which a release speaks for (`windows_of`).
 
     Monthly totals of a part-covered month (a release starting or ending mid-month) would read
     as a fall; comparisons with published monthly figures use whole months only.
     """
-    covered = covered_days(windows_of(backend, table, moment), MetricParams())
+    covered = covered_days(windows, MetricParams())
     per_month: dict[date, int] = {}
     for covered_day in covered:
         month = covered_day.replace(day=1)
@@ -594,7 +595,7 @@ def foia_adp(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     by = list(params.by)
     population = daily_population(backend, whole_months(params))
     stays = source_table(backend, "foia_stays")
-    months = complete_months(backend, stays, "stay_book_in")
+    months = complete_months(windows_of(backend, stays, "stay_book_in"))
     monthly = population.group_by([population.date.truncate("M").name("month"), *by]).aggregate(
         bed_days=population.population_midnight.sum()
     )
@@ -656,8 +657,11 @@ register(
 def _book_outs_beside_published(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     stays = apply_filters(source_table(backend, "foia_stays"), params)
     stays = stays.filter(stays.stay_book_out.notnull())
-    months = complete_months(backend, stays, "stay_book_out")
-    stays = owned(backend, stays, "stay_book_out")
+    windows = windows_of(backend, stays, "stay_book_out")
+    months = complete_months(windows)
+    # Only the whole months the period touches are shown: read only their book-outs.
+    stays = during(owned(backend, stays, "stay_book_out", windows), whole_months(params),
+                   "stay_book_out")
     foia = stays.group_by(
         month=stays.stay_book_out.date().truncate("M"),
         release_reason=stays.stay_release_reason,
