@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import tomllib
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -1291,6 +1292,17 @@ def _mapped(read, cells: list) -> list:
     return list(map(read, cells))
 
 
+def _count_inside(columns: list[int], spans: Sequence[tuple[int, int]]) -> int:
+    """How many of the ascending `columns` fall inside any of the [left, right) spans."""
+    inside, reached = 0, 0
+    for left, right in sorted(spans):
+        left = max(left, reached)  # overlapping spans count a column once
+        if right > left:
+            inside += bisect_left(columns, right) - bisect_left(columns, left)
+            reached = right
+    return inside
+
+
 def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: SheetContext,
                               out: Extraction) -> None:
     """A figure outside every recognised table means a table this layout does not know."""
@@ -1301,8 +1313,8 @@ def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: She
     stray = []
     for r, columns in scan.numbers.items():
         row_spans = spans.get(r, ())
-        if len(row_spans) == 1 and row_spans[0][0] <= columns[0] and columns[-1] < row_spans[0][1]:
-            continue  # the usual row: all its figures inside the one table it belongs to
+        if _count_inside(columns, row_spans) == len(columns):
+            continue  # the usual row: all its figures inside the tables it crosses
         for c in columns:
             if not any(left <= c < right for left, right in row_spans):
                 stray.append((r, c))
