@@ -340,7 +340,7 @@ def _arrow_array(values: list, kind: str):
             joined = "".join(values)
             data = joined.encode()
             if len(data) == len(joined):
-                offsets = array("i", accumulate(map(len, values), initial=0))
+                offsets = array("i", list(accumulate(map(len, values), initial=0)))
                 return pa.Array.from_buffers(pa.string(), len(values),
                                              [None, pa.py_buffer(offsets), pa.py_buffer(data)])
         builder = pa.lib.StringBuilder()
