@@ -18,23 +18,20 @@ do.
 Before timing, the two readers' parses of three workbooks are checked to be identical, and
 iceledger's modules are compiled to bytecode once, as `pip install` does: every worker then loads
 them as an installed package would, instead of recompiling them when PYTHONDONTWRITEBYTECODE is
-set (it is on some machines; it cost each worker ~15 ms, the same in every mode).
+set (it is on some machines; it cost each worker ~15 ms, the same in every mode). A worker imports
+only what its parse uses; the timing harness's own modules are imported by the parent alone.
 """
 
 from __future__ import annotations
 
-import argparse
-import compileall
-import resource
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "ice-detention-stats"
 TARGET_SECONDS = 2.5
 TARGET_SPEEDUP = 10.0
+# First argument of a timed worker process: `bench_stats_parse.py --worker MODE FOLDER`.
+WORKER = "--worker"
 
 
 class OpenpyxlSource:
@@ -85,9 +82,13 @@ def work(mode: str, folder: Path) -> str:
 
 def timed(mode: str, folder: Path) -> tuple[float, float, str]:
     """Wall-clock and CPU seconds (user + system) of one whole worker process, and its output."""
+    import resource
+    import subprocess
+    import time
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--worker", mode, str(folder)],
+    done = subprocess.run([sys.executable, __file__, WORKER, mode, str(folder)],
                           check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -110,14 +111,14 @@ def same_tables(folder: Path, count: int = 3) -> bool:
 
 
 def main() -> None:
+    import argparse
+    import compileall
+    import statistics
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each; the median is shown.")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        print(work(args.worker, args.folder))
-        return
     files = workbooks(args.folder)
     if not files:
         sys.exit(f"no workbooks in {args.folder}")
@@ -146,5 +147,9 @@ def main() -> None:
 def _verdict(met: bool) -> str:
     return "target met:" if met else "TARGET MISSED:"
 
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == [WORKER]:
+        print(work(sys.argv[2], Path(sys.argv[3])))
+    else:
+        main()
