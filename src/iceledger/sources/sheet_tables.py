@@ -1184,9 +1184,9 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
                      f"{cell_name(block.header_row, block.end_column - 1)}"),
             f"table {spec.name}: header lacks {', '.join(missing)}",
         )
-    data_rows = range(block.first_row, block.end_row)
-    kinds = {name: _record_kind(name, (grid[r][index] for r in data_rows), records)
-             for index, name in names}
+    block_rows = grid[block.first_row:block.end_row]
+    block_cells = {index: list(map(itemgetter(index), block_rows)) for index, _ in names}
+    kinds = {name: _record_kind(name, block_cells[index], records) for index, name in names}
     table = out.output(spec.name)
     table.declare([("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
                    *((name, kinds[name]) for _, name in names),
@@ -1195,15 +1195,14 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     rest = [index for index, _ in names[1:]]
     rows = [r for r in range(block.first_row, block.end_row)
             if _any_filled(map(grid[r].__getitem__, rest))]
-    last = rows[-1] + 1 if rows else block.first_row
-    row_cells = [grid[r] for r in range(block.first_row, last)]
+    count = rows[-1] + 1 - block.first_row if rows else 0
     # Read a column at a time; a row with a cell its column cannot hold is quarantined, naming
     # the first such cell from the left.
     columns: dict[str, list] = {}
     bad: dict[int, tuple[int, str, CellValueError]] = {}
     notes: dict[int, list[str]] = {}
     for index, name in names:
-        cells = list(map(itemgetter(index), row_cells))
+        cells = block_cells[index][:count]
         values, problems = _column_values(
             _record_reader(kinds[name], records.zero_pad.get(name)), cells)
         for position, problem in problems.items():
@@ -1213,24 +1212,24 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
             else:
                 bad.setdefault(position, (index, name, problem))
         columns[name] = values
-    columns["notes"] = [None] * len(row_cells)
+    columns["notes"] = [None] * count
     for position, said in notes.items():
         columns["notes"][position] = "; ".join(said)
     for name, parts in records.sums.items():
         present = [columns[part] for part in parts if part in columns]
         columns[name] = [_sum_present(figures) for figures in zip(*present)] if present \
-            else [None] * len(row_cells)
+            else [None] * count
     first_letters = column_letters(block.first_column)
     last_letters = column_letters(block.end_column - 1)
     columns["cell_range"] = [f"{first_letters}{r}:{last_letters}{r}"
-                             for r in range(block.first_row + 1, last + 1)]
+                             for r in range(block.first_row + 1, block.first_row + count + 1)]
     for position, (index, name, problem) in sorted(bad.items()):
         out.quarantine(context.sheet, block.first_row + position, index,
                        f"{spec.name}: {name}: {problem}")
     if bad:
-        kept = [position not in bad for position in range(len(row_cells))]
+        kept = [position not in bad for position in range(count)]
         columns = {name: list(compress(values, kept)) for name, values in columns.items()}
-    loaded = len(row_cells) - len(bad)
+    loaded = count - len(bad)
     table.add({**context.provenance, "fiscal_year": context.fiscal_year}, columns, loaded)
     out.rows_read += loaded
     out.rows_loaded += loaded
@@ -1258,7 +1257,7 @@ def _sum_present(figures: Iterable[float | None]) -> float | None:
     return sum(present) if present else None
 
 
-def _record_kind(name: str, values: Iterable[Any], records: RecordsSpec) -> str:
+def _record_kind(name: str, cells: list, records: RecordsSpec) -> str:
     """A known column's declared kind; a column new to the layout is numeric if all its
     filled cells are numbers, otherwise text."""
     if records.numeric.search(name):
@@ -1267,8 +1266,12 @@ def _record_kind(name: str, values: Iterable[Any], records: RecordsSpec) -> str:
         return "date32"
     if name in records.zero_pad or name in records.required:
         return "string"
-    filled = [v for v in values if not _blank(v)]
-    return "float64" if filled and all(_is_number(v) for v in filled) else "string"
+    # Told apart by class (bool is its own): numbers, and nothing filled that is not one.
+    classes = set(map(type, cells))
+    if not classes & {int, float} or classes - {int, float, str, type(None)}:
+        return "string"
+    texts = {cell for cell in set(cells) if cell.__class__ is str}
+    return "string" if any(text.strip() for text in texts) else "float64"
 
 
 def _record_reader(kind: str, zero_pad: int | None):
