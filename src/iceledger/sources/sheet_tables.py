@@ -1316,8 +1316,10 @@ def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: She
     stray = []
     for r, columns in scan.numbers.items():
         row_spans = spans.get(r, ())
+        if len(row_spans) == 1 and row_spans[0][0] <= columns[0] and columns[-1] < row_spans[0][1]:
+            continue  # the usual row: all its figures inside the one table it belongs to
         if _count_inside(columns, row_spans) == len(columns):
-            continue  # the usual row: all its figures inside the tables it crosses
+            continue  # tables side by side, each holding its own figures
         for c in columns:
             if not any(left <= c < right for left, right in row_spans):
                 stray.append((r, c))
