@@ -124,9 +124,10 @@ def parse_workbook(
             parsed.errors.append(SourceError(
                 Location(path.name), f"missing sheet: none is named like /{pattern.pattern}/"
             ))
-    grids = {}
+    grids, specs = {}, {}
     for name in sheet_years:
-        if not layout.tables_for(name):
+        specs[name] = layout.tables_for(name)
+        if not specs[name]:
             parsed.warnings.append(f"sheet {name.strip()!r} holds no known table; not loaded")
             continue
         try:
@@ -145,7 +146,7 @@ def parse_workbook(
                 f"sheet {name.strip()!r} reports FY{year} in an FY{parsed.fiscal_year} workbook"
             )
         context = SheetContext(path.name, parsed.sha256, name, year, cutoff)
-        read_sheet(grid, layout.tables_for(name), layout, context, extraction, scans[name])
+        read_sheet(grid, specs[name], layout, context, extraction, scans[name])
     _collect(parsed, extraction)
     return parsed
 
