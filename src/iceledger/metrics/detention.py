@@ -191,10 +191,16 @@ def _reaching_into(rows: ir.Table, start: str, end: str, params: MetricParams) -
 
 
 def _per_day(spans: ir.Table, keys: list[str], moment: ir.TimestampValue) -> ir.Table:
-    """keys, day, exact, n: how many intervals start (or end) each day, at exactly 00:00 or not."""
-    exact = moment == moment.truncate("D")
-    return spans.group_by([*keys, moment.date().name("day"), exact.name("exact")]).aggregate(
-        n=ibis._.count()
+    """keys, date, n, at_midnight: how many intervals start (or end) each day, and how many of
+    those at exactly 00:00.
+
+    Counts are float64 from here on: DuckDB sums them several times faster than integers (whose
+    sums it widens to 128 bits), and every count and running total stays an exact integer (far
+    below 2^53); the populations are cast back to int64 at the end.
+    """
+    exact = (moment == moment.truncate("D")).cast("float64")
+    return spans.group_by([*keys, moment.date().name("date")]).aggregate(
+        n=ibis._.count().cast("float64"), at_midnight=exact.sum()
     )
 
 
@@ -203,39 +209,47 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
 
     Midnight: in custody at 00:00 of the day (start <= midnight < end), ICE's own convention.
     24-hour: in custody at any moment of the day (the calendar days from start's to end's).
+
+    On a day without book-ins or book-outs both counts are the people held, which changes only on
+    days with some: `held` after a day's book-ins and book-outs is the running total of book-ins
+    less book-outs. On such a day itself, the 24-hour count adds those booked out that day, and
+    the midnight count leaves out the day's book-ins after 00:00 and keeps its book-outs after
+    00:00 (both change the count from the next midnight).
     """
     by = list(params.by)
     spans, days_owned = custody_intervals(backend, params)
     keys = ["release", *by]
-    # Book-ins and book-outs are first counted per day (and whether at exactly 00:00), so the
-    # four changes are made from those counts rather than from every interval.
+    # Book-ins and book-outs are first counted per day, so what follows works on those counts
+    # rather than on every interval.
     starts, ends = (_per_day(spans, keys, spans[moment]) for moment in ("start", "end"))
-    none = ibis.literal(0, "int64")
-    events = ibis.union(
-        # midnight +1 on the first midnight at or after the book-in; 24-hour +1 on its day
-        starts.select(*keys, date=starts.day, midnight=ibis.ifelse(starts.exact, starts.n, none),
-                      h24=starts.n),
-        starts.select(*keys, date=starts.day + DAY,
-                      midnight=ibis.ifelse(starts.exact, none, starts.n), h24=none),
-        # midnight -1 on the first midnight at or after the book-out; 24-hour -1 the day after it
-        ends.select(*keys, date=ends.day, midnight=ibis.ifelse(ends.exact, -ends.n, none),
-                    h24=none),
-        ends.select(*keys, date=ends.day + DAY, midnight=ibis.ifelse(ends.exact, none, -ends.n),
-                    h24=-ends.n),
+    none = ibis.literal(0.0)
+    changes = ibis.union(
+        starts.select(*keys, "date", booked_in=starts.n, in_at_midnight=starts.at_midnight,
+                      booked_out=none, out_at_midnight=none),
+        ends.select(*keys, "date", booked_in=none, in_at_midnight=none, booked_out=ends.n,
+                    out_at_midnight=ends.at_midnight),
     )
-    per_day = events.group_by([*keys, "date"]).aggregate(
-        midnight=events.midnight.sum(), h24=events.h24.sum()
+    per_day = changes.group_by([*keys, "date"]).aggregate(
+        booked_in=changes.booked_in.sum(),
+        in_at_midnight=changes.in_at_midnight.sum(),
+        booked_out=changes.booked_out.sum(),
+        out_at_midnight=changes.out_at_midnight.sum(),
     )
     running = ibis.window(group_by=keys, order_by="date", rows=(None, 0))
     ordered = ibis.window(group_by=keys, order_by="date")
     runs = per_day.mutate(
-        population_midnight=per_day.midnight.sum().over(running),
-        population_24h=per_day.h24.sum().over(running),
+        held=(per_day.booked_in - per_day.booked_out).sum().over(running),
         next_change=per_day.date.lead().over(ordered),
     )
-    runs = runs.filter(runs.next_change.notnull()).join(days_owned, "release")
+    runs = runs.mutate(
+        midnight_that_day=runs.held - (runs.booked_in - runs.in_at_midnight)
+        + (runs.booked_out - runs.out_at_midnight),
+        h24_that_day=runs.held + runs.booked_out,
+    ).join(days_owned, "release")
+    # Each day with changes speaks for itself and the quiet days up to the next one; after the
+    # last, nobody is held (every interval that began has ended) and no days are shown.
     first = ibis.greatest(runs.date, runs.owned_start)
-    last = ibis.least(runs.next_change - DAY, runs.owned_end)
+    last = ibis.least(ibis.coalesce(runs.next_change - DAY, runs.date), runs.owned_end)
     if params.start is not None:
         first = ibis.greatest(first, ibis.literal(params.start))
     if params.end is not None:
@@ -243,17 +257,22 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     runs = runs.mutate(first=first, last=last).filter(lambda r: r.first <= r.last)
     days = runs.select(
         *by,
-        "population_midnight",
-        "population_24h",
+        "midnight_that_day",
+        "h24_that_day",
+        "held",
+        change=runs.date,
         date=ibis.range(
             runs.first.cast("timestamp"), (runs.last + DAY).cast("timestamp"), DAY
         ).unnest(),
     )
+    day = days.date.date()
     return days.select(
         *by,
-        date=days.date.date(),
-        population_midnight=days.population_midnight.cast("int64"),
-        population_24h=days.population_24h.cast("int64"),
+        date=day,
+        population_midnight=ibis.ifelse(day == days.change, days.midnight_that_day,
+                                        days.held).cast("int64"),
+        population_24h=ibis.ifelse(day == days.change, days.h24_that_day,
+                                   days.held).cast("int64"),
     )
 
 
