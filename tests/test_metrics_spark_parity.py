@@ -59,11 +59,15 @@ def synthetic_world(people: int = 160, seed: int = 7) -> dict[str, list[dict]]:
         reason = REASONS[rng.integers(len(REASONS))]
         moved = book_in + length / 2 if rng.random() < 0.4 else None
         places = [(book_in, moved), (moved, book_out)] if moved else [(book_in, book_out)]
+        # Convicted people's most serious charge: violent, not, or no class recorded.
+        crime_class = (("Violent", "Non-Violent", "Non-Violent", None)[person % 4]
+                       if criminality == CRIMINALITY[0] else None)
         for number, (stint_in, stint_out) in enumerate(places):
             world["stints"].append({**common, "stay_book_in": book_in, "book_in": stint_in,
                                     "book_out": stint_out, "stay_book_out": book_out,
                                     "facility_code": f"F{(person + number) % 4}",
-                                    "stay_release_reason": reason, "gender": "Male"})
+                                    "stay_release_reason": reason, "gender": "Male",
+                                    "msc_crime_class": crime_class})
         if reason == "Removed":
             world["removals"].append({**common, "departed_date": book_out.date()})
     return world
