@@ -12,11 +12,14 @@ from iceledger.sources.cells import (
     CellValueError,
     cell_name,
     clean_text,
+    clean_texts,
     fiscal_month,
     fiscal_year_start,
     parse_date,
+    parse_dates,
     parse_fiscal_year,
     parse_number,
+    parse_numbers,
     snake_case,
 )
 
@@ -172,3 +175,34 @@ def test_cell_names_round_trip(row, column):
     for letter in letters:
         index = index * 26 + ord(letter) - 64
     assert (int(name[len(letters):]) - 1, index - 1) == (row, column)
+
+
+# Cells as readers return them: numbers (non-finite ones too), text, blanks, dates, logicals.
+cell_values = st.one_of(
+    st.floats(), st.integers(-10**6, 10**6), st.text(max_size=12), st.just(""), st.none(),
+    st.dates(), st.datetimes(), st.booleans(),
+    st.sampled_from(["1,234", " 56 ", "-", "n/a", "3/4/2025", "2025-03-04", "FY25", "[1]"]),
+)
+
+
+def _each_or_error(read, values):
+    try:
+        return [read(value) for value in values]
+    except CellValueError:
+        return CellValueError
+
+
+def _all_or_error(read_all, values):
+    try:
+        return read_all(values)
+    except CellValueError:
+        return CellValueError
+
+
+@given(st.lists(cell_values, max_size=8) | st.lists(st.floats(), max_size=8)
+       | st.lists(st.text(max_size=8), max_size=8))
+def test_whole_column_readers_read_each_cell_as_the_cell_reader_does(values):
+    # The column readers take shortcuts for columns of one kind; the values must not change.
+    for read_all, read in ((parse_numbers, parse_number), (parse_dates, parse_date),
+                           (clean_texts, clean_text)):
+        assert _all_or_error(read_all, values) == _each_or_error(read, values)

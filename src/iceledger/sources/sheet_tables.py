@@ -43,6 +43,7 @@ from iceledger.sources.cells import (
     fiscal_month,
     month_number,
     parse_date,
+    parse_dates,
     parse_fiscal_year,
     parse_number,
     parse_numbers,
@@ -1280,7 +1281,7 @@ def _record_reader(kind: str, zero_pad: int | None):
     if kind == "float64":
         return parse_numbers, parse_number
     if kind == "date32":
-        return partial(_mapped, parse_date), parse_date
+        return parse_dates, parse_date
     if not zero_pad:
         return clean_texts, clean_text
 
