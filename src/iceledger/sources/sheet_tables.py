@@ -25,7 +25,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import cache, lru_cache, partial
+from functools import cache, lru_cache
 from importlib import resources
 from itertools import accumulate, compress
 from operator import itemgetter
@@ -1285,15 +1285,11 @@ def _record_reader(kind: str, zero_pad: int | None):
     if not zero_pad:
         return clean_texts, clean_text
 
-    def padded(raw: object) -> str | None:
-        text = clean_text(raw)
+    def padded(text: str | None) -> str | None:
         return text.zfill(zero_pad) if text is not None and text.isdigit() else text
 
-    return partial(_mapped, padded), padded
-
-
-def _mapped(read, cells: list) -> list:
-    return list(map(read, cells))
+    return (lambda cells: list(map(padded, clean_texts(cells))),
+            lambda raw: padded(clean_text(raw)))
 
 
 def _count_inside(columns: list[int], spans: Sequence[tuple[int, int]]) -> int:
