@@ -353,3 +353,53 @@ def test_sweep_matches_counting_each_day(spans):
     # Days before the first book-in and after the last book-out have no row: nobody is held.
     assert {day: counts for day, counts in expected.items() if day in got} == got
     assert all(counts == (0, 0) for day, counts in expected.items() if day not in got)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    stints=st.lists(
+        st.tuples(MOMENTS, st.one_of(st.none(), st.integers(min_value=0, max_value=8 * 24)),
+                  st.sampled_from(["F1", "F2", None])),
+        min_size=1,
+        max_size=12,
+    ),
+    first=st.integers(min_value=0, max_value=24),
+    days=st.integers(min_value=0, max_value=24),
+)
+def test_sweep_by_facility_for_a_period_matches_counting_each_day(stints, first, days):
+    """By facility (an unrecorded facility is a group of its own) and for any period: the days
+    of the period get the counts of the per-day definition, whatever custody began or ended
+    outside it."""
+    coverage_end = date(2025, 1, 25)
+    rows = [
+        {"release": "H", "stay_id": f"H{i}", "facility_code": facility, "book_in": start,
+         "book_out": None if hours is None else start + timedelta(hours=hours),
+         "is_duplicate": False}
+        for i, (start, hours, facility) in enumerate(stints)
+    ]
+    releases = pa.table(
+        {"release": ["H"], "coverage_start": [date(2025, 1, 1)], "coverage_end": [coverage_end]}
+    )
+    backend = ibis.duckdb.connect()
+    backend.create_table("foia_stints", pa.Table.from_pylist(rows, schema=pa.schema(
+        [("release", pa.string()), ("stay_id", pa.string()), ("facility_code", pa.string()),
+         ("book_in", pa.timestamp("us")), ("book_out", pa.timestamp("us")),
+         ("is_duplicate", pa.bool_())])))
+    backend.create_table("foia_releases", releases)
+    start = date(2025, 1, 1) + timedelta(days=first)
+    end = start + timedelta(days=days)
+    params = MetricParams(by=("facility_code",), start=start, end=end)
+    result = compute("detained_population_daily", backend, params)
+    held_through = datetime.combine(coverage_end + timedelta(days=1), datetime.min.time())
+    got = {(r["date"], r["facility_code"]): (r["population_midnight"], r["population_24h"])
+           for r in result.to_pylist()}
+    assert len(got) == result.num_rows, "one row per day and facility"
+    assert all(start <= day <= min(end, coverage_end) for day, _ in got)
+    for offset in range((min(end, coverage_end) - start).days + 1):
+        midnight = datetime.combine(start + timedelta(days=offset), datetime.min.time())
+        for facility in ("F1", "F2", None):
+            spans = [(r["book_in"], r["book_out"] or held_through) for r in rows
+                     if r["facility_code"] == facility]
+            expected = (sum(s <= midnight < e for s, e in spans),
+                        sum(s < midnight + timedelta(days=1) and e >= midnight for s, e in spans))
+            assert got.get((midnight.date(), facility), (0, 0)) == expected

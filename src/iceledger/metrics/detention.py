@@ -222,18 +222,17 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     # Book-ins and book-outs are first counted per day, so what follows works on those counts
     # rather than on every interval.
     starts, ends = (_per_day(spans, keys, spans[moment]) for moment in ("start", "end"))
-    none = ibis.literal(0.0)
-    changes = ibis.union(
-        starts.select(*keys, "date", booked_in=starts.n, in_at_midnight=starts.at_midnight,
-                      booked_out=none, out_at_midnight=none),
-        ends.select(*keys, "date", booked_in=none, in_at_midnight=none, booked_out=ends.n,
-                    out_at_midnight=ends.at_midnight),
+    # Days with book-ins, book-outs or both: one row each (keys may be NULL, hence IS NOT DISTINCT).
+    joined = starts.outer_join(
+        ends, [starts.date == ends.date, *(starts[k].identical_to(ends[k]) for k in keys)]
     )
-    per_day = changes.group_by([*keys, "date"]).aggregate(
-        booked_in=changes.booked_in.sum(),
-        in_at_midnight=changes.in_at_midnight.sum(),
-        booked_out=changes.booked_out.sum(),
-        out_at_midnight=changes.out_at_midnight.sum(),
+    per_day = joined.select(
+        *(ibis.coalesce(joined[k], joined[f"{k}_right"]).name(k) for k in keys),
+        date=ibis.coalesce(joined.date, joined.date_right),
+        booked_in=joined.n.fill_null(0.0),
+        in_at_midnight=joined.at_midnight.fill_null(0.0),
+        booked_out=joined.n_right.fill_null(0.0),
+        out_at_midnight=joined.at_midnight_right.fill_null(0.0),
     )
     running = ibis.window(group_by=keys, order_by="date", rows=(None, 0))
     ordered = ibis.window(group_by=keys, order_by="date")
