@@ -15,9 +15,9 @@ from iceledger.metrics.registry import MetricParams
 from iceledger.metrics.targeting import (
     BOOK_IN_DIMENSIONS,
     CONVICTED,
-    _mix_metric,
-    _period_bounds,
     criminality_mix,
+    mix_metric,
+    period_bounds,
     share_columns,
 )
 from iceledger.metrics.volume import foia_events
@@ -56,13 +56,13 @@ def violent_conviction_mix(backend: ibis.BaseBackend, params: MetricParams) -> i
         **share_columns("violent_among_convicted", mix.convicted_violent,
                         ibis.ifelse(measurable, mix.convicted, 0)),
     }
-    result = mix.mutate(**shares, **_period_bounds(windows, params)).relocate(
+    result = mix.mutate(**shares, **period_bounds(windows, params)).relocate(
         "period_start", "period_end"
     ).relocate(*SEVERITY_COUNTS, *shares, before="no_conviction_share")
     return result.order_by(keys) if keys else result
 
 
-_mix_metric(
+mix_metric(
     "book_in_violent_conviction_period",
     "Violent convictions among book-ins over a period",
     "Detention book-ins (FOIA stays, counted once per continuous custody) over the whole period "

@@ -114,7 +114,7 @@ _CRIMINALITY_CAVEAT = (
 )
 
 
-def _mix_metric(
+def mix_metric(
     name: str, title: str, definition: str, build, tables: tuple[str, ...], total: str,
     dimensions: tuple[str, ...], filters: tuple[str, ...], caveats: tuple[str, ...] = (),
 ) -> Metric:
@@ -135,7 +135,7 @@ def _mix_metric(
     )
 
 
-def _period_bounds(windows, params: MetricParams) -> dict[str, ibis.Value]:
+def period_bounds(windows, params: MetricParams) -> dict[str, ibis.Value]:
     days = covered_days(windows, params)
     return {
         "period_start": ibis.literal(days[0] if days else None, type="date"),
@@ -150,7 +150,7 @@ def _event_mix(table: str, when: str, total: str, monthly: bool):
             rows = rows.mutate(month=rows.date.truncate("M"))
             return criminality_mix(rows, ["month", *params.by], total)
         mix = criminality_mix(rows, list(params.by), total)
-        return mix.mutate(**_period_bounds(windows, params)).relocate("period_start", "period_end")
+        return mix.mutate(**period_bounds(windows, params)).relocate("period_start", "period_end")
 
     return build
 
@@ -166,7 +166,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
      "Detention book-ins (FOIA stays, counted once per continuous custody) by book-in criminality"),
 ):
     _dims_no_crim = tuple(d for d in _dims if d != "criminality")
-    _mix_metric(
+    mix_metric(
         f"{_population}_criminality",
         f"Criminality of {_total.replace('_', '-')}, by month",
         f"{_what}, per month: counts of convicted, pending charges, neither and unknown.",
@@ -176,7 +176,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
         _dims_no_crim,
         _filters,
     )
-    _mix_metric(
+    mix_metric(
         f"{_population}_criminality_period",
         f"Criminality of {_total.replace('_', '-')} over a period",
         f"{_what}, over the whole period asked for (--from/--to; the data's span by default): "
@@ -202,7 +202,7 @@ def population_mix(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Tabl
                            weight="population_midnight")
 
 
-_mix_metric(
+mix_metric(
     "population_criminality",
     "Criminality of the detained population (FOIA), by day",
     "People in ICE detention at midnight on each day, from the FOIA stays (a stay counts from its "
@@ -236,7 +236,7 @@ def published_detained_mix(backend: ibis.BaseBackend, params: MetricParams) -> i
     return criminality_mix(rows, ["date", "workbook", *params.by], "detained", weight="detained")
 
 
-_mix_metric(
+mix_metric(
     "detained_criminality",
     "Criminality of the detained population, as ICE publishes it",
     "People in ICE detention on each workbook's data date ('data as of'; the file date when none "
