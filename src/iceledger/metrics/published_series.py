@@ -34,6 +34,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from iceledger.errors import IceledgerError
+from iceledger.metrics.backends import memtable
 from iceledger.sources.stats_checks import CHECKS_TABLE, FAIL, RELEASE_CHECKS_TABLE
 
 WORKBOOKS_TABLE = "stats_workbooks"
@@ -141,8 +142,8 @@ def failed_checks(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     checks = [backend.table(name).select("workbook", "check", "table", "status")
               for name in (CHECKS_TABLE, RELEASE_CHECKS_TABLE) if name in names]
     if not checks:
-        return ibis.memtable({"workbook": [], "failed_checks": []},
-                             schema={"workbook": "string", "failed_checks": "string"})
+        return memtable(pa.table({"workbook": pa.array([], pa.string()),
+                                  "failed_checks": pa.array([], pa.string())}))
     every = checks[0].union(*checks[1:]) if len(checks) > 1 else checks[0]
     failed = every.filter((every.status == FAIL)
                           & every.table.isin([spec.table, WORKBOOKS_TABLE]))
