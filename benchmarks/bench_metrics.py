@@ -159,7 +159,10 @@ def synthetic_tables(n_stints: int, n_arrests: int, seed: int = 2026) -> dict[st
     links = pa.table({
         "arrest_record_id": arrest_ids.slice(0, linked), "stay_id": stay_ids.slice(0, linked),
         "days_from_arrest": pa.array((book_in[:linked] - arrest_time[:linked]) / 86_400.0),
+        "apprehension_date": timestamps(arrest_time[:linked]),
     })
+    # In arrest order, as foia_derived writes them.
+    links = links.take(pa.array(np.argsort(arrest_time[:linked], kind="stable")))
     removed = np.flatnonzero(closed & (reason == 0))
     departed = (book_out[removed] // 86_400).astype("datetime64[D]")
     removals = pa.table({

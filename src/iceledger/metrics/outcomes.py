@@ -40,9 +40,11 @@ def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     arrests = arrests.filter(arrests.apprehension_date.notnull())
     arrests = during(owned(backend, arrests, "apprehension_date"), params, "apprehension_date")
     arrests = arrests.mutate(arrest_day=arrests.apprehension_date.date())
-    links = source_table(backend, "foia_arrest_stay_links").select(
-        "arrest_record_id", linked_stay_id="stay_id"
-    )
+    links = source_table(backend, "foia_arrest_stay_links")
+    if "apprehension_date" in links.columns:  # warehouses derived before it have no such column
+        # A link carries its arrest's time, so only the period's links need be read.
+        links = during(links, params, "apprehension_date")
+    links = links.select("arrest_record_id", linked_stay_id="stay_id")
     stays = source_table(backend, "foia_stays")
     # A linked stay was booked in within the link window around its arrest (foia_derived only
     # links such pairs), so stays booked in outside the period widened by that window can have
