@@ -13,8 +13,6 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from iceledger.errors import IceledgerError
 from iceledger.warehouse import (
@@ -117,40 +115,3 @@ def test_export_writes_csv_and_parquet(tmp_path):
     assert wh.export("numbers", "parquet", tmp_path / "n.parquet") == 4
     with pytest.raises(IceledgerError, match="no table named 'nope'"):
         wh.export("nope", "csv", tmp_path / "x.csv")
-
-
-@given(st.lists(st.tuples(st.integers(0, 40), st.booleans()), max_size=12),
-       st.integers(1, 64))
-@settings(max_examples=60, deadline=None)
-def test_parts_go_in_whole_in_order_whatever_their_sizes_and_columns(tmp_path_factory, parts,
-                                                                     group_rows):
-    """Every row of every part lands once, in order, with a column only some parts have."""
-    import iceledger.warehouse as warehouse_module
-
-    tables, first = [], 0
-    for rows, with_note in parts:
-        columns = {"value": list(range(first, first + rows))}
-        if with_note:
-            columns["note"] = [f"n{v}" for v in columns["value"]]
-        tables.append(pa.table(columns))
-        first += rows
-    source = tmp_path_factory.mktemp("parts") / "parts.csv"
-    source.write_text("x")
-    accounting = RowAccounting(rows_read=first, rows_loaded=first)
-    original = warehouse_module.INSERT_ROWS
-    warehouse_module.INSERT_ROWS = group_rows
-    try:
-        wh = Warehouse(source.parent / "w.duckdb")
-        wh.load(SourceLoad(source, file_sha256(source), "test", {"t": iter(tables)}, accounting))
-    finally:
-        warehouse_module.INSERT_ROWS = original
-    if not tables:
-        return
-    expected = [(v, f"n{v}" if note else None)
-                for (rows, note), table in zip(parts, tables) for v in table["value"].to_pylist()]
-    with duckdb.connect(str(source.parent / "w.duckdb")) as con:
-        names = [r[0] for r in con.execute("DESCRIBE t").fetchall()]
-        got = con.execute("SELECT * FROM t ORDER BY rowid").fetchall()
-    if "note" not in names:
-        expected = [(v,) for v, _ in expected]
-    assert got == expected

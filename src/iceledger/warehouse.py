@@ -35,8 +35,6 @@ LOAD_MEMORY_LIMIT = os.environ.get("ICELEDGER_LOAD_MEMORY", "600MB")
 # stints -> stays on 10M stints fails at a 1 GB cap and peaks at 2.3 GB RSS with 2 GB. So derived
 # rebuilds keep DuckDB's own default (80% of RAM) unless $ICELEDGER_DERIVE_MEMORY names a cap.
 DERIVE_MEMORY_LIMIT = os.environ.get("ICELEDGER_DERIVE_MEMORY")
-# Rows a load hands DuckDB at a time (see _append).
-INSERT_ROWS = 262_144
 
 # Tables the warehouse keeps about itself; every other table is data.
 SOURCES_TABLE = "ingest_sources"
@@ -259,49 +257,28 @@ def _append(
 
     Parts go in through relations, not `register`: DuckDB keeps every registered Arrow object
     inserted from until the transaction ends, which held a whole 10M-row file in memory (7.6 GB
-    RSS); a relation's part is let go once inserted. Small consecutive parts go in together:
-    DuckDB inserts 64K-row parts one thread at a time, at 1.5 times the CPU a row of 256K-row
-    ones, which it inserts on every core.
+    RSS); a relation's part is let go once inserted.
     """
-    parts = [data] if isinstance(data, pa.Table) else data
-    columns: list[tuple[str, str]] | None = None  # the table's, once it has them all
-    for group in _grouped(parts, INSERT_ROWS):
-        incoming = con.from_arrow(group)
+    columns: list[tuple[str, str]] | None = None
+    schema = None
+    for part in [data] if isinstance(data, pa.Table) else data:
+        incoming = con.from_arrow(part)
         if columns is None and not table_exists(con, name):
             incoming.create(name)
             continue
-        present = set(group.schema.names)
-        if columns is None or present - {column for column, _ in columns}:
+        if part.schema != schema:
+            schema = part.schema
             _add_missing_columns(con, name, incoming)
             columns = con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
                 [name],
             ).fetchall()
+        present = set(schema.names)
         incoming.project(", ".join(
             f'"{column}"' if column in present else f'NULL::{kind} AS "{column}"'
             for column, kind in columns
         )).insert_into(name)
-
-
-def _grouped(parts: Iterable[pa.Table | pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """Consecutive parts of one schema as tables of at least `rows` rows (the last may be less),
-    each in one piece: DuckDB spreads the scan of one contiguous Arrow table over its threads,
-    not that of many chunks (measured: 2.0 s against 3.8 s for 2M rows)."""
-    pending: list[pa.Table] = []
-    held = 0
-    for part in parts:
-        table = part if isinstance(part, pa.Table) else pa.Table.from_batches([part])
-        if pending and table.schema != pending[0].schema:
-            yield pa.concat_tables(pending).combine_chunks()
-            pending, held = [], 0
-        pending.append(table)
-        held += table.num_rows
-        if held >= rows:
-            yield pa.concat_tables(pending).combine_chunks()
-            pending, held = [], 0
-    if pending:
-        yield pa.concat_tables(pending).combine_chunks()
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
