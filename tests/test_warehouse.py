@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iceledger.errors import IceledgerError
 from iceledger.warehouse import (
@@ -115,3 +117,31 @@ def test_export_writes_csv_and_parquet(tmp_path):
     assert wh.export("numbers", "parquet", tmp_path / "n.parquet") == 4
     with pytest.raises(IceledgerError, match="no table named 'nope'"):
         wh.export("nope", "csv", tmp_path / "x.csv")
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.booleans()), max_size=12))
+@settings(max_examples=40, deadline=None)
+def test_every_row_of_any_mix_of_parts_lands_once_in_order(tmp_path_factory, parts):
+    """Parts of any sizes, some with a column the others lack: each row once, in order."""
+    tables, first = [], 0
+    for rows, with_note in parts:
+        columns = {"value": list(range(first, first + rows))}
+        if with_note:
+            columns["note"] = [f"n{v}" for v in columns["value"]]
+        tables.append(pa.table(columns))
+        first += rows
+    source = tmp_path_factory.mktemp("parts") / "parts.csv"
+    source.write_text("x")
+    accounting = RowAccounting(rows_read=first, rows_loaded=first)
+    Warehouse(source.parent / "w.duckdb").load(
+        SourceLoad(source, file_sha256(source), "test", {"t": iter(tables)}, accounting))
+    if not tables:
+        return
+    expected = [(v, f"n{v}" if note else None)
+                for (_, note), table in zip(parts, tables) for v in table["value"].to_pylist()]
+    with duckdb.connect(str(source.parent / "w.duckdb")) as con:
+        names = [r[0] for r in con.execute("DESCRIBE t").fetchall()]
+        got = con.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+    if "note" not in names:
+        expected = [(v,) for v, _ in expected]
+    assert got == expected
