@@ -33,7 +33,6 @@ from iceledger.metrics.volume import (
     apply_filters,
     covered_days,
     during,
-    in_period,
     midnight,
     one_release_per_day,
     release_spans,
@@ -621,7 +620,7 @@ def foia_adp(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     monthly = monthly.select(
         "month", *by, "days", foia_adp=monthly.bed_days / monthly.days.cast("float64")
     )
-    return in_period(monthly, params, "month")
+    return during(monthly, params, "month")
 
 
 def adp_beside_published(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
@@ -711,7 +710,7 @@ def _book_outs_beside_published(backend: ibis.BaseBackend, params: MetricParams)
         published_book_outs=joined.published_book_outs,
         published_workbook=joined.published_workbook,
     )
-    return in_period(result, params, "month").order_by(["month", "release_reason"])
+    return during(result, params, "month").order_by(["month", "release_reason"])
 
 
 register(

@@ -28,7 +28,7 @@ from iceledger.metrics.detention import (
     source_table,
 )
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, register
-from iceledger.metrics.volume import book_ins_compared, in_period
+from iceledger.metrics.volume import book_ins_compared, during
 
 # A round threshold, not yet calibrated: the usual gap between the two sources has not been
 # measured on a real FOIA release here. Pass another with --tolerance (docs/methodology.md).
@@ -62,7 +62,7 @@ def _detained_population(
     published = published.select(
         "workbook", date=published.as_of_date, published_detained=published.detained
     )
-    published = in_period(published, params)
+    published = during(published, params, "date")
     foia = daily_population(backend, MetricParams(start=params.start, end=params.end))
     joined = published.join(foia, "date").select(
         "date", "workbook", "published_detained", foia_population_midnight="population_midnight"

@@ -28,8 +28,8 @@ from iceledger.metrics.volume import (
     ARREST_FILTERS,
     apply_filters,
     covered_days,
+    during,
     foia_events,
-    in_period,
 )
 
 CONVICTED = "Convicted Criminal"
@@ -232,7 +232,7 @@ def published_detained_mix(backend: ibis.BaseBackend, params: MetricParams) -> i
     rows = rows.mutate(date=ibis.coalesce(rows.as_of_date, rows.file_date))
     if "agency" not in params.by and "agency" not in params.filters:
         rows = rows.filter(rows.agency == "Total")
-    rows = in_period(apply_filters(rows, params), params)
+    rows = during(apply_filters(rows, params), params, "date")
     return criminality_mix(rows, ["date", "workbook", *params.by], "detained", weight="detained")
 
 

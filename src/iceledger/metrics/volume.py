@@ -198,14 +198,6 @@ def apply_filters(table: ibis.Table, params: MetricParams) -> ibis.Table:
     return table
 
 
-def in_period(table: ibis.Table, params: MetricParams, day: str = "date") -> ibis.Table:
-    if params.start:
-        table = table.filter(table[day] >= params.start)
-    if params.end:
-        table = table.filter(table[day] <= params.end)
-    return table
-
-
 def midnight(day: date, like: ibis.Value) -> ibis.Value:
     """00:00 on `day`, typed like `like` (a date or timestamp column) to compare with it."""
     if like.type().is_timestamp():
