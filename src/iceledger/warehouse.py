@@ -268,12 +268,7 @@ def _append(
             continue
         if part.schema != schema:
             schema = part.schema
-            _add_missing_columns(con, name, incoming)
-            columns = con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
-                [name],
-            ).fetchall()
+            columns = _with_missing_columns(con, name, incoming)
         present = set(schema.names)
         incoming.project(", ".join(
             f'"{column}"' if column in present else f'NULL::{kind} AS "{column}"'
@@ -291,19 +286,27 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
-def _add_missing_columns(
+def _with_missing_columns(
     con: duckdb.DuckDBPyConnection, name: str, incoming: duckdb.DuckDBPyRelation
-) -> None:
-    # Later releases add columns; the table grows to hold them and older rows read as NULL.
-    existing = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]
+) -> list[tuple[str, str]]:
+    """The table's columns (name, type) in order, after adding those only `incoming` has.
+
+    Later releases add columns; the table grows to hold them and older rows read as NULL.
+    """
+    def columns() -> list[tuple[str, str]]:
+        return con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+            [name],
         ).fetchall()
-    }
-    for column, kind in zip(incoming.columns, incoming.types, strict=True):
-        if column not in existing:
-            con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {kind}')
+
+    existing = columns()
+    known = {column for column, _ in existing}
+    missing = [(c, kind) for c, kind in zip(incoming.columns, incoming.types, strict=True)
+               if c not in known]
+    for column, kind in missing:
+        con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {kind}')
+    return columns() if missing else existing
 
 
 def _register(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
