@@ -11,6 +11,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ICELEDGER_SHARED", REPO_ROOT.parent / "shared"))
 STATS_WORKBOOKS = SHARED / "data" / "ice-detention-stats"
 DDP_REFERENCE = STATS_WORKBOOKS / "ddp-reference"
+# Tests wait on events (a line printed, a port answering); this bound only stops a hung test, so
+# it is far above any wait on a loaded machine.
+HANG_GUARD_SECONDS = 600
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from conftest import HANG_GUARD_SECONDS
 from test_web_support import (
     ARRESTS_BY_AOR,
     BY_GROUP,
@@ -63,7 +64,7 @@ class _Server:
 
     def __enter__(self):
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + HANG_GUARD_SECONDS
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the dashboard server did not start")
@@ -72,7 +73,7 @@ class _Server:
 
     def __exit__(self, *exc):
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=HANG_GUARD_SECONDS)
 
 
 @pytest.fixture(scope="module")

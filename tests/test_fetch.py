@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,11 +40,13 @@ class _Site:
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, dict[str, str], bytes, float]] = {}
         self.requests: list[str] = []
+        self.test_ended = threading.Event()
 
     def serve(self, path: str, body: bytes | str, status: int = 200,
-              headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
+              headers: dict[str, str] | None = None, stall: bool = False) -> None:
+        """`stall`: answer only once the test has ended, so any client timeout fires first."""
         data = body.encode() if isinstance(body, str) else body
-        self.routes[path] = (status, headers or {}, data, delay)
+        self.routes[path] = (status, headers or {}, data, stall)
 
 
 @pytest.fixture
@@ -55,9 +56,10 @@ def site() -> Iterator[tuple[_Site, str]]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             state.requests.append(self.path)
-            status, headers, body, delay = state.routes.get(
-                self.path, (404, {}, b"not found", 0.0))
-            time.sleep(delay)
+            status, headers, body, stall = state.routes.get(
+                self.path, (404, {}, b"not found", False))
+            if stall:
+                state.test_ended.wait()
             self.send_response(status)
             headers = {"Content-Length": str(len(body)), **headers}
             for key, value in headers.items():
@@ -77,6 +79,7 @@ def site() -> Iterator[tuple[_Site, str]]:
     try:
         yield state, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        state.test_ended.set()
         server.shutdown()
         server.server_close()
 
@@ -165,7 +168,7 @@ def _only_error(outcome) -> str:
 
 def test_timeout_is_reported_and_leaves_nothing(site, tmp_path):
     state, base = site
-    state.serve("/slow/FY26_detentionStats.xlsx", _xlsx_bytes(tmp_path, "a"), delay=0.8)
+    state.serve("/slow/FY26_detentionStats.xlsx", _xlsx_bytes(tmp_path, "a"), stall=True)
     outcome = fetch_stats(tmp_path / "out", f"{base}/slow/FY26_detentionStats.xlsx", timeout=0.2)
     assert "timed out" in _only_error(outcome)
     assert list((tmp_path / "out").iterdir()) == []

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from conftest import HANG_GUARD_SECONDS
 from test_foia_ingest import RELEASE_NAME, arrest_row, layout, write_xlsx
 from typer.testing import CliRunner
 
@@ -114,7 +115,9 @@ def test_a_killed_or_interrupted_ingest_leaves_the_warehouse_as_it_was(tmp_path,
                              env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
     os.close(terminal)
     screen = b""
-    deadline = time.monotonic() + 120
+    # Waits for the event (a progress figure on screen), not for a guessed time; the deadline
+    # only guards against a hang.
+    deadline = time.monotonic() + HANG_GUARD_SECONDS
     while time.monotonic() < deadline:
         ready, _, _ = select.select([controller], [], [], 0.05)
         if ready:
@@ -124,7 +127,7 @@ def test_a_killed_or_interrupted_ingest_leaves_the_warehouse_as_it_was(tmp_path,
             break
         assert child.poll() is None, f"the ingest ended before it could be killed: {screen!r}"
     os.kill(child.pid, sig)
-    child.wait(timeout=60)
+    child.wait(timeout=HANG_GUARD_SECONDS)
     while select.select([controller], [], [], 0.2)[0]:
         try:
             screen += os.read(controller, 65536)

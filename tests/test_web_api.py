@@ -13,6 +13,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
+from conftest import HANG_GUARD_SECONDS
 from test_web_support import (
     ARRESTS_BY_AOR,
     ARRESTS_BY_DAY,
@@ -397,7 +398,7 @@ def test_serve_command_starts_on_loopback(warehouse):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + HANG_GUARD_SECONDS
         while True:
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/api/sources", timeout=2)
@@ -410,5 +411,5 @@ def test_serve_command_starts_on_loopback(warehouse):
         assert response.json()[0]["file_name"] == "arrests-SYNTHETIC.xlsx"
     finally:
         server.terminate()
-        output, _ = server.communicate(timeout=20)
+        output, _ = server.communicate(timeout=HANG_GUARD_SECONDS)
     assert f"iceledger dashboard on http://127.0.0.1:{port}/" in output

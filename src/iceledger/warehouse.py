@@ -286,12 +286,19 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
+# How DuckDB names the type of a column made from an Arrow column with no values (pa.null()).
+_UNKNOWN_TYPE = '"NULL"'
+
+
 def _with_missing_columns(
     con: duckdb.DuckDBPyConnection, name: str, incoming: duckdb.DuckDBPyRelation
 ) -> list[tuple[str, str]]:
     """The table's columns (name, type) in order, after adding those only `incoming` has.
 
     Later releases add columns; the table grows to hold them and older rows read as NULL.
+    A column whose type is still unknown (DuckDB's NULL type: it was created from a part that
+    held no value for it, an empty part say) takes its type from the first part that has one;
+    otherwise no later value could be cast into it.
     """
     def columns() -> list[tuple[str, str]]:
         return con.execute(
@@ -301,12 +308,16 @@ def _with_missing_columns(
         ).fetchall()
 
     existing = columns()
-    known = {column for column, _ in existing}
-    missing = [(c, kind) for c, kind in zip(incoming.columns, incoming.types, strict=True)
-               if c not in known]
-    for column, kind in missing:
-        con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {kind}')
-    return columns() if missing else existing
+    known = dict(existing)
+    changes = []
+    for column, kind in zip(incoming.columns, map(str, incoming.types), strict=True):
+        if column not in known:
+            changes.append(f'ADD COLUMN "{column}" {kind}')
+        elif known[column] == _UNKNOWN_TYPE and kind != _UNKNOWN_TYPE:
+            changes.append(f'ALTER COLUMN "{column}" TYPE {kind}')
+    for change in changes:
+        con.execute(f'ALTER TABLE "{name}" {change}')
+    return columns() if changes else existing
 
 
 def _register(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
