@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from iceledger.sources.foia_derived import rebuild_derived
+from iceledger.sources.foia.derived import rebuild_derived
 from iceledger.warehouse import DERIVE_MEMORY_LIMIT
 
 TARGET_SECONDS = 20.0

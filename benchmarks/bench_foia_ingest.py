@@ -34,7 +34,8 @@ STINTS_PER_SCALE = 4.54  # stints rows per arrest row in the synthetic July 2025
 INGEST = """
 import json, sys, time
 from pathlib import Path
-from iceledger.sources import foia, foia_derived
+from iceledger.sources.foia import derived as foia_derived
+from iceledger.sources.foia import ingest as foia
 from iceledger.warehouse import Warehouse
 def peak_kb():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
@@ -95,8 +96,8 @@ print(json.dumps({"rows": rows, "load_s": time.perf_counter() - started}))
 SLICED = """
 import json, sys, time
 from pathlib import Path
-from iceledger.sources.foia import keep_freed_memory, ordered_parallel
-from iceledger.sources.foia_readers import open_reader
+from iceledger.sources.foia.ingest import keep_freed_memory, ordered_parallel
+from iceledger.sources.foia.readers import open_reader
 keep_freed_memory()
 started = time.perf_counter()
 reader = open_reader(Path(sys.argv[1]))
@@ -132,7 +133,7 @@ def measure(script: str, *args: str) -> dict:
 
 def synthetic(data: Path, fmt: str, dataset: str, scale: int, sheet_rows: int | None = None
               ) -> Path:
-    from iceledger.sources.foia_synth import write_synthetic_releases
+    from iceledger.synth.releases import write_synthetic_releases
 
     folder = data / f"{fmt}-{dataset}-{scale}"
     found = sorted(folder.glob(f"SYNTHETIC_*.{fmt}"))

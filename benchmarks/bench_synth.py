@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xlsxwriter
 
-from iceledger.sources.foia_synth import write_synthetic_releases
-from iceledger.sources.synth_columns import EMPTY_CODE, Codes, Labels, Moments, Numbers
-from iceledger.sources.xlsx_writer import XlsxWriter
+from iceledger.synth.releases import write_synthetic_releases
+from iceledger.synth.columns import EMPTY_CODE, Codes, Labels, Moments, Numbers
+from iceledger.synth.xlsx_writer import XlsxWriter
 
 
 def _timed(action):

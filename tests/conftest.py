@@ -34,8 +34,8 @@ def ddp_reference() -> Path:
 @pytest.fixture(scope="session")
 def synthetic_warehouse(tmp_path_factory) -> Path:
     """A small warehouse built by the real pipeline from a seeded SYNTHETIC release."""
-    from iceledger.sources.foia import foia_paths, ingest_foia
-    from iceledger.sources.foia_synth import generate_release
+    from iceledger.sources.foia.ingest import foia_paths, ingest_foia
+    from iceledger.synth.releases import generate_release
     from iceledger.warehouse import Warehouse
 
     root = tmp_path_factory.mktemp("synthetic-warehouse")

@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from iceledger.cli import HELP_ORDER, app
-from iceledger.sources.detention_stats import ingest_stats
+from iceledger.sources.stats.ingest import ingest_stats
 from iceledger.warehouse import Warehouse
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iceledger.disclosure import (
+from iceledger.serving.disclosure import (
     COMPLEMENTARY_LABEL,
     SUPPRESSION_COLUMN,
     all_margins,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from iceledger.cli import app
 from iceledger.errors import IceledgerError
-from iceledger.sources.fetch import fetch_stats, find_workbook_links
+from iceledger.sources.stats.fetch import fetch_stats, find_workbook_links
 
 PAGE = """<html><body>
 <h1>Detention Management</h1>

@@ -23,7 +23,7 @@ from test_foia_ingest import RELEASE_NAME, arrest_row, layout, write_xlsx
 from typer.testing import CliRunner
 
 from iceledger.cli import app
-from iceledger.sources.foia import ingest_foia
+from iceledger.sources.foia.ingest import ingest_foia
 from iceledger.warehouse import Warehouse
 
 HEADERS = layout("arrests-2026-03").headers

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from iceledger.cli import app
 from iceledger.errors import IceledgerError
-from iceledger.sources import foia_derived
-from iceledger.sources.foia_derived import rebuild_derived
+from iceledger.sources.foia import derived as foia_derived
+from iceledger.sources.foia.derived import rebuild_derived
 
 RELEASE = "2026-03-11"
 T0 = datetime(2025, 1, 6, 8, 0)

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from iceledger.cli import app
-from iceledger.sources.foia import ExactDuplicates, ingest_foia
-from iceledger.sources.foia_layouts import catalog, snake_case
+from iceledger.sources.foia.ingest import ExactDuplicates, ingest_foia
+from iceledger.sources.foia.layouts import catalog, snake_case
 from iceledger.warehouse import Warehouse
 
 RELEASE_NAME = "2026-ICLI-00005_Arrests_FY23-FY26_20260311_Redacted.xlsx"

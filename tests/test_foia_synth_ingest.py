@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from iceledger.sources.foia import IngestReport, ingest_foia
+from iceledger.sources.foia.ingest import IngestReport, ingest_foia
 from iceledger.warehouse import Warehouse
 
-synth = pytest.importorskip("iceledger.sources.foia_synth")
+synth = pytest.importorskip("iceledger.synth.releases")
 
 SCALE = 400
 SUMMARY = """

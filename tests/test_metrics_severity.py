@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from iceledger.metrics import MetricParams, compute
 from iceledger.metrics.targeting import Z_95
-from iceledger.sources.foia_derived import rebuild_derived
+from iceledger.sources.foia.derived import rebuild_derived
 from iceledger.warehouse import Warehouse
 
 METRIC = "book_in_violent_conviction_period"

@@ -19,7 +19,7 @@ from conftest_spark import spark_session  # noqa: F401  (the shared session fixt
 
 from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend, spark_backend
-from iceledger.sources.foia_derived import rebuild_derived
+from iceledger.sources.foia.derived import rebuild_derived
 from iceledger.warehouse import Warehouse
 
 pytestmark = pytest.mark.spark

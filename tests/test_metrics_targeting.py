@@ -218,7 +218,7 @@ def test_published_detained_population_by_criminality(tmp_path):
 
 
 def test_real_workbook_detained_population_matches_the_published_figures(stats_workbooks, tmp_path):
-    from iceledger.sources.detention_stats import ingest_stats
+    from iceledger.sources.stats.ingest import ingest_stats
 
     [workbook] = [p for p in stats_workbooks if p.name == "FY25_detentionStats09242025.xlsx"]
     ingest_stats([workbook], Warehouse(tmp_path / "w.duckdb"))

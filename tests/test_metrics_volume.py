@@ -212,7 +212,7 @@ def test_book_ins_per_day_beside_the_latest_published_figures(backend):
 
 
 def test_published_book_ins_alone_still_give_a_rate(stats_workbooks, tmp_path):
-    from iceledger.sources.detention_stats import ingest_stats
+    from iceledger.sources.stats.ingest import ingest_stats
 
     [workbook] = [p for p in stats_workbooks if p.name == "FY25_detentionStats09242025.xlsx"]
     ingest_stats([workbook], Warehouse(tmp_path / "w.duckdb"))

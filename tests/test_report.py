@@ -13,7 +13,8 @@ import pytest
 import vl_convert
 
 from iceledger.metrics.registry import QUESTIONS, REGISTRY
-from iceledger.report.build import build_report, cell_text
+from iceledger.report.build import build_report
+from iceledger.report.views import cell_text
 from iceledger.report.provenance import (
     LISTED_CHECKS,
     LISTED_QUARANTINE_REASONS,
@@ -21,7 +22,7 @@ from iceledger.report.provenance import (
 )
 from iceledger.report.views import CATALOGUE
 from iceledger.warehouse import QUARANTINE_TABLE, Warehouse
-from iceledger.web.service import WarehouseService
+from iceledger.serving.service import WarehouseService
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iceledger.sources.cells import (
+from iceledger.sources.stats.cells import (
     CellValueError,
     cell_name,
     clean_text,

@@ -9,7 +9,7 @@ from test_stats_parse import detained_now, sheets_with, standard_sheets, write_w
 from typer.testing import CliRunner
 
 from iceledger.cli import app
-from iceledger.sources.detention_stats import ingest_stats
+from iceledger.sources.stats.ingest import ingest_stats
 from iceledger.warehouse import Warehouse
 
 NAME = "SYNTHETIC_FY25_detentionStats03252025.xlsx"

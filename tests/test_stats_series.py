@@ -23,7 +23,7 @@ from iceledger.cli import app
 from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.published_series import published_series
-from iceledger.sources.stats_checks import (
+from iceledger.sources.stats.checks import (
     CHECKS_TABLE,
     FAIL,
     PASS,

@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 from iceledger.cli import app
 from iceledger.errors import IceledgerError
 from iceledger.field_offices import normalise_aor
-from iceledger.sources.foia_synth import generate_release, write_synthetic_releases
-from iceledger.sources.synth_columns import Codes, Labels, Moments, Numbers
-from iceledger.sources.synth_world import Month, Plan, load_model
-from iceledger.sources.xlsx_writer import XlsxWriter
+from iceledger.synth.releases import generate_release, write_synthetic_releases
+from iceledger.synth.columns import Codes, Labels, Moments, Numbers
+from iceledger.synth.world import Month, Plan, load_model
+from iceledger.synth.xlsx_writer import XlsxWriter
 
 # foia-formats.md, "Columns, March 2026 release" and "Encounters (July 2025)", verbatim.
 VERBATIM = {
@@ -323,7 +323,7 @@ def test_three_releases_written_together_share_one_world(tmp_path):
 
 
 def test_a_layout_like_another_renames_only_headers_it_has():
-    from iceledger.sources.foia_synth import _raw_columns
+    from iceledger.synth.releases import _raw_columns
 
     layouts = {"later": {"dataset": "arrests", "columns": [{"header": "A", "field": "gender"},
                                                            {"header": "B", "blank": True}]},
@@ -564,7 +564,7 @@ def test_arrow_file_closes_when_its_last_block_was_already_written(tmp_path, mon
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from iceledger.sources import foia_synth
+    from iceledger.synth import releases as foia_synth
 
     class _Column:
         def __init__(self, values):

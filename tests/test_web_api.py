@@ -27,7 +27,7 @@ from test_web_support import (
 )
 
 from iceledger.errors import IceledgerError
-from iceledger.web import charts
+from iceledger.serving import charts
 from iceledger.web.app import PAGE_TITLES, Body, BodyCache, create_app
 from iceledger.web.guards import SECURITY_HEADERS, DownloadBudget
 

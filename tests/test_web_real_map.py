@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
-from iceledger.sources.detention_stats import ingest_stats
+from iceledger.sources.stats.ingest import ingest_stats
 from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse
 from iceledger.web.app import create_app
 

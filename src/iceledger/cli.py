@@ -128,7 +128,7 @@ def ingest_stats_command(
     """Parse ICE detention-statistics workbooks into the warehouse, one transaction each."""
     from rich.progress import Progress
 
-    from iceledger.sources.detention_stats import ingest_stats, workbook_paths
+    from iceledger.sources.stats.ingest import ingest_stats, workbook_paths
 
     files = workbook_paths(paths)
     with Progress(console=err_console, transient=True) as bar:
@@ -144,7 +144,7 @@ def ingest_stats_command(
                   f"loaded, {summary.count('failed')} failed; warnings and quarantine: "
                   "iceledger export stats_workbooks / ingest_quarantine", highlight=False)
     if summary.count("loaded"):
-        from iceledger.sources.stats_checks import review_warehouse
+        from iceledger.sources.stats.checks import review_warehouse
 
         print_checks_summary(review_warehouse(Warehouse(warehouse)))
     if summary.failed:
@@ -171,7 +171,7 @@ def ingest_foia_command(
     derived tables. Exits 1 if any file could not be loaded."""
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    from iceledger.sources.foia import foia_paths, ingest_foia
+    from iceledger.sources.foia.ingest import foia_paths, ingest_foia
 
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
                   console=err_console, transient=True) as bar:
@@ -224,7 +224,7 @@ def stats_compare_ddp_command(
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Compare the loaded workbooks, cell by cell, with the DDP's parse of the same files."""
-    from iceledger.sources.ddp_compare import compare_warehouse, render_markdown
+    from iceledger.sources.stats.ddp_compare import compare_warehouse, render_markdown
 
     result = compare_warehouse(Warehouse(warehouse), directory)
     for line in result.summary_lines():
@@ -246,7 +246,7 @@ def fetch_stats_command(
     """Download ICE's current detention-statistics workbook (never overwrites a saved one)."""
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    from iceledger.sources.fetch import DETENTION_MANAGEMENT_URL, fetch_stats
+    from iceledger.sources.stats.fetch import DETENTION_MANAGEMENT_URL, fetch_stats
 
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
                   console=err_console, transient=True) as bar:
@@ -270,7 +270,7 @@ def fetch_stats_command(
 @user_errors
 def derive_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
     """Rebuild the derived FOIA tables: arrest episodes, stays, arrest and removal links."""
-    from iceledger.sources.foia_derived import derive_warehouse
+    from iceledger.sources.foia.derived import derive_warehouse
 
     for line in derive_warehouse(Warehouse(warehouse)).lines():
         console.print(line, highlight=False, soft_wrap=True)
@@ -340,7 +340,7 @@ def stats_checks_command(
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Validation checks of the loaded workbooks, and a fresh comparison of their releases."""
-    from iceledger.sources.stats_checks import render_markdown, review_warehouse
+    from iceledger.sources.stats.checks import render_markdown, review_warehouse
 
     review = review_warehouse(Warehouse(warehouse))
     print_checks_summary(review)
@@ -371,7 +371,7 @@ def reconcile_command(
 ) -> None:
     """FOIA-derived figures against ICE's published workbook figures, flagged beyond a tolerance."""
     from iceledger.metrics.backends import duckdb_backend
-    from iceledger.metrics.output import synthetic_banner
+    from iceledger.serving.output import synthetic_banner
     from iceledger.metrics.reconciliation import DEFAULT_TOLERANCE_PCT, reconcile
 
     tolerance = DEFAULT_TOLERANCE_PCT if tolerance is None else tolerance
@@ -426,7 +426,7 @@ def _print_result(body: str) -> None:
 @user_errors
 def metrics_list_command() -> None:
     """Every metric: name, question, unit and what it counts."""
-    from iceledger.metrics.output import metrics_listing
+    from iceledger.serving.output import metrics_listing
 
     console.print(metrics_listing())
 
@@ -449,7 +449,7 @@ def metric_command(
     from iceledger.facts import facts_dir
     from iceledger.metrics import MetricParams
     from iceledger.metrics.backends import connect
-    from iceledger.metrics.output import (
+    from iceledger.serving.output import (
         FORMATS, metric_table, notes, parse_day, parse_filters, run, synthetic_banner, to_csv,
         to_json,
     )
@@ -487,7 +487,7 @@ def claims_check_command(
     from iceledger.facts import facts_dir
     from iceledger.metrics.backends import connect
     from iceledger.metrics.claims import check_claims
-    from iceledger.metrics.output import claim_table, claims_json, synthetic_banner
+    from iceledger.serving.output import claim_table, claims_json, synthetic_banner
 
     if format not in ("table", "json"):
         raise IceledgerError(f"unknown format {format!r}; use table or json")
@@ -522,7 +522,7 @@ def synth_command(
     """Write SYNTHETIC ICE FOIA releases in the raw layouts (invented records, never real)."""
     from rich.progress import Progress
 
-    from iceledger.sources.foia_synth import write_synthetic_releases
+    from iceledger.synth.releases import write_synthetic_releases
 
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("simulating SYNTHETIC months", total=None)

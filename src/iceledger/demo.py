@@ -18,8 +18,8 @@ import ibis
 from iceledger.errors import IceledgerError
 from iceledger.metrics.registry import MetricParams, compute
 from iceledger.report.build import ReportResult, build_report
-from iceledger.sources.foia import IngestReport, foia_paths, ingest_foia
-from iceledger.sources.foia_synth import generate_release
+from iceledger.sources.foia.ingest import IngestReport, foia_paths, ingest_foia
+from iceledger.synth.releases import generate_release
 from iceledger.warehouse import Warehouse
 
 DEFAULT_SCALE = 4_000

@@ -1,6 +1,6 @@
 """Dated, sourced public facts: arrest targets, events and the claims register.
 
-Each is a CSV shipped in src/iceledger/data/ (targets.csv, events.csv, claims.csv), one row per
+Each is a CSV shipped in src/iceledger/data/facts/ (targets.csv, events.csv, claims.csv), one row per
 fact with its source. Reports disagree and get revised, so a user can replace any of the files: put
 a file of the same name in a directory given by `--facts DIR` or `$ICELEDGER_FACTS_DIR`; files
 missing there fall back to the shipped ones. Every file is validated when read, and a bad value is
@@ -49,7 +49,7 @@ def facts_file(name: str) -> Traversable:
     override = _facts_dir.get() or from_env
     if override is not None and (override / name).is_file():
         return override / name
-    return resources.files("iceledger.data").joinpath(name)
+    return resources.files("iceledger.data").joinpath("facts", name)
 
 
 @dataclass(frozen=True)

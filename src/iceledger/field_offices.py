@@ -1,6 +1,6 @@
 """ICE's 25 ERO field offices (Areas of Responsibility) and the spellings each appears under.
 
-The table is the project's own (src/iceledger/data/field_offices.csv): canonical name, three-letter
+The table is the project's own (src/iceledger/data/reference/field_offices.csv): canonical name, three-letter
 code as ICE prints it in the detention-statistics facilities sheet, and the raw spellings seen in
 FOIA releases ("Atlanta Area of Responsibility", "ATL", ...). Matching ignores case, dots and
 repeated spaces because releases vary in exactly those ways.
@@ -27,7 +27,7 @@ def _key(raw: str) -> str:
 
 @cache
 def _rows() -> tuple[dict[str, str], ...]:
-    with resources.files("iceledger.data").joinpath("field_offices.csv").open() as handle:
+    with resources.files("iceledger.data").joinpath("reference", "field_offices.csv").open() as handle:
         return tuple(csv.DictReader(handle))
 
 

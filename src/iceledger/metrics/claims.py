@@ -1,6 +1,6 @@
 """The claims register held against the record.
 
-Each public claim (src/iceledger/data/claims.csv, or the user's copy) names the metric and period it
+Each public claim (src/iceledger/data/facts/claims.csv, or the user's copy) names the metric and period it
 is about, and, when it states a figure, the definition its speaker used. `check_claims` computes the
 metric over the claim's period and reads the result under every definition — convicted only,
 convicted or pending charges (what officials call "criminal"), no conviction, no conviction and no

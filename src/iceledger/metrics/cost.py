@@ -2,7 +2,7 @@
 
 A bed-day is one person in custody at one midnight (the midnight population of
 detention.daily_population, ICE's own counting convention). The rate in force on each day comes
-from src/iceledger/data/cost_rates.csv (or the user's copy in --facts DIR / $ICELEDGER_FACTS_DIR);
+from src/iceledger/data/facts/cost_rates.csv (or the user's copy in --facts DIR / $ICELEDGER_FACTS_DIR);
 every row carries the rate it used, the rate's basis and its source, and a day with no rate in the
 table is left unpriced (cost NULL) rather than priced at a neighbouring year's rate.
 """
@@ -80,7 +80,7 @@ register(
         definition=(
             "Bed-days are the sum over the month's days of the midnight detained population "
             "(detained_population_daily); cost_usd is bed-days times the daily bed rate in "
-            "force on each day, from the dated, sourced table src/iceledger/data/cost_rates.csv "
+            "force on each day, from the dated, sourced table src/iceledger/data/facts/cost_rates.csv "
             "(use your own with --facts DIR or $ICELEDGER_FACTS_DIR). Each row names the rate, its "
             "basis (reported or second-hand) and its source; days is the number of days in the "
             "month the FOIA data cover."

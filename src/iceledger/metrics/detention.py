@@ -548,7 +548,7 @@ register(
         definition=(
             "The national midnight detained population (as in detained_population_daily) "
             "beside the number of detention beds Congress funded on that day, from the dated, "
-            "sourced table src/iceledger/data/capacity.csv (use your own with --facts DIR or "
+            "sourced table src/iceledger/data/facts/capacity.csv (use your own with --facts DIR or "
             "$ICELEDGER_FACTS_DIR). share_of_funded_beds is population / funded beds; above "
             "1 means more people were held than beds were funded."
         ),

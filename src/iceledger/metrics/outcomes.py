@@ -18,7 +18,7 @@ import ibis.expr.types as ir
 from iceledger.metrics.detention import owned, reason_in, source_table
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.volume import ARREST_FILTERS, apply_filters, during
-from iceledger.sources.foia_derived import ARREST_STAY_DAYS_AFTER, ARREST_STAY_DAYS_BEFORE
+from iceledger.sources.foia.derived import ARREST_STAY_DAYS_AFTER, ARREST_STAY_DAYS_BEFORE
 
 DETENTION_HORIZON_DAYS = 10
 REMOVAL_HORIZONS_DAYS = (30, 60, 90)

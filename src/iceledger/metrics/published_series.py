@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import memtable
-from iceledger.sources.stats_checks import CHECKS_TABLE, FAIL, RELEASE_CHECKS_TABLE
+from iceledger.sources.stats.checks import CHECKS_TABLE, FAIL, RELEASE_CHECKS_TABLE
 
 WORKBOOKS_TABLE = "stats_workbooks"
 # Where a figure came from; never a dimension of the series.

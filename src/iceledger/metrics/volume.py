@@ -561,7 +561,7 @@ def field_office_ranking(backend: ibis.BaseBackend, params: MetricParams) -> ibi
 
 
 _TARGET_CAVEATS = (
-    "Targets are reported, not published: src/iceledger/data/targets.csv gives each one's source, "
+    "Targets are reported, not published: src/iceledger/data/facts/targets.csv gives each one's source, "
     "and the January start day is a placeholder (late January 2025). Edit the file, or pass "
     "--facts DIR / set ICELEDGER_FACTS_DIR to use your own.",
     "Alternative reports of a target (status 'alternative') are rows beside the primary target, "

@@ -21,13 +21,13 @@ import pyarrow.csv as pa_csv
 
 from iceledger import __version__, facts
 from iceledger.metrics.claims import ClaimCheck, check_claims
-from iceledger.metrics.output import json_rows
+from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
-from iceledger.report.views import CATALOGUE, GENERIC, ReportViewSpec, chart_spec
+from iceledger.report.views import CATALOGUE, GENERIC, ReportViewSpec, cell_text, chart_spec
 from iceledger.warehouse import Warehouse
-from iceledger.web import charts
-from iceledger.web.service import MetricResult, NotServable, WarehouseService
+from iceledger.serving import charts
+from iceledger.serving.service import MetricResult, NotServable, WarehouseService
 
 SECTION_BLURBS = {
     "volume": "How many arrests, book-ins and removals a day, against the arrest targets set in "
@@ -217,17 +217,6 @@ def _claims_spec(claims: list[ClaimCheck]) -> dict | None:
                           "tooltip": [{"field": "claim"}, {"field": "claimed", "format": ".3f"}]}},
         ],
     }
-
-
-def cell_text(value) -> str:
-    """A value as the report prints it (HTML tables and the PDF alike)."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
 
 
 def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: int) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import vl_convert
 from fpdf import FPDF
 
-from iceledger.report.build import cell_text
+from iceledger.report.views import cell_text
 from iceledger.report.provenance import Provenance
 
 PAGE_WIDTH_MM = 180

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iceledger.web.charts import SCHEMA
+from iceledger.serving.charts import SCHEMA
 
 HEIGHT = 240
 
@@ -236,3 +236,14 @@ def _funnel(view: ReportViewSpec) -> dict:
             "tooltip": [{"field": "step"}, {"field": "share", "format": ".3f"}],
         },
     }
+
+
+def cell_text(value) -> str:
+    """A value as the report prints it (HTML tables and the PDF alike)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)

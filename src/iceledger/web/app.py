@@ -3,7 +3,7 @@
 Presentation only. Every number is a registered metric computed by `iceledger.metrics.compute`;
 no endpoint returns warehouse rows, so no person-level record is ever served. Pages are Jinja2
 templates whose charts are Vega-Lite specs from this API, drawn by vega-embed from /static (no CDN).
-In public mode every count of people goes through `iceledger.disclosure` before it leaves.
+In public mode every count of people goes through `iceledger.serving.disclosure` before it leaves.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from starlette.concurrency import run_in_threadpool
 
 from iceledger import metrics  # noqa: F401 - importing registers every metric
 from iceledger.errors import IceledgerError
-from iceledger.metrics.output import json_rows
+from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
-from iceledger.web import charts, geo
+from iceledger.serving import charts
+from iceledger.web import geo
 from iceledger.web.guards import DownloadBudget, SecurityHeaders
-from iceledger.web.service import (
+from iceledger.serving.service import (
     STANDARD_FILTERS,
     MetricFailed,
     MetricRequest,

@@ -20,7 +20,7 @@ cannot draw, is listed with the reason; a facility with no ADP figure is drawn a
 size, in grey, with a note, and listed.
 
 In public mode facility and office populations under k are shown as `<k`, with complementary
-suppression within each field office and across offices (iceledger.disclosure).
+suppression within each field office and across offices (iceledger.serving.disclosure).
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from statistics import fmean
 
 import pyarrow as pa
 
-from iceledger import disclosure
+from iceledger.serving import disclosure
 from iceledger.field_offices import normalise_aor
-from iceledger.web import charts
-from iceledger.web.service import WarehouseService, iso_or_none
+from iceledger.serving import charts
+from iceledger.serving.service import WarehouseService, iso_or_none
 
 FACILITY_METRIC = "facility_population"
 OFFICE_METRIC = "field_office_population"

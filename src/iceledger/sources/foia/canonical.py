@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from iceledger.field_offices import normalise_aor
-from iceledger.sources.foia_layouts import Catalog, Dataset, catalog
-from iceledger.sources.foia_readers import RawPart
+from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
+from iceledger.sources.foia.readers import RawPart
 from iceledger.warehouse import QuarantinedRow
 
 TIMESTAMP = pa.timestamp("us")

@@ -13,7 +13,7 @@ in the proportions of ICE's July 2025 release (about 4.5 stints, 4.7 encounters,
 only what had happened by 2025-07-28, under its own identifiers. By default the March 2026 and July
 2025 releases are written; the 2012-2023 release (arrests, stints and removals in the older
 layouts) only when named. The layouts (headers, title rows, value draws, redactions, file names)
-and the releases live in src/iceledger/data/synth_layouts.toml.
+and the releases live in src/iceledger/data/synth/synth_layouts.toml.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from iceledger.errors import IceledgerError
-from iceledger.sources.synth_columns import EMPTY_CODE, Column, Labels, Numbers
-from iceledger.sources.synth_world import (
+from iceledger.synth.columns import EMPTY_CODE, Column, Labels, Numbers
+from iceledger.synth.world import (
     DATASETS,
     DAY,
     Month,
@@ -45,7 +45,7 @@ from iceledger.sources.synth_world import (
     field_names,
     load_model,
 )
-from iceledger.sources.xlsx_writer import EXCEL_MAX_ROWS, XlsxWriter
+from iceledger.synth.xlsx_writer import EXCEL_MAX_ROWS, XlsxWriter
 
 FORMATS = ("xlsx", "csv", "parquet")
 DEFAULT_REDACTION = "b(6), b(7)c"

@@ -32,11 +32,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError
-from iceledger.sources.cells import parse_fiscal_year
-from iceledger.sources.sheet_tables import load_layout
+from iceledger.sources.stats.cells import parse_fiscal_year
+from iceledger.sources.stats.sheet_tables import load_layout
 
 if TYPE_CHECKING:
-    from iceledger.sources.detention_stats import ParsedWorkbook
+    from iceledger.sources.stats.parsed import ParsedWorkbook
     from iceledger.warehouse import Warehouse
 
 PASS, WARN, FAIL = "pass", "warn", "fail"

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError
-from iceledger.sources.foia_layouts import Dataset
+from iceledger.sources.foia.layouts import Dataset
 
 CHECKS_TABLE = "foia_checks"
 # How many years before its release a birth year may lie (the oldest people held are about 100).
@@ -225,7 +225,7 @@ def _where(table: pa.Table, index: int) -> str:
 @cache
 def reference_facility_codes() -> frozenset[str]:
     """The facility codes of the project's small reference (src/iceledger/data)."""
-    with resources.files("iceledger.data").joinpath("foia_facility_codes.csv").open() as handle:
+    with resources.files("iceledger.data").joinpath("reference", "foia_facility_codes.csv").open() as handle:
         return frozenset(row["facility_code"] for row in csv.DictReader(handle))
 
 

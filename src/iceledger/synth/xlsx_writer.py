@@ -21,8 +21,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from iceledger.sources.cells import column_letters
-from iceledger.sources.synth_columns import (
+from iceledger.sources.stats.cells import column_letters
+from iceledger.synth.columns import (
     EMPTY_CODE,
     Codes,
     Column,

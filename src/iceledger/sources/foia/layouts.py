@@ -1,7 +1,7 @@
 """The FOIA layout catalogue: which header row is which dataset and release layout, and how each
 raw column maps onto the canonical schema (docs/codebook.md, "FOIA records").
 
-All of it is read from src/iceledger/data/foia_layouts.toml; this module only indexes it. A header
+All of it is read from src/iceledger/data/layouts/foia_layouts.toml; this module only indexes it. A header
 row is matched after snake_casing, so ICE's verbatim headers ("Book In Date Time") and the
 Deportation Data Project's processed parquet columns ("book_in_date_time") are recognised alike.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from iceledger.sources.cells import snake_case
+from iceledger.sources.stats.cells import snake_case
 
 CANONICAL_TYPES = ("timestamp", "date", "integer", "decimal", "yes_no", "criminality", "aor")
 
@@ -104,7 +104,7 @@ class Catalog:
 
 @cache
 def catalog() -> Catalog:
-    text = resources.files("iceledger.data").joinpath("foia_layouts.toml").read_text("utf-8")
+    text = resources.files("iceledger.data").joinpath("layouts", "foia_layouts.toml").read_text("utf-8")
     return parse_catalog(tomllib.loads(text))
 
 

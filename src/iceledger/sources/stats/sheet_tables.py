@@ -1,7 +1,7 @@
 """Find tables on a spreadsheet sheet by their caption and header, and read them as tidy rows.
 
 One generic extractor for every table of ICE's detention-statistics workbooks. What a table looks
-like (its caption, header words, row dimensions) lives in src/iceledger/data/stats_tables.toml;
+like (its caption, header words, row dimensions) lives in src/iceledger/data/layouts/stats_tables.toml;
 this module knows only the few shapes those tables come in:
 
 - long: row labels x value columns whose headers are values of a dimension (months, agencies,
@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from iceledger.errors import Location, SourceError
 from iceledger.field_offices import normalise_aor
-from iceledger.sources.cells import (
+from iceledger.sources.stats.cells import (
     CellValueError,
     cell_name,
     clean_text,
@@ -197,7 +197,7 @@ def load_layout(path: Path | None = None) -> Layout:
 
 @cache
 def _default_layout() -> Layout:
-    text = resources.files("iceledger.data").joinpath("stats_tables.toml").read_text("utf-8")
+    text = resources.files("iceledger.data").joinpath("layouts", "stats_tables.toml").read_text("utf-8")
     return _layout_from(tomllib.loads(text))
 
 

@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from iceledger.errors import IceledgerError
-from iceledger.sources.sheet_tables import Layout, load_layout
+from iceledger.sources.stats.sheet_tables import Layout, load_layout
 from iceledger.warehouse import table_exists
 
 # Values within this relative distance are the same figure (binary floating point noise).

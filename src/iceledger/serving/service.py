@@ -24,7 +24,7 @@ import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from iceledger import disclosure
+from iceledger.serving import disclosure
 from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
 from iceledger.metrics.registry import Metric, MetricParams

@@ -1,6 +1,6 @@
 """Readers for FOIA release files: raw ICE `.xlsx`, CSV, and (processed) parquet.
 
-Each reader finds the header row of every sheet by its contents (iceledger.sources.foia_layouts),
+Each reader finds the header row of every sheet by its contents (iceledger.sources.foia.layouts),
 then yields the data as *work items*: zero-argument callables that return a `RawPart` (the cells
 of some rows as Arrow strings or typed columns, with their spreadsheet row numbers). Work items are
 independent, so the ingest runs them on several threads while the file is still being read; no
@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 import python_calamine
 
 from iceledger.errors import Location, SourceError
-from iceledger.sources.cells import column_letters
-from iceledger.sources.foia_layouts import HeaderMatch, catalog
+from iceledger.sources.stats.cells import column_letters
+from iceledger.sources.foia.layouts import HeaderMatch, catalog
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20

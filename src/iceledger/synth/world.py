@@ -6,7 +6,7 @@ or a removal. An interior arrest may repeat within 24 hours (a second arrest row
 Reprocessed Arrest`) and usually leads to a detention stay booked in from 5 days before to 10
 days after it; a stay is one to four stints with transfers (each stint's book-out is the next
 one's book-in) and ends in a removal, a voluntary departure or a release, or is still open when
-a release is cut. Every parameter comes from src/iceledger/data/synth_model.toml, which names its
+a release is cut. Every parameter comes from src/iceledger/data/synth/synth_model.toml, which names its
 source; everything is vectorised with numpy so a month of millions of rows takes seconds.
 
 A month is simulated from its own random stream, so months can be made in any order and the world
@@ -29,7 +29,7 @@ from itertools import pairwise
 import numpy as np
 
 from iceledger.field_offices import field_offices
-from iceledger.sources.synth_columns import (
+from iceledger.synth.columns import (
     EMPTY_CODE,
     Codes,
     Column,
@@ -50,7 +50,7 @@ def day_number(day: date) -> int:
 
 
 def data_file(name: str):
-    return resources.files("iceledger.data").joinpath(name)
+    return resources.files("iceledger.data").joinpath("synth", name)
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:

@@ -20,7 +20,7 @@ import functools
 
 import pyarrow as pa
 
-from iceledger.disclosure import SUPPRESSION_COLUMN
+from iceledger.serving.disclosure import SUPPRESSION_COLUMN
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 DATASET = "rows"

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from iceledger.errors import IceledgerError, Location, SourceError
-from iceledger.sources.cells import (
+from iceledger.sources.stats.cells import (
     fiscal_year_of,
     fiscal_year_start,
     parse_date,
     parse_fiscal_year,
 )
-from iceledger.sources.sheet_tables import (
+from iceledger.sources.stats.parsed import ParsedWorkbook
+from iceledger.sources.stats.sheet_tables import (
     Extraction,
     Layout,
     Quarantined,
@@ -72,26 +73,6 @@ class CalamineSource:
     def rows(self, sheet: str) -> list[list[Any]]:
         # skip_empty_area=False keeps row and column indexes equal to the sheet's (A1 = [0][0]).
         return self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-
-
-@dataclass
-class ParsedWorkbook:
-    """One workbook's tables and what was learned, and went wrong, reading it."""
-
-    path: Path
-    workbook: str
-    sha256: str
-    fiscal_year: int | None = None
-    file_date: date | None = None
-    archive_date: date | None = None
-    as_of_date: date | None = None
-    tables: dict[str, pa.Table] = field(default_factory=dict)
-    errors: list[SourceError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    rows_read: int = 0
-    rows_loaded: int = 0
-    quarantined: list[Quarantined] = field(default_factory=list)
-    tables_found: list[str] = field(default_factory=list)
 
 
 def parse_workbook(
@@ -367,7 +348,7 @@ def _ingest_one(path: Path, warehouse: Warehouse) -> IngestedFile:
 
 def source_load(parsed: ParsedWorkbook) -> SourceLoad:
     """The warehouse load of one parsed workbook (its tables, accounting and quarantine)."""
-    from iceledger.sources.stats_checks import CHECKS_TABLE, run_checks
+    from iceledger.sources.stats.checks import CHECKS_TABLE, run_checks
     from iceledger.warehouse import QuarantinedRow, RowAccounting, SourceLoad
 
     accounting = RowAccounting(

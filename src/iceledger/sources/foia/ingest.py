@@ -6,7 +6,7 @@ foia_readers, typing in foia_canonical), flag rows identical to an earlier row o
 run the validation checks (foia_checks), and hand it all to `Warehouse.load` as one transaction:
 the rows, the checks and the row accounting land together or not at all. A file that cannot be
 read is reported as one error line and the other files still load. After the files, the derived
-tables are rebuilt once (iceledger.sources.foia_derived).
+tables are rebuilt once (iceledger.sources.foia.derived).
 
 Memory stays bounded whatever the file size: at most `workers + AHEAD` parts are in flight.
 """
@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError, Location, SourceError
-from iceledger.sources import foia_derived
-from iceledger.sources.foia_canonical import FileContext, canonicalise, key_date_values
-from iceledger.sources.foia_checks import (
+from iceledger.sources.foia import derived as foia_derived
+from iceledger.sources.foia.canonical import FileContext, canonicalise, key_date_values
+from iceledger.sources.foia.checks import (
     CHECKS_TABLE,
     CheckContext,
     CheckRun,
@@ -40,8 +40,8 @@ from iceledger.sources.foia_checks import (
     reference_facility_codes,
     results_table,
 )
-from iceledger.sources.foia_layouts import Layout, catalog
-from iceledger.sources.foia_readers import FoiaReader, SheetPlan, open_reader
+from iceledger.sources.foia.layouts import Layout, catalog
+from iceledger.sources.foia.readers import FoiaReader, SheetPlan, open_reader
 from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse, file_sha256
 
 WORKERS = 2

@@ -1,0 +1,1 @@
+"""Individual-level ICE FOIA records: read, type, check, load, derive."""

@@ -1,0 +1,1 @@
+"""ICE's biweekly detention-statistics workbooks: fetch, parse, check, compare."""

@@ -1,0 +1,1 @@
+"""Synthetic ICE FOIA releases, labelled synthetic wherever they appear."""
