@@ -24,14 +24,13 @@ from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.published_series import published_series
 from iceledger.sources.stats.checks import (
-    CHECKS_TABLE,
     FAIL,
     PASS,
-    RELEASE_CHECKS_TABLE,
     WARN,
     CheckResult,
     results_table,
 )
+from iceledger.tables import STATS_CHECKS, STATS_RELEASE_CHECKS
 from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse
 
 OCT, NOV, DEC = date(2024, 10, 1), date(2024, 11, 1), date(2024, 12, 1)
@@ -63,7 +62,7 @@ def _load_release(warehouse: Warehouse, workbook: str, file_date: date | None, a
                   checks: tuple[CheckResult, ...] = ()) -> None:
     tables = _release_tables(workbook, file_date, as_of, figures)
     if checks:  # loaded with the workbook, as the ingest does
-        tables[CHECKS_TABLE] = results_table(checks)
+        tables[STATS_CHECKS] = results_table(checks)
     rows = tables["stats_book_ins"].num_rows
     warehouse.load(SourceLoad(
         path=Path(workbook), sha256=_sha(workbook), kind="stats", tables=tables,
@@ -139,7 +138,7 @@ def test_a_value_from_a_release_whose_checks_failed_is_marked_with_them(tmp_path
                           _check(march, "ICE + CBP = Total", "stats_book_ins", FAIL),
                           _check(march, "months add to fiscal-year total", "stats_book_ins", WARN),
                           _check(march, "criminality classes add to total", "stats_adp", FAIL)))
-    wh.replace_table(RELEASE_CHECKS_TABLE, results_table([
+    wh.replace_table(STATS_RELEASE_CHECKS, results_table([
         _check(february, "ICE and CBP not transposed", "stats_book_ins", PASS),
         _check(march, "ICE and CBP not transposed", "stats_book_ins", FAIL)]))
     backend = duckdb_backend(wh.path)

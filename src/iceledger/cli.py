@@ -17,6 +17,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from iceledger.errors import IceledgerError
+from iceledger.tables import FOIA_CHECKS, QUARANTINE, STATS_ADP, STATS_WORKBOOKS
 from iceledger.warehouse import DEFAULT_WAREHOUSE, Warehouse
 
 console = Console()
@@ -142,7 +143,7 @@ def ingest_stats_command(
             err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
     console.print(f"{summary.count('loaded')} loaded, {summary.count('unchanged')} already "
                   f"loaded, {summary.count('failed')} failed; warnings and quarantine: "
-                  "iceledger export stats_workbooks / ingest_quarantine", highlight=False)
+                  f"iceledger export {STATS_WORKBOOKS} / {QUARANTINE}", highlight=False)
     if summary.count("loaded"):
         from iceledger.sources.stats.checks import review_warehouse
 
@@ -204,7 +205,7 @@ def ingest_foia_command(
     counts = {s: sum(f.status == s for f in report.files) for s in ("loaded", "already loaded",
                                                                      "error")}
     console.print(f"{counts['loaded']} loaded, {counts['already loaded']} already loaded, "
-                  f"{counts['error']} failed; checks: iceledger export foia_checks", highlight=False)
+                  f"{counts['error']} failed; checks: iceledger export {FOIA_CHECKS}", highlight=False)
     for line in report.derived.lines() if report.derived else ():
         console.print(f"derived {line}", highlight=False, soft_wrap=True)
     if report.derived_error:
@@ -279,7 +280,7 @@ def derive_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
 @stats_app.command("series")
 @user_errors
 def stats_series_command(
-    table: Annotated[str, typer.Argument(help="Monthly stats table, e.g. stats_adp.")],
+    table: Annotated[str, typer.Argument(help=f"Monthly stats table, e.g. {STATS_ADP}.")],
     value: Annotated[str | None, typer.Option(
         "--value", help="The figure to follow, if the table has several.")] = None,
     versions: Annotated[bool, typer.Option(

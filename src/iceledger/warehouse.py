@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from iceledger import tables
 from iceledger.errors import IceledgerError
 
 DEFAULT_WAREHOUSE = Path("iceledger.duckdb")
@@ -37,38 +38,8 @@ LOAD_MEMORY_LIMIT = os.environ.get("ICELEDGER_LOAD_MEMORY", "600MB")
 DERIVE_MEMORY_LIMIT = os.environ.get("ICELEDGER_DERIVE_MEMORY")
 
 # Tables the warehouse keeps about itself; every other table is data.
-SOURCES_TABLE = "ingest_sources"
-QUARANTINE_TABLE = "ingest_quarantine"
-
-_SOURCES_DDL = f"""
-CREATE TABLE IF NOT EXISTS {SOURCES_TABLE} (
-    sha256 VARCHAR PRIMARY KEY,
-    file_name VARCHAR NOT NULL,
-    path VARCHAR NOT NULL,
-    kind VARCHAR NOT NULL,
-    dataset VARCHAR,
-    layout VARCHAR,
-    loaded_at TIMESTAMP NOT NULL,
-    rows_read BIGINT NOT NULL,
-    rows_loaded BIGINT NOT NULL,
-    rows_quarantined BIGINT NOT NULL,
-    rows_duplicate BIGINT NOT NULL,
-    tables_loaded VARCHAR NOT NULL,
-    warnings VARCHAR NOT NULL,
-    synthetic BOOLEAN NOT NULL
-)
-"""
-
-_QUARANTINE_DDL = f"""
-CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
-    sha256 VARCHAR NOT NULL,
-    file_name VARCHAR NOT NULL,
-    sheet VARCHAR,
-    row_number BIGINT,
-    cell VARCHAR,
-    reason VARCHAR NOT NULL
-)
-"""
+SOURCES_TABLE = tables.SOURCES
+QUARANTINE_TABLE = tables.QUARANTINE
 
 
 def file_sha256(path: Path) -> str:
@@ -155,8 +126,8 @@ class Warehouse:
             if not read_only:
                 if memory_limit is not None:
                     con.execute(f"SET memory_limit = '{memory_limit}'")
-                con.execute(_SOURCES_DDL)
-                con.execute(_QUARANTINE_DDL)
+                for name in (SOURCES_TABLE, QUARANTINE_TABLE):
+                    con.execute(tables.catalogue()[name].ddl())
             yield con
         finally:
             con.close()

@@ -25,6 +25,7 @@ from iceledger.metrics.detention import (
 )
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.volume import apply_filters, during
+from iceledger.tables import FOIA_RELEASES, FOIA_STAYS
 
 RATE_COLUMNS = ("rate_usd_per_day", "rate_basis", "rate_source")
 UNPRICED = "no rate in the cost-rate table for these days: not priced"
@@ -87,7 +88,7 @@ register(
         ),
         unit="US dollars; bed-days",
         caveats=RATE_CAVEATS,
-        tables=("foia_stays", "foia_releases"),
+        tables=(FOIA_STAYS, FOIA_RELEASES),
         build=_detention_cost,
         dimensions=("criminality", "aor"),
         filters=POPULATION_FILTERS,
@@ -97,7 +98,7 @@ register(
 
 def _cost_per_removal(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     by = list(params.by)
-    stays = apply_filters(source_table(backend, "foia_stays"), params)
+    stays = apply_filters(source_table(backend, FOIA_STAYS), params)
     stays = stays.filter(
         stays.stay_book_in.notnull()
         & stays.stay_book_out.notnull()
@@ -143,7 +144,7 @@ register(
             "Removals by voluntary departure and removals without an ICE detention stay are not "
             "counted.",
         ),
-        tables=("foia_stays", "foia_releases"),
+        tables=(FOIA_STAYS, FOIA_RELEASES),
         build=_cost_per_removal,
         dimensions=("criminality", "aor"),
         filters=POPULATION_FILTERS,

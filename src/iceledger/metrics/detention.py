@@ -38,6 +38,14 @@ from iceledger.metrics.volume import (
     release_spans,
     release_windows,
 )
+from iceledger.tables import (
+    FOIA_RELEASES,
+    FOIA_STAYS,
+    FOIA_STINTS,
+    STATS_ADP,
+    STATS_BOOK_OUTS,
+    STATS_WORKBOOKS,
+)
 
 DAY = ibis.interval(days=1)
 
@@ -92,7 +100,7 @@ def source_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
 def coverage(backend: ibis.BaseBackend) -> ir.Table:
     """Each release's coverage end and `censor_at`, 00:00 on it: the moment open custody is
     last known (foia_stays censors open stays there too)."""
-    releases = source_table(backend, "foia_releases")
+    releases = source_table(backend, FOIA_RELEASES)
     return releases.select(
         "release", "coverage_end", censor_at=releases.coverage_end.cast("timestamp")
     )
@@ -150,11 +158,11 @@ def custody_intervals(
     """
     by = list(params.by)
     if "facility_code" in by:
-        rows = source_table(backend, "foia_stints")
+        rows = source_table(backend, FOIA_STINTS)
         rows = rows.filter(~rows.is_duplicate.fill_null(False))
         start, end = "book_in", "book_out"
     else:
-        rows = source_table(backend, "foia_stays")
+        rows = source_table(backend, FOIA_STAYS)
         start, end = "stay_book_in", "stay_book_out"
     rows = apply_filters(rows.filter(rows[start].notnull()), params)
     days = owned_days(backend, rows, start)
@@ -289,7 +297,7 @@ register(
             "before midnight and book-out after it), the convention of ICE's published counts; "
             "population_24h counts anyone in custody at any moment of the day, so it also counts "
             "people booked in and out the same day. Nationally and by AOR or criminality a "
-            "person's continuous stay is counted once (foia_stays); by facility each placement "
+            f"person's continuous stay is counted once ({FOIA_STAYS}); by facility each placement "
             "(non-duplicate stint) counts at its facility. Stays still open at the end of a "
             "release are counted up to the release's last day (censored), never closed early. "
             "Where releases overlap, each day comes from the newest release that covers it."
@@ -304,7 +312,7 @@ register(
             "(or stint, by facility).",
             "Days after a facility's last book-out have no row; days between its stints show 0.",
         ),
-        tables=("foia_stays", "foia_stints", "foia_releases"),
+        tables=(FOIA_STAYS, FOIA_STINTS, FOIA_RELEASES),
         build=_population,
         dimensions=("facility_code", "aor", "criminality"),
         filters=POPULATION_FILTERS,
@@ -315,7 +323,7 @@ register(
 
 def cohort_stays(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """Stays booked in during the period, from the release owning their book-in day."""
-    stays = apply_filters(source_table(backend, "foia_stays"), params)
+    stays = apply_filters(source_table(backend, FOIA_STAYS), params)
     stays = stays.filter(stays.stay_book_in.notnull())
     stays = during(owned(backend, stays, "stay_book_in"), params, "stay_book_in")
     return stays.mutate(book_in_day=stays.stay_book_in.date())
@@ -395,7 +403,7 @@ register(
         title="How long detention stays last (Kaplan-Meier, with open stays censored)",
         question="detention",
         definition=(
-            "Length of each detention stay (continuous custody across facilities, foia_stays) "
+            f"Length of each detention stay (continuous custody across facilities, {FOIA_STAYS}) "
             "booked in during the period, in days from stay book-in to stay book-out. Stays "
             "still open at the end of the release are right-censored at the release end, and the "
             "Kaplan-Meier estimator uses them as 'lasted at least this long'. km_median_days is "
@@ -416,7 +424,7 @@ register(
             "averages stays ending in the period.",
             BOOK_IN_PERIOD_CAVEAT,
         ),
-        tables=("foia_stays", "foia_releases"),
+        tables=(FOIA_STAYS, FOIA_RELEASES),
         build=_length_of_stay,
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
@@ -460,7 +468,7 @@ register(
             "The tail of the curve rests on few stays: read it with at_risk beside it.",
             BOOK_IN_PERIOD_CAVEAT,
         ),
-        tables=("foia_stays", "foia_releases"),
+        tables=(FOIA_STAYS, FOIA_RELEASES),
         build=_length_of_stay_curve,
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
@@ -508,7 +516,7 @@ register(
             "ended but not released.",
             "The most recent two months of a release have no row: too little follow-up.",
         ),
-        tables=("foia_stays", "foia_releases"),
+        tables=(FOIA_STAYS, FOIA_RELEASES),
         build=_released_within,
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
@@ -558,7 +566,7 @@ register(
             "The July 2025 law funds detention in dollars; with no sourced bed count for it, "
             "funded_beds is empty from 2025-07-04 unless capacity.csv is given one.",
         ),
-        tables=("foia_stays", "foia_releases"),
+        tables=(FOIA_STAYS, FOIA_RELEASES),
         build=_against_capacity,
         filters=POPULATION_FILTERS,
         count_column="population_midnight",
@@ -611,7 +619,7 @@ def foia_adp(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """month, breakdown, days, foia_adp: mean midnight population over each whole month."""
     by = list(params.by)
     population = daily_population(backend, whole_months(params))
-    stays = source_table(backend, "foia_stays")
+    stays = source_table(backend, FOIA_STAYS)
     months = complete_months(windows_of(backend, stays, "stay_book_in"))
     monthly = population.group_by([population.date.truncate("M").name("month"), *by]).aggregate(
         bed_days=population.population_midnight.sum()
@@ -627,7 +635,7 @@ def adp_beside_published(backend: ibis.BaseBackend, params: MetricParams) -> ir.
     by = list(params.by)
     foia = foia_adp(backend, params)
     published = published_latest(
-        backend, SeriesSpec("stats_adp", "adp", ("agency", "criminality")), agency="Total"
+        backend, SeriesSpec(STATS_ADP, "adp", ("agency", "criminality")), agency="Total"
     )
     if not by:
         published = published.filter(published.criminality == "Total")
@@ -649,7 +657,7 @@ register(
             "foia_adp is the mean over the days of a month of the midnight detained population "
             "counted from the FOIA records (detained_population_daily), for whole months the "
             "records cover; published_adp is the average daily population ICE printed for that "
-            "month (stats_adp, all arresting agencies), in the latest workbook that printed "
+            f"month ({STATS_ADP}, all arresting agencies), in the latest workbook that printed "
             "the month (published_workbook), since ICE revises months until the fiscal year "
             "is locked."
         ),
@@ -662,7 +670,7 @@ register(
             "By criminality, FOIA uses criminality at book-in of the stay; ICE's table uses its "
             "own classification.",
         ),
-        tables=("foia_stays", "foia_releases", "stats_adp", "stats_workbooks"),
+        tables=(FOIA_STAYS, FOIA_RELEASES, STATS_ADP, STATS_WORKBOOKS),
         build=adp_beside_published,
         dimensions=("criminality",),
         filters=("citizenship_country",),
@@ -672,7 +680,7 @@ register(
 
 
 def _book_outs_beside_published(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    stays = apply_filters(source_table(backend, "foia_stays"), params)
+    stays = apply_filters(source_table(backend, FOIA_STAYS), params)
     stays = stays.filter(stays.stay_book_out.notnull())
     windows = windows_of(backend, stays, "stay_book_out")
     months = complete_months(windows)
@@ -686,7 +694,7 @@ def _book_outs_beside_published(backend: ibis.BaseBackend, params: MetricParams)
     foia = foia.join(months, "month").drop("days")
     published = published_latest(
         backend,
-        SeriesSpec("stats_book_outs", "book_outs", ("release_reason", "criminality")),
+        SeriesSpec(STATS_BOOK_OUTS, "book_outs", ("release_reason", "criminality")),
         criminality="Total",
     )
     published = published.filter(published.release_reason != "Total").select(
@@ -719,9 +727,9 @@ register(
         title="Book-outs by release reason, FOIA records beside ICE's published releases",
         question="detention",
         definition=(
-            "foia_book_outs counts detention stays (foia_stays) that ended in the month, by "
+            f"foia_book_outs counts detention stays ({FOIA_STAYS}) that ended in the month, by "
             "stay release reason as recorded; published_book_outs is ICE's printed number of "
-            "book-outs for the same month and reason (stats_book_outs, all criminality "
+            f"book-outs for the same month and reason ({STATS_BOOK_OUTS}, all criminality "
             "classes, latest workbook printing the month). ICE's table covers releases "
             "(bond, recognizance, supervision, parole, ...), not removals, so removal and "
             "transfer reasons have FOIA counts only; reasons are matched by their exact label, "
@@ -734,7 +742,7 @@ register(
             "ICE's sub-reasons (bond set by ICE or by an immigration judge) are parts of "
             "'Bonded Out', not additional book-outs.",
         ),
-        tables=("foia_stays", "foia_releases", "stats_book_outs", "stats_workbooks"),
+        tables=(FOIA_STAYS, FOIA_RELEASES, STATS_BOOK_OUTS, STATS_WORKBOOKS),
         build=_book_outs_beside_published,
         filters=POPULATION_FILTERS,
         count_column="foia_book_outs",

@@ -18,10 +18,10 @@ import ibis
 import ibis.expr.types as ir
 
 from iceledger.metrics.detention import source_table
-from iceledger.metrics.published_series import PUBLICATION_DATES, WORKBOOKS_TABLE
+from iceledger.metrics.published_series import PUBLICATION_DATES
 from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.tables import STATS_FACILITIES, STATS_WORKBOOKS
 
-FACILITIES_TABLE = "stats_facilities"
 # A workbook version is its name and, where recorded, the hash of its bytes (a workbook re-posted
 # under the same name is another version).
 VERSION_KEYS = ("workbook", "sha256")
@@ -30,7 +30,7 @@ VERSION_KEYS = ("workbook", "sha256")
 FACILITY_COLUMNS = ("name", "type_detailed", "city", "state", "zip", "aor", "adp", "alos")
 
 NEWEST_WORKBOOK_DEFINITION = (
-    "from the facilities sheet (stats_facilities) of the newest detention-statistics workbook "
+    f"from the facilities sheet ({STATS_FACILITIES}) of the newest detention-statistics workbook "
     "that lists facilities, newest by publication date (the date in the file name, else the "
     "web-archive capture date, else the printed 'data as of' date); with --to, the newest "
     "published on or before that day, and with --from, none published before it"
@@ -51,8 +51,8 @@ ADP_CAVEATS = (
 
 def newest_workbook(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """The one workbook version whose facilities sheet the metrics read: its keys and dates."""
-    facilities = source_table(backend, FACILITIES_TABLE)
-    workbooks = source_table(backend, WORKBOOKS_TABLE)
+    facilities = source_table(backend, STATS_FACILITIES)
+    workbooks = source_table(backend, STATS_WORKBOOKS)
     keys = [k for k in VERSION_KEYS if k in facilities.schema() and k in workbooks.schema()]
     dates = [c for c in PUBLICATION_DATES if c in workbooks.schema()]
     listed = facilities.select(*keys).distinct()
@@ -71,7 +71,7 @@ def newest_workbook(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table
 
 
 def facility_rows(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    facilities = source_table(backend, FACILITIES_TABLE)
+    facilities = source_table(backend, STATS_FACILITIES)
     newest = newest_workbook(backend, params)
     keys = [k for k in VERSION_KEYS if k in newest.schema()]
     return facilities.join(newest, keys)
@@ -118,7 +118,7 @@ register(
             *ADP_CAVEATS,
             "The address columns are ICE's; a blank or mistyped ZIP code is kept as printed.",
         ),
-        tables=(FACILITIES_TABLE, WORKBOOKS_TABLE),
+        tables=(STATS_FACILITIES, STATS_WORKBOOKS),
         build=_facility_population,
     )
 )
@@ -148,7 +148,7 @@ register(
                 "of its facilities has a figure (facilities_without_adp = 0)."
             ),
         ),
-        tables=(FACILITIES_TABLE, WORKBOOKS_TABLE),
+        tables=(STATS_FACILITIES, STATS_WORKBOOKS),
         build=_field_office_population,
     )
 )

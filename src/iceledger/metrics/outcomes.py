@@ -18,34 +18,43 @@ import ibis.expr.types as ir
 from iceledger.metrics.detention import owned, reason_in, source_table
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.volume import ARREST_FILTERS, apply_filters, during
-from iceledger.sources.foia.derived import ARREST_STAY_DAYS_AFTER, ARREST_STAY_DAYS_BEFORE
+from iceledger.tables import (
+    ARREST_STAY_DAYS_AFTER,
+    ARREST_STAY_DAYS_BEFORE,
+    FOIA_ARRESTS,
+    FOIA_ARREST_STAY_LINKS,
+    FOIA_RELEASES,
+    FOIA_REMOVALS,
+    FOIA_REMOVAL_LINKS,
+    FOIA_STAYS,
+)
 
 DETENTION_HORIZON_DAYS = 10
 REMOVAL_HORIZONS_DAYS = (30, 60, 90)
 FINAL_HORIZON_DAYS = 90
 OUTCOME_TABLES = (
-    "foia_arrests",
-    "foia_arrest_stay_links",
-    "foia_stays",
-    "foia_removal_links",
-    "foia_removals",
-    "foia_releases",
+    FOIA_ARRESTS,
+    FOIA_ARREST_STAY_LINKS,
+    FOIA_STAYS,
+    FOIA_REMOVAL_LINKS,
+    FOIA_REMOVALS,
+    FOIA_RELEASES,
 )
 
 
 def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """One row per non-duplicate arrest in the period, with its linked stay and removal."""
-    arrests = source_table(backend, "foia_arrests")
+    arrests = source_table(backend, FOIA_ARRESTS)
     arrests = apply_filters(arrests.filter(~arrests.is_duplicate.fill_null(False)), params)
     arrests = arrests.filter(arrests.apprehension_date.notnull())
     arrests = during(owned(backend, arrests, "apprehension_date"), params, "apprehension_date")
     arrests = arrests.mutate(arrest_day=arrests.apprehension_date.date())
-    links = source_table(backend, "foia_arrest_stay_links")
+    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
     if "apprehension_date" in links.columns:  # warehouses derived before it have no such column
         # A link carries its arrest's time, so only the period's links need be read.
         links = during(links, params, "apprehension_date")
     links = links.select("arrest_record_id", linked_stay_id="stay_id")
-    stays = source_table(backend, "foia_stays")
+    stays = source_table(backend, FOIA_STAYS)
     # A linked stay was booked in within the link window around its arrest (foia_derived only
     # links such pairs), so stays booked in outside the period widened by that window can have
     # no arrest here: leaving them out changes nothing and spares reading them.
@@ -53,13 +62,13 @@ def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
                    "stay_book_in").select(
         stay_key="stay_id", stay_end="stay_book_out", stay_reason="stay_release_reason"
     )
-    removal_links = source_table(backend, "foia_removal_links").select(
+    removal_links = source_table(backend, FOIA_REMOVAL_LINKS).select(
         "removal_record_id", removed_stay_id="stay_id"
     )
     # A linked removal departed on or after its stay's book-in day (foia_derived), so not before
     # the link window; and one departing after the last horizon is counted by no outcome.
     removals = during(
-        source_table(backend, "foia_removals"),
+        source_table(backend, FOIA_REMOVALS),
         _widened(params, ARREST_STAY_DAYS_BEFORE, max(REMOVAL_HORIZONS_DAYS)),
         "departed_date",
     ).select(removal_id="record_id", departed="departed_date")

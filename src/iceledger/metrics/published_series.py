@@ -35,9 +35,8 @@ import pyarrow as pa
 
 from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import memtable
-from iceledger.sources.stats.checks import CHECKS_TABLE, FAIL, RELEASE_CHECKS_TABLE
+from iceledger.tables import FAIL, STATS_CHECKS, STATS_RELEASE_CHECKS, STATS_WORKBOOKS
 
-WORKBOOKS_TABLE = "stats_workbooks"
 # Where a figure came from; never a dimension of the series.
 PROVENANCE_COLUMNS = ("workbook", "sheet", "cell_range", "sha256")
 # Numeric columns that label a row rather than measure something. They are not dimensions either:
@@ -98,7 +97,7 @@ def series_spec(backend: ibis.BaseBackend, table: str, value: str | None = None)
 def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     """One row per (month, dimensions, release) that printed a figure, oldest release first."""
     data = backend.table(spec.table)
-    releases = backend.table(WORKBOOKS_TABLE)
+    releases = backend.table(STATS_WORKBOOKS)
     join_keys = [k for k in ("workbook", "sha256") if k in data.schema() and k in releases.schema()]
     dates = [c for c in PUBLICATION_DATES if c in releases.schema()]
     releases = releases.select(*join_keys, *dates).distinct()
@@ -140,13 +139,13 @@ def failed_checks(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     """
     names = set(_table_names(backend))
     checks = [backend.table(name).select("workbook", "check", "table", "status")
-              for name in (CHECKS_TABLE, RELEASE_CHECKS_TABLE) if name in names]
+              for name in (STATS_CHECKS, STATS_RELEASE_CHECKS) if name in names]
     if not checks:
         return memtable(pa.table({"workbook": pa.array([], pa.string()),
                                   "failed_checks": pa.array([], pa.string())}))
     every = checks[0].union(*checks[1:]) if len(checks) > 1 else checks[0]
     failed = every.filter((every.status == FAIL)
-                          & every.table.isin([spec.table, WORKBOOKS_TABLE]))
+                          & every.table.isin([spec.table, STATS_WORKBOOKS]))
     return failed.group_by("workbook").aggregate(
         failed_checks=failed.check.collect(distinct=True).sort().join("; "))
 

@@ -29,6 +29,14 @@ from iceledger.metrics.detention import (
 )
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, register
 from iceledger.metrics.volume import book_ins_compared, during
+from iceledger.tables import (
+    FOIA_RELEASES,
+    FOIA_STAYS,
+    STATS_ADP,
+    STATS_BOOK_INS,
+    STATS_DETAINED_NOW,
+    STATS_WORKBOOKS,
+)
 
 # A round threshold, not yet calibrated: the usual gap between the two sources has not been
 # measured on a real FOIA release here. Pass another with --tolerance (docs/methodology.md).
@@ -54,8 +62,8 @@ def compared(
 def _detained_population(
     backend: ibis.BaseBackend, params: MetricParams, tolerance_pct: float
 ) -> ir.Table:
-    detained = source_table(backend, "stats_detained_now")
-    workbooks = source_table(backend, "stats_workbooks").select("workbook", "as_of_date")
+    detained = source_table(backend, STATS_DETAINED_NOW)
+    workbooks = source_table(backend, STATS_WORKBOOKS).select("workbook", "as_of_date")
     published = detained.filter(
         (detained.criminality == "Total") & (detained.agency == "Total")
     ).join(workbooks, "workbook")
@@ -130,7 +138,7 @@ _register(
     definition=(
         "For each workbook whose 'data as of' date the FOIA records cover: published_detained "
         "is the workbook's currently-detained total (all arresting agencies and criminality "
-        "classes, stats_detained_now) and foia_population_midnight the FOIA midnight population "
+        f"classes, {STATS_DETAINED_NOW}) and foia_population_midnight the FOIA midnight population "
         "that day (detained_population_daily). " + _TOLERANCE_DEFINITION
     ),
     unit="people",
@@ -139,7 +147,7 @@ _register(
         "ICE has printed stale 'data as of' dates (see the stats checks); the date is taken as "
         "printed.",
     ),
-    tables=("foia_stays", "foia_releases", "stats_detained_now", "stats_workbooks"),
+    tables=(FOIA_STAYS, FOIA_RELEASES, STATS_DETAINED_NOW, STATS_WORKBOOKS),
 )
 _register(
     _book_ins,
@@ -153,7 +161,7 @@ _register(
     ),
     unit="book-ins per day",
     caveats=_COMMON_CAVEATS,
-    tables=("foia_stays", "foia_releases", "stats_book_ins", "stats_workbooks"),
+    tables=(FOIA_STAYS, FOIA_RELEASES, STATS_BOOK_INS, STATS_WORKBOOKS),
 )
 _register(
     _adp,
@@ -166,7 +174,7 @@ _register(
     ),
     unit="people (average per day)",
     caveats=_COMMON_CAVEATS,
-    tables=("foia_stays", "foia_releases", "stats_adp", "stats_workbooks"),
+    tables=(FOIA_STAYS, FOIA_RELEASES, STATS_ADP, STATS_WORKBOOKS),
 )
 
 

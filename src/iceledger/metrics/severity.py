@@ -21,6 +21,7 @@ from iceledger.metrics.targeting import (
     share_columns,
 )
 from iceledger.metrics.volume import foia_events
+from iceledger.tables import FOIA_RELEASES, FOIA_STAYS
 
 VIOLENT = "VIOLENT"  # MSC Crime Class, compared trimmed and upper-cased
 SEVERITY_COUNTS = ("convicted_violent", "convicted_crime_class_unknown")
@@ -29,7 +30,7 @@ VIOLENT_SHARES = ("violent_conviction", "violent_among_convicted")
 
 def violent_conviction_mix(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
     """Book-ins over the period by criminality, with violent convictions and both headlines."""
-    rows, windows = foia_events(backend, "foia_stays", "stay_book_in", params)
+    rows, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
     if "msc_crime_class" not in rows.columns:  # stays derived before they carried a crime class
         rows = rows.mutate(msc_crime_class=ibis.null("string"))
     keys = list(params.by)
@@ -74,7 +75,7 @@ mix_metric(
     "criminality; violent_among_convicted_share is convicted_violent over the convicted. "
     "period_start and period_end give the days the data actually cover.",
     violent_conviction_mix,
-    ("foia_stays", "foia_releases"),
+    (FOIA_STAYS, FOIA_RELEASES),
     "book_ins",
     BOOK_IN_DIMENSIONS,
     ("aor", "citizenship_country"),

@@ -31,6 +31,13 @@ from iceledger.metrics.volume import (
     during,
     foia_events,
 )
+from iceledger.tables import (
+    FOIA_ARRESTS,
+    FOIA_RELEASES,
+    FOIA_STAYS,
+    STATS_DETAINED_NOW,
+    STATS_WORKBOOKS,
+)
 
 CONVICTED = "Convicted Criminal"
 PENDING = "Pending Criminal Charges"
@@ -158,10 +165,10 @@ def _event_mix(table: str, when: str, total: str, monthly: bool):
 BOOK_IN_DIMENSIONS = ("aor", "citizenship_country")
 
 for _population, _table, _when, _total, _dims, _filters, _what in (
-    ("arrest", "foia_arrests", "apprehension_date", "arrests", ARREST_DIMENSIONS, ARREST_FILTERS,
+    ("arrest", FOIA_ARRESTS, "apprehension_date", "arrests", ARREST_DIMENSIONS, ARREST_FILTERS,
      "ICE arrest episodes (FOIA arrests, rows flagged is_duplicate left out) by apprehension "
      "criminality"),
-    ("book_in", "foia_stays", "stay_book_in", "book_ins", BOOK_IN_DIMENSIONS,
+    ("book_in", FOIA_STAYS, "stay_book_in", "book_ins", BOOK_IN_DIMENSIONS,
      ("aor", "citizenship_country"),
      "Detention book-ins (FOIA stays, counted once per continuous custody) by book-in criminality"),
 ):
@@ -171,7 +178,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
         f"Criminality of {_total.replace('_', '-')}, by month",
         f"{_what}, per month: counts of convicted, pending charges, neither and unknown.",
         _event_mix(_table, _when, _total, monthly=True),
-        (_table, "foia_releases"),
+        (_table, FOIA_RELEASES),
         _total,
         _dims_no_crim,
         _filters,
@@ -183,7 +190,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
         "counts of convicted, pending charges, neither and unknown; period_start and period_end "
         "give the days the data actually covers.",
         _event_mix(_table, _when, _total, monthly=False),
-        (_table, "foia_releases"),
+        (_table, FOIA_RELEASES),
         _total,
         _dims_no_crim,
         _filters,
@@ -209,7 +216,7 @@ mix_metric(
     "book-in to its book-out; open stays to the release's end), by book-in criminality: counts "
     "of convicted, pending charges, neither and unknown.",
     population_mix,
-    ("foia_stays", "foia_releases"),
+    (FOIA_STAYS, FOIA_RELEASES),
     "population_midnight",
     BOOK_IN_DIMENSIONS,
     ("aor", "criminality", "citizenship_country"),
@@ -226,8 +233,8 @@ mix_metric(
 
 def published_detained_mix(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
     """Each workbook's 'currently detained by criminality' table, dated by its data date."""
-    detained = backend.table("stats_detained_now")
-    workbooks = backend.table("stats_workbooks").select("workbook", "as_of_date", "file_date")
+    detained = backend.table(STATS_DETAINED_NOW)
+    workbooks = backend.table(STATS_WORKBOOKS).select("workbook", "as_of_date", "file_date")
     rows = detained.filter(detained.criminality != "Total").join(workbooks, "workbook")
     rows = rows.mutate(date=ibis.coalesce(rows.as_of_date, rows.file_date))
     if "agency" not in params.by and "agency" not in params.filters:
@@ -244,7 +251,7 @@ mix_metric(
     "table: all arresting agencies by default, ICE and CBP arrests apart with --by agency. "
     "The shares are recomputed from the three printed counts.",
     published_detained_mix,
-    ("stats_detained_now", "stats_workbooks"),
+    (STATS_DETAINED_NOW, STATS_WORKBOOKS),
     "detained",
     ("agency",),
     ("agency",),
@@ -279,7 +286,7 @@ def category_shares(rows: ibis.Table, keys: list[str], category: str, count: str
 
 
 def arrest_setting_shares(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
-    rows, _windows = foia_events(backend, "foia_arrests", "apprehension_date", params)
+    rows, _windows = foia_events(backend, FOIA_ARRESTS, "apprehension_date", params)
     rows = rows.mutate(month=rows.date.truncate("M"))
     return category_shares(rows, ["month", *params.by], "arrest_setting", "arrests")
 
@@ -299,7 +306,7 @@ register(
             "The setting is grouped from Apprehension Method at load (docs/methodology.md); arrests "
             "with no method have no setting and no share.",
         ),
-        tables=("foia_arrests", "foia_releases"),
+        tables=(FOIA_ARRESTS, FOIA_RELEASES),
         build=arrest_setting_shares,
         dimensions=tuple(d for d in ARREST_DIMENSIONS if d != "arrest_setting"),
         filters=ARREST_FILTERS,
@@ -387,9 +394,9 @@ def _difference(counted: ibis.Table, keys: list[str], prefix: str) -> ibis.Table
 
 
 for _population, _table, _when, _dims, _filters, _what in (
-    ("arrest", "foia_arrests", "apprehension_date", ARREST_DIMENSIONS, ARREST_FILTERS,
+    ("arrest", FOIA_ARRESTS, "apprehension_date", ARREST_DIMENSIONS, ARREST_FILTERS,
      "arrest episodes"),
-    ("book_in", "foia_stays", "stay_book_in", BOOK_IN_DIMENSIONS, ("aor", "citizenship_country"),
+    ("book_in", FOIA_STAYS, "stay_book_in", BOOK_IN_DIMENSIONS, ("aor", "citizenship_country"),
      "detention book-ins (stays)"),
 ):
     register(
@@ -412,7 +419,7 @@ for _population, _table, _when, _dims, _filters, _what in (
                 "began earlier shows up as a change at any split. Narrow the span with --from/--to.",
                 "Records with no recorded criminality are left out of both sides.",
             ),
-            tables=(_table, "foia_releases", "events.csv", "targets.csv"),
+            tables=(_table, FOIA_RELEASES, "events.csv", "targets.csv"),
             build=_shift(_table, _when),
             dimensions=tuple(d for d in _dims if d != "criminality"),
             filters=(*_filters, SPLIT_FILTER),

@@ -21,6 +21,14 @@ from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.tables import (
+    FOIA_ARRESTS,
+    FOIA_RELEASES,
+    FOIA_REMOVALS,
+    FOIA_STAYS,
+    STATS_BOOK_INS,
+    STATS_WORKBOOKS,
+)
 
 ROLLING_WINDOWS = (7, 28)
 ARREST_DIMENSIONS = (
@@ -78,7 +86,7 @@ class ReleaseSpan:
 def release_spans(backend: ibis.BaseBackend, table: ibis.Table, moment: str) -> list[ReleaseSpan]:
     """Every release with a row in `table`, dated by its column `moment` (a date or timestamp)."""
     try:
-        published = backend.table("foia_releases").to_pyarrow().to_pylist()
+        published = backend.table(FOIA_RELEASES).to_pyarrow().to_pylist()
     except TableNotFound:
         published = []
     listed = [r["release"] for r in published]
@@ -290,7 +298,7 @@ def _series_metric(
             definition=definition,
             unit=f"{value.replace('_', '-')} per day",
             caveats=caveats,
-            tables=(table, "foia_releases"),
+            tables=(table, FOIA_RELEASES),
             build=lambda backend, params: daily_series(backend, params, table, when, value),
             dimensions=dimensions,
             filters=filters,
@@ -311,7 +319,7 @@ _RELEASE_CAVEAT = (
 _series_metric(
     "arrests_per_day",
     "ICE arrests per day",
-    "foia_arrests",
+    FOIA_ARRESTS,
     "apprehension_date",
     "arrests",
     "ICE arrests per calendar day from the FOIA arrest records, counting arrest episodes: a person's "
@@ -329,7 +337,7 @@ _series_metric(
 _series_metric(
     "removals_per_day",
     "ICE removals per day",
-    "foia_removals",
+    FOIA_REMOVALS,
     "departed_date",
     "removals",
     "Removals (departures) per calendar day from the FOIA removal records, by departed date. "
@@ -342,7 +350,7 @@ _series_metric(
 _series_metric(
     "book_ins_per_day",
     "Detention book-ins per day (FOIA stays)",
-    "foia_stays",
+    FOIA_STAYS,
     "stay_book_in",
     "book_ins",
     "New detention stays per calendar day from the FOIA detention stints: a stay is one person's "
@@ -368,14 +376,14 @@ def _days_in_month(month: ibis.DateValue) -> ibis.IntegerValue:
 
 def _foia_book_ins_by_month(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
     foia = daily_series(backend, MetricParams(start=params.start, end=params.end),
-                        "foia_stays", "stay_book_in", "book_ins")
+                        FOIA_STAYS, "stay_book_in", "book_ins")
     return foia.mutate(month=foia.date.truncate("M")).group_by("month").aggregate(
         foia_days=_.count(), foia_book_ins=_.book_ins.sum()
     )
 
 
 def _published_book_ins_by_month(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
-    published = latest(backend, SeriesSpec("stats_book_ins", "book_ins", ("agency",)))
+    published = latest(backend, SeriesSpec(STATS_BOOK_INS, "book_ins", ("agency",)))
     if params.start:
         published = published.filter(published.month >= params.start.replace(day=1))
     if params.end:
@@ -417,8 +425,8 @@ def book_ins_compared(backend: ibis.BaseBackend, params: MetricParams) -> ibis.T
             sides.append(memtable(empty.empty_table()))
     foia, workbook = sides
     if not loaded:
-        raise IceledgerError("book_ins_monthly_compared needs FOIA stays (foia_stays) or "
-                             "published book-ins (stats_book_ins); the warehouse has neither")
+        raise IceledgerError(f"book_ins_monthly_compared needs FOIA stays ({FOIA_STAYS}) or "
+                             f"published book-ins ({STATS_BOOK_INS}); the warehouse has neither")
     # The month a workbook's data were pulled in is partial: count the days before the pull.
     partial = (workbook.data_date.truncate("M") == workbook.month).fill_null(False)
     workbook = workbook.mutate(
@@ -468,7 +476,7 @@ register(
             "differently. The ratio is a reconciliation aid, not a correction.",
             _RELEASE_CAVEAT,
         ),
-        tables=("foia_stays", "foia_releases", "stats_book_ins", "stats_workbooks"),
+        tables=(FOIA_STAYS, FOIA_RELEASES, STATS_BOOK_INS, STATS_WORKBOOKS),
         build=book_ins_compared,
         count_column="foia_book_ins",
     )
@@ -516,7 +524,7 @@ def arrests_against_targets(backend: ibis.BaseBackend, params: MetricParams) -> 
     chosen = params.filters.get("aor")
     offices = len(chosen) if chosen and not per_office else len(field_offices())
     targets = memtable(_target_rows(load_targets(), per_office, offices))
-    arrests = daily_series(backend, params, "foia_arrests", "apprehension_date", "arrests")
+    arrests = daily_series(backend, params, FOIA_ARRESTS, "apprehension_date", "arrests")
     joined = arrests.join(
         targets, (arrests.date >= targets.target_from) & (arrests.date <= targets.target_to)
     )
@@ -544,7 +552,7 @@ def field_office_ranking(backend: ibis.BaseBackend, params: MetricParams) -> ibi
     """Monthly arrests per field office, ranked as the May 2025 directive ranked them."""
     by_office = MetricParams(by=("aor",), start=params.start, end=params.end,
                              filters=params.filters)
-    daily = daily_series(backend, by_office, "foia_arrests", "apprehension_date", "arrests")
+    daily = daily_series(backend, by_office, FOIA_ARRESTS, "apprehension_date", "arrests")
     daily = daily.filter(daily.aor.notnull())
     monthly = daily.mutate(month=daily.date.truncate("M")).group_by(["month", "aor"]).aggregate(
         days=_.count(), arrests=_.arrests.sum()
@@ -580,7 +588,7 @@ def _target_metric(name: str, title: str, definition: str, build, caveats: tuple
             definition=definition,
             unit="arrests per day; percent of target",
             caveats=(*_TARGET_CAVEATS, *caveats),
-            tables=("foia_arrests", "foia_releases", "targets.csv"),
+            tables=(FOIA_ARRESTS, FOIA_RELEASES, "targets.csv"),
             build=build,
             dimensions=("aor",),
             filters=("aor",),
@@ -628,7 +636,7 @@ register(
             "Months at the edges of the data are partial (see days).",
             _RELEASE_CAVEAT,
         ),
-        tables=("foia_arrests", "foia_releases"),
+        tables=(FOIA_ARRESTS, FOIA_RELEASES),
         build=field_office_ranking,
         filters=("criminality", "arrest_setting", "apprehension_method"),
         count_column="arrests",

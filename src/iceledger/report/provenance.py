@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 import duckdb
 
+from iceledger.tables import FOIA_CHECKS, STATS_CHECKS, STATS_WORKBOOKS
 from iceledger.warehouse import QUARANTINE_TABLE, SOURCES_TABLE, table_exists
 
 # Validation tables written by the ingest steps; each has a status column and readable detail.
 CHECK_TABLES = {
-    "stats_checks": "status = 'fail'",
-    "foia_checks": "status = 'fail'",
+    STATS_CHECKS: "status = 'fail'",
+    FOIA_CHECKS: "status = 'fail'",
 }
 # The report lists at most this many failed checks per table and quarantine (file, reason) pairs;
 # it always gives the full counts.
@@ -50,8 +51,8 @@ def read_provenance(con: duckdb.DuckDBPyConnection) -> Provenance:
         f"ORDER BY kind, dataset, file_name",
     )
     stats_releases = (
-        _rows(con, "SELECT * EXCLUDE (sha256) FROM stats_workbooks ORDER BY file_date")
-        if table_exists(con, "stats_workbooks")
+        _rows(con, f"SELECT * EXCLUDE (sha256) FROM {STATS_WORKBOOKS} ORDER BY file_date")
+        if table_exists(con, STATS_WORKBOOKS)
         else []
     )
     reasons = f"SELECT file_name, reason, count(*) AS rows FROM {QUARANTINE_TABLE} GROUP BY ALL"

@@ -18,20 +18,31 @@ from dataclasses import dataclass, field
 import duckdb
 
 from iceledger.errors import IceledgerError
+from iceledger.tables import (
+    ARREST_STAY_DAYS_AFTER,
+    ARREST_STAY_DAYS_BEFORE,
+    FOIA_ARRESTS,
+    FOIA_ARREST_STAY_LINKS,
+    FOIA_DETAINERS,
+    FOIA_ENCOUNTERS,
+    FOIA_RELEASES,
+    FOIA_REMOVALS,
+    FOIA_REMOVAL_LINKS,
+    FOIA_STAYS,
+    FOIA_STINTS,
+)
 from iceledger.warehouse import DERIVE_MEMORY_LIMIT, Warehouse, table_exists
 
-ARRESTS, STINTS, REMOVALS = "foia_arrests", "foia_stints", "foia_removals"
+ARRESTS, STINTS, REMOVALS = FOIA_ARRESTS, FOIA_STINTS, FOIA_REMOVALS
 STAYS, ARREST_STAY_LINKS, REMOVAL_LINKS, RELEASES = (
-    "foia_stays",
-    "foia_arrest_stay_links",
-    "foia_removal_links",
-    "foia_releases",
+    FOIA_STAYS,
+    FOIA_ARREST_STAY_LINKS,
+    FOIA_REMOVAL_LINKS,
+    FOIA_RELEASES,
 )
 
 EPISODE_HOURS = 24
 REPROCESSED_METHOD = "ERO Reprocessed Arrest"
-# A stay belongs to an arrest when it is booked in from 5 days before to 10 days after it.
-ARREST_STAY_DAYS_BEFORE, ARREST_STAY_DAYS_AFTER = 5, 10
 # A removal ends a stay when it departs from 5 days before to 10 days after the stay's book-out.
 REMOVAL_DAYS_BEFORE, REMOVAL_DAYS_AFTER = 5, 10
 
@@ -40,8 +51,8 @@ EVENT_DATE_COLUMNS = {
     ARRESTS: "apprehension_date",
     STINTS: "book_in",
     REMOVALS: "departed_date",
-    "foia_detainers": "detainer_prepare_date",
-    "foia_encounters": "event_date",
+    FOIA_DETAINERS: "detainer_prepare_date",
+    FOIA_ENCOUNTERS: "event_date",
 }
 
 _REQUIRED_COLUMNS = {

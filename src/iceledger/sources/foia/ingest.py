@@ -32,7 +32,6 @@ from iceledger.errors import IceledgerError, Location, SourceError
 from iceledger.sources.foia import derived as foia_derived
 from iceledger.sources.foia.canonical import FileContext, canonicalise, key_date_values
 from iceledger.sources.foia.checks import (
-    CHECKS_TABLE,
     CheckContext,
     CheckRun,
     Rows,
@@ -42,6 +41,7 @@ from iceledger.sources.foia.checks import (
 )
 from iceledger.sources.foia.layouts import Layout, catalog
 from iceledger.sources.foia.readers import FoiaReader, SheetPlan, open_reader
+from iceledger.tables import FOIA_CHECKS, FOIA_DETAINERS, FOIA_STINTS
 from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse, file_sha256
 
 WORKERS = 2
@@ -281,7 +281,7 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
 
         warehouse.load(SourceLoad(
             path=path, sha256=sha256, kind="foia",
-            tables={dataset.table: rows, CHECKS_TABLE: check_results()},
+            tables={dataset.table: rows, FOIA_CHECKS: check_results()},
             accounting=outcome.accounting, dataset=dataset.name, layout=layout.name,
             warnings=outcome.warnings, synthetic=outcome.synthetic))
     finally:
@@ -385,7 +385,7 @@ def _release_facility_codes(warehouse: Warehouse, release: str) -> frozenset[str
     """Facility codes already loaded for the same release (the release's own register)."""
     tables = set(warehouse.table_names())
     selects = [f"SELECT facility_code FROM {t} WHERE release = $release"
-               for t in ("foia_stints", "foia_detainers") if t in tables]
+               for t in (FOIA_STINTS, FOIA_DETAINERS) if t in tables]
     if not selects:
         return frozenset()
     with warehouse.connect(read_only=True) as con:

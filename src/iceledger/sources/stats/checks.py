@@ -34,14 +34,32 @@ import pyarrow.compute as pc
 from iceledger.errors import IceledgerError
 from iceledger.sources.stats.cells import parse_fiscal_year
 from iceledger.sources.stats.sheet_tables import load_layout
+from iceledger.tables import (
+    FAIL,
+    PASS,
+    STATS_ADP,
+    STATS_ADP_BY_FACILITY_TYPE,
+    STATS_ADP_FY,
+    STATS_ALOS,
+    STATS_ALOS_ADULT_BY_AGENCY,
+    STATS_ALOS_BY_FACILITY_TYPE,
+    STATS_BOOK_INS,
+    STATS_BOOK_INS_BY_FACILITY_TYPE,
+    STATS_BOOK_OUTS,
+    STATS_BOOK_OUTS_BY_FACILITY_TYPE,
+    STATS_CHECKS,
+    STATS_DETAINED_BY_DISPOSITION,
+    STATS_DETAINED_NOW,
+    STATS_FACILITIES,
+    STATS_RELEASE_CHECKS,
+    STATS_WORKBOOKS,
+    WARN,
+)
 
 if TYPE_CHECKING:
     from iceledger.sources.stats.parsed import ParsedWorkbook
     from iceledger.warehouse import Warehouse
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
-CHECKS_TABLE = "stats_checks"
-RELEASE_CHECKS_TABLE = "stats_release_checks"
 TOTAL = "Total"
 
 CHECKS_SCHEMA = pa.schema(
@@ -148,41 +166,41 @@ ADP_TOLERANCE = 0.05  # persons; ADPs are printed unrounded, so parts match tota
 ALOS_TOLERANCE = 0.01  # days
 
 PARTS_RULES: tuple[PartsRule, ...] = (
-    PartsRule(_CLASSES_ADD_UP, "stats_detained_now", "detained", "criminality", ("agency",)),
-    PartsRule(_AGENCIES_ADD_UP, "stats_detained_now", "detained", "agency", ("criminality",),
+    PartsRule(_CLASSES_ADD_UP, STATS_DETAINED_NOW, "detained", "criminality", ("agency",)),
+    PartsRule(_AGENCIES_ADD_UP, STATS_DETAINED_NOW, "detained", "agency", ("criminality",),
               parts=_AGENCIES),
-    PartsRule(_TYPES_ADD_UP, "stats_detained_by_disposition", "detained", "facility_type",
+    PartsRule(_TYPES_ADD_UP, STATS_DETAINED_BY_DISPOSITION, "detained", "facility_type",
               ("disposition",)),
-    PartsRule("dispositions add to total", "stats_detained_by_disposition", "detained",
+    PartsRule("dispositions add to total", STATS_DETAINED_BY_DISPOSITION, "detained",
               "disposition", ("facility_type",)),
-    PartsRule(_AGENCIES_ADD_UP, "stats_book_ins", "book_ins", "agency", ("month",),
+    PartsRule(_AGENCIES_ADD_UP, STATS_BOOK_INS, "book_ins", "agency", ("month",),
               parts=_AGENCIES),
-    PartsRule(_TYPES_ADD_UP, "stats_book_ins_by_facility_type", "book_ins", "facility_type",
+    PartsRule(_TYPES_ADD_UP, STATS_BOOK_INS_BY_FACILITY_TYPE, "book_ins", "facility_type",
               ("criminality",)),
-    PartsRule(_CLASSES_ADD_UP, "stats_book_ins_by_facility_type", "book_ins", "criminality",
+    PartsRule(_CLASSES_ADD_UP, STATS_BOOK_INS_BY_FACILITY_TYPE, "book_ins", "criminality",
               ("facility_type",)),
-    PartsRule(_CLASSES_ADD_UP, "stats_book_outs", "book_outs", "criminality",
+    PartsRule(_CLASSES_ADD_UP, STATS_BOOK_OUTS, "book_outs", "criminality",
               ("month", "release_reason")),
-    PartsRule("release reasons add to total", "stats_book_outs", "book_outs", "release_reason",
+    PartsRule("release reasons add to total", STATS_BOOK_OUTS, "book_outs", "release_reason",
               ("month", "criminality"), nested=_BONDED_OUT),
-    PartsRule("subtotal release reasons add up", "stats_book_outs", "book_outs",
+    PartsRule("subtotal release reasons add up", STATS_BOOK_OUTS, "book_outs",
               "release_reason", ("month", "criminality"), total="Bonded Out",
               parts=_BONDED_OUT["Bonded Out"]),
-    PartsRule(_TYPES_ADD_UP, "stats_book_outs_by_facility_type", "book_outs", "facility_type",
+    PartsRule(_TYPES_ADD_UP, STATS_BOOK_OUTS_BY_FACILITY_TYPE, "book_outs", "facility_type",
               ()),
-    PartsRule(_CLASSES_ADD_UP, "stats_adp", "adp", "criminality", ("month", "agency"),
+    PartsRule(_CLASSES_ADD_UP, STATS_ADP, "adp", "criminality", ("month", "agency"),
               tolerance=ADP_TOLERANCE),
-    PartsRule(_AGENCIES_ADD_UP, "stats_adp", "adp", "agency", ("month", "criminality"),
+    PartsRule(_AGENCIES_ADD_UP, STATS_ADP, "adp", "agency", ("month", "criminality"),
               parts=_AGENCIES, tolerance=ADP_TOLERANCE),
-    PartsRule(_TYPES_ADD_UP, "stats_adp_by_facility_type", "adp", "facility_type", ("month",),
+    PartsRule(_TYPES_ADD_UP, STATS_ADP_BY_FACILITY_TYPE, "adp", "facility_type", ("month",),
               tolerance=ADP_TOLERANCE),
-    PartsRule(_AVERAGE_IN_RANGE, "stats_alos", "alos_days", "criminality", ("month", "agency"),
+    PartsRule(_AVERAGE_IN_RANGE, STATS_ALOS, "alos_days", "criminality", ("month", "agency"),
               combine="range", tolerance=ALOS_TOLERANCE),
-    PartsRule(_AVERAGE_IN_RANGE, "stats_alos", "alos_days", "agency", ("month", "criminality"),
+    PartsRule(_AVERAGE_IN_RANGE, STATS_ALOS, "alos_days", "agency", ("month", "criminality"),
               parts=_AGENCIES, combine="range", tolerance=ALOS_TOLERANCE),
-    PartsRule(_AVERAGE_IN_RANGE, "stats_alos_by_facility_type", "alos_days", "facility_type",
+    PartsRule(_AVERAGE_IN_RANGE, STATS_ALOS_BY_FACILITY_TYPE, "alos_days", "facility_type",
               ("month",), combine="range", tolerance=ALOS_TOLERANCE),
-    PartsRule(_AVERAGE_IN_RANGE, "stats_alos_adult_by_agency", "alos_days", "agency",
+    PartsRule(_AVERAGE_IN_RANGE, STATS_ALOS_ADULT_BY_AGENCY, "alos_days", "agency",
               ("month",), parts=_AGENCIES, combine="range", tolerance=ALOS_TOLERANCE),
 )
 
@@ -214,14 +232,14 @@ class MonthsRule:
 
 
 MONTHS_RULES: tuple[MonthsRule, ...] = (
-    MonthsRule("stats_book_ins", "book_ins", ("agency",)),
-    MonthsRule("stats_book_outs", "book_outs", ("release_reason", "criminality")),
-    MonthsRule("stats_adp", "adp", ("agency", "criminality"), "days", ADP_TOLERANCE),
-    MonthsRule("stats_adp_by_facility_type", "adp", ("facility_type",), "days", ADP_TOLERANCE),
-    MonthsRule("stats_alos", "alos_days", ("agency", "criminality"), "range", ALOS_TOLERANCE),
-    MonthsRule("stats_alos_by_facility_type", "alos_days", ("facility_type",), "range",
+    MonthsRule(STATS_BOOK_INS, "book_ins", ("agency",)),
+    MonthsRule(STATS_BOOK_OUTS, "book_outs", ("release_reason", "criminality")),
+    MonthsRule(STATS_ADP, "adp", ("agency", "criminality"), "days", ADP_TOLERANCE),
+    MonthsRule(STATS_ADP_BY_FACILITY_TYPE, "adp", ("facility_type",), "days", ADP_TOLERANCE),
+    MonthsRule(STATS_ALOS, "alos_days", ("agency", "criminality"), "range", ALOS_TOLERANCE),
+    MonthsRule(STATS_ALOS_BY_FACILITY_TYPE, "alos_days", ("facility_type",), "range",
                ALOS_TOLERANCE),
-    MonthsRule("stats_alos_adult_by_agency", "alos_days", ("agency",), "range", ALOS_TOLERANCE),
+    MonthsRule(STATS_ALOS_ADULT_BY_AGENCY, "alos_days", ("agency",), "range", ALOS_TOLERANCE),
 )
 
 
@@ -373,7 +391,7 @@ def _check_fiscal_year(release: Release) -> list[CheckResult]:
     name = "fiscal year agrees with months and dates"
     fy = release.fiscal_year
     if fy is None:
-        return [CheckResult(release.workbook, name, "stats_workbooks", WARN,
+        return [CheckResult(release.workbook, name, STATS_WORKBOOKS, WARN,
                             "the workbook states no fiscal year; months and dates not checkable")]
     start, end = fiscal_year_bounds(fy)
     results = []
@@ -381,7 +399,7 @@ def _check_fiscal_year(release: Release) -> list[CheckResult]:
     if named is not None:
         ok = named == fy
         results.append(CheckResult(
-            release.workbook, name, "stats_workbooks", PASS if ok else WARN,
+            release.workbook, name, STATS_WORKBOOKS, PASS if ok else WARN,
             f"the file name says FY{named}, the sheets and figures FY{fy}"
             + ("" if ok else f": the file is misnamed (its figures are read as FY{fy})"),
             expected=float(fy), observed=float(named)))
@@ -390,7 +408,7 @@ def _check_fiscal_year(release: Release) -> list[CheckResult]:
     outside = {t: ms for t, ms in outside.items() if ms}
     if months:
         results.append(CheckResult(
-            release.workbook, name, "stats_workbooks", FAIL if outside else PASS,
+            release.workbook, name, STATS_WORKBOOKS, FAIL if outside else PASS,
             f"FY{fy} runs {start}..{end}; "
             + (f"figures for months outside it: {_months_by_table(outside)}" if outside
                else f"the {len(months)} fiscal-year month tables have figures only within it"),
@@ -398,7 +416,7 @@ def _check_fiscal_year(release: Release) -> list[CheckResult]:
     if release.file_date is not None:
         ok = start <= release.file_date <= end + timedelta(days=FINAL_RELEASE_GRACE_DAYS)
         results.append(CheckResult(
-            release.workbook, name, "stats_workbooks", PASS if ok else FAIL,
+            release.workbook, name, STATS_WORKBOOKS, PASS if ok else FAIL,
             f"file date {release.file_date} {'lies' if ok else 'does NOT lie'} within FY{fy} "
             f"({start}..{end}, or up to {FINAL_RELEASE_GRACE_DAYS} days after for its final "
             "release)"))
@@ -423,14 +441,14 @@ def _check_as_of(release: Release) -> list[CheckResult]:
     name = "data date plausible"
     as_of, file_date, fy = release.as_of_date, release.file_date, release.fiscal_year
     if as_of is None:
-        return [CheckResult(release.workbook, name, "stats_workbooks", WARN,
+        return [CheckResult(release.workbook, name, STATS_WORKBOOKS, WARN,
                             "the workbook prints no 'data as of' date; staleness not checkable")]
     results = []
     if fy is not None:
         start, end = fiscal_year_bounds(fy)
         ok = start <= as_of <= end + timedelta(days=FINAL_RELEASE_GRACE_DAYS)
         results.append(CheckResult(
-            release.workbook, name, "stats_workbooks", PASS if ok else FAIL,
+            release.workbook, name, STATS_WORKBOOKS, PASS if ok else FAIL,
             f"data as of {as_of} {'lies within' if ok else 'lies OUTSIDE'} FY{fy} "
             f"({start}..{end})"))
     later = {t: sorted(m for m in ms if m > as_of)
@@ -440,13 +458,13 @@ def _check_as_of(release: Release) -> list[CheckResult]:
     # pulled days later, so figures for a later month make the printed date suspect, not
     # the figures.
     results.append(CheckResult(
-        release.workbook, name, "stats_workbooks", WARN if later else PASS,
+        release.workbook, name, STATS_WORKBOOKS, WARN if later else PASS,
         f"data as of {as_of}; "
         + (f"yet figures for later months: {_months_by_table(later)}; the printed date is "
            "stale or belongs to another sheet" if later
            else "no month table has figures for a later month")))
     if file_date is None:
-        results.append(CheckResult(release.workbook, name, "stats_workbooks", WARN,
+        results.append(CheckResult(release.workbook, name, STATS_WORKBOOKS, WARN,
                                    "no date in the file name; the data date's age is not "
                                    "checkable"))
     else:
@@ -458,7 +476,7 @@ def _check_as_of(release: Release) -> list[CheckResult]:
         else:
             status, verdict = PASS, "is a normal interval before the file date"
         results.append(CheckResult(
-            release.workbook, name, "stats_workbooks", status,
+            release.workbook, name, STATS_WORKBOOKS, status,
             f"data as of {as_of}, file dated {file_date}: {gap} days; the data date {verdict}",
             expected=float(STALE_AS_OF_DAYS), observed=float(gap)))
     return results
@@ -480,14 +498,14 @@ FACILITY_SHARE_MAX = 1.01
 
 def _check_facility_total(release: Release) -> list[CheckResult]:
     name = "facility ADPs add up to the national ADP"
-    facilities = release.tables.get("stats_facilities")
-    national = release.tables.get("stats_adp_fy")
+    facilities = release.tables.get(STATS_FACILITIES)
+    national = release.tables.get(STATS_ADP_FY)
     if facilities is None or national is None:
         return []
     missing = (_missing_columns(facilities, ("adp",))
                + _missing_columns(national, ("adp", "agency", "criminality")))
     if missing:
-        return [CheckResult(release.workbook, name, "stats_facilities", WARN,
+        return [CheckResult(release.workbook, name, STATS_FACILITIES, WARN,
                             f"cannot run: no column {', '.join(missing)}")]
     total_rows = [r for r in national.to_pylist()
                   if r["agency"] == TOTAL and r["criminality"] == TOTAL and r["adp"]]
@@ -506,7 +524,7 @@ def _check_facility_total(release: Release) -> list[CheckResult]:
     else:
         status, verdict = PASS, "the usual shortfall of facilities not listed"
     return [CheckResult(
-        release.workbook, name, "stats_facilities", status,
+        release.workbook, name, STATS_FACILITIES, status,
         f"the ADPs of {len(rows)} listed facilities sum to {_num(listed)}, {share:.1%} of the "
         f"national fiscal-year ADP {_num(nation)}: {verdict}",
         _location([total_rows[0]]), float(nation), listed)]
@@ -524,9 +542,9 @@ class AgencySplit:
 
 
 AGENCY_SPLITS = (
-    AgencySplit("stats_detained_now", "detained", ("criminality",)),
-    AgencySplit("stats_book_ins", "book_ins", ("month",)),
-    AgencySplit("stats_adp", "adp", ("month", "criminality")),
+    AgencySplit(STATS_DETAINED_NOW, "detained", ("criminality",)),
+    AgencySplit(STATS_BOOK_INS, "book_ins", ("month",)),
+    AgencySplit(STATS_ADP, "adp", ("month", "criminality")),
 )
 # Between consecutive releases FY19-FY26 the ICE/CBP figures always sat closer to the previous
 # release as printed than with the two agencies swapped (swapped distance / printed distance
@@ -590,13 +608,13 @@ def _check_data_date_advanced(current: Release, previous: Release) -> CheckResul
     ok = now > before
     detail = (f"data as of {now}, previous release {previous.workbook} as of {before}: "
               + ("advanced" if ok else "did NOT advance; the printed date is probably stale"))
-    return CheckResult(current.workbook, "data date advanced", "stats_workbooks",
+    return CheckResult(current.workbook, "data date advanced", STATS_WORKBOOKS,
                        PASS if ok else WARN, detail, compared_with=previous.workbook,
                        expected=float(before.toordinal()), observed=float(now.toordinal()))
 
 
 def _facility_bed_days(release: Release) -> dict[tuple, tuple[float, dict]]:
-    table = release.tables.get("stats_facilities")
+    table = release.tables.get(STATS_FACILITIES)
     if (table is None or release.as_of_date is None or release.fiscal_year is None
             or any(c not in table.column_names for c in ("name", "adp"))):
         return {}
@@ -621,7 +639,7 @@ def _check_facility_bed_days(current: Release, previous: Release) -> CheckResult
     examples = "; ".join(f"{k[0].title()} {_num(before[k][0])} → {_num(now[k][0])}"
                          for k in worst)
     return CheckResult(
-        current.workbook, "facility bed-days do not fall", "stats_facilities", status,
+        current.workbook, "facility bed-days do not fall", STATS_FACILITIES, status,
         f"{len(fell)} of {len(shared)} facilities also in {previous.workbook} show fewer "
         f"cumulative bed-days (FY-to-date ADP × days since 1 October) by over "
         f"{FACILITY_FALL_FRACTION:.0%}; a fiscal-year-to-date total cannot fall"
@@ -657,7 +675,7 @@ def run_release_checks(releases: Iterable[Release]) -> pa.Table:
             results.append(_check_data_date_advanced(current, previous))
         if current.fiscal_year in same_year:
             results.append(_check_facility_bed_days(current, same_year[current.fiscal_year]))
-        if "stats_facilities" in current.tables:
+        if STATS_FACILITIES in current.tables:
             same_year[current.fiscal_year] = current
     return results_table(r for r in results if r is not None)
 
@@ -716,9 +734,8 @@ def _num(value: float, signed: bool = False) -> str:
 
 # --- over the warehouse -------------------------------------------------------------------------
 
-WORKBOOKS_TABLE = "stats_workbooks"
 # The tables the cross-release checks read.
-RELEASE_CHECK_TABLES = tuple(sorted({s.table for s in AGENCY_SPLITS} | {"stats_facilities"}))
+RELEASE_CHECK_TABLES = tuple(sorted({s.table for s in AGENCY_SPLITS} | {STATS_FACILITIES}))
 
 
 def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], list[CheckResult]]:
@@ -729,10 +746,10 @@ def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], 
     without it is reported and left out of the comparisons.
     """
     names = set(warehouse.table_names())
-    if WORKBOOKS_TABLE not in names:
+    if STATS_WORKBOOKS not in names:
         return [], []
     with warehouse.connect(read_only=True) as con:
-        workbooks = con.sql(f"SELECT * FROM {WORKBOOKS_TABLE}").to_arrow_table().to_pylist()
+        workbooks = con.sql(f"SELECT * FROM {STATS_WORKBOOKS}").to_arrow_table().to_pylist()
         tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
                   for name in RELEASE_CHECK_TABLES if name in names}
     key = "sha256" if all("sha256" in t.column_names for t in tables.values()) else "workbook"
@@ -740,7 +757,7 @@ def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], 
     for row in workbooks:
         loads[row[key]].append(row)
     problems = [CheckResult(rows[0]["workbook"], "one version per workbook name",
-                            WORKBOOKS_TABLE, WARN,
+                            STATS_WORKBOOKS, WARN,
                             f"{len(rows)} different files loaded under this name; left out of "
                             "the comparisons between releases")
                 for rows in loads.values() if len(rows) > 1]
@@ -784,9 +801,9 @@ def review_warehouse(warehouse: Warehouse) -> ChecksReview:
         raise IceledgerError(f"{warehouse.path}: no detention-statistics workbooks loaded yet; "
                              "run `iceledger ingest stats PATH` first")
     across = pa.concat_tables([results_table(problems), run_release_checks(releases)])
-    warehouse.replace_table(RELEASE_CHECKS_TABLE, across)
-    if CHECKS_TABLE in warehouse.table_names():
-        within = warehouse.read_table(CHECKS_TABLE).select(CHECKS_SCHEMA.names).cast(CHECKS_SCHEMA)
+    warehouse.replace_table(STATS_RELEASE_CHECKS, across)
+    if STATS_CHECKS in warehouse.table_names():
+        within = warehouse.read_table(STATS_CHECKS).select(CHECKS_SCHEMA.names).cast(CHECKS_SCHEMA)
     else:
         within = results_table([])
     return ChecksReview(within, across)

@@ -28,6 +28,13 @@ import pyarrow as pa
 
 from iceledger.errors import IceledgerError
 from iceledger.sources.stats.sheet_tables import Layout, load_layout
+from iceledger.tables import (
+    STATS_ICLOS,
+    STATS_ICLOS_DETAINEES,
+    STATS_SEMIANNUAL,
+    STATS_TPS_COUNTRIES,
+    STATS_WORKBOOKS,
+)
 from iceledger.warehouse import table_exists
 
 # Values within this relative distance are the same figure (binary floating point noise).
@@ -344,8 +351,8 @@ def compare(ours: Mapping[str, pa.Table], ddp_dir: Path, layout: Layout | None =
     files = {p.stem.replace("-", "_"): p for p in sorted(ddp_dir.glob("*.parquet"))}
     if not files:
         raise IceledgerError(f"{ddp_dir}: no DDP reference parquet files here")
-    if "stats_workbooks" not in ours:
-        raise IceledgerError("no stats_workbooks table: ingest the workbooks first")
+    if STATS_WORKBOOKS not in ours:
+        raise IceledgerError(f"no {STATS_WORKBOOKS} table: ingest the workbooks first")
     layout = layout or load_layout()
     con = duckdb.connect()
     try:
@@ -386,11 +393,11 @@ def _ddp_views(con: duckdb.DuckDBPyConnection, files: Mapping[str, Path], layout
 
 def _our_views(con: duckdb.DuckDBPyConnection, ours: Mapping[str, pa.Table]) -> None:
     """Our tables, each row carrying its workbook version (the data-as-of date)."""
-    con.register("t_stats_workbooks", ours["stats_workbooks"])
+    con.register("t_stats_workbooks", ours[STATS_WORKBOOKS])
     con.execute("CREATE TABLE our_workbooks AS SELECT workbook, sha256, as_of_date AS version, "
                 "fiscal_year, file_date FROM t_stats_workbooks")
     for name, table in ours.items():
-        if name == "stats_workbooks":
+        if name == STATS_WORKBOOKS:
             continue
         con.register(f"t_{name}", table)
         con.execute(f"CREATE VIEW o_{name} AS SELECT t.*, w.version, "
@@ -499,8 +506,8 @@ def _outcome(con: duckdb.DuckDBPyConnection, shared: list[str]) -> Comparison:
 COMPARED_TABLES = tuple(sorted(
     {p.ours.table.removeprefix("o_") for p in PAIRINGS}
     - {"special_populations", "iclos_summary"}
-    | {"stats_semiannual", "stats_tps_countries", "stats_iclos", "stats_iclos_detainees",
-       "stats_workbooks"}
+    | {STATS_SEMIANNUAL, STATS_TPS_COUNTRIES, STATS_ICLOS, STATS_ICLOS_DETAINEES,
+       STATS_WORKBOOKS}
 ))
 
 

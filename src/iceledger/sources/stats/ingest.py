@@ -38,13 +38,13 @@ from iceledger.sources.stats.sheet_tables import (
     read_sheet,
     scan_sheet,
 )
+from iceledger.tables import STATS_CHECKS, STATS_WORKBOOKS
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from iceledger.warehouse import SourceLoad, Warehouse
 
-WORKBOOKS_TABLE = "stats_workbooks"
 # Layout name recorded in ingest_sources.layout for every stats workbook.
 LAYOUT_NAME = "stats_tables.toml"
 
@@ -249,7 +249,7 @@ def _collect(parsed: ParsedWorkbook, extraction: Extraction) -> None:
     parsed.rows_loaded = extraction.rows_loaded
     parsed.quarantined = extraction.quarantined
     parsed.tables_found = extraction.tables_found
-    parsed.tables[WORKBOOKS_TABLE] = workbook_row(parsed)
+    parsed.tables[STATS_WORKBOOKS] = workbook_row(parsed)
 
 
 def workbook_row(parsed: ParsedWorkbook) -> pa.Table:
@@ -348,7 +348,7 @@ def _ingest_one(path: Path, warehouse: Warehouse) -> IngestedFile:
 
 def source_load(parsed: ParsedWorkbook) -> SourceLoad:
     """The warehouse load of one parsed workbook (its tables, accounting and quarantine)."""
-    from iceledger.sources.stats.checks import CHECKS_TABLE, run_checks
+    from iceledger.sources.stats.checks import run_checks
     from iceledger.warehouse import QuarantinedRow, RowAccounting, SourceLoad
 
     accounting = RowAccounting(
@@ -361,7 +361,7 @@ def source_load(parsed: ParsedWorkbook) -> SourceLoad:
         path=parsed.path,
         sha256=parsed.sha256,
         kind="stats",
-        tables={**parsed.tables, CHECKS_TABLE: run_checks(parsed)},
+        tables={**parsed.tables, STATS_CHECKS: run_checks(parsed)},
         accounting=accounting,
         layout=LAYOUT_NAME,
         warnings=parsed.warnings + [str(e) for e in parsed.errors],
