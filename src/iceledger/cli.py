@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from iceledger.errors import IceledgerError
 from iceledger.tables import FOIA_CHECKS, QUARANTINE, STATS_ADP, STATS_WORKBOOKS
-from iceledger.warehouse import DEFAULT_WAREHOUSE, Warehouse
+from iceledger.warehouse import DEFAULT_WAREHOUSE, SYNTHETIC_NOTICE, Warehouse
 
 console = Console()
 err_console = Console(stderr=True)
@@ -93,9 +93,9 @@ def export_command(
     store = Warehouse(warehouse)
     rows = store.export(table, format, target)
     console.print(f"wrote {rows:,} rows of {table} to {target}")
-    if any(source["synthetic"] for source in store.sources()):
-        console.print("[bold yellow]SYNTHETIC DATA[/]: this warehouse holds files written by "
-                      "`iceledger synth`; label the export as synthetic wherever it goes.")
+    if store.synthetic():
+        console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/] Label the export as synthetic "
+                      "wherever it goes.", highlight=False)
 
 
 @app.command("tables", rich_help_panel=WAREHOUSE)
@@ -568,8 +568,8 @@ def _print_report_result(result) -> None:
     if result.pdf_path:
         console.print(f"pdf:    [bold]{result.pdf_path}[/]")
     if result.provenance.synthetic:
-        console.print("[bold yellow]SYNTHETIC DATA[/]: the warehouse holds files written by "
-                      "`iceledger synth`; the report says so on every page.")
+        console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/] The report says so on every page.",
+                      highlight=False)
 
 
 @app.command("demo", rich_help_panel=START_HERE)

@@ -16,6 +16,7 @@ from pathlib import Path
 import ibis
 
 from iceledger.errors import IceledgerError
+from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.registry import MetricParams, compute
 from iceledger.report.build import ReportResult, build_report
 from iceledger.sources.foia.ingest import IngestReport, foia_paths, ingest_foia
@@ -83,7 +84,7 @@ def run_demo(
 
 def headlines(warehouse_path: Path) -> list[tuple[str, str, str]]:
     """A few figures for the terminal, each with the metric that defines it."""
-    backend = ibis.duckdb.connect(str(warehouse_path), read_only=True)
+    backend = duckdb_backend(warehouse_path)
     try:
         found = [
             _headline(

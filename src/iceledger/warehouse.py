@@ -102,35 +102,66 @@ class SourceLoad:
     synthetic: bool = False
 
 
+# What every output of a warehouse holding synthetic files says, wherever it is shown.
+SYNTHETIC_NOTICE = (
+    "SYNTHETIC DATA: the warehouse holds files written by `iceledger synth`; these numbers "
+    "describe invented records, no real person or event."
+)
+
+
 class Warehouse:
-    """A DuckDB file holding every loaded table, the source registry and the quarantine."""
+    """A DuckDB file holding every loaded table, the source registry and the quarantine.
+
+    The one gate to the file: every reader and writer opens it through `open` (or `connect`,
+    which closes what it opened), so the errors and the synthetic flag are said one way.
+    """
 
     def __init__(self, path: Path | str = DEFAULT_WAREHOUSE):
         self.path = Path(path)
+
+    def require(self) -> None:
+        """Refuse, in one line, to read a warehouse that does not exist yet."""
+        if not self.path.is_file():
+            raise IceledgerError(
+                f"{self.path}: no warehouse here yet; run `iceledger ingest ...` or "
+                "`iceledger demo` first, or pass --warehouse PATH"
+            )
+
+    def open(
+        self, read_only: bool = False, memory_limit: str | None = LOAD_MEMORY_LIMIT
+    ) -> duckdb.DuckDBPyConnection:
+        """A connection the caller closes; a write connection works under `memory_limit`."""
+        if read_only:
+            self.require()
+        try:
+            con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise IceledgerError(f"{self.path}: cannot open the warehouse: {exc}") from exc
+        if not read_only:
+            try:
+                if memory_limit is not None:
+                    con.execute(f"SET memory_limit = '{memory_limit}'")
+                for name in (SOURCES_TABLE, QUARANTINE_TABLE):
+                    con.execute(tables.catalogue()[name].ddl())
+            except BaseException:
+                con.close()
+                raise
+        return con
 
     @contextmanager
     def connect(
         self, read_only: bool = False, memory_limit: str | None = LOAD_MEMORY_LIMIT
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection; a write connection works under `memory_limit` (None: DuckDB's own)."""
-        if read_only and not self.path.exists():
-            raise IceledgerError(
-                f"{self.path}: no warehouse here yet; run `iceledger ingest ...` or "
-                "`iceledger demo` first, or pass --warehouse PATH"
-            )
+        """`open`, closed when the block ends."""
+        con = self.open(read_only, memory_limit)
         try:
-            con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise IceledgerError(f"{self.path}: cannot open the warehouse: {exc}") from exc
-        try:
-            if not read_only:
-                if memory_limit is not None:
-                    con.execute(f"SET memory_limit = '{memory_limit}'")
-                for name in (SOURCES_TABLE, QUARANTINE_TABLE):
-                    con.execute(tables.catalogue()[name].ddl())
             yield con
         finally:
             con.close()
+
+    def synthetic(self) -> bool:
+        """Whether any loaded source was written by `iceledger synth`."""
+        return any(source["synthetic"] for source in self.sources())
 
     def has_source(self, sha256: str) -> bool:
         if not self.path.exists():

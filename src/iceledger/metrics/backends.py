@@ -67,16 +67,8 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
 
 
 def duckdb_backend(warehouse_path: Path | str) -> ibis.BaseBackend:
-    path = Path(warehouse_path)
-    if not path.exists():
-        raise IceledgerError(
-            f"{path}: no warehouse here yet; run `iceledger ingest ...` or `iceledger demo` "
-            "first, or pass --warehouse PATH"
-        )
-    try:
-        return ReadOnlyWarehouse().connect(str(path), read_only=True)
-    except Exception as exc:  # duckdb raises several unrelated types for an unreadable file
-        raise IceledgerError(f"{path}: cannot open the warehouse: {exc}") from exc
+    """The warehouse read-only as an Ibis backend, opened through the warehouse's own gate."""
+    return ReadOnlyWarehouse.from_connection(Warehouse(warehouse_path).open(read_only=True))
 
 
 _memtables: OrderedDict[bytes, ir.Table] = OrderedDict()

@@ -25,7 +25,7 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import CLAIM_DEFINITIONS
 from iceledger.metrics.claims import ClaimCheck
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute, get
-from iceledger.warehouse import Warehouse
+from iceledger.warehouse import SYNTHETIC_NOTICE, Warehouse
 
 FORMATS = ("table", "csv", "json")
 TIME_COLUMNS = ("date", "month", "period_start")
@@ -33,11 +33,7 @@ TIME_COLUMNS = ("date", "month", "period_start")
 
 def synthetic_banner(warehouse: Path) -> str | None:
     """The warning every output carries when the warehouse holds synthetic source files."""
-    synthetic = [s["file_name"] for s in Warehouse(warehouse).sources() if s["synthetic"]]
-    if not synthetic:
-        return None
-    return (f"SYNTHETIC DATA: {len(synthetic)} of the warehouse's source files were written by "
-            "`iceledger synth`; these numbers describe invented records, not ICE's.")
+    return SYNTHETIC_NOTICE if Warehouse(warehouse).synthetic() else None
 
 
 def parse_day(text: str | None, option: str) -> date | None:

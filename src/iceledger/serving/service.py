@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-import duckdb
 import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,7 +27,7 @@ from iceledger.serving import disclosure
 from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
 from iceledger.metrics.registry import Metric, MetricParams
-from iceledger.warehouse import SOURCES_TABLE
+from iceledger.warehouse import SOURCES_TABLE, SYNTHETIC_NOTICE, Warehouse
 
 TIME_COLUMNS = ("date", "month")
 # The filters the dashboard offers on every page, in the order shown; a metric may allow others.
@@ -39,11 +38,6 @@ STANDARD_FILTERS = (
     "apprehension_method",
     "arrest_setting",
 )
-SYNTHETIC_CAVEAT = (
-    "SYNTHETIC DATA: the warehouse holds files written by `iceledger synth`; these numbers describe "
-    "no real person or event."
-)
-
 
 class NotServable(IceledgerError):
     """A metric that exists but cannot be computed on this warehouse (a table it reads is absent)."""
@@ -109,17 +103,9 @@ class WarehouseService:
         max_rows: int = 50_000,
     ):
         path = Path(warehouse_path)
-        if not path.is_file():
-            raise IceledgerError(
-                f"{path}: no warehouse here; run `iceledger ingest ...` or `iceledger demo` first, "
-                "or pass --warehouse PATH"
-            )
         if k < 1:
             raise IceledgerError(f"--k must be at least 1, got {k}")
-        try:
-            self._duck = duckdb.connect(str(path), read_only=True)
-        except duckdb.Error as exc:
-            raise IceledgerError(f"{path}: cannot open the warehouse read-only: {exc}") from exc
+        self._duck = Warehouse(path).open(read_only=True)
         self.path = path
         self.public = public
         self.k = k
@@ -178,7 +164,7 @@ class WarehouseService:
         }
 
     def caveats(self, metric: Metric) -> tuple[str, ...]:
-        return (SYNTHETIC_CAVEAT, *metric.caveats) if self.synthetic else metric.caveats
+        return (SYNTHETIC_NOTICE, *metric.caveats) if self.synthetic else metric.caveats
 
     def sources_for(self, metric: Metric) -> list[dict]:
         """The loaded files a metric's tables come from.

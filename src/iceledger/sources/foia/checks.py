@@ -23,7 +23,6 @@ import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError
 from iceledger.sources.foia.layouts import Dataset
-from iceledger.tables import FOIA_CHECKS
 
 # How many years before its release a birth year may lie (the oldest people held are about 100).
 MAX_AGE_YEARS = 110

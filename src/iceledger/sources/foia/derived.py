@@ -158,11 +158,7 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
 
 def derive_warehouse(warehouse: Warehouse) -> DerivedSummary:
     """Rebuild the derived tables of an existing warehouse file."""
-    if not warehouse.path.exists():
-        raise IceledgerError(
-            f"{warehouse.path}: no warehouse here yet; run `iceledger ingest foia ...` first, "
-            "or pass --warehouse PATH"
-        )
+    warehouse.require()
     with warehouse.connect(memory_limit=DERIVE_MEMORY_LIMIT) as con:
         return rebuild_derived(con)
 

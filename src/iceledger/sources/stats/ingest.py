@@ -30,7 +30,6 @@ from iceledger.sources.stats.parsed import ParsedWorkbook
 from iceledger.sources.stats.sheet_tables import (
     Extraction,
     Layout,
-    Quarantined,
     SheetContext,
     SheetScan,
     TableColumns,
