@@ -29,12 +29,13 @@ from iceledger.errors import IceledgerError
 
 DEFAULT_WAREHOUSE = Path("iceledger.duckdb")
 # DuckDB's cache grows toward most of the machine's memory while a large source is appended in
-# one transaction; capped, it writes row groups out as it goes (a 6M-row append peaked at 2.1 GB
-# RSS uncapped, 0.9 GB with a 600 MB cap). Loads use the cap; $ICELEDGER_LOAD_MEMORY overrides it.
+# one transaction; capped, it writes row groups out as it goes, and peak memory stays flat in the
+# file's size (benchmarks/bench_foia_ingest.py). Loads use the cap; $ICELEDGER_LOAD_MEMORY
+# overrides it.
 LOAD_MEMORY_LIMIT = os.environ.get("ICELEDGER_LOAD_MEMORY", "600MB")
-# Deriving the FOIA tables sorts and windows whole tables, which needs room a load does not:
-# stints -> stays on 10M stints fails at a 1 GB cap and peaks at 2.3 GB RSS with 2 GB. So derived
-# rebuilds keep DuckDB's own default (80% of RAM) unless $ICELEDGER_DERIVE_MEMORY names a cap.
+# Deriving the FOIA tables sorts and windows whole tables, which needs room a load does not: a
+# national release's stints -> stays fails under the load's cap. So derived rebuilds keep
+# DuckDB's own default (80% of RAM) unless $ICELEDGER_DERIVE_MEMORY names a cap.
 DERIVE_MEMORY_LIMIT = os.environ.get("ICELEDGER_DERIVE_MEMORY")
 
 # Tables the warehouse keeps about itself; every other table is data.
@@ -258,8 +259,8 @@ def _append(
     """Append every part to `name`, matching columns by name (absent ones read as NULL).
 
     Parts go in through relations, not `register`: DuckDB keeps every registered Arrow object
-    inserted from until the transaction ends, which held a whole 10M-row file in memory (7.6 GB
-    RSS); a relation's part is let go once inserted.
+    inserted from until the transaction ends, which held a whole file in memory; a relation's
+    part is let go once inserted.
     """
     columns: list[tuple[str, str]] | None = None
     schema = None

@@ -35,8 +35,8 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
     """Ibis's DuckDB backend on a warehouse opened read-only, remembering what cannot change.
 
     While the file is open read-only, DuckDB's lock keeps every writer out, so table schemas stay
-    as they are: each is read once, not DESCRIBEd on every lookup. And Ibis's compiler takes 10
-    to 60 ms to turn a metric's expression into SQL, often longer than DuckDB takes to run it,
+    as they are: each is read once, not DESCRIBEd on every lookup. And Ibis's compiler often
+    takes longer to turn a metric's expression into SQL than DuckDB takes to run it,
     so the SQL of each expression is kept and reused when an equal expression comes again (equal
     inputs, including memtables from `memtable`, give equal expressions). Only SQL text is kept:
     every call still runs its query.

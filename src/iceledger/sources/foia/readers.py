@@ -7,7 +7,7 @@ independent, so the ingest runs them on several threads while the file is still 
 reader holds more than a bounded slice of a file in memory.
 
 xlsx: ICE's sheets run to a million rows, and calamine (the Rust reader behind fastexcel) builds a
-whole sheet in memory, about 5 KB a row for the 53-column stints layout. So the sheet's XML is
+whole sheet in memory, kilobytes a row for the 53-column stints layout. So the sheet's XML is
 streamed out of the zip and cut at row boundaries into slices of about CHUNK_BYTES; each slice
 becomes a small uncompressed workbook (the original styles and shared strings, one sheet holding
 an "anchor" row of column names just above the slice's first row, then the slice's rows verbatim)
