@@ -64,9 +64,10 @@ def violent_conviction_mix(backend: ibis.BaseBackend, params: MetricParams) -> i
 
 
 mix_metric(
-    "book_in_violent_conviction_period",
-    "Violent convictions among book-ins over a period",
-    "Detention book-ins (FOIA stays, counted once per continuous custody) over the whole period "
+    name="book_in_violent_conviction_period",
+    title="Violent convictions among book-ins over a period",
+    definition="Detention book-ins (FOIA stays, counted once per continuous custody) over the "
+    "whole period "
     "asked for (--from/--to; the data's span by default), by book-in criminality: counts of "
     "convicted, pending charges, neither and unknown; convicted_violent, the convicted book-ins "
     "whose most serious criminal charge ICE classes Violent (MSC Crime Class of the stay's first "
@@ -74,11 +75,11 @@ mix_metric(
     "violent_conviction_share is convicted_violent over the book-ins with a recorded "
     "criminality; violent_among_convicted_share is convicted_violent over the convicted. "
     "period_start and period_end give the days the data actually cover.",
-    violent_conviction_mix,
-    (FOIA_STAYS, FOIA_RELEASES),
-    "book_ins",
-    BOOK_IN_DIMENSIONS,
-    ("aor", "citizenship_country"),
+    build=violent_conviction_mix,
+    tables=(FOIA_STAYS, FOIA_RELEASES),
+    total="book_ins",
+    dimensions=BOOK_IN_DIMENSIONS,
+    filters=("aor", "citizenship_country"),
     caveats=(
         ("This measures book-ins, not arrests: the FOIA arrest records carry no crime class, so "
          "the people ICE detains stand in for the people it arrests; people arrested and not "

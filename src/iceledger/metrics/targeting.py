@@ -122,9 +122,10 @@ _CRIMINALITY_CAVEAT = (
 
 
 def mix_metric(
-    name: str, title: str, definition: str, build, tables: tuple[str, ...], total: str,
+    *, name: str, title: str, definition: str, build, tables: tuple[str, ...], total: str,
     dimensions: tuple[str, ...], filters: tuple[str, ...], caveats: tuple[str, ...] = (),
 ) -> Metric:
+    """Register a criminality-mix metric: the counts of each class and both headline shares."""
     return register(
         Metric(
             name=name,
@@ -174,26 +175,28 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
 ):
     _dims_no_crim = tuple(d for d in _dims if d != "criminality")
     mix_metric(
-        f"{_population}_criminality",
-        f"Criminality of {_total.replace('_', '-')}, by month",
-        f"{_what}, per month: counts of convicted, pending charges, neither and unknown.",
-        _event_mix(_table, _when, _total, monthly=True),
-        (_table, FOIA_RELEASES),
-        _total,
-        _dims_no_crim,
-        _filters,
+        name=f"{_population}_criminality",
+        title=f"Criminality of {_total.replace('_', '-')}, by month",
+        definition=f"{_what}, per month: counts of convicted, pending charges, neither and "
+        f"unknown.",
+        build=_event_mix(_table, _when, _total, monthly=True),
+        tables=(_table, FOIA_RELEASES),
+        total=_total,
+        dimensions=_dims_no_crim,
+        filters=_filters,
     )
     mix_metric(
-        f"{_population}_criminality_period",
-        f"Criminality of {_total.replace('_', '-')} over a period",
-        f"{_what}, over the whole period asked for (--from/--to; the data's span by default): "
+        name=f"{_population}_criminality_period",
+        title=f"Criminality of {_total.replace('_', '-')} over a period",
+        definition=f"{_what}, over the whole period asked for (--from/--to; the data's span by "
+        f"default): "
         "counts of convicted, pending charges, neither and unknown; period_start and period_end "
         "give the days the data actually covers.",
-        _event_mix(_table, _when, _total, monthly=False),
-        (_table, FOIA_RELEASES),
-        _total,
-        _dims_no_crim,
-        _filters,
+        build=_event_mix(_table, _when, _total, monthly=False),
+        tables=(_table, FOIA_RELEASES),
+        total=_total,
+        dimensions=_dims_no_crim,
+        filters=_filters,
     )
 
 
@@ -210,16 +213,17 @@ def population_mix(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Tabl
 
 
 mix_metric(
-    "population_criminality",
-    "Criminality of the detained population (FOIA), by day",
-    "People in ICE detention at midnight on each day, from the FOIA stays (a stay counts from its "
+    name="population_criminality",
+    title="Criminality of the detained population (FOIA), by day",
+    definition="People in ICE detention at midnight on each day, from the FOIA stays (a stay "
+    "counts from its "
     "book-in to its book-out; open stays to the release's end), by book-in criminality: counts "
     "of convicted, pending charges, neither and unknown.",
-    population_mix,
-    (FOIA_STAYS, FOIA_RELEASES),
-    "population_midnight",
-    BOOK_IN_DIMENSIONS,
-    ("aor", "criminality", "citizenship_country"),
+    build=population_mix,
+    tables=(FOIA_STAYS, FOIA_RELEASES),
+    total="population_midnight",
+    dimensions=BOOK_IN_DIMENSIONS,
+    filters=("aor", "criminality", "citizenship_country"),
     caveats=(
         "Early days of a release undercount people booked in before its coverage began, if the "
         "release leaves them out.",
@@ -244,17 +248,18 @@ def published_detained_mix(backend: ibis.BaseBackend, params: MetricParams) -> i
 
 
 mix_metric(
-    "detained_criminality",
-    "Criminality of the detained population, as ICE publishes it",
-    "People in ICE detention on each workbook's data date ('data as of'; the file date when none "
+    name="detained_criminality",
+    title="Criminality of the detained population, as ICE publishes it",
+    definition="People in ICE detention on each workbook's data date ('data as of'; the file date "
+    "when none "
     "is printed), from the workbook's 'Currently Detained by Criminality and Arresting Agency' "
     "table: all arresting agencies by default, ICE and CBP arrests apart with --by agency. "
     "The shares are recomputed from the three printed counts.",
-    published_detained_mix,
-    (STATS_DETAINED_NOW, STATS_WORKBOOKS),
-    "detained",
-    ("agency",),
-    ("agency",),
+    build=published_detained_mix,
+    tables=(STATS_DETAINED_NOW, STATS_WORKBOOKS),
+    total="detained",
+    dimensions=("agency",),
+    filters=("agency",),
     caveats=(
         "A workbook re-posted under the same name with new figures appears twice on its date.",
         "ICE has printed stale or wrong 'data as of' dates (see the stats checks); the date is "
