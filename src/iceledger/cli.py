@@ -205,7 +205,8 @@ def ingest_foia_command(
     counts = {s: sum(f.status == s for f in report.files) for s in ("loaded", "already loaded",
                                                                      "error")}
     console.print(f"{counts['loaded']} loaded, {counts['already loaded']} already loaded, "
-                  f"{counts['error']} failed; checks: iceledger export {FOIA_CHECKS}", highlight=False)
+                  f"{counts['error']} failed; checks: iceledger export {FOIA_CHECKS}",
+                  highlight=False)
     for line in report.derived.lines() if report.derived else ():
         console.print(f"derived {line}", highlight=False, soft_wrap=True)
     if report.derived_error:
@@ -416,7 +417,15 @@ FactsOption = Annotated[
                  help="Folder with your own targets.csv / events.csv / claims.csv."),
 ]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")]
-EngineOption = Annotated[str, typer.Option("--engine", help="duckdb, or spark (local).")]
+EngineOption = Annotated[str, typer.Option(
+    "--engine", help="duckdb, or spark (local unless --spark-master names a cluster).")]
+SparkMasterOption = Annotated[str | None, typer.Option(
+    "--spark-master", envvar="ICELEDGER_SPARK_MASTER",
+    help="With --engine spark: a standalone cluster's master, spark://HOST:PORT.")]
+LakeOption = Annotated[Path | None, typer.Option(
+    "--lake", envvar="ICELEDGER_LAKE", file_okay=False,
+    help="With --engine spark: a lake written by `iceledger lake export` (on storage the "
+         "cluster can read); default: the warehouse, exported for the run.")]
 
 
 def _print_result(body: str) -> None:
@@ -443,6 +452,8 @@ def metric_command(
         "--filter", help="COLUMN=VALUE, e.g. aor=Atlanta (repeatable).")] = [],
     format: FormatOption = "table",
     engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
+    lake: LakeOption = None,
     facts: FactsOption = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
@@ -459,9 +470,10 @@ def metric_command(
         raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
     params = MetricParams(by=tuple(by), start=parse_day(start, "--from"),
                           end=parse_day(end, "--to"), filters=parse_filters(filters))
-    banner = synthetic_banner(warehouse)
+    banner = synthetic_banner(warehouse, lake if engine == "spark" else None)
     with facts_dir(facts):
-        metric, result = run(name, connect(warehouse, engine), params)
+        metric, result = run(name, connect(warehouse, engine, lake=lake,
+                                           spark_master=spark_master), params)
     if format == "json":
         _print_result(to_json(metric, result, params, banner))
         return
@@ -481,6 +493,8 @@ def metric_command(
 def claims_check_command(
     format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
+    lake: LakeOption = None,
     facts: FactsOption = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
@@ -492,9 +506,9 @@ def claims_check_command(
 
     if format not in ("table", "json"):
         raise IceledgerError(f"unknown format {format!r}; use table or json")
-    banner = synthetic_banner(warehouse)
+    banner = synthetic_banner(warehouse, lake if engine == "spark" else None)
     with facts_dir(facts):
-        checks = check_claims(connect(warehouse, engine))
+        checks = check_claims(connect(warehouse, engine, lake=lake, spark_master=spark_master))
     if format == "json":
         _print_result(claims_json(checks, banner))
         return
@@ -502,6 +516,36 @@ def claims_check_command(
         if banner:
             console.print(banner, style="bold red", highlight=False, markup=False)
         console.print(claim_table(check))
+
+
+lake_app = typer.Typer(help="The warehouse as a Parquet lake, for Spark or any engine.",
+                       no_args_is_help=True)
+app.add_typer(lake_app, name="lake", rich_help_panel=NUMBERS)
+
+
+@lake_app.command("export")
+@user_errors
+def lake_export_command(
+    directory: Annotated[Path, typer.Argument(help="The lake's folder (made if absent).")],
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Write every table as Hive-partitioned Parquet (by release and fiscal year) + manifest.json.
+
+    Incremental: only partitions whose rows changed are rewritten.
+    """
+    from iceledger.lake import MANIFEST, export_lake
+
+    store = Warehouse(warehouse)
+    store.require()
+    result = export_lake(store, directory)
+    console.print(f"lake {directory}: {len(result.tables)} tables, "
+                  f"{sum(result.tables.values()):,} rows; partitions: "
+                  f"{result.partitions_written} written, {result.partitions_kept} unchanged, "
+                  f"{result.partitions_removed} removed; manifest: {directory / MANIFEST}",
+                  highlight=False)
+    if store.synthetic():
+        console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/] The manifest says so too.",
+                      highlight=False)
 
 
 @app.command("synth", rich_help_panel=LOAD_DATA)

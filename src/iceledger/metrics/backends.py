@@ -1,17 +1,22 @@
 """The engines a metric can run on: DuckDB (the warehouse itself) and Apache Spark.
 
 Metrics are Ibis expressions, so the same definition runs on either. DuckDB reads the warehouse
-file directly. Spark cannot read a DuckDB file, so the tables metrics read are exported to Parquet
-in a temporary folder (removed when the process exits) and registered as views in a local Spark
-session; Spark is for running the metric suite where data outgrow one machine, and for proving
-that the definitions do not depend on DuckDB.
+file directly. Spark reads a Parquet lake (iceledger.lake): one a user exported and points at
+(`--lake DIR`, on storage the cluster's workers can read), or, by default, one exported from the
+warehouse into a temporary folder removed when the process exits. Spark runs locally (two cores)
+unless a cluster's master is named (`--spark-master spark://HOST:PORT`); it is for running the
+metric suite where data outgrow one machine, and for proving that the definitions do not depend
+on DuckDB.
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import os
 import shutil
+import socket
+import sys
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
@@ -22,6 +27,7 @@ import pyarrow as pa
 from ibis.backends.duckdb import Backend as IbisDuckDBBackend
 
 from iceledger.errors import IceledgerError
+from iceledger.lake import export_lake, read_manifest
 from iceledger.warehouse import Warehouse
 
 BACKENDS = ("duckdb", "spark")
@@ -93,24 +99,62 @@ def memtable(data: pa.Table) -> ir.Table:
     return table
 
 
+SPARK_MASTER_ENV = "ICELEDGER_SPARK_MASTER"
+LAKE_ENV = "ICELEDGER_LAKE"
+# How long a named master may take to answer before the command gives up, in seconds.
+MASTER_ANSWER_SECONDS = 10
+
+
 def local_spark_session():
     """A small local Spark: two cores, few shuffle partitions, no web UI, UTC wall-clock."""
+    return spark_session("local[2]")
+
+
+def spark_session(master: str):
+    """A Spark session on `master` (`local[N]` or a standalone cluster's `spark://HOST:PORT`)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise IceledgerError(
             "the Spark backend needs PySpark: pip install 'iceledger[spark]'"
         ) from None
-    return (
-        SparkSession.builder.master("local[2]")
+    builder = (
+        SparkSession.builder.master(master)
         .appName("iceledger")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         # Warehouse timestamps are local times without a zone; UTC keeps Spark from shifting them.
         .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
+        # Executors run this Python, so a cluster on this machine has the same packages.
+        .config("spark.pyspark.python", sys.executable)
     )
+    if master.startswith("spark://"):
+        host, port = _master_address(master)
+        _require_answer(master, host, port)
+        if host in ("127.0.0.1", "localhost", "::1"):
+            # A master on loopback can only reach a driver on loopback.
+            builder = builder.config("spark.driver.host", "127.0.0.1")
+    return builder.getOrCreate()
+
+
+def _master_address(master: str) -> tuple[str, int]:
+    address = master.removeprefix("spark://").split(",")[0]
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise IceledgerError(f"Spark master {master!r}: expected spark://HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _require_answer(master: str, host: str, port: int) -> None:
+    """Fail in one line, quickly, where Spark itself would retry a dead master for minutes."""
+    try:
+        socket.create_connection((host, port), timeout=MASTER_ANSWER_SECONDS).close()
+    except OSError as exc:
+        raise IceledgerError(
+            f"Spark master {master} does not answer ({exc.strerror or exc}); start the cluster "
+            "or check --spark-master / $" + SPARK_MASTER_ENV
+        ) from None
 
 
 def metric_tables() -> set[str]:
@@ -119,26 +163,46 @@ def metric_tables() -> set[str]:
     return {table for metric in REGISTRY.values() for table in metric.tables}
 
 
-def spark_backend(warehouse_path: Path | str, session=None) -> ibis.BaseBackend:
-    """An Ibis PySpark backend holding the warehouse tables that registered metrics read."""
-    warehouse = Warehouse(warehouse_path)
-    wanted = sorted(metric_tables() & set(warehouse.table_names()))
-    session = session or local_spark_session()
-    export_dir = Path(tempfile.mkdtemp(prefix="iceledger-spark-"))
-    atexit.register(shutil.rmtree, export_dir, ignore_errors=True)
-    with warehouse.connect(read_only=True) as con:
-        for name in wanted:
-            target = export_dir / f"{name}.parquet"
-            con.execute(f"COPY \"{name}\" TO '{target}' (FORMAT parquet)")
+def spark_backend(warehouse_path: Path | str | None = None, session=None, *,
+                  lake: Path | str | None = None, master: str | None = None) -> ibis.BaseBackend:
+    """An Ibis PySpark backend holding the lake's tables that registered metrics read.
+
+    Without `lake`, the warehouse is exported to a temporary lake first.
+    """
+    if lake is None:
+        if warehouse_path is None:
+            raise IceledgerError("the Spark backend needs a warehouse or a lake (--lake DIR)")
+        lake = Path(tempfile.mkdtemp(prefix="iceledger-spark-"))
+        atexit.register(shutil.rmtree, lake, ignore_errors=True)
+        export_lake(Warehouse(warehouse_path), lake)
+    manifest = read_manifest(lake)
+    session = session or spark_session(master or "local[2]")
+    # Partition folders hold text; each column is cast back to its warehouse type below.
+    session.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
     backend = ibis.pyspark.connect(session)
-    for name in wanted:
-        backend.read_parquet(str(export_dir / f"{name}.parquet"), table_name=name)
+    for name in sorted(metric_tables() & set(manifest["tables"])):
+        entry = manifest["tables"][name]
+        root = str(Path(lake) / name)
+        frame = session.read.option("basePath", root).parquet(root)
+        frame = frame.select(*(
+            frame[c["name"]].cast(_spark_type(c["type"])) if c["name"] in entry["partition_by"]
+            else frame[c["name"]] for c in entry["schema"]))
+        frame.createOrReplaceTempView(name)
     return backend
 
 
-def connect(warehouse_path: Path | str, engine: str = "duckdb") -> ibis.BaseBackend:
+def _spark_type(duckdb_type: str) -> str:
+    """The Spark SQL type of a partition column (text, integers or dates in practice)."""
+    return {"VARCHAR": "string", "INTEGER": "int", "BIGINT": "bigint", "DATE": "date",
+            "DOUBLE": "double"}.get(duckdb_type, "string")
+
+
+def connect(warehouse_path: Path | str, engine: str = "duckdb", *,
+            lake: Path | str | None = None, spark_master: str | None = None) -> ibis.BaseBackend:
+    """The backend a command runs on; Spark's lake and master default to their environment."""
     if engine == "duckdb":
         return duckdb_backend(warehouse_path)
     if engine == "spark":
-        return spark_backend(warehouse_path)
+        return spark_backend(warehouse_path, lake=lake or os.environ.get(LAKE_ENV) or None,
+                             master=spark_master or os.environ.get(SPARK_MASTER_ENV) or None)
     raise IceledgerError(f"unknown backend {engine!r}; use one of {', '.join(BACKENDS)}")

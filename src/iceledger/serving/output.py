@@ -23,6 +23,7 @@ from rich.table import Table
 
 from iceledger.errors import IceledgerError
 from iceledger.facts import CLAIM_DEFINITIONS
+from iceledger.lake import read_manifest
 from iceledger.metrics.claims import ClaimCheck
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute, get
 from iceledger.warehouse import SYNTHETIC_NOTICE, Warehouse
@@ -31,9 +32,13 @@ FORMATS = ("table", "csv", "json")
 TIME_COLUMNS = ("date", "month", "period_start")
 
 
-def synthetic_banner(warehouse: Path) -> str | None:
-    """The warning every output carries when the warehouse holds synthetic source files."""
-    return SYNTHETIC_NOTICE if Warehouse(warehouse).synthetic() else None
+def synthetic_banner(warehouse: Path, lake: Path | None = None) -> str | None:
+    """The warning every output carries when its warehouse (or lake) holds synthetic files."""
+    if lake is not None:
+        synthetic = read_manifest(lake)["synthetic"]
+    else:
+        synthetic = Warehouse(warehouse).synthetic()
+    return SYNTHETIC_NOTICE if synthetic else None
 
 
 def parse_day(text: str | None, option: str) -> date | None:
