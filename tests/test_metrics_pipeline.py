@@ -287,3 +287,21 @@ def test_book_ins_after_an_ice_arrest_without_workbooks(backend):
     assert january["foia_after_ice_arrest_share"] == 0.5
     assert january["workbook_cbp_book_ins_per_day"] is None
     assert result[date(2025, 2, 1)]["foia_after_ice_arrest"] == 0
+
+
+def test_every_pipeline_metric_has_a_synthetic_demo_view(synthetic_warehouse):
+    from iceledger.metrics import REGISTRY
+
+    synthetic = duckdb_backend(synthetic_warehouse)
+    for metric in REGISTRY.values():
+        if metric.question == "pipeline":
+            assert compute(metric.name, synthetic).num_rows > 0, metric.name
+    kinds = {r["facility_type"] for r in rows(synthetic, "detainer_arrest_followup",
+                                              by=("facility_type",))}
+    assert {"county jail", "state prison", "federal"} <= kinds
+    states = rows(synthetic, "detainer_jurisdictions")
+    assert sum(r["released_or_declined"] for r in states) > 0
+    assert sum(r["ice_custody"] for r in states) > 0
+    # Synthetic detainers before an arrest are lifted as 'taken into ICE custody' once it happens.
+    [followup] = rows(synthetic, "detainer_arrest_followup")
+    assert followup["arrested_within_90d"] > 0
