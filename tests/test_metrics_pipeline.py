@@ -125,6 +125,18 @@ STAYS = pa.Table.from_pylist(
     ]
 )
 LINKS = pa.table({"arrest_record_id": ["A1"], "stay_id": ["S1"], "days_from_arrest": [0.0]})
+# One workbook printing January and February 2025 book-ins by arresting agency.
+WORKBOOKS = pa.table({
+    "workbook": ["W1.xlsx"], "sha256": ["a" * 64], "fiscal_year": [2025],
+    "file_date": [date(2025, 3, 14)], "as_of_date": [date(2025, 3, 10)],
+})
+PUBLISHED_BOOK_INS = pa.Table.from_pylist([
+    {"workbook": "W1.xlsx", "fiscal_year": 2025, "month": month, "agency": agency,
+     "book_ins": figure, "sheet": "Detention FY25", "cell_range": "B9"}
+    for month, by_agency in ((date(2025, 1, 1), {"ICE": 62.0, "CBP": 31.0, "Total": 93.0}),
+                             (date(2025, 2, 1), {"ICE": 28.0, "CBP": 28.0, "Total": 56.0}))
+    for agency, figure in by_agency.items()
+])
 RELEASES = pa.table(
     {
         "release": ["Q", "R"],
@@ -144,6 +156,8 @@ def backend(tmp_path_factory):
         "foia_stays": STAYS,
         "foia_arrest_stay_links": LINKS,
         "foia_releases": RELEASES,
+        "stats_workbooks": WORKBOOKS,
+        "stats_book_ins": PUBLISHED_BOOK_INS,
     }.items():
         warehouse.replace_table(name, table)
     return duckdb_backend(warehouse.path)
@@ -279,14 +293,20 @@ def test_arrests_by_method_and_287g(backend):
     assert share["Houston"]["program_287g_ci_low"] == pytest.approx(wilson(2, 2)[0])
 
 
-def test_book_ins_after_an_ice_arrest_without_workbooks(backend):
-    result = {r["month"]: r for r in rows(backend, "book_ins_by_arresting_agency")}
+def test_book_ins_after_an_ice_arrest_beside_the_workbooks(backend):
+    result = {r["month"]: r for r in rows(backend, "book_ins_after_ice_arrest")}
     january = result[date(2025, 1, 1)]
     assert (january["foia_book_ins"], january["foia_after_ice_arrest"],
             january["foia_no_ice_arrest"]) == (2, 1, 1)
     assert january["foia_after_ice_arrest_share"] == 0.5
-    assert january["workbook_cbp_book_ins_per_day"] is None
     assert result[date(2025, 2, 1)]["foia_after_ice_arrest"] == 0
+    side_by_side = {r["month"]: r for r in rows(backend, "book_ins_by_arresting_agency")}
+    january = side_by_side[date(2025, 1, 1)]
+    assert january["foia_after_ice_arrest"] == 1
+    assert (january["workbook_ice_book_ins_per_day"],
+            january["workbook_cbp_book_ins_per_day"]) == (2.0, 1.0)
+    assert january["workbook_ice_share"] == pytest.approx(2 / 3)
+    assert side_by_side[date(2025, 2, 1)]["workbook_ice_share"] == 0.5
 
 
 def test_every_pipeline_metric_has_a_synthetic_demo_view(synthetic_warehouse):

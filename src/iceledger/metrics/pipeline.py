@@ -510,7 +510,7 @@ _register(
 )
 
 
-def _book_ins_by_agency(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+def _book_ins_after_ice_arrest(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     stays, _windows = foia_events(backend, "foia_stays", "stay_book_in", params)
     links = source_table(backend, "foia_arrest_stay_links").select(linked_stay="stay_id")
     stays = stays.left_join(links, stays.stay_id == links.linked_stay)
@@ -519,10 +519,14 @@ def _book_ins_by_agency(backend: ibis.BaseBackend, params: MetricParams) -> ir.T
         foia_book_ins=_.count(),
         foia_after_ice_arrest=stays.linked_stay.notnull().cast("int64").sum(),
     )
-    foia = foia.mutate(
+    return foia.mutate(
         foia_no_ice_arrest=foia.foia_book_ins - foia.foia_after_ice_arrest,
         **share_columns("foia_after_ice_arrest", foia.foia_after_ice_arrest, foia.foia_book_ins),
-    )
+    ).order_by("month")
+
+
+def _book_ins_by_agency(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    foia = _book_ins_after_ice_arrest(backend, params)
     compared = book_ins_compared(backend, MetricParams(start=params.start, end=params.end))
     ice, cbp = compared.workbook_ice_book_ins_per_day, compared.workbook_cbp_book_ins_per_day
     workbook = compared.select(
@@ -536,19 +540,38 @@ def _book_ins_by_agency(backend: ibis.BaseBackend, params: MetricParams) -> ir.T
     return joined.drop("workbook_month").order_by("month")
 
 
+_FOIA_BOOK_INS = (
+    "Per month, FOIA detention book-ins (new stays) split by whether an ICE arrest record of "
+    "the same person precedes them (a stay linked to an arrest, booked in from 5 days before to "
+    "10 days after it: foia_arrest_stay_links), with the linked share and a 95% Wilson interval"
+)
+_NO_AGENCY_CAVEAT = (
+    "The FOIA detention records carry no arresting agency: a book-in with no linked ICE arrest "
+    "is mostly a CBP (Border Patrol, port) arrest handed to ICE, but also an ICE arrest that "
+    "could not be linked (no identifier, or outside the link window); it is not a CBP count."
+)
+
+_register(
+    "book_ins_after_ice_arrest",
+    "Who feeds ICE detention: book-ins after an ICE arrest (FOIA)",
+    f"{_FOIA_BOOK_INS}. Where the warehouse also holds the workbooks, "
+    "book_ins_by_arresting_agency sets ICE's published ICE and CBP book-ins beside it.",
+    "book-ins; share (0-1) with 95% interval",
+    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT),
+    ("foia_stays", "foia_arrest_stay_links"),
+    _book_ins_after_ice_arrest,
+    (),
+    (),
+    "foia_book_ins",
+)
+
 _register(
     "book_ins_by_arresting_agency",
     "Who feeds ICE detention: book-ins after an ICE arrest, and ICE vs CBP in the workbooks",
-    "Per month, FOIA detention book-ins (new stays) split by whether an ICE arrest record of "
-    "the same person precedes them (a stay linked to an arrest, booked in from 5 days before to "
-    "10 days after it: foia_arrest_stay_links), with the linked share and a 95% Wilson "
-    "interval; beside them, ICE's published initial book-ins per day by arresting agency, ICE "
-    "and CBP, and ICE's share, from the latest workbook that printed the month.",
+    f"{_FOIA_BOOK_INS}; beside them, ICE's published initial book-ins per day by arresting "
+    "agency, ICE and CBP, and ICE's share, from the latest workbook that printed the month.",
     "book-ins; share (0-1) with 95% interval; book-ins per day",
-    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
-     "The FOIA detention records carry no arresting agency: a book-in with no linked ICE arrest "
-     "is mostly a CBP (Border Patrol, port) arrest handed to ICE, but also an ICE arrest that "
-     "could not be linked (no identifier, or outside the link window); it is not a CBP count.",
+    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT,
      "The workbook figures are ICE's published totals, not samples: no interval."),
     ("foia_stays", "foia_arrest_stay_links", "stats_book_ins", "stats_workbooks"),
     _book_ins_by_agency,
