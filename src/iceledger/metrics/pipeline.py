@@ -151,10 +151,9 @@ def records(
 def _daily(name: str, moment: str, value: str):
     def build(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
         rows, windows = records(backend, name, moment, params)
-        by = params.by
-        counts = rows.group_by(["date", *by]).aggregate(**{value: _.count()})
-        series = on_every_day(counts, covered_days(windows, params), by, value)
-        return with_rolling_means(series, by, value).order_by(["date", *by])
+        counts = rows.group_by(["date", *params.by]).aggregate(**{value: _.count()})
+        series = on_every_day(counts, covered_days(windows, params), params.by, value)
+        return with_rolling_means(series, params.by, value).order_by(["date", *params.by])
 
     return build
 
@@ -211,7 +210,9 @@ def _follow_up(name: str, moment: str, custodial_only: bool, count: str):
                 _followed_within(rows, days) & (rows.days_to_arrest <= days).fill_null(False)
             ).cast("int64").sum()
         longest = max(FOLLOW_UP_DAYS)
-        columns[f"mean_days_to_arrest_within_{longest}d"] = rows.days_to_arrest.mean()
+        columns[f"mean_days_to_arrest_within_{longest}d"] = ibis.ifelse(
+            _followed_within(rows, longest), rows.days_to_arrest, ibis.null("int64")
+        ).mean()
         by = list(params.by)
         grouped = rows.group_by(by).aggregate(**columns) if by else rows.aggregate(**columns)
         shares = {}
@@ -280,7 +281,8 @@ _register(
 def _lift_reasons(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     rows, _windows = records(backend, DETAINERS, "detainer_prepare_date", params)
     rows = rows.mutate(lift_reason=rows.detainer_lift_reason.fill_null(NOT_RECORDED))
-    return category_shares(rows, list(params.by), "lift_reason", "detainers")
+    shares = category_shares(rows, list(params.by), "lift_reason", "detainers")
+    return shares.rename(group_detainers="detainers_with_lift_reason")
 
 
 _register(
@@ -288,8 +290,9 @@ _register(
     "How detainers end: lift reasons as recorded",
     "Detainers prepared in the period by Detainer Lift Reason exactly as ICE recorded it "
     f"('{NOT_RECORDED}' when the cell is empty: the detainer was still in force when the "
-    "release was pulled, or no reason was entered), with each reason's share of the period's "
-    "detainers and a 95% Wilson interval.",
+    "release was pulled, or no reason was entered), with each reason's share of the group's "
+    "detainers (group_detainers: all of the period's, or of the breakdown's group) and a 95% "
+    "Wilson interval.",
     "detainers; share (0-1) with 95% interval",
     (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT,
      "Recent detainers have had less time to be lifted, so their share with no reason is "
@@ -313,7 +316,7 @@ _register(
     f"Of detainers prepared in the period: {_DETAINER_LINK}. For N = 7, 30 and 90 days, the "
     "share arrested within N days with a 95% Wilson interval, over detainers_followed_Nd (those "
     "prepared at least N days before their release's end), and the mean days from detainer to "
-    "the first linked arrest among those arrested within 90 days.",
+    "the first linked arrest among those followed 90 days and arrested within them.",
     "detainers; share (0-1) with 95% interval; days",
     (_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT),
     (DETAINERS, ARRESTS),
@@ -420,7 +423,8 @@ _register(
     f"Of encounters in the period: {_ENCOUNTER_LINK}. For N = 7, 30 and 90 days, the share "
     "that became an arrest within N days with a 95% Wilson interval, over encounters_followed_Nd "
     "(those at least N days before their release's end), and the mean days from encounter to "
-    "arrest among those arrested within 90 days; by criminality and event type as asked.",
+    "arrest among those followed 90 days and arrested within them; by criminality and event "
+    "type as asked.",
     "encounters; share (0-1) with 95% interval; days",
     (_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT),
     (ENCOUNTERS, ARRESTS),
