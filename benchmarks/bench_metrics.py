@@ -219,7 +219,8 @@ def upstream_table(rng: np.random.Generator, kind: str, n: int, arrest_time: np.
     moment = "detainer_prepare_date" if kind == "detainers" else "event_date"
     table = {
         "record_id": ids(f"{kind}-", n), "release": labels(tuple(r[0] for r in RELEASES), release),
-        moment: timestamps(when), "person_id": pa.array(np.char.add("person-", persons.astype(str))),
+        moment: timestamps(when),
+        "person_id": pa.array(np.char.add("person-", persons.astype(str))),
         "aor": labels(tuple(o.name for o in offices), aor),
         "aor_code": labels(tuple(o.code for o in offices), aor),
         "criminality": labels(CRIMINALITY, rng.integers(0, 3, n)),

@@ -1,10 +1,10 @@
 """Every registered metric gives the same answer on PySpark as on DuckDB.
 
 The warehouse is small and SYNTHETIC (seeded random people, not ICE records): raw FOIA arrests,
-stints, removals, detainers and encounters in two overlapping releases, run through the real derivation (stays, links,
-duplicate flags, release coverage), plus two hand-made detention-statistics workbooks. Each
-metric runs with its defaults on both engines (Spark takes seconds per query, so breakdowns run
-only where they take another path through the code).
+stints, removals, detainers and encounters in two overlapping releases, run through the real
+derivation (stays, links, duplicate flags, release coverage), plus two hand-made
+detention-statistics workbooks. Each metric runs with its defaults on both engines (Spark takes
+seconds per query, so breakdowns run only where they take another path through the code).
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ NOT_RECORDED = "(none recorded)"
 # group with a word the upper-cased name contains wins, so a "FEDERAL DETENTION CENTER" in a county
 # is federal. Names matching no group are "other"; records with no name have no type.
 FACILITY_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("federal", ("FEDERAL", "FCI ", "USP ", "FDC ", "MDC ", "BUREAU OF PRISONS", "U.S. PENITENTIARY")),
+    ("federal", ("FEDERAL", "FCI ", "USP ", "FDC ", "MDC ", "BUREAU OF PRISONS",
+                 "U.S. PENITENTIARY")),
     ("state prison", ("STATE PRISON", "DEPARTMENT OF CORRECTIONS", "DEPT OF CORRECTIONS",
                       "CORRECTIONAL INSTITUTION", "STATE PENITENTIARY", "STATE CORRECTIONAL")),
     ("county jail", ("COUNTY", "PARISH", "JAIL", "SHERIFF")),
@@ -173,7 +174,8 @@ def followed_by_arrest(
     if custodial_only:
         arrests = arrests.filter(arrests.arrest_setting == "custodial")
     # Only arrests from the period's first day to `longest` days after its last can be linked.
-    reach = MetricParams(start=params.start, end=params.end and params.end + timedelta(days=longest))
+    last = params.end and params.end + timedelta(days=longest)
+    reach = MetricParams(start=params.start, end=last)
     arrests = during(arrests, reach, "apprehension_date").select(
         arrest_person="person_id", arrest_release="release",
         arrest_day=arrests.apprehension_date.date(),
@@ -217,7 +219,8 @@ def _follow_up(name: str, moment: str, custodial_only: bool, count: str):
         grouped = rows.group_by(by).aggregate(**columns) if by else rows.aggregate(**columns)
         shares = {}
         for days in FOLLOW_UP_DAYS:
-            shares.update(share_columns(f"arrested_within_{days}d", grouped[f"arrested_within_{days}d"],
+            arrested = f"arrested_within_{days}d"
+            shares.update(share_columns(arrested, grouped[arrested],
                                         grouped[f"{count}_followed_{days}d"]))
         result = grouped.mutate(**shares)
         return result.order_by(by) if by else result
