@@ -1,6 +1,7 @@
 """Speed of the detention metrics and of the whole metric suite, on SYNTHETIC data.
 
-    python benchmarks/bench_metrics.py [--stints N] [--arrests N] [--loop-days N] [--keep DIR]
+    python benchmarks/bench_metrics.py [--stints N] [--arrests N] [--detainers N]
+        [--encounters N] [--loop-days N] [--keep DIR]
 
 Generates canonical warehouse tables directly with numpy/pyarrow (SYNTHETIC: random people, not
 ICE records) over 15 fiscal years, loads them into a DuckDB warehouse in a temporary folder, and
@@ -13,8 +14,8 @@ prints:
    days it speaks for (the sweep asked for those days, which only its stints reach). The loop runs
    on --loop-days days spread over that span and is extrapolated to all of them (said so where
    printed); its counts are checked against the sweep's for those days. Target ratio: >= 100x.
-2. the whole metric suite (every registered metric, defaults) on N arrests + N stints
-   (target: <= 30 s);
+2. the whole metric suite (every registered metric, defaults) on N arrests + N stints + N
+   detainers + N encounters (target: <= 30 s);
 3. each metric for one AOR and one year, warm: the median of --warm-runs runs after a first
    one (target: <= 200 ms each).
 
@@ -54,6 +55,11 @@ REASONS = ("Removed", "Bonded Out", "Order of Supervision", "Order of Recognizan
 METHODS = (("Located", "at-large"), ("Non-Custodial Arrest", "at-large"),
            ("CAP Local Incarceration", "custodial"), ("287(g) Program", "custodial"))
 COUNTRIES = tuple(f"COUNTRY {i:02d}" for i in range(20))
+JAILS = ("FULTON COUNTY JAIL", "STATE PRISON AT JOLIET", "FCI OAKDALE", "PROCESSING CENTER")
+LIFTS = ("Subject Taken Into ICE Custody", "Released by Law Enforcement Agency",
+         "Detainer Declined by Law Enforcement Agency", "Detainer Cancelled")
+# Shares of detainers and encounters that are of a person ICE arrests (days before the arrest).
+UPSTREAM_OF_ARREST = {"detainers": (0.6, 75), "encounters": (0.3, 20)}
 ONE_AOR, ONE_YEAR = "Atlanta", (date(2024, 1, 1), date(2024, 12, 31))
 
 
@@ -75,7 +81,8 @@ def ids(prefix: str, n: int, offset: int = 0) -> pa.Array:
     return pa.array(np.char.add(prefix, np.arange(offset, offset + n).astype(str)))
 
 
-def synthetic_tables(n_stints: int, n_arrests: int, seed: int = 2026) -> dict[str, pa.Table]:
+def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounters: int,
+                     seed: int = 2026) -> dict[str, pa.Table]:
     """Canonical FOIA tables (docs/codebook.md) with their derived tables, all SYNTHETIC."""
     rng = np.random.default_rng(seed)
     offices = field_offices()
@@ -182,12 +189,56 @@ def synthetic_tables(n_stints: int, n_arrests: int, seed: int = 2026) -> dict[st
         "coverage_start": pa.array([r[1] for r in RELEASES], pa.date32()),
         "coverage_end": pa.array([r[2] for r in RELEASES], pa.date32()),
     })
+    upstream = {
+        f"foia_{kind}": upstream_table(rng, kind, n, arrest_time, offices, (start, end))
+        for kind, n in (("detainers", n_detainers), ("encounters", n_encounters))
+    }
     return {
+        **upstream,
         "foia_stays": stays, "foia_stints": stints, "foia_arrests": arrests,
         "foia_arrest_stay_links": links, "foia_removals": removals,
         "foia_removal_links": removal_links, "foia_releases": release_table,
         **stats_tables(rng),
     }
+
+
+def upstream_table(rng: np.random.Generator, kind: str, n: int, arrest_time: np.ndarray, offices,
+                   span: tuple[int, int]) -> pa.Table:
+    """Detainers or encounters: a share of them of people ICE arrests, made up to some days
+    before the arrest (arrest i's person is `person-i`); the rest of people never arrested."""
+    share, days_before = UPSTREAM_OF_ARREST[kind]
+    of_arrested = min(int(n * share), len(arrest_time))
+    arrested = rng.integers(0, len(arrest_time), of_arrested)
+    when = np.concatenate([
+        arrest_time[arrested] - rng.integers(0, days_before * 86_400, of_arrested),
+        rng.integers(*span, n - of_arrested),
+    ])
+    persons = np.concatenate([arrested, len(arrest_time) + np.arange(n - of_arrested)])
+    release = (when >= seconds(RELEASES[1][1])).astype(np.int32)
+    aor = rng.integers(0, len(offices), n)
+    moment = "detainer_prepare_date" if kind == "detainers" else "event_date"
+    table = {
+        "record_id": ids(f"{kind}-", n), "release": labels(tuple(r[0] for r in RELEASES), release),
+        moment: timestamps(when),
+        "person_id": pa.array(np.char.add("person-", persons.astype(str))),
+        "aor": labels(tuple(o.name for o in offices), aor),
+        "aor_code": labels(tuple(o.code for o in offices), aor),
+        "criminality": labels(CRIMINALITY, rng.integers(0, 3, n)),
+        "is_exact_duplicate": pa.array(np.zeros(n, bool)),
+    }
+    if kind == "detainers":
+        table.update(
+            facility_name=labels(JAILS, rng.integers(0, len(JAILS), n)),
+            facility_state=labels(("GEORGIA", "TEXAS", "CALIFORNIA"), rng.integers(0, 3, n)),
+            detainer_type=labels(("I-247A",), np.zeros(n, np.int32)),
+            detainer_lift_reason=labels(LIFTS, rng.integers(0, len(LIFTS), n)),
+        )
+    else:
+        table.update(event_type=labels(("Encounter", "In-Custody Encounter"),
+                                       rng.integers(0, 2, n)),
+                     lead_source=labels(("Law Enforcement Agency", "Public"),
+                                        rng.integers(0, 2, n)))
+    return pa.table(table)
 
 
 def _facility_codes() -> tuple[str, ...]:
@@ -294,6 +345,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stints", type=int, default=10_000_000)
     parser.add_argument("--arrests", type=int, default=10_000_000)
+    parser.add_argument("--detainers", type=int, default=10_000_000)
+    parser.add_argument("--encounters", type=int, default=10_000_000)
     parser.add_argument("--loop-days", type=int, default=20)
     parser.add_argument("--warm-runs", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="Keep the generated warehouse in this folder.")
@@ -303,11 +356,14 @@ def main() -> None:
     path = folder / "synthetic.duckdb"
     try:
         if not path.exists():
-            tables, made = timed(lambda: synthetic_tables(args.stints, args.arrests))
+            tables, made = timed(lambda: synthetic_tables(args.stints, args.arrests,
+                                                          args.detainers, args.encounters))
             warehouse = Warehouse(path)
             _, loaded = timed(lambda: [warehouse.replace_table(n, t) for n, t in tables.items()])
             print(f"SYNTHETIC warehouse: {tables['foia_stints'].num_rows:,} stints, "
-                  f"{tables['foia_arrests'].num_rows:,} arrests ({made:.1f} s to generate, "
+                  f"{tables['foia_arrests'].num_rows:,} arrests, "
+                  f"{tables['foia_detainers'].num_rows:,} detainers, "
+                  f"{tables['foia_encounters'].num_rows:,} encounters ({made:.1f} s to generate, "
                   f"{loaded:.1f} s to load) at {path}")
             del tables
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

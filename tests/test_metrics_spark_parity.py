@@ -1,10 +1,10 @@
 """Every registered metric gives the same answer on PySpark as on DuckDB.
 
 The warehouse is small and SYNTHETIC (seeded random people, not ICE records): raw FOIA arrests,
-stints and removals in two overlapping releases, run through the real derivation (stays, links,
-duplicate flags, release coverage), plus two hand-made detention-statistics workbooks. Each
-metric runs with its defaults on both engines (Spark takes seconds per query, so breakdowns run
-only where they take another path through the code).
+stints, removals, detainers and encounters in two overlapping releases, run through the real
+derivation (stays, links, duplicate flags, release coverage), plus two hand-made
+detention-statistics workbooks. Each metric runs with its defaults on both engines (Spark takes
+seconds per query, so breakdowns run only where they take another path through the code).
 """
 
 from __future__ import annotations
@@ -29,13 +29,19 @@ CRIMINALITY = ("Convicted Criminal", "Pending Criminal Charges", "Other Immigrat
 REASONS = ("Removed", "Bonded Out", "Order of Supervision", "Voluntary Departure", "Transferred")
 AORS = (("Atlanta", "ATL", "GA"), ("Chicago", "CHI", "IL"), ("Houston", "HOU", "TX"))
 METHODS = (("Located", "at-large"), ("CAP Local Incarceration", "custodial"))
+JAILS = (("FULTON COUNTY JAIL", "GEORGIA"), ("FCI OAKDALE", "LOUISIANA"),
+         ("STATE PRISON AT JOLIET", "ILLINOIS"))
+LIFTS = ("Subject Taken Into ICE Custody", "Released by Law Enforcement Agency", None)
 
 
 def synthetic_world(people: int = 160, seed: int = 7) -> dict[str, list[dict]]:
     """Arrests, stints and removals as they happened (before any release cuts them off)."""
     rng = np.random.default_rng(seed)
     start = datetime(2024, 10, 1)
-    world: dict[str, list[dict]] = {"arrests": [], "stints": [], "removals": []}
+    world: dict[str, list[dict]] = {"arrests": [], "stints": [], "removals": [], "detainers": [],
+                                    "encounters": []}
+    # Detainers and encounters draw from their own stream, leaving the other tables as they were.
+    upstream = np.random.default_rng(seed + 1)
     for person in range(people):
         pid = f"P{person:04d}"
         aor, aor_code, state = AORS[rng.integers(len(AORS))]
@@ -51,6 +57,22 @@ def synthetic_world(people: int = 160, seed: int = 7) -> dict[str, list[dict]]:
             world["arrests"].append({**common, "apprehension_date": arrested + timedelta(hours=3),
                                      "apprehension_method": method, "arrest_setting": setting,
                                      "apprehension_state": state})
+        jail, state = JAILS[person % len(JAILS)]
+        if setting == "custodial" or person % 5 == 0:  # a detainer, before the arrest or never
+            lead = timedelta(days=int(upstream.integers(0, 40)), hours=int(upstream.integers(24)))
+            world["detainers"].append({
+                **common, "detainer_prepare_date": arrested - lead, "facility_name": jail,
+                "facility_state": state, "detainer_type": "I-247A",
+                "detainer_lift_reason": LIFTS[int(upstream.integers(len(LIFTS)))],
+                "is_exact_duplicate": False,
+            })
+        if upstream.random() < 0.8:  # an encounter, hours to weeks before the arrest
+            lead = timedelta(hours=int(upstream.integers(1, 24 * 30)))
+            world["encounters"].append({
+                **common, "event_date": arrested - lead,
+                "event_type": ("Encounter", "In-Custody Encounter")[person % 2],
+                "lead_source": "Law Enforcement Agency", "is_exact_duplicate": False,
+            })
         if rng.random() < 0.3:
             continue  # never detained
         book_in = arrested + timedelta(hours=int(rng.integers(1, 72)))
@@ -83,7 +105,8 @@ def release_tables(world: dict[str, list[dict]], release: date) -> dict[str, pa.
 
     tables = {}
     for kind, when in (("arrests", "apprehension_date"), ("stints", "book_in"),
-                       ("removals", "departed_date")):
+                       ("removals", "departed_date"), ("detainers", "detainer_prepare_date"),
+                       ("encounters", "event_date")):
         kept = rows(kind, when)
         for line, row in enumerate(kept, start=8):
             row.update(release=name, record_id=f"{name}:{kind}:{line}", source_file=f"{kind}.xlsx",
@@ -199,7 +222,11 @@ def same(left: pa.Table, right: pa.Table) -> None:
 
 
 # Breakdowns that take a different path through a metric's code, run on top of the defaults.
-EXTRA_VARIANTS = {"detained_population_daily": MetricParams(by=("facility_code",))}
+EXTRA_VARIANTS = {
+    "detained_population_daily": MetricParams(by=("facility_code",)),
+    "detainer_arrest_followup": MetricParams(by=("facility_type",)),
+    "encounter_conversion_shift": MetricParams(filters={"split": ("2025-01-20",)}),
+}
 
 
 def variants(name: str) -> list[MetricParams]:

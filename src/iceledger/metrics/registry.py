@@ -23,6 +23,7 @@ QUESTIONS = {
     "targeting": "Who is targeted",
     "detention": "Detention",
     "outcomes": "Outcomes",
+    "pipeline": "Pipeline: detainers, encounters, who feeds ICE",
     "cost": "Cost",
     "claims": "Claims",
     "reconciliation": "Reconciliation",

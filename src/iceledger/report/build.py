@@ -37,6 +37,8 @@ SECTION_BLURBS = {
     "detention": "How many people are held (midnight and 24-hour counts), for how long, how they "
     "leave custody, and against funded capacity.",
     "outcomes": "What happens after an arrest: detention, removal, release.",
+    "pipeline": "Upstream of arrests: detainers lodged with jails and how they end, encounters "
+    "that become arrests, and which programs and agencies bring people to ICE.",
     "cost": "Bed-days times a dated, sourced daily rate.",
     "claims": "What officials said, against what the record shows, under every definition.",
     "reconciliation": "ICE's published figures against the FOIA records for the same dates.",

@@ -121,6 +121,14 @@ class Model:
         self.landmarks = tuple(f"{r['city']}, {r['state']} NON-SPECIFIC" for r in places)
         self.jail_names = tuple(f"SYNTHETIC {r['county']} COUNTY JAIL" for r in places)
         self.jail_codes = tuple(f"J{r['aor_code']}{i:03d}" for i, r in enumerate(places))
+        # Detaining facilities, kind by kind (county jail, state prison, federal) for each place:
+        # the name of kind k at place i is entry k * len(places) + i.
+        self.detainer_facility_names = self.jail_names + tuple(
+            f"SYNTHETIC {r['state']} STATE PRISON" for r in places
+        ) + tuple(f"SYNTHETIC FEDERAL CORRECTIONAL INSTITUTION {r['city']}" for r in places)
+        self.detainer_facility_codes = self.jail_codes + tuple(
+            f"{kind}{r['aor_code']}{i:03d}" for kind in ("P", "F") for i, r in enumerate(places)
+        )
 
         facilities = _read_csv("synth_facilities.csv")
         self.facility_codes = tuple(r["facility_code"] for r in facilities)
@@ -178,6 +186,11 @@ class Model:
         self.detainer_types, self.detainer_type_shares = _pairs(p["detainers"]["types"])
         lifts, self.other_lift_shares = _pairs(p["detainers"]["other_lift_reasons"])
         self.lift_reasons = (p["detainers"]["arrested_lift_reason"],) + lifts
+        _kinds, self.detainer_facility_kind_shares = _pairs(p["detainers"]["facility_kinds"])
+        # Indexed by a person's method code; the extra last slot is for EMPTY_CODE (no method).
+        self.detainer_facility_kind_of_method = np.zeros(len(self.methods) + 1, dtype=np.int64)
+        for kind, method in ((1, "state_prison_method"), (2, "federal_method")):
+            self.detainer_facility_kind_of_method[self.methods.index(p["detainers"][method])] = kind
         e = p["encounters"]
         arrested, self.arrested_disposition_shares = _pairs(e["arrested_dispositions"])
         other, self.other_disposition_shares = _pairs(e["other_dispositions"])
@@ -632,6 +645,12 @@ class Month:
         self.detainer_type = choose(rng, m.detainer_type_shares, k)
         self.detainer_arrested = before_arrest[has_detainer]
         self.detainer_other_lift = 1 + choose(rng, m.other_lift_shares, k)
+        # From a stream of its own, so the records drawn after it are as they were without it.
+        unarrested_kind = choose(self.random("detainer facility kinds"),
+                                 m.detainer_facility_kind_shares, k)
+        method = self.person_method[self.detainer_person]
+        self.detainer_facility_kind = np.where(
+            self.detainer_arrested, m.detainer_facility_kind_of_method[method], unarrested_kind)
 
         interior = self.door == INTERIOR
         encountered = interior | (self.door == ENCOUNTER_ONLY)
@@ -765,8 +784,6 @@ _PERSON_FIELDS: dict[str, PersonField] = {
     "county": lambda w, s: Labels(w.place, w.model.counties),
     "city": lambda w, s: Labels(w.place, w.model.cities),
     "landmark": lambda w, s: Labels(w.place, w.model.landmarks),
-    "jail_name": lambda w, s: Labels(w.place, w.model.jail_names),
-    "jail_code": lambda w, s: Labels(w.place, w.model.jail_codes),
     "final_program": lambda w, s: Labels(_program(w), w.model.programs),
     "final_program_code": lambda w, s: Labels(_program(w), w.model.program_codes),
     "final_program_group": lambda w, s: Labels(_program(w), w.model.program_groups),
@@ -809,6 +826,11 @@ def _bond_posted(w: Month, rows: np.ndarray, as_of: int) -> np.ndarray:
     return (w.bond_set[stay] != NEVER) & (w.stay_book_out[stay] < as_of)
 
 
+def _detainer_facility(w: Month, rows: np.ndarray) -> np.ndarray:
+    place = w.place[w.detainer_person[rows]]
+    return w.detainer_facility_kind[rows] * len(w.model.jail_names) + place
+
+
 def _lift_reason(w: Month, rows: np.ndarray, as_of: int) -> Labels:
     arrested = w.detainer_arrested[rows]
     taken = w.apprehension_time[w.detainer_person[rows]] < as_of
@@ -849,6 +871,10 @@ _ROW_FIELDS: dict[str, dict[str, RowField]] = {
         "prepare_time": lambda w, r, t: Moments(w.detainer_time[r]),
         "detainer_type": lambda w, r, t: Labels(w.detainer_type[r], w.model.detainer_types),
         "lift_reason": _lift_reason,
+        "detainer_facility_name": lambda w, r, t: Labels(_detainer_facility(w, r),
+                                                         w.model.detainer_facility_names),
+        "detainer_facility_code": lambda w, r, t: Labels(_detainer_facility(w, r),
+                                                         w.model.detainer_facility_codes),
     },
     "encounters": {
         "event_time": lambda w, r, t: Moments(w.encounter_time[r]),

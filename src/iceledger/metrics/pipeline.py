@@ -1,0 +1,588 @@
+"""The pipeline upstream of ICE arrests: detainers, encounters and the agencies that feed ICE.
+
+A detainer asks a jail or prison to hold a person for ICE; an encounter is an ICE officer's contact
+with a person; an arrest may follow either. Both are linked to what follows by the release's person
+identifier, which links a person's rows across datasets within one release (never across
+releases): a detainer or encounter is *followed by an arrest within N days* when the same release
+holds a non-duplicate ICE arrest of the same person on the day of the detainer or encounter or up
+to N days after it (for detainers, a custodial arrest: taken from a jail or prison). Follow-up is
+right-censored as in the outcomes metrics: a record made fewer than N days before its release's end
+is left out of that horizon's denominator, never counted as "not arrested". docs/methodology.md,
+"Pipeline", gives every rule.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import ibis
+import ibis.expr.types as ir
+from ibis import _
+
+from iceledger.errors import IceledgerError
+from iceledger.metrics.backends import memtable
+from iceledger.metrics.detention import owned, source_table
+from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.targeting import (
+    SPLIT_FILTER,
+    _difference,
+    _splits,
+    _without_split,
+    category_shares,
+    share_columns,
+)
+from iceledger.metrics.volume import (
+    Windows,
+    apply_filters,
+    book_ins_compared,
+    covered_days,
+    during,
+    first_days,
+    foia_events,
+    from_first_event,
+    on_every_day,
+    release_spans,
+    release_windows,
+    with_rolling_means,
+)
+
+DETAINERS, ENCOUNTERS, ARRESTS = "foia_detainers", "foia_encounters", "foia_arrests"
+FOLLOW_UP_DAYS = (7, 30, 90)
+SHIFT_HORIZON_DAYS = 30
+PROGRAM_287G = "287(g) Program"
+NOT_RECORDED = "(none recorded)"
+
+# The detaining facility's type, from words in its name (records carry no type column): the first
+# group with a word the upper-cased name contains wins, so a "FEDERAL DETENTION CENTER" in a county
+# is federal. Names matching no group are "other"; records with no name have no type.
+FACILITY_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("federal", ("FEDERAL", "FCI ", "USP ", "FDC ", "MDC ", "BUREAU OF PRISONS",
+                 "U.S. PENITENTIARY")),
+    ("state prison", ("STATE PRISON", "DEPARTMENT OF CORRECTIONS", "DEPT OF CORRECTIONS",
+                      "CORRECTIONAL INSTITUTION", "STATE PENITENTIARY", "STATE CORRECTIONAL")),
+    ("county jail", ("COUNTY", "PARISH", "JAIL", "SHERIFF")),
+)
+
+# Lift reasons grouped by who ended the detainer, matched as lower-case parts of the recorded
+# text: the project has seen no real detainer file, so the groups match words, not exact values.
+LIFT_GROUPS: dict[str, tuple[str, ...]] = {
+    "ice_custody": ("ice custody", "arrested by ice", "taken into ice"),
+    "released_or_declined": ("released by", "declin", "not honored", "refus"),
+}
+
+DETAINER_DIMENSIONS = ("month", "aor", "criminality", "facility_type", "facility_state",
+                       "detainer_type")
+DETAINER_FILTERS = ("aor", "criminality", "facility_type", "facility_state", "detainer_type")
+ENCOUNTER_DIMENSIONS = ("month", "aor", "criminality", "event_type", "lead_source")
+ENCOUNTER_FILTERS = ("aor", "criminality", "event_type", "lead_source")
+NOT_MEASURABLE = {
+    "county": "not measurable from these records: detainer records name the detaining "
+    "facility's state and city (facility_state, facility_city), not its county",
+}
+
+_INTERVAL_CAVEAT = (
+    "The 95% Wilson intervals treat the records as draws from the enforcement process; they "
+    "describe random variation of a share, not errors in ICE's records."
+)
+_RELEASE_CAVEAT = (
+    "FOIA releases overlap; each day is counted from the newest release that covers it, and its "
+    "links are made within that release."
+)
+_LINK_CAVEATS = (
+    "A person's identifier links rows only within one release; records without one are never "
+    "linked and count as not followed by an arrest.",
+    "An arrest made before the detainer or encounter day, or by another agency (CBP, a local "
+    "police force), is not a follow-up. Two detainers or encounters of one person may be "
+    "followed by the same arrest.",
+    "Records made fewer than N days before their release's end are left out of the N-day share "
+    "(arrests too recent to see); read the N-day denominators.",
+)
+_FACILITY_TYPE_CAVEAT = (
+    "The facility type is read from words in the facility's name (docs/methodology.md, "
+    "'Pipeline'); a name with none of them is 'other', a redacted name has no type."
+)
+
+
+def facility_type(name: ir.StringValue) -> ir.StringValue:
+    upper = name.upper()
+    return ibis.cases(
+        (name.isnull(), ibis.null("string")),
+        *((ibis.or_(*(upper.contains(word) for word in words)), kind)
+          for kind, words in FACILITY_TYPES),
+        else_="other",
+    )
+
+
+def lift_group(reason: ir.StringValue) -> ir.StringValue:
+    lower = reason.lower()
+    return ibis.cases(
+        (reason.isnull(), ibis.null("string")),
+        *((ibis.or_(*(lower.contains(word) for word in words)), group)
+          for group, words in LIFT_GROUPS.items()),
+        else_="other",
+    )
+
+
+def refuse_unmeasurable(params: MetricParams) -> None:
+    for column in (*params.by, *params.filters):
+        if column in NOT_MEASURABLE:
+            raise IceledgerError(NOT_MEASURABLE[column])
+
+
+def records(
+    backend: ibis.BaseBackend, name: str, moment: str, params: MetricParams
+) -> tuple[ir.Table, Windows]:
+    """A detainer or encounter table's rows, one release per day, in the period and filtered,
+    with `date`, `month`, their release's `censor_at` and (detainers) `facility_type`.
+
+    Exact duplicates (every cell equal to an earlier row of the file) are left out.
+    """
+    refuse_unmeasurable(params)
+    table = source_table(backend, name)
+    table = table.filter(~table.is_exact_duplicate.fill_null(False))
+    spans = release_spans(backend, table, moment)
+    windows = from_first_event(release_windows(spans), first_days(table, moment, spans))
+    rows = owned(backend, during(table, params, moment), moment, windows)
+    derived = {"date": rows[moment].date(), "month": rows[moment].date().truncate("M")}
+    if "facility_name" in rows.columns:
+        derived["facility_type"] = facility_type(rows.facility_name)
+    return apply_filters(rows.mutate(**derived), _without_split(params)), windows
+
+
+def _daily(name: str, moment: str, value: str):
+    def build(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+        rows, windows = records(backend, name, moment, params)
+        counts = rows.group_by(["date", *params.by]).aggregate(**{value: _.count()})
+        series = on_every_day(counts, covered_days(windows, params), params.by, value)
+        return with_rolling_means(series, params.by, value).order_by(["date", *params.by])
+
+    return build
+
+
+# --- links to the arrests that follow ------------------------------------------------------------
+
+
+def followed_by_arrest(
+    backend: ibis.BaseBackend, params: MetricParams, name: str, moment: str, custodial_only: bool
+) -> tuple[ir.Table, Windows]:
+    """One row per record in the period, with `days_to_arrest`: days from its day to the first
+    linked arrest's day (NULL when none within the longest horizon); and the release windows."""
+    rows, windows = records(backend, name, moment, params)
+    longest = max(FOLLOW_UP_DAYS)
+    arrests = source_table(backend, ARRESTS)
+    arrests = arrests.filter(~arrests.is_duplicate.fill_null(False) & arrests.person_id.notnull())
+    if custodial_only:
+        arrests = arrests.filter(arrests.arrest_setting == "custodial")
+    # Only arrests from the period's first day to `longest` days after its last can be linked.
+    last = params.end and params.end + timedelta(days=longest)
+    reach = MetricParams(start=params.start, end=last)
+    arrests = during(arrests, reach, "apprehension_date").select(
+        arrest_person="person_id", arrest_release="release",
+        arrest_day=arrests.apprehension_date.date(),
+    )
+    sources = rows.select("record_id", "person_id", "release", "date")
+    pairs = sources.join(
+        arrests,
+        [
+            sources.person_id == arrests.arrest_person,
+            sources.release == arrests.arrest_release,
+            arrests.arrest_day >= sources.date,
+            arrests.arrest_day <= sources.date + ibis.interval(days=longest),
+        ],
+    )
+    first = pairs.group_by(linked_id=pairs.record_id).aggregate(first_arrest=pairs.arrest_day.min())
+    linked = rows.left_join(first, rows.record_id == first.linked_id)
+    days = linked.first_arrest.delta(linked.date, unit="day")
+    return linked.mutate(days_to_arrest=days), windows
+
+
+def _followed_within(rows: ir.Table, days: int) -> ir.BooleanValue:
+    """Whether the N days after a record's day all lie before its release's end (the release
+    date, whose own day is not fully in the records)."""
+    return rows.date + ibis.interval(days=days) < rows.coverage_end
+
+
+def _follow_up(name: str, moment: str, custodial_only: bool, count: str):
+    def build(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+        rows, _windows = followed_by_arrest(backend, params, name, moment, custodial_only)
+        columns = {count: _.count()}
+        for days in FOLLOW_UP_DAYS:
+            columns[f"{count}_followed_{days}d"] = _followed_within(rows, days).cast("int64").sum()
+            columns[f"arrested_within_{days}d"] = (
+                _followed_within(rows, days) & (rows.days_to_arrest <= days).fill_null(False)
+            ).cast("int64").sum()
+        longest = max(FOLLOW_UP_DAYS)
+        columns[f"mean_days_to_arrest_within_{longest}d"] = ibis.ifelse(
+            _followed_within(rows, longest), rows.days_to_arrest, ibis.null("int64")
+        ).mean()
+        by = list(params.by)
+        grouped = rows.group_by(by).aggregate(**columns) if by else rows.aggregate(**columns)
+        shares = {}
+        for days in FOLLOW_UP_DAYS:
+            arrested = f"arrested_within_{days}d"
+            shares.update(share_columns(arrested, grouped[arrested],
+                                        grouped[f"{count}_followed_{days}d"]))
+        result = grouped.mutate(**shares)
+        return result.order_by(by) if by else result
+
+    return build
+
+
+def _follow_up_shift(name: str, moment: str, custodial_only: bool):
+    def build(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+        rows, windows = followed_by_arrest(backend, params, name, moment, custodial_only)
+        rows = rows.filter(_followed_within(rows, SHIFT_HORIZON_DAYS))
+        splits = memtable(_splits(params, covered_days(windows, params)))
+        paired = rows.cross_join(splits)
+        after = paired.date >= paired.split_date
+        arrested = (paired.days_to_arrest <= SHIFT_HORIZON_DAYS).fill_null(False)
+        prefix = f"arrested_within_{SHIFT_HORIZON_DAYS}d"
+        keys = ["split_date", "split_event", *params.by]
+        counted = paired.group_by(keys).aggregate(
+            before_records=(~after).cast("int64").sum(),
+            after_records=after.cast("int64").sum(),
+            **{f"before_{prefix}": (~after & arrested).cast("int64").sum(),
+               f"after_{prefix}": (after & arrested).cast("int64").sum()},
+        )
+        return _difference(counted, keys, prefix).order_by(keys)
+
+    return build
+
+
+def _register(name: str, title: str, definition: str, unit: str, caveats: tuple[str, ...],
+              tables: tuple[str, ...], build, dimensions: tuple[str, ...],
+              filters: tuple[str, ...], count_column: str) -> Metric:
+    return register(
+        Metric(name=name, title=title, question="pipeline", definition=definition, unit=unit,
+               caveats=caveats, tables=(*tables, "foia_releases"), build=build,
+               dimensions=dimensions, filters=filters, count_column=count_column)
+    )
+
+
+# --- detainers -----------------------------------------------------------------------------------
+
+_register(
+    "detainers_per_day",
+    "Detainers issued per day",
+    "Immigration detainers (and requests for notification) prepared per calendar day, from the "
+    "FOIA detainer records by Detainer Prepare Date, nationally or per field office (the "
+    "detaining facility's AOR), by the facility's type (county jail, state prison, federal, "
+    "other), detainer criminality or detainer type. Zero-filled, with 7- and 28-day trailing "
+    "means.",
+    "detainers per day",
+    (_RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT,
+     "Exact duplicate rows (every cell equal) are counted once.",
+     "The 7- and 28-day averages are NULL until the series has that many days."),
+    (DETAINERS,),
+    _daily(DETAINERS, "detainer_prepare_date", "detainers"),
+    tuple(d for d in DETAINER_DIMENSIONS if d != "month"),
+    DETAINER_FILTERS,
+    "detainers",
+)
+
+
+def _lift_reasons(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    rows, _windows = records(backend, DETAINERS, "detainer_prepare_date", params)
+    rows = rows.mutate(lift_reason=rows.detainer_lift_reason.fill_null(NOT_RECORDED))
+    shares = category_shares(rows, list(params.by), "lift_reason", "detainers")
+    return shares.rename(group_detainers="detainers_with_lift_reason")
+
+
+_register(
+    "detainer_lift_reasons",
+    "How detainers end: lift reasons as recorded",
+    "Detainers prepared in the period by Detainer Lift Reason exactly as ICE recorded it "
+    f"('{NOT_RECORDED}' when the cell is empty: the detainer was still in force when the "
+    "release was pulled, or no reason was entered), with each reason's share of the group's "
+    "detainers (group_detainers: all of the period's, or of the breakdown's group) and a 95% "
+    "Wilson interval.",
+    "detainers; share (0-1) with 95% interval",
+    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT,
+     "Recent detainers have had less time to be lifted, so their share with no reason is "
+     "higher; compare months of equal age or use detainer_arrest_followup."),
+    (DETAINERS,),
+    _lift_reasons,
+    DETAINER_DIMENSIONS,
+    DETAINER_FILTERS,
+    "detainers",
+)
+
+_DETAINER_LINK = (
+    "a detainer is followed by an arrest when the same release holds a non-duplicate custodial "
+    "ICE arrest (arrest_setting custodial: CAP, 287(g), custodial, probation and parole) of the "
+    "same person identifier on the detainer's prepare day or up to N days after it"
+)
+
+_register(
+    "detainer_arrest_followup",
+    "Detainers followed by an ICE custodial arrest, and how soon",
+    f"Of detainers prepared in the period: {_DETAINER_LINK}. For N = 7, 30 and 90 days, the "
+    "share arrested within N days with a 95% Wilson interval, over detainers_followed_Nd (those "
+    "prepared at least N days before their release's end), and the mean days from detainer to "
+    "the first linked arrest among those followed 90 days and arrested within them.",
+    "detainers; share (0-1) with 95% interval; days",
+    (_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT),
+    (DETAINERS, ARRESTS),
+    _follow_up(DETAINERS, "detainer_prepare_date", True, "detainers"),
+    DETAINER_DIMENSIONS,
+    DETAINER_FILTERS,
+    "detainers",
+)
+
+_SHIFT_DEFINITION = (
+    "For each split date, the {what} with {days} days of follow-up that were followed by an "
+    "arrest within {days} days ({link}), before the date (from --from or the data's start) and "
+    "from the date on, with 95% Wilson intervals, and the difference after minus before with "
+    "Newcombe's hybrid score interval. Split dates: --filter split=YYYY-MM-DD (repeatable); by "
+    "default every confirmed event in events.csv (2025-05-21, the 3,000/day meeting, among them) "
+    "and every target start in targets.csv inside the data's span."
+)
+_SHIFT_CAVEAT = (
+    "Before and after are the whole spans on either side of the split; a trend that began "
+    "earlier shows up as a change at any split. Narrow the span with --from/--to."
+)
+
+_register(
+    "detainer_arrest_shift",
+    "Detainers followed by an ICE arrest, before and after a date",
+    _SHIFT_DEFINITION.format(what="share of detainers", days=SHIFT_HORIZON_DAYS,
+                             link=_DETAINER_LINK),
+    "share (0-1); difference in share",
+    (_INTERVAL_CAVEAT, _SHIFT_CAVEAT, *_LINK_CAVEATS),
+    (DETAINERS, ARRESTS, "events.csv", "targets.csv"),
+    _follow_up_shift(DETAINERS, "detainer_prepare_date", True),
+    tuple(d for d in DETAINER_DIMENSIONS if d != "month"),
+    (*DETAINER_FILTERS, SPLIT_FILTER),
+    "smaller_group",
+)
+
+
+def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    rows, _windows = records(backend, DETAINERS, "detainer_prepare_date", params)
+    group = lift_group(rows.detainer_lift_reason)
+    keys = ["facility_state", *params.by]
+    counts = rows.group_by(keys).aggregate(
+        detainers=_.count(),
+        lifted=group.notnull().cast("int64").sum(),
+        ice_custody=(group == "ice_custody").fill_null(False).cast("int64").sum(),
+        released_or_declined=(group == "released_or_declined").fill_null(False)
+        .cast("int64").sum(),
+    )
+    return counts.mutate(
+        **share_columns("ice_custody", counts.ice_custody, counts.lifted),
+        **share_columns("released_or_declined", counts.released_or_declined, counts.lifted),
+    ).order_by(keys)
+
+
+_register(
+    "detainer_jurisdictions",
+    "Detainers by state of the detaining facility, and how the jails ended them",
+    "Detainers prepared in the period per state of the detaining facility (Facility State): "
+    "how many, how many have a recorded lift reason (lifted), and of those the share lifted "
+    "because ICE took the person into custody (ice_custody) and the share the holding agency "
+    "released or declined (released_or_declined), each with a 95% Wilson interval. Lift reasons "
+    "are grouped by words in the recorded text (docs/methodology.md, 'Pipeline'); the "
+    "reasons themselves are in detainer_lift_reasons.",
+    "detainers; share (0-1) with 95% interval",
+    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
+     "Only what the lift reason records: a release or refusal entered under another reason, or "
+     "not entered at all, is not counted. Aggregates per state only; no person or facility is "
+     "shown.",
+     NOT_MEASURABLE["county"] + "; --by county is refused."),
+    (DETAINERS,),
+    _jurisdictions,
+    ("month", "criminality", "facility_type", "county"),
+    DETAINER_FILTERS,
+    "detainers",
+)
+
+
+# --- encounters ----------------------------------------------------------------------------------
+
+_register(
+    "encounters_per_day",
+    "Encounters per day",
+    "ICE encounters per calendar day from the FOIA encounter records by Event Date, nationally "
+    "or per field office (Responsible AOR), by encounter criminality, event type or lead source. "
+    "Zero-filled, with 7- and 28-day trailing means.",
+    "encounters per day",
+    (_RELEASE_CAVEAT, "Exact duplicate rows (every cell equal) are counted once.",
+     "The 7- and 28-day averages are NULL until the series has that many days."),
+    (ENCOUNTERS,),
+    _daily(ENCOUNTERS, "event_date", "encounters"),
+    tuple(d for d in ENCOUNTER_DIMENSIONS if d != "month"),
+    ENCOUNTER_FILTERS,
+    "encounters",
+)
+
+_ENCOUNTER_LINK = (
+    "an encounter becomes an arrest when the same release holds a non-duplicate ICE arrest "
+    "of the same person identifier on the encounter's day or up to N days after it"
+)
+
+_register(
+    "encounter_conversion",
+    "Encounters that become an ICE arrest",
+    f"Of encounters in the period: {_ENCOUNTER_LINK}. For N = 7, 30 and 90 days, the share "
+    "that became an arrest within N days with a 95% Wilson interval, over encounters_followed_Nd "
+    "(those at least N days before their release's end), and the mean days from encounter to "
+    "arrest among those followed 90 days and arrested within them; by criminality and event "
+    "type as asked.",
+    "encounters; share (0-1) with 95% interval; days",
+    (_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT),
+    (ENCOUNTERS, ARRESTS),
+    _follow_up(ENCOUNTERS, "event_date", False, "encounters"),
+    ENCOUNTER_DIMENSIONS,
+    ENCOUNTER_FILTERS,
+    "encounters",
+)
+
+_register(
+    "encounter_conversion_shift",
+    "Encounters that become an arrest, before and after a date",
+    _SHIFT_DEFINITION.format(what="share of encounters", days=SHIFT_HORIZON_DAYS,
+                             link=_ENCOUNTER_LINK),
+    "share (0-1); difference in share",
+    (_INTERVAL_CAVEAT, _SHIFT_CAVEAT, *_LINK_CAVEATS),
+    (ENCOUNTERS, ARRESTS, "events.csv", "targets.csv"),
+    _follow_up_shift(ENCOUNTERS, "event_date", False),
+    tuple(d for d in ENCOUNTER_DIMENSIONS if d != "month"),
+    (*ENCOUNTER_FILTERS, SPLIT_FILTER),
+    "smaller_group",
+)
+
+
+# --- who feeds ICE -------------------------------------------------------------------------------
+
+
+def _arrest_rows(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    rows, _windows = foia_events(backend, ARRESTS, "apprehension_date", params)
+    return rows.mutate(month=rows.date.truncate("M"))
+
+
+def _arrests_by_method(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    rows = _arrest_rows(backend, params)
+    return category_shares(rows, ["month", *params.by], "apprehension_method", "arrests")
+
+
+_register(
+    "arrests_by_method",
+    "Who feeds ICE: arrests by apprehension method, by month",
+    "ICE arrest episodes (rows flagged is_duplicate left out) per month by Apprehension Method "
+    "as recorded: CAP local, state and federal incarceration (transfers from jails and "
+    "prisons), 287(g) Program (arrests by local officers under agreement), custodial arrests, "
+    "probation and parole, located (at large), non-custodial and worksite arrests; each "
+    "method's share of the month's arrests with a recorded method, with a 95% Wilson interval.",
+    "arrests; share (0-1) with 95% interval",
+    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
+     "Arrests with no recorded method are shown with their count and no share."),
+    (ARRESTS,),
+    _arrests_by_method,
+    ("aor", "criminality"),
+    ("aor", "criminality", "arrest_setting"),
+    "arrests",
+)
+
+
+def _share_287g(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    rows = _arrest_rows(backend, params)
+    keys = ["aor", *params.by]
+    counts = rows.group_by(keys).aggregate(
+        arrests=_.count(),
+        arrests_with_method=rows.apprehension_method.notnull().cast("int64").sum(),
+        arrests_287g=(rows.apprehension_method == PROGRAM_287G).fill_null(False)
+        .cast("int64").sum(),
+    )
+    return counts.mutate(
+        **share_columns("program_287g", counts.arrests_287g, counts.arrests_with_method)
+    ).order_by(keys)
+
+
+_register(
+    "arrests_287g_share",
+    "287(g) share of ICE arrests, by field office",
+    "Per field office (the arrest's AOR) over the period: ICE arrest episodes, those with a "
+    f"recorded Apprehension Method, and those whose method is '{PROGRAM_287G}' (people "
+    "arrested by local officers deputised under a 287(g) agreement), with their share of the "
+    "arrests with a recorded method and a 95% Wilson interval.",
+    "arrests; share (0-1) with 95% interval",
+    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
+     "A 287(g) arrest is counted only when ICE recorded that method; a jail's transfer under "
+     "CAP is not 287(g) even where the county has an agreement."),
+    (ARRESTS,),
+    _share_287g,
+    ("month", "criminality"),
+    ("aor", "criminality"),
+    "arrests",
+)
+
+
+def _book_ins_after_ice_arrest(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    stays, _windows = foia_events(backend, "foia_stays", "stay_book_in", params)
+    links = source_table(backend, "foia_arrest_stay_links").select(linked_stay="stay_id")
+    stays = stays.left_join(links, stays.stay_id == links.linked_stay)
+    stays = stays.mutate(month=stays.date.truncate("M"))
+    foia = stays.group_by("month").aggregate(
+        foia_book_ins=_.count(),
+        foia_after_ice_arrest=stays.linked_stay.notnull().cast("int64").sum(),
+    )
+    return foia.mutate(
+        foia_no_ice_arrest=foia.foia_book_ins - foia.foia_after_ice_arrest,
+        **share_columns("foia_after_ice_arrest", foia.foia_after_ice_arrest, foia.foia_book_ins),
+    ).order_by("month")
+
+
+def _book_ins_by_agency(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    foia = _book_ins_after_ice_arrest(backend, params)
+    compared = book_ins_compared(backend, MetricParams(start=params.start, end=params.end))
+    ice, cbp = compared.workbook_ice_book_ins_per_day, compared.workbook_cbp_book_ins_per_day
+    workbook = compared.select(
+        workbook_month=compared.month,
+        workbook_ice_book_ins_per_day=ice,
+        workbook_cbp_book_ins_per_day=cbp,
+        workbook_ice_share=ice / (ice + cbp).nullif(0),
+        workbook=compared.workbook,
+    )
+    joined = foia.left_join(workbook, foia.month == workbook.workbook_month)
+    return joined.drop("workbook_month").order_by("month")
+
+
+_FOIA_BOOK_INS = (
+    "Per month, FOIA detention book-ins (new stays) split by whether an ICE arrest record of "
+    "the same person precedes them (a stay linked to an arrest, booked in from 5 days before to "
+    "10 days after it: foia_arrest_stay_links), with the linked share and a 95% Wilson interval"
+)
+_NO_AGENCY_CAVEAT = (
+    "The FOIA detention records carry no arresting agency: a book-in with no linked ICE arrest "
+    "is mostly a CBP (Border Patrol, port) arrest handed to ICE, but also an ICE arrest that "
+    "could not be linked (no identifier, or outside the link window); it is not a CBP count."
+)
+
+_register(
+    "book_ins_after_ice_arrest",
+    "Who feeds ICE detention: book-ins after an ICE arrest (FOIA)",
+    f"{_FOIA_BOOK_INS}. Where the warehouse also holds the workbooks, "
+    "book_ins_by_arresting_agency sets ICE's published ICE and CBP book-ins beside it.",
+    "book-ins; share (0-1) with 95% interval",
+    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT),
+    ("foia_stays", "foia_arrest_stay_links"),
+    _book_ins_after_ice_arrest,
+    (),
+    (),
+    "foia_book_ins",
+)
+
+_register(
+    "book_ins_by_arresting_agency",
+    "Who feeds ICE detention: book-ins after an ICE arrest, and ICE vs CBP in the workbooks",
+    f"{_FOIA_BOOK_INS}; beside them, ICE's published initial book-ins per day by arresting "
+    "agency, ICE and CBP, and ICE's share, from the latest workbook that printed the month.",
+    "book-ins; share (0-1) with 95% interval; book-ins per day",
+    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT,
+     "The workbook figures are ICE's published totals, not samples: no interval."),
+    ("foia_stays", "foia_arrest_stay_links", "stats_book_ins", "stats_workbooks"),
+    _book_ins_by_agency,
+    (),
+    (),
+    "foia_book_ins",
+)
