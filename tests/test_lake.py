@@ -206,8 +206,10 @@ def test_every_metric_on_a_standalone_cluster_matches_duckdb(warehouse, spark_cl
         for name in sorted(REGISTRY):
             pq.write_table(compute(name, backend), out / (name + ".parquet"))
     """)
+    # Every metric is a Spark job or several: on a loaded 2-core machine this takes many
+    # minutes, so the hang guard here is several of the usual.
     run = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True,
-                         timeout=HANG_GUARD_SECONDS)
+                         timeout=4 * HANG_GUARD_SECONDS)
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"app {spark_cluster}" in run.stdout
     duck = duckdb_backend(warehouse.path)

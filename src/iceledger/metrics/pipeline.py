@@ -25,9 +25,9 @@ from iceledger.metrics.detention import owned, source_table
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.targeting import (
     SPLIT_FILTER,
-    _difference,
-    _splits,
-    _without_split,
+    share_difference,
+    split_days,
+    without_split,
     category_shares,
     share_columns,
 )
@@ -45,8 +45,18 @@ from iceledger.metrics.volume import (
     release_windows,
     with_rolling_means,
 )
+from iceledger.tables import (
+    FOIA_ARRESTS,
+    FOIA_ARREST_STAY_LINKS,
+    FOIA_DETAINERS,
+    FOIA_ENCOUNTERS,
+    FOIA_RELEASES,
+    FOIA_STAYS,
+    STATS_BOOK_INS,
+    STATS_WORKBOOKS,
+)
 
-DETAINERS, ENCOUNTERS, ARRESTS = "foia_detainers", "foia_encounters", "foia_arrests"
+DETAINERS, ENCOUNTERS, ARRESTS = FOIA_DETAINERS, FOIA_ENCOUNTERS, FOIA_ARRESTS
 FOLLOW_UP_DAYS = (7, 30, 90)
 SHIFT_HORIZON_DAYS = 30
 PROGRAM_287G = "287(g) Program"
@@ -146,7 +156,7 @@ def records(
     derived = {"date": rows[moment].date(), "month": rows[moment].date().truncate("M")}
     if "facility_name" in rows.columns:
         derived["facility_type"] = facility_type(rows.facility_name)
-    return apply_filters(rows.mutate(**derived), _without_split(params)), windows
+    return apply_filters(rows.mutate(**derived), without_split(params)), windows
 
 
 def _daily(name: str, moment: str, value: str):
@@ -232,7 +242,7 @@ def _follow_up_shift(name: str, moment: str, custodial_only: bool):
     def build(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
         rows, windows = followed_by_arrest(backend, params, name, moment, custodial_only)
         rows = rows.filter(_followed_within(rows, SHIFT_HORIZON_DAYS))
-        splits = memtable(_splits(params, covered_days(windows, params)))
+        splits = memtable(split_days(params, covered_days(windows, params)))
         paired = rows.cross_join(splits)
         after = paired.date >= paired.split_date
         arrested = (paired.days_to_arrest <= SHIFT_HORIZON_DAYS).fill_null(False)
@@ -244,7 +254,7 @@ def _follow_up_shift(name: str, moment: str, custodial_only: bool):
             **{f"before_{prefix}": (~after & arrested).cast("int64").sum(),
                f"after_{prefix}": (after & arrested).cast("int64").sum()},
         )
-        return _difference(counted, keys, prefix).order_by(keys)
+        return share_difference(counted, keys, prefix).order_by(keys)
 
     return build
 
@@ -254,7 +264,7 @@ def _register(name: str, title: str, definition: str, unit: str, caveats: tuple[
               filters: tuple[str, ...], count_column: str) -> Metric:
     return register(
         Metric(name=name, title=title, question="pipeline", definition=definition, unit=unit,
-               caveats=caveats, tables=(*tables, "foia_releases"), build=build,
+               caveats=caveats, tables=(*tables, FOIA_RELEASES), build=build,
                dimensions=dimensions, filters=filters, count_column=count_column)
     )
 
@@ -518,8 +528,8 @@ _register(
 
 
 def _book_ins_after_ice_arrest(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    stays, _windows = foia_events(backend, "foia_stays", "stay_book_in", params)
-    links = source_table(backend, "foia_arrest_stay_links").select(linked_stay="stay_id")
+    stays, _windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
+    links = source_table(backend, FOIA_ARREST_STAY_LINKS).select(linked_stay="stay_id")
     stays = stays.left_join(links, stays.stay_id == links.linked_stay)
     stays = stays.mutate(month=stays.date.truncate("M"))
     foia = stays.group_by("month").aggregate(
@@ -550,7 +560,7 @@ def _book_ins_by_agency(backend: ibis.BaseBackend, params: MetricParams) -> ir.T
 _FOIA_BOOK_INS = (
     "Per month, FOIA detention book-ins (new stays) split by whether an ICE arrest record of "
     "the same person precedes them (a stay linked to an arrest, booked in from 5 days before to "
-    "10 days after it: foia_arrest_stay_links), with the linked share and a 95% Wilson interval"
+    f"10 days after it: {FOIA_ARREST_STAY_LINKS}), with the linked share and a 95% Wilson interval"
 )
 _NO_AGENCY_CAVEAT = (
     "The FOIA detention records carry no arresting agency: a book-in with no linked ICE arrest "
@@ -565,7 +575,7 @@ _register(
     "book_ins_by_arresting_agency sets ICE's published ICE and CBP book-ins beside it.",
     "book-ins; share (0-1) with 95% interval",
     (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT),
-    ("foia_stays", "foia_arrest_stay_links"),
+    (FOIA_STAYS, FOIA_ARREST_STAY_LINKS),
     _book_ins_after_ice_arrest,
     (),
     (),
@@ -580,7 +590,7 @@ _register(
     "book-ins; share (0-1) with 95% interval; book-ins per day",
     (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT,
      "The workbook figures are ICE's published totals, not samples: no interval."),
-    ("foia_stays", "foia_arrest_stay_links", "stats_book_ins", "stats_workbooks"),
+    (FOIA_STAYS, FOIA_ARREST_STAY_LINKS, STATS_BOOK_INS, STATS_WORKBOOKS),
     _book_ins_by_agency,
     (),
     (),

@@ -325,7 +325,7 @@ register(
 SPLIT_FILTER = "split"
 
 
-def _splits(params: MetricParams, days: list[date]) -> pa.Table:
+def split_days(params: MetricParams, days: list[date]) -> pa.Table:
     """The split dates asked for (--filter split=YYYY-MM-DD), else the dated events and targets."""
     if SPLIT_FILTER in params.filters:
         splits = []
@@ -348,8 +348,8 @@ def _splits(params: MetricParams, days: list[date]) -> pa.Table:
 
 def _shift(table: str, when: str):
     def build(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
-        rows, windows = foia_events(backend, table, when, _without_split(params))
-        splits = memtable(_splits(params, covered_days(windows, params)))
+        rows, windows = foia_events(backend, table, when, without_split(params))
+        splits = memtable(split_days(params, covered_days(windows, params)))
         paired = rows.cross_join(splits)
         after = paired.date >= paired.split_date
         keys = ["split_date", "split_event", *params.by]
@@ -368,18 +368,18 @@ def _shift(table: str, when: str):
             },
         )
         return ibis.union(
-            *(_difference(counted, keys, prefix) for prefix in HEADLINE_DEFINITIONS)
+            *(share_difference(counted, keys, prefix) for prefix in HEADLINE_DEFINITIONS)
         ).order_by([*keys, "definition"])
 
     return build
 
 
-def _without_split(params: MetricParams) -> MetricParams:
+def without_split(params: MetricParams) -> MetricParams:
     filters = {k: v for k, v in params.filters.items() if k != SPLIT_FILTER}
     return MetricParams(by=params.by, start=params.start, end=params.end, filters=filters)
 
 
-def _difference(counted: ibis.Table, keys: list[str], prefix: str) -> ibis.Table:
+def share_difference(counted: ibis.Table, keys: list[str], prefix: str) -> ibis.Table:
     """After minus before for one definition, with Newcombe's hybrid score interval."""
     p1, l1, u1 = share_with_interval(counted[f"before_{prefix}"], counted.before_records)
     p2, l2, u2 = share_with_interval(counted[f"after_{prefix}"], counted.after_records)
