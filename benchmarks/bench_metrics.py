@@ -1,7 +1,7 @@
 """Speed of the detention metrics and of the whole metric suite, on SYNTHETIC data.
 
     python benchmarks/bench_metrics.py [--stints N] [--arrests N] [--detainers N]
-        [--encounters N] [--loop-days N] [--keep DIR]
+        [--encounters N] [--loop-days N] [--keep DIR] [--spark-master spark://HOST:PORT]
 
 Generates canonical warehouse tables directly with numpy/pyarrow (SYNTHETIC: random people, not
 ICE records) over 15 fiscal years, loads them into a DuckDB warehouse in a temporary folder, and
@@ -17,7 +17,9 @@ prints:
 2. the whole metric suite (every registered metric, defaults) on N arrests + N stints + N
    detainers + N encounters (target: <= 30 s);
 3. each metric for one AOR and one year, warm: the median of --warm-runs runs after a first
-   one (target: <= 200 ms each).
+   one (target: <= 200 ms each);
+4. with --spark-master, the same suite on that Spark cluster reading the warehouse's Parquet
+   lake (iceledger lake export, timed apart), beside DuckDB's time from 2.
 
 The machine is shared: the load average is printed with the figures.
 """
@@ -39,7 +41,8 @@ import pyarrow.compute as pc
 
 from iceledger.field_offices import field_offices
 from iceledger.metrics import REGISTRY, MetricParams, compute
-from iceledger.metrics.backends import duckdb_backend
+from iceledger.lake import export_lake
+from iceledger.metrics.backends import duckdb_backend, spark_backend
 from iceledger.warehouse import Warehouse
 
 EPOCH = datetime(1970, 1, 1)
@@ -341,6 +344,20 @@ def timed(action):
     return result, time.perf_counter() - started
 
 
+def suite_on_spark(warehouse: Path, lake: Path, master: str, duckdb_seconds: float) -> None:
+    result, exported = timed(lambda: export_lake(Warehouse(warehouse), lake))
+    backend, started = timed(lambda: spark_backend(lake=lake, master=master))
+    suite = {}
+    for name in sorted(REGISTRY):
+        _, suite[name] = timed(partial(compute, name, backend))
+    total = sum(suite.values())
+    print(f"\n4. the suite on the Spark cluster {master}: {total:.1f} s (DuckDB, 2.: "
+          f"{duckdb_seconds:.1f} s); lake export {exported:.1f} s "
+          f"({sum(result.tables.values()):,} rows), session and lake views {started:.1f} s; "
+          "slowest: " + ", ".join(f"{n} {s:.1f} s"
+                                  for n, s in sorted(suite.items(), key=lambda i: -i[1])[:4]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stints", type=int, default=10_000_000)
@@ -350,6 +367,7 @@ def main() -> None:
     parser.add_argument("--loop-days", type=int, default=20)
     parser.add_argument("--warm-runs", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="Keep the generated warehouse in this folder.")
+    parser.add_argument("--spark-master", help="Also run the suite on this Spark cluster.")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="iceledger-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -428,6 +446,8 @@ def main() -> None:
               + ("over target: " + ", ".join(f"{n} {s * 1000:.0f} ms" for n, s in
                                               sorted(over.items(), key=lambda i: -i[1]))
                  if over else "all within target"))
+        if args.spark_master:
+            suite_on_spark(path, folder / "lake", args.spark_master, total)
         print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
     finally:
         if args.keep is None:
