@@ -165,6 +165,9 @@ def ingest_foia_command(
         "--derive/--no-derive",
         help="Rebuild the derived tables after loading. --no-derive: load several batches "
              "first, then run `iceledger derive` once.")] = True,
+    layout: Annotated[Path | None, typer.Option(
+        "--layout", help="A declared layout file (TOML) for a production in a layout iceledger "
+                         "does not know; `iceledger inspect FILE` prints one to edit.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Load individual-level ICE FOIA records (one transaction per file), then rebuild the
@@ -181,7 +184,7 @@ def ingest_foia_command(
 
         report = ingest_foia(foia_paths(paths), Warehouse(warehouse), release=release,
                              facility_references=facility_reference or (), on_file=track,
-                             derive=derive)
+                             derive=derive, layout=layout)
     table = Table("file", "layout", "release", "read", "loaded", "quarantined", "duplicate",
                   "status", "s")
     for f in report.files:

@@ -52,6 +52,11 @@ _REQUIRED_COLUMNS = {
     REMOVALS: ("record_id", "person_id"),
 }
 
+def required_columns(table: str) -> tuple[str, ...]:
+    """The columns the derived tables read from a raw table (besides release and its date)."""
+    return tuple(c for c in _REQUIRED_COLUMNS.get(table, ()) if c != "record_id")
+
+
 # Stints of a stay in time order, ties in load order (the file's sheets and rows as ingested),
 # missing book-ins last. Packed into one BIGINT (seconds since 2000 in the high 32 bits, rowid in
 # the low 32) because DuckDB's arg_min is several times faster on it than on a (timestamp, rowid)
