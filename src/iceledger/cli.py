@@ -24,8 +24,8 @@ err_console = Console(stderr=True)
 
 START_HERE, LOAD_DATA, NUMBERS, WAREHOUSE = "Start here", "Load data", "Numbers", "Warehouse"
 # The order `iceledger --help` lists commands in (and so its panels), newcomer's first step first.
-HELP_ORDER = ("demo", "report", "serve", "fetch", "ingest", "synth", "derive", "metrics", "metric",
-              "claims", "reconcile", "stats", "tables", "sources", "export")
+HELP_ORDER = ("demo", "report", "serve", "fetch", "ingest", "inspect", "synth", "derive", "metrics",
+              "metric", "claims", "reconcile", "stats", "tables", "sources", "export")
 
 
 class _HelpOrder(TyperGroup):
@@ -267,6 +267,27 @@ def fetch_stats_command(
     if outcome.errors:
         raise typer.Exit(1)
     console.print(f"next: iceledger ingest stats {out}", highlight=False)
+
+
+@app.command("inspect", rich_help_panel=LOAD_DATA)
+@user_errors
+def inspect_command(
+    path: Annotated[Path, typer.Argument(help="A FOIA production file (.xlsx, .csv, .parquet).")],
+    layout: Annotated[Path | None, typer.Option(
+        "--layout", help="Read it with this declared layout file, to try one out.")] = None,
+) -> None:
+    """Show how each sheet of a FOIA production reads (title rows, header row, mapped and
+    unmapped columns, dataset) and print a layout file to edit for `ingest foia --layout`."""
+    from iceledger.sources.foia.declared import declared_catalog
+    from iceledger.sources.foia.inspect import describe, inspect_file, layout_file
+    from iceledger.sources.foia.layouts import catalog
+
+    cat = declared_catalog(layout) if layout is not None else catalog()
+    readings = inspect_file(path, cat)
+    for line in describe(path, readings):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    console.print("", highlight=False)
+    console.print(layout_file(path, readings), highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("derive", rich_help_panel=LOAD_DATA)

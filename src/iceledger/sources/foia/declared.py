@@ -1,15 +1,16 @@
 """Declared layouts: a user's small TOML file for a production in a layout iceledger does not know
 (`iceledger ingest foia PATH --layout FILE`; `iceledger inspect FILE` prints one to edit).
 
+    date_formats = ["%d.%m.%Y"]    # text dates besides those foia_layouts.toml lists
+    redactions = ["WITHHELD"]      # cell texts that are redactions, besides exemption markers
+
     [[sheets]]
     dataset = "arrests"            # arrests, stints, removals, detainers or encounters
     sheet = "Arrests"              # a regular expression the sheet's name must contain, and/or
     headers = ["Arrest Date"]      # headers the header row must hold
     [sheets.columns]               # header as ICE wrote it -> canonical column
     "Arrest Date" = "apprehension_date"
-
-    date_formats = ["%d.%m.%Y"]    # text dates besides those foia_layouts.toml lists
-    redactions = ["WITHHELD"]      # cell texts that are redactions, besides exemption markers
+    "Site" = ""                    # left blank: kept in the row's `extras`
 
 A declared sheet is read as its dataset whatever its vocabulary says, as long as its key date maps;
 its columns win over the vocabulary's.
@@ -59,6 +60,8 @@ def declared_catalog(path: Path, base: Catalog | None = None) -> Catalog:
             raise IceledgerError(f"{where}: sheet {spec['sheet']!r} is not a pattern ({exc})"
                                  ) from None
         for header, canonical in dict(spec.get("columns", {})).items():
+            if canonical == "":
+                continue  # left blank: the column is kept in `extras`
             if not isinstance(canonical, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", canonical):
                 raise IceledgerError(f"{where}: column {header!r} must map to a snake_case "
                                      f"canonical name, not {canonical!r}")

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError, Location, SourceError
 from iceledger.sources.foia import derived as foia_derived
+from iceledger.sources.foia import ice_sheets
 from iceledger.sources.foia.canonical import FileContext, canonicalise, key_date_values
 from iceledger.sources.foia.checks import (
     CHECKS_TABLE,
@@ -40,7 +41,6 @@ from iceledger.sources.foia.checks import (
     reference_facility_codes,
     results_table,
 )
-from iceledger.sources.foia import ice_sheets
 from iceledger.sources.foia.declared import declared_catalog
 from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import FoiaReader, SheetPlan, open_reader

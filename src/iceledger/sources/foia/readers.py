@@ -38,13 +38,14 @@ import pyarrow.parquet as pq
 import python_calamine
 
 from iceledger.errors import Location, SourceError
-from iceledger.sources.stats.cells import column_letters
 from iceledger.sources.foia.layouts import Catalog, HeaderMatch, catalog, hint_level
+from iceledger.sources.stats.cells import column_letters
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
 HEADER_SEARCH_ROWS = 40
 ICE_SHEET_ROWS = 500  # a Summary or Footnotes sheet is a page of text and totals
+MAX_ROW_GAP = 10_000  # rows missing from a sheet's XML before the slice is cut there
 CSV_BLOCK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 65_536
 CSV_DELIMITERS = (",", "\t", "|", ";")
@@ -209,6 +210,24 @@ def _xml_cell_text(cell: ElementTree.Element, strings: list[str]) -> str | None:
     if kind == "b":
         return "TRUE" if text.strip() == "1" else "FALSE"
     return text
+
+
+def _row_runs(piece: bytes, first_row: int) -> Iterator[tuple[bytes, int]]:
+    """The slice cut where its row numbers jump by more than MAX_ROW_GAP: the fast reader builds
+    every row between the first and the last, so one cell claiming row 1,048,576 would cost a
+    million empty rows. Rows absent from the XML hold nothing; they are not blank rows read."""
+    tail = list(_ROW_NUMBER.finditer(piece, max(0, len(piece) - 8192)))
+    if not tail or int(tail[-1].group(1)) - first_row < piece.count(b"<row") + MAX_ROW_GAP:
+        yield piece, first_row
+        return
+    start, run_first, previous = 0, first_row, first_row - 1
+    for found in _ROW_NUMBER.finditer(piece):
+        number = int(found.group(1))
+        if number - previous > MAX_ROW_GAP and found.start() > start:
+            yield piece[start:found.start()], run_first
+            start, run_first = found.start(), number
+        previous = number
+    yield piece[start:], run_first
 
 
 def beyond_columns(width: int) -> re.Pattern:
@@ -485,7 +504,9 @@ class XlsxReader(FoiaReader):
                         widest = max(widest, column + 1)
                 row.clear()
         except ElementTree.ParseError as exc:
-            raise SourceError(location, f"the sheet's XML is not readable ({exc})") from None
+            # The rows before it parsed: the fault is in the next one.
+            raise SourceError(Location(location.file, location.sheet, row=row_number + 1),
+                              f"the sheet's XML is not readable ({exc})") from None
         width = widest if width is None else width
         if widest > width:
             raise SourceError(location, f"cells outside the {width} header columns (a row wider "
@@ -527,8 +548,10 @@ class XlsxReader(FoiaReader):
                                            cell=beyond.group(1).decode()),
                                   f"a cell outside the {len(positions)} header columns (a row "
                                   "wider than the header)")
-            yield (self._item(plan, piece, first_row, names, letters),
-                   int(len(piece) * share))
+            runs = list(_row_runs(piece, first_row))
+            for run, run_first in runs:
+                yield (self._item(plan, run, run_first, names, letters),
+                       int(len(piece) * share / len(runs)))
 
     def _header_end(self, plan: SheetPlan) -> Callable[[bytes], bytes | None]:
         """Cuts the title and header rows off the start of the sheet's XML."""
