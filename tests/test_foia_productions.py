@@ -192,6 +192,54 @@ def test_the_sheet_name_decides_between_datasets_whose_dates_a_header_row_both_h
     assert catalog().match(headers, "Sheet1") is None  # two readings, nothing to choose
 
 
+def test_productions_of_every_dataset_in_other_spellings_go_to_their_tables(tmp_path):
+    sheets = {
+        "Encounters": (["Encounter Date", "Responsible AOR", "Lead Source", "Gender"],
+                       [{"Encounter Date": date(2020, 1, 2), "Responsible AOR": "Seattle",
+                         "Lead Source": "CAP", "Gender": "Male"}]),
+        "Detainers": (["Detainer Prepare Date", "Apprehension Date", "Departed Date",
+                       "Detainer Type", "Gender"],
+                      [{"Detainer Prepare Date": date(2020, 1, 3),
+                        "Apprehension Date": date(2020, 1, 1), "Detainer Type": "I-247A",
+                        "Gender": "Female"}]),
+        "FY2020 Removals": (["Departure Date", "Processing Disposition", "Final Charge Section",
+                             "Removal Case COL", "Gender"],
+                            [{"Departure Date": date(2020, 2, 1),
+                              "Processing Disposition": "Reinstatement",
+                              "Final Charge Section": "212a7AiI", "Removal Case COL": "X",
+                              "Gender": "Male"}]),
+        "Book-ins FY2020": (["Book In Date", "Release Date", "Facility", "Gender"],
+                            [{"Book In Date": date(2020, 1, 5), "Release Date": date(2020, 2, 5),
+                              "Facility": "NORTHWEST DET. CENTER", "Gender": "Male"}]),
+    }
+    path = write_production(tmp_path / "all_20200331.xlsx", sheets, titled=False)
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert outcome.dataset == "encounters,detainers,removals,stints"
+    assert query(db, "SELECT event_date, aor, lead_source FROM foia_encounters") == [
+        (datetime(2020, 1, 2), "Seattle", "CAP")]
+    assert query(db, "SELECT detainer_prepare_date, apprehension_date, detainer_type "
+                     "FROM foia_detainers") == [
+        (datetime(2020, 1, 3), datetime(2020, 1, 1), "I-247A")]
+    assert query(db, "SELECT departed_date, final_charge_section, extras FROM foia_removals") == [
+        (date(2020, 2, 1), "212a7AiI", {"Removal Case COL": "X"})]
+    assert query(db, "SELECT book_in, book_out, facility_name FROM foia_stints") == [
+        (datetime(2020, 1, 5), datetime(2020, 2, 5), "NORTHWEST DET. CENTER")]
+
+
+def test_a_sheet_two_datasets_read_equally_is_refused_naming_both(tmp_path):
+    headers = ["Apprehension Date", "Departed Date", "Gender", "Citizenship Country"]
+    path = write_production(tmp_path / "tie_20200331.xlsx", {"Sheet1": (headers, [
+        {"Apprehension Date": date(2020, 1, 1), "Departed Date": date(2020, 2, 1)}])},
+        titled=False)
+    outcome = ingest([path], tmp_path / "w.duckdb").files[0]
+    assert outcome.status == "error"
+    assert outcome.error.startswith("tie_20200331.xlsx, sheet 'Sheet1': not a FOIA release")
+    assert "arrests maps 4 of 4 headers but ties with another dataset" in outcome.error
+    assert "removals maps 4 of 4 headers but ties" in outcome.error
+
+
 # --- redactions and the placeholder guard ------------------------------------------------------
 
 
