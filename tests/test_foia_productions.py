@@ -480,6 +480,25 @@ def test_a_bomb_workbook_is_refused_or_read_without_building_its_claimed_size(tm
         assert query(db, "SELECT count(*) FROM foia_arrests") == [(2,)]
 
 
+def test_a_part_claiming_gigabytes_is_refused_before_it_is_inflated(tmp_path):
+    path = write_production(tmp_path / "claims_20200331.xlsx",
+                            {"Arrests": (ARREST_HEADERS, [arrest(date(2020, 1, 2))])})
+    data = bytearray(path.read_bytes())
+    # The central directory's record of the shared strings: its name at offset 46, its
+    # uncompressed size at offset 24.
+    entry = next(m.start() for m in re.finditer(rb"PK\x01\x02", bytes(data))
+                 if data[m.start() + 46:].startswith(b"xl/sharedStrings.xml"))
+    data[entry + 24:entry + 28] = (0xFFFFFFF0).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    later = write_production(tmp_path / "later_20200331.xlsx",
+                             {"Arrests": (ARREST_HEADERS, [arrest(date(2020, 2, 2))])})
+    report = ingest([path, later], tmp_path / "w.duckdb")
+    assert [f.status for f in report.files] == ["error", "loaded"]
+    assert report.files[0].error == (
+        "claims_20200331.xlsx: xl/sharedStrings.xml claims 4.0 GB uncompressed, over the 2 GB "
+        "any production's part needs; not read (a damaged or hostile file)")
+
+
 def test_an_impossible_cell_is_null_with_an_unparsed_entry_and_the_file_loads(tmp_path):
     headers = ["Arrest Date", "Birth Year", "Departed Date", "Gender"]
     rows = [{"Arrest Date": date(2020, 1, 2), "Birth Year": 3_000_000_000, "Gender": "Male"},

@@ -46,6 +46,7 @@ MAX_CHUNK_BYTES = 128 << 20
 HEADER_SEARCH_ROWS = 40
 ICE_SHEET_ROWS = 500  # a Summary or Footnotes sheet is a page of text and totals
 MAX_ROW_GAP = 10_000  # rows missing from a sheet's XML before the slice is cut there
+MAX_PART_BYTES = 2 << 30  # a workbook part read whole (shared strings, styles, workbook.xml)
 CSV_BLOCK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 65_536
 CSV_DELIMITERS = (",", "\t", "|", ";")
@@ -284,7 +285,7 @@ class XlsxReader(FoiaReader):
     # -- package structure ------------------------------------------------------------------
 
     def _sheet_parts(self) -> list[_SheetPart]:
-        workbook = ElementTree.fromstring(self._zip.read("xl/workbook.xml"))
+        workbook = ElementTree.fromstring(self._read_member("xl/workbook.xml"))
         parts = []
         for sheet in workbook.iter(f"{{{_MAIN_NS}}}sheet"):
             target = self._targets.get(sheet.get(f"{{{_REL_NS}}}id"), ("", ""))
@@ -295,7 +296,7 @@ class XlsxReader(FoiaReader):
         return parts
 
     def _relationships(self) -> dict[str, tuple[str, str]]:
-        rels = ElementTree.fromstring(self._zip.read("xl/_rels/workbook.xml.rels"))
+        rels = ElementTree.fromstring(self._read_member("xl/_rels/workbook.xml.rels"))
         found = {}
         for rel in rels.iter(f"{{{_PKG_REL_NS}}}Relationship"):
             target = rel.get("Target")
@@ -311,11 +312,21 @@ class XlsxReader(FoiaReader):
         return None
 
     def _read_optional(self, member: str | None) -> bytes | None:
-        return self._zip.read(member) if member and member in self._zip.namelist() else None
+        return self._read_member(member) if member and member in self._zip.namelist() else None
+
+    def _read_member(self, member: str) -> bytes:
+        """A part read whole, after its declared size (the zip never inflates past it) is
+        checked: a few kilobytes of zip can claim gigabytes."""
+        size = self._zip.getinfo(member).file_size
+        if size > MAX_PART_BYTES:
+            raise SourceError(self._file, f"{member} claims {size / 2**30:.1f} GB uncompressed, "
+                              f"over the {MAX_PART_BYTES >> 30} GB any production's part "
+                              "needs; not read (a damaged or hostile file)")
+        return self._zip.read(member)
 
     def _date_system(self) -> bytes:
         # The 1904 date system changes every date; carry the flag into each slice.
-        found = re.search(rb"<workbookPr\b[^>]*/>", self._zip.read("xl/workbook.xml"))
+        found = re.search(rb"<workbookPr\b[^>]*/>", self._read_member("xl/workbook.xml"))
         return found.group(0) if found else b""
 
     # -- slices -----------------------------------------------------------------------------
