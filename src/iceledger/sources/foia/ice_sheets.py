@@ -99,8 +99,8 @@ def read_summary(sheets: list[IceSheet], cat: Catalog) -> tuple[list[PublishedTo
             first = cells[0]
             if first.casefold() == vocabulary.summary_header:
                 header = cells
-                named = [name for name in cat.datasets if hint_level(
-                    name, vocabulary.hints.get(name, ()), None, title)]
+                named = [name for name in cat.datasets
+                         if hint_level(vocabulary.hints.get(name, ()), None, title)]
                 dataset = named[0] if len(named) == 1 else None
                 if dataset is None:
                     warnings.append(f"sheet {sheet.name!r} row {number}: the totals under "

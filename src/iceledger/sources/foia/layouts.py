@@ -87,10 +87,6 @@ class Candidate:
     hinted: int  # 2: the sheet's name names the dataset; 1: its title rows do; 0: neither
     distinguishing: tuple[str, ...]
 
-    @property
-    def lacks(self) -> list[str]:
-        return [] if self.has_key_date else [self.dataset.key_date]
-
 
 @dataclass(frozen=True)
 class Vocabulary:
@@ -122,8 +118,8 @@ class DeclaredSheet:
     headers: frozenset[str]  # snake_case headers the row must hold
 
 
-def hint_level(dataset: str, words: tuple[str, ...], sheet_name: str | None, title: str) -> int:
-    """2 when the sheet's name names the dataset, 1 when its title rows do, else 0."""
+def hint_level(words: tuple[str, ...], sheet_name: str | None, title: str) -> int:
+    """2 when the sheet's name holds one of the words, 1 when its title rows do, else 0."""
     def names(text: str) -> bool:
         text = " " + re.sub(r"[^0-9a-z-]+", " ", text.casefold()) + " "
         return any(f" {word} " in text for word in words)
@@ -217,8 +213,7 @@ class Catalog:
         return Candidate(
             dataset, mapped, tuple(c for c in cells if c not in mapped),
             dataset.key_date in names,
-            hint_level(dataset.name, self.vocabulary.hints.get(dataset.name, ()), sheet_name,
-                       title),
+            hint_level(self.vocabulary.hints.get(dataset.name, ()), sheet_name, title),
             tuple(c for c in self.vocabulary.distinguishing.get(dataset.name, ()) if c in names))
 
     @cached_property

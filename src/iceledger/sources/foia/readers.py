@@ -175,9 +175,9 @@ def ice_sheet_kind(cat: Catalog, name: str, rows: list[list[object]]) -> str | N
     """"summary" or "notes" for ICE's own sheets (by name; a sheet with no row of several filled
     cells is notes whatever its name), None for a sheet that should hold records."""
     vocabulary = cat.vocabulary
-    if hint_level("summary", vocabulary.summary_names, name, "") == 2:
+    if hint_level(vocabulary.summary_names, name, "") == 2:
         return "summary"
-    if hint_level("notes", vocabulary.notes_names, name, "") == 2:
+    if hint_level(vocabulary.notes_names, name, "") == 2:
         return "notes"
     widest = max((sum(1 for c in row if c not in (None, "")) for row in rows), default=0)
     return "notes" if widest < vocabulary.min_columns else None
