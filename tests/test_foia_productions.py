@@ -389,6 +389,27 @@ def test_inspect_shows_each_sheet_and_prints_a_layout_that_loads_it(tmp_path):
     assert query(db, "SELECT count(apprehension_date) FROM foia_arrests") == [(2,)]
 
 
+def test_inspect_reads_a_csv_and_shows_what_an_unrecognised_sheet_maps(tmp_path):
+    path = tmp_path / "arrests.csv"
+    path.write_text("Arrest Day,Gender,Country of Citizenship,Sitio\n2020-01-02,Male,MEXICO,X\n")
+    result = run_cli("inspect", str(path))
+    assert result.exit_code == 0, result.output
+    assert "file: not recognised" in result.output
+    assert "closest arrests: maps 2 of 4 headers, lacks its date column apprehension_date" in (
+        result.output)
+    assert "Country of Citizenship -> citizenship_country" in result.output
+    # The layout to edit carries what already maps; only the rest is blank.
+    assert '"Gender" = "gender"' in result.output and '"Arrest Day" = ""' in result.output
+    assert 'headers = ["Arrest Day", "Gender", "Country of Citizenship"]' in result.output
+
+
+def test_a_workbook_of_notes_only_is_refused_in_one_line(tmp_path):
+    path = write_production(tmp_path / "notes_20200331.xlsx", {}, footnotes=["Read me", "x"])
+    outcome = ingest([path], tmp_path / "w.duckdb").files[0]
+    assert outcome.error == ("notes_20200331.xlsx: no sheet holds FOIA records (every sheet is "
+                             "empty or notes)")
+
+
 def test_inspect_names_the_dataset_a_known_production_loads_as(tmp_path):
     path = write_production(tmp_path / "p_20200331.xlsx",
                             {"Arrests": (ARREST_HEADERS, [arrest(date(2020, 1, 2))])},
@@ -552,9 +573,10 @@ def test_the_real_uw_production_loads_as_published_and_agrees_with_ices_summary(
         assert len(rows) == 8 and all(ice == records for ice, records in rows), rows
     assert query(db, "SELECT count(*) FROM foia_removals") == [(26_913,)]
     assert sum(ice for name, _, ice, _ in published if name == "removals") == 26_913
-    assert query(db, """SELECT dataset, status FROM foia_checks
+    assert query(db, """SELECT dataset, status, failed_rows, total_rows FROM foia_checks
                         WHERE "check" = 'ice_summary_totals' ORDER BY dataset""") == [
-        ("arrests", "pass"), ("removals", "pass"), ("stints", "pass")]
+        ("arrests", "pass", 0, 32_549), ("removals", "pass", 0, 26_913),
+        ("stints", "pass", 0, 36_811)]
     # The redacted Event Numbers merge no one: every arrest is its own episode.
     assert query(db, "SELECT count(*), count(DISTINCT episode_id), count(event_number) "
                      "FROM foia_arrests") == [(32_549, 32_549, 0)]

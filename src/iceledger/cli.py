@@ -200,6 +200,11 @@ def ingest_foia_command(
                 console.print(f"[{colour}]{c['status']}[/] {f.path.name}: {c['check']} "
                               f"{c['failed_rows']:,} of {c['total_rows']:,} rows "
                               f"(first at {c['example']})", highlight=False, soft_wrap=True)
+            elif c["check"] == "ice_summary_totals":
+                console.print(f"[green]pass[/] {f.path.name}: {c['dataset']} records equal "
+                              f"ICE's own Summary sheet {c['compared']} "
+                              f"({c['total_rows']:,}; foia_published_totals)",
+                              highlight=False, soft_wrap=True)
         for warning in f.warnings:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
         if f.error:

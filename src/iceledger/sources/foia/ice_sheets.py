@@ -196,7 +196,8 @@ def compare_summary(totals: list[PublishedTotal], capabilities: Capabilities,
     rows, checks = [], {}
     for dataset in dict.fromkeys(t.dataset for t in totals):
         mode = cat.vocabulary.compare.get(dataset, "fiscal_year")
-        failed = checked = 0
+        failed = 0
+        checked: dict[str, int] = defaultdict(int)  # ICE's figures compared, per column
         example = None
         by_column: dict[str, list[PublishedTotal]] = defaultdict(list)
         for total in totals:
@@ -215,7 +216,7 @@ def compare_summary(totals: list[PublishedTotal], capabilities: Capabilities,
                              "records": loaded, "compared": mode, "sheet": figure.sheet,
                              "row": figure.row})
                 if mode == "fiscal_year":
-                    checked += figure.total
+                    checked[column] += figure.total
                     failed += abs(loaded - figure.total)
                     if loaded != figure.total and example is None:
                         example = (f"{figure.label} {column}: {loaded:,} records, ICE "
@@ -223,18 +224,24 @@ def compare_summary(totals: list[PublishedTotal], capabilities: Capabilities,
             if mode == "total":
                 published = sum(f.total for f in figures)
                 loaded = sum(records.values())
-                checked += published
+                checked[column] += published
                 failed += abs(loaded - published)
                 if loaded != published and example is None:
                     example = (f"{column}, all years: {loaded:,} records, ICE {published:,}")
-        share = failed / checked if checked else 0.0
+        # The breakdown by sheet and the Total count the same records: the Total's figures, when
+        # ICE printed one, are the records the check covers.
+        covered = next((n for c, n in checked.items() if c.casefold() == "total"),
+                       sum(checked.values()))
+        share = failed / covered if covered else 0.0
         description = ("records per fiscal year of the key date equal ICE's total on its Summary "
                        "sheet" if mode == "fiscal_year" else "records in all equal ICE's total "
                        "over the production on its Summary sheet (ICE credits these to another "
                        "fiscal year than the key date's; the years are shown, not compared)")
         checks[dataset] = {
-            "check": SUMMARY_CHECK, "description": description, "failed_rows": failed,
-            "total_rows": checked,
+            "dataset": dataset, "check": SUMMARY_CHECK, "description": description,
+            "compared": "per fiscal year" if mode == "fiscal_year" else "in total",
+            "failed_rows": failed,
+            "total_rows": covered,
             "status": "pass" if failed == 0 else ("fail" if share >= SUMMARY_FAIL_AT else "warn"),
             "warn_at": 0.0, "fail_at": SUMMARY_FAIL_AT, "example": example}
     return rows, checks

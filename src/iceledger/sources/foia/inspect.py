@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from iceledger.errors import IceledgerError, Location, SourceError
-from iceledger.sources.foia.layouts import EXTRA_PREFIX, Catalog, HeaderMatch
+from iceledger.sources.foia.layouts import EXTRA_PREFIX, Candidate, Catalog, HeaderMatch
 from iceledger.sources.foia.readers import CSV_DELIMITERS, XlsxReader, ice_sheet_kind
 
 LAYOUT_BANNER = "# iceledger layout file"
@@ -33,6 +33,7 @@ class SheetReading:
     headers: list[str] = field(default_factory=list)
     match: HeaderMatch | None = None
     closest: list[str] = field(default_factory=list)  # readings of an unrecognised sheet
+    best: Candidate | None = None  # the likeliest reading of an unrecognised sheet
 
 
 def inspect_file(path: Path, cat: Catalog) -> list[SheetReading]:
@@ -74,14 +75,15 @@ def _read_sheet(cat: Catalog, name: str | None, rows: list[list[object]],
     index = max(range(len(texts)), key=lambda i: sum(1 for c in texts[i] if c))
     headers = [c for c in texts[index] if c]
     above = " ".join(c for r in texts[:index] for c in r if c) or title
+    candidates = cat.candidates(headers, name, above)
     closest = []
-    for candidate in cat.candidates(headers, name, above)[:3]:
+    for candidate in candidates[:3]:
         lacking = (f"lacks its date column {candidate.dataset.key_date}" if not
                    candidate.has_key_date else "ties with another reading")
         closest.append(f"{candidate.dataset.name}: maps {len(candidate.mapped)} of "
                        f"{len(headers)} headers, {lacking}")
     return SheetReading(name, "unrecognised", _titles(texts[:index]), index + 1, headers,
-                        closest=closest)
+                        closest=closest, best=candidates[0] if candidates else None)
 
 
 def _titles(rows: list[list[str]]) -> list[str]:
@@ -121,6 +123,11 @@ def describe(path: Path, readings: list[SheetReading]) -> list[str]:
                          f"({len(reading.headers)} headers)")
             lines.extend(f"  title: {t[:100]}" for t in reading.title)
             lines.extend(f"  closest {c}" for c in reading.closest)
+            if reading.best is not None:
+                lines.append(f"  as {reading.best.dataset.name}:")
+                lines.extend(f"  {raw} -> {name}" for raw, name in reading.best.mapped.items())
+                if reading.best.unmapped:
+                    lines.append(f"  not mapped: {', '.join(reading.best.unmapped)}")
     return lines
 
 
@@ -137,9 +144,12 @@ def layout_file(path: Path, readings: list[SheetReading]) -> str:
             continue
         match = reading.match
         dataset = match.dataset.name if match is not None else ""
-        mapping = ({raw: name for raw, name in zip(match.raw_headers, match.canonical,
-                                                   strict=True) if raw}
-                   if match is not None else {h: "" for h in reading.headers})
+        if match is not None:
+            mapping = {raw: name for raw, name in zip(match.raw_headers, match.canonical,
+                                                      strict=True) if raw}
+        else:
+            known = reading.best.mapped if reading.best is not None else {}
+            mapping = {h: known.get(h, "") for h in reading.headers}
         out.append("[[sheets]]")
         out.append(f"dataset = {json.dumps(dataset)}")
         if reading.name is not None:
