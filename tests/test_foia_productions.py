@@ -457,6 +457,17 @@ def test_a_workbook_the_fast_reader_rejects_is_read_by_the_xml_reader(tmp_path):
         ("later_20200331.xlsx", 8, datetime(2020, 2, 2), "Male")]
 
 
+def test_a_panic_in_the_fast_reader_is_a_rejection_but_ctrl_c_is_not():
+    from iceledger.sources.foia.readers import _fast_reader_rejected
+
+    class PanicException(BaseException):  # how pyo3 hands a Rust panic to Python
+        pass
+
+    assert _fast_reader_rejected(PanicException("index out of bounds"))
+    assert not _fast_reader_rejected(KeyboardInterrupt())
+    assert not _fast_reader_rejected(MemoryError())
+
+
 def test_unreadable_sheet_xml_is_one_line_and_later_files_load(tmp_path):
     plain = write_production(tmp_path / "plain.xlsx",
                              {"Arrests": (ARREST_HEADERS, [arrest(date(2020, 1, 2))])})

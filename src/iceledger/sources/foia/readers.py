@@ -187,6 +187,13 @@ def ice_sheet_kind(cat: Catalog, name: str, rows: list[list[object]]) -> str | N
 # xlsx
 
 
+def _fast_reader_rejected(exc: BaseException) -> bool:
+    """Whether the fast reader failed on the XML (not, say, Ctrl-C): its own errors, or a panic
+    inside its Rust code, which reaches Python as pyo3's PanicException, a BaseException."""
+    return isinstance(exc, fastexcel.FastExcelError | python_calamine.CalamineError) or (
+        type(exc).__name__ == "PanicException")
+
+
 def column_index(letters: str) -> int:
     """0-based index of spreadsheet column letters: A -> 0, AB -> 27."""
     index = 0
@@ -464,7 +471,9 @@ class XlsxReader(FoiaReader):
             book = python_calamine.CalamineWorkbook.from_filelike(
                 io.BytesIO(self._slice_workbook(head)))
             rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
-        except python_calamine.CalamineError as exc:
+        except BaseException as exc:
+            if not _fast_reader_rejected(exc):
+                raise
             self._note_fallback(sheet.name, exc)
             table = self._xml_table(head, 1, None, location)
             rows = [list(r.values()) for r in table.to_pylist()]
@@ -600,7 +609,9 @@ class XlsxReader(FoiaReader):
                 reader = fastexcel.read_excel(self._slice_workbook(anchor, piece))
                 batch = reader.load_sheet(0, header_row=0, dtypes="string", eager=True)
                 table = pa.Table.from_batches([batch])
-            except (fastexcel.FastExcelError, python_calamine.CalamineError) as exc:
+            except BaseException as exc:
+                if not _fast_reader_rejected(exc):
+                    raise
                 self._note_fallback(plan.name, exc)
                 table = self._xml_table(piece, first_row, len(plan.match.raw_headers), location)
                 table = table.select([column_index(letter) for letter in letters])
