@@ -403,6 +403,24 @@ def test_inspect_reads_a_csv_and_shows_what_an_unrecognised_sheet_maps(tmp_path)
     assert 'headers = ["Arrest Day", "Gender", "Country of Citizenship"]' in result.output
 
 
+def test_a_header_below_many_formatted_blank_rows_is_found(tmp_path):
+    path = tmp_path / "low_20200331.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet("Arrests")
+    shaded = book.add_format({"bg_color": "#DDDDDD"})
+    for r in range(51):
+        sheet.write_blank(r, 0, None, shaded)
+    sheet.write_row(51, 0, ARREST_HEADERS)
+    sheet.write_row(52, 0, ["2020-01-02", "(b)(6)", "Male", "MEXICO", "(b)(7)e)", "JAIL",
+                            "Located", ""])
+    book.close()
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT source_row, apprehension_date FROM foia_arrests") == [
+        (53, datetime(2020, 1, 2))]
+
+
 def test_a_workbook_of_notes_only_is_refused_in_one_line(tmp_path):
     path = write_production(tmp_path / "notes_20200331.xlsx", {}, footnotes=["Read me", "x"])
     outcome = ingest([path], tmp_path / "w.duckdb").files[0]

@@ -1,10 +1,13 @@
 """`iceledger ingest foia`: load individual-level ICE FOIA release files into the warehouse.
 
-For each file: recognise the dataset and release layout from its header rows
-(foia_layouts.toml), stream its rows through the canonicaliser on worker threads (readers in
-foia_readers, typing in foia_canonical), flag rows identical to an earlier row of the same file,
-run the validation checks (foia_checks), and hand it all to `Warehouse.load` as one transaction:
-the rows, the checks and the row accounting land together or not at all. A file that cannot be
+For each file: recognise each sheet's dataset and layout from its header row (a layout listed in
+foia_layouts.toml, else the header vocabulary of foia_vocabulary.toml, else a declared layout),
+read ICE's own Summary and Footnotes sheets (ice_sheets), stream the rows of each dataset
+through the canonicaliser on worker threads (readers, canonical), flag rows identical to an
+earlier row of the same file, run the validation checks (checks) and compare the records with
+ICE's Summary, tally what each column carries (foia_capabilities), and hand it all to
+`Warehouse.load` as one transaction: the rows of every dataset, the checks and the row
+accounting land together or not at all. A file that cannot be
 read is reported as one error line and the other files still load. After the files, the derived
 tables are rebuilt once (iceledger.sources.foia.derived).
 
@@ -428,7 +431,7 @@ def _as_date(text: str | None) -> date | None:
 
 def _window_start(name: str) -> date | None:
     """The earliest plausible key date: the start of the fiscal year before the first one the
-    file name covers. Releases reach back a little before their first fiscal year (the July 2025
+    file's name (or its title rows: "FY2012 - FY2019 YTD") covers. Releases reach back a little before their first fiscal year (the July 2025
     release, "FY24-FY25", starts in September 2023), and stints of people already held at the
     start begin earlier still; a year's margin keeps the check for dates that are wrong."""
     found = catalog().fiscal_years_pattern.search(name)

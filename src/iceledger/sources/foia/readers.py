@@ -45,6 +45,7 @@ CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
 HEADER_SEARCH_ROWS = 40
 ICE_SHEET_ROWS = 500  # a Summary or Footnotes sheet is a page of text and totals
+MAX_LEADING_ROWS = 1_000  # formatted blank rows above a header that the header search skips
 MAX_ROW_GAP = 10_000  # rows missing from a sheet's XML before the slice is cut there
 MAX_PART_BYTES = 2 << 30  # a workbook part read whole (shared strings, styles, workbook.xml)
 CSV_BLOCK_BYTES = 16 << 20
@@ -56,6 +57,8 @@ _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _ROW_NUMBER = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
 _ROW_START = re.compile(rb"<row[\s>/]")
+_VALUE_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*(?<!/)>(?:(?!</row>).)*?<(?:v|is)\b',
+                        re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -451,11 +454,15 @@ class XlsxReader(FoiaReader):
 
     def _head_rows(self, sheet: _SheetPart, limit: int = HEADER_SEARCH_ROWS
                    ) -> list[list[object]]:
+        """The sheet's rows from the first to `limit` rows past the first that holds a value
+        (formatted blank rows above a header do not use up the search)."""
         pieces = self._sheet_xml(sheet, piece_bytes=1 << 16)
-        head = b""
+        head, keep = b"", limit
         for piece in pieces:
             head += piece
-            if len(_ROW_START.findall(head)) > limit or len(head) > 1 << 20:
+            first = _VALUE_ROW.search(head)
+            keep = limit + (min(int(first.group(1)) - 1, MAX_LEADING_ROWS) if first else 0)
+            if len(_ROW_START.findall(head)) > keep or len(head) > 1 << 20:
                 break
         pieces.close()
         cut = head.rfind(b"</row>")
@@ -463,7 +470,7 @@ class XlsxReader(FoiaReader):
         # A row numbered far below the first (a cell at row 1,048,576 of a 5 KB file) would make
         # the reader build every row in between: the head ends before it.
         for found in _ROW_NUMBER.finditer(head):
-            if int(found.group(1)) > limit:
+            if int(found.group(1)) > keep:
                 head = head[: found.start()]
                 break
         location = Location(self.path.name, sheet.name)
@@ -477,7 +484,7 @@ class XlsxReader(FoiaReader):
             self._note_fallback(sheet.name, exc)
             table = self._xml_table(head, 1, None, location)
             rows = [list(r.values()) for r in table.to_pylist()]
-        return [[("" if c is None else c) for c in row] for row in rows[:limit]]
+        return [[("" if c is None else c) for c in row] for row in rows[:keep]]
 
     def _note_fallback(self, sheet: str, exc: Exception) -> None:
         if sheet not in self._fallback_used:
