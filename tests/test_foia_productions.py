@@ -334,6 +334,8 @@ sheet = "^Hoja"
 "Pais" = "citizenship_country"
 "Metodo" = "apprehension_method"
 """)
+    shown = run_cli("inspect", str(path), "--layout", str(layout))
+    assert "sheet 'Hoja1': header row 1; loads as arrests" in shown.output
     db = tmp_path / "w.duckdb"
     result = run_cli("ingest", "foia", str(path), "--layout", str(layout), "--warehouse",
                      str(db))

@@ -230,7 +230,7 @@ def _flag_placeholder_check(con: duckdb.DuckDBPyConnection, table: str, column: 
                count(*) AS total_rows, 'warn' AS status, 0.0 AS warn_at, NULL AS fail_at,
                $example AS example
         FROM {table} t
-        JOIN {SOURCES_TABLE} s ON starts_with(s.sha256, split_part(t.record_id, ':', 1))
+        JOIN {SOURCES_TABLE} s ON left(s.sha256, 12) = split_part(t.record_id, ':', 1)
         WHERE t.release = $release
         GROUP BY s.sha256, s.file_name
         HAVING failed_rows > 0""",
