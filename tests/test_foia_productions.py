@@ -19,6 +19,8 @@ import duckdb
 import pytest
 import xlsxwriter
 from conftest import SHARED
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from iceledger.cli import app
@@ -258,6 +260,30 @@ def test_every_spelling_of_an_exemption_marker_is_a_redaction_in_any_column(tmp_
         (None, None, None, ["birth_date", "gender", "event_number", "apprehension_site_landmark"])]
     assert query(db, """SELECT sum(redacted) FROM foia_capabilities
                         WHERE "column" = 'gender'""") == [(1,)]
+
+
+@st.composite
+def exemption_markers(draw) -> str:
+    """Exemption markers as people type them: any case, spacing, stray or missing parentheses
+    around the b and the subsection, several joined by commas, semicolons or "and"."""
+    def space() -> str:
+        return draw(st.sampled_from(["", "", " ", "  "]))
+
+    def one() -> str:
+        b = draw(st.sampled_from(["b", "B", "(b)", "(B)", "(b", "b)"]))
+        number = f"({space()}{draw(st.sampled_from('6789'))}{space()})"
+        letter = draw(st.sampled_from(["", "c", "C", "e", "E", "(c)", "(C )", "e)", "(E"]))
+        return f"{b}{space()}{number}{space()}{letter}"
+
+    joints = st.sampled_from([",", ", ", " ,", ";", " and ", " ", "/"])
+    markers = [one() for _ in range(draw(st.integers(1, 3)))]
+    text = markers[0] + "".join(draw(joints) + m for m in markers[1:])
+    return f"{space()}{text}{draw(st.sampled_from(['', ')', ' ']))}"
+
+
+@given(exemption_markers())
+def test_any_spelling_of_exemption_markers_is_a_redaction(marker):
+    assert catalog().is_redaction(marker), marker
 
 
 def test_values_that_merely_look_like_markers_are_kept():
