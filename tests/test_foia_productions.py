@@ -172,6 +172,18 @@ def test_a_summary_total_the_records_miss_fails_its_check(tmp_path):
     assert check["example"] == "FY2020 Total: 4 records, ICE 5 (sheet 'Summary' row 8)"
 
 
+def test_summary_totals_naming_no_single_dataset_are_shown_not_compared(tmp_path):
+    summary = [["Arrests and Removals"], ["Fiscal Year", "Total"], ["FY2020", 9]]
+    path = write_production(tmp_path / "mixed_20200331.xlsx",
+                            {"Arrests": (ARREST_HEADERS, [arrest(date(2020, 1, 1))])},
+                            summary=summary)
+    outcome = ingest([path], tmp_path / "w.duckdb").files[0]
+    assert outcome.status == "loaded"
+    assert not [c for c in outcome.checks if c["check"] == "ice_summary_totals"]
+    assert ("mixed_20200331.xlsx, sheet 'Summary' row 7: the totals under 'Arrests and "
+            "Removals' name 2 datasets, not one; not compared") in outcome.warnings
+
+
 def test_one_sheet_per_fiscal_year_with_differing_headers_loads_and_keeps_unknown_columns(
         tmp_path):
     later = [*ARREST_HEADERS, "Removal Case COL"]
@@ -390,6 +402,14 @@ def test_every_mistake_in_a_layout_file_is_one_line(tmp_path, text, message):
                      str(tmp_path / "w.duckdb"))
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_missing_layout_file_is_one_line(tmp_path):
+    path = spanish_workbook(tmp_path / "es_20200331.xlsx")
+    result = run_cli("ingest", "foia", str(path), "--layout", str(tmp_path / "none.toml"),
+                     "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.exit_code == 1
+    assert "none.toml: cannot read the layout file (No such file or directory)" in result.output
 
 
 def test_inspect_shows_each_sheet_and_prints_a_layout_that_loads_it(tmp_path):
