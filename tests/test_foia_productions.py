@@ -161,6 +161,26 @@ def test_a_production_in_an_unlisted_layout_loads_with_its_summary_and_footnotes
                      "WHERE dataset = 'arrests' ORDER BY 1") == [(2019,), (2020,)]
 
 
+def test_totals_on_a_sheet_not_named_summary_are_still_read_as_ices_totals(tmp_path):
+    book = xlsxwriter.Workbook(tmp_path / "with_totals_20200331.xlsx")
+    totals = book.add_worksheet("Sheet1")
+    for r, row in enumerate([["ERO Administrative Arrests"],
+                             ["Fiscal Year", "Arrests", "Total"], ["FY2020", 2, 2]]):
+        totals.write_row(r, 0, row)
+    records = book.add_worksheet("Arrests")
+    records.write_row(0, 0, ARREST_HEADERS)
+    for r in (1, 2):
+        records.write_row(r, 0, ["2020-01-02", "(b)(6)", "Male", "MEXICO", "(b)(7)e)", "JAIL",
+                                 "Located", ""])
+    book.close()
+    outcome = ingest([tmp_path / "with_totals_20200331.xlsx"], tmp_path / "w.duckdb").files[0]
+    assert outcome.status == "loaded", outcome.error
+    check = next(c for c in outcome.checks if c["check"] == "ice_summary_totals")
+    assert (check["status"], check["total_rows"]) == ("pass", 2)
+    shown = run_cli("inspect", str(tmp_path / "with_totals_20200331.xlsx")).output
+    assert "sheet 'Sheet1': ICE's summary" in shown
+
+
 def test_a_summary_total_the_records_miss_fails_its_check(tmp_path):
     summary = [["ERO Administrative Arrests"], ["Fiscal Year", "Total"], ["FY2020", 5]]
     path = write_production(tmp_path / "short_20200331.xlsx",

@@ -19,7 +19,12 @@ import pyarrow.parquet as pq
 
 from iceledger.errors import IceledgerError, Location, SourceError
 from iceledger.sources.foia.layouts import EXTRA_PREFIX, Candidate, Catalog, HeaderMatch
-from iceledger.sources.foia.readers import CSV_DELIMITERS, XlsxReader, ice_sheet_kind
+from iceledger.sources.foia.readers import (
+    CSV_DELIMITERS,
+    XlsxReader,
+    holds_totals,
+    ice_sheet_kind,
+)
 
 LAYOUT_BANNER = "# iceledger layout file"
 
@@ -72,6 +77,8 @@ def _read_sheet(cat: Catalog, name: str | None, rows: list[list[object]],
         if match is not None:
             return SheetReading(name, "records", _titles(texts[:index]), index + 1,
                                 [c for c in row if c], match)
+    if name is not None and holds_totals(cat, rows):
+        return SheetReading(name, "summary", title=_titles(texts[:6]))
     index = max(range(len(texts)), key=lambda i: sum(1 for c in texts[i] if c))
     headers = [c for c in texts[index] if c]
     above = " ".join(c for r in texts[:index] for c in r if c) or title

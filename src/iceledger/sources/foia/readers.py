@@ -174,6 +174,18 @@ def find_header(location: Location, rows: list[list[object]], cat: Catalog,
     raise no_header_error(location, rows, cat, sheet_name, _title(rows[:1]))
 
 
+def holds_totals(cat: Catalog, rows: list[list[object]]) -> bool:
+    """Whether the rows hold a block of ICE's totals: a "Fiscal Year" header row followed by a
+    fiscal year's row of numbers. Asked only of a sheet that reads as no records."""
+    vocabulary = cat.vocabulary
+    filled = [row for row in rows if any(c not in (None, "") for c in row)]
+    return any(
+        str(row[0]).strip().casefold() == vocabulary.summary_header
+        and vocabulary.fiscal_year.match(str(after[0]))
+        and any(isinstance(v, int | float) for v in after[1:])
+        for row, after in zip(filled, filled[1:], strict=False) if row and after)
+
+
 def ice_sheet_kind(cat: Catalog, name: str, rows: list[list[object]]) -> str | None:
     """"summary" or "notes" for ICE's own sheets (by name; a sheet with no row of several filled
     cells is notes whatever its name), None for a sheet that should hold records."""
@@ -436,7 +448,15 @@ class XlsxReader(FoiaReader):
                 self.ice_sheets.append(IceSheet(kind, sheet.name,
                                                 self._head_rows(sheet, ICE_SHEET_ROWS)))
                 continue
-            header_index, match = find_header(location, head, self.catalog, sheet.name)
+            try:
+                header_index, match = find_header(location, head, self.catalog, sheet.name)
+            except SourceError:
+                if not holds_totals(self.catalog, head):
+                    raise
+                # Not records, but ICE's totals under another name ("Sheet1", "FY Stats").
+                self.ice_sheets.append(IceSheet("summary", sheet.name,
+                                                self._head_rows(sheet, ICE_SHEET_ROWS)))
+                continue
             plans.append(SheetPlan(sheet.name, index, header_index + 1, match,
                                    _title(head[:header_index])))
         if not plans:
