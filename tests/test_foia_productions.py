@@ -218,6 +218,28 @@ def test_one_sheet_per_fiscal_year_with_differing_headers_loads_and_keeps_unknow
                                          ("Arrests FY2020", {"Removal Case COL": "X-1"})]
 
 
+def test_csv_and_parquet_in_other_spellings_load_by_their_vocabulary(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv_path = tmp_path / "seattle_arrests_20200331.csv"
+    csv_path.write_text("Arrest Date,Gender,Country of Citizenship,Site Code\n"
+                        "01/02/2020,Male,MEXICO,S1\n01/03/2020,(b)(6),GUATEMALA,\n")
+    parquet_path = tmp_path / "removals_20200331.parquet"
+    pq.write_table(pa.table({"Departure Date": [date(2020, 1, 5)], "Gender": ["Female"],
+                             "Country of Citizenship": ["HONDURAS"], "Port": ["SEA"]}),
+                   parquet_path)
+    db = tmp_path / "w.duckdb"
+    report = ingest([csv_path, parquet_path], db)
+    assert [f.status for f in report.files] == ["loaded", "loaded"], report.files
+    assert query(db, "SELECT apprehension_date, gender, extras, redacted FROM foia_arrests "
+                     "ORDER BY source_row") == [
+        (datetime(2020, 1, 2), "Male", {"Site Code": "S1"}, []),
+        (datetime(2020, 1, 3), None, {}, ["gender"])]
+    assert query(db, "SELECT departed_date, citizenship_country, extras FROM foia_removals") == [
+        (date(2020, 1, 5), "HONDURAS", {"Port": "SEA"})]
+
+
 def test_the_sheet_name_decides_between_datasets_whose_dates_a_header_row_both_holds():
     headers = ["Apprehension Date", "Departed Date", "Gender", "Citizenship Country"]
     assert catalog().match(headers, "Removals").dataset.name == "removals"
