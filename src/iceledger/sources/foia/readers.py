@@ -506,7 +506,7 @@ class XlsxReader(FoiaReader):
             rows = [list(r.values()) for r in table.to_pylist()]
         return [[("" if c is None else c) for c in row] for row in rows[:keep]]
 
-    def _note_fallback(self, sheet: str, exc: Exception) -> None:
+    def _note_fallback(self, sheet: str, exc: BaseException) -> None:
         if sheet not in self._fallback_used:
             self._fallback_used.add(sheet)
             reason = str(exc).splitlines()[0].strip()
