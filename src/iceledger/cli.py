@@ -17,7 +17,13 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from iceledger.errors import IceledgerError
-from iceledger.tables import FOIA_CHECKS, QUARANTINE, STATS_ADP, STATS_WORKBOOKS
+from iceledger.tables import (
+    FOIA_CHECKS,
+    FOIA_PUBLISHED_TOTALS,
+    QUARANTINE,
+    STATS_ADP,
+    STATS_WORKBOOKS,
+)
 from iceledger.warehouse import DEFAULT_WAREHOUSE, SYNTHETIC_NOTICE, Warehouse
 
 console = Console()
@@ -25,8 +31,8 @@ err_console = Console(stderr=True)
 
 START_HERE, LOAD_DATA, NUMBERS, WAREHOUSE = "Start here", "Load data", "Numbers", "Warehouse"
 # The order `iceledger --help` lists commands in (and so its panels), newcomer's first step first.
-HELP_ORDER = ("demo", "report", "serve", "fetch", "ingest", "synth", "derive", "metrics", "metric",
-              "claims", "reconcile", "stats", "tables", "sources", "export")
+HELP_ORDER = ("demo", "report", "serve", "fetch", "ingest", "inspect", "synth", "derive", "metrics",
+              "metric", "claims", "reconcile", "stats", "tables", "sources", "export", "lake")
 
 
 class _HelpOrder(TyperGroup):
@@ -166,6 +172,9 @@ def ingest_foia_command(
         "--derive/--no-derive",
         help="Rebuild the derived tables after loading. --no-derive: load several batches "
              "first, then run `iceledger derive` once.")] = True,
+    layout: Annotated[Path | None, typer.Option(
+        "--layout", help="A declared layout file (TOML) for a production in a layout iceledger "
+                         "does not know; `iceledger inspect FILE` prints one to edit.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
     """Load individual-level ICE FOIA records (one transaction per file), then rebuild the
@@ -182,7 +191,7 @@ def ingest_foia_command(
 
         report = ingest_foia(foia_paths(paths), Warehouse(warehouse), release=release,
                              facility_references=facility_reference or (), on_file=track,
-                             derive=derive)
+                             derive=derive, layout=layout)
     table = Table("file", "layout", "release", "read", "loaded", "quarantined", "duplicate",
                   "status", "s")
     for f in report.files:
@@ -198,6 +207,11 @@ def ingest_foia_command(
                 console.print(f"[{colour}]{c['status']}[/] {f.path.name}: {c['check']} "
                               f"{c['failed_rows']:,} of {c['total_rows']:,} rows "
                               f"(first at {c['example']})", highlight=False, soft_wrap=True)
+            elif c["check"] == "ice_summary_totals":
+                console.print(f"[green]pass[/] {f.path.name}: {c['dataset']} records equal "
+                              f"ICE's own Summary sheet {c['compared']} "
+                              f"({c['total_rows']:,}; {FOIA_PUBLISHED_TOTALS})",
+                              highlight=False, soft_wrap=True)
         for warning in f.warnings:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
         if f.error:
@@ -266,6 +280,27 @@ def fetch_stats_command(
     if outcome.errors:
         raise typer.Exit(1)
     console.print(f"next: iceledger ingest stats {out}", highlight=False)
+
+
+@app.command("inspect", rich_help_panel=LOAD_DATA)
+@user_errors
+def inspect_command(
+    path: Annotated[Path, typer.Argument(help="A FOIA production file (.xlsx, .csv, .parquet).")],
+    layout: Annotated[Path | None, typer.Option(
+        "--layout", help="Read it with this declared layout file, to try one out.")] = None,
+) -> None:
+    """Show how each sheet of a FOIA production reads (title rows, header row, mapped and
+    unmapped columns, dataset) and print a layout file to edit for `ingest foia --layout`."""
+    from iceledger.sources.foia.declared import declared_catalog
+    from iceledger.sources.foia.inspect import describe, inspect_file, layout_file
+    from iceledger.sources.foia.layouts import catalog
+
+    cat = declared_catalog(layout) if layout is not None else catalog()
+    readings = inspect_file(path, cat)
+    for line in describe(path, readings):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    console.print("", highlight=False)
+    console.print(layout_file(path, readings), highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("derive", rich_help_panel=LOAD_DATA)
@@ -520,7 +555,7 @@ def claims_check_command(
 
 lake_app = typer.Typer(help="The warehouse as a Parquet lake, for Spark or any engine.",
                        no_args_is_help=True)
-app.add_typer(lake_app, name="lake", rich_help_panel=NUMBERS)
+app.add_typer(lake_app, name="lake", rich_help_panel=WAREHOUSE)
 
 
 @lake_app.command("export")

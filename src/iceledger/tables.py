@@ -53,11 +53,15 @@ FOIA_REMOVALS = "foia_removals"
 FOIA_DETAINERS = "foia_detainers"
 FOIA_ENCOUNTERS = "foia_encounters"
 FOIA_CHECKS = "foia_checks"
+FOIA_CAPABILITIES = "foia_capabilities"
+FOIA_PUBLISHED_TOTALS = "foia_published_totals"
+FOIA_RELEASE_NOTES = "foia_release_notes"
 # Derived from the FOIA records, rebuilt after loads.
 FOIA_STAYS = "foia_stays"
 FOIA_ARREST_STAY_LINKS = "foia_arrest_stay_links"
 FOIA_REMOVAL_LINKS = "foia_removal_links"
 FOIA_RELEASES = "foia_releases"
+FOIA_PLACEHOLDER_IDENTIFIERS = "foia_placeholder_identifiers"
 # Detention-statistics workbooks: the tables code names; the rest come from stats_tables.toml.
 STATS_WORKBOOKS = "stats_workbooks"
 STATS_CHECKS = "stats_checks"
@@ -126,6 +130,20 @@ _DECLARED = (
         "sha256 VARCHAR, file_name VARCHAR, dataset VARCHAR, check VARCHAR, "
         "description VARCHAR, failed_rows BIGINT, total_rows BIGINT, status VARCHAR, "
         "warn_at DOUBLE, fail_at DOUBLE, example VARCHAR")),
+    Table(FOIA_CAPABILITIES, "foia", "what each release can say, column by column", _columns(
+        "sha256 VARCHAR, file_name VARCHAR, release VARCHAR, dataset VARCHAR, sheet VARCHAR, "
+        "month DATE, fiscal_year INTEGER, column VARCHAR, rows BIGINT, non_null BIGINT, "
+        "redacted BIGINT")),
+    Table(FOIA_PUBLISHED_TOTALS, "foia", "ICE's Summary sheet figures against the records",
+          _columns("sha256 VARCHAR, file_name VARCHAR, release VARCHAR, dataset VARCHAR, "
+                   "column VARCHAR, label VARCHAR, fiscal_year INTEGER, ice_total DOUBLE, "
+                   "records BIGINT, compared VARCHAR, sheet VARCHAR, row BIGINT")),
+    Table(FOIA_RELEASE_NOTES, "foia", "ICE's footnotes, stored with the release", _columns(
+        "sha256 VARCHAR, file_name VARCHAR, release VARCHAR, sheet VARCHAR, row BIGINT, "
+        "note VARCHAR, dates DATE[]")),
+    Table(FOIA_PLACEHOLDER_IDENTIFIERS, "foia derived", "identifier values that are no one",
+          _columns("release VARCHAR, table VARCHAR, column VARCHAR, value VARCHAR, rows BIGINT, "
+                   "days BIGINT, first_day DATE, last_day DATE, found_at TIMESTAMP")),
     Table(FOIA_STAYS, "foia derived", "detention stays: a person's stints joined end to end",
           _columns("stay_id VARCHAR, person_id VARCHAR, release VARCHAR, "
                    "stay_book_in TIMESTAMP, stay_book_out TIMESTAMP, censored BOOLEAN, "

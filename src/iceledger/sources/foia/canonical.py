@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from iceledger.field_offices import normalise_aor
-from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
+from iceledger.sources.foia.layouts import EXTRA_PREFIX, Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import RawPart
 from iceledger.warehouse import QuarantinedRow
 
@@ -40,6 +40,7 @@ class FileContext:
     file_name: str
     sha256: str
     release: str
+    catalog: Catalog = field(default_factory=catalog)
 
     @property
     def record_prefix(self) -> str:
@@ -64,10 +65,11 @@ class _Converted:
 
 def canonicalise(part: RawPart, dataset: Dataset, context: FileContext) -> CanonicalPart:
     """Type, map and mark the cells of one raw part; quarantine rows without a usable key date."""
-    cat = catalog()
+    cat = context.catalog
     raw = part.table
     blank = _all_null(raw)
     columns: dict[str, pa.Array] = {}
+    extras: dict[str, pa.Array] = {}
     redacted: list[tuple[np.ndarray, pa.Array]] = []
     unparsed: list[tuple[np.ndarray, pa.Array]] = []
     unknown_aor = None
@@ -78,6 +80,9 @@ def canonicalise(part: RawPart, dataset: Dataset, context: FileContext) -> Canon
             values, marked = _strip_redactions(values, cat)
             if marked is not None:
                 redacted.append((_indices(marked), _repeat(name, _count(marked))))
+        if name.startswith(EXTRA_PREFIX):
+            extras[name.removeprefix(EXTRA_PREFIX)] = values
+            continue
         kind = cat.types.get(name)
         converted = _convert(kind, values, cat)
         columns[name] = converted.values
@@ -96,6 +101,8 @@ def canonicalise(part: RawPart, dataset: Dataset, context: FileContext) -> Canon
             columns[derived.column] = _derive(columns[derived.source], derived.values,
                                               derived.otherwise)
     n = raw.num_rows
+    if part.plan.match.by_vocabulary:
+        columns["extras"] = _extras(n, extras)
     columns["redacted"] = _row_lists(n, redacted)
     columns["unparsed"] = _row_lists(n, unparsed)
     columns["source_file"] = pa.repeat(pa.scalar(context.file_name), n)
@@ -125,14 +132,14 @@ def canonicalise(part: RawPart, dataset: Dataset, context: FileContext) -> Canon
                          None if unknown_aor is None else np.asarray(unknown_aor))
 
 
-def key_date_values(part: RawPart, dataset: Dataset) -> pa.Array:
+def key_date_values(part: RawPart, dataset: Dataset, cat: Catalog) -> pa.Array:
     """The key dates of a raw part as timestamps (unreadable ones NULL), for the release fallback."""
     if dataset.key_date not in part.table.column_names:
         return pa.nulls(0, TIMESTAMP)
     values = _plain(part.table.column(dataset.key_date))
     if pa.types.is_string(values.type):
-        values, _ = _strip_redactions(values, catalog())
-    return _moments(values, catalog()).values
+        values, _ = _strip_redactions(values, cat)
+    return _moments(values, cat).values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,10 +179,20 @@ def _all_null(table: pa.Table) -> pa.Array:
 
 
 def _strip_redactions(values: pa.Array, cat: Catalog) -> tuple[pa.Array, pa.Array | None]:
-    """Empty text and redaction strings become NULL; returns the redacted cells' mask."""
-    hit = pc.is_in(values, value_set=pa.array([*cat.redaction_markers, ""]))
-    if not pc.any(hit).as_py():
+    """Empty text and redaction strings become NULL; returns the redacted cells' mask.
+
+    Each distinct text is judged once (`Catalog.is_redaction`); only texts with a parenthesis
+    can be exemption markers, so most never reach the regular expression."""
+    encoded = values.dictionary_encode()
+    texts = encoded.dictionary
+    maybe = pc.match_substring(texts, "(")
+    marker = np.zeros(len(texts), dtype=bool)
+    for position in np.flatnonzero(np.asarray(maybe.fill_null(False))):
+        marker[position] = cat.is_redaction(texts[int(position)].as_py())
+    marker |= np.asarray(pc.is_in(texts, value_set=pa.array([*cat.redaction_markers, ""])))
+    if not marker.any():
         return values, None
+    hit = pa.array(marker).take(encoded.indices)
     marked = pc.and_(hit, pc.not_equal(values, ""))
     values = pc.if_else(hit, pa.scalar(None, pa.string()), values)
     return values, (marked if pc.any(marked).as_py() else None)
@@ -261,24 +278,29 @@ def _from_serial(days: pa.Array, cat: Catalog) -> pa.Array:
 
 
 def _numbers(values: pa.Array, pattern: str, target: pa.DataType) -> _Converted:
-    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-        if pa.types.is_floating(values.type) and pa.types.is_integer(target):
-            whole = pc.equal(pc.floor(values), values)
-            result = pc.cast(pc.if_else(whole, values, pa.scalar(None, values.type)), target)
-            return _Converted(result, _failed(values, result))
-        return _Converted(pc.cast(values, target))
-    if not pa.types.is_string(values.type):
-        values = pc.cast(values, pa.string())
-    try:  # the common case: plain numbers
-        return _Converted(pc.cast(values, target))
-    except pa.ArrowInvalid:
-        pass
-    ok = pc.match_substring_regex(values, pattern)
-    text = pc.replace_substring_regex(pc.if_else(ok, values, pa.scalar(None, pa.string())),
-                                      r"[\s$,]|\.0*\s*$" if pa.types.is_integer(target)
-                                      else r"[\s$,]", "")
-    result = pc.cast(text, target)
-    return _Converted(result, _failed(values, result))
+    source = values
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        if not pa.types.is_string(values.type):
+            values = source = pc.cast(values, pa.string())
+        try:  # the common case: plain numbers that fit
+            return _Converted(pc.cast(values, target))
+        except pa.ArrowInvalid:
+            pass
+        ok = pc.match_substring_regex(values, pattern)
+        text = pc.replace_substring_regex(pc.if_else(ok, values, pa.scalar(None, pa.string())),
+                                          r"[\s$,]|\.0*\s*$" if pa.types.is_integer(target)
+                                          else r"[\s$,]", "")
+        values = pc.cast(text, pa.float64())
+    # A value the column's type cannot hold (a birth year of 3,000,000,000, a fraction in a
+    # count) is NULL and kept in `unparsed`, never an error for the whole file.
+    numbers = pc.cast(values, pa.float64())
+    usable = pc.is_finite(numbers)
+    if pa.types.is_integer(target):
+        bounds = np.iinfo(target.to_pandas_dtype())
+        usable = pc.and_(usable, pc.and_(pc.equal(pc.floor(numbers), numbers), pc.and_(
+            pc.greater_equal(numbers, float(bounds.min)), pc.less_equal(numbers, float(bounds.max)))))
+    result = pc.cast(pc.if_else(usable, numbers, pa.scalar(None, pa.float64())), target)
+    return _Converted(result, _failed(source, result))
 
 
 def _mapped(values: pa.Array, mapping: dict, target: pa.DataType) -> _Converted:
@@ -316,6 +338,22 @@ def _derive(source: pa.Array, mapping: dict[str, str], otherwise: str) -> pa.Arr
     mapped = pa.array(list(mapping.values()), pa.string()).take(index)
     filled = pc.coalesce(mapped, pa.scalar(otherwise))
     return pc.if_else(pc.is_valid(source), filled, pa.scalar(None, pa.string()))
+
+
+def _extras(n: int, extras: dict[str, pa.Array]) -> pa.Array:
+    """The columns no canonical name covers, as one map per row: header -> text as written."""
+    if not extras:
+        return pa.MapArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)),
+                                       pa.array([], pa.string()), pa.array([], pa.string()))
+    headers = list(extras)
+    texts = [pc.cast(v, pa.string()) for v in extras.values()]
+    present = np.stack([np.asarray(pc.is_valid(t)) for t in texts], axis=1)  # rows x columns
+    rows, columns = np.nonzero(present)  # row-major: each row's cells in header order
+    items = pa.concat_arrays(texts).take(pa.array(columns * n + rows))
+    keys = pa.array(headers, pa.string()).take(pa.array(columns))
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(present.sum(axis=1), out=offsets[1:])
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, items)
 
 
 def _row_lists(n: int, entries: list[tuple[np.ndarray, pa.Array]]) -> pa.Array:

@@ -18,22 +18,26 @@ from dataclasses import dataclass, field
 import duckdb
 
 from iceledger.errors import IceledgerError
+from iceledger.sources.foia.layouts import catalog
 from iceledger.tables import (
     ARREST_STAY_DAYS_AFTER,
     ARREST_STAY_DAYS_BEFORE,
     FOIA_ARRESTS,
     FOIA_ARREST_STAY_LINKS,
+    FOIA_CHECKS,
     FOIA_DETAINERS,
     FOIA_ENCOUNTERS,
+    FOIA_PLACEHOLDER_IDENTIFIERS,
     FOIA_RELEASES,
     FOIA_REMOVALS,
     FOIA_REMOVAL_LINKS,
     FOIA_STAYS,
     FOIA_STINTS,
 )
-from iceledger.warehouse import DERIVE_MEMORY_LIMIT, Warehouse, table_exists
+from iceledger.warehouse import DERIVE_MEMORY_LIMIT, SOURCES_TABLE, Warehouse, table_exists
 
 ARRESTS, STINTS, REMOVALS = FOIA_ARRESTS, FOIA_STINTS, FOIA_REMOVALS
+PLACEHOLDER_CHECK = "placeholder_identifiers"
 STAYS, ARREST_STAY_LINKS, REMOVAL_LINKS, RELEASES = (
     FOIA_STAYS,
     FOIA_ARREST_STAY_LINKS,
@@ -63,6 +67,11 @@ _REQUIRED_COLUMNS = {
     REMOVALS: ("record_id", "person_id"),
 }
 
+def required_columns(table: str) -> tuple[str, ...]:
+    """The columns the derived tables read from a raw table (besides release and its date)."""
+    return tuple(c for c in _REQUIRED_COLUMNS.get(table, ()) if c != "record_id")
+
+
 # Stints of a stay in time order, ties in load order (the file's sheets and rows as ingested),
 # missing book-ins last. Packed into one BIGINT (seconds since 2000 in the high 32 bits, rowid in
 # the low 32) because DuckDB's arg_min is several times faster on it than on a (timestamp, rowid)
@@ -80,6 +89,7 @@ class DerivedSummary:
     """What one rebuild produced, including every row a rule could not use and why."""
 
     releases: int = 0
+    placeholder_rows: int = 0  # identifiers found to be placeholders, loaded now as NULL
     arrests: int = 0
     arrest_episodes: int = 0
     arrest_duplicates: int = 0
@@ -124,6 +134,7 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
                                       *_REQUIRED_COLUMNS.get(table, ())))
     con.execute("BEGIN TRANSACTION")
     try:
+        _timed(summary, "placeholder identifiers", _null_placeholders, con, present, summary)
         _timed(summary, "releases", _build_releases, con, present)
         if ARRESTS in present:
             _timed(summary, "arrest episodes", _flag_arrest_episodes, con)
@@ -168,6 +179,71 @@ def _timed(summary: DerivedSummary, step: str, build, *args) -> None:
     build(*args)
     summary.seconds[step] = time.perf_counter() - started
     summary.cpu_seconds[step] = time.process_time() - cpu_started
+
+
+def _null_placeholders(con: duckdb.DuckDBPyConnection, present: set[str],
+                       summary: DerivedSummary) -> None:
+    """An identifier value on too many rows over too many days for any one person (a redaction
+    no spelling rule caught, a filler) is no identifier: NULL, so it links nothing and merges no
+    one, with the value kept in foia_placeholder_identifiers and the files' checks flagged. The
+    thresholds are foia_vocabulary.toml's [placeholder_guard]."""
+    vocabulary = catalog().vocabulary
+    con.execute(f"""
+        CREATE TABLE IF NOT EXISTS {FOIA_PLACEHOLDER_IDENTIFIERS} (
+            release VARCHAR, "table" VARCHAR, "column" VARCHAR, value VARCHAR, "rows" BIGINT,
+            days BIGINT, first_day DATE, last_day DATE, found_at TIMESTAMP)""")
+    for table in sorted(present):
+        columns = set(con.table(table).columns)
+        identifiers = [c for c in vocabulary.identifier_columns if c in columns]
+        day = f'CAST("{EVENT_DATE_COLUMNS[table]}" AS DATE)'
+        for column in identifiers:
+            found = con.execute(f"""
+                SELECT release, CAST("{column}" AS VARCHAR) AS value, count(*) AS n,
+                       count(DISTINCT {day}) AS days, min({day}), max({day})
+                FROM {table} WHERE "{column}" IS NOT NULL
+                GROUP BY ALL HAVING n >= $rows AND days >= $days""",
+                {"rows": vocabulary.placeholder_min_rows,
+                 "days": vocabulary.placeholder_min_days}).fetchall()
+            for release, value, rows, days, first, last in found:
+                con.execute(f"INSERT INTO {FOIA_PLACEHOLDER_IDENTIFIERS} "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
+                            [release, table, column, value, rows, days, first, last])
+                _flag_placeholder_check(con, table, column, release, value, rows, days)
+                con.execute(f'UPDATE {table} SET "{column}" = NULL WHERE release = ? AND '
+                            f'CAST("{column}" AS VARCHAR) = ?', [release, value])
+                summary.placeholder_rows += rows
+                summary.notes.append(
+                    f"{table}.{column} {value!r} is on {rows:,} rows over {days:,} days: a "
+                    f"placeholder, not one person; loaded as NULL ({FOIA_PLACEHOLDER_IDENTIFIERS})")
+        if identifiers and "is_exact_duplicate" in columns:
+            # Equal rows are one record twice only when they say whom they are about.
+            anonymous = " AND ".join(f'"{c}" IS NULL' for c in identifiers)
+            con.execute(f"UPDATE {table} SET is_exact_duplicate = false "
+                        f"WHERE is_exact_duplicate AND {anonymous}")
+
+
+def _flag_placeholder_check(con: duckdb.DuckDBPyConnection, table: str, column: str,
+                            release: str, value: str, rows: int, days: int) -> None:
+    """One `placeholder_identifiers` row in foia_checks per source file that carries the value."""
+    if not table_exists(con, FOIA_CHECKS) or not table_exists(con, SOURCES_TABLE):
+        return
+    dataset = next((name for name, spec in catalog().datasets.items() if spec.table == table),
+                   table)
+    con.execute(f"""
+        INSERT INTO {FOIA_CHECKS} BY NAME
+        SELECT s.sha256, s.file_name, $dataset AS dataset, '{PLACEHOLDER_CHECK}' AS "check",
+               'an identifier value on too many rows over too many days to be one person: a '
+               || 'placeholder, loaded as NULL' AS description,
+               count(*) FILTER (CAST(t."{column}" AS VARCHAR) = $value) AS failed_rows,
+               count(*) AS total_rows, 'warn' AS status, 0.0 AS warn_at, NULL AS fail_at,
+               $example AS example
+        FROM {table} t
+        JOIN {SOURCES_TABLE} s ON left(s.sha256, 12) = split_part(t.record_id, ':', 1)
+        WHERE t.release = $release
+        GROUP BY s.sha256, s.file_name
+        HAVING failed_rows > 0""",
+        {"dataset": dataset, "value": value, "release": release,
+         "example": f"{column} {value!r} on {rows:,} rows over {days:,} days"})
 
 
 def _build_releases(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:

@@ -1,10 +1,13 @@
 """`iceledger ingest foia`: load individual-level ICE FOIA release files into the warehouse.
 
-For each file: recognise the dataset and release layout from its header rows
-(foia_layouts.toml), stream its rows through the canonicaliser on worker threads (readers in
-foia_readers, typing in foia_canonical), flag rows identical to an earlier row of the same file,
-run the validation checks (foia_checks), and hand it all to `Warehouse.load` as one transaction:
-the rows, the checks and the row accounting land together or not at all. A file that cannot be
+For each file: recognise each sheet's dataset and layout from its header row (a layout listed in
+foia_layouts.toml, else the header vocabulary of foia_vocabulary.toml, else a declared layout),
+read ICE's own Summary and Footnotes sheets (ice_sheets), stream the rows of each dataset
+through the canonicaliser on worker threads (readers, canonical), flag rows identical to an
+earlier row of the same file, run the validation checks (checks) and compare the records with
+ICE's Summary, tally what each column carries (foia_capabilities), and hand it all to
+`Warehouse.load` as one transaction: the rows of every dataset, the checks and the row
+accounting land together or not at all. A file that cannot be
 read is reported as one error line and the other files still load. After the files, the derived
 tables are rebuilt once (iceledger.sources.foia.derived).
 
@@ -30,6 +33,7 @@ import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError, Location, SourceError
 from iceledger.sources.foia import derived as foia_derived
+from iceledger.sources.foia import ice_sheets
 from iceledger.sources.foia.canonical import FileContext, canonicalise, key_date_values
 from iceledger.sources.foia.checks import (
     CheckContext,
@@ -39,9 +43,17 @@ from iceledger.sources.foia.checks import (
     reference_facility_codes,
     results_table,
 )
-from iceledger.sources.foia.layouts import Layout, catalog
+from iceledger.sources.foia.declared import declared_catalog
+from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import FoiaReader, SheetPlan, open_reader
-from iceledger.tables import FOIA_CHECKS, FOIA_DETAINERS, FOIA_STINTS
+from iceledger.tables import (
+    FOIA_CAPABILITIES,
+    FOIA_CHECKS,
+    FOIA_DETAINERS,
+    FOIA_PUBLISHED_TOTALS,
+    FOIA_RELEASE_NOTES,
+    FOIA_STINTS,
+)
 from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse, file_sha256
 
 WORKERS = 2
@@ -205,9 +217,13 @@ def ingest_foia(
     workers: int = WORKERS,
     on_file: Callable[[Path, int], Progress] | None = None,
     derive: bool = True,
+    layout: Path | None = None,
 ) -> IngestReport:
     """Load each file (one transaction each), then rebuild the derived tables once (unless
-    `derive` is False: then `iceledger derive` rebuilds them when the loading is done)."""
+    `derive` is False: then `iceledger derive` rebuilds them when the loading is done).
+    `layout`: a declared layout file (iceledger.sources.foia.declared) for layouts the catalogue
+    does not know."""
+    cat = declared_catalog(layout) if layout is not None else catalog()
     if release is not None and _as_date(release) is None:
         raise IceledgerError(f"--release {release!r} is not a date (YYYY-MM-DD)")
     user_codes = read_facility_codes(facility_references)
@@ -217,7 +233,8 @@ def ingest_foia(
         started = time.perf_counter()
         progress = on_file(path, path.stat().st_size if path.exists() else 0) if on_file else None
         try:
-            outcome = _ingest_file(Path(path), warehouse, release, user_codes, workers, progress)
+            outcome = _ingest_file(Path(path), warehouse, release, user_codes, workers, progress,
+                                   cat)
         except IceledgerError as exc:
             outcome = FileOutcome(Path(path), "error", error=str(exc))
         except duckdb.InterruptException:  # DuckDB's form of Ctrl-C: stop everything
@@ -244,7 +261,7 @@ def ingest_foia(
 
 def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
                  user_codes: frozenset[str], workers: int, progress: Progress | None,
-                 ) -> FileOutcome:
+                 cat: Catalog) -> FileOutcome:
     if not path.is_file():
         raise SourceError(Location(path.name), "no such file")
     sha256 = file_sha256(path)
@@ -252,49 +269,81 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
     if warehouse.has_source(sha256):
         outcome.status = "already loaded"
         return outcome
-    reader = open_reader(path)
+    reader = open_reader(path, cat)
     try:
         plans = reader.plans()
-        layout = _one_layout(path, plans)
-        dataset = layout.dataset
-        outcome.dataset, outcome.layout = dataset.name, layout.name
-        outcome.warnings.extend(reader.warnings)
-        outcome.release = _release_from_name(path.name) or release
+        groups = _by_dataset(path, plans)
+        outcome.dataset = ",".join(groups)
+        outcome.layout = ",".join(dict.fromkeys(p.match.layout.name for p in plans))
+        notes = ice_sheets.read_notes(reader.ice_sheets)
+        totals, summary_warnings = ice_sheets.read_summary(reader.ice_sheets, cat)
+        outcome.warnings.extend(f"{path.name}, {w}" for w in summary_warnings)
+        outcome.release = (_release_from_name(path.name) or release
+                           or ice_sheets.updated_through(notes, cat))
         if outcome.release is None:
-            outcome.release = _latest_event_date(reader, plans, workers)
+            outcome.release = _latest_event_date(reader, plans, workers, cat)
             outcome.warnings.append(
-                f"{path.name}: no release date (YYYYMMDD) in the file name; release set to the "
-                f"latest {dataset.key_date} in the file, {outcome.release}")
-        marker = catalog().synthetic_marker
+                f"{path.name}: no release date (YYYYMMDD) in the file name or its notes; "
+                f"release set to the latest key date in the file, {outcome.release}")
+        marker = cat.synthetic_marker
         outcome.synthetic = marker in path.name.upper() or any(
             marker in p.title_text.upper() for p in plans)
-        context = FileContext(path.name, sha256, outcome.release)
-        checks = CheckRun(CheckContext(
-            dataset, _as_date(outcome.release), _window_start(path.name),
-            reference_facility_codes() | user_codes | _release_facility_codes(
-                warehouse, outcome.release)))
-        rows = _rows(reader, plans, context, outcome, checks, workers, progress)
+        context = FileContext(path.name, sha256, outcome.release, cat)
+        window = _window_start(" ".join([path.name, *(p.title_text for p in plans)]))
+        codes = (reference_facility_codes() | user_codes
+                 | _release_facility_codes(warehouse, outcome.release))
+        capabilities = ice_sheets.Capabilities()
+        runs = {name: CheckRun(CheckContext(cat.datasets[name], _as_date(outcome.release),
+                                            window, codes)) for name in groups}
+        tables: dict[str, Iterator[pa.Table]] = {
+            cat.datasets[name].table: _rows(reader, group, cat.datasets[name], context, outcome,
+                                            runs[name], capabilities, workers, progress)
+            for name, group in groups.items()}
+
+        compared: list[dict] = []
 
         def check_results() -> Iterator[pa.Table]:
-            outcome.checks = checks.results()
-            yield results_table(sha256, path.name, dataset.name, outcome.checks)
+            # Runs once every dataset's rows are in: the tallies are complete.
+            outcome.warnings.extend(reader.warnings)
+            rows, summary_checks = ice_sheets.compare_summary(
+                totals, capabilities, {name: [p.name for p in group]
+                                       for name, group in groups.items()}, cat)
+            compared.extend(rows)
+            for name in dict.fromkeys([*groups, *summary_checks]):
+                results = runs[name].results() if name in runs else []
+                results += [summary_checks[name]] if name in summary_checks else []
+                outcome.checks.extend(results)
+                yield results_table(sha256, path.name, name, results)
 
+        tables[FOIA_CHECKS] = check_results()
+        tables[FOIA_PUBLISHED_TOTALS] = _after(lambda: [ice_sheets.totals_table(
+            sha256, path.name, outcome.release, compared)])
+        tables[FOIA_CAPABILITIES] = _after(lambda: [capabilities.table(
+            sha256, path.name, outcome.release)])
+        tables[FOIA_RELEASE_NOTES] = _after(lambda: [ice_sheets.notes_table(
+            sha256, path.name, outcome.release, notes)])
         warehouse.load(SourceLoad(
-            path=path, sha256=sha256, kind="foia",
-            tables={dataset.table: rows, FOIA_CHECKS: check_results()},
-            accounting=outcome.accounting, dataset=dataset.name, layout=layout.name,
+            path=path, sha256=sha256, kind="foia", tables=tables,
+            accounting=outcome.accounting, dataset=outcome.dataset, layout=outcome.layout,
             warnings=outcome.warnings, synthetic=outcome.synthetic))
     finally:
         reader.close()
     return outcome
 
 
-def _rows(reader: FoiaReader, plans: list[SheetPlan], context: FileContext, outcome: FileOutcome,
-          checks: CheckRun, workers: int, progress: Progress | None) -> Iterator[pa.Table]:
-    dataset = plans[0].match.dataset
+def _after(build: Callable[[], list[pa.Table]]) -> Iterator[pa.Table]:
+    """Tables built only when the warehouse reaches them: after the rows they describe."""
+    yield from (t for t in build() if t.num_rows)
+
+
+def _rows(reader: FoiaReader, plans: list[SheetPlan], dataset: Dataset, context: FileContext,
+          outcome: FileOutcome, checks: CheckRun, capabilities: ice_sheets.Capabilities,
+          workers: int, progress: Progress | None) -> Iterator[pa.Table]:
     duplicates = ExactDuplicates()
     accounting = outcome.accounting
     blank_rows = 0
+    required = _required_columns(dataset, context.catalog)
+    identifiers = context.catalog.vocabulary.identifier_columns
 
     def items():
         for plan in plans:
@@ -302,7 +351,9 @@ def _rows(reader: FoiaReader, plans: list[SheetPlan], context: FileContext, outc
                 yield (lambda work=work: canonicalise(work(), dataset, context)), size
 
     for part, size in ordered_parallel(items(), workers):
-        flags = duplicates.flag(part.row_hashes)
+        # Two equal rows are the same record twice only if they name whom they are about:
+        # without an identifier (the UW production) equal rows are different people's.
+        flags = duplicates.flag(part.row_hashes) & _identified(part.table, identifiers)
         duplicate_count = int(flags.sum())
         accounting.rows_read += part.rows_read
         accounting.rows_duplicate += duplicate_count
@@ -312,7 +363,12 @@ def _rows(reader: FoiaReader, plans: list[SheetPlan], context: FileContext, outc
         checks.update(Rows(part.table, part.unknown_aor))
         if progress:
             progress(size)
-        yield part.table.append_column("is_exact_duplicate", pa.array(flags))
+        table = part.table
+        for name, sql_type in required.items():
+            if name not in table.column_names:
+                table = table.append_column(name, pa.nulls(table.num_rows, sql_type))
+        capabilities.update(dataset.name, dataset.key_date, table)
+        yield table.append_column("is_exact_duplicate", pa.array(flags))
     if blank_rows:
         outcome.warnings.append(f"{outcome.path.name}: {blank_rows:,} blank rows (no value in "
                                 "any cell) are not records and were not loaded")
@@ -321,11 +377,37 @@ def _rows(reader: FoiaReader, plans: list[SheetPlan], context: FileContext, outc
                              "was loaded (this is a bug)")
 
 
-def _one_layout(path: Path, plans: list[SheetPlan]) -> Layout:
-    """Every sheet of a release file has the same columns; a sheet that differs is an error."""
-    first = plans[0]
-    for plan in plans[1:]:
-        if plan.match.raw_headers != first.match.raw_headers:
+def _identified(table: pa.Table, identifiers: tuple[str, ...]) -> np.ndarray:
+    """Whether each row carries any identifier."""
+    identified = np.zeros(table.num_rows, dtype=bool)
+    for name in identifiers:
+        if name in table.column_names:
+            identified |= np.asarray(pc.is_valid(table.column(name)))
+    return identified
+
+
+_ARROW_TYPES = {"timestamp": pa.timestamp("us"), "date": pa.date32(), "integer": pa.int32(),
+                "decimal": pa.float64(), "yes_no": pa.bool_()}
+
+
+def _required_columns(dataset: Dataset, cat: Catalog) -> dict[str, pa.DataType]:
+    """The columns the derived tables read from this dataset's table, typed: a layout that lacks
+    one (the UW production has no identifiers or book-outs) loads it as NULL, so the derived
+    tables say what cannot be formed instead of failing."""
+    return {name: _ARROW_TYPES.get(cat.types.get(name, ""), pa.string())
+            for name in foia_derived.required_columns(dataset.table)}
+
+
+def _by_dataset(path: Path, plans: list[SheetPlan]) -> dict[str, list[SheetPlan]]:
+    """The sheets of each dataset. A release layout listed whole has the same columns on every
+    sheet, so a sheet of it that differs is an error; sheets read by their vocabulary (one per
+    fiscal year, say) may differ, and their table takes every column of each."""
+    groups: dict[str, list[SheetPlan]] = {}
+    for plan in plans:
+        group = groups.setdefault(plan.match.dataset.name, [])
+        first = group[0] if group else plan
+        listed = not (plan.match.by_vocabulary and first.match.by_vocabulary)
+        if listed and plan.match.raw_headers != first.match.raw_headers:
             ours, theirs = set(first.match.raw_headers), set(plan.match.raw_headers)
             missing = ", ".join(sorted(ours - theirs)) or "none"
             extra = ", ".join(sorted(theirs - ours)) or "none"
@@ -334,7 +416,8 @@ def _one_layout(path: Path, plans: list[SheetPlan]) -> Layout:
                 Location(path.name, plan.name, row=plan.header_row),
                 f"this sheet's header differs from sheet {first.name!r} (layout "
                 f"{first.match.layout.name}): missing {missing}; extra {extra}{order}")
-    return first.match.layout
+        group.append(plan)
+    return groups
 
 
 def _release_from_name(name: str) -> str | None:
@@ -355,7 +438,7 @@ def _as_date(text: str | None) -> date | None:
 
 def _window_start(name: str) -> date | None:
     """The earliest plausible key date: the start of the fiscal year before the first one the
-    file name covers. Releases reach back a little before their first fiscal year (the July 2025
+    file's name (or its title rows: "FY2012 - FY2019 YTD") covers. Releases reach back a little before their first fiscal year (the July 2025
     release, "FY24-FY25", starts in September 2023), and stints of people already held at the
     start begin earlier still; a year's margin keeps the check for dates that are wrong."""
     found = catalog().fiscal_years_pattern.search(name)
@@ -366,18 +449,18 @@ def _window_start(name: str) -> date | None:
     return date(first - 2, 10, 1)  # fiscal year N starts on 1 October of year N-1
 
 
-def _latest_event_date(reader: FoiaReader, plans: list[SheetPlan], workers: int) -> str:
-    dataset = plans[0].match.dataset
-
+def _latest_event_date(reader: FoiaReader, plans: list[SheetPlan], workers: int,
+                       cat: Catalog) -> str:
     def items():
         for plan in plans:
             for work, size in reader.work(plan):
-                yield (lambda work=work: pc.max(key_date_values(work(), dataset)).as_py()), size
+                yield (lambda work=work, dataset=plan.match.dataset: pc.max(
+                    key_date_values(work(), dataset, cat)).as_py()), size
 
     latest = [value for value, _ in ordered_parallel(items(), workers) if value is not None]
     if not latest:
-        raise SourceError(Location(reader.path.name), f"no release date in the file name and no "
-                          f"readable {dataset.key_date} in the file; pass --release YYYY-MM-DD")
+        raise SourceError(Location(reader.path.name), "no release date in the file name and no "
+                          "readable key date in the file; pass --release YYYY-MM-DD")
     return max(latest).date().isoformat()
 
 

@@ -38,12 +38,16 @@ import pyarrow.parquet as pq
 import python_calamine
 
 from iceledger.errors import Location, SourceError
+from iceledger.sources.foia.layouts import Catalog, HeaderMatch, catalog, hint_level
 from iceledger.sources.stats.cells import column_letters
-from iceledger.sources.foia.layouts import HeaderMatch, catalog
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
 HEADER_SEARCH_ROWS = 40
+ICE_SHEET_ROWS = 500  # a Summary or Footnotes sheet is a page of text and totals
+MAX_LEADING_ROWS = 1_000  # formatted blank rows above a header that the header search skips
+MAX_ROW_GAP = 10_000  # rows missing from a sheet's XML before the slice is cut there
+MAX_PART_BYTES = 2 << 30  # a workbook part read whole (shared strings, styles, workbook.xml)
 CSV_BLOCK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 65_536
 CSV_DELIMITERS = (",", "\t", "|", ";")
@@ -53,6 +57,8 @@ _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _ROW_NUMBER = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
 _ROW_START = re.compile(rb"<row[\s>/]")
+_VALUE_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*(?<!/)>(?:(?!</row>).)*?<(?:v|is)\b',
+                        re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,15 @@ class SheetPlan:
     header_row: int  # 1-based row (or CSV record) of the header
     match: HeaderMatch
     title_text: str  # the rows above the header, joined
+
+
+@dataclass(frozen=True)
+class IceSheet:
+    """One of ICE's own sheets that hold no records: its per-year totals or its footnotes."""
+
+    kind: str  # "summary" or "notes"
+    name: str
+    rows: list[list[object]]
 
 
 @dataclass
@@ -96,6 +111,8 @@ class FoiaReader(ABC):
 
     path: Path
     warnings: list[str]
+    catalog: Catalog
+    ice_sheets: list[IceSheet]  # filled by plans()
 
     @abstractmethod
     def plans(self) -> list[SheetPlan]:
@@ -109,39 +126,149 @@ class FoiaReader(ABC):
         """Release the file."""
 
 
-def open_reader(path: Path) -> FoiaReader:
+def open_reader(path: Path, cat: Catalog | None = None) -> FoiaReader:
     suffix = path.suffix.lower()
+    cat = cat or catalog()
     if suffix in (".xlsx", ".xlsm"):
-        return XlsxReader(path)
+        return XlsxReader(path, cat)
     if suffix in (".csv", ".tsv", ".txt"):
-        return CsvReader(path)
+        return CsvReader(path, cat)
     if suffix in (".parquet", ".pq"):
-        return ParquetReader(path)
+        return ParquetReader(path, cat)
     raise SourceError(Location(path.name), f"cannot read {suffix or 'extension-less'} files as a "
                       "FOIA release; expected .xlsx, .csv or .parquet")
 
 
-def no_header_error(location: Location, rows: list[list[object]]) -> SourceError:
-    """The error for a sheet without a known header: name the layout it resembles most."""
+def no_header_error(location: Location, rows: list[list[object]], cat: Catalog,
+                    sheet_name: str | None = None, title: str = "") -> SourceError:
+    """The error for a sheet without a known header: the datasets and the listed layout it
+    resembles most, what they lack, and where to look further."""
     best = max(rows, key=lambda r: sum(1 for c in r if c not in (None, "")), default=[])
     if not best:
         return SourceError(location, "empty: no FOIA header row found")
-    layout, missing = catalog().closest(best)
+    layout, missing = cat.closest(best)
     shown = ", ".join(repr(m) for m in missing[:4]) + (" ..." if len(missing) > 4 else "")
-    return SourceError(location, "not a FOIA release: no row matches a known header (closest "
-                       f"layout {layout.name} lacks {len(missing)} of its headers: {shown})")
+    readings = []
+    for candidate in cat.candidates(best, sheet_name, title)[:2]:
+        lacks = (f"lacks its date column {candidate.dataset.key_date}" if not
+                 candidate.has_key_date else "ties with another dataset: name the sheet after "
+                 "one")
+        readings.append(f"{candidate.dataset.name} maps {len(candidate.mapped)} of "
+                        f"{len([c for c in best if c not in (None, '')])} headers but {lacks}")
+    return SourceError(location, "not a FOIA release: no row matches a known header or reads as "
+                       f"a dataset (closest: {'; '.join(readings)}; layout {layout.name} lacks "
+                       f"{len(missing)} of its headers: {shown}); run `iceledger inspect "
+                       f"{location.file}` and see docs/foia-ingest.md, \"Declared layouts\"")
 
 
-def _find_header(location: Location, rows: list[list[object]]) -> tuple[int, HeaderMatch]:
+def _title(rows: list[list[object]]) -> str:
+    return " ".join(str(c) for row in rows for c in row if c not in (None, ""))
+
+
+def find_header(location: Location, rows: list[list[object]], cat: Catalog,
+                sheet_name: str | None = None) -> tuple[int, HeaderMatch]:
     for index, row in enumerate(rows):
-        match = catalog().match(row)
+        match = cat.match(row, sheet_name, _title(rows[:index]))
         if match is not None:
             return index, match
-    raise no_header_error(location, rows)
+    raise no_header_error(location, rows, cat, sheet_name, _title(rows[:1]))
+
+
+def holds_totals(cat: Catalog, rows: list[list[object]]) -> bool:
+    """Whether the rows hold a block of ICE's totals: a "Fiscal Year" header row followed by a
+    fiscal year's row of numbers. Asked only of a sheet that reads as no records."""
+    vocabulary = cat.vocabulary
+    filled = [row for row in rows if any(c not in (None, "") for c in row)]
+    return any(
+        str(row[0]).strip().casefold() == vocabulary.summary_header
+        and vocabulary.fiscal_year.match(str(after[0]))
+        and any(isinstance(v, int | float) for v in after[1:])
+        for row, after in zip(filled, filled[1:], strict=False) if row and after)
+
+
+def ice_sheet_kind(cat: Catalog, name: str, rows: list[list[object]]) -> str | None:
+    """"summary" or "notes" for ICE's own sheets (by name; a sheet with no row of several filled
+    cells is notes whatever its name), None for a sheet that should hold records."""
+    vocabulary = cat.vocabulary
+    if hint_level(vocabulary.summary_names, name, "") == 2:
+        return "summary"
+    if hint_level(vocabulary.notes_names, name, "") == 2:
+        return "notes"
+    widest = max((sum(1 for c in row if c not in (None, "")) for row in rows), default=0)
+    return "notes" if widest < vocabulary.min_columns else None
 
 
 # ---------------------------------------------------------------------------------------------
 # xlsx
+
+
+def _fast_reader_rejected(exc: BaseException) -> bool:
+    """Whether the fast reader failed on the XML (not, say, Ctrl-C): its own errors, or a panic
+    inside its Rust code, which reaches Python as pyo3's PanicException, a BaseException."""
+    return isinstance(exc, fastexcel.FastExcelError | python_calamine.CalamineError) or (
+        type(exc).__name__ == "PanicException")
+
+
+def column_index(letters: str) -> int:
+    """0-based index of spreadsheet column letters: A -> 0, AB -> 27."""
+    index = 0
+    for letter in letters.upper():
+        index = index * 26 + ord(letter) - 64
+    return index - 1
+
+
+def _xml_cell_text(cell: ElementTree.Element, strings: list[str]) -> str | None:
+    kind = cell.get("t")
+    if kind == "inlineStr":
+        return "".join(t.text or "" for t in cell.iter(f"{{{_MAIN_NS}}}t"))
+    value = cell.find(f"{{{_MAIN_NS}}}v")
+    text = value.text if value is not None else None
+    if text is None:
+        return None
+    if kind == "s":
+        try:
+            return strings[int(text)]
+        except (ValueError, IndexError):
+            return None
+    if kind == "b":
+        return "TRUE" if text.strip() == "1" else "FALSE"
+    return text
+
+
+def _row_runs(piece: bytes, first_row: int) -> Iterator[tuple[bytes, int]]:
+    """The slice cut where its row numbers jump by more than MAX_ROW_GAP: the fast reader builds
+    every row between the first and the last, so one cell claiming row 1,048,576 would cost a
+    million empty rows. Rows absent from the XML hold nothing; they are not blank rows read."""
+    tail = list(_ROW_NUMBER.finditer(piece, max(0, len(piece) - 8192)))
+    if not tail or int(tail[-1].group(1)) - first_row < piece.count(b"<row") + MAX_ROW_GAP:
+        yield piece, first_row
+        return
+    start, run_first, previous = 0, first_row, first_row - 1
+    for found in _ROW_NUMBER.finditer(piece):
+        number = int(found.group(1))
+        if number - previous > MAX_ROW_GAP and found.start() > start:
+            yield piece[start:found.start()], run_first
+            start, run_first = found.start(), number
+        previous = number
+    yield piece[start:], run_first
+
+
+def beyond_columns(width: int) -> re.Pattern:
+    """A cell reference in a column past the first `width` (e.g. past H for 8): found before the
+    fast reader runs, because it builds every cell of the rectangle up to the farthest one."""
+    last = column_letters(width - 1)
+    options = [f"[A-Z]{{{len(last) + 1},3}}"] if len(last) < 3 else []
+    for position, letter in enumerate(last):
+        if letter < "Z":
+            rest = len(last) - position - 1
+            options.append(f"{last[:position]}[{chr(ord(letter) + 1)}-Z]"
+                           + (f"[A-Z]{{{rest}}}" if rest else ""))
+    if not options:
+        return re.compile(rb"(?!)")
+    # Only a cell holding a value counts: ICE's sheets style empty cells past the header.
+    return re.compile(rb'<c\b[^>]*?\br="((?:' + "|".join(options).encode()
+                      + rb')\d+)"[^>]*(?<!/)>(?:(?!</c>).){0,400}?<(?:v|is)\b', re.DOTALL)
+
 
 
 @dataclass(frozen=True)
@@ -151,9 +278,12 @@ class _SheetPart:
 
 
 class XlsxReader(FoiaReader):
-    def __init__(self, path: Path, chunk_bytes: int = CHUNK_BYTES):
+    def __init__(self, path: Path, cat: Catalog | None = None, chunk_bytes: int = CHUNK_BYTES):
         self.path = path
         self.warnings = []
+        self.catalog = cat or catalog()
+        self.ice_sheets = []
+        self._fallback_used: set[str] = set()
         self._file = Location(path.name)
         try:
             self._zip = zipfile.ZipFile(path)
@@ -169,6 +299,7 @@ class XlsxReader(FoiaReader):
         self._chunk_bytes = min(max(chunk_bytes, 4 * len(self._shared_strings or b"")),
                                 MAX_CHUNK_BYTES)
         self._workbook_pr = self._date_system()
+        self._strings: list[str] | None = None
 
     def close(self) -> None:
         self._zip.close()
@@ -176,7 +307,7 @@ class XlsxReader(FoiaReader):
     # -- package structure ------------------------------------------------------------------
 
     def _sheet_parts(self) -> list[_SheetPart]:
-        workbook = ElementTree.fromstring(self._zip.read("xl/workbook.xml"))
+        workbook = ElementTree.fromstring(self._read_member("xl/workbook.xml"))
         parts = []
         for sheet in workbook.iter(f"{{{_MAIN_NS}}}sheet"):
             target = self._targets.get(sheet.get(f"{{{_REL_NS}}}id"), ("", ""))
@@ -187,7 +318,7 @@ class XlsxReader(FoiaReader):
         return parts
 
     def _relationships(self) -> dict[str, tuple[str, str]]:
-        rels = ElementTree.fromstring(self._zip.read("xl/_rels/workbook.xml.rels"))
+        rels = ElementTree.fromstring(self._read_member("xl/_rels/workbook.xml.rels"))
         found = {}
         for rel in rels.iter(f"{{{_PKG_REL_NS}}}Relationship"):
             target = rel.get("Target")
@@ -203,11 +334,21 @@ class XlsxReader(FoiaReader):
         return None
 
     def _read_optional(self, member: str | None) -> bytes | None:
-        return self._zip.read(member) if member and member in self._zip.namelist() else None
+        return self._read_member(member) if member and member in self._zip.namelist() else None
+
+    def _read_member(self, member: str) -> bytes:
+        """A part read whole, after its declared size (the zip never inflates past it) is
+        checked: a few kilobytes of zip can claim gigabytes."""
+        size = self._zip.getinfo(member).file_size
+        if size > MAX_PART_BYTES:
+            raise SourceError(self._file, f"{member} claims {size / 2**30:.1f} GB uncompressed, "
+                              f"over the {MAX_PART_BYTES >> 30} GB any production's part "
+                              "needs; not read (a damaged or hostile file)")
+        return self._zip.read(member)
 
     def _date_system(self) -> bytes:
         # The 1904 date system changes every date; carry the flag into each slice.
-        found = re.search(rb"<workbookPr\b[^>]*/>", self._zip.read("xl/workbook.xml"))
+        found = re.search(rb"<workbookPr\b[^>]*/>", self._read_member("xl/workbook.xml"))
         return found.group(0) if found else b""
 
     # -- slices -----------------------------------------------------------------------------
@@ -302,31 +443,127 @@ class XlsxReader(FoiaReader):
             head = self._head_rows(sheet)
             if not any(any(c not in (None, "") for c in row) for row in head):
                 continue  # an empty sheet holds no records
-            header_index, match = _find_header(location, head)
-            title = " ".join(str(c) for row in head[:header_index] for c in row if c)
-            plans.append(SheetPlan(sheet.name, index, header_index + 1, match, title))
+            kind = ice_sheet_kind(self.catalog, sheet.name, head)
+            if kind is not None:
+                self.ice_sheets.append(IceSheet(kind, sheet.name,
+                                                self._head_rows(sheet, ICE_SHEET_ROWS)))
+                continue
+            try:
+                header_index, match = find_header(location, head, self.catalog, sheet.name)
+            except SourceError:
+                if not holds_totals(self.catalog, head):
+                    raise
+                # Not records, but ICE's totals under another name ("Sheet1", "FY Stats").
+                self.ice_sheets.append(IceSheet("summary", sheet.name,
+                                                self._head_rows(sheet, ICE_SHEET_ROWS)))
+                continue
+            plans.append(SheetPlan(sheet.name, index, header_index + 1, match,
+                                   _title(head[:header_index])))
         if not plans:
-            raise SourceError(self._file, "every sheet is empty: no FOIA records here")
+            raise SourceError(self._file, "no sheet holds FOIA records (every sheet is empty "
+                              "or notes)")
         return plans
 
-    def _head_rows(self, sheet: _SheetPart) -> list[list[object]]:
+    def head_rows(self, name: str, limit: int = HEADER_SEARCH_ROWS) -> list[list[object]]:
+        """The first rows of a sheet, for `iceledger inspect`."""
+        return self._head_rows(next(s for s in self._sheets if s.name == name), limit)
+
+    @property
+    def sheet_names(self) -> list[str]:
+        return [s.name for s in self._sheets]
+
+    def _head_rows(self, sheet: _SheetPart, limit: int = HEADER_SEARCH_ROWS
+                   ) -> list[list[object]]:
+        """The sheet's rows from the first to `limit` rows past the first that holds a value
+        (formatted blank rows above a header do not use up the search)."""
         pieces = self._sheet_xml(sheet, piece_bytes=1 << 16)
-        head = b""
+        head, keep = b"", limit
         for piece in pieces:
             head += piece
-            if len(_ROW_START.findall(head)) > HEADER_SEARCH_ROWS or len(head) > 1 << 20:
+            first = _VALUE_ROW.search(head)
+            keep = limit + (min(int(first.group(1)) - 1, MAX_LEADING_ROWS) if first else 0)
+            if len(_ROW_START.findall(head)) > keep or len(head) > 1 << 20:
                 break
         pieces.close()
         cut = head.rfind(b"</row>")
         head = head[: cut + len(b"</row>")] if cut >= 0 else head
+        # A row numbered far below the first (a cell at row 1,048,576 of a 5 KB file) would make
+        # the reader build every row in between: the head ends before it.
+        for found in _ROW_NUMBER.finditer(head):
+            if int(found.group(1)) > keep:
+                head = head[: found.start()]
+                break
+        location = Location(self.path.name, sheet.name)
         try:
             book = python_calamine.CalamineWorkbook.from_filelike(
                 io.BytesIO(self._slice_workbook(head)))
             rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
-        except python_calamine.CalamineError as exc:
-            raise SourceError(Location(self.path.name, sheet.name),
-                              f"cannot read the first rows ({exc})") from None
-        return [[("" if c is None else c) for c in row] for row in rows[: HEADER_SEARCH_ROWS]]
+        except BaseException as exc:
+            if not _fast_reader_rejected(exc):
+                raise
+            self._note_fallback(sheet.name, exc)
+            table = self._xml_table(head, 1, None, location)
+            rows = [list(r.values()) for r in table.to_pylist()]
+        return [[("" if c is None else c) for c in row] for row in rows[:keep]]
+
+    def _note_fallback(self, sheet: str, exc: BaseException) -> None:
+        if sheet not in self._fallback_used:
+            self._fallback_used.add(sheet)
+            reason = str(exc).splitlines()[0].strip()
+            self.warnings.append(f"{self.path.name}, sheet {sheet!r}: the fast reader cannot "
+                                 f"read it ({reason}); read with the XML reader instead")
+
+    def _shared_string_list(self) -> list[str]:
+        if self._strings is None:
+            strings = []
+            if self._shared_strings:
+                for _, item in ElementTree.iterparse(io.BytesIO(self._shared_strings)):
+                    if item.tag == f"{{{_MAIN_NS}}}si":
+                        strings.append("".join(t.text or "" for t in item.iter(
+                            f"{{{_MAIN_NS}}}t")))
+                        item.clear()
+            self._strings = strings
+        return self._strings
+
+    def _xml_table(self, piece: bytes, first_row: int, width: int | None,
+                   location: Location) -> pa.Table:
+        """Rows of sheet XML as text columns, read by Python's XML parser: the fallback for XML
+        the fast reader rejects. Cells are placed by their reference where it has a column,
+        else after the previous cell; numbers stay as written (date columns read Excel serials)."""
+        strings = self._shared_string_list()
+        rows: dict[int, dict[int, str]] = {}
+        wrapped = io.BytesIO(b"".join([f'<sheetData xmlns="{_MAIN_NS}">'.encode(), bytes(piece),
+                                       b"</sheetData>"]))
+        row_number, widest = first_row - 1, 0
+        try:
+            for _, row in ElementTree.iterparse(wrapped):
+                if row.tag != f"{{{_MAIN_NS}}}row":
+                    continue
+                numbered = row.get("r")
+                row_number = int(numbered) if numbered and numbered.isdigit() else row_number + 1
+                cells, column = rows.setdefault(row_number, {}), -1
+                for cell in row.iter(f"{{{_MAIN_NS}}}c"):
+                    letters = re.match(r"[A-Za-z]{0,3}", cell.get("r") or "").group(0)
+                    column = column_index(letters) if letters else column + 1
+                    value = _xml_cell_text(cell, strings)
+                    if value not in (None, ""):
+                        cells[column] = value
+                        widest = max(widest, column + 1)
+                row.clear()
+        except ElementTree.ParseError as exc:
+            # The rows before it parsed: the fault is in the next one.
+            raise SourceError(Location(location.file, location.sheet, row=row_number + 1),
+                              f"the sheet's XML is not readable ({exc})") from None
+        width = widest if width is None else width
+        if widest > width:
+            raise SourceError(location, f"cells outside the {width} header columns (a row wider "
+                              "than the header) in the rows from here on")
+        last = max(rows, default=first_row - 1)
+        columns = [[None] * (last - first_row + 1) for _ in range(width)]
+        for number, cells in rows.items():
+            for column, value in cells.items():
+                columns[column][number - first_row] = value
+        return pa.table({str(i): pa.array(c, pa.string()) for i, c in enumerate(columns)})
 
     # -- data -------------------------------------------------------------------------------
 
@@ -336,6 +573,7 @@ class XlsxReader(FoiaReader):
         names = unique_names([plan.match.canonical[i] for i in positions])
         letters = [column_letters(i) for i in positions]
         header_end = self._header_end(plan)
+        outside = beyond_columns(len(plan.match.raw_headers))
         next_row = plan.header_row + 1
         info = self._zip.getinfo(sheet.member)
         share = info.compress_size / max(info.file_size, 1)  # progress in bytes of the file
@@ -351,8 +589,16 @@ class XlsxReader(FoiaReader):
             first_row = int(numbered.group(1)) if numbered else next_row
             if not numbered:
                 next_row = first_row + len(_ROW_START.findall(piece))
-            yield (self._item(plan, piece, first_row, names, letters),
-                   int(len(piece) * share))
+            beyond = outside.search(piece)
+            if beyond:
+                raise SourceError(Location(self.path.name, plan.name,
+                                           cell=beyond.group(1).decode()),
+                                  f"a cell outside the {len(positions)} header columns (a row "
+                                  "wider than the header)")
+            runs = list(_row_runs(piece, first_row))
+            for run, run_first in runs:
+                yield (self._item(plan, run, run_first, names, letters),
+                       int(len(piece) * share / len(runs)))
 
     def _header_end(self, plan: SheetPlan) -> Callable[[bytes], bytes | None]:
         """Cuts the title and header rows off the start of the sheet's XML."""
@@ -389,12 +635,21 @@ class XlsxReader(FoiaReader):
             try:
                 reader = fastexcel.read_excel(self._slice_workbook(anchor, piece))
                 batch = reader.load_sheet(0, header_row=0, dtypes="string", eager=True)
-            except fastexcel.FastExcelError as exc:
-                raise SourceError(location, f"cannot read the rows from here on ({exc})") from None
-            if batch.num_columns != len(names):
+                table = pa.Table.from_batches([batch])
+            except BaseException as exc:
+                if not _fast_reader_rejected(exc):
+                    raise
+                self._note_fallback(plan.name, exc)
+                table = self._xml_table(piece, first_row, len(plan.match.raw_headers), location)
+                table = table.select([column_index(letter) for letter in letters])
+            if table.num_columns > len(names) and all(
+                    table.column(i).null_count == table.num_rows
+                    for i in range(len(names), table.num_columns)):
+                table = table.select(range(len(names)))  # styled empty cells past the header
+            if table.num_columns != len(names):
                 raise SourceError(location, f"cells outside the {len(names)} header columns "
                                   "(a row wider than the header) in the rows from here on")
-            table = pa.Table.from_batches([batch]).rename_columns(names)
+            table = table.rename_columns(names)
             rows = np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
             return RawPart(plan, rows, table, letters)
 
@@ -406,9 +661,11 @@ class XlsxReader(FoiaReader):
 
 
 class CsvReader(FoiaReader):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, cat: Catalog | None = None):
         self.path = path
         self.warnings = []
+        self.catalog = cat or catalog()
+        self.ice_sheets = []
         self._file = Location(path.name)
         with open(path, "rb") as handle:
             sample = handle.read(1 << 16)
@@ -439,11 +696,11 @@ class CsvReader(FoiaReader):
         for delimiter in CSV_DELIMITERS:
             cells = next(csv.reader([self.header_line], delimiter=delimiter), [])
             tried.append(cells)
-            match = catalog().match(cells)
+            match = self.catalog.match(cells, None, self.path.stem)
             if match is not None:
                 return delimiter, match
         location = Location(self.path.name, row=1)
-        error = no_header_error(location, tried)
+        error = no_header_error(location, tried, self.catalog, None, self.path.stem)
         raise SourceError(location, f"{error.problem}; tried the delimiters comma, tab, | and ;")
 
     def plans(self) -> list[SheetPlan]:
@@ -532,18 +789,20 @@ class CsvReader(FoiaReader):
 
 
 class ParquetReader(FoiaReader):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, cat: Catalog | None = None):
         self.path = path
         self.warnings = []
+        self.catalog = cat or catalog()
+        self.ice_sheets = []
         self._bytes = path.stat().st_size
         try:
             self._file = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(Location(path.name), f"not a readable parquet file ({exc})") from None
         names = self._file.schema_arrow.names
-        match = catalog().match(names)
+        match = self.catalog.match(names, None, path.stem)
         if match is None:
-            raise no_header_error(Location(path.name), [names])
+            raise no_header_error(Location(path.name), [names], self.catalog, None, path.stem)
         self._plan = SheetPlan(None, 0, 0, match, "")
 
     def close(self) -> None:
