@@ -27,6 +27,7 @@ from iceledger.sources.stats.cells import (
     parse_fiscal_year,
 )
 from iceledger.sources.stats.parsed import ParsedWorkbook
+from iceledger.sources.stats.snapshots import FootnoteDate, SnapshotDating, footnote_dates
 from iceledger.sources.stats.sheet_tables import (
     Extraction,
     Layout,
@@ -117,19 +118,41 @@ def parse_workbook(
             parsed.errors.append(SourceError(Location(path.name, name),
                                              f"cannot read the sheet ({exc})"))
     scans = {name: scan_sheet(grid) for name, grid in grids.items()}
-    parsed.as_of_date = _as_of_date(parsed, scans, layout)
+    parsed.as_of_date, iids_by_sheet = _as_of_date(parsed, scans, layout)
     cutoff = _placeholder_cutoff(parsed)
+    dating = SnapshotDating(layout.footnote_rules, _footnotes(book, sheet_names, layout, parsed),
+                            iids_by_sheet, parsed.file_date, layout.caption_as_of)
     extraction = Extraction()
     for name, grid in grids.items():
         year = sheet_years[name] or parsed.fiscal_year
         if year != parsed.fiscal_year:
             parsed.warnings.append(
-                f"sheet {name.strip()!r} reports FY{year} in an FY{parsed.fiscal_year} workbook"
+                f"sheet {name.strip()!r} reports FY{year} in an FY{parsed.fiscal_year} workbook; "
+                "its tables are a snapshot of their own"
             )
-        context = SheetContext(path.name, parsed.sha256, name, year, cutoff)
+        context = SheetContext(path.name, parsed.sha256, name, year, cutoff, dating)
         read_sheet(grid, specs[name], layout, context, extraction, scans[name])
+    if dating.undated:
+        parsed.warnings.append("no snapshot date fits the fiscal year of: "
+                               + ", ".join(sorted(set(dating.undated))))
     _collect(parsed, extraction)
     return parsed
+
+
+def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,
+               parsed: ParsedWorkbook) -> list[FootnoteDate]:
+    """The dating lines of the workbook's Footnotes sheet(s)."""
+    found: list[FootnoteDate] = []
+    for name in sheet_names:
+        if layout.footnote_sheets.search(name.strip()):
+            try:
+                rows = book.rows(name)
+            except Exception as exc:  # noqa: BLE001 - a damaged sheet must not stop the others
+                parsed.warnings.append(f"cannot read the sheet {name.strip()!r} ({exc}); "
+                                       "its dates are not used")
+                continue
+            found.extend(footnote_dates(rows, layout.footnote_rules, parsed.warnings))
+    return found
 
 
 def _sha256(path: Path) -> str:
@@ -203,24 +226,27 @@ def _workbook_fiscal_year(parsed: ParsedWorkbook, sheet_years: dict[str, int | N
 
 
 def _as_of_date(parsed: ParsedWorkbook, scans: dict[str, SheetScan], layout: Layout
-                ) -> date | None:
-    """The "data as of" date the workbook prints (its IIDS source line)."""
+                ) -> tuple[date | None, dict[str, date]]:
+    """The "data as of" date the workbook prints (its IIDS source line), and each sheet's."""
     found: list[date] = []
-    for scan in scans.values():
+    by_sheet: dict[str, date] = {}
+    for sheet, scan in scans.items():
         for _, _, _, match in scan.matching(layout.as_of):
             if match:
                 try:
                     found.append(parse_date(match["date"]))
                 except ValueError:
                     parsed.warnings.append(f"unreadable data-as-of date {match['date']!r}")
+                    continue
+                by_sheet.setdefault(sheet, found[-1])
     if not found:
         parsed.warnings.append("no data-as-of date printed in the workbook")
-        return None
+        return None, by_sheet
     if len(set(found)) > 1:
         parsed.warnings.append(
             f"several data-as-of dates printed: {', '.join(sorted({str(d) for d in found}))}"
         )
-    return found[0]
+    return found[0], by_sheet
 
 
 def _placeholder_cutoff(parsed: ParsedWorkbook) -> date | None:

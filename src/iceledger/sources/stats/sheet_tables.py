@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from iceledger.errors import Location, SourceError
 from iceledger.field_offices import normalise_aor
+from iceledger.sources.stats.snapshots import CAPTION, FOOTNOTE, FootnoteRule, SnapshotDating
 from iceledger.sources.stats.cells import (
     CellValueError,
     cell_name,
@@ -57,6 +58,9 @@ _FISCAL_YEAR_TOTAL = re.compile(r"^(FY Overall|Total|FY ?\d{2,4}( YTD)?)$", re.I
 # How far below its caption a table's header row may start (captions sit 1-3 rows above).
 _HEADER_SEARCH_ROWS = 3
 _TEXT_KINDS = {"closed", "open", "field_office"}
+# Columns every table carries after its fiscal year: the day its figures describe, and where
+# that date was printed (sources/stats/snapshots.py).
+SNAPSHOT_COLUMNS = (("snapshot_date", "date32"), ("as_of_source", "string"))
 
 
 def _pattern(text: str) -> re.Pattern[str]:
@@ -180,6 +184,9 @@ class Layout:
     file_date: re.Pattern[str]
     archive_stamp: re.Pattern[str]
     file_fiscal_year: re.Pattern[str]
+    footnote_sheets: re.Pattern[str]
+    caption_as_of: re.Pattern[str]
+    footnote_rules: tuple[FootnoteRule, ...]
 
     def tables_for(self, sheet: str) -> list[TableSpec]:
         return [spec for spec in self.tables if spec.sheets.search(sheet.strip())]
@@ -221,6 +228,12 @@ def _layout_from(raw: dict) -> Layout:
         file_date=_pattern(workbook["file_date"]),
         archive_stamp=_pattern(workbook["archive_stamp"]),
         file_fiscal_year=_pattern(workbook["file_fiscal_year"]),
+        footnote_sheets=_pattern(workbook["footnote_sheets"]),
+        caption_as_of=_pattern(workbook["caption_as_of"]),
+        footnote_rules=tuple(
+            FootnoteRule(_pattern(rule["line"]), _pattern(rule["tables"]),
+                         _pattern(rule["sheets"]) if "sheets" in rule else None)
+            for rule in raw.get("footnote_dates", [])),
     )
 
 
@@ -485,6 +498,20 @@ class SheetContext:
     fiscal_year: int | None
     # Zero values for months that began after this date are placeholders, not data.
     placeholder_cutoff: date | None = None
+    # Dates each table's snapshot; without it tables carry no snapshot date.
+    dating: SnapshotDating | None = None
+
+    def for_table(self, table: str, fiscal_year: int | None, caption: str | None
+                  ) -> tuple[SheetContext, dict[str, object]]:
+        """The context one table is read in, and its snapshot columns: the snapshot date also
+        bounds its placeholders when ICE's own words (a caption, a footnote) gave it."""
+        if self.dating is None:
+            return self, {"snapshot_date": None, "as_of_source": None}
+        day, source = self.dating.date_for(table, self.sheet, fiscal_year, caption)
+        context = self
+        if source in (CAPTION, FOOTNOTE):
+            context = replace(self, placeholder_cutoff=day)
+        return context, {"snapshot_date": day, "as_of_source": source}
 
     @property
     def provenance(self) -> dict[str, object]:
@@ -728,6 +755,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     spec = block.spec
     where = _locator(context)
     constants, fiscal_year = _caption_fields(block, layout, context)
+    context, dated = context.for_table(spec.name, fiscal_year, block.match.string)
     label_count = len(spec.label_headers)
     for offset, pattern in enumerate(spec.label_headers):
         column = block.first_column + offset
@@ -754,7 +782,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     last = value_rows[-1] + 1 if value_rows else block.first_row
     valued = set(value_rows)
     labels = _RowLabels(spec, dims)
-    block_constants = {**constants, **context.provenance, "fiscal_year": fiscal_year}
+    block_constants = {**constants, **context.provenance, "fiscal_year": fiscal_year, **dated}
     emit = (_MeasureRows(spec, dims, columns, block, context) if spec.measures
             else _LongRows(spec, dims, column_dim, columns, context))
     for r in range(block.first_row, last):
@@ -924,7 +952,8 @@ def _classify(spec: TableSpec, column_dim: Dimension | None, header: object,
 
 def _declare_outputs(out: Extraction, spec: TableSpec, dims: list[Dimension],
                      column_dim: Dimension | None, constants: dict[str, object]) -> None:
-    leading = [("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32")]
+    leading = [("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
+               *SNAPSHOT_COLUMNS]
     leading += [(name, _constant_type(value)) for name, value in constants.items()]
     leading += [(d.name, d.arrow_type) for d in dims]
     trailing = [("sheet", "string"), ("cell_range", "string")]
@@ -1189,8 +1218,9 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     block_cells = {index: list(map(itemgetter(index), block_rows)) for index, _ in names}
     kinds = {name: _record_kind(name, block_cells[index], records) for index, name in names}
     table = out.output(spec.name)
+    _, dated = context.for_table(spec.name, context.fiscal_year, None)
     table.declare([("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
-                   *((name, kinds[name]) for _, name in names),
+                   *SNAPSHOT_COLUMNS, *((name, kinds[name]) for _, name in names),
                    *((name, "float64") for name in records.sums),
                    ("notes", "string"), ("sheet", "string"), ("cell_range", "string")])
     rest = [index for index, _ in names[1:]]
@@ -1231,7 +1261,8 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
         kept = [position not in bad for position in range(count)]
         columns = {name: list(compress(values, kept)) for name, values in columns.items()}
     loaded = count - len(bad)
-    table.add({**context.provenance, "fiscal_year": context.fiscal_year}, columns, loaded)
+    table.add({**context.provenance, "fiscal_year": context.fiscal_year, **dated}, columns,
+              loaded)
     out.rows_read += loaded
     out.rows_loaded += loaded
 
