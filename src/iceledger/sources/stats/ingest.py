@@ -43,7 +43,7 @@ from iceledger.sources.stats.sheet_tables import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from iceledger.warehouse import SourceLoad, Warehouse
+    from iceledger.warehouse import Loader, SourceLoad, Warehouse
 
 WORKBOOKS_TABLE = "stats_workbooks"
 # Layout name recorded in ingest_sources.layout for every stats workbook.
@@ -110,8 +110,8 @@ def parse_workbook(
     for name in sheet_years:
         specs[name] = layout.tables_for(name)
         if not specs[name]:
-            parsed.warnings.append(f"sheet {name.strip()!r} holds no known table; not loaded")
-            continue
+            parsed.warnings.append(f"sheet {name.strip()!r} is of no known kind; its figures "
+                                   "are kept in stats_unrecognised")
         try:
             grids[name] = book.rows(name)
         except Exception as exc:  # noqa: BLE001 - a damaged sheet must not stop the others
@@ -343,22 +343,25 @@ def ingest_stats(
     warehouse: Warehouse,
     progress: Callable[[Path], None] | None = None,
 ) -> StatsIngestSummary:
-    """Parse and load workbooks, each in its own transaction; returns what happened to each.
+    """Parse and load workbooks, each in its own transaction, all through one connection;
+    returns what happened to each.
 
     A file already loaded (same bytes) is left alone; a changed file is a new version.
     `progress` is called with each path once it is done.
     """
     summary = StatsIngestSummary()
-    for path in workbook_paths(paths):
-        summary.files.append(_ingest_one(path, warehouse))
-        if progress is not None:
-            progress(path)
+    files = workbook_paths(paths)
+    with warehouse.loader() as loader:
+        for path in files:
+            summary.files.append(_ingest_one(path, loader))
+            if progress is not None:
+                progress(path)
     return summary
 
 
-def _ingest_one(path: Path, warehouse: Warehouse) -> IngestedFile:
+def _ingest_one(path: Path, loader: Loader) -> IngestedFile:
     try:
-        if warehouse.has_source(_sha256(path)):
+        if loader.has_source(_sha256(path)):
             return IngestedFile(path, "unchanged")
     except OSError as exc:
         return IngestedFile(path, "failed", errors=[f"{path.name}: cannot read the file: {exc}"])
@@ -367,7 +370,7 @@ def _ingest_one(path: Path, warehouse: Warehouse) -> IngestedFile:
     if len(parsed.tables) <= 1:  # nothing but the workbook's own description
         return IngestedFile(path, "failed", errors=errors or [f"{path.name}: no tables found"],
                             warnings=parsed.warnings)
-    warehouse.load(source_load(parsed))
+    loader.load(source_load(parsed))
     return IngestedFile(path, "loaded", parsed.rows_loaded, len(parsed.quarantined), errors,
                         parsed.warnings)
 

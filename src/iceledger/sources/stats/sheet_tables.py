@@ -612,12 +612,10 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             out.errors.append(error)
             continue
         headers_seen[block.spec.name] = block.header_cells
-    if not anchors:
-        out.errors.append(SourceError(
-            Location(context.workbook, context.sheet),
-            "no known table found on this sheet (unknown layout); see stats_tables.toml",
-        ))
-    _report_uncovered_numbers(scan, blocks, context, out)
+    if not anchors and specs:
+        out.warnings.append(f"{context.sheet.strip()}: none of its known tables found "
+                            "(unknown layout; see stats_tables.toml)")
+    _keep_uncovered_numbers(grid, scan, blocks, context, out)
 
 
 def _labels_match(block: Block) -> bool:
@@ -900,10 +898,11 @@ def _headers(block: Block) -> dict[int, object]:
     year, month = None, None
     for index in range(start, block.end_column):
         # Years and month names are printed once over merged cells: carry them rightwards.
-        printed_year = clean_text(block.header(0, index))
+        printed_year = _year_text(block.header(0, index))
         printed_month = clean_text(block.header(1, index))
         if printed_month is not None and month is not None and printed_year is None \
-                and _month_index(printed_month) < _month_index(month) and year is not None:
+                and _month_index(printed_month) < _month_index(month) and year is not None \
+                and year.isdigit():
             # January after December with no new year printed: the year still turned.
             year = str(int(year) + 1)
         year = printed_year or year
@@ -912,6 +911,19 @@ def _headers(block: Block) -> dict[int, object]:
         if point is not None:
             headers[index] = (year, month, point)
     return headers
+
+
+def _year_text(raw: object) -> str | None:
+    """A year header as digits: a year typed as text with a separator ("2,025") or read as a
+    float (2025.0) is still the year; anything else stays as printed, to be judged later."""
+    text = clean_text(raw)
+    if text is None or text.isdigit():
+        return text
+    try:
+        number = parse_number(text)
+    except CellValueError:
+        return text
+    return str(int(number)) if number is not None and number.is_integer() else text
 
 
 def _month_index(name: str) -> int:
@@ -1334,9 +1346,10 @@ def _count_inside(columns: list[int], spans: Sequence[tuple[int, int]]) -> int:
     return inside
 
 
-def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: SheetContext,
-                              out: Extraction) -> None:
-    """A figure outside every recognised table means a table this layout does not know."""
+def _keep_uncovered_numbers(grid: Grid, scan: SheetScan, blocks: list[Block],
+                            context: SheetContext, out: Extraction) -> None:
+    """A figure outside every recognised table belongs to a table this layout does not know:
+    it is kept, with the labels around it, in the generic long table `UNRECOGNISED_TABLE`."""
     spans: dict[int, list[tuple[int, int]]] = {}
     for b in blocks:
         for r in range(b.top_row, b.end_row):
@@ -1351,10 +1364,78 @@ def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: She
         for c in columns:
             if not any(left <= c < right for left, right in row_spans):
                 stray.append((r, c))
-    if stray:
-        r, c = stray[0]
-        out.errors.append(SourceError(
-            Location(context.workbook, context.sheet, cell_name(r, c)),
-            f"{len(stray)} figure(s) outside every known table, the first here "
-            "(unknown table layout; see stats_tables.toml)",
-        ))
+    for run in _row_runs(sorted(stray)):
+        _keep_unrecognised_block(grid, run, context, out)
+
+
+UNRECOGNISED_TABLE = "stats_unrecognised"
+# How far above a block of figures its caption may be looked for.
+_CAPTION_SEARCH_ROWS = 6
+
+
+def _row_runs(cells: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Cells grouped into blocks of consecutive rows."""
+    runs: list[list[tuple[int, int]]] = []
+    for cell in cells:
+        if runs and cell[0] - runs[-1][-1][0] <= 1:
+            runs[-1].append(cell)
+        else:
+            runs.append([cell])
+    return runs
+
+
+def _text(grid: Grid, r: int, c: int) -> str | None:
+    value = grid[r][c] if c < len(grid[r]) else None
+    return clean_text(value) if value.__class__ is str else None
+
+
+def _keep_unrecognised_block(grid: Grid, cells: list[tuple[int, int]], context: SheetContext,
+                             out: Extraction) -> None:
+    top, bottom = cells[0][0], cells[-1][0]
+    right = max(c for _, c in cells)
+    # Header rows: the rows right above the figures holding text; the caption is the nearest
+    # line above them printed alone on its row.
+    header_rows: list[int] = []
+    r = top - 1
+    while r >= 0 and len(header_rows) < _HEADER_SEARCH_ROWS and \
+            _any_filled(grid[r][:right + 1]):
+        header_rows.insert(0, r)
+        r -= 1
+    caption = None
+    for r in range(top - 1, max(-1, top - 1 - _CAPTION_SEARCH_ROWS), -1):
+        texts = [t for c in range(min(len(grid[r]), right + 1)) if (t := _text(grid, r, c))]
+        if len(texts) == 1 and not any(_is_number(v) for v in grid[r][:right + 1]):
+            caption = texts[0]
+            if r in header_rows:
+                header_rows = [h for h in header_rows if h > r]
+            break
+    columns: dict[str, list] = {name: [] for name in (
+        "cell", "caption", "row_labels", "column_labels", "value")}
+    for r, c in cells:
+        labels = []
+        for h in header_rows:
+            # A header merged over several columns is stored in its leftmost cell.
+            label = next((t for i in range(c, -1, -1) if (t := _text(grid, h, i))), None)
+            if label is not None and label not in labels:
+                labels.append(label)
+        columns["cell"].append(cell_name(r, c))
+        columns["caption"].append(caption)
+        columns["row_labels"].append(" / ".join(
+            t for i in range(c) if (t := _text(grid, r, i))) or None)
+        columns["column_labels"].append(" / ".join(labels) or None)
+        columns["value"].append(float(grid[r][c]))
+    _, dated = context.for_table(UNRECOGNISED_TABLE, context.fiscal_year, caption)
+    table = out.output(UNRECOGNISED_TABLE)
+    table.declare([("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
+                   *SNAPSHOT_COLUMNS, ("sheet", "string"), ("cell", "string"),
+                   ("caption", "string"), ("row_labels", "string"),
+                   ("column_labels", "string"), ("value", "float64")])
+    table.add({**context.provenance, "fiscal_year": context.fiscal_year, **dated}, columns,
+              len(cells))
+    out.rows_read += len(cells)
+    out.rows_loaded += len(cells)
+    left = min(c for _, c in cells)
+    out.warnings.append(
+        f"{context.sheet.strip()}!{cell_name(top, left)}:{cell_name(bottom, right)}: "
+        f"{len(cells)} figure(s) under {caption or 'no caption'!r} match no table of "
+        f"stats_tables.toml; kept in {UNRECOGNISED_TABLE}")
