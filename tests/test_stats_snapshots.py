@@ -209,6 +209,10 @@ def test_an_unknown_sheet_is_kept_figure_by_figure_with_a_warning(shared, tmp_pa
     assert {(r["fiscal_year"], r["snapshot_date"]) for r in kept} == {(2022, date(2022, 3, 7))}
     assert any("Widget Statistics FY22!B4:C5: 4 figure(s)" in w for w in parsed.warnings)
     assert parsed.rows_loaded == original.rows_loaded + 4
+    # `stats checks` lists the block, so that a new kind of table is seen.
+    [listed] = [r for r in run_checks(parsed).to_pylist()
+                if r["check"] == "every figure in a known table"]
+    assert (listed["status"], listed["location"]) == ("warn", "Widget Statistics FY22!B4 … C5")
 
 
 def test_a_year_header_typed_with_a_separator_is_still_the_year(shared, tmp_path):

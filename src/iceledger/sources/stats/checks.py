@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError
 from iceledger.sources.stats.cells import parse_fiscal_year
-from iceledger.sources.stats.sheet_tables import load_layout
+from iceledger.sources.stats.sheet_tables import UNRECOGNISED_TABLE, load_layout
 from iceledger.sources.stats.snapshots import OrderedSnapshot, Snapshot, order_snapshots
 
 if TYPE_CHECKING:
@@ -102,8 +102,10 @@ class CheckResult:
     fiscal_year: int | None = None
 
 
-def results_table(results: Iterable[CheckResult]) -> pa.Table:
-    rows = [r.__dict__ for r in results]
+def results_table(results: Iterable[CheckResult], fiscal_year: int | None = None) -> pa.Table:
+    """The results as a table; `fiscal_year` names the snapshot of those that name none."""
+    rows = [r.__dict__ if fiscal_year is None or r.fiscal_year is not None
+            else {**r.__dict__, "fiscal_year": fiscal_year} for r in results]
     return pa.Table.from_pylist(rows, schema=CHECKS_SCHEMA)
 
 
@@ -240,13 +242,27 @@ def _missing_columns(table: pa.Table, columns: Iterable[str]) -> list[str]:
     return [c for c in columns if c not in table.column_names]
 
 
-def _check_parts(rule: PartsRule, workbook: str, table: pa.Table) -> list[CheckResult]:
+class _TableRows:
+    """Each table's rows as dicts, made once however many rules read the table."""
+
+    def __init__(self) -> None:
+        self._made: dict[int, tuple[pa.Table, list[dict]]] = {}
+
+    def __call__(self, table: pa.Table) -> list[dict]:
+        made = self._made.get(id(table))
+        if made is None:  # the table is kept with its rows, so its id is not reused meanwhile
+            made = self._made[id(table)] = (table, table.to_pylist())
+        return made[1]
+
+
+def _check_parts(rule: PartsRule, workbook: str, table: pa.Table,
+                 rows_of: _TableRows | None = None) -> list[CheckResult]:
     missing = _missing_columns(table, (rule.value, rule.dimension, *rule.by))
     if missing:
         return [CheckResult(workbook, rule.check, rule.table, WARN,
                             f"cannot run: the table has no column {', '.join(missing)}")]
     groups: dict[tuple, dict[str, dict]] = defaultdict(dict)
-    for row in table.to_pylist():
+    for row in (rows_of or _TableRows())(table):
         label = row[rule.dimension]
         if label is not None:
             groups[tuple(row[c] for c in rule.by)][label] = row
@@ -267,18 +283,19 @@ def _check_parts(rule: PartsRule, workbook: str, table: pa.Table) -> list[CheckR
 
 
 def _check_months(rule: MonthsRule, workbook: str, months: pa.Table,
-                  totals: pa.Table) -> list[CheckResult]:
+                  totals: pa.Table, rows_of: _TableRows | None = None) -> list[CheckResult]:
     missing = (_missing_columns(months, (rule.value, "month", *rule.keys))
                + _missing_columns(totals, (rule.value, *rule.keys)))
     if missing:
         return [CheckResult(workbook, rule.check, rule.table, WARN,
                             f"cannot run: no column {', '.join(sorted(set(missing)))}")]
     by_key: dict[tuple, list[dict]] = defaultdict(list)
-    for row in months.to_pylist():
+    rows_of = rows_of or _TableRows()
+    for row in rows_of(months):
         by_key[tuple(row[k] for k in rule.keys)].append(row)
     comparison = Comparison(rule.check, rule.table, rule.combine, rule.tolerance, rule.value)
     results = []
-    for total_row in totals.to_pylist():
+    for total_row in rows_of(totals):
         key = tuple(total_row[k] for k in rule.keys)
         month_rows = sorted((r for r in by_key.get(key, []) if r[rule.value] is not None),
                             key=lambda r: r["month"])
@@ -726,9 +743,8 @@ def run_checks(release: Release) -> pa.Table:
 
     Each fiscal year's snapshot is checked on its own: figures of two years are never added.
     """
-    return results_table(
-        replace(result, fiscal_year=snapshot.fiscal_year)
-        for snapshot in snapshots_of(release) for result in _snapshot_checks(snapshot))
+    return pa.concat_tables(results_table(_snapshot_checks(snapshot), snapshot.fiscal_year)
+                            for snapshot in snapshots_of(release))
 
 
 def _fiscal_years(tables: Mapping[str, pa.Table]) -> set[int]:
@@ -786,19 +802,40 @@ def _data_date(tables: Mapping[str, pa.Table]) -> date | None:
 
 def _snapshot_checks(release: Release) -> list[CheckResult]:
     results: list[CheckResult] = []
+    rows_of = _TableRows()
     for rule in (variant for r in PARTS_RULES for variant in r.variants()):
         table = release.tables.get(rule.table)
         if table is not None:
-            results.extend(_check_parts(rule, release.workbook, table))
+            results.extend(_check_parts(rule, release.workbook, table, rows_of))
     for months_rule in MONTHS_RULES:
         months = release.tables.get(months_rule.table)
         totals = release.tables.get(months_rule.totals_table)
         if months is not None and totals is not None:
-            results.extend(_check_months(months_rule, release.workbook, months, totals))
+            results.extend(_check_months(months_rule, release.workbook, months, totals,
+                                         rows_of))
     results.extend(_check_facility_total(release))
     results.extend(_check_fiscal_year(release))
     results.extend(_check_as_of(release))
+    results.extend(_check_unrecognised(release))
     return results
+
+
+def _check_unrecognised(release: Release) -> list[CheckResult]:
+    """Figures kept in the generic table because no layout spec knows their table: one warning
+    per block (sheet and caption), so that a new kind of table is seen and given a spec."""
+    table = release.tables.get(UNRECOGNISED_TABLE)
+    if table is None:
+        return []
+    blocks: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    for row in table.select(["sheet", "caption", "cell"]).to_pylist():
+        blocks[(row["sheet"].strip(), row["caption"])].append(row["cell"])
+    return [CheckResult(
+        release.workbook, "every figure in a known table", UNRECOGNISED_TABLE, WARN,
+        f"{len(cells)} figure(s) under {caption or 'no caption'!r} match no table of "
+        f"stats_tables.toml; kept as printed in {UNRECOGNISED_TABLE}",
+        f"{sheet}!{cells[0]}" + (f" … {cells[-1]}" if len(cells) > 1 else ""),
+        observed=float(len(cells)))
+        for (sheet, caption), cells in blocks.items()]
 
 
 # --- helpers ------------------------------------------------------------------------------------
