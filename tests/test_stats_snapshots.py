@@ -226,3 +226,41 @@ def test_a_year_header_typed_with_a_separator_is_still_the_year(shared, tmp_path
     keys = ("iclos_population", "month", "point", "iclos_days")
     assert [tuple(r[k] for k in keys) for r in _rows(parsed, "stats_iclos")] == \
         [tuple(r[k] for k in keys) for r in _rows(original, "stats_iclos")]
+
+
+def test_an_atd_field_office_unknown_to_the_project_keeps_its_figures(shared, tmp_path):
+    def new_office(book):
+        book["ATD FY22 YTD"]["A19"] = "Springfield Sub-Office"  # was "Atlanta"
+
+    parsed = parse_workbook(_copy(shared / MARCH, tmp_path / "FY22_detentionStats03172022.xlsx",
+                                  new_office))
+    original = parse_workbook(shared / MARCH)
+    assert len(parsed.quarantined) == len(original.quarantined) and not parsed.errors
+
+    def office(rows, name):
+        return [(r["technology"], r["participants"], r["alip_days"]) for r in rows
+                if r["aor"] == name]
+
+    assert office(_rows(parsed, "stats_atd_aor"), "Springfield Sub-Office") == \
+        office(_rows(original, "stats_atd_aor"), "Atlanta") != []
+    assert any("kept as printed: Springfield Sub-Office" in w for w in parsed.warnings)
+
+
+def test_a_transgender_caption_without_its_date_is_still_read(shared, tmp_path):
+    sheet_name = "Trans. Detainee Pop. FY22 YTD "
+
+    def drop_date(book):
+        sheet = book[sheet_name]
+        for row in sheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and "Transgender" in cell.value:
+                    cell.value = cell.value.split(":")[0]
+
+    parsed = parse_workbook(_copy(shared / MARCH, tmp_path / "FY22_detentionStats03172022.xlsx",
+                                  drop_date))
+    original = parse_workbook(shared / MARCH)
+    keys = ("category", "people")
+    assert [tuple(r[k] for k in keys) for r in _rows(parsed, "stats_transgender")] == \
+        [tuple(r[k] for k in keys) for r in _rows(original, "stats_transgender")] != []
+    # With no date in its caption (and no footnote for it) the IIDS line dates it.
+    assert {r["as_of_source"] for r in _rows(parsed, "stats_transgender")} == {"iids"}

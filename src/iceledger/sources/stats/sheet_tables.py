@@ -797,6 +797,10 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             continue
         emit.row(grid[r], r, row_dims, out)
     emit.finish(block_constants, out)
+    if labels.offices_as_printed:
+        out.warnings.append(
+            f"{context.sheet.strip()}: {spec.name}: field office(s) not in the project's table "
+            f"kept as printed: {', '.join(sorted(labels.offices_as_printed))}")
 
 
 def _locator(context: SheetContext):
@@ -998,15 +1002,28 @@ class _RowLabels:
         self.spec = spec
         self.dims = dims
         self.group: object = None
+        # Group labels taken for field offices the project's table does not know.
+        self.offices_as_printed: set[str] = set()
         self.previous: list[str | None] = [None] * len(dims)
+
+    def _new_office(self, outer: Dimension, inner: Dimension, label: str | None) -> bool:
+        """A group label that is no value of the rows inside it names a field office the
+        project's table lacks (ICE has opened offices, and printed sub-offices): kept as
+        printed, not quarantined with its figures."""
+        if outer.kind != "field_office" or label is None or inner.recognises(label):
+            return False
+        self.offices_as_printed.add(label)
+        return True
 
     def resolve(self, raw: list[str | None], has_values: bool) -> dict[str, object] | None:
         spec, dims = self.spec, self.dims
         if spec.group_rows is not None:
             outer, inner = dims
             label = raw[0]
-            if spec.group_rows == "labelled" and outer.recognises(label):
-                self.group = outer.canonical(label)
+            if spec.group_rows == "labelled" and (
+                    outer.recognises(label) or self._new_office(outer, inner, label)):
+                self.group = label if label in self.offices_as_printed \
+                    else outer.canonical(label)
                 return {outer.name: self.group, inner.name: spec.blank_labels.get(inner.name,
                                                                                     "Total")}
             if spec.group_rows == "empty" and not has_values:
