@@ -27,8 +27,8 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_FOLDER = Path(os.environ.get(
-    "ICELEDGER_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data" / "ice-detention-stats"
+SHARED = Path(os.environ.get("ICELEDGER_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+DEFAULT_FOLDER = SHARED / "data" / "ice-detention-stats"
 TARGET_INGEST_RATIO = 1.6  # whole ingest / read floor
 TARGET_REINGEST_SECONDS = 0.5
 TARGET_SPEEDUP = 10.0  # calamine parse / openpyxl parse
@@ -165,7 +165,8 @@ def main() -> None:
           f"({_verdict(wall['reingest'] <= TARGET_REINGEST_SECONDS)} <= "
           f"{TARGET_REINGEST_SECONDS:g} s)")
     print(f"in CPU time (not the target; steadier on a busy machine): ingest "
-          f"{cpu['ingest'] / cpu['read']:.2f}x reading every cell, re-ingest {cpu['reingest']:.2f} s")
+          f"{cpu['ingest'] / cpu['read']:.2f}x reading every cell, "
+          f"re-ingest {cpu['reingest']:.2f} s")
     if args.parsers:
         speedup = wall["openpyxl"] / wall["calamine"]
         print(f"calamine parse: {wall['calamine']:.2f} s, {speedup:.1f}x faster than the openpyxl "

@@ -264,3 +264,16 @@ def test_a_transgender_caption_without_its_date_is_still_read(shared, tmp_path):
         [tuple(r[k] for k in keys) for r in _rows(original, "stats_transgender")] != []
     # With no date in its caption (and no footnote for it) the IIDS line dates it.
     assert {r["as_of_source"] for r in _rows(parsed, "stats_transgender")} == {"iids"}
+
+
+def test_formula_cells_saved_without_values_are_reported_not_lost_silently(shared, tmp_path):
+    def formulas(book):
+        book["Detention FY22"]["C11"] = "=1+1"
+        book["Detention FY22"]["D11"] = "=C11*2"
+
+    parsed = parse_workbook(_copy(shared / MARCH, tmp_path / "FY22_detentionStats03172022.xlsx",
+                                  formulas))
+    [error] = parsed.errors
+    assert (error.location.sheet, error.location.cell) == ("Detention FY22", "C11")
+    assert "2 formula cell(s) saved without their value" in str(error)
+    assert parsed.rows_loaded > 0  # the rest of the workbook still loads

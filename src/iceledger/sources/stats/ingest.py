@@ -12,6 +12,9 @@ benchmark runs it on openpyxl for comparison. The parse path imports neither Duc
 from __future__ import annotations
 
 import hashlib
+import html
+import re
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +101,7 @@ def parse_workbook(
         ))
         return parsed
     _read_file_name(parsed, layout)
+    parsed.errors.extend(uncalculated_formulas(path))
     sheet_years = {name: _sheet_fiscal_year(name, layout) for name in sheet_names
                    if not layout.ignores(name)}
     parsed.fiscal_year = _workbook_fiscal_year(parsed, sheet_years, layout)
@@ -153,6 +157,62 @@ def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,
                 continue
             found.extend(footnote_dates(rows, layout.footnote_rules, parsed.warnings))
     return found
+
+
+# A formula cell saved without its value: <c r="B5" ...><f>SUM(B2:B4)</f></c>, or <v/> empty.
+_FORMULA_WITHOUT_VALUE = re.compile(
+    rb'<c r="([A-Z]+[0-9]+)"[^>]*>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)(?:<v\s*/>|<v></v>)?</c>')
+
+
+def uncalculated_formulas(path: Path) -> list[SourceError]:
+    """One error per sheet holding formula cells saved without their value, naming the first.
+
+    Every reader sees such a cell as blank, so its figure would vanish silently. Excel saves a
+    value for every formula and, with any formula, a calculation chain (xl/calcChain.xml);
+    a workbook written by a library without calculating has formulas and no chain. So only a
+    workbook without the chain is searched, which spares reading every sheet's XML twice.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "xl/calcChain.xml" in names:
+                return []
+            errors = []
+            for sheet, member in _sheet_members(archive, names).items():
+                found = _FORMULA_WITHOUT_VALUE.findall(archive.read(member))
+                if found:
+                    errors.append(SourceError(
+                        Location(path.name, sheet, found[0].decode()),
+                        f"{len(found)} formula cell(s) saved without their value, the first "
+                        "here; they read as blank (open and save the file in a spreadsheet "
+                        "program to calculate them)"))
+            return errors
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return []  # the reader reports an unreadable file
+
+
+def _sheet_members(archive: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
+    """Sheet name -> its XML member, from the workbook's sheet list and relationships."""
+    targets = {}
+    relationships = archive.read("xl/_rels/workbook.xml.rels")
+    for element in re.findall(rb"<Relationship [^>]*>", relationships):
+        ident, target = _attribute(element, b"Id"), _attribute(element, b"Target")
+        if ident and target:
+            targets[ident] = target.lstrip("/")
+    found = {}
+    for element in re.findall(rb"<sheet [^>]*>", archive.read("xl/workbook.xml")):
+        name, target = _attribute(element, b"name"), targets.get(_attribute(element, b"r:id"))
+        if name is None or target is None:
+            continue
+        member = target if target.startswith("xl/") else f"xl/{target}"
+        if member in names:
+            found[html.unescape(name)] = member
+    return found
+
+
+def _attribute(element: bytes, name: bytes) -> str | None:
+    found = re.search(rb"\s" + re.escape(name) + rb'="([^"]*)"', element)
+    return found.group(1).decode() if found else None
 
 
 def _sha256(path: Path) -> str:
