@@ -277,3 +277,34 @@ def test_formula_cells_saved_without_values_are_reported_not_lost_silently(share
     assert (error.location.sheet, error.location.cell) == ("Detention FY22", "C11")
     assert "2 formula cell(s) saved without their value" in str(error)
     assert parsed.rows_loaded > 0  # the rest of the workbook still loads
+
+
+def test_every_table_exports_as_csv_and_parquet_lists_as_json(shared, tmp_path):
+    import csv
+    import json
+
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from iceledger.cli import app
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / MARCH).write_bytes((shared / MARCH).read_bytes())
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ingest_stats([folder], warehouse)
+    review_warehouse(warehouse)
+    runner = CliRunner()
+    for table in warehouse.table_names():
+        rows = warehouse.read_table(table).num_rows
+        for fmt in ("csv", "parquet"):
+            target = tmp_path / f"{table}.{fmt}"
+            done = runner.invoke(app, ["export", table, "--format", fmt, "--output", str(target),
+                                       "--warehouse", str(warehouse.path)])
+            assert done.exit_code == 0, (table, fmt, done.output)
+            written = pq.read_table(target).num_rows if fmt == "parquet" else \
+                len(list(csv.DictReader(target.open(encoding="utf-8"))))
+            assert written == rows, (table, fmt)
+    [workbook] = list(csv.DictReader((tmp_path / "stats_workbooks.csv").open(encoding="utf-8")))
+    assert any(t.startswith("stats_adp@Detention FY22!") for t in json.loads(
+        workbook["tables_found"]))
