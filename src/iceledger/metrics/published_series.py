@@ -227,7 +227,9 @@ def _require_one_figure_per_release(backend: ibis.BaseBackend, spec: SeriesSpec)
     # Two figures for one month and dimension combination in one release would make "the"
     # published value ambiguous; it means the table has a dimension this module cannot see.
     data = backend.table(spec.table)
-    keys = [*spec.dimensions, "month", *[k for k in ("workbook", "sha256") if k in data.schema()]]
+    # A workbook's snapshots (its fiscal years' sheets) are releases of their own.
+    keys = [*spec.dimensions, "month",
+            *[k for k in ("workbook", "sha256", "fiscal_year") if k in data.schema()]]
     clash = (data.filter(data[spec.value].notnull()).group_by(keys)
              .aggregate(n=data[spec.value].count()).filter(lambda t: t.n > 1)
              .limit(1).to_pyarrow().to_pylist())
