@@ -6,7 +6,7 @@ snapshot as of 01/16/2022"), in some captions ("... as of 06/19/2021"), and on t
 sheet's source line ("Source: ICE Integrated Decision Support (IIDS), 01/17/2022"). A workbook
 may also carry an older year's sheet (`Detention EOFY2020` beside `Detention FY22`), dated years
 apart. So every table gets the date of its own snapshot, from the first of these that speaks for
-it (see `SOURCES`), and the source that gave it.
+it (caption, footnote, IIDS line, file name: `SnapshotDating`), and the source that gave it.
 
 A date only speaks for a table of fiscal year FY if it lies within FY or the grace after it in
 which ICE posts a year's final figures: the current year's footnote cannot date the older year's
@@ -30,7 +30,6 @@ from iceledger.sources.stats.cells import (
 
 # Where a snapshot date came from, most trusted first.
 CAPTION, FOOTNOTE, IIDS, FILE_NAME = "caption", "footnote", "iids", "file_name"
-SOURCES = (CAPTION, FOOTNOTE, IIDS, FILE_NAME)
 # ICE posts a year's final workbook up to about ten weeks after 30 September (checks.py uses the
 # same grace for file dates).
 FINAL_RELEASE_GRACE_DAYS = 120
@@ -50,7 +49,6 @@ class FootnoteDate:
     rule: int  # index of the rule that found it: the first rule speaking for a table wins
     fiscal_year: int | None  # the year the line names ("FY2022 ICE Detention ..."), if any
     day: date
-    text: str
 
 
 def fits_fiscal_year(day: date, fiscal_year: int | None) -> bool:
@@ -81,7 +79,7 @@ def footnote_dates(rows: Sequence[Sequence[object]], rules: Sequence[FootnoteRul
                 except (CellValueError, ValueError):
                     warnings.append(f"Footnotes: unreadable date in {text[:80]!r}")
                     break
-                found.append(FootnoteDate(index, year, day, text))
+                found.append(FootnoteDate(index, year, day))
                 break
     return found
 
@@ -149,8 +147,6 @@ class Snapshot:
 @dataclass(frozen=True)
 class OrderedSnapshot:
     snapshot: Snapshot
-    release_number: int  # 1 = oldest data; ties keep publication order
-    published: date | None  # the file-name date if the data allow it, else the capture date
     file_date_consistent: bool
     stale_against: str | None  # an earlier-published release holding newer data of the year
 
@@ -166,7 +162,8 @@ def publication_date(snapshot: Snapshot, newest_data: date | None) -> tuple[date
 
 
 def order_snapshots(snapshots: Iterable[Snapshot]) -> list[OrderedSnapshot]:
-    """Snapshots in the order of their data dates within each fiscal year, stale ones marked.
+    """Snapshots in the order of their data dates (by fiscal year, then data date, then posting
+    date), stale ones marked.
 
     A snapshot is a stale re-post when a release posted before it (by a trustworthy posting
     date) already held the same fiscal year's data to a later date.
@@ -182,9 +179,7 @@ def order_snapshots(snapshots: Iterable[Snapshot]) -> list[OrderedSnapshot]:
         s.fiscal_year or 0, s.data_date or date.min, posted[id(s)][0] or date.min,
         s.workbook, s.sha256 or ""))
     result = []
-    number: dict[int | None, int] = {}
     for s in ordered:
-        number[s.fiscal_year] = number.get(s.fiscal_year, 0) + 1
         when, consistent = posted[id(s)]
         stale = None
         if when is not None and s.data_date is not None:
@@ -193,5 +188,5 @@ def order_snapshots(snapshots: Iterable[Snapshot]) -> list[OrderedSnapshot]:
                      and posted[id(o)][0] is not None and posted[id(o)][0] < when]
             if newer:
                 stale = max(newer, key=lambda o: o.data_date).workbook
-        result.append(OrderedSnapshot(s, number[s.fiscal_year], when, consistent, stale))
+        result.append(OrderedSnapshot(s, consistent, stale))
     return result
