@@ -11,12 +11,16 @@ Two kinds of check:
 - within one workbook (`run_checks`): parts add to printed totals, ICE + CBP = Total, the stated
   fiscal year agrees with the months and the file date, the data date is plausible, facility ADPs
   add up to (nearly) the national ADP. These are loaded with the workbook as `stats_checks`.
-- across releases (`run_release_checks`): a workbook compared with the release before it: ICE/CBP
-  transposition, a data date that did not advance, facility bed-days that went backwards. Their
+- across releases (`run_release_checks`): a workbook compared with the release before it, in the
+  order of their data dates: a stale re-post (older data posted after newer), a file-name date
+  before the data, ICE/CBP transposition, a data date that did not advance, facility bed-days
+  that went backwards. Their
   answer depends on which releases are loaded, so they form a derived table, `stats_release_checks`,
   rebuilt over the whole warehouse (`review_warehouse`).
 
-Tolerances are documented with their evidence in docs/stats-checks.md.
+Every check runs per snapshot (`snapshots_of`): a workbook carrying two fiscal years' sheets is
+checked year by year, never adding figures of two years. Tolerances are documented with their
+evidence in docs/stats-checks.md.
 """
 
 from __future__ import annotations
