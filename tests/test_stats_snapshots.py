@@ -308,3 +308,22 @@ def test_every_table_exports_as_csv_and_parquet_lists_as_json(shared, tmp_path):
     [workbook] = list(csv.DictReader((tmp_path / "stats_workbooks.csv").open(encoding="utf-8")))
     assert any(t.startswith("stats_adp@Detention FY22!") for t in json.loads(
         workbook["tables_found"]))
+
+
+def test_partial_month_book_ins_per_day_divide_by_the_footnote_days(shared, tmp_path):
+    from iceledger.metrics.registry import MetricParams
+    from iceledger.metrics.volume import book_ins_compared
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / MARCH).write_bytes((shared / MARCH).read_bytes())
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ingest_stats([folder], warehouse)
+    backend = duckdb_backend(warehouse.path)
+    rows = book_ins_compared(backend, MetricParams()).to_pyarrow().to_pylist()
+    backend.disconnect()
+    [march] = [r for r in rows if r["month"] == date(2022, 3, 1)]
+    # "FY2022 ICE Detention data are updated through 03/12/2022": the days before the 12th
+    # (the metric's convention), not before the IIDS line's 3/7.
+    assert march["workbook_partial_month"] and march["workbook_days"] == 11
+    assert march["workbook_book_ins_per_day"] == pytest.approx(march["workbook_book_ins"] / 11)
