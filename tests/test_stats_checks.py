@@ -351,6 +351,19 @@ def test_facility_bed_days_that_go_backwards_fail():
     assert good["status"] == PASS and good["observed"] == 0
 
 
+def test_facility_bed_days_with_a_data_date_before_the_year_or_a_zero_adp_do_not_crash():
+    names = [f"SYNTHETIC FACILITY {i}" for i in range(12)]
+    zeros = dict.fromkeys(names, 0.0)
+    # The first release's data date is the eve of the fiscal year (no day counted yet); the
+    # second's, a year too early, as ICE printed it on 2023-02-03.
+    first = release("synthetic-oct.xlsx", date(2024, 10, 10), date(2024, 9, 30),
+                    facilities=facilities("synthetic-oct.xlsx", zeros))
+    second = release("synthetic-nov.xlsx", date(2024, 11, 10), date(2023, 11, 1),
+                     facilities=facilities("synthetic-nov.xlsx", zeros))
+    checks = run_release_checks([first, second]).to_pylist()
+    assert not [r for r in checks if r["check"] == "facility bed-days do not fall"]
+
+
 counts = st.integers(min_value=0, max_value=200_000).map(float)
 
 
