@@ -336,13 +336,17 @@ def test_an_unknown_label_is_quarantined_not_guessed(tmp_path):
                for q in parsed.quarantined)
 
 
-def test_an_unknown_table_is_an_error_not_a_silent_skip(tmp_path):
+def test_an_unknown_table_is_kept_in_the_generic_table_with_a_warning(tmp_path):
     sheets = standard_sheets()
     sheets["Detention FY25"].append(([["ICE Something New: FY2025"], ["Kind", "Count"],
                                       ["A", 1.0]], 80, 0))
     parsed = parse(tmp_path, sheets)
-    (error,) = parsed.errors
-    assert error.location.cell == "B83" and "outside every known table" in str(error)
+    assert parsed.errors == []
+    [kept] = parsed.tables["stats_unrecognised"].to_pylist()
+    assert (kept["cell"], kept["caption"], kept["row_labels"], kept["column_labels"],
+            kept["value"]) == ("B83", "ICE Something New: FY2025", "A", "Count", 1.0)
+    assert "Detention FY25!B83:B83: 1 figure(s) under 'ICE Something New: FY2025' match no " \
+           "table of stats_tables.toml; kept in stats_unrecognised" in parsed.warnings
 
 
 def test_a_missing_sheet_is_reported(tmp_path):
@@ -358,7 +362,11 @@ def test_an_unknown_sheet_is_a_warning(tmp_path):
     sheets["Sheet1"] = [([["anything"], ["x", 1.0]], 0, 0)]
     parsed = parse(tmp_path, sheets)
     assert parsed.errors == []
-    assert "sheet 'Sheet1' holds no known table; not loaded" in parsed.warnings
+    assert "sheet 'Sheet1' is of no known kind; its figures are kept in stats_unrecognised" \
+        in parsed.warnings
+    [kept] = parsed.tables["stats_unrecognised"].to_pylist()
+    assert (kept["sheet"], kept["cell"], kept["row_labels"], kept["value"]) == \
+        ("Sheet1", "B2", "x", 1.0)
 
 
 def test_a_table_without_its_header_borrows_the_one_above(tmp_path):

@@ -176,11 +176,11 @@ def test_releases_without_a_file_date_are_ordered_by_their_data_date(tmp_path):
     assert table.to_pylist()[0]["value"] == 2
 
 
-def test_an_archive_capture_date_orders_a_release_whose_name_has_no_date(tmp_path):
+def test_a_later_capture_holding_older_data_is_a_stale_repost_never_the_latest(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     _load_release(wh, "synthetic-FY22_detentionStats08192022.xlsx", date(2022, 8, 19),
                   date(2022, 8, 14), {("ICE", OCT): 1})
-    # Archived 2022-12-10, but its printed data date is earlier than the August release's.
+    # Archived 2022-12-10, but its data end before the August release's: posted later, older.
     tables = _release_tables("20221210163906-synthetic-FY22-detentionStats.xlsx", None,
                              date(2022, 8, 10), {("ICE", OCT): 2})
     tables["stats_workbooks"] = tables["stats_workbooks"].append_column(
@@ -188,8 +188,22 @@ def test_an_archive_capture_date_orders_a_release_whose_name_has_no_date(tmp_pat
     wh.load(SourceLoad(path=Path("synthetic.xlsx"), sha256=_sha("archived"), kind="stats",
                        tables=tables, accounting=RowAccounting(rows_read=1, rows_loaded=1),
                        synthetic=True))
+    # Ordered by their data, the August release is the latest even before any review.
+    backend = duckdb_backend(wh.path)
+    _, table = published_series(backend, "stats_book_ins")
+    backend.disconnect()
+    [october] = table.to_pylist()
+    assert october["value"] == 1 and october["n_revisions"] == 1
+    # Reviewed, the capture is a stale re-post: left out, it makes no revision either.
+    from iceledger.sources.stats.checks import review_warehouse
+    from iceledger.tables import STALE_REPOST_CHECK
+
+    stale = [r for r in review_warehouse(wh).across.to_pylist() if r["check"] == STALE_REPOST_CHECK]
+    assert [(r["workbook"], r["status"], r["fiscal_year"]) for r in stale] == [
+        ("20221210163906-synthetic-FY22-detentionStats.xlsx", FAIL, 2025)]
     _, table = published_series(duckdb_backend(wh.path), "stats_book_ins")
-    assert table.to_pylist()[0]["value"] == 2
+    [october] = table.to_pylist()
+    assert october["value"] == 1 and october["n_revisions"] == 0 and october["n_releases"] == 1
 
 
 def test_a_workbook_reposted_under_the_same_name_gives_two_versions(tmp_path):

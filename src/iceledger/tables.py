@@ -67,6 +67,7 @@ STATS_WORKBOOKS = "stats_workbooks"
 STATS_CHECKS = "stats_checks"
 STATS_RELEASE_CHECKS = "stats_release_checks"
 STATS_FACILITIES = "stats_facilities"
+STATS_UNRECOGNISED = "stats_unrecognised"
 STATS_DETAINED_NOW = "stats_detained_now"
 STATS_DETAINED_BY_DISPOSITION = "stats_detained_by_disposition"
 STATS_BOOK_INS = "stats_book_ins"
@@ -86,6 +87,9 @@ STATS_TPS_COUNTRIES = "stats_tps_countries"
 
 # The values of the checks tables' `status` column.
 PASS, WARN, FAIL = "pass", "warn", "fail"
+# The check that fails a workbook whose data end before an earlier release's (a stale re-post):
+# the published series never takes a value from it.
+STALE_REPOST_CHECK = "not a stale re-post"
 
 # A stay belongs to an arrest when it is booked in from 5 days before to 10 days after it (the
 # links of FOIA_ARREST_STAY_LINKS); metrics read the window to say which arrests can have one yet.
@@ -162,8 +166,13 @@ _DECLARED = (
         "archive_date DATE, as_of_date DATE, tables_found VARCHAR[], warnings VARCHAR[], "
         "errors VARCHAR[], rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT")),
     Table(STATS_CHECKS, "workbooks", "validation checks within each workbook", _columns(
-        "workbook VARCHAR, check VARCHAR, table VARCHAR, status VARCHAR, detail VARCHAR, "
-        "location VARCHAR, expected DOUBLE, observed DOUBLE, compared_with VARCHAR")),
+        "workbook VARCHAR, fiscal_year INTEGER, check VARCHAR, table VARCHAR, status VARCHAR, "
+        "detail VARCHAR, location VARCHAR, expected DOUBLE, observed DOUBLE, "
+        "compared_with VARCHAR")),
+    Table(STATS_UNRECOGNISED, "workbooks", "figures in no known table, kept as printed",
+          _columns("workbook VARCHAR, sha256 VARCHAR, fiscal_year INTEGER, snapshot_date DATE, "
+                   "as_of_source VARCHAR, sheet VARCHAR, cell VARCHAR, caption VARCHAR, "
+                   "row_labels VARCHAR, column_labels VARCHAR, value DOUBLE")),
     Table(STATS_RELEASE_CHECKS, "workbooks", "validation checks across releases", _columns(
         "workbook VARCHAR, check VARCHAR, table VARCHAR, status VARCHAR, detail VARCHAR, "
         "compared_with VARCHAR")),

@@ -15,10 +15,13 @@ Both carry `failed_checks`: the validation checks (docs/stats-checks.md) that fa
 release a value comes from, for the series' table or for the workbook as a whole. A latest value
 from a release that failed its checks is published, not clean, and says so.
 
-Publication order is the date in the file name (`file_date`), else the web-archive capture date
-its name carries (`archive_date`), else the printed "data as of" date; then the data date, the
-workbook name and its sha256. Publication dates come first because the printed data date is the
-least reliable (it has been left unchanged between releases, and once printed a year wrong).
+Versions are ordered by the day their figures describe: the row's own snapshot date (ICE's
+footnote or caption for that table, see docs/codebook.md "Snapshots"), else the workbook's printed
+"data as of" date; then the date in the file name (`file_date`), the web-archive capture date
+(`archive_date`), the workbook name and its sha256. File names are not trusted first: they carry
+typos, and ICE has re-posted old data under newer names. A snapshot the release checks found to
+be such a stale re-post (`not a stale re-post` failed in `stats_release_checks`) is left out: it
+is never the latest value and never makes a revision.
 
 Written in Ibis (window functions over the warehouse) so the same expression runs on DuckDB or
 Spark, like every metric.
@@ -35,16 +38,24 @@ import pyarrow as pa
 
 from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import memtable
-from iceledger.tables import FAIL, STATS_CHECKS, STATS_RELEASE_CHECKS, STATS_WORKBOOKS
+from iceledger.tables import (
+    FAIL,
+    STALE_REPOST_CHECK,
+    STATS_CHECKS,
+    STATS_RELEASE_CHECKS,
+    STATS_WORKBOOKS,
+)
 
 # Where a figure came from; never a dimension of the series.
-PROVENANCE_COLUMNS = ("workbook", "sheet", "cell_range", "sha256")
+PROVENANCE_COLUMNS = ("workbook", "sheet", "cell_range", "sha256", "as_of_source")
 # Numeric columns that label a row rather than measure something. They are not dimensions either:
 # the month determines the year it belongs to, while `fiscal_year` (the workbook's year) can differ
 # between releases printing the same month.
 NOT_MEASURES = ("fiscal_year", "data_fiscal_year", "quarter")
 # The first of these a release has dates its publication (see the module docstring).
 PUBLICATION_DATES = ("file_date", "archive_date", "as_of_date")
+# Each row's own snapshot (sources/stats/snapshots.py); older warehouses lack them.
+SNAPSHOT_COLUMNS = ("snapshot_date", "as_of_source")
 # Printed figures are floats (ADPs to ~12 digits); smaller differences are float noise, not edits.
 REVISION_EPSILON = 1e-9
 
@@ -102,14 +113,24 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     dates = [c for c in PUBLICATION_DATES if c in releases.schema()]
     releases = releases.select(*join_keys, *dates).distinct()
     keys = [*spec.dimensions, "month"]
-    rows = data.filter(data[spec.value].notnull()).select(
+    data = data.filter(data[spec.value].notnull())
+    stale = stale_snapshots(backend)
+    if stale is not None and "fiscal_year" in data.schema():
+        data = data.anti_join(stale, ["workbook", "fiscal_year"])
+    snapshot = [c for c in SNAPSHOT_COLUMNS if c in data.schema()]
+    rows = data.select(
         *keys, *[c for c in (*join_keys, "sheet", "cell_range") if c in data.schema()],
-        value=data[spec.value].cast("float64"),
+        *snapshot, value=data[spec.value].cast("float64"),
     ).join(releases, join_keys)
     rows = rows.left_join(failed_checks(backend, spec), "workbook").select(
         *rows.columns, "failed_checks")
-    order = [ibis.coalesce(*[rows[c] for c in dates]), rows.as_of_date,
-             *[rows[k] for k in join_keys]]
+    # The day the figure describes: the table's own snapshot date (its footnote or caption),
+    # else the workbook's printed data date.
+    data_date = ibis.coalesce(rows.snapshot_date, rows.as_of_date) if snapshot \
+        else rows.as_of_date
+    rows = rows.mutate(as_of_date=data_date)
+    order = [ibis.coalesce(rows.as_of_date, *[rows[c] for c in dates]),
+             ibis.coalesce(*[rows[c] for c in dates]), *[rows[k] for k in join_keys]]
     in_order = ibis.window(group_by=keys, order_by=order)
     newest_first = ibis.window(group_by=keys, order_by=[ibis.desc(o) for o in order])
     whole = ibis.window(group_by=keys)
@@ -127,6 +148,18 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
         n_revisions=rows.is_revision.sum().over(whole),
         max_abs_revision=rows.change.abs().max().over(whole).fill_null(0.0),
     )
+
+
+def stale_snapshots(backend: ibis.BaseBackend) -> ir.Table | None:
+    """(workbook, fiscal_year) of every snapshot the release checks found to be a stale re-post
+    (older data posted after newer): never a latest value, never a revision."""
+    if STATS_RELEASE_CHECKS not in set(_table_names(backend)):
+        return None
+    checks = backend.table(STATS_RELEASE_CHECKS)
+    if "fiscal_year" not in checks.schema():
+        return None
+    stale = checks.filter((checks.check == STALE_REPOST_CHECK) & (checks.status == FAIL))
+    return stale.select("workbook", fiscal_year=stale.fiscal_year.cast("int32")).distinct()
 
 
 def failed_checks(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
@@ -154,7 +187,8 @@ def latest(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     """One row per (month, dimensions): the latest published value and its revision summary."""
     rows = versions(backend, spec)
     rows = rows.filter(rows.is_latest)
-    provenance = [c for c in ("sha256", "sheet", "cell_range") if c in rows.schema()]
+    provenance = [c for c in ("sha256", "sheet", "cell_range", "as_of_source")
+                  if c in rows.schema()]
     return rows.select(
         *spec.dimensions, "month", "value", "failed_checks",
         "workbook", "file_date", "as_of_date", *provenance,
@@ -168,7 +202,8 @@ def latest(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
 
 def version_history(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     rows = versions(backend, spec)
-    provenance = [c for c in ("sha256", "sheet", "cell_range") if c in rows.schema()]
+    provenance = [c for c in ("sha256", "sheet", "cell_range", "as_of_source")
+                  if c in rows.schema()]
     return rows.select(
         *spec.dimensions, "month", "release_number", "workbook", "file_date", "as_of_date",
         *provenance, "value", "previous_value", "change", "is_revision", "is_latest",
@@ -197,7 +232,9 @@ def _require_one_figure_per_release(backend: ibis.BaseBackend, spec: SeriesSpec)
     # Two figures for one month and dimension combination in one release would make "the"
     # published value ambiguous; it means the table has a dimension this module cannot see.
     data = backend.table(spec.table)
-    keys = [*spec.dimensions, "month", *[k for k in ("workbook", "sha256") if k in data.schema()]]
+    # A workbook's snapshots (its fiscal years' sheets) are releases of their own.
+    keys = [*spec.dimensions, "month",
+            *[k for k in ("workbook", "sha256", "fiscal_year") if k in data.schema()]]
     clash = (data.filter(data[spec.value].notnull()).group_by(keys)
              .aggregate(n=data[spec.value].count()).filter(lambda t: t.n > 1)
              .limit(1).to_pyarrow().to_pylist())

@@ -12,6 +12,9 @@ benchmark runs it on openpyxl for comparison. The parse path imports neither Duc
 from __future__ import annotations
 
 import hashlib
+import html
+import re
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,12 +40,13 @@ from iceledger.sources.stats.sheet_tables import (
     read_sheet,
     scan_sheet,
 )
-from iceledger.tables import STATS_CHECKS, STATS_WORKBOOKS
+from iceledger.sources.stats.snapshots import FootnoteDate, SnapshotDating, footnote_dates
+from iceledger.tables import STATS_CHECKS, STATS_UNRECOGNISED, STATS_WORKBOOKS
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from iceledger.warehouse import SourceLoad, Warehouse
+    from iceledger.warehouse import Loader, SourceLoad, Warehouse
 
 # Layout name recorded in ingest_sources.layout for every stats workbook.
 LAYOUT_NAME = "stats_tables.toml"
@@ -96,6 +100,7 @@ def parse_workbook(
         ))
         return parsed
     _read_file_name(parsed, layout)
+    parsed.errors.extend(uncalculated_formulas(path))
     sheet_years = {name: _sheet_fiscal_year(name, layout) for name in sheet_names
                    if not layout.ignores(name)}
     parsed.fiscal_year = _workbook_fiscal_year(parsed, sheet_years, layout)
@@ -108,27 +113,105 @@ def parse_workbook(
     for name in sheet_years:
         specs[name] = layout.tables_for(name)
         if not specs[name]:
-            parsed.warnings.append(f"sheet {name.strip()!r} holds no known table; not loaded")
-            continue
+            parsed.warnings.append(f"sheet {name.strip()!r} is of no known kind; its figures "
+                                   f"are kept in {STATS_UNRECOGNISED}")
         try:
             grids[name] = book.rows(name)
         except Exception as exc:  # noqa: BLE001 - a damaged sheet must not stop the others
             parsed.errors.append(SourceError(Location(path.name, name),
                                              f"cannot read the sheet ({exc})"))
     scans = {name: scan_sheet(grid) for name, grid in grids.items()}
-    parsed.as_of_date = _as_of_date(parsed, scans, layout)
+    parsed.as_of_date, iids_by_sheet = _as_of_date(parsed, scans, layout)
     cutoff = _placeholder_cutoff(parsed)
+    dating = SnapshotDating(layout.footnote_rules, _footnotes(book, sheet_names, layout, parsed),
+                            iids_by_sheet, parsed.file_date, layout.caption_as_of)
     extraction = Extraction()
     for name, grid in grids.items():
         year = sheet_years[name] or parsed.fiscal_year
         if year != parsed.fiscal_year:
             parsed.warnings.append(
-                f"sheet {name.strip()!r} reports FY{year} in an FY{parsed.fiscal_year} workbook"
+                f"sheet {name.strip()!r} reports FY{year} in an FY{parsed.fiscal_year} workbook; "
+                "its tables are a snapshot of their own"
             )
-        context = SheetContext(path.name, parsed.sha256, name, year, cutoff)
+        context = SheetContext(path.name, parsed.sha256, name, year, cutoff, dating)
         read_sheet(grid, specs[name], layout, context, extraction, scans[name])
+    if dating.undated:
+        parsed.warnings.append("no snapshot date fits the fiscal year of: "
+                               + ", ".join(sorted(set(dating.undated))))
     _collect(parsed, extraction)
     return parsed
+
+
+def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,
+               parsed: ParsedWorkbook) -> list[FootnoteDate]:
+    """The dating lines of the workbook's Footnotes sheet(s)."""
+    found: list[FootnoteDate] = []
+    for name in sheet_names:
+        if layout.footnote_sheets.search(name.strip()):
+            try:
+                rows = book.rows(name)
+            except Exception as exc:  # noqa: BLE001 - a damaged sheet must not stop the others
+                parsed.warnings.append(f"cannot read the sheet {name.strip()!r} ({exc}); "
+                                       "its dates are not used")
+                continue
+            found.extend(footnote_dates(rows, layout.footnote_rules, parsed.warnings))
+    return found
+
+
+# A formula cell saved without its value: <c r="B5" ...><f>SUM(B2:B4)</f></c>, or <v/> empty.
+_FORMULA_WITHOUT_VALUE = re.compile(
+    rb'<c r="([A-Z]+[0-9]+)"[^>]*>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)(?:<v\s*/>|<v></v>)?</c>')
+
+
+def uncalculated_formulas(path: Path) -> list[SourceError]:
+    """One error per sheet holding formula cells saved without their value, naming the first.
+
+    Every reader sees such a cell as blank, so its figure would vanish silently. Excel saves a
+    value for every formula and, with any formula, a calculation chain (xl/calcChain.xml);
+    a workbook written by a library without calculating has formulas and no chain. So only a
+    workbook without the chain is searched, which spares reading every sheet's XML twice.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "xl/calcChain.xml" in names:
+                return []
+            errors = []
+            for sheet, member in _sheet_members(archive, names).items():
+                found = _FORMULA_WITHOUT_VALUE.findall(archive.read(member))
+                if found:
+                    errors.append(SourceError(
+                        Location(path.name, sheet, found[0].decode()),
+                        f"{len(found)} formula cell(s) saved without their value, the first "
+                        "here; they read as blank (open and save the file in a spreadsheet "
+                        "program to calculate them)"))
+            return errors
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return []  # the reader reports an unreadable file
+
+
+def _sheet_members(archive: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
+    """Sheet name -> its XML member, from the workbook's sheet list and relationships."""
+    targets = {}
+    relationships = archive.read("xl/_rels/workbook.xml.rels")
+    for element in re.findall(rb"<Relationship [^>]*>", relationships):
+        ident, target = _attribute(element, b"Id"), _attribute(element, b"Target")
+        if ident and target:
+            targets[ident] = target.lstrip("/")
+    found = {}
+    for element in re.findall(rb"<sheet [^>]*>", archive.read("xl/workbook.xml")):
+        name, target = _attribute(element, b"name"), targets.get(_attribute(element, b"r:id"))
+        if name is None or target is None:
+            continue
+        member = target if target.startswith("xl/") else f"xl/{target}"
+        if member in names:
+            found[html.unescape(name)] = member
+    return found
+
+
+def _attribute(element: bytes, name: bytes) -> str | None:
+    found = re.search(rb"\s" + re.escape(name) + rb'="([^"]*)"', element)
+    return found.group(1).decode() if found else None
 
 
 def _sha256(path: Path) -> str:
@@ -202,24 +285,27 @@ def _workbook_fiscal_year(parsed: ParsedWorkbook, sheet_years: dict[str, int | N
 
 
 def _as_of_date(parsed: ParsedWorkbook, scans: dict[str, SheetScan], layout: Layout
-                ) -> date | None:
-    """The "data as of" date the workbook prints (its IIDS source line)."""
+                ) -> tuple[date | None, dict[str, date]]:
+    """The "data as of" date the workbook prints (its IIDS source line), and each sheet's."""
     found: list[date] = []
-    for scan in scans.values():
+    by_sheet: dict[str, date] = {}
+    for sheet, scan in scans.items():
         for _, _, _, match in scan.matching(layout.as_of):
             if match:
                 try:
                     found.append(parse_date(match["date"]))
                 except ValueError:
                     parsed.warnings.append(f"unreadable data-as-of date {match['date']!r}")
+                    continue
+                by_sheet.setdefault(sheet, found[-1])
     if not found:
         parsed.warnings.append("no data-as-of date printed in the workbook")
-        return None
+        return None, by_sheet
     if len(set(found)) > 1:
         parsed.warnings.append(
             f"several data-as-of dates printed: {', '.join(sorted({str(d) for d in found}))}"
         )
-    return found[0]
+    return found[0], by_sheet
 
 
 def _placeholder_cutoff(parsed: ParsedWorkbook) -> date | None:
@@ -316,22 +402,25 @@ def ingest_stats(
     warehouse: Warehouse,
     progress: Callable[[Path], None] | None = None,
 ) -> StatsIngestSummary:
-    """Parse and load workbooks, each in its own transaction; returns what happened to each.
+    """Parse and load workbooks, each in its own transaction, all through one connection;
+    returns what happened to each.
 
     A file already loaded (same bytes) is left alone; a changed file is a new version.
     `progress` is called with each path once it is done.
     """
     summary = StatsIngestSummary()
-    for path in workbook_paths(paths):
-        summary.files.append(_ingest_one(path, warehouse))
-        if progress is not None:
-            progress(path)
+    files = workbook_paths(paths)
+    with warehouse.loader() as loader:
+        for path in files:
+            summary.files.append(_ingest_one(path, loader))
+            if progress is not None:
+                progress(path)
     return summary
 
 
-def _ingest_one(path: Path, warehouse: Warehouse) -> IngestedFile:
+def _ingest_one(path: Path, loader: Loader) -> IngestedFile:
     try:
-        if warehouse.has_source(_sha256(path)):
+        if loader.has_source(_sha256(path)):
             return IngestedFile(path, "unchanged")
     except OSError as exc:
         return IngestedFile(path, "failed", errors=[f"{path.name}: cannot read the file: {exc}"])
@@ -340,7 +429,7 @@ def _ingest_one(path: Path, warehouse: Warehouse) -> IngestedFile:
     if len(parsed.tables) <= 1:  # nothing but the workbook's own description
         return IngestedFile(path, "failed", errors=errors or [f"{path.name}: no tables found"],
                             warnings=parsed.warnings)
-    warehouse.load(source_load(parsed))
+    loader.load(source_load(parsed))
     return IngestedFile(path, "loaded", parsed.rows_loaded, len(parsed.quarantined), errors,
                         parsed.warnings)
 

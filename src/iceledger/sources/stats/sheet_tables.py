@@ -49,6 +49,8 @@ from iceledger.sources.stats.cells import (
     parse_numbers,
     snake_case,
 )
+from iceledger.sources.stats.snapshots import CAPTION, FOOTNOTE, FootnoteRule, SnapshotDating
+from iceledger.tables import STATS_UNRECOGNISED
 
 Grid = Sequence[Sequence[Any]]
 
@@ -57,6 +59,9 @@ _FISCAL_YEAR_TOTAL = re.compile(r"^(FY Overall|Total|FY ?\d{2,4}( YTD)?)$", re.I
 # How far below its caption a table's header row may start (captions sit 1-3 rows above).
 _HEADER_SEARCH_ROWS = 3
 _TEXT_KINDS = {"closed", "open", "field_office"}
+# Columns every table carries after its fiscal year: the day its figures describe, and where
+# that date was printed (sources/stats/snapshots.py).
+SNAPSHOT_COLUMNS = (("snapshot_date", "date32"), ("as_of_source", "string"))
 
 
 def _pattern(text: str) -> re.Pattern[str]:
@@ -180,6 +185,9 @@ class Layout:
     file_date: re.Pattern[str]
     archive_stamp: re.Pattern[str]
     file_fiscal_year: re.Pattern[str]
+    footnote_sheets: re.Pattern[str]
+    caption_as_of: re.Pattern[str]
+    footnote_rules: tuple[FootnoteRule, ...]
 
     def tables_for(self, sheet: str) -> list[TableSpec]:
         return [spec for spec in self.tables if spec.sheets.search(sheet.strip())]
@@ -221,6 +229,12 @@ def _layout_from(raw: dict) -> Layout:
         file_date=_pattern(workbook["file_date"]),
         archive_stamp=_pattern(workbook["archive_stamp"]),
         file_fiscal_year=_pattern(workbook["file_fiscal_year"]),
+        footnote_sheets=_pattern(workbook["footnote_sheets"]),
+        caption_as_of=_pattern(workbook["caption_as_of"]),
+        footnote_rules=tuple(
+            FootnoteRule(_pattern(rule["line"]), _pattern(rule["tables"]),
+                         _pattern(rule["sheets"]) if "sheets" in rule else None)
+            for rule in raw.get("footnote_dates", [])),
     )
 
 
@@ -485,6 +499,20 @@ class SheetContext:
     fiscal_year: int | None
     # Zero values for months that began after this date are placeholders, not data.
     placeholder_cutoff: date | None = None
+    # Dates each table's snapshot; without it tables carry no snapshot date.
+    dating: SnapshotDating | None = None
+
+    def for_table(self, table: str, fiscal_year: int | None, caption: str | None
+                  ) -> tuple[SheetContext, dict[str, object]]:
+        """The context one table is read in, and its snapshot columns: the snapshot date also
+        bounds its placeholders when ICE's own words (a caption, a footnote) gave it."""
+        if self.dating is None:
+            return self, {"snapshot_date": None, "as_of_source": None}
+        day, source = self.dating.date_for(table, self.sheet, fiscal_year, caption)
+        context = self
+        if source in (CAPTION, FOOTNOTE):
+            context = replace(self, placeholder_cutoff=day)
+        return context, {"snapshot_date": day, "as_of_source": source}
 
     @property
     def provenance(self) -> dict[str, object]:
@@ -585,12 +613,10 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             out.errors.append(error)
             continue
         headers_seen[block.spec.name] = block.header_cells
-    if not anchors:
-        out.errors.append(SourceError(
-            Location(context.workbook, context.sheet),
-            "no known table found on this sheet (unknown layout); see stats_tables.toml",
-        ))
-    _report_uncovered_numbers(scan, blocks, context, out)
+    if not anchors and specs:
+        out.warnings.append(f"{context.sheet.strip()}: none of its known tables found "
+                            "(unknown layout; see stats_tables.toml)")
+    _keep_uncovered_numbers(grid, scan, blocks, context, out)
 
 
 def _labels_match(block: Block) -> bool:
@@ -728,6 +754,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     spec = block.spec
     where = _locator(context)
     constants, fiscal_year = _caption_fields(block, layout, context)
+    context, dated = context.for_table(spec.name, fiscal_year, block.match.string)
     label_count = len(spec.label_headers)
     for offset, pattern in enumerate(spec.label_headers):
         column = block.first_column + offset
@@ -754,7 +781,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     last = value_rows[-1] + 1 if value_rows else block.first_row
     valued = set(value_rows)
     labels = _RowLabels(spec, dims)
-    block_constants = {**constants, **context.provenance, "fiscal_year": fiscal_year}
+    block_constants = {**constants, **context.provenance, "fiscal_year": fiscal_year, **dated}
     emit = (_MeasureRows(spec, dims, columns, block, context) if spec.measures
             else _LongRows(spec, dims, column_dim, columns, context))
     for r in range(block.first_row, last):
@@ -771,6 +798,10 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             continue
         emit.row(grid[r], r, row_dims, out)
     emit.finish(block_constants, out)
+    if labels.offices_as_printed:
+        out.warnings.append(
+            f"{context.sheet.strip()}: {spec.name}: field office(s) not in the project's table "
+            f"kept as printed: {', '.join(sorted(labels.offices_as_printed))}")
 
 
 def _locator(context: SheetContext):
@@ -872,10 +903,11 @@ def _headers(block: Block) -> dict[int, object]:
     year, month = None, None
     for index in range(start, block.end_column):
         # Years and month names are printed once over merged cells: carry them rightwards.
-        printed_year = clean_text(block.header(0, index))
+        printed_year = _year_text(block.header(0, index))
         printed_month = clean_text(block.header(1, index))
         if printed_month is not None and month is not None and printed_year is None \
-                and _month_index(printed_month) < _month_index(month) and year is not None:
+                and _month_index(printed_month) < _month_index(month) and year is not None \
+                and year.isdigit():
             # January after December with no new year printed: the year still turned.
             year = str(int(year) + 1)
         year = printed_year or year
@@ -884,6 +916,19 @@ def _headers(block: Block) -> dict[int, object]:
         if point is not None:
             headers[index] = (year, month, point)
     return headers
+
+
+def _year_text(raw: object) -> str | None:
+    """A year header as digits: a year typed as text with a separator ("2,025") or read as a
+    float (2025.0) is still the year; anything else stays as printed, to be judged later."""
+    text = clean_text(raw)
+    if text is None or text.isdigit():
+        return text
+    try:
+        number = parse_number(text)
+    except CellValueError:
+        return text
+    return str(int(number)) if number is not None and number.is_integer() else text
 
 
 def _month_index(name: str) -> int:
@@ -924,7 +969,8 @@ def _classify(spec: TableSpec, column_dim: Dimension | None, header: object,
 
 def _declare_outputs(out: Extraction, spec: TableSpec, dims: list[Dimension],
                      column_dim: Dimension | None, constants: dict[str, object]) -> None:
-    leading = [("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32")]
+    leading = [("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
+               *SNAPSHOT_COLUMNS]
     leading += [(name, _constant_type(value)) for name, value in constants.items()]
     leading += [(d.name, d.arrow_type) for d in dims]
     trailing = [("sheet", "string"), ("cell_range", "string")]
@@ -957,15 +1003,28 @@ class _RowLabels:
         self.spec = spec
         self.dims = dims
         self.group: object = None
+        # Group labels taken for field offices the project's table does not know.
+        self.offices_as_printed: set[str] = set()
         self.previous: list[str | None] = [None] * len(dims)
+
+    def _new_office(self, outer: Dimension, inner: Dimension, label: str | None) -> bool:
+        """A group label that is no value of the rows inside it names a field office the
+        project's table lacks (ICE has opened offices, and printed sub-offices): kept as
+        printed, not quarantined with its figures."""
+        if outer.kind != "field_office" or label is None or inner.recognises(label):
+            return False
+        self.offices_as_printed.add(label)
+        return True
 
     def resolve(self, raw: list[str | None], has_values: bool) -> dict[str, object] | None:
         spec, dims = self.spec, self.dims
         if spec.group_rows is not None:
             outer, inner = dims
             label = raw[0]
-            if spec.group_rows == "labelled" and outer.recognises(label):
-                self.group = outer.canonical(label)
+            if spec.group_rows == "labelled" and (
+                    outer.recognises(label) or self._new_office(outer, inner, label)):
+                self.group = label if label in self.offices_as_printed \
+                    else outer.canonical(label)
                 return {outer.name: self.group, inner.name: spec.blank_labels.get(inner.name,
                                                                                     "Total")}
             if spec.group_rows == "empty" and not has_values:
@@ -1189,8 +1248,9 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     block_cells = {index: list(map(itemgetter(index), block_rows)) for index, _ in names}
     kinds = {name: _record_kind(name, block_cells[index], records) for index, name in names}
     table = out.output(spec.name)
+    _, dated = context.for_table(spec.name, context.fiscal_year, None)
     table.declare([("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
-                   *((name, kinds[name]) for _, name in names),
+                   *SNAPSHOT_COLUMNS, *((name, kinds[name]) for _, name in names),
                    *((name, "float64") for name in records.sums),
                    ("notes", "string"), ("sheet", "string"), ("cell_range", "string")])
     rest = [index for index, _ in names[1:]]
@@ -1231,7 +1291,8 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
         kept = [position not in bad for position in range(count)]
         columns = {name: list(compress(values, kept)) for name, values in columns.items()}
     loaded = count - len(bad)
-    table.add({**context.provenance, "fiscal_year": context.fiscal_year}, columns, loaded)
+    table.add({**context.provenance, "fiscal_year": context.fiscal_year, **dated}, columns,
+              loaded)
     out.rows_read += loaded
     out.rows_loaded += loaded
 
@@ -1303,9 +1364,10 @@ def _count_inside(columns: list[int], spans: Sequence[tuple[int, int]]) -> int:
     return inside
 
 
-def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: SheetContext,
-                              out: Extraction) -> None:
-    """A figure outside every recognised table means a table this layout does not know."""
+def _keep_uncovered_numbers(grid: Grid, scan: SheetScan, blocks: list[Block],
+                            context: SheetContext, out: Extraction) -> None:
+    """A figure outside every recognised table belongs to a table this layout does not know:
+    it is kept, with the labels around it, in the generic long table `STATS_UNRECOGNISED`."""
     spans: dict[int, list[tuple[int, int]]] = {}
     for b in blocks:
         for r in range(b.top_row, b.end_row):
@@ -1320,10 +1382,77 @@ def _report_uncovered_numbers(scan: SheetScan, blocks: list[Block], context: She
         for c in columns:
             if not any(left <= c < right for left, right in row_spans):
                 stray.append((r, c))
-    if stray:
-        r, c = stray[0]
-        out.errors.append(SourceError(
-            Location(context.workbook, context.sheet, cell_name(r, c)),
-            f"{len(stray)} figure(s) outside every known table, the first here "
-            "(unknown table layout; see stats_tables.toml)",
-        ))
+    for run in _row_runs(sorted(stray)):
+        _keep_unrecognised_block(grid, run, context, out)
+
+
+# How far above a block of figures its caption may be looked for.
+_CAPTION_SEARCH_ROWS = 6
+
+
+def _row_runs(cells: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Cells grouped into blocks of consecutive rows."""
+    runs: list[list[tuple[int, int]]] = []
+    for cell in cells:
+        if runs and cell[0] - runs[-1][-1][0] <= 1:
+            runs[-1].append(cell)
+        else:
+            runs.append([cell])
+    return runs
+
+
+def _text(grid: Grid, r: int, c: int) -> str | None:
+    value = grid[r][c] if c < len(grid[r]) else None
+    return clean_text(value) if value.__class__ is str else None
+
+
+def _keep_unrecognised_block(grid: Grid, cells: list[tuple[int, int]], context: SheetContext,
+                             out: Extraction) -> None:
+    top, bottom = cells[0][0], cells[-1][0]
+    right = max(c for _, c in cells)
+    # Header rows: the rows right above the figures holding text; the caption is the nearest
+    # line above them printed alone on its row.
+    header_rows: list[int] = []
+    r = top - 1
+    while r >= 0 and len(header_rows) < _HEADER_SEARCH_ROWS and \
+            _any_filled(grid[r][:right + 1]):
+        header_rows.insert(0, r)
+        r -= 1
+    caption = None
+    for r in range(top - 1, max(-1, top - 1 - _CAPTION_SEARCH_ROWS), -1):
+        texts = [t for c in range(min(len(grid[r]), right + 1)) if (t := _text(grid, r, c))]
+        if len(texts) == 1 and not any(_is_number(v) for v in grid[r][:right + 1]):
+            caption = texts[0]
+            if r in header_rows:
+                header_rows = [h for h in header_rows if h > r]
+            break
+    columns: dict[str, list] = {name: [] for name in (
+        "cell", "caption", "row_labels", "column_labels", "value")}
+    for r, c in cells:
+        labels = []
+        for h in header_rows:
+            # A header merged over several columns is stored in its leftmost cell.
+            label = next((t for i in range(c, -1, -1) if (t := _text(grid, h, i))), None)
+            if label is not None and label not in labels:
+                labels.append(label)
+        columns["cell"].append(cell_name(r, c))
+        columns["caption"].append(caption)
+        columns["row_labels"].append(" / ".join(
+            t for i in range(c) if (t := _text(grid, r, i))) or None)
+        columns["column_labels"].append(" / ".join(labels) or None)
+        columns["value"].append(float(grid[r][c]))
+    _, dated = context.for_table(STATS_UNRECOGNISED, context.fiscal_year, caption)
+    table = out.output(STATS_UNRECOGNISED)
+    table.declare([("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
+                   *SNAPSHOT_COLUMNS, ("sheet", "string"), ("cell", "string"),
+                   ("caption", "string"), ("row_labels", "string"),
+                   ("column_labels", "string"), ("value", "float64")])
+    table.add({**context.provenance, "fiscal_year": context.fiscal_year, **dated}, columns,
+              len(cells))
+    out.rows_read += len(cells)
+    out.rows_loaded += len(cells)
+    left = min(c for _, c in cells)
+    out.warnings.append(
+        f"{context.sheet.strip()}!{cell_name(top, left)}:{cell_name(bottom, right)}: "
+        f"{len(cells)} figure(s) under {caption or 'no caption'!r} match no table of "
+        f"stats_tables.toml; kept in {STATS_UNRECOGNISED}")

@@ -1,0 +1,192 @@
+"""Which day each table's figures describe, in ICE's own words, and which releases are stale.
+
+A workbook is not one snapshot. ICE dates its tables in the Footnotes sheet ("FY2022 ICE Detention
+data are updated through 01/15/2022", "... Currently in ICE Detention Facilities data are a
+snapshot as of 01/16/2022"), in some captions ("... as of 06/19/2021"), and on the facilities
+sheet's source line ("Source: ICE Integrated Decision Support (IIDS), 01/17/2022"). A workbook
+may also carry an older year's sheet (`Detention EOFY2020` beside `Detention FY22`), dated years
+apart. So every table gets the date of its own snapshot, from the first of these that speaks for
+it (caption, footnote, IIDS line, file name: `SnapshotDating`), and the source that gave it.
+
+A date only speaks for a table of fiscal year FY if it lies within FY or the grace after it in
+which ICE posts a year's final figures: the current year's footnote cannot date the older year's
+sheet beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from iceledger.sources.stats.cells import (
+    CellValueError,
+    clean_text,
+    fiscal_year_start,
+    parse_date,
+    parse_fiscal_year,
+)
+
+# Where a snapshot date came from, most trusted first.
+CAPTION, FOOTNOTE, IIDS, FILE_NAME = "caption", "footnote", "iids", "file_name"
+# ICE posts a year's final workbook up to about ten weeks after 30 September (checks.py uses the
+# same grace for file dates).
+FINAL_RELEASE_GRACE_DAYS = 120
+
+
+@dataclass(frozen=True)
+class FootnoteRule:
+    """A Footnotes line that dates the tables whose name `tables` finds on sheets `sheets` finds."""
+
+    line: re.Pattern[str]
+    tables: re.Pattern[str]
+    sheets: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class FootnoteDate:
+    rule: int  # index of the rule that found it: the first rule speaking for a table wins
+    fiscal_year: int | None  # the year the line names ("FY2022 ICE Detention ..."), if any
+    day: date
+
+
+def fits_fiscal_year(day: date, fiscal_year: int | None) -> bool:
+    """Whether a date can describe figures of `fiscal_year` (inside it, or its final grace)."""
+    if fiscal_year is None:
+        return True
+    start = fiscal_year_start(fiscal_year)
+    return start <= day <= date(fiscal_year, 9, 30) + timedelta(days=FINAL_RELEASE_GRACE_DAYS)
+
+
+def footnote_dates(rows: Sequence[Sequence[object]], rules: Sequence[FootnoteRule],
+                   warnings: list[str]) -> list[FootnoteDate]:
+    """Every dating line of a Footnotes sheet, with the rule that read it."""
+    found = []
+    for row in rows:
+        for cell in row:
+            text = clean_text(cell) if cell.__class__ is str else None
+            if not text:
+                continue
+            for index, rule in enumerate(rules):
+                match = rule.line.search(text)
+                if match is None:
+                    continue
+                try:
+                    day = parse_date(match["date"])
+                    named = match.groupdict().get("fiscal_year")
+                    year = parse_fiscal_year(named) if named else None
+                except (CellValueError, ValueError):
+                    warnings.append(f"Footnotes: unreadable date in {text[:80]!r}")
+                    break
+                found.append(FootnoteDate(index, year, day))
+                break
+    return found
+
+
+@dataclass
+class SnapshotDating:
+    """Dates each table of one workbook from the most trusted source that speaks for it."""
+
+    rules: Sequence[FootnoteRule]
+    footnotes: list[FootnoteDate]
+    iids_by_sheet: Mapping[str, date]
+    file_date: date | None
+    caption_as_of: re.Pattern[str]
+    undated: list[str] = field(default_factory=list)
+
+    def date_for(self, table: str, sheet: str, fiscal_year: int | None,
+                 caption: str | None) -> tuple[date | None, str | None]:
+        for source, day in self._candidates(table, sheet, fiscal_year, caption):
+            if day is not None and fits_fiscal_year(day, fiscal_year):
+                return day, source
+        self.undated.append(f"{sheet.strip()}: {table}")
+        return None, None
+
+    def _candidates(self, table: str, sheet: str, fiscal_year: int | None,
+                    caption: str | None) -> Iterable[tuple[str, date | None]]:
+        if caption and (match := self.caption_as_of.search(caption)):
+            try:
+                yield CAPTION, parse_date(match["date"])
+            except CellValueError:
+                pass
+        yield FOOTNOTE, self._footnote(table, sheet, fiscal_year)
+        yield IIDS, self.iids_by_sheet.get(sheet)
+        for other in self.iids_by_sheet.values():
+            yield IIDS, other
+        yield FILE_NAME, self.file_date
+
+    def _footnote(self, table: str, sheet: str, fiscal_year: int | None) -> date | None:
+        """The latest date of the first rule that speaks for the table and its year."""
+        for index, rule in enumerate(self.rules):
+            if not rule.tables.search(table) or (
+                    rule.sheets is not None and not rule.sheets.search(sheet.strip())):
+                continue
+            days = [f.day for f in self.footnotes if f.rule == index
+                    and f.fiscal_year in (None, fiscal_year) and fits_fiscal_year(f.day,
+                                                                                   fiscal_year)]
+            if days:
+                return max(days)
+        return None
+
+
+# --- releases in the order of their data --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One fiscal year's figures in one workbook file, as the release ordering sees them."""
+
+    workbook: str
+    sha256: str | None
+    fiscal_year: int | None
+    data_date: date | None  # the latest snapshot date of its tables
+    file_date: date | None
+    archive_date: date | None
+
+
+@dataclass(frozen=True)
+class OrderedSnapshot:
+    snapshot: Snapshot
+    file_date_consistent: bool
+    stale_against: str | None  # an earlier-published release holding newer data of the year
+
+
+def publication_date(snapshot: Snapshot, newest_data: date | None) -> tuple[date | None, bool]:
+    """The day a release was posted as far as can be told, and whether its file-name date is
+    consistent with its data: a file cannot be posted before the data it holds were pulled."""
+    consistent = snapshot.file_date is None or newest_data is None or \
+        snapshot.file_date >= newest_data
+    if snapshot.file_date is not None and consistent:
+        return snapshot.file_date, True
+    return snapshot.archive_date, consistent
+
+
+def order_snapshots(snapshots: Iterable[Snapshot]) -> list[OrderedSnapshot]:
+    """Snapshots in the order of their data dates (by fiscal year, then data date, then posting
+    date), stale ones marked.
+
+    A snapshot is a stale re-post when a release posted before it (by a trustworthy posting
+    date) already held the same fiscal year's data to a later date.
+    """
+    snapshots = list(snapshots)
+    newest: dict[tuple[str, str | None], date] = {}
+    for s in snapshots:
+        if s.data_date is not None:
+            key = (s.workbook, s.sha256)
+            newest[key] = max(newest.get(key, s.data_date), s.data_date)
+    posted = {id(s): publication_date(s, newest.get((s.workbook, s.sha256))) for s in snapshots}
+    ordered = sorted(snapshots, key=lambda s: (
+        s.fiscal_year or 0, s.data_date or date.min, posted[id(s)][0] or date.min,
+        s.workbook, s.sha256 or ""))
+    result = []
+    for s in ordered:
+        when, consistent = posted[id(s)]
+        stale = None
+        if when is not None and s.data_date is not None:
+            newer = [o for o in snapshots if o.fiscal_year == s.fiscal_year
+                     and o.data_date is not None and o.data_date > s.data_date
+                     and posted[id(o)][0] is not None and posted[id(o)][0] < when]
+            if newer:
+                stale = max(newer, key=lambda o: o.data_date).workbook
+        result.append(OrderedSnapshot(s, consistent, stale))
+    return result
