@@ -24,6 +24,7 @@ random.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, timedelta
@@ -152,7 +153,10 @@ class Result:
 
     def interval(self, values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray,
                                                                    np.ndarray]:
-        low, mid, high = np.nanpercentile(values, [INTERVAL[0], 50.0, INTERVAL[1]], axis=axis)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN days: not measurable
+            low, mid, high = np.nanpercentile(values, [INTERVAL[0], 50.0, INTERVAL[1]],
+                                              axis=axis)
         return mid, low, high
 
     def totals(self) -> dict[str, np.ndarray]:
@@ -203,9 +207,7 @@ def steady_state(scenario: Scenario) -> Result:
     for ratio, (top, bottom) in RATIOS.items():
         with np.errstate(invalid="ignore", divide="ignore"):
             values[ratio] = np.where(values[bottom] > 0, values[top] / values[bottom], np.nan)
-    notes = [] if np.isfinite(beds[-1]) else [
-        "no sourced funded-bed count is in force: over_funded_beds is not measurable"]
-    return Result(scenario, "steady state", values, sources, notes)
+    return Result(scenario, "steady state", values, sources, _bed_notes(beds))
 
 
 def _kernels(leave: np.ndarray, shares: np.ndarray, days: int):
@@ -283,11 +285,15 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
         offices.append(np.einsum("bcf,bct->btf", arrivals_share, from_arrivals)
                        + np.einsum("fc,bct->btf", office_share_start, initial[slot]))
     values = {name: np.concatenate(chunks) for name, chunks in parts.items()}
-    notes = [] if np.isfinite(beds).all() else [
-        "no sourced funded-bed count is in force on some days: over_funded_beds is not "
-        "measurable on them"]
-    return Result(scenario, "stochastic", values, sources, notes,
+    return Result(scenario, "stochastic", values, sources, _bed_notes(beds),
                   office_population=np.concatenate(offices))
+
+
+def _bed_notes(beds: np.ndarray) -> list[str]:
+    if np.isfinite(beds).all():
+        return []
+    return ["capacity.csv has no sourced funded-bed count in force on some or all of the days "
+            "simulated: over_funded_beds is not measurable on them (give one with --beds N)"]
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from iceledger.simulate.estimate import (
     RECENT_DAYS,
     Estimates,
     NotMeasurable,
+    timeline_on,
 )
 from iceledger.simulate.solve import Scenario, steady_state
 
@@ -278,3 +279,40 @@ def user_defined(e: Estimates, path: Path, days: int, beds: float | None = None)
         **_constant(e, per_day, days),
         **fields,
     )
+
+
+FILL_CHOICES = ("same-budget", "funded-beds")
+
+
+def scenarios(e: Estimates, names: list[str], days: int, target: float,
+              fill: str = "same-budget", beds: float | None = None) -> list[Scenario]:
+    """The named strategies (or TOML files) in order; the targeted strategy fills the volume
+    strategy's beds (same budget) or the funded beds."""
+    if fill not in FILL_CHOICES:
+        raise IceledgerError(f"--fill {fill!r}: use {' or '.join(FILL_CHOICES)}")
+    built: list[Scenario] = []
+    for name in names:
+        if name == "observed":
+            built.append(observed(e, days, beds))
+        elif name == "volume":
+            built.append(volume(e, days, target, beds))
+        elif name == "targeted":
+            if fill == "funded-beds":
+                funded = beds if beds is not None else _funded_beds(e)
+                built.append(targeted(e, days, funded, f"the funded beds, {funded:,.0f}", beds))
+            else:
+                built.append(same_budget_as(volume(e, days, target, beds), days, beds))
+        elif name.endswith(".toml"):
+            built.append(user_defined(e, Path(name), days, beds))
+        else:
+            raise IceledgerError(f"--strategy {name!r}: use {', '.join(STRATEGIES)} or a "
+                                 ".toml file")
+    return built
+
+
+def _funded_beds(e: Estimates) -> float:
+    funded, _ = timeline_on("capacity.csv", "funded_beds", [e.start])
+    if not np.isfinite(funded[0]):
+        raise IceledgerError(f"capacity.csv has no sourced funded-bed count in force on "
+                             f"{e.start}; give one with --beds N")
+    return float(funded[0])
