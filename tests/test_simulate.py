@@ -3,6 +3,8 @@ population paths and agree with each other, every strategy runs and every refusa
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -12,9 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from typer.testing import CliRunner
+
+from iceledger.cli import app
 from iceledger.errors import IceledgerError
 from iceledger.metrics import MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
+from iceledger.simulate.backtest import DEFAULT_CUTOFF, Comparison, backtest
 from iceledger.simulate.estimate import (
     MAX_AGE,
     NO_ICE_ARREST,
@@ -293,3 +299,105 @@ def test_runs_on_the_synthetic_warehouse(synthetic_warehouse):
     result = simulate(volume(e, 90, 20), runs=60)
     assert np.isfinite(result.values["population"]).all()
     assert (result.values["population"][:, -1] > result.values["population"][:, 0]).all()
+
+
+def test_backtest_reproduces_a_steady_known_world(known_world):
+    result = backtest(duckdb_backend(known_world), runs=200, replicates=60)
+    assert result.mode == "foia" and result.start == DEFAULT_CUTOFF
+    daily = result.comparisons[0]
+    assert daily.target == "FOIA midnight population"
+    assert daily.periods[0] == DEFAULT_CUTOFF
+    assert daily.mape < 5
+    assert daily.misses <= 0.2 * len(daily.periods)
+    assert "MAPE" in daily.verdict()
+
+
+def test_backtest_says_when_the_model_misses():
+    periods = [date(2025, 6, 1), date(2025, 7, 1)]
+    hit = Comparison("t", "month", periods, np.array([100.0, 110.0]), np.array([100.0, 100.0]),
+                     np.array([90.0, 90.0]), np.array([105.0, 120.0]), "s")
+    assert hit.mape == pytest.approx((0 + 10 / 110) / 2 * 100)
+    assert "every month lies inside" in hit.verdict()
+    missed = replace(hit, high=np.array([105.0, 105.0]))
+    assert missed.misses == 1
+    assert "misses by more than its 90% interval on 1 of 2 months" in missed.verdict()
+
+
+def test_backtest_on_the_synthetic_warehouse(synthetic_warehouse):
+    result = backtest(duckdb_backend(synthetic_warehouse), runs=100, replicates=30)
+    assert result.mode == "foia"
+    assert np.isfinite(result.comparisons[0].mape)
+
+
+def test_backtest_refuses_an_empty_warehouse(tmp_path):
+    path = tmp_path / "empty.duckdb"
+    duckdb.connect(str(path)).close()
+    with pytest.raises(NotMeasurable, match="no foia_stays table"):
+        backtest(duckdb_backend(path), runs=10)
+
+
+@pytest.fixture(scope="module")
+def workbooks_only(stats_workbooks, tmp_path_factory) -> Path:
+    from iceledger.sources.stats.ingest import ingest_stats
+    from iceledger.warehouse import Warehouse
+
+    # The two latest workbooks reprint FY2025 and FY2026 month by month: 12 months before the
+    # cutoff's month and several after it.
+    latest = [f for f in stats_workbooks if f.name.startswith(("FY25_", "FY26_"))]
+    if len(latest) < 2:
+        pytest.skip("the FY2025 and FY2026 workbooks are not among the shared workbooks")
+    path = tmp_path_factory.mktemp("workbooks") / "w.duckdb"
+    assert not ingest_stats(latest, Warehouse(path)).failed
+    return path
+
+
+def test_backtest_on_real_workbooks_says_what_it_cannot_do(workbooks_only):
+    result = backtest(duckdb_backend(workbooks_only), runs=200)
+    assert result.mode == "workbooks"
+    (adp,) = result.comparisons
+    assert adp.target == "ICE published ADP" and len(adp.periods) >= 3
+    assert 0 < adp.mape < 25
+    assert any("not measurable from these records" in line for line in result.cannot)
+    assert any("published book-ins" in line for line in result.cannot)
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+def test_cli_simulate_prints_every_strategy_with_the_synthetic_label(synthetic_warehouse):
+    result = _cli("simulate", "--warehouse", str(synthetic_warehouse), "--target", "20",
+                  "--days", "60", "--runs", "50", "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["synthetic"] and "SYNTHETIC" in document["banner"]
+    strategies = {row["strategy"] for row in document["summary"]}
+    assert strategies == {"observed", "volume", "targeted"}
+    solvers = {row["solver"] for row in document["summary"]}
+    assert solvers == {"steady state", "stochastic"}
+    assert {r["date"] for r in document["daily"]} >= {"2026-03-11"}
+    table = _cli("simulate", "--warehouse", str(synthetic_warehouse), "-s", "volume",
+                 "--target", "20", "--days", "30", "--runs", "20")
+    assert table.exit_code == 0, table.output
+    assert "cost_per_violent_removal_usd" in table.output and "SYNTHETIC DATA" in table.output
+    csv_daily = _cli("simulate", "--warehouse", str(synthetic_warehouse), "-s", "observed",
+                     "--days", "10", "--runs", "20", "--format", "csv", "--daily")
+    assert csv_daily.exit_code == 0
+    assert csv_daily.stdout.splitlines()[0] == "strategy,date,measure,median,low_90,high_90"
+
+
+def test_cli_backtest_and_refusals(synthetic_warehouse, tmp_path):
+    result = _cli("simulate", "backtest", "--warehouse", str(synthetic_warehouse),
+                  "--runs", "30")
+    assert result.exit_code == 0, result.output
+    assert "FOIA midnight population: MAPE" in result.output
+    assert "SYNTHETIC DATA" in result.output
+    no_stays = tmp_path / "no-stays.duckdb"
+    shutil.copy(synthetic_warehouse, no_stays)
+    with duckdb.connect(str(no_stays)) as con:
+        con.execute("DROP TABLE foia_stays")
+    refused = _cli("simulate", "--warehouse", str(no_stays))
+    assert refused.exit_code == 1
+    assert "not measurable from these records: the warehouse has no foia_stays" in \
+        refused.output
+    assert "Traceback" not in refused.output
