@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb

@@ -75,7 +75,8 @@ WHY_NEEDED = {
 
 
 def require_records(backend: ibis.BaseBackend) -> None:
-    """Refuse, naming what is missing, when the FOIA tables or columns the model needs are absent."""
+    """Refuse, naming what is missing, when the FOIA tables or columns the model needs are
+    absent."""
     for table, columns in REQUIRED_COLUMNS.items():
         try:
             present = set(backend.table(table).columns)
@@ -114,7 +115,7 @@ class Estimates:
     @cached_property
     def stay_summary(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean midnights per stay (R, C), P(outcome) (R, C, O)) of the estimated curves."""
-        return mean_stay(self.leave), outcome_probability(self.leave, self.outcome_share)
+        return summarise_stays(self.leave, self.outcome_share)
 
     @property
     def replicates(self) -> int:
@@ -140,25 +141,30 @@ def survival(leave: np.ndarray) -> np.ndarray:
     return np.concatenate([ones, kept], axis=-1)
 
 
-def mean_stay(leave: np.ndarray) -> np.ndarray:
+def mean_stay(leave: np.ndarray, held: np.ndarray | None = None) -> np.ndarray:
     """Expected midnights in custody per book-in (bed-days per stay), the last band's hazard
-    carried on past the age grid (a geometric tail)."""
-    held = survival(leave)
+    carried on past the age grid (a geometric tail). `held`: survival(leave), if known."""
+    held = survival(leave) if held is None else held
     tail_hazard = leave[..., -1]
     tail = np.where(tail_hazard > 0, held[..., -1] * (1 - tail_hazard) / np.where(
         tail_hazard > 0, tail_hazard, 1.0), np.inf)
     return held[..., 1:].sum(axis=-1) + tail
 
 
-def outcome_probability(leave: np.ndarray, outcome_share: np.ndarray) -> np.ndarray:
-    """(..., C, outcomes): P(the stay ends in each outcome), the tail ending like the last band."""
-    return (departures(leave, outcome_share) * outcome_share).sum(axis=-1) + \
-        survival(leave)[..., -1, None] * outcome_share[..., -1]
+def outcome_probability(leave: np.ndarray, outcome_share: np.ndarray,
+                        held: np.ndarray | None = None) -> np.ndarray:
+    """(..., C, outcomes): P(the stay ends in each outcome), the tail ending like the last band.
+    `held`: survival(leave), if known."""
+    held = survival(leave) if held is None else held
+    leaving = held[..., :-1] * leave  # P(book-out after exactly a midnights)
+    return np.einsum("...a,...oa->...o", leaving, outcome_share) + \
+        held[..., -1, None] * outcome_share[..., -1]
 
 
-def departures(leave: np.ndarray, outcome_share: np.ndarray) -> np.ndarray:
-    """(..., C, 1, A): P(book-out after exactly a midnights), to multiply by outcome_share."""
-    return (survival(leave)[..., :-1] * leave)[..., None, :]
+def summarise_stays(leave: np.ndarray, outcome_share: np.ndarray):
+    """(mean midnights per stay (..., C), P(outcome) (..., C, O)) from one survival curve."""
+    held = survival(leave)
+    return mean_stay(leave, held), outcome_probability(leave, outcome_share, held)
 
 
 def _poisson(rng: np.random.Generator, counts: np.ndarray, replicates: int) -> np.ndarray:
@@ -234,7 +240,8 @@ def _arrest_settings(backend: ibis.BaseBackend) -> ibis.Table:
     arrests = arrests.filter(~arrests.is_duplicate.fill_null(False)).select(
         arrest_record_id="record_id", arrest_setting="arrest_setting")
     linked = links.join(arrests, "arrest_record_id")
-    # One setting per stay: a stay is linked to at most one arrest (foia_derived matches one to one).
+    # One setting per stay: a stay is linked to at most one arrest (foia_derived matches them
+    # one to one).
     return linked.group_by("stay_id").aggregate(arrest_setting=linked.arrest_setting.min())
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from iceledger.simulate.backtest import Backtest
 from iceledger.simulate.estimate import Estimates
-from iceledger.simulate.solve import INTERVAL, MEASURES, RATIOS, Result
+from iceledger.simulate.solve import INTERVAL, MEASURES, Result
 
 UNITS = {
     "population": "people", "mean_population": "people", "final_population": "people",

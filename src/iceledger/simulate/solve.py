@@ -32,11 +32,9 @@ from datetime import date, timedelta
 import numpy as np
 
 from iceledger.simulate.estimate import (
-    MAX_AGE,
     OUTCOMES,
     Estimates,
-    mean_stay,
-    outcome_probability,
+    summarise_stays,
     survival,
     timeline_on,
 )
@@ -105,8 +103,7 @@ class Scenario:
         """(mean midnights per stay (R, C), P(outcome) (R, C, O)) of the scenario's curves."""
         if self.leave is None and self.outcome_share is None:
             return self.estimates.stay_summary
-        leave, shares = self.curves()
-        return mean_stay(leave), outcome_probability(leave, shares)
+        return summarise_stays(*self.curves())
 
     def book_in_rates(self) -> np.ndarray:
         """(R, C): book-in probability per ICE arrest; 0 for the no-ICE-arrest classes."""
@@ -238,20 +235,19 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
     used = np.unique(replicate_of_run)
     leave, shares = scenario.curves()
     held, out = _kernels(leave[used], shares[used], days)
-    # People held at the start: those held k midnights stay to k + t with S(k + t) / S(k).
+    out = out[:, :, [REMOVED, RELEASED]]  # the outcomes the outputs count
+    # People held at the start: those held k midnights are held at k + t with S(k + t) / S(k).
     start_held = e.held_at_start.sum(axis=0)  # (C, A)
-    ages = np.flatnonzero(start_held.any(axis=0))
-    grid = ages[:, None] + np.arange(days)[None, :]  # (ages, T)
+    oldest = int(np.flatnonzero(start_held.any(axis=0)).max(initial=0)) + 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.nan_to_num(start_held[:, ages][None] / held[..., ages])  # (U, C, ages)
-    initial = np.stack([np.einsum("ck,ckt->ct", w, h[:, grid]) for w, h in zip(weight, held)])
-    initial_out = np.stack([np.einsum("ck,cokt->cot", w, o[:, :, grid])
-                            for w, o in zip(weight, out)])
+        weight = np.nan_to_num(start_held[None, :, :oldest] / held[..., :oldest])  # (U, C, K)
+    initial = _correlate(weight, held[..., :oldest + days], days)  # (U, C, T)
+    initial_out = _correlate(weight[:, :, None], out[..., :oldest + days], days)  # (U, C, 2, T)
     office_share_start = _shares(e.held_at_start.sum(axis=-1).T).T  # (F, C), over offices
 
     kernel_hat = np.fft.rfft(np.concatenate(
         [np.zeros_like(held[..., :1]), held[..., 1:days]], axis=-1), n=n)  # (U, C, f)
-    out_hat = np.fft.rfft(out[..., :days], n=n)  # (U, C, O, f)
+    out_hat = np.fft.rfft(out[..., :days], n=n)  # (U, C, 2, f)
     cost_rate, beds, sources = scenario.rates()
     convicted = e.convicted
     rng = np.random.default_rng(seed)
@@ -267,7 +263,7 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
         leaving = np.fft.irfft(admitted_hat[:, :, None] * out_hat[slot], n=n)[..., :days]
         leaving = np.maximum(leaving, 0.0) + initial_out[slot]  # (b, C, O, T)
         population = population_by_class.sum(axis=1)
-        removals = leaving[:, :, REMOVED]
+        removals = leaving[:, :, 0]
         parts["population"].append(population)
         parts["bed_days"].append(population)
         parts["over_funded_beds"].append(np.maximum(population - beds, 0.0))
@@ -276,17 +272,29 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
         parts["removals_convicted"].append(removals[:, convicted].sum(axis=1))
         parts["removals_violent"].append(
             (removals * e.violent_share[replicates][..., None]).sum(axis=1))
-        parts["released"].append(leaving[:, :, RELEASED].sum(axis=1))
+        parts["released"].append(leaving[:, :, 1].sum(axis=1))
         parts["book_ins"].append(admitted.sum(axis=-1))
         # An office's population: its share of each class's book-ins (and of those held at the
         # start) times the class's population.
         arrivals_share = _shares(scenario.book_ins_by_office(replicates).transpose(0, 2, 1))
         from_arrivals = population_by_class - initial[slot]
-        offices.append(np.einsum("bcf,bct->btf", arrivals_share, from_arrivals)
-                       + np.einsum("fc,bct->btf", office_share_start, initial[slot]))
+        by_office = np.matmul(arrivals_share.transpose(0, 2, 1), from_arrivals) \
+            + np.matmul(office_share_start, initial[slot])  # (b, F, T)
+        offices.append(by_office.transpose(0, 2, 1).astype(np.float32))
     values = {name: np.concatenate(chunks) for name, chunks in parts.items()}
     return Result(scenario, "stochastic", values, sources, _bed_notes(beds),
                   office_population=np.concatenate(offices))
+
+
+def _correlate(weight: np.ndarray, curve: np.ndarray, days: int) -> np.ndarray:
+    """sum over k of weight[..., k] * curve[..., k + t], for t < days (by FFT)."""
+    ages = weight.shape[-1]
+    size = 1
+    while size < ages + curve.shape[-1]:
+        size *= 2
+    flipped = np.fft.rfft(weight[..., ::-1], n=size)
+    full = np.fft.irfft(flipped * np.fft.rfft(curve, n=size), n=size)
+    return np.maximum(full[..., ages - 1:ages - 1 + days], 0.0)
 
 
 def _bed_notes(beds: np.ndarray) -> list[str]:
