@@ -170,6 +170,22 @@ def test_life_table_respects_censoring():
     assert shares[0, 3] == 1.0
 
 
+def test_life_table_counts_the_days_past_its_grid():
+    """Stays of a year and a half on average: most run past the grid, and the person-days they
+    spend there keep the last band's hazard right."""
+    hazard = 1 / 500
+    lengths = np.arange(20 * MAX_AGE)
+    counts = 100_000 * hazard * (1 - hazard) ** lengths
+    ended = np.zeros((len(OUTCOMES), MAX_AGE + 2))
+    ended[0, :MAX_AGE + 1] = counts[:MAX_AGE + 1]
+    ended[0, MAX_AGE + 1] = counts[MAX_AGE + 1:].sum()
+    past = (counts[MAX_AGE + 1:] * (lengths[MAX_AGE + 1:] - (MAX_AGE + 1))).sum()
+    leave, _ = life_table(ended, np.zeros(MAX_AGE + 2), np.array(past))
+    assert mean_stay(leave) == pytest.approx((1 - hazard) / hazard, rel=0.02)
+    leave_without, _ = life_table(ended, np.zeros(MAX_AGE + 2))
+    assert mean_stay(leave_without) < 0.9 * (1 - hazard) / hazard
+
+
 def known_model(hazard: float, per_day: float, days: int, replicates: int = 3) -> Scenario:
     """A one-class, one-office model with a known constant hazard, nobody held at the start."""
     classes = (("Convicted Criminal", "custodial"),)

@@ -46,7 +46,8 @@ UNKNOWN = "Unknown"
 # Ages (whole midnights since book-in) at which a new hazard band starts; the last band runs on
 # for ever, so the mean stay has a geometric tail.
 AGE_BANDS = (0, 1, 2, 3, 4, 5, 6, 7, 14, 21, 30, 45, 60, 90, 120, 180, 270, 365, 545)
-MAX_AGE = 1095  # the age grid; past it the last band's hazard carries on
+# The age grid: the last band's hazard holds from its first age on, so one age of it is enough.
+MAX_AGE = AGE_BANDS[-1] + 1
 TAIL_EVENTS = 5
 BOOK_IN_DAYS = 10  # an arrest is booked in if a stay linked to it began within 10 days
 RECENT_DAYS = 91  # "observed" rates: the last 13 weeks before the simulation starts
@@ -173,7 +174,8 @@ def _poisson(rng: np.random.Generator, counts: np.ndarray, replicates: int) -> n
     return np.concatenate([counts[None].astype(float), drawn], axis=0)
 
 
-def life_table(ended: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def life_table(ended: np.ndarray, censored: np.ndarray,
+               beyond: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Daily hazards from stay counts by length (any leading axes: replicate, class).
 
     ended[..., o, L]: stays that ended after L midnights with outcome o; censored[..., L]: stays
@@ -182,6 +184,8 @@ def life_table(ended: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.
     censoring after the events of its time). Within an age band the hazard is events over
     exposure (person-days at risk); a band nobody reached takes the band before it, and a class
     with no stays at all is left NaN for the caller to fill.
+    Lengths past the grid are counted at its last length, L = MAX_AGE + 1; `beyond[...]` is the
+    person-days at risk they add past it (for each class).
     Returns leave (..., MAX_AGE) and outcome_share (..., o, MAX_AGE); the last age band's hazard
     carries on past the grid and pools bands back until it rests on TAIL_EVENTS book-outs.
     """
@@ -196,6 +200,8 @@ def life_table(ended: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.
     band_events = np.add.reduceat(events, edges[:-1], axis=-1)
     band_exposure = np.add.reduceat(at_risk, edges[:-1], axis=-1)
     band_by_outcome = np.add.reduceat(ended, edges[:-1], axis=-1)
+    if beyond is not None:
+        band_exposure[..., -1] += beyond
     # The last band runs on for ever: pool it with the bands before it until it holds
     # TAIL_EVENTS book-outs, so a quiet tail does not read as nobody ever leaving.
     tail_events = np.flip(np.cumsum(np.flip(band_events, -1), -1), -1)
@@ -269,11 +275,13 @@ def _stays(backend: ibis.BaseBackend, start: date) -> ibis.Table:
     violent = (stays.msc_crime_class.lower() == "violent").fill_null(False) if has_crime_class \
         else ibis.literal(False)
     days = (observed_to.epoch_seconds() - stays.stay_book_in.epoch_seconds()) / 86400.0
+    midnights = ibis.greatest(days.round(), 0)
     return stays.select(
         criminality=stays.criminality.fill_null(UNKNOWN),
         setting=_setting(stays.arrest_setting),
         aor=stays.aor.fill_null(UNKNOWN),
-        midnights=ibis.least(ibis.greatest(days.round(), 0), MAX_AGE + 1).cast("int64"),
+        midnights=ibis.least(midnights, MAX_AGE + 1).cast("int64"),
+        beyond=ibis.greatest(midnights - (MAX_AGE + 1), 0),
         ended=ended,
         outcome=outcome,
         violent=violent & (stays.criminality == CONVICTED),
@@ -333,7 +341,8 @@ def estimate(
 
     stays = _stays(backend, start)
     stay_cells = stays.group_by(["criminality", "setting", "midnights", "ended", "outcome",
-                                 "violent"]).aggregate(n=ibis._.count()).to_pyarrow()
+                                 "violent"]).aggregate(
+        n=ibis._.count(), beyond=ibis._.beyond.sum()).to_pyarrow()
     before = MetricParams(end=start - timedelta(days=1))
     arrests = arrests_between(backend, before, start).group_by(
         ["day", "criminality", "setting", "aor", "followed", "booked"]
@@ -363,18 +372,29 @@ def estimate(
     # Stays: counts by class and length, ended by outcome or censored.
     ended = np.zeros((n_classes, len(OUTCOMES), MAX_AGE + 2))
     censored = np.zeros((n_classes, MAX_AGE + 2))
+    # Person-days past the grid, per stay of the last length (ended by outcome, censored).
+    beyond_ended = np.zeros((n_classes, len(OUTCOMES)))
+    beyond_censored = np.zeros(n_classes)
     removed_by_violence = np.zeros((n_classes, 2))
     for row in stay_cells.to_pylist():
         c = class_at[(row["criminality"], row["setting"])]
         if row["ended"]:
             o = OUTCOMES.index(row["outcome"])
             ended[c, o, row["midnights"]] += row["n"]
+            beyond_ended[c, o] += row["beyond"]
             if row["outcome"] == "removed":
                 removed_by_violence[c, int(row["violent"])] += row["n"]
         else:
             censored[c, row["midnights"]] += row["n"]
-    leave, outcome_share = life_table(_poisson(rng, ended, replicates),
-                                      _poisson(rng, censored, replicates))
+            beyond_censored[c] += row["beyond"]
+    drawn_ended = _poisson(rng, ended, replicates)
+    drawn_censored = _poisson(rng, censored, replicates)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_stay_ended = np.nan_to_num(beyond_ended / ended[..., -1])
+        per_stay_censored = np.nan_to_num(beyond_censored / censored[..., -1])
+    beyond = (drawn_ended[..., -1] * per_stay_ended).sum(axis=-1) + \
+        drawn_censored[..., -1] * per_stay_censored
+    leave, outcome_share = life_table(drawn_ended, drawn_censored, beyond)
     leave, outcome_share = _fill_empty_classes(leave, outcome_share, classes, notes)
 
     removed = _poisson(rng, removed_by_violence, replicates)
