@@ -417,3 +417,23 @@ def test_cli_backtest_and_refusals(synthetic_warehouse, tmp_path):
     assert "not measurable from these records: the warehouse has no foia_stays" in \
         refused.output
     assert "Traceback" not in refused.output
+
+
+def test_api_serves_a_strategy_and_refuses_in_public_mode(synthetic_warehouse):
+    from fastapi.testclient import TestClient
+
+    from iceledger.web.app import create_app
+
+    client = TestClient(create_app(synthetic_warehouse))
+    answer = client.get("/api/simulate", params={"strategy": "volume", "target": 20,
+                                                 "days": 90})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["synthetic"] is True and body["strategy"] == "volume"
+    assert len(body["path"]) == 90 and body["path"][0]["date"] == "2026-03-11"
+    population = {r["measure"]: r for r in body["steady_state"]}["population"]
+    assert population["low_90"] <= population["estimate"] <= population["high_90"]
+    assert any("marginal mix" in line.lower() for line in body["assumptions"])
+    assert client.get("/api/simulate", params={"strategy": "quota"}).status_code == 400
+    public = TestClient(create_app(synthetic_warehouse, public=True))
+    assert public.get("/api/simulate").status_code == 409

@@ -10,9 +10,11 @@ import math
 import numpy as np
 from rich.table import Table
 
+from iceledger.errors import IceledgerError
 from iceledger.simulate.backtest import Backtest
 from iceledger.simulate.estimate import Estimates
-from iceledger.simulate.solve import INTERVAL, MEASURES, Result
+from iceledger.simulate.solve import INTERVAL, MEASURES, Result, simulate, steady_state
+from iceledger.simulate.strategies import STRATEGIES, scenarios
 
 UNITS = {
     "population": "people", "mean_population": "people", "final_population": "people",
@@ -186,3 +188,24 @@ def to_csv(rows: list[dict]) -> str:
         writer.writeheader()
         writer.writerows(rows)
     return buffer.getvalue()
+
+
+def steady_state_answer(estimates: Estimates, strategy: str, days: int, target: float,
+                        fill: str, beds: float | None) -> dict:
+    """One named strategy's steady state (with intervals) and expected daily population path
+    (point estimates), with its assumptions: the API's answer, cheap once the model is fitted."""
+    if strategy not in STRATEGIES:
+        raise IceledgerError(f"strategy {strategy!r}: use {', '.join(STRATEGIES)}")
+    (scenario,) = scenarios(estimates, [strategy], days, target, fill, beds)
+    settled = steady_state(scenario)
+    path = simulate(scenario, expected=True)
+    return {
+        "strategy": scenario.name,
+        "description": scenario.description,
+        "steady_state": [{k: v for k, v in row.items() if k not in ("strategy", "solver")}
+                         for row in summary_rows([settled])],
+        "path": [{"date": d.isoformat(), "population": _number(p)}
+                 for d, p in zip(scenario.dates, path.values["population"][0])],
+        "assumptions": model_notes(estimates, [settled]),
+        "sources": list(dict.fromkeys(settled.sources)),
+    }

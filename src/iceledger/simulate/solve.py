@@ -226,12 +226,16 @@ def _fft_size(days: int) -> int:
 
 
 def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
-             batch: int = 250) -> Result:
-    """`runs` stochastic runs over the scenario's days (see the module docstring)."""
+             batch: int = 250, expected: bool = False) -> Result:
+    """`runs` stochastic runs over the scenario's days (see the module docstring).
+
+    expected=True: one run on the point estimates with each day's expected book-ins instead of
+    a draw: the expected path, day by day (no interval)."""
     e = scenario.estimates
     days = scenario.days
     n = _fft_size(days)
-    replicate_of_run = _runs_replicates(e, runs)
+    replicate_of_run = np.zeros(1, dtype=int) if expected else _runs_replicates(e, runs)
+    runs = len(replicate_of_run)
     used = np.unique(replicate_of_run)
     leave, shares = scenario.curves()
     held, out = _kernels(leave[used], shares[used], days)
@@ -256,7 +260,9 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
     for first in range(0, runs, batch):
         replicates = replicate_of_run[first:first + batch]
         slot = np.searchsorted(used, replicates)
-        admitted = rng.poisson(scenario.book_ins_by_class(replicates)).astype(float)
+        admitted = scenario.book_ins_by_class(replicates)
+        if not expected:
+            admitted = rng.poisson(admitted).astype(float)
         admitted_hat = np.fft.rfft(np.moveaxis(admitted, 1, -1), n=n)  # (b, C, f)
         population_by_class = np.fft.irfft(admitted_hat * kernel_hat[slot], n=n)[..., :days]
         population_by_class = np.maximum(population_by_class, 0.0) + initial[slot]
@@ -282,7 +288,8 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
             + np.matmul(office_share_start, initial[slot])  # (b, F, T)
         offices.append(by_office.transpose(0, 2, 1).astype(np.float32))
     values = {name: np.concatenate(chunks) for name, chunks in parts.items()}
-    return Result(scenario, "stochastic", values, sources, _bed_notes(beds),
+    return Result(scenario, "expected path" if expected else "stochastic", values, sources,
+                  _bed_notes(beds),
                   office_population=np.concatenate(offices))
 
 
