@@ -437,3 +437,13 @@ def test_api_serves_a_strategy_and_refuses_in_public_mode(synthetic_warehouse):
     assert client.get("/api/simulate", params={"strategy": "quota"}).status_code == 400
     public = TestClient(create_app(synthetic_warehouse, public=True))
     assert public.get("/api/simulate").status_code == 409
+
+
+def test_report_prints_the_backtest_error(synthetic_warehouse, tmp_path):
+    from iceledger.report.build import build_report
+
+    html = build_report(synthetic_warehouse, tmp_path / "report.html").html_path.read_text()
+    section = html[html.index('<section id="simulator-backtest">'):]
+    section = section[:section.index("</section>")]
+    assert "FOIA midnight population: MAPE" in section
+    assert "Cannot:" in section
