@@ -73,7 +73,7 @@ def synthetic_model(offices: int, seed: int = 0) -> Estimates:
     book_in = np.where(arrest_classes, rng.uniform(0.6, 0.95, (REPLICATES + 1, n)), np.nan)
     return Estimates(
         classes=classes, offices=tuple(f"AOR {i:02d}" for i in range(offices)),
-        start=date(2026, 1, 1), data_end=date(2026, 1, 1), leave=leave, outcome_share=shares,
+        start=date(2026, 1, 1), leave=leave, outcome_share=shares,
         book_in=book_in, violent_share=rng.uniform(0, 0.3, (REPLICATES + 1, n)),
         no_arrest_book_ins=rng.uniform(0, 20, (REPLICATES + 1, offices, n)) * ~arrest_classes,
         held_at_start=held, weekly_arrests=np.zeros((0, offices, n)),

@@ -190,7 +190,7 @@ def known_model(hazard: float, per_day: float, days: int, replicates: int = 3) -
     """A one-class, one-office model with a known constant hazard, nobody held at the start."""
     classes = (("Convicted Criminal", "custodial"),)
     e = Estimates(
-        classes=classes, offices=("Atlanta",), start=date(2026, 1, 1), data_end=date(2026, 1, 1),
+        classes=classes, offices=("Atlanta",), start=date(2026, 1, 1),
         leave=np.full((replicates, 1, MAX_AGE), hazard),
         outcome_share=np.tile(np.array([1.0, 0, 0, 0])[None, None, :, None],
                               (replicates, 1, 1, MAX_AGE)),
@@ -392,6 +392,11 @@ def test_cli_simulate_prints_every_strategy_with_the_synthetic_label(synthetic_w
     solvers = {row["solver"] for row in document["summary"]}
     assert solvers == {"steady state", "stochastic"}
     assert {r["date"] for r in document["daily"]} >= {"2026-03-11"}
+    offices = [r for r in document["field_offices"] if r["strategy"] == "observed"]
+    assert len(offices) == 25
+    observed_mean = next(r["estimate"] for r in document["summary"] if r["strategy"] ==
+                         "observed" and r["measure"] == "mean_population")
+    assert sum(r["mean_population"] for r in offices) == pytest.approx(observed_mean, rel=0.1)
     table = _cli("simulate", "--warehouse", str(synthetic_warehouse), "-s", "volume",
                  "--target", "20", "--days", "30", "--runs", "20")
     assert table.exit_code == 0, table.output

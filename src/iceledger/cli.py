@@ -687,6 +687,7 @@ def simulate_command(
             "synthetic": banner is not None, "banner": banner, "summary": rows,
             "daily": [r for result in results if result.solver == "stochastic"
                       for r in output.daily_rows(result)],
+            "field_offices": [r for result in results for r in output.office_rows(result)],
             "notes": notes,
         }, indent=1))
         return

@@ -293,7 +293,6 @@ def _flow_estimates(stays: np.ndarray, start: date, held: float) -> Estimates:
     ages[0, 0, 1] = held  # memoryless: how long they have been held does not matter
     return Estimates(
         classes=(("all", "published book-ins"),), offices=("national",), start=start,
-        data_end=start - timedelta(days=1),
         leave=np.repeat(hazard[:, None, None], MAX_AGE, axis=-1),
         outcome_share=np.tile(np.eye(len(OUTCOMES))[-1][None, None, :, None],
                               (replicates, 1, 1, MAX_AGE)),

@@ -100,7 +100,6 @@ class Estimates:
     classes: tuple[tuple[str, str], ...]  # (criminality, setting)
     offices: tuple[str, ...]
     start: date  # the first simulated day; the fit uses records before it
-    data_end: date  # the last day the records cover
     leave: np.ndarray  # (R, C, MAX_AGE): P(book-out after exactly a midnights | held at a)
     outcome_share: np.ndarray  # (R, C, len(OUTCOMES), MAX_AGE): how those book-outs end
     book_in: np.ndarray  # (R, C): P(booked in within 10 days | ICE arrest); NaN for no ICE arrest
@@ -422,7 +421,7 @@ def estimate(
                      + ", ".join("/".join(classes[i]) for i in np.flatnonzero(unfollowed))
                      + ": their book-in probability is taken as 0")
 
-    weekly, recent, first_week = _arrest_series(arrests, class_at, office_at, start)
+    weekly, recent = _arrest_series(arrests, class_at, office_at, start)
     held_at_start = np.zeros((len(offices), n_classes, MAX_AGE))
     for row in held_cells.to_pylist():
         held_at_start[office_at[row["aor"]], class_at[(row["criminality"], row["setting"])],
@@ -445,7 +444,7 @@ def estimate(
         notes.append(f"the records end on {end}; the simulation starts on {start}, and who is "
                      "held in between is not known (the starting population is incomplete)")
     return Estimates(
-        classes=classes, offices=offices, start=start, data_end=min(end, start),
+        classes=classes, offices=offices, start=start,
         leave=leave, outcome_share=outcome_share, book_in=book_in, violent_share=violent_share,
         no_arrest_book_ins=no_arrest_book_ins, held_at_start=held_at_start,
         weekly_arrests=weekly, recent_arrests=recent, counts=counts, notes=tuple(notes),
@@ -483,7 +482,7 @@ def _fill_empty_classes(leave, outcome_share, classes, notes):
 
 def _arrest_series(arrests: pa.Table, class_at, office_at, start: date):
     """(weekly counts (W, F, C) over whole weeks ending the day before start, daily rate over
-    the last RECENT_DAYS (F, C), the first week's first day)."""
+    the last RECENT_DAYS (F, C))."""
     days = arrests.column("day").to_pylist()
     first = min(days)
     span = (start - first).days
@@ -498,7 +497,7 @@ def _arrest_series(arrests: pa.Table, class_at, office_at, start: date):
             weekly[(row["day"] - week_start).days // 7, f, c] += row["n"]
         if row["day"] >= recent_from:
             recent[f, c] += row["n"]
-    return weekly, recent / min(RECENT_DAYS, span or 1), week_start
+    return weekly, recent / min(RECENT_DAYS, span or 1)
 
 
 def timeline_on(file_name: str, value_column: str, days: list[date]) -> tuple[np.ndarray, list]:

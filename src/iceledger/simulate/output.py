@@ -209,3 +209,14 @@ def steady_state_answer(estimates: Estimates, strategy: str, days: int, target: 
         "assumptions": model_notes(estimates, [settled]),
         "sources": list(dict.fromkeys(settled.sources)),
     }
+
+
+def office_rows(result: Result) -> list[dict]:
+    """Per field office: people held at 00:00, averaged over the days simulated (stochastic)."""
+    if result.office_population is None:
+        return []
+    mean = result.office_population.mean(axis=1)  # (runs, F)
+    low, mid, high = np.percentile(mean, [INTERVAL[0], 50.0, INTERVAL[1]], axis=0)
+    return [{"strategy": result.scenario.name, "office": office,
+             "mean_population": _number(m), "low_90": _number(lo), "high_90": _number(hi)}
+            for office, m, lo, hi in zip(result.scenario.estimates.offices, mid, low, high)]
