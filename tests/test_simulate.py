@@ -370,9 +370,10 @@ def workbooks_only(stats_workbooks, tmp_path_factory) -> Path:
 def test_backtest_on_real_workbooks_says_what_it_cannot_do(workbooks_only):
     result = backtest(duckdb_backend(workbooks_only), runs=200)
     assert result.mode == "workbooks"
-    (adp,) = result.comparisons
+    adp, detained = result.comparisons
     assert adp.target == "ICE published ADP" and len(adp.periods) >= 3
     assert 0 < adp.mape < 25
+    assert detained.target == "ICE published detained count" and detained.periods
     assert any("not measurable from these records" in line for line in result.cannot)
     assert any("published book-ins" in line for line in result.cannot)
 

@@ -154,9 +154,7 @@ def foia_backtest(backend: ibis.BaseBackend, cutoff: date, runs: int,
     comparisons = [Comparison(
         "FOIA midnight population", "day", [d for d, k in zip(dates, keep) if k], observed[keep],
         mid[keep], low[keep], high[keep], "foia_stays (detained_population_daily)")]
-    published = _published_adp(backend)
-    if published:
-        comparisons.append(_monthly(published, dates, population))
+    comparisons += _published_comparisons(backend, dates, population)
     assumptions = list(fitted.notes)
     if unmatched:
         assumptions.append(f"{unmatched:,} arrests after the cutoff are of a class with no "
@@ -191,6 +189,41 @@ def _observed_arrests(backend, fitted: Estimates, first: date, last: date):
         if row["aor"] in office_at:
             by_office[office_at[row["aor"]], c] += row["n"]
     return by_class, by_office, unmatched
+
+
+def _published_comparisons(backend: ibis.BaseBackend, dates: list[date],
+                           population: np.ndarray) -> list[Comparison]:
+    """The simulated population against ICE's published ADP (per whole month) and detained
+    count (on each workbook's data date), where the workbooks are loaded and cover the days."""
+    comparisons = []
+    adp = _published_adp(backend)
+    if adp:
+        comparisons.append(_monthly(adp, dates, population))
+    detained = _published_detained(backend)
+    on_days = [(day, detained[day]) for day in dates if day in detained]
+    if on_days:
+        at = {day: i for i, day in enumerate(dates)}
+        runs = population[:, [at[day] for day, _ in on_days]]
+        low, mid, high = np.percentile(runs, [INTERVAL[0], 50, INTERVAL[1]], axis=0)
+        workbooks = sorted({workbook for _, (_, workbook) in on_days})
+        comparisons.append(Comparison(
+            "ICE published detained count", "workbook date", [day for day, _ in on_days],
+            np.array([value for _, (value, _) in on_days]), mid, low, high,
+            "stats_detained_now on each workbook's data date (" + ", ".join(workbooks) + ")"))
+    return comparisons
+
+
+def _published_detained(backend: ibis.BaseBackend) -> dict[date, tuple[float, str]]:
+    """ICE's printed 'currently detained' total (all agencies and classes) per data date."""
+    if not (_has_table(backend, "stats_detained_now") and _has_table(backend, "stats_workbooks")):
+        return {}
+    detained = backend.table("stats_detained_now")
+    workbooks = backend.table("stats_workbooks").select("workbook", "as_of_date")
+    rows = detained.filter((detained.criminality == "Total") & (detained.agency == "Total")) \
+        .join(workbooks, "workbook").select("as_of_date", "detained", "workbook")
+    return {_day(r["as_of_date"]): (r["detained"], r["workbook"])
+            for r in rows.to_pyarrow().to_pylist()
+            if r["as_of_date"] is not None and r["detained"] is not None}
 
 
 def _published_adp(backend: ibis.BaseBackend) -> dict[date, tuple[float, str]]:
@@ -253,9 +286,9 @@ def workbook_backtest(backend: ibis.BaseBackend, cutoff: date, runs: int, replic
         arrests_by_class=per_day[:, None], arrests_by_office=per_day.sum() * np.ones((1, 1)),
         estimates=fitted)
     population = simulate(scenario, runs=runs).values["population"]
-    comparison = _monthly({m: v for m, v in adp.items() if m >= start}, dates, population)
+    comparisons = _published_comparisons(backend, dates, population)
     return Backtest(
-        mode="workbooks", cutoff=cutoff, start=start, days=days, comparisons=[comparison],
+        mode="workbooks", cutoff=cutoff, start=start, days=days, comparisons=comparisons,
         can=[f"An aggregate flow check: published book-ins in, one mean stay of "
              f"{stays[0]:.1f} days (90% interval {np.percentile(stays[1:], INTERVAL[0]):.1f} to "
              f"{np.percentile(stays[1:], INTERVAL[1]):.1f}) fitted on {len(before)} months, "
