@@ -453,3 +453,16 @@ def test_report_prints_the_backtest_error(synthetic_warehouse, tmp_path):
     section = section[:section.index("</section>")]
     assert "FOIA midnight population: MAPE" in section
     assert "Cannot:" in section
+
+
+def test_strategy_page_is_in_the_navigation_and_says_why_not_in_public(synthetic_warehouse):
+    from fastapi.testclient import TestClient
+
+    from iceledger.web.app import create_app
+
+    page = TestClient(create_app(synthetic_warehouse)).get("/pages/simulate")
+    assert page.status_code == 200
+    assert 'id="simulate-form"' in page.text and "/static/simulate.js" in page.text
+    assert 'href="/pages/simulate" aria-current="page"' in page.text
+    public = TestClient(create_app(synthetic_warehouse, public=True)).get("/pages/simulate").text
+    assert "Not served in public mode" in public and "simulate-form" not in public

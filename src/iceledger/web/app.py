@@ -522,7 +522,7 @@ def create_app(
         return {
             "request": request,
             "page": page,
-            "pages": PAGE_TITLES | {"map": "Map"},
+            "pages": PAGE_TITLES | {"map": "Map", "simulate": "Strategies"},
             "synthetic": service.synthetic,
             "public": public,
             "k": k,
@@ -540,6 +540,11 @@ def create_app(
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "map.html", page_context(request, "map"))
+
+    @app.get("/pages/simulate", response_class=HTMLResponse, include_in_schema=False)
+    def simulate_page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "simulate.html",
+                                          page_context(request, "simulate"))
 
     @app.get("/pages/{page}", response_class=HTMLResponse, include_in_schema=False)
     def question_page(request: Request, page: str) -> HTMLResponse:
