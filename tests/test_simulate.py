@@ -466,3 +466,24 @@ def test_strategy_page_is_in_the_navigation_and_says_why_not_in_public(synthetic
     assert 'href="/pages/simulate" aria-current="page"' in page.text
     public = TestClient(create_app(synthetic_warehouse, public=True)).get("/pages/simulate").text
     assert "Not served in public mode" in public and "simulate-form" not in public
+
+
+def test_turning_people_away_at_capacity():
+    hazard, per_day, days, beds = 0.05, 200.0, 120, 2_000
+    scenario = known_model(hazard, per_day, days)
+    scenario = replace(scenario, beds=beds)
+    held = simulate(scenario, runs=200, seed=3, capacity="turn-away")
+    population = held.values["population"]
+    assert population.max() <= beds + 1e-6
+    # Unconstrained, the population passes 2,000 on the day (1 - h)(1 - (1 - h)^t) / h * 200
+    # does (about day 13); from then on the beds are full and the rest are turned away.
+    assert np.median(population[:, 40:], axis=0) == pytest.approx(beds, rel=0.01)
+    turned = held.values["turned_away"]
+    assert turned[:, :8].sum() == 0 and turned[:, 40:].mean() > 0
+    admitted = held.values["book_ins"][:, 40:].mean()
+    assert admitted == pytest.approx(beds * hazard / (1 - hazard), rel=0.05)  # Little's law
+    overrun = simulate(scenario, runs=50, seed=3)
+    assert overrun.values["over_funded_beds"][:, -1].mean() > 1_000
+    assert "turned_away" not in overrun.values
+    with pytest.raises(IceledgerError, match="needs a funded-bed count"):
+        simulate(replace(scenario, beds=None), runs=5, capacity="turn-away")

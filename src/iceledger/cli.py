@@ -648,6 +648,9 @@ def simulate_command(
     )] = None,
     days: Annotated[int, typer.Option("--days", help="Days to simulate.")] = 365,
     runs: Annotated[int, typer.Option("--runs", help="Stochastic runs.")] = 1000,
+    capacity: Annotated[str, typer.Option(
+        "--capacity", help="overrun (hold everyone, report people beyond the funded beds) or "
+        "turn-away (book in only as many as the free beds take).")] = "overrun",
     start: Annotated[str | None, typer.Option(
         "--from", help="First simulated day (default: where the records end); the model is "
         "fitted on the records before it.")] = None,
@@ -679,7 +682,8 @@ def simulate_command(
     with facts_dir(facts):
         fitted = estimate(connect(warehouse), start=parse_day(start, "--from"))
         chosen = scenarios(fitted, strategies or list(STRATEGIES), days, target, fill, beds)
-        results = [*(steady_state(s) for s in chosen), *(simulate(s, runs=runs) for s in chosen)]
+        results = [*(steady_state(s) for s in chosen),
+                   *(simulate(s, runs=runs, capacity=capacity) for s in chosen)]
     rows = output.summary_rows(results)
     notes = output.model_notes(fitted, results)
     if format == "json":

@@ -20,13 +20,16 @@ UNITS = {
     "population": "people", "mean_population": "people", "final_population": "people",
     "bed_days": "bed-days", "over_funded_beds": "people", "cost_usd": "US dollars",
     "removals": "people", "removals_convicted": "people", "removals_violent": "people",
-    "released": "people", "book_ins": "people", "cost_per_removal_usd": "US dollars",
+    "released": "people", "book_ins": "people", "turned_away": "people",
+    "cost_per_removal_usd": "US dollars",
     "cost_per_violent_removal_usd": "US dollars",
 }
 DEFINITIONS = {
     **MEASURES,
     "mean_population": "people held at 00:00, averaged over the days simulated",
     "final_population": "people held at 00:00 on the last day simulated",
+    "turned_away": "book-ins that would have happened but found no funded bed free "
+                   "(--capacity turn-away)",
     "cost_per_removal_usd": "detention cost / removals (detention only: no flights or staff)",
     "cost_per_violent_removal_usd": "detention cost / removals of people with a violent "
                                     "conviction",

@@ -31,6 +31,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from iceledger.errors import IceledgerError
 from iceledger.simulate.estimate import (
     OUTCOMES,
     Estimates,
@@ -41,6 +42,7 @@ from iceledger.simulate.estimate import (
 
 INTERVAL = (5.0, 95.0)  # a 90% interval
 DEFAULT_RUNS = 1000
+CAPACITY_POLICIES = ("overrun", "turn-away")
 REMOVED = OUTCOMES.index("removed")
 RELEASED = OUTCOMES.index("released")
 
@@ -226,11 +228,16 @@ def _fft_size(days: int) -> int:
 
 
 def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
-             batch: int = 250, expected: bool = False) -> Result:
+             batch: int = 250, expected: bool = False, capacity: str = "overrun") -> Result:
     """`runs` stochastic runs over the scenario's days (see the module docstring).
 
     expected=True: one run on the point estimates with each day's expected book-ins instead of
-    a draw: the expected path, day by day (no interval)."""
+    a draw: the expected path, day by day (no interval).
+    capacity: "overrun" holds everyone and reports the people beyond the funded beds;
+    "turn-away" books in, each day, only as many as the beds free at the next midnight can take
+    (all classes alike), and counts the rest as turned_away."""
+    if capacity not in CAPACITY_POLICIES:
+        raise IceledgerError(f"capacity {capacity!r}: use {' or '.join(CAPACITY_POLICIES)}")
     e = scenario.estimates
     days = scenario.days
     n = _fft_size(days)
@@ -253,9 +260,15 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
         [np.zeros_like(held[..., :1]), held[..., 1:days]], axis=-1), n=n)  # (U, C, f)
     out_hat = np.fft.rfft(out[..., :days], n=n)  # (U, C, 2, f)
     cost_rate, beds, sources = scenario.rates()
+    turn_away = capacity == "turn-away"
+    if turn_away and not np.isfinite(beds).all():
+        raise IceledgerError("turning people away at capacity needs a funded-bed count for every "
+                             "day simulated; capacity.csv has none for some: give one with --beds N")
     convicted = e.convicted
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in MEASURES}
+    if turn_away:
+        parts["turned_away"] = []
     offices: list[np.ndarray] = []
     for first in range(0, runs, batch):
         replicates = replicate_of_run[first:first + batch]
@@ -263,6 +276,10 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
         admitted = scenario.book_ins_by_class(replicates)
         if not expected:
             admitted = rng.poisson(admitted).astype(float)
+        if turn_away:
+            wanted = admitted
+            admitted = _within_beds(wanted, held[slot], initial[slot].sum(axis=1), beds)
+            parts["turned_away"].append((wanted - admitted).sum(axis=-1))
         admitted_hat = np.fft.rfft(np.moveaxis(admitted, 1, -1), n=n)  # (b, C, f)
         population_by_class = np.fft.irfft(admitted_hat * kernel_hat[slot], n=n)[..., :days]
         population_by_class = np.maximum(population_by_class, 0.0) + initial[slot]
@@ -288,9 +305,35 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
             + np.matmul(office_share_start, initial[slot])  # (b, F, T)
         offices.append(by_office.transpose(0, 2, 1).astype(np.float32))
     values = {name: np.concatenate(chunks) for name, chunks in parts.items()}
+    notes = _bed_notes(beds) + ([
+        "Capacity enforced (turn-away): each day, book-ins beyond the funded beds free at the "
+        "next midnight are not made (all classes alike) and count as turned_away; the steady "
+        "state does not enforce capacity."] if turn_away else [])
     return Result(scenario, "expected path" if expected else "stochastic", values, sources,
-                  _bed_notes(beds),
+                  notes,
                   office_population=np.concatenate(offices))
+
+
+def _within_beds(wanted: np.ndarray, held: np.ndarray, initial: np.ndarray,
+                 beds: np.ndarray) -> np.ndarray:
+    """Book-ins (b, T, C) cut, day by day, to what the beds free at the next midnight take.
+
+    Day t's book-ins are first counted at midnight t + 1 (a share S(1) of them still held); the
+    population expected there from everyone booked in before is known, so the day's book-ins
+    are scaled (every class alike) to fill the free beds and no more. Sequential in days,
+    vectorised over runs: each day adds its book-ins' survival to the later midnights."""
+    days = wanted.shape[1]
+    survival_after = held[..., 1:days + 1]  # S(1..T): (b, C, T)
+    future = initial.copy()  # (b, T): people held each midnight, from book-ins so far
+    admitted = wanted.copy()
+    for t in range(days - 1):
+        first_night = (wanted[:, t] * survival_after[:, :, 0]).sum(axis=-1)
+        free = np.maximum(beds[t + 1] - future[:, t + 1], 0.0)
+        scale = np.divide(free, first_night, out=np.ones_like(free), where=first_night > free)
+        admitted[:, t] = wanted[:, t] * scale[:, None]
+        future[:, t + 1:] += np.einsum("bc,bct->bt", admitted[:, t],
+                                       survival_after[:, :, :days - t - 1])
+    return admitted
 
 
 def _correlate(weight: np.ndarray, curve: np.ndarray, days: int) -> np.ndarray:
