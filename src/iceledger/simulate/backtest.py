@@ -35,6 +35,7 @@ from iceledger.simulate.estimate import (
     MAX_AGE,
     NotMeasurable,
     OUTCOMES,
+    STAYS,
     Estimates,
     arrests_between,
     data_end,
@@ -45,8 +46,11 @@ from iceledger.simulate.solve import DEFAULT_RUNS, INTERVAL, Scenario, simulate
 
 DEFAULT_CUTOFF = date(2025, 5, 21)
 FIT_MONTHS = 12
-PUBLISHED_ADP = SeriesSpec("stats_adp", "adp", ("agency", "criminality"))
-PUBLISHED_BOOK_INS = SeriesSpec("stats_book_ins", "book_ins", ("agency",))
+# The workbook tables read, named once here.
+ADP, BOOK_INS = "stats_adp", "stats_book_ins"
+DETAINED_NOW, WORKBOOKS = "stats_detained_now", "stats_workbooks"
+PUBLISHED_ADP = SeriesSpec(ADP, "adp", ("agency", "criminality"))
+PUBLISHED_BOOK_INS = SeriesSpec(BOOK_INS, "book_ins", ("agency",))
 FOIA_CANNOT = (
     "Book-ins not from an ICE arrest (CBP arrests, among others) are held at their rate before "
     "the cutoff; a change in them after it is an error the backtest shows, not one it models.",
@@ -153,7 +157,7 @@ def foia_backtest(backend: ibis.BaseBackend, cutoff: date, runs: int,
     keep = ~np.isnan(observed)
     comparisons = [Comparison(
         "FOIA midnight population", "day", [d for d, k in zip(dates, keep) if k], observed[keep],
-        mid[keep], low[keep], high[keep], "foia_stays (detained_population_daily)")]
+        mid[keep], low[keep], high[keep], f"{STAYS} (detained_population_daily)")]
     comparisons += _published_comparisons(backend, dates, population)
     assumptions = list(fitted.notes)
     if unmatched:
@@ -209,16 +213,16 @@ def _published_comparisons(backend: ibis.BaseBackend, dates: list[date],
         comparisons.append(Comparison(
             "ICE published detained count", "workbook date", [day for day, _ in on_days],
             np.array([value for _, (value, _) in on_days]), mid, low, high,
-            "stats_detained_now on each workbook's data date (" + ", ".join(workbooks) + ")"))
+            f"{DETAINED_NOW} on each workbook's data date (" + ", ".join(workbooks) + ")"))
     return comparisons
 
 
 def _published_detained(backend: ibis.BaseBackend) -> dict[date, tuple[float, str]]:
     """ICE's printed 'currently detained' total (all agencies and classes) per data date."""
-    if not (_has_table(backend, "stats_detained_now") and _has_table(backend, "stats_workbooks")):
+    if not (_has_table(backend, DETAINED_NOW) and _has_table(backend, WORKBOOKS)):
         return {}
-    detained = backend.table("stats_detained_now")
-    workbooks = backend.table("stats_workbooks").select("workbook", "as_of_date")
+    detained = backend.table(DETAINED_NOW)
+    workbooks = backend.table(WORKBOOKS).select("workbook", "as_of_date")
     rows = detained.filter((detained.criminality == "Total") & (detained.agency == "Total")) \
         .join(workbooks, "workbook").select("as_of_date", "detained", "workbook")
     return {_day(r["as_of_date"]): (r["detained"], r["workbook"])
@@ -256,7 +260,7 @@ def _monthly(published: dict, dates: list[date], population: np.ndarray) -> Comp
                           np.array([]), np.array([]), "no whole month simulated")
     low, mid, high = np.percentile(np.array(runs).T, [INTERVAL[0], 50, INTERVAL[1]], axis=0)
     return Comparison("ICE published ADP", "month", months, np.array(observed), mid, low, high,
-                      "stats_adp (latest workbook per month: " + ", ".join(sorted(sources)) + ")")
+                      f"{ADP} (latest workbook per month: " + ", ".join(sorted(sources)) + ")")
 
 
 def workbook_backtest(backend: ibis.BaseBackend, cutoff: date, runs: int, replicates: int,

@@ -39,6 +39,10 @@ from iceledger.metrics.registry import MetricParams
 from iceledger.metrics.targeting import CONVICTED
 from iceledger.metrics.volume import during
 
+# The warehouse tables read, named once here.
+STAYS, ARRESTS = "foia_stays", "foia_arrests"
+LINKS, RELEASES = "foia_arrest_stay_links", "foia_releases"
+
 NO_ICE_ARREST = "no ICE arrest"
 ARREST_SETTINGS = ("custodial", "at-large", "other")
 OUTCOMES = ("removed", "voluntary_departure", "released", "other")
@@ -60,18 +64,18 @@ class NotMeasurable(IceledgerError):
 
 
 REQUIRED_COLUMNS = {
-    "foia_stays": ("stay_id", "stay_book_in", "stay_book_out", "censored", "length_days",
+    STAYS: ("stay_id", "stay_book_in", "stay_book_out", "censored", "length_days",
                    "stay_release_reason", "criminality", "aor", "release"),
-    "foia_arrests": ("record_id", "apprehension_date", "criminality", "arrest_setting", "aor",
+    ARRESTS: ("record_id", "apprehension_date", "criminality", "arrest_setting", "aor",
                      "is_duplicate", "release"),
-    "foia_arrest_stay_links": ("arrest_record_id", "stay_id"),
-    "foia_releases": ("release", "coverage_end"),
+    LINKS: ("arrest_record_id", "stay_id"),
+    RELEASES: ("release", "coverage_end"),
 }
 WHY_NEEDED = {
-    "foia_stays": "lengths of stay and outcomes at book-out",
-    "foia_arrests": "arrest volumes and mix",
-    "foia_arrest_stay_links": "which arrests lead to a book-in",
-    "foia_releases": "each release's coverage, for censoring",
+    STAYS: "lengths of stay and outcomes at book-out",
+    ARRESTS: "arrest volumes and mix",
+    LINKS: "which arrests lead to a book-in",
+    RELEASES: "each release's coverage, for censoring",
 }
 
 
@@ -240,8 +244,8 @@ def _moment(day: date) -> datetime:
 
 
 def _arrest_settings(backend: ibis.BaseBackend) -> ibis.Table:
-    links = source_table(backend, "foia_arrest_stay_links").select("arrest_record_id", "stay_id")
-    arrests = source_table(backend, "foia_arrests")
+    links = source_table(backend, LINKS).select("arrest_record_id", "stay_id")
+    arrests = source_table(backend, ARRESTS)
     arrests = arrests.filter(~arrests.is_duplicate.fill_null(False)).select(
         arrest_record_id="record_id", arrest_setting="arrest_setting")
     linked = links.join(arrests, "arrest_record_id")
@@ -293,13 +297,13 @@ def _stays(backend: ibis.BaseBackend, start: date) -> ibis.Table:
 def arrests_between(backend: ibis.BaseBackend, period: MetricParams, start: date) -> ibis.Table:
     """Non-duplicate ICE arrests in `period`, each with whether a stay booked in before `start`
     followed within 10 days (`followed`: the records show 10 days after it before `start`)."""
-    arrests = source_table(backend, "foia_arrests")
+    arrests = source_table(backend, ARRESTS)
     arrests = arrests.filter(~arrests.is_duplicate.fill_null(False)
                              & arrests.apprehension_date.notnull())
     arrests = during(owned(backend, arrests, "apprehension_date"), period, "apprehension_date")
-    booked = source_table(backend, "foia_arrest_stay_links").select(
+    booked = source_table(backend, LINKS).select(
         "arrest_record_id", linked_stay="stay_id")
-    stays = source_table(backend, "foia_stays").select(
+    stays = source_table(backend, STAYS).select(
         linked_stay="stay_id", linked_book_in="stay_book_in")
     booked = booked.join(stays, "linked_stay").filter(
         lambda t: t.linked_book_in < _moment(start))
@@ -317,10 +321,10 @@ def arrests_between(backend: ibis.BaseBackend, period: MetricParams, start: date
 
 
 def data_end(backend: ibis.BaseBackend) -> date:
-    releases = source_table(backend, "foia_releases")
+    releases = source_table(backend, RELEASES)
     end = releases.coverage_end.max().execute()
     if end is None:
-        raise NotMeasurable("foia_releases lists no release coverage")
+        raise NotMeasurable(f"{RELEASES} lists no release coverage")
     return end.date() if isinstance(end, datetime) else end
 
 
@@ -399,9 +403,9 @@ def estimate(
     removed = _poisson(rng, removed_by_violence, replicates)
     with np.errstate(invalid="ignore", divide="ignore"):
         violent_share = np.nan_to_num(removed[..., 1] / removed.sum(axis=-1))
-    violent_measurable = "msc_crime_class" in source_table(backend, "foia_stays").columns
+    violent_measurable = "msc_crime_class" in source_table(backend, STAYS).columns
     if not violent_measurable:
-        notes.append("foia_stays has no msc_crime_class: removals of people with a violent "
+        notes.append(f"{STAYS} has no msc_crime_class: removals of people with a violent "
                      "conviction are not measurable")
 
     # Arrests: booked in within 10 days, among arrests followed 10 days.
