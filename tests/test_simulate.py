@@ -422,6 +422,7 @@ def test_cli_backtest_and_refusals(synthetic_warehouse, tmp_path):
     assert refused.exit_code == 1
     assert "not measurable from these records: the warehouse has no foia_stays" in \
         refused.output
+    assert "simulate backtest" in refused.output
     assert "Traceback" not in refused.output
 
 

@@ -670,7 +670,7 @@ def simulate_command(
     from iceledger.metrics.backends import connect
     from iceledger.serving.output import FORMATS, parse_day, synthetic_banner
     from iceledger.simulate import output
-    from iceledger.simulate.estimate import estimate
+    from iceledger.simulate.estimate import NotMeasurable, estimate
     from iceledger.simulate.solve import simulate, steady_state
     from iceledger.simulate.strategies import STRATEGIES, scenarios
 
@@ -680,7 +680,11 @@ def simulate_command(
         raise IceledgerError("--days and --runs take a positive number")
     banner = synthetic_banner(warehouse)
     with facts_dir(facts):
-        fitted = estimate(connect(warehouse), start=parse_day(start, "--from"))
+        try:
+            fitted = estimate(connect(warehouse), start=parse_day(start, "--from"))
+        except NotMeasurable as refused:
+            raise IceledgerError(f"{refused}. With ICE's workbooks alone, `iceledger simulate "
+                                 "backtest` runs the one check they support.") from None
         chosen = scenarios(fitted, strategies or list(STRATEGIES), days, target, fill, beds)
         results = [*(steady_state(s) for s in chosen),
                    *(simulate(s, runs=runs, capacity=capacity) for s in chosen)]
