@@ -34,6 +34,7 @@ from iceledger.simulate.estimate import (
 from iceledger.simulate.solve import Scenario, simulate, steady_state
 from iceledger.simulate.strategies import (
     observed,
+    office_shares,
     same_budget_as,
     targeted,
     user_defined,
@@ -488,3 +489,13 @@ def test_turning_people_away_at_capacity():
     assert "turned_away" not in overrun.values
     with pytest.raises(IceledgerError, match="needs a funded-bed count"):
         simulate(replace(scenario, beds=None), runs=5, capacity="turn-away")
+
+
+def test_office_shares_fall_back_to_all_arrests():
+    e = known_model(0.1, 10, 30).estimates
+    weekly = np.zeros((3, 2, 2))
+    weekly[:, 0, 0], weekly[:, 1, 0] = 3, 1  # class 0: three quarters in the first office
+    two_offices = replace(e, offices=("A", "B"), classes=e.classes * 2, weekly_arrests=weekly)
+    shares = office_shares(two_offices)
+    assert shares[:, 0] == pytest.approx([0.75, 0.25])
+    assert shares[:, 1] == pytest.approx([0.75, 0.25])  # no arrests of its own: all arrests'

@@ -69,6 +69,17 @@ def _constant(e: Estimates, per_day: np.ndarray, days: int) -> dict:
     }
 
 
+def office_shares(e: Estimates) -> np.ndarray:
+    """(F, C): how each class's arrests split across field offices in the records; a class
+    with none is split like all arrests."""
+    by_office = e.weekly_arrests.sum(axis=0)
+    overall = by_office.sum(axis=1, keepdims=True)
+    pooled = overall / overall.sum() if overall.sum() > 0 else np.full_like(
+        overall, 1 / len(e.offices))
+    totals = by_office.sum(axis=0)
+    return np.where(totals > 0, by_office / np.where(totals > 0, totals, 1.0), pooled)
+
+
 def observed(e: Estimates, days: int, beds: float | None = None) -> Scenario:
     total = e.recent_arrests.sum()
     return Scenario(
@@ -149,8 +160,7 @@ def targeted(e: Estimates, days: int, beds_to_fill: float, basis: str,
     c_cust, c_large = custodial[0], at_large[0]
     weekly = e.weekly_arrests
     pool = weekly[:, :, c_cust].sum(axis=1).max() / 7
-    offices = e.weekly_arrests.sum(axis=0)
-    office_share = offices / np.where(offices.sum(0) > 0, offices.sum(0), 1.0)
+    office_share = office_shares(e)
     stay, _ = e.stay_summary
     rates = np.nan_to_num(e.book_in[0])
     beds_per_arrest = rates * stay[0]
@@ -238,9 +248,7 @@ def user_defined(e: Estimates, path: Path, days: int, beds: float | None = None)
     else:
         mix_note = "mix: as given in the file"
     mix = mix / mix.sum()
-    offices = e.weekly_arrests.sum(axis=0)
-    office_share = offices / np.where(offices.sum(0) > 0, offices.sum(0), 1.0)
-    per_day = rate * mix[None] * office_share
+    per_day = rate * mix[None] * office_shares(e)
 
     policy = spec.get("policy") or {}
     known_policy = {"release_on_bond_share", "bond_after_days", "book_in_probability",
