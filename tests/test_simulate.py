@@ -33,6 +33,7 @@ from iceledger.simulate.estimate import (
 )
 from iceledger.simulate.solve import Scenario, simulate, steady_state
 from iceledger.simulate.strategies import (
+    USER_TEMPLATE,
     observed,
     office_shares,
     same_budget_as,
@@ -499,3 +500,12 @@ def test_office_shares_fall_back_to_all_arrests():
     shares = office_shares(two_offices)
     assert shares[:, 0] == pytest.approx([0.75, 0.25])
     assert shares[:, 1] == pytest.approx([0.75, 0.25])  # no arrests of its own: all arrests'
+
+
+def test_the_documented_template_runs(known_estimates, tmp_path):
+    spec = tmp_path / "template.toml"
+    spec.write_text(USER_TEMPLATE)
+    scenario = user_defined(known_estimates, spec, 365)
+    assert scenario.name == "bond" and scenario.arrests_by_class[0].sum() == pytest.approx(1500)
+    methodology = (Path(__file__).resolve().parents[1] / "docs" / "methodology.md").read_text()
+    assert USER_TEMPLATE in methodology
