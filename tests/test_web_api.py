@@ -275,6 +275,7 @@ def test_no_endpoint_serves_warehouse_rows(client):
         "/api/metrics/{name}/chart",
         "/api/map",
         "/api/map/chart",
+        "/api/simulate",  # model projections, fitted on aggregate counts
     }
     # A table name is not a metric.
     assert client.get("/api/metrics/webtest_arrests").status_code == 404

@@ -32,7 +32,8 @@ err_console = Console(stderr=True)
 START_HERE, LOAD_DATA, NUMBERS, WAREHOUSE = "Start here", "Load data", "Numbers", "Warehouse"
 # The order `iceledger --help` lists commands in (and so its panels), newcomer's first step first.
 HELP_ORDER = ("demo", "report", "serve", "fetch", "ingest", "inspect", "synth", "derive", "metrics",
-              "metric", "claims", "reconcile", "stats", "tables", "sources", "export", "lake")
+              "metric", "claims", "reconcile", "simulate", "stats", "tables", "sources", "export",
+              "lake")
 
 
 class _HelpOrder(TyperGroup):
@@ -701,3 +702,137 @@ def demo_command(
 
 def main() -> None:  # pragma: no cover - console entry for `python -m iceledger`
     sys.exit(app())
+
+
+simulate_app = typer.Typer(
+    help="What another enforcement strategy would have cost: a simulator fitted on the warehouse "
+         "(docs/methodology.md, 'Strategy simulator').",
+    invoke_without_command=True,
+)
+app.add_typer(simulate_app, name="simulate", rich_help_panel=NUMBERS)
+
+
+@simulate_app.callback()
+@user_errors
+def simulate_command(
+    ctx: typer.Context,
+    strategies: Annotated[list[str], typer.Option(
+        "--strategy", "-s", help="observed, volume, targeted or a strategy .toml file "
+        "(repeatable; default: observed, volume and targeted).")] = [],
+    target: Annotated[float, typer.Option(
+        "--target", help="Volume strategy: ICE arrests per day.")] = 3000,
+    fill: Annotated[str, typer.Option(
+        "--fill", help="Targeted strategy fills: same-budget (as volume) or funded-beds.")]
+    = "same-budget",
+    beds: Annotated[float | None, typer.Option(
+        "--beds", help="Funded beds (default: capacity.csv's, where a sourced count is in force)."
+    )] = None,
+    days: Annotated[int, typer.Option("--days", help="Days to simulate.")] = 365,
+    runs: Annotated[int, typer.Option("--runs", help="Stochastic runs.")] = 1000,
+    capacity: Annotated[str, typer.Option(
+        "--capacity", help="overrun (hold everyone, report people beyond the funded beds) or "
+        "turn-away (book in only as many as the free beds take).")] = "overrun",
+    start: Annotated[str | None, typer.Option(
+        "--from", help="First simulated day (default: where the records end); the model is "
+        "fitted on the records before it.")] = None,
+    daily: Annotated[bool, typer.Option(
+        "--daily", help="CSV: one row per strategy, day and measure instead of the summary.")]
+    = False,
+    format: FormatOption = "table",
+    facts: FactsOption = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Simulate strategies: population, bed-days, cost, removals, with 90% intervals."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from iceledger.facts import facts_dir
+    from iceledger.metrics.backends import connect
+    from iceledger.serving.output import FORMATS, parse_day, synthetic_banner
+    from iceledger.simulate import output
+    from iceledger.simulate.estimate import NotMeasurable, estimate
+    from iceledger.simulate.solve import simulate, steady_state
+    from iceledger.simulate.strategies import STRATEGIES, scenarios
+
+    if format not in FORMATS:
+        raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
+    if days < 1 or runs < 1:
+        raise IceledgerError("--days and --runs take a positive number")
+    banner = synthetic_banner(warehouse)
+    with facts_dir(facts):
+        try:
+            fitted = estimate(connect(warehouse), start=parse_day(start, "--from"))
+        except NotMeasurable as refused:
+            raise IceledgerError(f"{refused}. With ICE's workbooks alone, `iceledger simulate "
+                                 "backtest` runs the one check they support.") from None
+        chosen = scenarios(fitted, strategies or list(STRATEGIES), days, target, fill, beds)
+        results = [*(steady_state(s) for s in chosen),
+                   *(simulate(s, runs=runs, capacity=capacity) for s in chosen)]
+    rows = output.summary_rows(results)
+    notes = output.model_notes(fitted, results)
+    if format == "json":
+        _print_result(json.dumps({
+            "synthetic": banner is not None, "banner": banner, "summary": rows,
+            "daily": [r for result in results if result.solver == "stochastic"
+                      for r in output.daily_rows(result)],
+            "field_offices": [r for result in results for r in output.office_rows(result)],
+            "notes": notes,
+        }, indent=1))
+        return
+    notes_console = err_console if format == "csv" else console
+    if banner:
+        notes_console.print(banner, style="bold red", highlight=False, markup=False)
+    if format == "csv":
+        daily_rows = [r for result in results if result.solver == "stochastic"
+                      for r in output.daily_rows(result)]
+        _print_result(output.to_csv(daily_rows if daily else rows))
+    else:
+        for table in output.summary_tables(rows):
+            console.print(table)
+    for line in [*notes, *([banner] if banner else [])]:
+        notes_console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+@simulate_app.command("backtest")
+@user_errors
+def simulate_backtest_command(
+    cutoff: Annotated[str, typer.Option(
+        "--cutoff", help="Fit before this day, drive and compare after it.")] = "2025-05-21",
+    runs: Annotated[int, typer.Option("--runs", help="Stochastic runs.")] = 1000,
+    format: FormatOption = "table",
+    facts: FactsOption = None,
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """Fit before the cutoff, drive with what was observed after it, print the error (MAPE)."""
+    import json
+
+    from iceledger.facts import facts_dir
+    from iceledger.metrics.backends import connect
+    from iceledger.serving.output import FORMATS, parse_day, synthetic_banner
+    from iceledger.simulate import output
+    from iceledger.simulate.backtest import backtest
+
+    if format not in FORMATS:
+        raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
+    banner = synthetic_banner(warehouse)
+    with facts_dir(facts):
+        result = backtest(connect(warehouse), parse_day(cutoff, "--cutoff"), runs=runs)
+    summary = output.backtest_summary(result)
+    if format == "json":
+        _print_result(json.dumps({"synthetic": banner is not None, "banner": banner, **summary,
+                                  "rows": output.backtest_rows(result)}, indent=1))
+        return
+    notes_console = err_console if format == "csv" else console
+    if banner:
+        notes_console.print(banner, style="bold red", highlight=False, markup=False)
+    if format == "csv":
+        _print_result(output.to_csv(output.backtest_rows(result)))
+    else:
+        console.print(output.backtest_table(result))
+    lines = [*(e["verdict"] + f" (source: {e['source']})" for e in summary["errors"]),
+             *(f"Can: {line}" for line in result.can),
+             *(f"Cannot: {line}" for line in result.cannot),
+             *result.assumptions, *([banner] if banner else [])]
+    for line in lines:
+        notes_console.print(line, highlight=False, soft_wrap=True, markup=False)

@@ -29,6 +29,9 @@ from iceledger.warehouse import Warehouse
 from iceledger.serving import charts
 from iceledger.serving.service import MetricResult, NotServable, WarehouseService
 
+# The report's backtest: fewer runs and replicates than the command's, enough for its summary.
+REPORT_RUNS, REPORT_REPLICATES = 200, 50
+
 SECTION_BLURBS = {
     "volume": "How many arrests, book-ins and removals a day, against the arrest targets set in "
     "2025.",
@@ -97,11 +100,12 @@ def build_report(
             section.views.append(_view(service, metric, spec, events))
         sections.append(section)
     claims = check_claims(service.backend())
+    backtest = simulator_backtest(service)
     with Warehouse(warehouse_path).connect(read_only=True) as con:
         provenance = read_provenance(con)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(
-        _render(sections, claims, provenance, warehouse_path, k), encoding="utf-8"
+        _render(sections, claims, provenance, warehouse_path, k, backtest), encoding="utf-8"
     )
     pdf_path = None
     if pdf:
@@ -221,7 +225,26 @@ def _claims_spec(claims: list[ClaimCheck]) -> dict | None:
     }
 
 
-def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: int) -> str:
+def simulator_backtest(service: WarehouseService) -> dict:
+    """The simulator's backtest as lines of text: its error (MAPE) and misses against each
+    target, what it can and cannot do; totals only, no per-day figures. Where the records
+    cannot support it, the one line saying why."""
+    from iceledger.simulate.backtest import DEFAULT_CUTOFF, backtest
+    from iceledger.simulate.estimate import NotMeasurable
+
+    try:
+        result = backtest(service.backend(), DEFAULT_CUTOFF, runs=REPORT_RUNS,
+                          replicates=REPORT_REPLICATES)
+    except NotMeasurable as refused:
+        return {"cutoff": DEFAULT_CUTOFF, "lines": [str(refused)]}
+    lines = [c.verdict() + f" (source: {c.source})" for c in result.comparisons]
+    lines += [f"Can: {line}" for line in result.can]
+    lines += [f"Cannot: {line}" for line in result.cannot]
+    return {"cutoff": result.cutoff, "lines": lines + result.assumptions}
+
+
+def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: int,
+            backtest: dict | None = None) -> str:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("iceledger.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -241,6 +264,7 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         provenance=provenance,
         claims=claims,
         claims_spec=claims_spec,
+        backtest=backtest,
         k=k,
         vega_bundle=charts.vega_bundle().replace("</script", "<\\/script"),
         specs_json=json.dumps(specs, default=str).replace("</", "<\\/"),

@@ -12,12 +12,13 @@ import gzip
 import io
 import json
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
@@ -131,6 +132,21 @@ MEDIA_TYPES = {
 }
 # Bodies smaller than this go uncompressed: gzip would save less than it costs.
 GZIP_MIN_BYTES = 1024
+class SimulationBody(BaseModel):
+    synthetic: bool
+    strategy: str
+    description: str
+    steady_state: list[dict[str, Any]]
+    path: list[dict[str, Any]]
+    assumptions: list[str]
+    sources: list[str]
+
+
+SIMULATE_ERRORS = {
+    400: {"model": ErrorBody,
+          "description": "a parameter out of range, or the records cannot support the model"},
+    409: {"model": ErrorBody, "description": "not served in public mode"},
+}
 DOWNLOAD_ERRORS = {
     **ERRORS,
     429: {"model": ErrorBody, "description": "download budget spent; see Retry-After"},
@@ -455,6 +471,35 @@ def create_app(
         about = {k: v for k, v in data.items() if k not in ("facilities", "field_offices")}
         return {"spec": geo.map_spec(data), "meta": about}
 
+    # --- strategy simulator (iceledger.simulate) ----------------------------------------------
+
+    fitted_model: list = []  # fitted on the first request, then kept: the warehouse is read-only
+    fitting = threading.Lock()
+
+    @app.get("/api/simulate", response_model=SimulationBody, responses=SIMULATE_ERRORS,
+             tags=["simulate"])
+    def simulate_strategy(
+        strategy: Annotated[Literal["observed", "volume", "targeted"], Query()] = "volume",
+        target: Annotated[float, Query(gt=0, le=100_000)] = 3000,
+        fill: Annotated[Literal["same-budget", "funded-beds"], Query()] = "same-budget",
+        beds: Annotated[float | None, Query(gt=0, le=10_000_000)] = None,
+        days: Annotated[int, Query(ge=1, le=3650)] = 365,
+    ) -> dict:
+        """A strategy's steady state (90% intervals) and expected daily population, with the
+        model's assumptions (docs/methodology.md, "Strategy simulator")."""
+        from iceledger.simulate.estimate import estimate
+        from iceledger.simulate.output import steady_state_answer
+
+        if public:
+            raise NotServable(
+                "the strategy simulator is not served in public mode: its parameters are "
+                f"estimated per class of people, and a class may hold fewer than {k}")
+        with fitting:
+            if not fitted_model:
+                fitted_model.append(estimate(service.backend()))
+        answer = steady_state_answer(fitted_model[0], strategy, days, target, fill, beds)
+        return {"synthetic": service.synthetic, **answer}
+
     # --- static assets -----------------------------------------------------------------------
 
     @app.get("/static/vega-bundle.js", include_in_schema=False)
@@ -477,7 +522,7 @@ def create_app(
         return {
             "request": request,
             "page": page,
-            "pages": PAGE_TITLES | {"map": "Map"},
+            "pages": PAGE_TITLES | {"map": "Map", "simulate": "Strategies"},
             "synthetic": service.synthetic,
             "public": public,
             "k": k,
@@ -495,6 +540,11 @@ def create_app(
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "map.html", page_context(request, "map"))
+
+    @app.get("/pages/simulate", response_class=HTMLResponse, include_in_schema=False)
+    def simulate_page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "simulate.html",
+                                          page_context(request, "simulate"))
 
     @app.get("/pages/{page}", response_class=HTMLResponse, include_in_schema=False)
     def question_page(request: Request, page: str) -> HTMLResponse:

@@ -36,14 +36,7 @@ from iceledger.tables import (
 )
 from iceledger.warehouse import DERIVE_MEMORY_LIMIT, SOURCES_TABLE, Warehouse, table_exists
 
-ARRESTS, STINTS, REMOVALS = FOIA_ARRESTS, FOIA_STINTS, FOIA_REMOVALS
 PLACEHOLDER_CHECK = "placeholder_identifiers"
-STAYS, ARREST_STAY_LINKS, REMOVAL_LINKS, RELEASES = (
-    FOIA_STAYS,
-    FOIA_ARREST_STAY_LINKS,
-    FOIA_REMOVAL_LINKS,
-    FOIA_RELEASES,
-)
 
 EPISODE_HOURS = 24
 REPROCESSED_METHOD = "ERO Reprocessed Arrest"
@@ -52,19 +45,19 @@ REMOVAL_DAYS_BEFORE, REMOVAL_DAYS_AFTER = 5, 10
 
 # The event that dates a row of each dataset, for a release's coverage_start.
 EVENT_DATE_COLUMNS = {
-    ARRESTS: "apprehension_date",
-    STINTS: "book_in",
-    REMOVALS: "departed_date",
+    FOIA_ARRESTS: "apprehension_date",
+    FOIA_STINTS: "book_in",
+    FOIA_REMOVALS: "departed_date",
     FOIA_DETAINERS: "detainer_prepare_date",
     FOIA_ENCOUNTERS: "event_date",
 }
 
 _REQUIRED_COLUMNS = {
-    ARRESTS: ("record_id", "person_id", "apprehension_method"),
-    STINTS: ("record_id", "person_id", "stay_book_in", "stay_book_out", "facility_code",
+    FOIA_ARRESTS: ("record_id", "person_id", "apprehension_method"),
+    FOIA_STINTS: ("record_id", "person_id", "stay_book_in", "stay_book_out", "facility_code",
              "stay_release_reason", "criminality", "aor", "aor_code", "citizenship_country",
              "gender", "departed_date"),
-    REMOVALS: ("record_id", "person_id"),
+    FOIA_REMOVALS: ("record_id", "person_id"),
 }
 
 def required_columns(table: str) -> tuple[str, ...]:
@@ -136,25 +129,25 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
     try:
         _timed(summary, "placeholder identifiers", _null_placeholders, con, present, summary)
         _timed(summary, "releases", _build_releases, con, present)
-        if ARRESTS in present:
+        if FOIA_ARRESTS in present:
             _timed(summary, "arrest episodes", _flag_arrest_episodes, con)
         else:
-            summary.notes.append(f"no {ARRESTS} loaded: arrest episodes not derived")
-        if STINTS in present:
+            summary.notes.append(f"no {FOIA_ARRESTS} loaded: arrest episodes not derived")
+        if FOIA_STINTS in present:
             _timed(summary, "stints -> stays", _build_stays, con)
         else:
-            summary.notes.append(f"no {STINTS} loaded: {STAYS} not derived")
-            con.execute(f"DROP TABLE IF EXISTS {STAYS}")
-        if {ARRESTS, STINTS} <= present:
+            summary.notes.append(f"no {FOIA_STINTS} loaded: {FOIA_STAYS} not derived")
+            con.execute(f"DROP TABLE IF EXISTS {FOIA_STAYS}")
+        if {FOIA_ARRESTS, FOIA_STINTS} <= present:
             _timed(summary, "arrest -> stay links", _link_arrests_to_stays, con)
         else:
-            summary.notes.append(f"{ARREST_STAY_LINKS} not derived (needs arrests and stints)")
-            con.execute(f"DROP TABLE IF EXISTS {ARREST_STAY_LINKS}")
-        if {REMOVALS, STINTS} <= present:
-            _timed(summary, "removal links", _link_removals, con, ARRESTS in present)
+            summary.notes.append(f"{FOIA_ARREST_STAY_LINKS} not derived (needs arrests and stints)")
+            con.execute(f"DROP TABLE IF EXISTS {FOIA_ARREST_STAY_LINKS}")
+        if {FOIA_REMOVALS, FOIA_STINTS} <= present:
+            _timed(summary, "removal links", _link_removals, con, FOIA_ARRESTS in present)
         else:
-            summary.notes.append(f"{REMOVAL_LINKS} not derived (needs removals and stints)")
-            con.execute(f"DROP TABLE IF EXISTS {REMOVAL_LINKS}")
+            summary.notes.append(f"{FOIA_REMOVAL_LINKS} not derived (needs removals and stints)")
+            con.execute(f"DROP TABLE IF EXISTS {FOIA_REMOVAL_LINKS}")
         _count(con, summary, present)
         con.execute("COMMIT")
     except BaseException as exc:
@@ -255,7 +248,7 @@ def _build_releases(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
         if table in present
     ) or "SELECT NULL::VARCHAR AS release, NULL::DATE AS event_date WHERE false"
     con.execute(f"""
-        CREATE OR REPLACE TABLE {RELEASES} AS
+        CREATE OR REPLACE TABLE {FOIA_RELEASES} AS
         SELECT release,
                min(event_date) AS coverage_start,
                coalesce(TRY_CAST(release AS DATE), max(event_date)) AS coverage_end
@@ -281,7 +274,7 @@ def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
                             > INTERVAL {EPISODE_HOURS} HOURS, true) AS opens_cluster,
                    coalesce(lead(apprehension_date) OVER person_order - apprehension_date
                             <= INTERVAL {EPISODE_HOURS} HOURS, false) AS next_within
-            FROM {ARRESTS}
+            FROM {FOIA_ARRESTS}
             WHERE person_id IS NOT NULL AND apprehension_date IS NOT NULL
             WINDOW person_order AS (
                 PARTITION BY release, person_id
@@ -323,14 +316,14 @@ def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
         FROM _derive_arrest_clusters c
         LEFT JOIN episode_starts s ON s.cluster = c.cluster AND s.position = c.position
     """)
-    _ensure_columns(con, ARRESTS, {"episode_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
+    _ensure_columns(con, FOIA_ARRESTS, {"episode_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
     con.execute(f"""
-        UPDATE {ARRESTS} SET episode_id = record_id, is_duplicate = false
+        UPDATE {FOIA_ARRESTS} SET episode_id = record_id, is_duplicate = false
         WHERE (episode_id IS DISTINCT FROM record_id OR is_duplicate IS DISTINCT FROM false)
           AND rowid NOT IN (SELECT row_key FROM _derive_arrest_episodes)
     """)
     con.execute(f"""
-        UPDATE {ARRESTS} AS a SET episode_id = e.episode_id, is_duplicate = e.is_duplicate
+        UPDATE {FOIA_ARRESTS} AS a SET episode_id = e.episode_id, is_duplicate = e.is_duplicate
         FROM _derive_arrest_episodes e
         WHERE a.rowid = e.row_key AND (a.episode_id IS DISTINCT FROM e.episode_id
                                        OR a.is_duplicate IS DISTINCT FROM e.is_duplicate)
@@ -347,16 +340,16 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
     # describe; a stay booked in after that has no meaningful length and gets none.
     # Stints loaded from a layout without MSC Crime Class lack the column: their stays have none.
     crime_class = ("CAST(f.msc_crime_class AS VARCHAR)"
-                   if "msc_crime_class" in con.table(STINTS).columns else "NULL::VARCHAR")
+                   if "msc_crime_class" in con.table(FOIA_STINTS).columns else "NULL::VARCHAR")
     con.execute(f"""
-        CREATE OR REPLACE TABLE {STAYS} AS
+        CREATE OR REPLACE TABLE {FOIA_STAYS} AS
         WITH stays AS (
             SELECT stay_id, max(stay_book_out) AS stay_book_out, count(*) AS n_stints,
                    min(stint_order) & 4294967295 AS first_row,
                    arg_max(stay_release_reason, stint_order) AS stay_release_reason
             FROM (SELECT stay_id, stay_book_out, stay_release_reason,
                          {_stint_order()} AS stint_order
-                  FROM {STINTS} WHERE stay_id IS NOT NULL AND NOT is_duplicate)
+                  FROM {FOIA_STINTS} WHERE stay_id IS NOT NULL AND NOT is_duplicate)
             GROUP BY stay_id
         ), ended AS (
             SELECT s.*, f.person_id, f.release, f.stay_book_in, f.criminality, f.aor, f.aor_code,
@@ -364,8 +357,8 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
                    {crime_class} AS msc_crime_class, s.stay_book_out IS NULL AS censored,
                    coalesce(s.stay_book_out, CAST(r.coverage_end AS TIMESTAMP)) AS end_time
             FROM stays s
-            JOIN {STINTS} f ON f.rowid = s.first_row
-            LEFT JOIN {RELEASES} r ON r.release = f.release
+            JOIN {FOIA_STINTS} f ON f.rowid = s.first_row
+            LEFT JOIN {FOIA_RELEASES} r ON r.release = f.release
         )
         SELECT stay_id, person_id, release, stay_book_in, stay_book_out, censored,
                CASE WHEN NOT censored OR end_time > stay_book_in THEN end_time END AS end_time,
@@ -383,14 +376,14 @@ def _flag_stints(con: duckdb.DuckDBPyConnection) -> None:
     # Duplicates are ranked only among the (few) stints that share a stay, facility and book-in
     # day, which spares a window over every stint; both flags are then written in place in one
     # pass, only where they change.
-    _ensure_columns(con, STINTS, {"stay_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
+    _ensure_columns(con, FOIA_STINTS, {"stay_id": "VARCHAR", "is_duplicate": "BOOLEAN"})
     placement = "release, person_id, stay_book_in, facility_code, book_in_day"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _derive_stint_duplicates AS
         WITH placed AS NOT MATERIALIZED (
             SELECT rowid AS row_key, release, person_id, stay_book_in, facility_code, book_in,
                    CAST(book_in AS DATE) AS book_in_day
-            FROM {STINTS}
+            FROM {FOIA_STINTS}
             WHERE person_id IS NOT NULL AND stay_book_in IS NOT NULL
               AND facility_code IS NOT NULL AND book_in IS NOT NULL
         ), shared AS (
@@ -409,7 +402,7 @@ def _flag_stints(con: duckdb.DuckDBPyConnection) -> None:
     )
     duplicate = "(rowid IN (SELECT row_key FROM _derive_stint_duplicates))"
     con.execute(f"""
-        UPDATE {STINTS} SET stay_id = {stay_id}, is_duplicate = {duplicate}
+        UPDATE {FOIA_STINTS} SET stay_id = {stay_id}, is_duplicate = {duplicate}
         WHERE stay_id IS DISTINCT FROM {stay_id} OR is_duplicate IS DISTINCT FROM {duplicate}
     """)
     con.execute("DROP TABLE _derive_stint_duplicates")
@@ -422,8 +415,8 @@ def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
                s.stay_id AS right_id,
                epoch(s.stay_book_in - a.apprehension_date) / 86400.0 AS gap_days,
                a.apprehension_date AS left_time, s.stay_book_in AS right_time
-        FROM {ARRESTS} a
-        JOIN {STAYS} s
+        FROM {FOIA_ARRESTS} a
+        JOIN {FOIA_STAYS} s
           ON s.release = a.release AND s.person_id = a.person_id
          AND s.stay_book_in BETWEEN a.apprehension_date - INTERVAL {ARREST_STAY_DAYS_BEFORE} DAYS
                                 AND a.apprehension_date + INTERVAL {ARREST_STAY_DAYS_AFTER} DAYS
@@ -431,7 +424,7 @@ def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
     """)
     _match_one_to_one(con)
     con.execute(f"""
-        CREATE OR REPLACE TABLE {ARREST_STAY_LINKS} AS
+        CREATE OR REPLACE TABLE {FOIA_ARREST_STAY_LINKS} AS
         SELECT left_id AS arrest_record_id, right_id AS stay_id, gap_days AS days_from_arrest,
                left_time AS apprehension_date
         FROM _derive_matched
@@ -449,20 +442,20 @@ def _link_removals(con: duckdb.DuckDBPyConnection, arrests_present: bool) -> Non
         CREATE OR REPLACE TEMP TABLE _derive_candidates AS
         WITH open_departures AS (
             SELECT stay_id, max(departed_date) AS departed_date
-            FROM {STINTS}
+            FROM {FOIA_STINTS}
             WHERE stay_book_out IS NULL AND stay_id IS NOT NULL AND NOT is_duplicate
             GROUP BY stay_id
         ), stay_ends AS (
             SELECT s.rowid AS stay_key, s.stay_id, s.release, s.person_id, s.stay_book_in,
                    CAST(s.stay_book_in AS DATE) AS book_in_date,
                    coalesce(CAST(s.stay_book_out AS DATE), d.departed_date) AS end_date
-            FROM {STAYS} s LEFT JOIN open_departures d ON s.censored AND d.stay_id = s.stay_id
+            FROM {FOIA_STAYS} s LEFT JOIN open_departures d ON s.censored AND d.stay_id = s.stay_id
             WHERE s.person_id IS NOT NULL
         )
         SELECT r.rowid AS left_key, s.stay_key AS right_key, r.record_id AS left_id,
                s.stay_id AS right_id, CAST(r.departed_date - s.end_date AS DOUBLE) AS gap_days,
                CAST(r.departed_date AS TIMESTAMP) AS left_time, s.stay_book_in AS right_time
-        FROM {REMOVALS} r
+        FROM {FOIA_REMOVALS} r
         JOIN stay_ends s
           ON s.release = r.release AND s.person_id = r.person_id
          AND r.departed_date BETWEEN s.end_date - {REMOVAL_DAYS_BEFORE}
@@ -472,11 +465,11 @@ def _link_removals(con: duckdb.DuckDBPyConnection, arrests_present: bool) -> Non
     """)
     _match_one_to_one(con)
     arrest, arrest_join = (
-        ("l.arrest_record_id", f"LEFT JOIN {ARREST_STAY_LINKS} l ON l.stay_id = m.right_id")
+        ("l.arrest_record_id", f"LEFT JOIN {FOIA_ARREST_STAY_LINKS} l ON l.stay_id = m.right_id")
         if arrests_present else ("NULL::VARCHAR", "")
     )
     con.execute(f"""
-        CREATE OR REPLACE TABLE {REMOVAL_LINKS} AS
+        CREATE OR REPLACE TABLE {FOIA_REMOVAL_LINKS} AS
         SELECT m.left_id AS removal_record_id, m.right_id AS stay_id,
                {arrest} AS arrest_record_id
         FROM _derive_matched m {arrest_join}
@@ -535,24 +528,24 @@ def _count(con: duckdb.DuckDBPyConnection, summary: DerivedSummary, present: set
     def scalar(query: str) -> int:
         return con.execute(query).fetchone()[0] or 0
 
-    summary.releases = scalar(f"SELECT count(*) FROM {RELEASES}")
-    if ARRESTS in present:
+    summary.releases = scalar(f"SELECT count(*) FROM {FOIA_RELEASES}")
+    if FOIA_ARRESTS in present:
         (summary.arrests, summary.arrest_episodes, summary.arrest_duplicates,
          summary.arrests_unlinkable) = con.execute(f"""
             SELECT count(*), count(*) FILTER (NOT is_duplicate),
                    count(*) FILTER (is_duplicate),
                    count(*) FILTER (person_id IS NULL OR apprehension_date IS NULL)
-            FROM {ARRESTS}""").fetchone()
-    if STINTS in present:
+            FROM {FOIA_ARRESTS}""").fetchone()
+    if FOIA_STINTS in present:
         summary.stints, summary.stint_duplicates, summary.stints_without_stay = con.execute(f"""
             SELECT count(*), count(*) FILTER (is_duplicate), count(*) FILTER (stay_id IS NULL)
-            FROM {STINTS}""").fetchone()
+            FROM {FOIA_STINTS}""").fetchone()
         summary.stays, summary.open_stays, unmeasured, negative, unidentified = con.execute(f"""
             SELECT count(*), count(*) FILTER (censored),
                    count(*) FILTER (censored AND length_days IS NULL),
                    count(*) FILTER (length_days < 0),
                    count(*) FILTER (person_id IS NULL)
-            FROM {STAYS}""").fetchone()
+            FROM {FOIA_STAYS}""").fetchone()
         if unmeasured:
             summary.notes.append(
                 f"{unmeasured:,} open stays were booked in on or after their release date: "
@@ -565,13 +558,13 @@ def _count(con: duckdb.DuckDBPyConnection, summary: DerivedSummary, present: set
             summary.notes.append(
                 f"{unidentified:,} stints have no identifier: each is a stay of its own, never "
                 "linked to an arrest or removal")
-    if {ARRESTS, STINTS} <= present:
-        summary.arrest_stay_links = scalar(f"SELECT count(*) FROM {ARREST_STAY_LINKS}")
-    if REMOVALS in present:
-        summary.removals = scalar(f"SELECT count(*) FROM {REMOVALS}")
-    if {REMOVALS, STINTS} <= present:
+    if {FOIA_ARRESTS, FOIA_STINTS} <= present:
+        summary.arrest_stay_links = scalar(f"SELECT count(*) FROM {FOIA_ARREST_STAY_LINKS}")
+    if FOIA_REMOVALS in present:
+        summary.removals = scalar(f"SELECT count(*) FROM {FOIA_REMOVALS}")
+    if {FOIA_REMOVALS, FOIA_STINTS} <= present:
         summary.removal_links, summary.removal_links_with_arrest = con.execute(f"""
-            SELECT count(*), count(arrest_record_id) FROM {REMOVAL_LINKS}""").fetchone()
+            SELECT count(*), count(arrest_record_id) FROM {FOIA_REMOVAL_LINKS}""").fetchone()
 
 
 def _require_columns(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> None:
