@@ -26,6 +26,7 @@ QUESTIONS = {
     "cost": "Cost",
     "claims": "Claims",
     "reconciliation": "Reconciliation",
+    "human_cost": "Human cost",
 }
 
 
