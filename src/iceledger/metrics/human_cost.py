@@ -536,9 +536,10 @@ register_indicator(
         ),
         caveats=(
             BOOK_IN_CAVEAT,
-            "Facilities are recognised by name only: a family facility ICE names otherwise "
-            "(Karnes and Dilley have carried 'processing center' names) is not counted, so the "
-            "share is a lower bound. ICE's workbooks publish family-unit counts separately.",
+            "Facilities are recognised by name only: a family facility ICE names otherwise (its "
+            "FY2025 facilities list types DILLEY IMMIGRATION PROCESSING CENTER as family) is not "
+            "counted, so the share is a lower bound. ICE's workbooks publish family-unit counts "
+            "separately.",
             "Family separation is not recorded in these records and cannot be measured here.",
         ),
         tables=("foia_stays", "foia_stints", "foia_releases"),
