@@ -234,6 +234,17 @@ def test_ages_at_book_in_with_bounds(backend):
     }
 
 
+def test_ages_from_birth_years_alone(tmp_path):
+    # Without the birth date column s3 (born 2007) is 17 or 18: possibly, not surely, a child.
+    schema = pa.schema([f for f in STINT_SCHEMA if f.name != "birth_date"])
+    stints = pa.Table.from_pylist([{k: v for k, v in s.items() if k != "birth_date"}
+                                   for s in STINTS], schema=schema)
+    backend = _warehouse(tmp_path / "w.duckdb", pa.Table.from_pylist(ARRESTS, schema=ARREST_SCHEMA),
+                         stints, pa.Table.from_pylist(REMOVALS, schema=REMOVAL_SCHEMA))
+    found = totals(compute("book_in_ages", backend))
+    assert (found[("under_18_lower_bound",)], found[("under_18_upper_bound",)]) == ((6, 1), (6, 3))
+
+
 def test_family_facility_stays(backend):
     # s2's first stint and s3's are in family facilities (named FAM RESIDENTIAL, FAMILY).
     assert totals(compute("family_facility_stays", backend)) == {("family_facility",): (6, 2)}

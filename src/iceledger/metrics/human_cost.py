@@ -464,8 +464,17 @@ def _ages(rows: ir.Table) -> ir.Table:
     )
 
 
+BIRTH_COLUMNS = {"birth_date": "date", "birth_year": "int64"}
+
+
 def _birth_population(backend: ibis.BaseBackend, params: MetricParams):
-    rows, days = book_ins(("birth_date", "birth_year"))(backend, params)
+    stints = source_table(backend, "foia_stints")
+    present = tuple(c for c in BIRTH_COLUMNS if c in stints.columns)
+    if not present:
+        refuse("foia_stints has no birth_date or birth_year column (no loaded layout carries it)")
+    rows, days = book_ins(present)(backend, params)
+    rows = rows.mutate(**{c: ibis.null(kind) for c, kind in BIRTH_COLUMNS.items()
+                          if c not in present})
     recorded = rows.birth_date.notnull() | rows.birth_year.notnull()
     require_values(rows, "a birth date or birth year", recorded)
     return _ages(rows), days
