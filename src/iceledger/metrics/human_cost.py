@@ -112,9 +112,11 @@ def require_columns(table: ir.Table, name: str, columns: tuple[str, ...]) -> Non
 
 def require_values(rows: ir.Table, what: str, recorded: ir.BooleanValue) -> None:
     """Refuse when the period holds records but none of them holds the value needed."""
-    found = rows.aggregate(records=_.count(), recorded=recorded.cast("int64").sum()).to_pyarrow()
-    records, with_value = found.column("records")[0].as_py(), found.column("recorded")[0].as_py()
-    if records and not with_value:
+    # One record with the value settles it, and DuckDB stops at the first it finds.
+    if rows.filter(recorded).select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows:
+        return
+    records = rows.count().to_pyarrow().as_py()
+    if records:
         refuse(f"none of the period's {records} records holds {what} (redacted or blank)")
 
 
@@ -192,18 +194,26 @@ def shifted_shares(
     paired = flag(rows, shares).cross_join(split_dates(params, days))
     after = paired.date >= paired.split_date
     keys = ["split_date", "split_event", *keys, *params.by]
+    # Every share's counts in one pass over the records; then one row per share.
+    sums = {}
+    for share in shares:
+        for part in ("with_data", "matching"):
+            flagged = paired[f"{share.name}_{part}"]
+            sums[f"before_{share.name}_{part}"] = ibis.ifelse(after, 0, flagged).sum()
+            sums[f"after_{share.name}_{part}"] = ibis.ifelse(after, flagged, 0).sum()
+    counted = paired.group_by(keys).aggregate(**sums)
     parts = []
     for share in shares:
-        with_data, matching = paired[f"{share.name}_with_data"], paired[f"{share.name}_matching"]
-        counted = paired.group_by(keys).aggregate(
-            before_records=ibis.ifelse(after, 0, with_data).sum(),
-            after_records=ibis.ifelse(after, with_data, 0).sum(),
+        one = counted.select(
+            *keys,
+            before_records=counted[f"before_{share.name}_with_data"],
+            after_records=counted[f"after_{share.name}_with_data"],
             **{
-                f"before_{share.name}": ibis.ifelse(after, 0, matching).sum(),
-                f"after_{share.name}": ibis.ifelse(after, matching, 0).sum(),
+                f"before_{share.name}": counted[f"before_{share.name}_matching"],
+                f"after_{share.name}": counted[f"after_{share.name}_matching"],
             },
         )
-        parts.append(_difference(counted, keys, share.name))
+        parts.append(_difference(one, keys, share.name))
     return ibis.union(*parts).order_by([*keys, "definition"])
 
 
@@ -310,20 +320,30 @@ def removals(backend: ibis.BaseBackend, params: MetricParams) -> tuple[ir.Table,
     return rows, covered_days(windows, params)
 
 
-def stay_fields(backend: ibis.BaseBackend, columns: tuple[str, ...]) -> ir.Table:
-    """release, stay_id and, per stay, from its (non-duplicate) stints: each of `columns` as
-    recorded on its latest stint with a value (the person's record as the release has it)."""
+# Stint columns that change as a case goes on: a stay takes its latest stint's value. Others (birth,
+# entry) are the person's and the same on every stint: a stay takes the greatest recorded, cheaper.
+CHANGING_COLUMNS = ("case_status",)
+
+
+def stay_fields(
+    backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
+) -> ir.Table:
+    """release, stay_id and, per stay, each of `columns` from its (non-duplicate) stints: of the
+    stays whose `moment` (stay_book_in or stay_book_out) falls in the period."""
     stints = source_table(backend, "foia_stints")
     require_columns(stints, "foia_stints", columns)
+    stints = during(stints, MetricParams(start=params.start, end=params.end), moment)
     stints = stints.filter(~stints.is_duplicate.fill_null(False) & stints.stay_id.notnull())
-    # max_by of a NULL is NULL: order the latest stint with a value first.
+    # The latest stint with a value: stints without one get no ordering key, so max_by skips them.
+    latest = {
+        column: stints[column].argmax(
+            ibis.ifelse(stints[column].notnull(), stints.book_in.epoch_seconds(), None)
+        )
+        for column in columns
+        if column in CHANGING_COLUMNS
+    }
     return stints.group_by(["release", "stay_id"]).aggregate(
-        **{
-            column: stints[column].argmax(
-                ibis.ifelse(stints[column].notnull(), stints.book_in.epoch_seconds(), None)
-            )
-            for column in columns
-        }
+        **latest, **{c: stints[c].max() for c in columns if c not in CHANGING_COLUMNS}
     )
 
 
@@ -332,7 +352,7 @@ def book_ins(columns: tuple[str, ...]) -> Population:
     their stints."""
 
     def population(backend: ibis.BaseBackend, params: MetricParams):
-        fields = stay_fields(backend, columns)
+        fields = stay_fields(backend, columns, params, "stay_book_in")
         rows, windows = foia_events(backend, "foia_stays", "stay_book_in", params)
         rows = rows.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
         return rows, covered_days(windows, params)
@@ -519,6 +539,7 @@ register_indicator(
 def _family_population(backend: ibis.BaseBackend, params: MetricParams):
     stints = source_table(backend, "foia_stints")
     require_columns(stints, "foia_stints", ("facility_name",))
+    stints = during(stints, MetricParams(start=params.start, end=params.end), "stay_book_in")
     stints = stints.filter(~stints.is_duplicate.fill_null(False) & stints.stay_id.notnull())
     name = stints.facility_name.upper()
     family = ibis.or_(*(name.contains(word) for word in FAMILY_FACILITY_WORDS))
@@ -612,7 +633,7 @@ register_indicator(
 
 def _ended_stays(backend: ibis.BaseBackend, params: MetricParams):
     """Stays that ended in the period (dated by book-out), with their case status."""
-    fields = stay_fields(backend, ("case_status",))
+    fields = stay_fields(backend, ("case_status",), params, "stay_book_out")
     stays = apply_filters(source_table(backend, "foia_stays"), params)
     stays = stays.filter(stays.stay_book_in.notnull() & stays.stay_book_out.notnull())
     windows = windows_of(backend, stays, "stay_book_out")
@@ -878,8 +899,11 @@ def _identity_population(backend: ibis.BaseBackend, params: MetricParams):
     rows = rows.mutate(date=rows.apprehension_date.cast("date"),
                        gender=rows.gender.nullif("Unknown"))
     people = rows.filter(rows.person_id.notnull())
+    # Two or more different values: the least and the greatest differ (cheaper than counting
+    # distinct values).
     per_person = people.group_by(["release", "person_id"]).aggregate(
-        **{f"{field}_values": people[field].nunique() for field in IDENTITY_FIELDS}
+        **{f"{field}_conflicts": people[field].min() != people[field].max()
+           for field in IDENTITY_FIELDS}
     )
     rows = rows.left_join(per_person, ["release", "person_id"]).drop(
         "release_right", "person_id_right"
@@ -933,7 +957,7 @@ register_indicator(
                 Share(
                     f"conflicting_{label}",
                     _identified,
-                    lambda r, field=field: r[f"{field}_values"] > 1,
+                    lambda r, field=field: r[f"{field}_conflicts"],
                 )
                 for field, label in zip(
                     IDENTITY_FIELDS, ("birth_year", "gender", "citizenship"), strict=True
