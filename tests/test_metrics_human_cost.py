@@ -182,19 +182,26 @@ def shift_rows(name: str, backend, **filters) -> dict:
 
 
 def test_long_term_residents(backend):
-    # Entry date known and not after book-in: s1, s2, s4, s5. Over 5 years s1, s4, s5; over 10
-    # s1, s4; over 20 s4. s3 has none, s6's is after its book-in.
-    assert totals(compute("long_term_residents", backend)) == {
-        ("over_5_years",): (4, 3), ("over_10_years",): (4, 2), ("over_20_years",): (4, 1)
+    # Book-ins with an entry date not after the book-in: s1, s2, s4, s5. Over 5 years s1, s4, s5;
+    # over 10 s1, s4; over 20 s4. s3 has none, s6's is after its book-in. Arrests: only a1 led to
+    # a stay (s1, the next day), entered 15 years before.
+    assert totals(compute("long_term_residents", backend), "action") == {
+        ("over_5_years", "book_ins"): (4, 3), ("over_10_years", "book_ins"): (4, 2),
+        ("over_20_years", "book_ins"): (4, 1),
+        ("over_5_years", "arrests"): (1, 1), ("over_10_years", "arrests"): (1, 1),
+        ("over_20_years", "arrests"): (1, 0),
     }
     june = [r for r in compute("long_term_residents", backend).to_pylist()
-            if r["month"] == date(2025, 6, 1) and r["indicator"] == "over_20_years"]
+            if r["month"] == date(2025, 6, 1) and r["indicator"] == "over_20_years"
+            and r["action"] == "book_ins"]
     assert june == [{**june[0], "records": 2, "with_data": 1, "matching": 1, "share": 1.0}]
 
 
 def test_long_term_residents_before_and_after(backend):
     # Before 21 May: s1 (15 years), s2 (1 year). After: s4 (25 years), s5 (6 years).
-    row = shift_rows("long_term_residents", backend)["over_5_years"]
+    rows = compute("long_term_residents_shift", backend,
+                   MetricParams(filters={"split": (SPLIT.isoformat(),)})).to_pylist()
+    row = next(r for r in rows if r["definition"] == "over_5_years" and r["action"] == "book_ins")
     assert (row["before_records"], row["before_share"]) == (2, 0.5)
     assert (row["after_records"], row["after_share"]) == (2, 1.0)
     assert row["difference"] == 0.5
@@ -329,10 +336,12 @@ def test_identification_quality(backend):
 def test_breakdown_by_criminality_and_period(backend):
     # Every stay is booked in as 'neither'; from June on, only s4 (25 years) and s5 (6 years).
     by = totals(compute("long_term_residents", backend, MetricParams(by=("criminality",))),
-                "criminality")
-    assert by[("over_5_years", N)] == (4, 3)
-    later = totals(compute("long_term_residents", backend, MetricParams(start=date(2025, 6, 1))))
-    assert later[("over_10_years",)] == (2, 1)
+                "action", "criminality")
+    assert by[("over_5_years", "book_ins", N)] == (4, 3)
+    assert by[("over_5_years", "arrests", C)] == (1, 1)
+    later = totals(compute("long_term_residents", backend, MetricParams(start=date(2025, 6, 1))),
+                   "action")
+    assert later[("over_10_years", "book_ins")] == (2, 1)
 
 
 # --- refusals ------------------------------------------------------------------------------------

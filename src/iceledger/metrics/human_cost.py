@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -371,32 +371,60 @@ def _entered_before(rows: ir.Table) -> ir.BooleanValue:
     return rows.entry_date.notnull() & (rows.entry_date <= rows.date)
 
 
+def _linked_entry_dates(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    """record_id of each arrest linked to a stay, and the entry date on that stay's stints."""
+    links = source_table(backend, "foia_arrest_stay_links")
+    # A linked stay is booked in from 5 days before to 10 days after its arrest.
+    reach = MetricParams(
+        start=params.start - timedelta(days=5) if params.start else None,
+        end=params.end + timedelta(days=10) if params.end else None,
+    )
+    fields = stay_fields(backend, ("entry_date",), reach, "stay_book_in")
+    per_stay = fields.group_by("stay_id").aggregate(entry_date=fields.entry_date.max())
+    linked = links.join(per_stay, links.stay_id == per_stay.stay_id)
+    return linked.select(record_id=linked.arrest_record_id, entry_date=linked.entry_date)
+
+
 def _long_term_population(backend: ibis.BaseBackend, params: MetricParams):
-    rows, days = book_ins(("entry_date",))(backend, params)
+    """Book-ins, and arrests through the stay they led to, with `action` naming which."""
+    stays, days = book_ins(("entry_date",))(backend, params)
+    arrests_rows, arrest_days = arrests(backend, params)
+    arrests_rows = arrests_rows.left_join(_linked_entry_dates(backend, params), "record_id")
+    columns = ("date", "entry_date", *params.by)
+    rows = ibis.union(
+        arrests_rows.select(*columns, action=ibis.literal("arrests")),
+        stays.select(*columns, action=ibis.literal("book_ins")),
+    )
     require_values(rows, "an entry date", rows.entry_date.notnull())
-    return rows, days
+    return rows, sorted(set(days) | set(arrest_days))
 
 
 register_indicator(
     Indicator(
         name="long_term_residents",
-        title="Book-ins of long-term residents (years since entry)",
+        title="Arrests and book-ins of long-term residents (years since entry)",
         definition=(
-            "Detention book-ins (stays) by the time from the person's recorded entry date (Entry "
-            "Date, on the stints) to the book-in, in years of 365.25 days: the shares of book-ins "
-            "with an entry date on or before the book-in whose entry was at least 5, 10 and 20 "
-            "years earlier (over_5_years, over_10_years, over_20_years). --by criminality shows "
-            "how many of the book-ins with no conviction are of people settled for a decade."
+            "Arrest episodes and detention book-ins (stays), per action (arrests, book_ins), by "
+            "the time from the person's recorded entry date (Entry Date, on the stints) to the "
+            "arrest or book-in, in years of 365.25 days: the shares of records with an entry "
+            "date on or before the event whose entry was at least 5, 10 and 20 years earlier "
+            "(over_5_years, over_10_years, over_20_years). Arrests have no entry date of their "
+            "own: an arrest takes the one of the stay it led to (foia_arrest_stay_links). --by "
+            "criminality shows how many of the arrests with no conviction are of people "
+            "settled for a decade."
         ),
         caveats=(
             BOOK_IN_CAVEAT,
+            "Only arrests that led to a detention stay have an entry date; the arrest shares are "
+            "of those, which need not resemble arrests of people never detained.",
             "Entry Date is the entry ICE recorded, often the last one; a person who left and came "
             "back counts from the later entry, and an entry without inspection may be recorded "
             "from the person's own statement or not at all.",
             "Entry dates after the book-in are errors in the record and are left out of the "
             "denominator.",
         ),
-        tables=("foia_stays", "foia_stints", "foia_releases"),
+        tables=("foia_arrests", "foia_arrest_stay_links", "foia_stays", "foia_stints",
+                "foia_releases"),
         population=_long_term_population,
         shares=tuple(
             Share(
@@ -407,7 +435,8 @@ register_indicator(
             for years in LONG_TERM_YEARS
         ),
         dimensions=STAY_DIMENSIONS,
-        filters=POPULATION_FILTERS,
+        filters=("aor", "criminality", "citizenship_country"),
+        keys=("action",),
     )
 )
 
