@@ -81,7 +81,7 @@ NOT_REMOVABLE_STATUSES = ("relief granted", "proceedings terminated")
 # Identifier values that name nobody: a filler word, or one character repeated ("0000000").
 PLACEHOLDER_IDENTIFIERS = ("UNKNOWN", "NONE", "NULL", "N/A", "NA", "-", "0")
 
-ARREST_DIMENSIONS = ("aor", "criminality", "arrest_setting")
+REPEAT_ARREST_DIMENSIONS = ("aor", "criminality", "arrest_setting")
 STAY_DIMENSIONS = ("aor", "criminality")
 REMOVAL_FILTERS = ("aor", "criminality", "citizenship_country")
 
@@ -904,7 +904,7 @@ register_indicator(
         tables=("foia_arrests", "foia_releases"),
         population=_rearrest_population,
         shares=REARREST_SHARES,
-        dimensions=ARREST_DIMENSIONS,
+        dimensions=REPEAT_ARREST_DIMENSIONS,
         filters=ARREST_FILTERS,
         monthly=_rearrests_monthly,
         monthly_count="repeat_arrests",
