@@ -63,6 +63,10 @@ LIFTS = ("Subject Taken Into ICE Custody", "Released by Law Enforcement Agency",
          "Detainer Declined by Law Enforcement Agency", "Detainer Cancelled")
 # Shares of detainers and encounters that are of a person ICE arrests (days before the arrest).
 UPSTREAM_OF_ARREST = {"detainers": (0.6, 75), "encounters": (0.3, 20)}
+CASE_STATUSES = ("ACTIVE", "6-Deported/Removed - Deportability", "B-Relief Granted",
+                 "A-Proceedings Terminated")
+CASE_CATEGORIES = ("[8F] Expedited Removal", "[16] Reinstated Final Order",
+                   "[5D] Final Order of Removal")
 ONE_AOR, ONE_YEAR = "Atlanta", (date(2024, 1, 1), date(2024, 12, 31))
 
 
@@ -132,6 +136,12 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
     stint_out = np.concatenate([first_out, book_out[second]])
     stint_closed = np.concatenate([first_closed, closed[second]])
     stint_facility = np.concatenate([facility, (facility[second] + 1) % FACILITIES])
+    # What the human-cost metrics read: birth years, entry dates, case statuses, facility names.
+    extra = np.random.default_rng(seed + 1)
+    birth_year = pa.array(extra.integers(1945, 2012, n_stays))
+    entry_date = pa.array((book_in // 86_400 - extra.integers(0, 30 * 365, n_stays))
+                          .astype("datetime64[D]"))
+    case_status = labels(CASE_STATUSES, extra.integers(0, len(CASE_STATUSES), n_stays))
     stints = pa.table({
         "record_id": ids("stint-", len(rows)), "release": release_names.take(rows),
         "stay_id": stay_ids.take(rows), "person_id": person_ids.take(rows),
@@ -142,6 +152,9 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
         "stay_release_reason": reasons.take(rows), "criminality": crim.take(rows),
         "aor": aor_names.take(rows), "aor_code": aor_codes.take(rows),
         "citizenship_country": countries.take(rows), "is_duplicate": pa.array(np.zeros(len(rows), bool)),
+        "facility_name": labels(_facility_names(), stint_facility),
+        "birth_year": birth_year.take(rows), "entry_date": entry_date.take(rows),
+        "case_status": case_status.take(rows),
     })
     # Arrests: 70% lead to a stay booked in 0-3 days later; the rest are never detained.
     linked = min(n_stays, int(n_arrests * 0.7))
@@ -165,6 +178,8 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
         "apprehension_state": labels(("GA", "TX", "CA", "IL", "NY"), rng.integers(0, 5, n_arrests)),
         "citizenship_country": labels(COUNTRIES, rng.integers(0, len(COUNTRIES), n_arrests)),
         "is_duplicate": pa.array(rng.random(n_arrests) < 0.05),
+        "birth_year": pa.array(extra.integers(1945, 2012, n_arrests)),
+        "gender": labels(("Male", "Female"), extra.integers(0, 2, n_arrests)),
     })
     links = pa.table({
         "arrest_record_id": arrest_ids.slice(0, linked), "stay_id": stay_ids.slice(0, linked),
@@ -181,6 +196,8 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
         "aor": aor_names.take(removed), "criminality": crim.take(removed),
         "citizenship_country": countries.take(removed),
         "departure_country": countries.take(removed),
+        "case_category": labels(CASE_CATEGORIES, extra.integers(0, len(CASE_CATEGORIES),
+                                                                len(removed))),
     })
     removal_links = pa.table({
         "removal_record_id": removals["record_id"], "stay_id": stay_ids.take(removed),
@@ -246,6 +263,11 @@ def upstream_table(rng: np.random.Generator, kind: str, n: int, arrest_time: np.
 
 def _facility_codes() -> tuple[str, ...]:
     return tuple(f"F{i:03d}" for i in range(FACILITIES))
+
+
+def _facility_names() -> tuple[str, ...]:
+    return tuple(f"FACILITY {code}" if i % 50 else f"FAMILY RESIDENTIAL CENTER {code}"
+                 for i, code in enumerate(_facility_codes()))
 
 
 def stats_tables(rng: np.random.Generator) -> dict[str, pa.Table]:

@@ -48,8 +48,10 @@ def synthetic_world(people: int = 160, seed: int = 7) -> dict[str, list[dict]]:
         method, setting = METHODS[rng.integers(len(METHODS))]
         criminality = CRIMINALITY[rng.integers(len(CRIMINALITY))]
         arrested = start + timedelta(minutes=int(rng.integers(0, 175 * 24 * 60)))
+        country = "UNITED STATES" if person % 23 == 0 else ("MEXICO", "GUATEMALA")[person % 2]
         common = {"person_id": pid, "aor": aor, "aor_code": aor_code, "criminality": criminality,
-                  "citizenship_country": ("MEXICO", "GUATEMALA")[person % 2]}
+                  "citizenship_country": country, "birth_year": 1960 + person % 50,
+                  "gender": ("Male", "Female")[person % 5 == 0]}
         world["arrests"].append({**common, "apprehension_date": arrested,
                                  "apprehension_method": method, "arrest_setting": setting,
                                  "apprehension_state": state})
@@ -73,6 +75,11 @@ def synthetic_world(people: int = 160, seed: int = 7) -> dict[str, list[dict]]:
                 "event_type": ("Encounter", "In-Custody Encounter")[person % 2],
                 "lead_source": "Law Enforcement Agency", "is_exact_duplicate": False,
             })
+        if person % 11 == 0:  # arrested again weeks later, some recorded a year older
+            world["arrests"].append({**common, "apprehension_date": arrested + timedelta(days=40),
+                                     "birth_year": common["birth_year"] + (person % 22 == 0),
+                                     "apprehension_method": method, "arrest_setting": setting,
+                                     "apprehension_state": state})
         if rng.random() < 0.3:
             continue  # never detained
         book_in = arrested + timedelta(hours=int(rng.integers(1, 72)))
@@ -85,13 +92,22 @@ def synthetic_world(people: int = 160, seed: int = 7) -> dict[str, list[dict]]:
         crime_class = (("Violent", "Non-Violent", "Non-Violent", None)[person % 4]
                        if criminality == CRIMINALITY[0] else None)
         for number, (stint_in, stint_out) in enumerate(places):
+            facility = (person + number) % 4
             world["stints"].append({**common, "stay_book_in": book_in, "book_in": stint_in,
                                     "book_out": stint_out, "stay_book_out": book_out,
-                                    "facility_code": f"F{(person + number) % 4}",
+                                    "facility_code": f"F{facility}",
+                                    "facility_name": ("FAMILY RESIDENTIAL CENTER" if facility == 3
+                                                      else f"FACILITY {facility}"),
                                     "stay_release_reason": reason, "gender": "Male",
-                                    "msc_crime_class": crime_class})
+                                    "msc_crime_class": crime_class,
+                                    "entry_date": date(1995 + person % 30, 1 + person % 12, 1),
+                                    "case_status": ("ACTIVE", "B-Relief Granted",
+                                                    "A-Proceedings Terminated")[person % 3]})
         if reason == "Removed":
-            world["removals"].append({**common, "departed_date": book_out.date()})
+            world["removals"].append({**common, "departed_date": book_out.date(),
+                                      "case_category": ("[8F] Expedited Removal",
+                                                        "[16] Reinstated Final Order",
+                                                        None)[person % 3]})
     return world
 
 
@@ -229,7 +245,13 @@ EXTRA_VARIANTS = {
 }
 
 
+# The human-cost shifts split on 2025-05-21 by default, after this warehouse's records end.
+SPLIT_INSIDE = MetricParams(filters={"split": ("2025-01-20",)})
+
+
 def variants(name: str) -> list[MetricParams]:
+    if REGISTRY[name].question == "human_cost" and name.endswith("_shift"):
+        return [SPLIT_INSIDE]
     return [MetricParams(), *([EXTRA_VARIANTS[name]] if name in EXTRA_VARIANTS else [])]
 
 

@@ -579,3 +579,30 @@ def test_arrow_file_closes_when_its_last_block_was_already_written(tmp_path, mon
     out.write([_Column([1, 2])])
     assert out.close() == [2]
     assert pq.read_table(path).num_rows == 2
+
+
+def test_human_cost_fields_children_families_citizens_rearrests():
+    model = load_model()
+    plan = Plan.make(model, 8, 30_000, date(2023, 9, 1), date(2026, 3, 11))
+    first, end = plan.months()[20]
+    month = Month(model, plan, 20, first, end)
+    # A few people are recorded as U.S. citizens; their own country is kept for everything else.
+    us = month.recorded_citizenship == len(model.countries)
+    assert 0 < us.sum() < 0.01 * month.n_people
+    assert (month.recorded_citizenship[~us] == month.country[~us]).all()
+    # Family units: a placement in a family facility, and children among them.
+    family_stints = np.isin(month.stint_facility, model.family_facilities)
+    assert family_stints.any()
+    family_people = month.stay_person[month.stint_stay[family_stints]]
+    age = 1970 + month.first_seen[family_people] / (86_400 * 365.2425) - month.birth_year[
+        family_people]
+    assert (age < 18).any() and (age >= 18).any()
+    # Re-arrests: the same person arrested again more than 24 hours later.
+    order = np.lexsort((month.arrest_time, month.arrest_person))
+    person, when = month.arrest_person[order], month.arrest_time[order]
+    again = person[1:] == person[:-1]
+    gaps = (when[1:] - when[:-1])[again]
+    assert (gaps > 14 * 86_400 - 60).any() and (gaps < 86_400).any()
+    # Some arrest rows carry a birth year one off the person's.
+    off = month.arrest_birth_year - month.birth_year[month.arrest_person]
+    assert set(np.unique(off)) <= {-1, 0, 1} and (off != 0).any()

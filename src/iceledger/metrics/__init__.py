@@ -10,3 +10,4 @@ from iceledger.metrics import targeting  # noqa: F401,E402
 from iceledger.metrics import severity  # noqa: F401,E402
 from iceledger.metrics import facilities  # noqa: F401,E402
 from iceledger.metrics import pipeline  # noqa: F401,E402
+from iceledger.metrics import human_cost  # noqa: F401,E402

@@ -27,6 +27,7 @@ QUESTIONS = {
     "cost": "Cost",
     "claims": "Claims",
     "reconciliation": "Reconciliation",
+    "human_cost": "Human cost",
 }
 
 

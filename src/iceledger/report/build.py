@@ -45,6 +45,9 @@ SECTION_BLURBS = {
     "cost": "Bed-days times a dated, sourced daily rate.",
     "claims": "What officials said, against what the record shows, under every definition.",
     "reconciliation": "ICE's published figures against the FOIA records for the same dates.",
+    "human_cost": "Long-settled residents, recorded U.S. citizens, children and families, people "
+    "held and then not removable, re-arrests and identification errors. Family separation is not "
+    "recorded; citizenship errors appear only as records.",
 }
 
 

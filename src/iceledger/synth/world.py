@@ -142,6 +142,8 @@ class Model:
         self.country_weights = {door: _shares([float(r[f"{door}_weight"]) for r in countries])
                                 for door in ("interior", "border")}
         self.stay_length_factor = np.array([float(r["stay_length_factor"]) for r in countries])
+        self.citizenship_labels = self.countries + (p["human_cost"]["us_citizenship_label"],)
+        self.family_facilities = np.flatnonzero(self.facility_kind == "family")
 
         a = p["arrests"]
         self.arrests_per_day = Series.from_knots(a["per_day"])
@@ -373,6 +375,7 @@ class Month:
         self._make_stints(rng)
         self._make_departures(rng)
         self._make_detainers_and_encounters(rng)
+        self._make_human_cost()
 
     # People ---------------------------------------------------------------------------------
 
@@ -665,6 +668,61 @@ class Month:
             interior[encountered], choose(rng, m.arrested_disposition_shares, k),
             n_arrested + choose(rng, m.other_disposition_shares, k))
 
+    # Human cost -----------------------------------------------------------------------------
+
+    def _make_human_cost(self) -> None:
+        """Recorded U.S. citizens, family units with children, re-arrests and conflicting birth
+        years, each from a random stream of its own, so nothing drawn before changes."""
+        m, h = self.model, self.model.p["human_cost"]
+        us = self.random("recorded us citizenship").random(self.n_people)
+        self.recorded_citizenship = np.where(us < h["recorded_us_citizen_share"],
+                                             len(m.countries), self.country)
+        self._make_family_units(self.random("family units"))
+        self._make_rearrests(self.random("re-arrests"))
+        off = self.random("conflicting birth years")
+        conflicting = off.random(len(self.arrest_person)) < h["conflicting_birth_year_share"]
+        self.arrest_birth_year = self.birth_year[self.arrest_person] + np.where(
+            conflicting, np.where(off.random(len(self.arrest_person)) < 0.5, -1, 1), 0)
+
+    def _make_family_units(self, rng: np.random.Generator) -> None:
+        m, h = self.model, self.model.p["human_cost"]
+        k = len(self.stay_person)
+        family = (self.door[self.stay_person] == BORDER) & (rng.random(k) < h["family_unit_share"])
+        members = self.stay_person[family]
+        child = members[rng.random(len(members)) < h["family_child_share"]]
+        age = _uniform(rng, *h["child_ages"], len(child))
+        self.birth_year[child] = np.floor(1970 + self.first_seen[child] / (DAY * 365.2425)
+                                          - age).astype(np.int64)
+        # The first placement after the hold room (the only one of a one-stint stay): its
+        # neighbours are a hold room or a detention facility, never the same family facility.
+        stay = self.stint_stay
+        count = np.bincount(stay, minlength=k)
+        position = np.arange(len(stay)) - np.concatenate([[0], np.cumsum(count)[:-1]])[stay]
+        placed = family[stay] & (position == (count[stay] > 1))
+        pick = rng.integers(0, len(m.family_facilities), int(placed.sum()))
+        self.stint_facility[placed] = m.family_facilities[pick]
+
+    def _make_rearrests(self, rng: np.random.Generator) -> None:
+        m, h = self.model, self.model.p["human_cost"]
+        order = np.lexsort((self.arrest_time, self.arrest_person))
+        person = self.arrest_person[order]
+        second = np.zeros(len(order), dtype=bool)
+        second[1:] = person[1:] == person[:-1]
+        second &= self.arrest_method[order] != len(m.methods) - 1  # not reprocessed
+        later = order[second & (rng.random(len(order)) < h["rearrest_share_of_second_arrests"])]
+        lag = _uniform(rng, *h["rearrest_days"], len(later)) * DAY
+        when = self.arrest_time[later]
+        # Like a repeat within 24 hours, a re-arrest stays on its side of the coverage start and
+        # end, so that the arrests file still holds exactly `scale` rows.
+        boundaries = np.array([self.plan.coverage_first_day, self.plan.end_day]) * DAY
+        crosses = (np.searchsorted(boundaries, when, side="right")
+                   != np.searchsorted(boundaries, when + lag, side="right"))
+        self.arrest_time[later] = _minutes(np.where(crosses, when - lag, when + lag))
+        order = np.argsort(self.arrest_time, kind="stable")
+        self.arrest_person = self.arrest_person[order]
+        self.arrest_time = self.arrest_time[order]
+        self.arrest_method = self.arrest_method[order]
+
     # Views ----------------------------------------------------------------------------------
 
     def random(self, purpose: str) -> np.random.Generator:
@@ -765,7 +823,7 @@ PersonField = Callable[[Month, Snapshot], Column]
 
 _PERSON_FIELDS: dict[str, PersonField] = {
     "gender": lambda w, s: Labels(w.gender, w.model.genders),
-    "citizenship": lambda w, s: Labels(w.country, w.model.countries),
+    "citizenship": lambda w, s: Labels(w.recorded_citizenship, w.model.citizenship_labels),
     "birth_year": lambda w, s: Numbers(w.birth_year),
     "criminality": lambda w, s: Labels(w.criminality, w.model.criminality_labels),
     "case_criminality": lambda w, s: Labels(w.case_criminality, w.model.criminality_labels),
@@ -842,6 +900,7 @@ _ROW_FIELDS: dict[str, dict[str, RowField]] = {
     "arrests": {
         "apprehension_time": lambda w, r, t: Moments(w.arrest_time[r]),
         "method": lambda w, r, t: Labels(w.arrest_method[r], w.model.methods),
+        "birth_year": lambda w, r, t: Numbers(w.arrest_birth_year[r]),
     },
     "stints": {
         "stay_book_in": lambda w, r, t: Moments(w.stay_book_in[_stint_stay(w, r)]),
