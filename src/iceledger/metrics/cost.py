@@ -15,7 +15,9 @@ import pyarrow as pa
 
 from iceledger.facts import load_timeline
 from iceledger.metrics.detention import (
+    BOOK_OUTS,
     POPULATION_FILTERS,
+    RELEASE_REASONS,
     daily_population,
     next_midnight,
     on_timeline,
@@ -24,7 +26,7 @@ from iceledger.metrics.detention import (
     source_table,
 )
 from iceledger.metrics.registry import Metric, MetricParams, register
-from iceledger.metrics.volume import apply_filters, during
+from iceledger.metrics.volume import STAY_IDENTIFIERS, apply_filters, during
 
 RATE_COLUMNS = ("rate_usd_per_day", "rate_basis", "rate_source")
 UNPRICED = "no rate in the cost-rate table for these days: not priced"
@@ -91,6 +93,7 @@ register(
         build=_detention_cost,
         dimensions=("criminality", "aor"),
         filters=POPULATION_FILTERS,
+        needs=(BOOK_OUTS, STAY_IDENTIFIERS),
     )
 )
 
@@ -148,5 +151,6 @@ register(
         dimensions=("criminality", "aor"),
         filters=POPULATION_FILTERS,
         count_column="removals",
+        needs=(BOOK_OUTS, RELEASE_REASONS),
     )
 )

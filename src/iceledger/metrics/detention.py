@@ -27,8 +27,9 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_timeline
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, register
 from iceledger.metrics.volume import (
+    STAY_IDENTIFIERS,
     Windows,
     apply_filters,
     covered_days,
@@ -71,6 +72,16 @@ REASON_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 POPULATION_FILTERS = ("aor", "criminality", "citizenship_country")
+
+BOOK_OUTS = Need(
+    "foia_stays", "stay_book_out",
+    "who is held on a day, and for how long, is known only from when each stay ended",
+)
+RELEASE_REASONS = Need(
+    "foia_stays", "stay_release_reason",
+    "a release from custody is told from a removal or a transfer only by the stay's release "
+    "reason",
+)
 
 
 def reason_in(reason: ir.StringValue, group: str) -> ir.BooleanValue:
@@ -309,6 +320,7 @@ register(
         dimensions=("facility_code", "aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="population_24h",
+        needs=(BOOK_OUTS, STAY_IDENTIFIERS),
     )
 )
 
@@ -421,6 +433,7 @@ register(
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="stays",
+        needs=(BOOK_OUTS,),
     )
 )
 
@@ -465,6 +478,7 @@ register(
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="at_risk",
+        needs=(BOOK_OUTS,),
     )
 )
 
@@ -513,6 +527,7 @@ register(
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="stays",
+        needs=(BOOK_OUTS, RELEASE_REASONS),
     )
 )
 
@@ -562,6 +577,7 @@ register(
         build=_against_capacity,
         filters=POPULATION_FILTERS,
         count_column="population_midnight",
+        needs=(BOOK_OUTS, STAY_IDENTIFIERS),
     )
 )
 
@@ -667,6 +683,7 @@ register(
         dimensions=("criminality",),
         filters=("citizenship_country",),
         count_column=None,
+        needs=(BOOK_OUTS, STAY_IDENTIFIERS),
     )
 )
 
@@ -738,5 +755,6 @@ register(
         build=_book_outs_beside_published,
         filters=POPULATION_FILTERS,
         count_column="foia_book_outs",
+        needs=(BOOK_OUTS, RELEASE_REASONS),
     )
 )

@@ -15,8 +15,14 @@ from datetime import timedelta
 import ibis
 import ibis.expr.types as ir
 
-from iceledger.metrics.detention import owned, reason_in, source_table
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.detention import (
+    BOOK_OUTS,
+    RELEASE_REASONS,
+    owned,
+    reason_in,
+    source_table,
+)
+from iceledger.metrics.registry import Metric, MetricParams, Need, register
 from iceledger.metrics.volume import ARREST_FILTERS, apply_filters, during
 from iceledger.sources.foia.derived import ARREST_STAY_DAYS_AFTER, ARREST_STAY_DAYS_BEFORE
 
@@ -30,6 +36,16 @@ OUTCOME_TABLES = (
     "foia_removal_links",
     "foia_removals",
     "foia_releases",
+)
+_LINKED = (
+    "an arrest is followed to its detention stay and removal only through the person's identifier"
+)
+# Without identifiers no arrest links to a stay, and every share would read 0.
+OUTCOME_NEEDS = (
+    *(Need(table, "person_id", _LINKED)
+      for table in ("foia_arrests", "foia_stays", "foia_removals")),
+    BOOK_OUTS,
+    RELEASE_REASONS,
 )
 
 
@@ -200,6 +216,7 @@ register(
             "follow-up; read their 90-day shares from arrests_followed_90d.",
         ),
         tables=OUTCOME_TABLES,
+        needs=OUTCOME_NEEDS,
         build=_arrest_outcomes,
         dimensions=("criminality", "arrest_setting", "aor"),
         filters=ARREST_FILTERS,
@@ -227,6 +244,7 @@ register(
             "Only removals linked to the detention stay that followed the arrest count.",
         ),
         tables=OUTCOME_TABLES,
+        needs=OUTCOME_NEEDS,
         build=_arrest_outcome_funnel,
         dimensions=("criminality", "arrest_setting", "aor"),
         filters=ARREST_FILTERS,

@@ -23,12 +23,13 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from iceledger.metrics.detention import (
+    BOOK_OUTS,
     adp_beside_published,
     daily_population,
     source_table,
 )
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, register
-from iceledger.metrics.volume import book_ins_compared, during
+from iceledger.metrics.volume import STAY_IDENTIFIERS, book_ins_compared, during
 
 # A round threshold, not yet calibrated: the usual gap between the two sources has not been
 # measured on a real FOIA release here. Pass another with --tolerance (docs/methodology.md).
@@ -140,6 +141,7 @@ _register(
         "printed.",
     ),
     tables=("foia_stays", "foia_releases", "stats_detained_now", "stats_workbooks"),
+    needs=(BOOK_OUTS, STAY_IDENTIFIERS),
 )
 _register(
     _book_ins,
@@ -154,6 +156,7 @@ _register(
     unit="book-ins per day",
     caveats=_COMMON_CAVEATS,
     tables=("foia_stays", "foia_releases", "stats_book_ins", "stats_workbooks"),
+    needs=(STAY_IDENTIFIERS,),
 )
 _register(
     _adp,
@@ -167,6 +170,7 @@ _register(
     unit="people (average per day)",
     caveats=_COMMON_CAVEATS,
     tables=("foia_stays", "foia_releases", "stats_adp", "stats_workbooks"),
+    needs=(BOOK_OUTS, STAY_IDENTIFIERS),
 )
 
 

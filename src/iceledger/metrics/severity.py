@@ -15,7 +15,9 @@ from iceledger.metrics.registry import MetricParams
 from iceledger.metrics.targeting import (
     BOOK_IN_DIMENSIONS,
     CONVICTED,
+    COUNTED_AS,
     criminality_mix,
+    criminality_need,
     mix_metric,
     period_bounds,
     share_columns,
@@ -78,6 +80,7 @@ mix_metric(
     "book_ins",
     BOOK_IN_DIMENSIONS,
     ("aor", "citizenship_country"),
+    needs=(criminality_need("foia_stays"), *COUNTED_AS["foia_stays"]),
     caveats=(
         ("This measures book-ins, not arrests: the FOIA arrest records carry no crime class, so "
          "the people ICE detains stand in for the people it arrests; people arrested and not "

@@ -21,11 +21,13 @@ from ibis import _
 from iceledger.errors import IceledgerError
 from iceledger.facts import load_events, load_targets
 from iceledger.metrics.backends import memtable
-from iceledger.metrics.detention import daily_population
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.detention import BOOK_OUTS, daily_population
+from iceledger.metrics.registry import Metric, MetricParams, Need, register
 from iceledger.metrics.volume import (
     ARREST_DIMENSIONS,
+    ARREST_EPISODES,
     ARREST_FILTERS,
+    STAY_IDENTIFIERS,
     apply_filters,
     covered_days,
     during,
@@ -42,6 +44,14 @@ HEADLINE_DEFINITIONS = {
     "no_conviction": (PENDING, NEITHER),
     "no_conviction_no_charge": (NEITHER,),
 }
+
+
+def criminality_need(table: str) -> Need:
+    return Need(table, "criminality", "the mix is the share of each of ICE's criminality classes")
+
+
+# What each population's mix needs beyond its criminality: how its records are counted.
+COUNTED_AS = {"foia_arrests": (ARREST_EPISODES,), "foia_stays": (STAY_IDENTIFIERS,)}
 
 
 def wilson_interval(successes: ibis.Value, trials: ibis.Value, z: float = Z_95):
@@ -117,6 +127,7 @@ _CRIMINALITY_CAVEAT = (
 def mix_metric(
     name: str, title: str, definition: str, build, tables: tuple[str, ...], total: str,
     dimensions: tuple[str, ...], filters: tuple[str, ...], caveats: tuple[str, ...] = (),
+    needs: tuple[Need, ...] = (),
 ) -> Metric:
     return register(
         Metric(
@@ -131,6 +142,7 @@ def mix_metric(
             dimensions=dimensions,
             filters=filters,
             count_column=total,
+            needs=needs,
         )
     )
 
@@ -175,6 +187,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
         _total,
         _dims_no_crim,
         _filters,
+        needs=(criminality_need(_table), *COUNTED_AS[_table]),
     )
     mix_metric(
         f"{_population}_criminality_period",
@@ -187,6 +200,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
         _total,
         _dims_no_crim,
         _filters,
+        needs=(criminality_need(_table), *COUNTED_AS[_table]),
     )
 
 
@@ -213,6 +227,7 @@ mix_metric(
     "population_midnight",
     BOOK_IN_DIMENSIONS,
     ("aor", "criminality", "citizenship_country"),
+    needs=(criminality_need("foia_stays"), BOOK_OUTS, STAY_IDENTIFIERS),
     caveats=(
         "Early days of a release undercount people booked in before its coverage began, if the "
         "release leaves them out.",
@@ -304,6 +319,7 @@ register(
         dimensions=tuple(d for d in ARREST_DIMENSIONS if d != "arrest_setting"),
         filters=ARREST_FILTERS,
         count_column="arrests",
+        needs=(ARREST_EPISODES,),
     )
 )
 
@@ -417,5 +433,6 @@ for _population, _table, _when, _dims, _filters, _what in (
             dimensions=tuple(d for d in _dims if d != "criminality"),
             filters=(*_filters, SPLIT_FILTER),
             count_column="smaller_group",
+            needs=(criminality_need(_table), *COUNTED_AS[_table]),
         )
     )

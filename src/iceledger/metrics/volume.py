@@ -20,7 +20,7 @@ from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, register
 
 ROLLING_WINDOWS = (7, 28)
 ARREST_DIMENSIONS = (
@@ -33,6 +33,19 @@ ARREST_DIMENSIONS = (
 )
 ARREST_FILTERS = (
     "aor", "criminality", "citizenship_country", "arrest_setting", "apprehension_method"
+)
+# Without identifiers the records still count arrests and book-ins, one per row.
+ARREST_EPISODES = Need(
+    "foia_arrests", "person_id",
+    "arrests are counted as episodes, one person's arrests within 24 hours being one",
+    otherwise="without identifiers, each row is its own arrest, so a re-processed arrest "
+    "of the same person within 24 hours is counted again",
+)
+STAY_IDENTIFIERS = Need(
+    "foia_stays", "person_id",
+    "a stay is one person's continuous custody across facilities",
+    otherwise="without identifiers, each detention record is its own stay, so a person moved "
+    "between facilities may be counted once per placement",
 )
 
 
@@ -281,6 +294,7 @@ def daily_series(
 def _series_metric(
     name: str, title: str, table: str, when: str, value: str, definition: str,
     caveats: tuple[str, ...], dimensions: tuple[str, ...], filters: tuple[str, ...],
+    needs: tuple[Need, ...] = (),
 ) -> Metric:
     return register(
         Metric(
@@ -295,6 +309,7 @@ def _series_metric(
             dimensions=dimensions,
             filters=filters,
             count_column=value,
+            needs=needs,
         )
     )
 
@@ -324,6 +339,7 @@ _series_metric(
     ),
     ARREST_DIMENSIONS,
     ARREST_FILTERS,
+    needs=(ARREST_EPISODES,),
 )
 
 _series_metric(
@@ -356,6 +372,7 @@ _series_metric(
     ),
     ("aor", "criminality", "citizenship_country"),
     ("aor", "criminality", "citizenship_country"),
+    needs=(STAY_IDENTIFIERS,),
 )
 
 
@@ -471,6 +488,7 @@ register(
         tables=("foia_stays", "foia_releases", "stats_book_ins", "stats_workbooks"),
         build=book_ins_compared,
         count_column="foia_book_ins",
+        needs=(STAY_IDENTIFIERS,),
     )
 )
 
@@ -585,6 +603,7 @@ def _target_metric(name: str, title: str, definition: str, build, caveats: tuple
             dimensions=("aor",),
             filters=("aor",),
             count_column="arrests",
+            needs=(ARREST_EPISODES,),
         )
     )
 
@@ -632,5 +651,6 @@ register(
         build=field_office_ranking,
         filters=("criminality", "arrest_setting", "apprehension_method"),
         count_column="arrests",
+        needs=(ARREST_EPISODES,),
     )
 )

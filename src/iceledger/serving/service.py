@@ -27,7 +27,15 @@ import pyarrow.compute as pc
 from iceledger.serving import disclosure
 from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
-from iceledger.metrics.registry import Metric, MetricParams
+from iceledger.metrics.capabilities import assess
+# NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
+# importing them here keeps `from iceledger.serving.service import NotServable` working.
+from iceledger.metrics.registry import (  # noqa: F401
+    Metric,
+    MetricParams,
+    NotMeasurable,
+    NotServable,
+)
 from iceledger.warehouse import SOURCES_TABLE
 
 TIME_COLUMNS = ("date", "month")
@@ -43,10 +51,6 @@ SYNTHETIC_CAVEAT = (
     "SYNTHETIC DATA: the warehouse holds files written by `iceledger synth`; these numbers describe "
     "no real person or event."
 )
-
-
-class NotServable(IceledgerError):
-    """A metric that exists but cannot be computed on this warehouse (a table it reads is absent)."""
 
 
 class TooManyRows(IceledgerError):
@@ -178,7 +182,17 @@ class WarehouseService:
         }
 
     def caveats(self, metric: Metric) -> tuple[str, ...]:
-        return (SYNTHETIC_CAVEAT, *metric.caveats) if self.synthetic else metric.caveats
+        caveats = (*metric.caveats, *self.record_caveats(metric))
+        return (SYNTHETIC_CAVEAT, *caveats) if self.synthetic else caveats
+
+    def record_caveats(self, metric: Metric) -> tuple[str, ...]:
+        """How the metric counts without columns the warehouse's records lack (Need.otherwise)."""
+        if not any(need.otherwise for need in metric.needs) or not self.servable(metric):
+            return ()
+        return self.memo(
+            f"record caveats of {metric.name}",
+            lambda: assess(metric, self.backend(), MetricParams()).caveats,
+        )
 
     def sources_for(self, metric: Metric) -> list[dict]:
         """The loaded files a metric's tables come from.

@@ -1,0 +1,182 @@
+"""What a period's FOIA records can say: which canonical columns they carry.
+
+ICE answers each FOIA requester in its own layout: one production has book-out dates and person
+identifiers, another redacts every identifier or has no book-outs at all. A metric declares the
+columns it needs (`Metric.needs`); before it is computed, the records that speak for the period
+(for each day, the release the metrics themselves count it from) are grouped by release and
+fiscal year of their key date, and each needed column's non-empty cells counted. A group in
+which fewer than CARRIED_SHARE of the rows hold a value lacks the column: a redacted cell is
+NULL after ingest, and a column absent from a layout is NULL throughout. Then the metric is
+not measurable, and says why and where, rather than count every stay as still open or every
+day's arrests as one person; or, for a need that says how the metric counts without it
+(`Need.otherwise`), it is computed and that is added to its caveats.
+
+Groups, not the whole warehouse: a release lacking a column over the days a newer release speaks
+for changes nothing, and one lacking it for some fiscal years (ICE's sheets are per fiscal year)
+refuses only the periods that reach into those years.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import ibis
+from ibis.common.exceptions import TableNotFound
+
+from iceledger.metrics.registry import Metric, MetricParams, Need, NotMeasurable
+from iceledger.metrics.volume import Windows, release_spans, release_windows
+from iceledger.sources.foia.derived import EVENT_DATE_COLUMNS, STAYS
+
+# A column held by fewer than 1 row in 100 of a release's fiscal year is not carried there: a
+# production either has a column or redacts (or omits) it wholesale, while a column it has is
+# empty only for some rows (a stay still open at the release end has no book-out yet, and even
+# a release ending days into a fiscal year has closed a good part of that year's stays).
+CARRIED_SHARE = 0.01
+# A release's fiscal year with fewer rows than this is not judged: so few rows cannot tell a
+# column ICE left out from one empty by chance (a short release whose few stays are all open).
+JUDGED_ROWS = 20
+
+# The date that places each table's rows in time (and in a release's coverage).
+KEY_DATES = {**EVENT_DATE_COLUMNS, STAYS: "stay_book_in"}
+
+# What a column holds, as a reader would name it.
+MEANINGS = {
+    "stay_book_out": "book-out dates",
+    "book_out": "book-out dates",
+    "person_id": "person identifiers",
+    "criminality": "criminality classes",
+    "stay_release_reason": "release reasons",
+    "msc_crime_class": "crime classes of the most serious charge",
+    "departed_date": "departure dates",
+}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Records of one release that lack a needed column, over some fiscal years."""
+
+    need: Need
+    release: str | None
+    fiscal_years: tuple[int, ...]
+    rows: int
+    with_value: int
+
+    def where(self) -> str:
+        meaning = MEANINGS.get(self.need.column, f"values of {self.need.column}")
+        rows = "row" if self.rows == 1 else "rows"
+        return (
+            f"release {self.release or '(unnamed)'} has no {meaning} in "
+            f"{self.need.table}.{self.need.column} for {fiscal_years_text(self.fiscal_years)} "
+            f"({self.with_value:,} of {self.rows:,} {rows} hold one)"
+        )
+
+
+@dataclass(frozen=True)
+class Assessment:
+    refusals: tuple[str, ...]  # why the metric is not measurable; empty when it is
+    caveats: tuple[str, ...]  # how it counts without a column the records lack
+
+
+def require_measurable(metric: Metric, backend: ibis.BaseBackend, params: MetricParams
+                       ) -> tuple[str, ...]:
+    """The caveats the records call for; NotMeasurable when they lack a column the metric needs."""
+    assessment = assess(metric, backend, params)
+    if assessment.refusals:
+        raise NotMeasurable("; ".join(assessment.refusals))
+    return assessment.caveats
+
+
+def assess(metric: Metric, backend: ibis.BaseBackend, params: MetricParams) -> Assessment:
+    refusals, caveats = [], []
+    for table_name, needs in _by_table(metric.needs).items():
+        for gap in gaps(backend, table_name, needs, params):
+            if gap.need.otherwise is None:
+                refusals.append(f"{gap.need.why}, and {gap.where()}")
+            else:
+                caveats.append(f"{gap.where()}: {gap.need.otherwise}")
+    return Assessment(tuple(dict.fromkeys(refusals)), tuple(dict.fromkeys(caveats)))
+
+
+def gaps(backend: ibis.BaseBackend, table_name: str, needs: Iterable[Need],
+         params: MetricParams) -> list[Gap]:
+    """Per release, the fiscal years of the period in which its records lack a needed column.
+
+    Each release is judged over all its rows of a fiscal year, and only for the years in which
+    it speaks for a day of the period. A table the warehouse does not have is not judged here
+    (the metric reading it says so), nor one without releases and key dates.
+    """
+    needs = list(needs)
+    try:
+        table = backend.table(table_name)
+    except TableNotFound:
+        return []
+    key = KEY_DATES[table_name]
+    if not {"release", key} <= set(table.columns):
+        return []  # not loaded by `iceledger ingest foia`: nothing places its rows in a release
+    speaks = _fiscal_years_spoken_for(release_windows(release_spans(backend, table, key)), params)
+    # A column no loaded layout had is not in the table at all: none of its rows hold one.
+    absent = {n.column: ibis.null("string") for n in needs if n.column not in table.columns}
+    rows = table.filter(table[key].notnull()).mutate(**absent)
+    day = rows[key].cast("date")
+    fiscal_year = day.year() + ibis.ifelse(day.month() >= 10, 1, 0)
+    counted = rows.group_by(["release", fiscal_year.name("fiscal_year")]).aggregate(
+        rows=ibis._.count(),
+        **{f"with_{i}": rows[need.column].count() for i, need in enumerate(needs)},
+    ).to_pyarrow().to_pylist()
+    judged = [
+        g for g in counted
+        if g["rows"] >= JUDGED_ROWS and g["fiscal_year"] in speaks.get(g["release"], ())
+    ]
+    found = []
+    for i, need in enumerate(needs):
+        lacking: dict[str | None, list[dict]] = {}
+        for group in judged:
+            if group[f"with_{i}"] < CARRIED_SHARE * group["rows"]:
+                lacking.setdefault(group["release"], []).append(group)
+        for release, groups in sorted(lacking.items(), key=lambda kv: kv[0] or ""):
+            found.append(Gap(
+                need,
+                release,
+                tuple(sorted(g["fiscal_year"] for g in groups)),
+                sum(g["rows"] for g in groups),
+                sum(g[f"with_{i}"] for g in groups),
+            ))
+    return found
+
+
+def fiscal_year(day: date) -> int:
+    return day.year + (day.month >= 10)
+
+
+def _fiscal_years_spoken_for(windows: Windows, params: MetricParams) -> dict[str | None, set[int]]:
+    """release -> the fiscal years in which it speaks for a day of the period."""
+    years: dict[str | None, set[int]] = {}
+    for release, spans in windows.items():
+        for start, end in spans:
+            start, end = max(start, params.start or start), min(end, params.end or end)
+            if start <= end:
+                years.setdefault(release, set()).update(
+                    range(fiscal_year(start), fiscal_year(end) + 1))
+    return years
+
+
+def fiscal_years_text(years: tuple[int, ...]) -> str:
+    """FY2012-FY2014, FY2016 for (2012, 2013, 2014, 2016)."""
+    runs: list[list[int]] = []
+    for year in years:
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    return ", ".join(
+        f"FY{run[0]}" if len(run) == 1 else f"FY{run[0]}-FY{run[-1]}" for run in runs
+    )
+
+
+def _by_table(needs: Iterable[Need]) -> dict[str, list[Need]]:
+    grouped: dict[str, list[Need]] = {}
+    for need in needs:
+        grouped.setdefault(need.table, []).append(need)
+    return grouped
