@@ -15,9 +15,10 @@ from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.reconciliation import reconcile
 from iceledger.warehouse import Warehouse
 
-# P1 held from 00:00 on 1 Jan to the release end (31 Mar); P2 over the midnights 11 Jan - 5 Feb
-# (21 + 5); P3 booked in and out on 20 Feb (no midnight); P4 over the midnights of 1 and 2 Mar.
-# Midnight bed-days: January 31 + 21 = 52, February 28 + 5 = 33, March 31 + 2 = 33.
+# Held at the end of the day: P1 from 1 Jan to the release end (31 Mar); P2 (in 10 Jan at noon,
+# out 5 Feb at 10:00) 10-31 Jan and 1-4 Feb (22 + 4); P3 booked in and out on 20 Feb (never);
+# P4 (out at 00:00 on 3 Mar) 1 and 2 Mar.
+# Midnight bed-days: January 31 + 22 = 53, February 28 + 4 = 32, March 31 + 2 = 33.
 STAYS = pa.Table.from_pylist(
     [
         {"stay_id": "P1", "stay_book_in": datetime(2025, 1, 1), "stay_book_out": None,
@@ -117,7 +118,7 @@ def test_adp_monthly_beside_latest_published(backend):
         (date(2025, 2, 1), 28, 1.0, "W2.xlsx"),
         (date(2025, 3, 1), 31, None, None),
     ]
-    assert [r["foia_adp"] for r in result] == pytest.approx([52 / 31, 33 / 28, 33 / 31])
+    assert [r["foia_adp"] for r in result] == pytest.approx([53 / 31, 32 / 28, 33 / 31])
 
 
 def test_book_outs_by_reason_side_by_side(backend):
@@ -136,10 +137,10 @@ def test_book_outs_by_reason_side_by_side(backend):
 
 def test_reconcile_adp_flags_beyond_tolerance(backend):
     jan, feb = compute("reconcile_adp", backend).to_pylist()
-    assert jan["difference"] == pytest.approx(52 / 31 - 1.6)
-    assert jan["difference_pct"] == pytest.approx((52 / 31 - 1.6) / 1.6 * 100)  # 4.8%
-    assert jan["flagged"] is False and jan["tolerance_pct"] == 5.0
-    assert feb["difference_pct"] == pytest.approx((33 / 28 - 1) * 100)  # 17.9%
+    assert jan["difference"] == pytest.approx(53 / 31 - 1.6)
+    assert jan["difference_pct"] == pytest.approx((53 / 31 - 1.6) / 1.6 * 100)  # 6.9%
+    assert jan["flagged"] is True and jan["tolerance_pct"] == 5.0
+    assert feb["difference_pct"] == pytest.approx((32 / 28 - 1) * 100)  # 14.3%
     assert feb["flagged"] is True
 
 

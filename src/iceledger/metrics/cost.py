@@ -1,7 +1,7 @@
 """Cost: detention bed-days priced at a dated, sourced, editable daily rate.
 
-A bed-day is one person in custody at one midnight (the midnight population of
-detention.daily_population, ICE's own counting convention). The rate in force on each day comes
+A bed-day is one person in custody at the end of one day (the midnight population of
+detention.daily_population: still held at the midnight that closes the day). The rate in force on each day comes
 from src/iceledger/data/facts/cost_rates.csv (or the user's copy in --facts DIR / $ICELEDGER_FACTS_DIR);
 every row carries the rate it used, the rate's basis and its source, and a day with no rate in the
 table is left unpriced (cost NULL) rather than priced at a neighbouring year's rate.
@@ -19,7 +19,6 @@ from iceledger.metrics.detention import (
     POPULATION_FILTERS,
     RELEASE_REASONS,
     daily_population,
-    next_midnight,
     on_timeline,
     owned,
     reason_in,
@@ -108,7 +107,9 @@ def _cost_per_removal(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tab
     )
     stays = during(owned(backend, stays, "stay_book_out"), params, "stay_book_out")
     stays = stays.mutate(out_day=stays.stay_book_out.date())
-    nights = next_midnight(stays.stay_book_out).delta(next_midnight(stays.stay_book_in), unit="day")
+    # The days a stay was still held at their end: from its book-in day to the day before its
+    # book-out day, as detained_population_daily counts them.
+    nights = stays.stay_book_out.date().delta(stays.stay_book_in.date(), unit="day")
     stays = priced(stays.mutate(nights=ibis.greatest(nights, 0)), stays.out_day)
     monthly = stays.group_by([stays.out_day.truncate("M").name("month"), *by, *RATE_COLUMNS])
     monthly = monthly.aggregate(removals=ibis._.count(), bed_days=ibis._.nights.sum())

@@ -143,12 +143,6 @@ def owned_days(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> ir.Ta
     )
 
 
-def next_midnight(moment: ir.TimestampValue) -> ir.DateValue:
-    """The first midnight at or after `moment`, as that day's date."""
-    day = moment.date()
-    return ibis.ifelse(moment == moment.truncate("D"), day, day + DAY)
-
-
 def custody_intervals(
     backend: ibis.BaseBackend, params: MetricParams
 ) -> tuple[ir.Table, ir.Table]:
@@ -201,30 +195,29 @@ def _reaching_into(rows: ir.Table, start: str, end: str, params: MetricParams) -
 
 
 def _per_day(spans: ir.Table, keys: list[str], moment: ir.TimestampValue) -> ir.Table:
-    """keys, date, n, at_midnight: how many intervals start (or end) each day, and how many of
-    those at exactly 00:00.
+    """keys, date, n: how many intervals start (or end) each day.
 
     Counts are float64 from here on: DuckDB sums them several times faster than integers (whose
     sums it widens to 128 bits), and every count and running total stays an exact integer (far
     below 2^53); the populations are cast back to int64 at the end.
     """
-    exact = (moment == moment.truncate("D")).cast("float64")
     return spans.group_by([*keys, moment.date().name("date")]).aggregate(
-        n=ibis._.count().cast("float64"), at_midnight=exact.sum()
+        n=ibis._.count().cast("float64")
     )
 
 
 def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """date, the dimensions in params.by, population_midnight, population_24h.
 
-    Midnight: in custody at 00:00 of the day (start <= midnight < end), ICE's own convention.
+    Midnight: still in custody at the end of the day, at the midnight that closes it (booked in
+    before it, booked out at or after it or not yet): the Deportation Data Project's rule of
+    counting people still detained after 11:59 p.m. on the day (docs/methodology.md).
     24-hour: in custody at any moment of the day (the calendar days from start's to end's).
 
-    On a day without book-ins or book-outs both counts are the people held, which changes only on
-    days with some: `held` after a day's book-ins and book-outs is the running total of book-ins
-    less book-outs. On such a day itself, the 24-hour count adds those booked out that day, and
-    the midnight count leaves out the day's book-ins after 00:00 and keeps its book-outs after
-    00:00 (both change the count from the next midnight).
+    Both counts change only on days with book-ins or book-outs. `held` after a day's book-ins
+    and book-outs, the running total of book-ins less book-outs, is exactly the end-of-day
+    count: a book-out at 00:00 of the next day is that day's. On a day with changes the 24-hour
+    count adds those booked out that day; on a quiet day both counts are `held`.
     """
     by = list(params.by)
     spans, days_owned = custody_intervals(backend, params)
@@ -240,9 +233,7 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
         *(ibis.coalesce(joined[k], joined[f"{k}_right"]).name(k) for k in keys),
         date=ibis.coalesce(joined.date, joined.date_right),
         booked_in=joined.n.fill_null(0.0),
-        in_at_midnight=joined.at_midnight.fill_null(0.0),
         booked_out=joined.n_right.fill_null(0.0),
-        out_at_midnight=joined.at_midnight_right.fill_null(0.0),
     )
     running = ibis.window(group_by=keys, order_by="date", rows=(None, 0))
     ordered = ibis.window(group_by=keys, order_by="date")
@@ -250,11 +241,7 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
         held=(per_day.booked_in - per_day.booked_out).sum().over(running),
         next_change=per_day.date.lead().over(ordered),
     )
-    runs = runs.mutate(
-        midnight_that_day=runs.held - (runs.booked_in - runs.in_at_midnight)
-        + (runs.booked_out - runs.out_at_midnight),
-        h24_that_day=runs.held + runs.booked_out,
-    ).join(days_owned, "release")
+    runs = runs.mutate(h24_that_day=runs.held + runs.booked_out).join(days_owned, "release")
     # Each day with changes speaks for itself and the quiet days up to the next one; after the
     # last, nobody is held (every interval that began has ended) and no days are shown.
     first = ibis.greatest(runs.date, runs.owned_start)
@@ -266,7 +253,6 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     runs = runs.mutate(first=first, last=last).filter(lambda r: r.first <= r.last)
     days = runs.select(
         *by,
-        "midnight_that_day",
         "h24_that_day",
         "held",
         change=runs.date,
@@ -278,8 +264,7 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     return days.select(
         *by,
         date=day,
-        population_midnight=ibis.ifelse(day == days.change, days.midnight_that_day,
-                                        days.held).cast("int64"),
+        population_midnight=days.held.cast("int64"),
         population_24h=ibis.ifelse(day == days.change, days.h24_that_day,
                                    days.held).cast("int64"),
     )
@@ -296,10 +281,13 @@ register(
         question="detention",
         definition=(
             "For each day, the number of people in ICE detention under two definitions, from the "
-            "FOIA detention records: population_midnight counts custody at 00:00 (book-in at or "
-            "before midnight and book-out after it), the convention of ICE's published counts; "
-            "population_24h counts anyone in custody at any moment of the day, so it also counts "
-            "people booked in and out the same day. Nationally and by AOR or criminality a "
+            "FOIA detention records: population_midnight counts the people still held at the "
+            "end of the day, at the midnight that closes it (booked in before that midnight and "
+            "booked out at or after it, or still held): the Deportation Data Project's rule, "
+            "people still detained after 11:59 p.m. on the day. A count at 00:00 at the start "
+            "of the day would be this count one day later. population_24h counts anyone in "
+            "custody at any moment of the day, so it also counts people booked in and out the "
+            "same day. Nationally and by AOR or criminality a "
             "person's continuous stay is counted once (foia_stays); by facility each placement "
             "(non-duplicate stint) counts at its facility. Stays still open at the end of a "
             "release are counted up to the release's last day (censored), never closed early. "
@@ -571,7 +559,9 @@ register(
         caveats=(
             "Funded beds are an appropriations figure, not the physical capacity of facilities.",
             "The July 2025 law funds detention in dollars; with no sourced bed count for it, "
-            "funded_beds is empty from 2025-07-04 unless capacity.csv is given one.",
+            "funded_beds is empty from 2025-07-04 unless capacity.csv is given one. It is empty "
+            "too from 2023-10-01 to 2024-03-22 (continuing resolutions; no source gives their "
+            "bed count): capacity_basis says 'unsourced'.",
         ),
         tables=("foia_stays", "foia_releases"),
         build=_against_capacity,
