@@ -424,3 +424,14 @@ def test_sweep_by_facility_for_a_period_matches_counting_each_day(stints, first,
             expected = (sum(s < day_end <= e for s, e in spans),
                         sum(s < midnight + timedelta(days=1) and e >= midnight for s, e in spans))
             assert got.get((midnight.date(), facility), (0, 0)) == expected
+
+
+def test_alos_averages_the_stays_booked_out_in_each_whole_month(backend):
+    result = compute("alos_monthly", backend).to_pylist()
+    # January: S1 (46 hours), S2 (15) and S4 (8) ended; April: S5 (24 hours). December is a
+    # part-month of R0 and February and March saw no book-out. No workbooks: no published side.
+    assert [(r["month"], r["book_outs"], r["published_alos_days"]) for r in result] == [
+        (date(2025, 1, 1), 3, None),
+        (date(2025, 4, 1), 1, None),
+    ]
+    assert [r["alos_days"] for r in result] == pytest.approx([69 / 72, 1.0])

@@ -86,6 +86,15 @@ BOOK_OUTS = monthly(
     ],
     release_reason=[], criminality=[],
 )
+ALOS = monthly(
+    "alos_days",
+    [
+        ("W1.xlsx", date(2025, 2, 1), "Total", "Total", 14.0),
+        ("W2.xlsx", date(2025, 2, 1), "Total", "Total", 13.0),  # revised: the latest counts
+        ("W2.xlsx", date(2025, 2, 1), "ICE", "Total", 99.0),
+    ],
+    agency=[], criminality=[],
+)
 DETAINED_NOW = pa.table(
     {
         "workbook": ["W1.xlsx", "W1.xlsx", "W2.xlsx"],
@@ -102,7 +111,7 @@ def warehouse_path(tmp_path_factory):
     for name, table in {
         "foia_stays": STAYS, "foia_releases": RELEASES, "stats_workbooks": WORKBOOKS,
         "stats_adp": ADP, "stats_book_ins": BOOK_INS, "stats_book_outs": BOOK_OUTS,
-        "stats_detained_now": DETAINED_NOW,
+        "stats_detained_now": DETAINED_NOW, "stats_alos": ALOS,
     }.items():
         warehouse.replace_table(name, table)
     return warehouse.path
@@ -121,6 +130,17 @@ def test_adp_monthly_beside_latest_published(backend):
         (date(2025, 3, 1), 31, None, None),
     ]
     assert [r["foia_adp"] for r in result] == pytest.approx([53 / 31, 32 / 28, 33 / 31])
+
+
+def test_alos_beside_latest_published(backend):
+    result = compute("alos_monthly", backend).to_pylist()
+    # February: P2 (25 days 22 hours) and P3 (12 hours) booked out; March: P4 (2 days).
+    assert [(r["month"], r["book_outs"], r["published_alos_days"], r["published_workbook"])
+            for r in result] == [
+        (date(2025, 2, 1), 2, 13.0, "W2.xlsx"),
+        (date(2025, 3, 1), 1, None, None),
+    ]
+    assert [r["alos_days"] for r in result] == pytest.approx([(25 + 22 / 24 + 0.5) / 2, 2.0])
 
 
 def test_book_outs_by_reason_side_by_side(backend):

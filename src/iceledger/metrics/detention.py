@@ -412,8 +412,8 @@ register(
         caveats=(
             KM_CENSORING_CAVEAT,
             f"The restricted mean is not comparable with a mean that is not restricted to "
-            f"{KM_RESTRICTION_DAYS} days, such as ICE's average length of stay (ALOS), which "
-            "averages stays ending in the period.",
+            f"{KM_RESTRICTION_DAYS} days, such as ICE's average length of stay (ALOS, the "
+            "figure ICE prints), which averages the stays ending in the period: alos_monthly.",
             BOOK_IN_PERIOD_CAVEAT,
         ),
         tables=("foia_stays", "foia_releases"),
@@ -746,5 +746,81 @@ register(
         filters=POPULATION_FILTERS,
         count_column="foia_book_outs",
         needs=(BOOK_OUTS, RELEASE_REASONS),
+    )
+)
+
+
+ALOS_SPEC = SeriesSpec("stats_alos", "alos_days", ("agency", "criminality"))
+_NO_PUBLISHED_ALOS = pa.schema([("month", pa.date32()), ("criminality", pa.string()),
+                                ("published_alos_days", pa.float64()),
+                                ("published_workbook", pa.string())])
+
+
+def _published_alos(backend: ibis.BaseBackend, by: list[str]) -> ir.Table:
+    """ICE's printed ALOS per month (all arresting agencies), latest workbook; no rows when the
+    warehouse has no workbooks, so the FOIA side stands alone."""
+    try:
+        backend.table(ALOS_SPEC.table)
+        backend.table("stats_workbooks")
+    except TableNotFound:
+        return memtable(_NO_PUBLISHED_ALOS.empty_table()).select("month", *by,
+                                                                 "published_alos_days",
+                                                                 "published_workbook")
+    published = published_latest(backend, ALOS_SPEC, agency="Total")
+    if not by:
+        published = published.filter(published.criminality == "Total")
+    return published.select("month", *by, published_alos_days="value",
+                            published_workbook="workbook")
+
+
+def _alos_by_book_out(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    by = list(params.by)
+    stays = apply_filters(source_table(backend, "foia_stays"), params)
+    stays = stays.filter(stays.stay_book_out.notnull() & stays.stay_book_in.notnull())
+    windows = windows_of(backend, stays, "stay_book_out")
+    stays = during(owned(backend, stays, "stay_book_out", windows), whole_months(params),
+                   "stay_book_out")
+    length = (stays.stay_book_out.epoch_seconds() - stays.stay_book_in.epoch_seconds()) / 86400
+    foia = stays.group_by([stays.stay_book_out.date().truncate("M").name("month"), *by]).aggregate(
+        book_outs=ibis._.count(), alos_days=length.mean()
+    )
+    foia = foia.join(complete_months(windows), "month").drop("days")
+    joined = foia.left_join(_published_alos(backend, by), ["month", *by])
+    result = joined.select("month", *by, "book_outs", "alos_days", "published_alos_days",
+                           "published_workbook")
+    return during(result, params, "month").order_by(["month", *by])
+
+
+register(
+    Metric(
+        name="alos_monthly",
+        title="Average length of stay of the people booked out each month (ICE's ALOS)",
+        question="detention",
+        definition=(
+            "ICE's definition of average length of stay (ALOS), the one its detention-statistics "
+            "workbooks print: for the detention stays (foia_stays) that ended in the month, the "
+            "mean number of days from stay book-in to stay book-out (alos_days, exact to the "
+            "second); book_outs is how many there were. Beside it, published_alos_days is the "
+            "ALOS ICE printed for the month (stats_alos, all arresting agencies, latest workbook "
+            "printing the month), when workbooks are loaded. Whole months the FOIA records cover "
+            "only. Unlike length_of_stay (stays booked in during a period, open ones censored, "
+            "Kaplan-Meier), it averages only stays that have ended, over the month they ended."
+        ),
+        unit="days",
+        caveats=(
+            "An average over people booked out leaves out everyone still held: while long stays "
+            "are building up it is lower than the length of stay of the people booked in, and "
+            "after a surge of long stays ends it is higher.",
+            "ICE does not say whether it counts whole days or part-days; alos_days counts "
+            "part-days, so the two can differ by up to a day.",
+            "By criminality, FOIA uses criminality at book-in of the stay; ICE's table uses its "
+            "own classification.",
+        ),
+        tables=("foia_stays", "foia_releases"),
+        build=_alos_by_book_out,
+        dimensions=("criminality",),
+        filters=POPULATION_FILTERS,
+        count_column="book_outs",
+        needs=(BOOK_OUTS,),
     )
 )
