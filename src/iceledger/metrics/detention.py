@@ -34,6 +34,7 @@ from iceledger.metrics.volume import (
     apply_filters,
     covered_days,
     during,
+    has_tables,
     midnight,
     one_release_per_day,
     release_spans,
@@ -759,10 +760,7 @@ _NO_PUBLISHED_ALOS = pa.schema([("month", pa.date32()), ("criminality", pa.strin
 def _published_alos(backend: ibis.BaseBackend, by: list[str]) -> ir.Table:
     """ICE's printed ALOS per month (all arresting agencies), latest workbook; no rows when the
     warehouse has no workbooks, so the FOIA side stands alone."""
-    try:
-        backend.table(ALOS_SPEC.table)
-        backend.table("stats_workbooks")
-    except TableNotFound:
+    if not has_tables(backend, ALOS_SPEC.table, "stats_workbooks"):
         return memtable(_NO_PUBLISHED_ALOS.empty_table()).select("month", *by,
                                                                  "published_alos_days",
                                                                  "published_workbook")

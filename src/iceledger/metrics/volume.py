@@ -247,6 +247,21 @@ def foia_events(
     return during(apply_filters(table, params), params, when), windows
 
 
+def has_tables(backend: ibis.BaseBackend, *names: str) -> bool:
+    """Whether the warehouse has every table named (for a side of a comparison it may lack)."""
+    try:
+        for name in names:
+            backend.table(name)
+    except TableNotFound:
+        return False
+    return True
+
+
+def fiscal_year_of(day: ibis.DateValue) -> ibis.IntegerValue:
+    """The U.S. federal fiscal year of a date: FY2025 is 1 Oct 2024 - 30 Sep 2025."""
+    return day.year() + ibis.ifelse(day.month() >= 10, 1, 0)
+
+
 def calendar(days: list[date]) -> ibis.Table:
     return memtable(pa.table({"date": pa.array(days, pa.date32())}))
 
@@ -373,6 +388,101 @@ _series_metric(
     ("aor", "criminality", "citizenship_country"),
     ("aor", "criminality", "citizenship_country"),
     needs=(STAY_IDENTIFIERS,),
+)
+
+
+# --- removals per fiscal year: by departure, and as ICE credits them ----------------------------
+
+_NO_PUBLISHED_REMOVALS = pa.schema([
+    ("fiscal_year", pa.int64()), ("published_removals", pa.float64()),
+    ("published_workbook", pa.string()), ("published_data_date", pa.date32()),
+])
+
+
+def _published_removals(backend: ibis.BaseBackend) -> ibis.Table:
+    """Per fiscal year, ICE's removals total from the latest workbook printing it, and the date
+    its data were pulled (its 'data as of' date, else its file date)."""
+    if not has_tables(backend, "stats_removals", "stats_workbooks"):
+        return memtable(_NO_PUBLISHED_REMOVALS.empty_table())
+    removals = backend.table("stats_removals")
+    workbooks = backend.table("stats_workbooks").select("workbook", "as_of_date", "file_date")
+    rows = removals.filter(removals.category == "Total").join(workbooks, "workbook")
+    rows = rows.mutate(data_date=ibis.coalesce(rows.as_of_date, rows.file_date))
+    newest = ibis.window(group_by="fiscal_year",
+                         order_by=[ibis.desc("data_date"), ibis.desc("workbook")])
+    rows = rows.mutate(rank=ibis.row_number().over(newest))
+    rows = rows.filter(rows["rank"] == 0)
+    return rows.select(fiscal_year=rows.fiscal_year.cast("int64"),
+                       published_removals=rows.removals.cast("float64"),
+                       published_workbook=rows.workbook, published_data_date=rows.data_date)
+
+
+def removals_by_fiscal_year(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
+    events, windows = foia_events(backend, "foia_removals", "departed_date", params)
+    events = events.mutate(fiscal_year=fiscal_year_of(events.date).cast("int64"))
+    days_per_year: dict[int, int] = {}
+    for day in covered_days(windows, params):
+        year = day.year + (day.month >= 10)
+        days_per_year[year] = days_per_year.get(year, 0) + 1
+    covered = memtable(pa.table({
+        "fiscal_year": pa.array(list(days_per_year), pa.int64()),
+        "foia_days": pa.array(list(days_per_year.values()), pa.int64()),
+    }))
+    published = _published_removals(backend)
+    joined = events.left_join(published, "fiscal_year")
+    before_pull = (joined.date < joined.published_data_date).fill_null(False)
+    foia = joined.group_by("fiscal_year").aggregate(
+        foia_removals_by_departure=ibis._.count(),
+        foia_removals_before_published_date=before_pull.cast("int64").sum(),
+    )
+    foia = covered.left_join(foia, "fiscal_year")
+    result = foia.left_join(published, "fiscal_year")
+    return result.select(
+        "fiscal_year",
+        "foia_days",
+        foia_removals_by_departure=result.foia_removals_by_departure.fill_null(0),
+        published_removals=result.published_removals,
+        published_workbook=result.published_workbook,
+        published_data_date=result.published_data_date,
+        foia_removals_before_published_date=ibis.ifelse(
+            result.published_data_date.notnull(),
+            result.foia_removals_before_published_date.fill_null(0),
+            ibis.null("int64"),
+        ),
+    ).order_by("fiscal_year")
+
+
+register(
+    Metric(
+        name="removals_by_fiscal_year",
+        title="Removals per fiscal year: by departure date, and as ICE credits them",
+        question="volume",
+        definition=(
+            "Two ways of putting removals in fiscal years (October to September). "
+            "foia_removals_by_departure counts the FOIA removal records by the fiscal year of "
+            "their departure date (ours), over foia_days, the days of that year the records "
+            "cover. published_removals is ICE's removals total for the fiscal year from the "
+            "latest workbook printing it (stats_removals, published_workbook, data pulled on "
+            "published_data_date): ICE credits a removal to the fiscal year in which it was "
+            "confirmed, and a removal confirmed after its year was locked counts in the next "
+            "year (the 'lag' rule of ICE's footnotes), so its years are not departure years. "
+            "foia_removals_before_published_date counts the FOIA departures of the year before "
+            "that workbook's data date, the like-for-like figure when the year was still open."
+        ),
+        unit="removals",
+        caveats=(
+            "The FOIA records carry no confirmation date, so removals cannot be put in ICE's "
+            "confirmation years from them: the difference between the two counts mixes the lag "
+            "with every other difference between the extracts.",
+            "A fiscal year the FOIA records cover only in part (see foia_days) has a partial count.",
+            "ICE's removals include returns (voluntary returns and departures); whether a FOIA "
+            "release does depends on the release.",
+            _RELEASE_CAVEAT,
+        ),
+        tables=("foia_removals", "foia_releases"),
+        build=removals_by_fiscal_year,
+        count_column="foia_removals_by_departure",
+    )
 )
 
 
