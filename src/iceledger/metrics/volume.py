@@ -474,7 +474,8 @@ register(
             "The FOIA records carry no confirmation date, so removals cannot be put in ICE's "
             "confirmation years from them: the difference between the two counts mixes the lag "
             "with every other difference between the extracts.",
-            "A fiscal year the FOIA records cover only in part (see foia_days) has a partial count.",
+            "A fiscal year the FOIA records cover only in part (see foia_days) has a partial "
+            "count.",
             "ICE's removals include returns (voluntary returns and departures); whether a FOIA "
             "release does depends on the release.",
             _RELEASE_CAVEAT,
