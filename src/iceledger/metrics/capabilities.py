@@ -20,13 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
 
 import ibis
 from ibis.common.exceptions import TableNotFound
 
 from iceledger.metrics.registry import Metric, MetricParams, Need, NotMeasurable
-from iceledger.metrics.volume import Windows, release_spans, release_windows
+from iceledger.metrics.volume import (
+    Windows,
+    fiscal_year,
+    fiscal_year_of,
+    release_spans,
+    release_windows,
+)
 from iceledger.sources.foia.derived import EVENT_DATE_COLUMNS, STAYS
 
 # A column held by fewer than 1 row in 100 of a release's fiscal year is not carried there: a
@@ -44,12 +49,9 @@ KEY_DATES = {**EVENT_DATE_COLUMNS, STAYS: "stay_book_in"}
 # What a column holds, as a reader would name it.
 MEANINGS = {
     "stay_book_out": "book-out dates",
-    "book_out": "book-out dates",
     "person_id": "person identifiers",
     "criminality": "criminality classes",
     "stay_release_reason": "release reasons",
-    "msc_crime_class": "crime classes of the most serious charge",
-    "departed_date": "departure dates",
 }
 
 
@@ -65,11 +67,10 @@ class Gap:
 
     def where(self) -> str:
         meaning = MEANINGS.get(self.need.column, f"values of {self.need.column}")
-        rows = "row" if self.rows == 1 else "rows"
         return (
             f"release {self.release or '(unnamed)'} has no {meaning} in "
             f"{self.need.table}.{self.need.column} for {fiscal_years_text(self.fiscal_years)} "
-            f"({self.with_value:,} of {self.rows:,} {rows} hold one)"
+            f"({self.with_value:,} of {self.rows:,} rows hold one)"
         )
 
 
@@ -119,9 +120,8 @@ def gaps(backend: ibis.BaseBackend, table_name: str, needs: Iterable[Need],
     # A column no loaded layout had is not in the table at all: none of its rows hold one.
     absent = {n.column: ibis.null("string") for n in needs if n.column not in table.columns}
     rows = table.filter(table[key].notnull()).mutate(**absent)
-    day = rows[key].cast("date")
-    fiscal_year = day.year() + ibis.ifelse(day.month() >= 10, 1, 0)
-    counted = rows.group_by(["release", fiscal_year.name("fiscal_year")]).aggregate(
+    year = fiscal_year_of(rows[key].cast("date")).name("fiscal_year")
+    counted = rows.group_by(["release", year]).aggregate(
         rows=ibis._.count(),
         **{f"with_{i}": rows[need.column].count() for i, need in enumerate(needs)},
     ).to_pyarrow().to_pylist()
@@ -144,10 +144,6 @@ def gaps(backend: ibis.BaseBackend, table_name: str, needs: Iterable[Need],
                 sum(g[f"with_{i}"] for g in groups),
             ))
     return found
-
-
-def fiscal_year(day: date) -> int:
-    return day.year + (day.month >= 10)
 
 
 def _fiscal_years_spoken_for(windows: Windows, params: MetricParams) -> dict[str | None, set[int]]:

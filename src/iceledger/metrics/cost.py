@@ -1,10 +1,11 @@
 """Cost: detention bed-days priced at a dated, sourced, editable daily rate.
 
 A bed-day is one person in custody at the end of one day (the midnight population of
-detention.daily_population: still held at the midnight that closes the day). The rate in force on each day comes
-from src/iceledger/data/facts/cost_rates.csv (or the user's copy in --facts DIR / $ICELEDGER_FACTS_DIR);
-every row carries the rate it used, the rate's basis and its source, and a day with no rate in the
-table is left unpriced (cost NULL) rather than priced at a neighbouring year's rate.
+detention.daily_population: still held at the midnight that closes the day). The rate in force
+on each day comes from src/iceledger/data/facts/cost_rates.csv (or the user's copy in
+--facts DIR / $ICELEDGER_FACTS_DIR); every row carries the rate it used, the rate's basis and its
+source, and a day with no rate in the table is left unpriced (cost NULL) rather than priced at a
+neighbouring year's rate.
 """
 
 from __future__ import annotations

@@ -257,8 +257,13 @@ def has_tables(backend: ibis.BaseBackend, *names: str) -> bool:
     return True
 
 
+def fiscal_year(day: date) -> int:
+    """The U.S. federal fiscal year of a day: FY2025 is 1 Oct 2024 - 30 Sep 2025."""
+    return day.year + (day.month >= 10)
+
+
 def fiscal_year_of(day: ibis.DateValue) -> ibis.IntegerValue:
-    """The U.S. federal fiscal year of a date: FY2025 is 1 Oct 2024 - 30 Sep 2025."""
+    """fiscal_year of a date column."""
     return day.year() + ibis.ifelse(day.month() >= 10, 1, 0)
 
 
@@ -422,8 +427,7 @@ def removals_by_fiscal_year(backend: ibis.BaseBackend, params: MetricParams) -> 
     events = events.mutate(fiscal_year=fiscal_year_of(events.date).cast("int64"))
     days_per_year: dict[int, int] = {}
     for day in covered_days(windows, params):
-        year = day.year + (day.month >= 10)
-        days_per_year[year] = days_per_year.get(year, 0) + 1
+        days_per_year[fiscal_year(day)] = days_per_year.get(fiscal_year(day), 0) + 1
     covered = memtable(pa.table({
         "fiscal_year": pa.array(list(days_per_year), pa.int64()),
         "foia_days": pa.array(list(days_per_year.values()), pa.int64()),
