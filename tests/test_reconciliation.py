@@ -35,6 +35,9 @@ STAYS = pa.Table.from_pylist(
     schema=pa.schema([("stay_id", pa.string()), ("stay_book_in", pa.timestamp("us")),
                       ("stay_book_out", pa.timestamp("us")), ("stay_release_reason", pa.string())]),
 ).append_column("release", pa.array(["R"] * 4)).append_column(
+    # As foia_stays stores it for closed stays: book-out less book-in, in days.
+    "length_days", pa.array([None, 25 + 22 / 24, 0.5, 2.0])
+).append_column(
     "criminality", pa.array(["Convicted Criminal"] * 4)
 ).append_column("aor", pa.array(["Atlanta"] * 4)).append_column(
     "citizenship_country", pa.array(["MEXICO"] * 4)

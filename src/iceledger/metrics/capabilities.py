@@ -90,14 +90,19 @@ def require_measurable(metric: Metric, backend: ibis.BaseBackend, params: Metric
 
 
 def assess(metric: Metric, backend: ibis.BaseBackend, params: MetricParams) -> Assessment:
-    refusals, caveats = [], []
+    # Gaps that share a reason are said once: "<why>, and <where>; <where>".
+    refused: dict[str, list[str]] = {}
+    caveats: dict[str, list[str]] = {}
     for table_name, needs in _by_table(metric.needs).items():
         for gap in gaps(backend, table_name, needs, params):
             if gap.need.otherwise is None:
-                refusals.append(f"{gap.need.why}, and {gap.where()}")
+                refused.setdefault(gap.need.why, []).append(gap.where())
             else:
-                caveats.append(f"{gap.where()}: {gap.need.otherwise}")
-    return Assessment(tuple(dict.fromkeys(refusals)), tuple(dict.fromkeys(caveats)))
+                caveats.setdefault(gap.need.otherwise, []).append(gap.where())
+    return Assessment(
+        tuple(f"{why}, and {'; '.join(where)}" for why, where in refused.items()),
+        tuple(f"{'; '.join(where)}: {otherwise}" for otherwise, where in caveats.items()),
+    )
 
 
 def gaps(backend: ibis.BaseBackend, table_name: str, needs: Iterable[Need],

@@ -778,9 +778,8 @@ def _alos_by_book_out(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tab
     windows = windows_of(backend, stays, "stay_book_out")
     stays = during(owned(backend, stays, "stay_book_out", windows), whole_months(params),
                    "stay_book_out")
-    length = (stays.stay_book_out.epoch_seconds() - stays.stay_book_in.epoch_seconds()) / 86400
     foia = stays.group_by([stays.stay_book_out.date().truncate("M").name("month"), *by]).aggregate(
-        book_outs=ibis._.count(), alos_days=length.mean()
+        book_outs=ibis._.count(), alos_days=stays.length_days.mean()
     )
     foia = foia.join(complete_months(windows), "month").drop("days")
     joined = foia.left_join(_published_alos(backend, by), ["month", *by])
@@ -797,11 +796,11 @@ register(
         definition=(
             "ICE's definition of average length of stay (ALOS), the one its detention-statistics "
             "workbooks print: for the detention stays (foia_stays) that ended in the month, the "
-            "mean number of days from stay book-in to stay book-out (alos_days, exact to the "
-            "second); book_outs is how many there were. Beside it, published_alos_days is the "
-            "ALOS ICE printed for the month (stats_alos, all arresting agencies, latest workbook "
-            "printing the month), when workbooks are loaded. Whole months the FOIA records cover "
-            "only. Unlike length_of_stay (stays booked in during a period, open ones censored, "
+            "mean number of days from stay book-in to stay book-out (alos_days, the stays' "
+            "length_days, part-days included); book_outs is how many there were. Beside it, "
+            "published_alos_days is the ALOS ICE printed for the month (stats_alos, all "
+            "arresting agencies, latest workbook printing the month), when workbooks are "
+            "loaded. Whole months the FOIA records cover only. Unlike length_of_stay (stays booked in during a period, open ones censored, "
             "Kaplan-Meier), it averages only stays that have ended, over the month they ended."
         ),
         unit="days",
