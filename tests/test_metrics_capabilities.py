@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from iceledger.cli import app
 from iceledger.metrics import MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
-from iceledger.metrics.capabilities import fiscal_years_text
+from iceledger.metrics.capabilities import JUDGED_ROWS, fiscal_years_text
 from iceledger.metrics.registry import NotMeasurable, record_caveats
 from iceledger.serving.service import NotServable, WarehouseService
 from iceledger.sources.foia.derived import rebuild_derived
@@ -246,6 +246,23 @@ def test_a_column_lacking_in_one_fiscal_year_refuses_only_periods_reaching_it(tm
     with pytest.raises(NotMeasurable, match=r"no criminality classes in foia_arrests\.criminality "
                        r"for FY2019 \(0 of 25 rows hold one\)"):
         compute("arrest_criminality_period", backend)
+
+
+@pytest.mark.parametrize(("stays", "refused"), [(JUDGED_ROWS - 1, False), (JUDGED_ROWS, True)])
+def test_too_few_rows_are_not_judged(tmp_path, stays, refused):
+    # A short release whose few stays are all still open may simply have closed none yet.
+    path = derived_warehouse(
+        tmp_path / "w.duckdb", [],
+        stints(NEW, datetime(2019, 11, 1), stays, identified=True, closed=False,
+               criminality=CONVICTED),
+        [],
+    )
+    if refused:
+        with pytest.raises(NotMeasurable, match=f"0 of {stays} rows hold one"):
+            compute("length_of_stay", duckdb_backend(path))
+    else:
+        (row,) = compute("length_of_stay", duckdb_backend(path)).to_pylist()
+        assert (row["stays"], row["open_stays"]) == (stays, stays)
 
 
 def test_fiscal_years_are_written_as_runs():
