@@ -286,6 +286,16 @@ def test_service_and_api_refuse_with_the_reason_and_keep_the_caveat(uw_like):
     assert any("each row is its own arrest" in c for c in described["caveats"])
 
 
+def test_dashboard_pages_load_with_refused_metrics_on_them(uw_like):
+    client = TestClient(create_app(uw_like))
+    for page in ("detention", "outcomes", "cost"):
+        response = client.get(f"/pages/{page}")
+        assert response.status_code == 200, response.text
+    # Nothing to filter by in criminality the records do not have.
+    filters = client.get("/api/metrics/detained_population_daily/filters")
+    assert filters.status_code == 200 and filters.json()["criminality"] == []
+
+
 def test_report_view_says_not_measurable(uw_like):
     from iceledger.report.build import GENERIC, _view
 

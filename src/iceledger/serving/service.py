@@ -30,11 +30,11 @@ from iceledger.metrics import registry
 from iceledger.metrics.capabilities import assess
 # NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
-from iceledger.metrics.registry import (  # noqa: F401
+from iceledger.metrics.registry import (
     Metric,
     MetricParams,
     NotMeasurable,
-    NotServable,
+    NotServable,  # noqa: F401
 )
 from iceledger.warehouse import SOURCES_TABLE
 
@@ -330,7 +330,11 @@ class WarehouseService:
                 if value is not None:
                     found.setdefault(str(value), value)
         if not found and filter_name in metric.dimensions:
-            by_filter = self._run(name, MetricParams(by=(filter_name,)))
+            try:
+                by_filter = self._run(name, MetricParams(by=(filter_name,)))
+            except NotMeasurable:
+                # Nothing to filter what the records cannot measure; the metric itself says why.
+                return found
             for value in by_filter.column(filter_name).to_pylist():
                 if value is not None:
                     found.setdefault(str(value), value)
