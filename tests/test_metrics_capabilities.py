@@ -265,6 +265,22 @@ def test_too_few_rows_are_not_judged(tmp_path, stays, refused):
         assert (row["stays"], row["open_stays"]) == (stays, stays)
 
 
+def test_record_columns_lists_what_each_release_carries(mixed, uw_like):
+    listed = {(r["dataset"], r["release"], r["fiscal_year"], r["column"]): r
+              for r in compute("record_columns", duckdb_backend(mixed)).to_pylist()}
+    old = listed[("foia_stays", OLD, 2019, "stay_book_out")]
+    assert (old["rows"], old["with_value"], old["share"], old["carried"]) == (25, 0, 0.0, False)
+    assert "detained_population_daily" in old["needed_by"].split(", ")
+    new = listed[("foia_stays", NEW, 2020, "stay_book_out")]
+    assert (new["rows"], new["with_value"], new["carried"]) == (25, 25, True)
+    assert listed[("foia_stays", NEW, 2020, "criminality")]["carried"] is True
+    # The UW-like release: no identifiers in arrests, stays or removals.
+    uw = compute("record_columns", duckdb_backend(uw_like)).to_pylist()
+    identifiers = {r["dataset"]: (r["rows"], r["carried"]) for r in uw if r["column"] == "person_id"}
+    assert identifiers == {"foia_arrests": (30, False), "foia_stays": (30, False),
+                           "foia_removals": (25, False)}
+
+
 def test_fiscal_years_are_written_as_runs():
     assert fiscal_years_text((2012, 2013, 2014, 2016)) == "FY2012-FY2014, FY2016"
 

@@ -23,9 +23,18 @@ from dataclasses import dataclass
 from datetime import date
 
 import ibis
+import pyarrow as pa
 from ibis.common.exceptions import TableNotFound
 
-from iceledger.metrics.registry import Metric, MetricParams, Need, NotMeasurable
+from iceledger.metrics.backends import memtable
+from iceledger.metrics.registry import (
+    REGISTRY,
+    Metric,
+    MetricParams,
+    Need,
+    NotMeasurable,
+    register,
+)
 from iceledger.metrics.volume import (
     Windows,
     during,
@@ -111,11 +120,37 @@ def gaps(backend: ibis.BaseBackend, table_name: str, needs: Iterable[Need],
          params: MetricParams) -> list[Gap]:
     """Per release, the fiscal years of the period in which its records lack a needed column.
 
-    Each release is judged over all its rows of a fiscal year, and only for the years in which
-    it speaks for a day of the period. A table the warehouse does not have is not judged here
-    (the metric reading it says so), nor one without releases and key dates.
+    Each release is judged over all its rows of a fiscal year (if it has JUDGED_ROWS), and only
+    for the years in which it speaks for a day of the period.
     """
     needs = list(needs)
+    judged = [g for g in counted(backend, table_name, [n.column for n in needs], params)
+              if g["rows"] >= JUDGED_ROWS]
+    found = []
+    for need in needs:
+        lacking: dict[str | None, list[dict]] = {}
+        for group in judged:
+            if group[need.column] < CARRIED_SHARE * group["rows"]:
+                lacking.setdefault(group["release"], []).append(group)
+        for release, groups in sorted(lacking.items(), key=lambda kv: kv[0] or ""):
+            found.append(Gap(
+                need,
+                release,
+                tuple(sorted(g["fiscal_year"] for g in groups)),
+                sum(g["rows"] for g in groups),
+                sum(g[need.column] for g in groups),
+            ))
+    return found
+
+
+def counted(backend: ibis.BaseBackend, table_name: str, columns: list[str],
+            params: MetricParams) -> list[dict]:
+    """release, fiscal_year, rows and, per column, the rows holding a value: for each release
+    and fiscal year in which it speaks for a day of the period.
+
+    A table the warehouse does not have has no groups (the metric reading it says it is
+    missing), nor one without releases and key dates.
+    """
     try:
         table = backend.table(table_name)
     except TableNotFound:
@@ -131,32 +166,13 @@ def gaps(backend: ibis.BaseBackend, table_name: str, needs: Iterable[Need],
     years = set().union(*speaks.values())
     span = MetricParams(start=date(min(years) - 1, 10, 1), end=date(max(years), 9, 30))
     # A column no loaded layout had is not in the table at all: none of its rows hold one.
-    absent = {n.column: ibis.null("string") for n in needs if n.column not in table.columns}
+    absent = {c: ibis.null("string") for c in columns if c not in table.columns}
     rows = during(table, span, key).mutate(**absent)
     year = fiscal_year_of(rows[key].cast("date")).name("fiscal_year")
-    counted = rows.group_by(["release", year]).aggregate(
-        rows=ibis._.count(),
-        **{f"with_{i}": rows[need.column].count() for i, need in enumerate(needs)},
+    groups = rows.group_by(["release", year]).aggregate(
+        rows=ibis._.count(), **{column: rows[column].count() for column in columns}
     ).to_pyarrow().to_pylist()
-    judged = [
-        g for g in counted
-        if g["rows"] >= JUDGED_ROWS and g["fiscal_year"] in speaks.get(g["release"], ())
-    ]
-    found = []
-    for i, need in enumerate(needs):
-        lacking: dict[str | None, list[dict]] = {}
-        for group in judged:
-            if group[f"with_{i}"] < CARRIED_SHARE * group["rows"]:
-                lacking.setdefault(group["release"], []).append(group)
-        for release, groups in sorted(lacking.items(), key=lambda kv: kv[0] or ""):
-            found.append(Gap(
-                need,
-                release,
-                tuple(sorted(g["fiscal_year"] for g in groups)),
-                sum(g["rows"] for g in groups),
-                sum(g[f"with_{i}"] for g in groups),
-            ))
-    return found
+    return [g for g in groups if g["fiscal_year"] in speaks.get(g["release"], ())]
 
 
 def _fiscal_years_spoken_for(windows: Windows, params: MetricParams) -> dict[str | None, set[int]]:
@@ -189,3 +205,61 @@ def _by_table(needs: Iterable[Need]) -> dict[str, list[Need]]:
     for need in needs:
         grouped.setdefault(need.table, []).append(need)
     return grouped
+
+
+# --- what each release carries, as a metric ------------------------------------------------------
+
+_RECORD_COLUMNS = pa.schema([
+    ("dataset", pa.string()), ("release", pa.string()), ("fiscal_year", pa.int64()),
+    ("column", pa.string()), ("rows", pa.int64()), ("with_value", pa.int64()),
+    ("share", pa.float64()), ("carried", pa.bool_()), ("needed_by", pa.string()),
+])
+
+
+def _record_columns(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
+    needed_by: dict[tuple[str, str], list[str]] = {}
+    for metric in REGISTRY.values():
+        for need in metric.needs:
+            needed_by.setdefault((need.table, need.column), []).append(metric.name)
+    columns: dict[str, list[str]] = {}
+    for table_name, column in sorted(needed_by):
+        columns.setdefault(table_name, []).append(column)
+    rows = []
+    for table_name, table_columns in columns.items():
+        for group in counted(backend, table_name, table_columns, params):
+            for column in table_columns:
+                share = group[column] / group["rows"]
+                rows.append({
+                    "dataset": table_name, "release": group["release"],
+                    "fiscal_year": group["fiscal_year"], "column": column,
+                    "rows": group["rows"], "with_value": group[column], "share": share,
+                    "carried": share >= CARRIED_SHARE if group["rows"] >= JUDGED_ROWS else None,
+                    "needed_by": ", ".join(sorted(needed_by[(table_name, column)])),
+                })
+    table = memtable(pa.Table.from_pylist(rows, schema=_RECORD_COLUMNS))
+    return table.order_by(["dataset", "release", "fiscal_year", "column"])
+
+
+register(
+    Metric(
+        name="record_columns",
+        title="What the records can say: the columns each release carries, by fiscal year",
+        question="reconciliation",
+        definition=(
+            "For each FOIA dataset, release and fiscal year in which the release speaks for a "
+            "day of the period, and each canonical column some metric needs (needed_by names "
+            "them): rows, the rows holding a value (with_value; a redacted cell is empty) and "
+            "their share. carried is false when fewer than 1 row in 100 holds one: then the "
+            "metrics that need the column are not measurable over those days (or, where they "
+            f"can count without it, say how). Empty when the release has fewer than {JUDGED_ROWS} "
+            "rows that year, too few to judge."
+        ),
+        unit="rows; share of rows",
+        caveats=(
+            "A column a release carries can still be empty for some rows (a stay open at the "
+            "release end has no book-out yet); the share says how many.",
+        ),
+        tables=("foia_releases",),
+        build=_record_columns,
+    )
+)
