@@ -41,6 +41,6 @@ def test_reconcile_labels_synthetic_records_set_against_real_figures(
     result = CliRunner().invoke(app, ["reconcile", "--warehouse", str(warehouse)],
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    tables = result.output.count("(tolerance 5%)")
+    tables = result.output.count("\ncaveats: ")
     assert tables >= 3
     assert result.output.count("SYNTHETIC DATA") == tables

@@ -18,9 +18,10 @@ CONVICTED, PENDING, OTHER = (
 )
 FY2023_RATE = 187.48
 
-# C1: midnights 30 Sep, 1 and 2 Oct, removed 2 Oct. C2: in at 00:00 on 1 Oct, removed that day
-# (one midnight). C3: in on the evening of 3 Oct, still held at the release end (5 Oct).
-# Midnight population: 30 Sep 1; 1 Oct 2; 2 Oct 1; 3 Oct 0; 4 Oct 1; 5 Oct 1.
+# C1: held at the end of 29 and 30 Sep and 1 Oct, removed 2 Oct. C2: in at 00:00 on 1 Oct,
+# removed that day (held at no day's end). C3: in on the evening of 3 Oct, still held at the
+# release end (5 Oct). Midnight (end-of-day) population: 29 and 30 Sep 1; 1 Oct 1; 2 Oct 0;
+# 3, 4 and 5 Oct 1.
 STAYS = pa.Table.from_pylist(
     [
         {"stay_id": "C1", "release": "R", "stay_book_in": datetime(2022, 9, 29, 12),
@@ -53,12 +54,12 @@ def backend(tmp_path_factory):
 
 def test_monthly_cost_with_the_packaged_rates(backend):
     sept, octo = compute("detention_cost", backend).to_pylist()
-    # No sourced rate before FY2023 (1 Oct 2022): September's bed-day is counted, not priced.
-    assert (sept["month"], sept["days"], sept["bed_days"]) == (date(2022, 9, 1), 2, 1)
+    # No sourced rate before FY2023 (1 Oct 2022): September's bed-days are counted, not priced.
+    assert (sept["month"], sept["days"], sept["bed_days"]) == (date(2022, 9, 1), 2, 2)
     assert sept["rate_usd_per_day"] is None and sept["cost_usd"] is None
     assert sept["rate_source"].startswith("no rate")
-    assert (octo["days"], octo["bed_days"], octo["rate_usd_per_day"]) == (5, 5, FY2023_RATE)
-    assert octo["cost_usd"] == pytest.approx(5 * FY2023_RATE)
+    assert (octo["days"], octo["bed_days"], octo["rate_usd_per_day"]) == (5, 4, FY2023_RATE)
+    assert octo["cost_usd"] == pytest.approx(4 * FY2023_RATE)
     assert octo["rate_basis"] == "reported" and "Marketplace" in octo["rate_source"]
 
 
@@ -68,11 +69,11 @@ def test_cost_per_removal_by_criminality(backend):
         (r["criminality"], r["removals"], r["bed_days"], r["cost_usd"]) for r in result.to_pylist()
     ] == [
         (CONVICTED, 1, 3, pytest.approx(3 * FY2023_RATE)),
-        (OTHER, 1, 1, pytest.approx(FY2023_RATE)),
+        (OTHER, 1, 0, 0.0),
     ]
     (both,) = compute("detention_cost_per_removal", backend).to_pylist()
-    assert (both["removals"], both["bed_days"]) == (2, 4)
-    assert both["cost_per_removal_usd"] == pytest.approx(4 * FY2023_RATE / 2)
+    assert (both["removals"], both["bed_days"]) == (2, 3)
+    assert both["cost_per_removal_usd"] == pytest.approx(3 * FY2023_RATE / 2)
 
 
 def test_user_rates_split_a_month_and_are_named(backend, tmp_path, monkeypatch):
@@ -84,9 +85,10 @@ def test_user_rates_split_a_month_and_are_named(backend, tmp_path, monkeypatch):
     monkeypatch.setenv("ICELEDGER_FACTS_DIR", str(tmp_path))
     result = compute("detention_cost", backend).to_pylist()
     assert [(r["month"], r["bed_days"], r["cost_usd"], r["rate_source"]) for r in result] == [
-        (date(2022, 9, 1), 1, 100.0, "rate A"),
-        (date(2022, 10, 1), 3, 300.0, "rate A"),  # 1-3 Oct: 2 + 1 + 0 bed-days
+        (date(2022, 9, 1), 2, 200.0, "rate A"),
+        (date(2022, 10, 1), 2, 200.0, "rate A"),  # 1-3 Oct: 1 + 0 + 1 bed-days
         (date(2022, 10, 1), 2, 400.0, "rate B"),  # 4-5 Oct
     ]
     (removals,) = compute("detention_cost_per_removal", backend).to_pylist()
-    assert (removals["cost_usd"], removals["cost_per_removal_usd"]) == (400.0, 200.0)
+    # C1's 3 bed-days at rate A (removed 2 Oct); C2 was held at no day's end.
+    assert (removals["cost_usd"], removals["cost_per_removal_usd"]) == (300.0, 150.0)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iceledger.errors import IceledgerError
+from iceledger.facts import load_timeline
 from iceledger.metrics import MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.warehouse import Warehouse
@@ -134,14 +135,15 @@ def test_daily_population_both_definitions_by_hand(backend):
         "detained_population_daily", backend, MetricParams(end=date(2025, 1, 10))
     )
     assert rows(result, "date", "population_midnight", "population_24h") == [
-        # R0's S0 (booked in at noon on 30 Dec, still held); R0 speaks until 31 Dec.
-        (date(2024, 12, 30), 0, 1),
+        # Midnight: still held at the end of the day. R0's S0 (booked in at noon on 30 Dec,
+        # still held); R0 speaks until 31 Dec.
+        (date(2024, 12, 30), 1, 1),
         (date(2024, 12, 31), 1, 1),
         # R1: its first change is S1's book-in on the 2nd; no row for the 1st.
-        (date(2025, 1, 2), 0, 1),
-        (date(2025, 1, 3), 2, 2),  # S1 over midnight; S2 booked in at exactly 00:00
-        (date(2025, 1, 4), 1, 1),  # S1 out at 08:00, after midnight
-        (date(2025, 1, 5), 0, 1),  # S3 in at 13:00
+        (date(2025, 1, 2), 1, 1),
+        (date(2025, 1, 3), 1, 2),  # S1 held overnight; S2 in at 00:00 and out at 15:00
+        (date(2025, 1, 4), 0, 1),  # S1 out at 08:00
+        (date(2025, 1, 5), 1, 1),  # S3 in at 13:00
         (date(2025, 1, 6), 1, 1),
         (date(2025, 1, 7), 1, 1),
         (date(2025, 1, 8), 1, 2),  # S4 in and out the same day: 24-hour only
@@ -154,8 +156,8 @@ def test_open_stay_counts_to_release_end_and_not_after(backend):
     result = compute("detained_population_daily", backend, MetricParams(start=date(2025, 4, 14)))
     assert rows(result, "date", "population_midnight", "population_24h") == [
         (date(2025, 4, 14), 1, 1),
-        (date(2025, 4, 15), 2, 2),  # S5 booked in at 00:00
-        (date(2025, 4, 16), 1, 2),  # S5 out at 00:00: not at midnight, but that day
+        (date(2025, 4, 15), 2, 2),  # S5 in at 00:00, still held at the end of the day
+        (date(2025, 4, 16), 1, 2),  # S5 out at 00:00: held at no moment after, but that day
         (date(2025, 4, 17), 1, 1),
         *[(date(2025, 4, d), 1, 1) for d in range(18, 31)],
     ]
@@ -164,10 +166,10 @@ def test_open_stay_counts_to_release_end_and_not_after(backend):
 def test_daily_population_by_facility_counts_each_placement(backend):
     result = compute("detained_population_daily", backend, MetricParams(by=("facility_code",)))
     assert rows(result, "date", "facility_code", "population_midnight", "population_24h") == [
-        (date(2025, 1, 2), "F1", 0, 1),
-        (date(2025, 1, 3), "F1", 1, 1),
-        (date(2025, 1, 3), "F2", 0, 1),  # moved at noon: in both facilities' 24-hour counts
-        (date(2025, 1, 4), "F2", 1, 1),  # the duplicate stint is not counted again
+        (date(2025, 1, 2), "F1", 1, 1),
+        (date(2025, 1, 3), "F1", 0, 1),
+        (date(2025, 1, 3), "F2", 1, 1),  # moved at noon: in both facilities' 24-hour counts
+        (date(2025, 1, 4), "F2", 0, 1),  # the duplicate stint is not counted again
     ]
 
 
@@ -177,12 +179,12 @@ def test_population_filter_and_breakdown(backend):
     )
     result = compute("detained_population_daily", backend, params)
     assert rows(result, "date", "criminality", "population_midnight", "population_24h") == [
-        (date(2024, 12, 30), CONVICTED, 0, 1),
+        (date(2024, 12, 30), CONVICTED, 1, 1),
         (date(2024, 12, 31), CONVICTED, 1, 1),
-        (date(2025, 1, 2), CONVICTED, 0, 1),
+        (date(2025, 1, 2), CONVICTED, 1, 1),
         (date(2025, 1, 3), CONVICTED, 1, 1),
-        (date(2025, 1, 3), PENDING, 1, 1),
-        (date(2025, 1, 4), CONVICTED, 1, 1),  # nobody pending after S2's day: no row
+        (date(2025, 1, 3), PENDING, 0, 1),
+        (date(2025, 1, 4), CONVICTED, 0, 1),  # nobody pending after S2's day: no row
     ]
 
 
@@ -271,10 +273,27 @@ def test_capacity_uses_packaged_timeline(backend):
         "detention_vs_capacity", backend, MetricParams(start=date(2025, 1, 3), end=date(2025, 1, 3))
     )
     (row,) = result.to_pylist()
-    assert row["population_midnight"] == 2 and row["funded_beds"] == 41500
-    assert row["share_of_funded_beds"] == pytest.approx(2 / 41500)
-    assert row["population_over_funded_beds"] == 2 - 41500
-    assert "CBS" in row["capacity_source"]
+    assert row["population_midnight"] == 1 and row["funded_beds"] == 41500
+    assert row["share_of_funded_beds"] == pytest.approx(1 / 41500)
+    assert row["population_over_funded_beds"] == 1 - 41500
+    assert "Consolidated Appropriations Act, 2024" in row["capacity_source"]
+
+
+def test_packaged_capacity_is_sourced_or_marked_unsourced():
+    timeline = load_timeline("capacity.csv", "funded_beds").to_pylist()
+
+    def on(day: date) -> dict:
+        return next(r for r in timeline if r["effective_from"] <= day <= r["effective_to"])
+
+    assert on(date(2023, 1, 15))["funded_beds"] == 34000
+    assert "FY2023" in on(date(2023, 1, 15))["source"]
+    # Under the continuing resolutions before the FY2024 act no source gives a bed count.
+    gap = on(date(2023, 12, 1))
+    assert gap["funded_beds"] is None and gap["basis"] == "unsourced"
+    assert on(date(2024, 3, 22))["basis"] == "unsourced"
+    assert on(date(2024, 3, 23))["funded_beds"] == 41500
+    assert on(date(2025, 7, 4))["funded_beds"] is None
+    assert all(r["basis"] == "unsourced" or not r["source"].startswith("none") for r in timeline)
 
 
 def test_capacity_timeline_is_user_editable(backend, tmp_path, monkeypatch):
@@ -346,7 +365,8 @@ def test_sweep_matches_counting_each_day(spans):
     for offset in range(25):
         midnight = datetime(2025, 1, 1) + timedelta(days=offset)
         ends = [(start, out or held_through) for _, start, out, *_ in rows]
-        at_midnight = sum(start <= midnight < end for start, end in ends)
+        day_end = midnight + timedelta(days=1)
+        at_midnight = sum(start < day_end <= end for start, end in ends)
         that_day = sum(start < midnight + timedelta(days=1) and end >= midnight for start, end in ends)
         expected[midnight.date()] = (at_midnight, that_day)
     got = {r["date"]: (r["population_midnight"], r["population_24h"]) for r in result.to_pylist()}
@@ -400,6 +420,18 @@ def test_sweep_by_facility_for_a_period_matches_counting_each_day(stints, first,
         for facility in ("F1", "F2", None):
             spans = [(r["book_in"], r["book_out"] or held_through) for r in rows
                      if r["facility_code"] == facility]
-            expected = (sum(s <= midnight < e for s, e in spans),
+            day_end = midnight + timedelta(days=1)
+            expected = (sum(s < day_end <= e for s, e in spans),
                         sum(s < midnight + timedelta(days=1) and e >= midnight for s, e in spans))
             assert got.get((midnight.date(), facility), (0, 0)) == expected
+
+
+def test_alos_averages_the_stays_booked_out_in_each_whole_month(backend):
+    result = compute("alos_monthly", backend).to_pylist()
+    # January: S1 (46 hours), S2 (15) and S4 (8) ended; April: S5 (24 hours). December is a
+    # part-month of R0 and February and March saw no book-out. No workbooks: no published side.
+    assert [(r["month"], r["book_outs"], r["published_alos_days"]) for r in result] == [
+        (date(2025, 1, 1), 3, None),
+        (date(2025, 4, 1), 1, None),
+    ]
+    assert [r["alos_days"] for r in result] == pytest.approx([69 / 72, 1.0])

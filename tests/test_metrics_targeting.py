@@ -161,9 +161,9 @@ def test_book_ins_and_population_by_criminality(backend):
             book_ins["other_immigration_violator"]) == (3, 1, 1, 1)
     days = _by(compute("population_criminality", backend, MetricParams(
         start=date(2025, 1, 4), end=date(2025, 1, 7))), "date")
-    # s1 is in custody at the midnights of 4-6 Jan; s2 (booked in 4 Jan 08:00, never booked out)
-    # from 5 Jan.
-    assert {d.day: r["population_midnight"] for d, r in days.items()} == {4: 1, 5: 2, 6: 2, 7: 1}
+    # Still held at the end of the day: s1 (out 6 Jan at noon) on 4-5 Jan; s2 (booked in 4 Jan
+    # 08:00, never booked out) from 4 Jan.
+    assert {d.day: r["population_midnight"] for d, r in days.items()} == {4: 2, 5: 2, 6: 1, 7: 1}
     assert days[date(2025, 1, 5)]["no_conviction_no_charge_share"] == pytest.approx(0.5)
     assert days[date(2025, 1, 7)]["convicted"] == 0
 

@@ -338,3 +338,39 @@ def test_daily_counts_add_up_to_the_rows_kept(events):
     assert sum(by_office.column("arrests").to_pylist()) == kept
     days = national.column("date").to_pylist()
     assert days == [days[0] + timedelta(days=i) for i in range(len(days))], "no gaps"
+
+
+def test_removals_by_departure_year_beside_ice_confirmation_year(tmp_path):
+    departures = [date(2018, 9, 25), date(2018, 10, 1), date(2019, 3, 1), date(2019, 6, 30),
+                  date(2019, 9, 30), date(2019, 10, 5)]
+    tables = {
+        "foia_removals": pa.table({
+            "release": ["R"] * len(departures),
+            "departed_date": pa.array(departures, pa.date32()),
+        }),
+        "foia_releases": pa.table({"release": ["R"], "coverage_start": [date(2018, 9, 20)],
+                                   "coverage_end": [date(2019, 10, 10)]}),
+        "stats_workbooks": pa.table({
+            "workbook": ["FY19a.xlsx", "FY19b.xlsx"],
+            "as_of_date": [date(2019, 7, 1), date(2019, 9, 15)],
+            "file_date": [date(2019, 7, 5), date(2019, 9, 20)],
+        }),
+        "stats_removals": pa.table({
+            "workbook": ["FY19a.xlsx", "FY19b.xlsx", "FY19b.xlsx"],
+            "fiscal_year": [2019, 2019, 2019],
+            "category": ["Total", "Total", "FAMU"],
+            "removals": [10.0, 12.0, 2.0],
+        }),
+    }
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    for name, table in tables.items():
+        warehouse.replace_table(name, table)
+    result = compute("removals_by_fiscal_year", ibis.duckdb.connect(str(warehouse.path)))
+    assert [tuple(r.values()) for r in result.to_pylist()] == [
+        # From the first departure (25 Sep 2018) to the release end (10 Oct 2019).
+        (2018, 6, 1, None, None, None, None),
+        # ICE's latest FY2019 total (data of 15 Sep 2019) beside the 4 departures of the year,
+        # 3 of them before that date.
+        (2019, 365, 4, 12.0, "FY19b.xlsx", date(2019, 9, 15), 3),
+        (2020, 10, 1, None, None, None, None),
+    ]

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import ibis
 import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from iceledger import cli
 from iceledger.cli import app
 from iceledger.metrics import compute
 from iceledger.metrics.backends import duckdb_backend
-from iceledger.metrics.reconciliation import reconcile
+from iceledger.metrics.reconciliation import bands_for, compared, reconcile
 from iceledger.warehouse import Warehouse
 
-# P1 held from 00:00 on 1 Jan to the release end (31 Mar); P2 over the midnights 11 Jan - 5 Feb
-# (21 + 5); P3 booked in and out on 20 Feb (no midnight); P4 over the midnights of 1 and 2 Mar.
-# Midnight bed-days: January 31 + 21 = 52, February 28 + 5 = 33, March 31 + 2 = 33.
+# Held at the end of the day: P1 from 1 Jan to the release end (31 Mar); P2 (in 10 Jan at noon,
+# out 5 Feb at 10:00) 10-31 Jan and 1-4 Feb (22 + 4); P3 booked in and out on 20 Feb (never);
+# P4 (out at 00:00 on 3 Mar) 1 and 2 Mar.
+# Midnight bed-days: January 31 + 22 = 53, February 28 + 4 = 32, March 31 + 2 = 33.
 STAYS = pa.Table.from_pylist(
     [
         {"stay_id": "P1", "stay_book_in": datetime(2025, 1, 1), "stay_book_out": None,
@@ -32,6 +35,9 @@ STAYS = pa.Table.from_pylist(
     schema=pa.schema([("stay_id", pa.string()), ("stay_book_in", pa.timestamp("us")),
                       ("stay_book_out", pa.timestamp("us")), ("stay_release_reason", pa.string())]),
 ).append_column("release", pa.array(["R"] * 4)).append_column(
+    # As foia_stays stores it for closed stays: book-out less book-in, in days.
+    "length_days", pa.array([None, 25 + 22 / 24, 0.5, 2.0])
+).append_column(
     "criminality", pa.array(["Convicted Criminal"] * 4)
 ).append_column("aor", pa.array(["Atlanta"] * 4)).append_column(
     "citizenship_country", pa.array(["MEXICO"] * 4)
@@ -83,6 +89,15 @@ BOOK_OUTS = monthly(
     ],
     release_reason=[], criminality=[],
 )
+ALOS = monthly(
+    "alos_days",
+    [
+        ("W1.xlsx", date(2025, 2, 1), "Total", "Total", 14.0),
+        ("W2.xlsx", date(2025, 2, 1), "Total", "Total", 13.0),  # revised: the latest counts
+        ("W2.xlsx", date(2025, 2, 1), "ICE", "Total", 99.0),
+    ],
+    agency=[], criminality=[],
+)
 DETAINED_NOW = pa.table(
     {
         "workbook": ["W1.xlsx", "W1.xlsx", "W2.xlsx"],
@@ -99,7 +114,7 @@ def warehouse_path(tmp_path_factory):
     for name, table in {
         "foia_stays": STAYS, "foia_releases": RELEASES, "stats_workbooks": WORKBOOKS,
         "stats_adp": ADP, "stats_book_ins": BOOK_INS, "stats_book_outs": BOOK_OUTS,
-        "stats_detained_now": DETAINED_NOW,
+        "stats_detained_now": DETAINED_NOW, "stats_alos": ALOS,
     }.items():
         warehouse.replace_table(name, table)
     return warehouse.path
@@ -117,7 +132,18 @@ def test_adp_monthly_beside_latest_published(backend):
         (date(2025, 2, 1), 28, 1.0, "W2.xlsx"),
         (date(2025, 3, 1), 31, None, None),
     ]
-    assert [r["foia_adp"] for r in result] == pytest.approx([52 / 31, 33 / 28, 33 / 31])
+    assert [r["foia_adp"] for r in result] == pytest.approx([53 / 31, 32 / 28, 33 / 31])
+
+
+def test_alos_beside_latest_published(backend):
+    result = compute("alos_monthly", backend).to_pylist()
+    # February: P2 (25 days 22 hours) and P3 (12 hours) booked out; March: P4 (2 days).
+    assert [(r["month"], r["book_outs"], r["published_alos_days"], r["published_workbook"])
+            for r in result] == [
+        (date(2025, 2, 1), 2, 13.0, "W2.xlsx"),
+        (date(2025, 3, 1), 1, None, None),
+    ]
+    assert [r["alos_days"] for r in result] == pytest.approx([(25 + 22 / 24 + 0.5) / 2, 2.0])
 
 
 def test_book_outs_by_reason_side_by_side(backend):
@@ -136,10 +162,12 @@ def test_book_outs_by_reason_side_by_side(backend):
 
 def test_reconcile_adp_flags_beyond_tolerance(backend):
     jan, feb = compute("reconcile_adp", backend).to_pylist()
-    assert jan["difference"] == pytest.approx(52 / 31 - 1.6)
-    assert jan["difference_pct"] == pytest.approx((52 / 31 - 1.6) / 1.6 * 100)  # 4.8%
-    assert jan["flagged"] is False and jan["tolerance_pct"] == 5.0
-    assert feb["difference_pct"] == pytest.approx((33 / 28 - 1) * 100)  # 17.9%
+    assert jan["difference"] == pytest.approx(53 / 31 - 1.6)
+    assert jan["difference_pct"] == pytest.approx((53 / 31 - 1.6) / 1.6 * 100)  # +6.9%
+    # FOIA-built ADP was measured 0.1-6.6% below ICE's: above it is outside the usual gap.
+    assert (jan["tolerance_low_pct"], jan["tolerance_high_pct"]) == (-6.6, 0.0)
+    assert jan["flagged"] is True and "0.1-6.6% below" in jan["tolerance_basis"]
+    assert feb["difference_pct"] == pytest.approx((32 / 28 - 1) * 100)  # +14.3%
     assert feb["flagged"] is True
 
 
@@ -166,16 +194,47 @@ def test_reconcile_book_ins_per_day(backend):
 def test_tolerance_is_a_parameter(backend):
     results = dict((m.name, t) for m, t in reconcile(backend, tolerance_pct=20.0))
     assert results["reconcile_adp"].column("flagged").to_pylist() == [False, False]
-    assert results["reconcile_adp"].column("tolerance_pct").to_pylist() == [20.0, 20.0]
+    assert results["reconcile_adp"].column("tolerance_low_pct").to_pylist() == [-20.0, -20.0]
+    assert results["reconcile_adp"].column("tolerance_high_pct").to_pylist() == [20.0, 20.0]
+    assert results["reconcile_adp"].column("tolerance_basis")[0].as_py().startswith("flat")
 
 
-def test_reconcile_command_prints_tables_and_definitions(warehouse_path):
+@pytest.mark.parametrize(
+    ("month", "foia", "flagged", "basis"),
+    [
+        # Nov 2018 - May 2019: FOIA-built book-ins ran 14-30% below ICE's.
+        (date(2018, 12, 1), 80.0, False, "14-30% below"),
+        (date(2018, 12, 1), 95.0, True, "14-30% below"),
+        (date(2018, 12, 1), 100.0, True, "14-30% below"),
+        # No gap measured between June 2019 and FY2022: not judged either way.
+        (date(2020, 6, 1), 50.0, None, "no gap measured"),
+        # From FY2022, within 1%.
+        (date(2022, 3, 1), 99.5, False, "within 1%"),
+        (date(2022, 3, 1), 97.0, True, "within 1%"),
+        (date(2022, 3, 1), 102.0, True, "within 1%"),
+    ],
+)
+def test_book_in_tolerance_depends_on_the_era(month, foia, flagged, basis):
+    rows = ibis.memtable({"month": [month], "foia": [foia], "published": [100.0]})
+    (row,) = compared(rows, "foia", "published", "month",
+                      bands_for("book_ins", None)).to_pyarrow().to_pylist()
+    assert row["difference_pct"] == pytest.approx(foia - 100.0)
+    assert row["flagged"] is flagged and basis in row["tolerance_basis"]
+
+
+def test_reconcile_command_prints_tables_and_definitions(warehouse_path, monkeypatch):
+    # Rich sizes tables to the terminal; a fixed width keeps the test independent of the runner.
+    for console in (cli.console, cli.err_console):
+        monkeypatch.setattr(console, "width", 250)
     run = CliRunner().invoke(
         app, ["reconcile", "--tolerance", "20", "--warehouse", str(warehouse_path)]
     )
     assert run.exit_code == 0, run.output
     assert "reconcile_adp" in run.output and "2025-02" in run.output
     assert "tolerance 20%" in run.output
+    measured = CliRunner().invoke(app, ["reconcile", "--warehouse", str(warehouse_path)])
+    assert measured.exit_code == 0, measured.output
+    assert "measured gap per era" in measured.output
     assert "stats_adp" in run.output  # the source tables are named
 
 

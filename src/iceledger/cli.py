@@ -403,23 +403,24 @@ def print_checks_summary(review) -> None:
 @user_errors
 def reconcile_command(
     tolerance: Annotated[float | None, typer.Option(
-        "--tolerance", help="Flag differences larger than PCT percent of the published figure "
-        "(default: DEFAULT_TOLERANCE_PCT in metrics/reconciliation.py, 5).", metavar="PCT")] = None,
+        "--tolerance", help="Flag differences larger than PCT percent of the published figure, in "
+        "every era (default: the gap measured per measure and era, TOLERANCES in "
+        "metrics/reconciliation.py).", metavar="PCT")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
-    """FOIA-derived figures against ICE's published workbook figures, flagged beyond a tolerance."""
+    """FOIA-derived figures against ICE's published workbook figures, flagged beyond the usual gap
+    measured for each measure and era."""
     from iceledger.metrics.backends import duckdb_backend
     from iceledger.serving.output import synthetic_banner
-    from iceledger.metrics.reconciliation import DEFAULT_TOLERANCE_PCT, reconcile
+    from iceledger.metrics.reconciliation import reconcile
 
-    tolerance = DEFAULT_TOLERANCE_PCT if tolerance is None else tolerance
+    band = "measured gap per era" if tolerance is None else f"tolerance {tolerance:g}%"
     # Synthetic FOIA records set against ICE's real figures must say so.
     banner = synthetic_banner(warehouse)
     for metric, result in reconcile(duckdb_backend(warehouse), tolerance):
         if banner:
             console.print(banner, style="bold red", highlight=False, markup=False)
-        console.print(_figures_table(
-            f"{metric.name}: {metric.title} (tolerance {tolerance:g}%)", result))
+        console.print(_figures_table(f"{metric.name}: {metric.title} ({band})", result))
         console.print(f"{metric.definition}\nsources: {', '.join(metric.tables)}; unit: "
                       f"{metric.unit}\ncaveats: {' '.join(metric.caveats)}\n",
                       highlight=False, soft_wrap=True)

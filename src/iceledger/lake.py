@@ -29,16 +29,6 @@ from iceledger.warehouse import Warehouse
 
 MANIFEST = "manifest.json"
 LAKE_FORMAT = "iceledger-lake/1"
-# The column a FOIA table's fiscal year is computed from when the table has none of its own.
-PARTITION_DATES = {
-    tables.FOIA_ARRESTS: "apprehension_date",
-    tables.FOIA_STINTS: "book_in",
-    tables.FOIA_REMOVALS: "departed_date",
-    tables.FOIA_DETAINERS: "detainer_prepare_date",
-    tables.FOIA_ENCOUNTERS: "event_date",
-    tables.FOIA_STAYS: "stay_book_in",
-    tables.FOIA_ARREST_STAY_LINKS: "apprehension_date",
-}
 
 
 @dataclass
@@ -102,12 +92,6 @@ def read_manifest(directory: Path | str) -> dict:
     return manifest
 
 
-def table_paths(directory: Path | str) -> dict[str, Path]:
-    """Each table of a lake and the folder its Parquet dataset is in."""
-    directory = Path(directory)
-    return {name: directory / name for name in read_manifest(directory)["tables"]}
-
-
 def _partition_columns(con: duckdb.DuckDBPyConnection, name: str) -> tuple[list[str], str]:
     """The table's partition columns and the SELECT list that adds any computed one."""
     columns = [r[0] for r in con.execute(
@@ -115,8 +99,8 @@ def _partition_columns(con: duckdb.DuckDBPyConnection, name: str) -> tuple[list[
         "AND table_name = ? ORDER BY ordinal_position", [name]).fetchall()]
     keys = [c for c in ("release", "fiscal_year") if c in columns]
     select = "*"
-    if "fiscal_year" not in columns and PARTITION_DATES.get(name) in columns:
-        when = PARTITION_DATES[name]
+    when = tables.key_dates().get(name)
+    if "fiscal_year" not in columns and when in columns:
         select = (f'*, CAST(year("{when}") + (month("{when}") >= 10)::INTEGER AS INTEGER) '
                   "AS fiscal_year")
         keys.append("fiscal_year")

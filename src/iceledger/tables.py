@@ -3,8 +3,8 @@
 Code names a table through this module's constants, never a string of its own (a test greps for
 such strings), and docs/codebook.md is tested against it: every table and column listed here is
 documented there. The workbook tables each `[[tables]]` entry of data/layouts/stats_tables.toml
-names (and their fiscal-year `totals_table` companions) are catalogued from that file, so a new spec is a new table here
-without code.
+names (and their fiscal-year `totals_table` companions) are catalogued from that file, so a new
+spec is a new table here without code.
 
 A column's `kind` is its DuckDB type as the codebook states it; columns a layout adds beyond these
 (FOIA releases carry dozens) are kept too, and documented by family in the codebook.
@@ -31,6 +31,8 @@ class Table:
     family: str  # "bookkeeping", "foia", "foia derived", "workbooks"
     meaning: str
     columns: tuple[Column, ...] = ()
+    # The date that places a record in time (FOIA records and what is derived from them).
+    key_date: str | None = None
 
     def ddl(self) -> str:
         body = ",\n    ".join(f'"{c.name}" {c.kind}' for c in self.columns)
@@ -81,6 +83,7 @@ STATS_ALOS = "stats_alos"
 STATS_ALOS_BY_FACILITY_TYPE = "stats_alos_by_facility_type"
 STATS_ALOS_ADULT_BY_AGENCY = "stats_alos_adult_by_agency"
 STATS_ICLOS = "stats_iclos"
+STATS_REMOVALS = "stats_removals"
 STATS_ICLOS_DETAINEES = "stats_iclos_detainees"
 STATS_SEMIANNUAL = "stats_semiannual"
 STATS_TPS_COUNTRIES = "stats_tps_countries"
@@ -115,21 +118,22 @@ _DECLARED = (
           _columns(_FOIA_PROVENANCE + ", apprehension_date TIMESTAMP, aor VARCHAR, "
                    "aor_code VARCHAR, apprehension_method VARCHAR, arrest_setting VARCHAR, "
                    "criminality VARCHAR, person_id VARCHAR, episode_id VARCHAR, "
-                   "is_duplicate BOOLEAN")),
+                   "is_duplicate BOOLEAN"), key_date="apprehension_date"),
     Table(FOIA_STINTS, "foia", "detention stints: one row per placement in one facility",
           _columns(_FOIA_PROVENANCE + ", stay_book_in TIMESTAMP, book_in TIMESTAMP, "
                    "book_out TIMESTAMP, stay_book_out TIMESTAMP, facility_code VARCHAR, "
                    "criminality VARCHAR, msc_crime_class VARCHAR, person_id VARCHAR, "
-                   "stay_id VARCHAR, is_duplicate BOOLEAN")),
+                   "stay_id VARCHAR, is_duplicate BOOLEAN"), key_date="book_in"),
     Table(FOIA_REMOVALS, "foia", "removals, one row per raw row",
           _columns(_FOIA_PROVENANCE + ", departed_date DATE, aor VARCHAR, criminality VARCHAR, "
-                   "person_id VARCHAR")),
+                   "person_id VARCHAR"), key_date="departed_date"),
     Table(FOIA_DETAINERS, "foia", "detainers, one row per raw row",
           _columns(_FOIA_PROVENANCE + ", detainer_prepare_date TIMESTAMP, aor VARCHAR, "
-                   "detainer_lift_reason VARCHAR, person_id VARCHAR")),
+                   "detainer_lift_reason VARCHAR, person_id VARCHAR"),
+          key_date="detainer_prepare_date"),
     Table(FOIA_ENCOUNTERS, "foia", "encounters, one row per raw row",
           _columns(_FOIA_PROVENANCE + ", event_date TIMESTAMP, aor VARCHAR, event_type VARCHAR, "
-                   "person_id VARCHAR")),
+                   "person_id VARCHAR"), key_date="event_date"),
     Table(FOIA_CHECKS, "foia", "validation of each loaded FOIA file", _columns(
         "sha256 VARCHAR, file_name VARCHAR, dataset VARCHAR, check VARCHAR, "
         "description VARCHAR, failed_rows BIGINT, total_rows BIGINT, status VARCHAR, "
@@ -153,10 +157,10 @@ _DECLARED = (
                    "stay_book_in TIMESTAMP, stay_book_out TIMESTAMP, censored BOOLEAN, "
                    "end_time TIMESTAMP, length_days DOUBLE, stay_release_reason VARCHAR, "
                    "criminality VARCHAR, msc_crime_class VARCHAR, aor VARCHAR, "
-                   "first_facility_code VARCHAR, n_stints BIGINT")),
+                   "first_facility_code VARCHAR, n_stints BIGINT"), key_date="stay_book_in"),
     Table(FOIA_ARREST_STAY_LINKS, "foia derived", "each arrest's detention stay, one to one",
           _columns("arrest_record_id VARCHAR, stay_id VARCHAR, days_from_arrest DOUBLE, "
-                   "apprehension_date TIMESTAMP")),
+                   "apprehension_date TIMESTAMP"), key_date="apprehension_date"),
     Table(FOIA_REMOVAL_LINKS, "foia derived", "each removal's stay and arrest",
           _columns("removal_record_id VARCHAR, stay_id VARCHAR, arrest_record_id VARCHAR")),
     Table(FOIA_RELEASES, "foia derived", "each release's coverage (the censoring date)",
@@ -192,3 +196,9 @@ def catalogue() -> dict[str, Table]:
         for name in filter(None, (spec["name"], spec.get("totals_table"))):
             tables.setdefault(name, Table(name, "workbooks", "spec'd in stats_tables.toml"))
     return tables
+
+
+def key_dates(family: str | None = None) -> dict[str, str]:
+    """Each table's key date by table name (of one family, if named)."""
+    return {t.name: t.key_date for t in catalogue().values()
+            if t.key_date and (family is None or t.family == family)}

@@ -5,6 +5,7 @@ from iceledger.metrics import detention  # noqa: F401,E402
 from iceledger.metrics import outcomes  # noqa: F401,E402
 from iceledger.metrics import cost  # noqa: F401,E402
 from iceledger.metrics import reconciliation  # noqa: F401,E402
+from iceledger.metrics import capabilities  # noqa: F401,E402
 from iceledger.metrics import volume  # noqa: F401,E402
 from iceledger.metrics import targeting  # noqa: F401,E402
 from iceledger.metrics import severity  # noqa: F401,E402

@@ -1,10 +1,11 @@
 """Cost: detention bed-days priced at a dated, sourced, editable daily rate.
 
-A bed-day is one person in custody at one midnight (the midnight population of
-detention.daily_population, ICE's own counting convention). The rate in force on each day comes
-from src/iceledger/data/facts/cost_rates.csv (or the user's copy in --facts DIR / $ICELEDGER_FACTS_DIR);
-every row carries the rate it used, the rate's basis and its source, and a day with no rate in the
-table is left unpriced (cost NULL) rather than priced at a neighbouring year's rate.
+A bed-day is one person in custody at the end of one day (the midnight population of
+detention.daily_population: still held at the midnight that closes the day). The rate in force
+on each day comes from src/iceledger/data/facts/cost_rates.csv (or the user's copy in
+--facts DIR / $ICELEDGER_FACTS_DIR); every row carries the rate it used, the rate's basis and its
+source, and a day with no rate in the table is left unpriced (cost NULL) rather than priced at a
+neighbouring year's rate.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ import pyarrow as pa
 
 from iceledger.facts import load_timeline
 from iceledger.metrics.detention import (
+    BOOK_OUTS,
     POPULATION_FILTERS,
+    RELEASE_REASONS,
     daily_population,
-    next_midnight,
+    nights_held,
     on_timeline,
     owned,
     reason_in,
     source_table,
 )
 from iceledger.metrics.registry import Metric, MetricParams, register
-from iceledger.metrics.volume import apply_filters, during
+from iceledger.metrics.volume import STAY_IDENTIFIERS, apply_filters, during
 from iceledger.tables import FOIA_RELEASES, FOIA_STAYS
 
 RATE_COLUMNS = ("rate_usd_per_day", "rate_basis", "rate_source")
@@ -92,6 +95,7 @@ register(
         build=_detention_cost,
         dimensions=("criminality", "aor"),
         filters=POPULATION_FILTERS,
+        needs=(BOOK_OUTS, STAY_IDENTIFIERS),
     )
 )
 
@@ -106,8 +110,8 @@ def _cost_per_removal(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tab
     )
     stays = during(owned(backend, stays, "stay_book_out"), params, "stay_book_out")
     stays = stays.mutate(out_day=stays.stay_book_out.date())
-    nights = next_midnight(stays.stay_book_out).delta(next_midnight(stays.stay_book_in), unit="day")
-    stays = priced(stays.mutate(nights=ibis.greatest(nights, 0)), stays.out_day)
+    stays = priced(stays.mutate(nights=nights_held(stays.stay_book_in, stays.stay_book_out)),
+                   stays.out_day)
     monthly = stays.group_by([stays.out_day.truncate("M").name("month"), *by, *RATE_COLUMNS])
     monthly = monthly.aggregate(removals=ibis._.count(), bed_days=ibis._.nights.sum())
     cost = monthly.bed_days * monthly.rate_usd_per_day
@@ -149,5 +153,6 @@ register(
         dimensions=("criminality", "aor"),
         filters=POPULATION_FILTERS,
         count_column="removals",
+        needs=(BOOK_OUTS, RELEASE_REASONS),
     )
 )

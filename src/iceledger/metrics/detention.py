@@ -27,12 +27,14 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_timeline
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, register
 from iceledger.metrics.volume import (
+    STAY_IDENTIFIERS,
     Windows,
     apply_filters,
     covered_days,
     during,
+    has_tables,
     midnight,
     one_release_per_day,
     release_spans,
@@ -43,6 +45,7 @@ from iceledger.tables import (
     FOIA_STAYS,
     FOIA_STINTS,
     STATS_ADP,
+    STATS_ALOS,
     STATS_BOOK_OUTS,
     STATS_WORKBOOKS,
 )
@@ -79,6 +82,16 @@ REASON_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 POPULATION_FILTERS = ("aor", "criminality", "citizenship_country")
+
+BOOK_OUTS = Need(
+    FOIA_STAYS, "stay_book_out",
+    "who is held on a day, and for how long, is known only from when each stay ended",
+)
+RELEASE_REASONS = Need(
+    FOIA_STAYS, "stay_release_reason",
+    "a release from custody is told from a removal or a transfer only by the stay's release "
+    "reason",
+)
 
 
 def reason_in(reason: ir.StringValue, group: str) -> ir.BooleanValue:
@@ -140,10 +153,10 @@ def owned_days(backend: ibis.BaseBackend, table: ir.Table, moment: str) -> ir.Ta
     )
 
 
-def next_midnight(moment: ir.TimestampValue) -> ir.DateValue:
-    """The first midnight at or after `moment`, as that day's date."""
-    day = moment.date()
-    return ibis.ifelse(moment == moment.truncate("D"), day, day + DAY)
+def nights_held(book_in: ir.TimestampValue, book_out: ir.TimestampValue) -> ir.IntegerValue:
+    """The days a stay was still held at their end (bed-days): from its book-in day to the day
+    before its book-out day, as detained_population_daily counts them; never negative."""
+    return ibis.greatest(book_out.date().delta(book_in.date(), unit="day"), 0)
 
 
 def custody_intervals(
@@ -198,30 +211,29 @@ def _reaching_into(rows: ir.Table, start: str, end: str, params: MetricParams) -
 
 
 def _per_day(spans: ir.Table, keys: list[str], moment: ir.TimestampValue) -> ir.Table:
-    """keys, date, n, at_midnight: how many intervals start (or end) each day, and how many of
-    those at exactly 00:00.
+    """keys, date, n: how many intervals start (or end) each day.
 
     Counts are float64 from here on: DuckDB sums them several times faster than integers (whose
     sums it widens to 128 bits), and every count and running total stays an exact integer (far
     below 2^53); the populations are cast back to int64 at the end.
     """
-    exact = (moment == moment.truncate("D")).cast("float64")
     return spans.group_by([*keys, moment.date().name("date")]).aggregate(
-        n=ibis._.count().cast("float64"), at_midnight=exact.sum()
+        n=ibis._.count().cast("float64")
     )
 
 
 def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     """date, the dimensions in params.by, population_midnight, population_24h.
 
-    Midnight: in custody at 00:00 of the day (start <= midnight < end), ICE's own convention.
+    Midnight: still in custody at the end of the day, at the midnight that closes it (booked in
+    before it, booked out at or after it or not yet): the Deportation Data Project's rule of
+    counting people still detained after 11:59 p.m. on the day (docs/methodology.md).
     24-hour: in custody at any moment of the day (the calendar days from start's to end's).
 
-    On a day without book-ins or book-outs both counts are the people held, which changes only on
-    days with some: `held` after a day's book-ins and book-outs is the running total of book-ins
-    less book-outs. On such a day itself, the 24-hour count adds those booked out that day, and
-    the midnight count leaves out the day's book-ins after 00:00 and keeps its book-outs after
-    00:00 (both change the count from the next midnight).
+    Both counts change only on days with book-ins or book-outs. `held` after a day's book-ins
+    and book-outs, the running total of book-ins less book-outs, is exactly the end-of-day
+    count: a book-out at 00:00 of the next day is that day's. On a day with changes the 24-hour
+    count adds those booked out that day; on a quiet day both counts are `held`.
     """
     by = list(params.by)
     spans, days_owned = custody_intervals(backend, params)
@@ -237,9 +249,7 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
         *(ibis.coalesce(joined[k], joined[f"{k}_right"]).name(k) for k in keys),
         date=ibis.coalesce(joined.date, joined.date_right),
         booked_in=joined.n.fill_null(0.0),
-        in_at_midnight=joined.at_midnight.fill_null(0.0),
         booked_out=joined.n_right.fill_null(0.0),
-        out_at_midnight=joined.at_midnight_right.fill_null(0.0),
     )
     running = ibis.window(group_by=keys, order_by="date", rows=(None, 0))
     ordered = ibis.window(group_by=keys, order_by="date")
@@ -247,11 +257,7 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
         held=(per_day.booked_in - per_day.booked_out).sum().over(running),
         next_change=per_day.date.lead().over(ordered),
     )
-    runs = runs.mutate(
-        midnight_that_day=runs.held - (runs.booked_in - runs.in_at_midnight)
-        + (runs.booked_out - runs.out_at_midnight),
-        h24_that_day=runs.held + runs.booked_out,
-    ).join(days_owned, "release")
+    runs = runs.mutate(h24_that_day=runs.held + runs.booked_out).join(days_owned, "release")
     # Each day with changes speaks for itself and the quiet days up to the next one; after the
     # last, nobody is held (every interval that began has ended) and no days are shown.
     first = ibis.greatest(runs.date, runs.owned_start)
@@ -263,7 +269,6 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     runs = runs.mutate(first=first, last=last).filter(lambda r: r.first <= r.last)
     days = runs.select(
         *by,
-        "midnight_that_day",
         "h24_that_day",
         "held",
         change=runs.date,
@@ -275,8 +280,7 @@ def daily_population(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
     return days.select(
         *by,
         date=day,
-        population_midnight=ibis.ifelse(day == days.change, days.midnight_that_day,
-                                        days.held).cast("int64"),
+        population_midnight=days.held.cast("int64"),
         population_24h=ibis.ifelse(day == days.change, days.h24_that_day,
                                    days.held).cast("int64"),
     )
@@ -293,10 +297,13 @@ register(
         question="detention",
         definition=(
             "For each day, the number of people in ICE detention under two definitions, from the "
-            "FOIA detention records: population_midnight counts custody at 00:00 (book-in at or "
-            "before midnight and book-out after it), the convention of ICE's published counts; "
-            "population_24h counts anyone in custody at any moment of the day, so it also counts "
-            "people booked in and out the same day. Nationally and by AOR or criminality a "
+            "FOIA detention records: population_midnight counts the people still held at the "
+            "end of the day, at the midnight that closes it (booked in before that midnight and "
+            "booked out at or after it, or still held): the Deportation Data Project's rule, "
+            "people still detained after 11:59 p.m. on the day. A count at 00:00 at the start "
+            "of the day would be this count one day later. population_24h counts anyone in "
+            "custody at any moment of the day, so it also counts people booked in and out the "
+            "same day. Nationally and by AOR or criminality a "
             f"person's continuous stay is counted once ({FOIA_STAYS}); by facility each placement "
             "(non-duplicate stint) counts at its facility. Stays still open at the end of a "
             "release are counted up to the release's last day (censored), never closed early. "
@@ -317,6 +324,7 @@ register(
         dimensions=("facility_code", "aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="population_24h",
+        needs=(BOOK_OUTS, STAY_IDENTIFIERS),
     )
 )
 
@@ -420,8 +428,8 @@ register(
         caveats=(
             KM_CENSORING_CAVEAT,
             f"The restricted mean is not comparable with a mean that is not restricted to "
-            f"{KM_RESTRICTION_DAYS} days, such as ICE's average length of stay (ALOS), which "
-            "averages stays ending in the period.",
+            f"{KM_RESTRICTION_DAYS} days, such as ICE's average length of stay (ALOS, the "
+            "figure ICE prints), which averages the stays ending in the period: alos_monthly.",
             BOOK_IN_PERIOD_CAVEAT,
         ),
         tables=(FOIA_STAYS, FOIA_RELEASES),
@@ -429,6 +437,7 @@ register(
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="stays",
+        needs=(BOOK_OUTS,),
     )
 )
 
@@ -473,6 +482,7 @@ register(
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="at_risk",
+        needs=(BOOK_OUTS,),
     )
 )
 
@@ -521,6 +531,7 @@ register(
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="stays",
+        needs=(BOOK_OUTS, RELEASE_REASONS),
     )
 )
 
@@ -564,12 +575,15 @@ register(
         caveats=(
             "Funded beds are an appropriations figure, not the physical capacity of facilities.",
             "The July 2025 law funds detention in dollars; with no sourced bed count for it, "
-            "funded_beds is empty from 2025-07-04 unless capacity.csv is given one.",
+            "funded_beds is empty from 2025-07-04 unless capacity.csv is given one. It is empty "
+            "too from 2023-10-01 to 2024-03-22 (continuing resolutions; no source gives their "
+            "bed count): capacity_basis says 'unsourced'.",
         ),
         tables=(FOIA_STAYS, FOIA_RELEASES),
         build=_against_capacity,
         filters=POPULATION_FILTERS,
         count_column="population_midnight",
+        needs=(BOOK_OUTS, STAY_IDENTIFIERS),
     )
 )
 
@@ -675,6 +689,7 @@ register(
         dimensions=("criminality",),
         filters=("citizenship_country",),
         count_column=None,
+        needs=(BOOK_OUTS, STAY_IDENTIFIERS),
     )
 )
 
@@ -746,5 +761,78 @@ register(
         build=_book_outs_beside_published,
         filters=POPULATION_FILTERS,
         count_column="foia_book_outs",
+        needs=(BOOK_OUTS, RELEASE_REASONS),
+    )
+)
+
+
+ALOS_SPEC = SeriesSpec(STATS_ALOS, "alos_days", ("agency", "criminality"))
+_NO_PUBLISHED_ALOS = pa.schema([("month", pa.date32()), ("criminality", pa.string()),
+                                ("published_alos_days", pa.float64()),
+                                ("published_workbook", pa.string())])
+
+
+def _published_alos(backend: ibis.BaseBackend, by: list[str]) -> ir.Table:
+    """ICE's printed ALOS per month (all arresting agencies), latest workbook; no rows when the
+    warehouse has no workbooks, so the FOIA side stands alone."""
+    if not has_tables(backend, ALOS_SPEC.table, STATS_WORKBOOKS):
+        return memtable(_NO_PUBLISHED_ALOS.empty_table()).select("month", *by,
+                                                                 "published_alos_days",
+                                                                 "published_workbook")
+    published = published_latest(backend, ALOS_SPEC, agency="Total")
+    if not by:
+        published = published.filter(published.criminality == "Total")
+    return published.select("month", *by, published_alos_days="value",
+                            published_workbook="workbook")
+
+
+def _alos_by_book_out(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    by = list(params.by)
+    stays = apply_filters(source_table(backend, FOIA_STAYS), params)
+    stays = stays.filter(stays.stay_book_out.notnull() & stays.stay_book_in.notnull())
+    windows = windows_of(backend, stays, "stay_book_out")
+    stays = during(owned(backend, stays, "stay_book_out", windows), whole_months(params),
+                   "stay_book_out")
+    foia = stays.group_by([stays.stay_book_out.date().truncate("M").name("month"), *by]).aggregate(
+        book_outs=ibis._.count(), alos_days=stays.length_days.mean()
+    )
+    foia = foia.join(complete_months(windows), "month").drop("days")
+    joined = foia.left_join(_published_alos(backend, by), ["month", *by])
+    result = joined.select("month", *by, "book_outs", "alos_days", "published_alos_days",
+                           "published_workbook")
+    return during(result, params, "month").order_by(["month", *by])
+
+
+register(
+    Metric(
+        name="alos_monthly",
+        title="Average length of stay of the people booked out each month (ICE's ALOS)",
+        question="detention",
+        definition=(
+            "ICE's definition of average length of stay (ALOS), the one its detention-statistics "
+            f"workbooks print: for the detention stays ({FOIA_STAYS}) that ended in the month, the "
+            "mean number of days from stay book-in to stay book-out (alos_days, the stays' "
+            "length_days, part-days included); book_outs is how many there were. Beside it, "
+            f"published_alos_days is the ALOS ICE printed for the month ({STATS_ALOS}, all "
+            "arresting agencies, latest workbook printing the month), when workbooks are "
+            "loaded. Whole months the FOIA records cover only. Unlike length_of_stay (stays booked in during a period, open ones censored, "
+            "Kaplan-Meier), it averages only stays that have ended, over the month they ended."
+        ),
+        unit="days",
+        caveats=(
+            "An average over people booked out leaves out everyone still held: while long stays "
+            "are building up it is lower than the length of stay of the people booked in, and "
+            "after a surge of long stays ends it is higher.",
+            "ICE does not say whether it counts whole days or part-days; alos_days counts "
+            "part-days, so the two can differ by up to a day.",
+            "By criminality, FOIA uses criminality at book-in of the stay; ICE's table uses its "
+            "own classification.",
+        ),
+        tables=(FOIA_STAYS, FOIA_RELEASES),
+        build=_alos_by_book_out,
+        dimensions=("criminality",),
+        filters=POPULATION_FILTERS,
+        count_column="book_outs",
+        needs=(BOOK_OUTS,),
     )
 )

@@ -40,21 +40,21 @@ from iceledger.metrics.cost import RATE_CAVEATS, RATE_COLUMNS, priced
 from iceledger.metrics.detention import (
     POPULATION_FILTERS,
     coverage,
-    next_midnight,
+    nights_held,
     owned,
     source_table,
     windows_of,
 )
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, NotMeasurable, register
 from iceledger.metrics.targeting import (
     _INTERVAL_CAVEAT,
     SPLIT_FILTER,
-    share_difference,
-    split_days,
-    without_split,
     category_shares,
     criminality_mix,
+    share_difference,
     share_with_interval,
+    split_days,
+    without_split,
 )
 from iceledger.metrics.volume import (
     ARREST_FILTERS,
@@ -66,8 +66,8 @@ from iceledger.metrics.volume import (
     release_windows,
 )
 from iceledger.tables import (
-    FOIA_ARRESTS,
     FOIA_ARREST_STAY_LINKS,
+    FOIA_ARRESTS,
     FOIA_RELEASES,
     FOIA_REMOVALS,
     FOIA_STAYS,
@@ -103,19 +103,11 @@ BOOK_IN_CAVEAT = (
 )
 
 
-def refuse(why: str) -> None:
-    """Stop: the records cannot answer. A NotServable, so the report and dashboard show the
-    reason in place of the view rather than fail."""
-    # Imported here: the serving layer imports the metrics package, which imports this module.
-    from iceledger.serving.service import NotServable
-
-    raise NotServable(f"not measurable from these records: {why}")
-
-
 def require_columns(table: ir.Table, name: str, columns: tuple[str, ...]) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        refuse(f"{name} has no {', '.join(missing)} column (no loaded layout carries it)")
+        raise NotMeasurable(f"{name} has no {', '.join(missing)} column (no loaded layout carries "
+                            f"it)")
 
 
 def require_values(rows: ir.Table, what: str, recorded: ir.BooleanValue) -> None:
@@ -125,7 +117,8 @@ def require_values(rows: ir.Table, what: str, recorded: ir.BooleanValue) -> None
         return
     records = rows.count().to_pyarrow().as_py()
     if records:
-        refuse(f"none of the period's {records} records holds {what} (redacted or blank)")
+        raise NotMeasurable(f"none of the period's {records} records holds {what} (redacted or "
+                            f"blank)")
 
 
 # --- shares of records ---------------------------------------------------------------------------
@@ -528,7 +521,8 @@ def _birth_population(backend: ibis.BaseBackend, params: MetricParams):
     stints = source_table(backend, FOIA_STINTS)
     present = tuple(c for c in BIRTH_COLUMNS if c in stints.columns)
     if not present:
-        refuse(f"{FOIA_STINTS} has no birth_date or birth_year column (no loaded layout carries it)")
+        raise NotMeasurable(f"{FOIA_STINTS} has no birth_date or birth_year column (no loaded "
+                            f"layout carries it)")
     rows, days = book_ins(present)(backend, params)
     rows = rows.mutate(**{c: ibis.null(kind) for c, kind in BIRTH_COLUMNS.items()
                           if c not in present})
@@ -679,11 +673,10 @@ def _ended_stays(backend: ibis.BaseBackend, params: MetricParams):
     require_values(stays, "a case status", stays.case_status.notnull())
     status = stays.case_status.lower()
     not_removable = ibis.or_(*(status.contains(s) for s in NOT_REMOVABLE_STATUSES))
-    nights = next_midnight(stays.stay_book_out).delta(next_midnight(stays.stay_book_in), unit="day")
     stays = stays.mutate(
         date=stays.stay_book_out.date(),
         not_removable=not_removable,
-        nights=ibis.greatest(nights, 0),
+        nights=nights_held(stays.stay_book_in, stays.stay_book_out),
     )
     return stays, covered_days(windows, params)
 

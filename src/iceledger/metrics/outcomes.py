@@ -15,17 +15,23 @@ from datetime import timedelta
 import ibis
 import ibis.expr.types as ir
 
-from iceledger.metrics.detention import owned, reason_in, source_table
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.detention import (
+    BOOK_OUTS,
+    RELEASE_REASONS,
+    owned,
+    reason_in,
+    source_table,
+)
+from iceledger.metrics.registry import Metric, MetricParams, Need, register
 from iceledger.metrics.volume import ARREST_FILTERS, apply_filters, during
 from iceledger.tables import (
     ARREST_STAY_DAYS_AFTER,
     ARREST_STAY_DAYS_BEFORE,
-    FOIA_ARRESTS,
     FOIA_ARREST_STAY_LINKS,
+    FOIA_ARRESTS,
     FOIA_RELEASES,
-    FOIA_REMOVALS,
     FOIA_REMOVAL_LINKS,
+    FOIA_REMOVALS,
     FOIA_STAYS,
 )
 
@@ -39,6 +45,16 @@ OUTCOME_TABLES = (
     FOIA_REMOVAL_LINKS,
     FOIA_REMOVALS,
     FOIA_RELEASES,
+)
+_LINKED = (
+    "an arrest is followed to its detention stay and removal only through the person's identifier"
+)
+# Without identifiers no arrest links to a stay, and every share would read 0.
+OUTCOME_NEEDS = (
+    *(Need(table, "person_id", _LINKED)
+      for table in (FOIA_ARRESTS, FOIA_STAYS, FOIA_REMOVALS)),
+    BOOK_OUTS,
+    RELEASE_REASONS,
 )
 
 
@@ -209,6 +225,7 @@ register(
             "follow-up; read their 90-day shares from arrests_followed_90d.",
         ),
         tables=OUTCOME_TABLES,
+        needs=OUTCOME_NEEDS,
         build=_arrest_outcomes,
         dimensions=("criminality", "arrest_setting", "aor"),
         filters=ARREST_FILTERS,
@@ -236,6 +253,7 @@ register(
             "Only removals linked to the detention stay that followed the arrest count.",
         ),
         tables=OUTCOME_TABLES,
+        needs=OUTCOME_NEEDS,
         build=_arrest_outcome_funnel,
         dimensions=("criminality", "arrest_setting", "aor"),
         filters=ARREST_FILTERS,

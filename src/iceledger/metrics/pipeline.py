@@ -25,11 +25,11 @@ from iceledger.metrics.detention import owned, source_table
 from iceledger.metrics.registry import Metric, MetricParams, register
 from iceledger.metrics.targeting import (
     SPLIT_FILTER,
+    category_shares,
+    share_columns,
     share_difference,
     split_days,
     without_split,
-    category_shares,
-    share_columns,
 )
 from iceledger.metrics.volume import (
     Windows,
@@ -46,8 +46,8 @@ from iceledger.metrics.volume import (
     with_rolling_means,
 )
 from iceledger.tables import (
-    FOIA_ARRESTS,
     FOIA_ARREST_STAY_LINKS,
+    FOIA_ARRESTS,
     FOIA_DETAINERS,
     FOIA_ENCOUNTERS,
     FOIA_RELEASES,

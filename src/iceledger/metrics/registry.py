@@ -7,6 +7,7 @@ the dashboard, the API and the CLI only ever call `compute`; none of them comput
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -41,6 +42,36 @@ class MetricParams:
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+class NotServable(IceledgerError):
+    """A metric that exists but cannot be computed on this warehouse (a table it reads is
+    absent)."""
+
+
+class NotMeasurable(NotServable):
+    """The records hold what a metric reads, but not what it needs to mean something: a column
+    the period's records lack (no book-out dates, identifiers all redacted...)."""
+
+    PREFIX = "not measurable from these records: "
+
+    def __init__(self, why: str):
+        super().__init__(f"{self.PREFIX}{why}")
+
+
+@dataclass(frozen=True)
+class Need:
+    """A canonical column a metric needs in a table's records, and why.
+
+    Where the period's records lack it (iceledger.metrics.capabilities), the metric is not
+    measurable; unless `otherwise` says how it still counts without it, in which case it is
+    computed and `otherwise` becomes a caveat of the result.
+    """
+
+    table: str
+    column: str
+    why: str
+    otherwise: str | None = None
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -55,6 +86,8 @@ class Metric:
     filters: tuple[str, ...] = ()
     # Column holding the number of people behind each row; public outputs suppress small cells by it.
     count_column: str | None = None
+    # The canonical columns the metric needs in the records it reads (see Need).
+    needs: tuple[Need, ...] = ()
 
     def validate(self, params: MetricParams) -> None:
         unknown_dims = [d for d in params.by if d not in self.dimensions]
@@ -93,8 +126,42 @@ def get(name: str) -> Metric:
         raise IceledgerError(f"no metric named {name!r} (known: {known})") from None
 
 
+# What the records can say decides whether a metric is computed. The check lives in
+# iceledger.metrics.capabilities, which reads release coverage through metric modules; it installs
+# itself here when the package loads, so that the registry imports no metric module.
+MeasurabilityCheck = Callable[[Metric, ibis.BaseBackend, MetricParams], tuple[str, ...]]
+_require_measurable: MeasurabilityCheck | None = None
+
+
+def install_measurability_check(check: MeasurabilityCheck) -> None:
+    global _require_measurable
+    _require_measurable = check
+
+
 def compute(name: str, backend: ibis.BaseBackend, params: MetricParams | None = None) -> pa.Table:
+    """The metric's rows, or NotMeasurable when the period's records lack a column it needs.
+
+    The result's schema metadata carries, under CAVEATS_KEY, the caveats of needs the records
+    lack that the metric counts without (Need.otherwise), as a JSON list.
+    """
+    if _require_measurable is None:
+        raise RuntimeError("import iceledger.metrics, which installs the measurability check")
     metric = get(name)
     params = params or MetricParams()
     metric.validate(params)
-    return metric.build(backend, params).to_pyarrow()
+    caveats = _require_measurable(metric, backend, params)
+    result = metric.build(backend, params).to_pyarrow()
+    if caveats:
+        result = result.replace_schema_metadata(
+            {**(result.schema.metadata or {}), CAVEATS_KEY: json.dumps(list(caveats))}
+        )
+    return result
+
+
+CAVEATS_KEY = b"iceledger.record_caveats"
+
+
+def record_caveats(result: pa.Table) -> tuple[str, ...]:
+    """The caveats `compute` attached to a result for columns its records lack."""
+    text = (result.schema.metadata or {}).get(CAVEATS_KEY)
+    return tuple(json.loads(text)) if text else ()

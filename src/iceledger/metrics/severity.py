@@ -15,7 +15,9 @@ from iceledger.metrics.registry import MetricParams
 from iceledger.metrics.targeting import (
     BOOK_IN_DIMENSIONS,
     CONVICTED,
+    COUNTED_AS,
     criminality_mix,
+    criminality_need,
     mix_metric,
     period_bounds,
     share_columns,
@@ -80,6 +82,7 @@ mix_metric(
     total="book_ins",
     dimensions=BOOK_IN_DIMENSIONS,
     filters=("aor", "citizenship_country"),
+    needs=(criminality_need(FOIA_STAYS), *COUNTED_AS[FOIA_STAYS]),
     caveats=(
         ("This measures book-ins, not arrests: the FOIA arrest records carry no crime class, so "
          "the people ICE detains stand in for the people it arrests; people arrested and not "

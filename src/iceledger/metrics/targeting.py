@@ -21,11 +21,13 @@ from ibis import _
 from iceledger.errors import IceledgerError
 from iceledger.facts import load_events, load_targets
 from iceledger.metrics.backends import memtable
-from iceledger.metrics.detention import daily_population
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.detention import BOOK_OUTS, daily_population
+from iceledger.metrics.registry import Metric, MetricParams, Need, register
 from iceledger.metrics.volume import (
     ARREST_DIMENSIONS,
+    ARREST_EPISODES,
     ARREST_FILTERS,
+    STAY_IDENTIFIERS,
     apply_filters,
     covered_days,
     during,
@@ -49,6 +51,14 @@ HEADLINE_DEFINITIONS = {
     "no_conviction": (PENDING, NEITHER),
     "no_conviction_no_charge": (NEITHER,),
 }
+
+
+def criminality_need(table: str) -> Need:
+    return Need(table, "criminality", "the mix is the share of each of ICE's criminality classes")
+
+
+# What each population's mix needs beyond its criminality: how its records are counted.
+COUNTED_AS = {FOIA_ARRESTS: (ARREST_EPISODES,), FOIA_STAYS: (STAY_IDENTIFIERS,)}
 
 
 def wilson_interval(successes: ibis.Value, trials: ibis.Value, z: float = Z_95):
@@ -124,6 +134,7 @@ _CRIMINALITY_CAVEAT = (
 def mix_metric(
     *, name: str, title: str, definition: str, build, tables: tuple[str, ...], total: str,
     dimensions: tuple[str, ...], filters: tuple[str, ...], caveats: tuple[str, ...] = (),
+    needs: tuple[Need, ...] = (),
 ) -> Metric:
     """Register a criminality-mix metric: the counts of each class and both headline shares."""
     return register(
@@ -139,6 +150,7 @@ def mix_metric(
             dimensions=dimensions,
             filters=filters,
             count_column=total,
+            needs=needs,
         )
     )
 
@@ -184,6 +196,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
         total=_total,
         dimensions=_dims_no_crim,
         filters=_filters,
+        needs=(criminality_need(_table), *COUNTED_AS[_table]),
     )
     mix_metric(
         name=f"{_population}_criminality_period",
@@ -197,6 +210,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
         total=_total,
         dimensions=_dims_no_crim,
         filters=_filters,
+        needs=(criminality_need(_table), *COUNTED_AS[_table]),
     )
 
 
@@ -224,6 +238,7 @@ mix_metric(
     total="population_midnight",
     dimensions=BOOK_IN_DIMENSIONS,
     filters=("aor", "criminality", "citizenship_country"),
+    needs=(criminality_need(FOIA_STAYS), BOOK_OUTS, STAY_IDENTIFIERS),
     caveats=(
         "Early days of a release undercount people booked in before its coverage began, if the "
         "release leaves them out.",
@@ -316,6 +331,7 @@ register(
         dimensions=tuple(d for d in ARREST_DIMENSIONS if d != "arrest_setting"),
         filters=ARREST_FILTERS,
         count_column="arrests",
+        needs=(ARREST_EPISODES,),
     )
 )
 
@@ -429,5 +445,6 @@ for _population, _table, _when, _dims, _filters, _what in (
             dimensions=tuple(d for d in _dims if d != "criminality"),
             filters=(*_filters, SPLIT_FILTER),
             count_column="smaller_group",
+            needs=(criminality_need(_table), *COUNTED_AS[_table]),
         )
     )

@@ -20,13 +20,14 @@ from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, register
 from iceledger.tables import (
     FOIA_ARRESTS,
     FOIA_RELEASES,
     FOIA_REMOVALS,
     FOIA_STAYS,
     STATS_BOOK_INS,
+    STATS_REMOVALS,
     STATS_WORKBOOKS,
 )
 
@@ -41,6 +42,19 @@ ARREST_DIMENSIONS = (
 )
 ARREST_FILTERS = (
     "aor", "criminality", "citizenship_country", "arrest_setting", "apprehension_method"
+)
+# Without identifiers the records still count arrests and book-ins, one per row.
+ARREST_EPISODES = Need(
+    FOIA_ARRESTS, "person_id",
+    "arrests are counted as episodes, one person's arrests within 24 hours being one",
+    otherwise="without identifiers, each row is its own arrest, so a re-processed arrest "
+    "of the same person within 24 hours is counted again",
+)
+STAY_IDENTIFIERS = Need(
+    FOIA_STAYS, "person_id",
+    "a stay is one person's continuous custody across facilities",
+    otherwise="without identifiers, each detention record is its own stay, so a person moved "
+    "between facilities may be counted once per placement",
 )
 
 
@@ -242,6 +256,26 @@ def foia_events(
     return during(apply_filters(table, params), params, when), windows
 
 
+def has_tables(backend: ibis.BaseBackend, *names: str) -> bool:
+    """Whether the warehouse has every table named (for a side of a comparison it may lack)."""
+    try:
+        for name in names:
+            backend.table(name)
+    except TableNotFound:
+        return False
+    return True
+
+
+def fiscal_year(day: date) -> int:
+    """The U.S. federal fiscal year of a day: FY2025 is 1 Oct 2024 - 30 Sep 2025."""
+    return day.year + (day.month >= 10)
+
+
+def fiscal_year_of(day: ibis.DateValue) -> ibis.IntegerValue:
+    """fiscal_year of a date column."""
+    return day.year() + ibis.ifelse(day.month() >= 10, 1, 0)
+
+
 def calendar(days: list[date]) -> ibis.Table:
     return memtable(pa.table({"date": pa.array(days, pa.date32())}))
 
@@ -289,6 +323,7 @@ def daily_series(
 def _series_metric(
     name: str, title: str, table: str, when: str, value: str, definition: str,
     caveats: tuple[str, ...], dimensions: tuple[str, ...], filters: tuple[str, ...],
+    needs: tuple[Need, ...] = (),
 ) -> Metric:
     return register(
         Metric(
@@ -303,6 +338,7 @@ def _series_metric(
             dimensions=dimensions,
             filters=filters,
             count_column=value,
+            needs=needs,
         )
     )
 
@@ -332,6 +368,7 @@ _series_metric(
     ),
     ARREST_DIMENSIONS,
     ARREST_FILTERS,
+    needs=(ARREST_EPISODES,),
 )
 
 _series_metric(
@@ -364,6 +401,102 @@ _series_metric(
     ),
     ("aor", "criminality", "citizenship_country"),
     ("aor", "criminality", "citizenship_country"),
+    needs=(STAY_IDENTIFIERS,),
+)
+
+
+# --- removals per fiscal year: by departure, and as ICE credits them ----------------------------
+
+_NO_PUBLISHED_REMOVALS = pa.schema([
+    ("fiscal_year", pa.int64()), ("published_removals", pa.float64()),
+    ("published_workbook", pa.string()), ("published_data_date", pa.date32()),
+])
+
+
+def _published_removals(backend: ibis.BaseBackend) -> ibis.Table:
+    """Per fiscal year, ICE's removals total from the latest workbook printing it, and the date
+    its data were pulled (its 'data as of' date, else its file date)."""
+    if not has_tables(backend, STATS_REMOVALS, STATS_WORKBOOKS):
+        return memtable(_NO_PUBLISHED_REMOVALS.empty_table())
+    removals = backend.table(STATS_REMOVALS)
+    workbooks = backend.table(STATS_WORKBOOKS).select("workbook", "as_of_date", "file_date")
+    rows = removals.filter(removals.category == "Total").join(workbooks, "workbook")
+    rows = rows.mutate(data_date=ibis.coalesce(rows.as_of_date, rows.file_date))
+    newest = ibis.window(group_by="fiscal_year",
+                         order_by=[ibis.desc("data_date"), ibis.desc("workbook")])
+    rows = rows.mutate(rank=ibis.row_number().over(newest))
+    rows = rows.filter(rows["rank"] == 0)
+    return rows.select(fiscal_year=rows.fiscal_year.cast("int64"),
+                       published_removals=rows.removals.cast("float64"),
+                       published_workbook=rows.workbook, published_data_date=rows.data_date)
+
+
+def removals_by_fiscal_year(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
+    events, windows = foia_events(backend, FOIA_REMOVALS, "departed_date", params)
+    events = events.mutate(fiscal_year=fiscal_year_of(events.date).cast("int64"))
+    days_per_year: dict[int, int] = {}
+    for day in covered_days(windows, params):
+        days_per_year[fiscal_year(day)] = days_per_year.get(fiscal_year(day), 0) + 1
+    covered = memtable(pa.table({
+        "fiscal_year": pa.array(list(days_per_year), pa.int64()),
+        "foia_days": pa.array(list(days_per_year.values()), pa.int64()),
+    }))
+    published = _published_removals(backend)
+    joined = events.left_join(published, "fiscal_year")
+    before_pull = (joined.date < joined.published_data_date).fill_null(False)
+    foia = joined.group_by("fiscal_year").aggregate(
+        foia_removals_by_departure=ibis._.count(),
+        foia_removals_before_published_date=before_pull.cast("int64").sum(),
+    )
+    foia = covered.left_join(foia, "fiscal_year")
+    result = foia.left_join(published, "fiscal_year")
+    return result.select(
+        "fiscal_year",
+        "foia_days",
+        foia_removals_by_departure=result.foia_removals_by_departure.fill_null(0),
+        published_removals=result.published_removals,
+        published_workbook=result.published_workbook,
+        published_data_date=result.published_data_date,
+        foia_removals_before_published_date=ibis.ifelse(
+            result.published_data_date.notnull(),
+            result.foia_removals_before_published_date.fill_null(0),
+            ibis.null("int64"),
+        ),
+    ).order_by("fiscal_year")
+
+
+register(
+    Metric(
+        name="removals_by_fiscal_year",
+        title="Removals per fiscal year: by departure date, and as ICE credits them",
+        question="volume",
+        definition=(
+            "Two ways of putting removals in fiscal years (October to September). "
+            "foia_removals_by_departure counts the FOIA removal records by the fiscal year of "
+            "their departure date (ours), over foia_days, the days of that year the records "
+            "cover. published_removals is ICE's removals total for the fiscal year from the "
+            f"latest workbook printing it ({STATS_REMOVALS}, published_workbook, data pulled on "
+            "published_data_date): ICE credits a removal to the fiscal year in which it was "
+            "confirmed, and a removal confirmed after its year was locked counts in the next "
+            "year (the 'lag' rule of ICE's footnotes), so its years are not departure years. "
+            "foia_removals_before_published_date counts the FOIA departures of the year before "
+            "that workbook's data date, the like-for-like figure when the year was still open."
+        ),
+        unit="removals",
+        caveats=(
+            "The FOIA records carry no confirmation date, so removals cannot be put in ICE's "
+            "confirmation years from them: the difference between the two counts mixes the lag "
+            "with every other difference between the extracts.",
+            "A fiscal year the FOIA records cover only in part (see foia_days) has a partial "
+            "count.",
+            "ICE's removals include returns (voluntary returns and departures); whether a FOIA "
+            "release does depends on the release.",
+            _RELEASE_CAVEAT,
+        ),
+        tables=(FOIA_REMOVALS, FOIA_RELEASES),
+        build=removals_by_fiscal_year,
+        count_column="foia_removals_by_departure",
+    )
 )
 
 
@@ -479,6 +612,7 @@ register(
         tables=(FOIA_STAYS, FOIA_RELEASES, STATS_BOOK_INS, STATS_WORKBOOKS),
         build=book_ins_compared,
         count_column="foia_book_ins",
+        needs=(STAY_IDENTIFIERS,),
     )
 )
 
@@ -593,6 +727,7 @@ def _target_metric(name: str, title: str, definition: str, build, caveats: tuple
             dimensions=("aor",),
             filters=("aor",),
             count_column="arrests",
+            needs=(ARREST_EPISODES,),
         )
     )
 
@@ -640,5 +775,6 @@ register(
         build=field_office_ranking,
         filters=("criminality", "arrest_setting", "apprehension_method"),
         count_column="arrests",
+        needs=(ARREST_EPISODES,),
     )
 )

@@ -25,7 +25,9 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import CLAIM_DEFINITIONS
 from iceledger.lake import read_manifest
 from iceledger.metrics.claims import ClaimCheck
-from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute, get
+from iceledger.metrics.registry import (
+    REGISTRY, Metric, MetricParams, compute, get, record_caveats,
+)
 from iceledger.warehouse import SYNTHETIC_NOTICE, Warehouse
 
 FORMATS = ("table", "csv", "json")
@@ -133,7 +135,7 @@ def notes(metric: Metric, result: pa.Table, params: MetricParams) -> list[str]:
     if params.filters:
         shown = "; ".join(f"{k} in ({', '.join(v)})" for k, v in params.filters.items())
         lines.append(f"filters: {shown}")
-    lines += [f"caveat: {caveat}" for caveat in metric.caveats]
+    lines += [f"caveat: {caveat}" for caveat in (*metric.caveats, *record_caveats(result))]
     return lines
 
 
@@ -176,7 +178,7 @@ def to_json(metric: Metric, result: pa.Table, params: MetricParams, banner: str 
         "question": metric.question,
         "definition": metric.definition,
         "unit": metric.unit,
-        "caveats": list(metric.caveats),
+        "caveats": [*metric.caveats, *record_caveats(result)],
         "tables": list(metric.tables),
         "params": {
             "by": list(params.by),

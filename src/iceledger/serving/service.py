@@ -26,7 +26,15 @@ import pyarrow.compute as pc
 from iceledger.serving import disclosure
 from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
-from iceledger.metrics.registry import Metric, MetricParams
+from iceledger.metrics.capabilities import assess
+# NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
+# importing them here keeps `from iceledger.serving.service import NotServable` working.
+from iceledger.metrics.registry import (
+    Metric,
+    MetricParams,
+    NotMeasurable,
+    NotServable,  # noqa: F401
+)
 from iceledger.warehouse import SOURCES_TABLE, SYNTHETIC_NOTICE, Warehouse
 
 TIME_COLUMNS = ("date", "month")
@@ -38,10 +46,6 @@ STANDARD_FILTERS = (
     "apprehension_method",
     "arrest_setting",
 )
-
-class NotServable(IceledgerError):
-    """A metric that exists but cannot be computed on this warehouse (a table it reads is absent)."""
-
 
 class TooManyRows(IceledgerError):
     """A result larger than the server's row cap."""
@@ -164,7 +168,17 @@ class WarehouseService:
         }
 
     def caveats(self, metric: Metric) -> tuple[str, ...]:
-        return (SYNTHETIC_NOTICE, *metric.caveats) if self.synthetic else metric.caveats
+        caveats = (*metric.caveats, *self.record_caveats(metric))
+        return (SYNTHETIC_NOTICE, *caveats) if self.synthetic else caveats
+
+    def record_caveats(self, metric: Metric) -> tuple[str, ...]:
+        """How the metric counts without columns the warehouse's records lack (Need.otherwise)."""
+        if not any(need.otherwise for need in metric.needs) or not self.servable(metric):
+            return ()
+        return self.memo(
+            f"record caveats of {metric.name}",
+            lambda: assess(metric, self.backend(), MetricParams()).caveats,
+        )
 
     def sources_for(self, metric: Metric) -> list[dict]:
         """The loaded files a metric's tables come from.
@@ -302,7 +316,11 @@ class WarehouseService:
                 if value is not None:
                     found.setdefault(str(value), value)
         if not found and filter_name in metric.dimensions:
-            by_filter = self._run(name, MetricParams(by=(filter_name,)))
+            try:
+                by_filter = self._run(name, MetricParams(by=(filter_name,)))
+            except NotMeasurable:
+                # Nothing to filter what the records cannot measure; the metric itself says why.
+                return found
             for value in by_filter.column(filter_name).to_pylist():
                 if value is not None:
                     found.setdefault(str(value), value)

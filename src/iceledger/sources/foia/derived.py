@@ -25,14 +25,13 @@ from iceledger.tables import (
     FOIA_ARRESTS,
     FOIA_ARREST_STAY_LINKS,
     FOIA_CHECKS,
-    FOIA_DETAINERS,
-    FOIA_ENCOUNTERS,
     FOIA_PLACEHOLDER_IDENTIFIERS,
     FOIA_RELEASES,
     FOIA_REMOVALS,
     FOIA_REMOVAL_LINKS,
     FOIA_STAYS,
     FOIA_STINTS,
+    key_dates,
 )
 from iceledger.warehouse import DERIVE_MEMORY_LIMIT, SOURCES_TABLE, Warehouse, table_exists
 
@@ -44,13 +43,7 @@ REPROCESSED_METHOD = "ERO Reprocessed Arrest"
 REMOVAL_DAYS_BEFORE, REMOVAL_DAYS_AFTER = 5, 10
 
 # The event that dates a row of each dataset, for a release's coverage_start.
-EVENT_DATE_COLUMNS = {
-    FOIA_ARRESTS: "apprehension_date",
-    FOIA_STINTS: "book_in",
-    FOIA_REMOVALS: "departed_date",
-    FOIA_DETAINERS: "detainer_prepare_date",
-    FOIA_ENCOUNTERS: "event_date",
-}
+EVENT_DATE_COLUMNS = key_dates("foia")
 
 _REQUIRED_COLUMNS = {
     FOIA_ARRESTS: ("record_id", "person_id", "apprehension_method"),
