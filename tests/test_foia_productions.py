@@ -711,3 +711,36 @@ def test_the_real_production_records_what_it_cannot_say(real_production):
     assert query(db, """SELECT min(fiscal_year), max(fiscal_year) FROM foia_capabilities
                         WHERE dataset = 'arrests' AND "column" = 'most_serious_conviction'
                           AND non_null > 0""") == [(2015, 2019)]
+
+
+@pytest.mark.parametrize("metric", ["detained_population_daily", "length_of_stay", "alos_monthly"])
+def test_the_real_production_population_and_stays_are_not_measurable(real_production, metric):
+    """The production has book-ins but no book-out dates: counting everyone as still held would
+    say ~37,000 people were detained in Seattle. The metric refuses instead, in one line."""
+    _, db = real_production
+    from iceledger.metrics import compute
+    from iceledger.metrics.backends import duckdb_backend
+    from iceledger.metrics.registry import NotMeasurable
+
+    with pytest.raises(NotMeasurable, match="no book-out dates"):
+        compute(metric, duckdb_backend(db))
+    shown = run_cli("metric", metric, "--warehouse", str(db))
+    assert shown.exit_code == 1 and "Traceback" not in shown.output
+    assert "not measurable from these records" in shown.output
+    assert len([line for line in shown.output.splitlines() if line.strip()]) <= 3
+
+
+def test_the_real_production_arrests_count_as_ice_summarised(real_production):
+    """Arrests per fiscal year from the metrics (not only the load) equal ICE's Summary."""
+    _, db = real_production
+    from iceledger.metrics import MetricParams, compute
+    from iceledger.metrics.backends import duckdb_backend
+
+    published = dict(query(db, """SELECT fiscal_year, ice_total FROM foia_published_totals
+                                  WHERE dataset = 'arrests' AND "column" = 'Total'"""))
+    daily = compute("arrests_per_day", duckdb_backend(db), MetricParams()).to_pylist()
+    counted: dict[int, int] = {}
+    for row in daily:
+        year = row["date"].year + (row["date"].month >= 10)
+        counted[year] = counted.get(year, 0) + row["arrests"]
+    assert counted == published

@@ -124,7 +124,7 @@ def test_no_book_out_dates_refuses_population_and_length_of_stay(uw_like, name):
         compute(name, duckdb_backend(uw_like))
     message = str(refused.value)
     assert message.startswith("not measurable from these records: ")
-    assert ("release 2019-07-06 has no book-out dates in foia_stays.stay_book_out for FY2019 "
+    assert ("release 2019-07-06 has no book-out dates in foia_stints.stay_book_out for FY2019 "
             "(0 of 30 rows hold one)") in message
 
 

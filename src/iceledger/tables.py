@@ -33,6 +33,10 @@ class Table:
     columns: tuple[Column, ...] = ()
     # The date that places a record in time (FOIA records and what is derived from them).
     key_date: str | None = None
+    # For a derived table, the table of records it is built from, which carry its columns: what
+    # the records can say is judged there (a release whose stints lack book-out dates forms no
+    # stays at all, so the stays alone could not tell).
+    derived_from: str | None = None
 
     def ddl(self) -> str:
         body = ",\n    ".join(f'"{c.name}" {c.kind}' for c in self.columns)
@@ -157,7 +161,8 @@ _DECLARED = (
                    "stay_book_in TIMESTAMP, stay_book_out TIMESTAMP, censored BOOLEAN, "
                    "end_time TIMESTAMP, length_days DOUBLE, stay_release_reason VARCHAR, "
                    "criminality VARCHAR, msc_crime_class VARCHAR, aor VARCHAR, "
-                   "first_facility_code VARCHAR, n_stints BIGINT"), key_date="stay_book_in"),
+                   "first_facility_code VARCHAR, n_stints BIGINT"), key_date="stay_book_in",
+          derived_from=FOIA_STINTS),
     Table(FOIA_ARREST_STAY_LINKS, "foia derived", "each arrest's detention stay, one to one",
           _columns("arrest_record_id VARCHAR, stay_id VARCHAR, days_from_arrest DOUBLE, "
                    "apprehension_date TIMESTAMP"), key_date="apprehension_date"),

@@ -44,7 +44,7 @@ from iceledger.metrics.volume import (
     release_spans,
     release_windows,
 )
-from iceledger.tables import FOIA_ARREST_STAY_LINKS, FOIA_RELEASES, key_dates
+from iceledger.tables import FOIA_ARREST_STAY_LINKS, FOIA_RELEASES, catalogue, key_dates
 
 # A column held by fewer than 1 row in 100 of a release's fiscal year is not carried there: a
 # production either has a column or redacts (or omits) it wholesale, while a column it has is
@@ -80,9 +80,10 @@ class Gap:
 
     def where(self) -> str:
         meaning = MEANINGS.get(self.need.column, f"values of {self.need.column}")
+        records = catalogue()[self.need.table].derived_from or self.need.table
         return (
             f"release {self.release or '(unnamed)'} has no {meaning} in "
-            f"{self.need.table}.{self.need.column} for {fiscal_years_text(self.fiscal_years)} "
+            f"{records}.{self.need.column} for {fiscal_years_text(self.fiscal_years)} "
             f"({self.with_value:,} of {self.rows:,} rows hold one)"
         )
 
@@ -151,8 +152,10 @@ def counted(backend: ibis.BaseBackend, table_name: str, columns: list[str],
     and fiscal year in which it speaks for a day of the period.
 
     A table the warehouse does not have has no groups (the metric reading it says it is
-    missing), nor one without releases and key dates.
+    missing), nor one without releases and key dates. A derived table is judged by the records
+    it is built from (tables.Table.derived_from).
     """
+    table_name = catalogue()[table_name].derived_from or table_name
     try:
         table = backend.table(table_name)
     except TableNotFound:
