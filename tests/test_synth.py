@@ -7,6 +7,7 @@ the trend, the criminality shift and the person-level linkage are measured from 
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -24,7 +25,7 @@ from iceledger.errors import IceledgerError
 from iceledger.field_offices import normalise_aor
 from iceledger.synth.releases import generate_release, write_synthetic_releases
 from iceledger.synth.columns import Codes, Labels, Moments, Numbers
-from iceledger.synth.world import Month, Plan, load_model
+from iceledger.synth.world import Month, Plan, data_file, load_model
 from iceledger.synth.xlsx_writer import XlsxWriter
 
 # foia-formats.md, "Columns, March 2026 release" and "Encounters (July 2025)", verbatim.
@@ -322,20 +323,47 @@ def test_three_releases_written_together_share_one_world(tmp_path):
     assert not ids["2012-2023"] & (ids["2025-07"] | ids["2026-03"])
 
 
-def test_a_layout_like_another_renames_only_headers_it_has():
+def test_a_layout_takes_its_headers_and_their_order_from_the_ingest_layout():
     from iceledger.synth.releases import _raw_columns
 
-    layouts = {"later": {"dataset": "arrests", "columns": [{"header": "A", "field": "gender"},
-                                                           {"header": "B", "blank": True}]},
-               "older": {"dataset": "arrests", "like": "later", "renamed": {"B": "C"}},
-               "wrong": {"dataset": "arrests", "like": "later", "renamed": {"Z": "C"}},
-               "other": {"dataset": "stints", "like": "later"}}
-    assert _raw_columns(layouts, "older") == [{"header": "A", "field": "gender"},
-                                              {"header": "C", "blank": True}]
-    with pytest.raises(ValueError, match="Z"):
-        _raw_columns(layouts, "wrong")
-    with pytest.raises(ValueError, match="no stints layout"):
-        _raw_columns(layouts, "other")
+    ingest = {"later": ("A", "B"), "older": ("A", "C"), "short": ("A",)}
+    layouts = {
+        "later": {"dataset": "arrests", "ingest": "later",
+                  "fill": [{"header": "B", "blank": True}, {"header": "A", "field": "gender"}],
+                  "extra_columns": [{"header": "X", "blank": True}]},
+        "older": {"dataset": "arrests", "ingest": "older", "fill_like": "later"},
+        "unfilled": {"dataset": "arrests", "ingest": "later",
+                     "fill": [{"header": "A", "field": "gender"}]},
+        "unknown": {"dataset": "arrests", "ingest": "short",
+                    "fill": [{"header": "A", "field": "gender"}, {"header": "Z", "blank": True}]},
+        "other": {"dataset": "stints", "ingest": "older", "fill_like": "later"},
+        "shorter": {"dataset": "arrests", "ingest": "short", "fill_like": "later"},
+        "nowhere": {"dataset": "arrests", "ingest": "gone", "fill": []},
+    }
+    assert _raw_columns(layouts, "later", ingest) == [
+        {"header": "A", "field": "gender"}, {"header": "B", "blank": True},
+        {"header": "X", "blank": True}]
+    # Filled like `later`, header for header, under its own ingest layout's (renamed) headers.
+    assert _raw_columns(layouts, "older", ingest) == [{"header": "A", "field": "gender"},
+                                                      {"header": "C", "blank": True}]
+    for name, problem in (("unfilled", r"without a fill: \['B'\]"),
+                          ("unknown", r"does not have: \['Z'\]"),
+                          ("other", "no stints layout"), ("shorter", "has 1 headers"),
+                          ("nowhere", "ingest names no layout")):
+        with pytest.raises(ValueError, match=problem):
+            _raw_columns(layouts, name, ingest)
+
+
+def test_every_synthetic_layout_writes_its_ingest_layouts_headers_in_order():
+    from iceledger.sources.foia.layouts import catalog
+    from iceledger.synth.releases import load_catalogue
+
+    ingest = {layout.name: layout.headers for layout in catalog().layouts}
+    raw = tomllib.loads(data_file("synth_layouts.toml").read_text("utf-8"))["layouts"]
+    for name, layout in load_catalogue().layouts.items():
+        extras = len(raw[name].get("extra_columns", ()))
+        headers = [c.header for c in layout.columns]
+        assert tuple(headers[:len(headers) - extras]) == ingest[raw[name]["ingest"]], name
 
 
 def test_cli_writes_the_2012_2023_release_when_named(tmp_path):

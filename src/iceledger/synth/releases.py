@@ -32,6 +32,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from iceledger.errors import IceledgerError
+from iceledger.sources.foia.layouts import catalog as foia_catalog
 from iceledger.synth.columns import EMPTY_CODE, Column, Labels, Numbers
 from iceledger.synth.world import (
     DATASETS,
@@ -139,22 +140,32 @@ def _column_spec(raw: dict, layout: str, dataset: str, draws: dict) -> ColumnSpe
                       raw.get("redaction", DEFAULT_REDACTION))
 
 
-def _raw_columns(raw_layouts: dict, name: str) -> list[dict]:
-    """A layout's column entries, those of a layout written `like` another with its headers
-    `renamed`."""
+def _raw_columns(raw_layouts: dict, name: str, ingest: dict[str, tuple[str, ...]]) -> list[dict]:
+    """A layout's column entries in file order: the headers of its ingest layout, each with its
+    fill (its own, or those of the layout it fills like, header for header), then its extras."""
     spec = raw_layouts[name]
-    if "like" not in spec:
-        return spec["columns"]
     where = f"synth_layouts.toml, layout {name}"
-    base = spec["like"]
-    if base not in raw_layouts or raw_layouts[base]["dataset"] != spec["dataset"]:
-        raise ValueError(f"{where}: like names no {spec['dataset']} layout {base!r}")
-    columns = _raw_columns(raw_layouts, base)
-    renamed = spec.get("renamed", {})
-    unknown = set(renamed) - {c["header"] for c in columns}
-    if unknown:
-        raise ValueError(f"{where}: renames headers {base} does not have: {sorted(unknown)}")
-    return [{**c, "header": renamed.get(c["header"], c["header"])} for c in columns]
+    if spec.get("ingest") not in ingest:
+        raise ValueError(f"{where}: ingest names no layout of foia_layouts.toml: "
+                         f"{spec.get('ingest')!r}")
+    headers = ingest[spec["ingest"]]
+    if "fill_like" in spec:
+        base = spec["fill_like"]
+        if base not in raw_layouts or raw_layouts[base]["dataset"] != spec["dataset"]:
+            raise ValueError(f"{where}: fill_like names no {spec['dataset']} layout {base!r}")
+        own = len(ingest[raw_layouts[base]["ingest"]])  # its extras are not filled like
+        filled = _raw_columns(raw_layouts, base, ingest)[:own]
+        if len(filled) != len(headers):
+            raise ValueError(f"{where}: {spec['ingest']} has {len(headers)} headers, "
+                             f"{base} fills {len(filled)}")
+        return [{**c, "header": h} for c, h in zip(filled, headers, strict=True)]
+    fills = {c["header"]: c for c in spec["fill"]}
+    unfilled = [h for h in headers if h not in fills]
+    unknown = sorted(set(fills) - set(headers))
+    if unfilled or unknown:
+        raise ValueError(f"{where}: headers of {spec['ingest']} without a fill: {unfilled}; "
+                         f"fills for headers it does not have: {unknown}")
+    return [fills[h] for h in headers] + list(spec.get("extra_columns", ()))
 
 
 @cache
@@ -162,12 +173,13 @@ def load_catalogue() -> Catalogue:
     with data_file("synth_layouts.toml").open("rb") as handle:
         raw = tomllib.load(handle)
     draws = raw["draws"]
+    ingest = {layout.name: layout.headers for layout in foia_catalog().layouts}
     layouts = {}
     for name, spec in raw["layouts"].items():
         if spec["dataset"] not in DATASETS:
             raise ValueError(f"synth_layouts.toml, layout {name}: unknown dataset")
         columns = tuple(_column_spec(c, name, spec["dataset"], draws)
-                        for c in _raw_columns(raw["layouts"], name))
+                        for c in _raw_columns(raw["layouts"], name, ingest))
         layouts[name] = Layout(name, spec["dataset"], columns)
     title_rows = tuple(raw["title"]["rows"])
     releases = {}
