@@ -326,3 +326,26 @@ def test_every_pipeline_metric_has_a_synthetic_demo_view(synthetic_warehouse):
     # Synthetic detainers before an arrest are lifted as 'taken into ICE custody' once it happens.
     [followup] = rows(synthetic, "detainer_arrest_followup")
     assert followup["arrested_within_90d"] > 0
+
+
+def test_links_and_lift_reasons_refuse_where_the_records_lack_them(tmp_path):
+    """A production whose detainers carry no identifiers and no lift reasons (redacted, say):
+    no detainer can be followed to an arrest, so the shares would all read 0; refused instead."""
+    from iceledger.metrics.registry import NotMeasurable
+
+    bare = pa.Table.from_pylist([
+        detainer(f"B{i}", datetime(2025, 1, 2 + i % 25, 10), None, CONVICTED,
+                 "HARRIS COUNTY JAIL", "TEXAS", None) for i in range(30)])
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    for name, table in {"foia_detainers": bare, "foia_arrests": ARRESTS,
+                        "foia_releases": RELEASES}.items():
+        warehouse.replace_table(name, table)
+    backend = duckdb_backend(warehouse.path)
+    for name in ("detainer_arrest_followup", "detainer_arrest_shift"):
+        with pytest.raises(NotMeasurable, match=r"only through the person's identifier, and "
+                           r"release R has no person identifiers in foia_detainers\.person_id"):
+            compute(name, backend, MetricParams())
+    with pytest.raises(NotMeasurable, match="lift reason"):
+        compute("detainer_lift_reasons", backend, MetricParams())
+    # Counting detainers needs neither: still answered.
+    assert sum(r["detainers"] for r in rows(backend, "detainers_per_day")) == 30

@@ -22,7 +22,7 @@ from ibis import _
 from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import owned, source_table
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, register
 from iceledger.metrics.targeting import (
     SPLIT_FILTER,
     category_shares,
@@ -56,7 +56,6 @@ from iceledger.tables import (
     STATS_WORKBOOKS,
 )
 
-DETAINERS, ENCOUNTERS, ARRESTS = FOIA_DETAINERS, FOIA_ENCOUNTERS, FOIA_ARRESTS
 FOLLOW_UP_DAYS = (7, 30, 90)
 SHIFT_HORIZON_DAYS = 30
 PROGRAM_287G = "287(g) Program"
@@ -179,7 +178,7 @@ def followed_by_arrest(
     linked arrest's day (NULL when none within the longest horizon); and the release windows."""
     rows, windows = records(backend, name, moment, params)
     longest = max(FOLLOW_UP_DAYS)
-    arrests = source_table(backend, ARRESTS)
+    arrests = source_table(backend, FOIA_ARRESTS)
     arrests = arrests.filter(~arrests.is_duplicate.fill_null(False) & arrests.person_id.notnull())
     if custodial_only:
         arrests = arrests.filter(arrests.arrest_setting == "custodial")
@@ -259,62 +258,77 @@ def _follow_up_shift(name: str, moment: str, custodial_only: bool):
     return build
 
 
-def _register(name: str, title: str, definition: str, unit: str, caveats: tuple[str, ...],
+def _register(*, name: str, title: str, definition: str, unit: str, caveats: tuple[str, ...],
               tables: tuple[str, ...], build, dimensions: tuple[str, ...],
-              filters: tuple[str, ...], count_column: str) -> Metric:
+              filters: tuple[str, ...], count_column: str, needs: tuple[Need, ...] = ()
+              ) -> Metric:
+    """Register a pipeline metric; every one also reads the releases' coverage."""
     return register(
         Metric(name=name, title=title, question="pipeline", definition=definition, unit=unit,
                caveats=caveats, tables=(*tables, FOIA_RELEASES), build=build,
-               dimensions=dimensions, filters=filters, count_column=count_column)
+               dimensions=dimensions, filters=filters, count_column=count_column, needs=needs)
     )
+
+
+# Without identifiers no record links to an arrest, and every followed share would read 0.
+_FOLLOWED = "a record is followed to an ICE arrest only through the person's identifier"
+DETAINER_LINK_NEEDS = (Need(FOIA_DETAINERS, "person_id", _FOLLOWED),
+                       Need(FOIA_ARRESTS, "person_id", _FOLLOWED))
+ENCOUNTER_LINK_NEEDS = (Need(FOIA_ENCOUNTERS, "person_id", _FOLLOWED),
+                        Need(FOIA_ARRESTS, "person_id", _FOLLOWED))
+LIFT_REASONS = Need(FOIA_DETAINERS, "detainer_lift_reason",
+                    "how a detainer ended is known only from its recorded lift reason")
+APPREHENSION_METHODS = Need(FOIA_ARRESTS, "apprehension_method",
+                            "who fed an arrest to ICE is known only from its apprehension method")
 
 
 # --- detainers -----------------------------------------------------------------------------------
 
 _register(
-    "detainers_per_day",
-    "Detainers issued per day",
-    "Immigration detainers (and requests for notification) prepared per calendar day, from the "
-    "FOIA detainer records by Detainer Prepare Date, nationally or per field office (the "
+    name="detainers_per_day",
+    title="Detainers issued per day",
+    definition="Immigration detainers (and requests for notification) prepared per calendar day, "
+    "from the FOIA detainer records by Detainer Prepare Date, nationally or per field office (the "
     "detaining facility's AOR), by the facility's type (county jail, state prison, federal, "
     "other), detainer criminality or detainer type. Zero-filled, with 7- and 28-day trailing "
     "means.",
-    "detainers per day",
-    (_RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT,
+    unit="detainers per day",
+    caveats=(_RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT,
      "Exact duplicate rows (every cell equal) are counted once.",
      "The 7- and 28-day averages are NULL until the series has that many days."),
-    (DETAINERS,),
-    _daily(DETAINERS, "detainer_prepare_date", "detainers"),
-    tuple(d for d in DETAINER_DIMENSIONS if d != "month"),
-    DETAINER_FILTERS,
-    "detainers",
+    tables=(FOIA_DETAINERS,),
+    build=_daily(FOIA_DETAINERS, "detainer_prepare_date", "detainers"),
+    dimensions=tuple(d for d in DETAINER_DIMENSIONS if d != "month"),
+    filters=DETAINER_FILTERS,
+    count_column="detainers",
 )
 
 
 def _lift_reasons(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    rows, _windows = records(backend, DETAINERS, "detainer_prepare_date", params)
+    rows, _windows = records(backend, FOIA_DETAINERS, "detainer_prepare_date", params)
     rows = rows.mutate(lift_reason=rows.detainer_lift_reason.fill_null(NOT_RECORDED))
     shares = category_shares(rows, list(params.by), "lift_reason", "detainers")
     return shares.rename(group_detainers="detainers_with_lift_reason")
 
 
 _register(
-    "detainer_lift_reasons",
-    "How detainers end: lift reasons as recorded",
-    "Detainers prepared in the period by Detainer Lift Reason exactly as ICE recorded it "
-    f"('{NOT_RECORDED}' when the cell is empty: the detainer was still in force when the "
+    name="detainer_lift_reasons",
+    title="How detainers end: lift reasons as recorded",
+    definition="Detainers prepared in the period by Detainer Lift Reason exactly as ICE recorded "
+    f"it ('{NOT_RECORDED}' when the cell is empty: the detainer was still in force when the "
     "release was pulled, or no reason was entered), with each reason's share of the group's "
     "detainers (group_detainers: all of the period's, or of the breakdown's group) and a 95% "
     "Wilson interval.",
-    "detainers; share (0-1) with 95% interval",
-    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT,
+    unit="detainers; share (0-1) with 95% interval",
+    caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT,
      "Recent detainers have had less time to be lifted, so their share with no reason is "
      "higher; compare months of equal age or use detainer_arrest_followup."),
-    (DETAINERS,),
-    _lift_reasons,
-    DETAINER_DIMENSIONS,
-    DETAINER_FILTERS,
-    "detainers",
+    tables=(FOIA_DETAINERS,),
+    build=_lift_reasons,
+    dimensions=DETAINER_DIMENSIONS,
+    filters=DETAINER_FILTERS,
+    count_column="detainers",
+    needs=(LIFT_REASONS,),
 )
 
 _DETAINER_LINK = (
@@ -324,19 +338,20 @@ _DETAINER_LINK = (
 )
 
 _register(
-    "detainer_arrest_followup",
-    "Detainers followed by an ICE custodial arrest, and how soon",
-    f"Of detainers prepared in the period: {_DETAINER_LINK}. For N = 7, 30 and 90 days, the "
-    "share arrested within N days with a 95% Wilson interval, over detainers_followed_Nd (those "
-    "prepared at least N days before their release's end), and the mean days from detainer to "
-    "the first linked arrest among those followed 90 days and arrested within them.",
-    "detainers; share (0-1) with 95% interval; days",
-    (_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT),
-    (DETAINERS, ARRESTS),
-    _follow_up(DETAINERS, "detainer_prepare_date", True, "detainers"),
-    DETAINER_DIMENSIONS,
-    DETAINER_FILTERS,
-    "detainers",
+    name="detainer_arrest_followup",
+    title="Detainers followed by an ICE custodial arrest, and how soon",
+    definition=f"Of detainers prepared in the period: {_DETAINER_LINK}. For N = 7, 30 and 90 days, "
+    "the share arrested within N days with a 95% Wilson interval, over detainers_followed_Nd "
+    "(those prepared at least N days before their release's end), and the mean days from "
+    "detainer to the first linked arrest among those followed 90 days and arrested within them.",
+    unit="detainers; share (0-1) with 95% interval; days",
+    caveats=(_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT),
+    tables=(FOIA_DETAINERS, FOIA_ARRESTS),
+    build=_follow_up(FOIA_DETAINERS, "detainer_prepare_date", True, "detainers"),
+    dimensions=DETAINER_DIMENSIONS,
+    filters=DETAINER_FILTERS,
+    count_column="detainers",
+    needs=DETAINER_LINK_NEEDS,
 )
 
 _SHIFT_DEFINITION = (
@@ -353,22 +368,23 @@ _SHIFT_CAVEAT = (
 )
 
 _register(
-    "detainer_arrest_shift",
-    "Detainers followed by an ICE arrest, before and after a date",
-    _SHIFT_DEFINITION.format(what="share of detainers", days=SHIFT_HORIZON_DAYS,
+    name="detainer_arrest_shift",
+    title="Detainers followed by an ICE arrest, before and after a date",
+    definition=_SHIFT_DEFINITION.format(what="share of detainers", days=SHIFT_HORIZON_DAYS,
                              link=_DETAINER_LINK),
-    "share (0-1); difference in share",
-    (_INTERVAL_CAVEAT, _SHIFT_CAVEAT, *_LINK_CAVEATS),
-    (DETAINERS, ARRESTS, "events.csv", "targets.csv"),
-    _follow_up_shift(DETAINERS, "detainer_prepare_date", True),
-    tuple(d for d in DETAINER_DIMENSIONS if d != "month"),
-    (*DETAINER_FILTERS, SPLIT_FILTER),
-    "smaller_group",
+    unit="share (0-1); difference in share",
+    caveats=(_INTERVAL_CAVEAT, _SHIFT_CAVEAT, *_LINK_CAVEATS),
+    tables=(FOIA_DETAINERS, FOIA_ARRESTS, "events.csv", "targets.csv"),
+    build=_follow_up_shift(FOIA_DETAINERS, "detainer_prepare_date", True),
+    dimensions=tuple(d for d in DETAINER_DIMENSIONS if d != "month"),
+    filters=(*DETAINER_FILTERS, SPLIT_FILTER),
+    count_column="smaller_group",
+    needs=DETAINER_LINK_NEEDS,
 )
 
 
 def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    rows, _windows = records(backend, DETAINERS, "detainer_prepare_date", params)
+    rows, _windows = records(backend, FOIA_DETAINERS, "detainer_prepare_date", params)
     group = lift_group(rows.detainer_lift_reason)
     keys = ["facility_state", *params.by]
     counts = rows.group_by(keys).aggregate(
@@ -385,44 +401,46 @@ def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 
 _register(
-    "detainer_jurisdictions",
-    "Detainers by state of the detaining facility, and how the jails ended them",
-    "Detainers prepared in the period per state of the detaining facility (Facility State): "
+    name="detainer_jurisdictions",
+    title="Detainers by state of the detaining facility, and how the jails ended them",
+    definition="Detainers prepared in the period per state of the detaining facility (Facility "
+    "State): "
     "how many, how many have a recorded lift reason (lifted), and of those the share lifted "
     "because ICE took the person into custody (ice_custody) and the share the holding agency "
     "released or declined (released_or_declined), each with a 95% Wilson interval. Lift reasons "
     "are grouped by words in the recorded text (docs/methodology.md, 'Pipeline'); the "
     "reasons themselves are in detainer_lift_reasons.",
-    "detainers; share (0-1) with 95% interval",
-    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
+    unit="detainers; share (0-1) with 95% interval",
+    caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
      "Only what the lift reason records: a release or refusal entered under another reason, or "
      "not entered at all, is not counted. Aggregates per state only; no person or facility is "
      "shown.",
      NOT_MEASURABLE["county"] + "; --by county is refused."),
-    (DETAINERS,),
-    _jurisdictions,
-    ("month", "criminality", "facility_type", "county"),
-    DETAINER_FILTERS,
-    "detainers",
+    tables=(FOIA_DETAINERS,),
+    build=_jurisdictions,
+    dimensions=("month", "criminality", "facility_type", "county"),
+    filters=DETAINER_FILTERS,
+    count_column="detainers",
 )
 
 
 # --- encounters ----------------------------------------------------------------------------------
 
 _register(
-    "encounters_per_day",
-    "Encounters per day",
-    "ICE encounters per calendar day from the FOIA encounter records by Event Date, nationally "
+    name="encounters_per_day",
+    title="Encounters per day",
+    definition="ICE encounters per calendar day from the FOIA encounter records by Event Date, "
+    "nationally "
     "or per field office (Responsible AOR), by encounter criminality, event type or lead source. "
     "Zero-filled, with 7- and 28-day trailing means.",
-    "encounters per day",
-    (_RELEASE_CAVEAT, "Exact duplicate rows (every cell equal) are counted once.",
+    unit="encounters per day",
+    caveats=(_RELEASE_CAVEAT, "Exact duplicate rows (every cell equal) are counted once.",
      "The 7- and 28-day averages are NULL until the series has that many days."),
-    (ENCOUNTERS,),
-    _daily(ENCOUNTERS, "event_date", "encounters"),
-    tuple(d for d in ENCOUNTER_DIMENSIONS if d != "month"),
-    ENCOUNTER_FILTERS,
-    "encounters",
+    tables=(FOIA_ENCOUNTERS,),
+    build=_daily(FOIA_ENCOUNTERS, "event_date", "encounters"),
+    dimensions=tuple(d for d in ENCOUNTER_DIMENSIONS if d != "month"),
+    filters=ENCOUNTER_FILTERS,
+    count_column="encounters",
 )
 
 _ENCOUNTER_LINK = (
@@ -431,34 +449,37 @@ _ENCOUNTER_LINK = (
 )
 
 _register(
-    "encounter_conversion",
-    "Encounters that become an ICE arrest",
-    f"Of encounters in the period: {_ENCOUNTER_LINK}. For N = 7, 30 and 90 days, the share "
+    name="encounter_conversion",
+    title="Encounters that become an ICE arrest",
+    definition=f"Of encounters in the period: {_ENCOUNTER_LINK}. For N = 7, 30 and 90 days, the "
+    "share "
     "that became an arrest within N days with a 95% Wilson interval, over encounters_followed_Nd "
     "(those at least N days before their release's end), and the mean days from encounter to "
     "arrest among those followed 90 days and arrested within them; by criminality and event "
     "type as asked.",
-    "encounters; share (0-1) with 95% interval; days",
-    (_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT),
-    (ENCOUNTERS, ARRESTS),
-    _follow_up(ENCOUNTERS, "event_date", False, "encounters"),
-    ENCOUNTER_DIMENSIONS,
-    ENCOUNTER_FILTERS,
-    "encounters",
+    unit="encounters; share (0-1) with 95% interval; days",
+    caveats=(_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT),
+    tables=(FOIA_ENCOUNTERS, FOIA_ARRESTS),
+    build=_follow_up(FOIA_ENCOUNTERS, "event_date", False, "encounters"),
+    dimensions=ENCOUNTER_DIMENSIONS,
+    filters=ENCOUNTER_FILTERS,
+    count_column="encounters",
+    needs=ENCOUNTER_LINK_NEEDS,
 )
 
 _register(
-    "encounter_conversion_shift",
-    "Encounters that become an arrest, before and after a date",
-    _SHIFT_DEFINITION.format(what="share of encounters", days=SHIFT_HORIZON_DAYS,
+    name="encounter_conversion_shift",
+    title="Encounters that become an arrest, before and after a date",
+    definition=_SHIFT_DEFINITION.format(what="share of encounters", days=SHIFT_HORIZON_DAYS,
                              link=_ENCOUNTER_LINK),
-    "share (0-1); difference in share",
-    (_INTERVAL_CAVEAT, _SHIFT_CAVEAT, *_LINK_CAVEATS),
-    (ENCOUNTERS, ARRESTS, "events.csv", "targets.csv"),
-    _follow_up_shift(ENCOUNTERS, "event_date", False),
-    tuple(d for d in ENCOUNTER_DIMENSIONS if d != "month"),
-    (*ENCOUNTER_FILTERS, SPLIT_FILTER),
-    "smaller_group",
+    unit="share (0-1); difference in share",
+    caveats=(_INTERVAL_CAVEAT, _SHIFT_CAVEAT, *_LINK_CAVEATS),
+    tables=(FOIA_ENCOUNTERS, FOIA_ARRESTS, "events.csv", "targets.csv"),
+    build=_follow_up_shift(FOIA_ENCOUNTERS, "event_date", False),
+    dimensions=tuple(d for d in ENCOUNTER_DIMENSIONS if d != "month"),
+    filters=(*ENCOUNTER_FILTERS, SPLIT_FILTER),
+    count_column="smaller_group",
+    needs=ENCOUNTER_LINK_NEEDS,
 )
 
 
@@ -466,7 +487,7 @@ _register(
 
 
 def _arrest_rows(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    rows, _windows = foia_events(backend, ARRESTS, "apprehension_date", params)
+    rows, _windows = foia_events(backend, FOIA_ARRESTS, "apprehension_date", params)
     return rows.mutate(month=rows.date.truncate("M"))
 
 
@@ -476,21 +497,22 @@ def _arrests_by_method(backend: ibis.BaseBackend, params: MetricParams) -> ir.Ta
 
 
 _register(
-    "arrests_by_method",
-    "Who feeds ICE: arrests by apprehension method, by month",
-    "ICE arrest episodes (rows flagged is_duplicate left out) per month by Apprehension Method "
-    "as recorded: CAP local, state and federal incarceration (transfers from jails and "
+    name="arrests_by_method",
+    title="Who feeds ICE: arrests by apprehension method, by month",
+    definition="ICE arrest episodes (rows flagged is_duplicate left out) per month by Apprehension "
+    "Method as recorded: CAP local, state and federal incarceration (transfers from jails and "
     "prisons), 287(g) Program (arrests by local officers under agreement), custodial arrests, "
     "probation and parole, located (at large), non-custodial and worksite arrests; each "
     "method's share of the month's arrests with a recorded method, with a 95% Wilson interval.",
-    "arrests; share (0-1) with 95% interval",
-    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
+    unit="arrests; share (0-1) with 95% interval",
+    caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
      "Arrests with no recorded method are shown with their count and no share."),
-    (ARRESTS,),
-    _arrests_by_method,
-    ("aor", "criminality"),
-    ("aor", "criminality", "arrest_setting"),
-    "arrests",
+    tables=(FOIA_ARRESTS,),
+    build=_arrests_by_method,
+    dimensions=("aor", "criminality"),
+    filters=("aor", "criminality", "arrest_setting"),
+    count_column="arrests",
+    needs=(APPREHENSION_METHODS,),
 )
 
 
@@ -509,21 +531,22 @@ def _share_287g(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 
 _register(
-    "arrests_287g_share",
-    "287(g) share of ICE arrests, by field office",
-    "Per field office (the arrest's AOR) over the period: ICE arrest episodes, those with a "
-    f"recorded Apprehension Method, and those whose method is '{PROGRAM_287G}' (people "
+    name="arrests_287g_share",
+    title="287(g) share of ICE arrests, by field office",
+    definition="Per field office (the arrest's AOR) over the period: ICE arrest episodes, those "
+    f"with a recorded Apprehension Method, and those whose method is '{PROGRAM_287G}' (people "
     "arrested by local officers deputised under a 287(g) agreement), with their share of the "
     "arrests with a recorded method and a 95% Wilson interval.",
-    "arrests; share (0-1) with 95% interval",
-    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
+    unit="arrests; share (0-1) with 95% interval",
+    caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
      "A 287(g) arrest is counted only when ICE recorded that method; a jail's transfer under "
      "CAP is not 287(g) even where the county has an agreement."),
-    (ARRESTS,),
-    _share_287g,
-    ("month", "criminality"),
-    ("aor", "criminality"),
-    "arrests",
+    tables=(FOIA_ARRESTS,),
+    build=_share_287g,
+    dimensions=("month", "criminality"),
+    filters=("aor", "criminality"),
+    count_column="arrests",
+    needs=(APPREHENSION_METHODS,),
 )
 
 
@@ -569,30 +592,31 @@ _NO_AGENCY_CAVEAT = (
 )
 
 _register(
-    "book_ins_after_ice_arrest",
-    "Who feeds ICE detention: book-ins after an ICE arrest (FOIA)",
-    f"{_FOIA_BOOK_INS}. Where the warehouse also holds the workbooks, "
+    name="book_ins_after_ice_arrest",
+    title="Who feeds ICE detention: book-ins after an ICE arrest (FOIA)",
+    definition=f"{_FOIA_BOOK_INS}. Where the warehouse also holds the workbooks, "
     "book_ins_by_arresting_agency sets ICE's published ICE and CBP book-ins beside it.",
-    "book-ins; share (0-1) with 95% interval",
-    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT),
-    (FOIA_STAYS, FOIA_ARREST_STAY_LINKS),
-    _book_ins_after_ice_arrest,
-    (),
-    (),
-    "foia_book_ins",
+    unit="book-ins; share (0-1) with 95% interval",
+    caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT),
+    tables=(FOIA_STAYS, FOIA_ARREST_STAY_LINKS),
+    build=_book_ins_after_ice_arrest,
+    dimensions=(),
+    filters=(),
+    count_column="foia_book_ins",
 )
 
 _register(
-    "book_ins_by_arresting_agency",
-    "Who feeds ICE detention: book-ins after an ICE arrest, and ICE vs CBP in the workbooks",
-    f"{_FOIA_BOOK_INS}; beside them, ICE's published initial book-ins per day by arresting "
+    name="book_ins_by_arresting_agency",
+    title="Who feeds ICE detention: book-ins after an ICE arrest, and ICE vs CBP in the workbooks",
+    definition=f"{_FOIA_BOOK_INS}; beside them, ICE's published initial book-ins per day by "
+    "arresting "
     "agency, ICE and CBP, and ICE's share, from the latest workbook that printed the month.",
-    "book-ins; share (0-1) with 95% interval; book-ins per day",
-    (_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT,
+    unit="book-ins; share (0-1) with 95% interval; book-ins per day",
+    caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT,
      "The workbook figures are ICE's published totals, not samples: no interval."),
-    (FOIA_STAYS, FOIA_ARREST_STAY_LINKS, STATS_BOOK_INS, STATS_WORKBOOKS),
-    _book_ins_by_agency,
-    (),
-    (),
-    "foia_book_ins",
+    tables=(FOIA_STAYS, FOIA_ARREST_STAY_LINKS, STATS_BOOK_INS, STATS_WORKBOOKS),
+    build=_book_ins_by_agency,
+    dimensions=(),
+    filters=(),
+    count_column="foia_book_ins",
 )
