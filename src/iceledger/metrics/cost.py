@@ -23,7 +23,7 @@ from iceledger.metrics.detention import (
     reason_in,
     source_table,
 )
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, View, register
 from iceledger.metrics.volume import apply_filters, during
 
 RATE_COLUMNS = ("rate_usd_per_day", "rate_basis", "rate_source")
@@ -86,6 +86,7 @@ register(
             "month the FOIA data cover."
         ),
         unit="US dollars; bed-days",
+        view=View("cost_usd", "US dollars", "bars"),
         caveats=RATE_CAVEATS,
         tables=("foia_stays", "foia_releases"),
         build=_detention_cost,
@@ -137,6 +138,7 @@ register(
             "(transport, flights and staff are not counted)."
         ),
         unit="US dollars per removal",
+        view=View("cost_per_removal_usd", "US dollars per removal"),
         caveats=(
             *RATE_CAVEATS,
             "All nights of a stay are priced at the rate in force on its removal day.",

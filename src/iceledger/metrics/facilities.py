@@ -19,7 +19,7 @@ import ibis.expr.types as ir
 
 from iceledger.metrics.detention import source_table
 from iceledger.metrics.published_series import PUBLICATION_DATES, WORKBOOKS_TABLE
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, View, register
 
 FACILITIES_TABLE = "stats_facilities"
 # A workbook version is its name and, where recorded, the hash of its bytes (a workbook re-posted
@@ -114,6 +114,7 @@ register(
             "for has an empty adp; it is listed, not left out."
         ),
         unit="people (average per day)",
+        view=View("adp", "people (average per day)", "bars", group="name"),
         caveats=(
             *ADP_CAVEATS,
             "The address columns are ICE's; a blank or mistyped ZIP code is kept as printed.",
@@ -137,6 +138,7 @@ register(
             "form a row with an empty aor."
         ),
         unit="people (average per day)",
+        view=View("adp", "people (average per day)", "bars", group="aor"),
         caveats=(
             *ADP_CAVEATS,
             (

@@ -39,6 +39,43 @@ class MetricParams:
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+# The marks a metric's default view can ask for (serving/charts.py draws each):
+# "line"    a time series: points and straight segments, gaps left as gaps, intervals as bands;
+#           `reference` adds a named step line per value of `group` (targets in force);
+# "bars"    a bar per month (totals such as dollars), or per group without a time column;
+# "dots"    one dot per measure (and per group), each with its interval: whole-period figures;
+# "paired"  before and after dots per split date, with the interval of the difference;
+# "funnel"  one row's measures as ordered bars;
+# "heatmap" groups by month, coloured by the measure;
+# "step"    a step line over a quantitative x (`x`), e.g. days since book-in.
+VIEW_MARKS = ("line", "bars", "dots", "paired", "funnel", "heatmap", "step")
+
+
+@dataclass(frozen=True)
+class View:
+    """The chart that answers a metric's question by default: which column, in what unit, how.
+
+    `unit` is the unit of `measure` (and of every column in `also`, drawn beside it): it becomes
+    the axis title, so a chart can never put counts under a share axis.
+    """
+
+    measure: str
+    unit: str
+    mark: str = "line"
+    also: tuple[str, ...] = ()
+    group: str | None = None
+    reference: str | None = None
+    x: str | None = None
+
+    def __post_init__(self):
+        if self.mark not in VIEW_MARKS:
+            raise ValueError(f"view mark {self.mark!r} is not one of {', '.join(VIEW_MARKS)}")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.measure, *self.also)
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -53,6 +90,8 @@ class Metric:
     filters: tuple[str, ...] = ()
     # Column holding the number of people behind each row; public outputs suppress small cells by it.
     count_column: str | None = None
+    # The default chart; a metric without one is drawn by the generic chart from its shape.
+    view: View | None = None
 
     def validate(self, params: MetricParams) -> None:
         unknown_dims = [d for d in params.by if d not in self.dimensions]

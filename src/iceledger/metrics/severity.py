@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ibis
 
-from iceledger.metrics.registry import MetricParams
+from iceledger.metrics.registry import MetricParams, View
 from iceledger.metrics.targeting import (
     BOOK_IN_DIMENSIONS,
     CONVICTED,
@@ -78,6 +78,8 @@ mix_metric(
     "book_ins",
     BOOK_IN_DIMENSIONS,
     ("aor", "citizenship_country"),
+    view=View("violent_conviction_share", "share of book-ins", "dots",
+              also=("no_conviction_share", "no_conviction_no_charge_share")),
     caveats=(
         ("This measures book-ins, not arrests: the FOIA arrest records carry no crime class, so "
          "the people ICE detains stand in for the people it arrests; people arrested and not "

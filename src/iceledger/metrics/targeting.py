@@ -22,7 +22,7 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_events, load_targets
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import daily_population
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, View, register
 from iceledger.metrics.volume import (
     ARREST_DIMENSIONS,
     ARREST_FILTERS,
@@ -117,6 +117,7 @@ _CRIMINALITY_CAVEAT = (
 def mix_metric(
     name: str, title: str, definition: str, build, tables: tuple[str, ...], total: str,
     dimensions: tuple[str, ...], filters: tuple[str, ...], caveats: tuple[str, ...] = (),
+    view: View | None = None,
 ) -> Metric:
     return register(
         Metric(
@@ -131,8 +132,14 @@ def mix_metric(
             dimensions=dimensions,
             filters=filters,
             count_column=total,
+            view=view or both_shares(f"share of {total.replace('_', '-')}", "line"),
         )
     )
+
+
+def both_shares(unit: str, mark: str) -> View:
+    """The two headline definitions of "not a criminal" side by side, each with its interval."""
+    return View("no_conviction_share", unit, mark, also=("no_conviction_no_charge_share",))
 
 
 def period_bounds(windows, params: MetricParams) -> dict[str, ibis.Value]:
@@ -187,6 +194,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
         _total,
         _dims_no_crim,
         _filters,
+        view=both_shares(f"share of {_total.replace('_', '-')}", "dots"),
     )
 
 
@@ -213,6 +221,7 @@ mix_metric(
     "population_midnight",
     BOOK_IN_DIMENSIONS,
     ("aor", "criminality", "citizenship_country"),
+    view=both_shares("share of people detained", "line"),
     caveats=(
         "Early days of a release undercount people booked in before its coverage began, if the "
         "release leaves them out.",
@@ -248,6 +257,7 @@ mix_metric(
     "detained",
     ("agency",),
     ("agency",),
+    view=both_shares("share of people detained", "line"),
     caveats=(
         "A workbook re-posted under the same name with new figures appears twice on its date.",
         "ICE has printed stale or wrong 'data as of' dates (see the stats checks); the date is "
@@ -304,6 +314,7 @@ register(
         dimensions=tuple(d for d in ARREST_DIMENSIONS if d != "arrest_setting"),
         filters=ARREST_FILTERS,
         count_column="arrests",
+        view=View("share", "share of arrests", group="arrest_setting"),
     )
 )
 
@@ -417,5 +428,7 @@ for _population, _table, _when, _dims, _filters, _what in (
             dimensions=tuple(d for d in _dims if d != "criminality"),
             filters=(*_filters, SPLIT_FILTER),
             count_column="smaller_group",
+            view=View("after_share", f"share of {_what.split(' (')[0].lower()}", "paired",
+                      also=("before_share",)),
         )
     )

@@ -20,7 +20,7 @@ from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, View, register
 
 ROLLING_WINDOWS = (7, 28)
 ARREST_DIMENSIONS = (
@@ -295,6 +295,8 @@ def _series_metric(
             dimensions=dimensions,
             filters=filters,
             count_column=value,
+            view=View(f"{value}_7d_avg", f"{value.replace('_', '-')} per day",
+                      also=(f"{value}_28d_avg",)),
         )
     )
 
@@ -471,6 +473,8 @@ register(
         tables=("foia_stays", "foia_releases", "stats_book_ins", "stats_workbooks"),
         build=book_ins_compared,
         count_column="foia_book_ins",
+        view=View("foia_book_ins_per_day", "book-ins per day",
+                  also=("workbook_book_ins_per_day",)),
     )
 )
 
@@ -571,7 +575,8 @@ _TARGET_CAVEATS = (
 )
 
 
-def _target_metric(name: str, title: str, definition: str, build, caveats: tuple[str, ...] = ()):
+def _target_metric(name: str, title: str, definition: str, build, view: View,
+                   caveats: tuple[str, ...] = ()):
     return register(
         Metric(
             name=name,
@@ -585,6 +590,7 @@ def _target_metric(name: str, title: str, definition: str, build, caveats: tuple
             dimensions=("aor",),
             filters=("aor",),
             count_column="arrests",
+            view=view,
         )
     )
 
@@ -597,6 +603,7 @@ _target_metric(
     "National by default; with --by aor each field office against the per-office target "
     "(75/day) or an equal share of a national one.",
     arrests_against_targets,
+    View("arrests_7d_avg", "arrests per day", group="target", reference="target_per_day"),
 )
 
 _target_metric(
@@ -607,6 +614,7 @@ _target_metric(
     "percentage of the daily target). A month with two targets has two rows, one per stretch of "
     "days. National, or per field office with --by aor.",
     monthly_attainment,
+    View("attainment_pct", "percent of target", group="target"),
     caveats=("Months at the edges of the data are partial (see days).",),
 )
 
@@ -632,5 +640,6 @@ register(
         build=field_office_ranking,
         filters=("criminality", "arrest_setting", "apprehension_method"),
         count_column="arrests",
+        view=View("arrests_per_day", "arrests per day", "heatmap", group="aor"),
     )
 )

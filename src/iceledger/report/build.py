@@ -24,7 +24,7 @@ from iceledger.metrics.claims import ClaimCheck, check_claims
 from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
-from iceledger.report.views import CATALOGUE, GENERIC, ReportViewSpec, cell_text, chart_spec
+from iceledger.report.views import cell_text
 from iceledger.warehouse import Warehouse
 from iceledger.serving import charts
 from iceledger.serving.service import MetricResult, NotServable, WarehouseService
@@ -41,6 +41,10 @@ SECTION_BLURBS = {
     "claims": "What officials said, against what the record shows, under every definition.",
     "reconciliation": "ICE's published figures against the FOIA records for the same dates.",
 }
+
+
+# A result this small is printed as a table too, beside its chart.
+TABLE_MAX_ROWS = 12
 
 
 @dataclass
@@ -91,8 +95,7 @@ def build_report(
                 continue
             if progress:
                 progress(metric.name)
-            spec = CATALOGUE.get(metric.name, GENERIC)
-            section.views.append(_view(service, metric, spec, events))
+            section.views.append(_view(service, metric, events))
         sections.append(section)
     claims = check_claims(service.backend())
     with Warehouse(warehouse_path).connect(read_only=True) as con:
@@ -110,7 +113,7 @@ def build_report(
     return ReportResult(html_path, pdf_path, sections, claims, provenance)
 
 
-def _view(service: WarehouseService, metric: Metric, spec: ReportViewSpec, events) -> ReportView:
+def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
     view = ReportView(
         id=metric.name.replace("_", "-"),
         title=metric.title,
@@ -131,15 +134,13 @@ def _view(service: WarehouseService, metric: Metric, spec: ReportViewSpec, event
         view.empty_reason = "the metric returned no rows for this warehouse"
         return view
     rows = json_rows(result.table)
-    if spec.kind == "generic":
-        view.spec = charts.metric_chart(
-            metric.unit, result.table, rows, result.time_column, result.request.by
-        )
-    else:
-        view.spec = chart_spec(spec, rows, result.time_column)
-    if view.spec is None:
+    view.spec = charts.metric_chart(
+        metric.unit, result.table, rows, result.time_column, result.request.by,
+        count_column=metric.count_column, view=metric.view,
+    )
+    if result.table.num_rows <= TABLE_MAX_ROWS:
         view.table_rows = rows
-    elif result.time_column and "layer" in view.spec:
+    if result.time_column and "layer" in view.spec:
         view.spec["layer"].extend(_event_layers(events, result))
     return view
 

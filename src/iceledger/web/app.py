@@ -377,6 +377,7 @@ def create_app(
             spec = charts.metric_chart(
                 result.metric.unit, result.table, rows, result.time_column, result.request.by,
                 value=value, count_column=result.metric.count_column,
+                view=result.metric.view,
             )
             meta = described(result) | {"value_columns": drawable}
             return _json_bytes({"spec": spec, "meta": meta})
