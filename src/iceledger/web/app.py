@@ -35,7 +35,7 @@ from iceledger.errors import IceledgerError
 from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
 from iceledger.serving import charts
-from iceledger.web import geo
+from iceledger.web import geo, pages
 from iceledger.web.guards import DownloadBudget, SecurityHeaders
 from iceledger.serving.service import (
     STANDARD_FILTERS,
@@ -496,6 +496,8 @@ def create_app(
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "map.html", page_context(request, "map"))
+
+    pages.add_pages(app, service, templates, page_context)
 
     @app.get("/pages/{page}", response_class=HTMLResponse, include_in_schema=False)
     def question_page(request: Request, page: str) -> HTMLResponse:
