@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -30,3 +32,40 @@ def test_claims_page_lists_every_claim_with_who_when_source_readings_and_verdict
     # Every definition is read for a checked claim, shares with their intervals.
     assert "convicted or pending charges" in html and "no conviction and no pending charge" in html
     assert "% (" in html
+
+
+def _headline_items(html: str) -> list[str]:
+    return re.findall(r'<li class="fact" id="fact-[a-z_]+">(.*?)</li>', html, re.S)
+
+
+def test_home_opens_with_six_dated_cited_headline_facts(synthetic_warehouse):
+    html = TestClient(create_app(synthetic_warehouse)).get("/").text
+    items = _headline_items(html)
+    assert len(items) >= 6
+    for item in items:
+        assert re.search(r"as of \d{4}-\d{2}-\d{2}", item), item
+        assert "iceledger, " in item and "retrieved " in item and "SYNTHETIC" in item
+        assert 'href="/' in item  # the definition link
+    assert 'id="fact-arrests_vs_target"' in html and 'id="fact-cost_per_day"' in html
+
+
+@pytest.fixture(scope="module")
+def workbooks_warehouse(stats_workbooks, tmp_path_factory):
+    from iceledger.sources.stats.ingest import ingest_stats
+    from iceledger.warehouse import Warehouse
+
+    path = tmp_path_factory.mktemp("workbooks") / "w.duckdb"
+    assert not ingest_stats(stats_workbooks, Warehouse(path)).failed
+    return path
+
+
+def test_workbooks_alone_give_six_headline_facts(workbooks_warehouse):
+    html = TestClient(create_app(workbooks_warehouse, public=True)).get("/").text
+    items = _headline_items(html)
+    assert len(items) >= 6
+    for key in ("detained_now", "detained_criminality", "book_ins", "adp_vs_beds",
+                "no_conviction", "cost_per_day"):
+        assert f'id="fact-{key}"' in html, key
+    assert all(".xlsx" in item and "as of 20" in item for item in items if "targets.csv" not in item)
+    # Arrests are not in the workbooks: the fact says so and gives the target, not a number.
+    assert "not measurable" in html

@@ -27,6 +27,7 @@ from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.views import cell_text
 from iceledger.warehouse import Warehouse
 from iceledger.serving import charts
+from iceledger.serving.headlines import headline_facts
 from iceledger.serving.service import MetricResult, NotServable, WarehouseService
 
 SECTION_BLURBS = {
@@ -98,18 +99,20 @@ def build_report(
             section.views.append(_view(service, metric, events))
         sections.append(section)
     claims = check_claims(service.backend())
+    facts_found = headline_facts(service)
     with Warehouse(warehouse_path).connect(read_only=True) as con:
         provenance = read_provenance(con)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(
-        _render(sections, claims, provenance, warehouse_path, k), encoding="utf-8"
+        _render(sections, claims, provenance, warehouse_path, k, facts_found),
+        encoding="utf-8",
     )
     pdf_path = None
     if pdf:
         from iceledger.report.pdf import write_pdf  # fpdf2 is only needed for --pdf
 
         pdf_path = html_path.with_suffix(".pdf")
-        write_pdf(sections, claims, provenance, pdf_path, k)
+        write_pdf(sections, claims, provenance, pdf_path, k, facts_found)
     return ReportResult(html_path, pdf_path, sections, claims, provenance)
 
 
@@ -220,7 +223,8 @@ def _claims_spec(claims: list[ClaimCheck]) -> dict | None:
     }
 
 
-def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: int) -> str:
+def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: int,
+            headlines) -> str:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("iceledger.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -240,6 +244,7 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         provenance=provenance,
         claims=claims,
         claims_spec=claims_spec,
+        headlines=headlines,
         k=k,
         vega_bundle=charts.vega_bundle().replace("</script", "<\\/script"),
         specs_json=json.dumps(specs, default=str).replace("</", "<\\/"),

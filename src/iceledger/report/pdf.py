@@ -50,12 +50,21 @@ def _paragraph(pdf: _ReportPDF, text: str, size: float = 9, style: str = "") -> 
     pdf.multi_cell(PAGE_WIDTH_MM, size * 0.5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
 
 
-def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int) -> Path:
+def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
+              headlines=()) -> Path:
     pdf = _ReportPDF(provenance.synthetic)
     pdf.add_page()
     _paragraph(pdf, "iceledger report: ICE enforcement in the public record", 16, "B")
     _paragraph(pdf, f"Counts under {k} people are suppressed (shown as <{k}), with complementary "
                     "suppression so totals cannot reveal them.")
+    if headlines:
+        _heading(pdf, "Headline facts", 14)
+        for fact in headlines:
+            _paragraph(pdf, f"{fact.value}: {fact.sentence}", 9, "B")
+            _paragraph(pdf, f"Period: {fact.period or 'n/a'}; as of {fact.as_of or 'n/a'}; "
+                            f"definition: {fact.metric or 'published workbook table'}; "
+                            f"{fact.citation}", 7)
+        pdf.ln(3)
     for number, section in enumerate(sections):
         if number:
             pdf.add_page()

@@ -35,6 +35,7 @@ from iceledger.errors import IceledgerError
 from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
 from iceledger.serving import charts
+from iceledger.serving.headlines import headline_facts
 from iceledger.web import geo, pages
 from iceledger.web.guards import DownloadBudget, SecurityHeaders
 from iceledger.serving.service import (
@@ -490,7 +491,9 @@ def create_app(
         return templates.TemplateResponse(
             request,
             "index.html",
-            page_context(request, "index") | {"counts": counts, "sources": service.sources},
+            page_context(request, "index")
+            | {"counts": counts, "sources": service.sources,
+               "facts": headline_facts(service)},
         )
 
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
