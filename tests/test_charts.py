@@ -108,6 +108,7 @@ def test_monthly_lines_show_points_break_at_gaps_and_shares_get_percent_axes():
     band, line = spec["layer"]
     assert band["mark"]["type"] == "area" and band["encoding"]["y"]["field"] == "no_conviction_ci_low"
     assert line["mark"] == {"type": "line", "invalid": charts.GAPS, "point": True}
+    assert line["encoding"]["color"]["legend"] is None  # one line needs no legend
     assert line["encoding"]["y"]["axis"] == {"format": ".0%"}
 
 

@@ -69,3 +69,41 @@ def test_workbooks_alone_give_six_headline_facts(workbooks_warehouse):
     assert all(".xlsx" in item and "as of 20" in item for item in items if "targets.csv" not in item)
     # Arrests are not in the workbooks: the fact says so and gives the target, not a number.
     assert "not measurable" in html
+
+
+def test_facility_and_field_office_pages_draw_every_release(workbooks_warehouse):
+    import json
+
+    client = TestClient(create_app(workbooks_warehouse, public=True))
+    office = client.get("/field-offices/ATL")
+    assert office.status_code == 200
+    spec = json.loads(re.search(r'<script type="application/json" class="chart-spec"'
+                                r' data-target="chart-history">(.*?)</script>',
+                                office.text, re.S).group(1))
+    assert spec["usermeta"]["measure"] == "adp"
+    releases = {r["workbook"] for r in spec["data"]["values"]}
+    assert len(releases) >= 10  # one point per workbook that lists facilities
+    linked = re.findall(r'href="/facilities/([^"]+)"', office.text)
+    assert linked
+    facility = client.get(f"/facilities/{linked[0]}")
+    assert facility.status_code == 200 and 'href="/field-offices/ATL"' in facility.text
+    assert client.get("/facilities/NO SUCH PLACE").status_code == 404
+    assert client.get("/field-offices/ZZZ").status_code == 404
+
+
+def test_facility_history_sums_the_facilities_of_each_release(workbooks_warehouse):
+    import ibis
+
+    from iceledger.metrics.registry import compute
+
+    backend = ibis.duckdb.connect(str(workbooks_warehouse), read_only=True)
+    newest = compute("facility_population", backend).to_pylist()
+    history = compute("facility_population_history", backend).to_pylist()
+    last = max(history, key=lambda r: r["date"])
+    assert last["workbook"] == newest[0]["workbook"]
+    assert last["facilities"] == len(newest)
+    assert last["adp"] == pytest.approx(sum(f["adp"] or 0 for f in newest))
+    # The published series: the newest month's total is the latest release's printed figure.
+    adp = compute("published_adp", backend).to_pylist()
+    assert adp[-1]["workbook"] == last["workbook"] and adp[-1]["n_releases"] >= 1
+    backend.disconnect()

@@ -9,3 +9,4 @@ from iceledger.metrics import volume  # noqa: F401,E402
 from iceledger.metrics import targeting  # noqa: F401,E402
 from iceledger.metrics import severity  # noqa: F401,E402
 from iceledger.metrics import facilities  # noqa: F401,E402
+from iceledger.metrics import published  # noqa: F401,E402

@@ -66,6 +66,8 @@ class View:
     group: str | None = None
     reference: str | None = None
     x: str | None = None
+    # Each group's own page: a path the group's value is appended to ("/facilities/").
+    link: str | None = None
 
     def __post_init__(self):
         if self.mark not in VIEW_MARKS:

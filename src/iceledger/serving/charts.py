@@ -28,6 +28,8 @@ TIME_UNITS = {"date": "utcyearmonthdate", "month": "utcyearmonth"}
 HEIGHT = 260
 # A series with no more points than this shows each point; longer ones are lines alone.
 POINTS_MAX = 60
+# A bar chart of groups shows this many, largest first.
+BARS_MAX = 40
 TARGET_COLOR = "#b22222"
 # Missing values break a line: a gap in the record is drawn as a gap, never bridged.
 GAPS = "break-paths-show-domains"
@@ -134,7 +136,8 @@ def _number_format(unit: str) -> str:
 def _line(view: View, table: pa.Table, time_column: str, breakdowns: tuple[str, ...]) -> dict:
     x = _time_axis(time_column)
     n_times = len(set(table.column(time_column).to_pylist()))
-    mark = {"type": "line", "invalid": GAPS, "point": n_times <= POINTS_MAX}
+    mark = {"type": "line", "invalid": GAPS,
+            "point": time_column == "month" or n_times <= POINTS_MAX}
     series = breakdowns[0] if breakdowns else (view.group if not view.reference else None)
     if series:
         # One line per group (or breakdown value), of the measure alone.
@@ -152,7 +155,8 @@ def _line(view: View, table: pa.Table, time_column: str, breakdowns: tuple[str, 
         return {"layer": layers}
 
     columns = [c for c in view.columns if c in table.column_names]
-    color = {"field": "series", "type": "nominal", "legend": LEGEND,
+    lines = len(columns) + (1 if view.reference else 0)
+    color = {"field": "series", "type": "nominal", "legend": LEGEND if lines > 1 else None,
              "sort": [label(c) for c in columns]}
     # With a reference (a target per day), rows repeat per group: the measure is drawn once a day.
     bands = {c: _interval(table, c) for c in columns}
@@ -220,10 +224,23 @@ def _bars(view: View, table: pa.Table, time_column: str | None,
         return {"mark": {"type": "bar"}, "encoding": encoding}
     group = breakdowns[0] if breakdowns else view.group
     encoding = {"x": _measure_axis(view, view.measure), "tooltip": tooltip}
+    transform, title = [], None
     if group:
         encoding["y"] = {"field": group, "type": "nominal", "sort": "-x", "title": None,
                          "axis": {"labelLimit": 220}}
-    return {"height": {"step": 14}, "mark": {"type": "bar"}, "encoding": encoding}
+        groups = len(set(table.column(group).to_pylist()))
+        if groups > BARS_MAX:
+            # The largest only: hundreds of bars are unreadable; the data and CSV have them all.
+            transform = [{"window": [{"op": "row_number", "as": "_rank"}],
+                          "sort": [{"field": view.measure, "order": "descending"}]},
+                         {"filter": f"datum._rank <= {BARS_MAX}"}]
+            title = {"text": "", "subtitle": f"The {BARS_MAX} largest of {groups}; the data "
+                     "have them all.", "anchor": "start"}
+        if view.link and group == view.group:
+            transform.append({"calculate": f"'{view.link}' + datum['{group}']", "as": "_page"})
+            encoding["href"] = {"field": "_page"}
+    return {"height": {"step": 14}, "transform": transform, "mark": {"type": "bar"},
+            "encoding": encoding} | ({"title": title} if title else {})
 
 
 def _dots(view: View, table: pa.Table, time_column: str | None,

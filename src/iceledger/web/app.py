@@ -501,6 +501,7 @@ def create_app(
         return templates.TemplateResponse(request, "map.html", page_context(request, "map"))
 
     pages.add_pages(app, service, templates, page_context)
+    pages.add_facility_pages(app, service, templates, page_context)
 
     @app.get("/pages/{page}", response_class=HTMLResponse, include_in_schema=False)
     def question_page(request: Request, page: str) -> HTMLResponse:

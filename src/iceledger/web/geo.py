@@ -288,8 +288,9 @@ def map_spec(data: dict) -> dict:
             },
             {
                 "data": {"name": "facilities", "values": data["facilities"]},
-                "transform": [marker_adp],
-                "mark": {"type": "circle", "opacity": 0.55},
+                "transform": [marker_adp, {"calculate": "'/facilities/' + datum.name",
+                                           "as": "page"}],
+                "mark": {"type": "circle", "opacity": 0.55, "cursor": "pointer"},
                 "encoding": {
                     "longitude": {"field": "lon", "type": "quantitative"},
                     "latitude": {"field": "lat", "type": "quantitative"},
@@ -297,12 +298,15 @@ def map_spec(data: dict) -> dict:
                     "color": {"condition": {"test": no_figure, "value": "#8c8c8c"},
                               "value": "#1f5f8b"},
                     "tooltip": [{"field": f} for f in facility_tooltip],
+                    "href": {"field": "page"},
                 },
             },
             {
                 "data": {"name": "field_offices", "values": data["field_offices"]},
-                "transform": [marker_adp],
-                "mark": {"type": "square", "filled": False, "strokeWidth": 2},
+                "transform": [marker_adp, {"calculate": "'/field-offices/' + datum.aor",
+                                           "as": "page"}],
+                "mark": {"type": "square", "filled": False, "strokeWidth": 2,
+                         "cursor": "pointer"},
                 "encoding": {
                     "longitude": {"field": "lon", "type": "quantitative"},
                     "latitude": {"field": "lat", "type": "quantitative"},
@@ -310,6 +314,7 @@ def map_spec(data: dict) -> dict:
                     "color": {"condition": {"test": no_figure, "value": "#8c8c8c"},
                               "value": "#c0392b"},
                     "tooltip": [{"field": f} for f in office_tooltip],
+                    "href": {"field": "page"},
                 },
             },
         ],

@@ -186,7 +186,22 @@ async function drawMap() {
   }
 }
 
+// Charts whose spec the page carries (facility and field-office pages): drawn as they are.
+async function drawInlineCharts() {
+  for (const holder of document.querySelectorAll("script.chart-spec")) {
+    const target = document.getElementById(holder.dataset.target);
+    try {
+      window.iceledgerViews[holder.dataset.target] = await vegaEmbed(target, JSON.parse(holder.textContent), EMBED_OPTIONS);
+      target.dataset.state = "drawn";
+    } catch (problem) {
+      target.textContent = `Chart failed: ${problem.message}`;
+      target.dataset.state = "error";
+    }
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  drawInlineCharts();
   const form = document.getElementById("filters");
   if (form) {
     form.addEventListener("change", drawAllCards);
