@@ -303,7 +303,7 @@ def map_spec(data: dict) -> dict:
             },
             {
                 "data": {"name": "field_offices", "values": data["field_offices"]},
-                "transform": [marker_adp, {"calculate": "'/field-offices/' + datum.aor",
+                "transform": [marker_adp, {"calculate": "'/field-offices/' + datum.aor_code",
                                            "as": "page"}],
                 "mark": {"type": "square", "filled": False, "strokeWidth": 2,
                          "cursor": "pointer"},
