@@ -133,3 +133,14 @@ def test_a_column_asked_for_by_name_is_titled_by_its_name_not_the_view_unit():
                                view=view)
     assert spec["usermeta"]["measure"] == "arrests"
     assert spec["layer"][-1]["encoding"]["y"]["title"] == "arrests"
+
+
+def test_a_chart_whose_every_value_is_suppressed_says_so_in_place():
+    table = pa.table({"date": [date(2025, 6, 1), date(2025, 6, 2)],
+                      "arrests_7d_avg": pa.array([None, None], pa.float64()),
+                      "suppressed": ["<10", "complementary"]})
+    spec = charts.metric_chart("x", table, json_rows(table), "date", (),
+                               view=View("arrests_7d_avg", "arrests per day"))
+    assert spec["mark"]["type"] == "text"
+    assert "fewer than 10 people" in " ".join(spec["mark"]["text"])
+    assert "hidden" in vl_convert.vegalite_to_svg({**spec, "width": 500})

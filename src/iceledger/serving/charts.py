@@ -16,6 +16,7 @@ chart drew with `view.data("rows")`; `usermeta` names the column drawn and its u
 from __future__ import annotations
 
 import functools
+import textwrap
 
 import pyarrow as pa
 
@@ -75,6 +76,8 @@ def metric_chart(
 ) -> dict:
     """A Vega-Lite spec drawing `rows` (the JSON form of `table`); `value` must be drawable."""
     if view is not None and value in (None, view.measure) and _drawable(view, table, time_column):
+        if _all_hidden(view, table):
+            return _hidden_chart(view, table, rows)
         return view_chart(view, table, rows, time_column, breakdowns)
     return _generic_chart(unit, table, rows, time_column, breakdowns, value, count_column)
 
@@ -104,6 +107,28 @@ def _drawable(view: View, table: pa.Table, time_column: str | None) -> bool:
     """A view needs its columns, and a time axis when it is a line over time."""
     needs_time = view.mark in ("line",) or (view.mark == "heatmap")
     return view.measure in table.column_names and (time_column is not None or not needs_time)
+
+
+def _all_hidden(view: View, table: pa.Table) -> bool:
+    """Every value the view would draw was suppressed (public mode, small counts)."""
+    return (SUPPRESSION_COLUMN in table.column_names and table.num_rows > 0
+            and all(table.column(c).null_count == table.num_rows for c in view.columns
+                    if c in table.column_names))
+
+
+def _hidden_chart(view: View, table: pa.Table, rows: list[dict]) -> dict:
+    """Said in place of an empty chart: the values exist but count too few people to publish."""
+    labels = {v for v in table.column(SUPPRESSION_COLUMN).to_pylist() if v}
+    small = next((v for v in sorted(labels) if v.startswith("<")), "<10")
+    text = (f"Every {label(view.measure)} value here counts fewer than {small[1:]} people, "
+            "so it is hidden in this public view; the data list the rows.")
+    # Short lines, so that the note fits a phone's width.
+    lines = textwrap.wrap(text, 44)
+    return _base(rows) | {"height": 18 * len(lines) + 10,
+                          "usermeta": {"measure": view.measure, "mark": "hidden"},
+                          "mark": {"type": "text", "text": lines, "fontSize": 13,
+                                   "color": "#5c5c5c", "align": "left", "baseline": "top",
+                                   "x": 0, "y": 4}}
 
 
 def _base(rows: list[dict]) -> dict:

@@ -186,6 +186,24 @@ async function drawMap() {
   }
 }
 
+// The page's filters live in its URL, so that a view can be shared: read on load, written on
+// every change (replaceState: no history entry per click).
+function restoreFilters(form) {
+  const params = new URLSearchParams(window.location.search);
+  for (const field of form.elements) {
+    if (field.name && params.has(field.name)) field.value = params.get(field.name);
+  }
+}
+
+function rememberFilters(form) {
+  const params = new URLSearchParams();
+  for (const field of form.elements) {
+    if (field.name && field.value) params.set(field.name, field.value);
+  }
+  const query = params.toString();
+  window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
+}
+
 // Charts whose spec the page carries (facility and field-office pages): drawn as they are.
 async function drawInlineCharts() {
   for (const holder of document.querySelectorAll("script.chart-spec")) {
@@ -204,7 +222,11 @@ document.addEventListener("DOMContentLoaded", () => {
   drawInlineCharts();
   const form = document.getElementById("filters");
   if (form) {
-    form.addEventListener("change", drawAllCards);
+    restoreFilters(form);
+    form.addEventListener("change", () => {
+      rememberFilters(form);
+      drawAllCards();
+    });
     form.addEventListener("submit", (event) => event.preventDefault());
   }
   for (const select of document.querySelectorAll(".card select.by, .card select.value")) {
