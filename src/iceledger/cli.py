@@ -146,7 +146,7 @@ def ingest_stats_command(
     if summary.count("loaded"):
         from iceledger.sources.stats.checks import review_warehouse
 
-        print_checks_summary(review_warehouse(Warehouse(warehouse)))
+        print_checks_summary(review_warehouse(Warehouse(warehouse)), warehouse)
     if summary.failed:
         raise typer.Exit(1)
 
@@ -237,7 +237,8 @@ def stats_compare_ddp_command(
 @fetch_app.command("stats")
 @user_errors
 def fetch_stats_command(
-    out: Annotated[Path, typer.Option("--out", help="Folder to save the workbook in.",
+    out: Annotated[Path, typer.Option("--output", "--out", "-o",
+                                      help="Folder to save the workbook in.",
                                       file_okay=False)] = Path("ice-detention-stats"),
     url: Annotated[str | None, typer.Option(
         "--url", help="Page linking the workbook, or the workbook's own .xlsx address "
@@ -343,7 +344,7 @@ def stats_checks_command(
     from iceledger.sources.stats.checks import render_markdown, review_warehouse
 
     review = review_warehouse(Warehouse(warehouse))
-    print_checks_summary(review)
+    print_checks_summary(review, warehouse)
     for row in review.checks.to_pylist():
         if row["status"] == "fail":
             console.print(f"[red]fail[/] {row['workbook']}: {row['check']} ({row['table']}): "
@@ -353,12 +354,15 @@ def stats_checks_command(
         console.print(f"wrote the checks report to {output}")
 
 
-def print_checks_summary(review) -> None:
+def print_checks_summary(review, warehouse: Path = DEFAULT_WAREHOUSE) -> None:
     counts = review.counts()
     workbooks = len(set(review.checks.column("workbook").to_pylist()))
+    # The suggested command must run as printed: it names the warehouse unless it is the default.
+    where = "" if warehouse == DEFAULT_WAREHOUSE else f" --warehouse {warehouse}"
     console.print(f"checks of {workbooks} loaded workbooks: [red]{counts['fail']:,} failed[/], "
                   f"[yellow]{counts['warn']:,} warnings[/], {counts['pass']:,} passed (details: "
-                  "iceledger stats checks --output checks.md)", highlight=False)
+                  f"iceledger stats checks --output checks.md{where})", highlight=False,
+                  soft_wrap=True)
 
 
 @app.command("reconcile", rich_help_panel=NUMBERS)
@@ -424,11 +428,36 @@ def _print_result(body: str) -> None:
 
 @metrics_app.command("list")
 @user_errors
-def metrics_list_command() -> None:
-    """Every metric: name, question, unit and what it counts."""
-    from iceledger.serving.output import metrics_listing
+def metrics_list_command(
+    long: Annotated[bool, typer.Option("--long", help="Unit and first sentence of each "
+                                       "definition too.")] = False,
+    format: FormatOption = "table",
+) -> None:
+    """Every metric: name and title by question (--long: unit and definition too)."""
+    from iceledger.serving.output import metrics_listing, metrics_rows, rows_output
 
-    console.print(metrics_listing())
+    if format == "table":
+        console.print(metrics_listing(long))
+    else:
+        _print_result(rows_output(metrics_rows(), format))
+
+
+@metrics_app.command("values")
+@user_errors
+def metrics_values_command(
+    dimension: Annotated[str, typer.Argument(help="A filter, e.g. aor or criminality.")],
+    metric: Annotated[str | None, typer.Option("--metric", help="For this metric only.")] = None,
+    format: FormatOption = "table",
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """The values --filter DIMENSION=... accepts in this warehouse."""
+    from iceledger.serving.output import filter_values, rows_output
+
+    values = filter_values(warehouse, dimension, metric)
+    if format == "table":
+        _print_result("\n".join(values) if values else f"no values of {dimension} loaded")
+    else:
+        _print_result(rows_output([{dimension: v} for v in values], format))
 
 
 @app.command("metric", rich_help_panel=NUMBERS)
@@ -450,14 +479,16 @@ def metric_command(
     from iceledger.metrics import MetricParams
     from iceledger.metrics.backends import connect
     from iceledger.serving.output import (
-        FORMATS, metric_table, notes, parse_day, parse_filters, run, synthetic_banner, to_csv,
-        to_json,
+        FORMATS, check_filter_values, metric_table, notes, parse_day, parse_filters, run,
+        synthetic_banner, to_csv, to_json,
     )
 
     if format not in FORMATS:
         raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
     params = MetricParams(by=tuple(by), start=parse_day(start, "--from"),
                           end=parse_day(end, "--to"), filters=parse_filters(filters))
+    if params.filters and warehouse.is_file():
+        check_filter_values(warehouse, name, params.filters)
     banner = synthetic_banner(warehouse)
     with facts_dir(facts):
         metric, result = run(name, connect(warehouse, engine), params)
@@ -508,7 +539,8 @@ def claims_check_command(
 def synth_command(
     scale: Annotated[int, typer.Option(
         "--scale", help="Rows of the latest release's arrests file; other files in proportion.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the files to.")],
+    out: Annotated[Path, typer.Option("--output", "--out", "-o",
+                                      help="Folder to write the files to.")],
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files.")] = 0,
     format: Annotated[str, typer.Option("--format", help="xlsx, csv or parquet.")] = "xlsx",
     sheet_rows: Annotated[int | None, typer.Option(
@@ -543,7 +575,8 @@ def synth_command(
 @app.command("report", rich_help_panel=START_HERE)
 @user_errors
 def report_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
+    out: Annotated[Path, typer.Option("--output", "--out", "-o",
+                                      help="HTML file to write.")] = Path(
         "iceledger-report.html"
     ),
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write a PDF beside it.")] = False,
@@ -574,7 +607,8 @@ def _print_report_result(result) -> None:
 @app.command("demo", rich_help_panel=START_HERE)
 @user_errors
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path(
+    out: Annotated[Path, typer.Option("--output", "--out", "-o",
+                                      help="Folder for the demo's files.")] = Path(
         "iceledger-demo"
     ),
     scale: Annotated[int, typer.Option("--scale", help="Arrest rows in the synthetic release.")]

@@ -7,6 +7,7 @@ the dashboard, the API and the CLI only ever call `compute`; none of them comput
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -128,6 +129,10 @@ def get(name: str) -> Metric:
     try:
         return REGISTRY[name]
     except KeyError:
+        close = difflib.get_close_matches(name, REGISTRY, n=3, cutoff=0.6)
+        if close:
+            raise IceledgerError(f"no metric named {name!r}; did you mean "
+                                 f"{' or '.join(close)}? (iceledger metrics list)") from None
         known = ", ".join(sorted(REGISTRY)) or "none"
         raise IceledgerError(f"no metric named {name!r} (known: {known})") from None
 
