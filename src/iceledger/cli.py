@@ -611,8 +611,9 @@ def demo_command(
                                       help="Folder for the demo's files.")] = Path(
         "iceledger-demo"
     ),
-    scale: Annotated[int, typer.Option("--scale", help="Arrest rows in the synthetic release.")]
-    = 4_000,
+    scale: Annotated[int | None, typer.Option(
+        "--scale", help="Arrest rows in the synthetic release (default 30,000: enough that "
+        "daily national figures are not suppressed).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same numbers.")] = 2025,
     serve: Annotated[bool, typer.Option("--serve", help="Then open the dashboard.")] = False,
     port: Annotated[int, typer.Option("--port", help="Dashboard port (with --serve).")] = 8000,
@@ -621,7 +622,8 @@ def demo_command(
     from iceledger.demo import run_demo
 
     with console.status("starting") as status:
-        result = run_demo(out, scale=scale, seed=seed, step=lambda text: status.update(text))
+        sized = {"scale": scale} if scale is not None else {}
+        result = run_demo(out, seed=seed, step=lambda text: status.update(text), **sized)
     table = Table("figure (SYNTHETIC DATA)", "value", "metric (definition: iceledger metrics list)",
                   title="iceledger demo - SYNTHETIC DATA, not real ICE records")
     for figure, value, metric in result.headlines:
