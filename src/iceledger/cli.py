@@ -636,6 +636,11 @@ def demo_command(
         f"{sum(a.rows_quarantined for a in accounting):,} quarantined + "
         f"{sum(a.rows_duplicate for a in accounting):,} exact duplicates flagged"
     )
+    if result.workbooks:
+        console.print(
+            f"{len(result.workbooks)} synthetic detention-statistics workbooks, drawn from those "
+            f"records: {sum(f.rows_loaded for f in result.workbooks):,} figures loaded, "
+            f"{sum(f.rows_quarantined for f in result.workbooks):,} quarantined")
     derived = result.ingest.derived
     if derived is not None:
         console.print(
