@@ -24,7 +24,7 @@ from iceledger.metrics.claims import ClaimCheck, check_claims
 from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
-from iceledger.report.views import cell_text
+from iceledger.report.views import cell_text, listed_text
 from iceledger.warehouse import Warehouse
 from iceledger.serving import charts
 from iceledger.serving.headlines import headline_facts
@@ -230,6 +230,7 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     environment.filters["cell"] = cell_text
+    environment.filters["listed"] = listed_text
     specs = {v.id: v.spec for s in sections for v in s.views if v.spec}
     claims_spec = _claims_spec(claims)
     if claims_spec:

@@ -21,3 +21,12 @@ def share_with_interval(share, low, high) -> str:
     if low is None or high is None:
         return f"{share:.1%}"
     return f"{share:.1%} ({low:.1%}–{high:.1%})"
+
+
+def listed_text(values, most: int = 3) -> str:
+    """A list in a table cell: "none", or its items, the first few and how many more."""
+    items = [str(v) for v in values]
+    if not items:
+        return "none"
+    shown = "; ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
