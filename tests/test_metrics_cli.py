@@ -237,3 +237,14 @@ def test_claims_check_with_a_broken_register_is_one_line(warehouse, tmp_path):
         _run("claims", "check", "--facts", str(tmp_path), "--warehouse", warehouse),
         "claims.csv, row 1: missing column(s)",
     )
+
+
+def test_claims_check_as_csv_lists_every_claim_with_its_verdict(warehouse):
+    from iceledger.facts import load_claims
+
+    result = _run("claims", "check", "--format", "csv", "--warehouse", warehouse)
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    # Every claim appears, checked ones once per definition, each with its verdict.
+    assert {r["claim_id"] for r in rows} == {c.claim_id for c in load_claims()}
+    assert all(r["verdict"] for r in rows)

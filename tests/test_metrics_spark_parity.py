@@ -129,6 +129,9 @@ def stats_tables(seed: int = 3) -> dict[str, pa.Table]:
                                   workbooks, rng),
         "stats_book_ins": monthly_rows("book_ins", months, {"agency": ("ICE", "CBP", "Total")},
                                        workbooks, rng),
+        "stats_alos": monthly_rows("alos_days", months, {"agency": ("ICE", "CBP", "Total"),
+                                                         "criminality": (*CRIMINALITY, "Total")},
+                                   workbooks, rng),
         "stats_book_outs": monthly_rows("book_outs", months,
                                         {"release_reason": ("Bonded Out", "Paroled", "Total"),
                                          "criminality": (*CRIMINALITY, "Total")}, workbooks, rng),
@@ -199,7 +202,9 @@ def same(left: pa.Table, right: pa.Table) -> None:
 
 
 # Breakdowns that take a different path through a metric's code, run on top of the defaults.
-EXTRA_VARIANTS = {"detained_population_daily": MetricParams(by=("facility_code",))}
+EXTRA_VARIANTS = {"detained_population_daily": MetricParams(by=("facility_code",)),
+                  "facility_population_history": MetricParams(by=("facility",)),
+                  "published_adp": MetricParams(by=("agency", "criminality"))}
 
 
 def variants(name: str) -> list[MetricParams]:

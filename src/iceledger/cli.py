@@ -7,6 +7,7 @@ A user-facing problem prints one red line and exits 1; no traceback.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -285,7 +286,7 @@ def stats_series_command(
         "--value", help="The figure to follow, if the table has several.")] = None,
     versions: Annotated[bool, typer.Option(
         "--versions", help="Every (release, value) version instead of the latest value.")] = False,
-    format: Annotated[str, typer.Option("--format", "-f", help="table or csv.")] = "table",
+    format: FormatOption = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
@@ -295,9 +296,19 @@ def stats_series_command(
     from iceledger.metrics.backends import duckdb_backend
     from iceledger.metrics.published_series import key_columns, published_series
 
-    if format not in ("table", "csv"):
-        raise IceledgerError(f"unknown format {format!r}; use table or csv")
+    from iceledger.serving.output import FORMATS, json_rows
+
+    if format not in FORMATS:
+        raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
     spec, result = published_series(duckdb_backend(warehouse), table, value, versions)
+    if format == "json":
+        body = json.dumps(json_rows(result), indent=2)
+        if output:
+            output.write_text(body + "\n", encoding="utf-8")
+            console.print(f"wrote {result.num_rows:,} rows of {table} ({spec.value}) to {output}")
+        else:
+            _print_result(body)
+        return
     if format == "csv":
         if output:
             pa_csv.write_csv(result, output)
@@ -509,7 +520,7 @@ def metric_command(
 @claims_app.command("check")
 @user_errors
 def claims_check_command(
-    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    format: FormatOption = "table",
     engine: EngineOption = "duckdb",
     facts: FactsOption = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
@@ -518,15 +529,22 @@ def claims_check_command(
     from iceledger.facts import facts_dir
     from iceledger.metrics.backends import connect
     from iceledger.metrics.claims import check_claims
-    from iceledger.serving.output import claim_table, claims_json, synthetic_banner
+    from iceledger.serving.output import (
+        FORMATS, claim_rows, claim_table, claims_json, rows_output, synthetic_banner,
+    )
 
-    if format not in ("table", "json"):
-        raise IceledgerError(f"unknown format {format!r}; use table or json")
+    if format not in FORMATS:
+        raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
     banner = synthetic_banner(warehouse)
     with facts_dir(facts):
         checks = check_claims(connect(warehouse, engine))
     if format == "json":
         _print_result(claims_json(checks, banner))
+        return
+    if format == "csv":
+        if banner:
+            err_console.print(banner, style="bold red", highlight=False, markup=False)
+        _print_result(rows_output(claim_rows(checks), "csv"))
         return
     for check in checks:
         if banner:

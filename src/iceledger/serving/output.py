@@ -302,6 +302,22 @@ def claim_table(check: ClaimCheck) -> Table:
     return shown
 
 
+def claim_rows(checks: list[ClaimCheck]) -> list[dict]:
+    """One row per claim and definition (one row with no definition for a claim not checked):
+    what `claims check --format csv` writes."""
+    rows = []
+    for c in checks:
+        about = {"claim_id": c.claim.claim_id, "who": c.claim.who, "date": str(c.claim.date),
+                 "source": c.claim.source, "metric": c.claim.metric, "status": c.status,
+                 "covered_start": c.covered_start, "covered_end": c.covered_end}
+        readings = [{"definition": r.definition, "observed": r.observed, "ci_low": r.ci_low,
+                     "ci_high": r.ci_high, "claimed": r.claimed, "gap": r.gap}
+                    for r in c.readings] or [dict.fromkeys(
+                        ("definition", "observed", "ci_low", "ci_high", "claimed", "gap"))]
+        rows.extend({**about, **reading, "verdict": c.verdict} for reading in readings)
+    return rows
+
+
 def claims_json(checks: list[ClaimCheck], banner: str | None) -> str:
     claims = [
         {
