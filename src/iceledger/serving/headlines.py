@@ -19,6 +19,7 @@ import ibis
 from iceledger import facts
 from iceledger.metrics.detention import published_latest
 from iceledger.metrics.published_series import SeriesSpec
+from iceledger.metrics.registry import REGISTRY
 from iceledger.serving.service import WarehouseService
 
 # The date the 3,000-arrests-a-day target was set: FOIA shares are read from then on.
@@ -91,7 +92,9 @@ def _last_row(service: WarehouseService, metric: str, keep: Callable[[dict], boo
 
 
 def _url(metric: str) -> str:
-    return f"/api/metrics/{metric}"
+    """The metric's card on its dashboard page: its definition and caveats, shown even where the
+    warehouse cannot compute it."""
+    return f"/pages/{REGISTRY[metric].question}#metric-{metric}"
 
 
 def _published(service: WarehouseService, table: str, value: str, dims: tuple[str, ...],
@@ -187,7 +190,8 @@ def _book_ins(service: WarehouseService) -> Fact | None:
         month = row["month"].strftime("%B %Y")
         return Fact("book_ins", f"ICE booked {value} people a day into detention in {month} "
                     f"({row['value']:,.0f} initial book-ins, all arresting agencies).", value,
-                    month, str(row["as_of_date"]), "", "/pages/published",
+                    month, str(row["as_of_date"]), "published_book_ins",
+                    _url("published_book_ins"),
                     _citation(service, "stats", [row["workbook"]]))
     row = _last_row(service, "book_ins_per_day", lambda r: r["book_ins_28d_avg"] is not None)
     if row:
@@ -199,17 +203,18 @@ def _book_ins(service: WarehouseService) -> Fact | None:
     return None
 
 
-def _adp(service: WarehouseService) -> tuple[float, date, str, str] | None:
-    """(average daily population, month, as-of date, citation), published figure first."""
+def _adp(service: WarehouseService) -> tuple[float, date, str, str, str] | None:
+    """(average daily population, month, as-of date, citation, defining metric), the published
+    figure first."""
     row = _published(service, "stats_adp", "adp", ("agency", "criminality"), agency="Total",
                      criminality="Total")
     if row:
         return (row["value"], row["month"], str(row["as_of_date"]),
-                _citation(service, "stats", [row["workbook"]]))
+                _citation(service, "stats", [row["workbook"]]), "published_adp")
     row = _last_row(service, "detention_cost", lambda r: r["bed_days"] is not None)
     if row:
         return (row["bed_days"] / row["days"], row["month"], str(row["month"]),
-                _citation(service, "foia"))
+                _citation(service, "foia"), "detention_cost")
     return None
 
 
@@ -217,7 +222,7 @@ def _adp_vs_beds(service: WarehouseService) -> Fact | None:
     adp = _adp(service)
     if not adp:
         return None
-    population, month, as_of, citation = adp
+    population, month, as_of, citation, metric = adp
     capacity = _in_force("capacity.csv", "funded_beds", month) or {}
     beds = capacity.get("funded_beds")
     against = (f"against {beds:,.0f} funded beds ({capacity['source']})" if beds else
@@ -226,7 +231,7 @@ def _adp_vs_beds(service: WarehouseService) -> Fact | None:
     value = _count(service, population)
     return Fact("adp_vs_beds", f"ICE held an average of {value} people a day in "
                 f"{month.strftime('%B %Y')}, {against}.", value, month.strftime("%B %Y"),
-                as_of, "adp_monthly", _url("adp_monthly"), citation)
+                as_of, metric, _url(metric), citation)
 
 
 def _no_conviction(service: WarehouseService) -> Fact | None:
@@ -251,7 +256,8 @@ def _no_conviction(service: WarehouseService) -> Fact | None:
         month = row["month"].strftime("%B %Y")
         return Fact("no_conviction", f"{share} of the people ICE held on an average day in "
                     f"{month} had no criminal conviction (ICE's published ADP by criminality).",
-                    share, month, str(row["as_of_date"]), "adp_monthly", "/pages/published",
+                    share, month, str(row["as_of_date"]), "published_adp",
+                    _url("published_adp"),
                     _citation(service, "stats", [row["workbook"]]))
     return None
 
@@ -260,7 +266,7 @@ def _cost_per_day(service: WarehouseService) -> Fact | None:
     adp = _adp(service)
     if not adp:
         return None
-    population, month, as_of, citation = adp
+    population, month, as_of, citation, _ = adp
     rate = _in_force("cost_rates.csv", "rate_usd_per_day", month)
     if not rate or rate["rate_usd_per_day"] is None:
         return None
