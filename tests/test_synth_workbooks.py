@@ -61,3 +61,12 @@ def test_published_figures_are_the_foia_records_own(warehouse):
     ice = next(r for r in by_agency if r["agency"] == "ICE" and r["date"] == detained["date"])
     assert ice["convicted"] == round(day["convicted"] * ICE_SHARE)
     backend.disconnect()
+
+
+def test_published_book_outs_by_reason_are_the_stays_that_ended(warehouse):
+    backend = ibis.duckdb.connect(str(warehouse), read_only=True)
+    rows = compute("book_outs_by_reason", backend).to_pylist()
+    both = [r for r in rows if r["published_book_outs"] is not None and r["foia_book_outs"]]
+    assert len(both) >= 5
+    assert all(r["published_book_outs"] == r["foia_book_outs"] for r in both)
+    backend.disconnect()

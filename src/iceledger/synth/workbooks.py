@@ -45,6 +45,7 @@ def write_synthetic_workbooks(warehouse: Path, out_dir: Path) -> list[Path]:
     try:
         daily = _daily(con)
         alos = _monthly_alos(con)
+        book_outs = _monthly_book_outs(con)
         by_facility = _facility_days(con)
     finally:
         con.close()
@@ -55,7 +56,7 @@ def write_synthetic_workbooks(warehouse: Path, out_dir: Path) -> list[Path]:
     as_of_dates = sorted({year_end, *(last - timedelta(days=d) for d in RELEASE_OFFSETS)})
     out_dir.mkdir(parents=True, exist_ok=True)
     facilities = _facility_list()
-    return [_write(out_dir, as_of, daily, alos, by_facility, facilities)
+    return [_write(out_dir, as_of, daily, alos, book_outs, by_facility, facilities)
             for as_of in as_of_dates if min(daily) <= as_of]
 
 
@@ -70,11 +71,36 @@ def _daily(con) -> dict[date, dict]:
     return {r["date"]: {**r, "book_ins": book_ins.get(r["date"], 0)} for r in population}
 
 
+def _ended_stays(con) -> list[dict]:
+    """Stays that ended, each once: from the release that speaks for its book-out day (releases
+    overlap), as the metrics count them."""
+    from iceledger.metrics.detention import owned, source_table  # noqa: PLC0415
+    import ibis
+
+    backend = ibis.duckdb.from_connection(con)
+    stays = source_table(backend, "foia_stays")
+    stays = owned(backend, stays.filter(stays.stay_book_out.notnull()), "stay_book_out")
+    return stays.select(month=stays.stay_book_out.date().truncate("M"),
+                        reason=stays.stay_release_reason, label=stays.criminality,
+                        days=stays.length_days).to_pyarrow().to_pylist()
+
+
 def _monthly_alos(con) -> dict[date, float]:
-    rows = con.sql(
-        "SELECT date_trunc('month', stay_book_out)::DATE, avg(length_days) FROM foia_stays "
-        "WHERE stay_book_out IS NOT NULL GROUP BY 1").fetchall()
-    return {month: value for month, value in rows}
+    """Mean length in days of the stays that ended in each month."""
+    lengths: dict[date, list[float]] = defaultdict(list)
+    for stay in _ended_stays(con):
+        lengths[stay["month"]].append(stay["days"])
+    return {month: fmean(values) for month, values in lengths.items()}
+
+
+def _monthly_book_outs(con) -> dict[tuple[date, str, str], int]:
+    """Stays ended per (month, release reason, criminality label), as the workbooks count
+    final book-outs."""
+    counts: dict[tuple[date, str, str], int] = defaultdict(int)
+    for stay in _ended_stays(con):
+        if stay["reason"] is not None:
+            counts[(stay["month"], stay["reason"], stay["label"])] += 1
+    return dict(counts)
 
 
 def _facility_days(con) -> dict[str, dict[date, int]]:
@@ -114,7 +140,8 @@ def _split(value: float) -> tuple[float, float]:
     return value * ICE_SHARE, value * (1 - ICE_SHARE)
 
 
-def _write(out_dir: Path, as_of: date, daily, alos, by_facility, facilities) -> Path:
+def _write(out_dir: Path, as_of: date, daily, alos, book_outs, by_facility,
+           facilities) -> Path:
     year = fiscal_year(as_of)
     fy = f"FY{year % 100:02d}"
     source_line = f"Data Source: ICE Integrated Decision Support (IIDS), {as_of:%m/%d/%Y}"
@@ -131,6 +158,7 @@ def _write(out_dir: Path, as_of: date, daily, alos, by_facility, facilities) -> 
     row = _detained_now(sheet, 5, daily.get(as_of) or daily[max(d for d in daily if d <= as_of)],
                         year)
     row = _book_ins(sheet, row + 2, daily, months, as_of, year)
+    row = _book_outs(sheet, row + 2, book_outs, months, as_of, year)
     row = _by_agency_and_class(sheet, row + 2, year, "Average Daily Population",
                                lambda month, column: _mean_population(daily, month, as_of, column),
                                months)
@@ -184,6 +212,37 @@ def _book_ins(sheet, row: int, daily, months: list[date], as_of: date, year: int
             sheet.cell(row + offset, column, value)
         sheet.cell(row + offset, 2 + len(MONTHS), sum(values))
     return row + 1 + len(lines)
+
+
+def _book_outs(sheet, row: int, book_outs, months: list[date], as_of: date, year: int) -> int:
+    """Final book-outs by release reason (a Total row, then each reason's total and its three
+    criminality rows, the reason printed once), months whole up to the data date."""
+    sheet.cell(row, 1, f"ICE Final Book Outs by Release Reason, Month and Criminality: FY{year}")
+    for column, text in enumerate(("Release Reason", "Criminality", *MONTHS, "Total"), start=1):
+        sheet.cell(row + 1, column, text)
+    whole = [m for m in months if _month_end(m) <= as_of]
+    reasons = sorted({reason for (_, reason, _) in book_outs})
+
+    def counts(reason: str | None, label: str | None) -> list[int]:
+        return [sum(n for (m, r, c), n in book_outs.items()
+                    if m == month and (reason is None or r == reason)
+                    and (label is None or c == label)) for month in whole]
+
+    lines = [("Total", None, counts(None, None))]
+    for reason in reasons:
+        lines.append((reason, "Total", counts(reason, None)))
+        lines += [(None, label, counts(reason, label)) for label, _ in CLASSES]
+    for offset, (reason, label, values) in enumerate(lines, start=2):
+        sheet.cell(row + offset, 1, reason)
+        sheet.cell(row + offset, 2, label)
+        for column, value in enumerate(values, start=3):
+            sheet.cell(row + offset, column, value)
+        sheet.cell(row + offset, 3 + len(MONTHS), sum(values))
+    return row + 1 + len(lines)
+
+
+def _month_end(month: date) -> date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 def _mean_population(daily, month: date, as_of: date, column: str) -> float | None:
