@@ -148,3 +148,29 @@ def test_facility_and_field_office_pages_draw_a_time_series(browser, workbooks_w
             page.wait_for_selector("#chart-history[data-state='drawn'] svg .mark-line path")
             assert page.evaluate("document.documentElement.scrollWidth") <= width
             _close(page, f"facility-{width}")
+
+
+def test_the_map_steps_through_releases_and_keeps_the_choice_in_the_url(browser,
+                                                                        workbooks_warehouse):
+    import httpx
+
+    with _Server(create_app(workbooks_warehouse, public=True)) as running:
+        releases = httpx.get(f"{running.url}/api/map").json()["releases"]
+        assert len(releases) >= 10
+        chosen = releases[3]
+        expected = httpx.get(f"{running.url}/api/map", params={"release": chosen["date"]}).json()
+        page = _open(browser, f"{running.url}/map")
+        page.wait_for_selector("#map-card[data-state='drawn']")
+        assert page.eval_on_selector("#release", "s => s.max") == str(len(releases) - 1)
+        page.eval_on_selector("#release", "s => { s.value = '3'; s.dispatchEvent(new Event('change')); }")
+        page.wait_for_function(f"() => window.location.search === '?release={chosen['date']}'"
+                               " && document.getElementById('map-card').dataset.state === 'drawn'")
+        drawn = page.evaluate("window.iceledgerViews.map.view.data('facilities').length")
+        assert drawn == len(expected["facilities"])
+        assert chosen["workbook"] in page.inner_text("#release-label")
+        _close(page, "map-release")
+        # The shared URL opens on the same release.
+        page = _open(browser, f"{running.url}/map?release={chosen['date']}")
+        page.wait_for_selector("#map-card[data-state='drawn']")
+        assert page.eval_on_selector("#release", "s => s.value") == "3"
+        _close(page, "map-release-shared")

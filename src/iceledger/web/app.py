@@ -227,6 +227,9 @@ async def query_args(
 
 
 Args = Annotated[QueryArgs, Depends(query_args)]
+MapRelease = Annotated[date | None, Query(
+    description="publication date of a workbook listing facilities (meta.releases); "
+                "default the newest")]
 
 
 def _list_metric_names(schema: dict) -> None:
@@ -445,15 +448,16 @@ def create_app(
         """The metric's rows, with definition, unit, caveats, period and source files."""
         return await respond("json", name, args, request)
 
-    @app.get("/api/map", tags=["map"])
-    def map_data() -> dict:
+    @app.get("/api/map", tags=["map"], responses={400: ERRORS[400]})
+    def map_data(release: MapRelease = None) -> dict:
         """Facilities and field offices placed on the map, with the population each holds."""
-        return geo.map_data(service)
+        return geo.map_data(service, release)
 
-    @app.get("/api/map/chart", response_model=ChartBody, tags=["map"])
-    def map_chart() -> dict:
+    @app.get("/api/map/chart", response_model=ChartBody, tags=["map"],
+             responses={400: ERRORS[400]})
+    def map_chart(release: MapRelease = None) -> dict:
         """A Vega-Lite map of facilities and field offices, with what it shows beside it."""
-        data = geo.map_data(service)
+        data = geo.map_data(service, release)
         about = {k: v for k, v in data.items() if k not in ("facilities", "field_offices")}
         return {"spec": geo.map_spec(data), "meta": about}
 
