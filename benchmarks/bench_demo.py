@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from iceledger.demo import DEFAULT_SCALE
+
 DEMO_TARGET_S = 60.0
 REPORT_TARGET_S = 20.0
 
@@ -29,7 +31,8 @@ def timed(command: list[str], cwd: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=int, default=4_000, help="the demo's default is 4,000")
+    parser.add_argument("--scale", type=int, default=DEFAULT_SCALE,
+                        help=f"the demo's default is {DEFAULT_SCALE:,}")
     args = parser.parse_args()
     cli = [sys.executable, "-m", "iceledger"]
     with tempfile.TemporaryDirectory() as tmp:

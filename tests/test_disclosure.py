@@ -235,3 +235,22 @@ def test_bad_arguments_are_named():
         suppress(table, "nope", ["aor"])
     with pytest.raises(ValueError, match="k must be at least 1"):
         plan_suppression([1], [[0]], 0)
+
+
+def test_public_facts_beside_a_hidden_count_stay_published():
+    from datetime import date
+
+    table = pa.table({
+        "date": [date(2025, 6, 1), date(2025, 6, 2)],
+        "target": ["may-2025-national-3000"] * 2,
+        "target_per_day": [3000.0, 3000.0],
+        "arrests": [4, 40],
+        "attainment_pct": [0.13, 1.33],
+    })
+    shown = suppress(table, "arrests", ["date"], k=10, totals=[()]).table.to_pylist()
+    # The small day and the one hidden with it lose every figure computed from arrests...
+    assert [r["arrests"] for r in shown] == [None, None]
+    assert [r["attainment_pct"] for r in shown] == [None, None]
+    # ...but the target, a sourced public fact, and its name are still there.
+    assert [r["target_per_day"] for r in shown] == [3000.0, 3000.0]
+    assert [r["target"] for r in shown] == ["may-2025-national-3000"] * 2

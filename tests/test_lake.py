@@ -27,13 +27,14 @@ from test_metrics_spark_parity import (
     same,
     stats_tables,
     synthetic_world,
+    variants,
 )
 from typer.testing import CliRunner
 
 from iceledger.cli import app
 from iceledger.errors import IceledgerError
 from iceledger.lake import MANIFEST, export_lake, read_manifest
-from iceledger.metrics import REGISTRY, MetricParams, compute
+from iceledger.metrics import REGISTRY, compute
 from iceledger.metrics.backends import duckdb_backend, spark_session
 from iceledger.sources.foia.derived import rebuild_derived
 from iceledger.tables import FOIA_ARRESTS, FOIA_STAYS, STATS_ADP
@@ -191,20 +192,29 @@ def spark_cluster(tmp_path_factory):
 @pytest.mark.spark
 def test_every_metric_on_a_standalone_cluster_matches_duckdb(warehouse, spark_cluster, tmp_path):
     """The lake is exported, then a separate driver (its own process, as a user's would be)
-    runs every metric on the cluster; each result equals DuckDB's on the warehouse."""
+    runs every metric on the cluster, with the parity test's parameters; each result equals
+    DuckDB's on the warehouse."""
     lake, out = tmp_path / "lake", tmp_path / "results"
     assert CliRunner().invoke(app, ["lake", "export", str(lake), "--warehouse",
                                     str(warehouse.path)]).exit_code == 0
+    asked = {name: variants(name)[0] for name in sorted(REGISTRY)}
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({name: {"by": list(p.by), "filters": {k: list(v) for k, v in
+                                                                     p.filters.items()}}
+                                for name, p in asked.items()}))
     driver = textwrap.dedent(f"""
+        import json
         import pyarrow.parquet as pq
         from pathlib import Path
-        from iceledger.metrics import REGISTRY, compute
+        from iceledger.metrics import MetricParams, compute
         from iceledger.metrics.backends import connect
         backend = connect(None, "spark", lake={str(lake)!r}, spark_master={spark_cluster!r})
         print("app", backend._session.sparkContext.master, flush=True)
         out = Path({str(out)!r}); out.mkdir()
-        for name in sorted(REGISTRY):
-            pq.write_table(compute(name, backend), out / (name + ".parquet"))
+        for name, p in json.loads(Path({str(plan)!r}).read_text()).items():
+            params = MetricParams(by=tuple(p["by"]),
+                                  filters={{k: tuple(v) for k, v in p["filters"].items()}})
+            pq.write_table(compute(name, backend, params), out / (name + ".parquet"))
     """)
     # Every metric is a Spark job or several: on a loaded 2-core machine this takes many
     # minutes, so the hang guard here is several of the usual.
@@ -213,7 +223,7 @@ def test_every_metric_on_a_standalone_cluster_matches_duckdb(warehouse, spark_cl
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"app {spark_cluster}" in run.stdout
     duck = duckdb_backend(warehouse.path)
-    for name in sorted(REGISTRY):
-        on_duckdb = compute(name, duck, MetricParams())
+    for name, params in asked.items():
+        on_duckdb = compute(name, duck, params)
         assert on_duckdb.num_rows > 0, name
         same(on_duckdb, pq.read_table(out / f"{name}.parquet"))

@@ -64,14 +64,40 @@ def _fails_with_one_line(result, message: str) -> None:
     assert "Traceback" not in result.output + result.stderr
 
 
-def test_metrics_list_names_each_metric_with_question_unit_and_definition():
-    result = _run("metrics", "list")
-    assert result.exit_code == 0
+def test_metrics_list_is_one_line_a_metric_and_long_gives_unit_and_definition():
+    from iceledger.metrics.registry import QUESTIONS, REGISTRY
+
+    short = _run("metrics", "list")
+    assert short.exit_code == 0
+    lines = short.stdout.strip().splitlines()
+    # A heading per question, a line per metric, and the caption pointing to --long.
+    assert len(lines) <= len(REGISTRY) + len(QUESTIONS) + 2
     for name in ("arrests_per_day", "arrests_vs_target", "field_office_ranking",
                  "arrest_criminality", "arrest_criminality_shift", "detained_criminality"):
-        assert name in result.stdout
+        assert any(line.split()[:1] == [name] for line in lines), name
+    assert "--long" in short.stdout
+    result = _run("metrics", "list", "--long")
     assert "ICE arrests per calendar day from the FOIA arrest records" in result.stdout
     assert "With 7- and 28-day trailing means" not in result.stdout, "first sentence only"
+    listed = json.loads(_run("metrics", "list", "--format", "json").stdout)
+    assert {m["name"] for m in listed} == set(REGISTRY)
+
+
+def test_a_filter_value_not_in_the_warehouse_is_refused_with_the_allowed_values(warehouse):
+    result = _run("metric", "arrests_per_day", "--filter", "aor=atlanta",
+                  "--warehouse", warehouse)
+    _fails_with_one_line(result, "--filter aor='atlanta': no such value")
+    assert "allowed: Atlanta, Boston" in result.stderr
+    values = _run("metrics", "values", "aor", "--metric", "arrests_per_day",
+                  "--warehouse", warehouse)
+    assert values.exit_code == 0 and values.stdout.split() == ["Atlanta", "Boston"]
+    every = _run("metrics", "values", "aor", "--format", "csv", "--warehouse", warehouse)
+    assert every.stdout.split() == ['"aor"', '"Atlanta"', '"Boston"']
+
+
+def test_a_mistyped_metric_name_gets_a_suggestion(warehouse):
+    result = _run("metric", "arests_per_day", "--warehouse", warehouse)
+    _fails_with_one_line(result, "did you mean arrests_per_day")
 
 
 def test_metric_as_csv_keeps_stdout_plain_and_notes_on_stderr(warehouse):
@@ -211,3 +237,14 @@ def test_claims_check_with_a_broken_register_is_one_line(warehouse, tmp_path):
         _run("claims", "check", "--facts", str(tmp_path), "--warehouse", warehouse),
         "claims.csv, row 1: missing column(s)",
     )
+
+
+def test_claims_check_as_csv_lists_every_claim_with_its_verdict(warehouse):
+    from iceledger.facts import load_claims
+
+    result = _run("claims", "check", "--format", "csv", "--warehouse", warehouse)
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    # Every claim appears, checked ones once per definition, each with its verdict.
+    assert {r["claim_id"] for r in rows} == {c.claim_id for c in load_claims()}
+    assert all(r["verdict"] for r in rows)

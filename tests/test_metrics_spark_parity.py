@@ -168,6 +168,9 @@ def stats_tables(seed: int = 3) -> dict[str, pa.Table]:
                                   workbooks, rng),
         "stats_book_ins": monthly_rows("book_ins", months, {"agency": ("ICE", "CBP", "Total")},
                                        workbooks, rng),
+        "stats_alos": monthly_rows("alos_days", months, {"agency": ("ICE", "CBP", "Total"),
+                                                         "criminality": (*CRIMINALITY, "Total")},
+                                   workbooks, rng),
         "stats_book_outs": monthly_rows("book_outs", months,
                                         {"release_reason": ("Bonded Out", "Paroled", "Total"),
                                          "criminality": (*CRIMINALITY, "Total")}, workbooks, rng),
@@ -242,6 +245,8 @@ EXTRA_VARIANTS = {
     "detained_population_daily": MetricParams(by=("facility_code",)),
     "detainer_arrest_followup": MetricParams(by=("facility_type",)),
     "encounter_conversion_shift": MetricParams(filters={"split": ("2025-01-20",)}),
+    "facility_population_history": MetricParams(by=("facility",)),
+    "published_adp": MetricParams(by=("agency", "criminality")),
 }
 
 

@@ -215,27 +215,23 @@ def test_chart_draws_the_column_asked_for(client):
     assert "allowed: arrests, share" in refused.json()["detail"]
 
 
-def test_chart_conventions_band_and_daily_target():
+def test_generic_chart_conventions_band_and_lines_per_target():
+    # Metrics with no declared view (tests/test_charts.py covers declared ones).
     table = pa.table(
         {
             "date": [date(2025, 6, 1), date(2025, 6, 2)],
-            "arrests": [900, 1100],
-            "target_per_day": [3000.0, 3000.0],
             "no_conviction_share": [0.4, 0.5],
             "no_conviction_ci_low": [0.35, 0.45],
             "no_conviction_ci_high": [0.45, 0.55],
         }
     )
     rows = table.to_pylist()
-    counts = charts.metric_chart("arrests per day", table, rows, "date", (), count_column="arrests")
-    assert [layer["encoding"]["y"]["field"] for layer in counts["layer"]] == ["arrests", "target_per_day"]
-    assert counts["layer"][1]["mark"]["strokeDash"]
     # Two targets in force on one day are two lines, not a zigzag.
     two_targets = pa.table({"date": [date(2025, 1, 30)] * 2, "target": ["a", "b"], "arrests": [5, 5]})
     spec = charts.metric_chart("arrests", two_targets, two_targets.to_pylist(), "date", ())
     assert spec["layer"][0]["encoding"]["color"]["field"] == "target"
     shares = charts.metric_chart("share", table, rows, "date", (), value="no_conviction_share")
-    # A share gets its interval band and no arrest target beside it.
+    # A share gets its interval band.
     assert [layer["mark"]["type"] for layer in shares["layer"]] == ["area", "line"]
     assert shares["layer"][0]["encoding"]["y"]["field"] == "no_conviction_ci_low"
 

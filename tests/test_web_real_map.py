@@ -115,8 +115,12 @@ def test_facilities_without_a_figure_are_drawn_small_and_listed(edge_client):
     spec = edge_client.get("/api/map/chart").json()["spec"]
     facility_layer = spec["layer"][1]
     assert facility_layer["transform"] == [
-        {"calculate": "datum.adp == null ? 0 : datum.adp", "as": "marker_adp"}
+        {"calculate": "datum.adp == null ? 0 : datum.adp", "as": "marker_adp"},
+        {"calculate": "'/facilities/' + datum.name", "as": "page"},
     ]
+    # Each marker opens its facility's (or field office's) page.
+    assert facility_layer["encoding"]["href"] == {"field": "page"}
+    assert spec["layer"][2]["transform"][1]["calculate"] == "'/field-offices/' + datum.aor_code"
     assert len(facility_layer["data"]["values"]) == len(drawn)
 
 

@@ -7,6 +7,7 @@ A user-facing problem prints one red line and exits 1; no traceback.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -154,7 +155,7 @@ def ingest_stats_command(
     if summary.count("loaded"):
         from iceledger.sources.stats.checks import review_warehouse
 
-        print_checks_summary(review_warehouse(Warehouse(warehouse)))
+        print_checks_summary(review_warehouse(Warehouse(warehouse)), warehouse)
     if summary.failed:
         raise typer.Exit(1)
 
@@ -254,7 +255,8 @@ def stats_compare_ddp_command(
 @fetch_app.command("stats")
 @user_errors
 def fetch_stats_command(
-    out: Annotated[Path, typer.Option("--out", help="Folder to save the workbook in.",
+    out: Annotated[Path, typer.Option("--output", "--out", "-o",
+                                      help="Folder to save the workbook in.",
                                       file_okay=False)] = Path("ice-detention-stats"),
     url: Annotated[str | None, typer.Option(
         "--url", help="Page linking the workbook, or the workbook's own .xlsx address "
@@ -322,7 +324,7 @@ def stats_series_command(
         "--value", help="The figure to follow, if the table has several.")] = None,
     versions: Annotated[bool, typer.Option(
         "--versions", help="Every (release, value) version instead of the latest value.")] = False,
-    format: Annotated[str, typer.Option("--format", "-f", help="table or csv.")] = "table",
+    format: FormatOption = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
     warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
@@ -332,9 +334,19 @@ def stats_series_command(
     from iceledger.metrics.backends import duckdb_backend
     from iceledger.metrics.published_series import key_columns, published_series
 
-    if format not in ("table", "csv"):
-        raise IceledgerError(f"unknown format {format!r}; use table or csv")
+    from iceledger.serving.output import FORMATS, json_rows
+
+    if format not in FORMATS:
+        raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
     spec, result = published_series(duckdb_backend(warehouse), table, value, versions)
+    if format == "json":
+        body = json.dumps(json_rows(result), indent=2)
+        if output:
+            output.write_text(body + "\n", encoding="utf-8")
+            console.print(f"wrote {result.num_rows:,} rows of {table} ({spec.value}) to {output}")
+        else:
+            _print_result(body)
+        return
     if format == "csv":
         if output:
             pa_csv.write_csv(result, output)
@@ -381,7 +393,7 @@ def stats_checks_command(
     from iceledger.sources.stats.checks import render_markdown, review_warehouse
 
     review = review_warehouse(Warehouse(warehouse))
-    print_checks_summary(review)
+    print_checks_summary(review, warehouse)
     for row in review.checks.to_pylist():
         if row["status"] == "fail":
             console.print(f"[red]fail[/] {row['workbook']}: {row['check']} ({row['table']}): "
@@ -391,12 +403,15 @@ def stats_checks_command(
         console.print(f"wrote the checks report to {output}")
 
 
-def print_checks_summary(review) -> None:
+def print_checks_summary(review, warehouse: Path = DEFAULT_WAREHOUSE) -> None:
     counts = review.counts()
     workbooks = len(set(review.checks.column("workbook").to_pylist()))
+    # The suggested command must run as printed: it names the warehouse unless it is the default.
+    where = "" if warehouse == DEFAULT_WAREHOUSE else f" --warehouse {warehouse}"
     console.print(f"checks of {workbooks} loaded workbooks: [red]{counts['fail']:,} failed[/], "
                   f"[yellow]{counts['warn']:,} warnings[/], {counts['pass']:,} passed (details: "
-                  "iceledger stats checks --output checks.md)", highlight=False)
+                  f"iceledger stats checks --output checks.md{where})", highlight=False,
+                  soft_wrap=True)
 
 
 @app.command("reconcile", rich_help_panel=NUMBERS)
@@ -471,11 +486,36 @@ def _print_result(body: str) -> None:
 
 @metrics_app.command("list")
 @user_errors
-def metrics_list_command() -> None:
-    """Every metric: name, question, unit and what it counts."""
-    from iceledger.serving.output import metrics_listing
+def metrics_list_command(
+    long: Annotated[bool, typer.Option("--long", help="Unit and first sentence of each "
+                                       "definition too.")] = False,
+    format: FormatOption = "table",
+) -> None:
+    """Every metric: name and title by question (--long: unit and definition too)."""
+    from iceledger.serving.output import metrics_listing, metrics_rows, rows_output
 
-    console.print(metrics_listing())
+    if format == "table":
+        console.print(metrics_listing(long))
+    else:
+        _print_result(rows_output(metrics_rows(), format))
+
+
+@metrics_app.command("values")
+@user_errors
+def metrics_values_command(
+    dimension: Annotated[str, typer.Argument(help="A filter, e.g. aor or criminality.")],
+    metric: Annotated[str | None, typer.Option("--metric", help="For this metric only.")] = None,
+    format: FormatOption = "table",
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
+) -> None:
+    """The values --filter DIMENSION=... accepts in this warehouse."""
+    from iceledger.serving.output import filter_values, rows_output
+
+    values = filter_values(warehouse, dimension, metric)
+    if format == "table":
+        _print_result("\n".join(values) if values else f"no values of {dimension} loaded")
+    else:
+        _print_result(rows_output([{dimension: v} for v in values], format))
 
 
 @app.command("metric", rich_help_panel=NUMBERS)
@@ -499,14 +539,16 @@ def metric_command(
     from iceledger.metrics import MetricParams
     from iceledger.metrics.backends import connect
     from iceledger.serving.output import (
-        FORMATS, metric_table, notes, parse_day, parse_filters, run, synthetic_banner, to_csv,
-        to_json,
+        FORMATS, check_filter_values, metric_table, notes, parse_day, parse_filters, run,
+        synthetic_banner, to_csv, to_json,
     )
 
     if format not in FORMATS:
         raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
     params = MetricParams(by=tuple(by), start=parse_day(start, "--from"),
                           end=parse_day(end, "--to"), filters=parse_filters(filters))
+    if params.filters and warehouse.is_file():
+        check_filter_values(warehouse, name, params.filters)
     banner = synthetic_banner(warehouse, lake if engine == "spark" else None)
     with facts_dir(facts):
         metric, result = run(name, connect(warehouse, engine, lake=lake,
@@ -528,7 +570,7 @@ def metric_command(
 @claims_app.command("check")
 @user_errors
 def claims_check_command(
-    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    format: FormatOption = "table",
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
     lake: LakeOption = None,
@@ -539,15 +581,22 @@ def claims_check_command(
     from iceledger.facts import facts_dir
     from iceledger.metrics.backends import connect
     from iceledger.metrics.claims import check_claims
-    from iceledger.serving.output import claim_table, claims_json, synthetic_banner
+    from iceledger.serving.output import (
+        FORMATS, claim_rows, claim_table, claims_json, rows_output, synthetic_banner,
+    )
 
-    if format not in ("table", "json"):
-        raise IceledgerError(f"unknown format {format!r}; use table or json")
+    if format not in FORMATS:
+        raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
     banner = synthetic_banner(warehouse, lake if engine == "spark" else None)
     with facts_dir(facts):
         checks = check_claims(connect(warehouse, engine, lake=lake, spark_master=spark_master))
     if format == "json":
         _print_result(claims_json(checks, banner))
+        return
+    if format == "csv":
+        if banner:
+            err_console.print(banner, style="bold red", highlight=False, markup=False)
+        _print_result(rows_output(claim_rows(checks), "csv"))
         return
     for check in checks:
         if banner:
@@ -590,7 +639,8 @@ def lake_export_command(
 def synth_command(
     scale: Annotated[int, typer.Option(
         "--scale", help="Rows of the latest release's arrests file; other files in proportion.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the files to.")],
+    out: Annotated[Path, typer.Option("--output", "--out", "-o",
+                                      help="Folder to write the files to.")],
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files.")] = 0,
     format: Annotated[str, typer.Option("--format", help="xlsx, csv or parquet.")] = "xlsx",
     sheet_rows: Annotated[int | None, typer.Option(
@@ -625,7 +675,8 @@ def synth_command(
 @app.command("report", rich_help_panel=START_HERE)
 @user_errors
 def report_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
+    out: Annotated[Path, typer.Option("--output", "--out", "-o",
+                                      help="HTML file to write.")] = Path(
         "iceledger-report.html"
     ),
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write a PDF beside it.")] = False,
@@ -656,11 +707,13 @@ def _print_report_result(result) -> None:
 @app.command("demo", rich_help_panel=START_HERE)
 @user_errors
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path(
+    out: Annotated[Path, typer.Option("--output", "--out", "-o",
+                                      help="Folder for the demo's files.")] = Path(
         "iceledger-demo"
     ),
-    scale: Annotated[int, typer.Option("--scale", help="Arrest rows in the synthetic release.")]
-    = 4_000,
+    scale: Annotated[int | None, typer.Option(
+        "--scale", help="Arrest rows in the synthetic release (default 30,000: enough that "
+        "daily national figures are not suppressed).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same numbers.")] = 2025,
     serve: Annotated[bool, typer.Option("--serve", help="Then open the dashboard.")] = False,
     port: Annotated[int, typer.Option("--port", help="Dashboard port (with --serve).")] = 8000,
@@ -669,7 +722,8 @@ def demo_command(
     from iceledger.demo import run_demo
 
     with console.status("starting") as status:
-        result = run_demo(out, scale=scale, seed=seed, step=lambda text: status.update(text))
+        sized = {"scale": scale} if scale is not None else {}
+        result = run_demo(out, seed=seed, step=lambda text: status.update(text), **sized)
     table = Table("figure (SYNTHETIC DATA)", "value", "metric (definition: iceledger metrics list)",
                   title="iceledger demo - SYNTHETIC DATA, not real ICE records")
     for figure, value, metric in result.headlines:
@@ -682,6 +736,11 @@ def demo_command(
         f"{sum(a.rows_quarantined for a in accounting):,} quarantined + "
         f"{sum(a.rows_duplicate for a in accounting):,} exact duplicates flagged"
     )
+    if result.workbooks:
+        console.print(
+            f"{len(result.workbooks)} synthetic detention-statistics workbooks, drawn from those "
+            f"records: {sum(f.rows_loaded for f in result.workbooks):,} figures loaded, "
+            f"{sum(f.rows_quarantined for f in result.workbooks):,} quarantined")
     derived = result.ingest.derived
     if derived is not None:
         console.print(

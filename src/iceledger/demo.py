@@ -20,11 +20,19 @@ from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.registry import MetricParams, compute
 from iceledger.report.build import ReportResult, build_report
 from iceledger.sources.foia.ingest import IngestReport, foia_paths, ingest_foia
-from iceledger.synth.releases import generate_release
+from iceledger.sources.stats.ingest import ingest_stats
+from iceledger.synth.releases import write_synthetic_releases
+from iceledger.synth.workbooks import write_synthetic_workbooks
 from iceledger.warehouse import Warehouse
 
-DEFAULT_SCALE = 4_000
+# Large enough that nearly every day's national arrests and book-ins reach 10 people, so a public
+# report's daily figures are not blanked by small-cell suppression.
+DEFAULT_SCALE = 30_000
 DEFAULT_SEED = 2025
+# The newest release alone (it covers every day the older one does, and each day is read from the
+# newest release covering it), and the datasets the metrics read: the rows go where they count.
+DEMO_RELEASES = ("2026-03",)
+DEMO_DATASETS = ("arrests", "stints", "removals")
 # The date the 3,000-arrests-a-day target was set; the demo reports shares from then on.
 TARGET_DATE = date(2025, 5, 21)
 
@@ -36,6 +44,7 @@ class DemoResult:
     files: list[Path]
     ingest: IngestReport
     report: ReportResult
+    workbooks: list = field(default_factory=list)  # the stats ingest's IngestedFile per workbook
     headlines: list[tuple[str, str, str]] = field(default_factory=list)  # figure, value, metric
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -49,9 +58,11 @@ def run_demo(
     if scale < 100:
         raise IceledgerError(f"--scale {scale} is too small for a demo; use at least 100")
     files_dir = out_dir / "synthetic-release"
+    workbooks_dir = out_dir / "synthetic-workbooks"
     warehouse_path = out_dir / "demo.duckdb"
     # A demo always starts from nothing so that its numbers are the seed's, not a leftover's.
-    for stale in (files_dir, warehouse_path, warehouse_path.with_suffix(".duckdb.wal")):
+    for stale in (files_dir, workbooks_dir, warehouse_path,
+                  warehouse_path.with_suffix(".duckdb.wal")):
         if stale.is_dir():
             shutil.rmtree(stale)
         elif stale.exists():
@@ -61,7 +72,8 @@ def run_demo(
 
     started = time.perf_counter()
     step(f"writing a SYNTHETIC release (scale {scale:,}, seed {seed})")
-    files = generate_release(files_dir, scale, seed=seed, fmt="xlsx")
+    files = [f.path for f in write_synthetic_releases(
+        files_dir, scale, seed=seed, fmt="xlsx", releases=DEMO_RELEASES, datasets=DEMO_DATASETS)]
     seconds["synth"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -70,6 +82,14 @@ def run_demo(
     if not ingest.ok:
         problems = [f.error for f in ingest.files if f.error] + [ingest.derived_error or ""]
         raise IceledgerError("demo ingest failed: " + "; ".join(p for p in problems if p))
+    # A few workbooks in ICE's published layout, drawn from the same synthetic records, so that
+    # the published-statistics and reconciliation views have something to show.
+    step("writing SYNTHETIC detention-statistics workbooks from those records and loading them")
+    workbooks = write_synthetic_workbooks(warehouse_path, workbooks_dir)
+    loaded = ingest_stats(workbooks, Warehouse(warehouse_path))
+    if loaded.failed:
+        raise IceledgerError("demo workbook ingest failed: " + "; ".join(
+            e for f in loaded.files for e in f.errors))
     seconds["ingest"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -77,7 +97,8 @@ def run_demo(
     report = build_report(warehouse_path, out_dir / "report.html")
     seconds["report"] = time.perf_counter() - started
 
-    result = DemoResult(out_dir, warehouse_path, files, ingest, report, seconds=seconds)
+    result = DemoResult(out_dir, warehouse_path, files, ingest, report, loaded.files,
+                        seconds=seconds)
     result.headlines = headlines(warehouse_path)
     return result
 

@@ -12,3 +12,4 @@ from iceledger.metrics import severity  # noqa: F401,E402
 from iceledger.metrics import facilities  # noqa: F401,E402
 from iceledger.metrics import pipeline  # noqa: F401,E402
 from iceledger.metrics import human_cost  # noqa: F401,E402
+from iceledger.metrics import published  # noqa: F401,E402

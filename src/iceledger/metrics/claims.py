@@ -56,6 +56,21 @@ class ClaimCheck:
     readings: tuple[Reading, ...] = ()
     tables: tuple[str, ...] = ()
 
+    @property
+    def verdict(self) -> str:
+        """One line: how the claimed figure stands against the record under its own definition."""
+        if self.status != "checked":
+            return f"{self.status}: {self.note}" if self.note else self.status
+        stated = next((r for r in self.readings if r.claimed is not None), None)
+        if stated is None:
+            return "no figure claimed: what the record shows under every definition is listed"
+        if stated.observed is None:
+            return "not measurable: the records give no value under the claim's definition"
+        if stated.ci_low is not None and stated.ci_low <= stated.claimed <= stated.ci_high:
+            return "consistent with the record under the claim's own definition"
+        side = "above" if stated.claimed > stated.observed else "below"
+        return f"the claimed figure is {side} what the record shows under its own definition"
+
 
 def _claims_error(claim: Claim, problem: str) -> SourceError:
     return SourceError(Location(str(facts_file("claims.csv")), row=claim.line), problem)

@@ -26,7 +26,7 @@ from iceledger.metrics.detention import (
     reason_in,
     source_table,
 )
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, View, register
 from iceledger.metrics.volume import STAY_IDENTIFIERS, apply_filters, during
 from iceledger.tables import FOIA_RELEASES, FOIA_STAYS
 
@@ -90,6 +90,7 @@ register(
             "month the FOIA data cover."
         ),
         unit="US dollars; bed-days",
+        view=View("cost_usd", "US dollars", "bars"),
         caveats=RATE_CAVEATS,
         tables=(FOIA_STAYS, FOIA_RELEASES),
         build=_detention_cost,
@@ -142,6 +143,7 @@ register(
             "(transport, flights and staff are not counted)."
         ),
         unit="US dollars per removal",
+        view=View("cost_per_removal_usd", "US dollars per removal"),
         caveats=(
             *RATE_CAVEATS,
             "All nights of a stay are priced at the rate in force on its removal day.",

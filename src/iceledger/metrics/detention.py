@@ -27,7 +27,7 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_timeline
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, Need, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
 from iceledger.metrics.volume import (
     STAY_IDENTIFIERS,
     Windows,
@@ -310,6 +310,7 @@ register(
             "Where releases overlap, each day comes from the newest release that covers it."
         ),
         unit="people",
+        view=View("population_midnight", "people", also=("population_24h",)),
         caveats=(
             "People booked in before a release's coverage starts may be missing from it, so the "
             "first weeks of each release can undercount (left truncation).",
@@ -425,6 +426,8 @@ register(
             "whenever long stays are still open."
         ),
         unit="days",
+        view=View("km_median_days", "days", "dots",
+                  also=("restricted_mean_days", "naive_closed_mean_days")),
         caveats=(
             KM_CENSORING_CAVEAT,
             f"The restricted mean is not comparable with a mean that is not restricted to "
@@ -472,6 +475,7 @@ register(
             "(ended or censored later); ended is the number of stays that ended during it."
         ),
         unit="share of stays still held",
+        view=View("survival", "share of stays still held", "step", x="days"),
         caveats=(
             KM_CENSORING_CAVEAT,
             "The tail of the curve rests on few stays: read it with at_risk beside it.",
@@ -521,6 +525,8 @@ register(
             "counted as not released."
         ),
         unit="share of stays",
+        view=View("share_released_within_60d", "share of stays",
+                  also=("share_ended_within_60d",)),
         caveats=(
             "Release reasons are grouped by docs/methodology.md; unrecognised reasons count as "
             "ended but not released.",
@@ -572,6 +578,7 @@ register(
             "1 means more people were held than beds were funded."
         ),
         unit="people; beds",
+        view=View("population_midnight", "people", also=("funded_beds",)),
         caveats=(
             "Funded beds are an appropriations figure, not the physical capacity of facilities.",
             "The July 2025 law funds detention in dollars; with no sourced bed count for it, "
@@ -676,6 +683,7 @@ register(
             "is locked."
         ),
         unit="people (average per day)",
+        view=View("foia_adp", "people (average per day)", also=("published_adp",)),
         caveats=(
             "Months a release covers only in part are left out.",
             "ICE's ADP counts people in ICE detention facilities arrested by ICE or CBP; the FOIA "
@@ -751,6 +759,7 @@ register(
             "ignoring case. Whole months the FOIA records cover only."
         ),
         unit="book-outs",
+        view=View("foia_book_outs", "book-outs per month", group="release_reason"),
         caveats=(
             "Reasons ICE prints that the FOIA records name differently appear as two rows, "
             "each with one side empty.",

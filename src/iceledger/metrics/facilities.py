@@ -19,7 +19,8 @@ import ibis.expr.types as ir
 
 from iceledger.metrics.detention import source_table
 from iceledger.metrics.published_series import PUBLICATION_DATES
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Metric, MetricParams, View, register
+from iceledger.metrics.volume import apply_filters, during
 from iceledger.tables import STATS_FACILITIES, STATS_WORKBOOKS
 
 # A workbook version is its name and, where recorded, the hash of its bytes (a workbook re-posted
@@ -114,6 +115,8 @@ register(
             "for has an empty adp; it is listed, not left out."
         ),
         unit="people (average per day)",
+        view=View("adp", "people (average per day)", "bars", group="name",
+                  link="/facilities/"),
         caveats=(
             *ADP_CAVEATS,
             "The address columns are ICE's; a blank or mistyped ZIP code is kept as printed.",
@@ -137,6 +140,8 @@ register(
             "form a row with an empty aor."
         ),
         unit="people (average per day)",
+        view=View("adp", "people (average per day)", "bars", group="aor",
+                  link="/field-offices/"),
         caveats=(
             *ADP_CAVEATS,
             (
@@ -150,5 +155,60 @@ register(
         ),
         tables=(STATS_FACILITIES, STATS_WORKBOOKS),
         build=_field_office_population,
+    )
+)
+
+
+# --- every release, not only the newest -----------------------------------------------------------
+
+
+def _population_history(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    facilities = source_table(backend, STATS_FACILITIES)
+    facilities = facilities.mutate(facility=facilities.name)
+    workbooks = source_table(backend, STATS_WORKBOOKS)
+    keys = [k for k in VERSION_KEYS if k in facilities.schema() and k in workbooks.schema()]
+    dates = [c for c in PUBLICATION_DATES if c in workbooks.schema()]
+    versions = workbooks.select(*keys, *dates).distinct()
+    versions = versions.mutate(date=ibis.coalesce(*[versions[c] for c in dates]))
+    rows = facilities.join(versions.select(*keys, "date", "as_of_date"), keys)
+    rows = during(apply_filters(rows, params), params, "date")
+    by = list(params.by)
+    # Where a facility is the breakdown, what ICE prints about it comes along (as printed last).
+    described = ({c: rows[c].max() for c in ("type_detailed", "city", "state", "aor")
+                  if c not in by} if "facility" in by else {})
+    return rows.group_by(["date", "workbook", *by]).aggregate(
+        adp=rows.adp.sum(),
+        facilities=rows.count(),
+        facilities_without_adp=rows.count() - rows.adp.count(),
+        as_of_date=rows.as_of_date.max(),
+        **described,
+    ).order_by(["date", *by])
+
+
+register(
+    Metric(
+        name="facility_population_history",
+        title="Average daily population in ICE's facility lists, release by release",
+        question="detention",
+        definition=(
+            f"For every detention-statistics workbook that lists facilities ({STATS_FACILITIES}), "
+            "dated by its publication date (the date in the file name, else the web-archive "
+            "capture date, else the printed 'data as of' date): adp, the sum of the average "
+            "daily populations ICE prints for the facilities (all of them, or per field office "
+            "with --by aor, or per facility with --by facility), facilities the number listed "
+            "and facilities_without_adp those with no figure (left out of the sum)."
+        ),
+        unit="people (average per day)",
+        caveats=(
+            *ADP_CAVEATS,
+            "Each release's figure is fiscal-year-to-date: the first releases of a fiscal year "
+            "average over a few weeks, the last over the whole year.",
+            "Facility names are as printed; a facility renamed between releases is two series.",
+        ),
+        tables=(STATS_FACILITIES, STATS_WORKBOOKS),
+        build=_population_history,
+        dimensions=("aor", "facility"),
+        filters=("aor", "facility"),
+        view=View("adp", "people (average per day)"),
     )
 )

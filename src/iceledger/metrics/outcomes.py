@@ -22,7 +22,7 @@ from iceledger.metrics.detention import (
     reason_in,
     source_table,
 )
-from iceledger.metrics.registry import Metric, MetricParams, Need, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
 from iceledger.metrics.volume import ARREST_FILTERS, apply_filters, during
 from iceledger.tables import (
     ARREST_STAY_DAYS_AFTER,
@@ -217,6 +217,8 @@ register(
             "are excluded from that horizon, not counted as a 'no'."
         ),
         unit="share of arrests",
+        view=View("share_removed_within_90d", "share of arrests",
+                  also=("share_released_within_90d", "share_still_held_at_90d")),
         caveats=(
             "Only removals linked to the detention stay that followed the arrest count; a "
             "person removed without being booked into ICE detention is not counted as removed.",
@@ -247,6 +249,10 @@ register(
             "were released, or were still held. The steps of the funnel are these counts."
         ),
         unit="arrests; share of arrests",
+        view=View("share_detained_within_10d", "share of arrests", "funnel",
+                  also=("share_removed_within_30d", "share_removed_within_60d",
+                        "share_removed_within_90d", "share_released_within_90d",
+                        "share_still_held_at_90d")),
         caveats=(
             "Each step has its own denominator (arrests with enough follow-up for its horizon); "
             "compare a step's share, not its count, with a step of another horizon.",

@@ -36,7 +36,7 @@ from iceledger.metrics.detention import (
     daily_population,
     source_table,
 )
-from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, register
+from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, View, register
 from iceledger.metrics.volume import STAY_IDENTIFIERS, book_ins_compared, during
 from iceledger.tables import (
     FOIA_RELEASES,
@@ -210,6 +210,7 @@ def _register(build: Callable[..., ir.Table], **fields) -> None:
 _register(
     _detained_population,
     name="reconcile_detained_population",
+    view=View("foia_population_midnight", "people", also=("published_detained",)),
     title="Detained population: ICE's workbook figure against the FOIA count that day",
     definition=(
         "For each workbook whose 'data as of' date the FOIA records cover: published_detained "
@@ -229,6 +230,7 @@ _register(
 _register(
     _book_ins,
     name="reconcile_book_ins",
+    view=View("foia_book_ins_per_day", "book-ins per day", also=("published_book_ins_per_day",)),
     title="Book-ins per day: FOIA stays against ICE's initial book-ins, by month",
     definition=(
         "For each month both sources describe, book-ins per day as computed by "
@@ -244,6 +246,7 @@ _register(
 _register(
     _adp,
     name="reconcile_adp",
+    view=View("foia_adp", "people (average per day)", also=("published_adp",)),
     title="Average daily population: FOIA records against ICE's published ADP, by month",
     definition=(
         "For each whole month both sources describe, foia_adp (mean midnight population from "

@@ -7,6 +7,7 @@ the dashboard, the API and the CLI only ever call `compute`; none of them comput
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,43 @@ class Need:
     column: str
     why: str
     otherwise: str | None = None
+# The marks a metric's default view can ask for (serving/charts.py draws each):
+# "line"    a time series: points and straight segments, gaps left as gaps, intervals as bands;
+#           `reference` adds a named step line per value of `group` (targets in force);
+# "bars"    a bar per month (totals such as dollars), or per group without a time column;
+# "dots"    one dot per measure (and per group), each with its interval: whole-period figures;
+# "paired"  before and after dots per split date, with the interval of the difference;
+# "funnel"  one row's measures as ordered bars;
+# "heatmap" groups by month, coloured by the measure;
+# "step"    a step line over a quantitative x (`x`), e.g. days since book-in.
+VIEW_MARKS = ("line", "bars", "dots", "paired", "funnel", "heatmap", "step")
+
+
+@dataclass(frozen=True)
+class View:
+    """The chart that answers a metric's question by default: which column, in what unit, how.
+
+    `unit` is the unit of `measure` (and of every column in `also`, drawn beside it): it becomes
+    the axis title, so a chart can never put counts under a share axis.
+    """
+
+    measure: str
+    unit: str
+    mark: str = "line"
+    also: tuple[str, ...] = ()
+    group: str | None = None
+    reference: str | None = None
+    x: str | None = None
+    # Each group's own page: a path the group's value is appended to ("/facilities/").
+    link: str | None = None
+
+    def __post_init__(self):
+        if self.mark not in VIEW_MARKS:
+            raise ValueError(f"view mark {self.mark!r} is not one of {', '.join(VIEW_MARKS)}")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.measure, *self.also)
 
 
 @dataclass(frozen=True)
@@ -88,6 +126,7 @@ class Metric:
     count_column: str | None = None
     # The canonical columns the metric needs in the records it reads (see Need).
     needs: tuple[Need, ...] = ()
+    view: View | None = None
 
     def validate(self, params: MetricParams) -> None:
         unknown_dims = [d for d in params.by if d not in self.dimensions]
@@ -122,6 +161,10 @@ def get(name: str) -> Metric:
     try:
         return REGISTRY[name]
     except KeyError:
+        close = difflib.get_close_matches(name, REGISTRY, n=3, cutoff=0.6)
+        if close:
+            raise IceledgerError(f"no metric named {name!r}; did you mean "
+                                 f"{' or '.join(close)}? (iceledger metrics list)") from None
         known = ", ".join(sorted(REGISTRY)) or "none"
         raise IceledgerError(f"no metric named {name!r} (known: {known})") from None
 

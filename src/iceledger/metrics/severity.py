@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ibis
 
-from iceledger.metrics.registry import MetricParams
+from iceledger.metrics.registry import MetricParams, View
 from iceledger.metrics.targeting import (
     BOOK_IN_DIMENSIONS,
     CONVICTED,
@@ -83,6 +83,8 @@ mix_metric(
     dimensions=BOOK_IN_DIMENSIONS,
     filters=("aor", "citizenship_country"),
     needs=(criminality_need(FOIA_STAYS), *COUNTED_AS[FOIA_STAYS]),
+    view=View("violent_conviction_share", "share of book-ins", "dots",
+              also=("no_conviction_share", "no_conviction_no_charge_share")),
     caveats=(
         ("This measures book-ins, not arrests: the FOIA arrest records carry no crime class, so "
          "the people ICE detains stand in for the people it arrests; people arrested and not "

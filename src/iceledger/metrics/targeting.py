@@ -22,7 +22,7 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_events, load_targets
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import BOOK_OUTS, daily_population
-from iceledger.metrics.registry import Metric, MetricParams, Need, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
 from iceledger.metrics.volume import (
     ARREST_DIMENSIONS,
     ARREST_EPISODES,
@@ -135,6 +135,7 @@ def mix_metric(
     *, name: str, title: str, definition: str, build, tables: tuple[str, ...], total: str,
     dimensions: tuple[str, ...], filters: tuple[str, ...], caveats: tuple[str, ...] = (),
     needs: tuple[Need, ...] = (),
+    view: View | None = None,
 ) -> Metric:
     """Register a criminality-mix metric: the counts of each class and both headline shares."""
     return register(
@@ -151,8 +152,14 @@ def mix_metric(
             filters=filters,
             count_column=total,
             needs=needs,
+            view=view or both_shares(f"share of {total.replace('_', '-')}", "line"),
         )
     )
+
+
+def both_shares(unit: str, mark: str) -> View:
+    """The two headline definitions of "not a criminal" side by side, each with its interval."""
+    return View("no_conviction_share", unit, mark, also=("no_conviction_no_charge_share",))
 
 
 def period_bounds(windows, params: MetricParams) -> dict[str, ibis.Value]:
@@ -211,6 +218,7 @@ for _population, _table, _when, _total, _dims, _filters, _what in (
         dimensions=_dims_no_crim,
         filters=_filters,
         needs=(criminality_need(_table), *COUNTED_AS[_table]),
+        view=both_shares(f"share of {_total.replace('_', '-')}", "dots"),
     )
 
 
@@ -239,6 +247,7 @@ mix_metric(
     dimensions=BOOK_IN_DIMENSIONS,
     filters=("aor", "criminality", "citizenship_country"),
     needs=(criminality_need(FOIA_STAYS), BOOK_OUTS, STAY_IDENTIFIERS),
+    view=both_shares("share of people detained", "line"),
     caveats=(
         "Early days of a release undercount people booked in before its coverage began, if the "
         "release leaves them out.",
@@ -275,6 +284,7 @@ mix_metric(
     total="detained",
     dimensions=("agency",),
     filters=("agency",),
+    view=both_shares("share of people detained", "line"),
     caveats=(
         "A workbook re-posted under the same name with new figures appears twice on its date.",
         "ICE has printed stale or wrong 'data as of' dates (see the stats checks); the date is "
@@ -332,6 +342,7 @@ register(
         filters=ARREST_FILTERS,
         count_column="arrests",
         needs=(ARREST_EPISODES,),
+        view=View("share", "share of arrests", group="arrest_setting"),
     )
 )
 
@@ -446,5 +457,7 @@ for _population, _table, _when, _dims, _filters, _what in (
             filters=(*_filters, SPLIT_FILTER),
             count_column="smaller_group",
             needs=(criminality_need(_table), *COUNTED_AS[_table]),
+            view=View("after_share", f"share of {_what.split(' (')[0].lower()}", "paired",
+                      also=("before_share",)),
         )
     )

@@ -20,7 +20,7 @@ from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, Need, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
 from iceledger.tables import (
     FOIA_ARRESTS,
     FOIA_RELEASES,
@@ -339,6 +339,8 @@ def _series_metric(
             filters=filters,
             count_column=value,
             needs=needs,
+            view=View(f"{value}_7d_avg", f"{value.replace('_', '-')} per day",
+                      also=(f"{value}_28d_avg",)),
         )
     )
 
@@ -613,6 +615,8 @@ register(
         build=book_ins_compared,
         count_column="foia_book_ins",
         needs=(STAY_IDENTIFIERS,),
+        view=View("foia_book_ins_per_day", "book-ins per day",
+                  also=("workbook_book_ins_per_day",)),
     )
 )
 
@@ -713,7 +717,8 @@ _TARGET_CAVEATS = (
 )
 
 
-def _target_metric(name: str, title: str, definition: str, build, caveats: tuple[str, ...] = ()):
+def _target_metric(name: str, title: str, definition: str, build, view: View,
+                   caveats: tuple[str, ...] = ()):
     return register(
         Metric(
             name=name,
@@ -728,6 +733,7 @@ def _target_metric(name: str, title: str, definition: str, build, caveats: tuple
             filters=("aor",),
             count_column="arrests",
             needs=(ARREST_EPISODES,),
+            view=view,
         )
     )
 
@@ -740,6 +746,7 @@ _target_metric(
     "National by default; with --by aor each field office against the per-office target "
     "(75/day) or an equal share of a national one.",
     arrests_against_targets,
+    View("arrests_7d_avg", "arrests per day", group="target", reference="target_per_day"),
 )
 
 _target_metric(
@@ -750,6 +757,7 @@ _target_metric(
     "percentage of the daily target). A month with two targets has two rows, one per stretch of "
     "days. National, or per field office with --by aor.",
     monthly_attainment,
+    View("attainment_pct", "percent of target", group="target"),
     caveats=("Months at the edges of the data are partial (see days).",),
 )
 
@@ -776,5 +784,6 @@ register(
         filters=("criminality", "arrest_setting", "apprehension_method"),
         count_column="arrests",
         needs=(ARREST_EPISODES,),
+        view=View("arrests_per_day", "arrests per day", "heatmap", group="aor"),
     )
 )

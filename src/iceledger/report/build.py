@@ -24,9 +24,10 @@ from iceledger.metrics.claims import ClaimCheck, check_claims
 from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
-from iceledger.report.views import CATALOGUE, GENERIC, ReportViewSpec, cell_text, chart_spec
+from iceledger.report.views import cell_text, listed_text
 from iceledger.warehouse import Warehouse
 from iceledger.serving import charts
+from iceledger.serving.headlines import headline_facts
 from iceledger.serving.service import MetricResult, NotServable, WarehouseService
 
 # The report's backtest: fewer runs and replicates than the command's, enough for its summary.
@@ -49,6 +50,10 @@ SECTION_BLURBS = {
     "held and then not removable, re-arrests and identification errors. Family separation is not "
     "recorded; citizenship errors appear only as records.",
 }
+
+
+# A result this small is printed as a table too, beside its chart.
+TABLE_MAX_ROWS = 12
 
 
 @dataclass
@@ -99,27 +104,28 @@ def build_report(
                 continue
             if progress:
                 progress(metric.name)
-            spec = CATALOGUE.get(metric.name, GENERIC)
-            section.views.append(_view(service, metric, spec, events))
+            section.views.append(_view(service, metric, events))
         sections.append(section)
     claims = check_claims(service.backend())
     backtest = simulator_backtest(service)
+    facts_found = headline_facts(service)
     with Warehouse(warehouse_path).connect(read_only=True) as con:
         provenance = read_provenance(con)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(
-        _render(sections, claims, provenance, warehouse_path, k, backtest), encoding="utf-8"
+        _render(sections, claims, provenance, warehouse_path, k, facts_found, backtest),
+        encoding="utf-8",
     )
     pdf_path = None
     if pdf:
         from iceledger.report.pdf import write_pdf  # fpdf2 is only needed for --pdf
 
         pdf_path = html_path.with_suffix(".pdf")
-        write_pdf(sections, claims, provenance, pdf_path, k)
+        write_pdf(sections, claims, provenance, pdf_path, k, facts_found)
     return ReportResult(html_path, pdf_path, sections, claims, provenance)
 
 
-def _view(service: WarehouseService, metric: Metric, spec: ReportViewSpec, events) -> ReportView:
+def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
     view = ReportView(
         id=metric.name.replace("_", "-"),
         title=metric.title,
@@ -140,15 +146,13 @@ def _view(service: WarehouseService, metric: Metric, spec: ReportViewSpec, event
         view.empty_reason = "the metric returned no rows for this warehouse"
         return view
     rows = json_rows(result.table)
-    if spec.kind == "generic":
-        view.spec = charts.metric_chart(
-            metric.unit, result.table, rows, result.time_column, result.request.by
-        )
-    else:
-        view.spec = chart_spec(spec, rows, result.time_column)
-    if view.spec is None:
+    view.spec = charts.metric_chart(
+        metric.unit, result.table, rows, result.time_column, result.request.by,
+        count_column=metric.count_column, view=metric.view,
+    )
+    if result.table.num_rows <= TABLE_MAX_ROWS:
         view.table_rows = rows
-    elif result.time_column and "layer" in view.spec:
+    if result.time_column and "layer" in view.spec:
         view.spec["layer"].extend(_event_layers(events, result))
     return view
 
@@ -247,12 +251,13 @@ def simulator_backtest(service: WarehouseService) -> dict:
 
 
 def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: int,
-            backtest: dict | None = None) -> str:
+            headlines, backtest: dict | None = None) -> str:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("iceledger.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     environment.filters["cell"] = cell_text
+    environment.filters["listed"] = listed_text
     specs = {v.id: v.spec for s in sections for v in s.views if v.spec}
     claims_spec = _claims_spec(claims)
     if claims_spec:
@@ -268,6 +273,7 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         claims=claims,
         claims_spec=claims_spec,
         backtest=backtest,
+        headlines=headlines,
         k=k,
         vega_bundle=charts.vega_bundle().replace("</script", "<\\/script"),
         specs_json=json.dumps(specs, default=str).replace("</", "<\\/"),

@@ -14,6 +14,8 @@ from iceledger.report.provenance import Provenance
 PAGE_WIDTH_MM = 180
 CHART_PIXEL_WIDTH = 900
 TABLE_ROWS = 50  # as many as the HTML report's tables show
+# A heading needs this much page left below it (mm), or it starts the next page with its content.
+KEEP_WITH_NEXT_MM = 70
 
 
 class _ReportPDF(FPDF):
@@ -48,30 +50,38 @@ def _paragraph(pdf: _ReportPDF, text: str, size: float = 9, style: str = "") -> 
     pdf.multi_cell(PAGE_WIDTH_MM, size * 0.5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
 
 
-def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int) -> Path:
+def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
+              headlines=()) -> Path:
     pdf = _ReportPDF(provenance.synthetic)
     pdf.add_page()
     _paragraph(pdf, "iceledger report: ICE enforcement in the public record", 16, "B")
     _paragraph(pdf, f"Counts under {k} people are suppressed (shown as <{k}), with complementary "
                     "suppression so totals cannot reveal them.")
-    for section in sections:
-        pdf.add_page()
-        _paragraph(pdf, section.title, 14, "B")
+    if headlines:
+        _heading(pdf, "Headline facts", 14)
+        for fact in headlines:
+            _paragraph(pdf, f"{fact.value}: {fact.sentence}", 9, "B")
+            _paragraph(pdf, f"Period: {fact.period or 'n/a'}; as of {fact.as_of or 'n/a'}; "
+                            f"definition: {fact.metric or 'published workbook table'}; "
+                            f"{fact.citation}", 7)
+        pdf.ln(3)
+    for number, section in enumerate(sections):
+        if number:
+            pdf.add_page()
+        _heading(pdf, section.title, 14)
         _paragraph(pdf, section.question)
         for view in section.views:
             pdf.ln(3)
-            _paragraph(pdf, view.title, 11, "B")
+            _heading(pdf, view.title, 11)
             if view.spec:
                 png = vl_convert.vegalite_to_png(_fixed_width(view.spec), scale=1)
                 pdf.image(io.BytesIO(png), w=PAGE_WIDTH_MM)
-            elif view.table_rows:
-                for row in view.table_rows[:TABLE_ROWS]:
-                    _paragraph(pdf, "; ".join(f"{key} {cell_text(value)}"
-                                              for key, value in row.items()), 7)
+            if view.table_rows:
+                _table(pdf, view.table_rows[:TABLE_ROWS])
                 if view.rows > TABLE_ROWS:
                     _paragraph(pdf, f"First {TABLE_ROWS} of {view.rows:,} rows; the HTML report "
                                     "links all of them as CSV.", 7, "I")
-            else:
+            if not view.spec and not view.table_rows:
                 _paragraph(pdf, f"No data: {view.empty_reason}", 9, "I")
             _paragraph(pdf, f"Definition: {view.metric.definition}", 8)
             _paragraph(pdf, f"Unit: {view.metric.unit}. Period: {view.period}. "
@@ -95,6 +105,29 @@ def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int) -> P
                                       if value is not None), 7)
     pdf.output(str(path))
     return path
+
+
+def _heading(pdf: _ReportPDF, text: str, size: float) -> None:
+    """A heading never left alone at the foot of a page: it moves to the next with its content."""
+    if pdf.will_page_break(KEEP_WITH_NEXT_MM):
+        pdf.add_page()
+    _paragraph(pdf, text, size, "B")
+
+
+def _table(pdf: _ReportPDF, rows: list[dict]) -> None:
+    """Rows as a ruled table: a heading row of column names, then a formatted cell per value."""
+    columns = list(rows[0])
+    pdf.set_font("helvetica", "", 6 if len(columns) > 8 else 7)
+    with pdf.table(first_row_as_headings=True, line_height=3.2, text_align="LEFT",
+                   width=PAGE_WIDTH_MM, padding=0.6) as table:
+        heading = table.row()
+        for column in columns:
+            heading.cell(_latin1(column.replace("_", " ")))
+        for row in rows:
+            cells = table.row()
+            for column in columns:
+                cells.cell(_latin1(cell_text(row[column], column)))
+    pdf.ln(2)
 
 
 def _claims(pdf: _ReportPDF, claims) -> None:

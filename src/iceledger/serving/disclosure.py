@@ -12,7 +12,9 @@ is not enough: a row total minus the published cells of that row gives the hidde
    and hides more cells until no primary cell's value is determined by it.
 3. Every value column of a hidden row (shares, rates, intervals computed from the count) is hidden
    with it, and a trailing-window column (a 7-day mean) is hidden in every row whose window holds
-   a hidden cell.
+   a hidden cell. Public facts are never hidden: text and date columns (a target's name, a rate's
+   source, a period's dates) and the sourced numbers of the facts files (PUBLIC_NUMBERS: a
+   target per day, funded beds, a daily rate), none of which counts a person.
 
 A group total under k is itself a small cell, hidden wherever it is published; it is therefore not
 something a reader can subtract from, and the audit does not treat it as known.
@@ -32,6 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SUPPRESSION_COLUMN = "suppressed"
+# Numbers that come from the project's facts files (targets, capacity, cost rates), not from
+# records of people: published whatever the count beside them.
+PUBLIC_NUMBERS = frozenset({"target_per_day", "funded_beds", "rate_usd_per_day"})
 COMPLEMENTARY_LABEL = "complementary"
 
 # Eigenvalues of a Gram matrix of 0/1 incidence rows below this (relative) are numerically zero.
@@ -207,7 +212,7 @@ def _apply(
     columns = []
     for name in table.column_names:
         column = table.column(name)
-        if name not in dimensions:
+        if name not in dimensions and not _is_public(name, column.type):
             mask = hidden_mask
             if name in windows:
                 rows = windows[name]
@@ -220,6 +225,11 @@ def _apply(
     return pa.table(
         [*columns, pa.array(labels, pa.string())], names=[*names, SUPPRESSION_COLUMN]
     )
+
+
+def _is_public(name: str, kind: pa.DataType) -> bool:
+    return (name in PUBLIC_NUMBERS or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_temporal(kind))
 
 
 def _is_small(value: float, k: int) -> bool:

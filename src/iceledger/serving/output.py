@@ -11,6 +11,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from iceledger.facts import CLAIM_DEFINITIONS
 from iceledger.lake import read_manifest
 from iceledger.metrics.claims import ClaimCheck
 from iceledger.metrics.registry import (
-    REGISTRY, Metric, MetricParams, compute, get, record_caveats,
+    QUESTIONS, REGISTRY, Metric, MetricParams, compute, get, record_caveats,
 )
 from iceledger.warehouse import SYNTHETIC_NOTICE, Warehouse
 
@@ -74,17 +75,90 @@ def run(name: str, backend: ibis.BaseBackend, params: MetricParams) -> tuple[Met
         ) from None
 
 
+def listed(values: Sequence[str], most: int = 20) -> str:
+    shown = ", ".join(values[:most])
+    return shown + (f" and {len(values) - most:,} more" if len(values) > most else "")
+
+
+def check_filter_values(warehouse: Path, name: str, filters: Mapping[str, Sequence[str]]) -> None:
+    """Refuse a filter value the warehouse does not hold, as the API does, listing the allowed
+    ones: a mistyped field office would otherwise give zeros."""
+    from iceledger.serving.service import WarehouseService
+
+    metric = get(name)
+    service = WarehouseService(warehouse)
+    for column, values in filters.items():
+        if column not in metric.filters:
+            continue  # the metric's own validation names the filters it allows
+        allowed = service.allowed_values(name, column)
+        unknown = [v for v in values if v not in allowed]
+        # A filter whose values cannot be listed (a split date) is left to the metric.
+        if allowed and unknown:
+            raise IceledgerError(
+                f"--filter {column}={unknown[0]!r}: no such value for metric {name!r}; "
+                f"allowed: {listed(list(allowed))} "
+                f"(all: iceledger metrics values {column} --metric {name})")
+
+
+def filter_values(warehouse: Path, column: str, metric_name: str | None) -> list[str]:
+    """The values `--filter COLUMN=...` accepts: for one metric, or for every metric the
+    warehouse can compute that has the filter."""
+    from iceledger.serving.service import WarehouseService
+
+    service = WarehouseService(warehouse)
+    metrics = [get(metric_name)] if metric_name else [
+        m for m in service.metrics() if column in m.filters and service.servable(m)]
+    if not metrics or any(column not in m.filters for m in metrics):
+        having = sorted(m.name for m in REGISTRY.values() if column in m.filters)
+        raise IceledgerError(f"no metric{' ' + repr(metric_name) if metric_name else ''} "
+                             f"here is filtered by {column!r}; metrics with that filter: "
+                             f"{listed(having) or 'none'}")
+    return sorted({v for m in metrics for v in service.allowed_values(m.name, column)})
+
+
 def first_sentence(text: str) -> str:
     match = re.match(r"(.+?[.!?])(\s|$)", text, re.DOTALL)
     return match.group(1) if match else text
 
 
-def metrics_listing() -> Table:
-    listing = Table("name", "question", "unit", "definition", title="iceledger metrics")
-    for metric in sorted(REGISTRY.values(), key=lambda m: (m.question, m.name)):
-        listing.add_row(*map(escape, (metric.name, metric.question, metric.unit,
-                                      first_sentence(metric.definition))))
+def metrics_listing(long: bool = False) -> Table:
+    """The metrics by question: name and title (long: unit and the definition's first sentence
+    instead of the title)."""
+    if not long:
+        # One line a metric: a list to scan, not to read.
+        rows = metrics_rows()
+        listing = Table("name", "title", box=None, pad_edge=False, show_header=False,
+                        caption="definitions and units: iceledger metrics list --long")
+        listing.columns[0].no_wrap = True
+        listing.columns[0].min_width = max(len(r["name"]) for r in rows)
+        listing.columns[1].no_wrap, listing.columns[1].overflow = True, "ellipsis"
+        question = None
+        for row in rows:
+            if row["question"] != question:
+                question = row["question"]
+                listing.add_row(f"[bold]{escape(QUESTIONS[question])}[/]", "")
+            listing.add_row(escape(row["name"]), escape(row["title"]))
+        return listing
+    columns = ("name", "question", "unit", "definition")
+    listing = Table(*columns, title="iceledger metrics")
+    for row in metrics_rows():
+        listing.add_row(*map(escape, (row[c] for c in columns)))
     return listing
+
+
+def metrics_rows() -> list[dict]:
+    return [{"name": m.name, "question": m.question, "title": m.title, "unit": m.unit,
+             "definition": first_sentence(m.definition)}
+            for m in sorted(REGISTRY.values(), key=lambda m: (m.question, m.name))]
+
+
+def rows_output(rows: list[dict], format: str) -> str:
+    """Plain rows as CSV or JSON (`--format csv|json` of the listing commands)."""
+    if format == "json":
+        return json.dumps(rows, indent=2)
+    if format == "csv":
+        return to_csv(pa.Table.from_pylist(rows)) if rows else ""
+    raise IceledgerError(f"unknown format {format!r}; use {', '.join(FORMATS)}")
 
 
 def _is_share(column: str) -> bool:
@@ -229,6 +303,22 @@ def claim_table(check: ClaimCheck) -> Table:
                                     else f"{gap:+,.0f}"),
         )
     return shown
+
+
+def claim_rows(checks: list[ClaimCheck]) -> list[dict]:
+    """One row per claim and definition (one row with no definition for a claim not checked):
+    what `claims check --format csv` writes."""
+    rows = []
+    for c in checks:
+        about = {"claim_id": c.claim.claim_id, "who": c.claim.who, "date": str(c.claim.date),
+                 "source": c.claim.source, "metric": c.claim.metric, "status": c.status,
+                 "covered_start": c.covered_start, "covered_end": c.covered_end}
+        readings = [{"definition": r.definition, "observed": r.observed, "ci_low": r.ci_low,
+                     "ci_high": r.ci_high, "claimed": r.claimed, "gap": r.gap}
+                    for r in c.readings] or [dict.fromkeys(
+                        ("definition", "observed", "ci_low", "ci_high", "claimed", "gap"))]
+        rows.extend({**about, **reading, "verdict": c.verdict} for reading in readings)
+    return rows
 
 
 def claims_json(checks: list[ClaimCheck], banner: str | None) -> str:

@@ -36,7 +36,8 @@ from iceledger.errors import IceledgerError
 from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
 from iceledger.serving import charts
-from iceledger.web import geo
+from iceledger.serving.headlines import headline_facts
+from iceledger.web import geo, pages
 from iceledger.web.guards import DownloadBudget, SecurityHeaders
 from iceledger.serving.service import (
     STANDARD_FILTERS,
@@ -242,6 +243,9 @@ async def query_args(
 
 
 Args = Annotated[QueryArgs, Depends(query_args)]
+MapRelease = Annotated[date | None, Query(
+    description="publication date of a workbook listing facilities (meta.releases); "
+                "default the newest")]
 
 
 def _list_metric_names(schema: dict) -> None:
@@ -393,6 +397,7 @@ def create_app(
             spec = charts.metric_chart(
                 result.metric.unit, result.table, rows, result.time_column, result.request.by,
                 value=value, count_column=result.metric.count_column,
+                view=result.metric.view,
             )
             meta = described(result) | {"value_columns": drawable}
             return _json_bytes({"spec": spec, "meta": meta})
@@ -459,15 +464,16 @@ def create_app(
         """The metric's rows, with definition, unit, caveats, period and source files."""
         return await respond("json", name, args, request)
 
-    @app.get("/api/map", tags=["map"])
-    def map_data() -> dict:
+    @app.get("/api/map", tags=["map"], responses={400: ERRORS[400]})
+    def map_data(release: MapRelease = None) -> dict:
         """Facilities and field offices placed on the map, with the population each holds."""
-        return geo.map_data(service)
+        return geo.map_data(service, release)
 
-    @app.get("/api/map/chart", response_model=ChartBody, tags=["map"])
-    def map_chart() -> dict:
+    @app.get("/api/map/chart", response_model=ChartBody, tags=["map"],
+             responses={400: ERRORS[400]})
+    def map_chart(release: MapRelease = None) -> dict:
         """A Vega-Lite map of facilities and field offices, with what it shows beside it."""
-        data = geo.map_data(service)
+        data = geo.map_data(service, release)
         about = {k: v for k, v in data.items() if k not in ("facilities", "field_offices")}
         return {"spec": geo.map_spec(data), "meta": about}
 
@@ -534,7 +540,9 @@ def create_app(
         return templates.TemplateResponse(
             request,
             "index.html",
-            page_context(request, "index") | {"counts": counts, "sources": service.sources},
+            page_context(request, "index")
+            | {"counts": counts, "sources": service.sources,
+               "facts": headline_facts(service)},
         )
 
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
@@ -545,6 +553,8 @@ def create_app(
     def simulate_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "simulate.html",
                                           page_context(request, "simulate"))
+    pages.add_pages(app, service, templates, page_context)
+    pages.add_facility_pages(app, service, templates, page_context)
 
     @app.get("/pages/{page}", response_class=HTMLResponse, include_in_schema=False)
     def question_page(request: Request, page: str) -> HTMLResponse:

@@ -26,18 +26,21 @@ suppression within each field office and across offices (iceledger.serving.discl
 from __future__ import annotations
 
 import csv
+from datetime import date
 from functools import cache
 from importlib import resources
 from statistics import fmean
 
 import pyarrow as pa
 
+from iceledger.errors import IceledgerError
 from iceledger.serving import disclosure
 from iceledger.field_offices import normalise_aor
 from iceledger.serving import charts
 from iceledger.serving.service import WarehouseService, iso_or_none
 
 FACILITY_METRIC = "facility_population"
+HISTORY_METRIC = "facility_population_history"
 OFFICE_METRIC = "field_office_population"
 PLACEMENT_CAVEATS = (
     (
@@ -101,12 +104,30 @@ def field_office_places() -> dict[str, dict]:
         return {row["aor_code"]: row for row in csv.DictReader(f)}
 
 
-def map_data(service: WarehouseService) -> dict:
-    """Facilities and field offices with their populations and places (cached by the service)."""
-    return service.memo("map", lambda: _map_data(service))
+def map_data(service: WarehouseService, release: date | None = None) -> dict:
+    """Facilities and field offices with their populations and places (cached by the service):
+    from the newest workbook, or from the one published on `release` (one of `releases`)."""
+    # Read before the map's own memo: service.memo holds its lock while building.
+    known = releases(service)
+    if release is not None and release.isoformat() not in {r["date"] for r in known}:
+        listed = ", ".join(r["date"] for r in known) or "none"
+        raise IceledgerError(f"release={release}: no workbook listing facilities was published "
+                             f"that day; releases: {listed}")
+    return service.memo(f"map:{release}", lambda: _map_data(service, release, known))
 
 
-def _map_data(service: WarehouseService) -> dict:
+def releases(service: WarehouseService) -> list[dict]:
+    """Every workbook that lists facilities, oldest first: its publication date and name."""
+    def build() -> list[dict]:
+        metric = service.metric(HISTORY_METRIC)
+        if not service.servable(metric):
+            return []
+        rows = service.compute(service.request(HISTORY_METRIC)).table.to_pylist()
+        return [{"date": iso_or_none(r["date"]), "workbook": r["workbook"]} for r in rows]
+    return service.memo("map:releases", build)
+
+
+def _map_data(service: WarehouseService, release: date | None, known: list[dict]) -> dict:
     metrics = [service.metric(name) for name in (FACILITY_METRIC, OFFICE_METRIC)]
     metric_caveats = dict.fromkeys(c for m in metrics for c in service.caveats(m))
     base = {
@@ -123,11 +144,11 @@ def _map_data(service: WarehouseService) -> dict:
             f"the warehouse has no {' or '.join(missing)}; ingest detention-statistics "
             "workbooks first"
         )
-    facility_rows = _metric_rows(service, FACILITY_METRIC)
+    facility_rows = _metric_rows(service, FACILITY_METRIC, release)
     if not facility_rows:
         return base | _unavailable("no workbook in the warehouse lists facilities")
     facilities = [_facility(row) for row in facility_rows]
-    offices = [_office(row) for row in _metric_rows(service, OFFICE_METRIC)]
+    offices = [_office(row) for row in _metric_rows(service, OFFICE_METRIC, release)]
     if service.public:
         facilities, offices = _suppress(facility_rows, facilities, offices, service.k)
     drawn_facilities, facilities_not_drawn = _split(facilities)
@@ -151,11 +172,13 @@ def _map_data(service: WarehouseService) -> dict:
         "field_offices_not_drawn": offices_not_drawn,
         "suppressed": service.public,
         "k": service.k if service.public else None,
+        "releases": known,
     }
 
 
-def _metric_rows(service: WarehouseService, name: str) -> list[dict]:
-    return service.compute(service.request(name)).table.to_pylist()
+def _metric_rows(service: WarehouseService, name: str, release: date | None = None) -> list[dict]:
+    # The metrics read the newest workbook published on or before --to: the release asked for.
+    return service.compute(service.request(name, end=release)).table.to_pylist()
 
 
 def _unavailable(reason: str) -> dict:
@@ -288,8 +311,9 @@ def map_spec(data: dict) -> dict:
             },
             {
                 "data": {"name": "facilities", "values": data["facilities"]},
-                "transform": [marker_adp],
-                "mark": {"type": "circle", "opacity": 0.55},
+                "transform": [marker_adp, {"calculate": "'/facilities/' + datum.name",
+                                           "as": "page"}],
+                "mark": {"type": "circle", "opacity": 0.55, "cursor": "pointer"},
                 "encoding": {
                     "longitude": {"field": "lon", "type": "quantitative"},
                     "latitude": {"field": "lat", "type": "quantitative"},
@@ -297,12 +321,15 @@ def map_spec(data: dict) -> dict:
                     "color": {"condition": {"test": no_figure, "value": "#8c8c8c"},
                               "value": "#1f5f8b"},
                     "tooltip": [{"field": f} for f in facility_tooltip],
+                    "href": {"field": "page"},
                 },
             },
             {
                 "data": {"name": "field_offices", "values": data["field_offices"]},
-                "transform": [marker_adp],
-                "mark": {"type": "square", "filled": False, "strokeWidth": 2},
+                "transform": [marker_adp, {"calculate": "'/field-offices/' + datum.aor_code",
+                                           "as": "page"}],
+                "mark": {"type": "square", "filled": False, "strokeWidth": 2,
+                         "cursor": "pointer"},
                 "encoding": {
                     "longitude": {"field": "lon", "type": "quantitative"},
                     "latitude": {"field": "lat", "type": "quantitative"},
@@ -310,6 +337,7 @@ def map_spec(data: dict) -> dict:
                     "color": {"condition": {"test": no_figure, "value": "#8c8c8c"},
                               "value": "#c0392b"},
                     "tooltip": [{"field": f} for f in office_tooltip],
+                    "href": {"field": "page"},
                 },
             },
         ],

@@ -436,6 +436,7 @@ def _ingest_one(path: Path, loader: Loader) -> IngestedFile:
 
 def source_load(parsed: ParsedWorkbook) -> SourceLoad:
     """The warehouse load of one parsed workbook (its tables, accounting and quarantine)."""
+    from iceledger.sources.foia.layouts import catalog
     from iceledger.sources.stats.checks import run_checks
     from iceledger.warehouse import QuarantinedRow, RowAccounting, SourceLoad
 
@@ -453,4 +454,6 @@ def source_load(parsed: ParsedWorkbook) -> SourceLoad:
         accounting=accounting,
         layout=LAYOUT_NAME,
         warnings=parsed.warnings + [str(e) for e in parsed.errors],
+        # As for FOIA files: a file named SYNTHETIC_... (iceledger's own) is labelled synthetic.
+        synthetic=catalog().synthetic_marker in parsed.path.name.upper(),
     )

@@ -155,13 +155,33 @@ function mapExceptions(meta) {
   return parts;
 }
 
-async function drawMap() {
+// The release slider: one step per workbook that lists facilities, oldest first; the chosen
+// release is kept in the URL (?release=YYYY-MM-DD) like the pages' filters.
+function offerReleases(releases, shown) {
+  const slider = document.getElementById("release");
+  if (!slider || !releases.length) return;
+  slider.max = String(releases.length - 1);
+  const at = releases.findIndex((r) => r.date === shown);
+  slider.value = String(at < 0 ? releases.length - 1 : at);
+  slider.closest("label").hidden = false;
+  const release = releases[Number(slider.value)];
+  document.getElementById("release-label").textContent = `${release.date} (${release.workbook})`;
+  slider.onchange = () => {
+    const chosen = releases[Number(slider.value)].date;
+    const newest = Number(slider.value) === releases.length - 1;
+    window.history.replaceState(null, "", newest ? window.location.pathname : `?release=${chosen}`);
+    drawMap(newest ? "" : chosen);
+  };
+}
+
+async function drawMap(releaseDate = new URLSearchParams(window.location.search).get("release") || "") {
   const card = document.getElementById("map-card");
   const status = card.querySelector(".status");
   card.dataset.state = "loading";
   status.textContent = "Loading…";
   try {
-    const body = await fetchJson("/api/map/chart");
+    const query = releaseDate ? `?release=${encodeURIComponent(releaseDate)}` : "";
+    const body = await fetchJson(`/api/map/chart${query}`);
     const meta = body.meta;
     document.getElementById("map-definition").replaceChildren(
       ...meta.metrics.map((m) => Object.assign(document.createElement("p"), { textContent: `${m.title} (${m.name}, ${m.unit}): ${m.definition}` }))
@@ -172,7 +192,9 @@ async function drawMap() {
       card.dataset.state = "error";
       return;
     }
+    if (window.iceledgerViews.map) window.iceledgerViews.map.finalize();
     window.iceledgerViews.map = await vegaEmbed(document.getElementById("map-chart"), body.spec, EMBED_OPTIONS);
+    offerReleases(meta.releases || [], meta.publication_date);
     const release = Object.assign(document.createElement("p"), {
       textContent: `Workbook ${meta.workbook}, published ${meta.publication_date}, data as of ${meta.as_of_date}.`,
     });
@@ -186,10 +208,47 @@ async function drawMap() {
   }
 }
 
+// The page's filters live in its URL, so that a view can be shared: read on load, written on
+// every change (replaceState: no history entry per click).
+function restoreFilters(form) {
+  const params = new URLSearchParams(window.location.search);
+  for (const field of form.elements) {
+    if (field.name && params.has(field.name)) field.value = params.get(field.name);
+  }
+}
+
+function rememberFilters(form) {
+  const params = new URLSearchParams();
+  for (const field of form.elements) {
+    if (field.name && field.value) params.set(field.name, field.value);
+  }
+  const query = params.toString();
+  window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
+}
+
+// Charts whose spec the page carries (facility and field-office pages): drawn as they are.
+async function drawInlineCharts() {
+  for (const holder of document.querySelectorAll("script.chart-spec")) {
+    const target = document.getElementById(holder.dataset.target);
+    try {
+      window.iceledgerViews[holder.dataset.target] = await vegaEmbed(target, JSON.parse(holder.textContent), EMBED_OPTIONS);
+      target.dataset.state = "drawn";
+    } catch (problem) {
+      target.textContent = `Chart failed: ${problem.message}`;
+      target.dataset.state = "error";
+    }
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  drawInlineCharts();
   const form = document.getElementById("filters");
   if (form) {
-    form.addEventListener("change", drawAllCards);
+    restoreFilters(form);
+    form.addEventListener("change", () => {
+      rememberFilters(form);
+      drawAllCards();
+    });
     form.addEventListener("submit", (event) => event.preventDefault());
   }
   for (const select of document.querySelectorAll(".card select.by, .card select.value")) {

@@ -1,0 +1,176 @@
+"""The pages a reader publishes from, in Debian's chromium: on a synthetic FOIA warehouse (the
+demo's pipeline) and on the real workbooks alone. Every drawn chart's axis carries its measure's
+unit; no page is empty; the home page opens with dated, cited facts; facility and field-office
+pages draw a time series; nothing scrolls sideways at 390 px; a shared URL restores the filters.
+Screenshots go to test-artifacts/ (gitignored)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+from test_browser_dashboard import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, WATCH_PAGE, _Server
+
+from iceledger.metrics.registry import QUESTIONS
+from iceledger.web.app import PUBLISHED_PAGE, create_app
+
+pytestmark = pytest.mark.browser
+PHONE = 390
+# Every card settles as drawn, error (said on the card) or not available (said on the card).
+SETTLED = """() => [...document.querySelectorAll('.card[data-metric]')].every(
+  (c) => c.dataset.available !== 'yes' || ['drawn', 'error'].includes(c.dataset.state))"""
+# For each drawn card: the unit its chart declares and the axis and legend titles it shows.
+TITLES = """() => Object.entries(window.iceledgerViews).filter(([name]) => name !== 'map')
+  .map(([name, result]) => ({
+    name,
+    unit: (result.spec.usermeta || {}).unit,
+    titles: [...document.querySelectorAll(`.card[data-metric='${name}'] .role-axis-title text,`
+                                          + ` .card[data-metric='${name}'] .role-legend-title text`)]
+            .map((t) => t.textContent),
+  }))"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found (CI installs Debian's chromium: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def workbooks_warehouse(stats_workbooks, tmp_path_factory):
+    from iceledger.sources.stats.ingest import ingest_stats
+    from iceledger.warehouse import Warehouse
+
+    path = tmp_path_factory.mktemp("workbooks-browser") / "w.duckdb"
+    assert not ingest_stats(stats_workbooks, Warehouse(path)).failed
+    return path
+
+
+@pytest.fixture(scope="module", params=["synthetic", "workbooks"])
+def server(request):
+    warehouse = request.getfixturevalue(
+        "synthetic_warehouse" if request.param == "synthetic" else "workbooks_warehouse")
+    with _Server(create_app(warehouse, public=True)) as running:
+        running.kind = request.param
+        yield running
+
+
+def _open(browser, url: str, width: int = 1400):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.add_init_script(WATCH_PAGE)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function(SETTLED, timeout=120_000)
+    page.errors = errors
+    return page
+
+
+def _close(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    problems = page.evaluate("window.__problems")
+    errors = page.errors
+    page.context.close()
+    assert problems == [] and errors == [], (problems, errors)
+
+
+def test_every_chart_axis_is_titled_with_its_unit_and_no_page_is_empty(browser, server):
+    checked = 0
+    for page_name in [*QUESTIONS, PUBLISHED_PAGE]:
+        page = _open(browser, f"{server.url}/pages/{page_name}")
+        text = page.inner_text("main")
+        assert "is registered yet" not in text and "No metric on this page" not in text
+        for card in page.evaluate(TITLES):
+            if card["unit"]:
+                assert card["unit"] in card["titles"], (page_name, card)
+                checked += 1
+        _close(page, f"pages-{server.kind}-{page_name}")
+    assert checked >= (20 if server.kind == "synthetic" else 5)
+
+
+def test_home_opens_with_dated_cited_facts_and_fits_a_phone(browser, server):
+    for width in (1400, PHONE):
+        page = _open(browser, server.url, width)
+        facts = page.locator("li.fact").all_inner_texts()
+        assert len(facts) >= 6, facts
+        for fact in facts:
+            assert re.search(r"as of \d{4}-\d{2}-\d{2}", fact), fact
+            # Loaded files give their retrieval date; a sourced facts file names its source.
+            assert "retrieved" in fact or "targets.csv (" in fact, fact
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        _close(page, f"home-{server.kind}-{width}")
+
+
+def test_pages_fit_a_phone_without_sideways_scrolling(browser, server):
+    for path in ("/pages/volume", "/pages/detention", "/pages/claims", "/map"):
+        page = _open(browser, f"{server.url}{path}", PHONE)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE, path
+        _close(page, f"phone-{server.kind}-{path.strip('/').replace('/', '-')}")
+
+
+def test_a_shared_url_restores_the_filters(browser, server):
+    page = _open(browser, f"{server.url}/pages/detention")
+    options = page.eval_on_selector_all("select[name='aor'] option", "os => os.map(o => o.value)")
+    page.context.close()
+    chosen = next(v for v in options if v)
+    page = _open(browser, f"{server.url}/pages/detention?aor={quote(chosen)}")
+    assert page.eval_on_selector("select[name='aor']", "s => s.value") == chosen
+    queries = page.eval_on_selector_all(
+        ".card[data-state='drawn']", "cs => cs.map(c => c.dataset.query)")
+    assert any(f"aor={quote(chosen, safe='')}" in q or f"aor={chosen}" in q for q in queries)
+    # Changing a filter writes it back into the address, ready to copy.
+    page.select_option("select[name='aor']", "")
+    assert "aor=" not in page.evaluate("window.location.search")
+    _close(page, f"shared-url-{server.kind}")
+
+
+def test_facility_and_field_office_pages_draw_a_time_series(browser, workbooks_warehouse):
+    with _Server(create_app(workbooks_warehouse, public=True)) as running:
+        for width in (1400, PHONE):
+            page = _open(browser, f"{running.url}/field-offices/ATL", width)
+            page.wait_for_selector("#chart-history[data-state='drawn']")
+            points = page.evaluate("window.iceledgerViews['chart-history'].view.data('rows').length")
+            assert points >= 10
+            facility = page.locator("#facilities a").first.get_attribute("href")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            _close(page, f"field-office-{width}")
+            page = _open(browser, f"{running.url}{facility}", width)
+            page.wait_for_selector("#chart-history[data-state='drawn'] svg .mark-line path")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            _close(page, f"facility-{width}")
+
+
+def test_the_map_steps_through_releases_and_keeps_the_choice_in_the_url(browser,
+                                                                        workbooks_warehouse):
+    import httpx
+
+    with _Server(create_app(workbooks_warehouse, public=True)) as running:
+        releases = httpx.get(f"{running.url}/api/map").json()["releases"]
+        assert len(releases) >= 10
+        chosen = releases[3]
+        expected = httpx.get(f"{running.url}/api/map", params={"release": chosen["date"]}).json()
+        page = _open(browser, f"{running.url}/map")
+        page.wait_for_selector("#map-card[data-state='drawn']")
+        assert page.eval_on_selector("#release", "s => s.max") == str(len(releases) - 1)
+        page.eval_on_selector("#release", "s => { s.value = '3'; s.dispatchEvent(new Event('change')); }")
+        page.wait_for_function(f"() => window.location.search === '?release={chosen['date']}'"
+                               " && document.getElementById('map-card').dataset.state === 'drawn'")
+        drawn = page.evaluate("window.iceledgerViews.map.view.data('facilities').length")
+        assert drawn == len(expected["facilities"])
+        assert chosen["workbook"] in page.inner_text("#release-label")
+        _close(page, "map-release")
+        # The shared URL opens on the same release.
+        page = _open(browser, f"{running.url}/map?release={chosen['date']}")
+        page.wait_for_selector("#map-card[data-state='drawn']")
+        assert page.eval_on_selector("#release", "s => s.value") == "3"
+        _close(page, "map-release-shared")

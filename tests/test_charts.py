@@ -1,0 +1,146 @@
+"""Every metric's default chart: the column its question is about, under an axis titled with that
+column's unit, drawn with the mark that fits it (hand-built tables for the marks' details)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow as pa
+import pytest
+import vl_convert
+
+from iceledger import metrics  # noqa: F401 - importing registers every metric
+from iceledger.metrics.registry import REGISTRY, View
+from iceledger.serving import charts
+from iceledger.serving.output import json_rows
+from iceledger.serving.service import WarehouseService
+
+SHIPPED = [m for m in REGISTRY.values() if m.build.__module__.startswith("iceledger.metrics")
+           or getattr(getattr(m.build, "func", None), "__module__", "").startswith(
+               "iceledger.metrics")]
+
+
+def _encodings(spec: dict):
+    """Every encoding channel in a spec and its layers, as (channel, definition)."""
+    for channel, definition in spec.get("encoding", {}).items():
+        yield channel, definition
+    for layer in spec.get("layer", []):
+        yield from _encodings(layer)
+
+
+def measure_titles(spec: dict, view: View) -> set[str]:
+    """The titles of the axes (or colour legend) the view's columns are drawn on."""
+    drawn = {*view.columns, "value"}
+    return {d["title"] for channel, d in _encodings(spec)
+            if channel in ("x", "y", "color") and d.get("field") in drawn and "title" in d}
+
+
+def test_every_shipped_metric_declares_a_view_of_its_own_columns():
+    assert len(SHIPPED) >= 30
+    missing = [m.name for m in SHIPPED if m.view is None]
+    assert not missing, f"metrics with no default view: {missing}"
+
+
+@pytest.fixture(scope="module")
+def service(synthetic_warehouse):
+    return WarehouseService(synthetic_warehouse, public=False, max_rows=200_000)
+
+
+def test_each_default_chart_draws_its_measure_under_its_unit(service):
+    checked = 0
+    for metric in SHIPPED:
+        if not service.servable(metric):
+            continue
+        result = service.compute(service.request(metric.name))
+        view = metric.view
+        assert set(view.columns) <= set(result.table.column_names), metric.name
+        spec = charts.metric_chart(metric.unit, result.table, json_rows(result.table),
+                                   result.time_column, (), count_column=metric.count_column,
+                                   view=view)
+        assert spec["usermeta"] == {"measure": view.measure, "unit": view.unit,
+                                    "mark": view.mark}, metric.name
+        assert measure_titles(spec, view) == {view.unit}, metric.name
+        compiled = vl_convert.vegalite_to_vega({**spec, "width": 600})
+        assert compiled.get("marks"), metric.name
+        checked += 1
+    assert checked >= 20
+
+
+def test_a_count_metric_never_gets_a_share_axis_and_a_share_always_does():
+    for metric in SHIPPED:
+        share_unit = charts.is_share(metric.view.unit)
+        measure = metric.view.measure
+        looks_like_share = measure.endswith("_share") or measure.startswith("share") or measure in (
+            "share", "survival")
+        assert share_unit == looks_like_share, metric.name
+
+
+def test_two_targets_in_force_are_two_named_step_lines_and_arrests_are_drawn_once_a_day():
+    days = [date(2025, 1, 27), date(2025, 1, 28)]
+    table = pa.table({
+        "date": [d for d in days for _ in range(2)],
+        "target": ["jan-national-1800", "jan-field-office"] * 2,
+        "target_per_day": [1800.0, 1875.0] * 2,
+        "arrests_7d_avg": [900.0, 900.0, 1000.0, 1000.0],
+    })
+    view = View("arrests_7d_avg", "arrests per day", group="target", reference="target_per_day")
+    spec = charts.metric_chart("x", table, json_rows(table), "date", (), view=view)
+    arrests, targets, names = spec["layer"]
+    assert arrests["transform"][0] == {
+        "aggregate": [{"op": "max", "field": "arrests_7d_avg", "as": "arrests_7d_avg"}],
+        "groupby": ["date"]}
+    assert targets["mark"]["interpolate"] == "step-after"
+    assert targets["encoding"]["detail"] == {"field": "target"}
+    assert names["mark"]["type"] == "text" and names["encoding"]["text"] == {"field": "target"}
+    svg = vl_convert.vegalite_to_svg({**spec, "width": 500})
+    assert "jan-national-1800" in svg and "jan-field-office" in svg
+
+
+def test_monthly_lines_show_points_break_at_gaps_and_shares_get_percent_axes():
+    table = pa.table({
+        "month": [date(2025, m, 1) for m in (1, 2, 3)],
+        "no_conviction_share": [0.4, None, 0.5],
+        "no_conviction_ci_low": [0.35, None, 0.45],
+        "no_conviction_ci_high": [0.45, None, 0.55],
+    })
+    view = View("no_conviction_share", "share of arrests")
+    spec = charts.metric_chart("x", table, table.to_pylist(), "month", (), view=view)
+    band, line = spec["layer"]
+    assert band["mark"]["type"] == "area" and band["encoding"]["y"]["field"] == "no_conviction_ci_low"
+    assert line["mark"] == {"type": "line", "invalid": charts.GAPS, "point": True}
+    assert line["encoding"]["color"]["legend"] is None  # one line needs no legend
+    assert line["encoding"]["y"]["axis"] == {"format": ".0%"}
+
+
+def test_period_figures_are_dots_with_their_intervals_and_a_funnel_is_ordered_bars():
+    table = pa.table({"a_share": [0.6], "a_ci_low": [0.5], "a_ci_high": [0.7], "b_share": [0.2]})
+    dots = charts.metric_chart("x", table, table.to_pylist(), None, (),
+                               view=View("a_share", "share of arrests", "dots", also=("b_share",)))
+    marks = [layer["mark"]["type"] for layer in dots["layer"]]
+    assert marks == ["rule", "point", "point"]  # b has no interval, so no bar behind it
+    assert dots["layer"][0]["encoding"]["x"]["field"] == "a_ci_low"
+    funnel = charts.metric_chart("x", table, table.to_pylist(), None, (),
+                                 view=View("b_share", "share of arrests", "funnel",
+                                           also=("a_share",)))
+    assert funnel["encoding"]["y"]["sort"] == ["b", "a"]
+    assert funnel["mark"]["type"] == "bar"
+
+
+def test_a_column_asked_for_by_name_is_titled_by_its_name_not_the_view_unit():
+    table = pa.table({"date": [date(2025, 6, 1)], "arrests": [3], "arrests_7d_avg": [2.0]})
+    view = View("arrests_7d_avg", "arrests per day")
+    spec = charts.metric_chart("x", table, table.to_pylist(), "date", (), value="arrests",
+                               view=view)
+    assert spec["usermeta"]["measure"] == "arrests"
+    assert spec["layer"][-1]["encoding"]["y"]["title"] == "arrests"
+
+
+def test_a_chart_whose_every_value_is_suppressed_says_so_in_place():
+    table = pa.table({"date": [date(2025, 6, 1), date(2025, 6, 2)],
+                      "arrests_7d_avg": pa.array([None, None], pa.float64()),
+                      "suppressed": ["<10", "complementary"]})
+    spec = charts.metric_chart("x", table, json_rows(table), "date", (),
+                               view=View("arrests_7d_avg", "arrests per day"))
+    assert spec["mark"]["type"] == "text"
+    assert "fewer than 10 people" in " ".join(spec["mark"]["text"])
+    assert "hidden" in vl_convert.vegalite_to_svg({**spec, "width": 500})

@@ -1,0 +1,109 @@
+"""Dashboard pages beyond the metric cards: the claims register on a real synthetic warehouse."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from iceledger.facts import load_claims
+from iceledger.web.app import create_app
+
+
+@pytest.fixture(scope="module")
+def client(synthetic_warehouse):
+    return TestClient(create_app(synthetic_warehouse, public=True))
+
+
+def test_claims_page_lists_every_claim_with_who_when_source_readings_and_verdict(client):
+    page = client.get("/pages/claims")
+    assert page.status_code == 200
+    html = page.text
+    assert "No metric on this page is registered" not in html
+    claims = load_claims()
+    assert claims
+    for claim in claims:
+        assert f'id="claim-{claim.claim_id}"' in html
+        assert claim.who in html and str(claim.date) in html
+        if claim.metric:
+            assert f'href="/api/metrics/{claim.metric}"' in html
+    assert html.count("Verdict:") == len(claims)
+    # Every definition is read for a checked claim, shares with their intervals.
+    assert "convicted or pending charges" in html and "no conviction and no pending charge" in html
+    assert "% (" in html
+
+
+def _headline_items(html: str) -> list[str]:
+    return re.findall(r'<li class="fact" id="fact-[a-z_]+">(.*?)</li>', html, re.S)
+
+
+def test_home_opens_with_six_dated_cited_headline_facts(synthetic_warehouse):
+    html = TestClient(create_app(synthetic_warehouse)).get("/").text
+    items = _headline_items(html)
+    assert len(items) >= 6
+    for item in items:
+        assert re.search(r"as of \d{4}-\d{2}-\d{2}", item), item
+        assert "iceledger, " in item and "retrieved " in item and "SYNTHETIC" in item
+        assert 'href="/' in item  # the definition link
+    assert 'id="fact-arrests_vs_target"' in html and 'id="fact-cost_per_day"' in html
+
+
+@pytest.fixture(scope="module")
+def workbooks_warehouse(stats_workbooks, tmp_path_factory):
+    from iceledger.sources.stats.ingest import ingest_stats
+    from iceledger.warehouse import Warehouse
+
+    path = tmp_path_factory.mktemp("workbooks") / "w.duckdb"
+    assert not ingest_stats(stats_workbooks, Warehouse(path)).failed
+    return path
+
+
+def test_workbooks_alone_give_six_headline_facts(workbooks_warehouse):
+    html = TestClient(create_app(workbooks_warehouse, public=True)).get("/").text
+    items = _headline_items(html)
+    assert len(items) >= 6
+    for key in ("detained_now", "detained_criminality", "book_ins", "adp_vs_beds",
+                "no_conviction", "cost_per_day"):
+        assert f'id="fact-{key}"' in html, key
+    assert all(".xlsx" in item and "as of 20" in item for item in items if "targets.csv" not in item)
+    # Arrests are not in the workbooks: the fact says so and gives the target, not a number.
+    assert "not measurable" in html
+
+
+def test_facility_and_field_office_pages_draw_every_release(workbooks_warehouse):
+    import json
+
+    client = TestClient(create_app(workbooks_warehouse, public=True))
+    office = client.get("/field-offices/ATL")
+    assert office.status_code == 200
+    spec = json.loads(re.search(r'<script type="application/json" class="chart-spec"'
+                                r' data-target="chart-history">(.*?)</script>',
+                                office.text, re.S).group(1))
+    assert spec["usermeta"]["measure"] == "adp"
+    releases = {r["workbook"] for r in spec["data"]["values"]}
+    assert len(releases) >= 10  # one point per workbook that lists facilities
+    linked = re.findall(r'href="/facilities/([^"]+)"', office.text)
+    assert linked
+    facility = client.get(f"/facilities/{linked[0]}")
+    assert facility.status_code == 200 and 'href="/field-offices/ATL"' in facility.text
+    assert client.get("/facilities/NO SUCH PLACE").status_code == 404
+    assert client.get("/field-offices/ZZZ").status_code == 404
+
+
+def test_facility_history_sums_the_facilities_of_each_release(workbooks_warehouse):
+    import ibis
+
+    from iceledger.metrics.registry import compute
+
+    backend = ibis.duckdb.connect(str(workbooks_warehouse), read_only=True)
+    newest = compute("facility_population", backend).to_pylist()
+    history = compute("facility_population_history", backend).to_pylist()
+    last = max(history, key=lambda r: r["date"])
+    assert last["workbook"] == newest[0]["workbook"]
+    assert last["facilities"] == len(newest)
+    assert last["adp"] == pytest.approx(sum(f["adp"] or 0 for f in newest))
+    # The published series: the newest month's total is the latest release's printed figure.
+    adp = compute("published_adp", backend).to_pylist()
+    assert adp[-1]["workbook"] == last["workbook"] and adp[-1]["n_releases"] >= 1
+    backend.disconnect()
