@@ -33,6 +33,7 @@ from iceledger.metrics.registry import (
     MetricParams,
     Need,
     NotMeasurable,
+    View,
     install_measurability_check,
     register,
 )
@@ -248,6 +249,7 @@ def _record_columns(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Tab
 register(
     Metric(
         name="record_columns",
+        view=View("share", "share of rows", "dots", group="column"),
         title="What the records can say: the columns each release carries, by fiscal year",
         question="reconciliation",
         definition=(

@@ -815,6 +815,7 @@ def _alos_by_book_out(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tab
 register(
     Metric(
         name="alos_monthly",
+        view=View("alos_days", "days", also=("published_alos_days",)),
         title="Average length of stay of the people booked out each month (ICE's ALOS)",
         question="detention",
         definition=(

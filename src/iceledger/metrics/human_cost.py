@@ -45,7 +45,7 @@ from iceledger.metrics.detention import (
     source_table,
     windows_of,
 )
-from iceledger.metrics.registry import Metric, MetricParams, NotMeasurable, register
+from iceledger.metrics.registry import Metric, MetricParams, NotMeasurable, View, register
 from iceledger.metrics.targeting import (
     _INTERVAL_CAVEAT,
     SPLIT_FILTER,
@@ -240,6 +240,8 @@ class Indicator:
     # its column counting the people behind each row.
     monthly: Callable[[ibis.BaseBackend, MetricParams], ir.Table] | None = None
     monthly_count: str = "matching"
+    # The monthly metric's default chart: each indicator's share, unless `monthly` says other.
+    view: View = View("share", "share of records", group="indicator")
 
 
 def register_indicator(indicator: Indicator) -> None:
@@ -274,6 +276,7 @@ def register_indicator(indicator: Indicator) -> None:
             dimensions=indicator.dimensions,
             filters=indicator.filters,
             count_column=indicator.monthly_count,
+            view=indicator.view,
         )
     )
     register(
@@ -290,6 +293,7 @@ def register_indicator(indicator: Indicator) -> None:
                 "day the 3,000-arrests-a-day target was set, when the data span it."
             ),
             unit="share (0-1); difference in share",
+            view=View("after_share", "share of records", "paired", also=("before_share",)),
             caveats=(
                 _INTERVAL_CAVEAT,
                 RECORDED_CAVEAT,
@@ -721,6 +725,7 @@ def _not_removable_monthly(backend: ibis.BaseBackend, params: MetricParams) -> i
 register_indicator(
     Indicator(
         name="detained_not_removable",
+        view=View("not_removable_share", "share of stays ended"),
         title="Detained, then not removable: stays of people whose case ended in relief",
         definition=(
             "Detention stays that ended in the month (by book-out) whose case status, as the "
@@ -778,6 +783,8 @@ REMOVAL_CRIMINALITY_CAVEAT = (
 register_indicator(
     Indicator(
         name="removals_without_conviction",
+        view=View("no_conviction_share", "share of removals",
+                  also=("no_conviction_no_charge_share",)),
         title="Removals of people with no criminal conviction",
         definition=(
             "Removals (FOIA removals, dated by departure) by case criminality: the monthly metric "
@@ -811,6 +818,7 @@ register_indicator(
 register(
     Metric(
         name="removals_by_case_category",
+        view=View("share", "share of removals", group="case_category"),
         title="Removals by case category (expedited, reinstatement, final order ...), by month",
         question=QUESTION,
         definition=(
@@ -886,6 +894,7 @@ def _rearrests_monthly(backend: ibis.BaseBackend, params: MetricParams) -> ir.Ta
 register_indicator(
     Indicator(
         name="repeat_arrests",
+        view=View("repeat_share", "share of arrests"),
         title="Re-arrests: arrests of people already arrested in the same release",
         definition=(
             "Arrest episodes (a person's arrests within 24 hours are one) of a person with an "

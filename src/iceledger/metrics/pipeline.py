@@ -22,7 +22,7 @@ from ibis import _
 from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import owned, source_table
-from iceledger.metrics.registry import Metric, MetricParams, Need, register
+from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
 from iceledger.metrics.targeting import (
     SPLIT_FILTER,
     category_shares,
@@ -260,13 +260,14 @@ def _follow_up_shift(name: str, moment: str, custodial_only: bool):
 
 def _register(*, name: str, title: str, definition: str, unit: str, caveats: tuple[str, ...],
               tables: tuple[str, ...], build, dimensions: tuple[str, ...],
-              filters: tuple[str, ...], count_column: str, needs: tuple[Need, ...] = ()
-              ) -> Metric:
+              filters: tuple[str, ...], count_column: str, view: View,
+              needs: tuple[Need, ...] = ()) -> Metric:
     """Register a pipeline metric; every one also reads the releases' coverage."""
     return register(
         Metric(name=name, title=title, question="pipeline", definition=definition, unit=unit,
                caveats=caveats, tables=(*tables, FOIA_RELEASES), build=build,
-               dimensions=dimensions, filters=filters, count_column=count_column, needs=needs)
+               dimensions=dimensions, filters=filters, count_column=count_column, needs=needs,
+               view=view)
     )
 
 
@@ -286,6 +287,7 @@ APPREHENSION_METHODS = Need(FOIA_ARRESTS, "apprehension_method",
 
 _register(
     name="detainers_per_day",
+    view=View("detainers_7d_avg", "detainers per day", also=("detainers_28d_avg",)),
     title="Detainers issued per day",
     definition="Immigration detainers (and requests for notification) prepared per calendar day, "
     "from the FOIA detainer records by Detainer Prepare Date, nationally or per field office (the "
@@ -313,6 +315,7 @@ def _lift_reasons(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="detainer_lift_reasons",
+    view=View("share", "share of detainers", "dots", group="lift_reason"),
     title="How detainers end: lift reasons as recorded",
     definition="Detainers prepared in the period by Detainer Lift Reason exactly as ICE recorded "
     f"it ('{NOT_RECORDED}' when the cell is empty: the detainer was still in force when the "
@@ -339,6 +342,8 @@ _DETAINER_LINK = (
 
 _register(
     name="detainer_arrest_followup",
+    view=View("arrested_within_30d_share", "share of detainers", "dots",
+              also=("arrested_within_7d_share", "arrested_within_90d_share")),
     title="Detainers followed by an ICE custodial arrest, and how soon",
     definition=f"Of detainers prepared in the period: {_DETAINER_LINK}. For N = 7, 30 and 90 days, "
     "the share arrested within N days with a 95% Wilson interval, over detainers_followed_Nd "
@@ -369,6 +374,7 @@ _SHIFT_CAVEAT = (
 
 _register(
     name="detainer_arrest_shift",
+    view=View("after_share", "share of detainers", "paired", also=("before_share",)),
     title="Detainers followed by an ICE arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of detainers", days=SHIFT_HORIZON_DAYS,
                              link=_DETAINER_LINK),
@@ -402,6 +408,8 @@ def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="detainer_jurisdictions",
+    view=View("ice_custody_share", "share of detainers", "dots",
+              also=("released_or_declined_share",), group="facility_state"),
     title="Detainers by state of the detaining facility, and how the jails ended them",
     definition="Detainers prepared in the period per state of the detaining facility (Facility "
     "State): "
@@ -428,6 +436,7 @@ _register(
 
 _register(
     name="encounters_per_day",
+    view=View("encounters_7d_avg", "encounters per day", also=("encounters_28d_avg",)),
     title="Encounters per day",
     definition="ICE encounters per calendar day from the FOIA encounter records by Event Date, "
     "nationally "
@@ -450,6 +459,8 @@ _ENCOUNTER_LINK = (
 
 _register(
     name="encounter_conversion",
+    view=View("arrested_within_30d_share", "share of encounters", "dots",
+              also=("arrested_within_7d_share", "arrested_within_90d_share")),
     title="Encounters that become an ICE arrest",
     definition=f"Of encounters in the period: {_ENCOUNTER_LINK}. For N = 7, 30 and 90 days, the "
     "share "
@@ -469,6 +480,7 @@ _register(
 
 _register(
     name="encounter_conversion_shift",
+    view=View("after_share", "share of encounters", "paired", also=("before_share",)),
     title="Encounters that become an arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of encounters", days=SHIFT_HORIZON_DAYS,
                              link=_ENCOUNTER_LINK),
@@ -498,6 +510,7 @@ def _arrests_by_method(backend: ibis.BaseBackend, params: MetricParams) -> ir.Ta
 
 _register(
     name="arrests_by_method",
+    view=View("share", "share of arrests", group="apprehension_method"),
     title="Who feeds ICE: arrests by apprehension method, by month",
     definition="ICE arrest episodes (rows flagged is_duplicate left out) per month by Apprehension "
     "Method as recorded: CAP local, state and federal incarceration (transfers from jails and "
@@ -532,6 +545,7 @@ def _share_287g(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="arrests_287g_share",
+    view=View("program_287g_share", "share of arrests", "dots", group="aor"),
     title="287(g) share of ICE arrests, by field office",
     definition="Per field office (the arrest's AOR) over the period: ICE arrest episodes, those "
     f"with a recorded Apprehension Method, and those whose method is '{PROGRAM_287G}' (people "
@@ -593,6 +607,7 @@ _NO_AGENCY_CAVEAT = (
 
 _register(
     name="book_ins_after_ice_arrest",
+    view=View("foia_after_ice_arrest_share", "share of book-ins"),
     title="Who feeds ICE detention: book-ins after an ICE arrest (FOIA)",
     definition=f"{_FOIA_BOOK_INS}. Where the warehouse also holds the workbooks, "
     "book_ins_by_arresting_agency sets ICE's published ICE and CBP book-ins beside it.",
@@ -607,6 +622,8 @@ _register(
 
 _register(
     name="book_ins_by_arresting_agency",
+    view=View("foia_after_ice_arrest_share", "share of book-ins",
+              also=("workbook_ice_share",)),
     title="Who feeds ICE detention: book-ins after an ICE arrest, and ICE vs CBP in the workbooks",
     definition=f"{_FOIA_BOOK_INS}; beside them, ICE's published initial book-ins per day by "
     "arresting "

@@ -470,6 +470,8 @@ def removals_by_fiscal_year(backend: ibis.BaseBackend, params: MetricParams) -> 
 register(
     Metric(
         name="removals_by_fiscal_year",
+        view=View("foia_removals_by_departure", "removals", "bars", group="fiscal_year",
+                  also=("published_removals",)),
         title="Removals per fiscal year: by departure date, and as ICE credits them",
         question="volume",
         definition=(
