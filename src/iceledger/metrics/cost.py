@@ -23,7 +23,7 @@ from iceledger.metrics.detention import (
     reason_in,
     source_table,
 )
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Disclosure, Metric, MetricParams, register
 from iceledger.metrics.volume import apply_filters, during
 
 RATE_COLUMNS = ("rate_usd_per_day", "rate_basis", "rate_source")
@@ -148,5 +148,8 @@ register(
         dimensions=("criminality", "aor"),
         filters=POPULATION_FILTERS,
         count_column="removals",
+        disclosure=Disclosure(
+            facts=("rate_usd_per_day", "rate_basis", "rate_source"), measures=("bed_days",)
+        ),
     )
 )

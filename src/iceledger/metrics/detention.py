@@ -27,7 +27,7 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_timeline
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import OVERLAPPING_ROWS, Disclosure, Metric, MetricParams, register
 from iceledger.metrics.volume import (
     Windows,
     apply_filters,
@@ -421,6 +421,7 @@ register(
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="stays",
+        disclosure=Disclosure(measures=("restriction_days",)),
     )
 )
 
@@ -465,6 +466,7 @@ register(
         dimensions=("aor", "criminality"),
         filters=POPULATION_FILTERS,
         count_column="at_risk",
+        disclosure=Disclosure(keys=("days",), withheld=OVERLAPPING_ROWS),
     )
 )
 
@@ -562,6 +564,7 @@ register(
         build=_against_capacity,
         filters=POPULATION_FILTERS,
         count_column="population_midnight",
+        disclosure=Disclosure(facts=("funded_beds", "capacity_basis", "capacity_source")),
     )
 )
 
@@ -738,5 +741,8 @@ register(
         build=_book_outs_beside_published,
         filters=POPULATION_FILTERS,
         count_column="foia_book_outs",
+        disclosure=Disclosure(
+            keys=("release_reason",), facts=("published_book_outs", "published_workbook")
+        ),
     )
 )

@@ -39,6 +39,37 @@ class MetricParams:
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+# Why public outputs withhold a metric whose rows overlap (spans before and after each split, a
+# risk set shrinking day by day): the difference of two rows counts people no rule here protects.
+OVERLAPPING_ROWS = (
+    "its rows cover overlapping groups of people, and the difference of two rows counts the "
+    "people between them, which small-cell suppression cannot protect"
+)
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """How public outputs read a metric's columns (serving/disclosure.py; docs/dashboard.md).
+
+    Every integer column of a metric with a count_column counts people, unless named here: a
+    new count column is protected without anyone remembering to list it.
+    """
+
+    # Row keys besides the time column and `by` (one row per arrest setting, per field office).
+    keys: tuple[str, ...] = ()
+    # Keys whose rows may count the same people twice (one row per target in force that day).
+    copies: tuple[str, ...] = ()
+    # Columns holding a total of another over one key, as (column, counted column, key): the
+    # month's arrests with a setting beside each setting's arrests. The auditor reads them so.
+    totals: tuple[tuple[str, str, str], ...] = ()
+    # Public facts beside the counts (a target, a rate, a date): never hidden.
+    facts: tuple[str, ...] = ()
+    # Integer columns that count no one (days in a month, a rank); hidden with their row.
+    measures: tuple[str, ...] = ()
+    # Why public outputs cannot serve the metric at all (empty: they can).
+    withheld: str = ""
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -53,6 +84,7 @@ class Metric:
     filters: tuple[str, ...] = ()
     # Column holding the number of people behind each row; public outputs suppress small cells by it.
     count_column: str | None = None
+    disclosure: Disclosure = Disclosure()
 
     def validate(self, params: MetricParams) -> None:
         unknown_dims = [d for d in params.by if d not in self.dimensions]

@@ -22,7 +22,7 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_events, load_targets
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import daily_population
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import OVERLAPPING_ROWS, Disclosure, Metric, MetricParams, register
 from iceledger.metrics.volume import (
     ARREST_DIMENSIONS,
     ARREST_FILTERS,
@@ -131,6 +131,7 @@ def mix_metric(
             dimensions=dimensions,
             filters=filters,
             count_column=total,
+            disclosure=Disclosure(facts=("period_start", "period_end")),
         )
     )
 
@@ -304,6 +305,10 @@ register(
         dimensions=tuple(d for d in ARREST_DIMENSIONS if d != "arrest_setting"),
         filters=ARREST_FILTERS,
         count_column="arrests",
+        disclosure=Disclosure(
+            keys=("arrest_setting",),
+            totals=(("arrests_with_arrest_setting", "arrests", "arrest_setting"),),
+        ),
     )
 )
 
@@ -417,5 +422,6 @@ for _population, _table, _when, _dims, _filters, _what in (
             dimensions=tuple(d for d in _dims if d != "criminality"),
             filters=(*_filters, SPLIT_FILTER),
             count_column="smaller_group",
+            disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
         )
     )

@@ -20,7 +20,7 @@ from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, register
+from iceledger.metrics.registry import Disclosure, Metric, MetricParams, register
 
 ROLLING_WINDOWS = (7, 28)
 ARREST_DIMENSIONS = (
@@ -471,6 +471,12 @@ register(
         tables=("foia_stays", "foia_releases", "stats_book_ins", "stats_workbooks"),
         build=book_ins_compared,
         count_column="foia_book_ins",
+        disclosure=Disclosure(
+            facts=("workbook_days", "workbook_book_ins", "workbook_book_ins_per_day",
+                   "workbook_ice_book_ins_per_day", "workbook_cbp_book_ins_per_day",
+                   "workbook_partial_month", "workbook"),
+            measures=("foia_days",),
+        ),
     )
 )
 
@@ -571,7 +577,13 @@ _TARGET_CAVEATS = (
 )
 
 
-def _target_metric(name: str, title: str, definition: str, build, caveats: tuple[str, ...] = ()):
+_TARGET_FACTS = ("target", "target_status", "target_basis", "target_per_day")
+
+
+def _target_metric(
+    name: str, title: str, definition: str, build, disclosure: Disclosure,
+    caveats: tuple[str, ...] = (),
+):
     return register(
         Metric(
             name=name,
@@ -585,6 +597,7 @@ def _target_metric(name: str, title: str, definition: str, build, caveats: tuple
             dimensions=("aor",),
             filters=("aor",),
             count_column="arrests",
+            disclosure=disclosure,
         )
     )
 
@@ -597,6 +610,8 @@ _target_metric(
     "National by default; with --by aor each field office against the per-office target "
     "(75/day) or an equal share of a national one.",
     arrests_against_targets,
+    # One row per target in force that day, each with the day's arrests.
+    Disclosure(facts=_TARGET_FACTS),
 )
 
 _target_metric(
@@ -607,6 +622,8 @@ _target_metric(
     "percentage of the daily target). A month with two targets has two rows, one per stretch of "
     "days. National, or per field office with --by aor.",
     monthly_attainment,
+    # One row per stretch of days under a target; alternative targets repeat a stretch's arrests.
+    Disclosure(keys=("target",), copies=("target",), facts=_TARGET_FACTS, measures=("days",)),
     caveats=("Months at the edges of the data are partial (see days).",),
 )
 
@@ -632,5 +649,6 @@ register(
         build=field_office_ranking,
         filters=("criminality", "arrest_setting", "apprehension_method"),
         count_column="arrests",
+        disclosure=Disclosure(keys=("aor",), measures=("days", "rank", "offices")),
     )
 )

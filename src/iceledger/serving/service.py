@@ -31,6 +31,17 @@ from iceledger.metrics.registry import Metric, MetricParams
 from iceledger.warehouse import SOURCES_TABLE
 
 TIME_COLUMNS = ("date", "month")
+# Public mode serves each metric over the whole record, broken down by at most this many of its
+# dimensions (a filter is a slice of the same breakdown), so that every response is one of a fixed
+# set of tables whose suppression is planned together (docs/dashboard.md, "Public mode").
+PUBLIC_MAX_BREAKDOWNS = 1
+# Breakdowns public mode does not serve, and why: each nests in or cuts across one it serves, so
+# the two tables would difference each other (an office covering one state is that state).
+NOT_PUBLIC_BREAKDOWNS = {
+    "apprehension_state": "public mode's one geography is the field office (aor)",
+    "facility_code": "public mode's one geography is the field office (aor)",
+    "apprehension_method": "public mode serves its grouping, arrest_setting",
+}
 # The filters the dashboard offers on every page, in the order shown; a metric may allow others.
 STANDARD_FILTERS = (
     "aor",
@@ -47,6 +58,10 @@ SYNTHETIC_CAVEAT = (
 
 class NotServable(IceledgerError):
     """A metric that exists but cannot be computed on this warehouse (a table it reads is absent)."""
+
+
+class NotPublic(IceledgerError):
+    """A request that public mode does not serve: it could be differenced against another."""
 
 
 class TooManyRows(IceledgerError):
@@ -229,13 +244,44 @@ class WarehouseService:
                 )
         request = MetricRequest(
             name=name,
-            by=tuple(dict.fromkeys(by)),
+            # Sorted: a reordering of `by` is the same request (and the same cache entry).
+            by=tuple(sorted(set(by))),
             start=start,
             end=end,
             filters=tuple(sorted(chosen.items())),
         )
         metric.validate(request.params(self._typed_values(request)))
+        if self.public and metric.count_column:
+            self._require_public(metric, request)
         return request
+
+    def _require_public(self, metric: Metric, request: MetricRequest) -> None:
+        if metric.disclosure.withheld:
+            raise NotServable(
+                f"metric {metric.name!r} is not served in public mode: {metric.disclosure.withheld}"
+            )
+        if request.start or request.end:
+            raise NotPublic(
+                "public mode serves the whole record, in the metric's own months or days; "
+                "from/to are not accepted (two windows a day apart differ by one day's people)"
+            )
+        for filter_name, values in request.filters:
+            if filter_name not in metric.dimensions or len(values) != 1:
+                raise NotPublic(
+                    f"public mode filters {metric.name!r} by one value of one of its breakdowns "
+                    f"({', '.join(metric.dimensions) or 'none'}); {filter_name} is not one"
+                )
+        breakdowns = set(request.by) | {f for f, _ in request.filters}
+        for breakdown in sorted(breakdowns & set(NOT_PUBLIC_BREAKDOWNS)):
+            raise NotPublic(
+                f"public mode does not break down by {breakdown}: "
+                f"{NOT_PUBLIC_BREAKDOWNS[breakdown]}"
+            )
+        if len(breakdowns) > PUBLIC_MAX_BREAKDOWNS:
+            raise NotPublic(
+                f"public mode breaks a metric down by at most {PUBLIC_MAX_BREAKDOWNS} dimension "
+                f"(by and filters together); asked for {', '.join(sorted(breakdowns))}"
+            )
 
     # --- computing ---------------------------------------------------------------------------
 
@@ -250,6 +296,8 @@ class WarehouseService:
 
     def _compute(self, request: MetricRequest) -> MetricResult:
         metric = self.metric(request.name)
+        if self.public and metric.count_column and request.filters:
+            return self._public_slice(request)
         table = self._run(request.name, request.params(self._typed_values(request)))
         time_column = next((c for c in TIME_COLUMNS if c in table.column_names), None)
         dimensions = tuple(
@@ -257,20 +305,84 @@ class WarehouseService:
         )
         suppression = None
         if self.public and metric.count_column and table.num_rows <= self.max_rows:
-            # Day-window columns (`arrests_7d_avg`) run along a daily series, one row a day.
-            rolling = disclosure.rolling_windows(table.column_names) if time_column == "date" else {}
-            hidden = disclosure.suppress(
-                table, metric.count_column, dimensions, k=self.k, rolling=rolling
-            )
-            table = hidden.table
-            suppression = {
-                "k": self.k,
-                "count_column": metric.count_column,
-                "small_cells": len(hidden.plan.primary),
-                "complementary_cells": len(hidden.plan.complementary),
-                "revealed_by_totals_alone": len(hidden.plan.unprotectable),
-            }
+            table, suppression = self._suppressed(metric, request, table, dimensions, time_column)
         return MetricResult(metric, request, table, dimensions, time_column, suppression)
+
+    def _suppressed(
+        self,
+        metric: Metric,
+        request: MetricRequest,
+        table: pa.Table,
+        dimensions: tuple[str, ...],
+        time_column: str | None,
+    ) -> tuple[pa.Table, dict]:
+        rules = metric.disclosure
+        cells = (*dimensions, *(c for c in rules.keys if c in table.column_names))
+        not_people = {*cells, *rules.facts, *rules.measures}
+        people = [
+            f.name for f in table.schema
+            if pa.types.is_integer(f.type) and f.name not in not_people
+        ]
+        # Day-window columns (`arrests_7d_avg`) run along a daily series, one row a day; a day's
+        # month totals are published by the monthly metrics.
+        daily = time_column == "date"
+        hidden = disclosure.suppress(
+            table,
+            metric.count_column,
+            cells,
+            k=self.k,
+            rolling=disclosure.rolling_windows(table.column_names) if daily else {},
+            people=people,
+            facts=rules.facts,
+            secret=self._hidden_by_coarser(request, cells),
+            coarser={"date": _month_of} if daily else None,
+            copies_over=rules.copies,
+        )
+        return hidden.table, {
+            "k": self.k,
+            "count_column": metric.count_column,
+            "people_columns": people,
+            "small_cells": len(hidden.plan.primary),
+            "complementary_cells": len(hidden.plan.complementary),
+            "revealed_by_totals_alone": len(hidden.plan.unprotectable)
+            + hidden.plan.unprotectable_totals,
+        }
+
+    def _hidden_by_coarser(
+        self, request: MetricRequest, cells: tuple[str, ...]
+    ) -> list[tuple[tuple[str, ...], tuple]]:
+        """The totals the request's coarser table (no breakdown) hid: a breakdown must not give
+        them back, so they are secrets of its plan."""
+        if not request.by:
+            return []
+        coarse = self._cached_compute(MetricRequest(request.name))
+        kept = tuple(c for c in cells if c in coarse.table.column_names)
+        rows = coarse.table.select([*kept, disclosure.SUPPRESSION_COLUMN]).to_pylist()
+        return [
+            (kept, tuple(row[c] for c in kept))
+            for row in rows
+            if row[disclosure.SUPPRESSION_COLUMN] is not None
+        ]
+
+    def _public_slice(self, request: MetricRequest) -> MetricResult:
+        """A filtered public response is a slice of the breakdown by the filtered dimension, so
+        that it hides exactly what that breakdown hides (no two plans to difference)."""
+        sliced = set(request.by) | {f for f, _ in request.filters}
+        whole = self._cached_compute(
+            MetricRequest(request.name, by=tuple(sorted(sliced)), start=request.start,
+                          end=request.end)
+        )
+        typed = self._typed_values(request)
+        table = whole.table
+        for filter_name, values in request.filters:
+            wanted = pa.array([typed[(filter_name, v)] for v in values])
+            table = table.filter(pc.is_in(table.column(filter_name), value_set=wanted))
+            if filter_name not in request.by:
+                table = table.drop_columns([filter_name])
+        dimensions = tuple(d for d in whole.dimensions if d in table.column_names)
+        return MetricResult(
+            whole.metric, request, table, dimensions, whole.time_column, whole.suppression
+        )
 
     def _run(self, name: str, params: MetricParams) -> pa.Table:
         try:
@@ -353,6 +465,10 @@ class WarehouseService:
             source["loaded_at"] = iso_or_none(source["loaded_at"])
             sources.append(source)
         return sources
+
+
+def _month_of(day: date) -> date:
+    return day.replace(day=1)
 
 
 def iso_or_none(value: date | datetime | None) -> str | None:
