@@ -181,7 +181,8 @@ def ingest_foia_command(
 
         report = ingest_foia(foia_paths(paths), Warehouse(warehouse), release=release,
                              facility_references=facility_reference or (), on_file=track,
-                             derive=derive)
+                             derive=derive,
+                             on_derive=lambda: err_console.print("deriving the FOIA tables ..."))
     table = Table("file", "layout", "release", "read", "loaded", "quarantined", "duplicate",
                   "status", "s")
     for f in report.files:

@@ -39,6 +39,14 @@ DERIVE_MEMORY_LIMIT = os.environ.get("ICELEDGER_DERIVE_MEMORY")
 # Tables the warehouse keeps about itself; every other table is data.
 SOURCES_TABLE = "ingest_sources"
 QUARANTINE_TABLE = "ingest_quarantine"
+# One row, written in the transaction of every FOIA load (stale) and of every derive (fresh): a
+# kill between the two leaves it stale, so the next command rebuilds or refuses, never serves
+# flags and tables derived from fewer rows than are loaded.
+DERIVED_STATE_TABLE = "ingest_derived_state"
+STALE_DERIVED = (
+    "the derived FOIA tables are older than the loaded rows (a load's derive was interrupted "
+    "or skipped); run `iceledger derive`"
+)
 
 _SOURCES_DDL = f"""
 CREATE TABLE IF NOT EXISTS {SOURCES_TABLE} (
@@ -161,6 +169,12 @@ class Warehouse:
         finally:
             con.close()
 
+    def derived_stale(self) -> bool:
+        if not self.path.exists():
+            return False
+        with self.connect(read_only=True) as con:
+            return derived_stale(con)
+
     def has_source(self, sha256: str) -> bool:
         if not self.path.exists():
             return False
@@ -190,6 +204,8 @@ class Warehouse:
                 for name, data in load.tables.items():
                     _append(con, name, data)
                 _register(con, load)
+                if load.kind == "foia":
+                    mark_derived(con, stale=True)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -274,6 +290,22 @@ def _append(
             f'"{column}"' if column in present else f'NULL::{kind} AS "{column}"'
             for column, kind in columns
         )).insert_into(name)
+
+
+def mark_derived(con: duckdb.DuckDBPyConnection, stale: bool) -> None:
+    """Say whether the derived tables lag the loaded rows (inside the caller's transaction)."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {DERIVED_STATE_TABLE} (stale BOOLEAN NOT NULL)")
+    con.execute(f"DELETE FROM {DERIVED_STATE_TABLE}")
+    con.execute(f"INSERT INTO {DERIVED_STATE_TABLE} VALUES (?)", [stale])
+
+
+def derived_stale(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when a FOIA load committed and no derive has since (warehouses from before the
+    marker have none, and count as fresh)."""
+    if not table_exists(con, DERIVED_STATE_TABLE):
+        return False
+    rows = con.execute(f"SELECT bool_or(stale) FROM {DERIVED_STATE_TABLE}").fetchall()
+    return bool(rows and rows[0][0])
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

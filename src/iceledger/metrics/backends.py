@@ -22,7 +22,7 @@ import pyarrow as pa
 from ibis.backends.duckdb import Backend as IbisDuckDBBackend
 
 from iceledger.errors import IceledgerError
-from iceledger.warehouse import Warehouse
+from iceledger.warehouse import STALE_DERIVED, Warehouse, derived_stale
 
 BACKENDS = ("duckdb", "spark")
 # Compiled queries a backend keeps (a metric asked for with different parameters is another
@@ -74,9 +74,13 @@ def duckdb_backend(warehouse_path: Path | str) -> ibis.BaseBackend:
             "first, or pass --warehouse PATH"
         )
     try:
-        return ReadOnlyWarehouse().connect(str(path), read_only=True)
+        backend = ReadOnlyWarehouse().connect(str(path), read_only=True)
     except Exception as exc:  # duckdb raises several unrelated types for an unreadable file
         raise IceledgerError(f"{path}: cannot open the warehouse: {exc}") from exc
+    if derived_stale(backend.con.cursor()):
+        backend.disconnect()
+        raise IceledgerError(f"{path}: {STALE_DERIVED}")
+    return backend
 
 
 _memtables: OrderedDict[bytes, ir.Table] = OrderedDict()

@@ -28,7 +28,7 @@ from iceledger.serving import disclosure
 from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
 from iceledger.metrics.registry import Metric, MetricParams
-from iceledger.warehouse import SOURCES_TABLE
+from iceledger.warehouse import SOURCES_TABLE, STALE_DERIVED, derived_stale
 
 TIME_COLUMNS = ("date", "month")
 # Public mode serves each metric over the whole record, broken down by at most this many of its
@@ -135,6 +135,9 @@ class WarehouseService:
             self._duck = duckdb.connect(str(path), read_only=True)
         except duckdb.Error as exc:
             raise IceledgerError(f"{path}: cannot open the warehouse read-only: {exc}") from exc
+        if derived_stale(self._duck):
+            self._duck.close()
+            raise IceledgerError(f"{path}: {STALE_DERIVED}")
         self.path = path
         self.public = public
         self.k = k

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from iceledger.errors import IceledgerError
-from iceledger.warehouse import DERIVE_MEMORY_LIMIT, Warehouse, table_exists
+from iceledger.warehouse import DERIVE_MEMORY_LIMIT, Warehouse, mark_derived, table_exists
 
 ARRESTS, STINTS, REMOVALS = "foia_arrests", "foia_stints", "foia_removals"
 STAYS, ARREST_STAY_LINKS, REMOVAL_LINKS, RELEASES = (
@@ -134,6 +134,7 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
             summary.notes.append(f"{REMOVAL_LINKS} not derived (needs removals and stints)")
             con.execute(f"DROP TABLE IF EXISTS {REMOVAL_LINKS}")
         _count(con, summary, present)
+        mark_derived(con, stale=False)
         con.execute("COMMIT")
     except BaseException as exc:
         con.execute("ROLLBACK")

@@ -205,9 +205,11 @@ def ingest_foia(
     workers: int = WORKERS,
     on_file: Callable[[Path, int], Progress] | None = None,
     derive: bool = True,
+    on_derive: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Load each file (one transaction each), then rebuild the derived tables once (unless
-    `derive` is False: then `iceledger derive` rebuilds them when the loading is done)."""
+    `derive` is False: then `iceledger derive` rebuilds them when the loading is done). They are
+    rebuilt too when an earlier run's derive was interrupted, even if nothing new loads."""
     if release is not None and _as_date(release) is None:
         raise IceledgerError(f"--release {release!r} is not a date (YYYY-MM-DD)")
     user_codes = read_facility_codes(facility_references)
@@ -234,7 +236,9 @@ def ingest_foia(
         outcome.seconds = time.perf_counter() - started
         outcomes.append(outcome)
     report = IngestReport(outcomes)
-    if derive and any(o.status == "loaded" for o in outcomes):
+    if derive and (any(o.status == "loaded" for o in outcomes) or warehouse.derived_stale()):
+        if on_derive:
+            on_derive()
         try:
             report.derived = foia_derived.derive_warehouse(warehouse)
         except IceledgerError as exc:
