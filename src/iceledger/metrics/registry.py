@@ -29,6 +29,12 @@ QUESTIONS = {
 }
 
 
+# The days a period may name: wide enough for any record, narrow enough that a day after the
+# last (`end + 1 day`) and a window before the first stay ordinary dates.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+
+
 @dataclass(frozen=True)
 class MetricParams:
     """Parameters a caller may set; validated against the metric's allow-lists before use."""
@@ -99,6 +105,12 @@ class Metric:
                 f"metric {self.name!r} cannot be filtered by {', '.join(unknown_filters)}; "
                 f"allowed: {', '.join(self.filters) or 'none'}"
             )
+        for option, day in (("--from", params.start), ("--to", params.end)):
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                raise IceledgerError(
+                    f"{option} {day.isoformat()} is outside the days iceledger computes, "
+                    f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+                )
         if params.start and params.end and params.start > params.end:
             raise IceledgerError(f"--from {params.start} is after --to {params.end}")
 

@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import math
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from iceledger import metrics  # noqa: F401 - importing registers every metric
@@ -204,11 +205,21 @@ class BodyCache:
             self.bytes -= dropped.size
 
 
+def _iso_day(value: object) -> object:
+    # Pydantic reads `to=0` as a Unix time (1970-01-01); a day is only ever written YYYY-MM-DD.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("not a day written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date | None, BeforeValidator(_iso_day)]
+
+
 # async so that FastAPI does not hand it to the thread pool: it only gathers parameters.
 async def query_args(
     by: Annotated[list[str], Query(description="break down by these dimensions (repeat)")] = [],  # noqa: B006
-    start: Annotated[date | None, Query(alias="from", description="first day, inclusive")] = None,
-    end: Annotated[date | None, Query(alias="to", description="last day, inclusive")] = None,
+    start: Annotated[Day, Query(alias="from", description="first day, inclusive (YYYY-MM-DD)")] = None,
+    end: Annotated[Day, Query(alias="to", description="last day, inclusive (YYYY-MM-DD)")] = None,
     aor: Annotated[list[str], Query(description="field office(s)")] = [],  # noqa: B006
     criminality: Annotated[list[str], Query(description="ICE criminality label(s)")] = [],  # noqa: B006
     citizenship_country: Annotated[list[str], Query()] = [],  # noqa: B006
