@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -122,6 +123,7 @@ class WarehouseService:
         public: bool = False,
         k: int = 10,
         max_rows: int = 50_000,
+        result_bytes: int = 256 * 2**20,
     ):
         path = Path(warehouse_path)
         if not path.is_file():
@@ -146,9 +148,9 @@ class WarehouseService:
         self._tables = self._table_columns()
         self.sources = self._read_sources()
         self.synthetic = any(s["synthetic"] for s in self.sources)
-        # Only shared by the few renderings of one request (JSON, chart, CSV, Parquet): the
-        # rendered bodies are what the app keeps.
-        self._cached_compute = functools.lru_cache(maxsize=32)(self._compute)
+        # Shared by the renderings of one request (JSON, chart, CSV, Parquet) and by the
+        # breakdowns planned against a coarser table; the rendered bodies are what the app keeps.
+        self._results = ResultCache(result_bytes)
         self._value_types = functools.cache(self._distinct_values)
         self._memo: dict[str, object] = {}
         self._memo_lock = threading.Lock()
@@ -289,25 +291,57 @@ class WarehouseService:
     # --- computing ---------------------------------------------------------------------------
 
     def compute(self, request: MetricRequest) -> MetricResult:
-        result = self._cached_compute(request)
-        if result.table.num_rows > self.max_rows:
+        if request.by and request not in self._results:
+            self._refuse_if_too_big(request)
+        return self._cached_compute(request)
+
+    def warm(self) -> None:
+        """Compute each servable metric's default view (what a page first asks for), so that a
+        cold server answers from the cache; a request arriving meanwhile waits for it."""
+        for metric in self.metrics():
+            if self.servable(metric) and not metric.disclosure.withheld:
+                try:
+                    self.compute(self.request(metric.name))
+                except (IceledgerError, MetricFailed):
+                    continue  # answered as an error when asked for, as without warming
+
+    def _cached_compute(self, request: MetricRequest) -> MetricResult:
+        return self._results.get(request, lambda: self._compute(request))
+
+    def _refuse_if_too_big(self, request: MetricRequest) -> None:
+        """Refuse a breakdown before computing it when it could exceed the row cap: at most the
+        rows without it times the values of each dimension it breaks down by."""
+        base = self._cached_compute(
+            MetricRequest(request.name, (), request.start, request.end, request.filters)
+        ).table.num_rows
+        chosen = dict(request.filters)
+        estimate = max(base, 1)
+        for dimension in request.by:
+            estimate *= len(chosen.get(dimension) or self._value_types(request.name, dimension))
+        if estimate > self.max_rows:
             raise TooManyRows(
-                f"metric {request.name!r} returns {result.table.num_rows:,} rows, more than this "
-                f"server's cap of {self.max_rows:,}; narrow it with from/to, a filter or fewer `by`"
+                f"metric {request.name!r} by {', '.join(request.by)} could return up to "
+                f"{estimate:,} rows, more than this server's cap of {self.max_rows:,}; narrow it "
+                "with from/to, a filter or fewer `by`"
             )
-        return result
 
     def _compute(self, request: MetricRequest) -> MetricResult:
         metric = self.metric(request.name)
         if self.public and metric.count_column and request.filters:
             return self._public_slice(request)
         table = self._run(request.name, request.params(self._typed_values(request)))
+        if table.num_rows > self.max_rows:
+            # Raised here, so an over-cap result is never kept.
+            raise TooManyRows(
+                f"metric {request.name!r} returns {table.num_rows:,} rows, more than this "
+                f"server's cap of {self.max_rows:,}; narrow it with from/to, a filter or fewer `by`"
+            )
         time_column = next((c for c in TIME_COLUMNS if c in table.column_names), None)
         dimensions = tuple(
             c for c in ((time_column,) if time_column else ()) + request.by if c in table.column_names
         )
         suppression = None
-        if self.public and metric.count_column and table.num_rows <= self.max_rows:
+        if self.public and metric.count_column:
             table, suppression = self._suppressed(metric, request, table, dimensions, time_column)
         return MetricResult(metric, request, table, dimensions, time_column, suppression)
 
@@ -468,6 +502,66 @@ class WarehouseService:
             source["loaded_at"] = iso_or_none(source["loaded_at"])
             sources.append(source)
         return sources
+
+
+class ResultCache:
+    """Computed results up to a byte budget (least recently used dropped first), and one
+    computation per key at a time: identical requests arriving together wait for the first."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._results: OrderedDict[object, MetricResult] = OrderedDict()
+        self._running: dict[object, _Running] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._results
+
+    def get(self, key: object, compute) -> MetricResult:
+        with self._lock:
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key]
+            running = self._running.get(key)
+            first = running is None
+            if first:
+                running = self._running[key] = _Running()
+        if not first:
+            running.done.wait()
+            if running.error is not None:
+                raise running.error
+            return running.result
+        try:
+            running.result = compute()
+        except BaseException as exc:
+            running.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._running[key]
+                if running.error is None:
+                    self._keep(key, running.result)
+            running.done.set()
+        return running.result
+
+    def _keep(self, key: object, result: MetricResult) -> None:
+        size = result.table.nbytes
+        if size > self.max_bytes:
+            return
+        self._results[key] = result
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, dropped = self._results.popitem(last=False)
+            self.bytes -= dropped.table.nbytes
+
+
+@dataclass
+class _Running:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: MetricResult | None = None
+    error: BaseException | None = None
 
 
 def _month_of(day: date) -> date:

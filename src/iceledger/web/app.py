@@ -14,6 +14,7 @@ import json
 import math
 import re
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -146,8 +147,9 @@ class QueryArgs:
     filters: dict[str, list[str]] = field(default_factory=dict)
 
     def key(self) -> tuple:
-        filters = tuple(sorted((f, tuple(v)) for f, v in self.filters.items()))
-        return tuple(self.by), self.start, self.end, filters
+        # Canonical: the order of `by` and of a filter's values changes no number.
+        filters = tuple(sorted((f, tuple(sorted(set(v)))) for f, v in self.filters.items() if v))
+        return tuple(sorted(set(self.by))), self.start, self.end, filters
 
 
 @dataclass(frozen=True)
@@ -268,11 +270,22 @@ def create_app(
     max_rows: int = 50_000,
     downloads_per_minute: float = 30,
     download_burst: int = 10,
+    warm: bool = True,
 ) -> FastAPI:
-    """The dashboard app. Raises IceledgerError (one line) if the warehouse cannot be opened."""
+    """The dashboard app. Raises IceledgerError (one line) if the warehouse cannot be opened.
+
+    With `warm`, the server computes every metric's default view when it starts (before it
+    accepts a connection), so that a cold server's first visitors wait for nothing."""
     if public:
         max_rows = min(max_rows, PUBLIC_MAX_ROWS)
     service = WarehouseService(warehouse_path, public=public, k=k, max_rows=max_rows)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if warm:
+            await run_in_threadpool(service.warm)
+        yield
+
     budget = DownloadBudget(downloads_per_minute, download_burst)
     templates = Jinja2Templates(directory=str(resources.files("iceledger.web") / "templates"))
     app = FastAPI(
@@ -286,6 +299,7 @@ def create_app(
         version="1",
         docs_url=None,  # the interactive docs pages load scripts from a CDN; the schema is enough
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.add_middleware(SecurityHeaders)
     app.state.service = service
