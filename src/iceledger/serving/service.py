@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,10 @@ TIME_COLUMNS = ("date", "month")
 # dimensions (a filter is a slice of the same breakdown), so that every response is one of a fixed
 # set of tables whose suppression is planned together (docs/dashboard.md, "Public mode").
 PUBLIC_MAX_BREAKDOWNS = 1
+# What the server's queries may hold at once: DuckDB's cap for the read-only connection, and how
+# many metric queries run together (more only queue for the same cores, each holding memory).
+SERVING_MEMORY_LIMIT = os.environ.get("ICELEDGER_SERVE_MEMORY", "512MB")
+QUERY_SLOTS = max(2, os.cpu_count() or 2)
 # Breakdowns public mode does not serve, and why: each nests in or cuts across one it serves, so
 # the two tables would difference each other (an office covering one state is that state).
 NOT_PUBLIC_BREAKDOWNS = {
@@ -123,7 +128,7 @@ class WarehouseService:
         public: bool = False,
         k: int = 10,
         max_rows: int = 50_000,
-        result_bytes: int = 256 * 2**20,
+        result_bytes: int = 64 * 2**20,
     ):
         path = Path(warehouse_path)
         if not path.is_file():
@@ -134,7 +139,9 @@ class WarehouseService:
         if k < 1:
             raise IceledgerError(f"--k must be at least 1, got {k}")
         try:
-            self._duck = duckdb.connect(str(path), read_only=True)
+            self._duck = duckdb.connect(
+                str(path), read_only=True, config={"memory_limit": SERVING_MEMORY_LIMIT}
+            )
         except duckdb.Error as exc:
             raise IceledgerError(f"{path}: cannot open the warehouse read-only: {exc}") from exc
         if derived_stale(self._duck):
@@ -151,6 +158,7 @@ class WarehouseService:
         # Shared by the renderings of one request (JSON, chart, CSV, Parquet) and by the
         # breakdowns planned against a coarser table; the rendered bodies are what the app keeps.
         self._results = ResultCache(result_bytes)
+        self._query_slots = threading.BoundedSemaphore(QUERY_SLOTS)
         self._value_types = functools.cache(self._distinct_values)
         self._memo: dict[str, object] = {}
         self._memo_lock = threading.Lock()
@@ -423,7 +431,8 @@ class WarehouseService:
 
     def _run(self, name: str, params: MetricParams) -> pa.Table:
         try:
-            return registry.compute(name, self.backend(), params)
+            with self._query_slots:
+                return registry.compute(name, self.backend(), params)
         except IceledgerError:
             raise
         except Exception as exc:

@@ -52,7 +52,7 @@ from iceledger.serving.service import (
 
 # Suppression audits solve a linear system over the hidden cells; this cap keeps that bounded.
 PUBLIC_MAX_ROWS = 2_000
-RENDERED_BODY_BYTES = 256 * 2**20
+RENDERED_BODY_BYTES = 192 * 2**20
 PUBLISHED_PAGE = "published"
 PAGE_TITLES = {**QUESTIONS, PUBLISHED_PAGE: "Published statistics"}
 FILTER_LABELS = {
@@ -284,6 +284,7 @@ def create_app(
     async def lifespan(_: FastAPI):
         if warm:
             await run_in_threadpool(service.warm)
+            await warm_bodies()
         yield
 
     budget = DownloadBudget(downloads_per_minute, download_burst)
@@ -357,6 +358,17 @@ def create_app(
         }
 
     bodies = BodyCache(RENDERED_BODY_BYTES)
+
+    async def warm_bodies() -> None:
+        """Render each default view a page draws first (its rows and its chart)."""
+        default = QueryArgs([], None, None)
+        for metric in service.metrics():
+            for kind in ("json", "chart"):
+                try:
+                    body = await run_in_threadpool(render, kind, metric.name, default, None)
+                except (IceledgerError, MetricFailed):
+                    continue  # answered as an error when asked for, as without warming
+                bodies.put((kind, metric.name, default.key(), None), body)
 
     async def respond(
         kind: str,
