@@ -120,3 +120,36 @@ def test_the_body_cache_key_ignores_order():
     one = QueryArgs(["aor", "criminality"], None, None, {"aor": ["B", "A"]})
     two = QueryArgs(["criminality", "aor", "aor"], None, None, {"aor": ["A", "B", "A"]})
     assert one.key() == two.key()
+
+
+def test_head_is_answered_and_slashes_are_not_redirected(synthetic_warehouse):
+    client = TestClient(create_app(synthetic_warehouse, warm=False))
+    for path in ("/api/metrics", "/", "/static/dashboard.css"):
+        head, get = client.head(path), client.get(path)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"] == get.headers["content-type"]
+    # No redirect names the host a request's Host header claims.
+    answer = client.get("/static", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert answer.status_code == 404 and "location" not in answer.headers
+
+
+@pytest.mark.parametrize("query", [{"aor": "x" * 60_000}, {"by": "z" * 60_000}])
+def test_an_error_does_not_echo_a_huge_request(synthetic_warehouse, query):
+    client = TestClient(create_app(synthetic_warehouse, warm=False))
+    answer = client.get("/api/metrics/arrests_per_day", params=query)
+    assert answer.status_code == 400
+    assert len(answer.json()["detail"]) < 1_100 and "characters)" in answer.json()["detail"]
+    missing = client.get("/api/metrics/" + "y" * 60_000)
+    assert missing.status_code == 404 and len(missing.content) < 1_200
+
+
+def test_metrics_list_takes_a_warehouse(synthetic_warehouse):
+    from typer.testing import CliRunner
+
+    from iceledger.cli import app
+
+    result = CliRunner().invoke(app, ["metrics", "list", "--warehouse", str(synthetic_warehouse)],
+                                env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "on this warehouse" in result.output and "available" in result.output
+    assert "needs" in result.output

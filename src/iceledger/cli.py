@@ -425,11 +425,13 @@ def _print_result(body: str) -> None:
 
 @metrics_app.command("list")
 @user_errors
-def metrics_list_command() -> None:
-    """Every metric: name, question, unit and what it counts."""
+def metrics_list_command(warehouse: WarehouseOption = DEFAULT_WAREHOUSE) -> None:
+    """Every metric: name, question, unit and what it counts; with a warehouse, whether it has
+    the tables each one reads."""
     from iceledger.serving.output import metrics_listing
 
-    console.print(metrics_listing())
+    store = Warehouse(warehouse)
+    console.print(metrics_listing(store.table_names() if store.path.exists() else None))
 
 
 @app.command("metric", rich_help_panel=NUMBERS)

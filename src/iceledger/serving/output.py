@@ -11,6 +11,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Collection
 from datetime import date, datetime
 from pathlib import Path
 
@@ -76,11 +77,18 @@ def first_sentence(text: str) -> str:
     return match.group(1) if match else text
 
 
-def metrics_listing() -> Table:
-    listing = Table("name", "question", "unit", "definition", title="iceledger metrics")
+def metrics_listing(tables: Collection[str] | None = None) -> Table:
+    """Every metric; given a warehouse's `tables`, whether it can compute each one there."""
+    columns = ("name", "question", "unit", "definition") + (("on this warehouse",) if tables
+                                                            is not None else ())
+    listing = Table(*columns, title="iceledger metrics")
     for metric in sorted(REGISTRY.values(), key=lambda m: (m.question, m.name)):
-        listing.add_row(*map(escape, (metric.name, metric.question, metric.unit,
-                                      first_sentence(metric.definition))))
+        row = [metric.name, metric.question, metric.unit, first_sentence(metric.definition)]
+        if tables is not None:
+            # Names with a dot are the project's own data files (targets.csv), not tables.
+            missing = [t for t in metric.tables if "." not in t and t not in tables]
+            row.append(f"needs {', '.join(missing)}" if missing else "available")
+        listing.add_row(*map(escape, row))
     return listing
 
 

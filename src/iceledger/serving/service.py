@@ -139,9 +139,10 @@ class WarehouseService:
         if k < 1:
             raise IceledgerError(f"--k must be at least 1, got {k}")
         try:
-            self._duck = duckdb.connect(
-                str(path), read_only=True, config={"memory_limit": SERVING_MEMORY_LIMIT}
-            )
+            self._duck = duckdb.connect(str(path), read_only=True)
+            # Set, not passed as config: another connection to the same file in this process
+            # (the report's provenance) must open with the same configuration.
+            self._duck.execute(f"SET memory_limit = '{SERVING_MEMORY_LIMIT}'")
         except duckdb.Error as exc:
             raise IceledgerError(f"{path}: cannot open the warehouse read-only: {exc}") from exc
         if derived_stale(self._duck):

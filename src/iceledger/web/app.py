@@ -38,7 +38,7 @@ from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
 from iceledger.serving import charts
 from iceledger.web import geo
-from iceledger.web.guards import DownloadBudget, SecurityHeaders
+from iceledger.web.guards import DownloadBudget, HeadAsGet, SecurityHeaders
 from iceledger.serving.service import (
     STANDARD_FILTERS,
     MetricFailed,
@@ -53,6 +53,7 @@ from iceledger.serving.service import (
 # Suppression audits solve a linear system over the hidden cells; this cap keeps that bounded.
 PUBLIC_MAX_ROWS = 2_000
 RENDERED_BODY_BYTES = 192 * 2**20
+ERROR_CHARACTERS = 1_000
 PUBLISHED_PAGE = "published"
 PAGE_TITLES = {**QUESTIONS, PUBLISHED_PAGE: "Published statistics"}
 FILTER_LABELS = {
@@ -302,10 +303,17 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    # A path missing its slash is not redirected: the redirect would name the host the request's
+    # Host header claims.
+    app.router.redirect_slashes = False
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
     app.state.service = service
 
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        # Messages quote the request's own values; a huge one is not sent back whole.
+        if len(message) > ERROR_CHARACTERS:
+            message = message[:ERROR_CHARACTERS] + f"... ({len(message):,} characters)"
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
