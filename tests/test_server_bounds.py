@@ -153,3 +153,17 @@ def test_metrics_list_takes_a_warehouse(synthetic_warehouse):
     assert result.exit_code == 0, result.output
     assert "on this warehouse" in result.output and "available" in result.output
     assert "needs" in result.output
+
+
+def test_the_schema_names_the_allow_lists(synthetic_warehouse):
+    app = create_app(synthetic_warehouse, warm=False)
+    service = app.state.service
+    parameters = {
+        p["name"]: p["schema"]
+        for p in TestClient(app).get("/openapi.json").json()["paths"]["/api/metrics/{name}"][
+            "get"]["parameters"]
+    }
+    assert "aor" in parameters["by"]["items"]["enum"]
+    offices = set(service.allowed_values("arrests_per_day", "aor"))
+    assert offices <= set(parameters["aor"]["items"]["enum"])
+    assert parameters["arrest_setting"]["items"]["enum"] == ["at-large", "custodial", "other"]

@@ -303,6 +303,15 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    generate_schema = app.openapi
+
+    def openapi_with_allow_lists() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _add_allow_lists(generate_schema(), service)
+        return app.openapi_schema
+
+    app.openapi = openapi_with_allow_lists
+
     # A path missing its slash is not redirected: the redirect would name the host the request's
     # Host header claims.
     app.router.redirect_slashes = False
@@ -585,6 +594,25 @@ def _page_filters(service: WarehouseService, metric: Metric) -> dict[str, tuple[
     if not service.servable(metric):
         return {}
     return {f: service.allowed_values(metric.name, f) for f in metric.filters if f in STANDARD_FILTERS}
+
+
+def _add_allow_lists(schema: dict, service: WarehouseService) -> None:
+    """Name, in the schema, the values `by` and each filter accept for some metric here (each
+    metric accepts its own subset; /api/metrics and /api/metrics/{name}/filters say which)."""
+    servable = [m for m in service.metrics() if service.servable(m)]
+    allowed = {"by": sorted({d for m in servable for d in m.dimensions})}
+    for filter_name in STANDARD_FILTERS:
+        allowed[filter_name] = sorted(
+            {v for m in servable if filter_name in m.filters
+             for v in service.allowed_values(m.name, filter_name)}
+        )
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                values = allowed.get(parameter["name"])
+                items = parameter.get("schema", {}).get("items")
+                if values and parameter["in"] == "query" and items is not None:
+                    items["enum"] = values
 
 
 def _json_bytes(body: dict) -> bytes:
