@@ -40,9 +40,9 @@ COMPLEMENTARY_LABEL = "complementary"
 _RANK_TOLERANCE = 1e-9
 # A hidden cell is determined when the published system pins its projection to one.
 _DETERMINED_TOLERANCE = 1e-6
-# The exact audit's cost grows with the cube of the hidden cells; a table with more small cells
-# than this is mostly small cells, and is hidden whole rather than audited.
-MAX_AUDITED_CELLS = 400
+# The exact audit's cost grows with the cube of the hidden cells; a table needing more hidden
+# cells than this is hidden whole rather than audited.
+MAX_AUDITED_CELLS = 1_200
 
 
 @dataclass(frozen=True)
