@@ -241,7 +241,8 @@ def test_chart_conventions_band_and_daily_target():
 
 
 def test_public_mode_hides_small_cells_and_their_complements(public_client, client):
-    two = public_client.get(f"/api/metrics/{BY_GROUP}", params=[("by", "aor"), ("by", "criminality")])
+    two = public_client.get(f"/api/metrics/{BY_GROUP}",
+                            params=[("by", "aor"), ("by", "criminality")])
     assert two.status_code == 400 and "at most 1 dimension" in two.json()["detail"]
     query = [("by", "citizenship_country")]  # Guatemala: 7 arrests
     public = public_client.get(f"/api/metrics/{BY_GROUP}", params=query).json()

@@ -27,7 +27,13 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_timeline
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import OVERLAPPING_ROWS, Disclosure, Metric, MetricParams, register
+from iceledger.metrics.registry import (
+    OVERLAPPING_ROWS,
+    Disclosure,
+    Metric,
+    MetricParams,
+    register,
+)
 from iceledger.metrics.volume import (
     Windows,
     apply_filters,

@@ -22,7 +22,13 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_events, load_targets
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import daily_population
-from iceledger.metrics.registry import OVERLAPPING_ROWS, Disclosure, Metric, MetricParams, register
+from iceledger.metrics.registry import (
+    OVERLAPPING_ROWS,
+    Disclosure,
+    Metric,
+    MetricParams,
+    register,
+)
 from iceledger.metrics.volume import (
     ARREST_DIMENSIONS,
     ARREST_FILTERS,

@@ -198,7 +198,9 @@ def suppress(
     missing = [c for c in (*counted, *dimensions) if c not in table.column_names]
     if missing:
         raise ValueError(f"columns not in the table: {', '.join(missing)}")
-    row_keys = list(zip(*(table.column(d).to_pylist() for d in dimensions))) or [()] * table.num_rows
+    row_keys = (
+        list(zip(*(table.column(d).to_pylist() for d in dimensions))) or [()] * table.num_rows
+    )
     cell_of: dict[tuple, int] = {}
     for key in row_keys:
         cell_of.setdefault(key, len(cell_of))

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import re
+import threading
 from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from iceledger.serving.service import (
 PUBLIC_MAX_ROWS = 2_000
 RENDERED_BODY_BYTES = 192 * 2**20
 ERROR_CHARACTERS = 1_000
+RENDER_SLOTS = 4
 PUBLISHED_PAGE = "published"
 PAGE_TITLES = {**QUESTIONS, PUBLISHED_PAGE: "Published statistics"}
 FILTER_LABELS = {
@@ -221,8 +223,8 @@ Day = Annotated[date | None, BeforeValidator(_iso_day)]
 # async so that FastAPI does not hand it to the thread pool: it only gathers parameters.
 async def query_args(
     by: Annotated[list[str], Query(description="break down by these dimensions (repeat)")] = [],  # noqa: B006
-    start: Annotated[Day, Query(alias="from", description="first day, inclusive (YYYY-MM-DD)")] = None,
-    end: Annotated[Day, Query(alias="to", description="last day, inclusive (YYYY-MM-DD)")] = None,
+    start: Annotated[Day, Query(alias="from", description="first day, YYYY-MM-DD")] = None,
+    end: Annotated[Day, Query(alias="to", description="last day, YYYY-MM-DD (inclusive)")] = None,
     aor: Annotated[list[str], Query(description="field office(s)")] = [],  # noqa: B006
     criminality: Annotated[list[str], Query(description="ICE criminality label(s)")] = [],  # noqa: B006
     citizenship_country: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -405,8 +407,13 @@ def create_app(
             bodies.put(key, body)
         return body.response(MEDIA_TYPES[kind], request.headers.get("accept-encoding", ""), headers)
 
+    # Each rendering holds its result and its bodies at once; a burst of distinct requests is
+    # rendered a few at a time, so that memory stays bounded by these, not by the clients.
+    renderings = threading.BoundedSemaphore(RENDER_SLOTS)
+
     def render(kind: str, name: str, args: QueryArgs, value: str | None) -> Body:
-        return Body.of(render_bytes(kind, name, args, value), compress=kind != "parquet")
+        with renderings:
+            return Body.of(render_bytes(kind, name, args, value), compress=kind != "parquet")
 
     def render_bytes(kind: str, name: str, args: QueryArgs, value: str | None) -> bytes:
         request = request_for(name, args)
