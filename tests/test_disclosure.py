@@ -254,3 +254,29 @@ def test_public_facts_beside_a_hidden_count_stay_published():
     # ...but the target, a sourced public fact, and its name are still there.
     assert [r["target_per_day"] for r in shown] == [3000.0, 3000.0]
     assert [r["target"] for r in shown] == ["may-2025-national-3000"] * 2
+
+
+def test_a_table_needing_more_hidden_cells_than_the_audit_takes_is_hidden_whole():
+    from iceledger.serving.disclosure import MAX_AUDITED_CELLS
+
+    counts = [1] * (MAX_AUDITED_CELLS + 1) + [50, 60]
+    plan = plan_suppression(counts, [list(range(len(counts)))], k=K)
+    assert plan.hidden == set(range(len(counts)))
+
+
+def test_a_secret_total_is_not_left_derivable():
+    # Cells 0 and 1 form a total a coarser table hid. With the grand total published, their sum
+    # is the total minus cell 2 as long as cell 2 shows: all three go.
+    plan = plan_suppression([40, 30, 50], [[0, 1, 2]], k=K, secret=[[0, 1]])
+    assert plan.hidden == {0, 1, 2} and not plan.primary
+
+
+def test_a_row_with_a_small_class_count_is_hidden_whole():
+    table = pa.table({"month": ["a", "b", "c"], "arrests": [13, 40, 50], "convicted": [6, 20, 30],
+                      "share": [0.46, 0.5, 0.6], "target": [100.0, 100.0, 100.0]})
+    result = suppress(table, "arrests", ["month"], k=K, people=["convicted"], facts=["target"])
+    rows = result.table.to_pylist()
+    assert rows[0]["suppressed"] == f"<{K}" and rows[0]["convicted"] is None
+    assert rows[0]["share"] is None and rows[0]["target"] == 100.0
+    # The grand total is published, so a second month goes with it.
+    assert len(result.plan.hidden) == 2

@@ -193,7 +193,8 @@ def ingest_foia_command(
 
         report = ingest_foia(foia_paths(paths), Warehouse(warehouse), release=release,
                              facility_references=facility_reference or (), on_file=track,
-                             derive=derive, layout=layout)
+                             derive=derive, layout=layout,
+                             on_derive=lambda: err_console.print("deriving the FOIA tables ..."))
     table = Table("file", "layout", "release", "read", "loaded", "quarantined", "duplicate",
                   "status", "s")
     for f in report.files:
@@ -490,12 +491,15 @@ def metrics_list_command(
     long: Annotated[bool, typer.Option("--long", help="Unit and first sentence of each "
                                        "definition too.")] = False,
     format: FormatOption = "table",
+    warehouse: WarehouseOption = DEFAULT_WAREHOUSE,
 ) -> None:
-    """Every metric: name and title by question (--long: unit and definition too)."""
+    """Every metric: name and title by question (--long: unit and definition too); with a
+    warehouse, whether it has the tables each one reads."""
     from iceledger.serving.output import metrics_listing, metrics_rows, rows_output
 
+    store = Warehouse(warehouse)
     if format == "table":
-        console.print(metrics_listing(long))
+        console.print(metrics_listing(long, store.table_names() if store.path.exists() else None))
     else:
         _print_result(rows_output(metrics_rows(), format))
 

@@ -52,6 +52,7 @@ def _columns(spec: str) -> tuple[Column, ...]:
 # Bookkeeping: what the warehouse keeps about its own loads.
 SOURCES = "ingest_sources"
 QUARANTINE = "ingest_quarantine"
+DERIVED_STATE = "ingest_derived_state"
 # FOIA records, one canonical table per dataset.
 FOIA_ARRESTS = "foia_arrests"
 FOIA_STINTS = "foia_stints"
@@ -118,6 +119,8 @@ _DECLARED = (
     Table(QUARANTINE, "bookkeeping", "rows that could not be loaded, with where and why",
           _columns("sha256 VARCHAR NOT NULL, file_name VARCHAR NOT NULL, sheet VARCHAR, "
                    "row_number BIGINT, cell VARCHAR, reason VARCHAR NOT NULL")),
+    Table(DERIVED_STATE, "bookkeeping", "whether the derived FOIA tables are older than the "
+          "loaded rows (an interrupted derive)", _columns("stale BOOLEAN NOT NULL")),
     Table(FOIA_ARRESTS, "foia", "ICE arrests (ERO administrative arrests), one row per raw row",
           _columns(_FOIA_PROVENANCE + ", apprehension_date TIMESTAMP, aor VARCHAR, "
                    "aor_code VARCHAR, apprehension_method VARCHAR, arrest_setting VARCHAR, "

@@ -41,6 +41,14 @@ DERIVE_MEMORY_LIMIT = os.environ.get("ICELEDGER_DERIVE_MEMORY")
 # Tables the warehouse keeps about itself; every other table is data.
 SOURCES_TABLE = tables.SOURCES
 QUARANTINE_TABLE = tables.QUARANTINE
+# One row, written in the transaction of every FOIA load (stale) and of every derive (fresh): a
+# kill between the two leaves it stale, so the next command rebuilds or refuses, never serves
+# flags and tables derived from fewer rows than are loaded.
+DERIVED_STATE_TABLE = tables.DERIVED_STATE
+STALE_DERIVED = (
+    "the derived FOIA tables are older than the loaded rows (a load's derive was interrupted "
+    "or skipped); run `iceledger derive`"
+)
 
 
 def file_sha256(path: Path) -> str:
@@ -163,6 +171,12 @@ class Warehouse:
     def synthetic(self) -> bool:
         """Whether any loaded source was written by `iceledger synth`."""
         return any(source["synthetic"] for source in self.sources())
+
+    def derived_stale(self) -> bool:
+        if not self.path.exists():
+            return False
+        with self.connect(read_only=True) as con:
+            return derived_stale(con)
 
     def has_source(self, sha256: str) -> bool:
         if not self.path.exists():
@@ -287,6 +301,8 @@ class Loader:
             for name, data in load.tables.items():
                 _append(con, name, data, self.catalogue)
             _register(con, load)
+            if load.kind == "foia":
+                mark_derived(con, stale=True)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -333,6 +349,22 @@ def _append(
                 catalogue[name] = _with_missing_columns(con, name, con.from_arrow(part),
                                                         catalogue[name])
         con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM part')
+
+
+def mark_derived(con: duckdb.DuckDBPyConnection, stale: bool) -> None:
+    """Say whether the derived tables lag the loaded rows (inside the caller's transaction)."""
+    con.execute(tables.catalogue()[DERIVED_STATE_TABLE].ddl())
+    con.execute(f"DELETE FROM {DERIVED_STATE_TABLE}")
+    con.execute(f"INSERT INTO {DERIVED_STATE_TABLE} VALUES (?)", [stale])
+
+
+def derived_stale(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when a FOIA load committed and no derive has since (warehouses from before the
+    marker have none, and count as fresh)."""
+    if not table_exists(con, DERIVED_STATE_TABLE):
+        return False
+    rows = con.execute(f"SELECT bool_or(stale) FROM {DERIVED_STATE_TABLE}").fetchall()
+    return bool(rows and rows[0][0])
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

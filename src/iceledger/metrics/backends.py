@@ -28,7 +28,7 @@ from ibis.backends.duckdb import Backend as IbisDuckDBBackend
 
 from iceledger.errors import IceledgerError
 from iceledger.lake import export_lake, read_manifest
-from iceledger.warehouse import Warehouse
+from iceledger.warehouse import STALE_DERIVED, Warehouse, derived_stale
 
 BACKENDS = ("duckdb", "spark")
 # Compiled queries a backend keeps (a metric asked for with different parameters is another
@@ -73,8 +73,14 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
 
 
 def duckdb_backend(warehouse_path: Path | str) -> ibis.BaseBackend:
-    """The warehouse read-only as an Ibis backend, opened through the warehouse's own gate."""
-    return ReadOnlyWarehouse.from_connection(Warehouse(warehouse_path).open(read_only=True))
+    """The warehouse read-only as an Ibis backend, opened through the warehouse's own gate;
+    refused while its derived tables are stale (an interrupted derive)."""
+    warehouse = Warehouse(warehouse_path)
+    backend = ReadOnlyWarehouse.from_connection(warehouse.open(read_only=True))
+    if derived_stale(backend.con.cursor()):
+        backend.disconnect()
+        raise IceledgerError(f"{warehouse.path}: {STALE_DERIVED}")
+    return backend
 
 
 _memtables: OrderedDict[bytes, ir.Table] = OrderedDict()

@@ -26,7 +26,7 @@ from iceledger.metrics.detention import (
     reason_in,
     source_table,
 )
-from iceledger.metrics.registry import Metric, MetricParams, View, register
+from iceledger.metrics.registry import Disclosure, Metric, MetricParams, View, register
 from iceledger.metrics.volume import STAY_IDENTIFIERS, apply_filters, during
 from iceledger.tables import FOIA_RELEASES, FOIA_STAYS
 
@@ -156,5 +156,8 @@ register(
         filters=POPULATION_FILTERS,
         count_column="removals",
         needs=(BOOK_OUTS, RELEASE_REASONS),
+        disclosure=Disclosure(
+            facts=("rate_usd_per_day", "rate_basis", "rate_source"), measures=("bed_days",)
+        ),
     )
 )

@@ -27,7 +27,15 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_timeline
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
+from iceledger.metrics.registry import (
+    OVERLAPPING_ROWS,
+    Disclosure,
+    Metric,
+    MetricParams,
+    Need,
+    View,
+    register,
+)
 from iceledger.metrics.volume import (
     STAY_IDENTIFIERS,
     Windows,
@@ -441,6 +449,7 @@ register(
         filters=POPULATION_FILTERS,
         count_column="stays",
         needs=(BOOK_OUTS,),
+        disclosure=Disclosure(measures=("restriction_days",)),
     )
 )
 
@@ -487,6 +496,7 @@ register(
         filters=POPULATION_FILTERS,
         count_column="at_risk",
         needs=(BOOK_OUTS,),
+        disclosure=Disclosure(keys=("days",), withheld=OVERLAPPING_ROWS),
     )
 )
 
@@ -591,6 +601,7 @@ register(
         filters=POPULATION_FILTERS,
         count_column="population_midnight",
         needs=(BOOK_OUTS, STAY_IDENTIFIERS),
+        disclosure=Disclosure(facts=("funded_beds", "capacity_basis", "capacity_source")),
     )
 )
 
@@ -771,6 +782,9 @@ register(
         filters=POPULATION_FILTERS,
         count_column="foia_book_outs",
         needs=(BOOK_OUTS, RELEASE_REASONS),
+        disclosure=Disclosure(
+            keys=("release_reason",), facts=("published_book_outs", "published_workbook")
+        ),
     )
 )
 

@@ -33,6 +33,12 @@ QUESTIONS = {
 }
 
 
+# The days a period may name: wide enough for any record, narrow enough that a day after the
+# last (`end + 1 day`) and a window before the first stay ordinary dates.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+
+
 @dataclass(frozen=True)
 class MetricParams:
     """Parameters a caller may set; validated against the metric's allow-lists before use."""
@@ -110,6 +116,37 @@ class View:
         return (self.measure, *self.also)
 
 
+# Why public outputs withhold a metric whose rows overlap (spans before and after each split, a
+# risk set shrinking day by day): the difference of two rows counts people no rule here protects.
+OVERLAPPING_ROWS = (
+    "its rows cover overlapping groups of people, and the difference of two rows counts the "
+    "people between them, which small-cell suppression cannot protect"
+)
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """How public outputs read a metric's columns (serving/disclosure.py; docs/dashboard.md).
+
+    Every integer column of a metric with a count_column counts people, unless named here: a
+    new count column is protected without anyone remembering to list it.
+    """
+
+    # Row keys besides the time column and `by` (one row per arrest setting, per field office).
+    keys: tuple[str, ...] = ()
+    # Keys whose rows may count the same people twice (one row per target in force that day).
+    copies: tuple[str, ...] = ()
+    # Columns holding a total of another over one key, as (column, counted column, key): the
+    # month's arrests with a setting beside each setting's arrests. The auditor reads them so.
+    totals: tuple[tuple[str, str, str], ...] = ()
+    # Public facts beside the counts (a target, a rate, a date): never hidden.
+    facts: tuple[str, ...] = ()
+    # Integer columns that count no one (days in a month, a rank); hidden with their row.
+    measures: tuple[str, ...] = ()
+    # Why public outputs cannot serve the metric at all (empty: they can).
+    withheld: str = ""
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -128,6 +165,9 @@ class Metric:
     needs: tuple[Need, ...] = ()
     view: View | None = None
 
+
+    disclosure: Disclosure = Disclosure()
+
     def validate(self, params: MetricParams) -> None:
         unknown_dims = [d for d in params.by if d not in self.dimensions]
         if unknown_dims:
@@ -141,6 +181,12 @@ class Metric:
                 f"metric {self.name!r} cannot be filtered by {', '.join(unknown_filters)}; "
                 f"allowed: {', '.join(self.filters) or 'none'}"
             )
+        for option, day in (("--from", params.start), ("--to", params.end)):
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                raise IceledgerError(
+                    f"{option} {day.isoformat()} is outside the days iceledger computes, "
+                    f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+                )
         if params.start and params.end and params.start > params.end:
             raise IceledgerError(f"--from {params.start} is after --to {params.end}")
 

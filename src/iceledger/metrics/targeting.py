@@ -22,7 +22,15 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_events, load_targets
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import BOOK_OUTS, daily_population
-from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
+from iceledger.metrics.registry import (
+    OVERLAPPING_ROWS,
+    Disclosure,
+    Metric,
+    MetricParams,
+    Need,
+    View,
+    register,
+)
 from iceledger.metrics.volume import (
     ARREST_DIMENSIONS,
     ARREST_EPISODES,
@@ -152,6 +160,7 @@ def mix_metric(
             filters=filters,
             count_column=total,
             needs=needs,
+            disclosure=Disclosure(facts=("period_start", "period_end")),
             view=view or both_shares(f"share of {total.replace('_', '-')}", "line"),
         )
     )
@@ -342,6 +351,10 @@ register(
         filters=ARREST_FILTERS,
         count_column="arrests",
         needs=(ARREST_EPISODES,),
+        disclosure=Disclosure(
+            keys=("arrest_setting",),
+            totals=(("arrests_with_arrest_setting", "arrests", "arrest_setting"),),
+        ),
         view=View("share", "share of arrests", group="arrest_setting"),
     )
 )
@@ -457,6 +470,7 @@ for _population, _table, _when, _dims, _filters, _what in (
             filters=(*_filters, SPLIT_FILTER),
             count_column="smaller_group",
             needs=(criminality_need(_table), *COUNTED_AS[_table]),
+            disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
             view=View("after_share", f"share of {_what.split(' (')[0].lower()}", "paired",
                       also=("before_share",)),
         )

@@ -20,7 +20,7 @@ from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
+from iceledger.metrics.registry import Disclosure, Metric, MetricParams, Need, View, register
 from iceledger.tables import (
     FOIA_ARRESTS,
     FOIA_RELEASES,
@@ -617,6 +617,12 @@ register(
         build=book_ins_compared,
         count_column="foia_book_ins",
         needs=(STAY_IDENTIFIERS,),
+        disclosure=Disclosure(
+            facts=("workbook_days", "workbook_book_ins", "workbook_book_ins_per_day",
+                   "workbook_ice_book_ins_per_day", "workbook_cbp_book_ins_per_day",
+                   "workbook_partial_month", "workbook"),
+            measures=("foia_days",),
+        ),
         view=View("foia_book_ins_per_day", "book-ins per day",
                   also=("workbook_book_ins_per_day",)),
     )
@@ -719,8 +725,13 @@ _TARGET_CAVEATS = (
 )
 
 
-def _target_metric(name: str, title: str, definition: str, build, view: View,
-                   caveats: tuple[str, ...] = ()):
+_TARGET_FACTS = ("target", "target_status", "target_basis", "target_per_day")
+
+
+def _target_metric(
+    *, name: str, title: str, definition: str, build, view: View, disclosure: Disclosure,
+    caveats: tuple[str, ...] = (),
+):
     return register(
         Metric(
             name=name,
@@ -735,31 +746,38 @@ def _target_metric(name: str, title: str, definition: str, build, view: View,
             filters=("aor",),
             count_column="arrests",
             needs=(ARREST_EPISODES,),
+            disclosure=disclosure,
             view=view,
         )
     )
 
 
 _target_metric(
-    "arrests_vs_target",
-    "ICE arrests per day against the arrest targets",
-    "Arrest episodes per day (as arrests_per_day) beside each arrest target in force that day, "
+    name="arrests_vs_target",
+    title="ICE arrests per day against the arrest targets",
+    definition="Arrest episodes per day (as arrests_per_day) beside each arrest target in force "
+    "that day, "
     "and attainment: arrests as a percentage of the target, for the day and for the 7-day mean. "
     "National by default; with --by aor each field office against the per-office target "
     "(75/day) or an equal share of a national one.",
-    arrests_against_targets,
-    View("arrests_7d_avg", "arrests per day", group="target", reference="target_per_day"),
+    build=arrests_against_targets,
+    view=View("arrests_7d_avg", "arrests per day", group="target", reference="target_per_day"),
+    # One row per target in force that day, each with the day's arrests.
+    disclosure=Disclosure(facts=_TARGET_FACTS),
 )
 
 _target_metric(
-    "target_attainment",
-    "Monthly attainment of the arrest targets",
-    "For each month and each target in force in it: the days of the month under that target, "
+    name="target_attainment",
+    title="Monthly attainment of the arrest targets",
+    definition="For each month and each target in force in it: the days of the month under that "
+    "target, "
     "the arrest episodes on those days, arrests per day, and attainment (arrests per day as a "
     "percentage of the daily target). A month with two targets has two rows, one per stretch of "
     "days. National, or per field office with --by aor.",
-    monthly_attainment,
-    View("attainment_pct", "percent of target", group="target"),
+    build=monthly_attainment,
+    view=View("attainment_pct", "percent of target", group="target"),
+    # One row per stretch of days under a target; alternative targets repeat a stretch's arrests.
+    disclosure=Disclosure(keys=("target",), copies=("target",), facts=_TARGET_FACTS, measures=("days",)),
     caveats=("Months at the edges of the data are partial (see days).",),
 )
 
@@ -786,6 +804,7 @@ register(
         filters=("criminality", "arrest_setting", "apprehension_method"),
         count_column="arrests",
         needs=(ARREST_EPISODES,),
+        disclosure=Disclosure(keys=("aor",), measures=("days", "rank", "offices")),
         view=View("arrests_per_day", "arrests per day", "heatmap", group="aor"),
     )
 )

@@ -4,20 +4,23 @@ A table of counts is published together with its totals (the sums over any of it
 which a reader can always get by asking for a coarser breakdown). Suppressing the small cells alone
 is not enough: a row total minus the published cells of that row gives the hidden cell back. So:
 
-1. Primary suppression: every cell with 0 < count < k is hidden and shown as `<k`. Zero is published
-   (a zero reveals no person).
+1. Primary suppression: a row is hidden, shown as `<k`, when any column counting people in it is
+   under k and above zero (`arrests 13` beside `convicted 6`: the row goes, not only the 6). Zero
+   is published (a zero reveals no person).
 2. Complementary suppression: in every published total ("group") that holds exactly one hidden
    cell, the smallest other cell is hidden too, until no group holds exactly one. Then an exact
    audit solves the linear system a reader has (every published group total, every published cell)
-   and hides more cells until no primary cell's value is determined by it.
-3. Every value column of a hidden row (shares, rates, intervals computed from the count) is hidden
-   with it, and a trailing-window column (a 7-day mean) is hidden in every row whose window holds
-   a hidden cell. Public facts are never hidden: text and date columns (a target's name, a rate's
-   source, a period's dates) and the sourced numbers of the facts files (PUBLIC_NUMBERS: a
-   target per day, funded beds, a daily rate), none of which counts a person.
+   and hides more cells until no small cell's value, and no small total's value, is determined.
+3. Every other column of a hidden row is hidden with it (shares, rates, intervals computed from its
+   counts), and a trailing-window column (a 7-day mean) is hidden in every row whose window holds
+   a hidden cell. Public facts are never hidden: those a metric declares (Disclosure.facts), text
+   and date columns (a target's name, a rate's source, a period's dates) and the sourced numbers
+   of the facts files (PUBLIC_NUMBERS: a target per day, funded beds, a daily rate), none of which
+   counts a person.
 
-A group total under k is itself a small cell, hidden wherever it is published; it is therefore not
-something a reader can subtract from, and the audit does not treat it as known.
+A total is published only when no column of it counts fewer than k people; one that does (or one
+that a coarser table hid) is a secret: never treated as known, and itself protected, so that no
+combination of what is published gives it back.
 
 The module is pure: it sees one table, and knows nothing of the web or the warehouse.
 """
@@ -25,7 +28,7 @@ The module is pure: it sees one table, and knows nothing of the web or the wareh
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -43,6 +46,9 @@ COMPLEMENTARY_LABEL = "complementary"
 _RANK_TOLERANCE = 1e-9
 # A hidden cell is determined when the published system pins its projection to one.
 _DETERMINED_TOLERANCE = 1e-6
+# The exact audit's cost grows with the cube of the hidden cells; a table needing more hidden
+# cells than this is hidden whole rather than audited.
+MAX_AUDITED_CELLS = 1_200
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class CellPlan:
     # Primary cells that the published totals alone determine, whatever this table hides (only
     # possible when totals are published that this module did not protect); empty in normal use.
     unprotectable: frozenset[int]
+    # Small or secret totals that the published totals alone determine (normally none).
+    unprotectable_totals: int = 0
 
     @property
     def hidden(self) -> frozenset[int]:
@@ -78,22 +86,37 @@ def plan_suppression(
     counts: Sequence[float | None],
     groups: Iterable[Sequence[int]],
     k: int,
+    *,
+    small: Iterable[int] | None = None,
+    secret: Iterable[Sequence[int]] = (),
 ) -> CellPlan:
     """Choose the cells to hide.
 
     `counts[i]` is the number of people behind cell i (None: no count, never hidden). `groups`
-    lists the cells whose sum is published as one total. Cells are chosen deterministically:
-    the smallest positive count first, then position.
+    lists the cells whose sum is published as one total; a group whose sum is small is not
+    published, and is protected like a small cell. `small` overrides which cells are small (a cell
+    with a small count in another column); `secret` lists further groups whose sums are never
+    published and must not be derivable (totals a coarser table hid). Cells are chosen
+    deterministically: the smallest positive count first, then position.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     values = [None if c is None else float(c) for c in counts]
-    published = [
-        tuple(members)
-        for members in (tuple(i for i in g if values[i] is not None) for g in groups)
-        if members and not _is_small(sum(values[i] for i in members), k)
-    ]
-    primary = frozenset(i for i, v in enumerate(values) if v is not None and _is_small(v, k))
+    published: list[tuple[int, ...]] = []
+    targets: list[tuple[int, ...]] = []
+    for members in (tuple(i for i in g if values[i] is not None) for g in groups):
+        if not members:
+            continue
+        if _is_small(sum(values[i] for i in members), k):
+            targets.append(members)
+        else:
+            published.append(members)
+    secret_groups = [tuple(i for i in g if values[i] is not None) for g in secret]
+    targets.extend(g for g in secret_groups if g)
+    if small is None:
+        small = (i for i, v in enumerate(values) if v is not None and _is_small(v, k))
+    primary = frozenset(i for i in small if values[i] is not None)
+    targets = [(i,) for i in sorted(primary)] + targets
     hidden = set(primary)
     groups_of: dict[int, list[int]] = {}
     for gi, members in enumerate(published):
@@ -106,27 +129,38 @@ def plan_suppression(
             return None
         return min(open_cells, key=lambda i: (values[i] <= 0, values[i], i))
 
-    unprotectable: set[int] = set()
+    given_up: set[tuple[int, ...]] = set()
     while True:
         _close_single_hidden_groups(published, hidden, cheapest)
-        exposed = (_determined_cells(published, hidden) & primary) - unprotectable
+        if len(hidden) > MAX_AUDITED_CELLS:
+            hidden.update(i for i, v in enumerate(values) if v is not None)
+            break
+        exposed = [t for t in _determined_targets(published, hidden, targets) if t not in given_up]
         if not exposed:
             break
         stuck = []
-        for cell in sorted(exposed):
-            choice = cheapest(_nearest_visible_cells(cell, published, groups_of, hidden))
+        for target in exposed:
+            # A total with a visible member is closed by hiding one of them; a hidden one, by
+            # hiding a cell linked to it through the published totals.
+            choice = cheapest(target)
             if choice is None:
-                stuck.append(cell)
+                choice = cheapest(
+                    c for cell in target
+                    for c in _nearest_visible_cells(cell, published, groups_of, hidden)
+                )
+            if choice is None:
+                stuck.append(target)
             else:
                 hidden.add(choice)
-        # A cell is given up only when nothing was added this round: then everything linked to
+        # A target is given up only when nothing was added this round: then everything linked to
         # it is hidden and it is still determined, so the published totals alone reveal it.
         if len(stuck) == len(exposed):
-            unprotectable.update(stuck)
+            given_up.update(stuck)
     return CellPlan(
         primary=primary,
         complementary=frozenset(hidden - primary),
-        unprotectable=frozenset(unprotectable),
+        unprotectable=frozenset(i for (i, *rest) in given_up if not rest and i in primary),
+        unprotectable_totals=sum(1 for t in given_up if len(t) > 1 or t[0] not in primary),
     )
 
 
@@ -137,33 +171,123 @@ def suppress(
     k: int = 10,
     totals: Sequence[Sequence[str]] | None = None,
     rolling: Mapping[str, int] | None = None,
+    *,
+    people: Sequence[str] = (),
+    facts: Sequence[str] = (),
+    secret: Iterable[tuple[Sequence[str], tuple]] = (),
+    coarser: Mapping[str, Callable[[object], object]] | None = None,
+    copies_over: Sequence[str] = (),
 ) -> SuppressedTable:
     """Hide small cells of `table` and the cells that would reveal them.
 
-    `dimensions` are the columns that identify a cell (a time column counts as one, first);
-    `totals` names the totals published beside the table, each as the dimensions it keeps (`()`
-    is the grand total); by default every total a reader could obtain. In hidden rows the count
-    and every other non-dimension column become null, and the added column `suppressed` says `<k`
-    (a small cell) or `complementary` (hidden so that a small cell cannot be derived).
+    `dimensions` are the columns that identify a cell (a time column counts as one, first); rows
+    sharing them are copies of one cell (a day shown once per target in force) and are hidden
+    together. `totals` names the totals published beside the table, each as the dimensions it
+    keeps (`()` is the grand total); by default every total a reader could obtain. In hidden rows
+    the count and every other column but the dimensions and `facts` become null, and the added
+    column `suppressed` says `<k` (a small cell) or `complementary` (hidden so that a small cell
+    cannot be derived).
+
+    `people` names the other columns counting people (a class count beside the total): a row with
+    a small one is hidden, and a total with a small one is a secret. `secret` names totals a
+    coarser table hid, each as (dimensions kept, their values): they must stay underivable.
+    `coarser` maps a dimension to a coarsening (a day to its month) whose totals are published too.
+    `copies_over` names dimensions whose values may count the same people twice (one row per
+    target in force over the same days): a row repeating a hidden row's counts, with the other
+    dimensions equal, is hidden with it.
 
     `rolling` names columns computed over a trailing window of rows along the first dimension
     (a 7-day mean: {"arrests_7d_avg": 7}); such a value is also hidden in every row whose window
     holds a hidden cell, since the difference of two neighbouring windows gives a cell back.
     """
-    missing = [c for c in (count_column, *dimensions) if c not in table.column_names]
+    counted = [count_column, *(c for c in people if c != count_column)]
+    missing = [c for c in (*counted, *dimensions) if c not in table.column_names]
     if missing:
         raise ValueError(f"columns not in the table: {', '.join(missing)}")
-    keys = list(zip(*(table.column(d).to_pylist() for d in dimensions))) or [()] * table.num_rows
-    groups: list[list[int]] = []
+    row_keys = (
+        list(zip(*(table.column(d).to_pylist() for d in dimensions))) or [()] * table.num_rows
+    )
+    cell_of: dict[tuple, int] = {}
+    for key in row_keys:
+        cell_of.setdefault(key, len(cell_of))
+    keys = list(cell_of)
+    first_row = {cell_of[key]: row for row, key in reversed(list(enumerate(row_keys)))}
+    columns = {c: table.column(c).to_pylist() for c in counted}
+    values = {c: [columns[c][first_row[i]] for i in range(len(keys))] for c in counted}
+    small = [
+        i for i in range(len(keys)) if any(_is_small(values[c][i] or 0, k) for c in counted)
+    ]
+    coarsen = coarser or {}
+    published: list[list[int]] = []
+    secret_groups: list[list[int]] = []
+    hidden_totals = {(tuple(kept), tuple(value)) for kept, value in secret}
     for kept in all_margins(dimensions) if totals is None else totals:
-        positions = [dimensions.index(d) for d in kept]
-        by_key: dict[tuple, list[int]] = {}
-        for row, key in enumerate(keys):
-            by_key.setdefault(tuple(key[p] for p in positions), []).append(row)
-        groups.extend(by_key.values())
-    plan = plan_suppression(table.column(count_column).to_pylist(), groups, k)
+        variants = [(tuple(kept), {})]
+        variants += [
+            ((*kept, d), {d: coarsen[d]}) for d in coarsen if d in dimensions and d not in kept
+        ]
+        for named, maps in variants:
+            for group_key, members in _groups(keys, dimensions, named, maps).items():
+                sums = [sum(values[c][i] or 0 for i in members) for c in counted]
+                if (named, group_key) in hidden_totals:
+                    continue  # a secret, added below
+                if any(_is_small(v, k) for v in sums[1:]):
+                    secret_groups.append(members)
+                else:
+                    published.append(members)
+    for kept in {kept for kept, _ in hidden_totals if set(kept) <= set(dimensions)}:
+        by_key = _groups(keys, dimensions, kept, {})
+        secret_groups.extend(
+            by_key[value] for named, value in hidden_totals if named == kept and value in by_key
+        )
+    plan = plan_suppression(values[count_column], published, k, small=small, secret=secret_groups)
+    if copies_over:
+        others = [p for p, d in enumerate(dimensions) if d not in copies_over]
+        plan = _hide_copies(plan, [tuple(key[p] for p in others) for key in keys], values)
     windows = _windows_holding(keys, plan.hidden, rolling or {}) if dimensions else {}
-    return SuppressedTable(_apply(table, dimensions, plan, k, windows), plan, k)
+    row_plan = CellPlan(
+        primary=frozenset(r for r, key in enumerate(row_keys) if cell_of[key] in plan.primary),
+        complementary=frozenset(
+            r for r, key in enumerate(row_keys) if cell_of[key] in plan.complementary
+        ),
+        unprotectable=frozenset(
+            r for r, key in enumerate(row_keys) if cell_of[key] in plan.unprotectable
+        ),
+        unprotectable_totals=plan.unprotectable_totals,
+    )
+    row_windows = {
+        column: {r for r, key in enumerate(row_keys) if cell_of[key] in cells}
+        for column, cells in windows.items()
+    }
+    kept_columns = {*dimensions, *facts}
+    return SuppressedTable(_apply(table, kept_columns, row_plan, k, row_windows), row_plan, k)
+
+
+def _groups(
+    keys: list[tuple], dimensions: Sequence[str], kept: Sequence[str], maps: Mapping
+) -> dict[tuple, list[int]]:
+    positions = [dimensions.index(d) for d in kept]
+    by_key: dict[tuple, list[int]] = {}
+    for cell, key in enumerate(keys):
+        group_key = tuple(
+            maps[d](key[p]) if d in maps else key[p] for d, p in zip(kept, positions)
+        )
+        by_key.setdefault(group_key, []).append(cell)
+    return by_key
+
+
+def _hide_copies(plan: CellPlan, others: list[tuple], values: Mapping[str, list]) -> CellPlan:
+    """Hide every cell repeating a hidden cell's counts at the same `others` key."""
+    counts = list(zip(*values.values()))
+    hidden_at = {(others[i], counts[i]) for i in plan.hidden}
+    copies = {
+        i for i in range(len(others))
+        if i not in plan.hidden and (others[i], counts[i]) in hidden_at and any(counts[i])
+    }
+    if not copies:
+        return plan
+    return CellPlan(plan.primary, plan.complementary | copies, plan.unprotectable,
+                    plan.unprotectable_totals)
 
 
 def rolling_windows(columns: Iterable[str]) -> dict[str, int]:
@@ -199,7 +323,7 @@ def _windows_holding(
 
 def _apply(
     table: pa.Table,
-    dimensions: Sequence[str],
+    kept_columns: set[str],
     plan: CellPlan,
     k: int,
     windows: Mapping[str, set[int]],
@@ -212,7 +336,7 @@ def _apply(
     columns = []
     for name in table.column_names:
         column = table.column(name)
-        if name not in dimensions and not _is_public(name, column.type):
+        if name not in kept_columns and not _is_public(name, column.type):
             mask = hidden_mask
             if name in windows:
                 rows = windows[name]
@@ -276,25 +400,163 @@ def _nearest_visible_cells(cell: int, published, groups_of, hidden: set[int]) ->
     return []
 
 
-def _determined_cells(published, hidden: set[int]) -> set[int]:
-    """Hidden cells whose value follows exactly from the published totals and cells.
+def _determined_targets(
+    published, hidden: set[int], targets: Sequence[tuple[int, ...]]
+) -> list[tuple[int, ...]]:
+    """Targets (a cell, or a total of cells) whose value follows exactly from what is published.
 
     A reader knows, for each published group, the sum of its hidden cells (total minus the
-    visible ones). Hidden cell j is determined iff its unit vector lies in the row space of that
-    incidence matrix, i.e. iff its projection onto the row space has length one. The row space of
-    A equals that of the Gram matrix A'A, which is small (hidden x hidden) and cheap to build.
+    visible ones). The sum over a target's hidden cells is determined iff that indicator vector
+    lies in the row space of the incidence matrix, i.e. iff its projection onto the row space is
+    as long as the vector. The row space of A equals that of the Gram matrix A'A, which is small
+    (hidden x hidden) and cheap to build. A target with no hidden cell is plainly determined.
     """
     order = sorted(hidden)
-    if not order:
-        return set()
     position = {cell: p for p, cell in enumerate(order)}
-    gram = np.zeros((len(order), len(order)))
-    for members in published:
-        inside = [position[i] for i in members if i in hidden]
-        if inside:
+    basis = np.zeros((len(order), 0))
+    if order:
+        gram = np.zeros((len(order), len(order)))
+        for members in published:
+            inside = [position[i] for i in members if i in hidden]
+            if inside:
+                gram[np.ix_(inside, inside)] += 1.0
+        eigenvalues, eigenvectors = np.linalg.eigh(gram)
+        scale = max(float(eigenvalues.max()), 1.0)
+        basis = eigenvectors[:, eigenvalues > _RANK_TOLERANCE * scale]
+    determined = []
+    for target in targets:
+        inside = [position[i] for i in target if i in hidden]
+        if not inside:
+            determined.append(target)
+            continue
+        length = float(len(inside))
+        projected = float((basis[inside].sum(axis=0) ** 2).sum())
+        if projected > length * (1 - _DETERMINED_TOLERANCE):
+            determined.append(target)
+    return determined
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A count under k that a reader can work out from published tables."""
+
+    column: str
+    value: float
+    # Which published table and row (None: a cell of the finest table, published in none).
+    table: int | None
+    row: int
+
+
+def audit(
+    published: Sequence[tuple[pa.Table, Sequence[str]]],
+    truth: pa.Table,
+    people: Sequence[str],
+    k: int,
+    totals: Sequence[tuple[str, str, str]] = (),
+) -> list[Recovery]:
+    """Every count under k that the published tables, read together, give away.
+
+    The attacker's view, written apart from the planner: `published` holds each served table with
+    the columns that identify its rows; `truth` holds the true counts at the finest level of all of
+    them (one row per combination of their columns). For each column of `people`, every
+    published value is an equation over the finest cells (a published row is the sum of the
+    finest rows it covers; a trailing mean `<column>_<N>d_avg` the sum of its window), and a
+    count is recovered when the equations pin it down: a published value under k, a hidden
+    published row, or a finest cell, whose value is in (0, k). `totals` names columns holding a
+    total of another over one key, as (column, counted column, key): each visible one is an
+    equation over the counted column's cells.
+    """
+    found: list[Recovery] = []
+    truth_rows = truth.to_pylist()
+    for column in people:
+        sums = [(total, over) for total, counted, over in totals if counted == column]
+        found.extend(_audit_column(published, truth_rows, column, k, sums))
+    return found
+
+
+def _audit_column(published, truth_rows, column, k, sums) -> list[Recovery]:
+    true = [float(row.get(column) or 0) for row in truth_rows]
+    found: list[Recovery] = []
+    covered: list[tuple[int, int, list[int], float | None]] = []  # table, row, finest rows, value
+    for t, (table, dims) in enumerate(published):
+        if column not in table.column_names:
+            continue
+        index: dict[tuple, list[int]] = {}
+        for i, row in enumerate(truth_rows):
+            index.setdefault(tuple(row[d] for d in dims), []).append(i)
+        rows = table.to_pylist()
+        for r, row in enumerate(rows):
+            cells = index.get(tuple(row[d] for d in dims), [])
+            covered.append((t, r, cells, row[column]))
+        for total, over in sums:
+            if total not in table.column_names or over not in dims:
+                continue
+            kept = [d for d in dims if d != over]
+            by_group: dict[tuple, list[int]] = {}
+            for i, row in enumerate(truth_rows):
+                by_group.setdefault(tuple(row[d] for d in kept), []).append(i)
+            for r, row in enumerate(rows):
+                # Not a row of any table: an equation only, never a target (table None).
+                covered.append((None, r, by_group.get(tuple(row[d] for d in kept), []), row[total]))
+        for rolling, length in rolling_windows(table.column_names).items():
+            if rolling.split(f"_{length}d")[0] == column and "date" in dims:
+                covered.extend(_window_equations(t, rows, dims, index, rolling, length))
+    known = {cells[0] for _, _, cells, value in covered if value is not None and len(cells) == 1}
+    equations = [
+        [c for c in cells if c not in known]
+        for _, _, cells, value in covered
+        if value is not None and len(cells) > 1
+    ]
+    equations = [e for e in equations if e]
+    unknowns = sorted({c for e in equations for c in e})
+    position = {c: p for p, c in enumerate(unknowns)}
+    basis = np.zeros((len(unknowns), 0))
+    if unknowns:
+        gram = np.zeros((len(unknowns), len(unknowns)))
+        for members in equations:
+            inside = [position[c] for c in members]
             gram[np.ix_(inside, inside)] += 1.0
-    eigenvalues, eigenvectors = np.linalg.eigh(gram)
-    scale = max(float(eigenvalues.max()), 1.0)
-    basis = eigenvectors[:, eigenvalues > _RANK_TOLERANCE * scale]
-    projection = (basis**2).sum(axis=1)
-    return {order[p] for p in np.flatnonzero(projection > 1 - _DETERMINED_TOLERANCE)}
+        eigenvalues, eigenvectors = np.linalg.eigh(gram)
+        scale = max(float(eigenvalues.max()), 1.0)
+        basis = eigenvectors[:, eigenvalues > _RANK_TOLERANCE * scale]
+
+    def determined(cells: Iterable[int]) -> bool:
+        unknown = [c for c in cells if c not in known]
+        if not unknown:
+            return True
+        if any(c not in position for c in unknown):
+            return False
+        projected = float((basis[[position[c] for c in unknown]].sum(axis=0) ** 2).sum())
+        return projected > len(unknown) * (1 - _DETERMINED_TOLERANCE)
+
+    for t, r, cells, value in covered:
+        if t is None:
+            continue
+        total = sum(true[c] for c in cells)
+        if value is not None and _is_small(float(value), k):
+            found.append(Recovery(column, float(value), t, r))
+        elif value is None and _is_small(total, k) and determined(cells):
+            found.append(Recovery(column, total, t, r))
+    for cell, value in enumerate(true):
+        if _is_small(value, k) and cell not in known and determined([cell]):
+            found.append(Recovery(column, value, None, cell))
+        elif _is_small(value, k) and cell in known:
+            found.append(Recovery(column, value, None, cell))
+    return found
+
+
+def _window_equations(t, rows, dims, index, rolling, length):
+    """A visible trailing mean is the sum of its window's days over their number."""
+    others = [d for d in dims if d != "date"]
+    series: dict[tuple, list[dict]] = {}
+    for row in rows:
+        series.setdefault(tuple(row[d] for d in others), []).append(row)
+    for members in series.values():
+        members.sort(key=lambda row: row["date"])
+        for position, row in enumerate(members):
+            if row[rolling] is None:
+                continue
+            window = members[max(0, position - length + 1) : position + 1]
+            cells = sorted({c for w in window for c in index.get(tuple(w[d] for d in dims), [])})
+            # Not a row of any table: an equation only, never a target (t is None).
+            yield (None, position, cells, row[rolling])

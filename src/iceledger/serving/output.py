@@ -11,7 +11,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -121,13 +121,19 @@ def first_sentence(text: str) -> str:
     return match.group(1) if match else text
 
 
-def metrics_listing(long: bool = False) -> Table:
+def metrics_listing(long: bool = False, tables: Collection[str] | None = None) -> Table:
     """The metrics by question: name and title (long: unit and the definition's first sentence
-    instead of the title)."""
+    instead of the title); given a warehouse's `tables`, whether it has what each one reads."""
+    rows = metrics_rows()
+    if tables is not None:
+        for row in rows:
+            # Names with a dot are the project's own data files (targets.csv), not tables.
+            missing = [t for t in REGISTRY[row["name"]].tables if "." not in t and t not in tables]
+            row["on this warehouse"] = f"needs {', '.join(missing)}" if missing else "available"
+    extra = ("on this warehouse",) if tables is not None else ()
     if not long:
         # One line a metric: a list to scan, not to read.
-        rows = metrics_rows()
-        listing = Table("name", "title", box=None, pad_edge=False, show_header=False,
+        listing = Table("name", "title", *extra, box=None, pad_edge=False, show_header=False,
                         caption="definitions and units: iceledger metrics list --long")
         listing.columns[0].no_wrap = True
         listing.columns[0].min_width = max(len(r["name"]) for r in rows)
@@ -136,12 +142,12 @@ def metrics_listing(long: bool = False) -> Table:
         for row in rows:
             if row["question"] != question:
                 question = row["question"]
-                listing.add_row(f"[bold]{escape(QUESTIONS[question])}[/]", "")
-            listing.add_row(escape(row["name"]), escape(row["title"]))
+                listing.add_row(f"[bold]{escape(QUESTIONS[question])}[/]", *[""] * (1 + len(extra)))
+            listing.add_row(*(escape(row[c]) for c in ("name", "title", *extra)))
         return listing
-    columns = ("name", "question", "unit", "definition")
+    columns = ("name", "question", "unit", "definition", *extra)
     listing = Table(*columns, title="iceledger metrics")
-    for row in metrics_rows():
+    for row in rows:
         listing.add_row(*map(escape, (row[c] for c in columns)))
     return listing
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -35,9 +37,30 @@ from iceledger.metrics.registry import (
     NotMeasurable,
     NotServable,  # noqa: F401
 )
-from iceledger.warehouse import SOURCES_TABLE, SYNTHETIC_NOTICE, Warehouse
+from iceledger.warehouse import (
+    SOURCES_TABLE,
+    STALE_DERIVED,
+    SYNTHETIC_NOTICE,
+    Warehouse,
+    derived_stale,
+)
 
 TIME_COLUMNS = ("date", "month")
+# Public mode serves each metric over the whole record, broken down by at most this many of its
+# dimensions (a filter is a slice of the same breakdown), so that every response is one of a fixed
+# set of tables whose suppression is planned together (docs/dashboard.md, "Public mode").
+PUBLIC_MAX_BREAKDOWNS = 1
+# What the server's queries may hold at once: DuckDB's cap for the read-only connection, and how
+# many metric queries run together (more only queue for the same cores, each holding memory).
+SERVING_MEMORY_LIMIT = os.environ.get("ICELEDGER_SERVE_MEMORY", "512MB")
+QUERY_SLOTS = max(2, os.cpu_count() or 2)
+# Breakdowns public mode does not serve, and why: each nests in or cuts across one it serves, so
+# the two tables would difference each other (an office covering one state is that state).
+NOT_PUBLIC_BREAKDOWNS = {
+    "apprehension_state": "public mode's one geography is the field office (aor)",
+    "facility_code": "public mode's one geography is the field office (aor)",
+    "apprehension_method": "public mode serves its grouping, arrest_setting",
+}
 # The filters the dashboard offers on every page, in the order shown; a metric may allow others.
 STANDARD_FILTERS = (
     "aor",
@@ -46,6 +69,10 @@ STANDARD_FILTERS = (
     "apprehension_method",
     "arrest_setting",
 )
+
+class NotPublic(IceledgerError):
+    """A request that public mode does not serve: it could be differenced against another."""
+
 
 class TooManyRows(IceledgerError):
     """A result larger than the server's row cap."""
@@ -105,11 +132,18 @@ class WarehouseService:
         public: bool = False,
         k: int = 10,
         max_rows: int = 50_000,
+        result_bytes: int = 64 * 2**20,
     ):
         path = Path(warehouse_path)
         if k < 1:
             raise IceledgerError(f"--k must be at least 1, got {k}")
         self._duck = Warehouse(path).open(read_only=True)
+        # Set, not passed as config: another connection to the same file in this process
+        # (the report's provenance) must open with the same configuration.
+        self._duck.execute(f"SET memory_limit = '{SERVING_MEMORY_LIMIT}'")
+        if derived_stale(self._duck):
+            self._duck.close()
+            raise IceledgerError(f"{path}: {STALE_DERIVED}")
         self.path = path
         self.public = public
         self.k = k
@@ -118,9 +152,10 @@ class WarehouseService:
         self._tables = self._table_columns()
         self.sources = self._read_sources()
         self.synthetic = any(s["synthetic"] for s in self.sources)
-        # Only shared by the few renderings of one request (JSON, chart, CSV, Parquet): the
-        # rendered bodies are what the app keeps.
-        self._cached_compute = functools.lru_cache(maxsize=32)(self._compute)
+        # Shared by the renderings of one request (JSON, chart, CSV, Parquet) and by the
+        # breakdowns planned against a coarser table; the rendered bodies are what the app keeps.
+        self._results = ResultCache(result_bytes)
+        self._query_slots = threading.BoundedSemaphore(QUERY_SLOTS)
         self._value_types = functools.cache(self._distinct_values)
         self._memo: dict[str, object] = {}
         self._memo_lock = threading.Lock()
@@ -229,52 +264,182 @@ class WarehouseService:
                 )
         request = MetricRequest(
             name=name,
-            by=tuple(dict.fromkeys(by)),
+            # Sorted: a reordering of `by` is the same request (and the same cache entry).
+            by=tuple(sorted(set(by))),
             start=start,
             end=end,
             filters=tuple(sorted(chosen.items())),
         )
         metric.validate(request.params(self._typed_values(request)))
+        if self.public and metric.count_column:
+            self._require_public(metric, request)
         return request
+
+    def _require_public(self, metric: Metric, request: MetricRequest) -> None:
+        if metric.disclosure.withheld:
+            raise NotServable(
+                f"metric {metric.name!r} is not served in public mode: {metric.disclosure.withheld}"
+            )
+        if request.start or request.end:
+            raise NotPublic(
+                "public mode serves the whole record, in the metric's own months or days; "
+                "from/to are not accepted (two windows a day apart differ by one day's people)"
+            )
+        for filter_name, values in request.filters:
+            if filter_name not in metric.dimensions or len(values) != 1:
+                raise NotPublic(
+                    f"public mode filters {metric.name!r} by one value of one of its breakdowns "
+                    f"({', '.join(metric.dimensions) or 'none'}); {filter_name} is not one"
+                )
+        breakdowns = set(request.by) | {f for f, _ in request.filters}
+        for breakdown in sorted(breakdowns & set(NOT_PUBLIC_BREAKDOWNS)):
+            raise NotPublic(
+                f"public mode does not break down by {breakdown}: "
+                f"{NOT_PUBLIC_BREAKDOWNS[breakdown]}"
+            )
+        if len(breakdowns) > PUBLIC_MAX_BREAKDOWNS:
+            raise NotPublic(
+                f"public mode breaks a metric down by at most {PUBLIC_MAX_BREAKDOWNS} dimension "
+                f"(by and filters together); asked for {', '.join(sorted(breakdowns))}"
+            )
 
     # --- computing ---------------------------------------------------------------------------
 
     def compute(self, request: MetricRequest) -> MetricResult:
-        result = self._cached_compute(request)
-        if result.table.num_rows > self.max_rows:
+        if request.by and request not in self._results:
+            self._refuse_if_too_big(request)
+        return self._cached_compute(request)
+
+    def warm(self) -> None:
+        """Compute each servable metric's default view (what a page first asks for), so that a
+        cold server answers from the cache; a request arriving meanwhile waits for it."""
+        for metric in self.metrics():
+            if self.servable(metric) and not metric.disclosure.withheld:
+                try:
+                    self.compute(self.request(metric.name))
+                except (IceledgerError, MetricFailed):
+                    continue  # answered as an error when asked for, as without warming
+
+    def _cached_compute(self, request: MetricRequest) -> MetricResult:
+        return self._results.get(request, lambda: self._compute(request))
+
+    def _refuse_if_too_big(self, request: MetricRequest) -> None:
+        """Refuse a breakdown before computing it when it could exceed the row cap: at most the
+        rows without it times the values of each dimension it breaks down by."""
+        base = self._cached_compute(
+            MetricRequest(request.name, (), request.start, request.end, request.filters)
+        ).table.num_rows
+        chosen = dict(request.filters)
+        estimate = max(base, 1)
+        for dimension in request.by:
+            estimate *= len(chosen.get(dimension) or self._value_types(request.name, dimension))
+        if estimate > self.max_rows:
             raise TooManyRows(
-                f"metric {request.name!r} returns {result.table.num_rows:,} rows, more than this "
-                f"server's cap of {self.max_rows:,}; narrow it with from/to, a filter or fewer `by`"
+                f"metric {request.name!r} by {', '.join(request.by)} could return up to "
+                f"{estimate:,} rows, more than this server's cap of {self.max_rows:,}; narrow it "
+                "with from/to, a filter or fewer `by`"
             )
-        return result
 
     def _compute(self, request: MetricRequest) -> MetricResult:
         metric = self.metric(request.name)
+        if self.public and metric.count_column and request.filters:
+            return self._public_slice(request)
         table = self._run(request.name, request.params(self._typed_values(request)))
+        if table.num_rows > self.max_rows:
+            # Raised here, so an over-cap result is never kept.
+            raise TooManyRows(
+                f"metric {request.name!r} returns {table.num_rows:,} rows, more than this "
+                f"server's cap of {self.max_rows:,}; narrow it with from/to, a filter or fewer `by`"
+            )
         time_column = next((c for c in TIME_COLUMNS if c in table.column_names), None)
         dimensions = tuple(
             c for c in ((time_column,) if time_column else ()) + request.by if c in table.column_names
         )
         suppression = None
-        if self.public and metric.count_column and table.num_rows <= self.max_rows:
-            # Day-window columns (`arrests_7d_avg`) run along a daily series, one row a day.
-            rolling = disclosure.rolling_windows(table.column_names) if time_column == "date" else {}
-            hidden = disclosure.suppress(
-                table, metric.count_column, dimensions, k=self.k, rolling=rolling
-            )
-            table = hidden.table
-            suppression = {
-                "k": self.k,
-                "count_column": metric.count_column,
-                "small_cells": len(hidden.plan.primary),
-                "complementary_cells": len(hidden.plan.complementary),
-                "revealed_by_totals_alone": len(hidden.plan.unprotectable),
-            }
+        if self.public and metric.count_column:
+            table, suppression = self._suppressed(metric, request, table, dimensions, time_column)
         return MetricResult(metric, request, table, dimensions, time_column, suppression)
+
+    def _suppressed(
+        self,
+        metric: Metric,
+        request: MetricRequest,
+        table: pa.Table,
+        dimensions: tuple[str, ...],
+        time_column: str | None,
+    ) -> tuple[pa.Table, dict]:
+        rules = metric.disclosure
+        cells = (*dimensions, *(c for c in rules.keys if c in table.column_names))
+        not_people = {*cells, *rules.facts, *rules.measures}
+        people = [
+            f.name for f in table.schema
+            if pa.types.is_integer(f.type) and f.name not in not_people
+        ]
+        # Day-window columns (`arrests_7d_avg`) run along a daily series, one row a day; a day's
+        # month totals are published by the monthly metrics.
+        daily = time_column == "date"
+        hidden = disclosure.suppress(
+            table,
+            metric.count_column,
+            cells,
+            k=self.k,
+            rolling=disclosure.rolling_windows(table.column_names) if daily else {},
+            people=people,
+            facts=rules.facts,
+            secret=self._hidden_by_coarser(request, cells),
+            coarser={"date": _month_of} if daily else None,
+            copies_over=rules.copies,
+        )
+        return hidden.table, {
+            "k": self.k,
+            "count_column": metric.count_column,
+            "people_columns": people,
+            "small_cells": len(hidden.plan.primary),
+            "complementary_cells": len(hidden.plan.complementary),
+            "revealed_by_totals_alone": len(hidden.plan.unprotectable)
+            + hidden.plan.unprotectable_totals,
+        }
+
+    def _hidden_by_coarser(
+        self, request: MetricRequest, cells: tuple[str, ...]
+    ) -> list[tuple[tuple[str, ...], tuple]]:
+        """The totals the request's coarser table (no breakdown) hid: a breakdown must not give
+        them back, so they are secrets of its plan."""
+        if not request.by:
+            return []
+        coarse = self._cached_compute(MetricRequest(request.name))
+        kept = tuple(c for c in cells if c in coarse.table.column_names)
+        rows = coarse.table.select([*kept, disclosure.SUPPRESSION_COLUMN]).to_pylist()
+        return [
+            (kept, tuple(row[c] for c in kept))
+            for row in rows
+            if row[disclosure.SUPPRESSION_COLUMN] is not None
+        ]
+
+    def _public_slice(self, request: MetricRequest) -> MetricResult:
+        """A filtered public response is a slice of the breakdown by the filtered dimension, so
+        that it hides exactly what that breakdown hides (no two plans to difference)."""
+        sliced = set(request.by) | {f for f, _ in request.filters}
+        whole = self._cached_compute(
+            MetricRequest(request.name, by=tuple(sorted(sliced)), start=request.start,
+                          end=request.end)
+        )
+        typed = self._typed_values(request)
+        table = whole.table
+        for filter_name, values in request.filters:
+            wanted = pa.array([typed[(filter_name, v)] for v in values])
+            table = table.filter(pc.is_in(table.column(filter_name), value_set=wanted))
+            if filter_name not in request.by:
+                table = table.drop_columns([filter_name])
+        dimensions = tuple(d for d in whole.dimensions if d in table.column_names)
+        return MetricResult(
+            whole.metric, request, table, dimensions, whole.time_column, whole.suppression
+        )
 
     def _run(self, name: str, params: MetricParams) -> pa.Table:
         try:
-            return registry.compute(name, self.backend(), params)
+            with self._query_slots:
+                return registry.compute(name, self.backend(), params)
         except IceledgerError:
             raise
         except Exception as exc:
@@ -357,6 +522,70 @@ class WarehouseService:
             source["loaded_at"] = iso_or_none(source["loaded_at"])
             sources.append(source)
         return sources
+
+
+class ResultCache:
+    """Computed results up to a byte budget (least recently used dropped first), and one
+    computation per key at a time: identical requests arriving together wait for the first."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._results: OrderedDict[object, MetricResult] = OrderedDict()
+        self._running: dict[object, _Running] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._results
+
+    def get(self, key: object, compute) -> MetricResult:
+        with self._lock:
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key]
+            running = self._running.get(key)
+            first = running is None
+            if first:
+                running = self._running[key] = _Running()
+        if not first:
+            running.done.wait()
+            if running.error is not None:
+                raise running.error
+            return running.result
+        try:
+            running.result = compute()
+        except BaseException as exc:
+            running.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._running[key]
+                if running.error is None:
+                    self._keep(key, running.result)
+            running.done.set()
+        return running.result
+
+    def _keep(self, key: object, result: MetricResult) -> None:
+        size = result.table.nbytes
+        if size > self.max_bytes:
+            return
+        self._results[key] = result
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, dropped = self._results.popitem(last=False)
+            self.bytes -= dropped.table.nbytes
+
+
+@dataclass
+class _Running:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: MetricResult | None = None
+    error: BaseException | None = None
+
+
+def _month_of(day: date) -> date:
+    return day.replace(day=1)
 
 
 def iso_or_none(value: date | datetime | None) -> str | None:

@@ -12,8 +12,10 @@ import gzip
 import io
 import json
 import math
+import re
 import threading
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -28,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from iceledger import metrics  # noqa: F401 - importing registers every metric
@@ -38,7 +40,7 @@ from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
 from iceledger.serving import charts
 from iceledger.serving.headlines import headline_facts
 from iceledger.web import geo, pages
-from iceledger.web.guards import DownloadBudget, SecurityHeaders
+from iceledger.web.guards import DownloadBudget, HeadAsGet, SecurityHeaders
 from iceledger.serving.service import (
     STANDARD_FILTERS,
     MetricFailed,
@@ -52,7 +54,9 @@ from iceledger.serving.service import (
 
 # Suppression audits solve a linear system over the hidden cells; this cap keeps that bounded.
 PUBLIC_MAX_ROWS = 2_000
-RENDERED_BODY_BYTES = 256 * 2**20
+RENDERED_BODY_BYTES = 192 * 2**20
+ERROR_CHARACTERS = 1_000
+RENDER_SLOTS = 4
 PUBLISHED_PAGE = "published"
 PAGE_TITLES = {**QUESTIONS, PUBLISHED_PAGE: "Published statistics"}
 FILTER_LABELS = {
@@ -162,8 +166,9 @@ class QueryArgs:
     filters: dict[str, list[str]] = field(default_factory=dict)
 
     def key(self) -> tuple:
-        filters = tuple(sorted((f, tuple(v)) for f, v in self.filters.items()))
-        return tuple(self.by), self.start, self.end, filters
+        # Canonical: the order of `by` and of a filter's values changes no number.
+        filters = tuple(sorted((f, tuple(sorted(set(v)))) for f, v in self.filters.items() if v))
+        return tuple(sorted(set(self.by))), self.start, self.end, filters
 
 
 @dataclass(frozen=True)
@@ -221,11 +226,21 @@ class BodyCache:
             self.bytes -= dropped.size
 
 
+def _iso_day(value: object) -> object:
+    # Pydantic reads `to=0` as a Unix time (1970-01-01); a day is only ever written YYYY-MM-DD.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("not a day written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date | None, BeforeValidator(_iso_day)]
+
+
 # async so that FastAPI does not hand it to the thread pool: it only gathers parameters.
 async def query_args(
     by: Annotated[list[str], Query(description="break down by these dimensions (repeat)")] = [],  # noqa: B006
-    start: Annotated[date | None, Query(alias="from", description="first day, inclusive")] = None,
-    end: Annotated[date | None, Query(alias="to", description="last day, inclusive")] = None,
+    start: Annotated[Day, Query(alias="from", description="first day, YYYY-MM-DD")] = None,
+    end: Annotated[Day, Query(alias="to", description="last day, YYYY-MM-DD (inclusive)")] = None,
     aor: Annotated[list[str], Query(description="field office(s)")] = [],  # noqa: B006
     criminality: Annotated[list[str], Query(description="ICE criminality label(s)")] = [],  # noqa: B006
     citizenship_country: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -277,11 +292,23 @@ def create_app(
     max_rows: int = 50_000,
     downloads_per_minute: float = 30,
     download_burst: int = 10,
+    warm: bool = True,
 ) -> FastAPI:
-    """The dashboard app. Raises IceledgerError (one line) if the warehouse cannot be opened."""
+    """The dashboard app. Raises IceledgerError (one line) if the warehouse cannot be opened.
+
+    With `warm`, the server computes every metric's default view when it starts (before it
+    accepts a connection), so that a cold server's first visitors wait for nothing."""
     if public:
         max_rows = min(max_rows, PUBLIC_MAX_ROWS)
     service = WarehouseService(warehouse_path, public=public, k=k, max_rows=max_rows)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if warm:
+            await run_in_threadpool(service.warm)
+            await warm_bodies()
+        yield
+
     budget = DownloadBudget(downloads_per_minute, download_burst)
     templates = Jinja2Templates(directory=str(resources.files("iceledger.web") / "templates"))
     app = FastAPI(
@@ -295,11 +322,28 @@ def create_app(
         version="1",
         docs_url=None,  # the interactive docs pages load scripts from a CDN; the schema is enough
         redoc_url=None,
+        lifespan=lifespan,
     )
+    generate_schema = app.openapi
+
+    def openapi_with_allow_lists() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _add_allow_lists(generate_schema(), service)
+        return app.openapi_schema
+
+    app.openapi = openapi_with_allow_lists
+
+    # A path missing its slash is not redirected: the redirect would name the host the request's
+    # Host header claims.
+    app.router.redirect_slashes = False
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
     app.state.service = service
 
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        # Messages quote the request's own values; a huge one is not sent back whole.
+        if len(message) > ERROR_CHARACTERS:
+            message = message[:ERROR_CHARACTERS] + f"... ({len(message):,} characters)"
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -353,6 +397,17 @@ def create_app(
 
     bodies = BodyCache(RENDERED_BODY_BYTES)
 
+    async def warm_bodies() -> None:
+        """Render each default view a page draws first (its rows and its chart)."""
+        default = QueryArgs([], None, None)
+        for metric in service.metrics():
+            for kind in ("json", "chart"):
+                try:
+                    body = await run_in_threadpool(render, kind, metric.name, default, None)
+                except (IceledgerError, MetricFailed):
+                    continue  # answered as an error when asked for, as without warming
+                bodies.put((kind, metric.name, default.key(), None), body)
+
     async def respond(
         kind: str,
         name: str,
@@ -371,8 +426,13 @@ def create_app(
             bodies.put(key, body)
         return body.response(MEDIA_TYPES[kind], request.headers.get("accept-encoding", ""), headers)
 
+    # Each rendering holds its result and its bodies at once; a burst of distinct requests is
+    # rendered a few at a time, so that memory stays bounded by these, not by the clients.
+    renderings = threading.BoundedSemaphore(RENDER_SLOTS)
+
     def render(kind: str, name: str, args: QueryArgs, value: str | None) -> Body:
-        return Body.of(render_bytes(kind, name, args, value), compress=kind != "parquet")
+        with renderings:
+            return Body.of(render_bytes(kind, name, args, value), compress=kind != "parquet")
 
     def render_bytes(kind: str, name: str, args: QueryArgs, value: str | None) -> bytes:
         request = request_for(name, args)
@@ -600,6 +660,25 @@ def _page_filters(service: WarehouseService, metric: Metric) -> dict[str, tuple[
     if not service.servable(metric):
         return {}
     return {f: service.allowed_values(metric.name, f) for f in metric.filters if f in STANDARD_FILTERS}
+
+
+def _add_allow_lists(schema: dict, service: WarehouseService) -> None:
+    """Name, in the schema, the values `by` and each filter accept for some metric here (each
+    metric accepts its own subset; /api/metrics and /api/metrics/{name}/filters say which)."""
+    servable = [m for m in service.metrics() if service.servable(m)]
+    allowed = {"by": sorted({d for m in servable for d in m.dimensions})}
+    for filter_name in STANDARD_FILTERS:
+        allowed[filter_name] = sorted(
+            {v for m in servable if filter_name in m.filters
+             for v in service.allowed_values(m.name, filter_name)}
+        )
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                values = allowed.get(parameter["name"])
+                items = parameter.get("schema", {}).get("items")
+                if values and parameter["in"] == "query" and items is not None:
+                    items["enum"] = values
 
 
 def _json_bytes(body: dict) -> bytes:

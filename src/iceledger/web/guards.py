@@ -52,6 +52,33 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class HeadAsGet:
+    """ASGI middleware answering HEAD as GET without the body (FastAPI routes GET only), so a
+    client checking a URL gets its headers, not 405."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        ended = False
+
+        async def send_headers_only(message: Message) -> None:
+            nonlocal ended
+            if message["type"] == "http.response.body":
+                if ended:
+                    return
+                # One empty body ends the response; the rest of a streamed body is dropped.
+                ended = True
+                message = {**message, "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+
+
 class DownloadBudget:
     """A token bucket per client: `per_minute` downloads a minute, in bursts of up to `burst`.
 

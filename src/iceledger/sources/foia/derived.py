@@ -33,7 +33,13 @@ from iceledger.tables import (
     FOIA_STINTS,
     key_dates,
 )
-from iceledger.warehouse import DERIVE_MEMORY_LIMIT, SOURCES_TABLE, Warehouse, table_exists
+from iceledger.warehouse import (
+    DERIVE_MEMORY_LIMIT,
+    SOURCES_TABLE,
+    Warehouse,
+    mark_derived,
+    table_exists,
+)
 
 PLACEHOLDER_CHECK = "placeholder_identifiers"
 
@@ -142,6 +148,7 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
             summary.notes.append(f"{FOIA_REMOVAL_LINKS} not derived (needs removals and stints)")
             con.execute(f"DROP TABLE IF EXISTS {FOIA_REMOVAL_LINKS}")
         _count(con, summary, present)
+        mark_derived(con, stale=False)
         con.execute("COMMIT")
     except BaseException as exc:
         con.execute("ROLLBACK")

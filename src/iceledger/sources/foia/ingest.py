@@ -218,9 +218,11 @@ def ingest_foia(
     on_file: Callable[[Path, int], Progress] | None = None,
     derive: bool = True,
     layout: Path | None = None,
+    on_derive: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Load each file (one transaction each), then rebuild the derived tables once (unless
-    `derive` is False: then `iceledger derive` rebuilds them when the loading is done).
+    `derive` is False: then `iceledger derive` rebuilds them when the loading is done). They are
+    rebuilt too when an earlier run's derive was interrupted, even if nothing new loads.
     `layout`: a declared layout file (iceledger.sources.foia.declared) for layouts the catalogue
     does not know."""
     cat = declared_catalog(layout) if layout is not None else catalog()
@@ -251,7 +253,9 @@ def ingest_foia(
         outcome.seconds = time.perf_counter() - started
         outcomes.append(outcome)
     report = IngestReport(outcomes)
-    if derive and any(o.status == "loaded" for o in outcomes):
+    if derive and (any(o.status == "loaded" for o in outcomes) or warehouse.derived_stale()):
+        if on_derive:
+            on_derive()
         try:
             report.derived = foia_derived.derive_warehouse(warehouse)
         except IceledgerError as exc:

@@ -1,0 +1,173 @@
+"""Public mode gives no count under k back: not from one response, not from two read together.
+
+The auditor (`disclosure.audit`) takes the attacker's side: it sets up every equation the
+published tables give (a published row is the sum of the finest cells it covers; a trailing mean
+the sum of its window) and solves for what they pin down. It runs here over every metric and every
+breakdown public mode serves on the SYNTHETIC warehouse, alone and in pairs.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pyarrow as pa
+import pytest
+
+from iceledger import metrics  # noqa: F401 - registers every metric
+from iceledger.errors import IceledgerError
+from iceledger.metrics.registry import REGISTRY
+from iceledger.serving import disclosure
+from iceledger.serving.service import (
+    NOT_PUBLIC_BREAKDOWNS,
+    NotPublic,
+    NotServable,
+    TooManyRows,
+    WarehouseService,
+)
+from iceledger.web.app import PUBLIC_MAX_ROWS
+
+K = 10
+# Cross pairs (by=a beside by=b) are audited over their finest table (a x b) up to this size.
+MAX_CROSS_CELLS = 400
+
+
+@pytest.fixture(scope="module")
+def services(synthetic_warehouse):
+    public = WarehouseService(synthetic_warehouse, public=True, k=K, max_rows=PUBLIC_MAX_ROWS)
+    full = WarehouseService(synthetic_warehouse, max_rows=10**7)
+    return public, full
+
+
+def _served(public: WarehouseService, name: str, by: tuple[str, ...]):
+    try:
+        return public.compute(public.request(name, by=by))
+    except TooManyRows:
+        return None
+
+
+def _published(result, metric) -> tuple[pa.Table, tuple[str, ...]]:
+    cells = (*result.dimensions, *(c for c in metric.disclosure.keys
+                                   if c in result.table.column_names))
+    return result.table, cells
+
+
+def _truth(full: WarehouseService, name: str, by: tuple[str, ...], cells) -> pa.Table:
+    """The true counts, one row per finest cell (rows repeated per target kept once)."""
+    table = full.compute(full.request(name, by=by)).table
+    seen, keep = set(), []
+    for i, key in enumerate(zip(*(table.column(c).to_pylist() for c in cells))):
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return table.take(pa.array(keep, pa.int64()))
+
+
+def _public_metrics(public):
+    return [m for m in public.metrics() if m.count_column and public.servable(m)]
+
+
+def test_no_response_alone_or_in_pairs_gives_a_small_count_back(services):
+    public, full = services
+    audited = 0
+    for metric in _public_metrics(public):
+        if metric.disclosure.withheld:
+            with pytest.raises(NotServable, match="not served in public mode"):
+                public.request(metric.name)
+            continue
+        served = {(): _served(public, metric.name, ())}
+        served |= {(d,): _served(public, metric.name, (d,))
+                   for d in metric.dimensions if d not in NOT_PUBLIC_BREAKDOWNS}
+        served = {by: result for by, result in served.items() if result is not None}
+        people = served[()].suppression["people_columns"]
+        for by, result in served.items():
+            table, cells = _published(result, metric)
+            truth = _truth(full, metric.name, by, cells)
+            totals = metric.disclosure.totals
+            assert disclosure.audit([(table, cells)], truth, people, K, totals) == [], (
+                metric.name, by)
+            audited += 1
+            if by:
+                coarse = _published(served[()], metric)
+                pair = disclosure.audit([coarse, (table, cells)], truth, people, K, totals)
+                assert pair == [], (metric.name, (), by)
+        for a, b in itertools.combinations([by for by in served if by], 2):
+            first, second = (_published(served[x], metric) for x in (a, b))
+            cells = tuple(dict.fromkeys((*first[1], *second[1])))
+            truth = _truth(full, metric.name, (*a, *b), cells)
+            if truth.num_rows <= MAX_CROSS_CELLS:
+                totals = metric.disclosure.totals
+                assert disclosure.audit([first, second], truth, people, K, totals) == [], (
+                    metric.name, a, b)
+    assert audited > 40
+
+
+def test_the_auditor_finds_what_the_old_rules_let_out(services):
+    # Before: only the main count was hidden, so class counts went out as they were, and the
+    # month's total of arrests with a setting stood beside a hidden setting's count.
+    public, full = services
+    truth = full.compute(full.request("arrest_setting_share")).table
+    cells = ("month", "arrest_setting")
+    # The old plan saw a row per month and setting, and only the grand total beside them.
+    only_main = disclosure.suppress(truth.drop_columns(["arrests_with_arrest_setting"]),
+                                    "arrests", cells, k=K, totals=[()]).table
+    beside = only_main.append_column(
+        "arrests_with_arrest_setting", truth.column("arrests_with_arrest_setting"))
+    totals = REGISTRY["arrest_setting_share"].disclosure.totals
+    leaks = disclosure.audit([(beside, cells)], truth, ["arrests"], K, totals)
+    assert leaks
+    mix = full.compute(full.request("arrest_criminality")).table
+    main_only = disclosure.suppress(mix, "arrests", ["month"], k=K).table
+    restored = main_only.set_column(
+        main_only.schema.get_field_index("convicted"), "convicted", mix.column("convicted"))
+    assert disclosure.audit([(restored, ("month",))], mix, ["convicted"], K)
+
+
+def test_a_class_count_under_k_hides_its_row(services):
+    public, full = services
+    served = public.compute(public.request("arrest_criminality", by=["aor"])).table.to_pylist()
+    true = full.compute(full.request("arrest_criminality", by=["aor"])).table.to_pylist()
+    classes = ("convicted", "pending_charges", "other_immigration_violator", "criminality_unknown")
+    assert any(0 < row[c] < K for row in true for c in classes)
+    for shown, row in zip(served, true):
+        if any(0 < row[c] < K for c in (*classes, "arrests")):
+            assert shown["suppressed"] == f"<{K}"
+            assert all(shown[c] is None for c in (*classes, "no_conviction_share"))
+
+
+def test_public_facts_are_never_hidden(services):
+    public, full = services
+    served = public.compute(public.request("arrests_vs_target")).table.to_pylist()
+    true = full.compute(full.request("arrests_vs_target")).table.to_pylist()
+    assert any(row["suppressed"] for row in served)
+    for shown, row in zip(served, true):
+        assert (shown["target"], shown["target_per_day"]) == (row["target"], row["target_per_day"])
+
+
+def test_public_mode_serves_fixed_periods_and_whole_breakdowns(services):
+    public, _ = services
+    with pytest.raises(NotPublic, match="whole record"):
+        public.request("arrests_per_day", end=pytest.importorskip("datetime").date(2025, 3, 1))
+    aors = public.allowed_values("arrest_criminality", "aor")
+    with pytest.raises(NotPublic, match="one value"):
+        public.request("arrest_criminality", filters={"aor": list(aors[:2])})
+    with pytest.raises(NotPublic, match="geography is the field office"):
+        public.request("arrest_criminality", by=["apprehension_state"])
+    with pytest.raises(NotPublic, match="at most 1"):
+        public.request("arrest_criminality", by=["aor", "arrest_setting"])
+    with pytest.raises(NotPublic, match="criminality is not one"):
+        public.request("arrest_criminality", filters={"criminality": ["Convicted Criminal"]})
+    # A filter is a slice of the breakdown by that dimension: the same rows, hidden alike.
+    sliced = public.compute(public.request("arrest_criminality", filters={"aor": [aors[0]]}))
+    whole = public.compute(public.request("arrest_criminality", by=["aor"])).table
+    mine = whole.filter(pa.compute.equal(whole.column("aor"), aors[0])).drop_columns(["aor"])
+    assert sliced.table.to_pylist() == mine.to_pylist()
+
+
+def test_a_reordered_breakdown_is_the_same_request(services):
+    _, full = services
+    assert full.request("arrests_per_day", by=["criminality", "aor"]) == full.request(
+        "arrests_per_day", by=["aor", "criminality"])
+
+
+def test_errors_are_user_errors():
+    assert issubclass(NotPublic, IceledgerError)
