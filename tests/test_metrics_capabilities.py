@@ -313,10 +313,10 @@ def test_dashboard_pages_load_with_refused_metrics_on_them(uw_like):
 
 
 def test_report_view_says_not_measurable(uw_like):
-    from iceledger.report.build import GENERIC, _view
+    from iceledger.report.build import _view
 
     service = WarehouseService(uw_like, public=True)
-    view = _view(service, service.metric("detained_population_daily"), GENERIC, [])
+    view = _view(service, service.metric("detained_population_daily"), [])
     assert view.empty_reason.startswith("not measurable from these records: ")
 
 

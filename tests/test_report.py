@@ -14,14 +14,14 @@ import vl_convert
 
 from iceledger.metrics.registry import QUESTIONS, REGISTRY
 from iceledger.report.build import build_report
-from iceledger.report.views import cell_text
 from iceledger.report.provenance import (
     LISTED_CHECKS,
     LISTED_QUARANTINE_REASONS,
     read_provenance,
 )
-from iceledger.warehouse import QUARANTINE_TABLE, Warehouse
+from iceledger.serving.formatting import cell_text
 from iceledger.serving.service import WarehouseService
+from iceledger.warehouse import QUARANTINE_TABLE, Warehouse
 
 
 @pytest.fixture(scope="module")

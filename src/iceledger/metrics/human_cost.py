@@ -45,7 +45,16 @@ from iceledger.metrics.detention import (
     source_table,
     windows_of,
 )
-from iceledger.metrics.registry import Metric, MetricParams, NotMeasurable, View, register
+from iceledger.metrics.registry import (
+    OVERLAPPING_ROWS,
+    UNDECLARED_TOTALS,
+    Disclosure,
+    Metric,
+    MetricParams,
+    NotMeasurable,
+    View,
+    register,
+)
 from iceledger.metrics.targeting import (
     _INTERVAL_CAVEAT,
     SPLIT_FILTER,
@@ -277,6 +286,7 @@ def register_indicator(indicator: Indicator) -> None:
             filters=indicator.filters,
             count_column=indicator.monthly_count,
             view=indicator.view,
+            disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
         )
     )
     register(
@@ -294,6 +304,7 @@ def register_indicator(indicator: Indicator) -> None:
             ),
             unit="share (0-1); difference in share",
             view=View("after_share", "share of records", "paired", also=("before_share",)),
+            disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
             caveats=(
                 _INTERVAL_CAVEAT,
                 RECORDED_CAVEAT,
@@ -818,6 +829,7 @@ register_indicator(
 register(
     Metric(
         name="removals_by_case_category",
+        disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
         view=View("share", "share of removals", group="case_category"),
         title="Removals by case category (expedited, reinstatement, final order ...), by month",
         question=QUESTION,

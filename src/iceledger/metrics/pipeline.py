@@ -19,10 +19,19 @@ import ibis
 import ibis.expr.types as ir
 from ibis import _
 
-from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import owned, source_table
-from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
+from iceledger.metrics.registry import (
+    OVERLAPPING_ROWS,
+    UNDECLARED_TOTALS,
+    Disclosure,
+    Metric,
+    MetricParams,
+    Need,
+    NotMeasurable,
+    View,
+    register,
+)
 from iceledger.metrics.targeting import (
     SPLIT_FILTER,
     category_shares,
@@ -85,8 +94,8 @@ DETAINER_FILTERS = ("aor", "criminality", "facility_type", "facility_state", "de
 ENCOUNTER_DIMENSIONS = ("month", "aor", "criminality", "event_type", "lead_source")
 ENCOUNTER_FILTERS = ("aor", "criminality", "event_type", "lead_source")
 NOT_MEASURABLE = {
-    "county": "not measurable from these records: detainer records name the detaining "
-    "facility's state and city (facility_state, facility_city), not its county",
+    "county": "detainer records name the detaining facility's state and city (facility_state, "
+    "facility_city), not its county",
 }
 
 _INTERVAL_CAVEAT = (
@@ -135,7 +144,7 @@ def lift_group(reason: ir.StringValue) -> ir.StringValue:
 def refuse_unmeasurable(params: MetricParams) -> None:
     for column in (*params.by, *params.filters):
         if column in NOT_MEASURABLE:
-            raise IceledgerError(NOT_MEASURABLE[column])
+            raise NotMeasurable(NOT_MEASURABLE[column])
 
 
 def records(
@@ -261,13 +270,13 @@ def _follow_up_shift(name: str, moment: str, custodial_only: bool):
 def _register(*, name: str, title: str, definition: str, unit: str, caveats: tuple[str, ...],
               tables: tuple[str, ...], build, dimensions: tuple[str, ...],
               filters: tuple[str, ...], count_column: str, view: View,
-              needs: tuple[Need, ...] = ()) -> Metric:
+              needs: tuple[Need, ...] = (), disclosure: Disclosure = Disclosure()) -> Metric:
     """Register a pipeline metric; every one also reads the releases' coverage."""
     return register(
         Metric(name=name, title=title, question="pipeline", definition=definition, unit=unit,
                caveats=caveats, tables=(*tables, FOIA_RELEASES), build=build,
                dimensions=dimensions, filters=filters, count_column=count_column, needs=needs,
-               view=view)
+               view=view, disclosure=disclosure)
     )
 
 
@@ -315,6 +324,7 @@ def _lift_reasons(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="detainer_lift_reasons",
+    disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
     view=View("share", "share of detainers", "dots", group="lift_reason"),
     title="How detainers end: lift reasons as recorded",
     definition="Detainers prepared in the period by Detainer Lift Reason exactly as ICE recorded "
@@ -374,6 +384,7 @@ _SHIFT_CAVEAT = (
 
 _register(
     name="detainer_arrest_shift",
+    disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
     view=View("after_share", "share of detainers", "paired", also=("before_share",)),
     title="Detainers followed by an ICE arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of detainers", days=SHIFT_HORIZON_DAYS,
@@ -408,6 +419,7 @@ def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="detainer_jurisdictions",
+    disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
     view=View("ice_custody_share", "share of detainers", "dots",
               also=("released_or_declined_share",), group="facility_state"),
     title="Detainers by state of the detaining facility, and how the jails ended them",
@@ -480,6 +492,7 @@ _register(
 
 _register(
     name="encounter_conversion_shift",
+    disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
     view=View("after_share", "share of encounters", "paired", also=("before_share",)),
     title="Encounters that become an arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of encounters", days=SHIFT_HORIZON_DAYS,
@@ -510,6 +523,7 @@ def _arrests_by_method(backend: ibis.BaseBackend, params: MetricParams) -> ir.Ta
 
 _register(
     name="arrests_by_method",
+    disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
     view=View("share", "share of arrests", group="apprehension_method"),
     title="Who feeds ICE: arrests by apprehension method, by month",
     definition="ICE arrest episodes (rows flagged is_duplicate left out) per month by Apprehension "
@@ -545,6 +559,7 @@ def _share_287g(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="arrests_287g_share",
+    disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
     view=View("program_287g_share", "share of arrests", "dots", group="aor"),
     title="287(g) share of ICE arrests, by field office",
     definition="Per field office (the arrest's AOR) over the period: ICE arrest episodes, those "

@@ -124,6 +124,15 @@ OVERLAPPING_ROWS = (
 )
 
 
+# Why public outputs withhold a metric whose class counts sit beside totals the auditor has not been
+# told of (Disclosure.totals): served as it is, a hidden class could be read back from them.
+UNDECLARED_TOTALS = (
+    "its rows hold counts of overlapping groups or class counts beside their totals that its "
+    "disclosure rules do not yet declare, so small-cell suppression cannot be shown to protect "
+    "them"
+)
+
+
 @dataclass(frozen=True)
 class Disclosure:
     """How public outputs read a metric's columns (serving/disclosure.py; docs/dashboard.md).
@@ -159,7 +168,7 @@ class Metric:
     build: Callable[[ibis.BaseBackend, MetricParams], ibis.Table]
     dimensions: tuple[str, ...] = ()
     filters: tuple[str, ...] = ()
-    # Column holding the number of people behind each row; public outputs suppress small cells by it.
+    # Column holding the number of people behind each row; public outputs suppress by it.
     count_column: str | None = None
     # The canonical columns the metric needs in the records it reads (see Need).
     needs: tuple[Need, ...] = ()

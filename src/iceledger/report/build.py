@@ -21,14 +21,14 @@ import pyarrow.csv as pa_csv
 
 from iceledger import __version__, facts
 from iceledger.metrics.claims import ClaimCheck, check_claims
-from iceledger.serving.output import json_rows
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
-from iceledger.report.views import cell_text, listed_text
-from iceledger.warehouse import Warehouse
 from iceledger.serving import charts
+from iceledger.serving.formatting import cell_text, listed_text
 from iceledger.serving.headlines import headline_facts
+from iceledger.serving.output import json_rows
 from iceledger.serving.service import MetricResult, NotServable, WarehouseService
+from iceledger.warehouse import Warehouse
 
 # The report's backtest: fewer runs and replicates than the command's, enough for its summary.
 REPORT_RUNS, REPORT_REPLICATES = 200, 50

@@ -8,8 +8,8 @@ from pathlib import Path
 import vl_convert
 from fpdf import FPDF
 
-from iceledger.report.views import cell_text
 from iceledger.report.provenance import Provenance
+from iceledger.serving.formatting import cell_text
 
 PAGE_WIDTH_MM = 180
 CHART_PIXEL_WIDTH = 900

@@ -133,11 +133,16 @@ def metrics_listing(long: bool = False, tables: Collection[str] | None = None) -
     extra = ("on this warehouse",) if tables is not None else ()
     if not long:
         # One line a metric: a list to scan, not to read.
-        listing = Table("name", "title", *extra, box=None, pad_edge=False, show_header=False,
+        # With a warehouse, the header names the last column: whether it has each one's tables.
+        listing = Table("name", "title", *extra, box=None, pad_edge=False,
+                        show_header=bool(extra),
                         caption="definitions and units: iceledger metrics list --long")
-        listing.columns[0].no_wrap = True
+        for column in (listing.columns[0], *listing.columns[2:]):
+            column.no_wrap = True
         listing.columns[0].min_width = max(len(r["name"]) for r in rows)
         listing.columns[1].no_wrap, listing.columns[1].overflow = True, "ellipsis"
+        if extra:
+            listing.columns[1].max_width = 24  # the title gives way to the warehouse column
         question = None
         for row in rows:
             if row["question"] != question:

@@ -59,6 +59,8 @@ QUERY_SLOTS = max(2, os.cpu_count() or 2)
 NOT_PUBLIC_BREAKDOWNS = {
     "apprehension_state": "public mode's one geography is the field office (aor)",
     "facility_code": "public mode's one geography is the field office (aor)",
+    "facility_state": "public mode's one geography is the field office (aor)",
+    "county": "public mode's one geography is the field office (aor)",
     "apprehension_method": "public mode serves its grouping, arrest_setting",
 }
 # The filters the dashboard offers on every page, in the order shown; a metric may allow others.

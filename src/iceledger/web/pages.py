@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse
 from iceledger.errors import IceledgerError
 from iceledger.facts import CLAIM_DEFINITIONS
 from iceledger.metrics.claims import check_claims
-from iceledger.report.views import cell_text, share_with_interval
 from iceledger.serving import charts
+from iceledger.serving.formatting import cell_text, share_with_interval
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import WarehouseService
 

@@ -1,7 +1,5 @@
-"""How the report prints a value: the same text in its HTML tables and its PDF, and the CLI's.
-
-Charts are the metrics' own declared views (serving/charts.py), the same as the dashboard's.
-"""
+"""How a value is printed in a table: the same text in the report (HTML and PDF), on the
+dashboard's pages and in the CLI (serving/output.py formats each value)."""
 
 from __future__ import annotations
 
