@@ -118,7 +118,17 @@ def test_pages_fit_a_phone_without_sideways_scrolling(browser, server):
         _close(page, f"phone-{server.kind}-{path.strip('/').replace('/', '-')}")
 
 
-def test_a_shared_url_restores_the_filters(browser, server):
+@pytest.fixture(scope="module")
+def full_server(synthetic_warehouse):
+    """Not public: public mode takes few filters by design (tests/test_public_audit.py); what
+    is tested here is that the address carries whichever a page offers."""
+    with _Server(create_app(synthetic_warehouse)) as running:
+        running.kind = "full"
+        yield running
+
+
+def test_a_shared_url_restores_the_filters(browser, full_server):
+    server = full_server
     page = _open(browser, f"{server.url}/pages/detention")
     options = page.eval_on_selector_all("select[name='aor'] option", "os => os.map(o => o.value)")
     page.context.close()

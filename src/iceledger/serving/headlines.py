@@ -237,7 +237,10 @@ def _adp_vs_beds(service: WarehouseService) -> Fact | None:
 
 def _no_conviction(service: WarehouseService) -> Fact | None:
     if service.servable(service.metric("arrest_criminality_period")):
-        row = _last_row(service, "arrest_criminality_period", start=TARGET_START)
+        # Public mode serves whole records only (no window can be differenced): there the
+        # period is the data's whole span, which the sentence names.
+        since = {} if service.public else {"start": TARGET_START}
+        row = _last_row(service, "arrest_criminality_period", **since)
         if row and row["no_conviction_share"] is not None:
             share = f"{row['no_conviction_share']:.0%}"
             return Fact(

@@ -198,11 +198,29 @@ class WarehouseService:
             "caveats": list(self.caveats(metric)),
             "tables": list(metric.tables),
             "dimensions": list(metric.dimensions),
-            "filters": list(metric.filters),
+            "filters": list(self.filters(metric)),
             "count_column": metric.count_column,
             "available": not missing,
             "missing_tables": missing,
+            "refusal": self.refusal(metric) if not missing else "",
         }
+
+    def filters(self, metric: Metric) -> tuple[str, ...]:
+        """The filters this server takes for the metric: in public mode only its own public
+        breakdowns (a filtered response is a slice of one), else every one it allows."""
+        if not self.public:
+            return metric.filters
+        return tuple(f for f in metric.filters
+                     if f in metric.dimensions and f not in NOT_PUBLIC_BREAKDOWNS)
+
+    def refusal(self, metric: Metric) -> str:
+        """Why the metric's default view cannot be served here, said before anyone asks for it:
+        withheld in public mode, or not measurable from these records; empty when it can be."""
+        if self.public and metric.disclosure.withheld:
+            return f"not served in public mode: {metric.disclosure.withheld}"
+        refusals = self.memo(f"refusals of {metric.name}",
+                             lambda: assess(metric, self.backend(), MetricParams()).refusals)
+        return f"{NotMeasurable.PREFIX}{'; '.join(refusals)}" if refusals else ""
 
     def caveats(self, metric: Metric) -> tuple[str, ...]:
         caveats = (*metric.caveats, *self.record_caveats(metric))

@@ -659,7 +659,8 @@ def _metrics_on(service: WarehouseService, page: str) -> list[Metric]:
 def _page_filters(service: WarehouseService, metric: Metric) -> dict[str, tuple[str, ...]]:
     if not service.servable(metric):
         return {}
-    return {f: service.allowed_values(metric.name, f) for f in metric.filters if f in STANDARD_FILTERS}
+    return {f: service.allowed_values(metric.name, f) for f in service.filters(metric)
+            if f in STANDARD_FILTERS}
 
 
 def _add_allow_lists(schema: dict, service: WarehouseService) -> None:
