@@ -21,14 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import HANG_GUARD_SECONDS
-from test_metrics_spark_parity import (
-    RELEASES,
-    release_tables,
-    same,
-    stats_tables,
-    synthetic_world,
-    variants,
-)
+from test_metrics_spark_parity import RELEASES, parity_warehouse, same, variants
 from typer.testing import CliRunner
 
 from iceledger.cli import app
@@ -36,22 +29,8 @@ from iceledger.errors import IceledgerError
 from iceledger.lake import MANIFEST, export_lake, read_manifest
 from iceledger.metrics import REGISTRY, compute
 from iceledger.metrics.backends import duckdb_backend, spark_session
-from iceledger.sources.foia.derived import rebuild_derived
 from iceledger.tables import FOIA_ARRESTS, FOIA_STAYS, STATS_ADP
 from iceledger.warehouse import Warehouse
-
-
-def parity_warehouse(path: Path, releases=RELEASES) -> Warehouse:
-    warehouse = Warehouse(path)
-    world = synthetic_world()
-    by_release = [release_tables(world, release) for release in releases]
-    for name in by_release[0]:
-        warehouse.replace_table(name, pa.concat_tables([t[name] for t in by_release]))
-    for name, table in stats_tables().items():
-        warehouse.replace_table(name, table)
-    with warehouse.connect() as con:
-        rebuild_derived(con)
-    return warehouse
 
 
 @pytest.fixture(scope="module")

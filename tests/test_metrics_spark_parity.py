@@ -192,18 +192,24 @@ def stats_tables(seed: int = 3) -> dict[str, pa.Table]:
     }
 
 
-@pytest.fixture(scope="module")
-def warehouse_path(tmp_path_factory) -> str:
-    warehouse = Warehouse(tmp_path_factory.mktemp("parity") / "synthetic.duckdb")
+def parity_warehouse(path, releases=RELEASES) -> Warehouse:
+    """The synthetic world as `releases` show it, run through the real derivation, plus the
+    two hand-made workbooks."""
+    warehouse = Warehouse(path)
     world = synthetic_world()
-    by_release = [release_tables(world, release) for release in RELEASES]
+    by_release = [release_tables(world, release) for release in releases]
     for name in by_release[0]:
         warehouse.replace_table(name, pa.concat_tables([t[name] for t in by_release]))
     for name, table in stats_tables().items():
         warehouse.replace_table(name, table)
     with warehouse.connect() as con:
         rebuild_derived(con)
-    return warehouse.path
+    return warehouse
+
+
+@pytest.fixture(scope="module")
+def warehouse_path(tmp_path_factory) -> str:
+    return parity_warehouse(tmp_path_factory.mktemp("parity") / "synthetic.duckdb").path
 
 
 @pytest.fixture(scope="module")
