@@ -10,7 +10,8 @@ import re
 from urllib.parse import quote
 
 import pytest
-from test_browser_dashboard import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, WATCH_PAGE, _Server
+from test_browser_dashboard import ARTIFACTS, WATCH_PAGE, _Server
+from test_browser_dashboard import browser  # noqa: F401  (the shared chromium fixture)
 
 from iceledger.metrics.registry import QUESTIONS
 from iceledger.web.app import PUBLISHED_PAGE, create_app
@@ -29,18 +30,6 @@ TITLES = """() => Object.entries(window.iceledgerViews).filter(([name]) => name 
                                           + ` .card[data-metric='${name}'] .role-legend-title text`)]
             .map((t) => t.textContent),
   }))"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found (CI installs Debian's chromium: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
