@@ -744,3 +744,16 @@ def test_the_real_production_arrests_count_as_ice_summarised(real_production):
         year = row["date"].year + (row["date"].month >= 10)
         counted[year] = counted.get(year, 0) + row["arrests"]
     assert counted == published
+
+
+def test_row_runs_read_a_slice_handed_over_without_a_copy():
+    """The xlsx reader hands slices over as memoryviews of the sheet's buffer; the row-gap guard
+    must read them as it reads bytes (a demo-sized workbook failed here)."""
+    from iceledger.sources.foia.readers import MAX_ROW_GAP, _row_runs
+
+    rows = b"".join(b'<row r="%d"><c r="A%d"><v>1</v></c></row>' % (n, n) for n in (8, 9, 10))
+    far = b'<row r="%d"><c><v>2</v></c></row>' % (10 + MAX_ROW_GAP + 5)
+    for piece in (rows, memoryview(rows)):
+        assert [(bytes(p), first) for p, first in _row_runs(piece, 8)] == [(rows, 8)]
+    runs = [(bytes(p), first) for p, first in _row_runs(memoryview(rows + far), 8)]
+    assert runs == [(rows, 8), (far, 10 + MAX_ROW_GAP + 5)]

@@ -56,6 +56,7 @@ _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _ROW_NUMBER = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
+_ROW_OPEN = re.compile(rb"<row\b")
 _ROW_START = re.compile(rb"<row[\s>/]")
 _VALUE_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*(?<!/)>(?:(?!</row>).)*?<(?:v|is)\b',
                         re.DOTALL)
@@ -235,12 +236,15 @@ def _xml_cell_text(cell: ElementTree.Element, strings: list[str]) -> str | None:
     return text
 
 
-def _row_runs(piece: bytes, first_row: int) -> Iterator[tuple[bytes, int]]:
+def _row_runs(piece: bytes | memoryview, first_row: int) -> Iterator[tuple[bytes, int]]:
     """The slice cut where its row numbers jump by more than MAX_ROW_GAP: the fast reader builds
     every row between the first and the last, so one cell claiming row 1,048,576 would cost a
     million empty rows. Rows absent from the XML hold nothing; they are not blank rows read."""
     tail = list(_ROW_NUMBER.finditer(piece, max(0, len(piece) - 8192)))
-    if not tail or int(tail[-1].group(1)) - first_row < piece.count(b"<row") + MAX_ROW_GAP:
+    # A slice may be a memoryview of the sheet's buffer (no copy): counted by regex, which reads
+    # any buffer, as bytes.count would not.
+    rows = sum(1 for _ in _ROW_OPEN.finditer(piece))
+    if not tail or int(tail[-1].group(1)) - first_row < rows + MAX_ROW_GAP:
         yield piece, first_row
         return
     start, run_first, previous = 0, first_row, first_row - 1
