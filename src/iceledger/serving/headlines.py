@@ -61,14 +61,6 @@ def _collect(service: WarehouseService) -> list[Fact]:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _count(service: WarehouseService, value: float | None) -> str:
-    if value is None:
-        return "not measurable"
-    if service.public and value < service.k:
-        return f"fewer than {service.k}"
-    return f"{value:,.0f}"
-
-
 def _citation(service: WarehouseService, kind: str, files: list[str] | None = None) -> str:
     sources = [s for s in service.sources if s["kind"] == kind
                and (files is None or s["file_name"] in files)]
@@ -126,14 +118,14 @@ def _in_force(file_name: str, column: str, day: date) -> dict | None:
 def _detained_now(service: WarehouseService) -> Fact | None:
     row = _last_row(service, "detained_criminality")
     if row:
-        value = _count(service, row["detained"])
+        value = service.count_text(row["detained"], "not measurable")
         return Fact("detained_now", f"ICE held {value} people in detention on {row['date']}, "
                     "by its own published count.", value, str(row["date"]), str(row["date"]),
                     "detained_criminality", _url("detained_criminality"),
                     _citation(service, "stats", [row["workbook"]]))
     row = _last_row(service, "detained_population_daily")
     if row:
-        value = _count(service, row["population_midnight"])
+        value = service.count_text(row["population_midnight"], "not measurable")
         return Fact("detained_now", f"{value} people were in ICE detention at midnight on "
                     f"{row['date']}, counted from the FOIA records.", value, str(row["date"]),
                     str(row["date"]), "detained_population_daily",
@@ -229,7 +221,7 @@ def _adp_vs_beds(service: WarehouseService) -> Fact | None:
     against = (f"against {beds:,.0f} funded beds ({capacity['source']})" if beds else
                "no sourced funded-bed count applies to that month "
                f"({capacity.get('source', 'capacity.csv has no row')})")
-    value = _count(service, population)
+    value = service.count_text(population, "not measurable")
     return Fact("adp_vs_beds", f"ICE held an average of {value} people a day in "
                 f"{month.strftime('%B %Y')}, {against}.", value, month.strftime("%B %Y"),
                 as_of, metric, _url(metric), citation)

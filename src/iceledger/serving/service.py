@@ -37,8 +37,8 @@ from iceledger.metrics.registry import (
     NotMeasurable,
     NotServable,  # noqa: F401
 )
+from iceledger.tables import SOURCES
 from iceledger.warehouse import (
-    SOURCES_TABLE,
     STALE_DERIVED,
     SYNTHETIC_NOTICE,
     Warehouse,
@@ -204,6 +204,15 @@ class WarehouseService:
             "missing_tables": missing,
             "refusal": self.refusal(metric) if not missing else "",
         }
+
+    def count_text(self, value: float | None, missing: str = "") -> str:
+        """A count of people as this server may print it: under k in public mode, "fewer than
+        k" (the headline facts and the claims page say it the same way)."""
+        if value is None:
+            return missing
+        if self.public and value < self.k:
+            return f"fewer than {self.k}"
+        return f"{value:,.0f}"
 
     def filters(self, metric: Metric) -> tuple[str, ...]:
         """The filters this server takes for the metric: in public mode only its own public
@@ -527,12 +536,12 @@ class WarehouseService:
         return {t: frozenset(c) for t, c in columns.items()}
 
     def _read_sources(self) -> list[dict]:
-        if SOURCES_TABLE not in self._tables:
+        if SOURCES not in self._tables:
             return []
         cur = self._duck.execute(
             f"SELECT file_name, sha256, kind, dataset, layout, loaded_at, rows_read, rows_loaded, "
             f"rows_quarantined, rows_duplicate, synthetic, tables_loaded "
-            f"FROM {SOURCES_TABLE} ORDER BY loaded_at, file_name"
+            f"FROM {SOURCES} ORDER BY loaded_at, file_name"
         )
         names = [d[0] for d in cur.description]
         sources = []

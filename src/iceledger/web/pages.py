@@ -32,7 +32,7 @@ def claim_rows(service: WarehouseService) -> list[dict]:
         readings = []
         for r in check.readings:
             if r.definition == "count":
-                observed = _count_text(service, r.observed)
+                observed = service.count_text(r.observed)
             elif r.observed is None:
                 observed = "not measurable from these records"
             else:
@@ -49,14 +49,6 @@ def claim_rows(service: WarehouseService) -> list[dict]:
         rows.append({"check": check, "claim": check.claim, "readings": readings,
                      "verdict": check.verdict})
     return rows
-
-
-def _count_text(service: WarehouseService, value: float | None) -> str:
-    if value is None:
-        return ""
-    if service.public and value < service.k:
-        return f"fewer than {service.k}"
-    return f"{value:,.0f}"
 
 
 def add_pages(app: FastAPI, service: WarehouseService, templates, page_context) -> None:
