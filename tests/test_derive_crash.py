@@ -1,6 +1,6 @@
 """A kill at any moment of `ingest`, in a load or in the derive after it, leaves every metric right
 after the next command: the derived flags and tables are never older than the loaded rows
-without the warehouse saying so (warehouse.DERIVED_STATE_TABLE)."""
+without the warehouse saying so (tables.DERIVED_STATE)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ from iceledger.report.provenance import (
 )
 from iceledger.serving.formatting import cell_text
 from iceledger.serving.service import WarehouseService
-from iceledger.warehouse import QUARANTINE_TABLE, Warehouse
+from iceledger.tables import QUARANTINE
+from iceledger.warehouse import Warehouse
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_pdf_prints_small_results_as_tables_and_says_which_views_have_no_data(re
 def test_provenance_lists_a_sample_but_counts_every_failed_check_and_quarantine_reason(tmp_path):
     reasons, failures = LISTED_QUARANTINE_REASONS + 7, LISTED_CHECKS + 3
     with Warehouse(tmp_path / "w.duckdb").connect() as con:
-        con.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT 'x', 'f.csv', NULL, i, NULL, "
+        con.execute(f"INSERT INTO {QUARANTINE} SELECT 'x', 'f.csv', NULL, i, NULL, "
                     f"'reason ' || (i % {reasons}) FROM range({2 * reasons}) t(i)")
         con.execute(f"CREATE TABLE foia_checks AS SELECT 'check ' || i AS check, "
                     f"CASE WHEN i < {failures} THEN 'fail' ELSE 'pass' END AS status "

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iceledger.errors import IceledgerError
+from iceledger.tables import QUARANTINE
 from iceledger.warehouse import (
-    QUARANTINE_TABLE,
     QuarantinedRow,
     RowAccounting,
     SourceLoad,
@@ -47,7 +47,7 @@ def test_same_bytes_load_once_and_new_bytes_add_a_version(tmp_path):
     source.write_text("2\n")
     assert wh.load(_load(source, 4)) is True
     assert wh.read_table("numbers").num_rows == 7
-    assert wh.read_table(QUARANTINE_TABLE).num_rows == 2
+    assert wh.read_table(QUARANTINE).num_rows == 2
     assert [s["rows_read"] for s in wh.sources()] == [5, 4]
 
 

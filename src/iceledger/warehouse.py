@@ -39,12 +39,9 @@ LOAD_MEMORY_LIMIT = os.environ.get("ICELEDGER_LOAD_MEMORY", "600MB")
 DERIVE_MEMORY_LIMIT = os.environ.get("ICELEDGER_DERIVE_MEMORY")
 
 # Tables the warehouse keeps about itself; every other table is data.
-SOURCES_TABLE = tables.SOURCES
-QUARANTINE_TABLE = tables.QUARANTINE
 # One row, written in the transaction of every FOIA load (stale) and of every derive (fresh): a
 # kill between the two leaves it stale, so the next command rebuilds or refuses, never serves
 # flags and tables derived from fewer rows than are loaded.
-DERIVED_STATE_TABLE = tables.DERIVED_STATE
 STALE_DERIVED = (
     "the derived FOIA tables are older than the loaded rows (a load's derive was interrupted "
     "or skipped); run `iceledger derive`"
@@ -150,7 +147,7 @@ class Warehouse:
             try:
                 if memory_limit is not None:
                     con.execute(f"SET memory_limit = '{memory_limit}'")
-                for name in (SOURCES_TABLE, QUARANTINE_TABLE):
+                for name in (tables.SOURCES, tables.QUARANTINE):
                     con.execute(tables.catalogue()[name].ddl())
             except BaseException:
                 con.close()
@@ -183,7 +180,7 @@ class Warehouse:
             return False
         with self.connect() as con:
             found = con.execute(
-                f"SELECT 1 FROM {SOURCES_TABLE} WHERE sha256 = ?", [sha256]
+                f"SELECT 1 FROM {tables.SOURCES} WHERE sha256 = ?", [sha256]
             ).fetchone()
         return found is not None
 
@@ -248,7 +245,7 @@ class Warehouse:
         if not self.path.exists():
             return []
         with self.connect(read_only=True) as con:
-            cur = con.execute(f"SELECT * FROM {SOURCES_TABLE} ORDER BY loaded_at, file_name")
+            cur = con.execute(f"SELECT * FROM {tables.SOURCES} ORDER BY loaded_at, file_name")
             columns = [d[0] for d in cur.description]
             return [dict(zip(columns, row)) for row in cur.fetchall()]
 
@@ -288,7 +285,7 @@ class Loader:
 
     def has_source(self, sha256: str) -> bool:
         return self.con.execute(
-            f"SELECT 1 FROM {SOURCES_TABLE} WHERE sha256 = ?", [sha256]).fetchone() is not None
+            f"SELECT 1 FROM {tables.SOURCES} WHERE sha256 = ?", [sha256]).fetchone() is not None
 
     def load(self, load: SourceLoad) -> bool:
         """Load one source atomically. Returns False (and changes nothing) if already loaded."""
@@ -353,17 +350,17 @@ def _append(
 
 def mark_derived(con: duckdb.DuckDBPyConnection, stale: bool) -> None:
     """Say whether the derived tables lag the loaded rows (inside the caller's transaction)."""
-    con.execute(tables.catalogue()[DERIVED_STATE_TABLE].ddl())
-    con.execute(f"DELETE FROM {DERIVED_STATE_TABLE}")
-    con.execute(f"INSERT INTO {DERIVED_STATE_TABLE} VALUES (?)", [stale])
+    con.execute(tables.catalogue()[tables.DERIVED_STATE].ddl())
+    con.execute(f"DELETE FROM {tables.DERIVED_STATE}")
+    con.execute(f"INSERT INTO {tables.DERIVED_STATE} VALUES (?)", [stale])
 
 
 def derived_stale(con: duckdb.DuckDBPyConnection) -> bool:
     """True when a FOIA load committed and no derive has since (warehouses from before the
     marker have none, and count as fresh)."""
-    if not table_exists(con, DERIVED_STATE_TABLE):
+    if not table_exists(con, tables.DERIVED_STATE):
         return False
-    rows = con.execute(f"SELECT bool_or(stale) FROM {DERIVED_STATE_TABLE}").fetchall()
+    rows = con.execute(f"SELECT bool_or(stale) FROM {tables.DERIVED_STATE}").fetchall()
     return bool(rows and rows[0][0])
 
 
@@ -409,7 +406,7 @@ def _with_missing_columns(
 def _register(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
     a = load.accounting
     con.execute(
-        f"INSERT INTO {SOURCES_TABLE} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        f"INSERT INTO {tables.SOURCES} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [
             load.sha256,
             load.path.name,
@@ -429,7 +426,7 @@ def _register(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
     )
     if a.quarantined:
         con.executemany(
-            f"INSERT INTO {QUARANTINE_TABLE} VALUES (?,?,?,?,?,?)",
+            f"INSERT INTO {tables.QUARANTINE} VALUES (?,?,?,?,?,?)",
             [
                 [load.sha256, load.path.name, q.sheet, q.row_number, q.cell, q.reason]
                 for q in a.quarantined

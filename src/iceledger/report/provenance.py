@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from iceledger.tables import FOIA_CHECKS, STATS_CHECKS, STATS_WORKBOOKS
-from iceledger.warehouse import QUARANTINE_TABLE, SOURCES_TABLE, table_exists
+from iceledger.tables import FOIA_CHECKS, QUARANTINE, SOURCES, STATS_CHECKS, STATS_WORKBOOKS
+from iceledger.warehouse import table_exists
 
 # Validation tables written by the ingest steps; each has a status column and readable detail.
 CHECK_TABLES = {
@@ -47,7 +47,7 @@ def read_provenance(con: duckdb.DuckDBPyConnection) -> Provenance:
     sources = _rows(
         con,
         f"SELECT file_name, sha256, kind, dataset, layout, rows_read, rows_loaded, "
-        f"rows_quarantined, rows_duplicate, synthetic, loaded_at FROM {SOURCES_TABLE} "
+        f"rows_quarantined, rows_duplicate, synthetic, loaded_at FROM {SOURCES} "
         f"ORDER BY kind, dataset, file_name",
     )
     stats_releases = (
@@ -55,7 +55,7 @@ def read_provenance(con: duckdb.DuckDBPyConnection) -> Provenance:
         if table_exists(con, STATS_WORKBOOKS)
         else []
     )
-    reasons = f"SELECT file_name, reason, count(*) AS rows FROM {QUARANTINE_TABLE} GROUP BY ALL"
+    reasons = f"SELECT file_name, reason, count(*) AS rows FROM {QUARANTINE} GROUP BY ALL"
     quarantine_reasons = _rows(
         con, f"{reasons} ORDER BY rows DESC, file_name LIMIT {LISTED_QUARANTINE_REASONS}"
     )

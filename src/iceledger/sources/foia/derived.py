@@ -31,11 +31,11 @@ from iceledger.tables import (
     FOIA_REMOVAL_LINKS,
     FOIA_STAYS,
     FOIA_STINTS,
+    SOURCES,
     key_dates,
 )
 from iceledger.warehouse import (
     DERIVE_MEMORY_LIMIT,
-    SOURCES_TABLE,
     Warehouse,
     mark_derived,
     table_exists,
@@ -218,7 +218,7 @@ def _null_placeholders(con: duckdb.DuckDBPyConnection, present: set[str],
 def _flag_placeholder_check(con: duckdb.DuckDBPyConnection, table: str, column: str,
                             release: str, value: str, rows: int, days: int) -> None:
     """One `placeholder_identifiers` row in foia_checks per source file that carries the value."""
-    if not table_exists(con, FOIA_CHECKS) or not table_exists(con, SOURCES_TABLE):
+    if not table_exists(con, FOIA_CHECKS) or not table_exists(con, SOURCES):
         return
     dataset = next((name for name, spec in catalog().datasets.items() if spec.table == table),
                    table)
@@ -231,7 +231,7 @@ def _flag_placeholder_check(con: duckdb.DuckDBPyConnection, table: str, column: 
                count(*) AS total_rows, 'warn' AS status, 0.0 AS warn_at, NULL AS fail_at,
                $example AS example
         FROM {table} t
-        JOIN {SOURCES_TABLE} s ON left(s.sha256, 12) = split_part(t.record_id, ':', 1)
+        JOIN {SOURCES} s ON left(s.sha256, 12) = split_part(t.record_id, ':', 1)
         WHERE t.release = $release
         GROUP BY s.sha256, s.file_name
         HAVING failed_rows > 0""",
