@@ -21,7 +21,8 @@ class FieldOffice:
     name: str
 
 
-def _key(raw: str) -> str:
+def aor_key(raw: str) -> str:
+    """The text of an AOR as it is looked up: dots dropped, spaces collapsed, case folded."""
     return re.sub(r"\s+", " ", raw.replace(".", "")).strip().casefold()
 
 
@@ -36,12 +37,13 @@ def field_offices() -> tuple[FieldOffice, ...]:
 
 
 @cache
-def _lookup() -> dict[str, FieldOffice]:
+def spellings() -> dict[str, FieldOffice]:
+    """Every known spelling's lookup key (aor_key) -> the field office it names."""
     table: dict[str, FieldOffice] = {}
     for row in _rows():
         office = FieldOffice(row["aor_code"], row["aor"])
         for spelling in [row["aor"], row["aor_code"], *row["raw_names"].split("|")]:
-            table[_key(spelling)] = office
+            table[aor_key(spelling)] = office
     return table
 
 
@@ -49,4 +51,4 @@ def normalise_aor(raw: str | None) -> FieldOffice | None:
     """The field office a raw AOR string names, or None if it names none we know."""
     if raw is None:
         return None
-    return _lookup().get(_key(raw))
+    return spellings().get(aor_key(raw))

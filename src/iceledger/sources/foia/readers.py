@@ -1,10 +1,12 @@
 """Readers for FOIA release files: raw ICE `.xlsx`, CSV, and (processed) parquet.
 
-Each reader finds the header row of every sheet by its contents (iceledger.sources.foia.layouts),
-then yields the data as *work items*: zero-argument callables that return a `RawPart` (the cells
-of some rows as Arrow strings or typed columns, with their spreadsheet row numbers). Work items are
-independent, so the ingest runs them on several threads while the file is still being read; no
-reader holds more than a bounded slice of a file in memory.
+Each reader finds the header row of every sheet by its contents (iceledger.sources.foia.layouts)
+and describes the sheet's columns (`RawColumn`). DuckDB reads CSV and parquet itself: their reader
+hands over a relation (`relation`: `read_csv` or `read_parquet` with a row number) for the load's
+queries to read on DuckDB's threads. An xlsx sheet comes as *work items*: zero-argument callables
+that return a `RawPart` (the cells of some rows as Arrow strings, with their spreadsheet row
+numbers); work items are independent, so the ingest runs them on several threads while the file is
+still being read, and no reader holds more than a bounded slice of a file in memory.
 
 xlsx: ICE's sheets run to a million rows, and calamine (the Rust reader behind fastexcel) builds a
 whole sheet in memory, kilobytes a row for the 53-column stints layout. So the sheet's XML is
@@ -21,7 +23,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import mmap
 import re
+import tempfile
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
@@ -30,16 +34,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
+import duckdb
 import fastexcel
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import python_calamine
 
 from iceledger.errors import Location, SourceError
 from iceledger.sources.foia.layouts import Catalog, HeaderMatch, catalog, hint_level
 from iceledger.sources.stats.cells import column_letters
+from iceledger.warehouse import ident, literal
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
@@ -48,9 +53,9 @@ ICE_SHEET_ROWS = 500  # a Summary or Footnotes sheet is a page of text and total
 MAX_LEADING_ROWS = 1_000  # formatted blank rows above a header that the header search skips
 MAX_ROW_GAP = 10_000  # rows missing from a sheet's XML before the slice is cut there
 MAX_PART_BYTES = 2 << 30  # a workbook part read whole (shared strings, styles, workbook.xml)
-CSV_BLOCK_BYTES = 16 << 20
-PARQUET_BATCH_ROWS = 65_536
+CSV_MAX_LINE_BYTES = 16 << 20
 CSV_DELIMITERS = (",", "\t", "|", ";")
+ROW = "__row"  # the column of source row numbers in every relation and part a reader hands over
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -60,6 +65,7 @@ _ROW_OPEN = re.compile(rb"<row\b")
 _ROW_START = re.compile(rb"<row[\s>/]")
 _VALUE_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*(?<!/)>(?:(?!</row>).)*?<(?:v|is)\b',
                         re.DOTALL)
+_TEXT_TYPES = ("string", "large_string", "string_view")
 
 
 @dataclass(frozen=True)
@@ -82,14 +88,23 @@ class IceSheet:
     rows: list[list[object]]
 
 
+@dataclass(frozen=True)
+class RawColumn:
+    """One column of a sheet as its reader hands it over."""
+
+    name: str  # canonical name, unique within the sheet (EXTRA_PREFIX + header for extras)
+    source: str  # its name in the relation or part the reader hands over
+    storage: str  # "text", "float", "integer", "moment", "boolean" or "other"
+    header: str  # as written in the header row
+    reference: str  # how its cells are named: column letters (xlsx), else the header
+
+
 @dataclass
 class RawPart:
-    """Some data rows of one sheet: columns in header order, named by their canonical names."""
+    """Some data rows of one sheet: a column per RawColumn (named by its source) and ROW."""
 
     plan: SheetPlan
-    rows: np.ndarray  # int64 spreadsheet row (CSV record, parquet row) of each table row
     table: pa.Table
-    columns: list[str]  # spreadsheet column letters (xlsx) or header names, for cell references
 
 
 WorkItem = Callable[[], RawPart]
@@ -107,8 +122,26 @@ def unique_names(names: list[str]) -> list[str]:
     return out
 
 
+def storage_of(arrow_type: pa.DataType) -> str:
+    """How the load's queries treat a column stored with this Arrow type."""
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if str(arrow_type) in _TEXT_TYPES:
+        return "text"
+    if pa.types.is_floating(arrow_type):
+        return "float"
+    if pa.types.is_integer(arrow_type):
+        return "integer"
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return "moment"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    return "other"
+
+
 class FoiaReader(ABC):
-    """What every reader offers: its sheets with their headers, and the work items of a sheet."""
+    """What every reader offers: its sheets with their headers and columns, and their rows,
+    either as a relation DuckDB reads itself (CSV, parquet) or as work items (xlsx)."""
 
     path: Path
     warnings: list[str]
@@ -120,8 +153,25 @@ class FoiaReader(ABC):
         """Every sheet that holds records, with the header found in it."""
 
     @abstractmethod
+    def columns(self, plan: SheetPlan) -> list[RawColumn]:
+        """The sheet's columns, in order."""
+
+    def relation(self, plan: SheetPlan) -> str | None:
+        """SQL for a relation of the sheet's rows (its columns and ROW) that DuckDB reads
+        itself, or None when the rows come as work items."""
+        return None
+
     def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
         """Work items of a sheet, each with the bytes of the file it covers (for progress)."""
+        return iter(())
+
+    def unread_blank_rows(self, plan: SheetPlan) -> int:
+        """Blank rows of the sheet that its relation or work items leave out."""
+        return 0
+
+    def read_error(self, exc: duckdb.Error) -> SourceError:
+        """The one line that says where reading the relation failed."""
+        return SourceError(Location(self.path.name), f"cannot be read ({exc})")
 
     def close(self) -> None:  # noqa: B027 - a no-op for readers that hold nothing open
         """Release the file."""
@@ -571,11 +621,18 @@ class XlsxReader(FoiaReader):
 
     # -- data -------------------------------------------------------------------------------
 
+    def columns(self, plan: SheetPlan) -> list[RawColumn]:
+        headers = plan.match.raw_headers
+        positions = [i for i, h in enumerate(headers) if h]
+        names = unique_names([plan.match.canonical[i] for i in positions])
+        return [RawColumn(name, name, "text", headers[i], column_letters(i))
+                for name, i in zip(names, positions, strict=True)]
+
     def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
         sheet = self._sheets[plan.index]
-        positions = [i for i, h in enumerate(plan.match.raw_headers) if h]
-        names = unique_names([plan.match.canonical[i] for i in positions])
-        letters = [column_letters(i) for i in positions]
+        columns = self.columns(plan)
+        names = [c.source for c in columns]
+        letters = [c.reference for c in columns]
         header_end = self._header_end(plan)
         outside = beyond_columns(len(plan.match.raw_headers))
         next_row = plan.header_row + 1
@@ -597,7 +654,7 @@ class XlsxReader(FoiaReader):
             if beyond:
                 raise SourceError(Location(self.path.name, plan.name,
                                            cell=beyond.group(1).decode()),
-                                  f"a cell outside the {len(positions)} header columns (a row "
+                                  f"a cell outside the {len(columns)} header columns (a row "
                                   "wider than the header)")
             runs = list(_row_runs(piece, first_row))
             for run, run_first in runs:
@@ -655,7 +712,7 @@ class XlsxReader(FoiaReader):
                                   "(a row wider than the header) in the rows from here on")
             table = table.rename_columns(names)
             rows = np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
-            return RawPart(plan, rows, table, letters)
+            return RawPart(plan, table.append_column(ROW, pa.array(rows)))
 
         return parse
 
@@ -677,6 +734,9 @@ class CsvReader(FoiaReader):
         text = codecs.decode(sample, self.encoding, errors="replace").lstrip("\ufeff")
         self.header_line = text.splitlines()[0] if text else ""
         self.delimiter, self.match = self._header()
+        self._transcoded: Path | None = None
+        self._blank_steps: list[tuple[int, int]] | None = None
+        self._blank_count = 0
 
     def _encoding(self, sample: bytes) -> str:
         for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -710,70 +770,105 @@ class CsvReader(FoiaReader):
     def plans(self) -> list[SheetPlan]:
         return [SheetPlan(None, 0, 1, self.match, "")]
 
-    def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
+    def columns(self, plan: SheetPlan) -> list[RawColumn]:
         names = unique_names(list(plan.match.canonical))
-        headers = list(plan.match.raw_headers)
-        try:
-            reader = pa_csv.open_csv(
-                self.path,
-                read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1,
-                                                block_size=CSV_BLOCK_BYTES,
-                                                encoding=self.encoding.replace("-sig", "")),
-                # An empty line is kept as an all-NULL row so it is counted as a blank row and
-                # the records after it keep their line numbers.
-                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter,
-                                                  newlines_in_values=True,
-                                                  ignore_empty_lines=False),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types={n: pa.string() for n in names}, strings_can_be_null=True,
-                    null_values=[""]),
-            )
-        except pa.ArrowInvalid as exc:
-            raise self._error(exc) from None
-        next_row = 2
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except pa.ArrowInvalid as exc:
-                raise self._error(exc) from None
-            rows = np.arange(next_row, next_row + batch.num_rows, dtype=np.int64)
-            next_row += batch.num_rows
-            part = RawPart(plan, rows, pa.Table.from_batches([batch]), headers)
-            # The reader does not tell how far into the file it is; Arrow's size of the batch
-            # is close to the bytes of text it came from.
-            yield (lambda part=part: part), batch.nbytes
+        return [RawColumn(name, f"c{i}", "text", header, header) for i, (name, header)
+                in enumerate(zip(names, plan.match.raw_headers, strict=True))]
 
-    def _error(self, exc: Exception) -> SourceError:
-        """Name the record where the CSV stops being readable (found by a serial re-scan)."""
+    def relation(self, plan: SheetPlan) -> str:
+        """`read_csv` on DuckDB's threads, every field as text (empty -> NULL), with the record
+        number of each row: DuckDB skips empty lines, which the record numbers still count."""
+        if self.encoding == "cp1252":
+            self._transcoded = self._transcoded or self._utf8_copy()
+        path = self._transcoded or self.path
+        columns = ", ".join(f"{literal(c.source)}: 'VARCHAR'" for c in self.columns(plan))
+        read = (f"read_csv({literal(str(path))}, auto_detect = false, header = true, "
+                f"delim = {literal(self.delimiter)}, quote = '\"', escape = '\"', "
+                f"columns = {{{columns}}}, encoding = "
+                f"{literal('utf-16' if self.encoding == 'utf-16' else 'utf-8')}, "
+                f"max_line_size = {CSV_MAX_LINE_BYTES}, strict_mode = true)")
+        read = f"(SELECT * FROM {read} WITH ORDINALITY) AS records"
+        before = self._blank_lines_before()
+        if not before:
+            return f"(SELECT *, ordinality + 1 AS {ROW} FROM {read})"
+        # The empty lines before each record, as (records before the empty line, empty lines
+        # up to it): the last such pair before a record says how far its number moves.
+        steps = ", ".join(f"({records}, {lines})" for records, lines in before)
+        return (f"(SELECT records.*, ordinality + 1 + coalesce(blank.lines, 0) AS {ROW} "
+                f"FROM {read} ASOF LEFT JOIN (VALUES {steps}) AS blank(before, lines) "
+                "ON records.ordinality > blank.before ORDER BY ordinality)")
+
+    def unread_blank_rows(self, plan: SheetPlan) -> int:
+        """Empty lines: DuckDB skips them, but each is a blank row (numbered and counted)."""
+        self._blank_lines_before()
+        return self._blank_count
+
+    def _blank_lines_before(self) -> list[tuple[int, int]]:
+        """(records before, empty lines so far) at each run of empty lines between records.
+        Empty lines are looked for in the bytes; only a file that holds one (inside a quoted
+        value, perhaps) is read record by record to place them."""
+        if self._blank_steps is not None:
+            return self._blank_steps
+        steps: list[tuple[int, int]] = []
+        count = 0
+        with open(self.path, "rb") as handle:
+            size = handle.seek(0, 2)
+            view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            try:
+                end = size
+                while end and view[end - 1] in b"\r\n":
+                    end -= 1
+                tail = bytes(view[end:]).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                trailing = max(tail.count(b"\n") - 1, 0)
+                inner = self.encoding == "utf-16" or any(
+                    view.find(pair, 0, end) >= 0 for pair in (b"\n\n", b"\n\r\n", b"\r\r"))
+            finally:
+                if size:
+                    view.close()
+        if inner:
+            records = 0
+            with open(self.path, newline="", encoding=self.encoding) as text:
+                for number, record in enumerate(csv.reader(text, delimiter=self.delimiter)):
+                    if number == 0:
+                        continue
+                    if record:
+                        records += 1
+                    else:
+                        count += 1
+                        if steps and steps[-1][0] == records:
+                            steps[-1] = (records, count)
+                        else:
+                            steps.append((records, count))
+            # Empty lines after the last record move no record's number.
+            steps = [s for s in steps if s[0] < records]
+        else:
+            count = trailing
+        self._blank_steps, self._blank_count = steps, count
+        return steps
+
+    def _utf8_copy(self) -> Path:
+        """The file as UTF-8 in a temporary file: DuckDB reads no Windows-1252."""
+        handle = tempfile.NamedTemporaryFile(suffix=".csv", delete=False)
+        with handle, open(self.path, encoding="cp1252", newline="") as source:
+            while block := source.read(1 << 22):
+                handle.write(block.encode("utf-8"))
+        return Path(handle.name)
+
+    def close(self) -> None:
+        if self._transcoded is not None:
+            self._transcoded.unlink(missing_ok=True)
+
+    def read_error(self, exc: duckdb.Error) -> SourceError:
+        """Name the line where the CSV stops being readable, as DuckDB reports it."""
         message = str(exc)
-        if "UTF8" in message or "UTF-8" in message:
+        if "unicode" in message.lower() or "not utf-8" in message.lower():
             return SourceError(self._first_bad_utf8(), "not valid UTF-8 text; save the file as "
                                "UTF-8 (or with a byte-order mark)")
-        found: list[int] = []
-
-        def remember(row) -> str:
-            found.append(row.number)
-            return "error"
-
-        try:
-            scan = pa_csv.open_csv(
-                self.path,
-                read_options=pa_csv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES,
-                                                encoding=self.encoding.replace("-sig", "")),
-                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter,
-                                                  newlines_in_values=True,
-                                                  ignore_empty_lines=False,
-                                                  invalid_row_handler=remember),
-                convert_options=pa_csv.ConvertOptions(column_types={}, strings_can_be_null=True))
-            for _ in scan:
-                pass
-        except pa.ArrowInvalid:
-            pass
-        detail = message.replace("CSV parse error: ", "")
-        detail = detail if len(detail) <= 100 else detail[:100] + " ..."
-        return SourceError(Location(self.path.name, row=found[0] if found else None),
+        line = re.search(r"CSV Error on Line: (\d+)", message)
+        counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+        detail = (f"Expected {counts.group(1)} columns, got {counts.group(2)}" if counts
+                  else message.splitlines()[0].removeprefix("Invalid Input Error: ")[:100])
+        return SourceError(Location(self.path.name, row=int(line.group(1)) if line else None),
                            f"{detail} (the header has {len(self.match.raw_headers)} fields split "
                            f"by {self.delimiter!r}: a wrong delimiter or an unquoted "
                            "delimiter inside a value)")
@@ -798,7 +893,6 @@ class ParquetReader(FoiaReader):
         self.warnings = []
         self.catalog = cat or catalog()
         self.ice_sheets = []
-        self._bytes = path.stat().st_size
         try:
             self._file = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -815,19 +909,16 @@ class ParquetReader(FoiaReader):
     def plans(self) -> list[SheetPlan]:
         return [self._plan]
 
-    def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
+    def columns(self, plan: SheetPlan) -> list[RawColumn]:
         names = unique_names(list(plan.match.canonical))
-        headers = list(plan.match.raw_headers)
-        total_rows = max(self._file.metadata.num_rows, 1)
-        next_row = 1
-        try:
-            for batch in self._file.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-                table = pa.Table.from_batches([batch]).rename_columns(names)
-                rows = np.arange(next_row, next_row + batch.num_rows, dtype=np.int64)
-                next_row += batch.num_rows
-                part = RawPart(plan, rows, table, headers)
-                yield (lambda part=part: part), int(
-                    self._bytes * batch.num_rows / total_rows)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise SourceError(Location(self.path.name, row=next_row),
-                              f"unreadable parquet data from this row on ({exc})") from None
+        return [RawColumn(name, field.name, storage_of(field.type), header, header)
+                for name, field, header in zip(names, self._file.schema_arrow,
+                                               plan.match.raw_headers, strict=False)]
+
+    def relation(self, plan: SheetPlan) -> str:
+        columns = ", ".join(ident(c.source) for c in self.columns(plan))
+        return (f"(SELECT {columns}, file_row_number + 1 AS {ROW} FROM read_parquet("
+                f"{literal(str(self.path))}, file_row_number = true))")
+
+    def read_error(self, exc: duckdb.Error) -> SourceError:
+        return SourceError(Location(self.path.name), f"unreadable parquet data ({exc})")
