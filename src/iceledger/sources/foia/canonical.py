@@ -35,6 +35,7 @@ HELPERS = (BLANK, KEY_FAILED, KEY_TEXT, HASH, IDENTIFIED)
 
 # Whitespace as Python's str.isspace() and Arrow's utf8_trim_whitespace define it (the same set).
 UNICODE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+_ASCII_SPACE = " \t\n\v\f\r"
 _ISO_MOMENT = (r"\d{4}-\d{2}-\d{2}(?:[ T](?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d"
                r"(?:\.\d{1,6})?)?)?)?")
 _HOUR_ONLY = r"\d{4}-\d{2}-\d{2}[ T]\d{2}"
@@ -293,7 +294,9 @@ class SheetRows:
                "+ INTERVAL 500 MILLISECOND) END")
         serial = self._serial(f"TRY_CAST(regexp_extract({text}, {literal(_SERIAL)}, 1) "
                               "AS DOUBLE)")
-        trimmed = _trimmed(text)
+        # strptime skips ASCII spaces before a value, and reads none after it.
+        trimmed = f"ltrim({text}, {literal(_ASCII_SPACE)})"
+        ends = f"rtrim({text}, {literal(_ASCII_SPACE)}) = {text}"
         formats = []
         for fmt in self._formats:
             parsed = f"try_strptime({trimmed}, {literal(fmt)})"
@@ -301,7 +304,7 @@ class SheetRows:
             # "01-JAN-25" for %b is not): a value counts only if writing it back gives the text
             # it came from, leading zeros aside.
             formats.append(f"CASE WHEN {_unpadded(f'strftime({parsed}, {literal(fmt)})')} = "
-                           f"{_unpadded(text)} THEN {parsed} END")
+                           f"{_unpadded(text)} AND {ends} THEN {parsed} END")
         return f"coalesce({', '.join([iso, serial, *formats])})"
 
     def _serial(self, days: str) -> str:
