@@ -47,6 +47,13 @@ def spellings() -> dict[str, FieldOffice]:
     return table
 
 
+@cache
+def written_spellings() -> dict[str, FieldOffice]:
+    """Every known spelling as written -> the field office its lookup key names."""
+    return {spelling: spellings()[aor_key(spelling)] for row in _rows()
+            for spelling in [row["aor"], row["aor_code"], *row["raw_names"].split("|")]}
+
+
 def normalise_aor(raw: str | None) -> FieldOffice | None:
     """The field office a raw AOR string names, or None if it names none we know."""
     if raw is None:

@@ -24,7 +24,7 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 
-from iceledger.field_offices import aor_key, spellings
+from iceledger.field_offices import aor_key, spellings, written_spellings
 from iceledger.sources.foia.layouts import EXTRA_PREFIX, Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import ROW, RawColumn, SheetPlan
 from iceledger.warehouse import ident, literal
@@ -45,6 +45,7 @@ _FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _DECIMAL = r"\s*-?\$?[\d,]*\.?\d+\s*"
 _ASCII = r"[\x00-\x7f]*"
 _CELL = "<cell>"
+_I = "'i'"  # case-insensitive
 # UNICODE_SPACE as an RE2 class: ASCII's controls, three more, and Unicode's separators (Z).
 _SPACE_CLASS = r"[\t-\r\x1c-\x1f\x{85}\p{Z}]"
 _AOR_KEY_FUNCTION = "iceledger_aor_key"
@@ -88,7 +89,7 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     for name, function in ((_AOR_KEY_FUNCTION, aor_key), (_REPR_FUNCTION, repr)):
         if name not in registered:
             con.create_function(name, each(function), ["VARCHAR"], "VARCHAR", type="arrow",
-                                side_effects=False)
+                                side_effects=False, null_handling="special")
 
 
 class SheetRows:
@@ -130,14 +131,6 @@ class SheetRows:
         helpers = ", ".join(f"{expression} AS {name}" for name, expression in self._helpers())
         return f"SELECT {outputs}, {helpers} FROM ({self._typed(source, self._every)})"
 
-    def noted(self, source: str) -> str:
-        """SELECT what the load notes of every row of `source`: ROW and the HELPERS. Only the
-        key date and the identifiers are typed, so the query is short and quick to plan."""
-        helpers = ", ".join(f"{expression} AS {name}" for name, expression in self._helpers())
-        needed = {i for i, c in enumerate(self.columns) if i == self.key
-                  or c.name in self.context.catalog.vocabulary.identifier_columns}
-        return f"SELECT {ROW}, {helpers} FROM ({self._typed(source, needed)})"
-
     def key_dates(self, source: str) -> str:
         """SELECT the largest readable key date of `source` (NULL when there is none)."""
         if self.key is None:
@@ -151,43 +144,41 @@ class SheetRows:
         return set(range(len(self.columns)))
 
     def _typed(self, source: str, converted: set[int]) -> str:
-        """Raw columns (r) and, for the `converted` ones, their values stripped of redactions
-        (s), marked (m), converted (v) and failed (f), in two projections so that each is
-        computed once."""
-        first = [ROW]
+        """Raw columns (r) and, for the `converted` ones, whether a text cell is a redaction
+        (h); their values stripped of it (s), marked (m), converted (v) and failed (f): in
+        projections one above the other, so that each is computed once."""
+        hits, stripped, typed = [ROW], [ROW], [ROW]
         for i, column in enumerate(self.columns):
             raw = ident(column.source)
-            first.append(f"{raw} AS r{i}")
+            hits.append(f"{raw} AS r{i}")
+            stripped.append(f"r{i}")
+            typed.append(f"r{i}")
             if i not in converted:
                 continue
-            if column.storage == "text":
-                hit = self._redaction.replace(_CELL, raw)
-                first.append(f"CASE WHEN {hit} THEN NULL ELSE {raw} END AS s{i}")
-                first.append(f"coalesce({hit} AND {raw} <> '', false) AS m{i}")
+            text = column.storage == "text"
+            if text:
+                hits.append(f"{self._redaction.replace(_CELL, raw)} AS h{i}")
+                stripped += [f"CASE WHEN h{i} THEN NULL ELSE r{i} END AS s{i}",
+                             f"(h{i} AND r{i} <> '') AS m{i}"]
+                typed += [f"s{i}", f"m{i}"]
             else:
-                first.append(f"{raw} AS s{i}")
-            if self._kinds[i] == "aor":
-                # A position in the list of known spellings, not a join: a join may reorder
-                # the rows, and the derived tables break ties in load order.
-                key = self._aor_key(f"s{i}" if column.storage == "text" else f"CAST({raw} AS "
-                                    "VARCHAR)")
-                first.append(f"list_position({_AOR_KEYS}, {key}) AS k{i}")
-        second = [ROW]
-        for i, column in enumerate(self.columns):
-            second.append(f"r{i}")
-            if i not in converted:
-                continue
-            second += [f"s{i}"] + ([f"m{i}"] if column.storage == "text" else [])
+                stripped.append(f"r{i} AS s{i}")
+                typed.append(f"s{i}")
             kind = self._kinds[i]
             if kind == "aor":
-                second += [f"{_AOR_NAMES}[k{i}] AS v{i}", f"{_AOR_CODES}[k{i}] AS code{i}"]
+                # A position in the list of known spellings, not a join: a join may reorder
+                # the rows, and the derived tables break ties in load order.
+                value = f"s{i}" if text else f"CAST(s{i} AS VARCHAR)"
+                stripped.append(f"{aor_position(value)} AS k{i}")
+                typed += [f"{_AOR_NAMES}[k{i}] AS v{i}", f"{_AOR_CODES}[k{i}] AS code{i}"]
                 value = f"k{i}"
             else:
                 value = self._convert(kind, f"s{i}", column.storage)
-                second.append(f"{value} AS v{i}")
+                typed.append(f"{value} AS v{i}")
             if kind is not None:
-                second.append(f"(s{i} IS NOT NULL AND ({value}) IS NULL) AS f{i}")
-        return f"SELECT {', '.join(second)} FROM (SELECT {', '.join(first)} FROM {source})"
+                typed.append(f"(s{i} IS NOT NULL AND ({value}) IS NULL) AS f{i}")
+        return (f"SELECT {', '.join(typed)} FROM (SELECT {', '.join(stripped)} FROM "
+                f"(SELECT {', '.join(hits)} FROM {source}))")
 
     def _outputs(self, required: bool = True) -> list[tuple[str, str]]:
         context = self.context
@@ -210,12 +201,18 @@ class SheetRows:
             columns["extras"] = (f"map_from_entries(list_filter([{', '.join(entries)}], "
                                  "lambda e: e.value IS NOT NULL))" if entries
                                  else "CAST(MAP {} AS MAP(VARCHAR, VARCHAR))")
-        columns["redacted"] = _present([
-            f"CASE WHEN m{i} THEN {literal(c.name)} END"
-            for i, c in enumerate(self.columns) if c.storage == "text"])
-        columns["unparsed"] = _present([
-            f"CASE WHEN f{i} THEN {literal(c.name + '=')} || CAST(s{i} AS VARCHAR) END"
-            for i, c in enumerate(self.columns) if self._kinds[i] is not None])
+        texts = [i for i, c in enumerate(self.columns) if c.storage == "text"]
+        columns["redacted"] = (
+            f"list_where({_sql_list(self.columns[i].name for i in texts)}, "
+            f"[{', '.join(f'm{i}' for i in texts)}])" if texts else "CAST([] AS VARCHAR[])")
+        typed = [i for i in range(len(self.columns)) if self._kinds[i] is not None]
+        entries = ", ".join(f"CASE WHEN f{i} THEN {literal(self.columns[i].name + '=')} || "
+                            f"CAST(s{i} AS VARCHAR) END" for i in typed)
+        # Most rows have no cell in `unparsed`: their list is made only when one has.
+        columns["unparsed"] = (
+            f"CASE WHEN {' OR '.join(f'f{i}' for i in typed)} THEN list_filter([{entries}], "
+            "lambda x: x IS NOT NULL) ELSE CAST([] AS VARCHAR[]) END" if typed
+            else "CAST([] AS VARCHAR[])")
         columns["source_file"] = literal(context.file_name)
         columns["source_sheet"] = ("CAST(NULL AS VARCHAR)" if self.plan.name is None
                                    else literal(self.plan.name))
@@ -273,11 +270,9 @@ class SheetRows:
         if kind == "yes_no":
             if storage == "boolean":
                 return value
-            return _mapped(_trimmed(_text(value, storage)), self.context.catalog.yes_no, None,
-                           "BOOLEAN")
+            return _looked_up(_text(value, storage), self.context.catalog.yes_no)
         if kind == "criminality":
-            return _mapped(_trimmed(_text(value, storage)), self.context.catalog.criminality,
-                           None)
+            return _looked_up(_text(value, storage), self.context.catalog.criminality)
         return value
 
     def _moment(self, value: str, storage: str) -> str:
@@ -305,7 +300,9 @@ class SheetRows:
             # it came from, leading zeros aside.
             formats.append(f"CASE WHEN {_unpadded(f'strftime({parsed}, {literal(fmt)})')} = "
                            f"{_unpadded(text)} AND {ends} THEN {parsed} END")
-        return f"coalesce({', '.join([iso, serial, *formats])})"
+        # Each way is tried only on the cells no earlier way read (coalesce stops at a value).
+        return (f"CASE WHEN {text} IS NULL THEN CAST(NULL AS TIMESTAMP) ELSE "
+                f"coalesce({', '.join([iso, serial, *formats])}) END")
 
     def _serial(self, days: str) -> str:
         # Serial 1 is 1899-12-31 (epoch 1899-12-30); anything past year 9999 is not a date.
@@ -314,18 +311,22 @@ class SheetRows:
                 f"round_even(({days} + {float(self._epoch)}) * {float(_SECONDS_PER_DAY)}, 0) "
                 "* 1000000.0 AS BIGINT)) END")
 
-    @staticmethod
-    def _aor_key(value: str) -> str:
-        """The field-office lookup key of AOR text (iceledger.field_offices.aor_key): in SQL for
-        ASCII text, by the Python function otherwise (Unicode case folding)."""
-        ascii_spaces = "".join(c for c in UNICODE_SPACE if c < "\x80")
-        return (f"CASE WHEN {value} IS NULL THEN NULL WHEN regexp_full_match({value}, "
-                f"{literal(_ASCII)}) THEN lower(trim(regexp_replace(replace({value}, '.', ''), "
-                f"{literal(_char_class(ascii_spaces) + '+')}, ' ', 'g'))) ELSE "
-                f"{_AOR_KEY_FUNCTION}({value}) END")
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def aor_position(text: str) -> str:
+    """SQL for the position of AOR text in the lists of field offices (_AOR_NAMES, _AOR_CODES):
+    text as a known spelling is written is found as it is (no regular expression for the common
+    case); other text by its key (iceledger.field_offices.aor_key), in SQL for ASCII text, by
+    the Python function otherwise (Unicode case folding)."""
+    ascii_spaces = "".join(c for c in UNICODE_SPACE if c < "\x80")
+    key = (f"CASE WHEN regexp_full_match({text}, {literal(_ASCII)}) THEN lower(trim("
+           f"regexp_replace(replace({text}, '.', ''), {literal(_char_class(ascii_spaces) + '+')}, "
+           f"' ', 'g'))) ELSE {_AOR_KEY_FUNCTION}({text}) END")
+    return (f"coalesce(list_position({_AOR_WRITTEN}, {text}), {len(written_spellings())} + "
+            f"list_position({_AOR_KEYS}, {key}))")
 
 
 def quarantine_reason(header: str, key_text: str) -> str:
@@ -354,18 +355,18 @@ def _empty(value: str, storage: str) -> str:
     return f"{value} IS NULL"
 
 
-def _present(entries: list[str]) -> str:
-    """A list of the entries that are not NULL, in order."""
-    if not entries:
-        return "CAST([] AS VARCHAR[])"
-    return f"list_filter([{', '.join(entries)}], lambda x: x IS NOT NULL)"
-
-
 def _mapped(value: str, mapping: dict, otherwise: str | None, kind: str = "VARCHAR") -> str:
     cases = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in mapping.items())
     fallback = f" ELSE {otherwise}" if otherwise is not None else ""
     return (f"CASE WHEN ({value}) IS NULL THEN CAST(NULL AS {kind}) ELSE "
             f"(CASE {value} {cases}{fallback} END) END")
+
+
+def _looked_up(text: str, mapping: dict) -> str:
+    """The value `mapping` gives the text, spaces around it aside (trimmed only when the text
+    as it is matches no key)."""
+    cases = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in mapping.items())
+    return f"CASE {text} {cases} ELSE CASE {_trimmed(text)} {cases} END END"
 
 
 def _value(value: object) -> str:
@@ -382,19 +383,33 @@ def _sql_list(values: Iterable[str]) -> str:
     return "[" + ", ".join(literal(v) for v in values) + "]"
 
 
+_AOR_WRITTEN = _sql_list(written_spellings())
 _AOR_KEYS = _sql_list(spellings())
-_AOR_NAMES = _sql_list(office.name for office in spellings().values())
-_AOR_CODES = _sql_list(office.code for office in spellings().values())
+_AOR_OFFICES = [*written_spellings().values(), *spellings().values()]
+_AOR_NAMES = _sql_list(office.name for office in _AOR_OFFICES)
+_AOR_CODES = _sql_list(office.code for office in _AOR_OFFICES)
 
 
 def _redaction_sql(cat: Catalog) -> str:
     """A condition on _CELL (a text cell, to be replaced): empty, a listed redaction string, or made only of
     FOIA exemption markers (the catalogue's pattern, in RE2 with Python's whitespace)."""
-    # CASE, not IN (...): DuckDB may plan an IN list as a join, two per column.
-    markers = " ".join(f"WHEN {literal(m)} THEN true" for m in ("", *cat.redaction_markers))
+    # CASE, not IN (...): DuckDB may plan an IN list as a join, two per column. And a CASE
+    # decides most cells by whether they hold a parenthesis (every exemption marker does); the
+    # pattern is tried only on those that do and are no listed string.
     pattern = _re2(cat.redaction_pattern.pattern)
-    return (f"(CASE {_CELL} {markers} ELSE false END OR (contains({_CELL}, '(') AND "
-            f"regexp_full_match({_CELL}, {literal(pattern)}, 'i')))")
+    paren = [m for m in cat.redaction_markers if "(" in m]
+    plain = [m for m in cat.redaction_markers if "(" not in m]
+    return (f"(CASE WHEN {_CELL} = '' THEN true WHEN contains({_CELL}, '(') THEN "
+            f"{_any_of(paren, f'regexp_full_match({_CELL}, {literal(pattern)}, {_I})')} "
+            f"ELSE {_any_of(plain, 'false')} END)")
+
+
+def _any_of(texts: list[str], otherwise: str) -> str:
+    """Whether _CELL is one of `texts`, else `otherwise`."""
+    if not texts:
+        return otherwise
+    cases = " ".join(f"WHEN {literal(t)} THEN true" for t in texts)
+    return f"CASE {_CELL} {cases} ELSE {otherwise} END"
 
 
 def _re2(pattern: str) -> str:

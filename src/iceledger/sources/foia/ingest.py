@@ -33,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError, Location, SourceError
 from iceledger.sources.foia import derived as foia_derived
@@ -60,7 +61,7 @@ from iceledger.sources.foia.checks import (
 )
 from iceledger.sources.foia.declared import declared_catalog
 from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
-from iceledger.sources.foia.readers import ROW, FoiaReader, RawPart, SheetPlan, open_reader
+from iceledger.sources.foia.readers import ROW, FoiaReader, SheetPlan, open_reader
 from iceledger.tables import (
     FOIA_CAPABILITIES,
     FOIA_CHECKS,
@@ -85,11 +86,8 @@ WORKERS = int(THREADS) if THREADS else 2
 AHEAD = 2
 _DONE = object()  # the producer's last hand-off
 SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".parquet")
-# Every row a sheet's query reads, noted by the load (dropped with the transaction's end).
-SEEN = "__foia_seen"
-DUPLICATES = "__foia_duplicates"
-# Of a relation's progress, the share spent noting the rows (the rest: typing and inserting).
-NOTING_SHARE = 0.3
+# The function through which the insert notes every row it reads (_Notes).
+NOTE = "iceledger_note"
 PROGRESS_SECONDS = 0.2
 
 Progress = Callable[[int], None]  # bytes of the current file just processed
@@ -238,12 +236,11 @@ def ingest_foia(
             outcome = FileOutcome(Path(path), "error", error=str(exc))
         except duckdb.InterruptException:  # DuckDB's form of Ctrl-C: stop everything
             raise KeyboardInterrupt from None
-        except RuntimeError as exc:
-            # Ctrl-C while DuckDB takes in a batch surfaces as RuntimeError("Query interrupted").
-            if "interrupted" in str(exc).lower():
+        except (RuntimeError, duckdb.Error, pa.ArrowException, OSError, ValueError) as exc:
+            if _interrupted(exc):
                 raise KeyboardInterrupt from None
-            raise
-        except (pa.ArrowException, duckdb.Error, OSError, ValueError) as exc:
+            if not isinstance(exc, duckdb.Error | pa.ArrowException | OSError | ValueError):
+                raise
             # Input no check foresaw: still one line for this file, and the others load.
             outcome = FileOutcome(Path(path), "error", error=f"{Path(path).name}: cannot be "
                                   f"loaded ({type(exc).__name__}: {exc}); nothing was loaded")
@@ -338,9 +335,46 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
     return outcome
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether an error is Ctrl-C in disguise: DuckDB reports one that reaches it while it
+    takes in a batch ("Query interrupted") or runs a Python function (a KeyboardInterrupt)."""
+    return "interrupted" in str(exc).lower() or "KeyboardInterrupt" in str(exc)
+
+
 def _after(build: Callable[[], list[pa.Table]]) -> Iterator[pa.Table]:
     """Tables built only when the warehouse reaches them: after the rows they describe."""
     yield from (t for t in build() if t.num_rows)
+
+
+class _Notes:
+    """What the insert notes of every row it reads, as the rows pass its filter (the noting
+    function, `_FileRows._insert`): blank rows counted, rows with an unreadable key date and
+    the hashes of the records that name someone kept, for the quarantine and the duplicates.
+    DuckDB calls it from its threads, a vector of rows at a time, in no set order."""
+
+    def __init__(self) -> None:
+        self.sheet = 0
+        self.kept = 0
+        self.blank = 0
+        self.named: list[pa.Table] = []  # sheet, row, hash
+        self.failed: list[pa.Table] = []  # sheet, row, key_text
+        self._lock = threading.Lock()
+
+    def __call__(self, row: pa.Array, hash_: pa.Array, identified: pa.Array, blank: pa.Array,
+                 failed: pa.Array, key_text: pa.Array) -> pa.Array:
+        keep = pc.invert(pc.or_(blank, failed))
+        sheet = pa.repeat(pa.scalar(self.sheet, pa.int32()), len(row))
+        named = pa.table({"sheet": sheet, "row": row, "hash": hash_}).filter(
+            pc.and_(keep, identified))
+        with self._lock:
+            self.kept += pc.sum(keep).as_py() or 0
+            self.blank += pc.sum(blank).as_py() or 0
+            if named.num_rows:
+                self.named.append(named)
+            if pc.any(failed).as_py():
+                self.failed.append(pa.table({"sheet": sheet, "row": row,
+                                             "key_text": key_text}).filter(failed))
+        return keep
 
 
 class _FileRows:
@@ -357,14 +391,24 @@ class _FileRows:
         self.workers = workers
         self.progress = progress
         self.size = reader.path.stat().st_size
+        self.notes = _Notes()
 
     def begin(self, loader: Loader, codes: frozenset[str]) -> None:
         con = loader.con
         register_functions(con)
+        # The load's own connection: the function lives as long as it (one file).
+        con.create_function(NOTE, self._note,
+                            ["BIGINT", "UBIGINT", "BOOLEAN", "BOOLEAN", "BOOLEAN", "VARCHAR"],
+                            "BOOLEAN", type="arrow", side_effects=True,
+                            null_handling="special")
         con.execute("SET enable_progress_bar = true")
         con.execute("SET enable_progress_bar_print = false")
         con.execute(f"CREATE OR REPLACE TEMP TABLE {KNOWN_FACILITY_CODES} AS "
                     "SELECT DISTINCT unnest(?::VARCHAR[]) AS code", [sorted(codes)])
+
+    def _note(self, row: pa.Array, hash_: pa.Array, identified: pa.Array, blank: pa.Array,
+              failed: pa.Array, key_text: pa.Array) -> pa.Array:
+        return self.notes(row, hash_, identified, blank, failed, key_text)
 
     def load(self, loader: Loader, dataset: Dataset, plans: list[SheetPlan],
              checks: CheckRun) -> None:
@@ -373,67 +417,45 @@ class _FileRows:
                     for name in foia_derived.required_columns(dataset.table)}
         sheets = [SheetRows(plan, self.reader.columns(plan), self.context, required)
                   for plan in plans]
-        loader.execute(f"CREATE OR REPLACE TEMP TABLE {SEEN} (sheet INTEGER, row BIGINT, "
-                       "hash UBIGINT, identified BOOLEAN, blank BOOLEAN, key_failed BOOLEAN, "
-                       "key_text VARCHAR)")
+        self.notes = notes = _Notes()
         for rows in sheets:
+            notes.sheet = rows.plan.index
             self._insert(loader, dataset.table, rows)
-        self._account(loader, dataset.table, sheets)
+        self._account(loader, dataset.table, sheets, notes)
         for rows in sheets:
             self._tally(loader, dataset, rows, checks)
 
     # -- the rows in ------------------------------------------------------------------------
 
     def _insert(self, loader: Loader, table: str, rows: SheetRows) -> None:
-        """Note every row of the sheet in SEEN and insert its records into `table`."""
-        noted = (f"SELECT {rows.plan.index} AS sheet, {ROW} AS row, {HASH} AS hash, "
-                 f"{IDENTIFIED} AS identified, {BLANK} AS blank, {KEY_FAILED} AS key_failed, "
-                 f"CASE WHEN {KEY_FAILED} THEN {KEY_TEXT} END AS key_text FROM ({{}})")
+        """Insert the sheet's records into `table` in one query, which notes every row it
+        reads through the noting function (its filter: it keeps the records)."""
         records = (f"SELECT * EXCLUDE ({', '.join(HELPERS)}), false AS is_exact_duplicate "
-                   f"FROM ({{}}) WHERE NOT {BLANK} AND NOT {KEY_FAILED}")
+                   f"FROM ({{}}) WHERE {NOTE}(source_row, {HASH}, {IDENTIFIED}, {BLANK}, "
+                   f"{KEY_FAILED}, {KEY_TEXT})")
         relation = self.reader.relation(rows.plan)
         if relation is None:
-            self._insert_parts(loader, table, rows, noted.format(rows.noted("part")),
-                               records.format(rows.query("part")))
+            self._insert_parts(loader, table, rows, records.format(rows.query("part")))
             return
         try:
-            with self._reporting(loader.con, NOTING_SHARE):
-                loader.execute(f"INSERT INTO {SEEN} " + noted.format(rows.noted(relation)))
-            with self._reporting(loader.con, 1 - NOTING_SHARE):
+            with self._reporting(loader.con):
                 loader.insert(table, records.format(rows.query(relation)))
         except (duckdb.InvalidInputException, duckdb.IOException) as exc:
-            if "interrupted" in str(exc).lower():
-                raise
+            if _interrupted(exc):
+                raise KeyboardInterrupt from None
             raise self.reader.read_error(exc) from None
 
-    def _insert_parts(self, loader: Loader, table: str, rows: SheetRows, noted: str,
-                      records: str) -> None:
-        """A workbook sheet: each slice is read and noted on a worker thread (its own small
-        DuckDB), and the slices stream, in order, into one query that inserts the records."""
-        connections: list[duckdb.DuckDBPyConnection] = []
-        local = threading.local()
-
-        def read_and_note(work: Callable[[], RawPart]) -> tuple[pa.Table, pa.Table]:
-            part = work().table
-            con = getattr(local, "con", None)
-            if con is None:
-                con = local.con = duckdb.connect()
-                con.execute("SET threads = 1")
-                connections.append(con)
-            return part, _noted(con, noted, part)
-
+    def _insert_parts(self, loader: Loader, table: str, rows: SheetRows, records: str) -> None:
+        """A workbook sheet: its slices, read on worker threads, stream in order into the
+        one query."""
         schema = pa.schema([(c.source, pa.string()) for c in rows.columns]
                            + [(ROW, pa.int64())])
-        notes: list[pa.Table] = []
         failure: list[BaseException] = []
 
         def batches() -> Iterator[pa.RecordBatch]:
-            items = (((lambda work=work: read_and_note(work)), size)
-                     for work, size in self.reader.work(rows.plan))
             try:
-                for (part, note), size in ordered_parallel(items, self.workers):
-                    notes.append(note)
-                    yield from part.cast(schema).to_batches()
+                for part, size in ordered_parallel(self.reader.work(rows.plan), self.workers):
+                    yield from part.table.cast(schema).to_batches()
                     if self.progress:
                         self.progress(size)
             except BaseException as exc:  # raised again on this side of DuckDB, as it was
@@ -441,26 +463,18 @@ class _FileRows:
                 raise
 
         try:
-            loader.insert(table, records,
-                          pa.RecordBatchReader.from_batches(schema, batches()))
+            loader.insert(table, records, pa.RecordBatchReader.from_batches(schema, batches()))
         except BaseException:
             if failure:
                 raise failure[0] from None
             raise
-        finally:
-            for con in connections:
-                con.close()
-        if notes:
-            loader.execute(f"INSERT INTO {SEEN} SELECT * FROM part", pa.concat_tables(notes))
 
     @contextmanager
-    def _reporting(self, con: duckdb.DuckDBPyConnection, share: float) -> Iterator[None]:
-        """Report the progress DuckDB makes on the statement run inside, as `share` of the
-        file's bytes."""
+    def _reporting(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Report the progress DuckDB makes on the statement run inside, in the file's bytes."""
         if self.progress is None:
             yield
             return
-        total = int(self.size * share)
         reported = [0]
         done = threading.Event()
 
@@ -468,7 +482,7 @@ class _FileRows:
             while not done.wait(PROGRESS_SECONDS):
                 percent = con.query_progress()
                 if percent > 0:
-                    now = min(int(total * percent / 100), total)
+                    now = min(int(self.size * percent / 100), self.size)
                     if now > reported[0]:
                         self.progress(now - reported[0])
                         reported[0] = now
@@ -480,43 +494,42 @@ class _FileRows:
         finally:
             done.set()
             watcher.join()
-        self.progress(total - reported[0])
+        self.progress(self.size - reported[0])
 
     # -- flags, quarantine, accounting ------------------------------------------------------
 
-    def _account(self, loader: Loader, table: str, sheets: list[SheetRows]) -> None:
+    def _account(self, loader: Loader, table: str, sheets: list[SheetRows],
+                 notes: _Notes) -> None:
         accounting, prefix = self.outcome.accounting, self.context.record_prefix
-        read, blank, failed = loader.execute(
-            f"SELECT count(*) FILTER (WHERE NOT blank), count(*) FILTER (WHERE blank), "
-            f"count(*) FILTER (WHERE key_failed) FROM {SEEN}")[0]
-        blank += sum(self.reader.unread_blank_rows(rows.plan) for rows in sheets)
-        # Two equal rows are the same record twice only if they name whom they are about:
-        # without an identifier (the UW production) equal rows are different people's. Every
-        # row counts as an earlier one, named or not.
-        loader.execute(
-            f"CREATE OR REPLACE TEMP TABLE {DUPLICATES} AS SELECT sheet, row FROM {SEEN} "
-            "WHERE NOT blank AND NOT key_failed AND hash IN (SELECT hash FROM "
-            f"{SEEN} WHERE NOT blank AND NOT key_failed GROUP BY hash HAVING count(*) > 1) "
-            "QUALIFY identified AND row_number() OVER (PARTITION BY hash ORDER BY sheet, row) > 1")
-        (duplicates,) = loader.execute(f"SELECT count(*) FROM {DUPLICATES}")[0]
-        if duplicates:
-            loader.execute(
-                f"UPDATE {ident(table)} SET is_exact_duplicate = true WHERE record_id >= "
-                f"{literal(prefix + ':')} AND record_id < {literal(prefix + ';')} AND record_id "
-                f"IN (SELECT {literal(prefix + ':')} || sheet || ':' || row FROM {DUPLICATES})")
+        failed = sum(t.num_rows for t in notes.failed)
+        blank = notes.blank + sum(self.reader.unread_blank_rows(rows.plan) for rows in sheets)
+        duplicates = 0
+        if notes.named:
+            # Two equal rows are the same record twice only if they name whom they are
+            # about: without an identifier (the UW production) equal rows are different
+            # people's. Equal rows have the same identifiers, so only named rows are compared.
+            flagged = _duplicates(loader, pa.concat_tables(notes.named))
+            duplicates = flagged.num_rows
+            if duplicates:
+                loader.execute(
+                    f"UPDATE {ident(table)} SET is_exact_duplicate = true WHERE record_id >= "
+                    f"{literal(prefix + ':')} AND record_id < {literal(prefix + ';')} AND "
+                    f"record_id IN (SELECT {literal(prefix + ':')} || sheet || ':' || row "
+                    "FROM part)", flagged)
         if failed:
+            quarantined = pa.concat_tables(notes.failed)
             for rows in sheets:
-                self._quarantine(loader, rows)
-        accounting.rows_read += read
+                self._quarantine(loader, rows, quarantined)
+        accounting.rows_read += notes.kept + failed
         accounting.rows_duplicate += duplicates
-        accounting.rows_loaded += read - failed - duplicates
+        accounting.rows_loaded += notes.kept - duplicates
         accounting.quarantined_rows += failed
         if blank:
             self.outcome.warnings.append(f"{self.outcome.path.name}: {blank:,} blank rows (no "
                                          "value in any cell) are not records and were not "
                                          "loaded")
 
-    def _quarantine(self, loader: Loader, rows: SheetRows) -> None:
+    def _quarantine(self, loader: Loader, rows: SheetRows, quarantined: pa.Table) -> None:
         if rows.key is None:
             return
         column, plan = rows.columns[rows.key], rows.plan
@@ -526,8 +539,8 @@ class _FileRows:
         loader.execute(
             f"INSERT INTO {QUARANTINE} SELECT {literal(self.context.sha256)}, "
             f"{literal(self.context.file_name)}, {sheet}, row, {cell}, "
-            f"{quarantine_reason(column.header, 'key_text')} FROM {SEEN} "
-            f"WHERE sheet = {plan.index} AND key_failed ORDER BY row")
+            f"{quarantine_reason(column.header, 'key_text')} FROM part "
+            f"WHERE sheet = {plan.index} ORDER BY row", quarantined)
 
     # -- checks and capabilities ------------------------------------------------------------
 
@@ -546,12 +559,17 @@ class _FileRows:
             items += [f"count(*) FILTER (WHERE ({failed}) AND ({checked}))",
                       f"count(*) FILTER (WHERE {checked})",
                       f"min(source_row) FILTER (WHERE ({failed}) AND ({checked}))"]
-        results = loader.execute(f"SELECT {month}, count(*), {', '.join(items)} {where} "
-                                 "GROUP BY ALL")
+        # Grouped by the row's list of redacted columns as well (rows share a few such lists):
+        # the redactions per column are counted from the lists, in the same scan.
+        results = loader.execute(f"SELECT {month}, redacted, count(*), {', '.join(items)} "
+                                 f"{where} GROUP BY ALL")
         totals = {name: [0, 0, None] for name in tests}
-        for month_value, count, *values in results:
+        for month_value, redacted, count, *values in results:
             self.capabilities.add(dataset.name, plan.name, month_value, count,
                                   dict(zip(counted, values, strict=False)))
+            for column in redacted:
+                self.capabilities.add_redacted(dataset.name, plan.name, month_value, column,
+                                               count)
             for position, name in enumerate(tests):
                 failed, total, first = values[len(counted) + 3 * position:][:3]
                 tally = totals[name]
@@ -561,10 +579,6 @@ class _FileRows:
                     tally[2] = first
         for name, (failed, total, first) in totals.items():
             checks.add(name, failed, total, plan.name, first)
-        for month_value, column, count in loader.execute(
-                f"SELECT {month}, name, count(*) FROM (SELECT *, unnest(redacted) AS name "
-                f"{where}) GROUP BY ALL"):
-            self.capabilities.add_redacted(dataset.name, plan.name, month_value, column, count)
 
 
 def _by_dataset(path: Path, plans: list[SheetPlan]) -> dict[str, list[SheetPlan]]:
@@ -646,9 +660,13 @@ def _key_date(con: duckdb.DuckDBPyConnection, rows: SheetRows, part: pa.Table):
     return con.execute(rows.key_dates("part")).fetchone()[0]
 
 
-def _noted(con: duckdb.DuckDBPyConnection, query: str, part: pa.Table) -> pa.Table:
-    """What a worker's own DuckDB notes of one slice (`part`, read by the query)."""
-    return con.sql(query).to_arrow_table()
+def _duplicates(loader: Loader, part: pa.Table) -> pa.Table:
+    """The (sheet, row) of each row whose hash an earlier row of the file has (`part`: the
+    sheet, row and hash of every row compared)."""
+    return loader.con.sql(
+        "SELECT sheet, row FROM part WHERE hash IN (SELECT hash FROM part GROUP BY hash "
+        "HAVING count(*) > 1) QUALIFY row_number() OVER (PARTITION BY hash ORDER BY sheet, row) "
+        "> 1").to_arrow_table()
 
 
 def _release_facility_codes(warehouse: Warehouse, release: str) -> frozenset[str]:
