@@ -11,7 +11,7 @@ keeps formatted blank rows) and are counted, not loaded.
 
 The query of a sheet (`SheetRows.query`) yields its typed columns, in the order they take in the
 table, and columns that the load reads and never stores (`HELPERS`): whether the row is blank,
-whether its key date is unreadable, the raw key date as text, a 64-bit hash of its raw cells (for
+whether its key date is unreadable, the raw key date as text (of such a row), a 64-bit hash of its raw cells (for
 exact duplicates) and whether it names whom it is about.
 """
 
@@ -46,6 +46,7 @@ _DECIMAL = r"\s*-?\$?[\d,]*\.?\d+\s*"
 _ASCII = r"[\x00-\x7f]*"
 _CELL = "<cell>"
 _I = "'i'"  # case-insensitive
+_REDACTED, _ERROR = 1, 2  # what a text cell holds besides a value
 # UNICODE_SPACE as an RE2 class: ASCII's controls, three more, and Unicode's separators (Z).
 _SPACE_CLASS = r"[\t-\r\x1c-\x1f\x{85}\p{Z}]"
 _AOR_KEY_FUNCTION = "iceledger_aor_key"
@@ -143,6 +144,13 @@ class SheetRows:
     def _every(self) -> set[int]:
         return set(range(len(self.columns)))
 
+    @property
+    def _checked(self) -> list[int]:
+        """The columns whose cells can fail (f): typed ones, and text that can hold Excel's
+        error values."""
+        return [i for i, c in enumerate(self.columns)
+                if self._kinds[i] is not None or c.storage == "text"]
+
     def _typed(self, source: str, converted: set[int]) -> str:
         """Raw columns (r) and, for the `converted` ones, whether a text cell is a redaction
         (h); their values stripped of it (s), marked (m), converted (v) and failed (f): in
@@ -158,9 +166,10 @@ class SheetRows:
             text = column.storage == "text"
             if text:
                 hits.append(f"{self._redaction.replace(_CELL, raw)} AS h{i}")
-                stripped += [f"CASE WHEN h{i} THEN NULL ELSE r{i} END AS s{i}",
-                             f"(h{i} AND r{i} <> '') AS m{i}"]
-                typed += [f"s{i}", f"m{i}"]
+                stripped += [f"CASE WHEN h{i} > 0 THEN NULL ELSE r{i} END AS s{i}",
+                             f"(h{i} = {_REDACTED} AND r{i} <> '') AS m{i}",
+                             f"h{i} = {_ERROR} AS e{i}"]
+                typed += [f"s{i}", f"m{i}", f"e{i}"]
             else:
                 stripped.append(f"r{i} AS s{i}")
                 typed.append(f"s{i}")
@@ -175,8 +184,11 @@ class SheetRows:
             else:
                 value = self._convert(kind, f"s{i}", column.storage)
                 typed.append(f"{value} AS v{i}")
-            if kind is not None:
-                typed.append(f"(s{i} IS NOT NULL AND ({value}) IS NULL) AS f{i}")
+            failed = f"(s{i} IS NOT NULL AND ({value}) IS NULL)" if kind is not None else ""
+            if text:
+                failed = f"(e{i} OR {failed})" if failed else f"e{i}"
+            if failed:
+                typed.append(f"{failed} AS f{i}")
         return (f"SELECT {', '.join(typed)} FROM (SELECT {', '.join(stripped)} FROM "
                 f"(SELECT {', '.join(hits)} FROM {source}))")
 
@@ -205,9 +217,9 @@ class SheetRows:
         columns["redacted"] = (
             f"list_where({_sql_list(self.columns[i].name for i in texts)}, "
             f"[{', '.join(f'm{i}' for i in texts)}])" if texts else "CAST([] AS VARCHAR[])")
-        typed = [i for i in range(len(self.columns)) if self._kinds[i] is not None]
+        typed = self._checked
         entries = ", ".join(f"CASE WHEN f{i} THEN {literal(self.columns[i].name + '=')} || "
-                            f"CAST(s{i} AS VARCHAR) END" for i in typed)
+                            f"CAST(coalesce(s{i}, r{i}) AS VARCHAR) END" for i in typed)
         # Most rows have no cell in `unparsed`: their list is made only when one has.
         columns["unparsed"] = (
             f"CASE WHEN {' OR '.join(f'f{i}' for i in typed)} THEN list_filter([{entries}], "
@@ -237,7 +249,8 @@ class SheetRows:
         return [
             (BLANK, f"({blank})"),
             (KEY_FAILED, "false" if key is None else f"(f{key} AND NOT ({blank}))"),
-            (KEY_TEXT, "CAST(NULL AS VARCHAR)" if key is None else f"CAST(r{key} AS VARCHAR)"),
+            (KEY_TEXT, "CAST(NULL AS VARCHAR)" if key is None
+             else f"CASE WHEN f{key} THEN CAST(r{key} AS VARCHAR) END"),
             (HASH, f"hash({', '.join(f'r{i}' for i in range(len(self.columns)))})"),
             (IDENTIFIED, f"({' OR '.join(identifiers) or 'false'})"),
         ]
@@ -391,24 +404,30 @@ _AOR_CODES = _sql_list(office.code for office in _AOR_OFFICES)
 
 
 def _redaction_sql(cat: Catalog) -> str:
-    """A condition on _CELL (a text cell, to be replaced): empty, a listed redaction string, or made only of
-    FOIA exemption markers (the catalogue's pattern, in RE2 with Python's whitespace)."""
+    """What a text cell (_CELL, to be replaced) holds: a value (0), a redaction (_REDACTED:
+    empty, a listed redaction string, or made only of FOIA exemption markers, by the
+    catalogue's pattern in RE2 with Python's whitespace) or one of Excel's error values
+    (_ERROR)."""
     # CASE, not IN (...): DuckDB may plan an IN list as a join, two per column. And a CASE
-    # decides most cells by whether they hold a parenthesis (every exemption marker does); the
-    # pattern is tried only on those that do and are no listed string.
+    # decides most cells by their first character or whether they hold a parenthesis (every
+    # exemption marker does); the pattern is tried only on those that do and are no listed
+    # string.
     pattern = _re2(cat.redaction_pattern.pattern)
-    paren = [m for m in cat.redaction_markers if "(" in m]
-    plain = [m for m in cat.redaction_markers if "(" not in m]
-    return (f"(CASE WHEN {_CELL} = '' THEN true WHEN contains({_CELL}, '(') THEN "
-            f"{_any_of(paren, f'regexp_full_match({_CELL}, {literal(pattern)}, {_I})')} "
-            f"ELSE {_any_of(plain, 'false')} END)")
+    paren = {m: _REDACTED for m in cat.redaction_markers if "(" in m}
+    hashed = {**{m: _REDACTED for m in cat.redaction_markers if m.startswith("#")},
+              **{e: _ERROR for e in cat.cell_errors}}
+    plain = {m: _REDACTED for m in cat.redaction_markers if "(" not in m and m not in hashed}
+    return (f"(CASE WHEN {_CELL} = '' THEN {_REDACTED} WHEN contains({_CELL}, '(') THEN "
+            f"{_one_of(paren, f'CASE WHEN regexp_full_match({_CELL}, {literal(pattern)}, {_I}) THEN {_REDACTED} ELSE 0 END')} "
+            f"WHEN starts_with({_CELL}, '#') THEN {_one_of(hashed, '0')} "
+            f"ELSE {_one_of(plain, '0')} END)")
 
 
-def _any_of(texts: list[str], otherwise: str) -> str:
-    """Whether _CELL is one of `texts`, else `otherwise`."""
-    if not texts:
+def _one_of(codes: dict[str, int], otherwise: str) -> str:
+    """The code of _CELL among `codes`, else `otherwise`."""
+    if not codes:
         return otherwise
-    cases = " ".join(f"WHEN {literal(t)} THEN true" for t in texts)
+    cases = " ".join(f"WHEN {literal(t)} THEN {code}" for t, code in codes.items())
     return f"CASE {_CELL} {cases} ELSE {otherwise} END"
 
 

@@ -346,6 +346,10 @@ def _after(build: Callable[[], list[pa.Table]]) -> Iterator[pa.Table]:
     yield from (t for t in build() if t.num_rows)
 
 
+def _count(mask: pa.ChunkedArray) -> int:
+    return pc.sum(mask).as_py() or 0
+
+
 class _Notes:
     """What the insert notes of every row it reads, as the rows pass its filter (the noting
     function, `_FileRows._insert`): blank rows counted, rows with an unreadable key date and
@@ -354,6 +358,7 @@ class _Notes:
 
     def __init__(self) -> None:
         self.sheet = 0
+        self.read = 0  # rows read, blank ones included
         self.kept = 0
         self.blank = 0
         self.named: list[pa.Table] = []  # sheet, row, hash
@@ -363,17 +368,19 @@ class _Notes:
     def __call__(self, row: pa.Array, hash_: pa.Array, identified: pa.Array, blank: pa.Array,
                  failed: pa.Array, key_text: pa.Array) -> pa.Array:
         keep = pc.invert(pc.or_(blank, failed))
-        sheet = pa.repeat(pa.scalar(self.sheet, pa.int32()), len(row))
-        named = pa.table({"sheet": sheet, "row": row, "hash": hash_}).filter(
-            pc.and_(keep, identified))
+        blanks, failures = _count(blank), _count(failed)
+        named = pc.and_(keep, identified)
         with self._lock:
-            self.kept += pc.sum(keep).as_py() or 0
-            self.blank += pc.sum(blank).as_py() or 0
-            if named.num_rows:
-                self.named.append(named)
-            if pc.any(failed).as_py():
-                self.failed.append(pa.table({"sheet": sheet, "row": row,
-                                             "key_text": key_text}).filter(failed))
+            self.read += len(row)
+            self.kept += len(row) - blanks - failures
+            self.blank += blanks
+            if _count(named):
+                self.named.append(pa.table({"sheet": pa.repeat(pa.scalar(
+                    self.sheet, pa.int32()), len(row)), "row": row, "hash": hash_}).filter(named))
+            if failures:
+                self.failed.append(pa.table({"sheet": pa.repeat(pa.scalar(
+                    self.sheet, pa.int32()), len(row)), "row": row, "key_text": key_text}
+                ).filter(failed))
         return keep
 
 
@@ -417,11 +424,11 @@ class _FileRows:
                     for name in foia_derived.required_columns(dataset.table)}
         sheets = [SheetRows(plan, self.reader.columns(plan), self.context, required)
                   for plan in plans]
-        self.notes = notes = _Notes()
+        self.notes = _Notes()
         for rows in sheets:
-            notes.sheet = rows.plan.index
+            self.notes.sheet = rows.plan.index
             self._insert(loader, dataset.table, rows)
-        self._account(loader, dataset.table, sheets, notes)
+        self._account(loader, dataset.table, sheets, self.notes)
         for rows in sheets:
             self._tally(loader, dataset, rows, checks)
 
@@ -440,6 +447,14 @@ class _FileRows:
         try:
             with self._reporting(loader.con):
                 loader.insert(table, records.format(rows.query(relation)))
+            if not self.reader.numbered(rows.plan, self.notes.read):
+                # Numbered wrong (a CSV's empty lines): the rows go, and come again renumbered.
+                prefix = f"{self.context.record_prefix}:{rows.plan.index}"
+                loader.execute(f"DELETE FROM {ident(table)} WHERE record_id >= "
+                               f"{literal(prefix + ':')} AND record_id < {literal(prefix + ';')}")
+                self.notes = _Notes()
+                self.notes.sheet = rows.plan.index
+                loader.insert(table, records.format(rows.query(self.reader.relation(rows.plan))))
         except (duckdb.InvalidInputException, duckdb.IOException) as exc:
             if _interrupted(exc):
                 raise KeyboardInterrupt from None

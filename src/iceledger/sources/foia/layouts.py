@@ -136,6 +136,7 @@ class Catalog:
     types: dict[str, str]  # canonical column -> one of CANONICAL_TYPES
     redaction_markers: tuple[str, ...]
     redaction_pattern: re.Pattern
+    cell_errors: tuple[str, ...]
     datetime_formats: tuple[str, ...]
     excel_epoch: str
     yes_no: dict[str, bool]
@@ -328,6 +329,7 @@ def parse_catalog(data: dict, vocabulary: dict) -> Catalog:
         types=types,
         redaction_markers=tuple(data["redaction_markers"]),
         redaction_pattern=redaction_regex(data["redaction_marker_pattern"]),
+        cell_errors=tuple(data["cell_errors"]),
         datetime_formats=tuple(data["datetime_formats"]),
         excel_epoch=data["excel_epoch"],
         yes_no=dict(value_maps["yes_no"]),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import mmap
 import re
 import tempfile
 import zipfile
@@ -54,6 +53,7 @@ MAX_LEADING_ROWS = 1_000  # formatted blank rows above a header that the header 
 MAX_ROW_GAP = 10_000  # rows missing from a sheet's XML before the slice is cut there
 MAX_PART_BYTES = 2 << 30  # a workbook part read whole (shared strings, styles, workbook.xml)
 CSV_MAX_LINE_BYTES = 16 << 20
+CSV_SCAN_BYTES = 16 << 20
 CSV_DELIMITERS = (",", "\t", "|", ";")
 ROW = "__row"  # the column of source row numbers in every relation and part a reader hands over
 
@@ -66,6 +66,10 @@ _ROW_START = re.compile(rb"<row[\s>/]")
 _VALUE_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*(?<!/)>(?:(?!</row>).)*?<(?:v|is)\b',
                         re.DOTALL)
 _TEXT_TYPES = ("string", "large_string", "string_view")
+# A cell holding one of Excel's error values (a formula that failed), which the fast reader
+# reads as empty: written as an inline string of the error's text before it reads the slice.
+_ERROR_CELL = re.compile(rb'<c\b([^>]*?)\st="e"([^>]*)>(?:(?!</c>).)*?<v>([^<]*)</v>\s*</c>',
+                         re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,11 @@ class FoiaReader(ABC):
     def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
         """Work items of a sheet, each with the bytes of the file it covers (for progress)."""
         return iter(())
+
+    def numbered(self, plan: SheetPlan, records: int) -> bool:
+        """Whether the relation numbered the `records` it read right; if not, the next
+        relation of the sheet will."""
+        return True
 
     def unread_blank_rows(self, plan: SheetPlan) -> int:
         """Blank rows of the sheet that its relation or work items leave out."""
@@ -305,6 +314,13 @@ def _row_runs(piece: bytes | memoryview, first_row: int) -> Iterator[tuple[bytes
             start, run_first = found.start(), number
         previous = number
     yield piece[start:], run_first
+
+
+def _errors_as_text(piece: bytes | memoryview) -> bytes | memoryview:
+    """Sheet XML with each error cell (`t="e"`) an inline string of its error's text."""
+    if not re.search(rb'\st="e"', piece):
+        return piece
+    return _ERROR_CELL.sub(rb'<c\1\2 t="inlineStr"><is><t>\3</t></is></c>', piece)
 
 
 def beyond_columns(width: int) -> re.Pattern:
@@ -694,7 +710,8 @@ class XlsxReader(FoiaReader):
         def parse() -> RawPart:
             location = Location(self.path.name, plan.name, row=first_row)
             try:
-                reader = fastexcel.read_excel(self._slice_workbook(anchor, piece))
+                reader = fastexcel.read_excel(self._slice_workbook(anchor, _errors_as_text(
+                    piece)))
                 batch = reader.load_sheet(0, header_row=0, dtypes="string", eager=True)
                 table = pa.Table.from_batches([batch])
             except BaseException as exc:
@@ -735,7 +752,8 @@ class CsvReader(FoiaReader):
         self.header_line = text.splitlines()[0] if text else ""
         self.delimiter, self.match = self._header()
         self._transcoded: Path | None = None
-        self._blank_steps: list[tuple[int, int]] | None = None
+        # Empty lines among the records, once looked for (see `numbered`).
+        self._empty_lines: list[tuple[int, int]] | None = None
         self._blank_count = 0
 
     def _encoding(self, sample: bytes) -> str:
@@ -776,8 +794,11 @@ class CsvReader(FoiaReader):
                 in enumerate(zip(names, plan.match.raw_headers, strict=True))]
 
     def relation(self, plan: SheetPlan) -> str:
-        """`read_csv` on DuckDB's threads, every field as text (empty -> NULL), with the record
-        number of each row: DuckDB skips empty lines, which the record numbers still count."""
+        """`read_csv`, every field as text (empty -> NULL), with the record number of each row.
+        DuckDB numbers the records as it reads them (WITH ORDINALITY, which reads the file on
+        one thread: DuckDB cannot number a CSV's records in parallel); it skips empty lines,
+        which the record numbers still count, so once a file is known to hold some among its
+        records (`numbered`), the numbers step over them."""
         if self.encoding == "cp1252":
             self._transcoded = self._transcoded or self._utf8_copy()
         path = self._transcoded or self.path
@@ -788,63 +809,63 @@ class CsvReader(FoiaReader):
                 f"{literal('utf-16' if self.encoding == 'utf-16' else 'utf-8')}, "
                 f"max_line_size = {CSV_MAX_LINE_BYTES}, strict_mode = true)")
         read = f"(SELECT * FROM {read} WITH ORDINALITY) AS records"
-        before = self._blank_lines_before()
-        if not before:
+        if not self._empty_lines:
             return f"(SELECT *, ordinality + 1 AS {ROW} FROM {read})"
-        # The empty lines before each record, as (records before the empty line, empty lines
-        # up to it): the last such pair before a record says how far its number moves.
-        steps = ", ".join(f"({records}, {lines})" for records, lines in before)
+        # Per run of empty lines among the records: (records before it, empty lines so far);
+        # a record's number moves by the count of the last run before it.
+        steps = ", ".join(f"({before}, {lines})" for before, lines in self._empty_lines)
         return (f"(SELECT records.*, ordinality + 1 + coalesce(blank.lines, 0) AS {ROW} "
                 f"FROM {read} ASOF LEFT JOIN (VALUES {steps}) AS blank(before, lines) "
                 "ON records.ordinality > blank.before ORDER BY ordinality)")
 
+    def numbered(self, plan: SheetPlan, records: int) -> bool:
+        """Whether the relation numbered the `records` it read right. It did unless the file
+        holds empty lines among its records, which only a file whose line ends outnumber its
+        records can (they may also be line ends inside quoted values): then the file is read
+        record by record to place them, and the next relation steps over them."""
+        if self._empty_lines is not None:
+            return True
+        ends, trailing = self._line_ends()
+        if (ends - trailing) - records in (0, 1) and self.encoding != "utf-16":
+            self._empty_lines, self._blank_count = [], trailing
+            return True
+        self._empty_lines, self._blank_count = self._placed_empty_lines()
+        return not self._empty_lines
+
     def unread_blank_rows(self, plan: SheetPlan) -> int:
         """Empty lines: DuckDB skips them, but each is a blank row (numbered and counted)."""
-        self._blank_lines_before()
         return self._blank_count
 
-    def _blank_lines_before(self) -> list[tuple[int, int]]:
-        """(records before, empty lines so far) at each run of empty lines between records.
-        Empty lines are looked for in the bytes; only a file that holds one (inside a quoted
-        value, perhaps) is read record by record to place them."""
-        if self._blank_steps is not None:
-            return self._blank_steps
-        steps: list[tuple[int, int]] = []
-        count = 0
+    def _line_ends(self) -> tuple[int, int]:
+        """The line ends in the file, and the empty lines at its end."""
+        ends, tail = 0, b""
         with open(self.path, "rb") as handle:
-            size = handle.seek(0, 2)
-            view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-            try:
-                end = size
-                while end and view[end - 1] in b"\r\n":
-                    end -= 1
-                tail = bytes(view[end:]).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-                trailing = max(tail.count(b"\n") - 1, 0)
-                inner = self.encoding == "utf-16" or any(
-                    view.find(pair, 0, end) >= 0 for pair in (b"\n\n", b"\n\r\n", b"\r\r"))
-            finally:
-                if size:
-                    view.close()
-        if inner:
-            records = 0
-            with open(self.path, newline="", encoding=self.encoding) as text:
-                for number, record in enumerate(csv.reader(text, delimiter=self.delimiter)):
-                    if number == 0:
-                        continue
-                    if record:
-                        records += 1
-                    else:
-                        count += 1
-                        if steps and steps[-1][0] == records:
-                            steps[-1] = (records, count)
-                        else:
-                            steps.append((records, count))
-            # Empty lines after the last record move no record's number.
-            steps = [s for s in steps if s[0] < records]
-        else:
-            count = trailing
-        self._blank_steps, self._blank_count = steps, count
-        return steps
+            while block := handle.read(CSV_SCAN_BYTES):
+                ends += block.count(b"\n")
+                tail = (tail + block)[-4096:]
+        trailing = tail[len(tail.rstrip(b"\r\n")):].replace(b"\r\n", b"\n").count(b"\n")
+        return ends, max(trailing - 1, 0)
+
+    def _placed_empty_lines(self) -> tuple[list[tuple[int, int]], int]:
+        """Every empty line among the records, read record by record (Python's csv module,
+        which keeps quoted line ends inside their value), as relation() takes them, and the
+        count of all empty lines."""
+        steps: list[tuple[int, int]] = []
+        records = count = 0
+        with open(self.path, newline="", encoding=self.encoding) as text:
+            for number, record in enumerate(csv.reader(text, delimiter=self.delimiter)):
+                if number == 0:
+                    continue
+                if record:
+                    records += 1
+                    continue
+                count += 1
+                if steps and steps[-1][0] == records:
+                    steps[-1] = (records, count)
+                else:
+                    steps.append((records, count))
+        # Empty lines after the last record move no record's number.
+        return [s for s in steps if s[0] < records], count
 
     def _utf8_copy(self) -> Path:
         """The file as UTF-8 in a temporary file: DuckDB reads no Windows-1252."""
