@@ -89,6 +89,7 @@ SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".parquet")
 # The function through which the insert notes every row it reads (_Notes).
 NOTE = "iceledger_note"
 PROGRESS_SECONDS = 0.2
+STREAM_ROWS = 122_880  # rows a batch, when one query's rows stream into another
 
 Progress = Callable[[int], None]  # bytes of the current file just processed
 
@@ -335,6 +336,12 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
     return outcome
 
 
+def _report_progress(con: duckdb.DuckDBPyConnection) -> None:
+    """Have the connection keep its queries' progress, for query_progress(), unprinted."""
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+
+
 def _interrupted(exc: BaseException) -> bool:
     """Whether an error is Ctrl-C in disguise: DuckDB reports one that reaches it while it
     takes in a batch ("Query interrupted") or runs a Python function (a KeyboardInterrupt)."""
@@ -408,8 +415,7 @@ class _FileRows:
                             ["BIGINT", "UBIGINT", "BOOLEAN", "BOOLEAN", "BOOLEAN", "VARCHAR"],
                             "BOOLEAN", type="arrow", side_effects=True,
                             null_handling="special")
-        con.execute("SET enable_progress_bar = true")
-        con.execute("SET enable_progress_bar_print = false")
+        _report_progress(con)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {KNOWN_FACILITY_CODES} AS "
                     "SELECT DISTINCT unnest(?::VARCHAR[]) AS code", [sorted(codes)])
 
@@ -445,8 +451,7 @@ class _FileRows:
             self._insert_parts(loader, table, rows, records.format(rows.query("part")))
             return
         try:
-            with self._reporting(loader.con):
-                loader.insert(table, records.format(rows.query(relation)))
+            self._insert_relation(loader, table, rows, records, relation)
             if not self.reader.numbered(rows.plan, self.notes.read):
                 # Numbered wrong (a CSV's empty lines): the rows go, and come again renumbered.
                 prefix = f"{self.context.record_prefix}:{rows.plan.index}"
@@ -454,11 +459,30 @@ class _FileRows:
                                f"{literal(prefix + ':')} AND record_id < {literal(prefix + ';')}")
                 self.notes = _Notes()
                 self.notes.sheet = rows.plan.index
-                loader.insert(table, records.format(rows.query(self.reader.relation(rows.plan))))
+                self._insert_relation(loader, table, rows, records,
+                                      self.reader.relation(rows.plan))
         except (duckdb.InvalidInputException, duckdb.IOException) as exc:
             if _interrupted(exc):
                 raise KeyboardInterrupt from None
             raise self.reader.read_error(exc) from None
+
+    def _insert_relation(self, loader: Loader, table: str, rows: SheetRows, records: str,
+                         relation: str) -> None:
+        """The query over the reader's relation. A relation that reads on one thread (a CSV's:
+        DuckDB numbers its records only so) is read by a query of its own, whose rows stream
+        into the query that types them: that one, the bulk of the work, runs on every thread."""
+        if not self.reader.serial:
+            with self._reporting(loader.con):
+                loader.insert(table, records.format(rows.query(relation)))
+            return
+        reading = loader.con.cursor()
+        _report_progress(reading)
+        try:
+            with self._reporting(reading):
+                loader.insert(table, records.format(rows.query("part")), reading.sql(
+                    f"SELECT * FROM {relation}").to_arrow_reader(STREAM_ROWS))
+        finally:
+            reading.close()
 
     def _insert_parts(self, loader: Loader, table: str, rows: SheetRows, records: str) -> None:
         """A workbook sheet: its slices, read on worker threads, stream in order into the

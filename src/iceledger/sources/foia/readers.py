@@ -151,6 +151,7 @@ class FoiaReader(ABC):
     warnings: list[str]
     catalog: Catalog
     ice_sheets: list[IceSheet]  # filled by plans()
+    serial = False  # whether DuckDB reads the relation on one thread only
 
     @abstractmethod
     def plans(self) -> list[SheetPlan]:
@@ -739,6 +740,8 @@ class XlsxReader(FoiaReader):
 
 
 class CsvReader(FoiaReader):
+    serial = True  # DuckDB numbers a CSV's records only on one thread (WITH ORDINALITY)
+
     def __init__(self, path: Path, cat: Catalog | None = None):
         self.path = path
         self.warnings = []
