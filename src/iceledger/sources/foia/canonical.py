@@ -11,8 +11,8 @@ keeps formatted blank rows) and are counted, not loaded.
 
 The query of a sheet (`SheetRows.query`) yields its typed columns, in the order they take in the
 table, and columns that the load reads and never stores (`HELPERS`): whether the row is blank,
-whether its key date is unreadable, the raw key date as text (of such a row), a 64-bit hash of its raw cells (for
-exact duplicates) and whether it names whom it is about.
+whether its key date is unreadable, the raw key date as text (of such a row), a 64-bit hash of
+its raw cells (for exact duplicates) and whether it names whom it is about.
 """
 
 from __future__ import annotations
@@ -332,7 +332,6 @@ class SheetRows:
                 "* 1000000.0 AS BIGINT)) END")
 
 
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -365,14 +364,6 @@ def _trimmed(text: str) -> str:
 def _unpadded(text: str) -> str:
     """Dates and times with leading zeros dropped ("01/02/2025 09:05" -> "1/2/2025 9:5")."""
     return f"regexp_replace({_trimmed(text)}, '(^|\\D)0+(\\d)', '\\1\\2', 'g')"
-
-
-def _empty(value: str, storage: str) -> str:
-    if storage == "text":
-        return f"({value} IS NULL OR {value} = '')"
-    if storage == "float":
-        return f"({value} IS NULL OR isnan({value}))"
-    return f"{value} IS NULL"
 
 
 def _mapped(value: str, mapping: dict, otherwise: str | None, kind: str = "VARCHAR") -> str:
@@ -424,10 +415,11 @@ def _redaction_sql(cat: Catalog) -> str:
     hashed = {**{m: _REDACTED for m in cat.redaction_markers if m.startswith("#")},
               **{e: _ERROR for e in cat.cell_errors}}
     plain = {m: _REDACTED for m in cat.redaction_markers if "(" not in m and m not in hashed}
+    marked = (f"CASE WHEN regexp_full_match({_CELL}, {literal(pattern)}, {_I}) THEN "
+              f"{_REDACTED} ELSE 0 END")
     return (f"(CASE WHEN {_CELL} = '' THEN {_REDACTED} WHEN contains({_CELL}, '(') THEN "
-            f"{_one_of(paren, f'CASE WHEN regexp_full_match({_CELL}, {literal(pattern)}, {_I}) THEN {_REDACTED} ELSE 0 END')} "
-            f"WHEN starts_with({_CELL}, '#') THEN {_one_of(hashed, '0')} "
-            f"ELSE {_one_of(plain, '0')} END)")
+            f"{_one_of(paren, marked)} WHEN starts_with({_CELL}, '#') THEN "
+            f"{_one_of(hashed, '0')} ELSE {_one_of(plain, '0')} END)")
 
 
 def _one_of(codes: dict[str, int], otherwise: str) -> str:

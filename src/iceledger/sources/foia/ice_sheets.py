@@ -7,7 +7,7 @@ one `ice_summary_totals` row per dataset in `foia_checks`). The footnotes are st
 release (`foia_release_notes`); their "updated through" date is the release date when the file
 name carries none.
 
-`Capabilities` tallies, from the rows as they are loaded, how many rows of each dataset, sheet and month
+`Capabilities` tallies, from the rows loaded, how many rows of each dataset, sheet and month
 carry a value in each canonical column (`foia_capabilities`): what the release can say, period by
 period (docs/codebook.md, "FOIA capabilities").
 """
