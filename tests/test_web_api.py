@@ -28,8 +28,9 @@ from test_web_support import (
 
 from iceledger.errors import IceledgerError
 from iceledger.serving import charts
-from iceledger.web.app import PAGE_TITLES, Body, BodyCache, create_app
+from iceledger.web.app import PAGE_TITLES, create_app
 from iceledger.web.guards import SECURITY_HEADERS, DownloadBudget
+from iceledger.web.state import Body, BodyCache
 
 
 @pytest.fixture(scope="module")
@@ -361,7 +362,7 @@ def test_warehouse_is_opened_read_only(warehouse):
     app_client.get(f"/api/metrics/{DAILY}")
     app_client.get("/api/map")
     assert hashlib.sha256(warehouse.read_bytes()).hexdigest() == before
-    service = app_client.app.state.service
+    service = app_client.app.state.dashboard.service
     with pytest.raises(Exception, match="read-only"):
         service.backend().raw_sql("CREATE TABLE sneaky AS SELECT 1")
 

@@ -8,29 +8,22 @@ In public mode every count of people goes through `iceledger.serving.disclosure`
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import math
-import re
-import threading
-from collections import OrderedDict
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi import Path as PathParameter
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from iceledger import metrics  # noqa: F401 - importing registers every metric
@@ -40,7 +33,9 @@ from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
 from iceledger.serving import charts
 from iceledger.serving.headlines import headline_facts
 from iceledger.web import geo, pages
-from iceledger.web.guards import DownloadBudget, HeadAsGet, SecurityHeaders
+from iceledger.web.guards import HeadAsGet, SecurityHeaders
+from iceledger.web.params import Args, MapRelease, MetricName, QueryArgs
+from iceledger.web.state import Body, Dashboard
 from iceledger.serving.service import (
     STANDARD_FILTERS,
     MetricFailed,
@@ -52,11 +47,7 @@ from iceledger.serving.service import (
     iso_or_none,
 )
 
-# Suppression audits solve a linear system over the hidden cells; this cap keeps that bounded.
-PUBLIC_MAX_ROWS = 2_000
-RENDERED_BODY_BYTES = 192 * 2**20
 ERROR_CHARACTERS = 1_000
-RENDER_SLOTS = 4
 PUBLISHED_PAGE = "published"
 PAGE_TITLES = {**QUESTIONS, PUBLISHED_PAGE: "Published statistics"}
 FILTER_LABELS = {
@@ -135,8 +126,8 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "parquet": "application/vnd.apache.parquet",
 }
-# Bodies smaller than this go uncompressed: gzip would save less than it costs.
-GZIP_MIN_BYTES = 1024
+
+
 class SimulationBody(BaseModel):
     synthetic: bool
     strategy: str
@@ -156,126 +147,6 @@ DOWNLOAD_ERRORS = {
     **ERRORS,
     429: {"model": ErrorBody, "description": "download budget spent; see Retry-After"},
 }
-
-
-@dataclass
-class QueryArgs:
-    by: list[str]
-    start: date | None
-    end: date | None
-    filters: dict[str, list[str]] = field(default_factory=dict)
-
-    def key(self) -> tuple:
-        # Canonical: the order of `by` and of a filter's values changes no number.
-        filters = tuple(sorted((f, tuple(sorted(set(v)))) for f, v in self.filters.items() if v))
-        return tuple(sorted(set(self.by))), self.start, self.end, filters
-
-
-@dataclass(frozen=True)
-class Body:
-    """A rendered response body, with its gzip form when worth having (compressed once)."""
-
-    raw: bytes
-    gzipped: bytes | None
-
-    @property
-    def size(self) -> int:
-        return len(self.raw) + len(self.gzipped or b"")
-
-    @classmethod
-    def of(cls, raw: bytes, compress: bool) -> Body:
-        worth = compress and len(raw) >= GZIP_MIN_BYTES
-        return cls(raw, gzip.compress(raw, compresslevel=6) if worth else None)
-
-    def response(
-        self, media_type: str, accept_encoding: str, headers: dict[str, str] | None
-    ) -> Response:
-        headers = {**(headers or {}), "Vary": "Accept-Encoding"}
-        if self.gzipped is not None and "gzip" in accept_encoding.lower():
-            return Response(
-                self.gzipped, media_type=media_type, headers=headers | {"Content-Encoding": "gzip"}
-            )
-        return Response(self.raw, media_type=media_type, headers=headers)
-
-
-class BodyCache:
-    """Rendered response bodies up to a byte budget, least recently used dropped first.
-
-    Used from the event-loop thread only. A budget in bytes, not entries: one breakdown can be
-    megabytes, and a client asking for many distinct queries must not grow the server unbounded.
-    """
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._bodies: OrderedDict[tuple, Body] = OrderedDict()
-
-    def get(self, key: tuple) -> Body | None:
-        body = self._bodies.get(key)
-        if body is not None:
-            self._bodies.move_to_end(key)
-        return body
-
-    def put(self, key: tuple, body: Body) -> None:
-        if key in self._bodies:
-            return
-        self._bodies[key] = body
-        self.bytes += body.size
-        while self.bytes > self.max_bytes:
-            _, dropped = self._bodies.popitem(last=False)
-            self.bytes -= dropped.size
-
-
-def _iso_day(value: object) -> object:
-    # Pydantic reads `to=0` as a Unix time (1970-01-01); a day is only ever written YYYY-MM-DD.
-    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("not a day written YYYY-MM-DD")
-    return value
-
-
-Day = Annotated[date | None, BeforeValidator(_iso_day)]
-
-
-# async so that FastAPI does not hand it to the thread pool: it only gathers parameters.
-async def query_args(
-    by: Annotated[list[str], Query(description="break down by these dimensions (repeat)")] = [],  # noqa: B006
-    start: Annotated[Day, Query(alias="from", description="first day, YYYY-MM-DD")] = None,
-    end: Annotated[Day, Query(alias="to", description="last day, YYYY-MM-DD (inclusive)")] = None,
-    aor: Annotated[list[str], Query(description="field office(s)")] = [],  # noqa: B006
-    criminality: Annotated[list[str], Query(description="ICE criminality label(s)")] = [],  # noqa: B006
-    citizenship_country: Annotated[list[str], Query()] = [],  # noqa: B006
-    apprehension_method: Annotated[list[str], Query(description="arrest method(s)")] = [],  # noqa: B006
-    arrest_setting: Annotated[list[str], Query()] = [],  # noqa: B006
-) -> QueryArgs:
-    chosen = {
-        "aor": aor,
-        "criminality": criminality,
-        "citizenship_country": citizenship_country,
-        "apprehension_method": apprehension_method,
-        "arrest_setting": arrest_setting,
-    }
-    return QueryArgs(by, start, end, {f: v for f, v in chosen.items() if v})
-
-
-Args = Annotated[QueryArgs, Depends(query_args)]
-MapRelease = Annotated[date | None, Query(
-    description="publication date of a workbook listing facilities (meta.releases); "
-                "default the newest")]
-
-
-def _list_metric_names(schema: dict) -> None:
-    # The schema lists the metrics registered when it is first generated, so that clients (and
-    # the fuzzer) know the valid names; any other name is answered with 404.
-    schema["enum"] = sorted(REGISTRY)
-
-
-MetricName = Annotated[
-    str,
-    PathParameter(
-        description="a registered metric; GET /api/metrics lists them",
-        json_schema_extra=_list_metric_names,
-    ),
-]
 
 
 class RateLimited(IceledgerError):
@@ -298,9 +169,9 @@ def create_app(
 
     With `warm`, the server computes every metric's default view when it starts (before it
     accepts a connection), so that a cold server's first visitors wait for nothing."""
-    if public:
-        max_rows = min(max_rows, PUBLIC_MAX_ROWS)
-    service = WarehouseService(warehouse_path, public=public, k=k, max_rows=max_rows)
+    dashboard = Dashboard.open(
+        warehouse_path, public, k, max_rows, downloads_per_minute, download_burst)
+    service = dashboard.service
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -309,7 +180,6 @@ def create_app(
             await warm_bodies()
         yield
 
-    budget = DownloadBudget(downloads_per_minute, download_burst)
     templates = Jinja2Templates(directory=str(resources.files("iceledger.web") / "templates"))
     app = FastAPI(
         title="iceledger dashboard API",
@@ -338,7 +208,7 @@ def create_app(
     app.router.redirect_slashes = False
     app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
-    app.state.service = service
+    app.state.dashboard = dashboard
 
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         # Messages quote the request's own values; a huge one is not sent back whole.
@@ -395,7 +265,7 @@ def create_app(
             "suppression": result.suppression,
         }
 
-    bodies = BodyCache(RENDERED_BODY_BYTES)
+    bodies = dashboard.bodies
 
     async def warm_bodies() -> None:
         """Render each default view a page draws first (its rows and its chart)."""
@@ -426,12 +296,8 @@ def create_app(
             bodies.put(key, body)
         return body.response(MEDIA_TYPES[kind], request.headers.get("accept-encoding", ""), headers)
 
-    # Each rendering holds its result and its bodies at once; a burst of distinct requests is
-    # rendered a few at a time, so that memory stays bounded by these, not by the clients.
-    renderings = threading.BoundedSemaphore(RENDER_SLOTS)
-
     def render(kind: str, name: str, args: QueryArgs, value: str | None) -> Body:
-        with renderings:
+        with dashboard.renderings:
             return Body.of(render_bytes(kind, name, args, value), compress=kind != "parquet")
 
     def render_bytes(kind: str, name: str, args: QueryArgs, value: str | None) -> bytes:
@@ -464,7 +330,7 @@ def create_app(
         return _json_bytes(described(result) | {"rows": rows})
 
     def spend_download(request: Request) -> None:
-        wait = budget.take(request.client.host if request.client else "unknown")
+        wait = dashboard.budget.take(request.client.host if request.client else "unknown")
         if wait:
             raise RateLimited(wait)
 
@@ -539,9 +405,6 @@ def create_app(
 
     # --- strategy simulator (iceledger.simulate) ----------------------------------------------
 
-    fitted_model: list = []  # fitted on the first request, then kept: the warehouse is read-only
-    fitting = threading.Lock()
-
     @app.get("/api/simulate", response_model=SimulationBody, responses=SIMULATE_ERRORS,
              tags=["simulate"])
     def simulate_strategy(
@@ -560,10 +423,10 @@ def create_app(
             raise NotServable(
                 "the strategy simulator is not served in public mode: its parameters are "
                 f"estimated per class of people, and a class may hold fewer than {k}")
-        with fitting:
-            if not fitted_model:
-                fitted_model.append(estimate(service.backend()))
-        answer = steady_state_answer(fitted_model[0], strategy, days, target, fill, beds)
+        with dashboard.fitting:
+            if dashboard.simulator_model is None:
+                dashboard.simulator_model = estimate(service.backend())
+        answer = steady_state_answer(dashboard.simulator_model, strategy, days, target, fill, beds)
         return {"synthetic": service.synthetic, **answer}
 
     # --- static assets -----------------------------------------------------------------------
