@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -19,8 +18,7 @@ from typing import Annotated, Any, Literal
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
@@ -29,10 +27,11 @@ from starlette.concurrency import run_in_threadpool
 from iceledger import metrics  # noqa: F401 - importing registers every metric
 from iceledger.errors import IceledgerError
 from iceledger.serving.output import json_rows
-from iceledger.metrics.registry import QUESTIONS, REGISTRY, Metric
+from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.serving import charts
 from iceledger.serving.headlines import headline_facts
 from iceledger.web import geo, pages
+from iceledger.web.errors import RateLimited, add_error_handlers, metric_or_404
 from iceledger.web.guards import HeadAsGet, SecurityHeaders
 from iceledger.web.params import Args, MapRelease, MetricName, QueryArgs
 from iceledger.web.state import Body, Dashboard
@@ -42,12 +41,10 @@ from iceledger.serving.service import (
     MetricRequest,
     MetricResult,
     NotServable,
-    TooManyRows,
     WarehouseService,
     iso_or_none,
 )
 
-ERROR_CHARACTERS = 1_000
 PUBLISHED_PAGE = "published"
 PAGE_TITLES = {**QUESTIONS, PUBLISHED_PAGE: "Published statistics"}
 FILTER_LABELS = {
@@ -149,12 +146,6 @@ DOWNLOAD_ERRORS = {
 }
 
 
-class RateLimited(IceledgerError):
-    def __init__(self, wait: float):
-        self.wait = wait
-        super().__init__(f"download budget spent; try again in {math.ceil(wait)} s")
-
-
 def create_app(
     warehouse_path: Path | str,
     public: bool = False,
@@ -209,39 +200,7 @@ def create_app(
     app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
     app.state.dashboard = dashboard
-
-    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-        # Messages quote the request's own values; a huge one is not sent back whole.
-        if len(message) > ERROR_CHARACTERS:
-            message = message[:ERROR_CHARACTERS] + f"... ({len(message):,} characters)"
-        return JSONResponse({"detail": message}, status_code=status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
-        )
-        return error(400, problems or "invalid request")
-
-    @app.exception_handler(IceledgerError)
-    async def user_error(_: Request, exc: IceledgerError) -> JSONResponse:
-        if isinstance(exc, RateLimited):
-            return error(429, str(exc), {"Retry-After": str(math.ceil(exc.wait))})
-        status = 409 if isinstance(exc, NotServable) else 413 if isinstance(exc, TooManyRows) else 400
-        return error(status, str(exc))
-
-    @app.exception_handler(MetricFailed)
-    async def metric_failed(_: Request, exc: MetricFailed) -> JSONResponse:
-        return error(500, str(exc))
-
-    def metric_or_404(name: str) -> Metric:
-        if name not in REGISTRY:
-            raise _NoSuchMetric(name)
-        return REGISTRY[name]
-
-    @app.exception_handler(_NoSuchMetric)
-    async def no_metric(_: Request, exc: _NoSuchMetric) -> JSONResponse:
-        return error(404, str(exc))
+    add_error_handlers(app)
 
     def request_for(name: str, args: QueryArgs) -> MetricRequest:
         metric_or_404(name)
@@ -504,12 +463,6 @@ def create_app(
         )
 
     return app
-
-
-class _NoSuchMetric(Exception):
-    def __init__(self, name: str):
-        known = ", ".join(sorted(REGISTRY)) or "none"
-        super().__init__(f"no metric named {name!r} (known: {known})")
 
 
 def _metrics_on(service: WarehouseService, page: str) -> list[Metric]:
