@@ -1,4 +1,5 @@
-"""The JSON API: the metrics (list, rows, filters, chart) and their downloads.
+"""The JSON API: the metrics (list, rows, filters, chart) and their downloads, the map, and the
+strategy simulator (iceledger.simulate).
 
 Every number is a registered metric computed by `iceledger.metrics.compute`; no endpoint returns
 warehouse rows, so no person-level record is ever served.
@@ -6,15 +7,16 @@ warehouse rows, so no person-level record is ever served.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from iceledger.serving.service import STANDARD_FILTERS, WarehouseService
+from iceledger.serving.service import STANDARD_FILTERS, NotServable, WarehouseService
+from iceledger.web import geo
 from iceledger.web.errors import RateLimited, metric_or_404
-from iceledger.web.params import Args, MetricName, QueryArgs
+from iceledger.web.params import Args, MapRelease, MetricName, QueryArgs
 from iceledger.web.rendering import respond
 from iceledger.web.state import Dashboard, DashboardDep, ServiceDep
 
@@ -175,6 +177,54 @@ async def _download(
     if wait:
         raise RateLimited(wait)
     return response
+
+
+map_router = APIRouter()
+
+
+@map_router.get("/api/map", tags=["map"], responses={400: ERRORS[400]})
+def map_data(service: ServiceDep, release: MapRelease = None) -> dict:
+    """Facilities and field offices placed on the map, with the population each holds."""
+    return geo.map_data(service, release)
+
+
+@map_router.get("/api/map/chart", response_model=ChartBody, tags=["map"],
+                responses={400: ERRORS[400]})
+def map_chart(service: ServiceDep, release: MapRelease = None) -> dict:
+    """A Vega-Lite map of facilities and field offices, with what it shows beside it."""
+    data = geo.map_data(service, release)
+    about = {k: v for k, v in data.items() if k not in ("facilities", "field_offices")}
+    return {"spec": geo.map_spec(data), "meta": about}
+
+
+simulate_router = APIRouter()
+
+
+@simulate_router.get("/api/simulate", response_model=SimulationBody, responses=SIMULATE_ERRORS,
+                     tags=["simulate"])
+def simulate_strategy(
+    dashboard: DashboardDep,
+    strategy: Annotated[Literal["observed", "volume", "targeted"], Query()] = "volume",
+    target: Annotated[float, Query(gt=0, le=100_000)] = 3000,
+    fill: Annotated[Literal["same-budget", "funded-beds"], Query()] = "same-budget",
+    beds: Annotated[float | None, Query(gt=0, le=10_000_000)] = None,
+    days: Annotated[int, Query(ge=1, le=3650)] = 365,
+) -> dict:
+    """A strategy's steady state (90% intervals) and expected daily population, with the
+    model's assumptions (docs/methodology.md, "Strategy simulator")."""
+    from iceledger.simulate.estimate import estimate
+    from iceledger.simulate.output import steady_state_answer
+
+    service = dashboard.service
+    if service.public:
+        raise NotServable(
+            "the strategy simulator is not served in public mode: its parameters are "
+            f"estimated per class of people, and a class may hold fewer than {service.k}")
+    with dashboard.fitting:
+        if dashboard.simulator_model is None:
+            dashboard.simulator_model = estimate(service.backend())
+    answer = steady_state_answer(dashboard.simulator_model, strategy, days, target, fill, beds)
+    return {"synthetic": service.synthetic, **answer}
 
 
 def name_allow_lists_in_schema(app: FastAPI) -> None:

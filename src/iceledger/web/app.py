@@ -11,9 +11,8 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -22,15 +21,12 @@ from iceledger import metrics  # noqa: F401 - importing registers every metric
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.serving import charts
 from iceledger.serving.headlines import headline_facts
-from iceledger.web import api, geo, pages, rendering
-from iceledger.web.api import ERRORS, SIMULATE_ERRORS, ChartBody, SimulationBody
+from iceledger.web import api, pages, rendering
 from iceledger.web.errors import add_error_handlers
 from iceledger.web.guards import HeadAsGet, SecurityHeaders
-from iceledger.web.params import MapRelease
 from iceledger.web.state import Dashboard
 from iceledger.serving.service import (
     STANDARD_FILTERS,
-    NotServable,
     WarehouseService,
 )
 
@@ -94,44 +90,8 @@ def create_app(
     add_error_handlers(app)
     app.include_router(api.metrics_router)
 
-    @app.get("/api/map", tags=["map"], responses={400: ERRORS[400]})
-    def map_data(release: MapRelease = None) -> dict:
-        """Facilities and field offices placed on the map, with the population each holds."""
-        return geo.map_data(service, release)
-
-    @app.get("/api/map/chart", response_model=ChartBody, tags=["map"],
-             responses={400: ERRORS[400]})
-    def map_chart(release: MapRelease = None) -> dict:
-        """A Vega-Lite map of facilities and field offices, with what it shows beside it."""
-        data = geo.map_data(service, release)
-        about = {k: v for k, v in data.items() if k not in ("facilities", "field_offices")}
-        return {"spec": geo.map_spec(data), "meta": about}
-
-    # --- strategy simulator (iceledger.simulate) ----------------------------------------------
-
-    @app.get("/api/simulate", response_model=SimulationBody, responses=SIMULATE_ERRORS,
-             tags=["simulate"])
-    def simulate_strategy(
-        strategy: Annotated[Literal["observed", "volume", "targeted"], Query()] = "volume",
-        target: Annotated[float, Query(gt=0, le=100_000)] = 3000,
-        fill: Annotated[Literal["same-budget", "funded-beds"], Query()] = "same-budget",
-        beds: Annotated[float | None, Query(gt=0, le=10_000_000)] = None,
-        days: Annotated[int, Query(ge=1, le=3650)] = 365,
-    ) -> dict:
-        """A strategy's steady state (90% intervals) and expected daily population, with the
-        model's assumptions (docs/methodology.md, "Strategy simulator")."""
-        from iceledger.simulate.estimate import estimate
-        from iceledger.simulate.output import steady_state_answer
-
-        if public:
-            raise NotServable(
-                "the strategy simulator is not served in public mode: its parameters are "
-                f"estimated per class of people, and a class may hold fewer than {k}")
-        with dashboard.fitting:
-            if dashboard.simulator_model is None:
-                dashboard.simulator_model = estimate(service.backend())
-        answer = steady_state_answer(dashboard.simulator_model, strategy, days, target, fill, beds)
-        return {"synthetic": service.synthetic, **answer}
+    app.include_router(api.map_router)
+    app.include_router(api.simulate_router)
 
     # --- static assets -----------------------------------------------------------------------
 
