@@ -28,8 +28,9 @@ from test_web_support import (
 
 from iceledger.errors import IceledgerError
 from iceledger.serving import charts
-from iceledger.web.app import PAGE_TITLES, create_app
+from iceledger.web.app import create_app
 from iceledger.web.guards import SECURITY_HEADERS, DownloadBudget
+from iceledger.web.pages import PAGE_TITLES
 from iceledger.web.state import Body, BodyCache
 
 
