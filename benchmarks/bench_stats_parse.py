@@ -70,7 +70,7 @@ def work(mode: str, folder: Path) -> str:
                 cells += sum(map(len, book.get_sheet_by_name(sheet).to_python(
                     skip_empty_area=False)))
         return f"{cells} cells"
-    from iceledger.sources.stats.ingest import parse_workbook
+    from iceledger.sources.stats.parse import parse_workbook
 
     source = {"calamine": None, "openpyxl": OpenpyxlSource}[mode]
     loaded = quarantined = errors = 0
@@ -109,7 +109,7 @@ def timed(mode: str, folder: Path, warehouse: Path) -> tuple[float, float, str]:
 
 
 def same_tables(folder: Path, count: int = 3) -> bool:
-    from iceledger.sources.stats.ingest import parse_workbook
+    from iceledger.sources.stats.parse import parse_workbook
 
     for path in workbooks(folder)[-count:]:
         ours, theirs = parse_workbook(path), parse_workbook(path, OpenpyxlSource)

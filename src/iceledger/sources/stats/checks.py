@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError
 from iceledger.sources.stats.cells import parse_fiscal_year
-from iceledger.sources.stats.sheet_tables import load_layout
+from iceledger.sources.stats.sheet_tables import TableColumns, load_layout
 from iceledger.sources.stats.snapshots import OrderedSnapshot, Snapshot, order_snapshots
 from iceledger.tables import (
     FAIL,
@@ -62,28 +62,30 @@ from iceledger.tables import (
     STATS_WORKBOOKS,
     WARN,
 )
+from iceledger.warehouse import replace_table
 
 if TYPE_CHECKING:
+    import duckdb
+
     from iceledger.sources.stats.parsed import ParsedWorkbook
     from iceledger.warehouse import Warehouse
 
 TOTAL = "Total"
 
-CHECKS_SCHEMA = pa.schema(
-    [
-        ("workbook", pa.string()),
-        ("check", pa.string()),
-        ("table", pa.string()),
-        ("status", pa.string()),
-        ("detail", pa.string()),
-        ("location", pa.string()),
-        ("expected", pa.float64()),
-        ("observed", pa.float64()),
-        ("compared_with", pa.string()),
-        # The snapshot checked: a workbook holding two years' sheets is checked year by year.
-        ("fiscal_year", pa.int32()),
-    ]
+CHECKS_COLUMNS = (
+    ("workbook", "string"),
+    ("check", "string"),
+    ("table", "string"),
+    ("status", "string"),
+    ("detail", "string"),
+    ("location", "string"),
+    ("expected", "float64"),
+    ("observed", "float64"),
+    ("compared_with", "string"),
+    # The snapshot checked: a workbook holding two years' sheets is checked year by year.
+    ("fiscal_year", "int32"),
 )
+CHECKS_SCHEMA = pa.schema([(name, getattr(pa, kind)()) for name, kind in CHECKS_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,20 @@ class CheckResult:
 
 
 def results_table(results: Iterable[CheckResult], fiscal_year: int | None = None) -> pa.Table:
-    """The results as a table; `fiscal_year` names the snapshot of those that name none."""
-    rows = [r.__dict__ if fiscal_year is None or r.fiscal_year is not None
-            else {**r.__dict__, "fiscal_year": fiscal_year} for r in results]
-    return pa.Table.from_pylist(rows, schema=CHECKS_SCHEMA)
+    """The results as a table; `fiscal_year` names the snapshot of those that name none.
+
+    Built column by column from buffers: `pa.Table.from_pylist` imports pandas, which costs
+    more than checking every workbook of a run.
+    """
+    results = list(results)
+    columns = {name: [getattr(r, name) for r in results] for name, _ in CHECKS_COLUMNS}
+    if fiscal_year is not None:
+        columns["fiscal_year"] = [fiscal_year if year is None else year
+                                  for year in columns["fiscal_year"]]
+    table = TableColumns()
+    table.declare(CHECKS_COLUMNS)
+    table.add({}, columns, len(results))
+    return table.to_arrow()
 
 
 # --- parts and totals ---------------------------------------------------------------------------
@@ -903,20 +915,26 @@ def _num(value: float, signed: bool = False) -> str:
 RELEASE_CHECK_TABLES = tuple(sorted({s.table for s in AGENCY_SPLITS} | {STATS_FACILITIES}))
 
 
-def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], list[CheckResult]]:
+def releases_from_warehouse(con: duckdb.DuckDBPyConnection
+                            ) -> tuple[list[ReleaseTables], list[CheckResult]]:
     """Every loaded workbook with the tables the cross-release checks read.
 
     ICE re-posts a workbook under the same name with new figures. Rows carrying the file's
     sha256 tell the versions apart; rows carrying only the name cannot, so a name loaded twice
     without it is reported and left out of the comparisons.
     """
-    names = set(warehouse.table_names())
+    names = _table_names(con)
     if STATS_WORKBOOKS not in names:
         return [], []
-    with warehouse.connect(read_only=True) as con:
-        workbooks = con.sql(f"SELECT * FROM {STATS_WORKBOOKS}").to_arrow_table().to_pylist()
-        tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
-                  for name in RELEASE_CHECK_TABLES if name in names}
+    # Not the lists of warnings and errors, which are long and of no use here.
+    columns = [column for (column,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = ? AND column_name IN ('workbook', 'sha256', 'fiscal_year', "
+        "'file_date', 'archive_date', 'as_of_date')", [STATS_WORKBOOKS]).fetchall()]
+    workbooks = con.sql(f"SELECT {', '.join(columns)} FROM {STATS_WORKBOOKS}"
+                        ).to_arrow_table().to_pylist()
+    tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+              for name in RELEASE_CHECK_TABLES if name in names}
     key = "sha256" if all("sha256" in t.column_names for t in tables.values()) else "workbook"
     loads = defaultdict(list)
     for row in workbooks:
@@ -959,19 +977,35 @@ class ChecksReview:
         return {status: statuses.count(status) for status in (FAIL, WARN, PASS)}
 
 
-def review_warehouse(warehouse: Warehouse) -> ChecksReview:
-    """Rebuild `stats_release_checks` over the loaded releases and gather all checks."""
-    releases, problems = releases_from_warehouse(warehouse)
+def review_warehouse(warehouse: Warehouse,
+                     con: duckdb.DuckDBPyConnection | None = None) -> ChecksReview:
+    """Rebuild `stats_release_checks` over the loaded releases and gather all checks.
+
+    `con`, a write connection to the warehouse already open (the ingest's), spares opening
+    another.
+    """
+    if con is None:
+        with warehouse.connect() as con:
+            return review_warehouse(warehouse, con)
+    releases, problems = releases_from_warehouse(con)
     if not releases and not problems:
         raise IceledgerError(f"{warehouse.path}: no detention-statistics workbooks loaded yet; "
                              "run `iceledger ingest stats PATH` first")
     across = pa.concat_tables([results_table(problems), run_release_checks(releases)])
-    warehouse.replace_table(STATS_RELEASE_CHECKS, across)
-    if STATS_CHECKS in warehouse.table_names():
-        within = warehouse.read_table(STATS_CHECKS).select(CHECKS_SCHEMA.names).cast(CHECKS_SCHEMA)
+    replace_table(con, STATS_RELEASE_CHECKS, across)
+    if STATS_CHECKS in _table_names(con):
+        columns = ", ".join(f'"{name}"' for name in CHECKS_SCHEMA.names)
+        within = con.sql(f"SELECT {columns} FROM {STATS_CHECKS}").to_arrow_table().cast(
+            CHECKS_SCHEMA)
     else:
         within = results_table([])
     return ChecksReview(within, across)
+
+
+def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {name for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+    ).fetchall()}
 
 
 def render_markdown(review: ChecksReview, warehouse_name: str) -> str:
