@@ -191,14 +191,18 @@ class Warehouse:
             return loader.load(load)
 
     @contextmanager
-    def loader(self) -> Iterator[Loader]:
-        """One write connection for many loads, each still its own transaction.
+    def loader(self, threads: int | None = None) -> Iterator[Loader]:
+        """One write connection for many loads.
 
         For a command loading many small sources (34 workbooks of ~35 tables each), opening a
         connection per source and asking DuckDB for each table's columns per part cost far more
         than the inserts; the loader asks once and keeps the table catalogue current itself.
+        `threads` caps DuckDB's threads: on tables of a few thousand rows, handing work between
+        threads costs more than it saves.
         """
         with self.connect() as con:
+            if threads is not None:
+                con.execute(f"SET threads = {int(threads)}")
             yield Loader(con)
 
 

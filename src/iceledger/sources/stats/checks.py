@@ -813,7 +813,7 @@ def snapshots_of(release: Release) -> list[Release]:
                               getattr(release, "primary", True))]
     parts = []
     for year in sorted(years, reverse=True):
-        tables = {name: table.filter(pc.equal(table.column("fiscal_year"), year))
+        tables = {name: _rows_where(table, "fiscal_year", year)
                   for name, table in release.tables.items()
                   if "fiscal_year" in table.column_names and name not in _NOT_SNAPSHOT_TABLES}
         tables = {name: table for name, table in tables.items() if table.num_rows}
@@ -957,8 +957,20 @@ def releases_from_warehouse(con: duckdb.DuckDBPyConnection
 
 def _split_by(table: pa.Table, column: str) -> dict[str, pa.Table]:
     values = table.column(column)
-    return {value: table.filter(pc.equal(values, value))
-            for value in pc.unique(values).to_pylist()}
+    return {value.as_py(): table.filter(pc.equal(values, value)) for value in pc.unique(values)}
+
+
+def _rows_where(table: pa.Table, column: str, wanted: object) -> pa.Table:
+    """The rows whose `column` holds `wanted`.
+
+    Compared with an Arrow value of the column's own: pyarrow imports pandas to convert a
+    Python value, which costs more than checking a workbook.
+    """
+    values = table.column(column)
+    for value in pc.unique(values):
+        if value.as_py() == wanted:
+            return table.filter(pc.equal(values, value))
+    return table.slice(0, 0)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def ingest_stats(
     """
     summary = StatsIngestSummary()
     files = workbook_paths(paths)
-    with warehouse.loader() as loader:
+    with warehouse.loader(threads=1) as loader:
         known = loader.loaded()
         batch = _Batch(loader)
         for path in files:
