@@ -186,7 +186,7 @@ class Warehouse:
 
     def load(self, load: SourceLoad) -> bool:
         """Load one source atomically. Returns False (and changes nothing) if already loaded."""
-        _require_balanced(load)
+        require_balanced(load)
         with self.loader() as loader:
             return loader.load(load)
 
@@ -268,7 +268,8 @@ def _flat_for_csv(table: pa.Table) -> pa.Table:
     return table
 
 
-def _require_balanced(load: SourceLoad) -> None:
+def require_balanced(load: SourceLoad) -> None:
+    """Refuse, in one line, a load whose rows read are not all loaded, quarantined or flagged."""
     if not load.accounting.balanced():
         a = load.accounting
         raise IceledgerError(
@@ -320,7 +321,7 @@ class Loader:
         import pyarrow as pa
 
         for load in loads:
-            _require_balanced(load)
+            require_balanced(load)
         known = self.loaded()
         fresh = []
         for load in loads:
@@ -333,8 +334,7 @@ class Loader:
             for name, parts in _parts_by_table(fresh).items():
                 _append(con, name, pa.concat_tables(parts, promote_options="permissive"),
                         self.catalogue)
-            for load in fresh:
-                _register(con, load)
+            _register(con, fresh)
             if any(load.kind == "foia" for load in fresh):
                 mark_derived(con, stale=True)
             con.execute("COMMIT")
@@ -361,7 +361,7 @@ class Loader:
 
     def load(self, load: SourceLoad) -> bool:
         """Load one source atomically. Returns False (and changes nothing) if already loaded."""
-        _require_balanced(load)
+        require_balanced(load)
         con = self.con
         if self.has_source(load.sha256):
             return False
@@ -369,7 +369,7 @@ class Loader:
         try:
             for name, data in load.tables.items():
                 _append(con, name, data, self.catalogue)
-            _register(con, load)
+            _register(con, [load])
             if load.kind == "foia":
                 mark_derived(con, stale=True)
             con.execute("COMMIT")
@@ -491,32 +491,30 @@ def _with_missing_columns(
     return list(known.items())
 
 
-def _register(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
-    a = load.accounting
-    con.execute(
-        f"INSERT INTO {tables.SOURCES} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [
-            load.sha256,
-            load.path.name,
-            str(load.path),
-            load.kind,
-            load.dataset,
-            load.layout,
-            datetime.now(timezone.utc).replace(tzinfo=None),
-            a.rows_read,
-            a.rows_loaded,
-            a.rows_quarantined,
-            a.rows_duplicate,
-            json.dumps(sorted(load.tables)),
-            json.dumps(load.warnings),
-            load.synthetic,
-        ],
-    )
-    if a.quarantined:
-        con.executemany(
-            f"INSERT INTO {tables.QUARANTINE} VALUES (?,?,?,?,?,?)",
-            [
-                [load.sha256, load.path.name, q.sheet, q.row_number, q.cell, q.reason]
-                for q in a.quarantined
-            ],
-        )
+def _register(con: duckdb.DuckDBPyConnection, loads: Sequence[SourceLoad]) -> None:
+    """Add the sources to the registry and their quarantined rows to the quarantine, one
+    statement each: DuckDB's cost is per statement, not per row."""
+    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    sources = [[
+        load.sha256,
+        load.path.name,
+        str(load.path),
+        load.kind,
+        load.dataset,
+        load.layout,
+        loaded_at,
+        load.accounting.rows_read,
+        load.accounting.rows_loaded,
+        load.accounting.rows_quarantined,
+        load.accounting.rows_duplicate,
+        json.dumps(sorted(load.tables)),
+        json.dumps(load.warnings),
+        load.synthetic,
+    ] for load in loads]
+    quarantined = [[load.sha256, load.path.name, q.sheet, q.row_number, q.cell, q.reason]
+                   for load in loads for q in load.accounting.quarantined]
+    for table, rows in ((tables.SOURCES, sources), (tables.QUARANTINE, quarantined)):
+        if rows:
+            one = "(" + ",".join("?" * len(rows[0])) + ")"
+            con.execute(f"INSERT INTO {table} VALUES " + ",".join([one] * len(rows)),
+                        [value for row in rows for value in row])

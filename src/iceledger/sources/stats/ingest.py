@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from iceledger.errors import IceledgerError
 from iceledger.tables import STATS_CHECKS
-from iceledger.warehouse import file_sha256
+from iceledger.warehouse import file_sha256, require_balanced
 
 if TYPE_CHECKING:
     from iceledger.sources.stats.checks import ChecksReview
@@ -123,9 +123,15 @@ class _Batch:
         if len(parsed.tables) <= 1:  # nothing but the workbook's own description
             return IngestedFile(path, "failed", errors=errors or [f"{path.name}: no tables found"],
                                 warnings=parsed.warnings)
+        load = source_load(parsed)
+        try:
+            require_balanced(load)
+        except IceledgerError as exc:  # kept out alone, not with the whole batch
+            return IngestedFile(path, "failed", errors=[*errors, str(exc)],
+                                warnings=parsed.warnings)
         done = self.files[parsed.sha256] = IngestedFile(
             path, "loaded", parsed.rows_loaded, len(parsed.quarantined), errors, parsed.warnings)
-        self.loads.append(source_load(parsed))
+        self.loads.append(load)
         self.rows += parsed.rows_loaded
         if self.rows >= BATCH_ROWS:
             self.flush()
