@@ -381,16 +381,16 @@ class Loader:
 
 
 def _parts_by_table(loads: Iterable[SourceLoad]) -> dict[str, list[pa.Table]]:
+    """Each table's parts across the sources. Whole tables only: a stream of batches read once
+    could not be loaded again, source by source, should the joint load be refused."""
     import pyarrow as pa
 
     parts: dict[str, list[pa.Table]] = {}
     for load in loads:
         for name, data in load.tables.items():
-            found = parts.setdefault(name, [])
-            if isinstance(data, pa.Table):
-                found.append(data)
-            else:
-                found.extend(pa.Table.from_batches([batch]) for batch in data)
+            if not isinstance(data, pa.Table):
+                raise TypeError(f"{load.path.name}: {name} is a stream; load it with load()")
+            parts.setdefault(name, []).append(data)
     return parts
 
 
