@@ -448,7 +448,7 @@ def test_facility_adps_against_the_national_adp(share, status):
 
 
 def test_the_real_workbooks_carry_their_known_errors_and_no_false_alarms(stats_workbooks):
-    from iceledger.sources.stats.ingest import parse_workbook
+    from iceledger.sources.stats.parse import parse_workbook
 
     releases = [parse_workbook(path) for path in stats_workbooks]
     within = pa.concat_tables(run_checks(r) for r in releases).to_pylist()

@@ -152,10 +152,8 @@ def ingest_stats_command(
     console.print(f"{summary.count('loaded')} loaded, {summary.count('unchanged')} already "
                   f"loaded, {summary.count('failed')} failed; warnings and quarantine: "
                   f"iceledger export {STATS_WORKBOOKS} / {QUARANTINE}", highlight=False)
-    if summary.count("loaded"):
-        from iceledger.sources.stats.checks import review_warehouse
-
-        print_checks_summary(review_warehouse(Warehouse(warehouse)), warehouse)
+    if summary.review is not None:
+        print_checks_summary(summary.review, warehouse)
     if summary.failed:
         raise typer.Exit(1)
 
