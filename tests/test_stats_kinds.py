@@ -127,3 +127,23 @@ def test_length_of_stay_by_fear_decision_becomes_a_tidy_table(shared, tmp_path, 
     for table in ("stats_fear_decision_days", "stats_fear_decisions_detained"):
         assert _rows(parsed, table) != [] and len(_rows(parsed, table)) == \
             len(_rows(original, table))
+
+
+def test_a_known_table_with_an_unknown_column_loses_no_figure(shared, tmp_path):
+    """A column the layout does not know refuses the table with one error naming its cell; its
+    figures are kept as printed in stats_unrecognised instead of vanishing with the error."""
+    facility_types = ["FSC", "Adult", "Percent Adult", "Total"]
+    labels = ["Total", "Positive", "Negative"]
+    figures = [[10.0 * row + column + 0.5 for column in range(len(facility_types))]
+               for row in range(len(labels))]
+    copy = _copy(shared / MARCH, tmp_path / "FY22_detentionStats03172022.xlsx",
+                 _fear_table("Average Length of Stay (In Days) by Fear Decision and Facility "
+                             "Type: FY2022", "Fear Decision", facility_types,
+                             list(zip(labels, figures))))
+    parsed, original = parse_workbook(copy), parse_workbook(shared / MARCH)
+    (error,) = parsed.errors
+    assert "Detention FY22" in str(error) and "Percent Adult" in str(error)
+    assert "stats_fear_decision_alos" not in parsed.tables
+    kept = [r for r in _rows(parsed, STATS_UNRECOGNISED) if r["sheet"] == "Detention FY22"]
+    assert sorted(r["value"] for r in kept) == sorted(v for row in figures for v in row)
+    assert parsed.rows_loaded == original.rows_loaded + len(labels) * len(facility_types)

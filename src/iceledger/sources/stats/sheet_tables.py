@@ -601,6 +601,7 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
         except SourceError as error:
             out.errors.append(error)
     headers_seen: dict[str, tuple[tuple[Any, ...], ...]] = {}
+    read = []
     for block in blocks:
         block = _borrow_missing_header(grid, block, headers_seen, context, out)
         out.tables_found.append(f"{block.spec.name}@{context.sheet.strip()}!{block.cell_range}")
@@ -610,13 +611,16 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             else:
                 _read_table(grid, block, layout, context, out)
         except SourceError as error:
+            # A table refused before any of its rows were made: its figures are left uncovered,
+            # so the generic long table keeps them rather than losing them with the error.
             out.errors.append(error)
             continue
+        read.append(block)
         headers_seen[block.spec.name] = block.header_cells
     if not anchors and specs:
         out.warnings.append(f"{context.sheet.strip()}: none of its known tables found "
                             "(unknown layout; see stats_tables.toml)")
-    _keep_uncovered_numbers(grid, scan, blocks, context, out)
+    _keep_uncovered_numbers(grid, scan, read, context, out)
 
 
 def _labels_match(block: Block) -> bool:
