@@ -243,3 +243,39 @@ def test_a_workbook_table_no_release_printed_is_named_not_zero(tmp_path, name, t
     service = WarehouseService(_warehouse(tmp_path / "w.duckdb", tables).path)
     with pytest.raises(NotServable, match=f"reads {table}, which this warehouse does not have"):
         service.request(name)
+
+
+# --- the 34 real workbooks -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_backend(stats_workbooks, tmp_path_factory):
+    from iceledger.sources.stats.ingest import ingest_stats
+
+    path = tmp_path_factory.mktemp("real-workbooks") / "w.duckdb"
+    assert not ingest_stats(stats_workbooks, Warehouse(path)).failed
+    return duckdb_backend(path)
+
+
+def test_real_workbooks_give_what_ice_printed(real_backend):
+    transgender = {r["date"]: r for r in
+                   compute("published_transgender_detainees", real_backend).to_pylist()}
+    # FY24_detentionStats06202024.xlsx, "Trans. Detainee Pop." A5:B8.
+    june = transgender[date(2024, 6, 16)]
+    assert (june["book_ins_fytd"], june["detained"], june["detained_with_final_order"],
+            june["detained_without_final_order"]) == (182, 51, 17, 34)
+    families = [r for r in compute("published_family_units", real_backend).to_pylist()
+                if r["population"].startswith("book-ins") and r["fiscal_year"] == 2020]
+    # FY20-detentionstats.xlsx prints FRC 1,830 of 182,869; the 2021-10-28 reprint swaps the rows.
+    assert [(r["count"], r["of_all"], r["workbook"], r["reprints_differing"]) for r in families] \
+        == [(1830, 182869, "FY20-detentionstats.xlsx", 1)]
+    citizens = {(r["action"], r["data_fiscal_year"]): r for r in compute(
+        "published_special_populations", real_backend,
+        MetricParams(filters={"population": ("United States Citizens",)})).to_pylist()}
+    # FY25_detentionStats09242025.xlsx prints 7; the FY2026 workbook's 0 is a placeholder.
+    assert (citizens[("Arrests", 2025)]["people"], citizens[("Arrests", 2025)]["workbook"]) == \
+        (7, "FY25_detentionStats09242025.xlsx")
+    deaths = {r["figure"]: r for r in
+              compute("deaths_in_custody_published", real_backend).to_pylist()}
+    assert (deaths["FY2025"]["deaths"], deaths["FY2025"]["months_published"]) == (23, 12)
+    assert deaths["FY2024"]["deaths_per_100k_bed_days"] is None  # September 2024 unprinted
