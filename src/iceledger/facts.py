@@ -133,7 +133,11 @@ CLAIM_DEFINITIONS = {
     "no_conviction_no_charge": "no conviction and no pending charge",
     "violent_conviction": "convicted, most serious charge classed violent (book-ins only)",
     "count": "number of records",
+    "detainers_declined": "detainers the holding agency released or declined, of all detainers",
+    "deaths_per_100k_bed_days": "deaths in custody per 100,000 detention bed-days",
 }
+# Claimed figures that are rates, neither shares (at most 1) nor counts.
+RATE_DEFINITIONS = ("deaths_per_100k_bed_days",)
 
 
 def _fuzzy_date(text: str) -> FuzzyDate:
@@ -328,7 +332,7 @@ def load_claims() -> list[Claim]:
         if claim.period_end and claim.period_end < claim.period_start:
             raise _fail(name, claim.line, "period_end is before period_start")
         if (
-            claim.claimed_definition not in (None, "count")
+            claim.claimed_definition not in (None, "count", *RATE_DEFINITIONS)
             and claim.claimed_value is not None
             and claim.claimed_value > 1
         ):

@@ -42,6 +42,7 @@ from iceledger.tables import FOIA_RELEASES, FOIA_STAYS, STATS_ADP, STATS_WORKBOO
 QUESTION = "human_cost"
 DEATHS_FILE = "deaths.csv"
 PER = 100_000
+UNDATED = "undated"
 # The source's own words are in deaths.csv; every row names who counted, where and when.
 SOURCE_COLUMNS = ("counted_by", "source", "url", "source_date")
 PUBLISHED_ADP = SeriesSpec(STATS_ADP, "adp", ("agency", "criminality"))
@@ -92,8 +93,8 @@ def counts_table(counts: list[DeathCount], **extra: list) -> pa.Table:
         "counted_by": pa.array([c.counted_by for c in counts], pa.string()),
         "source": pa.array([c.source for c in counts], pa.string()),
         "url": pa.array([c.url for c in counts], pa.string()),
-        "source_date": pa.array([str(c.source_date) if c.source_date else None for c in counts],
-                                pa.string()),
+        "source_date": pa.array([str(c.source_date) if c.source_date else UNDATED
+                                 for c in counts], pa.string()),
     })
 
 
@@ -217,5 +218,51 @@ register(
         build=_deaths_published,
         view=View("deaths_per_100k_bed_days", "deaths per 100,000 bed-days", "dots",
                   group="figure"),
+    )
+)
+
+
+def _deaths_period(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    rows = _deaths_published(backend, params)
+    rows = rows.filter(rows.status == "primary")
+    if params.start is not None:
+        rows = rows.filter(rows.period_start >= params.start)
+    if params.end is not None:
+        rows = rows.filter(rows.period_end <= params.end)
+    total = rows.aggregate(
+        period_start=rows.period_start.min(),
+        period_end=rows.period_end.max(),
+        counts=rows.count(),
+        deaths=rows.deaths.sum(),
+        months_in_period=rows.months_in_period.sum(),
+        months_published=rows.months_published.sum(),
+        bed_days=rows.bed_days.sum(),
+    )
+    total = _with_rate(total, total.months_published == total.months_in_period)
+    return total.select("period_start", "period_end", "counts", "deaths", "months_in_period",
+                        "months_published", "bed_days", "deaths_per_100k_bed_days")
+
+
+register(
+    Metric(
+        name="deaths_in_custody_period",
+        title="Deaths in ICE custody per 100,000 bed-days over a period",
+        question=QUESTION,
+        definition=(
+            "Over the whole period asked for (--from/--to; all the counts by default): the "
+            "primary counts of deaths.csv whose periods lie inside it (counts), summed, against "
+            "the bed-days of their months from ICE's published population, as in "
+            "deaths_in_custody_published; period_start and period_end are the first and last "
+            "day of those counts. deaths_per_100k_bed_days only where the workbooks print every "
+            "month. The claims register reads officials' death rates against it."
+        ),
+        unit="deaths; bed-days; deaths per 100,000 bed-days",
+        caveats=(
+            *DEATHS_CAVEATS,
+            "A count whose period runs over the period asked for is left out, never cut.",
+        ),
+        tables=(STATS_ADP, STATS_WORKBOOKS, DEATHS_FILE),
+        build=_deaths_period,
+        view=View("deaths_per_100k_bed_days", "deaths per 100,000 bed-days", "dots"),
     )
 )

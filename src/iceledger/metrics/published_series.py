@@ -70,11 +70,11 @@ class SeriesSpec:
 
 
 def monthly_tables(backend: ibis.BaseBackend) -> list[str]:
-    return sorted(name for name in _table_names(backend)
+    return sorted(name for name in table_names(backend)
                   if name.startswith("stats_") and "month" in backend.table(name).schema())
 
 
-def _table_names(backend: ibis.BaseBackend) -> list[str]:
+def table_names(backend: ibis.BaseBackend) -> list[str]:
     # Ibis 12's DuckDB list_tables calls fetch_arrow_table, which DuckDB 2 removed; ask DuckDB.
     raw = getattr(backend, "con", None)
     if isinstance(raw, duckdb.DuckDBPyConnection):
@@ -160,7 +160,7 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec, data: ir.Table | None 
 def stale_snapshots(backend: ibis.BaseBackend) -> ir.Table | None:
     """(workbook, fiscal_year) of every snapshot the release checks found to be a stale re-post
     (older data posted after newer): never a latest value, never a revision."""
-    if STATS_RELEASE_CHECKS not in set(_table_names(backend)):
+    if STATS_RELEASE_CHECKS not in set(table_names(backend)):
         return None
     checks = backend.table(STATS_RELEASE_CHECKS)
     if "fiscal_year" not in checks.schema():
@@ -177,7 +177,7 @@ def failed_checks(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     both count. Check rows name their workbook, not its sha256: two files loaded under one name
     (which the checks warn about) share their failures.
     """
-    names = set(_table_names(backend))
+    names = set(table_names(backend))
     checks = [backend.table(name).select("workbook", "check", "table", "status")
               for name in (STATS_CHECKS, STATS_RELEASE_CHECKS) if name in names]
     if not checks:

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from iceledger.errors import IceledgerError
-from iceledger.facts import CLAIM_DEFINITIONS
+from iceledger.facts import CLAIM_DEFINITIONS, RATE_DEFINITIONS
 from iceledger.metrics.claims import check_claims
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.serving import charts
@@ -87,19 +87,23 @@ def claim_rows(service: WarehouseService) -> list[dict]:
     for check in checks:
         readings = []
         for r in check.readings:
+            rate = r.definition in RATE_DEFINITIONS
             if r.definition == "count":
                 observed = service.count_text(r.observed)
             elif r.observed is None:
                 observed = "not measurable from these records"
+            elif rate:
+                observed = f"{r.observed:.3f}"
             else:
                 observed = share_with_interval(r.observed, r.ci_low, r.ci_high)
             readings.append({
                 "definition": CLAIM_DEFINITIONS.get(r.definition, r.definition),
                 "observed": observed,
                 "claimed": "" if r.claimed is None else (
-                    f"{r.claimed:,.0f}" if r.definition == "count" else f"{r.claimed:.0%}"),
+                    f"{r.claimed:,.0f}" if r.definition == "count" else
+                    f"{r.claimed:.3f}" if rate else f"{r.claimed:.0%}"),
                 "gap": "" if r.gap is None or r.definition == "count" else
-                f"{-r.gap * 100:+.1f} points",
+                f"{-r.gap:+.3f}" if rate else f"{-r.gap * 100:+.1f} points",
                 "stated": r.claimed is not None,
             })
         rows.append({"check": check, "claim": check.claim, "readings": readings,
