@@ -25,6 +25,7 @@ from datetime import date, datetime
 
 import pyarrow as pa
 import pytest
+from test_foia_derived import STINT_SCHEMA
 
 from iceledger.errors import SourceError
 from iceledger.facts import facts_dir, load_deaths
@@ -65,16 +66,6 @@ def _stint(record, person, book_in, book_out):
             "facility_code": "F1", "stay_release_reason": "Removed" if book_out else None,
             "criminality": "Other Immigration Violator", "aor": "Atlanta", "aor_code": "ATL",
             "citizenship_country": "MEXICO", "gender": "Male", "departed_date": None}
-
-
-STINT_SCHEMA = pa.schema([
-    ("record_id", pa.string()), ("release", pa.string()), ("person_id", pa.string()),
-    ("stay_book_in", pa.timestamp("us")), ("book_in", pa.timestamp("us")),
-    ("book_out", pa.timestamp("us")), ("stay_book_out", pa.timestamp("us")),
-    ("facility_code", pa.string()), ("stay_release_reason", pa.string()),
-    ("criminality", pa.string()), ("aor", pa.string()), ("aor_code", pa.string()),
-    ("citizenship_country", pa.string()), ("gender", pa.string()), ("departed_date", pa.date32()),
-])
 
 
 def _adp() -> pa.Table:

@@ -401,17 +401,23 @@ _register(
 )
 
 
-def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    rows, _windows = records(backend, FOIA_DETAINERS, "detainer_prepare_date", params)
+def lift_outcomes(rows: ir.Table, keys: list[str]) -> ir.Table:
+    """Per group of `keys` (one row without): detainers, lifted (with a recorded lift reason),
+    and those lifted into ICE custody and released or declined by the holding agency."""
     group = lift_group(rows.detainer_lift_reason)
-    keys = ["facility_state", *params.by]
-    counts = rows.group_by(keys).aggregate(
+    return (rows.group_by(keys) if keys else rows).aggregate(
         detainers=_.count(),
         lifted=group.notnull().cast("int64").sum(),
         ice_custody=(group == "ice_custody").fill_null(False).cast("int64").sum(),
         released_or_declined=(group == "released_or_declined").fill_null(False)
         .cast("int64").sum(),
     )
+
+
+def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    rows, _windows = records(backend, FOIA_DETAINERS, "detainer_prepare_date", params)
+    keys = ["facility_state", *params.by]
+    counts = lift_outcomes(rows, keys)
     return counts.mutate(
         **share_columns("ice_custody", counts.ice_custody, counts.lifted),
         **share_columns("released_or_declined", counts.released_or_declined, counts.lifted),
@@ -447,14 +453,7 @@ _register(
 
 def _outcomes_period(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     rows, windows = records(backend, FOIA_DETAINERS, "detainer_prepare_date", params)
-    group = lift_group(rows.detainer_lift_reason)
-    counts = rows.aggregate(
-        detainers=_.count(),
-        lifted=group.notnull().cast("int64").sum(),
-        ice_custody=(group == "ice_custody").fill_null(False).cast("int64").sum(),
-        released_or_declined=(group == "released_or_declined").fill_null(False)
-        .cast("int64").sum(),
-    )
+    counts = lift_outcomes(rows, [])
     return counts.mutate(
         **period_bounds(windows, params),
         **share_columns("ice_custody", counts.ice_custody, counts.detainers),
