@@ -74,7 +74,8 @@ def _adp() -> pa.Table:
         [{"workbook": "W1", "sha256": "a" * 64, "fiscal_year": 2025, "agency": agency,
           "criminality": crim, "month": m, "adp": 40.0 if m == date(2025, 3, 1) else 30.0,
           "sheet": "Detention FY25", "cell_range": "B9"}
-         for m in months for agency in ("ICE", "Total") for crim in ("Convicted Criminal", "Total")])
+         for m in months for agency in ("ICE", "Total")
+         for crim in ("Convicted Criminal", "Total")])
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,8 @@ from iceledger.tables import (
 )
 from iceledger.warehouse import Warehouse
 
-WORKBOOKS = {"W1": (date(2024, 1, 10), date(2024, 1, 5)), "W2": (date(2024, 3, 10), date(2024, 3, 5)),
+WORKBOOKS = {"W1": (date(2024, 1, 10), date(2024, 1, 5)),
+             "W2": (date(2024, 3, 10), date(2024, 3, 5)),
              "W3": (date(2024, 5, 10), date(2024, 5, 5))}
 OCT, NOV = date(2023, 10, 1), date(2023, 11, 1)
 
@@ -93,16 +94,20 @@ def stats_tables() -> dict[str, pa.Table]:
         ("W2", "Current in ICE Custody without Final Order", 26),
     ]
     as_of = {"W1": date(2024, 1, 1), "W2": date(2024, 3, 1)}
-    segregation = [("W1", 2023, 4, "Disciplinary", 10, 5.0, 6.0), ("W1", 2023, 4, "Total", 12, 5, 6),
-                   ("W2", 2023, 4, "Disciplinary", 11, 5.5, 6.5), ("W2", 2023, 4, "Total", 13, 5, 6),
-                   ("W2", 2024, 1, "Disciplinary", 7, 3.0, 4.0), ("W2", 2024, 1, "Total", 7, 3, 4)]
+    segregation = [("W1", 2023, 4, "Disciplinary", 10, 5.0, 6.0),
+                   ("W1", 2023, 4, "Total", 12, 5, 6),
+                   ("W2", 2023, 4, "Disciplinary", 11, 5.5, 6.5),
+                   ("W2", 2023, 4, "Total", 13, 5, 6),
+                   ("W2", 2024, 1, "Disciplinary", 7, 3.0, 4.0),
+                   ("W2", 2024, 1, "Total", 7, 3, 4)]
     semiannual = [(wb, "United States Citizens", action, fy, n) for wb, action, fy, n in (
         ("W1", "Arrests", 2023, 13), ("W1", "Arrests", 2024, 3), ("W1", "Removals", 2023, 0),
         ("W2", "Arrests", 2023, 13), ("W2", "Arrests", 2024, 0), ("W2", "Removals", 2023, 0))]
     return {
         STATS_WORKBOOKS: workbooks,
         STATS_ADP_BY_FACILITY_TYPE: _rows(
-            [{"workbook": w, "facility_type": t, "month": m, "adp": float(v)} for w, t, m, v in adp],
+            [{"workbook": w, "facility_type": t, "month": m, "adp": float(v)}
+             for w, t, m, v in adp],
             "adp", facility_type=pa.string(), month=pa.date32()),
         STATS_ALOS_BY_FACILITY_TYPE: _rows(
             [{"workbook": w, "facility_type": t, "month": m, "alos_days": v}
@@ -225,7 +230,9 @@ def test_vulnerable_segregation_per_quarter_latest_with_its_own_averages(backend
 def test_special_populations_skip_the_placeholder_zero_but_keep_a_real_one(backend):
     rows = {(r["action"], r["data_fiscal_year"]): r
             for r in compute("published_special_populations", backend).to_pylist()}
-    assert {k: (r["month"], r["people"], r["workbook"], r["n_releases"]) for k, r in rows.items()} == {
+    found = {k: (r["month"], r["people"], r["workbook"], r["n_releases"])
+             for k, r in rows.items()}
+    assert found == {
         ("Arrests", 2023): (date(2022, 10, 1), 13, "W2", 2),
         ("Arrests", 2024): (date(2023, 10, 1), 3, "W1", 1),
         ("Removals", 2023): (date(2022, 10, 1), 0, "W2", 2),

@@ -109,7 +109,8 @@ class Claim:
 
 @dataclass(frozen=True)
 class DeathCount:
-    """Deaths in ICE custody over a period (a fiscal year, or several), as one source counts them."""
+    """Deaths in ICE custody over a period (a fiscal year, or several), as one source counts
+    them."""
 
     period_start: date
     period_end: date
