@@ -121,8 +121,14 @@ def require_columns(table: ir.Table, name: str, columns: tuple[str, ...]) -> Non
 
 def require_values(rows: ir.Table, what: str, recorded: ir.BooleanValue) -> None:
     """Refuse when the period holds records but none of them holds the value needed."""
+    require_found(rows.filter(recorded), rows, what)
+
+
+def require_found(holding: ir.Table, rows: ir.Table, what: str) -> None:
+    """Refuse when `rows` (the period's records) has records but `holding` (those of them that
+    hold `what`) has none."""
     # One record with the value settles it, and DuckDB stops at the first it finds.
-    if rows.filter(recorded).select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows:
+    if holding.select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows:
         return
     records = rows.count().to_pyarrow().as_py()
     if records:
@@ -341,15 +347,33 @@ def removals(backend: ibis.BaseBackend, params: MetricParams) -> tuple[ir.Table,
 CHANGING_COLUMNS = ("case_status",)
 
 
+def stay_stints(
+    backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
+) -> ir.Table:
+    """The non-duplicate stints of the stays whose `moment` (stay_book_in or stay_book_out)
+    falls in the period."""
+    stints = source_table(backend, FOIA_STINTS)
+    require_columns(stints, FOIA_STINTS, columns)
+    stints = during(stints, MetricParams(start=params.start, end=params.end), moment)
+    return stints.filter(~stints.is_duplicate.fill_null(False) & stints.stay_id.notnull())
+
+
+def stays_holding(
+    backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
+) -> ir.Table:
+    """release, stay_id of the stays (as in stay_fields) with a stint recording any of
+    `columns`: those whose stay_fields are not all null, found without grouping the stints."""
+    stints = stay_stints(backend, columns, params, moment)
+    recorded = ibis.or_(*(stints[c].notnull() for c in columns))
+    return stints.filter(recorded).select("release", "stay_id")
+
+
 def stay_fields(
     backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
 ) -> ir.Table:
     """release, stay_id and, per stay, each of `columns` from its (non-duplicate) stints: of the
     stays whose `moment` (stay_book_in or stay_book_out) falls in the period."""
-    stints = source_table(backend, FOIA_STINTS)
-    require_columns(stints, FOIA_STINTS, columns)
-    stints = during(stints, MetricParams(start=params.start, end=params.end), moment)
-    stints = stints.filter(~stints.is_duplicate.fill_null(False) & stints.stay_id.notnull())
+    stints = stay_stints(backend, columns, params, moment)
     # The latest stint with a value: stints without one get no ordering key, so max_by skips them.
     latest = {
         column: stints[column].argmax(
@@ -363,13 +387,17 @@ def stay_fields(
     )
 
 
-def book_ins(columns: tuple[str, ...]) -> Population:
+def book_ins(columns: tuple[str, ...], required: str | None = None) -> Population:
     """Detention stays booked in during the period (one release per day), with `columns` from
-    their stints."""
+    their stints; refused when `required` (what the columns record) is named and no stay of the
+    period has any of them."""
 
     def population(backend: ibis.BaseBackend, params: MetricParams):
         fields = stay_fields(backend, columns, params, "stay_book_in")
         rows, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
+        if required:
+            holding = stays_holding(backend, columns, params, "stay_book_in")
+            require_found(rows.semi_join(holding, ["release", "stay_id"]), rows, required)
         rows = rows.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
         return rows, covered_days(windows, params)
 
@@ -387,32 +415,59 @@ def _entered_before(rows: ir.Table) -> ir.BooleanValue:
     return rows.entry_date.notnull() & (rows.entry_date <= rows.date)
 
 
-def _linked_entry_dates(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    """record_id of each arrest linked to a stay, and the entry date on that stay's stints."""
-    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
-    # A linked stay is booked in from 5 days before to 10 days after its arrest.
-    reach = MetricParams(
+ENTRY_DATE = ("entry_date",)
+
+
+def _linked_stays_reach(params: MetricParams) -> MetricParams:
+    """The period in which the stays linked to the period's arrests are booked in: from 5 days
+    before to 10 days after their arrests."""
+    return MetricParams(
         start=params.start - timedelta(days=5) if params.start else None,
         end=params.end + timedelta(days=10) if params.end else None,
     )
-    fields = stay_fields(backend, ("entry_date",), reach, "stay_book_in")
-    per_stay = fields.group_by("stay_id").aggregate(entry_date=fields.entry_date.max())
+
+
+def _linked_entry_dates(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    """record_id of each arrest linked to a stay, and the entry date on that stay's stints."""
+    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
+    stints = stay_stints(backend, ENTRY_DATE, _linked_stays_reach(params), "stay_book_in")
+    # Links name the stay alone: the greatest entry date of the stints of that stay id.
+    per_stay = stints.group_by("stay_id").aggregate(entry_date=stints.entry_date.max())
     linked = links.join(per_stay, links.stay_id == per_stay.stay_id)
     return linked.select(record_id=linked.arrest_record_id, entry_date=linked.entry_date)
 
 
+def _require_entry_dates(
+    backend: ibis.BaseBackend, params: MetricParams, stays: ir.Table, arrested: ir.Table
+) -> None:
+    """Refuse when none of the period's book-ins (`stays`) and arrests (`arrested`) has an entry
+    date, found from the stints that record one rather than from every stay's fields."""
+    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
+    reach = _linked_stays_reach(params)
+    links = links.semi_join(stays_holding(backend, ENTRY_DATE, reach, "stay_book_in"), "stay_id")
+    holding = stays_holding(backend, ENTRY_DATE, params, "stay_book_in")
+    found = ibis.union(
+        stays.semi_join(holding, ["release", "stay_id"]).select("date"),
+        arrested.semi_join(links, arrested.record_id == links.arrest_record_id).select("date"),
+    )
+    require_found(found, ibis.union(stays.select("date"), arrested.select("date")),
+                  "an entry date")
+
+
 def _long_term_population(backend: ibis.BaseBackend, params: MetricParams):
     """Book-ins, and arrests through the stay they led to, with `action` naming which."""
-    stays, days = book_ins(("entry_date",))(backend, params)
+    stays, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
     arrests_rows, arrest_days = arrests(backend, params)
+    _require_entry_dates(backend, params, stays, arrests_rows)
+    fields = stay_fields(backend, ENTRY_DATE, params, "stay_book_in")
+    stays = stays.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
     arrests_rows = arrests_rows.left_join(_linked_entry_dates(backend, params), "record_id")
     columns = ("date", "entry_date", *params.by)
     rows = ibis.union(
         arrests_rows.select(*columns, action=ibis.literal("arrests")),
         stays.select(*columns, action=ibis.literal("book_ins")),
     )
-    require_values(rows, "an entry date", rows.entry_date.notnull())
-    return rows, sorted(set(days) | set(arrest_days))
+    return rows, sorted(set(covered_days(windows, params)) | set(arrest_days))
 
 
 register_indicator(
@@ -538,11 +593,9 @@ def _birth_population(backend: ibis.BaseBackend, params: MetricParams):
     if not present:
         raise NotMeasurable(f"{FOIA_STINTS} has no birth_date or birth_year column (no loaded "
                             f"layout carries it)")
-    rows, days = book_ins(present)(backend, params)
+    rows, days = book_ins(present, "a birth date or birth year")(backend, params)
     rows = rows.mutate(**{c: ibis.null(kind) for c, kind in BIRTH_COLUMNS.items()
                           if c not in present})
-    recorded = rows.birth_date.notnull() | rows.birth_year.notnull()
-    require_values(rows, "a birth date or birth year", recorded)
     return _ages(rows), days
 
 
@@ -583,10 +636,7 @@ register_indicator(
 
 
 def _family_population(backend: ibis.BaseBackend, params: MetricParams):
-    stints = source_table(backend, FOIA_STINTS)
-    require_columns(stints, FOIA_STINTS, ("facility_name",))
-    stints = during(stints, MetricParams(start=params.start, end=params.end), "stay_book_in")
-    stints = stints.filter(~stints.is_duplicate.fill_null(False) & stints.stay_id.notnull())
+    stints = stay_stints(backend, ("facility_name",), params, "stay_book_in")
     name = stints.facility_name.upper()
     family = ibis.or_(*(name.contains(word) for word in FAMILY_FACILITY_WORDS))
     per_stay = stints.group_by(["release", "stay_id"]).aggregate(
@@ -594,8 +644,9 @@ def _family_population(backend: ibis.BaseBackend, params: MetricParams):
         family_stints=ibis.ifelse(family, 1, 0).sum(),
     )
     rows, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
+    holding = stays_holding(backend, ("facility_name",), params, "stay_book_in")
+    require_found(rows.semi_join(holding, ["release", "stay_id"]), rows, "a facility name")
     rows = rows.left_join(per_stay, ["release", "stay_id"]).drop("release_right", "stay_id_right")
-    require_values(rows, "a facility name", rows.named_stints.fill_null(0) > 0)
     return rows, covered_days(windows, params)
 
 
@@ -684,8 +735,9 @@ def _ended_stays(backend: ibis.BaseBackend, params: MetricParams):
     stays = stays.filter(stays.stay_book_in.notnull() & stays.stay_book_out.notnull())
     windows = windows_of(backend, stays, "stay_book_out")
     stays = during(owned(backend, stays, "stay_book_out", windows), params, "stay_book_out")
+    holding = stays_holding(backend, ("case_status",), params, "stay_book_out")
+    require_found(stays.semi_join(holding, ["release", "stay_id"]), stays, "a case status")
     stays = stays.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
-    require_values(stays, "a case status", stays.case_status.notnull())
     status = stays.case_status.lower()
     not_removable = ibis.or_(*(status.contains(s) for s in NOT_REMOVABLE_STATUSES))
     stays = stays.mutate(
