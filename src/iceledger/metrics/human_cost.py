@@ -88,6 +88,7 @@ DEFAULT_SPLIT = date(2025, 5, 21)
 DEFAULT_SPLIT_EVENT = "default split: the 3,000-arrests-a-day target is set (2025-05-21)"
 LONG_TERM_YEARS = (5, 10, 20)
 DAYS_PER_YEAR = 365.25
+SECONDS_PER_DAY = 86_400
 FLORES_DAYS = 20
 # How ICE's records spell the United States as a country of citizenship, compared in upper case.
 UNITED_STATES = ("UNITED STATES", "UNITED STATES OF AMERICA", "USA", "U.S.A.", "US")
@@ -763,7 +764,11 @@ def _not_removable_monthly(backend: ibis.BaseBackend, params: MetricParams) -> i
         stays_ended=_.count(),
         with_case_status=stays.case_status.count(),
         not_removable=is_target.cast("int64").sum(),
-        days_detained=ibis.ifelse(is_target, stays.length_days, 0.0).sum(),
+        # Whole seconds, summed as integers: a sum of floats depends on the order the engine's
+        # threads add them in, so the same request could give different last digits.
+        detained_seconds=ibis.ifelse(
+            is_target, (stays.length_days * SECONDS_PER_DAY).round().cast("int64"), 0
+        ).sum(),
         bed_days=ibis.ifelse(is_target, stays.nights, 0).sum(),
     )
     share, low, high = share_with_interval(monthly.not_removable, monthly.with_case_status)
@@ -776,7 +781,7 @@ def _not_removable_monthly(backend: ibis.BaseBackend, params: MetricParams) -> i
         not_removable_share=share,
         not_removable_ci_low=low,
         not_removable_ci_high=high,
-        days_detained=monthly.days_detained,
+        days_detained=monthly.detained_seconds.cast("float64") / SECONDS_PER_DAY,
         bed_days=monthly.bed_days,
         rate_usd_per_day=monthly.rate_usd_per_day,
         cost_usd=monthly.bed_days * monthly.rate_usd_per_day,
