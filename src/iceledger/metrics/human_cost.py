@@ -125,11 +125,15 @@ def require_values(rows: ir.Table, what: str, recorded: ir.BooleanValue) -> None
     require_found(rows.filter(recorded), rows, what)
 
 
+def any_row(rows: ir.Table) -> bool:
+    # One row settles it, and DuckDB stops at the first it finds.
+    return rows.select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows > 0
+
+
 def require_found(holding: ir.Table, rows: ir.Table, what: str) -> None:
     """Refuse when `rows` (the period's records) has records but `holding` (those of them that
     hold `what`) has none."""
-    # One record with the value settles it, and DuckDB stops at the first it finds.
-    if holding.select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows:
+    if any_row(holding):
         return
     records = rows.count().to_pyarrow().as_py()
     if records:
@@ -428,14 +432,16 @@ def _linked_stays_reach(params: MetricParams) -> MetricParams:
     )
 
 
-def _linked_entry_dates(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    """record_id of each arrest linked to a stay, and the entry date on that stay's stints."""
+def _entry_dates(backend: ibis.BaseBackend, params: MetricParams) -> tuple[ir.Table, ir.Table]:
+    """(release, stay_id and entry_date of the stays booked in during the period or linked to
+    its arrests; record_id and entry_date of each arrest linked to a stay)."""
+    # One grouping of the stints serves both: a stay's stints share its book-in (the stay id
+    # carries it), so stays of the period take the same fields from the wider reach.
+    fields = stay_fields(backend, ENTRY_DATE, _linked_stays_reach(params), "stay_book_in")
+    per_stay = fields.group_by("stay_id").aggregate(entry_date=fields.entry_date.max())
     links = source_table(backend, FOIA_ARREST_STAY_LINKS)
-    stints = stay_stints(backend, ENTRY_DATE, _linked_stays_reach(params), "stay_book_in")
-    # Links name the stay alone: the greatest entry date of the stints of that stay id.
-    per_stay = stints.group_by("stay_id").aggregate(entry_date=stints.entry_date.max())
     linked = links.join(per_stay, links.stay_id == per_stay.stay_id)
-    return linked.select(record_id=linked.arrest_record_id, entry_date=linked.entry_date)
+    return fields, linked.select(record_id=linked.arrest_record_id, entry_date=linked.entry_date)
 
 
 def _require_entry_dates(
@@ -443,16 +449,12 @@ def _require_entry_dates(
 ) -> None:
     """Refuse when none of the period's book-ins (`stays`) and arrests (`arrested`) has an entry
     date, found from the stints that record one rather than from every stay's fields."""
-    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
-    reach = _linked_stays_reach(params)
-    links = links.semi_join(stays_holding(backend, ENTRY_DATE, reach, "stay_book_in"), "stay_id")
-    holding = stays_holding(backend, ENTRY_DATE, params, "stay_book_in")
-    found = ibis.union(
-        stays.semi_join(holding, ["release", "stay_id"]).select("date"),
-        arrested.semi_join(links, arrested.record_id == links.arrest_record_id).select("date"),
-    )
-    require_found(found, ibis.union(stays.select("date"), arrested.select("date")),
-                  "an entry date")
+    holding = stays_holding(backend, ENTRY_DATE, _linked_stays_reach(params), "stay_book_in")
+    if any_row(stays.semi_join(holding, ["release", "stay_id"])):
+        return
+    links = source_table(backend, FOIA_ARREST_STAY_LINKS).semi_join(holding, "stay_id")
+    require_found(arrested.semi_join(links, arrested.record_id == links.arrest_record_id),
+                  ibis.union(stays.select("date"), arrested.select("date")), "an entry date")
 
 
 def _long_term_population(backend: ibis.BaseBackend, params: MetricParams):
@@ -460,9 +462,9 @@ def _long_term_population(backend: ibis.BaseBackend, params: MetricParams):
     stays, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
     arrests_rows, arrest_days = arrests(backend, params)
     _require_entry_dates(backend, params, stays, arrests_rows)
-    fields = stay_fields(backend, ENTRY_DATE, params, "stay_book_in")
+    fields, linked = _entry_dates(backend, params)
     stays = stays.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
-    arrests_rows = arrests_rows.left_join(_linked_entry_dates(backend, params), "record_id")
+    arrests_rows = arrests_rows.left_join(linked, "record_id")
     columns = ("date", "entry_date", *params.by)
     rows = ibis.union(
         arrests_rows.select(*columns, action=ibis.literal("arrests")),
