@@ -917,16 +917,22 @@ register(
 
 
 def _rearrest_population(backend: ibis.BaseBackend, params: MetricParams):
-    raw = source_table(backend, FOIA_ARRESTS)
-    require_columns(raw, FOIA_ARRESTS, ("person_id",))
-    raw = raw.filter(~raw.is_duplicate.fill_null(False) & raw.person_id.notnull())
-    # Earlier arrests count even when before the period: the order is over the whole release.
-    person = ibis.window(group_by=["release", "person_id"],
-                         order_by=["apprehension_date", "record_id"])
-    previous = raw.select("record_id", previous=raw.apprehension_date.lag().over(person))
-    rows, days = arrests(backend, params)
-    require_values(rows, "a person identifier", rows.person_id.notnull())
-    rows = rows.left_join(previous, "record_id").drop("record_id_right")
+    require_columns(source_table(backend, FOIA_ARRESTS), FOIA_ARRESTS, ("person_id",))
+
+    def with_previous(episodes: ir.Table) -> ir.Table:
+        # Earlier arrests count even when before the period: the order is over the whole release.
+        person = ibis.window(group_by=["release", "person_id"],
+                             order_by=["apprehension_date", "record_id"])
+        previous = episodes.apprehension_date.lag().over(person)
+        return episodes.mutate(
+            previous=ibis.ifelse(episodes.person_id.notnull(), previous, ibis.null(previous.type()))
+        )
+
+    # Checked before the window, which spans every arrest of the release.
+    plain, days = arrests(backend, params)
+    require_values(plain, "a person identifier", plain.person_id.notnull())
+    rows, _windows = foia_events(backend, FOIA_ARRESTS, "apprehension_date", params,
+                                 with_previous)
     gap = rows.date.delta(rows.previous.date(), unit="day")
     return rows.mutate(days_since_previous=gap), days
 
