@@ -392,17 +392,16 @@ def stay_fields(
     )
 
 
-def book_ins(columns: tuple[str, ...], required: str | None = None) -> Population:
+def book_ins(columns: tuple[str, ...], required: str) -> Population:
     """Detention stays booked in during the period (one release per day), with `columns` from
-    their stints; refused when `required` (what the columns record) is named and no stay of the
-    period has any of them."""
+    their stints; refused when no stay of the period has any of them (`required` names what
+    they record)."""
 
     def population(backend: ibis.BaseBackend, params: MetricParams):
-        fields = stay_fields(backend, columns, params, "stay_book_in")
         rows, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
-        if required:
-            holding = stays_holding(backend, columns, params, "stay_book_in")
-            require_found(rows.semi_join(holding, ["release", "stay_id"]), rows, required)
+        holding = stays_holding(backend, columns, params, "stay_book_in")
+        require_found(rows.semi_join(holding, ["release", "stay_id"]), rows, required)
+        fields = stay_fields(backend, columns, params, "stay_book_in")
         rows = rows.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
         return rows, covered_days(windows, params)
 
