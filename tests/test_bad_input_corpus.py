@@ -646,6 +646,10 @@ foia(
          (arrests_name("redact", "csv"), "unreadable_values",
           f"row {CSV_ROW + len(REDACTIONS)}"), loaded=(arrests_name("redact", "csv"),),
          check=redactions_read),
+    Case("foia-csv-dates-in-odd-formats", "foia", csv_edit("odddates", odd_date_rows), 0,
+         (arrests_name("odddates", "csv"), "quarantined",
+          f"row {CSV_ROW + len(ODD_DATES)}"),
+         loaded=(arrests_name("odddates", "csv"),), check=odd_dates_read),
     Case("foia-xlsx-serial-dates-without-date-style", "foia",
          xlsx_cells("serial", {f"{DATE}{ROW}": cell(f"{DATE}{ROW}", 45811.5)}), 0, (),
          loaded=(arrests_name("serial"),),
@@ -827,6 +831,9 @@ def long_row(kit: Kit, folder: Path) -> list[Path]:
 
 
 stats(
+    Case("stats-huge-label-cell", "stats", huge_label, 0,
+         (WORKBOOK, "quarantined", f"sheet '{DETENTION}'", "cell B11", "...(cut)"),
+         loaded=(WORKBOOK,)),
     Case("stats-very-long-row", "stats", long_row, 1,
          (WORKBOOK, f"sheet '{DETENTION}'", "cell W9", "no header"), loaded=(WORKBOOK,)),
     Case("stats-facilities-missing-required-column", "stats",

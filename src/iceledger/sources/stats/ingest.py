@@ -21,6 +21,7 @@ from iceledger.warehouse import file_sha256, require_balanced
 if TYPE_CHECKING:
     from iceledger.sources.stats.checks import ChecksReview
     from iceledger.sources.stats.parsed import ParsedWorkbook
+    from iceledger.sources.stats.sheet_tables import Quarantined
     from iceledger.warehouse import Loader, SourceLoad, Warehouse
 
 # Layout name recorded in ingest_sources.layout for every stats workbook.
@@ -38,6 +39,7 @@ class IngestedFile:
     rows_quarantined: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    first_quarantined: Quarantined | None = None
 
 
 @dataclass
@@ -130,7 +132,8 @@ class _Batch:
             return IngestedFile(path, "failed", errors=[*errors, str(exc)],
                                 warnings=parsed.warnings)
         done = self.files[parsed.sha256] = IngestedFile(
-            path, "loaded", parsed.rows_loaded, len(parsed.quarantined), errors, parsed.warnings)
+            path, "loaded", parsed.rows_loaded, len(parsed.quarantined), errors, parsed.warnings,
+            parsed.quarantined[0] if parsed.quarantined else None)
         self.loads.append(load)
         self.rows += parsed.rows_loaded
         if self.rows >= BATCH_ROWS:
@@ -143,6 +146,7 @@ class _Batch:
                 refused = self.files[sha256]
                 refused.status = "failed"
                 refused.rows_loaded = refused.rows_quarantined = 0
+                refused.first_quarantined = None
                 refused.errors.append(reason)
         self.loads, self.rows = [], 0
 
