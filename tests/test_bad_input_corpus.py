@@ -735,6 +735,13 @@ def facilities_header(edit: Callable[[list], list], extra: Callable[[list], list
 
 
 stats(
+    Case("stats-xlsx-cell-at-XFD1048576", "stats",
+         workbook_cells({"XFD1048576": cell("XFD1048576", 1)}), 1,
+         (WORKBOOK, f"sheet '{DETENTION}'", "cell XFD1048576"), loaded=(WORKBOOK,),
+         guarded=True),
+    Case("stats-xlsx-value-at-row-1048576", "stats",
+         workbook_cells({"C1048576": cell("C1048576", 7)}), 1,
+         (WORKBOOK, f"sheet '{DETENTION}'", "cell C1048576"), loaded=(WORKBOOK,)),
     Case("stats-xlsx-dimension-claims-XFD1048576", "stats",
          workbook_cells({}, edit=lambda xml: re.sub(rb"<dimension [^>]*/>",
                                                     b'<dimension ref="A1:XFD1048576"/>', xml)),
@@ -759,10 +766,16 @@ stats(
 )
 
 stats(
+    Case("stats-encrypted-workbook", "stats", raw_bytes(WORKBOOK, cfb_bytes), 1,
+         (WORKBOOK, "OLE compound file", "password-protected")),
     Case("stats-corrupt-bytes", "stats", raw_bytes(WORKBOOK, lambda kit: os.urandom(5000)), 1,
          (WORKBOOK, "not a readable .xlsx workbook")),
     Case("stats-truncated-workbook", "stats", raw_bytes(WORKBOOK, half(lambda kit: kit.workbook)),
          1, (WORKBOOK, "not a readable .xlsx workbook")),
+    Case("stats-empty-file", "stats", raw_bytes(WORKBOOK, lambda kit: b""), 1,
+         (WORKBOOK, "0 bytes")),
+    Case("stats-csv-named-xlsx", "stats",
+         raw_bytes(WORKBOOK, lambda kit: kit.arrests_csv.read_bytes()), 1, (WORKBOOK, "a text file (a CSV?)")),
     Case("stats-zip-of-garbage", "stats", raw_bytes(WORKBOOK, garbage_zip), 1,
          (WORKBOOK, "not a readable .xlsx workbook")),
     Case("stats-workbook-without-tables", "stats", workbook_from({"Notes": []}), 1,
@@ -831,6 +844,10 @@ def long_row(kit: Kit, folder: Path) -> list[Path]:
 
 
 stats(
+    Case("stats-sheet-claims-4GB", "stats", stats_forged, 1,
+         (WORKBOOK, f"sheet '{DETENTION}'", "MB uncompressed"), loaded=(WORKBOOK,)),
+    Case("stats-sheet-160MB-of-spaces-compressed", "stats", stats_spaces, 1,
+         (WORKBOOK, f"sheet '{DETENTION}'", "MB uncompressed"), loaded=(WORKBOOK,)),
     Case("stats-huge-label-cell", "stats", huge_label, 0,
          (WORKBOOK, "quarantined", f"sheet '{DETENTION}'", "cell B11", "...(cut)"),
          loaded=(WORKBOOK,)),

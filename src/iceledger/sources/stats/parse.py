@@ -12,7 +12,6 @@ benchmark runs it on openpyxl for comparison. The parse path imports neither Duc
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import zipfile
 from collections import Counter
@@ -40,10 +39,16 @@ from iceledger.sources.stats.sheet_tables import (
     scan_sheet,
 )
 from iceledger.sources.stats.snapshots import FootnoteDate, SnapshotDating, footnote_dates
+from iceledger.sources.xlsx_files import checked_workbook, sheet_members
 from iceledger.tables import STATS_UNRECOGNISED, STATS_WORKBOOKS
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+# Bounds on what a workbook's parts may claim: ICE's largest sheet is 11 MB of XML, and its values
+# span at most some 60,000 cells (1,889 rows by 31 columns).
+MAX_PART_BYTES = 128 << 20
+MAX_SHEET_CELLS = 10_000_000
 
 
 class SheetSource(Protocol):
@@ -56,18 +61,23 @@ class SheetSource(Protocol):
 
 
 class CalamineSource:
-    """Cells read by python-calamine (Rust), the fast default."""
+    """Cells read by python-calamine (Rust), the fast default, from a checked copy of the file
+    (iceledger.sources.xlsx_files): a sheet too large to build is refused alone."""
 
     def __init__(self, path: Path):
         import python_calamine
 
-        self._book = python_calamine.CalamineWorkbook.from_path(str(path))
+        checked = checked_workbook(path, MAX_PART_BYTES, MAX_SHEET_CELLS)
+        self._refused = checked.refused
+        self._book = python_calamine.CalamineWorkbook.from_filelike(checked.data)
 
     @property
     def sheet_names(self) -> list[str]:
         return list(self._book.sheet_names)
 
     def rows(self, sheet: str) -> list[list[Any]]:
+        if sheet in self._refused:
+            raise self._refused[sheet]
         # skip_empty_area=False keeps row and column indexes equal to the sheet's (A1 = [0][0]).
         return self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
 
@@ -87,6 +97,9 @@ def parse_workbook(
         sheet_names = book.sheet_names
     except OSError as exc:
         parsed.errors.append(SourceError(Location(path.name), f"cannot read the file: {exc}"))
+        return parsed
+    except SourceError as exc:
+        parsed.errors.append(exc)
         return parsed
     except Exception as exc:  # noqa: BLE001 - each reader raises its own types for a bad file
         parsed.errors.append(SourceError(
@@ -111,6 +124,8 @@ def parse_workbook(
                                    f"are kept in {STATS_UNRECOGNISED}")
         try:
             grids[name] = book.rows(name)
+        except SourceError as exc:
+            parsed.errors.append(exc)
         except Exception as exc:  # noqa: BLE001 - a damaged sheet must not stop the others
             parsed.errors.append(SourceError(Location(path.name, name),
                                              f"cannot read the sheet ({exc})"))
@@ -167,11 +182,10 @@ def uncalculated_formulas(path: Path) -> list[SourceError]:
     """
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if "xl/calcChain.xml" in names:
+            if "xl/calcChain.xml" in archive.namelist():
                 return []
             errors = []
-            for sheet, member in _sheet_members(archive, names).items():
+            for sheet, member in sheet_members(archive).items():
                 found = _FORMULA_WITHOUT_VALUE.findall(archive.read(member))
                 if found:
                     errors.append(SourceError(
@@ -182,30 +196,6 @@ def uncalculated_formulas(path: Path) -> list[SourceError]:
             return errors
     except (OSError, zipfile.BadZipFile, KeyError):
         return []  # the reader reports an unreadable file
-
-
-def _sheet_members(archive: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
-    """Sheet name -> its XML member, from the workbook's sheet list and relationships."""
-    targets = {}
-    relationships = archive.read("xl/_rels/workbook.xml.rels")
-    for element in re.findall(rb"<Relationship [^>]*>", relationships):
-        ident, target = _attribute(element, b"Id"), _attribute(element, b"Target")
-        if ident and target:
-            targets[ident] = target.lstrip("/")
-    found = {}
-    for element in re.findall(rb"<sheet [^>]*>", archive.read("xl/workbook.xml")):
-        name, target = _attribute(element, b"name"), targets.get(_attribute(element, b"r:id"))
-        if name is None or target is None:
-            continue
-        member = target if target.startswith("xl/") else f"xl/{target}"
-        if member in names:
-            found[html.unescape(name)] = member
-    return found
-
-
-def _attribute(element: bytes, name: bytes) -> str | None:
-    found = re.search(rb"\s" + re.escape(name) + rb'="([^"]*)"', element)
-    return found.group(1).decode() if found else None
 
 
 def _sha256(path: Path) -> str:
