@@ -516,6 +516,8 @@ foia(
 
 # -- the file itself ----------------------------------------------------------------------------
 foia(
+    Case("foia-encrypted-workbook", "foia", raw_bytes(arrests_name("encrypted"), cfb_bytes), 1,
+         (arrests_name("encrypted"), "OLE compound file", "password-protected")),
     Case("foia-corrupt-bytes", "foia",
          raw_bytes(arrests_name("corrupt"), lambda kit: os.urandom(5000)), 1,
          (arrests_name("corrupt"), "not a readable xlsx workbook")),
@@ -525,11 +527,19 @@ foia(
     Case("foia-truncated-csv", "foia",
          raw_bytes(arrests_name("truncated", "csv"), half(lambda kit: kit.arrests_csv)), 1,
          (arrests_name("truncated", "csv"), "row ", "Expected 25 columns")),
+    Case("foia-empty-xlsx", "foia", raw_bytes(arrests_name("empty"), lambda kit: b""), 1,
+         (arrests_name("empty"), "0 bytes")),
     Case("foia-empty-csv", "foia", raw_bytes(arrests_name("empty", "csv"), lambda kit: b""), 1,
          (arrests_name("empty", "csv"), "row 1", "empty")),
     Case("foia-empty-parquet", "foia",
          raw_bytes(arrests_name("empty", "parquet"), lambda kit: b""), 1,
          (arrests_name("empty", "parquet"), "not a readable parquet file")),
+    Case("foia-csv-named-xlsx", "foia",
+         raw_bytes(arrests_name("csvasxlsx"), lambda kit: kit.arrests_csv.read_bytes()), 1,
+         (arrests_name("csvasxlsx"), "a text file (a CSV?)")),
+    Case("foia-xlsx-named-csv", "foia",
+         raw_bytes(arrests_name("xlsxascsv", "csv"), lambda kit: kit.arrests_xlsx.read_bytes()),
+         1, (arrests_name("xlsxascsv", "csv"), "not a CSV: a zip archive")),
     Case("foia-legacy-xls-extension", "foia",
          raw_bytes(arrests_name("legacy", "xls"), cfb_bytes), 1,
          (arrests_name("legacy", "xls"), "cannot read .xls files")),

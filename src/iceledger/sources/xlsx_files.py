@@ -25,12 +25,15 @@ _TEXT_BYTES = frozenset(range(32, 256)) | {9, 10, 12, 13}
 # What a file of each kind is, said to a user who named it as a workbook or a CSV.
 KINDS = {
     "empty": "an empty file (0 bytes)",
+    "zip": "a zip archive (an xlsx workbook?); name it .xlsx if it is one",
     "ole": ("an OLE compound file: a password-protected (encrypted) workbook or an old .xls "
             "one; open it in a spreadsheet program and save it as .xlsx without a password"),
     "parquet": "a parquet file; name it .parquet",
     "text": "a text file (a CSV?); name it .csv if it is one",
     "binary": "its bytes are not a zip archive",
 }
+# Kinds that are certainly no CSV (a text CSV may hold stray bytes of any value).
+NOT_A_CSV_KINDS = frozenset({"zip", "ole", "parquet"})
 
 
 def file_kind(path: Path) -> str:

@@ -40,6 +40,7 @@ import python_calamine
 from iceledger.errors import Location, SourceError
 from iceledger.sources.foia.layouts import Catalog, HeaderMatch, catalog, hint_level
 from iceledger.sources.stats.cells import column_letters
+from iceledger.sources.xlsx_files import KINDS, NOT_A_CSV_KINDS, file_kind
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
@@ -289,6 +290,9 @@ class XlsxReader(FoiaReader):
         self.ice_sheets = []
         self._fallback_used: set[str] = set()
         self._file = Location(path.name)
+        kind = file_kind(path)
+        if kind != "zip":
+            raise SourceError(self._file, f"not a readable xlsx workbook: {KINDS[kind]}")
         try:
             self._zip = zipfile.ZipFile(path)
             self._targets = self._relationships()
@@ -671,6 +675,9 @@ class CsvReader(FoiaReader):
         self.catalog = cat or catalog()
         self.ice_sheets = []
         self._file = Location(path.name)
+        kind = file_kind(path)
+        if kind in NOT_A_CSV_KINDS:
+            raise SourceError(self._file, f"not a CSV: {KINDS[kind]}")
         with open(path, "rb") as handle:
             sample = handle.read(1 << 16)
         self.encoding = self._encoding(sample)
