@@ -1,9 +1,12 @@
 """What both families' readers check in a spreadsheet file before any cell is read.
 
 The Rust reader behind them (calamine, through python-calamine and fastexcel) trusts the file: one
-value at cell XFD1048576 makes it build a grid of 17 billion cells and abort the process. So the
-bytes are looked at first: what kind of file it is (`file_kind`), and how many cells a sheet's
-values span (`sheet_span`).
+value at cell XFD1048576 makes it build a grid of 17 billion cells and abort the process, and a
+cell holding one of Excel's error values (#N/A, #REF! ...) or a formula saved without its value
+reads as blank, like an empty cell. So the bytes are looked at first: what kind of file it is
+(`file_kind`), how many cells a sheet's values span (`sheet_span`), and error cells and formulas
+without a value are rewritten as text cells (`errors_as_text`) that the readers hand on, to be
+judged as what they are, never taken for blanks.
 """
 
 from __future__ import annotations
@@ -17,6 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iceledger.errors import Location, SourceError
+
+# Excel's error values, as a cell shows them; a formula saved without its value is read as its
+# text after FORMULA_MARK ("=SUM(B2:B4)").
+ERROR_VALUES = frozenset({
+    "#N/A", "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#GETTING_DATA",
+    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"})
+FORMULA_MARK = "="
 
 _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _SNIFF_BYTES = 4096
@@ -92,6 +102,39 @@ def _letters(number: int) -> str:
     return letters
 
 
+_ERROR_TYPE = re.compile(rb' t="e"')
+_ERROR_CELL = re.compile(rb'(<c\b[^>]*?) t="e"')
+_FORMULA_WITHOUT_VALUE = re.compile(
+    rb"<f\b[^>]*?(?:/>|>([^<]*)</f>)(?:<v\s*/>|<v></v>)?</c>")
+_TYPE_ATTRIBUTE = re.compile(rb'\st="[^"]*"')
+
+
+def errors_as_text(xml: bytes | memoryview) -> bytes | memoryview:
+    """Sheet XML with error cells and formulas saved without a value turned into text cells:
+    "#N/A" stays "#N/A", a formula reads as "=SUM(B2:B4)". XML without either is returned as is."""
+    if _ERROR_TYPE.search(xml):
+        xml = _ERROR_CELL.sub(rb'\1 t="str"', xml)
+    found = list(_FORMULA_WITHOUT_VALUE.finditer(xml))
+    if not found:
+        return xml
+    data = bytes(xml)
+    pieces, done = [], 0
+    for match in found:
+        start = data.rfind(b"<c", done, match.start())
+        opening = data.index(b">", start, match.start()) if start >= 0 else -1
+        if opening < 0:
+            continue
+        attributes = _TYPE_ATTRIBUTE.sub(b"", data[start + 2:opening])
+        formula = data[opening + 1:match.start()] + match.group(0)[:-len(b"</c>")]
+        formula = re.sub(rb"<v\s*/>|<v></v>", b"", formula)
+        text = FORMULA_MARK.encode() + (match.group(1) or b"(shared formula)")
+        pieces += [data[done:start], b"<c", attributes, b' t="str">', formula,
+                   b"<v>", text, b"</v></c>"]
+        done = match.end()
+    pieces.append(data[done:])
+    return b"".join(pieces)
+
+
 def sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
     """Sheet name -> its XML member, from the workbook's sheet list and relationships."""
     names = set(archive.namelist())
@@ -136,7 +179,8 @@ class CheckedWorkbook:
 
 def checked_workbook(path: Path, max_part_bytes: int, max_sheet_cells: int) -> CheckedWorkbook:
     """The workbook's parts read once, each part's declared size bounded (the zip never inflates
-    past it), each sheet's span bounded; copied uncompressed, so that the reader does not inflate them again. A sheet over a bound is
+    past it), each sheet's span bounded, error cells and formulas without a value turned to text;
+    copied uncompressed, so that the reader does not inflate them again. A sheet over a bound is
     refused alone (emptied in the copy, its error kept); any other part over it refuses the file."""
     kind = file_kind(path)
     if kind != "zip":
@@ -171,6 +215,8 @@ def checked_workbook(path: Path, max_part_bytes: int, max_sheet_cells: int) -> C
                             "any workbook of the kind needs; the sheet is not read (a damaged "
                             "or hostile file)")
                         data = _EMPTY_SHEET
+                    else:
+                        data = errors_as_text(data)
                 out.writestr(info.filename, data)
     except (zipfile.BadZipFile, KeyError, EOFError, zlib.error, OSError) as exc:
         raise SourceError(Location(path.name), f"not a readable .xlsx workbook (truncated or "

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from iceledger.field_offices import normalise_aor
 from iceledger.sources.foia.layouts import EXTRA_PREFIX, Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import RawPart
+from iceledger.sources.xlsx_files import ERROR_VALUES, FORMULA_MARK
 from iceledger.warehouse import QuarantinedRow
 
 TIMESTAMP = pa.timestamp("us")
@@ -30,6 +31,7 @@ _WHOLE_NUMBER = r"^\s*-?\d+(\.0*)?\s*$"
 _DECIMAL = r"^\s*-?\$?[\d,]*\.?\d+\s*$"
 _SERIAL = r"^\s*\d{1,7}(\.\d+)?\s*$"
 _SECONDS_PER_DAY = 86_400
+_ERROR_VALUES = pa.array(sorted(ERROR_VALUES), pa.string())
 _hash_connections = threading.local()
 
 
@@ -77,9 +79,13 @@ def canonicalise(part: RawPart, dataset: Dataset, context: FileContext) -> Canon
     for name in raw.column_names:
         values = _plain(raw.column(name))
         if pa.types.is_string(values.type):
-            values, marked = _strip_redactions(values, cat)
+            written = values
+            values, marked, no_value = _strip_redactions(values, cat)
             if marked is not None:
                 redacted.append((_indices(marked), _repeat(name, _count(marked))))
+            if no_value is not None:
+                rows = _indices(no_value)
+                unparsed.append((rows, _unparsed_texts(name, written.take(pa.array(rows)))))
         if name.startswith(EXTRA_PREFIX):
             extras[name.removeprefix(EXTRA_PREFIX)] = values
             continue
@@ -91,9 +97,7 @@ def canonicalise(part: RawPart, dataset: Dataset, context: FileContext) -> Canon
             unknown_aor = converted.failed
         if converted.failed is not None and _count(converted.failed):
             rows = _indices(converted.failed)
-            texts = pc.binary_join_element_wise(
-                pa.scalar(f"{name}="), pc.cast(values.take(pa.array(rows)), pa.string()), "")
-            unparsed.append((rows, texts))
+            unparsed.append((rows, _unparsed_texts(name, values.take(pa.array(rows)))))
             if name == dataset.key_date:
                 key_failed = converted.failed
     for derived in dataset.derived:
@@ -138,7 +142,7 @@ def key_date_values(part: RawPart, dataset: Dataset, cat: Catalog) -> pa.Array:
         return pa.nulls(0, TIMESTAMP)
     values = _plain(part.table.column(dataset.key_date))
     if pa.types.is_string(values.type):
-        values, _ = _strip_redactions(values, cat)
+        values, _, _ = _strip_redactions(values, cat)
     return _moments(values, cat).values
 
 
@@ -178,8 +182,14 @@ def _all_null(table: pa.Table) -> pa.Array:
     return blank.combine_chunks() if isinstance(blank, pa.ChunkedArray) else blank
 
 
-def _strip_redactions(values: pa.Array, cat: Catalog) -> tuple[pa.Array, pa.Array | None]:
-    """Empty text and redaction strings become NULL; returns the redacted cells' mask.
+def _strip_redactions(values: pa.Array, cat: Catalog
+                      ) -> tuple[pa.Array, pa.Array | None, pa.Array | None]:
+    """Empty text, redaction strings and texts that are no value become NULL; returns the masks
+    of the redacted cells and of those that held no value.
+
+    No value: one of Excel's error values (#N/A), or a formula saved without its value (the
+    reader gives its text, "=SUM(B2:B4)"); such a cell is kept in the row's `unparsed` list,
+    never taken for a blank.
 
     Each distinct text is judged once (`Catalog.is_redaction`); only texts with a parenthesis
     can be exemption markers, so most never reach the regular expression."""
@@ -190,12 +200,22 @@ def _strip_redactions(values: pa.Array, cat: Catalog) -> tuple[pa.Array, pa.Arra
     for position in np.flatnonzero(np.asarray(maybe.fill_null(False))):
         marker[position] = cat.is_redaction(texts[int(position)].as_py())
     marker |= np.asarray(pc.is_in(texts, value_set=pa.array([*cat.redaction_markers, ""])))
-    if not marker.any():
-        return values, None
-    hit = pa.array(marker).take(encoded.indices)
-    marked = pc.and_(hit, pc.not_equal(values, ""))
+    no_value = np.asarray(pc.or_(
+        pc.is_in(pc.utf8_upper(pc.utf8_trim_whitespace(texts)), value_set=_ERROR_VALUES),
+        pc.starts_with(texts, FORMULA_MARK)))
+    if not (marker.any() or no_value.any()):
+        return values, None, None
+    hit = pa.array(marker | no_value).take(encoded.indices)
+    marked = pc.and_(pa.array(marker).take(encoded.indices), pc.not_equal(values, ""))
+    unreadable = pa.array(no_value).take(encoded.indices)
     values = pc.if_else(hit, pa.scalar(None, pa.string()), values)
-    return values, (marked if pc.any(marked).as_py() else None)
+    return (values, marked if pc.any(marked).as_py() else None,
+            unreadable if pc.any(unreadable).as_py() else None)
+
+
+def _unparsed_texts(name: str, raw: pa.Array) -> pa.Array:
+    """`column=raw value` for each cell."""
+    return pc.binary_join_element_wise(pa.scalar(f"{name}="), pc.cast(raw, pa.string()), "")
 
 
 def _convert(kind: str | None, values: pa.Array, cat: Catalog) -> _Converted:

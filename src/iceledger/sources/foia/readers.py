@@ -40,7 +40,7 @@ import python_calamine
 from iceledger.errors import Location, SourceError
 from iceledger.sources.foia.layouts import Catalog, HeaderMatch, catalog, hint_level
 from iceledger.sources.stats.cells import column_letters
-from iceledger.sources.xlsx_files import KINDS, NOT_A_CSV_KINDS, file_kind
+from iceledger.sources.xlsx_files import KINDS, NOT_A_CSV_KINDS, errors_as_text, file_kind
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
@@ -640,15 +640,17 @@ class XlsxReader(FoiaReader):
 
         def parse() -> RawPart:
             location = Location(self.path.name, plan.name, row=first_row)
+            rows_xml = errors_as_text(piece)
             try:
-                reader = fastexcel.read_excel(self._slice_workbook(anchor, piece))
+                reader = fastexcel.read_excel(self._slice_workbook(anchor, rows_xml))
                 batch = reader.load_sheet(0, header_row=0, dtypes="string", eager=True)
                 table = pa.Table.from_batches([batch])
             except BaseException as exc:
                 if not _fast_reader_rejected(exc):
                     raise
                 self._note_fallback(plan.name, exc)
-                table = self._xml_table(piece, first_row, len(plan.match.raw_headers), location)
+                table = self._xml_table(rows_xml, first_row, len(plan.match.raw_headers),
+                                        location)
                 table = table.select([column_index(letter) for letter in letters])
             if table.num_columns > len(names) and all(
                     table.column(i).null_count == table.num_rows

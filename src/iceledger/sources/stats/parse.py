@@ -62,7 +62,8 @@ class SheetSource(Protocol):
 
 class CalamineSource:
     """Cells read by python-calamine (Rust), the fast default, from a checked copy of the file
-    (iceledger.sources.xlsx_files): a sheet too large to build is refused alone."""
+    (iceledger.sources.xlsx_files): a sheet too large to build is refused alone, and error cells
+    and formulas saved without a value read as their text ("#N/A", "=SUM(B2:B4)")."""
 
     def __init__(self, path: Path):
         import python_calamine
@@ -175,7 +176,8 @@ _FORMULA_WITHOUT_VALUE = re.compile(
 def uncalculated_formulas(path: Path) -> list[SourceError]:
     """One error per sheet holding formula cells saved without their value, naming the first.
 
-    Every reader sees such a cell as blank, so its figure would vanish silently. Excel saves a
+    Such a cell holds no figure (readers see it as blank; ours reads its formula, which is then
+    quarantined as no number), so its figure would be missing without a word. Excel saves a
     value for every formula and, with any formula, a calculation chain (xl/calcChain.xml);
     a workbook written by a library without calculating has formulas and no chain. So only a
     workbook without the chain is searched, which spares reading every sheet's XML twice.
@@ -191,7 +193,7 @@ def uncalculated_formulas(path: Path) -> list[SourceError]:
                     errors.append(SourceError(
                         Location(path.name, sheet, found[0].decode()),
                         f"{len(found)} formula cell(s) saved without their value, the first "
-                        "here; they read as blank (open and save the file in a spreadsheet "
+                        "here; they hold no figure (open and save the file in a spreadsheet "
                         "program to calculate them)"))
             return errors
     except (OSError, zipfile.BadZipFile, KeyError):

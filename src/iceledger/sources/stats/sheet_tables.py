@@ -36,6 +36,7 @@ from iceledger.errors import Location, SourceError
 from iceledger.field_offices import normalise_aor
 from iceledger.sources.stats.cells import (
     CellValueError,
+    ExcelErrorValue,
     cell_name,
     clean_text,
     clean_texts,
@@ -1271,8 +1272,9 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
         values, problems = _column_values(
             _record_reader(kinds[name], records.zero_pad.get(name)), cells)
         for position, problem in problems.items():
-            if kinds[name] == "date32":
-                # A word where a date belongs ("New Facility", "N/A") says why there is none.
+            if kinds[name] == "date32" or isinstance(problem, ExcelErrorValue):
+                # A word where a date belongs ("New Facility", "N/A") says why there is none; an
+                # error value (#N/A) where a figure belongs is kept with the record's other cells.
                 notes.setdefault(position, []).append(f"{name}: {clean_text(cells[position])}")
             else:
                 bad.setdefault(position, (index, name, problem))
