@@ -457,6 +457,16 @@ foia(
 
 # -- control characters -------------------------------------------------------------------------
 foia(
+    Case("foia-xlsx-NUL-in-identifier", "foia",
+         xlsx_cells("nulx", {f"{IDENTIFIER}{ROW}": cell(f"{IDENTIFIER}{ROW}",
+                                                        "_x0000_A1B2_x0000_")}), 0,
+         (arrests_name("nulx"), "unreadable_values", f"row {ROW}"),
+         loaded=(arrests_name("nulx"),), check=unparsed("person_id", "\\x00A1B2\\x00", ROW)),
+    Case("foia-csv-NUL-in-identifier", "foia",
+         csv_edit("nulc", set_cell(CSV_ROW - 1, "Anonymized Identifier", "A1\x00B2")), 0,
+         (arrests_name("nulc", "csv"), "unreadable_values", f"row {CSV_ROW}"),
+         loaded=(arrests_name("nulc", "csv"),),
+         check=unparsed("person_id", "A1\\x00B2", CSV_ROW)),
 )
 
 

@@ -187,9 +187,9 @@ def _strip_redactions(values: pa.Array, cat: Catalog
     """Empty text, redaction strings and texts that are no value become NULL; returns the masks
     of the redacted cells and of those that held no value.
 
-    No value: one of Excel's error values (#N/A), or a formula saved without its value (the
-    reader gives its text, "=SUM(B2:B4)"); such a cell is kept in the row's `unparsed` list,
-    never taken for a blank.
+    No value: one of Excel's error values (#N/A), a formula saved without its value (the reader
+    gives its text, "=SUM(B2:B4)"), or text holding NUL characters (binary debris); such a cell
+    is kept in the row's `unparsed` list, never taken for a blank.
 
     Each distinct text is judged once (`Catalog.is_redaction`); only texts with a parenthesis
     can be exemption markers, so most never reach the regular expression."""
@@ -200,9 +200,9 @@ def _strip_redactions(values: pa.Array, cat: Catalog
     for position in np.flatnonzero(np.asarray(maybe.fill_null(False))):
         marker[position] = cat.is_redaction(texts[int(position)].as_py())
     marker |= np.asarray(pc.is_in(texts, value_set=pa.array([*cat.redaction_markers, ""])))
-    no_value = np.asarray(pc.or_(
+    no_value = np.asarray(pc.or_(pc.or_(
         pc.is_in(pc.utf8_upper(pc.utf8_trim_whitespace(texts)), value_set=_ERROR_VALUES),
-        pc.starts_with(texts, FORMULA_MARK)))
+        pc.starts_with(texts, FORMULA_MARK)), pc.match_substring(texts, "\x00")))
     if not (marker.any() or no_value.any()):
         return values, None, None
     hit = pa.array(marker | no_value).take(encoded.indices)
@@ -214,8 +214,9 @@ def _strip_redactions(values: pa.Array, cat: Catalog
 
 
 def _unparsed_texts(name: str, raw: pa.Array) -> pa.Array:
-    """`column=raw value` for each cell."""
-    return pc.binary_join_element_wise(pa.scalar(f"{name}="), pc.cast(raw, pa.string()), "")
+    """`column=raw value` for each cell; a NUL character is written \\x00."""
+    texts = pc.replace_substring(pc.cast(raw, pa.string()), "\x00", "\\x00")
+    return pc.binary_join_element_wise(pa.scalar(f"{name}="), texts, "")
 
 
 def _convert(kind: str | None, values: pa.Array, cat: Catalog) -> _Converted:

@@ -692,7 +692,9 @@ class CsvReader(FoiaReader):
                           (codecs.BOM_UTF16_BE, "utf-16")):
             if sample.startswith(bom):
                 return name
-        if b"\x00" in sample:
+        # UTF-16 text without a byte-order mark is NUL every other byte; a NUL here and there is
+        # a stray byte in a cell, which the canonicaliser keeps in `unparsed`.
+        if sample.count(0) * 10 > len(sample):
             raise SourceError(Location(self.path.name, row=1), "not a text CSV in a known "
                               "encoding (NUL bytes: UTF-16 without a byte-order mark, or binary); "
                               "save it as UTF-8")
