@@ -27,6 +27,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1035,6 +1036,23 @@ def test_bad_input(kit: Kit, tmp_path: Path, case: Case) -> None:
             assert stored == s["rows_quarantined"], s
         if case.check:
             case.check(con)
+
+
+def test_a_sheet_that_inflates_a_thousandfold_loads_in_bounded_memory(kit: Kit,
+                                                                       tmp_path: Path) -> None:
+    """160 MB of spaces before the sheet's data, compressed to a few hundred kilobytes: the
+    reader keeps a few kilobytes of it while it looks for the data (it used to join every block
+    read so far to each new one, holding and copying the whole run again and again)."""
+    (bomb,) = spaces_before_sheet_data(kit, tmp_path)
+    tracemalloc.start()
+    try:
+        result = CliRunner().invoke(app, ["ingest", "foia", str(bomb), "--no-derive",
+                                          "--warehouse", str(tmp_path / "w.duckdb")])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 0, result.output
+    assert peak < BOMB_BYTES // 4, f"{peak / 2**20:.0f} MB held at once"
 
 
 def test_the_corpus_is_large() -> None:

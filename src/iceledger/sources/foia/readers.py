@@ -419,7 +419,7 @@ class XlsxReader(FoiaReader):
                         head = b"".join([*pending, block])
                         found = re.search(rb"<sheetData\b[^>]*?(/?)>", head)
                         if not found:
-                            pending = [head]
+                            pending = [head[-4096:]]  # where a tag cut by the block starts
                             continue
                         if found.group(1):
                             return
@@ -432,12 +432,16 @@ class XlsxReader(FoiaReader):
                         return
                     pending.append(block)
                     size += len(block)
-                    if size >= piece_bytes:
+                    # Joined only where a row ends, so a row without end is not copied again and
+                    # again; one larger than any slice may be is a damaged or hostile file.
+                    if size >= piece_bytes and b"</row>" in tail + block:
                         joined = b"".join(pending)
                         cut = joined.rfind(b"</row>") + len(b"</row>")
-                        if cut >= len(b"</row>"):
-                            yield memoryview(joined)[:cut]  # no copy of the slice's megabytes
-                            pending, size = [joined[cut:]], len(joined) - cut
+                        yield memoryview(joined)[:cut]  # no copy of the slice's megabytes
+                        pending, size = [joined[cut:]], len(joined) - cut
+                    elif size > MAX_CHUNK_BYTES + piece_bytes:
+                        raise SourceError(location, f"a row longer than {MAX_CHUNK_BYTES >> 20} "
+                                          "MB of XML (a damaged or hostile file)")
         except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
             raise SourceError(location, f"truncated or corrupt sheet data ({exc})") from None
         raise SourceError(location, "the sheet data ends early (truncated file)")
