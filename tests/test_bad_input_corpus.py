@@ -523,6 +523,9 @@ def both_counties(con: duckdb.DuckDBPyConnection) -> None:
 
 # -- where the header is, and what it holds -----------------------------------------------------
 foia(
+    Case("foia-xlsx-header-at-row-52-under-notes", "foia",
+         xlsx_cells("row52", {}, edit=moved_header(blank=False)), 0, (),
+         loaded=(arrests_name("row52"),)),
     Case("foia-xlsx-header-at-row-52-under-blank-rows", "foia",
          xlsx_cells("row52b", {}, edit=moved_header(blank=True)), 0, (),
          loaded=(arrests_name("row52b"),)),

@@ -44,7 +44,7 @@ from iceledger.sources.xlsx_files import KINDS, NOT_A_CSV_KINDS, errors_as_text,
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
-HEADER_SEARCH_ROWS = 40
+HEADER_SEARCH_ROWS = 100
 ICE_SHEET_ROWS = 500  # a Summary or Footnotes sheet is a page of text and totals
 MAX_LEADING_ROWS = 1_000  # formatted blank rows above a header that the header search skips
 MAX_ROW_GAP = 10_000  # rows missing from a sheet's XML before the slice is cut there
