@@ -533,6 +533,9 @@ foia(
          csv_edit("duphead", lambda rows: [r + ["County" if i == 0 else "SECOND"]
                                            for i, r in enumerate(rows)]), 0,
          (), loaded=(arrests_name("duphead", "csv"),), check=both_counties),
+    Case("foia-csv-missing-key-date-column", "foia",
+         csv_edit("nodate", lambda rows: [r[1:] for r in rows]), 1,
+         (arrests_name("nodate", "csv"), "row 1", "not a FOIA release")),
     Case("foia-csv-extra-unknown-columns", "foia",
          csv_edit("extra", lambda rows: [r + (["Officer Badge"] if i == 0 else ["X1"])
                                          for i, r in enumerate(rows)]), 0, (),

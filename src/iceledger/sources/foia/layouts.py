@@ -180,7 +180,11 @@ class Catalog:
                 chosen = self.candidate(self.datasets[declared.dataset], cells, sheet_name, title)
                 if chosen.has_key_date:
                     return chosen
-        found = [c for c in self.candidates(cells, sheet_name, title) if c.has_key_date]
+        readings = self.candidates(cells, sheet_name, title)
+        # A sheet or file named for a dataset is read as that dataset or not at all: an arrests
+        # file that lacks its date column must not load as removals because it has theirs.
+        named = max(c.hinted for c in readings)
+        found = [c for c in readings if c.has_key_date and c.hinted == named]
         if not found:
             return None
         rank = [(c.hinted, len(c.distinguishing)) for c in found]

@@ -151,10 +151,14 @@ def no_header_error(location: Location, rows: list[list[object]], cat: Catalog,
     layout, missing = cat.closest(best)
     shown = ", ".join(repr(m) for m in missing[:4]) + (" ..." if len(missing) > 4 else "")
     readings = []
-    for candidate in cat.candidates(best, sheet_name, title)[:2]:
+    candidates = cat.candidates(best, sheet_name, title)
+    # The hint a dataset without its date column holds over the readings that have theirs.
+    named = max((c.hinted for c in candidates if not c.has_key_date), default=0)
+    for candidate in candidates[:2]:
         lacks = (f"lacks its date column {candidate.dataset.key_date}" if not
-                 candidate.has_key_date else "ties with another dataset: name the sheet after "
-                 "one")
+                 candidate.has_key_date else "the sheet's or file's name names another dataset"
+                 if candidate.hinted < named else "ties with another dataset: name the sheet "
+                 "after one")
         readings.append(f"{candidate.dataset.name} maps {len(candidate.mapped)} of "
                         f"{len([c for c in best if c not in (None, '')])} headers but {lacks}")
     return SourceError(location, "not a FOIA release: no row matches a known header or reads as "
