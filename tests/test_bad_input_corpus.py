@@ -735,6 +735,9 @@ def dangling_link(kit: Kit, folder: Path) -> list[Path]:
 
 
 foia(
+    Case("foia-folder-with-symlink-loops", "foia", symlink_loop, 1,
+         (arrests_name("selfloop"), "link"), loaded=(arrests_name("linked", "csv"),)),
+    Case("foia-dangling-symlink", "foia", dangling_link, 1, (arrests_name("dangling"), "link")),
 )
 
 
@@ -912,6 +915,10 @@ stats(
          (WORKBOOK, f"sheet '{DETENTION}'", "MB uncompressed"), loaded=(WORKBOOK,)),
     Case("stats-sheet-160MB-of-spaces-compressed", "stats", stats_spaces, 1,
          (WORKBOOK, f"sheet '{DETENTION}'", "MB uncompressed"), loaded=(WORKBOOK,)),
+    Case("stats-folder-with-symlink-loops", "stats", stats_symlinks, 1,
+         ("SYNTHETIC_FY25_detentionStats01012025.xlsx", "link"), loaded=(WORKBOOK,)),
+    Case("stats-dangling-symlink", "stats", lambda kit, folder: dangling_workbook(folder), 1,
+         ("SYNTHETIC_FY25_detentionStats02022025.xlsx", "link")),
     Case("stats-huge-label-cell", "stats", huge_label, 0,
          (WORKBOOK, "quarantined", f"sheet '{DETENTION}'", "cell B11", "...(cut)"),
          loaded=(WORKBOOK,)),

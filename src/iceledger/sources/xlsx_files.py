@@ -46,6 +46,15 @@ KINDS = {
 NOT_A_CSV_KINDS = frozenset({"zip", "ole", "parquet"})
 
 
+def missing_file(path: Path) -> str:
+    """What to say of a path named as a file that is none."""
+    if path.is_symlink():
+        return "a symbolic link that leads nowhere (a loop, or its target is missing)"
+    if path.is_dir():
+        return "a folder, not a file"
+    return "no such file or folder"
+
+
 def file_kind(path: Path) -> str:
     """"empty", "zip" (an xlsx is one), "ole", "parquet", "text" or "binary", by the first bytes."""
     with open(path, "rb") as handle:

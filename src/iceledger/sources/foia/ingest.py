@@ -46,6 +46,7 @@ from iceledger.sources.foia.checks import (
 from iceledger.sources.foia.declared import declared_catalog
 from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import FoiaReader, SheetPlan, open_reader
+from iceledger.sources.xlsx_files import missing_file
 from iceledger.tables import (
     FOIA_CAPABILITIES,
     FOIA_CHECKS,
@@ -267,7 +268,7 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
                  user_codes: frozenset[str], workers: int, progress: Progress | None,
                  cat: Catalog) -> FileOutcome:
     if not path.is_file():
-        raise SourceError(Location(path.name), "no such file")
+        raise SourceError(Location(path.name), missing_file(path))
     sha256 = file_sha256(path)
     outcome = FileOutcome(path, "loaded", sha256=sha256)
     if warehouse.has_source(sha256):

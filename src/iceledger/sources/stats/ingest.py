@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iceledger.errors import IceledgerError
+from iceledger.sources.xlsx_files import missing_file
 from iceledger.tables import STATS_CHECKS
 from iceledger.warehouse import file_sha256, require_balanced
 
@@ -58,15 +59,14 @@ class StatsIngestSummary:
 
 
 def workbook_paths(paths: Iterable[Path | str]) -> list[Path]:
-    """The files named, and the .xlsx files inside the folders named, in a stable order."""
+    """The files named, and the .xlsx files inside the folders named, in a stable order. A name
+    that is no file stays in the list: its load fails alone, saying why."""
     found: list[Path] = []
     for given in map(Path, paths):
         if given.is_dir():
             found.extend(sorted(p for p in given.rglob("*.xlsx") if not p.name.startswith("~$")))
-        elif given.exists():
-            found.append(given)
         else:
-            raise IceledgerError(f"{given}: no such file or folder")
+            found.append(given)
     return found
 
 
@@ -88,16 +88,7 @@ def ingest_stats(
         known = loader.loaded()
         batch = _Batch(loader)
         for path in files:
-            try:
-                sha256 = file_sha256(path)
-            except OSError as exc:
-                summary.files.append(IngestedFile(
-                    path, "failed", errors=[f"{path.name}: cannot read the file: {exc}"]))
-            else:
-                if sha256 in known or sha256 in batch.files:
-                    summary.files.append(IngestedFile(path, "unchanged"))
-                else:
-                    summary.files.append(batch.add(path))
+            summary.files.append(_check_in(path, known, batch))
             if progress is not None:
                 progress(path)
         batch.flush()
@@ -106,6 +97,19 @@ def ingest_stats(
 
             summary.review = review_warehouse(warehouse, loader.con)
     return summary
+
+
+def _check_in(path: Path, known: set[str], batch: _Batch) -> IngestedFile:
+    """A file failed alone (no file there, unreadable), unchanged, or added to the batch."""
+    if not path.is_file():
+        return IngestedFile(path, "failed", errors=[f"{path}: {missing_file(path)}"])
+    try:
+        sha256 = file_sha256(path)
+    except OSError as exc:
+        return IngestedFile(path, "failed", errors=[f"{path.name}: cannot read the file: {exc}"])
+    if sha256 in known or sha256 in batch.files:
+        return IngestedFile(path, "unchanged")
+    return batch.add(path)
 
 
 class _Batch:
