@@ -1237,9 +1237,16 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     records = spec.records
     assert records is not None
     names: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
     for index in range(block.first_column, block.end_column):
         text = clean_text(block.header(0, index)) or ""
         name = next((col for col, p in records.rename if p.search(text)), snake_case(text))
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:  # a header printed twice: both columns kept, neither overwritten
+            out.warnings.append(f"{context.sheet.strip()}: {spec.name}: the header {text!r} "
+                                f"again at {cell_name(block.header_row, index)}; kept as "
+                                f"{name}_{seen[name]}")
+            name = f"{name}_{seen[name]}"
         names.append((index, name))
     missing = [name for name in records.required if name not in {n for _, n in names}]
     if missing:
