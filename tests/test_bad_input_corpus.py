@@ -422,6 +422,10 @@ foia(
          xlsx_cells("y2200", {f"{DATE}{ROW}": cell(f"{DATE}{ROW}", 110000.5, style=1)}), 0,
          (arrests_name("y2200"), "dates_outside_release_window", f"row {ROW}"),
          loaded=(arrests_name("y2200"),)),
+    Case("foia-csv-negative-threat-level", "foia",
+         csv_edit("threat", set_cell(CSV_ROW - 1, "Case Threat Level", "-3")), 0,
+         (arrests_name("threat", "csv"), "negative_numbers", f"row {CSV_ROW}"),
+         loaded=(arrests_name("threat", "csv"),), check=flagged("negative_numbers", "warn")),
 )
 
 # -- Excel's error values and formulas saved without their value ------------------------------
@@ -824,6 +828,9 @@ stats(
          workbook_cells({BOOK_INS_CBP_OCT: cell(BOOK_INS_CBP_OCT, 1000,
                                                 formula="SUM(J12:J13)")}), 0, (),
          loaded=(WORKBOOK,)),
+    Case("stats-xlsx-negative-count", "stats",
+         workbook_cells({BOOK_INS_CBP_OCT: cell(BOOK_INS_CBP_OCT, -5)}), 0, (),
+         loaded=(WORKBOOK,), check=stats_check_fails("no negative figure", BOOK_INS_CBP_OCT)),
     Case("stats-xlsx-absurd-count", "stats",
          workbook_cells({BOOK_INS_CBP_OCT: cell(BOOK_INS_CBP_OCT, 1e15)}), 0, (),
          loaded=(WORKBOOK,), check=stats_check_fails("ICE + CBP = Total", BOOK_INS_CBP_OCT)),

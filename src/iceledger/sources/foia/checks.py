@@ -139,6 +139,22 @@ def unknown_aors(rows: Rows, context: CheckContext) -> Outcome:
     return failed, pc.or_(pc.is_valid(_column(rows, "aor")), failed)
 
 
+def negative_numbers(rows: Rows, context: CheckContext) -> Outcome:
+    """Every number a FOIA record holds (years, levels, sentences, amounts) is zero or more."""
+    numbers = [field.name for field in rows.table.schema if field.name != "source_row" and (
+        pa.types.is_integer(field.type) or pa.types.is_floating(field.type))]
+    if not numbers:
+        return None
+    failed = checked = None
+    for name in numbers:
+        values = _column(rows, name)
+        below = _true(pc.less(values, pa.scalar(0, values.type)))
+        failed = below if failed is None else pc.or_(failed, below)
+        present = pc.is_valid(values)
+        checked = present if checked is None else pc.or_(checked, present)
+    return failed, checked
+
+
 def unreadable_values(rows: Rows, context: CheckContext) -> Outcome:
     lengths = pc.list_value_length(_column(rows, "unparsed"))
     return pc.greater(lengths, 0), pa.array(np.ones(len(lengths), dtype=bool))
@@ -159,6 +175,8 @@ CHECKS: tuple[Check, ...] = (
           identifier_gaps, fail_at=0.10),
     Check("unknown_aors", "field office (AOR) text that names none of the 25 field offices",
           unknown_aors, fail_at=0.01),
+    Check("negative_numbers", "a year, level, sentence or amount below zero", negative_numbers,
+          fail_at=0.01),
     Check("unreadable_values", "row holds a cell that is not of its column's type (kept in "
           "`unparsed`)", unreadable_values, fail_at=0.01),
 )

@@ -901,10 +901,37 @@ def _snapshot_checks(release: Release) -> list[CheckResult]:
             results.extend(_check_months(months_rule, release.workbook, months, totals,
                                          rows_of))
     results.extend(_check_facility_total(release))
+    results.extend(_check_negative(release))
     months = _months_with_figures(release)
     results.extend(_check_fiscal_year(release, months))
     results.extend(_check_as_of(release, months))
     results.extend(_check_unrecognised(release))
+    return results
+
+
+def _check_negative(release: Release) -> list[CheckResult]:
+    """Every figure the workbooks print counts people, days or dollars: one below zero is a
+    publication or transcription error. One failure per table, naming its first cell."""
+    results = []
+    for name, table in release.tables.items():
+        if "cell_range" not in table.column_names:
+            continue
+        # One pass per figure column finds its least; only a table holding one below zero is
+        # searched row by row.
+        negative = [f.name for f in table.schema if pa.types.is_floating(f.type)
+                    and (pc.min(table.column(f.name)).as_py() or 0.0) < 0]
+        if not negative:
+            continue
+        below = pc.less(table.column(negative[0]), 0.0)
+        for figure in negative[1:]:
+            below = pc.or_kleene(below, pc.less(table.column(figure), 0.0))
+        below = pc.fill_null(below, False)
+        first = table.filter(below).slice(0, 1).to_pylist()[0]
+        count = pc.sum(below).as_py()
+        results.append(CheckResult(
+            release.workbook, "no negative figure", name, FAIL,
+            f"{count} row(s) hold a figure below zero", _location([first]),
+            observed=float(count)))
     return results
 
 
