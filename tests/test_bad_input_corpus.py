@@ -318,10 +318,10 @@ def set_cell(row: int, header: str, value: str):
     return edit
 
 
-def unparsed(column: str, raw: str, row: int, table: str = "foia_arrests"):
+def unparsed(column: str, raw: str, row: int):
     """The loaded row keeps its place and says which cell held what."""
     def check(con: duckdb.DuckDBPyConnection) -> None:
-        got = con.execute(f"SELECT unparsed, {column} FROM {table} WHERE source_row = ? AND "
+        got = con.execute(f"SELECT unparsed, {column} FROM foia_arrests WHERE source_row = ? AND "
                           "source_file LIKE '%_Arrests_%' AND source_file NOT LIKE '%Removals%'",
                           [row]).fetchall()
         assert got == [([f"{column}={raw}"], None)], got
@@ -379,8 +379,7 @@ def stats(*cases: Case) -> None:
     STATS_CASES.extend(cases)
 
 
-BIRTH_YEAR, COUNTY, DATE, IDENTIFIER = (letter(h) for h in (
-    "Birth Year", "County", "Apprehension Date", "Anonymized Identifier"))
+BIRTH_YEAR, COUNTY, DATE = (letter(h) for h in ("Birth Year", "County", "Apprehension Date"))
 ROW = FIRST + 1  # the data row each cell case breaks
 CSV_ROW = 3  # the same in the CSV: its header is line 1
 SHEET = "Sheet1"
@@ -399,21 +398,30 @@ foia(
          loaded=(arrests_name("dimension"),)),
 )
 
+def unreadable_cell(case_id: str, tag: str, header: str, value: object, raw: str, *,
+                    in_csv: bool = False, kind: str | None = None,
+                    formula: str | None = None) -> Case:
+    """A file with one cell that holds no value its column can take: the file loads, the
+    unreadable_values check names the row, and the row's `unparsed` keeps what the cell held."""
+    if in_csv:
+        name, row = arrests_name(tag, "csv"), CSV_ROW
+        build = csv_edit(tag, set_cell(CSV_ROW - 1, header, str(value)))
+    else:
+        name, row, ref = arrests_name(tag), ROW, f"{letter(header)}{ROW}"
+        build = xlsx_cells(tag, {ref: cell(ref, value, kind=kind, formula=formula)})
+    column = ARRESTS_LAYOUT.dataset.canonical_name(header)
+    return Case(case_id, "foia", build, 0, (name, "unreadable_values", f"row {row}"),
+                loaded=(name,), check=unparsed(column, raw, row))
+
+
 # -- numbers a column's type cannot hold, and absurd ones ------------------------------------
 foia(
-    Case("foia-xlsx-birth-year-3000000000", "foia",
-         xlsx_cells("by3e9", {f"{BIRTH_YEAR}{ROW}": cell(f"{BIRTH_YEAR}{ROW}", 3000000000)}), 0,
-         (arrests_name("by3e9"), "unreadable_values", f"row {ROW}"),
-         loaded=(arrests_name("by3e9"),), check=unparsed("birth_year", "3000000000", ROW)),
-    Case("foia-xlsx-birth-year-float-1e15", "foia",
-         xlsx_cells("by1e15", {f"{BIRTH_YEAR}{ROW}": cell(f"{BIRTH_YEAR}{ROW}", "1E+15")}), 0,
-         (arrests_name("by1e15"), "unreadable_values", f"row {ROW}"),
-         loaded=(arrests_name("by1e15"),), check=unparsed("birth_year", "1E+15", ROW)),
-    Case("foia-csv-birth-year-3000000000", "foia",
-         csv_edit("csv3e9", set_cell(CSV_ROW - 1, "Birth Year", "3000000000")), 0,
-         (arrests_name("csv3e9", "csv"), "unreadable_values", f"row {CSV_ROW}"),
-         loaded=(arrests_name("csv3e9", "csv"),),
-         check=unparsed("birth_year", "3000000000", CSV_ROW)),
+    unreadable_cell("foia-xlsx-birth-year-3000000000", "by3e9", "Birth Year", 3000000000,
+                    "3000000000"),
+    unreadable_cell("foia-xlsx-birth-year-float-1e15", "by1e15", "Birth Year", "1E+15",
+                    "1000000000000000", kind="n"),
+    unreadable_cell("foia-csv-birth-year-3000000000", "csv3e9", "Birth Year", 3000000000,
+                    "3000000000", in_csv=True),
     Case("foia-xlsx-negative-birth-year", "foia",
          xlsx_cells("byneg", {f"{BIRTH_YEAR}{ROW}": cell(f"{BIRTH_YEAR}{ROW}", -1990)}), 0,
          (arrests_name("byneg"), "impossible_birth_years", f"row {ROW}"),
@@ -429,31 +437,17 @@ foia(
 )
 
 # -- Excel's error values and formulas saved without their value ------------------------------
-foia(*(
-    Case(f"foia-xlsx-error-{error}-in-birth-year", "foia",
-         xlsx_cells(f"err{n}", {f"{BIRTH_YEAR}{ROW}": cell(f"{BIRTH_YEAR}{ROW}", error,
-                                                           kind="e")}), 0,
-         (arrests_name(f"err{n}"), "unreadable_values", f"row {ROW}"),
-         loaded=(arrests_name(f"err{n}"),), check=unparsed("birth_year", error, ROW))
-    for n, error in enumerate(EXCEL_ERRORS[:4])))
 foia(
-    Case("foia-xlsx-error-#N/A-in-text-column", "foia",
-         xlsx_cells("natext", {f"{COUNTY}{ROW}": cell(f"{COUNTY}{ROW}", "#N/A", kind="e")}), 0,
-         (arrests_name("natext"), "unreadable_values", f"row {ROW}"),
-         loaded=(arrests_name("natext"),), check=unparsed("apprehension_county", "#N/A", ROW)),
-    Case("foia-xlsx-error-#N/A-in-key-date", "foia",
-         xlsx_cells("nadate", {f"{DATE}{ROW}": cell(f"{DATE}{ROW}", "#N/A", kind="e")}), 0,
-         (arrests_name("nadate"), "unreadable_values", f"row {ROW}"),
-         loaded=(arrests_name("nadate"),), check=unparsed("apprehension_date", "#N/A", ROW)),
-    Case("foia-csv-#N/A-written-as-text", "foia",
-         csv_edit("csvna", set_cell(CSV_ROW - 1, "County", "#N/A")), 0,
-         (arrests_name("csvna", "csv"), "unreadable_values", f"row {CSV_ROW}"),
-         loaded=(arrests_name("csvna", "csv"),), check=unparsed("apprehension_county", "#N/A", CSV_ROW)),
-    Case("foia-xlsx-formula-without-value", "foia",
-         xlsx_cells("formula", {f"{BIRTH_YEAR}{ROW}": cell(f"{BIRTH_YEAR}{ROW}",
-                                                           formula="1989+1")}), 0,
-         (arrests_name("formula"), "unreadable_values", f"row {ROW}"),
-         loaded=(arrests_name("formula"),), check=unparsed("birth_year", "=1989+1", ROW)),
+    *(unreadable_cell(f"foia-xlsx-error-{error}-in-birth-year", f"err{n}", "Birth Year", error,
+                      error, kind="e") for n, error in enumerate(EXCEL_ERRORS[:4])),
+    unreadable_cell("foia-xlsx-error-#N/A-in-text-column", "natext", "County", "#N/A", "#N/A",
+                    kind="e"),
+    unreadable_cell("foia-xlsx-error-#N/A-in-key-date", "nadate", "Apprehension Date", "#N/A",
+                    "#N/A", kind="e"),
+    unreadable_cell("foia-csv-#N/A-written-as-text", "csvna", "County", "#N/A", "#N/A",
+                    in_csv=True),
+    unreadable_cell("foia-xlsx-formula-without-value", "formula", "Birth Year", None, "=1989+1",
+                    formula="1989+1"),
     Case("foia-xlsx-formula-with-its-value", "foia",
          xlsx_cells("formulav", {f"{BIRTH_YEAR}{ROW}": cell(f"{BIRTH_YEAR}{ROW}", 1990,
                                                             formula="1989+1")}), 0, (),
@@ -462,16 +456,10 @@ foia(
 
 # -- control characters -------------------------------------------------------------------------
 foia(
-    Case("foia-xlsx-NUL-in-identifier", "foia",
-         xlsx_cells("nulx", {f"{IDENTIFIER}{ROW}": cell(f"{IDENTIFIER}{ROW}",
-                                                        "_x0000_A1B2_x0000_")}), 0,
-         (arrests_name("nulx"), "unreadable_values", f"row {ROW}"),
-         loaded=(arrests_name("nulx"),), check=unparsed("person_id", "\\x00A1B2\\x00", ROW)),
-    Case("foia-csv-NUL-in-identifier", "foia",
-         csv_edit("nulc", set_cell(CSV_ROW - 1, "Anonymized Identifier", "A1\x00B2")), 0,
-         (arrests_name("nulc", "csv"), "unreadable_values", f"row {CSV_ROW}"),
-         loaded=(arrests_name("nulc", "csv"),),
-         check=unparsed("person_id", "A1\\x00B2", CSV_ROW)),
+    unreadable_cell("foia-xlsx-NUL-in-identifier", "nulx", "Anonymized Identifier",
+                    "_x0000_A1B2_x0000_", "\\x00A1B2\\x00"),
+    unreadable_cell("foia-csv-NUL-in-identifier", "nulc", "Anonymized Identifier", "A1\x00B2",
+                    "A1\\x00B2", in_csv=True),
 )
 
 
@@ -849,7 +837,8 @@ stats(
     Case("stats-empty-file", "stats", raw_bytes(WORKBOOK, lambda kit: b""), 1,
          (WORKBOOK, "0 bytes")),
     Case("stats-csv-named-xlsx", "stats",
-         raw_bytes(WORKBOOK, lambda kit: kit.arrests_csv.read_bytes()), 1, (WORKBOOK, "a text file (a CSV?)")),
+         raw_bytes(WORKBOOK, lambda kit: kit.arrests_csv.read_bytes()), 1,
+         (WORKBOOK, "a text file (a CSV?)")),
     Case("stats-zip-of-garbage", "stats", raw_bytes(WORKBOOK, garbage_zip), 1,
          (WORKBOOK, "not a readable .xlsx workbook")),
     Case("stats-workbook-without-tables", "stats", workbook_from({"Notes": []}), 1,
