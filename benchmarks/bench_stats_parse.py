@@ -4,20 +4,23 @@
 
 Times whole processes (interpreter start and imports included), in the same run:
 
-- read only: python-calamine reading every cell of every sheet of every workbook in FOLDER
+- read: python-calamine reading every cell of every sheet of every workbook in FOLDER
   (default ../shared/data/ice-detention-stats) and doing nothing else, the floor any ingest
   built on it stands on;
+- stack: the same read after importing what the command stands on before any of its own work
+  (Typer with its pydantic adapters, Rich, DuckDB, Arrow): the floor of any ingest written
+  with these libraries;
 - ingest: the whole `iceledger ingest stats FOLDER` command into a fresh warehouse: parse,
-  checks, loading each workbook in its own transaction, and the review across releases;
+  checks, loading the workbooks in one transaction, and the review across releases;
 - re-ingest: the same command again on the same warehouse, every file unchanged;
 - with --parsers, the parse alone as shipped (calamine) and on openpyxl (read-only mode), the
   usual Python reader, after checking the two give identical tables for three workbooks.
 
-Targets, on the wall clock: the whole ingest within 1.6 times the read floor, the re-ingest within
-0.5 s (and, with --parsers, the calamine parse at least 10 times faster than the openpyxl one).
-The CPU time each process used (user + system, all threads) is shown beside: on a machine shared
-with other work the wall clock also measures the waiting, the CPU time does not. The ratios,
-taken in the same run on the same machine, carry across machines better than seconds do.
+Targets: the whole ingest within 1.6 times the read floor, the re-ingest within 0.5 s (and, with
+--parsers, the calamine parse at least 10 times faster than the openpyxl one). Each is judged on
+the wall clock and on the CPU time each process used (user + system, all threads): on a machine
+shared with other work the wall clock also measures the waiting, the CPU time does not. The
+ratios, taken in the same run on the same machine, carry across machines better than seconds do.
 iceledger's modules are compiled to bytecode once first, as `pip install` does.
 """
 
@@ -60,7 +63,12 @@ def workbooks(folder: Path) -> list[Path]:
 
 def work(mode: str, folder: Path) -> str:
     """What one timed process does; returns a line describing the result."""
-    if mode == "read":
+    if mode in ("read", "stack"):
+        if mode == "stack":
+            import duckdb  # noqa: F401
+            import pyarrow  # noqa: F401
+            import rich.progress  # noqa: F401
+            import typer._adapters  # noqa: F401
         import python_calamine
 
         cells = 0
@@ -70,7 +78,7 @@ def work(mode: str, folder: Path) -> str:
                 cells += sum(map(len, book.get_sheet_by_name(sheet).to_python(
                     skip_empty_area=False)))
         return f"{cells} cells"
-    from iceledger.sources.stats.ingest import parse_workbook
+    from iceledger.sources.stats.parse import parse_workbook
 
     source = {"calamine": None, "openpyxl": OpenpyxlSource}[mode]
     loaded = quarantined = errors = 0
@@ -109,7 +117,7 @@ def timed(mode: str, folder: Path, warehouse: Path) -> tuple[float, float, str]:
 
 
 def same_tables(folder: Path, count: int = 3) -> bool:
-    from iceledger.sources.stats.ingest import parse_workbook
+    from iceledger.sources.stats.parse import parse_workbook
 
     for path in workbooks(folder)[-count:]:
         ours, theirs = parse_workbook(path), parse_workbook(path, OpenpyxlSource)
@@ -138,7 +146,7 @@ def main() -> None:
     if not files:
         sys.exit(f"no workbooks in {args.folder}")
     print(f"{len(files)} workbooks in {args.folder}")
-    modes = ["read", "ingest", "reingest"]
+    modes = ["read", "stack", "ingest", "reingest"]
     if args.parsers:
         print(f"openpyxl and calamine parses identical (3 workbooks): {same_tables(args.folder)}")
         modes += ["calamine", "openpyxl"]
@@ -158,15 +166,17 @@ def main() -> None:
         cpu[mode] = statistics.median(run[1] for run in runs[mode])
         print(f"{mode:>9}: {wall[mode]:6.2f} s wall, {cpu[mode]:6.2f} s CPU  "
               f"({runs[mode][0][2]})")
-    ratio = wall["ingest"] / wall["read"]
-    print(f"whole ingest: {wall['ingest']:.2f} s, {ratio:.2f}x the read floor "
-          f"({_verdict(ratio <= TARGET_INGEST_RATIO)} <= {TARGET_INGEST_RATIO:g}x); "
-          f"re-ingest of unchanged files: {wall['reingest']:.2f} s "
-          f"({_verdict(wall['reingest'] <= TARGET_REINGEST_SECONDS)} <= "
-          f"{TARGET_REINGEST_SECONDS:g} s)")
-    print(f"in CPU time (not the target; steadier on a busy machine): ingest "
-          f"{cpu['ingest'] / cpu['read']:.2f}x reading every cell, "
-          f"re-ingest {cpu['reingest']:.2f} s")
+    for clock, taken in (("wall", wall), ("CPU", cpu)):
+        ratio = taken["ingest"] / taken["read"]
+        print(f"whole ingest, {clock}: {taken['ingest']:.2f} s, {ratio:.2f}x the read floor "
+              f"({_verdict(ratio <= TARGET_INGEST_RATIO)} <= {TARGET_INGEST_RATIO:g}x); "
+              f"re-ingest of unchanged files: {taken['reingest']:.2f} s "
+              f"({_verdict(taken['reingest'] <= TARGET_REINGEST_SECONDS)} <= "
+              f"{TARGET_REINGEST_SECONDS:g} s)")
+    stack = cpu["stack"] / cpu["read"]
+    print(f"the stack alone (imports, then the read): {cpu['stack']:.2f} s CPU, {stack:.2f}x the "
+          "read floor" + (f": no ingest on these libraries can come within "
+                          f"{TARGET_INGEST_RATIO:g}x" if stack > TARGET_INGEST_RATIO else ""))
     if args.parsers:
         speedup = wall["openpyxl"] / wall["calamine"]
         print(f"calamine parse: {wall['calamine']:.2f} s, {speedup:.1f}x faster than the openpyxl "

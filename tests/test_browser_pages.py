@@ -14,7 +14,8 @@ from test_browser_dashboard import ARTIFACTS, WATCH_PAGE, _Server
 from test_browser_dashboard import browser  # noqa: F401  (the shared chromium fixture)
 
 from iceledger.metrics.registry import QUESTIONS
-from iceledger.web.app import PUBLISHED_PAGE, create_app
+from iceledger.web.app import create_app
+from iceledger.web.pages import PUBLISHED_PAGE
 
 pytestmark = pytest.mark.browser
 PHONE = 390

@@ -205,7 +205,7 @@ def test_a_claim_naming_an_unknown_metric_stops_with_file_and_row(backend, tmp_p
 def test_a_claim_needs_a_whole_period_metric(backend, tmp_path):
     claims = CLAIMS_HEADER + "x,2025,w,t,s,,arrest_criminality,2025-01-01,,,,\n"
     with _facts(tmp_path, "claims.csv", claims), pytest.raises(
-        SourceError, match=r"row 2: .*use a \*_criminality_period metric"
+        SourceError, match=r"row 2: .*use a \*_period metric"
     ):
         check_claims(backend)
 
@@ -219,6 +219,71 @@ def test_the_shipped_register_checks_against_the_record(backend):
     assert worst.claim.metric == "book_in_violent_conviction_period"
     assert worst.status == "no data" and "foia_stays" in worst.note, "this record has no book-ins"
 
+    # Claims on detainers and deaths name the tables this record lacks: no data, not an error.
+    for claim_id in ("noem-2025-detainers-declined", "dhs-death-rate-0.00007"):
+        assert checks[claim_id].status == "no data", claim_id
+    assert checks["dhs-no-arrests-of-children-at-schools"].status == "not checked"
+
+
+# --- other figures: detainers declined, deaths per bed-day ----------------------------------------
+
+
+def test_a_detainer_claim_is_read_as_the_share_declined_and_the_count(tmp_path):
+    """Ten detainers from January to April 2025: 2 released or declined by the jail, 3 taken
+    into ICE custody, 5 with no lift reason, so declined = 2/10 (of all detainers)."""
+    lifts = ["Released by Law Enforcement Agency", "Detainer Declined by Law Enforcement Agency",
+             *["Subject Taken Into ICE Custody"] * 3, *[None] * 5]
+    detainers = pa.table({
+        "release": ["2025-05-01"] * len(lifts),
+        "record_id": [f"d{i}" for i in range(len(lifts))],
+        "detainer_prepare_date": pa.array([datetime(2025, 1, 21, 9) + timedelta(days=9 * i)
+                                           for i in range(len(lifts))], pa.timestamp("us")),
+        "detainer_lift_reason": pa.array(lifts, pa.string()),
+        "is_exact_duplicate": [False] * len(lifts),
+    })
+    backend = _record(tmp_path / "w.duckdb", foia_detainers=detainers)
+    claims = CLAIMS_HEADER + (
+        "declined,2026-03,Noem,declined,Testimony,,detainer_outcomes_period,2025-01-01,"
+        "2025-04-30,0.0887,detainers_declined,\n"
+        "issued,2026-03,Noem,submitted,Testimony,,detainer_outcomes_period,2025-01-01,"
+        "2025-04-30,201340,count,\n"
+    )
+    with _facts(tmp_path, "claims.csv", claims):
+        declined, issued = check_claims(backend)
+    assert declined.status == "checked"
+    assert [r.definition for r in declined.readings] == ["count", "detainers_declined"]
+    share = _readings(declined)["detainers_declined"]
+    assert (share.observed, share.claimed) == (pytest.approx(0.2), 0.0887)
+    assert share.ci_low < 0.0887 < share.ci_high
+    assert declined.verdict == "consistent with the record under the claim's own definition"
+    assert _readings(issued)["count"].observed == 10
+
+
+def test_a_death_rate_claim_is_read_against_the_published_bed_days(tmp_path):
+    """2 deaths in March 2025 (a SYNTHETIC count) against ICE's published 40 a day: 2 * 100,000 /
+    (40 * 31) = 161.3 per 100,000 bed-days, claimed 150."""
+    adp = pa.table({
+        "workbook": ["W1"] * 2, "sha256": ["a" * 64] * 2, "fiscal_year": [2025] * 2,
+        "agency": ["Total"] * 2, "criminality": ["Total"] * 2,
+        "month": pa.array([date(2025, 2, 1), date(2025, 3, 1)], pa.date32()),
+        "adp": [30.0, 40.0], "sheet": ["Detention FY25"] * 2, "cell_range": ["B9", "C9"]})
+    workbooks = pa.table({"workbook": ["W1"], "sha256": ["a" * 64], "fiscal_year": [2025],
+                          "file_date": [date(2025, 4, 10)], "as_of_date": [date(2025, 4, 5)]})
+    backend = _record(tmp_path / "w.duckdb", stats_adp=adp, stats_workbooks=workbooks)
+    (tmp_path / "deaths.csv").write_text(
+        "period_start,period_end,deaths,status,counted_by,source,title,url,source_date,quote,"
+        "note\n2025-03-01,2025-03-31,2,primary,test,SYNTHETIC,t,https://example.org,,"
+        "2 died,\n")
+    claims = CLAIMS_HEADER + ("rate,2025-12,DHS,rates are low,DHS,,deaths_in_custody_period,"
+                              "2025-03-01,2025-03-31,150,deaths_per_100k_bed_days,\n")
+    with _facts(tmp_path, "claims.csv", claims):
+        (rate,) = check_claims(backend)
+    reading = _readings(rate)["deaths_per_100k_bed_days"]
+    assert reading.observed == pytest.approx(2 * 100_000 / (40 * 31))
+    assert reading.gap == pytest.approx(2 * 100_000 / (40 * 31) - 150)
+    assert (rate.covered_start, rate.covered_end) == (date(2025, 3, 1), date(2025, 3, 31))
+    assert rate.verdict == "the claimed figure is below what the record shows under its own " \
+        "definition"
 
 
 # --- violent convictions: readable where the records carry a crime class --------------------------

@@ -3,8 +3,9 @@
 The warehouse is small and SYNTHETIC (seeded random people, not ICE records): raw FOIA arrests,
 stints, removals, detainers and encounters in two overlapping releases, run through the real
 derivation (stays, links, duplicate flags, release coverage), plus two hand-made
-detention-statistics workbooks. Each metric runs with its defaults on both engines (Spark takes
-seconds per query, so breakdowns run only where they take another path through the code).
+detention-statistics workbooks and the three of the published human-cost tests. Each metric runs
+with its defaults on both engines (Spark takes seconds per query, so breakdowns run only where
+they take another path through the code).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from conftest_spark import spark_session  # noqa: F401  (the shared session fixture)
+from test_metrics_published_human_cost import stats_tables as published_human_cost_tables
 
 from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend, spark_backend
@@ -192,6 +194,15 @@ def stats_tables(seed: int = 3) -> dict[str, pa.Table]:
     }
 
 
+def with_published_human_cost(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """`tables` and the hand-made workbook tables of the published human-cost tests (SYNTHETIC
+    too), their releases added to stats_workbooks."""
+    extra = published_human_cost_tables()
+    releases = pa.concat_tables([tables["stats_workbooks"], extra.pop("stats_workbooks")],
+                                promote_options="permissive")
+    return {**tables, **extra, "stats_workbooks": releases}
+
+
 def parity_warehouse(path, releases=RELEASES) -> Warehouse:
     """The synthetic world as `releases` show it, run through the real derivation, plus the
     two hand-made workbooks."""
@@ -200,7 +211,7 @@ def parity_warehouse(path, releases=RELEASES) -> Warehouse:
     by_release = [release_tables(world, release) for release in releases]
     for name in by_release[0]:
         warehouse.replace_table(name, pa.concat_tables([t[name] for t in by_release]))
-    for name, table in stats_tables().items():
+    for name, table in with_published_human_cost(stats_tables()).items():
         warehouse.replace_table(name, table)
     with warehouse.connect() as con:
         rebuild_derived(con)

@@ -24,7 +24,7 @@ from iceledger.serving.service import (
     TooManyRows,
     WarehouseService,
 )
-from iceledger.web.app import PUBLIC_MAX_ROWS
+from iceledger.web.state import PUBLIC_MAX_ROWS
 
 K = 10
 # Cross pairs (by=a beside by=b) are audited over their finest table (a x b) up to this size.

@@ -103,7 +103,7 @@ def test_a_failure_reaches_every_waiter_and_is_not_kept():
 
 def test_the_server_computes_default_views_when_it_starts(synthetic_warehouse):
     app = create_app(synthetic_warehouse)
-    service = app.state.service
+    service = app.state.dashboard.service
     with TestClient(app):
         warmed = [m.name for m in service.metrics()
                   if service.servable(m) and MetricRequest(m.name) in service._results]
@@ -111,11 +111,11 @@ def test_the_server_computes_default_views_when_it_starts(synthetic_warehouse):
     cold = create_app(synthetic_warehouse, warm=False)
     with TestClient(cold):
         pass
-    assert MetricRequest("arrests_per_day") not in cold.state.service._results
+    assert MetricRequest("arrests_per_day") not in cold.state.dashboard.service._results
 
 
 def test_the_body_cache_key_ignores_order():
-    from iceledger.web.app import QueryArgs
+    from iceledger.web.params import QueryArgs
 
     one = QueryArgs(["aor", "criminality"], None, None, {"aor": ["B", "A"]})
     two = QueryArgs(["criminality", "aor", "aor"], None, None, {"aor": ["A", "B", "A"]})
@@ -157,7 +157,7 @@ def test_metrics_list_takes_a_warehouse(synthetic_warehouse):
 
 def test_the_schema_names_the_allow_lists(synthetic_warehouse):
     app = create_app(synthetic_warehouse, warm=False)
-    service = app.state.service
+    service = app.state.dashboard.service
     parameters = {
         p["name"]: p["schema"]
         for p in TestClient(app).get("/openapi.json").json()["paths"]["/api/metrics/{name}"][

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from iceledger.sources.stats.cells import (
     CellValueError,
+    ExcelErrorValue,
     cell_name,
     clean_text,
     clean_texts,
@@ -66,9 +67,15 @@ def test_a_dash_is_zero(dash):
     assert parse_number(dash) == 0.0
 
 
-@pytest.mark.parametrize("text", ["N/A", "n/a", "NA", "none", "#N/A", "#REF!", "#DIV/0!"])
-def test_not_available_and_excel_errors_are_missing(text):
+@pytest.mark.parametrize("text", ["N/A", "n/a", "NA", "none"])
+def test_not_available_is_missing(text):
     assert parse_number(text) is None
+
+
+@pytest.mark.parametrize("text", ["#N/A", "#REF!", "#DIV/0!", " #value! "])
+def test_an_excel_error_value_is_no_figure_and_says_so(text):
+    with pytest.raises(ExcelErrorValue, match="Excel error value"):
+        parse_number(text)
 
 
 @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1).filter(

@@ -378,8 +378,13 @@ def test_any_single_altered_cell_is_caught_and_consistent_tables_pass(split, cel
                .to_pylist() if r["table"] == "stats_detained_now")
     broken = _with_value(table, "detained", cell, table.column("detained")[cell].as_py() + delta)
     altered = table.to_pylist()[cell]
-    failures = [r for r in _by_status(run_checks(release(wb, detained_now=broken)), FAIL)
-                if r["table"] == "stats_detained_now"]
+    found = [r for r in _by_status(run_checks(release(wb, detained_now=broken)), FAIL)
+             if r["table"] == "stats_detained_now"]
+    failures = [r for r in found if r["check"] != "no negative figure"]
+    # A figure pushed below zero is a failure of its own, naming its cell.
+    negative = [r for r in found if r["check"] == "no negative figure"]
+    assert len(negative) == (altered["detained"] + delta < 0)
+    assert all(r["location"].endswith("B" + str(20 + cell)) for r in negative)
     # The altered cell sits in one agency group and one criminality group (a total in one of
     # them): each of those checks fails, every other group still passes.
     assert len(failures) == 2
@@ -448,7 +453,7 @@ def test_facility_adps_against_the_national_adp(share, status):
 
 
 def test_the_real_workbooks_carry_their_known_errors_and_no_false_alarms(stats_workbooks):
-    from iceledger.sources.stats.ingest import parse_workbook
+    from iceledger.sources.stats.parse import parse_workbook
 
     releases = [parse_workbook(path) for path in stats_workbooks]
     within = pa.concat_tables(run_checks(r) for r in releases).to_pylist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,24 @@ def test_a_quarantined_value_is_kept_with_its_cell(folder, tmp_path):
     assert row == ("Detention FY25", 11, "B11")
     (source,) = warehouse.sources()
     assert source["rows_read"] == source["rows_loaded"] + source["rows_quarantined"]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 1_000_000])
+def test_workbooks_load_in_batches_each_once(folder, tmp_path, monkeypatch, batch_rows):
+    """One batch for both workbooks, or one each: the same warehouse either way."""
+    monkeypatch.setattr("iceledger.sources.stats.ingest.BATCH_ROWS", batch_rows)
+    revised = detained_now()
+    revised[2][1] = 601.0
+    write_workbook(folder / "SYNTHETIC_FY25_detentionStats03282025.xlsx", sheets_with(0, revised))
+    # A byte-for-byte copy: writing the same sheets again may stamp another second into the file.
+    shutil.copyfile(folder / NAME, folder / "SYNTHETIC_copy_FY25_detentionStats03252025.xlsx")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    summary = ingest_stats([folder], warehouse)
+    assert sorted(f.status for f in summary.files) == ["loaded", "loaded", "unchanged"]
+    assert summary.review is not None and summary.review.counts()["pass"] > 0
+    assert query(warehouse, "SELECT detained FROM stats_detained_now WHERE agency = 'ICE' AND "
+                            "criminality = 'Total' ORDER BY detained") == [(600.0,), (601.0,)]
+    assert len(warehouse.sources()) == 2
 
 
 def test_a_broken_file_fails_alone(folder, tmp_path):

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iceledger.errors import SourceError
-from iceledger.sources.stats.ingest import parse_workbook
+from iceledger.sources.stats.parse import parse_workbook
 from iceledger.sources.stats.sheet_tables import _count_inside
 
 MONTHS = ["Oct", "Nov", "Dec", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from iceledger.sources.stats.ddp_compare import compare, our_tables_from_parses
-from iceledger.sources.stats.ingest import parse_workbook
+from iceledger.sources.stats.parse import parse_workbook
 
 DIFFERENCES_DOC = Path(__file__).resolve().parents[1] / "docs" / "ddp-differences.md"
 CORE_TABLES = {"stats_detained_now", "stats_book_ins", "stats_adp", "stats_alos",

@@ -15,7 +15,8 @@ from conftest import STATS_WORKBOOKS
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.published_series import published_series
 from iceledger.sources.stats.checks import review_warehouse, run_checks
-from iceledger.sources.stats.ingest import ingest_stats, parse_workbook
+from iceledger.sources.stats.ingest import ingest_stats
+from iceledger.sources.stats.parse import parse_workbook
 from iceledger.tables import STALE_REPOST_CHECK, STATS_UNRECOGNISED
 from iceledger.warehouse import Warehouse
 

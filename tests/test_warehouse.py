@@ -72,6 +72,53 @@ def test_later_columns_extend_the_table(tmp_path):
     assert wh.read_table("t").to_pydict() == {"a": [1, 2], "b": [None, "new"]}
 
 
+def test_sources_load_together_in_one_go_and_each_once(tmp_path):
+    sources = []
+    for name, rows in (("a.csv", 2), ("b.csv", 3)):
+        sources.append(tmp_path / name)
+        sources[-1].write_text(name)
+    wh = Warehouse(tmp_path / "w.duckdb")
+    wh.load(_load(sources[0], 2, quarantined=1))
+    loads = [_load(sources[0], 2, quarantined=1), _load(sources[1], 3, quarantined=2),
+             _load(sources[1], 3, quarantined=2)]
+    with wh.loader() as loader:
+        assert loader.load_together(loads) == {}
+    assert sorted(wh.read_table("numbers").column("source_file").to_pylist()) == [
+        "a.csv"] * 2 + ["b.csv"] * 3
+    assert wh.read_table(QUARANTINE).num_rows == 3
+    assert [(s["file_name"], s["rows_read"]) for s in wh.sources()] == [("a.csv", 3),
+                                                                         ("b.csv", 5)]
+
+
+def test_a_source_duckdb_refuses_fails_alone_when_loaded_together(tmp_path):
+    """Text where the first source has numbers: the joint load is refused, so each source is
+    loaded alone, and only the one DuckDB refuses stays out."""
+    loads = []
+    for name, values in (("a.csv", [1, 2]), ("b.csv", ["three"]), ("c.csv", [4])):
+        source = tmp_path / name
+        source.write_text(name)
+        loads.append(SourceLoad(source, file_sha256(source), "test", {"t": pa.table({"x": values})},
+                                RowAccounting(rows_read=len(values), rows_loaded=len(values))))
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.loader() as loader:
+        refused = loader.load_together(loads)
+    assert list(refused) == [loads[1].sha256] and refused[loads[1].sha256].startswith("b.csv: ")
+    assert wh.read_table("t").column("x").to_pylist() == [1, 2, 4]
+    assert [s["file_name"] for s in wh.sources()] == ["a.csv", "c.csv"]
+
+
+def test_unbalanced_accounting_loads_none_of_those_loaded_together(tmp_path):
+    loads = []
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text(name)
+        loads.append(_load(tmp_path / name, 2))
+    loads[1].accounting.rows_read += 1
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.loader() as loader, pytest.raises(IceledgerError, match="does not balance"):
+        loader.load_together(loads)
+    assert wh.sources() == []
+
+
 def test_killed_mid_load_leaves_the_warehouse_as_it_was(tmp_path):
     db = tmp_path / "w.duckdb"
     first = tmp_path / "first.csv"

@@ -68,6 +68,28 @@ WarehouseOption = Annotated[
 ]
 
 
+# Every problem is shown on one line, whatever the input held: line breaks become spaces, and
+# text a file makes as long as it likes (a cell of megabytes quoted in a reason) is cut.
+MAX_MESSAGE_CHARS = 500
+
+
+def one_line(text: object) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_MESSAGE_CHARS else f"{text[:MAX_MESSAGE_CHARS]} ...(cut)"
+
+
+def quarantine_line(file_name: str, count: int, first) -> str:
+    """Where a file's first quarantined row is and why (`first` has sheet, row_number, cell and
+    reason: a FOIA row's cell is a column name where there is no sheet)."""
+    where = [f"sheet {first.sheet.strip()!r}" if first.sheet else None,
+             (f"cell {first.cell}" if first.sheet else f"column {first.cell!r}")
+             if first.cell else None,
+             f"row {first.row_number}" if first.row_number is not None else None]
+    return one_line(f"{file_name}: {count:,} quarantined, the first at "
+                    f"{', '.join(w for w in where if w)}: {first.reason} (all of them: "
+                    f"iceledger export {QUARANTINE})")
+
+
 def user_errors(command):
     """Show IceledgerError as one line and exit 1, instead of a traceback."""
 
@@ -76,7 +98,8 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except IceledgerError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {one_line(exc)}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted:[/] the warehouse is unchanged by the "
@@ -147,15 +170,17 @@ def ingest_stats_command(
         console.print(f"{f.status} {f.path.name}: {f.rows_loaded:,} values loaded, "
                       f"{f.rows_quarantined:,} quarantined, {len(f.warnings)} warnings",
                       highlight=False, soft_wrap=True)
+        if f.first_quarantined is not None:
+            first = quarantine_line(f.path.name, f.rows_quarantined, f.first_quarantined)
+            console.print(f"[yellow]quarantined[/] {first}", highlight=False, soft_wrap=True)
         for problem in f.errors:
-            err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {one_line(problem)}", highlight=False,
+                              soft_wrap=True)
     console.print(f"{summary.count('loaded')} loaded, {summary.count('unchanged')} already "
                   f"loaded, {summary.count('failed')} failed; warnings and quarantine: "
                   f"iceledger export {STATS_WORKBOOKS} / {QUARANTINE}", highlight=False)
-    if summary.count("loaded"):
-        from iceledger.sources.stats.checks import review_warehouse
-
-        print_checks_summary(review_warehouse(Warehouse(warehouse)), warehouse)
+    if summary.review is not None:
+        print_checks_summary(summary.review, warehouse)
     if summary.failed:
         raise typer.Exit(1)
 
@@ -215,10 +240,16 @@ def ingest_foia_command(
                               f"ICE's own Summary sheet {c['compared']} "
                               f"({c['total_rows']:,}; {FOIA_PUBLISHED_TOTALS})",
                               highlight=False, soft_wrap=True)
+        if f.first_quarantined is not None:
+            first = quarantine_line(f.path.name, f.accounting.rows_quarantined,
+                                    f.first_quarantined)
+            console.print(f"[yellow]quarantined[/] {first}", highlight=False, soft_wrap=True)
         for warning in f.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            console.print(f"[yellow]warning:[/] {one_line(warning)}", highlight=False,
+                          soft_wrap=True)
         if f.error:
-            err_console.print(f"[bold red]error:[/] {f.error}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {one_line(f.error)}", highlight=False,
+                              soft_wrap=True)
     counts = {s: sum(f.status == s for f in report.files) for s in ("loaded", "already loaded",
                                                                      "error")}
     console.print(f"{counts['loaded']} loaded, {counts['already loaded']} already loaded, "

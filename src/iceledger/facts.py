@@ -1,4 +1,4 @@
-"""Dated, sourced public facts: arrest targets, events and the claims register.
+"""Dated, sourced public facts: arrest targets, events, the claims register, deaths in custody.
 
 Each is a CSV shipped in src/iceledger/data/facts/ (targets.csv, events.csv, claims.csv), one row per
 fact with its source. Reports disagree and get revised, so a user can replace any of the files: put
@@ -107,6 +107,25 @@ class Claim:
     line: int
 
 
+@dataclass(frozen=True)
+class DeathCount:
+    """Deaths in ICE custody over a period (a fiscal year, or several), as one source counts
+    them."""
+
+    period_start: date
+    period_end: date
+    deaths: int
+    status: str  # "primary" (one per period) or "alternative" (a competing count, shown beside it)
+    counted_by: str
+    source: str
+    title: str
+    url: str
+    source_date: FuzzyDate | None
+    quote: str  # the source's words stating the figure
+    note: str
+    line: int
+
+
 # What a claimed figure measures; the register shows the observed value under each of them.
 CLAIM_DEFINITIONS = {
     "convicted": "convicted only",
@@ -115,7 +134,11 @@ CLAIM_DEFINITIONS = {
     "no_conviction_no_charge": "no conviction and no pending charge",
     "violent_conviction": "convicted, most serious charge classed violent (book-ins only)",
     "count": "number of records",
+    "detainers_declined": "detainers the holding agency released or declined, of all detainers",
+    "deaths_per_100k_bed_days": "deaths in custody per 100,000 detention bed-days",
 }
+# Claimed figures that are rates, neither shares (at most 1) nor counts.
+RATE_DEFINITIONS = ("deaths_per_100k_bed_days",)
 
 
 def _fuzzy_date(text: str) -> FuzzyDate:
@@ -153,6 +176,12 @@ def _one_of(*allowed: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def _count(text: str) -> int:
+    if not re.fullmatch(r"\d+", text):
+        raise ValueError(f"{text!r} is not a whole number of 0 or more")
+    return int(text)
 
 
 def _positive(text: str) -> float:
@@ -304,13 +333,48 @@ def load_claims() -> list[Claim]:
         if claim.period_end and claim.period_end < claim.period_start:
             raise _fail(name, claim.line, "period_end is before period_start")
         if (
-            claim.claimed_definition not in (None, "count")
+            claim.claimed_definition not in (None, "count", *RATE_DEFINITIONS)
             and claim.claimed_value is not None
             and claim.claimed_value > 1
         ):
             raise _fail(name, claim.line, f"claimed share {claim.claimed_value} is above 1 "
                         "(write 0.75 or 75%)")
     return claims
+
+
+def load_deaths() -> list[DeathCount]:
+    """Deaths in ICE custody per period, each with the words and address of its source; primary
+    counts may not overlap in time, and each quote must state its figure."""
+    name = "deaths.csv"
+    counts = _read(
+        name,
+        {
+            "period_start": _day,
+            "period_end": _day,
+            "deaths": _count,
+            "status": _one_of("primary", "alternative"),
+            "counted_by": _required,
+            "source": _required,
+            "title": _required,
+            "url": _required,
+            "source_date": _optional(_fuzzy_date),
+            "quote": _required,
+            "note": _text,
+        },
+        DeathCount,
+    )
+    for count in counts:
+        if count.period_end < count.period_start:
+            raise _fail(name, count.line, "period_end is before period_start")
+        if not re.search(rf"(?<![\d,]){count.deaths}(?![\d,])", count.quote):
+            raise _fail(name, count.line, f"the quote does not state the figure {count.deaths}")
+    primary = sorted((c for c in counts if c.status == "primary"), key=lambda c: c.period_start)
+    for earlier, later in pairwise(primary):
+        if later.period_start <= earlier.period_end:
+            raise _fail(name, later.line, f"primary count for {later.period_start}.."
+                        f"{later.period_end} overlaps the one of row {earlier.line}; mark one of "
+                        "them alternative")
+    return counts
 
 
 # The end of a timeline row that is still in force.

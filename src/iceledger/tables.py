@@ -92,6 +92,9 @@ STATS_REMOVALS = "stats_removals"
 STATS_ICLOS_DETAINEES = "stats_iclos_detainees"
 STATS_SEMIANNUAL = "stats_semiannual"
 STATS_TPS_COUNTRIES = "stats_tps_countries"
+STATS_TRANSGENDER = "stats_transgender"
+STATS_SEGREGATION_VULNERABLE = "stats_segregation_vulnerable"
+STATS_ATD_STATUS = "stats_atd_status"
 
 # The values of the checks tables' `status` column.
 PASS, WARN, FAIL = "pass", "warn", "fail"

@@ -13,19 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from iceledger import tables
 from iceledger.errors import IceledgerError
+
+if TYPE_CHECKING:
+    # Imported where used: a command that only reads the source registry (a re-ingest of
+    # unchanged files) never needs Arrow, which costs more to import than DuckDB.
+    import pyarrow as pa
 
 DEFAULT_WAREHOUSE = Path("iceledger.duckdb")
 # DuckDB's cache grows toward most of the machine's memory while a large source is appended in
@@ -62,11 +65,8 @@ def literal(text: str) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -214,29 +214,25 @@ class Warehouse:
             return loader.load(load)
 
     @contextmanager
-    def loader(self) -> Iterator[Loader]:
-        """One write connection for many loads, each still its own transaction.
+    def loader(self, threads: int | None = None) -> Iterator[Loader]:
+        """One write connection for many loads.
 
         For a command loading many small sources (34 workbooks of ~35 tables each), opening a
         connection per source and asking DuckDB for each table's columns per part cost far more
         than the inserts; the loader asks once and keeps the table catalogue current itself.
+        `threads` caps DuckDB's threads: on tables of a few thousand rows, handing work between
+        threads costs more than it saves.
         """
         with self.connect() as con:
+            if threads is not None:
+                con.execute(f"SET threads = {int(threads)}")
             yield Loader(con)
 
 
     def replace_table(self, name: str, data: pa.Table) -> None:
         """Rebuild a derived table from scratch in one transaction (derived, never source data)."""
         with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.register("_incoming", data)
-                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
-                con.unregister("_incoming")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            replace_table(con, name, data)
 
     def table_names(self) -> list[str]:
         if not self.path.exists():
@@ -257,8 +253,12 @@ class Warehouse:
         """Write one table as CSV or Parquet; returns the number of rows written."""
         table = self.read_table(name)
         if fmt == "csv":
+            import pyarrow.csv as pa_csv
+
             pa_csv.write_csv(_flat_for_csv(table), output)
         elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
             pq.write_table(table, output)
         else:
             raise IceledgerError(f"unknown export format {fmt!r}; use csv or parquet")
@@ -281,6 +281,8 @@ class Warehouse:
 
 def _flat_for_csv(table: pa.Table) -> pa.Table:
     """CSV holds no lists or structs: such a column is written as JSON text, one value a cell."""
+    import pyarrow as pa
+
     for index, column in enumerate(table.schema):
         if pa.types.is_nested(column.type):
             values = [None if value is None else json.dumps(value, default=str)
@@ -289,7 +291,8 @@ def _flat_for_csv(table: pa.Table) -> pa.Table:
     return table
 
 
-def _require_balanced(load: SourceLoad) -> None:
+def require_balanced(load: SourceLoad) -> None:
+    """Refuse, in one line, a load whose rows read are not all loaded, quarantined or flagged."""
     if not load.accounting.balanced():
         a = load.accounting
         raise IceledgerError(
@@ -297,6 +300,19 @@ def _require_balanced(load: SourceLoad) -> None:
             f"loaded {a.rows_loaded} + quarantined {a.rows_quarantined} + "
             f"duplicate {a.rows_duplicate}); nothing was loaded"
         )
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
+    """Rebuild a derived table from scratch in one transaction, on an open write connection."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_incoming", data)
+        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
+        con.unregister("_incoming")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 class Loader:
@@ -331,6 +347,62 @@ class Loader:
         return self.con.execute(
             f"SELECT 1 FROM {tables.SOURCES} WHERE sha256 = ?", [sha256]).fetchone() is not None
 
+    def loaded(self) -> set[str]:
+        """The SHA-256 of every source already loaded."""
+        return {sha256 for (sha256,) in self.con.execute(
+            f"SELECT sha256 FROM {tables.SOURCES}").fetchall()}
+
+    def load_together(self, loads: Sequence[SourceLoad]) -> dict[str, str]:
+        """Load many sources in one transaction, with one insert per table for all of them.
+
+        DuckDB's cost is per statement and per commit more than per row, so many small sources
+        (a folder of workbooks, some thirty tables each) load far faster together than one
+        transaction each. All or nothing, like a single load. Should DuckDB refuse the joint
+        load, each source is loaded in a transaction of its own, so that the one it refuses
+        fails alone. Sources already loaded are left alone. Returns each source that could
+        not be loaded (by sha256) with DuckDB's reason.
+        """
+        import pyarrow as pa
+
+        for load in loads:
+            require_balanced(load)
+        known = self.loaded()
+        fresh = []
+        for load in loads:
+            if load.sha256 not in known:
+                known.add(load.sha256)
+                fresh.append(load)
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, parts in _parts_by_table(fresh).items():
+                _append(con, name, pa.concat_tables(parts, promote_options="permissive"),
+                        self.catalogue)
+            _register(con, fresh)
+            if any(load.kind == "foia" for load in fresh):
+                mark_derived(con, stale=True)
+            con.execute("COMMIT")
+        except (duckdb.Error, pa.ArrowException):
+            con.execute("ROLLBACK")
+            self.catalogue = _catalogue(con)
+            return self._load_each(fresh)
+        except BaseException:
+            con.execute("ROLLBACK")
+            self.catalogue = _catalogue(con)
+            raise
+        return {}
+
+    def _load_each(self, loads: Sequence[SourceLoad]) -> dict[str, str]:
+        import pyarrow as pa
+
+        refused = {}
+        for load in loads:
+            try:
+                self.load(load)
+            except (duckdb.Error, pa.ArrowException) as exc:
+                refused[load.sha256] = f"{load.path.name}: the warehouse refused it ({exc})"
+        return refused
+
     def load(self, load: SourceLoad) -> bool:
         """Load one source atomically. Returns False (and changes nothing) if already loaded."""
         con = self.con
@@ -342,8 +414,8 @@ class Loader:
                 load.write(self)
             for name, data in load.tables.items():
                 _append(con, name, data, self.catalogue)
-            _require_balanced(load)
-            _register(con, load)
+            require_balanced(load)
+            _register(con, [load])
             if load.kind == "foia":
                 mark_derived(con, stale=True)
             con.execute("COMMIT")
@@ -352,6 +424,20 @@ class Loader:
             self.catalogue = _catalogue(con)  # the rolled-back tables and columns are gone
             raise
         return True
+
+
+def _parts_by_table(loads: Iterable[SourceLoad]) -> dict[str, list[pa.Table]]:
+    """Each table's parts across the sources. Whole tables only: a stream of batches read once
+    could not be loaded again, source by source, should the joint load be refused."""
+    import pyarrow as pa
+
+    parts: dict[str, list[pa.Table]] = {}
+    for load in loads:
+        for name, data in load.tables.items():
+            if not isinstance(data, pa.Table):
+                raise TypeError(f"{load.path.name}: {name} is a stream; load it with load()")
+            parts.setdefault(name, []).append(data)
+    return parts
 
 
 def _catalogue(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
@@ -377,6 +463,8 @@ def _append(
     statement per part also binds once, where a relation projected and inserted bound three
     times (with some thirty small tables per workbook, that was most of the load's time).
     """
+    import pyarrow as pa
+
     schema = None
     for part in [data] if isinstance(data, pa.Table) else data:
         if name not in catalogue:
@@ -449,32 +537,30 @@ def _with_missing_columns(
     return list(known.items())
 
 
-def _register(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
-    a = load.accounting
-    con.execute(
-        f"INSERT INTO {tables.SOURCES} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [
-            load.sha256,
-            load.path.name,
-            str(load.path),
-            load.kind,
-            load.dataset,
-            load.layout,
-            datetime.now(timezone.utc).replace(tzinfo=None),
-            a.rows_read,
-            a.rows_loaded,
-            a.rows_quarantined,
-            a.rows_duplicate,
-            json.dumps(sorted(load.tables)),
-            json.dumps(load.warnings),
-            load.synthetic,
-        ],
-    )
-    if a.quarantined:
-        con.executemany(
-            f"INSERT INTO {tables.QUARANTINE} VALUES (?,?,?,?,?,?)",
-            [
-                [load.sha256, load.path.name, q.sheet, q.row_number, q.cell, q.reason]
-                for q in a.quarantined
-            ],
-        )
+def _register(con: duckdb.DuckDBPyConnection, loads: Sequence[SourceLoad]) -> None:
+    """Add the sources to the registry and their quarantined rows to the quarantine, one
+    statement each: DuckDB's cost is per statement, not per row."""
+    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    sources = [[
+        load.sha256,
+        load.path.name,
+        str(load.path),
+        load.kind,
+        load.dataset,
+        load.layout,
+        loaded_at,
+        load.accounting.rows_read,
+        load.accounting.rows_loaded,
+        load.accounting.rows_quarantined,
+        load.accounting.rows_duplicate,
+        json.dumps(sorted(load.tables)),
+        json.dumps(load.warnings),
+        load.synthetic,
+    ] for load in loads]
+    quarantined = [[load.sha256, load.path.name, q.sheet, q.row_number, q.cell, q.reason]
+                   for load in loads for q in load.accounting.quarantined]
+    for table, rows in ((tables.SOURCES, sources), (tables.QUARANTINE, quarantined)):
+        if rows:
+            one = "(" + ",".join("?" * len(rows[0])) + ")"
+            con.execute(f"INSERT INTO {table} VALUES " + ",".join([one] * len(rows)),
+                        [value for row in rows for value in row])

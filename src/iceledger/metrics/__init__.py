@@ -13,3 +13,5 @@ from iceledger.metrics import facilities  # noqa: F401,E402
 from iceledger.metrics import pipeline  # noqa: F401,E402
 from iceledger.metrics import human_cost  # noqa: F401,E402
 from iceledger.metrics import published  # noqa: F401,E402
+from iceledger.metrics import published_human_cost  # noqa: F401,E402
+from iceledger.metrics import deaths  # noqa: F401,E402

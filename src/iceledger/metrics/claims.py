@@ -6,6 +6,9 @@ metric over the claim's period and reads the result under every definition — c
 convicted or pending charges (what officials call "criminal"), no conviction, no conviction and no
 charge, a violent conviction (where the metric's records carry a crime class) and the count — so
 the gap between claim and record is never hidden behind a definition.
+
+Claims about other things than who is arrested (detainers declined, deaths per bed-day) name a
+whole-period metric that gives that figure (FIGURE_COLUMNS), and are read under it and the count.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ibis.common.exceptions import TableNotFound
 
 from iceledger.errors import Location, SourceError
 from iceledger.facts import CLAIM_DEFINITIONS, Claim, facts_file, load_claims
+from iceledger.metrics.published_series import table_names
 from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute
 
 # The columns a metric must give for its shares to be read under every definition.
@@ -26,6 +30,13 @@ SHARE_COLUMNS = tuple(
     for prefix in ("no_conviction", "no_conviction_no_charge")
     for part in ("share", "ci_low", "ci_high")
 )
+# Other claimed figures, by definition: the whole-period row's value and 95% interval columns
+# (None: the figure has no interval).
+FIGURE_COLUMNS = {
+    "detainers_declined": ("released_or_declined_share", "released_or_declined_ci_low",
+                           "released_or_declined_ci_high"),
+    "deaths_per_100k_bed_days": ("deaths_per_100k_bed_days", None, None),
+}
 
 
 @dataclass(frozen=True)
@@ -95,22 +106,27 @@ def _share(row: dict, prefix: str) -> tuple:
     return tuple(row.get(f"{prefix}_{part}") for part in ("share", "ci_low", "ci_high"))
 
 
-def _readings(row: dict, count_column: str, claim: Claim) -> tuple[Reading, ...]:
-    no_conviction = _share(row, "no_conviction")
-    neither = _share(row, "no_conviction_no_charge")
-    values = {
-        "convicted": _complement(*no_conviction),
-        "convicted_or_pending": _complement(*neither),
-        "no_conviction": no_conviction,
-        "no_conviction_no_charge": neither,
-        # Only book-in metrics carry a crime class: for arrests the reading is not measurable.
-        "violent_conviction": _share(row, "violent_conviction"),
-        "count": (float(row[count_column]), None, None),
-    }
+def _readings(row: dict, count_column: str | None, claim: Claim) -> tuple[Reading, ...]:
+    if all(c in row for c in SHARE_COLUMNS):
+        no_conviction = _share(row, "no_conviction")
+        neither = _share(row, "no_conviction_no_charge")
+        values = {
+            "convicted": _complement(*no_conviction),
+            "convicted_or_pending": _complement(*neither),
+            "no_conviction": no_conviction,
+            "no_conviction_no_charge": neither,
+            # Only book-in metrics carry a crime class: for arrests the reading is not measurable.
+            "violent_conviction": _share(row, "violent_conviction"),
+        }
+    else:
+        values = {definition: tuple(row.get(c) if c else None for c in columns)
+                  for definition, columns in FIGURE_COLUMNS.items() if columns[0] in row}
+    if count_column:
+        values["count"] = (float(row[count_column]), None, None)
     return tuple(
         Reading(definition, *values[definition],
                 claim.claimed_value if claim.claimed_definition == definition else None)
-        for definition in CLAIM_DEFINITIONS
+        for definition in CLAIM_DEFINITIONS if definition in values
     )
 
 
@@ -127,18 +143,34 @@ def check_claim(backend: ibis.BaseBackend, claim: Claim) -> ClaimCheck:
         return ClaimCheck(claim, "not checked", claim.note or "no metric can test this claim yet")
     metric = _metric_for(claim)
     params = MetricParams(start=claim.period_start, end=claim.period_end)
+    # Names with a dot are the project's own data files (deaths.csv), not tables.
+    present = set(table_names(backend))
+    missing = [t for t in metric.tables if "." not in t and t not in present]
+    if missing:
+        return ClaimCheck(claim, "no data", "the warehouse lacks a table it needs: "
+                          + ", ".join(missing), tables=metric.tables)
     try:
         result = compute(metric.name, backend, params)
     except TableNotFound as exc:
         return ClaimCheck(claim, "no data", f"the warehouse lacks a table it needs: {exc}",
                           tables=metric.tables)
-    missing = [c for c in (*SHARE_COLUMNS, "period_start", "period_end", metric.count_column)
-               if c not in result.column_names]
-    if missing or result.num_rows != 1:
+    columns = set(result.column_names)
+    figures = set(SHARE_COLUMNS) <= columns or any(
+        value in columns for value, _, _ in FIGURE_COLUMNS.values())
+    missing = [c for c in ("period_start", "period_end", metric.count_column)
+               if c and c not in columns]
+    if missing or not figures or result.num_rows != 1:
         raise _claims_error(
             claim,
             f"claim {claim.claim_id!r}: metric {metric.name!r} does not give one whole-period row "
-            "of criminality shares; use a *_criminality_period metric",
+            "of criminality shares or of another claimed figure; use a *_period metric",
+        )
+    if (claim.claimed_definition in FIGURE_COLUMNS
+            and FIGURE_COLUMNS[claim.claimed_definition][0] not in columns):
+        raise _claims_error(
+            claim,
+            f"claim {claim.claim_id!r}: metric {metric.name!r} gives no "
+            f"{claim.claimed_definition} figure",
         )
     if (claim.claimed_definition == "violent_conviction"
             and "violent_conviction_share" not in result.column_names):

@@ -88,6 +88,7 @@ DEFAULT_SPLIT = date(2025, 5, 21)
 DEFAULT_SPLIT_EVENT = "default split: the 3,000-arrests-a-day target is set (2025-05-21)"
 LONG_TERM_YEARS = (5, 10, 20)
 DAYS_PER_YEAR = 365.25
+SECONDS_PER_DAY = 86_400
 FLORES_DAYS = 20
 # How ICE's records spell the United States as a country of citizenship, compared in upper case.
 UNITED_STATES = ("UNITED STATES", "UNITED STATES OF AMERICA", "USA", "U.S.A.", "US")
@@ -121,8 +122,18 @@ def require_columns(table: ir.Table, name: str, columns: tuple[str, ...]) -> Non
 
 def require_values(rows: ir.Table, what: str, recorded: ir.BooleanValue) -> None:
     """Refuse when the period holds records but none of them holds the value needed."""
-    # One record with the value settles it, and DuckDB stops at the first it finds.
-    if rows.filter(recorded).select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows:
+    require_found(rows.filter(recorded), rows, what)
+
+
+def any_row(rows: ir.Table) -> bool:
+    # One row settles it, and DuckDB stops at the first it finds.
+    return rows.select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows > 0
+
+
+def require_found(holding: ir.Table, rows: ir.Table, what: str) -> None:
+    """Refuse when `rows` (the period's records) has records but `holding` (those of them that
+    hold `what`) has none."""
+    if any_row(holding):
         return
     records = rows.count().to_pyarrow().as_py()
     if records:
@@ -341,15 +352,33 @@ def removals(backend: ibis.BaseBackend, params: MetricParams) -> tuple[ir.Table,
 CHANGING_COLUMNS = ("case_status",)
 
 
+def stay_stints(
+    backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
+) -> ir.Table:
+    """The non-duplicate stints of the stays whose `moment` (stay_book_in or stay_book_out)
+    falls in the period."""
+    stints = source_table(backend, FOIA_STINTS)
+    require_columns(stints, FOIA_STINTS, columns)
+    stints = during(stints, MetricParams(start=params.start, end=params.end), moment)
+    return stints.filter(~stints.is_duplicate.fill_null(False) & stints.stay_id.notnull())
+
+
+def stays_holding(
+    backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
+) -> ir.Table:
+    """release, stay_id of the stays (as in stay_fields) with a stint recording any of
+    `columns`: those whose stay_fields are not all null, found without grouping the stints."""
+    stints = stay_stints(backend, columns, params, moment)
+    recorded = ibis.or_(*(stints[c].notnull() for c in columns))
+    return stints.filter(recorded).select("release", "stay_id")
+
+
 def stay_fields(
     backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
 ) -> ir.Table:
     """release, stay_id and, per stay, each of `columns` from its (non-duplicate) stints: of the
     stays whose `moment` (stay_book_in or stay_book_out) falls in the period."""
-    stints = source_table(backend, FOIA_STINTS)
-    require_columns(stints, FOIA_STINTS, columns)
-    stints = during(stints, MetricParams(start=params.start, end=params.end), moment)
-    stints = stints.filter(~stints.is_duplicate.fill_null(False) & stints.stay_id.notnull())
+    stints = stay_stints(backend, columns, params, moment)
     # The latest stint with a value: stints without one get no ordering key, so max_by skips them.
     latest = {
         column: stints[column].argmax(
@@ -363,13 +392,16 @@ def stay_fields(
     )
 
 
-def book_ins(columns: tuple[str, ...]) -> Population:
+def book_ins(columns: tuple[str, ...], required: str) -> Population:
     """Detention stays booked in during the period (one release per day), with `columns` from
-    their stints."""
+    their stints; refused when no stay of the period has any of them (`required` names what
+    they record)."""
 
     def population(backend: ibis.BaseBackend, params: MetricParams):
-        fields = stay_fields(backend, columns, params, "stay_book_in")
         rows, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
+        holding = stays_holding(backend, columns, params, "stay_book_in")
+        require_found(rows.semi_join(holding, ["release", "stay_id"]), rows, required)
+        fields = stay_fields(backend, columns, params, "stay_book_in")
         rows = rows.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
         return rows, covered_days(windows, params)
 
@@ -387,32 +419,57 @@ def _entered_before(rows: ir.Table) -> ir.BooleanValue:
     return rows.entry_date.notnull() & (rows.entry_date <= rows.date)
 
 
-def _linked_entry_dates(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    """record_id of each arrest linked to a stay, and the entry date on that stay's stints."""
-    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
-    # A linked stay is booked in from 5 days before to 10 days after its arrest.
-    reach = MetricParams(
+ENTRY_DATE = ("entry_date",)
+
+
+def _linked_stays_reach(params: MetricParams) -> MetricParams:
+    """The period in which the stays linked to the period's arrests are booked in: from 5 days
+    before to 10 days after their arrests."""
+    return MetricParams(
         start=params.start - timedelta(days=5) if params.start else None,
         end=params.end + timedelta(days=10) if params.end else None,
     )
-    fields = stay_fields(backend, ("entry_date",), reach, "stay_book_in")
+
+
+def _entry_dates(backend: ibis.BaseBackend, params: MetricParams) -> tuple[ir.Table, ir.Table]:
+    """(release, stay_id and entry_date of the stays booked in during the period or linked to
+    its arrests; record_id and entry_date of each arrest linked to a stay)."""
+    # One grouping of the stints serves both: a stay's stints share its book-in (the stay id
+    # carries it), so stays of the period take the same fields from the wider reach.
+    fields = stay_fields(backend, ENTRY_DATE, _linked_stays_reach(params), "stay_book_in")
     per_stay = fields.group_by("stay_id").aggregate(entry_date=fields.entry_date.max())
+    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
     linked = links.join(per_stay, links.stay_id == per_stay.stay_id)
-    return linked.select(record_id=linked.arrest_record_id, entry_date=linked.entry_date)
+    return fields, linked.select(record_id=linked.arrest_record_id, entry_date=linked.entry_date)
+
+
+def _require_entry_dates(
+    backend: ibis.BaseBackend, params: MetricParams, stays: ir.Table, arrested: ir.Table
+) -> None:
+    """Refuse when none of the period's book-ins (`stays`) and arrests (`arrested`) has an entry
+    date, found from the stints that record one rather than from every stay's fields."""
+    holding = stays_holding(backend, ENTRY_DATE, _linked_stays_reach(params), "stay_book_in")
+    if any_row(stays.semi_join(holding, ["release", "stay_id"])):
+        return
+    links = source_table(backend, FOIA_ARREST_STAY_LINKS).semi_join(holding, "stay_id")
+    require_found(arrested.semi_join(links, arrested.record_id == links.arrest_record_id),
+                  ibis.union(stays.select("date"), arrested.select("date")), "an entry date")
 
 
 def _long_term_population(backend: ibis.BaseBackend, params: MetricParams):
     """Book-ins, and arrests through the stay they led to, with `action` naming which."""
-    stays, days = book_ins(("entry_date",))(backend, params)
+    stays, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
     arrests_rows, arrest_days = arrests(backend, params)
-    arrests_rows = arrests_rows.left_join(_linked_entry_dates(backend, params), "record_id")
+    _require_entry_dates(backend, params, stays, arrests_rows)
+    fields, linked = _entry_dates(backend, params)
+    stays = stays.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
+    arrests_rows = arrests_rows.left_join(linked, "record_id")
     columns = ("date", "entry_date", *params.by)
     rows = ibis.union(
         arrests_rows.select(*columns, action=ibis.literal("arrests")),
         stays.select(*columns, action=ibis.literal("book_ins")),
     )
-    require_values(rows, "an entry date", rows.entry_date.notnull())
-    return rows, sorted(set(days) | set(arrest_days))
+    return rows, sorted(set(covered_days(windows, params)) | set(arrest_days))
 
 
 register_indicator(
@@ -538,11 +595,9 @@ def _birth_population(backend: ibis.BaseBackend, params: MetricParams):
     if not present:
         raise NotMeasurable(f"{FOIA_STINTS} has no birth_date or birth_year column (no loaded "
                             f"layout carries it)")
-    rows, days = book_ins(present)(backend, params)
+    rows, days = book_ins(present, "a birth date or birth year")(backend, params)
     rows = rows.mutate(**{c: ibis.null(kind) for c, kind in BIRTH_COLUMNS.items()
                           if c not in present})
-    recorded = rows.birth_date.notnull() | rows.birth_year.notnull()
-    require_values(rows, "a birth date or birth year", recorded)
     return _ages(rows), days
 
 
@@ -583,10 +638,7 @@ register_indicator(
 
 
 def _family_population(backend: ibis.BaseBackend, params: MetricParams):
-    stints = source_table(backend, FOIA_STINTS)
-    require_columns(stints, FOIA_STINTS, ("facility_name",))
-    stints = during(stints, MetricParams(start=params.start, end=params.end), "stay_book_in")
-    stints = stints.filter(~stints.is_duplicate.fill_null(False) & stints.stay_id.notnull())
+    stints = stay_stints(backend, ("facility_name",), params, "stay_book_in")
     name = stints.facility_name.upper()
     family = ibis.or_(*(name.contains(word) for word in FAMILY_FACILITY_WORDS))
     per_stay = stints.group_by(["release", "stay_id"]).aggregate(
@@ -594,8 +646,9 @@ def _family_population(backend: ibis.BaseBackend, params: MetricParams):
         family_stints=ibis.ifelse(family, 1, 0).sum(),
     )
     rows, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
+    holding = stays_holding(backend, ("facility_name",), params, "stay_book_in")
+    require_found(rows.semi_join(holding, ["release", "stay_id"]), rows, "a facility name")
     rows = rows.left_join(per_stay, ["release", "stay_id"]).drop("release_right", "stay_id_right")
-    require_values(rows, "a facility name", rows.named_stints.fill_null(0) > 0)
     return rows, covered_days(windows, params)
 
 
@@ -684,8 +737,9 @@ def _ended_stays(backend: ibis.BaseBackend, params: MetricParams):
     stays = stays.filter(stays.stay_book_in.notnull() & stays.stay_book_out.notnull())
     windows = windows_of(backend, stays, "stay_book_out")
     stays = during(owned(backend, stays, "stay_book_out", windows), params, "stay_book_out")
+    holding = stays_holding(backend, ("case_status",), params, "stay_book_out")
+    require_found(stays.semi_join(holding, ["release", "stay_id"]), stays, "a case status")
     stays = stays.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
-    require_values(stays, "a case status", stays.case_status.notnull())
     status = stays.case_status.lower()
     not_removable = ibis.or_(*(status.contains(s) for s in NOT_REMOVABLE_STATUSES))
     stays = stays.mutate(
@@ -711,7 +765,11 @@ def _not_removable_monthly(backend: ibis.BaseBackend, params: MetricParams) -> i
         stays_ended=_.count(),
         with_case_status=stays.case_status.count(),
         not_removable=is_target.cast("int64").sum(),
-        days_detained=ibis.ifelse(is_target, stays.length_days, 0.0).sum(),
+        # Whole seconds, summed as integers: a sum of floats depends on the order the engine's
+        # threads add them in, so the same request could give different last digits.
+        detained_seconds=ibis.ifelse(
+            is_target, (stays.length_days * SECONDS_PER_DAY).round().cast("int64"), 0
+        ).sum(),
         bed_days=ibis.ifelse(is_target, stays.nights, 0).sum(),
     )
     share, low, high = share_with_interval(monthly.not_removable, monthly.with_case_status)
@@ -724,7 +782,7 @@ def _not_removable_monthly(backend: ibis.BaseBackend, params: MetricParams) -> i
         not_removable_share=share,
         not_removable_ci_low=low,
         not_removable_ci_high=high,
-        days_detained=monthly.days_detained,
+        days_detained=monthly.detained_seconds.cast("float64") / SECONDS_PER_DAY,
         bed_days=monthly.bed_days,
         rate_usd_per_day=monthly.rate_usd_per_day,
         cost_usd=monthly.bed_days * monthly.rate_usd_per_day,
@@ -858,16 +916,22 @@ register(
 
 
 def _rearrest_population(backend: ibis.BaseBackend, params: MetricParams):
-    raw = source_table(backend, FOIA_ARRESTS)
-    require_columns(raw, FOIA_ARRESTS, ("person_id",))
-    raw = raw.filter(~raw.is_duplicate.fill_null(False) & raw.person_id.notnull())
-    # Earlier arrests count even when before the period: the order is over the whole release.
-    person = ibis.window(group_by=["release", "person_id"],
-                         order_by=["apprehension_date", "record_id"])
-    previous = raw.select("record_id", previous=raw.apprehension_date.lag().over(person))
-    rows, days = arrests(backend, params)
-    require_values(rows, "a person identifier", rows.person_id.notnull())
-    rows = rows.left_join(previous, "record_id").drop("record_id_right")
+    require_columns(source_table(backend, FOIA_ARRESTS), FOIA_ARRESTS, ("person_id",))
+
+    def with_previous(episodes: ir.Table) -> ir.Table:
+        # Earlier arrests count even when before the period: the order is over the whole release.
+        person = ibis.window(group_by=["release", "person_id"],
+                             order_by=["apprehension_date", "record_id"])
+        previous = episodes.apprehension_date.lag().over(person)
+        return episodes.mutate(
+            previous=ibis.ifelse(episodes.person_id.notnull(), previous, ibis.null(previous.type()))
+        )
+
+    # Checked before the window, which spans every arrest of the release.
+    plain, days = arrests(backend, params)
+    require_values(plain, "a person identifier", plain.person_id.notnull())
+    rows, _windows = foia_events(backend, FOIA_ARRESTS, "apprehension_date", params,
+                                 with_previous)
     gap = rows.date.delta(rows.previous.date(), unit="day")
     return rows.mutate(days_since_previous=gap), days
 

@@ -35,6 +35,7 @@ from iceledger.metrics.registry import (
 from iceledger.metrics.targeting import (
     SPLIT_FILTER,
     category_shares,
+    period_bounds,
     share_columns,
     share_difference,
     split_days,
@@ -400,17 +401,23 @@ _register(
 )
 
 
-def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    rows, _windows = records(backend, FOIA_DETAINERS, "detainer_prepare_date", params)
+def lift_outcomes(rows: ir.Table, keys: list[str]) -> ir.Table:
+    """Per group of `keys` (one row without): detainers, lifted (with a recorded lift reason),
+    and those lifted into ICE custody and released or declined by the holding agency."""
     group = lift_group(rows.detainer_lift_reason)
-    keys = ["facility_state", *params.by]
-    counts = rows.group_by(keys).aggregate(
+    return (rows.group_by(keys) if keys else rows).aggregate(
         detainers=_.count(),
         lifted=group.notnull().cast("int64").sum(),
         ice_custody=(group == "ice_custody").fill_null(False).cast("int64").sum(),
         released_or_declined=(group == "released_or_declined").fill_null(False)
         .cast("int64").sum(),
     )
+
+
+def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    rows, _windows = records(backend, FOIA_DETAINERS, "detainer_prepare_date", params)
+    keys = ["facility_state", *params.by]
+    counts = lift_outcomes(rows, keys)
     return counts.mutate(
         **share_columns("ice_custody", counts.ice_custody, counts.lifted),
         **share_columns("released_or_declined", counts.released_or_declined, counts.lifted),
@@ -441,6 +448,43 @@ _register(
     dimensions=("month", "criminality", "facility_type", "county"),
     filters=DETAINER_FILTERS,
     count_column="detainers",
+)
+
+
+def _outcomes_period(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+    rows, windows = records(backend, FOIA_DETAINERS, "detainer_prepare_date", params)
+    counts = lift_outcomes(rows, [])
+    return counts.mutate(
+        **period_bounds(windows, params),
+        **share_columns("ice_custody", counts.ice_custody, counts.detainers),
+        **share_columns("released_or_declined", counts.released_or_declined, counts.detainers),
+    ).relocate("period_start", "period_end")
+
+
+_register(
+    name="detainer_outcomes_period",
+    disclosure=Disclosure(facts=("period_start", "period_end")),
+    view=View("released_or_declined_share", "share of detainers", "dots",
+              also=("ice_custody_share",)),
+    title="Detainers released or declined by the holding agency, over a period",
+    definition="Detainers prepared in the whole period asked for (--from/--to; the data's span "
+    "by default; period_start and period_end give the days the records cover): how many, how "
+    "many have a recorded lift reason (lifted), and, of all the period's detainers, the share "
+    "lifted because ICE took the person into custody (ice_custody) and the share the holding "
+    "agency released or declined (released_or_declined), each with a 95% Wilson interval; "
+    "the lift reasons are grouped as in detainer_jurisdictions. The claims register reads "
+    "officials' figures of declined detainers against it.",
+    unit="detainers; share (0-1) with 95% interval",
+    caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
+     "Shares are of all detainers, lifted or not: a release or refusal that no lift reason "
+     "records (or not yet: recent detainers have had less time) is not counted, so the "
+     "released-or-declined share is a lower bound."),
+    tables=(FOIA_DETAINERS,),
+    build=_outcomes_period,
+    dimensions=(),
+    filters=DETAINER_FILTERS,
+    count_column="detainers",
+    needs=(LIFT_REASONS,),
 )
 
 

@@ -65,14 +65,16 @@ class SeriesSpec:
     table: str
     value: str
     dimensions: tuple[str, ...]
+    # The columns naming the period a figure is for: a month, or a fiscal year and quarter.
+    period: tuple[str, ...] = ("month",)
 
 
 def monthly_tables(backend: ibis.BaseBackend) -> list[str]:
-    return sorted(name for name in _table_names(backend)
+    return sorted(name for name in table_names(backend)
                   if name.startswith("stats_") and "month" in backend.table(name).schema())
 
 
-def _table_names(backend: ibis.BaseBackend) -> list[str]:
+def table_names(backend: ibis.BaseBackend) -> list[str]:
     # Ibis 12's DuckDB list_tables calls fetch_arrow_table, which DuckDB 2 removed; ask DuckDB.
     raw = getattr(backend, "con", None)
     if isinstance(raw, duckdb.DuckDBPyConnection):
@@ -105,14 +107,19 @@ def series_spec(backend: ibis.BaseBackend, table: str, value: str | None = None)
     return SeriesSpec(table, value, dimensions)
 
 
-def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
-    """One row per (month, dimensions, release) that printed a figure, oldest release first."""
-    data = backend.table(spec.table)
+def versions(backend: ibis.BaseBackend, spec: SeriesSpec, data: ir.Table | None = None
+             ) -> ir.Table:
+    """One row per (period, dimensions, release) that printed a figure, oldest release first.
+
+    `data` is the table's rows reshaped by the caller (labels read into dimensions), with the
+    table's provenance columns kept; by default the table as loaded.
+    """
+    data = backend.table(spec.table) if data is None else data
     releases = backend.table(STATS_WORKBOOKS)
     join_keys = [k for k in ("workbook", "sha256") if k in data.schema() and k in releases.schema()]
     dates = [c for c in PUBLICATION_DATES if c in releases.schema()]
     releases = releases.select(*join_keys, *dates).distinct()
-    keys = [*spec.dimensions, "month"]
+    keys = [*spec.dimensions, *spec.period]
     data = data.filter(data[spec.value].notnull())
     stale = stale_snapshots(backend)
     if stale is not None and "fiscal_year" in data.schema():
@@ -153,7 +160,7 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
 def stale_snapshots(backend: ibis.BaseBackend) -> ir.Table | None:
     """(workbook, fiscal_year) of every snapshot the release checks found to be a stale re-post
     (older data posted after newer): never a latest value, never a revision."""
-    if STATS_RELEASE_CHECKS not in set(_table_names(backend)):
+    if STATS_RELEASE_CHECKS not in set(table_names(backend)):
         return None
     checks = backend.table(STATS_RELEASE_CHECKS)
     if "fiscal_year" not in checks.schema():
@@ -170,7 +177,7 @@ def failed_checks(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     both count. Check rows name their workbook, not its sha256: two files loaded under one name
     (which the checks warn about) share their failures.
     """
-    names = set(_table_names(backend))
+    names = set(table_names(backend))
     checks = [backend.table(name).select("workbook", "check", "table", "status")
               for name in (STATS_CHECKS, STATS_RELEASE_CHECKS) if name in names]
     if not checks:
@@ -183,21 +190,23 @@ def failed_checks(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
         failed_checks=failed.check.collect(distinct=True).sort().join("; "))
 
 
-def latest(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
-    """One row per (month, dimensions): the latest published value and its revision summary."""
-    rows = versions(backend, spec)
+def latest(backend: ibis.BaseBackend, spec: SeriesSpec, data: ir.Table | None = None
+           ) -> ir.Table:
+    """One row per (period, dimensions): the latest published value and its revision summary.
+    `data`: as for `versions`."""
+    rows = versions(backend, spec, data)
     rows = rows.filter(rows.is_latest)
     provenance = [c for c in ("sha256", "sheet", "cell_range", "as_of_source")
                   if c in rows.schema()]
     return rows.select(
-        *spec.dimensions, "month", "value", "failed_checks",
+        *spec.dimensions, *spec.period, "value", "failed_checks",
         "workbook", "file_date", "as_of_date", *provenance,
         "first_value", "first_workbook",
         change_since_first=rows.value - rows.first_value,
         n_releases=rows.n_releases,
         n_revisions=rows.n_revisions,
         max_abs_revision=rows.max_abs_revision,
-    ).order_by([*spec.dimensions, "month"])
+    ).order_by([*spec.dimensions, *spec.period])
 
 
 def version_history(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:

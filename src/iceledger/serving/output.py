@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from iceledger.errors import IceledgerError
-from iceledger.facts import CLAIM_DEFINITIONS
+from iceledger.facts import CLAIM_DEFINITIONS, RATE_DEFINITIONS
 from iceledger.lake import read_manifest
 from iceledger.metrics.claims import ClaimCheck
 from iceledger.metrics.registry import (
@@ -299,21 +299,35 @@ def claim_table(check: ClaimCheck) -> Table:
     if not check.readings:
         shown.add_row(escape(f"{check.status}: {check.note}"))
     for reading in check.readings:
-        column = "count" if reading.definition == "count" else "share"
+        column = claim_column(reading.definition)
         interval = (
             f"{format_value(column, reading.ci_low)} to {format_value(column, reading.ci_high)}"
             if reading.ci_low is not None else ""
         )
-        gap = reading.gap
         shown.add_row(
             CLAIM_DEFINITIONS[reading.definition],
             format_value(column, reading.observed),
             interval,
             format_value(column, reading.claimed),
-            "" if gap is None else (format_value("difference", gap) if column == "share"
-                                    else f"{gap:+,.0f}"),
+            claim_gap_text(reading.definition, reading.gap),
         )
     return shown
+
+
+def claim_column(definition: str) -> str:
+    """The column a claim's reading is formatted as: a count, a rate, or a share."""
+    if definition == "count":
+        return "count"
+    return definition if definition in RATE_DEFINITIONS else "share"
+
+
+def claim_gap_text(definition: str, gap: float | None) -> str:
+    """Observed minus claimed: in percentage points for shares, as numbers otherwise."""
+    if gap is None:
+        return ""
+    if definition == "count":
+        return f"{gap:+,.0f}"
+    return f"{gap:+,.3f}" if definition in RATE_DEFINITIONS else format_value("difference", gap)
 
 
 def claim_rows(checks: list[ClaimCheck]) -> list[dict]:

@@ -1,26 +1,82 @@
-"""Dashboard pages that are not a list of metric cards: the claims register, and a page per
+"""The dashboard's HTML pages: the index, a page of metric cards per question (and one of ICE's
+published statistics), the map, the strategy simulator, the claims register, and a page per
 detention facility and per field office.
 
-Presentation only: the claims are checked by `iceledger.metrics.claims` (as `iceledger claims
-check` and the report do), once per process, since the warehouse cannot change while it is open.
-Facility and field-office pages draw the registered metric facility_population_history, filtered
-to one facility or office (a name not in the warehouse is a 404, as in the API).
+Presentation only: every number is a registered metric served through `WarehouseService`, which
+applies public-mode suppression; the charts are drawn from the JSON API. The claims are checked by
+`iceledger.metrics.claims` (as `iceledger claims check` and the report do), once per process,
+since the warehouse cannot change while it is open. Facility and field-office pages draw the
+registered metric facility_population_history, filtered to one facility or office (a name not in
+the warehouse is a 404, as in the API).
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from importlib import resources
+
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 
 from iceledger.errors import IceledgerError
-from iceledger.facts import CLAIM_DEFINITIONS
+from iceledger.facts import CLAIM_DEFINITIONS, RATE_DEFINITIONS
 from iceledger.metrics.claims import check_claims
+from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text, share_with_interval
+from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
-from iceledger.serving.service import WarehouseService
+from iceledger.serving.service import STANDARD_FILTERS, WarehouseService
+from iceledger.web.state import ServiceDep
 
 CLAIMS_PAGE = "claims"
+PUBLISHED_PAGE = "published"
+PAGE_TITLES = {**QUESTIONS, PUBLISHED_PAGE: "Published statistics"}
+FILTER_LABELS = {
+    "aor": "Field office (AOR)",
+    "criminality": "Criminality",
+    "citizenship_country": "Citizenship country",
+    "apprehension_method": "Arrest method",
+    "arrest_setting": "Arrest setting",
+}
+
+templates = Jinja2Templates(directory=str(resources.files("iceledger.web") / "templates"))
+# Matched in the order defined: the named /pages/... routes before the generic /pages/{page}.
+router = APIRouter()
+
+
+def page_context(request: Request, service: WarehouseService, page: str) -> dict:
+    return {
+        "request": request,
+        "page": page,
+        "pages": PAGE_TITLES | {"map": "Map", "simulate": "Strategies"},
+        "synthetic": service.synthetic,
+        "public": service.public,
+        "k": service.k,
+    }
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def index(request: Request, service: ServiceDep) -> HTMLResponse:
+    counts = {page: len(_metrics_on(service, page)) for page in PAGE_TITLES}
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        page_context(request, service, "index")
+        | {"counts": counts, "sources": service.sources,
+           "facts": headline_facts(service)},
+    )
+
+
+@router.get("/map", response_class=HTMLResponse, include_in_schema=False)
+def map_page(request: Request, service: ServiceDep) -> HTMLResponse:
+    return templates.TemplateResponse(request, "map.html", page_context(request, service, "map"))
+
+
+@router.get("/pages/simulate", response_class=HTMLResponse, include_in_schema=False)
+def simulate_page(request: Request, service: ServiceDep) -> HTMLResponse:
+    return templates.TemplateResponse(request, "simulate.html",
+                                      page_context(request, service, "simulate"))
 
 
 def claim_rows(service: WarehouseService) -> list[dict]:
@@ -31,19 +87,23 @@ def claim_rows(service: WarehouseService) -> list[dict]:
     for check in checks:
         readings = []
         for r in check.readings:
+            rate = r.definition in RATE_DEFINITIONS
             if r.definition == "count":
                 observed = service.count_text(r.observed)
             elif r.observed is None:
                 observed = "not measurable from these records"
+            elif rate:
+                observed = f"{r.observed:.3f}"
             else:
                 observed = share_with_interval(r.observed, r.ci_low, r.ci_high)
             readings.append({
                 "definition": CLAIM_DEFINITIONS.get(r.definition, r.definition),
                 "observed": observed,
                 "claimed": "" if r.claimed is None else (
-                    f"{r.claimed:,.0f}" if r.definition == "count" else f"{r.claimed:.0%}"),
+                    f"{r.claimed:,.0f}" if r.definition == "count" else
+                    f"{r.claimed:.3f}" if rate else f"{r.claimed:.0%}"),
                 "gap": "" if r.gap is None or r.definition == "count" else
-                f"{-r.gap * 100:+.1f} points",
+                f"{-r.gap:+.3f}" if rate else f"{-r.gap * 100:+.1f} points",
                 "stated": r.claimed is not None,
             })
         rows.append({"check": check, "claim": check.claim, "readings": readings,
@@ -51,19 +111,16 @@ def claim_rows(service: WarehouseService) -> list[dict]:
     return rows
 
 
-def add_pages(app: FastAPI, service: WarehouseService, templates, page_context) -> None:
-    """Routes registered before the generic /pages/{page}, so they take their paths first."""
-
-    @app.get(f"/pages/{CLAIMS_PAGE}", response_class=HTMLResponse, include_in_schema=False)
-    def claims_page(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(
-            request, "claims.html",
-            page_context(request, CLAIMS_PAGE) | {
-                "title": "Claims against the record",
-                "claims": claim_rows(service),
-                "metric_pages": {m.name: m.question for m in service.metrics()},
-            },
-        )
+@router.get(f"/pages/{CLAIMS_PAGE}", response_class=HTMLResponse, include_in_schema=False)
+def claims_page(request: Request, service: ServiceDep) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "claims.html",
+        page_context(request, service, CLAIMS_PAGE) | {
+            "title": "Claims against the record",
+            "claims": claim_rows(service),
+            "metric_pages": {m.name: m.question for m in service.metrics()},
+        },
+    )
 
 
 HISTORY = "facility_population_history"
@@ -86,32 +143,71 @@ def history(service: WarehouseService, by: str, value: str) -> dict:
             "sources": service.sources_for(metric), "period": result.period()}
 
 
-def _not_found(templates, request, context, what: str) -> HTMLResponse:
+def _not_found(request: Request, context: dict, what: str) -> HTMLResponse:
     return templates.TemplateResponse(request, "notfound.html", context | {"what": what},
                                       status_code=404)
 
 
-def add_facility_pages(app: FastAPI, service: WarehouseService, templates, page_context) -> None:
-    @app.get("/facilities/{name:path}", response_class=HTMLResponse, include_in_schema=False)
-    def facility_page(request: Request, name: str) -> HTMLResponse:
-        context = page_context(request, "map")
-        try:
-            found = history(service, "facility", name)
-        except IceledgerError as exc:
-            return _not_found(templates, request, context, f"facility {name!r}: {exc}")
-        return templates.TemplateResponse(request, "place.html", context | found | {
-            "kind": "facility", "title": name, "office": found["last"].get("aor")})
+@router.get("/facilities/{name:path}", response_class=HTMLResponse, include_in_schema=False)
+def facility_page(request: Request, service: ServiceDep, name: str) -> HTMLResponse:
+    context = page_context(request, service, "map")
+    try:
+        found = history(service, "facility", name)
+    except IceledgerError as exc:
+        return _not_found(request, context, f"facility {name!r}: {exc}")
+    return templates.TemplateResponse(request, "place.html", context | found | {
+        "kind": "facility", "title": name, "office": found["last"].get("aor")})
 
-    @app.get("/field-offices/{aor}", response_class=HTMLResponse, include_in_schema=False)
-    def field_office_page(request: Request, aor: str) -> HTMLResponse:
-        context = page_context(request, "map")
-        try:
-            found = history(service, "aor", aor)
-            newest = service.compute(service.request(NEWEST)).table.to_pylist()
-        except IceledgerError as exc:
-            return _not_found(templates, request, context, f"field office {aor!r}: {exc}")
-        listed = sorted((f for f in newest if f["aor"] == aor),
-                        key=lambda f: -(f["adp"] or 0))
-        return templates.TemplateResponse(request, "place.html", context | found | {
-            "kind": "field office", "title": f"Field office {aor}", "office": aor,
-            "facilities": listed})
+
+@router.get("/field-offices/{aor}", response_class=HTMLResponse, include_in_schema=False)
+def field_office_page(request: Request, service: ServiceDep, aor: str) -> HTMLResponse:
+    context = page_context(request, service, "map")
+    try:
+        found = history(service, "aor", aor)
+        newest = service.compute(service.request(NEWEST)).table.to_pylist()
+    except IceledgerError as exc:
+        return _not_found(request, context, f"field office {aor!r}: {exc}")
+    listed = sorted((f for f in newest if f["aor"] == aor),
+                    key=lambda f: -(f["adp"] or 0))
+    return templates.TemplateResponse(request, "place.html", context | found | {
+        "kind": "field office", "title": f"Field office {aor}", "office": aor,
+        "facilities": listed})
+
+
+@router.get("/pages/{page}", response_class=HTMLResponse, include_in_schema=False)
+def question_page(request: Request, service: ServiceDep, page: str) -> HTMLResponse:
+    if page not in PAGE_TITLES:
+        return HTMLResponse("<h1>No such page</h1>", status_code=404)
+    cards = [
+        service.describe(m) | {"allowed": _page_filters(service, m)}
+        for m in _metrics_on(service, page)
+    ]
+    filters = {
+        f: sorted({v for card in cards for v in card["allowed"].get(f, ())})
+        for f in STANDARD_FILTERS
+    }
+    return templates.TemplateResponse(
+        request,
+        "page.html",
+        page_context(request, service, page)
+        | {
+            "title": PAGE_TITLES[page],
+            "cards": cards,
+            "filters": {f: v for f, v in filters.items() if v},
+            "filter_labels": FILTER_LABELS,
+        },
+    )
+
+
+def _metrics_on(service: WarehouseService, page: str) -> list[Metric]:
+    if page == PUBLISHED_PAGE:
+        # The published-statistics page gathers metrics read only from ICE's own workbooks.
+        return [m for m in service.metrics() if all(t.startswith("stats_") for t in m.tables)]
+    return [m for m in service.metrics() if m.question == page]
+
+
+def _page_filters(service: WarehouseService, metric: Metric) -> dict[str, tuple[str, ...]]:
+    if not service.servable(metric):
+        return {}
+    return {f: service.allowed_values(metric.name, f) for f in service.filters(metric)
+            if f in STANDARD_FILTERS}

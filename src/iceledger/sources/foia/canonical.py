@@ -3,11 +3,12 @@
 Python only writes the query; DuckDB runs it on its own threads over `read_csv`, `read_parquet`
 or the Arrow slices of a workbook. Every cell is kept or accounted for: a redaction string becomes
 NULL with its column named in the row's `redacted` list; a cell that holds something other than
-its column's type (a date column holding text, an unknown field office) or one of Excel's error
-values (`#N/A`) becomes NULL with `column=raw value` in the row's `unparsed` list. Only a row
-whose key date (the date that places the record in time) holds something that is not a date at
-all is quarantined, with the cell named. Rows with no value in any cell are not records (Excel
-keeps formatted blank rows) and are counted, not loaded.
+its column's type (a date column holding text, an unknown field office) or no value at all (one of
+Excel's error values such as `#N/A`, a formula saved without its value, NUL characters) becomes
+NULL with `column=raw value` in the row's `unparsed` list. Only a row whose key date (the date that
+places the record in time) holds something that is not a date at all is quarantined, with the
+cell named. Rows with no value in any cell are not records (Excel keeps formatted blank rows) and
+are counted, not loaded.
 
 The query of a sheet (`SheetRows.query`) yields its typed columns, in the order they take in the
 table, and columns that the load reads and never stores (`HELPERS`): whether the row is blank,
@@ -27,6 +28,7 @@ import pyarrow as pa
 from iceledger.field_offices import aor_key, spellings, written_spellings
 from iceledger.sources.foia.layouts import EXTRA_PREFIX, Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import ROW, RawColumn, SheetPlan
+from iceledger.sources.xlsx_files import ERROR_VALUES, FORMULA_MARK
 from iceledger.warehouse import ident, literal
 
 BLANK, KEY_FAILED, KEY_TEXT, HASH, IDENTIFIED = (
@@ -48,7 +50,7 @@ _DECIMAL = r"\s*-?\$?[\d,]*\.?\d+\s*"
 _ASCII = r"[\x00-\x7f]*"
 _CELL = "<cell>"
 _I = "'i'"  # case-insensitive
-_REDACTED, _ERROR = 1, 2  # what a text cell holds besides a value
+_REDACTED, _NO_VALUE = 1, 2  # what a text cell holds besides a value
 # UNICODE_SPACE as an RE2 class: ASCII's controls, three more, and Unicode's separators (Z).
 _SPACE_CLASS = r"[\t-\r\x1c-\x1f\x{85}\p{Z}]"
 _AOR_KEY_FUNCTION = "iceledger_aor_key"
@@ -122,9 +124,13 @@ class SheetRows:
         return [name for name, _ in self._outputs()]
 
     @property
-    def typed_columns(self) -> list[str]:
-        """The output columns the sheet itself has (without the required ones it lacks)."""
-        return [name for name, _ in self._outputs(required=False)]
+    def typed_columns(self) -> dict[str, bool]:
+        """The output columns the sheet itself has (without the required ones it lacks), each
+        with whether it holds numbers."""
+        numeric = {c.name for i, c in enumerate(self.columns) if self._kinds[i] in (
+            "integer", "decimal") or (self._kinds[i] is None and c.storage in (
+                "integer", "float") and not c.name.startswith(EXTRA_PREFIX))}
+        return {name: name in numeric for name, _ in self._outputs(required=False)}
 
     def query(self, source: str) -> str:
         """SELECT every output column and the HELPERS from `source` (a relation with each
@@ -148,8 +154,8 @@ class SheetRows:
 
     @property
     def _checked(self) -> list[int]:
-        """The columns whose cells can fail (f): typed ones, and text that can hold Excel's
-        error values."""
+        """The columns whose cells can fail (f): typed ones, and text that can hold no value
+        (one of Excel's error values, a formula without its value, NUL characters)."""
         return [i for i, c in enumerate(self.columns)
                 if self._kinds[i] is not None or c.storage == "text"]
 
@@ -170,7 +176,7 @@ class SheetRows:
                 hits.append(f"{self._redaction.replace(_CELL, raw)} AS h{i}")
                 stripped += [f"CASE WHEN h{i} > 0 THEN NULL ELSE r{i} END AS s{i}",
                              f"(h{i} = {_REDACTED} AND r{i} <> '') AS m{i}",
-                             f"h{i} = {_ERROR} AS e{i}"]
+                             f"h{i} = {_NO_VALUE} AS e{i}"]
                 typed += [f"s{i}", f"m{i}", f"e{i}"]
             else:
                 stripped.append(f"r{i} AS s{i}")
@@ -186,11 +192,12 @@ class SheetRows:
             else:
                 value = self._convert(kind, f"s{i}", column.storage)
                 typed.append(f"{value} AS v{i}")
-            failed = f"(s{i} IS NOT NULL AND ({value}) IS NULL)" if kind is not None else ""
-            if text:
-                failed = f"(e{i} OR {failed})" if failed else f"e{i}"
-            if failed:
-                typed.append(f"{failed} AS f{i}")
+            if kind is not None:
+                typed.append(f"(s{i} IS NOT NULL AND ({value}) IS NULL) AS c{i}")
+            if text or kind is not None:
+                failed = [f"e{i}"] if text else []
+                failed += [f"c{i}"] if kind is not None else []
+                typed.append(f"({' OR '.join(failed)}) AS f{i}")
         return (f"SELECT {', '.join(typed)} FROM (SELECT {', '.join(stripped)} FROM "
                 f"(SELECT {', '.join(hits)} FROM {source}))")
 
@@ -221,7 +228,7 @@ class SheetRows:
             f"[{', '.join(f'm{i}' for i in texts)}])" if texts else "CAST([] AS VARCHAR[])")
         typed = self._checked
         entries = ", ".join(f"CASE WHEN f{i} THEN {literal(self.columns[i].name + '=')} || "
-                            f"CAST(coalesce(s{i}, r{i}) AS VARCHAR) END" for i in typed)
+                            f"{self._unparsed_text(i)} END" for i in typed)
         # Most rows have no cell in `unparsed`: their list is made only when one has.
         columns["unparsed"] = (
             f"CASE WHEN {' OR '.join(f'f{i}' for i in typed)} THEN list_filter([{entries}], "
@@ -238,6 +245,13 @@ class SheetRows:
             columns.setdefault(name, f"CAST(NULL AS {kind})")
         return list(columns.items())
 
+    def _unparsed_text(self, i: int) -> str:
+        """A failed cell as its `unparsed` entry writes it: a cell that holds no value as it
+        was written (a NUL character written \\x00), any other as its column read it."""
+        if self.columns[i].storage != "text":
+            return f"CAST(s{i} AS VARCHAR)"
+        return f"CASE WHEN e{i} THEN replace(r{i}, chr(0), '\\x00') ELSE s{i} END"
+
     def _helpers(self) -> list[tuple[str, str]]:
         texts = [f"nullif(r{i}, '')" for i, c in enumerate(self.columns) if c.storage == "text"]
         # coalesce stops at a row's first value: most rows are judged on their first cell.
@@ -250,9 +264,9 @@ class SheetRows:
         key = self.key
         return [
             (BLANK, f"({blank})"),
-            (KEY_FAILED, "false" if key is None else f"(f{key} AND NOT ({blank}))"),
+            (KEY_FAILED, "false" if key is None else f"(c{key} AND NOT ({blank}))"),
             (KEY_TEXT, "CAST(NULL AS VARCHAR)" if key is None
-             else f"CASE WHEN f{key} THEN CAST(r{key} AS VARCHAR) END"),
+             else f"CASE WHEN c{key} THEN CAST(r{key} AS VARCHAR) END"),
             (HASH, f"hash({', '.join(f'r{i}' for i in range(len(self.columns)))})"),
             (IDENTIFIED, f"({' OR '.join(identifiers) or 'false'})"),
         ]
@@ -404,22 +418,24 @@ _AOR_CODES = _sql_list(office.code for office in _AOR_OFFICES)
 def _redaction_sql(cat: Catalog) -> str:
     """What a text cell (_CELL, to be replaced) holds: a value (0), a redaction (_REDACTED:
     empty, a listed redaction string, or made only of FOIA exemption markers, by the
-    catalogue's pattern in RE2 with Python's whitespace) or one of Excel's error values
-    (_ERROR)."""
+    catalogue's pattern in RE2 with Python's whitespace) or no value (_NO_VALUE: one of Excel's
+    error values in any case and spacing, a formula saved without its value, as the reader
+    gives it, or text holding NUL characters, binary debris)."""
     # CASE, not IN (...): DuckDB may plan an IN list as a join, two per column. And a CASE
-    # decides most cells by their first character or whether they hold a parenthesis (every
-    # exemption marker does); the pattern is tried only on those that do and are no listed
-    # string.
+    # decides most cells by a character they hold or start with: every exemption marker holds a
+    # parenthesis, every error value a #; the pattern is tried only on cells that hold a
+    # parenthesis and are no listed string.
     pattern = _re2(cat.redaction_pattern.pattern)
     paren = {m: _REDACTED for m in cat.redaction_markers if "(" in m}
-    hashed = {**{m: _REDACTED for m in cat.redaction_markers if m.startswith("#")},
-              **{e: _ERROR for e in cat.cell_errors}}
-    plain = {m: _REDACTED for m in cat.redaction_markers if "(" not in m and m not in hashed}
+    plain = {m: _REDACTED for m in cat.redaction_markers if "(" not in m}
     marked = (f"CASE WHEN regexp_full_match({_CELL}, {literal(pattern)}, {_I}) THEN "
               f"{_REDACTED} ELSE 0 END")
-    return (f"(CASE WHEN {_CELL} = '' THEN {_REDACTED} WHEN contains({_CELL}, '(') THEN "
-            f"{_one_of(paren, marked)} WHEN starts_with({_CELL}, '#') THEN "
-            f"{_one_of(hashed, '0')} ELSE {_one_of(plain, '0')} END)")
+    errors = " ".join(f"WHEN {literal(e)} THEN {_NO_VALUE}" for e in sorted(ERROR_VALUES))
+    return (f"(CASE WHEN {_CELL} = '' THEN {_REDACTED} WHEN starts_with({_CELL}, "
+            f"{literal(FORMULA_MARK)}) OR contains({_CELL}, chr(0)) THEN {_NO_VALUE} "
+            f"WHEN contains({_CELL}, '(') THEN {_one_of(paren, marked)} "
+            f"WHEN contains({_CELL}, '#') THEN CASE upper({_trimmed(_CELL)}) {errors} ELSE "
+            f"{_one_of(plain, '0')} END ELSE {_one_of(plain, '0')} END)")
 
 
 def _one_of(codes: dict[str, int], otherwise: str) -> str:

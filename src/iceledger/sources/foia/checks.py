@@ -40,13 +40,16 @@ class CheckContext:
 
 
 Conditions = tuple[str, str] | None  # SQL: (the row fails, the check applies), None if never
+# The canonical columns of a sheet's rows (before those it lacks are added as NULL), each with
+# whether it holds numbers.
+Columns = dict[str, bool]
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
     description: str
-    conditions: Callable[[frozenset[str], CheckContext], Conditions]
+    conditions: Callable[[Columns, CheckContext], Conditions]
     warn_at: float = 0.0
     fail_at: float | None = None
 
@@ -67,16 +70,16 @@ def _any(conditions: list[str]) -> str:
     return "(" + " OR ".join(conditions) + ")"
 
 
-def book_out_before_book_in(columns: frozenset[str], context: CheckContext) -> Conditions:
+def book_out_before_book_in(columns: Columns, context: CheckContext) -> Conditions:
     pairs = [(a, b) for a, b in (("book_in", "book_out"), ("stay_book_in", "stay_book_out"))
-             if {a, b} <= columns]
+             if a in columns and b in columns]
     if not pairs:
         return None
     return (_any([_true(f'"{end}" < "{start}"') for start, end in pairs]),
             _any([f'("{start}" IS NOT NULL AND "{end}" IS NOT NULL)' for start, end in pairs]))
 
 
-def dates_outside_release_window(columns: frozenset[str], context: CheckContext) -> Conditions:
+def dates_outside_release_window(columns: Columns, context: CheckContext) -> Conditions:
     key = context.dataset.key_date
     if key not in columns or context.release_date is None:
         return None
@@ -87,7 +90,7 @@ def dates_outside_release_window(columns: frozenset[str], context: CheckContext)
     return _any(failed), f'"{key}" IS NOT NULL'
 
 
-def impossible_birth_years(columns: frozenset[str], context: CheckContext) -> Conditions:
+def impossible_birth_years(columns: Columns, context: CheckContext) -> Conditions:
     if "birth_year" not in columns or context.release_date is None:
         return None
     latest = context.release_date.year
@@ -95,14 +98,14 @@ def impossible_birth_years(columns: frozenset[str], context: CheckContext) -> Co
                   _true(f"birth_year > {latest}")]), "birth_year IS NOT NULL")
 
 
-def unknown_facility_codes(columns: frozenset[str], context: CheckContext) -> Conditions:
+def unknown_facility_codes(columns: Columns, context: CheckContext) -> Conditions:
     if "facility_code" not in columns:
         return None
     return (f"(facility_code IS NOT NULL AND CAST(facility_code AS VARCHAR) NOT IN "
             f"(SELECT code FROM {KNOWN_FACILITY_CODES}))", "facility_code IS NOT NULL")
 
 
-def identifier_gaps(columns: frozenset[str], context: CheckContext) -> Conditions:
+def identifier_gaps(columns: Columns, context: CheckContext) -> Conditions:
     if "person_id" not in columns:
         return None
     return "person_id IS NULL", "true"
@@ -112,13 +115,22 @@ def identifier_gaps(columns: frozenset[str], context: CheckContext) -> Condition
 _UNKNOWN_AOR = "len(list_filter(unparsed, lambda x: starts_with(x, 'aor='))) > 0"
 
 
-def unknown_aors(columns: frozenset[str], context: CheckContext) -> Conditions:
+def unknown_aors(columns: Columns, context: CheckContext) -> Conditions:
     if "aor" not in columns:
         return None
     return _UNKNOWN_AOR, f"(aor IS NOT NULL OR {_UNKNOWN_AOR})"
 
 
-def unreadable_values(columns: frozenset[str], context: CheckContext) -> Conditions:
+def negative_numbers(columns: Columns, context: CheckContext) -> Conditions:
+    """Every number a FOIA record holds (years, levels, sentences, amounts) is zero or more."""
+    numbers = [name for name, numeric in columns.items() if numeric]
+    if not numbers:
+        return None
+    return (_any([_true(f'"{name}" < 0') for name in numbers]),
+            _any([f'"{name}" IS NOT NULL' for name in numbers]))
+
+
+def unreadable_values(columns: Columns, context: CheckContext) -> Conditions:
     return "len(unparsed) > 0", "true"
 
 
@@ -137,6 +149,8 @@ CHECKS: tuple[Check, ...] = (
           identifier_gaps, fail_at=0.10),
     Check("unknown_aors", "field office (AOR) text that names none of the 25 field offices",
           unknown_aors, fail_at=0.01),
+    Check("negative_numbers", "a year, level, sentence or amount below zero", negative_numbers,
+          fail_at=0.01),
     Check("unreadable_values", "row holds a cell that is not of its column's type (kept in "
           "`unparsed`)", unreadable_values, fail_at=0.01),
 )
@@ -156,11 +170,11 @@ class CheckRun:
     context: CheckContext
     tallies: dict[str, _Tally] = field(default_factory=dict)
 
-    def conditions(self, columns: Iterable[str]) -> dict[str, tuple[str, str]]:
+    def conditions(self, columns: Columns) -> dict[str, tuple[str, str]]:
         """The checks that apply to rows with these canonical columns, with their SQL."""
         found = {}
         for check in CHECKS:
-            conditions = check.conditions(frozenset(columns), self.context)
+            conditions = check.conditions(columns, self.context)
             if conditions is not None:
                 found[check.name] = conditions
         return found

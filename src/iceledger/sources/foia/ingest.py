@@ -62,6 +62,7 @@ from iceledger.sources.foia.checks import (
 from iceledger.sources.foia.declared import declared_catalog
 from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import ROW, FoiaReader, SheetPlan, open_reader
+from iceledger.sources.xlsx_files import missing_file
 from iceledger.tables import (
     FOIA_CAPABILITIES,
     FOIA_CHECKS,
@@ -74,6 +75,7 @@ from iceledger.tables import (
 from iceledger.warehouse import (
     THREADS,
     Loader,
+    QuarantinedRow,
     RowAccounting,
     SourceLoad,
     Warehouse,
@@ -108,6 +110,7 @@ class FileOutcome:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    first_quarantined: QuarantinedRow | None = None  # the rest are in the quarantine table
 
 
 @dataclass
@@ -262,7 +265,7 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
                  user_codes: frozenset[str], workers: int, progress: Progress | None,
                  cat: Catalog) -> FileOutcome:
     if not path.is_file():
-        raise SourceError(Location(path.name), "no such file")
+        raise SourceError(Location(path.name), missing_file(path))
     sha256 = file_sha256(path)
     outcome = FileOutcome(path, "loaded", sha256=sha256)
     if warehouse.has_source(sha256):
@@ -575,11 +578,15 @@ class _FileRows:
         cell = (f"{literal(column.reference)} || row" if plan.name is not None
                 else literal(column.reference))
         sheet = "CAST(NULL AS VARCHAR)" if plan.name is None else literal(plan.name)
-        loader.execute(
-            f"INSERT INTO {QUARANTINE} SELECT {literal(self.context.sha256)}, "
-            f"{literal(self.context.file_name)}, {sheet}, row, {cell}, "
-            f"{quarantine_reason(column.header, 'key_text')} FROM part "
-            f"WHERE sheet = {plan.index} ORDER BY row", quarantined)
+        chosen = (f"SELECT {literal(self.context.sha256)}, {literal(self.context.file_name)}, "
+                 f"{sheet} AS sheet, row, {cell} AS cell, "
+                 f"{quarantine_reason(column.header, 'key_text')} AS reason FROM part "
+                 f"WHERE sheet = {plan.index} ORDER BY row")
+        loader.execute(f"INSERT INTO {QUARANTINE} {chosen}", quarantined)
+        if self.outcome.first_quarantined is None:
+            first = loader.execute(f"SELECT sheet, row, cell, reason FROM ({chosen}) LIMIT 1",
+                                   quarantined)
+            self.outcome.first_quarantined = QuarantinedRow(*first[0]) if first else None
 
     # -- checks and capabilities ------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from iceledger.sources.foia.readers import (
     holds_totals,
     ice_sheet_kind,
 )
+from iceledger.sources.xlsx_files import missing_file
 
 LAYOUT_BANNER = "# iceledger layout file"
 
@@ -43,7 +44,7 @@ class SheetReading:
 
 def inspect_file(path: Path, cat: Catalog) -> list[SheetReading]:
     if not path.is_file():
-        raise SourceError(Location(path.name), "no such file")
+        raise SourceError(Location(path.name), missing_file(path))
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         reader = XlsxReader(path, cat)

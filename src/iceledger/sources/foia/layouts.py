@@ -136,7 +136,6 @@ class Catalog:
     types: dict[str, str]  # canonical column -> one of CANONICAL_TYPES
     redaction_markers: tuple[str, ...]
     redaction_pattern: re.Pattern
-    cell_errors: tuple[str, ...]
     datetime_formats: tuple[str, ...]
     excel_epoch: str
     yes_no: dict[str, bool]
@@ -181,7 +180,11 @@ class Catalog:
                 chosen = self.candidate(self.datasets[declared.dataset], cells, sheet_name, title)
                 if chosen.has_key_date:
                     return chosen
-        found = [c for c in self.candidates(cells, sheet_name, title) if c.has_key_date]
+        readings = self.candidates(cells, sheet_name, title)
+        # A sheet or file named for a dataset is read as that dataset or not at all: an arrests
+        # file that lacks its date column must not load as removals because it has theirs.
+        named = max(c.hinted for c in readings)
+        found = [c for c in readings if c.has_key_date and c.hinted == named]
         if not found:
             return None
         rank = [(c.hinted, len(c.distinguishing)) for c in found]
@@ -329,7 +332,6 @@ def parse_catalog(data: dict, vocabulary: dict) -> Catalog:
         types=types,
         redaction_markers=tuple(data["redaction_markers"]),
         redaction_pattern=redaction_regex(data["redaction_marker_pattern"]),
-        cell_errors=tuple(data["cell_errors"]),
         datetime_formats=tuple(data["datetime_formats"]),
         excel_epoch=data["excel_epoch"],
         yes_no=dict(value_maps["yes_no"]),

@@ -43,16 +43,18 @@ import python_calamine
 from iceledger.errors import Location, SourceError
 from iceledger.sources.foia.layouts import Catalog, HeaderMatch, catalog, hint_level
 from iceledger.sources.stats.cells import column_letters
+from iceledger.sources.xlsx_files import KINDS, NOT_A_CSV_KINDS, errors_as_text, file_kind
 from iceledger.warehouse import ident, literal
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
-HEADER_SEARCH_ROWS = 40
+HEADER_SEARCH_ROWS = 100
 ICE_SHEET_ROWS = 500  # a Summary or Footnotes sheet is a page of text and totals
 MAX_LEADING_ROWS = 1_000  # formatted blank rows above a header that the header search skips
 MAX_ROW_GAP = 10_000  # rows missing from a sheet's XML before the slice is cut there
 MAX_PART_BYTES = 2 << 30  # a workbook part read whole (shared strings, styles, workbook.xml)
-CSV_MAX_LINE_BYTES = 16 << 20
+# The longest CSV record DuckDB reads (a cell of 20 MB has been seen), and its buffer.
+CSV_MAX_LINE_BYTES = 64 << 20
 CSV_SCAN_BYTES = 16 << 20
 CSV_DELIMITERS = (",", "\t", "|", ";")
 ROW = "__row"  # the column of source row numbers in every relation and part a reader hands over
@@ -66,11 +68,6 @@ _ROW_START = re.compile(rb"<row[\s>/]")
 _VALUE_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*(?<!/)>(?:(?!</row>).)*?<(?:v|is)\b',
                         re.DOTALL)
 _TEXT_TYPES = ("string", "large_string", "string_view")
-# A cell holding one of Excel's error values (a formula that failed), which the fast reader
-# reads as empty: written as an inline string of the error's text before it reads the slice.
-_ERROR_CELL = re.compile(rb'<c\b([^>]*?)\st="e"([^>]*)>(?:(?!</c>).)*?<v>([^<]*)</v>\s*</c>',
-                         re.DOTALL)
-
 
 @dataclass(frozen=True)
 class SheetPlan:
@@ -210,10 +207,14 @@ def no_header_error(location: Location, rows: list[list[object]], cat: Catalog,
     layout, missing = cat.closest(best)
     shown = ", ".join(repr(m) for m in missing[:4]) + (" ..." if len(missing) > 4 else "")
     readings = []
-    for candidate in cat.candidates(best, sheet_name, title)[:2]:
+    candidates = cat.candidates(best, sheet_name, title)
+    # The hint a dataset without its date column holds over the readings that have theirs.
+    named = max((c.hinted for c in candidates if not c.has_key_date), default=0)
+    for candidate in candidates[:2]:
         lacks = (f"lacks its date column {candidate.dataset.key_date}" if not
-                 candidate.has_key_date else "ties with another dataset: name the sheet after "
-                 "one")
+                 candidate.has_key_date else "the sheet's or file's name names another dataset"
+                 if candidate.hinted < named else "ties with another dataset: name the sheet "
+                 "after one")
         readings.append(f"{candidate.dataset.name} maps {len(candidate.mapped)} of "
                         f"{len([c for c in best if c not in (None, '')])} headers but {lacks}")
     return SourceError(location, "not a FOIA release: no row matches a known header or reads as "
@@ -317,13 +318,6 @@ def _row_runs(piece: bytes | memoryview, first_row: int) -> Iterator[tuple[bytes
     yield piece[start:], run_first
 
 
-def _errors_as_text(piece: bytes | memoryview) -> bytes | memoryview:
-    """Sheet XML with each error cell (`t="e"`) an inline string of its error's text."""
-    if not re.search(rb'\st="e"', piece):
-        return piece
-    return _ERROR_CELL.sub(rb'<c\1\2 t="inlineStr"><is><t>\3</t></is></c>', piece)
-
-
 def beyond_columns(width: int) -> re.Pattern:
     """A cell reference in a column past the first `width` (e.g. past H for 8): found before the
     fast reader runs, because it builds every cell of the rectangle up to the farthest one."""
@@ -356,6 +350,9 @@ class XlsxReader(FoiaReader):
         self.ice_sheets = []
         self._fallback_used: set[str] = set()
         self._file = Location(path.name)
+        kind = file_kind(path)
+        if kind != "zip":
+            raise SourceError(self._file, f"not a readable xlsx workbook: {KINDS[kind]}")
         try:
             self._zip = zipfile.ZipFile(path)
             self._targets = self._relationships()
@@ -482,7 +479,7 @@ class XlsxReader(FoiaReader):
                         head = b"".join([*pending, block])
                         found = re.search(rb"<sheetData\b[^>]*?(/?)>", head)
                         if not found:
-                            pending = [head]
+                            pending = [head[-4096:]]  # where a tag cut by the block starts
                             continue
                         if found.group(1):
                             return
@@ -495,12 +492,16 @@ class XlsxReader(FoiaReader):
                         return
                     pending.append(block)
                     size += len(block)
-                    if size >= piece_bytes:
+                    # Joined only where a row ends, so a row without end is not copied again and
+                    # again; one larger than any slice may be is a damaged or hostile file.
+                    if size >= piece_bytes and b"</row>" in tail + block:
                         joined = b"".join(pending)
                         cut = joined.rfind(b"</row>") + len(b"</row>")
-                        if cut >= len(b"</row>"):
-                            yield memoryview(joined)[:cut]  # no copy of the slice's megabytes
-                            pending, size = [joined[cut:]], len(joined) - cut
+                        yield memoryview(joined)[:cut]  # no copy of the slice's megabytes
+                        pending, size = [joined[cut:]], len(joined) - cut
+                    elif size > MAX_CHUNK_BYTES + piece_bytes:
+                        raise SourceError(location, f"a row longer than {MAX_CHUNK_BYTES >> 20} "
+                                          "MB of XML (a damaged or hostile file)")
         except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
             raise SourceError(location, f"truncated or corrupt sheet data ({exc})") from None
         raise SourceError(location, "the sheet data ends early (truncated file)")
@@ -710,16 +711,17 @@ class XlsxReader(FoiaReader):
 
         def parse() -> RawPart:
             location = Location(self.path.name, plan.name, row=first_row)
+            rows_xml = errors_as_text(piece)
             try:
-                reader = fastexcel.read_excel(self._slice_workbook(anchor, _errors_as_text(
-                    piece)))
+                reader = fastexcel.read_excel(self._slice_workbook(anchor, rows_xml))
                 batch = reader.load_sheet(0, header_row=0, dtypes="string", eager=True)
                 table = pa.Table.from_batches([batch])
             except BaseException as exc:
                 if not _fast_reader_rejected(exc):
                     raise
                 self._note_fallback(plan.name, exc)
-                table = self._xml_table(piece, first_row, len(plan.match.raw_headers), location)
+                table = self._xml_table(rows_xml, first_row, len(plan.match.raw_headers),
+                                        location)
                 table = table.select([column_index(letter) for letter in letters])
             if table.num_columns > len(names) and all(
                     table.column(i).null_count == table.num_rows
@@ -748,11 +750,15 @@ class CsvReader(FoiaReader):
         self.catalog = cat or catalog()
         self.ice_sheets = []
         self._file = Location(path.name)
+        kind = file_kind(path)
+        if kind in NOT_A_CSV_KINDS:
+            raise SourceError(self._file, f"not a CSV: {KINDS[kind]}")
         with open(path, "rb") as handle:
             sample = handle.read(1 << 16)
         self.encoding = self._encoding(sample)
         text = codecs.decode(sample, self.encoding, errors="replace").lstrip("\ufeff")
         self.header_line = text.splitlines()[0] if text else ""
+        self._lone_returns = re.search(rb"\r(?!\n)", sample.rstrip(b"\r")) is not None
         self.delimiter, self.match = self._header()
         self._transcoded: Path | None = None
         # Empty lines among the records, once looked for (see `numbered`).
@@ -764,7 +770,9 @@ class CsvReader(FoiaReader):
                           (codecs.BOM_UTF16_BE, "utf-16")):
             if sample.startswith(bom):
                 return name
-        if b"\x00" in sample:
+        # UTF-16 text without a byte-order mark is NUL every other byte; a NUL here and there is
+        # a stray byte in a cell, which the canonicaliser keeps in `unparsed`.
+        if sample.count(0) * 10 > len(sample):
             raise SourceError(Location(self.path.name, row=1), "not a text CSV in a known "
                               "encoding (NUL bytes: UTF-16 without a byte-order mark, or binary); "
                               "save it as UTF-8")
@@ -802,15 +810,16 @@ class CsvReader(FoiaReader):
         one thread: DuckDB cannot number a CSV's records in parallel); it skips empty lines,
         which the record numbers still count, so once a file is known to hold some among its
         records (`numbered`), the numbers step over them."""
-        if self.encoding == "cp1252":
-            self._transcoded = self._transcoded or self._utf8_copy()
+        if self._lone_returns or self.encoding == "cp1252":
+            self._transcoded = self._transcoded or self._copy_for_duckdb()
         path = self._transcoded or self.path
         columns = ", ".join(f"{literal(c.source)}: 'VARCHAR'" for c in self.columns(plan))
         read = (f"read_csv({literal(str(path))}, auto_detect = false, header = true, "
                 f"delim = {literal(self.delimiter)}, quote = '\"', escape = '\"', "
                 f"columns = {{{columns}}}, encoding = "
                 f"{literal('utf-16' if self.encoding == 'utf-16' else 'utf-8')}, "
-                f"max_line_size = {CSV_MAX_LINE_BYTES}, strict_mode = true)")
+                f"max_line_size = {CSV_MAX_LINE_BYTES}, buffer_size = {CSV_MAX_LINE_BYTES}, "
+                "strict_mode = true)")
         read = f"(SELECT * FROM {read} WITH ORDINALITY) AS records"
         if not self._empty_lines:
             return f"(SELECT *, ordinality + 1 AS {ROW} FROM {read})"
@@ -870,12 +879,20 @@ class CsvReader(FoiaReader):
         # Empty lines after the last record move no record's number.
         return [s for s in steps if s[0] < records], count
 
-    def _utf8_copy(self) -> Path:
-        """The file as UTF-8 in a temporary file: DuckDB reads no Windows-1252."""
+    def _copy_for_duckdb(self) -> Path:
+        """The file as UTF-8 in a temporary file, for what DuckDB cannot read: Windows-1252,
+        and lines ended by a lone carriage return beside others (a file of mixed line ends),
+        which are rewritten record by record with the same cells (the csv module keeps a line
+        end inside a quoted value as it is, and an empty line as one)."""
         handle = tempfile.NamedTemporaryFile(suffix=".csv", delete=False)
-        with handle, open(self.path, encoding="cp1252", newline="") as source:
-            while block := source.read(1 << 22):
-                handle.write(block.encode("utf-8"))
+        with handle, open(self.path, encoding=self.encoding, newline="") as source:
+            if not self._lone_returns:
+                while block := source.read(1 << 22):
+                    handle.write(block.encode("utf-8"))
+            else:
+                with open(handle.name, "w", encoding="utf-8", newline="") as target:
+                    writer = csv.writer(target, delimiter=self.delimiter, lineterminator="\n")
+                    writer.writerows(csv.reader(source, delimiter=self.delimiter))
         return Path(handle.name)
 
     def close(self) -> None:
@@ -889,13 +906,18 @@ class CsvReader(FoiaReader):
             return SourceError(self._first_bad_utf8(), "not valid UTF-8 text; save the file as "
                                "UTF-8 (or with a byte-order mark)")
         line = re.search(r"CSV Error on Line: (\d+)", message)
+        where = Location(self.path.name, row=int(line.group(1)) if line else None)
+        fields = len(self.match.raw_headers)
+        if "unterminated quote" in message:
+            return SourceError(where, f"Expected {fields} columns, got a quoted value that "
+                               "never closes (the file ends inside it: truncated, or a stray "
+                               "quote)")
         counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
         detail = (f"Expected {counts.group(1)} columns, got {counts.group(2)}" if counts
                   else message.splitlines()[0].removeprefix("Invalid Input Error: ")[:100])
-        return SourceError(Location(self.path.name, row=int(line.group(1)) if line else None),
-                           f"{detail} (the header has {len(self.match.raw_headers)} fields split "
-                           f"by {self.delimiter!r}: a wrong delimiter or an unquoted "
-                           "delimiter inside a value)")
+        return SourceError(where, f"{detail} (the header has {fields} fields split by "
+                           f"{self.delimiter!r}: a wrong delimiter or an unquoted delimiter "
+                           "inside a value)")
 
     def _first_bad_utf8(self) -> Location:
         with open(self.path, "rb") as handle:

@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from math import isfinite
 
+from iceledger.sources.xlsx_files import ERROR_VALUES
+
 MONTH_NUMBERS = {
     name: number
     for number, names in enumerate(
@@ -46,10 +48,9 @@ _SPACE_BESIDE_MARK = re.compile(r"(?<=[-+($])\s+|\s+(?=[%)])")
 # A dash alone is how spreadsheets print zero in accounting formats.
 _ZERO_TEXT = {"-", "–", "—"}
 # Text that says "no figure here" rather than giving one. Excel's error values (#N/A, #REF!, ...)
-# are among them: python-calamine reads an error cell as blank (python-calamine issue #105), so
-# every reader must treat them alike.
-_MISSING_TEXT = {"", "n/a", "na", "n.a.", "none", "null", "#n/a", "#null!", "#div/0!", "#value!",
-                 "#ref!", "#name?", "#num!", "#getting_data"}
+# are not among them: a formula that failed is no figure ICE chose to leave out, so such a cell is
+# an ExcelErrorValue, kept with its place (the reader hands them on as text, xlsx_files).
+_MISSING_TEXT = {"", "n/a", "na", "n.a.", "none", "null"}
 _SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 _FISCAL_YEAR = re.compile(r"^(?:EO)?Y?\s*FY\s*'?(\d{4}|\d{2})\b", re.IGNORECASE)
@@ -62,6 +63,10 @@ _MONTH_YEAR = re.compile(r"^([A-Za-z]+)\.?[\s\-']+(\d{4}|\d{2})$")
 
 class CellValueError(ValueError):
     """A cell whose content cannot be read as the kind of value its column holds."""
+
+
+class ExcelErrorValue(CellValueError):
+    """A cell holding one of Excel's error values (#N/A, #REF! ...): a formula that failed."""
 
 
 def clean_text(value: object) -> str | None:
@@ -114,6 +119,9 @@ def parse_number(value: object) -> float | None:
     if isinstance(value, (date, datetime)):
         raise CellValueError(f"expected a number, found the date {value.isoformat()}")
     text = _SPACES.sub(" ", str(value).replace("\u2212", "-")).strip()
+    if text.upper() in ERROR_VALUES:
+        raise ExcelErrorValue(f"the Excel error value {text!r} (a formula that failed), not a "
+                              "figure")
     text = _FOOTNOTE_MARKERS.sub("", text).strip()
     # Spaces may follow a sign or currency mark and precede a percent sign; between digits they
     # would join two numbers into one.

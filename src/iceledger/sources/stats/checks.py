@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -37,7 +38,7 @@ import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError
 from iceledger.sources.stats.cells import parse_fiscal_year
-from iceledger.sources.stats.sheet_tables import load_layout
+from iceledger.sources.stats.sheet_tables import TableColumns, load_layout
 from iceledger.sources.stats.snapshots import OrderedSnapshot, Snapshot, order_snapshots
 from iceledger.tables import (
     FAIL,
@@ -62,28 +63,30 @@ from iceledger.tables import (
     STATS_WORKBOOKS,
     WARN,
 )
+from iceledger.warehouse import replace_table
 
 if TYPE_CHECKING:
+    import duckdb
+
     from iceledger.sources.stats.parsed import ParsedWorkbook
     from iceledger.warehouse import Warehouse
 
 TOTAL = "Total"
 
-CHECKS_SCHEMA = pa.schema(
-    [
-        ("workbook", pa.string()),
-        ("check", pa.string()),
-        ("table", pa.string()),
-        ("status", pa.string()),
-        ("detail", pa.string()),
-        ("location", pa.string()),
-        ("expected", pa.float64()),
-        ("observed", pa.float64()),
-        ("compared_with", pa.string()),
-        # The snapshot checked: a workbook holding two years' sheets is checked year by year.
-        ("fiscal_year", pa.int32()),
-    ]
+CHECKS_COLUMNS = (
+    ("workbook", "string"),
+    ("check", "string"),
+    ("table", "string"),
+    ("status", "string"),
+    ("detail", "string"),
+    ("location", "string"),
+    ("expected", "float64"),
+    ("observed", "float64"),
+    ("compared_with", "string"),
+    # The snapshot checked: a workbook holding two years' sheets is checked year by year.
+    ("fiscal_year", "int32"),
 )
+CHECKS_SCHEMA = pa.schema([(name, getattr(pa, kind)()) for name, kind in CHECKS_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -126,10 +129,20 @@ class CheckResult:
 
 
 def results_table(results: Iterable[CheckResult], fiscal_year: int | None = None) -> pa.Table:
-    """The results as a table; `fiscal_year` names the snapshot of those that name none."""
-    rows = [r.__dict__ if fiscal_year is None or r.fiscal_year is not None
-            else {**r.__dict__, "fiscal_year": fiscal_year} for r in results]
-    return pa.Table.from_pylist(rows, schema=CHECKS_SCHEMA)
+    """The results as a table; `fiscal_year` names the snapshot of those that name none.
+
+    Built column by column from buffers: `pa.Table.from_pylist` imports pandas, which costs
+    more than checking every workbook of a run.
+    """
+    results = list(results)
+    columns = {name: [getattr(r, name) for r in results] for name, _ in CHECKS_COLUMNS}
+    if fiscal_year is not None:
+        columns["fiscal_year"] = [fiscal_year if year is None else year
+                                  for year in columns["fiscal_year"]]
+    table = TableColumns()
+    table.declare(CHECKS_COLUMNS)
+    table.add({}, columns, len(results))
+    return table.to_arrow()
 
 
 # --- parts and totals ---------------------------------------------------------------------------
@@ -261,12 +274,45 @@ MONTHS_RULES: tuple[MonthsRule, ...] = (
 )
 
 
+# Every column the parts and months rules read.
+_RULE_COLUMNS = tuple(dict.fromkeys(
+    [column for rule in PARTS_RULES for column in (rule.value, rule.dimension, *rule.by)]
+    + [column for rule in MONTHS_RULES for column in (rule.value, "month", *rule.keys)]))
+
+
+def _key_getter(columns: Sequence[str]) -> Callable[[dict], tuple]:
+    """A row's values of `columns`, as a tuple."""
+    if len(columns) > 1:
+        return itemgetter(*columns)
+    if columns:
+        column = columns[0]
+        return lambda row: (row[column],)
+    return lambda row: ()
+
+
 def _missing_columns(table: pa.Table, columns: Iterable[str]) -> list[str]:
-    return [c for c in columns if c not in table.column_names]
+    present = set(table.schema.names)
+    return [c for c in columns if c not in present]
+
+
+# Where each figure is printed: a check names the sheet and cells of the figures it compares.
+_LOCATION_COLUMNS = ("sheet", "cell_range")
+
+
+def _rows(table: pa.Table, columns: Iterable[str]) -> list[dict]:
+    """The table's rows as dicts of `columns` (those it has) and where each figure is printed.
+
+    Converting only the columns a check reads is several times faster than every column.
+    """
+    present = set(table.schema.names)
+    names = [c for c in dict.fromkeys((*columns, *_LOCATION_COLUMNS)) if c in present]
+    values = [table.column(name).to_pylist() for name in names]
+    return [dict(zip(names, row)) for row in zip(*values)]
 
 
 class _TableRows:
-    """Each table's rows as dicts, made once however many rules read the table."""
+    """Each table's rows as dicts of the columns the rules read, made once however many rules
+    read the table."""
 
     def __init__(self) -> None:
         self._made: dict[int, tuple[pa.Table, list[dict]]] = {}
@@ -274,7 +320,7 @@ class _TableRows:
     def __call__(self, table: pa.Table) -> list[dict]:
         made = self._made.get(id(table))
         if made is None:  # the table is kept with its rows, so its id is not reused meanwhile
-            made = self._made[id(table)] = (table, table.to_pylist())
+            made = self._made[id(table)] = (table, _rows(table, _RULE_COLUMNS))
         return made[1]
 
 
@@ -285,10 +331,12 @@ def _check_parts(rule: PartsRule, workbook: str, table: pa.Table,
         return [CheckResult(workbook, rule.check, rule.table, WARN,
                             f"cannot run: the table has no column {', '.join(missing)}")]
     groups: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    key_of = _key_getter(rule.by)
+    dimension = rule.dimension
     for row in (rows_of or _TableRows())(table):
-        label = row[rule.dimension]
+        label = row[dimension]
         if label is not None:
-            groups[tuple(row[c] for c in rule.by)][label] = row
+            groups[key_of(row)][label] = row
     results = []
     for key, members in groups.items():
         parts = rule.part_labels(members)
@@ -314,12 +362,13 @@ def _check_months(rule: MonthsRule, workbook: str, months: pa.Table,
                             f"cannot run: no column {', '.join(sorted(set(missing)))}")]
     by_key: dict[tuple, list[dict]] = defaultdict(list)
     rows_of = rows_of or _TableRows()
+    key_of = _key_getter(rule.keys)
     for row in rows_of(months):
-        by_key[tuple(row[k] for k in rule.keys)].append(row)
+        by_key[key_of(row)].append(row)
     comparison = Comparison(rule.check, rule.table, rule.combine, rule.tolerance, rule.value)
     results = []
     for total_row in rows_of(totals):
-        key = tuple(total_row[k] for k in rule.keys)
+        key = key_of(total_row)
         month_rows = sorted((r for r in by_key.get(key, []) if r[rule.value] is not None),
                             key=lambda r: r["month"])
         if not month_rows:
@@ -415,12 +464,15 @@ def _months_with_figures(release: Release) -> dict[str, set[date]]:
     for table_name, value in FISCAL_YEAR_MONTH_TABLES.items():
         table = release.tables.get(table_name)
         if table is not None and not _missing_columns(table, ("month", value)):
-            found[table_name] = {r["month"] for r in table.select(["month", value]).to_pylist()
-                                 if r["month"] is not None and r[value] not in (None, 0)}
+            found[table_name] = {
+                month for month, figure in zip(table.column("month").to_pylist(),
+                                               table.column(value).to_pylist())
+                if month is not None and figure not in (None, 0)}
     return found
 
 
-def _check_fiscal_year(release: Release) -> list[CheckResult]:
+def _check_fiscal_year(release: Release, months: Mapping[str, set[date]]) -> list[CheckResult]:
+    """`months`: the months with figures of each fiscal-year month table (_months_with_figures)."""
     name = "fiscal year agrees with months and dates"
     fy = release.fiscal_year
     if fy is None:
@@ -437,7 +489,6 @@ def _check_fiscal_year(release: Release) -> list[CheckResult]:
             f"the file name says FY{named}, the sheets and figures FY{fy}"
             + ("" if ok else f": the file is misnamed (its figures are read as FY{fy})"),
             expected=float(fy), observed=float(named)))
-    months = _months_with_figures(release)
     outside = {t: sorted(m for m in ms if not start <= m <= end) for t, ms in months.items()}
     outside = {t: ms for t, ms in outside.items() if ms}
     if months:
@@ -471,7 +522,8 @@ def _file_name_fiscal_year(workbook: str) -> int | None:
     return parse_fiscal_year(found.group(0)) if found else None
 
 
-def _check_as_of(release: Release) -> list[CheckResult]:
+def _check_as_of(release: Release, months: Mapping[str, set[date]]) -> list[CheckResult]:
+    """`months`: the months with figures of each fiscal-year month table (_months_with_figures)."""
     name = "data date plausible"
     as_of, file_date, fy = release.as_of_date, release.file_date, release.fiscal_year
     if as_of is None:
@@ -486,7 +538,7 @@ def _check_as_of(release: Release) -> list[CheckResult]:
             f"data as of {as_of} {'lies within' if ok else 'lies OUTSIDE'} FY{fy} "
             f"({start}..{end})"))
     later = {t: sorted(m for m in ms if m > as_of)
-             for t, ms in _months_with_figures(release).items()}
+             for t, ms in months.items()}
     later = {t: ms for t, ms in later.items() if ms}
     # The printed date is the facilities sheet's data pull; the detention tables can be
     # pulled days later, so figures for a later month make the printed date suspect, not
@@ -545,12 +597,12 @@ def _check_facility_total(release: Release) -> list[CheckResult]:
     if missing:
         return [CheckResult(release.workbook, name, STATS_FACILITIES, WARN,
                             f"cannot run: no column {', '.join(missing)}")]
-    total_rows = [r for r in national.to_pylist()
+    total_rows = [r for r in _rows(national, ("agency", "criminality", "adp"))
                   if r["agency"] == TOTAL and r["criminality"] == TOTAL and r["adp"]]
     if not total_rows:
         return []
     nation = total_rows[0]["adp"]
-    rows = [r for r in facilities.to_pylist() if r["adp"] is not None]
+    rows = [r for r in _rows(facilities, ("adp",)) if r["adp"] is not None]
     listed = float(sum(r["adp"] for r in rows))
     share = listed / nation
     if share > FACILITY_SHARE_MAX:
@@ -605,7 +657,7 @@ def _split_by_key(split: AgencySplit, release: Release) -> dict[tuple, dict[str,
     if table is None or any(c not in table.column_names for c in needed):
         return {}
     found: dict[tuple, dict[str, dict]] = defaultdict(dict)
-    for row in table.to_pylist():
+    for row in _rows(table, needed):
         agency = (row["agency"] or "").strip()
         if agency in _AGENCIES and row[split.value] is not None:
             found[tuple(row[k] for k in split.keys)][agency] = row
@@ -664,7 +716,7 @@ def _facility_bed_days(release: Release) -> dict[tuple, tuple[float, dict]]:
     if days <= 0:  # a date before the fiscal year began (a misprint): no bed-days to compare
         return {}
     found = {}
-    for row in table.to_pylist():
+    for row in _rows(table, ("name", "state", "adp")):
         if row["name"] and row["adp"] is not None:
             key = (" ".join(row["name"].upper().split()), (row.get("state") or "").strip())
             found[key] = (row["adp"] * days, row)
@@ -778,10 +830,17 @@ def _fiscal_years(tables: Mapping[str, pa.Table]) -> set[int]:
     years: set[int] = set()
     for name, table in tables.items():
         if name.startswith("stats_") and name not in _NOT_SNAPSHOT_TABLES \
-                and "fiscal_year" in table.column_names:
-            years.update(y for y in pc.unique(table.column("fiscal_year")).to_pylist()
-                         if y is not None)
+                and "fiscal_year" in table.schema.names:
+            years.update(y for y in _years_of(table) if y is not None)
     return years
+
+
+def _years_of(table: pa.Table) -> dict[int | None, pa.Scalar]:
+    """Each fiscal year the table's rows carry, beside it as an Arrow value to filter with.
+
+    pyarrow imports pandas to convert a Python value, which costs more than checking a workbook.
+    """
+    return {value.as_py(): value for value in pc.unique(table.column("fiscal_year"))}
 
 
 def snapshots_of(release: Release) -> list[Release]:
@@ -800,11 +859,12 @@ def snapshots_of(release: Release) -> list[Release]:
                                   release, "data_date", None), getattr(release, "sha256", None),
                               getattr(release, "primary", True))]
     parts = []
+    dated = {name: (table, _years_of(table)) for name, table in release.tables.items()
+             if "fiscal_year" in table.schema.names and name not in _NOT_SNAPSHOT_TABLES}
     for year in sorted(years, reverse=True):
-        tables = {name: table.filter(pc.equal(table.column("fiscal_year"), year))
-                  for name, table in release.tables.items()
-                  if "fiscal_year" in table.column_names and name not in _NOT_SNAPSHOT_TABLES}
-        tables = {name: table for name, table in tables.items() if table.num_rows}
+        tables = {name: table if len(present) == 1 else
+                  table.filter(pc.equal(table.column("fiscal_year"), present[year]))
+                  for name, (table, present) in dated.items() if year in present}
         primary = year == release.fiscal_year
         data_date = _data_date(tables)
         parts.append(ReleaseTables(release.workbook, year, release.file_date,
@@ -841,9 +901,37 @@ def _snapshot_checks(release: Release) -> list[CheckResult]:
             results.extend(_check_months(months_rule, release.workbook, months, totals,
                                          rows_of))
     results.extend(_check_facility_total(release))
-    results.extend(_check_fiscal_year(release))
-    results.extend(_check_as_of(release))
+    results.extend(_check_negative(release))
+    months = _months_with_figures(release)
+    results.extend(_check_fiscal_year(release, months))
+    results.extend(_check_as_of(release, months))
     results.extend(_check_unrecognised(release))
+    return results
+
+
+def _check_negative(release: Release) -> list[CheckResult]:
+    """Every figure the workbooks print counts people, days or dollars: one below zero is a
+    publication or transcription error. One failure per table, naming its first cell."""
+    results = []
+    for name, table in release.tables.items():
+        if "cell_range" not in table.column_names:
+            continue
+        # One pass per figure column finds its least; only a table holding one below zero is
+        # searched row by row.
+        negative = [f.name for f in table.schema if pa.types.is_floating(f.type)
+                    and (pc.min(table.column(f.name)).as_py() or 0.0) < 0]
+        if not negative:
+            continue
+        below = pc.less(table.column(negative[0]), 0.0)
+        for figure in negative[1:]:
+            below = pc.or_kleene(below, pc.less(table.column(figure), 0.0))
+        below = pc.fill_null(below, False)
+        first = table.filter(below).slice(0, 1).to_pylist()[0]
+        count = pc.sum(below).as_py()
+        results.append(CheckResult(
+            release.workbook, "no negative figure", name, FAIL,
+            f"{count} row(s) hold a figure below zero", _location([first]),
+            observed=float(count)))
     return results
 
 
@@ -854,7 +942,7 @@ def _check_unrecognised(release: Release) -> list[CheckResult]:
     if table is None:
         return []
     blocks: dict[tuple[str, str | None], list[str]] = defaultdict(list)
-    for row in table.select(["sheet", "caption", "cell"]).to_pylist():
+    for row in _rows(table, ("sheet", "caption", "cell")):
         blocks[(row["sheet"].strip(), row["caption"])].append(row["cell"])
     return [CheckResult(
         release.workbook, "every figure in a known table", STATS_UNRECOGNISED, WARN,
@@ -903,20 +991,26 @@ def _num(value: float, signed: bool = False) -> str:
 RELEASE_CHECK_TABLES = tuple(sorted({s.table for s in AGENCY_SPLITS} | {STATS_FACILITIES}))
 
 
-def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], list[CheckResult]]:
+def releases_from_warehouse(con: duckdb.DuckDBPyConnection
+                            ) -> tuple[list[ReleaseTables], list[CheckResult]]:
     """Every loaded workbook with the tables the cross-release checks read.
 
     ICE re-posts a workbook under the same name with new figures. Rows carrying the file's
     sha256 tell the versions apart; rows carrying only the name cannot, so a name loaded twice
     without it is reported and left out of the comparisons.
     """
-    names = set(warehouse.table_names())
+    names = _table_names(con)
     if STATS_WORKBOOKS not in names:
         return [], []
-    with warehouse.connect(read_only=True) as con:
-        workbooks = con.sql(f"SELECT * FROM {STATS_WORKBOOKS}").to_arrow_table().to_pylist()
-        tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
-                  for name in RELEASE_CHECK_TABLES if name in names}
+    # Not the lists of warnings and errors, which are long and of no use here.
+    columns = [column for (column,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = ? AND column_name IN ('workbook', 'sha256', 'fiscal_year', "
+        "'file_date', 'archive_date', 'as_of_date')", [STATS_WORKBOOKS]).fetchall()]
+    workbooks = con.sql(f"SELECT {', '.join(columns)} FROM {STATS_WORKBOOKS}"
+                        ).to_arrow_table().to_pylist()
+    tables = {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+              for name in RELEASE_CHECK_TABLES if name in names}
     key = "sha256" if all("sha256" in t.column_names for t in tables.values()) else "workbook"
     loads = defaultdict(list)
     for row in workbooks:
@@ -938,9 +1032,9 @@ def releases_from_warehouse(warehouse: Warehouse) -> tuple[list[ReleaseTables], 
 
 
 def _split_by(table: pa.Table, column: str) -> dict[str, pa.Table]:
+    # Compared with Arrow values of the column's own, as in _years_of.
     values = table.column(column)
-    return {value: table.filter(pc.equal(values, value))
-            for value in pc.unique(values).to_pylist()}
+    return {value.as_py(): table.filter(pc.equal(values, value)) for value in pc.unique(values)}
 
 
 @dataclass(frozen=True)
@@ -959,19 +1053,35 @@ class ChecksReview:
         return {status: statuses.count(status) for status in (FAIL, WARN, PASS)}
 
 
-def review_warehouse(warehouse: Warehouse) -> ChecksReview:
-    """Rebuild `stats_release_checks` over the loaded releases and gather all checks."""
-    releases, problems = releases_from_warehouse(warehouse)
+def review_warehouse(warehouse: Warehouse,
+                     con: duckdb.DuckDBPyConnection | None = None) -> ChecksReview:
+    """Rebuild `stats_release_checks` over the loaded releases and gather all checks.
+
+    `con`, a write connection to the warehouse already open (the ingest's), spares opening
+    another.
+    """
+    if con is None:
+        with warehouse.connect() as con:
+            return review_warehouse(warehouse, con)
+    releases, problems = releases_from_warehouse(con)
     if not releases and not problems:
         raise IceledgerError(f"{warehouse.path}: no detention-statistics workbooks loaded yet; "
                              "run `iceledger ingest stats PATH` first")
     across = pa.concat_tables([results_table(problems), run_release_checks(releases)])
-    warehouse.replace_table(STATS_RELEASE_CHECKS, across)
-    if STATS_CHECKS in warehouse.table_names():
-        within = warehouse.read_table(STATS_CHECKS).select(CHECKS_SCHEMA.names).cast(CHECKS_SCHEMA)
+    replace_table(con, STATS_RELEASE_CHECKS, across)
+    if STATS_CHECKS in _table_names(con):
+        columns = ", ".join(f'"{name}"' for name in CHECKS_SCHEMA.names)
+        within = con.sql(f"SELECT {columns} FROM {STATS_CHECKS}").to_arrow_table().cast(
+            CHECKS_SCHEMA)
     else:
         within = results_table([])
     return ChecksReview(within, across)
+
+
+def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {name for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+    ).fetchall()}
 
 
 def render_markdown(review: ChecksReview, warehouse_name: str) -> str:

@@ -1,364 +1,35 @@
-"""ICE detention-statistics workbooks: parse every table, and ingest them into the warehouse.
+"""ICE detention-statistics workbooks: load files and folders of them into the warehouse.
 
-`parse_workbook` reads one workbook into tidy Arrow tables (one per table kind, see the
-"Detention statistics" section of docs/codebook.md) plus a `stats_workbooks` row describing the
-file. `ingest_stats` parses files and folders and loads each workbook atomically as one source.
-
-Cells are read with python-calamine by default. The reader is a parameter (any object with
-`sheet_names` and `rows(sheet)`), so the same parse can run on another cell source; the
-benchmark runs it on openpyxl for comparison. The parse path imports neither DuckDB nor pandas.
+`ingest_stats` hashes every file first and asks the warehouse once which it holds, so that a
+re-ingest of unchanged files never imports the parser or Arrow. New workbooks are parsed
+(`parse.parse_workbook`), checked (`checks.run_checks`) and loaded together, one insert per
+table for a whole batch of workbooks in one transaction; then the checks across releases are
+rebuilt over everything loaded.
 """
 
 from __future__ import annotations
 
-import hashlib
-import html
-import re
-import zipfile
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from iceledger.errors import IceledgerError, Location, SourceError
-from iceledger.sources.stats.cells import (
-    fiscal_year_of,
-    fiscal_year_start,
-    parse_date,
-    parse_fiscal_year,
-)
-from iceledger.sources.stats.parsed import ParsedWorkbook
-from iceledger.sources.stats.sheet_tables import (
-    Extraction,
-    Layout,
-    SheetContext,
-    SheetScan,
-    TableColumns,
-    load_layout,
-    read_sheet,
-    scan_sheet,
-)
-from iceledger.sources.stats.snapshots import FootnoteDate, SnapshotDating, footnote_dates
-from iceledger.tables import STATS_CHECKS, STATS_UNRECOGNISED, STATS_WORKBOOKS
+from iceledger.errors import IceledgerError
+from iceledger.sources.xlsx_files import missing_file
+from iceledger.tables import STATS_CHECKS
+from iceledger.warehouse import file_sha256, require_balanced
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
+    from iceledger.sources.stats.checks import ChecksReview
+    from iceledger.sources.stats.parsed import ParsedWorkbook
+    from iceledger.sources.stats.sheet_tables import Quarantined
     from iceledger.warehouse import Loader, SourceLoad, Warehouse
 
 # Layout name recorded in ingest_sources.layout for every stats workbook.
 LAYOUT_NAME = "stats_tables.toml"
-
-
-class SheetSource(Protocol):
-    """A workbook as a cell source: its sheet names, and each sheet's rows as lists of values."""
-
-    @property
-    def sheet_names(self) -> list[str]: ...
-
-    def rows(self, sheet: str) -> Sequence[Sequence[Any]]: ...
-
-
-class CalamineSource:
-    """Cells read by python-calamine (Rust), the fast default."""
-
-    def __init__(self, path: Path):
-        import python_calamine
-
-        self._book = python_calamine.CalamineWorkbook.from_path(str(path))
-
-    @property
-    def sheet_names(self) -> list[str]:
-        return list(self._book.sheet_names)
-
-    def rows(self, sheet: str) -> list[list[Any]]:
-        # skip_empty_area=False keeps row and column indexes equal to the sheet's (A1 = [0][0]).
-        return self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-
-
-def parse_workbook(
-    path: Path | str,
-    open_workbook: Callable[[Path], SheetSource] = CalamineSource,
-    layout: Layout | None = None,
-) -> ParsedWorkbook:
-    """Parse every known table of one workbook. Problems are collected, never raised."""
-    path = Path(path)
-    layout = layout or load_layout()
-    parsed = ParsedWorkbook(path=path, workbook=path.name, sha256="")
-    try:
-        parsed.sha256 = _sha256(path)
-        book = open_workbook(path)
-        sheet_names = book.sheet_names
-    except OSError as exc:
-        parsed.errors.append(SourceError(Location(path.name), f"cannot read the file: {exc}"))
-        return parsed
-    except Exception as exc:  # noqa: BLE001 - each reader raises its own types for a bad file
-        parsed.errors.append(SourceError(
-            Location(path.name), f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})"
-        ))
-        return parsed
-    _read_file_name(parsed, layout)
-    parsed.errors.extend(uncalculated_formulas(path))
-    sheet_years = {name: _sheet_fiscal_year(name, layout) for name in sheet_names
-                   if not layout.ignores(name)}
-    parsed.fiscal_year = _workbook_fiscal_year(parsed, sheet_years, layout)
-    for pattern in layout.required_sheets:
-        if not any(pattern.search(name.strip()) for name in sheet_names):
-            parsed.errors.append(SourceError(
-                Location(path.name), f"missing sheet: none is named like /{pattern.pattern}/"
-            ))
-    grids, specs = {}, {}
-    for name in sheet_years:
-        specs[name] = layout.tables_for(name)
-        if not specs[name]:
-            parsed.warnings.append(f"sheet {name.strip()!r} is of no known kind; its figures "
-                                   f"are kept in {STATS_UNRECOGNISED}")
-        try:
-            grids[name] = book.rows(name)
-        except Exception as exc:  # noqa: BLE001 - a damaged sheet must not stop the others
-            parsed.errors.append(SourceError(Location(path.name, name),
-                                             f"cannot read the sheet ({exc})"))
-    scans = {name: scan_sheet(grid) for name, grid in grids.items()}
-    parsed.as_of_date, iids_by_sheet = _as_of_date(parsed, scans, layout)
-    cutoff = _placeholder_cutoff(parsed)
-    dating = SnapshotDating(layout.footnote_rules, _footnotes(book, sheet_names, layout, parsed),
-                            iids_by_sheet, parsed.file_date, layout.caption_as_of)
-    extraction = Extraction()
-    for name, grid in grids.items():
-        year = sheet_years[name] or parsed.fiscal_year
-        if year != parsed.fiscal_year:
-            parsed.warnings.append(
-                f"sheet {name.strip()!r} reports FY{year} in an FY{parsed.fiscal_year} workbook; "
-                "its tables are a snapshot of their own"
-            )
-        context = SheetContext(path.name, parsed.sha256, name, year, cutoff, dating)
-        read_sheet(grid, specs[name], layout, context, extraction, scans[name])
-    if dating.undated:
-        parsed.warnings.append("no snapshot date fits the fiscal year of: "
-                               + ", ".join(sorted(set(dating.undated))))
-    _collect(parsed, extraction)
-    return parsed
-
-
-def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,
-               parsed: ParsedWorkbook) -> list[FootnoteDate]:
-    """The dating lines of the workbook's Footnotes sheet(s)."""
-    found: list[FootnoteDate] = []
-    for name in sheet_names:
-        if layout.footnote_sheets.search(name.strip()):
-            try:
-                rows = book.rows(name)
-            except Exception as exc:  # noqa: BLE001 - a damaged sheet must not stop the others
-                parsed.warnings.append(f"cannot read the sheet {name.strip()!r} ({exc}); "
-                                       "its dates are not used")
-                continue
-            found.extend(footnote_dates(rows, layout.footnote_rules, parsed.warnings))
-    return found
-
-
-# A formula cell saved without its value: <c r="B5" ...><f>SUM(B2:B4)</f></c>, or <v/> empty.
-_FORMULA_WITHOUT_VALUE = re.compile(
-    rb'<c r="([A-Z]+[0-9]+)"[^>]*>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)(?:<v\s*/>|<v></v>)?</c>')
-
-
-def uncalculated_formulas(path: Path) -> list[SourceError]:
-    """One error per sheet holding formula cells saved without their value, naming the first.
-
-    Every reader sees such a cell as blank, so its figure would vanish silently. Excel saves a
-    value for every formula and, with any formula, a calculation chain (xl/calcChain.xml);
-    a workbook written by a library without calculating has formulas and no chain. So only a
-    workbook without the chain is searched, which spares reading every sheet's XML twice.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if "xl/calcChain.xml" in names:
-                return []
-            errors = []
-            for sheet, member in _sheet_members(archive, names).items():
-                found = _FORMULA_WITHOUT_VALUE.findall(archive.read(member))
-                if found:
-                    errors.append(SourceError(
-                        Location(path.name, sheet, found[0].decode()),
-                        f"{len(found)} formula cell(s) saved without their value, the first "
-                        "here; they read as blank (open and save the file in a spreadsheet "
-                        "program to calculate them)"))
-            return errors
-    except (OSError, zipfile.BadZipFile, KeyError):
-        return []  # the reader reports an unreadable file
-
-
-def _sheet_members(archive: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
-    """Sheet name -> its XML member, from the workbook's sheet list and relationships."""
-    targets = {}
-    relationships = archive.read("xl/_rels/workbook.xml.rels")
-    for element in re.findall(rb"<Relationship [^>]*>", relationships):
-        ident, target = _attribute(element, b"Id"), _attribute(element, b"Target")
-        if ident and target:
-            targets[ident] = target.lstrip("/")
-    found = {}
-    for element in re.findall(rb"<sheet [^>]*>", archive.read("xl/workbook.xml")):
-        name, target = _attribute(element, b"name"), targets.get(_attribute(element, b"r:id"))
-        if name is None or target is None:
-            continue
-        member = target if target.startswith("xl/") else f"xl/{target}"
-        if member in names:
-            found[html.unescape(name)] = member
-    return found
-
-
-def _attribute(element: bytes, name: bytes) -> str | None:
-    found = re.search(rb"\s" + re.escape(name) + rb'="([^"]*)"', element)
-    return found.group(1).decode() if found else None
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def _read_file_name(parsed: ParsedWorkbook, layout: Layout) -> None:
-    """The report date and archive date a file name carries (FY25_detentionStats09242025.xlsx)."""
-    name = parsed.workbook
-    if stamp := layout.archive_stamp.search(name):
-        digits = stamp["stamp"]  # YYYYMMDDhhmmss
-        parsed.archive_date = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
-    name_year = layout.file_fiscal_year.search(name)
-    name_fiscal_year = parse_fiscal_year(name_year.group(0)) if name_year else None
-    found = layout.file_date.search(name)
-    if found is None:
-        parsed.warnings.append("no report date in the file name")
-        return
-    parsed.file_date = _date_from_digits(found["digits"], name_fiscal_year)
-    if parsed.file_date is None:
-        parsed.warnings.append(f"file name digits {found['digits']!r} are not a date")
-
-
-def _date_from_digits(digits: str, fiscal_year: int | None) -> date | None:
-    """MMDDYYYY, MMDDYY (or YYMMDD when MMDDYY is impossible), or MMDD within the fiscal year."""
-    candidates: list[tuple[int, int, int]] = []
-    if len(digits) == 8:
-        candidates = [(int(digits[4:]), int(digits[:2]), int(digits[2:4]))]
-    elif len(digits) == 6:
-        candidates = [
-            (2000 + int(digits[4:]), int(digits[:2]), int(digits[2:4])),
-            (2000 + int(digits[:2]), int(digits[2:4]), int(digits[4:])),
-        ]
-    elif len(digits) == 4 and fiscal_year is not None:
-        month = int(digits[:2])
-        candidates = [(fiscal_year - 1 if month >= 10 else fiscal_year, month, int(digits[2:]))]
-    for year, month, day in candidates:
-        try:
-            return date(year, month, day)
-        except ValueError:
-            continue
-    return None
-
-
-def _sheet_fiscal_year(sheet: str, layout: Layout) -> int | None:
-    found = layout.sheet_fiscal_year.search(sheet)
-    return parse_fiscal_year(found.group(0)) if found else None
-
-
-def _workbook_fiscal_year(parsed: ParsedWorkbook, sheet_years: dict[str, int | None],
-                          layout: Layout) -> int | None:
-    """The fiscal year most of the workbook's sheets report; else the file name's; else the date's.
-
-    Sheet names are trusted over the file name: one archived file named FY24 holds FY2025 sheets
-    (and figures), and a current-year workbook may carry a prior-year sheet (ATD EOFY23).
-    """
-    counts = Counter(year for year in sheet_years.values() if year is not None)
-    name_year = layout.file_fiscal_year.search(parsed.workbook)
-    from_name = parse_fiscal_year(name_year.group(0)) if name_year else None
-    if counts:
-        top = max(counts.values())
-        year = max(y for y, n in counts.items() if n == top)
-    else:
-        year = from_name or (fiscal_year_of(parsed.file_date) if parsed.file_date else None)
-    if from_name is not None and year != from_name:
-        parsed.warnings.append(
-            f"file name says FY{from_name} but its sheets report FY{year}; FY{year} used"
-        )
-    return year
-
-
-def _as_of_date(parsed: ParsedWorkbook, scans: dict[str, SheetScan], layout: Layout
-                ) -> tuple[date | None, dict[str, date]]:
-    """The "data as of" date the workbook prints (its IIDS source line), and each sheet's."""
-    found: list[date] = []
-    by_sheet: dict[str, date] = {}
-    for sheet, scan in scans.items():
-        for _, _, _, match in scan.matching(layout.as_of):
-            if match:
-                try:
-                    found.append(parse_date(match["date"]))
-                except ValueError:
-                    parsed.warnings.append(f"unreadable data-as-of date {match['date']!r}")
-                    continue
-                by_sheet.setdefault(sheet, found[-1])
-    if not found:
-        parsed.warnings.append("no data-as-of date printed in the workbook")
-        return None, by_sheet
-    if len(set(found)) > 1:
-        parsed.warnings.append(
-            f"several data-as-of dates printed: {', '.join(sorted({str(d) for d in found}))}"
-        )
-    return found[0], by_sheet
-
-
-def _placeholder_cutoff(parsed: ParsedWorkbook) -> date | None:
-    """The last day with data: a zero for a month starting later is a placeholder.
-
-    The printed as-of date is used when it is plausible (inside the workbook's fiscal year and
-    not after the report date); ICE has printed stale ones, so otherwise the report date is used.
-    """
-    as_of, report = parsed.as_of_date, parsed.file_date
-    if as_of is not None and parsed.fiscal_year is not None:
-        plausible = fiscal_year_start(parsed.fiscal_year) <= as_of <= (report or as_of)
-        if plausible:
-            return as_of
-        parsed.warnings.append(
-            f"data-as-of date {as_of} is implausible for an FY{parsed.fiscal_year} workbook"
-            + (f" dated {report}" if report else "") + " (a stale header?)"
-        )
-    return report
-
-
-def _collect(parsed: ParsedWorkbook, extraction: Extraction) -> None:
-    parsed.tables = {name: columns.to_arrow() for name, columns in extraction.tables.items()}
-    parsed.errors.extend(extraction.errors)
-    parsed.warnings.extend(extraction.warnings)
-    parsed.rows_read = extraction.rows_read
-    parsed.rows_loaded = extraction.rows_loaded
-    parsed.quarantined = extraction.quarantined
-    parsed.tables_found = extraction.tables_found
-    parsed.tables[STATS_WORKBOOKS] = workbook_row(parsed)
-
-
-def workbook_row(parsed: ParsedWorkbook) -> pa.Table:
-    """The one-row `stats_workbooks` table describing a parsed workbook."""
-    row = TableColumns()
-    row.declare([
-        ("workbook", "string"), ("sha256", "string"), ("fiscal_year", "int32"),
-        ("file_date", "date32"), ("archive_date", "date32"), ("as_of_date", "date32"),
-        ("tables_found", "list<string>"), ("warnings", "list<string>"),
-        ("errors", "list<string>"), ("rows_read", "int64"), ("rows_loaded", "int64"),
-        ("rows_quarantined", "int64"),
-    ])
-    row.add({
-        "workbook": parsed.workbook, "sha256": parsed.sha256, "fiscal_year": parsed.fiscal_year,
-        "file_date": parsed.file_date, "archive_date": parsed.archive_date,
-        "as_of_date": parsed.as_of_date, "tables_found": parsed.tables_found,
-        "warnings": parsed.warnings, "errors": [str(e) for e in parsed.errors],
-        "rows_read": parsed.rows_read, "rows_loaded": parsed.rows_loaded,
-        "rows_quarantined": len(parsed.quarantined),
-    }, {}, 1)
-    return row.to_arrow()
-
-
-# --- Ingest ---------------------------------------------------------------------------------
+# Workbooks load in batches of about this many figures, each batch one transaction: a folder of
+# any size is held in memory a batch at a time (a workbook prints a few thousand figures).
+BATCH_ROWS = 500_000
 
 
 @dataclass
@@ -369,11 +40,14 @@ class IngestedFile:
     rows_quarantined: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    first_quarantined: Quarantined | None = None
 
 
 @dataclass
 class StatsIngestSummary:
     files: list[IngestedFile] = field(default_factory=list)
+    # The checks of every loaded workbook and across releases, when this ingest loaded any.
+    review: ChecksReview | None = None
 
     @property
     def failed(self) -> bool:
@@ -385,15 +59,14 @@ class StatsIngestSummary:
 
 
 def workbook_paths(paths: Iterable[Path | str]) -> list[Path]:
-    """The files named, and the .xlsx files inside the folders named, in a stable order."""
+    """The files named, and the .xlsx files inside the folders named, in a stable order. A name
+    that is no file stays in the list: its load fails alone, saying why."""
     found: list[Path] = []
     for given in map(Path, paths):
         if given.is_dir():
             found.extend(sorted(p for p in given.rglob("*.xlsx") if not p.name.startswith("~$")))
-        elif given.exists():
-            found.append(given)
         else:
-            raise IceledgerError(f"{given}: no such file or folder")
+            found.append(given)
     return found
 
 
@@ -402,36 +75,84 @@ def ingest_stats(
     warehouse: Warehouse,
     progress: Callable[[Path], None] | None = None,
 ) -> StatsIngestSummary:
-    """Parse and load workbooks, each in its own transaction, all through one connection;
-    returns what happened to each.
+    """Parse and load workbooks through one connection; returns what happened to each.
 
-    A file already loaded (same bytes) is left alone; a changed file is a new version.
-    `progress` is called with each path once it is done.
+    A file already loaded (same bytes) is left alone; a changed file is a new version. Loads
+    are all-or-nothing per batch of workbooks (see `Loader.load_together`): an interrupted
+    ingest leaves the warehouse as it was before the batch. `progress` is called with each
+    path once it is done.
     """
     summary = StatsIngestSummary()
     files = workbook_paths(paths)
-    with warehouse.loader() as loader:
+    with warehouse.loader(threads=1) as loader:
+        known = loader.loaded()
+        batch = _Batch(loader)
         for path in files:
-            summary.files.append(_ingest_one(path, loader))
+            summary.files.append(_check_in(path, known, batch))
             if progress is not None:
                 progress(path)
+        batch.flush()
+        if summary.count("loaded"):
+            from iceledger.sources.stats.checks import review_warehouse
+
+            summary.review = review_warehouse(warehouse, loader.con)
     return summary
 
 
-def _ingest_one(path: Path, loader: Loader) -> IngestedFile:
+def _check_in(path: Path, known: set[str], batch: _Batch) -> IngestedFile:
+    """A file failed alone (no file there, unreadable), unchanged, or added to the batch."""
+    if not path.is_file():
+        return IngestedFile(path, "failed", errors=[f"{path}: {missing_file(path)}"])
     try:
-        if loader.has_source(_sha256(path)):
-            return IngestedFile(path, "unchanged")
+        sha256 = file_sha256(path)
     except OSError as exc:
         return IngestedFile(path, "failed", errors=[f"{path.name}: cannot read the file: {exc}"])
-    parsed = parse_workbook(path)
-    errors = [str(e) for e in parsed.errors]
-    if len(parsed.tables) <= 1:  # nothing but the workbook's own description
-        return IngestedFile(path, "failed", errors=errors or [f"{path.name}: no tables found"],
-                            warnings=parsed.warnings)
-    loader.load(source_load(parsed))
-    return IngestedFile(path, "loaded", parsed.rows_loaded, len(parsed.quarantined), errors,
-                        parsed.warnings)
+    if sha256 in known or sha256 in batch.files:
+        return IngestedFile(path, "unchanged")
+    return batch.add(path)
+
+
+class _Batch:
+    """Parsed workbooks waiting to be loaded together."""
+
+    def __init__(self, loader: Loader):
+        self.loader = loader
+        self.files: dict[str, IngestedFile] = {}  # by sha256
+        self.loads: list[SourceLoad] = []
+        self.rows = 0
+
+    def add(self, path: Path) -> IngestedFile:
+        from iceledger.sources.stats.parse import parse_workbook
+
+        parsed = parse_workbook(path)
+        errors = [str(e) for e in parsed.errors]
+        if len(parsed.tables) <= 1:  # nothing but the workbook's own description
+            return IngestedFile(path, "failed", errors=errors or [f"{path.name}: no tables found"],
+                                warnings=parsed.warnings)
+        load = source_load(parsed)
+        try:
+            require_balanced(load)
+        except IceledgerError as exc:  # kept out alone, not with the whole batch
+            return IngestedFile(path, "failed", errors=[*errors, str(exc)],
+                                warnings=parsed.warnings)
+        done = self.files[parsed.sha256] = IngestedFile(
+            path, "loaded", parsed.rows_loaded, len(parsed.quarantined), errors, parsed.warnings,
+            parsed.quarantined[0] if parsed.quarantined else None)
+        self.loads.append(load)
+        self.rows += parsed.rows_loaded
+        if self.rows >= BATCH_ROWS:
+            self.flush()
+        return done
+
+    def flush(self) -> None:
+        if self.loads:
+            for sha256, reason in self.loader.load_together(self.loads).items():
+                refused = self.files[sha256]
+                refused.status = "failed"
+                refused.rows_loaded = refused.rows_quarantined = 0
+                refused.first_quarantined = None
+                refused.errors.append(reason)
+        self.loads, self.rows = [], 0
 
 
 def source_load(parsed: ParsedWorkbook) -> SourceLoad:

@@ -36,6 +36,7 @@ from iceledger.errors import Location, SourceError
 from iceledger.field_offices import normalise_aor
 from iceledger.sources.stats.cells import (
     CellValueError,
+    ExcelErrorValue,
     cell_name,
     clean_text,
     clean_texts,
@@ -601,6 +602,7 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
         except SourceError as error:
             out.errors.append(error)
     headers_seen: dict[str, tuple[tuple[Any, ...], ...]] = {}
+    read = []
     for block in blocks:
         block = _borrow_missing_header(grid, block, headers_seen, context, out)
         out.tables_found.append(f"{block.spec.name}@{context.sheet.strip()}!{block.cell_range}")
@@ -610,13 +612,16 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             else:
                 _read_table(grid, block, layout, context, out)
         except SourceError as error:
+            # A table refused before any of its rows were made: its figures are left uncovered,
+            # so the generic long table keeps them rather than losing them with the error.
             out.errors.append(error)
             continue
+        read.append(block)
         headers_seen[block.spec.name] = block.header_cells
     if not anchors and specs:
         out.warnings.append(f"{context.sheet.strip()}: none of its known tables found "
                             "(unknown layout; see stats_tables.toml)")
-    _keep_uncovered_numbers(grid, scan, blocks, context, out)
+    _keep_uncovered_numbers(grid, scan, read, context, out)
 
 
 def _labels_match(block: Block) -> bool:
@@ -1232,9 +1237,16 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     records = spec.records
     assert records is not None
     names: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
     for index in range(block.first_column, block.end_column):
         text = clean_text(block.header(0, index)) or ""
         name = next((col for col, p in records.rename if p.search(text)), snake_case(text))
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:  # a header printed twice: both columns kept, neither overwritten
+            out.warnings.append(f"{context.sheet.strip()}: {spec.name}: the header {text!r} "
+                                f"again at {cell_name(block.header_row, index)}; kept as "
+                                f"{name}_{seen[name]}")
+            name = f"{name}_{seen[name]}"
         names.append((index, name))
     missing = [name for name in records.required if name not in {n for _, n in names}]
     if missing:
@@ -1267,8 +1279,9 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
         values, problems = _column_values(
             _record_reader(kinds[name], records.zero_pad.get(name)), cells)
         for position, problem in problems.items():
-            if kinds[name] == "date32":
-                # A word where a date belongs ("New Facility", "N/A") says why there is none.
+            if kinds[name] == "date32" or isinstance(problem, ExcelErrorValue):
+                # A word where a date belongs ("New Facility", "N/A") says why there is none; an
+                # error value (#N/A) where a figure belongs is kept with the record's other cells.
                 notes.setdefault(position, []).append(f"{name}: {clean_text(cells[position])}")
             else:
                 bad.setdefault(position, (index, name, problem))

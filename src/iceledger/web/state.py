@@ -1,0 +1,125 @@
+"""What one dashboard app holds while it runs, on `app.state.dashboard`: the warehouse service,
+the rendered bodies it keeps, its download budget and its fitted simulator model.
+
+Views reach it through the `DashboardDep` and `ServiceDep` dependencies, never through closures.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from iceledger.serving.service import WarehouseService
+from iceledger.web.guards import DownloadBudget
+
+# Suppression audits solve a linear system over the hidden cells; this cap keeps that bounded.
+PUBLIC_MAX_ROWS = 2_000
+RENDERED_BODY_BYTES = 192 * 2**20
+RENDER_SLOTS = 4
+# Bodies smaller than this go uncompressed: gzip would save less than it costs.
+GZIP_MIN_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class Body:
+    """A rendered response body, with its gzip form when worth having (compressed once)."""
+
+    raw: bytes
+    gzipped: bytes | None
+
+    @property
+    def size(self) -> int:
+        return len(self.raw) + len(self.gzipped or b"")
+
+    @classmethod
+    def of(cls, raw: bytes, compress: bool) -> Body:
+        worth = compress and len(raw) >= GZIP_MIN_BYTES
+        return cls(raw, gzip.compress(raw, compresslevel=6) if worth else None)
+
+    def response(
+        self, media_type: str, accept_encoding: str, headers: dict[str, str] | None
+    ) -> Response:
+        headers = {**(headers or {}), "Vary": "Accept-Encoding"}
+        if self.gzipped is not None and "gzip" in accept_encoding.lower():
+            return Response(
+                self.gzipped, media_type=media_type, headers=headers | {"Content-Encoding": "gzip"}
+            )
+        return Response(self.raw, media_type=media_type, headers=headers)
+
+
+class BodyCache:
+    """Rendered response bodies up to a byte budget, least recently used dropped first.
+
+    Used from the event-loop thread only. A budget in bytes, not entries: one breakdown can be
+    megabytes, and a client asking for many distinct queries must not grow the server unbounded.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._bodies: OrderedDict[tuple, Body] = OrderedDict()
+
+    def get(self, key: tuple) -> Body | None:
+        body = self._bodies.get(key)
+        if body is not None:
+            self._bodies.move_to_end(key)
+        return body
+
+    def put(self, key: tuple, body: Body) -> None:
+        if key in self._bodies:
+            return
+        self._bodies[key] = body
+        self.bytes += body.size
+        while self.bytes > self.max_bytes:
+            _, dropped = self._bodies.popitem(last=False)
+            self.bytes -= dropped.size
+
+
+@dataclass
+class Dashboard:
+    service: WarehouseService
+    budget: DownloadBudget
+    bodies: BodyCache = field(default_factory=lambda: BodyCache(RENDERED_BODY_BYTES))
+    # Each rendering holds its result and its bodies at once; a burst of distinct requests is
+    # rendered a few at a time, so that memory stays bounded by these, not by the clients.
+    renderings: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(RENDER_SLOTS))
+    # Fitted on the first request, then kept: the warehouse is read-only.
+    simulator_model: Any = None
+    fitting: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(
+        cls,
+        warehouse_path: Path | str,
+        public: bool,
+        k: int,
+        max_rows: int,
+        downloads_per_minute: float,
+        download_burst: int,
+    ) -> Dashboard:
+        """Raises IceledgerError (one line) if the warehouse cannot be opened."""
+        if public:
+            max_rows = min(max_rows, PUBLIC_MAX_ROWS)
+        service = WarehouseService(warehouse_path, public=public, k=k, max_rows=max_rows)
+        return cls(service, DownloadBudget(downloads_per_minute, download_burst))
+
+
+# async so that FastAPI does not hand them to the thread pool: they only read app.state.
+async def current_dashboard(request: Request) -> Dashboard:
+    return request.app.state.dashboard
+
+
+async def current_service(request: Request) -> WarehouseService:
+    return request.app.state.dashboard.service
+
+
+DashboardDep = Annotated[Dashboard, Depends(current_dashboard)]
+ServiceDep = Annotated[WarehouseService, Depends(current_service)]
