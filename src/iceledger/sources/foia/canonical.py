@@ -11,9 +11,9 @@ cell named. Rows with no value in any cell are not records (Excel keeps formatte
 are counted, not loaded.
 
 The query of a sheet (`SheetRows.query`) yields its typed columns, in the order they take in the
-table, and columns that the load reads and never stores (`HELPERS`): whether the row is blank,
-whether its key date is unreadable, the raw key date as text (of such a row), a 64-bit hash of
-its raw cells (for exact duplicates) and whether it names whom it is about.
+table, and columns that the load reads and never stores (`HELPERS`): what the row is (a record
+naming whom it is about or not, a blank row, a row whose key date is no date), the raw key date as
+text (of such a row) and a 64-bit hash of its raw cells (for exact duplicates).
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from iceledger.sources.foia.readers import ROW, RawColumn, SheetPlan
 from iceledger.sources.xlsx_files import ERROR_VALUES, FORMULA_MARK
 from iceledger.warehouse import ident, literal
 
-BLANK, KEY_FAILED, KEY_TEXT, HASH, IDENTIFIED = (
-    "__blank", "__key_failed", "__key_text", "__hash", "__identified")
-HELPERS = (BLANK, KEY_FAILED, KEY_TEXT, HASH, IDENTIFIED)
+STATUS, KEY_TEXT, HASH = "__status", "__key_text", "__hash"
+HELPERS = (STATUS, KEY_TEXT, HASH)
+# What a row is (STATUS): a record that names no one, one that does (an identifier), a blank row
+# (no value in any cell), a row whose key date is no date (quarantined).
+UNNAMED, NAMED, BLANK, UNREADABLE_KEY = 0, 1, 2, 3
 
 # Whitespace as Python's str.isspace() and Arrow's utf8_trim_whitespace define it (the same set).
 UNICODE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
@@ -262,13 +264,14 @@ class SheetRows:
         identifiers = [f"v{i} IS NOT NULL" for i, c in enumerate(self.columns)
                        if c.name in self.context.catalog.vocabulary.identifier_columns]
         key = self.key
+        unreadable = f"WHEN c{key} THEN {UNREADABLE_KEY} " if key is not None else ""
         return [
-            (BLANK, f"({blank})"),
-            (KEY_FAILED, "false" if key is None else f"(c{key} AND NOT ({blank}))"),
+            (STATUS, f"CAST(CASE WHEN {blank} THEN {BLANK} {unreadable}WHEN "
+                     f"{' OR '.join(identifiers) or 'false'} THEN {NAMED} ELSE {UNNAMED} END "
+                     "AS TINYINT)"),
             (KEY_TEXT, "CAST(NULL AS VARCHAR)" if key is None
              else f"CASE WHEN c{key} THEN CAST(r{key} AS VARCHAR) END"),
             (HASH, f"hash({', '.join(f'r{i}' for i in range(len(self.columns)))})"),
-            (IDENTIFIED, f"({' OR '.join(identifiers) or 'false'})"),
         ]
 
     # -- conversions ------------------------------------------------------------------------

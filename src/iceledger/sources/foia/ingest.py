@@ -33,7 +33,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError, Location, SourceError
 from iceledger.sources.foia import derived as foia_derived
@@ -42,9 +41,10 @@ from iceledger.sources.foia.canonical import (
     BLANK,
     HASH,
     HELPERS,
-    IDENTIFIED,
-    KEY_FAILED,
     KEY_TEXT,
+    NAMED,
+    STATUS,
+    UNREADABLE_KEY,
     FileContext,
     SheetRows,
     quarantine_reason,
@@ -356,42 +356,40 @@ def _after(build: Callable[[], list[pa.Table]]) -> Iterator[pa.Table]:
     yield from (t for t in build() if t.num_rows)
 
 
-def _count(mask: pa.ChunkedArray) -> int:
-    return pc.sum(mask).as_py() or 0
-
-
 class _Notes:
     """What the insert notes of every row it reads, as the rows pass its filter (the noting
-    function, `_FileRows._insert`): blank rows counted, rows with an unreadable key date and
-    the hashes of the records that name someone kept, for the quarantine and the duplicates.
-    DuckDB calls it from its threads, a vector of rows at a time, in no set order."""
+    function, `_FileRows._insert`): its row number, hash, what it is (canonical.STATUS) and, of a
+    row whose key date is no date, that date's text; for the accounting, the quarantine and the
+    duplicates. DuckDB calls it from its threads, a vector of rows at a time, in no set order;
+    it keeps the vectors as they come (no Python per row) and says to keep the records."""
 
     def __init__(self) -> None:
         self.sheet = 0
-        self.read = 0  # rows read, blank ones included
-        self.kept = 0
-        self.blank = 0
-        self.named: list[pa.Table] = []  # sheet, row, hash
-        self.failed: list[pa.Table] = []  # sheet, row, key_text
+        self._parts: list[tuple[int, pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray,
+                                pa.ChunkedArray]] = []
         self._lock = threading.Lock()
 
-    def __call__(self, row: pa.Array, hash_: pa.Array, identified: pa.Array, blank: pa.Array,
-                 failed: pa.Array, key_text: pa.Array) -> pa.Array:
-        keep = pc.invert(pc.or_(blank, failed))
-        blanks, failures = _count(blank), _count(failed)
-        named = pc.and_(keep, identified)
+    def __call__(self, row: pa.ChunkedArray, hash_: pa.ChunkedArray, status: pa.ChunkedArray,
+                 key_text: pa.ChunkedArray, keep: pa.ChunkedArray) -> pa.ChunkedArray:
         with self._lock:
-            self.read += len(row)
-            self.kept += len(row) - blanks - failures
-            self.blank += blanks
-            if _count(named):
-                self.named.append(pa.table({"sheet": pa.repeat(pa.scalar(
-                    self.sheet, pa.int32()), len(row)), "row": row, "hash": hash_}).filter(named))
-            if failures:
-                self.failed.append(pa.table({"sheet": pa.repeat(pa.scalar(
-                    self.sheet, pa.int32()), len(row)), "row": row, "key_text": key_text}
-                ).filter(failed))
+            self._parts.append((self.sheet, row, hash_, status, key_text))
         return keep
+
+    @property
+    def read(self) -> int:
+        """Rows noted, blank ones included."""
+        return sum(len(part[1]) for part in self._parts)
+
+    def table(self) -> pa.Table:
+        """Every row noted: sheet, row, hash, status, key_text."""
+        schema = pa.schema([("sheet", pa.int32()), ("row", pa.int64()), ("hash", pa.uint64()),
+                            ("status", pa.int8()), ("key_text", pa.string())])
+        return pa.Table.from_batches([
+            pa.RecordBatch.from_arrays([pa.repeat(pa.scalar(sheet, pa.int32()), len(row)),
+                                        *(c.combine_chunks() for c in (row, hash_, status,
+                                                                       key_text))],
+                                       schema=schema)
+            for sheet, row, hash_, status, key_text in self._parts], schema=schema)
 
 
 class _FileRows:
@@ -414,17 +412,16 @@ class _FileRows:
         con = loader.con
         register_functions(con)
         # The load's own connection: the function lives as long as it (one file).
-        con.create_function(NOTE, self._note,
-                            ["BIGINT", "UBIGINT", "BOOLEAN", "BOOLEAN", "BOOLEAN", "VARCHAR"],
-                            "BOOLEAN", type="arrow", side_effects=True,
-                            null_handling="special")
+        con.create_function(NOTE, self._note, ["BIGINT", "UBIGINT", "TINYINT", "VARCHAR",
+                                               "BOOLEAN"], "BOOLEAN", type="arrow",
+                            side_effects=True, null_handling="special")
         _report_progress(con)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {KNOWN_FACILITY_CODES} AS "
                     "SELECT DISTINCT unnest(?::VARCHAR[]) AS code", [sorted(codes)])
 
-    def _note(self, row: pa.Array, hash_: pa.Array, identified: pa.Array, blank: pa.Array,
-              failed: pa.Array, key_text: pa.Array) -> pa.Array:
-        return self.notes(row, hash_, identified, blank, failed, key_text)
+    def _note(self, row: pa.ChunkedArray, hash_: pa.ChunkedArray, status: pa.ChunkedArray,
+              key_text: pa.ChunkedArray, keep: pa.ChunkedArray) -> pa.ChunkedArray:
+        return self.notes(row, hash_, status, key_text, keep)
 
     def load(self, loader: Loader, dataset: Dataset, plans: list[SheetPlan],
              checks: CheckRun) -> None:
@@ -447,8 +444,8 @@ class _FileRows:
         """Insert the sheet's records into `table` in one query, which notes every row it
         reads through the noting function (its filter: it keeps the records)."""
         records = (f"SELECT * EXCLUDE ({', '.join(HELPERS)}), false AS is_exact_duplicate "
-                   f"FROM ({{}}) WHERE {NOTE}(source_row, {HASH}, {IDENTIFIED}, {BLANK}, "
-                   f"{KEY_FAILED}, {KEY_TEXT})")
+                   f"FROM ({{}}) WHERE {NOTE}(source_row, {HASH}, {STATUS}, {KEY_TEXT}, "
+                   f"{STATUS} < {BLANK})")
         relation = self.reader.relation(rows.plan)
         if relation is None:
             self._insert_parts(loader, table, rows, records.format(rows.query("part")))
@@ -472,9 +469,11 @@ class _FileRows:
     def _insert_relation(self, loader: Loader, table: str, rows: SheetRows, records: str,
                          relation: str) -> None:
         """The query over the reader's relation. A relation that reads on one thread (a CSV's:
-        DuckDB numbers its records only so) is read by a query of its own, whose rows stream
-        into the query that types them: that one, the bulk of the work, runs on every thread."""
-        if not self.reader.serial:
+        DuckDB numbers its records only so) is read, when DuckDB has more, by a query of its
+        own, whose rows stream into the query that types them: that one, the bulk of the work,
+        runs on every thread."""
+        (threads,) = loader.execute("SELECT current_setting('threads')")[0]
+        if not self.reader.serial or int(threads) == 1:
             with self._reporting(loader.con):
                 loader.insert(table, records.format(rows.query(relation)))
             return
@@ -543,14 +542,18 @@ class _FileRows:
     def _account(self, loader: Loader, table: str, sheets: list[SheetRows],
                  notes: _Notes) -> None:
         accounting, prefix = self.outcome.accounting, self.context.record_prefix
-        failed = sum(t.num_rows for t in notes.failed)
-        blank = notes.blank + sum(self.reader.unread_blank_rows(rows.plan) for rows in sheets)
+        noted = notes.table()
+        kept, blank, failed, named = loader.execute(
+            f"SELECT count(*) FILTER (WHERE status < {BLANK}), count(*) FILTER (WHERE status = "
+            f"{BLANK}), count(*) FILTER (WHERE status = {UNREADABLE_KEY}), count(*) FILTER "
+            f"(WHERE status = {NAMED}) FROM part", noted)[0]
+        blank += sum(self.reader.unread_blank_rows(rows.plan) for rows in sheets)
         duplicates = 0
-        if notes.named:
+        if named:
             # Two equal rows are the same record twice only if they name whom they are
             # about: without an identifier (the UW production) equal rows are different
             # people's. Equal rows have the same identifiers, so only named rows are compared.
-            flagged = _duplicates(loader, pa.concat_tables(notes.named))
+            flagged = _duplicates(loader, noted)
             duplicates = flagged.num_rows
             if duplicates:
                 loader.execute(
@@ -559,12 +562,11 @@ class _FileRows:
                     f"record_id IN (SELECT {literal(prefix + ':')} || sheet || ':' || row "
                     "FROM part)", flagged)
         if failed:
-            quarantined = pa.concat_tables(notes.failed)
             for rows in sheets:
-                self._quarantine(loader, rows, quarantined)
-        accounting.rows_read += notes.kept + failed
+                self._quarantine(loader, rows, noted)
+        accounting.rows_read += kept + failed
         accounting.rows_duplicate += duplicates
-        accounting.rows_loaded += notes.kept - duplicates
+        accounting.rows_loaded += kept - duplicates
         accounting.quarantined_rows += failed
         if blank:
             self.outcome.warnings.append(f"{self.outcome.path.name}: {blank:,} blank rows (no "
@@ -581,7 +583,7 @@ class _FileRows:
         chosen = (f"SELECT {literal(self.context.sha256)}, {literal(self.context.file_name)}, "
                  f"{sheet} AS sheet, row, {cell} AS cell, "
                  f"{quarantine_reason(column.header, 'key_text')} AS reason FROM part "
-                 f"WHERE sheet = {plan.index} ORDER BY row")
+                 f"WHERE sheet = {plan.index} AND status = {UNREADABLE_KEY} ORDER BY row")
         loader.execute(f"INSERT INTO {QUARANTINE} {chosen}", quarantined)
         if self.outcome.first_quarantined is None:
             first = loader.execute(f"SELECT sheet, row, cell, reason FROM ({chosen}) LIMIT 1",
@@ -707,10 +709,11 @@ def _key_date(con: duckdb.DuckDBPyConnection, rows: SheetRows, part: pa.Table):
 
 
 def _duplicates(loader: Loader, part: pa.Table) -> pa.Table:
-    """The (sheet, row) of each row whose hash an earlier row of the file has (`part`: the
-    sheet, row and hash of every row compared)."""
+    """The (sheet, row) of each record naming someone whose hash an earlier one of the file
+    has (`part`: every row noted)."""
+    named = f"(SELECT sheet, row, hash FROM part WHERE status = {NAMED})"
     return loader.con.sql(
-        "SELECT sheet, row FROM part WHERE hash IN (SELECT hash FROM part GROUP BY hash "
+        f"SELECT sheet, row FROM {named} WHERE hash IN (SELECT hash FROM {named} GROUP BY hash "
         "HAVING count(*) > 1) QUALIFY row_number() OVER (PARTITION BY hash ORDER BY sheet, row) "
         "> 1").to_arrow_table()
 
