@@ -47,7 +47,6 @@ from iceledger.metrics.detention import (
 )
 from iceledger.metrics.registry import (
     OVERLAPPING_ROWS,
-    UNDECLARED_TOTALS,
     Disclosure,
     Metric,
     MetricParams,
@@ -151,6 +150,9 @@ class Share:
     name: str
     with_data: Callable[[ir.Table], ir.BooleanValue]
     matching: Callable[[ir.Table], ir.BooleanValue]
+    # The share whose matching records include all of this one's (over 5 years holds over 10),
+    # over the same records: the difference counts people, and public outputs protect it.
+    within: str | None = None
 
 
 def flag(rows: ir.Table, shares: tuple[Share, ...]) -> ir.Table:
@@ -262,6 +264,20 @@ class Indicator:
     monthly_count: str = "matching"
     # The monthly metric's default chart: each indicator's share, unless `monthly` says other.
     view: View = View("share", "share of records", group="indicator")
+    # How public outputs read the monthly metric's columns, when `monthly` gives its own.
+    monthly_disclosure: Disclosure | None = None
+
+    def disclosure(self) -> Disclosure:
+        """The monthly metric's: its own, or that of the rows `monthly_shares` gives (one per
+        month, key and indicator), where the records without the value and those with it that
+        do not match count people too, and so does a share's excess over one nested in it."""
+        if self.monthly:
+            return self.monthly_disclosure or Disclosure()
+        return Disclosure(
+            keys=(*self.keys, "indicator"),
+            parts=(("records", "with_data"), ("with_data", "matching")),
+            nested=tuple(("indicator", s.name, s.within) for s in self.shares if s.within),
+        )
 
 
 def register_indicator(indicator: Indicator) -> None:
@@ -297,7 +313,7 @@ def register_indicator(indicator: Indicator) -> None:
             filters=indicator.filters,
             count_column=indicator.monthly_count,
             view=indicator.view,
-            disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
+            disclosure=indicator.disclosure(),
         )
     )
     register(
@@ -504,8 +520,9 @@ register_indicator(
                 f"over_{years}_years",
                 _entered_before,
                 lambda rows, years=years: _years_in_country(rows) >= years,
+                within=f"over_{fewer}_years" if fewer else None,
             )
-            for years in LONG_TERM_YEARS
+            for fewer, years in zip((None, *LONG_TERM_YEARS), LONG_TERM_YEARS)
         ),
         dimensions=STAY_DIMENSIONS,
         filters=("aor", "criminality", "citizenship_country"),
@@ -626,9 +643,11 @@ register_indicator(
         tables=(FOIA_STAYS, FOIA_STINTS, FOIA_RELEASES),
         population=_birth_population,
         shares=(
-            Share("under_18_lower_bound", _age_known, lambda r: r.age_high < 18),
+            Share("under_18_lower_bound", _age_known, lambda r: r.age_high < 18,
+                  within="under_18_upper_bound"),
             Share("under_18_upper_bound", _age_known, lambda r: r.age_low < 18),
-            Share("aged_65_plus_lower_bound", _age_known, lambda r: r.age_low >= 65),
+            Share("aged_65_plus_lower_bound", _age_known, lambda r: r.age_low >= 65,
+                  within="aged_65_plus_upper_bound"),
             Share("aged_65_plus_upper_bound", _age_known, lambda r: r.age_high >= 65),
         ),
         dimensions=STAY_DIMENSIONS,
@@ -820,6 +839,13 @@ register_indicator(
         filters=POPULATION_FILTERS,
         monthly=_not_removable_monthly,
         monthly_count="not_removable",
+        # A month under two rates has a row per rate: the rate is a key of the rows.
+        monthly_disclosure=Disclosure(
+            keys=("rate_usd_per_day",),
+            parts=(("stays_ended", "with_case_status"), ("with_case_status", "not_removable")),
+            facts=RATE_COLUMNS,
+            measures=("bed_days",),
+        ),
     )
 )
 
@@ -887,7 +913,10 @@ register_indicator(
 register(
     Metric(
         name="removals_by_case_category",
-        disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
+        disclosure=Disclosure(
+            keys=("case_category",),
+            totals=(("removals_with_case_category", "removals", "case_category"),),
+        ),
         view=View("share", "share of removals", group="case_category"),
         title="Removals by case category (expedited, reinstatement, final order ...), by month",
         question=QUESTION,
@@ -994,6 +1023,13 @@ register_indicator(
         filters=ARREST_FILTERS,
         monthly=_rearrests_monthly,
         monthly_count="repeat_arrests",
+        monthly_disclosure=Disclosure(
+            parts=(
+                ("arrests", "arrests_with_identifier"),
+                ("arrests_with_identifier", "repeat_arrests"),
+                ("repeat_arrests", "people_rearrested"),
+            ),
+        ),
     )
 )
 
