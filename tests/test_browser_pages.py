@@ -1,7 +1,8 @@
 """The pages a reader publishes from, in Debian's chromium: on a synthetic FOIA warehouse (the
 demo's pipeline) and on the real workbooks alone. Every drawn chart's axis carries its measure's
 unit; no page is empty; the home page opens with dated, cited facts; facility and field-office
-pages draw a time series; nothing scrolls sideways at 390 px; a shared URL restores the filters.
+pages draw a time series; nothing scrolls sideways at 390 px; a shared URL restores the filters
+and each card's breakdown.
 Screenshots go to test-artifacts/ (gitignored)."""
 
 from __future__ import annotations
@@ -132,6 +133,41 @@ def test_a_shared_url_restores_the_filters(browser, full_server):
     page.select_option("select[name='aor']", "")
     assert "aor=" not in page.evaluate("window.location.search")
     _close(page, f"shared-url-{server.kind}")
+
+
+def test_a_shared_url_restores_each_cards_breakdown_and_column(browser, full_server):
+    server = full_server
+    page = _open(browser, f"{server.url}/pages/volume")
+    name, by = page.evaluate("""() => {
+      const card = [...document.querySelectorAll(".card[data-state='drawn']")]
+        .find((c) => c.querySelector("select.by").options.length > 1);
+      return [card.dataset.metric, card.querySelector("select.by").options[1].value];
+    }""")
+    card = f".card[data-metric='{name}']"
+    page.select_option(f"{card} select.by", by)
+    # The choice goes into the address at once, and the card is redrawn broken down.
+    assert f"{name}.by={by}" in page.evaluate("window.location.search")
+    page.wait_for_function(f"""() => {{
+      const card = document.querySelector("{card}");
+      return card.dataset.state === 'drawn' && card.dataset.query.includes('by={by}');
+    }}""")
+    column = page.eval_on_selector(f"{card} select.value", "s => s.options[1].value")
+    page.select_option(f"{card} select.value", column)
+    page.wait_for_function(f"""() => document.querySelector("{card}").dataset.state === 'drawn'
+      && document.querySelector("{card}").dataset.query.includes('value={column}')""")
+    shared = page.evaluate("window.location.href")
+    assert f"{name}.value={column}" in shared
+    page.context.close()
+    # Opened from the shared address, the card is drawn as it was chosen.
+    page = _open(browser, shared)
+    assert page.eval_on_selector(f"{card} select.by", "s => s.value") == by
+    assert page.eval_on_selector(f"{card} select.value", "s => s.value") == column
+    query = page.eval_on_selector(card, "c => c.dataset.query")
+    assert f"by={by}" in query and f"value={column}" in query
+    # Back to no breakdown: the address forgets it.
+    page.select_option(f"{card} select.by", "")
+    assert f"{name}.by=" not in page.evaluate("window.location.search")
+    _close(page, f"shared-card-{server.kind}")
 
 
 def test_facility_and_field_office_pages_draw_a_time_series(browser, workbooks_warehouse):

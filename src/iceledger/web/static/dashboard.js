@@ -208,19 +208,41 @@ async function drawMap(releaseDate = new URLSearchParams(window.location.search)
   }
 }
 
-// The page's filters live in its URL, so that a view can be shared: read on load, written on
-// every change (replaceState: no history entry per click).
-function restoreFilters(form) {
+// The page's view lives in its URL, so that it can be shared: the filters under their names, and
+// each card's breakdown and column under `<metric>.by` and `<metric>.value`. Read on load,
+// written on every change (replaceState: no history entry per click).
+const CARD_CHOICES = { by: "select.by", value: "select.value" };
+
+function restoreView(form) {
   const params = new URLSearchParams(window.location.search);
-  for (const field of form.elements) {
+  for (const field of form ? form.elements : []) {
     if (field.name && params.has(field.name)) field.value = params.get(field.name);
+  }
+  for (const card of document.querySelectorAll(".card[data-metric]")) {
+    for (const [choice, selector] of Object.entries(CARD_CHOICES)) {
+      const select = card.querySelector(selector);
+      const wanted = params.get(`${card.dataset.metric}.${choice}`);
+      if (!select || !wanted) continue;
+      // The columns a card can show arrive with its first response: offer the wanted one now,
+      // and the response's list keeps it if the metric has it.
+      if (![...select.options].some((o) => o.value === wanted)) {
+        select.append(Object.assign(document.createElement("option"), { value: wanted, textContent: wanted }));
+      }
+      select.value = wanted;
+    }
   }
 }
 
-function rememberFilters(form) {
+function rememberView(form) {
   const params = new URLSearchParams();
-  for (const field of form.elements) {
+  for (const field of form ? form.elements : []) {
     if (field.name && field.value) params.set(field.name, field.value);
+  }
+  for (const card of document.querySelectorAll(".card[data-metric]")) {
+    for (const [choice, selector] of Object.entries(CARD_CHOICES)) {
+      const select = card.querySelector(selector);
+      if (select && select.value) params.set(`${card.dataset.metric}.${choice}`, select.value);
+    }
   }
   const query = params.toString();
   window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
@@ -243,16 +265,19 @@ async function drawInlineCharts() {
 document.addEventListener("DOMContentLoaded", () => {
   drawInlineCharts();
   const form = document.getElementById("filters");
+  restoreView(form);
   if (form) {
-    restoreFilters(form);
     form.addEventListener("change", () => {
-      rememberFilters(form);
+      rememberView(form);
       drawAllCards();
     });
     form.addEventListener("submit", (event) => event.preventDefault());
   }
   for (const select of document.querySelectorAll(".card select.by, .card select.value")) {
-    select.addEventListener("change", () => drawCard(select.closest(".card")));
+    select.addEventListener("change", () => {
+      rememberView(form);
+      drawCard(select.closest(".card"));
+    });
   }
   drawAllCards();
   if (document.getElementById("map-card")) drawMap();
