@@ -8,7 +8,7 @@ Screenshots go to test-artifacts/ (gitignored)."""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 import pytest
 from test_browser_dashboard import ARTIFACTS, WATCH_PAGE, _Server
@@ -168,6 +168,43 @@ def test_a_shared_url_restores_each_cards_breakdown_and_column(browser, full_ser
     page.select_option(f"{card} select.by", "")
     assert f"{name}.by=" not in page.evaluate("window.location.search")
     _close(page, f"shared-card-{server.kind}")
+
+
+RANKING_LINKS = """(name) => [...document.querySelectorAll(
+  `.card[data-metric='${name}'] .ranking a`)].map((a) => a.getAttribute('href'))"""
+
+
+def test_the_field_office_ranking_links_each_office_to_its_page(browser, full_server):
+    page = _open(browser, f"{full_server.url}/pages/volume")
+    links = page.evaluate(RANKING_LINKS, "field_office_ranking")
+    assert len(links) >= 5 and all(link.startswith("/field-offices/") for link in links)
+    # The FOIA records name the office; its page is at its code, and without workbooks it still
+    # leads to the office's figures, page by page, filtered to it.
+    # The ranking is folded under the chart; opened, each office is a link.
+    page.click(".card[data-metric='field_office_ranking'] .ranking summary")
+    page.click(f".card[data-metric='field_office_ranking'] .ranking a[href='{links[0]}']")
+    page.wait_for_load_state()
+    assert re.search(r"/field-offices/[A-Z]{3}$", page.url), page.url
+    filtered = page.get_attribute("nav.office-pages a[href^='/pages/volume']", "href")
+    page.context.close()
+    page = _open(browser, f"{full_server.url}{filtered}")
+    office = filtered.split("aor=")[1]
+    assert page.eval_on_selector("select[name='aor']", "s => s.value") == unquote_plus(office)
+    _close(page, "office-from-ranking")
+
+
+def test_facility_and_office_rankings_link_to_their_pages(browser, workbooks_warehouse):
+    with _Server(create_app(workbooks_warehouse, public=True)) as running:
+        page = _open(browser, f"{running.url}/pages/detention")
+        facilities = page.evaluate(RANKING_LINKS, "facility_population")
+        offices = page.evaluate(RANKING_LINKS, "field_office_population")
+        assert len(facilities) >= 50 and all(f.startswith("/facilities/") for f in facilities)
+        assert len(offices) >= 20 and all(o.startswith("/field-offices/") for o in offices)
+        page.click(".card[data-metric='facility_population'] .ranking summary")
+        page.click(f".card[data-metric='facility_population'] .ranking a[href='{facilities[0]}']")
+        page.wait_for_selector("#chart-history[data-state='drawn']")
+        assert page.url.endswith(facilities[0])
+        _close(page, "facility-from-ranking")
 
 
 def test_facility_and_field_office_pages_draw_a_time_series(browser, workbooks_warehouse):

@@ -57,8 +57,9 @@ def test_each_default_chart_draws_its_measure_under_its_unit(service):
         spec = charts.metric_chart(metric.unit, result.table, json_rows(result.table),
                                    result.time_column, (), count_column=metric.count_column,
                                    view=view)
+        linked = {"link": {"field": view.group, "path": view.link}} if view.link else {}
         assert spec["usermeta"] == {"measure": view.measure, "unit": view.unit,
-                                    "mark": view.mark}, metric.name
+                                    "mark": view.mark} | linked, metric.name
         assert measure_titles(spec, view) == {view.unit}, metric.name
         compiled = vl_convert.vegalite_to_vega({**spec, "width": 600})
         assert compiled.get("marks"), metric.name

@@ -87,6 +87,10 @@ def view_chart(view: View, table: pa.Table, rows: list[dict], time_column: str |
     """The declared view of a metric, drawn from `rows`."""
     spec = _base(rows) | {"usermeta": {"measure": view.measure, "unit": view.unit,
                                        "mark": view.mark}}
+    if _linked(view, table, breakdowns):
+        # Each group has its own page: the marks link to it, and the dashboard lists the groups
+        # with their links beside the chart.
+        spec["usermeta"]["link"] = {"field": view.group, "path": view.link}
     draw = {"line": _line, "bars": _bars, "dots": _dots, "paired": _paired, "funnel": _funnel,
             "heatmap": _heatmap, "step": _step}[view.mark]
     return spec | draw(view, table, time_column, breakdowns)
@@ -261,11 +265,21 @@ def _bars(view: View, table: pa.Table, time_column: str | None,
                          {"filter": f"datum._rank <= {BARS_MAX}"}]
             title = {"text": "", "subtitle": f"The {BARS_MAX} largest of {groups}; the data "
                      "have them all.", "anchor": "start"}
-        if view.link and group == view.group:
-            transform.append({"calculate": f"'{view.link}' + datum['{group}']", "as": "_page"})
+        if _linked(view, table, breakdowns):
+            transform.append(_page_of(view))
             encoding["href"] = {"field": "_page"}
     return {"height": {"step": 14}, "transform": transform, "mark": {"type": "bar"},
             "encoding": encoding} | ({"title": title} if title else {})
+
+
+def _linked(view: View, table: pa.Table, breakdowns: tuple[str, ...]) -> bool:
+    """Whether the chart's groups are the view's own, each with a page to link to."""
+    return bool(view.link and view.group in table.column_names
+                and (breakdowns or (view.group,))[0] == view.group)
+
+
+def _page_of(view: View) -> dict:
+    return {"calculate": f"'{view.link}' + datum['{view.group}']", "as": "_page"}
 
 
 def _dots(view: View, table: pa.Table, time_column: str | None,
@@ -368,8 +382,10 @@ def _heatmap(view: View, table: pa.Table, time_column: str,
     group = breakdowns[0] if breakdowns else view.group
     stroke = ({"stroke": {"condition": {"test": "datum.bottom_decile", "value": TARGET_COLOR},
                           "value": None}} if "bottom_decile" in table.column_names else {})
+    linked = _linked(view, table, breakdowns)
     return {
         "height": {"step": 14},
+        "transform": [_page_of(view)] if linked else [],
         "mark": {"type": "rect", "strokeWidth": 2},
         "encoding": {
             "x": {"field": time_column, "type": "ordinal", "timeUnit": "utcyearmonth",
@@ -378,7 +394,7 @@ def _heatmap(view: View, table: pa.Table, time_column: str,
             "color": {"field": view.measure, "type": "quantitative", "title": view.unit,
                       "scale": {"scheme": "blues"}, "legend": {"orient": "bottom"}},
             "tooltip": _tooltip(table),
-        } | stroke,
+        } | stroke | ({"href": {"field": "_page"}} if linked else {}),
     }
 
 
