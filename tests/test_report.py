@@ -100,7 +100,9 @@ def test_claims_are_held_against_the_record(report, html):
 
 def _pdf_text(path) -> str:
     """The text drawn on the PDF's pages (fpdf2 deflates each page's content stream)."""
-    pages = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", path.read_bytes(), re.S)
+    # fpdf2 writes "stream\n", the data, "\nendstream": a data byte just before it may be a
+    # carriage return, which is the data's own.
+    pages = re.findall(rb"stream\r?\n(.*?)\nendstream", path.read_bytes(), re.S)
     texts = []
     for page in pages:
         try:

@@ -475,7 +475,11 @@ def _outcomes_period(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
 
 _register(
     name="detainer_outcomes_period",
-    disclosure=Disclosure(facts=("period_start", "period_end")),
+    # Detainers not lifted, and lifted for another reason, count people too.
+    disclosure=Disclosure(
+        facts=("period_start", "period_end"),
+        parts=(("detainers", "lifted"), ("lifted", "ice_custody", "released_or_declined")),
+    ),
     view=View("released_or_declined_share", "share of detainers", "dots",
               also=("ice_custody_share",)),
     title="Detainers released or declined by the holding agency, over a period",
