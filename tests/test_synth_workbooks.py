@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict
+from datetime import timedelta
 
 import ibis
 import pytest
@@ -13,7 +14,14 @@ import pytest
 from iceledger import metrics  # noqa: F401 - importing registers every metric
 from iceledger.metrics.registry import compute
 from iceledger.sources.stats.ingest import ingest_stats
-from iceledger.synth.workbooks import ICE_SHARE, write_synthetic_workbooks
+from iceledger.synth.workbooks import ATD_STATUS, ICE_SHARE, write_synthetic_workbooks
+from iceledger.tables import (
+    STATS_ADP_BY_FACILITY_TYPE,
+    STATS_ALOS_BY_FACILITY_TYPE,
+    STATS_ATD_STATUS,
+    STATS_BOOK_INS_BY_FACILITY_TYPE,
+    STATS_REMOVALS,
+)
 from iceledger.warehouse import Warehouse
 
 
@@ -70,3 +78,67 @@ def test_published_book_outs_by_reason_are_the_stays_that_ended(warehouse):
     assert len(both) >= 5
     assert all(r["published_book_outs"] == r["foia_book_outs"] for r in both)
     backend.disconnect()
+
+
+def _table(warehouse, name: str) -> list[dict]:
+    with Warehouse(warehouse).connect(read_only=True) as con:
+        cursor = con.execute(f"SELECT * FROM {name}")
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _newest(rows: list[dict]) -> list[dict]:
+    newest = max(r["snapshot_date"] for r in rows)
+    return [r for r in rows if r["snapshot_date"] == newest]
+
+
+def test_family_detention_tables_round_trip(warehouse):
+    adp = _newest(_table(warehouse, STATS_ADP_BY_FACILITY_TYPE))
+    alos = _newest(_table(warehouse, STATS_ALOS_BY_FACILITY_TYPE))
+    assert {r["facility_type"] for r in adp} == {"Total", "FSC", "Adult"}
+    by_month = defaultdict(dict)
+    for r in adp:
+        if r["adp"] is not None:  # the months after the snapshot are printed blank
+            by_month[r["month"]][r["facility_type"]] = r["adp"]
+    assert len(by_month) >= 3
+    for month, parts in by_month.items():
+        assert parts["Total"] == pytest.approx(parts["FSC"] + parts["Adult"]), month
+    assert any(r["alos_days"] for r in alos if r["facility_type"] == "Total")
+    backend = ibis.duckdb.connect(str(warehouse), read_only=True)
+    # Whole months: the Total is the FOIA stints' mean midnight population over all facilities.
+    held = defaultdict(int)
+    for r in compute("detained_population_daily", backend,
+                     metrics.MetricParams(by=("facility_code",))).to_pylist():
+        held[r["date"]] += r["population_midnight"]
+    days = defaultdict(list)
+    for r in compute("population_criminality", backend).to_pylist():
+        days[r["date"].replace(day=1)].append(held.get(r["date"], 0))
+    snapshot = adp[0]["snapshot_date"]
+    whole = [m for m in by_month if (m.replace(day=28) + timedelta(days=4)).replace(day=1)
+             <= snapshot]
+    assert len(whole) >= 3
+    for month in whole:
+        assert by_month[month]["Total"] == pytest.approx(sum(days[month]) / len(days[month]))
+    rows = compute("published_family_detention", backend).to_pylist()
+    backend.disconnect()
+    assert rows and all(r["all_adp"] is not None for r in rows)
+
+
+def test_family_unit_tables_round_trip(warehouse):
+    book_ins = _newest(_table(warehouse, STATS_BOOK_INS_BY_FACILITY_TYPE))
+    total = {(r["facility_type"], r["criminality"]): r["book_ins"] for r in book_ins}
+    assert total[("Total", "Total")] == total[("FSC", "Total")] + total[("Adult", "Total")] > 0
+    removals = {r["category"]: r["removals"]
+                for r in _newest(_table(warehouse, STATS_REMOVALS))}
+    assert set(removals) == {"Total", "Removals with a FAMU Identifier"}
+    assert removals["Total"] >= removals["Removals with a FAMU Identifier"]
+    atd = {r["status"]: r["participants"] for r in _newest(_table(warehouse, STATS_ATD_STATUS))}
+    assert atd == {label: count for label, count, _ in ATD_STATUS} | {
+        "Total": sum(count for _, count, _ in ATD_STATUS)}
+    backend = ibis.duckdb.connect(str(warehouse), read_only=True)
+    rows = compute("published_family_units", backend).to_pylist()
+    backend.disconnect()
+    populations = {r["population"] for r in rows}
+    assert {"book-ins into family facilities (FSC/FRC)",
+            "removals with a family-unit (FAMU) identifier",
+            "alternatives to detention: family units (FAMU)"} <= populations
