@@ -12,15 +12,16 @@ import ibis
 import pytest
 
 from iceledger import metrics  # noqa: F401 - importing registers every metric
+from iceledger import tables
 from iceledger.metrics.registry import compute
 from iceledger.sources.stats.ingest import ingest_stats
-from iceledger.synth.workbooks import ATD_STATUS, ICE_SHARE, write_synthetic_workbooks
-from iceledger.tables import (
-    STATS_ADP_BY_FACILITY_TYPE,
-    STATS_ALOS_BY_FACILITY_TYPE,
-    STATS_ATD_STATUS,
-    STATS_BOOK_INS_BY_FACILITY_TYPE,
-    STATS_REMOVALS,
+from iceledger.synth.workbooks import (
+    ATD_STATUS,
+    ICE_SHARE,
+    SEGREGATION,
+    SEMIANNUAL,
+    TRANSGENDER,
+    write_synthetic_workbooks,
 )
 from iceledger.warehouse import Warehouse
 
@@ -93,8 +94,8 @@ def _newest(rows: list[dict]) -> list[dict]:
 
 
 def test_family_detention_tables_round_trip(warehouse):
-    adp = _newest(_table(warehouse, STATS_ADP_BY_FACILITY_TYPE))
-    alos = _newest(_table(warehouse, STATS_ALOS_BY_FACILITY_TYPE))
+    adp = _newest(_table(warehouse, tables.STATS_ADP_BY_FACILITY_TYPE))
+    alos = _newest(_table(warehouse, tables.STATS_ALOS_BY_FACILITY_TYPE))
     assert {r["facility_type"] for r in adp} == {"Total", "FSC", "Adult"}
     by_month = defaultdict(dict)
     for r in adp:
@@ -125,14 +126,15 @@ def test_family_detention_tables_round_trip(warehouse):
 
 
 def test_family_unit_tables_round_trip(warehouse):
-    book_ins = _newest(_table(warehouse, STATS_BOOK_INS_BY_FACILITY_TYPE))
+    book_ins = _newest(_table(warehouse, tables.STATS_BOOK_INS_BY_FACILITY_TYPE))
     total = {(r["facility_type"], r["criminality"]): r["book_ins"] for r in book_ins}
     assert total[("Total", "Total")] == total[("FSC", "Total")] + total[("Adult", "Total")] > 0
     removals = {r["category"]: r["removals"]
-                for r in _newest(_table(warehouse, STATS_REMOVALS))}
+                for r in _newest(_table(warehouse, tables.STATS_REMOVALS))}
     assert set(removals) == {"Total", "Removals with a FAMU Identifier"}
     assert removals["Total"] >= removals["Removals with a FAMU Identifier"]
-    atd = {r["status"]: r["participants"] for r in _newest(_table(warehouse, STATS_ATD_STATUS))}
+    atd = {r["status"]: r["participants"]
+           for r in _newest(_table(warehouse, tables.STATS_ATD_STATUS))}
     assert atd == {label: count for label, count, _ in ATD_STATUS} | {
         "Total": sum(count for _, count, _ in ATD_STATUS)}
     backend = ibis.duckdb.connect(str(warehouse), read_only=True)
@@ -142,3 +144,45 @@ def test_family_unit_tables_round_trip(warehouse):
     assert {"book-ins into family facilities (FSC/FRC)",
             "removals with a family-unit (FAMU) identifier",
             "alternatives to detention: family units (FAMU)"} <= populations
+
+
+def _rows(warehouse, metric: str) -> list[dict]:
+    backend = ibis.duckdb.connect(str(warehouse), read_only=True)
+    rows = compute(metric, backend).to_pylist()
+    backend.disconnect()
+    return rows
+
+
+def test_transgender_table_round_trips(warehouse):
+    printed = {r["category"]: r["people"]
+               for r in _newest(_table(warehouse, tables.STATS_TRANSGENDER))}
+    held = dict(TRANSGENDER[1:])
+    assert printed["Currently Detained"] == sum(held.values())
+    rows = _rows(warehouse, "published_transgender_detainees")
+    newest = rows[-1]
+    assert newest["book_ins_fytd"] == TRANSGENDER[0][1]
+    assert newest["detained"] == sum(held.values())
+    assert newest["detained_with_final_order"] == held["Currently Detained with Final Order"]
+
+
+def test_vulnerable_segregation_table_round_trips(warehouse):
+    printed = _table(warehouse, tables.STATS_SEGREGATION_VULNERABLE)
+    quarters = {(r["data_fiscal_year"], r["quarter"]) for r in printed}
+    assert len(quarters) >= 2
+    rows = _rows(warehouse, "published_vulnerable_segregation")
+    by_reason = {r["placement_reason"]: r["placements"] for r in rows
+                 if (r["data_fiscal_year"], r["quarter"]) == max(quarters)}
+    assert by_reason == {reason: n for reason, n, _, _ in SEGREGATION} | {
+        "Total": sum(n for _, n, _, _ in SEGREGATION)}
+
+
+def test_semiannual_tables_round_trip(warehouse):
+    printed = _table(warehouse, tables.STATS_SEMIANNUAL)
+    assert {(r["population"], r["action"]) for r in printed} == {
+        (population, action) for population in
+        ("United States Armed Forces", "United States Citizens", "Parents of USC")
+        for action in ("Arrests", "Book-ins", "Removals")}
+    rows = _rows(warehouse, "published_special_populations")
+    expected = {(population.removesuffix(" Alien"), action.replace("Bookins", "Book-ins")): n
+                for population, actions in SEMIANNUAL for action, n in actions}
+    assert rows and all(r["people"] == expected[(r["population"], r["action"])] for r in rows)

@@ -3,10 +3,13 @@
 The demo has no real workbooks, so its published-statistics views would be empty. These writes a
 few small workbooks in the layout ICE prints (the captions, header rows and sheet names that
 data/layouts/stats_tables.toml reads): currently detained by criminality and arresting agency,
-initial book-ins, average daily population and average length of stay by month, and the
-facilities list. Their figures are computed from the synthetic FOIA records in the warehouse
-(midnight populations, book-ins, stays), so the reconciliation views compare like with like; the
-ICE/CBP split is invented (ICE_SHARE), since the synthetic records carry no arresting agency.
+initial book-ins, average daily population and average length of stay by month and by facility
+type, removals, and the facilities list. Their figures are computed from the synthetic FOIA
+records in the warehouse (midnight populations, book-ins, stays), so the reconciliation views
+compare like with like; the ICE/CBP split is invented (ICE_SHARE), since the synthetic records
+carry no arresting agency. The tables the records cannot speak to (ATD participants by family
+status, transgender detainees, segregation of vulnerable people, the semiannual tables) carry
+small invented figures, documented in docs/synthetic-data.md.
 Every file name starts with SYNTHETIC_ and every sheet says so.
 """
 
@@ -37,8 +40,24 @@ RELEASE_OFFSETS = (56, 28, 0)
 FAMILY, ADULT = "FSC", "Adult"
 FACILITY_TYPES = ("Total", FAMILY, ADULT)
 # Alternatives to detention: the synthetic records hold no participants, so these counts and
-# average lengths in program (days) are invented, the same in every release (docs/synthetic-data.md).
+# average lengths in program (days) are invented, the same in every release
+# (docs/synthetic-data.md).
 ATD_STATUS = (("FAMU", 1_240, 410.0), ("Single Adult", 2_860, 365.0))
+# Segregation placements of vulnerable people in each fiscal quarter, with the average
+# consecutive and cumulative days: invented (the synthetic records hold no segregation), the
+# same every quarter.
+SEGREGATION = (("Disciplinary", 24, 14.5, 19.0), ("Facility Security Threat", 11, 21.0, 27.5),
+               ("Medical/Mental Health", 36, 10.5, 13.0), ("Protective Custody", 12, 12.0, 18.0))
+# Transgender people: book-ins so far in the fiscal year, and those held on the data date with
+# and without a final order of removal: invented, the same in every release.
+TRANSGENDER = (("Total Book-Ins for FY", 30), ("Currently Detained with Final Order", 11),
+               ("Currently Detained without Final Order", 14))
+# The semiannual tables: arrests, book-ins and removals per fiscal year of U.S. citizens,
+# parents of U.S. citizens and armed-forces members, invented, the same every year.
+SEMIANNUAL = (("United States Armed Forces Alien", (("Arrests", 12), ("Bookins", 15),
+                                                    ("Removals", 10))),
+              ("United States Citizens", (("Arrests", 14), ("Bookins", 11), ("Removals", 10))),
+              ("Parents of USC", (("Arrests", 240), ("Bookins", 260), ("Removals", 130))))
 
 
 def fiscal_year(day: date) -> int:
@@ -220,6 +239,9 @@ def _write(out_dir: Path, as_of: date, daily, alos, book_outs, by_facility,
     for column, text in enumerate(("Technology", "Count", "Daily Tech Cost"), start=1):
         atd.cell(4, column, text)
     _atd_status(atd, 7, fy)
+    _semiannual(book.create_sheet("Semiannual"), year)
+    _transgender(book.create_sheet(f"{fy} Trans. Detainee Pop"), year, as_of)
+    _vulnerable_segregation(book.create_sheet("Vulnerable & Special Population"), as_of)
     path = out_dir / f"SYNTHETIC_{fy}_detentionStats{as_of:%m%d%Y}.xlsx"
     book.save(path)
     return path
@@ -433,3 +455,64 @@ def _atd_status(sheet, row: int, fy: str) -> None:
     for offset, values in enumerate((*ATD_STATUS, ("Total", total, mean_alip)), start=2):
         for column, value in enumerate(values, start=1):
             sheet.cell(row + offset, column, value)
+
+
+def _semiannual(sheet, year: int) -> None:
+    """The invented SEMIANNUAL figures for the fiscal years the synthetic records reach, in
+    ICE's layout: one small table per population and action."""
+    sheet["A1"] = NOTICE
+    years = range(year - 1, year + 1)
+    row = 3
+    for population, actions in SEMIANNUAL:
+        for action, people in actions:
+            sheet.cell(row, 1, f"{population} {action} FY{years[0]} - FY{year} YTD")
+            sheet.cell(row + 1, 1, "Fiscal Year")
+            sheet.cell(row + 1, 2, action)
+            for offset, fiscal in enumerate(years, start=2):
+                sheet.cell(row + offset, 1, f"FY{fiscal}")
+                sheet.cell(row + offset, 2, people)
+            row += len(years) + 4
+
+
+def _transgender(sheet, year: int, as_of: date) -> None:
+    """The invented TRANSGENDER figures, in ICE's layout (its FY2021 row labels)."""
+    sheet["A1"] = NOTICE
+    sheet["A3"] = f"ICE Transgender* Detainee Population FY {year} YTD: as of {as_of:%-m/%-d/%Y}"
+    sheet["A4"] = f"FY {year} YTD"
+    sheet["B4"] = "Count"
+    (book_ins_label, book_ins), *held = TRANSGENDER
+    lines = ((f"{book_ins_label}{year % 100:02d}", book_ins),
+             ("Currently Detained", sum(n for _, n in held)), *held)
+    for row, (label, people) in enumerate(lines, start=5):
+        sheet.cell(row, 1, label)
+        sheet.cell(row, 2, people)
+
+
+def _vulnerable_segregation(sheet, as_of: date) -> None:
+    """The invented SEGREGATION figures for each whole fiscal quarter of the data date's fiscal
+    year and the one before, in ICE's layout."""
+    sheet["A1"] = NOTICE
+    quarters = [(fy, q) for fy in (fiscal_year(as_of) - 1, fiscal_year(as_of))
+                for q in range(1, 5) if _quarter_end(fy, q) <= as_of]
+    headers = ("Placement Reason", "Number of Placements",
+               "Average Number of Consecutive Days in Segregation",
+               "Average Number of Cumulative Days in Segregation")
+    total = sum(n for _, n, _, _ in SEGREGATION)
+    lines = (*SEGREGATION, ("Grand Total", total,
+                            *(sum(line[2 + i] * line[1] for line in SEGREGATION) / total
+                              for i in range(2))))
+    row = 3
+    for fy, quarter in quarters:
+        sheet.cell(row, 1, f"Fiscal Year (FY) {fy} Quarter {quarter} Data")
+        for column, text in enumerate(headers, start=1):
+            sheet.cell(row + 1, column, text)
+        for offset, values in enumerate(lines, start=2):
+            for column, value in enumerate(values, start=1):
+                sheet.cell(row + offset, column, value)
+        row += len(lines) + 4
+
+
+def _quarter_end(fy: int, quarter: int) -> date:
+    """The last day of a fiscal quarter (Q1 ends on 31 December of the year before)."""
+    month = (quarter * 3 + 9 - 1) % 12 + 1
+    return _month_end(date(fy - 1 if month >= 10 else fy, month, 1))
