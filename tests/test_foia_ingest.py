@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from iceledger.cli import app
-from iceledger.sources.foia.ingest import ExactDuplicates, ingest_foia
+from iceledger.sources.foia.ingest import ingest_foia
 from iceledger.sources.foia.layouts import catalog, snake_case
 from iceledger.warehouse import Warehouse
 
@@ -304,27 +304,6 @@ def test_an_empty_csv_line_is_a_counted_blank_row_and_later_rows_keep_their_line
     _, report = load(tmp_path, broken)
     assert f"{broken.name}, row 4: Expected" in report.files[0].error
 
-def test_exact_duplicates_remember_earlier_batches():
-    seen = ExactDuplicates()
-    import numpy as np
-    assert seen.flag(np.array([5, 3, 5], dtype=np.uint64)).tolist() == [False, False, True]
-    assert seen.flag(np.array([3, 9, 9, 1], dtype=np.uint64)).tolist() == [True, False, True,
-                                                                           False]
-
-
-@given(st.lists(st.lists(st.integers(0, 40), max_size=30), max_size=40))
-def test_exact_duplicates_flag_every_repeat_across_any_batches(batches):
-    import numpy as np
-    seen, earlier = ExactDuplicates(), set()
-    for batch in batches:
-        flags = seen.flag(np.array(batch, dtype=np.uint64)).tolist()
-        expected = []
-        for value in batch:
-            expected.append(value in earlier)
-            earlier.add(value)
-        assert flags == expected
-
-
 def test_no_derive_loads_only_and_derive_builds_the_derived_tables_later(tmp_path):
     path = write_xlsx(tmp_path / RELEASE_NAME, "arrests-2026-03", [[arrest_row()]])
     db = tmp_path / "w.duckdb"
@@ -395,5 +374,6 @@ def test_dates_written_as_plain_excel_serial_numbers_or_text_are_read(tmp_path):
     warehouse, report = load(tmp_path, path)
     got = sorted(table(warehouse, "foia_arrests"), key=lambda r: r["source_row"])
     assert [r["apprehension_date"] for r in got] == [datetime(2025, 1, 1, 12)] * 3
-    (quarantined,) = report.files[0].accounting.quarantined
-    assert (quarantined.row_number, quarantined.cell) == (11, "A11")
+    (quarantined,) = table(warehouse, "ingest_quarantine")
+    assert (quarantined["row_number"], quarantined["cell"]) == (11, "A11")
+    assert report.files[0].accounting.rows_quarantined == 1

@@ -240,9 +240,9 @@ def ingest_foia_command(
                               f"ICE's own Summary sheet {c['compared']} "
                               f"({c['total_rows']:,}; {FOIA_PUBLISHED_TOTALS})",
                               highlight=False, soft_wrap=True)
-        if f.accounting.quarantined:
+        if f.first_quarantined is not None:
             first = quarantine_line(f.path.name, f.accounting.rows_quarantined,
-                                    f.accounting.quarantined[0])
+                                    f.first_quarantined)
             console.print(f"[yellow]quarantined[/] {first}", highlight=False, soft_wrap=True)
         for warning in f.warnings:
             console.print(f"[yellow]warning:[/] {one_line(warning)}", highlight=False,

@@ -21,7 +21,8 @@ class FieldOffice:
     name: str
 
 
-def _key(raw: str) -> str:
+def aor_key(raw: str) -> str:
+    """The text of an AOR as it is looked up: dots dropped, spaces collapsed, case folded."""
     return re.sub(r"\s+", " ", raw.replace(".", "")).strip().casefold()
 
 
@@ -36,17 +37,25 @@ def field_offices() -> tuple[FieldOffice, ...]:
 
 
 @cache
-def _lookup() -> dict[str, FieldOffice]:
+def spellings() -> dict[str, FieldOffice]:
+    """Every known spelling's lookup key (aor_key) -> the field office it names."""
     table: dict[str, FieldOffice] = {}
     for row in _rows():
         office = FieldOffice(row["aor_code"], row["aor"])
         for spelling in [row["aor"], row["aor_code"], *row["raw_names"].split("|")]:
-            table[_key(spelling)] = office
+            table[aor_key(spelling)] = office
     return table
+
+
+@cache
+def written_spellings() -> dict[str, FieldOffice]:
+    """Every known spelling as written -> the field office its lookup key names."""
+    return {spelling: spellings()[aor_key(spelling)] for row in _rows()
+            for spelling in [row["aor"], row["aor_code"], *row["raw_names"].split("|")]}
 
 
 def normalise_aor(raw: str | None) -> FieldOffice | None:
     """The field office a raw AOR string names, or None if it names none we know."""
     if raw is None:
         return None
-    return _lookup().get(_key(raw))
+    return spellings().get(aor_key(raw))

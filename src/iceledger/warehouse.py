@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +36,9 @@ DEFAULT_WAREHOUSE = Path("iceledger.duckdb")
 # file's size (benchmarks/bench_foia_ingest.py). Loads use the cap; $ICELEDGER_LOAD_MEMORY
 # overrides it.
 LOAD_MEMORY_LIMIT = os.environ.get("ICELEDGER_LOAD_MEMORY", "600MB")
+# The threads DuckDB may use on every connection ($ICELEDGER_THREADS; unset: one per core), and
+# the threads that read workbook slices during a FOIA load: a cap for a shared machine.
+THREADS = os.environ.get("ICELEDGER_THREADS")
 # Deriving the FOIA tables sorts and windows whole tables, which needs room a load does not: a
 # national release's stints -> stays fails under the load's cap. So derived rebuilds keep
 # DuckDB's own default (80% of RAM) unless $ICELEDGER_DERIVE_MEMORY names a cap.
@@ -49,6 +52,16 @@ STALE_DERIVED = (
     "the derived FOIA tables are older than the loaded rows (a load's derive was interrupted "
     "or skipped); run `iceledger derive`"
 )
+
+
+def ident(name: str) -> str:
+    """A name quoted for SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A string constant for SQL."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def file_sha256(path: Path) -> str:
@@ -72,16 +85,19 @@ class RowAccounting:
 
     `rows_duplicate` counts rows that are loaded but flagged as duplicates, which is why the rows
     of a data table (loaded + duplicate) are compared with rows_loaded + rows_duplicate.
+    Quarantined rows are either listed here (and written when the source is registered) or
+    written to the quarantine table by the load's own queries and counted in `quarantined_rows`.
     """
 
     rows_read: int = 0
     rows_loaded: int = 0
     rows_duplicate: int = 0
     quarantined: list[QuarantinedRow] = field(default_factory=list)
+    quarantined_rows: int = 0
 
     @property
     def rows_quarantined(self) -> int:
-        return len(self.quarantined)
+        return len(self.quarantined) + self.quarantined_rows
 
     def balanced(self) -> bool:
         return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_duplicate
@@ -91,17 +107,23 @@ class RowAccounting:
         self.rows_loaded += other.rows_loaded
         self.rows_duplicate += other.rows_duplicate
         self.quarantined.extend(other.quarantined)
+        self.quarantined_rows += other.quarantined_rows
 
 
 @dataclass
 class SourceLoad:
-    """Everything one source file contributes to the warehouse, loaded all-or-nothing."""
+    """Everything one source file contributes to the warehouse, loaded all-or-nothing.
+
+    `write`, when given, runs first inside the load's transaction: the source's own queries
+    (the FOIA rows, typed by DuckDB), which fill `accounting` as they go; `tables` follow.
+    """
 
     path: Path
     sha256: str
     kind: str  # "stats" (published workbooks) or "foia" (individual-level records)
     tables: Mapping[str, pa.Table | Iterable[pa.RecordBatch]]
     accounting: RowAccounting
+    write: Callable[[Loader], None] | None = None
     dataset: str | None = None
     layout: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -143,6 +165,8 @@ class Warehouse:
             con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
             raise IceledgerError(f"{self.path}: cannot open the warehouse: {exc}") from exc
+        if THREADS:
+            con.execute(f"SET threads = {int(THREADS)}")
         if not read_only:
             try:
                 if memory_limit is not None:
@@ -186,7 +210,6 @@ class Warehouse:
 
     def load(self, load: SourceLoad) -> bool:
         """Load one source atomically. Returns False (and changes nothing) if already loaded."""
-        require_balanced(load)
         with self.loader() as loader:
             return loader.load(load)
 
@@ -299,6 +322,27 @@ class Loader:
         self.con = con
         self.catalogue = _catalogue(con)
 
+    def insert(self, name: str, query: str, part: pa.Table | None = None) -> None:
+        """Append the rows of `query` to table `name`, matching columns by name: the table is
+        made, or grown by the columns it lacks, to hold them (as `_append` does for parts).
+        The query reads `part`, if given, as `part`: scanned where it is, never registered
+        (see `_append`)."""
+        incoming = self.con.sql(query)
+        if name not in self.catalogue:
+            columns = ", ".join(f"{ident(c)} {t}" for c, t in zip(
+                incoming.columns, map(str, incoming.types), strict=True))
+            self.con.execute(f"CREATE TABLE {ident(name)} ({columns})")
+            self.catalogue[name] = list(zip(incoming.columns, map(str, incoming.types),
+                                            strict=True))
+        elif set(incoming.columns) - {c for c, t in self.catalogue[name] if t != _UNKNOWN_TYPE}:
+            self.catalogue[name] = _with_missing_columns(self.con, name, incoming,
+                                                         self.catalogue[name])
+        self.con.execute(f"INSERT INTO {ident(name)} BY NAME {query}")
+
+    def execute(self, query: str, part: pa.Table | None = None) -> list[tuple]:
+        """Run one statement (reading `part` as `part`, as `insert` does); its rows."""
+        return self.con.execute(query).fetchall()
+
     def has_source(self, sha256: str) -> bool:
         return self.con.execute(
             f"SELECT 1 FROM {tables.SOURCES} WHERE sha256 = ?", [sha256]).fetchone() is not None
@@ -361,14 +405,16 @@ class Loader:
 
     def load(self, load: SourceLoad) -> bool:
         """Load one source atomically. Returns False (and changes nothing) if already loaded."""
-        require_balanced(load)
         con = self.con
         if self.has_source(load.sha256):
             return False
         con.execute("BEGIN TRANSACTION")
         try:
+            if load.write is not None:
+                load.write(self)
             for name, data in load.tables.items():
                 _append(con, name, data, self.catalogue)
+            require_balanced(load)
             _register(con, [load])
             if load.kind == "foia":
                 mark_derived(con, stale=True)

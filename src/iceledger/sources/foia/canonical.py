@@ -1,38 +1,70 @@
-"""Raw FOIA rows -> canonical rows (docs/codebook.md, "FOIA records"), vectorised with Arrow.
+"""Raw FOIA rows -> canonical rows (docs/codebook.md, "FOIA records"), written as DuckDB SQL.
 
-Every cell is kept or accounted for: a redaction string becomes NULL with its column named in the
-row's `redacted` list; a cell that holds something other than its column's type (a date column
-holding text, an unknown field office) becomes NULL with `column=raw value` in the row's
-`unparsed` list. Only a row whose key date (the date that places the record in time) holds
-something that is not a date at all is quarantined, with the cell named. Rows with no value in
-any cell are not records (Excel keeps formatted blank rows) and are counted, not loaded.
+Python only writes the query; DuckDB runs it on its own threads over `read_csv`, `read_parquet`
+or the Arrow slices of a workbook. Every cell is kept or accounted for: a redaction string becomes
+NULL with its column named in the row's `redacted` list; a cell that holds something other than
+its column's type (a date column holding text, an unknown field office) or no value at all (one of
+Excel's error values such as `#N/A`, a formula saved without its value, NUL characters) becomes
+NULL with `column=raw value` in the row's `unparsed` list. Only a row whose key date (the date that
+places the record in time) holds something that is not a date at all is quarantined, with the
+cell named. Rows with no value in any cell are not records (Excel keeps formatted blank rows) and
+are counted, not loaded.
+
+The query of a sheet (`SheetRows.query`) yields its typed columns, in the order they take in the
+table, and columns that the load reads and never stores (`HELPERS`): what the row is (a record
+naming whom it is about or not, a blank row, a row whose key date is no date), the raw key date as
+text (of such a row) and a 64-bit hash of its raw cells (for exact duplicates).
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from iceledger.field_offices import normalise_aor
+from iceledger.field_offices import aor_key, spellings, written_spellings
 from iceledger.sources.foia.layouts import EXTRA_PREFIX, Catalog, Dataset, catalog
-from iceledger.sources.foia.readers import RawPart
+from iceledger.sources.foia.readers import ROW, RawColumn, SheetPlan
 from iceledger.sources.xlsx_files import ERROR_VALUES, FORMULA_MARK
-from iceledger.warehouse import QuarantinedRow
+from iceledger.warehouse import ident, literal
 
-TIMESTAMP = pa.timestamp("us")
-_ISO_MOMENT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
-_WHOLE_NUMBER = r"^\s*-?\d+(\.0*)?\s*$"
-_DECIMAL = r"^\s*-?\$?[\d,]*\.?\d+\s*$"
-_SERIAL = r"^\s*\d{1,7}(\.\d+)?\s*$"
+STATUS, KEY_TEXT, HASH = "__status", "__key_text", "__hash"
+HELPERS = (STATUS, KEY_TEXT, HASH)
+# What a row is (STATUS): a record that names no one, one that does (an identifier), a blank row
+# (no value in any cell), a row whose key date is no date (quarantined).
+UNNAMED, NAMED, BLANK, UNREADABLE_KEY = 0, 1, 2, 3
+
+# Whitespace as Python's str.isspace() and Arrow's utf8_trim_whitespace define it (the same set).
+UNICODE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+_ASCII_SPACE = " \t\n\v\f\r"
+_ISO_MOMENT = (r"\d{4}-\d{2}-\d{2}(?:[ T](?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d"
+               r"(?:\.\d{1,6})?)?)?)?")
+_HOUR_ONLY = r"\d{4}-\d{2}-\d{2}[ T]\d{2}"
+_DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+_SECOND = "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
+_SERIAL = r"^\s*(\d{1,7}(?:\.\d+)?)\s*$"
+_WHOLE_NUMBER = r"^\s*(-?\d+)(?:\.0*)?\s*$"
+_FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_DECIMAL = r"\s*-?\$?[\d,]*\.?\d+\s*"
+_ASCII = r"[\x00-\x7f]*"
+_CELL = "<cell>"
+_I = "'i'"  # case-insensitive
+_REDACTED, _NO_VALUE = 1, 2  # what a text cell holds besides a value
+# UNICODE_SPACE as an RE2 class: ASCII's controls, three more, and Unicode's separators (Z).
+_SPACE_CLASS = r"[\t-\r\x1c-\x1f\x{85}\p{Z}]"
+_AOR_KEY_FUNCTION = "iceledger_aor_key"
+_REPR_FUNCTION = "iceledger_repr"
 _SECONDS_PER_DAY = 86_400
-_ERROR_VALUES = pa.array(sorted(ERROR_VALUES), pa.string())
-_hash_connections = threading.local()
+_TYPES = {"timestamp": "TIMESTAMP", "date": "DATE", "integer": "INTEGER", "decimal": "DOUBLE",
+          "yes_no": "BOOLEAN"}
+
+
+def sql_type(kind: str | None) -> str:
+    """The DuckDB type a canonical column of this kind has."""
+    return _TYPES.get(kind or "", "VARCHAR")
 
 
 @dataclass(frozen=True)
@@ -49,373 +81,390 @@ class FileContext:
         return self.sha256[:12]
 
 
-@dataclass
-class CanonicalPart:
-    table: pa.Table
-    row_hashes: np.ndarray  # uint64 per table row, over the raw cells: finds exact duplicates
-    rows_read: int
-    blank_rows: int
-    quarantined: list[QuarantinedRow] = field(default_factory=list)
-    unknown_aor: np.ndarray | None = None  # bool per table row: AOR text naming no field office
+def register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """The two Python functions the queries call, for the rare values SQL cannot judge exactly:
+    field-office text outside ASCII (Python's case folding) and quarantined key dates (written
+    as Python writes a string, as the reason has always quoted them)."""
+    registered = {r[0] for r in con.execute(
+        "SELECT function_name FROM duckdb_functions() WHERE function_name IN (?, ?)",
+        [_AOR_KEY_FUNCTION, _REPR_FUNCTION]).fetchall()}
+
+    def each(function):
+        return lambda values: pa.array([None if v is None else function(v)
+                                        for v in values.to_pylist()], pa.string())
+
+    for name, function in ((_AOR_KEY_FUNCTION, aor_key), (_REPR_FUNCTION, repr)):
+        if name not in registered:
+            con.create_function(name, each(function), ["VARCHAR"], "VARCHAR", type="arrow",
+                                side_effects=False, null_handling="special")
 
 
-@dataclass
-class _Converted:
-    values: pa.Array
-    failed: pa.Array | None = None  # bool: a value was there but is not of the column's type
+class SheetRows:
+    """The SQL that types, marks and describes the rows of one sheet (or CSV/parquet file)."""
 
+    def __init__(self, plan: SheetPlan, columns: list[RawColumn], context: FileContext,
+                 required: dict[str, str]):
+        self.plan = plan
+        self.columns = columns
+        self.context = context
+        self.dataset: Dataset = plan.match.dataset
+        cat = context.catalog
+        self._kinds = [None if c.name.startswith(EXTRA_PREFIX) else cat.types.get(c.name)
+                       for c in columns]
+        self._redaction = _redaction_sql(cat)
+        self._formats = cat.datetime_formats
+        self._epoch = (date.fromisoformat(cat.excel_epoch) - date(1970, 1, 1)).days
+        self._required = required
+        self.key = next((i for i, c in enumerate(columns) if c.name == self.dataset.key_date),
+                        None)
 
-def canonicalise(part: RawPart, dataset: Dataset, context: FileContext) -> CanonicalPart:
-    """Type, map and mark the cells of one raw part; quarantine rows without a usable key date."""
-    cat = context.catalog
-    raw = part.table
-    blank = _all_null(raw)
-    columns: dict[str, pa.Array] = {}
-    extras: dict[str, pa.Array] = {}
-    redacted: list[tuple[np.ndarray, pa.Array]] = []
-    unparsed: list[tuple[np.ndarray, pa.Array]] = []
-    unknown_aor = None
-    key_failed = None
-    for name in raw.column_names:
-        values = _plain(raw.column(name))
-        if pa.types.is_string(values.type):
-            written = values
-            values, marked, no_value = _strip_redactions(values, cat)
-            if marked is not None:
-                redacted.append((_indices(marked), _repeat(name, _count(marked))))
-            if no_value is not None:
-                rows = _indices(no_value)
-                unparsed.append((rows, _unparsed_texts(name, written.take(pa.array(rows)))))
-        if name.startswith(EXTRA_PREFIX):
-            extras[name.removeprefix(EXTRA_PREFIX)] = values
-            continue
-        kind = cat.types.get(name)
-        converted = _convert(kind, values, cat)
-        columns[name] = converted.values
-        if kind == "aor":
-            columns["aor_code"] = _aor_codes(values)
-            unknown_aor = converted.failed
-        if converted.failed is not None and _count(converted.failed):
-            rows = _indices(converted.failed)
-            unparsed.append((rows, _unparsed_texts(name, values.take(pa.array(rows)))))
-            if name == dataset.key_date:
-                key_failed = converted.failed
-    for derived in dataset.derived:
-        if derived.source in columns:
-            columns[derived.column] = _derive(columns[derived.source], derived.values,
-                                              derived.otherwise)
-    n = raw.num_rows
-    if part.plan.match.by_vocabulary:
-        columns["extras"] = _extras(n, extras)
-    columns["redacted"] = _row_lists(n, redacted)
-    columns["unparsed"] = _row_lists(n, unparsed)
-    columns["source_file"] = pa.repeat(pa.scalar(context.file_name), n)
-    columns["source_sheet"] = pa.repeat(pa.scalar(part.plan.name, pa.string()), n)
-    columns["source_row"] = pa.array(part.rows)
-    row_text = pc.cast(columns["source_row"], pa.string())
-    columns["record_id"] = pc.binary_join_element_wise(
-        pa.scalar(f"{context.record_prefix}:{part.plan.index}:"), row_text, "")
-    columns["release"] = pa.repeat(pa.scalar(context.release), n)
-    table = pa.table(columns)
+    # -- the output -------------------------------------------------------------------------
 
-    drop = blank
-    quarantined: list[QuarantinedRow] = []
-    if key_failed is not None:
-        key_failed = pc.and_(key_failed, pc.invert(blank))
-        quarantined = _quarantine(part, dataset, raw, key_failed)
-        drop = pc.or_(blank, key_failed)
-    keep = pc.invert(drop)
-    hashes = _row_hashes(raw)
-    if _count(drop):
-        table = table.filter(keep)
-        hashes = hashes[np.asarray(keep)]
-        if unknown_aor is not None:
-            unknown_aor = unknown_aor.filter(keep)
-    blank_rows = _count(blank)
-    return CanonicalPart(table, hashes, n - blank_rows, blank_rows, quarantined,
-                         None if unknown_aor is None else np.asarray(unknown_aor))
+    @property
+    def output_columns(self) -> list[str]:
+        """The table columns this sheet's rows carry, in the order a new table takes them."""
+        return [name for name, _ in self._outputs()]
 
+    @property
+    def typed_columns(self) -> dict[str, bool]:
+        """The output columns the sheet itself has (without the required ones it lacks), each
+        with whether it holds numbers."""
+        numeric = {c.name for i, c in enumerate(self.columns) if self._kinds[i] in (
+            "integer", "decimal") or (self._kinds[i] is None and c.storage in (
+                "integer", "float") and not c.name.startswith(EXTRA_PREFIX))}
+        return {name: name in numeric for name, _ in self._outputs(required=False)}
 
-def key_date_values(part: RawPart, dataset: Dataset, cat: Catalog) -> pa.Array:
-    """The key dates of a raw part as timestamps (unreadable ones NULL), for the release fallback."""
-    if dataset.key_date not in part.table.column_names:
-        return pa.nulls(0, TIMESTAMP)
-    values = _plain(part.table.column(dataset.key_date))
-    if pa.types.is_string(values.type):
-        values, _, _ = _strip_redactions(values, cat)
-    return _moments(values, cat).values
+    def query(self, source: str) -> str:
+        """SELECT every output column and the HELPERS from `source` (a relation with each
+        RawColumn's source column and ROW)."""
+        outputs = ", ".join(f"{expression} AS {ident(name)}"
+                            for name, expression in self._outputs())
+        helpers = ", ".join(f"{expression} AS {name}" for name, expression in self._helpers())
+        return f"SELECT {outputs}, {helpers} FROM ({self._typed(source, self._every)})"
+
+    def key_dates(self, source: str) -> str:
+        """SELECT the largest readable key date of `source` (NULL when there is none)."""
+        if self.key is None:
+            return "SELECT CAST(NULL AS TIMESTAMP)"
+        return f"SELECT max(v{self.key}) FROM ({self._typed(source, {self.key})})"
+
+    # -- stages: raw -> stripped -> typed -> output ------------------------------------------
+
+    @property
+    def _every(self) -> set[int]:
+        return set(range(len(self.columns)))
+
+    @property
+    def _checked(self) -> list[int]:
+        """The columns whose cells can fail (f): typed ones, and text that can hold no value
+        (one of Excel's error values, a formula without its value, NUL characters)."""
+        return [i for i, c in enumerate(self.columns)
+                if self._kinds[i] is not None or c.storage == "text"]
+
+    def _typed(self, source: str, converted: set[int]) -> str:
+        """Raw columns (r) and, for the `converted` ones, whether a text cell is a redaction
+        (h); their values stripped of it (s), marked (m), converted (v) and failed (f): in
+        projections one above the other, so that each is computed once."""
+        hits, stripped, typed = [ROW], [ROW], [ROW]
+        for i, column in enumerate(self.columns):
+            raw = ident(column.source)
+            hits.append(f"{raw} AS r{i}")
+            stripped.append(f"r{i}")
+            typed.append(f"r{i}")
+            if i not in converted:
+                continue
+            text = column.storage == "text"
+            if text:
+                hits.append(f"{self._redaction.replace(_CELL, raw)} AS h{i}")
+                stripped += [f"CASE WHEN h{i} > 0 THEN NULL ELSE r{i} END AS s{i}",
+                             f"(h{i} = {_REDACTED} AND r{i} <> '') AS m{i}",
+                             f"h{i} = {_NO_VALUE} AS e{i}"]
+                typed += [f"s{i}", f"m{i}", f"e{i}"]
+            else:
+                stripped.append(f"r{i} AS s{i}")
+                typed.append(f"s{i}")
+            kind = self._kinds[i]
+            if kind == "aor":
+                # A position in the list of known spellings, not a join: a join may reorder
+                # the rows, and the derived tables break ties in load order.
+                value = f"s{i}" if text else f"CAST(s{i} AS VARCHAR)"
+                stripped.append(f"{aor_position(value)} AS k{i}")
+                typed += [f"{_AOR_NAMES}[k{i}] AS v{i}", f"{_AOR_CODES}[k{i}] AS code{i}"]
+                value = f"k{i}"
+            else:
+                value = self._convert(kind, f"s{i}", column.storage)
+                typed.append(f"{value} AS v{i}")
+            if kind is not None:
+                typed.append(f"(s{i} IS NOT NULL AND ({value}) IS NULL) AS c{i}")
+            if text or kind is not None:
+                failed = [f"e{i}"] if text else []
+                failed += [f"c{i}"] if kind is not None else []
+                typed.append(f"({' OR '.join(failed)}) AS f{i}")
+        return (f"SELECT {', '.join(typed)} FROM (SELECT {', '.join(stripped)} FROM "
+                f"(SELECT {', '.join(hits)} FROM {source}))")
+
+    def _outputs(self, required: bool = True) -> list[tuple[str, str]]:
+        context = self.context
+        columns: dict[str, str] = {}
+        extras: list[tuple[str, int]] = []
+        for i, column in enumerate(self.columns):
+            if column.name.startswith(EXTRA_PREFIX):
+                extras.append((column.name.removeprefix(EXTRA_PREFIX), i))
+                continue
+            columns[column.name] = f"v{i}"
+            if self._kinds[i] == "aor":
+                columns["aor_code"] = f"code{i}"
+        for derived in self.dataset.derived:
+            if derived.source in columns:
+                columns[derived.column] = _mapped(columns[derived.source], derived.values,
+                                                  literal(derived.otherwise))
+        if self.plan.match.by_vocabulary:
+            entries = [f"{{'key': {literal(name)}, 'value': CAST(s{i} AS VARCHAR)}}"
+                       for name, i in extras]
+            columns["extras"] = (f"map_from_entries(list_filter([{', '.join(entries)}], "
+                                 "lambda e: e.value IS NOT NULL))" if entries
+                                 else "CAST(MAP {} AS MAP(VARCHAR, VARCHAR))")
+        texts = [i for i, c in enumerate(self.columns) if c.storage == "text"]
+        columns["redacted"] = (
+            f"list_where({_sql_list(self.columns[i].name for i in texts)}, "
+            f"[{', '.join(f'm{i}' for i in texts)}])" if texts else "CAST([] AS VARCHAR[])")
+        typed = self._checked
+        entries = ", ".join(f"CASE WHEN f{i} THEN {literal(self.columns[i].name + '=')} || "
+                            f"{self._unparsed_text(i)} END" for i in typed)
+        # Most rows have no cell in `unparsed`: their list is made only when one has.
+        columns["unparsed"] = (
+            f"CASE WHEN {' OR '.join(f'f{i}' for i in typed)} THEN list_filter([{entries}], "
+            "lambda x: x IS NOT NULL) ELSE CAST([] AS VARCHAR[]) END" if typed
+            else "CAST([] AS VARCHAR[])")
+        columns["source_file"] = literal(context.file_name)
+        columns["source_sheet"] = ("CAST(NULL AS VARCHAR)" if self.plan.name is None
+                                   else literal(self.plan.name))
+        columns["source_row"] = ROW
+        columns["record_id"] = (f"{literal(f'{context.record_prefix}:{self.plan.index}:')} "
+                                f"|| CAST({ROW} AS VARCHAR)")
+        columns["release"] = literal(context.release)
+        for name, kind in self._required.items() if required else ():
+            columns.setdefault(name, f"CAST(NULL AS {kind})")
+        return list(columns.items())
+
+    def _unparsed_text(self, i: int) -> str:
+        """A failed cell as its `unparsed` entry writes it: a cell that holds no value as it
+        was written (a NUL character written \\x00), any other as its column read it."""
+        if self.columns[i].storage != "text":
+            return f"CAST(s{i} AS VARCHAR)"
+        return f"CASE WHEN e{i} THEN replace(r{i}, chr(0), '\\x00') ELSE s{i} END"
+
+    def _helpers(self) -> list[tuple[str, str]]:
+        texts = [f"nullif(r{i}, '')" for i, c in enumerate(self.columns) if c.storage == "text"]
+        # coalesce stops at a row's first value: most rows are judged on their first cell.
+        empty = [f"coalesce({', '.join(texts)}) IS NULL"] if texts else []
+        empty += [f"(r{i} IS NULL OR isnan(r{i}))" if c.storage == "float" else f"r{i} IS NULL"
+                  for i, c in enumerate(self.columns) if c.storage != "text"]
+        blank = " AND ".join(empty) or "true"
+        identifiers = [f"v{i} IS NOT NULL" for i, c in enumerate(self.columns)
+                       if c.name in self.context.catalog.vocabulary.identifier_columns]
+        key = self.key
+        unreadable = f"WHEN c{key} THEN {UNREADABLE_KEY} " if key is not None else ""
+        return [
+            (STATUS, f"CAST(CASE WHEN {blank} THEN {BLANK} {unreadable}WHEN "
+                     f"{' OR '.join(identifiers) or 'false'} THEN {NAMED} ELSE {UNNAMED} END "
+                     "AS TINYINT)"),
+            (KEY_TEXT, "CAST(NULL AS VARCHAR)" if key is None
+             else f"CASE WHEN c{key} THEN CAST(r{key} AS VARCHAR) END"),
+            (HASH, f"hash({', '.join(f'r{i}' for i in range(len(self.columns)))})"),
+        ]
+
+    # -- conversions ------------------------------------------------------------------------
+
+    def _convert(self, kind: str | None, value: str, storage: str) -> str:
+        if kind in ("timestamp", "date"):
+            moment = self._moment(value, storage)
+            return f"CAST({moment} AS DATE)" if kind == "date" else moment
+        if kind == "integer":
+            if storage in ("integer", "float"):
+                number = f"CAST({value} AS DOUBLE)"
+                return (f"CASE WHEN isfinite({number}) AND {number} = floor({number}) AND "
+                        f"{number} BETWEEN -2147483648 AND 2147483647 THEN "
+                        f"CAST({number} AS INTEGER) END")
+            text = _text(value, storage)
+            return f"TRY_CAST(regexp_extract({text}, {literal(_WHOLE_NUMBER)}, 1) AS INTEGER)"
+        if kind == "decimal":
+            if storage in ("integer", "float"):
+                number = f"CAST({value} AS DOUBLE)"
+            else:
+                text = _text(value, storage)
+                number = (f"coalesce(CASE WHEN regexp_full_match({text}, {literal(_FLOAT)}) "
+                          f"THEN TRY_CAST({text} AS DOUBLE) END, CASE WHEN regexp_full_match("
+                          f"{text}, {literal(_DECIMAL)}) THEN TRY_CAST(regexp_replace({text}, "
+                          f"'[\\s$,]', '', 'g') AS DOUBLE) END)")
+            # A value the column cannot hold (1e400, NaN) is NULL and kept in `unparsed`.
+            return f"CASE WHEN isfinite({number}) THEN {number} END"
+        if kind == "yes_no":
+            if storage == "boolean":
+                return value
+            return _looked_up(_text(value, storage), self.context.catalog.yes_no)
+        if kind == "criminality":
+            return _looked_up(_text(value, storage), self.context.catalog.criminality)
+        return value
+
+    def _moment(self, value: str, storage: str) -> str:
+        """Dates and date-times from typed columns, Excel serial numbers, ISO text (rounded to
+        the second) or the catalogue's other formats; NULL for anything else."""
+        if storage == "moment":
+            return f"CAST({value} AS TIMESTAMP)"
+        if storage in ("integer", "float"):
+            return self._serial(f"CAST({value} AS DOUBLE)")
+        text = _text(value, storage)
+        # The forms nearly every release writes, to the second or the day, read first by a
+        # pattern cheaper than the regular expression (the same values, no rounding needed).
+        common = (f"CASE WHEN ({text} GLOB {literal(_DAY + '[ T]' + _SECOND)} AND "
+                  f"substr({text}, 12, 2) <= '23') OR {text} GLOB {literal(_DAY)} THEN "
+                  f"TRY_CAST({text} AS TIMESTAMP) END")
+        iso = (f"CASE WHEN regexp_full_match({text}, {literal(_ISO_MOMENT)}) THEN "
+               f"date_trunc('second', TRY_CAST(CASE WHEN regexp_full_match({text}, "
+               f"{literal(_HOUR_ONLY)}) THEN {text} || ':00' ELSE {text} END AS TIMESTAMP) "
+               "+ INTERVAL 500 MILLISECOND) END")
+        serial = self._serial(f"TRY_CAST(regexp_extract({text}, {literal(_SERIAL)}, 1) "
+                              "AS DOUBLE)")
+        # strptime skips ASCII spaces before a value, and reads none after it.
+        trimmed = f"ltrim({text}, {literal(_ASCII_SPACE)})"
+        ends = f"rtrim({text}, {literal(_ASCII_SPACE)}) = {text}"
+        formats = []
+        for fmt in self._formats:
+            parsed = f"try_strptime({trimmed}, {literal(fmt)})"
+            # strptime may read what it cannot write back ("2025-1-1" for %Y-%m-%d is fine,
+            # "01-JAN-25" for %b is not): a value counts only if writing it back gives the text
+            # it came from, leading zeros aside.
+            formats.append(f"CASE WHEN {_unpadded(f'strftime({parsed}, {literal(fmt)})')} = "
+                           f"{_unpadded(text)} AND {ends} THEN {parsed} END")
+        # Each way is tried only on the cells no earlier way read (coalesce stops at a value).
+        return (f"CASE WHEN {text} IS NULL THEN CAST(NULL AS TIMESTAMP) ELSE "
+                f"coalesce({', '.join([common, iso, serial, *formats])}) END")
+
+    def _serial(self, days: str) -> str:
+        # Serial 1 is 1899-12-31 (epoch 1899-12-30); anything past year 9999 is not a date.
+        # Excel's 1900 leap-year bug only shifts dates before March 1900.
+        return (f"CASE WHEN {days} >= 1 AND {days} < 2958466 THEN make_timestamp(CAST("
+                f"round_even(({days} + {float(self._epoch)}) * {float(_SECONDS_PER_DAY)}, 0) "
+                "* 1000000.0 AS BIGINT)) END")
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def _plain(column: pa.ChunkedArray) -> pa.Array:
-    values = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    if pa.types.is_large_string(values.type) or pa.types.is_string_view(values.type):
-        values = values.cast(pa.string())
-    return values
+def aor_position(text: str) -> str:
+    """SQL for the position of AOR text in the lists of field offices (_AOR_NAMES, _AOR_CODES):
+    text as a known spelling is written is found as it is (no regular expression for the common
+    case); other text by its key (iceledger.field_offices.aor_key), in SQL for ASCII text, by
+    the Python function otherwise (Unicode case folding)."""
+    ascii_spaces = "".join(c for c in UNICODE_SPACE if c < "\x80")
+    key = (f"CASE WHEN regexp_full_match({text}, {literal(_ASCII)}) THEN lower(trim("
+           f"regexp_replace(replace({text}, '.', ''), {literal(_char_class(ascii_spaces) + '+')}, "
+           f"' ', 'g'))) ELSE {_AOR_KEY_FUNCTION}({text}) END")
+    return (f"coalesce(list_position({_AOR_WRITTEN}, {text}), {len(written_spellings())} + "
+            f"list_position({_AOR_KEYS}, {key}))")
 
 
-def _count(mask: pa.Array) -> int:
-    return pc.sum(mask).as_py() or 0
+def quarantine_reason(header: str, key_text: str) -> str:
+    """SQL for the reason a row is quarantined: its key date's raw text, as Python quotes it."""
+    return f"{literal(header + ' ')} || {_REPR_FUNCTION}({key_text}) || ' is not a date'"
 
 
-def _indices(mask: pa.Array) -> np.ndarray:
-    return np.flatnonzero(np.asarray(mask.fill_null(False)))
+def _text(value: str, storage: str) -> str:
+    return value if storage == "text" else f"CAST({value} AS VARCHAR)"
 
 
-def _repeat(text: str, n: int) -> pa.Array:
-    return pa.repeat(pa.scalar(text), n)
+def _trimmed(text: str) -> str:
+    return f"trim({text}, {literal(UNICODE_SPACE)})"
 
 
-def _all_null(table: pa.Table) -> pa.Array:
-    blank = pa.array(np.ones(table.num_rows, dtype=bool))
-    for column in table.columns:
-        empty = pc.is_null(column, nan_is_null=True)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            empty = pc.or_kleene(empty, pc.equal(column, ""))
-        blank = pc.and_(blank, empty)
-        if not pc.any(blank).as_py():
-            break
-    return blank.combine_chunks() if isinstance(blank, pa.ChunkedArray) else blank
-
-
-def _strip_redactions(values: pa.Array, cat: Catalog
-                      ) -> tuple[pa.Array, pa.Array | None, pa.Array | None]:
-    """Empty text, redaction strings and texts that are no value become NULL; returns the masks
-    of the redacted cells and of those that held no value.
-
-    No value: one of Excel's error values (#N/A), a formula saved without its value (the reader
-    gives its text, "=SUM(B2:B4)"), or text holding NUL characters (binary debris); such a cell
-    is kept in the row's `unparsed` list, never taken for a blank.
-
-    Each distinct text is judged once (`Catalog.is_redaction`); only texts with a parenthesis
-    can be exemption markers, so most never reach the regular expression."""
-    encoded = values.dictionary_encode()
-    texts = encoded.dictionary
-    maybe = pc.match_substring(texts, "(")
-    marker = np.zeros(len(texts), dtype=bool)
-    for position in np.flatnonzero(np.asarray(maybe.fill_null(False))):
-        marker[position] = cat.is_redaction(texts[int(position)].as_py())
-    marker |= np.asarray(pc.is_in(texts, value_set=pa.array([*cat.redaction_markers, ""])))
-    no_value = np.asarray(pc.or_(pc.or_(
-        pc.is_in(pc.utf8_upper(pc.utf8_trim_whitespace(texts)), value_set=_ERROR_VALUES),
-        pc.starts_with(texts, FORMULA_MARK)), pc.match_substring(texts, "\x00")))
-    if not (marker.any() or no_value.any()):
-        return values, None, None
-    hit = pa.array(marker | no_value).take(encoded.indices)
-    marked = pc.and_(pa.array(marker).take(encoded.indices), pc.not_equal(values, ""))
-    unreadable = pa.array(no_value).take(encoded.indices)
-    values = pc.if_else(hit, pa.scalar(None, pa.string()), values)
-    return (values, marked if pc.any(marked).as_py() else None,
-            unreadable if pc.any(unreadable).as_py() else None)
-
-
-def _unparsed_texts(name: str, raw: pa.Array) -> pa.Array:
-    """`column=raw value` for each cell; a NUL character is written \\x00."""
-    texts = pc.replace_substring(pc.cast(raw, pa.string()), "\x00", "\\x00")
-    return pc.binary_join_element_wise(pa.scalar(f"{name}="), texts, "")
-
-
-def _convert(kind: str | None, values: pa.Array, cat: Catalog) -> _Converted:
-    if kind in ("timestamp", "date"):
-        moments = _moments(values, cat)
-        if kind == "date":
-            moments.values = pc.cast(moments.values, pa.date32(), safe=False)
-        return moments
-    if kind == "integer":
-        return _numbers(values, _WHOLE_NUMBER, pa.int32())
-    if kind == "decimal":
-        return _numbers(values, _DECIMAL, pa.float64())
-    if kind == "yes_no":
-        return _mapped(values, cat.yes_no, pa.bool_())
-    if kind == "criminality":
-        return _mapped(values, cat.criminality, pa.string())
-    if kind == "aor":
-        return _field_offices(values)
-    return _Converted(values)
-
-
-def _failed(source: pa.Array, result: pa.Array) -> pa.Array:
-    return pc.and_(pc.is_valid(source), pc.is_null(result))
-
-
-def _moments(values: pa.Array, cat: Catalog) -> _Converted:
-    """Dates and date-times from typed columns, Excel serial numbers, ISO text or other formats."""
-    if pa.types.is_timestamp(values.type) or pa.types.is_date(values.type):
-        return _Converted(pc.cast(values, TIMESTAMP))
-    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-        result = _from_serial(pc.cast(values, pa.float64()), cat)
-        return _Converted(result, _failed(values, result))
-    if not pa.types.is_string(values.type):
-        values = pc.cast(values, pa.string())
-    try:  # the common case: every value is an ISO date-time, as fastexcel writes them
-        result = pc.cast(values, TIMESTAMP)
-    except pa.ArrowInvalid:
-        iso = pc.match_substring_regex(values, _ISO_MOMENT)
-        try:
-            result = pc.cast(pc.if_else(iso, values, pa.scalar(None, pa.string())), TIMESTAMP)
-        except pa.ArrowInvalid:  # a well-formed but impossible date such as 2024-02-30
-            result = pa.nulls(len(values), TIMESTAMP)
-    result = pc.round_temporal(result, unit="second")
-    missing = _failed(values, result)
-    if pc.any(missing).as_py():
-        serial = pc.match_substring_regex(values, _SERIAL)
-        numbers = pc.cast(pc.if_else(pc.and_(missing, serial), values,
-                                     pa.scalar(None, pa.string())), pa.float64())
-        result = pc.coalesce(result, _from_serial(numbers, cat))
-        missing = _failed(values, result)
-        for fmt in cat.datetime_formats:
-            if not pc.any(missing).as_py():
-                break
-            candidates = pc.if_else(missing, values, pa.scalar(None, pa.string()))
-            parsed = pc.strptime(candidates, format=fmt, unit="us", error_is_null=True)
-            # strptime rolls impossible days over (30 February -> 2 March): keep a value only if
-            # writing it back gives the text it came from.
-            written = pc.strftime(pc.cast(parsed, pa.timestamp("s")), format=fmt)
-            same = pc.equal(_unpadded(written), _unpadded(candidates))
-            parsed = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, TIMESTAMP))
-            result = pc.coalesce(result, parsed)
-            missing = _failed(values, result)
-    return _Converted(result, missing)
-
-
-def _unpadded(text: pa.Array) -> pa.Array:
+def _unpadded(text: str) -> str:
     """Dates and times with leading zeros dropped ("01/02/2025 09:05" -> "1/2/2025 9:5")."""
-    return pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"(^|\D)0+(\d)", r"\1\2")
+    return f"regexp_replace({_trimmed(text)}, '(^|\\D)0+(\\d)', '\\1\\2', 'g')"
 
 
-def _from_serial(days: pa.Array, cat: Catalog) -> pa.Array:
-    # Serial 1 is 1900-01-01; anything past year 9999 is not a date. Excel's 1900 leap-year bug
-    # only shifts dates before March 1900, far outside any release.
-    usable = pc.and_(pc.greater_equal(days, 1.0), pc.less(days, 2_958_466.0))
-    days = pc.if_else(usable, days, pa.scalar(None, pa.float64()))
-    epoch = (date.fromisoformat(cat.excel_epoch) - date(1970, 1, 1)).days
-    seconds = pc.round(pc.multiply(pc.add(days, float(epoch)), float(_SECONDS_PER_DAY)))
-    micros = pc.cast(pc.multiply(seconds, 1_000_000.0), pa.int64())
-    return pc.cast(micros, TIMESTAMP)
+def _mapped(value: str, mapping: dict, otherwise: str | None, kind: str = "VARCHAR") -> str:
+    cases = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in mapping.items())
+    fallback = f" ELSE {otherwise}" if otherwise is not None else ""
+    return (f"CASE WHEN ({value}) IS NULL THEN CAST(NULL AS {kind}) ELSE "
+            f"(CASE {value} {cases}{fallback} END) END")
 
 
-def _numbers(values: pa.Array, pattern: str, target: pa.DataType) -> _Converted:
-    source = values
-    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-        if not pa.types.is_string(values.type):
-            values = source = pc.cast(values, pa.string())
-        try:  # the common case: plain numbers that fit
-            return _Converted(pc.cast(values, target))
-        except pa.ArrowInvalid:
-            pass
-        ok = pc.match_substring_regex(values, pattern)
-        text = pc.replace_substring_regex(pc.if_else(ok, values, pa.scalar(None, pa.string())),
-                                          r"[\s$,]|\.0*\s*$" if pa.types.is_integer(target)
-                                          else r"[\s$,]", "")
-        values = pc.cast(text, pa.float64())
-    # A value the column's type cannot hold (a birth year of 3,000,000,000, a fraction in a
-    # count) is NULL and kept in `unparsed`, never an error for the whole file.
-    numbers = pc.cast(values, pa.float64())
-    usable = pc.is_finite(numbers)
-    if pa.types.is_integer(target):
-        bounds = np.iinfo(target.to_pandas_dtype())
-        usable = pc.and_(usable, pc.and_(pc.equal(pc.floor(numbers), numbers), pc.and_(
-            pc.greater_equal(numbers, float(bounds.min)), pc.less_equal(numbers, float(bounds.max)))))
-    result = pc.cast(pc.if_else(usable, numbers, pa.scalar(None, pa.float64())), target)
-    return _Converted(result, _failed(source, result))
+def _looked_up(text: str, mapping: dict) -> str:
+    """The value `mapping` gives the text, spaces around it aside (trimmed only when the text
+    as it is matches no key)."""
+    cases = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in mapping.items())
+    return f"CASE {text} {cases} ELSE CASE {_trimmed(text)} {cases} END END"
 
 
-def _mapped(values: pa.Array, mapping: dict, target: pa.DataType) -> _Converted:
-    if pa.types.is_boolean(values.type) and target == pa.bool_():
-        return _Converted(values)
-    if not pa.types.is_string(values.type):
-        values = pc.cast(values, pa.string())
-    keys = pa.array(list(mapping), pa.string())
-    index = pc.index_in(pc.utf8_trim_whitespace(values), value_set=keys)
-    result = pa.array(list(mapping.values()), target).take(index)
-    return _Converted(result, _failed(values, result))
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return literal(str(value))
 
 
-def _field_offices(values: pa.Array) -> _Converted:
-    names, _ = _aor_lookup(values)
-    return _Converted(names, _failed(values, names))
+def _char_class(chars: str) -> str:
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in chars) + "]"
 
 
-def _aor_codes(values: pa.Array) -> pa.Array:
-    return _aor_lookup(values)[1]
+def _sql_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(literal(v) for v in values) + "]"
 
 
-def _aor_lookup(values: pa.Array) -> tuple[pa.Array, pa.Array]:
-    if not pa.types.is_string(values.type):
-        values = pc.cast(values, pa.string())
-    encoded = values.dictionary_encode()
-    offices = [normalise_aor(raw) for raw in encoded.dictionary.to_pylist()]
-    names = pa.array([o.name if o else None for o in offices], pa.string())
-    codes = pa.array([o.code if o else None for o in offices], pa.string())
-    return names.take(encoded.indices), codes.take(encoded.indices)
+_AOR_WRITTEN = _sql_list(written_spellings())
+_AOR_KEYS = _sql_list(spellings())
+_AOR_OFFICES = [*written_spellings().values(), *spellings().values()]
+_AOR_NAMES = _sql_list(office.name for office in _AOR_OFFICES)
+_AOR_CODES = _sql_list(office.code for office in _AOR_OFFICES)
 
 
-def _derive(source: pa.Array, mapping: dict[str, str], otherwise: str) -> pa.Array:
-    index = pc.index_in(source, value_set=pa.array(list(mapping), pa.string()))
-    mapped = pa.array(list(mapping.values()), pa.string()).take(index)
-    filled = pc.coalesce(mapped, pa.scalar(otherwise))
-    return pc.if_else(pc.is_valid(source), filled, pa.scalar(None, pa.string()))
+def _redaction_sql(cat: Catalog) -> str:
+    """What a text cell (_CELL, to be replaced) holds: a value (0), a redaction (_REDACTED:
+    empty, a listed redaction string, or made only of FOIA exemption markers, by the
+    catalogue's pattern in RE2 with Python's whitespace) or no value (_NO_VALUE: one of Excel's
+    error values in any case and spacing, a formula saved without its value, as the reader
+    gives it, or text holding NUL characters, binary debris)."""
+    # CASE, not IN (...): DuckDB may plan an IN list as a join, two per column. And a CASE
+    # decides most cells by a character they hold or start with: every exemption marker holds a
+    # parenthesis, every error value a #; the pattern is tried only on cells that hold a
+    # parenthesis and are no listed string.
+    pattern = _re2(cat.redaction_pattern.pattern)
+    paren = {m: _REDACTED for m in cat.redaction_markers if "(" in m}
+    plain = {m: _REDACTED for m in cat.redaction_markers if "(" not in m}
+    marked = (f"CASE WHEN regexp_full_match({_CELL}, {literal(pattern)}, {_I}) THEN "
+              f"{_REDACTED} ELSE 0 END")
+    errors = " ".join(f"WHEN {literal(e)} THEN {_NO_VALUE}" for e in sorted(ERROR_VALUES))
+    return (f"(CASE WHEN {_CELL} = '' THEN {_REDACTED} WHEN starts_with({_CELL}, "
+            f"{literal(FORMULA_MARK)}) OR contains({_CELL}, chr(0)) THEN {_NO_VALUE} "
+            f"WHEN contains({_CELL}, '(') THEN {_one_of(paren, marked)} "
+            f"WHEN contains({_CELL}, '#') THEN CASE upper({_trimmed(_CELL)}) {errors} ELSE "
+            f"{_one_of(plain, '0')} END ELSE {_one_of(plain, '0')} END)")
 
 
-def _extras(n: int, extras: dict[str, pa.Array]) -> pa.Array:
-    """The columns no canonical name covers, as one map per row: header -> text as written."""
-    if not extras:
-        return pa.MapArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)),
-                                       pa.array([], pa.string()), pa.array([], pa.string()))
-    headers = list(extras)
-    texts = [pc.cast(v, pa.string()) for v in extras.values()]
-    present = np.stack([np.asarray(pc.is_valid(t)) for t in texts], axis=1)  # rows x columns
-    rows, columns = np.nonzero(present)  # row-major: each row's cells in header order
-    items = pa.concat_arrays(texts).take(pa.array(columns * n + rows))
-    keys = pa.array(headers, pa.string()).take(pa.array(columns))
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(present.sum(axis=1), out=offsets[1:])
-    return pa.MapArray.from_arrays(pa.array(offsets), keys, items)
+def _one_of(codes: dict[str, int], otherwise: str) -> str:
+    """The code of _CELL among `codes`, else `otherwise`."""
+    if not codes:
+        return otherwise
+    cases = " ".join(f"WHEN {literal(t)} THEN {code}" for t, code in codes.items())
+    return f"CASE {_CELL} {cases} ELSE {otherwise} END"
 
 
-def _row_lists(n: int, entries: list[tuple[np.ndarray, pa.Array]]) -> pa.Array:
-    """A list<string> per row from (row indices, texts) pairs, in the pairs' order within a row."""
-    if not entries:
-        return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)),
-                                        pa.array([], pa.string()))
-    rows = np.concatenate([r for r, _ in entries])
-    texts = pa.concat_arrays([t for _, t in entries])
-    order = np.argsort(rows, kind="stable")
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), texts.take(pa.array(order)))
-
-
-def _quarantine(part: RawPart, dataset: Dataset, raw: pa.Table,
-                failed: pa.Array) -> list[QuarantinedRow]:
-    position = raw.column_names.index(dataset.key_date)
-    header = part.plan.match.raw_headers[position] if position < len(
-        part.plan.match.raw_headers) else dataset.key_date
-    letter = part.columns[position]
-    indices = _indices(failed)
-    values = pc.cast(_plain(raw.column(position)).take(pa.array(indices)), pa.string())
-    spreadsheet = part.plan.name is not None
-    return [
-        QuarantinedRow(part.plan.name, int(part.rows[i]),
-                       f"{letter}{part.rows[i]}" if spreadsheet else letter,
-                       f"{header} {value!r} is not a date")
-        for i, value in zip(indices, values.to_pylist(), strict=True)
-    ]
-
-
-def _row_hashes(raw: pa.Table) -> np.ndarray:
-    """A 64-bit hash of every row's raw cells (DuckDB's hash; one connection per thread)."""
-    con = getattr(_hash_connections, "con", None)
-    if con is None:
-        con = _hash_connections.con = duckdb.connect()
-    arguments = ", ".join(f'"{name}"' for name in raw.column_names)
-    con.register("_raw_part", raw)
-    try:
-        hashes = con.execute(f"SELECT hash({arguments}) AS h FROM _raw_part").fetchnumpy()["h"]
-    finally:
-        con.unregister("_raw_part")
-    return np.asarray(hashes, dtype=np.uint64)
+def _re2(pattern: str) -> str:
+    """A Python pattern in RE2's syntax: `\\s` matches what it matches in Python (Unicode
+    whitespace), not only ASCII's. The patterns of the catalogue use nothing else RE2 lacks."""
+    out, in_class, i = [], False, 0
+    spaces = _SPACE_CLASS[1:-1]
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            escaped = pattern[i:i + 2]
+            out.append((spaces if in_class else f"[{spaces}]") if escaped == "\\s" else escaped)
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        i += 1
+    return "".join(out)

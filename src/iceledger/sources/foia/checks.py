@@ -1,10 +1,12 @@
-"""Validation of FOIA rows on ingest, as code: each check is a named function with thresholds.
+"""Validation of FOIA rows on ingest, as code: each check is a named condition with thresholds.
 
 In the manner of pointblank: a check looks at every loaded row it applies to and counts the rows
 that fail it; the share failing decides its status (`pass`, `warn` at or above `warn_at`, `fail`
 at or above `fail_at`). Checks never remove rows: a failing row is loaded as it is and counted
-here (only rows that cannot be used at all are quarantined, by the canonicaliser). Results go to
-the `foia_checks` table, one row per file and check, with the first failing row's location.
+here (only rows that cannot be used at all are quarantined, by the canonicaliser). Each check is
+a pair of SQL conditions over the rows of one sheet as loaded (failed, applies), which the ingest
+counts in one aggregate query per sheet. Results go to the `foia_checks` table, one row per file
+and check, with the first failing row's location.
 """
 
 from __future__ import annotations
@@ -12,20 +14,20 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError
 from iceledger.sources.foia.layouts import Dataset
 
 # How many years before its release a birth year may lie (the oldest people held are about 100).
 MAX_AGE_YEARS = 110
+# The facility codes a file's rows are checked against: a table of the load's transaction.
+KNOWN_FACILITY_CODES = "__foia_known_facility_codes"
 
 
 @dataclass(frozen=True)
@@ -35,25 +37,19 @@ class CheckContext:
     dataset: Dataset
     release_date: date | None
     window_start: date | None  # earliest plausible key date, from the file name's fiscal years
-    known_facility_codes: frozenset[str]
 
 
-@dataclass(frozen=True)
-class Rows:
-    """The loaded rows of one part, with what the canonicaliser knew about them."""
-
-    table: pa.Table
-    unknown_aor: np.ndarray | None
-
-
-Outcome = tuple[pa.Array, pa.Array] | None  # (failed, checked) masks, None if not applicable
+Conditions = tuple[str, str] | None  # SQL: (the row fails, the check applies), None if never
+# The canonical columns of a sheet's rows (before those it lacks are added as NULL), each with
+# whether it holds numbers.
+Columns = dict[str, bool]
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
     description: str
-    evaluate: Callable[[Rows, CheckContext], Outcome]
+    conditions: Callable[[Columns, CheckContext], Conditions]
     warn_at: float = 0.0
     fail_at: float | None = None
 
@@ -66,98 +62,76 @@ class Check:
         return "warn" if share >= self.warn_at else "pass"
 
 
-def _has(rows: Rows, *names: str) -> bool:
-    return all(n in rows.table.column_names for n in names)
+def _true(condition: str) -> str:
+    return f"coalesce({condition}, false)"
 
 
-def _column(rows: Rows, name: str) -> pa.Array:
-    return rows.table.column(name).combine_chunks()
+def _any(conditions: list[str]) -> str:
+    return "(" + " OR ".join(conditions) + ")"
 
 
-def _true(mask) -> pa.Array:
-    return pc.fill_null(mask, False)
-
-
-def book_out_before_book_in(rows: Rows, context: CheckContext) -> Outcome:
+def book_out_before_book_in(columns: Columns, context: CheckContext) -> Conditions:
     pairs = [(a, b) for a, b in (("book_in", "book_out"), ("stay_book_in", "stay_book_out"))
-             if _has(rows, a, b)]
+             if a in columns and b in columns]
     if not pairs:
         return None
-    failed = checked = None
-    for start, end in pairs:
-        start_values, end_values = _column(rows, start), _column(rows, end)
-        both = pc.and_(pc.is_valid(start_values), pc.is_valid(end_values))
-        wrong = _true(pc.less(end_values, start_values))
-        failed = wrong if failed is None else pc.or_(failed, wrong)
-        checked = both if checked is None else pc.or_(checked, both)
-    return failed, checked
+    return (_any([_true(f'"{end}" < "{start}"') for start, end in pairs]),
+            _any([f'("{start}" IS NOT NULL AND "{end}" IS NOT NULL)' for start, end in pairs]))
 
 
-def dates_outside_release_window(rows: Rows, context: CheckContext) -> Outcome:
+def dates_outside_release_window(columns: Columns, context: CheckContext) -> Conditions:
     key = context.dataset.key_date
-    if not _has(rows, key) or context.release_date is None:
+    if key not in columns or context.release_date is None:
         return None
-    values = _column(rows, key)
-    end = datetime.combine(context.release_date + timedelta(days=1), datetime.min.time())
-    failed = _true(pc.greater_equal(values, pa.scalar(end, values.type)))
+    end = context.release_date + timedelta(days=1)
+    failed = [_true(f"\"{key}\" >= TIMESTAMP '{end.isoformat()}'")]
     if context.window_start is not None:
-        start = datetime.combine(context.window_start, datetime.min.time())
-        failed = pc.or_(failed, _true(pc.less(values, pa.scalar(start, values.type))))
-    return failed, pc.is_valid(values)
+        failed.append(_true(f"\"{key}\" < TIMESTAMP '{context.window_start.isoformat()}'"))
+    return _any(failed), f'"{key}" IS NOT NULL'
 
 
-def impossible_birth_years(rows: Rows, context: CheckContext) -> Outcome:
-    if not _has(rows, "birth_year") or context.release_date is None:
+def impossible_birth_years(columns: Columns, context: CheckContext) -> Conditions:
+    if "birth_year" not in columns or context.release_date is None:
         return None
-    years = _column(rows, "birth_year")
     latest = context.release_date.year
-    failed = pc.or_(_true(pc.less(years, latest - MAX_AGE_YEARS)),
-                    _true(pc.greater(years, latest)))
-    return failed, pc.is_valid(years)
+    return (_any([_true(f"birth_year < {latest - MAX_AGE_YEARS}"),
+                  _true(f"birth_year > {latest}")]), "birth_year IS NOT NULL")
 
 
-def unknown_facility_codes(rows: Rows, context: CheckContext) -> Outcome:
-    if not _has(rows, "facility_code"):
+def unknown_facility_codes(columns: Columns, context: CheckContext) -> Conditions:
+    if "facility_code" not in columns:
         return None
-    codes = _column(rows, "facility_code")
-    known = pa.array(sorted(context.known_facility_codes), pa.string())
-    failed = pc.and_(pc.is_valid(codes), pc.invert(pc.is_in(codes, value_set=known)))
-    return failed, pc.is_valid(codes)
+    return (f"(facility_code IS NOT NULL AND CAST(facility_code AS VARCHAR) NOT IN "
+            f"(SELECT code FROM {KNOWN_FACILITY_CODES}))", "facility_code IS NOT NULL")
 
 
-def identifier_gaps(rows: Rows, context: CheckContext) -> Outcome:
-    if not _has(rows, "person_id"):
+def identifier_gaps(columns: Columns, context: CheckContext) -> Conditions:
+    if "person_id" not in columns:
         return None
-    ids = _column(rows, "person_id")
-    return pc.is_null(ids), pa.array(np.ones(len(ids), dtype=bool))
+    return "person_id IS NULL", "true"
 
 
-def unknown_aors(rows: Rows, context: CheckContext) -> Outcome:
-    if rows.unknown_aor is None or not _has(rows, "aor"):
+# An AOR that names no field office is NULL, its text kept in `unparsed` as `aor=...`.
+_UNKNOWN_AOR = "len(list_filter(unparsed, lambda x: starts_with(x, 'aor='))) > 0"
+
+
+def unknown_aors(columns: Columns, context: CheckContext) -> Conditions:
+    if "aor" not in columns:
         return None
-    failed = pa.array(rows.unknown_aor)
-    return failed, pc.or_(pc.is_valid(_column(rows, "aor")), failed)
+    return _UNKNOWN_AOR, f"(aor IS NOT NULL OR {_UNKNOWN_AOR})"
 
 
-def negative_numbers(rows: Rows, context: CheckContext) -> Outcome:
+def negative_numbers(columns: Columns, context: CheckContext) -> Conditions:
     """Every number a FOIA record holds (years, levels, sentences, amounts) is zero or more."""
-    numbers = [field.name for field in rows.table.schema if field.name != "source_row" and (
-        pa.types.is_integer(field.type) or pa.types.is_floating(field.type))]
+    numbers = [name for name, numeric in columns.items() if numeric]
     if not numbers:
         return None
-    failed = checked = None
-    for name in numbers:
-        values = _column(rows, name)
-        below = _true(pc.less(values, pa.scalar(0, values.type)))
-        failed = below if failed is None else pc.or_(failed, below)
-        present = pc.is_valid(values)
-        checked = present if checked is None else pc.or_(checked, present)
-    return failed, checked
+    return (_any([_true(f'"{name}" < 0') for name in numbers]),
+            _any([f'"{name}" IS NOT NULL' for name in numbers]))
 
 
-def unreadable_values(rows: Rows, context: CheckContext) -> Outcome:
-    lengths = pc.list_value_length(_column(rows, "unparsed"))
-    return pc.greater(lengths, 0), pa.array(np.ones(len(lengths), dtype=bool))
+def unreadable_values(columns: Columns, context: CheckContext) -> Conditions:
+    return "len(unparsed) > 0", "true"
 
 
 CHECKS: tuple[Check, ...] = (
@@ -191,24 +165,29 @@ class _Tally:
 
 @dataclass
 class CheckRun:
-    """The checks of one file, accumulated part by part while the file streams in."""
+    """The checks of one file, accumulated sheet by sheet."""
 
     context: CheckContext
     tallies: dict[str, _Tally] = field(default_factory=dict)
 
-    def update(self, rows: Rows) -> None:
+    def conditions(self, columns: Columns) -> dict[str, tuple[str, str]]:
+        """The checks that apply to rows with these canonical columns, with their SQL."""
+        found = {}
         for check in CHECKS:
-            outcome = check.evaluate(rows, self.context)
-            if outcome is None:
-                continue
-            failed, checked = outcome
-            tally = self.tallies.setdefault(check.name, _Tally())
-            failed = pc.and_(_true(failed), _true(checked))
-            count = pc.sum(failed).as_py() or 0
-            tally.failed += count
-            tally.total += pc.sum(checked).as_py() or 0
-            if count and tally.example is None:
-                tally.example = _where(rows.table, int(np.flatnonzero(np.asarray(failed))[0]))
+            conditions = check.conditions(columns, self.context)
+            if conditions is not None:
+                found[check.name] = conditions
+        return found
+
+    def add(self, name: str, failed: int, total: int, sheet: str | None,
+            first_row: int | None) -> None:
+        """One sheet's count for a check, and the row of its first failure."""
+        tally = self.tallies.setdefault(name, _Tally())
+        tally.failed += failed
+        tally.total += total
+        if failed and tally.example is None:
+            tally.example = (f"sheet {sheet!r} row {first_row}" if sheet is not None
+                             else f"row {first_row}")
 
     def results(self) -> list[dict]:
         by_name = {c.name: c for c in CHECKS}
@@ -231,12 +210,6 @@ def results_table(sha256: str, file_name: str, dataset: str, results: list[dict]
     ])
     rows = [{"sha256": sha256, "file_name": file_name, "dataset": dataset, **r} for r in results]
     return pa.Table.from_pylist(rows, schema=schema)
-
-
-def _where(table: pa.Table, index: int) -> str:
-    sheet = table.column("source_sheet")[index].as_py()
-    row = table.column("source_row")[index].as_py()
-    return f"sheet {sheet!r} row {row}" if sheet is not None else f"row {row}"
 
 
 @cache

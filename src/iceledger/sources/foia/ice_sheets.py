@@ -7,7 +7,7 @@ one `ice_summary_totals` row per dataset in `foia_checks`). The footnotes are st
 release (`foia_release_notes`); their "updated through" date is the release date when the file
 name carries none.
 
-`Capabilities` tallies, while the rows stream in, how many rows of each dataset, sheet and month
+`Capabilities` tallies, from the rows loaded, how many rows of each dataset, sheet and month
 carry a value in each canonical column (`foia_capabilities`): what the release can say, period by
 period (docs/codebook.md, "FOIA capabilities").
 """
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import date
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from iceledger.sources.foia.layouts import Catalog, hint_level
 from iceledger.sources.foia.readers import IceSheet
@@ -117,12 +116,6 @@ def read_summary(sheets: list[IceSheet], cat: Catalog) -> tuple[list[PublishedTo
     return totals, warnings
 
 
-def fiscal_year_of(moments: pa.Array) -> pa.Array:
-    """Fiscal year (1 October to 30 September, named by its end) of each moment."""
-    years = pc.year(moments)
-    return pc.add(years, pc.cast(pc.greater_equal(pc.month(moments), 10), pa.int64()))
-
-
 class Capabilities:
     """Rows, values and redactions per dataset, sheet, month and canonical column."""
 
@@ -131,35 +124,19 @@ class Capabilities:
         self.counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
         self.rows: dict[tuple, int] = defaultdict(int)  # (dataset, sheet, month) -> rows
 
-    def update(self, dataset: str, key_date: str, table: pa.Table) -> None:
-        if key_date in table.column_names:
-            month = pc.cast(pc.floor_temporal(table.column(key_date), unit="month"), pa.date32())
-        else:
-            month = pa.nulls(table.num_rows, pa.date32())
-        columns = [c for c in table.column_names if c not in BOOKKEEPING]
-        frame = pa.table({"_sheet": table.column("source_sheet"), "_month": month,
-                          **{c: table.column(c) for c in columns}})
-        counted = frame.group_by(["_sheet", "_month"], use_threads=False).aggregate(
-            [("_sheet", "count", pc.CountOptions(mode="all"))]
-            + [(c, "count") for c in columns]).to_pylist()
-        for entry in counted:
-            key = (dataset, entry["_sheet"], entry["_month"])
-            rows = entry["_sheet_count"]
-            self.rows[key] += rows
-            for column in columns:
-                tally = self.counts[(*key, column)]
-                tally[0] += rows
-                tally[1] += entry[f"{column}_count"]
-        lists = table.column("redacted").combine_chunks()
-        parents = pc.list_parent_indices(lists)
-        if len(parents):
-            marked = pa.table({"_sheet": table.column("source_sheet").take(parents),
-                               "_month": month.take(parents),
-                               "_column": pc.list_flatten(lists)})
-            for entry in marked.group_by(["_sheet", "_month", "_column"], use_threads=False
-                                         ).aggregate([("_column", "count")]).to_pylist():
-                tally = self.counts[(dataset, entry["_sheet"], entry["_month"], entry["_column"])]
-                tally[2] += entry["_column_count"]
+    def add(self, dataset: str, sheet: str | None, month: date | None, rows: int,
+            values: dict[str, int]) -> None:
+        """Rows of one sheet and month, and the values each of its columns carries there."""
+        key = (dataset, sheet, month)
+        self.rows[key] += rows
+        for column, count in values.items():
+            tally = self.counts[(*key, column)]
+            tally[0] += rows
+            tally[1] += count
+
+    def add_redacted(self, dataset: str, sheet: str | None, month: date | None, column: str,
+                     cells: int) -> None:
+        self.counts[(dataset, sheet, month, column)][2] += cells
 
     def records(self, dataset: str, sheet: str | None = None) -> dict[int | None, int]:
         """Rows per fiscal year (None: no key date) of a dataset, or of one of its sheets."""

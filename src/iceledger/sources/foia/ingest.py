@@ -1,17 +1,21 @@
 """`iceledger ingest foia`: load individual-level ICE FOIA release files into the warehouse.
 
 For each file: recognise each sheet's dataset and layout from its header row (a layout listed in
-foia_layouts.toml, else the header vocabulary of foia_vocabulary.toml, else a declared layout),
-read ICE's own Summary and Footnotes sheets (ice_sheets), stream the rows of each dataset
-through the canonicaliser on worker threads (readers, canonical), flag rows identical to an
-earlier row of the same file, run the validation checks (checks) and compare the records with
-ICE's Summary, tally what each column carries (foia_capabilities), and hand it all to
-`Warehouse.load` as one transaction: the rows of every dataset, the checks and the row
-accounting land together or not at all. A file that cannot be
-read is reported as one error line and the other files still load. After the files, the derived
-tables are rebuilt once (iceledger.sources.foia.derived).
+foia_layouts.toml, else the header vocabulary of foia_vocabulary.toml, else a declared layout) and
+read ICE's own Summary and Footnotes sheets (ice_sheets). Then, inside one transaction
+(`Warehouse.load`), DuckDB loads the rows of each dataset with queries that Python only writes
+(canonical.SheetRows): over `read_csv` or `read_parquet` on DuckDB's own threads, or over the
+Arrow slices that fastexcel reads from a workbook on worker threads. Per sheet, one query notes
+every row (its hash, whether it is blank, whether its key date is unreadable) and one types and
+inserts the rows that are records; then a hash aggregate flags rows identical to an earlier row of
+the same file, rows with an unreadable key date go to the quarantine, and the validation checks
+(checks) and the tallies of what each column carries (foia_capabilities) are aggregates over the
+rows just loaded. The rows of every dataset, the checks and the row accounting land together or
+not at all. A file that cannot be read is reported as one error line and the other files still
+load. After the files, the derived tables are rebuilt once (iceledger.sources.foia.derived).
 
-Memory stays bounded whatever the file size: at most `workers + AHEAD` parts are in flight.
+Memory stays bounded whatever the file size: DuckDB streams and works under the load's memory
+cap, and at most `workers + AHEAD` workbook slices are in flight.
 """
 
 from __future__ import annotations
@@ -22,30 +26,42 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError, Location, SourceError
 from iceledger.sources.foia import derived as foia_derived
 from iceledger.sources.foia import ice_sheets
-from iceledger.sources.foia.canonical import FileContext, canonicalise, key_date_values
+from iceledger.sources.foia.canonical import (
+    BLANK,
+    HASH,
+    HELPERS,
+    KEY_TEXT,
+    NAMED,
+    STATUS,
+    UNREADABLE_KEY,
+    FileContext,
+    SheetRows,
+    quarantine_reason,
+    register_functions,
+    sql_type,
+)
 from iceledger.sources.foia.checks import (
+    KNOWN_FACILITY_CODES,
     CheckContext,
     CheckRun,
-    Rows,
     read_facility_codes,
     reference_facility_codes,
     results_table,
 )
 from iceledger.sources.foia.declared import declared_catalog
 from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
-from iceledger.sources.foia.readers import FoiaReader, SheetPlan, open_reader
+from iceledger.sources.foia.readers import ROW, FoiaReader, SheetPlan, open_reader
 from iceledger.sources.xlsx_files import missing_file
 from iceledger.tables import (
     FOIA_CAPABILITIES,
@@ -54,13 +70,28 @@ from iceledger.tables import (
     FOIA_PUBLISHED_TOTALS,
     FOIA_RELEASE_NOTES,
     FOIA_STINTS,
+    QUARANTINE,
 )
-from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse, file_sha256
+from iceledger.warehouse import (
+    THREADS,
+    Loader,
+    QuarantinedRow,
+    RowAccounting,
+    SourceLoad,
+    Warehouse,
+    file_sha256,
+    ident,
+    literal,
+)
 
-WORKERS = 2
+WORKERS = int(THREADS) if THREADS else 2
 AHEAD = 2
 _DONE = object()  # the producer's last hand-off
 SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".parquet")
+# The function through which the insert notes every row it reads (_Notes).
+NOTE = "iceledger_note"
+PROGRESS_SECONDS = 0.2
+STREAM_ROWS = 122_880  # rows a batch, when one query's rows stream into another
 
 Progress = Callable[[int], None]  # bytes of the current file just processed
 
@@ -79,6 +110,7 @@ class FileOutcome:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    first_quarantined: QuarantinedRow | None = None  # the rest are in the quarantine table
 
 
 @dataclass
@@ -90,40 +122,6 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return self.derived_error is None and all(f.status != "error" for f in self.files)
-
-
-class ExactDuplicates:
-    """Remembers the row hashes of one file; flags rows whose raw cells repeat an earlier row's.
-
-    Rows are compared by a 64-bit hash of all their cells: two different rows share a hash with a
-    probability of about n²/2⁶⁵ (under 3 in a million for 10 million rows).
-
-    The hashes seen are kept as a few sorted runs whose sizes at least double from the newest to
-    the oldest, merged as they fill (as in a log-structured merge tree): each part is looked up
-    in about log2(parts) runs, and every hash is merged about log2(parts) times, where one run
-    re-sorted for every part cost O(parts²) (4.4 s of CPU for 10M rows in 64K-row parts).
-    """
-
-    def __init__(self) -> None:
-        self._runs: list[np.ndarray] = []  # each sorted and unique; oldest (largest) first
-
-    def flag(self, hashes: np.ndarray) -> np.ndarray:
-        order = np.argsort(hashes, kind="stable")
-        ordered = hashes[order]
-        repeat = np.zeros(len(ordered), dtype=bool)
-        repeat[1:] = ordered[1:] == ordered[:-1]
-        for run in self._runs:
-            at = np.searchsorted(run, ordered).clip(max=len(run) - 1)
-            repeat |= run[at] == ordered
-        flags = np.empty(len(ordered), dtype=bool)
-        flags[order] = repeat
-        if not repeat.all():
-            self._runs.append(ordered[~repeat])
-        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
-            newest = self._runs.pop()
-            # Both runs are sorted, so the stable sort merges them in linear time.
-            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], newest]), kind="stable")
-        return flags
 
 
 def ordered_parallel(items: Iterable[tuple[Callable[[], object], int]],
@@ -225,7 +223,7 @@ def ingest_foia(
     `derive` is False: then `iceledger derive` rebuilds them when the loading is done). They are
     rebuilt too when an earlier run's derive was interrupted, even if nothing new loads.
     `layout`: a declared layout file (iceledger.sources.foia.declared) for layouts the catalogue
-    does not know."""
+    does not know. `workers`: threads reading workbook slices."""
     cat = declared_catalog(layout) if layout is not None else catalog()
     if release is not None and _as_date(release) is None:
         raise IceledgerError(f"--release {release!r} is not a date (YYYY-MM-DD)")
@@ -242,12 +240,11 @@ def ingest_foia(
             outcome = FileOutcome(Path(path), "error", error=str(exc))
         except duckdb.InterruptException:  # DuckDB's form of Ctrl-C: stop everything
             raise KeyboardInterrupt from None
-        except RuntimeError as exc:
-            # Ctrl-C while DuckDB takes in a batch surfaces as RuntimeError("Query interrupted").
-            if "interrupted" in str(exc).lower():
+        except (RuntimeError, duckdb.Error, pa.ArrowException, OSError, ValueError) as exc:
+            if _interrupted(exc):
                 raise KeyboardInterrupt from None
-            raise
-        except (pa.ArrowException, duckdb.Error, OSError, ValueError) as exc:
+            if not isinstance(exc, duckdb.Error | pa.ArrowException | OSError | ValueError):
+                raise
             # Input no check foresaw: still one line for this file, and the others load.
             outcome = FileOutcome(Path(path), "error", error=f"{Path(path).name}: cannot be "
                                   f"loaded ({type(exc).__name__}: {exc}); nothing was loaded")
@@ -299,11 +296,13 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
                  | _release_facility_codes(warehouse, outcome.release))
         capabilities = ice_sheets.Capabilities()
         runs = {name: CheckRun(CheckContext(cat.datasets[name], _as_date(outcome.release),
-                                            window, codes)) for name in groups}
-        tables: dict[str, Iterator[pa.Table]] = {
-            cat.datasets[name].table: _rows(reader, group, cat.datasets[name], context, outcome,
-                                            runs[name], capabilities, workers, progress)
-            for name, group in groups.items()}
+                                            window)) for name in groups}
+        datasets = _FileRows(reader, context, outcome, capabilities, workers, progress)
+
+        def write(loader: Loader) -> None:
+            datasets.begin(loader, codes)
+            for name, group in groups.items():
+                datasets.load(loader, cat.datasets[name], group, runs[name])
 
         compared: list[dict] = []
 
@@ -320,6 +319,10 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
                 outcome.checks.extend(results)
                 yield results_table(sha256, path.name, name, results)
 
+        # The datasets' tables are written by `write`; named here, they are registered with
+        # the source as the other tables are.
+        tables: dict[str, Iterable[pa.Table]] = {
+            cat.datasets[name].table: () for name in groups}
         tables[FOIA_CHECKS] = check_results()
         tables[FOIA_PUBLISHED_TOTALS] = _after(lambda: [ice_sheets.totals_table(
             sha256, path.name, outcome.release, compared)])
@@ -330,10 +333,22 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
         warehouse.load(SourceLoad(
             path=path, sha256=sha256, kind="foia", tables=tables,
             accounting=outcome.accounting, dataset=outcome.dataset, layout=outcome.layout,
-            warnings=outcome.warnings, synthetic=outcome.synthetic))
+            warnings=outcome.warnings, synthetic=outcome.synthetic, write=write))
     finally:
         reader.close()
     return outcome
+
+
+def _report_progress(con: duckdb.DuckDBPyConnection) -> None:
+    """Have the connection keep its queries' progress, for query_progress(), unprinted."""
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether an error is Ctrl-C in disguise: DuckDB reports one that reaches it while it
+    takes in a batch ("Query interrupted") or runs a Python function (a KeyboardInterrupt)."""
+    return "interrupted" in str(exc).lower() or "KeyboardInterrupt" in str(exc)
 
 
 def _after(build: Callable[[], list[pa.Table]]) -> Iterator[pa.Table]:
@@ -341,66 +356,277 @@ def _after(build: Callable[[], list[pa.Table]]) -> Iterator[pa.Table]:
     yield from (t for t in build() if t.num_rows)
 
 
-def _rows(reader: FoiaReader, plans: list[SheetPlan], dataset: Dataset, context: FileContext,
-          outcome: FileOutcome, checks: CheckRun, capabilities: ice_sheets.Capabilities,
-          workers: int, progress: Progress | None) -> Iterator[pa.Table]:
-    duplicates = ExactDuplicates()
-    accounting = outcome.accounting
-    blank_rows = 0
-    required = _required_columns(dataset, context.catalog)
-    identifiers = context.catalog.vocabulary.identifier_columns
+class _Notes:
+    """What the insert notes of every row it reads, as the rows pass its filter (the noting
+    function, `_FileRows._insert`): its row number, hash, what it is (canonical.STATUS) and, of a
+    row whose key date is no date, that date's text; for the accounting, the quarantine and the
+    duplicates. DuckDB calls it from its threads, a vector of rows at a time, in no set order;
+    it keeps the vectors as they come (no Python per row) and says to keep the records."""
 
-    def items():
-        for plan in plans:
-            for work, size in reader.work(plan):
-                yield (lambda work=work: canonicalise(work(), dataset, context)), size
+    def __init__(self) -> None:
+        self.sheet = 0
+        self._parts: list[tuple[int, pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray,
+                                pa.ChunkedArray]] = []
+        self._lock = threading.Lock()
 
-    for part, size in ordered_parallel(items(), workers):
-        # Two equal rows are the same record twice only if they name whom they are about:
-        # without an identifier (the UW production) equal rows are different people's.
-        flags = duplicates.flag(part.row_hashes) & _identified(part.table, identifiers)
-        duplicate_count = int(flags.sum())
-        accounting.rows_read += part.rows_read
-        accounting.rows_duplicate += duplicate_count
-        accounting.rows_loaded += part.table.num_rows - duplicate_count
-        accounting.quarantined.extend(part.quarantined)
-        blank_rows += part.blank_rows
-        checks.update(Rows(part.table, part.unknown_aor))
-        if progress:
-            progress(size)
-        table = part.table
-        for name, sql_type in required.items():
-            if name not in table.column_names:
-                table = table.append_column(name, pa.nulls(table.num_rows, sql_type))
-        capabilities.update(dataset.name, dataset.key_date, table)
-        yield table.append_column("is_exact_duplicate", pa.array(flags))
-    if blank_rows:
-        outcome.warnings.append(f"{outcome.path.name}: {blank_rows:,} blank rows (no value in "
-                                "any cell) are not records and were not loaded")
-    if not accounting.balanced():
-        raise IceledgerError(f"{outcome.path.name}: row accounting does not balance; nothing "
-                             "was loaded (this is a bug)")
+    def __call__(self, row: pa.ChunkedArray, hash_: pa.ChunkedArray, status: pa.ChunkedArray,
+                 key_text: pa.ChunkedArray, keep: pa.ChunkedArray) -> pa.ChunkedArray:
+        with self._lock:
+            self._parts.append((self.sheet, row, hash_, status, key_text))
+        return keep
+
+    @property
+    def read(self) -> int:
+        """Rows noted, blank ones included."""
+        return sum(len(part[1]) for part in self._parts)
+
+    def table(self) -> pa.Table:
+        """Every row noted: sheet, row, hash, status, key_text."""
+        schema = pa.schema([("sheet", pa.int32()), ("row", pa.int64()), ("hash", pa.uint64()),
+                            ("status", pa.int8()), ("key_text", pa.string())])
+        return pa.Table.from_batches([
+            pa.RecordBatch.from_arrays([pa.repeat(pa.scalar(sheet, pa.int32()), len(row)),
+                                        *(c.combine_chunks() for c in (row, hash_, status,
+                                                                       key_text))],
+                                       schema=schema)
+            for sheet, row, hash_, status, key_text in self._parts], schema=schema)
 
 
-def _identified(table: pa.Table, identifiers: tuple[str, ...]) -> np.ndarray:
-    """Whether each row carries any identifier."""
-    identified = np.zeros(table.num_rows, dtype=bool)
-    for name in identifiers:
-        if name in table.column_names:
-            identified |= np.asarray(pc.is_valid(table.column(name)))
-    return identified
+class _FileRows:
+    """Loads the rows of one file's datasets inside the load's transaction (see the module's
+    docstring), filling the file's accounting, checks and capabilities."""
 
+    def __init__(self, reader: FoiaReader, context: FileContext, outcome: FileOutcome,
+                 capabilities: ice_sheets.Capabilities, workers: int,
+                 progress: Progress | None):
+        self.reader = reader
+        self.context = context
+        self.outcome = outcome
+        self.capabilities = capabilities
+        self.workers = workers
+        self.progress = progress
+        self.size = reader.path.stat().st_size
+        self.notes = _Notes()
 
-_ARROW_TYPES = {"timestamp": pa.timestamp("us"), "date": pa.date32(), "integer": pa.int32(),
-                "decimal": pa.float64(), "yes_no": pa.bool_()}
+    def begin(self, loader: Loader, codes: frozenset[str]) -> None:
+        con = loader.con
+        register_functions(con)
+        # The load's own connection: the function lives as long as it (one file).
+        con.create_function(NOTE, self._note, ["BIGINT", "UBIGINT", "TINYINT", "VARCHAR",
+                                               "BOOLEAN"], "BOOLEAN", type="arrow",
+                            side_effects=True, null_handling="special")
+        _report_progress(con)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {KNOWN_FACILITY_CODES} AS "
+                    "SELECT DISTINCT unnest(?::VARCHAR[]) AS code", [sorted(codes)])
 
+    def _note(self, row: pa.ChunkedArray, hash_: pa.ChunkedArray, status: pa.ChunkedArray,
+              key_text: pa.ChunkedArray, keep: pa.ChunkedArray) -> pa.ChunkedArray:
+        return self.notes(row, hash_, status, key_text, keep)
 
-def _required_columns(dataset: Dataset, cat: Catalog) -> dict[str, pa.DataType]:
-    """The columns the derived tables read from this dataset's table, typed: a layout that lacks
-    one (the UW production has no identifiers or book-outs) loads it as NULL, so the derived
-    tables say what cannot be formed instead of failing."""
-    return {name: _ARROW_TYPES.get(cat.types.get(name, ""), pa.string())
-            for name in foia_derived.required_columns(dataset.table)}
+    def load(self, loader: Loader, dataset: Dataset, plans: list[SheetPlan],
+             checks: CheckRun) -> None:
+        cat = self.context.catalog
+        required = {name: sql_type(cat.types.get(name))
+                    for name in foia_derived.required_columns(dataset.table)}
+        sheets = [SheetRows(plan, self.reader.columns(plan), self.context, required)
+                  for plan in plans]
+        self.notes = _Notes()
+        for rows in sheets:
+            self.notes.sheet = rows.plan.index
+            self._insert(loader, dataset.table, rows)
+        self._account(loader, dataset.table, sheets, self.notes)
+        for rows in sheets:
+            self._tally(loader, dataset, rows, checks)
+
+    # -- the rows in ------------------------------------------------------------------------
+
+    def _insert(self, loader: Loader, table: str, rows: SheetRows) -> None:
+        """Insert the sheet's records into `table` in one query, which notes every row it
+        reads through the noting function (its filter: it keeps the records)."""
+        records = (f"SELECT * EXCLUDE ({', '.join(HELPERS)}), false AS is_exact_duplicate "
+                   f"FROM ({{}}) WHERE {NOTE}(source_row, {HASH}, {STATUS}, {KEY_TEXT}, "
+                   f"{STATUS} < {BLANK})")
+        relation = self.reader.relation(rows.plan)
+        if relation is None:
+            self._insert_parts(loader, table, rows, records.format(rows.query("part")))
+            return
+        try:
+            self._insert_relation(loader, table, rows, records, relation)
+            if not self.reader.numbered(rows.plan, self.notes.read):
+                # Numbered wrong (a CSV's empty lines): the rows go, and come again renumbered.
+                prefix = f"{self.context.record_prefix}:{rows.plan.index}"
+                loader.execute(f"DELETE FROM {ident(table)} WHERE record_id >= "
+                               f"{literal(prefix + ':')} AND record_id < {literal(prefix + ';')}")
+                self.notes = _Notes()
+                self.notes.sheet = rows.plan.index
+                self._insert_relation(loader, table, rows, records,
+                                      self.reader.relation(rows.plan))
+        except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+            if _interrupted(exc):
+                raise KeyboardInterrupt from None
+            raise self.reader.read_error(exc) from None
+
+    def _insert_relation(self, loader: Loader, table: str, rows: SheetRows, records: str,
+                         relation: str) -> None:
+        """The query over the reader's relation. A relation that reads on one thread (a CSV's:
+        DuckDB numbers its records only so) is read, when DuckDB has more, by a query of its
+        own, whose rows stream into the query that types them: that one, the bulk of the work,
+        runs on every thread."""
+        (threads,) = loader.execute("SELECT current_setting('threads')")[0]
+        if not self.reader.serial or int(threads) == 1:
+            with self._reporting(loader.con):
+                loader.insert(table, records.format(rows.query(relation)))
+            return
+        reading = loader.con.cursor()
+        _report_progress(reading)
+        try:
+            with self._reporting(reading):
+                loader.insert(table, records.format(rows.query("part")), reading.sql(
+                    f"SELECT * FROM {relation}").to_arrow_reader(STREAM_ROWS))
+        finally:
+            reading.close()
+
+    def _insert_parts(self, loader: Loader, table: str, rows: SheetRows, records: str) -> None:
+        """A workbook sheet: its slices, read on worker threads, stream in order into the
+        one query."""
+        schema = pa.schema([(c.source, pa.string()) for c in rows.columns]
+                           + [(ROW, pa.int64())])
+        failure: list[BaseException] = []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for part, size in ordered_parallel(self.reader.work(rows.plan), self.workers):
+                    yield from part.table.cast(schema).to_batches()
+                    if self.progress:
+                        self.progress(size)
+            except BaseException as exc:  # raised again on this side of DuckDB, as it was
+                failure.append(exc)
+                raise
+
+        try:
+            loader.insert(table, records, pa.RecordBatchReader.from_batches(schema, batches()))
+        except BaseException:
+            if failure:
+                raise failure[0] from None
+            raise
+
+    @contextmanager
+    def _reporting(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Report the progress DuckDB makes on the statement run inside, in the file's bytes."""
+        if self.progress is None:
+            yield
+            return
+        reported = [0]
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(PROGRESS_SECONDS):
+                percent = con.query_progress()
+                if percent > 0:
+                    now = min(int(self.size * percent / 100), self.size)
+                    if now > reported[0]:
+                        self.progress(now - reported[0])
+                        reported[0] = now
+
+        watcher = threading.Thread(target=watch, name="foia-progress", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
+        self.progress(self.size - reported[0])
+
+    # -- flags, quarantine, accounting ------------------------------------------------------
+
+    def _account(self, loader: Loader, table: str, sheets: list[SheetRows],
+                 notes: _Notes) -> None:
+        accounting, prefix = self.outcome.accounting, self.context.record_prefix
+        noted = notes.table()
+        kept, blank, failed, named = loader.execute(
+            f"SELECT count(*) FILTER (WHERE status < {BLANK}), count(*) FILTER (WHERE status = "
+            f"{BLANK}), count(*) FILTER (WHERE status = {UNREADABLE_KEY}), count(*) FILTER "
+            f"(WHERE status = {NAMED}) FROM part", noted)[0]
+        blank += sum(self.reader.unread_blank_rows(rows.plan) for rows in sheets)
+        duplicates = 0
+        if named:
+            # Two equal rows are the same record twice only if they name whom they are
+            # about: without an identifier (the UW production) equal rows are different
+            # people's. Equal rows have the same identifiers, so only named rows are compared.
+            flagged = _duplicates(loader, noted)
+            duplicates = flagged.num_rows
+            if duplicates:
+                loader.execute(
+                    f"UPDATE {ident(table)} SET is_exact_duplicate = true WHERE record_id >= "
+                    f"{literal(prefix + ':')} AND record_id < {literal(prefix + ';')} AND "
+                    f"record_id IN (SELECT {literal(prefix + ':')} || sheet || ':' || row "
+                    "FROM part)", flagged)
+        if failed:
+            for rows in sheets:
+                self._quarantine(loader, rows, noted)
+        accounting.rows_read += kept + failed
+        accounting.rows_duplicate += duplicates
+        accounting.rows_loaded += kept - duplicates
+        accounting.quarantined_rows += failed
+        if blank:
+            self.outcome.warnings.append(f"{self.outcome.path.name}: {blank:,} blank rows (no "
+                                         "value in any cell) are not records and were not "
+                                         "loaded")
+
+    def _quarantine(self, loader: Loader, rows: SheetRows, quarantined: pa.Table) -> None:
+        if rows.key is None:
+            return
+        column, plan = rows.columns[rows.key], rows.plan
+        cell = (f"{literal(column.reference)} || row" if plan.name is not None
+                else literal(column.reference))
+        sheet = "CAST(NULL AS VARCHAR)" if plan.name is None else literal(plan.name)
+        chosen = (f"SELECT {literal(self.context.sha256)}, {literal(self.context.file_name)}, "
+                 f"{sheet} AS sheet, row, {cell} AS cell, "
+                 f"{quarantine_reason(column.header, 'key_text')} AS reason FROM part "
+                 f"WHERE sheet = {plan.index} AND status = {UNREADABLE_KEY} ORDER BY row")
+        loader.execute(f"INSERT INTO {QUARANTINE} {chosen}", quarantined)
+        if self.outcome.first_quarantined is None:
+            first = loader.execute(f"SELECT sheet, row, cell, reason FROM ({chosen}) LIMIT 1",
+                                   quarantined)
+            self.outcome.first_quarantined = QuarantinedRow(*first[0]) if first else None
+
+    # -- checks and capabilities ------------------------------------------------------------
+
+    def _tally(self, loader: Loader, dataset: Dataset, rows: SheetRows,
+               checks: CheckRun) -> None:
+        """The checks and the capabilities of one sheet, from the rows it loaded."""
+        plan, prefix = rows.plan, f"{self.context.record_prefix}:{rows.plan.index}"
+        where = (f"FROM {ident(dataset.table)} WHERE record_id >= {literal(prefix + ':')} "
+                 f"AND record_id < {literal(prefix + ';')}")
+        month = (f"CAST(date_trunc('month', {ident(dataset.key_date)}) AS DATE)"
+                 if dataset.key_date in rows.output_columns else "CAST(NULL AS DATE)")
+        counted = [c for c in rows.output_columns if c not in ice_sheets.BOOKKEEPING]
+        tests = checks.conditions(rows.typed_columns)
+        items = [f"count({ident(c)})" for c in counted]
+        for failed, checked in tests.values():
+            items += [f"count(*) FILTER (WHERE ({failed}) AND ({checked}))",
+                      f"count(*) FILTER (WHERE {checked})",
+                      f"min(source_row) FILTER (WHERE ({failed}) AND ({checked}))"]
+        # Grouped by the row's list of redacted columns as well (rows share a few such lists):
+        # the redactions per column are counted from the lists, in the same scan.
+        results = loader.execute(f"SELECT {month}, redacted, count(*), {', '.join(items)} "
+                                 f"{where} GROUP BY ALL")
+        totals = {name: [0, 0, None] for name in tests}
+        for month_value, redacted, count, *values in results:
+            self.capabilities.add(dataset.name, plan.name, month_value, count,
+                                  dict(zip(counted, values, strict=False)))
+            for column in redacted:
+                self.capabilities.add_redacted(dataset.name, plan.name, month_value, column,
+                                               count)
+            for position, name in enumerate(tests):
+                failed, total, first = values[len(counted) + 3 * position:][:3]
+                tally = totals[name]
+                tally[0] += failed
+                tally[1] += total
+                if first is not None and (tally[2] is None or first < tally[2]):
+                    tally[2] = first
+        for name, (failed, total, first) in totals.items():
+            checks.add(name, failed, total, plan.name, first)
 
 
 def _by_dataset(path: Path, plans: list[SheetPlan]) -> dict[str, list[SheetPlan]]:
@@ -456,17 +682,40 @@ def _window_start(name: str) -> date | None:
 
 def _latest_event_date(reader: FoiaReader, plans: list[SheetPlan], workers: int,
                        cat: Catalog) -> str:
-    def items():
+    """The latest readable key date in the file (read by DuckDB, apart from the warehouse)."""
+    context = FileContext(reader.path.name, "", "", cat)
+    latest = []
+    with duckdb.connect() as con:
         for plan in plans:
-            for work, size in reader.work(plan):
-                yield (lambda work=work, dataset=plan.match.dataset: pc.max(
-                    key_date_values(work(), dataset, cat)).as_py()), size
-
-    latest = [value for value, _ in ordered_parallel(items(), workers) if value is not None]
+            rows = SheetRows(plan, reader.columns(plan), context, {})
+            relation = reader.relation(plan)
+            if relation is not None:
+                try:
+                    latest.append(con.execute(rows.key_dates(relation)).fetchone()[0])
+                except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+                    raise reader.read_error(exc) from None
+                continue
+            for part, _ in ordered_parallel(reader.work(plan), workers):
+                latest.append(_key_date(con, rows, part.table))
+    latest = [value for value in latest if value is not None]
     if not latest:
         raise SourceError(Location(reader.path.name), "no release date in the file name and no "
                           "readable key date in the file; pass --release YYYY-MM-DD")
     return max(latest).date().isoformat()
+
+
+def _key_date(con: duckdb.DuckDBPyConnection, rows: SheetRows, part: pa.Table):
+    return con.execute(rows.key_dates("part")).fetchone()[0]
+
+
+def _duplicates(loader: Loader, part: pa.Table) -> pa.Table:
+    """The (sheet, row) of each record naming someone whose hash an earlier one of the file
+    has (`part`: every row noted)."""
+    named = f"(SELECT sheet, row, hash FROM part WHERE status = {NAMED})"
+    return loader.con.sql(
+        f"SELECT sheet, row FROM {named} WHERE hash IN (SELECT hash FROM {named} GROUP BY hash "
+        "HAVING count(*) > 1) QUALIFY row_number() OVER (PARTITION BY hash ORDER BY sheet, row) "
+        "> 1").to_arrow_table()
 
 
 def _release_facility_codes(warehouse: Warehouse, release: str) -> frozenset[str]:

@@ -1,10 +1,12 @@
 """Readers for FOIA release files: raw ICE `.xlsx`, CSV, and (processed) parquet.
 
-Each reader finds the header row of every sheet by its contents (iceledger.sources.foia.layouts),
-then yields the data as *work items*: zero-argument callables that return a `RawPart` (the cells
-of some rows as Arrow strings or typed columns, with their spreadsheet row numbers). Work items are
-independent, so the ingest runs them on several threads while the file is still being read; no
-reader holds more than a bounded slice of a file in memory.
+Each reader finds the header row of every sheet by its contents (iceledger.sources.foia.layouts)
+and describes the sheet's columns (`RawColumn`). DuckDB reads CSV and parquet itself: their reader
+hands over a relation (`relation`: `read_csv` or `read_parquet` with a row number) for the load's
+queries to read on DuckDB's threads. An xlsx sheet comes as *work items*: zero-argument callables
+that return a `RawPart` (the cells of some rows as Arrow strings, with their spreadsheet row
+numbers); work items are independent, so the ingest runs them on several threads while the file is
+still being read, and no reader holds more than a bounded slice of a file in memory.
 
 xlsx: ICE's sheets run to a million rows, and calamine (the Rust reader behind fastexcel) builds a
 whole sheet in memory, kilobytes a row for the 53-column stints layout. So the sheet's XML is
@@ -22,6 +24,7 @@ import codecs
 import csv
 import io
 import re
+import tempfile
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
@@ -30,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
+import duckdb
 import fastexcel
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import python_calamine
 
@@ -41,6 +44,7 @@ from iceledger.errors import Location, SourceError
 from iceledger.sources.foia.layouts import Catalog, HeaderMatch, catalog, hint_level
 from iceledger.sources.stats.cells import column_letters
 from iceledger.sources.xlsx_files import KINDS, NOT_A_CSV_KINDS, errors_as_text, file_kind
+from iceledger.warehouse import ident, literal
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
@@ -49,9 +53,11 @@ ICE_SHEET_ROWS = 500  # a Summary or Footnotes sheet is a page of text and total
 MAX_LEADING_ROWS = 1_000  # formatted blank rows above a header that the header search skips
 MAX_ROW_GAP = 10_000  # rows missing from a sheet's XML before the slice is cut there
 MAX_PART_BYTES = 2 << 30  # a workbook part read whole (shared strings, styles, workbook.xml)
-CSV_BLOCK_BYTES = 16 << 20
-PARQUET_BATCH_ROWS = 65_536
+# The longest CSV record DuckDB reads (a cell of 20 MB has been seen), and its buffer.
+CSV_MAX_LINE_BYTES = 64 << 20
+CSV_SCAN_BYTES = 16 << 20
 CSV_DELIMITERS = (",", "\t", "|", ";")
+ROW = "__row"  # the column of source row numbers in every relation and part a reader hands over
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -61,7 +67,7 @@ _ROW_OPEN = re.compile(rb"<row\b")
 _ROW_START = re.compile(rb"<row[\s>/]")
 _VALUE_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*(?<!/)>(?:(?!</row>).)*?<(?:v|is)\b',
                         re.DOTALL)
-
+_TEXT_TYPES = ("string", "large_string", "string_view")
 
 @dataclass(frozen=True)
 class SheetPlan:
@@ -83,14 +89,23 @@ class IceSheet:
     rows: list[list[object]]
 
 
+@dataclass(frozen=True)
+class RawColumn:
+    """One column of a sheet as its reader hands it over."""
+
+    name: str  # canonical name, unique within the sheet (EXTRA_PREFIX + header for extras)
+    source: str  # its name in the relation or part the reader hands over
+    storage: str  # "text", "float", "integer", "moment", "boolean" or "other"
+    header: str  # as written in the header row
+    reference: str  # how its cells are named: column letters (xlsx), else the header
+
+
 @dataclass
 class RawPart:
-    """Some data rows of one sheet: columns in header order, named by their canonical names."""
+    """Some data rows of one sheet: a column per RawColumn (named by its source) and ROW."""
 
     plan: SheetPlan
-    rows: np.ndarray  # int64 spreadsheet row (CSV record, parquet row) of each table row
     table: pa.Table
-    columns: list[str]  # spreadsheet column letters (xlsx) or header names, for cell references
 
 
 WorkItem = Callable[[], RawPart]
@@ -108,21 +123,62 @@ def unique_names(names: list[str]) -> list[str]:
     return out
 
 
+def storage_of(arrow_type: pa.DataType) -> str:
+    """How the load's queries treat a column stored with this Arrow type."""
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if str(arrow_type) in _TEXT_TYPES:
+        return "text"
+    if pa.types.is_floating(arrow_type):
+        return "float"
+    if pa.types.is_integer(arrow_type):
+        return "integer"
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return "moment"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    return "other"
+
+
 class FoiaReader(ABC):
-    """What every reader offers: its sheets with their headers, and the work items of a sheet."""
+    """What every reader offers: its sheets with their headers and columns, and their rows,
+    either as a relation DuckDB reads itself (CSV, parquet) or as work items (xlsx)."""
 
     path: Path
     warnings: list[str]
     catalog: Catalog
     ice_sheets: list[IceSheet]  # filled by plans()
+    serial = False  # whether DuckDB reads the relation on one thread only
 
     @abstractmethod
     def plans(self) -> list[SheetPlan]:
         """Every sheet that holds records, with the header found in it."""
 
     @abstractmethod
+    def columns(self, plan: SheetPlan) -> list[RawColumn]:
+        """The sheet's columns, in order."""
+
+    def relation(self, plan: SheetPlan) -> str | None:
+        """SQL for a relation of the sheet's rows (its columns and ROW) that DuckDB reads
+        itself, or None when the rows come as work items."""
+        return None
+
     def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
         """Work items of a sheet, each with the bytes of the file it covers (for progress)."""
+        return iter(())
+
+    def numbered(self, plan: SheetPlan, records: int) -> bool:
+        """Whether the relation numbered the `records` it read right; if not, the next
+        relation of the sheet will."""
+        return True
+
+    def unread_blank_rows(self, plan: SheetPlan) -> int:
+        """Blank rows of the sheet that its relation or work items leave out."""
+        return 0
+
+    def read_error(self, exc: duckdb.Error) -> SourceError:
+        """The one line that says where reading the relation failed."""
+        return SourceError(Location(self.path.name), f"cannot be read ({exc})")
 
     def close(self) -> None:  # noqa: B027 - a no-op for readers that hold nothing open
         """Release the file."""
@@ -583,11 +639,18 @@ class XlsxReader(FoiaReader):
 
     # -- data -------------------------------------------------------------------------------
 
+    def columns(self, plan: SheetPlan) -> list[RawColumn]:
+        headers = plan.match.raw_headers
+        positions = [i for i, h in enumerate(headers) if h]
+        names = unique_names([plan.match.canonical[i] for i in positions])
+        return [RawColumn(name, name, "text", headers[i], column_letters(i))
+                for name, i in zip(names, positions, strict=True)]
+
     def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
         sheet = self._sheets[plan.index]
-        positions = [i for i, h in enumerate(plan.match.raw_headers) if h]
-        names = unique_names([plan.match.canonical[i] for i in positions])
-        letters = [column_letters(i) for i in positions]
+        columns = self.columns(plan)
+        names = [c.source for c in columns]
+        letters = [c.reference for c in columns]
         header_end = self._header_end(plan)
         outside = beyond_columns(len(plan.match.raw_headers))
         next_row = plan.header_row + 1
@@ -609,7 +672,7 @@ class XlsxReader(FoiaReader):
             if beyond:
                 raise SourceError(Location(self.path.name, plan.name,
                                            cell=beyond.group(1).decode()),
-                                  f"a cell outside the {len(positions)} header columns (a row "
+                                  f"a cell outside the {len(columns)} header columns (a row "
                                   "wider than the header)")
             runs = list(_row_runs(piece, first_row))
             for run, run_first in runs:
@@ -669,7 +732,7 @@ class XlsxReader(FoiaReader):
                                   "(a row wider than the header) in the rows from here on")
             table = table.rename_columns(names)
             rows = np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
-            return RawPart(plan, rows, table, letters)
+            return RawPart(plan, table.append_column(ROW, pa.array(rows)))
 
         return parse
 
@@ -679,6 +742,8 @@ class XlsxReader(FoiaReader):
 
 
 class CsvReader(FoiaReader):
+    serial = True  # DuckDB numbers a CSV's records only on one thread (WITH ORDINALITY)
+
     def __init__(self, path: Path, cat: Catalog | None = None):
         self.path = path
         self.warnings = []
@@ -693,7 +758,12 @@ class CsvReader(FoiaReader):
         self.encoding = self._encoding(sample)
         text = codecs.decode(sample, self.encoding, errors="replace").lstrip("\ufeff")
         self.header_line = text.splitlines()[0] if text else ""
+        self._lone_returns = re.search(rb"\r(?!\n)", sample.rstrip(b"\r")) is not None
         self.delimiter, self.match = self._header()
+        self._transcoded: Path | None = None
+        # Empty lines among the records, once looked for (see `numbered`).
+        self._empty_lines: list[tuple[int, int]] | None = None
+        self._blank_count = 0
 
     def _encoding(self, sample: bytes) -> str:
         for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -729,73 +799,125 @@ class CsvReader(FoiaReader):
     def plans(self) -> list[SheetPlan]:
         return [SheetPlan(None, 0, 1, self.match, "")]
 
-    def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
+    def columns(self, plan: SheetPlan) -> list[RawColumn]:
         names = unique_names(list(plan.match.canonical))
-        headers = list(plan.match.raw_headers)
-        try:
-            reader = pa_csv.open_csv(
-                self.path,
-                read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1,
-                                                block_size=CSV_BLOCK_BYTES,
-                                                encoding=self.encoding.replace("-sig", "")),
-                # An empty line is kept as an all-NULL row so it is counted as a blank row and
-                # the records after it keep their line numbers.
-                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter,
-                                                  newlines_in_values=True,
-                                                  ignore_empty_lines=False),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types={n: pa.string() for n in names}, strings_can_be_null=True,
-                    null_values=[""]),
-            )
-        except pa.ArrowInvalid as exc:
-            raise self._error(exc) from None
-        next_row = 2
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except pa.ArrowInvalid as exc:
-                raise self._error(exc) from None
-            rows = np.arange(next_row, next_row + batch.num_rows, dtype=np.int64)
-            next_row += batch.num_rows
-            part = RawPart(plan, rows, pa.Table.from_batches([batch]), headers)
-            # The reader does not tell how far into the file it is; Arrow's size of the batch
-            # is close to the bytes of text it came from.
-            yield (lambda part=part: part), batch.nbytes
+        return [RawColumn(name, f"c{i}", "text", header, header) for i, (name, header)
+                in enumerate(zip(names, plan.match.raw_headers, strict=True))]
 
-    def _error(self, exc: Exception) -> SourceError:
-        """Name the record where the CSV stops being readable (found by a serial re-scan)."""
+    def relation(self, plan: SheetPlan) -> str:
+        """`read_csv`, every field as text (empty -> NULL), with the record number of each row.
+        DuckDB numbers the records as it reads them (WITH ORDINALITY, which reads the file on
+        one thread: DuckDB cannot number a CSV's records in parallel); it skips empty lines,
+        which the record numbers still count, so once a file is known to hold some among its
+        records (`numbered`), the numbers step over them."""
+        if self._lone_returns or self.encoding == "cp1252":
+            self._transcoded = self._transcoded or self._copy_for_duckdb()
+        path = self._transcoded or self.path
+        columns = ", ".join(f"{literal(c.source)}: 'VARCHAR'" for c in self.columns(plan))
+        read = (f"read_csv({literal(str(path))}, auto_detect = false, header = true, "
+                f"delim = {literal(self.delimiter)}, quote = '\"', escape = '\"', "
+                f"columns = {{{columns}}}, encoding = "
+                f"{literal('utf-16' if self.encoding == 'utf-16' else 'utf-8')}, "
+                f"max_line_size = {CSV_MAX_LINE_BYTES}, buffer_size = {CSV_MAX_LINE_BYTES}, "
+                "strict_mode = true)")
+        read = f"(SELECT * FROM {read} WITH ORDINALITY) AS records"
+        if not self._empty_lines:
+            return f"(SELECT *, ordinality + 1 AS {ROW} FROM {read})"
+        # Per run of empty lines among the records: (records before it, empty lines so far);
+        # a record's number moves by the count of the last run before it.
+        steps = ", ".join(f"({before}, {lines})" for before, lines in self._empty_lines)
+        return (f"(SELECT records.*, ordinality + 1 + coalesce(blank.lines, 0) AS {ROW} "
+                f"FROM {read} ASOF LEFT JOIN (VALUES {steps}) AS blank(before, lines) "
+                "ON records.ordinality > blank.before ORDER BY ordinality)")
+
+    def numbered(self, plan: SheetPlan, records: int) -> bool:
+        """Whether the relation numbered the `records` it read right. It did unless the file
+        holds empty lines among its records, which only a file whose line ends outnumber its
+        records can (they may also be line ends inside quoted values): then the file is read
+        record by record to place them, and the next relation steps over them."""
+        if self._empty_lines is not None:
+            return True
+        ends, trailing = self._line_ends()
+        if (ends - trailing) - records in (0, 1) and self.encoding != "utf-16":
+            self._empty_lines, self._blank_count = [], trailing
+            return True
+        self._empty_lines, self._blank_count = self._placed_empty_lines()
+        return not self._empty_lines
+
+    def unread_blank_rows(self, plan: SheetPlan) -> int:
+        """Empty lines: DuckDB skips them, but each is a blank row (numbered and counted)."""
+        return self._blank_count
+
+    def _line_ends(self) -> tuple[int, int]:
+        """The line ends in the file, and the empty lines at its end."""
+        ends, tail = 0, b""
+        with open(self.path, "rb") as handle:
+            while block := handle.read(CSV_SCAN_BYTES):
+                ends += block.count(b"\n")
+                tail = (tail + block)[-4096:]
+        trailing = tail[len(tail.rstrip(b"\r\n")):].replace(b"\r\n", b"\n").count(b"\n")
+        return ends, max(trailing - 1, 0)
+
+    def _placed_empty_lines(self) -> tuple[list[tuple[int, int]], int]:
+        """Every empty line among the records, read record by record (Python's csv module,
+        which keeps quoted line ends inside their value), as relation() takes them, and the
+        count of all empty lines."""
+        steps: list[tuple[int, int]] = []
+        records = count = 0
+        with open(self.path, newline="", encoding=self.encoding) as text:
+            for number, record in enumerate(csv.reader(text, delimiter=self.delimiter)):
+                if number == 0:
+                    continue
+                if record:
+                    records += 1
+                    continue
+                count += 1
+                if steps and steps[-1][0] == records:
+                    steps[-1] = (records, count)
+                else:
+                    steps.append((records, count))
+        # Empty lines after the last record move no record's number.
+        return [s for s in steps if s[0] < records], count
+
+    def _copy_for_duckdb(self) -> Path:
+        """The file as UTF-8 in a temporary file, for what DuckDB cannot read: Windows-1252,
+        and lines ended by a lone carriage return beside others (a file of mixed line ends),
+        which are rewritten record by record with the same cells (the csv module keeps a line
+        end inside a quoted value as it is, and an empty line as one)."""
+        handle = tempfile.NamedTemporaryFile(suffix=".csv", delete=False)
+        with handle, open(self.path, encoding=self.encoding, newline="") as source:
+            if not self._lone_returns:
+                while block := source.read(1 << 22):
+                    handle.write(block.encode("utf-8"))
+            else:
+                with open(handle.name, "w", encoding="utf-8", newline="") as target:
+                    writer = csv.writer(target, delimiter=self.delimiter, lineterminator="\n")
+                    writer.writerows(csv.reader(source, delimiter=self.delimiter))
+        return Path(handle.name)
+
+    def close(self) -> None:
+        if self._transcoded is not None:
+            self._transcoded.unlink(missing_ok=True)
+
+    def read_error(self, exc: duckdb.Error) -> SourceError:
+        """Name the line where the CSV stops being readable, as DuckDB reports it."""
         message = str(exc)
-        if "UTF8" in message or "UTF-8" in message:
+        if "unicode" in message.lower() or "not utf-8" in message.lower():
             return SourceError(self._first_bad_utf8(), "not valid UTF-8 text; save the file as "
                                "UTF-8 (or with a byte-order mark)")
-        found: list[int] = []
-
-        def remember(row) -> str:
-            found.append(row.number)
-            return "error"
-
-        try:
-            scan = pa_csv.open_csv(
-                self.path,
-                read_options=pa_csv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES,
-                                                encoding=self.encoding.replace("-sig", "")),
-                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter,
-                                                  newlines_in_values=True,
-                                                  ignore_empty_lines=False,
-                                                  invalid_row_handler=remember),
-                convert_options=pa_csv.ConvertOptions(column_types={}, strings_can_be_null=True))
-            for _ in scan:
-                pass
-        except pa.ArrowInvalid:
-            pass
-        detail = message.replace("CSV parse error: ", "")
-        detail = detail if len(detail) <= 100 else detail[:100] + " ..."
-        return SourceError(Location(self.path.name, row=found[0] if found else None),
-                           f"{detail} (the header has {len(self.match.raw_headers)} fields split "
-                           f"by {self.delimiter!r}: a wrong delimiter or an unquoted "
-                           "delimiter inside a value)")
+        line = re.search(r"CSV Error on Line: (\d+)", message)
+        where = Location(self.path.name, row=int(line.group(1)) if line else None)
+        fields = len(self.match.raw_headers)
+        if "unterminated quote" in message:
+            return SourceError(where, f"Expected {fields} columns, got a quoted value that "
+                               "never closes (the file ends inside it: truncated, or a stray "
+                               "quote)")
+        counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+        detail = (f"Expected {counts.group(1)} columns, got {counts.group(2)}" if counts
+                  else message.splitlines()[0].removeprefix("Invalid Input Error: ")[:100])
+        return SourceError(where, f"{detail} (the header has {fields} fields split by "
+                           f"{self.delimiter!r}: a wrong delimiter or an unquoted delimiter "
+                           "inside a value)")
 
     def _first_bad_utf8(self) -> Location:
         with open(self.path, "rb") as handle:
@@ -817,7 +939,6 @@ class ParquetReader(FoiaReader):
         self.warnings = []
         self.catalog = cat or catalog()
         self.ice_sheets = []
-        self._bytes = path.stat().st_size
         try:
             self._file = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -834,19 +955,16 @@ class ParquetReader(FoiaReader):
     def plans(self) -> list[SheetPlan]:
         return [self._plan]
 
-    def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
+    def columns(self, plan: SheetPlan) -> list[RawColumn]:
         names = unique_names(list(plan.match.canonical))
-        headers = list(plan.match.raw_headers)
-        total_rows = max(self._file.metadata.num_rows, 1)
-        next_row = 1
-        try:
-            for batch in self._file.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-                table = pa.Table.from_batches([batch]).rename_columns(names)
-                rows = np.arange(next_row, next_row + batch.num_rows, dtype=np.int64)
-                next_row += batch.num_rows
-                part = RawPart(plan, rows, table, headers)
-                yield (lambda part=part: part), int(
-                    self._bytes * batch.num_rows / total_rows)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise SourceError(Location(self.path.name, row=next_row),
-                              f"unreadable parquet data from this row on ({exc})") from None
+        return [RawColumn(name, field.name, storage_of(field.type), header, header)
+                for name, field, header in zip(names, self._file.schema_arrow,
+                                               plan.match.raw_headers, strict=False)]
+
+    def relation(self, plan: SheetPlan) -> str:
+        columns = ", ".join(ident(c.source) for c in self.columns(plan))
+        return (f"(SELECT {columns}, file_row_number + 1 AS {ROW} FROM read_parquet("
+                f"{literal(str(self.path))}, file_row_number = true))")
+
+    def read_error(self, exc: duckdb.Error) -> SourceError:
+        return SourceError(Location(self.path.name), f"unreadable parquet data ({exc})")

@@ -1,0 +1,245 @@
+"""How each cell of a FOIA release loads: typed, a redaction, unparsed, or an unreadable key date
+that quarantines its row; exact duplicates; record numbers of CSV rows. Hand-built cases with
+known answers (SCRATCH test data, not real records), loaded through the real `ingest_foia`.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_foia_ingest import arrest_row, layout, load, table, write_xlsx
+
+ARRESTS = "arrests-2026-03"
+STINTS = "stints-2023-2026"
+NAME = "SCRATCH_Arrests_FY23-FY26_20260311"
+
+# (header, cell as written, canonical column, value loaded, `unparsed` entry or None). Each
+# case is one row; its other cells are those of arrest_row().
+CASES = [
+    ("Apprehension Date", "2025-01-01 12:00:00", "apprehension_date",
+     datetime(2025, 1, 1, 12), None),
+    ("Apprehension Date", "2025-01-01T08:30", "apprehension_date",
+     datetime(2025, 1, 1, 8, 30), None),
+    ("Apprehension Date", "2025-01-01 12", "apprehension_date", datetime(2025, 1, 1, 12), None),
+    # Kept to the second, rounded half up.
+    ("Apprehension Date", "2025-01-01 12:00:00.5", "apprehension_date",
+     datetime(2025, 1, 1, 12, 0, 1), None),
+    ("Apprehension Date", "2025-01-01 12:00:01.25", "apprehension_date",
+     datetime(2025, 1, 1, 12, 0, 1), None),
+    ("Apprehension Date", "01/02/2025 09:05", "apprehension_date",
+     datetime(2025, 1, 2, 9, 5), None),
+    ("Apprehension Date", "1/2/2025 9:05", "apprehension_date", datetime(2025, 1, 2, 9, 5), None),
+    ("Apprehension Date", "02-Jan-25", "apprehension_date", datetime(2025, 1, 2), None),
+    # Excel serial numbers (1899-12-30 is day 0); with spaces around one, too.
+    ("Apprehension Date", "45658.5", "apprehension_date", datetime(2025, 1, 1, 12), None),
+    ("Apprehension Date", " 45658 ", "apprehension_date", datetime(2025, 1, 1), None),
+    ("Final Order Date", "2024-02-01", "final_order_date", date(2024, 2, 1), None),
+    ("Final Order Date", "2024-02-30", "final_order_date", None, "final_order_date=2024-02-30"),
+    ("Final Order Date", "2024-01-01 24:00:00", "final_order_date", None,
+     "final_order_date=2024-01-01 24:00:00"),
+    ("Final Order Date", "01-FEB-24", "final_order_date", None, "final_order_date=01-FEB-24"),
+    ("Final Order Date", "2024-02-01 ", "final_order_date", None,
+     "final_order_date=2024-02-01 "),
+    ("Birth Year", "1990", "birth_year", 1990, None),
+    ("Birth Year", " 1990.0 ", "birth_year", 1990, None),
+    ("Birth Year", "+1990", "birth_year", None, "birth_year=+1990"),
+    ("Birth Year", "1,990", "birth_year", None, "birth_year=1,990"),
+    ("Birth Year", "19.5", "birth_year", None, "birth_year=19.5"),
+    ("Birth Year", "3000000000", "birth_year", None, "birth_year=3000000000"),
+    ("Final Order Yes No", "Y", "final_order", True, None),
+    ("Final Order Yes No", "No ", "final_order", False, None),
+    ("Final Order Yes No", "\u00a0YES", "final_order", True, None),
+    ("Final Order Yes No", "y", "final_order", None, "final_order=y"),
+    ("Apprehension Criminality", "2 Pending Criminal Charges", "criminality",
+     "Pending Criminal Charges", None),
+    ("Apprehension Criminality", " Convicted Criminal ", "criminality", "Convicted Criminal",
+     None),
+    ("Apprehension Criminality", "Other", "criminality", None, "criminality=Other"),
+    ("TOA Current Duty AOR", "St. Paul Area of Responsibility", "aor", "St Paul", None),
+    ("TOA Current Duty AOR", "atl", "aor", "Atlanta", None),
+    ("TOA Current Duty AOR", "Washington  DC", "aor", "Washington", None),
+    ("TOA Current Duty AOR", "Atlantis", "aor", None, "aor=Atlantis"),
+    ("County", "b6", "apprehension_county", "b6", None),
+    ("County", "", "apprehension_county", None, None),
+    # No value of any column, text or typed (the key date too): Excel's error values (in any
+    # case and spacing), a formula saved without its value, NUL characters.
+    ("Gender", "#N/A", "gender", None, "gender=#N/A"),
+    ("Gender", " #value! ", "gender", None, "gender= #value! "),
+    ("Birth Year", "#DIV/0!", "birth_year", None, "birth_year=#DIV/0!"),
+    ("Birth Year", "=1989+1", "birth_year", None, "birth_year==1989+1"),
+    ("Apprehension Date", "#N/A", "apprehension_date", None, "apprehension_date=#N/A"),
+    ("County", "FUL\x00TON", "apprehension_county", None, "apprehension_county=FUL\\x00TON"),
+    ("County", "#1 COUNTY", "apprehension_county", "#1 COUNTY", None),
+]
+REDACTIONS = ["(b)(6)", "b(6), b(7)c", "(B)(6) and (b)(7)(C)", " (b)(6)\u00a0", "(b)(7)e)",
+              "(b)(6),(b)(7)c)"]
+KEY_NOT_DATES = ["not a date", "2025-02-30", "2025-01-01 24:00:00", "02-JAN-25", "0", "x"]
+
+
+def _text(value) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _write(path: Path, name: str, rows: list[dict]) -> Path:
+    headers = layout(name).headers
+    if path.suffix == ".xlsx":
+        return write_xlsx(path, name, [rows])
+    texts = [[_text(row.get(h)) for h in headers] for row in rows]
+    if path.suffix == ".parquet":
+        pq.write_table(pa.table({h: [t[i] or None for t in texts]
+                                 for i, h in enumerate(headers)}), path)
+    else:
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(headers)
+            writer.writerows(texts)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx"])
+def test_each_cell_loads_typed_or_unparsed_and_never_silently_null(tmp_path, suffix):
+    # xlsxwriter writes text starting with "=" as a formula (with a value): that case is the
+    # corpus's (tests/test_bad_input_corpus.py, a formula saved without its value).
+    cases = [case for case in CASES if suffix != ".xlsx" or not case[1].startswith("=")]
+    rows = [arrest_row(**{header: raw, "Anonymized Identifier": f"C{number}"})
+            for number, (header, raw, *_) in enumerate(cases)]
+    rows += [arrest_row(**{"County": raw, "Anonymized Identifier": f"R{number}"})
+             for number, raw in enumerate(REDACTIONS)]
+    warehouse, report = load(tmp_path, _write(tmp_path / f"{NAME}{suffix}", ARRESTS, rows))
+    assert report.files[0].status == "loaded", report.files[0].error
+    got = {r["person_id"]: r for r in table(warehouse, "foia_arrests")}
+    for number, (header, raw, column, value, unparsed) in enumerate(cases):
+        row = got[f"C{number}"]
+        assert (row[column], row["unparsed"]) == (value, [unparsed] if unparsed else []), (
+            header, raw)
+    for number, raw in enumerate(REDACTIONS):
+        row = got[f"R{number}"]
+        assert row["apprehension_county"] is None and "apprehension_county" in row["redacted"]
+    atl = next(number for number, case in enumerate(cases) if case[1] == "atl")
+    assert got[f"C{atl}"]["aor_code"] == "ATL"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_key_date_that_is_no_date_quarantines_its_row_naming_the_cell(tmp_path, suffix):
+    rows = [arrest_row(**{"Apprehension Date": raw, "Anonymized Identifier": f"K{number}"})
+            for number, raw in enumerate(KEY_NOT_DATES)]
+    rows.append(arrest_row(**{"Apprehension Date": None, "Anonymized Identifier": "empty"}))
+    warehouse, report = load(tmp_path, _write(tmp_path / f"{NAME}{suffix}", ARRESTS, rows))
+    a = report.files[0].accounting
+    assert (a.rows_read, a.rows_loaded, a.rows_quarantined) == (7, 1, 6)
+    (loaded,) = table(warehouse, "foia_arrests")
+    assert loaded["person_id"] == "empty" and loaded["apprehension_date"] is None
+    first = 8 if suffix == ".xlsx" else 2  # under the title rows, or the CSV's header line
+    quarantined = sorted(table(warehouse, "ingest_quarantine"), key=lambda q: q["row_number"])
+    assert [q["row_number"] for q in quarantined] == list(range(first, first + 6))
+    assert [q["reason"] for q in quarantined] == [
+        f"Apprehension Date {raw!r} is not a date" for raw in KEY_NOT_DATES]
+    assert quarantined[0]["cell"] == ("A8" if suffix == ".xlsx" else "Apprehension Date")
+
+
+def test_bond_amounts_read_dollars_and_refuse_what_a_number_cannot_hold(tmp_path):
+    base = {"Book In Date Time": "2025-01-01 08:00:00", "Anonymized Identifier": "P"}
+    amounts = {"1500": 1500.0, "$1,000.50": 1000.5, " 3 ": 3.0, "1,5": 15.0, "-$3": -3.0,
+               "1e3": 1000.0, "$-3": None, "1e400": None, "NaN": None, "inf": None}
+    rows = [{**base, "Bond Posted Amount": raw, "Anonymized Identifier": f"B{number}"}
+            for number, raw in enumerate(amounts)]
+    path = _write(tmp_path / "SCRATCH_Detention-Stints_FY23-FY26_20260311.csv", STINTS, rows)
+    warehouse, _ = load(tmp_path, path)
+    got = {r["person_id"]: r for r in table(warehouse, "foia_stints")}
+    for number, (raw, value) in enumerate(amounts.items()):
+        row = got[f"B{number}"]
+        assert row["bond_posted_amount"] == value, raw
+        assert row["unparsed"] == ([] if value is not None else [f"bond_posted_amount={raw}"])
+
+
+cells = st.sampled_from(["", "A", "B", "b(6), b(7)c"])
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=st.lists(st.tuples(st.sampled_from(["2025-01-02", "2025-01-03", "x", ""]),
+                                  cells, cells), max_size=25))
+def test_a_record_is_an_exact_duplicate_when_an_earlier_one_has_the_same_cells_and_names_someone(
+        tmp_path, records):
+    folder = tmp_path / str(len(list(tmp_path.iterdir())))
+    folder.mkdir()
+    rows = [{"Apprehension Date": day, "County": county, "Anonymized Identifier": person}
+            for day, county, person in records]
+    path = _write(folder / f"{NAME}.csv", ARRESTS, rows)
+    warehouse, report = load(folder, path, derive=False)
+    a = report.files[0].accounting
+    expected, seen = {}, set()
+    for number, (day, county, person) in enumerate(records, start=2):
+        if not (day or county or person) or day == "x":
+            continue  # blank, or quarantined: not loaded
+        cells_ = (day, county, person)
+        expected[number] = cells_ in seen and person in ("A", "B")
+        seen.add(cells_)
+    loaded = {} if not expected else {r["source_row"]: r["is_exact_duplicate"]
+                                      for r in table(warehouse, "foia_arrests")}
+    assert loaded == expected
+    assert a.rows_duplicate == sum(expected.values())
+    assert a.rows_read == a.rows_loaded + a.rows_quarantined + a.rows_duplicate
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_csv_rows_are_numbered_by_record_around_empty_lines_and_quoted_line_ends(
+        tmp_path, ending):
+    headers = layout(ARRESTS).headers
+    person = headers.index("Anonymized Identifier")
+    county = headers.index("County")
+
+    def line(identifier: str, place: str = "FULTON") -> str:
+        cells = [_text(arrest_row()[h]) for h in headers]
+        cells[person], cells[county] = identifier, place
+        return ",".join(f'"{c}"' for c in cells)
+
+    # Record 2 holds a line end inside a quoted value; records 3, 6 and 8 are empty lines.
+    lines = [",".join(headers), line("A1", "DOÑA\nANA"), "", line("A2"), line("A3"), "",
+             line("A4"), "", ""]
+    path = tmp_path / f"{NAME}.csv"
+    path.write_bytes(ending.join(lines).encode("utf-8"))
+    warehouse, report = load(tmp_path, path)
+    got = {r["person_id"]: (r["source_row"], r["apprehension_county"])
+           for r in table(warehouse, "foia_arrests")}
+    assert got == {"A1": (2, "DOÑA\nANA"), "A2": (4, "FULTON"), "A3": (5, "FULTON"),
+                   "A4": (7, "FULTON")}
+    assert any("3 blank rows" in w for w in report.files[0].warnings), report.files[0].warnings
+
+
+def test_a_workbook_error_cell_is_unparsed_wherever_it_is(tmp_path):
+    import xlsxwriter
+
+    from test_foia_ingest import RELEASE_NAME
+
+    headers = list(layout(ARRESTS).headers)
+    book = xlsxwriter.Workbook(tmp_path / RELEASE_NAME)
+    sheet = book.add_worksheet("Sheet1")
+    sheet.write(0, 0, "SCRATCH test data - not real ICE records")
+    sheet.write_row(6, 0, headers)
+    for row, person in ((7, "E1"), (8, "E2"), (9, "E3")):
+        sheet.write_row(row, 0, [_text(arrest_row(**{"Anonymized Identifier": person})[h])
+                                 for h in headers])
+    # Formulas whose cached results are Excel's error values (t="e" in the sheet's XML).
+    sheet.write_formula(7, headers.index("Gender"), "=NA()", None, "#N/A")
+    sheet.write_formula(8, headers.index("Birth Year"), "=1/0", None, "#DIV/0!")
+    sheet.write_formula(9, 0, "=NA()", None, "#N/A")
+    book.close()
+    warehouse, report = load(tmp_path, tmp_path / RELEASE_NAME)
+    got = {r["person_id"]: r for r in table(warehouse, "foia_arrests")}
+    assert (got["E1"]["gender"], got["E1"]["unparsed"]) == (None, ["gender=#N/A"])
+    assert (got["E2"]["birth_year"], got["E2"]["unparsed"]) == (None, ["birth_year=#DIV/0!"])
+    assert (got["E3"]["apprehension_date"], got["E3"]["unparsed"]) == (
+        None, ["apprehension_date=#N/A"])
+    assert report.files[0].accounting.rows_quarantined == 0
