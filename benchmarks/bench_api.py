@@ -54,6 +54,9 @@ def _serve(warehouse: str, port: int, test_metrics: bool) -> None:
     import uvicorn
 
     from iceledger.web.app import create_app
+    from iceledger.web.guards import fewer_malloc_arenas
+
+    fewer_malloc_arenas()  # as `iceledger serve` does
 
     registered = registered_test_metrics() if test_metrics else contextlib.nullcontext()
     with registered:

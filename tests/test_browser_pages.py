@@ -1,13 +1,14 @@
 """The pages a reader publishes from, in Debian's chromium: on a synthetic FOIA warehouse (the
 demo's pipeline) and on the real workbooks alone. Every drawn chart's axis carries its measure's
 unit; no page is empty; the home page opens with dated, cited facts; facility and field-office
-pages draw a time series; nothing scrolls sideways at 390 px; a shared URL restores the filters.
+pages draw a time series; nothing scrolls sideways at 390 px; a shared URL restores the filters
+and each card's breakdown.
 Screenshots go to test-artifacts/ (gitignored)."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 import pytest
 from test_browser_dashboard import ARTIFACTS, WATCH_PAGE, _Server
@@ -132,6 +133,78 @@ def test_a_shared_url_restores_the_filters(browser, full_server):
     page.select_option("select[name='aor']", "")
     assert "aor=" not in page.evaluate("window.location.search")
     _close(page, f"shared-url-{server.kind}")
+
+
+def test_a_shared_url_restores_each_cards_breakdown_and_column(browser, full_server):
+    server = full_server
+    page = _open(browser, f"{server.url}/pages/volume")
+    name, by = page.evaluate("""() => {
+      const card = [...document.querySelectorAll(".card[data-state='drawn']")]
+        .find((c) => c.querySelector("select.by").options.length > 1);
+      return [card.dataset.metric, card.querySelector("select.by").options[1].value];
+    }""")
+    card = f".card[data-metric='{name}']"
+    page.select_option(f"{card} select.by", by)
+    # The choice goes into the address at once, and the card is redrawn broken down.
+    assert f"{name}.by={by}" in page.evaluate("window.location.search")
+    page.wait_for_function(f"""() => {{
+      const card = document.querySelector("{card}");
+      return card.dataset.state === 'drawn' && card.dataset.query.includes('by={by}');
+    }}""")
+    column = page.eval_on_selector(f"{card} select.value", "s => s.options[1].value")
+    page.select_option(f"{card} select.value", column)
+    page.wait_for_function(f"""() => document.querySelector("{card}").dataset.state === 'drawn'
+      && document.querySelector("{card}").dataset.query.includes('value={column}')""")
+    shared = page.evaluate("window.location.href")
+    assert f"{name}.value={column}" in shared
+    page.context.close()
+    # Opened from the shared address, the card is drawn as it was chosen.
+    page = _open(browser, shared)
+    assert page.eval_on_selector(f"{card} select.by", "s => s.value") == by
+    assert page.eval_on_selector(f"{card} select.value", "s => s.value") == column
+    query = page.eval_on_selector(card, "c => c.dataset.query")
+    assert f"by={by}" in query and f"value={column}" in query
+    # Back to no breakdown: the address forgets it.
+    page.select_option(f"{card} select.by", "")
+    assert f"{name}.by=" not in page.evaluate("window.location.search")
+    _close(page, f"shared-card-{server.kind}")
+
+
+RANKING_LINKS = """(name) => [...document.querySelectorAll(
+  `.card[data-metric='${name}'] .ranking a`)].map((a) => a.getAttribute('href'))"""
+
+
+def test_the_field_office_ranking_links_each_office_to_its_page(browser, full_server):
+    page = _open(browser, f"{full_server.url}/pages/volume")
+    links = page.evaluate(RANKING_LINKS, "field_office_ranking")
+    assert len(links) >= 5 and all(link.startswith("/field-offices/") for link in links)
+    # The FOIA records name the office; its page is at its code, and without workbooks it still
+    # leads to the office's figures, page by page, filtered to it.
+    # The ranking is folded under the chart; opened, each office is a link.
+    page.click(".card[data-metric='field_office_ranking'] .ranking summary")
+    page.click(f".card[data-metric='field_office_ranking'] .ranking a[href='{links[0]}']")
+    page.wait_for_load_state()
+    assert re.search(r"/field-offices/[A-Z]{3}$", page.url), page.url
+    filtered = page.get_attribute("nav.office-pages a[href^='/pages/volume']", "href")
+    page.context.close()
+    page = _open(browser, f"{full_server.url}{filtered}")
+    office = filtered.split("aor=")[1]
+    assert page.eval_on_selector("select[name='aor']", "s => s.value") == unquote_plus(office)
+    _close(page, "office-from-ranking")
+
+
+def test_facility_and_office_rankings_link_to_their_pages(browser, workbooks_warehouse):
+    with _Server(create_app(workbooks_warehouse, public=True)) as running:
+        page = _open(browser, f"{running.url}/pages/detention")
+        facilities = page.evaluate(RANKING_LINKS, "facility_population")
+        offices = page.evaluate(RANKING_LINKS, "field_office_population")
+        assert len(facilities) >= 50 and all(f.startswith("/facilities/") for f in facilities)
+        assert len(offices) >= 20 and all(o.startswith("/field-offices/") for o in offices)
+        page.click(".card[data-metric='facility_population'] .ranking summary")
+        page.click(f".card[data-metric='facility_population'] .ranking a[href='{facilities[0]}']")
+        page.wait_for_selector("#chart-history[data-state='drawn']")
+        assert page.url.endswith(facilities[0])
+        _close(page, "facility-from-ranking")
 
 
 def test_facility_and_field_office_pages_draw_a_time_series(browser, workbooks_warehouse):

@@ -57,8 +57,9 @@ def test_each_default_chart_draws_its_measure_under_its_unit(service):
         spec = charts.metric_chart(metric.unit, result.table, json_rows(result.table),
                                    result.time_column, (), count_column=metric.count_column,
                                    view=view)
+        linked = {"link": {"field": view.group, "path": view.link}} if view.link else {}
         assert spec["usermeta"] == {"measure": view.measure, "unit": view.unit,
-                                    "mark": view.mark}, metric.name
+                                    "mark": view.mark} | linked, metric.name
         assert measure_titles(spec, view) == {view.unit}, metric.name
         compiled = vl_convert.vegalite_to_vega({**spec, "width": 600})
         assert compiled.get("marks"), metric.name
@@ -109,7 +110,29 @@ def test_monthly_lines_show_points_break_at_gaps_and_shares_get_percent_axes():
     assert band["mark"]["type"] == "area" and band["encoding"]["y"]["field"] == "no_conviction_ci_low"
     assert line["mark"] == {"type": "line", "invalid": charts.GAPS, "point": True}
     assert line["encoding"]["color"]["legend"] is None  # one line needs no legend
-    assert line["encoding"]["y"]["axis"] == {"format": ".0%"}
+    assert line["encoding"]["y"]["axis"] == {"format": ".2~%"}
+
+
+def test_a_note_above_a_chart_is_drawn_and_a_mostly_hidden_chart_says_so():
+    # Hidden in public mode: three of four months count too few people.
+    table = pa.table({
+        "month": [date(2025, m, 1) for m in (1, 2, 3, 4)],
+        "share": [None, None, None, 0.5],
+        "ci_low": [None, None, None, 0.4],
+        "ci_high": [None, None, None, 0.6],
+        "suppressed": ["<10", "<10", "complementary", None],
+    })
+    view = View("share", "share of records")
+    spec = charts.metric_chart("x", table, json_rows(table), "month", (), view=view)
+    svg = vl_convert.vegalite_to_svg({**spec, "width": 600})
+    assert "3 of 4 rows are hidden in this public" in svg
+    assert "fewer than 10 people" in " ".join(spec["title"]["text"])
+    # The bar chart's note on the groups it leaves out is drawn too.
+    many = pa.table({"name": [f"f{i}" for i in range(50)], "adp": [float(i) for i in range(50)]})
+    bars = charts.metric_chart("x", many, many.to_pylist(), None, (),
+                               view=View("adp", "people", "bars", group="name"))
+    assert f"The {charts.BARS_MAX} largest of 50" in vl_convert.vegalite_to_svg(
+        {**bars, "width": 600})
 
 
 def test_period_figures_are_dots_with_their_intervals_and_a_funnel_is_ordered_bars():

@@ -317,7 +317,7 @@ def test_report_view_says_not_measurable(uw_like):
 
     service = WarehouseService(uw_like, public=True)
     view = _view(service, service.metric("detained_population_daily"), [])
-    assert view.empty_reason.startswith("not measurable from these records: ")
+    assert view.empty_reason.startswith("Not measurable from these records: ")
 
 
 def test_cli_prints_the_refusal_as_one_line_and_the_caveat_with_the_numbers(uw_like):

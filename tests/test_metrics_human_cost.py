@@ -34,7 +34,7 @@ from datetime import date, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from iceledger.metrics import MetricParams, compute
+from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.targeting import Z_95
 from iceledger.serving.service import NotServable
@@ -331,6 +331,46 @@ def test_identification_quality(backend):
         ("conflicting_citizenship", RELEASE): (7, 0),
         ("unknown_criminality", RELEASE): (8, 1),
     }
+
+
+# The monthly metric's columns that hold each period share's denominator and numerator, where the
+# monthly metric gives its own columns rather than one row per share.
+OWN_MONTHLY_COLUMNS = {
+    "removals_without_conviction": {
+        "no_conviction": (("convicted", "pending_charges", "other_immigration_violator"),
+                          ("pending_charges", "other_immigration_violator")),
+        "no_conviction_no_charge": (("convicted", "pending_charges", "other_immigration_violator"),
+                                    ("other_immigration_violator",)),
+    },
+    "detained_not_removable": {"not_removable": (("with_case_status",), ("not_removable",))},
+    "repeat_arrests": {"repeat_arrest": (("arrests_with_identifier",), ("repeat_arrests",))},
+}
+
+
+@pytest.mark.parametrize("name", sorted(
+    m.name.removesuffix("_period") for m in REGISTRY.values()
+    if m.name.endswith("_period") and "indicator" in m.disclosure.keys))
+def test_a_period_share_counts_what_its_months_count(backend, name):
+    keys = [k for k in REGISTRY[f"{name}_period"].disclosure.keys if k != "indicator"]
+    period = compute(f"{name}_period", backend).to_pylist()
+    assert period and all(r["period_start"] <= r["period_end"] for r in period)
+    found = {(r["indicator"], *(r[k] for k in keys)): (r["with_data"], r["matching"])
+             for r in period}
+    monthly = compute(name, backend)
+    if name in OWN_MONTHLY_COLUMNS:
+        rows = monthly.to_pylist()
+        expected = {(share,): tuple(sum(r[c] for r in rows for c in columns)
+                                    for columns in (denominator, numerator))
+                    for share, (denominator, numerator) in OWN_MONTHLY_COLUMNS[name].items()}
+    else:
+        expected = totals(monthly, *keys)
+    assert found == expected
+    for row in period:
+        assert row["figure"] == " · ".join([*(str(row[k]) for k in keys), row["indicator"]])
+        if row["with_data"]:
+            assert row["share"] == row["matching"] / row["with_data"]
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+                _wilson(row["matching"], row["with_data"]))
 
 
 def test_breakdown_by_criminality_and_period(backend):

@@ -48,7 +48,15 @@ def _served(public: WarehouseService, name: str, by: tuple[str, ...]):
 def _published(result, metric) -> tuple[pa.Table, tuple[str, ...]]:
     cells = (*result.dimensions, *(c for c in metric.disclosure.keys
                                    if c in result.table.column_names))
-    return result.table, cells
+    return _with_differences(result.table, metric, cells), cells
+
+
+def _with_differences(table: pa.Table, metric, cells) -> pa.Table:
+    """The table with the differences of counts a reader can take (Disclosure.parts, nested):
+    each is audited as a count of people."""
+    rules = metric.disclosure
+    return disclosure.with_differences(table, metric.count_column, cells, rules.parts,
+                                       rules.nested)[0]
 
 
 def _truth(full: WarehouseService, name: str, by: tuple[str, ...], cells) -> pa.Table:
@@ -59,7 +67,7 @@ def _truth(full: WarehouseService, name: str, by: tuple[str, ...], cells) -> pa.
         if key not in seen:
             seen.add(key)
             keep.append(i)
-    return table.take(pa.array(keep, pa.int64()))
+    return _with_differences(table.take(pa.array(keep, pa.int64())), REGISTRY[name], cells)
 
 
 def _public_metrics(public):
@@ -78,7 +86,8 @@ def test_no_response_alone_or_in_pairs_gives_a_small_count_back(services):
         served |= {(d,): _served(public, metric.name, (d,))
                    for d in metric.dimensions if d not in NOT_PUBLIC_BREAKDOWNS}
         served = {by: result for by, result in served.items() if result is not None}
-        people = served[()].suppression["people_columns"]
+        suppression = served[()].suppression
+        people = [*suppression["people_columns"], *suppression["protected_differences"]]
         for by, result in served.items():
             table, cells = _published(result, metric)
             truth = _truth(full, metric.name, by, cells)

@@ -89,6 +89,17 @@ def test_facility_and_field_office_pages_draw_every_release(workbooks_warehouse)
     assert facility.status_code == 200 and 'href="/field-offices/ATL"' in facility.text
     assert client.get("/facilities/NO SUCH PLACE").status_code == 404
     assert client.get("/field-offices/ZZZ").status_code == 404
+    # An office's name, as the FOIA records and their rankings give it, leads to its code's page.
+    named = client.get("/field-offices/Atlanta", follow_redirects=False)
+    assert named.status_code == 307 and named.headers["location"] == "/field-offices/ATL"
+
+
+def test_an_office_page_stands_without_workbooks_and_leads_to_its_foia_figures(client):
+    page = client.get("/field-offices/ATL")
+    assert page.status_code == 200
+    assert "No published statistics for this office" in page.text
+    assert 'href="/pages/volume?aor=Atlanta"' in page.text
+    assert client.get("/field-offices/ZZZ").status_code == 404
 
 
 def test_facility_history_sums_the_facilities_of_each_release(workbooks_warehouse):

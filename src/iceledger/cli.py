@@ -728,10 +728,8 @@ def report_command(
 
 
 def _print_report_result(result) -> None:
-    views = [v for s in result.sections for v in s.views]
-    empty = [v for v in views if not v.rows]
-    console.print(f"report: [bold]{result.html_path}[/] ({len(views)} views, {len(empty)} without "
-                  f"data, {len(result.claims)} claims checked)")
+    console.print(f"report: [bold]{result.html_path}[/] ({result.summary()}; "
+                  f"{len(result.claims)} claims checked)")
     if result.pdf_path:
         console.print(f"pdf:    [bold]{result.pdf_path}[/]")
     if result.provenance.synthetic:

@@ -156,8 +156,9 @@ register(
         filters=POPULATION_FILTERS,
         count_column="removals",
         needs=(BOOK_OUTS, RELEASE_REASONS),
+        # A month under two rates has a row per rate: the rate is a key of the rows.
         disclosure=Disclosure(
-            facts=("rate_usd_per_day", "rate_basis", "rate_source"), measures=("bed_days",)
+            keys=("rate_usd_per_day",), facts=RATE_COLUMNS, measures=("bed_days",)
         ),
     )
 )

@@ -46,8 +46,6 @@ from iceledger.metrics.detention import (
     windows_of,
 )
 from iceledger.metrics.registry import (
-    OVERLAPPING_ROWS,
-    UNDECLARED_TOTALS,
     Disclosure,
     Metric,
     MetricParams,
@@ -103,6 +101,14 @@ REPEAT_ARREST_DIMENSIONS = ("aor", "criminality", "arrest_setting")
 STAY_DIMENSIONS = ("aor", "criminality")
 REMOVAL_FILTERS = ("aor", "criminality", "citizenship_country")
 
+# Why public outputs withhold the before/after metrics: the default split falls inside a month.
+SPLIT_CUTS_A_MONTH = (
+    f"its spans before and after the split date ({DEFAULT_SPLIT}) cut a month that the monthly "
+    "metric publishes whole, so a span less the whole months beside it counts the people of part "
+    "of a month, which neither table's suppression protects; the _period metric gives the whole "
+    "span"
+)
+
 RECORDED_CAVEAT = (
     "Records without the value an indicator needs are counted in `records` but left out of its "
     "denominator (`with_data`); shares are of the records that hold the value."
@@ -151,6 +157,9 @@ class Share:
     name: str
     with_data: Callable[[ir.Table], ir.BooleanValue]
     matching: Callable[[ir.Table], ir.BooleanValue]
+    # The share whose matching records include all of this one's (over 5 years holds over 10),
+    # over the same records: the difference counts people, and public outputs protect it.
+    within: str | None = None
 
 
 def flag(rows: ir.Table, shares: tuple[Share, ...]) -> ir.Table:
@@ -168,14 +177,33 @@ def flag(rows: ir.Table, shares: tuple[Share, ...]) -> ir.Table:
 def monthly_shares(rows: ir.Table, shares: tuple[Share, ...], keys: list[str]) -> ir.Table:
     """month, keys, indicator, records, with_data, matching, share, ci_low, ci_high: one row per
     month, group and share."""
-    rows = flag(rows, shares).mutate(month=_.date.truncate("M"))
-    keys = ["month", *keys]
+    return share_rows(flag(rows, shares).mutate(month=_.date.truncate("M")), shares,
+                      ["month", *keys])
+
+
+def period_shares(
+    rows: ir.Table, days: list[date], shares: tuple[Share, ...], keys: list[str]
+) -> ir.Table:
+    """period_start, period_end (the days the data cover), keys, indicator, records, with_data,
+    matching, share, ci_low, ci_high: one row per group and share over the whole period."""
+    bounds = {
+        "period_start": ibis.literal(days[0] if days else None, type="date"),
+        "period_end": ibis.literal(days[-1] if days else None, type="date"),
+    }
+    counted = share_rows(flag(rows, shares), shares, keys)
+    return counted.mutate(**bounds).relocate("period_start", "period_end")
+
+
+def share_rows(rows: ir.Table, shares: tuple[Share, ...], keys: list[str]) -> ir.Table:
+    """Of rows `flag` marked: per group of `keys` and share, records, with_data, matching, and
+    share = matching / with_data with its Wilson interval."""
     sums = {
         f"{s.name}_{part}": rows[f"{s.name}_{part}"].sum()
         for s in shares
         for part in ("with_data", "matching")
     }
-    counted = rows.group_by(keys).aggregate(records=_.count(), **sums)
+    grouped = rows.group_by(keys) if keys else rows
+    counted = grouped.aggregate(records=_.count(), **sums)
     parts = []
     for share in shares:
         with_data, matching = counted[f"{share.name}_with_data"], counted[f"{share.name}_matching"]
@@ -238,6 +266,10 @@ def shifted_shares(
     return ibis.union(*parts).order_by([*keys, "definition"])
 
 
+# In the rows of `share_rows`, the records without the value and those with it that do not match
+# count people too.
+SHARE_PARTS = (("records", "with_data"), ("with_data", "matching"))
+
 Population = Callable[[ibis.BaseBackend, MetricParams], tuple[ir.Table, list[date]]]
 
 
@@ -262,6 +294,21 @@ class Indicator:
     monthly_count: str = "matching"
     # The monthly metric's default chart: each indicator's share, unless `monthly` says other.
     view: View = View("share", "share of records", group="indicator")
+    # How public outputs read the monthly metric's columns, when `monthly` gives its own.
+    monthly_disclosure: Disclosure | None = None
+
+    def disclosure(self) -> Disclosure:
+        """The monthly metric's: its own, or that of the rows `monthly_shares` gives (one per
+        month, key and indicator), where the records without the value and those with it that
+        do not match count people too, and so does a share's excess over one nested in it."""
+        if self.monthly:
+            return self.monthly_disclosure or Disclosure()
+        return Disclosure(keys=(*self.keys, "indicator"), parts=SHARE_PARTS,
+                          nested=self.nested())
+
+    def nested(self) -> tuple[tuple[str, str, str], ...]:
+        """Each share inside another, as Disclosure.nested reads the `indicator` rows."""
+        return tuple(("indicator", s.name, s.within) for s in self.shares if s.within)
 
 
 def register_indicator(indicator: Indicator) -> None:
@@ -272,6 +319,15 @@ def register_indicator(indicator: Indicator) -> None:
     def shift(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
         rows, days = indicator.population(backend, without_split(params))
         return shifted_shares(rows, days, indicator.shares, params, indicator.keys)
+
+    def period(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
+        rows, days = indicator.population(backend, params)
+        table = period_shares(rows, days, indicator.shares, [*indicator.keys, *params.by])
+        # One label per row of the default view: the indicator, after the key that splits it.
+        figure = table.indicator
+        for key in reversed(indicator.keys):
+            figure = table[key].cast("string") + " · " + figure
+        return table.mutate(figure=figure).relocate("figure", after="period_end")
 
     names = ", ".join(s.name for s in indicator.shares)
     register(
@@ -297,7 +353,37 @@ def register_indicator(indicator: Indicator) -> None:
             filters=indicator.filters,
             count_column=indicator.monthly_count,
             view=indicator.view,
-            disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
+            disclosure=indicator.disclosure(),
+        )
+    )
+    register(
+        Metric(
+            name=f"{indicator.name}_period",
+            title=f"{indicator.title}, over a period",
+            question=QUESTION,
+            definition=(
+                f"{indicator.definition} Over the whole period asked for (--from/--to; the "
+                f"data's span by default), one row per indicator ({names})"
+                + (f" and {', '.join(indicator.keys)}" if indicator.keys else "")
+                + ": records, with_data (its denominator), matching, and share = matching / "
+                "with_data with its 95% Wilson interval (ci_low, ci_high); period_start and "
+                "period_end give the days the data cover, figure names the row. Events too "
+                "rare to count month by month are counted here over the whole span."
+            ),
+            unit="records; share (0-1) with 95% interval",
+            caveats=(_INTERVAL_CAVEAT, RECORDED_CAVEAT, *indicator.caveats),
+            tables=indicator.tables,
+            build=period,
+            dimensions=indicator.dimensions,
+            filters=indicator.filters,
+            count_column="matching",
+            view=View("share", "share of records", "dots", group="figure"),
+            disclosure=Disclosure(
+                keys=(*indicator.keys, "indicator"),
+                parts=SHARE_PARTS,
+                nested=indicator.nested(),
+                facts=("period_start", "period_end"),
+            ),
         )
     )
     register(
@@ -315,7 +401,7 @@ def register_indicator(indicator: Indicator) -> None:
             ),
             unit="share (0-1); difference in share",
             view=View("after_share", "share of records", "paired", also=("before_share",)),
-            disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
+            disclosure=Disclosure(withheld=SPLIT_CUTS_A_MONTH),
             caveats=(
                 _INTERVAL_CAVEAT,
                 RECORDED_CAVEAT,
@@ -504,8 +590,9 @@ register_indicator(
                 f"over_{years}_years",
                 _entered_before,
                 lambda rows, years=years: _years_in_country(rows) >= years,
+                within=f"over_{fewer}_years" if fewer else None,
             )
-            for years in LONG_TERM_YEARS
+            for fewer, years in zip((None, *LONG_TERM_YEARS), LONG_TERM_YEARS)
         ),
         dimensions=STAY_DIMENSIONS,
         filters=("aor", "criminality", "citizenship_country"),
@@ -626,9 +713,11 @@ register_indicator(
         tables=(FOIA_STAYS, FOIA_STINTS, FOIA_RELEASES),
         population=_birth_population,
         shares=(
-            Share("under_18_lower_bound", _age_known, lambda r: r.age_high < 18),
+            Share("under_18_lower_bound", _age_known, lambda r: r.age_high < 18,
+                  within="under_18_upper_bound"),
             Share("under_18_upper_bound", _age_known, lambda r: r.age_low < 18),
-            Share("aged_65_plus_lower_bound", _age_known, lambda r: r.age_low >= 65),
+            Share("aged_65_plus_lower_bound", _age_known, lambda r: r.age_low >= 65,
+                  within="aged_65_plus_upper_bound"),
             Share("aged_65_plus_upper_bound", _age_known, lambda r: r.age_high >= 65),
         ),
         dimensions=STAY_DIMENSIONS,
@@ -820,6 +909,13 @@ register_indicator(
         filters=POPULATION_FILTERS,
         monthly=_not_removable_monthly,
         monthly_count="not_removable",
+        # A month under two rates has a row per rate: the rate is a key of the rows.
+        monthly_disclosure=Disclosure(
+            keys=("rate_usd_per_day",),
+            parts=(("stays_ended", "with_case_status"), ("with_case_status", "not_removable")),
+            facts=RATE_COLUMNS,
+            measures=("bed_days",),
+        ),
     )
 )
 
@@ -887,7 +983,10 @@ register_indicator(
 register(
     Metric(
         name="removals_by_case_category",
-        disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
+        disclosure=Disclosure(
+            keys=("case_category",),
+            totals=(("removals_with_case_category", "removals", "case_category"),),
+        ),
         view=View("share", "share of removals", group="case_category"),
         title="Removals by case category (expedited, reinstatement, final order ...), by month",
         question=QUESTION,
@@ -994,6 +1093,13 @@ register_indicator(
         filters=ARREST_FILTERS,
         monthly=_rearrests_monthly,
         monthly_count="repeat_arrests",
+        monthly_disclosure=Disclosure(
+            parts=(
+                ("arrests", "arrests_with_identifier"),
+                ("arrests_with_identifier", "repeat_arrests"),
+                ("repeat_arrests", "people_rearrested"),
+            ),
+        ),
     )
 )
 

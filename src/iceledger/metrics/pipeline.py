@@ -23,7 +23,6 @@ from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import owned, source_table
 from iceledger.metrics.registry import (
     OVERLAPPING_ROWS,
-    UNDECLARED_TOTALS,
     Disclosure,
     Metric,
     MetricParams,
@@ -98,6 +97,17 @@ NOT_MEASURABLE = {
     "county": "detainer records name the detaining facility's state and city (facility_state, "
     "facility_city), not its county",
 }
+
+# Why public outputs withhold a metric whose rows cut across what public mode publishes.
+STATE_ROWS = (
+    "its rows are the detaining facilities' states, and public mode's one geography is the field "
+    "office: a state's count beside the field offices' could be differenced"
+)
+METHOD_ROWS = (
+    "its rows are apprehension methods, which nest in the arrest settings that "
+    "arrest_setting_share publishes: a method's count beside its setting's would give back the "
+    "setting's other methods, so public mode serves the grouping"
+)
 
 _INTERVAL_CAVEAT = (
     "The 95% Wilson intervals treat the records as draws from the enforcement process; they "
@@ -325,7 +335,9 @@ def _lift_reasons(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="detainer_lift_reasons",
-    disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
+    disclosure=Disclosure(
+        keys=("lift_reason",), totals=(("group_detainers", "detainers", "lift_reason"),)
+    ),
     view=View("share", "share of detainers", "dots", group="lift_reason"),
     title="How detainers end: lift reasons as recorded",
     definition="Detainers prepared in the period by Detainer Lift Reason exactly as ICE recorded "
@@ -426,7 +438,7 @@ def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="detainer_jurisdictions",
-    disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
+    disclosure=Disclosure(withheld=STATE_ROWS),
     view=View("ice_custody_share", "share of detainers", "dots",
               also=("released_or_declined_share",), group="facility_state"),
     title="Detainers by state of the detaining facility, and how the jails ended them",
@@ -463,7 +475,11 @@ def _outcomes_period(backend: ibis.BaseBackend, params: MetricParams) -> ir.Tabl
 
 _register(
     name="detainer_outcomes_period",
-    disclosure=Disclosure(facts=("period_start", "period_end")),
+    # Detainers not lifted, and lifted for another reason, count people too.
+    disclosure=Disclosure(
+        facts=("period_start", "period_end"),
+        parts=(("detainers", "lifted"), ("lifted", "ice_custody", "released_or_declined")),
+    ),
     view=View("released_or_declined_share", "share of detainers", "dots",
               also=("ice_custody_share",)),
     title="Detainers released or declined by the holding agency, over a period",
@@ -567,7 +583,7 @@ def _arrests_by_method(backend: ibis.BaseBackend, params: MetricParams) -> ir.Ta
 
 _register(
     name="arrests_by_method",
-    disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
+    disclosure=Disclosure(withheld=METHOD_ROWS),
     view=View("share", "share of arrests", group="apprehension_method"),
     title="Who feeds ICE: arrests by apprehension method, by month",
     definition="ICE arrest episodes (rows flagged is_duplicate left out) per month by Apprehension "
@@ -593,6 +609,8 @@ def _share_287g(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     counts = rows.group_by(keys).aggregate(
         arrests=_.count(),
         arrests_with_method=rows.apprehension_method.notnull().cast("int64").sum(),
+        custodial_arrests=(rows.arrest_setting == "custodial").fill_null(False)
+        .cast("int64").sum(),
         arrests_287g=(rows.apprehension_method == PROGRAM_287G).fill_null(False)
         .cast("int64").sum(),
     )
@@ -603,13 +621,20 @@ def _share_287g(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="arrests_287g_share",
-    disclosure=Disclosure(withheld=UNDECLARED_TOTALS),
+    # 287(g) arrests are custodial, which arrest_setting_share publishes per field office: each
+    # count inside the next is protected with its difference from it.
+    disclosure=Disclosure(
+        keys=("aor",),
+        parts=(("arrests", "arrests_with_method"), ("arrests_with_method", "custodial_arrests"),
+               ("custodial_arrests", "arrests_287g")),
+    ),
     view=View("program_287g_share", "share of arrests", "dots", group="aor"),
     title="287(g) share of ICE arrests, by field office",
     definition="Per field office (the arrest's AOR) over the period: ICE arrest episodes, those "
-    f"with a recorded Apprehension Method, and those whose method is '{PROGRAM_287G}' (people "
-    "arrested by local officers deputised under a 287(g) agreement), with their share of the "
-    "arrests with a recorded method and a 95% Wilson interval.",
+    "with a recorded Apprehension Method, the custodial ones among them (arrest_setting "
+    f"custodial), and those whose method is '{PROGRAM_287G}' (people arrested by local officers "
+    "deputised under a 287(g) agreement, a custodial method), with their share of the arrests "
+    "with a recorded method and a 95% Wilson interval.",
     unit="arrests; share (0-1) with 95% interval",
     caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
      "A 287(g) arrest is counted only when ICE recorded that method; a jail's transfer under "

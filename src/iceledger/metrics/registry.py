@@ -124,15 +124,6 @@ OVERLAPPING_ROWS = (
 )
 
 
-# Why public outputs withhold a metric whose class counts sit beside totals the auditor has not been
-# told of (Disclosure.totals): served as it is, a hidden class could be read back from them.
-UNDECLARED_TOTALS = (
-    "its rows hold counts of overlapping groups or class counts beside their totals that its "
-    "disclosure rules do not yet declare, so small-cell suppression cannot be shown to protect "
-    "them"
-)
-
-
 @dataclass(frozen=True)
 class Disclosure:
     """How public outputs read a metric's columns (serving/disclosure.py; docs/dashboard.md).
@@ -152,6 +143,14 @@ class Disclosure:
     facts: tuple[str, ...] = ()
     # Integer columns that count no one (days in a month, a rank); hidden with their row.
     measures: tuple[str, ...] = ()
+    # Columns of a row counting parts of another's people, as (whole, *parts): the whole minus
+    # its parts counts people too (`records` minus `with_data`: the records without the value),
+    # and is protected like a column.
+    parts: tuple[tuple[str, ...], ...] = ()
+    # Rows counting part of another row's people, as (key, narrower value, wider value): with
+    # the other keys equal, the wider row's count minus the narrower's counts people too (over
+    # 5 years in the country but not over 10), and is protected like a column.
+    nested: tuple[tuple[str, str, str], ...] = ()
     # Why public outputs cannot serve the metric at all (empty: they can).
     withheld: str = ""
 

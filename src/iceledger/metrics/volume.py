@@ -815,6 +815,7 @@ register(
         count_column="arrests",
         needs=(ARREST_EPISODES,),
         disclosure=Disclosure(keys=("aor",), measures=("days", "rank", "offices")),
-        view=View("arrests_per_day", "arrests per day", "heatmap", group="aor"),
+        view=View("arrests_per_day", "arrests per day", "heatmap", group="aor",
+                  link="/field-offices/"),
     )
 )

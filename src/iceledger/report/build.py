@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +28,12 @@ from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text, listed_text
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
-from iceledger.serving.service import MetricResult, NotServable, WarehouseService
+from iceledger.serving.service import (
+    MetricResult,
+    NotMeasurable,
+    NotServable,
+    WarehouseService,
+)
 from iceledger.warehouse import Warehouse
 
 # The report's backtest: fewer runs and replicates than the command's, enough for its summary.
@@ -55,6 +61,12 @@ SECTION_BLURBS = {
 # A result this small is printed as a table too, beside its chart.
 TABLE_MAX_ROWS = 12
 
+# Why a view shows no data, each said on the view in a sentence that opens with its words: the
+# records cannot say it; public outputs do not publish it; the warehouse lacks its records.
+NOT_MEASURABLE = "Not measurable from these records"
+WITHHELD = "Withheld from public outputs"
+NO_DATA = "No data"
+
 
 @dataclass
 class ReportView:
@@ -67,7 +79,13 @@ class ReportView:
     table_rows: list[dict] | None = None
     csv_href: str | None = None
     rows: int = 0
+    # Empty when the view has data; else why not, opening with one of the phrases above.
     empty_reason: str = ""
+
+    @property
+    def empty_kind(self) -> str:
+        """NOT_MEASURABLE, WITHHELD or NO_DATA for a view without data, else ""."""
+        return self.empty_reason.split(":")[0] if self.empty_reason else ""
 
 
 @dataclass
@@ -85,6 +103,14 @@ class ReportResult:
     sections: list[ReportSection]
     claims: list[ClaimCheck]
     provenance: Provenance
+
+    def summary(self) -> str:
+        """How many views have data, and how many have none for each reason."""
+        views = [v for s in self.sections for v in s.views]
+        kinds = Counter(v.empty_kind for v in views if v.empty_reason)
+        parts = [f"{len(views) - sum(kinds.values())} with data"]
+        parts += [f"{count} {kind[0].lower()}{kind[1:]}" for kind, count in sorted(kinds.items())]
+        return f"{len(views)} views: {', '.join(parts)}"
 
 
 def build_report(
@@ -135,15 +161,20 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
     )
     try:
         result = service.compute(service.request(metric.name))
+    except NotMeasurable as exc:
+        view.empty_reason = f"{NOT_MEASURABLE}: {str(exc).removeprefix(NotMeasurable.PREFIX)}"
+        view.period = "no data"
+        return view
     except NotServable as exc:
-        view.empty_reason = str(exc)
+        withheld = metric.disclosure.withheld
+        view.empty_reason = f"{WITHHELD}: {withheld}" if withheld else f"{NO_DATA}: {exc}"
         view.period = "no data"
         return view
     view.period = _period_text(result)
     view.rows = result.table.num_rows
     view.csv_href = _csv_data_uri(result.table)
     if result.table.num_rows == 0:
-        view.empty_reason = "the metric returned no rows for this warehouse"
+        view.empty_reason = f"{NO_DATA}: the metric returned no rows for this warehouse"
         return view
     rows = json_rows(result.table)
     view.spec = charts.metric_chart(

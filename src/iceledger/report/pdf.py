@@ -82,7 +82,7 @@ def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
                     _paragraph(pdf, f"First {TABLE_ROWS} of {view.rows:,} rows; the HTML report "
                                     "links all of them as CSV.", 7, "I")
             if not view.spec and not view.table_rows:
-                _paragraph(pdf, f"No data: {view.empty_reason}", 9, "I")
+                _paragraph(pdf, view.empty_reason, 9, "I")
             _paragraph(pdf, f"Definition: {view.metric.definition}", 8)
             _paragraph(pdf, f"Unit: {view.metric.unit}. Period: {view.period}. "
                             f"Source tables: {', '.join(view.metric.tables)}.", 8)

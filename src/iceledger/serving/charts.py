@@ -31,6 +31,8 @@ HEIGHT = 260
 POINTS_MAX = 60
 # A bar chart of groups shows this many, largest first.
 BARS_MAX = 40
+# Characters per line of a note above a chart: it fits a phone's width.
+NOTE_WIDTH = 52
 TARGET_COLOR = "#b22222"
 # Missing values break a line: a gap in the record is drawn as a gap, never bridged.
 GAPS = "break-paths-show-domains"
@@ -87,9 +89,45 @@ def view_chart(view: View, table: pa.Table, rows: list[dict], time_column: str |
     """The declared view of a metric, drawn from `rows`."""
     spec = _base(rows) | {"usermeta": {"measure": view.measure, "unit": view.unit,
                                        "mark": view.mark}}
+    if _linked(view, table, breakdowns):
+        # Each group has its own page: the marks link to it, and the dashboard lists the groups
+        # with their links beside the chart.
+        spec["usermeta"]["link"] = {"field": view.group, "path": view.link}
     draw = {"line": _line, "bars": _bars, "dots": _dots, "paired": _paired, "funnel": _funnel,
             "heatmap": _heatmap, "step": _step}[view.mark]
-    return spec | draw(view, table, time_column, breakdowns)
+    drawn = spec | draw(view, table, time_column, breakdowns)
+    note = _mostly_hidden_note(view, table)
+    if note:
+        drawn["title"] = _note(*drawn.get("title", {}).get("text", []), note)
+    return drawn
+
+
+def _note(*sentences: str) -> dict:
+    """A few lines of plain text above a chart, short enough for a phone. (A title's subtitle is
+    not drawn when its text is empty, so the note is the title itself.)"""
+    lines = [line for sentence in sentences for line in textwrap.wrap(sentence, NOTE_WIDTH)]
+    return {"text": lines, "anchor": "start", "fontSize": 11, "fontWeight": "normal",
+            "color": "#5c5c5c"}
+
+
+def _mostly_hidden_note(view: View, table: pa.Table) -> str:
+    """Said above a chart most of whose rows are hidden (public mode, rare events), so that a
+    sparse chart reads as what it is."""
+    if SUPPRESSION_COLUMN not in table.column_names or not table.num_rows:
+        return ""
+    labels = table.column(SUPPRESSION_COLUMN)
+    hidden = table.num_rows - labels.null_count
+    if hidden * 2 <= table.num_rows:
+        return ""
+    return (f"{hidden:,} of {table.num_rows:,} rows are hidden in this public view: each counts "
+            f"fewer than {_threshold(table)} people or would reveal such a count. Over a longer "
+            "period the counts are larger.")
+
+
+def _threshold(table: pa.Table) -> str:
+    """k, as the suppression labels (`<k`) of a public table say it."""
+    labels = {v for v in table.column(SUPPRESSION_COLUMN).to_pylist() if v}
+    return next((v for v in sorted(labels) if v.startswith("<")), "<10")[1:]
 
 
 @functools.cache
@@ -118,9 +156,7 @@ def _all_hidden(view: View, table: pa.Table) -> bool:
 
 def _hidden_chart(view: View, table: pa.Table, rows: list[dict]) -> dict:
     """Said in place of an empty chart: the values exist but count too few people to publish."""
-    labels = {v for v in table.column(SUPPRESSION_COLUMN).to_pylist() if v}
-    small = next((v for v in sorted(labels) if v.startswith("<")), "<10")
-    text = (f"Every {label(view.measure)} value here counts fewer than {small[1:]} people, "
+    text = (f"Every {label(view.measure)} value here counts fewer than {_threshold(table)} people, "
             "so it is hidden in this public view; the data list the rows.")
     # Short lines, so that the note fits a phone's width.
     lines = textwrap.wrap(text, 44)
@@ -144,7 +180,8 @@ def _base(rows: list[dict]) -> dict:
 def _measure_axis(view: View, field: str = "value", **extra) -> dict:
     axis = {"field": field, "type": "quantitative", "title": view.unit} | extra
     if is_share(view.unit):
-        axis["axis"] = {"format": ".0%"}
+        # Small shares (a few in a thousand) keep their digits: ".0%" printed them all as 0%.
+        axis["axis"] = {"format": ".2~%"}
     return axis
 
 
@@ -259,13 +296,22 @@ def _bars(view: View, table: pa.Table, time_column: str | None,
             transform = [{"window": [{"op": "row_number", "as": "_rank"}],
                           "sort": [{"field": view.measure, "order": "descending"}]},
                          {"filter": f"datum._rank <= {BARS_MAX}"}]
-            title = {"text": "", "subtitle": f"The {BARS_MAX} largest of {groups}; the data "
-                     "have them all.", "anchor": "start"}
-        if view.link and group == view.group:
-            transform.append({"calculate": f"'{view.link}' + datum['{group}']", "as": "_page"})
+            title = _note(f"The {BARS_MAX} largest of {groups}; the data have them all.")
+        if _linked(view, table, breakdowns):
+            transform.append(_page_of(view))
             encoding["href"] = {"field": "_page"}
     return {"height": {"step": 14}, "transform": transform, "mark": {"type": "bar"},
             "encoding": encoding} | ({"title": title} if title else {})
+
+
+def _linked(view: View, table: pa.Table, breakdowns: tuple[str, ...]) -> bool:
+    """Whether the chart's groups are the view's own, each with a page to link to."""
+    return bool(view.link and view.group in table.column_names
+                and (breakdowns or (view.group,))[0] == view.group)
+
+
+def _page_of(view: View) -> dict:
+    return {"calculate": f"'{view.link}' + datum['{view.group}']", "as": "_page"}
 
 
 def _dots(view: View, table: pa.Table, time_column: str | None,
@@ -319,8 +365,8 @@ def _paired(view: View, table: pa.Table, time_column: str | None,
                {"field": "difference_ci_high", "title": "difference 95% high", "format": "+.1%"}]
     return {
         "height": {"step": 34},
-        "title": {"text": "", "subtitle": "○ before the date · ● from the date on · shaded: "
-                  "95% interval of the change (Newcombe)", "anchor": "start"},
+        "title": _note("○ before the date · ● from the date on · shaded: 95% interval of the "
+                       "change (Newcombe)"),
         "layer": [
             {"transform": shifted, "mark": {"type": "rule", "strokeWidth": 6, "opacity": 0.25},
              "encoding": {"y": y, "x": _measure_axis(view, "change_low"),
@@ -368,8 +414,10 @@ def _heatmap(view: View, table: pa.Table, time_column: str,
     group = breakdowns[0] if breakdowns else view.group
     stroke = ({"stroke": {"condition": {"test": "datum.bottom_decile", "value": TARGET_COLOR},
                           "value": None}} if "bottom_decile" in table.column_names else {})
+    linked = _linked(view, table, breakdowns)
     return {
         "height": {"step": 14},
+        "transform": [_page_of(view)] if linked else [],
         "mark": {"type": "rect", "strokeWidth": 2},
         "encoding": {
             "x": {"field": time_column, "type": "ordinal", "timeUnit": "utcyearmonth",
@@ -378,7 +426,7 @@ def _heatmap(view: View, table: pa.Table, time_column: str,
             "color": {"field": view.measure, "type": "quantitative", "title": view.unit,
                       "scale": {"scheme": "blues"}, "legend": {"orient": "bottom"}},
             "tooltip": _tooltip(table),
-        } | stroke,
+        } | stroke | ({"href": {"field": "_page"}} if linked else {}),
     }
 
 

@@ -130,6 +130,11 @@ def plan_suppression(
         return min(open_cells, key=lambda i: (values[i] <= 0, values[i], i))
 
     given_up: set[tuple[int, ...]] = set()
+    counted = {i for i, v in enumerate(values) if v is not None}
+    if len(counted) <= MAX_AUDITED_CELLS:
+        # What the published totals alone determine stays determined whatever is hidden (a
+        # category too rare overall): hiding cells for it would only empty the table.
+        given_up.update(_determined_targets(published, counted, targets))
     while True:
         _close_single_hidden_groups(published, hidden, cheapest)
         if len(hidden) > MAX_AUDITED_CELLS:
@@ -290,6 +295,47 @@ def _hide_copies(plan: CellPlan, others: list[tuple], values: Mapping[str, list]
                     plan.unprotectable_totals)
 
 
+def with_differences(
+    table: pa.Table,
+    count_column: str,
+    cells: Sequence[str],
+    parts: Sequence[Sequence[str]] = (),
+    nested: Sequence[tuple[str, str, str]] = (),
+) -> tuple[pa.Table, tuple[str, ...]]:
+    """`table` with a column for each difference of its counts that counts people, and their
+    names: a reader subtracts them as easily as reading a cell, so they are planned and audited
+    as counts (and dropped before anything is published).
+
+    `parts` lists (whole, *parts) columns of one row: `<whole>_minus_<parts>` is the whole minus
+    its parts. `nested` lists (key, narrower, wider): on a row whose `key` is `narrower`,
+    `wider_<count>_minus_<count>_by_<key>` is the count of the row whose `key` is `wider` and
+    whose other `cells` are equal, minus this row's count (null on other rows, or with no such
+    row). A null operand gives a null difference (a hidden value subtracts to nothing).
+    """
+    added: list[str] = []
+    for whole, *members in parts:
+        difference = table.column(whole)
+        for member in members:
+            difference = pc.subtract(difference, table.column(member))
+        name = f"{whole}_minus_{'_'.join(members)}"
+        table = table.append_column(name, difference)
+        added.append(name)
+    for key in dict.fromkeys(k for k, _, _ in nested):
+        wider_of = {narrower: wider for k, narrower, wider in nested if k == key}
+        others = [c for c in cells if c != key]
+        rows = zip(*(table.column(c).to_pylist() for c in (*others, key, count_column)))
+        count_at = {tuple(row[:-1]): row[-1] for row in rows}
+        values = []
+        for *other, value in zip(*(table.column(c).to_pylist() for c in (*others, key))):
+            wider = count_at.get((*other, wider_of[value])) if value in wider_of else None
+            mine = count_at.get((*other, value))
+            values.append(None if wider is None or mine is None else wider - mine)
+        name = f"wider_{count_column}_minus_{count_column}_by_{key}"
+        table = table.append_column(name, pa.array(values, pa.int64()))
+        added.append(name)
+    return table, tuple(added)
+
+
 def rolling_windows(columns: Iterable[str]) -> dict[str, int]:
     """Trailing-window columns named by the metrics convention `<what>_<N>d_<stat>`
     (`arrests_7d_avg`, `attainment_28d_pct`): column -> window length in days."""
@@ -408,21 +454,13 @@ def _determined_targets(
     A reader knows, for each published group, the sum of its hidden cells (total minus the
     visible ones). The sum over a target's hidden cells is determined iff that indicator vector
     lies in the row space of the incidence matrix, i.e. iff its projection onto the row space is
-    as long as the vector. The row space of A equals that of the Gram matrix A'A, which is small
-    (hidden x hidden) and cheap to build. A target with no hidden cell is plainly determined.
+    as long as the vector. A target with no hidden cell is plainly determined.
     """
     order = sorted(hidden)
     position = {cell: p for p, cell in enumerate(order)}
-    basis = np.zeros((len(order), 0))
-    if order:
-        gram = np.zeros((len(order), len(order)))
-        for members in published:
-            inside = [position[i] for i in members if i in hidden]
-            if inside:
-                gram[np.ix_(inside, inside)] += 1.0
-        eigenvalues, eigenvectors = np.linalg.eigh(gram)
-        scale = max(float(eigenvalues.max()), 1.0)
-        basis = eigenvectors[:, eigenvalues > _RANK_TOLERANCE * scale]
+    basis = _row_space(
+        [[position[i] for i in members if i in hidden] for members in published], len(order)
+    )
     determined = []
     for target in targets:
         inside = [position[i] for i in target if i in hidden]
@@ -434,6 +472,29 @@ def _determined_targets(
         if projected > length * (1 - _DETERMINED_TOLERANCE):
             determined.append(target)
     return determined
+
+
+def _row_space(rows: Sequence[Sequence[int]], unknowns: int) -> np.ndarray:
+    """An orthonormal basis (one row per unknown) of the space the equations span, each equation
+    the sum of the unknowns it lists. Found from whichever is smaller: the incidence matrix
+    itself (fewer equations than unknowns: the singular vectors) or its Gram matrix A'A
+    (unknowns x unknowns: the eigenvectors), which have the same row space."""
+    rows = [r for r in rows if r]
+    if not rows or not unknowns:
+        return np.zeros((unknowns, 0))
+    if len(rows) < unknowns:
+        incidence = np.zeros((len(rows), unknowns))
+        for equation, members in enumerate(rows):
+            incidence[equation, members] = 1.0
+        _, singular, right = np.linalg.svd(incidence, full_matrices=False)
+        strength, vectors = singular**2, right.T
+    else:
+        gram = np.zeros((unknowns, unknowns))
+        for members in rows:
+            gram[np.ix_(members, members)] += 1.0
+        strength, vectors = np.linalg.eigh(gram)
+    scale = max(float(strength.max()), 1.0)
+    return vectors[:, strength > _RANK_TOLERANCE * scale]
 
 
 @dataclass(frozen=True)

@@ -399,16 +399,20 @@ class WarehouseService:
     ) -> tuple[pa.Table, dict]:
         rules = metric.disclosure
         cells = (*dimensions, *(c for c in rules.keys if c in table.column_names))
+        # Differences of counts that count people are protected like counts, never published.
+        planned, differences = disclosure.with_differences(
+            table, metric.count_column, cells, rules.parts, rules.nested
+        )
         not_people = {*cells, *rules.facts, *rules.measures}
         people = [
-            f.name for f in table.schema
+            f.name for f in planned.schema
             if pa.types.is_integer(f.type) and f.name not in not_people
         ]
         # Day-window columns (`arrests_7d_avg`) run along a daily series, one row a day; a day's
         # month totals are published by the monthly metrics.
         daily = time_column == "date"
         hidden = disclosure.suppress(
-            table,
+            planned,
             metric.count_column,
             cells,
             k=self.k,
@@ -419,10 +423,11 @@ class WarehouseService:
             coarser={"date": _month_of} if daily else None,
             copies_over=rules.copies,
         )
-        return hidden.table, {
+        return hidden.table.drop_columns(list(differences)), {
             "k": self.k,
             "count_column": metric.count_column,
-            "people_columns": people,
+            "people_columns": [c for c in people if c not in differences],
+            "protected_differences": list(differences),
             "small_cells": len(hidden.plan.primary),
             "complementary_cells": len(hidden.plan.complementary),
             "revealed_by_totals_alone": len(hidden.plan.unprotectable)

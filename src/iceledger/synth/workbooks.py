@@ -3,10 +3,13 @@
 The demo has no real workbooks, so its published-statistics views would be empty. These writes a
 few small workbooks in the layout ICE prints (the captions, header rows and sheet names that
 data/layouts/stats_tables.toml reads): currently detained by criminality and arresting agency,
-initial book-ins, average daily population and average length of stay by month, and the
-facilities list. Their figures are computed from the synthetic FOIA records in the warehouse
-(midnight populations, book-ins, stays), so the reconciliation views compare like with like; the
-ICE/CBP split is invented (ICE_SHARE), since the synthetic records carry no arresting agency.
+initial book-ins, average daily population and average length of stay by month and by facility
+type, removals, and the facilities list. Their figures are computed from the synthetic FOIA
+records in the warehouse (midnight populations, book-ins, stays), so the reconciliation views
+compare like with like; the ICE/CBP split is invented (ICE_SHARE), since the synthetic records
+carry no arresting agency. The tables the records cannot speak to (ATD participants by family
+status, transgender detainees, segregation of vulnerable people, the semiannual tables) carry
+small invented figures, documented in docs/synthetic-data.md.
 Every file name starts with SYNTHETIC_ and every sheet says so.
 """
 
@@ -23,7 +26,7 @@ import duckdb
 import openpyxl
 
 from iceledger.synth.world import data_file
-from iceledger.tables import FOIA_STAYS
+from iceledger.tables import FOIA_STAYS, FOIA_STINTS
 
 # The invented share of people arrested by ICE rather than CBP, the same in every figure.
 ICE_SHARE = 0.85
@@ -34,6 +37,27 @@ NOTICE = "SYNTHETIC DATA written by iceledger from synthetic records; not an ICE
 # Releases, in days before the last day the records cover: a year-end one and three biweekly
 # ones, as ICE posts them.
 RELEASE_OFFSETS = (56, 28, 0)
+FAMILY, ADULT = "FSC", "Adult"
+FACILITY_TYPES = ("Total", FAMILY, ADULT)
+# Alternatives to detention: the synthetic records hold no participants, so these counts and
+# average lengths in program (days) are invented, the same in every release
+# (docs/synthetic-data.md).
+ATD_STATUS = (("FAMU", 1_240, 410.0), ("Single Adult", 2_860, 365.0))
+# Segregation placements of vulnerable people in each fiscal quarter, with the average
+# consecutive and cumulative days: invented (the synthetic records hold no segregation), the
+# same every quarter.
+SEGREGATION = (("Disciplinary", 24, 14.5, 19.0), ("Facility Security Threat", 11, 21.0, 27.5),
+               ("Medical/Mental Health", 36, 10.5, 13.0), ("Protective Custody", 12, 12.0, 18.0))
+# Transgender people: book-ins so far in the fiscal year, and those held on the data date with
+# and without a final order of removal: invented, the same in every release.
+TRANSGENDER = (("Total Book-Ins for FY", 30), ("Currently Detained with Final Order", 11),
+               ("Currently Detained without Final Order", 14))
+# The semiannual tables: arrests, book-ins and removals per fiscal year of U.S. citizens,
+# parents of U.S. citizens and armed-forces members, invented, the same every year.
+SEMIANNUAL = (("United States Armed Forces Alien", (("Arrests", 12), ("Bookins", 15),
+                                                    ("Removals", 10))),
+              ("United States Citizens", (("Arrests", 14), ("Bookins", 11), ("Removals", 10))),
+              ("Parents of USC", (("Arrests", 240), ("Bookins", 260), ("Removals", 130))))
 
 
 def fiscal_year(day: date) -> int:
@@ -48,6 +72,7 @@ def write_synthetic_workbooks(warehouse: Path, out_dir: Path) -> list[Path]:
         alos = _monthly_alos(con)
         book_outs = _monthly_book_outs(con)
         by_facility = _facility_days(con)
+        by_type = _by_facility_type(by_facility, _stays(con, "stay_book_in"), _ended_stays(con))
     finally:
         con.close()
     if not daily:
@@ -57,7 +82,7 @@ def write_synthetic_workbooks(warehouse: Path, out_dir: Path) -> list[Path]:
     as_of_dates = sorted({year_end, *(last - timedelta(days=d) for d in RELEASE_OFFSETS)})
     out_dir.mkdir(parents=True, exist_ok=True)
     facilities = _facility_list()
-    return [_write(out_dir, as_of, daily, alos, book_outs, by_facility, facilities)
+    return [_write(out_dir, as_of, daily, alos, book_outs, by_facility, facilities, by_type)
             for as_of in as_of_dates if min(daily) <= as_of]
 
 
@@ -72,18 +97,37 @@ def _daily(con) -> dict[date, dict]:
     return {r["date"]: {**r, "book_ins": book_ins.get(r["date"], 0)} for r in population}
 
 
-def _ended_stays(con) -> list[dict]:
-    """Stays that ended, each once: from the release that speaks for its book-out day (releases
-    overlap), as the metrics count them."""
+def _stays(con, moment: str) -> list[dict]:
+    """Stays with a `moment` (stay_book_in or stay_book_out), each once: from the release that
+    speaks for its day (releases overlap), as the metrics count them; a stay with any stint in a
+    family facility is of facility type FSC, any other Adult."""
     from iceledger.metrics.detention import owned, source_table  # noqa: PLC0415
     import ibis
 
     backend = ibis.duckdb.from_connection(con)
+    stints = source_table(backend, FOIA_STINTS)
+    family_codes = [code for code, kind in facility_types().items() if kind == FAMILY]
+    in_family = set(stints.filter(stints.facility_code.isin(family_codes)).stay_id
+                    .to_pyarrow().to_pylist())
     stays = source_table(backend, FOIA_STAYS)
-    stays = owned(backend, stays.filter(stays.stay_book_out.notnull()), "stay_book_out")
-    return stays.select(month=stays.stay_book_out.date().truncate("M"),
+    stays = owned(backend, stays.filter(stays[moment].notnull()), moment)
+    rows = stays.select(day=stays[moment].date(), month=stays[moment].date().truncate("M"),
                         reason=stays.stay_release_reason, label=stays.criminality,
-                        days=stays.length_days).to_pyarrow().to_pylist()
+                        days=stays.length_days, stay_id=stays.stay_id).to_pyarrow().to_pylist()
+    return [{**row, "facility_type": FAMILY if row["stay_id"] in in_family else ADULT}
+            for row in rows]
+
+
+def _ended_stays(con) -> list[dict]:
+    return _stays(con, "stay_book_out")
+
+
+def facility_types() -> dict[str, str]:
+    """The workbooks' facility type of each synthetic facility: family facilities are FSC
+    (family staging centers), every other one, holding rooms included, Adult."""
+    with data_file("synth_facilities.csv").open(encoding="utf-8") as f:
+        return {row["facility_code"]: FAMILY if row["kind"] == "family" else ADULT
+                for row in csv.DictReader(f)}
 
 
 def _monthly_alos(con) -> dict[date, float]:
@@ -141,8 +185,20 @@ def _split(value: float) -> tuple[float, float]:
     return value * ICE_SHARE, value * (1 - ICE_SHARE)
 
 
+def _by_facility_type(by_facility, booked_in: list[dict], ended: list[dict]) -> dict:
+    """The figures ICE prints by facility type: midnight population per type and day (stints, by
+    the facility they are in), and the stays booked in (by criminality) and ended (lengths,
+    removals), a stay counted as FSC if it passed through a family facility."""
+    kinds = facility_types()
+    population: dict[str, dict[date, int]] = {kind: defaultdict(int) for kind in (FAMILY, ADULT)}
+    for code, days in by_facility.items():
+        for day, people in days.items():
+            population[kinds.get(code, ADULT)][day] += people
+    return {"population": population, "booked_in": booked_in, "ended": ended}
+
+
 def _write(out_dir: Path, as_of: date, daily, alos, book_outs, by_facility,
-           facilities) -> Path:
+           facilities, by_type) -> Path:
     year = fiscal_year(as_of)
     fy = f"FY{year % 100:02d}"
     source_line = f"Data Source: ICE Integrated Decision Support (IIDS), {as_of:%m/%d/%Y}"
@@ -163,8 +219,16 @@ def _write(out_dir: Path, as_of: date, daily, alos, book_outs, by_facility,
     row = _by_agency_and_class(sheet, row + 2, year, "Average Daily Population",
                                lambda month, column: _mean_population(daily, month, as_of, column),
                                months)
-    _by_agency_and_class(sheet, row + 2, year, "Average Length of Stay",
-                         lambda month, column: alos.get(month), months, split=False)
+    row = _by_agency_and_class(sheet, row + 2, year, "Average Length of Stay",
+                               lambda month, column: alos.get(month), months, split=False)
+    row = _book_ins_by_facility_type(sheet, row + 2, by_type["booked_in"], as_of, year)
+    row = _removals(sheet, row + 2, by_type["ended"], as_of, year)
+    row = _by_facility_type_and_month(
+        sheet, row + 2, year, "Average Daily Population", months,
+        lambda kinds, month: _type_population(by_type["population"], kinds, daily, month, as_of))
+    _by_facility_type_and_month(
+        sheet, row + 2, year, "Average Length of Stay", months,
+        lambda kinds, month: _type_stay_length(by_type["ended"], kinds, month, as_of))
     _facilities(book.create_sheet(f"Facilities {fy}"), source_line, year, as_of, by_facility,
                 facilities)
     # Every ICE workbook has an ATD sheet; the synthetic records hold no ATD participants, so it
@@ -174,6 +238,10 @@ def _write(out_dir: Path, as_of: date, daily, alos, book_outs, by_facility,
     atd["A3"] = "ATD Active Population Counts and Daily Cost by Technology"
     for column, text in enumerate(("Technology", "Count", "Daily Tech Cost"), start=1):
         atd.cell(4, column, text)
+    _atd_status(atd, 7, fy)
+    _semiannual(book.create_sheet("Semiannual"), year)
+    _transgender(book.create_sheet(f"{fy} Trans. Detainee Pop"), year, as_of)
+    _vulnerable_segregation(book.create_sheet("Vulnerable & Special Population"), as_of)
     path = out_dir / f"SYNTHETIC_{fy}_detentionStats{as_of:%m%d%Y}.xlsx"
     book.save(path)
     return path
@@ -299,3 +367,152 @@ def _facilities(sheet, source_line: str, year: int, as_of: date, by_facility, fa
         for column, value in enumerate(values, start=1):
             sheet.cell(row, column, value)
         row += 1
+
+
+def _kinds(label: str) -> tuple[str, ...]:
+    return (FAMILY, ADULT) if label == "Total" else (label,)
+
+
+def _in_fiscal_year(stay: dict, as_of: date) -> bool:
+    return date(fiscal_year(as_of) - 1, 10, 1) <= stay["day"] <= as_of
+
+
+def _book_ins_by_facility_type(sheet, row: int, booked_in: list[dict], as_of: date,
+                               year: int) -> int:
+    """Stays booked in so far in the fiscal year, by the type of their first facility and by
+    criminality (stays of unknown criminality are in no class, so in no row)."""
+    sheet.cell(row, 1, f"ICE Initial Book-Ins by Facility Type and Criminality: FY{year}")
+    for column, text in enumerate(("Facility Type", *(label for label, _ in CLASSES), "Total"),
+                                  start=1):
+        sheet.cell(row + 1, column, text)
+    for offset, label in enumerate(FACILITY_TYPES, start=2):
+        counts = [sum(1 for stay in booked_in if stay["label"] == criminality
+                      and stay["facility_type"] in _kinds(label) and _in_fiscal_year(stay, as_of))
+                  for criminality, _ in CLASSES]
+        for column, value in enumerate((label, *counts, sum(counts)), start=1):
+            sheet.cell(row + offset, column, value)
+    return row + 1 + len(FACILITY_TYPES)
+
+
+def _is_removal(stay: dict) -> bool:
+    return stay["reason"] is not None and "remov" in stay["reason"].lower()
+
+
+def _removals(sheet, row: int, ended: list[dict], as_of: date, year: int) -> int:
+    """Stays ended by removal so far in the fiscal year; those begun in a family facility stand
+    for ICE's removals with a family-unit (FAMU) identifier."""
+    sheet.cell(row, 1, f"ICE Removals: FY{year}")
+    sheet.cell(row + 1, 1, "Removals")
+    sheet.cell(row + 1, 2, "Total")
+    removed = [s for s in ended if _is_removal(s) and _in_fiscal_year(s, as_of)]
+    lines = (("Total", len(removed)), ("Removals with a FAMU Identifier",
+                                       sum(1 for s in removed if s["facility_type"] == FAMILY)))
+    for offset, (label, value) in enumerate(lines, start=2):
+        sheet.cell(row + offset, 1, label)
+        sheet.cell(row + offset, 2, value)
+    return row + 1 + len(lines)
+
+
+def _type_population(population, kinds, daily, month: date, as_of: date) -> float | None:
+    days = [d for d in sorted(daily) if month <= d <= min(_month_end(month), as_of)]
+    if not days:
+        return None
+    return fmean(sum(population[kind].get(d, 0) for kind in kinds) for d in days)
+
+
+def _type_stay_length(ended: list[dict], kinds, month: date | None, as_of: date) -> float | None:
+    lengths = [s["days"] for s in ended if s["facility_type"] in kinds and s["day"] <= as_of
+               and (s["month"] == month if month else _in_fiscal_year(s, as_of))]
+    return fmean(lengths) if lengths else None
+
+
+def _by_facility_type_and_month(sheet, row: int, year: int, what: str, months: list[date],
+                                figure) -> int:
+    """A month-by-facility-type table; its FY Overall is the mean of the months printed for
+    populations and the mean over every stay of the year for lengths of stay."""
+    sheet.cell(row, 1, f"ICE {what} by Facility Type and Month: FY{year}")
+    _month_header(sheet, row + 1, "Facility Type", "FY Overall")
+    for offset, label in enumerate(FACILITY_TYPES, start=2):
+        values = [figure(_kinds(label), month) for month in months]
+        sheet.cell(row + offset, 1, label)
+        for column, value in enumerate(values, start=2):
+            sheet.cell(row + offset, column, value)
+        known = [v for v in values if v is not None]
+        overall = figure(_kinds(label), None) if what.endswith("Stay") else (
+            fmean(known) if known else None)
+        sheet.cell(row + offset, 2 + len(MONTHS), overall)
+    return row + 1 + len(FACILITY_TYPES)
+
+
+def _atd_status(sheet, row: int, fy: str) -> None:
+    """The invented ATD participants by family status (ATD_STATUS), in ICE's layout."""
+    sheet.cell(row, 1, "ATD Active Population by Status, Extended Case Management Service, "
+                       f"Count and ALIP, {fy}")
+    for column, text in enumerate(("FAMU Status", "Count", "ALIP"), start=1):
+        sheet.cell(row + 1, column, text)
+    total = sum(count for _, count, _ in ATD_STATUS)
+    mean_alip = sum(count * alip for _, count, alip in ATD_STATUS) / total
+    for offset, values in enumerate((*ATD_STATUS, ("Total", total, mean_alip)), start=2):
+        for column, value in enumerate(values, start=1):
+            sheet.cell(row + offset, column, value)
+
+
+def _semiannual(sheet, year: int) -> None:
+    """The invented SEMIANNUAL figures for the fiscal years the synthetic records reach, in
+    ICE's layout: one small table per population and action."""
+    sheet["A1"] = NOTICE
+    years = range(year - 1, year + 1)
+    row = 3
+    for population, actions in SEMIANNUAL:
+        for action, people in actions:
+            sheet.cell(row, 1, f"{population} {action} FY{years[0]} - FY{year} YTD")
+            sheet.cell(row + 1, 1, "Fiscal Year")
+            sheet.cell(row + 1, 2, action)
+            for offset, fiscal in enumerate(years, start=2):
+                sheet.cell(row + offset, 1, f"FY{fiscal}")
+                sheet.cell(row + offset, 2, people)
+            row += len(years) + 4
+
+
+def _transgender(sheet, year: int, as_of: date) -> None:
+    """The invented TRANSGENDER figures, in ICE's layout (its FY2021 row labels)."""
+    sheet["A1"] = NOTICE
+    sheet["A3"] = f"ICE Transgender* Detainee Population FY {year} YTD: as of {as_of:%-m/%-d/%Y}"
+    sheet["A4"] = f"FY {year} YTD"
+    sheet["B4"] = "Count"
+    (book_ins_label, book_ins), *held = TRANSGENDER
+    lines = ((f"{book_ins_label}{year % 100:02d}", book_ins),
+             ("Currently Detained", sum(n for _, n in held)), *held)
+    for row, (label, people) in enumerate(lines, start=5):
+        sheet.cell(row, 1, label)
+        sheet.cell(row, 2, people)
+
+
+def _vulnerable_segregation(sheet, as_of: date) -> None:
+    """The invented SEGREGATION figures for each whole fiscal quarter of the data date's fiscal
+    year and the one before, in ICE's layout."""
+    sheet["A1"] = NOTICE
+    quarters = [(fy, q) for fy in (fiscal_year(as_of) - 1, fiscal_year(as_of))
+                for q in range(1, 5) if _quarter_end(fy, q) <= as_of]
+    headers = ("Placement Reason", "Number of Placements",
+               "Average Number of Consecutive Days in Segregation",
+               "Average Number of Cumulative Days in Segregation")
+    total = sum(n for _, n, _, _ in SEGREGATION)
+    lines = (*SEGREGATION, ("Grand Total", total,
+                            *(sum(line[2 + i] * line[1] for line in SEGREGATION) / total
+                              for i in range(2))))
+    row = 3
+    for fy, quarter in quarters:
+        sheet.cell(row, 1, f"Fiscal Year (FY) {fy} Quarter {quarter} Data")
+        for column, text in enumerate(headers, start=1):
+            sheet.cell(row + 1, column, text)
+        for offset, values in enumerate(lines, start=2):
+            for column, value in enumerate(values, start=1):
+                sheet.cell(row + offset, column, value)
+        row += len(lines) + 4
+
+
+def _quarter_end(fy: int, quarter: int) -> date:
+    """The last day of a fiscal quarter (Q1 ends on 31 December of the year before)."""
+    month = (quarter * 3 + 9 - 1) % 12 + 1
+    return _month_end(date(fy - 1 if month >= 10 else fy, month, 1))

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from iceledger import metrics  # noqa: F401 - importing registers every metric
 from iceledger.web import api, assets, pages, rendering
 from iceledger.web.errors import add_error_handlers
-from iceledger.web.guards import HeadAsGet, SecurityHeaders
+from iceledger.web.guards import HeadAsGet, SecurityHeaders, fewer_malloc_arenas
 from iceledger.web.state import Dashboard
 
 ROUTERS = (api.metrics_router, api.map_router, api.simulate_router, assets.router, pages.router)
@@ -86,6 +86,7 @@ def serve(
     """Run the dashboard with uvicorn until interrupted (no `server` banner header)."""
     import uvicorn
 
+    fewer_malloc_arenas()
     app = create_app(warehouse_path, public=public, k=k)
     mode = f"public mode, counts under {k} suppressed" if public else "full detail"
     announce(f"iceledger dashboard on http://{host}:{port}/ ({mode}; warehouse {warehouse_path}, read-only)")

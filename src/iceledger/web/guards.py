@@ -116,3 +116,20 @@ class DownloadBudget:
         for client, (_, seen) in list(self._buckets.items()):
             if now - seen > self._IDLE_SECONDS:
                 del self._buckets[client]
+
+
+def fewer_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas for this process (as MALLOC_ARENA_MAX does).
+
+    The server computes in a pool of threads; glibc gives each busy thread an arena of its own and
+    rarely hands their freed pages back, so a burst of distinct requests leaves the process far
+    larger than what it holds. A no-op where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    m_arena_max = -8  # glibc's <malloc.h>
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(m_arena_max, arenas)
+    except (OSError, AttributeError):
+        pass

@@ -7,26 +7,30 @@ applies public-mode suppression; the charts are drawn from the JSON API. The cla
 `iceledger.metrics.claims` (as `iceledger claims check` and the report do), once per process,
 since the warehouse cannot change while it is open. Facility and field-office pages draw the
 registered metric facility_population_history, filtered to one facility or office (a name not in
-the warehouse is a 404, as in the API).
+the warehouse is a 404, as in the API). A field office is reached by its code or any spelling of
+it (the FOIA records name offices, the workbooks print codes), and its page stands without the
+workbooks too, linking the dashboard's pages filtered to it.
 """
 
 from __future__ import annotations
 
 from importlib import resources
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from iceledger.errors import IceledgerError
 from iceledger.facts import CLAIM_DEFINITIONS, RATE_DEFINITIONS
+from iceledger.field_offices import normalise_aor
 from iceledger.metrics.claims import check_claims
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text, share_with_interval
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
-from iceledger.serving.service import STANDARD_FILTERS, WarehouseService
+from iceledger.serving.service import STANDARD_FILTERS, NotServable, WarehouseService
 from iceledger.web.state import ServiceDep
 
 CLAIMS_PAGE = "claims"
@@ -162,16 +166,29 @@ def facility_page(request: Request, service: ServiceDep, name: str) -> HTMLRespo
 @router.get("/field-offices/{aor}", response_class=HTMLResponse, include_in_schema=False)
 def field_office_page(request: Request, service: ServiceDep, aor: str) -> HTMLResponse:
     context = page_context(request, service, "map")
+    office = normalise_aor(aor)
+    if office and office.code != aor:
+        # A name or another spelling (a FOIA ranking links the office's name): one address.
+        return RedirectResponse(f"/field-offices/{quote(office.code)}")
+    pages = {"office_name": office.name if office else None,
+             "question_pages": {q: t for q, t in QUESTIONS.items() if q != CLAIMS_PAGE}}
     try:
         found = history(service, "aor", aor)
         newest = service.compute(service.request(NEWEST)).table.to_pylist()
+    except NotServable as exc:
+        if office is None:
+            return _not_found(request, context, f"field office {aor!r}: {exc}")
+        # No workbooks: the office's page still leads to its figures in the FOIA records.
+        return templates.TemplateResponse(request, "place.html", context | pages | {
+            "kind": "field office", "title": f"Field office {office.name} ({aor})",
+            "office": aor, "unavailable": str(exc)})
     except IceledgerError as exc:
         return _not_found(request, context, f"field office {aor!r}: {exc}")
     listed = sorted((f for f in newest if f["aor"] == aor),
                     key=lambda f: -(f["adp"] or 0))
-    return templates.TemplateResponse(request, "place.html", context | found | {
-        "kind": "field office", "title": f"Field office {aor}", "office": aor,
-        "facilities": listed})
+    title = f"Field office {office.name} ({aor})" if office else f"Field office {aor}"
+    return templates.TemplateResponse(request, "place.html", context | found | pages | {
+        "kind": "field office", "title": title, "office": aor, "facilities": listed})
 
 
 @router.get("/pages/{page}", response_class=HTMLResponse, include_in_schema=False)

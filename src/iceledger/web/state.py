@@ -21,7 +21,7 @@ from iceledger.web.guards import DownloadBudget
 
 # Suppression audits solve a linear system over the hidden cells; this cap keeps that bounded.
 PUBLIC_MAX_ROWS = 2_000
-RENDERED_BODY_BYTES = 192 * 2**20
+RENDERED_BODY_BYTES = 96 * 2**20
 RENDER_SLOTS = 4
 # Bodies smaller than this go uncompressed: gzip would save less than it costs.
 GZIP_MIN_BYTES = 1024
@@ -29,27 +29,37 @@ GZIP_MIN_BYTES = 1024
 
 @dataclass(frozen=True)
 class Body:
-    """A rendered response body, with its gzip form when worth having (compressed once)."""
+    """A rendered response body, kept once: gzipped when worth compressing, else as is.
 
-    raw: bytes
-    gzipped: bytes | None
+    Browsers accept gzip, so the compressed form is what is sent; the rare client that does not
+    gets it decompressed on the way out. Keeping one form lets the byte budget hold several
+    times more bodies than keeping both.
+    """
+
+    stored: bytes
+    gzipped: bool
 
     @property
     def size(self) -> int:
-        return len(self.raw) + len(self.gzipped or b"")
+        return len(self.stored)
+
+    @property
+    def raw(self) -> bytes:
+        return gzip.decompress(self.stored) if self.gzipped else self.stored
 
     @classmethod
     def of(cls, raw: bytes, compress: bool) -> Body:
-        worth = compress and len(raw) >= GZIP_MIN_BYTES
-        return cls(raw, gzip.compress(raw, compresslevel=6) if worth else None)
+        if compress and len(raw) >= GZIP_MIN_BYTES:
+            return cls(gzip.compress(raw, compresslevel=6), True)
+        return cls(raw, False)
 
     def response(
         self, media_type: str, accept_encoding: str, headers: dict[str, str] | None
     ) -> Response:
         headers = {**(headers or {}), "Vary": "Accept-Encoding"}
-        if self.gzipped is not None and "gzip" in accept_encoding.lower():
+        if self.gzipped and "gzip" in accept_encoding.lower():
             return Response(
-                self.gzipped, media_type=media_type, headers=headers | {"Content-Encoding": "gzip"}
+                self.stored, media_type=media_type, headers=headers | {"Content-Encoding": "gzip"}
             )
         return Response(self.raw, media_type=media_type, headers=headers)
 

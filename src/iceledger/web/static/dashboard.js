@@ -89,6 +89,60 @@ function offerValues(select, columns) {
   select.value = columns.includes(chosen) ? chosen : "";
 }
 
+function formatted(value) {
+  return typeof value === "number" ? value.toLocaleString("en-US", { maximumFractionDigits: 1 }) : String(value);
+}
+
+// A chart whose groups have pages of their own (field offices, facilities) is followed by its
+// ranking as a table, each row linked to the group's page: the last period's, largest first.
+function rankingTable(spec) {
+  const meta = spec.usermeta || {};
+  const rows = (spec.data || {}).values || [];
+  if (!meta.link || !rows.length) return [];
+  const { field, path } = meta.link;
+  const measure = meta.measure;
+  const time = ["date", "month"].find((c) => c in rows[0]);
+  const last = time ? rows.reduce((latest, r) => (r[time] > latest ? r[time] : latest), "") : null;
+  const value = (r) => (r[measure] === null || r[measure] === undefined ? -Infinity : r[measure]);
+  const ranked = rows.filter((r) => r[field] !== null && (!time || r[time] === last))
+    .sort((a, b) => value(b) - value(a));
+  const head = document.createElement("tr");
+  for (const title of ["rank", field.replace(/_/g, " "), meta.unit || measure]) {
+    head.append(Object.assign(document.createElement("th"), { textContent: title }));
+  }
+  const body = ranked.map((r, position) => {
+    const row = document.createElement("tr");
+    const page = Object.assign(document.createElement("a"), {
+      href: `${path}${encodeURIComponent(r[field])}`, textContent: r[field],
+    });
+    const hidden = r[measure] === null || r[measure] === undefined;
+    const shown = !hidden ? formatted(r[measure])
+      : r.suppressed && r.suppressed.startsWith("<") ? `fewer than ${r.suppressed.slice(1)}` : "hidden";
+    // A hidden value has no rank to show: its place in the order is not published either.
+    const rank = hidden ? "" : String(r.rank ?? position + 1);
+    row.append(
+      Object.assign(document.createElement("td"), { className: "num", textContent: rank }),
+      Object.assign(document.createElement("td"), {}),
+      Object.assign(document.createElement("td"), { className: "num", textContent: shown }),
+    );
+    row.children[1].append(page);
+    return row;
+  });
+  const table = Object.assign(document.createElement("table"), { className: "values" });
+  table.append(document.createElement("thead"), document.createElement("tbody"));
+  table.tHead.append(head);
+  table.tBodies[0].append(...body);
+  const scroll = Object.assign(document.createElement("div"), { className: "scroll" });
+  scroll.append(table);
+  const details = document.createElement("details");
+  const period = last ? ` in ${String(last).slice(0, 7)}` : "";
+  details.append(
+    Object.assign(document.createElement("summary"), { textContent: `Ranking${period} (${ranked.length}), each linked to its page` }),
+    scroll
+  );
+  return [details];
+}
+
 async function fetchJson(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" } });
   const body = await response.json().catch(() => ({ detail: response.statusText }));
@@ -113,6 +167,7 @@ async function drawCard(card) {
     const meta = card.querySelector(".meta");
     meta.textContent = describe(body.meta, ignored);
     meta.append(sourcesElement(body.meta.sources));
+    card.querySelector(".ranking").replaceChildren(...rankingTable(body.spec));
     for (const kind of ["csv", "parquet"]) {
       card.querySelector(`a.${kind}`).href = `/api/metrics/${encodeURIComponent(name)}.${kind}${suffix}`;
     }
@@ -208,19 +263,41 @@ async function drawMap(releaseDate = new URLSearchParams(window.location.search)
   }
 }
 
-// The page's filters live in its URL, so that a view can be shared: read on load, written on
-// every change (replaceState: no history entry per click).
-function restoreFilters(form) {
+// The page's view lives in its URL, so that it can be shared: the filters under their names, and
+// each card's breakdown and column under `<metric>.by` and `<metric>.value`. Read on load,
+// written on every change (replaceState: no history entry per click).
+const CARD_CHOICES = { by: "select.by", value: "select.value" };
+
+function restoreView(form) {
   const params = new URLSearchParams(window.location.search);
-  for (const field of form.elements) {
+  for (const field of form ? form.elements : []) {
     if (field.name && params.has(field.name)) field.value = params.get(field.name);
+  }
+  for (const card of document.querySelectorAll(".card[data-metric]")) {
+    for (const [choice, selector] of Object.entries(CARD_CHOICES)) {
+      const select = card.querySelector(selector);
+      const wanted = params.get(`${card.dataset.metric}.${choice}`);
+      if (!select || !wanted) continue;
+      // The columns a card can show arrive with its first response: offer the wanted one now,
+      // and the response's list keeps it if the metric has it.
+      if (![...select.options].some((o) => o.value === wanted)) {
+        select.append(Object.assign(document.createElement("option"), { value: wanted, textContent: wanted }));
+      }
+      select.value = wanted;
+    }
   }
 }
 
-function rememberFilters(form) {
+function rememberView(form) {
   const params = new URLSearchParams();
-  for (const field of form.elements) {
+  for (const field of form ? form.elements : []) {
     if (field.name && field.value) params.set(field.name, field.value);
+  }
+  for (const card of document.querySelectorAll(".card[data-metric]")) {
+    for (const [choice, selector] of Object.entries(CARD_CHOICES)) {
+      const select = card.querySelector(selector);
+      if (select && select.value) params.set(`${card.dataset.metric}.${choice}`, select.value);
+    }
   }
   const query = params.toString();
   window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
@@ -243,16 +320,19 @@ async function drawInlineCharts() {
 document.addEventListener("DOMContentLoaded", () => {
   drawInlineCharts();
   const form = document.getElementById("filters");
+  restoreView(form);
   if (form) {
-    restoreFilters(form);
     form.addEventListener("change", () => {
-      rememberFilters(form);
+      rememberView(form);
       drawAllCards();
     });
     form.addEventListener("submit", (event) => event.preventDefault());
   }
   for (const select of document.querySelectorAll(".card select.by, .card select.value")) {
-    select.addEventListener("change", () => drawCard(select.closest(".card")));
+    select.addEventListener("change", () => {
+      rememberView(form);
+      drawCard(select.closest(".card"));
+    });
   }
   drawAllCards();
   if (document.getElementById("map-card")) drawMap();
