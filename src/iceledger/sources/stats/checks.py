@@ -306,11 +306,11 @@ def _rows(table: pa.Table, columns: Iterable[str]) -> list[dict]:
     """
     present = set(table.schema.names)
     names = [c for c in dict.fromkeys((*columns, *_LOCATION_COLUMNS)) if c in present]
-    values = [python_values(table.column(name)) for name in names]
+    values = [_python_values(table.column(name)) for name in names]
     return [dict(zip(names, row)) for row in zip(*values)]
 
 
-def python_values(column: pa.ChunkedArray) -> list:
+def _python_values(column: pa.ChunkedArray) -> list:
     """The column's values as Python objects, as `to_pylist` gives them.
 
     Arrow makes each date through a scalar of its own, many times slower than a float; a date
@@ -481,7 +481,7 @@ def _months_with_figures(release: Release) -> dict[str, set[date]]:
         table = release.tables.get(table_name)
         if table is not None and not _missing_columns(table, ("month", value)):
             found[table_name] = {
-                month for month, figure in zip(python_values(table.column("month")),
+                month for month, figure in zip(_python_values(table.column("month")),
                                                table.column(value).to_pylist())
                 if month is not None and figure not in (None, 0)}
     return found
