@@ -14,6 +14,7 @@ from iceledger.sources.stats.cells import (
     cell_name,
     clean_text,
     clean_texts,
+    detached,
     fiscal_month,
     fiscal_year_start,
     parse_date,
@@ -213,3 +214,19 @@ def test_whole_column_readers_read_each_cell_as_the_cell_reader_does(values):
     for read_all, read in ((parse_numbers, parse_number), (parse_dates, parse_date),
                            (clean_texts, clean_text)):
         assert _all_or_error(read_all, values) == _each_or_error(read, values)
+
+
+def test_a_remembered_error_keeps_no_frame_alive():
+    def read(cell):
+        grid = [[cell] * 100]  # what a parse frame holds while it reads
+        try:
+            raise KeyError(cell)
+        except KeyError:
+            raise ExcelErrorValue(f"{grid[0][0]!r} is an error value") from None
+
+    with pytest.raises(ExcelErrorValue) as raised:
+        read("#N/A")
+    assert raised.value.__traceback__ is not None and raised.value.__context__ is not None
+    kept = detached(raised.value)
+    assert type(kept) is ExcelErrorValue and kept.args == raised.value.args
+    assert kept.__traceback__ is None and kept.__context__ is None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -118,3 +122,33 @@ def test_cli_exits_nonzero_on_any_failure_without_a_traceback(folder, tmp_path):
     missing = runner.invoke(app, ["ingest", "stats", str(tmp_path / "nowhere"),
                                   "--warehouse", warehouse])
     assert missing.exit_code == 1 and "no such file or folder" in missing.output
+
+
+# Libraries the project uses elsewhere (metrics, report, web, FOIA files) that loading workbooks
+# has no need of: each costs a sizeable part of the whole command to import.
+NOT_FOR_STATS = ("pandas", "ibis", "jinja2", "altair", "fastapi", "starlette", "uvicorn",
+                 "openpyxl", "polars", "sqlglot", "matplotlib", "weasyprint")
+
+
+def test_the_command_imports_nothing_it_does_not_need(folder, tmp_path):
+    script = textwrap.dedent(f"""
+        import atexit, runpy, sys
+        atexit.register(lambda: print("MODULES", *sorted(sys.modules)))
+        sys.argv = ["iceledger", "ingest", "stats", {str(folder)!r},
+                    "--warehouse", {str(tmp_path / "w.duckdb")!r}]
+        runpy.run_module("iceledger", run_name="__main__")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert f"loaded {NAME}" in done.stdout
+    modules = next(line for line in done.stdout.splitlines() if line.startswith("MODULES"))
+    imported = {name.split(".")[0] for name in modules.split()[1:]}
+    assert "iceledger" in imported and "python_calamine" in imported
+    assert not imported & set(NOT_FOR_STATS)
+
+
+def test_the_command_leaves_every_object_collectable(folder, tmp_path):
+    result = CliRunner().invoke(app, ["ingest", "stats", str(folder),
+                                      "--warehouse", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() == 0

@@ -69,6 +69,16 @@ class ExcelErrorValue(CellValueError):
     """A cell holding one of Excel's error values (#N/A, #REF! ...): a formula that failed."""
 
 
+def detached(problem: CellValueError) -> CellValueError:
+    """The same error without the traceback and context it was raised with, to be remembered.
+
+    A raised error holds the frames it passed through, and they hold everything their callers
+    read (a workbook's every cell): remembered in a cache that lives as long as the layout,
+    it would keep all of that alive, for the garbage collector to walk again and again.
+    """
+    return type(problem)(*problem.args)
+
+
 def clean_text(value: object) -> str | None:
     """A label with whitespace runs collapsed and footnote markers removed; None when empty."""
     if value.__class__ is str:

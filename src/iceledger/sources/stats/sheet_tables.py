@@ -41,6 +41,7 @@ from iceledger.sources.stats.cells import (
     clean_text,
     clean_texts,
     column_letters,
+    detached,
     fiscal_month,
     month_number,
     parse_date,
@@ -99,7 +100,7 @@ class Dimension:
             try:
                 value = self._canonical(text)
             except CellValueError as problem:
-                value = problem
+                value = detached(problem)
             self._read[text] = value
         if value.__class__ is CellValueError:
             raise CellValueError(*value.args)
@@ -887,7 +888,7 @@ def _column_kind(spec: TableSpec, column_dim: Dimension | None, header: object,
         try:
             read = _classify(spec, column_dim, header, fiscal_year)
         except CellValueError as problem:
-            read = problem
+            read = detached(problem)
         spec.headers_read[(header, fiscal_year)] = read
     if read.__class__ is CellValueError:
         raise CellValueError(*read.args)
