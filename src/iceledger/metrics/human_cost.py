@@ -46,6 +46,7 @@ from iceledger.metrics.detention import (
     windows_of,
 )
 from iceledger.metrics.registry import (
+    SPLIT_KEYS,
     Disclosure,
     Metric,
     MetricParams,
@@ -100,14 +101,6 @@ PLACEHOLDER_IDENTIFIERS = ("UNKNOWN", "NONE", "NULL", "N/A", "NA", "-", "0")
 REPEAT_ARREST_DIMENSIONS = ("aor", "criminality", "arrest_setting")
 STAY_DIMENSIONS = ("aor", "criminality")
 REMOVAL_FILTERS = ("aor", "criminality", "citizenship_country")
-
-# Why public outputs withhold the before/after metrics: the default split falls inside a month.
-SPLIT_CUTS_A_MONTH = (
-    f"its spans before and after the split date ({DEFAULT_SPLIT}) cut a month that the monthly "
-    "metric publishes whole, so a span less the whole months beside it counts the people of part "
-    "of a month, which neither table's suppression protects; the _period metric gives the whole "
-    "span"
-)
 
 RECORDED_CAVEAT = (
     "Records without the value an indicator needs are counted in `records` but left out of its "
@@ -401,7 +394,10 @@ def register_indicator(indicator: Indicator) -> None:
             ),
             unit="share (0-1); difference in share",
             view=View("after_share", "share of records", "paired", also=("before_share",)),
-            disclosure=Disclosure(withheld=SPLIT_CUTS_A_MONTH),
+            disclosure=Disclosure(
+                keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER,
+                nested=tuple(("definition", *pair[1:]) for pair in indicator.nested()),
+            ),
             caveats=(
                 _INTERVAL_CAVEAT,
                 RECORDED_CAVEAT,

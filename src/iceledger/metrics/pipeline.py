@@ -22,7 +22,7 @@ from ibis import _
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import owned, source_table
 from iceledger.metrics.registry import (
-    OVERLAPPING_ROWS,
+    SPLIT_KEYS,
     Disclosure,
     Metric,
     MetricParams,
@@ -397,7 +397,7 @@ _SHIFT_CAVEAT = (
 
 _register(
     name="detainer_arrest_shift",
-    disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
+    disclosure=Disclosure(keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER),
     view=View("after_share", "share of detainers", "paired", also=("before_share",)),
     title="Detainers followed by an ICE arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of detainers", days=SHIFT_HORIZON_DAYS,
@@ -552,7 +552,7 @@ _register(
 
 _register(
     name="encounter_conversion_shift",
-    disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
+    disclosure=Disclosure(keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER),
     view=View("after_share", "share of encounters", "paired", also=("before_share",)),
     title="Encounters that become an arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of encounters", days=SHIFT_HORIZON_DAYS,

@@ -124,6 +124,11 @@ OVERLAPPING_ROWS = (
 )
 
 
+# The row keys of a metric whose rows are the spans before and after each split date (one row per
+# date, event and definition); two events on one date repeat the same people.
+SPLIT_KEYS = ("split_date", "split_event", "definition")
+
+
 @dataclass(frozen=True)
 class Disclosure:
     """How public outputs read a metric's columns (serving/disclosure.py; docs/dashboard.md).
@@ -151,6 +156,11 @@ class Disclosure:
     # the other keys equal, the wider row's count minus the narrower's counts people too (over
     # 5 years in the country but not over 10), and is protected like a column.
     nested: tuple[tuple[str, str, str], ...] = ()
+    # The filter naming split dates, for a metric whose rows are the spans before and after each
+    # date: a span less the whole months beside it counts the people of part of a month, so
+    # public outputs publish a date's rows only when every day and part of the month it cuts
+    # counts 0 or at least k people (serving/disclosure.py, unsafe_splits).
+    splits: str = ""
     # Why public outputs cannot serve the metric at all (empty: they can).
     withheld: str = ""
 

@@ -387,7 +387,39 @@ class WarehouseService:
         suppression = None
         if self.public and metric.count_column:
             table, suppression = self._suppressed(metric, request, table, dimensions, time_column)
+            if metric.disclosure.splits:
+                table, suppression = self._without_unsafe_splits(metric, request, table,
+                                                                 suppression)
         return MetricResult(metric, request, table, dimensions, time_column, suppression)
+
+    def _without_unsafe_splits(
+        self, metric: Metric, request: MetricRequest, table: pa.Table, suppression: dict
+    ) -> tuple[pa.Table, dict]:
+        """Hide the rows of every split date whose spans, beside the monthly and daily tables,
+        would give away a count under k (disclosure.unsafe_splits). The spans are read from the
+        metric itself, asked to split at every day of each month a split date cuts."""
+        rules = metric.disclosure
+        splits = sorted(set(table.column("split_date").to_pylist()))
+        cuts = sorted({cut for split in splits if split.day != 1
+                       for cut in disclosure.split_cuts(split)})
+        params = request.params(self._typed_values(request))
+        spans = self._run(metric.name, MetricParams(
+            by=params.by, start=params.start, end=params.end,
+            filters={**params.filters, rules.splits: tuple(c.isoformat() for c in cuts)},
+        )) if cuts else table
+        before: dict[date, dict[tuple, list[float]]] = {}
+        totals: dict[tuple, list[float]] = {}
+        for cut, group, counts, whole in _span_counts(spans, request.by, rules.nested):
+            before.setdefault(cut, {})[group] = counts
+            totals[group] = whole
+        unsafe = disclosure.unsafe_splits(before, totals, splits, self.k)
+        rows = {r for r, split in enumerate(table.column("split_date").to_pylist())
+                if split in unsafe}
+        kept = {*request.by, *rules.keys, *rules.facts}
+        return disclosure.hide_rows(table, rows, f"<{self.k}", kept), {
+            **suppression,
+            "unsafe_splits": {split.isoformat(): why for split, why in unsafe.items()},
+        }
 
     def _suppressed(
         self,
@@ -624,3 +656,32 @@ def _month_of(day: date) -> date:
 
 def iso_or_none(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _span_counts(spans: pa.Table, by: Sequence[str], nested: Sequence[tuple[str, str, str]]):
+    """(split date, cell, counts before it, counts over the whole span) for each row of a
+    before/after table and each nested pair of its definitions: a cell is the `by` values and a
+    definition; its counts are the records, those matching and those not (a share times its
+    records gives the matching count back, so it counts people as the records do)."""
+    matching: dict[tuple, tuple[int, int]] = {}
+    for row in spans.to_pylist():
+        sides = []
+        for side in ("before", "after"):
+            records = row[f"{side}_records"] or 0
+            sides.append((records, round((row[f"{side}_share"] or 0) * records)))
+        group = tuple(row[d] for d in by)
+        (b_records, b_matching), (a_records, a_matching) = sides
+        matching[(row["split_date"], group, row["definition"])] = (b_matching,
+                                                                   b_matching + a_matching)
+        yield (row["split_date"], (*group, row["definition"]),
+               [b_records, b_matching, b_records - b_matching],
+               [b_records + a_records, b_matching + a_matching,
+                b_records + a_records - b_matching - a_matching])
+    for split, group, definition in list(matching):
+        for _, narrower, wider in nested:
+            if definition == narrower and (split, group, wider) in matching:
+                (inner, inner_total) = matching[(split, group, narrower)]
+                (outer, outer_total) = matching[(split, group, wider)]
+                yield (split, (*group, f"{wider} less {narrower}"), [outer - inner],
+                       [outer_total - inner_total])
+
