@@ -113,8 +113,8 @@ def test_a_split_whose_days_and_parts_are_all_large_is_published_and_reveals_not
 
 def test_a_hidden_day_is_given_back_by_a_large_part_of_its_month():
     # Both parts of May are large, but May 3 (4 people) is hidden in the daily table, with May 21
-    # (the smallest other day) hidden beside it so that May's total does not give it back. The span before May 21 less
-    # April, less the published days of May 1-20, is May 3.
+    # (the smallest other day) hidden beside it so that May's total does not give it back. The
+    # span before May 21 less April, less the published days of May 1-20, is May 3.
     before = [20] * 20
     before[2] = 4
     after = [15] * 11

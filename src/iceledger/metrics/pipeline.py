@@ -397,7 +397,9 @@ _SHIFT_CAVEAT = (
 
 _register(
     name="detainer_arrest_shift",
-    disclosure=Disclosure(keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER),
+    # No daily table counts the records followed by an arrest.
+    disclosure=Disclosure(keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER,
+                          shares_by_day=False),
     view=View("after_share", "share of detainers", "paired", also=("before_share",)),
     title="Detainers followed by an ICE arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of detainers", days=SHIFT_HORIZON_DAYS,
@@ -552,7 +554,9 @@ _register(
 
 _register(
     name="encounter_conversion_shift",
-    disclosure=Disclosure(keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER),
+    # No daily table counts the records followed by an arrest.
+    disclosure=Disclosure(keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER,
+                          shares_by_day=False),
     view=View("after_share", "share of encounters", "paired", also=("before_share",)),
     title="Encounters that become an arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of encounters", days=SHIFT_HORIZON_DAYS,

@@ -161,6 +161,11 @@ class Disclosure:
     # public outputs publish a date's rows only when every day and part of the month it cuts
     # counts 0 or at least k people (serving/disclosure.py, unsafe_splits).
     splits: str = ""
+    # Whether a public daily table may count a split metric's matching records day by day (a
+    # daily breakdown by criminality or citizenship): then each day of a cut month must be safe
+    # in them too. The records themselves are always checked day by day (arrests, book-ins,
+    # removals, detainers and encounters are all published per day).
+    shares_by_day: bool = True
     # Why public outputs cannot serve the metric at all (empty: they can).
     withheld: str = ""
 

@@ -350,6 +350,7 @@ def unsafe_splits(
     totals: Mapping[tuple, Sequence[float]],
     splits: Iterable[date],
     k: int,
+    daily: Mapping[tuple, Sequence[int]] | None = None,
 ) -> dict[date, str]:
     """The split dates whose before/after rows would give away a count under k, each with why.
 
@@ -369,7 +370,8 @@ def unsafe_splits(
     `before[cut][cell]` holds a cell's counts (one per column) over the days before `cut`, for
     every day `split_cuts` names; a cut missing from it lies outside the data's span (nothing
     before it when it precedes the split, everything when it follows). `totals[cell]` holds the
-    cell's counts over the whole span.
+    cell's counts over the whole span. `daily[cell]` names the columns (by position) a daily table
+    may publish, whose every day is checked (by default all); the others are checked by part.
     """
     unsafe: dict[date, str] = {}
     chosen = sorted(set(splits))
@@ -393,9 +395,11 @@ def unsafe_splits(
                     return before[cut].get(cell, [0.0] * len(total))
                 return [0.0] * len(total) if cut < inside[0] else total
 
-            daily = _differences([counted_before(c) for c in cuts])
+            by_day = range(len(total)) if daily is None else daily.get(cell, range(len(total)))
+            days = [[counts[c] for c in by_day]
+                    for counts in _differences([counted_before(c) for c in cuts])]
             parts = _differences([counted_before(c) for c in boundaries])
-            if any(_is_small(v, k) for counts in (*daily, *parts) for v in counts):
+            if any(_is_small(v, k) for counts in (*days, *parts) for v in counts):
                 reason = (
                     f"a day or a part of the month it cuts ({first:%Y-%m}) counts fewer than {k} "
                     "people, which the month's published total less the spans would give away"

@@ -409,10 +409,14 @@ class WarehouseService:
         )) if cuts else table
         before: dict[date, dict[tuple, list[float]]] = {}
         totals: dict[tuple, list[float]] = {}
-        for cut, group, counts, whole in _span_counts(spans, request.by, rules.nested):
-            before.setdefault(cut, {})[group] = counts
-            totals[group] = whole
-        unsafe = disclosure.unsafe_splits(before, totals, splits, self.k)
+        cells = [*request.by, *(c for c in rules.keys if c not in ("split_date", "split_event"))]
+        for cut, cell, counts, whole in _span_counts(spans, cells, rules.nested):
+            before.setdefault(cut, {})[cell] = counts
+            totals[cell] = whole
+        # Without a daily table of the shares, only the records (first column) go out per day.
+        daily = None if rules.shares_by_day else {
+            cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
+        unsafe = disclosure.unsafe_splits(before, totals, splits, self.k, daily)
         rows = {r for r, split in enumerate(table.column("split_date").to_pylist())
                 if split in unsafe}
         kept = {*request.by, *rules.keys, *rules.facts}
@@ -658,30 +662,32 @@ def iso_or_none(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _span_counts(spans: pa.Table, by: Sequence[str], nested: Sequence[tuple[str, str, str]]):
+def _span_counts(spans: pa.Table, cells: Sequence[str], nested: Sequence[tuple[str, str, str]]):
     """(split date, cell, counts before it, counts over the whole span) for each row of a
-    before/after table and each nested pair of its definitions: a cell is the `by` values and a
-    definition; its counts are the records, those matching and those not (a share times its
-    records gives the matching count back, so it counts people as the records do)."""
+    before/after table, and for each nested pair of its definitions (the wider's matching less
+    the narrower's). A cell is the values of `cells` (the breakdown, keys and definition); its
+    counts are the records, those matching and those not (a share times its records gives the
+    matching count back, so it counts people as the records do)."""
     matching: dict[tuple, tuple[int, int]] = {}
     for row in spans.to_pylist():
         sides = []
         for side in ("before", "after"):
             records = row[f"{side}_records"] or 0
             sides.append((records, round((row[f"{side}_share"] or 0) * records)))
-        group = tuple(row[d] for d in by)
         (b_records, b_matching), (a_records, a_matching) = sides
-        matching[(row["split_date"], group, row["definition"])] = (b_matching,
-                                                                   b_matching + a_matching)
-        yield (row["split_date"], (*group, row["definition"]),
-               [b_records, b_matching, b_records - b_matching],
+        cell = tuple(row[c] for c in cells)
+        matching[(row["split_date"], cell)] = (b_matching, b_matching + a_matching)
+        yield (row["split_date"], cell, [b_records, b_matching, b_records - b_matching],
                [b_records + a_records, b_matching + a_matching,
                 b_records + a_records - b_matching - a_matching])
-    for split, group, definition in list(matching):
-        for _, narrower, wider in nested:
-            if definition == narrower and (split, group, wider) in matching:
-                (inner, inner_total) = matching[(split, group, narrower)]
-                (outer, outer_total) = matching[(split, group, wider)]
-                yield (split, (*group, f"{wider} less {narrower}"), [outer - inner],
-                       [outer_total - inner_total])
-
+    at = {c: p for p, c in enumerate(cells)}
+    for (split, cell), (inner, inner_total) in list(matching.items()):
+        for key, narrower, wider in nested:
+            if key not in at or cell[at[key]] != narrower:
+                continue
+            outer_cell = tuple(wider if p == at[key] else v for p, v in enumerate(cell))
+            if (split, outer_cell) in matching:
+                outer, outer_total = matching[(split, outer_cell)]
+                excess = tuple(f"{wider} less {narrower}" if p == at[key] else v
+                               for p, v in enumerate(cell))
+                yield split, excess, [outer - inner], [outer_total - inner_total]
