@@ -101,12 +101,15 @@ NOT_MEASURABLE = {
 # Why public outputs withhold a metric whose rows cut across what public mode publishes.
 STATE_ROWS = (
     "its rows are the detaining facilities' states, and public mode's one geography is the field "
-    "office: a state's count beside the field offices' could be differenced"
+    "office: a state's count beside the field offices' could be differenced (a state less the "
+    "offices inside it gives back the part of an office that crosses its border); "
+    "detainers_per_day --by aor gives the field offices' counts"
 )
 METHOD_ROWS = (
     "its rows are apprehension methods, which nest in the arrest settings that "
     "arrest_setting_share publishes: a method's count beside its setting's would give back the "
-    "setting's other methods, so public mode serves the grouping"
+    "setting's other methods, and the two tables are planned apart, so public mode serves the "
+    "grouping (arrest_setting_share)"
 )
 
 _INTERVAL_CAVEAT = (

@@ -116,14 +116,6 @@ class View:
         return (self.measure, *self.also)
 
 
-# Why public outputs withhold a metric whose rows overlap (spans before and after each split, a
-# risk set shrinking day by day): the difference of two rows counts people no rule here protects.
-OVERLAPPING_ROWS = (
-    "its rows cover overlapping groups of people, and the difference of two rows counts the "
-    "people between them, which small-cell suppression cannot protect"
-)
-
-
 # The row keys of a metric whose rows are the spans before and after each split date (one row per
 # date, event and definition); two events on one date repeat the same people.
 SPLIT_KEYS = ("split_date", "split_event", "definition")
