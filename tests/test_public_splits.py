@@ -64,7 +64,8 @@ def test_a_published_split_cuts_its_month_into_parts_of_0_or_at_least_k(
             split = row["split_date"]
             if split.isoformat() in unsafe:
                 hidden += 1
-                assert row["suppressed"] and row["before_records"] is None, metric.name
+                assert row["suppressed"], metric.name
+                assert row["before_records"] is None and row["before_share"] is None
             elif not row["suppressed"]:
                 published += 1
                 assert split.day != 1, metric.name

@@ -42,6 +42,13 @@ SUPPRESSION_COLUMN = "suppressed"
 # records of people: published whatever the count beside them.
 PUBLIC_NUMBERS = frozenset({"target_per_day", "funded_beds", "rate_usd_per_day"})
 COMPLEMENTARY_LABEL = "complementary"
+# The label of a before/after row hidden because its split date cuts a month into a part under k
+# (unsafe_splits): the row's own counts may be large.
+SPLIT_LABEL = "month part"
+
+
+def split_label(k: int) -> str:
+    return f"{SPLIT_LABEL} <{k}"
 
 # Eigenvalues of a Gram matrix of 0/1 incidence rows below this (relative) are numerically zero.
 _RANK_TOLERANCE = 1e-9

@@ -420,7 +420,7 @@ class WarehouseService:
         rows = {r for r, split in enumerate(table.column("split_date").to_pylist())
                 if split in unsafe}
         kept = {*request.by, *rules.keys, *rules.facts}
-        return disclosure.hide_rows(table, rows, f"<{self.k}", kept), {
+        return disclosure.hide_rows(table, rows, disclosure.split_label(self.k), kept), {
             **suppression,
             "unsafe_splits": {split.isoformat(): why for split, why in unsafe.items()},
         }
