@@ -181,5 +181,5 @@ def test_a_before_after_chart_hidden_for_its_split_says_why():
     view = View("after_share", "share of records", "paired", also=("before_share",))
     spec = charts.metric_chart("x", table, json_rows(table), None, (), view=view)
     text = " ".join(spec["mark"]["text"])
-    assert "split date cuts a month into a part of fewer than 10 people" in text
+    assert "split date cuts a month with a part or a day of fewer than 10 people" in text
     assert "counts fewer than" not in text

@@ -134,15 +134,14 @@ def _threshold(table: pa.Table) -> str:
 
 
 def _split_hidden(table: pa.Table) -> bool:
-    """Every hidden row is a before/after row whose split date cuts a month too finely."""
+    """Every hidden row is a before/after row hidden for the month its split date cuts."""
     labels = {v for v in table.column(SUPPRESSION_COLUMN).to_pylist() if v}
     return bool(labels) and all(v.startswith(SPLIT_LABEL) for v in labels)
 
 
 def _split_text(table: pa.Table) -> str:
-    return (f"its split date cuts a month into a part of fewer than {_threshold(table)} people, "
-            "which the spans less the monthly figures would give back; the _period metric gives "
-            "the whole span")
+    return (f"its split date cuts a month with a part or a day of fewer than {_threshold(table)} "
+            "people, which the spans less the monthly and daily figures would give back")
 
 
 @functools.cache

@@ -42,8 +42,8 @@ SUPPRESSION_COLUMN = "suppressed"
 # records of people: published whatever the count beside them.
 PUBLIC_NUMBERS = frozenset({"target_per_day", "funded_beds", "rate_usd_per_day"})
 COMPLEMENTARY_LABEL = "complementary"
-# The label of a before/after row hidden because its split date cuts a month into a part under k
-# (unsafe_splits): the row's own counts may be large.
+# The label of a before/after row hidden because its split date cuts a month with a part or a day
+# under k (unsafe_splits): the row's own counts may be large.
 SPLIT_LABEL = "month part"
 
 
