@@ -402,17 +402,19 @@ class WarehouseService:
         splits = sorted(set(table.column("split_date").to_pylist()))
         cuts = sorted({cut for split in splits if split.day != 1
                        for cut in disclosure.split_cuts(split)})
-        params = request.params(self._typed_values(request))
-        spans = self._run(metric.name, MetricParams(
-            by=params.by, start=params.start, end=params.end,
-            filters={**params.filters, rules.splits: tuple(c.isoformat() for c in cuts)},
-        )) if cuts else table
         before: dict[date, dict[tuple, list[float]]] = {}
         totals: dict[tuple, list[float]] = {}
-        cells = [*request.by, *(c for c in rules.keys if c not in ("split_date", "split_event"))]
-        for cut, cell, counts, whole in _span_counts(spans, cells, rules.nested):
-            before.setdefault(cut, {})[cell] = counts
-            totals[cell] = whole
+        if cuts:
+            params = request.params(self._typed_values(request))
+            spans = self._run(metric.name, MetricParams(
+                by=params.by, start=params.start, end=params.end,
+                filters={**params.filters, rules.splits: tuple(c.isoformat() for c in cuts)},
+            ))
+            cells = [*request.by,
+                     *(c for c in rules.keys if c not in ("split_date", "split_event"))]
+            for cut, cell, counts, whole in _span_counts(spans, cells, rules.nested):
+                before.setdefault(cut, {})[cell] = counts
+                totals[cell] = whole
         # Without a daily table of the shares, only the records (first column) go out per day.
         daily = None if rules.shares_by_day else {
             cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
