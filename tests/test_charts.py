@@ -167,3 +167,19 @@ def test_a_chart_whose_every_value_is_suppressed_says_so_in_place():
     assert spec["mark"]["type"] == "text"
     assert "fewer than 10 people" in " ".join(spec["mark"]["text"])
     assert "hidden" in vl_convert.vegalite_to_svg({**spec, "width": 500})
+
+
+def test_a_before_after_chart_hidden_for_its_split_says_why():
+    # Public mode hid the split date's row: a part of the month it cuts counts too few people,
+    # though the row's own counts are large.
+    table = pa.table({
+        "split_date": [date(2025, 5, 21)], "definition": ["repeat_arrest"],
+        "before_share": pa.array([None], pa.float64()),
+        "after_share": pa.array([None], pa.float64()),
+        "suppressed": ["month part <10"],
+    })
+    view = View("after_share", "share of records", "paired", also=("before_share",))
+    spec = charts.metric_chart("x", table, json_rows(table), None, (), view=view)
+    text = " ".join(spec["mark"]["text"])
+    assert "split date cuts a month with a part or a day of fewer than 10 people" in text
+    assert "counts fewer than" not in text

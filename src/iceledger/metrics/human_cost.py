@@ -46,6 +46,7 @@ from iceledger.metrics.detention import (
     windows_of,
 )
 from iceledger.metrics.registry import (
+    SPLIT_KEYS,
     Disclosure,
     Metric,
     MetricParams,
@@ -100,14 +101,6 @@ PLACEHOLDER_IDENTIFIERS = ("UNKNOWN", "NONE", "NULL", "N/A", "NA", "-", "0")
 REPEAT_ARREST_DIMENSIONS = ("aor", "criminality", "arrest_setting")
 STAY_DIMENSIONS = ("aor", "criminality")
 REMOVAL_FILTERS = ("aor", "criminality", "citizenship_country")
-
-# Why public outputs withhold the before/after metrics: the default split falls inside a month.
-SPLIT_CUTS_A_MONTH = (
-    f"its spans before and after the split date ({DEFAULT_SPLIT}) cut a month that the monthly "
-    "metric publishes whole, so a span less the whole months beside it counts the people of part "
-    "of a month, which neither table's suppression protects; the _period metric gives the whole "
-    "span"
-)
 
 RECORDED_CAVEAT = (
     "Records without the value an indicator needs are counted in `records` but left out of its "
@@ -296,6 +289,8 @@ class Indicator:
     view: View = View("share", "share of records", group="indicator")
     # How public outputs read the monthly metric's columns, when `monthly` gives its own.
     monthly_disclosure: Disclosure | None = None
+    # Whether a public daily table may count the matching records day by day (Disclosure).
+    shares_by_day: bool = True
 
     def disclosure(self) -> Disclosure:
         """The monthly metric's: its own, or that of the rows `monthly_shares` gives (one per
@@ -401,7 +396,11 @@ def register_indicator(indicator: Indicator) -> None:
             ),
             unit="share (0-1); difference in share",
             view=View("after_share", "share of records", "paired", also=("before_share",)),
-            disclosure=Disclosure(withheld=SPLIT_CUTS_A_MONTH),
+            disclosure=Disclosure(
+                keys=(*SPLIT_KEYS, *indicator.keys), copies=("split_event",),
+                splits=SPLIT_FILTER, shares_by_day=indicator.shares_by_day,
+                nested=tuple(("definition", *pair[1:]) for pair in indicator.nested()),
+            ),
             caveats=(
                 _INTERVAL_CAVEAT,
                 RECORDED_CAVEAT,
@@ -561,6 +560,8 @@ def _long_term_population(backend: ibis.BaseBackend, params: MetricParams):
 register_indicator(
     Indicator(
         name="long_term_residents",
+        # No daily table breaks book-ins or arrests down by what this counts.
+        shares_by_day=False,
         title="Arrests and book-ins of long-term residents (years since entry)",
         definition=(
             "Arrest episodes and detention book-ins (stays), per action (arrests, book_ins), by "
@@ -695,6 +696,8 @@ def _age_known(rows: ir.Table) -> ir.BooleanValue:
 register_indicator(
     Indicator(
         name="book_in_ages",
+        # No daily table breaks book-ins or arrests down by what this counts.
+        shares_by_day=False,
         title="Children and people 65 or older booked into detention",
         definition=(
             "Detention book-ins (stays) of people under 18 and of people 65 or older at book-in. "
@@ -785,6 +788,8 @@ def _children_population(backend: ibis.BaseBackend, params: MetricParams):
 register_indicator(
     Indicator(
         name="children_held_over_20_days",
+        # No daily table breaks book-ins or arrests down by what this counts.
+        shares_by_day=False,
         title="Children held longer than the Flores settlement's 20 days",
         definition=(
             "Of the detention stays of people certainly under 18 at book-in (as in book_in_ages) "
@@ -883,6 +888,8 @@ def _not_removable_monthly(backend: ibis.BaseBackend, params: MetricParams) -> i
 register_indicator(
     Indicator(
         name="detained_not_removable",
+        # No daily table breaks book-ins or arrests down by what this counts.
+        shares_by_day=False,
         view=View("not_removable_share", "share of stays ended"),
         title="Detained, then not removable: stays of people whose case ended in relief",
         definition=(
@@ -1069,6 +1076,8 @@ def _rearrests_monthly(backend: ibis.BaseBackend, params: MetricParams) -> ir.Ta
 register_indicator(
     Indicator(
         name="repeat_arrests",
+        # No daily table breaks book-ins or arrests down by what this counts.
+        shares_by_day=False,
         view=View("repeat_share", "share of arrests"),
         title="Re-arrests: arrests of people already arrested in the same release",
         definition=(

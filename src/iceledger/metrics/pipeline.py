@@ -22,7 +22,7 @@ from ibis import _
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import owned, source_table
 from iceledger.metrics.registry import (
-    OVERLAPPING_ROWS,
+    SPLIT_KEYS,
     Disclosure,
     Metric,
     MetricParams,
@@ -101,12 +101,15 @@ NOT_MEASURABLE = {
 # Why public outputs withhold a metric whose rows cut across what public mode publishes.
 STATE_ROWS = (
     "its rows are the detaining facilities' states, and public mode's one geography is the field "
-    "office: a state's count beside the field offices' could be differenced"
+    "office: a state's count beside the field offices' could be differenced (a state less the "
+    "offices inside it gives back the part of an office that crosses its border); "
+    "detainers_per_day --by aor gives the field offices' counts"
 )
 METHOD_ROWS = (
     "its rows are apprehension methods, which nest in the arrest settings that "
     "arrest_setting_share publishes: a method's count beside its setting's would give back the "
-    "setting's other methods, so public mode serves the grouping"
+    "setting's other methods, and the two tables are planned apart, so public mode serves the "
+    "grouping (arrest_setting_share)"
 )
 
 _INTERVAL_CAVEAT = (
@@ -397,7 +400,9 @@ _SHIFT_CAVEAT = (
 
 _register(
     name="detainer_arrest_shift",
-    disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
+    # No daily table counts the records followed by an arrest.
+    disclosure=Disclosure(keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER,
+                          shares_by_day=False),
     view=View("after_share", "share of detainers", "paired", also=("before_share",)),
     title="Detainers followed by an ICE arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of detainers", days=SHIFT_HORIZON_DAYS,
@@ -552,7 +557,9 @@ _register(
 
 _register(
     name="encounter_conversion_shift",
-    disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
+    # No daily table counts the records followed by an arrest.
+    disclosure=Disclosure(keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER,
+                          shares_by_day=False),
     view=View("after_share", "share of encounters", "paired", also=("before_share",)),
     title="Encounters that become an arrest, before and after a date",
     definition=_SHIFT_DEFINITION.format(what="share of encounters", days=SHIFT_HORIZON_DAYS,

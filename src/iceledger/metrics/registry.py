@@ -116,12 +116,9 @@ class View:
         return (self.measure, *self.also)
 
 
-# Why public outputs withhold a metric whose rows overlap (spans before and after each split, a
-# risk set shrinking day by day): the difference of two rows counts people no rule here protects.
-OVERLAPPING_ROWS = (
-    "its rows cover overlapping groups of people, and the difference of two rows counts the "
-    "people between them, which small-cell suppression cannot protect"
-)
+# The row keys of a metric whose rows are the spans before and after each split date (one row per
+# date, event and definition); two events on one date repeat the same people.
+SPLIT_KEYS = ("split_date", "split_event", "definition")
 
 
 @dataclass(frozen=True)
@@ -151,6 +148,16 @@ class Disclosure:
     # the other keys equal, the wider row's count minus the narrower's counts people too (over
     # 5 years in the country but not over 10), and is protected like a column.
     nested: tuple[tuple[str, str, str], ...] = ()
+    # The filter naming split dates, for a metric whose rows are the spans before and after each
+    # date: a span less the whole months beside it counts the people of part of a month, so
+    # public outputs publish a date's rows only when every day and part of the month it cuts
+    # counts 0 or at least k people (serving/disclosure.py, unsafe_splits).
+    splits: str = ""
+    # Whether a public daily table may count a split metric's matching records day by day (a
+    # daily breakdown by criminality or citizenship): then each day of a cut month must be safe
+    # in them too. The records themselves are always checked day by day (arrests, book-ins,
+    # removals, detainers and encounters are all published per day).
+    shares_by_day: bool = True
     # Why public outputs cannot serve the metric at all (empty: they can).
     withheld: str = ""
 

@@ -23,7 +23,7 @@ from iceledger.facts import load_events, load_targets
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import BOOK_OUTS, daily_population
 from iceledger.metrics.registry import (
-    OVERLAPPING_ROWS,
+    SPLIT_KEYS,
     Disclosure,
     Metric,
     MetricParams,
@@ -470,7 +470,10 @@ for _population, _table, _when, _dims, _filters, _what in (
             filters=(*_filters, SPLIT_FILTER),
             count_column="smaller_group",
             needs=(criminality_need(_table), *COUNTED_AS[_table]),
-            disclosure=Disclosure(withheld=OVERLAPPING_ROWS),
+            disclosure=Disclosure(
+                keys=SPLIT_KEYS, copies=("split_event",), splits=SPLIT_FILTER,
+                nested=(("definition", "no_conviction_no_charge", "no_conviction"),),
+            ),
             view=View("after_share", f"share of {_what.split(' (')[0].lower()}", "paired",
                       also=("before_share",)),
         )

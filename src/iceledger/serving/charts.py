@@ -21,7 +21,7 @@ import textwrap
 import pyarrow as pa
 
 from iceledger.metrics.registry import View
-from iceledger.serving.disclosure import SUPPRESSION_COLUMN
+from iceledger.serving.disclosure import SPLIT_LABEL, SUPPRESSION_COLUMN
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 DATASET = "rows"
@@ -119,15 +119,29 @@ def _mostly_hidden_note(view: View, table: pa.Table) -> str:
     hidden = table.num_rows - labels.null_count
     if hidden * 2 <= table.num_rows:
         return ""
+    if _split_hidden(table):
+        return f"{hidden:,} of {table.num_rows:,} rows are hidden in this public view: " + (
+            _split_text(table) + ".")
     return (f"{hidden:,} of {table.num_rows:,} rows are hidden in this public view: each counts "
             f"fewer than {_threshold(table)} people or would reveal such a count. Over a longer "
             "period the counts are larger.")
 
 
 def _threshold(table: pa.Table) -> str:
-    """k, as the suppression labels (`<k`) of a public table say it."""
+    """k, as the suppression labels (`<k`, `month part <k`) of a public table say it."""
     labels = {v for v in table.column(SUPPRESSION_COLUMN).to_pylist() if v}
-    return next((v for v in sorted(labels) if v.startswith("<")), "<10")[1:]
+    return next((v for v in sorted(labels) if "<" in v), "<10").rsplit("<", 1)[1]
+
+
+def _split_hidden(table: pa.Table) -> bool:
+    """Every hidden row is a before/after row hidden for the month its split date cuts."""
+    labels = {v for v in table.column(SUPPRESSION_COLUMN).to_pylist() if v}
+    return bool(labels) and all(v.startswith(SPLIT_LABEL) for v in labels)
+
+
+def _split_text(table: pa.Table) -> str:
+    return (f"its split date cuts a month with a part or a day of fewer than {_threshold(table)} "
+            "people, which the spans less the monthly and daily figures would give back")
 
 
 @functools.cache
@@ -158,6 +172,9 @@ def _hidden_chart(view: View, table: pa.Table, rows: list[dict]) -> dict:
     """Said in place of an empty chart: the values exist but count too few people to publish."""
     text = (f"Every {label(view.measure)} value here counts fewer than {_threshold(table)} people, "
             "so it is hidden in this public view; the data list the rows.")
+    if _split_hidden(table):
+        text = (f"Every {label(view.measure)} value here is hidden in this public view: "
+                f"{_split_text(table)}.")
     # Short lines, so that the note fits a phone's width.
     lines = textwrap.wrap(text, 44)
     return _base(rows) | {"height": 18 * len(lines) + 10,

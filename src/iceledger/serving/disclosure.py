@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from itertools import combinations
 
 import numpy as np
@@ -41,6 +42,13 @@ SUPPRESSION_COLUMN = "suppressed"
 # records of people: published whatever the count beside them.
 PUBLIC_NUMBERS = frozenset({"target_per_day", "funded_beds", "rate_usd_per_day"})
 COMPLEMENTARY_LABEL = "complementary"
+# The label of a before/after row hidden because its split date cuts a month with a part or a day
+# under k (unsafe_splits): the row's own counts may be large.
+SPLIT_LABEL = "month part"
+
+
+def split_label(k: int) -> str:
+    return f"{SPLIT_LABEL} <{k}"
 
 # Eigenvalues of a Gram matrix of 0/1 incidence rows below this (relative) are numerically zero.
 _RANK_TOLERANCE = 1e-9
@@ -336,6 +344,83 @@ def with_differences(
     return table, tuple(added)
 
 
+def split_cuts(split: date) -> list[date]:
+    """The days whose spans before them a check of `split` reads: the first of its month, every
+    day of the month after it, and the first of the next month."""
+    first = split.replace(day=1)
+    following = (first + timedelta(days=31)).replace(day=1)
+    return [first + timedelta(days=n) for n in range((following - first).days + 1)]
+
+
+def unsafe_splits(
+    before: Mapping[date, Mapping[tuple, Sequence[float]]],
+    totals: Mapping[tuple, Sequence[float]],
+    splits: Iterable[date],
+    k: int,
+    daily: Mapping[tuple, Sequence[int]] | None = None,
+) -> dict[date, str]:
+    """The split dates whose before/after rows would give away a count under k, each with why.
+
+    A row before/after a split date publishes the people of the whole span on each side. The
+    monthly tables publish whole months, so a span less the months beside it counts the people of
+    the split's month before it (and after it); two splits in one month give the days between
+    them; and a daily table's days, against that part of a month, give back a hidden day. So a
+    split is published only when, in every cell (a group and definition; a column counting
+    people), each day of the month it cuts and each part of that month between the cuts counts 0
+    or at least k: then everything the spans add to what the monthly and daily tables publish is
+    a sum of counts that are each 0 or at least k. Splits in other months add equations of their
+    own unknowns (their own months' parts), so each month is judged alone.
+
+    A split on the first of a month cuts none: its spans are sums of whole months, totals the
+    monthly tables' suppression did not count as published, and it is never published.
+
+    `before[cut][cell]` holds a cell's counts (one per column) over the days before `cut`, for
+    every day `split_cuts` names; a cut missing from it lies outside the data's span (nothing
+    before it when it precedes the split, everything when it follows). `totals[cell]` holds the
+    cell's counts over the whole span. `daily[cell]` names the columns (by position) a daily table
+    may publish, whose every day is checked (by default all); the others are checked by part.
+    """
+    unsafe: dict[date, str] = {}
+    chosen = sorted(set(splits))
+    for split in chosen:
+        if split.day == 1:
+            unsafe[split] = (
+                "it falls on the first of a month, so its spans are sums of whole months, totals "
+                "the monthly tables' suppression did not plan for"
+            )
+    by_month: dict[date, list[date]] = {}
+    for split in chosen:
+        if split not in unsafe:
+            by_month.setdefault(split.replace(day=1), []).append(split)
+    for first, inside in by_month.items():
+        cuts = split_cuts(inside[0])
+        boundaries = [cuts[0], *inside, cuts[-1]]
+        for cell, total in totals.items():
+
+            def counted_before(cut: date) -> Sequence[float]:
+                if cut in before:
+                    return before[cut].get(cell, [0.0] * len(total))
+                return [0.0] * len(total) if cut < inside[0] else total
+
+            by_day = range(len(total)) if daily is None else daily.get(cell, range(len(total)))
+            days = [[counts[c] for c in by_day]
+                    for counts in _differences([counted_before(c) for c in cuts])]
+            parts = _differences([counted_before(c) for c in boundaries])
+            if any(_is_small(v, k) for counts in (*days, *parts) for v in counts):
+                reason = (
+                    f"a day or a part of the month it cuts ({first:%Y-%m}) counts fewer than {k} "
+                    "people, which the month's published total less the spans would give away"
+                )
+                unsafe.update({split: reason for split in inside})
+                break
+    return unsafe
+
+
+def _differences(cumulative: Sequence[Sequence[float]]) -> list[list[float]]:
+    return [[b - a for a, b in zip(earlier, later)]
+            for earlier, later in zip(cumulative, cumulative[1:])]
+
+
 def rolling_windows(columns: Iterable[str]) -> dict[str, int]:
     """Trailing-window columns named by the metrics convention `<what>_<N>d_<stat>`
     (`arrests_7d_avg`, `attainment_28d_pct`): column -> window length in days."""
@@ -365,6 +450,26 @@ def _windows_holding(
                 for column, length in rolling.items():
                     covered[column].update(rows[position : position + length])
     return covered
+
+
+def hide_rows(suppressed: pa.Table, rows: Iterable[int], label: str, kept: Iterable[str]
+              ) -> pa.Table:
+    """A suppressed table with `rows` hidden too, labelled `label` where not hidden already:
+    every column but `kept` and the public ones becomes null."""
+    rows = set(rows)
+    if not rows:
+        return suppressed
+    mask = pa.array([r in rows for r in range(suppressed.num_rows)], pa.bool_())
+    kept = set(kept)
+    columns = []
+    for name in suppressed.column_names:
+        column = suppressed.column(name)
+        if name == SUPPRESSION_COLUMN:
+            column = pc.if_else(pc.and_(mask, pc.is_null(column)), pa.scalar(label), column)
+        elif name not in kept and not _is_public(name, column.type):
+            column = pc.if_else(mask, pa.scalar(None, column.type), column)
+        columns.append(column)
+    return pa.table(columns, names=suppressed.column_names)
 
 
 def _apply(

@@ -387,7 +387,45 @@ class WarehouseService:
         suppression = None
         if self.public and metric.count_column:
             table, suppression = self._suppressed(metric, request, table, dimensions, time_column)
+            if metric.disclosure.splits:
+                table, suppression = self._without_unsafe_splits(metric, request, table,
+                                                                 suppression)
         return MetricResult(metric, request, table, dimensions, time_column, suppression)
+
+    def _without_unsafe_splits(
+        self, metric: Metric, request: MetricRequest, table: pa.Table, suppression: dict
+    ) -> tuple[pa.Table, dict]:
+        """Hide the rows of every split date whose spans, beside the monthly and daily tables,
+        would give away a count under k (disclosure.unsafe_splits). The spans are read from the
+        metric itself, asked to split at every day of each month a split date cuts."""
+        rules = metric.disclosure
+        splits = sorted(set(table.column("split_date").to_pylist()))
+        cuts = sorted({cut for split in splits if split.day != 1
+                       for cut in disclosure.split_cuts(split)})
+        before: dict[date, dict[tuple, list[float]]] = {}
+        totals: dict[tuple, list[float]] = {}
+        if cuts:
+            params = request.params(self._typed_values(request))
+            spans = self._run(metric.name, MetricParams(
+                by=params.by, start=params.start, end=params.end,
+                filters={**params.filters, rules.splits: tuple(c.isoformat() for c in cuts)},
+            ))
+            cells = [*request.by,
+                     *(c for c in rules.keys if c not in ("split_date", "split_event"))]
+            for cut, cell, counts, whole in _span_counts(spans, cells, rules.nested):
+                before.setdefault(cut, {})[cell] = counts
+                totals[cell] = whole
+        # Without a daily table of the shares, only the records (first column) go out per day.
+        daily = None if rules.shares_by_day else {
+            cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
+        unsafe = disclosure.unsafe_splits(before, totals, splits, self.k, daily)
+        rows = {r for r, split in enumerate(table.column("split_date").to_pylist())
+                if split in unsafe}
+        kept = {*request.by, *rules.keys, *rules.facts}
+        return disclosure.hide_rows(table, rows, disclosure.split_label(self.k), kept), {
+            **suppression,
+            "unsafe_splits": {split.isoformat(): why for split, why in unsafe.items()},
+        }
 
     def _suppressed(
         self,
@@ -621,3 +659,34 @@ def _month_of(day: date) -> date:
 
 def iso_or_none(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _span_counts(spans: pa.Table, cells: Sequence[str], nested: Sequence[tuple[str, str, str]]):
+    """(split date, cell, counts before it, counts over the whole span) for each row of a
+    before/after table, and for each nested pair of its definitions (the wider's matching less
+    the narrower's). A cell is the values of `cells` (the breakdown, keys and definition); its
+    counts are the records, those matching and those not (a share times its records gives the
+    matching count back, so it counts people as the records do)."""
+    matching: dict[tuple, tuple[int, int]] = {}
+    for row in spans.to_pylist():
+        sides = []
+        for side in ("before", "after"):
+            records = row[f"{side}_records"] or 0
+            sides.append((records, round((row[f"{side}_share"] or 0) * records)))
+        (b_records, b_matching), (a_records, a_matching) = sides
+        cell = tuple(row[c] for c in cells)
+        matching[(row["split_date"], cell)] = (b_matching, b_matching + a_matching)
+        yield (row["split_date"], cell, [b_records, b_matching, b_records - b_matching],
+               [b_records + a_records, b_matching + a_matching,
+                b_records + a_records - b_matching - a_matching])
+    at = {c: p for p, c in enumerate(cells)}
+    for (split, cell), (inner, inner_total) in list(matching.items()):
+        for key, narrower, wider in nested:
+            if key not in at or cell[at[key]] != narrower:
+                continue
+            outer_cell = tuple(wider if p == at[key] else v for p, v in enumerate(cell))
+            if (split, outer_cell) in matching:
+                outer, outer_total = matching[(split, outer_cell)]
+                excess = tuple(f"{wider} less {narrower}" if p == at[key] else v
+                               for p, v in enumerate(cell))
+                yield split, excess, [outer - inner], [outer_total - inner_total]

@@ -1,0 +1,185 @@
+"""Before/after spans beside monthly and daily tables: the split guard (disclosure.unsafe_splits).
+
+Each test builds a small series by hand, publishes it as the public tables would (a monthly table,
+a daily table suppressed against its month totals, the spans before and after a split date), and
+lets the auditor (`disclosure.audit`, the attacker's side) solve the equations they give: the
+attack that works on the spans as they are fails on the spans the guard lets out.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pyarrow as pa
+
+from iceledger.serving import disclosure
+
+K = 10
+SPLIT = date(2025, 5, 21)
+
+
+def _days(counts: dict[date, int]) -> pa.Table:
+    """The finest cells: one row per day, with its month and its side of each split."""
+    return pa.Table.from_pylist([
+        {"date": day, "month": day.replace(day=1), "people": n} for day, n in sorted(counts.items())
+    ])
+
+
+def _series(april: int, may_before: list[int], may_after: list[int], june: int) -> dict:
+    """April and June as one day each (whole months only), May day by day."""
+    counts = {date(2025, 4, 1): april, date(2025, 6, 1): june}
+    for offset, n in enumerate([*may_before, *may_after]):
+        counts[date(2025, 5, 1) + timedelta(days=offset)] = n
+    assert len(may_before) == SPLIT.day - 1 and len(may_before) + len(may_after) == 31
+    return counts
+
+
+def _monthly(truth: pa.Table) -> pa.Table:
+    months = truth.group_by("month").aggregate([("people", "sum")])
+    months = months.rename_columns(["month", "people"])
+    return disclosure.suppress(months, "people", ["month"], k=K).table
+
+
+def _spans(truth: pa.Table, splits: list[date]) -> list[tuple[pa.Table, tuple[str, ...]]]:
+    """The before/after rows as tables the auditor reads: per split, a row per side, keyed by
+    the side column added to the truth (`before_<date>`)."""
+    published = []
+    for split in splits:
+        key = f"before_{split:%Y%m%d}"
+        rows = [{key: side, "people": sum(r["people"] for r in truth.to_pylist()
+                                          if (r["date"] < split) == side)}
+                for side in (True, False)]
+        published.append((pa.Table.from_pylist(rows), (key,)))
+    return published
+
+
+def _with_sides(truth: pa.Table, splits: list[date]) -> pa.Table:
+    for split in splits:
+        truth = truth.append_column(
+            f"before_{split:%Y%m%d}",
+            pa.array([d < split for d in truth.column("date").to_pylist()]),
+        )
+    return truth
+
+
+def _guard(truth: pa.Table, splits: list[date]) -> dict[date, str]:
+    """What the service hands the guard: the counts before every cut it asks for."""
+    rows = truth.to_pylist()
+    total = [float(sum(r["people"] for r in rows))]
+    cuts = {cut for split in splits if split.day != 1 for cut in disclosure.split_cuts(split)}
+    before = {cut: {("people",): [float(sum(r["people"] for r in rows if r["date"] < cut))]}
+              for cut in cuts}
+    return disclosure.unsafe_splits(before, {("people",): total}, splits, K)
+
+
+def _published_spans(truth, splits):
+    """The spans of the splits the guard lets out, and why the others are not."""
+    unsafe = _guard(truth, splits)
+    return _spans(truth, [s for s in splits if s not in unsafe]), unsafe
+
+
+def _attack(truth: pa.Table, published) -> list[disclosure.Recovery]:
+    return disclosure.audit(published, truth, ["people"], K)
+
+
+def test_a_span_less_the_whole_months_gives_a_part_of_a_month_back():
+    # May 1-20 holds 4 people (one finest cell: the auditor solves for cells), May 21-31 33:
+    # April and May are published whole (both large), and the span before May 21 less April is
+    # those 4.
+    counts = {date(2025, 4, 1): 50, date(2025, 5, 1): 4, SPLIT: 33, date(2025, 6, 1): 60}
+    truth = _with_sides(_days(counts), [SPLIT])
+    monthly = (_monthly(truth), ("month",))
+    assert monthly[0].column("suppressed").null_count == monthly[0].num_rows
+    assert _attack(truth, [monthly]) == []
+    leaked = _attack(truth, [monthly, *_spans(truth, [SPLIT])])
+    assert [r.value for r in leaked] == [4]
+    # The guard refuses the split, and with its rows hidden nothing comes back.
+    shown, unsafe = _published_spans(truth, [SPLIT])
+    assert set(unsafe) == {SPLIT} and "2025-05" in unsafe[SPLIT]
+    assert shown == []
+    assert _attack(truth, [monthly, *shown]) == []
+
+
+def test_a_split_whose_days_and_parts_are_all_large_is_published_and_reveals_nothing_small():
+    truth = _with_sides(_days(_series(50, [12] * 20, [15] * 11, 60)), [SPLIT])
+    monthly = (_monthly(truth), ("month",))
+    daily = (disclosure.suppress(truth.select(["date", "month", "people"]), "people", ["date"],
+                                 k=K, coarser={"date": lambda d: d.replace(day=1)}).table,
+             ("date",))
+    shown, unsafe = _published_spans(truth, [SPLIT])
+    assert unsafe == {} and len(shown) == 1
+    assert _attack(truth, [monthly, daily, *shown]) == []
+
+
+def test_a_hidden_day_is_given_back_by_a_large_part_of_its_month():
+    # Both parts of May are large, but May 3 (4 people) is hidden in the daily table, with May 21
+    # (the smallest other day) hidden beside it so that May's total does not give it back. The
+    # span before May 21 less April, less the published days of May 1-20, is May 3.
+    before = [20] * 20
+    before[2] = 4
+    after = [15] * 11
+    truth = _with_sides(_days(_series(50, before, after, 60)), [SPLIT])
+    daily_table = disclosure.suppress(truth.select(["date", "month", "people"]), "people",
+                                      ["date"], k=K, coarser={"date": lambda d: d.replace(day=1)})
+    hidden_days = [r["date"] for r in daily_table.table.to_pylist() if r["suppressed"]]
+    assert date(2025, 5, 3) in hidden_days
+    assert any(d >= SPLIT and d.month == 5 for d in hidden_days)
+    monthly = (_monthly(truth), ("month",))
+    daily = (daily_table.table, ("date",))
+    assert _attack(truth, [monthly, daily]) == []
+    assert any(r.value == 4 for r in _attack(truth, [monthly, daily, *_spans(truth, [SPLIT])]))
+    shown, unsafe = _published_spans(truth, [SPLIT])
+    assert set(unsafe) == {SPLIT}
+    assert _attack(truth, [monthly, daily, *shown]) == []
+
+
+def test_two_splits_in_a_month_give_the_days_between_them_back():
+    # May 11-13 hold 6 people (one cell), the rest of May hundreds: the span before May 14 less
+    # the span before May 11 is those 6, whatever else is published.
+    first, second = date(2025, 5, 11), date(2025, 5, 14)
+    counts = {date(2025, 5, 1): 120, first: 6, second: 200}
+    truth = _with_sides(_days(counts), [first, second])
+    assert [r.value for r in _attack(truth, _spans(truth, [first, second]))] == [6]
+    shown, unsafe = _published_spans(truth, [first, second])
+    assert set(unsafe) == {first, second}
+    assert _attack(truth, shown) == []
+
+
+def test_a_split_on_the_first_of_a_month_is_never_published():
+    # June 1 cuts no month: the span before it is April and May, a total the monthly table's
+    # suppression did not count as published (April 4 and July 3 hidden, June beside them).
+    counts = {date(2025, 4, 1): 4, date(2025, 5, 1): 50, date(2025, 6, 1): 60,
+              date(2025, 7, 1): 3}
+    split = date(2025, 6, 1)
+    truth = _with_sides(_days(counts), [split])
+    monthly = (_monthly(truth), ("month",))
+    assert _attack(truth, [monthly]) == []
+    assert _attack(truth, [monthly, *_spans(truth, [split])])
+    unsafe = _guard(truth, [split])
+    assert set(unsafe) == {split} and "first of a month" in unsafe[split]
+
+
+def test_a_split_in_another_month_is_judged_alone():
+    safe, unsafe_split = date(2025, 5, 21), date(2025, 6, 11)
+    counts = _series(50, [12] * 20, [15] * 11, 60)
+    del counts[date(2025, 6, 1)]
+    for offset in range(30):
+        counts[date(2025, 6, 1) + timedelta(days=offset)] = 1 if offset < 10 else 12
+    truth = _with_sides(_days(counts), [safe, unsafe_split])
+    shown, unsafe = _published_spans(truth, [safe, unsafe_split])
+    assert set(unsafe) == {unsafe_split}
+    assert [keys for _, keys in shown] == [("before_20250521",)]
+    monthly = (_monthly(truth), ("month",))
+    assert _attack(truth, [monthly, *shown]) == []
+
+
+def test_hide_rows_keeps_keys_and_labels_only_rows_not_hidden_already():
+    table = pa.table({"split_date": [SPLIT, SPLIT], "definition": ["a", "b"],
+                      "before_records": [40, 3], "before_share": [0.5, 0.3],
+                      "suppressed": [None, "<10"]})
+    hidden = disclosure.hide_rows(table, {0, 1}, "<10", kept={"definition"})
+    assert hidden.column("suppressed").to_pylist() == ["<10", "<10"]
+    assert hidden.column("before_records").to_pylist() == [None, None]
+    assert hidden.column("before_share").to_pylist() == [None, None]
+    assert hidden.column("definition").to_pylist() == ["a", "b"]
+    assert hidden.column("split_date").to_pylist() == [SPLIT, SPLIT]
