@@ -45,12 +45,9 @@ from iceledger.metrics.volume import (
     book_ins_compared,
     covered_days,
     during,
-    first_days,
+    event_windows,
     foia_events,
-    from_first_event,
     on_every_day,
-    release_spans,
-    release_windows,
     with_rolling_means,
 )
 from iceledger.tables import (
@@ -169,8 +166,7 @@ def records(
     refuse_unmeasurable(params)
     table = source_table(backend, name)
     table = table.filter(~table.is_exact_duplicate.fill_null(False))
-    spans = release_spans(backend, table, moment)
-    windows = from_first_event(release_windows(spans), first_days(table, moment, spans))
+    windows = event_windows(backend, table, moment)
     rows = owned(backend, during(table, params, moment), moment, windows)
     derived = {"date": rows[moment].date(), "month": rows[moment].date().truncate("M")}
     if "facility_name" in rows.columns:
