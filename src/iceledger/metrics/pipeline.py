@@ -393,13 +393,19 @@ _register(
 def lift_outcomes(rows: ir.Table, keys: list[str]) -> ir.Table:
     """Per group of `keys` (one row without): detainers, lifted (with a recorded lift reason),
     and those lifted into ICE custody and released or declined by the holding agency."""
-    group = lift_group(rows.detainer_lift_reason)
-    return (rows.group_by(keys) if keys else rows).aggregate(
-        detainers=_.count(),
-        lifted=group.notnull().cast("int64").sum(),
-        ice_custody=(group == "ice_custody").fill_null(False).cast("int64").sum(),
-        released_or_declined=(group == "released_or_declined").fill_null(False)
-        .cast("int64").sum(),
+    # Detainers are counted per recorded reason first, so that the words are looked for in the
+    # few distinct reasons, not in every detainer's.
+    reasons = rows.group_by([*keys, "detainer_lift_reason"]).aggregate(n=_.count())
+    group = lift_group(reasons.detainer_lift_reason)
+
+    def detainers(where: ir.BooleanValue) -> ir.IntegerValue:
+        return ibis.ifelse(where.fill_null(False), reasons.n, 0).sum()
+
+    return (reasons.group_by(keys) if keys else reasons).aggregate(
+        detainers=reasons.n.sum().fill_null(0),
+        lifted=detainers(group.notnull()),
+        ice_custody=detainers(group == "ice_custody"),
+        released_or_declined=detainers(group == "released_or_declined"),
     )
 
 
