@@ -84,6 +84,7 @@ FOLLOWED_BY_ARREST = {
     FOIA_ENCOUNTERS: FollowUp("days_to_arrest"),
 }
 
+
 def required_columns(table: str) -> tuple[str, ...]:
     """The columns the derived tables read from a raw table (besides release and its date)."""
     return tuple(c for c in _REQUIRED_COLUMNS.get(table, ()) if c != "record_id")
