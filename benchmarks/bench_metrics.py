@@ -4,8 +4,8 @@
         [--encounters N] [--loop-days N] [--keep DIR] [--spark-master spark://HOST:PORT]
 
 Generates canonical warehouse tables directly with numpy/pyarrow (SYNTHETIC: random people, not
-ICE records) over 15 fiscal years, loads them into a DuckDB warehouse in a temporary folder, and
-prints:
+ICE records) over 15 fiscal years, loads them into a DuckDB warehouse in a temporary folder, runs
+the derivation's detainer and encounter -> arrest step on them (timed), and prints:
 
 1. daily population, both definitions, every facility, 15 years, from N stints, by the event
    sweep (target: <= 10 s for 10M stints); then, like for like, the sweep and the
@@ -44,7 +44,8 @@ from iceledger.field_offices import field_offices
 from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.lake import export_lake
 from iceledger.metrics.backends import duckdb_backend, spark_backend
-from iceledger.warehouse import Warehouse
+from iceledger.sources.foia.derived import FOLLOWED_BY_ARREST, DerivedSummary, follow_to_arrests
+from iceledger.warehouse import DERIVE_MEMORY_LIMIT, Warehouse
 
 EPOCH = datetime(1970, 1, 1)
 FIRST_DAY = date(2011, 10, 1)
@@ -417,6 +418,19 @@ def stints_reaching(warehouse: Path, last_day: date) -> dict[str, int]:
             [last_day + timedelta(days=1)]).fetchall())
 
 
+def follow_upstream_records(warehouse: Warehouse) -> str:
+    """The derivation's own detainer and encounter -> arrest step on the loaded tables (generated
+    derived already, but for these columns); what it took, wall and CPU."""
+    summary = DerivedSummary()
+    taken = []
+    with warehouse.connect(memory_limit=DERIVE_MEMORY_LIMIT) as con:
+        for table in FOLLOWED_BY_ARREST:
+            cpu = time.process_time()
+            _, wall = timed(partial(follow_to_arrests, con, table, True, summary))
+            taken.append(f"{table} {wall:.1f} s ({time.process_time() - cpu:.1f} s CPU)")
+    return "followed to arrests by the derivation: " + ", ".join(taken)
+
+
 def timed(action):
     started = time.perf_counter()
     result = action()
@@ -457,11 +471,12 @@ def main() -> None:
                                                           args.detainers, args.encounters))
             warehouse = Warehouse(path)
             _, loaded = timed(lambda: [warehouse.replace_table(n, t) for n, t in tables.items()])
+            followed = follow_upstream_records(warehouse)
             print(f"SYNTHETIC warehouse: {tables['foia_stints'].num_rows:,} stints, "
                   f"{tables['foia_arrests'].num_rows:,} arrests, "
                   f"{tables['foia_detainers'].num_rows:,} detainers, "
                   f"{tables['foia_encounters'].num_rows:,} encounters ({made:.1f} s to generate, "
-                  f"{loaded:.1f} s to load) at {path}")
+                  f"{loaded:.1f} s to load) at {path}; {followed}")
             del tables
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         backend = duckdb_backend(path)

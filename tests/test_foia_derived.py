@@ -29,6 +29,7 @@ MINUTE = timedelta(minutes=1)
 ARREST_SCHEMA = pa.schema([
     ("record_id", pa.string()), ("release", pa.string()), ("person_id", pa.string()),
     ("apprehension_date", pa.timestamp("us")), ("apprehension_method", pa.string()),
+    ("arrest_setting", pa.string()),
     ("source_file", pa.string()), ("source_sheet", pa.string()), ("source_row", pa.int64()),
 ])
 STINT_SCHEMA = pa.schema([
@@ -45,6 +46,14 @@ REMOVAL_SCHEMA = pa.schema([
     ("record_id", pa.string()), ("release", pa.string()), ("person_id", pa.string()),
     ("departed_date", pa.date32()),
 ])
+DETAINER_SCHEMA = pa.schema([
+    ("record_id", pa.string()), ("release", pa.string()), ("person_id", pa.string()),
+    ("detainer_prepare_date", pa.timestamp("us")),
+])
+ENCOUNTER_SCHEMA = pa.schema([
+    ("record_id", pa.string()), ("release", pa.string()), ("person_id", pa.string()),
+    ("event_date", pa.timestamp("us")),
+])
 
 
 def _table(con, name: str, schema: pa.Schema, rows: list[dict], source: str) -> None:
@@ -59,12 +68,15 @@ def _table(con, name: str, schema: pa.Schema, rows: list[dict], source: str) -> 
     con.unregister("_rows")
 
 
-def warehouse(arrests=None, stints=None, removals=None) -> duckdb.DuckDBPyConnection:
+def warehouse(arrests=None, stints=None, removals=None, detainers=None,
+              encounters=None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for name, schema, rows, source in (
         ("foia_arrests", ARREST_SCHEMA, arrests, "SYNTHETIC_test_Arrests.xlsx"),
         ("foia_stints", STINT_SCHEMA, stints, "SYNTHETIC_test_Detention-Stints.xlsx"),
         ("foia_removals", REMOVAL_SCHEMA, removals, "SYNTHETIC_test_Removals.xlsx"),
+        ("foia_detainers", DETAINER_SCHEMA, detainers, "SYNTHETIC_test_Detainers.xlsx"),
+        ("foia_encounters", ENCOUNTER_SCHEMA, encounters, "SYNTHETIC_test_Encounters.xlsx"),
     ):
         if rows is not None:
             _table(con, name, schema, rows, source)
@@ -356,6 +368,71 @@ def test_a_removal_between_two_stays_ending_the_same_day_takes_the_earlier_booke
     rebuild_derived(con)
     assert con.execute("SELECT stay_id FROM foia_removal_links").fetchall() == [
         (stay_id("p1", datetime(2025, 4, 1, 9)),)]
+
+
+# --- detainers and encounters followed to an arrest -----------------------------------------
+
+
+def days_to_arrest(con) -> dict[str, int | None]:
+    """Record -> its derived days to the arrest that follows, detainers and encounters alike."""
+    present = table_names(con)
+    return {record: days for table, column in (("foia_detainers", "days_to_custodial_arrest"),
+                                               ("foia_encounters", "days_to_arrest"))
+            if table in present
+            for record, days in con.execute(f"SELECT record_id, {column} FROM {table}").fetchall()}
+
+
+def custodial(person, when, **extra) -> dict:
+    return arrest(person, when, "CAP Local Incarceration", arrest_setting="custodial", **extra)
+
+
+def test_a_record_is_followed_to_its_first_arrest_from_its_day_to_90_days_on():
+    # Whole days: a detainer at 23:00 is followed by an arrest at 01:00 the next morning in 1 day
+    # and by one at 06:00 the same day in 0 days; 90 days on still counts, 91 does not.
+    con = warehouse(
+        arrests=[custodial("p1", T0 + 20 * D), custodial("p1", T0 + 40 * D),
+                 custodial("p2", datetime(2025, 1, 7, 1)), custodial("p3", T0 - H),
+                 custodial("p4", T0 + 90 * D), custodial("p5", T0 + 91 * D)],
+        detainers=[{"person_id": p, "detainer_prepare_date": when} for p, when in (
+            ("p1", T0 + D), ("p1", T0 + 30 * D), ("p2", datetime(2025, 1, 6, 23)),
+            ("p3", T0), ("p4", T0), ("p5", T0), ("p9", T0))],
+    )
+    summary = rebuild_derived(con)
+    assert days_to_arrest(con) == {"d1": 19, "d2": 10, "d3": 1, "d4": 0, "d5": 90, "d6": None,
+                                   "d7": None}
+    assert summary.followed_by_arrest == {"foia_detainers": (7, 5)}
+    assert "foia_detainers: 5 of 7 rows followed by an ICE arrest within 90 days" in \
+        summary.lines()
+
+
+def test_only_custodial_non_duplicate_arrests_of_the_same_release_follow_a_detainer():
+    con = warehouse(
+        arrests=[arrest("p1", T0 + D, arrest_setting="at-large"),  # an encounter's, not a jail's
+                 custodial("p1", T0 + 5 * D), custodial("p1", T0 + 5 * D + H),  # a duplicate
+                 custodial("p2", T0 + D, release="2025-01-01"), custodial("p3", T0 + 2 * D)],
+        detainers=[{"person_id": "p1", "detainer_prepare_date": T0},
+                   {"person_id": "p2", "detainer_prepare_date": T0},
+                   {"person_id": None, "detainer_prepare_date": T0}],
+        encounters=[{"person_id": "p1", "event_date": T0},
+                    {"person_id": "p3", "event_date": T0 + 3 * D}],
+    )
+    rebuild_derived(con)
+    assert days_to_arrest(con) == {"d1": 5, "d2": None, "d3": None, "e1": 1, "e2": None}
+
+
+def test_follow_ups_are_rewritten_as_the_arrests_change_and_null_without_them():
+    con = warehouse(arrests=[custodial("p1", T0 + D)],
+                    detainers=[{"person_id": "p1", "detainer_prepare_date": T0}],
+                    encounters=[{"person_id": "p1", "event_date": T0}])
+    rebuild_derived(con)
+    assert days_to_arrest(con) == {"d1": 1, "e1": 1}
+    con.execute("UPDATE foia_arrests SET apprehension_date = apprehension_date + INTERVAL 3 DAY")
+    rebuild_derived(con)
+    assert days_to_arrest(con) == {"d1": 4, "e1": 4}
+    con.execute("DROP TABLE foia_arrests")
+    summary = rebuild_derived(con)
+    assert days_to_arrest(con) == {"d1": None, "e1": None}
+    assert any("no foia_arrests loaded: no row of foia_detainers" in n for n in summary.notes)
 
 
 # --- releases, missing inputs, atomicity ---------------------------------------------------

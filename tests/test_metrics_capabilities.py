@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from iceledger.cli import app
-from iceledger.metrics import MetricParams, compute
+from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.capabilities import JUDGED_ROWS, fiscal_years_text
 from iceledger.metrics.registry import NotMeasurable, record_caveats
@@ -330,3 +330,28 @@ def test_cli_prints_the_refusal_as_one_line_and_the_caveat_with_the_numbers(uw_l
                                   "--warehouse", uw_like])
     assert counted.exit_code == 0, counted.output
     assert "each row is its own arrest" in counted.stdout
+
+
+def test_a_read_only_warehouse_counts_a_tables_columns_once_for_every_metric(mixed, monkeypatch):
+    """The columns every metric needs from a table are counted in one pass, remembered while the
+    warehouse is open read-only: the refusals and answers stay those of a fresh count. Another
+    backend (Spark's lake can change under it) counts again each time."""
+    import ibis
+
+    from iceledger.metrics import capabilities
+
+    passes = []
+    count_columns = capabilities._count_columns
+    monkeypatch.setattr(capabilities, "_count_columns",
+                        lambda *args: passes.append(args[0]) or count_columns(*args))
+    backend = duckdb_backend(mixed)
+    period = MetricParams(start=date(2019, 6, 1), end=date(2019, 10, 31))
+    for _ in range(2):
+        for name in ("detained_population_daily", "length_of_stay"):
+            with pytest.raises(NotMeasurable, match=f"release {OLD} has no book-out dates"):
+                compute(name, backend, period)
+    assert len(passes) == 1  # foia_stints, read for the stays both metrics need
+    plain = ibis.duckdb.connect(mixed, read_only=True)
+    for _ in range(2):
+        assert capabilities.assess(REGISTRY["length_of_stay"], plain, period).refusals
+    assert len(passes) == 3

@@ -18,6 +18,7 @@ from iceledger.errors import IceledgerError
 from iceledger.metrics import MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.pipeline import facility_type, lift_group
+from iceledger.sources.foia.derived import FOLLOWED_BY_ARREST, DerivedSummary, follow_to_arrests
 from iceledger.warehouse import Warehouse
 
 CONVICTED, PENDING, OTHER = (
@@ -160,7 +161,17 @@ def backend(tmp_path_factory):
         "stats_book_ins": PUBLISHED_BOOK_INS,
     }.items():
         warehouse.replace_table(name, table)
+    follow_to_arrests_as_derived(warehouse)
     return duckdb_backend(warehouse.path)
+
+
+def follow_to_arrests_as_derived(warehouse: Warehouse) -> DerivedSummary:
+    """The derivation's detainer and encounter -> arrest step, on tables loaded as they are."""
+    summary = DerivedSummary()
+    with warehouse.connect() as con:
+        for table in FOLLOWED_BY_ARREST:
+            follow_to_arrests(con, table, True, summary)
+    return summary
 
 
 def rows(backend, name, **params):

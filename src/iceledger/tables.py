@@ -105,6 +105,10 @@ STALE_REPOST_CHECK = "not a stale re-post"
 # A stay belongs to an arrest when it is booked in from 5 days before to 10 days after it (the
 # links of FOIA_ARREST_STAY_LINKS); metrics read the window to say which arrests can have one yet.
 ARREST_STAY_DAYS_BEFORE, ARREST_STAY_DAYS_AFTER = 5, 10
+# A detainer or encounter is followed to the first ICE arrest of the same person on its day or up
+# to this many days after it (foia_detainers.days_to_custodial_arrest,
+# foia_encounters.days_to_arrest): the longest horizon the pipeline metrics ask about.
+ARREST_FOLLOW_UP_DAYS = 90
 
 _FOIA_PROVENANCE = (
     "record_id VARCHAR, release VARCHAR, redacted VARCHAR[], unparsed VARCHAR[], "
@@ -139,11 +143,12 @@ _DECLARED = (
                    "person_id VARCHAR"), key_date="departed_date"),
     Table(FOIA_DETAINERS, "foia", "detainers, one row per raw row",
           _columns(_FOIA_PROVENANCE + ", detainer_prepare_date TIMESTAMP, aor VARCHAR, "
-                   "detainer_lift_reason VARCHAR, person_id VARCHAR"),
+                   "detainer_lift_reason VARCHAR, person_id VARCHAR, "
+                   "days_to_custodial_arrest INTEGER"),
           key_date="detainer_prepare_date"),
     Table(FOIA_ENCOUNTERS, "foia", "encounters, one row per raw row",
           _columns(_FOIA_PROVENANCE + ", event_date TIMESTAMP, aor VARCHAR, event_type VARCHAR, "
-                   "person_id VARCHAR"), key_date="event_date"),
+                   "person_id VARCHAR, days_to_arrest INTEGER"), key_date="event_date"),
     Table(FOIA_CHECKS, "foia", "validation of each loaded FOIA file", _columns(
         "sha256 VARCHAR, file_name VARCHAR, dataset VARCHAR, check VARCHAR, "
         "description VARCHAR, failed_rows BIGINT, total_rows BIGINT, status VARCHAR, "

@@ -19,7 +19,9 @@ import socket
 import sys
 import tempfile
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import TypeVar
 
 import ibis
 import ibis.expr.types as ir
@@ -31,10 +33,14 @@ from iceledger.lake import export_lake, read_manifest
 from iceledger.warehouse import STALE_DERIVED, Warehouse, derived_stale
 
 BACKENDS = ("duckdb", "spark")
+T = TypeVar("T")
 # Compiled queries a backend keeps (a metric asked for with different parameters is another
 # query); the least recently used is dropped first.
 COMPILED_QUERIES_KEPT = 512
 MEMTABLES_KEPT = 256
+# Small answers about the records (each release's span, which columns it carries) a read-only
+# warehouse keeps, the least recently used dropped first.
+ANSWERS_KEPT = 512
 
 
 class ReadOnlyWarehouse(IbisDuckDBBackend):
@@ -44,14 +50,26 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
     as they are: each is read once, not DESCRIBEd on every lookup. And Ibis's compiler often
     takes longer to turn a metric's expression into SQL than DuckDB takes to run it,
     so the SQL of each expression is kept and reused when an equal expression comes again (equal
-    inputs, including memtables from `memtable`, give equal expressions). Only SQL text is kept:
-    every call still runs its query.
+    inputs, including memtables from `memtable`, give equal expressions). A metric's own query
+    runs on every call; only the small questions every metric asks first (`remembered`: the
+    days each release speaks for, the columns it carries) are answered once.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._tables: dict[tuple, ir.Table] = {}
         self._compiled: OrderedDict[tuple, str] = OrderedDict()
+        self._answers: OrderedDict[Hashable, object] = OrderedDict()
+
+    def remembered(self, key: Hashable, answer: Callable[[], T]) -> T:
+        """`answer()`, computed the first time `key` is asked for."""
+        if key in self._answers:
+            self._answers.move_to_end(key)
+            return self._answers[key]
+        value = self._answers[key] = answer()
+        if len(self._answers) > ANSWERS_KEPT:
+            self._answers.popitem(last=False)
+        return value
 
     def table(self, name: str, /, *, database=None) -> ir.Table:
         key = (name, database)
@@ -70,6 +88,15 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
         if len(self._compiled) > COMPILED_QUERIES_KEPT:
             self._compiled.popitem(last=False)
         return sql
+
+
+def remembered(backend: ibis.BaseBackend, key: Hashable, answer: Callable[[], T]) -> T:
+    """`answer()`, once per key on a read-only warehouse, whose rows cannot change while it is
+    open; every time on other backends (a lake's files can be rewritten under Spark). `key` names
+    the question, including any expression it reads (equal expressions hash equal)."""
+    if isinstance(backend, ReadOnlyWarehouse):
+        return backend.remembered(key, answer)
+    return answer()
 
 
 def duckdb_backend(warehouse_path: Path | str) -> ibis.BaseBackend:

@@ -26,7 +26,7 @@ import ibis
 import pyarrow as pa
 from ibis.common.exceptions import TableNotFound
 
-from iceledger.metrics.backends import memtable
+from iceledger.metrics.backends import memtable, remembered
 from iceledger.metrics.registry import (
     REGISTRY,
     Metric,
@@ -171,14 +171,31 @@ def counted(backend: ibis.BaseBackend, table_name: str, columns: list[str],
     # other row groups by their least and greatest key date).
     years = set().union(*speaks.values())
     span = MetricParams(start=date(min(years) - 1, 10, 1), end=date(max(years), 9, 30))
+    # Every column some metric needs from the table is counted in the one pass, so that the
+    # metrics asking next are answered without another (where the backend remembers).
+    wanted = tuple(sorted(set(columns) | needed_columns(table_name)))
+    groups = remembered(backend, ("columns carried", table_name, span.start, span.end, wanted),
+                        lambda: _count_columns(table, key, span, wanted))
+    return [dict(g) for g in groups if g["fiscal_year"] in speaks.get(g["release"], ())]
+
+
+def needed_columns(table_name: str) -> set[str]:
+    """The columns registered metrics need from a table of records (or from tables derived from
+    it)."""
+    return {need.column for metric in REGISTRY.values() for need in metric.needs
+            if (catalogue()[need.table].derived_from or need.table) == table_name}
+
+
+def _count_columns(table: ibis.Table, key: str, span: MetricParams,
+                   columns: tuple[str, ...]) -> list[dict]:
+    """release, fiscal_year, rows and each column's rows holding a value, over the span."""
     # A column no loaded layout had is not in the table at all: none of its rows hold one.
     absent = {c: ibis.null("string") for c in columns if c not in table.columns}
     rows = during(table, span, key).mutate(**absent)
     year = fiscal_year_of(rows[key].cast("date")).name("fiscal_year")
-    groups = rows.group_by(["release", year]).aggregate(
+    return rows.group_by(["release", year]).aggregate(
         rows=ibis._.count(), **{column: rows[column].count() for column in columns}
     ).to_pyarrow().to_pylist()
-    return [g for g in groups if g["fiscal_year"] in speaks.get(g["release"], ())]
 
 
 def _fiscal_years_spoken_for(windows: Windows, params: MetricParams) -> dict[str | None, set[int]]:

@@ -13,8 +13,6 @@ is left out of that horizon's denominator, never counted as "not arrested". docs
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import ibis
 import ibis.expr.types as ir
 from ibis import _
@@ -28,6 +26,7 @@ from iceledger.metrics.registry import (
     MetricParams,
     Need,
     NotMeasurable,
+    NotServable,
     View,
     register,
 )
@@ -46,15 +45,13 @@ from iceledger.metrics.volume import (
     book_ins_compared,
     covered_days,
     during,
-    first_days,
+    event_windows,
     foia_events,
-    from_first_event,
     on_every_day,
-    release_spans,
-    release_windows,
     with_rolling_means,
 )
 from iceledger.tables import (
+    ARREST_FOLLOW_UP_DAYS,
     FOIA_ARREST_STAY_LINKS,
     FOIA_ARRESTS,
     FOIA_DETAINERS,
@@ -65,7 +62,7 @@ from iceledger.tables import (
     STATS_WORKBOOKS,
 )
 
-FOLLOW_UP_DAYS = (7, 30, 90)
+FOLLOW_UP_DAYS = (7, 30, ARREST_FOLLOW_UP_DAYS)
 SHIFT_HORIZON_DAYS = 30
 PROGRAM_287G = "287(g) Program"
 NOT_RECORDED = "(none recorded)"
@@ -172,8 +169,7 @@ def records(
     refuse_unmeasurable(params)
     table = source_table(backend, name)
     table = table.filter(~table.is_exact_duplicate.fill_null(False))
-    spans = release_spans(backend, table, moment)
-    windows = from_first_event(release_windows(spans), first_days(table, moment, spans))
+    windows = event_windows(backend, table, moment)
     rows = owned(backend, during(table, params, moment), moment, windows)
     derived = {"date": rows[moment].date(), "month": rows[moment].date().truncate("M")}
     if "facility_name" in rows.columns:
@@ -195,37 +191,17 @@ def _daily(name: str, moment: str, value: str):
 
 
 def followed_by_arrest(
-    backend: ibis.BaseBackend, params: MetricParams, name: str, moment: str, custodial_only: bool
+    backend: ibis.BaseBackend, params: MetricParams, name: str, moment: str, days_column: str
 ) -> tuple[ir.Table, Windows]:
     """One row per record in the period, with `days_to_arrest`: days from its day to the first
-    linked arrest's day (NULL when none within the longest horizon); and the release windows."""
+    linked arrest's day (NULL when none within the longest horizon), which the FOIA derivation
+    writes on each record (`days_column`); and the release windows."""
     rows, windows = records(backend, name, moment, params)
-    longest = max(FOLLOW_UP_DAYS)
-    arrests = source_table(backend, FOIA_ARRESTS)
-    arrests = arrests.filter(~arrests.is_duplicate.fill_null(False) & arrests.person_id.notnull())
-    if custodial_only:
-        arrests = arrests.filter(arrests.arrest_setting == "custodial")
-    # Only arrests from the period's first day to `longest` days after its last can be linked.
-    last = params.end and params.end + timedelta(days=longest)
-    reach = MetricParams(start=params.start, end=last)
-    arrests = during(arrests, reach, "apprehension_date").select(
-        arrest_person="person_id", arrest_release="release",
-        arrest_day=arrests.apprehension_date.date(),
-    )
-    sources = rows.select("record_id", "person_id", "release", "date")
-    pairs = sources.join(
-        arrests,
-        [
-            sources.person_id == arrests.arrest_person,
-            sources.release == arrests.arrest_release,
-            arrests.arrest_day >= sources.date,
-            arrests.arrest_day <= sources.date + ibis.interval(days=longest),
-        ],
-    )
-    first = pairs.group_by(linked_id=pairs.record_id).aggregate(first_arrest=pairs.arrest_day.min())
-    linked = rows.left_join(first, rows.record_id == first.linked_id)
-    days = linked.first_arrest.delta(linked.date, unit="day")
-    return linked.mutate(days_to_arrest=days), windows
+    source_table(backend, FOIA_ARRESTS)  # the links were made from it; without it, none are
+    if days_column not in rows.columns:
+        raise NotServable(f"{name} has no {days_column} yet (derived by an older iceledger); "
+                          "run `iceledger derive`")
+    return rows.mutate(days_to_arrest=rows[days_column]), windows
 
 
 def _followed_within(rows: ir.Table, days: int) -> ir.BooleanValue:
@@ -234,9 +210,9 @@ def _followed_within(rows: ir.Table, days: int) -> ir.BooleanValue:
     return rows.date + ibis.interval(days=days) < rows.coverage_end
 
 
-def _follow_up(name: str, moment: str, custodial_only: bool, count: str):
+def _follow_up(name: str, moment: str, days_column: str, count: str):
     def build(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-        rows, _windows = followed_by_arrest(backend, params, name, moment, custodial_only)
+        rows, _windows = followed_by_arrest(backend, params, name, moment, days_column)
         columns = {count: _.count()}
         for days in FOLLOW_UP_DAYS:
             columns[f"{count}_followed_{days}d"] = _followed_within(rows, days).cast("int64").sum()
@@ -260,9 +236,9 @@ def _follow_up(name: str, moment: str, custodial_only: bool, count: str):
     return build
 
 
-def _follow_up_shift(name: str, moment: str, custodial_only: bool):
+def _follow_up_shift(name: str, moment: str, days_column: str):
     def build(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-        rows, windows = followed_by_arrest(backend, params, name, moment, custodial_only)
+        rows, windows = followed_by_arrest(backend, params, name, moment, days_column)
         rows = rows.filter(_followed_within(rows, SHIFT_HORIZON_DAYS))
         splits = memtable(split_days(params, covered_days(windows, params)))
         paired = rows.cross_join(splits)
@@ -378,7 +354,8 @@ _register(
     unit="detainers; share (0-1) with 95% interval; days",
     caveats=(_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT, _FACILITY_TYPE_CAVEAT),
     tables=(FOIA_DETAINERS, FOIA_ARRESTS),
-    build=_follow_up(FOIA_DETAINERS, "detainer_prepare_date", True, "detainers"),
+    build=_follow_up(FOIA_DETAINERS, "detainer_prepare_date", "days_to_custodial_arrest",
+                     "detainers"),
     dimensions=DETAINER_DIMENSIONS,
     filters=DETAINER_FILTERS,
     count_column="detainers",
@@ -410,7 +387,7 @@ _register(
     unit="share (0-1); difference in share",
     caveats=(_INTERVAL_CAVEAT, _SHIFT_CAVEAT, *_LINK_CAVEATS),
     tables=(FOIA_DETAINERS, FOIA_ARRESTS, "events.csv", "targets.csv"),
-    build=_follow_up_shift(FOIA_DETAINERS, "detainer_prepare_date", True),
+    build=_follow_up_shift(FOIA_DETAINERS, "detainer_prepare_date", "days_to_custodial_arrest"),
     dimensions=tuple(d for d in DETAINER_DIMENSIONS if d != "month"),
     filters=(*DETAINER_FILTERS, SPLIT_FILTER),
     count_column="smaller_group",
@@ -421,13 +398,19 @@ _register(
 def lift_outcomes(rows: ir.Table, keys: list[str]) -> ir.Table:
     """Per group of `keys` (one row without): detainers, lifted (with a recorded lift reason),
     and those lifted into ICE custody and released or declined by the holding agency."""
-    group = lift_group(rows.detainer_lift_reason)
-    return (rows.group_by(keys) if keys else rows).aggregate(
-        detainers=_.count(),
-        lifted=group.notnull().cast("int64").sum(),
-        ice_custody=(group == "ice_custody").fill_null(False).cast("int64").sum(),
-        released_or_declined=(group == "released_or_declined").fill_null(False)
-        .cast("int64").sum(),
+    # Detainers are counted per recorded reason first, so that the words are looked for in the
+    # few distinct reasons, not in every detainer's.
+    reasons = rows.group_by([*keys, "detainer_lift_reason"]).aggregate(n=_.count())
+    group = lift_group(reasons.detainer_lift_reason)
+
+    def detainers(where: ir.BooleanValue) -> ir.IntegerValue:
+        return ibis.ifelse(where.fill_null(False), reasons.n, 0).sum()
+
+    return (reasons.group_by(keys) if keys else reasons).aggregate(
+        detainers=reasons.n.sum().fill_null(0),
+        lifted=detainers(group.notnull()),
+        ice_custody=detainers(group == "ice_custody"),
+        released_or_declined=detainers(group == "released_or_declined"),
     )
 
 
@@ -548,7 +531,7 @@ _register(
     unit="encounters; share (0-1) with 95% interval; days",
     caveats=(_INTERVAL_CAVEAT, *_LINK_CAVEATS, _RELEASE_CAVEAT),
     tables=(FOIA_ENCOUNTERS, FOIA_ARRESTS),
-    build=_follow_up(FOIA_ENCOUNTERS, "event_date", False, "encounters"),
+    build=_follow_up(FOIA_ENCOUNTERS, "event_date", "days_to_arrest", "encounters"),
     dimensions=ENCOUNTER_DIMENSIONS,
     filters=ENCOUNTER_FILTERS,
     count_column="encounters",
@@ -567,7 +550,7 @@ _register(
     unit="share (0-1); difference in share",
     caveats=(_INTERVAL_CAVEAT, _SHIFT_CAVEAT, *_LINK_CAVEATS),
     tables=(FOIA_ENCOUNTERS, FOIA_ARRESTS, "events.csv", "targets.csv"),
-    build=_follow_up_shift(FOIA_ENCOUNTERS, "event_date", False),
+    build=_follow_up_shift(FOIA_ENCOUNTERS, "event_date", "days_to_arrest"),
     dimensions=tuple(d for d in ENCOUNTER_DIMENSIONS if d != "month"),
     filters=(*ENCOUNTER_FILTERS, SPLIT_FILTER),
     count_column="smaller_group",

@@ -19,7 +19,7 @@ from ibis.common.exceptions import TableNotFound
 from iceledger.errors import IceledgerError
 from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
-from iceledger.metrics.backends import memtable
+from iceledger.metrics.backends import memtable, remembered
 from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.registry import Disclosure, Metric, MetricParams, Need, View, register
 from iceledger.tables import (
@@ -100,6 +100,11 @@ class ReleaseSpan:
 
 def release_spans(backend: ibis.BaseBackend, table: ibis.Table, moment: str) -> list[ReleaseSpan]:
     """Every release with a row in `table`, dated by its column `moment` (a date or timestamp)."""
+    return list(remembered(backend, ("release spans", table.op(), moment),
+                           lambda: tuple(_release_spans(backend, table, moment))))
+
+
+def _release_spans(backend: ibis.BaseBackend, table: ibis.Table, moment: str) -> list[ReleaseSpan]:
     try:
         published = backend.table(FOIA_RELEASES).to_pyarrow().to_pylist()
     except TableNotFound:
@@ -155,6 +160,17 @@ def first_days(table: ibis.Table, moment: str, spans: list[ReleaseSpan]) -> dict
         days.update((r["release"], _as_date(r["first"]))
                     for r in ibis.union(*later).to_pyarrow().to_pylist())
     return days
+
+
+def event_windows(backend: ibis.BaseBackend, table: ibis.Table, moment: str) -> Windows:
+    """The days each release speaks for in `table` (rows dated by column `moment`), from its
+    first event there."""
+    def answer() -> Windows:
+        spans = release_spans(backend, table, moment)
+        return from_first_event(release_windows(spans), first_days(table, moment, spans))
+
+    windows = remembered(backend, ("event windows", table.op(), moment), answer)
+    return {release: list(pieces) for release, pieces in windows.items()}
 
 
 def release_windows(spans: list[ReleaseSpan]) -> Windows:
@@ -257,8 +273,7 @@ def foia_events(
     table = backend.table(table_name)
     if "is_duplicate" in table.columns:
         table = table.filter(~table.is_duplicate.fill_null(False))
-    spans = release_spans(backend, table, when)
-    windows = from_first_event(release_windows(spans), first_days(table, when, spans))
+    windows = event_windows(backend, table, when)
     if extend is not None:
         table = extend(table)
     table = table.mutate(date=table[when].cast("date"))

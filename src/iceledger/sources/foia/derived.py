@@ -1,4 +1,5 @@
-"""Derived FOIA tables: arrest episodes, stints → stays, arrest → stay and removal → stay links.
+"""Derived FOIA tables: arrest episodes, stints → stays, arrest → stay and removal → stay links,
+and each detainer's and encounter's days to the ICE arrest that follows it.
 
 `rebuild_derived` recomputes every derived flag and table from the FOIA rows that are loaded, in one
 transaction, entirely in DuckDB SQL (window functions and joins; Python only loops over a handful
@@ -20,11 +21,14 @@ import duckdb
 from iceledger.errors import IceledgerError
 from iceledger.sources.foia.layouts import catalog
 from iceledger.tables import (
+    ARREST_FOLLOW_UP_DAYS,
     ARREST_STAY_DAYS_AFTER,
     ARREST_STAY_DAYS_BEFORE,
     FOIA_ARRESTS,
     FOIA_ARREST_STAY_LINKS,
     FOIA_CHECKS,
+    FOIA_DETAINERS,
+    FOIA_ENCOUNTERS,
     FOIA_PLACEHOLDER_IDENTIFIERS,
     FOIA_RELEASES,
     FOIA_REMOVALS,
@@ -57,7 +61,29 @@ _REQUIRED_COLUMNS = {
              "stay_release_reason", "criminality", "aor", "aor_code", "citizenship_country",
              "gender", "departed_date"),
     FOIA_REMOVALS: ("record_id", "person_id"),
+    FOIA_DETAINERS: ("person_id",),
+    FOIA_ENCOUNTERS: ("person_id",),
 }
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Records followed to the ICE arrest after them: the derived column holding the days to it,
+    and which arrests count (a condition on foia_arrests, and the columns it reads)."""
+
+    column: str
+    arrests: str = "true"
+    arrest_columns: tuple[str, ...] = ()
+
+
+# A detainer asks a jail to hand the person over, so only a custodial arrest (taken from a jail or
+# prison) follows it; any arrest follows an encounter.
+FOLLOWED_BY_ARREST = {
+    FOIA_DETAINERS: FollowUp("days_to_custodial_arrest", "arrest_setting = 'custodial'",
+                             ("arrest_setting",)),
+    FOIA_ENCOUNTERS: FollowUp("days_to_arrest"),
+}
+
 
 def required_columns(table: str) -> tuple[str, ...]:
     """The columns the derived tables read from a raw table (besides release and its date)."""
@@ -95,6 +121,8 @@ class DerivedSummary:
     removals: int = 0
     removal_links: int = 0
     removal_links_with_arrest: int = 0
+    # table -> (rows, rows followed by an ICE arrest within ARREST_FOLLOW_UP_DAYS)
+    followed_by_arrest: dict[str, tuple[int, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # Per step: wall-clock seconds, and CPU seconds of all DuckDB threads (steadier on a busy
     # machine, where wall-clock time says more about the neighbours than about the work).
@@ -113,6 +141,9 @@ class DerivedSummary:
             f"arrest -> stay links: {self.arrest_stay_links:,}",
             (f"removals: {self.removals:,} -> {self.removal_links:,} linked to a stay "
              f"({self.removal_links_with_arrest:,} of them through that stay to an arrest)"),
+            *(f"{table}: {followed:,} of {rows:,} rows followed by an ICE arrest within "
+              f"{ARREST_FOLLOW_UP_DAYS} days" for table, (rows, followed)
+              in self.followed_by_arrest.items()),
         ]
         return lines + [f"note: {note}" for note in self.notes]
 
@@ -147,6 +178,9 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
         else:
             summary.notes.append(f"{FOIA_REMOVAL_LINKS} not derived (needs removals and stints)")
             con.execute(f"DROP TABLE IF EXISTS {FOIA_REMOVAL_LINKS}")
+        for table in sorted(present & FOLLOWED_BY_ARREST.keys()):
+            _timed(summary, f"{table} -> arrests", follow_to_arrests, con, table,
+                   FOIA_ARRESTS in present, summary)
         _count(con, summary, present)
         mark_derived(con, stale=False)
         con.execute("COMMIT")
@@ -475,6 +509,50 @@ def _link_removals(con: duckdb.DuckDBPyConnection, arrests_present: bool) -> Non
         FROM _derive_matched m {arrest_join}
     """)
     con.execute("DROP TABLE _derive_matched")
+
+
+def follow_to_arrests(con: duckdb.DuckDBPyConnection, table: str, arrests_present: bool,
+                      summary: DerivedSummary) -> None:
+    """Write on each row of `table` (detainers or encounters) the days from its day to the first
+    non-duplicate ICE arrest of the same person in the same release on that day or up to
+    ARREST_FOLLOW_UP_DAYS after it (NULL when none; all NULL without arrests), once for every
+    metric that asks (docs/methodology.md, "Pipeline")."""
+    follow_up = FOLLOWED_BY_ARREST[table]
+    column, moment = follow_up.column, EVENT_DATE_COLUMNS[table]
+    _ensure_columns(con, table, {column: "INTEGER"})
+    # Keyed by rowid: an integer join back is much cheaper than one on record_id strings.
+    followed = "SELECT NULL::BIGINT AS row_key, NULL::INTEGER AS days WHERE false"
+    if arrests_present:
+        _require_columns(con, FOIA_ARRESTS, follow_up.arrest_columns)
+        followed = f"""
+            WITH arrests AS (
+                SELECT release, person_id, CAST(apprehension_date AS DATE) AS arrest_day
+                FROM {FOIA_ARRESTS}
+                WHERE NOT coalesce(is_duplicate, false) AND person_id IS NOT NULL
+                  AND ({follow_up.arrests})
+            ), records AS (
+                SELECT rowid AS row_key, release, person_id, CAST({moment} AS DATE) AS day
+                FROM {table} WHERE person_id IS NOT NULL
+            )
+            SELECT r.row_key, CAST(min(a.arrest_day) - any_value(r.day) AS INTEGER) AS days
+            FROM records r
+            JOIN arrests a ON a.release = r.release AND a.person_id = r.person_id
+             AND a.arrest_day BETWEEN r.day AND r.day + {ARREST_FOLLOW_UP_DAYS}
+            GROUP BY r.row_key"""
+    else:
+        summary.notes.append(f"no {FOIA_ARRESTS} loaded: no row of {table} followed to an arrest")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _derive_followed AS {followed}")
+    con.execute(f"""
+        UPDATE {table} SET {column} = NULL
+        WHERE {column} IS NOT NULL AND rowid NOT IN (SELECT row_key FROM _derive_followed)
+    """)
+    con.execute(f"""
+        UPDATE {table} AS t SET {column} = f.days FROM _derive_followed f
+        WHERE t.rowid = f.row_key AND t.{column} IS DISTINCT FROM f.days
+    """)
+    summary.followed_by_arrest[table] = con.execute(
+        f"SELECT (SELECT count(*) FROM {table}), count(*) FROM _derive_followed").fetchone()
+    con.execute("DROP TABLE _derive_followed")
 
 
 def _match_one_to_one(con: duckdb.DuckDBPyConnection) -> None:
