@@ -381,15 +381,16 @@ class _Notes:
         return sum(len(part[1]) for part in self._parts)
 
     def table(self) -> pa.Table:
-        """Every row noted: sheet, row, hash, status, key_text."""
+        """Every row noted: sheet, row, hash, status, key_text (the vectors as they came, as
+        chunks: not copied into one array)."""
         schema = pa.schema([("sheet", pa.int32()), ("row", pa.int64()), ("hash", pa.uint64()),
                             ("status", pa.int8()), ("key_text", pa.string())])
-        return pa.Table.from_batches([
-            pa.RecordBatch.from_arrays([pa.repeat(pa.scalar(sheet, pa.int32()), len(row)),
-                                        *(c.combine_chunks() for c in (row, hash_, status,
-                                                                       key_text))],
-                                       schema=schema)
-            for sheet, row, hash_, status, key_text in self._parts], schema=schema)
+        sheets = [pa.repeat(pa.scalar(sheet, pa.int32()), len(row))
+                  for sheet, row, *_ in self._parts]
+        columns = [pa.chunked_array([chunk for part in self._parts for chunk in part[i].chunks],
+                                    schema.field(i).type) for i in range(1, len(schema))]
+        return pa.Table.from_arrays([pa.chunked_array(sheets, pa.int32()), *columns],
+                                    schema=schema)
 
 
 class _FileRows:

@@ -851,10 +851,12 @@ class CsvReader(FoiaReader):
     def _line_ends(self) -> tuple[int, int]:
         """The line ends in the file, and the empty lines at its end."""
         ends, tail = 0, b""
-        with open(self.path, "rb") as handle:
-            while block := handle.read(CSV_SCAN_BYTES):
-                ends += block.count(b"\n")
-                tail = (tail + block)[-4096:]
+        block = bytearray(CSV_SCAN_BYTES)  # read into, again and again: no block allocated
+        with open(self.path, "rb", buffering=0) as handle:
+            while size := handle.readinto(block):
+                read = block if size == len(block) else block[:size]
+                ends += read.count(b"\n")
+                tail = (tail + read[-4096:])[-4096:]
         trailing = tail[len(tail.rstrip(b"\r\n")):].replace(b"\r\n", b"\n").count(b"\n")
         return ends, max(trailing - 1, 0)
 
