@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from iceledger.serving import disclosure
 from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
+from iceledger.metrics.backends import ReadOnlyWarehouse
 from iceledger.metrics.capabilities import assess
 # NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
@@ -485,9 +486,10 @@ class WarehouseService:
 
     def backend(self) -> ibis.BaseBackend:
         # One DuckDB cursor per server thread: cursors of one read-only database run in parallel.
+        # Each keeps the table schemas and compiled SQL of the read-only warehouse.
         backend = getattr(self._local, "backend", None)
         if backend is None:
-            backend = ibis.duckdb.from_connection(self._duck.cursor())
+            backend = ReadOnlyWarehouse.from_connection(self._duck.cursor())
             self._local.backend = backend
         return backend
 
