@@ -35,6 +35,10 @@ BACKENDS = ("duckdb", "spark")
 # query); the least recently used is dropped first.
 COMPILED_QUERIES_KEPT = 512
 MEMTABLES_KEPT = 256
+# Results a backend keeps: each at most RESULT_BYTES_KEPT (a lookup's few rows), together at
+# most RESULTS_BYTES_KEPT (a server holds a backend per thread).
+RESULT_BYTES_KEPT = 256 * 2**10
+RESULTS_BYTES_KEPT = 4 * 2**20
 
 
 class ReadOnlyWarehouse(IbisDuckDBBackend):
@@ -44,14 +48,18 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
     as they are: each is read once, not DESCRIBEd on every lookup. And Ibis's compiler often
     takes longer to turn a metric's expression into SQL than DuckDB takes to run it,
     so the SQL of each expression is kept and reused when an equal expression comes again (equal
-    inputs, including memtables from `memtable`, give equal expressions). Only SQL text is kept:
-    every call still runs its query.
+    inputs, including memtables from `memtable`, give equal expressions). Small results are kept
+    too, up to a byte budget: the few-row lookups every metric makes again (which release speaks
+    for which days, which columns a release carries) then run once per process, and a result
+    cannot go stale while no writer can open the file.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._tables: dict[tuple, ir.Table] = {}
         self._compiled: OrderedDict[tuple, str] = OrderedDict()
+        self._results: OrderedDict[tuple, pa.Table] = OrderedDict()
+        self._result_bytes = 0
 
     def table(self, name: str, /, *, database=None) -> ir.Table:
         key = (name, database)
@@ -70,6 +78,28 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
         if len(self._compiled) > COMPILED_QUERIES_KEPT:
             self._compiled.popitem(last=False)
         return sql
+
+    def to_pyarrow(self, expr: ir.Expr, /, *, params=None, limit=None, **kwargs) -> pa.Table:
+        if params or kwargs:
+            return super().to_pyarrow(expr, params=params, limit=limit, **kwargs)
+        key = (expr.op(), limit)
+        result = self._results.pop(key, None)
+        if result is None:
+            result = super().to_pyarrow(expr, limit=limit)
+        else:
+            self._result_bytes -= result.nbytes
+        if result.nbytes <= RESULT_BYTES_KEPT:
+            self._keep(key, result)
+        return result
+
+    def _keep(self, key: tuple, result: pa.Table) -> None:
+        """Keep a result as the most recently used, dropping the least recently used while the
+        kept results exceed the budget."""
+        self._results[key] = result
+        self._result_bytes += result.nbytes
+        while self._result_bytes > RESULTS_BYTES_KEPT:
+            _, dropped = self._results.popitem(last=False)
+            self._result_bytes -= dropped.nbytes
 
 
 def duckdb_backend(warehouse_path: Path | str) -> ibis.BaseBackend:
