@@ -14,6 +14,7 @@ import vl_convert
 
 from iceledger.metrics.registry import QUESTIONS, REGISTRY
 from iceledger.report.build import NO_DATA, NOT_MEASURABLE, WITHHELD, build_report
+from iceledger.report.chart_images import ChartImages, chart_png
 from iceledger.report.provenance import (
     LISTED_CHECKS,
     LISTED_QUARANTINE_REASONS,
@@ -145,3 +146,15 @@ def test_provenance_lists_a_sample_but_counts_every_failed_check_and_quarantine_
     assert provenance.quarantine_reason_count == reasons
     assert len(provenance.failed_checks["foia_checks"]) == LISTED_CHECKS
     assert provenance.failed_check_count == {"foia_checks": failures}
+
+
+def test_a_chart_drawn_in_the_worker_process_is_the_chart_drawn_here():
+    spec = {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "width": "container",
+            "data": {"values": [{"day": d, "people": d * d} for d in range(30)]},
+            "mark": "line", "encoding": {"x": {"field": "day", "type": "quantitative"},
+                                         "y": {"field": "people", "type": "quantitative"}}}
+    with ChartImages() as images:
+        images.draw("squares", spec)
+        drawn = images.png("squares", spec)
+    assert drawn.startswith(b"\x89PNG")
+    assert drawn == chart_png(spec)

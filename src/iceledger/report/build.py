@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 from iceledger import __version__, facts
 from iceledger.metrics.claims import ClaimCheck, check_claims
 from iceledger.metrics.registry import QUESTIONS, Metric
+from iceledger.report.chart_images import ChartImages
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text, listed_text
@@ -120,6 +121,12 @@ def build_report(
     k: int = 10,
     progress: Callable[[str], None] | None = None,
 ) -> ReportResult:
+    with ChartImages(background=pdf) as images:
+        return _build_report(warehouse_path, html_path, pdf, k, progress, images)
+
+
+def _build_report(warehouse_path: Path, html_path: Path, pdf: bool, k: int,
+                  progress: Callable[[str], None] | None, images: ChartImages) -> ReportResult:
     service = WarehouseService(warehouse_path, public=True, k=k, max_rows=200_000)
     events = facts.load_events()
     sections = []
@@ -130,7 +137,10 @@ def build_report(
                 continue
             if progress:
                 progress(metric.name)
-            section.views.append(_view(service, metric, events))
+            view = _view(service, metric, events)
+            if view.spec:
+                images.draw(view.id, view.spec)
+            section.views.append(view)
         sections.append(section)
     claims = check_claims(service.backend())
     backtest = simulator_backtest(service)
@@ -147,7 +157,7 @@ def build_report(
         from iceledger.report.pdf import write_pdf  # fpdf2 is only needed for --pdf
 
         pdf_path = html_path.with_suffix(".pdf")
-        write_pdf(sections, claims, provenance, pdf_path, k, facts_found)
+        write_pdf(sections, claims, provenance, pdf_path, k, facts_found, images)
     return ReportResult(html_path, pdf_path, sections, claims, provenance)
 
 
