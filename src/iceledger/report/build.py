@@ -23,7 +23,7 @@ import pyarrow.csv as pa_csv
 from iceledger import __version__, facts
 from iceledger.metrics.claims import ClaimCheck, check_claims
 from iceledger.metrics.registry import QUESTIONS, Metric
-from iceledger.report.chart_images import ChartImages
+from iceledger.report.vega_process import VegaProcess
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text, listed_text
@@ -121,12 +121,12 @@ def build_report(
     k: int = 10,
     progress: Callable[[str], None] | None = None,
 ) -> ReportResult:
-    with ChartImages(background=pdf) as images:
-        return _build_report(warehouse_path, html_path, pdf, k, progress, images)
+    with VegaProcess() as vega:
+        return _build_report(warehouse_path, html_path, pdf, k, progress, vega)
 
 
 def _build_report(warehouse_path: Path, html_path: Path, pdf: bool, k: int,
-                  progress: Callable[[str], None] | None, images: ChartImages) -> ReportResult:
+                  progress: Callable[[str], None] | None, vega: VegaProcess) -> ReportResult:
     service = WarehouseService(warehouse_path, public=True, k=k, max_rows=200_000)
     events = facts.load_events()
     sections = []
@@ -138,8 +138,8 @@ def _build_report(warehouse_path: Path, html_path: Path, pdf: bool, k: int,
             if progress:
                 progress(metric.name)
             view = _view(service, metric, events)
-            if view.spec:
-                images.draw(view.id, view.spec)
+            if pdf and view.spec:
+                vega.draw(view.id, view.spec)
             section.views.append(view)
         sections.append(section)
     claims = check_claims(service.backend())
@@ -149,7 +149,8 @@ def _build_report(warehouse_path: Path, html_path: Path, pdf: bool, k: int,
         provenance = read_provenance(con)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(
-        _render(sections, claims, provenance, warehouse_path, k, facts_found, backtest),
+        _render(sections, claims, provenance, warehouse_path, k, facts_found, backtest,
+                vega.vega_bundle()),
         encoding="utf-8",
     )
     pdf_path = None
@@ -157,7 +158,7 @@ def _build_report(warehouse_path: Path, html_path: Path, pdf: bool, k: int,
         from iceledger.report.pdf import write_pdf  # fpdf2 is only needed for --pdf
 
         pdf_path = html_path.with_suffix(".pdf")
-        write_pdf(sections, claims, provenance, pdf_path, k, facts_found, images)
+        write_pdf(sections, claims, provenance, pdf_path, k, facts_found, vega)
     return ReportResult(html_path, pdf_path, sections, claims, provenance)
 
 
@@ -292,7 +293,7 @@ def simulator_backtest(service: WarehouseService) -> dict:
 
 
 def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: int,
-            headlines, backtest: dict | None = None) -> str:
+            headlines, backtest: dict, vega_bundle: str) -> str:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("iceledger.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -316,6 +317,6 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         backtest=backtest,
         headlines=headlines,
         k=k,
-        vega_bundle=charts.vega_bundle().replace("</script", "<\\/script"),
+        vega_bundle=vega_bundle.replace("</script", "<\\/script"),
         specs_json=json.dumps(specs, default=str).replace("</", "<\\/"),
     )

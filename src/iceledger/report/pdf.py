@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from iceledger.report.chart_images import ChartImages
+from iceledger.report.vega_process import VegaProcess
 from iceledger.report.provenance import Provenance
 from iceledger.serving.formatting import cell_text
 
@@ -50,9 +50,9 @@ def _paragraph(pdf: _ReportPDF, text: str, size: float = 9, style: str = "") -> 
 
 
 def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
-              headlines=(), images: ChartImages | None = None) -> Path:
+              headlines=(), images: VegaProcess | None = None) -> Path:
     """The PDF; `images` holds the charts already being drawn, if any (others are drawn here)."""
-    images = images or ChartImages(background=False)
+    images = images or VegaProcess(background=False)
     pdf = _ReportPDF(provenance.synthetic)
     pdf.add_page()
     _paragraph(pdf, "iceledger report: ICE enforcement in the public record", 16, "B")
