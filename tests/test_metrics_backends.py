@@ -31,18 +31,21 @@ def test_an_equal_small_query_runs_once_and_a_large_one_every_time(tmp_path, mon
         first, again = small().to_pyarrow(), small().to_pyarrow()
         assert first.to_pylist() == again.to_pylist() == [{"total": 3}]
         assert len(ran) == 1
+        backend.forget_results()
+        assert small().to_pyarrow().to_pylist() == [{"total": 3}]
+        assert len(ran) == 2
 
         # 100,000 int64 values are 800,000 bytes, over the size a result may be kept at.
         monkeypatch.setattr(backends, "RESULT_BYTES_KEPT", 100_000)
         whole = backend.table("numbers").select("n")
         assert whole.to_pyarrow().num_rows == whole.to_pyarrow().num_rows == 100_000
-        assert len(ran) == 3
+        assert len(ran) == 4
 
         # A different expression is another query.
         numbers = backend.table("numbers")
         assert numbers.filter(numbers.n < 4).aggregate(total=numbers.n.sum()).to_pyarrow(
         ).to_pylist() == [{"total": 6}]
-        assert len(ran) == 4
+        assert len(ran) == 5
     finally:
         backend.disconnect()
 

@@ -92,6 +92,12 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
             self._keep(key, result)
         return result
 
+    def forget_results(self) -> None:
+        """Drop the kept results, so that the next call of each query runs it (a benchmark
+        timing queries, not the cache)."""
+        self._results.clear()
+        self._result_bytes = 0
+
     def _keep(self, key: tuple, result: pa.Table) -> None:
         """Keep a result as the most recently used, dropping the least recently used while the
         kept results exceed the budget."""
