@@ -23,8 +23,8 @@ import pyarrow.csv as pa_csv
 from iceledger import __version__, facts
 from iceledger.metrics.claims import ClaimCheck, check_claims
 from iceledger.metrics.registry import QUESTIONS, Metric
-from iceledger.report.vega_process import VegaProcess
 from iceledger.report.provenance import Provenance, read_provenance
+from iceledger.report.vega_process import VegaProcess
 from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text, listed_text
 from iceledger.serving.headlines import headline_facts

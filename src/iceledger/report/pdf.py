@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from iceledger.report.vega_process import VegaProcess
 from iceledger.report.provenance import Provenance
+from iceledger.report.vega_process import VegaProcess
 from iceledger.serving.formatting import cell_text
 
 PAGE_WIDTH_MM = 180
@@ -50,9 +50,10 @@ def _paragraph(pdf: _ReportPDF, text: str, size: float = 9, style: str = "") -> 
 
 
 def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
-              headlines=(), images: VegaProcess | None = None) -> Path:
-    """The PDF; `images` holds the charts already being drawn, if any (others are drawn here)."""
-    images = images or VegaProcess(background=False)
+              headlines=(), vega: VegaProcess | None = None) -> Path:
+    """The PDF; `vega` draws its charts (in its worker those handed to it already), else they
+    are drawn here."""
+    vega = vega or VegaProcess(background=False)
     pdf = _ReportPDF(provenance.synthetic)
     pdf.add_page()
     _paragraph(pdf, "iceledger report: ICE enforcement in the public record", 16, "B")
@@ -75,7 +76,7 @@ def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
             pdf.ln(3)
             _heading(pdf, view.title, 11)
             if view.spec:
-                pdf.image(io.BytesIO(images.png(view.id, view.spec)), w=PAGE_WIDTH_MM)
+                pdf.image(io.BytesIO(vega.png(view.id, view.spec)), w=PAGE_WIDTH_MM)
             if view.table_rows:
                 _table(pdf, view.table_rows[:TABLE_ROWS])
                 if view.rows > TABLE_ROWS:
@@ -141,4 +142,3 @@ def _claims(pdf: _ReportPDF, claims) -> None:
             interval = "" if r.ci_low is None else f" ({r.ci_low:.3f}-{r.ci_high:.3f})"
             observed = "n/a" if r.observed is None else f"{r.observed:,.3f}"
             _paragraph(pdf, f"  {r.definition}: observed {observed}{interval}{claimed}", 8)
-
