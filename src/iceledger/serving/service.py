@@ -15,7 +15,7 @@ import functools
 import json
 import os
 import threading
-from collections import OrderedDict
+from iceledger.serving.byte_budget import ByteBudgetLRU
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -565,9 +565,8 @@ class ResultCache:
     computation per key at a time: identical requests arriving together wait for the first."""
 
     def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._results: OrderedDict[object, MetricResult] = OrderedDict()
+        self._results: ByteBudgetLRU[MetricResult] = ByteBudgetLRU(
+            max_bytes, lambda result: result.table.nbytes)
         self._running: dict[object, _Running] = {}
         self._lock = threading.Lock()
 
@@ -577,9 +576,9 @@ class ResultCache:
 
     def get(self, key: object, compute) -> MetricResult:
         with self._lock:
-            if key in self._results:
-                self._results.move_to_end(key)
-                return self._results[key]
+            kept = self._results.get(key)
+            if kept is not None:
+                return kept
             running = self._running.get(key)
             first = running is None
             if first:
@@ -598,19 +597,17 @@ class ResultCache:
             with self._lock:
                 del self._running[key]
                 if running.error is None:
-                    self._keep(key, running.result)
+                    self._results.put(key, running.result)
             running.done.set()
         return running.result
 
-    def _keep(self, key: object, result: MetricResult) -> None:
-        size = result.table.nbytes
-        if size > self.max_bytes:
-            return
-        self._results[key] = result
-        self.bytes += size
-        while self.bytes > self.max_bytes:
-            _, dropped = self._results.popitem(last=False)
-            self.bytes -= dropped.table.nbytes
+    @property
+    def bytes(self) -> int:
+        return self._results.bytes
+
+    @property
+    def max_bytes(self) -> int:
+        return self._results.max_bytes
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
+from iceledger.serving.byte_budget import ByteBudgetLRU
 from iceledger.serving.service import WarehouseService
 from iceledger.web.guards import DownloadBudget
 
@@ -64,39 +64,16 @@ class Body:
         return Response(self.raw, media_type=media_type, headers=headers)
 
 
-class BodyCache:
-    """Rendered response bodies up to a byte budget, least recently used dropped first.
-
-    Used from the event-loop thread only. A budget in bytes, not entries: one breakdown can be
-    megabytes, and a client asking for many distinct queries must not grow the server unbounded.
-    """
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._bodies: OrderedDict[tuple, Body] = OrderedDict()
-
-    def get(self, key: tuple) -> Body | None:
-        body = self._bodies.get(key)
-        if body is not None:
-            self._bodies.move_to_end(key)
-        return body
-
-    def put(self, key: tuple, body: Body) -> None:
-        if key in self._bodies:
-            return
-        self._bodies[key] = body
-        self.bytes += body.size
-        while self.bytes > self.max_bytes:
-            _, dropped = self._bodies.popitem(last=False)
-            self.bytes -= dropped.size
+def body_cache(max_bytes: int) -> ByteBudgetLRU[Body]:
+    """Rendered response bodies; used from the event-loop thread only."""
+    return ByteBudgetLRU(max_bytes, lambda body: body.size)
 
 
 @dataclass
 class Dashboard:
     service: WarehouseService
     budget: DownloadBudget
-    bodies: BodyCache = field(default_factory=lambda: BodyCache(RENDERED_BODY_BYTES))
+    bodies: ByteBudgetLRU[Body] = field(default_factory=lambda: body_cache(RENDERED_BODY_BYTES))
     # Each rendering holds its result and its bodies at once; a burst of distinct requests is
     # rendered a few at a time, so that memory stays bounded by these, not by the clients.
     renderings: threading.BoundedSemaphore = field(
