@@ -14,6 +14,7 @@ import vl_convert
 
 from iceledger.metrics.registry import QUESTIONS, REGISTRY
 from iceledger.report.build import NO_DATA, NOT_MEASURABLE, WITHHELD, build_report
+from iceledger.report.vega_process import VegaProcess, chart_png
 from iceledger.report.provenance import (
     LISTED_CHECKS,
     LISTED_QUARANTINE_REASONS,
@@ -145,3 +146,41 @@ def test_provenance_lists_a_sample_but_counts_every_failed_check_and_quarantine_
     assert provenance.quarantine_reason_count == reasons
     assert len(provenance.failed_checks["foia_checks"]) == LISTED_CHECKS
     assert provenance.failed_check_count == {"foia_checks": failures}
+
+
+SQUARES = {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "width": "container",
+           "data": {"values": [{"day": d, "people": d * d} for d in range(30)]},
+           "mark": "line", "encoding": {"x": {"field": "day", "type": "quantitative"},
+                                        "y": {"field": "people", "type": "quantitative"}}}
+
+
+def test_what_the_worker_process_makes_is_what_is_made_here():
+    with VegaProcess() as vega:
+        assert vega._worker is not None
+        vega.draw("squares", SQUARES)
+        drawn = vega.png("squares", SQUARES)
+        bundle = vega.vega_bundle()
+    assert vega._worker.returncode == 0
+    assert drawn.startswith(b"\x89PNG")
+    assert drawn == chart_png(SQUARES)
+    assert bundle == vl_convert.javascript_bundle()
+
+
+def test_what_a_dead_worker_process_did_not_make_is_made_here():
+    with VegaProcess() as vega:
+        vega._worker.kill()
+        vega._worker.wait()
+        vega.draw("squares", SQUARES)
+        assert vega.png("squares", SQUARES) == chart_png(SQUARES)
+        assert "vega" in vega.vega_bundle()
+
+
+def test_a_chart_the_worker_process_cannot_draw_raises_here_as_without_it():
+    broken = {**SQUARES, "mark": "no-such-mark"}
+    with VegaProcess() as vega:
+        vega.draw("broken", broken)
+        with pytest.raises(ValueError):
+            vega.png("broken", broken)
+        # The worker survives a job that raised.
+        vega.draw("squares", SQUARES)
+        assert vega.png("squares", SQUARES) == chart_png(SQUARES)

@@ -28,6 +28,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as IbisDuckDBBackend
 
+from iceledger.byte_budget import ByteBudgetLRU
 from iceledger.errors import IceledgerError
 from iceledger.lake import export_lake, read_manifest
 from iceledger.warehouse import STALE_DERIVED, Warehouse, derived_stale
@@ -41,6 +42,10 @@ MEMTABLES_KEPT = 256
 # Small answers about the records (each release's span, which columns it carries) a read-only
 # warehouse keeps, the least recently used dropped first.
 ANSWERS_KEPT = 512
+# Results a backend keeps: each at most RESULT_BYTES_KEPT (a lookup's few rows), together at
+# most RESULTS_BYTES_KEPT (a server holds a backend per thread).
+RESULT_BYTES_KEPT = 256 * 2**10
+RESULTS_BYTES_KEPT = 4 * 2**20
 
 
 class ReadOnlyWarehouse(IbisDuckDBBackend):
@@ -50,9 +55,10 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
     as they are: each is read once, not DESCRIBEd on every lookup. And Ibis's compiler often
     takes longer to turn a metric's expression into SQL than DuckDB takes to run it,
     so the SQL of each expression is kept and reused when an equal expression comes again (equal
-    inputs, including memtables from `memtable`, give equal expressions). A metric's own query
-    runs on every call; only the small questions every metric asks first (`remembered`: the
-    days each release speaks for, the columns it carries) are answered once.
+    inputs, including memtables from `memtable`, give equal expressions). Small results are kept
+    too, up to a byte budget, and so are the answers to the small questions every metric asks
+    first (`remembered`: the days each release speaks for, the columns it carries): they run
+    once per process, and cannot go stale while no writer can open the file.
     """
 
     def __init__(self, *args, **kwargs):
@@ -60,6 +66,8 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
         self._tables: dict[tuple, ir.Table] = {}
         self._compiled: OrderedDict[tuple, str] = OrderedDict()
         self._answers: OrderedDict[Hashable, object] = OrderedDict()
+        self._results: ByteBudgetLRU[pa.Table] = ByteBudgetLRU(
+            RESULTS_BYTES_KEPT, lambda result: result.nbytes)
 
     def remembered(self, key: Hashable, answer: Callable[[], T]) -> T:
         """`answer()`, computed the first time `key` is asked for."""
@@ -88,6 +96,22 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
         if len(self._compiled) > COMPILED_QUERIES_KEPT:
             self._compiled.popitem(last=False)
         return sql
+
+    def to_pyarrow(self, expr: ir.Expr, /, *, params=None, limit=None, **kwargs) -> pa.Table:
+        if params or kwargs:
+            return super().to_pyarrow(expr, params=params, limit=limit, **kwargs)
+        key = (expr.op(), limit)
+        result = self._results.get(key)
+        if result is None:
+            result = super().to_pyarrow(expr, limit=limit)
+            if result.nbytes <= RESULT_BYTES_KEPT:
+                self._results.put(key, result)
+        return result
+
+    def forget_results(self) -> None:
+        """Drop the kept results, so that the next call of each query runs it (a benchmark
+        timing queries, not the cache)."""
+        self._results.clear()
 
 
 def remembered(backend: ibis.BaseBackend, key: Hashable, answer: Callable[[], T]) -> T:

@@ -24,6 +24,7 @@ from iceledger import __version__, facts
 from iceledger.metrics.claims import ClaimCheck, check_claims
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
+from iceledger.report.vega_process import VegaProcess
 from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text, listed_text
 from iceledger.serving.headlines import headline_facts
@@ -120,6 +121,12 @@ def build_report(
     k: int = 10,
     progress: Callable[[str], None] | None = None,
 ) -> ReportResult:
+    with VegaProcess() as vega:
+        return _build_report(warehouse_path, html_path, pdf, k, progress, vega)
+
+
+def _build_report(warehouse_path: Path, html_path: Path, pdf: bool, k: int,
+                  progress: Callable[[str], None] | None, vega: VegaProcess) -> ReportResult:
     service = WarehouseService(warehouse_path, public=True, k=k, max_rows=200_000)
     events = facts.load_events()
     sections = []
@@ -130,7 +137,10 @@ def build_report(
                 continue
             if progress:
                 progress(metric.name)
-            section.views.append(_view(service, metric, events))
+            view = _view(service, metric, events)
+            if pdf and view.spec:
+                vega.draw(view.id, view.spec)
+            section.views.append(view)
         sections.append(section)
     claims = check_claims(service.backend())
     backtest = simulator_backtest(service)
@@ -139,7 +149,8 @@ def build_report(
         provenance = read_provenance(con)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(
-        _render(sections, claims, provenance, warehouse_path, k, facts_found, backtest),
+        _render(sections, claims, provenance, warehouse_path, k, facts_found, backtest,
+                vega.vega_bundle()),
         encoding="utf-8",
     )
     pdf_path = None
@@ -147,7 +158,7 @@ def build_report(
         from iceledger.report.pdf import write_pdf  # fpdf2 is only needed for --pdf
 
         pdf_path = html_path.with_suffix(".pdf")
-        write_pdf(sections, claims, provenance, pdf_path, k, facts_found)
+        write_pdf(sections, claims, provenance, pdf_path, k, facts_found, vega)
     return ReportResult(html_path, pdf_path, sections, claims, provenance)
 
 
@@ -282,7 +293,7 @@ def simulator_backtest(service: WarehouseService) -> dict:
 
 
 def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: int,
-            headlines, backtest: dict | None = None) -> str:
+            headlines, backtest: dict, vega_bundle: str) -> str:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("iceledger.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -306,6 +317,6 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         backtest=backtest,
         headlines=headlines,
         k=k,
-        vega_bundle=charts.vega_bundle().replace("</script", "<\\/script"),
+        vega_bundle=vega_bundle.replace("</script", "<\\/script"),
         specs_json=json.dumps(specs, default=str).replace("</", "<\\/"),
     )

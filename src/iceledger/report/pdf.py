@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import vl_convert
 from fpdf import FPDF
 
 from iceledger.report.provenance import Provenance
+from iceledger.report.vega_process import VegaProcess
 from iceledger.serving.formatting import cell_text
 
 PAGE_WIDTH_MM = 180
-CHART_PIXEL_WIDTH = 900
 TABLE_ROWS = 50  # as many as the HTML report's tables show
 # A heading needs this much page left below it (mm), or it starts the next page with its content.
 KEEP_WITH_NEXT_MM = 70
@@ -51,7 +50,10 @@ def _paragraph(pdf: _ReportPDF, text: str, size: float = 9, style: str = "") -> 
 
 
 def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
-              headlines=()) -> Path:
+              headlines=(), vega: VegaProcess | None = None) -> Path:
+    """The PDF; `vega` draws its charts (in its worker those handed to it already), else they
+    are drawn here."""
+    vega = vega or VegaProcess(background=False)
     pdf = _ReportPDF(provenance.synthetic)
     pdf.add_page()
     _paragraph(pdf, "iceledger report: ICE enforcement in the public record", 16, "B")
@@ -74,8 +76,7 @@ def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
             pdf.ln(3)
             _heading(pdf, view.title, 11)
             if view.spec:
-                png = vl_convert.vegalite_to_png(_fixed_width(view.spec), scale=1)
-                pdf.image(io.BytesIO(png), w=PAGE_WIDTH_MM)
+                pdf.image(io.BytesIO(vega.png(view.id, view.spec)), w=PAGE_WIDTH_MM)
             if view.table_rows:
                 _table(pdf, view.table_rows[:TABLE_ROWS])
                 if view.rows > TABLE_ROWS:
@@ -141,8 +142,3 @@ def _claims(pdf: _ReportPDF, claims) -> None:
             interval = "" if r.ci_low is None else f" ({r.ci_low:.3f}-{r.ci_high:.3f})"
             observed = "n/a" if r.observed is None else f"{r.observed:,.3f}"
             _paragraph(pdf, f"  {r.definition}: observed {observed}{interval}{claimed}", 8)
-
-
-def _fixed_width(spec: dict) -> dict:
-    # "container" width needs a browser page to measure; a static render needs a number.
-    return {**spec, "width": CHART_PIXEL_WIDTH - 120, "autosize": {"type": "fit-x"}}

@@ -15,7 +15,7 @@ import functools
 import json
 import os
 import threading
-from iceledger.serving.byte_budget import ByteBudgetLRU
+from iceledger.byte_budget import ByteBudgetLRU
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from iceledger.serving import disclosure
 from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
+from iceledger.metrics.backends import ReadOnlyWarehouse
 from iceledger.metrics.capabilities import assess
 # NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
@@ -523,9 +524,10 @@ class WarehouseService:
 
     def backend(self) -> ibis.BaseBackend:
         # One DuckDB cursor per server thread: cursors of one read-only database run in parallel.
+        # Each keeps the table schemas and compiled SQL of the read-only warehouse.
         backend = getattr(self._local, "backend", None)
         if backend is None:
-            backend = ibis.duckdb.from_connection(self._duck.cursor())
+            backend = ReadOnlyWarehouse.from_connection(self._duck.cursor())
             self._local.backend = backend
         return backend
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from iceledger.serving.byte_budget import ByteBudgetLRU
+from iceledger.byte_budget import ByteBudgetLRU
 from iceledger.serving.service import WarehouseService
 from iceledger.web.guards import DownloadBudget
 

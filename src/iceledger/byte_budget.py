@@ -1,8 +1,8 @@
 """A least-recently-used store bounded by bytes, not entries.
 
-Both surfaces keep things whose sizes differ by orders of magnitude (a national total and a
-breakdown by facility and day): a budget in entries would let a client asking for many large
-distinct queries grow the process without bound.
+Query results, computed metrics and rendered bodies differ in size by orders of magnitude (a
+national total and a breakdown by facility and day): a budget in entries would let a client
+asking for many large distinct queries grow the process without bound.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ class ByteBudgetLRU(Generic[Value]):
         if value is not None:
             self._values.move_to_end(key)
         return value
+
+    def clear(self) -> None:
+        self._values.clear()
+        self.bytes = 0
 
     def put(self, key: Hashable, value: Value) -> None:
         """Keep `value` unless it is already kept or alone exceeds the budget."""
