@@ -31,6 +31,7 @@ from iceledger.tables import (
     FOIA_REMOVAL_LINKS,
     FOIA_STAYS,
     FOIA_STINTS,
+    FAMILY_FACILITY_WORDS,
     SOURCES,
     key_dates,
 )
@@ -330,6 +331,34 @@ def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
     """)
     con.execute("DROP TABLE _derive_arrest_clusters")
     con.execute("DROP TABLE _derive_arrest_episodes")
+    _date_previous_episodes(con)
+
+
+def _date_previous_episodes(con: duckdb.DuckDBPyConnection) -> None:
+    # Re-arrests: each episode's previous episode of the same person in the release, at any time
+    # before it. One person's episodes are more than 24 hours apart, so time alone orders them.
+    # Most people are arrested once: only the episodes that have a previous one are carried.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _derive_previous_episodes AS
+        SELECT row_key, previous FROM (
+            SELECT rowid AS row_key, lag(apprehension_date) OVER (
+                PARTITION BY release, person_id ORDER BY apprehension_date) AS previous
+            FROM {FOIA_ARRESTS}
+            WHERE NOT is_duplicate AND person_id IS NOT NULL AND apprehension_date IS NOT NULL)
+        WHERE previous IS NOT NULL
+    """)
+    _ensure_columns(con, FOIA_ARRESTS, {"previous_episode_date": "TIMESTAMP"})
+    con.execute(f"""
+        UPDATE {FOIA_ARRESTS} SET previous_episode_date = NULL
+        WHERE previous_episode_date IS NOT NULL
+          AND rowid NOT IN (SELECT row_key FROM _derive_previous_episodes)
+    """)
+    con.execute(f"""
+        UPDATE {FOIA_ARRESTS} AS a SET previous_episode_date = p.previous
+        FROM _derive_previous_episodes p
+        WHERE a.rowid = p.row_key AND a.previous_episode_date IS DISTINCT FROM p.previous
+    """)
+    con.execute("DROP TABLE _derive_previous_episodes")
 
 
 def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
@@ -346,9 +375,10 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
         WITH stays AS (
             SELECT stay_id, max(stay_book_out) AS stay_book_out, count(*) AS n_stints,
                    min(stint_order) & 4294967295 AS first_row,
-                   arg_max(stay_release_reason, stint_order) AS stay_release_reason
-            FROM (SELECT stay_id, stay_book_out, stay_release_reason,
-                         {_stint_order()} AS stint_order
+                   arg_max(stay_release_reason, stint_order) AS stay_release_reason,
+                   {_person_facts()}
+            FROM (SELECT stay_id, stay_book_out, stay_release_reason, book_in,
+                         {_person_fact_columns(con)}, {_stint_order()} AS stint_order
                   FROM {FOIA_STINTS} WHERE stay_id IS NOT NULL AND NOT is_duplicate)
             GROUP BY stay_id
         ), ended AS (
@@ -365,9 +395,42 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
                CASE WHEN NOT censored OR end_time > stay_book_in
                     THEN epoch(end_time - stay_book_in) / 86400.0 END AS length_days,
                stay_release_reason, criminality, msc_crime_class, aor, aor_code,
-               first_facility_code, n_stints, citizenship_country, gender
+               first_facility_code, n_stints, citizenship_country, gender,
+               {", ".join(PERSON_FACTS)}
         FROM ended
     """)
+
+
+# What a stay says of its person and case, taken once here from its stints so that the metrics
+# read one row per stay (docs/methodology.md, "Stints and stays").
+PERSON_FACTS = ("entry_date", "birth_date", "birth_year", "case_status", "family_facility")
+# The stint columns they are made from, with their types.
+_FACT_SOURCES = {"entry_date": "DATE", "birth_date": "DATE", "birth_year": "INTEGER",
+                 "case_status": "VARCHAR", "facility_name": "VARCHAR"}
+
+
+def _person_fact_columns(con: duckdb.DuckDBPyConnection) -> str:
+    """The stint columns the person facts read, typed; NULL where the stints lack one (a layout
+    without it): their stays then have none."""
+    have = set(con.table(FOIA_STINTS).columns)
+    return ", ".join(f"CAST({c if c in have else 'NULL'} AS {kind}) AS {c}"
+                     for c, kind in _FACT_SOURCES.items())
+
+
+def _person_facts() -> str:
+    """Per stay: entry and birth, the greatest recorded (the person's, the same on every stint);
+    the case status of the latest-booked stint that records one (it changes as the case goes
+    on); whether any stint was in a family residential facility, NULL when none names its
+    facility."""
+    family = " OR ".join(f"contains(upper(facility_name), '{word}')"
+                         for word in FAMILY_FACILITY_WORDS)
+    return (
+        "max(entry_date) AS entry_date, max(birth_date) AS birth_date, "
+        "max(birth_year) AS birth_year, "
+        "arg_max(case_status, stint_order) "
+        "FILTER (case_status IS NOT NULL AND book_in IS NOT NULL) AS case_status, "
+        f"bool_or({family}) AS family_facility"
+    )
 
 
 def _flag_stints(con: duckdb.DuckDBPyConnection) -> None:
