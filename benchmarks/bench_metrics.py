@@ -197,6 +197,7 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
         "arrest_record_id": arrest_ids.slice(0, linked), "stay_id": stay_ids.slice(0, linked),
         "days_from_arrest": pa.array((book_in[:linked] - arrest_time[:linked]) / 86_400.0),
         "apprehension_date": timestamps(arrest_time[:linked]),
+        "entry_date": entry_date.slice(0, linked),
     })
     # In arrest order, as foia_derived writes them.
     links = links.take(pa.array(np.argsort(arrest_time[:linked], kind="stable")))

@@ -380,6 +380,16 @@ def test_links_are_one_to_one_and_conflicts_go_to_the_smallest_gap_then_earlier_
     assert summary.arrest_stay_links == 3
 
 
+def test_a_link_carries_its_stays_entry_date():
+    con = warehouse(arrests=[arrest("p1", T0), arrest("p2", T0)])
+    _table(con, "foia_stints", PERSON_SCHEMA, [
+        stint("p1", T0 + D, entry_date=date(2010, 1, 1)), stint("p2", T0 + D)],
+        "SYNTHETIC_test_Detention-Stints.xlsx")
+    rebuild_derived(con)
+    assert con.execute("SELECT arrest_record_id, entry_date FROM foia_arrest_stay_links "
+                       "ORDER BY 1").fetchall() == [("a1", date(2010, 1, 1)), ("a2", None)]
+
+
 def test_duplicate_arrests_are_never_linked():
     con = warehouse(arrests=[arrest("p1", T0), arrest("p1", T0 + 20 * H)],
                     stints=[stint("p1", T0 + 21 * H)])

@@ -482,20 +482,20 @@ ENTRY_DATE = ("entry_date",)
 def _long_term_population(backend: ibis.BaseBackend, params: MetricParams):
     """Book-ins, and arrests through the stay they led to, with `action` naming which."""
     require_stay_facts(backend, ENTRY_DATE, ENTRY_DATE)
+    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
+    require_derived(links, FOIA_ARREST_STAY_LINKS, ENTRY_DATE)
     stays, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
     arrests_rows, arrest_days = arrests(backend, params)
-    entered = source_table(backend, FOIA_STAYS).select("stay_id", "entry_date")
-    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
-    linked = links.join(entered, links.stay_id == entered.stay_id).select(
-        record_id=links.arrest_record_id, entry_date=entered.entry_date
-    )
+    linked = links.select(record_id=links.arrest_record_id, entry_date=links.entry_date)
     arrests_rows = arrests_rows.left_join(linked, "record_id")
     columns = ("date", "entry_date", *params.by)
     rows = ibis.union(
         arrests_rows.select(*columns, action=ibis.literal("arrests")),
         stays.select(*columns, action=ibis.literal("book_ins")),
     )
-    require_values(rows, "an entry date", rows.entry_date.notnull())
+    # A book-in with an entry date settles it without joining the arrests to their stays.
+    if not any_row(stays.filter(stays.entry_date.notnull())):
+        require_values(rows, "an entry date", rows.entry_date.notnull())
     return rows, sorted(set(covered_days(windows, params)) | set(arrest_days))
 
 

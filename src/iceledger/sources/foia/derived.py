@@ -488,9 +488,11 @@ def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
     _match_one_to_one(con)
     con.execute(f"""
         CREATE OR REPLACE TABLE {FOIA_ARREST_STAY_LINKS} AS
-        SELECT left_id AS arrest_record_id, right_id AS stay_id, gap_days AS days_from_arrest,
-               left_time AS apprehension_date
-        FROM _derive_matched
+        SELECT m.left_id AS arrest_record_id, m.right_id AS stay_id,
+               m.gap_days AS days_from_arrest, m.left_time AS apprehension_date,
+               -- the person's entry date, which arrests lack: what long-term residence reads
+               s.entry_date
+        FROM _derive_matched m JOIN {FOIA_STAYS} s ON s.rowid = m.right_key
         -- in arrest order: a question about a period then reads only its part of the links
         -- (DuckDB skips row groups by their least and greatest apprehension_date)
         ORDER BY apprehension_date
