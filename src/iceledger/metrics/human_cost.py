@@ -1038,10 +1038,13 @@ def _identity_population(backend: ibis.BaseBackend, params: MetricParams):
     people = rows.filter(rows.person_id.notnull())
     # Two or more different values: the least and the greatest differ (cheaper than counting
     # distinct values).
+    conflicts = [f"{field}_conflicts" for field in IDENTITY_FIELDS]
     per_person = people.group_by(["release", "person_id"]).aggregate(
         **{f"{field}_conflicts": people[field].min() != people[field].max()
            for field in IDENTITY_FIELDS}
     )
+    # Only the few people with a conflict are joined back; the rest match none (no conflict).
+    per_person = per_person.filter(ibis.or_(*(per_person[c] for c in conflicts)))
     rows = rows.left_join(per_person, ["release", "person_id"]).drop(
         "release_right", "person_id_right"
     )
