@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import ibis
 import ibis.expr.types as ir
@@ -127,23 +127,17 @@ def require_columns(table: ir.Table, name: str, columns: tuple[str, ...]) -> Non
 
 def require_values(rows: ir.Table, what: str, recorded: ir.BooleanValue) -> None:
     """Refuse when the period holds records but none of them holds the value needed."""
-    require_found(rows.filter(recorded), rows, what)
-
-
-def any_row(rows: ir.Table) -> bool:
-    # One row settles it, and DuckDB stops at the first it finds.
-    return rows.select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows > 0
-
-
-def require_found(holding: ir.Table, rows: ir.Table, what: str) -> None:
-    """Refuse when `rows` (the period's records) has records but `holding` (those of them that
-    hold `what`) has none."""
-    if any_row(holding):
+    if any_row(rows.filter(recorded)):
         return
     records = rows.count().to_pyarrow().as_py()
     if records:
         raise NotMeasurable(f"none of the period's {records} records holds {what} (redacted or "
                             f"blank)")
+
+
+def any_row(rows: ir.Table) -> bool:
+    # One row settles it, and DuckDB stops at the first it finds.
+    return rows.select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows > 0
 
 
 # --- shares of records ---------------------------------------------------------------------------
