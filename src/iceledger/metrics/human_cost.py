@@ -953,14 +953,23 @@ REARREST_SHARES = (
 def _rearrests_monthly(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     by = list(params.by)
     rows, _days = _rearrest_population(backend, params)
+    rows = rows.mutate(month=rows.date.truncate("M"))
     repeat = rows.previous_episode_date.notnull()
-    monthly = rows.group_by([rows.date.truncate("M").name("month"), *by]).aggregate(
+    counted = rows.group_by(["month", *by]).aggregate(
         arrests=_.count(),
         arrests_with_identifier=rows.person_id.count(),
         repeat_arrests=repeat.cast("int64").sum(),
-        people_rearrested=rows.person_id.nunique(where=repeat),
         mean_days_since_previous_arrest=rows.days_since_previous.mean(),
     )
+    # Distinct people among the repeats alone: a distinct count filtered inside the grouping
+    # above would hash every arrest's identifier.
+    repeats = rows.filter(repeat)
+    people = repeats.group_by(["month", *by]).aggregate(
+        people_rearrested=repeats.person_id.nunique()
+    )
+    monthly = counted.left_join(
+        people, [counted[k].identical_to(people[k]) for k in ["month", *by]]
+    ).select(counted, people_rearrested=people.people_rearrested.fill_null(0))
     share, low, high = share_with_interval(monthly.repeat_arrests, monthly.arrests_with_identifier)
     return monthly.select(
         "month",
