@@ -192,12 +192,14 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
         "gender": labels(("Male", "Female"), extra.integers(0, 2, n_arrests)),
         # Derived: every person here is arrested once, so no episode has a previous one.
         "previous_episode_date": pa.nulls(n_arrests, pa.timestamp("us")),
+        # Derived: the entry date of the stay an arrest led to (the first `linked` arrests).
+        "stay_entry_date": pa.concat_arrays([entry_date.slice(0, linked),
+                                             pa.nulls(n_arrests - linked, pa.date32())]),
     })
     links = pa.table({
         "arrest_record_id": arrest_ids.slice(0, linked), "stay_id": stay_ids.slice(0, linked),
         "days_from_arrest": pa.array((book_in[:linked] - arrest_time[:linked]) / 86_400.0),
         "apprehension_date": timestamps(arrest_time[:linked]),
-        "entry_date": entry_date.slice(0, linked),
     })
     # In arrest order, as foia_derived writes them.
     links = links.take(pa.array(np.argsort(arrest_time[:linked], kind="stable")))

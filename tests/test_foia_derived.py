@@ -380,14 +380,21 @@ def test_links_are_one_to_one_and_conflicts_go_to_the_smallest_gap_then_earlier_
     assert summary.arrest_stay_links == 3
 
 
-def test_a_link_carries_its_stays_entry_date():
-    con = warehouse(arrests=[arrest("p1", T0), arrest("p2", T0)])
+def test_an_arrest_carries_the_entry_date_of_the_stay_it_is_linked_to():
+    con = warehouse(arrests=[arrest("p1", T0), arrest("p2", T0), arrest("p3", T0)])
     _table(con, "foia_stints", PERSON_SCHEMA, [
-        stint("p1", T0 + D, entry_date=date(2010, 1, 1)), stint("p2", T0 + D)],
+        stint("p1", T0 + D, entry_date=date(2010, 1, 1)), stint("p2", T0 + D),
+        stint("p3", T0 + 30 * D, entry_date=date(2011, 1, 1))],
         "SYNTHETIC_test_Detention-Stints.xlsx")
     rebuild_derived(con)
-    assert con.execute("SELECT arrest_record_id, entry_date FROM foia_arrest_stay_links "
-                       "ORDER BY 1").fetchall() == [("a1", date(2010, 1, 1)), ("a2", None)]
+    # a2's stay has no entry date; a3's stay is too late to be linked.
+    entries = "SELECT record_id, stay_entry_date FROM foia_arrests ORDER BY record_id"
+    assert con.execute(entries).fetchall() == [
+        ("a1", date(2010, 1, 1)), ("a2", None), ("a3", None)]
+    # Without stints there are no links, and no arrest keeps an entry date from before.
+    con.execute("DROP TABLE foia_stints")
+    rebuild_derived(con)
+    assert con.execute(entries).fetchall() == [("a1", None), ("a2", None), ("a3", None)]
 
 
 def test_duplicate_arrests_are_never_linked():

@@ -133,7 +133,8 @@ _DECLARED = (
           _columns(_FOIA_PROVENANCE + ", apprehension_date TIMESTAMP, aor VARCHAR, "
                    "aor_code VARCHAR, apprehension_method VARCHAR, arrest_setting VARCHAR, "
                    "criminality VARCHAR, person_id VARCHAR, episode_id VARCHAR, "
-                   "is_duplicate BOOLEAN, previous_episode_date TIMESTAMP"),
+                   "is_duplicate BOOLEAN, previous_episode_date TIMESTAMP, "
+                   "stay_entry_date DATE"),
           key_date="apprehension_date"),
     Table(FOIA_STINTS, "foia", "detention stints: one row per placement in one facility",
           _columns(_FOIA_PROVENANCE + ", stay_book_in TIMESTAMP, book_in TIMESTAMP, "
@@ -180,7 +181,7 @@ _DECLARED = (
           derived_from=FOIA_STINTS),
     Table(FOIA_ARREST_STAY_LINKS, "foia derived", "each arrest's detention stay, one to one",
           _columns("arrest_record_id VARCHAR, stay_id VARCHAR, days_from_arrest DOUBLE, "
-                   "apprehension_date TIMESTAMP, entry_date DATE"), key_date="apprehension_date"),
+                   "apprehension_date TIMESTAMP"), key_date="apprehension_date"),
     Table(FOIA_REMOVAL_LINKS, "foia derived", "each removal's stay and arrest",
           _columns("removal_record_id VARCHAR, stay_id VARCHAR, arrest_record_id VARCHAR")),
     Table(FOIA_RELEASES, "foia derived", "each release's coverage (the censoring date)",

@@ -476,18 +476,17 @@ ENTRY_DATE = ("entry_date",)
 def _long_term_population(backend: ibis.BaseBackend, params: MetricParams):
     """Book-ins, and arrests through the stay they led to, with `action` naming which."""
     require_stay_facts(backend, ENTRY_DATE, ENTRY_DATE)
-    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
-    require_derived(links, FOIA_ARREST_STAY_LINKS, ENTRY_DATE)
+    require_derived(source_table(backend, FOIA_ARRESTS), FOIA_ARRESTS, ("stay_entry_date",))
     stays, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
     arrests_rows, arrest_days = arrests(backend, params)
-    linked = links.select(record_id=links.arrest_record_id, entry_date=links.entry_date)
-    arrests_rows = arrests_rows.left_join(linked, "record_id")
+    # The derive writes on each arrest the entry date of the stay it led to.
+    arrests_rows = arrests_rows.mutate(entry_date=arrests_rows.stay_entry_date)
     columns = ("date", "entry_date", *params.by)
     rows = ibis.union(
         arrests_rows.select(*columns, action=ibis.literal("arrests")),
         stays.select(*columns, action=ibis.literal("book_ins")),
     )
-    # A book-in with an entry date settles it without joining the arrests to their stays.
+    # A book-in with an entry date settles it before any arrest is read.
     if not any_row(stays.filter(stays.entry_date.notnull())):
         require_values(rows, "an entry date", rows.entry_date.notnull())
     return rows, sorted(set(covered_days(windows, params)) | set(arrest_days))

@@ -143,6 +143,9 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
         else:
             summary.notes.append(f"{FOIA_ARREST_STAY_LINKS} not derived (needs arrests and stints)")
             con.execute(f"DROP TABLE IF EXISTS {FOIA_ARREST_STAY_LINKS}")
+            if FOIA_ARRESTS in present:
+                _date_arrest_entries(con, "SELECT NULL::BIGINT AS row_key, "
+                                          "NULL::DATE AS entry_date WHERE false")
         if {FOIA_REMOVALS, FOIA_STINTS} <= present:
             _timed(summary, "removal links", _link_removals, con, FOIA_ARRESTS in present)
         else:
@@ -489,15 +492,36 @@ def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE {FOIA_ARREST_STAY_LINKS} AS
         SELECT m.left_id AS arrest_record_id, m.right_id AS stay_id,
-               m.gap_days AS days_from_arrest, m.left_time AS apprehension_date,
-               -- the person's entry date, which arrests lack: what long-term residence reads
-               s.entry_date
-        FROM _derive_matched m JOIN {FOIA_STAYS} s ON s.rowid = m.right_key
+               m.gap_days AS days_from_arrest, m.left_time AS apprehension_date
+        FROM _derive_matched m
         -- in arrest order: a question about a period then reads only its part of the links
         -- (DuckDB skips row groups by their least and greatest apprehension_date)
         ORDER BY apprehension_date
     """)
+    _date_arrest_entries(con, f"""
+        SELECT m.left_key AS row_key, s.entry_date
+        FROM _derive_matched m JOIN {FOIA_STAYS} s ON s.rowid = m.right_key
+        WHERE s.entry_date IS NOT NULL""")
     con.execute("DROP TABLE _derive_matched")
+
+
+def _date_arrest_entries(con: duckdb.DuckDBPyConnection, entries: str) -> None:
+    """Write on each arrest the entry date of the stay it is linked to (`entries`: row_key, the
+    arrest's rowid, and entry_date), which the arrest records lack: what long-term residence
+    reads of arrests. Written only where it changes; NULL on the others."""
+    _ensure_columns(con, FOIA_ARRESTS, {"stay_entry_date": "DATE"})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _derive_arrest_entries AS {entries}")
+    con.execute(f"""
+        UPDATE {FOIA_ARRESTS} SET stay_entry_date = NULL
+        WHERE stay_entry_date IS NOT NULL
+          AND rowid NOT IN (SELECT row_key FROM _derive_arrest_entries)
+    """)
+    con.execute(f"""
+        UPDATE {FOIA_ARRESTS} AS a SET stay_entry_date = e.entry_date
+        FROM _derive_arrest_entries e
+        WHERE a.rowid = e.row_key AND a.stay_entry_date IS DISTINCT FROM e.entry_date
+    """)
+    con.execute("DROP TABLE _derive_arrest_entries")
 
 
 def _link_removals(con: duckdb.DuckDBPyConnection, arrests_present: bool) -> None:
