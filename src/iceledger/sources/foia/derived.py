@@ -45,6 +45,7 @@ from iceledger.warehouse import (
 PLACEHOLDER_CHECK = "placeholder_identifiers"
 
 EPISODE_HOURS = 24
+STAY_ENTRY_DATE = "stay_entry_date"
 REPROCESSED_METHOD = "ERO Reprocessed Arrest"
 # A removal ends a stay when it departs from 5 days before to 10 days after the stay's book-out.
 REMOVAL_DAYS_BEFORE, REMOVAL_DAYS_AFTER = 5, 10
@@ -143,9 +144,9 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
         else:
             summary.notes.append(f"{FOIA_ARREST_STAY_LINKS} not derived (needs arrests and stints)")
             con.execute(f"DROP TABLE IF EXISTS {FOIA_ARREST_STAY_LINKS}")
-            if FOIA_ARRESTS in present:
-                _date_arrest_entries(con, "SELECT NULL::BIGINT AS row_key, "
-                                          "NULL::DATE AS entry_date WHERE false")
+            if FOIA_ARRESTS in present:  # no arrest is linked to a stay
+                _write_arrest_column(con, STAY_ENTRY_DATE, "DATE", "SELECT NULL::BIGINT AS "
+                                     "row_key, NULL::DATE AS value WHERE false")
         if {FOIA_REMOVALS, FOIA_STINTS} <= present:
             _timed(summary, "removal links", _link_removals, con, FOIA_ARRESTS in present)
         else:
@@ -341,27 +342,31 @@ def _date_previous_episodes(con: duckdb.DuckDBPyConnection) -> None:
     # Re-arrests: each episode's previous episode of the same person in the release, at any time
     # before it. One person's episodes are more than 24 hours apart, so time alone orders them.
     # Most people are arrested once: only the episodes that have a previous one are carried.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _derive_previous_episodes AS
-        SELECT row_key, previous FROM (
+    _write_arrest_column(con, "previous_episode_date", "TIMESTAMP", f"""
+        SELECT row_key, value FROM (
             SELECT rowid AS row_key, lag(apprehension_date) OVER (
-                PARTITION BY release, person_id ORDER BY apprehension_date) AS previous
+                PARTITION BY release, person_id ORDER BY apprehension_date) AS value
             FROM {FOIA_ARRESTS}
             WHERE NOT is_duplicate AND person_id IS NOT NULL AND apprehension_date IS NOT NULL)
-        WHERE previous IS NOT NULL
-    """)
-    _ensure_columns(con, FOIA_ARRESTS, {"previous_episode_date": "TIMESTAMP"})
+        WHERE value IS NOT NULL""")
+
+
+def _write_arrest_column(con: duckdb.DuckDBPyConnection, column: str, sql_type: str,
+                         values: str) -> None:
+    """Set a derived column of the arrests to `values` (a query of row_key, the arrest's rowid,
+    and value) and to NULL on every other arrest, writing only the rows where it changes."""
+    _ensure_columns(con, FOIA_ARRESTS, {column: sql_type})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _derive_arrest_values AS {values}")
     con.execute(f"""
-        UPDATE {FOIA_ARRESTS} SET previous_episode_date = NULL
-        WHERE previous_episode_date IS NOT NULL
-          AND rowid NOT IN (SELECT row_key FROM _derive_previous_episodes)
+        UPDATE {FOIA_ARRESTS} SET "{column}" = NULL
+        WHERE "{column}" IS NOT NULL AND rowid NOT IN (SELECT row_key FROM _derive_arrest_values)
     """)
     con.execute(f"""
-        UPDATE {FOIA_ARRESTS} AS a SET previous_episode_date = p.previous
-        FROM _derive_previous_episodes p
-        WHERE a.rowid = p.row_key AND a.previous_episode_date IS DISTINCT FROM p.previous
+        UPDATE {FOIA_ARRESTS} AS a SET "{column}" = v.value
+        FROM _derive_arrest_values v
+        WHERE a.rowid = v.row_key AND a."{column}" IS DISTINCT FROM v.value
     """)
-    con.execute("DROP TABLE _derive_previous_episodes")
+    con.execute("DROP TABLE _derive_arrest_values")
 
 
 def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
@@ -498,30 +503,13 @@ def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
         -- (DuckDB skips row groups by their least and greatest apprehension_date)
         ORDER BY apprehension_date
     """)
-    _date_arrest_entries(con, f"""
-        SELECT m.left_key AS row_key, s.entry_date
+    # Each linked arrest takes its stay's entry date, which the arrest records lack: what
+    # long-term residence reads of arrests.
+    _write_arrest_column(con, STAY_ENTRY_DATE, "DATE", f"""
+        SELECT m.left_key AS row_key, s.entry_date AS value
         FROM _derive_matched m JOIN {FOIA_STAYS} s ON s.rowid = m.right_key
         WHERE s.entry_date IS NOT NULL""")
     con.execute("DROP TABLE _derive_matched")
-
-
-def _date_arrest_entries(con: duckdb.DuckDBPyConnection, entries: str) -> None:
-    """Write on each arrest the entry date of the stay it is linked to (`entries`: row_key, the
-    arrest's rowid, and entry_date), which the arrest records lack: what long-term residence
-    reads of arrests. Written only where it changes; NULL on the others."""
-    _ensure_columns(con, FOIA_ARRESTS, {"stay_entry_date": "DATE"})
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _derive_arrest_entries AS {entries}")
-    con.execute(f"""
-        UPDATE {FOIA_ARRESTS} SET stay_entry_date = NULL
-        WHERE stay_entry_date IS NOT NULL
-          AND rowid NOT IN (SELECT row_key FROM _derive_arrest_entries)
-    """)
-    con.execute(f"""
-        UPDATE {FOIA_ARRESTS} AS a SET stay_entry_date = e.entry_date
-        FROM _derive_arrest_entries e
-        WHERE a.rowid = e.row_key AND a.stay_entry_date IS DISTINCT FROM e.entry_date
-    """)
-    con.execute("DROP TABLE _derive_arrest_entries")
 
 
 def _link_removals(con: duckdb.DuckDBPyConnection, arrests_present: bool) -> None:
