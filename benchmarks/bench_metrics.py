@@ -144,6 +144,15 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
     entry_date = pa.array((book_in // 86_400 - extra.integers(0, 30 * 365, n_stays))
                           .astype("datetime64[D]"))
     case_status = labels(CASE_STATUSES, extra.integers(0, len(CASE_STATUSES), n_stays))
+    # The same per stay, as the derive carries them (every stint of a stay records them).
+    family = np.array([name.startswith("FAMILY") for name in _facility_names()])
+    for column, values in (
+        ("entry_date", entry_date), ("birth_date", pa.nulls(n_stays, pa.date32())),
+        ("birth_year", birth_year.cast(pa.int32())), ("case_status", case_status),
+        ("family_facility", pa.array(family[facility]
+                                     | (split & family[(facility + 1) % FACILITIES]))),
+    ):
+        stays = stays.append_column(column, values)
     stints = pa.table({
         "record_id": ids("stint-", len(rows)), "release": release_names.take(rows),
         "stay_id": stay_ids.take(rows), "person_id": person_ids.take(rows),
@@ -182,6 +191,11 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
         "is_duplicate": pa.array(rng.random(n_arrests) < 0.05),
         "birth_year": pa.array(extra.integers(1945, 2012, n_arrests)),
         "gender": labels(("Male", "Female"), extra.integers(0, 2, n_arrests)),
+        # Derived: every person here is arrested once, so no episode has a previous one.
+        "previous_episode_date": pa.nulls(n_arrests, pa.timestamp("us")),
+        # Derived: the entry date of the stay an arrest led to (the first `linked` arrests).
+        "stay_entry_date": pa.concat_arrays([entry_date.slice(0, linked),
+                                             pa.nulls(n_arrests - linked, pa.date32())]),
     })
     links = pa.table({
         "arrest_record_id": arrest_ids.slice(0, linked), "stay_id": stay_ids.slice(0, linked),

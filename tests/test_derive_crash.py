@@ -28,7 +28,10 @@ from iceledger.synth.releases import generate_release
 from iceledger.warehouse import Warehouse
 
 COMPARED = ("arrests_per_day", "book_ins_per_day", "removals_per_day", "arrest_outcomes",
-            "length_of_stay")
+            "length_of_stay",
+            # Read the person facts the derive carries on each stay, and previous arrests.
+            "long_term_residents", "book_in_ages", "family_facility_stays",
+            "detained_not_removable", "repeat_arrests")
 
 
 @pytest.fixture(scope="module")

@@ -170,6 +170,37 @@ def test_identifiers_link_only_within_one_release():
     assert episodes(con) == [("a1", "a1", False), ("a2", "a2", False)]
 
 
+def previous_episodes(con) -> list[tuple]:
+    return con.execute("SELECT record_id, previous_episode_date FROM foia_arrests "
+                       "ORDER BY source_row").fetchall()
+
+
+def test_each_episode_is_dated_by_the_previous_episode_of_its_person_in_the_release():
+    con = warehouse(arrests=[
+        arrest("p1", T0 + 40 * D), arrest("p1", T0), arrest("p1", T0 + 2 * H),
+        arrest("p1", T0 + 90 * D), arrest("p1", T0 + 90 * D, release="2025-07-28"),
+        arrest("p2", T0 + D), arrest(None, T0 + 5 * D), arrest(None, T0 + 6 * D),
+        arrest("p1", None),
+    ])
+    rebuild_derived(con)
+    # a3 is a duplicate of a2's episode: neither previous nor dated; the release's p1 (a5) and
+    # people without identifier or date have no previous episode.
+    assert previous_episodes(con) == [
+        ("a1", T0), ("a2", None), ("a3", None), ("a4", T0 + 40 * D), ("a5", None),
+        ("a6", None), ("a7", None), ("a8", None), ("a9", None)]
+
+
+def test_a_rebuild_dates_previous_episodes_anew():
+    con = warehouse(arrests=[arrest("p1", T0), arrest("p1", T0 + 3 * D)])
+    rebuild_derived(con)
+    con.execute("DELETE FROM foia_arrests WHERE record_id = 'a1'")
+    con.execute("INSERT INTO foia_arrests BY NAME SELECT 'a3' AS record_id, release, person_id, "
+                "apprehension_date + INTERVAL 9 DAYS AS apprehension_date, apprehension_method, "
+                "source_file, source_sheet, 10 AS source_row FROM foia_arrests")
+    rebuild_derived(con)
+    assert previous_episodes(con) == [("a2", None), ("a3", T0 + 3 * D)]
+
+
 # --- stints and stays ----------------------------------------------------------------------
 
 
@@ -267,6 +298,52 @@ def test_stints_without_identifier_or_stay_book_in_are_counted_not_lost():
     assert any("no identifier" in note for note in summary.notes)
 
 
+PERSON_SCHEMA = pa.schema([*STINT_SCHEMA, ("entry_date", pa.date32()),
+                           ("birth_date", pa.date32()), ("birth_year", pa.int32()),
+                           ("case_status", pa.string()), ("facility_name", pa.string())])
+
+
+def test_a_stay_carries_its_person_facts_from_its_stints():
+    d = datetime(2025, 2, 1, 8)
+    con = duckdb.connect()
+    _table(con, "foia_stints", PERSON_SCHEMA, [
+        # p1: entry and birth the greatest recorded; case status from the latest-booked stint
+        # that records one, passing over the one with no book-in time; a family facility.
+        stint("p1", d, d, facility="FAC1", entry_date=date(2010, 1, 1), birth_year=1990,
+              case_status="ACTIVE", facility_name="SOUTH TEXAS FAM RESIDENTIAL CENTER"),
+        stint("p1", d, d + 3 * D, facility="FAC2", entry_date=date(2012, 5, 1),
+              birth_date=date(1990, 6, 1), case_status="B-Relief Granted",
+              facility_name="SYNTHETIC COUNTY JAIL"),
+        stint("p1", d, d + 5 * D, facility="FAC3"),
+        stint("p1", d, None, facility="FAC4", case_status="NO BOOK-IN"),
+        # p2: a family facility however spelled; no case status anywhere.
+        stint("p2", d, facility_name="Berks County Family Shelter"),
+        # p3: no family facility; the same-day re-booking (a duplicate) says nothing.
+        stint("p3", d, facility_name="SYNTHETIC COUNTY JAIL", case_status="ACTIVE"),
+        stint("p3", d, d + 2 * H, facility_name="FAMILY SHELTER", case_status="DUPLICATE",
+              entry_date=date(2020, 1, 1)),
+        # p4: no stint names its facility.
+        stint("p4", d),
+    ], "SYNTHETIC_test_Detention-Stints.xlsx")
+    con.execute("UPDATE foia_stints SET book_in = NULL WHERE facility_code = 'FAC4'")
+    rebuild_derived(con)
+    assert con.execute("""
+        SELECT person_id, entry_date, birth_date, birth_year, case_status, family_facility
+        FROM foia_stays ORDER BY person_id""").fetchall() == [
+        ("p1", date(2012, 5, 1), date(1990, 6, 1), 1990, "B-Relief Granted", True),
+        ("p2", None, None, None, None, True),
+        ("p3", None, None, None, "ACTIVE", False),
+        ("p4", None, None, None, None, None),
+    ]
+
+
+def test_stints_of_a_layout_without_person_facts_give_stays_none():
+    con = warehouse(stints=[stint("p1", T0)])
+    rebuild_derived(con)
+    assert con.execute("SELECT entry_date, birth_date, birth_year, case_status, family_facility "
+                       "FROM foia_stays").fetchall() == [(None, None, None, None, None)]
+
+
 # --- arrest -> stay links ------------------------------------------------------------------
 
 
@@ -313,6 +390,23 @@ def test_links_are_one_to_one_and_conflicts_go_to_the_smallest_gap_then_earlier_
                           "a4": (stay_id("p2", T0 + 2 * D), -0.5),
                           "a3": (stay_id("p2", T0 + 6 * D), 6.0)}
     assert summary.arrest_stay_links == 3
+
+
+def test_an_arrest_carries_the_entry_date_of_the_stay_it_is_linked_to():
+    con = warehouse(arrests=[arrest("p1", T0), arrest("p2", T0), arrest("p3", T0)])
+    _table(con, "foia_stints", PERSON_SCHEMA, [
+        stint("p1", T0 + D, entry_date=date(2010, 1, 1)), stint("p2", T0 + D),
+        stint("p3", T0 + 30 * D, entry_date=date(2011, 1, 1))],
+        "SYNTHETIC_test_Detention-Stints.xlsx")
+    rebuild_derived(con)
+    # a2's stay has no entry date; a3's stay is too late to be linked.
+    entries = "SELECT record_id, stay_entry_date FROM foia_arrests ORDER BY record_id"
+    assert con.execute(entries).fetchall() == [
+        ("a1", date(2010, 1, 1)), ("a2", None), ("a3", None)]
+    # Without stints there are no links, and no arrest keeps an entry date from before.
+    con.execute("DROP TABLE foia_stints")
+    rebuild_derived(con)
+    assert con.execute(entries).fetchall() == [("a1", None), ("a2", None), ("a3", None)]
 
 
 def test_duplicate_arrests_are_never_linked():

@@ -46,6 +46,11 @@ def test_an_equal_small_query_runs_once_and_a_large_one_every_time(tmp_path, mon
         assert numbers.filter(numbers.n < 4).aggregate(total=numbers.n.sum()).to_pyarrow(
         ).to_pylist() == [{"total": 6}]
         assert len(ran) == 5
+
+        # A scalar (a count a capability check asks for) is kept too, though it has no buffers.
+        for _ in range(2):
+            assert backend.table("numbers").n.max().to_pyarrow().as_py() == 99_999
+        assert len(ran) == 6
     finally:
         backend.disconnect()
 

@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from iceledger.errors import IceledgerError
 from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.targeting import Z_95
@@ -429,3 +430,18 @@ def test_what_the_bare_records_can_still_say(bare_backend):
     assert totals(compute("family_facility_stays", bare_backend)) == {("family_facility",): (6, 2)}
     assert totals(compute("identification_quality", bare_backend), "release")[
         ("no_identifier", RELEASE)] == (8, 8)
+
+
+@pytest.mark.parametrize("name", ["long_term_residents", "book_in_ages", "family_facility_stays",
+                                  "detained_not_removable"])
+def test_stays_derived_before_they_carried_person_facts_ask_for_a_derive(tmp_path, name):
+    path = tmp_path / "w.duckdb"
+    _warehouse(path, pa.Table.from_pylist(ARRESTS, schema=ARREST_SCHEMA),
+               pa.Table.from_pylist(STINTS, schema=STINT_SCHEMA),
+               pa.Table.from_pylist(REMOVALS, schema=REMOVAL_SCHEMA)).disconnect()
+    with Warehouse(path).connect() as con:
+        for column in ("entry_date", "birth_date", "birth_year", "case_status",
+                       "family_facility"):
+            con.execute(f"ALTER TABLE foia_stays DROP COLUMN {column}")
+    with pytest.raises(IceledgerError, match="derived before it carried .* run `iceledger derive`"):
+        compute(name, duckdb_backend(path))

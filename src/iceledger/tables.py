@@ -110,6 +110,11 @@ ARREST_STAY_DAYS_BEFORE, ARREST_STAY_DAYS_AFTER = 5, 10
 # foia_encounters.days_to_arrest): the longest horizon the pipeline metrics ask about.
 ARREST_FOLLOW_UP_DAYS = 90
 
+# Words ICE's facility names use for family residential centres (e.g. "SOUTH TEXAS FAM
+# RESIDENTIAL CENTER", "BERKS COUNTY FAMILY SHELTER"), compared in upper case: a stay's
+# `family_facility` (FOIA_STAYS) is whether a stint's facility name contains one.
+FAMILY_FACILITY_WORDS = ("FAMILY", "FAM RESIDENTIAL")
+
 _FOIA_PROVENANCE = (
     "record_id VARCHAR, release VARCHAR, redacted VARCHAR[], unparsed VARCHAR[], "
     "is_exact_duplicate BOOLEAN, source_file VARCHAR, source_sheet VARCHAR, source_row BIGINT"
@@ -132,7 +137,9 @@ _DECLARED = (
           _columns(_FOIA_PROVENANCE + ", apprehension_date TIMESTAMP, aor VARCHAR, "
                    "aor_code VARCHAR, apprehension_method VARCHAR, arrest_setting VARCHAR, "
                    "criminality VARCHAR, person_id VARCHAR, episode_id VARCHAR, "
-                   "is_duplicate BOOLEAN"), key_date="apprehension_date"),
+                   "is_duplicate BOOLEAN, previous_episode_date TIMESTAMP, "
+                   "stay_entry_date DATE"),
+          key_date="apprehension_date"),
     Table(FOIA_STINTS, "foia", "detention stints: one row per placement in one facility",
           _columns(_FOIA_PROVENANCE + ", stay_book_in TIMESTAMP, book_in TIMESTAMP, "
                    "book_out TIMESTAMP, stay_book_out TIMESTAMP, facility_code VARCHAR, "
@@ -172,7 +179,10 @@ _DECLARED = (
                    "stay_book_in TIMESTAMP, stay_book_out TIMESTAMP, censored BOOLEAN, "
                    "end_time TIMESTAMP, length_days DOUBLE, stay_release_reason VARCHAR, "
                    "criminality VARCHAR, msc_crime_class VARCHAR, aor VARCHAR, "
-                   "first_facility_code VARCHAR, n_stints BIGINT"), key_date="stay_book_in",
+                   "first_facility_code VARCHAR, n_stints BIGINT, entry_date DATE, "
+                   "birth_date DATE, birth_year INTEGER, case_status VARCHAR, "
+                   "family_facility BOOLEAN"),
+          key_date="stay_book_in",
           derived_from=FOIA_STINTS),
     Table(FOIA_ARREST_STAY_LINKS, "foia derived", "each arrest's detention stay, one to one",
           _columns("arrest_record_id VARCHAR, stay_id VARCHAR, days_from_arrest DOUBLE, "

@@ -46,6 +46,7 @@ ANSWERS_KEPT = 512
 # most RESULTS_BYTES_KEPT (a server holds a backend per thread).
 RESULT_BYTES_KEPT = 256 * 2**10
 RESULTS_BYTES_KEPT = 4 * 2**20
+SCALAR_BYTES = 64
 
 
 class ReadOnlyWarehouse(IbisDuckDBBackend):
@@ -66,8 +67,7 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
         self._tables: dict[tuple, ir.Table] = {}
         self._compiled: OrderedDict[tuple, str] = OrderedDict()
         self._answers: OrderedDict[Hashable, object] = OrderedDict()
-        self._results: ByteBudgetLRU[pa.Table] = ByteBudgetLRU(
-            RESULTS_BYTES_KEPT, lambda result: result.nbytes)
+        self._results: ByteBudgetLRU = ByteBudgetLRU(RESULTS_BYTES_KEPT, result_bytes)
 
     def remembered(self, key: Hashable, answer: Callable[[], T]) -> T:
         """`answer()`, computed the first time `key` is asked for."""
@@ -97,14 +97,15 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
             self._compiled.popitem(last=False)
         return sql
 
-    def to_pyarrow(self, expr: ir.Expr, /, *, params=None, limit=None, **kwargs) -> pa.Table:
+    def to_pyarrow(self, expr: ir.Expr, /, *, params=None, limit=None, **kwargs):
+        """A table, column or scalar, as Ibis gives it; a small one kept for the next call."""
         if params or kwargs:
             return super().to_pyarrow(expr, params=params, limit=limit, **kwargs)
         key = (expr.op(), limit)
         result = self._results.get(key)
         if result is None:
             result = super().to_pyarrow(expr, limit=limit)
-            if result.nbytes <= RESULT_BYTES_KEPT:
+            if result_bytes(result) <= RESULT_BYTES_KEPT:
                 self._results.put(key, result)
         return result
 
@@ -112,6 +113,12 @@ class ReadOnlyWarehouse(IbisDuckDBBackend):
         """Drop the kept results, so that the next call of each query runs it (a benchmark
         timing queries, not the cache)."""
         self._results.clear()
+
+
+def result_bytes(result: pa.Table | pa.ChunkedArray | pa.Scalar) -> int:
+    """The bytes a query's result holds: its buffers for a table or column; a scalar, which has
+    no buffers of its own to measure, counted as one small row."""
+    return getattr(result, "nbytes", SCALAR_BYTES)
 
 
 def remembered(backend: ibis.BaseBackend, key: Hashable, answer: Callable[[], T]) -> T:

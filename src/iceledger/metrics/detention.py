@@ -32,6 +32,7 @@ from iceledger.metrics.registry import (
     Metric,
     MetricParams,
     Need,
+    NotServable,
     View,
     register,
 )
@@ -115,6 +116,14 @@ def source_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
             f"the warehouse has no table {name!r}; ingest the FOIA release or workbooks it comes "
             "from first (`iceledger ingest ...`)"
         ) from None
+
+
+def require_derived(table: ir.Table, name: str, columns: tuple[str, ...]) -> None:
+    """Refuse when the derive that wrote `table` predates its derived `columns`."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise NotServable(f"{name} was derived before it carried {', '.join(missing)}; run "
+                          "`iceledger derive`")
 
 
 def coverage(backend: ibis.BaseBackend) -> ir.Table:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import ibis
 import ibis.expr.types as ir
@@ -42,6 +42,7 @@ from iceledger.metrics.detention import (
     coverage,
     nights_held,
     owned,
+    require_derived,
     source_table,
     windows_of,
 )
@@ -80,6 +81,7 @@ from iceledger.tables import (
     FOIA_REMOVALS,
     FOIA_STAYS,
     FOIA_STINTS,
+    FAMILY_FACILITY_WORDS,
 )
 
 QUESTION = "human_cost"
@@ -91,9 +93,6 @@ SECONDS_PER_DAY = 86_400
 FLORES_DAYS = 20
 # How ICE's records spell the United States as a country of citizenship, compared in upper case.
 UNITED_STATES = ("UNITED STATES", "UNITED STATES OF AMERICA", "USA", "U.S.A.", "US")
-# Words ICE's facility names use for family residential centres (e.g. "SOUTH TEXAS FAM
-# RESIDENTIAL CENTER", "BERKS COUNTY FAMILY SHELTER"), compared in upper case.
-FAMILY_FACILITY_WORDS = ("FAMILY", "FAM RESIDENTIAL")
 NOT_REMOVABLE_STATUSES = ("relief granted", "proceedings terminated")
 # Identifier values that name nobody: a filler word, or one character repeated ("0000000").
 PLACEHOLDER_IDENTIFIERS = ("UNKNOWN", "NONE", "NULL", "N/A", "NA", "-", "0")
@@ -121,23 +120,17 @@ def require_columns(table: ir.Table, name: str, columns: tuple[str, ...]) -> Non
 
 def require_values(rows: ir.Table, what: str, recorded: ir.BooleanValue) -> None:
     """Refuse when the period holds records but none of them holds the value needed."""
-    require_found(rows.filter(recorded), rows, what)
-
-
-def any_row(rows: ir.Table) -> bool:
-    # One row settles it, and DuckDB stops at the first it finds.
-    return rows.select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows > 0
-
-
-def require_found(holding: ir.Table, rows: ir.Table, what: str) -> None:
-    """Refuse when `rows` (the period's records) has records but `holding` (those of them that
-    hold `what`) has none."""
-    if any_row(holding):
+    if any_row(rows.filter(recorded)):
         return
     records = rows.count().to_pyarrow().as_py()
     if records:
         raise NotMeasurable(f"none of the period's {records} records holds {what} (redacted or "
                             f"blank)")
+
+
+def any_row(rows: ir.Table) -> bool:
+    # One row settles it, and DuckDB stops at the first it finds.
+    return rows.select(found=ibis.literal(1)).limit(1).to_pyarrow().num_rows > 0
 
 
 # --- shares of records ---------------------------------------------------------------------------
@@ -432,62 +425,26 @@ def removals(backend: ibis.BaseBackend, params: MetricParams) -> tuple[ir.Table,
     return rows, covered_days(windows, params)
 
 
-# Stint columns that change as a case goes on: a stay takes its latest stint's value. Others (birth,
-# entry) are the person's and the same on every stint: a stay takes the greatest recorded, cheaper.
-CHANGING_COLUMNS = ("case_status",)
-
-
-def stay_stints(
-    backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
-) -> ir.Table:
-    """The non-duplicate stints of the stays whose `moment` (stay_book_in or stay_book_out)
-    falls in the period."""
-    stints = source_table(backend, FOIA_STINTS)
-    require_columns(stints, FOIA_STINTS, columns)
-    stints = during(stints, MetricParams(start=params.start, end=params.end), moment)
-    return stints.filter(~stints.is_duplicate.fill_null(False) & stints.stay_id.notnull())
-
-
-def stays_holding(
-    backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
-) -> ir.Table:
-    """release, stay_id of the stays (as in stay_fields) with a stint recording any of
-    `columns`: those whose stay_fields are not all null, found without grouping the stints."""
-    stints = stay_stints(backend, columns, params, moment)
-    recorded = ibis.or_(*(stints[c].notnull() for c in columns))
-    return stints.filter(recorded).select("release", "stay_id")
-
-
-def stay_fields(
-    backend: ibis.BaseBackend, columns: tuple[str, ...], params: MetricParams, moment: str
-) -> ir.Table:
-    """release, stay_id and, per stay, each of `columns` from its (non-duplicate) stints: of the
-    stays whose `moment` (stay_book_in or stay_book_out) falls in the period."""
-    stints = stay_stints(backend, columns, params, moment)
-    # The latest stint with a value: stints without one get no ordering key, so max_by skips them.
-    latest = {
-        column: stints[column].argmax(
-            ibis.ifelse(stints[column].notnull(), stints.book_in.epoch_seconds(), None)
-        )
-        for column in columns
-        if column in CHANGING_COLUMNS
-    }
-    return stints.group_by(["release", "stay_id"]).aggregate(
-        **latest, **{c: stints[c].max() for c in columns if c not in CHANGING_COLUMNS}
-    )
+def require_stay_facts(backend: ibis.BaseBackend, stints_columns: tuple[str, ...],
+                       facts: tuple[str, ...]) -> None:
+    """Refuse when the stints lack every one of `stints_columns` (no loaded layout carries them),
+    and fail when the stays were derived before they carried `facts` (the person facts the
+    derive takes from the stints, one per stay)."""
+    if not set(stints_columns) & set(source_table(backend, FOIA_STINTS).columns):
+        raise NotMeasurable(f"{FOIA_STINTS} has no {' or '.join(stints_columns)} column (no "
+                            "loaded layout carries it)")
+    require_derived(source_table(backend, FOIA_STAYS), FOIA_STAYS, facts)
 
 
 def book_ins(columns: tuple[str, ...], required: str) -> Population:
-    """Detention stays booked in during the period (one release per day), with `columns` from
-    their stints; refused when no stay of the period has any of them (`required` names what
+    """Detention stays booked in during the period (one release per day), with `columns` (their
+    person facts); refused when no stay of the period has any of them (`required` names what
     they record)."""
 
     def population(backend: ibis.BaseBackend, params: MetricParams):
+        require_stay_facts(backend, columns, columns)
         rows, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
-        holding = stays_holding(backend, columns, params, "stay_book_in")
-        require_found(rows.semi_join(holding, ["release", "stay_id"]), rows, required)
-        fields = stay_fields(backend, columns, params, "stay_book_in")
-        rows = rows.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
+        require_values(rows, required, ibis.or_(*(rows[c].notnull() for c in columns)))
         return rows, covered_days(windows, params)
 
     return population
@@ -507,53 +464,22 @@ def _entered_before(rows: ir.Table) -> ir.BooleanValue:
 ENTRY_DATE = ("entry_date",)
 
 
-def _linked_stays_reach(params: MetricParams) -> MetricParams:
-    """The period in which the stays linked to the period's arrests are booked in: from 5 days
-    before to 10 days after their arrests."""
-    return MetricParams(
-        start=params.start - timedelta(days=5) if params.start else None,
-        end=params.end + timedelta(days=10) if params.end else None,
-    )
-
-
-def _entry_dates(backend: ibis.BaseBackend, params: MetricParams) -> tuple[ir.Table, ir.Table]:
-    """(release, stay_id and entry_date of the stays booked in during the period or linked to
-    its arrests; record_id and entry_date of each arrest linked to a stay)."""
-    # One grouping of the stints serves both: a stay's stints share its book-in (the stay id
-    # carries it), so stays of the period take the same fields from the wider reach.
-    fields = stay_fields(backend, ENTRY_DATE, _linked_stays_reach(params), "stay_book_in")
-    per_stay = fields.group_by("stay_id").aggregate(entry_date=fields.entry_date.max())
-    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
-    linked = links.join(per_stay, links.stay_id == per_stay.stay_id)
-    return fields, linked.select(record_id=linked.arrest_record_id, entry_date=linked.entry_date)
-
-
-def _require_entry_dates(
-    backend: ibis.BaseBackend, params: MetricParams, stays: ir.Table, arrested: ir.Table
-) -> None:
-    """Refuse when none of the period's book-ins (`stays`) and arrests (`arrested`) has an entry
-    date, found from the stints that record one rather than from every stay's fields."""
-    holding = stays_holding(backend, ENTRY_DATE, _linked_stays_reach(params), "stay_book_in")
-    if any_row(stays.semi_join(holding, ["release", "stay_id"])):
-        return
-    links = source_table(backend, FOIA_ARREST_STAY_LINKS).semi_join(holding, "stay_id")
-    require_found(arrested.semi_join(links, arrested.record_id == links.arrest_record_id),
-                  ibis.union(stays.select("date"), arrested.select("date")), "an entry date")
-
-
 def _long_term_population(backend: ibis.BaseBackend, params: MetricParams):
     """Book-ins, and arrests through the stay they led to, with `action` naming which."""
+    require_stay_facts(backend, ENTRY_DATE, ENTRY_DATE)
+    require_derived(source_table(backend, FOIA_ARRESTS), FOIA_ARRESTS, ("stay_entry_date",))
     stays, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
     arrests_rows, arrest_days = arrests(backend, params)
-    _require_entry_dates(backend, params, stays, arrests_rows)
-    fields, linked = _entry_dates(backend, params)
-    stays = stays.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
-    arrests_rows = arrests_rows.left_join(linked, "record_id")
+    # The derive writes on each arrest the entry date of the stay it led to.
+    arrests_rows = arrests_rows.mutate(entry_date=arrests_rows.stay_entry_date)
     columns = ("date", "entry_date", *params.by)
     rows = ibis.union(
         arrests_rows.select(*columns, action=ibis.literal("arrests")),
         stays.select(*columns, action=ibis.literal("book_ins")),
     )
+    # A book-in with an entry date settles it before any arrest is read.
+    if not any_row(stays.filter(stays.entry_date.notnull())):
+        require_values(rows, "an entry date", rows.entry_date.notnull())
     return rows, sorted(set(covered_days(windows, params)) | set(arrest_days))
 
 
@@ -674,18 +600,11 @@ def _ages(rows: ir.Table) -> ir.Table:
     )
 
 
-BIRTH_COLUMNS = {"birth_date": "date", "birth_year": "int64"}
+BIRTH_COLUMNS = ("birth_date", "birth_year")
 
 
 def _birth_population(backend: ibis.BaseBackend, params: MetricParams):
-    stints = source_table(backend, FOIA_STINTS)
-    present = tuple(c for c in BIRTH_COLUMNS if c in stints.columns)
-    if not present:
-        raise NotMeasurable(f"{FOIA_STINTS} has no birth_date or birth_year column (no loaded "
-                            f"layout carries it)")
-    rows, days = book_ins(present, "a birth date or birth year")(backend, params)
-    rows = rows.mutate(**{c: ibis.null(kind) for c, kind in BIRTH_COLUMNS.items()
-                          if c not in present})
+    rows, days = book_ins(BIRTH_COLUMNS, "a birth date or birth year")(backend, params)
     return _ages(rows), days
 
 
@@ -730,17 +649,9 @@ register_indicator(
 
 
 def _family_population(backend: ibis.BaseBackend, params: MetricParams):
-    stints = stay_stints(backend, ("facility_name",), params, "stay_book_in")
-    name = stints.facility_name.upper()
-    family = ibis.or_(*(name.contains(word) for word in FAMILY_FACILITY_WORDS))
-    per_stay = stints.group_by(["release", "stay_id"]).aggregate(
-        named_stints=stints.facility_name.count(),
-        family_stints=ibis.ifelse(family, 1, 0).sum(),
-    )
+    require_stay_facts(backend, ("facility_name",), ("family_facility",))
     rows, windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
-    holding = stays_holding(backend, ("facility_name",), params, "stay_book_in")
-    require_found(rows.semi_join(holding, ["release", "stay_id"]), rows, "a facility name")
-    rows = rows.left_join(per_stay, ["release", "stay_id"]).drop("release_right", "stay_id_right")
+    require_values(rows, "a facility name", rows.family_facility.notnull())
     return rows, covered_days(windows, params)
 
 
@@ -768,8 +679,8 @@ register_indicator(
         shares=(
             Share(
                 "family_facility",
-                lambda r: r.named_stints.fill_null(0) > 0,
-                lambda r: r.family_stints > 0,
+                lambda r: r.family_facility.notnull(),
+                lambda r: r.family_facility,
             ),
         ),
         dimensions=STAY_DIMENSIONS,
@@ -826,14 +737,12 @@ register_indicator(
 
 def _ended_stays(backend: ibis.BaseBackend, params: MetricParams):
     """Stays that ended in the period (dated by book-out), with their case status."""
-    fields = stay_fields(backend, ("case_status",), params, "stay_book_out")
+    require_stay_facts(backend, ("case_status",), ("case_status",))
     stays = apply_filters(source_table(backend, FOIA_STAYS), params)
     stays = stays.filter(stays.stay_book_in.notnull() & stays.stay_book_out.notnull())
     windows = windows_of(backend, stays, "stay_book_out")
     stays = during(owned(backend, stays, "stay_book_out", windows), params, "stay_book_out")
-    holding = stays_holding(backend, ("case_status",), params, "stay_book_out")
-    require_found(stays.semi_join(holding, ["release", "stay_id"]), stays, "a case status")
-    stays = stays.left_join(fields, ["release", "stay_id"]).drop("release_right", "stay_id_right")
+    require_values(stays, "a case status", stays.case_status.notnull())
     status = stays.case_status.lower()
     not_removable = ibis.or_(*(status.contains(s) for s in NOT_REMOVABLE_STATUSES))
     stays = stays.mutate(
@@ -1022,42 +931,43 @@ register(
 
 
 def _rearrest_population(backend: ibis.BaseBackend, params: MetricParams):
-    require_columns(source_table(backend, FOIA_ARRESTS), FOIA_ARRESTS, ("person_id",))
-
-    def with_previous(episodes: ir.Table) -> ir.Table:
-        # Earlier arrests count even when before the period: the order is over the whole release.
-        person = ibis.window(group_by=["release", "person_id"],
-                             order_by=["apprehension_date", "record_id"])
-        previous = episodes.apprehension_date.lag().over(person)
-        return episodes.mutate(
-            previous=ibis.ifelse(episodes.person_id.notnull(), previous, ibis.null(previous.type()))
-        )
-
-    # Checked before the window, which spans every arrest of the release.
-    plain, days = arrests(backend, params)
-    require_values(plain, "a person identifier", plain.person_id.notnull())
-    rows, _windows = foia_events(backend, FOIA_ARRESTS, "apprehension_date", params,
-                                 with_previous)
-    gap = rows.date.delta(rows.previous.date(), unit="day")
+    table = source_table(backend, FOIA_ARRESTS)
+    require_columns(table, FOIA_ARRESTS, ("person_id",))
+    require_derived(table, FOIA_ARRESTS, ("previous_episode_date",))
+    rows, days = arrests(backend, params)
+    require_values(rows, "a person identifier", rows.person_id.notnull())
+    # The derive dates each episode's previous one, even before the period: the order is over
+    # the whole release.
+    gap = rows.date.delta(rows.previous_episode_date.date(), unit="day")
     return rows.mutate(days_since_previous=gap), days
 
 
 REARREST_SHARES = (
-    Share("repeat_arrest", lambda r: r.person_id.notnull(), lambda r: r.previous.notnull()),
+    Share("repeat_arrest", lambda r: r.person_id.notnull(),
+          lambda r: r.previous_episode_date.notnull()),
 )
 
 
 def _rearrests_monthly(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     by = list(params.by)
     rows, _days = _rearrest_population(backend, params)
-    repeat = rows.previous.notnull()
-    monthly = rows.group_by([rows.date.truncate("M").name("month"), *by]).aggregate(
+    rows = rows.mutate(month=rows.date.truncate("M"))
+    repeat = rows.previous_episode_date.notnull()
+    counted = rows.group_by(["month", *by]).aggregate(
         arrests=_.count(),
         arrests_with_identifier=rows.person_id.count(),
         repeat_arrests=repeat.cast("int64").sum(),
-        people_rearrested=rows.person_id.nunique(where=repeat),
         mean_days_since_previous_arrest=rows.days_since_previous.mean(),
     )
+    # Distinct people among the repeats alone: a distinct count filtered inside the grouping
+    # above would hash every arrest's identifier.
+    repeats = rows.filter(repeat)
+    people = repeats.group_by(["month", *by]).aggregate(
+        people_rearrested=repeats.person_id.nunique()
+    )
+    monthly = counted.left_join(
+        people, [counted[k].identical_to(people[k]) for k in ["month", *by]]
+    ).select(counted, people_rearrested=people.people_rearrested.fill_null(0))
     share, low, high = share_with_interval(monthly.repeat_arrests, monthly.arrests_with_identifier)
     return monthly.select(
         "month",
@@ -1128,13 +1038,23 @@ def _identity_population(backend: ibis.BaseBackend, params: MetricParams):
                   "apprehension_date")
     rows = rows.mutate(date=rows.apprehension_date.cast("date"),
                        gender=rows.gender.nullif("Unknown"))
-    people = rows.filter(rows.person_id.notnull())
+    # Only a person with two or more dated records in the release can have two values, and the
+    # derive marks each of those persons' later records: a duplicate of an episode, or an
+    # episode with a previous one. Grouping just their records spares grouping every person.
+    require_derived(table, FOIA_ARRESTS, ("previous_episode_date",))
+    repeated = table.filter(
+        table.is_duplicate.fill_null(False) | table.previous_episode_date.notnull()
+    ).select("release", "person_id").distinct()
+    people = rows.filter(rows.person_id.notnull()).semi_join(repeated, ["release", "person_id"])
     # Two or more different values: the least and the greatest differ (cheaper than counting
     # distinct values).
+    conflicts = [f"{field}_conflicts" for field in IDENTITY_FIELDS]
     per_person = people.group_by(["release", "person_id"]).aggregate(
         **{f"{field}_conflicts": people[field].min() != people[field].max()
            for field in IDENTITY_FIELDS}
     )
+    # Only the few people with a conflict are joined back; the rest match none (no conflict).
+    per_person = per_person.filter(ibis.or_(*(per_person[c] for c in conflicts)))
     rows = rows.left_join(per_person, ["release", "person_id"]).drop(
         "release_right", "person_id_right"
     )

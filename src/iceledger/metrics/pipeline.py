@@ -18,7 +18,7 @@ import ibis.expr.types as ir
 from ibis import _
 
 from iceledger.metrics.backends import memtable
-from iceledger.metrics.detention import owned, source_table
+from iceledger.metrics.detention import owned, require_derived, source_table
 from iceledger.metrics.registry import (
     SPLIT_KEYS,
     Disclosure,
@@ -26,7 +26,6 @@ from iceledger.metrics.registry import (
     MetricParams,
     Need,
     NotMeasurable,
-    NotServable,
     View,
     register,
 )
@@ -198,9 +197,7 @@ def followed_by_arrest(
     writes on each record (`days_column`); and the release windows."""
     rows, windows = records(backend, name, moment, params)
     source_table(backend, FOIA_ARRESTS)  # the links were made from it; without it, none are
-    if days_column not in rows.columns:
-        raise NotServable(f"{name} has no {days_column} yet (derived by an older iceledger); "
-                          "run `iceledger derive`")
+    require_derived(rows, name, (days_column,))
     return rows.mutate(days_to_arrest=rows[days_column]), windows
 
 

@@ -7,7 +7,6 @@ release speaks (the newest whose coverage includes the day), so no event is coun
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -264,18 +263,12 @@ def foia_events(
     table_name: str,
     when: str,
     params: MetricParams,
-    extend: Callable[[ibis.Table], ibis.Table] | None = None,
 ) -> tuple[ibis.Table, Windows]:
-    """One FOIA table's rows with a `date` column, one release per day, filtered and in period.
-
-    `extend` adds columns computed over all the table's episodes (a window over a person's
-    arrests) before any row is left out, sparing a join back to the table."""
+    """One FOIA table's rows with a `date` column, one release per day, filtered and in period."""
     table = backend.table(table_name)
     if "is_duplicate" in table.columns:
         table = table.filter(~table.is_duplicate.fill_null(False))
     windows = event_windows(backend, table, when)
-    if extend is not None:
-        table = extend(table)
     table = table.mutate(date=table[when].cast("date"))
     table = one_release_per_day(table, windows)
     return during(apply_filters(table, params), params, when), windows

@@ -35,6 +35,7 @@ from iceledger.tables import (
     FOIA_REMOVAL_LINKS,
     FOIA_STAYS,
     FOIA_STINTS,
+    FAMILY_FACILITY_WORDS,
     SOURCES,
     key_dates,
 )
@@ -48,6 +49,7 @@ from iceledger.warehouse import (
 PLACEHOLDER_CHECK = "placeholder_identifiers"
 
 EPISODE_HOURS = 24
+STAY_ENTRY_DATE = "stay_entry_date"
 REPROCESSED_METHOD = "ERO Reprocessed Arrest"
 # A removal ends a stay when it departs from 5 days before to 10 days after the stay's book-out.
 REMOVAL_DAYS_BEFORE, REMOVAL_DAYS_AFTER = 5, 10
@@ -173,6 +175,9 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
         else:
             summary.notes.append(f"{FOIA_ARREST_STAY_LINKS} not derived (needs arrests and stints)")
             con.execute(f"DROP TABLE IF EXISTS {FOIA_ARREST_STAY_LINKS}")
+            if FOIA_ARRESTS in present:  # no arrest is linked to a stay
+                _write_arrest_column(con, STAY_ENTRY_DATE, "DATE", "SELECT NULL::BIGINT AS "
+                                     "row_key, NULL::DATE AS value WHERE false")
         if {FOIA_REMOVALS, FOIA_STINTS} <= present:
             _timed(summary, "removal links", _link_removals, con, FOIA_ARRESTS in present)
         else:
@@ -364,6 +369,38 @@ def _flag_arrest_episodes(con: duckdb.DuckDBPyConnection) -> None:
     """)
     con.execute("DROP TABLE _derive_arrest_clusters")
     con.execute("DROP TABLE _derive_arrest_episodes")
+    _date_previous_episodes(con)
+
+
+def _date_previous_episodes(con: duckdb.DuckDBPyConnection) -> None:
+    # Re-arrests: each episode's previous episode of the same person in the release, at any time
+    # before it. One person's episodes are more than 24 hours apart, so time alone orders them.
+    # Most people are arrested once: only the episodes that have a previous one are carried.
+    _write_arrest_column(con, "previous_episode_date", "TIMESTAMP", f"""
+        SELECT row_key, value FROM (
+            SELECT rowid AS row_key, lag(apprehension_date) OVER (
+                PARTITION BY release, person_id ORDER BY apprehension_date) AS value
+            FROM {FOIA_ARRESTS}
+            WHERE NOT is_duplicate AND person_id IS NOT NULL AND apprehension_date IS NOT NULL)
+        WHERE value IS NOT NULL""")
+
+
+def _write_arrest_column(con: duckdb.DuckDBPyConnection, column: str, sql_type: str,
+                         values: str) -> None:
+    """Set a derived column of the arrests to `values` (a query of row_key, the arrest's rowid,
+    and value) and to NULL on every other arrest, writing only the rows where it changes."""
+    _ensure_columns(con, FOIA_ARRESTS, {column: sql_type})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _derive_arrest_values AS {values}")
+    con.execute(f"""
+        UPDATE {FOIA_ARRESTS} SET "{column}" = NULL
+        WHERE "{column}" IS NOT NULL AND rowid NOT IN (SELECT row_key FROM _derive_arrest_values)
+    """)
+    con.execute(f"""
+        UPDATE {FOIA_ARRESTS} AS a SET "{column}" = v.value
+        FROM _derive_arrest_values v
+        WHERE a.rowid = v.row_key AND a."{column}" IS DISTINCT FROM v.value
+    """)
+    con.execute("DROP TABLE _derive_arrest_values")
 
 
 def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
@@ -380,9 +417,10 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
         WITH stays AS (
             SELECT stay_id, max(stay_book_out) AS stay_book_out, count(*) AS n_stints,
                    min(stint_order) & 4294967295 AS first_row,
-                   arg_max(stay_release_reason, stint_order) AS stay_release_reason
-            FROM (SELECT stay_id, stay_book_out, stay_release_reason,
-                         {_stint_order()} AS stint_order
+                   arg_max(stay_release_reason, stint_order) AS stay_release_reason,
+                   {_person_facts()}
+            FROM (SELECT stay_id, stay_book_out, stay_release_reason, book_in,
+                         {_person_fact_columns(con)}, {_stint_order()} AS stint_order
                   FROM {FOIA_STINTS} WHERE stay_id IS NOT NULL AND NOT is_duplicate)
             GROUP BY stay_id
         ), ended AS (
@@ -399,9 +437,42 @@ def _build_stays(con: duckdb.DuckDBPyConnection) -> None:
                CASE WHEN NOT censored OR end_time > stay_book_in
                     THEN epoch(end_time - stay_book_in) / 86400.0 END AS length_days,
                stay_release_reason, criminality, msc_crime_class, aor, aor_code,
-               first_facility_code, n_stints, citizenship_country, gender
+               first_facility_code, n_stints, citizenship_country, gender,
+               {", ".join(PERSON_FACTS)}
         FROM ended
     """)
+
+
+# What a stay says of its person and case, taken once here from its stints so that the metrics
+# read one row per stay (docs/methodology.md, "Stints and stays").
+PERSON_FACTS = ("entry_date", "birth_date", "birth_year", "case_status", "family_facility")
+# The stint columns they are made from, with their types.
+_FACT_SOURCES = {"entry_date": "DATE", "birth_date": "DATE", "birth_year": "INTEGER",
+                 "case_status": "VARCHAR", "facility_name": "VARCHAR"}
+
+
+def _person_fact_columns(con: duckdb.DuckDBPyConnection) -> str:
+    """The stint columns the person facts read, typed; NULL where the stints lack one (a layout
+    without it): their stays then have none."""
+    have = set(con.table(FOIA_STINTS).columns)
+    return ", ".join(f"CAST({c if c in have else 'NULL'} AS {kind}) AS {c}"
+                     for c, kind in _FACT_SOURCES.items())
+
+
+def _person_facts() -> str:
+    """Per stay: entry and birth, the greatest recorded (the person's, the same on every stint);
+    the case status of the latest-booked stint that records one (it changes as the case goes
+    on); whether any stint was in a family residential facility, NULL when none names its
+    facility."""
+    family = " OR ".join(f"contains(upper(facility_name), '{word}')"
+                         for word in FAMILY_FACILITY_WORDS)
+    return (
+        "max(entry_date) AS entry_date, max(birth_date) AS birth_date, "
+        "max(birth_year) AS birth_year, "
+        "arg_max(case_status, stint_order) "
+        "FILTER (case_status IS NOT NULL AND book_in IS NOT NULL) AS case_status, "
+        f"bool_or({family}) AS family_facility"
+    )
 
 
 def _flag_stints(con: duckdb.DuckDBPyConnection) -> None:
@@ -459,13 +530,19 @@ def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
     _match_one_to_one(con)
     con.execute(f"""
         CREATE OR REPLACE TABLE {FOIA_ARREST_STAY_LINKS} AS
-        SELECT left_id AS arrest_record_id, right_id AS stay_id, gap_days AS days_from_arrest,
-               left_time AS apprehension_date
-        FROM _derive_matched
+        SELECT m.left_id AS arrest_record_id, m.right_id AS stay_id,
+               m.gap_days AS days_from_arrest, m.left_time AS apprehension_date
+        FROM _derive_matched m
         -- in arrest order: a question about a period then reads only its part of the links
         -- (DuckDB skips row groups by their least and greatest apprehension_date)
         ORDER BY apprehension_date
     """)
+    # Each linked arrest takes its stay's entry date, which the arrest records lack: what
+    # long-term residence reads of arrests.
+    _write_arrest_column(con, STAY_ENTRY_DATE, "DATE", f"""
+        SELECT m.left_key AS row_key, s.entry_date AS value
+        FROM _derive_matched m JOIN {FOIA_STAYS} s ON s.rowid = m.right_key
+        WHERE s.entry_date IS NOT NULL""")
     con.execute("DROP TABLE _derive_matched")
 
 
