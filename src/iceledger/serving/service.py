@@ -397,29 +397,11 @@ class WarehouseService:
         self, metric: Metric, request: MetricRequest, table: pa.Table, suppression: dict
     ) -> tuple[pa.Table, dict]:
         """Hide the rows of every split date whose spans, beside the monthly and daily tables,
-        would give away a count under k (disclosure.unsafe_splits). The spans are read from the
-        metric itself, asked to split at every day of each month a split date cuts."""
+        would give away a count under k (unsafe_split_dates)."""
         rules = metric.disclosure
         splits = sorted(set(table.column("split_date").to_pylist()))
-        cuts = sorted({cut for split in splits if split.day != 1
-                       for cut in disclosure.split_cuts(split)})
-        before: dict[date, dict[tuple, list[float]]] = {}
-        totals: dict[tuple, list[float]] = {}
-        if cuts:
-            params = request.params(self._typed_values(request))
-            spans = self._run(metric.name, MetricParams(
-                by=params.by, start=params.start, end=params.end,
-                filters={**params.filters, rules.splits: tuple(c.isoformat() for c in cuts)},
-            ))
-            cells = [*request.by,
-                     *(c for c in rules.keys if c not in ("split_date", "split_event"))]
-            for cut, cell, counts, whole in _span_counts(spans, cells, rules.nested):
-                before.setdefault(cut, {})[cell] = counts
-                totals[cell] = whole
-        # Without a daily table of the shares, only the records (first column) go out per day.
-        daily = None if rules.shares_by_day else {
-            cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
-        unsafe = disclosure.unsafe_splits(before, totals, splits, self.k, daily)
+        unsafe, _ = self.unsafe_split_dates(metric, request.params(self._typed_values(request)),
+                                            splits)
         rows = {r for r, split in enumerate(table.column("split_date").to_pylist())
                 if split in unsafe}
         kept = {*request.by, *rules.keys, *rules.facts}
@@ -427,6 +409,34 @@ class WarehouseService:
             **suppression,
             "unsafe_splits": {split.isoformat(): why for split, why in unsafe.items()},
         }
+
+    def unsafe_split_dates(
+        self, metric: Metric, params: MetricParams, splits: Sequence[date],
+        also_before: Sequence[date] = (),
+    ) -> tuple[dict[date, str], dict[date, dict[tuple, list[float]]]]:
+        """The split dates of a before/after metric whose spans, beside the monthly and daily
+        tables, would give away a count under k, each with why (disclosure.unsafe_splits), and
+        the counts before each day read to decide it. The spans are read from the metric itself,
+        asked to split at every day of each month a split date cuts (and at `also_before`)."""
+        rules = metric.disclosure
+        cuts = sorted({cut for split in splits if split.day != 1
+                       for cut in disclosure.split_cuts(split)} | set(also_before))
+        before: dict[date, dict[tuple, list[float]]] = {}
+        totals: dict[tuple, list[float]] = {}
+        if cuts:
+            spans = self._run(metric.name, MetricParams(
+                by=params.by, start=params.start, end=params.end,
+                filters={**params.filters, rules.splits: tuple(c.isoformat() for c in cuts)},
+            ))
+            cells = [*params.by,
+                     *(c for c in rules.keys if c not in ("split_date", "split_event"))]
+            for cut, cell, counts, whole in _span_counts(spans, cells, rules.nested):
+                before.setdefault(cut, {})[cell] = counts
+                totals[cell] = whole
+        # Without a daily table of the shares, only the records (first column) go out per day.
+        daily = None if rules.shares_by_day else {
+            cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
+        return disclosure.unsafe_splits(before, totals, splits, self.k, daily), before
 
     def _suppressed(
         self,
