@@ -17,8 +17,8 @@ import os
 import threading
 from iceledger.byte_budget import ByteBudgetLRU
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import ibis
@@ -30,6 +30,7 @@ from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
 from iceledger.metrics.backends import ReadOnlyWarehouse
 from iceledger.metrics.capabilities import assess
+from iceledger.metrics.claims import ClaimCheck, check_claims
 # NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
 from iceledger.metrics.registry import (
@@ -400,8 +401,8 @@ class WarehouseService:
         would give away a count under k (unsafe_split_dates)."""
         rules = metric.disclosure
         splits = sorted(set(table.column("split_date").to_pylist()))
-        unsafe, _ = self.unsafe_split_dates(metric, request.params(self._typed_values(request)),
-                                            splits)
+        unsafe = self.split_check(metric, request.params(self._typed_values(request)),
+                                  splits).unsafe
         rows = {r for r, split in enumerate(table.column("split_date").to_pylist())
                 if split in unsafe}
         kept = {*request.by, *rules.keys, *rules.facts}
@@ -410,14 +411,15 @@ class WarehouseService:
             "unsafe_splits": {split.isoformat(): why for split, why in unsafe.items()},
         }
 
-    def unsafe_split_dates(
+    def split_check(
         self, metric: Metric, params: MetricParams, splits: Sequence[date],
         also_before: Sequence[date] = (),
-    ) -> tuple[dict[date, str], dict[date, dict[tuple, list[float]]]]:
+    ) -> SplitCheck:
         """The split dates of a before/after metric whose spans, beside the monthly and daily
         tables, would give away a count under k, each with why (disclosure.unsafe_splits), and
-        the counts before each day read to decide it. The spans are read from the metric itself,
-        asked to split at every day of each month a split date cuts (and at `also_before`)."""
+        the spans read to decide it. The spans are read from the metric itself, asked to split at
+        every day of each month a split date cuts (and at `also_before`). A split date outside
+        the data's span (absent from the spans) cuts no month of the data and is not judged."""
         rules = metric.disclosure
         cuts = sorted({cut for split in splits if split.day != 1
                        for cut in disclosure.split_cuts(split)} | set(also_before))
@@ -436,7 +438,74 @@ class WarehouseService:
         # Without a daily table of the shares, only the records (first column) go out per day.
         daily = None if rules.shares_by_day else {
             cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
-        return disclosure.unsafe_splits(before, totals, splits, self.k, daily), before
+        judged = [split for split in splits if split.day == 1 or split in before]
+        return SplitCheck(disclosure.unsafe_splits(before, totals, judged, self.k, daily),
+                          before, totals)
+
+    def checked_claims(self) -> list[ClaimCheck]:
+        """The claims register held against this warehouse, once per process. In public mode a
+        claim whose period could give away a count under k (period_withheld) keeps only its
+        claimed values, and says why; facts (no count column, deaths) are never withheld."""
+
+        def check() -> list[ClaimCheck]:
+            checks = check_claims(self.backend())
+            return [self._public_claim(c) for c in checks] if self.public else checks
+
+        return self.memo("claims", check)
+
+    def _public_claim(self, check: ClaimCheck) -> ClaimCheck:
+        if check.status != "checked" or not check.readings:
+            return check
+        metric = self.metric(check.claim.metric)
+        why = self.period_withheld(metric, check.claim.period_start,
+                                   check.claim.period_end or check.covered_end)
+        if not why:
+            return check
+        blank = tuple(replace(r, observed=None, ci_low=None, ci_high=None)
+                      for r in check.readings)
+        return replace(check, readings=blank, withheld=why)
+
+    def period_withheld(self, metric: Metric, start: date, end: date) -> str:
+        """Why public mode withholds a whole-period metric's reading over start..end (inclusive;
+        end at most the data's last day when the period runs on to it), or "" when it may go out.
+
+        The monthly tables publish whole months, so the period's total less them gives each
+        part of a month its boundaries cut, and each whole month in it that they hid. The reading
+        goes out only when each boundary is a safe split date of the metric's before/after
+        sibling (`_shift`, unsafe_split_dates) and each whole month in it counts 0 or at least k
+        in every column counting people, read from the same sibling split at each month's first.
+        """
+        if not self.public or not metric.count_column:
+            return ""
+        sibling = registry.REGISTRY.get(metric.name.removesuffix("_period") + "_shift")
+        if sibling is None or not sibling.disclosure.splits or not self.servable(sibling):
+            return (f"withheld in public mode: {metric.name} has no before/after metric to check "
+                    f"that each part of a month and each month in the period counts 0 or at "
+                    f"least {self.k} people")
+        following = end + timedelta(days=1)
+        firsts = [first for first in _month_firsts(start, following) if start <= first]
+        cuts = [day for day in (start, following) if day.day != 1]
+        check = self.split_check(sibling, MetricParams(), cuts, firsts)
+        for split in cuts:
+            if split in check.unsafe:
+                return (f"withheld in public mode: the period cuts {split:%Y-%m} and a day or a "
+                        f"part of that month counts fewer than {self.k} people, which the "
+                        "published months would give away")
+        present = sorted(check.before)
+        for first, next_first in zip(firsts, firsts[1:]):
+            for cell, whole in check.totals.items():
+
+                def counted_before(day: date) -> list[float]:
+                    if day in check.before:
+                        return check.before[day].get(cell, [0.0] * len(whole))
+                    return [0.0] * len(whole) if present and day < present[0] else whole
+
+                month = [b - a for a, b in zip(counted_before(first), counted_before(next_first))]
+                if any(0 < v < self.k for v in month):
+                    return (f"withheld in public mode: {first:%Y-%m} counts fewer than {self.k} "
+                            "people in a column the monthly tables hide, which the period's "
+                            "total less the other months would give away")
+        return ""
 
     def _suppressed(
         self,
@@ -658,11 +727,29 @@ class ResultCache:
         return self._results.max_bytes
 
 
+@dataclass(frozen=True)
+class SplitCheck:
+    """What WarehouseService.split_check read: the unsafe split dates with why, each cell's
+    counts (one per column counting people) before each day read, and over the whole span."""
+
+    unsafe: dict[date, str]
+    before: dict[date, dict[tuple, list[float]]]
+    totals: dict[tuple, list[float]]
+
+
 @dataclass
 class _Running:
     done: threading.Event = field(default_factory=threading.Event)
     result: MetricResult | None = None
     error: BaseException | None = None
+
+
+def _month_firsts(start: date, end: date) -> list[date]:
+    """The first day of each month from start's to end's, both included."""
+    firsts = [start.replace(day=1)]
+    while firsts[-1] < end.replace(day=1):
+        firsts.append((firsts[-1] + timedelta(days=31)).replace(day=1))
+    return firsts
 
 
 def _month_of(day: date) -> date:
