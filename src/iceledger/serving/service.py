@@ -444,54 +444,66 @@ class WarehouseService:
 
     def checked_claims(self) -> list[ClaimCheck]:
         """The claims register held against this warehouse, once per process. In public mode a
-        claim whose period could give away a count under k (period_withheld) keeps only its
+        claim whose period could give away a count under k (periods_withheld) keeps only its
         claimed values, and says why; facts (no count column, deaths) are never withheld."""
 
         def check() -> list[ClaimCheck]:
             checks = check_claims(self.backend())
-            return [self._public_claim(c) for c in checks] if self.public else checks
+            if not self.public:
+                return checks
+            read = [c for c in checks if c.status == "checked" and c.readings]
+            why: dict[str, str] = {}
+            for name in dict.fromkeys(c.claim.metric for c in read):
+                mine = [c for c in read if c.claim.metric == name]
+                periods = [(c.claim.period_start, c.claim.period_end or c.covered_end)
+                           for c in mine]
+                why.update(zip((c.claim.claim_id for c in mine),
+                               self.periods_withheld(self.metric(name), periods)))
+            return [_withheld_claim(c, why[c.claim.claim_id]) if why.get(c.claim.claim_id)
+                    else c for c in checks]
 
         return self.memo("claims", check)
 
-    def _public_claim(self, check: ClaimCheck) -> ClaimCheck:
-        if check.status != "checked" or not check.readings:
-            return check
-        metric = self.metric(check.claim.metric)
-        why = self.period_withheld(metric, check.claim.period_start,
-                                   check.claim.period_end or check.covered_end)
-        if not why:
-            return check
-        blank = tuple(replace(r, observed=None, ci_low=None, ci_high=None)
-                      for r in check.readings)
-        return replace(check, readings=blank, withheld=why)
+    def periods_withheld(self, metric: Metric, periods: Sequence[tuple[date, date]]) -> list[str]:
+        """Why public mode withholds a whole-period metric's reading over each of `periods`
+        (start, end: inclusive, end at most the data's last day when a period runs on to it), or
+        "" when it may go out.
 
-    def period_withheld(self, metric: Metric, start: date, end: date) -> str:
-        """Why public mode withholds a whole-period metric's reading over start..end (inclusive;
-        end at most the data's last day when the period runs on to it), or "" when it may go out.
-
-        The monthly tables publish whole months, so the period's total less them gives each
-        part of a month its boundaries cut, and each whole month in it that they hid. The reading
-        goes out only when each boundary is a safe split date of the metric's before/after
-        sibling (`_shift`, unsafe_split_dates) and each whole month in it counts 0 or at least k
-        in every column counting people, read from the same sibling split at each month's first.
+        The monthly tables publish whole months, so a period's total less them gives each part
+        of a month its boundaries cut, and each whole month in it that they hid. A reading goes
+        out only when each boundary cutting a month is a safe split date of the metric's
+        before/after sibling (`_shift`, split_check), judged with the other periods' boundaries
+        and the split dates the sibling publishes (two cuts in a month give the days between
+        them), and each whole month in the period counts 0 or at least k in every column
+        counting people, read from the same sibling split at each month's first.
         """
         if not self.public or not metric.count_column:
-            return ""
+            return [""] * len(periods)
         sibling = registry.REGISTRY.get(metric.name.removesuffix("_period") + "_shift")
         if sibling is None or not sibling.disclosure.splits or not self.servable(sibling):
-            return (f"withheld in public mode: {metric.name} has no before/after metric to check "
-                    f"that each part of a month and each month in the period counts 0 or at "
-                    f"least {self.k} people")
-        following = end + timedelta(days=1)
-        firsts = [first for first in _month_firsts(start, following) if start <= first]
-        cuts = [day for day in (start, following) if day.day != 1]
-        check = self.split_check(sibling, MetricParams(), cuts, firsts)
-        for split in cuts:
-            if split in check.unsafe:
+            return [f"withheld in public mode: {metric.name} has no before/after metric to check "
+                    "that each part of a month and each month in the period counts 0 or at "
+                    f"least {self.k} people"] * len(periods)
+        bounds = [(start, end + timedelta(days=1)) for start, end in periods]
+        cuts = {day for bound in bounds for day in bound if day.day != 1}
+        if not sibling.disclosure.withheld:
+            served = self.compute(self.request(sibling.name))
+            hidden = served.suppression["unsafe_splits"]
+            cuts |= {split for split in served.table.column("split_date").to_pylist()
+                     if split.isoformat() not in hidden}
+        firsts = sorted({first for start, following in bounds
+                         for first in _month_firsts(start, following) if start <= first})
+        check = self.split_check(sibling, MetricParams(), sorted(cuts), firsts)
+        return [self._period_reason(check, start, following) for start, following in bounds]
+
+    def _period_reason(self, check: SplitCheck, start: date, following: date) -> str:
+        for split in (start, following):
+            if split in check.unsafe and split.day != 1:
                 return (f"withheld in public mode: the period cuts {split:%Y-%m} and a day or a "
                         f"part of that month counts fewer than {self.k} people, which the "
                         "published months would give away")
         present = sorted(check.before)
+        firsts = [first for first in _month_firsts(start, following) if start <= first]
         for first, next_first in zip(firsts, firsts[1:]):
             for cell, whole in check.totals.items():
 
@@ -742,6 +754,12 @@ class _Running:
     done: threading.Event = field(default_factory=threading.Event)
     result: MetricResult | None = None
     error: BaseException | None = None
+
+
+def _withheld_claim(check: ClaimCheck, why: str) -> ClaimCheck:
+    """The claim with its claimed values only, and why its observed readings are withheld."""
+    blank = tuple(replace(r, observed=None, ci_low=None, ci_high=None) for r in check.readings)
+    return replace(check, readings=blank, withheld=why)
 
 
 def _month_firsts(start: date, end: date) -> list[date]:
