@@ -398,7 +398,7 @@ class WarehouseService:
         self, metric: Metric, request: MetricRequest, table: pa.Table, suppression: dict
     ) -> tuple[pa.Table, dict]:
         """Hide the rows of every split date whose spans, beside the monthly and daily tables,
-        would give away a count under k (unsafe_split_dates)."""
+        would give away a count under k (split_check)."""
         rules = metric.disclosure
         splits = sorted(set(table.column("split_date").to_pylist()))
         unsafe = self.split_check(metric, request.params(self._typed_values(request)),
