@@ -8,6 +8,7 @@ import io
 import json
 import re
 import zlib
+from html import escape as html_escape
 
 import pytest
 import vl_convert
@@ -97,6 +98,11 @@ def test_claims_are_held_against_the_record(report, html):
     assert checked and all(c.readings for c in checked)
     definitions = {r.definition for c in checked for r in c.readings}
     assert {"convicted", "convicted_or_pending"} <= definitions
+    # The report is public: on the SYNTHETIC record every checked claim's period gives a small
+    # count back (docs/dashboard.md), so it says why in place of the observed readings.
+    withheld = [c for c in checked if c.withheld]
+    assert withheld and all(r.observed is None for c in withheld for r in c.readings)
+    assert all(html_escape(c.withheld) in html for c in withheld)
 
 
 def _pdf_text(path) -> str:

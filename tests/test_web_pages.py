@@ -31,7 +31,24 @@ def test_claims_page_lists_every_claim_with_who_when_source_readings_and_verdict
     assert html.count("Verdict:") == len(claims)
     # Every definition is read for a checked claim, shares with their intervals.
     assert "convicted or pending charges" in html and "no conviction and no pending charge" in html
-    assert "% (" in html
+
+
+def test_public_claims_page_says_which_readings_are_withheld_and_why(client, synthetic_warehouse):
+    """The SYNTHETIC demo's arrests are a few a day, so every claim period cutting a month has
+    a day under k, and the metrics with no before/after sibling cannot be checked: each such
+    claim's verdict says why, and no observed share goes out. The full server shows them."""
+    page = client.get("/pages/claims").text
+    sections = dict(re.findall(r'id="claim-([^"]+)"(.*?)</section>', page, re.S))
+    withheld = {claim for claim, html in sections.items()
+                if "Verdict:</strong> withheld in public mode" in html}
+    assert {"wh-heinous-first", "dhs-400k-arrested-count"} <= withheld
+    assert "the period cuts 2025-01 and a day or a part of that month counts fewer than 10" in (
+        sections["wh-heinous-first"])
+    assert "has no before/after metric" in sections["noem-2025-detainers-issued"]
+    for claim in withheld:
+        assert "% (" not in sections[claim]
+    full = TestClient(create_app(synthetic_warehouse)).get("/pages/claims").text
+    assert "withheld in public mode" not in full and "% (" in full
 
 
 def _headline_items(html: str) -> list[str]:

@@ -66,10 +66,15 @@ class ClaimCheck:
     covered_end: date | None = None
     readings: tuple[Reading, ...] = ()
     tables: tuple[str, ...] = ()
+    # Why the observed readings are not shown (public mode: they could give away a count under
+    # k); the readings then carry only the claimed values.
+    withheld: str = ""
 
     @property
     def verdict(self) -> str:
         """One line: how the claimed figure stands against the record under its own definition."""
+        if self.withheld:
+            return self.withheld
         if self.status != "checked":
             return f"{self.status}: {self.note}" if self.note else self.status
         stated = next((r for r in self.readings if r.claimed is not None), None)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from iceledger import __version__, facts
-from iceledger.metrics.claims import ClaimCheck, check_claims
+from iceledger.metrics.claims import ClaimCheck
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.vega_process import VegaProcess
@@ -142,7 +142,7 @@ def _build_report(warehouse_path: Path, html_path: Path, pdf: bool, k: int,
                 vega.draw(view.id, view.spec)
             section.views.append(view)
         sections.append(section)
-    claims = check_claims(service.backend())
+    claims = service.checked_claims()
     backtest = simulator_backtest(service)
     facts_found = headline_facts(service)
     with Warehouse(warehouse_path).connect(read_only=True) as con:

@@ -137,8 +137,11 @@ def _claims(pdf: _ReportPDF, claims) -> None:
         _paragraph(pdf, f"{check.claim.who}, {check.claim.date.start}: {check.claim.wording}", 9, "B")
         _paragraph(pdf, f"Source: {check.claim.source}. Tested over {check.covered_start} to "
                         f"{check.covered_end}. {check.note}", 8)
+        if check.withheld:
+            _paragraph(pdf, check.withheld, 8)
         for r in check.readings:
             claimed = "" if r.claimed is None else f"; claimed {r.claimed:,.3f}"
             interval = "" if r.ci_low is None else f" ({r.ci_low:.3f}-{r.ci_high:.3f})"
-            observed = "n/a" if r.observed is None else f"{r.observed:,.3f}"
+            observed = ("withheld" if check.withheld else "n/a") if r.observed is None else (
+                f"{r.observed:,.3f}")
             _paragraph(pdf, f"  {r.definition}: observed {observed}{interval}{claimed}", 8)

@@ -17,8 +17,8 @@ import os
 import threading
 from iceledger.byte_budget import ByteBudgetLRU
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import ibis
@@ -30,6 +30,7 @@ from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
 from iceledger.metrics.backends import ReadOnlyWarehouse
 from iceledger.metrics.capabilities import assess
+from iceledger.metrics.claims import ClaimCheck, check_claims
 # NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
 from iceledger.metrics.registry import (
@@ -397,29 +398,11 @@ class WarehouseService:
         self, metric: Metric, request: MetricRequest, table: pa.Table, suppression: dict
     ) -> tuple[pa.Table, dict]:
         """Hide the rows of every split date whose spans, beside the monthly and daily tables,
-        would give away a count under k (disclosure.unsafe_splits). The spans are read from the
-        metric itself, asked to split at every day of each month a split date cuts."""
+        would give away a count under k (split_check)."""
         rules = metric.disclosure
         splits = sorted(set(table.column("split_date").to_pylist()))
-        cuts = sorted({cut for split in splits if split.day != 1
-                       for cut in disclosure.split_cuts(split)})
-        before: dict[date, dict[tuple, list[float]]] = {}
-        totals: dict[tuple, list[float]] = {}
-        if cuts:
-            params = request.params(self._typed_values(request))
-            spans = self._run(metric.name, MetricParams(
-                by=params.by, start=params.start, end=params.end,
-                filters={**params.filters, rules.splits: tuple(c.isoformat() for c in cuts)},
-            ))
-            cells = [*request.by,
-                     *(c for c in rules.keys if c not in ("split_date", "split_event"))]
-            for cut, cell, counts, whole in _span_counts(spans, cells, rules.nested):
-                before.setdefault(cut, {})[cell] = counts
-                totals[cell] = whole
-        # Without a daily table of the shares, only the records (first column) go out per day.
-        daily = None if rules.shares_by_day else {
-            cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
-        unsafe = disclosure.unsafe_splits(before, totals, splits, self.k, daily)
+        unsafe = self.split_check(metric, request.params(self._typed_values(request)),
+                                  splits).unsafe
         rows = {r for r, split in enumerate(table.column("split_date").to_pylist())
                 if split in unsafe}
         kept = {*request.by, *rules.keys, *rules.facts}
@@ -427,6 +410,114 @@ class WarehouseService:
             **suppression,
             "unsafe_splits": {split.isoformat(): why for split, why in unsafe.items()},
         }
+
+    def split_check(
+        self, metric: Metric, params: MetricParams, splits: Sequence[date],
+        also_before: Sequence[date] = (),
+    ) -> SplitCheck:
+        """The split dates of a before/after metric whose spans, beside the monthly and daily
+        tables, would give away a count under k, each with why (disclosure.unsafe_splits), and
+        the spans read to decide it. The spans are read from the metric itself, asked to split at
+        every day of each month a split date cuts (and at `also_before`). A split date outside
+        the data's span (absent from the spans) cuts no month of the data and is not judged."""
+        rules = metric.disclosure
+        cuts = sorted({cut for split in splits if split.day != 1
+                       for cut in disclosure.split_cuts(split)} | set(also_before))
+        before: dict[date, dict[tuple, list[float]]] = {}
+        totals: dict[tuple, list[float]] = {}
+        if cuts:
+            spans = self._run(metric.name, MetricParams(
+                by=params.by, start=params.start, end=params.end,
+                filters={**params.filters, rules.splits: tuple(c.isoformat() for c in cuts)},
+            ))
+            cells = [*params.by,
+                     *(c for c in rules.keys if c not in ("split_date", "split_event"))]
+            for cut, cell, counts, whole in _span_counts(spans, cells, rules.nested):
+                before.setdefault(cut, {})[cell] = counts
+                totals[cell] = whole
+        # Without a daily table of the shares, only the records (first column) go out per day.
+        daily = None if rules.shares_by_day else {
+            cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
+        judged = [split for split in splits if split.day == 1 or split in before]
+        return SplitCheck(disclosure.unsafe_splits(before, totals, judged, self.k, daily),
+                          before, totals)
+
+    def checked_claims(self) -> list[ClaimCheck]:
+        """The claims register held against this warehouse, once per process. In public mode a
+        claim whose period could give away a count under k (periods_withheld) keeps only its
+        claimed values, and says why; facts (no count column, deaths) are never withheld."""
+
+        def check() -> list[ClaimCheck]:
+            checks = check_claims(self.backend())
+            if not self.public:
+                return checks
+            read = [c for c in checks if c.status == "checked" and c.readings]
+            why: dict[str, str] = {}
+            for name in dict.fromkeys(c.claim.metric for c in read):
+                mine = [c for c in read if c.claim.metric == name]
+                periods = [(c.claim.period_start, c.claim.period_end or c.covered_end)
+                           for c in mine]
+                why.update(zip((c.claim.claim_id for c in mine),
+                               self.periods_withheld(self.metric(name), periods)))
+            return [_withheld_claim(c, why[c.claim.claim_id]) if why.get(c.claim.claim_id)
+                    else c for c in checks]
+
+        return self.memo("claims", check)
+
+    def periods_withheld(self, metric: Metric, periods: Sequence[tuple[date, date]]) -> list[str]:
+        """Why public mode withholds a whole-period metric's reading over each of `periods`
+        (start, end: inclusive, end at most the data's last day when a period runs on to it), or
+        "" when it may go out.
+
+        The monthly tables publish whole months, so a period's total less them gives each part
+        of a month its boundaries cut, and each whole month in it that they hid. A reading goes
+        out only when each boundary cutting a month is a safe split date of the metric's
+        before/after sibling (`_shift`, split_check), judged with the other periods' boundaries
+        and the split dates the sibling publishes (two cuts in a month give the days between
+        them), and each whole month in the period counts 0 or at least k in every column
+        counting people, read from the same sibling split at each month's first.
+        """
+        if not self.public or not metric.count_column:
+            return [""] * len(periods)
+        sibling = registry.REGISTRY.get(metric.name.removesuffix("_period") + "_shift")
+        if sibling is None or not sibling.disclosure.splits or not self.servable(sibling):
+            return [f"withheld in public mode: {metric.name} has no before/after metric to check "
+                    "that each part of a month and each month in the period counts 0 or at "
+                    f"least {self.k} people"] * len(periods)
+        bounds = [(start, end + timedelta(days=1)) for start, end in periods]
+        cuts = {day for bound in bounds for day in bound if day.day != 1}
+        if not sibling.disclosure.withheld:
+            served = self.compute(self.request(sibling.name))
+            hidden = served.suppression["unsafe_splits"]
+            cuts |= {split for split in served.table.column("split_date").to_pylist()
+                     if split.isoformat() not in hidden}
+        firsts = sorted({first for start, following in bounds
+                         for first in _month_firsts(start, following) if start <= first})
+        check = self.split_check(sibling, MetricParams(), sorted(cuts), firsts)
+        return [self._period_reason(check, start, following) for start, following in bounds]
+
+    def _period_reason(self, check: SplitCheck, start: date, following: date) -> str:
+        for split in (start, following):
+            if split in check.unsafe and split.day != 1:
+                return (f"withheld in public mode: the period cuts {split:%Y-%m} and a day or a "
+                        f"part of that month counts fewer than {self.k} people, which the "
+                        "published months would give away")
+        present = sorted(check.before)
+        firsts = [first for first in _month_firsts(start, following) if start <= first]
+        for first, next_first in zip(firsts, firsts[1:]):
+            for cell, whole in check.totals.items():
+
+                def counted_before(day: date) -> list[float]:
+                    if day in check.before:
+                        return check.before[day].get(cell, [0.0] * len(whole))
+                    return [0.0] * len(whole) if present and day < present[0] else whole
+
+                month = [b - a for a, b in zip(counted_before(first), counted_before(next_first))]
+                if any(0 < v < self.k for v in month):
+                    return (f"withheld in public mode: {first:%Y-%m} counts fewer than {self.k} "
+                            "people in a column the monthly tables hide, which the period's "
+                            "total less the other months would give away")
+        return ""
 
     def _suppressed(
         self,
@@ -648,11 +739,35 @@ class ResultCache:
         return self._results.max_bytes
 
 
+@dataclass(frozen=True)
+class SplitCheck:
+    """What WarehouseService.split_check read: the unsafe split dates with why, each cell's
+    counts (one per column counting people) before each day read, and over the whole span."""
+
+    unsafe: dict[date, str]
+    before: dict[date, dict[tuple, list[float]]]
+    totals: dict[tuple, list[float]]
+
+
 @dataclass
 class _Running:
     done: threading.Event = field(default_factory=threading.Event)
     result: MetricResult | None = None
     error: BaseException | None = None
+
+
+def _withheld_claim(check: ClaimCheck, why: str) -> ClaimCheck:
+    """The claim with its claimed values only, and why its observed readings are withheld."""
+    blank = tuple(replace(r, observed=None, ci_low=None, ci_high=None) for r in check.readings)
+    return replace(check, readings=blank, withheld=why)
+
+
+def _month_firsts(start: date, end: date) -> list[date]:
+    """The first day of each month from start's to end's, both included."""
+    firsts = [start.replace(day=1)]
+    while firsts[-1] < end.replace(day=1):
+        firsts.append((firsts[-1] + timedelta(days=31)).replace(day=1))
+    return firsts
 
 
 def _month_of(day: date) -> date:

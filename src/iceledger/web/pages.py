@@ -24,7 +24,6 @@ from fastapi.templating import Jinja2Templates
 from iceledger.errors import IceledgerError
 from iceledger.facts import CLAIM_DEFINITIONS, RATE_DEFINITIONS
 from iceledger.field_offices import normalise_aor
-from iceledger.metrics.claims import check_claims
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text, share_with_interval
@@ -84,15 +83,17 @@ def simulate_page(request: Request, service: ServiceDep) -> HTMLResponse:
 
 
 def claim_rows(service: WarehouseService) -> list[dict]:
-    """Each claim with its readings as the page prints them; counts under k stay hidden in public
-    mode, shares are of whole periods and never small cells."""
-    checks = service.memo("claims", lambda: check_claims(service.backend()))
+    """Each claim with its readings as the page prints them; in public mode counts under k stay
+    hidden, and a claim whose period could give a count under k away shows no observed reading
+    (WarehouseService.checked_claims)."""
     rows = []
-    for check in checks:
+    for check in service.checked_claims():
         readings = []
         for r in check.readings:
             rate = r.definition in RATE_DEFINITIONS
-            if r.definition == "count":
+            if check.withheld:
+                observed = "withheld in public mode"
+            elif r.definition == "count":
                 observed = service.count_text(r.observed)
             elif r.observed is None:
                 observed = "not measurable from these records"
