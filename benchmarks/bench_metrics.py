@@ -193,9 +193,17 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
         "gender": labels(("Male", "Female"), extra.integers(0, 2, n_arrests)),
         # Derived: every person here is arrested once, so no episode has a previous one.
         "previous_episode_date": pa.nulls(n_arrests, pa.timestamp("us")),
-        # Derived: the entry date of the stay an arrest led to (the first `linked` arrests).
-        "stay_entry_date": pa.concat_arrays([entry_date.slice(0, linked),
-                                             pa.nulls(n_arrests - linked, pa.date32())]),
+        # Derived: of the stay an arrest led to (the first `linked` arrests), its entry date,
+        # the days to it, when and why it ended, and the days to the removal that ended it.
+        **{column: pa.concat_arrays([values, pa.nulls(n_arrests - linked, values.type)])
+           for column, values in (
+               ("stay_entry_date", entry_date.slice(0, linked)),
+               ("days_to_stay", pa.array((book_in[:linked] - arrest_time[:linked]) / 86_400.0)),
+               ("stay_ended_at", timestamps(book_out[:linked], closed[:linked])),
+               ("stay_end_reason", reasons.slice(0, linked)),
+               ("days_to_removal", pa.array(
+                   (book_out[:linked] // 86_400 - arrest_time[:linked] // 86_400)
+                   .astype(np.int32), mask=~(closed & (reason == 0))[:linked])))},
     })
     links = pa.table({
         "arrest_record_id": arrest_ids.slice(0, linked), "stay_id": stay_ids.slice(0, linked),

@@ -442,6 +442,33 @@ def test_removals_link_to_the_stay_they_end_and_through_it_to_the_arrest():
     assert (summary.removals, summary.removal_links, summary.removal_links_with_arrest) == (6, 3, 1)
 
 
+def test_an_arrest_carries_its_stay_s_end_and_the_days_to_the_removal_that_ended_it():
+    arrested = datetime(2025, 4, 1, 22)
+    con = warehouse(
+        arrests=[arrest("p1", arrested), arrest("p2", arrested), arrest("p3", arrested)],
+        stints=[stint("p1", arrested + 12 * H, stay_out=datetime(2025, 4, 10, 9),
+                      stay_release_reason="Removed"),
+                stint("p2", arrested - D)],  # open, never removed
+        removals=[{"person_id": "p1", "departed_date": date(2025, 4, 11)}],
+    )
+    rebuild_derived(con)
+    followed = ("SELECT record_id, days_to_stay, stay_ended_at, stay_end_reason, days_to_removal "
+                "FROM foia_arrests ORDER BY record_id")
+    # Whole days from the arrest's day (1 April), not from its hour: 10.
+    assert con.execute(followed).fetchall() == [
+        ("a1", 0.5, datetime(2025, 4, 10, 9), "Removed", 10),
+        ("a2", -1.0, None, None, None),
+        ("a3", None, None, None, None)]
+    # Without removals no arrest keeps a removal from before; without stints, no stay either.
+    con.execute("DROP TABLE foia_removals")
+    rebuild_derived(con)
+    assert [row[4] for row in con.execute(followed).fetchall()] == [None, None, None]
+    con.execute("DROP TABLE foia_stints")
+    rebuild_derived(con)
+    assert con.execute(followed).fetchall() == [(f"a{i}", None, None, None, None)
+                                                for i in (1, 2, 3)]
+
+
 def test_a_removal_window_starts_5_days_before_the_book_out():
     book_in, book_out = datetime(2025, 4, 1, 9), datetime(2025, 4, 10, 9)
     con = warehouse(

@@ -9,6 +9,7 @@ import pytest
 
 from iceledger.metrics import MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
+from iceledger.metrics.registry import NotServable
 from iceledger.warehouse import Warehouse
 
 CONVICTED, PENDING, OTHER = (
@@ -103,11 +104,37 @@ RELEASES = pa.table(
 )
 
 
+def followed(arrests: pa.Table) -> pa.Table:
+    """The arrests with what foia_derived writes on each of them from the links above: the days
+    to its stay, when and why that stay ended, the whole days to the removal that ended it."""
+    stays = {row["stay_id"]: row for row in STAYS.to_pylist()}
+    departed = {row["record_id"]: row["departed_date"] for row in REMOVALS.to_pylist()}
+    removed = {link["stay_id"]: departed[link["removal_record_id"]]
+               for link in REMOVAL_LINKS.to_pylist()}
+    links = {link["arrest_record_id"]: link for link in LINKS.to_pylist()}
+    rows = []
+    for row in arrests.to_pylist():
+        link = links.get(row["record_id"])
+        stay = stays[link["stay_id"]] if link else {}
+        departure = removed.get(link["stay_id"]) if link else None
+        rows.append({
+            **row,
+            "days_to_stay": link and link["days_from_arrest"],
+            "stay_ended_at": stay.get("stay_book_out"),
+            "stay_end_reason": stay.get("stay_release_reason"),
+            "days_to_removal": departure and (departure - row["apprehension_date"].date()).days,
+        })
+    return pa.Table.from_pylist(rows, schema=arrests.schema.append(
+        pa.field("days_to_stay", pa.float64())).append(
+        pa.field("stay_ended_at", pa.timestamp("us"))).append(
+        pa.field("stay_end_reason", pa.string())).append(pa.field("days_to_removal", pa.int32())))
+
+
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
     warehouse = Warehouse(tmp_path_factory.mktemp("outcomes") / "w.duckdb")
     for name, table in {
-        "foia_arrests": ARRESTS,
+        "foia_arrests": followed(ARRESTS),
         "foia_stays": STAYS,
         "foia_arrest_stay_links": LINKS,
         "foia_removals": REMOVALS,
@@ -187,3 +214,14 @@ def test_a_period_is_exact_on_a_synthetic_release(synthetic_warehouse):
         params = MetricParams(start=month, end=end)
         (sliced,) = compute("arrest_outcomes", backend, params).to_pylist()
         assert sliced == row, month
+
+
+def test_arrests_derived_before_they_carried_their_outcomes_ask_for_a_derive(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.replace_table("foia_arrests", ARRESTS)
+    warehouse.replace_table("foia_releases", RELEASES)
+    for name in ("arrest_outcomes", "arrest_outcome_funnel"):
+        with pytest.raises(NotServable, match="derived before it carried days_to_stay, "
+                           "stay_ended_at, stay_end_reason, days_to_removal; run `iceledger "
+                           "derive`"):
+            compute(name, duckdb_backend(warehouse.path))

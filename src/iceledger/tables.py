@@ -103,7 +103,7 @@ PASS, WARN, FAIL = "pass", "warn", "fail"
 STALE_REPOST_CHECK = "not a stale re-post"
 
 # A stay belongs to an arrest when it is booked in from 5 days before to 10 days after it (the
-# links of FOIA_ARREST_STAY_LINKS); metrics read the window to say which arrests can have one yet.
+# links of FOIA_ARREST_STAY_LINKS).
 ARREST_STAY_DAYS_BEFORE, ARREST_STAY_DAYS_AFTER = 5, 10
 # A detainer or encounter is followed to the first ICE arrest of the same person on its day or up
 # to this many days after it (foia_detainers.days_to_custodial_arrest,
@@ -138,7 +138,8 @@ _DECLARED = (
                    "aor_code VARCHAR, apprehension_method VARCHAR, arrest_setting VARCHAR, "
                    "criminality VARCHAR, person_id VARCHAR, episode_id VARCHAR, "
                    "is_duplicate BOOLEAN, previous_episode_date TIMESTAMP, "
-                   "stay_entry_date DATE"),
+                   "stay_entry_date DATE, days_to_stay DOUBLE, stay_ended_at TIMESTAMP, "
+                   "stay_end_reason VARCHAR, days_to_removal INTEGER"),
           key_date="apprehension_date"),
     Table(FOIA_STINTS, "foia", "detention stints: one row per placement in one facility",
           _columns(_FOIA_PROVENANCE + ", stay_book_in TIMESTAMP, book_in TIMESTAMP, "

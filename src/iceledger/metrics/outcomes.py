@@ -2,15 +2,13 @@
 
 Each non-duplicate arrest is followed through its links: to the detention stay that began within
 10 days of it (foia_arrest_stay_links) and to the removal that ended that stay
-(foia_removal_links, foia_removals). An outcome "within N days" needs N days of follow-up: an
+(foia_removal_links, foia_removals), as foia_derived writes them on the arrest. An outcome "within N days" needs N days of follow-up: an
 arrest made fewer than N days before its release's end is left out of that horizon's denominator,
 never counted as "not removed" (right-censoring), so every share is over arrests whose outcome
 at N days is known.
 """
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -20,13 +18,12 @@ from iceledger.metrics.detention import (
     RELEASE_REASONS,
     owned,
     reason_in,
+    require_derived,
     source_table,
 )
 from iceledger.metrics.registry import Metric, MetricParams, Need, View, register
 from iceledger.metrics.volume import ARREST_FILTERS, apply_filters, during
 from iceledger.tables import (
-    ARREST_STAY_DAYS_AFTER,
-    ARREST_STAY_DAYS_BEFORE,
     FOIA_ARREST_STAY_LINKS,
     FOIA_ARRESTS,
     FOIA_RELEASES,
@@ -38,6 +35,8 @@ from iceledger.tables import (
 DETENTION_HORIZON_DAYS = 10
 REMOVAL_HORIZONS_DAYS = (30, 60, 90)
 FINAL_HORIZON_DAYS = 90
+# What foia_derived writes on each linked arrest of its stay and removal.
+FOLLOWED_COLUMNS = ("days_to_stay", "stay_ended_at", "stay_end_reason", "days_to_removal")
 OUTCOME_TABLES = (
     FOIA_ARRESTS,
     FOIA_ARREST_STAY_LINKS,
@@ -59,79 +58,26 @@ OUTCOME_NEEDS = (
 
 
 def followed_arrests(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-    """One row per non-duplicate arrest in the period, with its linked stay and removal."""
+    """One row per non-duplicate arrest in the period, with its linked stay and removal.
+
+    foia_derived writes on each arrest what its links lead to (the days to its stay, when and
+    why that stay ended, the days to the removal that ended it), so no link is joined here.
+    """
     arrests = source_table(backend, FOIA_ARRESTS)
+    require_derived(arrests, FOIA_ARRESTS, FOLLOWED_COLUMNS)
     arrests = apply_filters(arrests.filter(~arrests.is_duplicate.fill_null(False)), params)
     arrests = arrests.filter(arrests.apprehension_date.notnull())
     arrests = during(owned(backend, arrests, "apprehension_date"), params, "apprehension_date")
-    arrests = arrests.mutate(arrest_day=arrests.apprehension_date.date())
-    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
-    if "apprehension_date" in links.columns:  # warehouses derived before it have no such column
-        # A link carries its arrest's time, so only the period's links need be read.
-        links = during(links, params, "apprehension_date")
-    links = links.select("arrest_record_id", linked_stay_id="stay_id")
-    stays = source_table(backend, FOIA_STAYS)
-    # A linked stay was booked in within the link window around its arrest (foia_derived only
-    # links such pairs), so stays booked in outside the period widened by that window can have
-    # no arrest here: leaving them out changes nothing and spares reading them.
-    stays = during(stays, _widened(params, ARREST_STAY_DAYS_BEFORE, ARREST_STAY_DAYS_AFTER),
-                   "stay_book_in").select(
-        stay_key="stay_id", stay_end="stay_book_out", stay_reason="stay_release_reason"
-    )
-    removal_links = source_table(backend, FOIA_REMOVAL_LINKS).select(
-        "removal_record_id", removed_stay_id="stay_id"
-    )
-    # A linked removal departed on or after its stay's book-in day (foia_derived), so not before
-    # the link window; and one departing after the last horizon is counted by no outcome.
-    removals = during(
-        source_table(backend, FOIA_REMOVALS),
-        _widened(params, ARREST_STAY_DAYS_BEFORE, max(REMOVAL_HORIZONS_DAYS)),
-        "departed_date",
-    ).select(removal_id="record_id", departed="departed_date")
-    # (table, key in what it joins to, its own key). The links are one to one (foia_derived
-    # matches them so): an arrest has at most one stay and a stay at most one removal, so the
-    # joins never repeat an arrest.
-    stay_ends = [
-        (stays, "linked_stay_id", "stay_key"),
-        (removal_links, "linked_stay_id", "removed_stay_id"),
-        (removals, "removal_record_id", "removal_id"),
-    ]
-    arrests = arrests.select(
-        "record_id", *params.by, "apprehension_date", "arrest_day", "censor_at"
-    )
-    if params.filters or params.start or params.end:
-        # A narrow question: join outward from its few arrests, each join as small as they are.
-        followed = _left_joined(arrests, [(links, "record_id", "arrest_record_id"), *stay_ends])
-    else:
-        # Everything: each linked stay's ending first, then the arrests. (The planner cannot size
-        # the arrests after the one-release-per-day filter; joined outward it would build every
-        # hash table on all of them.)
-        linked = _left_joined(links, stay_ends)
-        followed = arrests.left_join(linked, arrests.record_id == linked.arrest_record_id)
-    return followed.select(
+    return arrests.select(
         *params.by,
         "apprehension_date",
-        "arrest_day",
         "censor_at",
-        detained=followed.linked_stay_id.notnull(),
-        stay_end=followed.stay_end,
-        stay_reason=followed.stay_reason,
-        departed=followed.departed,
+        "stay_ended_at",
+        "stay_end_reason",
+        "days_to_removal",
+        arrest_day=arrests.apprehension_date.date(),
+        detained=arrests.days_to_stay.notnull(),
     )
-
-
-def _widened(params: MetricParams, days_before: int, days_after: int) -> MetricParams:
-    """The period starting `days_before` days earlier and ending `days_after` days later."""
-    return MetricParams(
-        start=params.start and params.start - timedelta(days=days_before),
-        end=params.end and params.end + timedelta(days=days_after),
-    )
-
-
-def _left_joined(table: ir.Table, lookups: list[tuple[ir.Table, str, str]]) -> ir.Table:
-    for lookup, key, lookup_key in lookups:
-        table = table.left_join(lookup, table[key] == lookup[lookup_key])
-    return table
 
 
 def _outcome_flags(arrests: ir.Table) -> dict[str, tuple[int, ir.BooleanValue]]:
@@ -141,24 +87,21 @@ def _outcome_flags(arrests: ir.Table) -> dict[str, tuple[int, ir.BooleanValue]]:
         return arrests.apprehension_date + ibis.interval(days=days)
 
     final = by_day(FINAL_HORIZON_DAYS)
-    stay_ended = arrests.stay_end.notnull() & (arrests.stay_end <= final)
+    stay_ended = arrests.stay_ended_at.notnull() & (arrests.stay_ended_at <= final)
     flags = {
         f"detained_within_{DETENTION_HORIZON_DAYS}d": (DETENTION_HORIZON_DAYS, arrests.detained)
     }
     for days in REMOVAL_HORIZONS_DAYS:
-        flags[f"removed_within_{days}d"] = (
-            days,
-            arrests.departed.notnull() & (arrests.departed <= by_day(days).date()),
-        )
+        flags[f"removed_within_{days}d"] = (days, arrests.days_to_removal <= days)
     flags[f"voluntary_departure_within_{FINAL_HORIZON_DAYS}d"] = (
-        FINAL_HORIZON_DAYS, stay_ended & reason_in(arrests.stay_reason, "voluntary_departure")
+        FINAL_HORIZON_DAYS, stay_ended & reason_in(arrests.stay_end_reason, "voluntary_departure")
     )
     flags[f"released_within_{FINAL_HORIZON_DAYS}d"] = (
-        FINAL_HORIZON_DAYS, stay_ended & reason_in(arrests.stay_reason, "released")
+        FINAL_HORIZON_DAYS, stay_ended & reason_in(arrests.stay_end_reason, "released")
     )
     flags[f"still_held_at_{FINAL_HORIZON_DAYS}d"] = (
         FINAL_HORIZON_DAYS,
-        arrests.detained & (arrests.stay_end.isnull() | (arrests.stay_end > final)),
+        arrests.detained & (arrests.stay_ended_at.isnull() | (arrests.stay_ended_at > final)),
     )
     return flags
 

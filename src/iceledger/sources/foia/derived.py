@@ -49,7 +49,12 @@ from iceledger.warehouse import (
 PLACEHOLDER_CHECK = "placeholder_identifiers"
 
 EPISODE_HOURS = 24
-STAY_ENTRY_DATE = "stay_entry_date"
+# What each linked arrest carries of its stay and of the removal that ended that stay, so that
+# the metrics following arrests (outcomes, long-term residents) read the arrests alone.
+STAY_FACTS = {"stay_entry_date": "DATE", "days_to_stay": "DOUBLE",
+              "stay_ended_at": "TIMESTAMP", "stay_end_reason": "VARCHAR"}
+REMOVAL_FACTS = {"days_to_removal": "INTEGER"}
+_NO_ROWS = "SELECT NULL::BIGINT AS row_key WHERE false"
 REPROCESSED_METHOD = "ERO Reprocessed Arrest"
 # A removal ends a stay when it departs from 5 days before to 10 days after the stay's book-out.
 REMOVAL_DAYS_BEFORE, REMOVAL_DAYS_AFTER = 5, 10
@@ -176,13 +181,15 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
             summary.notes.append(f"{FOIA_ARREST_STAY_LINKS} not derived (needs arrests and stints)")
             con.execute(f"DROP TABLE IF EXISTS {FOIA_ARREST_STAY_LINKS}")
             if FOIA_ARRESTS in present:  # no arrest is linked to a stay
-                _write_arrest_column(con, STAY_ENTRY_DATE, "DATE", "SELECT NULL::BIGINT AS "
-                                     "row_key, NULL::DATE AS value WHERE false")
+                _write_arrest_columns(con, {**STAY_FACTS, **REMOVAL_FACTS}, _NO_ROWS)
         if {FOIA_REMOVALS, FOIA_STINTS} <= present:
             _timed(summary, "removal links", _link_removals, con, FOIA_ARRESTS in present)
         else:
             summary.notes.append(f"{FOIA_REMOVAL_LINKS} not derived (needs removals and stints)")
             con.execute(f"DROP TABLE IF EXISTS {FOIA_REMOVAL_LINKS}")
+            if {FOIA_ARRESTS, FOIA_STINTS} <= present:  # no linked stay ends in a removal
+                _write_arrest_columns(con, REMOVAL_FACTS, _NO_ROWS)
+        con.execute("DROP TABLE IF EXISTS _derive_arrest_stays")
         for table in sorted(present & FOLLOWED_BY_ARREST.keys()):
             _timed(summary, f"{table} -> arrests", follow_to_arrests, con, table,
                    FOIA_ARRESTS in present, summary)
@@ -376,29 +383,35 @@ def _date_previous_episodes(con: duckdb.DuckDBPyConnection) -> None:
     # Re-arrests: each episode's previous episode of the same person in the release, at any time
     # before it. One person's episodes are more than 24 hours apart, so time alone orders them.
     # Most people are arrested once: only the episodes that have a previous one are carried.
-    _write_arrest_column(con, "previous_episode_date", "TIMESTAMP", f"""
-        SELECT row_key, value FROM (
+    _write_arrest_columns(con, {"previous_episode_date": "TIMESTAMP"}, f"""
+        SELECT row_key, previous_episode_date FROM (
             SELECT rowid AS row_key, lag(apprehension_date) OVER (
-                PARTITION BY release, person_id ORDER BY apprehension_date) AS value
+                PARTITION BY release, person_id ORDER BY apprehension_date
+            ) AS previous_episode_date
             FROM {FOIA_ARRESTS}
             WHERE NOT is_duplicate AND person_id IS NOT NULL AND apprehension_date IS NOT NULL)
-        WHERE value IS NOT NULL""")
+        WHERE previous_episode_date IS NOT NULL""")
 
 
-def _write_arrest_column(con: duckdb.DuckDBPyConnection, column: str, sql_type: str,
-                         values: str) -> None:
-    """Set a derived column of the arrests to `values` (a query of row_key, the arrest's rowid,
-    and value) and to NULL on every other arrest, writing only the rows where it changes."""
-    _ensure_columns(con, FOIA_ARRESTS, {column: sql_type})
+def _write_arrest_columns(con: duckdb.DuckDBPyConnection, columns: dict[str, str],
+                          values: str) -> None:
+    """Set derived columns of the arrests (name -> SQL type) to `values` (a query of row_key,
+    the arrest's rowid, and those columns; without them, all NULL) and to NULL on every other
+    arrest, in one pass, writing only the rows where one changes."""
+    _ensure_columns(con, FOIA_ARRESTS, columns)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _derive_arrest_values AS {values}")
+    given = set(con.table("_derive_arrest_values").columns)
+    value = {c: f'v."{c}"' if c in given else f"NULL::{kind}" for c, kind in columns.items()}
     con.execute(f"""
-        UPDATE {FOIA_ARRESTS} SET "{column}" = NULL
-        WHERE "{column}" IS NOT NULL AND rowid NOT IN (SELECT row_key FROM _derive_arrest_values)
+        UPDATE {FOIA_ARRESTS} SET {", ".join(f'"{c}" = NULL' for c in columns)}
+        WHERE ({" OR ".join(f'"{c}" IS NOT NULL' for c in columns)})
+          AND rowid NOT IN (SELECT row_key FROM _derive_arrest_values)
     """)
     con.execute(f"""
-        UPDATE {FOIA_ARRESTS} AS a SET "{column}" = v.value
+        UPDATE {FOIA_ARRESTS} AS a SET {", ".join(f'"{c}" = {value[c]}' for c in columns)}
         FROM _derive_arrest_values v
-        WHERE a.rowid = v.row_key AND a."{column}" IS DISTINCT FROM v.value
+        WHERE a.rowid = v.row_key
+          AND ({" OR ".join(f'a."{c}" IS DISTINCT FROM {value[c]}' for c in columns)})
     """)
     con.execute("DROP TABLE _derive_arrest_values")
 
@@ -537,12 +550,18 @@ def _link_arrests_to_stays(con: duckdb.DuckDBPyConnection) -> None:
         -- (DuckDB skips row groups by their least and greatest apprehension_date)
         ORDER BY apprehension_date
     """)
-    # Each linked arrest takes its stay's entry date, which the arrest records lack: what
-    # long-term residence reads of arrests.
-    _write_arrest_column(con, STAY_ENTRY_DATE, "DATE", f"""
-        SELECT m.left_key AS row_key, s.entry_date AS value
-        FROM _derive_matched m JOIN {FOIA_STAYS} s ON s.rowid = m.right_key
-        WHERE s.entry_date IS NOT NULL""")
+    # Each linked arrest takes what it is followed to of its stay: its entry date, which the
+    # arrest records lack (long-term residence), and when and why it ended (outcomes).
+    _write_arrest_columns(con, STAY_FACTS, f"""
+        SELECT m.left_key AS row_key, s.entry_date AS stay_entry_date,
+               m.gap_days AS days_to_stay, s.stay_book_out AS stay_ended_at,
+               s.stay_release_reason AS stay_end_reason
+        FROM _derive_matched m JOIN {FOIA_STAYS} s ON s.rowid = m.right_key""")
+    # Kept for the removal links, which follow each linked stay on to its arrest.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _derive_arrest_stays AS
+        SELECT left_key AS arrest_key, right_key AS stay_key, CAST(left_time AS DATE) AS arrest_day
+        FROM _derive_matched""")
     con.execute("DROP TABLE _derive_matched")
 
 
@@ -585,6 +604,13 @@ def _link_removals(con: duckdb.DuckDBPyConnection, arrests_present: bool) -> Non
                {arrest} AS arrest_record_id
         FROM _derive_matched m {arrest_join}
     """)
+    if arrests_present:
+        # The arrest whose stay a removal ended carries the whole days from its day to the
+        # departure (left_time is the departed date).
+        _write_arrest_columns(con, REMOVAL_FACTS, """
+            SELECT a.arrest_key AS row_key,
+                   CAST(CAST(m.left_time AS DATE) - a.arrest_day AS INTEGER) AS days_to_removal
+            FROM _derive_matched m JOIN _derive_arrest_stays a ON a.stay_key = m.right_key""")
     con.execute("DROP TABLE _derive_matched")
 
 
