@@ -138,7 +138,7 @@ _DECLARED = (
                    "aor_code VARCHAR, apprehension_method VARCHAR, arrest_setting VARCHAR, "
                    "criminality VARCHAR, person_id VARCHAR, episode_id VARCHAR, "
                    "is_duplicate BOOLEAN, previous_episode_date TIMESTAMP, "
-                   "stay_entry_date DATE"),
+                   "stay_entry_date DATE, identity_conflict BOOLEAN"),
           key_date="apprehension_date"),
     Table(FOIA_STINTS, "foia", "detention stints: one row per placement in one facility",
           _columns(_FOIA_PROVENANCE + ", stay_book_in TIMESTAMP, book_in TIMESTAMP, "
