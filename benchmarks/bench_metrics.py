@@ -193,6 +193,8 @@ def synthetic_tables(n_stints: int, n_arrests: int, n_detainers: int, n_encounte
         "gender": labels(("Male", "Female"), extra.integers(0, 2, n_arrests)),
         # Derived: every person here is arrested once, so no episode has a previous one.
         "previous_episode_date": pa.nulls(n_arrests, pa.timestamp("us")),
+        # Derived: nor can one's records disagree on birth year, gender or citizenship.
+        "identity_conflict": pa.nulls(n_arrests, pa.bool_()),
         # Derived: of the stay an arrest led to (the first `linked` arrests), its entry date,
         # the days to it, when and why it ended, and the days to the removal that ended it.
         **{column: pa.concat_arrays([values, pa.nulls(n_arrests - linked, values.type)])

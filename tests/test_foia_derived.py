@@ -190,6 +190,27 @@ def test_each_episode_is_dated_by_the_previous_episode_of_its_person_in_the_rele
         ("a6", None), ("a7", None), ("a8", None), ("a9", None)]
 
 
+def identity_conflicts(con) -> list[str]:
+    return [r for (r,) in con.execute("SELECT record_id FROM foia_arrests WHERE "
+                                      "identity_conflict ORDER BY source_row").fetchall()]
+
+
+def test_every_arrest_of_an_identifier_whose_records_disagree_is_marked_anew_each_rebuild():
+    con = warehouse(arrests=[
+        arrest("p1", T0), arrest("p1", T0 + 40 * D), arrest("p2", T0), arrest("p2", T0 + 40 * D),
+        arrest("p3", T0), arrest(None, T0), arrest("p1", T0, release="2025-07-28"),
+    ])
+    con.execute("ALTER TABLE foia_arrests ADD COLUMN gender VARCHAR")
+    con.execute("UPDATE foia_arrests SET gender = CASE record_id WHEN 'a2' THEN 'Female' "
+                "WHEN 'a4' THEN 'Unknown' WHEN 'a6' THEN 'Female' ELSE 'Male' END")
+    rebuild_derived(con)
+    # p1 is Male then Female in the release (not in the other: a7); 'Unknown' is no value (p2).
+    assert identity_conflicts(con) == ["a1", "a2"]
+    con.execute("UPDATE foia_arrests SET gender = 'Male' WHERE record_id = 'a2'")
+    rebuild_derived(con)
+    assert identity_conflicts(con) == []
+
+
 def test_a_rebuild_dates_previous_episodes_anew():
     con = warehouse(arrests=[arrest("p1", T0), arrest("p1", T0 + 3 * D)])
     rebuild_derived(con)

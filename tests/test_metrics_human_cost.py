@@ -334,6 +334,27 @@ def test_identification_quality(backend):
     }
 
 
+def test_identification_quality_finds_conflicts_among_the_period_s_records(backend):
+    # June: P1's a2 (1990) and a3 (1991) disagree; P2's Female (April) and Male (July) records
+    # fall outside, so within June P2 has no conflict to show.
+    june = MetricParams(start=date(2025, 6, 1), end=date(2025, 6, 30))
+    found = totals(compute("identification_quality_period", backend, june), "release")
+    assert found[("conflicting_birth_year", RELEASE)] == (4, 2)
+    assert found[("conflicting_gender", RELEASE)] == (4, 0)
+
+
+def test_arrests_derived_before_they_carried_identity_conflicts_ask_for_a_derive(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _warehouse(path, pa.Table.from_pylist(ARRESTS, schema=ARREST_SCHEMA),
+               pa.Table.from_pylist(STINTS, schema=STINT_SCHEMA),
+               pa.Table.from_pylist(REMOVALS, schema=REMOVAL_SCHEMA)).disconnect()
+    with Warehouse(path).connect() as con:
+        con.execute("ALTER TABLE foia_arrests DROP COLUMN identity_conflict")
+    with pytest.raises(IceledgerError, match="derived before it carried identity_conflict; run "
+                                             "`iceledger derive`"):
+        compute("identification_quality", duckdb_backend(path))
+
+
 # The monthly metric's columns that hold each period share's denominator and numerator, where the
 # monthly metric gives its own columns rather than one row per share.
 OWN_MONTHLY_COLUMNS = {

@@ -9,7 +9,7 @@ P3, never R's.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -319,6 +319,20 @@ def test_book_ins_after_an_ice_arrest_beside_the_workbooks(backend):
             january["workbook_cbp_book_ins_per_day"]) == (2.0, 1.0)
     assert january["workbook_ice_share"] == pytest.approx(2 / 3)
     assert side_by_side[date(2025, 2, 1)]["workbook_ice_share"] == 0.5
+
+
+def test_book_ins_of_a_period_keep_their_links_to_arrests_before_and_after_it(
+        synthetic_warehouse):
+    # Stays booked in early in the period were linked to arrests before it, late ones to
+    # arrests after it: the busiest month counts as it does with no period.
+    synthetic = duckdb_backend(synthetic_warehouse)
+    everything = compute("book_ins_after_ice_arrest", synthetic).to_pylist()
+    busiest = max(everything, key=lambda r: r["foia_after_ice_arrest"])
+    first = busiest["month"]
+    end = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
+    period = compute("book_ins_after_ice_arrest", synthetic,
+                     MetricParams(start=first, end=end)).to_pylist()
+    assert period == [busiest]
 
 
 def test_every_pipeline_metric_has_a_synthetic_demo_view(synthetic_warehouse):

@@ -139,7 +139,7 @@ _DECLARED = (
                    "criminality VARCHAR, person_id VARCHAR, episode_id VARCHAR, "
                    "is_duplicate BOOLEAN, previous_episode_date TIMESTAMP, "
                    "stay_entry_date DATE, days_to_stay DOUBLE, stay_ended_at TIMESTAMP, "
-                   "stay_end_reason VARCHAR, days_to_removal INTEGER"),
+                   "stay_end_reason VARCHAR, days_to_removal INTEGER, identity_conflict BOOLEAN"),
           key_date="apprehension_date"),
     Table(FOIA_STINTS, "foia", "detention stints: one row per placement in one facility",
           _columns(_FOIA_PROVENANCE + ", stay_book_in TIMESTAMP, book_in TIMESTAMP, "

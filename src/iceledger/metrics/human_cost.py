@@ -1038,14 +1038,11 @@ def _identity_population(backend: ibis.BaseBackend, params: MetricParams):
                   "apprehension_date")
     rows = rows.mutate(date=rows.apprehension_date.cast("date"),
                        gender=rows.gender.nullif("Unknown"))
-    # Only a person with two or more dated records in the release can have two values, and the
-    # derive marks each of those persons' later records: a duplicate of an episode, or an
-    # episode with a previous one. Grouping just their records spares grouping every person.
-    require_derived(table, FOIA_ARRESTS, ("previous_episode_date",))
-    repeated = table.filter(
-        table.is_duplicate.fill_null(False) | table.previous_episode_date.notnull()
-    ).select("release", "person_id").distinct()
-    people = rows.filter(rows.person_id.notnull()).semi_join(repeated, ["release", "person_id"])
+    # Records can disagree in the period only where they disagree in the whole release, and the
+    # derive marks every record of those identifiers: grouping just them spares grouping every
+    # person.
+    require_derived(table, FOIA_ARRESTS, ("identity_conflict",))
+    people = rows.filter(rows.identity_conflict.fill_null(False))
     # Two or more different values: the least and the greatest differ (cheaper than counting
     # distinct values).
     conflicts = [f"{field}_conflicts" for field in IDENTITY_FIELDS]

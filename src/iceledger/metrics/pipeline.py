@@ -13,6 +13,8 @@ is left out of that horizon's denominator, never counted as "not arrested". docs
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import ibis
 import ibis.expr.types as ir
 from ibis import _
@@ -51,6 +53,8 @@ from iceledger.metrics.volume import (
 )
 from iceledger.tables import (
     ARREST_FOLLOW_UP_DAYS,
+    ARREST_STAY_DAYS_AFTER,
+    ARREST_STAY_DAYS_BEFORE,
     FOIA_ARREST_STAY_LINKS,
     FOIA_ARRESTS,
     FOIA_DETAINERS,
@@ -637,7 +641,17 @@ _register(
 
 def _book_ins_after_ice_arrest(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     stays, _windows = foia_events(backend, FOIA_STAYS, "stay_book_in", params)
-    links = source_table(backend, FOIA_ARREST_STAY_LINKS).select(linked_stay="stay_id")
+    links = source_table(backend, FOIA_ARREST_STAY_LINKS)
+    if "apprehension_date" in links.columns:  # warehouses derived before it have no such column
+        # A stay is linked to an arrest from ARREST_STAY_DAYS_AFTER days before its book-in to
+        # ARREST_STAY_DAYS_BEFORE days after: only those links of the period's stays are read,
+        # and DuckDB skips the rest (the links are stored in arrest order).
+        arrested = MetricParams(
+            start=params.start and params.start - timedelta(days=ARREST_STAY_DAYS_AFTER),
+            end=params.end and params.end + timedelta(days=ARREST_STAY_DAYS_BEFORE),
+        )
+        links = during(links, arrested, "apprehension_date")
+    links = links.select(linked_stay="stay_id")
     stays = stays.left_join(links, stays.stay_id == links.linked_stay)
     stays = stays.mutate(month=stays.date.truncate("M"))
     foia = stays.group_by("month").aggregate(

@@ -55,6 +55,11 @@ STAY_FACTS = {"stay_entry_date": "DATE", "days_to_stay": "DOUBLE",
               "stay_ended_at": "TIMESTAMP", "stay_end_reason": "VARCHAR"}
 REMOVAL_FACTS = {"days_to_removal": "INTEGER"}
 _NO_ROWS = "SELECT NULL::BIGINT AS row_key WHERE false"
+IDENTITY_CONFLICT = "identity_conflict"
+# Person fields an identifier should carry one value of across a release's arrest records; gender
+# 'Unknown' is no value.
+IDENTITY_FIELDS = {"birth_year": "birth_year", "gender": "NULLIF(gender, 'Unknown')",
+                   "citizenship_country": "citizenship_country"}
 REPROCESSED_METHOD = "ERO Reprocessed Arrest"
 # A removal ends a stay when it departs from 5 days before to 10 days after the stay's book-out.
 REMOVAL_DAYS_BEFORE, REMOVAL_DAYS_AFTER = 5, 10
@@ -168,6 +173,7 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
         _timed(summary, "releases", _build_releases, con, present)
         if FOIA_ARRESTS in present:
             _timed(summary, "arrest episodes", _flag_arrest_episodes, con)
+            _timed(summary, "identity conflicts", _flag_identity_conflicts, con)
         else:
             summary.notes.append(f"no {FOIA_ARRESTS} loaded: arrest episodes not derived")
         if FOIA_STINTS in present:
@@ -391,6 +397,21 @@ def _date_previous_episodes(con: duckdb.DuckDBPyConnection) -> None:
             FROM {FOIA_ARRESTS}
             WHERE NOT is_duplicate AND person_id IS NOT NULL AND apprehension_date IS NOT NULL)
         WHERE previous_episode_date IS NOT NULL""")
+
+
+def _flag_identity_conflicts(con: duckdb.DuckDBPyConnection) -> None:
+    # Every arrest of an identifier whose records in the release disagree on a person field. A
+    # disagreement among any of those records is one among all of them, so identification
+    # quality, over a period or one field office, groups just these arrests.
+    columns = set(con.table(FOIA_ARRESTS).columns)
+    disagree = [f"min({value}) <> max({value})" for field, value in IDENTITY_FIELDS.items()
+                if field in columns]
+    _write_arrest_columns(con, {IDENTITY_CONFLICT: "BOOLEAN"}, f"""
+        SELECT a.rowid AS row_key, true AS {IDENTITY_CONFLICT}
+        FROM {FOIA_ARRESTS} a
+        SEMI JOIN (SELECT release, person_id FROM {FOIA_ARRESTS} WHERE person_id IS NOT NULL
+                   GROUP BY release, person_id HAVING {" OR ".join(disagree) or "false"}) c
+          ON c.release = a.release AND c.person_id = a.person_id""")
 
 
 def _write_arrest_columns(con: duckdb.DuckDBPyConnection, columns: dict[str, str],
