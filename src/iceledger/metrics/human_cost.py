@@ -1083,7 +1083,8 @@ register_indicator(
             + ", ".join(PLACEHOLDER_IDENTIFIERS)
             + " or one character repeated), conflicting_birth_year, conflicting_gender and "
             "conflicting_citizenship (the record's identifier carries two or more different "
-            "values of the field across the release's arrest records; shares of records with an "
+            "values of the field across the release's arrest records in the period and field "
+            "offices asked for, the whole release by default; shares of records with an "
             "identifier) and unknown_criminality (no criminality class; share of all records). "
             "--by aor gives the rates per field office."
         ),
