@@ -15,7 +15,6 @@ import functools
 import json
 import os
 import threading
-from iceledger.byte_budget import ByteBudgetLRU
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -25,6 +24,7 @@ import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from iceledger.byte_budget import ByteBudgetLRU
 from iceledger.serving import disclosure
 from iceledger.errors import IceledgerError
 from iceledger.metrics import registry
