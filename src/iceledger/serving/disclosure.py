@@ -344,11 +344,16 @@ def with_differences(
     return table, tuple(added)
 
 
+def month_after(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=1) + timedelta(days=31)).replace(day=1)
+
+
 def split_cuts(split: date) -> list[date]:
     """The days whose spans before them a check of `split` reads: the first of its month, every
     day of the month after it, and the first of the next month."""
     first = split.replace(day=1)
-    following = (first + timedelta(days=31)).replace(day=1)
+    following = month_after(first)
     return [first + timedelta(days=n) for n in range((following - first).days + 1)]
 
 

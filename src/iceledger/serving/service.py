@@ -766,7 +766,7 @@ def _month_firsts(start: date, end: date) -> list[date]:
     """The first day of each month from start's to end's, both included."""
     firsts = [start.replace(day=1)]
     while firsts[-1] < end.replace(day=1):
-        firsts.append((firsts[-1] + timedelta(days=31)).replace(day=1))
+        firsts.append(disclosure.month_after(firsts[-1]))
     return firsts
 
 
