@@ -31,6 +31,7 @@ from iceledger.serving.formatting import cell_text, listed_text
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import (
+    MetricRequest,
     MetricResult,
     NotMeasurable,
     NotServable,
@@ -85,6 +86,8 @@ class ReportView:
     empty_reason: str = ""
     # Said under the title when the view shows a coarser grain than its metric's (by fiscal year).
     grain_note: str = ""
+    # What the chart and CSV show: the metric's default request, or its grain's.
+    shown: MetricRequest | None = None
 
     @property
     def empty_kind(self) -> str:
@@ -191,6 +194,7 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
         view.grain_note = (f"By fiscal year (October to September): most months count fewer than "
                            f"{service.k} people, so a monthly chart would be mostly blank. The "
                            f"figures are {metric.name} by {FISCAL_YEAR}.")
+    view.shown = result.request
     view.period = _period_text(result)
     view.rows = result.table.num_rows
     view.csv_href = _csv_data_uri(result.table)
