@@ -202,8 +202,10 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
         view.empty_reason = f"{NO_DATA}: the metric returned no rows for this warehouse"
         return view
     rows = json_rows(result.table)
+    # By fiscal year, each dot is a figure's year: the figure names both (`... · FY2025`).
+    breakdowns = () if view.grain_note else result.request.by
     view.spec = charts.metric_chart(
-        metric.unit, result.table, rows, result.time_column, result.request.by,
+        metric.unit, result.table, rows, result.time_column, breakdowns,
         count_column=metric.count_column, view=metric.view,
     )
     if view.grain_note:
