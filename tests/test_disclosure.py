@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +16,7 @@ from iceledger.serving.disclosure import (
     COMPLEMENTARY_LABEL,
     SUPPRESSION_COLUMN,
     all_margins,
+    audit,
     plan_suppression,
     rolling_windows,
     suppress,
@@ -280,3 +282,58 @@ def test_a_row_with_a_small_class_count_is_hidden_whole():
     assert rows[0]["share"] is None and rows[0]["target"] == 100.0
     # The grand total is published, so a second month goes with it.
     assert len(result.plan.hidden) == 2
+
+
+# --- a monthly table beside its fiscal-year totals ----------------------------------------------
+
+
+def _fiscal_year(month: date) -> int:
+    return month.year + (month.month >= 10)
+
+
+def _grains(counts: dict[date, int], *, coarser: bool, coarse_secret: bool):
+    """The monthly, fiscal-year and whole-period tables public mode would serve of `counts`,
+    with the truth (one row per month, its fiscal year beside it)."""
+    months = sorted(counts)
+    truth = pa.table({"month": months, "fiscal_year": [_fiscal_year(m) for m in months],
+                      "people": [counts[m] for m in months]})
+    years = sorted(set(truth.column("fiscal_year").to_pylist()))
+    yearly = pa.table({"fiscal_year": years, "people": [
+        sum(c for m, c in counts.items() if _fiscal_year(m) == y) for y in years]})
+    period = pa.table({"people": [sum(counts.values())]})
+    yearly_shown = suppress(yearly, "people", ["fiscal_year"], k=K).table
+    hidden_years = [(("month",), (row["fiscal_year"],)) for row in yearly_shown.to_pylist()
+                    if row["suppressed"]]
+    monthly = suppress(truth.drop_columns(["fiscal_year"]), "people", ["month"], k=K,
+                       coarser={"month": _fiscal_year} if coarser else None,
+                       coarse_secret=hidden_years if coarse_secret else ())
+    published = [(monthly.table, ("month",)), (yearly_shown, ("fiscal_year",)), (period, ())]
+    return monthly, published, truth
+
+
+def test_a_small_month_hides_a_second_month_of_its_published_fiscal_year():
+    # FY2024 (45 people) is published beside its months: with August's 5 hidden, September's 40
+    # would give it back; the whole period's total alone would let another year's month go.
+    counts = {date(2024, 8, 1): 5, date(2024, 9, 1): 40, date(2024, 10, 1): 30,
+              date(2024, 11, 1): 25, date(2024, 12, 1): 35}
+    alone, published, truth = _grains(counts, coarser=False, coarse_secret=False)
+    assert {r["month"] for r in alone.table.to_pylist() if r["suppressed"]} == {
+        date(2024, 8, 1), date(2024, 11, 1)}
+    assert audit(published, truth, ["people"], K)
+    planned, published, truth = _grains(counts, coarser=True, coarse_secret=True)
+    hidden = {r["month"] for r in planned.table.to_pylist() if r["suppressed"]}
+    assert {date(2024, 8, 1), date(2024, 9, 1)} <= hidden
+    assert audit(published, truth, ["people"], K) == []
+
+
+def test_a_fiscal_year_the_yearly_table_hid_stays_underivable_from_its_months():
+    # FY2023 counts 4 people, so the yearly table hides it and FY2024 (50) beside it. Were
+    # FY2024's months published, FY2024 would follow, and FY2023 as the period less the years.
+    counts = {date(2023, 9, 1): 4, date(2024, 8, 1): 20, date(2024, 9, 1): 30,
+              date(2024, 10, 1): 12, date(2024, 11, 1): 98}
+    _, published, truth = _grains(counts, coarser=True, coarse_secret=False)
+    assert audit(published, truth, ["people"], K)
+    planned, published, truth = _grains(counts, coarser=True, coarse_secret=True)
+    hidden = {r["month"] for r in planned.table.to_pylist() if r["suppressed"]}
+    assert {date(2024, 8, 1), date(2024, 9, 1)} & hidden
+    assert audit(published, truth, ["people"], K) == []

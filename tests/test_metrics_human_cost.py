@@ -31,12 +31,16 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timedelta
 
+import ibis
 import pyarrow as pa
 import pytest
 
 from iceledger.errors import IceledgerError
 from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
+from iceledger.metrics.human_cost import Share, fiscal_year_shares
+from iceledger.metrics.registry import FISCAL_YEAR
+from iceledger.metrics.volume import fiscal_year, fiscal_year_of
 from iceledger.metrics.targeting import Z_95
 from iceledger.serving.service import NotServable
 from iceledger.sources.foia.derived import rebuild_derived
@@ -466,3 +470,38 @@ def test_stays_derived_before_they_carried_person_facts_ask_for_a_derive(tmp_pat
             con.execute(f"ALTER TABLE foia_stays DROP COLUMN {column}")
     with pytest.raises(IceledgerError, match="derived before it carried .* run `iceledger derive`"):
         compute(name, duckdb_backend(path))
+
+
+@pytest.mark.parametrize("name", sorted(
+    m.name for m in REGISTRY.values()
+    if m.name.endswith("_period") and FISCAL_YEAR in m.dimensions))
+def test_fiscal_years_sum_to_the_period(backend, name):
+    keys = [k for k in REGISTRY[name].disclosure.keys if k != "indicator"]
+    period = {(r["indicator"], *(r[k] for k in keys)): (r["records"], r["with_data"], r["matching"])
+              for r in compute(name, backend).to_pylist()}
+    years = compute(name, backend, MetricParams(by=(FISCAL_YEAR,))).to_pylist()
+    summed: dict = {}
+    for row in years:
+        assert fiscal_year(row["period_start"]) == fiscal_year(row["period_end"]) == row[
+            FISCAL_YEAR]
+        assert row["figure"].endswith(f" · FY{row[FISCAL_YEAR]}")
+        key = (row["indicator"], *(row[k] for k in keys))
+        found = summed.get(key, (0, 0, 0))
+        summed[key] = tuple(a + row[c] for a, c in zip(found, ("records", "with_data", "matching"),
+                                                       strict=True))
+    assert summed == period
+
+
+def test_fiscal_years_split_at_october_and_keep_to_the_covered_days():
+    flags = ibis.memtable({"date": [date(2024, 9, 30), date(2024, 10, 1), date(2024, 10, 2)],
+                           "late": [True, True, False]})
+    rows = flags.mutate(**{FISCAL_YEAR: fiscal_year_of(flags.date).cast("int64")})
+    covered = [date(2024, 9, 20) + timedelta(days=i) for i in range(20)]  # to 9 October
+    late = Share("late", lambda r: ibis.literal(True), lambda r: r.late)
+    table = ibis.duckdb.connect().to_pyarrow(
+        fiscal_year_shares(rows, covered, (late,), [FISCAL_YEAR]))
+    assert [(r[FISCAL_YEAR], r["period_start"], r["period_end"], r["with_data"], r["matching"])
+            for r in table.to_pylist()] == [
+        (2024, date(2024, 9, 20), date(2024, 9, 30), 1, 1),
+        (2025, date(2024, 10, 1), date(2024, 10, 9), 2, 1),
+    ]

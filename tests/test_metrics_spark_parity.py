@@ -21,6 +21,7 @@ from test_metrics_published_human_cost import stats_tables as published_human_co
 
 from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend, spark_backend
+from iceledger.metrics.registry import FISCAL_YEAR
 from iceledger.sources.foia.derived import rebuild_derived
 from iceledger.warehouse import Warehouse
 
@@ -274,7 +275,10 @@ SPLIT_INSIDE = MetricParams(filters={"split": ("2025-01-20",)})
 def variants(name: str) -> list[MetricParams]:
     if REGISTRY[name].question == "human_cost" and name.endswith("_shift"):
         return [SPLIT_INSIDE]
-    return [MetricParams(), *([EXTRA_VARIANTS[name]] if name in EXTRA_VARIANTS else [])]
+    # Fiscal years are computed in the expression (the year of each record's date), and their
+    # spans joined to the counts.
+    by_year = [MetricParams(by=(FISCAL_YEAR,))] if FISCAL_YEAR in REGISTRY[name].dimensions else []
+    return [MetricParams(), *([EXTRA_VARIANTS[name]] if name in EXTRA_VARIANTS else []), *by_year]
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

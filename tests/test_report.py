@@ -13,7 +13,7 @@ from html import escape as html_escape
 import pytest
 import vl_convert
 
-from iceledger.metrics.registry import QUESTIONS, REGISTRY
+from iceledger.metrics.registry import FISCAL_YEAR, QUESTIONS, REGISTRY, by_fiscal_year
 from iceledger.report.build import NO_DATA, NOT_MEASURABLE, WITHHELD, build_report
 from iceledger.report.vega_process import VegaProcess, chart_png
 from iceledger.report.provenance import (
@@ -67,7 +67,7 @@ def test_chart_data_and_csv_are_the_metric_output(report, synthetic_warehouse):
         for view in section.views:
             if not view.rows:
                 continue
-            expected = service.compute(service.request(view.metric.name)).table
+            expected = service.compute(view.shown).table
             csv_bytes = base64.b64decode(view.csv_href.split(",", 1)[1])
             rows = list(csv.DictReader(io.StringIO(csv_bytes.decode())))
             assert len(rows) == expected.num_rows == view.rows
@@ -79,6 +79,26 @@ def test_chart_data_and_csv_are_the_metric_output(report, synthetic_warehouse):
                 assert len(view.spec["data"]["values"]) == expected.num_rows
             checked += 1
     assert checked >= 10
+
+
+def test_a_monthly_view_mostly_hidden_is_shown_by_fiscal_year(report, synthetic_warehouse):
+    # Rare events: most months count fewer than 10 people, so the view counts fiscal years.
+    service = WarehouseService(synthetic_warehouse, public=True, k=10, max_rows=200_000)
+    yearly = 0
+    for view in (v for s in report.sections for v in s.views if v.shown):
+        monthly = service.compute(service.request(view.metric.name)).table
+        labels = monthly.column("suppressed") if "suppressed" in monthly.column_names else None
+        mostly = labels is not None and (labels.null_count * 2 < monthly.num_rows)
+        sibling = by_fiscal_year(view.metric)
+        if sibling is None or "month" not in monthly.column_names or not mostly:
+            assert view.shown.name == view.metric.name and not view.grain_note, view.id
+            continue
+        assert (view.shown.name, view.shown.by) == (sibling.name, (FISCAL_YEAR,)), view.id
+        assert view.id == view.metric.name.replace("_", "-")
+        assert view.title.endswith(", by fiscal year") and "most months" in view.grain_note
+        assert view.spec["title"]["text"][0].startswith("By fiscal year")
+        yearly += 1
+    assert yearly
 
 
 def test_offline_self_contained_and_labelled_synthetic(html, report):

@@ -47,6 +47,7 @@ from iceledger.metrics.detention import (
     windows_of,
 )
 from iceledger.metrics.registry import (
+    FISCAL_YEAR,
     SPLIT_KEYS,
     Disclosure,
     Metric,
@@ -70,6 +71,8 @@ from iceledger.metrics.volume import (
     apply_filters,
     covered_days,
     during,
+    fiscal_year,
+    fiscal_year_of,
     foia_events,
     release_spans,
     release_windows,
@@ -178,6 +181,27 @@ def period_shares(
     }
     counted = share_rows(flag(rows, shares), shares, keys)
     return counted.mutate(**bounds).relocate("period_start", "period_end")
+
+
+def fiscal_year_shares(
+    rows: ir.Table, days: list[date], shares: tuple[Share, ...], keys: list[str]
+) -> ir.Table:
+    """period_shares with one row per fiscal year too (`keys` holds FISCAL_YEAR, a column of
+    `rows`): each year's period_start and period_end are the first and last of its days that the
+    data cover."""
+    bounds: dict[int, tuple[date, date]] = {}
+    for day in days:
+        first, _last = bounds.get(fiscal_year(day), (day, day))
+        bounds[fiscal_year(day)] = (first, day)
+    spans = memtable(pa.table({
+        FISCAL_YEAR: pa.array(list(bounds), pa.int64()),
+        "period_start": pa.array([first for first, _ in bounds.values()], pa.date32()),
+        "period_end": pa.array([last for _, last in bounds.values()], pa.date32()),
+    }))
+    counted = share_rows(flag(rows, shares), shares, keys)
+    return counted.inner_join(spans, FISCAL_YEAR).select(
+        "period_start", "period_end", *counted.columns
+    ).order_by([*keys, "indicator"])
 
 
 def share_rows(rows: ir.Table, shares: tuple[Share, ...], keys: list[str]) -> ir.Table:
@@ -309,12 +333,24 @@ def register_indicator(indicator: Indicator) -> None:
         return shifted_shares(rows, days, indicator.shares, params, indicator.keys)
 
     def period(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
-        rows, days = indicator.population(backend, params)
-        table = period_shares(rows, days, indicator.shares, [*indicator.keys, *params.by])
-        # One label per row of the default view: the indicator, after the key that splits it.
+        by_year = FISCAL_YEAR in params.by
+        population_by = tuple(d for d in params.by if d != FISCAL_YEAR)
+        rows, days = indicator.population(
+            backend, MetricParams(population_by, params.start, params.end, params.filters)
+        )
+        if by_year:
+            rows = rows.mutate(**{FISCAL_YEAR: fiscal_year_of(rows.date).cast("int64")})
+            table = fiscal_year_shares(rows, days, indicator.shares,
+                                       [*indicator.keys, *params.by])
+        else:
+            table = period_shares(rows, days, indicator.shares, [*indicator.keys, *params.by])
+        # One label per row of the default view: the indicator, after the key that splits it,
+        # and the fiscal year it counts, when it counts one.
         figure = table.indicator
         for key in reversed(indicator.keys):
             figure = table[key].cast("string") + " · " + figure
+        if by_year:
+            figure = figure + " · FY" + table[FISCAL_YEAR].cast("string")
         return table.mutate(figure=figure).relocate("figure", after="period_end")
 
     names = ", ".join(s.name for s in indicator.shares)
@@ -356,13 +392,16 @@ def register_indicator(indicator: Indicator) -> None:
                 + ": records, with_data (its denominator), matching, and share = matching / "
                 "with_data with its 95% Wilson interval (ci_low, ci_high); period_start and "
                 "period_end give the days the data cover, figure names the row. Events too "
-                "rare to count month by month are counted here over the whole span."
+                "rare to count month by month are counted here over the whole span; --by "
+                "fiscal_year counts them per U.S. federal fiscal year (October to September; "
+                "2025 is October 2024 to September 2025), each row's period_start and period_end "
+                "then the days of its year that the data cover."
             ),
             unit="records; share (0-1) with 95% interval",
             caveats=(_INTERVAL_CAVEAT, RECORDED_CAVEAT, *indicator.caveats),
             tables=indicator.tables,
             build=period,
-            dimensions=indicator.dimensions,
+            dimensions=(*indicator.dimensions, FISCAL_YEAR),
             filters=indicator.filters,
             count_column="matching",
             view=View("share", "share of records", "dots", group="figure"),

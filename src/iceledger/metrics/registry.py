@@ -218,6 +218,18 @@ def register(metric: Metric) -> Metric:
     return metric
 
 
+# The dimension of a monthly metric's period sibling (`<name>_period`) that counts its rows per
+# U.S. federal fiscal year: the coarser grain of events too rare to count month by month.
+FISCAL_YEAR = "fiscal_year"
+
+
+def by_fiscal_year(metric: Metric) -> Metric | None:
+    """The period metric that counts `metric`'s rows per fiscal year, if there is one: each year's
+    total is a sum of the monthly metric's months."""
+    sibling = REGISTRY.get(f"{metric.name}_period")
+    return sibling if sibling is not None and FISCAL_YEAR in sibling.dimensions else None
+
+
 def get(name: str) -> Metric:
     try:
         return REGISTRY[name]

@@ -22,14 +22,16 @@ import pyarrow.csv as pa_csv
 
 from iceledger import __version__, facts
 from iceledger.metrics.claims import ClaimCheck
-from iceledger.metrics.registry import QUESTIONS, Metric
+from iceledger.metrics.registry import FISCAL_YEAR, QUESTIONS, Metric, by_fiscal_year
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.vega_process import VegaProcess
 from iceledger.serving import charts
+from iceledger.serving.disclosure import SUPPRESSION_COLUMN
 from iceledger.serving.formatting import cell_text, listed_text
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import (
+    MetricRequest,
     MetricResult,
     NotMeasurable,
     NotServable,
@@ -82,6 +84,10 @@ class ReportView:
     rows: int = 0
     # Empty when the view has data; else why not, opening with one of the phrases above.
     empty_reason: str = ""
+    # Said under the title when the view shows a coarser grain than its metric's (by fiscal year).
+    grain_note: str = ""
+    # What the chart and CSV show: the metric's default request, or its grain's.
+    shown: MetricRequest | None = None
 
     @property
     def empty_kind(self) -> str:
@@ -181,6 +187,14 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
         view.empty_reason = f"{WITHHELD}: {withheld}" if withheld else f"{NO_DATA}: {exc}"
         view.period = "no data"
         return view
+    yearly = _by_fiscal_year(service, metric, result)
+    if yearly is not None:
+        result, metric = yearly, yearly.metric
+        view.title = f"{view.title.removesuffix(', by month')}, by fiscal year"
+        view.grain_note = (f"By fiscal year (October to September): most months count fewer than "
+                           f"{service.k} people, so a monthly chart would be mostly blank. The "
+                           f"figures are {metric.name} by {FISCAL_YEAR}.")
+    view.shown = result.request
     view.period = _period_text(result)
     view.rows = result.table.num_rows
     view.csv_href = _csv_data_uri(result.table)
@@ -188,15 +202,39 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
         view.empty_reason = f"{NO_DATA}: the metric returned no rows for this warehouse"
         return view
     rows = json_rows(result.table)
+    # By fiscal year, each dot is a figure's year: the figure names both (`... · FY2025`).
+    breakdowns = () if view.grain_note else result.request.by
     view.spec = charts.metric_chart(
-        metric.unit, result.table, rows, result.time_column, result.request.by,
+        metric.unit, result.table, rows, result.time_column, breakdowns,
         count_column=metric.count_column, view=metric.view,
     )
+    if view.grain_note:
+        view.spec = charts.with_note(view.spec, view.grain_note)
     if result.table.num_rows <= TABLE_MAX_ROWS:
         view.table_rows = rows
     if result.time_column and "layer" in view.spec:
         view.spec["layer"].extend(_event_layers(events, result))
     return view
+
+
+def _by_fiscal_year(service: WarehouseService, metric: Metric,
+                    result: MetricResult) -> MetricResult | None:
+    """The metric's period sibling by fiscal year, when most rows of its monthly view are hidden
+    (events too rare to count month by month): the same people at a grain that publishes them."""
+    yearly = by_fiscal_year(metric)
+    if yearly is None or result.time_column != "month" or not _mostly_hidden(result.table):
+        return None
+    try:
+        return service.compute(service.request(yearly.name, by=(FISCAL_YEAR,)))
+    except NotServable:
+        return None
+
+
+def _mostly_hidden(table: pa.Table) -> bool:
+    if SUPPRESSION_COLUMN not in table.column_names:
+        return False
+    hidden = table.num_rows - table.column(SUPPRESSION_COLUMN).null_count
+    return hidden * 2 > table.num_rows
 
 
 def _event_layers(events, result: MetricResult) -> list[dict]:

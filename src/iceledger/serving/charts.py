@@ -102,6 +102,11 @@ def view_chart(view: View, table: pa.Table, rows: list[dict], time_column: str |
     return drawn
 
 
+def with_note(spec: dict, sentence: str) -> dict:
+    """The chart with `sentence` said above it, before any note it already has."""
+    return spec | {"title": _note(sentence, *spec.get("title", {}).get("text", []))}
+
+
 def _note(*sentences: str) -> dict:
     """A few lines of plain text above a chart, short enough for a phone. (A title's subtitle is
     not drawn when its text is empty, so the note is the title itself.)"""

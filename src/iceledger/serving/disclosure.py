@@ -189,6 +189,7 @@ def suppress(
     facts: Sequence[str] = (),
     secret: Iterable[tuple[Sequence[str], tuple]] = (),
     coarser: Mapping[str, Callable[[object], object]] | None = None,
+    coarse_secret: Iterable[tuple[Sequence[str], tuple]] = (),
     copies_over: Sequence[str] = (),
 ) -> SuppressedTable:
     """Hide small cells of `table` and the cells that would reveal them.
@@ -204,7 +205,9 @@ def suppress(
     `people` names the other columns counting people (a class count beside the total): a row with
     a small one is hidden, and a total with a small one is a secret. `secret` names totals a
     coarser table hid, each as (dimensions kept, their values): they must stay underivable.
-    `coarser` maps a dimension to a coarsening (a day to its month) whose totals are published too.
+    `coarser` maps a dimension to a coarsening (a day to its month) whose totals are published too;
+    `coarse_secret` names those that the coarser grain's table hid, each as (dimensions kept,
+    their values) with a coarsened dimension's value coarsened (a month's fiscal year): secrets.
     `copies_over` names dimensions whose values may count the same people twice (one row per
     target in force over the same days): a row repeating a hidden row's counts, with the other
     dimensions equal, is hidden with it.
@@ -234,6 +237,7 @@ def suppress(
     published: list[list[int]] = []
     secret_groups: list[list[int]] = []
     hidden_totals = {(tuple(kept), tuple(value)) for kept, value in secret}
+    hidden_coarse = {frozenset(zip(kept, value, strict=True)) for kept, value in coarse_secret}
     for kept in all_margins(dimensions) if totals is None else totals:
         variants = [(tuple(kept), {})]
         variants += [
@@ -244,6 +248,9 @@ def suppress(
                 sums = [sum(values[c][i] or 0 for i in members) for c in counted]
                 if (named, group_key) in hidden_totals:
                     continue  # a secret, added below
+                if maps and frozenset(zip(named, group_key)) in hidden_coarse:
+                    secret_groups.append(members)
+                    continue
                 if any(_is_small(v, k) for v in sums[1:]):
                     secret_groups.append(members)
                 else:

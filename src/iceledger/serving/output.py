@@ -192,7 +192,8 @@ def format_value(column: str, value) -> str:
             return f"{value * 100:.1f}%"
         return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
     if isinstance(value, int):
-        return f"{value:,}"
+        # A year names a period, not a quantity: 2025, never 2,025.
+        return str(value) if column.endswith("fiscal_year") else f"{value:,}"
     return str(value)
 
 

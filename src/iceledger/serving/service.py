@@ -34,11 +34,13 @@ from iceledger.metrics.claims import ClaimCheck, check_claims
 # NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
 from iceledger.metrics.registry import (
+    FISCAL_YEAR,
     Metric,
     MetricParams,
     NotMeasurable,
     NotServable,  # noqa: F401
 )
+from iceledger.metrics.volume import fiscal_year
 from iceledger.tables import SOURCES
 from iceledger.warehouse import (
     STALE_DERIVED,
@@ -541,6 +543,7 @@ class WarehouseService:
         # Day-window columns (`arrests_7d_avg`) run along a daily series, one row a day; a day's
         # month totals are published by the monthly metrics.
         daily = time_column == "date"
+        by_year, hidden_by_year = self._fiscal_year_grain(metric, request, cells)
         hidden = disclosure.suppress(
             planned,
             metric.count_column,
@@ -550,7 +553,8 @@ class WarehouseService:
             people=people,
             facts=rules.facts,
             secret=self._hidden_by_coarser(request, cells),
-            coarser={"date": _month_of} if daily else None,
+            coarser={"date": _month_of} if daily else by_year,
+            coarse_secret=hidden_by_year,
             copies_over=rules.copies,
         )
         return hidden.table.drop_columns(list(differences)), {
@@ -576,6 +580,31 @@ class WarehouseService:
         rows = coarse.table.select([*kept, disclosure.SUPPRESSION_COLUMN]).to_pylist()
         return [
             (kept, tuple(row[c] for c in kept))
+            for row in rows
+            if row[disclosure.SUPPRESSION_COLUMN] is not None
+        ]
+
+    def _fiscal_year_grain(
+        self, metric: Metric, request: MetricRequest, cells: tuple[str, ...]
+    ) -> tuple[dict | None, list[tuple[tuple[str, ...], tuple]]]:
+        """A monthly metric whose period metric is also published by fiscal year: each year's
+        total is a sum of its months, so the monthly plan takes those totals as published
+        (`coarser`) and the cells the fiscal-year table hid as secrets, each as the monthly
+        cells it keeps with the year in place of the month."""
+        sibling = registry.by_fiscal_year(metric)
+        if "month" not in cells or sibling is None:
+            return None, []
+        try:
+            yearly = self.compute(self.request(
+                sibling.name, by=(*request.by, FISCAL_YEAR), start=request.start, end=request.end,
+                filters=dict(request.filters),
+            )).table
+        except IceledgerError:
+            return None, []  # no fiscal-year table beside this one (public mode refuses it)
+        kept = tuple(c for c in cells if c == "month" or c in yearly.column_names)
+        rows = yearly.to_pylist()
+        return {"month": fiscal_year}, [
+            (kept, tuple(row[FISCAL_YEAR if c == "month" else c] for c in kept))
             for row in rows
             if row[disclosure.SUPPRESSION_COLUMN] is not None
         ]
