@@ -18,6 +18,7 @@ from iceledger.serving.disclosure import (
     all_margins,
     audit,
     plan_suppression,
+    published_totals,
     rolling_windows,
     suppress,
 )
@@ -337,3 +338,28 @@ def test_a_fiscal_year_the_yearly_table_hid_stays_underivable_from_its_months():
     hidden = {r["month"] for r in planned.table.to_pylist() if r["suppressed"]}
     assert {date(2024, 8, 1), date(2024, 9, 1)} & hidden
     assert audit(published, truth, ["people"], K) == []
+
+
+def test_no_total_is_planned_across_a_key_no_table_adds_up():
+    # Recorded U.S. citizens per fiscal year and action: arrests, book-ins and removals of the
+    # same people are never added up, so the one small cell (book-ins FY2023: 5) needs a second
+    # book-ins year hidden, not a cascade through cross-action year totals no one publishes.
+    counts = {(2023, "arrests"): 0, (2024, "arrests"): 18, (2025, "arrests"): 30,
+              (2023, "book_ins"): 5, (2024, "book_ins"): 39, (2025, "book_ins"): 32,
+              (2023, "removals"): 0, (2024, "removals"): 44, (2025, "removals"): 29}
+    table = pa.table({"fiscal_year": [y for y, _ in counts], "action": [a for _, a in counts],
+                      "people": list(counts.values())})
+    dimensions = ["fiscal_year", "action"]
+    assert published_totals(dimensions, ()) is None
+    totals = published_totals(dimensions, ["action"])
+    assert set(totals) == {("action",)}
+    shown = suppress(table, "people", dimensions, k=K, totals=totals).table
+    hidden = {(r["fiscal_year"], r["action"]) for r in shown.to_pylist() if r["suppressed"]}
+    assert hidden == {(2023, "book_ins"), (2025, "book_ins")}
+    everything = suppress(table, "people", dimensions, k=K).table
+    assert len(hidden) < everything.num_rows - everything.column("suppressed").null_count
+    # What public mode serves of these counts: the table, and each action over the period.
+    per_action = pa.table({"action": ["arrests", "book_ins", "removals"],
+                           "people": [48, 76, 73]})
+    published = [(shown, ("fiscal_year", "action")), (per_action, ("action",))]
+    assert audit(published, table, ["people"], K) == []

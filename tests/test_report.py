@@ -13,7 +13,13 @@ from html import escape as html_escape
 import pytest
 import vl_convert
 
-from iceledger.metrics.registry import FISCAL_YEAR, QUESTIONS, REGISTRY, by_fiscal_year
+from iceledger.metrics.registry import (
+    FISCAL_YEAR,
+    QUESTIONS,
+    REGISTRY,
+    SHIFT_SUFFIX,
+    by_fiscal_year,
+)
 from iceledger.report.build import NO_DATA, NOT_MEASURABLE, WITHHELD, build_report
 from iceledger.report.vega_process import VegaProcess, chart_png
 from iceledger.report.provenance import (
@@ -81,21 +87,26 @@ def test_chart_data_and_csv_are_the_metric_output(report, synthetic_warehouse):
     assert checked >= 10
 
 
-def test_a_monthly_view_mostly_hidden_is_shown_by_fiscal_year(report, synthetic_warehouse):
-    # Rare events: most months count fewer than 10 people, so the view counts fiscal years.
+def test_a_view_mostly_hidden_is_shown_by_fiscal_year(report, synthetic_warehouse):
+    # Rare events: most months (or the parts of the month a split date cuts) count fewer than 10
+    # people, so the view counts fiscal years.
     service = WarehouseService(synthetic_warehouse, public=True, k=10, max_rows=200_000)
     yearly = 0
     for view in (v for s in report.sections for v in s.views if v.shown):
-        monthly = service.compute(service.request(view.metric.name)).table
-        labels = monthly.column("suppressed") if "suppressed" in monthly.column_names else None
-        mostly = labels is not None and (labels.null_count * 2 < monthly.num_rows)
-        sibling = by_fiscal_year(view.metric)
-        if sibling is None or "month" not in monthly.column_names or not mostly:
+        own = service.compute(service.request(view.metric.name)).table
+        labels = own.column("suppressed") if "suppressed" in own.column_names else None
+        mostly = labels is not None and (labels.null_count * 2 < own.num_rows)
+        split = view.metric.name.endswith(SHIFT_SUFFIX)
+        monthly = REGISTRY.get(view.metric.name.removesuffix(SHIFT_SUFFIX))
+        sibling = by_fiscal_year(monthly) if monthly else None
+        if (sibling is None or ("split_date" if split else "month") not in own.column_names
+                or not mostly):
             assert view.shown.name == view.metric.name and not view.grain_note, view.id
             continue
         assert (view.shown.name, view.shown.by) == (sibling.name, (FISCAL_YEAR,)), view.id
         assert view.id == view.metric.name.replace("_", "-")
-        assert view.title.endswith(", by fiscal year") and "most months" in view.grain_note
+        assert ", by fiscal year" in view.title
+        assert ("before and after each split date" if split else "most months") in view.grain_note
         assert view.spec["title"]["text"][0].startswith("By fiscal year")
         yearly += 1
     assert yearly

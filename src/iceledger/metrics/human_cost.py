@@ -315,7 +315,7 @@ class Indicator:
         do not match count people too, and so does a share's excess over one nested in it."""
         if self.monthly:
             return self.monthly_disclosure or Disclosure()
-        return Disclosure(keys=(*self.keys, "indicator"), parts=SHARE_PARTS,
+        return Disclosure(keys=(*self.keys, "indicator"), unsummed=self.keys, parts=SHARE_PARTS,
                           nested=self.nested())
 
     def nested(self) -> tuple[tuple[str, str, str], ...]:
@@ -407,6 +407,7 @@ def register_indicator(indicator: Indicator) -> None:
             view=View("share", "share of records", "dots", group="figure"),
             disclosure=Disclosure(
                 keys=(*indicator.keys, "indicator"),
+                unsummed=indicator.keys,
                 parts=SHARE_PARTS,
                 nested=indicator.nested(),
                 facts=("period_start", "period_end"),
@@ -430,6 +431,7 @@ def register_indicator(indicator: Indicator) -> None:
             view=View("after_share", "share of records", "paired", also=("before_share",)),
             disclosure=Disclosure(
                 keys=(*SPLIT_KEYS, *indicator.keys), copies=("split_event",),
+                unsummed=indicator.keys,
                 splits=SPLIT_FILTER, shares_by_day=indicator.shares_by_day,
                 nested=tuple(("definition", *pair[1:]) for pair in indicator.nested()),
             ),

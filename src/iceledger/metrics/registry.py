@@ -133,6 +133,10 @@ class Disclosure:
     keys: tuple[str, ...] = ()
     # Keys whose rows may count the same people twice (one row per target in force that day).
     copies: tuple[str, ...] = ()
+    # Keys whose values no table adds up (one row per action: the arrests, book-ins and removals
+    # of the same people; one per release, whose records overlap): public outputs publish no total
+    # across them, so the planner does not protect cells against one.
+    unsummed: tuple[str, ...] = ()
     # Columns holding a total of another over one key, as (column, counted column, key): the
     # month's arrests with a setting beside each setting's arrests. The auditor reads them so.
     totals: tuple[tuple[str, str, str], ...] = ()
@@ -221,6 +225,8 @@ def register(metric: Metric) -> Metric:
 # The dimension of a monthly metric's period sibling (`<name>_period`) that counts its rows per
 # U.S. federal fiscal year: the coarser grain of events too rare to count month by month.
 FISCAL_YEAR = "fiscal_year"
+# The name ending of a metric whose rows are the spans before and after split dates.
+SHIFT_SUFFIX = "_shift"
 
 
 def by_fiscal_year(metric: Metric) -> Metric | None:

@@ -22,7 +22,14 @@ import pyarrow.csv as pa_csv
 
 from iceledger import __version__, facts
 from iceledger.metrics.claims import ClaimCheck
-from iceledger.metrics.registry import FISCAL_YEAR, QUESTIONS, Metric, by_fiscal_year
+from iceledger.metrics.registry import (
+    FISCAL_YEAR,
+    QUESTIONS,
+    REGISTRY,
+    SHIFT_SUFFIX,
+    Metric,
+    by_fiscal_year,
+)
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.vega_process import VegaProcess
 from iceledger.serving import charts
@@ -189,10 +196,17 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
         return view
     yearly = _by_fiscal_year(service, metric, result)
     if yearly is not None:
+        split = metric.name.endswith(SHIFT_SUFFIX)
+        hidden_because = (
+            f"before and after each split date, public mode hides {_hidden_share(result.table)} of "
+            f"the rows: {charts.hidden_reason(result.table)}" if split else
+            f"most months count fewer than {service.k} people, so a monthly chart would be "
+            "mostly blank")
         result, metric = yearly, yearly.metric
-        view.title = f"{view.title.removesuffix(', by month')}, by fiscal year"
-        view.grain_note = (f"By fiscal year (October to September): most months count fewer than "
-                           f"{service.k} people, so a monthly chart would be mostly blank. The "
+        view.title = (f"{view.title.removesuffix(', before and after a date')}, by fiscal year "
+                      "(before and after withheld)" if split else
+                      f"{view.title.removesuffix(', by month')}, by fiscal year")
+        view.grain_note = (f"By fiscal year (October to September): {hidden_because}. The "
                            f"figures are {metric.name} by {FISCAL_YEAR}.")
     view.shown = result.request
     view.period = _period_text(result)
@@ -219,10 +233,15 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
 
 def _by_fiscal_year(service: WarehouseService, metric: Metric,
                     result: MetricResult) -> MetricResult | None:
-    """The metric's period sibling by fiscal year, when most rows of its monthly view are hidden
-    (events too rare to count month by month): the same people at a grain that publishes them."""
-    yearly = by_fiscal_year(metric)
-    if yearly is None or result.time_column != "month" or not _mostly_hidden(result.table):
+    """The metric's period sibling by fiscal year, when most rows of its monthly or before/after
+    view are hidden (events too rare to count month by month, or in the parts of the month a
+    split date cuts): the same people at a grain that publishes them, the years either side of
+    the split among them."""
+    monthly = REGISTRY.get(metric.name.removesuffix(SHIFT_SUFFIX))
+    yearly = by_fiscal_year(monthly) if monthly is not None else None
+    shown_by = "month" if monthly is metric else "split_date"
+    if (yearly is None or shown_by not in result.table.column_names
+            or not _mostly_hidden(result.table)):
         return None
     try:
         return service.compute(service.request(yearly.name, by=(FISCAL_YEAR,)))
@@ -230,11 +249,19 @@ def _by_fiscal_year(service: WarehouseService, metric: Metric,
         return None
 
 
-def _mostly_hidden(table: pa.Table) -> bool:
+def _hidden_rows(table: pa.Table) -> int:
     if SUPPRESSION_COLUMN not in table.column_names:
-        return False
-    hidden = table.num_rows - table.column(SUPPRESSION_COLUMN).null_count
-    return hidden * 2 > table.num_rows
+        return 0
+    return table.num_rows - table.column(SUPPRESSION_COLUMN).null_count
+
+
+def _mostly_hidden(table: pa.Table) -> bool:
+    return _hidden_rows(table) * 2 > table.num_rows
+
+
+def _hidden_share(table: pa.Table) -> str:
+    hidden = _hidden_rows(table)
+    return "all" if hidden == table.num_rows else f"{hidden:,} of {table.num_rows:,}"
 
 
 def _event_layers(events, result: MetricResult) -> list[dict]:

@@ -124,12 +124,9 @@ def _mostly_hidden_note(view: View, table: pa.Table) -> str:
     hidden = table.num_rows - labels.null_count
     if hidden * 2 <= table.num_rows:
         return ""
-    if _split_hidden(table):
-        return f"{hidden:,} of {table.num_rows:,} rows are hidden in this public view: " + (
-            _split_text(table) + ".")
-    return (f"{hidden:,} of {table.num_rows:,} rows are hidden in this public view: each counts "
-            f"fewer than {_threshold(table)} people or would reveal such a count. Over a longer "
-            "period the counts are larger.")
+    longer = "" if _split_hidden(table) else " Over a longer period the counts are larger."
+    return (f"{hidden:,} of {table.num_rows:,} rows are hidden in this public view: "
+            f"{hidden_reason(table)}.{longer}")
 
 
 def _threshold(table: pa.Table) -> str:
@@ -147,6 +144,13 @@ def _split_hidden(table: pa.Table) -> bool:
 def _split_text(table: pa.Table) -> str:
     return (f"its split date cuts a month with a part or a day of fewer than {_threshold(table)} "
             "people, which the spans less the monthly and daily figures would give back")
+
+
+def hidden_reason(table: pa.Table) -> str:
+    """Why a public table's rows are hidden, in the words its chart's note uses."""
+    if _split_hidden(table):
+        return _split_text(table)
+    return f"each counts fewer than {_threshold(table)} people or would reveal such a count"
 
 
 @functools.cache

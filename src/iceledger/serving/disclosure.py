@@ -90,6 +90,18 @@ def all_margins(dimensions: Sequence[str]) -> tuple[tuple[str, ...], ...]:
     )
 
 
+def published_totals(
+    dimensions: Sequence[str], unsummed: Sequence[str]
+) -> tuple[tuple[str, ...], ...] | None:
+    """The totals a reader can obtain of a table identified by `dimensions`: every margin (None,
+    as `suppress` reads it) but those adding up the values of an `unsummed` key (the arrests,
+    book-ins and removals of the same people), which no table publishes."""
+    kept_always = set(unsummed) & set(dimensions)
+    if not kept_always:
+        return None
+    return tuple(kept for kept in all_margins(dimensions) if kept_always <= set(kept))
+
+
 def plan_suppression(
     counts: Sequence[float | None],
     groups: Iterable[Sequence[int]],

@@ -481,7 +481,7 @@ class WarehouseService:
         """
         if not self.public or not metric.count_column:
             return [""] * len(periods)
-        sibling = registry.REGISTRY.get(metric.name.removesuffix("_period") + "_shift")
+        sibling = registry.REGISTRY.get(metric.name.removesuffix("_period") + registry.SHIFT_SUFFIX)
         if sibling is None or not sibling.disclosure.splits or not self.servable(sibling):
             return [f"withheld in public mode: {metric.name} has no before/after metric to check "
                     "that each part of a month and each month in the period counts 0 or at "
@@ -549,6 +549,7 @@ class WarehouseService:
             metric.count_column,
             cells,
             k=self.k,
+            totals=disclosure.published_totals(cells, rules.unsummed),
             rolling=disclosure.rolling_windows(table.column_names) if daily else {},
             people=people,
             facts=rules.facts,
