@@ -8,6 +8,7 @@ breakdown public mode serves on the SYNTHETIC warehouse, alone and in pairs.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 
 import pyarrow as pa
@@ -87,6 +88,11 @@ def test_no_response_alone_or_in_pairs_gives_a_small_count_back(services):
         served |= {(d,): _served(public, metric.name, (d,))
                    for d in metric.dimensions if d not in NOT_PUBLIC_BREAKDOWNS}
         served = {by: result for by, result in served.items() if result is not None}
+        if metric.disclosure.curve:
+            # A curve's rows do not sum (at_risk shrinks along them): it has its own audit.
+            _audit_curve(full, metric, served)
+            audited += len(served)
+            continue
         suppression = served[()].suppression
         people = [*suppression["people_columns"], *suppression["protected_differences"]]
         for by, result in served.items():
@@ -109,6 +115,33 @@ def test_no_response_alone_or_in_pairs_gives_a_small_count_back(services):
                 assert disclosure.audit([first, second], truth, people, K, totals) == [], (
                     metric.name, a, b)
     assert audited > 40
+
+
+def _audit_curve(full: WarehouseService, metric, served) -> None:
+    """No shown interval, and no sum of the hidden groups' intervals, counts fewer than K
+    stays; a breakdown's steps are the curve's without it, or fewer."""
+    curve = metric.disclosure.curve
+    national = set(served[()].table.column(curve.step).to_pylist())
+    for by, result in served.items():
+        table = result.table
+        assert not disclosure.audit_curve(table, curve.step, curve.at_risk, curve.ended, by,
+                                          K), (metric.name, by)
+        steps = sorted(set(table.column(curve.step).to_pylist()))
+        assert set(steps) <= national, (metric.name, by)
+        hidden = {tuple(row[d] for d in by) for row in table.to_pylist() if row["suppressed"]}
+        if not by or not hidden:
+            continue
+        pooled: dict[int, list[int]] = {}
+        true = full.compute(full.request(metric.name, by=by)).table.to_pylist()
+        for key in hidden:
+            rows = [row for row in true if tuple(row[d] for d in by) == key]
+            for row, held_after in zip(rows, [r[curve.at_risk] for r in rows[1:]] + [0]):
+                interval = bisect.bisect_left(steps, row[curve.step])
+                left = row[curve.ended]
+                sums = pooled.setdefault(interval, [0, 0])
+                sums[0] += left
+                sums[1] += row[curve.at_risk] - left - held_after
+        assert not [c for sums in pooled.values() for c in sums if 0 < c < K], (metric.name, by)
 
 
 def test_the_auditor_finds_what_the_old_rules_let_out(services):
