@@ -241,3 +241,35 @@ def test_monthly_fiscal_year_and_period_tables_read_together_give_no_small_count
         assert disclosure.audit(tables, truth, people, K) == [], metric.name
         audited += 1
     assert audited >= 4
+
+
+@pytest.mark.parametrize("by", [(), ("criminality",)])
+def test_the_method_table_and_the_setting_table_read_together_give_nothing_back(services, by):
+    public, full = services
+    methods = public.compute(public.request("arrests_by_method", by=by)).table
+    settings = public.compute(public.request("arrest_setting_share", by=by)).table
+    assert any(methods.column("suppressed").to_pylist())
+    # The finest cells: arrests per month, method and setting (the setting table broken down by
+    # method, which only the full server serves).
+    truth = full.compute(full.request("arrest_setting_share",
+                                      by=("apprehension_method", *by))).table
+    totals = (*REGISTRY["arrests_by_method"].disclosure.totals,
+              *REGISTRY["arrest_setting_share"].disclosure.totals)
+    published = [(methods, ("month", *by, "apprehension_method")),
+                 (settings, ("month", *by, "arrest_setting"))]
+    assert disclosure.audit(published, truth, ["arrests"], K, totals) == []
+
+
+def test_the_curve_is_served_at_coarser_steps_and_says_why(services):
+    public, full = services
+    metric = REGISTRY["length_of_stay_curve"]
+    served = public.compute(public.request(metric.name))
+    every_day = full.compute(full.request(metric.name)).table.to_pylist()
+    shown = served.table.to_pylist()
+    assert 1 < len(shown) < len(every_day)
+    for row in shown:
+        before = [r for r in every_day if r["days"] <= row["days"]]
+        assert row["survival"] == before[-1]["survival"]
+    caveat = disclosure.curve_caveat(K)
+    assert caveat in public.caveats(metric) and caveat not in full.caveats(metric)
+    assert served.suppression["coarser_steps"]["why"] == caveat

@@ -690,11 +690,15 @@ def _is_small(value: float, k: int) -> bool:
 
 
 def _close_single_hidden_groups(published, hidden: set[int], cheapest) -> None:
-    # A published total with exactly one hidden cell gives that cell away by subtraction.
+    # A published total with exactly one hidden cell gives that cell away by subtraction. The
+    # narrowest totals are closed first (a method inside its setting before the month's total),
+    # so that a complement is found near the cell it protects: closing the grand total first
+    # would hide the table's smallest cell wherever it lies, and spread from there.
+    narrowest_first = sorted(published, key=len)
     changed = True
     while changed:
         changed = False
-        for members in published:
+        for members in narrowest_first:
             inside = [i for i in members if i in hidden]
             if len(inside) == 1:
                 choice = cheapest(members)
