@@ -31,9 +31,9 @@ def _curve(events: dict[int, tuple[int, int]], still_held: int, group: str = "al
     return rows
 
 
-def _coarsened(rows: list[dict], groups=("group",), within=None):
+def _coarsened(rows: list[dict], groups=("group",), within=None, ended_after=None):
     return coarsen_curve(pa.Table.from_pylist(rows), "days", "at_risk", "ended", list(groups), K,
-                         within=within)
+                         within=within, ended_after=ended_after)
 
 
 def _survival_at(rows: list[dict], group: str, day: int) -> float:
@@ -105,3 +105,20 @@ def test_a_breakdown_keeps_to_the_coarser_tables_steps():
 def test_a_curve_with_too_few_stays_is_hidden_whole():
     shown = _coarsened(_curve({0: (4, 1), 3: (2, 0)}, 2)).table.to_pylist()
     assert [r[SUPPRESSION_COLUMN] for r in shown] == [f"<{K}"]
+
+
+def test_stays_ended_after_the_curve_count_like_an_interval():
+    # Of the 51 stays still held after day 6, 4 ended later: a published total of ended stays
+    # less the curve's gives them, so the group cannot be shown; 12 can, and then the last
+    # interval's censored are the other 39.
+    rows = _curve(KNOWN, still_held=51)
+    total = sum(e for e, _ in KNOWN.values())
+    few = _coarsened(rows, ended_after={("all",): 4}).table.to_pylist()
+    assert [r[SUPPRESSION_COLUMN] for r in few] == [f"<{K}"]
+    shown = _coarsened(rows, ended_after={("all",): 12})
+    assert shown.steps == (0, 2, 6)
+    assert audit_curve(shown.table, "days", "at_risk", "ended", ["group"], K,
+                       {("all",): total + 12}) == []
+    found = audit_curve(_coarsened(rows).table, "days", "at_risk", "ended", ["group"], K,
+                        {("all",): total + 4})
+    assert (("all",), None, "ended after the last row", 4) in found

@@ -505,7 +505,10 @@ register(
         filters=POPULATION_FILTERS,
         count_column="at_risk",
         needs=(BOOK_OUTS,),
-        disclosure=Disclosure(keys=("days",), curve=Curve("days", "at_risk", "ended")),
+        disclosure=Disclosure(
+            keys=("days",),
+            curve=Curve("days", "at_risk", "ended", ("length_of_stay", "closed_stays")),
+        ),
     )
 )
 

@@ -134,11 +134,15 @@ class NestsIn:
 @dataclass(frozen=True)
 class Curve:
     """A survival curve's columns: the step (days since book-in), the stays at risk at the start
-    of it and those that ended during it; the rest (the survival) hold at the end of the step."""
+    of it and those that ended during it; the rest (the survival) hold at the end of the step.
+    `ended_total` names a metric and its column publishing each group's ended stays over every
+    length, the curve's last step and beyond (less the curve's, they count the stays that ended
+    after it)."""
 
     step: str
     at_risk: str
     ended: str
+    ended_total: tuple[str, str] = ()
 
 
 @dataclass(frozen=True)

@@ -517,6 +517,7 @@ def coarsen_curve(
     k: int,
     *,
     within: Iterable | None = None,
+    ended_after: Mapping[tuple, float] | None = None,
 ) -> CoarsenedCurve:
     """A survival curve at steps coarse enough that no interval gives away fewer than k people.
 
@@ -534,11 +535,14 @@ def coarsen_curve(
 
     `within` restricts the kept steps to those of a coarser table (the curve without a
     breakdown): each of its intervals is then a union of this table's, and the two give no part
-    of an interval back. A group whose own totals are small is hidden whole (`<k`), never alone
-    (the smallest other group is hidden with it, `complementary`); the hidden groups' sum (the
-    coarser curve less the groups shown) must keep to the same rule, so more are hidden until it
-    does.
+    of an interval back. `ended_after[group]` counts the group's stays that ended after the last
+    step, which a published total of ended stays less the curve's ended gives: it must be 0 or
+    at least k too, and the last interval's censored are then the rest. A group whose own totals
+    are small is hidden whole (`<k`), never alone (the smallest other group is hidden with it,
+    `complementary`); the hidden groups' sum (the coarser curve less the groups shown) must keep
+    to the same rule, so more are hidden until it does.
     """
+    after = ended_after or {}
     rows = table.to_pylist()
     series: dict[tuple, list[int]] = {}
     for position, row in enumerate(rows):
@@ -546,9 +550,9 @@ def coarsen_curve(
     exits: dict[tuple, dict] = {}
     for key, members in series.items():
         members.sort(key=lambda r: rows[r][step])
-        after = [rows[r][at_risk] or 0 for r in members[1:]] + [0]
+        held = [rows[r][at_risk] or 0 for r in members[1:]] + [after.get(key, 0)]
         exits[key] = {}
-        for r, held_after in zip(members, after):
+        for r, held_after in zip(members, held):
             left = rows[r][ended] or 0
             exits[key][rows[r][step]] = (left, (rows[r][at_risk] or 0) - left - held_after)
 
@@ -556,7 +560,9 @@ def coarsen_curve(
         return not any(_is_small(c, k) for c in counts)
 
     def total(keys: Iterable[tuple]) -> list[float]:
-        return [sum(v[i] for key in keys for v in exits[key].values()) for i in (0, 1)]
+        keys = list(keys)
+        return [*(sum(v[i] for key in keys for v in exits[key].values()) for i in (0, 1)),
+                sum(after.get(key, 0) for key in keys)]
 
     by_size = sorted(series, key=lambda key: (rows[series[key][0]][at_risk] or 0, str(key)))
     primary = {key for key in series if not safe(total([key]))}
@@ -894,13 +900,16 @@ def _audit_column(published, truth_rows, column, k, sums) -> list[Recovery]:
 
 
 def audit_curve(
-    table: pa.Table, step: str, at_risk: str, ended: str, groups: Sequence[str], k: int
+    table: pa.Table, step: str, at_risk: str, ended: str, groups: Sequence[str], k: int,
+    ended_total: Mapping[tuple, float] | None = None,
 ) -> list[tuple[tuple, object, str, float]]:
     """Every count in (0, k) a served survival curve shows or gives by difference, as (group,
     step, what, count): the attacker's side of coarsen_curve. Between two shown rows of a group,
     the stays that ended are the later row's `ended`, and those censored the earlier row's
     at_risk less the later's less its ended; after the last row, at_risk less ended are the
-    stays censored in it or still at risk after it."""
+    stays censored in it or still at risk after it. With `ended_total[group]` (the group's ended
+    stays, published elsewhere), it less the shown ended counts the stays that ended after the
+    last row, which the last row's censored then leave out."""
     shown = [row for row in table.to_pylist() if row.get(SUPPRESSION_COLUMN) is None]
     series: dict[tuple, list[dict]] = {}
     for row in shown:
@@ -908,8 +917,13 @@ def audit_curve(
     found = []
     for key, rows in series.items():
         rows.sort(key=lambda row: row[step])
+        later = 0
+        if ended_total and key in ended_total:
+            later = ended_total[key] - sum(row[ended] for row in rows)
+            if _is_small(later, k):
+                found.append((key, None, f"{ended} after the last row", later))
         for row, following in zip(rows, [*rows[1:], None]):
-            held_after = following[at_risk] if following else 0
+            held_after = following[at_risk] if following else later
             counts = {at_risk: row[at_risk], ended: row[ended],
                       "censored": row[at_risk] - row[ended] - held_after}
             found += [(key, row[step], what, value) for what, value in counts.items()

@@ -35,6 +35,7 @@ from iceledger.metrics.claims import ClaimCheck, check_claims
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
 from iceledger.metrics.registry import (
     FISCAL_YEAR,
+    Curve,
     Metric,
     MetricParams,
     NestsIn,
@@ -678,7 +679,8 @@ class WarehouseService:
             coarse = self._cached_compute(MetricRequest(request.name)).table
             within = coarse.column(curve.step).to_pylist()
         shown = disclosure.coarsen_curve(table, curve.step, curve.at_risk, curve.ended,
-                                         request.by, self.k, within=within)
+                                         request.by, self.k, within=within,
+                                         ended_after=self._ended_after(curve, request, table))
         return shown.table, {
             "k": self.k,
             "count_column": metric.count_column,
@@ -693,6 +695,22 @@ class WarehouseService:
                 "why": disclosure.curve_caveat(self.k),
             },
         }
+
+    def _ended_after(self, curve: Curve, request: MetricRequest, table: pa.Table
+                     ) -> dict[tuple, float] | None:
+        """Each group's stays that ended after the curve's last step: the ended stays another
+        metric publishes (Curve.ended_total) less the curve's."""
+        if not curve.ended_total:
+            return None
+        name, column = curve.ended_total
+        in_curve: dict[tuple, float] = {}
+        for row in table.select([*request.by, curve.ended]).to_pylist():
+            key = tuple(row[d] for d in request.by)
+            in_curve[key] = in_curve.get(key, 0) + (row[curve.ended] or 0)
+        totals = self._run(name, MetricParams(by=request.by)).select([*request.by, column])
+        return {key: (row[column] or 0) - in_curve.get(key, 0)
+                for row in totals.to_pylist()
+                for key in [tuple(row[d] for d in request.by)]}
 
     def _public_slice(self, request: MetricRequest) -> MetricResult:
         """A filtered public response is a slice of the breakdown by the filtered dimension, so
