@@ -67,7 +67,8 @@ NOT_PUBLIC_BREAKDOWNS = {
     "facility_code": "public mode's one geography is the field office (aor)",
     "facility_state": "public mode's one geography is the field office (aor)",
     "county": "public mode's one geography is the field office (aor)",
-    "apprehension_method": "public mode serves its grouping, arrest_setting",
+    "apprehension_method": "public mode serves its grouping, arrest_setting (the methods "
+    "themselves only in arrests_by_method, planned against arrest_setting_share)",
 }
 # The filters the dashboard offers on every page, in the order shown; a metric may allow others.
 STANDARD_FILTERS = (
