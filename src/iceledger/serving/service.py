@@ -40,7 +40,7 @@ from iceledger.metrics.registry import (
     MetricParams,
     NestsIn,
     NotMeasurable,
-    NotServable,
+    NotServable,  # noqa: F401
 )
 from iceledger.metrics.volume import fiscal_year
 from iceledger.tables import SOURCES
