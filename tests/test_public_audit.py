@@ -8,6 +8,7 @@ breakdown public mode serves on the SYNTHETIC warehouse, alone and in pairs.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 
 import pyarrow as pa
@@ -87,6 +88,11 @@ def test_no_response_alone_or_in_pairs_gives_a_small_count_back(services):
         served |= {(d,): _served(public, metric.name, (d,))
                    for d in metric.dimensions if d not in NOT_PUBLIC_BREAKDOWNS}
         served = {by: result for by, result in served.items() if result is not None}
+        if metric.disclosure.curve:
+            # A curve's rows do not sum (at_risk shrinks along them): it has its own audit.
+            _audit_curve(full, metric, served)
+            audited += len(served)
+            continue
         suppression = served[()].suppression
         people = [*suppression["people_columns"], *suppression["protected_differences"]]
         for by, result in served.items():
@@ -109,6 +115,37 @@ def test_no_response_alone_or_in_pairs_gives_a_small_count_back(services):
                 assert disclosure.audit([first, second], truth, people, K, totals) == [], (
                     metric.name, a, b)
     assert audited > 40
+
+
+def _audit_curve(full: WarehouseService, metric, served) -> None:
+    """No shown interval, and no sum of the hidden groups' intervals, counts fewer than K
+    stays; a breakdown's steps are the curve's without it, or fewer."""
+    curve = metric.disclosure.curve
+    national = set(served[()].table.column(curve.step).to_pylist())
+    for by, result in served.items():
+        table = result.table
+        # Beside the curve, the ended stays of every length (length_of_stay's closed stays).
+        name, column = curve.ended_total
+        ended_total = {tuple(row[d] for d in by): row[column]
+                       for row in full.compute(full.request(name, by=by)).table.to_pylist()}
+        assert not disclosure.audit_curve(table, curve.step, curve.at_risk, curve.ended, by,
+                                          K, ended_total), (metric.name, by)
+        steps = sorted(set(table.column(curve.step).to_pylist()))
+        assert set(steps) <= national, (metric.name, by)
+        hidden = {tuple(row[d] for d in by) for row in table.to_pylist() if row["suppressed"]}
+        if not by or not hidden:
+            continue
+        pooled: dict[int, list[int]] = {}
+        true = full.compute(full.request(metric.name, by=by)).table.to_pylist()
+        for key in hidden:
+            rows = [row for row in true if tuple(row[d] for d in by) == key]
+            for row, held_after in zip(rows, [r[curve.at_risk] for r in rows[1:]] + [0]):
+                interval = bisect.bisect_left(steps, row[curve.step])
+                left = row[curve.ended]
+                sums = pooled.setdefault(interval, [0, 0])
+                sums[0] += left
+                sums[1] += row[curve.at_risk] - left - held_after
+        assert not [c for sums in pooled.values() for c in sums if 0 < c < K], (metric.name, by)
 
 
 def test_the_auditor_finds_what_the_old_rules_let_out(services):
@@ -208,3 +245,41 @@ def test_monthly_fiscal_year_and_period_tables_read_together_give_no_small_count
         assert disclosure.audit(tables, truth, people, K) == [], metric.name
         audited += 1
     assert audited >= 4
+
+
+@pytest.mark.parametrize("by", [(), ("criminality",)])
+def test_the_method_table_and_the_setting_table_read_together_give_nothing_back(services, by):
+    public, full = services
+    methods = public.compute(public.request("arrests_by_method", by=by)).table
+    settings = public.compute(public.request("arrest_setting_share", by=by)).table
+    assert any(methods.column("suppressed").to_pylist())
+    # The finest cells: arrests per month, method and setting (the setting table broken down by
+    # method, which only the full server serves).
+    truth = full.compute(full.request("arrest_setting_share",
+                                      by=("apprehension_method", *by))).table
+    totals = (*REGISTRY["arrests_by_method"].disclosure.totals,
+              *REGISTRY["arrest_setting_share"].disclosure.totals)
+    published = [(methods, ("month", *by, "apprehension_method")),
+                 (settings, ("month", *by, "arrest_setting"))]
+    assert disclosure.audit(published, truth, ["arrests"], K, totals) == []
+
+
+def test_the_curve_is_served_at_coarser_steps_and_says_why(services):
+    public, full = services
+    metric = REGISTRY["length_of_stay_curve"]
+    served = public.compute(public.request(metric.name))
+    every_day = full.compute(full.request(metric.name)).table.to_pylist()
+    shown = served.table.to_pylist()
+    closed = full.compute(full.request("length_of_stay")).table.column("closed_stays")[0]
+    ended_later = closed.as_py() - sum(row["ended"] for row in every_day)
+    if 0 < ended_later < K:
+        # The stays that ended after day 365 would be given away: the curve is hidden whole.
+        assert [row["suppressed"] for row in shown] == [f"<{K}"]
+    else:
+        assert 1 < len(shown) < len(every_day)
+        for row in shown:
+            before = [r for r in every_day if r["days"] <= row["days"]]
+            assert row["survival"] == before[-1]["survival"]
+    caveat = disclosure.curve_caveat(K)
+    assert caveat in public.caveats(metric) and caveat not in full.caveats(metric)
+    assert served.suppression["coarser_steps"]["why"] == caveat

@@ -28,6 +28,7 @@ from iceledger.facts import load_timeline
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.published_series import SeriesSpec, latest
 from iceledger.metrics.registry import (
+    Curve,
     Disclosure,
     Metric,
     MetricParams,
@@ -477,16 +478,6 @@ def _length_of_stay_curve(backend: ibis.BaseBackend, params: MetricParams) -> ir
     return curve.order_by([*by, "days"])
 
 
-# Why public outputs withhold the curve, in place of a suppression that could not protect it.
-CURVE_ROWS = (
-    "its rows are days since book-in: two neighbouring rows' at_risk differ by the stays that "
-    "ended or were censored that day, often fewer than 10, and each day's survival is a product "
-    "over every earlier day, so the survival between two shown days gives back the exits of the "
-    "days hidden between them (coarser bins would need a life-table estimate, not this curve); "
-    "length_of_stay publishes the Kaplan-Meier median and restricted mean"
-)
-
-
 register(
     Metric(
         name="length_of_stay_curve",
@@ -514,7 +505,10 @@ register(
         filters=POPULATION_FILTERS,
         count_column="at_risk",
         needs=(BOOK_OUTS,),
-        disclosure=Disclosure(keys=("days",), withheld=CURVE_ROWS),
+        disclosure=Disclosure(
+            keys=("days",),
+            curve=Curve("days", "at_risk", "ended", ("length_of_stay", "closed_stays")),
+        ),
     )
 )
 

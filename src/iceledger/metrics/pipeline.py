@@ -26,6 +26,7 @@ from iceledger.metrics.registry import (
     Disclosure,
     Metric,
     MetricParams,
+    NestsIn,
     Need,
     NotMeasurable,
     View,
@@ -104,12 +105,6 @@ STATE_ROWS = (
     "office: a state's count beside the field offices' could be differenced (a state less the "
     "offices inside it gives back the part of an office that crosses its border); "
     "detainers_per_day --by aor gives the field offices' counts"
-)
-METHOD_ROWS = (
-    "its rows are apprehension methods, which nest in the arrest settings that "
-    "arrest_setting_share publishes: a method's count beside its setting's would give back the "
-    "setting's other methods, and the two tables are planned apart, so public mode serves the "
-    "grouping (arrest_setting_share)"
 )
 
 _INTERVAL_CAVEAT = (
@@ -574,7 +569,13 @@ def _arrests_by_method(backend: ibis.BaseBackend, params: MetricParams) -> ir.Ta
 
 _register(
     name="arrests_by_method",
-    disclosure=Disclosure(withheld=METHOD_ROWS),
+    # Methods nest in the arrest settings arrest_setting_share publishes: a method's count
+    # beside its setting's gives back the setting's other methods, so they are planned together.
+    disclosure=Disclosure(
+        keys=("apprehension_method",),
+        totals=(("arrests_with_apprehension_method", "arrests", "apprehension_method"),),
+        nests_in=NestsIn("apprehension_method", "arrest_setting_share", "arrest_setting"),
+    ),
     view=View("share", "share of arrests", group="apprehension_method"),
     title="Who feeds ICE: arrests by apprehension method, by month",
     definition="ICE arrest episodes (rows flagged is_duplicate left out) per month by Apprehension "

@@ -122,6 +122,30 @@ SPLIT_KEYS = ("split_date", "split_event", "definition")
 
 
 @dataclass(frozen=True)
+class NestsIn:
+    """A row key (`key`) whose every value lies in one group of `metric`'s rows, the group named
+    by `group`, a column of the tables both metrics read (the load derives it from the key)."""
+
+    key: str
+    metric: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A survival curve's columns: the step (days since book-in), the stays at risk at the start
+    of it and those that ended during it; the rest (the survival) hold at the end of the step.
+    `ended_total` names a metric and its column publishing each group's ended stays over every
+    length, the curve's last step and beyond (less the curve's, they count the stays that ended
+    after it)."""
+
+    step: str
+    at_risk: str
+    ended: str
+    ended_total: tuple[str, str] = ()
+
+
+@dataclass(frozen=True)
 class Disclosure:
     """How public outputs read a metric's columns (serving/disclosure.py; docs/dashboard.md).
 
@@ -162,6 +186,14 @@ class Disclosure:
     # in them too. The records themselves are always checked day by day (arrests, book-ins,
     # removals, detainers and encounters are all published per day).
     shares_by_day: bool = True
+    # A row key whose values nest in the groups another metric publishes as its rows
+    # (apprehension methods in arrest settings): public outputs plan this metric's rows with
+    # the groups' totals as published and the groups that metric hid as secrets.
+    nests_in: NestsIn | None = None
+    # The columns of a survival curve, whose rows are steps (days since book-in) with the stays
+    # at risk at each: public outputs show it at coarser steps (serving/disclosure.py,
+    # coarsen_curve), since two neighbouring rows differ by the stays that left between them.
+    curve: Curve | None = None
     # Why public outputs cannot serve the metric at all (empty: they can).
     withheld: str = ""
 

@@ -18,6 +18,11 @@ is not enough: a row total minus the published cells of that row gives the hidde
    of the facts files (PUBLIC_NUMBERS: a target per day, funded beds, a daily rate), none of which
    counts a person.
 
+A survival curve (rows of steps, each with the stays at risk at its start) is not a table of
+counts that sum: two neighbouring rows differ by the people who left between them. It is shown at
+coarser steps instead (coarsen_curve), each closing an interval in which the people who ended and
+those censored are each 0 or at least k.
+
 A total is published only when no column of it counts fewer than k people; one that does (or one
 that a coarser table hid) is a secret: never treated as known, and itself protected, so that no
 combination of what is published gives it back.
@@ -28,6 +33,7 @@ The module is pure: it sees one table, and knows nothing of the web or the wareh
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -258,8 +264,9 @@ def suppress(
         for named, maps in variants:
             for group_key, members in _groups(keys, dimensions, named, maps).items():
                 sums = [sum(values[c][i] or 0 for i in members) for c in counted]
-                if (named, group_key) in hidden_totals:
-                    continue  # a secret, added below
+                if not maps and (named, group_key) in hidden_totals:
+                    continue  # a secret, added below (a coarsened total is none: a month's
+                    # total is not the day that begins it)
                 if maps and frozenset(zip(named, group_key)) in hidden_coarse:
                     secret_groups.append(members)
                     continue
@@ -476,6 +483,159 @@ def _windows_holding(
     return covered
 
 
+def curve_caveat(k: int) -> str:
+    """What a curve's public view says in place of its day-by-day rows (coarsen_curve)."""
+    return (
+        "Public mode shows this curve at coarser steps: each row closes the days since the row "
+        "before it, chosen so that in every group shown the stays that ended in them and the "
+        f"stays censored in them (at the last row: or still held after it) are each 0 or at "
+        f"least {k}; at_risk is then the stays still held at the start of those days and ended "
+        "those that ended during them, and survival is the Kaplan-Meier estimate at the row's "
+        "day, as in the full curve. Day by day, two neighbouring rows' at_risk would differ by "
+        f"the stays that left that day, often fewer than {k}."
+    )
+
+
+@dataclass(frozen=True)
+class CoarsenedCurve:
+    table: pa.Table
+    # The steps kept, shared by every group: each shown row lies on one.
+    steps: tuple
+    # Rows of the groups shown folded into a later kept step.
+    folded: int
+    # Groups hidden whole: their own totals are small, or they keep one such group company.
+    hidden_groups: int
+    complementary_groups: int
+
+
+def coarsen_curve(
+    table: pa.Table,
+    step: str,
+    at_risk: str,
+    ended: str,
+    groups: Sequence[str],
+    k: int,
+    *,
+    within: Iterable | None = None,
+    ended_after: Mapping[tuple, float] | None = None,
+) -> CoarsenedCurve:
+    """A survival curve at steps coarse enough that no interval gives away fewer than k people.
+
+    Each row of `table` is a step (a day since book-in) of one group's curve (the values of
+    `groups`), with `at_risk` counted at its start, `ended` during it, and the other columns (the
+    survival) at its end. Two neighbouring rows' at_risk differ by the stays that ended or were
+    censored between them, often fewer than k. So the curve is shown only at kept steps, shared
+    by every group: between two kept steps, each group's stays that ended and those censored are
+    each 0 or at least k (chosen greedily from the first step; the last step closes the curve,
+    its censored counting the stays still at risk after it). A kept row stands for its interval:
+    at_risk at the interval's start, ended summed over it, the other columns as at the kept step.
+    A Kaplan-Meier survival is a product over the steps, so at a kept step it is the full
+    curve's, and its change since the previous kept step depends only on the interval's exits
+    (their order inside it, never the days they fell on).
+
+    `within` restricts the kept steps to those of a coarser table (the curve without a
+    breakdown): each of its intervals is then a union of this table's, and the two give no part
+    of an interval back. `ended_after[group]` counts the group's stays that ended after the last
+    step, which a published total of ended stays less the curve's ended gives: it must be 0 or
+    at least k too, and the last interval's censored are then the rest. A group whose own totals
+    are small is hidden whole (`<k`), never alone (the smallest other group is hidden with it,
+    `complementary`); the hidden groups' sum (the coarser curve less the groups shown) must keep
+    to the same rule, so more are hidden until it does.
+    """
+    after = ended_after or {}
+    rows = table.to_pylist()
+    series: dict[tuple, list[int]] = {}
+    for position, row in enumerate(rows):
+        series.setdefault(tuple(row[g] for g in groups), []).append(position)
+    exits: dict[tuple, dict] = {}
+    for key, members in series.items():
+        members.sort(key=lambda r: rows[r][step])
+        held = [rows[r][at_risk] or 0 for r in members[1:]] + [after.get(key, 0)]
+        exits[key] = {}
+        for r, held_after in zip(members, held):
+            left = rows[r][ended] or 0
+            exits[key][rows[r][step]] = (left, (rows[r][at_risk] or 0) - left - held_after)
+
+    def safe(counts: Sequence[float]) -> bool:
+        return not any(_is_small(c, k) for c in counts)
+
+    def total(keys: Iterable[tuple]) -> list[float]:
+        keys = list(keys)
+        return [*(sum(v[i] for key in keys for v in exits[key].values()) for i in (0, 1)),
+                sum(after.get(key, 0) for key in keys)]
+
+    by_size = sorted(series, key=lambda key: (rows[series[key][0]][at_risk] or 0, str(key)))
+    primary = {key for key in series if not safe(total([key]))}
+    hidden = set(primary)
+    while hidden and len(hidden) < len(series) and (len(hidden) == 1 or not safe(total(hidden))):
+        hidden.add(next(key for key in by_size if key not in hidden))
+    constraints = [exits[key] for key in series if key not in hidden]
+    if hidden and len(hidden) < len(series):
+        together: dict = {}
+        for key in hidden:
+            for at, (left, censored) in exits[key].items():
+                was = together.get(at, (0, 0))
+                together[at] = (was[0] + left, was[1] + censored)
+        constraints.append(together)
+    steps = _kept_steps(sorted({at for v in exits.values() for at in v}), constraints, safe,
+                        within)
+    shown: list[dict] = []
+    labels: list[str | None] = []
+    folded = 0
+    for key, members in series.items():
+        if key in hidden:
+            last = dict(rows[members[-1]])
+            for name in table.column_names:
+                if name not in groups and not _is_public(name, table.schema.field(name).type):
+                    last[name] = None
+            shown.append({**last, step: steps[-1]})
+            labels.append(f"<{k}" if key in primary else COMPLEMENTARY_LABEL)
+            continue
+        by_interval: dict[int, list[int]] = {}
+        for r in members:
+            by_interval.setdefault(bisect_left(steps, rows[r][step]), []).append(r)
+        for interval, inside in by_interval.items():
+            shown.append({
+                **rows[inside[-1]],
+                step: steps[interval],
+                at_risk: rows[inside[0]][at_risk],
+                ended: sum(rows[r][ended] or 0 for r in inside),
+            })
+            labels.append(None)
+            folded += len(inside) - 1
+    coarse = pa.Table.from_pylist(shown, schema=table.schema)
+    return CoarsenedCurve(
+        coarse.append_column(SUPPRESSION_COLUMN, pa.array(labels, pa.string())),
+        tuple(steps), folded, len(primary), len(hidden - primary),
+    )
+
+
+def _kept_steps(steps: list, constraints: Sequence[Mapping], safe, within) -> list:
+    """The steps closing an interval in which each constraint's counts are safe, greedily from
+    the first; the last step always closes one (merging back as far as it must)."""
+    if not steps:
+        return []
+    allowed = set(steps) if within is None else set(within) | {steps[-1]}
+    kept: list = []
+    sums: list[list[float]] = []
+    running = [0.0] * (2 * len(constraints))
+    for at in steps:
+        for j, counts in enumerate(constraints):
+            left, censored = counts.get(at, (0, 0))
+            running[2 * j] += left
+            running[2 * j + 1] += censored
+        if at in allowed and safe(running):
+            kept.append(at)
+            sums.append(running)
+            running = [0.0] * len(running)
+    if any(running):
+        while kept and not safe(running):
+            kept.pop()
+            running = [a + b for a, b in zip(running, sums.pop())]
+        kept.append(steps[-1])
+    return kept
+
+
 def hide_rows(suppressed: pa.Table, rows: Iterable[int], label: str, kept: Iterable[str]
               ) -> pa.Table:
     """A suppressed table with `rows` hidden too, labelled `label` where not hidden already:
@@ -536,11 +696,15 @@ def _is_small(value: float, k: int) -> bool:
 
 
 def _close_single_hidden_groups(published, hidden: set[int], cheapest) -> None:
-    # A published total with exactly one hidden cell gives that cell away by subtraction.
+    # A published total with exactly one hidden cell gives that cell away by subtraction. The
+    # narrowest totals are closed first (a method inside its setting before the month's total),
+    # so that a complement is found near the cell it protects: closing the grand total first
+    # would hide the table's smallest cell wherever it lies, and spread from there.
+    narrowest_first = sorted(published, key=len)
     changed = True
     while changed:
         changed = False
-        for members in published:
+        for members in narrowest_first:
             inside = [i for i in members if i in hidden]
             if len(inside) == 1:
                 choice = cheapest(members)
@@ -732,6 +896,38 @@ def _audit_column(published, truth_rows, column, k, sums) -> list[Recovery]:
             found.append(Recovery(column, value, None, cell))
         elif _is_small(value, k) and cell in known:
             found.append(Recovery(column, value, None, cell))
+    return found
+
+
+def audit_curve(
+    table: pa.Table, step: str, at_risk: str, ended: str, groups: Sequence[str], k: int,
+    ended_total: Mapping[tuple, float] | None = None,
+) -> list[tuple[tuple, object, str, float]]:
+    """Every count in (0, k) a served survival curve shows or gives by difference, as (group,
+    step, what, count): the attacker's side of coarsen_curve. Between two shown rows of a group,
+    the stays that ended are the later row's `ended`, and those censored the earlier row's
+    at_risk less the later's less its ended; after the last row, at_risk less ended are the
+    stays censored in it or still at risk after it. With `ended_total[group]` (the group's ended
+    stays, published elsewhere), it less the shown ended counts the stays that ended after the
+    last row, which the last row's censored then leave out."""
+    shown = [row for row in table.to_pylist() if row.get(SUPPRESSION_COLUMN) is None]
+    series: dict[tuple, list[dict]] = {}
+    for row in shown:
+        series.setdefault(tuple(row[g] for g in groups), []).append(row)
+    found = []
+    for key, rows in series.items():
+        rows.sort(key=lambda row: row[step])
+        later = 0
+        if ended_total and key in ended_total:
+            later = ended_total[key] - sum(row[ended] for row in rows)
+            if _is_small(later, k):
+                found.append((key, None, f"{ended} after the last row", later))
+        for row, following in zip(rows, [*rows[1:], None]):
+            held_after = following[at_risk] if following else later
+            counts = {at_risk: row[at_risk], ended: row[ended],
+                      "censored": row[at_risk] - row[ended] - held_after}
+            found += [(key, row[step], what, value) for what, value in counts.items()
+                      if _is_small(value, k)]
     return found
 
 

@@ -15,7 +15,7 @@ import functools
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -35,8 +35,10 @@ from iceledger.metrics.claims import ClaimCheck, check_claims
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
 from iceledger.metrics.registry import (
     FISCAL_YEAR,
+    Curve,
     Metric,
     MetricParams,
+    NestsIn,
     NotMeasurable,
     NotServable,  # noqa: F401
 )
@@ -65,7 +67,8 @@ NOT_PUBLIC_BREAKDOWNS = {
     "facility_code": "public mode's one geography is the field office (aor)",
     "facility_state": "public mode's one geography is the field office (aor)",
     "county": "public mode's one geography is the field office (aor)",
-    "apprehension_method": "public mode serves its grouping, arrest_setting",
+    "apprehension_method": "public mode serves its grouping, arrest_setting (the methods "
+    "themselves only in arrests_by_method, planned against arrest_setting_share)",
 }
 # The filters the dashboard offers on every page, in the order shown; a metric may allow others.
 STANDARD_FILTERS = (
@@ -236,8 +239,14 @@ class WarehouseService:
         return f"{NotMeasurable.PREFIX}{'; '.join(refusals)}" if refusals else ""
 
     def caveats(self, metric: Metric) -> tuple[str, ...]:
-        caveats = (*metric.caveats, *self.record_caveats(metric))
+        caveats = (*metric.caveats, *self.record_caveats(metric), *self._public_caveats(metric))
         return (SYNTHETIC_NOTICE, *caveats) if self.synthetic else caveats
+
+    def _public_caveats(self, metric: Metric) -> tuple[str, ...]:
+        """How public mode shows the metric otherwise than its definition says."""
+        if self.public and metric.count_column and metric.disclosure.curve:
+            return (disclosure.curve_caveat(self.k),)
+        return ()
 
     def record_caveats(self, metric: Metric) -> tuple[str, ...]:
         """How the metric counts without columns the warehouse's records lack (Need.otherwise)."""
@@ -389,7 +398,9 @@ class WarehouseService:
             c for c in ((time_column,) if time_column else ()) + request.by if c in table.column_names
         )
         suppression = None
-        if self.public and metric.count_column:
+        if self.public and metric.count_column and metric.disclosure.curve:
+            table, suppression = self._coarsened_curve(metric, request, table)
+        elif self.public and metric.count_column:
             table, suppression = self._suppressed(metric, request, table, dimensions, time_column)
             if metric.disclosure.splits:
                 table, suppression = self._without_unsafe_splits(metric, request, table,
@@ -554,8 +565,9 @@ class WarehouseService:
             people=people,
             facts=rules.facts,
             secret=self._hidden_by_coarser(request, cells),
-            coarser={"date": _month_of} if daily else by_year,
-            coarse_secret=hidden_by_year,
+            coarser={**({"date": _month_of} if daily else by_year or {}),
+                     **self._grouping(metric)},
+            coarse_secret=[*hidden_by_year, *self._hidden_by_grouping(metric, request)],
             copies_over=rules.copies,
         )
         return hidden.table.drop_columns(list(differences)), {
@@ -609,6 +621,97 @@ class WarehouseService:
             for row in rows
             if row[disclosure.SUPPRESSION_COLUMN] is not None
         ]
+
+    def _grouping(self, metric: Metric) -> dict[str, Callable[[object], object]]:
+        """The key that nests in another metric's groups (Disclosure.nests_in), mapped to its
+        group as the tables both metrics read record it: that metric publishes the groups'
+        totals."""
+        nest = metric.disclosure.nests_in
+        if nest is None:
+            return {}
+        group_of = self.memo(f"groups of {metric.name}", lambda: self._groups_of(metric, nest))
+        return {nest.key: group_of.__getitem__}
+
+    def _groups_of(self, metric: Metric, nest: NestsIn) -> dict[object, object]:
+        group_of: dict[object, object] = {}
+        for table_name in metric.tables:
+            if not {nest.key, nest.group} <= self._tables.get(table_name, frozenset()):
+                continue
+            table = self.backend().table(table_name)
+            pairs = table.select(nest.key, nest.group).distinct().to_pyarrow().to_pylist()
+            for pair in pairs:
+                value, group = pair[nest.key], pair[nest.group]
+                if group_of.setdefault(value, group) != group:
+                    raise NotServable(
+                        f"metric {metric.name!r} is not served in public mode here: its "
+                        f"{nest.key} {value!r} lies in more than one {nest.group} "
+                        f"({group_of[value]!r}, {group!r}), so {nest.metric}'s totals do not "
+                        "sum its rows; reload the records to group them again"
+                    )
+        return group_of
+
+    def _hidden_by_grouping(
+        self, metric: Metric, request: MetricRequest
+    ) -> list[tuple[tuple[str, ...], tuple]]:
+        """The groups the grouping metric (Disclosure.nests_in) hid, for the same breakdown and
+        without it: this metric's rows must not give them back, so they are secrets of its
+        plan (`coarse_secret`: the key named, with its group for value)."""
+        nest = metric.disclosure.nests_in
+        if nest is None:
+            return []
+        secrets = []
+        for by in dict.fromkeys((request.by, ())):
+            grouped = self._cached_compute(MetricRequest(nest.metric, by=by))
+            kept = (*grouped.dimensions, nest.group)
+            names = (*grouped.dimensions, nest.key)
+            rows = grouped.table.select([*kept, disclosure.SUPPRESSION_COLUMN]).to_pylist()
+            secrets += [(names, tuple(row[c] for c in kept)) for row in rows
+                        if row[disclosure.SUPPRESSION_COLUMN] is not None]
+        return secrets
+
+    def _coarsened_curve(
+        self, metric: Metric, request: MetricRequest, table: pa.Table
+    ) -> tuple[pa.Table, dict]:
+        """A survival curve at steps where no interval gives away fewer than k people
+        (disclosure.coarsen_curve); a breakdown's steps are among the curve's without it."""
+        curve = metric.disclosure.curve
+        within = None
+        if request.by:
+            coarse = self._cached_compute(MetricRequest(request.name)).table
+            within = coarse.column(curve.step).to_pylist()
+        shown = disclosure.coarsen_curve(table, curve.step, curve.at_risk, curve.ended,
+                                         request.by, self.k, within=within,
+                                         ended_after=self._ended_after(curve, request, table))
+        return shown.table, {
+            "k": self.k,
+            "count_column": metric.count_column,
+            "people_columns": [curve.at_risk, curve.ended],
+            "protected_differences": [],
+            "small_cells": shown.hidden_groups,
+            "complementary_cells": shown.complementary_groups,
+            "revealed_by_totals_alone": 0,
+            "coarser_steps": {
+                "steps_shown": len(shown.steps),
+                "rows_folded": shown.folded,
+                "why": disclosure.curve_caveat(self.k),
+            },
+        }
+
+    def _ended_after(self, curve: Curve, request: MetricRequest, table: pa.Table
+                     ) -> dict[tuple, float] | None:
+        """Each group's stays that ended after the curve's last step: the ended stays another
+        metric publishes (Curve.ended_total) less the curve's."""
+        if not curve.ended_total:
+            return None
+        name, column = curve.ended_total
+        in_curve: dict[tuple, float] = {}
+        for row in table.select([*request.by, curve.ended]).to_pylist():
+            key = tuple(row[d] for d in request.by)
+            in_curve[key] = in_curve.get(key, 0) + (row[curve.ended] or 0)
+        totals = self._run(name, MetricParams(by=request.by)).select([*request.by, column])
+        return {key: (row[column] or 0) - in_curve.get(key, 0)
+                for row in totals.to_pylist()
+                for key in [tuple(row[d] for d in request.by)]}
 
     def _public_slice(self, request: MetricRequest) -> MetricResult:
         """A filtered public response is a slice of the breakdown by the filtered dimension, so
