@@ -91,9 +91,14 @@ def test_every_view_of_the_demo_report_has_data_or_says_why_not(demo):
                    and v.empty_kind not in (NOT_MEASURABLE, WITHHELD, NO_DATA)]
     assert unexplained == []
     assert all(v.rows and v.spec for v in views if not v.empty_reason)
-    # Only what public outputs withhold by rule is missing, and the report says why in place.
+    # Only what public outputs withhold by rule and serve nothing in place of is missing.
     withheld = {v.metric.name for v in views if v.empty_kind == WITHHELD}
-    assert withheld == {m.name for m in REGISTRY.values() if m.disclosure.withheld}
+    assert withheld == {m.name for m in REGISTRY.values()
+                        if m.disclosure.withheld and not m.disclosure.instead}
+    for view in (v for v in views if v.metric.disclosure.instead):
+        name, by = view.metric.disclosure.instead
+        assert (view.shown.name, view.shown.by) == (name, by) and view.rows, view.metric.name
+        assert view.metric.disclosure.withheld in view.grain_note
     html = demo.report.html_path.read_text(encoding="utf-8")
     for view in views:
         if view.empty_reason:

@@ -268,6 +268,22 @@ def test_jurisdictions_and_county_refused(backend):
         rows(backend, "detainer_jurisdictions", by=("county",))
 
 
+def test_detainer_outcomes_by_group_add_up_to_the_period(backend):
+    # What public outputs serve in place of the states: the same counts per field office (all
+    # of these detainers are Houston's) or per facility type.
+    [whole] = rows(backend, "detainer_outcomes_period")
+    counted = ("detainers", "lifted", "ice_custody", "released_or_declined")
+    [houston] = rows(backend, "detainer_outcomes_period", by=("aor",))
+    assert houston["aor"] == "Houston"
+    assert {c: houston[c] for c in counted} == {c: whole[c] for c in counted}
+    types = rows(backend, "detainer_outcomes_period", by=("facility_type",))
+    assert len(types) > 1
+    assert {c: sum(r[c] for r in types) for c in counted} == {c: whole[c] for c in counted}
+    for group in types:
+        assert group["released_or_declined_share"] == pytest.approx(
+            group["released_or_declined"] / group["detainers"])
+
+
 def test_encounter_conversion(backend):
     [row] = rows(backend, "encounter_conversion")
     # E1 -> A2 the same day, E2 -> A7 two days on; E3, E4 never; E5's arrest came before it.

@@ -104,7 +104,7 @@ STATE_ROWS = (
     "its rows are the detaining facilities' states, and public mode's one geography is the field "
     "office: a state's count beside the field offices' could be differenced (a state less the "
     "offices inside it gives back the part of an office that crosses its border); "
-    "detainers_per_day --by aor gives the field offices' counts"
+    "detainer_outcomes_period --by aor gives the same figures per field office"
 )
 
 _INTERVAL_CAVEAT = (
@@ -422,7 +422,7 @@ def _jurisdictions(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
 
 _register(
     name="detainer_jurisdictions",
-    disclosure=Disclosure(withheld=STATE_ROWS),
+    disclosure=Disclosure(withheld=STATE_ROWS, instead=("detainer_outcomes_period", ("aor",))),
     view=View("ice_custody_share", "share of detainers", "dots",
               also=("released_or_declined_share",), group="facility_state"),
     title="Detainers by state of the detaining facility, and how the jails ended them",
@@ -449,12 +449,13 @@ _register(
 
 def _outcomes_period(backend: ibis.BaseBackend, params: MetricParams) -> ir.Table:
     rows, windows = records(backend, FOIA_DETAINERS, "detainer_prepare_date", params)
-    counts = lift_outcomes(rows, [])
-    return counts.mutate(
+    counts = lift_outcomes(rows, list(params.by))
+    table = counts.mutate(
         **period_bounds(windows, params),
         **share_columns("ice_custody", counts.ice_custody, counts.detainers),
         **share_columns("released_or_declined", counts.released_or_declined, counts.detainers),
     ).relocate("period_start", "period_end")
+    return table.order_by(list(params.by)) if params.by else table
 
 
 _register(
@@ -472,8 +473,9 @@ _register(
     "many have a recorded lift reason (lifted), and, of all the period's detainers, the share "
     "lifted because ICE took the person into custody (ice_custody) and the share the holding "
     "agency released or declined (released_or_declined), each with a 95% Wilson interval; "
-    "the lift reasons are grouped as in detainer_jurisdictions. The claims register reads "
-    "officials' figures of declined detainers against it.",
+    "the lift reasons are grouped as in detainer_jurisdictions; --by aor (the detaining "
+    "facility's field office), criminality, facility_type or detainer_type gives one row per "
+    "group. The claims register reads officials' figures of declined detainers against it.",
     unit="detainers; share (0-1) with 95% interval",
     caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT,
      "Shares are of all detainers, lifted or not: a release or refusal that no lift reason "
@@ -481,7 +483,7 @@ _register(
      "released-or-declined share is a lower bound."),
     tables=(FOIA_DETAINERS,),
     build=_outcomes_period,
-    dimensions=(),
+    dimensions=tuple(d for d in DETAINER_DIMENSIONS if d != "month"),
     filters=DETAINER_FILTERS,
     count_column="detainers",
     needs=(LIFT_REASONS,),

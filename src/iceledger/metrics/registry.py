@@ -196,6 +196,9 @@ class Disclosure:
     curve: Curve | None = None
     # Why public outputs cannot serve the metric at all (empty: they can).
     withheld: str = ""
+    # What public outputs serve in its place, when withheld: another metric and its breakdown
+    # answering the same question at a grain they publish (detainers by field office, not state).
+    instead: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)

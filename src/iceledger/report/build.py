@@ -34,7 +34,7 @@ from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.vega_process import VegaProcess
 from iceledger.serving import charts
 from iceledger.serving.disclosure import SUPPRESSION_COLUMN
-from iceledger.serving.formatting import cell_text, listed_text
+from iceledger.serving.formatting import cell_text, dimension_text, listed_text
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import (
@@ -191,10 +191,17 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
         return view
     except NotServable as exc:
         withheld = metric.disclosure.withheld
-        view.empty_reason = f"{WITHHELD}: {withheld}" if withheld else f"{NO_DATA}: {exc}"
-        view.period = "no data"
-        return view
-    yearly = _by_fiscal_year(service, metric, result)
+        stand_in = _served_instead(service, metric) if withheld else None
+        if stand_in is None:
+            view.empty_reason = f"{WITHHELD}: {withheld}" if withheld else f"{NO_DATA}: {exc}"
+            view.period = "no data"
+            return view
+        result, metric = stand_in, stand_in.metric
+        grain = " and ".join(dimension_text(d) for d in result.request.by)
+        view.title = f"{metric.title}, by {grain}"
+        view.grain_note = (f"By {grain}: public outputs do not serve {view.metric.name}, since "
+                           f"{withheld}.")
+    yearly = None if view.grain_note else _by_fiscal_year(service, metric, result)
     if yearly is not None:
         split = metric.name.endswith(SHIFT_SUFFIX)
         hidden_because = (
@@ -217,7 +224,7 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
         return view
     rows = json_rows(result.table)
     # By fiscal year, each dot is a figure's year: the figure names both (`... · FY2025`).
-    breakdowns = () if view.grain_note else result.request.by
+    breakdowns = tuple(d for d in result.request.by if d != FISCAL_YEAR)
     view.spec = charts.metric_chart(
         metric.unit, result.table, rows, result.time_column, breakdowns,
         count_column=metric.count_column, view=metric.view,
@@ -229,6 +236,17 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
     if result.time_column and "layer" in view.spec:
         view.spec["layer"].extend(_event_layers(events, result))
     return view
+
+
+def _served_instead(service: WarehouseService, metric: Metric) -> MetricResult | None:
+    """What public outputs serve in place of a metric they withhold (Disclosure.instead)."""
+    if metric.disclosure.instead is None:
+        return None
+    name, by = metric.disclosure.instead
+    try:
+        return service.compute(service.request(name, by=by))
+    except NotServable:
+        return None
 
 
 def _by_fiscal_year(service: WarehouseService, metric: Metric,

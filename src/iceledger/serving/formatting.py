@@ -5,6 +5,21 @@ from __future__ import annotations
 
 from iceledger.serving.output import format_value
 
+# The breakdowns as a reader names them: the dashboard's filter labels, the report's "by ...".
+DIMENSION_LABELS = {
+    "aor": "Field office (AOR)",
+    "criminality": "Criminality",
+    "citizenship_country": "Citizenship country",
+    "apprehension_method": "Arrest method",
+    "arrest_setting": "Arrest setting",
+}
+
+
+def dimension_text(dimension: str) -> str:
+    """A breakdown in a sentence: "field office (AOR)", "facility type"."""
+    named = DIMENSION_LABELS.get(dimension, dimension.replace("_", " "))
+    return named[0].lower() + named[1:]
+
 
 def cell_text(value, column: str = "") -> str:
     """A value as a reader expects it: thousands separated, no trailing ".0", shares as percents

@@ -27,6 +27,7 @@ from iceledger.field_offices import normalise_aor
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text, share_with_interval
+from iceledger.serving.formatting import DIMENSION_LABELS
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import STANDARD_FILTERS, NotServable, WarehouseService
@@ -35,13 +36,6 @@ from iceledger.web.state import ServiceDep
 CLAIMS_PAGE = "claims"
 PUBLISHED_PAGE = "published"
 PAGE_TITLES = {**QUESTIONS, PUBLISHED_PAGE: "Published statistics"}
-FILTER_LABELS = {
-    "aor": "Field office (AOR)",
-    "criminality": "Criminality",
-    "citizenship_country": "Citizenship country",
-    "apprehension_method": "Arrest method",
-    "arrest_setting": "Arrest setting",
-}
 
 templates = Jinja2Templates(directory=str(resources.files("iceledger.web") / "templates"))
 # Matched in the order defined: the named /pages/... routes before the generic /pages/{page}.
@@ -212,7 +206,7 @@ def question_page(request: Request, service: ServiceDep, page: str) -> HTMLRespo
             "title": PAGE_TITLES[page],
             "cards": cards,
             "filters": {f: v for f, v in filters.items() if v},
-            "filter_labels": FILTER_LABELS,
+            "filter_labels": DIMENSION_LABELS,
         },
     )
 
