@@ -10,6 +10,8 @@ from markupsafe import escape
 from iceledger.demo import TARGET_DATE, _number, _share, headlines, run_demo
 from iceledger.metrics.registry import REGISTRY, MetricParams, compute
 from iceledger.report.build import NO_DATA, NOT_MEASURABLE, WITHHELD
+from iceledger.serving.disclosure import SUPPRESSION_COLUMN
+from iceledger.serving.service import WarehouseService
 from iceledger.synth.world import DATASETS
 from iceledger.warehouse import Warehouse
 
@@ -104,3 +106,25 @@ def test_every_view_of_the_demo_report_has_data_or_says_why_not(demo):
         if view.empty_reason:
             assert str(escape(view.empty_reason)) in html, view.metric.name
     assert demo.report.summary().startswith(f"{len(views)} views: ")
+
+
+@pytest.fixture(scope="module")
+def full_demo(tmp_path_factory):
+    return run_demo(tmp_path_factory.mktemp("full-demo"))
+
+
+def test_the_demo_report_has_no_empty_view_and_none_mostly_hidden(full_demo):
+    # What `iceledger demo` writes, at its default scale: every view draws numbers, and none is a
+    # chart of mostly "<10" (a rare series is shown at the grain that publishes it).
+    views = [v for s in full_demo.report.sections for v in s.views]
+    assert [(v.metric.name, v.empty_reason) for v in views if v.empty_reason] == []
+    service = WarehouseService(full_demo.warehouse, public=True, k=10, max_rows=200_000)
+    mostly = []
+    for view in views:
+        shown = service.compute(view.shown).table
+        if SUPPRESSION_COLUMN not in shown.column_names:
+            continue  # published figures and facts: nothing counted here is hidden
+        hidden = shown.num_rows - shown.column(SUPPRESSION_COLUMN).null_count
+        if hidden * 2 > shown.num_rows:
+            mostly.append((view.metric.name, view.shown.name, hidden, shown.num_rows))
+    assert mostly == []
