@@ -31,6 +31,7 @@ from iceledger.metrics import registry
 from iceledger.metrics.backends import ReadOnlyWarehouse
 from iceledger.metrics.capabilities import assess
 from iceledger.metrics.claims import ClaimCheck, check_claims
+from iceledger.metrics.human_cost import default_split_dates
 # NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
 from iceledger.metrics.registry import (
@@ -452,7 +453,8 @@ class WarehouseService:
         daily = None if rules.shares_by_day else {
             cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
         judged = [split for split in splits if split.day == 1 or split in before]
-        return SplitCheck(disclosure.unsafe_splits(before, totals, judged, self.k, daily),
+        return SplitCheck(disclosure.unsafe_splits(before, totals, judged, self.k, daily,
+                                                   planned=self._planned_splits()),
                           before, totals)
 
     def checked_claims(self) -> list[ClaimCheck]:
@@ -565,7 +567,7 @@ class WarehouseService:
             people=people,
             facts=rules.facts,
             secret=self._hidden_by_coarser(request, cells),
-            coarser={**({"date": _month_of} if daily else by_year or {}),
+            coarser={**(self._daily_coarsenings() if daily else by_year or {}),
                      **self._grouping(metric)},
             coarse_secret=[*hidden_by_year, *self._hidden_by_grouping(metric, request)],
             copies_over=rules.copies,
@@ -580,6 +582,19 @@ class WarehouseService:
             "revealed_by_totals_alone": len(hidden.plan.unprotectable)
             + hidden.plan.unprotectable_totals,
         }
+
+    def _daily_coarsenings(self) -> dict[str, tuple[disclosure.Coarsening, ...]]:
+        """The totals of a daily table's days published elsewhere: its months (the monthly
+        tables) and, in each month a planned split date cuts, the parts of the month between the
+        cuts (a before/after span less the months beside it). Planned against the parts too, a
+        daily table hides a second day in a part holding one hidden day, so the split's rows
+        need no day of its month to count 0 or at least k (disclosure.unsafe_splits)."""
+        return {"date": (_month_of, disclosure.month_parts(self._planned_splits()))}
+
+    def _planned_splits(self) -> frozenset[date]:
+        """The split dates the daily tables are planned against: those the before/after metrics
+        read by default, when no split date is asked for."""
+        return self.memo("planned splits", default_split_dates)
 
     def _hidden_by_coarser(
         self, request: MetricRequest, cells: tuple[str, ...]
