@@ -84,11 +84,11 @@ def _attack(truth: pa.Table, published) -> list[disclosure.Recovery]:
 
 
 def _daily(truth: pa.Table, planned: list[date] = ()) -> disclosure.SuppressedTable:
-    """The daily table as public mode plans it: against its months and, in each month a planned
-    split date cuts, the parts between the cuts."""
+    """The daily table as public mode plans it: against its months and, for each planned split
+    date, its spans and the parts of the month it cuts."""
     return disclosure.suppress(
         truth.select(["date", "month", "people"]), "people", ["date"], k=K,
-        coarser={"date": (lambda d: d.replace(day=1), disclosure.month_parts(planned))},
+        coarser={"date": (lambda d: d.replace(day=1), *disclosure.split_totals(planned))},
     )
 
 
@@ -214,6 +214,28 @@ def test_a_daily_table_planned_with_the_parts_hides_a_second_day_in_the_small_da
     shown, unsafe = _published_spans(truth, [SPLIT], planned=[SPLIT])
     assert unsafe == {} and len(shown) == 1
     assert _attack(truth, [monthly, daily, *shown]) == []
+
+
+def test_a_daily_table_planned_with_the_spans_keeps_a_small_month_across_the_split():
+    # February counts 4 and the monthly table hides June beside it; every day of May counts 12,
+    # so the day rule lets May 21 out. Planned against months alone, the daily table hid June 1
+    # beside February 1: the span before May 21 less the published days before it is February.
+    # Planned against the spans too, it hides days of May on both sides of the split as well.
+    counts = {date(2025, 2, 1): 4, date(2025, 3, 1): 40, date(2025, 4, 1): 50,
+              date(2025, 6, 1): 11}
+    counts |= {date(2025, 5, 1) + timedelta(days=n): 12 for n in range(31)}
+    truth = _with_sides(_days(counts), [SPLIT])
+    monthly = (_monthly(truth), ("month",))
+    shown, unsafe = _published_spans(truth, [SPLIT])
+    assert unsafe == {} and len(shown) == 1
+    months_only = _daily(truth)
+    assert _hidden_days(months_only) == [date(2025, 2, 1), date(2025, 6, 1)]
+    assert [r.value for r in _attack(truth, [monthly, (months_only.table, ("date",)), *shown])
+            ] == [4, 4, 4]
+    planned = _daily(truth, planned=[SPLIT])
+    assert any(d.month == 5 and d < SPLIT for d in _hidden_days(planned))
+    assert any(d.month == 5 and d >= SPLIT for d in _hidden_days(planned))
+    assert _attack(truth, [monthly, (planned.table, ("date",)), *shown]) == []
 
 
 def test_two_planned_splits_in_a_month_plan_each_part_between_them():

@@ -391,6 +391,21 @@ def split_cuts(split: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((following - first).days + 1)]
 
 
+def split_totals(splits: Iterable[date]) -> tuple[Coarsening, ...]:
+    """The coarsenings of a day whose totals before/after rows at `splits` publish, beside whole
+    months: each month's parts between the splits cutting it (month_parts), and each split's two
+    spans, the days before it and the days from it on (a split on the first of a month, never
+    published, aside). A daily table planned against them hides a second day in a part holding
+    one hidden day, and keeps a small month it hid (with the month hidden beside it across the
+    split) from being the span less the published days and months."""
+    chosen = sorted({split for split in splits if split.day != 1})
+    return (month_parts(chosen), *(_side_of(split) for split in chosen))
+
+
+def _side_of(split: date) -> Coarsening:
+    return lambda day: day >= split
+
+
 def month_parts(splits: Iterable[date]) -> Coarsening:
     """A day's part of its month between the split dates cutting it, named by the part's first
     day (the month's first, or the latest split date in the month on or before the day): the

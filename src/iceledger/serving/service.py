@@ -585,11 +585,11 @@ class WarehouseService:
 
     def _daily_coarsenings(self) -> dict[str, tuple[disclosure.Coarsening, ...]]:
         """The totals of a daily table's days published elsewhere: its months (the monthly
-        tables) and, in each month a planned split date cuts, the parts of the month between the
-        cuts (a before/after span less the months beside it). Planned against the parts too, a
-        daily table hides a second day in a part holding one hidden day, so the split's rows
-        need no day of its month to count 0 or at least k (disclosure.unsafe_splits)."""
-        return {"date": (_month_of, disclosure.month_parts(self._planned_splits()))}
+        tables), and for each planned split date the spans before and after it and the parts of
+        the month it cuts (disclosure.split_totals). Planned against the parts too, a daily
+        table hides a second day in a part holding one hidden day, so the split's rows need no
+        day of its month to count 0 or at least k (disclosure.unsafe_splits)."""
+        return {"date": (_month_of, *disclosure.split_totals(self._planned_splits()))}
 
     def _planned_splits(self) -> frozenset[date]:
         """The split dates the daily tables are planned against: those the before/after metrics
