@@ -411,15 +411,21 @@ def month_parts(splits: Iterable[date]) -> Coarsening:
     day (the month's first, or the latest split date in the month on or before the day): the
     totals a before/after span less the whole months beside it publishes. A day of a month no
     split date cuts maps to its month's first, its month being one part."""
-    cuts_in: dict[date, list[date]] = {}
-    for split in sorted(set(splits)):
-        cuts_in.setdefault(split.replace(day=1), []).append(split)
+    cuts_in = _by_month(splits)
 
     def part_of(day: date) -> date:
         first = day.replace(day=1)
         return max((cut for cut in cuts_in.get(first, ()) if cut <= day), default=first)
 
     return part_of
+
+
+def _by_month(splits: Iterable[date]) -> dict[date, list[date]]:
+    """The split dates, in order, under their month's first day."""
+    found: dict[date, list[date]] = {}
+    for split in sorted(set(splits)):
+        found.setdefault(split.replace(day=1), []).append(split)
+    return found
 
 
 def unsafe_splits(
@@ -439,9 +445,9 @@ def unsafe_splits(
     split is published only when, in every cell (a group and definition; a column counting
     people), each part of the month it cuts between the cuts counts 0 or at least k, and so does
     each day of that month, unless the daily tables planned their suppression against those very
-    parts. `planned` names the split dates they did (month_parts: public mode plans them with the
+    parts. `planned` names the split dates they did (split_totals; public mode plans with the
     split dates the metrics read by default): when the splits judged in a month are exactly the
-    planned ones of that month (day 1 aside), the daily tables hide a second day in any part
+    planned ones of that month (day 1 aside), the daily tables hid a second day in any part
     holding one hidden day, so a part less its published days gives no day back, and only the
     parts are checked. A split date not planned (one asked for) keeps the day rule for its whole
     month: its parts are not the ones the days were planned against. Then everything the spans
@@ -466,13 +472,8 @@ def unsafe_splits(
                 "it falls on the first of a month, so its spans are sums of whole months, totals "
                 "the monthly tables' suppression did not plan for"
             )
-    by_month: dict[date, list[date]] = {}
-    for split in chosen:
-        if split not in unsafe:
-            by_month.setdefault(split.replace(day=1), []).append(split)
-    planned_in: dict[date, list[date]] = {}
-    for split in sorted({split for split in planned if split.day != 1}):
-        planned_in.setdefault(split.replace(day=1), []).append(split)
+    by_month = _by_month(split for split in chosen if split not in unsafe)
+    planned_in = _by_month(split for split in planned if split.day != 1)
     for first, inside in by_month.items():
         cuts = split_cuts(inside[0])
         boundaries = [cuts[0], *inside, cuts[-1]]

@@ -433,7 +433,9 @@ class WarehouseService:
         tables, would give away a count under k, each with why (disclosure.unsafe_splits), and
         the spans read to decide it. The spans are read from the metric itself, asked to split at
         every day of each month a split date cuts (and at `also_before`). A split date outside
-        the data's span (absent from the spans) cuts no month of the data and is not judged."""
+        the data's span (absent from the spans) cuts no month of the data and is not judged. A
+        month whose split dates are exactly the planned ones (_planned_splits, which the daily
+        tables were planned against) is judged by its parts alone, any other by its days too."""
         rules = metric.disclosure
         cuts = sorted({cut for split in splits if split.day != 1
                        for cut in disclosure.split_cuts(split)} | set(also_before))
@@ -490,7 +492,9 @@ class WarehouseService:
         before/after sibling (`_shift`, split_check), judged with the other periods' boundaries
         and the split dates the sibling publishes (two cuts in a month give the days between
         them), and each whole month in the period counts 0 or at least k in every column
-        counting people, read from the same sibling split at each month's first.
+        counting people, read from the same sibling split at each month's first. Boundaries on
+        the planned split dates, with no other cut in their month, pass as the sibling's own
+        splits do (their month's parts alone); any other cut keeps its month to the day rule.
         """
         if not self.public or not metric.count_column:
             return [""] * len(periods)
