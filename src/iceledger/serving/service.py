@@ -456,7 +456,7 @@ class WarehouseService:
             cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
         judged = [split for split in splits if split.day == 1 or split in before]
         return SplitCheck(disclosure.unsafe_splits(before, totals, judged, self.k, daily,
-                                                   planned=self._planned_splits()),
+                                                   planned=self._planned_splits),
                           before, totals)
 
     def checked_claims(self) -> list[ClaimCheck]:
@@ -593,12 +593,13 @@ class WarehouseService:
         the month it cuts (disclosure.split_totals). Planned against the parts too, a daily
         table hides a second day in a part holding one hidden day, so the split's rows need no
         day of its month to count 0 or at least k (disclosure.unsafe_splits)."""
-        return {"date": (_month_of, *disclosure.split_totals(self._planned_splits()))}
+        return {"date": (_month_of, *disclosure.split_totals(self._planned_splits))}
 
+    @functools.cached_property
     def _planned_splits(self) -> frozenset[date]:
         """The split dates the daily tables are planned against: those the before/after metrics
         read by default, when no split date is asked for."""
-        return self.memo("planned splits", default_split_dates)
+        return default_split_dates()
 
     def _hidden_by_coarser(
         self, request: MetricRequest, cells: tuple[str, ...]
