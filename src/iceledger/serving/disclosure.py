@@ -402,6 +402,18 @@ def split_totals(splits: Iterable[date]) -> tuple[Coarsening, ...]:
     return (month_parts(chosen), *(_side_of(split) for split in chosen))
 
 
+def without_one_day_parts(splits: Iterable[date]) -> frozenset[date]:
+    """The split dates (day 1 aside) of the months none of whose parts is a single day: a one-day
+    part is a day the spans and months alone give, which a plan against them would give up
+    protecting (plan_suppression), so such a month is left to the day rule."""
+    kept: set[date] = set()
+    for first, inside in _by_month(split for split in splits if split.day != 1).items():
+        bounds = [first, *inside, month_after(first)]
+        if all((later - earlier).days > 1 for earlier, later in zip(bounds, bounds[1:])):
+            kept.update(inside)
+    return frozenset(kept)
+
+
 def _side_of(split: date) -> Coarsening:
     return lambda day: day >= split
 

@@ -598,8 +598,9 @@ class WarehouseService:
     @functools.cached_property
     def _planned_splits(self) -> frozenset[date]:
         """The split dates the daily tables are planned against: those the before/after metrics
-        read by default, when no split date is asked for."""
-        return default_split_dates()
+        read by default, when no split date is asked for, but those cutting a part of one day
+        (disclosure.without_one_day_parts)."""
+        return disclosure.without_one_day_parts(default_split_dates())
 
     def _hidden_by_coarser(
         self, request: MetricRequest, cells: tuple[str, ...]
