@@ -396,8 +396,7 @@ def split_totals(splits: Iterable[date]) -> tuple[Coarsening, ...]:
     months: each month's parts between the splits cutting it (month_parts), and each split's two
     spans, the days before it and the days from it on (a split on the first of a month, never
     published, aside). A daily table planned against them hides a second day in a part holding
-    one hidden day, and keeps a small month it hid (with the month hidden beside it across the
-    split) from being the span less the published days and months."""
+    one hidden day, and counts the spans as published when protecting what it hides."""
     chosen = sorted({split for split in splits if split.day != 1})
     return (month_parts(chosen), *(_side_of(split) for split in chosen))
 
