@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pyarrow as pa
+import pytest
 
 from iceledger.serving import disclosure
 
@@ -62,24 +63,38 @@ def _with_sides(truth: pa.Table, splits: list[date]) -> pa.Table:
     return truth
 
 
-def _guard(truth: pa.Table, splits: list[date]) -> dict[date, str]:
-    """What the service hands the guard: the counts before every cut it asks for."""
+def _guard(truth: pa.Table, splits: list[date], planned: list[date] = ()) -> dict[date, str]:
+    """What the service hands the guard: the counts before every cut it asks for, and the split
+    dates the daily table was planned against."""
     rows = truth.to_pylist()
     total = [float(sum(r["people"] for r in rows))]
     cuts = {cut for split in splits if split.day != 1 for cut in disclosure.split_cuts(split)}
     before = {cut: {("people",): [float(sum(r["people"] for r in rows if r["date"] < cut))]}
               for cut in cuts}
-    return disclosure.unsafe_splits(before, {("people",): total}, splits, K)
+    return disclosure.unsafe_splits(before, {("people",): total}, splits, K, planned=planned)
 
 
-def _published_spans(truth, splits):
+def _published_spans(truth, splits, planned=()):
     """The spans of the splits the guard lets out, and why the others are not."""
-    unsafe = _guard(truth, splits)
+    unsafe = _guard(truth, splits, planned)
     return _spans(truth, [s for s in splits if s not in unsafe]), unsafe
 
 
 def _attack(truth: pa.Table, published) -> list[disclosure.Recovery]:
     return disclosure.audit(published, truth, ["people"], K)
+
+
+def _daily(truth: pa.Table, planned: list[date] = ()) -> disclosure.SuppressedTable:
+    """The daily table as public mode plans it: against its months and, for each planned split
+    date, its spans and the parts of the month it cuts."""
+    return disclosure.suppress(
+        truth.select(["date", "month", "people"]), "people", ["date"], k=K,
+        coarser={"date": (lambda d: d.replace(day=1), *disclosure.split_totals(planned))},
+    )
+
+
+def _hidden_days(daily: disclosure.SuppressedTable) -> list[date]:
+    return [r["date"] for r in daily.table.to_pylist() if r["suppressed"]]
 
 
 def test_a_span_less_the_whole_months_gives_a_part_of_a_month_back():
@@ -171,6 +186,112 @@ def test_a_split_in_another_month_is_judged_alone():
     assert [keys for _, keys in shown] == [("before_20250521",)]
     monthly = (_monthly(truth), ("month",))
     assert _attack(truth, [monthly, *shown]) == []
+
+
+def test_month_parts_name_each_day_by_the_first_day_of_its_part():
+    part_of = disclosure.month_parts([date(2025, 1, 26), date(2025, 1, 20), date(2025, 8, 1)])
+    assert [part_of(date(2025, 1, d)) for d in (1, 19, 20, 25, 26, 31)] == [
+        date(2025, 1, 1), date(2025, 1, 1), date(2025, 1, 20), date(2025, 1, 20),
+        date(2025, 1, 26), date(2025, 1, 26)]
+    # A month no split cuts, and one cut on its first day only, are one part.
+    assert part_of(date(2025, 2, 14)) == date(2025, 2, 1)
+    assert part_of(date(2025, 8, 14)) == date(2025, 8, 1)
+
+
+def test_a_daily_table_planned_with_the_parts_hides_a_second_day_in_the_small_days_part():
+    # The case the day rule refuses (test_a_hidden_day_is_given_back_by_a_large_part_of_its_month):
+    # May 3 counts 4, both parts of May are large. Planned against the parts, the daily table hides
+    # a second day of May 1-20 beside May 3, so that part less its published days is two days, not
+    # one; the split at a planned date is published, and nothing small comes back from the
+    # monthly table, the daily table and the spans read together.
+    before = [20] * 20
+    before[2] = 4
+    truth = _with_sides(_days(_series(50, before, [15] * 11, 60)), [SPLIT])
+    daily_table = _daily(truth, planned=[SPLIT])
+    in_part = [d for d in _hidden_days(daily_table) if d.month == 5 and d < SPLIT]
+    assert date(2025, 5, 3) in in_part and len(in_part) >= 2
+    monthly = (_monthly(truth), ("month",))
+    daily = (daily_table.table, ("date",))
+    shown, unsafe = _published_spans(truth, [SPLIT], planned=[SPLIT])
+    assert unsafe == {} and len(shown) == 1
+    assert _attack(truth, [monthly, daily, *shown]) == []
+
+
+def test_one_day_parts_leave_their_month_to_the_day_rule():
+    splits = [date(2025, 5, 21), date(2025, 6, 2), date(2025, 7, 10), date(2025, 7, 11),
+              date(2025, 8, 31), date(2025, 9, 1)]
+    assert disclosure.without_one_day_parts(splits) == {date(2025, 5, 21)}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open: the planner gives up a small month that the spans and the months it counts as "
+    "published (June, which the monthly table hid beside February) determine, so the daily "
+    "table leaves February's day to the span; the day rule lets this split out too"))
+def test_a_daily_table_planned_with_the_spans_keeps_a_small_month_across_the_split():
+    # February counts 4 and the monthly table hides June beside it; every day of May counts 12,
+    # so the day rule lets May 21 out. Planned against months alone, the daily table hid June 1
+    # beside February 1: the span before May 21 less the published days before it is February.
+    # Planned against the spans too, it hides days of May on both sides of the split as well.
+    counts = {date(2025, 2, 1): 4, date(2025, 3, 1): 40, date(2025, 4, 1): 50,
+              date(2025, 6, 1): 11}
+    counts |= {date(2025, 5, 1) + timedelta(days=n): 12 for n in range(31)}
+    truth = _with_sides(_days(counts), [SPLIT])
+    monthly = (_monthly(truth), ("month",))
+    shown, unsafe = _published_spans(truth, [SPLIT])
+    assert unsafe == {} and len(shown) == 1
+    months_only = _daily(truth)
+    assert _hidden_days(months_only) == [date(2025, 2, 1), date(2025, 6, 1)]
+    assert [r.value for r in _attack(truth, [monthly, (months_only.table, ("date",)), *shown])
+            ] == [4, 4, 4]
+    planned = _daily(truth, planned=[SPLIT])
+    assert any(d.month == 5 and d < SPLIT for d in _hidden_days(planned))
+    assert any(d.month == 5 and d >= SPLIT for d in _hidden_days(planned))
+    assert _attack(truth, [monthly, (planned.table, ("date",)), *shown]) == []
+
+
+def test_two_planned_splits_in_a_month_plan_each_part_between_them():
+    # May 11-13 (between two planned splits) hold 12, 3 and 40: the days between the splits are a
+    # part of their own, so May 12 needs a second hidden day inside May 11-13, not anywhere in May.
+    first, second = date(2025, 5, 11), date(2025, 5, 14)
+    days = [15] * 31
+    days[10:13] = [12, 3, 40]
+    counts = {date(2025, 5, 1) + timedelta(days=n): c for n, c in enumerate(days)}
+    counts |= {date(2025, 4, 1): 50, date(2025, 6, 1): 60}
+    truth = _with_sides(_days(counts), [first, second])
+    daily_table = _daily(truth, planned=[first, second])
+    between = [d for d in _hidden_days(daily_table) if first <= d < second]
+    assert date(2025, 5, 12) in between and len(between) >= 2
+    shown, unsafe = _published_spans(truth, [first, second], planned=[first, second])
+    assert unsafe == {} and len(shown) == 2
+    monthly = (_monthly(truth), ("month",))
+    assert _attack(truth, [monthly, (daily_table.table, ("date",)), *shown]) == []
+
+
+def test_a_planned_split_with_a_small_part_is_still_hidden():
+    # May 21-31 count 4 in all: the part itself is small, whatever the days were planned against.
+    truth = _with_sides(_days(_series(50, [20] * 20, [4] + [0] * 10, 60)), [SPLIT])
+    unsafe = _guard(truth, [SPLIT], planned=[SPLIT])
+    assert set(unsafe) == {SPLIT} and unsafe[SPLIT].startswith("a part of the month")
+
+
+def test_a_split_not_planned_keeps_the_day_rule():
+    # May 3 counts 4. The daily table was planned against May 25's parts, not May 21's: it hid
+    # May 21 (the smallest other day of May 1-24) beside May 3, so May 21's first part less its
+    # published days gives May 3 back, and May 21 stays hidden. May 21 asked for beside a planned
+    # split in its month is not planned either (the days between them were no part of the plan).
+    before = [20] * 20
+    before[2] = 4
+    truth = _with_sides(_days(_series(50, before, [15] * 11, 60)), [SPLIT])
+    other = date(2025, 5, 25)
+    daily_table = _daily(truth, planned=[other])
+    assert _hidden_days(daily_table) == [date(2025, 5, 3), SPLIT]
+    monthly = (_monthly(truth), ("month",))
+    daily = (daily_table.table, ("date",))
+    assert any(r.value == 4 for r in _attack(truth, [monthly, daily, *_spans(truth, [SPLIT])]))
+    shown, unsafe = _published_spans(truth, [SPLIT], planned=[other])
+    assert set(unsafe) == {SPLIT} and unsafe[SPLIT].startswith("a day or a part")
+    assert _attack(truth, [monthly, daily, *shown]) == []
+    assert set(_guard(truth, [other, SPLIT], planned=[other])) == {other, SPLIT}
 
 
 def test_hide_rows_keeps_keys_and_labels_only_rows_not_hidden_already():

@@ -61,6 +61,7 @@ from iceledger.metrics.targeting import (
     SPLIT_FILTER,
     category_shares,
     criminality_mix,
+    default_splits,
     share_difference,
     share_with_interval,
     split_days,
@@ -240,6 +241,15 @@ def split_dates(params: MetricParams, days: list[date]) -> ir.Table:
     default = split_days(MetricParams(filters={SPLIT_FILTER: (DEFAULT_SPLIT.isoformat(),)}), days)
     labels = pa.array([DEFAULT_SPLIT_EVENT] * default.num_rows, pa.string())
     return memtable(default.set_column(1, "split_event", labels))
+
+
+def default_split_dates() -> frozenset[date]:
+    """Every split date a before/after metric reads when none is asked for: the dated events and
+    targets' starts (targeting.default_splits) and DEFAULT_SPLIT (these indicators). Public mode
+    plans its daily tables against the parts of the months they cut; a metric with a default
+    missing here is not broken, only judged by the stricter rule (serving/disclosure.py,
+    unsafe_splits)."""
+    return frozenset({DEFAULT_SPLIT, *(day for day, _ in default_splits())})
 
 
 def shifted_shares(

@@ -178,13 +178,15 @@ class Disclosure:
     nested: tuple[tuple[str, str, str], ...] = ()
     # The filter naming split dates, for a metric whose rows are the spans before and after each
     # date: a span less the whole months beside it counts the people of part of a month, so
-    # public outputs publish a date's rows only when every day and part of the month it cuts
-    # counts 0 or at least k people (serving/disclosure.py, unsafe_splits).
+    # public outputs publish a date's rows only when every part of the month it cuts counts 0 or
+    # at least k people, and every day too unless the daily tables were planned against those
+    # parts (the default split dates; serving/disclosure.py, unsafe_splits).
     splits: str = ""
     # Whether a public daily table may count a split metric's matching records day by day (a
-    # daily breakdown by criminality or citizenship): then each day of a cut month must be safe
-    # in them too. The records themselves are always checked day by day (arrests, book-ins,
-    # removals, detainers and encounters are all published per day).
+    # daily breakdown by criminality or citizenship): then, under the day rule (a split date the
+    # daily tables were not planned against), each day of a cut month must be safe in them too.
+    # The records themselves are then always checked day by day (arrests, book-ins, removals,
+    # detainers and encounters are all published per day).
     shares_by_day: bool = True
     # A row key whose values nest in the groups another metric publishes as its rows
     # (apprehension methods in arrest settings): public outputs plan this metric's rows with

@@ -375,15 +375,21 @@ def split_days(params: MetricParams, days: list[date]) -> pa.Table:
             except ValueError:
                 raise IceledgerError(f"--filter split={text}: not a date (YYYY-MM-DD)") from None
     else:
-        splits = [(e.date.start, e.event) for e in load_events() if e.confirmed]
-        splits += [(t.effective_from, f"target {t.target_id} begins") for t in load_targets()
-                   if t.status == "primary"]
+        splits = default_splits()
     if days:
         splits = [(d, label) for d, label in splits if days[0] < d <= days[-1]]
     return pa.Table.from_pylist(
         [{"split_date": d, "split_event": label} for d, label in sorted(set(splits))],
         schema=pa.schema([("split_date", pa.date32()), ("split_event", pa.string())]),
     )
+
+
+def default_splits() -> list[tuple[date, str]]:
+    """The split dates, with their events, of a before/after metric asked for none: the confirmed
+    dated events and the primary targets' starts."""
+    splits = [(e.date.start, e.event) for e in load_events() if e.confirmed]
+    return splits + [(t.effective_from, f"target {t.target_id} begins") for t in load_targets()
+                     if t.status == "primary"]
 
 
 def _shift(table: str, when: str):

@@ -44,6 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SUPPRESSION_COLUMN = "suppressed"
+# A coarsening of a dimension's values (a day to its month) whose totals are published too.
+Coarsening = Callable[[object], object]
 # Numbers that come from the project's facts files (targets, capacity, cost rates), not from
 # records of people: published whatever the count beside them.
 PUBLIC_NUMBERS = frozenset({"target_per_day", "funded_beds", "rate_usd_per_day"})
@@ -206,7 +208,7 @@ def suppress(
     people: Sequence[str] = (),
     facts: Sequence[str] = (),
     secret: Iterable[tuple[Sequence[str], tuple]] = (),
-    coarser: Mapping[str, Callable[[object], object]] | None = None,
+    coarser: Mapping[str, Coarsening | Sequence[Coarsening]] | None = None,
     coarse_secret: Iterable[tuple[Sequence[str], tuple]] = (),
     copies_over: Sequence[str] = (),
 ) -> SuppressedTable:
@@ -223,7 +225,8 @@ def suppress(
     `people` names the other columns counting people (a class count beside the total): a row with
     a small one is hidden, and a total with a small one is a secret. `secret` names totals a
     coarser table hid, each as (dimensions kept, their values): they must stay underivable.
-    `coarser` maps a dimension to a coarsening (a day to its month) whose totals are published too;
+    `coarser` maps a dimension to a coarsening (a day to its month), or to several (a day to its
+    month, and to its part of a month cut by a split date), whose totals are published too;
     `coarse_secret` names those that the coarser grain's table hid, each as (dimensions kept,
     their values) with a coarsened dimension's value coarsened (a month's fiscal year): secrets.
     `copies_over` names dimensions whose values may count the same people twice (one row per
@@ -251,16 +254,18 @@ def suppress(
     small = [
         i for i in range(len(keys)) if any(_is_small(values[c][i] or 0, k) for c in counted)
     ]
-    coarsen = coarser or {}
+    coarsenings = [
+        (d, coarsen) for d, each in (coarser or {}).items() if d in dimensions
+        for coarsen in (each if isinstance(each, Sequence) else (each,))
+    ]
     published: list[list[int]] = []
     secret_groups: list[list[int]] = []
+    seen: set[tuple[int, ...]] = set()
     hidden_totals = {(tuple(kept), tuple(value)) for kept, value in secret}
     hidden_coarse = {frozenset(zip(kept, value, strict=True)) for kept, value in coarse_secret}
     for kept in all_margins(dimensions) if totals is None else totals:
         variants = [(tuple(kept), {})]
-        variants += [
-            ((*kept, d), {d: coarsen[d]}) for d in coarsen if d in dimensions and d not in kept
-        ]
+        variants += [((*kept, d), {d: coarsen}) for d, coarsen in coarsenings if d not in kept]
         for named, maps in variants:
             for group_key, members in _groups(keys, dimensions, named, maps).items():
                 sums = [sum(values[c][i] or 0 for i in members) for c in counted]
@@ -270,6 +275,9 @@ def suppress(
                 if maps and frozenset(zip(named, group_key)) in hidden_coarse:
                     secret_groups.append(members)
                     continue
+                if tuple(members) in seen:
+                    continue  # two coarsenings giving one total (a month no split cuts)
+                seen.add(tuple(members))
                 if any(_is_small(v, k) for v in sums[1:]):
                     secret_groups.append(members)
                 else:
@@ -383,12 +391,61 @@ def split_cuts(split: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((following - first).days + 1)]
 
 
+def split_totals(splits: Iterable[date]) -> tuple[Coarsening, ...]:
+    """The coarsenings of a day whose totals before/after rows at `splits` publish, beside whole
+    months: each month's parts between the splits cutting it (month_parts), and each split's two
+    spans, the days before it and the days from it on (a split on the first of a month, never
+    published, aside). A daily table planned against them hides a second day in a part holding
+    one hidden day, and counts the spans as published when protecting what it hides."""
+    chosen = sorted({split for split in splits if split.day != 1})
+    return (month_parts(chosen), *(_side_of(split) for split in chosen))
+
+
+def without_one_day_parts(splits: Iterable[date]) -> frozenset[date]:
+    """The split dates (day 1 aside) of the months none of whose parts is a single day: a one-day
+    part is a day the spans and months alone give, which a plan against them would give up
+    protecting (plan_suppression), so such a month is left to the day rule."""
+    kept: set[date] = set()
+    for first, inside in _by_month(split for split in splits if split.day != 1).items():
+        bounds = [first, *inside, month_after(first)]
+        if all((later - earlier).days > 1 for earlier, later in zip(bounds, bounds[1:])):
+            kept.update(inside)
+    return frozenset(kept)
+
+
+def _side_of(split: date) -> Coarsening:
+    return lambda day: day >= split
+
+
+def month_parts(splits: Iterable[date]) -> Coarsening:
+    """A day's part of its month between the split dates cutting it, named by the part's first
+    day (the month's first, or the latest split date in the month on or before the day): the
+    totals a before/after span less the whole months beside it publishes. A day of a month no
+    split date cuts maps to its month's first, its month being one part."""
+    cuts_in = _by_month(splits)
+
+    def part_of(day: date) -> date:
+        first = day.replace(day=1)
+        return max((cut for cut in cuts_in.get(first, ()) if cut <= day), default=first)
+
+    return part_of
+
+
+def _by_month(splits: Iterable[date]) -> dict[date, list[date]]:
+    """The split dates, in order, under their month's first day."""
+    found: dict[date, list[date]] = {}
+    for split in sorted(set(splits)):
+        found.setdefault(split.replace(day=1), []).append(split)
+    return found
+
+
 def unsafe_splits(
     before: Mapping[date, Mapping[tuple, Sequence[float]]],
     totals: Mapping[tuple, Sequence[float]],
     splits: Iterable[date],
     k: int,
     daily: Mapping[tuple, Sequence[int]] | None = None,
+    planned: Iterable[date] = (),
 ) -> dict[date, str]:
     """The split dates whose before/after rows would give away a count under k, each with why.
 
@@ -397,10 +454,17 @@ def unsafe_splits(
     the split's month before it (and after it); two splits in one month give the days between
     them; and a daily table's days, against that part of a month, give back a hidden day. So a
     split is published only when, in every cell (a group and definition; a column counting
-    people), each day of the month it cuts and each part of that month between the cuts counts 0
-    or at least k: then everything the spans add to what the monthly and daily tables publish is
-    a sum of counts that are each 0 or at least k. Splits in other months add equations of their
-    own unknowns (their own months' parts), so each month is judged alone.
+    people), each part of the month it cuts between the cuts counts 0 or at least k, and so does
+    each day of that month, unless the daily tables planned their suppression against those very
+    parts. `planned` names the split dates they did (split_totals; public mode plans with the
+    split dates the metrics read by default): when the splits judged in a month are exactly the
+    planned ones of that month (day 1 aside), the daily tables hid a second day in any part
+    holding one hidden day, so a part less its published days gives no day back, and only the
+    parts are checked. A split date not planned (one asked for) keeps the day rule for its whole
+    month: its parts are not the ones the days were planned against. Then everything the spans
+    add to what the monthly and daily tables publish is a sum of counts each 0 or at least k, or
+    a total the daily tables' suppression already counted as published. Splits in other months
+    add equations of their own unknowns (their own months' parts), so each month is judged alone.
 
     A split on the first of a month cuts none: its spans are sums of whole months, totals the
     monthly tables' suppression did not count as published, and it is never published.
@@ -419,13 +483,12 @@ def unsafe_splits(
                 "it falls on the first of a month, so its spans are sums of whole months, totals "
                 "the monthly tables' suppression did not plan for"
             )
-    by_month: dict[date, list[date]] = {}
-    for split in chosen:
-        if split not in unsafe:
-            by_month.setdefault(split.replace(day=1), []).append(split)
+    by_month = _by_month(split for split in chosen if split not in unsafe)
+    planned_in = _by_month(split for split in planned if split.day != 1)
     for first, inside in by_month.items():
         cuts = split_cuts(inside[0])
         boundaries = [cuts[0], *inside, cuts[-1]]
+        by_part = planned_in.get(first) == inside
         for cell, total in totals.items():
 
             def counted_before(cut: date) -> Sequence[float]:
@@ -433,13 +496,16 @@ def unsafe_splits(
                     return before[cut].get(cell, [0.0] * len(total))
                 return [0.0] * len(total) if cut < inside[0] else total
 
-            by_day = range(len(total)) if daily is None else daily.get(cell, range(len(total)))
-            days = [[counts[c] for c in by_day]
-                    for counts in _differences([counted_before(c) for c in cuts])]
             parts = _differences([counted_before(c) for c in boundaries])
+            by_day = range(len(total)) if daily is None else daily.get(cell, range(len(total)))
+            days = [] if by_part else [
+                [counts[c] for c in by_day]
+                for counts in _differences([counted_before(c) for c in cuts])
+            ]
             if any(_is_small(v, k) for counts in (*days, *parts) for v in counts):
+                what = "a part" if by_part else "a day or a part"
                 reason = (
-                    f"a day or a part of the month it cuts ({first:%Y-%m}) counts fewer than {k} "
+                    f"{what} of the month it cuts ({first:%Y-%m}) counts fewer than {k} "
                     "people, which the month's published total less the spans would give away"
                 )
                 unsafe.update({split: reason for split in inside})

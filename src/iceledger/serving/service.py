@@ -31,6 +31,7 @@ from iceledger.metrics import registry
 from iceledger.metrics.backends import ReadOnlyWarehouse
 from iceledger.metrics.capabilities import assess
 from iceledger.metrics.claims import ClaimCheck, check_claims
+from iceledger.metrics.human_cost import default_split_dates
 # NotServable and NotMeasurable (a column the period's records lack) are the metrics' own;
 # importing them here keeps `from iceledger.serving.service import NotServable` working.
 from iceledger.metrics.registry import (
@@ -432,7 +433,9 @@ class WarehouseService:
         tables, would give away a count under k, each with why (disclosure.unsafe_splits), and
         the spans read to decide it. The spans are read from the metric itself, asked to split at
         every day of each month a split date cuts (and at `also_before`). A split date outside
-        the data's span (absent from the spans) cuts no month of the data and is not judged."""
+        the data's span (absent from the spans) cuts no month of the data and is not judged. A
+        month whose split dates are exactly the planned ones (_planned_splits, which the daily
+        tables were planned against) is judged by its parts alone, any other by its days too."""
         rules = metric.disclosure
         cuts = sorted({cut for split in splits if split.day != 1
                        for cut in disclosure.split_cuts(split)} | set(also_before))
@@ -452,7 +455,8 @@ class WarehouseService:
         daily = None if rules.shares_by_day else {
             cell: [0] if len(whole) > 1 else [] for cell, whole in totals.items()}
         judged = [split for split in splits if split.day == 1 or split in before]
-        return SplitCheck(disclosure.unsafe_splits(before, totals, judged, self.k, daily),
+        return SplitCheck(disclosure.unsafe_splits(before, totals, judged, self.k, daily,
+                                                   planned=self._planned_splits),
                           before, totals)
 
     def checked_claims(self) -> list[ClaimCheck]:
@@ -488,7 +492,9 @@ class WarehouseService:
         before/after sibling (`_shift`, split_check), judged with the other periods' boundaries
         and the split dates the sibling publishes (two cuts in a month give the days between
         them), and each whole month in the period counts 0 or at least k in every column
-        counting people, read from the same sibling split at each month's first.
+        counting people, read from the same sibling split at each month's first. Boundaries on
+        the planned split dates, with no other cut in their month, pass as the sibling's own
+        splits do (their month's parts alone); any other cut keeps its month to the day rule.
         """
         if not self.public or not metric.count_column:
             return [""] * len(periods)
@@ -565,7 +571,7 @@ class WarehouseService:
             people=people,
             facts=rules.facts,
             secret=self._hidden_by_coarser(request, cells),
-            coarser={**({"date": _month_of} if daily else by_year or {}),
+            coarser={**(self._daily_coarsenings() if daily else by_year or {}),
                      **self._grouping(metric)},
             coarse_secret=[*hidden_by_year, *self._hidden_by_grouping(metric, request)],
             copies_over=rules.copies,
@@ -580,6 +586,21 @@ class WarehouseService:
             "revealed_by_totals_alone": len(hidden.plan.unprotectable)
             + hidden.plan.unprotectable_totals,
         }
+
+    def _daily_coarsenings(self) -> dict[str, tuple[disclosure.Coarsening, ...]]:
+        """The totals of a daily table's days published elsewhere: its months (the monthly
+        tables), and for each planned split date the spans before and after it and the parts of
+        the month it cuts (disclosure.split_totals). Planned against the parts too, a daily
+        table hides a second day in a part holding one hidden day, so the split's rows need no
+        day of its month to count 0 or at least k (disclosure.unsafe_splits)."""
+        return {"date": (_month_of, *disclosure.split_totals(self._planned_splits))}
+
+    @functools.cached_property
+    def _planned_splits(self) -> frozenset[date]:
+        """The split dates the daily tables are planned against: those the before/after metrics
+        read by default, when no split date is asked for, but those cutting a part of one day
+        (disclosure.without_one_day_parts)."""
+        return disclosure.without_one_day_parts(default_split_dates())
 
     def _hidden_by_coarser(
         self, request: MetricRequest, cells: tuple[str, ...]
