@@ -192,8 +192,8 @@ def fiscal_year_shares(
     data cover."""
     bounds: dict[int, tuple[date, date]] = {}
     for day in days:
-        first, _last = bounds.get(fiscal_year(day), (day, day))
-        bounds[fiscal_year(day)] = (first, day)
+        year = fiscal_year(day)
+        bounds[year] = (bounds.get(year, (day,))[0], day)
     spans = memtable(pa.table({
         FISCAL_YEAR: pa.array(list(bounds), pa.int64()),
         "period_start": pa.array([first for first, _ in bounds.values()], pa.date32()),

@@ -33,7 +33,6 @@ from iceledger.metrics.registry import (
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.vega_process import VegaProcess
 from iceledger.serving import charts
-from iceledger.serving.disclosure import SUPPRESSION_COLUMN
 from iceledger.serving.formatting import cell_text, dimension_text, listed_text
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
@@ -259,7 +258,7 @@ def _by_fiscal_year(service: WarehouseService, metric: Metric,
     yearly = by_fiscal_year(monthly) if monthly is not None else None
     shown_by = "month" if monthly is metric else "split_date"
     if (yearly is None or shown_by not in result.table.column_names
-            or not _mostly_hidden(result.table)):
+            or not charts.mostly_hidden(result.table)):
         return None
     try:
         return service.compute(service.request(yearly.name, by=(FISCAL_YEAR,)))
@@ -267,18 +266,8 @@ def _by_fiscal_year(service: WarehouseService, metric: Metric,
         return None
 
 
-def _hidden_rows(table: pa.Table) -> int:
-    if SUPPRESSION_COLUMN not in table.column_names:
-        return 0
-    return table.num_rows - table.column(SUPPRESSION_COLUMN).null_count
-
-
-def _mostly_hidden(table: pa.Table) -> bool:
-    return _hidden_rows(table) * 2 > table.num_rows
-
-
 def _hidden_share(table: pa.Table) -> str:
-    hidden = _hidden_rows(table)
+    hidden = charts.hidden_rows(table)
     return "all" if hidden == table.num_rows else f"{hidden:,} of {table.num_rows:,}"
 
 

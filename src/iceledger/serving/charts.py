@@ -118,15 +118,24 @@ def _note(*sentences: str) -> dict:
 def _mostly_hidden_note(view: View, table: pa.Table) -> str:
     """Said above a chart most of whose rows are hidden (public mode, rare events), so that a
     sparse chart reads as what it is."""
-    if SUPPRESSION_COLUMN not in table.column_names or not table.num_rows:
+    if not mostly_hidden(table):
         return ""
-    labels = table.column(SUPPRESSION_COLUMN)
-    hidden = table.num_rows - labels.null_count
-    if hidden * 2 <= table.num_rows:
-        return ""
+    hidden = hidden_rows(table)
     longer = "" if _split_hidden(table) else " Over a longer period the counts are larger."
     return (f"{hidden:,} of {table.num_rows:,} rows are hidden in this public view: "
             f"{hidden_reason(table)}.{longer}")
+
+
+def hidden_rows(table: pa.Table) -> int:
+    """How many rows of a public table are hidden (0 for a table public mode did not plan)."""
+    if SUPPRESSION_COLUMN not in table.column_names:
+        return 0
+    return table.num_rows - table.column(SUPPRESSION_COLUMN).null_count
+
+
+def mostly_hidden(table: pa.Table) -> bool:
+    """More than half the rows hidden: a chart of it would be mostly blank."""
+    return hidden_rows(table) * 2 > table.num_rows
 
 
 def _threshold(table: pa.Table) -> str:

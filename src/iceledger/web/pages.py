@@ -26,8 +26,7 @@ from iceledger.facts import CLAIM_DEFINITIONS, RATE_DEFINITIONS
 from iceledger.field_offices import normalise_aor
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.serving import charts
-from iceledger.serving.formatting import cell_text, share_with_interval
-from iceledger.serving.formatting import DIMENSION_LABELS
+from iceledger.serving.formatting import DIMENSION_LABELS, cell_text, share_with_interval
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import STANDARD_FILTERS, NotServable, WarehouseService
