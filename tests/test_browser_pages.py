@@ -11,7 +11,7 @@ import re
 from urllib.parse import quote, unquote_plus
 
 import pytest
-from test_browser_dashboard import ARTIFACTS, WATCH_PAGE, _Server
+from test_browser_dashboard import WATCH_PAGE, _Server, keep_screenshot
 from test_browser_dashboard import browser  # noqa: F401  (the shared chromium fixture)
 
 from iceledger.metrics.registry import QUESTIONS
@@ -67,8 +67,7 @@ def _open(browser, url: str, width: int = 1400):
 
 
 def _close(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    keep_screenshot(page, name)
     problems = page.evaluate("window.__problems")
     errors = page.errors
     page.context.close()
