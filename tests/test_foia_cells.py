@@ -243,3 +243,26 @@ def test_a_workbook_error_cell_is_unparsed_wherever_it_is(tmp_path):
     assert (got["E3"]["apprehension_date"], got["E3"]["unparsed"]) == (
         None, ["apprehension_date=#N/A"])
     assert report.files[0].accounting.rows_quarantined == 0
+
+
+@pytest.mark.parametrize("under_blank", [None, "stray"])
+def test_a_blank_header_cell_between_named_ones_is_dropped_only_when_empty(tmp_path, under_blank):
+    # A spacer column (a blank header cell inside the header) holds nothing: the rows load as
+    # they would without it. A value under it belongs to no column: the file is refused,
+    # naming the sheet and row, rather than the value dropped.
+    headers = list(layout(ARRESTS).headers)
+    headers.insert(2, "")
+    rows = [arrest_row(**{"Anonymized Identifier": f"B{n}"}) | {"": under_blank}
+            for n in range(3)]
+    path = write_xlsx(tmp_path / f"{NAME}.xlsx", ARRESTS, [rows], headers=[headers])
+    warehouse, report = load(tmp_path, path)
+    (outcome,) = report.files
+    if under_blank is None:
+        assert outcome.status == "loaded", outcome.error
+        got = sorted(table(warehouse, "foia_arrests"), key=lambda r: r["person_id"])
+        assert [(r["person_id"], r["apprehension_county"], r["aor"]) for r in got] == [
+            (f"B{n}", "FULTON", "Atlanta") for n in range(3)]
+    else:
+        assert outcome.status == "error"
+        assert "sheet 'Sheet1'" in outcome.error and "row 8" in outcome.error
+        assert "values under a blank header cell" in outcome.error

@@ -716,25 +716,34 @@ class XlsxReader(FoiaReader):
                 reader = fastexcel.read_excel(self._slice_workbook(anchor, rows_xml))
                 batch = reader.load_sheet(0, header_row=0, dtypes="string", eager=True)
                 table = pa.Table.from_batches([batch])
+                # The anchor row names each header column by its position among them; a
+                # column it leaves unnamed (a blank header cell, or past the header) is other.
+                headed = [str(i) for i in range(len(letters))]
             except BaseException as exc:
                 if not _fast_reader_rejected(exc):
                     raise
                 self._note_fallback(plan.name, exc)
                 table = self._xml_table(rows_xml, first_row, len(plan.match.raw_headers),
                                         location)
-                table = table.select([column_index(letter) for letter in letters])
-            if table.num_columns > len(names) and all(
-                    table.column(i).null_count == table.num_rows
-                    for i in range(len(names), table.num_columns)):
-                table = table.select(range(len(names)))  # styled empty cells past the header
-            if table.num_columns != len(names):
-                raise SourceError(location, f"cells outside the {len(names)} header columns "
-                                  "(a row wider than the header) in the rows from here on")
-            table = table.rename_columns(names)
+                headed = [str(column_index(letter)) for letter in letters]
+            _require_empty_outside(table, headed, location, len(names))
+            table = table.select(headed).rename_columns(names)
             rows = np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
             return RawPart(plan, table.append_column(ROW, pa.array(rows)))
 
         return parse
+
+
+def _require_empty_outside(table: pa.Table, headed: list[str], location: Location,
+                           width: int) -> None:
+    """Columns without a header (a blank header cell between named ones, styled cells past the
+    last) are dropped only when they hold nothing: a value there belongs to no column."""
+    kept = set(headed)
+    for name in table.column_names:
+        if name not in kept and table.column(name).null_count != table.num_rows:
+            raise SourceError(location, f"cells outside the {width} header columns (a row "
+                              "wider than the header, or values under a blank header cell) in "
+                              "the rows from here on")
 
 
 # ---------------------------------------------------------------------------------------------
