@@ -357,6 +357,23 @@ def test_a_missing_sheet_is_reported(tmp_path):
     assert "stats_adp" in parsed.tables
 
 
+@pytest.mark.parametrize("spelling", ["{}_FY25{}", "  {}  FY25{}  ", "{}__FY25{}"])
+def test_sheet_names_read_the_same_whatever_their_spaces_and_underscores(tmp_path, spelling):
+    # A copy saved by hand may write "Detention_FY25" for ICE's "Detention FY25": the same
+    # sheet, read by the same specs, with nothing reported missing.
+    usual = parse(tmp_path, standard_sheets())
+    respelled = {spelling.format(*name.rsplit(" FY25", 1)): placements
+                 for name, placements in standard_sheets().items()}
+    (tmp_path / "respelled").mkdir()
+    parsed = parse(tmp_path / "respelled", respelled)
+    assert parsed.errors == []
+    assert not any("of no known kind" in w for w in parsed.warnings)
+    for table in ("stats_detained_now", "stats_book_ins", "stats_adp", "stats_facilities",
+                  "stats_atd_technology"):
+        assert parsed.tables[table].drop_columns(["sheet", "sha256"]).equals(
+            usual.tables[table].drop_columns(["sheet", "sha256"])), table
+
+
 def test_an_unknown_sheet_is_a_warning(tmp_path):
     sheets = standard_sheets()
     sheets["Sheet1"] = [([["anything"], ["x", 1.0]], 0, 0)]

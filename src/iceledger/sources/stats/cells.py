@@ -280,3 +280,10 @@ def column_letters(index: int) -> str:
 def cell_name(row: int, column: int) -> str:
     """A1-style address of a 0-based (row, column) position."""
     return f"{column_letters(column)}{row + 1}"
+
+
+def sheet_key(name: str) -> str:
+    """A sheet's name as the layout's patterns read it: runs of spaces and underscores as one
+    space, none at the ends (ICE wrote " ICLOS and Detainees"; a copy saved by hand may write
+    "Detention_FY26")."""
+    return re.sub(r"[\s_]+", " ", name).strip()

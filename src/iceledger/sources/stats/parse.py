@@ -26,6 +26,7 @@ from iceledger.sources.stats.cells import (
     fiscal_year_start,
     parse_date,
     parse_fiscal_year,
+    sheet_key,
 )
 from iceledger.sources.stats.parsed import ParsedWorkbook
 from iceledger.sources.stats.sheet_tables import (
@@ -113,7 +114,7 @@ def parse_workbook(
                    if not layout.ignores(name)}
     parsed.fiscal_year = _workbook_fiscal_year(parsed, sheet_years, layout)
     for pattern in layout.required_sheets:
-        if not any(pattern.search(name.strip()) for name in sheet_names):
+        if not any(pattern.search(sheet_key(name)) for name in sheet_names):
             parsed.errors.append(SourceError(
                 Location(path.name), f"missing sheet: none is named like /{pattern.pattern}/"
             ))
@@ -157,7 +158,7 @@ def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,
     """The dating lines of the workbook's Footnotes sheet(s)."""
     found: list[FootnoteDate] = []
     for name in sheet_names:
-        if layout.footnote_sheets.search(name.strip()):
+        if layout.footnote_sheets.search(sheet_key(name)):
             try:
                 rows = book.rows(name)
             except Exception as exc:  # noqa: BLE001 - a damaged sheet must not stop the others

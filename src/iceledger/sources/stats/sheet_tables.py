@@ -49,6 +49,7 @@ from iceledger.sources.stats.cells import (
     parse_fiscal_year,
     parse_number,
     parse_numbers,
+    sheet_key,
     snake_case,
 )
 from iceledger.sources.stats.snapshots import CAPTION, FOOTNOTE, FootnoteRule, SnapshotDating
@@ -192,10 +193,10 @@ class Layout:
     footnote_rules: tuple[FootnoteRule, ...]
 
     def tables_for(self, sheet: str) -> list[TableSpec]:
-        return [spec for spec in self.tables if spec.sheets.search(sheet.strip())]
+        return [spec for spec in self.tables if spec.sheets.search(sheet_key(sheet))]
 
     def ignores(self, sheet: str) -> bool:
-        return any(pattern.search(sheet.strip()) for pattern in self.ignore_sheets)
+        return any(pattern.search(sheet_key(sheet)) for pattern in self.ignore_sheets)
 
 
 def load_layout(path: Path | None = None) -> Layout:

@@ -26,6 +26,7 @@ from iceledger.sources.stats.cells import (
     fiscal_year_start,
     parse_date,
     parse_fiscal_year,
+    sheet_key,
 )
 
 # Where a snapshot date came from, most trusted first.
@@ -120,7 +121,7 @@ class SnapshotDating:
         """The latest date of the first rule that speaks for the table and its year."""
         for index, rule in enumerate(self.rules):
             if not rule.tables.search(table) or (
-                    rule.sheets is not None and not rule.sheets.search(sheet.strip())):
+                    rule.sheets is not None and not rule.sheets.search(sheet_key(sheet))):
                 continue
             days = [f.day for f in self.footnotes if f.rule == index
                     and f.fiscal_year in (None, fiscal_year) and fits_fiscal_year(f.day,
