@@ -140,12 +140,13 @@ def test_fiscal_year_2025_runs_october_2024_to_september_2025():
 @pytest.mark.parametrize("label, year", [
     ("FY25", 2025), ("FY2025", 2025), ("FY 2021 YTD", 2021), ("EOFY2020", 2020),
     ("EOYFY20", 2020), ("FY2022 ", 2022), (2024.0, 2024), ("2019", 2019),
+    ("Fiscal Year 2018", 2018), ("fiscal year 2026 YTD", 2026),
 ])
 def test_fiscal_year_labels(label, year):
     assert parse_fiscal_year(label) == year
 
 
-@pytest.mark.parametrize("label", ["Total", "FYI", 1.5])
+@pytest.mark.parametrize("label", ["Total", "FYI", 1.5, "Fiscal Year"])
 def test_not_fiscal_years(label):
     with pytest.raises(CellValueError):
         parse_fiscal_year(label)

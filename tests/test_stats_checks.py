@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from iceledger.cli import app
 from iceledger.sources.stats.checks import (
     FAIL,
+    PARTS_RULES,
     PASS,
     WARN,
     ReleaseTables,
@@ -27,6 +28,7 @@ from iceledger.sources.stats.checks import (
     run_checks,
     run_release_checks,
 )
+from iceledger.sources.stats.sheet_tables import load_layout
 from iceledger.warehouse import RowAccounting, SourceLoad, Warehouse
 
 CLASSES = ("Convicted Criminal", "Pending Criminal Charges", "Other Immigration Violator")
@@ -594,3 +596,18 @@ def test_ingest_loads_the_checks_with_each_workbook_and_prints_a_summary(stats_w
     assert any(r["workbook"] == picked[1].name for r in adp)
     across = Warehouse(warehouse).read_table("stats_release_checks").to_pylist()
     assert any(r["check"] == "data date advanced" and r["status"] == WARN for r in across)
+
+
+def test_every_label_a_check_names_is_declared_so_any_case_of_it_reads_as_one():
+    # Free-text dimensions keep labels as printed; a label a check looks for by name must be a
+    # declared value of its dimension, or a workbook printing it in capitals ("TOTAL", "BONDED
+    # OUT") would pass every check by skipping it.
+    dimensions = load_layout().dimensions
+    for rule in PARTS_RULES:
+        named = {rule.total, *(rule.parts or ()), *rule.nested,
+                 *(kid for kids in rule.nested.values() for kid in kids)}
+        dimension = dimensions[rule.dimension]
+        declared = {value for value, _ in dimension.values}
+        assert named <= declared, (rule.check, rule.dimension, named - declared)
+        for label in named:
+            assert dimension.canonical(label.upper()) == label

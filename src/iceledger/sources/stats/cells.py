@@ -53,7 +53,7 @@ _ZERO_TEXT = {"-", "–", "—"}
 _MISSING_TEXT = {"", "n/a", "na", "n.a.", "none", "null"}
 _SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
-_FISCAL_YEAR = re.compile(r"^(?:EO)?Y?\s*FY\s*'?(\d{4}|\d{2})\b", re.IGNORECASE)
+_FISCAL_YEAR = re.compile(r"^(?:EO)?Y?\s*(?:FY|Fiscal\s+Year)\s*'?(\d{4}|\d{2})\b", re.IGNORECASE)
 _BARE_YEAR = re.compile(r"^(\d{4}|\d{2})$")
 # Excel stores dates as days since 1899-12-30; serials in this range are 1954..2119.
 _EXCEL_EPOCH = date(1899, 12, 30)
@@ -209,7 +209,8 @@ def parse_dates(values: list) -> list[date | None]:
 
 
 def parse_fiscal_year(value: object) -> int:
-    """A fiscal-year label ("FY25", "FY2025", "FY 2025 YTD", "EOFY2020", 2025) as a year."""
+    """A fiscal-year label ("FY25", "FY2025", "FY 2025 YTD", "EOFY2020", "Fiscal Year 2025",
+    2025) as a year."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
         if number.is_integer() and 1990 <= number <= 2100:
