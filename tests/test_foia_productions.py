@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from iceledger.cli import app
+from iceledger.sources.foia import canonical
 from iceledger.sources.foia.ingest import ingest_foia
 from iceledger.sources.foia.layouts import catalog
 from iceledger.warehouse import Warehouse
@@ -757,3 +758,43 @@ def test_row_runs_read_a_slice_handed_over_without_a_copy():
         assert [(bytes(p), first) for p, first in _row_runs(piece, 8)] == [(rows, 8)]
     runs = [(bytes(p), first) for p, first in _row_runs(memoryview(rows + far), 8)]
     assert runs == [(rows, 8), (far, 10 + MAX_ROW_GAP + 5)]
+
+
+def test_a_production_without_summary_footnotes_or_dated_name_takes_its_latest_key_date(
+        tmp_path):
+    # No release date anywhere: the latest key date across its sheets is the release, though
+    # arrests are keyed by a date-time and removals by a date (they were once compared as
+    # such and the command ended in a traceback).
+    path = write_production(tmp_path / "production.xlsx", {
+        "Arrests": (ARREST_HEADERS, [arrest(date(2020, 2, 3))]),
+        "Other Removals": (REMOVAL_HEADERS, [removal(date(2020, 3, 4))]),
+    })
+    (outcome,) = ingest([path], tmp_path / "w.duckdb").files
+    assert outcome.status == "loaded", outcome.error
+    assert outcome.release == "2020-03-04"
+    assert any("no release date" in w for w in outcome.warnings)
+
+
+def test_a_fault_while_loading_one_file_is_one_line_and_the_others_load(tmp_path, monkeypatch):
+    # Whatever goes wrong inside one file's load (here a TypeError raised where the sheets are
+    # typed), the command prints one line for that file, loads the next and exits 1.
+    first = write_production(tmp_path / "broken_20200331.xlsx",
+                             {"Arrests": (ARREST_HEADERS, [arrest(date(2020, 2, 3))])})
+    second = write_production(tmp_path / "fine_20200331.xlsx",
+                              {"Other Removals": (REMOVAL_HEADERS, [removal(date(2020, 3, 4))])})
+    query_of = canonical.SheetRows.query
+
+    def faulty(self, source):
+        if self.plan.name == "Arrests":
+            raise TypeError("a fault no check foresaw")
+        return query_of(self, source)
+
+    monkeypatch.setattr(canonical.SheetRows, "query", faulty)
+    result = CliRunner().invoke(app, ["ingest", "foia", str(first), str(second),
+                                      "--warehouse", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert ("broken_20200331.xlsx: cannot be loaded (TypeError: a fault no check foresaw); "
+            "nothing was loaded") in " ".join(result.output.split())
+    assert query(tmp_path / "w.duckdb", "SELECT count(*) FROM foia_removals") == [(1,)]
+    assert query(tmp_path / "w.duckdb", "SELECT count(*) FROM ingest_sources") == [(1,)]

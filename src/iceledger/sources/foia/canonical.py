@@ -146,7 +146,9 @@ class SheetRows:
         """SELECT the largest readable key date of `source` (NULL when there is none)."""
         if self.key is None:
             return "SELECT CAST(NULL AS TIMESTAMP)"
-        return f"SELECT max(v{self.key}) FROM ({self._typed(source, {self.key})})"
+        # A date column's maximum is a DATE: as a TIMESTAMP it compares with other sheets'.
+        return (f"SELECT CAST(max(v{self.key}) AS TIMESTAMP) FROM "
+                f"({self._typed(source, {self.key})})")
 
     # -- stages: raw -> stripped -> typed -> output ------------------------------------------
 
