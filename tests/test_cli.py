@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import pyarrow as pa
 import typer
 from typer.testing import CliRunner
 
@@ -44,3 +45,20 @@ def test_reconcile_labels_synthetic_records_set_against_real_figures(
     tables = result.output.count("\ncaveats: ")
     assert tables >= 3
     assert result.output.count("SYNTHETIC DATA") == tables
+
+
+def test_an_exception_no_check_foresaw_is_one_line_unless_debugging(tmp_path, monkeypatch):
+    def broken(self, name, fmt, output):
+        raise TypeError("a fault\nover two lines")
+
+    monkeypatch.setattr(Warehouse, "export", broken)
+    Warehouse(tmp_path / "w.duckdb").replace_table("stats_checks", pa.table({"x": [1]}))
+    args = ["export", "stats_checks", "--warehouse", str(tmp_path / "w.duckdb"),
+            "--output", str(tmp_path / "out.csv")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = [x for x in result.output.splitlines() if x.strip()]
+    assert "error: TypeError: a fault over two lines" in line and "ICELEDGER_DEBUG=1" in line
+    monkeypatch.setenv("ICELEDGER_DEBUG", "1")
+    debugging = CliRunner().invoke(app, args)
+    assert isinstance(debugging.exception, TypeError)

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import gc
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from iceledger.errors import IceledgerError
 from iceledger.tables import (
@@ -73,6 +75,8 @@ WarehouseOption = Annotated[
 # Every problem is shown on one line, whatever the input held: line breaks become spaces, and
 # text a file makes as long as it likes (a cell of megabytes quoted in a reason) is cut.
 MAX_MESSAGE_CHARS = 500
+# Set to see the traceback of an exception iceledger did not foresee (else one line).
+DEBUG_VARIABLE = "ICELEDGER_DEBUG"
 
 
 def one_line(text: object) -> str:
@@ -110,7 +114,8 @@ def collecting_only_new_objects():
 
 
 def user_errors(command):
-    """Show IceledgerError as one line and exit 1, instead of a traceback."""
+    """Show IceledgerError as one line and exit 1, instead of a traceback. Any other exception
+    is one line too, naming itself as unforeseen (DEBUG_VARIABLE=1 shows its traceback)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -124,6 +129,15 @@ def user_errors(command):
             err_console.print("[bold red]interrupted:[/] the warehouse is unchanged by the "
                               "unfinished load", highlight=False)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last resort: still one line
+            if os.environ.get(DEBUG_VARIABLE):
+                raise
+            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {one_line(exc)} "
+                              f"(a problem iceledger did not foresee; {DEBUG_VARIABLE}=1 shows "
+                              "where, and a report of it helps)", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper
 
