@@ -6,10 +6,12 @@ known answers (SCRATCH test data, not real records), loaded through the real `in
 from __future__ import annotations
 
 import csv
+import time
 from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -266,3 +268,26 @@ def test_a_blank_header_cell_between_named_ones_is_dropped_only_when_empty(tmp_p
         assert outcome.status == "error"
         assert "sheet 'Sheet1'" in outcome.error and "row 8" in outcome.error
         assert "values under a blank header cell" in outcome.error
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "+05:30", "-05:00", "UTC"])
+def test_a_zoned_parquet_timestamp_loads_as_its_own_clock_wherever_the_load_runs(
+        tmp_path, monkeypatch, zone):
+    # Parquet keeps the instant and Arrow the zone; ICE's records are local times. The load
+    # reads each as the clock in its own zone, not in the zone of the machine loading it.
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    path = _write(tmp_path / f"{NAME}.parquet", ARRESTS, [arrest_row()])
+    written = pq.read_table(path)
+    clock = datetime(2025, 6, 3, 9, 30)
+    zoned = pc.assume_timezone(pa.array([clock], pa.timestamp("us")), zone)
+    pq.write_table(written.set_column(written.schema.get_field_index("Apprehension Date"),
+                                      "Apprehension Date", zoned), path)
+    try:
+        warehouse, report = load(tmp_path, path)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert report.files[0].status == "loaded", report.files[0].error
+    (row,) = table(warehouse, "foia_arrests")
+    assert row["apprehension_date"] == clock

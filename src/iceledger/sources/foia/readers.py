@@ -944,6 +944,9 @@ class CsvReader(FoiaReader):
 # Parquet
 
 
+_FIXED_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})?")
+
+
 class ParquetReader(FoiaReader):
     def __init__(self, path: Path, cat: Catalog | None = None):
         self.path = path
@@ -973,9 +976,25 @@ class ParquetReader(FoiaReader):
                                                plan.match.raw_headers, strict=False)]
 
     def relation(self, plan: SheetPlan) -> str:
-        columns = ", ".join(ident(c.source) for c in self.columns(plan))
+        zones = {f.name: f.type.tz for f in self._file.schema_arrow
+                 if pa.types.is_timestamp(f.type) and f.type.tz}
+        columns = ", ".join(
+            f"{_wall_clock(ident(c.source), zones[c.source])} AS {ident(c.source)}"
+            if c.source in zones else ident(c.source) for c in self.columns(plan))
         return (f"(SELECT {columns}, file_row_number + 1 AS {ROW} FROM read_parquet("
                 f"{literal(str(self.path))}, file_row_number = true))")
 
     def read_error(self, exc: duckdb.Error) -> SourceError:
         return SourceError(Location(self.path.name), f"unreadable parquet data ({exc})")
+
+
+def _wall_clock(column: str, zone: str) -> str:
+    """SQL for a time-zone-aware timestamp as the clock read in its own zone (ICE's records are
+    local times), whatever zone the machine running the load is in. Parquet keeps the instant;
+    Arrow's schema keeps the zone, a name ("America/New_York") or a fixed offset ("-05:00")."""
+    offset = _FIXED_OFFSET.fullmatch(zone)
+    if offset is None:
+        return f"timezone({literal(zone)}, {column})"
+    sign, hours, minutes = offset.groups()
+    return (f"(timezone('UTC', {column}) + "
+            f"to_minutes({sign}{int(hours) * 60 + int(minutes or 0)}))")
