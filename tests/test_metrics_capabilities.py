@@ -11,17 +11,29 @@ The warehouses are raw FOIA tables run through the real derivation (stays, episo
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
+from ibis.common.exceptions import TableNotFound
+from test_foia_productions import ARREST_HEADERS, REMOVAL_HEADERS, write_production
+from test_foia_productions import arrest as production_arrest
+from test_foia_productions import removal as production_removal
 from typer.testing import CliRunner
 
 from iceledger.cli import app
+from iceledger.errors import IceledgerError
 from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.capabilities import JUDGED_ROWS, fiscal_years_text
-from iceledger.metrics.registry import NotMeasurable, record_caveats
+from iceledger.metrics.registry import (
+    MADE_DIMENSIONS,
+    RECORD_DIMENSIONS,
+    NotMeasurable,
+    record_caveats,
+)
+from iceledger.sources.foia.ingest import ingest_foia
 from iceledger.serving.service import NotServable, WarehouseService
 from iceledger.sources.foia.derived import rebuild_derived
 from iceledger.warehouse import Warehouse
@@ -355,3 +367,65 @@ def test_a_read_only_warehouse_counts_a_tables_columns_once_for_every_metric(mix
     for _ in range(2):
         assert capabilities.assess(REGISTRY["length_of_stay"], plain, period).refusals
     assert len(passes) == 3
+
+
+# --- records in a layout that lacks whole columns (as the UW v. DHS production does) ----------
+
+
+@pytest.fixture(scope="module")
+def uw_layout(tmp_path_factory) -> Path:
+    """Arrests, book-ins and removals in the real production's own layout: no field office, no
+    criminality class, no identifier, no book-out; the columns are absent, not empty."""
+    root = tmp_path_factory.mktemp("uw-layout")
+    days = [date(2019, 1, 2) + timedelta(days=n) for n in range(40)]
+    path = write_production(root / "SCRATCH_production_20190706.xlsx", {
+        "Arrests": (ARREST_HEADERS, [production_arrest(day) for day in days]),
+        "Other Removals": (REMOVAL_HEADERS, [production_removal(day) for day in days]),
+    })
+    report = ingest_foia([path], Warehouse(root / "w.duckdb"), workers=1)
+    assert report.ok, [f.error for f in report.files]
+    return root / "w.duckdb"
+
+
+def test_every_metric_refuses_cleanly_what_a_layout_lacks(uw_layout):
+    # Every metric, by each dimension it offers, on records whose layout lacks whole columns:
+    # an answer, or a refusal that says what the records lack; never a failure.
+    service = WarehouseService(uw_layout)
+    refused = {}
+    for metric in REGISTRY.values():
+        for by in [(), *((d,) for d in metric.dimensions)]:
+            try:
+                service.compute(service.request(metric.name, by=by))
+            except NotServable as exc:
+                refused[metric.name, by] = str(exc)
+            except IceledgerError as exc:
+                assert "has no table" in str(exc), (metric.name, by, exc)
+    assert "no column aor" in refused["field_office_ranking", ()]
+    assert "counted by criminality" in refused["arrests_per_day", ("criminality",)]
+    assert "no column criminality" in refused["removals_without_conviction", ()]
+
+
+def test_a_report_on_records_lacking_whole_columns_says_what_each_view_cannot_show(
+        uw_layout, tmp_path):
+    result = CliRunner().invoke(app, ["report", "--warehouse", str(uw_layout),
+                                      "--output", str(tmp_path / "report.html")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "hold no column aor" in html and "Traceback" not in html
+
+
+def test_every_dimension_is_either_carried_by_the_records_or_made_by_the_metric(
+        synthetic_warehouse):
+    assert not RECORD_DIMENSIONS & MADE_DIMENSIONS
+    service = WarehouseService(synthetic_warehouse)
+    backend = service.backend()
+    for metric in REGISTRY.values():
+        declared = {*metric.dimensions, *metric.filters, *metric.disclosure.keys}
+        assert declared <= RECORD_DIMENSIONS | MADE_DIMENSIONS, (metric.name, declared)
+        try:
+            held = set().union(*(backend.table(t).columns for t in metric.tables
+                                 if "." not in t))
+        except TableNotFound:
+            continue
+        # A dimension the records carry is a column of a table the metric reads.
+        assert declared & RECORD_DIMENSIONS <= held, (metric.name, declared - held)

@@ -28,6 +28,7 @@ from ibis.common.exceptions import TableNotFound
 
 from iceledger.metrics.backends import memtable, remembered
 from iceledger.metrics.registry import (
+    RECORD_DIMENSIONS,
     REGISTRY,
     Metric,
     MetricParams,
@@ -114,10 +115,40 @@ def assess(metric: Metric, backend: ibis.BaseBackend, params: MetricParams) -> A
                 refused.setdefault(gap.need.why, []).append(gap.where())
             else:
                 caveats.setdefault(gap.need.otherwise, []).append(gap.where())
+    for why, where in unheld_columns(metric, backend, params).items():
+        refused.setdefault(why, [where])
     return Assessment(
         tuple(f"{why}, and {'; '.join(where)}" for why, where in refused.items()),
         tuple(f"{'; '.join(where)}: {otherwise}" for otherwise, where in caveats.items()),
     )
+
+
+def unheld_columns(metric: Metric, backend: ibis.BaseBackend, params: MetricParams
+                   ) -> dict[str, str]:
+    """The record dimensions the metric groups by or is filtered on that no table it reads holds
+    at all (no loaded layout carried the column, as the UW v. DHS production carries no field
+    office), each with where it is missing; judged on the tables' columns, however few their
+    rows. (Any other column an expression asks for and the records lack is refused as the
+    metric is built: registry.compute.)"""
+    held: dict[str, set[str]] = {}
+    for name in metric.tables:
+        if name in catalogue():
+            try:
+                held[name] = set(backend.table(name).columns)
+            except TableNotFound:
+                return {}  # the metric says which table is missing when it reads it
+    if not held:
+        return {}
+    unheld: dict[str, str] = {}
+    every = set().union(*held.values())
+    records = [name for name in held if name in KEY_DATES] or list(held)
+    grouped = dict.fromkeys([*metric.disclosure.keys, *params.by, *params.filters])
+    for dimension in grouped:
+        if dimension in RECORD_DIMENSIONS and dimension not in every:
+            unheld[f"the rows are counted by {dimension}"] = (
+                f"the records of {' and '.join(records)} hold no column {dimension} (no loaded "
+                "layout carries it)")
+    return unheld
 
 
 def gaps(backend: ibis.BaseBackend, table_name: str, needs: Iterable[Need],

@@ -22,8 +22,10 @@ from ibis.common.exceptions import TableNotFound
 from iceledger.errors import Location, SourceError
 from iceledger.facts import CLAIM_DEFINITIONS, Claim, facts_file, load_claims
 from iceledger.metrics.published_series import table_names
-from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, compute
+from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, NotMeasurable, compute
 
+# The status of a claim whose metric the records cannot measure (a column they lack).
+NOT_MEASURABLE = "not measurable"
 # The columns a metric must give for its shares to be read under every definition.
 SHARE_COLUMNS = tuple(
     f"{prefix}_{part}"
@@ -60,7 +62,9 @@ class Reading:
 @dataclass(frozen=True)
 class ClaimCheck:
     claim: Claim
-    status: str  # "checked", "not checked" (no metric can test it) or "no data"
+    # "checked", "not checked" (no metric can test it), "no data" or NOT_MEASURABLE (the records
+    # lack what the metric needs: the note says what)
+    status: str
     note: str  # why not checked, or how the data's span differs from the claim's period
     covered_start: date | None = None
     covered_end: date | None = None
@@ -158,6 +162,9 @@ def check_claim(backend: ibis.BaseBackend, claim: Claim) -> ClaimCheck:
         result = compute(metric.name, backend, params)
     except TableNotFound as exc:
         return ClaimCheck(claim, "no data", f"the warehouse lacks a table it needs: {exc}",
+                          tables=metric.tables)
+    except NotMeasurable as exc:
+        return ClaimCheck(claim, NOT_MEASURABLE, str(exc).removeprefix(NotMeasurable.PREFIX),
                           tables=metric.tables)
     columns = set(result.column_names)
     figures = set(SHARE_COLUMNS) <= columns or any(

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
 import ibis
 import pyarrow as pa
+from ibis.common.exceptions import IbisTypeError, TableNotFound
 
 from iceledger.errors import IceledgerError
+from iceledger.tables import key_dates
 
 # The questions metrics answer, in the order shown, with the title of each one's report section
 # and dashboard page.
@@ -264,6 +267,23 @@ def register(metric: Metric) -> Metric:
 FISCAL_YEAR = "fiscal_year"
 # The name ending of a metric whose rows are the spans before and after split dates.
 SHIFT_SUFFIX = "_shift"
+# Dimensions the rows carry as loaded (a column of a table the metric reads), as against those a
+# metric makes (a month, a target, a split): a metric grouped by or filtered on one of these that
+# none of its tables holds is not measurable. tests/test_metrics_capabilities.py sorts every
+# dimension a metric declares into one of the two.
+RECORD_DIMENSIONS = frozenset({
+    "agency", "aor", "apprehension_method", "apprehension_state", "arrest_setting",
+    "case_category", "citizenship_country", "criminality", "departure_country", "detainer_type",
+    "event_type", "facility_code", "facility_state", "lead_source", "placement_reason",
+    "release_reason",
+})
+# Made by metrics: from other columns (a detainer's facility_type from its facility's code, its
+# lift_reason and county from theirs), from dates, or from the facts (targets, rates, splits).
+MADE_DIMENSIONS = frozenset({
+    "action", "county", "days", "definition", "facility", "facility_type", "fiscal_year",
+    "indicator", "lift_reason", "month", "population", "rate_usd_per_day", "release", "split",
+    "split_date", "split_event", "target",
+})
 
 
 def by_fiscal_year(metric: Metric) -> Metric | None:
@@ -309,7 +329,18 @@ def compute(name: str, backend: ibis.BaseBackend, params: MetricParams | None = 
     params = params or MetricParams()
     metric.validate(params)
     caveats = _require_measurable(metric, backend, params)
-    result = metric.build(backend, params).to_pyarrow()
+    try:
+        result = metric.build(backend, params).to_pyarrow()
+    except TableNotFound as exc:
+        raise NotServable(f"the warehouse has no table {exc.args[0]!r}; ingest the FOIA release "
+                          "or workbooks it comes from first (`iceledger ingest ...`)") from None
+    except (IbisTypeError, AttributeError) as exc:
+        unheld = _tables_without(metric, backend, exc)
+        if not unheld:
+            raise
+        column, *lacking = unheld
+        raise NotMeasurable(f"the records of {' and '.join(lacking)} hold no column {column} "
+                            "(no loaded layout carries it)") from None
     if caveats:
         result = result.replace_schema_metadata(
             {**(result.schema.metadata or {}), CAVEATS_KEY: json.dumps(list(caveats))}
@@ -318,6 +349,28 @@ def compute(name: str, backend: ibis.BaseBackend, params: MetricParams | None = 
 
 
 CAVEATS_KEY = b"iceledger.record_caveats"
+# How Ibis names a column a table lacks, when an expression asks for it.
+_NO_SUCH_COLUMN = re.compile(r"^Column '(\w+)' is not found in table|^'Table' object has no "
+                             r"attribute '(\w+)'$")
+
+
+def _tables_without(metric: Metric, backend: ibis.BaseBackend, exc: Exception) -> tuple[str, ...]:
+    """The column an expression asked for and the tables of the metric's that lack it (records
+    in a layout without it, which the measurability check cannot foresee for every column a
+    metric reads); () when the error is anything else, a fault of the metric's to be seen, or
+    when only a table that is no table of records lacks it."""
+    found = _NO_SUCH_COLUMN.match(str(exc))
+    if found is None:
+        return ()
+    column = found.group(1) or found.group(2)
+    lacking = []
+    for name in (t for t in metric.tables if t in key_dates()):
+        try:
+            if column not in backend.table(name).columns:
+                lacking.append(name)
+        except TableNotFound:
+            continue
+    return (column, *lacking) if lacking else ()
 
 
 def record_caveats(result: pa.Table) -> tuple[str, ...]:
