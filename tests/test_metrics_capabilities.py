@@ -400,9 +400,10 @@ def test_every_metric_refuses_cleanly_what_a_layout_lacks(uw_layout):
                 refused[metric.name, by] = str(exc)
             except IceledgerError as exc:
                 assert "has no table" in str(exc), (metric.name, by, exc)
-    assert "no column aor" in refused["field_office_ranking", ()]
+    assert "foia_arrests has no aor column" in refused["field_office_ranking", ()]
     assert "counted by criminality" in refused["arrests_per_day", ("criminality",)]
-    assert "no column criminality" in refused["removals_without_conviction", ()]
+    assert "foia_removals has no criminality column" in refused[
+        "removals_without_conviction", ()]
 
 
 def test_a_report_on_records_lacking_whole_columns_says_what_each_view_cannot_show(
@@ -411,7 +412,7 @@ def test_a_report_on_records_lacking_whole_columns_says_what_each_view_cannot_sh
                                       "--output", str(tmp_path / "report.html")])
     assert result.exit_code == 0, result.output
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "hold no column aor" in html and "Traceback" not in html
+    assert "foia_arrests has no aor column" in html and "Traceback" not in html
 
 
 def test_every_dimension_is_either_carried_by_the_records_or_made_by_the_metric(

@@ -195,7 +195,7 @@ def test_numbers_from_synthetic_sources_say_so_in_every_format(tmp_path):
         (("metric", "arrests_per_day", "--from", "2025-03-05", "--to", "2025-03-01"),
          "is after --to"),
         (("metric", "arrests_per_day", "--format", "xml"), "unknown format 'xml'"),
-        (("metric", "removals_per_day"), "the warehouse lacks one"),
+        (("metric", "removals_per_day"), "the warehouse has no table 'foia_removals'"),
     ],
 )
 def test_bad_metric_requests_are_one_line(warehouse, args, message):

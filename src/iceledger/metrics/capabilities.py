@@ -29,6 +29,7 @@ from ibis.common.exceptions import TableNotFound
 from iceledger.metrics.backends import memtable, remembered
 from iceledger.metrics.registry import (
     RECORD_DIMENSIONS,
+    unheld_text,
     REGISTRY,
     Metric,
     MetricParams,
@@ -145,9 +146,7 @@ def unheld_columns(metric: Metric, backend: ibis.BaseBackend, params: MetricPara
     grouped = dict.fromkeys([*metric.disclosure.keys, *params.by, *params.filters])
     for dimension in grouped:
         if dimension in RECORD_DIMENSIONS and dimension not in every:
-            unheld[f"the rows are counted by {dimension}"] = (
-                f"the records of {' and '.join(records)} hold no column {dimension} (no loaded "
-                "layout carries it)")
+            unheld[f"the rows are counted by {dimension}"] = unheld_text(records, dimension)
     return unheld
 
 

@@ -17,12 +17,18 @@ from dataclasses import dataclass
 from datetime import date
 
 import ibis
-from ibis.common.exceptions import TableNotFound
 
 from iceledger.errors import Location, SourceError
 from iceledger.facts import CLAIM_DEFINITIONS, Claim, facts_file, load_claims
 from iceledger.metrics.published_series import table_names
-from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, NotMeasurable, compute
+from iceledger.metrics.registry import (
+    REGISTRY,
+    Metric,
+    MetricParams,
+    NotMeasurable,
+    NotServable,
+    compute,
+)
 
 # The status of a claim whose metric the records cannot measure (a column they lack).
 NOT_MEASURABLE = "not measurable"
@@ -160,12 +166,11 @@ def check_claim(backend: ibis.BaseBackend, claim: Claim) -> ClaimCheck:
                           + ", ".join(missing), tables=metric.tables)
     try:
         result = compute(metric.name, backend, params)
-    except TableNotFound as exc:
-        return ClaimCheck(claim, "no data", f"the warehouse lacks a table it needs: {exc}",
-                          tables=metric.tables)
     except NotMeasurable as exc:
         return ClaimCheck(claim, NOT_MEASURABLE, str(exc).removeprefix(NotMeasurable.PREFIX),
                           tables=metric.tables)
+    except NotServable as exc:
+        return ClaimCheck(claim, "no data", str(exc), tables=metric.tables)
     columns = set(result.column_names)
     figures = set(SHARE_COLUMNS) <= columns or any(
         value in columns for value, _, _ in FIGURE_COLUMNS.values())

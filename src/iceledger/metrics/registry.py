@@ -339,8 +339,7 @@ def compute(name: str, backend: ibis.BaseBackend, params: MetricParams | None = 
         if not unheld:
             raise
         column, *lacking = unheld
-        raise NotMeasurable(f"the records of {' and '.join(lacking)} hold no column {column} "
-                            "(no loaded layout carries it)") from None
+        raise NotMeasurable(unheld_text(lacking, column)) from None
     if caveats:
         result = result.replace_schema_metadata(
             {**(result.schema.metadata or {}), CAVEATS_KEY: json.dumps(list(caveats))}
@@ -352,6 +351,12 @@ CAVEATS_KEY = b"iceledger.record_caveats"
 # How Ibis names a column a table lacks, when an expression asks for it.
 _NO_SUCH_COLUMN = re.compile(r"^Column '(\w+)' is not found in table|^'Table' object has no "
                              r"attribute '(\w+)'$")
+
+
+def unheld_text(tables: list[str], column: str) -> str:
+    """Why records cannot be read by a column: "<table> has no <column> column ..."."""
+    return (f"{' and '.join(tables)} {'have' if len(tables) > 1 else 'has'} no {column} column "
+            "(no loaded layout carries it)")
 
 
 def _tables_without(metric: Metric, backend: ibis.BaseBackend, exc: Exception) -> tuple[str, ...]:

@@ -18,7 +18,6 @@ from pathlib import Path
 import ibis
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from ibis.common.exceptions import TableNotFound
 from rich.markup import escape
 from rich.table import Table
 
@@ -65,14 +64,7 @@ def parse_filters(pairs: list[str]) -> dict[str, tuple[str, ...]]:
 
 
 def run(name: str, backend: ibis.BaseBackend, params: MetricParams) -> tuple[Metric, pa.Table]:
-    metric = get(name)
-    try:
-        return metric, compute(name, backend, params)
-    except TableNotFound as exc:
-        raise IceledgerError(
-            f"metric {name!r} reads {', '.join(metric.tables)}; the warehouse lacks one: {exc}. "
-            "Ingest the source it comes from first (`iceledger ingest ...`)"
-        ) from None
+    return get(name), compute(name, backend, params)
 
 
 def listed(values: Sequence[str], most: int = 20) -> str:
