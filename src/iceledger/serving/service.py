@@ -496,6 +496,9 @@ class WarehouseService:
         counting people, read from the same sibling split at each month's first. Boundaries on
         the planned split dates, with no other cut in their month, pass as the sibling's own
         splits do (their month's parts alone); any other cut keeps its month to the day rule.
+        And the period holds whole either none of the months the monthly table hid or all of
+        them: less the published months, it gives the sum of those it holds, so holding a month
+        hidden beside a small one without the small one would give both back.
         """
         if not self.public or not metric.count_column:
             return [""] * len(periods)
@@ -514,9 +517,28 @@ class WarehouseService:
         firsts = sorted({first for start, following in bounds
                          for first in _month_firsts(start, following) if start <= first})
         check = self.split_check(sibling, MetricParams(), sorted(cuts), firsts)
-        return [self._period_reason(check, start, following) for start, following in bounds]
+        hidden = self._months_hidden_by(metric.name.removesuffix("_period"))
+        return [self._period_reason(check, start, following, hidden)
+                for start, following in bounds]
 
-    def _period_reason(self, check: SplitCheck, start: date, following: date) -> str:
+    def _months_hidden_by(self, name: str) -> frozenset[date]:
+        """The months with a row hidden in the public monthly table of metric `name`, if public
+        mode serves one."""
+        monthly = registry.REGISTRY.get(name)
+        if monthly is None or monthly.disclosure.withheld or not self.servable(monthly):
+            return frozenset()
+        try:
+            table = self.compute(self.request(name)).table
+        except IceledgerError:
+            return frozenset()  # not served: it publishes nothing
+        if "month" not in table.column_names:
+            return frozenset()
+        rows = table.select(["month", disclosure.SUPPRESSION_COLUMN]).to_pylist()
+        return frozenset(row["month"] for row in rows
+                         if row[disclosure.SUPPRESSION_COLUMN] is not None)
+
+    def _period_reason(self, check: SplitCheck, start: date, following: date,
+                       hidden_months: frozenset[date]) -> str:
         for split in (start, following):
             if split in check.unsafe and split.day != 1:
                 return (f"withheld in public mode: the period cuts {split:%Y-%m} and a day or a "
@@ -537,6 +559,12 @@ class WarehouseService:
                     return (f"withheld in public mode: {first:%Y-%m} counts fewer than {self.k} "
                             "people in a column the monthly tables hide, which the period's "
                             "total less the other months would give away")
+        held = sorted(hidden_months & set(firsts[:-1]))
+        if held and not hidden_months <= set(firsts[:-1]):
+            return (f"withheld in public mode: the monthly table hid {held[0]:%Y-%m} beside a "
+                    f"month counting fewer than {self.k} people outside the period; the "
+                    "period's total less the published months would give the one back, and "
+                    "the whole record's total the other")
         return ""
 
     def _suppressed(
