@@ -347,3 +347,19 @@ def test_hide_rows_keeps_keys_and_labels_only_rows_not_hidden_already():
     assert hidden.column("before_share").to_pylist() == [None, None]
     assert hidden.column("definition").to_pylist() == ["a", "b"]
     assert hidden.column("split_date").to_pylist() == [SPLIT, SPLIT]
+
+
+def test_secret_months_stay_secret_beside_the_parts_of_the_months_a_split_cuts():
+    # March and April, which no split cuts, are each their own part: the parts' totals do not
+    # publish them again. Kept secret (the monthly table hid both), each keeps a hidden day
+    # though every day counts 12; the span before May 21 less May's first part is their sum.
+    counts = {date(2025, month, 1) + timedelta(days=n): 12 for month in (3, 4) for n in range(3)}
+    counts |= {date(2025, 5, 1) + timedelta(days=n): 15 for n in range(31)}
+    truth = _with_sides(_days(counts), [SPLIT])
+    secret = [(("date",), (date(2025, month, 1),)) for month in (3, 4)]
+    daily = disclosure.suppress(
+        truth.select(["date", "month", "people"]), "people", ["date"], k=K,
+        coarser={"date": (lambda d: d.replace(day=1), *disclosure.split_totals([SPLIT]))},
+        coarse_secret=secret,
+    )
+    assert {d.month for d in _hidden_days(daily)} == {3, 4}
