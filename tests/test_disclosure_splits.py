@@ -35,10 +35,13 @@ def _series(april: int, may_before: list[int], may_after: list[int], june: int) 
     return counts
 
 
-def _monthly(truth: pa.Table) -> pa.Table:
+def _monthly(truth: pa.Table, planned: list[date] = ()) -> pa.Table:
+    """The monthly table as public mode plans it: against, for each planned split date, the
+    whole months before the month it cuts and those after it."""
     months = truth.group_by("month").aggregate([("people", "sum")])
     months = months.rename_columns(["month", "people"])
-    return disclosure.suppress(months, "people", ["month"], k=K).table
+    return disclosure.suppress(months, "people", ["month"], k=K,
+                               coarser={"month": disclosure.whole_months_beside(planned)}).table
 
 
 def _spans(truth: pa.Table, splits: list[date]) -> list[tuple[pa.Table, tuple[str, ...]]]:
@@ -84,17 +87,25 @@ def _attack(truth: pa.Table, published) -> list[disclosure.Recovery]:
     return disclosure.audit(published, truth, ["people"], K)
 
 
-def _daily(truth: pa.Table, planned: list[date] = ()) -> disclosure.SuppressedTable:
+def _daily(truth: pa.Table, planned: list[date] = (), monthly: pa.Table | None = None
+           ) -> disclosure.SuppressedTable:
     """The daily table as public mode plans it: against its months and, for each planned split
-    date, its spans and the parts of the month it cuts."""
+    date, its spans and the parts of the month it cuts; with the months the `monthly` table hid
+    as secrets."""
+    hidden = [] if monthly is None else [(("date",), (m,)) for m in _hidden_months(monthly)]
     return disclosure.suppress(
         truth.select(["date", "month", "people"]), "people", ["date"], k=K,
         coarser={"date": (lambda d: d.replace(day=1), *disclosure.split_totals(planned))},
+        coarse_secret=hidden,
     )
 
 
 def _hidden_days(daily: disclosure.SuppressedTable) -> list[date]:
     return [r["date"] for r in daily.table.to_pylist() if r["suppressed"]]
+
+
+def _hidden_months(monthly: pa.Table) -> list[date]:
+    return [r["month"] for r in monthly.to_pylist() if r["suppressed"]]
 
 
 def test_a_span_less_the_whole_months_gives_a_part_of_a_month_back():
@@ -223,30 +234,62 @@ def test_one_day_parts_leave_their_month_to_the_day_rule():
     assert disclosure.without_one_day_parts(splits) == {date(2025, 5, 21)}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: the planner gives up a small month that the spans and the months it counts as "
-    "published (June, which the monthly table hid beside February) determine, so the daily "
-    "table leaves February's day to the span; the day rule lets this split out too"))
-def test_a_daily_table_planned_with_the_spans_keeps_a_small_month_across_the_split():
-    # February counts 4 and the monthly table hides June beside it; every day of May counts 12,
-    # so the day rule lets May 21 out. Planned against months alone, the daily table hid June 1
-    # beside February 1: the span before May 21 less the published days before it is February.
-    # Planned against the spans too, it hides days of May on both sides of the split as well.
+def test_a_small_month_across_the_split_needs_both_plans():
+    # February counts 4; every day of May counts 12, so the split's parts and days are large.
+    # Planned against months alone, the monthly table hides June (11) beside February and the
+    # daily table publishes every day of May: the span before May 21 less the published days
+    # before it is February. Each plan alone leaves it: a monthly table planned against the
+    # split's whole months (February and March before May, June after) beside a daily table
+    # that counts March as published gives March's day and so February; a daily table keeping
+    # the monthly table's hidden months (February and June) beside a monthly table that hid
+    # June gives June from the span after the split, and February from the span before it.
     counts = {date(2025, 2, 1): 4, date(2025, 3, 1): 40, date(2025, 4, 1): 50,
               date(2025, 6, 1): 11}
     counts |= {date(2025, 5, 1) + timedelta(days=n): 12 for n in range(31)}
     truth = _with_sides(_days(counts), [SPLIT])
-    monthly = (_monthly(truth), ("month",))
-    shown, unsafe = _published_spans(truth, [SPLIT])
+    shown, unsafe = _published_spans(truth, [SPLIT], planned=[SPLIT])
     assert unsafe == {} and len(shown) == 1
+
+    def attack(monthly, daily):
+        return [r.value for r in _attack(truth, [(monthly, ("month",)),
+                                                 (daily.table, ("date",)), *shown])]
+
+    months_only = _monthly(truth)
+    assert _hidden_months(months_only) == [date(2025, 2, 1), date(2025, 6, 1)]
+    months_only_daily = _daily(truth)
+    assert _hidden_days(months_only_daily) == [date(2025, 2, 1), date(2025, 6, 1)]
+    assert set(attack(months_only, months_only_daily)) == {4}
+    beside_split = _monthly(truth, planned=[SPLIT])
+    assert _hidden_months(beside_split) == [date(2025, 2, 1), date(2025, 3, 1)]
+    assert set(attack(beside_split, _daily(truth, planned=[SPLIT]))) == {4}
+    assert set(attack(months_only, _daily(truth, [SPLIT], months_only))) == {4}
+    planned = _daily(truth, planned=[SPLIT], monthly=beside_split)
+    assert {date(2025, 2, 1), date(2025, 3, 1)} <= set(_hidden_days(planned))
+    assert attack(beside_split, planned) == []
+
+
+def test_a_month_hidden_as_a_complement_keeps_its_days_from_giving_it_back():
+    # No split date: the monthly table hides June (36, three days of 12) beside February (4). A
+    # daily table counting every month that is not small as published hides February's day and
+    # two of March's (its smallest days), so it publishes every day of June: June, then the
+    # whole period's total less the other months, is February. Keeping the months the monthly
+    # table hid as secrets, it hides a day of June too.
+    counts = {date(2025, 1, 1): 100, date(2025, 2, 1): 4, date(2025, 3, 1): 10,
+              date(2025, 3, 2): 11, date(2025, 3, 3): 50, date(2025, 4, 1): 100,
+              date(2025, 5, 1): 100, date(2025, 6, 1): 12, date(2025, 6, 2): 12,
+              date(2025, 6, 3): 12}
+    truth = _days(counts)
+    monthly = _monthly(truth)
+    assert _hidden_months(monthly) == [date(2025, 2, 1), date(2025, 6, 1)]
+    period = pa.table({"people": [sum(counts.values())]})
+    published = [(monthly, ("month",)), (period, ())]
     months_only = _daily(truth)
-    assert _hidden_days(months_only) == [date(2025, 2, 1), date(2025, 6, 1)]
-    assert [r.value for r in _attack(truth, [monthly, (months_only.table, ("date",)), *shown])
-            ] == [4, 4, 4]
-    planned = _daily(truth, planned=[SPLIT])
-    assert any(d.month == 5 and d < SPLIT for d in _hidden_days(planned))
-    assert any(d.month == 5 and d >= SPLIT for d in _hidden_days(planned))
-    assert _attack(truth, [monthly, (planned.table, ("date",)), *shown]) == []
+    assert not any(d.month == 6 for d in _hidden_days(months_only))
+    leaked = _attack(truth, [*published, (months_only.table, ("date",))])
+    assert {r.value for r in leaked} == {4}
+    kept = _daily(truth, monthly=monthly)
+    assert any(d.month == 6 for d in _hidden_days(kept))
+    assert _attack(truth, [*published, (kept.table, ("date",))]) == []
 
 
 def test_two_planned_splits_in_a_month_plan_each_part_between_them():
@@ -304,3 +347,19 @@ def test_hide_rows_keeps_keys_and_labels_only_rows_not_hidden_already():
     assert hidden.column("before_share").to_pylist() == [None, None]
     assert hidden.column("definition").to_pylist() == ["a", "b"]
     assert hidden.column("split_date").to_pylist() == [SPLIT, SPLIT]
+
+
+def test_secret_months_stay_secret_beside_the_parts_of_the_months_a_split_cuts():
+    # March and April, which no split cuts, are each their own part: the parts' totals do not
+    # publish them again. Kept secret (the monthly table hid both), each keeps a hidden day
+    # though every day counts 12; the span before May 21 less May's first part is their sum.
+    counts = {date(2025, month, 1) + timedelta(days=n): 12 for month in (3, 4) for n in range(3)}
+    counts |= {date(2025, 5, 1) + timedelta(days=n): 15 for n in range(31)}
+    truth = _with_sides(_days(counts), [SPLIT])
+    secret = [(("date",), (date(2025, month, 1),)) for month in (3, 4)]
+    daily = disclosure.suppress(
+        truth.select(["date", "month", "people"]), "people", ["date"], k=K,
+        coarser={"date": (lambda d: d.replace(day=1), *disclosure.split_totals([SPLIT]))},
+        coarse_secret=secret,
+    )
+    assert {d.month for d in _hidden_days(daily)} == {3, 4}

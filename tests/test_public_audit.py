@@ -16,7 +16,8 @@ import pytest
 
 from iceledger import metrics  # noqa: F401 - registers every metric
 from iceledger.errors import IceledgerError
-from iceledger.metrics.registry import FISCAL_YEAR, REGISTRY, by_fiscal_year
+from iceledger.metrics.human_cost import default_split_dates
+from iceledger.metrics.registry import FISCAL_YEAR, REGISTRY, SHIFT_SUFFIX, by_fiscal_year
 from iceledger.metrics.volume import fiscal_year
 from iceledger.serving import disclosure
 from iceledger.serving.service import (
@@ -283,3 +284,134 @@ def test_the_curve_is_served_at_coarser_steps_and_says_why(services):
     caveat = disclosure.curve_caveat(K)
     assert caveat in public.caveats(metric) and caveat not in full.caveats(metric)
     assert served.suppression["coarser_steps"]["why"] == caveat
+
+
+def _month_totals(table: pa.Table, time_column: str, column: str) -> dict:
+    totals: dict = {}
+    for row in table.select([time_column, column]).to_pylist():
+        month = row[time_column].replace(day=1)
+        totals[month] = totals.get(month, 0) + (row[column] or 0)
+    return {month: n for month, n in totals.items() if n}
+
+
+def _by_grain(service: WarehouseService) -> dict[str, pa.Table]:
+    """Every servable metric counting people, by month where month is a breakdown."""
+    tables = {}
+    for metric in _public_metrics(service):
+        by = ("month",) if "month" in metric.dimensions else ()
+        try:
+            tables[metric.name] = service.compute(service.request(metric.name, by=by)).table
+        except IceledgerError:
+            continue
+    return tables
+
+
+def test_each_daily_metric_names_the_monthly_metrics_counting_its_people(services):
+    # Disclosure.months links a daily metric to the monthly metrics whose month totals are its
+    # own, and public mode plans its days with the months those hid as secrets. The links are
+    # found here from the numbers: a new daily or monthly metric counting the same people fails
+    # this test until the link is declared.
+    _, full = services
+    tables = _by_grain(full)
+    daily = [name for name, table in tables.items() if "date" in table.column_names]
+    monthly = [name for name, table in tables.items()
+               if "month" in table.column_names and name not in daily]
+    linked = 0
+    for name in daily:
+        counted = REGISTRY[name].count_column
+        mine = _month_totals(tables[name], "date", counted)
+        found = {
+            other for other in monthly
+            for column in {REGISTRY[other].count_column, counted}
+            if column in tables[other].column_names
+            and _month_totals(tables[other], "month", column) == mine
+        }
+        assert set(REGISTRY[name].disclosure.months) == found, name
+        linked += bool(found)
+    assert linked >= 6
+
+
+def _daily_with_monthly(service: WarehouseService, daily, full_daily: pa.Table, splits):
+    """What a reader of public mode holds about a daily metric's count: its daily table, each
+    linked monthly table of one row per month, the whole period's total and each published
+    before/after row counting the same people (a side column per split date), as tables the
+    auditor reads, with the count under the daily metric's name."""
+    counted = daily.count_column
+    published = [(service.compute(service.request(daily.name)).table, ("date",))]
+    total = sum(full_daily.column(counted).to_pylist())
+    for name in daily.disclosure.months:
+        metric = REGISTRY[name]
+        by = ("month",) if "month" in metric.dimensions else ()
+        try:
+            result = service.compute(service.request(name, by=by))
+        except IceledgerError:
+            continue
+        column = counted if counted in result.table.column_names else metric.count_column
+        if [*dict.fromkeys(result.dimensions), *(k for k in metric.disclosure.keys
+                                                 if k in result.table.column_names)] == ["month"]:
+            published.append((pa.Table.from_pylist(
+                [{"month": row["month"], counted: row[column]}
+                 for row in result.table.to_pylist()]), ("month",)))
+        period = REGISTRY.get(f"{name}_period")
+        if period is not None and service.servable(period):
+            row = service.compute(service.request(period.name)).table.to_pylist()[0]
+            if row.get(period.count_column) == total:
+                published.append((pa.table({counted: [total]}), ()))
+        shift = REGISTRY.get(f"{name}{SHIFT_SUFFIX}")
+        if shift is None or not service.servable(shift):
+            continue
+        for row in service.compute(service.request(shift.name)).table.to_pylist():
+            split = row["split_date"]
+            if row["suppressed"] or split not in splits:
+                continue
+            before = sum(n for day, n in zip(full_daily.column("date").to_pylist(),
+                                             full_daily.column(counted).to_pylist())
+                         if day < split)
+            if (row["before_records"], row["after_records"]) != (before, total - before):
+                continue  # the span counts other records (those a definition can read)
+            side = f"before_{split:%Y%m%d}"
+            published.append((pa.Table.from_pylist([
+                {side: True, counted: before}, {side: False, counted: total - before}]), (side,)))
+    return published
+
+
+@pytest.mark.parametrize("k", [10, 2])
+def test_daily_monthly_period_and_split_tables_read_together_give_nothing_back(
+        synthetic_warehouse, services, k):
+    # A monthly table hides a month beside a small one; the daily table keeps it hidden (its
+    # months as secrets), and the monthly table is planned against each split's whole months
+    # before and after the month it cuts, so the spans, the period total, the daily and the
+    # monthly tables read together give no month and no day under k back.
+    _, full = services
+    public = services[0] if k == K else WarehouseService(
+        synthetic_warehouse, public=True, k=k, max_rows=PUBLIC_MAX_ROWS)
+    splits = sorted(default_split_dates())
+    audited = spans = 0
+    for daily in _public_metrics(public):
+        if not daily.disclosure.months:
+            continue
+        truth = full.compute(full.request(daily.name)).table
+        if "target" in truth.column_names:
+            continue  # one row per target in force: the days repeat
+        rows = truth.select(["date", daily.count_column]).to_pylist()
+        for row in rows:
+            row["month"] = row["date"].replace(day=1)
+            row.update({f"before_{s:%Y%m%d}": row["date"] < s for s in splits})
+        truth = pa.Table.from_pylist(rows)
+        published = _daily_with_monthly(public, daily, truth, splits)
+        assert len(published) >= 2, daily.name  # a monthly table beside the daily one
+        spans += sum(1 for _, keys in published if keys and keys[0].startswith("before_"))
+        assert disclosure.audit(published, truth, [daily.count_column], k) == [], (daily.name, k)
+        # Each month the monthly tables hid and none published keeps a day hidden.
+        monthly = [table.to_pylist() for table, keys in published if keys == ("month",)]
+        secret = ({row["month"] for rows in monthly for row in rows
+                   if row[daily.count_column] is None}
+                  - {row["month"] for rows in monthly for row in rows
+                     if row[daily.count_column] is not None})
+        with_hidden_day = {row["date"].replace(day=1)
+                           for row in published[0][0].to_pylist() if row["suppressed"]}
+        assert secret <= with_hidden_day, (daily.name, k)
+        audited += 1
+    assert audited >= 5
+    if k == 2:
+        assert spans

@@ -35,6 +35,9 @@ CLAIMS = CLAIMS_HEADER + (
     "cut-safe,2025-04,w,t,s,,arrest_criminality_period,2025-02-15,2025-03-31,60,count,\n"
     # Whole months only, but April (3 people) is hidden in the monthly table.
     "small-month,2025-05,w,t,s,,arrest_criminality_period,2025-02-01,2025-04-30,,,\n"
+    # One whole month each: the monthly table hides one of them beside April.
+    "february,2025-06,w,t,s,,arrest_criminality_period,2025-02-01,2025-02-28,,,\n"
+    "march,2025-06,w,t,s,,arrest_criminality_period,2025-03-01,2025-03-31,,,\n"
 )
 
 
@@ -118,3 +121,24 @@ def test_full_mode_withholds_nothing(claims):
     full, _ = claims(public=False)
     assert not any(check.withheld for check in full.values())
     assert _count(full["cut-small"]) == 33
+
+
+def test_a_period_holding_a_month_hidden_beside_a_small_one_is_withheld(claims):
+    full, _ = claims(public=False)
+    public, service = claims(public=True)
+    months = service.compute(service.request("arrest_criminality")).table.to_pylist()
+    hidden = {r["month"] for r in months if r["suppressed"]}
+    april = date(2025, 4, 1)
+    assert april in hidden and len(hidden) == 2
+    (beside,) = hidden - {april}
+    claim_id = f"{beside:%B}".lower()
+    assert claim_id in ("february", "march")
+    # The attack: the period's count is the hidden month; the whole record less the published
+    # months and it is April's 3.
+    published = sum(r["arrests"] for r in months if r["month"] not in hidden)
+    assert sum(DAYS.values()) * 3 - published - _count(full[claim_id]) == 3
+    check = public[claim_id]
+    assert check.withheld.startswith(
+        f"withheld in public mode: the monthly table hid {beside:%Y-%m} beside a month")
+    assert all(r.observed is None for r in check.readings)
+    assert not public["march" if claim_id == "february" else "february"].withheld

@@ -298,6 +298,8 @@ _register(
     dimensions=tuple(d for d in DETAINER_DIMENSIONS if d != "month"),
     filters=DETAINER_FILTERS,
     count_column="detainers",
+    disclosure=Disclosure(months=("detainer_arrest_followup", "detainer_jurisdictions",
+                                  "detainer_lift_reasons")),
 )
 
 
@@ -508,6 +510,7 @@ _register(
     dimensions=tuple(d for d in ENCOUNTER_DIMENSIONS if d != "month"),
     filters=ENCOUNTER_FILTERS,
     count_column="encounters",
+    disclosure=Disclosure(months=("encounter_conversion",)),
 )
 
 _ENCOUNTER_LINK = (

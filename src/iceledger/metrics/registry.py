@@ -195,6 +195,12 @@ class Disclosure:
     # (apprehension methods in arrest settings): public outputs plan this metric's rows with
     # the groups' totals as published and the groups that metric hid as secrets.
     nests_in: NestsIn | None = None
+    # For a daily metric: the monthly metrics counting, month by month, the people it counts day
+    # by day (each month's total of its count column is this metric's month total). A monthly
+    # table hides a month beside a small one so that no total gives the small one back; a daily
+    # table publishing every day of that month would, so public outputs plan this metric's days
+    # with the months (and cells) those tables hid as secrets.
+    months: tuple[str, ...] = ()
     # The columns of a survival curve, whose rows are steps (days since book-in) with the stays
     # at risk at each: public outputs show it at coarser steps (serving/disclosure.py,
     # coarsen_curve), since two neighbouring rows differ by the stays that left between them.

@@ -342,6 +342,7 @@ def _series_metric(
     name: str, title: str, table: str, when: str, value: str, definition: str,
     caveats: tuple[str, ...], dimensions: tuple[str, ...], filters: tuple[str, ...],
     needs: tuple[Need, ...] = (),
+    months: tuple[str, ...] = (),
 ) -> Metric:
     return register(
         Metric(
@@ -359,6 +360,7 @@ def _series_metric(
             needs=needs,
             view=View(f"{value}_7d_avg", f"{value.replace('_', '-')} per day",
                       also=(f"{value}_28d_avg",)),
+            disclosure=Disclosure(months=months),
         )
     )
 
@@ -389,6 +391,8 @@ _series_metric(
     ARREST_DIMENSIONS,
     ARREST_FILTERS,
     needs=(ARREST_EPISODES,),
+    months=("arrest_criminality", "arrest_setting_share", "arrests_by_method", "arrest_outcomes",
+            "arrests_287g_share", "repeat_arrests", "field_office_ranking"),
 )
 
 _series_metric(
@@ -402,6 +406,7 @@ _series_metric(
     (_ROLLING_CAVEAT, _RELEASE_CAVEAT, "Case AOR and case criminality, not those at arrest."),
     ("aor", "criminality", "citizenship_country", "departure_country"),
     ("aor", "criminality", "citizenship_country"),
+    months=("removals_without_conviction", "removals_by_case_category"),
 )
 
 _series_metric(
@@ -422,6 +427,7 @@ _series_metric(
     ("aor", "criminality", "citizenship_country"),
     ("aor", "criminality", "citizenship_country"),
     needs=(STAY_IDENTIFIERS,),
+    months=("book_in_criminality", "book_ins_after_ice_arrest"),
 )
 
 
@@ -781,7 +787,7 @@ _target_metric(
     build=arrests_against_targets,
     view=View("arrests_7d_avg", "arrests per day", group="target", reference="target_per_day"),
     # One row per target in force that day, each with the day's arrests.
-    disclosure=Disclosure(facts=_TARGET_FACTS),
+    disclosure=Disclosure(facts=_TARGET_FACTS, months=("target_attainment",)),
 )
 
 _target_metric(

@@ -46,6 +46,9 @@ import pyarrow.compute as pc
 SUPPRESSION_COLUMN = "suppressed"
 # A coarsening of a dimension's values (a day to its month) whose totals are published too.
 Coarsening = Callable[[object], object]
+# What a coarsening maps a value to when no published total of it holds that value (the month a
+# split date cuts, beside the whole months before and after it).
+NOT_SUMMED = object()
 # Numbers that come from the project's facts files (targets, capacity, cost rates), not from
 # records of people: published whatever the count beside them.
 PUBLIC_NUMBERS = frozenset({"target_per_day", "funded_beds", "rate_usd_per_day"})
@@ -226,9 +229,11 @@ def suppress(
     a small one is hidden, and a total with a small one is a secret. `secret` names totals a
     coarser table hid, each as (dimensions kept, their values): they must stay underivable.
     `coarser` maps a dimension to a coarsening (a day to its month), or to several (a day to its
-    month, and to its part of a month cut by a split date), whose totals are published too;
-    `coarse_secret` names those that the coarser grain's table hid, each as (dimensions kept,
-    their values) with a coarsened dimension's value coarsened (a month's fiscal year): secrets.
+    month, and to its part of a month cut by a split date), whose totals are published too (a
+    value a coarsening maps to NOT_SUMMED is in none of its totals); `coarse_secret` names those
+    of the first coarsening (the coarser grain: a day's month, a month's fiscal year) that the
+    coarser grain's table hid, each as (dimensions kept, their values) with a coarsened
+    dimension's value coarsened: secrets.
     `copies_over` names dimensions whose values may count the same people twice (one row per
     target in force over the same days): a row repeating a hidden row's counts, with the other
     dimensions equal, is hidden with it.
@@ -255,8 +260,8 @@ def suppress(
         i for i in range(len(keys)) if any(_is_small(values[c][i] or 0, k) for c in counted)
     ]
     coarsenings = [
-        (d, coarsen) for d, each in (coarser or {}).items() if d in dimensions
-        for coarsen in (each if isinstance(each, Sequence) else (each,))
+        (d, coarsen, grain == 0) for d, each in (coarser or {}).items() if d in dimensions
+        for grain, coarsen in enumerate(each if isinstance(each, Sequence) else (each,))
     ]
     published: list[list[int]] = []
     secret_groups: list[list[int]] = []
@@ -264,16 +269,22 @@ def suppress(
     hidden_totals = {(tuple(kept), tuple(value)) for kept, value in secret}
     hidden_coarse = {frozenset(zip(kept, value, strict=True)) for kept, value in coarse_secret}
     for kept in all_margins(dimensions) if totals is None else totals:
-        variants = [(tuple(kept), {})]
-        variants += [((*kept, d), {d: coarsen}) for d, coarsen in coarsenings if d not in kept]
-        for named, maps in variants:
+        variants = [(tuple(kept), {}, False)]
+        variants += [((*kept, d), {d: coarsen}, grain)
+                     for d, coarsen, grain in coarsenings if d not in kept]
+        for named, maps, grain in variants:
             for group_key, members in _groups(keys, dimensions, named, maps).items():
+                if NOT_SUMMED in group_key:
+                    continue
                 sums = [sum(values[c][i] or 0 for i in members) for c in counted]
                 if not maps and (named, group_key) in hidden_totals:
                     continue  # a secret, added below (a coarsened total is none: a month's
                     # total is not the day that begins it)
-                if maps and frozenset(zip(named, group_key)) in hidden_coarse:
+                if grain and frozenset(zip(named, group_key)) in hidden_coarse:
+                    # A secret, never published through another coarsening giving the same
+                    # cells (the part of a month no split date cuts is the month).
                     secret_groups.append(members)
+                    seen.add(tuple(members))
                     continue
                 if tuple(members) in seen:
                     continue  # two coarsenings giving one total (a month no split cuts)
@@ -399,6 +410,21 @@ def split_totals(splits: Iterable[date]) -> tuple[Coarsening, ...]:
     one hidden day, and counts the spans as published when protecting what it hides."""
     chosen = sorted({split for split in splits if split.day != 1})
     return (month_parts(chosen), *(_side_of(split) for split in chosen))
+
+
+def whole_months_beside(splits: Iterable[date]) -> tuple[Coarsening, ...]:
+    """The coarsenings of a month whose totals before/after rows at `splits` publish beside a
+    monthly table: for each split, the whole months before the month it cuts and those after it
+    (the month itself in neither: NOT_SUMMED). A span less its part of the cut month is such a
+    total, and the daily tables give the part; a monthly table planned against them hides a
+    second month on the same side of the split as a hidden one (a split on the first of a
+    month, never published, aside)."""
+    return tuple(_months_beside(split.replace(day=1))
+                 for split in sorted(set(splits)) if split.day != 1)
+
+
+def _months_beside(cut: date) -> Coarsening:
+    return lambda month: NOT_SUMMED if month == cut else month > cut
 
 
 def without_one_day_parts(splits: Iterable[date]) -> frozenset[date]:

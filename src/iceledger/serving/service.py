@@ -12,6 +12,7 @@ distinct values present in the warehouse, before any query is built.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import threading
@@ -495,6 +496,9 @@ class WarehouseService:
         counting people, read from the same sibling split at each month's first. Boundaries on
         the planned split dates, with no other cut in their month, pass as the sibling's own
         splits do (their month's parts alone); any other cut keeps its month to the day rule.
+        And the period holds whole either none of the months the monthly table hid or all of
+        them: less the published months, it gives the sum of those it holds, so holding a month
+        hidden beside a small one without the small one would give both back.
         """
         if not self.public or not metric.count_column:
             return [""] * len(periods)
@@ -513,9 +517,28 @@ class WarehouseService:
         firsts = sorted({first for start, following in bounds
                          for first in _month_firsts(start, following) if start <= first})
         check = self.split_check(sibling, MetricParams(), sorted(cuts), firsts)
-        return [self._period_reason(check, start, following) for start, following in bounds]
+        hidden = self._months_hidden_by(metric.name.removesuffix("_period"))
+        return [self._period_reason(check, start, following, hidden)
+                for start, following in bounds]
 
-    def _period_reason(self, check: SplitCheck, start: date, following: date) -> str:
+    def _months_hidden_by(self, name: str) -> frozenset[date]:
+        """The months with a row hidden in the public monthly table of metric `name`, if public
+        mode serves one."""
+        monthly = registry.REGISTRY.get(name)
+        if monthly is None or monthly.disclosure.withheld or not self.servable(monthly):
+            return frozenset()
+        try:
+            table = self.compute(self.request(name)).table
+        except IceledgerError:
+            return frozenset()  # not served: it publishes nothing
+        if "month" not in table.column_names:
+            return frozenset()
+        rows = table.select(["month", disclosure.SUPPRESSION_COLUMN]).to_pylist()
+        return frozenset(row["month"] for row in rows
+                         if row[disclosure.SUPPRESSION_COLUMN] is not None)
+
+    def _period_reason(self, check: SplitCheck, start: date, following: date,
+                       hidden_months: frozenset[date]) -> str:
         for split in (start, following):
             if split in check.unsafe and split.day != 1:
                 return (f"withheld in public mode: the period cuts {split:%Y-%m} and a day or a "
@@ -536,6 +559,12 @@ class WarehouseService:
                     return (f"withheld in public mode: {first:%Y-%m} counts fewer than {self.k} "
                             "people in a column the monthly tables hide, which the period's "
                             "total less the other months would give away")
+        held = sorted(hidden_months & set(firsts[:-1]))
+        if held and not hidden_months <= set(firsts[:-1]):
+            return (f"withheld in public mode: the monthly table hid {held[0]:%Y-%m} beside a "
+                    f"month counting fewer than {self.k} people outside the period; the "
+                    "period's total less the published months would give the one back, and "
+                    "the whole record's total the other")
         return ""
 
     def _suppressed(
@@ -571,9 +600,12 @@ class WarehouseService:
             people=people,
             facts=rules.facts,
             secret=self._hidden_by_coarser(request, cells),
-            coarser={**(self._daily_coarsenings() if daily else by_year or {}),
+            coarser={**(self._daily_coarsenings() if daily
+                        else self._monthly_coarsenings(by_year) if time_column == "month"
+                        else {}),
                      **self._grouping(metric)},
-            coarse_secret=[*hidden_by_year, *self._hidden_by_grouping(metric, request)],
+            coarse_secret=[*hidden_by_year, *self._hidden_by_grouping(metric, request),
+                           *(self._hidden_months(metric, request, cells) if daily else ())],
             copies_over=rules.copies,
         )
         return hidden.table.drop_columns(list(differences)), {
@@ -594,6 +626,55 @@ class WarehouseService:
         table hides a second day in a part holding one hidden day, so the split's rows need no
         day of its month to count 0 or at least k (disclosure.unsafe_splits)."""
         return {"date": (_month_of, *disclosure.split_totals(self._planned_splits))}
+
+    def _monthly_coarsenings(self, by_year: dict | None
+                             ) -> dict[str, tuple[disclosure.Coarsening, ...]]:
+        """The totals of a monthly table's months published elsewhere: its fiscal years (the
+        yearly tables, `by_year`), and for each planned split date the whole months before the
+        month it cuts and those after it (disclosure.whole_months_beside): a span less its part
+        of the cut month, which the daily tables give. Planned against them, a monthly table
+        hides a second month on the side of a split holding a hidden one."""
+        return {"month": (*(by_year or {}).values(),
+                          *disclosure.whole_months_beside(self._planned_splits))}
+
+    def _hidden_months(
+        self, metric: Metric, request: MetricRequest, cells: tuple[str, ...]
+    ) -> list[tuple[tuple[str, ...], tuple]]:
+        """The cells that the monthly tables counting a daily metric's people
+        (Disclosure.months) hid, for the request's breakdown and each coarser one, as totals of
+        the daily table's days (`coarse_secret`: the month in place of the day, with the other
+        keys). A month hidden beside a small one must stay hidden: a daily table publishing all
+        its days would give it back, and the small one with it. A cell another of those tables
+        publishes is no secret (a month whose repeat arrests are hidden, its arrests published
+        beside their criminality). A hidden row keyed by what the daily table does not break
+        down by (a month's arrests in one setting beside national daily arrests) is no total of
+        its days; a table public mode does not serve hid nothing."""
+        hidden: dict[tuple[tuple[str, ...], tuple], bool] = {}
+        for name in metric.disclosure.months:
+            monthly = self.metric(name)
+            if monthly.disclosure.withheld or not self.servable(monthly):
+                continue
+            grain = ("month",) if "month" in monthly.dimensions else ()
+            for size in range(len(request.by) + 1):
+                for by in itertools.combinations(request.by, size):
+                    if not set(by) <= set(monthly.dimensions):
+                        continue
+                    try:
+                        result = self._cached_compute(self.request(name, by=(*grain, *by)))
+                    except IceledgerError:
+                        continue  # not served so: it publishes nothing
+                    table = result.table
+                    keys = tuple(dict.fromkeys(
+                        (*result.dimensions,
+                         *(k for k in monthly.disclosure.keys if k in table.column_names))))
+                    if "month" not in keys or not set(keys) - {"month"} <= set(cells):
+                        continue
+                    names = tuple("date" if k == "month" else k for k in keys)
+                    for row in table.select([*keys, disclosure.SUPPRESSION_COLUMN]).to_pylist():
+                        cell = (names, tuple(row[k] for k in keys))
+                        shown = row[disclosure.SUPPRESSION_COLUMN] is None
+                        hidden[cell] = hidden.get(cell, True) and not shown
+        return [cell for cell, secret in hidden.items() if secret]
 
     @functools.cached_property
     def _planned_splits(self) -> frozenset[date]:
