@@ -771,8 +771,9 @@ class _RecordScan:
     # another field count): (records before it, lines left out so far).
     steps: list[tuple[int, int]]
     blank: int  # empty lines
-    # (row, fields) of each record whose field count is not the header's
-    ragged: list[tuple[int, int]]
+    # (row, fields) of each record whose field count is not the header's; no fields for a last
+    # line cut off inside a quoted value
+    ragged: list[tuple[int, int | None]]
 
 
 class CsvReader(FoiaReader):
@@ -889,8 +890,9 @@ class CsvReader(FoiaReader):
         scan = self._scan_records(plan)
         if scan.records != records:
             raise self._disagreement(plan, records, scan)
-        if scan.ragged and not scan.records:
-            row, fields = scan.ragged[0]
+        counted = [(row, fields) for row, fields in scan.ragged if fields]
+        if counted and not scan.records:
+            row, fields = counted[0]
             raise SourceError(Location(self.path.name, row=row), self._fields_problem(
                 fields, "every record has a field count other than the header's: "))
         self._scan = scan
@@ -905,7 +907,8 @@ class CsvReader(FoiaReader):
         delimiter inside a value): not loaded, each quarantined with its record number."""
         width = len(plan.match.raw_headers)
         return [QuarantinedRow(None, row, None, f"a record of {fields} fields where the header "
-                               f"has {width}") for row, fields in
+                               f"has {width}" if fields else "the file's last line, cut off "
+                               "inside a quoted value") for row, fields in
                 (self._scan.ragged if self._scan else [])]
 
     def _lines(self) -> tuple[int, int]:
@@ -923,39 +926,52 @@ class CsvReader(FoiaReader):
 
     def _scan_records(self, plan: SheetPlan) -> _RecordScan:
         """The records below the header read one by one (see _RecordScan). A quoted value that
-        never closes is an error, as DuckDB's is: it holds the rest of the file."""
+        never closes is an error, as DuckDB's is, when it holds line ends: it may hold records
+        too. Within the file's last line it is that line cut off, a record like any other cut
+        short."""
         width = len(plan.match.raw_headers)
         steps: list[tuple[int, int]] = []
-        ragged: list[tuple[int, int]] = []
+        ragged: list[tuple[int, int | None]] = []
         records = left_out = blank = number = 0
+
+        def leave_out(fields: int | None) -> None:
+            nonlocal left_out, blank
+            left_out += 1
+            if fields:
+                ragged.append((number, fields))
+            elif fields is None:
+                ragged.append((number + 1, None))
+            else:
+                blank += 1
+            if steps and steps[-1][0] == records:
+                steps[-1] = (records, left_out)
+            else:
+                steps.append((records, left_out))
+
         # Process-wide, but only ever raised: a field DuckDB reads, Python's csv module must.
         csv.field_size_limit(max(csv.field_size_limit(), CSV_MAX_LINE_BYTES))
-        try:
-            with open(self.path, newline="", encoding=self.encoding) as text:
-                for number, record in enumerate(
-                        csv.reader(text, delimiter=self.delimiter, strict=True), start=1):
+        with open(self.path, newline="", encoding=self.encoding) as text:
+            reader = csv.reader(text, delimiter=self.delimiter, strict=True)
+            lines = 0  # the lines read up to the end of the last record
+            try:
+                for number, record in enumerate(reader, start=1):
+                    lines = reader.line_num
                     if number <= plan.header_row:
                         continue
                     if len(record) == width:
                         records += 1
-                        continue
-                    left_out += 1
-                    if record:
-                        ragged.append((number, len(record)))
                     else:
-                        blank += 1
-                    if steps and steps[-1][0] == records:
-                        steps[-1] = (records, left_out)
-                    else:
-                        steps.append((records, left_out))
-        except UnicodeDecodeError:
-            raise SourceError(self._first_bad_utf8(), UTF8_PROBLEM) from None
-        except csv.Error as exc:
-            where = Location(self.path.name, row=number + 1)
-            if "unexpected end of data" in str(exc):
-                raise SourceError(where, self._never_closes()) from None
-            raise SourceError(where, f"a quoted value with more text after its closing quote "
-                              f"({exc})") from None
+                        leave_out(len(record))
+            except UnicodeDecodeError:
+                raise SourceError(self._first_bad_utf8(), UTF8_PROBLEM) from None
+            except csv.Error as exc:
+                where = Location(self.path.name, row=number + 1)
+                if "unexpected end of data" not in str(exc):
+                    raise SourceError(where, "a quoted value with more text after its closing "
+                                      f"quote ({exc})") from None
+                if reader.line_num > lines + 1 or number < plan.header_row:
+                    raise SourceError(where, self._never_closes()) from None
+                leave_out(None)
         # Lines left out after the last record move no record's number.
         return _RecordScan(records, [s for s in steps if s[0] < records], blank, ragged)
 
