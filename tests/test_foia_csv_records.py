@@ -13,6 +13,8 @@ from test_foia_cells import ARRESTS, NAME, _text
 from test_foia_ingest import arrest_row, layout, load, table
 
 from iceledger.sources.foia import readers
+from iceledger.sources.foia.inspect import inspect_file
+from iceledger.sources.foia.layouts import catalog
 from iceledger.tables import QUARANTINE
 
 HEADERS = list(layout(ARRESTS).headers)
@@ -143,6 +145,8 @@ def test_the_header_is_found_under_title_rows(tmp_path, padded):
     assert plan.header_row == 5
     assert plan.title_text == ("SYNTHETIC test data - not real ICE records Arrests FY2024-FY2026 "
                                "Data through 03/11/2026, all AORs")
+    (reading,) = inspect_file(path, catalog())
+    assert (reading.kind, reading.header_row, len(reading.title)) == ("records", 5, 3)
     warehouse, report = load(tmp_path, path)
     (outcome,) = report.files
     assert outcome.status == "loaded", outcome.error

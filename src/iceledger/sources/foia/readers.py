@@ -234,6 +234,12 @@ def _title(rows: list[list[object]]) -> str:
     return " ".join(str(c) for row in rows for c in row if c not in (None, ""))
 
 
+def csv_head_rows(text: str, delimiter: str) -> list[list[object]]:
+    """The first records of a CSV's text split by the delimiter: where its header is sought."""
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return list(itertools.islice(records, HEADER_SEARCH_ROWS))
+
+
 def find_header(location: Location, rows: list[list[object]], cat: Catalog,
                 sheet_name: str | None = None, file_title: str = "") -> tuple[int, HeaderMatch]:
     """The index of the header among the rows and its match; `file_title` (a CSV's name) is
@@ -823,8 +829,7 @@ class CsvReader(FoiaReader):
         tried: list[list[object]] = []
         location = Location(self.path.name, row=1)
         for delimiter in CSV_DELIMITERS:
-            records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-            rows: list[list[object]] = list(itertools.islice(records, HEADER_SEARCH_ROWS))
+            rows = csv_head_rows(text, delimiter)
             try:
                 index, match = find_header(location, rows, self.catalog, None, self.path.stem)
             except SourceError:
@@ -1021,7 +1026,9 @@ class CsvReader(FoiaReader):
         counts = re.search(r"Expected Number of Columns: \d+ Found: (\d+)", message)
         if counts:
             return SourceError(where, self._fields_problem(int(counts.group(1))))
-        detail = message.splitlines()[0].removeprefix("Invalid Input Error: ")[:100]
+        too_long = re.search(r"Maximum line size of \d+ bytes exceeded[^\n]*", message)
+        detail = (too_long.group(0) if too_long else
+                  message.splitlines()[0].removeprefix("Invalid Input Error: ")[:100])
         return SourceError(where, f"{detail} (the header has {len(self._plan.match.raw_headers)} "
                            f"fields split by {self.delimiter!r})")
 
