@@ -84,6 +84,16 @@ def test_a_cut_off_last_line_alone_is_quarantined(tmp_path):
     assert_adds_up(report.files[0])
 
 
+def test_a_line_of_spaces_is_a_record_of_one_field(tmp_path):
+    path = tmp_path / f"{NAME}.csv"
+    path.write_text("\n".join([",".join(HEADERS), line(cells("A1")), "   ", line(cells("A2")),
+                               ""]), encoding="utf-8")
+    warehouse, report = load(tmp_path, path)
+    assert loaded_rows(warehouse) == {"A1": 2, "A2": 4}
+    assert quarantined(warehouse) == [(3, f"a record of 1 field where the header has {WIDTH}")]
+    assert_adds_up(report.files[0])
+
+
 def test_a_last_line_cut_inside_a_quoted_value_is_quarantined(tmp_path):
     path = tmp_path / f"{NAME}.csv"
     path.write_text("\n".join([",".join(HEADERS), line(cells("A1")), line(cells("A2"))[:60]]),

@@ -911,10 +911,15 @@ class CsvReader(FoiaReader):
         """Records of another field count than the header's (a line cut short, an unquoted
         delimiter inside a value): not loaded, each quarantined with its record number."""
         width = len(plan.match.raw_headers)
-        return [QuarantinedRow(None, row, None, f"a record of {fields} fields where the header "
-                               f"has {width}" if fields else "the file's last line, cut off "
-                               "inside a quoted value") for row, fields in
-                (self._scan.ragged if self._scan else [])]
+
+        def reason(fields: int | None) -> str:
+            if fields is None:
+                return "the file's last line, cut off inside a quoted value"
+            return (f"a record of {fields} field{'s' if fields > 1 else ''} where the header "
+                    f"has {width}")
+
+        return [QuarantinedRow(None, row, None, reason(fields))
+                for row, fields in (self._scan.ragged if self._scan else [])]
 
     def _lines(self) -> tuple[int, int]:
         """The lines in the file (the last counted whether or not a line end closes it), and
