@@ -513,6 +513,16 @@ def both_counties(con: duckdb.DuckDBPyConnection) -> None:
     assert got == [("SECOND",)], got
 
 
+def ragged_row_quarantined(con: duckdb.DuckDBPyConnection) -> None:
+    """The long record alone is quarantined; the records after it keep their numbers."""
+    got = con.execute(f"SELECT row_number, reason FROM {QUARANTINE} WHERE file_name LIKE "
+                      "'%ragged%'").fetchall()
+    assert got == [(CSV_ROW, "a record of 5025 fields where the header has 25")], got
+    rows = [r for (r,) in con.execute("SELECT source_row FROM foia_arrests WHERE source_file "
+                                      "LIKE '%ragged%' ORDER BY source_row").fetchall()]
+    assert CSV_ROW not in rows and rows[:3] == [2, CSV_ROW + 1, CSV_ROW + 2], rows[:3]
+
+
 # -- where the header is, and what it holds -----------------------------------------------------
 foia(
     Case("foia-xlsx-header-at-row-52-under-notes", "foia",
@@ -540,8 +550,10 @@ foia(
          loaded=(arrests_name("xheadonly"),)),
     Case("foia-csv-ragged-long-row", "foia",
          csv_edit("ragged", lambda rows: [*rows[:CSV_ROW - 1], rows[CSV_ROW - 1] + ["x"] * 5000,
-                                          *rows[CSV_ROW:]]), 1,
-         (arrests_name("ragged", "csv"), f"row {CSV_ROW}", "Expected 25 columns")),
+                                          *rows[CSV_ROW:]]), 0,
+         (arrests_name("ragged", "csv"), "1 quarantined", f"row {CSV_ROW}",
+          "a record of 5025 fields where the header has 25"),
+         loaded=(arrests_name("ragged", "csv"),), check=ragged_row_quarantined),
     Case("foia-xlsx-row-wider-than-header", "foia",
          xlsx_cells("wide", {f"AZ{ROW}": cell(f"AZ{ROW}", "stray")}), 1,
          (arrests_name("wide"), f"sheet '{SHEET}'", f"cell AZ{ROW}", "outside the 25 header")),
@@ -558,8 +570,10 @@ foia(
          raw_bytes(arrests_name("truncated"), half(lambda kit: kit.arrests_xlsx)), 1,
          (arrests_name("truncated"), "not a readable xlsx workbook")),
     Case("foia-truncated-csv", "foia",
-         raw_bytes(arrests_name("truncated", "csv"), half(lambda kit: kit.arrests_csv)), 1,
-         (arrests_name("truncated", "csv"), "row ", "Expected 25 columns")),
+         raw_bytes(arrests_name("truncated", "csv"), half(lambda kit: kit.arrests_csv)), 0,
+         (arrests_name("truncated", "csv"), "1 quarantined", "row ",
+          "the file's last line, cut off inside a quoted value"),
+         loaded=(arrests_name("truncated", "csv"),)),
     Case("foia-empty-xlsx", "foia", raw_bytes(arrests_name("empty"), lambda kit: b""), 1,
          (arrests_name("empty"), "0 bytes")),
     Case("foia-empty-csv", "foia", raw_bytes(arrests_name("empty", "csv"), lambda kit: b""), 1,

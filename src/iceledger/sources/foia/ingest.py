@@ -563,10 +563,13 @@ class _FileRows:
         if failed:
             for rows in sheets:
                 self._quarantine(loader, rows, noted)
-        accounting.rows_read += kept + failed
+        rejected = [row for rows in sheets for row in self.reader.rejected_rows(rows.plan)]
+        if rejected:
+            self._quarantine_rejected(loader, rejected)
+        accounting.rows_read += kept + failed + len(rejected)
         accounting.rows_duplicate += duplicates
         accounting.rows_loaded += kept - duplicates
-        accounting.quarantined_rows += failed
+        accounting.quarantined_rows += failed + len(rejected)
         if blank:
             self.outcome.warnings.append(f"{self.outcome.path.name}: {blank:,} blank rows (no "
                                          "value in any cell) are not records and were not "
@@ -588,6 +591,20 @@ class _FileRows:
             first = loader.execute(f"SELECT sheet, row, cell, reason FROM ({chosen}) LIMIT 1",
                                    quarantined)
             self.outcome.first_quarantined = QuarantinedRow(*first[0]) if first else None
+
+    def _quarantine_rejected(self, loader: Loader, rejected: list[QuarantinedRow]) -> None:
+        """Rows the reader left out as unreadable (a CSV record of another field count than
+        the header's), each with its place and why."""
+        part = pa.table({"sheet": pa.array([r.sheet for r in rejected], pa.string()),
+                         "row": pa.array([r.row_number for r in rejected], pa.int64()),
+                         "cell": pa.array([r.cell for r in rejected], pa.string()),
+                         "reason": pa.array([r.reason for r in rejected], pa.string())})
+        loader.execute(f"INSERT INTO {QUARANTINE} SELECT {literal(self.context.sha256)}, "
+                       f"{literal(self.context.file_name)}, sheet, row, cell, reason FROM part",
+                       part)
+        first = self.outcome.first_quarantined
+        if first is None or rejected[0].row_number < (first.row_number or 0):
+            self.outcome.first_quarantined = rejected[0]
 
     # -- checks and capabilities ------------------------------------------------------------
 

@@ -8,7 +8,6 @@ they lack. Nothing is loaded.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shlex
@@ -22,6 +21,7 @@ from iceledger.sources.foia.layouts import EXTRA_PREFIX, Candidate, Catalog, Hea
 from iceledger.sources.foia.readers import (
     CSV_DELIMITERS,
     XlsxReader,
+    csv_head_rows,
     holds_totals,
     ice_sheet_kind,
 )
@@ -53,10 +53,13 @@ def inspect_file(path: Path, cat: Catalog) -> list[SheetReading]:
         finally:
             reader.close()
     if suffix in (".csv", ".tsv", ".txt"):
+        # The first records, title rows above the header included, split by the delimiter that
+        # splits them widest.
         with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
-            line = handle.readline()
-        cells = max((next(csv.reader([line], delimiter=d), []) for d in CSV_DELIMITERS), key=len)
-        return [_read_sheet(cat, None, [cells], title=path.stem)]
+            text = handle.read(1 << 16)
+        rows = max((csv_head_rows(text, d) for d in CSV_DELIMITERS),
+                   key=lambda rows: max(map(len, rows), default=0))
+        return [_read_sheet(cat, None, rows, title=path.stem)]
     if suffix in (".parquet", ".pq"):
         return [_read_sheet(cat, None, [pq.read_schema(path).names], title=path.stem)]
     raise IceledgerError(f"{path.name}: cannot inspect {suffix or 'extension-less'} files; "

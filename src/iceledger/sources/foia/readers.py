@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 import tempfile
 import zipfile
@@ -44,7 +45,7 @@ from iceledger.errors import Location, SourceError
 from iceledger.sources.foia.layouts import Catalog, HeaderMatch, catalog, hint_level
 from iceledger.sources.stats.cells import column_letters
 from iceledger.sources.xlsx_files import KINDS, NOT_A_CSV_KINDS, errors_as_text, file_kind
-from iceledger.warehouse import ident, literal
+from iceledger.warehouse import QuarantinedRow, ident, literal
 
 CHUNK_BYTES = 32 << 20
 MAX_CHUNK_BYTES = 128 << 20
@@ -57,6 +58,7 @@ MAX_PART_BYTES = 2 << 30  # a workbook part read whole (shared strings, styles, 
 CSV_MAX_LINE_BYTES = 64 << 20
 CSV_SCAN_BYTES = 16 << 20
 CSV_DELIMITERS = (",", "\t", "|", ";")
+UTF8_PROBLEM = "not valid UTF-8 text; save the file as UTF-8 (or with a byte-order mark)"
 ROW = "__row"  # the column of source row numbers in every relation and part a reader hands over
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -176,6 +178,11 @@ class FoiaReader(ABC):
         """Blank rows of the sheet that its relation or work items leave out."""
         return 0
 
+    def rejected_rows(self, plan: SheetPlan) -> list[QuarantinedRow]:
+        """Rows of the sheet that its relation or work items leave out as unreadable, each
+        with its place and why: they go to the quarantine."""
+        return []
+
     def read_error(self, exc: duckdb.Error) -> SourceError:
         """The one line that says where reading the relation failed."""
         return SourceError(Location(self.path.name), f"cannot be read ({exc})")
@@ -227,13 +234,23 @@ def _title(rows: list[list[object]]) -> str:
     return " ".join(str(c) for row in rows for c in row if c not in (None, ""))
 
 
+def csv_head_rows(text: str, delimiter: str) -> list[list[object]]:
+    """The first records of a CSV's text split by the delimiter: where its header is sought."""
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return list(itertools.islice(records, HEADER_SEARCH_ROWS))
+
+
 def find_header(location: Location, rows: list[list[object]], cat: Catalog,
-                sheet_name: str | None = None) -> tuple[int, HeaderMatch]:
+                sheet_name: str | None = None, file_title: str = "") -> tuple[int, HeaderMatch]:
+    """The index of the header among the rows and its match; `file_title` (a CSV's name) is
+    read as a title row above them all."""
     for index, row in enumerate(rows):
-        match = cat.match(row, sheet_name, _title(rows[:index]))
+        match = cat.match(row, sheet_name, " ".join(filter(None, [file_title,
+                                                                  _title(rows[:index])])))
         if match is not None:
             return index, match
-    raise no_header_error(location, rows, cat, sheet_name, _title(rows[:1]))
+    raise no_header_error(location, rows, cat, sheet_name,
+                          " ".join(filter(None, [file_title, _title(rows[:1])])))
 
 
 def holds_totals(cat: Catalog, rows: list[list[object]]) -> bool:
@@ -750,6 +767,21 @@ def _require_empty_outside(table: pa.Table, headed: list[str], location: Locatio
 # CSV
 
 
+@dataclass(frozen=True)
+class _RecordScan:
+    """A CSV's records below its header, read one by one with Python's csv module (which keeps
+    a quoted line end inside its value): what DuckDB's `read_csv` leaves out, and where."""
+
+    records: int  # records with as many fields as the header: those `read_csv` reads
+    # Per run of lines `read_csv` leaves out among the records (empty lines, and records of
+    # another field count): (records before it, lines left out so far).
+    steps: list[tuple[int, int]]
+    blank: int  # empty lines
+    # (row, fields) of each record whose field count is not the header's; no fields for a last
+    # line cut off inside a quoted value
+    ragged: list[tuple[int, int | None]]
+
+
 class CsvReader(FoiaReader):
     serial = True  # DuckDB numbers a CSV's records only on one thread (WITH ORDINALITY)
 
@@ -766,13 +798,10 @@ class CsvReader(FoiaReader):
             sample = handle.read(1 << 16)
         self.encoding = self._encoding(sample)
         text = codecs.decode(sample, self.encoding, errors="replace").lstrip("\ufeff")
-        self.header_line = text.splitlines()[0] if text else ""
         self._lone_returns = re.search(rb"\r(?!\n)", sample.rstrip(b"\r")) is not None
-        self.delimiter, self.match = self._header()
+        self.delimiter, self._plan = self._header(text)
         self._transcoded: Path | None = None
-        # Empty lines among the records, once looked for (see `numbered`).
-        self._empty_lines: list[tuple[int, int]] | None = None
-        self._blank_count = 0
+        self._scan: _RecordScan | None = None  # once the records are counted (see `numbered`)
 
     def _encoding(self, sample: bytes) -> str:
         for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -793,20 +822,25 @@ class CsvReader(FoiaReader):
                 return "cp1252"
         return "utf-8"
 
-    def _header(self) -> tuple[str, HeaderMatch]:
-        tried = []
-        for delimiter in CSV_DELIMITERS:
-            cells = next(csv.reader([self.header_line], delimiter=delimiter), [])
-            tried.append(cells)
-            match = self.catalog.match(cells, None, self.path.stem)
-            if match is not None:
-                return delimiter, match
+    def _header(self, text: str) -> tuple[str, SheetPlan]:
+        """The delimiter, and the header found among the first records split by it: an ICE
+        sheet saved as CSV keeps the title rows above its header (padded with delimiters to the
+        sheet's width, or not)."""
+        tried: list[list[object]] = []
         location = Location(self.path.name, row=1)
+        for delimiter in CSV_DELIMITERS:
+            rows = csv_head_rows(text, delimiter)
+            try:
+                index, match = find_header(location, rows, self.catalog, None, self.path.stem)
+            except SourceError:
+                tried.extend(rows)
+                continue
+            return delimiter, SheetPlan(None, 0, index + 1, match, _title(rows[:index]))
         error = no_header_error(location, tried, self.catalog, None, self.path.stem)
         raise SourceError(location, f"{error.problem}; tried the delimiters comma, tab, | and ;")
 
     def plans(self) -> list[SheetPlan]:
-        return [SheetPlan(None, 0, 1, self.match, "")]
+        return [self._plan]
 
     def columns(self, plan: SheetPlan) -> list[RawColumn]:
         names = unique_names(list(plan.match.canonical))
@@ -816,49 +850,80 @@ class CsvReader(FoiaReader):
     def relation(self, plan: SheetPlan) -> str:
         """`read_csv`, every field as text (empty -> NULL), with the record number of each row.
         DuckDB numbers the records as it reads them (WITH ORDINALITY, which reads the file on
-        one thread: DuckDB cannot number a CSV's records in parallel); it skips empty lines,
-        which the record numbers still count, so once a file is known to hold some among its
-        records (`numbered`), the numbers step over them."""
+        one thread: DuckDB cannot number a CSV's records in parallel); it skips the title rows
+        above the header, empty lines and records whose field count is not the header's, which
+        the record numbers still count, so once a file is known to hold some of the last two
+        among its records (`numbered`), the numbers step over them."""
+        read = f"(SELECT * FROM {self._read_csv(plan, lenient=True)} WITH ORDINALITY) AS records"
+        steps = self._scan.steps if self._scan else []
+        if not steps:
+            return f"(SELECT *, ordinality + {plan.header_row} AS {ROW} FROM {read})"
+        # A record's number moves by the lines left out before it: the count of the last run.
+        values = ", ".join(f"({before}, {lines})" for before, lines in steps)
+        return (f"(SELECT records.*, ordinality + {plan.header_row} + coalesce(left_out.lines, "
+                f"0) AS {ROW} FROM {read} ASOF LEFT JOIN (VALUES {values}) AS "
+                "left_out(before, lines) ON records.ordinality > left_out.before "
+                "ORDER BY ordinality)")
+
+    def _read_csv(self, plan: SheetPlan, lenient: bool) -> str:
+        """The `read_csv` call; `lenient`: records of another field count than the header's
+        are left out (as are, alas, other records DuckDB cannot read: `numbered` finds them)."""
         if self._lone_returns or self.encoding == "cp1252":
             self._transcoded = self._transcoded or self._copy_for_duckdb()
         path = self._transcoded or self.path
         columns = ", ".join(f"{literal(c.source)}: 'VARCHAR'" for c in self.columns(plan))
-        read = (f"read_csv({literal(str(path))}, auto_detect = false, header = true, "
-                f"delim = {literal(self.delimiter)}, quote = '\"', escape = '\"', "
-                f"columns = {{{columns}}}, encoding = "
+        return (f"read_csv({literal(str(path))}, auto_detect = false, header = true, "
+                f"skip = {plan.header_row - 1}, delim = {literal(self.delimiter)}, "
+                f"quote = '\"', escape = '\"', columns = {{{columns}}}, encoding = "
                 f"{literal('utf-16' if self.encoding == 'utf-16' else 'utf-8')}, "
                 f"max_line_size = {CSV_MAX_LINE_BYTES}, buffer_size = {CSV_MAX_LINE_BYTES}, "
-                "strict_mode = true)")
-        read = f"(SELECT * FROM {read} WITH ORDINALITY) AS records"
-        if not self._empty_lines:
-            return f"(SELECT *, ordinality + 1 AS {ROW} FROM {read})"
-        # Per run of empty lines among the records: (records before it, empty lines so far);
-        # a record's number moves by the count of the last run before it.
-        steps = ", ".join(f"({before}, {lines})" for before, lines in self._empty_lines)
-        return (f"(SELECT records.*, ordinality + 1 + coalesce(blank.lines, 0) AS {ROW} "
-                f"FROM {read} ASOF LEFT JOIN (VALUES {steps}) AS blank(before, lines) "
-                "ON records.ordinality > blank.before ORDER BY ordinality)")
+                f"strict_mode = true, ignore_errors = {str(lenient).lower()})")
 
     def numbered(self, plan: SheetPlan, records: int) -> bool:
         """Whether the relation numbered the `records` it read right. It did unless the file
-        holds empty lines among its records, which only a file whose line ends outnumber its
-        records can (they may also be line ends inside quoted values): then the file is read
-        record by record to place them, and the next relation steps over them."""
-        if self._empty_lines is not None:
+        holds empty lines or records of another field count than the header's among its
+        records, which only a file whose lines outnumber its records can (they may also be line
+        ends inside quoted values): then the file is read record by record to place them, and
+        the next relation steps over them. The two readers must agree on the records: if they
+        do not, the file is not loaded rather than misnumbered."""
+        if self._scan is not None:
             return True
-        ends, trailing = self._line_ends()
-        if (ends - trailing) - records in (0, 1) and self.encoding != "utf-16":
-            self._empty_lines, self._blank_count = [], trailing
+        lines, trailing = self._lines()
+        if lines - trailing - plan.header_row == records and self.encoding != "utf-16":
+            self._scan = _RecordScan(records, [], trailing, [])
             return True
-        self._empty_lines, self._blank_count = self._placed_empty_lines()
-        return not self._empty_lines
+        scan = self._scan_records(plan)
+        if scan.records != records:
+            raise self._disagreement(plan, records, scan)
+        counted = [(row, fields) for row, fields in scan.ragged if fields]
+        if counted and not scan.records:
+            row, fields = counted[0]
+            raise SourceError(Location(self.path.name, row=row), self._fields_problem(
+                fields, "every record has a field count other than the header's: "))
+        self._scan = scan
+        return not scan.steps
 
     def unread_blank_rows(self, plan: SheetPlan) -> int:
         """Empty lines: DuckDB skips them, but each is a blank row (numbered and counted)."""
-        return self._blank_count
+        return self._scan.blank if self._scan else 0
 
-    def _line_ends(self) -> tuple[int, int]:
-        """The line ends in the file, and the empty lines at its end."""
+    def rejected_rows(self, plan: SheetPlan) -> list[QuarantinedRow]:
+        """Records of another field count than the header's (a line cut short, an unquoted
+        delimiter inside a value): not loaded, each quarantined with its record number."""
+        width = len(plan.match.raw_headers)
+
+        def reason(fields: int | None) -> str:
+            if fields is None:
+                return "the file's last line, cut off inside a quoted value"
+            return (f"a record of {fields} field{'s' if fields > 1 else ''} where the header "
+                    f"has {width}")
+
+        return [QuarantinedRow(None, row, None, reason(fields))
+                for row, fields in (self._scan.ragged if self._scan else [])]
+
+    def _lines(self) -> tuple[int, int]:
+        """The lines in the file (the last counted whether or not a line end closes it), and
+        the empty lines at its end."""
         ends, tail = 0, b""
         block = bytearray(CSV_SCAN_BYTES)  # read into, again and again: no block allocated
         with open(self.path, "rb", buffering=0) as handle:
@@ -867,28 +932,72 @@ class CsvReader(FoiaReader):
                 ends += read.count(b"\n")
                 tail = (tail + read[-4096:])[-4096:]
         trailing = tail[len(tail.rstrip(b"\r\n")):].replace(b"\r\n", b"\n").count(b"\n")
-        return ends, max(trailing - 1, 0)
+        return ends + (0 if tail.endswith(b"\n") else 1), max(trailing - 1, 0)
 
-    def _placed_empty_lines(self) -> tuple[list[tuple[int, int]], int]:
-        """Every empty line among the records, read record by record (Python's csv module,
-        which keeps quoted line ends inside their value), as relation() takes them, and the
-        count of all empty lines."""
+    def _scan_records(self, plan: SheetPlan) -> _RecordScan:
+        """The records below the header read one by one (see _RecordScan). A quoted value that
+        never closes is an error, as DuckDB's is, when it holds line ends: it may hold records
+        too. Within the file's last line it is that line cut off, a record like any other cut
+        short."""
+        width = len(plan.match.raw_headers)
         steps: list[tuple[int, int]] = []
-        records = count = 0
+        ragged: list[tuple[int, int | None]] = []
+        records = left_out = blank = number = 0
+
+        def leave_out(fields: int | None) -> None:
+            nonlocal left_out, blank
+            left_out += 1
+            if fields:
+                ragged.append((number, fields))
+            elif fields is None:
+                ragged.append((number + 1, None))
+            else:
+                blank += 1
+            if steps and steps[-1][0] == records:
+                steps[-1] = (records, left_out)
+            else:
+                steps.append((records, left_out))
+
+        # Process-wide, but only ever raised: a field DuckDB reads, Python's csv module must.
+        csv.field_size_limit(max(csv.field_size_limit(), CSV_MAX_LINE_BYTES))
         with open(self.path, newline="", encoding=self.encoding) as text:
-            for number, record in enumerate(csv.reader(text, delimiter=self.delimiter)):
-                if number == 0:
-                    continue
-                if record:
-                    records += 1
-                    continue
-                count += 1
-                if steps and steps[-1][0] == records:
-                    steps[-1] = (records, count)
-                else:
-                    steps.append((records, count))
-        # Empty lines after the last record move no record's number.
-        return [s for s in steps if s[0] < records], count
+            reader = csv.reader(text, delimiter=self.delimiter, strict=True)
+            lines = 0  # the lines read up to the end of the last record
+            try:
+                for number, record in enumerate(reader, start=1):
+                    lines = reader.line_num
+                    if number <= plan.header_row:
+                        continue
+                    if len(record) == width:
+                        records += 1
+                    else:
+                        leave_out(len(record))
+            except UnicodeDecodeError:
+                raise SourceError(self._first_bad_utf8(), UTF8_PROBLEM) from None
+            except csv.Error as exc:
+                where = Location(self.path.name, row=number + 1)
+                if "unexpected end of data" not in str(exc):
+                    raise SourceError(where, "a quoted value with more text after its closing "
+                                      f"quote ({exc})") from None
+                if reader.line_num > lines + 1 or number < plan.header_row:
+                    raise SourceError(where, self._never_closes()) from None
+                leave_out(None)
+        # Lines left out after the last record move no record's number.
+        return _RecordScan(records, [s for s in steps if s[0] < records], blank, ragged)
+
+    def _disagreement(self, plan: SheetPlan, records: int, scan: _RecordScan) -> SourceError:
+        """The error for a file DuckDB reads otherwise than Python's csv module: DuckDB's own,
+        when it fails on something other than a field count, else the counts."""
+        try:
+            with duckdb.connect() as con:
+                con.execute(f"SELECT count(*) FROM {self._read_csv(plan, lenient=False)}")
+        except duckdb.Error as exc:
+            if "Expected Number of Columns" not in str(exc):
+                return self.read_error(exc)
+        return SourceError(self._file, f"DuckDB reads {records:,} records of "
+                           f"{len(plan.match.raw_headers)} fields where Python's csv module "
+                           f"reads {scan.records:,} (and {len(scan.ragged):,} of another field "
+                           "count); not loaded, rather than numbered wrong")
 
     def _copy_for_duckdb(self) -> Path:
         """The file as UTF-8 in a temporary file, for what DuckDB cannot read: Windows-1252,
@@ -914,21 +1023,29 @@ class CsvReader(FoiaReader):
         """Name the line where the CSV stops being readable, as DuckDB reports it."""
         message = str(exc)
         if "unicode" in message.lower() or "not utf-8" in message.lower():
-            return SourceError(self._first_bad_utf8(), "not valid UTF-8 text; save the file as "
-                               "UTF-8 (or with a byte-order mark)")
+            return SourceError(self._first_bad_utf8(), UTF8_PROBLEM)
         line = re.search(r"CSV Error on Line: (\d+)", message)
         where = Location(self.path.name, row=int(line.group(1)) if line else None)
-        fields = len(self.match.raw_headers)
         if "unterminated quote" in message:
-            return SourceError(where, f"Expected {fields} columns, got a quoted value that "
-                               "never closes (the file ends inside it: truncated, or a stray "
-                               "quote)")
-        counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
-        detail = (f"Expected {counts.group(1)} columns, got {counts.group(2)}" if counts
-                  else message.splitlines()[0].removeprefix("Invalid Input Error: ")[:100])
-        return SourceError(where, f"{detail} (the header has {fields} fields split by "
-                           f"{self.delimiter!r}: a wrong delimiter or an unquoted delimiter "
-                           "inside a value)")
+            return SourceError(where, self._never_closes())
+        counts = re.search(r"Expected Number of Columns: \d+ Found: (\d+)", message)
+        if counts:
+            return SourceError(where, self._fields_problem(int(counts.group(1))))
+        too_long = re.search(r"Maximum line size of \d+ bytes exceeded[^\n]*", message)
+        detail = (too_long.group(0) if too_long else
+                  message.splitlines()[0].removeprefix("Invalid Input Error: ")[:100])
+        return SourceError(where, f"{detail} (the header has {len(self._plan.match.raw_headers)} "
+                           f"fields split by {self.delimiter!r})")
+
+    def _never_closes(self) -> str:
+        return (f"Expected {len(self._plan.match.raw_headers)} columns, got a quoted value that "
+                "never closes (the file ends inside it: truncated, or a stray quote)")
+
+    def _fields_problem(self, fields: int, why: str = "") -> str:
+        width = len(self._plan.match.raw_headers)
+        return (f"Expected {width} columns, got {fields} ({why}the header has {width} fields "
+                f"split by {self.delimiter!r}: a wrong delimiter or an unquoted delimiter "
+                "inside a value)")
 
     def _first_bad_utf8(self) -> Location:
         with open(self.path, "rb") as handle:
