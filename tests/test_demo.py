@@ -7,11 +7,13 @@ import ibis
 import pytest
 from markupsafe import escape
 
-from iceledger.demo import TARGET_DATE, _number, _share, headlines, run_demo
+from iceledger.demo import DEMO_RELEASES, TARGET_DATE, _number, _share, headlines, run_demo
 from iceledger.metrics.registry import REGISTRY, MetricParams, compute
 from iceledger.report.build import NO_DATA, NOT_MEASURABLE, WITHHELD
+from iceledger.serving.charts import hidden_rows
 from iceledger.serving.disclosure import SUPPRESSION_COLUMN
 from iceledger.serving.service import WarehouseService
+from iceledger.synth.releases import load_catalogue
 from iceledger.synth.world import DATASETS
 from iceledger.warehouse import Warehouse
 
@@ -128,3 +130,25 @@ def test_the_demo_report_has_no_empty_view_and_none_mostly_hidden(full_demo):
         if hidden * 2 > shown.num_rows:
             mostly.append((view.metric.name, view.shown.name, hidden, shown.num_rows))
     assert mostly == []
+
+
+def test_the_demo_hides_no_day_of_a_national_daily_series(full_demo):
+    # At the default scale every day of every national daily series reaches k, the quietest
+    # included (Sundays before the 2025 surge); and book-ins and the detained population count in
+    # full from the release's first day: the stints held over from before it do not open the
+    # release's days early with only the book-ins of those still held.
+    service = WarehouseService(full_demo.warehouse, public=True, k=10, max_rows=200_000)
+    hidden, first_day = {}, {}
+    for metric in REGISTRY.values():
+        if metric.disclosure.withheld or not service.servable(metric):
+            continue
+        result = service.compute(service.request(metric.name))
+        if result.time_column == "date" and SUPPRESSION_COLUMN in result.table.column_names:
+            hidden[metric.name] = hidden_rows(result.table)
+            first_day[metric.name] = str(min(result.table.column("date").to_pylist()))
+    records = ("arrests_per_day", "book_ins_per_day", "removals_per_day", "detainers_per_day",
+               "encounters_per_day", "detained_population_daily")
+    (release,) = DEMO_RELEASES
+    start = str(load_catalogue().releases[release].coverage_start)
+    assert {name: first_day.get(name) for name in records} == dict.fromkeys(records, start)
+    assert {name: rows for name, rows in hidden.items() if rows} == {}

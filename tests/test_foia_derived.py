@@ -582,11 +582,28 @@ def test_follow_ups_are_rewritten_as_the_arrests_change_and_null_without_them():
 
 def test_release_coverage_runs_from_the_earliest_event_to_the_release_date():
     con = warehouse(arrests=[arrest("p1", datetime(2023, 10, 2, 7))],
-                    stints=[stint("p1", datetime(2023, 9, 1), book_in=datetime(2023, 9, 30, 23))],
-                    removals=[{"person_id": "p1", "departed_date": date(2024, 1, 1)}])
+                    stints=[stint("p1", datetime(2023, 10, 2, 9))],
+                    removals=[{"person_id": "p1", "departed_date": date(2024, 1, 1)}],
+                    detainers=[{"person_id": "p1", "detainer_prepare_date": datetime(2023, 9, 30)}])
     rebuild_derived(con)
     assert con.execute("SELECT * FROM foia_releases").fetchall() == [
         (RELEASE, date(2023, 9, 30), date(2026, 3, 11))]
+
+
+def test_stints_held_over_from_before_the_coverage_do_not_move_its_start():
+    # A stint table holds everyone still detained when the coverage starts, booked in before it;
+    # their book-ins are not the release's first events (the days before hold only theirs).
+    held_over = stint("p0", datetime(2023, 4, 2, 9), book_in=datetime(2023, 8, 30, 9))
+    con = warehouse(arrests=[arrest("p1", datetime(2023, 10, 2, 7))],
+                    stints=[held_over, stint("p1", datetime(2023, 10, 2, 9))])
+    rebuild_derived(con)
+    assert con.execute("SELECT coverage_start FROM foia_releases").fetchall() == [
+        (date(2023, 10, 2),)]
+    # A release of stints alone has nothing else to date it by: its earliest book-in.
+    con = warehouse(stints=[held_over, stint("p1", datetime(2023, 10, 2, 9))])
+    rebuild_derived(con)
+    assert con.execute("SELECT coverage_start FROM foia_releases").fetchall() == [
+        (date(2023, 8, 30),)]
 
 
 def test_missing_tables_are_skipped_and_said_so():

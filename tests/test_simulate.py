@@ -31,7 +31,7 @@ from iceledger.simulate.estimate import (
     life_table,
     mean_stay,
 )
-from iceledger.simulate.solve import Scenario, simulate, steady_state
+from iceledger.simulate.solve import Scenario, _start_weights, simulate, steady_state
 from iceledger.simulate.strategies import (
     USER_TEMPLATE,
     observed,
@@ -509,3 +509,12 @@ def test_the_documented_template_runs(known_estimates, tmp_path):
     assert scenario.name == "bond" and scenario.arrests_by_class[0].sum() == pytest.approx(1500)
     methodology = (Path(__file__).resolve().parents[1] / "docs" / "methodology.md").read_text()
     assert USER_TEMPLATE in methodology
+
+
+def test_people_held_longer_than_a_replicate_reaches_go_on_from_its_oldest_age():
+    # Replicate 1's redraw kept no stay past 1 midnight: its survival is 0 from age 2, where
+    # two people are already held. They go on as if held 1 midnight, not as infinite weights.
+    held = np.array([[[1.0, 0.5, 0.25]], [[1.0, 0.5, 0.0]]])
+    start_held = np.array([[4.0, 1.0, 2.0]])
+    weights = _start_weights(start_held, held)
+    assert weights.tolist() == [[[4.0, 2.0, 8.0]], [[4.0, 6.0, 0.0]]]

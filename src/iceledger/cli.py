@@ -778,7 +778,7 @@ def demo_command(
         "iceledger-demo"
     ),
     scale: Annotated[int | None, typer.Option(
-        "--scale", help="Arrest rows in the synthetic release (default 30,000: enough that "
+        "--scale", help="Arrest rows in the synthetic release (default 60,000: enough that "
         "daily national figures are not suppressed).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same numbers.")] = 2025,
     serve: Annotated[bool, typer.Option("--serve", help="Then open the dashboard.")] = False,

@@ -421,6 +421,8 @@ def estimate(
         notes.append("no arrests followed 10 days in class(es) "
                      + ", ".join("/".join(classes[i]) for i in np.flatnonzero(unfollowed))
                      + ": their book-in probability is taken as 0")
+    # A redraw with no followed arrest of a class says nothing of it: it keeps the observed share.
+    book_in = np.where(np.isnan(book_in) & ~no_arrest, book_in[:1], book_in)
 
     weekly, recent = _arrest_series(arrests, class_at, office_at, start)
     held_at_start = np.zeros((len(offices), n_classes, MAX_AGE))

@@ -43,6 +43,9 @@ from iceledger.simulate.estimate import (
 INTERVAL = (5.0, 95.0)  # a 90% interval
 DEFAULT_RUNS = 1000
 CAPACITY_POLICIES = ("overrun", "turn-away")
+# A survival below this is taken as none: dividing by it would give weights whose sums by FFT
+# swamp every other term's precision.
+SURVIVAL_FLOOR = 1e-9
 REMOVED = OUTCOMES.index("removed")
 RELEASED = OUTCOMES.index("released")
 
@@ -250,8 +253,7 @@ def simulate(scenario: Scenario, runs: int = DEFAULT_RUNS, seed: int = 0,
     # People held at the start: those held k midnights are held at k + t with S(k + t) / S(k).
     start_held = e.held_at_start.sum(axis=0)  # (C, A)
     oldest = int(np.flatnonzero(start_held.any(axis=0)).max(initial=0)) + 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.nan_to_num(start_held[None, :, :oldest] / held[..., :oldest])  # (U, C, K)
+    weight = _start_weights(start_held[:, :oldest], held[..., :oldest])  # (U, C, K)
     initial = _correlate(weight, held[..., :oldest + days], days)  # (U, C, T)
     initial_out = _correlate(weight[:, :, None], out[..., :oldest + days], days)  # (U, C, 2, T)
     office_share_start = _shares(e.held_at_start.sum(axis=-1).T).T  # (F, C), over offices
@@ -334,6 +336,23 @@ def _within_beds(wanted: np.ndarray, held: np.ndarray, initial: np.ndarray,
         future[:, t + 1:] += np.einsum("bc,bct->bt", admitted[:, t],
                                        survival_after[:, :, :days - t - 1])
     return admitted
+
+
+def _start_weights(start_held: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """start_held[c, k] / held[u, c, k]: people held k midnights at the start, over the share of
+    stays still held then, so that weight x held[k + t] is how many of them are held t days on.
+
+    A replicate whose redraw kept no stay as long as someone already held has no survival at that
+    age (a division by zero); those people go on as if held the longest time the replicate's
+    curve still reaches, rather than as an infinite weight that would overflow every day's sum.
+    """
+    reached = held > SURVIVAL_FLOOR
+    ages = np.arange(held.shape[-1])
+    last = np.maximum.accumulate(np.where(reached, ages, 0), axis=-1)
+    moved = np.zeros(held.shape)
+    replicate, kind, _ = np.indices(held.shape)
+    np.add.at(moved, (replicate, kind, last), np.broadcast_to(start_held, held.shape))
+    return np.divide(moved, held, out=np.zeros(held.shape), where=reached)
 
 
 def _correlate(weight: np.ndarray, curve: np.ndarray, days: int) -> np.ndarray:

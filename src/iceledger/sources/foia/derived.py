@@ -292,17 +292,25 @@ def _flag_placeholder_check(con: duckdb.DuckDBPyConnection, table: str, column: 
 
 
 def _build_releases(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
+    # coverage_start is the earliest event of the release's event datasets. Its stints are not
+    # evidence of it: a stint table holds the placements still going on at the coverage start,
+    # booked in before it, beside those begun after, and the book-ins before the start are only
+    # those of people still held then (the days they date are missing book-ins, not quiet ones).
+    # A release of stints alone has nothing else to date it by.
     # coverage_end is the release date (the contract's 'YYYY-MM-DD' release name); a release
     # named otherwise falls back to its latest event date so open stays still have an end.
     events = " UNION ALL ".join(
-        f'SELECT release, CAST("{column}" AS DATE) AS event_date FROM {table}'
+        f'SELECT release, CAST("{column}" AS DATE) AS event_date, '
+        f"{str(table != FOIA_STINTS).lower()} AS dates_coverage FROM {table}"
         for table, column in EVENT_DATE_COLUMNS.items()
         if table in present
-    ) or "SELECT NULL::VARCHAR AS release, NULL::DATE AS event_date WHERE false"
+    ) or ("SELECT NULL::VARCHAR AS release, NULL::DATE AS event_date, "
+          "true AS dates_coverage WHERE false")
     con.execute(f"""
         CREATE OR REPLACE TABLE {FOIA_RELEASES} AS
         SELECT release,
-               min(event_date) AS coverage_start,
+               coalesce(min(event_date) FILTER (WHERE dates_coverage),
+                        min(event_date)) AS coverage_start,
                coalesce(TRY_CAST(release AS DATE), max(event_date)) AS coverage_end
         FROM ({events})
         WHERE release IS NOT NULL
