@@ -29,7 +29,6 @@ from ibis.common.exceptions import TableNotFound
 from iceledger.metrics.backends import memtable, remembered
 from iceledger.metrics.registry import (
     RECORD_DIMENSIONS,
-    unheld_text,
     REGISTRY,
     Metric,
     MetricParams,
@@ -38,6 +37,8 @@ from iceledger.metrics.registry import (
     View,
     install_measurability_check,
     register,
+    table_columns,
+    unheld_text,
 )
 from iceledger.metrics.volume import (
     Windows,
@@ -131,23 +132,16 @@ def unheld_columns(metric: Metric, backend: ibis.BaseBackend, params: MetricPara
     office), each with where it is missing; judged on the tables' columns, however few their
     rows. (Any other column an expression asks for and the records lack is refused as the
     metric is built: registry.compute.)"""
-    held: dict[str, set[str]] = {}
-    for name in metric.tables:
-        if name in catalogue():
-            try:
-                held[name] = set(backend.table(name).columns)
-            except TableNotFound:
-                return {}  # the metric says which table is missing when it reads it
-    if not held:
-        return {}
-    unheld: dict[str, str] = {}
+    grouped = [d for d in dict.fromkeys([*metric.disclosure.keys, *params.by, *params.filters])
+               if d in RECORD_DIMENSIONS]
+    tables = [name for name in metric.tables if name in catalogue()]
+    held = table_columns(backend, tables) if grouped else {}
+    if not held or len(held) < len(tables):
+        return {}  # the metric says which table is missing when it reads it
     every = set().union(*held.values())
     records = [name for name in held if name in KEY_DATES] or list(held)
-    grouped = dict.fromkeys([*metric.disclosure.keys, *params.by, *params.filters])
-    for dimension in grouped:
-        if dimension in RECORD_DIMENSIONS and dimension not in every:
-            unheld[f"the rows are counted by {dimension}"] = unheld_text(records, dimension)
-    return unheld
+    return {f"the rows are counted by {dimension}": unheld_text(records, dimension)
+            for dimension in grouped if dimension not in every}
 
 
 def gaps(backend: ibis.BaseBackend, table_name: str, needs: Iterable[Need],

@@ -35,6 +35,7 @@ from iceledger.metrics.registry import (
     Need,
     NotServable,
     View,
+    no_table,
     register,
 )
 from iceledger.metrics.volume import (
@@ -113,10 +114,7 @@ def source_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
     try:
         return backend.table(name)
     except TableNotFound:
-        raise IceledgerError(
-            f"the warehouse has no table {name!r}; ingest the FOIA release or workbooks it comes "
-            "from first (`iceledger ingest ...`)"
-        ) from None
+        raise IceledgerError(no_table(name)) from None
 
 
 def require_derived(table: ir.Table, name: str, columns: tuple[str, ...]) -> None:

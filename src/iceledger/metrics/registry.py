@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -338,8 +338,7 @@ def compute(name: str, backend: ibis.BaseBackend, params: MetricParams | None = 
     try:
         result = metric.build(backend, params).to_pyarrow()
     except TableNotFound as exc:
-        raise NotServable(f"the warehouse has no table {exc.args[0]!r}; ingest the FOIA release "
-                          "or workbooks it comes from first (`iceledger ingest ...`)") from None
+        raise NotServable(no_table(exc.args[0])) from None
     except (IbisTypeError, AttributeError) as exc:
         unheld = _tables_without(metric, backend, exc)
         if not unheld:
@@ -359,6 +358,23 @@ _NO_SUCH_COLUMN = re.compile(r"^Column '(\w+)' is not found in table|^'Table' ob
                              r"attribute '(\w+)'$")
 
 
+def no_table(name: str) -> str:
+    """Why a metric reading table `name` cannot be computed on a warehouse without it."""
+    return (f"the warehouse has no table {name!r}; ingest the FOIA release or workbooks it comes "
+            "from first (`iceledger ingest ...`)")
+
+
+def table_columns(backend: ibis.BaseBackend, names: Iterable[str]) -> dict[str, set[str]]:
+    """The columns of each of the named tables the warehouse has."""
+    held = {}
+    for name in names:
+        try:
+            held[name] = set(backend.table(name).columns)
+        except TableNotFound:
+            continue
+    return held
+
+
 def unheld_text(tables: list[str], column: str) -> str:
     """Why records cannot be read by a column: "<table> has no <column> column ..."."""
     return (f"{' and '.join(tables)} {'have' if len(tables) > 1 else 'has'} no {column} column "
@@ -374,13 +390,8 @@ def _tables_without(metric: Metric, backend: ibis.BaseBackend, exc: Exception) -
     if found is None:
         return ()
     column = found.group(1) or found.group(2)
-    lacking = []
-    for name in (t for t in metric.tables if t in key_dates()):
-        try:
-            if column not in backend.table(name).columns:
-                lacking.append(name)
-        except TableNotFound:
-            continue
+    records = table_columns(backend, (t for t in metric.tables if t in key_dates()))
+    lacking = [name for name, columns in records.items() if column not in columns]
     return (column, *lacking) if lacking else ()
 
 
