@@ -502,15 +502,17 @@ def test_repeat_arrests_within_24_hours_at_a_few_percent(world):
 
 def test_open_stays_at_the_release_date_have_no_book_out(world):
     con, _ = world
-    for release, cut in (("2026_03", "2026-03-11"), ("2025_07", "2025-07-28")):
+    # A release holds the events of its release date too (the last day it covers), none after.
+    for release, through in (("2026_03", "2026-03-11"), ("2025_07", "2025-07-28")):
+        after = datetime.fromisoformat(through) + timedelta(days=1)
         open_rows, bad = con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE "Stay Release Reason" IS NOT NULL
-                                              OR "Stay Book In Date Time" >= ?::DATE)
-            FROM stints_{release} WHERE "Stay Book Out Date Time" IS NULL""", [cut]).fetchone()
+                                              OR "Stay Book In Date Time" >= ?)
+            FROM stints_{release} WHERE "Stay Book Out Date Time" IS NULL""", [after]).fetchone()
         assert open_rows > 0 and bad == 0
         latest = con.execute(f'SELECT max("Stay Book Out Date Time") FROM stints_{release}'
                              ).fetchone()[0]
-        assert latest < datetime.fromisoformat(cut)
+        assert datetime.fromisoformat(through) <= latest < after
 
 
 def test_identifiers_link_within_a_release_never_across(world):

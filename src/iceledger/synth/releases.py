@@ -22,7 +22,7 @@ import tomllib
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -95,9 +95,15 @@ class Release:
         return (f"SYNTHETIC_{self.request}_{label}_{self.span}_"
                 f"{self.release_date:%Y%m%d}.{fmt}")
 
+    @property
+    def events_end(self) -> date:
+        """The day after the last day whose events the release holds: its release date is the
+        last day it covers (the warehouse's coverage end), so it holds that day's events too."""
+        return self.release_date + timedelta(days=1)
+
     def snapshot(self, seed: int) -> Snapshot:
         start = day_number(self.coverage_start) * DAY
-        return Snapshot(start, day_number(self.release_date) * DAY,
+        return Snapshot(start, day_number(self.events_end) * DAY,
                         zlib.crc32(f"{seed}:{self.name}".encode()))
 
 
@@ -331,7 +337,7 @@ def write_synthetic_releases(
 
     model = load_model()
     latest = max(chosen, key=lambda r: r.release_date)
-    plan = Plan.make(model, seed, scale, latest.coverage_start, latest.release_date,
+    plan = Plan.make(model, seed, scale, latest.coverage_start, latest.events_end,
                      world_start=min(r.coverage_start for r in chosen))
     notice = SYNTHETIC_NOTICE.format(seed=seed)
     outputs: list[tuple[SyntheticFile, object, Release, Layout]] = []
