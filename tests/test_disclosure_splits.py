@@ -292,6 +292,67 @@ def test_a_month_hidden_as_a_complement_keeps_its_days_from_giving_it_back():
     assert _attack(truth, [*published, (kept.table, ("date",))]) == []
 
 
+def _sibling(months: pa.Table, column: str, values: list[int], secret=()) -> pa.Table:
+    """A monthly table of the same people as `months` with a class count of its own."""
+    table = months.append_column(column, pa.array(values, pa.int64()))
+    return disclosure.suppress(table, "people", ["month"], k=K, people=[column],
+                               secret=secret).table.select(["month", "people", "suppressed"])
+
+
+def test_two_tables_of_the_same_months_hide_the_same_complement():
+    # February counts 4. Planned alone, the table of outcomes hides March too (1 removed there:
+    # its own small count), which keeps February from the period's total; the table of
+    # convictions hides June (the smallest month). Read together, each publishes the month the
+    # other hid beside February: every month but February is published, and the period's total
+    # gives it back. A plan of the month totals alone hides February and June; with those as
+    # secrets, both tables hide June, and nothing comes back.
+    months = [date(2025, m, 1) for m in range(1, 7)]
+    people = [30, 4, 25, 40, 12, 11]
+    truth = pa.table({"month": months, "people": people})
+    period = pa.table({"people": [sum(people)]})
+    outcomes = [10, 1, 3, 20, 0, 0]
+    convicted = [15, 2, 12, 30, 10, 10]
+    alone = [_sibling(truth, "removed", outcomes), _sibling(truth, "convicted", convicted)]
+    assert [_hidden_months(t) for t in alone] == [[months[1], months[2]],
+                                                  [months[1], months[5]]]
+    published = [(t, ("month",)) for t in alone] + [(period, ())]
+    assert {r.value for r in _attack(truth, published)} == {4}
+    shared = disclosure.shared_total_secrets(truth, "people", ["month"], K)
+    assert shared == [(("month",), (months[1],)), (("month",), (months[5],))]
+    joint = [_sibling(truth, "removed", outcomes, shared),
+             _sibling(truth, "convicted", convicted, shared)]
+    assert all(months[5] in _hidden_months(t) for t in joint)
+    assert _attack(truth, [(t, ("month",)) for t in joint] + [(period, ())]) == []
+
+
+def test_a_secret_total_each_row_publishes_hides_every_row_of_it():
+    # Each row shows its month's arrests with a setting (a column of the month's total):
+    # February's 44 goes out wherever one of its rows shows. A plan taking February as a secret
+    # total (hidden beside a small month in a table of the same people) leaves February's other
+    # setting out, and the month's total less it gives the 4 back; hidden whole, nothing does.
+    months = [date(2025, m, 1) for m in (1, 2, 3)]
+    counts = {months[0]: (0, 12), months[1]: (4, 40), months[2]: (4, 3)}
+    table = pa.Table.from_pylist([
+        {"month": month, "setting": setting, "people": n, "with_setting": sum(both)}
+        for month, both in counts.items() for setting, n in zip(("custodial", "at-large"), both)
+    ])
+    secret = [(("month",), (months[1],))]
+    cells = ("month", "setting")
+    totals = [("with_setting", "people", "setting")]
+
+    def attack(**planned):
+        shown = disclosure.suppress(table, "people", cells, k=K, people=["with_setting"],
+                                    secret=secret, **planned).table
+        return shown, disclosure.audit([(shown, cells)], table, ["people"], K, totals)
+
+    shown, leaked = attack()
+    assert shown.column("suppressed").to_pylist()[2:4] == ["<10", None]
+    assert {r.value for r in leaked} == {4}
+    shown, leaked = attack(secret_in_rows=secret)
+    assert shown.column("suppressed").to_pylist()[2:4] == ["<10", "complementary"]
+    assert leaked == []
+
+
 def test_two_planned_splits_in_a_month_plan_each_part_between_them():
     # May 11-13 (between two planned splits) hold 12, 3 and 40: the days between the splits are a
     # part of their own, so May 12 needs a second hidden day inside May 11-13, not anywhere in May.

@@ -120,6 +120,7 @@ def plan_suppression(
     *,
     small: Iterable[int] | None = None,
     secret: Iterable[Sequence[int]] = (),
+    hidden_with: Iterable[int] = (),
 ) -> CellPlan:
     """Choose the cells to hide.
 
@@ -127,8 +128,10 @@ def plan_suppression(
     lists the cells whose sum is published as one total; a group whose sum is small is not
     published, and is protected like a small cell. `small` overrides which cells are small (a cell
     with a small count in another column); `secret` lists further groups whose sums are never
-    published and must not be derivable (totals a coarser table hid). Cells are chosen
-    deterministically: the smallest positive count first, then position.
+    published and must not be derivable (totals a coarser table hid); `hidden_with` lists cells
+    hidden from the start, beside the small ones (complementary: those of a secret total that
+    each of its rows publishes). Cells are chosen deterministically: the smallest positive count
+    first, then position.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -148,7 +151,7 @@ def plan_suppression(
         small = (i for i, v in enumerate(values) if v is not None and _is_small(v, k))
     primary = frozenset(i for i in small if values[i] is not None)
     targets = [(i,) for i in sorted(primary)] + targets
-    hidden = set(primary)
+    hidden = {*primary, *(i for i in hidden_with if values[i] is not None)}
     groups_of: dict[int, list[int]] = {}
     for gi, members in enumerate(published):
         for i in members:
@@ -214,6 +217,7 @@ def suppress(
     coarser: Mapping[str, Coarsening | Sequence[Coarsening]] | None = None,
     coarse_secret: Iterable[tuple[Sequence[str], tuple]] = (),
     copies_over: Sequence[str] = (),
+    secret_in_rows: Iterable[tuple[Sequence[str], tuple]] = (),
 ) -> SuppressedTable:
     """Hide small cells of `table` and the cells that would reveal them.
 
@@ -237,6 +241,8 @@ def suppress(
     `copies_over` names dimensions whose values may count the same people twice (one row per
     target in force over the same days): a row repeating a hidden row's counts, with the other
     dimensions equal, is hidden with it.
+    `secret_in_rows` names secrets that each of their rows publishes (a column holding the
+    month's total beside each setting's count): every row of them is hidden.
 
     `rolling` names columns computed over a trailing window of rows along the first dimension
     (a 7-day mean: {"arrests_7d_avg": 7}); such a value is also hidden in every row whose window
@@ -298,7 +304,14 @@ def suppress(
         secret_groups.extend(
             by_key[value] for named, value in hidden_totals if named == kept and value in by_key
         )
-    plan = plan_suppression(values[count_column], published, k, small=small, secret=secret_groups)
+    in_rows = {(tuple(kept), tuple(value)) for kept, value in secret_in_rows}
+    whole_rows = [
+        cell for kept in {kept for kept, _ in in_rows}
+        for value, members in _groups(keys, dimensions, kept, {}).items()
+        if (kept, value) in in_rows for cell in members
+    ]
+    plan = plan_suppression(values[count_column], published, k, small=small,
+                            secret=secret_groups, hidden_with=whole_rows)
     if copies_over:
         others = [p for p, d in enumerate(dimensions) if d not in copies_over]
         plan = _hide_copies(plan, [tuple(key[p] for p in others) for key in keys], values)
@@ -346,6 +359,35 @@ def _hide_copies(plan: CellPlan, others: list[tuple], values: Mapping[str, list]
         return plan
     return CellPlan(plan.primary, plan.complementary | copies, plan.unprotectable,
                     plan.unprotectable_totals)
+
+
+def shared_total_secrets(
+    table: pa.Table,
+    count_column: str,
+    dimensions: Sequence[str],
+    k: int,
+    *,
+    coarser: Mapping[str, Coarsening | Sequence[Coarsening]] | None = None,
+    secret: Iterable[tuple[Sequence[str], tuple]] = (),
+) -> list[tuple[tuple[str, ...], tuple]]:
+    """The totals of `count_column` over `dimensions` that a plan of those totals alone hides,
+    as `suppress` takes secrets: (dimensions kept, their values).
+
+    Tables that break the same people down differently (a month's arrests by criminality, by
+    setting, by outcome) each publish these totals, or sums of them. Planned alone, each hides
+    its own complement beside a small month (one June, another March), and read together they
+    publish every month but the small one, which the period's total then gives back. Planned
+    with these as secrets, every such table hides the same months beside a small one: the plan
+    reads only the shared totals, so it is the same in each table. `coarser` and `secret` are
+    those of the totals themselves (the fiscal years and split spans beside the months; the
+    months the national totals hid, for a breakdown)."""
+    dimensions = tuple(dict.fromkeys(dimensions))
+    totals = table.group_by(list(dimensions), use_threads=False).aggregate(
+        [(count_column, "sum")]).rename_columns({f"{count_column}_sum": count_column})
+    planned = suppress(totals, count_column, dimensions, k, coarser=coarser, secret=secret)
+    return [(dimensions, tuple(row[d] for d in dimensions))
+            for row in planned.table.select([*dimensions, SUPPRESSION_COLUMN]).to_pylist()
+            if row[SUPPRESSION_COLUMN] is not None]
 
 
 def with_differences(

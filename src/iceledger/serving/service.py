@@ -590,6 +590,7 @@ class WarehouseService:
         # month totals are published by the monthly metrics.
         daily = time_column == "date"
         by_year, hidden_by_year = self._fiscal_year_grain(metric, request, cells)
+        shared = self._shared_months(metric, request, table, dimensions)
         hidden = disclosure.suppress(
             planned,
             metric.count_column,
@@ -599,7 +600,7 @@ class WarehouseService:
             rolling=disclosure.rolling_windows(table.column_names) if daily else {},
             people=people,
             facts=rules.facts,
-            secret=self._hidden_by_coarser(request, cells),
+            secret=[*self._hidden_by_coarser(request, cells), *shared],
             coarser={**(self._daily_coarsenings() if daily
                         else self._monthly_coarsenings(by_year) if time_column == "month"
                         else {}),
@@ -607,6 +608,9 @@ class WarehouseService:
             coarse_secret=[*hidden_by_year, *self._hidden_by_grouping(metric, request),
                            *(self._hidden_months(metric, request, cells) if daily else ())],
             copies_over=rules.copies,
+            # A column of the month's total beside each row publishes it wherever a row shows.
+            secret_in_rows=[(kept, value) for kept, value in shared
+                            if any(key in cells and key not in kept for _, _, key in rules.totals)],
         )
         return hidden.table.drop_columns(list(differences)), {
             "k": self.k,
@@ -618,6 +622,40 @@ class WarehouseService:
             "revealed_by_totals_alone": len(hidden.plan.unprotectable)
             + hidden.plan.unprotectable_totals,
         }
+
+    @functools.cached_property
+    def _months_counted(self) -> dict[str, str]:
+        """Each monthly metric counting a daily metric's people month by month
+        (Disclosure.months), with the column counting them: the daily metric's count column
+        where the monthly table has it (repeat_arrests beside its arrests), else its own."""
+        return {name: metric.count_column for metric in self.metrics()
+                for name in metric.disclosure.months}
+
+    def _shared_months(
+        self, metric: Metric, request: MetricRequest, table: pa.Table,
+        dimensions: tuple[str, ...],
+    ) -> list[tuple[tuple[str, ...], tuple]]:
+        """The month totals (for the request's breakdown, and each month's total without it)
+        that a plan of the totals alone hides (disclosure.shared_total_secrets), when the
+        metric's rows count, month by month, the people a daily metric counts: every such table
+        publishes those totals, so each plans with the same ones as secrets, and no two hide
+        different months beside a small one. A table whose rows repeat or overlap people
+        (Disclosure.copies, unsummed) sums to no such total."""
+        rules = metric.disclosure
+        if (metric.name not in self._months_counted or "month" not in dimensions
+                or rules.copies or rules.unsummed):
+            return []
+        counted = self._months_counted[metric.name]
+        if counted not in table.column_names:
+            counted = metric.count_column
+        coarser = self._monthly_coarsenings({"month": fiscal_year})
+        national = []
+        if set(dimensions) != {"month"}:
+            national = self.memo(f"shared months of {metric.name}", lambda: (
+                disclosure.shared_total_secrets(self._run(metric.name, MetricParams()), counted,
+                                                ("month",), self.k, coarser=coarser)))
+        return [*national, *disclosure.shared_total_secrets(
+            table, counted, dimensions, self.k, coarser=coarser, secret=national)]
 
     def _daily_coarsenings(self) -> dict[str, tuple[disclosure.Coarsening, ...]]:
         """The totals of a daily table's days published elsewhere: its months (the monthly
