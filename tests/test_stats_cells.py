@@ -161,7 +161,8 @@ def test_dates(raw, expected):
     assert parse_date(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["New Facility", "13/45/2020", "N/A"])
+# A footnote mark printed as a superscript ("¹") is a digit to str.isdigit, not to int.
+@pytest.mark.parametrize("raw", ["New Facility", "13/45/2020", "N/A", "¹", "4²615"])
 def test_words_are_not_dates(raw):
     with pytest.raises(CellValueError):
         parse_date(raw)

@@ -205,7 +205,7 @@ def spark_session(master: str):
 def _master_address(master: str) -> tuple[str, int]:
     address = master.removeprefix("spark://").split(",")[0]
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdecimal():
         raise IceledgerError(f"Spark master {master!r}: expected spark://HOST:PORT")
     return host.strip("[]"), int(port)
 

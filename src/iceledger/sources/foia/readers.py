@@ -629,7 +629,7 @@ class XlsxReader(FoiaReader):
                 if row.tag != f"{{{_MAIN_NS}}}row":
                     continue
                 numbered = row.get("r")
-                row_number = int(numbered) if numbered and numbered.isdigit() else row_number + 1
+                row_number = int(numbered) if numbered and numbered.isdecimal() else row_number + 1
                 cells, column = rows.setdefault(row_number, {}), -1
                 for cell in row.iter(f"{{{_MAIN_NS}}}c"):
                     letters = re.match(r"[A-Za-z]{0,3}", cell.get("r") or "").group(0)

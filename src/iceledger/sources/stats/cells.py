@@ -186,7 +186,7 @@ def parse_date(value: object) -> date | None:
     text = clean_text(value)
     if text is None:
         return None
-    if text.isdigit() and _EXCEL_SERIALS.start <= int(text) < _EXCEL_SERIALS.stop:
+    if text.isdecimal() and _EXCEL_SERIALS.start <= int(text) < _EXCEL_SERIALS.stop:
         return _EXCEL_EPOCH + timedelta(days=int(text))
     if match := _SLASH_DATE.match(text):
         month, day, year = (int(part) for part in match.groups())

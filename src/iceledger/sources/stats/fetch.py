@@ -232,7 +232,7 @@ def _content_length(response: httpx.Response) -> int | None:
     if response.headers.get("content-encoding"):
         return None
     value = response.headers.get("content-length")
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isdecimal() else None
 
 
 def _same_bytes_in(out_dir: Path, sha256: str, size: int) -> Path | None:

@@ -120,7 +120,7 @@ class Dimension:
         if self.kind in ("fiscal_year", "integer"):
             if self.kind == "fiscal_year":
                 return parse_fiscal_year(text)
-            if not text.isdigit():
+            if not text.isdecimal():
                 raise CellValueError(f"expected a whole number for {self.name}, found {text!r}")
             return int(text)
         if self.kind == "date":
@@ -914,7 +914,7 @@ def _headers(block: Block) -> dict[int, object]:
         printed_month = clean_text(block.header(1, index))
         if printed_month is not None and month is not None and printed_year is None \
                 and _month_index(printed_month) < _month_index(month) and year is not None \
-                and year.isdigit():
+                and year.isdecimal():
             # January after December with no new year printed: the year still turned.
             year = str(int(year) + 1)
         year = printed_year or year
@@ -929,7 +929,7 @@ def _year_text(raw: object) -> str | None:
     """A year header as digits: a year typed as text with a separator ("2,025") or read as a
     float (2025.0) is still the year; anything else stays as printed, to be judged later."""
     text = clean_text(raw)
-    if text is None or text.isdigit():
+    if text is None or text.isdecimal():
         return text
     try:
         number = parse_number(text)
@@ -1362,7 +1362,7 @@ def _record_reader(kind: str, zero_pad: int | None):
         return clean_texts, clean_text
 
     def padded(text: str | None) -> str | None:
-        return text.zfill(zero_pad) if text is not None and text.isdigit() else text
+        return text.zfill(zero_pad) if text is not None and text.isdecimal() else text
 
     return (lambda cells: list(map(padded, clean_texts(cells))),
             lambda raw: padded(clean_text(raw)))
