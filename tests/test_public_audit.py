@@ -16,6 +16,7 @@ import pytest
 
 from iceledger import metrics  # noqa: F401 - registers every metric
 from iceledger.errors import IceledgerError
+from iceledger.facts import FAR_FUTURE, load_targets
 from iceledger.metrics.human_cost import default_split_dates
 from iceledger.metrics.registry import FISCAL_YEAR, REGISTRY, SHIFT_SUFFIX, by_fiscal_year
 from iceledger.metrics.volume import fiscal_year
@@ -461,3 +462,40 @@ def test_the_monthly_tables_counting_the_same_people_read_together_give_nothing_
         assert disclosure.audit(published, truth, [counted], k) == [], (daily.name, k)
         audited += 1
     assert audited >= 3
+
+
+def test_target_stretches_beside_the_daily_arrests_give_nothing_back(services):
+    # target_attainment's rows are the stretches of each month under each target: parts of
+    # months (a target starting on 2025-05-21 cuts May) that the daily arrests add up to. The
+    # targets' start dates are planned split dates, so the daily table is planned against those
+    # parts: read together, the stretches and the days give no day under k back.
+    public, full = services
+    days = full.compute(full.request("arrests_per_day")).table.select(["date", "arrests"])
+    rows = public.compute(public.request("target_attainment")).table.to_pylist()
+    targets = {t.target_id: t for t in load_targets()}
+    names = sorted({row["target"] for row in rows})
+
+    def stretch(name: str, day):
+        target = targets[name]
+        inside = target.effective_from <= day <= (target.effective_to or FAR_FUTURE)
+        return day.replace(day=1) if inside else None
+
+    truth = pa.Table.from_pylist([
+        {**day, **{f"under_{i}": stretch(name, day["date"]) for i, name in enumerate(names)}}
+        for day in days.to_pylist()])
+    published = [(public.compute(public.request("arrests_per_day")).table, ("date",))]
+    for i, name in enumerate(names):
+        shown = [{f"under_{i}": row["month"], "arrests": row["arrests"]}
+                 for row in rows if row["target"] == name]
+        for row in shown:  # each row is the sum of the days under its target in its month
+            if row["arrests"] is not None:
+                assert row["arrests"] == sum(
+                    n for day, n, under in zip(truth.column("date").to_pylist(),
+                                               truth.column("arrests").to_pylist(),
+                                               truth.column(f"under_{i}").to_pylist(),
+                                               strict=True)
+                    if under == row[f"under_{i}"])
+        published.append((pa.Table.from_pylist(shown), (f"under_{i}",)))
+    assert len(published) > 2
+    assert any(published[0][0].column("suppressed").to_pylist())  # days hidden to protect
+    assert disclosure.audit(published, truth, ["arrests"], K) == []
