@@ -661,7 +661,8 @@ foia(
 )
 
 # -- redactions spelled otherwise, dates in other forms -----------------------------------------
-REDACTIONS = ("(b)(6)", "(b)(7)(C)", "(b)(6);(b)(7)(c)", "B(6), B(7)(C)", "(b)(6), (b)(7)(C )")
+REDACTIONS = ("(b)(6)", "(b)(7)(C)", "(b)(6);(b)(7)(c)", "B(6), B(7)(C)", "(b)(6), (b)(7)(C )",
+              "[REDACTED]")
 
 
 def redacted_rows(rows: list[list[str]]) -> list[list[str]]:

@@ -79,9 +79,12 @@ CASES = [
     ("Apprehension Date", "#N/A", "apprehension_date", None, "apprehension_date=#N/A"),
     ("County", "FUL\x00TON", "apprehension_county", None, "apprehension_county=FUL\\x00TON"),
     ("County", "#1 COUNTY", "apprehension_county", "#1 COUNTY", None),
+    # The word alone is a redaction; in a value it is the value's.
+    ("County", "REDACTED COUNTY", "apprehension_county", "REDACTED COUNTY", None),
+    ("Birth Year", "Unredacted", "birth_year", None, "birth_year=Unredacted"),
 ]
 REDACTIONS = ["(b)(6)", "b(6), b(7)c", "(B)(6) and (b)(7)(C)", " (b)(6)\u00a0", "(b)(7)e)",
-              "(b)(6),(b)(7)c)"]
+              "(b)(6),(b)(7)c)", "REDACTED", "[Redacted]", "(REDACTED)"]
 KEY_NOT_DATES = ["not a date", "2025-02-30", "2025-01-01 24:00:00", "02-JAN-25", "0", "x"]
 
 
