@@ -153,6 +153,31 @@ def test_a_key_date_that_is_no_date_quarantines_its_row_naming_the_cell(tmp_path
     assert quarantined[0]["cell"] == ("A8" if suffix == ".xlsx" else "Apprehension Date")
 
 
+TOTALS_LABELS = ["Total", "GRAND TOTAL:", " Subtotal 2,000 ", "Totals"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx"])
+def test_rows_of_totals_below_the_records_are_quarantined_as_such(tmp_path, suffix):
+    blank = {header: None for header in layout(ARRESTS).headers}
+    records = [arrest_row(**{"Anonymized Identifier": "P1"}),
+               # Without a key date, but a record: the word is part of a value.
+               arrest_row(**{"Apprehension Date": None, "County": "TOTAL WINE PARKING LOT",
+                             "Anonymized Identifier": "P2"})]
+    totals = [{**blank, "County": TOTALS_LABELS[0], "State": "2"},
+              {**blank, "Anonymized Identifier": TOTALS_LABELS[1]},
+              {**blank, "Apprehension Date": TOTALS_LABELS[2]},
+              {**arrest_row(**{"Apprehension Date": None}), "Gender": TOTALS_LABELS[3]}]
+    warehouse, report = load(tmp_path, _write(tmp_path / f"{NAME}{suffix}", ARRESTS,
+                                              records + totals))
+    a = report.files[0].accounting
+    assert (a.rows_read, a.rows_loaded, a.rows_quarantined) == (6, 2, 4)
+    assert sorted(r["person_id"] for r in table(warehouse, "foia_arrests")) == ["P1", "P2"]
+    quarantined = sorted(table(warehouse, "ingest_quarantine"), key=lambda q: q["row_number"])
+    assert [q["reason"] for q in quarantined] == [
+        f"Apprehension Date holds no date and a cell reads {label!r}: a row of totals, not a "
+        "record" for label in TOTALS_LABELS]
+
+
 def test_bond_amounts_read_dollars_and_refuse_what_a_number_cannot_hold(tmp_path):
     base = {"Book In Date Time": "2025-01-01 08:00:00", "Anonymized Identifier": "P"}
     amounts = {"1500": 1500.0, "$1,000.50": 1000.5, " 3 ": 3.0, "1,5": 15.0, "-$3": -3.0,

@@ -5,15 +5,17 @@ or the Arrow slices of a workbook. Every cell is kept or accounted for: a redact
 NULL with its column named in the row's `redacted` list; a cell that holds something other than
 its column's type (a date column holding text, an unknown field office) or no value at all (one of
 Excel's error values such as `#N/A`, a formula saved without its value, NUL characters) becomes
-NULL with `column=raw value` in the row's `unparsed` list. Only a row whose key date (the date that
-places the record in time) holds something that is not a date at all is quarantined, with the
-cell named. Rows with no value in any cell are not records (Excel keeps formatted blank rows) and
-are counted, not loaded.
+NULL with `column=raw value` in the row's `unparsed` list. Only two kinds of row are quarantined,
+each with its cell named: one whose key date (the date that places the record in time) holds
+something that is not a date at all, and a row of totals (no key date, a cell that is a totals
+label as a whole). Rows with no value in any cell are not records (Excel keeps formatted blank
+rows) and are counted, not loaded.
 
 The query of a sheet (`SheetRows.query`) yields its typed columns, in the order they take in the
 table, and columns that the load reads and never stores (`HELPERS`): what the row is (a record
-naming whom it is about or not, a blank row, a row whose key date is no date), the raw key date as
-text (of such a row) and a 64-bit hash of its raw cells (for exact duplicates).
+naming whom it is about or not, a blank row, a row quarantined), the text a quarantine reason
+quotes (the key date that is no date, the totals label) and a 64-bit hash of its raw cells (for
+exact duplicates).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from iceledger.warehouse import ident, literal
 STATUS, KEY_TEXT, HASH = "__status", "__key_text", "__hash"
 HELPERS = (STATUS, KEY_TEXT, HASH)
 # What a row is (STATUS): a record that names no one, one that does (an identifier), a blank row
-# (no value in any cell), a row whose key date is no date (quarantined).
-UNNAMED, NAMED, BLANK, UNREADABLE_KEY = 0, 1, 2, 3
+# (no value in any cell); then the rows quarantined (STATUS >= UNREADABLE_KEY): one whose key date
+# is no date, a row of totals (no key date, a cell labelling totals).
+UNNAMED, NAMED, BLANK, UNREADABLE_KEY, TOTALS_ROW = 0, 1, 2, 3, 4
 
 # Whitespace as Python's str.isspace() and Arrow's utf8_trim_whitespace define it (the same set).
 UNICODE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
@@ -266,15 +269,28 @@ class SheetRows:
         identifiers = [f"v{i} IS NOT NULL" for i, c in enumerate(self.columns)
                        if c.name in self.context.catalog.vocabulary.identifier_columns]
         key = self.key
-        unreadable = f"WHEN c{key} THEN {UNREADABLE_KEY} " if key is not None else ""
+        unreadable, key_text = "", "CAST(NULL AS VARCHAR)"
+        if key is not None:
+            # Labels are looked for only in rows without a key date: CASE narrows the rows
+            # before it tests a condition's second part.
+            totals = f"v{key} IS NULL AND {self._totals_label()} IS NOT NULL"
+            unreadable = f"WHEN {totals} THEN {TOTALS_ROW} WHEN c{key} THEN {UNREADABLE_KEY} "
+            key_text = (f"CASE WHEN {totals} THEN {self._totals_label()} WHEN c{key} THEN "
+                        f"CAST(r{key} AS VARCHAR) END")
         return [
             (STATUS, f"CAST(CASE WHEN {blank} THEN {BLANK} {unreadable}WHEN "
                      f"{' OR '.join(identifiers) or 'false'} THEN {NAMED} ELSE {UNNAMED} END "
                      "AS TINYINT)"),
-            (KEY_TEXT, "CAST(NULL AS VARCHAR)" if key is None
-             else f"CASE WHEN c{key} THEN CAST(r{key} AS VARCHAR) END"),
+            (KEY_TEXT, key_text),
             (HASH, f"hash({', '.join(f'r{i}' for i in range(len(self.columns)))})"),
         ]
+
+    def _totals_label(self) -> str:
+        """The first text cell of the row that is a totals label as a whole (NULL if none)."""
+        pattern = literal(_re2(self.context.catalog.totals_label.pattern))
+        labels = [f"CASE WHEN regexp_full_match(r{i}, {pattern}, {_I}) THEN r{i} END"
+                  for i, c in enumerate(self.columns) if c.storage == "text"]
+        return f"coalesce({', '.join(labels)})" if labels else "CAST(NULL AS VARCHAR)"
 
     # -- conversions ------------------------------------------------------------------------
 
@@ -367,9 +383,14 @@ def aor_position(text: str) -> str:
             f"list_position({_AOR_KEYS}, {key}))")
 
 
-def quarantine_reason(header: str, key_text: str) -> str:
-    """SQL for the reason a row is quarantined: its key date's raw text, as Python quotes it."""
-    return f"{literal(header + ' ')} || {_REPR_FUNCTION}({key_text}) || ' is not a date'"
+def quarantine_reason(header: str, status: str, key_text: str) -> str:
+    """SQL for the reason a row is quarantined: its key date's raw text, or the label of a row of
+    totals, as Python quotes it."""
+    totals = literal(header + " holds no date and a cell reads ")
+    return (f"CASE WHEN {status} = {TOTALS_ROW} THEN {totals} || {_REPR_FUNCTION}({key_text}) "
+            "|| ': a row of totals, not a record' "
+            f"ELSE {literal(header + ' ')} || {_REPR_FUNCTION}({key_text}) || ' is not a date' "
+            "END")
 
 
 def _text(value: str, storage: str) -> str:

@@ -544,7 +544,7 @@ class _FileRows:
         noted = notes.table()
         kept, blank, failed, named = loader.execute(
             f"SELECT count(*) FILTER (WHERE status < {BLANK}), count(*) FILTER (WHERE status = "
-            f"{BLANK}), count(*) FILTER (WHERE status = {UNREADABLE_KEY}), count(*) FILTER "
+            f"{BLANK}), count(*) FILTER (WHERE status >= {UNREADABLE_KEY}), count(*) FILTER "
             f"(WHERE status = {NAMED}) FROM part", noted)[0]
         blank += sum(self.reader.unread_blank_rows(rows.plan) for rows in sheets)
         duplicates = 0
@@ -584,8 +584,8 @@ class _FileRows:
         sheet = "CAST(NULL AS VARCHAR)" if plan.name is None else literal(plan.name)
         chosen = (f"SELECT {literal(self.context.sha256)}, {literal(self.context.file_name)}, "
                  f"{sheet} AS sheet, row, {cell} AS cell, "
-                 f"{quarantine_reason(column.header, 'key_text')} AS reason FROM part "
-                 f"WHERE sheet = {plan.index} AND status = {UNREADABLE_KEY} ORDER BY row")
+                 f"{quarantine_reason(column.header, 'status', 'key_text')} AS reason FROM part "
+                 f"WHERE sheet = {plan.index} AND status >= {UNREADABLE_KEY} ORDER BY row")
         loader.execute(f"INSERT INTO {QUARANTINE} {chosen}", quarantined)
         if self.outcome.first_quarantined is None:
             first = loader.execute(f"SELECT sheet, row, cell, reason FROM ({chosen}) LIMIT 1",

@@ -136,6 +136,7 @@ class Catalog:
     types: dict[str, str]  # canonical column -> one of CANONICAL_TYPES
     redaction_markers: tuple[str, ...]
     redaction_pattern: re.Pattern
+    totals_label: re.Pattern  # a whole cell that labels a row of totals (no record)
     datetime_formats: tuple[str, ...]
     excel_epoch: str
     yes_no: dict[str, bool]
@@ -332,6 +333,7 @@ def parse_catalog(data: dict, vocabulary: dict) -> Catalog:
         types=types,
         redaction_markers=tuple(data["redaction_markers"]),
         redaction_pattern=redaction_regex(data["redaction_marker_pattern"]),
+        totals_label=re.compile(data["totals_label_pattern"], re.IGNORECASE),
         datetime_formats=tuple(data["datetime_formats"]),
         excel_epoch=data["excel_epoch"],
         yes_no=dict(value_maps["yes_no"]),
