@@ -46,7 +46,19 @@ CASES = [
     ("Final Order Date", "2024-02-30", "final_order_date", None, "final_order_date=2024-02-30"),
     ("Final Order Date", "2024-01-01 24:00:00", "final_order_date", None,
      "final_order_date=2024-01-01 24:00:00"),
-    ("Final Order Date", "01-FEB-24", "final_order_date", None, "final_order_date=01-FEB-24"),
+    # As Oracle and Excel write them to text: month names and AM/PM in any case, two-digit years
+    # (never the year 24).
+    ("Final Order Date", "01-FEB-24", "final_order_date", date(2024, 2, 1), None),
+    ("Final Order Date", "2/1/24", "final_order_date", date(2024, 2, 1), None),
+    ("Final Order Date", "31-FEB-24", "final_order_date", None, "final_order_date=31-FEB-24"),
+    ("Apprehension Date", "6/3/25 9:30", "apprehension_date", datetime(2025, 6, 3, 9, 30), None),
+    ("Apprehension Date", "6/3/2025 9:30:05 PM", "apprehension_date",
+     datetime(2025, 6, 3, 21, 30, 5), None),
+    ("Apprehension Date", "06/03/2025 12:05 am", "apprehension_date", datetime(2025, 6, 3, 0, 5),
+     None),
+    ("Apprehension Date", "03-Jun-2025", "apprehension_date", datetime(2025, 6, 3), None),
+    ("Final Order Date", "6/3/2025 13:30 PM", "final_order_date", None,
+     "final_order_date=6/3/2025 13:30 PM"),
     ("Final Order Date", "2024-02-01 ", "final_order_date", None,
      "final_order_date=2024-02-01 "),
     ("Birth Year", "1990", "birth_year", 1990, None),
@@ -85,7 +97,7 @@ CASES = [
 ]
 REDACTIONS = ["(b)(6)", "b(6), b(7)c", "(B)(6) and (b)(7)(C)", " (b)(6)\u00a0", "(b)(7)e)",
               "(b)(6),(b)(7)c)", "REDACTED", "[Redacted]", "(REDACTED)"]
-KEY_NOT_DATES = ["not a date", "2025-02-30", "2025-01-01 24:00:00", "02-JAN-25", "0", "x"]
+KEY_NOT_DATES = ["not a date", "2025-02-30", "2025-01-01 24:00:00", "02-JUX-25", "0", "x"]
 
 
 def _text(value) -> str:
@@ -176,6 +188,20 @@ def test_rows_of_totals_below_the_records_are_quarantined_as_such(tmp_path, suff
     assert [q["reason"] for q in quarantined] == [
         f"Apprehension Date holds no date and a cell reads {label!r}: a row of totals, not a "
         "record" for label in TOTALS_LABELS]
+
+
+def test_declared_date_formats_come_before_the_catalogues(tmp_path):
+    # Day first: the catalogue's %m/%d/%Y would read the first date as 6 March.
+    layout_file = tmp_path / "day_first.toml"
+    layout_file.write_text('date_formats = ["%d/%m/%Y"]\n')
+    rows = [arrest_row(**{"Apprehension Date": text, "Anonymized Identifier": f"D{number}"})
+            for number, text in enumerate(["3/6/2025", "25/12/2024", "12/25/2024"])]
+    warehouse, _ = load(tmp_path, _write(tmp_path / f"{NAME}.csv", ARRESTS, rows),
+                        layout=layout_file)
+    got = {r["person_id"]: r["apprehension_date"] for r in table(warehouse, "foia_arrests")}
+    # The catalogue's forms still read what the declared one cannot.
+    assert got == {"D0": datetime(2025, 6, 3), "D1": datetime(2024, 12, 25),
+                   "D2": datetime(2024, 12, 25)}
 
 
 def test_bond_amounts_read_dollars_and_refuse_what_a_number_cannot_hold(tmp_path):

@@ -350,11 +350,12 @@ class SheetRows:
         formats = []
         for fmt in self._formats:
             parsed = f"try_strptime({trimmed}, {literal(fmt)})"
-            # strptime may read what it cannot write back ("2025-1-1" for %Y-%m-%d is fine,
-            # "01-JAN-25" for %b is not): a value counts only if writing it back gives the text
-            # it came from, leading zeros aside.
-            formats.append(f"CASE WHEN {_unpadded(f'strftime({parsed}, {literal(fmt)})')} = "
-                           f"{_unpadded(text)} AND {ends} THEN {parsed} END")
+            # strptime reads what is no date ("2025-02-30" for %Y-%m-%d as 2 March): a value
+            # counts only if writing it back gives the text it came from, leading zeros and
+            # case aside ("2025-1-1", "02-JAN-25", "9:30 am").
+            written = _unpadded(f"strftime({parsed}, {literal(fmt)})")
+            formats.append(f"CASE WHEN upper({written}) = upper({_unpadded(text)}) AND {ends} "
+                           f"THEN {parsed} END")
         # Each way is tried only on the cells no earlier way read (coalesce stops at a value).
         return (f"CASE WHEN {text} IS NULL THEN CAST(NULL AS TIMESTAMP) ELSE "
                 f"coalesce({', '.join([common, iso, serial, *formats])}) END")

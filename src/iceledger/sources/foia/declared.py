@@ -1,7 +1,7 @@
 """Declared layouts: a user's small TOML file for a production in a layout iceledger does not know
 (`iceledger ingest foia PATH --layout FILE`; `iceledger inspect FILE` prints one to edit).
 
-    date_formats = ["%d.%m.%Y"]    # text dates besides those foia_layouts.toml lists
+    date_formats = ["%d.%m.%Y"]    # text dates, tried before those foia_layouts.toml lists
     redactions = ["WITHHELD"]      # cell texts that are redactions, besides exemption markers
 
     [[sheets]]
@@ -72,7 +72,8 @@ def declared_catalog(path: Path, base: Catalog | None = None) -> Catalog:
     redactions = _texts(path, data, "redactions")
     vocabulary = replace(base.vocabulary, declared=tuple(sheets), declared_columns=columns)
     return replace(base, vocabulary=vocabulary,
-                   datetime_formats=(*base.datetime_formats, *formats),
+                   # Tried first: the file's own form decides "3/6/2025" (day first or not).
+                   datetime_formats=(*formats, *base.datetime_formats),
                    redaction_markers=(*base.redaction_markers, *redactions))
 
 
