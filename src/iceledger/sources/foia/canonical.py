@@ -350,9 +350,9 @@ class SheetRows:
         formats = []
         for fmt in self._formats:
             parsed = f"try_strptime({trimmed}, {literal(fmt)})"
-            # strptime reads what is no date ("2025-02-30" for %Y-%m-%d as 2 March): a value
-            # counts only if writing it back gives the text it came from, leading zeros and
-            # case aside ("2025-1-1", "02-JAN-25", "9:30 am").
+            # A format reads nothing it would not write: a value counts only if writing it back
+            # gives the text it came from, leading zeros and case aside ("2025-1-1",
+            # "02-JAN-25", "9:30 am").
             written = _unpadded(f"strftime({parsed}, {literal(fmt)})")
             formats.append(f"CASE WHEN upper({written}) = upper({_unpadded(text)}) AND {ends} "
                            f"THEN {parsed} END")
