@@ -204,6 +204,18 @@ def test_declared_date_formats_come_before_the_catalogues(tmp_path):
                    "D2": datetime(2024, 12, 25)}
 
 
+def test_a_birth_date_read_into_the_future_is_flagged(tmp_path):
+    # Two-digit years 00-68 read as 2000-2068: a birth in 1955 written "01-JAN-55" reads 2055.
+    rows = [arrest_row(**{"Birth Date": text, "Birth Year": None,
+                          "Anonymized Identifier": f"B{number}"})
+            for number, text in enumerate(["01-JAN-55", "01-JAN-85", "1990-05-01"])]
+    warehouse, _ = load(tmp_path, _write(tmp_path / f"{NAME}.csv", ARRESTS, rows))
+    got = {r["person_id"]: r["birth_date"] for r in table(warehouse, "foia_arrests")}
+    assert got == {"B0": date(2055, 1, 1), "B1": date(1985, 1, 1), "B2": date(1990, 5, 1)}
+    (check,) = [c for c in table(warehouse, "foia_checks") if c["check"] == "impossible_birth_years"]
+    assert (check["failed_rows"], check["total_rows"], check["status"]) == (1, 3, "fail")
+
+
 def test_bond_amounts_read_dollars_and_refuse_what_a_number_cannot_hold(tmp_path):
     base = {"Book In Date Time": "2025-01-01 08:00:00", "Anonymized Identifier": "P"}
     amounts = {"1500": 1500.0, "$1,000.50": 1000.5, " 3 ": 3.0, "1,5": 15.0, "-$3": -3.0,

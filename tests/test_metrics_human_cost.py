@@ -257,6 +257,28 @@ def test_ages_from_birth_years_alone(tmp_path):
     assert (found[("under_18_lower_bound",)], found[("under_18_upper_bound",)]) == ((6, 1), (6, 3))
 
 
+def test_a_birth_after_the_book_in_is_no_age(tmp_path):
+    # t7 (booked in 2025) with a birth date of 2055, a two-digit year read into the wrong
+    # century: its age is unknown, never a child's; with its birth year it falls back to that.
+    def ages(birth_year):
+        stints = pa.Table.from_pylist(
+            [{**s, "birth_date": date(2055, 3, 1), "birth_year": birth_year}
+             if s["record_id"] == "t7" else s for s in STINTS], schema=STINT_SCHEMA)
+        backend = _warehouse(tmp_path / f"w{birth_year}.duckdb",
+                             pa.Table.from_pylist(ARRESTS, schema=ARREST_SCHEMA), stints,
+                             pa.Table.from_pylist(REMOVALS, schema=REMOVAL_SCHEMA))
+        return totals(compute("book_in_ages", backend))
+
+    assert ages(None) == {
+        ("under_18_lower_bound",): (5, 2), ("under_18_upper_bound",): (5, 3),
+        ("aged_65_plus_lower_bound",): (5, 0), ("aged_65_plus_upper_bound",): (5, 1),
+    }
+    assert ages(1955) == {
+        ("under_18_lower_bound",): (6, 2), ("under_18_upper_bound",): (6, 3),
+        ("aged_65_plus_lower_bound",): (6, 1), ("aged_65_plus_upper_bound",): (6, 2),
+    }
+
+
 def test_family_facility_stays(backend):
     # s2's first stint and s3's are in family facilities (named FAM RESIDENTIAL, FAMILY).
     assert totals(compute("family_facility_stays", backend)) == {("family_facility",): (6, 2)}

@@ -639,15 +639,20 @@ register_indicator(
 
 def _ages(rows: ir.Table) -> ir.Table:
     """age_low and age_high at book-in: exact from the birth date, else the two ages a birth
-    year allows (the birthday may fall before or after the book-in day in that year)."""
+    year allows (the birthday may fall before or after the book-in day in that year). A birth
+    after the book-in is no age at all (a two-digit year read into the wrong century, a typo):
+    unknown, never a child's age; the ingest's impossible_birth_years check counts such rows."""
     day = rows.date
     birth = rows.birth_date
     before_birthday = (day.month() * 100 + day.day()) < (birth.month() * 100 + birth.day())
     exact = day.year() - birth.year() - before_birthday.cast("int64")
     by_year = day.year() - rows.birth_year.cast("int64")
+    unknown = ibis.null("int64")
+    from_year = ibis.ifelse(by_year >= 0, by_year, unknown)
+    dated = birth.notnull() & (exact >= 0)
     return rows.mutate(
-        age_low=ibis.ifelse(birth.notnull(), exact, by_year - 1),
-        age_high=ibis.ifelse(birth.notnull(), exact, by_year),
+        age_low=ibis.ifelse(dated, exact, from_year - 1),
+        age_high=ibis.ifelse(dated, exact, from_year),
     )
 
 

@@ -91,11 +91,14 @@ def dates_outside_release_window(columns: Columns, context: CheckContext) -> Con
 
 
 def impossible_birth_years(columns: Columns, context: CheckContext) -> Conditions:
-    if "birth_year" not in columns or context.release_date is None:
+    # A birth date's year too: a date written with two digits ("01-JAN-55") reads as 2055.
+    years = [y for c, y in (("birth_year", "birth_year"), ("birth_date", 'year("birth_date")'))
+             if c in columns]
+    if not years or context.release_date is None:
         return None
     latest = context.release_date.year
-    return (_any([_true(f"birth_year < {latest - MAX_AGE_YEARS}"),
-                  _true(f"birth_year > {latest}")]), "birth_year IS NOT NULL")
+    return (_any([_true(f"({y} < {latest - MAX_AGE_YEARS} OR {y} > {latest})") for y in years]),
+            _any([f"{y} IS NOT NULL" for y in years]))
 
 
 def unknown_facility_codes(columns: Columns, context: CheckContext) -> Conditions:
@@ -141,8 +144,9 @@ CHECKS: tuple[Check, ...] = (
           "the fiscal year preceding the first one the file name covers",
           dates_outside_release_window,
           fail_at=0.05),
-    Check("impossible_birth_years", f"birth year after the release year or more than "
-          f"{MAX_AGE_YEARS} years before it", impossible_birth_years, fail_at=0.01),
+    Check("impossible_birth_years", f"birth year (or a birth date's year) after the release "
+          f"year or more than {MAX_AGE_YEARS} years before it", impossible_birth_years,
+          fail_at=0.01),
     Check("unknown_facility_codes", "facility code in neither the facility reference nor "
           "another dataset of the same release", unknown_facility_codes),
     Check("identifier_gaps", "row has no person identifier (it can never be linked)",
