@@ -216,6 +216,24 @@ def test_a_birth_date_read_into_the_future_is_flagged(tmp_path):
     assert (check["failed_rows"], check["total_rows"], check["status"]) == (1, 3, "fail")
 
 
+def test_one_production_loaded_twice_is_said(tmp_path):
+    # The same 120 records as a CSV and as parquet; a third file with one record fewer is not
+    # the same production.
+    rows = [arrest_row(**{"Apprehension Date": datetime(2025, 1 + n % 5, 1 + n % 28),
+                          "Anonymized Identifier": None}) for n in range(120)]
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    _, report = load(tmp_path, _write(first / f"{NAME}.csv", ARRESTS, rows),
+                     _write(second / f"{NAME}.parquet", ARRESTS, rows),
+                     _write(tmp_path / f"{NAME}.xlsx", ARRESTS, rows[1:]))
+    alike = [note for note in report.derived.notes if "loaded twice" in note]
+    assert alike == [f"{NAME}.csv and {NAME}.parquet hold the same number of foia_arrests rows "
+                     "in every month of release 2026-03-11 (120 each): the same records loaded "
+                     "twice? Both are loaded and counted (rebuild the warehouse without one of "
+                     "them)"]
+
+
 def test_bond_amounts_read_dollars_and_refuse_what_a_number_cannot_hold(tmp_path):
     base = {"Book In Date Time": "2025-01-01 08:00:00", "Anonymized Identifier": "P"}
     amounts = {"1500": 1500.0, "$1,000.50": 1000.5, " 3 ": 3.0, "1,5": 15.0, "-$3": -3.0,

@@ -66,6 +66,8 @@ REMOVAL_DAYS_BEFORE, REMOVAL_DAYS_AFTER = 5, 10
 
 # The event that dates a row of each dataset, for a release's coverage_start.
 EVENT_DATE_COLUMNS = key_dates("foia")
+# Files this large with the same rows in every month are one production twice, not chance.
+FILES_ALIKE_MIN_ROWS = 100
 
 _REQUIRED_COLUMNS = {
     FOIA_ARRESTS: ("record_id", "person_id", "apprehension_method"),
@@ -200,6 +202,7 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> DerivedSummary:
             _timed(summary, f"{table} -> arrests", follow_to_arrests, con, table,
                    FOIA_ARRESTS in present, summary)
         _count(con, summary, present)
+        _timed(summary, "files loaded twice", _note_files_alike, con, present, summary)
         mark_derived(con, stale=False)
         con.execute("COMMIT")
     except BaseException as exc:
@@ -777,10 +780,43 @@ def _count(con: duckdb.DuckDBPyConnection, summary: DerivedSummary, present: set
             SELECT count(*), count(arrest_record_id) FROM {FOIA_REMOVAL_LINKS}""").fetchone()
 
 
-def _require_columns(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> None:
-    have = {r[0] for r in con.execute(
+def _note_files_alike(con: duckdb.DuckDBPyConnection, present: set[str],
+                      summary: DerivedSummary) -> None:
+    """Two files of one release whose records fall in the same months in the same numbers are
+    almost surely one production loaded twice (the workbook and a CSV saved from it, ICE's file
+    and a conversion of it). Their sha256 differ, so both load, and records that name no one
+    are counted twice. Said, not undone: which file to keep is the user's choice."""
+    for table in sorted(t for t in present if "source_file" in _column_names(con, t)):
+        key = EVENT_DATE_COLUMNS[table]
+        alike = con.execute(f"""
+            WITH months AS (
+                SELECT release, source_file, date_trunc('month', "{key}") AS month,
+                       count(*) AS n
+                FROM {table} GROUP BY ALL),
+            files AS (
+                SELECT release, source_file, sum(n) AS n,
+                       list((month, n) ORDER BY month NULLS FIRST) AS months
+                FROM months GROUP BY ALL)
+            SELECT a.release, a.source_file, b.source_file, a.n
+            FROM files a JOIN files b ON a.release = b.release AND a.months = b.months
+                 AND a.source_file < b.source_file
+            WHERE a.n >= {FILES_ALIKE_MIN_ROWS}
+            ORDER BY ALL""").fetchall()
+        for release, first, second, rows in alike:
+            summary.notes.append(
+                f"{first} and {second} hold the same number of {table} rows in every month of "
+                f"release {release} ({rows:,} each): the same records loaded twice? Both are "
+                "loaded and counted (rebuild the warehouse without one of them)")
+
+
+def _column_names(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchall()}
+
+
+def _require_columns(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> None:
+    have = _column_names(con, table)
     missing = [c for c in columns if c not in have]
     if missing:
         raise IceledgerError(
