@@ -224,6 +224,16 @@ def parse_fiscal_year(value: object) -> int:
     return year + 2000 if year < 100 else year
 
 
+def fiscal_year_in(pattern: re.Pattern[str], text: str) -> int | None:
+    """The fiscal year `pattern` finds in a name (a sheet's, a file's), or None: a name is no
+    cell to quarantine, so what the pattern finds but is no year ("FY261") names none."""
+    found = pattern.search(text)
+    try:
+        return parse_fiscal_year(found.group(0)) if found else None
+    except CellValueError:
+        return None
+
+
 def fiscal_year_start(fiscal_year: int) -> date:
     """The first day of a U.S. federal fiscal year: FY2025 runs 2024-10-01 to 2025-09-30."""
     return date(fiscal_year - 1, 10, 1)

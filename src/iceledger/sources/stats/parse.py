@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from iceledger.errors import Location, SourceError
 from iceledger.sources.stats.cells import (
+    fiscal_year_in,
     fiscal_year_of,
     fiscal_year_start,
     parse_date,
-    parse_fiscal_year,
     sheet_key,
 )
 from iceledger.sources.stats.parsed import ParsedWorkbook
@@ -212,8 +212,7 @@ def _read_file_name(parsed: ParsedWorkbook, layout: Layout) -> None:
     if stamp := layout.archive_stamp.search(name):
         digits = stamp["stamp"]  # YYYYMMDDhhmmss
         parsed.archive_date = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
-    name_year = layout.file_fiscal_year.search(name)
-    name_fiscal_year = parse_fiscal_year(name_year.group(0)) if name_year else None
+    name_fiscal_year = fiscal_year_in(layout.file_fiscal_year, name)
     found = layout.file_date.search(name)
     if found is None:
         parsed.warnings.append("no report date in the file name")
@@ -245,8 +244,7 @@ def _date_from_digits(digits: str, fiscal_year: int | None) -> date | None:
 
 
 def _sheet_fiscal_year(sheet: str, layout: Layout) -> int | None:
-    found = layout.sheet_fiscal_year.search(sheet)
-    return parse_fiscal_year(found.group(0)) if found else None
+    return fiscal_year_in(layout.sheet_fiscal_year, sheet)
 
 
 def _workbook_fiscal_year(parsed: ParsedWorkbook, sheet_years: dict[str, int | None],
@@ -257,8 +255,7 @@ def _workbook_fiscal_year(parsed: ParsedWorkbook, sheet_years: dict[str, int | N
     (and figures), and a current-year workbook may carry a prior-year sheet (ATD EOFY23).
     """
     counts = Counter(year for year in sheet_years.values() if year is not None)
-    name_year = layout.file_fiscal_year.search(parsed.workbook)
-    from_name = parse_fiscal_year(name_year.group(0)) if name_year else None
+    from_name = fiscal_year_in(layout.file_fiscal_year, parsed.workbook)
     if counts:
         top = max(counts.values())
         year = max(y for y, n in counts.items() if n == top)

@@ -1,0 +1,91 @@
+"""Layouts a later ICE release plausibly has: each built from a real shared workbook.
+
+Every case copies a real workbook with openpyxl (values kept), changes one thing the way a later
+release might (a sheet renamed, a table split by an empty row, a footnote marker on a label, a
+sheet copied and hidden ...), and asserts that the figures are the same as the unchanged copy's,
+or that the change is reported with one line naming the file, sheet and cell. The cases skip
+when the shared data are absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import STATS_WORKBOOKS
+from typer.testing import CliRunner
+
+from iceledger.cli import app
+from iceledger.sources.stats.parse import parse_workbook
+
+openpyxl = pytest.importorskip("openpyxl")
+
+FY26 = "FY26_detentionStats02022026.xlsx"
+DETENTION = "Detention FY26"
+# Where figures sit, not what they are: left out when two parses are compared.
+PLACES = {"workbook", "sha256", "sheet", "cell_range", "cell"}
+
+
+@pytest.fixture(scope="module")
+def source() -> Path:
+    path = STATS_WORKBOOKS / FY26
+    if not path.exists():
+        pytest.skip(f"real ICE workbooks not found under {STATS_WORKBOOKS} (set ICELEDGER_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def unchanged(source, tmp_path_factory):
+    """The figures of a plain openpyxl copy: the reference every variant is held to."""
+    copy = _copy(source, tmp_path_factory.mktemp("unchanged") / FY26)
+    return _figures(parse_workbook(copy))
+
+
+def _copy(source: Path, target: Path, change=None) -> Path:
+    book = openpyxl.load_workbook(source, data_only=True)
+    if change is not None:
+        change(book)
+    book.save(target)
+    return target
+
+
+def _figures(parsed) -> dict[str, list[tuple]]:
+    """Every table's rows without their places, in a stable order (values to 10 digits: openpyxl
+    writes floats with fewer digits than Excel)."""
+    figures = {}
+    for name, table in parsed.tables.items():
+        if name == "stats_workbooks":
+            continue
+        columns = [c for c in table.column_names if c not in PLACES]
+        rows = table.select(columns).to_pylist()
+        figures[name] = sorted((tuple(_rounded(row[c]) for c in columns) for row in rows),
+                               key=repr)
+    return figures
+
+
+def _rounded(value):
+    return float(f"{value:.10g}") if isinstance(value, float) else value
+
+
+def _variant(source: Path, tmp_path: Path, change, name: str = FY26):
+    path = _copy(source, tmp_path / name, change)
+    return path, parse_workbook(path)
+
+
+def _renamed(old: str, new: str):
+    def change(book):
+        book[old].title = new
+    return change
+
+
+def test_a_sheet_name_with_three_digits_after_fy_names_no_year(source, unchanged, tmp_path):
+    # "FY261" is no fiscal year: it used to stop the whole ingest with a CellValueError.
+    path, parsed = _variant(source, tmp_path, _renamed("ATD FY26 YTD", "ATD FY261"),
+                            name="FY261_detentionStats02022026.xlsx")
+    assert parsed.errors == []
+    assert parsed.fiscal_year == 2026
+    assert _figures(parsed) == unchanged
+    result = CliRunner().invoke(app, ["ingest", "stats", str(path),
+                                      "--warehouse", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert "loaded FY261_detentionStats02022026.xlsx" in result.output
