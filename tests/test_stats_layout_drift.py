@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from iceledger.cli import app
 from iceledger.sources.stats.parse import parse_workbook
+from iceledger.tables import STATS_UNRECOGNISED
 
 openpyxl = pytest.importorskip("openpyxl")
 
@@ -89,3 +90,55 @@ def test_a_sheet_name_with_three_digits_after_fy_names_no_year(source, unchanged
                                       "--warehouse", str(tmp_path / "w.duckdb")])
     assert result.exit_code == 0, result.output
     assert "loaded FY261_detentionStats02022026.xlsx" in result.output
+
+
+def _hidden_copy(edit=None):
+    def change(book):
+        copy = book.copy_worksheet(book[DETENTION])
+        copy.title = f"{DETENTION} (2)"
+        copy.sheet_state = "hidden"
+        if edit is not None:
+            edit(copy)
+    return change
+
+
+def test_a_hidden_copy_of_a_sheet_is_not_counted_twice(source, unchanged, tmp_path):
+    # Before, every detention figure was loaded twice, without a word.
+    _, parsed = _variant(source, tmp_path, _hidden_copy())
+    assert parsed.errors == []
+    figures = _figures(parsed)
+    figures.pop(STATS_UNRECOGNISED)
+    assert figures == unchanged
+    # The copy's figures are kept, as printed, where every figure of no table goes.
+    assert {row["sheet"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()} == \
+        {f"{DETENTION} (2)"}
+    repeated = [w for w in parsed.warnings if "is printed again" in w]
+    assert any(w.startswith(f"table stats_detained_now (FY2026) is printed again at {DETENTION} "
+                            f"(2)!A18, first at {DETENTION}!A18, figure for figure") for w in
+               repeated), repeated
+
+
+def test_a_copy_with_other_figures_is_an_error_naming_both_places(source, unchanged, tmp_path):
+    def edit(copy):
+        copy["B21"] = copy["B21"].value + 100  # ICE's convicted criminals detained now
+
+    _, parsed = _variant(source, tmp_path, _hidden_copy(edit))
+    figures = _figures(parsed)
+    figures.pop(STATS_UNRECOGNISED)
+    assert figures == unchanged
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{DETENTION} (2)', cell A18: table stats_detained_now (FY2026) is "
+        f"printed again at {DETENTION} (2)!A18, first at {DETENTION}!A18, with other figures; "
+        f"the first is loaded, this one is kept in {STATS_UNRECOGNISED}: read both before "
+        "trusting either"]
+
+
+def test_the_court_appearances_printed_on_both_atd_sheets_load_once(source):
+    # The release of 2024-11-15 prints FY2024's court appearances on its FY2025 ATD sheet and
+    # again, cell for cell, on its EOFY24 sheet; both used to load.
+    parsed = parse_workbook(source.parent / "20241116152220-FY24_detentionStats11152024.xlsx")
+    rows = parsed.tables["stats_atd_court_appearances"].to_pylist()
+    keys = [(r["fiscal_year"], r["hearing_type"], r["outcome"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    assert {r["sheet"] for r in rows if r["fiscal_year"] == 2024} == {"ATD FY25 YTD"}
+    assert sum(r["fiscal_year"] == 2024 for r in rows) == 6  # two hearing types, 3 outcomes

@@ -534,6 +534,9 @@ class Extraction:
     errors: list[SourceError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables_found: list[str] = field(default_factory=list)
+    # Each table read so far, by kind, fiscal year and caption fields -> where it was printed
+    # and its cells.
+    printed: dict[tuple, tuple[str, tuple]] = field(default_factory=dict)
 
     def output(self, name: str) -> TableColumns:
         table = self.tables.get(name)
@@ -617,6 +620,9 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             # A table refused before any of its rows were made: its figures are left uncovered,
             # so the generic long table keeps them rather than losing them with the error.
             out.errors.append(error)
+            continue
+        except RepeatedTable as repeated:
+            out.warnings.append(str(repeated))
             continue
         read.append(block)
         headers_seen[block.spec.name] = block.header_cells
@@ -761,6 +767,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     spec = block.spec
     where = _locator(context)
     constants, fiscal_year = _caption_fields(block, layout, context)
+    _claim(grid, block, fiscal_year, constants, context, out)
     context, dated = context.for_table(spec.name, fiscal_year, block.match.string)
     label_count = len(spec.label_headers)
     for offset, pattern in enumerate(spec.label_headers):
@@ -809,6 +816,34 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
         out.warnings.append(
             f"{context.sheet.strip()}: {spec.name}: field office(s) not in the project's table "
             f"kept as printed: {', '.join(sorted(labels.offices_as_printed))}")
+
+
+class RepeatedTable(Exception):
+    """A table printed again with the same figures: the copy is not read (a warning)."""
+
+
+def _claim(grid: Grid, block: Block, fiscal_year: int | None, constants: dict[str, object],
+           context: SheetContext, out: Extraction) -> None:
+    """Refuse a table printed a second time: the same kind, fiscal year and caption fields (a
+    copy of a sheet, hidden or not; a block pasted twice; the FY2024 court appearances printed
+    on both ATD sheets of the 2024-11-15 release) would count its figures twice. The copy's
+    figures are left to STATS_UNRECOGNISED; a copy whose cells differ is an error."""
+    key = (block.spec.name, fiscal_year, tuple(sorted(constants.items(), key=repr)))
+    cells = tuple(tuple(grid[r][block.first_column:block.end_column])
+                  for r in range(block.header_row, block.end_row))
+    here = f"{context.sheet.strip()}!{cell_name(block.top_row, block.first_column)}"
+    first, first_cells = out.printed.setdefault(key, (here, cells))
+    if first == here:
+        return
+    said = (f"table {block.spec.name} (FY{fiscal_year}) is printed again at {here}, first at "
+            f"{first}")
+    if cells == first_cells:
+        raise RepeatedTable(f"{said}, figure for figure; the copy is not loaded again (kept in "
+                            f"{STATS_UNRECOGNISED})")
+    raise SourceError(
+        Location(context.workbook, context.sheet, cell_name(block.top_row, block.first_column)),
+        f"{said}, with other figures; the first is loaded, this one is kept in "
+        f"{STATS_UNRECOGNISED}: read both before trusting either")
 
 
 def _locator(context: SheetContext):
@@ -1250,6 +1285,7 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
                                 f"{name}_{seen[name]}")
             name = f"{name}_{seen[name]}"
         names.append((index, name))
+    _claim(grid, block, context.fiscal_year, {}, context, out)
     missing = [name for name in records.required if name not in {n for _, n in names}]
     if missing:
         raise SourceError(
