@@ -142,3 +142,28 @@ def test_the_court_appearances_printed_on_both_atd_sheets_load_once(source):
     assert len(keys) == len(set(keys))
     assert {r["sheet"] for r in rows if r["fiscal_year"] == 2024} == {"ATD FY25 YTD"}
     assert sum(r["fiscal_year"] == 2024 for r in rows) == 6  # two hearing types, 3 outcomes
+
+
+def _parted(sheet: str, row: int, rows: int = 1, last_row: int = 300, last_column: str = "AX"):
+    """Everything of `sheet` from `row` down moved `rows` lower: empty rows part the table."""
+    def change(book):
+        page = book[sheet]
+        for merged in list(page.merged_cells.ranges):
+            page.unmerge_cells(str(merged))
+        page.move_range(f"A{row}:{last_column}{last_row}", rows=rows)
+    return change
+
+
+@pytest.mark.parametrize(("sheet", "row", "rows"), [
+    (DETENTION, 59, 1),  # book-outs by release reason, between two reasons
+    (DETENTION, 61, 2),  # ... inside a reason's criminality rows, two empty rows
+    (DETENTION, 96, 1),  # ADP, between CBP's and ICE's groups
+    (DETENTION, 190, 1),  # the stateless detained, a facility list
+    ("Facilities FY26", 100, 1),  # the facilities list
+])
+def test_a_table_parted_by_empty_rows_reads_whole(source, unchanged, tmp_path, sheet, row, rows):
+    # Before, the table ended at the first empty row: the rest went to stats_unrecognised with
+    # a warning the command does not print, and the table loaded in part.
+    _, parsed = _variant(source, tmp_path, _parted(sheet, row, rows))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged

@@ -12,8 +12,8 @@ this module knows only the few shapes those tables come in:
 
 A sheet arrives as a grid: a list of rows, each a list of raw cell values, as any reader returns
 it. Tables may sit anywhere, side by side on the same rows; a table's block runs from its caption
-to the first blank row, and sideways to the next thing printed on its caption row (or a caption
-found in its header row).
+down to the first blank row after which it does not resume (one or two empty rows may part it),
+and sideways to the next thing printed on its caption row (or a caption found in its header row).
 """
 
 from __future__ import annotations
@@ -730,7 +730,14 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
                 break
     first_row = header_row + spec.header_rows
     end_row = first_row
-    while end_row < height and not _row_blank(grid[end_row], first_column, end_column):
+    header_rows = grid[header_row:first_row]
+    while end_row < height:
+        if _row_blank(grid[end_row], first_column, end_column):
+            resumed = _resumed_after_gap(grid, end_row, first_column, end_column, header_rows,
+                                         max(1, len(spec.label_headers)), anchor_columns)
+            if resumed is None:
+                break
+            end_row = resumed
         found = anchor_columns.get(end_row)
         beside = [c for c in found if first_column <= c < end_column] if found else None
         if beside and beside[0] == first_column:
@@ -753,6 +760,47 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
     )
     return Block(spec, match, top, header_row, first_column, end_column, first_row, end_row,
                  header_cells)
+
+
+# How many empty rows may part one table: a later release may space out its groups.
+_GAP_ROWS = 2
+
+
+def _resumed_after_gap(grid: Grid, gap: int, first_column: int, end_column: int,
+                       header_rows: Grid, label_columns: int,
+                       anchor_columns: dict[int, list[int]]) -> int | None:
+    """The row a table resumes at after one or two empty rows, or None where it ends.
+
+    It resumes only at a row that reads as one of its own: no table's caption in its columns, a
+    row label, and a figure under a printed header. A note under a table has no figure; the
+    next table has its caption.
+    """
+    for r in range(gap + 1, min(gap + 1 + _GAP_ROWS, len(grid))):
+        row = grid[r]
+        if _row_blank(row, first_column, end_column):
+            continue
+        if any(first_column <= c < end_column for c in anchor_columns.get(r, ())):
+            return None
+        labels = row[first_column:first_column + label_columns]
+        if not any(isinstance(label, str) and label.strip() for label in labels):
+            return None
+        figures = [c for c in range(first_column + label_columns, end_column)
+                   if _is_figure(row[c])]
+        headed = all(any(not _blank(header[c]) for header in header_rows) for c in figures)
+        return r if figures and headed else None
+    return None
+
+
+def _is_figure(value: object) -> bool:
+    """A number, or text that reads as one ("1,234", "-")."""
+    if _is_number(value):
+        return True
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        return parse_number(value) is not None
+    except CellValueError:
+        return False
 
 
 class _Column(NamedTuple):
@@ -800,6 +848,8 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             else _LongRows(spec, dims, column_dim, columns, context))
     for r in range(block.first_row, last):
         raw = list(map(clean_text, grid[r][block.first_column:block.first_column + label_count]))
+        if r not in valued and raw.count(None) == label_count:
+            continue  # an empty row parting the table
         try:
             row_dims = labels.resolve(raw, has_values=r in valued)
         except CellValueError as problem:
@@ -1338,10 +1388,13 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     for position, (index, name, problem) in sorted(bad.items()):
         out.quarantine(context.sheet, block.first_row + position, index,
                        f"{spec.name}: {name}: {problem}")
-    if bad:
-        kept = [position not in bad for position in range(count)]
+    # An empty row parting the list is no record.
+    gaps = {r - block.first_row for r in range(block.first_row, block.first_row + count)
+            if not _any_filled(grid[r][block.first_column:block.end_column])}
+    if bad or gaps:
+        kept = [position not in bad and position not in gaps for position in range(count)]
         columns = {name: list(compress(values, kept)) for name, values in columns.items()}
-    loaded = count - len(bad)
+    loaded = count - len(bad) - len(gaps)
     table.add({**context.provenance, "fiscal_year": context.fiscal_year, **dated}, columns,
               loaded)
     out.rows_read += loaded
