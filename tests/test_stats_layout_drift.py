@@ -167,3 +167,21 @@ def test_a_table_parted_by_empty_rows_reads_whole(source, unchanged, tmp_path, s
     _, parsed = _variant(source, tmp_path, _parted(sheet, row, rows))
     assert parsed.errors == []
     assert _figures(parsed) == unchanged
+
+
+def _cells(sheet: str, values: dict):
+    def change(book):
+        page = book[sheet]
+        for cell, value in values.items():
+            page[cell] = value(page[cell].value) if callable(value) else value
+    return change
+
+
+def test_footnote_marks_as_superscripts_are_no_part_of_a_label(source, unchanged, tmp_path):
+    # Before, "Criminality¹" over the row labels refused the book-outs table, and "Total²" or
+    # "Convicted Criminal¹" quarantined their rows.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {
+        "B37": "Criminality¹", "A20": "Total²", "A21": "Convicted Criminal¹",
+        "B40": "Convicted Criminal³", "J19": "Oct¹", "B21": lambda v: f"{v:,}¹"}))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged

@@ -40,9 +40,11 @@ MONTH_NUMBERS = {
 }
 
 _SPACES = re.compile(r"\s+")
-# "[1]" anywhere, or a run of asterisks / daggers at either end: footnote references, not content.
-_FOOTNOTE_MARKERS = re.compile(r"\[\d+\]|^[*†‡]+|[*†‡]+$")
-_FOOTNOTE_CHARACTERS = frozenset("[*†‡")
+# "[1]" anywhere, a run of asterisks / daggers at either end, or superscript digits at the end
+# ("Total¹"): footnote references, not content.
+_SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+_FOOTNOTE_MARKERS = re.compile(rf"\[\d+\]|^[*†‡]+|[*†‡{_SUPERSCRIPT_DIGITS}]+$")
+_FOOTNOTE_CHARACTERS = frozenset("[*†‡" + _SUPERSCRIPT_DIGITS)
 _NUMBER_TEXT = re.compile(r"^(?P<sign>[-+])?\$?(?P<digits>\d[\d,]*(\.\d*)?|\.\d+)(?P<percent>%)?$")
 _SPACE_BESIDE_MARK = re.compile(r"(?<=[-+($])\s+|\s+(?=[%)])")
 # A dash alone is how spreadsheets print zero in accounting formats.
