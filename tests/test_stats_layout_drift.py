@@ -185,3 +185,39 @@ def test_footnote_marks_as_superscripts_are_no_part_of_a_label(source, unchanged
         "B40": "Convicted Criminal³", "J19": "Oct¹", "B21": lambda v: f"{v:,}¹"}))
     assert parsed.errors == []
     assert _figures(parsed) == unchanged
+
+
+def test_captions_and_headers_may_use_the_abbreviations_ice_defines(source, unchanged, tmp_path):
+    # ADP, ALOS and ALIP are defined on the Footnotes sheet; a caption using them used to send
+    # its table to stats_unrecognised with a warning alone.
+    change = _cells(DETENTION, {
+        "A90": "ICE ADP by Arresting Agency, Month and Criminality: FY2026",
+        "A107": "ICE ALOS by Arresting Agency, Month and Criminality: FY2026",
+        "A124": "ICE ADP by Facility Type and Month: FY2026",
+        "A130": "ICE ALOS by Facility Type and Month: FY2026",
+        "A136": "ICE ALOS Adult Facility Type by Month and Arresting Agency: FY2026"})
+    atd = _cells("ATD FY26 YTD", {
+        "A27": "Active ATD Participants and ALIP, FY26,  as of 01/24/2026, by AOR and Technology",
+        "C28": "ALIP", "C18": "Average Length in Program"})
+    facilities = _cells("Facilities FY26", {"A10": "Facility Name", "I10": "ALOS FY26"})
+
+    def every(book):
+        for one in (change, atd, facilities):
+            one(book)
+
+    _, parsed = _variant(source, tmp_path, every)
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_a_known_sheet_with_none_of_its_tables_is_an_error(source, tmp_path):
+    # The facilities list headed by a word the layout does not know: before, a warning the
+    # command does not print, and no facility loaded.
+    _, parsed = _variant(source, tmp_path,
+                         _cells("Facilities FY26", {"A10": "Detention Facility"}))
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet 'Facilities FY26': none of its known tables found (a caption or header "
+        f"reworded? see stats_tables.toml); its figures are kept in {STATS_UNRECOGNISED}"]
+    assert "stats_facilities" not in parsed.tables
+    kept = parsed.tables[STATS_UNRECOGNISED].to_pylist()
+    assert {row["sheet"] for row in kept} == {"Facilities FY26"} and len(kept) > 3000

@@ -626,9 +626,13 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             continue
         read.append(block)
         headers_seen[block.spec.name] = block.header_cells
-    if not anchors and specs:
-        out.warnings.append(f"{context.sheet.strip()}: none of its known tables found "
-                            "(unknown layout; see stats_tables.toml)")
+    if not anchors and specs and scan.numbers:
+        # A sheet of a known kind whose figures sit under no caption or header it knows: its
+        # tables would be lost to STATS_UNRECOGNISED with a warning alone.
+        out.errors.append(SourceError(
+            Location(context.workbook, context.sheet),
+            "none of its known tables found (a caption or header reworded? see "
+            f"stats_tables.toml); its figures are kept in {STATS_UNRECOGNISED}"))
     _keep_uncovered_numbers(grid, scan, read, context, out)
 
 
