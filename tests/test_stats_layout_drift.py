@@ -221,3 +221,36 @@ def test_a_known_sheet_with_none_of_its_tables_is_an_error(source, tmp_path):
     assert "stats_facilities" not in parsed.tables
     kept = parsed.tables[STATS_UNRECOGNISED].to_pylist()
     assert {row["sheet"] for row in kept} == {"Facilities FY26"} and len(kept) > 3000
+
+
+@pytest.mark.parametrize(("old", "new", "tables"), [
+    ("Monthly Bond Statistics", "Bond Statistics", "stats_bond"),
+    ("Semiannual", "Semi-Annual", "stats_semiannual, stats_tps_countries"),
+    ("Vulnerable & Special Population", "Special & Vulnerable Population",
+     "stats_segregation_vulnerable"),
+    ("FY26 Monthly Segregation", "FY26 Restrictive Housing", "stats_segregation_monthly"),
+    (" ICLOS and Detainees", "Length of Stay", "stats_iclos, stats_iclos_detainees"),
+])
+def test_a_renamed_sheet_is_searched_for_every_captioned_table(source, unchanged, tmp_path,
+                                                                old, new, tables):
+    # Before, a sheet whose name matched no table's `sheets` pattern was read as of no known
+    # kind: every table on it went to stats_unrecognised with a warning alone.
+    _, parsed = _variant(source, tmp_path, _renamed(old, new))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+    assert f"sheet {new.strip()!r} is of no known kind; its tables were found by their " \
+           f"captions: {tables}" in parsed.warnings
+
+
+@pytest.mark.parametrize("name", ["FOOTNOTES", "Footnote", "Foot notes "])
+def test_the_footnotes_sheet_dates_the_tables_whatever_its_spelling(source, unchanged,
+                                                                    tmp_path, name):
+    # Before, "Footnote" was a sheet of no known kind and its dating lines went unread: every
+    # table dated by a footnote took the IIDS line's date instead.
+    def change(book):
+        book["Footnotes"].title = "renamed"
+        book["renamed"].title = name
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged

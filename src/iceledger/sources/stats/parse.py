@@ -121,9 +121,6 @@ def parse_workbook(
     grids, specs = {}, {}
     for name in sheet_years:
         specs[name] = layout.tables_for(name)
-        if not specs[name]:
-            parsed.warnings.append(f"sheet {name.strip()!r} is of no known kind; its figures "
-                                   f"are kept in {STATS_UNRECOGNISED}")
         try:
             grids[name] = book.rows(name)
         except SourceError as exc:
@@ -145,7 +142,15 @@ def parse_workbook(
                 "its tables are a snapshot of their own"
             )
         context = SheetContext(path.name, parsed.sha256, name, year, cutoff, dating)
-        read_sheet(grid, specs[name], layout, context, extraction, scans[name])
+        known = bool(specs[name])
+        read = read_sheet(grid, specs[name] or layout.captioned_tables(), layout, context,
+                          extraction, scans[name], known=known)
+        if not known:
+            parsed.warnings.append(
+                f"sheet {name.strip()!r} is of no known kind; its tables were found by their "
+                f"captions: {', '.join(sorted(set(read)))}" if read else
+                f"sheet {name.strip()!r} is of no known kind; its figures are kept in "
+                f"{STATS_UNRECOGNISED}")
     if dating.undated:
         parsed.warnings.append("no snapshot date fits the fiscal year of: "
                                + ", ".join(sorted(set(dating.undated))))

@@ -195,6 +195,11 @@ class Layout:
     def tables_for(self, sheet: str) -> list[TableSpec]:
         return [spec for spec in self.tables if spec.sheets.search(sheet_key(sheet))]
 
+    def captioned_tables(self) -> list[TableSpec]:
+        """Every table found by its caption: what a sheet of no known kind is searched for (a
+        sheet ICE renamed: "Bond Statistics" for "Monthly Bond Statistics")."""
+        return [spec for spec in self.tables if spec.caption is not None]
+
     def ignores(self, sheet: str) -> bool:
         return any(pattern.search(sheet_key(sheet)) for pattern in self.ignore_sheets)
 
@@ -591,8 +596,14 @@ class Block:
 
 
 def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: SheetContext,
-               out: Extraction, scan: SheetScan | None = None) -> None:
-    """Find every table of `specs` on one sheet and add its rows to `out`."""
+               out: Extraction, scan: SheetScan | None = None, known: bool = True) -> list[str]:
+    """Find every table of `specs` on one sheet and add its rows to `out`; the names of the
+    tables read.
+
+    On a sheet of no `known` kind, searched for every captioned table, a caption whose header
+    is not the table's is taken for a line that looks like one: its figures stay unrecognised,
+    without an error.
+    """
     scan = scan or scan_sheet(grid)
     anchors = _find_anchors(scan, specs)
     anchor_columns: dict[int, list[int]] = {}
@@ -610,6 +621,8 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
     read = []
     for block in blocks:
         block = _borrow_missing_header(grid, block, headers_seen, context, out)
+        if not known and not _labels_match(block):
+            continue
         out.tables_found.append(f"{block.spec.name}@{context.sheet.strip()}!{block.cell_range}")
         try:
             if block.spec.records is not None:
@@ -626,7 +639,7 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             continue
         read.append(block)
         headers_seen[block.spec.name] = block.header_cells
-    if not anchors and specs and scan.numbers:
+    if not anchors and specs and scan.numbers and known:
         # A sheet of a known kind whose figures sit under no caption or header it knows: its
         # tables would be lost to STATS_UNRECOGNISED with a warning alone.
         out.errors.append(SourceError(
@@ -634,6 +647,7 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             "none of its known tables found (a caption or header reworded? see "
             f"stats_tables.toml); its figures are kept in {STATS_UNRECOGNISED}"))
     _keep_uncovered_numbers(grid, scan, read, context, out)
+    return [block.spec.name for block in read]
 
 
 def _labels_match(block: Block) -> bool:
