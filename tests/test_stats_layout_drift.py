@@ -254,3 +254,27 @@ def test_the_footnotes_sheet_dates_the_tables_whatever_its_spelling(source, unch
     _, parsed = _variant(source, tmp_path, change)
     assert parsed.errors == []
     assert _figures(parsed) == unchanged
+
+
+@pytest.mark.parametrize("header", ["FY2026 Total", "FY26 Total", "Grand Total", "YTD",
+                                    "Total FY2026", "FY 2026 YTD"])
+def test_the_fiscal_year_total_column_may_be_headed_otherwise(source, unchanged, tmp_path,
+                                                              header):
+    # Before, each of these refused the month table with "expected a month name".
+    _, parsed = _variant(source, tmp_path,
+                         _cells(DETENTION, {"V19": header, "O37": header, "N91": header}))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_another_years_total_beside_the_months_is_an_error(source, unchanged, tmp_path):
+    # Before, a column "FY2025" beside FY2026's months and total was loaded as a second FY2026
+    # total: two figures for one agency, without a word.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {
+        "W19": "FY2025", "W20": 158000, "W21": 20000, "W22": 138000}))
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{DETENTION}', cell W19: table stats_book_ins: unexpected column "
+        "header: 'FY2025' is a total of FY2025, not of the table's FY2026"]
+    assert "stats_book_ins_fy" not in parsed.tables
+    kept = {row["cell"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()}
+    assert {"J21", "V21", "W20", "W21", "W22"} <= kept

@@ -43,6 +43,7 @@ from iceledger.sources.stats.cells import (
     column_letters,
     detached,
     fiscal_month,
+    fiscal_year_in,
     month_number,
     parse_date,
     parse_dates,
@@ -57,8 +58,6 @@ from iceledger.tables import STATS_UNRECOGNISED
 
 Grid = Sequence[Sequence[Any]]
 
-# Month-column headers that hold the fiscal year's total (or average) rather than one month.
-_FISCAL_YEAR_TOTAL = re.compile(r"^(FY Overall|Total|FY ?\d{2,4}( YTD)?)$", re.IGNORECASE)
 # How far below its caption a table's header row may start (captions sit 1-3 rows above).
 _HEADER_SEARCH_ROWS = 3
 _TEXT_KINDS = {"closed", "open", "field_office"}
@@ -190,6 +189,7 @@ class Layout:
     file_fiscal_year: re.Pattern[str]
     footnote_sheets: re.Pattern[str]
     caption_as_of: re.Pattern[str]
+    fiscal_year_total: re.Pattern[str]
     footnote_rules: tuple[FootnoteRule, ...]
 
     def tables_for(self, sheet: str) -> list[TableSpec]:
@@ -239,6 +239,7 @@ def _layout_from(raw: dict) -> Layout:
         file_fiscal_year=_pattern(workbook["file_fiscal_year"]),
         footnote_sheets=_pattern(workbook["footnote_sheets"]),
         caption_as_of=_pattern(workbook["caption_as_of"]),
+        fiscal_year_total=_pattern(workbook["fiscal_year_total"]),
         footnote_rules=tuple(
             FootnoteRule(_pattern(rule["line"]), _pattern(rule["tables"]),
                          _pattern(rule["sheets"]) if "sheets" in rule else None)
@@ -976,7 +977,7 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
         if text is not None and any(p.search(text) for p in spec.skip_columns):
             continue
         try:
-            target, key = _column_kind(spec, column_dim, header, fiscal_year)
+            target, key = _column_kind(spec, column_dim, header, fiscal_year, layout)
         except CellValueError as problem:
             raise SourceError(where(block.header_row, index),
                               f"table {spec.name}: unexpected column header: {problem}") from None
@@ -985,12 +986,12 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
 
 
 def _column_kind(spec: TableSpec, column_dim: Dimension | None, header: object,
-                 fiscal_year: int | None) -> tuple[str, object]:
+                 fiscal_year: int | None, layout: Layout) -> tuple[str, object]:
     """_classify, remembered per table kind: every release prints the same headers."""
     read = spec.headers_read.get((header, fiscal_year))
     if read is None:
         try:
-            read = _classify(spec, column_dim, header, fiscal_year)
+            read = _classify(spec, column_dim, header, fiscal_year, layout)
         except CellValueError as problem:
             read = detached(problem)
         spec.headers_read[(header, fiscal_year)] = read
@@ -1049,7 +1050,7 @@ def _month_index(name: str) -> int:
 
 
 def _classify(spec: TableSpec, column_dim: Dimension | None, header: object,
-              fiscal_year: int | None) -> tuple[str, object]:
+              fiscal_year: int | None, layout: Layout) -> tuple[str, object]:
     """The output table a column's figures go to, and the value its header gives them."""
     if spec.measures:
         text = clean_text(header) or ""
@@ -1059,9 +1060,15 @@ def _classify(spec: TableSpec, column_dim: Dimension | None, header: object,
         raise CellValueError(f"{text!r} is none of {', '.join(n for n, _ in spec.measures)}")
     assert column_dim is not None
     if column_dim.kind == "month":
-        if isinstance(header, str) and _FISCAL_YEAR_TOTAL.search(header):
+        if isinstance(header, str) and layout.fiscal_year_total.search(header):
             if spec.totals_table is None:
                 raise CellValueError(f"{header!r} (a fiscal-year total) has no totals table")
+            named = fiscal_year_in(layout.sheet_fiscal_year, header)
+            if named is not None and spec.month_fiscal_year_from is None \
+                    and named != fiscal_year:
+                # Another year's total beside the months (a comparison) is no total of theirs.
+                raise CellValueError(f"{header!r} is a total of FY{named}, not of the table's "
+                                     f"FY{fiscal_year}")
             return spec.totals_table, None
         key = fiscal_month(header, fiscal_year or 0) if spec.month_fiscal_year_from is None \
             else None
