@@ -278,3 +278,16 @@ def test_another_years_total_beside_the_months_is_an_error(source, unchanged, tm
     assert "stats_book_ins_fy" not in parsed.tables
     kept = {row["cell"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()}
     assert {"J21", "V21", "W20", "W21", "W22"} <= kept
+
+
+def test_the_command_names_figures_no_table_claims(source, tmp_path):
+    # A table ICE added (here: a caption no spec knows) loads only as printed; the command
+    # used to count it among "N warnings" alone.
+    path, _ = _variant(source, tmp_path, _cells(
+        DETENTION, {"A90": "ICE Average Daily Headcount by Arresting Agency: FY2026"}))
+    result = CliRunner().invoke(app, ["ingest", "stats", str(path),
+                                      "--warehouse", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert f"unrecognised {FY26}: 1 block(s) of figures in no known table, the first: " \
+           f"{DETENTION}!B92:N103: 156 figure(s) under 'ICE Average Daily Headcount by " \
+           "Arresting Agency: FY2026' match no table" in " ".join(result.output.split())

@@ -323,6 +323,7 @@ def _collect(parsed: ParsedWorkbook, extraction: Extraction) -> None:
     parsed.rows_loaded = extraction.rows_loaded
     parsed.quarantined = extraction.quarantined
     parsed.tables_found = extraction.tables_found
+    parsed.unrecognised = extraction.unrecognised
     parsed.tables[STATS_WORKBOOKS] = workbook_row(parsed)
 
 

@@ -540,6 +540,8 @@ class Extraction:
     errors: list[SourceError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables_found: list[str] = field(default_factory=list)
+    # One line per block of figures in no known table (also among the warnings).
+    unrecognised: list[str] = field(default_factory=list)
     # Each table read so far, by kind, fiscal year and caption fields -> where it was printed
     # and its cells.
     printed: dict[tuple, tuple[str, tuple]] = field(default_factory=dict)
@@ -1581,7 +1583,8 @@ def _keep_unrecognised_block(grid: Grid, cells: list[tuple[int, int]], context: 
     out.rows_read += len(cells)
     out.rows_loaded += len(cells)
     left = min(c for _, c in cells)
-    out.warnings.append(
-        f"{context.sheet.strip()}!{cell_name(top, left)}:{cell_name(bottom, right)}: "
-        f"{len(cells)} figure(s) under {caption or 'no caption'!r} match no table of "
-        f"stats_tables.toml; kept in {STATS_UNRECOGNISED}")
+    said = (f"{context.sheet.strip()}!{cell_name(top, left)}:{cell_name(bottom, right)}: "
+            f"{len(cells)} figure(s) under {caption or 'no caption'!r} match no table of "
+            f"stats_tables.toml; kept in {STATS_UNRECOGNISED}")
+    out.warnings.append(said)
+    out.unrecognised.append(said)
