@@ -291,3 +291,36 @@ def test_the_command_names_figures_no_table_claims(source, tmp_path):
     assert f"unrecognised {FY26}: 1 block(s) of figures in no known table, the first: " \
            f"{DETENTION}!B92:N103: 156 figure(s) under 'ICE Average Daily Headcount by " \
            "Arresting Agency: FY2026' match no table" in " ".join(result.output.split())
+
+
+def test_a_header_over_no_figures_does_not_refuse_its_table(source, unchanged, tmp_path):
+    # A note typed in the header row beside the table (or a column not yet filled) used to
+    # refuse the whole table as "unexpected column header".
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {"H19": "see note 3"}))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+    assert f"{FY26}, sheet '{DETENTION}', cell H19: table stats_detained_now: header over no " \
+           "figures ignored (unrecognised agency label 'see note 3')" in parsed.warnings
+
+
+@pytest.mark.parametrize(("cell", "last", "header"), [
+    ("D19", "F23", "HSI"),  # a new arresting agency, currently detained
+    ("E28", "E31", "Unknown"),  # a new criminality class, book-ins by facility type
+])
+def test_a_new_column_of_figures_refuses_its_table_naming_the_header(source, tmp_path, cell,
+                                                                      last, header):
+    # A value of a closed vocabulary ICE has not printed before: its figures would make the
+    # table's classes no longer add up, so the table is refused, its figures kept as printed.
+    def change(book):
+        page = book[DETENTION]
+        row, column = page[cell].row, page[cell].column
+        page.move_range(f"{cell}:{last}", cols=1)
+        page[cell] = header
+        page.cell(row + 1, column, 5)
+
+    _, parsed = _variant(source, tmp_path, change)
+    [error] = [str(e) for e in parsed.errors]
+    assert error.startswith(f"{FY26}, sheet '{DETENTION}', cell {cell}: table ")
+    assert "unexpected column header: unrecognised" in error and repr(header) in error
+    kept = {row["cell"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()}
+    assert f"{cell[0]}{int(cell[1:]) + 1}" in kept

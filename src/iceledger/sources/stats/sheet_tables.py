@@ -981,6 +981,11 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
         try:
             target, key = _column_kind(spec, column_dim, header, fiscal_year, layout)
         except CellValueError as problem:
+            if not has_data(index):
+                # A note beside the header, or a column not yet filled: no figure to lose.
+                warnings.append(f"{where(block.header_row, index)}: table {spec.name}: "
+                                f"header over no figures ignored ({problem})")
+                continue
             raise SourceError(where(block.header_row, index),
                               f"table {spec.name}: unexpected column header: {problem}") from None
         columns.append(_Column(index, target, key, header))
