@@ -324,3 +324,14 @@ def test_a_new_column_of_figures_refuses_its_table_naming_the_header(source, tmp
     assert "unexpected column header: unrecognised" in error and repr(header) in error
     kept = {row["cell"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()}
     assert f"{cell[0]}{int(cell[1:]) + 1}" in kept
+
+
+@pytest.mark.parametrize(("ice", "cbp"), [("% ICE", "% CBP"), ("Percent of ICE", "Percent of CBP"),
+                                          ("ICE %", "CBP %")])
+def test_the_shares_beside_the_counts_are_skipped_however_headed(source, unchanged, tmp_path,
+                                                                 ice, cbp):
+    # The shares of ICE and CBP are recomputable from the counts; headed otherwise than
+    # "Percent ICE" they used to refuse the currently-detained table.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {"C19": ice, "E19": cbp}))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
