@@ -335,3 +335,21 @@ def test_the_shares_beside_the_counts_are_skipped_however_headed(source, unchang
     _, parsed = _variant(source, tmp_path, _cells(DETENTION, {"C19": ice, "E19": cbp}))
     assert parsed.errors == []
     assert _figures(parsed) == unchanged
+
+
+def test_footnotes_reworded_out_of_every_rule_are_a_warning(source, tmp_path):
+    # The tables are then dated by the next source, which says so in `as_of_source`; before,
+    # nothing said that the Footnotes sheet had stopped dating anything.
+    def change(book):
+        for row in book["Footnotes"].iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    cell.value = cell.value.replace("updated through", "current as of") \
+                        .replace("are a snapshot as", "reflect a snapshot taken on")
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    assert "Footnotes: none of its lines dates a table (reworded? see [[footnote_dates]] in " \
+           "stats_tables.toml); the tables are dated by their IIDS line or the file name" \
+           in parsed.warnings
+    assert {row["as_of_source"] for row in parsed.tables["stats_adp"].to_pylist()} == {"iids"}

@@ -170,7 +170,14 @@ def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,
                 parsed.warnings.append(f"cannot read the sheet {name.strip()!r} ({exc}); "
                                        "its dates are not used")
                 continue
-            found.extend(footnote_dates(rows, layout.footnote_rules, parsed.warnings))
+            dates = footnote_dates(rows, layout.footnote_rules, parsed.warnings)
+            if not dates:
+                # Every archived release's Footnotes date some table: none is a rewording.
+                parsed.warnings.append(
+                    f"{name.strip()}: none of its lines dates a table (reworded? see "
+                    "[[footnote_dates]] in stats_tables.toml); the tables are dated by their "
+                    "IIDS line or the file name")
+            found.extend(dates)
     return found
 
 
