@@ -353,3 +353,24 @@ def test_footnotes_reworded_out_of_every_rule_are_a_warning(source, tmp_path):
            "stats_tables.toml); the tables are dated by their IIDS line or the file name" \
            in parsed.warnings
     assert {row["as_of_source"] for row in parsed.tables["stats_adp"].to_pylist()} == {"iids"}
+
+
+@pytest.mark.parametrize("gap", [0, 1])
+def test_a_total_row_under_the_facility_list_is_no_facility(source, unchanged, tmp_path, gap):
+    # Before, a "Total" row printed under the list (right below it, or after an empty row)
+    # was loaded as a facility named Total: every sum over facilities counted it twice.
+    def change(book):
+        page = book["Facilities FY26"]
+        row = 236 + gap
+        page.cell(row, 1, "Total")
+        for column in range(14, 18):  # the four criminality-by-sex ADP columns, N..Q
+            page.cell(row, column, sum(page.cell(r, column).value or 0 for r in range(11, 236)))
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    figures = _figures(parsed)
+    assert len(figures.pop(STATS_UNRECOGNISED)) == 4
+    assert figures == unchanged
+    assert parsed.unrecognised == [
+        f"Facilities FY26!N{236 + gap}:Q{236 + gap}: 4 figure(s) under 'no caption' match no "
+        f"table of stats_tables.toml; kept in {STATS_UNRECOGNISED}"]

@@ -140,6 +140,8 @@ class RecordsSpec:
     dates: re.Pattern[str]
     zero_pad: dict[str, int]
     sums: dict[str, tuple[str, ...]]
+    # A row whose first cell this finds ends the list: a total is no record.
+    end_rows: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,7 @@ def _table_spec(entry: dict, dimensions: dict[str, Dimension]) -> TableSpec:
             dates=_pattern(entry["dates"]),
             zero_pad=dict(entry.get("zero_pad", {})),
             sums={col: tuple(parts) for col, parts in entry.get("sums", {}).items()},
+            end_rows=_pattern(entry["end_rows"]) if "end_rows" in entry else None,
         )
     return TableSpec(
         name=name,
@@ -759,6 +762,8 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
             if resumed is None:
                 break
             end_row = resumed
+        if _ends_list(spec, grid[end_row][first_column]):
+            break  # its figures stay unrecognised, and are reported so
         found = anchor_columns.get(end_row)
         beside = [c for c in found if first_column <= c < end_column] if found else None
         if beside and beside[0] == first_column:
@@ -781,6 +786,11 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
     )
     return Block(spec, match, top, header_row, first_column, end_column, first_row, end_row,
                  header_cells)
+
+
+def _ends_list(spec: TableSpec, first_cell: object) -> bool:
+    end_rows = spec.records.end_rows if spec.records is not None else None
+    return end_rows is not None and end_rows.search(clean_text(first_cell) or "") is not None
 
 
 # How many empty rows may part one table: a later release may space out its groups.
