@@ -206,6 +206,12 @@ def ingest_stats_command(
         if f.first_quarantined is not None:
             first = quarantine_line(f.path.name, f.rows_quarantined, f.first_quarantined)
             console.print(f"[yellow]quarantined[/] {first}", highlight=False, soft_wrap=True)
+        if f.unrecognised:
+            # Figures no table claims: a table ICE added or reworded, loaded only as printed.
+            console.print(f"[yellow]unrecognised[/] {f.path.name}: {len(f.unrecognised)} "
+                          f"block(s) of figures in no known table, the first: "
+                          f"{one_line(f.unrecognised[0])} (all of them: iceledger stats "
+                          "checks)", highlight=False, soft_wrap=True)
         for problem in f.errors:
             err_console.print(f"[bold red]error:[/] {one_line(problem)}", highlight=False,
                               soft_wrap=True)

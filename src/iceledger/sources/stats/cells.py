@@ -40,9 +40,11 @@ MONTH_NUMBERS = {
 }
 
 _SPACES = re.compile(r"\s+")
-# "[1]" anywhere, or a run of asterisks / daggers at either end: footnote references, not content.
-_FOOTNOTE_MARKERS = re.compile(r"\[\d+\]|^[*†‡]+|[*†‡]+$")
-_FOOTNOTE_CHARACTERS = frozenset("[*†‡")
+# "[1]" anywhere, a run of asterisks / daggers at either end, or superscript digits at the end
+# ("Total¹"): footnote references, not content.
+_SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+_FOOTNOTE_MARKERS = re.compile(rf"\[\d+\]|^[*†‡]+|[*†‡{_SUPERSCRIPT_DIGITS}]+$")
+_FOOTNOTE_CHARACTERS = frozenset("[*†‡" + _SUPERSCRIPT_DIGITS)
 _NUMBER_TEXT = re.compile(r"^(?P<sign>[-+])?\$?(?P<digits>\d[\d,]*(\.\d*)?|\.\d+)(?P<percent>%)?$")
 _SPACE_BESIDE_MARK = re.compile(r"(?<=[-+($])\s+|\s+(?=[%)])")
 # A dash alone is how spreadsheets print zero in accounting formats.
@@ -222,6 +224,16 @@ def parse_fiscal_year(value: object) -> int:
         raise CellValueError(f"expected a fiscal year such as 'FY2025', found {text!r}")
     year = int(match.group(1))
     return year + 2000 if year < 100 else year
+
+
+def fiscal_year_in(pattern: re.Pattern[str], text: str) -> int | None:
+    """The fiscal year `pattern` finds in a name (a sheet's, a file's), or None: a name is no
+    cell to quarantine, so what the pattern finds but is no year ("FY261") names none."""
+    found = pattern.search(text)
+    try:
+        return parse_fiscal_year(found.group(0)) if found else None
+    except CellValueError:
+        return None
 
 
 def fiscal_year_start(fiscal_year: int) -> date:

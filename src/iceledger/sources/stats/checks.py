@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from iceledger.errors import IceledgerError
-from iceledger.sources.stats.cells import parse_fiscal_year
+from iceledger.sources.stats.cells import fiscal_year_in
 from iceledger.sources.stats.sheet_tables import TableColumns, load_layout
 from iceledger.sources.stats.snapshots import OrderedSnapshot, Snapshot, order_snapshots
 from iceledger.tables import (
@@ -534,8 +534,7 @@ def _months_by_table(months: Mapping[str, list[date]]) -> str:
 
 
 def _file_name_fiscal_year(workbook: str) -> int | None:
-    found = load_layout().file_fiscal_year.search(workbook)
-    return parse_fiscal_year(found.group(0)) if found else None
+    return fiscal_year_in(load_layout().file_fiscal_year, workbook)
 
 
 def _check_as_of(release: Release, months: Mapping[str, set[date]]) -> list[CheckResult]:

@@ -41,6 +41,8 @@ class IngestedFile:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     first_quarantined: Quarantined | None = None
+    # One line per block of figures in no known table (a table ICE added, or reworded).
+    unrecognised: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -137,7 +139,7 @@ class _Batch:
                                 warnings=parsed.warnings)
         done = self.files[parsed.sha256] = IngestedFile(
             path, "loaded", parsed.rows_loaded, len(parsed.quarantined), errors, parsed.warnings,
-            parsed.quarantined[0] if parsed.quarantined else None)
+            parsed.quarantined[0] if parsed.quarantined else None, parsed.unrecognised)
         self.loads.append(load)
         self.rows += parsed.rows_loaded
         if self.rows >= BATCH_ROWS:
@@ -151,6 +153,7 @@ class _Batch:
                 refused.status = "failed"
                 refused.rows_loaded = refused.rows_quarantined = 0
                 refused.first_quarantined = None
+                refused.unrecognised = []
                 refused.errors.append(reason)
         self.loads, self.rows = [], 0
 

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from iceledger.errors import Location, SourceError
 from iceledger.sources.stats.cells import (
+    fiscal_year_in,
     fiscal_year_of,
     fiscal_year_start,
     parse_date,
-    parse_fiscal_year,
     sheet_key,
 )
 from iceledger.sources.stats.parsed import ParsedWorkbook
@@ -121,9 +121,6 @@ def parse_workbook(
     grids, specs = {}, {}
     for name in sheet_years:
         specs[name] = layout.tables_for(name)
-        if not specs[name]:
-            parsed.warnings.append(f"sheet {name.strip()!r} is of no known kind; its figures "
-                                   f"are kept in {STATS_UNRECOGNISED}")
         try:
             grids[name] = book.rows(name)
         except SourceError as exc:
@@ -145,7 +142,15 @@ def parse_workbook(
                 "its tables are a snapshot of their own"
             )
         context = SheetContext(path.name, parsed.sha256, name, year, cutoff, dating)
-        read_sheet(grid, specs[name], layout, context, extraction, scans[name])
+        known = bool(specs[name])
+        read = read_sheet(grid, specs[name] or layout.captioned_tables(), layout, context,
+                          extraction, scans[name], known=known)
+        if not known:
+            parsed.warnings.append(
+                f"sheet {name.strip()!r} is of no known kind; its tables were found by their "
+                f"captions: {', '.join(sorted(set(read)))}" if read else
+                f"sheet {name.strip()!r} is of no known kind; its figures are kept in "
+                f"{STATS_UNRECOGNISED}")
     if dating.undated:
         parsed.warnings.append("no snapshot date fits the fiscal year of: "
                                + ", ".join(sorted(set(dating.undated))))
@@ -165,7 +170,14 @@ def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,
                 parsed.warnings.append(f"cannot read the sheet {name.strip()!r} ({exc}); "
                                        "its dates are not used")
                 continue
-            found.extend(footnote_dates(rows, layout.footnote_rules, parsed.warnings))
+            dates = footnote_dates(rows, layout.footnote_rules, parsed.warnings)
+            if not dates:
+                # Every archived release's Footnotes date some table: none is a rewording.
+                parsed.warnings.append(
+                    f"{name.strip()}: none of its lines dates a table (reworded? see "
+                    "[[footnote_dates]] in stats_tables.toml); the tables are dated by their "
+                    "IIDS line or the file name")
+            found.extend(dates)
     return found
 
 
@@ -212,8 +224,7 @@ def _read_file_name(parsed: ParsedWorkbook, layout: Layout) -> None:
     if stamp := layout.archive_stamp.search(name):
         digits = stamp["stamp"]  # YYYYMMDDhhmmss
         parsed.archive_date = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
-    name_year = layout.file_fiscal_year.search(name)
-    name_fiscal_year = parse_fiscal_year(name_year.group(0)) if name_year else None
+    name_fiscal_year = fiscal_year_in(layout.file_fiscal_year, name)
     found = layout.file_date.search(name)
     if found is None:
         parsed.warnings.append("no report date in the file name")
@@ -245,8 +256,7 @@ def _date_from_digits(digits: str, fiscal_year: int | None) -> date | None:
 
 
 def _sheet_fiscal_year(sheet: str, layout: Layout) -> int | None:
-    found = layout.sheet_fiscal_year.search(sheet)
-    return parse_fiscal_year(found.group(0)) if found else None
+    return fiscal_year_in(layout.sheet_fiscal_year, sheet)
 
 
 def _workbook_fiscal_year(parsed: ParsedWorkbook, sheet_years: dict[str, int | None],
@@ -257,8 +267,7 @@ def _workbook_fiscal_year(parsed: ParsedWorkbook, sheet_years: dict[str, int | N
     (and figures), and a current-year workbook may carry a prior-year sheet (ATD EOFY23).
     """
     counts = Counter(year for year in sheet_years.values() if year is not None)
-    name_year = layout.file_fiscal_year.search(parsed.workbook)
-    from_name = parse_fiscal_year(name_year.group(0)) if name_year else None
+    from_name = fiscal_year_in(layout.file_fiscal_year, parsed.workbook)
     if counts:
         top = max(counts.values())
         year = max(y for y, n in counts.items() if n == top)
@@ -321,6 +330,7 @@ def _collect(parsed: ParsedWorkbook, extraction: Extraction) -> None:
     parsed.rows_loaded = extraction.rows_loaded
     parsed.quarantined = extraction.quarantined
     parsed.tables_found = extraction.tables_found
+    parsed.unrecognised = extraction.unrecognised
     parsed.tables[STATS_WORKBOOKS] = workbook_row(parsed)
 
 

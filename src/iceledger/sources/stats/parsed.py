@@ -36,3 +36,5 @@ class ParsedWorkbook:
     rows_loaded: int = 0
     quarantined: list[Quarantined] = field(default_factory=list)
     tables_found: list[str] = field(default_factory=list)
+    # One line per block of figures in no known table (also among the warnings).
+    unrecognised: list[str] = field(default_factory=list)

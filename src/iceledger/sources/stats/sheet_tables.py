@@ -12,8 +12,8 @@ this module knows only the few shapes those tables come in:
 
 A sheet arrives as a grid: a list of rows, each a list of raw cell values, as any reader returns
 it. Tables may sit anywhere, side by side on the same rows; a table's block runs from its caption
-to the first blank row, and sideways to the next thing printed on its caption row (or a caption
-found in its header row).
+down to the first blank row after which it does not resume (one or two empty rows may part it),
+and sideways to the next thing printed on its caption row (or a caption found in its header row).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from iceledger.sources.stats.cells import (
     column_letters,
     detached,
     fiscal_month,
+    fiscal_year_in,
     month_number,
     parse_date,
     parse_dates,
@@ -57,8 +58,6 @@ from iceledger.tables import STATS_UNRECOGNISED
 
 Grid = Sequence[Sequence[Any]]
 
-# Month-column headers that hold the fiscal year's total (or average) rather than one month.
-_FISCAL_YEAR_TOTAL = re.compile(r"^(FY Overall|Total|FY ?\d{2,4}( YTD)?)$", re.IGNORECASE)
 # How far below its caption a table's header row may start (captions sit 1-3 rows above).
 _HEADER_SEARCH_ROWS = 3
 _TEXT_KINDS = {"closed", "open", "field_office"}
@@ -141,6 +140,8 @@ class RecordsSpec:
     dates: re.Pattern[str]
     zero_pad: dict[str, int]
     sums: dict[str, tuple[str, ...]]
+    # A row whose first cell this finds ends the list: a total is no record.
+    end_rows: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,10 +191,16 @@ class Layout:
     file_fiscal_year: re.Pattern[str]
     footnote_sheets: re.Pattern[str]
     caption_as_of: re.Pattern[str]
+    fiscal_year_total: re.Pattern[str]
     footnote_rules: tuple[FootnoteRule, ...]
 
     def tables_for(self, sheet: str) -> list[TableSpec]:
         return [spec for spec in self.tables if spec.sheets.search(sheet_key(sheet))]
+
+    def captioned_tables(self) -> list[TableSpec]:
+        """Every table found by its caption: what a sheet of no known kind is searched for (a
+        sheet ICE renamed: "Bond Statistics" for "Monthly Bond Statistics")."""
+        return [spec for spec in self.tables if spec.caption is not None]
 
     def ignores(self, sheet: str) -> bool:
         return any(pattern.search(sheet_key(sheet)) for pattern in self.ignore_sheets)
@@ -234,6 +241,7 @@ def _layout_from(raw: dict) -> Layout:
         file_fiscal_year=_pattern(workbook["file_fiscal_year"]),
         footnote_sheets=_pattern(workbook["footnote_sheets"]),
         caption_as_of=_pattern(workbook["caption_as_of"]),
+        fiscal_year_total=_pattern(workbook["fiscal_year_total"]),
         footnote_rules=tuple(
             FootnoteRule(_pattern(rule["line"]), _pattern(rule["tables"]),
                          _pattern(rule["sheets"]) if "sheets" in rule else None)
@@ -255,6 +263,7 @@ def _table_spec(entry: dict, dimensions: dict[str, Dimension]) -> TableSpec:
             dates=_pattern(entry["dates"]),
             zero_pad=dict(entry.get("zero_pad", {})),
             sums={col: tuple(parts) for col, parts in entry.get("sums", {}).items()},
+            end_rows=_pattern(entry["end_rows"]) if "end_rows" in entry else None,
         )
     return TableSpec(
         name=name,
@@ -534,6 +543,11 @@ class Extraction:
     errors: list[SourceError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables_found: list[str] = field(default_factory=list)
+    # One line per block of figures in no known table (also among the warnings).
+    unrecognised: list[str] = field(default_factory=list)
+    # Each table read so far, by kind, fiscal year and caption fields -> where it was printed
+    # and its cells.
+    printed: dict[tuple, tuple[str, tuple]] = field(default_factory=dict)
 
     def output(self, name: str) -> TableColumns:
         table = self.tables.get(name)
@@ -588,8 +602,14 @@ class Block:
 
 
 def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: SheetContext,
-               out: Extraction, scan: SheetScan | None = None) -> None:
-    """Find every table of `specs` on one sheet and add its rows to `out`."""
+               out: Extraction, scan: SheetScan | None = None, known: bool = True) -> list[str]:
+    """Find every table of `specs` on one sheet and add its rows to `out`; the names of the
+    tables read.
+
+    On a sheet of no `known` kind, searched for every captioned table, a caption whose header
+    is not the table's is taken for a line that looks like one: its figures stay unrecognised,
+    without an error.
+    """
     scan = scan or scan_sheet(grid)
     anchors = _find_anchors(scan, specs)
     anchor_columns: dict[int, list[int]] = {}
@@ -607,6 +627,8 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
     read = []
     for block in blocks:
         block = _borrow_missing_header(grid, block, headers_seen, context, out)
+        if not known and not _labels_match(block):
+            continue
         out.tables_found.append(f"{block.spec.name}@{context.sheet.strip()}!{block.cell_range}")
         try:
             if block.spec.records is not None:
@@ -618,12 +640,20 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
             # so the generic long table keeps them rather than losing them with the error.
             out.errors.append(error)
             continue
+        except RepeatedTable as repeated:
+            out.warnings.append(str(repeated))
+            continue
         read.append(block)
         headers_seen[block.spec.name] = block.header_cells
-    if not anchors and specs:
-        out.warnings.append(f"{context.sheet.strip()}: none of its known tables found "
-                            "(unknown layout; see stats_tables.toml)")
+    if not anchors and specs and scan.numbers and known:
+        # A sheet of a known kind whose figures sit under no caption or header it knows: its
+        # tables would be lost to STATS_UNRECOGNISED with a warning alone.
+        out.errors.append(SourceError(
+            Location(context.workbook, context.sheet),
+            "none of its known tables found (a caption or header reworded? see "
+            f"stats_tables.toml); its figures are kept in {STATS_UNRECOGNISED}"))
     _keep_uncovered_numbers(grid, scan, read, context, out)
+    return [block.spec.name for block in read]
 
 
 def _labels_match(block: Block) -> bool:
@@ -724,7 +754,16 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
                 break
     first_row = header_row + spec.header_rows
     end_row = first_row
-    while end_row < height and not _row_blank(grid[end_row], first_column, end_column):
+    header_rows = grid[header_row:first_row]
+    while end_row < height:
+        if _row_blank(grid[end_row], first_column, end_column):
+            resumed = _resumed_after_gap(grid, end_row, first_column, end_column, header_rows,
+                                         max(1, len(spec.label_headers)), anchor_columns)
+            if resumed is None:
+                break
+            end_row = resumed
+        if _ends_list(spec, grid[end_row][first_column]):
+            break  # its figures stay unrecognised, and are reported so
         found = anchor_columns.get(end_row)
         beside = [c for c in found if first_column <= c < end_column] if found else None
         if beside and beside[0] == first_column:
@@ -749,6 +788,52 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
                  header_cells)
 
 
+def _ends_list(spec: TableSpec, first_cell: object) -> bool:
+    end_rows = spec.records.end_rows if spec.records is not None else None
+    return end_rows is not None and end_rows.search(clean_text(first_cell) or "") is not None
+
+
+# How many empty rows may part one table: a later release may space out its groups.
+_GAP_ROWS = 2
+
+
+def _resumed_after_gap(grid: Grid, gap: int, first_column: int, end_column: int,
+                       header_rows: Grid, label_columns: int,
+                       anchor_columns: dict[int, list[int]]) -> int | None:
+    """The row a table resumes at after one or two empty rows, or None where it ends.
+
+    It resumes only at a row that reads as one of its own: no table's caption in its columns, a
+    row label, and a figure under a printed header. A note under a table has no figure; the
+    next table has its caption.
+    """
+    for r in range(gap + 1, min(gap + 1 + _GAP_ROWS, len(grid))):
+        row = grid[r]
+        if _row_blank(row, first_column, end_column):
+            continue
+        if any(first_column <= c < end_column for c in anchor_columns.get(r, ())):
+            return None
+        labels = row[first_column:first_column + label_columns]
+        if not any(isinstance(label, str) and label.strip() for label in labels):
+            return None
+        figures = [c for c in range(first_column + label_columns, end_column)
+                   if _is_figure(row[c])]
+        headed = all(any(not _blank(header[c]) for header in header_rows) for c in figures)
+        return r if figures and headed else None
+    return None
+
+
+def _is_figure(value: object) -> bool:
+    """A number, or text that reads as one ("1,234", "-")."""
+    if _is_number(value):
+        return True
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        return parse_number(value) is not None
+    except CellValueError:
+        return False
+
+
 class _Column(NamedTuple):
     index: int
     target: str  # output table
@@ -761,6 +846,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     spec = block.spec
     where = _locator(context)
     constants, fiscal_year = _caption_fields(block, layout, context)
+    _claim(grid, block, fiscal_year, constants, context, out)
     context, dated = context.for_table(spec.name, fiscal_year, block.match.string)
     label_count = len(spec.label_headers)
     for offset, pattern in enumerate(spec.label_headers):
@@ -793,6 +879,8 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             else _LongRows(spec, dims, column_dim, columns, context))
     for r in range(block.first_row, last):
         raw = list(map(clean_text, grid[r][block.first_column:block.first_column + label_count]))
+        if r not in valued and raw.count(None) == label_count:
+            continue  # an empty row parting the table
         try:
             row_dims = labels.resolve(raw, has_values=r in valued)
         except CellValueError as problem:
@@ -809,6 +897,34 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
         out.warnings.append(
             f"{context.sheet.strip()}: {spec.name}: field office(s) not in the project's table "
             f"kept as printed: {', '.join(sorted(labels.offices_as_printed))}")
+
+
+class RepeatedTable(Exception):
+    """A table printed again with the same figures: the copy is not read (a warning)."""
+
+
+def _claim(grid: Grid, block: Block, fiscal_year: int | None, constants: dict[str, object],
+           context: SheetContext, out: Extraction) -> None:
+    """Refuse a table printed a second time: the same kind, fiscal year and caption fields (a
+    copy of a sheet, hidden or not; a block pasted twice; the FY2024 court appearances printed
+    on both ATD sheets of the 2024-11-15 release) would count its figures twice. The copy's
+    figures are left to STATS_UNRECOGNISED; a copy whose cells differ is an error."""
+    key = (block.spec.name, fiscal_year, tuple(sorted(constants.items(), key=repr)))
+    cells = tuple(tuple(grid[r][block.first_column:block.end_column])
+                  for r in range(block.header_row, block.end_row))
+    here = f"{context.sheet.strip()}!{cell_name(block.top_row, block.first_column)}"
+    first, first_cells = out.printed.setdefault(key, (here, cells))
+    if first == here:
+        return
+    said = (f"table {block.spec.name} (FY{fiscal_year}) is printed again at {here}, first at "
+            f"{first}")
+    if cells == first_cells:
+        raise RepeatedTable(f"{said}, figure for figure; the copy is not loaded again (kept in "
+                            f"{STATS_UNRECOGNISED})")
+    raise SourceError(
+        Location(context.workbook, context.sheet, cell_name(block.top_row, block.first_column)),
+        f"{said}, with other figures; the first is loaded, this one is kept in "
+        f"{STATS_UNRECOGNISED}: read both before trusting either")
 
 
 def _locator(context: SheetContext):
@@ -873,8 +989,13 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
         if text is not None and any(p.search(text) for p in spec.skip_columns):
             continue
         try:
-            target, key = _column_kind(spec, column_dim, header, fiscal_year)
+            target, key = _column_kind(spec, column_dim, header, fiscal_year, layout)
         except CellValueError as problem:
+            if not has_data(index):
+                # A note beside the header, or a column not yet filled: no figure to lose.
+                warnings.append(f"{where(block.header_row, index)}: table {spec.name}: "
+                                f"header over no figures ignored ({problem})")
+                continue
             raise SourceError(where(block.header_row, index),
                               f"table {spec.name}: unexpected column header: {problem}") from None
         columns.append(_Column(index, target, key, header))
@@ -882,12 +1003,12 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
 
 
 def _column_kind(spec: TableSpec, column_dim: Dimension | None, header: object,
-                 fiscal_year: int | None) -> tuple[str, object]:
+                 fiscal_year: int | None, layout: Layout) -> tuple[str, object]:
     """_classify, remembered per table kind: every release prints the same headers."""
     read = spec.headers_read.get((header, fiscal_year))
     if read is None:
         try:
-            read = _classify(spec, column_dim, header, fiscal_year)
+            read = _classify(spec, column_dim, header, fiscal_year, layout)
         except CellValueError as problem:
             read = detached(problem)
         spec.headers_read[(header, fiscal_year)] = read
@@ -946,7 +1067,7 @@ def _month_index(name: str) -> int:
 
 
 def _classify(spec: TableSpec, column_dim: Dimension | None, header: object,
-              fiscal_year: int | None) -> tuple[str, object]:
+              fiscal_year: int | None, layout: Layout) -> tuple[str, object]:
     """The output table a column's figures go to, and the value its header gives them."""
     if spec.measures:
         text = clean_text(header) or ""
@@ -956,9 +1077,15 @@ def _classify(spec: TableSpec, column_dim: Dimension | None, header: object,
         raise CellValueError(f"{text!r} is none of {', '.join(n for n, _ in spec.measures)}")
     assert column_dim is not None
     if column_dim.kind == "month":
-        if isinstance(header, str) and _FISCAL_YEAR_TOTAL.search(header):
+        if isinstance(header, str) and layout.fiscal_year_total.search(header):
             if spec.totals_table is None:
                 raise CellValueError(f"{header!r} (a fiscal-year total) has no totals table")
+            named = fiscal_year_in(layout.sheet_fiscal_year, header)
+            if named is not None and spec.month_fiscal_year_from is None \
+                    and named != fiscal_year:
+                # Another year's total beside the months (a comparison) is no total of theirs.
+                raise CellValueError(f"{header!r} is a total of FY{named}, not of the table's "
+                                     f"FY{fiscal_year}")
             return spec.totals_table, None
         key = fiscal_month(header, fiscal_year or 0) if spec.month_fiscal_year_from is None \
             else None
@@ -1250,6 +1377,7 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
                                 f"{name}_{seen[name]}")
             name = f"{name}_{seen[name]}"
         names.append((index, name))
+    _claim(grid, block, context.fiscal_year, {}, context, out)
     missing = [name for name in records.required if name not in {n for _, n in names}]
     if missing:
         raise SourceError(
@@ -1302,10 +1430,13 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     for position, (index, name, problem) in sorted(bad.items()):
         out.quarantine(context.sheet, block.first_row + position, index,
                        f"{spec.name}: {name}: {problem}")
-    if bad:
-        kept = [position not in bad for position in range(count)]
+    # An empty row parting the list is no record.
+    gaps = {r - block.first_row for r in range(block.first_row, block.first_row + count)
+            if not _any_filled(grid[r][block.first_column:block.end_column])}
+    if bad or gaps:
+        kept = [position not in bad and position not in gaps for position in range(count)]
         columns = {name: list(compress(values, kept)) for name, values in columns.items()}
-    loaded = count - len(bad)
+    loaded = count - len(bad) - len(gaps)
     table.add({**context.provenance, "fiscal_year": context.fiscal_year, **dated}, columns,
               loaded)
     out.rows_read += loaded
@@ -1467,7 +1598,8 @@ def _keep_unrecognised_block(grid: Grid, cells: list[tuple[int, int]], context: 
     out.rows_read += len(cells)
     out.rows_loaded += len(cells)
     left = min(c for _, c in cells)
-    out.warnings.append(
-        f"{context.sheet.strip()}!{cell_name(top, left)}:{cell_name(bottom, right)}: "
-        f"{len(cells)} figure(s) under {caption or 'no caption'!r} match no table of "
-        f"stats_tables.toml; kept in {STATS_UNRECOGNISED}")
+    said = (f"{context.sheet.strip()}!{cell_name(top, left)}:{cell_name(bottom, right)}: "
+            f"{len(cells)} figure(s) under {caption or 'no caption'!r} match no table of "
+            f"stats_tables.toml; kept in {STATS_UNRECOGNISED}")
+    out.warnings.append(said)
+    out.unrecognised.append(said)

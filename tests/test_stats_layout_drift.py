@@ -1,0 +1,376 @@
+"""Layouts a later ICE release plausibly has: each built from a real shared workbook.
+
+Every case copies a real workbook with openpyxl (values kept), changes one thing the way a later
+release might (a sheet renamed, a table split by an empty row, a footnote marker on a label, a
+sheet copied and hidden ...), and asserts that the figures are the same as the unchanged copy's,
+or that the change is reported with one line naming the file, sheet and cell. The cases skip
+when the shared data are absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import STATS_WORKBOOKS
+from typer.testing import CliRunner
+
+from iceledger.cli import app
+from iceledger.sources.stats.parse import parse_workbook
+from iceledger.tables import STATS_UNRECOGNISED
+
+openpyxl = pytest.importorskip("openpyxl")
+
+FY26 = "FY26_detentionStats02022026.xlsx"
+DETENTION = "Detention FY26"
+# Where figures sit, not what they are: left out when two parses are compared.
+PLACES = {"workbook", "sha256", "sheet", "cell_range", "cell"}
+
+
+@pytest.fixture(scope="module")
+def source() -> Path:
+    path = STATS_WORKBOOKS / FY26
+    if not path.exists():
+        pytest.skip(f"real ICE workbooks not found under {STATS_WORKBOOKS} (set ICELEDGER_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def unchanged(source, tmp_path_factory):
+    """The figures of a plain openpyxl copy: the reference every variant is held to."""
+    copy = _copy(source, tmp_path_factory.mktemp("unchanged") / FY26)
+    return _figures(parse_workbook(copy))
+
+
+def _copy(source: Path, target: Path, change=None) -> Path:
+    book = openpyxl.load_workbook(source, data_only=True)
+    if change is not None:
+        change(book)
+    book.save(target)
+    return target
+
+
+def _figures(parsed) -> dict[str, list[tuple]]:
+    """Every table's rows without their places, in a stable order (values to 10 digits: openpyxl
+    writes floats with fewer digits than Excel)."""
+    figures = {}
+    for name, table in parsed.tables.items():
+        if name == "stats_workbooks":
+            continue
+        columns = [c for c in table.column_names if c not in PLACES]
+        rows = table.select(columns).to_pylist()
+        figures[name] = sorted((tuple(_rounded(row[c]) for c in columns) for row in rows),
+                               key=repr)
+    return figures
+
+
+def _rounded(value):
+    return float(f"{value:.10g}") if isinstance(value, float) else value
+
+
+def _variant(source: Path, tmp_path: Path, change, name: str = FY26):
+    path = _copy(source, tmp_path / name, change)
+    return path, parse_workbook(path)
+
+
+def _renamed(old: str, new: str):
+    def change(book):
+        book[old].title = new
+    return change
+
+
+def test_a_sheet_name_with_three_digits_after_fy_names_no_year(source, unchanged, tmp_path):
+    # "FY261" is no fiscal year: it used to stop the whole ingest with a CellValueError.
+    path, parsed = _variant(source, tmp_path, _renamed("ATD FY26 YTD", "ATD FY261"),
+                            name="FY261_detentionStats02022026.xlsx")
+    assert parsed.errors == []
+    assert parsed.fiscal_year == 2026
+    assert _figures(parsed) == unchanged
+    result = CliRunner().invoke(app, ["ingest", "stats", str(path),
+                                      "--warehouse", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert "loaded FY261_detentionStats02022026.xlsx" in result.output
+
+
+def _hidden_copy(edit=None):
+    def change(book):
+        copy = book.copy_worksheet(book[DETENTION])
+        copy.title = f"{DETENTION} (2)"
+        copy.sheet_state = "hidden"
+        if edit is not None:
+            edit(copy)
+    return change
+
+
+def test_a_hidden_copy_of_a_sheet_is_not_counted_twice(source, unchanged, tmp_path):
+    # Before, every detention figure was loaded twice, without a word.
+    _, parsed = _variant(source, tmp_path, _hidden_copy())
+    assert parsed.errors == []
+    figures = _figures(parsed)
+    figures.pop(STATS_UNRECOGNISED)
+    assert figures == unchanged
+    # The copy's figures are kept, as printed, where every figure of no table goes.
+    assert {row["sheet"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()} == \
+        {f"{DETENTION} (2)"}
+    repeated = [w for w in parsed.warnings if "is printed again" in w]
+    assert any(w.startswith(f"table stats_detained_now (FY2026) is printed again at {DETENTION} "
+                            f"(2)!A18, first at {DETENTION}!A18, figure for figure") for w in
+               repeated), repeated
+
+
+def test_a_copy_with_other_figures_is_an_error_naming_both_places(source, unchanged, tmp_path):
+    def edit(copy):
+        copy["B21"] = copy["B21"].value + 100  # ICE's convicted criminals detained now
+
+    _, parsed = _variant(source, tmp_path, _hidden_copy(edit))
+    figures = _figures(parsed)
+    figures.pop(STATS_UNRECOGNISED)
+    assert figures == unchanged
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{DETENTION} (2)', cell A18: table stats_detained_now (FY2026) is "
+        f"printed again at {DETENTION} (2)!A18, first at {DETENTION}!A18, with other figures; "
+        f"the first is loaded, this one is kept in {STATS_UNRECOGNISED}: read both before "
+        "trusting either"]
+
+
+def test_the_court_appearances_printed_on_both_atd_sheets_load_once(source):
+    # The release of 2024-11-15 prints FY2024's court appearances on its FY2025 ATD sheet and
+    # again, cell for cell, on its EOFY24 sheet; both used to load.
+    parsed = parse_workbook(source.parent / "20241116152220-FY24_detentionStats11152024.xlsx")
+    rows = parsed.tables["stats_atd_court_appearances"].to_pylist()
+    keys = [(r["fiscal_year"], r["hearing_type"], r["outcome"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    assert {r["sheet"] for r in rows if r["fiscal_year"] == 2024} == {"ATD FY25 YTD"}
+    assert sum(r["fiscal_year"] == 2024 for r in rows) == 6  # two hearing types, 3 outcomes
+
+
+def _parted(sheet: str, row: int, rows: int = 1, last_row: int = 300, last_column: str = "AX"):
+    """Everything of `sheet` from `row` down moved `rows` lower: empty rows part the table."""
+    def change(book):
+        page = book[sheet]
+        for merged in list(page.merged_cells.ranges):
+            page.unmerge_cells(str(merged))
+        page.move_range(f"A{row}:{last_column}{last_row}", rows=rows)
+    return change
+
+
+@pytest.mark.parametrize(("sheet", "row", "rows"), [
+    (DETENTION, 59, 1),  # book-outs by release reason, between two reasons
+    (DETENTION, 61, 2),  # ... inside a reason's criminality rows, two empty rows
+    (DETENTION, 96, 1),  # ADP, between CBP's and ICE's groups
+    (DETENTION, 190, 1),  # the stateless detained, a facility list
+    ("Facilities FY26", 100, 1),  # the facilities list
+])
+def test_a_table_parted_by_empty_rows_reads_whole(source, unchanged, tmp_path, sheet, row, rows):
+    # Before, the table ended at the first empty row: the rest went to stats_unrecognised with
+    # a warning the command does not print, and the table loaded in part.
+    _, parsed = _variant(source, tmp_path, _parted(sheet, row, rows))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def _cells(sheet: str, values: dict):
+    def change(book):
+        page = book[sheet]
+        for cell, value in values.items():
+            page[cell] = value(page[cell].value) if callable(value) else value
+    return change
+
+
+def test_footnote_marks_as_superscripts_are_no_part_of_a_label(source, unchanged, tmp_path):
+    # Before, "Criminality¹" over the row labels refused the book-outs table, and "Total²" or
+    # "Convicted Criminal¹" quarantined their rows.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {
+        "B37": "Criminality¹", "A20": "Total²", "A21": "Convicted Criminal¹",
+        "B40": "Convicted Criminal³", "J19": "Oct¹", "B21": lambda v: f"{v:,}¹"}))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_captions_and_headers_may_use_the_abbreviations_ice_defines(source, unchanged, tmp_path):
+    # ADP, ALOS and ALIP are defined on the Footnotes sheet; a caption using them used to send
+    # its table to stats_unrecognised with a warning alone.
+    change = _cells(DETENTION, {
+        "A90": "ICE ADP by Arresting Agency, Month and Criminality: FY2026",
+        "A107": "ICE ALOS by Arresting Agency, Month and Criminality: FY2026",
+        "A124": "ICE ADP by Facility Type and Month: FY2026",
+        "A130": "ICE ALOS by Facility Type and Month: FY2026",
+        "A136": "ICE ALOS Adult Facility Type by Month and Arresting Agency: FY2026"})
+    atd = _cells("ATD FY26 YTD", {
+        "A27": "Active ATD Participants and ALIP, FY26,  as of 01/24/2026, by AOR and Technology",
+        "C28": "ALIP", "C18": "Average Length in Program"})
+    facilities = _cells("Facilities FY26", {"A10": "Facility Name", "I10": "ALOS FY26"})
+
+    def every(book):
+        for one in (change, atd, facilities):
+            one(book)
+
+    _, parsed = _variant(source, tmp_path, every)
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_a_known_sheet_with_none_of_its_tables_is_an_error(source, tmp_path):
+    # The facilities list headed by a word the layout does not know: before, a warning the
+    # command does not print, and no facility loaded.
+    _, parsed = _variant(source, tmp_path,
+                         _cells("Facilities FY26", {"A10": "Detention Facility"}))
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet 'Facilities FY26': none of its known tables found (a caption or header "
+        f"reworded? see stats_tables.toml); its figures are kept in {STATS_UNRECOGNISED}"]
+    assert "stats_facilities" not in parsed.tables
+    kept = parsed.tables[STATS_UNRECOGNISED].to_pylist()
+    assert {row["sheet"] for row in kept} == {"Facilities FY26"} and len(kept) > 3000
+
+
+@pytest.mark.parametrize(("old", "new", "tables"), [
+    ("Monthly Bond Statistics", "Bond Statistics", "stats_bond"),
+    ("Semiannual", "Semi-Annual", "stats_semiannual, stats_tps_countries"),
+    ("Vulnerable & Special Population", "Special & Vulnerable Population",
+     "stats_segregation_vulnerable"),
+    ("FY26 Monthly Segregation", "FY26 Restrictive Housing", "stats_segregation_monthly"),
+    (" ICLOS and Detainees", "Length of Stay", "stats_iclos, stats_iclos_detainees"),
+])
+def test_a_renamed_sheet_is_searched_for_every_captioned_table(source, unchanged, tmp_path,
+                                                                old, new, tables):
+    # Before, a sheet whose name matched no table's `sheets` pattern was read as of no known
+    # kind: every table on it went to stats_unrecognised with a warning alone.
+    _, parsed = _variant(source, tmp_path, _renamed(old, new))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+    assert f"sheet {new.strip()!r} is of no known kind; its tables were found by their " \
+           f"captions: {tables}" in parsed.warnings
+
+
+@pytest.mark.parametrize("name", ["FOOTNOTES", "Footnote", "Foot notes "])
+def test_the_footnotes_sheet_dates_the_tables_whatever_its_spelling(source, unchanged,
+                                                                    tmp_path, name):
+    # Before, "Footnote" was a sheet of no known kind and its dating lines went unread: every
+    # table dated by a footnote took the IIDS line's date instead.
+    def change(book):
+        book["Footnotes"].title = "renamed"
+        book["renamed"].title = name
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+@pytest.mark.parametrize("header", ["FY2026 Total", "FY26 Total", "Grand Total", "YTD",
+                                    "Total FY2026", "FY 2026 YTD"])
+def test_the_fiscal_year_total_column_may_be_headed_otherwise(source, unchanged, tmp_path,
+                                                              header):
+    # Before, each of these refused the month table with "expected a month name".
+    _, parsed = _variant(source, tmp_path,
+                         _cells(DETENTION, {"V19": header, "O37": header, "N91": header}))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_another_years_total_beside_the_months_is_an_error(source, unchanged, tmp_path):
+    # Before, a column "FY2025" beside FY2026's months and total was loaded as a second FY2026
+    # total: two figures for one agency, without a word.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {
+        "W19": "FY2025", "W20": 158000, "W21": 20000, "W22": 138000}))
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{DETENTION}', cell W19: table stats_book_ins: unexpected column "
+        "header: 'FY2025' is a total of FY2025, not of the table's FY2026"]
+    assert "stats_book_ins_fy" not in parsed.tables
+    kept = {row["cell"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()}
+    assert {"J21", "V21", "W20", "W21", "W22"} <= kept
+
+
+def test_the_command_names_figures_no_table_claims(source, tmp_path):
+    # A table ICE added (here: a caption no spec knows) loads only as printed; the command
+    # used to count it among "N warnings" alone.
+    path, _ = _variant(source, tmp_path, _cells(
+        DETENTION, {"A90": "ICE Average Daily Headcount by Arresting Agency: FY2026"}))
+    result = CliRunner().invoke(app, ["ingest", "stats", str(path),
+                                      "--warehouse", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert f"unrecognised {FY26}: 1 block(s) of figures in no known table, the first: " \
+           f"{DETENTION}!B92:N103: 156 figure(s) under 'ICE Average Daily Headcount by " \
+           "Arresting Agency: FY2026' match no table" in " ".join(result.output.split())
+
+
+def test_a_header_over_no_figures_does_not_refuse_its_table(source, unchanged, tmp_path):
+    # A note typed in the header row beside the table (or a column not yet filled) used to
+    # refuse the whole table as "unexpected column header".
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {"H19": "see note 3"}))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+    assert f"{FY26}, sheet '{DETENTION}', cell H19: table stats_detained_now: header over no " \
+           "figures ignored (unrecognised agency label 'see note 3')" in parsed.warnings
+
+
+@pytest.mark.parametrize(("cell", "last", "header"), [
+    ("D19", "F23", "HSI"),  # a new arresting agency, currently detained
+    ("E28", "E31", "Unknown"),  # a new criminality class, book-ins by facility type
+])
+def test_a_new_column_of_figures_refuses_its_table_naming_the_header(source, tmp_path, cell,
+                                                                      last, header):
+    # A value of a closed vocabulary ICE has not printed before: its figures would make the
+    # table's classes no longer add up, so the table is refused, its figures kept as printed.
+    def change(book):
+        page = book[DETENTION]
+        row, column = page[cell].row, page[cell].column
+        page.move_range(f"{cell}:{last}", cols=1)
+        page[cell] = header
+        page.cell(row + 1, column, 5)
+
+    _, parsed = _variant(source, tmp_path, change)
+    [error] = [str(e) for e in parsed.errors]
+    assert error.startswith(f"{FY26}, sheet '{DETENTION}', cell {cell}: table ")
+    assert "unexpected column header: unrecognised" in error and repr(header) in error
+    kept = {row["cell"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()}
+    assert f"{cell[0]}{int(cell[1:]) + 1}" in kept
+
+
+@pytest.mark.parametrize(("ice", "cbp"), [("% ICE", "% CBP"), ("Percent of ICE", "Percent of CBP"),
+                                          ("ICE %", "CBP %")])
+def test_the_shares_beside_the_counts_are_skipped_however_headed(source, unchanged, tmp_path,
+                                                                 ice, cbp):
+    # The shares of ICE and CBP are recomputable from the counts; headed otherwise than
+    # "Percent ICE" they used to refuse the currently-detained table.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {"C19": ice, "E19": cbp}))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_footnotes_reworded_out_of_every_rule_are_a_warning(source, tmp_path):
+    # The tables are then dated by the next source, which says so in `as_of_source`; before,
+    # nothing said that the Footnotes sheet had stopped dating anything.
+    def change(book):
+        for row in book["Footnotes"].iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    cell.value = cell.value.replace("updated through", "current as of") \
+                        .replace("are a snapshot as", "reflect a snapshot taken on")
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    assert "Footnotes: none of its lines dates a table (reworded? see [[footnote_dates]] in " \
+           "stats_tables.toml); the tables are dated by their IIDS line or the file name" \
+           in parsed.warnings
+    assert {row["as_of_source"] for row in parsed.tables["stats_adp"].to_pylist()} == {"iids"}
+
+
+@pytest.mark.parametrize("gap", [0, 1])
+def test_a_total_row_under_the_facility_list_is_no_facility(source, unchanged, tmp_path, gap):
+    # Before, a "Total" row printed under the list (right below it, or after an empty row)
+    # was loaded as a facility named Total: every sum over facilities counted it twice.
+    def change(book):
+        page = book["Facilities FY26"]
+        row = 236 + gap
+        page.cell(row, 1, "Total")
+        for column in range(14, 18):  # the four criminality-by-sex ADP columns, N..Q
+            page.cell(row, column, sum(page.cell(r, column).value or 0 for r in range(11, 236)))
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    figures = _figures(parsed)
+    assert len(figures.pop(STATS_UNRECOGNISED)) == 4
+    assert figures == unchanged
+    assert parsed.unrecognised == [
+        f"Facilities FY26!N{236 + gap}:Q{236 + gap}: 4 figure(s) under 'no caption' match no "
+        f"table of stats_tables.toml; kept in {STATS_UNRECOGNISED}"]
