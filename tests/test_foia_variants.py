@@ -39,3 +39,21 @@ def test_a_data_dictionary_sheet_is_notes_not_a_sheet_of_records(tmp_path):
     assert query(db, "SELECT count(*) FROM foia_arrests") == [(1,)]
     assert query(db, "SELECT count(*) FROM foia_release_notes "
                      "WHERE sheet = 'Data Dictionary'")[0][0] > len(ARREST_HEADERS)
+
+
+def test_field_offices_written_with_words_around_their_names_are_found(tmp_path):
+    spellings = {"Los Angeles Field Office": "LOS", "LOS ANGELES AREA OF RESPONSIBILITY": "LOS",
+                 "LOS": "LOS", "NYC": "NYC", "ERO New York City": "NYC", "St. Paul AOR": "SPM",
+                 "Los Angeles Field Office (LOS)": "LOS", "Field Office": None,
+                 "Los Angeles Fieldoffice": None}
+    lines = ["Apprehension Date,Apprehension AOR,Gender,Apprehension Method"]
+    lines += [f"2024-01-0{i + 1},{text},Male,Located" for i, text in enumerate(spellings)]
+    path = tmp_path / "aors.csv"
+    path.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db, release="2024-02-01").files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert [code for (code,) in query(db, "SELECT aor_code FROM foia_arrests ORDER BY source_row")
+            ] == list(spellings.values())
+    assert query(db, "SELECT unparsed FROM foia_arrests WHERE aor_code IS NULL") == [
+        (["aor=Field Office"],), (["aor=Los Angeles Fieldoffice"],)]

@@ -27,7 +27,7 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 
-from iceledger.field_offices import aor_key, spellings, written_spellings
+from iceledger.field_offices import AOR_AFFIXES, aor_key, spellings, written_spellings
 from iceledger.sources.foia.layouts import EXTRA_PREFIX, Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import ROW, RawColumn, SheetPlan
 from iceledger.sources.xlsx_files import ERROR_VALUES, FORMULA_MARK
@@ -377,9 +377,9 @@ def aor_position(text: str) -> str:
     case); other text by its key (iceledger.field_offices.aor_key), in SQL for ASCII text, by
     the Python function otherwise (Unicode case folding)."""
     ascii_spaces = "".join(c for c in UNICODE_SPACE if c < "\x80")
-    key = (f"CASE WHEN regexp_full_match({text}, {literal(_ASCII)}) THEN lower(trim("
+    key = (f"CASE WHEN regexp_full_match({text}, {literal(_ASCII)}) THEN regexp_replace(lower(trim("
            f"regexp_replace(replace({text}, '.', ''), {literal(_char_class(ascii_spaces) + '+')}, "
-           f"' ', 'g'))) ELSE {_AOR_KEY_FUNCTION}({text}) END")
+           f"' ', 'g'))), {literal(AOR_AFFIXES)}, '\\1') ELSE {_AOR_KEY_FUNCTION}({text}) END")
     return (f"coalesce(list_position({_AOR_WRITTEN}, {text}), {len(written_spellings())} + "
             f"list_position({_AOR_KEYS}, {key}))")
 
