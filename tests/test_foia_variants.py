@@ -8,9 +8,18 @@ Fixtures are SCRATCH test data in the shape of the UW v. DHS production, not rea
 
 from __future__ import annotations
 
+import shutil
+import zipfile
 from datetime import date, datetime
 
-from test_foia_productions import ARREST_HEADERS, arrest, ingest, query, write_production
+from test_foia_productions import (
+    ARREST_HEADERS,
+    arrest,
+    ingest,
+    query,
+    run_cli,
+    write_production,
+)
 
 
 def test_headers_joined_or_annotated_otherwise_are_read_by_the_vocabulary(tmp_path):
@@ -57,3 +66,29 @@ def test_field_offices_written_with_words_around_their_names_are_found(tmp_path)
             ] == list(spellings.values())
     assert query(db, "SELECT unparsed FROM foia_arrests WHERE aor_code IS NULL") == [
         (["aor=Field Office"],), (["aor=Los Angeles Fieldoffice"],)]
+
+
+def test_files_in_forms_iceledger_cannot_read_are_one_line_each_never_skipped(tmp_path):
+    folder = tmp_path / "release"
+    folder.mkdir()
+    good = write_production(folder / "arrests.xlsx",
+                            {"Arrests": (ARREST_HEADERS, [arrest(date(2019, 10, 1))])})
+    (folder / "old.xls").write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + bytes(504))
+    with zipfile.ZipFile(folder / "binary.xlsb", "w") as package:
+        package.writestr("xl/workbook.bin", b"\x83\x01\x00")
+    shutil.copy(folder / "binary.xlsb", folder / "binary renamed.xlsx")
+    with zipfile.ZipFile(folder / "exports.zip", "w") as package:
+        package.write(good, "arrests.xlsx")
+    (folder / "README.md").write_text("not a release")
+    result = run_cli("ingest", "foia", str(folder), "--warehouse", str(tmp_path / "w.duckdb"),
+                     "--no-derive")
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    for line in ["old.xls: cannot read .xls files as a FOIA release: an old Excel (97-2003) "
+                 "workbook: open it in a spreadsheet program and save it as .xlsx",
+                 "binary.xlsb: cannot read .xlsb files as a FOIA release: a binary Excel "
+                 "workbook", "binary renamed.xlsx: not a readable xlsx workbook: a binary Excel "
+                 "workbook", "exports.zip: cannot read .zip files as a FOIA release: an "
+                 "archive: unzip it and load the folder", "1 loaded, 0 already loaded, 4 failed"]:
+        assert line in output
+    assert "README" not in output

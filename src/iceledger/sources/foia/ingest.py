@@ -61,7 +61,13 @@ from iceledger.sources.foia.checks import (
 )
 from iceledger.sources.foia.declared import declared_catalog
 from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
-from iceledger.sources.foia.readers import ROW, FoiaReader, SheetPlan, open_reader
+from iceledger.sources.foia.readers import (
+    ROW,
+    UNREADABLE_FORMS,
+    FoiaReader,
+    SheetPlan,
+    open_reader,
+)
 from iceledger.sources.xlsx_files import missing_file
 from iceledger.tables import (
     FOIA_CAPABILITIES,
@@ -197,11 +203,13 @@ def keep_freed_memory() -> None:
 
 
 def foia_paths(paths: Iterable[Path]) -> list[Path]:
-    """The files named, with folders expanded to the release files in them (sorted)."""
+    """The files named, with folders expanded to the release files in them (sorted), and to
+    those in forms a release comes in that cannot be read (each then fails in one line)."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES))
+            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES
+                                or p.suffix.lower() in UNREADABLE_FORMS))
         else:
             found.append(path)
     return found

@@ -191,6 +191,16 @@ class FoiaReader(ABC):
         """Release the file."""
 
 
+# Forms a production comes in that iceledger does not read, and what to do with one. A folder's
+# files of these kinds are loaded too, so that each is a line saying so, never skipped unsaid.
+UNREADABLE_FORMS = {
+    ".xls": "an old Excel (97-2003) workbook: open it in a spreadsheet program and save it as .xlsx",
+    ".xlsb": "a binary Excel workbook: open it in a spreadsheet program and save it as .xlsx",
+    ".ods": "an OpenDocument spreadsheet: save it as .xlsx",
+    ".zip": "an archive: unzip it and load the folder",
+}
+
+
 def open_reader(path: Path, cat: Catalog | None = None) -> FoiaReader:
     suffix = path.suffix.lower()
     cat = cat or catalog()
@@ -200,8 +210,9 @@ def open_reader(path: Path, cat: Catalog | None = None) -> FoiaReader:
         return CsvReader(path, cat)
     if suffix in (".parquet", ".pq"):
         return ParquetReader(path, cat)
+    advice = f"{UNREADABLE_FORMS[suffix]}; " if suffix in UNREADABLE_FORMS else ""
     raise SourceError(Location(path.name), f"cannot read {suffix or 'extension-less'} files as a "
-                      "FOIA release; expected .xlsx, .csv or .parquet")
+                      f"FOIA release: {advice}expected .xlsx, .csv or .parquet")
 
 
 def no_header_error(location: Location, rows: list[list[object]], cat: Catalog,
@@ -372,6 +383,10 @@ class XlsxReader(FoiaReader):
             raise SourceError(self._file, f"not a readable xlsx workbook: {KINDS[kind]}")
         try:
             self._zip = zipfile.ZipFile(path)
+            if "xl/workbook.bin" in self._zip.namelist():
+                self._zip.close()
+                raise SourceError(self._file, "not a readable xlsx workbook: "
+                                  f"{UNREADABLE_FORMS['.xlsb']}")
             self._targets = self._relationships()
             self._sheets = self._sheet_parts()
             self._shared_strings = self._read_optional(self._related("sharedStrings"))
