@@ -92,3 +92,23 @@ def test_files_in_forms_iceledger_cannot_read_are_one_line_each_never_skipped(tm
                  "archive: unzip it and load the folder", "1 loaded, 0 already loaded, 4 failed"]:
         assert line in output
     assert "README" not in output
+
+
+def test_a_hidden_sheet_is_not_loaded_and_a_warning_names_it(tmp_path):
+    rows = [arrest(date(2019, 10, 1)), arrest(date(2019, 10, 2))]
+    path = write_production(tmp_path / "hidden.xlsx", {"Arrests": (ARREST_HEADERS, rows),
+                                                       "Sheet1": (ARREST_HEADERS, rows)})
+    with zipfile.ZipFile(path) as package:
+        parts = {name: package.read(name) for name in package.namelist()}
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(
+        b'<sheet name="Sheet1"', b'<sheet name="Sheet1" state="hidden"')
+    with zipfile.ZipFile(path, "w") as package:
+        for name, data in parts.items():
+            package.writestr(name, data)
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT DISTINCT source_sheet, count(*) FROM foia_arrests GROUP BY 1") == [
+        ("Arrests", 2)]
+    assert ("hidden.xlsx, sheet 'Sheet1': hidden in the workbook, so not loaded; unhide it to "
+            "load its rows") in outcome.warnings

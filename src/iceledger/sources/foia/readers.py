@@ -368,6 +368,7 @@ def beyond_columns(width: int) -> re.Pattern:
 class _SheetPart:
     name: str
     member: str
+    hidden: bool = False  # hidden in the workbook ("hidden" or "veryHidden")
 
 
 class XlsxReader(FoiaReader):
@@ -412,7 +413,8 @@ class XlsxReader(FoiaReader):
         for sheet in workbook.iter(f"{{{_MAIN_NS}}}sheet"):
             target = self._targets.get(sheet.get(f"{{{_REL_NS}}}id"), ("", ""))
             if target[0].endswith("/worksheet"):
-                parts.append(_SheetPart(sheet.get("name"), target[1]))
+                parts.append(_SheetPart(sheet.get("name"), target[1],
+                                        sheet.get("state") in ("hidden", "veryHidden")))
         if not parts:
             raise SourceError(self._file, "the workbook has no worksheets")
         return parts
@@ -552,6 +554,12 @@ class XlsxReader(FoiaReader):
                 self.ice_sheets.append(IceSheet(kind, sheet.name,
                                                 self._head_rows(sheet, ICE_SHEET_ROWS)))
                 continue
+            if sheet.hidden:
+                # Not part of the release as it is shown: often a working copy of records
+                # another sheet holds, which would count them twice.
+                self.warnings.append(f"{self.path.name}, sheet {sheet.name!r}: hidden in the "
+                                     "workbook, so not loaded; unhide it to load its rows")
+                continue
             try:
                 header_index, match = find_header(location, head, self.catalog, sheet.name)
             except SourceError:
@@ -564,8 +572,8 @@ class XlsxReader(FoiaReader):
             plans.append(SheetPlan(sheet.name, index, header_index + 1, match,
                                    _title(head[:header_index])))
         if not plans:
-            raise SourceError(self._file, "no sheet holds FOIA records (every sheet is empty "
-                              "or notes)")
+            raise SourceError(self._file, "no sheet holds FOIA records (every sheet is empty, "
+                              "notes or hidden)")
         return plans
 
     def head_rows(self, name: str, limit: int = HEADER_SEARCH_ROWS) -> list[list[object]]:
