@@ -112,3 +112,45 @@ def test_a_hidden_sheet_is_not_loaded_and_a_warning_names_it(tmp_path):
         ("Arrests", 2)]
     assert ("hidden.xlsx, sheet 'Sheet1': hidden in the workbook, so not loaded; unhide it to "
             "load its rows") in outcome.warnings
+
+
+def joined_csv(path, second_header: list[str]) -> str:
+    """Two exports joined one under another: the second with its own header row."""
+    first = ["Arrest Date,Gender,Country of Citizenship,Arrest Method",
+             "2019-10-01,Male,MEXICO,Located", "2019-10-02,Female,GUATEMALA,Located"]
+    second = {"arrest date": "2019-10-03", "gender": "Male",
+              "country of citizenship": "HONDURAS", "arrest method": "Custodial Arrest"}
+    lines = [*first, ",".join(second_header),
+             ",".join(second[h.strip().lower()] for h in second_header)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_header_row_again_among_the_records_is_quarantined_as_such(tmp_path):
+    path = joined_csv(tmp_path / "joined.csv", ["arrest date ", "Gender", "Country of Citizenship",
+                                                "ARREST METHOD"])
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db, release="2019-11-01").files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT gender, citizenship_country FROM foia_arrests ORDER BY source_row"
+                 ) == [("Male", "MEXICO"), ("Female", "GUATEMALA"), ("Male", "HONDURAS")]
+    assert query(db, "SELECT row_number, reason FROM ingest_quarantine") == [
+        (4, "the header row again (files joined one under another?), not a record")]
+
+
+def test_a_header_row_in_another_order_among_the_records_fails_the_file_there(tmp_path):
+    # Read under the first header, the second file's countries would be genders.
+    for name, header, reads in [
+            ("swapped.csv", ["Arrest Date", "Country of Citizenship", "Gender", "Arrest Method"],
+             "Arrest Date"),
+            ("moved.csv", ["Gender", "Arrest Date", "Country of Citizenship", "Arrest Method"],
+             "Gender")]:
+        path = joined_csv(tmp_path / name, header)
+        db = tmp_path / f"{name}.duckdb"
+        outcome = ingest([path], db, release="2019-11-01").files[0]
+        assert outcome.status == "error"
+        assert outcome.error == (
+            f"{name}, row 4: a header row (its 'Arrest Date' column reads {reads!r}) unlike the "
+            "one at row 1: files of other layouts joined one under another, whose rows would be "
+            "read under the wrong columns; split the file there")
+        assert query(db, "SELECT count(*) FROM ingest_sources") == [(0,)]

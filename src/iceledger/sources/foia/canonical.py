@@ -30,6 +30,7 @@ import pyarrow as pa
 from iceledger.field_offices import AOR_AFFIXES, aor_key, spellings, written_spellings
 from iceledger.sources.foia.layouts import EXTRA_PREFIX, Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import ROW, RawColumn, SheetPlan
+from iceledger.sources.stats.cells import snake_case
 from iceledger.sources.xlsx_files import ERROR_VALUES, FORMULA_MARK
 from iceledger.warehouse import ident, literal
 
@@ -37,8 +38,11 @@ STATUS, KEY_TEXT, HASH = "__status", "__key_text", "__hash"
 HELPERS = (STATUS, KEY_TEXT, HASH)
 # What a row is (STATUS): a record that names no one, one that does (an identifier), a blank row
 # (no value in any cell); then the rows quarantined (STATUS >= UNREADABLE_KEY): one whose key date
-# is no date, a row of totals (no key date, a cell labelling totals).
-UNNAMED, NAMED, BLANK, UNREADABLE_KEY, TOTALS_ROW = 0, 1, 2, 3, 4
+# is no date, a row of totals (no key date, a cell labelling totals), the sheet's header row again
+# (files joined one under another), and another header row in its key date's place (files of
+# other layouts joined: the rows under it would be read under the first header's columns, so
+# the load fails there).
+UNNAMED, NAMED, BLANK, UNREADABLE_KEY, TOTALS_ROW, REPEATED_HEADER, OTHER_HEADER = range(7)
 
 # Whitespace as Python's str.isspace() and Arrow's utf8_trim_whitespace define it (the same set).
 UNICODE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
@@ -274,7 +278,10 @@ class SheetRows:
             # Labels are looked for only in rows without a key date: CASE narrows the rows
             # before it tests a condition's second part.
             totals = f"v{key} IS NULL AND {self._totals_label()} IS NOT NULL"
-            unreadable = f"WHEN {totals} THEN {TOTALS_ROW} WHEN c{key} THEN {UNREADABLE_KEY} "
+            unreadable = (f"WHEN {totals} THEN {TOTALS_ROW} WHEN c{key} THEN CASE WHEN "
+                          f"{self._repeated_header()} THEN {REPEATED_HEADER} WHEN "
+                          f"{self._header_text(key)} THEN {OTHER_HEADER} ELSE {UNREADABLE_KEY} "
+                          "END ")
             key_text = (f"CASE WHEN {totals} THEN {self._totals_label()} WHEN c{key} THEN "
                         f"CAST(r{key} AS VARCHAR) END")
         return [
@@ -284,6 +291,20 @@ class SheetRows:
             (KEY_TEXT, key_text),
             (HASH, f"hash({', '.join(f'r{i}' for i in range(len(self.columns)))})"),
         ]
+
+    def _repeated_header(self) -> str:
+        """Whether the row's text cells are the sheet's headers (case and spacing aside)."""
+        same = [f"{_snake(f'r{i}')} = {literal(snake_case(c.header))}"
+                for i, c in enumerate(self.columns) if c.storage == "text"]
+        return " AND ".join(same) or "false"
+
+    def _header_text(self, i: int) -> str:
+        """Whether cell i holds a header the catalogue knows or the sheet has."""
+        cat = self.context.catalog
+        known = (set(cat.vocabulary.columns) | cat.known_columns
+                 | {key for layout in cat.layouts for key in layout.keys}
+                 | {snake_case(c.header) for c in self.columns})
+        return f"list_contains({_sql_list(sorted(known))}, {_snake(_text(f'r{i}', self.columns[i].storage))})"
 
     def _totals_label(self) -> str:
         """The first text cell of the row that is a totals label as a whole (NULL if none)."""
@@ -390,8 +411,15 @@ def quarantine_reason(header: str, status: str, key_text: str) -> str:
     totals = literal(header + " holds no date and a cell reads ")
     return (f"CASE WHEN {status} = {TOTALS_ROW} THEN {totals} || {_REPR_FUNCTION}({key_text}) "
             "|| ': a row of totals, not a record' "
+            f"WHEN {status} = {REPEATED_HEADER} THEN 'the header row again (files joined one "
+            "under another?), not a record' "
             f"ELSE {literal(header + ' ')} || {_REPR_FUNCTION}({key_text}) || ' is not a date' "
             "END")
+
+
+def _snake(text: str) -> str:
+    """SQL for text snake_cased as iceledger.sources.stats.cells.snake_case does (ASCII)."""
+    return f"trim(regexp_replace(lower({text}), '[^0-9a-z]+', '_', 'g'), '_')"
 
 
 def _text(value: str, storage: str) -> str:

@@ -43,6 +43,7 @@ from iceledger.sources.foia.canonical import (
     HELPERS,
     KEY_TEXT,
     NAMED,
+    OTHER_HEADER,
     STATUS,
     UNREADABLE_KEY,
     FileContext,
@@ -569,6 +570,7 @@ class _FileRows:
                     f"record_id IN (SELECT {literal(prefix + ':')} || sheet || ':' || row "
                     "FROM part)", flagged)
         if failed:
+            self._refuse_other_headers(loader, sheets, noted)
             for rows in sheets:
                 self._quarantine(loader, rows, noted)
         rejected = [row for rows in sheets for row in self.reader.rejected_rows(rows.plan)]
@@ -582,6 +584,23 @@ class _FileRows:
             self.outcome.warnings.append(f"{self.outcome.path.name}: {blank:,} blank rows (no "
                                          "value in any cell) are not records and were not "
                                          "loaded")
+
+    def _refuse_other_headers(self, loader: Loader, sheets: list[SheetRows],
+                              noted: pa.Table) -> None:
+        """Fail the file at a header row unlike its sheet's among the records (files of other
+        layouts joined one under another): the rows below it were read under the wrong columns."""
+        found = loader.execute(f"SELECT sheet, row, key_text FROM part WHERE status = "
+                               f"{OTHER_HEADER} ORDER BY sheet, row LIMIT 1", noted)
+        if not found:
+            return
+        index, row, text = found[0]
+        rows = next(rows for rows in sheets if rows.plan.index == index)
+        plan, key = rows.plan, rows.columns[rows.key].header
+        raise SourceError(Location(self.context.file_name, plan.name, row=row),
+                          f"a header row (its {key!r} column reads {text!r}) unlike the one at "
+                          f"row {plan.header_row}: files of other "
+                          "layouts joined one under another, whose rows would be read under the "
+                          "wrong columns; split the file there")
 
     def _quarantine(self, loader: Loader, rows: SheetRows, quarantined: pa.Table) -> None:
         if rows.key is None:
