@@ -516,7 +516,7 @@ def test_a_workbook_of_notes_only_is_refused_in_one_line(tmp_path):
     path = write_production(tmp_path / "notes_20200331.xlsx", {}, footnotes=["Read me", "x"])
     outcome = ingest([path], tmp_path / "w.duckdb").files[0]
     assert outcome.error == ("notes_20200331.xlsx: no sheet holds FOIA records (every sheet is "
-                             "empty or notes)")
+                             "empty, notes or hidden)")
 
 
 def test_inspect_names_the_dataset_a_known_production_loads_as(tmp_path):

@@ -154,3 +154,38 @@ def test_a_header_row_in_another_order_among_the_records_fails_the_file_there(tm
             "one at row 1: files of other layouts joined one under another, whose rows would be "
             "read under the wrong columns; split the file there")
         assert query(db, "SELECT count(*) FROM ingest_sources") == [(0,)]
+
+
+def test_dates_written_day_first_fail_the_file_unless_declared(tmp_path):
+    lines = ["Arrest Date;Gender;Country of Citizenship;Arrest Method"]
+    lines += [f"{day:02d}/01/2019;Male;MEXICO;Located" for day in range(1, 21)]
+    path = tmp_path / "european.csv"
+    path.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db, release="2019-02-01").files[0]
+    # Read month first, 2 January would be 1 February: never loaded so.
+    assert outcome.status == "error"
+    assert outcome.error == (
+        "european.csv, row 14: Arrest Date '13/01/2019' is a date only day first, as are 7 more: "
+        "the file writes day/month/year, and its dates whose day is 12 or less would be read "
+        'month first; declare its form in a layout file (date_formats = ["%d/%m/%Y"] and '
+        "--layout; docs/foia-ingest.md)")
+    layout = tmp_path / "layout.toml"
+    layout.write_text('date_formats = ["%d/%m/%Y"]\n')
+    outcome = ingest([path], db, release="2019-02-01", layout=layout).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT min(apprehension_date), max(apprehension_date), count(*) "
+                     "FROM foia_arrests") == [(datetime(2019, 1, 1), datetime(2019, 1, 20), 20)]
+
+
+def test_a_stray_day_first_date_among_many_is_quarantined_not_fatal(tmp_path):
+    lines = ["Arrest Date,Gender,Country of Citizenship,Arrest Method"]
+    lines += [f"1/{day % 28 + 1}/2019,Male,MEXICO,Located" for day in range(199)]
+    lines.append("13/01/2019,Male,MEXICO,Located")
+    path = tmp_path / "stray.csv"
+    path.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db, release="2019-02-01").files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT row_number, reason FROM ingest_quarantine") == [
+        (201, "Arrest Date '13/01/2019' is not a date")]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -201,6 +202,13 @@ def keep_freed_memory() -> None:
     mmap_threshold, trim_threshold = -3, -1  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
     libc.mallopt(mmap_threshold, 256 << 20)
     libc.mallopt(trim_threshold, 512 << 20)
+
+
+# A key date that is a date only day first: a day of 13 to 31, then a month. When such dates are
+# more than DAY_FIRST_SHARE of a sheet's rows, its day/month/year dates are not a slip here and
+# there, and those read month first are wrong.
+_DAY_FIRST = r"^\s*(1[3-9]|2\d|3[01])[/.-](0?[1-9]|1[0-2])[/.-]\d{2}(\d{2})?\b"
+DAY_FIRST_SHARE = 0.01
 
 
 def foia_paths(paths: Iterable[Path]) -> list[Path]:
@@ -571,6 +579,7 @@ class _FileRows:
                     "FROM part)", flagged)
         if failed:
             self._refuse_other_headers(loader, sheets, noted)
+            self._refuse_day_first_dates(loader, sheets, noted)
             for rows in sheets:
                 self._quarantine(loader, rows, noted)
         rejected = [row for rows in sheets for row in self.reader.rejected_rows(rows.plan)]
@@ -601,6 +610,29 @@ class _FileRows:
                           f"row {plan.header_row}: files of other "
                           "layouts joined one under another, whose rows would be read under the "
                           "wrong columns; split the file there")
+
+    def _refuse_day_first_dates(self, loader: Loader, sheets: list[SheetRows],
+                                noted: pa.Table) -> None:
+        """Fail the file when many of its key dates read only day first ("13/01/2012"): the file
+        writes dates day/month/year, so its rows whose day is 12 or less were read month first,
+        each a wrong date."""
+        found = loader.execute(
+            f"SELECT sheet, min(row), arg_min(key_text, row), count(*) FROM part WHERE status = "
+            f"{UNREADABLE_KEY} AND regexp_matches(key_text, {literal(_DAY_FIRST)}) GROUP BY sheet "
+            "ORDER BY sheet", noted)
+        read = dict(loader.execute("SELECT sheet, count(*) FROM part GROUP BY sheet", noted))
+        for index, row, text, count in found:
+            if count < DAY_FIRST_SHARE * read[index]:
+                continue
+            rows = next(rows for rows in sheets if rows.plan.index == index)
+            day = re.match(_DAY_FIRST, text)
+            form = f"%d{text[day.end(1)]}%m{text[day.end(2)]}%{'Y' if day.group(3) else 'y'}"
+            raise SourceError(Location(self.context.file_name, rows.plan.name, row=row),
+                              f"{rows.columns[rows.key].header} {text!r} is a date only day "
+                              f"first, as are {count - 1:,} more: the file writes day/month/year, "
+                              "and its dates whose day is 12 or less would be read month first; "
+                              f"declare its form in a layout file (date_formats = [\"{form}\"] "
+                              "and --layout; docs/foia-ingest.md)")
 
     def _quarantine(self, loader: Loader, rows: SheetRows, quarantined: pa.Table) -> None:
         if rows.key is None:
