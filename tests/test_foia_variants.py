@@ -12,8 +12,12 @@ import shutil
 import zipfile
 from datetime import date, datetime
 
+import openpyxl
+import pytest
+import xlsxwriter
 from test_foia_productions import (
     ARREST_HEADERS,
+    REAL,
     arrest,
     ingest,
     query,
@@ -189,3 +193,65 @@ def test_a_stray_day_first_date_among_many_is_quarantined_not_fatal(tmp_path):
     assert outcome.status == "loaded", outcome.error
     assert query(db, "SELECT row_number, reason FROM ingest_quarantine") == [
         (201, "Arrest Date '13/01/2019' is not a date")]
+
+
+def resaved_real_production(source, target):
+    """The real production as a requester might re-save it: the arrests split into a sheet per
+    fiscal-year span, each under the title rows, the first with its headers spelled otherwise,
+    the second with its header again in the middle; a hidden copy of some arrests; a data
+    dictionary. The other sheets as they were."""
+    book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    sheets = {sheet.title: [list(row) for row in sheet.iter_rows(values_only=True)]
+              for sheet in book.worksheets}
+    book.close()
+    out = xlsxwriter.Workbook(target, {"constant_memory": True})
+    day = out.add_format({"num_format": "mm/dd/yyyy"})
+
+    def sheet(name, rows, hidden=False):
+        written = out.add_worksheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if isinstance(value, datetime):
+                    written.write_datetime(r, c, value, day)
+                elif value is not None:
+                    written.write(r, c, value)
+        if hidden:
+            written.hide()
+
+    arrests = sheets.pop("Arrests")
+    title, header, records = arrests[:6], arrests[6], arrests[7:]
+    cut = next(i for i, row in enumerate(records) if row[0] >= datetime(2015, 10, 1))
+    spelled = ["Apprehension Date And Time", "DATE OF\nBIRTH", *header[2:]]
+    later, middle = records[cut:], (len(records) - cut) // 2
+    sheet("Summary", sheets.pop("Summary"))
+    sheet("Arrests FY2012-FY2015", [*title, spelled, *records[:cut]])
+    sheet("Arrests FY2016-FY2019", [*title, header, *later[:middle], header, *later[middle:]])
+    sheet("Sheet1", [header, *records[:500]], hidden=True)
+    sheet("Data Dictionary", [["Field", "Definition", "Type"],
+                              *[[h, f"the {h}", "text"] for h in header if h]])
+    for name, rows in sheets.items():
+        sheet(name, rows)
+    out.close()
+    return target
+
+
+def test_the_real_production_resaved_otherwise_loads_the_same_records(tmp_path):
+    files = sorted(REAL.glob("*.xlsx")) if REAL.is_dir() else []
+    if not files:
+        pytest.skip(f"the real ICE FOIA production is not here ({REAL}); set ICELEDGER_SHARED")
+    path = resaved_real_production(files[0], tmp_path / "resaved.xlsx")
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert (outcome.accounting.rows_read, outcome.accounting.rows_loaded,
+            outcome.accounting.quarantined_rows) == (96_274, 96_273, 1)
+    assert query(db, """SELECT dataset, status, failed_rows, total_rows FROM foia_checks
+                        WHERE "check" = 'ice_summary_totals' ORDER BY dataset""") == [
+        ("arrests", "pass", 0, 32_549), ("removals", "pass", 0, 26_913),
+        ("stints", "pass", 0, 36_811)]
+    assert query(db, "SELECT count(*), count(apprehension_date), count(birth_date) "
+                     "FROM foia_arrests") == [(32_549, 32_549, 0)]
+    assert query(db, "SELECT reason FROM ingest_quarantine") == [
+        ("the header row again (files joined one under another?), not a record",)]
+    assert ("resaved.xlsx, sheet 'Sheet1': hidden in the workbook, so not loaded; unhide it to "
+            "load its rows") in outcome.warnings
