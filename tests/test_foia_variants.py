@@ -25,6 +25,8 @@ from test_foia_productions import (
     write_production,
 )
 
+from iceledger.sources.foia.layouts import catalog
+
 
 def test_headers_joined_or_annotated_otherwise_are_read_by_the_vocabulary(tmp_path):
     spelled = ["Apprehension Date And Time ", "DATE OF\nBIRTH", " gender",
@@ -255,3 +257,26 @@ def test_the_real_production_resaved_otherwise_loads_the_same_records(tmp_path):
         ("the header row again (files joined one under another?), not a record",)]
     assert ("resaved.xlsx, sheet 'Sheet1': hidden in the workbook, so not loaded; unhide it to "
             "load its rows") in outcome.warnings
+
+
+def test_sheets_of_a_listed_layout_may_spell_and_order_its_header_otherwise(tmp_path):
+    headers = list(next(layout.headers for layout in catalog().layouts
+                        if layout.name == "arrests-2026-03"))
+    row = {h: "" for h in headers} | {"Apprehension Date": "2024-01-02", "State": "TEXAS",
+                                      "County": "DALLAS", "Anonymized Identifier": "A1"}
+    second = [headers[1], headers[0], *headers[2:]]  # another order, then another case
+    path = tmp_path / "arrests_20240301.xlsx"
+    book = xlsxwriter.Workbook(path)
+    for name, columns, spelled in [("Sheet1", headers, headers),
+                                   ("Sheet2", second, [f"{h.upper()}  " for h in second])]:
+        sheet = book.add_worksheet(name)
+        sheet.write_row(0, 0, spelled)
+        sheet.write_row(1, 0, [row[h] for h in columns])
+    book.close()
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT source_sheet, apprehension_state, apprehension_county, person_id "
+                     "FROM foia_arrests "
+                     "ORDER BY source_sheet") == [("Sheet1", "TEXAS", "DALLAS", "A1"),
+                                                  ("Sheet2", "TEXAS", "DALLAS", "A1")]

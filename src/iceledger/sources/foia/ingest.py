@@ -706,24 +706,32 @@ class _FileRows:
 
 def _by_dataset(path: Path, plans: list[SheetPlan]) -> dict[str, list[SheetPlan]]:
     """The sheets of each dataset. A release layout listed whole has the same columns on every
-    sheet, so a sheet of it that differs is an error; sheets read by their vocabulary (one per
+    sheet (in any order), so a sheet of it that differs is an error; sheets read by their vocabulary (one per
     fiscal year, say) may differ, and their table takes every column of each."""
     groups: dict[str, list[SheetPlan]] = {}
     for plan in plans:
         group = groups.setdefault(plan.match.dataset.name, [])
         first = group[0] if group else plan
         listed = not (plan.match.by_vocabulary and first.match.by_vocabulary)
-        if listed and plan.match.raw_headers != first.match.raw_headers:
-            ours, theirs = set(first.match.raw_headers), set(plan.match.raw_headers)
-            missing = ", ".join(sorted(ours - theirs)) or "none"
-            extra = ", ".join(sorted(theirs - ours)) or "none"
-            order = "" if ours != theirs else "; the same headers in another order"
+        ours, theirs = _columns(first), _columns(plan)
+        if listed and ours.keys() != theirs.keys():
+            missing = ", ".join(sorted(ours[c] for c in ours.keys() - theirs.keys())) or "none"
+            extra = ", ".join(sorted(theirs[c] for c in theirs.keys() - ours.keys())) or "none"
             raise SourceError(
                 Location(path.name, plan.name, row=plan.header_row),
                 f"this sheet's header differs from sheet {first.name!r} (layout "
-                f"{first.match.layout.name}): missing {missing}; extra {extra}{order}")
+                f"{first.match.layout.name}): missing {missing}; extra {extra}")
         group.append(plan)
     return groups
+
+
+def _columns(plan: SheetPlan) -> dict[str, str]:
+    """A sheet's canonical columns, each with its header as written. Each sheet's columns are
+    mapped by its own header row, so the same columns in another order, case or spacing are the
+    same header."""
+    return {canonical: raw for canonical, raw in zip(plan.match.canonical,
+                                                     plan.match.raw_headers, strict=True)
+            if canonical}
 
 
 def _release_from_name(name: str) -> str | None:
