@@ -8,6 +8,7 @@ Fixtures are SCRATCH test data in the shape of the UW v. DHS production, not rea
 
 from __future__ import annotations
 
+import csv
 import shutil
 import zipfile
 from datetime import date, datetime
@@ -279,3 +280,27 @@ def test_sheets_of_a_listed_layout_may_spell_and_order_its_header_otherwise(tmp_
                      "FROM foia_arrests "
                      "ORDER BY source_sheet") == [("Sheet1", "TEXAS", "DALLAS", "A1"),
                                                   ("Sheet2", "TEXAS", "DALLAS", "A1")]
+
+
+def test_classes_and_yes_no_in_other_case_and_punctuation_are_read(tmp_path):
+    headers = list(next(layout.headers for layout in catalog().layouts
+                        if layout.name == "arrests-2026-03"))
+    spellings = [("1-Convicted Criminal", "yes", "Convicted Criminal", True),
+                 ("2. PENDING CRIMINAL CHARGES", " no ", "Pending Criminal Charges", False),
+                 ("other immigration violator", "y", "Other Immigration Violator", True),
+                 ("4 Convicted Criminal", "Yes please", None, None)]
+    path = tmp_path / "arrests_20240301.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, headers, restval="")
+        writer.writeheader()
+        for i, (criminality, yes_no, _, _) in enumerate(spellings):
+            writer.writerow({"Apprehension Date": f"2024-01-0{i + 1}",
+                             "Apprehension Criminality": criminality,
+                             "Final Order Yes No": yes_no})
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT criminality, final_order FROM foia_arrests ORDER BY source_row") == [
+        (criminality, yes_no) for _, _, criminality, yes_no in spellings]
+    assert query(db, "SELECT unparsed FROM foia_arrests WHERE criminality IS NULL") == [
+        (["criminality=4 Convicted Criminal", "final_order=Yes please"],)]

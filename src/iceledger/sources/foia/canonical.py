@@ -20,6 +20,7 @@ exact duplicates).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -444,9 +445,20 @@ def _mapped(value: str, mapping: dict, otherwise: str | None, kind: str = "VARCH
 
 def _looked_up(text: str, mapping: dict) -> str:
     """The value `mapping` gives the text, spaces around it aside (trimmed only when the text
-    as it is matches no key)."""
+    as it is matches no key), then case and punctuation aside ("yes", "1-Convicted Criminal";
+    folded only when the trimmed text matches no key either)."""
     cases = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in mapping.items())
-    return f"CASE {text} {cases} ELSE CASE {_trimmed(text)} {cases} END END"
+    folded = {_folded_key(k): v for k, v in mapping.items()}
+    loose = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in folded.items())
+    key = f"trim(upper(regexp_replace({text}, '[^A-Za-z0-9]+', ' ', 'g')))"
+    return (f"CASE {text} {cases} ELSE CASE {_trimmed(text)} {cases} ELSE CASE {key} {loose} "
+            "END END END")
+
+
+def _folded_key(text: str) -> str:
+    """A value as _looked_up folds it in SQL: runs of other characters than ASCII letters and
+    digits one space, upper case."""
+    return re.sub(r"[^A-Za-z0-9]+", " ", text).strip().upper()
 
 
 def _value(value: object) -> str:
