@@ -304,3 +304,15 @@ def test_classes_and_yes_no_in_other_case_and_punctuation_are_read(tmp_path):
         (criminality, yes_no) for _, _, criminality, yes_no in spellings]
     assert query(db, "SELECT unparsed FROM foia_arrests WHERE criminality IS NULL") == [
         (["criminality=4 Convicted Criminal", "final_order=Yes please"],)]
+
+
+def test_records_without_their_key_date_load_with_a_warning_naming_them(tmp_path):
+    rows = [arrest(date(2019, 10, 1)), arrest(None), arrest(None, **{"Arrest Date": "(b)(6)"})]
+    path = write_production(tmp_path / "undated.xlsx", {"Arrests": (ARREST_HEADERS, rows)})
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT count(*), count(apprehension_date) FROM foia_arrests") == [(3, 1)]
+    assert ("undated.xlsx: 2 arrests records have no apprehension_date (empty or redacted): "
+            "loaded, but in no month or fiscal year, so no count by date includes them"
+            ) in outcome.warnings

@@ -324,6 +324,13 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
         def check_results() -> Iterator[pa.Table]:
             # Runs once every dataset's rows are in: the tallies are complete.
             outcome.warnings.extend(reader.warnings)
+            for name in groups:
+                undated = capabilities.records(name).get(None, 0)
+                if undated:
+                    outcome.warnings.append(
+                        f"{path.name}: {undated:,} {name} records have no "
+                        f"{cat.datasets[name].key_date} (empty or redacted): loaded, but in no "
+                        "month or fiscal year, so no count by date includes them")
             rows, summary_checks = ice_sheets.compare_summary(
                 totals, capabilities, {name: [p.name for p in group]
                                        for name, group in groups.items()}, cat)
