@@ -121,6 +121,9 @@ def test_a_hidden_sheet_is_not_loaded_and_a_warning_names_it(tmp_path):
         ("Arrests", 2)]
     assert ("hidden.xlsx, sheet 'Sheet1': hidden in the workbook, so not loaded; unhide it to "
             "load its rows") in outcome.warnings
+    shown = run_cli("inspect", str(path)).output
+    assert "sheet 'Sheet1': hidden in the workbook, so not loaded" in shown
+    assert 'sheet = "^Sheet1$"' not in shown
 
 
 def joined_csv(path, second_header: list[str]) -> str:

@@ -584,6 +584,10 @@ class XlsxReader(FoiaReader):
     def sheet_names(self) -> list[str]:
         return [s.name for s in self._sheets]
 
+    @property
+    def hidden_sheets(self) -> list[str]:
+        return [s.name for s in self._sheets if s.hidden]
+
     def _head_rows(self, sheet: _SheetPart, limit: int = HEADER_SEARCH_ROWS
                    ) -> list[list[object]]:
         """The sheet's rows from the first to `limit` rows past the first that holds a value
