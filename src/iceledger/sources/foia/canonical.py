@@ -305,7 +305,8 @@ class SheetRows:
         known = (set(cat.vocabulary.columns) | cat.known_columns
                  | {key for layout in cat.layouts for key in layout.keys}
                  | {snake_case(c.header) for c in self.columns})
-        return f"list_contains({_sql_list(sorted(known))}, {_snake(_text(f'r{i}', self.columns[i].storage))})"
+        cell = _snake(_text(f"r{i}", self.columns[i].storage))
+        return f"list_contains({_sql_list(sorted(known))}, {cell})"
 
     def _totals_label(self) -> str:
         """The first text cell of the row that is a totals label as a whole (NULL if none)."""

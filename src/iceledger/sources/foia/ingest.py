@@ -713,8 +713,9 @@ class _FileRows:
 
 def _by_dataset(path: Path, plans: list[SheetPlan]) -> dict[str, list[SheetPlan]]:
     """The sheets of each dataset. A release layout listed whole has the same columns on every
-    sheet (in any order), so a sheet of it that differs is an error; sheets read by their vocabulary (one per
-    fiscal year, say) may differ, and their table takes every column of each."""
+    sheet (in any order), so a sheet of it that differs is an error; sheets read by their
+    vocabulary (one per fiscal year, say) may differ, and their table takes every column of
+    each."""
     groups: dict[str, list[SheetPlan]] = {}
     for plan in plans:
         group = groups.setdefault(plan.match.dataset.name, [])

@@ -194,7 +194,8 @@ class FoiaReader(ABC):
 # Forms a production comes in that iceledger does not read, and what to do with one. A folder's
 # files of these kinds are loaded too, so that each is a line saying so, never skipped unsaid.
 UNREADABLE_FORMS = {
-    ".xls": "an old Excel (97-2003) workbook: open it in a spreadsheet program and save it as .xlsx",
+    ".xls": ("an old Excel (97-2003) workbook: open it in a spreadsheet program and save it as "
+             ".xlsx"),
     ".xlsb": "a binary Excel workbook: open it in a spreadsheet program and save it as .xlsx",
     ".ods": "an OpenDocument spreadsheet: save it as .xlsx",
     ".zip": "an archive: unzip it and load the folder",
