@@ -70,7 +70,11 @@ CASES = [
     ("Final Order Yes No", "Y", "final_order", True, None),
     ("Final Order Yes No", "No ", "final_order", False, None),
     ("Final Order Yes No", "\u00a0YES", "final_order", True, None),
-    ("Final Order Yes No", "y", "final_order", None, "final_order=y"),
+    # Case and punctuation aside when the text as written is no value; other text stays unread.
+    ("Final Order Yes No", "y", "final_order", True, None),
+    ("Final Order Yes No", "Yeah", "final_order", None, "final_order=Yeah"),
+    ("Apprehension Criminality", "1-CONVICTED CRIMINAL", "criminality", "Convicted Criminal",
+     None),
     ("Apprehension Criminality", "2 Pending Criminal Charges", "criminality",
      "Pending Criminal Charges", None),
     ("Apprehension Criminality", " Convicted Criminal ", "criminality", "Convicted Criminal",

@@ -21,9 +21,18 @@ class FieldOffice:
     name: str
 
 
+# The words releases write around a field office's name, dropped from the lookup key: "ERO Los
+# Angeles", "Los Angeles Field Office", "LOS ANGELES AOR", "Los Angeles Field Office (LOS)".
+# Written for both Python's re and RE2 (the FOIA load looks keys up in SQL), over a key already
+# in lower case with its spaces collapsed.
+AOR_AFFIXES = (r"^(?:ice ero |ice |ero )?(.*?)"
+               r"(?: (?:field office|area of responsibility|aor|ero))*(?: ?\([^()]*\))?$")
+
+
 def aor_key(raw: str) -> str:
-    """The text of an AOR as it is looked up: dots dropped, spaces collapsed, case folded."""
-    return re.sub(r"\s+", " ", raw.replace(".", "")).strip().casefold()
+    """The text of an AOR as it is looked up: dots dropped, spaces collapsed, case folded, the
+    words around the office's name (AOR_AFFIXES) dropped."""
+    return re.sub(AOR_AFFIXES, r"\1", re.sub(r"\s+", " ", raw.replace(".", "")).strip().casefold())
 
 
 @cache

@@ -20,6 +20,7 @@ exact duplicates).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,9 +28,10 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 
-from iceledger.field_offices import aor_key, spellings, written_spellings
+from iceledger.field_offices import AOR_AFFIXES, aor_key, spellings, written_spellings
 from iceledger.sources.foia.layouts import EXTRA_PREFIX, Catalog, Dataset, catalog
 from iceledger.sources.foia.readers import ROW, RawColumn, SheetPlan
+from iceledger.sources.stats.cells import snake_case
 from iceledger.sources.xlsx_files import ERROR_VALUES, FORMULA_MARK
 from iceledger.warehouse import ident, literal
 
@@ -37,8 +39,11 @@ STATUS, KEY_TEXT, HASH = "__status", "__key_text", "__hash"
 HELPERS = (STATUS, KEY_TEXT, HASH)
 # What a row is (STATUS): a record that names no one, one that does (an identifier), a blank row
 # (no value in any cell); then the rows quarantined (STATUS >= UNREADABLE_KEY): one whose key date
-# is no date, a row of totals (no key date, a cell labelling totals).
-UNNAMED, NAMED, BLANK, UNREADABLE_KEY, TOTALS_ROW = 0, 1, 2, 3, 4
+# is no date, a row of totals (no key date, a cell labelling totals), the sheet's header row again
+# (files joined one under another), and another header row in its key date's place (files of
+# other layouts joined: the rows under it would be read under the first header's columns, so
+# the load fails there).
+UNNAMED, NAMED, BLANK, UNREADABLE_KEY, TOTALS_ROW, REPEATED_HEADER, OTHER_HEADER = range(7)
 
 # Whitespace as Python's str.isspace() and Arrow's utf8_trim_whitespace define it (the same set).
 UNICODE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
@@ -274,7 +279,10 @@ class SheetRows:
             # Labels are looked for only in rows without a key date: CASE narrows the rows
             # before it tests a condition's second part.
             totals = f"v{key} IS NULL AND {self._totals_label()} IS NOT NULL"
-            unreadable = f"WHEN {totals} THEN {TOTALS_ROW} WHEN c{key} THEN {UNREADABLE_KEY} "
+            unreadable = (f"WHEN {totals} THEN {TOTALS_ROW} WHEN c{key} THEN CASE WHEN "
+                          f"{self._repeated_header()} THEN {REPEATED_HEADER} WHEN "
+                          f"{self._header_text(key)} THEN {OTHER_HEADER} ELSE {UNREADABLE_KEY} "
+                          "END ")
             key_text = (f"CASE WHEN {totals} THEN {self._totals_label()} WHEN c{key} THEN "
                         f"CAST(r{key} AS VARCHAR) END")
         return [
@@ -284,6 +292,21 @@ class SheetRows:
             (KEY_TEXT, key_text),
             (HASH, f"hash({', '.join(f'r{i}' for i in range(len(self.columns)))})"),
         ]
+
+    def _repeated_header(self) -> str:
+        """Whether the row's text cells are the sheet's headers (case and spacing aside)."""
+        same = [f"{_snake(f'r{i}')} = {literal(snake_case(c.header))}"
+                for i, c in enumerate(self.columns) if c.storage == "text"]
+        return " AND ".join(same) or "false"
+
+    def _header_text(self, i: int) -> str:
+        """Whether cell i holds a header the catalogue knows or the sheet has."""
+        cat = self.context.catalog
+        known = (set(cat.vocabulary.columns) | cat.known_columns
+                 | {key for layout in cat.layouts for key in layout.keys}
+                 | {snake_case(c.header) for c in self.columns})
+        cell = _snake(_text(f"r{i}", self.columns[i].storage))
+        return f"list_contains({_sql_list(sorted(known))}, {cell})"
 
     def _totals_label(self) -> str:
         """The first text cell of the row that is a totals label as a whole (NULL if none)."""
@@ -377,9 +400,9 @@ def aor_position(text: str) -> str:
     case); other text by its key (iceledger.field_offices.aor_key), in SQL for ASCII text, by
     the Python function otherwise (Unicode case folding)."""
     ascii_spaces = "".join(c for c in UNICODE_SPACE if c < "\x80")
-    key = (f"CASE WHEN regexp_full_match({text}, {literal(_ASCII)}) THEN lower(trim("
+    key = (f"CASE WHEN regexp_full_match({text}, {literal(_ASCII)}) THEN regexp_replace(lower(trim("
            f"regexp_replace(replace({text}, '.', ''), {literal(_char_class(ascii_spaces) + '+')}, "
-           f"' ', 'g'))) ELSE {_AOR_KEY_FUNCTION}({text}) END")
+           f"' ', 'g'))), {literal(AOR_AFFIXES)}, '\\1') ELSE {_AOR_KEY_FUNCTION}({text}) END")
     return (f"coalesce(list_position({_AOR_WRITTEN}, {text}), {len(written_spellings())} + "
             f"list_position({_AOR_KEYS}, {key}))")
 
@@ -390,8 +413,15 @@ def quarantine_reason(header: str, status: str, key_text: str) -> str:
     totals = literal(header + " holds no date and a cell reads ")
     return (f"CASE WHEN {status} = {TOTALS_ROW} THEN {totals} || {_REPR_FUNCTION}({key_text}) "
             "|| ': a row of totals, not a record' "
+            f"WHEN {status} = {REPEATED_HEADER} THEN 'the header row again (files joined one "
+            "under another?), not a record' "
             f"ELSE {literal(header + ' ')} || {_REPR_FUNCTION}({key_text}) || ' is not a date' "
             "END")
+
+
+def _snake(text: str) -> str:
+    """SQL for text snake_cased as iceledger.sources.stats.cells.snake_case does (ASCII)."""
+    return f"trim(regexp_replace(lower({text}), '[^0-9a-z]+', '_', 'g'), '_')"
 
 
 def _text(value: str, storage: str) -> str:
@@ -416,9 +446,20 @@ def _mapped(value: str, mapping: dict, otherwise: str | None, kind: str = "VARCH
 
 def _looked_up(text: str, mapping: dict) -> str:
     """The value `mapping` gives the text, spaces around it aside (trimmed only when the text
-    as it is matches no key)."""
+    as it is matches no key), then case and punctuation aside ("yes", "1-Convicted Criminal";
+    folded only when the trimmed text matches no key either)."""
     cases = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in mapping.items())
-    return f"CASE {text} {cases} ELSE CASE {_trimmed(text)} {cases} END END"
+    folded = {_folded_key(k): v for k, v in mapping.items()}
+    loose = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in folded.items())
+    key = f"trim(upper(regexp_replace({text}, '[^A-Za-z0-9]+', ' ', 'g')))"
+    return (f"CASE {text} {cases} ELSE CASE {_trimmed(text)} {cases} ELSE CASE {key} {loose} "
+            "END END END")
+
+
+def _folded_key(text: str) -> str:
+    """A value as _looked_up folds it in SQL: runs of other characters than ASCII letters and
+    digits one space, upper case."""
+    return re.sub(r"[^A-Za-z0-9]+", " ", text).strip().upper()
 
 
 def _value(value: object) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -43,6 +44,7 @@ from iceledger.sources.foia.canonical import (
     HELPERS,
     KEY_TEXT,
     NAMED,
+    OTHER_HEADER,
     STATUS,
     UNREADABLE_KEY,
     FileContext,
@@ -61,7 +63,13 @@ from iceledger.sources.foia.checks import (
 )
 from iceledger.sources.foia.declared import declared_catalog
 from iceledger.sources.foia.layouts import Catalog, Dataset, catalog
-from iceledger.sources.foia.readers import ROW, FoiaReader, SheetPlan, open_reader
+from iceledger.sources.foia.readers import (
+    ROW,
+    UNREADABLE_FORMS,
+    FoiaReader,
+    SheetPlan,
+    open_reader,
+)
 from iceledger.sources.xlsx_files import missing_file
 from iceledger.tables import (
     FOIA_CAPABILITIES,
@@ -196,12 +204,21 @@ def keep_freed_memory() -> None:
     libc.mallopt(trim_threshold, 512 << 20)
 
 
+# A key date that is a date only day first: a day of 13 to 31, then a month. When such dates are
+# more than DAY_FIRST_SHARE of a sheet's rows, its day/month/year dates are not a slip here and
+# there, and those read month first are wrong.
+_DAY_FIRST = r"^\s*(1[3-9]|2\d|3[01])[/.-](0?[1-9]|1[0-2])[/.-]\d{2}(\d{2})?\b"
+DAY_FIRST_SHARE = 0.01
+
+
 def foia_paths(paths: Iterable[Path]) -> list[Path]:
-    """The files named, with folders expanded to the release files in them (sorted)."""
+    """The files named, with folders expanded to the release files in them (sorted), and to
+    those in forms a release comes in that cannot be read (each then fails in one line)."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES))
+            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES
+                                or p.suffix.lower() in UNREADABLE_FORMS))
         else:
             found.append(path)
     return found
@@ -307,6 +324,13 @@ def _ingest_file(path: Path, warehouse: Warehouse, release: str | None,
         def check_results() -> Iterator[pa.Table]:
             # Runs once every dataset's rows are in: the tallies are complete.
             outcome.warnings.extend(reader.warnings)
+            for name in groups:
+                undated = capabilities.records(name).get(None, 0)
+                if undated:
+                    outcome.warnings.append(
+                        f"{path.name}: {undated:,} {name} records have no "
+                        f"{cat.datasets[name].key_date} (empty or redacted): loaded, but in no "
+                        "month or fiscal year, so no count by date includes them")
             rows, summary_checks = ice_sheets.compare_summary(
                 totals, capabilities, {name: [p.name for p in group]
                                        for name, group in groups.items()}, cat)
@@ -561,6 +585,8 @@ class _FileRows:
                     f"record_id IN (SELECT {literal(prefix + ':')} || sheet || ':' || row "
                     "FROM part)", flagged)
         if failed:
+            self._refuse_other_headers(loader, sheets, noted)
+            self._refuse_day_first_dates(loader, sheets, noted)
             for rows in sheets:
                 self._quarantine(loader, rows, noted)
         rejected = [row for rows in sheets for row in self.reader.rejected_rows(rows.plan)]
@@ -574,6 +600,46 @@ class _FileRows:
             self.outcome.warnings.append(f"{self.outcome.path.name}: {blank:,} blank rows (no "
                                          "value in any cell) are not records and were not "
                                          "loaded")
+
+    def _refuse_other_headers(self, loader: Loader, sheets: list[SheetRows],
+                              noted: pa.Table) -> None:
+        """Fail the file at a header row unlike its sheet's among the records (files of other
+        layouts joined one under another): the rows below it were read under the wrong columns."""
+        found = loader.execute(f"SELECT sheet, row, key_text FROM part WHERE status = "
+                               f"{OTHER_HEADER} ORDER BY sheet, row LIMIT 1", noted)
+        if not found:
+            return
+        index, row, text = found[0]
+        rows = next(rows for rows in sheets if rows.plan.index == index)
+        plan, key = rows.plan, rows.columns[rows.key].header
+        raise SourceError(Location(self.context.file_name, plan.name, row=row),
+                          f"a header row (its {key!r} column reads {text!r}) unlike the one at "
+                          f"row {plan.header_row}: files of other "
+                          "layouts joined one under another, whose rows would be read under the "
+                          "wrong columns; split the file there")
+
+    def _refuse_day_first_dates(self, loader: Loader, sheets: list[SheetRows],
+                                noted: pa.Table) -> None:
+        """Fail the file when many of its key dates read only day first ("13/01/2012"): the file
+        writes dates day/month/year, so its rows whose day is 12 or less were read month first,
+        each a wrong date."""
+        found = loader.execute(
+            f"SELECT sheet, min(row), arg_min(key_text, row), count(*) FROM part WHERE status = "
+            f"{UNREADABLE_KEY} AND regexp_matches(key_text, {literal(_DAY_FIRST)}) GROUP BY sheet "
+            "ORDER BY sheet", noted)
+        read = dict(loader.execute("SELECT sheet, count(*) FROM part GROUP BY sheet", noted))
+        for index, row, text, count in found:
+            if count < DAY_FIRST_SHARE * read[index]:
+                continue
+            rows = next(rows for rows in sheets if rows.plan.index == index)
+            day = re.match(_DAY_FIRST, text)
+            form = f"%d{text[day.end(1)]}%m{text[day.end(2)]}%{'Y' if day.group(3) else 'y'}"
+            raise SourceError(Location(self.context.file_name, rows.plan.name, row=row),
+                              f"{rows.columns[rows.key].header} {text!r} is a date only day "
+                              f"first, as are {count - 1:,} more: the file writes day/month/year, "
+                              "and its dates whose day is 12 or less would be read month first; "
+                              f"declare its form in a layout file (date_formats = [\"{form}\"] "
+                              "and --layout; docs/foia-ingest.md)")
 
     def _quarantine(self, loader: Loader, rows: SheetRows, quarantined: pa.Table) -> None:
         if rows.key is None:
@@ -647,24 +713,33 @@ class _FileRows:
 
 def _by_dataset(path: Path, plans: list[SheetPlan]) -> dict[str, list[SheetPlan]]:
     """The sheets of each dataset. A release layout listed whole has the same columns on every
-    sheet, so a sheet of it that differs is an error; sheets read by their vocabulary (one per
-    fiscal year, say) may differ, and their table takes every column of each."""
+    sheet (in any order), so a sheet of it that differs is an error; sheets read by their
+    vocabulary (one per fiscal year, say) may differ, and their table takes every column of
+    each."""
     groups: dict[str, list[SheetPlan]] = {}
     for plan in plans:
         group = groups.setdefault(plan.match.dataset.name, [])
         first = group[0] if group else plan
         listed = not (plan.match.by_vocabulary and first.match.by_vocabulary)
-        if listed and plan.match.raw_headers != first.match.raw_headers:
-            ours, theirs = set(first.match.raw_headers), set(plan.match.raw_headers)
-            missing = ", ".join(sorted(ours - theirs)) or "none"
-            extra = ", ".join(sorted(theirs - ours)) or "none"
-            order = "" if ours != theirs else "; the same headers in another order"
+        ours, theirs = _columns(first), _columns(plan)
+        if listed and ours.keys() != theirs.keys():
+            missing = ", ".join(sorted(ours[c] for c in ours.keys() - theirs.keys())) or "none"
+            extra = ", ".join(sorted(theirs[c] for c in theirs.keys() - ours.keys())) or "none"
             raise SourceError(
                 Location(path.name, plan.name, row=plan.header_row),
                 f"this sheet's header differs from sheet {first.name!r} (layout "
-                f"{first.match.layout.name}): missing {missing}; extra {extra}{order}")
+                f"{first.match.layout.name}): missing {missing}; extra {extra}")
         group.append(plan)
     return groups
+
+
+def _columns(plan: SheetPlan) -> dict[str, str]:
+    """A sheet's canonical columns, each with its header as written. Each sheet's columns are
+    mapped by its own header row, so the same columns in another order, case or spacing are the
+    same header."""
+    return {canonical: raw for canonical, raw in zip(plan.match.canonical,
+                                                     plan.match.raw_headers, strict=True)
+            if canonical}
 
 
 def _release_from_name(name: str) -> str | None:

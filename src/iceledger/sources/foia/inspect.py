@@ -33,7 +33,7 @@ LAYOUT_BANNER = "# iceledger layout file"
 @dataclass
 class SheetReading:
     name: str | None
-    kind: str  # "records", "summary", "notes", "empty" or "unrecognised"
+    kind: str  # "records", "summary", "notes", "empty", "hidden" or "unrecognised"
     title: list[str] = field(default_factory=list)
     header_row: int | None = None
     headers: list[str] = field(default_factory=list)
@@ -49,7 +49,11 @@ def inspect_file(path: Path, cat: Catalog) -> list[SheetReading]:
     if suffix in (".xlsx", ".xlsm"):
         reader = XlsxReader(path, cat)
         try:
-            return [_read_sheet(cat, name, reader.head_rows(name)) for name in reader.sheet_names]
+            readings = [_read_sheet(cat, name, reader.head_rows(name))
+                        for name in reader.sheet_names]
+            # As the load does: a hidden sheet's records are not loaded.
+            return [SheetReading(r.name, "hidden") if r.name in reader.hidden_sheets and r.kind
+                    in ("records", "unrecognised") else r for r in readings]
         finally:
             reader.close()
     if suffix in (".csv", ".tsv", ".txt"):
@@ -106,8 +110,9 @@ def describe(path: Path, readings: list[SheetReading]) -> list[str]:
     lines = [f"{path.name}"]
     for reading in readings:
         where = f"sheet {reading.name!r}" if reading.name is not None else "file"
-        if reading.kind == "empty":
-            lines.append(f"{where}: empty")
+        if reading.kind in ("empty", "hidden"):
+            lines.append(f"{where}: " + ("empty" if reading.kind == "empty" else
+                                         "hidden in the workbook, so not loaded"))
             continue
         if reading.kind in ("summary", "notes"):
             label = "ICE's summary (totals per fiscal year, compared with the records)" if (

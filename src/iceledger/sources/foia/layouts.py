@@ -92,7 +92,7 @@ class Candidate:
 class Vocabulary:
     """Header spellings -> canonical columns, and what makes a header row a dataset."""
 
-    columns: dict[str, str]  # snake_case header -> canonical column
+    columns: dict[str, str]  # header_key(spelling) -> canonical column
     min_columns: int
     hints: dict[str, tuple[str, ...]]
     distinguishing: dict[str, tuple[str, ...]]
@@ -109,6 +109,28 @@ class Vocabulary:
     # and header -> canonical column mappings that win over every other.
     declared: tuple[DeclaredSheet, ...] = ()
     declared_columns: dict[str, str] = field(default_factory=dict)
+    header_rewrites: tuple[tuple[re.Pattern, str], ...] = ()
+
+    def column(self, header: str) -> str | None:
+        """The canonical column a header spells, if the vocabulary knows it, perhaps once a
+        note in parentheses at its end is dropped ("Arrest Date (MM/DD/YYYY)")."""
+        found = self.columns.get(header_key(self.header_rewrites, header))
+        if found is None and header.rstrip().endswith(")"):
+            bare = _TRAILING_NOTE.sub("", header)
+            found = self.columns.get(header_key(self.header_rewrites, bare)) if bare else None
+        return found
+
+
+def header_key(rewrites: Sequence[tuple[re.Pattern, str]], header: str) -> str:
+    """A header as the vocabulary's spellings are looked up: snake_cased, its words joined as
+    the spellings join them ("date_and_time" -> "date_time")."""
+    key = snake_case(header)
+    for pattern, replacement in rewrites:
+        key = pattern.sub(replacement, key)
+    return key
+
+
+_TRAILING_NOTE = re.compile(r"\s*\([^()]*\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -211,7 +233,7 @@ class Catalog:
         for cell in cells:
             key = snake_case(cell)
             name = (self.vocabulary.declared_columns.get(key) or dataset.renames.get(key)
-                    or self.vocabulary.columns.get(key) or key)
+                    or self.vocabulary.column(cell) or key)
             if name in self.known_columns and name not in mapped.values():
                 mapped[cell] = name
         names = set(mapped.values())
@@ -259,10 +281,12 @@ def catalog() -> Catalog:
 
 
 def parse_vocabulary(data: dict) -> Vocabulary:
+    rewrites = tuple((re.compile(pattern), replacement)
+                     for pattern, replacement in data["header_rewrites"].items())
     columns: dict[str, str] = {}
     for canonical, spellings in data["columns"].items():
         for spelling in spellings:
-            key = snake_case(spelling)
+            key = header_key(rewrites, spelling)
             if columns.setdefault(key, canonical) != canonical:
                 raise ValueError(f"foia_vocabulary.toml: {spelling!r} names both "
                                  f"{columns[key]!r} and {canonical!r}")
@@ -281,6 +305,7 @@ def parse_vocabulary(data: dict) -> Vocabulary:
         identifier_columns=tuple(guard["identifiers"]),
         placeholder_min_rows=guard["min_rows"],
         placeholder_min_days=guard["min_days"],
+        header_rewrites=rewrites,
     )
 
 

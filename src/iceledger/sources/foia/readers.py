@@ -191,6 +191,17 @@ class FoiaReader(ABC):
         """Release the file."""
 
 
+# Forms a production comes in that iceledger does not read, and what to do with one. A folder's
+# files of these kinds are loaded too, so that each is a line saying so, never skipped unsaid.
+UNREADABLE_FORMS = {
+    ".xls": ("an old Excel (97-2003) workbook: open it in a spreadsheet program and save it as "
+             ".xlsx"),
+    ".xlsb": "a binary Excel workbook: open it in a spreadsheet program and save it as .xlsx",
+    ".ods": "an OpenDocument spreadsheet: save it as .xlsx",
+    ".zip": "an archive: unzip it and load the folder",
+}
+
+
 def open_reader(path: Path, cat: Catalog | None = None) -> FoiaReader:
     suffix = path.suffix.lower()
     cat = cat or catalog()
@@ -200,8 +211,9 @@ def open_reader(path: Path, cat: Catalog | None = None) -> FoiaReader:
         return CsvReader(path, cat)
     if suffix in (".parquet", ".pq"):
         return ParquetReader(path, cat)
+    advice = f"{UNREADABLE_FORMS[suffix]}; " if suffix in UNREADABLE_FORMS else ""
     raise SourceError(Location(path.name), f"cannot read {suffix or 'extension-less'} files as a "
-                      "FOIA release; expected .xlsx, .csv or .parquet")
+                      f"FOIA release: {advice}expected .xlsx, .csv or .parquet")
 
 
 def no_header_error(location: Location, rows: list[list[object]], cat: Catalog,
@@ -357,6 +369,7 @@ def beyond_columns(width: int) -> re.Pattern:
 class _SheetPart:
     name: str
     member: str
+    hidden: bool = False  # hidden in the workbook ("hidden" or "veryHidden")
 
 
 class XlsxReader(FoiaReader):
@@ -372,6 +385,10 @@ class XlsxReader(FoiaReader):
             raise SourceError(self._file, f"not a readable xlsx workbook: {KINDS[kind]}")
         try:
             self._zip = zipfile.ZipFile(path)
+            if "xl/workbook.bin" in self._zip.namelist():
+                self._zip.close()
+                raise SourceError(self._file, "not a readable xlsx workbook: "
+                                  f"{UNREADABLE_FORMS['.xlsb']}")
             self._targets = self._relationships()
             self._sheets = self._sheet_parts()
             self._shared_strings = self._read_optional(self._related("sharedStrings"))
@@ -397,7 +414,8 @@ class XlsxReader(FoiaReader):
         for sheet in workbook.iter(f"{{{_MAIN_NS}}}sheet"):
             target = self._targets.get(sheet.get(f"{{{_REL_NS}}}id"), ("", ""))
             if target[0].endswith("/worksheet"):
-                parts.append(_SheetPart(sheet.get("name"), target[1]))
+                parts.append(_SheetPart(sheet.get("name"), target[1],
+                                        sheet.get("state") in ("hidden", "veryHidden")))
         if not parts:
             raise SourceError(self._file, "the workbook has no worksheets")
         return parts
@@ -537,6 +555,12 @@ class XlsxReader(FoiaReader):
                 self.ice_sheets.append(IceSheet(kind, sheet.name,
                                                 self._head_rows(sheet, ICE_SHEET_ROWS)))
                 continue
+            if sheet.hidden:
+                # Not part of the release as it is shown: often a working copy of records
+                # another sheet holds, which would count them twice.
+                self.warnings.append(f"{self.path.name}, sheet {sheet.name!r}: hidden in the "
+                                     "workbook, so not loaded; unhide it to load its rows")
+                continue
             try:
                 header_index, match = find_header(location, head, self.catalog, sheet.name)
             except SourceError:
@@ -549,8 +573,8 @@ class XlsxReader(FoiaReader):
             plans.append(SheetPlan(sheet.name, index, header_index + 1, match,
                                    _title(head[:header_index])))
         if not plans:
-            raise SourceError(self._file, "no sheet holds FOIA records (every sheet is empty "
-                              "or notes)")
+            raise SourceError(self._file, "no sheet holds FOIA records (every sheet is empty, "
+                              "notes or hidden)")
         return plans
 
     def head_rows(self, name: str, limit: int = HEADER_SEARCH_ROWS) -> list[list[object]]:
@@ -560,6 +584,10 @@ class XlsxReader(FoiaReader):
     @property
     def sheet_names(self) -> list[str]:
         return [s.name for s in self._sheets]
+
+    @property
+    def hidden_sheets(self) -> list[str]:
+        return [s.name for s in self._sheets if s.hidden]
 
     def _head_rows(self, sheet: _SheetPart, limit: int = HEADER_SEARCH_ROWS
                    ) -> list[list[object]]:
