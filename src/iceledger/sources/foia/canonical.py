@@ -370,15 +370,24 @@ class SheetRows:
         # strptime skips ASCII spaces before a value, and reads none after it.
         trimmed = f"ltrim({text}, {literal(_ASCII_SPACE)})"
         ends = f"rtrim({text}, {literal(_ASCII_SPACE)}) = {text}"
+        spaced = f"{text} GLOB {literal('[' + _ASCII_SPACE + ']*')}"
         formats = []
         for fmt in self._formats:
             parsed = f"try_strptime({trimmed}, {literal(fmt)})"
             # A format reads nothing it would not write: a value counts only if writing it back
             # gives the text it came from, leading zeros and case aside ("2025-1-1",
-            # "02-JAN-25", "9:30 am").
-            written = _unpadded(f"strftime({parsed}, {literal(fmt)})")
-            formats.append(f"CASE WHEN upper({written}) = upper({_unpadded(text)}) AND {ends} "
-                           f"THEN {parsed} END")
+            # "02-JAN-25", "9:30 am"): as written, or without the zeros of months, days and
+            # hours, or (dearest) with every leading zero dropped on both sides.
+            same = " OR ".join(
+                [f"upper(strftime({parsed}, {literal(written)})) = upper({text})"
+                 for written in (fmt, _unpadded_format(fmt))]
+                + [f"upper({_unpadded(f'strftime({parsed}, {literal(fmt)})')}) = "
+                   f"upper({_unpadded(text)})"])
+            # CASE narrows the rows before each part of its condition: a cell the format's
+            # shape cannot hold costs no strptime (a failing one is dear), and only dates read
+            # are written back.
+            formats.append(f"CASE WHEN ({text} GLOB {literal(_format_glob(fmt))} OR {spaced}) "
+                           f"AND {parsed} IS NOT NULL AND {ends} AND ({same}) THEN {parsed} END")
         # Each way is tried only on the cells no earlier way read (coalesce stops at a value).
         return (f"CASE WHEN {text} IS NULL THEN CAST(NULL AS TIMESTAMP) ELSE "
                 f"coalesce({', '.join([common, iso, serial, *formats])}) END")
@@ -430,6 +439,30 @@ def _text(value: str, storage: str) -> str:
 
 def _trimmed(text: str) -> str:
     return f"trim({text}, {literal(UNICODE_SPACE)})"
+
+
+def _format_glob(fmt: str) -> str:
+    """A GLOB pattern every text the strptime format reads matches, as a cheap test before it:
+    four or two digits for years, letters for month names and AM/PM, any run for the rest."""
+    fields = {"Y": "[0-9][0-9][0-9][0-9]", "y": "[0-9][0-9]", "b": "[A-Za-z][A-Za-z][A-Za-z]",
+              "p": "[AaPp][Mm]", "%": "%"}
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            field = fmt[i + 1]
+            out.append(fields.get(field, "*"))
+            i += 2
+            continue
+        out.append(f"[{fmt[i]}]" if fmt[i] in "[*?" else fmt[i])
+        i += 1
+    return "".join(out)
+
+
+def _unpadded_format(fmt: str) -> str:
+    """The format writing months, days and hours without leading zeros ("6/3/2025 9:30")."""
+    for field in "mdHI":
+        fmt = fmt.replace(f"%{field}", f"%-{field}")
+    return fmt
 
 
 def _unpadded(text: str) -> str:
