@@ -51,6 +51,8 @@ CASES = [
     ("Final Order Date", "01-FEB-24", "final_order_date", date(2024, 2, 1), None),
     ("Final Order Date", "2/1/24", "final_order_date", date(2024, 2, 1), None),
     ("Final Order Date", "31-FEB-24", "final_order_date", None, "final_order_date=31-FEB-24"),
+    ("Final Order Date", "01-Feb-196", "final_order_date", None, "final_order_date=01-Feb-196"),
+    ("Final Order Date", "2/1/4", "final_order_date", None, "final_order_date=2/1/4"),
     ("Apprehension Date", "6/3/25 9:30", "apprehension_date", datetime(2025, 6, 3, 9, 30), None),
     ("Apprehension Date", "6/3/2025 9:30:05 PM", "apprehension_date",
      datetime(2025, 6, 3, 21, 30, 5), None),
