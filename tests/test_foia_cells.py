@@ -88,6 +88,11 @@ CASES = [
     ("TOA Current Duty AOR", "Atlantis", "aor", None, "aor=Atlantis"),
     ("County", "b6", "apprehension_county", "b6", None),
     ("County", "", "apprehension_county", None, None),
+    # An export's NULL holds nothing: neither a redaction nor unparsed; longer text is a value.
+    ("County", "NULL", "apprehension_county", None, None),
+    ("Birth Year", "NULL", "birth_year", None, None),
+    ("Final Order Date", "NULL", "final_order_date", None, None),
+    ("County", "NULL ISLAND", "apprehension_county", "NULL ISLAND", None),
     # No value of any column, text or typed (the key date too): Excel's error values (in any
     # case and spacing), a formula saved without its value, NUL characters.
     ("Gender", "#N/A", "gender", None, "gender=#N/A"),
@@ -146,6 +151,8 @@ def test_each_cell_loads_typed_or_unparsed_and_never_silently_null(tmp_path, suf
         row = got[f"C{number}"]
         assert (row[column], row["unparsed"]) == (value, [unparsed] if unparsed else []), (
             header, raw)
+        if raw == "NULL":
+            assert column not in row["redacted"], header
     for number, raw in enumerate(REDACTIONS):
         row = got[f"R{number}"]
         assert row["apprehension_county"] is None and "apprehension_county" in row["redacted"]
@@ -238,6 +245,18 @@ def test_one_production_loaded_twice_is_said(tmp_path):
                      "in every month of release 2026-03-11 (120 each): the same records loaded "
                      "twice? Both are loaded and counted (rebuild the warehouse without one of "
                      "them)"]
+
+
+def test_a_row_of_nulls_is_blank_and_a_null_key_date_loads(tmp_path):
+    headers = layout(ARRESTS).headers
+    rows = [arrest_row(**{"Anonymized Identifier": "P1"}),
+            {header: "NULL" for header in headers},
+            arrest_row(**{"Apprehension Date": "NULL", "Anonymized Identifier": "P2"})]
+    warehouse, report = load(tmp_path, _write(tmp_path / f"{NAME}.csv", ARRESTS, rows))
+    a = report.files[0].accounting
+    assert (a.rows_read, a.rows_loaded, a.rows_quarantined) == (2, 2, 0)
+    got = {r["person_id"]: r["apprehension_date"] for r in table(warehouse, "foia_arrests")}
+    assert got["P2"] is None and set(got) == {"P1", "P2"}
 
 
 def test_bond_amounts_read_dollars_and_refuse_what_a_number_cannot_hold(tmp_path):

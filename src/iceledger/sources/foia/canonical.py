@@ -60,7 +60,9 @@ _DECIMAL = r"\s*-?\$?[\d,]*\.?\d+\s*"
 _ASCII = r"[\x00-\x7f]*"
 _CELL = "<cell>"
 _I = "'i'"  # case-insensitive
-_REDACTED, _NO_VALUE = 1, 2  # what a text cell holds besides a value
+# What a text cell holds besides a value: a redaction, no value (kept in `unparsed`), nothing
+# written as a word (an export's NULL: loaded as an empty cell is).
+_REDACTED, _NO_VALUE, _EMPTY = 1, 2, 3
 # UNICODE_SPACE as an RE2 class: ASCII's controls, three more, and Unicode's separators (Z).
 _SPACE_CLASS = r"[\t-\r\x1c-\x1f\x{85}\p{Z}]"
 _AOR_KEY_FUNCTION = "iceledger_aor_key"
@@ -265,7 +267,10 @@ class SheetRows:
         return f"CASE WHEN e{i} THEN replace(r{i}, chr(0), '\\x00') ELSE s{i} END"
 
     def _helpers(self) -> list[tuple[str, str]]:
-        texts = [f"nullif(r{i}, '')" for i, c in enumerate(self.columns) if c.storage == "text"]
+        nothing = " ".join(f"WHEN {literal(m)} THEN NULL"
+                           for m in ("", *self.context.catalog.empty_markers))
+        texts = [f"CASE r{i} {nothing} ELSE r{i} END" for i, c in enumerate(self.columns)
+                 if c.storage == "text"]
         # coalesce stops at a row's first value: most rows are judged on their first cell.
         empty = [f"coalesce({', '.join(texts)}) IS NULL"] if texts else []
         empty += [f"(r{i} IS NULL OR isnan(r{i}))" if c.storage == "float" else f"r{i} IS NULL"
@@ -519,16 +524,18 @@ _AOR_CODES = _sql_list(office.code for office in _AOR_OFFICES)
 def _redaction_sql(cat: Catalog) -> str:
     """What a text cell (_CELL, to be replaced) holds: a value (0), a redaction (_REDACTED:
     empty, a listed redaction string, or made only of FOIA exemption markers, by the
-    catalogue's pattern in RE2 with Python's whitespace) or no value (_NO_VALUE: one of Excel's
+    catalogue's pattern in RE2 with Python's whitespace), no value (_NO_VALUE: one of Excel's
     error values in any case and spacing, a formula saved without its value, as the reader
-    gives it, or text holding NUL characters, binary debris)."""
+    gives it, or text holding NUL characters, binary debris) or nothing written as a word
+    (_EMPTY: the catalogue's empty markers)."""
     # CASE, not IN (...): DuckDB may plan an IN list as a join, two per column. And a CASE
     # decides most cells by a character they hold or start with: every exemption marker holds a
     # parenthesis, every error value a #; the pattern is tried only on cells that hold a
     # parenthesis and are no listed string.
     pattern = _re2(cat.redaction_pattern.pattern)
     paren = {m: _REDACTED for m in cat.redaction_markers if "(" in m}
-    plain = {m: _REDACTED for m in cat.redaction_markers if "(" not in m}
+    plain = {**{m: _REDACTED for m in cat.redaction_markers if "(" not in m},
+             **{m: _EMPTY for m in cat.empty_markers}}
     marked = (f"CASE WHEN regexp_full_match({_CELL}, {literal(pattern)}, {_I}) THEN "
               f"{_REDACTED} ELSE 0 END")
     errors = " ".join(f"WHEN {literal(e)} THEN {_NO_VALUE}" for e in sorted(ERROR_VALUES))

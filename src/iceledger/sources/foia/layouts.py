@@ -157,6 +157,7 @@ class Catalog:
     datasets: dict[str, Dataset]
     types: dict[str, str]  # canonical column -> one of CANONICAL_TYPES
     redaction_markers: tuple[str, ...]
+    empty_markers: tuple[str, ...]  # whole cells that hold nothing (an export's NULL)
     redaction_pattern: re.Pattern
     totals_label: re.Pattern  # a whole cell that labels a row of totals (no record)
     datetime_formats: tuple[str, ...]
@@ -357,6 +358,7 @@ def parse_catalog(data: dict, vocabulary: dict) -> Catalog:
         datasets=datasets,
         types=types,
         redaction_markers=tuple(data["redaction_markers"]),
+        empty_markers=tuple(data["empty_markers"]),
         redaction_pattern=redaction_regex(data["redaction_marker_pattern"]),
         totals_label=re.compile(data["totals_label_pattern"], re.IGNORECASE),
         datetime_formats=tuple(data["datetime_formats"]),
