@@ -217,6 +217,18 @@ def test_declared_date_formats_come_before_the_catalogues(tmp_path):
                    "D2": datetime(2024, 12, 25)}
 
 
+def test_a_declared_format_without_zeros_is_tried(tmp_path):
+    # "%-d.%-m.%Y" (fields without their zeros, which strptime reads) has a shape of its own.
+    layout_file = tmp_path / "unpadded.toml"
+    layout_file.write_text('date_formats = ["%-d.%-m.%Y"]\n')
+    rows = [arrest_row(**{"Apprehension Date": "3.6.2025", "Anonymized Identifier": "D0"})]
+    warehouse, report = load(tmp_path, _write(tmp_path / f"{NAME}.csv", ARRESTS, rows),
+                             layout=layout_file)
+    assert report.files[0].accounting.rows_quarantined == 0
+    (row,) = table(warehouse, "foia_arrests")
+    assert row["apprehension_date"] == datetime(2025, 6, 3)
+
+
 def test_a_birth_date_read_into_the_future_is_flagged(tmp_path):
     # Two-digit years 00-68 read as 2000-2068: a birth in 1955 written "01-JAN-55" reads 2055.
     rows = [arrest_row(**{"Birth Date": text, "Birth Year": None,

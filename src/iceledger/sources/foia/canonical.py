@@ -448,15 +448,16 @@ def _trimmed(text: str) -> str:
 
 def _format_glob(fmt: str) -> str:
     """A GLOB pattern every text the strptime format reads matches, as a cheap test before it:
-    four or two digits for years, letters for month names and AM/PM, any run for the rest."""
+    four or two digits for years, letters for month names and AM/PM, any run for the rest (and
+    for a field without its zeros: "%-d", as a declared format may write it)."""
     fields = {"Y": "[0-9][0-9][0-9][0-9]", "y": "[0-9][0-9]", "b": "[A-Za-z][A-Za-z][A-Za-z]",
               "p": "[AaPp][Mm]", "%": "%"}
     out, i = [], 0
     while i < len(fmt):
         if fmt[i] == "%" and i + 1 < len(fmt):
-            field = fmt[i + 1]
-            out.append(fields.get(field, "*"))
-            i += 2
+            unpadded = fmt[i + 1] == "-" and i + 2 < len(fmt)
+            out.append("*" if unpadded else fields.get(fmt[i + 1], "*"))
+            i += 3 if unpadded else 2
             continue
         out.append(f"[{fmt[i]}]" if fmt[i] in "[*?" else fmt[i])
         i += 1
