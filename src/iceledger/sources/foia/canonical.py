@@ -283,12 +283,13 @@ class SheetRows:
         if key is not None:
             # Labels are looked for only in rows without a key date: CASE narrows the rows
             # before it tests a condition's second part.
-            totals = f"v{key} IS NULL AND {self._totals_label()} IS NOT NULL"
+            label = self._totals_label()
+            totals = f"v{key} IS NULL AND {label} IS NOT NULL"
             unreadable = (f"WHEN {totals} THEN {TOTALS_ROW} WHEN c{key} THEN CASE WHEN "
                           f"{self._repeated_header()} THEN {REPEATED_HEADER} WHEN "
                           f"{self._header_text(key)} THEN {OTHER_HEADER} ELSE {UNREADABLE_KEY} "
                           "END ")
-            key_text = (f"CASE WHEN {totals} THEN {self._totals_label()} WHEN c{key} THEN "
+            key_text = (f"CASE WHEN {totals} THEN {label} WHEN c{key} THEN "
                         f"CAST(r{key} AS VARCHAR) END")
         return [
             (STATUS, f"CAST(CASE WHEN {blank} THEN {BLANK} {unreadable}WHEN "
