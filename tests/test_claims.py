@@ -20,6 +20,7 @@ import pytest
 
 from iceledger.errors import SourceError
 from iceledger.facts import FACTS_ENV, facts_dir, load_claims, load_events, load_targets
+from iceledger.field_offices import field_offices
 from iceledger.metrics.claims import check_claims
 from iceledger.warehouse import Warehouse
 
@@ -30,18 +31,25 @@ CLAIMS_HEADER = (
 )
 
 
-def _record(path, **tables: pa.Table) -> ibis.BaseBackend:
-    """The arrests below (and any other tables given) in a warehouse at `path`."""
+def _record(path, offices: list[str | None] | None = None, copies: int = 1,
+            **tables: pa.Table) -> ibis.BaseBackend:
+    """The arrests below, `copies` times over (the shares stay the same), and any other tables
+    given, in a warehouse at `path`; their field offices drawn in turn from `offices` (by
+    default every one of ICE's: a national release)."""
     classes = [C] * 8 + [P] * 6 + [N] * 6
     when = [datetime(2025, 1, 20, 9) + timedelta(days=5 * i) for i in range(len(classes))]
     when += [datetime(2025, 1, 10, 9)] * 3
-    classes += [N] * 3
+    classes = (classes + [N] * 3) * copies
+    when *= copies
+    offices = offices or [office.name for office in field_offices()]
     arrests = pa.table(
         {
             "release": ["2025-05-01"] * len(classes),
             "apprehension_date": pa.array(when, pa.timestamp("us")),
             "criminality": classes,
             "is_duplicate": [False] * len(classes),
+            "aor": pa.array([offices[i % len(offices)] for i in range(len(classes))],
+                            pa.string()),
         }
     )
     releases = pa.table({"release": ["2025-05-01"], "coverage_start": [date(2025, 1, 1)],
@@ -173,6 +181,29 @@ def test_a_claim_is_read_under_every_definition_with_the_gap(backend, tmp_path):
     assert readings["convicted"].ci_low < 0.40 < readings["convicted"].ci_high
     assert _readings(count)["count"].observed == 20
     assert _readings(count)["count"].gap == pytest.approx(20 - 66000)
+
+
+def test_a_claim_is_not_tested_on_one_field_offices_records(tmp_path):
+    claims = CLAIMS_HEADER + (
+        "share,2025-04,ICE,about 75% criminal,ICE statement,https://example.org/s,"
+        "arrest_criminality_period,2025-01-20,2025-04-30,0.75,convicted_or_pending,\n")
+    # Judged on the 230 arrests of the release.
+    seattle = _record(tmp_path / "seattle.duckdb", offices=["Seattle"], copies=10)
+    with _facts(tmp_path, "claims.csv", claims):
+        (check,) = check_claims(seattle)
+    assert check.status == "not measurable" and not check.readings
+    assert check.note == (
+        "the claim is national, and records of part of the country cannot be set beside it, and "
+        "release 2025-05-01's records in foia_arrests name 1 of ICE's 25 field offices "
+        "(Seattle)")
+    # Records naming no field office are read, and the note says their reach is unknown.
+    unnamed = _record(tmp_path / "unnamed.duckdb", offices=[None], copies=10)
+    with _facts(tmp_path, "claims.csv", claims):
+        (check,) = check_claims(unnamed)
+    assert check.status == "checked" and _readings(check)["convicted"].observed == 0.40
+    assert check.note.startswith("release 2025-05-01 names no field office in foia_arrests.aor "
+                                 "(0 of 230 rows name one): whether its records reach the whole "
+                                 "country is not in them")
 
 
 def test_a_claim_beyond_the_data_says_what_the_data_cover(backend, tmp_path):

@@ -24,9 +24,10 @@ from typer.testing import CliRunner
 
 from iceledger.cli import app
 from iceledger.errors import IceledgerError
+from iceledger.field_offices import field_offices
 from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
-from iceledger.metrics.capabilities import JUDGED_ROWS, fiscal_years_text
+from iceledger.metrics.capabilities import JUDGED_ROWS, REACH_JUDGED_ROWS, fiscal_years_text
 from iceledger.metrics.registry import (
     MADE_DIMENSIONS,
     RECORD_DIMENSIONS,
@@ -430,3 +431,95 @@ def test_every_dimension_is_either_carried_by_the_records_or_made_by_the_metric(
             continue
         # A dimension the records carry is a column of a table the metric reads.
         assert declared & RECORD_DIMENSIONS <= held, (metric.name, declared - held)
+
+
+# --- records of part of the country beside national figures ---------------------------------------
+
+
+def _spread(rows: list[dict], offices: list[str]) -> list[dict]:
+    """The rows with their field offices drawn in turn from `offices`."""
+    return [{**row, "aor": offices[i % len(offices)]} for i, row in enumerate(rows)]
+
+
+NATIONAL_FIGURES = sorted(m.name for m in REGISTRY.values() if m.national)
+OFFICES = [office.name for office in field_offices()]
+
+
+def test_metrics_setting_records_beside_national_figures_declare_them():
+    assert {"arrests_vs_target", "target_attainment", "removals_by_fiscal_year",
+            "book_ins_monthly_compared", "adp_monthly", "detention_vs_capacity",
+            "reconcile_adp", "reconcile_book_ins", "reconcile_detained_population",
+            "deaths_in_custody"} <= set(NATIONAL_FIGURES)
+
+
+def test_one_field_offices_records_are_not_set_beside_a_national_total(tmp_path):
+    # Every record is of the Seattle office, as in ICE's production to UW.
+    path = derived_warehouse(tmp_path / "w.duckdb", [], [],
+                             removals(UW, date(2018, 10, 3), REACH_JUDGED_ROWS, identified=False))
+    with pytest.raises(NotMeasurable) as refused:
+        compute("removals_by_fiscal_year", duckdb_backend(path))
+    assert str(refused.value) == (
+        "not measurable from these records: ICE's published removals total is national, and "
+        "records of part of the country cannot be set beside it, and release 2019-07-06's "
+        "records in foia_removals name 1 of ICE's 25 field offices (Seattle)")
+    # So few records are not judged: a national handful could name few offices by chance.
+    few = derived_warehouse(tmp_path / "few.duckdb", [], [],
+                            removals(UW, date(2018, 10, 3), REACH_JUDGED_ROWS - 1,
+                                     identified=False))
+    assert compute("removals_by_fiscal_year", duckdb_backend(few)).num_rows > 0
+
+
+def test_one_field_office_is_held_against_its_share_of_the_target_by_office(tmp_path):
+    path = derived_warehouse(
+        tmp_path / "w.duckdb",
+        arrests("2026-01-30", datetime(2025, 6, 1, 10), REACH_JUDGED_ROWS, identified=True,
+                criminality=CONVICTED), [], [])
+    backend = duckdb_backend(path)
+    with pytest.raises(NotMeasurable, match=r"the arrest target is national, and records of part "
+                       r"of the country cannot be set beside it \(by field office they can: --by "
+                       r"aor\), and release 2026-01-30's records in foia_arrests name 1 of ICE's "
+                       r"25 field offices \(Seattle\)"):
+        compute("arrests_vs_target", backend)
+    by_office = compute("arrests_vs_target", backend, MetricParams(by=("aor",)))
+    assert set(by_office.column("aor").to_pylist()) == {"Seattle"}
+    assert record_caveats(by_office) == ()
+
+
+def test_records_naming_half_the_field_offices_stand_beside_national_figures(tmp_path):
+    n = REACH_JUDGED_ROWS
+    path = derived_warehouse(
+        tmp_path / "w.duckdb", [],
+        _spread(stints(UW, datetime(2018, 10, 2), n, identified=True, closed=True,
+                       criminality=CONVICTED), OFFICES[:13]),
+        _spread(removals(UW, date(2018, 10, 3), n, identified=True), OFFICES[:13]))
+    backend = duckdb_backend(path)
+    assert record_caveats(compute("removals_by_fiscal_year", backend)) == ()
+    assert record_caveats(compute("detention_vs_capacity", backend)) == ()
+    # One office fewer: part of the country.
+    twelve = derived_warehouse(tmp_path / "twelve.duckdb", [], [],
+                               _spread(removals(UW, date(2018, 10, 3), n, identified=True),
+                                       OFFICES[:12]))
+    with pytest.raises(NotMeasurable, match=r"name 12 of ICE's 25 field offices \(Atlanta, "
+                       r"Baltimore, Boston, Buffalo, Chicago and 7 more\)"):
+        compute("removals_by_fiscal_year", duckdb_backend(twelve))
+
+
+def test_records_naming_no_field_office_say_their_reach_is_not_in_them(tmp_path):
+    # The production's own layout has no field office column at all.
+    days = [date(2018, 10, 2) + timedelta(days=n) for n in range(REACH_JUDGED_ROWS)]
+    path = write_production(tmp_path / "SCRATCH_production_20190706.xlsx", {
+        "Other Removals": (REMOVAL_HEADERS, [production_removal(day) for day in days])})
+    assert ingest_foia([path], Warehouse(tmp_path / "w.duckdb"), workers=1).ok
+    backend = duckdb_backend(str(tmp_path / "w.duckdb"))
+    (caveat,) = record_caveats(compute("removals_by_fiscal_year", backend))
+    assert caveat == (
+        "release 2019-07-06 names no field office in foia_removals.aor (0 of 200 rows name "
+        "one): whether its records reach the whole country is not in them (ICE answers some "
+        "FOIA requests with one field office's records), and ICE's published removals total "
+        "is national: the two compare only if they do")
+    # The report and the dashboard say it beside the metric too.
+    service = WarehouseService(tmp_path / "w.duckdb")
+    assert caveat in service.caveats(REGISTRY["removals_by_fiscal_year"])
+    # Counts that stand on their own say nothing of it.
+    assert record_caveats(compute("removals_per_day", backend)) == ()
+    assert not [c for c in service.caveats(REGISTRY["removals_per_day"]) if "field office" in c]

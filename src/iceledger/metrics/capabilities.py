@@ -26,12 +26,14 @@ import ibis
 import pyarrow as pa
 from ibis.common.exceptions import TableNotFound
 
+from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable, remembered
 from iceledger.metrics.registry import (
     RECORD_DIMENSIONS,
     REGISTRY,
     Metric,
     MetricParams,
+    NationalFigure,
     Need,
     NotMeasurable,
     View,
@@ -58,6 +60,13 @@ CARRIED_SHARE = 0.01
 # A release's fiscal year with fewer rows than this is not judged: so few rows cannot tell a
 # column ICE left out from one empty by chance (a short release whose few stays are all open).
 JUDGED_ROWS = 20
+
+# A release whose records name fewer than this share of ICE's field offices is of part of the
+# country: a national production names every office (hundreds of records each), one office's
+# production names that office, perhaps with a few others. Judged on releases of at least
+# REACH_JUDGED_ROWS records of a table: a national handful could name few offices by chance.
+NATIONAL_OFFICES_SHARE = 0.5
+REACH_JUDGED_ROWS = 200
 
 # The date that places each table's rows in time (and in a release's coverage).
 KEY_DATES = {name: column for name, column in key_dates().items()
@@ -119,10 +128,62 @@ def assess(metric: Metric, backend: ibis.BaseBackend, params: MetricParams) -> A
                 caveats.setdefault(gap.need.otherwise, []).append(gap.where())
     for why, where in unheld_columns(metric, backend, params).items():
         refused.setdefault(why, [where])
-    return Assessment(
-        tuple(f"{why}, and {'; '.join(where)}" for why, where in refused.items()),
-        tuple(f"{'; '.join(where)}: {otherwise}" for otherwise, where in caveats.items()),
-    )
+    partial, unnamed = national_reach(backend, metric.national, params,
+                                      by_office="aor" in metric.dimensions)
+    for why, where in partial.items():
+        refused.setdefault(why, []).extend(where)
+    for otherwise, where in unnamed.items():
+        caveats.setdefault(otherwise, []).extend(where)
+    return Assessment(refusal_texts(refused), caveat_texts(caveats))
+
+
+def refusal_texts(refused: dict[str, list[str]]) -> tuple[str, ...]:
+    """Each reason with the places it holds: "<why>, and <where>; <where>"."""
+    return tuple(f"{why}, and {'; '.join(where)}" for why, where in refused.items())
+
+
+def caveat_texts(caveats: dict[str, list[str]]) -> tuple[str, ...]:
+    """Each caveat after the places it holds: "<where>; <where>: <what it means>"."""
+    return tuple(f"{'; '.join(where)}: {otherwise}" for otherwise, where in caveats.items())
+
+
+def national_reach(backend: ibis.BaseBackend, figures: Iterable[NationalFigure],
+                   params: MetricParams, by_office: bool = False
+                   ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Where the period's records cannot stand beside national figures, and where their reach
+    is unknown: for each figure, the releases whose records name only part of ICE's field
+    offices (why it is refused -> where) and those naming none (what it means -> where).
+    Nothing when a metric comparing office by office (`by_office`: with each office's share of
+    the figure) is asked for by field office."""
+    partial: dict[str, list[str]] = {}
+    unknown: dict[str, list[str]] = {}
+    if by_office and ("aor" in params.by or "aor" in params.filters):
+        return partial, unknown
+    offices = len(field_offices())
+    for figure in figures:
+        records = catalogue()[figure.table].derived_from or figure.table
+        partial_why = (f"{figure.figure} is national, and records of part of the country cannot "
+                       "be set beside it" + (" (by field office they can: --by aor)"
+                                             if by_office else ""))
+        unnamed_why = (f"whether its records reach the whole country is not in them (ICE "
+                       "answers some FOIA requests with one field office's records), and "
+                       f"{figure.figure} is national: the two compare only if they do")
+        judged = sorted((g for g in offices_named(backend, figure.table, params)
+                         if g["rows"] >= REACH_JUDGED_ROWS), key=lambda g: g["release"] or "")
+        for group in judged:
+            name = group["release"] or "(unnamed)"
+            named = group["offices"]
+            if group["named"] < CARRIED_SHARE * group["rows"]:
+                unknown.setdefault(unnamed_why, []).append(
+                    f"release {name} names no field office in {records}.aor "
+                    f"({group['named']:,} of {group['rows']:,} rows name one)")
+            elif len(named) < NATIONAL_OFFICES_SHARE * offices:
+                listed = ", ".join(named[:5]) + (f" and {len(named) - 5} more"
+                                                  if len(named) > 5 else "")
+                partial.setdefault(partial_why, []).append(
+                    f"release {name}'s records in {records} name {len(named)} of ICE's "
+                    f"{offices} field offices ({listed})")
+    return partial, unknown
 
 
 def unheld_columns(metric: Metric, backend: ibis.BaseBackend, params: MetricParams
@@ -180,27 +241,51 @@ def counted(backend: ibis.BaseBackend, table_name: str, columns: list[str],
     missing), nor one without releases and key dates. A derived table is judged by the records
     it is built from (tables.Table.derived_from).
     """
+    spoken = _spoken_for(backend, table_name, params)
+    if spoken is None:
+        return []
+    records, table, key, speaks, span = spoken
+    # Every column some metric needs from the table is counted in the one pass, so that the
+    # metrics asking next are answered without another (where the backend remembers).
+    wanted = tuple(sorted(set(columns) | needed_columns(records)))
+    groups = remembered(backend, ("columns carried", records, span.start, span.end, wanted),
+                        lambda: _count_columns(table, key, span, wanted))
+    return [dict(g) for g in groups if g["fiscal_year"] in speaks.get(g["release"], ())]
+
+
+def offices_named(backend: ibis.BaseBackend, table_name: str, params: MetricParams
+                  ) -> list[dict]:
+    """release, rows, named (the rows naming a field office) and offices (those they name,
+    sorted), over all the records of each release that speaks for a day of the period: a
+    production's reach is its request's, and a few weeks of a fiscal year could name few
+    offices by chance."""
+    spoken = _spoken_for(backend, table_name, params)
+    if spoken is None:
+        return []
+    records, table, _, speaks, _ = spoken
+    groups = remembered(backend, ("offices named", records), lambda: _count_offices(table))
+    return [{**g, "offices": list(g["offices"])} for g in groups if g["release"] in speaks]
+
+
+def _spoken_for(backend: ibis.BaseBackend, table_name: str, params: MetricParams):
+    """(records table name, table, key date column, release -> fiscal years it speaks for in
+    the period, a span of those whole years), or None when no release speaks for the period."""
     table_name = catalogue()[table_name].derived_from or table_name
     try:
         table = backend.table(table_name)
     except TableNotFound:
-        return []
+        return None
     key = KEY_DATES[table_name]
     if not {"release", key} <= set(table.columns):
-        return []  # not loaded by `iceledger ingest foia`: nothing places its rows in a release
+        return None  # not loaded by `iceledger ingest foia`: nothing places its rows in a release
     speaks = _fiscal_years_spoken_for(release_windows(release_spans(backend, table, key)), params)
     if not speaks:
-        return []
+        return None
     # Only the fiscal years some release speaks for in the period are read (DuckDB skips the
     # other row groups by their least and greatest key date).
     years = set().union(*speaks.values())
     span = MetricParams(start=date(min(years) - 1, 10, 1), end=date(max(years), 9, 30))
-    # Every column some metric needs from the table is counted in the one pass, so that the
-    # metrics asking next are answered without another (where the backend remembers).
-    wanted = tuple(sorted(set(columns) | needed_columns(table_name)))
-    groups = remembered(backend, ("columns carried", table_name, span.start, span.end, wanted),
-                        lambda: _count_columns(table, key, span, wanted))
-    return [dict(g) for g in groups if g["fiscal_year"] in speaks.get(g["release"], ())]
+    return table_name, table, key, speaks, span
 
 
 def needed_columns(table_name: str) -> set[str]:
@@ -220,6 +305,24 @@ def _count_columns(table: ibis.Table, key: str, span: MetricParams,
     return rows.group_by(["release", year]).aggregate(
         rows=ibis._.count(), **{column: rows[column].count() for column in columns}
     ).to_pyarrow().to_pylist()
+
+
+def _count_offices(table: ibis.Table) -> list[dict]:
+    """release, rows, named and offices of each release (see offices_named)."""
+    if "aor" not in table.columns:  # no loaded layout named a field office
+        table = table.mutate(aor=ibis.null("string"))
+    counts = table.group_by(["release", "aor"]).aggregate(rows=ibis._.count())
+    groups: dict[str | None, dict] = {}
+    for count in counts.to_pyarrow().to_pylist():
+        group = groups.setdefault(count["release"], {
+            "release": count["release"], "rows": 0, "named": 0, "offices": []})
+        group["rows"] += count["rows"]
+        if count["aor"] is not None:
+            group["named"] += count["rows"]
+            group["offices"].append(count["aor"])
+    for group in groups.values():
+        group["offices"].sort()
+    return list(groups.values())
 
 
 def _fiscal_years_spoken_for(windows: Windows, params: MetricParams) -> dict[str | None, set[int]]:

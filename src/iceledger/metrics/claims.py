@@ -20,11 +20,18 @@ import ibis
 
 from iceledger.errors import Location, SourceError
 from iceledger.facts import CLAIM_DEFINITIONS, Claim, facts_file, load_claims
+from iceledger.metrics.capabilities import (
+    KEY_DATES,
+    caveat_texts,
+    national_reach,
+    refusal_texts,
+)
 from iceledger.metrics.published_series import table_names
 from iceledger.metrics.registry import (
     REGISTRY,
     Metric,
     MetricParams,
+    NationalFigure,
     NotMeasurable,
     NotServable,
     compute,
@@ -164,6 +171,13 @@ def check_claim(backend: ibis.BaseBackend, claim: Claim) -> ClaimCheck:
     if missing:
         return ClaimCheck(claim, "no data", "the warehouse lacks a table it needs: "
                           + ", ".join(missing), tables=metric.tables)
+    # The register's claims are of the whole country: records of part of it cannot test them.
+    partial, unknown = national_reach(
+        backend, [NationalFigure(t, "the claim") for t in metric.tables if t in KEY_DATES], params)
+    if partial:
+        return ClaimCheck(claim, NOT_MEASURABLE, "; ".join(refusal_texts(partial)),
+                          tables=metric.tables)
+    reach = caveat_texts(unknown)
     try:
         result = compute(metric.name, backend, params)
     except NotMeasurable as exc:
@@ -198,7 +212,7 @@ def check_claim(backend: ibis.BaseBackend, claim: Claim) -> ClaimCheck:
         )
     row = result.to_pylist()[0]
     start, end = row["period_start"], row["period_end"]
-    note = _coverage_note(claim, start, end)
+    note = "; ".join(filter(None, [_coverage_note(claim, start, end), *reach]))
     if start is None:
         return ClaimCheck(claim, "no data", note, tables=metric.tables)
     return ClaimCheck(

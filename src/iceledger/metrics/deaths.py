@@ -35,7 +35,7 @@ from iceledger.metrics.detention import (
     windows_of,
 )
 from iceledger.metrics.published_series import SeriesSpec
-from iceledger.metrics.registry import Metric, MetricParams, View, register
+from iceledger.metrics.registry import Metric, MetricParams, NationalFigure, View, register
 from iceledger.metrics.volume import STAY_IDENTIFIERS, covered_days
 from iceledger.tables import FOIA_RELEASES, FOIA_STAYS, STATS_ADP, STATS_WORKBOOKS
 
@@ -186,13 +186,14 @@ register(
         unit="deaths; bed-days; deaths per 100,000 bed-days",
         caveats=(
             *DEATHS_CAVEATS,
-            "FOIA bed-days are of the releases' coverage: a release limited to one field office "
-            "or program holds only part of the national population, and the rate would be too "
-            "high; compare bed_days with deaths_in_custody_published.",
+            "FOIA bed-days are of the releases' coverage: a release limited to one program "
+            "holds only part of the national population, and the rate would be too high; "
+            "compare bed_days with deaths_in_custody_published.",
         ),
         tables=(FOIA_STAYS, FOIA_RELEASES, DEATHS_FILE),
         build=_deaths_foia,
         needs=(BOOK_OUTS, STAY_IDENTIFIERS),
+        national=(NationalFigure(FOIA_STAYS, "the count of deaths in ICE custody"),),
         view=View("deaths_per_100k_bed_days", "deaths per 100,000 bed-days", "dots",
                   group="figure"),
     )

@@ -32,6 +32,7 @@ from iceledger.metrics.registry import (
     Disclosure,
     Metric,
     MetricParams,
+    NationalFigure,
     Need,
     NotServable,
     View,
@@ -611,6 +612,7 @@ register(
         filters=POPULATION_FILTERS,
         count_column="population_midnight",
         needs=(BOOK_OUTS, STAY_IDENTIFIERS),
+        national=(NationalFigure(FOIA_STAYS, "the count of funded detention beds"),),
         disclosure=Disclosure(facts=("funded_beds", "capacity_basis", "capacity_source")),
     )
 )
@@ -719,6 +721,7 @@ register(
         filters=("citizenship_country",),
         count_column=None,
         needs=(BOOK_OUTS, STAY_IDENTIFIERS),
+        national=(NationalFigure(FOIA_STAYS, "ICE's published average daily population"),),
     )
 )
 
@@ -792,6 +795,7 @@ register(
         filters=POPULATION_FILTERS,
         count_column="foia_book_outs",
         needs=(BOOK_OUTS, RELEASE_REASONS),
+        national=(NationalFigure(FOIA_STAYS, "ICE's published book-outs"),),
         disclosure=Disclosure(
             keys=("release_reason",), facts=("published_book_outs", "published_workbook")
         ),

@@ -26,6 +26,7 @@ from iceledger.metrics.registry import (
     Disclosure,
     Metric,
     MetricParams,
+    NationalFigure,
     NestsIn,
     Need,
     NotMeasurable,
@@ -256,13 +257,14 @@ def _follow_up_shift(name: str, moment: str, days_column: str):
 def _register(*, name: str, title: str, definition: str, unit: str, caveats: tuple[str, ...],
               tables: tuple[str, ...], build, dimensions: tuple[str, ...],
               filters: tuple[str, ...], count_column: str, view: View,
-              needs: tuple[Need, ...] = (), disclosure: Disclosure = Disclosure()) -> Metric:
+              needs: tuple[Need, ...] = (), national: tuple[NationalFigure, ...] = (),
+              disclosure: Disclosure = Disclosure()) -> Metric:
     """Register a pipeline metric; every one also reads the releases' coverage."""
     return register(
         Metric(name=name, title=title, question="pipeline", definition=definition, unit=unit,
                caveats=caveats, tables=(*tables, FOIA_RELEASES), build=build,
                dimensions=dimensions, filters=filters, count_column=count_column, needs=needs,
-               view=view, disclosure=disclosure)
+               national=national, view=view, disclosure=disclosure)
     )
 
 
@@ -727,4 +729,5 @@ _register(
     dimensions=(),
     filters=(),
     count_column="foia_book_ins",
+    national=(NationalFigure(FOIA_STAYS, "ICE's published book-ins by arresting agency"),),
 )

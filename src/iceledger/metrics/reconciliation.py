@@ -36,7 +36,14 @@ from iceledger.metrics.detention import (
     daily_population,
     source_table,
 )
-from iceledger.metrics.registry import REGISTRY, Metric, MetricParams, View, register
+from iceledger.metrics.registry import (
+    REGISTRY,
+    Metric,
+    MetricParams,
+    NationalFigure,
+    View,
+    register,
+)
 from iceledger.metrics.volume import STAY_IDENTIFIERS, book_ins_compared, during
 from iceledger.tables import (
     FOIA_RELEASES,
@@ -226,6 +233,7 @@ _register(
     ),
     tables=(FOIA_STAYS, FOIA_RELEASES, STATS_DETAINED_NOW, STATS_WORKBOOKS),
     needs=(BOOK_OUTS, STAY_IDENTIFIERS),
+    national=(NationalFigure(FOIA_STAYS, "ICE's published count of people detained"),),
 )
 _register(
     _book_ins,
@@ -242,6 +250,7 @@ _register(
     caveats=_COMMON_CAVEATS,
     tables=(FOIA_STAYS, FOIA_RELEASES, STATS_BOOK_INS, STATS_WORKBOOKS),
     needs=(STAY_IDENTIFIERS,),
+    national=(NationalFigure(FOIA_STAYS, "ICE's published book-ins"),),
 )
 _register(
     _adp,
@@ -257,6 +266,7 @@ _register(
     caveats=_COMMON_CAVEATS,
     tables=(FOIA_STAYS, FOIA_RELEASES, STATS_ADP, STATS_WORKBOOKS),
     needs=(BOOK_OUTS, STAY_IDENTIFIERS),
+    national=(NationalFigure(FOIA_STAYS, "ICE's published average daily population"),),
 )
 
 

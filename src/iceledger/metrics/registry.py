@@ -80,6 +80,22 @@ class Need:
     column: str
     why: str
     otherwise: str | None = None
+
+
+@dataclass(frozen=True)
+class NationalFigure:
+    """A national figure (a target, ICE's published counts, the funded beds) the metric sets the
+    records of a table beside. ICE answers some FOIA requests with the records of one field
+    office (the UW v. DHS production is the Seattle office's): where the period's records name
+    only part of the field offices, the metric is not measurable nationally, and where they name
+    none, it says that their reach is not in them (iceledger.metrics.capabilities). A metric
+    that can be broken down by field office compares office by office when asked so (`--by
+    aor`, `--filter aor=...`: the arrest targets per office), and is then not judged."""
+
+    table: str
+    figure: str
+
+
 # The marks a metric's default view can ask for (serving/charts.py draws each):
 # "line"    a time series: points and straight segments, gaps left as gaps, intervals as bands;
 #           `reference` adds a named step line per value of `group` (targets in force);
@@ -228,6 +244,8 @@ class Metric:
     count_column: str | None = None
     # The canonical columns the metric needs in the records it reads (see Need).
     needs: tuple[Need, ...] = ()
+    # The national figures it sets the records beside (see NationalFigure).
+    national: tuple[NationalFigure, ...] = ()
     view: View | None = None
 
 

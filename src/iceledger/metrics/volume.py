@@ -20,7 +20,15 @@ from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable, remembered
 from iceledger.metrics.published_series import SeriesSpec, latest
-from iceledger.metrics.registry import Disclosure, Metric, MetricParams, Need, View, register
+from iceledger.metrics.registry import (
+    Disclosure,
+    Metric,
+    MetricParams,
+    NationalFigure,
+    Need,
+    View,
+    register,
+)
 from iceledger.tables import (
     FOIA_ARRESTS,
     FOIA_RELEASES,
@@ -524,6 +532,7 @@ register(
         tables=(FOIA_REMOVALS, FOIA_RELEASES),
         build=removals_by_fiscal_year,
         count_column="foia_removals_by_departure",
+        national=(NationalFigure(FOIA_REMOVALS, "ICE's published removals total"),),
     )
 )
 
@@ -641,6 +650,7 @@ register(
         build=book_ins_compared,
         count_column="foia_book_ins",
         needs=(STAY_IDENTIFIERS,),
+        national=(NationalFigure(FOIA_STAYS, "ICE's published book-ins"),),
         disclosure=Disclosure(
             facts=("workbook_days", "workbook_book_ins", "workbook_book_ins_per_day",
                    "workbook_ice_book_ins_per_day", "workbook_cbp_book_ins_per_day",
@@ -770,6 +780,7 @@ def _target_metric(
             filters=("aor",),
             count_column="arrests",
             needs=(ARREST_EPISODES,),
+            national=(NationalFigure(FOIA_ARRESTS, "the arrest target"),),
             disclosure=disclosure,
             view=view,
         )

@@ -251,8 +251,10 @@ class WarehouseService:
         return ()
 
     def record_caveats(self, metric: Metric) -> tuple[str, ...]:
-        """How the metric counts without columns the warehouse's records lack (Need.otherwise)."""
-        if not any(need.otherwise for need in metric.needs) or not self.servable(metric):
+        """How the metric counts without columns the warehouse's records lack (Need.otherwise),
+        and where its records' reach is unknown beside the national figures it names."""
+        counts_without = any(need.otherwise for need in metric.needs) or metric.national
+        if not counts_without or not self.servable(metric):
             return ()
         return self.memo(
             f"record caveats of {metric.name}",
