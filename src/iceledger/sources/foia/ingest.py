@@ -95,7 +95,7 @@ from iceledger.warehouse import (
 WORKERS = int(THREADS) if THREADS else 2
 AHEAD = 2
 _DONE = object()  # the producer's last hand-off
-SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".parquet")
+SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv", ".tsv", ".parquet")
 # The function through which the insert notes every row it reads (_Notes).
 NOTE = "iceledger_note"
 PROGRESS_SECONDS = 0.2

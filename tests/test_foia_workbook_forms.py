@@ -1,0 +1,149 @@
+"""Productions in the workbook forms older ones come in (.ods here; .xls and .xlsb go through the
+same reader, WholeSheetReader, and calamine's same call, but no writer for them is installed):
+loaded as the same rows saved as .xlsx load, each row numbered as the sheet shows it. And the
+real UW v. DHS production re-saved as .ods (skipped when shared is absent).
+
+Fixtures are SCRATCH test data in the shape of the UW v. DHS production, not real records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import python_calamine
+import xlsxwriter
+from ods_workbooks import write_ods
+from test_foia_productions import ARREST_HEADERS, REAL, ingest, query, run_cli
+
+from iceledger.tables import FOIA_ARRESTS, FOIA_CHECKS, FOIA_REMOVALS, FOIA_STINTS, QUARANTINE
+
+SHEETS = (FOIA_ARRESTS, FOIA_STINTS, FOIA_REMOVALS)
+
+
+def write_xlsx(path: Path, sheets: dict[str, list[list[object]]], hidden=()) -> Path:
+    """The same rows as write_ods writes them, as an .xlsx (dates in a date format)."""
+    book = xlsxwriter.Workbook(path, {"constant_memory": True})
+    day = book.add_format({"num_format": "mm/dd/yyyy hh:mm:ss"})
+    for name, rows in sheets.items():
+        sheet = book.add_worksheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if isinstance(value, datetime):
+                    sheet.write_datetime(r, c, value, day)
+                elif value not in (None, ""):
+                    sheet.write(r, c, value)
+        if name in hidden:
+            sheet.hide()
+    book.close()
+    return path
+
+
+def loaded_rows(db: Path) -> dict[str, list[tuple]]:
+    """Every loaded table's rows in file order, without what names the file (its name, and its
+    hash in record_id; loaded without the derived rebuild, whose identifiers carry it too):
+    what two forms of one production must agree on."""
+    tables = {name for (name,) in query(db, "SELECT table_name FROM duckdb_tables()")}
+    return {table: query(db, f"SELECT * EXCLUDE (source_file, record_id) FROM {table} "
+                              "ORDER BY source_sheet, source_row")
+            for table in SHEETS if table in tables} | {
+        QUARANTINE: query(db, f"SELECT sheet, row_number, cell, reason FROM {QUARANTINE} "
+                              "ORDER BY sheet, row_number")}
+
+
+def scratch_arrests() -> list[list[object]]:
+    """A sheet whose values start at B3: blank rows and a title above the header at B6, then
+    records (a date-time with a fraction of a second, a redaction, Excel's error text, a date
+    written as text), a blank row, and a row of totals."""
+    records = [
+        [datetime(2019, 10, 1), "(b)(6),(b)(7)c)", "Male", "MEXICO", "(b)(7)e)", "JAIL",
+         "CAP Local Incarceration", None],
+        [datetime(2019, 10, 2, 13, 45, 30, 500_000), datetime(1980, 2, 29), "Female",
+         "GUATEMALA", 12345, "", "Located", "#N/A"],
+        [],
+        ["10/03/2019", None, "Male", "HONDURAS", None, None, "Located", "DUI"],
+        ["Total", None, 3],
+    ]
+    return [[], [], [None, "SCRATCH test data - FY2020 Arrests"], [], [],
+            [None, *ARREST_HEADERS], *([None, *row] if row else [] for row in records)]
+
+
+def test_an_ods_production_loads_as_the_same_rows_saved_as_xlsx_do(tmp_path):
+    sheets = {"Arrests": scratch_arrests(), "Sheet1": scratch_arrests()}
+    ods = write_ods(tmp_path / "arrests_20191101.ods", sheets, hidden={"Sheet1"})
+    xlsx = write_xlsx(tmp_path / "arrests_20191101.xlsx", sheets, hidden={"Sheet1"})
+    loads = {}
+    for path in (ods, xlsx):
+        db = tmp_path / f"{path.suffix[1:]}.duckdb"
+        outcome = ingest([path], db, derive=False).files[0]
+        assert outcome.status == "loaded", outcome.error
+        assert (outcome.accounting.rows_read, outcome.accounting.rows_loaded,
+                outcome.accounting.quarantined_rows) == (4, 3, 1)
+        assert (f"{path.name}, sheet 'Sheet1': hidden in the workbook, so not loaded; unhide "
+                "it to load its rows") in outcome.warnings
+        loads[path.suffix] = loaded_rows(db)
+    # Numbered as the sheet shows them: the header is on row 6, a blank row 9, totals row 11.
+    assert query(tmp_path / "ods.duckdb", "SELECT source_file, source_sheet, source_row FROM "
+                 "foia_arrests ORDER BY source_row") == [
+        (ods.name, "Arrests", 7), (ods.name, "Arrests", 8), (ods.name, "Arrests", 10)]
+    assert loads[".ods"][QUARANTINE] == [
+        ("Arrests", 11, "B11", "Arrest Date holds no date and a cell reads 'Total': a row of "
+                               "totals, not a record")]
+    with_ods = query(tmp_path / "ods.duckdb", "SELECT apprehension_date, birth_date, unparsed "
+                                              "FROM foia_arrests ORDER BY source_row")
+    assert with_ods == [
+        (datetime(2019, 10, 1), None, []),
+        (datetime(2019, 10, 2, 13, 45, 31), datetime(1980, 2, 29).date(),
+         ["most_serious_conviction=#N/A"]),
+        (datetime(2019, 10, 3), None, [])]
+    assert loads[".ods"] == loads[".xlsx"]
+    shown = " ".join(run_cli("inspect", str(ods)).output.split())
+    assert "sheet 'Sheet1': hidden in the workbook, so not loaded" in shown
+
+
+def test_a_damaged_ods_is_one_line_naming_the_file(tmp_path):
+    good = write_ods(tmp_path / "good.ods", {"Arrests": scratch_arrests()})
+    damaged = tmp_path / "damaged.ods"
+    damaged.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    db = tmp_path / "w.duckdb"
+    outcomes = ingest([damaged, good], db, release="2019-11-01").files
+    assert [o.status for o in outcomes] == ["error", "loaded"]
+    assert outcomes[0].error.startswith("damaged.ods: not a readable .ods workbook (an "
+                                        "OpenDocument spreadsheet: ")
+    assert "\n" not in outcomes[0].error
+
+
+def resaved_as_ods(source: Path, target: Path) -> Path:
+    """Every sheet of a workbook, its cells as calamine reads them (dates as dates), saved as
+    an OpenDocument spreadsheet."""
+    book = python_calamine.CalamineWorkbook.from_path(str(source))
+    try:
+        sheets = {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                  for name in book.sheet_names}
+    finally:
+        book.close()
+    return write_ods(target, sheets)
+
+
+def test_the_real_production_resaved_as_ods_loads_the_same_rows(tmp_path):
+    files = sorted(REAL.glob("*.xlsx")) if REAL.is_dir() else []
+    if not files:
+        pytest.skip(f"the real ICE FOIA production is not here ({REAL}); set ICELEDGER_SHARED")
+    ods = resaved_as_ods(files[0], tmp_path / "production.ods")
+    loads, accounts = {}, {}
+    for path in (files[0], ods):
+        db = tmp_path / f"{path.suffix[1:]}.duckdb"
+        outcome = ingest([path], db, derive=False).files[0]
+        assert outcome.status == "loaded", outcome.error
+        accounts[path.suffix] = (outcome.release, outcome.accounting.rows_read,
+                                 outcome.accounting.rows_loaded,
+                                 outcome.accounting.quarantined_rows)
+        loads[path.suffix] = loaded_rows(db) | {
+            FOIA_CHECKS: query(db, "SELECT dataset, \"check\", status, failed_rows, total_rows "
+                                   f"FROM {FOIA_CHECKS} ORDER BY ALL")}
+    assert accounts[".ods"] == accounts[".xlsx"]
+    assert accounts[".xlsx"][1] == 96_273
+    assert {t: len(rows) for t, rows in loads[".ods"].items()} == {
+        t: len(rows) for t, rows in loads[".xlsx"].items()}
+    assert loads[".ods"] == loads[".xlsx"]
