@@ -180,7 +180,7 @@ def test_dates_written_day_first_fail_the_file_unless_declared(tmp_path):
     assert outcome.status == "error"
     assert outcome.error == (
         "european.csv, row 14: Arrest Date '13/01/2019' is a date only day first, as are 7 more: "
-        "the file writes day/month/year, and its dates whose day is 12 or less would be read "
+        "its column writes day/month/year, and its dates whose day is 12 or less would be read "
         'month first; declare its form in a layout file (date_formats = ["%d/%m/%Y"] and '
         "--layout; docs/foia-ingest.md)")
     layout = tmp_path / "layout.toml"
@@ -202,6 +202,56 @@ def test_a_stray_day_first_date_among_many_is_quarantined_not_fatal(tmp_path):
     assert outcome.status == "loaded", outcome.error
     assert query(db, "SELECT row_number, reason FROM ingest_quarantine") == [
         (201, "Arrest Date '13/01/2019' is not a date")]
+
+
+def dated_csv(path, dataset: str, dates: list[str]):
+    """A CSV whose key date is ISO, and whose other date column (a stint's book-out, an arrest's
+    date of birth) holds `dates`."""
+    header, key, other = {"stints": ("Book In Date,Book Out Date,Gender,Detention Facility Code",
+                                     "2019-01-01", "{},Male,ABCDEF"),
+                          "arrests": ("Arrest Date,Date of Birth,Gender,Arrest Method",
+                                      "2019-01-01", "{},Male,Located")}[dataset]
+    path.write_text("\n".join([header, *(f"{key},{other.format(d)}" for d in dates)]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("dataset", "column", "header", "table"), [
+    ("stints", "book_out", "Book Out Date", "foia_stints"),
+    ("arrests", "birth_date", "Date of Birth", "foia_arrests")])
+def test_any_date_column_written_day_first_fails_the_file_unless_declared(
+        tmp_path, dataset, column, header, table):
+    path = dated_csv(tmp_path / f"{dataset}.csv", dataset,
+                     [f"{day:02d}/02/1990" for day in range(1, 21)])
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db, release="2019-02-01").files[0]
+    # Read month first, 2 February would be 2 February only by chance: 5 February, 2 May.
+    assert outcome.status == "error"
+    assert outcome.error == (
+        f"{dataset}.csv, row 14: {header} '13/02/1990' is a date only day first, as are 7 more: "
+        "its column writes day/month/year, and its dates whose day is 12 or less would be read "
+        'month first; declare its form in a layout file (date_formats = ["%d/%m/%Y"] and '
+        "--layout; docs/foia-ingest.md)")
+    assert query(db, "SELECT count(*) FROM ingest_sources") == [(0,)]
+    layout = tmp_path / "layout.toml"
+    layout.write_text('date_formats = ["%d/%m/%Y"]\n')
+    outcome = ingest([path], db, release="2019-02-01", layout=layout).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, f"SELECT CAST(min({column}) AS DATE), CAST(max({column}) AS DATE), "
+                     f"count({column}) FROM {table}") == [
+        (date(1990, 2, 1), date(1990, 2, 20), 20)]
+
+
+def test_a_few_day_first_dates_in_a_column_are_kept_in_unparsed_not_fatal(tmp_path):
+    dates = [f"02/{day % 28 + 1:02d}/2019" for day in range(298)] + ["13/02/2019", "31/01/2019"]
+    path = dated_csv(tmp_path / "stints.csv", "stints", dates)
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db, release="2019-04-01").files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert outcome.accounting.rows_loaded == 300
+    assert query(db, "SELECT source_row, unparsed FROM foia_stints WHERE book_out IS NULL") == [
+        (300, ["book_out=13/02/2019"]), (301, ["book_out=31/01/2019"])]
+    assert query(db, "SELECT count(book_out), min(book_out) FROM foia_stints") == [
+        (298, datetime(2019, 2, 1))]
 
 
 def resaved_real_production(source, target):
