@@ -458,10 +458,11 @@ class _FileRows:
         for rows in sheets:
             self.notes.sheet = rows.plan.index
             self._insert(loader, dataset.table, rows)
-        self._account(loader, dataset.table, sheets, self.notes)
+        quarantined = self._account(loader, dataset.table, sheets, self.notes)
         unparsed = {rows.plan.index: self._tally(loader, dataset, rows, checks)
                     for rows in sheets}
-        self._refuse_day_first_dates(loader, dataset.table, sheets, unparsed)
+        if quarantined or any(unparsed.values()):
+            self._refuse_day_first_dates(loader, dataset.table, sheets, unparsed)
 
     # -- the rows in ------------------------------------------------------------------------
 
@@ -565,7 +566,9 @@ class _FileRows:
     # -- flags, quarantine, accounting ------------------------------------------------------
 
     def _account(self, loader: Loader, table: str, sheets: list[SheetRows],
-                 notes: _Notes) -> None:
+                 notes: _Notes) -> int:
+        """The file's row accounting, its exact duplicates flagged and its rows quarantined;
+        the rows quarantined from the sheets' records (not those the reader left out)."""
         accounting, prefix = self.outcome.accounting, self.context.record_prefix
         noted = notes.table()
         kept, blank, failed, named = loader.execute(
@@ -601,6 +604,7 @@ class _FileRows:
             self.outcome.warnings.append(f"{self.outcome.path.name}: {blank:,} blank rows (no "
                                          "value in any cell) are not records and were not "
                                          "loaded")
+        return failed
 
     def _refuse_other_headers(self, loader: Loader, sheets: list[SheetRows],
                               noted: pa.Table) -> None:
