@@ -153,6 +153,12 @@ class FoiaReader(ABC):
     ice_sheets: list[IceSheet]  # filled by plans()
     serial = False  # whether DuckDB reads the relation on one thread only
 
+    def __init__(self, path: Path, cat: Catalog | None = None):
+        self.path = path
+        self.warnings = []
+        self.catalog = cat or catalog()
+        self.ice_sheets = []
+
     @abstractmethod
     def plans(self) -> list[SheetPlan]:
         """Every sheet that holds records, with the header found in it."""
@@ -450,10 +456,7 @@ class XlsxReader(WorkbookReader):
     """Raw `.xlsx` (and `.xlsm`): each sheet's XML streamed in slices (the module's docstring)."""
 
     def __init__(self, path: Path, cat: Catalog | None = None, chunk_bytes: int = CHUNK_BYTES):
-        self.path = path
-        self.warnings = []
-        self.catalog = cat or catalog()
-        self.ice_sheets = []
+        super().__init__(path, cat)
         self._fallback_used: set[str] = set()
         self._file = Location(path.name)
         kind = file_kind(path)
@@ -828,10 +831,7 @@ class WholeSheetReader(WorkbookReader):
     against the header row's text where fastexcel puts it."""
 
     def __init__(self, path: Path, cat: Catalog | None = None):
-        self.path = path
-        self.warnings = []
-        self.catalog = cat or catalog()
-        self.ice_sheets = []
+        super().__init__(path, cat)
         self._file = Location(path.name)
         self._form, expected = WHOLE_SHEET_FORMS[path.suffix.lower()]
         kind = file_kind(path)
@@ -852,9 +852,20 @@ class WholeSheetReader(WorkbookReader):
         if not self._sheets:
             raise SourceError(self._file, "the workbook has no worksheets")
         self._starts: dict[str, tuple[int, int]] = {}  # (row, column) of each sheet's first value
+        self._closed = False
+
+    def plans(self) -> list[SheetPlan]:
+        """The sheets' plans; then the typed reader lets go of the file (calamine may hold every
+        sheet of it), before fastexcel reads a sheet's records."""
+        try:
+            return super().plans()
+        finally:
+            self.close()
 
     def close(self) -> None:
-        self._book.close()
+        if not self._closed:
+            self._closed = True
+            self._book.close()
 
     @staticmethod
     def _rejected(exc: BaseException) -> bool:
@@ -968,10 +979,7 @@ class CsvReader(FoiaReader):
     serial = True  # DuckDB numbers a CSV's records only on one thread (WITH ORDINALITY)
 
     def __init__(self, path: Path, cat: Catalog | None = None):
-        self.path = path
-        self.warnings = []
-        self.catalog = cat or catalog()
-        self.ice_sheets = []
+        super().__init__(path, cat)
         self._file = Location(path.name)
         kind = file_kind(path)
         if kind in NOT_A_CSV_KINDS:
@@ -1248,10 +1256,7 @@ _FIXED_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})?")
 
 class ParquetReader(FoiaReader):
     def __init__(self, path: Path, cat: Catalog | None = None):
-        self.path = path
-        self.warnings = []
-        self.catalog = cat or catalog()
-        self.ice_sheets = []
+        super().__init__(path, cat)
         try:
             self._file = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
