@@ -1,7 +1,7 @@
-"""Productions in the workbook forms older ones come in (.ods here; .xls and .xlsb go through the
-same reader, WholeSheetReader, and calamine's same call, but no writer for them is installed):
-loaded as the same rows saved as .xlsx load, each row numbered as the sheet shows it. And the
-real UW v. DHS production re-saved as .ods (skipped when shared is absent).
+"""Productions in the workbook forms older ones come in (.ods and .xls, written by hand; .xlsb
+goes through the same reader, WholeSheetReader, and calamine's same call, but nothing here
+writes one): loaded as the same rows saved as .xlsx load, each row numbered as the sheet shows
+it. And the real UW v. DHS production re-saved as .ods (skipped when shared is absent).
 
 Fixtures are SCRATCH test data in the shape of the UW v. DHS production, not real records.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import python_calamine
 import xlsxwriter
-from ods_workbooks import write_ods
+from handmade_workbooks import write_ods, write_xls
 from test_foia_productions import ARREST_HEADERS, REAL, ingest, query, run_cli
 
 from iceledger.tables import FOIA_ARRESTS, FOIA_CHECKS, FOIA_REMOVALS, FOIA_STINTS, QUARANTINE
@@ -23,7 +23,8 @@ SHEETS = (FOIA_ARRESTS, FOIA_STINTS, FOIA_REMOVALS)
 
 
 def write_xlsx(path: Path, sheets: dict[str, list[list[object]]], hidden=()) -> Path:
-    """The same rows as write_ods writes them, as an .xlsx (dates in a date format)."""
+    """The same rows as write_ods and write_xls write them, as an .xlsx (dates in a date
+    format)."""
     book = xlsxwriter.Workbook(path, {"constant_memory": True})
     day = book.add_format({"num_format": "mm/dd/yyyy hh:mm:ss"})
     for name, rows in sheets.items():
@@ -69,12 +70,14 @@ def scratch_arrests() -> list[list[object]]:
             [None, *ARREST_HEADERS], *([None, *row] if row else [] for row in records)]
 
 
-def test_an_ods_production_loads_as_the_same_rows_saved_as_xlsx_do(tmp_path):
+@pytest.mark.parametrize(("write", "suffix"), [(write_ods, ".ods"), (write_xls, ".xls")])
+def test_a_production_in_an_older_form_loads_as_the_same_rows_saved_as_xlsx_do(
+        tmp_path, write, suffix):
     sheets = {"Arrests": scratch_arrests(), "Sheet1": scratch_arrests()}
-    ods = write_ods(tmp_path / "arrests_20191101.ods", sheets, hidden={"Sheet1"})
+    older_form = write(tmp_path / f"arrests_20191101{suffix}", sheets, hidden={"Sheet1"})
     xlsx = write_xlsx(tmp_path / "arrests_20191101.xlsx", sheets, hidden={"Sheet1"})
     loads = {}
-    for path in (ods, xlsx):
+    for path in (older_form, xlsx):
         db = tmp_path / f"{path.suffix[1:]}.duckdb"
         outcome = ingest([path], db, derive=False).files[0]
         assert outcome.status == "loaded", outcome.error
@@ -84,21 +87,22 @@ def test_an_ods_production_loads_as_the_same_rows_saved_as_xlsx_do(tmp_path):
                 "it to load its rows") in outcome.warnings
         loads[path.suffix] = loaded_rows(db)
     # Numbered as the sheet shows them: the header is on row 6, a blank row 9, totals row 11.
-    assert query(tmp_path / "ods.duckdb", "SELECT source_file, source_sheet, source_row FROM "
+    older = tmp_path / f"{suffix[1:]}.duckdb"
+    assert query(older, "SELECT source_file, source_sheet, source_row FROM "
                  "foia_arrests ORDER BY source_row") == [
-        (ods.name, "Arrests", 7), (ods.name, "Arrests", 8), (ods.name, "Arrests", 10)]
-    assert loads[".ods"][QUARANTINE] == [
+        (older_form.name, "Arrests", 7), (older_form.name, "Arrests", 8),
+        (older_form.name, "Arrests", 10)]
+    assert loads[suffix][QUARANTINE] == [
         ("Arrests", 11, "B11", "Arrest Date holds no date and a cell reads 'Total': a row of "
                                "totals, not a record")]
-    with_ods = query(tmp_path / "ods.duckdb", "SELECT apprehension_date, birth_date, unparsed "
-                                              "FROM foia_arrests ORDER BY source_row")
-    assert with_ods == [
+    assert query(older, "SELECT apprehension_date, birth_date, unparsed FROM foia_arrests "
+                        "ORDER BY source_row") == [
         (datetime(2019, 10, 1), None, []),
         (datetime(2019, 10, 2, 13, 45, 31), datetime(1980, 2, 29).date(),
          ["most_serious_conviction=#N/A"]),
         (datetime(2019, 10, 3), None, [])]
-    assert loads[".ods"] == loads[".xlsx"]
-    shown = " ".join(run_cli("inspect", str(ods)).output.split())
+    assert loads[suffix] == loads[".xlsx"]
+    shown = " ".join(run_cli("inspect", str(older_form)).output.split())
     assert "sheet 'Sheet1': hidden in the workbook, so not loaded" in shown
 
 
