@@ -10,7 +10,7 @@ date-times; None or "" is an empty cell. A sheet named in `hidden` is hidden.
 .xls: a BIFF8 workbook stream (globals: BOF, codepage, date mode, fonts, 16 style XFs and two
 cell XFs, general and the built-in date-time format 22; then a BOUNDSHEET per sheet; each sheet a
 BOF, DIMENSIONS, NUMBER and LABEL records and EOF; dates are Excel serials in the date-time XF)
-inside an OLE compound file with one FAT (no mini stream: the stream is padded to 4 KB)."""
+inside an OLE compound file (no mini stream: the stream is padded to 4 KB)."""
 
 from __future__ import annotations
 
@@ -92,6 +92,8 @@ _SECTOR = 512
 
 
 def _record(kind: int, data: bytes = b"") -> bytes:
+    if len(data) > 8224:
+        raise ValueError("a record longer than BIFF8's 8,224 bytes (CONTINUE is not written)")
     return struct.pack("<HH", kind, len(data)) + data
 
 
@@ -157,26 +159,35 @@ def _directory_entry(name: str, kind: int, start: int, size: int, child: int = _
 
 
 def _compound_file(stream: bytes) -> bytes:
-    """The stream as "Workbook" in a compound file: FAT sectors, the stream's, the directory."""
+    """The stream as "Workbook" in a compound file: its FAT sectors, the DIFAT sectors that list
+    those past the header's 109, the stream's sectors, the directory."""
     stream = stream.ljust(4096, b"\0")
     stream += bytes(-len(stream) % _SECTOR)
     sectors = len(stream) // _SECTOR
-    fats = 1
-    while fats * 128 < fats + sectors + 1:
+    fats, difats = 1, 0
+    while fats * 128 < fats + difats + sectors + 1:
         fats += 1
-    if fats > 109:
-        raise ValueError("too large for a compound file without DIFAT sectors")
-    chain = [_FAT_SECTOR] * fats + [fats + i + 1 for i in range(sectors - 1)]
+        difats = -(-max(fats - 109, 0) // 127)
+    first = fats + difats  # the stream's first sector
+    chain = [_FAT_SECTOR] * fats + [0xFFFFFFFC] * difats  # 0xFFFFFFFC: a DIFAT sector
+    chain += [first + i + 1 for i in range(sectors - 1)]
     chain += [_END_OF_CHAIN, _END_OF_CHAIN]  # the stream's last sector, the directory
     chain += [_FREE] * (fats * 128 - len(chain))
+    listed = list(range(fats))
+    difat = b""
+    for n in range(difats):
+        entries = listed[109 + 127 * n:][:127]
+        following = fats + n + 1 if n + 1 < difats else _END_OF_CHAIN
+        difat += struct.pack("<128I", *entries, *[_FREE] * (127 - len(entries)), following)
     directory = (_directory_entry("Root Entry", 5, _END_OF_CHAIN, 0, child=1)
-                 + _directory_entry("Workbook", 2, fats, len(stream))).ljust(_SECTOR, b"\0")
-    difat = list(range(fats)) + [_FREE] * (109 - fats)
+                 + _directory_entry("Workbook", 2, first, len(stream))).ljust(_SECTOR, b"\0")
+    in_header = listed[:109] + [_FREE] * (109 - len(listed[:109]))
     header = (bytes.fromhex("D0CF11E0A1B11AE1") + bytes(16)
               + struct.pack("<HHHHH6x", 0x3E, 3, 0xFFFE, 9, 6)
-              + struct.pack("<9I", 0, fats, fats + sectors, 0, 4096, _END_OF_CHAIN, 0,
-                            _END_OF_CHAIN, 0) + struct.pack("<109I", *difat))
-    return header + struct.pack(f"<{len(chain)}I", *chain) + stream + directory
+              + struct.pack("<9I", 0, fats, first + sectors, 0, 4096, _END_OF_CHAIN, 0,
+                            fats if difats else _END_OF_CHAIN, difats)
+              + struct.pack("<109I", *in_header))
+    return header + struct.pack(f"<{len(chain)}I", *chain) + difat + stream + directory
 
 
 def write_xls(path: Path, sheets: dict[str, Iterable[Sequence[object]]],

@@ -1,7 +1,7 @@
 """Productions in the workbook forms older ones come in (.ods and .xls, written by hand; .xlsb
 goes through the same reader, WholeSheetReader, and calamine's same call, but nothing here
 writes one): loaded as the same rows saved as .xlsx load, each row numbered as the sheet shows
-it. And the real UW v. DHS production re-saved as .ods (skipped when shared is absent).
+it. And the real UW v. DHS production re-saved in both forms (skipped when shared is absent).
 
 Fixtures are SCRATCH test data in the shape of the UW v. DHS production, not real records.
 """
@@ -118,25 +118,27 @@ def test_a_damaged_ods_is_one_line_naming_the_file(tmp_path):
     assert "\n" not in outcomes[0].error
 
 
-def resaved_as_ods(source: Path, target: Path) -> Path:
-    """Every sheet of a workbook, its cells as calamine reads them (dates as dates), saved as
-    an OpenDocument spreadsheet."""
+def resaved(source: Path, target: Path, write) -> Path:
+    """Every sheet of a workbook, its cells as calamine reads them (dates as dates), saved in
+    another form by `write`."""
     book = python_calamine.CalamineWorkbook.from_path(str(source))
     try:
         sheets = {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False)
                   for name in book.sheet_names}
     finally:
         book.close()
-    return write_ods(target, sheets)
+    return write(target, sheets)
 
 
-def test_the_real_production_resaved_as_ods_loads_the_same_rows(tmp_path):
+@pytest.mark.parametrize(("write", "suffix"), [(write_ods, ".ods"), (write_xls, ".xls")])
+def test_the_real_production_resaved_in_an_older_form_loads_the_same_rows(tmp_path, write,
+                                                                           suffix):
     files = sorted(REAL.glob("*.xlsx")) if REAL.is_dir() else []
     if not files:
         pytest.skip(f"the real ICE FOIA production is not here ({REAL}); set ICELEDGER_SHARED")
-    ods = resaved_as_ods(files[0], tmp_path / "production.ods")
+    older_form = resaved(files[0], tmp_path / f"production{suffix}", write)
     loads, accounts = {}, {}
-    for path in (files[0], ods):
+    for path in (files[0], older_form):
         db = tmp_path / f"{path.suffix[1:]}.duckdb"
         outcome = ingest([path], db, derive=False).files[0]
         assert outcome.status == "loaded", outcome.error
@@ -146,8 +148,8 @@ def test_the_real_production_resaved_as_ods_loads_the_same_rows(tmp_path):
         loads[path.suffix] = loaded_rows(db) | {
             FOIA_CHECKS: query(db, "SELECT dataset, \"check\", status, failed_rows, total_rows "
                                    f"FROM {FOIA_CHECKS} ORDER BY ALL")}
-    assert accounts[".ods"] == accounts[".xlsx"]
+    assert accounts[suffix] == accounts[".xlsx"]
     assert accounts[".xlsx"][1] == 96_273
-    assert {t: len(rows) for t, rows in loads[".ods"].items()} == {
+    assert {t: len(rows) for t, rows in loads[suffix].items()} == {
         t: len(rows) for t, rows in loads[".xlsx"].items()}
-    assert loads[".ods"] == loads[".xlsx"]
+    assert loads[suffix] == loads[".xlsx"]
