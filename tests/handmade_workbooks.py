@@ -132,11 +132,15 @@ def _sheet_stream(rows: list[Sequence[object]]) -> bytes:
             + b"".join(cells) + _record(0x000A))
 
 
-def _workbook_stream(sheets: dict[str, list[Sequence[object]]], hidden: set[str]) -> bytes:
+def _workbook_stream(sheets: dict[str, list[Sequence[object]]], hidden: set[str],
+                     protected: bool) -> bytes:
     fonts = _record(0x0031, struct.pack("<HHHHHBBBB", 200, 0, 0x7FFF, 400, 0, 0, 0, 0, 0)
                     + _text("Arial", "B")) * 5
     formats = b"".join(_xf(0, style=True) for _ in range(16)) + _xf(0, False) + _xf(22, False)
-    head = (_bof(0x0005) + _record(0x0042, struct.pack("<H", 1200))
+    # A password's FILEPASS record (RC4, its key fields zero: nothing after it is encrypted,
+    # but a reader that meets it goes no further).
+    password = _record(0x002F, struct.pack("<H", 1) + bytes(52)) if protected else b""
+    head = (_bof(0x0005) + password + _record(0x0042, struct.pack("<H", 1200))
             + _record(0x0022, struct.pack("<H", 0)) + fonts + formats)
     streams = [_sheet_stream(list(rows)) for rows in sheets.values()]
 
@@ -191,7 +195,8 @@ def _compound_file(stream: bytes) -> bytes:
 
 
 def write_xls(path: Path, sheets: dict[str, Iterable[Sequence[object]]],
-              hidden: Iterable[str] = ()) -> Path:
+              hidden: Iterable[str] = (), protected: bool = False) -> Path:
+    """`protected`: as saved with a password (below the workbook's first record, FILEPASS)."""
     path.write_bytes(_compound_file(_workbook_stream(
-        {name: list(rows) for name, rows in sheets.items()}, set(hidden))))
+        {name: list(rows) for name, rows in sheets.items()}, set(hidden), protected)))
     return path

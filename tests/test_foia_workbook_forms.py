@@ -106,16 +106,22 @@ def test_a_production_in_an_older_form_loads_as_the_same_rows_saved_as_xlsx_do(
     assert "sheet 'Sheet1': hidden in the workbook, so not loaded" in shown
 
 
-def test_a_damaged_ods_is_one_line_naming_the_file(tmp_path):
+def test_a_damaged_or_password_protected_workbook_is_one_line_naming_the_file(tmp_path):
     good = write_ods(tmp_path / "good.ods", {"Arrests": scratch_arrests()})
     damaged = tmp_path / "damaged.ods"
     damaged.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    protected = write_xls(tmp_path / "protected.xls", {"Arrests": scratch_arrests()},
+                          protected=True)
     db = tmp_path / "w.duckdb"
-    outcomes = ingest([damaged, good], db, release="2019-11-01").files
-    assert [o.status for o in outcomes] == ["error", "loaded"]
+    outcomes = ingest([damaged, protected, good], db, release="2019-11-01").files
+    assert [o.status for o in outcomes] == ["error", "error", "loaded"]
     assert outcomes[0].error.startswith("damaged.ods: not a readable .ods workbook (an "
                                         "OpenDocument spreadsheet: ")
-    assert "\n" not in outcomes[0].error
+    assert outcomes[1].error == (
+        "protected.xls: not a readable .xls workbook (an old Excel (97-2003) workbook: Workbook "
+        "is password protected); open it in a spreadsheet program and save it without a "
+        "password")
+    assert all("\n" not in o.error for o in outcomes[:2])
 
 
 def resaved(source: Path, target: Path, write) -> Path:

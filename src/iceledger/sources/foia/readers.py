@@ -875,7 +875,10 @@ class WholeSheetReader(WorkbookReader):
 
     def _unreadable(self, exc: BaseException) -> str:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0].strip()
-        return f"not a readable {self.path.suffix.lower()} workbook ({self._form}: {reason})"
+        advice = ("; open it in a spreadsheet program and save it without a password"
+                  if isinstance(exc, python_calamine.PasswordError) else "")
+        return (f"not a readable {self.path.suffix.lower()} workbook ({self._form}: "
+                f"{reason}){advice}")
 
     def _require_sane_part_sizes(self) -> None:
         """A zipped form's parts, each inflated whole by calamine, checked by their declared
