@@ -599,7 +599,8 @@ foia(
          1, (arrests_name("xlsxascsv", "csv"), "not a CSV: a zip archive")),
     Case("foia-legacy-xls-extension", "foia",
          raw_bytes(arrests_name("legacy", "xls"), cfb_bytes), 1,
-         (arrests_name("legacy", "xls"), "cannot read .xls files")),
+         (arrests_name("legacy", "xls"), "not a readable .xls workbook (an old Excel "
+          "(97-2003) workbook: Cfb error")),
     Case("foia-zip-of-garbage", "foia", raw_bytes(arrests_name("garbagezip"), garbage_zip), 1,
          (arrests_name("garbagezip"), "not a readable xlsx workbook")),
     Case("foia-xlsx-sheet-xml-broken", "foia",

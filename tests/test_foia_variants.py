@@ -77,7 +77,7 @@ def test_field_offices_written_with_words_around_their_names_are_found(tmp_path)
         (["aor=Field Office"],), (["aor=Los Angeles Fieldoffice"],)]
 
 
-def test_files_in_forms_iceledger_cannot_read_are_one_line_each_never_skipped(tmp_path):
+def test_files_iceledger_cannot_read_in_a_folder_are_one_line_each_never_skipped(tmp_path):
     folder = tmp_path / "release"
     folder.mkdir()
     good = write_production(folder / "arrests.xlsx",
@@ -93,12 +93,13 @@ def test_files_in_forms_iceledger_cannot_read_are_one_line_each_never_skipped(tm
                      "--no-derive")
     assert result.exit_code == 1
     output = " ".join(result.output.split())
-    for line in ["old.xls: cannot read .xls files as a FOIA release: an old Excel (97-2003) "
-                 "workbook: open it in a spreadsheet program and save it as .xlsx",
-                 "binary.xlsb: cannot read .xlsb files as a FOIA release: a binary Excel "
-                 "workbook", "binary renamed.xlsx: not a readable xlsx workbook: a binary Excel "
-                 "workbook", "exports.zip: cannot read .zip files as a FOIA release: an "
-                 "archive: unzip it and load the folder", "1 loaded, 0 already loaded, 4 failed"]:
+    # The .xls and .xlsb are read, and these are damaged: a line each, naming the file.
+    for line in ["old.xls: not a readable .xls workbook (an old Excel (97-2003) workbook: Cfb "
+                 "error: Invalid sector shift", "binary.xlsb: not a readable .xlsb workbook (a "
+                 "binary Excel workbook: failed to fill whole buffer)", "binary renamed.xlsx: "
+                 "not a readable xlsx workbook: a binary Excel workbook; name it .xlsb",
+                 "exports.zip: cannot read .zip files as a FOIA release: an archive: unzip it "
+                 "and load the folder", "1 loaded, 0 already loaded, 4 failed"]:
         assert line in output
     assert "README" not in output
 
@@ -179,7 +180,7 @@ def test_dates_written_day_first_fail_the_file_unless_declared(tmp_path):
     assert outcome.status == "error"
     assert outcome.error == (
         "european.csv, row 14: Arrest Date '13/01/2019' is a date only day first, as are 7 more: "
-        "the file writes day/month/year, and its dates whose day is 12 or less would be read "
+        "its column writes day/month/year, and its dates whose day is 12 or less would be read "
         'month first; declare its form in a layout file (date_formats = ["%d/%m/%Y"] and '
         "--layout; docs/foia-ingest.md)")
     layout = tmp_path / "layout.toml"
@@ -201,6 +202,56 @@ def test_a_stray_day_first_date_among_many_is_quarantined_not_fatal(tmp_path):
     assert outcome.status == "loaded", outcome.error
     assert query(db, "SELECT row_number, reason FROM ingest_quarantine") == [
         (201, "Arrest Date '13/01/2019' is not a date")]
+
+
+def dated_csv(path, dataset: str, dates: list[str]):
+    """A CSV whose key date is ISO, and whose other date column (a stint's book-out, an arrest's
+    date of birth) holds `dates`."""
+    header, key, other = {"stints": ("Book In Date,Book Out Date,Gender,Detention Facility Code",
+                                     "2019-01-01", "{},Male,ABCDEF"),
+                          "arrests": ("Arrest Date,Date of Birth,Gender,Arrest Method",
+                                      "2019-01-01", "{},Male,Located")}[dataset]
+    path.write_text("\n".join([header, *(f"{key},{other.format(d)}" for d in dates)]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("dataset", "column", "header", "table"), [
+    ("stints", "book_out", "Book Out Date", "foia_stints"),
+    ("arrests", "birth_date", "Date of Birth", "foia_arrests")])
+def test_any_date_column_written_day_first_fails_the_file_unless_declared(
+        tmp_path, dataset, column, header, table):
+    path = dated_csv(tmp_path / f"{dataset}.csv", dataset,
+                     [f"{day:02d}/02/1990" for day in range(1, 21)])
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db, release="2019-02-01").files[0]
+    # Read month first, 2 February would be 2 February only by chance: 5 February, 2 May.
+    assert outcome.status == "error"
+    assert outcome.error == (
+        f"{dataset}.csv, row 14: {header} '13/02/1990' is a date only day first, as are 7 more: "
+        "its column writes day/month/year, and its dates whose day is 12 or less would be read "
+        'month first; declare its form in a layout file (date_formats = ["%d/%m/%Y"] and '
+        "--layout; docs/foia-ingest.md)")
+    assert query(db, "SELECT count(*) FROM ingest_sources") == [(0,)]
+    layout = tmp_path / "layout.toml"
+    layout.write_text('date_formats = ["%d/%m/%Y"]\n')
+    outcome = ingest([path], db, release="2019-02-01", layout=layout).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, f"SELECT CAST(min({column}) AS DATE), CAST(max({column}) AS DATE), "
+                     f"count({column}) FROM {table}") == [
+        (date(1990, 2, 1), date(1990, 2, 20), 20)]
+
+
+def test_a_few_day_first_dates_in_a_column_are_kept_in_unparsed_not_fatal(tmp_path):
+    dates = [f"02/{day % 28 + 1:02d}/2019" for day in range(298)] + ["13/02/2019", "31/01/2019"]
+    path = dated_csv(tmp_path / "stints.csv", "stints", dates)
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db, release="2019-04-01").files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert outcome.accounting.rows_loaded == 300
+    assert query(db, "SELECT source_row, unparsed FROM foia_stints WHERE book_out IS NULL") == [
+        (300, ["book_out=13/02/2019"]), (301, ["book_out=31/01/2019"])]
+    assert query(db, "SELECT count(book_out), min(book_out) FROM foia_stints") == [
+        (298, datetime(2019, 2, 1))]
 
 
 def resaved_real_production(source, target):

@@ -228,7 +228,7 @@ def ingest_stats_command(
 @user_errors
 def ingest_foia_command(
     paths: Annotated[list[Path], typer.Argument(
-        help="FOIA release files (.xlsx, .csv, .parquet), or folders of them.")],
+        help="FOIA release files (.xlsx, .xls, .xlsb, .ods, .csv, .parquet), or folders.")],
     release: Annotated[str | None, typer.Option(
         "--release", help="Release date YYYY-MM-DD, for files whose name carries none.")] = None,
     facility_reference: Annotated[list[Path] | None, typer.Option(
@@ -359,7 +359,8 @@ def fetch_stats_command(
 @app.command("inspect", rich_help_panel=LOAD_DATA)
 @user_errors
 def inspect_command(
-    path: Annotated[Path, typer.Argument(help="A FOIA production file (.xlsx, .csv, .parquet).")],
+    path: Annotated[Path, typer.Argument(
+        help="A FOIA production file (.xlsx, .xls, .xlsb, .ods, .csv, .parquet).")],
     layout: Annotated[Path | None, typer.Option(
         "--layout", help="Read it with this declared layout file, to try one out.")] = None,
 ) -> None:

@@ -128,6 +128,11 @@ class SheetRows:
         self.key = next((i for i, c in enumerate(columns) if c.name == self.dataset.key_date),
                         None)
 
+    @property
+    def date_columns(self) -> list[int]:
+        """The columns typed as dates or date-times."""
+        return [i for i, kind in enumerate(self._kinds) if kind in ("timestamp", "date")]
+
     # -- the output -------------------------------------------------------------------------
 
     @property

@@ -133,6 +133,9 @@ def negative_numbers(columns: Columns, context: CheckContext) -> Conditions:
             _any([f'"{name}" IS NOT NULL' for name in numbers]))
 
 
+UNREADABLE_VALUES = "unreadable_values"
+
+
 def unreadable_values(columns: Columns, context: CheckContext) -> Conditions:
     return "len(unparsed) > 0", "true"
 
@@ -155,7 +158,7 @@ CHECKS: tuple[Check, ...] = (
           unknown_aors, fail_at=0.01),
     Check("negative_numbers", "a year, level, sentence or amount below zero", negative_numbers,
           fail_at=0.01),
-    Check("unreadable_values", "row holds a cell that is not of its column's type (kept in "
+    Check(UNREADABLE_VALUES, "row holds a cell that is not of its column's type (kept in "
           "`unparsed`)", unreadable_values, fail_at=0.01),
 )
 

@@ -55,6 +55,7 @@ from iceledger.sources.foia.canonical import (
 )
 from iceledger.sources.foia.checks import (
     KNOWN_FACILITY_CODES,
+    UNREADABLE_VALUES,
     CheckContext,
     CheckRun,
     read_facility_codes,
@@ -95,7 +96,7 @@ from iceledger.warehouse import (
 WORKERS = int(THREADS) if THREADS else 2
 AHEAD = 2
 _DONE = object()  # the producer's last hand-off
-SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".parquet")
+SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv", ".tsv", ".parquet")
 # The function through which the insert notes every row it reads (_Notes).
 NOTE = "iceledger_note"
 PROGRESS_SECONDS = 0.2
@@ -204,9 +205,9 @@ def keep_freed_memory() -> None:
     libc.mallopt(trim_threshold, 512 << 20)
 
 
-# A key date that is a date only day first: a day of 13 to 31, then a month. When such dates are
-# more than DAY_FIRST_SHARE of a sheet's rows, its day/month/year dates are not a slip here and
-# there, and those read month first are wrong.
+# A date only day first: a day of 13 to 31, then a month. When a date column's cells reading so
+# are more than DAY_FIRST_SHARE of a sheet's rows, its day/month/year dates are not a slip here
+# and there, and those read month first are wrong.
 _DAY_FIRST = r"^\s*(1[3-9]|2\d|3[01])[/.-](0?[1-9]|1[0-2])[/.-]\d{2}(\d{2})?\b"
 DAY_FIRST_SHARE = 0.01
 
@@ -457,9 +458,11 @@ class _FileRows:
         for rows in sheets:
             self.notes.sheet = rows.plan.index
             self._insert(loader, dataset.table, rows)
-        self._account(loader, dataset.table, sheets, self.notes)
-        for rows in sheets:
-            self._tally(loader, dataset, rows, checks)
+        quarantined = self._account(loader, dataset.table, sheets, self.notes)
+        unparsed = {rows.plan.index: self._tally(loader, dataset, rows, checks)
+                    for rows in sheets}
+        if quarantined or any(unparsed.values()):
+            self._refuse_day_first_dates(loader, dataset.table, sheets, unparsed)
 
     # -- the rows in ------------------------------------------------------------------------
 
@@ -563,7 +566,9 @@ class _FileRows:
     # -- flags, quarantine, accounting ------------------------------------------------------
 
     def _account(self, loader: Loader, table: str, sheets: list[SheetRows],
-                 notes: _Notes) -> None:
+                 notes: _Notes) -> int:
+        """The file's row accounting, its exact duplicates flagged and its rows quarantined;
+        the rows quarantined from the sheets' records (not those the reader left out)."""
         accounting, prefix = self.outcome.accounting, self.context.record_prefix
         noted = notes.table()
         kept, blank, failed, named = loader.execute(
@@ -586,7 +591,6 @@ class _FileRows:
                     "FROM part)", flagged)
         if failed:
             self._refuse_other_headers(loader, sheets, noted)
-            self._refuse_day_first_dates(loader, sheets, noted)
             for rows in sheets:
                 self._quarantine(loader, rows, noted)
         rejected = [row for rows in sheets for row in self.reader.rejected_rows(rows.plan)]
@@ -600,6 +604,7 @@ class _FileRows:
             self.outcome.warnings.append(f"{self.outcome.path.name}: {blank:,} blank rows (no "
                                          "value in any cell) are not records and were not "
                                          "loaded")
+        return failed
 
     def _refuse_other_headers(self, loader: Loader, sheets: list[SheetRows],
                               noted: pa.Table) -> None:
@@ -618,28 +623,51 @@ class _FileRows:
                           "layouts joined one under another, whose rows would be read under the "
                           "wrong columns; split the file there")
 
-    def _refuse_day_first_dates(self, loader: Loader, sheets: list[SheetRows],
-                                noted: pa.Table) -> None:
-        """Fail the file when many of its key dates read only day first ("13/01/2012"): the file
-        writes dates day/month/year, so its rows whose day is 12 or less were read month first,
-        each a wrong date."""
+    def _refuse_day_first_dates(self, loader: Loader, table: str, sheets: list[SheetRows],
+                                unparsed: dict[int, int]) -> None:
+        """Fail the file at a date column (the key date or any other) many of whose dates read
+        only day first ("13/01/2012"): the column writes dates day/month/year, so its dates whose
+        day is 12 or less were read month first, each a wrong date. Sought only among the cells
+        no way of reading dates read: the key dates that are no date (noted, their rows
+        quarantined) and the other date columns' cells in `unparsed`, in the sheets that have
+        any (`unparsed`: rows with a cell in it, per sheet)."""
+        failed = []  # (sheet, column position, row, text) of each date cell no way read
+        for rows in sheets:
+            index = rows.plan.index
+            if rows.key is not None:
+                failed.append(f"SELECT sheet, {rows.key} AS position, row, key_text AS text "
+                              f"FROM part WHERE sheet = {index} AND status = {UNREADABLE_KEY}")
+            others = [i for i in rows.date_columns if i != rows.key]
+            if others and unparsed.get(index):
+                prefix = f"{self.context.record_prefix}:{index}"
+                names = "[" + ", ".join(literal(rows.columns[i].name) for i in others) + "]"
+                positions = "[" + ", ".join(str(i) for i in others) + "]"
+                failed.append(
+                    f"SELECT {index}, {positions}[list_position({names}, split_part(entry, "
+                    "'=', 1))], source_row, substr(entry, strpos(entry, '=') + 1) FROM (SELECT "
+                    f"source_row, unnest(unparsed) AS entry FROM {ident(table)} WHERE "
+                    f"record_id >= {literal(prefix + ':')} AND record_id < "
+                    f"{literal(prefix + ';')} AND len(unparsed) > 0)")
+        if not failed:
+            return
+        noted = self.notes.table()
         found = loader.execute(
-            f"SELECT sheet, min(row), arg_min(key_text, row), count(*) FROM part WHERE status = "
-            f"{UNREADABLE_KEY} AND regexp_matches(key_text, {literal(_DAY_FIRST)}) GROUP BY sheet "
-            "ORDER BY sheet", noted)
+            "SELECT sheet, position, min(row), arg_min(text, row), count(*) FROM ("
+            f"{' UNION ALL '.join(failed)}) WHERE position IS NOT NULL AND regexp_matches(text, "
+            f"{literal(_DAY_FIRST)}) GROUP BY sheet, position ORDER BY sheet, min(row)", noted)
         read = dict(loader.execute("SELECT sheet, count(*) FROM part GROUP BY sheet", noted))
-        for index, row, text, count in found:
+        for index, position, row, text, count in found:
             if count < DAY_FIRST_SHARE * read[index]:
                 continue
             rows = next(rows for rows in sheets if rows.plan.index == index)
             day = re.match(_DAY_FIRST, text)
             form = f"%d{text[day.end(1)]}%m{text[day.end(2)]}%{'Y' if day.group(3) else 'y'}"
             raise SourceError(Location(self.context.file_name, rows.plan.name, row=row),
-                              f"{rows.columns[rows.key].header} {text!r} is a date only day "
-                              f"first, as are {count - 1:,} more: the file writes day/month/year, "
-                              "and its dates whose day is 12 or less would be read month first; "
-                              f"declare its form in a layout file (date_formats = [\"{form}\"] "
-                              "and --layout; docs/foia-ingest.md)")
+                              f"{rows.columns[position].header} {text!r} is a date only day "
+                              f"first, as are {count - 1:,} more: its column writes "
+                              "day/month/year, and its dates whose day is 12 or less would be "
+                              "read month first; declare its form in a layout file "
+                              f"(date_formats = [\"{form}\"] and --layout; docs/foia-ingest.md)")
 
     def _quarantine(self, loader: Loader, rows: SheetRows, quarantined: pa.Table) -> None:
         if rows.key is None:
@@ -675,8 +703,9 @@ class _FileRows:
     # -- checks and capabilities ------------------------------------------------------------
 
     def _tally(self, loader: Loader, dataset: Dataset, rows: SheetRows,
-               checks: CheckRun) -> None:
-        """The checks and the capabilities of one sheet, from the rows it loaded."""
+               checks: CheckRun) -> int:
+        """The checks and the capabilities of one sheet, from the rows it loaded; the rows
+        with a cell in `unparsed`."""
         plan, prefix = rows.plan, f"{self.context.record_prefix}:{rows.plan.index}"
         where = (f"FROM {ident(dataset.table)} WHERE record_id >= {literal(prefix + ':')} "
                  f"AND record_id < {literal(prefix + ';')}")
@@ -709,6 +738,7 @@ class _FileRows:
                     tally[2] = first
         for name, (failed, total, first) in totals.items():
             checks.add(name, failed, total, plan.name, first)
+        return totals[UNREADABLE_VALUES][0] if UNREADABLE_VALUES in totals else 0
 
 
 def _by_dataset(path: Path, plans: list[SheetPlan]) -> dict[str, list[SheetPlan]]:

@@ -20,6 +20,9 @@ from iceledger.errors import IceledgerError, Location, SourceError
 from iceledger.sources.foia.layouts import EXTRA_PREFIX, Candidate, Catalog, HeaderMatch
 from iceledger.sources.foia.readers import (
     CSV_DELIMITERS,
+    WHOLE_SHEET_FORMS,
+    WholeSheetReader,
+    WorkbookReader,
     XlsxReader,
     csv_head_rows,
     holds_totals,
@@ -46,8 +49,9 @@ def inspect_file(path: Path, cat: Catalog) -> list[SheetReading]:
     if not path.is_file():
         raise SourceError(Location(path.name), missing_file(path))
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        reader = XlsxReader(path, cat)
+    if suffix in (".xlsx", ".xlsm", *WHOLE_SHEET_FORMS):
+        reader: WorkbookReader = (XlsxReader(path, cat) if suffix in (".xlsx", ".xlsm")
+                                  else WholeSheetReader(path, cat))
         try:
             readings = [_read_sheet(cat, name, reader.head_rows(name))
                         for name in reader.sheet_names]
@@ -67,7 +71,7 @@ def inspect_file(path: Path, cat: Catalog) -> list[SheetReading]:
     if suffix in (".parquet", ".pq"):
         return [_read_sheet(cat, None, [pq.read_schema(path).names], title=path.stem)]
     raise IceledgerError(f"{path.name}: cannot inspect {suffix or 'extension-less'} files; "
-                         "expected .xlsx, .csv or .parquet")
+                         "expected .xlsx, .xls, .xlsb, .ods, .csv or .parquet")
 
 
 def _read_sheet(cat: Catalog, name: str | None, rows: list[list[object]],

@@ -1,4 +1,5 @@
-"""Readers for FOIA release files: raw ICE `.xlsx`, CSV, and (processed) parquet.
+"""Readers for FOIA release files: raw ICE `.xlsx` (and the `.xls`, `.xlsb` and `.ods` of older
+productions), CSV, and (processed) parquet.
 
 Each reader finds the header row of every sheet by its contents (iceledger.sources.foia.layouts)
 and describes the sheet's columns (`RawColumn`). DuckDB reads CSV and parquet itself: their reader
@@ -152,6 +153,12 @@ class FoiaReader(ABC):
     ice_sheets: list[IceSheet]  # filled by plans()
     serial = False  # whether DuckDB reads the relation on one thread only
 
+    def __init__(self, path: Path, cat: Catalog | None = None):
+        self.path = path
+        self.warnings = []
+        self.catalog = cat or catalog()
+        self.ice_sheets = []
+
     @abstractmethod
     def plans(self) -> list[SheetPlan]:
         """Every sheet that holds records, with the header found in it."""
@@ -193,13 +200,12 @@ class FoiaReader(ABC):
 
 # Forms a production comes in that iceledger does not read, and what to do with one. A folder's
 # files of these kinds are loaded too, so that each is a line saying so, never skipped unsaid.
-UNREADABLE_FORMS = {
-    ".xls": ("an old Excel (97-2003) workbook: open it in a spreadsheet program and save it as "
-             ".xlsx"),
-    ".xlsb": "a binary Excel workbook: open it in a spreadsheet program and save it as .xlsx",
-    ".ods": "an OpenDocument spreadsheet: save it as .xlsx",
-    ".zip": "an archive: unzip it and load the folder",
-}
+UNREADABLE_FORMS = {".zip": "an archive: unzip it and load the folder"}
+# Workbook forms read whole, a sheet at a time (WholeSheetReader): what each is, and the kind of
+# file (xlsx_files.file_kind) it must be.
+WHOLE_SHEET_FORMS = {".xls": ("an old Excel (97-2003) workbook", "ole"),
+                     ".xlsb": ("a binary Excel workbook", "zip"),
+                     ".ods": ("an OpenDocument spreadsheet", "zip")}
 
 
 def open_reader(path: Path, cat: Catalog | None = None) -> FoiaReader:
@@ -207,13 +213,16 @@ def open_reader(path: Path, cat: Catalog | None = None) -> FoiaReader:
     cat = cat or catalog()
     if suffix in (".xlsx", ".xlsm"):
         return XlsxReader(path, cat)
+    if suffix in WHOLE_SHEET_FORMS:
+        return WholeSheetReader(path, cat)
     if suffix in (".csv", ".tsv", ".txt"):
         return CsvReader(path, cat)
     if suffix in (".parquet", ".pq"):
         return ParquetReader(path, cat)
     advice = f"{UNREADABLE_FORMS[suffix]}; " if suffix in UNREADABLE_FORMS else ""
     raise SourceError(Location(path.name), f"cannot read {suffix or 'extension-less'} files as a "
-                      f"FOIA release: {advice}expected .xlsx, .csv or .parquet")
+                      f"FOIA release: {advice}expected .xlsx, .xls, .xlsb, .ods, .csv or "
+                      ".parquet")
 
 
 def no_header_error(location: Location, rows: list[list[object]], cat: Catalog,
@@ -366,18 +375,88 @@ def beyond_columns(width: int) -> re.Pattern:
 
 
 @dataclass(frozen=True)
-class _SheetPart:
+class _Sheet:
     name: str
-    member: str
-    hidden: bool = False  # hidden in the workbook ("hidden" or "veryHidden")
+    hidden: bool  # hidden in the workbook ("hidden" or "veryHidden")
 
 
-class XlsxReader(FoiaReader):
+@dataclass(frozen=True)
+class _SheetPart(_Sheet):
+    member: str  # the sheet's XML in the zip
+
+
+class WorkbookReader(FoiaReader):
+    """What every workbook reader shares: its sheets, the first rows of each, and the header
+    found in them. A reader sets `_sheets` and reads a sheet's first rows (`_head_rows`)."""
+
+    _sheets: list[_Sheet]
+    _file: Location
+
+    @abstractmethod
+    def _head_rows(self, sheet: _Sheet, limit: int = HEADER_SEARCH_ROWS) -> list[list[object]]:
+        """The sheet's rows from its first to `limit` rows past the first that holds a value
+        (formatted blank rows above a header do not use up the search), as typed values."""
+
+    def plans(self) -> list[SheetPlan]:
+        plans = []
+        for index, sheet in enumerate(self._sheets):
+            location = Location(self.path.name, sheet.name)
+            head = self._head_rows(sheet)
+            if not any(any(c not in (None, "") for c in row) for row in head):
+                continue  # an empty sheet holds no records
+            kind = ice_sheet_kind(self.catalog, sheet.name, head)
+            if kind is not None:
+                self.ice_sheets.append(IceSheet(kind, sheet.name,
+                                                self._head_rows(sheet, ICE_SHEET_ROWS)))
+                continue
+            if sheet.hidden:
+                # Not part of the release as it is shown: often a working copy of records
+                # another sheet holds, which would count them twice.
+                self.warnings.append(f"{self.path.name}, sheet {sheet.name!r}: hidden in the "
+                                     "workbook, so not loaded; unhide it to load its rows")
+                continue
+            try:
+                header_index, match = find_header(location, head, self.catalog, sheet.name)
+            except SourceError:
+                if not holds_totals(self.catalog, head):
+                    raise
+                # Not records, but ICE's totals under another name ("Sheet1", "FY Stats").
+                self.ice_sheets.append(IceSheet("summary", sheet.name,
+                                                self._head_rows(sheet, ICE_SHEET_ROWS)))
+                continue
+            plans.append(SheetPlan(sheet.name, index, header_index + 1, match,
+                                   _title(head[:header_index])))
+        if not plans:
+            raise SourceError(self._file, "no sheet holds FOIA records (every sheet is empty, "
+                              "notes or hidden)")
+        return plans
+
+    def columns(self, plan: SheetPlan) -> list[RawColumn]:
+        """The header's columns, every cell as text, named in the quarantine by their letters."""
+        headers = plan.match.raw_headers
+        positions = [i for i, h in enumerate(headers) if h]
+        names = unique_names([plan.match.canonical[i] for i in positions])
+        return [RawColumn(name, name, "text", headers[i], column_letters(i))
+                for name, i in zip(names, positions, strict=True)]
+
+    def head_rows(self, name: str, limit: int = HEADER_SEARCH_ROWS) -> list[list[object]]:
+        """The first rows of a sheet, for `iceledger inspect`."""
+        return self._head_rows(next(s for s in self._sheets if s.name == name), limit)
+
+    @property
+    def sheet_names(self) -> list[str]:
+        return [s.name for s in self._sheets]
+
+    @property
+    def hidden_sheets(self) -> list[str]:
+        return [s.name for s in self._sheets if s.hidden]
+
+
+class XlsxReader(WorkbookReader):
+    """Raw `.xlsx` (and `.xlsm`): each sheet's XML streamed in slices (the module's docstring)."""
+
     def __init__(self, path: Path, cat: Catalog | None = None, chunk_bytes: int = CHUNK_BYTES):
-        self.path = path
-        self.warnings = []
-        self.catalog = cat or catalog()
-        self.ice_sheets = []
+        super().__init__(path, cat)
         self._fallback_used: set[str] = set()
         self._file = Location(path.name)
         kind = file_kind(path)
@@ -388,7 +467,7 @@ class XlsxReader(FoiaReader):
             if "xl/workbook.bin" in self._zip.namelist():
                 self._zip.close()
                 raise SourceError(self._file, "not a readable xlsx workbook: "
-                                  f"{UNREADABLE_FORMS['.xlsb']}")
+                                  f"{WHOLE_SHEET_FORMS['.xlsb'][0]}; name it .xlsb")
             self._targets = self._relationships()
             self._sheets = self._sheet_parts()
             self._shared_strings = self._read_optional(self._related("sharedStrings"))
@@ -414,8 +493,9 @@ class XlsxReader(FoiaReader):
         for sheet in workbook.iter(f"{{{_MAIN_NS}}}sheet"):
             target = self._targets.get(sheet.get(f"{{{_REL_NS}}}id"), ("", ""))
             if target[0].endswith("/worksheet"):
-                parts.append(_SheetPart(sheet.get("name"), target[1],
-                                        sheet.get("state") in ("hidden", "veryHidden")))
+                parts.append(_SheetPart(sheet.get("name"),
+                                        sheet.get("state") in ("hidden", "veryHidden"),
+                                        target[1]))
         if not parts:
             raise SourceError(self._file, "the workbook has no worksheets")
         return parts
@@ -543,56 +623,8 @@ class XlsxReader(FoiaReader):
 
     # -- header -----------------------------------------------------------------------------
 
-    def plans(self) -> list[SheetPlan]:
-        plans = []
-        for index, sheet in enumerate(self._sheets):
-            location = Location(self.path.name, sheet.name)
-            head = self._head_rows(sheet)
-            if not any(any(c not in (None, "") for c in row) for row in head):
-                continue  # an empty sheet holds no records
-            kind = ice_sheet_kind(self.catalog, sheet.name, head)
-            if kind is not None:
-                self.ice_sheets.append(IceSheet(kind, sheet.name,
-                                                self._head_rows(sheet, ICE_SHEET_ROWS)))
-                continue
-            if sheet.hidden:
-                # Not part of the release as it is shown: often a working copy of records
-                # another sheet holds, which would count them twice.
-                self.warnings.append(f"{self.path.name}, sheet {sheet.name!r}: hidden in the "
-                                     "workbook, so not loaded; unhide it to load its rows")
-                continue
-            try:
-                header_index, match = find_header(location, head, self.catalog, sheet.name)
-            except SourceError:
-                if not holds_totals(self.catalog, head):
-                    raise
-                # Not records, but ICE's totals under another name ("Sheet1", "FY Stats").
-                self.ice_sheets.append(IceSheet("summary", sheet.name,
-                                                self._head_rows(sheet, ICE_SHEET_ROWS)))
-                continue
-            plans.append(SheetPlan(sheet.name, index, header_index + 1, match,
-                                   _title(head[:header_index])))
-        if not plans:
-            raise SourceError(self._file, "no sheet holds FOIA records (every sheet is empty, "
-                              "notes or hidden)")
-        return plans
-
-    def head_rows(self, name: str, limit: int = HEADER_SEARCH_ROWS) -> list[list[object]]:
-        """The first rows of a sheet, for `iceledger inspect`."""
-        return self._head_rows(next(s for s in self._sheets if s.name == name), limit)
-
-    @property
-    def sheet_names(self) -> list[str]:
-        return [s.name for s in self._sheets]
-
-    @property
-    def hidden_sheets(self) -> list[str]:
-        return [s.name for s in self._sheets if s.hidden]
-
     def _head_rows(self, sheet: _SheetPart, limit: int = HEADER_SEARCH_ROWS
                    ) -> list[list[object]]:
-        """The sheet's rows from the first to `limit` rows past the first that holds a value
-        (formatted blank rows above a header do not use up the search)."""
         pieces = self._sheet_xml(sheet, piece_bytes=1 << 16)
         head, keep = b"", limit
         for piece in pieces:
@@ -683,13 +715,6 @@ class XlsxReader(FoiaReader):
         return pa.table({str(i): pa.array(c, pa.string()) for i, c in enumerate(columns)})
 
     # -- data -------------------------------------------------------------------------------
-
-    def columns(self, plan: SheetPlan) -> list[RawColumn]:
-        headers = plan.match.raw_headers
-        positions = [i for i, h in enumerate(headers) if h]
-        names = unique_names([plan.match.canonical[i] for i in positions])
-        return [RawColumn(name, name, "text", headers[i], column_letters(i))
-                for name, i in zip(names, positions, strict=True)]
 
     def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
         sheet = self._sheets[plan.index]
@@ -792,6 +817,149 @@ def _require_empty_outside(table: pa.Table, headed: list[str], location: Locatio
 
 
 # ---------------------------------------------------------------------------------------------
+# .xls, .xlsb, .ods
+
+
+class WholeSheetReader(WorkbookReader):
+    """Workbooks in the forms older productions come in (WHOLE_SHEET_FORMS), read by calamine:
+    python-calamine's typed values for the header search and ICE's own sheets, fastexcel's Arrow
+    text for the records, as the xlsx slices are read, so that a cell types as it would in an
+    xlsx. These forms cannot be sliced: each sheet is read whole, on a worker thread.
+
+    Both skip the empty rows and columns before a sheet's first value; the rows keep the numbers
+    the sheet shows by calamine's `start` (its first row and column holding a value), checked
+    against the header row's text where fastexcel puts it."""
+
+    def __init__(self, path: Path, cat: Catalog | None = None):
+        super().__init__(path, cat)
+        self._file = Location(path.name)
+        self._form, expected = WHOLE_SHEET_FORMS[path.suffix.lower()]
+        kind = file_kind(path)
+        if kind != expected:
+            raise SourceError(self._file, f"not a readable {path.suffix.lower()} workbook "
+                              f"({self._form}): {KINDS[kind]}")
+        if kind == "zip":
+            self._require_sane_part_sizes()
+        try:
+            self._book = python_calamine.CalamineWorkbook.from_path(str(path))
+            self._sheets = [_Sheet(m.name, m.visible != python_calamine.SheetVisibleEnum.Visible)
+                            for m in self._book.sheets_metadata
+                            if m.typ == python_calamine.SheetTypeEnum.WorkSheet]
+        except BaseException as exc:
+            if not self._rejected(exc):
+                raise
+            raise SourceError(self._file, self._unreadable(exc)) from None
+        if not self._sheets:
+            raise SourceError(self._file, "the workbook has no worksheets")
+        self._starts: dict[str, tuple[int, int]] = {}  # (row, column) of each sheet's first value
+        self._closed = False
+
+    def plans(self) -> list[SheetPlan]:
+        """The sheets' plans; then the typed reader lets go of the file (calamine may hold every
+        sheet of it), before fastexcel reads a sheet's records."""
+        try:
+            return super().plans()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._book.close()
+
+    @staticmethod
+    def _rejected(exc: BaseException) -> bool:
+        """Whether calamine failed on the file: its errors, a panic, or (for a damaged
+        binary workbook) an I/O error of its own ("failed to fill whole buffer")."""
+        return _fast_reader_rejected(exc) or isinstance(exc, OSError | ValueError)
+
+    def _unreadable(self, exc: BaseException) -> str:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0].strip()
+        advice = ("; open it in a spreadsheet program and save it without a password"
+                  if isinstance(exc, python_calamine.PasswordError) else "")
+        return (f"not a readable {self.path.suffix.lower()} workbook ({self._form}: "
+                f"{reason}){advice}")
+
+    def _require_sane_part_sizes(self) -> None:
+        """A zipped form's parts, each inflated whole by calamine, checked by their declared
+        size first: a few kilobytes of zip can claim gigabytes."""
+        try:
+            with zipfile.ZipFile(self.path) as package:
+                largest = max(package.infolist(), key=lambda info: info.file_size, default=None)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SourceError(self._file, self._unreadable(exc)) from None
+        if largest is not None and largest.file_size > MAX_PART_BYTES:
+            raise SourceError(self._file, f"{largest.filename} claims "
+                              f"{largest.file_size / 2**30:.1f} GB uncompressed, over the "
+                              f"{MAX_PART_BYTES >> 30} GB any production's part needs; not read "
+                              "(a damaged or hostile file)")
+
+    def _head_rows(self, sheet: _Sheet, limit: int = HEADER_SEARCH_ROWS) -> list[list[object]]:
+        try:
+            data = self._book.get_sheet_by_name(sheet.name)
+            start = data.start or (0, 0)  # None for a sheet without a value
+            self._starts[sheet.name] = start
+            keep = limit + min(start[0], MAX_LEADING_ROWS)
+            rows = data.to_python(skip_empty_area=False, nrows=keep)
+        except BaseException as exc:
+            if not self._rejected(exc):
+                raise
+            raise SourceError(Location(self.path.name, sheet.name),
+                              self._unreadable(exc)) from None
+        return [[("" if c is None else c) for c in row] for row in rows]
+
+    def work(self, plan: SheetPlan) -> Iterator[tuple[WorkItem, int]]:
+        yield self._read_sheet(plan), self.path.stat().st_size
+
+    def _read_sheet(self, plan: SheetPlan) -> WorkItem:
+        columns = self.columns(plan)
+        first_row, first_column = self._starts[plan.name]
+        headers = plan.match.raw_headers
+        positions = [i - first_column for i, h in enumerate(headers) if h]
+
+        def parse() -> RawPart:
+            location = Location(self.path.name, plan.name)
+            try:
+                batch = fastexcel.read_excel(str(self.path)).load_sheet(
+                    plan.name, header_row=None, dtypes="string", eager=True)
+            except BaseException as exc:
+                if not self._rejected(exc):
+                    raise
+                raise SourceError(location, self._unreadable(exc)) from None
+            table = pa.Table.from_batches([batch])
+            header_index = plan.header_row - 1 - first_row  # the header's row in the table
+            self._require_header_at(table, header_index, positions, location, plan)
+            rows = table.slice(header_index + 1)
+            headed = [table.column_names[p] for p in positions]
+            _require_empty_outside(rows, headed, Location(location.file, location.sheet,
+                                                           row=plan.header_row + 1),
+                                   len(headers))
+            rows = rows.select(headed).rename_columns([c.source for c in columns])
+            numbers = np.arange(plan.header_row + 1, plan.header_row + 1 + rows.num_rows,
+                                dtype=np.int64)
+            return RawPart(plan, rows.append_column(ROW, pa.array(numbers)))
+
+        return parse
+
+    @staticmethod
+    def _require_header_at(table: pa.Table, index: int, positions: list[int],
+                           location: Location, plan: SheetPlan) -> None:
+        """The header's words where fastexcel's rows put it: else the two readers place the
+        sheet's first value otherwise, and the rows would be numbered wrong."""
+        found = (table.slice(index, 1).to_pylist()[0] if 0 <= index < table.num_rows else {})
+        cells = list(found.values())
+        written = [h for h in plan.match.raw_headers if h]
+        read = [str(cells[p]).strip() if 0 <= p < len(cells) and cells[p] is not None else ""
+                for p in positions]
+        if any(h != r for h, r in zip(written, read, strict=True)
+               if any(c.isalpha() for c in h)):
+            raise SourceError(Location(location.file, location.sheet, row=plan.header_row),
+                              "the sheet's readers disagree on where its rows are (the header "
+                              "row is not where its first value places it); not loaded, rather "
+                              "than numbered wrong")
+
+
+# ---------------------------------------------------------------------------------------------
 # CSV
 
 
@@ -814,10 +982,7 @@ class CsvReader(FoiaReader):
     serial = True  # DuckDB numbers a CSV's records only on one thread (WITH ORDINALITY)
 
     def __init__(self, path: Path, cat: Catalog | None = None):
-        self.path = path
-        self.warnings = []
-        self.catalog = cat or catalog()
-        self.ice_sheets = []
+        super().__init__(path, cat)
         self._file = Location(path.name)
         kind = file_kind(path)
         if kind in NOT_A_CSV_KINDS:
@@ -1094,10 +1259,7 @@ _FIXED_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})?")
 
 class ParquetReader(FoiaReader):
     def __init__(self, path: Path, cat: Catalog | None = None):
-        self.path = path
-        self.warnings = []
-        self.catalog = cat or catalog()
-        self.ice_sheets = []
+        super().__init__(path, cat)
         try:
             self._file = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
