@@ -37,6 +37,7 @@ from iceledger.simulate.strategies import (
     observed,
     office_shares,
     same_budget_as,
+    scenarios,
     targeted,
     user_defined,
     volume,
@@ -289,6 +290,27 @@ def test_user_file_errors_name_the_file(known_estimates, tmp_path, problem, key)
     with pytest.raises(IceledgerError, match=key) as caught:
         user_defined(known_estimates, spec, 365)
     assert str(spec) in str(caught.value)
+
+
+def test_national_defaults_are_refused_for_records_of_part_of_the_country(known_world,
+                                                                          known_estimates):
+    # The known world's records are of two field offices, Atlanta and Dallas.
+    (where,) = known_estimates.part_of_country
+    assert where.startswith("release r1's records in foia_arrests name 2 of ICE's 25 field "
+                            "offices (Atlanta, Dallas)")
+    with pytest.raises(NotMeasurable, match=r"the default target \(3,000 arrests a day\) is "
+                       r"national, and release r1's records .* \(Atlanta, Dallas\): give "
+                       r"--target for that part of the country"):
+        scenarios(known_estimates, ["volume"], 365)
+    with pytest.raises(NotMeasurable, match=r"the funded beds \(capacity.csv\) is national.*: "
+                       "give --beds"):
+        scenarios(known_estimates, ["targeted"], 365, 100, fill="funded-beds")
+    chosen = scenarios(known_estimates, ["observed", "volume", "targeted"], 365, 100)
+    assert [s.name for s in chosen] == ["observed", "volume", "targeted"]
+    # The backtest compares the two offices' simulated population with their own count only.
+    assert any("compared with the FOIA count only" in note
+               for note in backtest(duckdb_backend(known_world), runs=20,
+                                    replicates=10).assumptions)
 
 
 def test_volume_refuses_without_a_rise(known_estimates):

@@ -852,8 +852,9 @@ def simulate_command(
     strategies: Annotated[list[str], typer.Option(
         "--strategy", "-s", help="observed, volume, targeted or a strategy .toml file "
         "(repeatable; default: observed, volume and targeted).")] = [],
-    target: Annotated[float, typer.Option(
-        "--target", help="Volume strategy: ICE arrests per day.")] = 3000,
+    target: Annotated[float | None, typer.Option(
+        "--target", help="Volume strategy: ICE arrests per day (default 3,000, the national "
+        "target of May 2025).")] = None,
     fill: Annotated[str, typer.Option(
         "--fill", help="Targeted strategy fills: same-budget (as volume) or funded-beds.")]
     = "same-budget",

@@ -162,8 +162,13 @@ def foia_backtest(backend: ibis.BaseBackend, cutoff: date, runs: int,
     comparisons = [Comparison(
         "FOIA midnight population", "day", [d for d, k in zip(dates, keep) if k], observed[keep],
         mid[keep], low[keep], high[keep], f"{FOIA_STAYS} (detained_population_daily)")]
-    comparisons += _published_comparisons(backend, dates, population)
     assumptions = list(fitted.notes)
+    if fitted.part_of_country:
+        assumptions.append("ICE's published population figures are national, and "
+                           f"{'; '.join(fitted.part_of_country)}: the simulation is compared "
+                           "with the FOIA count only")
+    else:
+        comparisons += _published_comparisons(backend, dates, population)
     if unmatched:
         assumptions.append(f"{unmatched:,} arrests after the cutoff are of a class with no "
                            "record before it and are left out")

@@ -35,7 +35,8 @@ from ibis.common.exceptions import TableNotFound
 from iceledger.errors import IceledgerError
 from iceledger.facts import load_timeline
 from iceledger.metrics.detention import cohort_stays, owned, reason_in, source_table
-from iceledger.metrics.registry import MetricParams
+from iceledger.metrics.capabilities import caveat_texts, national_reach
+from iceledger.metrics.registry import MetricParams, NationalFigure
 from iceledger.metrics.targeting import CONVICTED
 from iceledger.metrics.volume import during
 from iceledger.tables import FOIA_ARRESTS, FOIA_ARREST_STAY_LINKS, FOIA_RELEASES, FOIA_STAYS
@@ -112,6 +113,10 @@ class Estimates:
     counts: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     violent_measurable: bool = True
+    # Where the records fitted are of part of the country (one field office's production), each
+    # release saying which offices it names: national defaults (the target, the funded beds) do
+    # not apply to them (strategies.national_default).
+    part_of_country: tuple[str, ...] = ()
 
     @cached_property
     def stay_summary(self) -> tuple[np.ndarray, np.ndarray]:
@@ -338,12 +343,17 @@ def estimate(
     start = start or end
     rng = np.random.default_rng(seed)
     notes: list[str] = []
+    before = MetricParams(end=start - timedelta(days=1))
+    partial, unknown = national_reach(backend, [
+        NationalFigure(FOIA_ARRESTS, "the simulator's default target and funded beds"),
+        NationalFigure(FOIA_STAYS, "the simulator's default target and funded beds")], before)
+    part_of_country = tuple(where for places in partial.values() for where in places)
+    notes += caveat_texts(unknown)
 
     stays = _stays(backend, start)
     stay_cells = stays.group_by(["criminality", "setting", "midnights", "ended", "outcome",
                                  "violent"]).aggregate(
         n=ibis._.count(), beyond=ibis._.beyond.sum()).to_pyarrow()
-    before = MetricParams(end=start - timedelta(days=1))
     arrests = arrests_between(backend, before, start).group_by(
         ["day", "criminality", "setting", "aor", "followed", "booked"]
     ).aggregate(n=ibis._.count()).to_pyarrow()
@@ -451,7 +461,7 @@ def estimate(
         leave=leave, outcome_share=outcome_share, book_in=book_in, violent_share=violent_share,
         no_arrest_book_ins=no_arrest_book_ins, held_at_start=held_at_start,
         weekly_arrests=weekly, recent_arrests=recent, counts=counts, notes=tuple(notes),
-        violent_measurable=violent_measurable,
+        violent_measurable=violent_measurable, part_of_country=part_of_country,
     )
 
 
