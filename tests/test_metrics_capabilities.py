@@ -550,3 +550,14 @@ def test_a_newer_release_of_one_office_does_not_displace_a_national_one(tmp_path
     in_2019 = MetricParams(start=date(2019, 1, 1), end=date(2019, 12, 31))
     assert record_caveats(compute("arrests_per_day", backend, in_2019)) == ()
     assert compute("target_attainment", backend, in_2019) is not None
+
+
+def test_few_offices_named_by_a_minority_of_records_leave_the_reach_unknown(tmp_path):
+    # 200 removals, 90 naming Seattle and the rest no office the reference knows (redacted, or
+    # spelled as it does not know): not evidence of one office's production.
+    rows = removals(UW, date(2018, 10, 3), REACH_JUDGED_ROWS, identified=True)
+    rows = [{**row, "aor": row["aor"] if i < 90 else None} for i, row in enumerate(rows)]
+    backend = duckdb_backend(derived_warehouse(tmp_path / "w.duckdb", [], [], rows))
+    (caveat,) = record_caveats(compute("removals_by_fiscal_year", backend))
+    assert caveat.startswith("release 2019-07-06 names a field office in only 90 of 200 rows of "
+                             "foia_removals.aor: whether its records reach the whole country")

@@ -43,7 +43,6 @@ from iceledger.metrics.registry import (
     unheld_text,
 )
 from iceledger.metrics.volume import (
-    CARRIED_SHARE,
     REACH_PART,
     REACH_UNNAMED,
     Windows,
@@ -56,10 +55,11 @@ from iceledger.metrics.volume import (
 )
 from iceledger.tables import FOIA_ARREST_STAY_LINKS, FOIA_RELEASES, catalogue, key_dates
 
-# A column held by fewer than CARRIED_SHARE of a release's fiscal year is not carried there: a
+# A column held by fewer than 1 row in 100 of a release's fiscal year is not carried there: a
 # production either has a column or redacts (or omits) it wholesale, while a column it has is
 # empty only for some rows (a stay still open at the release end has no book-out yet, and even
 # a release ending days into a fiscal year has closed a good part of that year's stays).
+CARRIED_SHARE = 0.01
 # A release's fiscal year with fewer rows than this is not judged: so few rows cannot tell a
 # column ICE left out from one empty by chance (a short release whose few stays are all open).
 JUDGED_ROWS = 20
@@ -192,7 +192,10 @@ def reaches(backend: ibis.BaseBackend, table_name: str, params: MetricParams
         kind = reach(group["rows"], group["named"], len(named))
         if kind == REACH_UNNAMED:
             found.append((kind, f"release {name} names no field office in {records}.aor "
-                                f"({group['named']:,} of {group['rows']:,} rows name one)"))
+                                f"({group['named']:,} of {group['rows']:,} rows name one)"
+                          if not group["named"] else
+                          f"release {name} names a field office in only {group['named']:,} of "
+                          f"{group['rows']:,} rows of {records}.aor"))
         elif kind == REACH_PART:
             listed = ", ".join(named[:5]) + (f" and {len(named) - 5} more"
                                               if len(named) > 5 else "")

@@ -151,9 +151,10 @@ REACH_PART, REACH_UNNAMED, REACH_NATIONAL = "part of the country", "unnamed", "n
 # REACH_JUDGED_ROWS records of a table: a national handful could name few offices by chance.
 NATIONAL_OFFICES_SHARE = 0.5
 REACH_JUDGED_ROWS = 200
-# A column held by fewer than 1 row in 100 of a release's records is not carried: a production
-# either has a column or redacts (or omits) it wholesale (iceledger.metrics.capabilities).
-CARRIED_SHARE = 0.01
+# A release naming few offices is of part of the country only if most of its records name one:
+# where most name none the reference knows (redacted, or spellings it lacks), the few offices
+# the others name do not tell its reach.
+NAMED_SHARE = 0.5
 
 
 def reach(rows: int, named: int, offices: int) -> str | None:
@@ -161,10 +162,9 @@ def reach(rows: int, named: int, offices: int) -> str | None:
     the `offices` they name; None when too few to judge."""
     if rows < REACH_JUDGED_ROWS:
         return None
-    if named < CARRIED_SHARE * rows:
-        return REACH_UNNAMED
-    return REACH_PART if offices < NATIONAL_OFFICES_SHARE * len(field_offices()) else (
-        REACH_NATIONAL)
+    if offices >= NATIONAL_OFFICES_SHARE * len(field_offices()):
+        return REACH_NATIONAL
+    return REACH_PART if named >= NAMED_SHARE * rows else REACH_UNNAMED
 
 
 def _parts_of_country(table: ibis.Table) -> set[str | None]:
