@@ -172,10 +172,14 @@ class PartsRule:
     # Counts are whole numbers, so any gap of one or more is real; ADPs are printed as full floats.
     tolerance: float = 0.5
 
-    def part_labels(self, labels: Iterable[str]) -> list[str]:
+    def part_labels(self, labels: Iterable[str],
+                    is_new: Callable[[object], bool] = lambda label: False) -> list[str]:
+        """The labels summed against the total: the listed `parts` and any new category of the
+        dimension (an agency ICE adds beside ICE and CBP), else every label but the total and
+        the children of a subtotal printed among them."""
         present = [label for label in labels if label != self.total]
         if self.parts is not None:
-            return [label for label in present if label in self.parts]
+            return [label for label in present if label in self.parts or is_new(label)]
         children = {c for parent, kids in self.nested.items() if parent in present for c in kids}
         return [label for label in present if label not in children]
 
@@ -354,11 +358,13 @@ def _check_parts(rule: PartsRule, workbook: str, table: pa.Table,
     comparison = Comparison(rule.check, rule.table, rule.combine, rule.tolerance, rule.value)
     whole = "fiscal year" if rule.table.endswith("_fy") else "whole table"
     compared = f"{rule.dimension} {rule.total!r}"
+    declared = load_layout().dimensions.get(dimension)
+    is_new = declared.is_new if declared is not None else (lambda label: False)
     for key, members in groups.items():
         total_row = members.get(rule.total)
         if total_row is None:
             continue
-        parts = rule.part_labels(members)
+        parts = rule.part_labels(members, is_new)
         # A group without its total printed (ICE prints a release-reason total only for all
         # classes together), or with a single part, has nothing to add up.
         if not parts or (len(parts) < 2 and rule.parts is None):

@@ -25,7 +25,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 from itertools import accumulate, compress
 from operator import itemgetter
@@ -77,20 +77,33 @@ class Dimension:
     name: str
     kind: str
     values: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    # A closed dimension that takes new categories: how one is printed (its `value` group, or
+    # the whole label, is the value), and the labels that are none (a total, a share).
+    new_values: re.Pattern[str] | None = None
+    not_a_category: re.Pattern[str] | None = None
     # Each label read so far -> its canonical value, or the CellValueError it raised: workbooks
     # repeat the same few labels thousands of times.
     _read: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
+    @cached_property
+    def declared(self) -> frozenset[str]:
+        return frozenset(value for value, _ in self.values)
+
+    def is_new(self, value: object) -> bool:
+        """Whether a canonical value is a category stats_tables.toml does not declare."""
+        return self.new_values is not None and value not in self.declared
+
     def recognises(self, text: str | None) -> bool:
+        """Whether `text` is a known value: open dimensions know every label, the others only
+        their declared values (and field offices), never a new category."""
         if text is None:
             return False
         if self.kind == "open":
             return True
         try:
-            self.canonical(text)
+            return not self.is_new(self.canonical(text))
         except CellValueError:
             return False
-        return True
 
     def canonical(self, text: str | None) -> object:
         if text is None:
@@ -115,6 +128,11 @@ class Dimension:
                 return text
             if self.kind == "field_office" and (office := normalise_aor(text)) is not None:
                 return office.name
+            respelt = _folded_values(self.values).get(_folded(text))
+            if respelt is not None:
+                return respelt
+            if self.new_values is not None:
+                return self._new_value(text)
             raise CellValueError(f"unrecognised {self.name} label {text!r}")
         if self.kind in ("fiscal_year", "integer"):
             if self.kind == "fiscal_year":
@@ -126,10 +144,34 @@ class Dimension:
             return parse_date(text)
         raise CellValueError(f"{self.name} values cannot be read from a label")
 
+    def _new_value(self, text: str) -> str:
+        assert self.new_values is not None
+        if self.not_a_category is not None and self.not_a_category.search(text):
+            raise CellValueError(f"unrecognised {self.name} label {text!r}: it reads as a total "
+                                 "or a share, which cannot be a new category")
+        match = self.new_values.search(text)
+        value = None if match is None else (
+            match.group("value") if "value" in self.new_values.groupindex else text)
+        if value is None or not re.search(r"[^\W\d_]", value):
+            raise CellValueError(f"unrecognised {self.name} label {text!r}")
+        return value.strip()
+
     @property
     def arrow_type(self) -> str:
         kinds = {"fiscal_year": "int32", "integer": "int32", "date": "date32", "month": "date32"}
         return kinds.get(self.kind, "string")
+
+
+def _folded(text: str) -> str:
+    """A label without case, spacing, punctuation or a plural "s": how a re-spelt value is
+    matched to the declared one it stands for."""
+    letters = re.sub(r"[\W_]+", "", text.casefold())
+    return letters[:-1] if letters.endswith("s") else letters
+
+
+@cache
+def _folded_values(values: tuple[tuple[str, re.Pattern[str]], ...]) -> dict[str, str]:
+    return {_folded(value): value for value, _ in values}
 
 
 @dataclass(frozen=True)
@@ -220,11 +262,14 @@ def _default_layout() -> Layout:
 
 
 def _layout_from(raw: dict) -> Layout:
+    not_a_category = _pattern(raw["new_categories"]["not_a_category"])
     dimensions = {
         name: Dimension(
             name,
             entry["kind"],
             tuple((value, _pattern(p)) for value, p in entry.get("values", {}).items()),
+            _pattern(entry["new_values"]) if "new_values" in entry else None,
+            not_a_category,
         )
         for name, entry in raw["dimensions"].items()
     }
@@ -873,7 +918,10 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     # Text under the last row of figures is a note (a source line, a caveat), not a table row.
     last = value_rows[-1] + 1 if value_rows else block.first_row
     valued = set(value_rows)
-    labels = _RowLabels(spec, dims)
+    group_labels = {r: clean_text(grid[r][block.first_column])
+                    for r in range(block.first_row, last)} if spec.group_rows else None
+    labels = _RowLabels(spec, dims, group_labels)
+    announced: set[tuple[str, object]] = set()
     block_constants = {**constants, **context.provenance, "fiscal_year": fiscal_year, **dated}
     emit = (_MeasureRows(spec, dims, columns, block, context) if spec.measures
             else _LongRows(spec, dims, column_dim, columns, context))
@@ -882,7 +930,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
         if r not in valued and raw.count(None) == label_count:
             continue  # an empty row parting the table
         try:
-            row_dims = labels.resolve(raw, has_values=r in valued)
+            row_dims = labels.resolve(raw, has_values=r in valued, row=r)
         except CellValueError as problem:
             # One quarantined row per output row it would have made: a row of measures is one
             # output row, a long table makes one per value.
@@ -891,6 +939,12 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             continue
         if row_dims is None:  # a group heading
             continue
+        if labels.accepting:
+            for dim, value, offset in labels.new_categories(row_dims):
+                if (dim.name, value) not in announced:
+                    announced.add((dim.name, value))
+                    out.warnings.append(_new_category(where(r, block.first_column + offset),
+                                                      spec, dim, value))
         emit.row(grid[r], r, row_dims, out)
     emit.finish(block_constants, out)
     if labels.offices_as_printed:
@@ -990,6 +1044,8 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
             continue
         try:
             target, key = _column_kind(spec, column_dim, header, fiscal_year, layout)
+            if column_dim is not None and column_dim.is_new(key) and not has_data(index):
+                raise CellValueError(f"unrecognised {column_dim.name} label {header!r}")
         except CellValueError as problem:
             if not has_data(index):
                 # A note beside the header, or a column not yet filled: no figure to lose.
@@ -998,8 +1054,17 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
                 continue
             raise SourceError(where(block.header_row, index),
                               f"table {spec.name}: unexpected column header: {problem}") from None
+        if column_dim is not None and column_dim.is_new(key):
+            warnings.append(_new_category(where(block.header_row, index), spec, column_dim, key))
         columns.append(_Column(index, target, key, header))
     return columns
+
+
+def _new_category(location: Location, spec: TableSpec, dimension: Dimension,
+                  value: object) -> str:
+    return (f"{location}: table {spec.name}: new {dimension.name} {value!r}, none of "
+            "stats_tables.toml's, loaded as a category of its own; the add-up checks count it "
+            "among the parts")
 
 
 def _column_kind(spec: TableSpec, column_dim: Dimension | None, header: object,
@@ -1131,34 +1196,81 @@ def _constant_type(value: object) -> str:
 
 
 class _RowLabels:
-    """Turns a row's label cells into its dimension values, remembering groups and merged cells."""
+    """Turns a row's label cells into its dimension values, remembering groups and merged cells.
 
-    def __init__(self, spec: TableSpec, dims: list[Dimension]):
+    `group_labels` holds, for a table of labelled groups, each row's first label cell (cleaned),
+    by row: a label neither dimension knows is told a new group from a new inner value by the
+    rows below it.
+    """
+
+    def __init__(self, spec: TableSpec, dims: list[Dimension],
+                 group_labels: dict[int, str | None] | None = None):
         self.spec = spec
         self.dims = dims
         self.group: object = None
+        # The inner values the open group has printed so far.
+        self.inner_seen: set[object] = set()
+        self.group_labels = group_labels or {}
         # Group labels taken for field offices the project's table does not know.
         self.offices_as_printed: set[str] = set()
         self.previous: list[str | None] = [None] * len(dims)
+        # The dimensions that may take a new category, with the label column each is read from.
+        self.accepting = [(dim, min(i, len(spec.label_headers) - 1))
+                          for i, dim in enumerate(dims) if dim.new_values is not None]
 
-    def _new_office(self, outer: Dimension, inner: Dimension, label: str | None) -> bool:
-        """A group label that is no value of the rows inside it names a field office the
-        project's table lacks (ICE has opened offices, and printed sub-offices): kept as
-        printed, not quarantined with its figures."""
-        if outer.kind != "field_office" or label is None or inner.recognises(label):
+    def new_categories(self, row_dims: dict[str, object]):
+        """(dimension, value, label column offset) of each new category the row names."""
+        for dim, offset in self.accepting:
+            value = row_dims[dim.name]
+            if value is not None and dim.is_new(value):
+                yield dim, value, offset
+
+    def _opens_group(self, label: str, row: int) -> bool:
+        """Whether a label of a labelled-groups table opens a group of the outer dimension.
+
+        A label neither dimension declares (a field office the project lacks, an agency or a
+        class ICE adds) opens a group when the open group has no inner row yet (or no group is
+        open), or when an inner value the open group already printed follows it before the next
+        known group: that repetition starts a group. Otherwise it is a new inner value of the
+        open group.
+        """
+        outer, inner = self.dims
+        if outer.recognises(label):
+            return True
+        if inner.recognises(label) or (self.inner_seen
+                                       and not self._inner_repeats_below(row)):
             return False
-        self.offices_as_printed.add(label)
+        if outer.kind == "field_office":
+            # Kept as printed, not quarantined with its figures: ICE has opened offices, and
+            # printed sub-offices.
+            self.offices_as_printed.add(label)
         return True
 
-    def resolve(self, raw: list[str | None], has_values: bool) -> dict[str, object] | None:
+    def _inner_repeats_below(self, row: int) -> bool:
+        outer, inner = self.dims
+        for below, label in self.group_labels.items():
+            if below <= row or label is None:
+                continue
+            if outer.recognises(label):
+                return False
+            try:
+                if inner.canonical(label) in self.inner_seen:
+                    return True
+            except CellValueError:
+                continue
+        return False
+
+    def resolve(self, raw: list[str | None], has_values: bool,
+                row: int = -1) -> dict[str, object] | None:
         spec, dims = self.spec, self.dims
         if spec.group_rows is not None:
             outer, inner = dims
             label = raw[0]
-            if spec.group_rows == "labelled" and (
-                    outer.recognises(label) or self._new_office(outer, inner, label)):
+            if spec.group_rows == "labelled" and label is not None \
+                    and self._opens_group(label, row):
                 self.group = label if label in self.offices_as_printed \
                     else outer.canonical(label)
+                self.inner_seen = set()
                 return {outer.name: self.group, inner.name: spec.blank_labels.get(inner.name,
                                                                                     "Total")}
             if spec.group_rows == "empty" and not has_values:
@@ -1168,7 +1280,9 @@ class _RowLabels:
                 raise CellValueError("figures without a row label")
             if self.group is None:
                 raise CellValueError(f"row label {label!r} comes before any {outer.name} group")
-            return {outer.name: self.group, inner.name: inner.canonical(label)}
+            value = inner.canonical(label)
+            self.inner_seen.add(value)
+            return {outer.name: self.group, inner.name: value}
         unlabelled = raw.count(None) == len(raw)
         if spec.fill_down:
             raw = [self.previous[i] if text is None and dim.name in spec.fill_down else text
