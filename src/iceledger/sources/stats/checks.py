@@ -927,6 +927,7 @@ def _snapshot_checks(release: Release) -> list[CheckResult]:
     results.extend(_check_fiscal_year(release, months))
     results.extend(_check_as_of(release, months))
     results.extend(_check_unrecognised(release))
+    results.extend(_check_new_categories(release))
     return results
 
 
@@ -953,6 +954,33 @@ def _check_negative(release: Release) -> list[CheckResult]:
             release.workbook, "no negative figure", name, FAIL,
             f"{count} row(s) hold a figure below zero", _location([first]),
             observed=float(count)))
+    return results
+
+
+def _check_new_categories(release: Release) -> list[CheckResult]:
+    """A category stats_tables.toml does not declare (an agency ICE added beside ICE and CBP),
+    loaded as its own: one warning per table, column and value, naming its first cell, so that
+    the metrics that map categories are taught it."""
+    results = []
+    dimensions = load_layout().dimensions
+    for name, table in release.tables.items():
+        for column in table.schema.names:
+            dimension = dimensions.get(column)
+            if dimension is None or dimension.new_values is None:
+                continue
+            values = table.column(column)
+            for value in pc.unique(values).to_pylist():
+                if value is None or not dimension.is_new(value):
+                    continue
+                printed = pc.equal(values, value)
+                first = table.filter(printed).slice(0, 1).to_pylist()[0]
+                count = pc.sum(printed).as_py()
+                results.append(CheckResult(
+                    release.workbook, "every category a known one", name, WARN,
+                    f"{column} {value!r} is none of stats_tables.toml's: {count} row(s) "
+                    "loaded as a category of its own, counted by the add-up checks; a metric "
+                    "that maps categories does not know it", _location([first]),
+                    observed=float(count)))
     return results
 
 

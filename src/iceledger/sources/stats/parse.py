@@ -331,6 +331,7 @@ def _collect(parsed: ParsedWorkbook, extraction: Extraction) -> None:
     parsed.quarantined = extraction.quarantined
     parsed.tables_found = extraction.tables_found
     parsed.unrecognised = extraction.unrecognised
+    parsed.new_categories = extraction.new_categories
     parsed.tables[STATS_WORKBOOKS] = workbook_row(parsed)
 
 

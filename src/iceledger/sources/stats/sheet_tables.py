@@ -81,6 +81,7 @@ class Dimension:
     # the whole label, is the value), and the labels that are none (a total, a share).
     new_values: re.Pattern[str] | None = None
     not_a_category: re.Pattern[str] | None = None
+    longest_category: int = 0
     # Each label read so far -> its canonical value, or the CellValueError it raised: workbooks
     # repeat the same few labels thousands of times.
     _read: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
@@ -146,6 +147,9 @@ class Dimension:
 
     def _new_value(self, text: str) -> str:
         assert self.new_values is not None
+        if len(text) > self.longest_category:
+            raise CellValueError(f"unrecognised {self.name} label {text!r}: over "
+                                 f"{self.longest_category} characters, no category's name")
         if self.not_a_category is not None and self.not_a_category.search(text):
             raise CellValueError(f"unrecognised {self.name} label {text!r}: it reads as a total "
                                  "or a share, which cannot be a new category")
@@ -262,7 +266,8 @@ def _default_layout() -> Layout:
 
 
 def _layout_from(raw: dict) -> Layout:
-    not_a_category = _pattern(raw["new_categories"]["not_a_category"])
+    new_categories = raw["new_categories"]
+    not_a_category = _pattern(new_categories["not_a_category"])
     dimensions = {
         name: Dimension(
             name,
@@ -270,6 +275,7 @@ def _layout_from(raw: dict) -> Layout:
             tuple((value, _pattern(p)) for value, p in entry.get("values", {}).items()),
             _pattern(entry["new_values"]) if "new_values" in entry else None,
             not_a_category,
+            new_categories["longest"],
         )
         for name, entry in raw["dimensions"].items()
     }
@@ -590,6 +596,9 @@ class Extraction:
     tables_found: list[str] = field(default_factory=list)
     # One line per block of figures in no known table (also among the warnings).
     unrecognised: list[str] = field(default_factory=list)
+    # One line per category value stats_tables.toml does not declare, per table block (also
+    # among the warnings).
+    new_categories: list[str] = field(default_factory=list)
     # Each table read so far, by kind, fiscal year and caption fields -> where it was printed
     # and its cells.
     printed: dict[tuple, tuple[str, tuple]] = field(default_factory=dict)
@@ -599,6 +608,14 @@ class Extraction:
         if table is None:
             table = self.tables[name] = TableColumns()
         return table
+
+    def new_category(self, location: Location, spec: TableSpec, dimension: Dimension,
+                     value: object) -> None:
+        line = (f"{location}: table {spec.name}: new {dimension.name} {value!r}, none of "
+                "stats_tables.toml's, loaded as a category of its own; the add-up checks count "
+                "it among the parts")
+        self.warnings.append(line)
+        self.new_categories.append(line)
 
     def quarantine(self, sheet: str, row: int, column: int, reason: str) -> None:
         self.rows_read += 1
@@ -909,6 +926,11 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
                           f"table {spec.name}: no value columns under the header")
     dims = [layout.dimensions[name] for name in spec.rows]
     column_dim = layout.dimensions[spec.columns] if spec.columns else None
+    if column_dim is not None:
+        for column in columns:
+            if column_dim.is_new(column.key):
+                out.new_category(where(block.header_row, column.index), spec, column_dim,
+                                 column.key)
     _declare_outputs(out, spec, dims, column_dim, constants)
     indexes = [c.index for c in columns]
     value_rows = [
@@ -943,8 +965,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             for dim, value, offset in labels.new_categories(row_dims):
                 if (dim.name, value) not in announced:
                     announced.add((dim.name, value))
-                    out.warnings.append(_new_category(where(r, block.first_column + offset),
-                                                      spec, dim, value))
+                    out.new_category(where(r, block.first_column + offset), spec, dim, value)
         emit.row(grid[r], r, row_dims, out)
     emit.finish(block_constants, out)
     if labels.offices_as_printed:
@@ -1054,17 +1075,8 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
                 continue
             raise SourceError(where(block.header_row, index),
                               f"table {spec.name}: unexpected column header: {problem}") from None
-        if column_dim is not None and column_dim.is_new(key):
-            warnings.append(_new_category(where(block.header_row, index), spec, column_dim, key))
         columns.append(_Column(index, target, key, header))
     return columns
-
-
-def _new_category(location: Location, spec: TableSpec, dimension: Dimension,
-                  value: object) -> str:
-    return (f"{location}: table {spec.name}: new {dimension.name} {value!r}, none of "
-            "stats_tables.toml's, loaded as a category of its own; the add-up checks count it "
-            "among the parts")
 
 
 def _column_kind(spec: TableSpec, column_dim: Dimension | None, header: object,
