@@ -9,6 +9,7 @@ when the shared data are absent.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -537,3 +538,49 @@ def test_a_total_row_under_the_facility_list_is_no_facility(source, unchanged, t
     assert parsed.unrecognised == [
         f"Facilities FY26!N{236 + gap}:Q{236 + gap}: 4 figure(s) under 'no caption' match no "
         f"table of stats_tables.toml; kept in {STATS_UNRECOGNISED}"]
+
+
+def test_month_headers_typed_as_dates_read_as_their_months(source, unchanged, tmp_path):
+    # A later release may print its month headers as date cells shown as "Oct-25".
+    def change(book):
+        page = book[DETENTION]
+        for offset, column in enumerate("JKLMNOPQRSTU"):
+            month = 10 + offset
+            page[f"{column}19"] = datetime(2025 + (month > 12), (month - 1) % 12 + 1, 1)
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_a_grand_total_row_is_the_total(source, plain, unchanged, tmp_path):
+    # Before, "Grand Total" over a criminality, agency or facility-type table quarantined the
+    # table's Total row.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {
+        "A20": "Grand Total", "I20": "GRAND TOTAL", "A29": "Grand Total"}))
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    assert _figures(parsed) == unchanged
+
+
+@pytest.mark.parametrize(("cells", "quarantined", "reason"), [
+    # A month column copied beside the table and hidden.
+    ({"W19": "Oct", "W20": 1, "W21": 2, "W22": 3}, {"W20", "W21", "W22"},
+     "stats_book_ins: the column 'Oct' again, first at J19"),
+    # An agency's row pasted again below the table.
+    ({"I23": "ICE", "J23": 5}, {f"{column}23" for column in "JKLMNOPQRSTUV"},
+     "stats_book_ins: the row agency ICE again, first at row 22"),
+    # A measure's header printed twice: the figures under the second used to replace the
+    # first's, blanks included.
+    ({"K28": "Total", "K29": 1}, {"K29"},
+     "stats_book_outs_by_facility_type: the column 'Total' again, first at J28"),
+])
+def test_two_figures_for_one_place_quarantine_the_repeat(source, plain, unchanged, tmp_path,
+                                                        cells, quarantined, reason):
+    # Before, both figures loaded (a month, an agency counted twice by every sum), silently.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, cells))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+    repeats = [q for q in parsed.quarantined if q not in plain.quarantined]
+    assert {q.cell for q in repeats} == quarantined
+    assert {q.reason for q in repeats} == {
+        f"{reason}: two figures for one place; this one not loaded"}

@@ -921,6 +921,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
                 f"(expected /{pattern.pattern}/)",
             )
     columns = _value_columns(grid, block, layout, fiscal_year, where, out.warnings)
+    columns = _without_repeated_columns(grid, block, columns, context, out)
     if not columns:
         raise SourceError(where(block.header_row, block.first_column),
                           f"table {spec.name}: no value columns under the header")
@@ -944,6 +945,8 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
                     for r in range(block.first_row, last)} if spec.group_rows else None
     labels = _RowLabels(spec, dims, group_labels)
     announced: set[tuple[str, object]] = set()
+    # Each row's dimension values -> the row that printed them first.
+    rows_seen: dict[tuple, int] = {}
     block_constants = {**constants, **context.provenance, "fiscal_year": fiscal_year, **dated}
     emit = (_MeasureRows(spec, dims, columns, block, context) if spec.measures
             else _LongRows(spec, dims, column_dim, columns, context))
@@ -961,6 +964,16 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             continue
         if row_dims is None:  # a group heading
             continue
+        key = tuple(row_dims.values())
+        first = rows_seen.setdefault(key, r)
+        if first != r:
+            # Two figures for one place in the table (a row pasted twice, a stale copy hidden
+            # below): which is ICE's is not for the reader to guess, so the later is kept aside.
+            for c in columns[:1] if spec.measures else columns:
+                out.quarantine(context.sheet, r, c.index,
+                               f"{spec.name}: the row {_shown(row_dims)} again, first at row "
+                               f"{first + 1}: two figures for one place; this one not loaded")
+            continue
         if labels.accepting:
             for dim, value, offset in labels.new_categories(row_dims):
                 if (dim.name, value) not in announced:
@@ -972,6 +985,34 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
         out.warnings.append(
             f"{context.sheet.strip()}: {spec.name}: field office(s) not in the project's table "
             f"kept as printed: {', '.join(sorted(labels.offices_as_printed))}")
+
+
+def _shown(values: dict[str, object]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in values.items())
+
+
+def _without_repeated_columns(grid: Grid, block: Block, columns: list[_Column],
+                              context: SheetContext, out: Extraction) -> list[_Column]:
+    """The value columns but those whose header repeats an earlier one's (a month, an agency,
+    a measure or the fiscal-year total printed twice: a column copied, hidden or not): two
+    figures for one place. The repeat's figures are quarantined, each with its cell."""
+    spec = block.spec
+    first: dict[tuple, int] = {}
+    kept = []
+    for column in columns:
+        key = column.key if column.key is not None or column.target != spec.name \
+            else clean_text(column.header)
+        where = first.setdefault((column.target, repr(key)), column.index)
+        if where == column.index:
+            kept.append(column)
+            continue
+        reason = (f"{spec.name}: the column {clean_text(column.header)!r} again, first at "
+                  f"{cell_name(block.header_row, where)}: two figures for one place; this one "
+                  "not loaded")
+        for r in range(block.first_row, block.end_row):
+            if not _blank(grid[r][column.index]):
+                out.quarantine(context.sheet, r, column.index, reason)
+    return kept
 
 
 class RepeatedTable(Exception):
@@ -1435,7 +1476,7 @@ class _MeasureRows:
         self.spec, self.columns, self.context = spec, columns, context
         self.dim_names = tuple(d.name for d in dims)
         self.indexes = [c.index for c in columns]
-        # A measure found under two headers takes the figure of the rightmost.
+        # Each measure's one column (a repeated header's column is quarantined before).
         self.positions = {c.key: j for j, c in enumerate(columns)}
         self.first_letters = column_letters(block.first_column)
         self.last_letters = column_letters(columns[-1].index)
