@@ -563,6 +563,11 @@ def test_a_grand_total_row_is_the_total(source, plain, unchanged, tmp_path):
 
 
 @pytest.mark.parametrize(("cells", "quarantined", "reason"), [
+    # The next fiscal year's first month beside FY2026's: loaded as FY2026's, it was in no
+    # fiscal year's total.
+    ({"W19": "Oct 2026", "W20": 7, "W21": 3, "W22": 4}, {"W20", "W21", "W22"},
+     "stats_book_ins: the column 'Oct 2026' is a month of FY2027, not of the table's FY2026; "
+     "not loaded"),
     # A month column copied beside the table and hidden.
     ({"W19": "Oct", "W20": 1, "W21": 2, "W22": 3}, {"W20", "W21", "W22"},
      "stats_book_ins: the column 'Oct' again, first at J19"),
@@ -574,13 +579,15 @@ def test_a_grand_total_row_is_the_total(source, plain, unchanged, tmp_path):
     ({"K28": "Total", "K29": 1}, {"K29"},
      "stats_book_outs_by_facility_type: the column 'Total' again, first at J28"),
 ])
-def test_two_figures_for_one_place_quarantine_the_repeat(source, plain, unchanged, tmp_path,
+def test_a_figure_of_no_place_in_its_table_is_quarantined(source, plain, unchanged, tmp_path,
                                                         cells, quarantined, reason):
-    # Before, both figures loaded (a month, an agency counted twice by every sum), silently.
+    # Before, both figures loaded (a month, an agency counted twice by every sum), or the month
+    # loaded under the wrong fiscal year, silently.
     _, parsed = _variant(source, tmp_path, _cells(DETENTION, cells))
     assert parsed.errors == []
     assert _figures(parsed) == unchanged
     repeats = [q for q in parsed.quarantined if q not in plain.quarantined]
     assert {q.cell for q in repeats} == quarantined
     assert {q.reason for q in repeats} == {
+        reason if reason.endswith("not loaded") else
         f"{reason}: two figures for one place; this one not loaded"}

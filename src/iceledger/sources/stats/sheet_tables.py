@@ -921,7 +921,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
                 f"(expected /{pattern.pattern}/)",
             )
     columns = _value_columns(grid, block, layout, fiscal_year, where, out.warnings)
-    columns = _without_repeated_columns(grid, block, columns, context, out)
+    columns = _without_repeated_columns(grid, block, columns, fiscal_year, context, out)
     if not columns:
         raise SourceError(where(block.header_row, block.first_column),
                           f"table {spec.name}: no value columns under the header")
@@ -987,15 +987,23 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             f"kept as printed: {', '.join(sorted(labels.offices_as_printed))}")
 
 
+def _fiscal_year_of(month: date) -> int:
+    return month.year + 1 if month.month >= 10 else month.year
+
+
 def _shown(values: dict[str, object]) -> str:
     return ", ".join(f"{name} {value}" for name, value in values.items())
 
 
 def _without_repeated_columns(grid: Grid, block: Block, columns: list[_Column],
-                              context: SheetContext, out: Extraction) -> list[_Column]:
+                              fiscal_year: int | None, context: SheetContext,
+                              out: Extraction) -> list[_Column]:
     """The value columns but those whose header repeats an earlier one's (a month, an agency,
-    a measure or the fiscal-year total printed twice: a column copied, hidden or not): two
-    figures for one place. The repeat's figures are quarantined, each with its cell."""
+    a measure or the fiscal-year total printed twice: a column copied, hidden or not), and, in
+    a table of one fiscal year's months (it has a fiscal-year total; the monthly bond table
+    runs over twelve months of two years), a month of another year ("Oct 2026" beside FY2026's
+    months: a typo, or the next year begun): two figures for one place, or a figure filed
+    under the wrong year. Their figures are quarantined, each with its cell."""
     spec = block.spec
     first: dict[tuple, int] = {}
     kept = []
@@ -1003,12 +1011,19 @@ def _without_repeated_columns(grid: Grid, block: Block, columns: list[_Column],
         key = column.key if column.key is not None or column.target != spec.name \
             else clean_text(column.header)
         where = first.setdefault((column.target, repr(key)), column.index)
-        if where == column.index:
+        header = clean_text(column.header)
+        if where != column.index:
+            reason = (f"{spec.name}: the column {header!r} again, first at "
+                      f"{cell_name(block.header_row, where)}: two figures for one place; this "
+                      "one not loaded")
+        elif spec.totals_table is not None and column.key.__class__ is date \
+                and fiscal_year is not None and _fiscal_year_of(column.key) != fiscal_year:
+            reason = (f"{spec.name}: the column {header!r} is a month of "
+                      f"FY{_fiscal_year_of(column.key)}, not of the table's FY{fiscal_year}; "
+                      "not loaded")
+        else:
             kept.append(column)
             continue
-        reason = (f"{spec.name}: the column {clean_text(column.header)!r} again, first at "
-                  f"{cell_name(block.header_row, where)}: two figures for one place; this one "
-                  "not loaded")
         for r in range(block.first_row, block.end_row):
             if not _blank(grid[r][column.index]):
                 out.quarantine(context.sheet, r, column.index, reason)
