@@ -591,3 +591,19 @@ def test_a_figure_of_no_place_in_its_table_is_quarantined(source, plain, unchang
     assert {q.reason for q in repeats} == {
         reason if reason.endswith("not loaded") else
         f"{reason}: two figures for one place; this one not loaded"}
+
+
+@pytest.mark.parametrize(("sheet", "cell", "table", "location"), [
+    # The share of hearings attended (a row of measures: its cells E9:G9).
+    ("ATD FY26 YTD", "G9", "stats_atd_court_appearances", "E9:G9"),
+    ("Monthly Bond Statistics", "L6", "stats_bond", "L6"),  # book-outs with bond posted
+])
+def test_a_share_printed_in_percentage_points_fails_a_check(source, tmp_path, sheet, cell,
+                                                            table, location):
+    # Every archived workbook prints shares as fractions (0.977); one printed as 97.7 loaded
+    # 100 times too large without a word.
+    _, parsed = _variant(source, tmp_path, _cells(sheet, {cell: lambda v: round(v * 100, 1)}))
+    [failed] = [r for r in run_checks(parsed).to_pylist()
+                if r["check"] == "shares between 0 and 1"]
+    assert (failed["table"], failed["status"], failed["observed"]) == (table, "fail", 1.0)
+    assert failed["location"] == f"{sheet}!{location}"

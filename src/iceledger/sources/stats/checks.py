@@ -928,6 +928,7 @@ def _snapshot_checks(release: Release) -> list[CheckResult]:
     results.extend(_check_as_of(release, months))
     results.extend(_check_unrecognised(release))
     results.extend(_check_new_categories(release))
+    results.extend(_check_shares(release))
     return results
 
 
@@ -954,6 +955,48 @@ def _check_negative(release: Release) -> list[CheckResult]:
             release.workbook, "no negative figure", name, FAIL,
             f"{count} row(s) hold a figure below zero", _location([first]),
             observed=float(count)))
+    return results
+
+
+def _share_figures(table: pa.Table) -> list[tuple[str, pa.ChunkedArray]]:
+    """The figures of a table that are shares, each with its column: a column named `share`
+    or `..._share`, and in a long table the rows whose metric is named so (`bond_posted_share`
+    in `bond_metric`)."""
+    shares = []
+    for field_ in table.schema:
+        if not pa.types.is_floating(field_.type):
+            continue
+        if field_.name == "share" or field_.name.endswith("_share"):
+            shares.append((field_.name, pc.is_valid(table.column(field_.name))))
+            continue
+        for metric in table.schema:
+            if pa.types.is_string(metric.type) and metric.name.endswith("_metric"):
+                named = pc.ends_with(table.column(metric.name), "_share")
+                shares.append((field_.name, pc.fill_null(named, False)))
+    return shares
+
+
+def _check_shares(release: Release) -> list[CheckResult]:
+    """A share is printed as a fraction (0.977, in every archived workbook): one outside 0..1
+    is a share printed in percentage points (97.7) or a count in its place, 100 times off. One
+    failure per table, naming its first cell."""
+    results = []
+    for name, table in release.tables.items():
+        if "cell_range" not in table.column_names:
+            continue
+        for column, rows in _share_figures(table):
+            values = table.column(column)
+            outside = pc.fill_null(pc.and_kleene(rows, pc.or_kleene(
+                pc.less(values, 0.0), pc.greater(values, 1.0))), False)
+            count = pc.sum(outside).as_py()
+            if not count:
+                continue
+            first = table.filter(outside).slice(0, 1).to_pylist()[0]
+            results.append(CheckResult(
+                release.workbook, "shares between 0 and 1", name, FAIL,
+                f"{count} share(s) in {column} outside 0..1, the first {_num(first[column])}: "
+                "printed in percentage points, or not a share", _location([first]),
+                observed=float(count)))
     return results
 
 
