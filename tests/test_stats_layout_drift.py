@@ -607,3 +607,23 @@ def test_a_share_printed_in_percentage_points_fails_a_check(source, tmp_path, sh
                 if r["check"] == "shares between 0 and 1"]
     assert (failed["table"], failed["status"], failed["observed"]) == (table, "fail", 1.0)
     assert failed["location"] == f"{sheet}!{location}"
+
+
+def test_a_hidden_sheet_of_another_year_is_read_and_said_to_be_hidden(source, tmp_path):
+    # A stale sheet left hidden in the file: its figures are ICE's as saved, but nobody who
+    # opens the workbook sees them. Before, nothing said it was hidden.
+    def change(book):
+        stale = book.copy_worksheet(book[DETENTION])
+        stale.title, stale.sheet_state = "Detention FY25", "hidden"
+        for row in stale.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and "FY2026" in cell.value:
+                    cell.value = cell.value.replace("FY2026", "FY2025")
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    [said] = [w for w in parsed.warnings if "hidden" in w]
+    assert said.startswith("sheet 'Detention FY25' is hidden in the workbook; its tables were "
+                           "read as saved (a reader of the workbook does not see them): stats_adp,")
+    assert {r["fiscal_year"] for r in parsed.tables["stats_detained_now"].to_pylist()} == \
+        {2025, 2026}

@@ -77,6 +77,14 @@ class CalamineSource:
     def sheet_names(self) -> list[str]:
         return list(self._book.sheet_names)
 
+    @property
+    def hidden_sheets(self) -> frozenset[str]:
+        """The sheets the workbook hides from its reader."""
+        from python_calamine import SheetVisibleEnum
+
+        return frozenset(sheet.name for sheet in self._book.sheets_metadata
+                         if sheet.visible != SheetVisibleEnum.Visible)
+
     def rows(self, sheet: str) -> list[list[Any]]:
         if sheet in self._refused:
             raise self._refused[sheet]
@@ -134,6 +142,8 @@ def parse_workbook(
     dating = SnapshotDating(layout.footnote_rules, _footnotes(book, sheet_names, layout, parsed),
                             iids_by_sheet, parsed.file_date, layout.caption_as_of)
     extraction = Extraction()
+    # A reader other than calamine (tests, another cell source) may not know sheet visibility.
+    hidden = book.hidden_sheets if hasattr(type(book), "hidden_sheets") else frozenset()
     for name, grid in grids.items():
         year = sheet_years[name] or parsed.fiscal_year
         if year != parsed.fiscal_year:
@@ -145,6 +155,11 @@ def parse_workbook(
         known = bool(specs[name])
         read = read_sheet(grid, specs[name] or layout.captioned_tables(), layout, context,
                           extraction, scans[name], known=known)
+        if read and name in hidden:
+            # Published in the file, but unseen by anyone who opens it: perhaps a stale copy.
+            parsed.warnings.append(
+                f"sheet {name.strip()!r} is hidden in the workbook; its tables were read as "
+                f"saved (a reader of the workbook does not see them): {', '.join(sorted(set(read)))}")
         if not known:
             parsed.warnings.append(
                 f"sheet {name.strip()!r} is of no known kind; its tables were found by their "
