@@ -627,3 +627,19 @@ def test_a_hidden_sheet_of_another_year_is_read_and_said_to_be_hidden(source, tm
                            "read as saved (a reader of the workbook does not see them): stats_adp,")
     assert {r["fiscal_year"] for r in parsed.tables["stats_detained_now"].to_pylist()} == \
         {2025, 2026}
+
+
+@pytest.mark.parametrize("sheet", ["Header", "Footnotes"])
+def test_figures_on_a_sheet_of_prose_are_kept_and_reported(source, unchanged, tmp_path, sheet):
+    # No archived release prints a figure on its Header or Footnotes sheet, which were skipped
+    # unread: a summary a later release puts there was lost without a word.
+    path, parsed = _variant(source, tmp_path, _cells(sheet, {
+        "K60": "Currently detained, all agencies", "L60": 70766}))
+    assert parsed.errors == []
+    figures = _figures(parsed)
+    [kept] = figures.pop(STATS_UNRECOGNISED)
+    assert kept[-1] == 70766
+    assert figures == {k: v for k, v in unchanged.items() if k != STATS_UNRECOGNISED}
+    assert f"sheet {sheet!r}, a sheet of prose, holds figures; read as a sheet of no known " \
+           "kind" in parsed.warnings
+    assert parsed.unrecognised and parsed.unrecognised[0].startswith(f"{sheet}!L60:")

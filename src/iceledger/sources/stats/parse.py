@@ -137,6 +137,10 @@ def parse_workbook(
             parsed.errors.append(SourceError(Location(path.name, name),
                                              f"cannot read the sheet ({exc})"))
     scans = {name: scan_sheet(grid) for name, grid in grids.items()}
+    for name in sheet_names:
+        if name not in sheet_years:
+            _read_prose_sheet_with_figures(book, name, layout, parsed, sheet_years, grids, scans,
+                                           specs)
     parsed.as_of_date, iids_by_sheet = _as_of_date(parsed, scans, layout)
     cutoff = _placeholder_cutoff(parsed)
     dating = SnapshotDating(layout.footnote_rules, _footnotes(book, sheet_names, layout, parsed),
@@ -171,6 +175,25 @@ def parse_workbook(
                                + ", ".join(sorted(set(dating.undated))))
     _collect(parsed, extraction)
     return parsed
+
+
+def _read_prose_sheet_with_figures(book: SheetSource, name: str, layout: Layout,
+                                   parsed: ParsedWorkbook, sheet_years: dict[str, int | None],
+                                   grids: dict, scans: dict, specs: dict) -> None:
+    """A sheet of prose (Header, Footnotes) holds no figure in any archived release; one that
+    does is read as a sheet of no known kind, so that its figures are reported and kept rather
+    than skipped with the sheet."""
+    try:
+        grid = book.rows(name)
+    except Exception:  # noqa: BLE001 - a damaged prose sheet is reported where it is read
+        return
+    scan = scan_sheet(grid)
+    if not scan.numbers:
+        return
+    parsed.warnings.append(f"sheet {name.strip()!r}, a sheet of prose, holds figures; read as a "
+                           "sheet of no known kind")
+    sheet_years[name] = _sheet_fiscal_year(name, layout)
+    grids[name], scans[name], specs[name] = grid, scan, []
 
 
 def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,

@@ -921,7 +921,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
                 f"(expected /{pattern.pattern}/)",
             )
     columns = _value_columns(grid, block, layout, fiscal_year, where, out.warnings)
-    columns = _without_repeated_columns(grid, block, columns, fiscal_year, context, out)
+    columns = _without_misplaced_columns(grid, block, columns, fiscal_year, context, out)
     if not columns:
         raise SourceError(where(block.header_row, block.first_column),
                           f"table {spec.name}: no value columns under the header")
@@ -995,7 +995,7 @@ def _shown(values: dict[str, object]) -> str:
     return ", ".join(f"{name} {value}" for name, value in values.items())
 
 
-def _without_repeated_columns(grid: Grid, block: Block, columns: list[_Column],
+def _without_misplaced_columns(grid: Grid, block: Block, columns: list[_Column],
                               fiscal_year: int | None, context: SheetContext,
                               out: Extraction) -> list[_Column]:
     """The value columns but those whose header repeats an earlier one's (a month, an agency,
