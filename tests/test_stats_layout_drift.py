@@ -643,3 +643,40 @@ def test_figures_on_a_sheet_of_prose_are_kept_and_reported(source, unchanged, tm
     assert f"sheet {sheet!r}, a sheet of prose, holds figures; read as a sheet of no known " \
            "kind" in parsed.warnings
     assert parsed.unrecognised and parsed.unrecognised[0].startswith(f"{sheet}!L60:")
+
+
+def test_a_new_release_reason_joins_the_total_not_a_subtotal(source, plain, unchanged, tmp_path):
+    # Book-outs by release reason (A37:O86): a reason printed after "Other", its October and
+    # fiscal-year figures added to the Total row. Before, release reasons were kept as printed
+    # without a word; now a new one is named, and counted against the Total but not against
+    # Bonded Out (of which Bond Set by ICE and by IJ are the parts).
+    def change(book):
+        _parted(DETENTION, 87, 4)(book)
+        page = book[DETENTION]
+        page["A87"] = "Humanitarian Release"
+        for row, (label, figure) in enumerate((("Total", 10), ("Convicted Criminal", 3),
+                                               ("Pending Criminal Charges", 3),
+                                               ("Other Immigration Violator", 4)), start=87):
+            page[f"B{row}"], page[f"C{row}"], page[f"O{row}"] = label, figure, figure
+        for column in "CO":
+            page[f"{column}38"] = page[f"{column}38"].value + 10
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    assert parsed.new_categories == [
+        f"{FY26}, sheet '{DETENTION}', cell A87: table stats_book_outs: new release_reason "
+        "'Humanitarian Release', none of stats_tables.toml's, loaded as a category of its own; "
+        "the add-up checks count it among the parts"]
+    new = [r for r in parsed.tables["stats_book_outs"].to_pylist()
+           if r["release_reason"] == "Humanitarian Release" and r["book_outs"] is not None]
+    assert sorted((r["criminality"], r["book_outs"]) for r in new) == [
+        ("Convicted Criminal", 3.0), ("Other Immigration Violator", 4.0),
+        ("Pending Criminal Charges", 3.0), ("Total", 10.0)]
+    checks = [r for r in run_checks(parsed).to_pylist() if r["table"] == "stats_book_outs"
+              and r["check"] != "every category a known one"]
+    assert {r["status"] for r in checks} == {"pass"}
+    october = [r["detail"] for r in checks if r["check"] == "release reasons add to total"
+               and "month 2025-10, criminality Total" in r["detail"]]
+    assert len(october) == 1 and "Humanitarian Release" in october[0]
+    assert not [r for r in checks if r["check"] == "subtotal release reasons add up"
+                and "Humanitarian" in r["detail"]]

@@ -174,12 +174,14 @@ class PartsRule:
 
     def part_labels(self, labels: Iterable[str],
                     is_new: Callable[[object], bool] = lambda label: False) -> list[str]:
-        """The labels summed against the total: the listed `parts` and any new category of the
-        dimension (an agency ICE adds beside ICE and CBP), else every label but the total and
-        the children of a subtotal printed among them."""
+        """The labels summed against the total: the listed `parts` and, against the grand
+        Total, any new category of the dimension (an agency ICE adds beside ICE and CBP; a new
+        release reason is no part of Bonded Out), else every label but the total and the
+        children of a subtotal printed among them."""
         present = [label for label in labels if label != self.total]
         if self.parts is not None:
-            return [label for label in present if label in self.parts or is_new(label)]
+            return [label for label in present
+                    if label in self.parts or (self.total == TOTAL and is_new(label))]
         children = {c for parent, kids in self.nested.items() if parent in present for c in kids}
         return [label for label in present if label not in children]
 
