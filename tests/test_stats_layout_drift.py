@@ -474,6 +474,11 @@ def test_a_new_group_and_a_new_class_in_a_table_of_agency_groups(source, plain, 
     assert any("new agency 'HSI'" in w and "cell A100" in w for w in parsed.warnings)
     assert any("new criminality 'Stateless'" in w and "cell A104" in w
                for w in parsed.warnings)
+    # HSI's October figures were not added to the grand Average: the agencies' check, which
+    # counts HSI among the parts, fails there (and only there).
+    failed = [r["detail"] for r in _checks(parsed, "stats_adp", "ICE + CBP = Total")
+              if r["status"] == "fail"]
+    assert failed and all("month 2025-10" in d and "CBP + ICE + HSI" in d for d in failed)
 
 
 @pytest.mark.parametrize("label", ["Subtotal", "ICE and CBP Total", "Percent HSI", "2026"])
