@@ -212,6 +212,13 @@ def ingest_stats_command(
                           f"block(s) of figures in no known table, the first: "
                           f"{one_line(f.unrecognised[0])} (all of them: iceledger stats "
                           "checks)", highlight=False, soft_wrap=True)
+        if f.new_categories:
+            # A category ICE added (an agency beside ICE and CBP): loaded as its own, and
+            # counted by the add-up checks, but no metric maps it yet.
+            console.print(f"[yellow]new categories[/] {f.path.name}: "
+                          f"{len(f.new_categories)} value(s) no layout declares, loaded as "
+                          f"their own, the first: {one_line(f.new_categories[0])} (all of "
+                          "them: iceledger stats checks)", highlight=False, soft_wrap=True)
         for problem in f.errors:
             err_console.print(f"[bold red]error:[/] {one_line(problem)}", highlight=False,
                               soft_wrap=True)

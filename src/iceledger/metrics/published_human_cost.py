@@ -170,7 +170,9 @@ register(
             LATEST_CAVEAT,
             "Family facilities hold parents with their children; the figures count people, "
             "children included, not families.",
-            "The workbooks print FSC or FRC; both are read as one family-facility series.",
+            "The workbooks print FSC or FRC; both are read as one family-facility series. A "
+            "facility type other than FSC, FRC and Adult (none in the archived workbooks; the "
+            "ingest warns of one) is not counted as family; it stays in all_adp.",
             "Revision columns (workbook, n_revisions, change_since_first) are of family_adp.",
             PUBLISHED_CAVEAT,
         ),

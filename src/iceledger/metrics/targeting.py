@@ -273,6 +273,11 @@ def published_detained_mix(backend: ibis.BaseBackend, params: MetricParams) -> i
     detained = backend.table(STATS_DETAINED_NOW)
     workbooks = backend.table(STATS_WORKBOOKS).select("workbook", "as_of_date", "file_date")
     rows = detained.filter(detained.criminality != "Total").join(workbooks, "workbook")
+    # A class ICE adds beside the three (the ingest warns of it) is none of theirs: counted
+    # with the unknown, so that it stays in the total and out of the shares.
+    classes = rows.criminality
+    rows = rows.mutate(criminality=ibis.ifelse(classes.isin((CONVICTED, PENDING, NEITHER)),
+                                               classes, ibis.null(classes.type())))
     rows = rows.mutate(date=ibis.coalesce(rows.as_of_date, rows.file_date))
     if "agency" not in params.by and "agency" not in params.filters:
         rows = rows.filter(rows.agency == "Total")
@@ -296,6 +301,8 @@ mix_metric(
     view=both_shares("share of people detained", "line"),
     caveats=(
         "A workbook re-posted under the same name with new figures appears twice on its date.",
+        "A criminality class other than the three (none in the archived workbooks) is counted "
+        "in criminality_unknown.",
         "ICE has printed stale or wrong 'data as of' dates (see the stats checks); the date is "
         "as printed.",
     ),
