@@ -81,3 +81,32 @@ def test_every_table_constant_names_a_catalogued_table():
     constants = {k: v for k, v in vars(tables).items()
                  if k.isupper() and isinstance(v, str) and v.startswith(("stats_", "foia_", "ingest_"))}
     assert constants and all(value in names for value in constants.values())
+
+
+def test_the_pipeline_writes_each_catalogued_column_with_its_declared_type(
+        synthetic_warehouse, tmp_path):
+    """The catalogue's types are the codebook's: the tables a load writes must have them."""
+    import shutil
+
+    import duckdb
+
+    from iceledger.sources.stats.ingest import ingest_stats
+    from iceledger.synth.workbooks import write_synthetic_workbooks
+    from iceledger.warehouse import Warehouse
+
+    path = tmp_path / "w.duckdb"
+    shutil.copy(synthetic_warehouse, path)
+    ingest_stats(write_synthetic_workbooks(path, tmp_path / "workbooks"), Warehouse(path))
+    with duckdb.connect(str(path), read_only=True) as con:
+        written = {}
+        for table, column, kind in con.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        ).fetchall():
+            written.setdefault(table, {})[column] = kind
+    checked = [table for table in tables.catalogue().values() if table.name in written]
+    assert {tables.FOIA_RELEASES, tables.STATS_CHECKS, tables.STATS_RELEASE_CHECKS} <= {
+        t.name for t in checked}
+    wrong = [f"{t.name}.{c.name}: declared {c.kind}, written {written[t.name].get(c.name)}"
+             for t in checked for c in t.columns
+             if written[t.name].get(c.name, "").upper() != c.kind.split()[0].upper()]
+    assert wrong == []
