@@ -549,7 +549,8 @@ app.add_typer(claims_app, name="claims", rich_help_panel=NUMBERS)
 FactsOption = Annotated[
     Path | None,
     typer.Option("--facts", envvar="ICELEDGER_FACTS_DIR", file_okay=False,
-                 help="Folder with your own targets.csv / events.csv / claims.csv."),
+                 help="Folder with your own facts files (targets, events, claims, capacity, "
+                 "cost_rates, deaths .csv); the others stay the shipped ones."),
 ]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")]
 EngineOption = Annotated[str, typer.Option(
