@@ -866,7 +866,7 @@ def simulate_command(
         "(repeatable; default: observed, volume and targeted).")] = [],
     target: Annotated[float | None, typer.Option(
         "--target", help="Volume strategy: ICE arrests per day (default 3,000, the national "
-        "target of May 2025).")] = None,
+        "target of May 2025; records of part of the country need one of their own).")] = None,
     fill: Annotated[str, typer.Option(
         "--fill", help="Targeted strategy fills: same-budget (as volume) or funded-beds.")]
     = "same-budget",
