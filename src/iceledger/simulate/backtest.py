@@ -98,6 +98,10 @@ class Comparison:
     def verdict(self) -> str:
         n = len(self.periods)
         width = f"{INTERVAL[1] - INTERVAL[0]:.0f}%"
+        unmodelled = int(np.isnan(self.simulated).sum())
+        if unmodelled:
+            return (f"{self.target}: not measurable: the model gives no value for {unmodelled} "
+                    f"of {n} {self.unit}s")
         if self.misses == 0:
             return (f"{self.target}: MAPE {self.mape:.1f}%; every {self.unit} lies inside the "
                     f"model's {width} interval")

@@ -23,6 +23,7 @@ within age bands after the first week (AGE_BANDS), so that sparse tails stay est
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime, time, timedelta
@@ -479,17 +480,29 @@ def _classes(stay_cells: pa.Table, arrests: pa.Table) -> tuple[tuple[str, str], 
 
 def _fill_empty_classes(leave, outcome_share, classes, notes):
     """A class with no stays (arrests of a kind never booked in) takes the pooled curve of all
-    stays of its criminality, else of all stays; it matters only if a strategy books it in."""
+    stays of its criminality, else of all stays; it matters only if a strategy books it in.
+    A bootstrap redraw with no stays of a class says nothing of it: that replicate keeps the
+    class's curve from the records as they are (replicate 0), as the book-in shares do."""
     empty = np.isnan(leave[0, :, 0])
-    if not empty.any():
-        return leave, outcome_share
-    for c in np.flatnonzero(empty):
-        same = [i for i, (crim, _) in enumerate(classes) if crim == classes[c][0] and not empty[i]]
-        donors = same or list(np.flatnonzero(~empty))
-        leave[:, c] = np.nanmean(leave[:, donors], axis=1)
-        outcome_share[:, c] = np.nanmean(outcome_share[:, donors], axis=1)
-        notes.append(f"no stays of class {'/'.join(classes[c])}: its length of stay and outcomes "
-                     "are those of the other stays of its criminality")
+    # Stays none of which has ended yet give no outcomes either.
+    no_outcomes = np.isnan(outcome_share[0]).reshape(len(classes), -1).any(axis=-1)
+    for c in np.flatnonzero(empty | no_outcomes):
+        same = [i for i, (crim, _) in enumerate(classes) if crim == classes[c][0]
+                and not empty[i] and not no_outcomes[i]]
+        donors = same or list(np.flatnonzero(~empty & ~no_outcomes))
+        with warnings.catch_warnings():  # a donor's redraw may be empty too: it is skipped
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if empty[c]:
+                leave[:, c] = np.nanmean(leave[:, donors], axis=1)
+            outcome_share[:, c] = np.nanmean(outcome_share[:, donors], axis=1)
+        notes.append(f"no {'stays' if empty[c] else 'ended stays'} of class "
+                     f"{'/'.join(classes[c])}: its {'length of stay and ' if empty[c] else ''}"
+                     "outcomes are those of the other stays of its criminality")
+    for values in (leave, outcome_share):
+        redrawn = values[1:]
+        lost = np.isnan(redrawn).reshape(*redrawn.shape[:2], -1).any(axis=-1)
+        replicate, c = np.nonzero(lost)
+        values[replicate + 1, c] = values[0, c]
     return leave, outcome_share
 
 
