@@ -64,7 +64,7 @@ def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
         for fact in headlines:
             _paragraph(pdf, f"{fact.value}: {fact.sentence}", 9, "B")
             _paragraph(pdf, f"Period: {fact.period or 'n/a'}; as of {fact.as_of or 'n/a'}; "
-                            f"definition: {fact.metric or 'published workbook table'}; "
+                            f"definition: {fact.metric or 'n/a'}; "
                             f"{fact.citation}", 7)
         pdf.ln(3)
     for number, section in enumerate(sections):

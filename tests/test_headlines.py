@@ -1,0 +1,59 @@
+"""Headline facts fall through their sources: records that cannot measure a fact give way to
+ICE's published figure, and a fact no source answers says why and names the metric refused."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from iceledger.serving.headlines import headline_facts
+from iceledger.serving.service import WarehouseService
+from iceledger.warehouse import Warehouse
+
+ARRESTS = 40
+
+
+def _arrests_without_criminality(warehouse: Warehouse) -> None:
+    """FOIA arrest records of June 2025 that hold no criminality class, as some releases do."""
+    warehouse.replace_table("foia_arrests", pa.table({
+        "release": ["R"] * ARRESTS,
+        "apprehension_date": pa.array([datetime(2025, 6, 1 + i % 28, 9) for i in range(ARRESTS)],
+                                      pa.timestamp("us")),
+        "criminality": pa.array([None] * ARRESTS, pa.string()),
+        "is_duplicate": [False] * ARRESTS,
+        "person_id": [f"p{i}" for i in range(ARRESTS)],
+    }))
+    warehouse.replace_table("foia_releases", pa.table({
+        "release": ["R"], "coverage_start": [date(2025, 6, 1)], "coverage_end": [date(2025, 6, 30)],
+    }))
+
+
+def _facts(path) -> dict:
+    return {fact.key: fact for fact in headline_facts(WarehouseService(path))}
+
+
+def test_records_that_cannot_measure_give_way_to_the_published_figure(stats_workbooks, tmp_path):
+    from iceledger.sources.stats.ingest import ingest_stats
+
+    [workbook] = [p for p in stats_workbooks if p.name == "FY26_detentionStats02022026.xlsx"]
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ingest_stats([workbook], warehouse)
+    _arrests_without_criminality(warehouse)
+    fact = _facts(warehouse.path)["no_conviction"]
+    assert fact.metric == "published_adp"
+    assert fact.sentence.startswith("74% of the people ICE held on an average day in "
+                                    "December 2025 had no criminal conviction")
+    assert fact.as_of == "2026-01-25"
+
+
+def test_a_fact_no_source_answers_names_the_metric_refused(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    _arrests_without_criminality(warehouse)
+    fact = _facts(warehouse.path)["no_conviction"]
+    assert fact.value == "not measurable"
+    assert fact.sentence.startswith("Not available: not measurable from these records")
+    assert "criminality" in fact.sentence
+    assert fact.metric == "arrest_criminality_period"
+    assert fact.definition_url == "/pages/targeting#metric-arrest_criminality_period"
+
