@@ -88,6 +88,22 @@ def test_workbooks_alone_give_six_headline_facts(workbooks_warehouse):
     assert "not measurable" in html
 
 
+def test_monthly_rows_reach_the_end_of_their_last_month(workbooks_warehouse):
+    from iceledger.report.build import _period_text
+    from iceledger.serving.service import WarehouseService
+
+    # ICE's latest release (FY2026, data to 2026-01-25) prints months to January 2026.
+    body = TestClient(create_app(workbooks_warehouse)).get("/api/metrics/published_adp").json()
+    period = body["period"]
+    assert (period["data_from"], period["data_to"], period["grain"]) == (
+        "2018-10-01", "2026-01-31", "month")
+    service = WarehouseService(workbooks_warehouse)
+    result = service.compute(service.request("published_adp"))
+    assert _period_text(result) == "2018-10 to 2026-01 (months)"
+    daily = service.compute(service.request("detained_criminality"))
+    assert _period_text(daily) == "2019-09-30 to 2026-01-25"
+
+
 def test_facility_and_field_office_pages_draw_every_release(workbooks_warehouse):
     import json
 

@@ -296,6 +296,9 @@ def _event_layers(events, result: MetricResult) -> list[dict]:
 
 def _period_text(result: MetricResult) -> str:
     period = result.period()
+    if period["data_from"] and period["grain"] == "month":
+        # Months, as the rows are: "2026-01-01" would read as the data ending on New Year's Day.
+        return f"{period['data_from'][:7]} to {period['data_to'][:7]} (months)"
     if period["data_from"]:
         return f"{period['data_from']} to {period['data_to']}"
     return "the whole period the warehouse covers"

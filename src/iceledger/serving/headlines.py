@@ -21,7 +21,7 @@ from iceledger import facts
 from iceledger.metrics.detention import published_latest
 from iceledger.metrics.published_series import SeriesSpec
 from iceledger.metrics.registry import REGISTRY, NotMeasurable
-from iceledger.serving.service import WarehouseService
+from iceledger.serving.service import WarehouseService, month_end
 from iceledger.tables import STATS_ADP, STATS_BOOK_INS, STATS_WORKBOOKS
 
 # The date the 3,000-arrests-a-day target was set: FOIA shares are read from then on.
@@ -133,12 +133,8 @@ def _published(service: WarehouseService, table: str, value: str, dims: tuple[st
     backend: ibis.BaseBackend = service.backend()
     rows = published_latest(backend, SeriesSpec(table, value, dims), **fixed).to_pyarrow()
     whole = [r for r in rows.to_pylist()
-             if r["as_of_date"] is None or _month_end(r["month"]) <= r["as_of_date"]]
+             if r["as_of_date"] is None or month_end(r["month"]) <= r["as_of_date"]]
     return max(whole, key=lambda r: r["month"]) if whole else None
-
-
-def _month_end(month: date) -> date:
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 def _in_force(file_name: str, column: str, day: date) -> dict | None:

@@ -15,6 +15,7 @@ import functools
 import itertools
 import json
 import os
+import calendar
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,7 @@ from iceledger.warehouse import (
 )
 
 TIME_COLUMNS = ("date", "month")
+TIME_GRAINS = {"date": "day", "month": "month"}
 # Public mode serves each metric over the whole record, broken down by at most this many of its
 # dimensions (a filter is a slice of the same breakdown), so that every response is one of a fixed
 # set of tables whose suppression is planned together (docs/dashboard.md, "Public mode").
@@ -114,6 +116,11 @@ class MetricRequest:
         )
 
 
+def month_end(day: date | datetime) -> date:
+    """The last day of `day`'s month."""
+    return date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+
+
 @dataclass(frozen=True)
 class MetricResult:
     metric: Metric
@@ -124,15 +131,22 @@ class MetricResult:
     suppression: dict | None
 
     def period(self) -> dict:
+        """The days asked for and the days the rows reach. A monthly row names its whole month,
+        so the rows reach the last day of their last month, not its first (`grain` says the
+        rows are months: the last may be partial, which the metric's caveats say)."""
         observed: dict = {"from": None, "to": None}
         if self.time_column and self.table.num_rows:
             bounds = pc.min_max(self.table.column(self.time_column)).as_py()
-            observed = {"from": iso_or_none(bounds["min"]), "to": iso_or_none(bounds["max"])}
+            last = bounds["max"]
+            if self.time_column == "month" and last is not None:
+                last = month_end(last)
+            observed = {"from": iso_or_none(bounds["min"]), "to": iso_or_none(last)}
         return {
             "requested_from": iso_or_none(self.request.start),
             "requested_to": iso_or_none(self.request.end),
             "data_from": observed["from"],
             "data_to": observed["to"],
+            "grain": TIME_GRAINS.get(self.time_column or ""),
         }
 
 

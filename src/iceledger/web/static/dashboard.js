@@ -49,7 +49,12 @@ function cardQuery(card) {
 function describe(meta, ignored) {
   const parts = [];
   const period = meta.period || {};
-  if (period.data_from) parts.push(`Period: ${period.data_from} to ${period.data_to}.`);
+  // Monthly rows name whole months: "2026-01", never "2026-01-01" (which reads as one day).
+  const day = (iso) => (period.grain === "month" ? iso.slice(0, 7) : iso);
+  if (period.data_from) {
+    const months = period.grain === "month" ? " (months)" : "";
+    parts.push(`Period: ${day(period.data_from)} to ${day(period.data_to)}${months}.`);
+  }
   parts.push(`${meta.row_count} row${meta.row_count === 1 ? "" : "s"}.`);
   const suppression = meta.suppression;
   if (suppression && (suppression.small_cells || suppression.complementary_cells)) {
