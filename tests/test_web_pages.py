@@ -104,6 +104,22 @@ def test_monthly_rows_reach_the_end_of_their_last_month(workbooks_warehouse):
     assert _period_text(daily) == "2019-09-30 to 2026-01-25"
 
 
+def test_figures_from_releases_that_failed_their_checks_say_so_beside_them(workbooks_warehouse):
+    # The FY2022 year-end and FY2025 releases print family-facility ADPs whose facility types do
+    # not add to the total (docs/stats-checks.md); the monthly series reads its latest values
+    # from them, and a reader of the figures, not only of the provenance list, is told.
+    client = TestClient(create_app(workbooks_warehouse, public=True))
+    body = client.get("/api/metrics/published_family_detention").json()
+    flagged = [r for r in body["rows"] if r["failed_checks"]]
+    [caveat] = [c for c in body["caveats"] if "checks failed" in c]
+    assert caveat.startswith(f"{len(flagged)} of {body['row_count']} rows are figures from a "
+                             "release whose checks failed")
+    assert "facility types add to total" in caveat and "FY25_detentionStats09242025" in caveat
+    clean = client.get("/api/metrics/published_adp").json()
+    assert not any(r["failed_checks"] for r in clean["rows"])
+    assert not any("checks failed" in c for c in clean["caveats"])
+
+
 def test_facility_and_field_office_pages_draw_every_release(workbooks_warehouse):
     import json
 

@@ -132,6 +132,12 @@ register(
             "Family facilities hold parents with their children; the figures count people, "
             "children included, not families.",
             "The workbooks print FSC or FRC; both are read as one family-facility series.",
+            "ICE's FSC ADPs appear to be averaged over the days a family facility held anyone, "
+            "not over the whole month or year (docs/stats-checks.md: FY2025's printed 357.59 is "
+            "Total less Adult, 168.22 a day over 355 days, re-averaged over the 167 days FSC "
+            "was in use): in a month the "
+            "facilities were open only in part, family_adp and family_adp_share overstate the "
+            "month's average, and FSC plus Adult need not add to the Total.",
             "Revision columns (workbook, n_revisions, change_since_first) are of family_adp.",
             PUBLISHED_CAVEAT,
         ),

@@ -215,6 +215,7 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
         view.grain_note = (f"By fiscal year (October to September): {hidden_because}. The "
                            f"figures are {metric.name} by {FISCAL_YEAR}.")
     view.shown = result.request
+    view.caveats = service.result_caveats(result)
     view.period = _period_text(result)
     view.rows = result.table.num_rows
     view.csv_href = _csv_data_uri(result.table)

@@ -44,6 +44,7 @@ from iceledger.metrics.registry import (
     NestsIn,
     NotMeasurable,
     NotServable,  # noqa: F401
+    record_caveats,
 )
 from iceledger.metrics.volume import fiscal_year
 from iceledger.tables import SOURCES
@@ -257,6 +258,13 @@ class WarehouseService:
     def caveats(self, metric: Metric) -> tuple[str, ...]:
         caveats = (*metric.caveats, *self.record_caveats(metric), *self._public_caveats(metric))
         return (SYNTHETIC_NOTICE, *caveats) if self.synthetic else caveats
+
+    def result_caveats(self, result: MetricResult) -> tuple[str, ...]:
+        """The metric's caveats, then those its rows call for and the metric's do not already
+        say: the caveats of the records of the period asked for, and the checks that failed in
+        the releases its figures come from (metrics.registry.compute)."""
+        caveats = self.caveats(result.metric)
+        return (*caveats, *(c for c in record_caveats(result.table) if c not in caveats))
 
     def _public_caveats(self, metric: Metric) -> tuple[str, ...]:
         """How public mode shows the metric otherwise than its definition says."""
