@@ -135,6 +135,15 @@ def test_claims_are_held_against_the_record(report, html):
     withheld = [c for c in checked if c.withheld]
     assert withheld and all(r.observed is None for c in withheld for r in c.readings)
     assert all(html_escape(c.withheld) in html for c in withheld)
+    # Every row names its metric and its claim's period, checked or not (two claims worded
+    # alike, one tested on arrests and one on book-ins, are told apart), and gaps run one way.
+    start = html.index('id="claims-table"')
+    table = html[start:html.index("</table>", start)]
+    assert "<th>observed − claimed</th>" in table
+    for check in report.claims:
+        assert html_escape(check.tested_over) in table
+        assert f"tested with {check.claim.metric}" in table or not check.claim.metric
+    assert "<td rowspan=\"1\"> to </td>" not in table
 
 
 def _pdf_text(path) -> str:
@@ -222,3 +231,18 @@ def test_a_chart_the_worker_process_cannot_draw_raises_here_as_without_it():
         # The worker survives a job that raised.
         vega.draw("squares", SQUARES)
         assert vega.png("squares", SQUARES) == chart_png(SQUARES)
+
+
+def test_claim_readings_read_as_their_definition_in_report_cli_and_dashboard():
+    from iceledger.metrics.claims import Reading
+    from iceledger.serving.formatting import claim_gap, claim_value_text
+    from iceledger.serving.output import claim_gap_text
+
+    share = Reading("convicted_or_pending", 0.6, 0.55, 0.65, 0.7)
+    # A share is a percent, its gap signed percentage points, as in the CLI's claims table.
+    assert claim_value_text(share.claimed, share.definition) == "70.0%"
+    assert claim_value_text(share.observed, share.definition) == "60.0%"
+    assert claim_gap(share) == claim_gap_text(share.definition, share.gap) == "-10.0 pp"
+    rate = Reading("deaths_per_100k_bed_days", 0.13, None, None, 0.07)
+    assert claim_value_text(rate.claimed, rate.definition) == "0.07"
+    assert claim_gap(rate) == "+0.060"

@@ -33,7 +33,13 @@ from iceledger.metrics.registry import (
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.vega_process import VegaProcess
 from iceledger.serving import charts
-from iceledger.serving.formatting import cell_text, dimension_text, listed_text
+from iceledger.serving.formatting import (
+    cell_text,
+    claim_gap,
+    claim_value_text,
+    dimension_text,
+    listed_text,
+)
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import (
@@ -375,6 +381,8 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     environment.filters["cell"] = cell_text
+    environment.filters["claim_value"] = claim_value_text
+    environment.filters["claim_gap"] = claim_gap
     environment.filters["listed"] = listed_text
     specs = {v.id: v.spec for s in sections for v in s.views if v.spec}
     claims_spec = _claims_spec(claims)
