@@ -40,8 +40,12 @@ def test_records_that_cannot_measure_give_way_to_the_published_figure(stats_work
     warehouse = Warehouse(tmp_path / "w.duckdb")
     ingest_stats([workbook], warehouse)
     _arrests_without_criminality(warehouse)
-    fact = _facts(warehouse.path)["no_conviction"]
+    facts = _facts(warehouse.path)
+    fact = facts["no_conviction"]
     assert fact.metric == "published_adp"
+    # The cost is ICE's ADP times a rate: its definition is the ADP's metric, which these
+    # records can compute, not detention_cost, which they cannot.
+    assert facts["cost_per_day"].metric == "published_adp"
     assert fact.sentence.startswith("74% of the people ICE held on an average day in "
                                     "December 2025 had no criminal conviction")
     assert fact.as_of == "2026-01-25"

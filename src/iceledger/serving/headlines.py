@@ -320,7 +320,10 @@ def _cost_per_day(service: WarehouseService) -> Fact | None:
     adp = _adp(service)
     if not adp:
         return None
-    population, month, as_of, citation, _ = adp
+    # The metric the population comes from defines the fact: detention_cost where the FOIA
+    # records price their bed-days, ICE's published ADP where the workbooks give it (a reader
+    # following the link to detention_cost would find it not measurable from workbooks alone).
+    population, month, as_of, citation, metric = adp
     rate = _in_force("cost_rates.csv", "rate_usd_per_day", month)
     if not rate or rate["rate_usd_per_day"] is None:
         return None
@@ -329,5 +332,5 @@ def _cost_per_day(service: WarehouseService) -> Fact | None:
     return Fact("cost_per_day", f"Detention cost about {value} a day in "
                 f"{month.strftime('%B %Y')}: {population:,.0f} people at "
                 f"${rate['rate_usd_per_day']:,.2f} a bed-day ({rate['basis']}: {rate['source']}).",
-                value, month.strftime("%B %Y"), as_of, "detention_cost", _url("detention_cost"),
+                value, month.strftime("%B %Y"), as_of, metric, _url(metric),
                 f"{citation}; cost_rates.csv")
