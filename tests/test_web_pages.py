@@ -102,6 +102,13 @@ def test_monthly_rows_reach_the_end_of_their_last_month(workbooks_warehouse):
     assert _period_text(result) == "2018-10 to 2026-01 (months)"
     daily = service.compute(service.request("detained_criminality"))
     assert _period_text(daily) == "2019-09-30 to 2026-01-25"
+    # Yearly and quarterly tables are keyed by their first month: they reach its year's or
+    # quarter's end.
+    yearly = service.compute(service.request("published_special_populations"))
+    assert (yearly.period()["data_to"], yearly.period()["grain"]) == ("2025-09-30", "fiscal_year")
+    assert _period_text(yearly) == "FY2018 to FY2025 (fiscal years)"
+    quarterly = service.compute(service.request("published_vulnerable_segregation"))
+    assert _period_text(quarterly) == "2021-10 to 2025-12 (quarters)"
 
 
 def test_figures_from_releases_that_failed_their_checks_say_so_beside_them(workbooks_warehouse):

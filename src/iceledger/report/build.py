@@ -303,11 +303,14 @@ def _event_layers(events, result: MetricResult) -> list[dict]:
 
 def _period_text(result: MetricResult) -> str:
     period = result.period()
-    if period["data_from"] and period["grain"] == "month":
-        # Months, as the rows are: "2026-01-01" would read as the data ending on New Year's Day.
-        return f"{period['data_from'][:7]} to {period['data_to'][:7]} (months)"
-    if period["data_from"]:
-        return f"{period['data_from']} to {period['data_to']}"
+    start, end, grain = period["data_from"], period["data_to"], period["grain"]
+    # Periods as the rows are: "2026-01-01" would read as the data ending on New Year's Day.
+    if start and grain == "fiscal_year":
+        return f"FY{int(start[:4]) + 1} to FY{end[:4]} (fiscal years)"
+    if start and grain in ("month", "quarter"):
+        return f"{start[:7]} to {end[:7]} ({grain}s)"
+    if start:
+        return f"{start} to {end}"
     return "the whole period the warehouse covers"
 
 

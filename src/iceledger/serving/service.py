@@ -56,7 +56,8 @@ from iceledger.warehouse import (
 )
 
 TIME_COLUMNS = ("date", "month")
-TIME_GRAINS = {"date": "day", "month": "month"}
+# How many months a row keyed by its first month covers, by its grain.
+PERIOD_MONTHS = {"month": 1, "quarter": 3, "fiscal_year": 12}
 # Public mode serves each metric over the whole record, broken down by at most this many of its
 # dimensions (a filter is a slice of the same breakdown), so that every response is one of a fixed
 # set of tables whose suppression is planned together (docs/dashboard.md, "Public mode").
@@ -132,23 +133,40 @@ class MetricResult:
     suppression: dict | None
 
     def period(self) -> dict:
-        """The days asked for and the days the rows reach. A monthly row names its whole month,
-        so the rows reach the last day of their last month, not its first (`grain` says the
-        rows are months: the last may be partial, which the metric's caveats say)."""
+        """The days asked for and the days the rows reach. A row dated by the first day of a
+        month names the whole month, or the quarter or fiscal year it opens (ICE's quarterly and
+        yearly tables are keyed by their first month): the rows reach the last day of their
+        last period, not its first. `grain` says which; the last period may be partial, which
+        the metric's caveats say."""
         observed: dict = {"from": None, "to": None}
+        grain = self.grain()
         if self.time_column and self.table.num_rows:
             bounds = pc.min_max(self.table.column(self.time_column)).as_py()
             last = bounds["max"]
-            if self.time_column == "month" and last is not None:
-                last = month_end(last)
+            if last is not None and grain in PERIOD_MONTHS:
+                months = last.month - 1 + PERIOD_MONTHS[grain] - 1
+                last = month_end(date(last.year + months // 12, months % 12 + 1, 1))
             observed = {"from": iso_or_none(bounds["min"]), "to": iso_or_none(last)}
         return {
             "requested_from": iso_or_none(self.request.start),
             "requested_to": iso_or_none(self.request.end),
             "data_from": observed["from"],
             "data_to": observed["to"],
-            "grain": TIME_GRAINS.get(self.time_column or ""),
+            "grain": grain,
         }
+
+    def grain(self) -> str | None:
+        """What one row's time covers: a day, a month, or the quarter or fiscal year its month
+        opens (a `quarter` column; a fiscal-year column with every month an October)."""
+        if self.time_column != "month":
+            return "day" if self.time_column else None
+        names = self.table.column_names
+        if "quarter" in names:
+            return "quarter"
+        months = {m.month for m in self.table.column("month").to_pylist() if m is not None}
+        if months == {10} and any(n.endswith("fiscal_year") for n in names):
+            return "fiscal_year"
+        return "month"
 
 
 class WarehouseService:
