@@ -61,3 +61,36 @@ def test_a_fact_no_source_answers_names_the_metric_refused(tmp_path):
     assert fact.metric == "arrest_criminality_period"
     assert fact.definition_url == "/pages/targeting#metric-arrest_criminality_period"
 
+
+
+def test_arrest_records_ending_before_the_target_say_so_in_public_mode_too(tmp_path):
+    import threading
+
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    n = 40
+    warehouse.replace_table("foia_arrests", pa.table({
+        "release": ["R"] * n,
+        "apprehension_date": pa.array([datetime(2019, 6, 1 + i % 28, 9) for i in range(n)],
+                                      pa.timestamp("us")),
+        "criminality": pa.array([None] * n, pa.string()),
+        # arrests_by_method nests in arrest_setting_share: public mode memoises the grouping.
+        "apprehension_method": ["Located"] * n,
+        "arrest_setting": ["at-large"] * n,
+        "is_duplicate": [False] * n,
+        "person_id": [f"p{i}" for i in range(n)],
+    }))
+    warehouse.replace_table("foia_releases", pa.table({
+        "release": ["R"], "coverage_start": [date(2019, 6, 1)], "coverage_end": [date(2019, 6, 30)],
+    }))
+    found = {}
+    # Public mode's suppression memoises inside the headlines' own memo: it once waited on
+    # itself forever, so the facts are collected in a thread that must finish.
+    worker = threading.Thread(target=lambda: found.update(
+        (f.key, f) for f in headline_facts(WarehouseService(warehouse.path, public=True))),
+        daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the headline facts never finished"
+    sentence = found["arrests_vs_target"].sentence
+    assert sentence.endswith("not measurable from these records (the FOIA arrest records "
+                             "loaded end on 2019-06-30, before any target).")

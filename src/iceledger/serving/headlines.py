@@ -220,10 +220,22 @@ def _target_alone(service: WarehouseService) -> Fact | None:
         "arrests_vs_target",
         f"The arrest target in force since {latest.effective_from} is "
         f"{latest.arrests_per_day:,.0f} a day; arrests per day are not measurable from these "
-        "records (ICE's detention workbooks do not count arrests; FOIA arrest records do).",
+        f"records ({_why_no_arrests(service, latest.effective_from)}).",
         f"{latest.arrests_per_day:,.0f}", f"from {latest.effective_from}",
         str(latest.source_date), "arrests_vs_target", _url("arrests_vs_target"),
         f"iceledger, targets.csv ({latest.source})")
+
+
+def _why_no_arrests(service: WarehouseService, since: date) -> str:
+    """Why no arrests stand beside a target: no arrest records, or arrest records that end
+    before it (a reader told "FOIA arrest records do" would think none were loaded)."""
+    try:
+        last = _last_row(service, "arrests_per_day")
+    except Unanswered as refused:
+        return str(refused)
+    if last and last["date"] < since:
+        return f"the FOIA arrest records loaded end on {last['date']}, before any target"
+    return "ICE's detention workbooks do not count arrests; FOIA arrest records do"
 
 
 def _book_ins(service: WarehouseService) -> Fact | None:

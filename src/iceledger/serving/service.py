@@ -202,7 +202,9 @@ class WarehouseService:
         self._query_slots = threading.BoundedSemaphore(QUERY_SLOTS)
         self._value_types = functools.cache(self._distinct_values)
         self._memo: dict[str, object] = {}
-        self._memo_lock = threading.Lock()
+        # Re-entrant: a memo's build may compute metrics whose public-mode suppression memoises
+        # too (the headline facts do); a plain lock waited on itself forever.
+        self._memo_lock = threading.RLock()
 
     # --- what is served ----------------------------------------------------------------------
 
