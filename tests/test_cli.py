@@ -62,3 +62,19 @@ def test_an_exception_no_check_foresaw_is_one_line_unless_debugging(tmp_path, mo
     monkeypatch.setenv("ICELEDGER_DEBUG", "1")
     debugging = CliRunner().invoke(app, args)
     assert isinstance(debugging.exception, TypeError)
+
+
+def _commands(command, path=()):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_output_option_takes_the_aliases_the_readme_promises():
+    """README: files and folders written are named with --output (--out and -o are aliases)."""
+    lacking = []
+    for path, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            if "--output" in param.opts and not {"--out", "-o"} <= set(param.opts):
+                lacking.append(" ".join(path))
+    assert lacking == []

@@ -159,3 +159,14 @@ def test_the_real_production_resaved_in_an_older_form_loads_the_same_rows(tmp_pa
     assert {t: len(rows) for t, rows in loads[suffix].items()} == {
         t: len(rows) for t, rows in loads[".xlsx"].items()}
     assert loads[suffix] == loads[".xlsx"]
+
+
+def test_an_old_workbook_named_xlsx_is_told_to_take_its_own_name(tmp_path):
+    misnamed = write_xls(tmp_path / "arrests_20191101.xlsx", {"Arrests": scratch_arrests()})
+    outcome = ingest([misnamed], tmp_path / "w.duckdb", derive=False).files[0]
+    assert outcome.status == "error"
+    assert outcome.error.startswith("arrests_20191101.xlsx: not a readable xlsx workbook: an OLE "
+                                    "compound file: an old Excel (97-2003) workbook (name it "
+                                    ".xls) or a password-protected")
+    renamed = misnamed.rename(tmp_path / "arrests_20191101.xls")
+    assert ingest([renamed], tmp_path / "w.duckdb", derive=False).files[0].status == "loaded"

@@ -27,13 +27,14 @@ from iceledger.errors import IceledgerError
 from iceledger.field_offices import field_offices
 from iceledger.metrics import REGISTRY, MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
-from iceledger.metrics.capabilities import JUDGED_ROWS, REACH_JUDGED_ROWS, fiscal_years_text
+from iceledger.metrics.capabilities import JUDGED_ROWS, fiscal_years_text
 from iceledger.metrics.registry import (
     MADE_DIMENSIONS,
     RECORD_DIMENSIONS,
     NotMeasurable,
     record_caveats,
 )
+from iceledger.metrics.volume import REACH_JUDGED_ROWS
 from iceledger.sources.foia.ingest import ingest_foia
 from iceledger.serving.service import NotServable, WarehouseService
 from iceledger.sources.foia.derived import rebuild_derived
@@ -523,3 +524,40 @@ def test_records_naming_no_field_office_say_their_reach_is_not_in_them(tmp_path)
     # Counts that stand on their own say nothing of it.
     assert record_caveats(compute("removals_per_day", backend)) == ()
     assert not [c for c in service.caveats(REGISTRY["removals_per_day"]) if "field office" in c]
+
+
+def test_a_newer_release_of_one_office_does_not_displace_a_national_one(tmp_path):
+    # A national release of 2019 (300 arrests from 1 January, 13 offices) and a newer one of the
+    # Seattle office alone (240 from 1 August 2019 to 27 March 2020), which would otherwise speak
+    # for every day from August.
+    national = _spread(arrests("2019-12-31", datetime(2019, 1, 1, 10), 300, identified=True,
+                               criminality=CONVICTED), OFFICES[:13])
+    seattle = arrests("2020-03-31", datetime(2019, 8, 1, 10), 240, identified=True,
+                      criminality=CONVICTED)
+    backend = duckdb_backend(derived_warehouse(tmp_path / "w.duckdb", national + seattle, [], []))
+    result = compute("arrests_per_day", backend)
+    # 2019 from the national release (its first two arrests one episode), 2020 from Seattle's:
+    # its arrests of the 154th day on, 86 of them.
+    days = dict(zip(result.column("date").to_pylist(), result.column("arrests").to_pylist()))
+    assert sum(n for day, n in days.items() if day.year == 2019) == 299
+    assert sum(n for day, n in days.items() if day.year == 2020) == 86
+    (caveat,) = [c for c in record_caveats(result) if "field offices" in c]
+    assert caveat == (
+        "release 2020-03-31's records in foia_arrests name 1 of ICE's 25 field offices "
+        "(Seattle): it speaks for the days no release reaching further covers, and there the "
+        "count is of that part of the country, not of the whole of ICE")
+    # Over 2019 alone the national release speaks: nothing to say, and the target is measurable.
+    in_2019 = MetricParams(start=date(2019, 1, 1), end=date(2019, 12, 31))
+    assert record_caveats(compute("arrests_per_day", backend, in_2019)) == ()
+    assert compute("target_attainment", backend, in_2019) is not None
+
+
+def test_few_offices_named_by_a_minority_of_records_leave_the_reach_unknown(tmp_path):
+    # 200 removals, 90 naming Seattle and the rest no office the reference knows (redacted, or
+    # spelled as it does not know): not evidence of one office's production.
+    rows = removals(UW, date(2018, 10, 3), REACH_JUDGED_ROWS, identified=True)
+    rows = [{**row, "aor": row["aor"] if i < 90 else None} for i, row in enumerate(rows)]
+    backend = duckdb_backend(derived_warehouse(tmp_path / "w.duckdb", [], [], rows))
+    (caveat,) = record_caveats(compute("removals_by_fiscal_year", backend))
+    assert caveat.startswith("release 2019-07-06 names a field office in only 90 of 200 rows of "
+                             "foia_removals.aor: whether its records reach the whole country")

@@ -257,6 +257,21 @@ def test_real_stale_data_date_does_not_move_the_detained_count(stats_workbooks, 
     assert (row["date"], row["detained"]) == (date(2023, 1, 29), 24170)
 
 
+def test_a_published_class_beside_the_three_counts_as_unknown(tmp_path):
+    # A later release may print a fourth class; it is in the total, out of the shares, and
+    # counted, not dropped.
+    detained = pa.table({"workbook": ["a.xlsx"] * 5, "agency": ["Total"] * 5,
+                         "criminality": [C, P, N, "Stateless", "Total"],
+                         "detained": [30.0, 20.0, 40.0, 10.0, 100.0]})
+    workbooks = pa.table({"workbook": ["a.xlsx"], "as_of_date": [date(2025, 6, 15)],
+                          "file_date": [date(2025, 6, 20)]})
+    backend = _backend(tmp_path / "w.duckdb",
+                       {"stats_detained_now": detained, "stats_workbooks": workbooks})
+    [row] = compute("detained_criminality", backend, MetricParams()).to_pylist()
+    assert (row["detained"], row["criminality_unknown"]) == (100, 10)
+    assert row["no_conviction_share"] == pytest.approx(60 / 90)
+
+
 def test_real_workbook_detained_population_matches_the_published_figures(stats_workbooks, tmp_path):
     from iceledger.sources.stats.ingest import ingest_stats
 

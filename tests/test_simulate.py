@@ -27,6 +27,7 @@ from iceledger.simulate.estimate import (
     OUTCOMES,
     Estimates,
     NotMeasurable,
+    _fill_empty_classes,
     estimate,
     life_table,
     mean_stay,
@@ -37,6 +38,7 @@ from iceledger.simulate.strategies import (
     observed,
     office_shares,
     same_budget_as,
+    scenarios,
     targeted,
     user_defined,
     volume,
@@ -291,6 +293,27 @@ def test_user_file_errors_name_the_file(known_estimates, tmp_path, problem, key)
     assert str(spec) in str(caught.value)
 
 
+def test_national_defaults_are_refused_for_records_of_part_of_the_country(known_world,
+                                                                          known_estimates):
+    # The known world's records are of two field offices, Atlanta and Dallas.
+    (where,) = known_estimates.part_of_country
+    assert where.startswith("release r1's records in foia_arrests name 2 of ICE's 25 field "
+                            "offices (Atlanta, Dallas)")
+    with pytest.raises(NotMeasurable, match=r"the default target \(3,000 arrests a day\) is "
+                       r"national, and release r1's records .* \(Atlanta, Dallas\): give "
+                       r"--target for that part of the country"):
+        scenarios(known_estimates, ["volume"], 365)
+    with pytest.raises(NotMeasurable, match=r"the funded beds \(capacity.csv\) is national.*: "
+                       "give --beds"):
+        scenarios(known_estimates, ["targeted"], 365, 100, fill="funded-beds")
+    chosen = scenarios(known_estimates, ["observed", "volume", "targeted"], 365, 100)
+    assert [s.name for s in chosen] == ["observed", "volume", "targeted"]
+    # The backtest compares the two offices' simulated population with their own count only.
+    assert any("compared with the FOIA count only" in note
+               for note in backtest(duckdb_backend(known_world), runs=20,
+                                    replicates=10).assumptions)
+
+
 def test_volume_refuses_without_a_rise(known_estimates):
     flat = replace(known_estimates, weekly_arrests=np.ones((20, 2, len(known_estimates.classes))))
     with pytest.raises(NotMeasurable, match="did not rise"):
@@ -328,6 +351,35 @@ def test_backtest_reproduces_a_steady_known_world(known_world):
     assert daily.mape < 5
     assert daily.misses <= 0.2 * len(daily.periods)
     assert "MAPE" in daily.verdict()
+
+
+def test_a_redraw_without_stays_of_a_class_keeps_its_observed_curve():
+    # Replicate 0 is the records as they are; replicate 2 drew no stay of class 1 (a rare one),
+    # and class 2 has stays none of which has ended (no outcomes).
+    classes = (("Convicted Criminal", "custodial"), ("Convicted Criminal", "at-large"),
+               ("Convicted Criminal", "other"))
+    leave = np.full((3, 3, MAX_AGE), 0.1)
+    leave[2, 1] = np.nan
+    leave[:, 2] = 0.0
+    outcome_share = np.full((3, 3, len(OUTCOMES), MAX_AGE), 1 / len(OUTCOMES))
+    outcome_share[0, 1] = 0.5 / len(OUTCOMES)
+    outcome_share[2, 1] = np.nan
+    outcome_share[:, 2] = np.nan
+    notes: list[str] = []
+    leave, outcome_share = _fill_empty_classes(leave, outcome_share, classes, notes)
+    assert not np.isnan(leave).any() and not np.isnan(outcome_share).any()
+    assert (leave[2, 1] == leave[0, 1]).all()
+    assert (outcome_share[2, 1] == outcome_share[0, 1]).all()
+    assert (leave[:, 2] == 0).all()  # no one has left: its outcomes come from the others
+    assert notes == ["no ended stays of class Convicted Criminal/other: its outcomes are those "
+                     "of the other stays of its criminality"]
+
+
+def test_a_comparison_the_model_gives_no_value_for_is_not_measurable():
+    periods = [date(2025, 6, 1), date(2025, 7, 1)]
+    blank = np.array([np.nan, 100.0])
+    lost = Comparison("t", "month", periods, np.array([100.0, 110.0]), blank, blank, blank, "s")
+    assert lost.verdict() == "t: not measurable: the model gives no value for 1 of 2 months"
 
 
 def test_backtest_says_when_the_model_misses():

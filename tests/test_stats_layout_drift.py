@@ -9,6 +9,7 @@ when the shared data are absent.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from conftest import STATS_WORKBOOKS
 from typer.testing import CliRunner
 
 from iceledger.cli import app
+from iceledger.sources.stats.checks import run_checks
 from iceledger.sources.stats.parse import parse_workbook
 from iceledger.tables import STATS_UNRECOGNISED
 
@@ -36,10 +38,15 @@ def source() -> Path:
 
 
 @pytest.fixture(scope="module")
-def unchanged(source, tmp_path_factory):
+def plain(source, tmp_path_factory):
+    """A plain openpyxl copy, parsed."""
+    return parse_workbook(_copy(source, tmp_path_factory.mktemp("unchanged") / FY26))
+
+
+@pytest.fixture(scope="module")
+def unchanged(plain):
     """The figures of a plain openpyxl copy: the reference every variant is held to."""
-    copy = _copy(source, tmp_path_factory.mktemp("unchanged") / FY26)
-    return _figures(parse_workbook(copy))
+    return _figures(plain)
 
 
 def _copy(source: Path, target: Path, change=None) -> Path:
@@ -303,27 +310,189 @@ def test_a_header_over_no_figures_does_not_refuse_its_table(source, unchanged, t
            "figures ignored (unrecognised agency label 'see note 3')" in parsed.warnings
 
 
-@pytest.mark.parametrize(("cell", "last", "header"), [
-    ("D19", "F23", "HSI"),  # a new arresting agency, currently detained
-    ("E28", "E31", "Unknown"),  # a new criminality class, book-ins by facility type
-])
-def test_a_new_column_of_figures_refuses_its_table_naming_the_header(source, tmp_path, cell,
-                                                                      last, header):
-    # A value of a closed vocabulary ICE has not printed before: its figures would make the
-    # table's classes no longer add up, so the table is refused, its figures kept as printed.
+def _checks(parsed, table: str, check: str) -> list[dict]:
+    return [r for r in run_checks(parsed).to_pylist()
+            if r["table"] == table and r["check"] == check]
+
+
+def _new_book_ins_agency(total_adds_up: bool):
+    """An agency HSI printed under ICE and CBP in the book-ins by month (I20:V22), its
+    figures added to the Total row when `total_adds_up`."""
     def change(book):
         page = book[DETENTION]
-        row, column = page[cell].row, page[cell].column
-        page.move_range(f"{cell}:{last}", cols=1)
-        page[cell] = header
-        page.cell(row + 1, column, 5)
+        page["I23"] = "HSI"
+        for column, figure in zip("JKLMV", (11, 12, 13, 14, 50)):
+            page[f"{column}23"] = figure
+            if total_adds_up:
+                page[f"{column}20"] = page[f"{column}20"].value + figure
+    return change
+
+
+def test_a_new_agency_row_loads_as_its_own_and_the_checks_add_it_in(source, plain, unchanged,
+                                                                     tmp_path):
+    # Before, a label of a closed vocabulary ICE had not printed (HSI beside ICE and CBP) was
+    # quarantined with its figures, and the Total no longer added up.
+    _, parsed = _variant(source, tmp_path, _new_book_ins_agency(total_adds_up=True))
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    figures = _figures(parsed)
+    for table, added in (("stats_book_ins", 14 + 11 + 12 + 13), ("stats_book_ins_fy", 50)):
+        rows = figures.pop(table)
+        hsi = [row for row in rows if "HSI" in row]
+        assert sum(row[-1] or 0 for row in hsi) == added  # every HSI figure, as printed
+        # The other agencies' figures are unmoved; the Total moves by HSI's figures alone.
+        before = {row[:-1]: row[-1] for row in unchanged[table]}
+        after = {row[:-1]: row[-1] for row in rows if "HSI" not in row}
+        assert after.keys() == before.keys()
+        assert sum(v or 0 for v in after.values()) - sum(v or 0 for v in before.values()) \
+            == added
+        assert {k for k in after if after[k] != before[k]} <= {k for k in after if "Total" in k}
+    assert figures == {k: v for k, v in unchanged.items()
+                       if k not in ("stats_book_ins", "stats_book_ins_fy")}
+    assert f"{FY26}, sheet '{DETENTION}', cell I23: table stats_book_ins: new agency 'HSI', " \
+           "none of stats_tables.toml's, loaded as a category of its own; the add-up checks " \
+           "count it among the parts" in parsed.warnings
+    added_up = _checks(parsed, "stats_book_ins", "ICE + CBP = Total")
+    assert added_up and {r["status"] for r in added_up} == {"pass"}
+    assert any("CBP + ICE + HSI" in r["detail"] for r in added_up), added_up
+    assert {r["status"] for r in _checks(parsed, "stats_book_ins",
+                                         "months add to fiscal-year total")} == {"pass"}
+    known = [(r["table"], r["status"], r["location"], r["observed"])
+             for r in run_checks(parsed).to_pylist() if r["check"] == "every category a known one"]
+    assert known == [("stats_book_ins", "warn", f"{DETENTION}!J23", 12.0),
+                     ("stats_book_ins_fy", "warn", f"{DETENTION}!V23", 1.0)]
+
+
+def test_the_command_names_a_new_category(source, tmp_path):
+    path, _ = _variant(source, tmp_path, _new_book_ins_agency(total_adds_up=False))
+    result = CliRunner().invoke(app, ["ingest", "stats", str(path),
+                                      "--warehouse", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"new categories {FY26}: 1 value(s) no layout declares, loaded as their own, the " \
+           f"first: {FY26}, sheet '{DETENTION}', cell I23: table stats_book_ins: new agency " \
+           "'HSI'" in output
+    # The Total printed without HSI's figures fails the check in four months and the year.
+    assert "checks of 1 loaded workbooks: 5 failed, 2 warnings" in output
+
+
+def test_a_new_agency_whose_figures_do_not_add_up_fails_the_check(source, tmp_path):
+    _, parsed = _variant(source, tmp_path, _new_book_ins_agency(total_adds_up=False))
+    assert parsed.errors == []
+    failed = [r for r in _checks(parsed, "stats_book_ins", "ICE + CBP = Total")
+              if r["status"] == "fail"]
+    assert [(r["location"], r["observed"] - r["expected"]) for r in failed] == [
+        (f"{DETENTION}!J20 vs J21, J22, J23", -11.0), (f"{DETENTION}!K20 vs K21, K22, K23", -12.0),
+        (f"{DETENTION}!L20 vs L21, L22, L23", -13.0), (f"{DETENTION}!M20 vs M21, M22, M23", -14.0)]
+
+
+def _new_column(first: str, last: str, headers: tuple, figures: dict[int, tuple],
+                total_column: str):
+    """New columns at `first` (the columns from there to `last` moved right to make room),
+    headed `headers`, holding `figures` by row; each row's total gets the first figure."""
+    def change(book):
+        page = book[DETENTION]
+        row, column = page[first].row, page[first].column
+        page.move_range(f"{first}:{last}", cols=len(headers))
+        for offset, header in enumerate(headers):
+            page.cell(row, column + offset, header)
+        for figure_row, values in figures.items():
+            for offset, value in enumerate(values):
+                page.cell(figure_row, column + offset, value)
+            total = page[f"{total_column}{figure_row}"]
+            total.value = (total.value or 0) + values[0]
+    return change
+
+
+@pytest.mark.parametrize(("table", "change", "value"), [
+    # A new criminality class in the book-ins by facility type (A28:E31).
+    ("stats_book_ins_by_facility_type",
+     _new_column("E28", "E31", ("Unknown",), {29: (7,), 30: (2,), 31: (5,)}, "F"), "Unknown"),
+    # A new arresting agency, with its share beside it as ICE prints ICE's, in the currently
+    # detained (A19:F23).
+    ("stats_detained_now",
+     _new_column("F19", "F23", ("HSI", "Percent HSI"),
+                 {20: (9, 0.1), 21: (2, 0.1), 22: (3, 0.1), 23: (4, 0.1)}, "H"), "HSI"),
+])
+def test_a_new_column_value_loads_as_its_own_category(source, plain, unchanged, tmp_path,
+                                                      table, change, value):
+    # Before, the whole table was refused with "unexpected column header": every figure of it
+    # lost on the release that first printed the new value.
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    figures = _figures(parsed)
+    rows = figures.pop(table)
+    assert figures == {k: v for k, v in unchanged.items() if k != table}
+    new = [row for row in rows if value in row]
+    assert len(new) == (3 if value == "Unknown" else 4)
+    old = {row[:-1]: row[-1] for row in rows if value not in row}
+    before = {row[:-1]: row[-1] for row in unchanged[table]}
+    assert old.keys() == before.keys()
+    assert {k for k in old if old[k] != before[k]} <= {k for k in old if "Total" in k}
+    assert any(f"table {table}: new {'criminality' if value == 'Unknown' else 'agency'} "
+               f"{value!r}" in w for w in parsed.warnings)
+    statuses = {r["status"] for r in run_checks(parsed).to_pylist()
+                if r["table"] == table and r["check"] != "every category a known one"}
+    assert statuses == {"pass"}
+
+
+def test_a_respelt_value_is_the_value_it_stands_for(source, plain, unchanged, tmp_path):
+    # Case, spacing, punctuation, a plural or a footnote mark make no new category.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {
+        "A21": "convicted-criminals*", "A22": "PENDING  CRIMINAL CHARGE", "I21": "C.B.P.",
+        "B28": "Convicted Criminals [1]", "A31": "ADULTS", "A128": "adult ²"}))
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    assert not [w for w in parsed.warnings if "new " in w]
+    assert _figures(parsed) == unchanged
+
+
+def test_a_new_group_and_a_new_class_in_a_table_of_agency_groups(source, plain, unchanged,
+                                                                  tmp_path):
+    # ADP by agency, month and criminality (A91:V103) heads each agency's group
+    # "<agency> Average". A group "HSI Average" printed before the grand "Average" opens a group
+    # of its own; an unknown label among ICE's classes is a new class of ICE.
+    def change(book):
+        _parted(DETENTION, 100, 5)(book)  # everything from the grand Average down moved
+        page = book[DETENTION]
+        labels = ("HSI Average", "Convicted Criminal", "Pending Criminal Charges",
+                  "Other Immigration Violator", "Unknown")
+        for offset, label in enumerate(labels):
+            page.cell(100 + offset, 1, label)
+            page.cell(100 + offset, 2, 3.0 if offset == 0 else 1.0)
+        page.cell(104, 1, "Stateless")  # within HSI's group, after its three classes
 
     _, parsed = _variant(source, tmp_path, change)
-    [error] = [str(e) for e in parsed.errors]
-    assert error.startswith(f"{FY26}, sheet '{DETENTION}', cell {cell}: table ")
-    assert "unexpected column header: unrecognised" in error and repr(header) in error
-    kept = {row["cell"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()}
-    assert f"{cell[0]}{int(cell[1:]) + 1}" in kept
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    figures = _figures(parsed)
+    rows = figures.pop("stats_adp")
+    figures["stats_adp_fy"] = [row for row in figures["stats_adp_fy"] if "HSI" not in row]
+    assert figures == {k: v for k, v in unchanged.items() if k != "stats_adp"}
+    new = sorted(row for row in rows if "HSI" in row and row[-1] is not None)
+    assert [(row[-3], row[-1]) for row in new] == [
+        ("Convicted Criminal", 1.0), ("Other Immigration Violator", 1.0),
+        ("Pending Criminal Charges", 1.0), ("Stateless", 1.0), ("Total", 3.0)]
+    assert sorted(row for row in rows if "HSI" not in row) == unchanged["stats_adp"]
+    assert any("new agency 'HSI'" in w and "cell A100" in w for w in parsed.warnings)
+    assert any("new criminality 'Stateless'" in w and "cell A104" in w
+               for w in parsed.warnings)
+    # HSI's October figures were not added to the grand Average: the agencies' check, which
+    # counts HSI among the parts, fails there (and only there).
+    failed = [r["detail"] for r in _checks(parsed, "stats_adp", "ICE + CBP = Total")
+              if r["status"] == "fail"]
+    assert failed and all("month 2025-10" in d and "CBP + ICE + HSI" in d for d in failed)
+
+
+@pytest.mark.parametrize("label", ["Subtotal", "ICE and CBP Total", "Percent HSI", "2026"])
+def test_a_label_that_reads_as_a_total_is_no_new_category(source, plain, tmp_path, label):
+    # Counted among the parts, a subtotal or a share would double them or mix shares into
+    # counts: the row is quarantined with its cell, as before.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {"I23": label, "J23": 5}))
+    assert parsed.errors == []
+    refused = [q for q in parsed.quarantined if q not in plain.quarantined]
+    assert {q.cell for q in refused} == {f"{column}23" for column in "JKLMNOPQRSTUV"}
+    assert {q.reason for q in refused} == {
+        f"stats_book_ins: unrecognised agency label {label!r}"
+        + ("" if label == "2026" else ": it reads as a total or a share, which cannot be a "
+           "new category")}
 
 
 @pytest.mark.parametrize(("ice", "cbp"), [("% ICE", "% CBP"), ("Percent of ICE", "Percent of CBP"),
@@ -374,3 +543,145 @@ def test_a_total_row_under_the_facility_list_is_no_facility(source, unchanged, t
     assert parsed.unrecognised == [
         f"Facilities FY26!N{236 + gap}:Q{236 + gap}: 4 figure(s) under 'no caption' match no "
         f"table of stats_tables.toml; kept in {STATS_UNRECOGNISED}"]
+
+
+def test_month_headers_typed_as_dates_read_as_their_months(source, unchanged, tmp_path):
+    # A later release may print its month headers as date cells shown as "Oct-25".
+    def change(book):
+        page = book[DETENTION]
+        for offset, column in enumerate("JKLMNOPQRSTU"):
+            month = 10 + offset
+            page[f"{column}19"] = datetime(2025 + (month > 12), (month - 1) % 12 + 1, 1)
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_a_grand_total_row_is_the_total(source, plain, unchanged, tmp_path):
+    # Before, "Grand Total" over a criminality, agency or facility-type table quarantined the
+    # table's Total row.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {
+        "A20": "Grand Total", "I20": "GRAND TOTAL", "A29": "Grand Total"}))
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    assert _figures(parsed) == unchanged
+
+
+@pytest.mark.parametrize(("cells", "quarantined", "reason"), [
+    # The next fiscal year's first month beside FY2026's: loaded as FY2026's, it was in no
+    # fiscal year's total.
+    ({"W19": "Oct 2026", "W20": 7, "W21": 3, "W22": 4}, {"W20", "W21", "W22"},
+     "stats_book_ins: the column 'Oct 2026' is a month of FY2027, not of the table's FY2026; "
+     "not loaded"),
+    # A month column copied beside the table and hidden.
+    ({"W19": "Oct", "W20": 1, "W21": 2, "W22": 3}, {"W20", "W21", "W22"},
+     "stats_book_ins: the column 'Oct' again, first at J19"),
+    # An agency's row pasted again below the table.
+    ({"I23": "ICE", "J23": 5}, {f"{column}23" for column in "JKLMNOPQRSTUV"},
+     "stats_book_ins: the row agency ICE again, first at row 22"),
+    # A measure's header printed twice: the figures under the second used to replace the
+    # first's, blanks included.
+    ({"K28": "Total", "K29": 1}, {"K29"},
+     "stats_book_outs_by_facility_type: the column 'Total' again, first at J28"),
+])
+def test_a_figure_of_no_place_in_its_table_is_quarantined(source, plain, unchanged, tmp_path,
+                                                        cells, quarantined, reason):
+    # Before, both figures loaded (a month, an agency counted twice by every sum), or the month
+    # loaded under the wrong fiscal year, silently.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, cells))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+    repeats = [q for q in parsed.quarantined if q not in plain.quarantined]
+    assert {q.cell for q in repeats} == quarantined
+    assert {q.reason for q in repeats} == {
+        reason if reason.endswith("not loaded") else
+        f"{reason}: two figures for one place; this one not loaded"}
+
+
+@pytest.mark.parametrize(("sheet", "cell", "table", "location"), [
+    # The share of hearings attended (a row of measures: its cells E9:G9).
+    ("ATD FY26 YTD", "G9", "stats_atd_court_appearances", "E9:G9"),
+    ("Monthly Bond Statistics", "L6", "stats_bond", "L6"),  # book-outs with bond posted
+])
+def test_a_share_printed_in_percentage_points_fails_a_check(source, tmp_path, sheet, cell,
+                                                            table, location):
+    # Every archived workbook prints shares as fractions (0.977); one printed as 97.7 loaded
+    # 100 times too large without a word.
+    _, parsed = _variant(source, tmp_path, _cells(sheet, {cell: lambda v: round(v * 100, 1)}))
+    [failed] = [r for r in run_checks(parsed).to_pylist()
+                if r["check"] == "shares between 0 and 1"]
+    assert (failed["table"], failed["status"], failed["observed"]) == (table, "fail", 1.0)
+    assert failed["location"] == f"{sheet}!{location}"
+
+
+def test_a_hidden_sheet_of_another_year_is_read_and_said_to_be_hidden(source, tmp_path):
+    # A stale sheet left hidden in the file: its figures are ICE's as saved, but nobody who
+    # opens the workbook sees them. Before, nothing said it was hidden.
+    def change(book):
+        stale = book.copy_worksheet(book[DETENTION])
+        stale.title, stale.sheet_state = "Detention FY25", "hidden"
+        for row in stale.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and "FY2026" in cell.value:
+                    cell.value = cell.value.replace("FY2026", "FY2025")
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    [said] = [w for w in parsed.warnings if "hidden" in w]
+    assert said.startswith("sheet 'Detention FY25' is hidden in the workbook; its tables were "
+                           "read as saved (a reader of the workbook does not see them): stats_adp,")
+    assert {r["fiscal_year"] for r in parsed.tables["stats_detained_now"].to_pylist()} == \
+        {2025, 2026}
+
+
+@pytest.mark.parametrize("sheet", ["Header", "Footnotes"])
+def test_figures_on_a_sheet_of_prose_are_kept_and_reported(source, unchanged, tmp_path, sheet):
+    # No archived release prints a figure on its Header or Footnotes sheet, which were skipped
+    # unread: a summary a later release puts there was lost without a word.
+    path, parsed = _variant(source, tmp_path, _cells(sheet, {
+        "K60": "Currently detained, all agencies", "L60": 70766}))
+    assert parsed.errors == []
+    figures = _figures(parsed)
+    [kept] = figures.pop(STATS_UNRECOGNISED)
+    assert kept[-1] == 70766
+    assert figures == {k: v for k, v in unchanged.items() if k != STATS_UNRECOGNISED}
+    assert f"sheet {sheet!r}, a sheet of prose, holds figures; read as a sheet of no known " \
+           "kind" in parsed.warnings
+    assert parsed.unrecognised and parsed.unrecognised[0].startswith(f"{sheet}!L60:")
+
+
+def test_a_new_release_reason_joins_the_total_not_a_subtotal(source, plain, unchanged, tmp_path):
+    # Book-outs by release reason (A37:O86): a reason printed after "Other", its October and
+    # fiscal-year figures added to the Total row. Before, release reasons were kept as printed
+    # without a word; now a new one is named, and counted against the Total but not against
+    # Bonded Out (of which Bond Set by ICE and by IJ are the parts).
+    def change(book):
+        _parted(DETENTION, 87, 4)(book)
+        page = book[DETENTION]
+        page["A87"] = "Humanitarian Release"
+        for row, (label, figure) in enumerate((("Total", 10), ("Convicted Criminal", 3),
+                                               ("Pending Criminal Charges", 3),
+                                               ("Other Immigration Violator", 4)), start=87):
+            page[f"B{row}"], page[f"C{row}"], page[f"O{row}"] = label, figure, figure
+        for column in "CO":
+            page[f"{column}38"] = page[f"{column}38"].value + 10
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    assert parsed.new_categories == [
+        f"{FY26}, sheet '{DETENTION}', cell A87: table stats_book_outs: new release_reason "
+        "'Humanitarian Release', none of stats_tables.toml's, loaded as a category of its own; "
+        "the add-up checks count it among the parts"]
+    new = [r for r in parsed.tables["stats_book_outs"].to_pylist()
+           if r["release_reason"] == "Humanitarian Release" and r["book_outs"] is not None]
+    assert sorted((r["criminality"], r["book_outs"]) for r in new) == [
+        ("Convicted Criminal", 3.0), ("Other Immigration Violator", 4.0),
+        ("Pending Criminal Charges", 3.0), ("Total", 10.0)]
+    checks = [r for r in run_checks(parsed).to_pylist() if r["table"] == "stats_book_outs"
+              and r["check"] != "every category a known one"]
+    assert {r["status"] for r in checks} == {"pass"}
+    october = [r["detail"] for r in checks if r["check"] == "release reasons add to total"
+               and "month 2025-10, criminality Total" in r["detail"]]
+    assert len(october) == 1 and "Humanitarian Release" in october[0]
+    assert not [r for r in checks if r["check"] == "subtotal release reasons add up"
+                and "Humanitarian" in r["detail"]]

@@ -295,13 +295,15 @@ def test_sheet_fiscal_year_wins_over_a_wrong_file_name(tmp_path):
 
 
 def test_a_table_with_an_unexpected_header_is_one_error_and_the_rest_loads(tmp_path):
+    # A header no agency spells and that cannot be a new one (it reads as a total); a new
+    # agency's name is loaded as a category of its own (tests/test_stats_layout_drift.py).
     broken = detained_now()
-    broken[1][1] = "Agency Unknown"
+    broken[1][1] = "All Agencies"
     parsed = parse(tmp_path, sheets_with(0, broken))
     (error,) = parsed.errors
     assert isinstance(error, SourceError)
     assert (error.location.sheet, error.location.cell) == ("Detention FY25", "B9")
-    assert "stats_detained_now" in str(error) and "Agency Unknown" in str(error)
+    assert "stats_detained_now" in str(error) and "All Agencies" in str(error)
     assert "stats_detained_now" not in parsed.tables
     assert parsed.tables["stats_adp"].num_rows == 144
 
@@ -327,12 +329,24 @@ def test_unreadable_values_are_quarantined_with_their_cell(tmp_path):
     assert parsed.rows_read == parsed.rows_loaded + 1
 
 
-def test_an_unknown_label_is_quarantined_not_guessed(tmp_path):
+def test_an_unknown_label_is_a_new_category_not_guessed(tmp_path):
+    # Not taken for a class it might mean: kept as printed, with a warning naming its cell.
     broken = adp()
-    broken[3][0] = "Unknown Class"
+    broken[4][0] = "Unknown Class"  # CBP's second class
+    parsed = parse(tmp_path, sheets_with(2, broken))
+    assert parsed.quarantined == [] and parsed.errors == []
+    rows = [r for r in parsed.tables["stats_adp"].to_pylist()
+            if r["criminality"] == "Unknown Class"]
+    assert [r["agency"] for r in rows] == ["CBP"] * 12
+    assert any("new criminality 'Unknown Class'" in w for w in parsed.warnings)
+
+
+def test_an_unknown_label_that_reads_as_a_total_is_quarantined(tmp_path):
+    broken = adp()
+    broken[4][0] = "Subtotal"
     parsed = parse(tmp_path, sheets_with(2, broken))
     assert len(parsed.quarantined) == 13  # twelve months and the fiscal-year figure
-    assert all("unrecognised criminality label 'Unknown Class'" in q.reason
+    assert all("unrecognised criminality label 'Subtotal': it reads as a total" in q.reason
                for q in parsed.quarantined)
 
 

@@ -81,3 +81,64 @@ def test_every_table_constant_names_a_catalogued_table():
     constants = {k: v for k, v in vars(tables).items()
                  if k.isupper() and isinstance(v, str) and v.startswith(("stats_", "foia_", "ingest_"))}
     assert constants and all(value in names for value in constants.values())
+
+
+def test_the_pipeline_writes_each_catalogued_column_with_its_declared_type(
+        synthetic_warehouse, tmp_path):
+    """The catalogue's types are the codebook's: the tables a load writes must have them."""
+    import shutil
+
+    import duckdb
+
+    from iceledger.sources.stats.ingest import ingest_stats
+    from iceledger.synth.workbooks import write_synthetic_workbooks
+    from iceledger.warehouse import Warehouse
+
+    path = tmp_path / "w.duckdb"
+    shutil.copy(synthetic_warehouse, path)
+    ingest_stats(write_synthetic_workbooks(path, tmp_path / "workbooks"), Warehouse(path))
+    with duckdb.connect(str(path), read_only=True) as con:
+        written = {}
+        for table, column, kind in con.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        ).fetchall():
+            written.setdefault(table, {})[column] = kind
+    checked = [table for table in tables.catalogue().values() if table.name in written]
+    assert {tables.FOIA_RELEASES, tables.STATS_CHECKS, tables.STATS_RELEASE_CHECKS} <= {
+        t.name for t in checked}
+    wrong = [f"{t.name}.{c.name}: declared {c.kind}, written {written[t.name].get(c.name)}"
+             for t in checked for c in t.columns
+             if written[t.name].get(c.name, "").upper() != c.kind.split()[0].upper()]
+    assert wrong == []
+
+
+def _codebook_entries(text: str) -> dict[str, str]:
+    """Each table's own text in the codebook: the section its heading names it in, else the
+    bullet or table row that begins with its name (the derived tables, the workbook tables)."""
+    entries: dict[str, str] = {}
+    for section in re.split(r"^(?=#{2,3} )", text, flags=re.M):
+        heading, _, body = section.partition("\n")
+        for name in re.findall(r"\b(?:stats|foia|ingest)_\w+", heading):
+            entries.setdefault(name, section)
+        for item in re.split(r"^(?=- `|\| `)", body, flags=re.M):
+            first = re.match(r"[-|] `(\w+)`", item)
+            if first:
+                entries.setdefault(first.group(1), item)
+    return entries
+
+
+def test_each_catalogued_column_is_documented_under_its_own_table():
+    """Stronger than the whole-codebook check: `status` named under stats_checks does not
+    document a column of stats_release_checks unless that table's entry says so."""
+    text = CODEBOOK.read_text("utf-8")
+    entries = _codebook_entries(text)
+    # Columns every table of a family has are stated once, in the family's section.
+    shared = {"foia": text.partition("## FOIA records")[2].partition("\n### ")[0]}
+    missing = []
+    for table in tables.catalogue().values():
+        if not table.columns:
+            continue
+        entry = entries.get(table.name, "") + shared.get(table.family, "")
+        missing += [f"{table.name}.{column.name}" for column in table.columns
+                    if not re.search(rf"(^|\W){re.escape(column.name)}(\W|$)", entry)]
+    assert missing == []

@@ -167,10 +167,10 @@ _DECLARED = (
         "redacted BIGINT")),
     Table(FOIA_PUBLISHED_TOTALS, "foia", "ICE's Summary sheet figures against the records",
           _columns("sha256 VARCHAR, file_name VARCHAR, release VARCHAR, dataset VARCHAR, "
-                   "column VARCHAR, label VARCHAR, fiscal_year INTEGER, ice_total DOUBLE, "
-                   "records BIGINT, compared VARCHAR, sheet VARCHAR, row BIGINT")),
+                   "column VARCHAR, label VARCHAR, fiscal_year INTEGER, ice_total BIGINT, "
+                   "records BIGINT, compared VARCHAR, sheet VARCHAR, row INTEGER")),
     Table(FOIA_RELEASE_NOTES, "foia", "ICE's footnotes, stored with the release", _columns(
-        "sha256 VARCHAR, file_name VARCHAR, release VARCHAR, sheet VARCHAR, row BIGINT, "
+        "sha256 VARCHAR, file_name VARCHAR, release VARCHAR, sheet VARCHAR, row INTEGER, "
         "note VARCHAR, dates DATE[]")),
     Table(FOIA_PLACEHOLDER_IDENTIFIERS, "foia derived", "identifier values that are no one",
           _columns("release VARCHAR, table VARCHAR, column VARCHAR, value VARCHAR, rows BIGINT, "
@@ -191,7 +191,7 @@ _DECLARED = (
     Table(FOIA_REMOVAL_LINKS, "foia derived", "each removal's stay and arrest",
           _columns("removal_record_id VARCHAR, stay_id VARCHAR, arrest_record_id VARCHAR")),
     Table(FOIA_RELEASES, "foia derived", "each release's coverage (the censoring date)",
-          _columns("release VARCHAR, coverage_start TIMESTAMP, coverage_end TIMESTAMP")),
+          _columns("release VARCHAR, coverage_start DATE, coverage_end DATE")),
     Table(STATS_WORKBOOKS, "workbooks", "one row per workbook version", _columns(
         "workbook VARCHAR, sha256 VARCHAR, fiscal_year INTEGER, file_date DATE, "
         "archive_date DATE, as_of_date DATE, tables_found VARCHAR[], warnings VARCHAR[], "
@@ -206,7 +206,8 @@ _DECLARED = (
                    "row_labels VARCHAR, column_labels VARCHAR, value DOUBLE")),
     Table(STATS_RELEASE_CHECKS, "workbooks", "validation checks across releases", _columns(
         "workbook VARCHAR, check VARCHAR, table VARCHAR, status VARCHAR, detail VARCHAR, "
-        "compared_with VARCHAR")),
+        "location VARCHAR, expected DOUBLE, observed DOUBLE, compared_with VARCHAR, "
+        "fiscal_year INTEGER")),
     Table(STATS_FACILITIES, "workbooks", "the facilities list, one row per facility and workbook",
           _columns("name VARCHAR, city VARCHAR, state VARCHAR, zip VARCHAR, aor VARCHAR, "
                    "type_detailed VARCHAR, adp DOUBLE")),

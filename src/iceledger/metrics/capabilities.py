@@ -43,10 +43,13 @@ from iceledger.metrics.registry import (
     unheld_text,
 )
 from iceledger.metrics.volume import (
+    REACH_PART,
+    REACH_UNNAMED,
     Windows,
     during,
     fiscal_year,
     fiscal_year_of,
+    reach,
     release_spans,
     release_windows,
 )
@@ -60,13 +63,6 @@ CARRIED_SHARE = 0.01
 # A release's fiscal year with fewer rows than this is not judged: so few rows cannot tell a
 # column ICE left out from one empty by chance (a short release whose few stays are all open).
 JUDGED_ROWS = 20
-
-# A release whose records name fewer than this share of ICE's field offices is of part of the
-# country: a national production names every office (hundreds of records each), one office's
-# production names that office, perhaps with a few others. Judged on releases of at least
-# REACH_JUDGED_ROWS records of a table: a national handful could name few offices by chance.
-NATIONAL_OFFICES_SHARE = 0.5
-REACH_JUDGED_ROWS = 200
 
 # The date that places each table's rows in time (and in a release's coverage).
 KEY_DATES = {name: column for name, column in key_dates().items()
@@ -134,6 +130,11 @@ def assess(metric: Metric, backend: ibis.BaseBackend, params: MetricParams) -> A
         refused.setdefault(why, []).extend(where)
     for otherwise, where in unnamed.items():
         caveats.setdefault(otherwise, []).extend(where)
+    if not metric.national:
+        for table_name in (t for t in metric.tables if t in KEY_DATES):
+            caveats.setdefault(PART_OF_COUNTRY, []).extend(
+                where for kind, where in reaches(backend, table_name, params)
+                if kind == REACH_PART)
     return Assessment(refusal_texts(refused), caveat_texts(caveats))
 
 
@@ -144,7 +145,8 @@ def refusal_texts(refused: dict[str, list[str]]) -> tuple[str, ...]:
 
 def caveat_texts(caveats: dict[str, list[str]]) -> tuple[str, ...]:
     """Each caveat after the places it holds: "<where>; <where>: <what it means>"."""
-    return tuple(f"{'; '.join(where)}: {otherwise}" for otherwise, where in caveats.items())
+    return tuple(f"{'; '.join(where)}: {otherwise}" for otherwise, where in caveats.items()
+                 if where)
 
 
 def national_reach(backend: ibis.BaseBackend, figures: Iterable[NationalFigure],
@@ -159,31 +161,47 @@ def national_reach(backend: ibis.BaseBackend, figures: Iterable[NationalFigure],
     unknown: dict[str, list[str]] = {}
     if by_office and ("aor" in params.by or "aor" in params.filters):
         return partial, unknown
-    offices = len(field_offices())
     for figure in figures:
-        records = catalogue()[figure.table].derived_from or figure.table
         partial_why = (f"{figure.figure} is national, and records of part of the country cannot "
                        "be set beside it" + (" (by field office they can: --by aor)"
                                              if by_office else ""))
         unnamed_why = (f"whether its records reach the whole country is not in them (ICE "
                        "answers some FOIA requests with one field office's records), and "
                        f"{figure.figure} is national: the two compare only if they do")
-        judged = sorted((g for g in offices_named(backend, figure.table, params)
-                         if g["rows"] >= REACH_JUDGED_ROWS), key=lambda g: g["release"] or "")
-        for group in judged:
-            name = group["release"] or "(unnamed)"
-            named = group["offices"]
-            if group["named"] < CARRIED_SHARE * group["rows"]:
-                unknown.setdefault(unnamed_why, []).append(
-                    f"release {name} names no field office in {records}.aor "
-                    f"({group['named']:,} of {group['rows']:,} rows name one)")
-            elif len(named) < NATIONAL_OFFICES_SHARE * offices:
-                listed = ", ".join(named[:5]) + (f" and {len(named) - 5} more"
-                                                  if len(named) > 5 else "")
-                partial.setdefault(partial_why, []).append(
-                    f"release {name}'s records in {records} name {len(named)} of ICE's "
-                    f"{offices} field offices ({listed})")
+        for kind, where in reaches(backend, figure.table, params):
+            found, why = (partial, partial_why) if kind == REACH_PART else (unknown, unnamed_why)
+            found.setdefault(why, []).append(where)
     return partial, unknown
+
+
+# What a count means where a release of part of the country speaks for some of its days.
+PART_OF_COUNTRY = ("it speaks for the days no release reaching further covers, and there the "
+                   "count is of that part of the country, not of the whole of ICE")
+
+
+def reaches(backend: ibis.BaseBackend, table_name: str, params: MetricParams
+            ) -> list[tuple[str, str]]:
+    """(REACH_PART or REACH_UNNAMED, where) for each release speaking for the period whose
+    records of the table are of part of the country or name no field office."""
+    records = catalogue()[table_name].derived_from or table_name
+    offices = len(field_offices())
+    found = []
+    for group in sorted(offices_named(backend, table_name, params),
+                        key=lambda g: g["release"] or ""):
+        name, named = group["release"] or "(unnamed)", group["offices"]
+        kind = reach(group["rows"], group["named"], len(named))
+        if kind == REACH_UNNAMED:
+            found.append((kind, f"release {name} names no field office in {records}.aor "
+                                f"({group['named']:,} of {group['rows']:,} rows name one)"
+                          if not group["named"] else
+                          f"release {name} names a field office in only {group['named']:,} of "
+                          f"{group['rows']:,} rows of {records}.aor"))
+        elif kind == REACH_PART:
+            listed = ", ".join(named[:5]) + (f" and {len(named) - 5} more"
+                                              if len(named) > 5 else "")
+            found.append((kind, f"release {name}'s records in {records} name {len(named)} of "
+                                f"ICE's {offices} field offices ({listed})"))
+    return found
 
 
 def unheld_columns(metric: Metric, backend: ibis.BaseBackend, params: MetricParams

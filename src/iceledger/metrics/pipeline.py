@@ -680,7 +680,8 @@ def _book_ins_by_agency(backend: ibis.BaseBackend, params: MetricParams) -> ir.T
         workbook_month=compared.month,
         workbook_ice_book_ins_per_day=ice,
         workbook_cbp_book_ins_per_day=cbp,
-        workbook_ice_share=ice / (ice + cbp).nullif(0),
+        # Of the printed Total, not of ICE + CBP: an agency ICE adds stays in the denominator.
+        workbook_ice_share=ice / compared.workbook_book_ins_per_day.nullif(0),
         workbook=compared.workbook,
     )
     joined = foia.left_join(workbook, foia.month == workbook.workbook_month)
@@ -720,7 +721,9 @@ _register(
     title="Who feeds ICE detention: book-ins after an ICE arrest, and ICE vs CBP in the workbooks",
     definition=f"{_FOIA_BOOK_INS}; beside them, ICE's published initial book-ins per day by "
     "arresting "
-    "agency, ICE and CBP, and ICE's share, from the latest workbook that printed the month.",
+    "agency, ICE and CBP, and ICE's share of all agencies' book-ins (the printed Total, "
+    "which counts any agency ICE adds beside ICE and CBP), from the latest workbook that "
+    "printed the month.",
     unit="book-ins; share (0-1) with 95% interval; book-ins per day",
     caveats=(_INTERVAL_CAVEAT, _RELEASE_CAVEAT, _NO_AGENCY_CAVEAT,
      "The workbook figures are ICE's published totals, not samples: no interval."),

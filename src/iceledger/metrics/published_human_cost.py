@@ -131,7 +131,9 @@ register(
             LATEST_CAVEAT,
             "Family facilities hold parents with their children; the figures count people, "
             "children included, not families.",
-            "The workbooks print FSC or FRC; both are read as one family-facility series.",
+            "The workbooks print FSC or FRC; both are read as one family-facility series. A "
+            "facility type other than FSC, FRC and Adult (none in the archived workbooks; the "
+            "ingest warns of one) is not counted as family; it stays in all_adp.",
             "ICE's FSC ADPs appear to be averaged over the days a family facility held anyone, "
             "not over the whole month or year (docs/stats-checks.md: FY2025's printed 357.59 is "
             "Total less Adult, 168.22 a day over 355 days, re-averaged over the 167 days FSC "

@@ -276,6 +276,12 @@ def published_detained_mix(backend: ibis.BaseBackend, params: MetricParams) -> i
     if "agency" not in params.by and "agency" not in params.filters:
         rows = rows.filter(rows.agency == "Total")
     rows = snapshots(backend, rows, ["criminality", "agency"], "detained")
+    # A class ICE adds beside the three (the ingest warns of it) is none of theirs: counted with
+    # the unknown, so that it stays in the total and out of the shares. Mapped after the
+    # snapshots are chosen, so that two such classes are not taken for reprints of one.
+    classes = rows.criminality
+    rows = rows.mutate(criminality=ibis.ifelse(classes.isin((CONVICTED, PENDING, NEITHER)),
+                                               classes, ibis.null(classes.type())))
     rows = during(apply_filters(rows, params), params, "date")
     return criminality_mix(rows, ["date", "workbook", *params.by], "detained", weight="detained")
 
@@ -298,6 +304,8 @@ mix_metric(
     view=both_shares("share of people detained", "line"),
     caveats=(
         "A workbook re-posted under the same name with new figures appears twice on its date.",
+        "A criminality class other than the three (none in the archived workbooks) is counted "
+        "in criminality_unknown.",
         "ICE has printed stale 'data as of' lines (see the stats checks); the Footnotes sheet's "
         "date for the table is used where there is one, so such a line moves no figure.",
     ),

@@ -97,6 +97,9 @@ class ReleaseSpan:
     release: str | None
     coverage_start: date | None
     coverage_end: date | None
+    # Whether its rows are of part of the country (REACH_PART): it then speaks only for the days
+    # no release reaching further covers (release_windows).
+    part_of_country: bool = False
 
 
 # The queries below find what they need in a few rows of a release, not by reading all of it:
@@ -127,15 +130,51 @@ def _release_spans(backend: ibis.BaseBackend, table: ibis.Table, moment: str) ->
     unlisted = table.filter(~table.release.isin(listed) | table.release.isnull()) if listed else table
     own_span = unlisted.group_by("release").aggregate(first=at.min(), last=at.max())
     found = {r["release"]: r for r in ibis.union(*present, own_span).to_pyarrow().to_pylist()}
+    partial = _parts_of_country(table)
     return [
-        ReleaseSpan(r["release"], _as_date(r["coverage_start"]), _as_date(r["coverage_end"]))
+        ReleaseSpan(r["release"], _as_date(r["coverage_start"]), _as_date(r["coverage_end"]),
+                    r["release"] in partial)
         for r in published
         if r["release"] in found
     ] + [
-        ReleaseSpan(release, _as_date(r["first"]), _as_date(r["last"]))
+        ReleaseSpan(release, _as_date(r["first"]), _as_date(r["last"]), release in partial)
         for release, r in found.items()
         if release not in listed
     ]
+
+
+# A release's reach, from the field offices its records name (`reach`).
+REACH_PART, REACH_UNNAMED, REACH_NATIONAL = "part of the country", "unnamed", "national"
+# A release whose records name fewer than this share of ICE's field offices is of part of the
+# country: a national production names every office (hundreds of records each), one office's
+# production names that office, perhaps with a few others. Judged on releases of at least
+# REACH_JUDGED_ROWS records of a table: a national handful could name few offices by chance.
+NATIONAL_OFFICES_SHARE = 0.5
+REACH_JUDGED_ROWS = 200
+# A release naming few offices is of part of the country only if most of its records name one:
+# where most name none the reference knows (redacted, or spellings it lacks), the few offices
+# the others name do not tell its reach.
+NAMED_SHARE = 0.5
+
+
+def reach(rows: int, named: int, offices: int) -> str | None:
+    """A release's reach from its `rows` records, the `named` of them naming a field office and
+    the `offices` they name; None when too few to judge."""
+    if rows < REACH_JUDGED_ROWS:
+        return None
+    if offices >= NATIONAL_OFFICES_SHARE * len(field_offices()):
+        return REACH_NATIONAL
+    return REACH_PART if named >= NAMED_SHARE * rows else REACH_UNNAMED
+
+
+def _parts_of_country(table: ibis.Table) -> set[str | None]:
+    """The releases whose records in `table` are of part of the country."""
+    if "aor" not in table.columns:
+        return set()
+    counts = table.group_by("release").aggregate(
+        rows=ibis._.count(), named=table.aor.count(), offices=table.aor.nunique())
+    return {r["release"] for r in counts.to_pyarrow().to_pylist()
+            if reach(r["rows"], r["named"], r["offices"]) == REACH_PART}
 
 
 def first_days(table: ibis.Table, moment: str, spans: list[ReleaseSpan]) -> dict:
@@ -182,10 +221,13 @@ def event_windows(backend: ibis.BaseBackend, table: ibis.Table, moment: str) -> 
 
 def release_windows(spans: list[ReleaseSpan]) -> Windows:
     """For each release, the days it speaks for: those of its coverage that no newer release
-    covers (newer: later coverage end, then later coverage start)."""
+    covers (newer: later coverage end, then later coverage start). A release of part of the
+    country (one field office's production) gives way to every other: its days are those no
+    other release covers, whatever their dates, for a newer count of one office is no count of
+    the country."""
     newest_first = sorted(
         (s for s in spans if s.coverage_start and s.coverage_end),
-        key=lambda s: (s.coverage_end, s.coverage_start),
+        key=lambda s: (not s.part_of_country, s.coverage_end, s.coverage_start),
         reverse=True,
     )
     windows: Windows = {}

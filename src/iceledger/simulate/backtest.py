@@ -98,6 +98,10 @@ class Comparison:
     def verdict(self) -> str:
         n = len(self.periods)
         width = f"{INTERVAL[1] - INTERVAL[0]:.0f}%"
+        unmodelled = int(np.isnan(self.simulated).sum())
+        if unmodelled:
+            return (f"{self.target}: not measurable: the model gives no value for {unmodelled} "
+                    f"of {n} {self.unit}s")
         if self.misses == 0:
             return (f"{self.target}: MAPE {self.mape:.1f}%; every {self.unit} lies inside the "
                     f"model's {width} interval")
@@ -162,8 +166,13 @@ def foia_backtest(backend: ibis.BaseBackend, cutoff: date, runs: int,
     comparisons = [Comparison(
         "FOIA midnight population", "day", [d for d, k in zip(dates, keep) if k], observed[keep],
         mid[keep], low[keep], high[keep], f"{FOIA_STAYS} (detained_population_daily)")]
-    comparisons += _published_comparisons(backend, dates, population)
     assumptions = list(fitted.notes)
+    if fitted.part_of_country:
+        assumptions.append("ICE's published population figures are national, and "
+                           f"{'; '.join(fitted.part_of_country)}: the simulation is compared "
+                           "with the FOIA count only")
+    else:
+        comparisons += _published_comparisons(backend, dates, population)
     if unmatched:
         assumptions.append(f"{unmatched:,} arrests after the cutoff are of a class with no "
                            "record before it and are left out")

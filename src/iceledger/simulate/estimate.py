@@ -23,6 +23,7 @@ within age bands after the first week (AGE_BANDS), so that sparse tails stay est
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime, time, timedelta
@@ -35,7 +36,8 @@ from ibis.common.exceptions import TableNotFound
 from iceledger.errors import IceledgerError
 from iceledger.facts import load_timeline
 from iceledger.metrics.detention import cohort_stays, owned, reason_in, source_table
-from iceledger.metrics.registry import MetricParams
+from iceledger.metrics.capabilities import caveat_texts, national_reach
+from iceledger.metrics.registry import MetricParams, NationalFigure
 from iceledger.metrics.targeting import CONVICTED
 from iceledger.metrics.volume import during
 from iceledger.tables import FOIA_ARRESTS, FOIA_ARREST_STAY_LINKS, FOIA_RELEASES, FOIA_STAYS
@@ -112,6 +114,10 @@ class Estimates:
     counts: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     violent_measurable: bool = True
+    # Where the records fitted are of part of the country (one field office's production), each
+    # release saying which offices it names: national defaults (the target, the funded beds) do
+    # not apply to them (strategies.national_default).
+    part_of_country: tuple[str, ...] = ()
 
     @cached_property
     def stay_summary(self) -> tuple[np.ndarray, np.ndarray]:
@@ -338,12 +344,17 @@ def estimate(
     start = start or end
     rng = np.random.default_rng(seed)
     notes: list[str] = []
+    before = MetricParams(end=start - timedelta(days=1))
+    partial, unknown = national_reach(backend, [
+        NationalFigure(FOIA_ARRESTS, "the simulator's default target and funded beds"),
+        NationalFigure(FOIA_STAYS, "the simulator's default target and funded beds")], before)
+    part_of_country = tuple(where for places in partial.values() for where in places)
+    notes += caveat_texts(unknown)
 
     stays = _stays(backend, start)
     stay_cells = stays.group_by(["criminality", "setting", "midnights", "ended", "outcome",
                                  "violent"]).aggregate(
         n=ibis._.count(), beyond=ibis._.beyond.sum()).to_pyarrow()
-    before = MetricParams(end=start - timedelta(days=1))
     arrests = arrests_between(backend, before, start).group_by(
         ["day", "criminality", "setting", "aor", "followed", "booked"]
     ).aggregate(n=ibis._.count()).to_pyarrow()
@@ -451,7 +462,7 @@ def estimate(
         leave=leave, outcome_share=outcome_share, book_in=book_in, violent_share=violent_share,
         no_arrest_book_ins=no_arrest_book_ins, held_at_start=held_at_start,
         weekly_arrests=weekly, recent_arrests=recent, counts=counts, notes=tuple(notes),
-        violent_measurable=violent_measurable,
+        violent_measurable=violent_measurable, part_of_country=part_of_country,
     )
 
 
@@ -469,17 +480,29 @@ def _classes(stay_cells: pa.Table, arrests: pa.Table) -> tuple[tuple[str, str], 
 
 def _fill_empty_classes(leave, outcome_share, classes, notes):
     """A class with no stays (arrests of a kind never booked in) takes the pooled curve of all
-    stays of its criminality, else of all stays; it matters only if a strategy books it in."""
+    stays of its criminality, else of all stays; it matters only if a strategy books it in.
+    A bootstrap redraw with no stays of a class says nothing of it: that replicate keeps the
+    class's curve from the records as they are (replicate 0), as the book-in shares do."""
     empty = np.isnan(leave[0, :, 0])
-    if not empty.any():
-        return leave, outcome_share
-    for c in np.flatnonzero(empty):
-        same = [i for i, (crim, _) in enumerate(classes) if crim == classes[c][0] and not empty[i]]
-        donors = same or list(np.flatnonzero(~empty))
-        leave[:, c] = np.nanmean(leave[:, donors], axis=1)
-        outcome_share[:, c] = np.nanmean(outcome_share[:, donors], axis=1)
-        notes.append(f"no stays of class {'/'.join(classes[c])}: its length of stay and outcomes "
-                     "are those of the other stays of its criminality")
+    # Stays none of which has ended yet give no outcomes either.
+    no_outcomes = np.isnan(outcome_share[0]).reshape(len(classes), -1).any(axis=-1)
+    for c in np.flatnonzero(empty | no_outcomes):
+        same = [i for i, (crim, _) in enumerate(classes) if crim == classes[c][0]
+                and not empty[i] and not no_outcomes[i]]
+        donors = same or list(np.flatnonzero(~empty & ~no_outcomes))
+        with warnings.catch_warnings():  # a donor's redraw may be empty too: it is skipped
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if empty[c]:
+                leave[:, c] = np.nanmean(leave[:, donors], axis=1)
+            outcome_share[:, c] = np.nanmean(outcome_share[:, donors], axis=1)
+        notes.append(f"no {'stays' if empty[c] else 'ended stays'} of class "
+                     f"{'/'.join(classes[c])}: its {'length of stay and ' if empty[c] else ''}"
+                     "outcomes are those of the other stays of its criminality")
+    for values in (leave, outcome_share):
+        redrawn = values[1:]
+        lost = np.isnan(redrawn).reshape(*redrawn.shape[:2], -1).any(axis=-1)
+        replicate, c = np.nonzero(lost)
+        values[replicate + 1, c] = values[0, c]
     return leave, outcome_share
 
 

@@ -193,7 +193,7 @@ def to_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def steady_state_answer(estimates: Estimates, strategy: str, days: int, target: float,
+def steady_state_answer(estimates: Estimates, strategy: str, days: int, target: float | None,
                         fill: str, beds: float | None) -> dict:
     """One named strategy's steady state (with intervals) and expected daily population path
     (point estimates), with its assumptions: the API's answer, cheap once the model is fitted."""

@@ -35,6 +35,9 @@ from iceledger.simulate.estimate import (
 from iceledger.simulate.solve import Scenario, steady_state
 
 STRATEGIES = ("observed", "volume", "targeted")
+# The volume strategy's daily arrests unless told otherwise: the national target of May 2025
+# (targets.csv, may-2025-national-3000).
+NATIONAL_TARGET = 3000.0
 VOLUME_TERCILE = 1 / 3
 RELEASED = OUTCOMES.index("released")
 DEFAULT_BOND_DAY = 7
@@ -292,9 +295,10 @@ def user_defined(e: Estimates, path: Path, days: int, beds: float | None = None)
 FILL_CHOICES = ("same-budget", "funded-beds")
 
 
-def scenarios(e: Estimates, names: list[str], days: int, target: float,
+def scenarios(e: Estimates, names: list[str], days: int, target: float | None = None,
               fill: str = "same-budget", beds: float | None = None) -> list[Scenario]:
-    """The named strategies (or TOML files) in order; the targeted strategy fills the volume
+    """The named strategies (or TOML files) in order; the volume strategy makes `target`
+    arrests a day (by default NATIONAL_TARGET), and the targeted strategy fills the volume
     strategy's beds (same budget) or the funded beds."""
     if fill not in FILL_CHOICES:
         raise IceledgerError(f"--fill {fill!r}: use {' or '.join(FILL_CHOICES)}")
@@ -303,13 +307,14 @@ def scenarios(e: Estimates, names: list[str], days: int, target: float,
         if name == "observed":
             built.append(observed(e, days, beds))
         elif name == "volume":
-            built.append(volume(e, days, target, beds))
+            built.append(volume(e, days, _target(e, target), beds))
         elif name == "targeted":
             if fill == "funded-beds":
                 funded = beds if beds is not None else _funded_beds(e)
                 built.append(targeted(e, days, funded, f"the funded beds, {funded:,.0f}", beds))
             else:
-                built.append(same_budget_as(volume(e, days, target, beds), days, beds))
+                built.append(same_budget_as(volume(e, days, _target(e, target), beds), days,
+                                            beds))
         elif name.endswith(".toml"):
             built.append(user_defined(e, Path(name), days, beds))
         else:
@@ -318,7 +323,24 @@ def scenarios(e: Estimates, names: list[str], days: int, target: float,
     return built
 
 
+def national_default(e: Estimates, what: str, option: str) -> None:
+    """Refuse a national default (`what`) for records of part of the country, saying which
+    option gives a figure for that part."""
+    if e.part_of_country:
+        raise NotMeasurable(f"{what} is national, and {'; '.join(e.part_of_country)}: give "
+                            f"{option} for that part of the country")
+
+
+def _target(e: Estimates, target: float | None) -> float:
+    if target is not None:
+        return target
+    national_default(e, f"the default target ({NATIONAL_TARGET:,.0f} arrests a day)",
+                     "--target")
+    return NATIONAL_TARGET
+
+
 def _funded_beds(e: Estimates) -> float:
+    national_default(e, "the funded beds (capacity.csv)", "--beds")
     funded, _ = timeline_on("capacity.csv", "funded_beds", [e.start])
     if not np.isfinite(funded[0]):
         raise IceledgerError(f"capacity.csv has no sourced funded-bed count in force on "

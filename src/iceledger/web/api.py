@@ -205,7 +205,7 @@ simulate_router = APIRouter()
 def simulate_strategy(
     dashboard: DashboardDep,
     strategy: Annotated[Literal["observed", "volume", "targeted"], Query()] = "volume",
-    target: Annotated[float, Query(gt=0, le=100_000)] = 3000,
+    target: Annotated[float | None, Query(gt=0, le=100_000)] = None,
     fill: Annotated[Literal["same-budget", "funded-beds"], Query()] = "same-budget",
     beds: Annotated[float | None, Query(gt=0, le=10_000_000)] = None,
     days: Annotated[int, Query(ge=1, le=3650)] = 365,

@@ -460,6 +460,12 @@ class XlsxReader(WorkbookReader):
         self._fallback_used: set[str] = set()
         self._file = Location(path.name)
         kind = file_kind(path)
+        if kind == "ole":
+            # FOIA loads read .xls, so an old workbook misnamed needs only its right name.
+            raise SourceError(self._file, "not a readable xlsx workbook: an OLE compound file: "
+                              f"{WHOLE_SHEET_FORMS['.xls'][0]} (name it .xls) or a "
+                              "password-protected (encrypted) one (open it in a spreadsheet "
+                              "program and save it without a password)")
         if kind != "zip":
             raise SourceError(self._file, f"not a readable xlsx workbook: {KINDS[kind]}")
         try:

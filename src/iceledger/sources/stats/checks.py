@@ -172,10 +172,16 @@ class PartsRule:
     # Counts are whole numbers, so any gap of one or more is real; ADPs are printed as full floats.
     tolerance: float = 0.5
 
-    def part_labels(self, labels: Iterable[str]) -> list[str]:
+    def part_labels(self, labels: Iterable[str],
+                    is_new: Callable[[object], bool] = lambda label: False) -> list[str]:
+        """The labels summed against the total: the listed `parts` and, against the grand
+        Total, any new category of the dimension (an agency ICE adds beside ICE and CBP; a new
+        release reason is no part of Bonded Out), else every label but the total and the
+        children of a subtotal printed among them."""
         present = [label for label in labels if label != self.total]
         if self.parts is not None:
-            return [label for label in present if label in self.parts]
+            return [label for label in present
+                    if label in self.parts or (self.total == TOTAL and is_new(label))]
         children = {c for parent, kids in self.nested.items() if parent in present for c in kids}
         return [label for label in present if label not in children]
 
@@ -354,11 +360,13 @@ def _check_parts(rule: PartsRule, workbook: str, table: pa.Table,
     comparison = Comparison(rule.check, rule.table, rule.combine, rule.tolerance, rule.value)
     whole = "fiscal year" if rule.table.endswith("_fy") else "whole table"
     compared = f"{rule.dimension} {rule.total!r}"
+    declared = load_layout().dimensions.get(dimension)
+    is_new = declared.is_new if declared is not None else (lambda label: False)
     for key, members in groups.items():
         total_row = members.get(rule.total)
         if total_row is None:
             continue
-        parts = rule.part_labels(members)
+        parts = rule.part_labels(members, is_new)
         # A group without its total printed (ICE prints a release-reason total only for all
         # classes together), or with a single part, has nothing to add up.
         if not parts or (len(parts) < 2 and rule.parts is None):
@@ -921,6 +929,8 @@ def _snapshot_checks(release: Release) -> list[CheckResult]:
     results.extend(_check_fiscal_year(release, months))
     results.extend(_check_as_of(release, months))
     results.extend(_check_unrecognised(release))
+    results.extend(_check_new_categories(release))
+    results.extend(_check_shares(release))
     return results
 
 
@@ -947,6 +957,75 @@ def _check_negative(release: Release) -> list[CheckResult]:
             release.workbook, "no negative figure", name, FAIL,
             f"{count} row(s) hold a figure below zero", _location([first]),
             observed=float(count)))
+    return results
+
+
+def _share_figures(table: pa.Table) -> list[tuple[str, pa.ChunkedArray]]:
+    """The figures of a table that are shares, each with its column: a column named `share`
+    or `..._share`, and in a long table the rows whose metric is named so (`bond_posted_share`
+    in `bond_metric`)."""
+    shares = []
+    for field_ in table.schema:
+        if not pa.types.is_floating(field_.type):
+            continue
+        if field_.name == "share" or field_.name.endswith("_share"):
+            shares.append((field_.name, pc.is_valid(table.column(field_.name))))
+            continue
+        for metric in table.schema:
+            if pa.types.is_string(metric.type) and metric.name.endswith("_metric"):
+                named = pc.ends_with(table.column(metric.name), "_share")
+                shares.append((field_.name, pc.fill_null(named, False)))
+    return shares
+
+
+def _check_shares(release: Release) -> list[CheckResult]:
+    """A share is printed as a fraction (0.977, in every archived workbook): one outside 0..1
+    is a share printed in percentage points (97.7) or a count in its place, 100 times off. One
+    failure per table, naming its first cell."""
+    results = []
+    for name, table in release.tables.items():
+        if "cell_range" not in table.column_names:
+            continue
+        for column, rows in _share_figures(table):
+            values = table.column(column)
+            outside = pc.fill_null(pc.and_kleene(rows, pc.or_kleene(
+                pc.less(values, 0.0), pc.greater(values, 1.0))), False)
+            count = pc.sum(outside).as_py()
+            if not count:
+                continue
+            first = table.filter(outside).slice(0, 1).to_pylist()[0]
+            results.append(CheckResult(
+                release.workbook, "shares between 0 and 1", name, FAIL,
+                f"{count} share(s) in {column} outside 0..1, the first {_num(first[column])}: "
+                "printed in percentage points, or not a share", _location([first]),
+                observed=float(count)))
+    return results
+
+
+def _check_new_categories(release: Release) -> list[CheckResult]:
+    """A category stats_tables.toml does not declare (an agency ICE added beside ICE and CBP),
+    loaded as its own: one warning per table, column and value, naming its first cell, so that
+    the metrics that map categories are taught it."""
+    results = []
+    dimensions = load_layout().dimensions
+    for name, table in release.tables.items():
+        for column in table.schema.names:
+            dimension = dimensions.get(column)
+            if dimension is None or dimension.new_values is None:
+                continue
+            values = table.column(column)
+            for value in pc.unique(values).to_pylist():
+                if value is None or not dimension.is_new(value):
+                    continue
+                printed = pc.equal(values, value)
+                first = table.filter(printed).slice(0, 1).to_pylist()[0]
+                count = pc.sum(printed).as_py()
+                results.append(CheckResult(
+                    release.workbook, "every category a known one", name, WARN,
+                    f"{column} {value!r} is none of stats_tables.toml's: {count} row(s) "
+                    "loaded as a category of its own, counted by the add-up checks; a metric "
+                    "that maps categories does not know it", _location([first]),
+                    observed=float(count)))
     return results
 
 

@@ -43,6 +43,8 @@ class IngestedFile:
     first_quarantined: Quarantined | None = None
     # One line per block of figures in no known table (a table ICE added, or reworded).
     unrecognised: list[str] = field(default_factory=list)
+    # One line per category value no layout declares (an agency ICE added beside ICE and CBP).
+    new_categories: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -139,7 +141,8 @@ class _Batch:
                                 warnings=parsed.warnings)
         done = self.files[parsed.sha256] = IngestedFile(
             path, "loaded", parsed.rows_loaded, len(parsed.quarantined), errors, parsed.warnings,
-            parsed.quarantined[0] if parsed.quarantined else None, parsed.unrecognised)
+            parsed.quarantined[0] if parsed.quarantined else None, parsed.unrecognised,
+            parsed.new_categories)
         self.loads.append(load)
         self.rows += parsed.rows_loaded
         if self.rows >= BATCH_ROWS:
@@ -153,7 +156,7 @@ class _Batch:
                 refused.status = "failed"
                 refused.rows_loaded = refused.rows_quarantined = 0
                 refused.first_quarantined = None
-                refused.unrecognised = []
+                refused.unrecognised = refused.new_categories = []
                 refused.errors.append(reason)
         self.loads, self.rows = [], 0
 

@@ -77,6 +77,14 @@ class CalamineSource:
     def sheet_names(self) -> list[str]:
         return list(self._book.sheet_names)
 
+    @property
+    def hidden_sheets(self) -> frozenset[str]:
+        """The sheets the workbook hides from its reader."""
+        from python_calamine import SheetVisibleEnum
+
+        return frozenset(sheet.name for sheet in self._book.sheets_metadata
+                         if sheet.visible != SheetVisibleEnum.Visible)
+
     def rows(self, sheet: str) -> list[list[Any]]:
         if sheet in self._refused:
             raise self._refused[sheet]
@@ -129,11 +137,17 @@ def parse_workbook(
             parsed.errors.append(SourceError(Location(path.name, name),
                                              f"cannot read the sheet ({exc})"))
     scans = {name: scan_sheet(grid) for name, grid in grids.items()}
+    for name in sheet_names:
+        if name not in sheet_years:
+            _read_prose_sheet_with_figures(book, name, layout, parsed, sheet_years, grids, scans,
+                                           specs)
     parsed.as_of_date, iids_by_sheet = _as_of_date(parsed, scans, layout)
     cutoff = _placeholder_cutoff(parsed)
     dating = SnapshotDating(layout.footnote_rules, _footnotes(book, sheet_names, layout, parsed),
                             iids_by_sheet, parsed.file_date, layout.caption_as_of)
     extraction = Extraction()
+    # A reader other than calamine (tests, another cell source) may not know sheet visibility.
+    hidden = book.hidden_sheets if hasattr(type(book), "hidden_sheets") else frozenset()
     for name, grid in grids.items():
         year = sheet_years[name] or parsed.fiscal_year
         if year != parsed.fiscal_year:
@@ -145,6 +159,11 @@ def parse_workbook(
         known = bool(specs[name])
         read = read_sheet(grid, specs[name] or layout.captioned_tables(), layout, context,
                           extraction, scans[name], known=known)
+        if read and name in hidden:
+            # Published in the file, but unseen by anyone who opens it: perhaps a stale copy.
+            parsed.warnings.append(
+                f"sheet {name.strip()!r} is hidden in the workbook; its tables were read as "
+                f"saved (a reader of the workbook does not see them): {', '.join(sorted(set(read)))}")
         if not known:
             parsed.warnings.append(
                 f"sheet {name.strip()!r} is of no known kind; its tables were found by their "
@@ -156,6 +175,25 @@ def parse_workbook(
                                + ", ".join(sorted(set(dating.undated))))
     _collect(parsed, extraction)
     return parsed
+
+
+def _read_prose_sheet_with_figures(book: SheetSource, name: str, layout: Layout,
+                                   parsed: ParsedWorkbook, sheet_years: dict[str, int | None],
+                                   grids: dict, scans: dict, specs: dict) -> None:
+    """A sheet of prose (Header, Footnotes) holds no figure in any archived release; one that
+    does is read as a sheet of no known kind, so that its figures are reported and kept rather
+    than skipped with the sheet."""
+    try:
+        grid = book.rows(name)
+    except Exception:  # noqa: BLE001 - a damaged prose sheet is reported where it is read
+        return
+    scan = scan_sheet(grid)
+    if not scan.numbers:
+        return
+    parsed.warnings.append(f"sheet {name.strip()!r}, a sheet of prose, holds figures; read as a "
+                           "sheet of no known kind")
+    sheet_years[name] = _sheet_fiscal_year(name, layout)
+    grids[name], scans[name], specs[name] = grid, scan, []
 
 
 def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,
@@ -331,6 +369,7 @@ def _collect(parsed: ParsedWorkbook, extraction: Extraction) -> None:
     parsed.quarantined = extraction.quarantined
     parsed.tables_found = extraction.tables_found
     parsed.unrecognised = extraction.unrecognised
+    parsed.new_categories = extraction.new_categories
     parsed.tables[STATS_WORKBOOKS] = workbook_row(parsed)
 
 

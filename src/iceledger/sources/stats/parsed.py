@@ -38,3 +38,5 @@ class ParsedWorkbook:
     tables_found: list[str] = field(default_factory=list)
     # One line per block of figures in no known table (also among the warnings).
     unrecognised: list[str] = field(default_factory=list)
+    # One line per category value stats_tables.toml does not declare (also among the warnings).
+    new_categories: list[str] = field(default_factory=list)

@@ -25,7 +25,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 from itertools import accumulate, compress
 from operator import itemgetter
@@ -77,20 +77,34 @@ class Dimension:
     name: str
     kind: str
     values: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    # A closed dimension that takes new categories: how one is printed (its `value` group, or
+    # the whole label, is the value), and the labels that are none (a total, a share).
+    new_values: re.Pattern[str] | None = None
+    not_a_category: re.Pattern[str] | None = None
+    longest_category: int = 0
     # Each label read so far -> its canonical value, or the CellValueError it raised: workbooks
     # repeat the same few labels thousands of times.
     _read: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
+    @cached_property
+    def declared(self) -> frozenset[str]:
+        return frozenset(value for value, _ in self.values)
+
+    def is_new(self, value: object) -> bool:
+        """Whether a canonical value is a category stats_tables.toml does not declare."""
+        return self.new_values is not None and value not in self.declared
+
     def recognises(self, text: str | None) -> bool:
+        """Whether `text` is a known value: open dimensions know every label, the others only
+        their declared values (and field offices), never a new category."""
         if text is None:
             return False
         if self.kind == "open":
             return True
         try:
-            self.canonical(text)
+            return not self.is_new(self.canonical(text))
         except CellValueError:
             return False
-        return True
 
     def canonical(self, text: str | None) -> object:
         if text is None:
@@ -115,6 +129,11 @@ class Dimension:
                 return text
             if self.kind == "field_office" and (office := normalise_aor(text)) is not None:
                 return office.name
+            respelt = _folded_values(self.values).get(_folded(text))
+            if respelt is not None:
+                return respelt
+            if self.new_values is not None:
+                return self._new_value(text)
             raise CellValueError(f"unrecognised {self.name} label {text!r}")
         if self.kind in ("fiscal_year", "integer"):
             if self.kind == "fiscal_year":
@@ -126,10 +145,37 @@ class Dimension:
             return parse_date(text)
         raise CellValueError(f"{self.name} values cannot be read from a label")
 
+    def _new_value(self, text: str) -> str:
+        assert self.new_values is not None
+        if len(text) > self.longest_category:
+            raise CellValueError(f"unrecognised {self.name} label {text!r}: over "
+                                 f"{self.longest_category} characters, no category's name")
+        if self.not_a_category is not None and self.not_a_category.search(text):
+            raise CellValueError(f"unrecognised {self.name} label {text!r}: it reads as a total "
+                                 "or a share, which cannot be a new category")
+        match = self.new_values.search(text)
+        value = None if match is None else (
+            match.group("value") if "value" in self.new_values.groupindex else text)
+        if value is None or not re.search(r"[^\W\d_]", value):
+            raise CellValueError(f"unrecognised {self.name} label {text!r}")
+        return value.strip()
+
     @property
     def arrow_type(self) -> str:
         kinds = {"fiscal_year": "int32", "integer": "int32", "date": "date32", "month": "date32"}
         return kinds.get(self.kind, "string")
+
+
+def _folded(text: str) -> str:
+    """A label without case, spacing, punctuation or a plural "s": how a re-spelt value is
+    matched to the declared one it stands for."""
+    letters = re.sub(r"[\W_]+", "", text.casefold())
+    return letters[:-1] if letters.endswith("s") else letters
+
+
+@cache
+def _folded_values(values: tuple[tuple[str, re.Pattern[str]], ...]) -> dict[str, str]:
+    return {_folded(value): value for value, _ in values}
 
 
 @dataclass(frozen=True)
@@ -220,11 +266,16 @@ def _default_layout() -> Layout:
 
 
 def _layout_from(raw: dict) -> Layout:
+    new_categories = raw["new_categories"]
+    not_a_category = _pattern(new_categories["not_a_category"])
     dimensions = {
         name: Dimension(
             name,
             entry["kind"],
             tuple((value, _pattern(p)) for value, p in entry.get("values", {}).items()),
+            _pattern(entry["new_values"]) if "new_values" in entry else None,
+            not_a_category,
+            new_categories["longest"],
         )
         for name, entry in raw["dimensions"].items()
     }
@@ -545,6 +596,9 @@ class Extraction:
     tables_found: list[str] = field(default_factory=list)
     # One line per block of figures in no known table (also among the warnings).
     unrecognised: list[str] = field(default_factory=list)
+    # One line per category value stats_tables.toml does not declare, per table block (also
+    # among the warnings).
+    new_categories: list[str] = field(default_factory=list)
     # Each table read so far, by kind, fiscal year and caption fields -> where it was printed
     # and its cells.
     printed: dict[tuple, tuple[str, tuple]] = field(default_factory=dict)
@@ -554,6 +608,14 @@ class Extraction:
         if table is None:
             table = self.tables[name] = TableColumns()
         return table
+
+    def new_category(self, location: Location, spec: TableSpec, dimension: Dimension,
+                     value: object) -> None:
+        line = (f"{location}: table {spec.name}: new {dimension.name} {value!r}, none of "
+                "stats_tables.toml's, loaded as a category of its own; the add-up checks count "
+                "it among the parts")
+        self.warnings.append(line)
+        self.new_categories.append(line)
 
     def quarantine(self, sheet: str, row: int, column: int, reason: str) -> None:
         self.rows_read += 1
@@ -859,11 +921,17 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
                 f"(expected /{pattern.pattern}/)",
             )
     columns = _value_columns(grid, block, layout, fiscal_year, where, out.warnings)
+    columns = _without_misplaced_columns(grid, block, columns, fiscal_year, context, out)
     if not columns:
         raise SourceError(where(block.header_row, block.first_column),
                           f"table {spec.name}: no value columns under the header")
     dims = [layout.dimensions[name] for name in spec.rows]
     column_dim = layout.dimensions[spec.columns] if spec.columns else None
+    if column_dim is not None:
+        for column in columns:
+            if column_dim.is_new(column.key):
+                out.new_category(where(block.header_row, column.index), spec, column_dim,
+                                 column.key)
     _declare_outputs(out, spec, dims, column_dim, constants)
     indexes = [c.index for c in columns]
     value_rows = [
@@ -873,7 +941,12 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
     # Text under the last row of figures is a note (a source line, a caveat), not a table row.
     last = value_rows[-1] + 1 if value_rows else block.first_row
     valued = set(value_rows)
-    labels = _RowLabels(spec, dims)
+    group_labels = {r: clean_text(grid[r][block.first_column])
+                    for r in range(block.first_row, last)} if spec.group_rows else None
+    labels = _RowLabels(spec, dims, group_labels)
+    announced: set[tuple[str, object]] = set()
+    # Each row's dimension values -> the row that printed them first.
+    rows_seen: dict[tuple, int] = {}
     block_constants = {**constants, **context.provenance, "fiscal_year": fiscal_year, **dated}
     emit = (_MeasureRows(spec, dims, columns, block, context) if spec.measures
             else _LongRows(spec, dims, column_dim, columns, context))
@@ -882,7 +955,7 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
         if r not in valued and raw.count(None) == label_count:
             continue  # an empty row parting the table
         try:
-            row_dims = labels.resolve(raw, has_values=r in valued)
+            row_dims = labels.resolve(raw, has_values=r in valued, row=r)
         except CellValueError as problem:
             # One quarantined row per output row it would have made: a row of measures is one
             # output row, a long table makes one per value.
@@ -891,12 +964,70 @@ def _read_table(grid: Grid, block: Block, layout: Layout, context: SheetContext,
             continue
         if row_dims is None:  # a group heading
             continue
+        key = tuple(row_dims.values())
+        first = rows_seen.setdefault(key, r)
+        if first != r:
+            # Two figures for one place in the table (a row pasted twice, a stale copy hidden
+            # below): which is ICE's is not for the reader to guess, so the later is kept aside.
+            for c in columns[:1] if spec.measures else columns:
+                out.quarantine(context.sheet, r, c.index,
+                               f"{spec.name}: the row {_shown(row_dims)} again, first at row "
+                               f"{first + 1}: two figures for one place; this one not loaded")
+            continue
+        if labels.accepting:
+            for dim, value, offset in labels.new_categories(row_dims):
+                if (dim.name, value) not in announced:
+                    announced.add((dim.name, value))
+                    out.new_category(where(r, block.first_column + offset), spec, dim, value)
         emit.row(grid[r], r, row_dims, out)
     emit.finish(block_constants, out)
     if labels.offices_as_printed:
         out.warnings.append(
             f"{context.sheet.strip()}: {spec.name}: field office(s) not in the project's table "
             f"kept as printed: {', '.join(sorted(labels.offices_as_printed))}")
+
+
+def _fiscal_year_of(month: date) -> int:
+    return month.year + 1 if month.month >= 10 else month.year
+
+
+def _shown(values: dict[str, object]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in values.items())
+
+
+def _without_misplaced_columns(grid: Grid, block: Block, columns: list[_Column],
+                              fiscal_year: int | None, context: SheetContext,
+                              out: Extraction) -> list[_Column]:
+    """The value columns but those whose header repeats an earlier one's (a month, an agency,
+    a measure or the fiscal-year total printed twice: a column copied, hidden or not), and, in
+    a table of one fiscal year's months (it has a fiscal-year total; the monthly bond table
+    runs over twelve months of two years), a month of another year ("Oct 2026" beside FY2026's
+    months: a typo, or the next year begun): two figures for one place, or a figure filed
+    under the wrong year. Their figures are quarantined, each with its cell."""
+    spec = block.spec
+    first: dict[tuple, int] = {}
+    kept = []
+    for column in columns:
+        key = column.key if column.key is not None or column.target != spec.name \
+            else clean_text(column.header)
+        where = first.setdefault((column.target, repr(key)), column.index)
+        header = clean_text(column.header)
+        if where != column.index:
+            reason = (f"{spec.name}: the column {header!r} again, first at "
+                      f"{cell_name(block.header_row, where)}: two figures for one place; this "
+                      "one not loaded")
+        elif spec.totals_table is not None and column.key.__class__ is date \
+                and fiscal_year is not None and _fiscal_year_of(column.key) != fiscal_year:
+            reason = (f"{spec.name}: the column {header!r} is a month of "
+                      f"FY{_fiscal_year_of(column.key)}, not of the table's FY{fiscal_year}; "
+                      "not loaded")
+        else:
+            kept.append(column)
+            continue
+        for r in range(block.first_row, block.end_row):
+            if not _blank(grid[r][column.index]):
+                out.quarantine(context.sheet, r, column.index, reason)
+    return kept
 
 
 class RepeatedTable(Exception):
@@ -990,6 +1121,8 @@ def _value_columns(grid: Grid, block: Block, layout: Layout, fiscal_year: int | 
             continue
         try:
             target, key = _column_kind(spec, column_dim, header, fiscal_year, layout)
+            if column_dim is not None and column_dim.is_new(key) and not has_data(index):
+                raise CellValueError(f"unrecognised {column_dim.name} label {header!r}")
         except CellValueError as problem:
             if not has_data(index):
                 # A note beside the header, or a column not yet filled: no figure to lose.
@@ -1131,34 +1264,81 @@ def _constant_type(value: object) -> str:
 
 
 class _RowLabels:
-    """Turns a row's label cells into its dimension values, remembering groups and merged cells."""
+    """Turns a row's label cells into its dimension values, remembering groups and merged cells.
 
-    def __init__(self, spec: TableSpec, dims: list[Dimension]):
+    `group_labels` holds, for a table of labelled groups, each row's first label cell (cleaned),
+    by row: a label neither dimension knows is told a new group from a new inner value by the
+    rows below it.
+    """
+
+    def __init__(self, spec: TableSpec, dims: list[Dimension],
+                 group_labels: dict[int, str | None] | None = None):
         self.spec = spec
         self.dims = dims
         self.group: object = None
+        # The inner values the open group has printed so far.
+        self.inner_seen: set[object] = set()
+        self.group_labels = group_labels or {}
         # Group labels taken for field offices the project's table does not know.
         self.offices_as_printed: set[str] = set()
         self.previous: list[str | None] = [None] * len(dims)
+        # The dimensions that may take a new category, with the label column each is read from.
+        self.accepting = [(dim, min(i, len(spec.label_headers) - 1))
+                          for i, dim in enumerate(dims) if dim.new_values is not None]
 
-    def _new_office(self, outer: Dimension, inner: Dimension, label: str | None) -> bool:
-        """A group label that is no value of the rows inside it names a field office the
-        project's table lacks (ICE has opened offices, and printed sub-offices): kept as
-        printed, not quarantined with its figures."""
-        if outer.kind != "field_office" or label is None or inner.recognises(label):
+    def new_categories(self, row_dims: dict[str, object]):
+        """(dimension, value, label column offset) of each new category the row names."""
+        for dim, offset in self.accepting:
+            value = row_dims[dim.name]
+            if value is not None and dim.is_new(value):
+                yield dim, value, offset
+
+    def _opens_group(self, label: str, row: int) -> bool:
+        """Whether a label of a labelled-groups table opens a group of the outer dimension.
+
+        A label neither dimension declares (a field office the project lacks, an agency or a
+        class ICE adds) opens a group when the open group has no inner row yet (or no group is
+        open), or when an inner value the open group already printed follows it before the next
+        known group: that repetition starts a group. Otherwise it is a new inner value of the
+        open group.
+        """
+        outer, inner = self.dims
+        if outer.recognises(label):
+            return True
+        if inner.recognises(label) or (self.inner_seen
+                                       and not self._inner_repeats_below(row)):
             return False
-        self.offices_as_printed.add(label)
+        if outer.kind == "field_office":
+            # Kept as printed, not quarantined with its figures: ICE has opened offices, and
+            # printed sub-offices.
+            self.offices_as_printed.add(label)
         return True
 
-    def resolve(self, raw: list[str | None], has_values: bool) -> dict[str, object] | None:
+    def _inner_repeats_below(self, row: int) -> bool:
+        outer, inner = self.dims
+        for below, label in self.group_labels.items():
+            if below <= row or label is None:
+                continue
+            if outer.recognises(label):
+                return False
+            try:
+                if inner.canonical(label) in self.inner_seen:
+                    return True
+            except CellValueError:
+                continue
+        return False
+
+    def resolve(self, raw: list[str | None], has_values: bool,
+                row: int = -1) -> dict[str, object] | None:
         spec, dims = self.spec, self.dims
         if spec.group_rows is not None:
             outer, inner = dims
             label = raw[0]
-            if spec.group_rows == "labelled" and (
-                    outer.recognises(label) or self._new_office(outer, inner, label)):
+            if spec.group_rows == "labelled" and label is not None \
+                    and self._opens_group(label, row):
                 self.group = label if label in self.offices_as_printed \
                     else outer.canonical(label)
+                self.inner_seen = set()
                 return {outer.name: self.group, inner.name: spec.blank_labels.get(inner.name,
                                                                                     "Total")}
             if spec.group_rows == "empty" and not has_values:
@@ -1168,7 +1348,9 @@ class _RowLabels:
                 raise CellValueError("figures without a row label")
             if self.group is None:
                 raise CellValueError(f"row label {label!r} comes before any {outer.name} group")
-            return {outer.name: self.group, inner.name: inner.canonical(label)}
+            value = inner.canonical(label)
+            self.inner_seen.add(value)
+            return {outer.name: self.group, inner.name: value}
         unlabelled = raw.count(None) == len(raw)
         if spec.fill_down:
             raw = [self.previous[i] if text is None and dim.name in spec.fill_down else text
@@ -1309,7 +1491,7 @@ class _MeasureRows:
         self.spec, self.columns, self.context = spec, columns, context
         self.dim_names = tuple(d.name for d in dims)
         self.indexes = [c.index for c in columns]
-        # A measure found under two headers takes the figure of the rightmost.
+        # Each measure's one column (a repeated header's column is quarantined before).
         self.positions = {c.key: j for j, c in enumerate(columns)}
         self.first_letters = column_letters(block.first_column)
         self.last_letters = column_letters(columns[-1].index)
