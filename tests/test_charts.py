@@ -113,6 +113,28 @@ def test_monthly_lines_show_points_break_at_gaps_and_shares_get_percent_axes():
     assert line["encoding"]["y"]["axis"] == {"format": ".2~%"}
 
 
+def test_a_month_no_source_printed_breaks_each_line_rather_than_being_bridged():
+    # ICE's archived workbooks print no September 2024: a line from August straight to October
+    # would invent it. Each series gets an empty row for each month missing inside its span.
+    table = pa.table({
+        "month": [date(2024, 8, 1), date(2024, 10, 1), date(2024, 8, 1), date(2024, 9, 1)],
+        "agency": ["ICE", "ICE", "CBP", "CBP"],
+        "adp": [100.0, 120.0, 50.0, 60.0],
+    })
+    view = View("adp", "people (average per day)")
+    spec = charts.metric_chart("x", table, json_rows(table), "month", ("agency",), view=view)
+    assert [(r["month"], r["agency"], r["adp"]) for r in spec["data"]["values"]] == [
+        ("2024-08-01", "ICE", 100.0), ("2024-08-01", "CBP", 50.0),
+        ("2024-09-01", "CBP", 60.0), ("2024-09-01", "ICE", None),
+        ("2024-10-01", "ICE", 120.0),
+    ]
+    assert spec["layer"][-1]["mark"]["invalid"] == charts.GAPS
+    generic = charts.metric_chart("x", table, json_rows(table), "month", ("agency",),
+                                  value="adp")
+    assert ("2024-09-01", "ICE", None) in [(r["month"], r["agency"], r["adp"])
+                                           for r in generic["data"]["values"]]
+
+
 def test_a_note_above_a_chart_is_drawn_and_a_mostly_hidden_chart_says_so():
     # Hidden in public mode: three of four months count too few people.
     table = pa.table({

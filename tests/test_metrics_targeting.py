@@ -217,6 +217,46 @@ def test_published_detained_population_by_criminality(tmp_path):
     assert ice["ICE"]["no_conviction_no_charge_share"] == pytest.approx(40 / 65)
 
 
+def test_published_detained_population_is_dated_by_its_snapshot_not_the_workbook(tmp_path):
+    # b.xlsx prints a stale 'data as of' line (a year early) but its Footnotes sheet dates the
+    # table; c.xlsx, a year later, reprints a.xlsx's year-end snapshot under its own date.
+    classes = [C, P, N, "Total"]
+    detained = pa.table({
+        "workbook": ["a.xlsx"] * 4 + ["b.xlsx"] * 4 + ["c.xlsx"] * 4,
+        "fiscal_year": [2020] * 4 + [2023] * 4 + [2020] * 4,
+        "snapshot_date": [date(2020, 10, 2)] * 4 + [date(2023, 1, 29)] * 4
+        + [date(2020, 10, 2)] * 4,
+        "criminality": classes * 3,
+        "agency": ["Total"] * 12,
+        "detained": [10.0, 20.0, 70.0, 100.0, 30.0, 30.0, 40.0, 100.0, 10.0, 20.0, 70.0, 100.0],
+    })
+    workbooks = pa.table({
+        "workbook": ["a.xlsx", "b.xlsx", "c.xlsx"],
+        "as_of_date": [date(2020, 9, 30), date(2022, 1, 23), date(2021, 9, 27)],
+        "file_date": [None, date(2023, 2, 3), date(2021, 10, 28)],
+    })
+    backend = _backend(tmp_path / "w.duckdb",
+                       {"stats_detained_now": detained, "stats_workbooks": workbooks})
+    rows = compute("detained_criminality", backend, MetricParams()).to_pylist()
+    assert [(r["date"], r["workbook"], r["detained"]) for r in rows] == [
+        (date(2020, 10, 2), "a.xlsx", 100),  # the reprint is the same day, counted once
+        (date(2023, 1, 29), "b.xlsx", 100),  # not 2022-01-23, the stale line
+    ]
+
+
+def test_real_stale_data_date_does_not_move_the_detained_count(stats_workbooks, tmp_path):
+    from iceledger.sources.stats.ingest import ingest_stats
+
+    # This release's header says "data as of 2022-01-23" (the stats check 'data date
+    # plausible' fails); its Footnotes sheet dates the currently-detained table 2023-01-29.
+    name = "20230203233454-FY23_detentionStats02032023.xlsx"
+    [workbook] = [p for p in stats_workbooks if p.name == name]
+    ingest_stats([workbook], Warehouse(tmp_path / "w.duckdb"))
+    backend = ibis.duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    [row] = compute("detained_criminality", backend, MetricParams()).to_pylist()
+    assert (row["date"], row["detained"]) == (date(2023, 1, 29), 24170)
+
+
 def test_a_published_class_beside_the_three_counts_as_unknown(tmp_path):
     # A later release may print a fourth class; it is in the total, out of the shares, and
     # counted, not dropped.

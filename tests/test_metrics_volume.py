@@ -350,14 +350,17 @@ def test_removals_by_departure_year_beside_ice_confirmation_year(tmp_path):
         }),
         "foia_releases": pa.table({"release": ["R"], "coverage_start": [date(2018, 9, 20)],
                                    "coverage_end": [date(2019, 10, 10)]}),
+        # FY19b's 'data as of' line is stale (a year early); its Footnotes sheet dates the
+        # removals table, and that date, not the line, makes it the latest printing.
         "stats_workbooks": pa.table({
             "workbook": ["FY19a.xlsx", "FY19b.xlsx"],
-            "as_of_date": [date(2019, 7, 1), date(2019, 9, 15)],
+            "as_of_date": [date(2019, 7, 1), date(2018, 9, 15)],
             "file_date": [date(2019, 7, 5), date(2019, 9, 20)],
         }),
         "stats_removals": pa.table({
             "workbook": ["FY19a.xlsx", "FY19b.xlsx", "FY19b.xlsx"],
             "fiscal_year": [2019, 2019, 2019],
+            "snapshot_date": [None, date(2019, 9, 15), date(2019, 9, 15)],
             "category": ["Total", "Total", "FAMU"],
             "removals": [10.0, 12.0, 2.0],
         }),

@@ -27,6 +27,7 @@ from iceledger.report.provenance import (
     LISTED_QUARANTINE_REASONS,
     read_provenance,
 )
+from iceledger.serving import charts
 from iceledger.serving.formatting import cell_text
 from iceledger.serving.service import WarehouseService
 from iceledger.tables import QUARANTINE
@@ -82,7 +83,13 @@ def test_chart_data_and_csv_are_the_metric_output(report, synthetic_warehouse):
                 if isinstance(value, int) and not isinstance(value, bool):
                     assert int(rows[0][column]) == value, (view.id, column)
             if view.spec and "data" in view.spec and "values" in view.spec["data"]:
-                assert len(view.spec["data"]["values"]) == expected.num_rows
+                # The metric's rows, and for a monthly line an empty row per month missing
+                # inside a series (charts.with_missing_months): a break, never a figure.
+                values = view.spec["data"]["values"]
+                measures = charts.value_columns(expected, ())
+                gaps = [r for r in values if "month" in r
+                        and all(r.get(c) is None for c in measures) and len(values) > len(rows)]
+                assert len(values) - len(gaps) <= expected.num_rows <= len(values)
             checked += 1
     assert checked >= 10
 
@@ -135,6 +142,15 @@ def test_claims_are_held_against_the_record(report, html):
     withheld = [c for c in checked if c.withheld]
     assert withheld and all(r.observed is None for c in withheld for r in c.readings)
     assert all(html_escape(c.withheld) in html for c in withheld)
+    # Every row names its metric and its claim's period, checked or not (two claims worded
+    # alike, one tested on arrests and one on book-ins, are told apart), and gaps run one way.
+    start = html.index('id="claims-table"')
+    table = html[start:html.index("</table>", start)]
+    assert "<th>observed − claimed</th>" in table
+    for check in report.claims:
+        assert html_escape(check.tested_over) in table
+        assert f"tested with {check.claim.metric}" in table or not check.claim.metric
+    assert "<td rowspan=\"1\"> to </td>" not in table
 
 
 def _pdf_text(path) -> str:
@@ -222,3 +238,18 @@ def test_a_chart_the_worker_process_cannot_draw_raises_here_as_without_it():
         # The worker survives a job that raised.
         vega.draw("squares", SQUARES)
         assert vega.png("squares", SQUARES) == chart_png(SQUARES)
+
+
+def test_claim_readings_read_as_their_definition_in_report_cli_and_dashboard():
+    from iceledger.metrics.claims import Reading
+    from iceledger.serving.formatting import claim_gap, claim_value_text
+    from iceledger.serving.output import claim_gap_text
+
+    share = Reading("convicted_or_pending", 0.6, 0.55, 0.65, 0.7)
+    # A share is a percent, its gap signed percentage points, as in the CLI's claims table.
+    assert claim_value_text(share.claimed, share.definition) == "70.0%"
+    assert claim_value_text(share.observed, share.definition) == "60.0%"
+    assert claim_gap(share) == claim_gap_text(share.definition, share.gap) == "-10.0 pp"
+    rate = Reading("deaths_per_100k_bed_days", 0.13, None, None, 0.07)
+    assert claim_value_text(rate.claimed, rate.definition) == "0.07"
+    assert claim_gap(rate) == "+0.060"

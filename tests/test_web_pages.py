@@ -88,6 +88,45 @@ def test_workbooks_alone_give_six_headline_facts(workbooks_warehouse):
     assert "not measurable" in html
 
 
+def test_monthly_rows_reach_the_end_of_their_last_month(workbooks_warehouse):
+    from iceledger.report.build import _period_text
+    from iceledger.serving.service import WarehouseService
+
+    # ICE's latest release (FY2026, data to 2026-01-25) prints months to January 2026.
+    body = TestClient(create_app(workbooks_warehouse)).get("/api/metrics/published_adp").json()
+    period = body["period"]
+    assert (period["data_from"], period["data_to"], period["grain"]) == (
+        "2018-10-01", "2026-01-31", "month")
+    service = WarehouseService(workbooks_warehouse)
+    result = service.compute(service.request("published_adp"))
+    assert _period_text(result) == "2018-10 to 2026-01 (months)"
+    daily = service.compute(service.request("detained_criminality"))
+    assert _period_text(daily) == "2019-09-30 to 2026-01-25"
+    # Yearly and quarterly tables are keyed by their first month: they reach its year's or
+    # quarter's end.
+    yearly = service.compute(service.request("published_special_populations"))
+    assert (yearly.period()["data_to"], yearly.period()["grain"]) == ("2025-09-30", "fiscal_year")
+    assert _period_text(yearly) == "FY2018 to FY2025 (fiscal years)"
+    quarterly = service.compute(service.request("published_vulnerable_segregation"))
+    assert _period_text(quarterly) == "2021-10 to 2025-12 (quarters)"
+
+
+def test_figures_from_releases_that_failed_their_checks_say_so_beside_them(workbooks_warehouse):
+    # The FY2022 year-end and FY2025 releases print family-facility ADPs whose facility types do
+    # not add to the total (docs/stats-checks.md); the monthly series reads its latest values
+    # from them, and a reader of the figures, not only of the provenance list, is told.
+    client = TestClient(create_app(workbooks_warehouse, public=True))
+    body = client.get("/api/metrics/published_family_detention").json()
+    flagged = [r for r in body["rows"] if r["failed_checks"]]
+    [caveat] = [c for c in body["caveats"] if "checks failed" in c]
+    assert caveat.startswith(f"{len(flagged)} of {body['row_count']} rows are figures from a "
+                             "release whose checks failed")
+    assert "facility types add to total" in caveat and "FY25_detentionStats09242025" in caveat
+    clean = client.get("/api/metrics/published_adp").json()
+    assert not any(r["failed_checks"] for r in clean["rows"])
+    assert not any("checks failed" in c for c in clean["caveats"])
+
+
 def test_facility_and_field_office_pages_draw_every_release(workbooks_warehouse):
     import json
 

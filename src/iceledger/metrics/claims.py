@@ -88,6 +88,16 @@ class ClaimCheck:
     withheld: str = ""
 
     @property
+    def tested_over(self) -> str:
+        """The claim's period, and the part of it the records cover: what a reader needs to know
+        of every row, checked or not (an unchecked row has no coverage, but its period)."""
+        period = (f"{self.claim.period_start} to "
+                  f"{self.claim.period_end or 'the end of the data'}")
+        if self.covered_start is None:
+            return period
+        return f"{period}; the records cover {self.covered_start} to {self.covered_end}"
+
+    @property
     def verdict(self) -> str:
         """One line: how the claimed figure stands against the record under its own definition."""
         if self.withheld:

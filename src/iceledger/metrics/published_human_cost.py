@@ -20,12 +20,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from iceledger.metrics.published_series import (
-    PUBLICATION_DATES,
-    SeriesSpec,
-    latest,
-    stale_snapshots,
-)
+from iceledger.metrics.published_series import SeriesSpec, latest, snapshots
 from iceledger.metrics.registry import Metric, MetricParams, View, register
 from iceledger.metrics.volume import apply_filters, during
 from iceledger.tables import (
@@ -66,40 +61,6 @@ PUBLISHED_CAVEAT = (
 
 
 # --- shared -------------------------------------------------------------------------------------
-
-
-def snapshots(backend: ibis.BaseBackend, data: ir.Table, keys: list[str], value: str
-              ) -> ir.Table:
-    """`data`'s rows with `date`, the day their figures describe (the row's snapshot date, else
-    its workbook's data-as-of date), stale re-posts left out. Of the releases printing the same
-    `keys` on the same date, the first printing (by publication date, then name), with
-    `n_printings` and `reprints_differing`: how many releases printed it, and how many of them
-    printed another `value` than the first."""
-    releases = backend.table(STATS_WORKBOOKS)
-    join_keys = [k for k in ("workbook", "sha256") if k in data.columns and k in releases.columns]
-    dates = [c for c in PUBLICATION_DATES if c in releases.columns]
-    published = releases.select(*join_keys, **{f"published_{c}": releases[c] for c in dates})
-    rows = data.join(published, join_keys)
-    snapshot = rows.snapshot_date if "snapshot_date" in rows.columns else ibis.null("date")
-    rows = rows.mutate(date=ibis.coalesce(snapshot, rows.published_as_of_date))
-    stale = stale_snapshots(backend)
-    if stale is not None and "fiscal_year" in rows.columns:
-        rows = rows.anti_join(stale, ["workbook", "fiscal_year"])
-    # A snapshot describes one day; a later release reprinting it adds nothing but can add
-    # errors (docs/methodology.md gives one), so the first printing stands.
-    group = [*keys, "date"]
-    in_order = ibis.window(
-        group_by=group,
-        order_by=[ibis.coalesce(*[rows[f"published_{c}"] for c in dates]), rows.workbook],
-    )
-    rows = rows.mutate(printing=ibis.row_number().over(in_order),
-                       first_value=rows[value].first().over(in_order))
-    whole = ibis.window(group_by=group)
-    differs = (rows[value] != rows.first_value).fill_null(False).cast("int64")
-    rows = rows.mutate(n_printings=rows.printing.count().over(whole),
-                       reprints_differing=differs.sum().over(whole))
-    return rows.filter(rows.printing == 0).drop(
-        "printing", "first_value", *[f"published_{c}" for c in dates])
 
 
 def fiscal_period_start(fiscal_year: ir.IntegerValue, quarter: ir.IntegerValue | None = None
@@ -173,6 +134,12 @@ register(
             "The workbooks print FSC or FRC; both are read as one family-facility series. A "
             "facility type other than FSC, FRC and Adult (none in the archived workbooks; the "
             "ingest warns of one) is not counted as family; it stays in all_adp.",
+            "ICE's FSC ADPs appear to be averaged over the days a family facility held anyone, "
+            "not over the whole month or year (docs/stats-checks.md: FY2025's printed 357.59 is "
+            "Total less Adult, 168.22 a day over 355 days, re-averaged over the 167 days FSC "
+            "was in use): in a month the "
+            "facilities were open only in part, family_adp and family_adp_share overstate the "
+            "month's average, and FSC plus Adult need not add to the Total.",
             "Revision columns (workbook, n_revisions, change_since_first) are of family_adp.",
             PUBLISHED_CAVEAT,
         ),

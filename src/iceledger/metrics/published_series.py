@@ -169,6 +169,49 @@ def stale_snapshots(backend: ibis.BaseBackend) -> ir.Table | None:
     return stale.select("workbook", fiscal_year=stale.fiscal_year.cast("int32")).distinct()
 
 
+def snapshots(backend: ibis.BaseBackend, data: ir.Table, keys: list[str], value: str
+              ) -> ir.Table:
+    """`data`'s rows with `date`, the day their figures describe, stale re-posts left out.
+
+    The day is the row's own snapshot date (the table's caption or the Footnotes sheet), else its
+    workbook's printed data-as-of date, else its publication date. Never the workbook's date
+    alone where the row has its own: ICE prints a stale 'data as of' line now and then (an FY2023
+    workbook dated 2022-01-23), and a workbook reprints last year's closing sheet (the FY2020
+    year-end snapshot again in a release of October 2021), whose figures describe neither the
+    workbook's date nor its fiscal year.
+
+    Of the releases printing the same `keys` on the same date, the first printing (by
+    publication date, then name), with `n_printings` and `reprints_differing`: how many releases
+    printed it, and how many of them printed another `value` than the first."""
+    releases = backend.table(STATS_WORKBOOKS)
+    join_keys = [k for k in ("workbook", "sha256") if k in data.columns and k in releases.columns]
+    dates = [c for c in PUBLICATION_DATES if c in releases.columns]
+    published = releases.select(*join_keys, **{f"published_{c}": releases[c] for c in dates})
+    rows = data.join(published, join_keys)
+    snapshot = rows.snapshot_date if "snapshot_date" in rows.columns else ibis.null("date")
+    printed_first = sorted(dates, key=lambda c: c != "as_of_date")
+    rows = rows.mutate(date=ibis.coalesce(snapshot, *[rows[f"published_{c}"]
+                                                      for c in printed_first]))
+    stale = stale_snapshots(backend)
+    if stale is not None and "fiscal_year" in rows.columns:
+        rows = rows.anti_join(stale, ["workbook", "fiscal_year"])
+    # A snapshot describes one day; a later release reprinting it adds nothing but can add
+    # errors (docs/methodology.md gives one), so the first printing stands.
+    group = [*keys, "date"]
+    in_order = ibis.window(
+        group_by=group,
+        order_by=[ibis.coalesce(*[rows[f"published_{c}"] for c in dates]), rows.workbook],
+    )
+    rows = rows.mutate(printing=ibis.row_number().over(in_order),
+                       first_value=rows[value].first().over(in_order))
+    whole = ibis.window(group_by=group)
+    differs = (rows[value] != rows.first_value).fill_null(False).cast("int64")
+    rows = rows.mutate(n_printings=rows.printing.count().over(whole),
+                       reprints_differing=differs.sum().over(whole))
+    return rows.filter(rows.printing == 0).drop(
+        "printing", "first_value", *[f"published_{c}" for c in dates])
+
+
 def failed_checks(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     """Per workbook, the names of the checks that failed for the series' table or for the
     workbook as a whole (its dates, its fiscal year), alphabetically, "; "-separated.

@@ -36,6 +36,7 @@ from iceledger.metrics.detention import (
     daily_population,
     source_table,
 )
+from iceledger.metrics.published_series import snapshots
 from iceledger.metrics.registry import (
     REGISTRY,
     Metric,
@@ -134,12 +135,12 @@ def _detained_population(
     backend: ibis.BaseBackend, params: MetricParams, tolerance_pct: float | None
 ) -> ir.Table:
     detained = source_table(backend, STATS_DETAINED_NOW)
-    workbooks = source_table(backend, STATS_WORKBOOKS).select("workbook", "as_of_date")
-    published = detained.filter(
+    source_table(backend, STATS_WORKBOOKS)  # a missing table refused by name, not a traceback
+    published = snapshots(backend, detained.filter(
         (detained.criminality == "Total") & (detained.agency == "Total")
-    ).join(workbooks, "workbook")
+    ), [], "detained")
     published = published.select(
-        "workbook", date=published.as_of_date, published_detained=published.detained
+        "workbook", "date", published_detained=published.detained
     )
     published = during(published, params, "date")
     foia = daily_population(backend, MetricParams(start=params.start, end=params.end))
@@ -220,16 +221,19 @@ _register(
     view=View("foia_population_midnight", "people", also=("published_detained",)),
     title="Detained population: ICE's workbook figure against the FOIA count that day",
     definition=(
-        "For each workbook whose 'data as of' date the FOIA records cover: published_detained "
-        "is the workbook's currently-detained total (all arresting agencies and criminality "
-        f"classes, {STATS_DETAINED_NOW}) and foia_population_midnight the FOIA midnight population "
-        "that day (detained_population_daily). " + _TOLERANCE_DEFINITION
+        "For each snapshot of ICE's currently-detained table whose date the FOIA records cover "
+        "(the date the workbook's Footnotes sheet gives for the table, else its printed 'data "
+        "as of' date; a snapshot reprinted by a later workbook once, from its first printing): "
+        "published_detained is the currently-detained total (all arresting agencies and "
+        f"criminality classes, {STATS_DETAINED_NOW}) and foia_population_midnight the FOIA "
+        "midnight population that day (detained_population_daily). " + _TOLERANCE_DEFINITION
     ),
     unit="people",
     caveats=(
         *_COMMON_CAVEATS,
-        "ICE has printed stale 'data as of' dates (see the stats checks); the date is taken as "
-        "printed.",
+        "ICE has printed stale 'data as of' lines (see the stats checks); the Footnotes "
+        "sheet's date for the table is used where there is one, the date the printed totals "
+        "match the FOIA population best (docs/methodology.md).",
     ),
     tables=(FOIA_STAYS, FOIA_RELEASES, STATS_DETAINED_NOW, STATS_WORKBOOKS),
     needs=(BOOK_OUTS, STAY_IDENTIFIERS),

@@ -363,6 +363,7 @@ def compute(name: str, backend: ibis.BaseBackend, params: MetricParams | None = 
             raise
         column, *lacking = unheld
         raise NotMeasurable(unheld_text(lacking, column)) from None
+    caveats = (*caveats, *failed_check_caveats(result))
     if caveats:
         result = result.replace_schema_metadata(
             {**(result.schema.metadata or {}), CAVEATS_KEY: json.dumps(list(caveats))}
@@ -370,7 +371,32 @@ def compute(name: str, backend: ibis.BaseBackend, params: MetricParams | None = 
     return result
 
 
+def failed_check_caveats(result: pa.Table) -> tuple[str, ...]:
+    """What a reader of ICE's printed figures must know before citing them: how many of the
+    rows come from a release whose validation checks failed for their table (the published
+    series' `failed_checks` column), and which checks, said once beside the figures rather than
+    only in the provenance list."""
+    if FAILED_CHECKS not in result.column_names:
+        return ()
+    failed = [v for v in result.column(FAILED_CHECKS).to_pylist() if v]
+    if not failed:
+        return ()
+    names = sorted({name for value in failed for name in value.split("; ")})
+    workbooks = (sorted({w for w, v in zip(result.column("workbook").to_pylist(),
+                                            result.column(FAILED_CHECKS).to_pylist()) if v and w})
+                 if "workbook" in result.column_names else [])
+    where = (f" ({len(workbooks)} release{'s' if len(workbooks) > 1 else ''}: "
+             f"{', '.join(workbooks[:3])}{' and more' if len(workbooks) > 3 else ''})"
+             if workbooks else "")
+    return (f"{len(failed)} of {result.num_rows} rows are figures from a release whose checks "
+            f"failed for this table or its dates{where}: {'; '.join(names)}. They are shown as "
+            "ICE printed them; failed_checks names each row's, and `iceledger stats checks` the "
+            "cells (docs/stats-checks.md).",)
+
+
 CAVEATS_KEY = b"iceledger.record_caveats"
+# The column of the published series naming the checks that failed for a row's release.
+FAILED_CHECKS = "failed_checks"
 # How Ibis names a column a table lacks, when an expression asks for it.
 _NO_SUCH_COLUMN = re.compile(r"^Column '(\w+)' is not found in table|^'Table' object has no "
                              r"attribute '(\w+)'$")

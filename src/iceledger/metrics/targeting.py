@@ -22,6 +22,7 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import load_events, load_targets
 from iceledger.metrics.backends import memtable
 from iceledger.metrics.detention import BOOK_OUTS, daily_population
+from iceledger.metrics.published_series import snapshots
 from iceledger.metrics.registry import (
     SPLIT_KEYS,
     Disclosure,
@@ -269,18 +270,18 @@ mix_metric(
 
 
 def published_detained_mix(backend: ibis.BaseBackend, params: MetricParams) -> ibis.Table:
-    """Each workbook's 'currently detained by criminality' table, dated by its data date."""
+    """Each snapshot of the 'currently detained by criminality' table, dated by its own date."""
     detained = backend.table(STATS_DETAINED_NOW)
-    workbooks = backend.table(STATS_WORKBOOKS).select("workbook", "as_of_date", "file_date")
-    rows = detained.filter(detained.criminality != "Total").join(workbooks, "workbook")
-    # A class ICE adds beside the three (the ingest warns of it) is none of theirs: counted
-    # with the unknown, so that it stays in the total and out of the shares.
+    rows = detained.filter(detained.criminality != "Total")
+    if "agency" not in params.by and "agency" not in params.filters:
+        rows = rows.filter(rows.agency == "Total")
+    rows = snapshots(backend, rows, ["criminality", "agency"], "detained")
+    # A class ICE adds beside the three (the ingest warns of it) is none of theirs: counted with
+    # the unknown, so that it stays in the total and out of the shares. Mapped after the
+    # snapshots are chosen, so that two such classes are not taken for reprints of one.
     classes = rows.criminality
     rows = rows.mutate(criminality=ibis.ifelse(classes.isin((CONVICTED, PENDING, NEITHER)),
                                                classes, ibis.null(classes.type())))
-    rows = rows.mutate(date=ibis.coalesce(rows.as_of_date, rows.file_date))
-    if "agency" not in params.by and "agency" not in params.filters:
-        rows = rows.filter(rows.agency == "Total")
     rows = during(apply_filters(rows, params), params, "date")
     return criminality_mix(rows, ["date", "workbook", *params.by], "detained", weight="detained")
 
@@ -288,11 +289,13 @@ def published_detained_mix(backend: ibis.BaseBackend, params: MetricParams) -> i
 mix_metric(
     name="detained_criminality",
     title="Criminality of the detained population, as ICE publishes it",
-    definition="People in ICE detention on each workbook's data date ('data as of'; the file date "
-    "when none "
-    "is printed), from the workbook's 'Currently Detained by Criminality and Arresting Agency' "
-    "table: all arresting agencies by default, ICE and CBP arrests apart with --by agency. "
-    "The shares are recomputed from the three printed counts.",
+    definition="People in ICE detention on each snapshot date of the workbooks' 'Currently "
+    "Detained by Criminality and Arresting Agency' table: the date the workbook's Footnotes "
+    "sheet gives for it, else the workbook's printed 'data as of' date, else its file date; "
+    "a snapshot printed by several workbooks (a year-end sheet reprinted the next year) is "
+    "one row, from its first printing (workbook names it). All arresting agencies by default, "
+    "ICE and CBP arrests apart with --by agency. The shares are recomputed from the three "
+    "printed counts.",
     build=published_detained_mix,
     tables=(STATS_DETAINED_NOW, STATS_WORKBOOKS),
     total="detained",
@@ -303,8 +306,8 @@ mix_metric(
         "A workbook re-posted under the same name with new figures appears twice on its date.",
         "A criminality class other than the three (none in the archived workbooks) is counted "
         "in criminality_unknown.",
-        "ICE has printed stale or wrong 'data as of' dates (see the stats checks); the date is "
-        "as printed.",
+        "ICE has printed stale 'data as of' lines (see the stats checks); the Footnotes sheet's "
+        "date for the table is used where there is one, so such a line moves no figure.",
     ),
 )
 

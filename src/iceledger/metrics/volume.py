@@ -19,7 +19,7 @@ from iceledger.errors import IceledgerError
 from iceledger.facts import FAR_FUTURE, Target, load_targets
 from iceledger.field_offices import field_offices
 from iceledger.metrics.backends import memtable, remembered
-from iceledger.metrics.published_series import SeriesSpec, latest
+from iceledger.metrics.published_series import SeriesSpec, latest, snapshots
 from iceledger.metrics.registry import (
     Disclosure,
     Metric,
@@ -490,14 +490,15 @@ _NO_PUBLISHED_REMOVALS = pa.schema([
 
 
 def _published_removals(backend: ibis.BaseBackend) -> ibis.Table:
-    """Per fiscal year, ICE's removals total from the latest workbook printing it, and the date
-    its data were pulled (its 'data as of' date, else its file date)."""
+    """Per fiscal year, ICE's removals total from the latest snapshot printing it, and the day
+    that snapshot describes (published_series.snapshots: the table's own date, else the
+    workbook's 'data as of' date, else its file date)."""
     if not has_tables(backend, STATS_REMOVALS, STATS_WORKBOOKS):
         return memtable(_NO_PUBLISHED_REMOVALS.empty_table())
     removals = backend.table(STATS_REMOVALS)
-    workbooks = backend.table(STATS_WORKBOOKS).select("workbook", "as_of_date", "file_date")
-    rows = removals.filter(removals.category == "Total").join(workbooks, "workbook")
-    rows = rows.mutate(data_date=ibis.coalesce(rows.as_of_date, rows.file_date))
+    rows = snapshots(backend, removals.filter(removals.category == "Total"), ["fiscal_year"],
+                     "removals")
+    rows = rows.mutate(data_date=rows.date)
     newest = ibis.window(group_by="fiscal_year",
                          order_by=[ibis.desc("data_date"), ibis.desc("workbook")])
     rows = rows.mutate(rank=ibis.row_number().over(newest))
@@ -553,8 +554,9 @@ register(
             "foia_removals_by_departure counts the FOIA removal records by the fiscal year of "
             "their departure date (ours), over foia_days, the days of that year the records "
             "cover. published_removals is ICE's removals total for the fiscal year from the "
-            f"latest workbook printing it ({STATS_REMOVALS}, published_workbook, data pulled on "
-            "published_data_date): ICE credits a removal to the fiscal year in which it was "
+            f"latest workbook printing it ({STATS_REMOVALS}, published_workbook; "
+            "published_data_date is the day its figure describes: the table's own date from "
+            "the Footnotes sheet, else the workbook's 'data as of' date): ICE credits a removal to the fiscal year in which it was "
             "confirmed, and a removal confirmed after its year was locked counts in the next "
             "year (the 'lag' rule of ICE's footnotes), so its years are not departure years. "
             "foia_removals_before_published_date counts the FOIA departures of the year before "

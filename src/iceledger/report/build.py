@@ -33,7 +33,13 @@ from iceledger.metrics.registry import (
 from iceledger.report.provenance import Provenance, read_provenance
 from iceledger.report.vega_process import VegaProcess
 from iceledger.serving import charts
-from iceledger.serving.formatting import cell_text, dimension_text, listed_text
+from iceledger.serving.formatting import (
+    cell_text,
+    claim_gap,
+    claim_value_text,
+    dimension_text,
+    listed_text,
+)
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import (
@@ -215,6 +221,7 @@ def _view(service: WarehouseService, metric: Metric, events) -> ReportView:
         view.grain_note = (f"By fiscal year (October to September): {hidden_because}. The "
                            f"figures are {metric.name} by {FISCAL_YEAR}.")
     view.shown = result.request
+    view.caveats = service.result_caveats(result)
     view.period = _period_text(result)
     view.rows = result.table.num_rows
     view.csv_href = _csv_data_uri(result.table)
@@ -296,8 +303,14 @@ def _event_layers(events, result: MetricResult) -> list[dict]:
 
 def _period_text(result: MetricResult) -> str:
     period = result.period()
-    if period["data_from"]:
-        return f"{period['data_from']} to {period['data_to']}"
+    start, end, grain = period["data_from"], period["data_to"], period["grain"]
+    # Periods as the rows are: "2026-01-01" would read as the data ending on New Year's Day.
+    if start and grain == "fiscal_year":
+        return f"FY{int(start[:4]) + 1} to FY{end[:4]} (fiscal years)"
+    if start and grain in ("month", "quarter"):
+        return f"{start[:7]} to {end[:7]} ({grain}s)"
+    if start:
+        return f"{start} to {end}"
     return "the whole period the warehouse covers"
 
 
@@ -371,6 +384,8 @@ def _render(sections, claims, provenance: Provenance, warehouse_path: Path, k: i
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     environment.filters["cell"] = cell_text
+    environment.filters["claim_value"] = claim_value_text
+    environment.filters["claim_gap"] = claim_gap
     environment.filters["listed"] = listed_text
     specs = {v.id: v.spec for s in sections for v in s.views if v.spec}
     claims_spec = _claims_spec(claims)

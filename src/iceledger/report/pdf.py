@@ -64,7 +64,7 @@ def write_pdf(sections, claims, provenance: Provenance, path: Path, k: int,
         for fact in headlines:
             _paragraph(pdf, f"{fact.value}: {fact.sentence}", 9, "B")
             _paragraph(pdf, f"Period: {fact.period or 'n/a'}; as of {fact.as_of or 'n/a'}; "
-                            f"definition: {fact.metric or 'published workbook table'}; "
+                            f"definition: {fact.metric or 'n/a'}; "
                             f"{fact.citation}", 7)
         pdf.ln(3)
     for number, section in enumerate(sections):
@@ -135,8 +135,9 @@ def _claims(pdf: _ReportPDF, claims) -> None:
     for check in claims:
         pdf.ln(2)
         _paragraph(pdf, f"{check.claim.who}, {check.claim.date.start}: {check.claim.wording}", 9, "B")
-        _paragraph(pdf, f"Source: {check.claim.source}. Tested over {check.covered_start} to "
-                        f"{check.covered_end}. {check.note}", 8)
+        tested_with = f" with {check.claim.metric}" if check.claim.metric else ""
+        _paragraph(pdf, f"Source: {check.claim.source}. Tested{tested_with} over "
+                        f"{check.tested_over}. {check.note}", 8)
         if check.withheld:
             _paragraph(pdf, check.withheld, 8)
         for r in check.readings:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import textwrap
+from datetime import date
 
 import pyarrow as pa
 
@@ -87,6 +88,8 @@ def metric_chart(
 def view_chart(view: View, table: pa.Table, rows: list[dict], time_column: str | None,
                breakdowns: tuple[str, ...]) -> dict:
     """The declared view of a metric, drawn from `rows`."""
+    if view.mark == "line":
+        rows = with_missing_months(rows, time_column, (*breakdowns, view.group))
     spec = _base(rows) | {"usermeta": {"measure": view.measure, "unit": view.unit,
                                        "mark": view.mark}}
     if _linked(view, table, breakdowns):
@@ -100,6 +103,35 @@ def view_chart(view: View, table: pa.Table, rows: list[dict], time_column: str |
     if note:
         drawn["title"] = _note(*drawn.get("title", {}).get("text", []), note)
     return drawn
+
+
+def with_missing_months(rows: list[dict], time_column: str | None,
+                        series: tuple[str | None, ...]) -> list[dict]:
+    """Monthly rows with an empty row for each month missing inside a series' span, so that a
+    line breaks there (GAPS) instead of bridging months no source printed: ICE's archived
+    workbooks skip September 2024, and a line drawn straight across it would invent the month.
+    `series` names the columns that tell the lines apart (None where there is none)."""
+    if time_column != "month" or not rows:
+        return rows
+    keys = [c for c in dict.fromkeys(series) if c and c in rows[0]]
+    spans: dict[tuple, set[str]] = {}
+    for row in rows:
+        if row.get(time_column):
+            group = tuple(row.get(k) for k in keys)
+            spans.setdefault(group, set()).add(str(row[time_column])[:7])
+    empty = {column: None for column in rows[0]}
+    dated = isinstance(rows[0].get(time_column), date)
+    filled = list(rows)
+    for group, months in spans.items():
+        year, month = map(int, min(months).split("-"))
+        last = max(months)
+        while f"{year:04d}-{month:02d}" < last:
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+            if f"{year:04d}-{month:02d}" not in months:
+                day = date(year, month, 1)
+                filled.append(empty | dict(zip(keys, group, strict=True))
+                              | {time_column: day if dated else day.isoformat()})
+    return sorted(filled, key=lambda row: str(row[time_column] or ""))
 
 
 def with_note(spec: dict, sentence: str) -> dict:
@@ -520,6 +552,7 @@ def _generic_chart(unit, table, rows, time_column, breakdowns, value, count_colu
                 encoding["color"] = {"field": breakdowns[1], "type": "nominal"}
         return spec | {"height": {"step": 14}, "mark": {"type": "bar"}, "encoding": encoding}
     x = _time_axis(time_column)
+    spec["data"]["values"] = with_missing_months(rows, time_column, (*breakdowns, series))
     line: dict = {
         "mark": {"type": "line", "point": len(rows) <= POINTS_MAX, "invalid": GAPS},
         "encoding": {"x": x, "y": y, "tooltip": tooltip} | ({"color": color} if color else {}),

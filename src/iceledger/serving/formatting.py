@@ -3,7 +3,7 @@ dashboard's pages and in the CLI (serving/output.py formats each value)."""
 
 from __future__ import annotations
 
-from iceledger.serving.output import format_value
+from iceledger.serving.output import claim_column, claim_gap_text, format_value
 
 # The breakdowns as a reader names them: the dashboard's filter labels, the report's "by ...".
 DIMENSION_LABELS = {
@@ -43,3 +43,14 @@ def listed_text(values, most: int = 3) -> str:
         return "none"
     shown = "; ".join(items[:most])
     return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def claim_value_text(value, definition: str) -> str:
+    """A claimed or observed figure as its definition reads (the CLI's claims table): a share as
+    a percent, a rate or a count as a number."""
+    return format_value(claim_column(definition), value)
+
+
+def claim_gap(reading) -> str:
+    """A reading's observed minus claimed, signed: percentage points for shares."""
+    return claim_gap_text(reading.definition, reading.gap)

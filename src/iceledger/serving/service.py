@@ -15,6 +15,7 @@ import functools
 import itertools
 import json
 import os
+import calendar
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,7 @@ from iceledger.metrics.registry import (
     NestsIn,
     NotMeasurable,
     NotServable,  # noqa: F401
+    record_caveats,
 )
 from iceledger.metrics.volume import fiscal_year
 from iceledger.tables import SOURCES
@@ -54,6 +56,8 @@ from iceledger.warehouse import (
 )
 
 TIME_COLUMNS = ("date", "month")
+# How many months a row keyed by its first month covers, by its grain.
+PERIOD_MONTHS = {"month": 1, "quarter": 3, "fiscal_year": 12}
 # Public mode serves each metric over the whole record, broken down by at most this many of its
 # dimensions (a filter is a slice of the same breakdown), so that every response is one of a fixed
 # set of tables whose suppression is planned together (docs/dashboard.md, "Public mode").
@@ -114,6 +118,11 @@ class MetricRequest:
         )
 
 
+def month_end(day: date | datetime) -> date:
+    """The last day of `day`'s month."""
+    return date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+
+
 @dataclass(frozen=True)
 class MetricResult:
     metric: Metric
@@ -124,16 +133,40 @@ class MetricResult:
     suppression: dict | None
 
     def period(self) -> dict:
+        """The days asked for and the days the rows reach. A row dated by the first day of a
+        month names the whole month, or the quarter or fiscal year it opens (ICE's quarterly and
+        yearly tables are keyed by their first month): the rows reach the last day of their
+        last period, not its first. `grain` says which; the last period may be partial, which
+        the metric's caveats say."""
         observed: dict = {"from": None, "to": None}
+        grain = self.grain()
         if self.time_column and self.table.num_rows:
             bounds = pc.min_max(self.table.column(self.time_column)).as_py()
-            observed = {"from": iso_or_none(bounds["min"]), "to": iso_or_none(bounds["max"])}
+            last = bounds["max"]
+            if last is not None and grain in PERIOD_MONTHS:
+                months = last.month - 1 + PERIOD_MONTHS[grain] - 1
+                last = month_end(date(last.year + months // 12, months % 12 + 1, 1))
+            observed = {"from": iso_or_none(bounds["min"]), "to": iso_or_none(last)}
         return {
             "requested_from": iso_or_none(self.request.start),
             "requested_to": iso_or_none(self.request.end),
             "data_from": observed["from"],
             "data_to": observed["to"],
+            "grain": grain,
         }
+
+    def grain(self) -> str | None:
+        """What one row's time covers: a day, a month, or the quarter or fiscal year its month
+        opens (a `quarter` column; a fiscal-year column with every month an October)."""
+        if self.time_column != "month":
+            return "day" if self.time_column else None
+        names = self.table.column_names
+        if "quarter" in names:
+            return "quarter"
+        months = {m.month for m in self.table.column("month").to_pylist() if m is not None}
+        if months == {10} and any(n.endswith("fiscal_year") for n in names):
+            return "fiscal_year"
+        return "month"
 
 
 class WarehouseService:
@@ -169,7 +202,9 @@ class WarehouseService:
         self._query_slots = threading.BoundedSemaphore(QUERY_SLOTS)
         self._value_types = functools.cache(self._distinct_values)
         self._memo: dict[str, object] = {}
-        self._memo_lock = threading.Lock()
+        # Re-entrant: a memo's build may compute metrics whose public-mode suppression memoises
+        # too (the headline facts do); a plain lock waited on itself forever.
+        self._memo_lock = threading.RLock()
 
     # --- what is served ----------------------------------------------------------------------
 
@@ -243,6 +278,13 @@ class WarehouseService:
     def caveats(self, metric: Metric) -> tuple[str, ...]:
         caveats = (*metric.caveats, *self.record_caveats(metric), *self._public_caveats(metric))
         return (SYNTHETIC_NOTICE, *caveats) if self.synthetic else caveats
+
+    def result_caveats(self, result: MetricResult) -> tuple[str, ...]:
+        """The metric's caveats, then those its rows call for and the metric's do not already
+        say: the caveats of the records of the period asked for, and the checks that failed in
+        the releases its figures come from (metrics.registry.compute)."""
+        caveats = self.caveats(result.metric)
+        return (*caveats, *(c for c in record_caveats(result.table) if c not in caveats))
 
     def _public_caveats(self, metric: Metric) -> tuple[str, ...]:
         """How public mode shows the metric otherwise than its definition says."""

@@ -26,7 +26,12 @@ from iceledger.facts import CLAIM_DEFINITIONS, RATE_DEFINITIONS
 from iceledger.field_offices import normalise_aor
 from iceledger.metrics.registry import QUESTIONS, Metric
 from iceledger.serving import charts
-from iceledger.serving.formatting import DIMENSION_LABELS, cell_text, share_with_interval
+from iceledger.serving.formatting import (
+    DIMENSION_LABELS,
+    cell_text,
+    claim_gap,
+    share_with_interval,
+)
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import STANDARD_FILTERS, NotServable, WarehouseService
@@ -100,8 +105,7 @@ def claim_rows(service: WarehouseService) -> list[dict]:
                 "claimed": "" if r.claimed is None else (
                     f"{r.claimed:,.0f}" if r.definition == "count" else
                     f"{r.claimed:.3f}" if rate else f"{r.claimed:.0%}"),
-                "gap": "" if r.gap is None or r.definition == "count" else
-                f"{-r.gap:+.3f}" if rate else f"{-r.gap * 100:+.1f} points",
+                "gap": "" if r.definition == "count" else claim_gap(r),
                 "stated": r.claimed is not None,
             })
         rows.append({"check": check, "claim": check.claim, "readings": readings,

@@ -111,6 +111,7 @@ def _described(service: WarehouseService, result: MetricResult) -> dict:
     """Everything a response says about its numbers, except the rows themselves."""
     return {
         **service.describe(result.metric),
+        "caveats": list(service.result_caveats(result)),
         "params": {
             "by": list(result.request.by),
             "from": iso_or_none(result.request.start),

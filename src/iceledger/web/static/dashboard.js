@@ -49,7 +49,19 @@ function cardQuery(card) {
 function describe(meta, ignored) {
   const parts = [];
   const period = meta.period || {};
-  if (period.data_from) parts.push(`Period: ${period.data_from} to ${period.data_to}.`);
+  // Rows of a month, quarter or fiscal year name the whole of it: "2026-01", never
+  // "2026-01-01" (which reads as one day); fiscal years as FY2025.
+  if (period.data_from) {
+    const grain = period.grain;
+    if (grain === "fiscal_year") {
+      const first = Number(period.data_from.slice(0, 4)) + 1;
+      parts.push(`Period: FY${first} to FY${period.data_to.slice(0, 4)} (fiscal years).`);
+    } else if (grain === "month" || grain === "quarter") {
+      parts.push(`Period: ${period.data_from.slice(0, 7)} to ${period.data_to.slice(0, 7)} (${grain}s).`);
+    } else {
+      parts.push(`Period: ${period.data_from} to ${period.data_to}.`);
+    }
+  }
   parts.push(`${meta.row_count} row${meta.row_count === 1 ? "" : "s"}.`);
   const suppression = meta.suppression;
   if (suppression && (suppression.small_cells || suppression.complementary_cells)) {
