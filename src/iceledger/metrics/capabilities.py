@@ -49,6 +49,7 @@ from iceledger.metrics.volume import (
     during,
     fiscal_year,
     fiscal_year_of,
+    offices_by_release,
     reach,
     release_spans,
     release_windows,
@@ -280,8 +281,8 @@ def offices_named(backend: ibis.BaseBackend, table_name: str, params: MetricPara
     spoken = _spoken_for(backend, table_name, params)
     if spoken is None:
         return []
-    records, table, _, speaks, _ = spoken
-    groups = remembered(backend, ("offices named", records), lambda: _count_offices(table))
+    _, table, _, speaks, _ = spoken
+    groups = offices_by_release(backend, table)
     return [{**g, "offices": list(g["offices"])} for g in groups if g["release"] in speaks]
 
 
@@ -323,24 +324,6 @@ def _count_columns(table: ibis.Table, key: str, span: MetricParams,
     return rows.group_by(["release", year]).aggregate(
         rows=ibis._.count(), **{column: rows[column].count() for column in columns}
     ).to_pyarrow().to_pylist()
-
-
-def _count_offices(table: ibis.Table) -> list[dict]:
-    """release, rows, named and offices of each release (see offices_named)."""
-    if "aor" not in table.columns:  # no loaded layout named a field office
-        table = table.mutate(aor=ibis.null("string"))
-    counts = table.group_by(["release", "aor"]).aggregate(rows=ibis._.count())
-    groups: dict[str | None, dict] = {}
-    for count in counts.to_pyarrow().to_pylist():
-        group = groups.setdefault(count["release"], {
-            "release": count["release"], "rows": 0, "named": 0, "offices": []})
-        group["rows"] += count["rows"]
-        if count["aor"] is not None:
-            group["named"] += count["rows"]
-            group["offices"].append(count["aor"])
-    for group in groups.values():
-        group["offices"].sort()
-    return list(groups.values())
 
 
 def _fiscal_years_spoken_for(windows: Windows, params: MetricParams) -> dict[str | None, set[int]]:

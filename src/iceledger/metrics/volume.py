@@ -130,7 +130,7 @@ def _release_spans(backend: ibis.BaseBackend, table: ibis.Table, moment: str) ->
     unlisted = table.filter(~table.release.isin(listed) | table.release.isnull()) if listed else table
     own_span = unlisted.group_by("release").aggregate(first=at.min(), last=at.max())
     found = {r["release"]: r for r in ibis.union(*present, own_span).to_pyarrow().to_pylist()}
-    partial = _parts_of_country(table)
+    partial = _parts_of_country(backend, table)
     return [
         ReleaseSpan(r["release"], _as_date(r["coverage_start"]), _as_date(r["coverage_end"]),
                     r["release"] in partial)
@@ -167,14 +167,35 @@ def reach(rows: int, named: int, offices: int) -> str | None:
     return REACH_PART if named >= NAMED_SHARE * rows else REACH_UNNAMED
 
 
-def _parts_of_country(table: ibis.Table) -> set[str | None]:
+def _parts_of_country(backend: ibis.BaseBackend, table: ibis.Table) -> set[str | None]:
     """The releases whose records in `table` are of part of the country."""
-    if "aor" not in table.columns:
-        return set()
-    counts = table.group_by("release").aggregate(
-        rows=ibis._.count(), named=table.aor.count(), offices=table.aor.nunique())
-    return {r["release"] for r in counts.to_pyarrow().to_pylist()
-            if reach(r["rows"], r["named"], r["offices"]) == REACH_PART}
+    return {g["release"] for g in offices_by_release(backend, table)
+            if reach(g["rows"], g["named"], len(g["offices"])) == REACH_PART}
+
+
+def offices_by_release(backend: ibis.BaseBackend, table: ibis.Table) -> tuple[dict, ...]:
+    """release, rows, named (the rows naming a field office) and offices (those they name,
+    sorted) of each release with rows in `table`; asked once per table (where the backend
+    remembers)."""
+    return remembered(backend, ("offices by release", table.op()),
+                      lambda: tuple(_count_offices(table)))
+
+
+def _count_offices(table: ibis.Table) -> list[dict]:
+    if "aor" not in table.columns:  # no loaded layout named a field office
+        table = table.mutate(aor=ibis.null("string"))
+    counts = table.group_by(["release", "aor"]).aggregate(rows=ibis._.count())
+    groups: dict[str | None, dict] = {}
+    for count in counts.to_pyarrow().to_pylist():
+        group = groups.setdefault(count["release"], {
+            "release": count["release"], "rows": 0, "named": 0, "offices": []})
+        group["rows"] += count["rows"]
+        if count["aor"] is not None:
+            group["named"] += count["rows"]
+            group["offices"].append(count["aor"])
+    for group in groups.values():
+        group["offices"].sort()
+    return list(groups.values())
 
 
 def first_days(table: ibis.Table, moment: str, spans: list[ReleaseSpan]) -> dict:
