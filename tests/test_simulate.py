@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
+from importlib.resources import files
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 
 from iceledger.cli import app
 from iceledger.errors import IceledgerError
+from iceledger.facts import FACTS_ENV
 from iceledger.metrics import MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.simulate.backtest import DEFAULT_CUTOFF, Comparison, backtest
@@ -35,6 +37,7 @@ from iceledger.simulate.estimate import (
 from iceledger.simulate.solve import Scenario, _start_weights, simulate, steady_state
 from iceledger.simulate.strategies import (
     USER_TEMPLATE,
+    national_target,
     observed,
     office_shares,
     same_budget_as,
@@ -293,14 +296,38 @@ def test_user_file_errors_name_the_file(known_estimates, tmp_path, problem, key)
     assert str(spec) in str(caught.value)
 
 
+def test_the_default_target_is_the_facts_latest_national_one(tmp_path, monkeypatch):
+    shipped = national_target()
+    assert (shipped.target_id, shipped.arrests_per_day) == ("may-2025-national-3000", 3000)
+    # A user's facts folder with a later national target (and an alternative report of it,
+    # and a field-office quota, neither of which is a national default).
+    lines = (files("iceledger.data").joinpath("facts", "targets.csv").read_text()
+             .rstrip("\n").splitlines())
+    ended = [line.replace("2025-05-21,,", "2025-05-21,2026-01-31,", 1) for line in lines]
+    later = ["jan-2026-national-4000,2026-02-01,,,national,4000,primary,4000 a day,Test,"
+             "2026-02-01,",
+             "jan-2026-national-5000,2026-03-01,,,national,5000,alternative,5000 a day,Test,"
+             "2026-03-01,",
+             "jan-2026-office-99,2026-04-01,,,field_office,99,alternative,99 an office,Test,"
+             "2026-04-01,"]
+    (tmp_path / "targets.csv").write_text("\n".join([*ended, *later]) + "\n")
+    monkeypatch.setenv(FACTS_ENV, str(tmp_path))
+    chosen = national_target()
+    assert (chosen.target_id, chosen.arrests_per_day) == ("jan-2026-national-4000", 4000)
+    # None national: the volume strategy asks for its figure.
+    (tmp_path / "targets.csv").write_text("\n".join([lines[0], lines[1]]) + "\n")
+    with pytest.raises(IceledgerError, match="no primary national target.*--target N"):
+        national_target()
+
+
 def test_national_defaults_are_refused_for_records_of_part_of_the_country(known_world,
                                                                           known_estimates):
     # The known world's records are of two field offices, Atlanta and Dallas.
     (where,) = known_estimates.part_of_country
     assert where.startswith("release r1's records in foia_arrests name 2 of ICE's 25 field "
                             "offices (Atlanta, Dallas)")
-    with pytest.raises(NotMeasurable, match=r"the default target \(3,000 arrests a day\) is "
-                       r"national, and release r1's records .* \(Atlanta, Dallas\): give "
+    with pytest.raises(NotMeasurable, match=r"the default target \(3,000 arrests a day, "
+                       r"targets.csv may-2025-national-3000\) is national, and release r1's records .* \(Atlanta, Dallas\): give "
                        r"--target for that part of the country"):
         scenarios(known_estimates, ["volume"], 365)
     with pytest.raises(NotMeasurable, match=r"the funded beds \(capacity.csv\) is national.*: "

@@ -865,8 +865,8 @@ def simulate_command(
         "--strategy", "-s", help="observed, volume, targeted or a strategy .toml file "
         "(repeatable; default: observed, volume and targeted).")] = [],
     target: Annotated[float | None, typer.Option(
-        "--target", help="Volume strategy: ICE arrests per day (default 3,000, the national "
-        "target of May 2025; records of part of the country need one of their own).")] = None,
+        "--target", help="Volume strategy: ICE arrests per day (default: targets.csv's latest "
+        "national target, 3,000 since May 2025; records of part of the country need their own).")] = None,
     fill: Annotated[str, typer.Option(
         "--fill", help="Targeted strategy fills: same-budget (as volume) or funded-beds.")]
     = "same-budget",

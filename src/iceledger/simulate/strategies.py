@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from iceledger.errors import IceledgerError
+from iceledger.facts import Target, load_targets
 from iceledger.metrics.targeting import CONVICTED
 from iceledger.simulate.estimate import (
     OUTCOMES,
@@ -35,9 +36,6 @@ from iceledger.simulate.estimate import (
 from iceledger.simulate.solve import Scenario, steady_state
 
 STRATEGIES = ("observed", "volume", "targeted")
-# The volume strategy's daily arrests unless told otherwise: the national target of May 2025
-# (targets.csv, may-2025-national-3000).
-NATIONAL_TARGET = 3000.0
 VOLUME_TERCILE = 1 / 3
 RELEASED = OUTCOMES.index("released")
 DEFAULT_BOND_DAY = 7
@@ -298,7 +296,7 @@ FILL_CHOICES = ("same-budget", "funded-beds")
 def scenarios(e: Estimates, names: list[str], days: int, target: float | None = None,
               fill: str = "same-budget", beds: float | None = None) -> list[Scenario]:
     """The named strategies (or TOML files) in order; the volume strategy makes `target`
-    arrests a day (by default NATIONAL_TARGET), and the targeted strategy fills the volume
+    arrests a day (by default the latest national target, `national_target`), and the targeted strategy fills the volume
     strategy's beds (same budget) or the funded beds."""
     if fill not in FILL_CHOICES:
         raise IceledgerError(f"--fill {fill!r}: use {' or '.join(FILL_CHOICES)}")
@@ -331,12 +329,23 @@ def national_default(e: Estimates, what: str, option: str) -> None:
                             f"{option} for that part of the country")
 
 
+def national_target() -> Target:
+    """The volume strategy's daily arrests unless told otherwise: the primary national target
+    of targets.csv that started last (the facts folder a user gives may replace it)."""
+    national = [t for t in load_targets() if t.scope == "national" and t.status == "primary"]
+    if not national:
+        raise IceledgerError("targets.csv has no primary national target to default to; give "
+                             "the volume strategy's arrests a day with --target N")
+    return max(national, key=lambda t: t.effective_from)
+
+
 def _target(e: Estimates, target: float | None) -> float:
     if target is not None:
         return target
-    national_default(e, f"the default target ({NATIONAL_TARGET:,.0f} arrests a day)",
-                     "--target")
-    return NATIONAL_TARGET
+    default = national_target()
+    national_default(e, f"the default target ({default.arrests_per_day:,.0f} arrests a day, "
+                        f"targets.csv {default.target_id})", "--target")
+    return float(default.arrests_per_day)
 
 
 def _funded_beds(e: Estimates) -> float:
