@@ -27,6 +27,7 @@ from iceledger.cli import app
 from iceledger.sources.foia import canonical
 from iceledger.sources.foia.ingest import ingest_foia
 from iceledger.sources.foia.layouts import catalog
+from iceledger.sources.foia.readers import BeyondColumns
 from iceledger.warehouse import Warehouse
 
 TITLE = ["ERO-LESA Statistical Tracking Unit", "SCRATCH test data - not real ICE records",
@@ -619,6 +620,32 @@ def test_a_bomb_workbook_is_refused_or_read_without_building_its_claimed_size(tm
         assert "bomb_20200331.xlsx, sheet 'Arrests', cell XFD" in result.stderr
     else:
         assert query(db, "SELECT count(*) FROM foia_arrests") == [(2,)]
+
+
+def _row(number: int, *cells: str) -> bytes:
+    return (f'<row r="{number}">' + "".join(cells) + "</row>").encode()
+
+
+@pytest.mark.parametrize("width, xml, found", [
+    # Empty styled cells past the header, as ICE's sheets have them, spaced or not: nothing.
+    (53, _row(8, '<c r="BA8" t="s"><v>1</v></c>', '<c r="BB8" s="3"/>', '<c r="BC8" s="3" />'),
+     None),
+    # A value past the header, as a number, a shared string or an inline string.
+    (53, _row(8, '<c r="BA8"><v>1</v></c>', '<c r="BB8" s="3"/>', '<c r="BC8"><v>2</v></c>'),
+     "BC8"),
+    (53, _row(9, '<c r="AAA9" t="inlineStr"><is><t>x</t></is></c>'), "AAA9"),
+    # Attributes before the reference; the first of two rows is named.
+    (8, _row(2, '<c s="4" t="s" r="I2"><v>7</v></c>') + _row(3, '<c r="J3"><v>1</v></c>'), "I2"),
+    # Text that reads like a reference inside a cell within the header is no cell.
+    (8, _row(2, '<c r="H2" t="inlineStr"><is><t>r="ZZ9" x</t></is></c>'), None),
+    (26, _row(2, '<c r="Z2"><v>1</v></c>', '<c r="AA2"><v>1</v></c>'), "AA2"),
+    # A header reaching the last column Excel has leaves nothing past it.
+    (16_384, _row(2, '<c r="XFD2"><v>1</v></c>'), None),
+])
+def test_a_cell_past_the_header_is_found_before_the_fast_reader_runs(width, xml, found):
+    for piece in (xml, memoryview(xml)):
+        match = BeyondColumns(width).search(piece)
+        assert (match.group(1).decode() if match else None) == found
 
 
 def test_a_part_claiming_gigabytes_is_refused_before_it_is_inflated(tmp_path):

@@ -356,22 +356,46 @@ def _row_runs(piece: bytes | memoryview, first_row: int) -> Iterator[tuple[bytes
     yield piece[start:], run_first
 
 
-def beyond_columns(width: int) -> re.Pattern:
-    """A cell reference in a column past the first `width` (e.g. past H for 8): found before the
-    fast reader runs, because it builds every cell of the rectangle up to the farthest one."""
-    last = column_letters(width - 1)
-    options = [f"[A-Z]{{{len(last) + 1},3}}"] if len(last) < 3 else []
-    for position, letter in enumerate(last):
-        if letter < "Z":
-            rest = len(last) - position - 1
-            options.append(f"{last[:position]}[{chr(ord(letter) + 1)}-Z]"
-                           + (f"[A-Z]{{{rest}}}" if rest else ""))
-    if not options:
-        return re.compile(rb"(?!)")
-    # Only a cell holding a value counts: ICE's sheets style empty cells past the header.
-    return re.compile(rb'<c\b[^>]*?\br="((?:' + "|".join(options).encode()
-                      + rb')\d+)"[^>]*(?<!/)>(?:(?!</c>).){0,400}?<(?:v|is)\b', re.DOTALL)
+class BeyondColumns:
+    """Finds a cell holding a value in a column past the first `width` (e.g. past H for 8)
+    before the fast reader runs, because it builds every cell of the rectangle up to the
+    farthest one. `search` gives the first such cell's match (its reference in group 1).
 
+    The full test (the cell's tag, then a value inside it) costs several times what scanning
+    for a reference alone does, and nearly every cell of a sheet is one, so it runs only where
+    a reference past the header stands, and not on a tag that closes itself (an empty cell:
+    ICE's sheets style empty cells past the header)."""
+
+    # How far a cell's tag may reach before and after its `r` attribute for the full test.
+    TAG_BEFORE, CELL_AFTER = 256, 1024
+
+    def __init__(self, width: int):
+        last = column_letters(width - 1)
+        options = [f"[A-Z]{{{len(last) + 1},3}}"] if len(last) < 3 else []
+        for position, letter in enumerate(last):
+            if letter < "Z":
+                rest = len(last) - position - 1
+                options.append(f"{last[:position]}[{chr(ord(letter) + 1)}-Z]"
+                               + (f"[A-Z]{{{rest}}}" if rest else ""))
+        beyond = "|".join(options).encode()
+        self._reference = re.compile(rb'r="(?:' + beyond + rb')\d') if options else None
+        self._closed = re.compile(rb'[^>]*/>')
+        self._cell = re.compile(rb'<c\b[^>]*?\br="((?:' + beyond + rb')\d+)"[^>]*(?<!/)>'
+                                rb'(?:(?!</c>).){0,400}?<(?:v|is)\b', re.DOTALL)
+
+    def search(self, piece: bytes | memoryview) -> re.Match | None:
+        if self._reference is None:
+            return None
+        position = 0
+        while found := self._reference.search(piece, position):
+            position = found.end()
+            if self._closed.match(piece, position):
+                continue
+            cell = self._cell.search(piece, max(0, found.start() - self.TAG_BEFORE),
+                                     position + self.CELL_AFTER)
+            if cell:
+                return cell
+        return None
 
 
 @dataclass(frozen=True)
@@ -728,7 +752,7 @@ class XlsxReader(WorkbookReader):
         names = [c.source for c in columns]
         letters = [c.reference for c in columns]
         header_end = self._header_end(plan)
-        outside = beyond_columns(len(plan.match.raw_headers))
+        outside = BeyondColumns(len(plan.match.raw_headers))
         next_row = plan.header_row + 1
         info = self._zip.getinfo(sheet.member)
         share = info.compress_size / max(info.file_size, 1)  # progress in bytes of the file
