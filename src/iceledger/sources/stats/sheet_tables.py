@@ -14,6 +14,8 @@ A sheet arrives as a grid: a list of rows, each a list of raw cell values, as an
 it. Tables may sit anywhere, side by side on the same rows; a table's block runs from its caption
 down to the first blank row after which it does not resume (one or two empty rows may part it),
 and sideways to the next thing printed on its caption row (or a caption found in its header row).
+A header printed over two rows (a group above the columns' own headers) is read as the one row
+the single-row form prints.
 """
 
 from __future__ import annotations
