@@ -685,3 +685,108 @@ def test_a_new_release_reason_joins_the_total_not_a_subtotal(source, plain, unch
     assert len(october) == 1 and "Humanitarian Release" in october[0]
     assert not [r for r in checks if r["check"] == "subtotal release reasons add up"
                 and "Humanitarian" in r["detail"]]
+
+
+def _header_on_two_rows(sheet: str, header: str, group: str | None = None, labels: int = 1,
+                        down: int = 1, merge: bool = True, block: str | None = None,
+                        note: str | None = None):
+    """The table whose header is `header` ("I19:V19") with a row put above that header: the
+    table `block` moved down a row, or (no block) everything from the header down.
+
+    With a `group`, the header is printed over two rows: the first `labels` cells (the label
+    headers) and the last `down` (the fiscal-year total) merged down over both rows, stored in
+    the upper cell; `group` over the cells between, merged across, stored in the leftmost.
+    With a `note`, the row above the header holds that note alone, merged across. Unmerged
+    (`merge` False), the cells hold the same values without the merge: a header typed so.
+    """
+    def change(book):
+        page = book[sheet]
+        first, row, last, _ = openpyxl.utils.range_boundaries(header)
+        if block is None:
+            _parted(sheet, row, 1)(book)
+        else:
+            left, top, right, bottom = openpyxl.utils.range_boundaries(block)
+            for merged in list(page.merged_cells.ranges):  # move_range leaves merges behind
+                if merged.min_col <= right and merged.max_col >= left \
+                        and merged.min_row <= bottom + 1 and merged.max_row >= top:
+                    page.unmerge_cells(str(merged))
+            page.move_range(block, rows=1)
+        upper, lower = row, row + 1
+        if note is not None:
+            page.cell(upper, first, note)
+            if merge:
+                page.merge_cells(start_row=upper, start_column=first, end_row=upper,
+                                 end_column=last)
+            return
+        for column in [*range(first, first + labels), *range(last - down + 1, last + 1)]:
+            page.cell(upper, column, page.cell(lower, column).value)
+            page.cell(lower, column).value = None
+            if merge:
+                page.merge_cells(start_row=upper, start_column=column, end_row=lower,
+                                 end_column=column)
+        page.cell(upper, first + labels, group)
+        if merge:
+            page.merge_cells(start_row=upper, start_column=first + labels, end_row=upper,
+                             end_column=last - down)
+    return change
+
+
+BOOK_INS = dict(sheet=DETENTION, header="I19:V19", block="I19:V22")  # beside detained-now
+ADP = dict(sheet=DETENTION, header="A91:N91")
+BOOK_OUTS = dict(sheet=DETENTION, header="A37:O37", labels=2)
+ALOS_ADULT = dict(sheet=DETENTION, header="A137:N137")
+ATD_TECHNOLOGY = dict(sheet="ATD FY26 YTD", header="A8:C8", block="A8:C15", down=0)
+
+
+@pytest.mark.parametrize("variant", [
+    # Months under a merged group, the label header and the fiscal-year total merged down.
+    dict(BOOK_INS, group="Month"),
+    dict(BOOK_INS, group="Month", merge=False),
+    dict(ADP, group="FY2026"),
+    dict(ADP, group="Months"),
+    dict(BOOK_OUTS, group="Month"),  # two label headers, both merged down
+    dict(ALOS_ADULT, group="FY2026", merge=False),
+    # Measure headers under a group.
+    dict(ATD_TECHNOLOGY, group="FY26"),
+    dict(ATD_TECHNOLOGY, group="Active Population", merge=False),
+    # A caption-like note on the row above the header.
+    dict(ADP, note="Average number of people detained each day, by month"),
+    dict(BOOK_INS, note="Initial book-ins (persons)", merge=False),
+], ids=lambda variant: f"{variant['header']}-{variant.get('group') or 'note'}"
+                       f"{'' if variant.get('merge', True) else '-unmerged'}")
+def test_a_header_printed_over_two_rows_reads_as_one(source, plain, unchanged, tmp_path,
+                                                     variant):
+    # Before, the cell under the group (or beside the merged label) had no header of its own:
+    # "values in a column with no header", and the table's figures went to stats_unrecognised.
+    _, parsed = _variant(source, tmp_path, _header_on_two_rows(**variant))
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    assert parsed.unrecognised == plain.unrecognised
+    assert _figures(parsed) == unchanged
+
+
+def _two_groups_of_the_same_months(book):
+    """Book-ins with the first six months under `ICE` and the last six, headed Oct..Mar again,
+    under `CBP`."""
+    _header_on_two_rows(**BOOK_INS, group="ICE", merge=False)(book)
+    _cells(DETENTION, {"P19": "CBP", **{f"{column}20": month for column, month in
+                                        zip("PQRSTU", ("Oct", "Nov", "Dec", "Jan", "Feb", "Mar"))
+                                        }})(book)
+
+
+@pytest.mark.parametrize(("change", "cell"), [
+    # A group naming another fiscal year than the table's says what the months under it do not.
+    (_header_on_two_rows(**BOOK_INS, group="FY2025"), "K19"),
+    # The same months under two groups: which group a figure belongs to cannot be dropped.
+    (_two_groups_of_the_same_months, "K19"),
+    # A header cell left blank over a real first row of figures.
+    (_cells(DETENTION, {"J19": None}), "J19"),
+])
+def test_two_rows_that_are_not_one_header_keep_their_error(source, plain, tmp_path, change,
+                                                           cell):
+    _, parsed = _variant(source, tmp_path, change)
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{DETENTION}', cell {cell}: table stats_book_ins: values in a column "
+        "with no header"]
+    assert "stats_book_ins" not in parsed.tables
+    kept = {row["cell"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()}
+    assert {"J21", "V22"} <= kept or {"J22", "V23"} <= kept

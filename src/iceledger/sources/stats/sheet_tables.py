@@ -14,6 +14,8 @@ A sheet arrives as a grid: a list of rows, each a list of raw cell values, as an
 it. Tables may sit anywhere, side by side on the same rows; a table's block runs from its caption
 down to the first blank row after which it does not resume (one or two empty rows may part it),
 and sideways to the next thing printed on its caption row (or a caption found in its header row).
+A header printed over two rows (a group above the columns' own headers) is read as the one row
+the single-row form prints.
 """
 
 from __future__ import annotations
@@ -682,7 +684,8 @@ def read_sheet(grid: Grid, specs: Sequence[TableSpec], layout: Layout, context: 
     blocks = []
     for row, column, spec, match in anchors:
         try:
-            blocks.append(_block(grid, spec, match, row, column, anchor_columns, context))
+            blocks.append(_block(grid, spec, match, row, column, anchor_columns, layout,
+                                 context))
         except SourceError as error:
             out.errors.append(error)
     headers_seen: dict[str, tuple[tuple[Any, ...], ...]] = {}
@@ -781,7 +784,8 @@ def _any_anchor(patterns: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_column: int,
-           anchor_columns: dict[int, list[int]], context: SheetContext) -> Block:
+           anchor_columns: dict[int, list[int]], layout: Layout, context: SheetContext
+           ) -> Block:
     """The block of the table whose caption (or header) is at (top, first_column).
 
     `anchor_columns` holds, for each row, the columns where a table's caption or header was
@@ -810,13 +814,18 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
                 f"table {spec.name}: no header row below its caption",
             )
     for header in range(header_row, header_row + spec.header_rows):
-        for column in anchor_columns.get(header, ()):
-            if first_column < column < end_column:
-                end_column = column
-                break
+        end_column = _bounded_by_anchor(anchor_columns, header, first_column, end_column)
+    upper_row, joined = header_row, None
+    if spec.caption is not None:
+        joined = _header_over_two_rows(grid, spec, match, header_row, first_column, end_column,
+                                       layout, context)
+    if joined is not None:
+        # The columns' own headers are on the lower row: locations name it.
+        header_row += 1
+        end_column = _bounded_by_anchor(anchor_columns, header_row, first_column, end_column)
     first_row = header_row + spec.header_rows
     end_row = first_row
-    header_rows = grid[header_row:first_row]
+    header_rows = grid[upper_row:first_row]
     while end_row < height:
         if _row_blank(grid[end_row], first_column, end_column):
             resumed = _resumed_after_gap(grid, end_row, first_column, end_column, header_rows,
@@ -842,12 +851,90 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
         if cells.count("") != len(cells) and _any_filled(cells):  # "" is how readers leave a gap
             break
         end_column -= 1
-    header_cells = tuple(
+    header_cells = (tuple(joined[:end_column - first_column]),) if joined is not None else tuple(
         tuple(grid[r][first_column:end_column])
         for r in range(header_row, header_row + spec.header_rows)
     )
     return Block(spec, match, top, header_row, first_column, end_column, first_row, end_row,
                  header_cells)
+
+
+def _bounded_by_anchor(anchor_columns: dict[int, list[int]], row: int, first_column: int,
+                       end_column: int) -> int:
+    """The table's right edge, brought in to a caption or header found on `row` inside it."""
+    for column in anchor_columns.get(row, ()):
+        if first_column < column < end_column:
+            return column
+    return end_column
+
+
+def _header_over_two_rows(grid: Grid, spec: TableSpec, match: re.Match[str], header_row: int,
+                          first_column: int, end_column: int, layout: Layout,
+                          context: SheetContext) -> list[Any] | None:
+    """A header printed over two rows, as the one row the single-row form prints; None when
+    the two rows under the caption are not one header.
+
+    A later release may print a group over several columns (`Month` over the months, `FY2026`
+    over the measures, merged: stored in its leftmost cell, the others empty) with the columns'
+    own headers on the row below, a header merged down over both rows (stored in the upper
+    cell: the label header, the fiscal-year total), or a caption-like note on the row above the
+    header. A column then takes its lower cell, or its upper one where the lower is empty; a
+    row-label column takes whichever of its two cells reads as its label header.
+
+    The rows are one header only when the lower holds no figure and no row label, and heads a
+    column the upper leaves without a header: a real first row of figures, or a header over
+    figures, is read as before. The group is dropped, as the single-row form never prints it,
+    so where it says what the headers under it do not (the same header under two groups, a
+    fiscal year other than the table's) the rows are not joined and the table is refused as
+    before, with the error at its first header cell without a header of its own.
+    """
+    below = header_row + 1
+    if spec.header_rows != 1 or spec.records is not None or below >= len(grid):
+        return None
+    upper = grid[header_row][first_column:end_column]
+    lower = grid[below][first_column:end_column]
+    labels = len(spec.label_headers)
+    joined: list[Any] = []
+    dropped: list[str] = []
+    for pattern, high, low in zip(spec.label_headers, upper, lower):
+        high_text, low_text = clean_text(high) or "", clean_text(low) or ""
+        if low_text and not pattern.search(low_text):
+            return None  # a row label: the lower row is the table's first row
+        if pattern.search(high_text):
+            joined.append(high)
+        elif pattern.search(low_text):
+            joined.append(low)
+            dropped.append(high_text)
+        else:
+            return None
+    group, heads_anew = None, False
+    # Each lower header (as read: any case) -> the column of the group over it.
+    groups: dict[str, int | None] = {}
+    for index, (high, low) in enumerate(zip(upper[labels:], lower[labels:]), labels):
+        if _is_figure(low):
+            return None
+        if not _blank(high):
+            group = index
+        if _blank(low):
+            joined.append(high)
+            continue
+        heads_anew = heads_anew or _blank(high)
+        if groups.setdefault(clean_text(low).casefold(), group) != group:
+            return None
+        if group is not None:
+            dropped.append(clean_text(upper[group]))
+        joined.append(low)
+    if not heads_anew:
+        return None
+    named = match.groupdict().get("fiscal_year")
+    try:
+        fiscal_year = parse_fiscal_year(named) if named else context.fiscal_year
+    except CellValueError:
+        return None  # the caption's own error is reported with the table
+    if any(fiscal_year_in(layout.sheet_fiscal_year, text) not in (None, fiscal_year)
+           for text in dropped):
+        return None
+    return joined
 
 
 def _ends_list(spec: TableSpec, first_cell: object) -> bool:
