@@ -28,6 +28,7 @@ import pytest
 
 from iceledger.metrics import MetricParams, compute
 from iceledger.metrics.backends import duckdb_backend
+from iceledger.metrics.registry import REGISTRY
 from iceledger.serving.service import NotServable, WarehouseService
 from iceledger.tables import (
     FAIL,
@@ -238,6 +239,14 @@ def test_special_populations_skip_the_placeholder_zero_but_keep_a_real_one(backe
         ("Removals", 2023): (date(2022, 10, 1), 0, "W2", 2),
     }
     assert rows[("Arrests", 2024)]["series"] == "United States Citizens: Arrests"
+    # No date of the tables' own: the release's data-as-of date orders them, and says it is that.
+    assert {(r["workbook"], r["as_of_date"]) for r in rows.values()} == {
+        ("W2", date(2024, 3, 5)), ("W1", date(2024, 1, 5))}
+    assert {r["dated_by"] for r in rows.values()} == {
+        "the release's data-as-of date (IIDS line, else file name); ICE prints no date of these "
+        "tables' own"}
+    caveats = " ".join(REGISTRY["published_special_populations"].caveats)
+    assert "No snapshot date" in caveats and "not the day the figures run to" in caveats
 
 
 @pytest.mark.parametrize(("name", "table"), [

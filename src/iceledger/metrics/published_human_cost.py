@@ -379,6 +379,9 @@ register(
 
 SPECIAL_POPULATIONS_SPEC = SeriesSpec(STATS_SEMIANNUAL, "people", ("population", "action"),
                                       ("data_fiscal_year",))
+# What as_of_date is for these figures, said on every row: not the day they run to.
+SEMIANNUAL_DATED_BY = ("the release's data-as-of date (IIDS line, else file name); ICE prints no "
+                       "date of these tables' own")
 
 
 def _without_placeholder_zeros(table: ir.Table) -> ir.Table:
@@ -403,6 +406,7 @@ def _special_populations(backend: ibis.BaseBackend, params: MetricParams) -> ir.
         series=rows.population + ": " + rows.action,
         people=rows.value.cast("int64"),
         **_revisions(rows),
+        dated_by=ibis.literal(SEMIANNUAL_DATED_BY),
     ).order_by(["month", "population", "action"])
 
 
@@ -426,6 +430,13 @@ register(
             "ICE's placeholder before its semiannual refresh (the FY2026 workbooks print 0 for "
             "FY2025) and left out, so the figure shown is the last one ICE filled in.",
             "The latest fiscal year may be a part year (ICE prints it 'YTD').",
+            "No snapshot date: ICE refreshes these tables about twice a year and prints no date "
+            "of their own. Its Footnotes give the refresh date in some releases only, and not "
+            "consistently (the release of 2025-09-24: 'FY2025 ICE Arrests data are updated "
+            "through 04/22/2025'; FY2023 releases: 'FY2023 ... through 03/31/2022'; the release "
+            "of 2026-02-02: none). as_of_date is therefore the release's data-as-of date, which "
+            "orders the releases: when the release was pulled, not the day the figures run to "
+            "(dated_by says so on every row).",
             "A U.S. citizen is one ICE recorded as such; compare recorded_us_citizens, read from "
             "the FOIA records.",
             PUBLISHED_CAVEAT,
