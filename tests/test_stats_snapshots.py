@@ -264,6 +264,44 @@ def test_an_undated_hidden_sheet_never_gives_a_latest_value(shared, tmp_path):
                 and r["check"] != STALE_REPOST_CHECK]
 
 
+def _semiannual_dates(parsed) -> set[tuple]:
+    return {(r["snapshot_date"], r["as_of_source"])
+            for table in ("stats_semiannual", "stats_tps_countries")
+            for r in _rows(parsed, table)}
+
+
+def _reworded_arrests_lines(new_text):
+    """The Footnotes' semiannual "... ICE Arrests data are updated through ..." lines replaced."""
+    def change(book):
+        for row in book["Footnotes"].iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and "ICE Arrests data" in cell.value:
+                    cell.value = new_text
+    return change
+
+
+def test_the_semiannual_tables_are_dated_by_their_refresh_not_the_release(shared, tmp_path):
+    # The Semiannual sheet is refreshed twice a year, apart from the biweekly figures: the
+    # release of 2025-09-24 (IIDS line 2025-09-15) says "FY2025 ICE Arrests data are updated
+    # through 04/22/2025"; the FY2024 release of 2024-01-04 prints the end of FY2023's refresh,
+    # a date before its own fiscal year ("EOFY2023 ICE Arrests data are updated through
+    # 09/30/2023"). Before, both took the IIDS line's date.
+    assert _semiannual_dates(parse_workbook(shared / FY25_LAST)) == \
+        {(date(2025, 4, 22), "footnote")}
+    january_2024 = "20240105184536-FY24_detentionStats01042024.xlsx"
+    assert _semiannual_dates(parse_workbook(shared / january_2024)) == \
+        {(date(2023, 9, 30), "footnote")}
+    # A line whose date lies outside the year it names (FY2023 releases: "FY2023 ICE Arrests
+    # data are updated through 03/31/2022") dates nothing: the release's IIDS line stands in.
+    copy = _copy(shared / FY25_LAST, tmp_path / FY25_LAST, _reworded_arrests_lines(
+        "FY2025 ICE Arrests data are updated through 03/31/2024 (IIDS Run Date 04/23/2025)."))
+    assert _semiannual_dates(parse_workbook(copy)) == {(date(2025, 9, 15), "iids")}
+    # A range of years and a bullet before the line read as the year that ends the range.
+    copy = _copy(shared / FY25_LAST, tmp_path / FY25_LAST, _reworded_arrests_lines(
+        "\u00b7\u00a0\u00a0 FY2018 - 2025 YTD ICE Arrests data are updated through 03/31/2025."))
+    assert _semiannual_dates(parse_workbook(copy)) == {(date(2025, 3, 31), "footnote")}
+
+
 def test_an_unknown_sheet_is_kept_figure_by_figure_with_a_warning(shared, tmp_path):
     def add_sheet(book):
         sheet = book.create_sheet("Widget Statistics FY22")

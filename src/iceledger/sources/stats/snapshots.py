@@ -50,6 +50,10 @@ class FootnoteRule:
     line: re.Pattern[str]
     tables: re.Pattern[str]
     sheets: re.Pattern[str] | None = None
+    # The tables print one row per fiscal year, refreshed apart from the workbook's own data (the
+    # Semiannual sheet): a line dates them when its date fits the year it names, which may be
+    # before the table's (an FY2024 workbook's refresh through the end of FY2023).
+    earlier_years: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ class SnapshotDating:
         candidates = self._own_words(sheet, caption) if hidden else \
             self._candidates(table, sheet, fiscal_year, caption)
         for source, day in candidates:
-            if day is not None and fits_fiscal_year(day, fiscal_year):
+            # A footnote's date was fitted to its year by its rule (_footnote).
+            if day is not None and (source == FOOTNOTE or fits_fiscal_year(day, fiscal_year)):
                 return day, source
         if hidden:
             self.hidden_undated.append((sheet, table))
@@ -149,9 +154,14 @@ class SnapshotDating:
             if not rule.tables.search(table) or (
                     rule.sheets is not None and not rule.sheets.search(sheet_key(sheet))):
                 continue
-            days = [f.day for f in self.footnotes if f.rule == index
-                    and f.fiscal_year in (None, fiscal_year) and fits_fiscal_year(f.day,
-                                                                                   fiscal_year)]
+            if rule.earlier_years:
+                days = [f.day for f in self.footnotes if f.rule == index
+                        and f.fiscal_year is not None and fits_fiscal_year(f.day, f.fiscal_year)
+                        and (fiscal_year is None or f.fiscal_year <= fiscal_year)]
+            else:
+                days = [f.day for f in self.footnotes if f.rule == index
+                        and f.fiscal_year in (None, fiscal_year)
+                        and fits_fiscal_year(f.day, fiscal_year)]
             if days:
                 return max(days)
         return None
