@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from conftest import STATS_WORKBOOKS
+from typer.testing import CliRunner
 
+from iceledger.cli import app
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.published_series import published_series
 from iceledger.sources.stats.checks import review_warehouse, run_checks
@@ -262,6 +264,12 @@ def test_an_undated_hidden_sheet_never_gives_a_latest_value(shared, tmp_path):
     assert not [r for r in across if r["fiscal_year"] == 2025
                 and FY26 in (r["workbook"], r["compared_with"])
                 and r["check"] != STALE_REPOST_CHECK]
+    # The command (last: it keeps the warehouse open) says how many versions stand outside the order.
+    result = CliRunner().invoke(app, ["stats", "series", "stats_book_ins", "--versions",
+                                      "--warehouse", str(warehouse.path)])
+    assert result.exit_code == 0, result.output
+    assert f"{len(stale)} version(s) stand outside the order, without a release number" in \
+        " ".join(result.output.split())
 
 
 def _semiannual_dates(parsed) -> set[tuple]:
