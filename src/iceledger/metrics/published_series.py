@@ -21,7 +21,9 @@ footnote or caption for that table, see docs/codebook.md "Snapshots"), else the 
 (`archive_date`), the workbook name and its sha256. File names are not trusted first: they carry
 typos, and ICE has re-posted old data under newer names. A snapshot the release checks found to
 be such a stale re-post (`not a stale re-post` failed in `stats_release_checks`) is left out: it
-is never the latest value and never makes a revision.
+is never the latest value and never makes a revision. Figures nothing dates (a hidden sheet of
+another fiscal year with no date of its own) cannot be placed: they are versions outside the
+order, with the reason (`left_out`), never the latest value, and no day's snapshot.
 
 Written in Ibis (window functions over the warehouse) so the same expression runs on DuckDB or
 Spark, like every metric.
