@@ -264,7 +264,8 @@ def test_an_undated_hidden_sheet_never_gives_a_latest_value(shared, tmp_path):
     assert not [r for r in across if r["fiscal_year"] == 2025
                 and FY26 in (r["workbook"], r["compared_with"])
                 and r["check"] != STALE_REPOST_CHECK]
-    # The command (last: it keeps the warehouse open) says how many versions stand outside the order.
+    # The command says how many versions stand outside the order (run last: it keeps the
+    # warehouse open).
     result = CliRunner().invoke(app, ["stats", "series", "stats_book_ins", "--versions",
                                       "--warehouse", str(warehouse.path)])
     assert result.exit_code == 0, result.output

@@ -165,9 +165,10 @@ def parse_workbook(
                           extraction, scans[name], known=known)
         if read and name in hidden:
             # Published in the file, but unseen by anyone who opens it: perhaps a stale copy.
+            tables = ", ".join(sorted(set(read)))
             parsed.warnings.append(
                 f"sheet {name.strip()!r} is hidden in the workbook; its tables were read as "
-                f"saved (a reader of the workbook does not see them): {', '.join(sorted(set(read)))}"
+                f"saved (a reader of the workbook does not see them): {tables}"
                 + _hidden_dating(name, set(read), dating))
         if not known:
             parsed.warnings.append(
