@@ -135,6 +135,36 @@ def test_a_month_no_source_printed_breaks_each_line_rather_than_being_bridged():
                                            for r in generic["data"]["values"]]
 
 
+def test_a_month_with_no_snapshot_breaks_a_line_of_snapshot_dates():
+    # ICE's counts of people held are snapshots, one per archived workbook: they jump from
+    # 2024-12-29 to 2025-09-21. A line across would draw eight months no workbook printed; a
+    # calendar month with no snapshot breaks it, and snapshots in consecutive months still join.
+    table = pa.table({
+        "date": [date(2024, 11, 3), date(2024, 12, 29), date(2025, 9, 21), date(2026, 1, 25)],
+        "detained": [38863, 39152, 59762, 70766],
+        "no_conviction_share": [0.73, 0.74, 0.72, 0.74],
+        "no_conviction_ci_low": [0.72, 0.73, 0.71, 0.73],
+        "no_conviction_ci_high": [0.74, 0.75, 0.73, 0.75],
+    })
+    view = REGISTRY["detained_criminality"].view
+    spec = charts.metric_chart("x", table, json_rows(table), "date", (), view=view)
+    drawn = [(r["date"], r["detained"]) for r in spec["data"]["values"]]
+    assert drawn == [
+        ("2024-11-03", 38863), ("2024-12-29", 39152),
+        *[(f"2025-{m:02d}-01", None) for m in range(1, 9)],
+        ("2025-09-21", 59762), ("2025-10-01", None), ("2025-11-01", None), ("2025-12-01", None),
+        ("2026-01-25", 70766),
+    ]
+    lines = [layer["mark"] for layer in spec["layer"] if layer["mark"]["type"] == "line"]
+    assert lines and all(m["invalid"] == charts.GAPS and m["point"] for m in lines)
+    # Days of every month (the FOIA population) get no break, and many isolated snapshots
+    # still show as points.
+    days = [{"date": f"2025-{m:02d}-{d:02d}", "n": 1} for m in (1, 2) for d in (1, 15)]
+    assert charts.with_missing_months(days, "date", ()) == days
+    sparse = {date(2000 + y // 12, y % 12 + 1, 1) for y in range(0, 2 * 100, 2)}
+    assert len(sparse) > charts.POINTS_MAX and charts._skips_a_month(sparse)
+
+
 def test_a_note_above_a_chart_is_drawn_and_a_mostly_hidden_chart_says_so():
     # Hidden in public mode: three of four months count too few people.
     table = pa.table({

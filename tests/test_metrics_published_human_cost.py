@@ -238,6 +238,13 @@ def test_special_populations_skip_the_placeholder_zero_but_keep_a_real_one(backe
         ("Removals", 2023): (date(2022, 10, 1), 0, "W2", 2),
     }
     assert rows[("Arrests", 2024)]["series"] == "United States Citizens: Arrests"
+    # No refresh date among these releases' rows: the release's data-as-of date orders them,
+    # and every row says that is all it is.
+    assert {(r["workbook"], r["as_of_date"]) for r in rows.values()} == {
+        ("W2", date(2024, 3, 5)), ("W1", date(2024, 1, 5))}
+    assert {r["dated_by"] for r in rows.values()} == {
+        "no refresh date printed (or none that fits its year): as_of_date is the release's "
+        "data-as-of date, not the day the figures run to"}
 
 
 @pytest.mark.parametrize(("name", "table"), [
@@ -280,8 +287,17 @@ def test_real_workbooks_give_what_ice_printed(real_backend):
         "published_special_populations", real_backend,
         MetricParams(filters={"population": ("United States Citizens",)})).to_pylist()}
     # FY25_detentionStats09242025.xlsx prints 7; the FY2026 workbook's 0 is a placeholder.
-    assert (citizens[("Arrests", 2025)]["people"], citizens[("Arrests", 2025)]["workbook"]) == \
-        (7, "FY25_detentionStats09242025.xlsx")
+    # Its Footnotes date the refresh: "FY2025 ICE Arrests data are updated through 04/22/2025"
+    # (its detention data run to 2025-09-20). The FY2026 workbook prints no refresh date: its
+    # FY2024 figure is dated by the release alone.
+    arrests = citizens[("Arrests", 2025)]
+    assert (arrests["people"], arrests["workbook"], arrests["as_of_date"]) == \
+        (7, "FY25_detentionStats09242025.xlsx", date(2025, 4, 22))
+    assert arrests["dated_by"].startswith("ICE's semiannual refresh")
+    fy24 = citizens[("Arrests", 2024)]
+    assert (fy24["workbook"], fy24["as_of_date"]) == ("FY26_detentionStats02022026.xlsx",
+                                                      date(2026, 1, 22))
+    assert fy24["dated_by"].startswith("no refresh date printed")
     deaths = {r["figure"]: r for r in
               compute("deaths_in_custody_published", real_backend).to_pylist()}
     assert (deaths["FY2025"]["deaths"], deaths["FY2025"]["months_published"]) == (23, 12)

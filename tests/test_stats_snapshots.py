@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 from conftest import STATS_WORKBOOKS
+from typer.testing import CliRunner
 
+from iceledger.cli import app
 from iceledger.metrics.backends import duckdb_backend
 from iceledger.metrics.published_series import published_series
 from iceledger.sources.stats.checks import review_warehouse, run_checks
 from iceledger.sources.stats.ingest import ingest_stats
 from iceledger.sources.stats.parse import parse_workbook
-from iceledger.tables import STALE_REPOST_CHECK, STATS_UNRECOGNISED
+from iceledger.metrics.registry import compute
+from iceledger.tables import HIDDEN_UNDATED, STALE_REPOST_CHECK, STATS_UNRECOGNISED
 from iceledger.warehouse import Warehouse
 
 openpyxl = pytest.importorskip("openpyxl")
@@ -25,6 +28,8 @@ openpyxl = pytest.importorskip("openpyxl")
 MARCH = "20220318014755-FY22_detentionStats03172022b.xlsx"  # FY22 data through 2022-03-12
 APRIL = "20220428125157-FY22_detentionStats04282022.xlsx"  # FY22 data through 2022-04-23
 FY20 = "FY20-detentionstats.xlsx"  # the final FY2020 workbook
+FY25_LAST = "FY25_detentionStats09242025.xlsx"  # FY2025 data through 2025-09-20
+FY26 = "FY26_detentionStats02022026.xlsx"  # FY2026 data through 2026-01-25 (IIDS 2026-01-22)
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +191,124 @@ def test_a_stale_repost_is_flagged_never_latest_never_a_revision(shared, tmp_pat
     assert [r["workbook"] for r in october][0] == MARCH
     assert [r["as_of_date"] for r in october] == [date(2022, 3, 12), date(2022, 4, 23),
                                                   date(2022, 4, 23)]
+
+
+def _hidden_stale_fy25(shared: Path, iids_line: str | None = None):
+    """FY2026's workbook with FY2025's detention sheet (from the last FY2025 release, one figure
+    changed so that its versions tell apart) left hidden in it, as a stale copy would be. The
+    FY2026 workbook's dates (2026-01-22..25) lie in FY2025's final-release grace, so before,
+    its Footnotes dated the copy as FY2025's newest figures."""
+    def add_stale(book):
+        _copy_sheet(shared / FY25_LAST, "Detention FY25", book)
+        stale = book["Detention FY25"]
+        stale.sheet_state = "hidden"
+        stale["B21"] = stale["B21"].value + 500  # convicted criminals detained now, ICE
+        if iids_line is not None:
+            stale["A200"] = iids_line
+    return add_stale
+
+
+def test_a_hidden_sheet_of_another_year_is_dated_only_by_its_own_words(shared, tmp_path):
+    copy = _copy(shared / FY26, tmp_path / FY26, _hidden_stale_fy25(shared))
+    parsed = parse_workbook(copy)
+    assert not parsed.errors
+    dated = {(r["fiscal_year"], r["snapshot_date"], r["as_of_source"])
+             for r in _rows(parsed, "stats_detained_now")}
+    assert dated == {(2026, date(2026, 1, 25), "footnote"), (2025, None, HIDDEN_UNDATED)}
+    [said] = [w for w in parsed.warnings if "is hidden" in w]
+    assert said.endswith("of another fiscal year, and nothing on it dates its tables: the "
+                         "workbook's Footnotes and data-as-of line describe its visible sheets, "
+                         "so these figures are kept as versions but never taken as the latest "
+                         "published value")
+    # Its own IIDS line dates it: a version of its year like any other.
+    copy = _copy(shared / FY26, tmp_path / FY26, _hidden_stale_fy25(
+        shared, "Data Source: ICE Integrated Decision Support (IIDS), 09/12/2025"))
+    parsed = parse_workbook(copy)
+    assert {(r["snapshot_date"], r["as_of_source"]) for r in _rows(parsed, "stats_book_ins")
+            if r["fiscal_year"] == 2025} == {(date(2025, 9, 12), "iids")}
+    assert [w for w in parsed.warnings if "is hidden" in w][0].endswith(
+        "of another fiscal year, dated by its own words")
+
+
+def test_an_undated_hidden_sheet_never_gives_a_latest_value(shared, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / FY25_LAST).write_bytes((shared / FY25_LAST).read_bytes())
+    _copy(shared / FY26, folder / FY26, _hidden_stale_fy25(shared))
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    summary = ingest_stats([folder], warehouse)
+    assert not summary.failed and summary.count("loaded") == 2
+    backend = duckdb_backend(warehouse.path)
+    _, latest = published_series(backend, "stats_book_ins")
+    _, versions = published_series(backend, "stats_book_ins", all_versions=True)
+    detained = compute("detained_criminality", backend).to_pylist()
+    backend.disconnect()
+    fy25 = [r for r in latest.to_pylist() if r["month"] < date(2025, 10, 1)]
+    assert fy25 and {r["workbook"] for r in fy25} == {FY25_LAST}
+    # The copy's figures stay visible as versions, outside the order, with the reason.
+    stale = [r for r in versions.to_pylist() if r["workbook"] == FY26
+             and r["month"] < date(2025, 10, 1)]
+    assert len(stale) == len(fy25)
+    assert {(r["is_latest"], r["is_revision"], r["release_number"], r["as_of_date"])
+            for r in stale} == {(False, False, None, None)}
+    assert {r["left_out"] for r in stale} == {
+        "undated: a hidden sheet of another fiscal year that nothing on it dates; the "
+        "workbook's own date would make it the latest value"}
+    assert {r["left_out"] for r in versions.to_pylist() if r["workbook"] == FY25_LAST} == {None}
+    # A one-day figure cannot be placed without a date: ICE's count of people held comes from
+    # each workbook's visible sheet alone (the stale copy's 500 more convicted are nowhere).
+    assert [(r["date"], r["workbook"], r["convicted"]) for r in detained] == [
+        (date(2025, 9, 21), FY25_LAST, 17007), (date(2026, 1, 25), FY26, 18262)]
+    # Nor is it compared with the releases of its year.
+    across = review_warehouse(warehouse).across.to_pylist()
+    assert not [r for r in across if r["fiscal_year"] == 2025
+                and FY26 in (r["workbook"], r["compared_with"])
+                and r["check"] != STALE_REPOST_CHECK]
+    # The command says how many versions stand outside the order (run last: it keeps the
+    # warehouse open).
+    result = CliRunner().invoke(app, ["stats", "series", "stats_book_ins", "--versions",
+                                      "--warehouse", str(warehouse.path)])
+    assert result.exit_code == 0, result.output
+    assert f"{len(stale)} version(s) stand outside the order, without a release number" in \
+        " ".join(result.output.split())
+
+
+def _semiannual_dates(parsed) -> set[tuple]:
+    return {(r["snapshot_date"], r["as_of_source"])
+            for table in ("stats_semiannual", "stats_tps_countries")
+            for r in _rows(parsed, table)}
+
+
+def _reworded_arrests_lines(new_text):
+    """The Footnotes' semiannual "... ICE Arrests data are updated through ..." lines replaced."""
+    def change(book):
+        for row in book["Footnotes"].iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and "ICE Arrests data" in cell.value:
+                    cell.value = new_text
+    return change
+
+
+def test_the_semiannual_tables_are_dated_by_their_refresh_not_the_release(shared, tmp_path):
+    # The Semiannual sheet is refreshed twice a year, apart from the biweekly figures: the
+    # release of 2025-09-24 (IIDS line 2025-09-15) says "FY2025 ICE Arrests data are updated
+    # through 04/22/2025"; the FY2024 release of 2024-01-04 prints the end of FY2023's refresh,
+    # a date before its own fiscal year ("EOFY2023 ICE Arrests data are updated through
+    # 09/30/2023"). Before, both took the IIDS line's date.
+    assert _semiannual_dates(parse_workbook(shared / FY25_LAST)) == \
+        {(date(2025, 4, 22), "footnote")}
+    january_2024 = "20240105184536-FY24_detentionStats01042024.xlsx"
+    assert _semiannual_dates(parse_workbook(shared / january_2024)) == \
+        {(date(2023, 9, 30), "footnote")}
+    # A line whose date lies outside the year it names (FY2023 releases: "FY2023 ICE Arrests
+    # data are updated through 03/31/2022") dates nothing: the release's IIDS line stands in.
+    copy = _copy(shared / FY25_LAST, tmp_path / FY25_LAST, _reworded_arrests_lines(
+        "FY2025 ICE Arrests data are updated through 03/31/2024 (IIDS Run Date 04/23/2025)."))
+    assert _semiannual_dates(parse_workbook(copy)) == {(date(2025, 9, 15), "iids")}
+    # A range of years and a bullet before the line read as the year that ends the range.
+    copy = _copy(shared / FY25_LAST, tmp_path / FY25_LAST, _reworded_arrests_lines(
+        "\u00b7\u00a0\u00a0 FY2018 - 2025 YTD ICE Arrests data are updated through 03/31/2025."))
+    assert _semiannual_dates(parse_workbook(copy)) == {(date(2025, 3, 31), "footnote")}
 
 
 def test_an_unknown_sheet_is_kept_figure_by_figure_with_a_warning(shared, tmp_path):

@@ -436,6 +436,8 @@ def stats_series_command(
         else:
             pa_csv.write_csv(result, sys.stdout.buffer)
         return
+    undated = (sum(1 for reason in result.column("left_out").to_pylist() if reason)
+               if "left_out" in result.column_names else 0)
     if not output:
         result = result.select(key_columns(spec, versions))
     shown = _figures_table(f"{table}: {spec.value} as published", result)
@@ -449,6 +451,11 @@ def stats_series_command(
         console.print(f"[yellow]{flagged:,} of {result.num_rows:,} values come from a release "
                       "whose checks failed for this table (column failed checks); details: "
                       "iceledger stats checks", highlight=False, soft_wrap=True)
+    if undated:
+        console.print(f"[yellow]{undated:,} version(s) stand outside the order, without a "
+                      "release number: figures of a hidden sheet of another fiscal year that "
+                      "nothing dates, never the latest value (column left_out with --format "
+                      "csv)", highlight=False, soft_wrap=True)
 
 
 def _figures_table(title: str, result) -> Table:

@@ -101,6 +101,9 @@ PASS, WARN, FAIL = "pass", "warn", "fail"
 # The check that fails a workbook whose data end before an earlier release's (a stale re-post):
 # the published series never takes a value from it.
 STALE_REPOST_CHECK = "not a stale re-post"
+# A row's `as_of_source` when nothing dates it: a hidden sheet of another fiscal year with no
+# date of its own (sources/stats/snapshots.py); never a latest value (metrics/published_series.py).
+HIDDEN_UNDATED = "hidden_sheet_undated"
 
 # A stay belongs to an arrest when it is booked in from 5 days before to 10 days after it (the
 # links of FOIA_ARREST_STAY_LINKS).

@@ -379,6 +379,11 @@ register(
 
 SPECIAL_POPULATIONS_SPEC = SeriesSpec(STATS_SEMIANNUAL, "people", ("population", "action"),
                                       ("data_fiscal_year",))
+# What as_of_date is for these figures, said on every row: ICE's refresh date, or only the
+# release's date where the release printed none.
+REFRESH_DATED = "ICE's semiannual refresh: the Footnotes say the data run through as_of_date"
+RELEASE_DATED = ("no refresh date printed (or none that fits its year): as_of_date is the "
+                 "release's data-as-of date, not the day the figures run to")
 
 
 def _without_placeholder_zeros(table: ir.Table) -> ir.Table:
@@ -403,6 +408,7 @@ def _special_populations(backend: ibis.BaseBackend, params: MetricParams) -> ir.
         series=rows.population + ": " + rows.action,
         people=rows.value.cast("int64"),
         **_revisions(rows),
+        dated_by=ibis.ifelse(rows.as_of_source == "footnote", REFRESH_DATED, RELEASE_DATED),
     ).order_by(["month", "population", "action"])
 
 
@@ -426,6 +432,12 @@ register(
             "ICE's placeholder before its semiannual refresh (the FY2026 workbooks print 0 for "
             "FY2025) and left out, so the figure shown is the last one ICE filled in.",
             "The latest fiscal year may be a part year (ICE prints it 'YTD').",
+            "ICE refreshes these tables about twice a year, apart from the rest of the "
+            "workbook: as_of_date is the refresh date the Footnotes print ('FY2025 ICE Arrests "
+            "data are updated through 04/22/2025'). Some releases print none, or one outside "
+            "the year it names (FY2023 releases: 'FY2023 ... through 03/31/2022'); for them "
+            "as_of_date is only the release's data-as-of date, which orders the releases but "
+            "is not the day the figures run to. dated_by says which, row by row.",
             "A U.S. citizen is one ICE recorded as such; compare recorded_us_citizens, read from "
             "the FOIA records.",
             PUBLISHED_CAVEAT,

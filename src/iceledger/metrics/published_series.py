@@ -21,7 +21,9 @@ footnote or caption for that table, see docs/codebook.md "Snapshots"), else the 
 (`archive_date`), the workbook name and its sha256. File names are not trusted first: they carry
 typos, and ICE has re-posted old data under newer names. A snapshot the release checks found to
 be such a stale re-post (`not a stale re-post` failed in `stats_release_checks`) is left out: it
-is never the latest value and never makes a revision.
+is never the latest value and never makes a revision. Figures nothing dates (a hidden sheet of
+another fiscal year with no date of its own) cannot be placed: they are versions outside the
+order, with the reason (`left_out`), never the latest value, and no day's snapshot.
 
 Written in Ibis (window functions over the warehouse) so the same expression runs on DuckDB or
 Spark, like every metric.
@@ -40,6 +42,7 @@ from iceledger.errors import IceledgerError
 from iceledger.metrics.backends import memtable
 from iceledger.tables import (
     FAIL,
+    HIDDEN_UNDATED,
     STALE_REPOST_CHECK,
     STATS_CHECKS,
     STATS_RELEASE_CHECKS,
@@ -56,6 +59,9 @@ NOT_MEASURES = ("fiscal_year", "data_fiscal_year", "quarter")
 PUBLICATION_DATES = ("file_date", "archive_date", "as_of_date")
 # Each row's own snapshot (sources/stats/snapshots.py); older warehouses lack them.
 SNAPSHOT_COLUMNS = ("snapshot_date", "as_of_source")
+# Why a version is not among a series' ordered versions (version_history's `left_out`).
+UNDATED_REASON = ("undated: a hidden sheet of another fiscal year that nothing on it dates; "
+                  "the workbook's own date would make it the latest value")
 # Printed figures are floats (ADPs to ~12 digits); smaller differences are float noise, not edits.
 REVISION_EPSILON = 1e-9
 
@@ -136,6 +142,9 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec, data: ir.Table | None 
     data_date = ibis.coalesce(rows.snapshot_date, rows.as_of_date) if snapshot \
         else rows.as_of_date
     rows = rows.mutate(as_of_date=data_date)
+    undated = _undated(rows)
+    aside = rows.filter(undated)
+    rows = rows.filter(~undated)
     order = [ibis.coalesce(rows.as_of_date, *[rows[c] for c in dates]),
              ibis.coalesce(*[rows[c] for c in dates]), *[rows[k] for k in join_keys]]
     in_order = ibis.window(group_by=keys, order_by=order)
@@ -148,13 +157,30 @@ def versions(backend: ibis.BaseBackend, spec: SeriesSpec, data: ir.Table | None 
     )
     rows = rows.mutate(change=rows.value - rows.previous_value)
     rows = rows.mutate(is_revision=(rows.change.abs() > REVISION_EPSILON).fill_null(False))
-    return rows.mutate(
+    rows = rows.mutate(
         first_value=rows.value.first().over(in_order),
         first_workbook=rows.workbook.first().over(in_order),
         n_releases=rows.value.count().over(whole),
         n_revisions=rows.is_revision.sum().over(whole),
         max_abs_revision=rows.change.abs().max().over(whole).fill_null(0.0),
+        left_out=ibis.null("string"),
     )
+    # Figures nothing dates are versions of their own, outside the order: never the latest
+    # value, never a revision, and the reason said.
+    schema = rows.schema()
+    aside = aside.mutate(**{name: ibis.null(schema[name]) for name in schema
+                            if name not in aside.columns})
+    aside = aside.mutate(as_of_date=ibis.null("date"), is_latest=False, is_revision=False,
+                         left_out=ibis.literal(UNDATED_REASON))
+    return rows.union(aside.select(*rows.columns))
+
+
+def _undated(rows: ir.Table) -> ir.BooleanValue:
+    """Rows whose figures nothing dates (a hidden sheet of another fiscal year, nothing on it
+    giving a date): they cannot be placed among the versions."""
+    if "as_of_source" not in rows.columns:
+        return ibis.literal(False)
+    return (rows.as_of_source == HIDDEN_UNDATED).fill_null(False)
 
 
 def stale_snapshots(backend: ibis.BaseBackend) -> ir.Table | None:
@@ -188,6 +214,7 @@ def snapshots(backend: ibis.BaseBackend, data: ir.Table, keys: list[str], value:
     dates = [c for c in PUBLICATION_DATES if c in releases.columns]
     published = releases.select(*join_keys, **{f"published_{c}": releases[c] for c in dates})
     rows = data.join(published, join_keys)
+    rows = rows.filter(~_undated(rows))
     snapshot = rows.snapshot_date if "snapshot_date" in rows.columns else ibis.null("date")
     printed_first = sorted(dates, key=lambda c: c != "as_of_date")
     rows = rows.mutate(date=ibis.coalesce(snapshot, *[rows[f"published_{c}"]
@@ -259,7 +286,7 @@ def version_history(backend: ibis.BaseBackend, spec: SeriesSpec) -> ir.Table:
     return rows.select(
         *spec.dimensions, "month", "release_number", "workbook", "file_date", "as_of_date",
         *provenance, "value", "previous_value", "change", "is_revision", "is_latest",
-        "failed_checks",
+        "failed_checks", "left_out",
     ).order_by([*spec.dimensions, "month", "release_number"])
 
 

@@ -308,6 +308,9 @@ mix_metric(
         "in criminality_unknown.",
         "ICE has printed stale 'data as of' lines (see the stats checks); the Footnotes sheet's "
         "date for the table is used where there is one, so such a line moves no figure.",
+        "A figure exists only on a snapshot date a loaded workbook printed; nothing is known of "
+        "the days between two snapshots, and the chart's line breaks at every calendar month "
+        "without one rather than drawing across it.",
     ),
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import textwrap
+from collections.abc import Iterable
 from datetime import date
 
 import pyarrow as pa
@@ -37,6 +38,8 @@ NOTE_WIDTH = 52
 TARGET_COLOR = "#b22222"
 # Missing values break a line: a gap in the record is drawn as a gap, never bridged.
 GAPS = "break-paths-show-domains"
+# Time columns whose lines break at a calendar month with no row (with_missing_months).
+BROKEN_BY_MONTH = ("month", "date")
 LEGEND = {"orient": "bottom", "columns": 2, "labelLimit": 320, "title": None}
 
 
@@ -107,11 +110,15 @@ def view_chart(view: View, table: pa.Table, rows: list[dict], time_column: str |
 
 def with_missing_months(rows: list[dict], time_column: str | None,
                         series: tuple[str | None, ...]) -> list[dict]:
-    """Monthly rows with an empty row for each month missing inside a series' span, so that a
-    line breaks there (GAPS) instead of bridging months no source printed: ICE's archived
+    """Monthly or dated rows with an empty row for each month missing inside a series' span, so
+    that a line breaks there (GAPS) instead of bridging months no source printed: ICE's archived
     workbooks skip September 2024, and a line drawn straight across it would invent the month.
-    `series` names the columns that tell the lines apart (None where there is none)."""
-    if time_column != "month" or not rows:
+    Dated rows are snapshots (people held on the day a workbook describes) or days: a calendar
+    month with none of them between two is a break too, dated its first day; the archived
+    snapshots jump from 2024-12-29 to 2025-09-21, which a line would fill with eight months of
+    figures no workbook printed. `series` names the columns that tell the lines apart (None
+    where there is none)."""
+    if time_column not in BROKEN_BY_MONTH or not rows:
         return rows
     keys = [c for c in dict.fromkeys(series) if c and c in rows[0]]
     spans: dict[tuple, set[str]] = {}
@@ -132,6 +139,15 @@ def with_missing_months(rows: list[dict], time_column: str | None,
                 filled.append(empty | dict(zip(keys, group, strict=True))
                               | {time_column: day if dated else day.isoformat()})
     return sorted(filled, key=lambda row: str(row[time_column] or ""))
+
+
+def _skips_a_month(times: Iterable) -> bool:
+    """Whether the dates (or their ISO text) leave a calendar month empty inside their span."""
+    months = {tuple(map(int, str(t)[:7].split("-"))) for t in times if t}
+    if not months:
+        return False
+    (first_year, first_month), (last_year, last_month) = min(months), max(months)
+    return len(months) < (last_year - first_year) * 12 + last_month - first_month + 1
 
 
 def with_note(spec: dict, sentence: str) -> dict:
@@ -264,9 +280,11 @@ def _number_format(unit: str) -> str:
 
 def _line(view: View, table: pa.Table, time_column: str, breakdowns: tuple[str, ...]) -> dict:
     x = _time_axis(time_column)
-    n_times = len(set(table.column(time_column).to_pylist()))
+    times = set(table.column(time_column).to_pylist())
+    # A point between two breaks is a line of one point, drawn only as a point.
     mark = {"type": "line", "invalid": GAPS,
-            "point": time_column == "month" or n_times <= POINTS_MAX}
+            "point": time_column == "month" or len(times) <= POINTS_MAX
+            or _skips_a_month(times)}
     series = breakdowns[0] if breakdowns else (view.group if not view.reference else None)
     if series:
         # One line per group (or breakdown value), of the measure alone.
@@ -554,7 +572,8 @@ def _generic_chart(unit, table, rows, time_column, breakdowns, value, count_colu
     x = _time_axis(time_column)
     spec["data"]["values"] = with_missing_months(rows, time_column, (*breakdowns, series))
     line: dict = {
-        "mark": {"type": "line", "point": len(rows) <= POINTS_MAX, "invalid": GAPS},
+        "mark": {"type": "line", "invalid": GAPS, "point": len(rows) <= POINTS_MAX
+                 or _skips_a_month(row.get(time_column) for row in rows)},
         "encoding": {"x": x, "y": y, "tooltip": tooltip} | ({"color": color} if color else {}),
     }
     layers = [line]

@@ -815,7 +815,10 @@ def run_release_checks(releases: Iterable[Release]) -> pa.Table:
     for release, placed in order_releases(snapshot for r in releases for snapshot in
                                           snapshots_of(r)):
         results.extend(_check_ordering(release, placed))
-        if placed.stale_against is None:
+        # Another year's sheet that nothing dates (hidden, docs/stats-checks.md) has no place
+        # in the order: compared with its neighbours, it would judge them or be judged.
+        placeable = release.primary or placed.snapshot.data_date is not None
+        if placed.stale_against is None and placeable:
             ordered.append(release)
     references: dict[str, Release] = {}
     same_year: dict[int | None, Release] = {}

@@ -143,11 +143,15 @@ def parse_workbook(
                                            specs)
     parsed.as_of_date, iids_by_sheet = _as_of_date(parsed, scans, layout)
     cutoff = _placeholder_cutoff(parsed)
-    dating = SnapshotDating(layout.footnote_rules, _footnotes(book, sheet_names, layout, parsed),
-                            iids_by_sheet, parsed.file_date, layout.caption_as_of)
-    extraction = Extraction()
     # A reader other than calamine (tests, another cell source) may not know sheet visibility.
     hidden = book.hidden_sheets if hasattr(type(book), "hidden_sheets") else frozenset()
+    hidden_other_years = frozenset(
+        name for name in grids
+        if name in hidden and (sheet_years[name] or parsed.fiscal_year) != parsed.fiscal_year)
+    dating = SnapshotDating(layout.footnote_rules, _footnotes(book, sheet_names, layout, parsed),
+                            iids_by_sheet, parsed.file_date, layout.caption_as_of,
+                            hidden_other_years)
+    extraction = Extraction()
     for name, grid in grids.items():
         year = sheet_years[name] or parsed.fiscal_year
         if year != parsed.fiscal_year:
@@ -161,9 +165,11 @@ def parse_workbook(
                           extraction, scans[name], known=known)
         if read and name in hidden:
             # Published in the file, but unseen by anyone who opens it: perhaps a stale copy.
+            tables = ", ".join(sorted(set(read)))
             parsed.warnings.append(
                 f"sheet {name.strip()!r} is hidden in the workbook; its tables were read as "
-                f"saved (a reader of the workbook does not see them): {', '.join(sorted(set(read)))}")
+                f"saved (a reader of the workbook does not see them): {tables}"
+                + _hidden_dating(name, set(read), dating))
         if not known:
             parsed.warnings.append(
                 f"sheet {name.strip()!r} is of no known kind; its tables were found by their "
@@ -175,6 +181,19 @@ def parse_workbook(
                                + ", ".join(sorted(set(dating.undated))))
     _collect(parsed, extraction)
     return parsed
+
+
+def _hidden_dating(sheet: str, tables: set[str], dating: SnapshotDating) -> str:
+    """What dates a hidden sheet of another fiscal year, said after its hidden warning."""
+    if sheet not in dating.hidden_other_years:
+        return ""
+    undated = sorted(t for t in tables if (sheet, t) in dating.hidden_undated)
+    if not undated:
+        return "; of another fiscal year, dated by its own words"
+    which = "its tables" if len(undated) == len(tables) else ", ".join(undated)
+    return (f"; of another fiscal year, and nothing on it dates {which}: the workbook's "
+            "Footnotes and data-as-of line describe its visible sheets, so these figures are "
+            "kept as versions but never taken as the latest published value")
 
 
 def _read_prose_sheet_with_figures(book: SheetSource, name: str, layout: Layout,

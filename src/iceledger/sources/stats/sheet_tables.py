@@ -297,7 +297,8 @@ def _layout_from(raw: dict) -> Layout:
         fiscal_year_total=_pattern(workbook["fiscal_year_total"]),
         footnote_rules=tuple(
             FootnoteRule(_pattern(rule["line"]), _pattern(rule["tables"]),
-                         _pattern(rule["sheets"]) if "sheets" in rule else None)
+                         _pattern(rule["sheets"]) if "sheets" in rule else None,
+                         rule.get("earlier_years", False))
             for rule in raw.get("footnote_dates", [])),
     )
 

@@ -11,6 +11,12 @@ it (caption, footnote, IIDS line, file name: `SnapshotDating`), and the source t
 A date only speaks for a table of fiscal year FY if it lies within FY or the grace after it in
 which ICE posts a year's final figures: the current year's footnote cannot date the older year's
 sheet beside it.
+
+A hidden sheet of another fiscal year (a stale `Detention FY25` left hidden in an FY2026 file) is
+dated only by what it says itself (a caption's date, its own IIDS line): the workbook's Footnotes
+and data-as-of line describe the sheets its reader sees, and would date a stale copy as the
+newest figures of its year. Nothing on the sheet dating it, its tables get no date and the source
+`HIDDEN_UNDATED`: their figures are kept, but never taken as a latest value (published_series).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from iceledger.sources.stats.cells import (
     parse_fiscal_year,
     sheet_key,
 )
+from iceledger.tables import HIDDEN_UNDATED
 
 # Where a snapshot date came from, most trusted first.
 CAPTION, FOOTNOTE, IIDS, FILE_NAME = "caption", "footnote", "iids", "file_name"
@@ -43,6 +50,10 @@ class FootnoteRule:
     line: re.Pattern[str]
     tables: re.Pattern[str]
     sheets: re.Pattern[str] | None = None
+    # The tables print one row per fiscal year, refreshed apart from the workbook's own data (the
+    # Semiannual sheet): a line dates them when its date fits the year it names, which may be
+    # before the table's (an FY2024 workbook's refresh through the end of FY2023).
+    earlier_years: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,28 +105,48 @@ class SnapshotDating:
     iids_by_sheet: Mapping[str, date]
     file_date: date | None
     caption_as_of: re.Pattern[str]
+    # Sheets the workbook hides whose fiscal year is not the workbook's: only their own words
+    # date them (module docstring).
+    hidden_other_years: frozenset[str] = frozenset()
     undated: list[str] = field(default_factory=list)
+    hidden_undated: list[tuple[str, str]] = field(default_factory=list)  # (sheet, table)
 
     def date_for(self, table: str, sheet: str, fiscal_year: int | None,
                  caption: str | None) -> tuple[date | None, str | None]:
-        for source, day in self._candidates(table, sheet, fiscal_year, caption):
-            if day is not None and fits_fiscal_year(day, fiscal_year):
+        hidden = sheet in self.hidden_other_years
+        candidates = self._own_words(sheet, caption) if hidden else \
+            self._candidates(table, sheet, fiscal_year, caption)
+        for source, day in candidates:
+            # A footnote's date was fitted to its year by its rule (_footnote).
+            if day is not None and (source == FOOTNOTE or fits_fiscal_year(day, fiscal_year)):
                 return day, source
+        if hidden:
+            self.hidden_undated.append((sheet, table))
+            return None, HIDDEN_UNDATED
         self.undated.append(f"{sheet.strip()}: {table}")
         return None, None
 
+    def _own_words(self, sheet: str, caption: str | None) -> Iterable[tuple[str, date | None]]:
+        """The dates a sheet prints itself: its table's caption, its own IIDS line."""
+        yield CAPTION, self._caption_date(caption)
+        yield IIDS, self.iids_by_sheet.get(sheet)
+
     def _candidates(self, table: str, sheet: str, fiscal_year: int | None,
                     caption: str | None) -> Iterable[tuple[str, date | None]]:
-        if caption and (match := self.caption_as_of.search(caption)):
-            try:
-                yield CAPTION, parse_date(match["date"])
-            except CellValueError:
-                pass
+        yield CAPTION, self._caption_date(caption)
         yield FOOTNOTE, self._footnote(table, sheet, fiscal_year)
         yield IIDS, self.iids_by_sheet.get(sheet)
         for other in self.iids_by_sheet.values():
             yield IIDS, other
         yield FILE_NAME, self.file_date
+
+    def _caption_date(self, caption: str | None) -> date | None:
+        if caption and (match := self.caption_as_of.search(caption)):
+            try:
+                return parse_date(match["date"])
+            except CellValueError:
+                return None
+        return None
 
     def _footnote(self, table: str, sheet: str, fiscal_year: int | None) -> date | None:
         """The latest date of the first rule that speaks for the table and its year."""
@@ -123,9 +154,14 @@ class SnapshotDating:
             if not rule.tables.search(table) or (
                     rule.sheets is not None and not rule.sheets.search(sheet_key(sheet))):
                 continue
-            days = [f.day for f in self.footnotes if f.rule == index
-                    and f.fiscal_year in (None, fiscal_year) and fits_fiscal_year(f.day,
-                                                                                   fiscal_year)]
+            if rule.earlier_years:
+                days = [f.day for f in self.footnotes if f.rule == index
+                        and f.fiscal_year is not None and fits_fiscal_year(f.day, f.fiscal_year)
+                        and (fiscal_year is None or f.fiscal_year <= fiscal_year)]
+            else:
+                days = [f.day for f in self.footnotes if f.rule == index
+                        and f.fiscal_year in (None, fiscal_year)
+                        and fits_fiscal_year(f.day, fiscal_year)]
             if days:
                 return max(days)
         return None
