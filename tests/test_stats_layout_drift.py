@@ -790,3 +790,54 @@ def test_two_rows_that_are_not_one_header_keep_their_error(source, plain, tmp_pa
     assert "stats_book_ins" not in parsed.tables
     kept = {row["cell"] for row in parsed.tables[STATS_UNRECOGNISED].to_pylist()}
     assert {"J21", "V22"} <= kept or {"J22", "V23"} <= kept
+
+
+def _header_on_three_rows(band: str, group: str = "Month", labels: int = 1):
+    """The ADP table's header printed over three rows: `band` over `group` over the months,
+    unmerged, the label header(s) and the fiscal-year total on the top row, empty below."""
+    def change(book):
+        _header_on_two_rows(**dict(ADP, labels=labels), group=group, merge=False)(book)
+        _parted(DETENTION, 91, 1)(book)
+        page = book[DETENTION]
+        for column in [*range(1, 1 + labels), 14]:
+            page.cell(91, column, page.cell(92, column).value)
+            page.cell(92, column).value = None
+        page.cell(91, 1 + labels, band)
+    return change
+
+
+def _header_rows_parted(**variant):
+    """A header printed over two rows (as `_header_on_two_rows`) with an empty row between."""
+    def change(book):
+        _header_on_two_rows(**variant)(book)
+        _, row, _, _ = openpyxl.utils.range_boundaries(variant["header"])
+        _parted(variant["sheet"], row + 1, 1)(book)
+    return change
+
+
+@pytest.mark.parametrize("change", [
+    _header_rows_parted(**ADP, group="FY2026"),
+    _header_rows_parted(**ADP, group="Month", merge=False),
+    _header_rows_parted(**BOOK_OUTS, group="Month"),
+    _header_rows_parted(**ADP, note="Average number of people detained each day, by month"),
+    _header_on_three_rows(band="FY2026"),
+    _header_on_three_rows(band="Average Daily Population", group="FY26"),
+], ids=["gap-group", "gap-unmerged", "gap-two-labels", "gap-note", "three-rows",
+        "three-rows-year-in-middle"])
+def test_a_header_over_parted_or_three_rows_reads_as_one(source, plain, unchanged, tmp_path,
+                                                         change):
+    # Before, the row under the blank row (or the third row) was taken for the table's first
+    # row: "values in a column with no header", and the figures went to stats_unrecognised.
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == [] and parsed.quarantined == plain.quarantined
+    assert parsed.unrecognised == plain.unrecognised
+    assert _figures(parsed) == unchanged
+
+
+def test_a_band_naming_another_year_keeps_the_error(source, plain, tmp_path):
+    # A band of FY2025 over FY2026's months says what the months do not: refused as before.
+    _, parsed = _variant(source, tmp_path, _header_on_three_rows(band="FY2025"))
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{DETENTION}', cell C91: table stats_adp: values in a column with no "
+        "header"]
+    assert "stats_adp" not in parsed.tables

@@ -14,8 +14,8 @@ A sheet arrives as a grid: a list of rows, each a list of raw cell values, as an
 it. Tables may sit anywhere, side by side on the same rows; a table's block runs from its caption
 down to the first blank row after which it does not resume (one or two empty rows may part it),
 and sideways to the next thing printed on its caption row (or a caption found in its header row).
-A header printed over two rows (a group above the columns' own headers) is read as the one row
-the single-row form prints.
+A header printed over two or three rows (groups above the columns' own headers) is read as the one
+row the single-row form prints.
 """
 
 from __future__ import annotations
@@ -818,12 +818,14 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
         end_column = _bounded_by_anchor(anchor_columns, header, first_column, end_column)
     upper_row, joined = header_row, None
     if spec.caption is not None:
-        joined = _header_over_two_rows(grid, spec, match, header_row, first_column, end_column,
-                                       layout, context)
-    if joined is not None:
-        # The columns' own headers are on the lower row: locations name it.
-        header_row += 1
-        end_column = _bounded_by_anchor(anchor_columns, header_row, first_column, end_column)
+        over_rows = _header_over_rows(grid, spec, match, header_row, first_column, end_column,
+                                      layout, context)
+        if over_rows is not None:
+            # The columns' own headers are on the lowest row: locations name it.
+            joined, lowest = over_rows
+            for header_row in range(header_row + 1, lowest + 1):
+                end_column = _bounded_by_anchor(anchor_columns, header_row, first_column,
+                                                end_column)
     first_row = header_row + spec.header_rows
     end_row = first_row
     header_rows = grid[upper_row:first_row]
@@ -869,62 +871,99 @@ def _bounded_by_anchor(anchor_columns: dict[int, list[int]], row: int, first_col
     return end_column
 
 
-def _header_over_two_rows(grid: Grid, spec: TableSpec, match: re.Match[str], header_row: int,
-                          first_column: int, end_column: int, layout: Layout,
-                          context: SheetContext) -> list[Any] | None:
-    """A header printed over two rows, as the one row the single-row form prints; None when
-    the two rows under the caption are not one header.
+# A header is read over at most three rows (a fiscal-year band, a group, the columns' own), and
+# one empty row may stand between two of them.
+_JOINED_HEADER_ROWS = 3
+
+
+def _header_over_rows(grid: Grid, spec: TableSpec, match: re.Match[str], header_row: int,
+                      first_column: int, end_column: int, layout: Layout,
+                      context: SheetContext) -> tuple[list[Any], int] | None:
+    """A header printed over two or three rows, as the one row the single-row form prints, and
+    the row of the columns' own headers; None when the rows under the caption are not one
+    header.
 
     A later release may print a group over several columns (`Month` over the months, `FY2026`
-    over the measures, merged: stored in its leftmost cell, the others empty) with the columns'
-    own headers on the row below, a header merged down over both rows (stored in the upper
-    cell: the label header, the fiscal-year total), or a caption-like note on the row above the
-    header. A column then takes its lower cell, or its upper one where the lower is empty; a
-    row-label column takes whichever of its two cells reads as its label header.
+    over the measures, merged: stored in its leftmost cell, the others empty), perhaps under a
+    band over the groups (`FY2026` over `Month`), with the columns' own headers on the row
+    below, a header merged down over the rows (stored in the top cell: the label header, the
+    fiscal-year total), or a caption-like note on the row above the header; an empty row may
+    part two of those rows. A column then takes its lowest cell; a row-label column whichever
+    of its cells reads as its label header.
 
-    The rows are one header only when the lower holds no figure and no row label, and heads a
-    column the upper leaves without a header: a real first row of figures, or a header over
-    figures, is read as before. The group is dropped, as the single-row form never prints it,
-    so where it says what the headers under it do not (the same header under two groups, a
-    fiscal year other than the table's) the rows are not joined and the table is refused as
-    before, with the error at its first header cell without a header of its own.
+    Rows are joined only while the one below holds no figure and no row label, and the lowest
+    heads a column the row above leaves without a header: a real first row of figures, or a
+    header over figures, is read as before. The groups are dropped, as the single-row form
+    never prints them, so where they say what the headers under them do not (the same header
+    under two groups, a fiscal year other than the table's) the rows are not joined and the
+    table is refused as before, with the error at its first header cell without a header of
+    its own.
     """
-    below = header_row + 1
-    if spec.header_rows != 1 or spec.records is not None or below >= len(grid):
+    if spec.header_rows != 1 or spec.records is not None:
         return None
-    upper = grid[header_row][first_column:end_column]
-    lower = grid[below][first_column:end_column]
+    rows, r, parted = [header_row], header_row + 1, False
+    while len(rows) < _JOINED_HEADER_ROWS and r < len(grid):
+        cells = grid[r][first_column:end_column]
+        if not _any_filled(cells) and not parted:
+            parted, r = True, r + 1
+            continue
+        if not _under_a_header(spec, cells):
+            break
+        rows.append(r)
+        r += 1
+    for count in range(len(rows), 1, -1):
+        joined = _joined_header(spec, match, [grid[r][first_column:end_column]
+                                              for r in rows[:count]], layout, context)
+        if joined is not None:
+            return joined, rows[count - 1]
+    return None
+
+
+def _under_a_header(spec: TableSpec, cells: Sequence[Any]) -> bool:
+    """Whether a row may continue the header above it: something printed, no figure, and no row
+    label (a label column blank or holding its label header)."""
+    labels = len(spec.label_headers)
+    return _any_filled(cells) and not any(map(_is_figure, cells[labels:])) and all(
+        not (text := clean_text(cell)) or pattern.search(text)
+        for pattern, cell in zip(spec.label_headers, cells))
+
+
+def _joined_header(spec: TableSpec, match: re.Match[str], rows: list[Sequence[Any]],
+                   layout: Layout, context: SheetContext) -> list[Any] | None:
+    """The header rows `rows` (top first) as one, or None where they are not one header."""
     labels = len(spec.label_headers)
     joined: list[Any] = []
     dropped: list[str] = []
-    for pattern, high, low in zip(spec.label_headers, upper, lower):
-        high_text, low_text = clean_text(high) or "", clean_text(low) or ""
-        if low_text and not pattern.search(low_text):
-            return None  # a row label: the lower row is the table's first row
-        if pattern.search(high_text):
-            joined.append(high)
-        elif pattern.search(low_text):
-            joined.append(low)
-            dropped.append(high_text)
-        else:
+    for offset, pattern in enumerate(spec.label_headers):
+        texts = [clean_text(cells[offset]) or "" for cells in rows]
+        heading = next((k for k, text in enumerate(texts) if pattern.search(text)), None)
+        if heading is None:
             return None
-    group, heads_anew = None, False
-    # Each lower header (as read: any case) -> the column of the group over it.
-    groups: dict[str, int | None] = {}
-    for index, (high, low) in enumerate(zip(upper[labels:], lower[labels:]), labels):
-        if _is_figure(low):
-            return None
-        if not _blank(high):
-            group = index
-        if _blank(low):
-            joined.append(high)
+        joined.append(rows[heading][offset])
+        dropped.extend(text for text in texts[:heading] if text)
+    lowest = len(rows) - 1
+    # Each row above the lowest: the column of its group over the current one (its last
+    # printed cell, carried right as a merge is).
+    carried: list[int | None] = [None] * lowest
+    heads_anew = False
+    # Each lowest header (as read: any case) -> the groups over it.
+    groups: dict[str, tuple] = {}
+    for index in range(labels, len(rows[0])):
+        column = [cells[index] for cells in rows]
+        for k in range(lowest):
+            if not _blank(column[k]):
+                carried[k] = index
+        own = max((k for k, cell in enumerate(column) if not _blank(cell)), default=None)
+        if own is None or own < lowest:
+            joined.append(column[0] if own is None else column[own])
             continue
-        heads_anew = heads_anew or _blank(high)
-        if groups.setdefault(clean_text(low).casefold(), group) != group:
+        heads_anew = heads_anew or _blank(column[lowest - 1])
+        over = tuple(carried)
+        if groups.setdefault(clean_text(column[own]).casefold(), over) != over:
             return None
-        if group is not None:
-            dropped.append(clean_text(upper[group]))
-        joined.append(low)
+        dropped.extend(clean_text(rows[k][group]) for k, group in enumerate(over)
+                       if group is not None)
+        joined.append(column[own])
     if not heads_anew:
         return None
     named = match.groupdict().get("fiscal_year")
