@@ -841,3 +841,51 @@ def test_a_band_naming_another_year_keeps_the_error(source, plain, tmp_path):
         f"{FY26}, sheet '{DETENTION}', cell C91: table stats_adp: values in a column with no "
         "header"]
     assert "stats_adp" not in parsed.tables
+
+
+FACILITIES = "Facilities FY26"
+
+
+def _facility_headers(merged_down=(), groups: dict | None = None, lower: dict | None = None):
+    """The facilities list's header (row 10, under ICE's group row 9) with the headers of the
+    columns `merged_down` (1-based) moved up into the group row, as a header merged down over
+    both rows is stored; `groups` and `lower` retype cells of the two rows."""
+    def change(book):
+        page = book[FACILITIES]
+        for merged in list(page.merged_cells.ranges):
+            page.unmerge_cells(str(merged))
+        for column in merged_down:
+            page.cell(9, column, page.cell(10, column).value)
+            page.cell(10, column).value = None
+        for cell, value in {**(groups or {}), **(lower or {})}.items():
+            page[cell] = value
+    return change
+
+
+@pytest.mark.parametrize("change", [
+    # Name .. ALOS merged down over the group row: the anchor `Name` on the upper row.
+    _facility_headers(merged_down=range(1, 10)),
+    # The ALOS column alone merged down: a gap in the row of `Name`.
+    _facility_headers(merged_down=[9]),
+    # A group completing its column's name.
+    _facility_headers(groups={"I9": "ALOS"}, lower={"I10": "FY26"}),
+    # One group over all the ADP columns, as FY2019's and FY2020's lists nearly print it.
+    _facility_headers(groups={"J9": "Average Daily Population", "N9": None, "R9": None,
+                              "V9": None}),
+], ids=["own-headers-merged-down", "alos-merged-down", "alos-over-fy26", "adp-group"])
+def test_a_facilities_header_over_two_rows_reads_as_one(source, plain, unchanged, tmp_path,
+                                                        change):
+    # Before, the first three were refused: `header lacks alos, male_crim, ...`, and every
+    # facility's figures went to stats_unrecognised.
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == [] and parsed.unrecognised == plain.unrecognised
+    assert _figures(parsed) == unchanged
+
+
+def test_a_facilities_group_that_names_no_column_keeps_the_error(source, tmp_path):
+    # `Length of stay` over `FY26` names no column either way: refused, naming the header.
+    _, parsed = _variant(source, tmp_path, _facility_headers(
+        groups={"I9": "Length of stay"}, lower={"I10": "FY26"}))
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{FACILITIES}', cell A10:AA10: table stats_facilities: header lacks "
+        "alos"]

@@ -191,6 +191,15 @@ class RecordsSpec:
     # A row whose first cell this finds ends the list: a total is no record.
     end_rows: re.Pattern[str] | None = None
 
+    def column_name(self, header: str) -> str:
+        return next((col for col, p in self.rename if p.search(header)), snake_case(header))
+
+    def knows(self, name: str) -> bool:
+        """Whether a column name is one the layout declares (renamed, required or typed)."""
+        return name in self.required or name in self.zero_pad or any(
+            col == name for col, _ in self.rename) or bool(
+            self.numeric.search(name) or self.dates.search(name))
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -800,7 +809,15 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
         end_column = next(
             (c for c in range(first_column, width) if _blank(grid[top][c])), width
         )
+        joined = None
+        if spec.records is not None:
+            over_two = _list_header_over_two_rows(grid, spec.records, top, first_column,
+                                                  end_column)
+            if over_two is not None:
+                joined, header_row = over_two
+                end_column = first_column + len(joined)
     else:
+        joined = None
         end_column = next(
             (c for c in range(first_column + 1, width) if not _blank(grid[top][c])), width
         )
@@ -816,7 +833,7 @@ def _block(grid: Grid, spec: TableSpec, match: re.Match[str], top: int, first_co
             )
     for header in range(header_row, header_row + spec.header_rows):
         end_column = _bounded_by_anchor(anchor_columns, header, first_column, end_column)
-    upper_row, joined = header_row, None
+    upper_row = header_row
     if spec.caption is not None:
         over_rows = _header_over_rows(grid, spec, match, header_row, first_column, end_column,
                                       layout, context)
@@ -975,6 +992,58 @@ def _joined_header(spec: TableSpec, match: re.Match[str], rows: list[Sequence[An
            for text in dropped):
         return None
     return joined
+
+
+def _list_header_over_two_rows(grid: Grid, records: RecordsSpec, anchor: int, first_column: int,
+                               end_column: int) -> tuple[list[Any], int] | None:
+    """The header of a list found by its header cell (`Name` at row `anchor`), printed over two
+    rows, as one row, and the row of the columns' own headers; None where the anchor's row is
+    the whole header.
+
+    ICE's lists print groups over their columns (`FY26 ADP: Criminality` over `Male Crim` ...)
+    on the row above the header, which the single row reads without. A later release may merge
+    a header down over both rows (stored in the upper cell: `Name` and the facility columns, or
+    the ALOS column alone), or print a group that completes its columns' names (`ALOS` over
+    `FY26`). A column then takes its lower cell, or its upper one where the lower is empty; a
+    lower cell naming no column the layout knows takes its group's words before it, where
+    together they name one (`ALOS FY26`). The two rows are read as one only when neither holds
+    a figure and together they head more columns, or more of the required ones, than the
+    anchor's row alone: every archived list reads as before.
+    """
+    for upper in (anchor - 1, anchor):
+        lower = upper + 1
+        if upper < 0 or lower >= len(grid):
+            continue
+        high, low = grid[upper], grid[lower]
+        if any(map(_is_figure, high[first_column:])) or any(map(_is_figure, low[first_column:])):
+            continue
+        if upper == anchor and not _blank(low[first_column]):
+            continue  # the anchor has a header of its own below: it is not merged down
+        joined, group = [], None
+        for c in range(first_column, max(len(high), len(low))):
+            above = high[c] if c < len(high) else None
+            below = low[c] if c < len(low) else None
+            if not _blank(above):
+                group = clean_text(above)
+            if _blank(below):
+                if _blank(above):
+                    break
+                joined.append(above)
+                continue
+            text = clean_text(below)
+            named = f"{group} {text}" if group is not None else text
+            joined.append(named if not records.knows(records.column_name(text))
+                          and records.knows(records.column_name(named)) else below)
+        alone = [clean_text(cell) or "" for cell in grid[anchor][first_column:end_column]]
+        if len(joined) > len(alone) or _required_found(records, joined) > \
+                _required_found(records, alone):
+            return joined, lower
+    return None
+
+
+def _required_found(records: RecordsSpec, headers: Sequence[Any]) -> int:
+    names = {records.column_name(clean_text(header) or "") for header in headers}
+    return sum(name in names for name in records.required)
 
 
 def _ends_list(spec: TableSpec, first_cell: object) -> bool:
@@ -1678,7 +1747,7 @@ def _read_records(grid: Grid, block: Block, context: SheetContext, out: Extracti
     seen: dict[str, int] = {}
     for index in range(block.first_column, block.end_column):
         text = clean_text(block.header(0, index)) or ""
-        name = next((col for col, p in records.rename if p.search(text)), snake_case(text))
+        name = records.column_name(text)
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:  # a header printed twice: both columns kept, neither overwritten
             out.warnings.append(f"{context.sheet.strip()}: {spec.name}: the header {text!r} "
