@@ -889,3 +889,22 @@ def test_a_facilities_group_that_names_no_column_keeps_the_error(source, tmp_pat
     assert [str(e) for e in parsed.errors] == [
         f"{FY26}, sheet '{FACILITIES}', cell A10:AA10: table stats_facilities: header lacks "
         "alos"]
+
+
+@pytest.mark.parametrize(("cell", "reworded", "subject"), [
+    ("B79", "FY2026 YTD ICE Book-ins data reflect activity through 01/25/2026.",
+     "ICE Book-ins data"),
+    ("B104", "ICE ICLOS and Detainees Data: last refreshed 01/28/2026.",
+     "ICLOS and Detainees Data"),
+])
+def test_one_dating_line_reworded_is_a_warning_naming_it(source, tmp_path, cell, reworded,
+                                                         subject):
+    # The other lines still date their tables, so the sheet-wide warning does not fire; before,
+    # the reworded line's tables were dated by the next source without a word.
+    _, parsed = _variant(source, tmp_path, _cells("Footnotes", {cell: reworded}))
+    assert parsed.errors == []
+    assert [w for w in parsed.warnings if "footnote_dates" in w] == [
+        f"Footnotes!{cell}: no [[footnote_dates]] rule of stats_tables.toml reads the line "
+        f"{reworded!r}, which dates {subject!r} (reworded?), while other lines date their "
+        "tables; its tables are dated by the next source that speaks for them (as_of_source "
+        "says which)"]

@@ -227,7 +227,7 @@ def _footnotes(book: SheetSource, sheet_names: list[str], layout: Layout,
                 parsed.warnings.append(f"cannot read the sheet {name.strip()!r} ({exc}); "
                                        "its dates are not used")
                 continue
-            dates = footnote_dates(rows, layout.footnote_rules, parsed.warnings)
+            dates = footnote_dates(rows, layout.footnote_rules, parsed.warnings, name)
             if not dates:
                 # Every archived release's Footnotes date some table: none is a rewording.
                 parsed.warnings.append(

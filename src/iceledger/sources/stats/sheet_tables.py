@@ -307,7 +307,8 @@ def _layout_from(raw: dict) -> Layout:
         footnote_rules=tuple(
             FootnoteRule(_pattern(rule["line"]), _pattern(rule["tables"]),
                          _pattern(rule["sheets"]) if "sheets" in rule else None,
-                         rule.get("earlier_years", False))
+                         rule.get("earlier_years", False),
+                         _pattern(rule["subject"]) if "subject" in rule else None)
             for rule in raw.get("footnote_dates", [])),
     )
 

@@ -28,6 +28,7 @@ from datetime import date, timedelta
 
 from iceledger.sources.stats.cells import (
     CellValueError,
+    cell_name,
     clean_text,
     fiscal_year_start,
     parse_date,
@@ -54,6 +55,9 @@ class FootnoteRule:
     # Semiannual sheet): a line dates them when its date fits the year it names, which may be
     # before the table's (an FY2024 workbook's refresh through the end of FY2023).
     earlier_years: bool = False
+    # The words by which a line names what the rule dates: a line naming them that the rule
+    # does not read is a dating line reworded (footnote_dates).
+    subject: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,21 @@ def fits_fiscal_year(day: date, fiscal_year: int | None) -> bool:
     return start <= day <= date(fiscal_year, 9, 30) + timedelta(days=FINAL_RELEASE_GRACE_DAYS)
 
 
+_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
+
+
 def footnote_dates(rows: Sequence[Sequence[object]], rules: Sequence[FootnoteRule],
-                   warnings: list[str]) -> list[FootnoteDate]:
-    """Every dating line of a Footnotes sheet, with the rule that read it."""
+                   warnings: list[str], sheet: str = "Footnotes") -> list[FootnoteDate]:
+    """Every dating line of a Footnotes sheet, with the rule that read it.
+
+    A line that names what a rule dates (its `subject`) and a date, which no rule reads while
+    that rule reads no line and others read theirs, is a dating line reworded: its tables are
+    dated by the next source, and a warning names the line and its cell.
+    """
     found = []
-    for row in rows:
-        for cell in row:
+    unread: list[tuple[int, int, str]] = []
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
             text = clean_text(cell) if cell.__class__ is str else None
             if not text:
                 continue
@@ -93,6 +106,22 @@ def footnote_dates(rows: Sequence[Sequence[object]], rules: Sequence[FootnoteRul
                     break
                 found.append(FootnoteDate(index, year, day))
                 break
+            else:
+                if _DATE.search(text):
+                    unread.append((r, c, text))
+    if found:
+        reading = {footnote.rule for footnote in found}
+        for r, c, text in unread:
+            subject = next((match[0] for index, rule in enumerate(rules)
+                            if index not in reading and rule.subject is not None
+                            and (match := rule.subject.search(text))), None)
+            if subject is not None:
+                warnings.append(
+                    f"{sheet.strip()}!{cell_name(r, c)}: no [[footnote_dates]] rule of "
+                    f"stats_tables.toml reads the line {text[:100]!r}, which dates "
+                    f"{subject!r} (reworded?), while other lines date their tables; its "
+                    "tables are dated by the next source that speaks for them (as_of_source "
+                    "says which)")
     return found
 
 
