@@ -233,3 +233,17 @@ def test_a_remembered_error_keeps_no_frame_alive():
     kept = detached(raised.value)
     assert type(kept) is ExcelErrorValue and kept.args == raised.value.args
     assert kept.__traceback__ is None and kept.__context__ is None
+
+
+@pytest.mark.parametrize("text", ["1.234", "12.345", "(1.234)", "-999.000", "1.234%"])
+def test_a_dot_before_three_digits_as_text_is_refused_not_guessed(text):
+    # A workbook saved in a European locale writes 1234 as "1.234": read as a decimal, the
+    # figure would be a thousand times too small without a word.
+    with pytest.raises(CellValueError, match="European thousands separator"):
+        parse_number(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [("0.977", 0.977), ("1.23", 1.23),
+                                             ("1.2345", 1.2345), ("1,234.567", 1234.567)])
+def test_decimals_that_cannot_be_thousands_read_as_decimals(text, value):
+    assert parse_number(text) == value

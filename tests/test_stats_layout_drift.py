@@ -908,3 +908,18 @@ def test_one_dating_line_reworded_is_a_warning_naming_it(source, tmp_path, cell,
         f"{reworded!r}, which dates {subject!r} (reworded?), while other lines date their "
         "tables; its tables are dated by the next source that speaks for them (as_of_source "
         "says which)"]
+
+
+def test_a_figure_typed_with_a_european_thousands_separator_is_quarantined(source, plain,
+                                                                         tmp_path):
+    # ICE's 17,141 convicted criminals detained now, typed "17.141" as a workbook saved in a
+    # European locale writes it: before, loaded as 17.141 people without a word.
+    _, parsed = _variant(source, tmp_path, _cells(DETENTION, {
+        "B21": lambda v: f"{int(v):,}".replace(",", ".")}))
+    assert parsed.errors == []
+    assert [(q.cell, q.reason) for q in parsed.quarantined if q not in plain.quarantined] == [
+        ("B21", "stats_detained_now: the text '17.141' reads as a decimal or, with a European "
+                "thousands separator, as a whole number a thousand times larger: not loaded")]
+    loaded = parsed.tables["stats_detained_now"].to_pylist()
+    assert len(loaded) == len(plain.tables["stats_detained_now"]) - 1
+    assert all(row["cell_range"] != "B21" for row in loaded)

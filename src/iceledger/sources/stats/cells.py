@@ -46,6 +46,9 @@ _SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 _FOOTNOTE_MARKERS = re.compile(rf"\[\d+\]|^[*†‡]+|[*†‡{_SUPERSCRIPT_DIGITS}]+$")
 _FOOTNOTE_CHARACTERS = frozenset("[*†‡" + _SUPERSCRIPT_DIGITS)
 _NUMBER_TEXT = re.compile(r"^(?P<sign>[-+])?\$?(?P<digits>\d[\d,]*(\.\d*)?|\.\d+)(?P<percent>%)?$")
+# "1.234" typed as text: a decimal to three places, or 1234 written with a European thousands
+# separator (a workbook saved in another locale); which, the cell does not say.
+_DOT_THOUSANDS = re.compile(r"^[1-9]\d{0,2}(\.\d{3})+$")
 _SPACE_BESIDE_MARK = re.compile(r"(?<=[-+($])\s+|\s+(?=[%)])")
 # A dash alone is how spreadsheets print zero in accounting formats.
 _ZERO_TEXT = {"-", "–", "—"}
@@ -148,6 +151,10 @@ def parse_number(value: object) -> float | None:
     match = _NUMBER_TEXT.match(text)
     if match is None or not _well_grouped(match["digits"]):
         raise CellValueError(f"expected a number, found the text {str(value).strip()!r}")
+    if _DOT_THOUSANDS.match(match["digits"]):
+        raise CellValueError(f"the text {str(value).strip()!r} reads as a decimal or, with a "
+                             "European thousands separator, as a whole number a thousand times "
+                             "larger: not loaded")
     number = float(match["digits"].replace(",", ""))
     if match["percent"]:
         number /= 100
