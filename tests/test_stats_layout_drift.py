@@ -923,3 +923,103 @@ def test_a_figure_typed_with_a_european_thousands_separator_is_quarantined(sourc
     loaded = parsed.tables["stats_detained_now"].to_pylist()
     assert len(loaded) == len(plain.tables["stats_detained_now"]) - 1
     assert all(row["cell_range"] != "B21" for row in loaded)
+
+
+def _adp_columns(order: list[str]):
+    """The ADP table's columns B..N (the months, then the fiscal-year total) printed in the
+    order of `order`, header and figures together."""
+    def change(book):
+        page = book[DETENTION]
+        for merged in list(page.merged_cells.ranges):
+            page.unmerge_cells(str(merged))
+        for row in range(91, 104):
+            values = [page[f"{column}{row}"].value for column in order]
+            for column, value in zip("BCDEFGHIJKLMN", values):
+                page[f"{column}{row}"] = value
+    return change
+
+
+def _numbering_column(book):
+    """A column of row numbers inserted at A: every table of the sheet moves to B, the ADP
+    table's rows numbered."""
+    page = book[DETENTION]
+    for merged in list(page.merged_cells.ranges):
+        page.unmerge_cells(str(merged))
+    page.insert_cols(1)
+    page["A91"] = "#"
+    for number, row in enumerate(range(92, 104), 1):
+        page[f"A{row}"] = number
+
+
+@pytest.mark.parametrize("change", [
+    _adp_columns(list("MLKJIHGFEDCBN")),  # the months newest first
+    _adp_columns(list("BCDEFGNHIJKLM")),  # the fiscal-year total among the months
+    _adp_columns(list("NBCDEFGHIJKLM")),  # the total left of the months
+], ids=["months-reversed", "total-among-months", "total-left"])
+def test_columns_read_by_their_headers_not_their_places(source, plain, unchanged, tmp_path,
+                                                        change):
+    # Each column is read by its header (a month, the fiscal-year total), wherever it stands.
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == [] and parsed.unrecognised == plain.unrecognised
+    assert _figures(parsed) == unchanged
+
+
+def test_a_caption_merged_over_part_of_its_table_reads_whole(source, unchanged, tmp_path):
+    def change(book):
+        book[DETENTION].merge_cells("A90:D90")
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_a_numbering_column_left_of_the_tables_is_reported_not_read(source, unchanged,
+                                                                     tmp_path):
+    # The tables read from their captions, now in B; the row numbers are no table's figures.
+    _, parsed = _variant(source, tmp_path, _numbering_column)
+    assert parsed.errors == []
+    figures = _figures(parsed)
+    assert figures.pop(STATS_UNRECOGNISED) == [
+        (2026, datetime(2026, 1, 25).date(), "footnote", "#", None, None, float(number))
+        for number in sorted(range(1, 13), key=lambda n: repr(float(n)))]
+    assert figures == unchanged
+    assert parsed.unrecognised == [
+        f"{DETENTION}!A92:A103: 12 figure(s) under '#' match no table of stats_tables.toml; "
+        f"kept in {STATS_UNRECOGNISED}"]
+
+
+def test_a_numbering_column_inside_a_table_refuses_it(source, tmp_path):
+    def change(book):
+        page = book[DETENTION]
+        for merged in list(page.merged_cells.ranges):
+            page.unmerge_cells(str(merged))
+        page.move_range("A91:N103", cols=1)
+        page["A91"] = "No."
+        for number, row in enumerate(range(92, 104), 1):
+            page[f"A{row}"] = number
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{DETENTION}', cell A91: table stats_adp: unexpected header 'No.' over "
+        "the row labels (expected /^Agency$/)"]
+    assert "stats_adp" not in parsed.tables
+
+
+def test_a_table_continued_on_another_sheet_is_an_error_naming_both(source, tmp_path):
+    # The ADP table's last six rows moved to a new sheet under the caption "... (continued)":
+    # the first part loads, the continuation is refused with one line naming both places.
+    def change(book):
+        page = book[DETENTION]
+        rest = book.create_sheet(f"{DETENTION} (2)")
+        rest["A1"] = f"{page['A90'].value} (continued)"
+        for column in range(1, 15):
+            rest.cell(2, column, page.cell(91, column).value)
+            for offset, row in enumerate(range(98, 104)):
+                rest.cell(3 + offset, column, page.cell(row, column).value)
+                page.cell(row, column).value = None
+
+    _, parsed = _variant(source, tmp_path, change)
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{DETENTION} (2)', cell A1: table stats_adp (FY2026) is printed again "
+        f"at {DETENTION} (2)!A1, first at {DETENTION}!A90, with other figures; the first is "
+        f"loaded, this one is kept in {STATS_UNRECOGNISED}: read both before trusting either"]
