@@ -68,6 +68,9 @@ _DETERMINED_TOLERANCE = 1e-6
 # The exact audit's cost grows with the cube of the hidden cells; a table needing more hidden
 # cells than this is hidden whole rather than audited.
 MAX_AUDITED_CELLS = 1_200
+# How many of the cheapest choices plan_linked_rows tries, each an exact test, for one that alone
+# leaves a determined value undetermined.
+LOOKAHEAD = 12
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,7 @@ def suppress(
     coarse_secret: Iterable[tuple[Sequence[str], tuple]] = (),
     copies_over: Sequence[str] = (),
     secret_in_rows: Iterable[tuple[Sequence[str], tuple]] = (),
+    hidden_rows: Iterable[tuple] = (),
 ) -> SuppressedTable:
     """Hide small cells of `table` and the cells that would reveal them.
 
@@ -243,6 +247,8 @@ def suppress(
     dimensions equal, is hidden with it.
     `secret_in_rows` names secrets that each of their rows publishes (a column holding the
     month's total beside each setting's count): every row of them is hidden.
+    `hidden_rows` names rows (their values of `dimensions`) hidden from the start beside the small
+    ones: those a plan of the tables counting the same people hid (plan_linked).
 
     `rolling` names columns computed over a trailing window of rows along the first dimension
     (a 7-day mean: {"arrests_7d_avg": 7}); such a value is also hidden in every row whose window
@@ -310,6 +316,7 @@ def suppress(
         for value, members in _groups(keys, dimensions, kept, {}).items()
         if (kept, value) in in_rows for cell in members
     ]
+    whole_rows += [cell_of[tuple(key)] for key in hidden_rows if tuple(key) in cell_of]
     plan = plan_suppression(values[count_column], published, k, small=small,
                             secret=secret_groups, hidden_with=whole_rows)
     if copies_over:
@@ -388,6 +395,206 @@ def shared_total_secrets(
     return [(dimensions, tuple(row[d] for d in dimensions))
             for row in planned.table.select([*dimensions, SUPPRESSION_COLUMN]).to_pylist()
             if row[SUPPRESSION_COLUMN] is not None]
+
+
+@dataclass(frozen=True)
+class LinkedTable:
+    """A published table whose rows count the people of a finest table's cells (the same arrests
+    by month, by month and criminality, by month and setting).
+
+    `keys` identify a row, each a column of the finest table; a row's `count_column` is the sum
+    of the finest cells its keys match. `classes` names columns counting one value of a key
+    (`convicted`: the row's arrests whose criminality is "Convicted Criminal"), as (column, key,
+    value); `totals` names columns counting the row's people over every non-null value of one
+    key (a month's arrests with a setting beside each setting's), as (column, key). `people`
+    names the other columns counting people (the arrests removed within 90 days): a row with one
+    under k is hidden whatever the other tables do."""
+
+    table: pa.Table
+    keys: tuple[str, ...]
+    count_column: str
+    classes: tuple[tuple[str, str, object], ...] = ()
+    totals: tuple[tuple[str, str], ...] = ()
+    people: tuple[str, ...] = ()
+
+
+def plan_linked(
+    finest: pa.Table, dimensions: Sequence[str], count_column: str,
+    linked: Sequence[LinkedTable], k: int,
+) -> list[list[tuple]]:
+    """The rows to hide in each of `linked`, tables counting the people of `finest` (a row per
+    combination of `dimensions`, the time column first; one without a row counts no one),
+    planned as one so that no count under k is given away by reading them together: for each
+    table, the keys of its hidden rows.
+
+    Planned each alone, two breakdowns of the same people (by criminality, by setting) each
+    protect only their own rows: a month's 15 arrests of people with no record, less its 14
+    at-large arrests all of people with no record, give 1 custodial arrest of someone with no
+    record. Here every value a row publishes is a sum of finest cells, a row is hidden whole (as
+    the tables hide it), a sum is published while any table shows a row publishing it, and the
+    totals over the whole record (each margin without the time column) are published unless
+    small (plan_linked_rows)."""
+    dimensions = tuple(dimensions)
+    # A cell counting no one is left out: a reader knows it is empty (a table crossing the keys
+    # has no row for it, or a zero), so it hides nothing.
+    counted = [(key, float(value)) for *key, value in zip(
+        *(finest.column(d).to_pylist() for d in (*dimensions, count_column))) if value]
+    keys = [tuple(key) for key, _ in counted]
+    values = [value for _, value in counted]
+
+    def cells(match: Mapping[str, object], not_null: str | None = None) -> tuple[int, ...]:
+        at = {dimensions.index(d): v for d, v in match.items()}
+        return tuple(i for i, key in enumerate(keys)
+                     if all(key[p] == v for p, v in at.items())
+                     and (not_null is None or key[dimensions.index(not_null)] is not None))
+
+    rows: list[list[tuple[int, ...]]] = []
+    small: set[int] = set()
+    owner: list[tuple[int, tuple]] = []
+    for t, table in enumerate(linked):
+        missing = [d for d in table.keys if d not in dimensions]
+        if missing:
+            raise ValueError(f"keys not in the finest table: {', '.join(missing)}")
+        for r, row in enumerate(table.table.to_pylist()):
+            match = {d: row[d] for d in table.keys}
+            sums = [(table.count_column, cells(match))]
+            sums += [(column, cells({**match, key: value}))
+                     for column, key, value in table.classes]
+            sums += [(column, cells({d: v for d, v in match.items() if d != key}, key))
+                     for column, key in table.totals]
+            for column, members in sums:
+                if float(row[column] or 0) != sum(values[i] for i in members):
+                    raise ValueError(
+                        f"{column} of row {match} is not the sum of the finest cells it covers: "
+                        "the tables do not count the same people")
+            counts = [row[c] for c in (*(c for c, _ in sums), *table.people)]
+            if any(_is_small(float(n or 0), k) for n in counts):
+                small.add(len(rows))
+            rows.append([members for _, members in sums if members])
+            owner.append((t, tuple(row[d] for d in table.keys)))
+    margins = [members for kept in all_margins(dimensions[1:])
+               for members in _groups(keys, dimensions, kept, {}).values()]
+    hidden = plan_linked_rows(values, rows, k, small=small, margins=margins)
+    found: list[list[tuple]] = [[] for _ in linked]
+    for r in sorted(hidden):
+        t, key = owner[r]
+        found[t].append(key)
+    return found
+
+
+def plan_linked_rows(
+    values: Sequence[float],
+    rows: Sequence[Sequence[Sequence[int]]],
+    k: int,
+    *,
+    small: Iterable[int] = (),
+    margins: Iterable[Sequence[int]] = (),
+) -> frozenset[int]:
+    """Choose the rows to hide, the unit the tables hide, of tables publishing sums of the same
+    cells: `rows[r]` lists the sums (each the cells it adds) row r publishes, its own count
+    first, all hidden with it; `small` the rows hidden from the start; `margins` sums published
+    whatever the rows (the totals over the whole record), unless small. A sum is published while
+    any row publishing it is shown; a cell is known when a shown row publishes it alone. Every
+    cell or sum under k (and above 0) must stay underivable from what is published.
+
+    While one is determined (the exact test of plan_suppression), the published sums that pin it
+    are found (a least-squares combination of them giving it), and one is unpublished by hiding
+    every shown row publishing it. When it would stay determined with every cell unknown, that
+    is a sum of several cells (a month's at-large arrests beside its tiny "other" setting);
+    otherwise a known cell of those sums, which leaves the sums shown. A choice's cost grows
+    with the square of how coarse the shown rows publishing it are (the cells their own counts
+    cover), over its weight in the combination: a row already hidden costs nothing, a month's
+    cross-classified cells go before a month's total, which a national chart shows, and the
+    target's own month before another. The cheapest that alone leaves the target undetermined
+    is chosen; failing one, the cheapest, which is then kept underivable itself, so that the
+    next choices complete the pattern (a second month's total beside the first, as a table's
+    complements do). A small value the margins alone determine is given up
+    (CellPlan.unprotectable's case)."""
+    values = [float(v) for v in values]
+    publishers: dict[tuple[int, ...], list[int]] = {}
+    for r, sums in enumerate(rows):
+        for members in sums:
+            publishers.setdefault(tuple(sorted(members)), []).append(r)
+    every = {*publishers, *(tuple(sorted(m)) for m in margins if m)}
+
+    def total(group: tuple[int, ...]) -> float:
+        return sum(values[i] for i in group)
+
+    fixed = [g for g in {tuple(sorted(m)) for m in margins if m} if not _is_small(total(g), k)]
+    targets = sorted({*(g for g in every if _is_small(total(g), k)),
+                      *((i,) for i, v in enumerate(values) if _is_small(v, k))})
+    weight = [len(sums[0]) ** 2 if sums else 0 for sums in rows]
+    hidden = set(small)
+
+    def published(hidden_rows: set[int]) -> list[tuple[int, ...]]:
+        shown = [g for g, by in publishers.items() if any(r not in hidden_rows for r in by)]
+        return list({*shown, *fixed})
+
+    def unknown_cells(groups, cells: bool) -> set[int]:
+        known = {g[0] for g in groups if len(g) == 1} if cells else set()
+        return {i for i in range(len(values)) if i not in known}
+
+    def exposed(hidden_rows: set[int], among, cells: bool = True) -> list[tuple[int, ...]]:
+        groups = [g for g in published(hidden_rows) if cells or len(g) > 1]
+        return _determined_targets(groups, unknown_cells(groups, cells), among)
+
+    def pinning(target: tuple[int, ...], cells: bool) -> dict[tuple[int, ...], float]:
+        """The published sums a reader combines to get `target`, and the target's known cells,
+        each with its weight in the least-squares combination (with `cells` false, as if no
+        cell were known): the sums of the target's own month weigh most."""
+        groups = published(hidden)
+        unknown = sorted(unknown_cells(groups, cells))
+        position = {cell: p for p, cell in enumerate(unknown)}
+        inside = [position[i] for i in target if i in position]
+        found = {(i,): 1.0 for i in target if i not in position}
+        equations = [g for g in groups if len(g) > 1 or cells]
+        equations = [g for g in equations if any(i in position for i in g)]
+        if inside and equations:
+            incidence = np.zeros((len(unknown), len(equations)))
+            for e, g in enumerate(equations):
+                incidence[[position[i] for i in g if i in position], e] = 1.0
+            wanted = np.zeros(len(unknown))
+            wanted[inside] = 1.0
+            weights = np.linalg.lstsq(incidence, wanted, rcond=None)[0]
+            found |= {g: abs(float(w)) for g, w in zip(equations, weights)
+                      if abs(w) > _DETERMINED_TOLERANCE}
+        return found
+
+    def cost(group: tuple[int, ...]) -> tuple:
+        return (sum(weight[r] for r in publishers[group] if r not in hidden), total(group), group)
+
+    def shown(group: tuple[int, ...]) -> bool:
+        return group in publishers and any(r not in hidden for r in publishers[group])
+
+    given_up = set(exposed(set(range(len(rows))), targets))
+    fixed_set = set(fixed)
+    while True:
+        found = [t for t in exposed(hidden, targets) if t not in given_up]
+        if not found:
+            break
+        target = found[0]
+        # Determined whatever cells are hidden: only unpublishing a sum of several protects it.
+        # Otherwise hiding cells does, which leaves the sums (a month's total) shown.
+        by_sums = bool(exposed(hidden, [target], cells=False))
+        pins = pinning(target, cells=not by_sums)
+        weight_of: dict[tuple[int, ...], float] = {}
+        for g, w in pins.items():
+            for candidate in [g] if by_sums else [(i,) for i in g]:
+                if (len(candidate) > 1) == by_sums and candidate not in fixed_set:
+                    weight_of[candidate] = max(weight_of.get(candidate, 0.0), w)
+        candidates = sorted((g for g in weight_of if shown(g)),
+                            key=lambda g: (cost(g)[0] / weight_of[g], *cost(g)[1:]))
+        if not candidates:
+            given_up.add(target)
+            continue
+        choice = next((g for g in candidates[:LOOKAHEAD]
+                       if not exposed(hidden | set(publishers[g]), [target], cells=not by_sums)),
+                      None)
+        if choice is None:
+            choice = candidates[0]
+            targets.append(choice)
+        hidden.update(publishers[choice])
+    return frozenset(hidden)
 
 
 def with_differences(
