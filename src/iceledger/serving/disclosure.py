@@ -68,7 +68,7 @@ _DETERMINED_TOLERANCE = 1e-6
 # The exact audit's cost grows with the cube of the hidden cells; a table needing more hidden
 # cells than this is hidden whole rather than audited.
 MAX_AUDITED_CELLS = 1_200
-# How many of the cheapest choices plan_linked_rows tries, each an exact test, for one that alone
+# How many of the cheapest sums plan_linked_rows tries, each an exact test, for one that alone
 # leaves a determined value undetermined.
 LOOKAHEAD = 12
 
@@ -124,6 +124,7 @@ def plan_suppression(
     small: Iterable[int] | None = None,
     secret: Iterable[Sequence[int]] = (),
     hidden_with: Iterable[int] = (),
+    rank: Sequence[int] | None = None,
 ) -> CellPlan:
     """Choose the cells to hide.
 
@@ -133,8 +134,8 @@ def plan_suppression(
     with a small count in another column); `secret` lists further groups whose sums are never
     published and must not be derivable (totals a coarser table hid); `hidden_with` lists cells
     hidden from the start, beside the small ones (complementary: those of a secret total that
-    each of its rows publishes). Cells are chosen deterministically: the smallest positive count
-    first, then position.
+    each of its rows publishes). Cells are chosen deterministically: the lowest `rank` first (by
+    default all alike), then the smallest positive count, then position.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -164,7 +165,8 @@ def plan_suppression(
         open_cells = [i for i in candidates if i not in hidden]
         if not open_cells:
             return None
-        return min(open_cells, key=lambda i: (values[i] <= 0, values[i], i))
+        return min(open_cells,
+                   key=lambda i: (rank[i] if rank else 0, values[i] <= 0, values[i], i))
 
     given_up: set[tuple[int, ...]] = set()
     counted = {i for i, v in enumerate(values) if v is not None}
@@ -183,13 +185,14 @@ def plan_suppression(
         stuck = []
         for target in exposed:
             # A total with a visible member is closed by hiding one of them; a hidden one, by
-            # hiding a cell linked to it through the published totals.
+            # hiding a cell linked to it through the published totals (ranked cells: whichever
+            # ranks lower).
             choice = cheapest(target)
-            if choice is None:
-                choice = cheapest(
-                    c for cell in target
-                    for c in _nearest_visible_cells(cell, published, groups_of, hidden)
-                )
+            if choice is None or rank:
+                choice = cheapest([
+                    *target, *(c for cell in target if cell in hidden
+                               for c in _nearest_visible_cells(cell, published, groups_of, hidden))
+                ])
             if choice is None:
                 stuck.append(target)
             else:
@@ -450,6 +453,7 @@ def plan_linked(
 
     rows: list[list[tuple[int, ...]]] = []
     small: set[int] = set()
+    coarseness: list[int] = []
     owner: list[tuple[int, tuple]] = []
     for t, table in enumerate(linked):
         missing = [d for d in table.keys if d not in dimensions]
@@ -471,10 +475,12 @@ def plan_linked(
             if any(_is_small(float(n or 0), k) for n in counts):
                 small.add(len(rows))
             rows.append([members for _, members in sums if members])
+            coarseness.append(len(dimensions) - len(table.keys))
             owner.append((t, tuple(row[d] for d in table.keys)))
     margins = [members for kept in all_margins(dimensions[1:])
                for members in _groups(keys, dimensions, kept, {}).values()]
-    hidden = plan_linked_rows(values, rows, k, small=small, margins=margins)
+    hidden = plan_linked_rows(values, rows, k, small=small, margins=margins,
+                              coarseness=coarseness)
     found: list[list[tuple]] = [[] for _ in linked]
     for r in sorted(hidden):
         t, key = owner[r]
@@ -489,27 +495,29 @@ def plan_linked_rows(
     *,
     small: Iterable[int] = (),
     margins: Iterable[Sequence[int]] = (),
+    coarseness: Sequence[int] | None = None,
 ) -> frozenset[int]:
     """Choose the rows to hide, the unit the tables hide, of tables publishing sums of the same
-    cells: `rows[r]` lists the sums (each the cells it adds) row r publishes, its own count
-    first, all hidden with it; `small` the rows hidden from the start; `margins` sums published
-    whatever the rows (the totals over the whole record), unless small. A sum is published while
-    any row publishing it is shown; a cell is known when a shown row publishes it alone. Every
-    cell or sum under k (and above 0) must stay underivable from what is published.
+    cells: `rows[r]` lists the sums (each the cells it adds) row r publishes, all hidden with it;
+    `small` the rows hidden from the start; `margins` sums published whatever the rows (the
+    totals over the whole record), unless small; `coarseness[r]` how many of the cells' keys row
+    r leaves free (a month's total 2, a month's at-large arrests 1, a cell 0). A sum is published
+    while any row publishing it is shown; a cell is known when a shown row publishes it alone.
+    Every cell or sum under k (and above 0) must stay underivable from what is published.
 
-    While one is determined (the exact test of plan_suppression), the published sums that pin it
-    are found (a least-squares combination of them giving it), and one is unpublished by hiding
-    every shown row publishing it. When it would stay determined with every cell unknown, that
-    is a sum of several cells (a month's at-large arrests beside its tiny "other" setting);
-    otherwise a known cell of those sums, which leaves the sums shown. A choice's cost grows
-    with the square of how coarse the shown rows publishing it are (the cells their own counts
-    cover), over its weight in the combination: a row already hidden costs nothing, a month's
-    cross-classified cells go before a month's total, which a national chart shows, and the
-    target's own month before another. The cheapest that alone leaves the target undetermined
-    is chosen; failing one, the cheapest, which is then kept underivable itself, so that the
-    next choices complete the pattern (a second month's total beside the first, as a table's
-    complements do). A small value the margins alone determine is given up
-    (CellPlan.unprotectable's case)."""
+    First the sums: a value that stays determined with every cell unknown (a month's tiny
+    "other" setting, its total less its two large settings) is protected only by unpublishing a
+    sum of several cells, hiding every shown row publishing it. Among the sums that pin it (a
+    least-squares combination of them giving it), the cheapest that alone leaves it
+    undetermined is chosen, failing one the cheapest, which is then kept underivable itself, so
+    that the next choices complete the pattern (the setting's total in a second month). The
+    cheapest is the one whose coarsest shown publishing row is finest (a month's total, which a
+    national chart shows, goes last; a row already hidden costs nothing), then with the fewest
+    shown publishing rows over its weight in the combination (the target's own month first).
+    Then the cells: plan_suppression, given the sums still published, the unpublished
+    ones as secrets and the unknown cells as hidden, chooses the cells to hide, and every row
+    publishing one alone is hidden. Both repeat until the exact test finds nothing; a small
+    value the margins alone determine is given up (CellPlan.unprotectable's case)."""
     values = [float(v) for v in values]
     publishers: dict[tuple[int, ...], list[int]] = {}
     for r, sums in enumerate(rows):
@@ -520,80 +528,75 @@ def plan_linked_rows(
     def total(group: tuple[int, ...]) -> float:
         return sum(values[i] for i in group)
 
-    fixed = [g for g in {tuple(sorted(m)) for m in margins if m} if not _is_small(total(g), k)]
+    fixed = {g for g in every - set(publishers) | {tuple(sorted(m)) for m in margins if m}
+             if not _is_small(total(g), k)}
     targets = sorted({*(g for g in every if _is_small(total(g), k)),
                       *((i,) for i, v in enumerate(values) if _is_small(v, k))})
-    weight = [len(sums[0]) ** 2 if sums else 0 for sums in rows]
+    coarseness = coarseness or [0] * len(rows)
     hidden = set(small)
 
-    def published(hidden_rows: set[int]) -> list[tuple[int, ...]]:
-        shown = [g for g, by in publishers.items() if any(r not in hidden_rows for r in by)]
-        return list({*shown, *fixed})
+    def published(hidden_rows: set[int], cells: bool = True) -> list[tuple[int, ...]]:
+        shown = {g for g, by in publishers.items() if any(r not in hidden_rows for r in by)}
+        return [g for g in shown | fixed if cells or len(g) > 1]
 
-    def unknown_cells(groups, cells: bool) -> set[int]:
-        known = {g[0] for g in groups if len(g) == 1} if cells else set()
+    def unknown_cells(groups) -> set[int]:
+        known = {g[0] for g in groups if len(g) == 1}
         return {i for i in range(len(values)) if i not in known}
 
     def exposed(hidden_rows: set[int], among, cells: bool = True) -> list[tuple[int, ...]]:
-        groups = [g for g in published(hidden_rows) if cells or len(g) > 1]
-        return _determined_targets(groups, unknown_cells(groups, cells), among)
+        groups = published(hidden_rows, cells)
+        return _determined_targets(groups, unknown_cells(groups), among)
 
-    def pinning(target: tuple[int, ...], cells: bool) -> dict[tuple[int, ...], float]:
-        """The published sums a reader combines to get `target`, and the target's known cells,
-        each with its weight in the least-squares combination (with `cells` false, as if no
-        cell were known): the sums of the target's own month weigh most."""
-        groups = published(hidden)
-        unknown = sorted(unknown_cells(groups, cells))
-        position = {cell: p for p, cell in enumerate(unknown)}
-        inside = [position[i] for i in target if i in position]
-        found = {(i,): 1.0 for i in target if i not in position}
-        equations = [g for g in groups if len(g) > 1 or cells]
-        equations = [g for g in equations if any(i in position for i in g)]
-        if inside and equations:
-            incidence = np.zeros((len(unknown), len(equations)))
-            for e, g in enumerate(equations):
-                incidence[[position[i] for i in g if i in position], e] = 1.0
-            wanted = np.zeros(len(unknown))
-            wanted[inside] = 1.0
-            weights = np.linalg.lstsq(incidence, wanted, rcond=None)[0]
-            found |= {g: abs(float(w)) for g, w in zip(equations, weights)
-                      if abs(w) > _DETERMINED_TOLERANCE}
-        return found
+    def pinning(target: tuple[int, ...]) -> dict[tuple[int, ...], float]:
+        """The sums of several cells a reader combines to get `target` with no cell known, each
+        with its weight in the least-squares combination."""
+        equations = published(hidden, cells=False)
+        incidence = np.zeros((len(values), len(equations)))
+        for e, g in enumerate(equations):
+            incidence[list(g), e] = 1.0
+        wanted = np.zeros(len(values))
+        wanted[list(target)] = 1.0
+        weights = np.linalg.lstsq(incidence, wanted, rcond=None)[0]
+        return {g: abs(float(w)) for g, w in zip(equations, weights)
+                if abs(w) > _DETERMINED_TOLERANCE}
 
-    def cost(group: tuple[int, ...]) -> tuple:
-        return (sum(weight[r] for r in publishers[group] if r not in hidden), total(group), group)
-
-    def shown(group: tuple[int, ...]) -> bool:
-        return group in publishers and any(r not in hidden for r in publishers[group])
+    def cost(group: tuple[int, ...], weight: float) -> tuple:
+        shown = [coarseness[r] for r in publishers[group] if r not in hidden]
+        return (max(shown), len(shown) / weight, total(group), group) if shown else None
 
     given_up = set(exposed(set(range(len(rows))), targets))
-    fixed_set = set(fixed)
     while True:
+        while found := [t for t in exposed(hidden, targets, cells=False) if t not in given_up]:
+            target = found[0]
+            pins = pinning(target)
+            candidates = sorted((g for g in pins if g not in fixed and cost(g, pins[g])),
+                                key=lambda g: cost(g, pins[g]))
+            if not candidates:
+                given_up.add(target)
+                continue
+            choice = next((g for g in candidates[:LOOKAHEAD]
+                           if not exposed(hidden | set(publishers[g]), [target], cells=False)),
+                          None)
+            if choice is None:
+                choice = candidates[0]
+                targets.append(choice)
+            hidden.update(publishers[choice])
         found = [t for t in exposed(hidden, targets) if t not in given_up]
         if not found:
             break
-        target = found[0]
-        # Determined whatever cells are hidden: only unpublishing a sum of several protects it.
-        # Otherwise hiding cells does, which leaves the sums (a month's total) shown.
-        by_sums = bool(exposed(hidden, [target], cells=False))
-        pins = pinning(target, cells=not by_sums)
-        weight_of: dict[tuple[int, ...], float] = {}
-        for g, w in pins.items():
-            for candidate in [g] if by_sums else [(i,) for i in g]:
-                if (len(candidate) > 1) == by_sums and candidate not in fixed_set:
-                    weight_of[candidate] = max(weight_of.get(candidate, 0.0), w)
-        candidates = sorted((g for g in weight_of if shown(g)),
-                            key=lambda g: (cost(g)[0] / weight_of[g], *cost(g)[1:]))
-        if not candidates:
-            given_up.add(target)
-            continue
-        choice = next((g for g in candidates[:LOOKAHEAD]
-                       if not exposed(hidden | set(publishers[g]), [target], cells=not by_sums)),
-                      None)
-        if choice is None:
-            choice = candidates[0]
-            targets.append(choice)
-        hidden.update(publishers[choice])
+        groups = published(hidden)
+        # A cell a coarser row publishes alone (a month's convicted arrests, all custodial) is
+        # hidden last.
+        rank = [max((coarseness[r] for r in publishers.get((i,), ()) if r not in hidden),
+                    default=0) for i in range(len(values))]
+        cells = plan_suppression(
+            values, [g for g in groups if len(g) > 1], k,
+            secret=[g for g in every - set(groups) if len(g) > 1],
+            hidden_with=unknown_cells(groups), rank=rank).hidden
+        more = {r for i in cells for r in publishers.get((i,), ()) if r not in hidden}
+        if not more:
+            given_up.update(found)
+        hidden |= more
     return frozenset(hidden)
 
 
