@@ -677,8 +677,13 @@ class WarehouseService:
         the month's crossed cells, without a breakdown and by each crossed key (arrests by
         criminality; by setting; arrest_setting_share by criminality, the cells themselves), with
         the row keys each must hide (disclosure.plan_linked). A table keyed by another key (the
-        field office, the method) is planned alone, against what these hide."""
-        crossed = daily.disclosure.crossed
+        field office, the method) is planned alone, against what these hide. A key the records
+        cannot count by (no criminality class) is left out; a table they cannot measure
+        publishes nothing."""
+        crossed = tuple(key for key in daily.disclosure.crossed
+                        if not assess(daily, self.backend(), MetricParams(by=(key,))).refusals)
+        if not crossed:
+            return {}
         counted = daily.count_column
         days = self._run(daily.name, MetricParams(by=crossed)).select(["date", *crossed, counted])
         finest = days.append_column(
@@ -695,7 +700,10 @@ class WarehouseService:
             served = [d for d in crossed if d in metric.dimensions
                       and d not in NOT_PUBLIC_BREAKDOWNS]
             for by in [(), *((d,) for d in served)]:
-                table = self._run(name, MetricParams(by=by))
+                try:
+                    table = self._run(name, MetricParams(by=by))
+                except IceledgerError:
+                    continue  # not measurable so: served as an error, it publishes nothing
                 if "month" not in table.column_names or counted not in table.column_names:
                     continue
                 keys = ("month", *by, *rules.keys)
