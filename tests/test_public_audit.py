@@ -193,7 +193,7 @@ def seed_5_services(tmp_path_factory):
 def test_the_arrest_tables_of_seed_5_give_nothing_back(seed_5_services):
     # Planned each alone, March 2026's 15 arrests of people with no record (by criminality) less
     # 14 at-large arrests, all of people with no record (by setting), gave 1 custodial arrest of
-    # someone with no record. The pairs audit of every metric on this warehouse (about four
+    # someone with no record. The pairs audit of every metric on this warehouse (a few
     # minutes) gives nothing back either; here the tables counting the arrests, and
     # arrest_outcomes' breakdowns in pairs.
     public, full = seed_5_services
