@@ -523,13 +523,13 @@ def plan_linked_rows(
     for r, sums in enumerate(rows):
         for members in sums:
             publishers.setdefault(tuple(sorted(members)), []).append(r)
-    every = {*publishers, *(tuple(sorted(m)) for m in margins if m)}
+    whole_record = {tuple(sorted(m)) for m in margins if m}
+    every = {*publishers, *whole_record}
 
     def total(group: tuple[int, ...]) -> float:
         return sum(values[i] for i in group)
 
-    fixed = {g for g in every - set(publishers) | {tuple(sorted(m)) for m in margins if m}
-             if not _is_small(total(g), k)}
+    fixed = {g for g in whole_record if not _is_small(total(g), k)}
     targets = sorted({*(g for g in every if _is_small(total(g), k)),
                       *((i,) for i, v in enumerate(values) if _is_small(v, k))})
     coarseness = coarseness or [0] * len(rows)
