@@ -86,37 +86,120 @@ def test_no_response_alone_or_in_pairs_gives_a_small_count_back(services):
             with pytest.raises(NotServable, match="not served in public mode"):
                 public.request(metric.name)
             continue
-        served = {(): _served(public, metric.name, ())}
-        served |= {(d,): _served(public, metric.name, (d,))
-                   for d in metric.dimensions if d not in NOT_PUBLIC_BREAKDOWNS}
-        served = {by: result for by, result in served.items() if result is not None}
-        if metric.disclosure.curve:
-            # A curve's rows do not sum (at_risk shrinks along them): it has its own audit.
-            _audit_curve(full, metric, served)
-            audited += len(served)
-            continue
-        suppression = served[()].suppression
-        people = [*suppression["people_columns"], *suppression["protected_differences"]]
-        for by, result in served.items():
-            table, cells = _published(result, metric)
-            truth = _truth(full, metric.name, by, cells)
-            totals = metric.disclosure.totals
-            assert disclosure.audit([(table, cells)], truth, people, K, totals) == [], (
-                metric.name, by)
-            audited += 1
-            if by:
-                coarse = _published(served[()], metric)
-                pair = disclosure.audit([coarse, (table, cells)], truth, people, K, totals)
-                assert pair == [], (metric.name, (), by)
-        for a, b in itertools.combinations([by for by in served if by], 2):
-            first, second = (_published(served[x], metric) for x in (a, b))
-            cells = tuple(dict.fromkeys((*first[1], *second[1])))
-            truth = _truth(full, metric.name, (*a, *b), cells)
-            if truth.num_rows <= MAX_CROSS_CELLS:
-                totals = metric.disclosure.totals
-                assert disclosure.audit([first, second], truth, people, K, totals) == [], (
-                    metric.name, a, b)
+        leaks, count = _leaks_alone_and_in_pairs(public, full, metric)
+        assert leaks == [], metric.name
+        audited += count
     assert audited > 40
+
+
+def _leaks_alone_and_in_pairs(public, full, metric) -> tuple[list, int]:
+    """What the auditor recovers from each response of `metric` alone, each breakdown with the
+    table without it, and each pair of breakdowns (over their finest table, up to
+    MAX_CROSS_CELLS cells): the leaks, as (breakdowns, recovery), and the responses audited."""
+    served = {(): _served(public, metric.name, ())}
+    served |= {(d,): _served(public, metric.name, (d,))
+               for d in metric.dimensions if d not in NOT_PUBLIC_BREAKDOWNS}
+    served = {by: result for by, result in served.items() if result is not None}
+    if metric.disclosure.curve:
+        # A curve's rows do not sum (at_risk shrinks along them): it has its own audit.
+        _audit_curve(full, metric, served)
+        return [], len(served)
+    suppression = served[()].suppression
+    people = [*suppression["people_columns"], *suppression["protected_differences"]]
+    totals = metric.disclosure.totals
+    leaks = []
+    for by, result in served.items():
+        table, cells = _published(result, metric)
+        truth = _truth(full, metric.name, by, cells)
+        leaks += [(by, leak) for leak in disclosure.audit([(table, cells)], truth, people, K,
+                                                           totals)]
+        if by:
+            coarse = _published(served[()], metric)
+            leaks += [((), by, leak) for leak in disclosure.audit(
+                [coarse, (table, cells)], truth, people, K, totals)]
+    for a, b in itertools.combinations([by for by in served if by], 2):
+        first, second = (_published(served[x], metric) for x in (a, b))
+        cells = tuple(dict.fromkeys((*first[1], *second[1])))
+        truth = _truth(full, metric.name, (*a, *b), cells)
+        if truth.num_rows <= MAX_CROSS_CELLS:
+            leaks += [(a, b, leak) for leak in disclosure.audit([first, second], truth, people,
+                                                                K, totals)]
+    return leaks, len(served)
+
+
+def _linked_read_together(public, full, daily) -> tuple[list, pa.Table]:
+    """What a reader holds of the people the monthly tables of `daily` (Disclosure.months)
+    count, by month and its crossed keys (Disclosure.crossed): every such table public mode
+    serves, without a breakdown and by each crossed key, with each class column read as a table
+    by its key and each total column as one without its key; and the true counts of the month's
+    crossed cells."""
+    crossed, counted = daily.disclosure.crossed, daily.count_column
+    cells: dict[tuple, int] = {}
+    days = full.compute(full.request(daily.name, by=crossed)).table
+    for row in days.select(["date", *crossed, counted]).to_pylist():
+        key = (row["date"].replace(day=1), *(row[c] for c in crossed))
+        cells[key] = cells.get(key, 0) + row[counted]
+    truth = pa.Table.from_pylist([{"month": key[0], **dict(zip(crossed, key[1:])), counted: n}
+                                  for key, n in cells.items() if n])
+    published = []
+    for name in daily.disclosure.months:
+        metric = REGISTRY[name]
+        rules = metric.disclosure
+        for by in [(), *((d,) for d in crossed if d in metric.dimensions)]:
+            keys = ("month", *by, *rules.keys)
+            try:
+                table = public.compute(public.request(name, by=by)).table
+            except IceledgerError:
+                continue
+            if not set(keys) <= set(truth.column_names) or counted not in table.column_names:
+                continue
+            rows = table.to_pylist()
+            published.append((table.select([*keys, counted]), keys))
+            published += [(pa.Table.from_pylist(
+                [{**{k: row[k] for k in keys}, key: value, counted: row[column]} for row in rows]),
+                (*keys, key)) for column, key, value in rules.classes if key not in keys]
+            published += [(pa.Table.from_pylist(
+                [{**{k: row[k] for k in keys if k != key}, counted: row[column]} for row in rows]),
+                tuple(k for k in keys if k != key))
+                for column, of, key in rules.totals if of == counted and key in keys]
+    return published, truth
+
+
+def test_the_tables_counting_the_same_arrests_read_together_give_nothing_back(services):
+    # A month's arrests by criminality (class columns, rows by criminality), by setting (rows, a
+    # total column) and by both (arrest_setting_share by criminality) read together: planned as
+    # one (disclosure.plan_linked), no cell of month x criminality x setting under K comes back.
+    public, full = services
+    published, truth = _linked_read_together(public, full, REGISTRY["arrests_per_day"])
+    assert len(published) >= 10
+    assert disclosure.audit(published, truth, ["arrests"], K) == []
+
+
+@pytest.fixture(scope="module")
+def seed_5_services(tmp_path_factory):
+    """Public and full servers of the SYNTHETIC warehouse (seed 5) on which the pairs audit
+    found arrest_outcomes by criminality and by setting giving a custodial arrest back."""
+    from iceledger.sources.foia.ingest import foia_paths, ingest_foia
+    from iceledger.synth.releases import generate_release
+    from iceledger.warehouse import Warehouse
+
+    root = tmp_path_factory.mktemp("seed-5-warehouse")
+    generate_release(root / "files", 1_500, seed=5, fmt="parquet")
+    assert ingest_foia(foia_paths([root / "files"]), Warehouse(root / "w.duckdb")).ok
+    return (WarehouseService(root / "w.duckdb", public=True, k=K, max_rows=PUBLIC_MAX_ROWS),
+            WarehouseService(root / "w.duckdb", max_rows=10**7))
+
+
+def test_the_arrest_tables_of_seed_5_give_nothing_back(seed_5_services):
+    # Planned each alone, March 2026's 15 arrests of people with no record (by criminality) less
+    # 14 at-large arrests, all of people with no record (by setting), gave 1 custodial arrest of
+    # someone with no record. The pairs audit of every metric on this warehouse (a few
+    # minutes) gives nothing back either; here the tables counting the arrests, and
+    # arrest_outcomes' breakdowns in pairs.
+    public, full = seed_5_services
+    published, truth = _linked_read_together(public, full, REGISTRY["arrests_per_day"])
+    assert disclosure.audit(published, truth, ["arrests"], K) == []
+    assert _leaks_alone_and_in_pairs(public, full, REGISTRY["arrest_outcomes"])[0] == []
 
 
 def _audit_curve(full: WarehouseService, metric, served) -> None:

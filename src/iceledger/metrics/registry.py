@@ -217,6 +217,14 @@ class Disclosure:
     # table publishing every day of that month would, so public outputs plan this metric's days
     # with the months (and cells) those tables hid as secrets.
     months: tuple[str, ...] = ()
+    # For a daily metric: the keys by which the `months` tables that break its people down are
+    # planned as one table, their finest crossing by month (a month's arrests by criminality,
+    # by setting, and by both): each row, a sum of its cells, hidden in every table or shown
+    # (serving/disclosure.py, plan_linked). Breakdowns by other keys are planned table by table.
+    crossed: tuple[str, ...] = ()
+    # Columns counting the rows of one value of a key, as (column, key, value): `convicted`, a
+    # month's arrests whose criminality is "Convicted Criminal". Planned as sums (`crossed`).
+    classes: tuple[tuple[str, str, object], ...] = ()
     # The columns of a survival curve, whose rows are steps (days since book-in) with the stays
     # at risk at each: public outputs show it at coarser steps (serving/disclosure.py,
     # coarsen_curve), since two neighbouring rows differ by the stays that left between them.

@@ -62,6 +62,13 @@ HEADLINE_DEFINITIONS = {
 }
 
 
+# The columns of criminality_mix counting one criminality each.
+CLASS_COLUMNS = (("criminality_unknown", "criminality", None),
+                 ("convicted", "criminality", CONVICTED),
+                 ("pending_charges", "criminality", PENDING),
+                 ("other_immigration_violator", "criminality", NEITHER))
+
+
 def criminality_need(table: str) -> Need:
     return Need(table, "criminality", "the mix is the share of each of ICE's criminality classes")
 
@@ -161,7 +168,7 @@ def mix_metric(
             filters=filters,
             count_column=total,
             needs=needs,
-            disclosure=Disclosure(facts=("period_start", "period_end")),
+            disclosure=Disclosure(facts=("period_start", "period_end"), classes=CLASS_COLUMNS),
             view=view or both_shares(f"share of {total.replace('_', '-')}", "line"),
         )
     )

@@ -414,6 +414,7 @@ def _series_metric(
     caveats: tuple[str, ...], dimensions: tuple[str, ...], filters: tuple[str, ...],
     needs: tuple[Need, ...] = (),
     months: tuple[str, ...] = (),
+    crossed: tuple[str, ...] = (),
 ) -> Metric:
     return register(
         Metric(
@@ -431,7 +432,7 @@ def _series_metric(
             needs=needs,
             view=View(f"{value}_7d_avg", f"{value.replace('_', '-')} per day",
                       also=(f"{value}_28d_avg",)),
-            disclosure=Disclosure(months=months),
+            disclosure=Disclosure(months=months, crossed=crossed),
         )
     )
 
@@ -464,6 +465,7 @@ _series_metric(
     needs=(ARREST_EPISODES,),
     months=("arrest_criminality", "arrest_setting_share", "arrests_by_method", "arrest_outcomes",
             "arrests_287g_share", "repeat_arrests", "field_office_ranking"),
+    crossed=("criminality", "arrest_setting"),
 )
 
 _series_metric(

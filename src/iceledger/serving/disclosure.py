@@ -68,6 +68,9 @@ _DETERMINED_TOLERANCE = 1e-6
 # The exact audit's cost grows with the cube of the hidden cells; a table needing more hidden
 # cells than this is hidden whole rather than audited.
 MAX_AUDITED_CELLS = 1_200
+# How many of the cheapest sums plan_linked_rows tries, each an exact test, for one that alone
+# leaves a determined value undetermined.
+LOOKAHEAD = 12
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def plan_suppression(
     small: Iterable[int] | None = None,
     secret: Iterable[Sequence[int]] = (),
     hidden_with: Iterable[int] = (),
+    rank: Sequence[int] | None = None,
 ) -> CellPlan:
     """Choose the cells to hide.
 
@@ -130,8 +134,8 @@ def plan_suppression(
     with a small count in another column); `secret` lists further groups whose sums are never
     published and must not be derivable (totals a coarser table hid); `hidden_with` lists cells
     hidden from the start, beside the small ones (complementary: those of a secret total that
-    each of its rows publishes). Cells are chosen deterministically: the smallest positive count
-    first, then position.
+    each of its rows publishes). Cells are chosen deterministically: the lowest `rank` first (by
+    default all alike), then the smallest positive count, then position.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -161,7 +165,8 @@ def plan_suppression(
         open_cells = [i for i in candidates if i not in hidden]
         if not open_cells:
             return None
-        return min(open_cells, key=lambda i: (values[i] <= 0, values[i], i))
+        return min(open_cells,
+                   key=lambda i: (rank[i] if rank else 0, values[i] <= 0, values[i], i))
 
     given_up: set[tuple[int, ...]] = set()
     counted = {i for i, v in enumerate(values) if v is not None}
@@ -180,13 +185,14 @@ def plan_suppression(
         stuck = []
         for target in exposed:
             # A total with a visible member is closed by hiding one of them; a hidden one, by
-            # hiding a cell linked to it through the published totals.
+            # hiding a cell linked to it through the published totals (ranked cells: whichever
+            # ranks lower).
             choice = cheapest(target)
-            if choice is None:
-                choice = cheapest(
-                    c for cell in target
-                    for c in _nearest_visible_cells(cell, published, groups_of, hidden)
-                )
+            if choice is None or rank:
+                choice = cheapest([
+                    *target, *(c for cell in target if cell in hidden
+                               for c in _nearest_visible_cells(cell, published, groups_of, hidden))
+                ])
             if choice is None:
                 stuck.append(target)
             else:
@@ -218,6 +224,7 @@ def suppress(
     coarse_secret: Iterable[tuple[Sequence[str], tuple]] = (),
     copies_over: Sequence[str] = (),
     secret_in_rows: Iterable[tuple[Sequence[str], tuple]] = (),
+    hidden_rows: Iterable[tuple] = (),
 ) -> SuppressedTable:
     """Hide small cells of `table` and the cells that would reveal them.
 
@@ -243,6 +250,8 @@ def suppress(
     dimensions equal, is hidden with it.
     `secret_in_rows` names secrets that each of their rows publishes (a column holding the
     month's total beside each setting's count): every row of them is hidden.
+    `hidden_rows` names rows (their values of `dimensions`) hidden from the start beside the small
+    ones: those a plan of the tables counting the same people hid (plan_linked).
 
     `rolling` names columns computed over a trailing window of rows along the first dimension
     (a 7-day mean: {"arrests_7d_avg": 7}); such a value is also hidden in every row whose window
@@ -310,6 +319,7 @@ def suppress(
         for value, members in _groups(keys, dimensions, kept, {}).items()
         if (kept, value) in in_rows for cell in members
     ]
+    whole_rows += [cell_of[tuple(key)] for key in hidden_rows if tuple(key) in cell_of]
     plan = plan_suppression(values[count_column], published, k, small=small,
                             secret=secret_groups, hidden_with=whole_rows)
     if copies_over:
@@ -388,6 +398,206 @@ def shared_total_secrets(
     return [(dimensions, tuple(row[d] for d in dimensions))
             for row in planned.table.select([*dimensions, SUPPRESSION_COLUMN]).to_pylist()
             if row[SUPPRESSION_COLUMN] is not None]
+
+
+@dataclass(frozen=True)
+class LinkedTable:
+    """A published table whose rows count the people of a finest table's cells (the same arrests
+    by month, by month and criminality, by month and setting).
+
+    `keys` identify a row, each a column of the finest table; a row's `count_column` is the sum
+    of the finest cells its keys match. `classes` names columns counting one value of a key
+    (`convicted`: the row's arrests whose criminality is "Convicted Criminal"), as (column, key,
+    value); `totals` names columns counting the row's people over every non-null value of one
+    key (a month's arrests with a setting beside each setting's), as (column, key). `people`
+    names the other columns counting people (the arrests removed within 90 days): a row with one
+    under k is hidden whatever the other tables do."""
+
+    table: pa.Table
+    keys: tuple[str, ...]
+    count_column: str
+    classes: tuple[tuple[str, str, object], ...] = ()
+    totals: tuple[tuple[str, str], ...] = ()
+    people: tuple[str, ...] = ()
+
+
+def plan_linked(
+    finest: pa.Table, dimensions: Sequence[str], count_column: str,
+    linked: Sequence[LinkedTable], k: int,
+) -> list[list[tuple]]:
+    """The rows to hide in each of `linked`, tables counting the people of `finest` (a row per
+    combination of `dimensions`, the time column first; one without a row counts no one),
+    planned as one so that no count under k is given away by reading them together: for each
+    table, the keys of its hidden rows.
+
+    Planned each alone, two breakdowns of the same people (by criminality, by setting) each
+    protect only their own rows: a month's 15 arrests of people with no record, less its 14
+    at-large arrests all of people with no record, give 1 custodial arrest of someone with no
+    record. Here every value a row publishes is a sum of finest cells, a row is hidden whole (as
+    the tables hide it), a sum is published while any table shows a row publishing it, and the
+    totals over the whole record (each margin without the time column) are published unless
+    small (plan_linked_rows)."""
+    dimensions = tuple(dimensions)
+    # A cell counting no one is left out: a reader knows it is empty (a table crossing the keys
+    # has no row for it, or a zero), so it hides nothing.
+    counted = [(key, float(value)) for *key, value in zip(
+        *(finest.column(d).to_pylist() for d in (*dimensions, count_column))) if value]
+    keys = [tuple(key) for key, _ in counted]
+    values = [value for _, value in counted]
+
+    def cells(match: Mapping[str, object], not_null: str | None = None) -> tuple[int, ...]:
+        at = {dimensions.index(d): v for d, v in match.items()}
+        return tuple(i for i, key in enumerate(keys)
+                     if all(key[p] == v for p, v in at.items())
+                     and (not_null is None or key[dimensions.index(not_null)] is not None))
+
+    rows: list[list[tuple[int, ...]]] = []
+    small: set[int] = set()
+    coarseness: list[int] = []
+    owner: list[tuple[int, tuple]] = []
+    for t, table in enumerate(linked):
+        missing = [d for d in table.keys if d not in dimensions]
+        if missing:
+            raise ValueError(f"keys not in the finest table: {', '.join(missing)}")
+        for r, row in enumerate(table.table.to_pylist()):
+            match = {d: row[d] for d in table.keys}
+            sums = [(table.count_column, cells(match))]
+            sums += [(column, cells({**match, key: value}))
+                     for column, key, value in table.classes]
+            sums += [(column, cells({d: v for d, v in match.items() if d != key}, key))
+                     for column, key in table.totals]
+            for column, members in sums:
+                if float(row[column] or 0) != sum(values[i] for i in members):
+                    raise ValueError(
+                        f"{column} of row {match} is not the sum of the finest cells it covers: "
+                        "the tables do not count the same people")
+            counts = [row[c] for c in (*(c for c, _ in sums), *table.people)]
+            if any(_is_small(float(n or 0), k) for n in counts):
+                small.add(len(rows))
+            rows.append([members for _, members in sums if members])
+            coarseness.append(len(dimensions) - len(table.keys))
+            owner.append((t, tuple(row[d] for d in table.keys)))
+    margins = [members for kept in all_margins(dimensions[1:])
+               for members in _groups(keys, dimensions, kept, {}).values()]
+    hidden = plan_linked_rows(values, rows, k, small=small, margins=margins,
+                              coarseness=coarseness)
+    found: list[list[tuple]] = [[] for _ in linked]
+    for r in sorted(hidden):
+        t, key = owner[r]
+        found[t].append(key)
+    return found
+
+
+def plan_linked_rows(
+    values: Sequence[float],
+    rows: Sequence[Sequence[Sequence[int]]],
+    k: int,
+    *,
+    small: Iterable[int] = (),
+    margins: Iterable[Sequence[int]] = (),
+    coarseness: Sequence[int] | None = None,
+) -> frozenset[int]:
+    """Choose the rows to hide, the unit the tables hide, of tables publishing sums of the same
+    cells: `rows[r]` lists the sums (each the cells it adds) row r publishes, all hidden with it;
+    `small` the rows hidden from the start; `margins` sums published whatever the rows (the
+    totals over the whole record), unless small; `coarseness[r]` how many of the cells' keys row
+    r leaves free (a month's total 2, a month's at-large arrests 1, a cell 0). A sum is published
+    while any row publishing it is shown; a cell is known when a shown row publishes it alone.
+    Every cell or sum under k (and above 0) must stay underivable from what is published.
+
+    First the sums: a value that stays determined with every cell unknown (a month's tiny
+    "other" setting, its total less its two large settings) is protected only by unpublishing a
+    sum of several cells, hiding every shown row publishing it. Among the sums that pin it (a
+    least-squares combination of them giving it), the cheapest that alone leaves it
+    undetermined is chosen, failing one the cheapest, which is then kept underivable itself, so
+    that the next choices complete the pattern (the setting's total in a second month). The
+    cheapest is the one whose coarsest shown publishing row is finest (a month's total, which a
+    national chart shows, goes last; a row already hidden costs nothing), then with the fewest
+    shown publishing rows over its weight in the combination (the target's own month first).
+    Then the cells: plan_suppression, given the sums still published, the unpublished
+    ones as secrets and the unknown cells as hidden, chooses the cells to hide, and every row
+    publishing one alone is hidden. Both repeat until the exact test finds nothing; a small
+    value the margins alone determine is given up (CellPlan.unprotectable's case)."""
+    values = [float(v) for v in values]
+    publishers: dict[tuple[int, ...], list[int]] = {}
+    for r, sums in enumerate(rows):
+        for members in sums:
+            publishers.setdefault(tuple(sorted(members)), []).append(r)
+    whole_record = {tuple(sorted(m)) for m in margins if m}
+    every = {*publishers, *whole_record}
+
+    def total(group: tuple[int, ...]) -> float:
+        return sum(values[i] for i in group)
+
+    fixed = {g for g in whole_record if not _is_small(total(g), k)}
+    targets = sorted({*(g for g in every if _is_small(total(g), k)),
+                      *((i,) for i, v in enumerate(values) if _is_small(v, k))})
+    coarseness = coarseness or [0] * len(rows)
+    hidden = set(small)
+
+    def published(hidden_rows: set[int], cells: bool = True) -> list[tuple[int, ...]]:
+        shown = {g for g, by in publishers.items() if any(r not in hidden_rows for r in by)}
+        return [g for g in shown | fixed if cells or len(g) > 1]
+
+    def unknown_cells(groups) -> set[int]:
+        known = {g[0] for g in groups if len(g) == 1}
+        return {i for i in range(len(values)) if i not in known}
+
+    def exposed(hidden_rows: set[int], among, cells: bool = True) -> list[tuple[int, ...]]:
+        groups = published(hidden_rows, cells)
+        return _determined_targets(groups, unknown_cells(groups), among)
+
+    def pinning(target: tuple[int, ...]) -> dict[tuple[int, ...], float]:
+        """The sums of several cells a reader combines to get `target` with no cell known, each
+        with its weight in the least-squares combination."""
+        equations = published(hidden, cells=False)
+        incidence = np.zeros((len(values), len(equations)))
+        for e, g in enumerate(equations):
+            incidence[list(g), e] = 1.0
+        wanted = np.zeros(len(values))
+        wanted[list(target)] = 1.0
+        weights = np.linalg.lstsq(incidence, wanted, rcond=None)[0]
+        return {g: abs(float(w)) for g, w in zip(equations, weights)
+                if abs(w) > _DETERMINED_TOLERANCE}
+
+    def cost(group: tuple[int, ...], weight: float) -> tuple:
+        shown = [coarseness[r] for r in publishers[group] if r not in hidden]
+        return (max(shown), len(shown) / weight, total(group), group) if shown else None
+
+    given_up = set(exposed(set(range(len(rows))), targets))
+    while True:
+        while found := [t for t in exposed(hidden, targets, cells=False) if t not in given_up]:
+            target = found[0]
+            pins = pinning(target)
+            candidates = sorted((g for g in pins if g not in fixed and cost(g, pins[g])),
+                                key=lambda g: cost(g, pins[g]))
+            if not candidates:
+                given_up.add(target)
+                continue
+            choice = next((g for g in candidates[:LOOKAHEAD]
+                           if not exposed(hidden | set(publishers[g]), [target], cells=False)),
+                          None)
+            if choice is None:
+                choice = candidates[0]
+                targets.append(choice)
+            hidden.update(publishers[choice])
+        found = [t for t in exposed(hidden, targets) if t not in given_up]
+        if not found:
+            break
+        groups = published(hidden)
+        # A cell a coarser row publishes alone (a month's convicted arrests, all custodial) is
+        # hidden last.
+        rank = [max((coarseness[r] for r in publishers.get((i,), ()) if r not in hidden),
+                    default=0) for i in range(len(values))]
+        cells = plan_suppression(
+            values, [g for g in groups if len(g) > 1], k,
+            secret=[g for g in every - set(groups) if len(g) > 1],
+            hidden_with=unknown_cells(groups), rank=rank).hidden
+        more = {r for i in cells for r in publishers.get((i,), ()) if r not in hidden}
+        if not more:
+            given_up.update(found)
+        hidden |= more
+    return frozenset(hidden)
 
 
 def with_differences(

@@ -621,15 +621,7 @@ class WarehouseService:
     ) -> tuple[pa.Table, dict]:
         rules = metric.disclosure
         cells = (*dimensions, *(c for c in rules.keys if c in table.column_names))
-        # Differences of counts that count people are protected like counts, never published.
-        planned, differences = disclosure.with_differences(
-            table, metric.count_column, cells, rules.parts, rules.nested
-        )
-        not_people = {*cells, *rules.facts, *rules.measures}
-        people = [
-            f.name for f in planned.schema
-            if pa.types.is_integer(f.type) and f.name not in not_people
-        ]
+        planned, differences, people = _people(metric, table, cells)
         # Day-window columns (`arrests_7d_avg`) run along a daily series, one row a day; a day's
         # month totals are published by the monthly metrics.
         daily = time_column == "date"
@@ -655,6 +647,7 @@ class WarehouseService:
             # A column of the month's total beside each row publishes it wherever a row shows.
             secret_in_rows=[(kept, value) for kept, value in shared
                             if any(key in cells and key not in kept for _, _, key in rules.totals)],
+            hidden_rows=self._linked_rows(metric, request),
         )
         return hidden.table.drop_columns(list(differences)), {
             "k": self.k,
@@ -666,6 +659,65 @@ class WarehouseService:
             "revealed_by_totals_alone": len(hidden.plan.unprotectable)
             + hidden.plan.unprotectable_totals,
         }
+
+    def _linked_rows(self, metric: Metric, request: MetricRequest) -> list[tuple]:
+        """The rows of the request's table that the plan of the tables counting the same people
+        hid (Disclosure.crossed; _linked_plan), as values of its cells; none when the table is
+        not one of them."""
+        for daily in self.metrics():
+            if metric.name in daily.disclosure.months and daily.disclosure.crossed:
+                plan = self.memo(f"linked plan of {daily.name}",
+                                 lambda daily=daily: self._linked_plan(daily))
+                return plan.get((metric.name, request.by), [])
+        return []
+
+    def _linked_plan(self, daily: Metric) -> dict[tuple[str, tuple[str, ...]], list[tuple]]:
+        """One plan for the monthly tables breaking a daily metric's people down by its
+        `crossed` keys (Disclosure.months): each table public mode serves whose rows are sums of
+        the month's crossed cells, without a breakdown and by each crossed key (arrests by
+        criminality; by setting; arrest_setting_share by criminality, the cells themselves), with
+        the row keys each must hide (disclosure.plan_linked). A table keyed by another key (the
+        field office, the method) is planned alone, against what these hide. A key the records
+        cannot count by (no criminality class) is left out; a table they cannot measure
+        publishes nothing."""
+        crossed = tuple(key for key in daily.disclosure.crossed
+                        if not assess(daily, self.backend(), MetricParams(by=(key,))).refusals)
+        if not crossed:
+            return {}
+        counted = daily.count_column
+        days = self._run(daily.name, MetricParams(by=crossed)).select(["date", *crossed, counted])
+        finest = days.append_column(
+            "month", pa.array([_month_of(d) for d in days.column("date").to_pylist()], pa.date32())
+        ).group_by(["month", *crossed], use_threads=False).aggregate(
+            [(counted, "sum")]).rename_columns({f"{counted}_sum": counted})
+        linked, planned = [], []
+        for name in daily.disclosure.months:
+            metric = self.metric(name)
+            rules = metric.disclosure
+            if (rules.withheld or rules.copies or rules.unsummed or not self.servable(metric)
+                    or not set(rules.keys) <= set(crossed)):
+                continue
+            served = [d for d in crossed if d in metric.dimensions
+                      and d not in NOT_PUBLIC_BREAKDOWNS]
+            for by in [(), *((d,) for d in served)]:
+                try:
+                    table = self._run(name, MetricParams(by=by))
+                except IceledgerError:
+                    continue  # not measurable so: served as an error, it publishes nothing
+                if "month" not in table.column_names or counted not in table.column_names:
+                    continue
+                keys = ("month", *by, *rules.keys)
+                planned_table, _, people = _people(metric, table, keys)
+                linked.append(disclosure.LinkedTable(
+                    planned_table, keys, counted,
+                    classes=tuple(c for c in rules.classes if c[1] in crossed and c[1] not in keys),
+                    totals=tuple((column, key) for column, of, key in rules.totals
+                                 if of == counted and key in keys),
+                    people=tuple(people),
+                ))
+                planned.append((name, by))
+        hidden = disclosure.plan_linked(finest, ("month", *crossed), counted, linked, self.k)
+        return dict(zip(planned, hidden))
 
     @functools.cached_property
     def _months_counted(self) -> dict[str, str]:
@@ -1071,6 +1123,21 @@ class _Running:
     done: threading.Event = field(default_factory=threading.Event)
     result: MetricResult | None = None
     error: BaseException | None = None
+
+
+def _people(metric: Metric, table: pa.Table, cells: Sequence[str]
+            ) -> tuple[pa.Table, tuple[str, ...], list[str]]:
+    """`table` with the differences of its counts that count people (protected like counts,
+    never published), their names, and every column counting people: each integer column but
+    the cells, facts and measures."""
+    rules = metric.disclosure
+    planned, differences = disclosure.with_differences(
+        table, metric.count_column, cells, rules.parts, rules.nested
+    )
+    not_people = {*cells, *rules.facts, *rules.measures}
+    people = [f.name for f in planned.schema
+              if pa.types.is_integer(f.type) and f.name not in not_people]
+    return planned, differences, people
 
 
 def _withheld_claim(check: ClaimCheck, why: str) -> ClaimCheck:
