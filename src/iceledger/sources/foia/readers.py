@@ -1021,7 +1021,8 @@ class CsvReader(FoiaReader):
             sample = handle.read(1 << 16)
         self.encoding = self._encoding(sample)
         text = codecs.decode(sample, self.encoding, errors="replace").lstrip("\ufeff")
-        self._lone_returns = re.search(rb"\r(?!\n)", sample.rstrip(b"\r")) is not None
+        # Sought in the text, not the bytes: in UTF-16 every "\r" is followed by a NUL byte.
+        self._lone_returns = re.search("\r(?!\n)", text.rstrip("\r")) is not None
         self.delimiter, self._plan = self._header(text)
         self._transcoded: Path | None = None
         self._scan: _RecordScan | None = None  # once the records are counted (see `numbered`)
@@ -1094,11 +1095,12 @@ class CsvReader(FoiaReader):
         if self._lone_returns or self.encoding == "cp1252":
             self._transcoded = self._transcoded or self._copy_for_duckdb()
         path = self._transcoded or self.path
+        encoding = "utf-16" if path == self.path and self.encoding == "utf-16" else "utf-8"
         columns = ", ".join(f"{literal(c.source)}: 'VARCHAR'" for c in self.columns(plan))
         return (f"read_csv({literal(str(path))}, auto_detect = false, header = true, "
                 f"skip = {plan.header_row - 1}, delim = {literal(self.delimiter)}, "
                 f"quote = '\"', escape = '\"', columns = {{{columns}}}, encoding = "
-                f"{literal('utf-16' if self.encoding == 'utf-16' else 'utf-8')}, "
+                f"{literal(encoding)}, "
                 f"max_line_size = {CSV_MAX_LINE_BYTES}, buffer_size = {CSV_MAX_LINE_BYTES}, "
                 f"strict_mode = true, ignore_errors = {str(lenient).lower()})")
 
