@@ -370,3 +370,18 @@ def test_records_without_their_key_date_load_with_a_warning_naming_them(tmp_path
     assert ("undated.xlsx: 2 arrests records have no apprehension_date (empty or redacted): "
             "loaded, but in no month or fiscal year, so no count by date includes them"
             ) in outcome.warnings
+
+
+def test_gender_written_in_letters_or_any_case_is_read_as_ices_words(tmp_path):
+    """Productions write `M`/`F`/`U` where ICE's releases write `Male`/`Female`/`Unknown`: one
+    gender must not count as two (nor conflict with itself across datasets). A value none of
+    the spellings knows is kept as written, never dropped."""
+    written = ["M", "F", "U", "male", " FEMALE ", "Male", "X"]
+    rows = [arrest(date(2019, 10, i + 1), Gender=g) for i, g in enumerate(written)]
+    path = write_production(tmp_path / "genders.xlsx", {"Arrests": (ARREST_HEADERS, rows)})
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT gender, unparsed FROM foia_arrests ORDER BY source_row") == [
+        ("Male", []), ("Female", []), ("Unknown", []), ("Male", []), ("Female", []),
+        ("Male", []), ("X", [])]

@@ -357,6 +357,9 @@ class SheetRows:
             return _looked_up(_text(value, storage), self.context.catalog.yes_no)
         if kind == "criminality":
             return _looked_up(_text(value, storage), self.context.catalog.criminality)
+        if kind == "gender":
+            text = _text(value, storage)
+            return f"coalesce({_looked_up(text, self.context.catalog.gender)}, {text})"
         return value
 
     def _moment(self, value: str, storage: str) -> str:
