@@ -385,3 +385,24 @@ def test_gender_written_in_letters_or_any_case_is_read_as_ices_words(tmp_path):
     assert query(db, "SELECT gender, unparsed FROM foia_arrests ORDER BY source_row") == [
         ("Male", []), ("Female", []), ("Unknown", []), ("Male", []), ("Female", []),
         ("Male", []), ("X", [])]
+
+
+def test_a_sheet_continuing_another_without_its_header_is_refused_saying_so(tmp_path):
+    """A dataset past Excel's 1,048,576 rows goes on in the next sheet, often without the
+    header. Its rows are not read under another sheet's header unasked: the file is refused
+    with the way to load it, not as a sheet that resembles no dataset."""
+    path = tmp_path / "continued.xlsx"
+    book = xlsxwriter.Workbook(path)
+    first, second = book.add_worksheet("Arrests"), book.add_worksheet("Arrests (2)")
+    first.write_row(0, 0, ARREST_HEADERS)
+    for sheet, start in ((first, 1), (second, 0)):
+        for r in range(start, start + 3):
+            sheet.write_row(r, 0, ["10/01/2019", "(b)(6)", "Male", "MEXICO", "(b)(7)e)",
+                                   "KING COUNTY JAIL", "CAP Local Incarceration", ""])
+    book.close()
+    outcome = ingest([path], tmp_path / "w.duckdb").files[0]
+    assert outcome.status == "error"
+    assert outcome.error.startswith(
+        "continued.xlsx, sheet 'Arrests (2)': no header row: if it continues sheet 'Arrests' "
+        "(a sheet ends at row 1,048,576), copy that sheet's header row above its first row; "
+        "not a FOIA release"), outcome.error

@@ -251,6 +251,15 @@ def no_header_error(location: Location, rows: list[list[object]], cat: Catalog,
                        f"{location.file}` and see docs/foia-ingest.md, \"Declared layouts\"")
 
 
+def _continued(error: SourceError, previous: str | None) -> SourceError:
+    """A sheet without a header after a sheet of records may hold the rest of its records:
+    Excel's sheets end at row 1,048,576, and the next sheet often repeats no header. Its rows
+    are not read under another sheet's header unasked; the error says how to load them."""
+    return SourceError(error.location, f"no header row: if it continues sheet {previous!r} "
+                       "(a sheet ends at row 1,048,576), copy that sheet's header row above "
+                       f"its first row; {error.problem}")
+
+
 def _title(rows: list[list[object]]) -> str:
     return " ".join(str(c) for row in rows for c in row if c not in (None, ""))
 
@@ -441,9 +450,9 @@ class WorkbookReader(FoiaReader):
                 continue
             try:
                 header_index, match = find_header(location, head, self.catalog, sheet.name)
-            except SourceError:
+            except SourceError as error:
                 if not holds_totals(self.catalog, head):
-                    raise
+                    raise _continued(error, plans[-1].name) if plans else error
                 # Not records, but ICE's totals under another name ("Sheet1", "FY Stats").
                 self.ice_sheets.append(IceSheet("summary", sheet.name,
                                                 self._head_rows(sheet, ICE_SHEET_ROWS)))
