@@ -9,6 +9,7 @@ Fixtures are SCRATCH test data in the shape of the UW v. DHS production, not rea
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import zipfile
 from datetime import date, datetime
@@ -406,3 +407,50 @@ def test_a_sheet_continuing_another_without_its_header_is_refused_saying_so(tmp_
         "continued.xlsx, sheet 'Arrests (2)': no header row: if it continues sheet 'Arrests' "
         "(a sheet ends at row 1,048,576), copy that sheet's header row above its first row; "
         "not a FOIA release"), outcome.error
+
+
+def test_a_workbook_in_the_1904_date_system_reads_its_dates(tmp_path):
+    """Excel for the Mac once saved workbooks counting days from 1904: the same serial number
+    is a date four years and a day later there, so read in the 1900 system every date moves."""
+    path = tmp_path / "mac.xlsx"
+    book = xlsxwriter.Workbook(path, {"date_1904": True})
+    day = book.add_format({"num_format": "mm/dd/yyyy"})
+    sheet = book.add_worksheet("Arrests")
+    sheet.write_row(0, 0, ARREST_HEADERS)
+    for r, when in enumerate([datetime(2012, 1, 1), datetime(2019, 7, 5, 13, 30)], start=1):
+        sheet.write_datetime(r, 0, when, day)
+        sheet.write_row(r, 1, list(arrest(when.date()).values())[1:])
+    book.close()
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT apprehension_date FROM foia_arrests ORDER BY source_row") == [
+        (datetime(2012, 1, 1),), (datetime(2019, 7, 5, 13, 30),)]
+
+
+def test_a_workbook_whose_rows_and_cells_carry_no_references_loads_the_same(tmp_path):
+    """Some writers leave out the `r` attribute of rows and cells (it is optional in the
+    format): each row follows the one before, each cell the one before it. Every cell is
+    filled here, and every row, as such a writer must write an empty `<c/>` or `<row/>` for a
+    gap."""
+    rows = [arrest(date(2019, 10, d), **{"Most Serious Conviction": "DUI"}) for d in (1, 2, 3)]
+    written = write_production(tmp_path / "referenced.xlsx", {"Arrests": (ARREST_HEADERS, rows)},
+                               titled=False)
+    bare = tmp_path / "bare.xlsx"
+    with zipfile.ZipFile(written) as source, zipfile.ZipFile(bare, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb'(<(?:row|c)\b[^>]*?) r="[A-Z]*\d+"', rb"\1", data)
+                assert b' r="' not in data
+            target.writestr(info, data)
+    loaded = []
+    for path in (written, bare):
+        db = tmp_path / f"{path.stem}.duckdb"
+        outcome = ingest([path], db).files[0]
+        assert outcome.status == "loaded", outcome.error
+        loaded.append(query(db, "SELECT source_row, apprehension_date, gender, "
+                                "apprehension_site_landmark, most_serious_conviction "
+                                "FROM foia_arrests ORDER BY source_row"))
+    assert loaded[0] == loaded[1]
+    assert [row[0] for row in loaded[1]] == [2, 3, 4]
