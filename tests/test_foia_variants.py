@@ -454,3 +454,20 @@ def test_a_workbook_whose_rows_and_cells_carry_no_references_loads_the_same(tmp_
                                 "FROM foia_arrests ORDER BY source_row"))
     assert loaded[0] == loaded[1]
     assert [row[0] for row in loaded[1]] == [2, 3, 4]
+
+
+def test_a_sheet_copied_whole_beside_its_original_is_said(tmp_path):
+    """A visible working copy of a sheet ("Arrests (2)") doubles every count of its dataset;
+    without ICE's Summary sheet nothing else would say so. Sheets of other years are not
+    copies."""
+    rows = [arrest(date(2019, 10 + n % 3, 1 + n % 28)) for n in range(120)]
+    later = [arrest(date(2020, 10 + n % 3, 1 + n % 28)) for n in range(120)]
+    path = write_production(tmp_path / "copied.xlsx", {
+        "Arrests": (ARREST_HEADERS, rows), "Arrests (2)": (ARREST_HEADERS, rows),
+        "Arrests FY2021": (ARREST_HEADERS, later)})
+    report = ingest([path], tmp_path / "w.duckdb")
+    assert report.files[0].status == "loaded", report.files[0].error
+    assert [note for note in report.derived.notes if "copy" in note] == [
+        "copied.xlsx: sheets 'Arrests' and 'Arrests (2)' hold the same number of foia_arrests "
+        "rows in every month (120 each): one sheet a copy of the other? Both are loaded and "
+        "counted (remove one and load the file again)"]
