@@ -46,6 +46,21 @@ def test_headers_joined_or_annotated_otherwise_are_read_by_the_vocabulary(tmp_pa
         (datetime(2019, 10, 1), "Male", "MEXICO", ["birth_date", "event_number"], {})]
 
 
+def test_headers_carrying_a_footnote_mark_are_read_by_the_vocabulary(tmp_path):
+    """ICE marks a header that a footnote explains: `Arrest Date*`, `Gender¹`, `(1)`."""
+    marked = ["Arrest Date*", "Date of Birth", "Gender\u00b9", "Country of Citizenship (1)",
+              "Event Number", "Apprehension Landmark", "Arrest Method ²",
+              "Most Serious Conviction **"]
+    rows = [{marked[i]: value for i, value in enumerate(arrest(date(2019, 10, 1)).values())}]
+    path = write_production(tmp_path / "marked.xlsx", {"Arrests": (marked, rows)})
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT apprehension_date, gender, citizenship_country, apprehension_method, "
+                     "extras FROM foia_arrests") == [
+        (datetime(2019, 10, 1), "Male", "MEXICO", "CAP Local Incarceration", {})]
+
+
 def test_a_data_dictionary_sheet_is_notes_not_a_sheet_of_records(tmp_path):
     path = write_production(tmp_path / "dictionary.xlsx", {
         "Arrests": (ARREST_HEADERS, [arrest(date(2019, 10, 1))]),
