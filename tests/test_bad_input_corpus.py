@@ -663,14 +663,14 @@ foia(
 
 # -- redactions spelled otherwise, dates in other forms -----------------------------------------
 REDACTIONS = ("(b)(6)", "(b)(7)(C)", "(b)(6);(b)(7)(c)", "B(6), B(7)(C)", "(b)(6), (b)(7)(C )",
-              "[REDACTED]")
+              "[REDACTED]", "b6/b7c")
 
 
 def redacted_rows(rows: list[list[str]]) -> list[list[str]]:
     for offset, spelling in enumerate(REDACTIONS):
         rows[CSV_ROW - 1 + offset][HEADERS.index("Birth Date")] = spelling
         rows[CSV_ROW - 1 + offset][HEADERS.index("Apprehension Site Landmark")] = spelling
-    rows[CSV_ROW - 1 + len(REDACTIONS)][HEADERS.index("Birth Date")] = "b6"
+    rows[CSV_ROW - 1 + len(REDACTIONS)][HEADERS.index("Birth Date")] = "B2"
     return rows
 
 
@@ -681,8 +681,8 @@ def redactions_read(con: duckdb.DuckDBPyConnection) -> None:
     marked = [(r, sorted(red), un) for r, red, un in got]
     assert marked[:-1] == [(CSV_ROW + i, ["apprehension_site_landmark", "birth_date"], [])
                            for i in range(len(REDACTIONS))], marked
-    # "b6" has no parentheses: not a marker (the visa class "B2" must not become one).
-    assert marked[-1][2] == ["birth_date=b6"], marked
+    # Only exemptions 6 and 7 are markers without parentheses: the visa class "B2" is a value.
+    assert marked[-1][2] == ["birth_date=B2"], marked
 
 
 ODD_DATES = {"03-Jun-25": "2025-06-03 00:00:00", "6/3/2025 9:30": "2025-06-03 09:30:00",

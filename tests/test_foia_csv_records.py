@@ -174,3 +174,21 @@ def test_a_tab_separated_file_under_title_rows(tmp_path):
                     encoding="utf-8")
     warehouse, _ = load(tmp_path, path)
     assert loaded_rows(warehouse) == {"A1": 3, "A2": 4}
+
+
+@pytest.mark.parametrize("endings", [("\r\n", "\r\n"), ("\r\n", "\r")], ids=["crlf", "mixed"])
+def test_a_utf16_file_with_windows_line_ends_loads(tmp_path, endings):
+    """Excel's "Unicode Text": UTF-16 with a byte-order mark, tabs, CR LF line ends (each CR a
+    NUL byte away from its LF, which no test on the bytes may take for a lone CR); once also
+    with a lone CR among them, which has the file rewritten as UTF-8 before DuckDB reads it."""
+    first, other = endings
+    lines = ["Arrests FY2024-FY2026", "\t".join(HEADERS), line(cells("A1"), "\t"),
+             line(cells("A2"), "\t"), line(cells("A3"), "\t")]
+    path = tmp_path / f"{NAME}.csv"
+    path.write_bytes((first.join(lines[:3]) + other + first.join(lines[3:]) + first)
+                     .encode("utf-16"))
+    warehouse, report = load(tmp_path, path)
+    (outcome,) = report.files
+    assert outcome.status == "loaded", outcome.error
+    assert loaded_rows(warehouse) == {"A1": 3, "A2": 4, "A3": 5}
+    assert_adds_up(outcome)

@@ -9,6 +9,7 @@ Fixtures are SCRATCH test data in the shape of the UW v. DHS production, not rea
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import zipfile
 from datetime import date, datetime
@@ -43,6 +44,21 @@ def test_headers_joined_or_annotated_otherwise_are_read_by_the_vocabulary(tmp_pa
     assert query(db, "SELECT apprehension_date, gender, citizenship_country, redacted, extras "
                      "FROM foia_arrests") == [
         (datetime(2019, 10, 1), "Male", "MEXICO", ["birth_date", "event_number"], {})]
+
+
+def test_headers_carrying_a_footnote_mark_are_read_by_the_vocabulary(tmp_path):
+    """ICE marks a header that a footnote explains: `Arrest Date*`, `Gender¹`, `(1)`."""
+    marked = ["Arrest Date*", "Date of Birth", "Gender\u00b9", "Country of Citizenship (1)",
+              "Event Number", "Apprehension Landmark", "Arrest Method ²",
+              "Most Serious Conviction **"]
+    rows = [{marked[i]: value for i, value in enumerate(arrest(date(2019, 10, 1)).values())}]
+    path = write_production(tmp_path / "marked.xlsx", {"Arrests": (marked, rows)})
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT apprehension_date, gender, citizenship_country, apprehension_method, "
+                     "extras FROM foia_arrests") == [
+        (datetime(2019, 10, 1), "Male", "MEXICO", "CAP Local Incarceration", {})]
 
 
 def test_a_data_dictionary_sheet_is_notes_not_a_sheet_of_records(tmp_path):
@@ -370,3 +386,103 @@ def test_records_without_their_key_date_load_with_a_warning_naming_them(tmp_path
     assert ("undated.xlsx: 2 arrests records have no apprehension_date (empty or redacted): "
             "loaded, but in no month or fiscal year, so no count by date includes them"
             ) in outcome.warnings
+
+
+def test_gender_written_in_letters_or_any_case_is_read_as_ices_words(tmp_path):
+    """Productions write `M`/`F`/`U` where ICE's releases write `Male`/`Female`/`Unknown`: one
+    gender must not count as two (nor conflict with itself across datasets). A value none of
+    the spellings knows is kept as written, never dropped."""
+    written = ["M", "F", "U", "male", " FEMALE ", "Male", "X"]
+    rows = [arrest(date(2019, 10, i + 1), Gender=g) for i, g in enumerate(written)]
+    path = write_production(tmp_path / "genders.xlsx", {"Arrests": (ARREST_HEADERS, rows)})
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT gender, unparsed FROM foia_arrests ORDER BY source_row") == [
+        ("Male", []), ("Female", []), ("Unknown", []), ("Male", []), ("Female", []),
+        ("Male", []), ("X", [])]
+
+
+def test_a_sheet_continuing_another_without_its_header_is_refused_saying_so(tmp_path):
+    """A dataset past Excel's 1,048,576 rows goes on in the next sheet, often without the
+    header. Its rows are not read under another sheet's header unasked: the file is refused
+    with the way to load it, not as a sheet that resembles no dataset."""
+    path = tmp_path / "continued.xlsx"
+    book = xlsxwriter.Workbook(path)
+    first, second = book.add_worksheet("Arrests"), book.add_worksheet("Arrests (2)")
+    first.write_row(0, 0, ARREST_HEADERS)
+    for sheet, start in ((first, 1), (second, 0)):
+        for r in range(start, start + 3):
+            sheet.write_row(r, 0, ["10/01/2019", "(b)(6)", "Male", "MEXICO", "(b)(7)e)",
+                                   "KING COUNTY JAIL", "CAP Local Incarceration", ""])
+    book.close()
+    outcome = ingest([path], tmp_path / "w.duckdb").files[0]
+    assert outcome.status == "error"
+    assert outcome.error.startswith(
+        "continued.xlsx, sheet 'Arrests (2)': no header row: if it continues sheet 'Arrests' "
+        "(a sheet ends at row 1,048,576), copy that sheet's header row above its first row; "
+        "not a FOIA release"), outcome.error
+
+
+def test_a_workbook_in_the_1904_date_system_reads_its_dates(tmp_path):
+    """Excel for the Mac once saved workbooks counting days from 1904: the same serial number
+    is a date four years and a day later there, so read in the 1900 system every date moves."""
+    path = tmp_path / "mac.xlsx"
+    book = xlsxwriter.Workbook(path, {"date_1904": True})
+    day = book.add_format({"num_format": "mm/dd/yyyy"})
+    sheet = book.add_worksheet("Arrests")
+    sheet.write_row(0, 0, ARREST_HEADERS)
+    for r, when in enumerate([datetime(2012, 1, 1), datetime(2019, 7, 5, 13, 30)], start=1):
+        sheet.write_datetime(r, 0, when, day)
+        sheet.write_row(r, 1, list(arrest(when.date()).values())[1:])
+    book.close()
+    db = tmp_path / "w.duckdb"
+    outcome = ingest([path], db).files[0]
+    assert outcome.status == "loaded", outcome.error
+    assert query(db, "SELECT apprehension_date FROM foia_arrests ORDER BY source_row") == [
+        (datetime(2012, 1, 1),), (datetime(2019, 7, 5, 13, 30),)]
+
+
+def test_a_workbook_whose_rows_and_cells_carry_no_references_loads_the_same(tmp_path):
+    """Some writers leave out the `r` attribute of rows and cells (it is optional in the
+    format): each row follows the one before, each cell the one before it. Every cell is
+    filled here, and every row, as such a writer must write an empty `<c/>` or `<row/>` for a
+    gap."""
+    rows = [arrest(date(2019, 10, d), **{"Most Serious Conviction": "DUI"}) for d in (1, 2, 3)]
+    written = write_production(tmp_path / "referenced.xlsx", {"Arrests": (ARREST_HEADERS, rows)},
+                               titled=False)
+    bare = tmp_path / "bare.xlsx"
+    with zipfile.ZipFile(written) as source, zipfile.ZipFile(bare, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb'(<(?:row|c)\b[^>]*?) r="[A-Z]*\d+"', rb"\1", data)
+                assert b' r="' not in data
+            target.writestr(info, data)
+    loaded = []
+    for path in (written, bare):
+        db = tmp_path / f"{path.stem}.duckdb"
+        outcome = ingest([path], db).files[0]
+        assert outcome.status == "loaded", outcome.error
+        loaded.append(query(db, "SELECT source_row, apprehension_date, gender, "
+                                "apprehension_site_landmark, most_serious_conviction "
+                                "FROM foia_arrests ORDER BY source_row"))
+    assert loaded[0] == loaded[1]
+    assert [row[0] for row in loaded[1]] == [2, 3, 4]
+
+
+def test_a_sheet_copied_whole_beside_its_original_is_said(tmp_path):
+    """A visible working copy of a sheet ("Arrests (2)") doubles every count of its dataset;
+    without ICE's Summary sheet nothing else would say so. Sheets of other years are not
+    copies."""
+    rows = [arrest(date(2019, 10 + n % 3, 1 + n % 28)) for n in range(120)]
+    later = [arrest(date(2020, 10 + n % 3, 1 + n % 28)) for n in range(120)]
+    path = write_production(tmp_path / "copied.xlsx", {
+        "Arrests": (ARREST_HEADERS, rows), "Arrests (2)": (ARREST_HEADERS, rows),
+        "Arrests FY2021": (ARREST_HEADERS, later)})
+    report = ingest([path], tmp_path / "w.duckdb")
+    assert report.files[0].status == "loaded", report.files[0].error
+    assert [note for note in report.derived.notes if "copy" in note] == [
+        "copied.xlsx: sheets 'Arrests' and 'Arrests (2)' hold the same number of foia_arrests "
+        "rows in every month (120 each): one sheet a copy of the other? Both are loaded and "
+        "counted (remove one and load the file again)"]

@@ -65,6 +65,8 @@ _I = "'i'"  # case-insensitive
 _REDACTED, _NO_VALUE, _EMPTY = 1, 2, 3
 # UNICODE_SPACE as an RE2 class: ASCII's controls, three more, and Unicode's separators (Z).
 _SPACE_CLASS = r"[\t-\r\x1c-\x1f\x{85}\p{Z}]"
+# How a cell that may be an exemption marker without parentheses starts ("b6", "[B7c]").
+_BARE_MARKER_STARTS = ("b6", "b7", "B6", "B7", " ", "[")
 _AOR_KEY_FUNCTION = "iceledger_aor_key"
 _REPR_FUNCTION = "iceledger_repr"
 _SECONDS_PER_DAY = 86_400
@@ -357,6 +359,9 @@ class SheetRows:
             return _looked_up(_text(value, storage), self.context.catalog.yes_no)
         if kind == "criminality":
             return _looked_up(_text(value, storage), self.context.catalog.criminality)
+        if kind == "gender":
+            text = _text(value, storage)
+            return f"coalesce({_looked_up(text, self.context.catalog.gender)}, {text})"
         return value
 
     def _moment(self, value: str, storage: str) -> str:
@@ -537,8 +542,8 @@ def _redaction_sql(cat: Catalog) -> str:
     (_EMPTY: the catalogue's empty markers)."""
     # CASE, not IN (...): DuckDB may plan an IN list as a join, two per column. And a CASE
     # decides most cells by a character they hold or start with: every exemption marker holds a
-    # parenthesis, every error value a #; the pattern is tried only on cells that hold a
-    # parenthesis and are no listed string.
+    # parenthesis or starts with a bare b6 or b7, a space or a bracket, every error value a #;
+    # the pattern is tried only on such cells that are no listed string.
     pattern = _re2(cat.redaction_pattern.pattern)
     paren = {m: _REDACTED for m in cat.redaction_markers if "(" in m}
     plain = {**{m: _REDACTED for m in cat.redaction_markers if "(" not in m},
@@ -546,11 +551,13 @@ def _redaction_sql(cat: Catalog) -> str:
     marked = (f"CASE WHEN regexp_full_match({_CELL}, {literal(pattern)}, {_I}) THEN "
               f"{_REDACTED} ELSE 0 END")
     errors = " ".join(f"WHEN {literal(e)} THEN {_NO_VALUE}" for e in sorted(ERROR_VALUES))
+    bare = " OR ".join(f"{_CELL} LIKE {literal(c + '%')}" for c in _BARE_MARKER_STARTS)
     return (f"(CASE WHEN {_CELL} = '' THEN {_REDACTED} WHEN starts_with({_CELL}, "
             f"{literal(FORMULA_MARK)}) OR contains({_CELL}, chr(0)) THEN {_NO_VALUE} "
             f"WHEN contains({_CELL}, '(') THEN {_one_of(paren, marked)} "
             f"WHEN contains({_CELL}, '#') THEN CASE upper({_trimmed(_CELL)}) {errors} ELSE "
-            f"{_one_of(plain, '0')} END ELSE {_one_of(plain, '0')} END)")
+            f"{_one_of(plain, '0')} END WHEN {bare} THEN {_one_of(plain, marked)} "
+            f"ELSE {_one_of(plain, '0')} END)")
 
 
 def _one_of(codes: dict[str, int], otherwise: str) -> str:

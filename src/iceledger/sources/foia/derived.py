@@ -785,28 +785,39 @@ def _note_files_alike(con: duckdb.DuckDBPyConnection, present: set[str],
     """Two files of one release whose records fall in the same months in the same numbers are
     almost surely one production loaded twice (the workbook and a CSV saved from it, ICE's file
     and a conversion of it). Their sha256 differ, so both load, and records that name no one
-    are counted twice. Said, not undone: which file to keep is the user's choice."""
+    are counted twice. So are two sheets of one file alike (a working copy of a sheet left
+    visible). Said, not undone: which to keep is the user's choice."""
     for table in sorted(t for t in present if "source_file" in _column_names(con, t)):
-        key = EVENT_DATE_COLUMNS[table]
-        alike = con.execute(f"""
-            WITH months AS (
-                SELECT release, source_file, date_trunc('month', "{key}") AS month,
-                       count(*) AS n
-                FROM {table} GROUP BY ALL),
-            files AS (
-                SELECT release, source_file, sum(n) AS n,
-                       list((month, n) ORDER BY month NULLS FIRST) AS months
-                FROM months GROUP BY ALL)
-            SELECT a.release, a.source_file, b.source_file, a.n
-            FROM files a JOIN files b ON a.release = b.release AND a.months = b.months
-                 AND a.source_file < b.source_file
-            WHERE a.n >= {FILES_ALIKE_MIN_ROWS}
-            ORDER BY ALL""").fetchall()
-        for release, first, second, rows in alike:
+        for release, first, second, rows in _alike(con, table, "source_file", "release"):
             summary.notes.append(
                 f"{first} and {second} hold the same number of {table} rows in every month of "
                 f"release {release} ({rows:,} each): the same records loaded twice? Both are "
                 "loaded and counted (rebuild the warehouse without one of them)")
+        for file, first, second, rows in _alike(con, table, "source_sheet", "source_file"):
+            summary.notes.append(
+                f"{file}: sheets {first!r} and {second!r} hold the same number of {table} rows "
+                f"in every month ({rows:,} each): one sheet a copy of the other? Both are "
+                "loaded and counted (remove one and load the file again)")
+
+
+def _alike(con: duckdb.DuckDBPyConnection, table: str, unit: str,
+           within: str) -> list[tuple]:
+    """Pairs of `unit`s (files, or sheets) of the same `within` (release, or file) whose rows of
+    `table` fall in the same months in the same numbers, from FILES_ALIKE_MIN_ROWS rows."""
+    key = EVENT_DATE_COLUMNS[table]
+    return con.execute(f"""
+        WITH months AS (
+            SELECT {within}, {unit}, date_trunc('month', "{key}") AS month, count(*) AS n
+            FROM {table} WHERE {unit} IS NOT NULL GROUP BY ALL),
+        units AS (
+            SELECT {within}, {unit}, sum(n) AS n,
+                   list((month, n) ORDER BY month NULLS FIRST) AS months
+            FROM months GROUP BY ALL)
+        SELECT a.{within}, a.{unit}, b.{unit}, a.n
+        FROM units a JOIN units b ON a.{within} = b.{within} AND a.months = b.months
+             AND a.{unit} < b.{unit}
+        WHERE a.n >= {FILES_ALIKE_MIN_ROWS}
+        ORDER BY ALL""").fetchall()
 
 
 def _column_names(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:

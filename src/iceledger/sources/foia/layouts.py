@@ -20,7 +20,8 @@ from importlib import resources
 
 from iceledger.sources.stats.cells import snake_case
 
-CANONICAL_TYPES = ("timestamp", "date", "integer", "decimal", "yes_no", "criminality", "aor")
+CANONICAL_TYPES = ("timestamp", "date", "integer", "decimal", "yes_no", "criminality", "aor",
+                   "gender")
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class Catalog:
     excel_epoch: str
     yes_no: dict[str, bool]
     criminality: dict[str, str]
+    gender: dict[str, str]
     release_date_pattern: re.Pattern
     fiscal_years_pattern: re.Pattern
     synthetic_marker: str
@@ -365,6 +367,7 @@ def parse_catalog(data: dict, vocabulary: dict) -> Catalog:
         excel_epoch=data["excel_epoch"],
         yes_no=dict(value_maps["yes_no"]),
         criminality=dict(value_maps["criminality"]),
+        gender=dict(value_maps["gender"]),
         release_date_pattern=re.compile(file_names["release_date"]),
         fiscal_years_pattern=re.compile(file_names["fiscal_years"]),
         synthetic_marker=file_names["synthetic_marker"],

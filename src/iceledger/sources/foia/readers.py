@@ -251,6 +251,15 @@ def no_header_error(location: Location, rows: list[list[object]], cat: Catalog,
                        f"{location.file}` and see docs/foia-ingest.md, \"Declared layouts\"")
 
 
+def _continued(error: SourceError, previous: str | None) -> SourceError:
+    """A sheet without a header after a sheet of records may hold the rest of its records:
+    Excel's sheets end at row 1,048,576, and the next sheet often repeats no header. Its rows
+    are not read under another sheet's header unasked; the error says how to load them."""
+    return SourceError(error.location, f"no header row: if it continues sheet {previous!r} "
+                       "(a sheet ends at row 1,048,576), copy that sheet's header row above "
+                       f"its first row; {error.problem}")
+
+
 def _title(rows: list[list[object]]) -> str:
     return " ".join(str(c) for row in rows for c in row if c not in (None, ""))
 
@@ -441,9 +450,9 @@ class WorkbookReader(FoiaReader):
                 continue
             try:
                 header_index, match = find_header(location, head, self.catalog, sheet.name)
-            except SourceError:
+            except SourceError as error:
                 if not holds_totals(self.catalog, head):
-                    raise
+                    raise _continued(error, plans[-1].name) if plans else error
                 # Not records, but ICE's totals under another name ("Sheet1", "FY Stats").
                 self.ice_sheets.append(IceSheet("summary", sheet.name,
                                                 self._head_rows(sheet, ICE_SHEET_ROWS)))
@@ -1021,7 +1030,8 @@ class CsvReader(FoiaReader):
             sample = handle.read(1 << 16)
         self.encoding = self._encoding(sample)
         text = codecs.decode(sample, self.encoding, errors="replace").lstrip("\ufeff")
-        self._lone_returns = re.search(rb"\r(?!\n)", sample.rstrip(b"\r")) is not None
+        # Sought in the text, not the bytes: in UTF-16 every "\r" is followed by a NUL byte.
+        self._lone_returns = re.search("\r(?!\n)", text.rstrip("\r")) is not None
         self.delimiter, self._plan = self._header(text)
         self._transcoded: Path | None = None
         self._scan: _RecordScan | None = None  # once the records are counted (see `numbered`)
@@ -1094,11 +1104,12 @@ class CsvReader(FoiaReader):
         if self._lone_returns or self.encoding == "cp1252":
             self._transcoded = self._transcoded or self._copy_for_duckdb()
         path = self._transcoded or self.path
+        encoding = "utf-16" if path == self.path and self.encoding == "utf-16" else "utf-8"
         columns = ", ".join(f"{literal(c.source)}: 'VARCHAR'" for c in self.columns(plan))
         return (f"read_csv({literal(str(path))}, auto_detect = false, header = true, "
                 f"skip = {plan.header_row - 1}, delim = {literal(self.delimiter)}, "
                 f"quote = '\"', escape = '\"', columns = {{{columns}}}, encoding = "
-                f"{literal('utf-16' if self.encoding == 'utf-16' else 'utf-8')}, "
+                f"{literal(encoding)}, "
                 f"max_line_size = {CSV_MAX_LINE_BYTES}, buffer_size = {CSV_MAX_LINE_BYTES}, "
                 f"strict_mode = true, ignore_errors = {str(lenient).lower()})")
 
