@@ -32,33 +32,25 @@ from test_foia_productions import (
 from iceledger.sources.foia.layouts import catalog
 
 
-def test_headers_joined_or_annotated_otherwise_are_read_by_the_vocabulary(tmp_path):
-    spelled = ["Apprehension Date And Time ", "DATE OF\nBIRTH", " gender",
-               "Country of Citizenship (COC)", "Event  Number", "Apprehension Landmark",
-               "Arrest Method", "Most Serious Conviction"]
-    rows = [{spelled[i]: value for i, value in enumerate(arrest(date(2019, 10, 1)).values())}]
-    path = write_production(tmp_path / "spelled.xlsx", {"Arrests": (spelled, rows)})
-    db = tmp_path / "w.duckdb"
-    outcome = ingest([path], db).files[0]
-    assert outcome.status == "loaded", outcome.error
-    assert query(db, "SELECT apprehension_date, gender, citizenship_country, redacted, extras "
-                     "FROM foia_arrests") == [
-        (datetime(2019, 10, 1), "Male", "MEXICO", ["birth_date", "event_number"], {})]
-
-
-def test_headers_carrying_a_footnote_mark_are_read_by_the_vocabulary(tmp_path):
-    """ICE marks a header that a footnote explains: `Arrest Date*`, `Gender¹`, `(1)`."""
-    marked = ["Arrest Date*", "Date of Birth", "Gender\u00b9", "Country of Citizenship (1)",
-              "Event Number", "Apprehension Landmark", "Arrest Method ²",
-              "Most Serious Conviction **"]
-    rows = [{marked[i]: value for i, value in enumerate(arrest(date(2019, 10, 1)).values())}]
-    path = write_production(tmp_path / "marked.xlsx", {"Arrests": (marked, rows)})
+@pytest.mark.parametrize("headers, redacted", [
+    # Joined or annotated otherwise.
+    (["Apprehension Date And Time ", "DATE OF\nBIRTH", " gender", "Country of Citizenship (COC)",
+      "Event  Number", "Apprehension Landmark", "Arrest Method", "Most Serious Conviction"],
+     ["birth_date", "event_number"]),
+    # Carrying a mark that a footnote explains, as ICE marks them: `Arrest Date*`, `Gender¹`.
+    (["Arrest Date*", "Date of Birth", "Gender\u00b9", "Country of Citizenship (1)",
+      "Event Number", "Apprehension Landmark", "Arrest Method \u00b2",
+      "Most Serious Conviction **"], ["birth_date", "event_number"]),
+])
+def test_headers_spelled_otherwise_are_read_by_the_vocabulary(tmp_path, headers, redacted):
+    rows = [{headers[i]: value for i, value in enumerate(arrest(date(2019, 10, 1)).values())}]
+    path = write_production(tmp_path / "spelled.xlsx", {"Arrests": (headers, rows)})
     db = tmp_path / "w.duckdb"
     outcome = ingest([path], db).files[0]
     assert outcome.status == "loaded", outcome.error
     assert query(db, "SELECT apprehension_date, gender, citizenship_country, apprehension_method, "
-                     "extras FROM foia_arrests") == [
-        (datetime(2019, 10, 1), "Male", "MEXICO", "CAP Local Incarceration", {})]
+                     "redacted, extras FROM foia_arrests") == [
+        (datetime(2019, 10, 1), "Male", "MEXICO", "CAP Local Incarceration", redacted, {})]
 
 
 def test_a_data_dictionary_sheet_is_notes_not_a_sheet_of_records(tmp_path):
