@@ -86,7 +86,8 @@ CASES = [
     ("TOA Current Duty AOR", "atl", "aor", "Atlanta", None),
     ("TOA Current Duty AOR", "Washington  DC", "aor", "Washington", None),
     ("TOA Current Duty AOR", "Atlantis", "aor", None, "aor=Atlantis"),
-    ("County", "b6", "apprehension_county", "b6", None),
+    # Exemptions 6 and 7 alone are markers without parentheses (REDACTIONS); "B2" is a value.
+    ("County", "B2", "apprehension_county", "B2", None),
     ("County", "", "apprehension_county", None, None),
     # An export's NULL holds nothing: neither a redaction nor unparsed; longer text is a value.
     ("County", "NULL", "apprehension_county", None, None),
@@ -107,7 +108,7 @@ CASES = [
     ("Birth Year", "Unredacted", "birth_year", None, "birth_year=Unredacted"),
 ]
 REDACTIONS = ["(b)(6)", "b(6), b(7)c", "(B)(6) and (b)(7)(C)", " (b)(6)\u00a0", "(b)(7)e)",
-              "(b)(6),(b)(7)c)", "REDACTED", "[Redacted]", "(REDACTED)"]
+              "(b)(6),(b)(7)c)", "REDACTED", "[Redacted]", "(REDACTED)", "b6", "B7E"]
 KEY_NOT_DATES = ["not a date", "2025-02-30", "2025-01-01 24:00:00", "02-JUX-25", "0", "x"]
 
 
@@ -275,13 +276,13 @@ def test_bond_amounts_read_dollars_and_refuse_what_a_number_cannot_hold(tmp_path
     base = {"Book In Date Time": "2025-01-01 08:00:00", "Anonymized Identifier": "P"}
     amounts = {"1500": 1500.0, "$1,000.50": 1000.5, " 3 ": 3.0, "1,5": 15.0, "-$3": -3.0,
                "1e3": 1000.0, "$-3": None, "1e400": None, "NaN": None, "inf": None}
-    rows = [{**base, "Bond Posted Amount": raw, "Anonymized Identifier": f"B{number}"}
+    rows = [{**base, "Bond Posted Amount": raw, "Anonymized Identifier": f"bond {number}"}
             for number, raw in enumerate(amounts)]
     path = _write(tmp_path / "SCRATCH_Detention-Stints_FY23-FY26_20260311.csv", STINTS, rows)
     warehouse, _ = load(tmp_path, path)
     got = {r["person_id"]: r for r in table(warehouse, "foia_stints")}
     for number, (raw, value) in enumerate(amounts.items()):
-        row = got[f"B{number}"]
+        row = got[f"bond {number}"]
         assert row["bond_posted_amount"] == value, raw
         assert row["unparsed"] == ([] if value is not None else [f"bond_posted_amount={raw}"])
 

@@ -129,14 +129,17 @@ def test_a_period_holding_a_month_hidden_beside_a_small_one_is_withheld(claims):
     months = service.compute(service.request("arrest_criminality")).table.to_pylist()
     hidden = {r["month"] for r in months if r["suppressed"]}
     april = date(2025, 4, 1)
-    assert april in hidden and len(hidden) == 2
-    (beside,) = hidden - {april}
+    # April and at least one month beside it (the plan of the arrest tables may hide more).
+    beside = sorted(hidden & {date(2025, 2, 1), date(2025, 3, 1)})
+    assert april in hidden and len(beside) == 1, hidden
+    (beside,) = beside
     claim_id = f"{beside:%B}".lower()
-    assert claim_id in ("february", "march")
     # The attack: the period's count is the hidden month; the whole record less the published
-    # months and it is April's 3.
+    # months and it is what the other hidden months hold, April's 3 among them.
     published = sum(r["arrests"] for r in months if r["month"] not in hidden)
-    assert sum(DAYS.values()) * 3 - published - _count(full[claim_id]) == 3
+    others = sum(each * 3 for day, each in DAYS.items()
+                 if date(day.year, day.month, 1) in hidden - {april, beside})
+    assert sum(DAYS.values()) * 3 - published - _count(full[claim_id]) - others == 3
     check = public[claim_id]
     assert check.withheld.startswith(
         f"withheld in public mode: the monthly table hid {beside:%Y-%m} beside a month")
