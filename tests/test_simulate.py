@@ -327,7 +327,8 @@ def test_national_defaults_are_refused_for_records_of_part_of_the_country(known_
     assert where.startswith("release r1's records in foia_arrests name 2 of ICE's 25 field "
                             "offices (Atlanta, Dallas)")
     with pytest.raises(NotMeasurable, match=r"the default target \(3,000 arrests a day, "
-                       r"targets.csv may-2025-national-3000\) is national, and release r1's records .* \(Atlanta, Dallas\): give "
+                       r"targets.csv may-2025-national-3000\) is national, and release r1's "
+                       r"records .* \(Atlanta, Dallas\): give "
                        r"--target for that part of the country"):
         scenarios(known_estimates, ["volume"], 365)
     with pytest.raises(NotMeasurable, match=r"the funded beds \(capacity.csv\) is national.*: "

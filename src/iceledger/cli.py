@@ -873,7 +873,8 @@ def simulate_command(
         "(repeatable; default: observed, volume and targeted).")] = [],
     target: Annotated[float | None, typer.Option(
         "--target", help="Volume strategy: ICE arrests per day (default: targets.csv's latest "
-        "national target, 3,000 since May 2025; records of part of the country need their own).")] = None,
+        "national target, 3,000 since May 2025; records of part of the country need their "
+        "own).")] = None,
     fill: Annotated[str, typer.Option(
         "--fill", help="Targeted strategy fills: same-budget (as volume) or funded-beds.")]
     = "same-budget",

@@ -296,8 +296,8 @@ FILL_CHOICES = ("same-budget", "funded-beds")
 def scenarios(e: Estimates, names: list[str], days: int, target: float | None = None,
               fill: str = "same-budget", beds: float | None = None) -> list[Scenario]:
     """The named strategies (or TOML files) in order; the volume strategy makes `target`
-    arrests a day (by default the latest national target, `national_target`), and the targeted strategy fills the volume
-    strategy's beds (same budget) or the funded beds."""
+    arrests a day (by default the latest national target, `national_target`), and the
+    targeted strategy fills the volume strategy's beds (same budget) or the funded beds."""
     if fill not in FILL_CHOICES:
         raise IceledgerError(f"--fill {fill!r}: use {' or '.join(FILL_CHOICES)}")
     built: list[Scenario] = []
