@@ -9,6 +9,7 @@ when the shared data are absent.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -908,6 +909,42 @@ def test_one_dating_line_reworded_is_a_warning_naming_it(source, tmp_path, cell,
         f"{reworded!r}, which dates {subject!r} (reworded?), while other lines date their "
         "tables; its tables are dated by the next source that speaks for them (as_of_source "
         "says which)"]
+
+
+_SLASHED_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
+_DATE_FORMS = {
+    "long": lambda d: f"{d:%B} {d.day}, {d.year}",
+    "abbreviated": lambda d: f"{d:%b}. {d.day} {d.year}",
+    "day-first": lambda d: f"{d.day} {d:%B} {d.year}",
+    "iso": lambda d: f"{d:%Y-%m-%d}",
+    "dashed": lambda d: f"{d.month}-{d.day}-{d.year}",
+}
+
+
+def _dates_written(form):
+    """Every date typed in a line of text (the IIDS source lines, the Footnotes' dating lines,
+    the captions' "as of" dates) written in another form, as a release may after a new hand or
+    template."""
+    def change(book):
+        for sheet in book.worksheets:
+            for row in sheet.iter_rows():
+                for cell in row:
+                    if isinstance(cell.value, str):
+                        cell.value = _SLASHED_DATE.sub(
+                            lambda m: form(datetime(int(m[3]), int(m[1]), int(m[2]))), cell.value)
+    return change
+
+
+@pytest.mark.parametrize("form", _DATE_FORMS.values(), ids=_DATE_FORMS.keys())
+def test_dates_written_in_another_form_date_the_same_tables(source, plain, unchanged, tmp_path,
+                                                            form):
+    # Before, only 1/25/2026 was read: every table fell to the next source that spoke for it (a
+    # table dated 2026-01-25 by its footnote took the file name's 2026-02-02), the transgender
+    # table lost its caption's date, and a single reworded footnote line did so without a word.
+    _, parsed = _variant(source, tmp_path, _dates_written(form))
+    assert parsed.errors == [] and parsed.warnings == plain.warnings
+    assert parsed.as_of_date == plain.as_of_date
+    assert _figures(parsed) == unchanged
 
 
 def test_a_figure_typed_with_a_european_thousands_separator_is_quarantined(source, plain,

@@ -56,8 +56,21 @@ _ZERO_TEXT = {"-", "–", "—"}
 # are not among them: a formula that failed is no figure ICE chose to leave out, so such a cell is
 # an ExcelErrorValue, kept with its place (the reader hands them on as text, xlsx_files).
 _MISSING_TEXT = {"", "n/a", "na", "n.a.", "none", "null"}
-_SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_SLASH_DATE = re.compile(r"^(\d{1,2})([/-])(\d{1,2})\2(\d{2}|\d{4})$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
+_MONTH_NAME = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+               r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+# A date as ICE's staff may type it in a line of prose, each form parse_date reads: 1/25/2026
+# (every archived release), 1-25-2026, 2026-01-25, January 25, 2026, Jan. 25 2026, 25 January
+# 2026. Layout patterns name it `{date}` (stats_tables.toml), so that a release writing its dates
+# another way still dates its tables instead of falling silently to the next source.
+DATE_TEXT = (rf"(?:\d{{1,2}}/\d{{1,2}}/\d{{2,4}}|\d{{1,2}}-\d{{1,2}}-(?:\d{{4}}|\d{{2}})\b"
+             rf"|\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|{_MONTH_NAME}\.? {_DAY},? \d{{4}}"
+             rf"|{_DAY} {_MONTH_NAME}\.?,? \d{{4}})")
+_WORD_DATE = re.compile(rf"^(?:(?P<month>{_MONTH_NAME})\.? (?P<day>{_DAY}),? (?P<year>\d{{4}})"
+                        rf"|(?P<day2>{_DAY}) (?P<month2>{_MONTH_NAME})\.?,? (?P<year2>\d{{4}}))$",
+                        re.IGNORECASE)
 _FISCAL_YEAR = re.compile(r"^(?:EO)?Y?\s*(?:FY|Fiscal\s+Year)\s*'?(\d{4}|\d{2})\b", re.IGNORECASE)
 _BARE_YEAR = re.compile(r"^(\d{4}|\d{2})$")
 # Excel stores dates as days since 1899-12-30; serials in this range are 1954..2119.
@@ -183,7 +196,8 @@ def _well_grouped(digits: str) -> bool:
 def parse_date(value: object) -> date | None:
     """A date cell as a date; None when blank.
 
-    Accepts real dates, "M/D/YYYY", "M/D/YY", ISO text, and Excel day serials (a date cell
+    Accepts real dates, "M/D/YYYY", "M/D/YY", "M-D-YYYY", ISO text, "January 25, 2026",
+    "Jan. 25 2026", "25 January 2026", and Excel day serials (a date cell
     formatted as a number reads as e.g. 42615 = 2016-09-02).
     """
     if value is None:
@@ -198,10 +212,14 @@ def parse_date(value: object) -> date | None:
     if text.isdecimal() and _EXCEL_SERIALS.start <= int(text) < _EXCEL_SERIALS.stop:
         return _EXCEL_EPOCH + timedelta(days=int(text))
     if match := _SLASH_DATE.match(text):
-        month, day, year = (int(part) for part in match.groups())
+        month, day, year = (int(match[i]) for i in (1, 3, 4))
         year += 2000 if year < 100 else 0
     elif match := _ISO_DATE.match(text):
         year, month, day = (int(part) for part in match.groups())
+    elif match := _WORD_DATE.match(text):
+        year = int(match["year"] or match["year2"])
+        month = month_number(match["month"] or match["month2"])
+        day = int(re.sub(r"\D", "", match["day"] or match["day2"]))
     else:
         raise CellValueError(f"expected a date, found {text!r}")
     try:

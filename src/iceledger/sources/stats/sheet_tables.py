@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from iceledger.errors import Location, SourceError
 from iceledger.field_offices import normalise_aor
 from iceledger.sources.stats.cells import (
+    DATE_TEXT,
     CellValueError,
     ExcelErrorValue,
     cell_name,
@@ -69,7 +70,7 @@ SNAPSHOT_COLUMNS = (("snapshot_date", "date32"), ("as_of_source", "string"))
 
 
 def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text, re.IGNORECASE)
+    return re.compile(text.replace("{date}", DATE_TEXT), re.IGNORECASE)
 
 
 @dataclass(frozen=True)
