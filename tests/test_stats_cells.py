@@ -19,6 +19,7 @@ from iceledger.sources.stats.cells import (
     detached,
     fiscal_month,
     fiscal_year_start,
+    month_and_year,
     parse_date,
     parse_dates,
     parse_fiscal_year,
@@ -137,6 +138,21 @@ def test_fiscal_year_2025_runs_october_2024_to_september_2025():
     assert fiscal_month("Sep", 2025) == date(2025, 9, 1)
     assert fiscal_month(datetime(2024, 8, 17, 0, 0), 2025) == date(2024, 8, 1)
     assert fiscal_month("August 2025", 1900) == date(2025, 8, 1)
+
+
+@pytest.mark.parametrize("header, read", [
+    ("Oct", (10, None)), ("October 2025", (10, 2025)), ("Oct-25", (10, 2025)),
+    ("10/2025", (10, 2025)), ("2025-10", (10, 2025)), ("1/2026", (1, 2026)),
+    (datetime(2025, 10, 31), (10, 2025)),
+])
+def test_a_month_header_gives_its_month_and_the_year_it_prints(header, read):
+    assert month_and_year(header) == read
+
+
+@pytest.mark.parametrize("header", ["13/2025", "2025-00", "FY2025", "Total", None])
+def test_a_header_naming_no_month_is_refused(header):
+    with pytest.raises(CellValueError):
+        month_and_year(header)
 
 
 @pytest.mark.parametrize("label, year", [

@@ -26,6 +26,7 @@ openpyxl = pytest.importorskip("openpyxl")
 
 FY26 = "FY26_detentionStats02022026.xlsx"
 DETENTION = "Detention FY26"
+ICLOS = " ICLOS and Detainees"
 # Where figures sit, not what they are: left out when two parses are compared.
 PLACES = {"workbook", "sha256", "sheet", "cell_range", "cell"}
 
@@ -557,6 +558,60 @@ def test_month_headers_typed_as_dates_read_as_their_months(source, unchanged, tm
     _, parsed = _variant(source, tmp_path, change)
     assert parsed.errors == []
     assert _figures(parsed) == unchanged
+
+
+_MONTH_NAMES = {datetime(2000, m, 1).strftime(f): m for m in range(1, 13) for f in ("%b", "%B")}
+_MONTH_FORMS = {
+    "date": lambda y, m: datetime(y, m, 1),
+    "numbered": lambda y, m: f"{m:02d}/{y}",
+    "year-first": lambda y, m: f"{y}-{m:02d}",
+    "named": lambda y, m: f"{datetime(y, m, 1):%B} {y}",
+}
+
+
+def _months_with_years(form):
+    """Every month header with its year: on the detention sheet (FY2026's months; the parole
+    tables' rows are FY2024..FY2026 under one header row) and on the ICLOS sheet, whose year
+    row is printed once over each year's months."""
+    def change(book):
+        for column in book[DETENTION].iter_cols():
+            for cell in column:
+                month = _MONTH_NAMES.get(str(cell.value).strip())
+                if month is not None:
+                    cell.value = form(2025 if month >= 10 else 2026, month)
+        page = book[ICLOS]
+        for row in page.iter_rows(min_row=2):
+            year, previous = None, 0
+            for cell in row:
+                above = page.cell(cell.row - 1, cell.column).value
+                month = _MONTH_NAMES.get(str(cell.value).strip())
+                if isinstance(above, int):
+                    year = above
+                elif month is not None and year is not None and month < previous:
+                    year += 1  # January after December, its year not printed
+                if month is not None and year is not None:
+                    cell.value, previous = form(year, month), month
+    return change
+
+
+@pytest.mark.parametrize("form", _MONTH_FORMS.values(), ids=_MONTH_FORMS.keys())
+def test_month_headers_with_their_years_in_every_month_table(source, unchanged, tmp_path, form):
+    # Before, the parole tables (one row per fiscal year) and both ICLOS tables were refused
+    # (`expected a month name, found '2025-10-01'`), and `10/2025` or `2025-10` refused every
+    # month table. A header over rows of several fiscal years gives only its month: the row
+    # gives the year.
+    _, parsed = _variant(source, tmp_path, _months_with_years(form))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_an_iclos_month_whose_year_contradicts_its_year_row_is_refused(source, tmp_path):
+    # The year row says 2023 over a month printed as January 2024: which year the figures
+    # belong to, the sheet does not say.
+    _, parsed = _variant(source, tmp_path, _cells(ICLOS, {"B5": datetime(2024, 1, 1)}))
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{ICLOS.strip()}', cell B4: table stats_iclos: unexpected column header: "
+        "expected a year, month and 'mid'/'end', found no year, 2024-01-01, mid"]
 
 
 def test_a_grand_total_row_is_the_total(source, plain, unchanged, tmp_path):

@@ -77,6 +77,8 @@ _BARE_YEAR = re.compile(r"^(\d{4}|\d{2})$")
 _EXCEL_EPOCH = date(1899, 12, 30)
 _EXCEL_SERIALS = range(20000, 80000)
 _MONTH_YEAR = re.compile(r"^([A-Za-z]+)\.?[\s\-']+(\d{4}|\d{2})$")
+_NUMBERED_MONTH = re.compile(r"^(?:(?P<month>\d{1,2})[/-](?P<year>\d{4})"
+                             r"|(?P<year2>\d{4})[/-](?P<month2>\d{1,2}))$")
 
 
 class CellValueError(ValueError):
@@ -277,23 +279,39 @@ def month_number(name: str) -> int:
         raise CellValueError(f"expected a month name, found {name!r}") from None
 
 
-def fiscal_month(value: object, fiscal_year: int) -> date:
-    """A month column header as the first day of that month.
-
-    A bare month name ("Oct") belongs to the given fiscal year: October-December fall in the
-    calendar year before it. A real date, or text with a year ("August 2025", "Aug-25"), stands
-    on its own.
-    """
+def month_and_year(value: object) -> tuple[int, int | None]:
+    """The month a month header names, and the year it prints with it (None for a bare name):
+    a real date, "Oct", "October 2025", "Oct-25", "10/2025" or "2025-10"."""
     if isinstance(value, (date, datetime)):
-        day = value.date() if isinstance(value, datetime) else value
-        return day.replace(day=1)
+        return value.month, value.year
     text = clean_text(value)
     if text is None:
         raise CellValueError("expected a month, found a blank cell")
     if match := _MONTH_YEAR.match(text):
         year = int(match.group(2))
-        return date(year + 2000 if year < 100 else year, month_number(match.group(1)), 1)
-    number = month_number(text)
+        return month_number(match.group(1)), year + 2000 if year < 100 else year
+    if match := _NUMBERED_MONTH.match(text):
+        number = int(match["month"] or match["month2"])
+        if 1 <= number <= 12:
+            return number, int(match["year"] or match["year2"])
+        raise CellValueError(f"expected a month, found {text!r}")
+    return month_number(text), None
+
+
+def fiscal_month(value: object, fiscal_year: int) -> date:
+    """A month column header as the first day of that month.
+
+    A bare month name ("Oct") belongs to the given fiscal year: October-December fall in the
+    calendar year before it. A real date, or text with a year ("August 2025", "Aug-25",
+    "08/2025"), stands on its own.
+    """
+    number, year = month_and_year(value)
+    return date(year, number, 1) if year is not None else month_of_fiscal_year(number,
+                                                                              fiscal_year)
+
+
+def month_of_fiscal_year(number: int, fiscal_year: int) -> date:
+    """The first day of month `number` (1..12) of a fiscal year."""
     return date(fiscal_year - 1 if number >= 10 else fiscal_year, number, 1)
 
 

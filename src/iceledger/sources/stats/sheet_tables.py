@@ -47,7 +47,8 @@ from iceledger.sources.stats.cells import (
     detached,
     fiscal_month,
     fiscal_year_in,
-    month_number,
+    month_and_year,
+    month_of_fiscal_year,
     parse_date,
     parse_dates,
     parse_fiscal_year,
@@ -1363,7 +1364,14 @@ def _headers(block: Block) -> dict[int, object]:
     for index in range(start, block.end_column):
         # Years and month names are printed once over merged cells: carry them rightwards.
         printed_year = _year_text(block.header(0, index))
-        printed_month = clean_text(block.header(1, index))
+        raw_month = block.header(1, index)
+        printed_month = raw_month if isinstance(raw_month, date) else clean_text(raw_month)
+        own_year = _month_index(printed_month) and month_and_year(printed_month)[1]
+        # A month printed with its year (a date, "January 2023") dates its column; a year row
+        # saying otherwise leaves the column without one, refused by _classify.
+        conflict = bool(own_year) and printed_year not in (None, str(own_year))
+        if own_year:
+            printed_year = str(own_year)
         if printed_month is not None and month is not None and printed_year is None \
                 and _month_index(printed_month) < _month_index(month) and year is not None \
                 and year.isdecimal():
@@ -1373,7 +1381,7 @@ def _headers(block: Block) -> dict[int, object]:
         month = printed_month or month
         point = clean_text(block.header(2, index))
         if point is not None:
-            headers[index] = (year, month, point)
+            headers[index] = (None if conflict else year, month, point)
     return headers
 
 
@@ -1390,9 +1398,9 @@ def _year_text(raw: object) -> str | None:
     return str(int(number)) if number is not None and number.is_integer() else text
 
 
-def _month_index(name: str) -> int:
+def _month_index(header: object) -> int:
     try:
-        return month_number(name)
+        return month_and_year(header)[0]
     except CellValueError:
         return 0
 
@@ -1418,16 +1426,16 @@ def _classify(spec: TableSpec, column_dim: Dimension | None, header: object,
                 raise CellValueError(f"{header!r} is a total of FY{named}, not of the table's "
                                      f"FY{fiscal_year}")
             return spec.totals_table, None
-        key = fiscal_month(header, fiscal_year or 0) if spec.month_fiscal_year_from is None \
-            else None
-        if key is None:
-            month_number(clean_text(header) or "")  # reject a non-month header now
-        return spec.name, key
+        if spec.month_fiscal_year_from is None:
+            return spec.name, fiscal_month(header, fiscal_year or 0)
+        month_and_year(header)  # reject a non-month header now; its row gives the year
+        return spec.name, None
     if column_dim.kind == "half_month":
         year, month, point = header
         if year is None or month is None or point.casefold() not in ("mid", "end"):
-            raise CellValueError(f"expected a year, month and 'mid'/'end', found {header}")
-        return spec.name, (date(parse_fiscal_year(year), month_number(month), 1),
+            printed = ", ".join("no year" if part is None else str(part) for part in header)
+            raise CellValueError(f"expected a year, month and 'mid'/'end', found {printed}")
+        return spec.name, (date(parse_fiscal_year(year), month_and_year(month)[0], 1),
                            point.casefold())
     return spec.name, column_dim.canonical(clean_text(header))
 
@@ -1628,7 +1636,9 @@ class _LongRows:
                 value = raw if raw.__class__ is float else parse_number(raw)
                 key = column.key
                 if key is None and row_year is not None and column.target == spec.name:
-                    key = fiscal_month(column.header, row_year)
+                    # One header serves every row's year: only its month is read ("Oct 2025"
+                    # or a date over an FY2024 row is that row's October).
+                    key = month_of_fiscal_year(month_and_year(column.header)[0], row_year)
             except CellValueError as problem:
                 out.quarantine(self.context.sheet, r, column.index, f"{spec.name}: {problem}")
                 continue
