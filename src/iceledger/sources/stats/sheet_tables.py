@@ -567,6 +567,48 @@ def _relaxed_text(pattern: str) -> str:
     return re.sub(r"(?<!\\) ", r"\\s*", loose)
 
 
+_SINGLE_CELL = re.compile(r"^([A-Z]+)(\d+)$")
+
+
+def figures_under_merges(workbook: str, extraction: Extraction,
+                         merged: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]]
+                         ) -> list[str]:
+    """One warning per merged range that covers a figure's cell. Excel keeps only the first
+    cell of a merge: a figure merged into its neighbour (a month's figure under a merge
+    started on the month before, a label merged over the first figure) is no longer in the
+    file, and its place loads as blank, as if ICE had printed nothing there."""
+    figures: dict[str, dict[int, list[tuple[int, str, str]]]] = {}
+    for name, table in extraction.tables.items():
+        for constants, columns, length in table.parts:
+            sheets = columns.get("sheet") or [constants.get("sheet")] * length
+            cells = columns.get("cell_range") or [constants.get("cell_range")] * length
+            for sheet, cell in zip(sheets, cells):
+                if sheet in merged and cell and (found := _SINGLE_CELL.match(cell)):
+                    column = sum((ord(letter) - 64) * 26 ** power
+                                 for power, letter in enumerate(reversed(found[1]))) - 1
+                    figures.setdefault(sheet, {}).setdefault(int(found[2]) - 1, []).append(
+                        (column, cell, name))
+    warnings = []
+    for sheet, ranges in merged.items():
+        by_row = figures.get(sheet, {})
+        for (first_row, first_column), (last_row, last_column) in ranges:
+            covered = sorted((row, column, cell, name) for row, cells in by_row.items()
+                             if first_row <= row <= last_row
+                             for column, cell, name in cells
+                             if first_column <= column <= last_column
+                             and (row, column) != (first_row, first_column))
+            if covered:
+                first = cell_name(first_row, first_column)
+                span = f"{first}:{cell_name(last_row, last_column)}"
+                _, _, cell, name = covered[0]
+                warnings.append(
+                    f"{workbook}, sheet {sheet.strip()!r}, cell {cell}: table {name}: the cell "
+                    f"lies under the merged cells {span}, which keep only {first}'s value: "
+                    f"{len(covered)} figure cell(s) of the merge loaded as blank (a figure "
+                    "there, if ICE printed one, is no longer in the file)")
+    return warnings
+
+
 @dataclass
 class SheetContext:
     """What a sheet's tables need to know about their workbook."""
