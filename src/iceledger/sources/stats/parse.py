@@ -189,7 +189,7 @@ def parse_workbook(
         parsed.warnings.append("no snapshot date fits the fiscal year of: "
                                + ", ".join(sorted(set(dating.undated))))
     if hasattr(type(book), "merged_ranges"):
-        extraction.warnings.extend(figures_under_merges(
+        extraction.errors.extend(figures_under_merges(
             path.name, extraction, {name: book.merged_ranges(name) for name in grids}))
     _collect(parsed, extraction)
     return parsed

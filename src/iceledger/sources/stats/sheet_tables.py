@@ -572,11 +572,12 @@ _SINGLE_CELL = re.compile(r"^([A-Z]+)(\d+)$")
 
 def figures_under_merges(workbook: str, extraction: Extraction,
                          merged: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]]
-                         ) -> list[str]:
-    """One warning per merged range that covers a figure's cell. Excel keeps only the first
+                         ) -> list[SourceError]:
+    """One error per merged range that covers a figure's cell. Excel keeps only the first
     cell of a merge: a figure merged into its neighbour (a month's figure under a merge
     started on the month before, a label merged over the first figure) is no longer in the
-    file, and its place loads as blank, as if ICE had printed nothing there."""
+    file, and its place loads as blank, as if ICE had printed nothing there. Like a formula
+    saved without its value, a figure the file lost is an error, the rest of the file loads."""
     figures: dict[str, dict[int, list[tuple[int, str, str]]]] = {}
     for name, table in extraction.tables.items():
         for constants, columns, length in table.parts:
@@ -588,7 +589,7 @@ def figures_under_merges(workbook: str, extraction: Extraction,
                                  for power, letter in enumerate(reversed(found[1]))) - 1
                     figures.setdefault(sheet, {}).setdefault(int(found[2]) - 1, []).append(
                         (column, cell, name))
-    warnings = []
+    errors = []
     for sheet, ranges in merged.items():
         by_row = figures.get(sheet, {})
         for (first_row, first_column), (last_row, last_column) in ranges:
@@ -601,12 +602,11 @@ def figures_under_merges(workbook: str, extraction: Extraction,
                 first = cell_name(first_row, first_column)
                 span = f"{first}:{cell_name(last_row, last_column)}"
                 _, _, cell, name = covered[0]
-                warnings.append(
-                    f"{workbook}, sheet {sheet.strip()!r}, cell {cell}: table {name}: the cell "
-                    f"lies under the merged cells {span}, which keep only {first}'s value: "
-                    f"{len(covered)} figure cell(s) of the merge loaded as blank (a figure "
-                    "there, if ICE printed one, is no longer in the file)")
-    return warnings
+                errors.append(SourceError(Location(workbook, sheet, cell), (
+                    f"table {name}: the cell lies under the merged cells {span}, which keep "
+                    f"only {first}'s value: {len(covered)} figure cell(s) of the merge loaded "
+                    "as blank (a figure there, if ICE printed one, is no longer in the file)")))
+    return errors
 
 
 @dataclass
