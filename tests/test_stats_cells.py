@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iceledger.sources.stats.cells import (
+    DATE_TEXT,
     CellValueError,
     ExcelErrorValue,
     cell_name,
@@ -17,6 +19,7 @@ from iceledger.sources.stats.cells import (
     detached,
     fiscal_month,
     fiscal_year_start,
+    month_and_year,
     parse_date,
     parse_dates,
     parse_fiscal_year,
@@ -137,6 +140,21 @@ def test_fiscal_year_2025_runs_october_2024_to_september_2025():
     assert fiscal_month("August 2025", 1900) == date(2025, 8, 1)
 
 
+@pytest.mark.parametrize("header, read", [
+    ("Oct", (10, None)), ("October 2025", (10, 2025)), ("Oct-25", (10, 2025)),
+    ("10/2025", (10, 2025)), ("2025-10", (10, 2025)), ("1/2026", (1, 2026)),
+    (datetime(2025, 10, 31), (10, 2025)),
+])
+def test_a_month_header_gives_its_month_and_the_year_it_prints(header, read):
+    assert month_and_year(header) == read
+
+
+@pytest.mark.parametrize("header", ["13/2025", "2025-00", "FY2025", "Total", None])
+def test_a_header_naming_no_month_is_refused(header):
+    with pytest.raises(CellValueError):
+        month_and_year(header)
+
+
 @pytest.mark.parametrize("label, year", [
     ("FY25", 2025), ("FY2025", 2025), ("FY 2021 YTD", 2021), ("EOFY2020", 2020),
     ("EOYFY20", 2020), ("FY2022 ", 2022), (2024.0, 2024), ("2019", 2019),
@@ -156,14 +174,21 @@ def test_not_fiscal_years(label):
     ("5/9/2019", date(2019, 5, 9)), ("09/15/25", date(2025, 9, 15)),
     ("2024-03-18", date(2024, 3, 18)), ("42615", date(2016, 9, 2)),
     (datetime(2024, 1, 30, 12, 0), date(2024, 1, 30)), ("", None), (None, None),
+    # The forms a line of prose may write: every one DATE_TEXT finds is read.
+    ("1-25-2026", date(2026, 1, 25)), ("2026-1-5", date(2026, 1, 5)),
+    ("January 25, 2026", date(2026, 1, 25)), ("Jan. 25 2026", date(2026, 1, 25)),
+    ("Sept 3rd, 2025", date(2025, 9, 3)), ("25 January 2026", date(2026, 1, 25)),
 ])
 def test_dates(raw, expected):
+    if isinstance(raw, str) and raw and not raw.isdecimal():
+        assert re.fullmatch(DATE_TEXT, raw, re.IGNORECASE)
     assert parse_date(raw) == expected
 
 
 # A superscript ("¹") is a digit to str.isdigit, not to int. (At the end of a cell it is a
 # footnote mark, and removed: "¹" alone reads as blank.)
-@pytest.mark.parametrize("raw", ["New Facility", "13/45/2020", "N/A", "¹5", "4²615"])
+@pytest.mark.parametrize("raw", ["New Facility", "13/45/2020", "N/A", "¹5", "4²615",
+                                 "February 30, 2026", "Janvier 25, 2026"])
 def test_words_are_not_dates(raw):
     with pytest.raises(CellValueError):
         parse_date(raw)

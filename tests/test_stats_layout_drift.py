@@ -9,6 +9,7 @@ when the shared data are absent.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ openpyxl = pytest.importorskip("openpyxl")
 
 FY26 = "FY26_detentionStats02022026.xlsx"
 DETENTION = "Detention FY26"
+ICLOS = " ICLOS and Detainees"
 # Where figures sit, not what they are: left out when two parses are compared.
 PLACES = {"workbook", "sha256", "sheet", "cell_range", "cell"}
 
@@ -558,6 +560,78 @@ def test_month_headers_typed_as_dates_read_as_their_months(source, unchanged, tm
     assert _figures(parsed) == unchanged
 
 
+_MONTH_NAMES = {datetime(2000, m, 1).strftime(f): m for m in range(1, 13) for f in ("%b", "%B")}
+_MONTH_FORMS = {
+    "date": lambda y, m: datetime(y, m, 1),
+    "numbered": lambda y, m: f"{m:02d}/{y}",
+    "year-first": lambda y, m: f"{y}-{m:02d}",
+    "named": lambda y, m: f"{datetime(y, m, 1):%B} {y}",
+}
+
+
+def _months_with_years(form):
+    """Every month header with its year: on the detention sheet (FY2026's months; the parole
+    tables' rows are FY2024..FY2026 under one header row) and on the ICLOS sheet, whose year
+    row is printed once over each year's months."""
+    def change(book):
+        for column in book[DETENTION].iter_cols():
+            for cell in column:
+                month = _MONTH_NAMES.get(str(cell.value).strip())
+                if month is not None:
+                    cell.value = form(2025 if month >= 10 else 2026, month)
+        page = book[ICLOS]
+        for row in page.iter_rows(min_row=2):
+            year, previous = None, 0
+            for cell in row:
+                above = page.cell(cell.row - 1, cell.column).value
+                month = _MONTH_NAMES.get(str(cell.value).strip())
+                if isinstance(above, int):
+                    year = above
+                elif month is not None and year is not None and month < previous:
+                    year += 1  # January after December, its year not printed
+                if month is not None and year is not None:
+                    cell.value, previous = form(year, month), month
+    return change
+
+
+@pytest.mark.parametrize("form", _MONTH_FORMS.values(), ids=_MONTH_FORMS.keys())
+def test_month_headers_with_their_years_in_every_month_table(source, unchanged, tmp_path, form):
+    # Before, the parole tables (one row per fiscal year) and both ICLOS tables were refused
+    # (`expected a month name, found '2025-10-01'`), and `10/2025` or `2025-10` refused every
+    # month table. A header over rows of several fiscal years gives only its month: the row
+    # gives the year.
+    _, parsed = _variant(source, tmp_path, _months_with_years(form))
+    assert parsed.errors == []
+    assert _figures(parsed) == unchanged
+
+
+def test_an_iclos_month_whose_year_contradicts_its_year_row_is_refused(source, tmp_path):
+    # The year row says 2023 over a month printed as January 2024: which year the figures
+    # belong to, the sheet does not say.
+    _, parsed = _variant(source, tmp_path, _cells(ICLOS, {"B5": datetime(2024, 1, 1)}))
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{ICLOS.strip()}', cell B4: table stats_iclos: unexpected column header: "
+        "expected a year, month and 'mid'/'end', found no year, 2024-01-01, mid"]
+
+
+def test_a_figure_merged_into_its_neighbour_is_an_error_naming_its_cell(source, plain,
+                                                                       tmp_path):
+    # Merging B92:C92 (October's and November's CBP ADP) keeps only October's: November's
+    # figure is no longer in the file. Before, its place loaded as blank without a word.
+    _, parsed = _variant(source, tmp_path, lambda book: book[DETENTION].merge_cells("B92:C92"))
+    assert parsed.warnings == plain.warnings
+    assert [str(e) for e in parsed.errors] == [
+        f"{FY26}, sheet '{DETENTION}', cell C92: table stats_adp: the cell lies under the merged "
+        "cells B92:C92, which keep only B92's value: 1 figure cell(s) of the merge loaded as "
+        "blank (a figure there, if ICE printed one, is no longer in the file)"]
+    before, after = (
+        {row["cell_range"]: row["adp"] for row in p.tables["stats_adp"].to_pylist()}
+        for p in (plain, parsed))
+    assert before["C92"] is not None and after.pop("C92") is None
+    before.pop("C92")
+    assert after == before
+
+
 def test_a_grand_total_row_is_the_total(source, plain, unchanged, tmp_path):
     # Before, "Grand Total" over a criminality, agency or facility-type table quarantined the
     # table's Total row.
@@ -908,6 +982,42 @@ def test_one_dating_line_reworded_is_a_warning_naming_it(source, tmp_path, cell,
         f"{reworded!r}, which dates {subject!r} (reworded?), while other lines date their "
         "tables; its tables are dated by the next source that speaks for them (as_of_source "
         "says which)"]
+
+
+_SLASHED_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
+_DATE_FORMS = {
+    "long": lambda d: f"{d:%B} {d.day}, {d.year}",
+    "abbreviated": lambda d: f"{d:%b}. {d.day} {d.year}",
+    "day-first": lambda d: f"{d.day} {d:%B} {d.year}",
+    "iso": lambda d: f"{d:%Y-%m-%d}",
+    "dashed": lambda d: f"{d.month}-{d.day}-{d.year}",
+}
+
+
+def _dates_written(form):
+    """Every date typed in a line of text (the IIDS source lines, the Footnotes' dating lines,
+    the captions' "as of" dates) written in another form, as a release may after a new hand or
+    template."""
+    def change(book):
+        for sheet in book.worksheets:
+            for row in sheet.iter_rows():
+                for cell in row:
+                    if isinstance(cell.value, str):
+                        cell.value = _SLASHED_DATE.sub(
+                            lambda m: form(datetime(int(m[3]), int(m[1]), int(m[2]))), cell.value)
+    return change
+
+
+@pytest.mark.parametrize("form", _DATE_FORMS.values(), ids=_DATE_FORMS.keys())
+def test_dates_written_in_another_form_date_the_same_tables(source, plain, unchanged, tmp_path,
+                                                            form):
+    # Before, only 1/25/2026 was read: every table fell to the next source that spoke for it (a
+    # table dated 2026-01-25 by its footnote took the file name's 2026-02-02), the transgender
+    # table lost its caption's date, and a single reworded footnote line did so without a word.
+    _, parsed = _variant(source, tmp_path, _dates_written(form))
+    assert parsed.errors == [] and parsed.warnings == plain.warnings
+    assert parsed.as_of_date == plain.as_of_date
+    assert _figures(parsed) == unchanged
 
 
 def test_a_figure_typed_with_a_european_thousands_separator_is_quarantined(source, plain,

@@ -56,14 +56,29 @@ _ZERO_TEXT = {"-", "–", "—"}
 # are not among them: a formula that failed is no figure ICE chose to leave out, so such a cell is
 # an ExcelErrorValue, kept with its place (the reader hands them on as text, xlsx_files).
 _MISSING_TEXT = {"", "n/a", "na", "n.a.", "none", "null"}
-_SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_SLASH_DATE = re.compile(r"^(\d{1,2})([/-])(\d{1,2})\2(\d{2}|\d{4})$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
+_MONTH_NAME = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+               r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+# A date as ICE's staff may type it in a line of prose, each form parse_date reads: 1/25/2026
+# (every archived release), 1-25-2026, 2026-01-25, January 25, 2026, Jan. 25 2026, 25 January
+# 2026. Layout patterns name it `{date}` (stats_tables.toml), so that a release writing its dates
+# another way still dates its tables instead of falling silently to the next source.
+DATE_TEXT = (rf"(?:\d{{1,2}}/\d{{1,2}}/\d{{2,4}}|\d{{1,2}}-\d{{1,2}}-(?:\d{{4}}|\d{{2}})\b"
+             rf"|\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|{_MONTH_NAME}\.? {_DAY},? \d{{4}}"
+             rf"|{_DAY} {_MONTH_NAME}\.?,? \d{{4}})")
+_WORD_DATE = re.compile(rf"^(?:(?P<month>{_MONTH_NAME})\.? (?P<day>{_DAY}),? (?P<year>\d{{4}})"
+                        rf"|(?P<day2>{_DAY}) (?P<month2>{_MONTH_NAME})\.?,? (?P<year2>\d{{4}}))$",
+                        re.IGNORECASE)
 _FISCAL_YEAR = re.compile(r"^(?:EO)?Y?\s*(?:FY|Fiscal\s+Year)\s*'?(\d{4}|\d{2})\b", re.IGNORECASE)
 _BARE_YEAR = re.compile(r"^(\d{4}|\d{2})$")
 # Excel stores dates as days since 1899-12-30; serials in this range are 1954..2119.
 _EXCEL_EPOCH = date(1899, 12, 30)
 _EXCEL_SERIALS = range(20000, 80000)
 _MONTH_YEAR = re.compile(r"^([A-Za-z]+)\.?[\s\-']+(\d{4}|\d{2})$")
+_NUMBERED_MONTH = re.compile(r"^(?:(?P<month>\d{1,2})[/-](?P<year>\d{4})"
+                             r"|(?P<year2>\d{4})[/-](?P<month2>\d{1,2}))$")
 
 
 class CellValueError(ValueError):
@@ -183,7 +198,8 @@ def _well_grouped(digits: str) -> bool:
 def parse_date(value: object) -> date | None:
     """A date cell as a date; None when blank.
 
-    Accepts real dates, "M/D/YYYY", "M/D/YY", ISO text, and Excel day serials (a date cell
+    Accepts real dates, "M/D/YYYY", "M/D/YY", "M-D-YYYY", ISO text, "January 25, 2026",
+    "Jan. 25 2026", "25 January 2026", and Excel day serials (a date cell
     formatted as a number reads as e.g. 42615 = 2016-09-02).
     """
     if value is None:
@@ -198,10 +214,14 @@ def parse_date(value: object) -> date | None:
     if text.isdecimal() and _EXCEL_SERIALS.start <= int(text) < _EXCEL_SERIALS.stop:
         return _EXCEL_EPOCH + timedelta(days=int(text))
     if match := _SLASH_DATE.match(text):
-        month, day, year = (int(part) for part in match.groups())
+        month, day, year = (int(match[i]) for i in (1, 3, 4))
         year += 2000 if year < 100 else 0
     elif match := _ISO_DATE.match(text):
         year, month, day = (int(part) for part in match.groups())
+    elif match := _WORD_DATE.match(text):
+        year = int(match["year"] or match["year2"])
+        month = month_number(match["month"] or match["month2"])
+        day = int(re.sub(r"\D", "", match["day"] or match["day2"]))
     else:
         raise CellValueError(f"expected a date, found {text!r}")
     try:
@@ -259,23 +279,39 @@ def month_number(name: str) -> int:
         raise CellValueError(f"expected a month name, found {name!r}") from None
 
 
-def fiscal_month(value: object, fiscal_year: int) -> date:
-    """A month column header as the first day of that month.
-
-    A bare month name ("Oct") belongs to the given fiscal year: October-December fall in the
-    calendar year before it. A real date, or text with a year ("August 2025", "Aug-25"), stands
-    on its own.
-    """
+def month_and_year(value: object) -> tuple[int, int | None]:
+    """The month a month header names, and the year it prints with it (None for a bare name):
+    a real date, "Oct", "October 2025", "Oct-25", "10/2025" or "2025-10"."""
     if isinstance(value, (date, datetime)):
-        day = value.date() if isinstance(value, datetime) else value
-        return day.replace(day=1)
+        return value.month, value.year
     text = clean_text(value)
     if text is None:
         raise CellValueError("expected a month, found a blank cell")
     if match := _MONTH_YEAR.match(text):
         year = int(match.group(2))
-        return date(year + 2000 if year < 100 else year, month_number(match.group(1)), 1)
-    number = month_number(text)
+        return month_number(match.group(1)), year + 2000 if year < 100 else year
+    if match := _NUMBERED_MONTH.match(text):
+        number = int(match["month"] or match["month2"])
+        if 1 <= number <= 12:
+            return number, int(match["year"] or match["year2"])
+        raise CellValueError(f"expected a month, found {text!r}")
+    return month_number(text), None
+
+
+def fiscal_month(value: object, fiscal_year: int) -> date:
+    """A month column header as the first day of that month.
+
+    A bare month name ("Oct") belongs to the given fiscal year: October-December fall in the
+    calendar year before it. A real date, or text with a year ("August 2025", "Aug-25",
+    "08/2025"), stands on its own.
+    """
+    number, year = month_and_year(value)
+    return date(year, number, 1) if year is not None else month_of_fiscal_year(number,
+                                                                              fiscal_year)
+
+
+def month_of_fiscal_year(number: int, fiscal_year: int) -> date:
+    """The first day of month `number` (1..12) of a fiscal year."""
     return date(fiscal_year - 1 if number >= 10 else fiscal_year, number, 1)
 
 

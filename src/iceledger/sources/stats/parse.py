@@ -35,6 +35,7 @@ from iceledger.sources.stats.sheet_tables import (
     SheetContext,
     SheetScan,
     TableColumns,
+    figures_under_merges,
     load_layout,
     read_sheet,
     scan_sheet,
@@ -71,6 +72,7 @@ class CalamineSource:
 
         checked = checked_workbook(path, MAX_PART_BYTES, MAX_SHEET_CELLS)
         self._refused = checked.refused
+        self._merged: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
         self._book = python_calamine.CalamineWorkbook.from_filelike(checked.data)
 
     @property
@@ -88,8 +90,15 @@ class CalamineSource:
     def rows(self, sheet: str) -> list[list[Any]]:
         if sheet in self._refused:
             raise self._refused[sheet]
+        cells = self._book.get_sheet_by_name(sheet)
+        self._merged[sheet] = cells.merged_cell_ranges or []
         # skip_empty_area=False keeps row and column indexes equal to the sheet's (A1 = [0][0]).
-        return self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        return cells.to_python(skip_empty_area=False)
+
+    def merged_ranges(self, sheet: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        """The merged cells of a sheet read by `rows`: ((first row, first column), (last row,
+        last column)), 0-based."""
+        return self._merged.get(sheet, [])
 
 
 def parse_workbook(
@@ -179,6 +188,9 @@ def parse_workbook(
     if dating.undated:
         parsed.warnings.append("no snapshot date fits the fiscal year of: "
                                + ", ".join(sorted(set(dating.undated))))
+    if hasattr(type(book), "merged_ranges"):
+        extraction.errors.extend(figures_under_merges(
+            path.name, extraction, {name: book.merged_ranges(name) for name in grids}))
     _collect(parsed, extraction)
     return parsed
 

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from iceledger.errors import Location, SourceError
 from iceledger.field_offices import normalise_aor
 from iceledger.sources.stats.cells import (
+    DATE_TEXT,
     CellValueError,
     ExcelErrorValue,
     cell_name,
@@ -46,7 +47,8 @@ from iceledger.sources.stats.cells import (
     detached,
     fiscal_month,
     fiscal_year_in,
-    month_number,
+    month_and_year,
+    month_of_fiscal_year,
     parse_date,
     parse_dates,
     parse_fiscal_year,
@@ -69,7 +71,7 @@ SNAPSHOT_COLUMNS = (("snapshot_date", "date32"), ("as_of_source", "string"))
 
 
 def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text, re.IGNORECASE)
+    return re.compile(text.replace("{date}", DATE_TEXT), re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -563,6 +565,48 @@ def _relaxed_text(pattern: str) -> str:
     loose = re.sub(r"^\^", r"^[\\W\\d_]*", loose)
     loose = re.sub(r"(?<!\\)\$$", "", loose)
     return re.sub(r"(?<!\\) ", r"\\s*", loose)
+
+
+_SINGLE_CELL = re.compile(r"^([A-Z]+)(\d+)$")
+
+
+def figures_under_merges(workbook: str, extraction: Extraction,
+                         merged: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]]
+                         ) -> list[SourceError]:
+    """One error per merged range that covers a figure's cell. Excel keeps only the first
+    cell of a merge: a figure merged into its neighbour (a month's figure under a merge
+    started on the month before, a label merged over the first figure) is no longer in the
+    file, and its place loads as blank, as if ICE had printed nothing there. Like a formula
+    saved without its value, a figure the file lost is an error, the rest of the file loads."""
+    figures: dict[str, dict[int, list[tuple[int, str, str]]]] = {}
+    for name, table in extraction.tables.items():
+        for constants, columns, length in table.parts:
+            sheets = columns.get("sheet") or [constants.get("sheet")] * length
+            cells = columns.get("cell_range") or [constants.get("cell_range")] * length
+            for sheet, cell in zip(sheets, cells):
+                if sheet in merged and cell and (found := _SINGLE_CELL.match(cell)):
+                    column = sum((ord(letter) - 64) * 26 ** power
+                                 for power, letter in enumerate(reversed(found[1]))) - 1
+                    figures.setdefault(sheet, {}).setdefault(int(found[2]) - 1, []).append(
+                        (column, cell, name))
+    errors = []
+    for sheet, ranges in merged.items():
+        by_row = figures.get(sheet, {})
+        for (first_row, first_column), (last_row, last_column) in ranges:
+            covered = sorted((row, column, cell, name) for row, cells in by_row.items()
+                             if first_row <= row <= last_row
+                             for column, cell, name in cells
+                             if first_column <= column <= last_column
+                             and (row, column) != (first_row, first_column))
+            if covered:
+                first = cell_name(first_row, first_column)
+                span = f"{first}:{cell_name(last_row, last_column)}"
+                _, _, cell, name = covered[0]
+                errors.append(SourceError(Location(workbook, sheet, cell), (
+                    f"table {name}: the cell lies under the merged cells {span}, which keep "
+                    f"only {first}'s value: {len(covered)} figure cell(s) of the merge loaded "
+                    "as blank (a figure there, if ICE printed one, is no longer in the file)")))
+    return errors
 
 
 @dataclass
@@ -1362,7 +1406,14 @@ def _headers(block: Block) -> dict[int, object]:
     for index in range(start, block.end_column):
         # Years and month names are printed once over merged cells: carry them rightwards.
         printed_year = _year_text(block.header(0, index))
-        printed_month = clean_text(block.header(1, index))
+        raw_month = block.header(1, index)
+        printed_month = raw_month if isinstance(raw_month, date) else clean_text(raw_month)
+        own_year = _month_index(printed_month) and month_and_year(printed_month)[1]
+        # A month printed with its year (a date, "January 2023") dates its column; a year row
+        # saying otherwise leaves the column without one, refused by _classify.
+        conflict = bool(own_year) and printed_year not in (None, str(own_year))
+        if own_year:
+            printed_year = str(own_year)
         if printed_month is not None and month is not None and printed_year is None \
                 and _month_index(printed_month) < _month_index(month) and year is not None \
                 and year.isdecimal():
@@ -1372,7 +1423,7 @@ def _headers(block: Block) -> dict[int, object]:
         month = printed_month or month
         point = clean_text(block.header(2, index))
         if point is not None:
-            headers[index] = (year, month, point)
+            headers[index] = (None if conflict else year, month, point)
     return headers
 
 
@@ -1389,9 +1440,9 @@ def _year_text(raw: object) -> str | None:
     return str(int(number)) if number is not None and number.is_integer() else text
 
 
-def _month_index(name: str) -> int:
+def _month_index(header: object) -> int:
     try:
-        return month_number(name)
+        return month_and_year(header)[0]
     except CellValueError:
         return 0
 
@@ -1417,16 +1468,16 @@ def _classify(spec: TableSpec, column_dim: Dimension | None, header: object,
                 raise CellValueError(f"{header!r} is a total of FY{named}, not of the table's "
                                      f"FY{fiscal_year}")
             return spec.totals_table, None
-        key = fiscal_month(header, fiscal_year or 0) if spec.month_fiscal_year_from is None \
-            else None
-        if key is None:
-            month_number(clean_text(header) or "")  # reject a non-month header now
-        return spec.name, key
+        if spec.month_fiscal_year_from is None:
+            return spec.name, fiscal_month(header, fiscal_year or 0)
+        month_and_year(header)  # reject a non-month header now; its row gives the year
+        return spec.name, None
     if column_dim.kind == "half_month":
         year, month, point = header
         if year is None or month is None or point.casefold() not in ("mid", "end"):
-            raise CellValueError(f"expected a year, month and 'mid'/'end', found {header}")
-        return spec.name, (date(parse_fiscal_year(year), month_number(month), 1),
+            printed = ", ".join("no year" if part is None else str(part) for part in header)
+            raise CellValueError(f"expected a year, month and 'mid'/'end', found {printed}")
+        return spec.name, (date(parse_fiscal_year(year), month_and_year(month)[0], 1),
                            point.casefold())
     return spec.name, column_dim.canonical(clean_text(header))
 
@@ -1627,7 +1678,9 @@ class _LongRows:
                 value = raw if raw.__class__ is float else parse_number(raw)
                 key = column.key
                 if key is None and row_year is not None and column.target == spec.name:
-                    key = fiscal_month(column.header, row_year)
+                    # One header serves every row's year: only its month is read ("Oct 2025"
+                    # or a date over an FY2024 row is that row's October).
+                    key = month_of_fiscal_year(month_and_year(column.header)[0], row_year)
             except CellValueError as problem:
                 out.quarantine(self.context.sheet, r, column.index, f"{spec.name}: {problem}")
                 continue

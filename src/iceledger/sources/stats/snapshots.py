@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from iceledger.sources.stats.cells import (
+    DATE_TEXT,
     CellValueError,
     cell_name,
     clean_text,
@@ -75,7 +76,7 @@ def fits_fiscal_year(day: date, fiscal_year: int | None) -> bool:
     return start <= day <= date(fiscal_year, 9, 30) + timedelta(days=FINAL_RELEASE_GRACE_DAYS)
 
 
-_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
+_DATE = re.compile(DATE_TEXT, re.IGNORECASE)
 
 
 def footnote_dates(rows: Sequence[Sequence[object]], rules: Sequence[FootnoteRule],
