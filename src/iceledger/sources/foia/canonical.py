@@ -48,8 +48,10 @@ UNNAMED, NAMED, BLANK, UNREADABLE_KEY, TOTALS_ROW, REPEATED_HEADER, OTHER_HEADER
 # Whitespace as Python's str.isspace() and Arrow's utf8_trim_whitespace define it (the same set).
 UNICODE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 _ASCII_SPACE = " \t\n\v\f\r"
+# A zone after the time (`Z`, `+00:00`, `-0500`: JSON and API exports) is dropped: the clock is
+# read as written, as a parquet timestamp's is in its zone (ICE's records are local times).
 _ISO_MOMENT = (r"\d{4}-\d{2}-\d{2}(?:[ T](?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d"
-               r"(?:\.\d{1,6})?)?)?)?")
+               r"(?:\.\d{1,6})?)?(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?)?")
 _HOUR_ONLY = r"\d{4}-\d{2}-\d{2}[ T]\d{2}"
 _DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 _SECOND = "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
@@ -65,8 +67,10 @@ _I = "'i'"  # case-insensitive
 _REDACTED, _NO_VALUE, _EMPTY = 1, 2, 3
 # UNICODE_SPACE as an RE2 class: ASCII's controls, three more, and Unicode's separators (Z).
 _SPACE_CLASS = r"[\t-\r\x1c-\x1f\x{85}\p{Z}]"
-# How a cell that may be an exemption marker without parentheses starts ("b6", "[B7c]").
-_BARE_MARKER_STARTS = ("b6", "b7", "B6", "B7", " ", "[")
+# How a cell that may be a redaction without an ASCII parenthesis starts ("b6", "[B7c]",
+# "REDACTED - b6", "*REDACTED*", "（b）（6）").
+_BARE_MARKER_STARTS = ("b6", "b7", "B6", "B7", " ", "[", "*", "-", "<", "\uff08", '"', "'",
+                       "REDACTED", "Redacted", "redacted")
 _AOR_KEY_FUNCTION = "iceledger_aor_key"
 _REPR_FUNCTION = "iceledger_repr"
 _SECONDS_PER_DAY = 86_400
