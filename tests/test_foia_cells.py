@@ -110,6 +110,11 @@ CASES = [
     ("TOA Current Duty AOR", "atl", "aor", "Atlanta", None),
     ("TOA Current Duty AOR", "Washington  DC", "aor", "Washington", None),
     ("TOA Current Duty AOR", "Atlantis", "aor", None, "aor=Atlantis"),
+    # A country as ICE writes it, whatever the case, accents or spaces around it.
+    ("Citizenship Country", "Mexico ", "citizenship_country", "MEXICO", None),
+    ("Citizenship Country", " m\u00e9xico\u00a0", "citizenship_country", "MEXICO", None),
+    ("Citizenship Country", "Dominican Republic", "citizenship_country", "DOMINICAN REPUBLIC",
+     None),
     # Exemptions 6 and 7 alone are markers without parentheses (REDACTIONS); "B2" is a value.
     ("County", "B2", "apprehension_county", "B2", None),
     ("County", "", "apprehension_county", None, None),
@@ -445,3 +450,17 @@ def test_a_zoned_parquet_timestamp_loads_as_its_own_clock_wherever_the_load_runs
     assert report.files[0].status == "loaded", report.files[0].error
     (row,) = table(warehouse, "foia_arrests")
     assert row["apprehension_date"] == clock
+
+
+def test_countries_written_as_codes_are_a_failing_check_naming_the_first(tmp_path):
+    """ICE names countries in words; a production writing codes (MX, MEX, 484) would count
+    apart from ICE's MEXICO by country, and no table of ICE's names is shipped to translate."""
+    rows = [arrest_row(**{"Citizenship Country": country, "Anonymized Identifier": f"P{n}"})
+            for n, country in enumerate(["MEXICO", "MX", "mex", "484", "PERU"])]
+    warehouse, report = load(tmp_path, _write(tmp_path / f"{NAME}.csv", ARRESTS, rows))
+    (outcome,) = report.files
+    assert outcome.status == "loaded", outcome.error
+    check = next(c for c in outcome.checks if c["check"] == "country_codes")
+    assert (check["status"], check["failed_rows"], check["total_rows"]) == ("fail", 3, 5)
+    assert sorted(r["citizenship_country"] for r in table(warehouse, "foia_arrests")) == [
+        "484", "MEX", "MEXICO", "MX", "PERU"]

@@ -366,6 +366,14 @@ class SheetRows:
         if kind == "gender":
             text = _text(value, storage)
             return f"coalesce({_looked_up(text, self.context.catalog.gender)}, {text})"
+        if kind == "country":
+            # Each step only where needed: trimming and stripping accents cost more than the
+            # tests before them, and nearly every cell is ASCII capitals already.
+            text = _text(value, storage)
+            trimmed = (f"CASE WHEN ends_with({text}, ' ') OR starts_with({text}, ' ') THEN "
+                       f"{_trimmed(text)} ELSE {text} END")
+            return (f"CASE WHEN strlen({text}) = length({text}) THEN upper({trimmed}) "
+                    f"ELSE upper(strip_accents({_trimmed(text)})) END")
         return value
 
     def _moment(self, value: str, storage: str) -> str:

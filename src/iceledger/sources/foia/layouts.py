@@ -21,7 +21,7 @@ from importlib import resources
 from iceledger.sources.stats.cells import snake_case
 
 CANONICAL_TYPES = ("timestamp", "date", "integer", "decimal", "yes_no", "criminality", "aor",
-                   "gender")
+                   "gender", "country")
 
 
 @dataclass(frozen=True)
