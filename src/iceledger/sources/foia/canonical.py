@@ -514,8 +514,9 @@ def _looked_up(text: str, mapping: dict) -> str:
     folded = {_folded_key(k): v for k, v in mapping.items()}
     loose = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in folded.items())
     key = f"trim(upper(regexp_replace({text}, '[^A-Za-z0-9]+', ' ', 'g')))"
-    return (f"CASE {text} {cases} ELSE CASE {_trimmed(text)} {cases} ELSE CASE {key} {loose} "
-            "END END END")
+    # An empty cell would be compared with every key at each of the three tries.
+    return (f"CASE WHEN {text} IS NULL THEN NULL ELSE CASE {text} {cases} ELSE CASE "
+            f"{_trimmed(text)} {cases} ELSE CASE {key} {loose} END END END END")
 
 
 def _folded_key(text: str) -> str:
@@ -563,12 +564,16 @@ def _redaction_sql(cat: Catalog) -> str:
     marked = (f"CASE WHEN regexp_full_match({_CELL}, {literal(pattern)}, {_I}) THEN "
               f"{_REDACTED} ELSE 0 END")
     errors = " ".join(f"WHEN {literal(e)} THEN {_NO_VALUE}" for e in sorted(ERROR_VALUES))
+    # A cell's first character is one test, where each start is one more: only the cells
+    # that start with one of their characters are tested for the starts themselves.
+    firsts = ", ".join(str(code) for code in sorted({ord(c[0]) for c in _BARE_MARKER_STARTS}))
     bare = " OR ".join(f"{_CELL} LIKE {literal(c + '%')}" for c in _BARE_MARKER_STARTS)
     return (f"(CASE WHEN {_CELL} = '' THEN {_REDACTED} WHEN starts_with({_CELL}, "
             f"{literal(FORMULA_MARK)}) OR contains({_CELL}, chr(0)) THEN {_NO_VALUE} "
             f"WHEN contains({_CELL}, '(') THEN {_one_of(paren, marked)} "
             f"WHEN contains({_CELL}, '#') THEN CASE upper({_trimmed(_CELL)}) {errors} ELSE "
-            f"{_one_of(plain, '0')} END WHEN {bare} THEN {_one_of(plain, marked)} "
+            f"{_one_of(plain, '0')} END WHEN ascii({_CELL}) IN ({firsts}) THEN "
+            f"{_one_of(plain, f'CASE WHEN {bare} THEN {marked} ELSE 0 END')} "
             f"ELSE {_one_of(plain, '0')} END)")
 
 
