@@ -59,6 +59,24 @@ CASES = [
     ("Apprehension Date", "06/03/2025 12:05 am", "apprehension_date", datetime(2025, 6, 3, 0, 5),
      None),
     ("Apprehension Date", "03-Jun-2025", "apprehension_date", datetime(2025, 6, 3), None),
+    # ISO text with a zone, as JSON and API exports write it: the clock as written.
+    ("Apprehension Date", "2025-01-05T00:00:00Z", "apprehension_date", datetime(2025, 1, 5),
+     None),
+    ("Apprehension Date", "2025-01-05T09:30:00.000Z", "apprehension_date",
+     datetime(2025, 1, 5, 9, 30), None),
+    ("Apprehension Date", "2025-01-05 09:30:00-05:00", "apprehension_date",
+     datetime(2025, 1, 5, 9, 30), None),
+    ("Final Order Date", "2024-02-01T00:00:00+0000", "final_order_date", date(2024, 2, 1), None),
+    ("Final Order Date", "2024-02-01Z", "final_order_date", None, "final_order_date=2024-02-01Z"),
+    # Oracle's TIMESTAMP text, year first with slashes, Excel's long form, 8 digits.
+    ("Apprehension Date", "05-JAN-25 09.30.00.000000 PM", "apprehension_date",
+     datetime(2025, 1, 5, 21, 30), None),
+    ("Apprehension Date", "2025/01/05 09:30:00", "apprehension_date",
+     datetime(2025, 1, 5, 9, 30), None),
+    ("Final Order Date", "2024/02/01", "final_order_date", date(2024, 2, 1), None),
+    ("Final Order Date", "Feb 01, 2024", "final_order_date", date(2024, 2, 1), None),
+    ("Final Order Date", "20240201", "final_order_date", date(2024, 2, 1), None),
+    ("Final Order Date", "20240231", "final_order_date", None, "final_order_date=20240231"),
     ("Final Order Date", "6/3/2025 13:30 PM", "final_order_date", None,
      "final_order_date=6/3/2025 13:30 PM"),
     ("Final Order Date", "2024-02-01 ", "final_order_date", None,
@@ -75,6 +93,12 @@ CASES = [
     # Case and punctuation aside when the text as written is no value; other text stays unread.
     ("Final Order Yes No", "y", "final_order", True, None),
     ("Final Order Yes No", "Yeah", "final_order", None, "final_order=Yeah"),
+    # A boolean column as databases and dataframes write it.
+    ("Final Order Yes No", "1", "final_order", True, None),
+    ("Final Order Yes No", "0", "final_order", False, None),
+    ("Final Order Yes No", "True", "final_order", True, None),
+    ("Final Order Yes No", "FALSE", "final_order", False, None),
+    ("Final Order Yes No", "2", "final_order", None, "final_order=2"),
     ("Apprehension Criminality", "1-CONVICTED CRIMINAL", "criminality", "Convicted Criminal",
      None),
     ("Apprehension Criminality", "2 Pending Criminal Charges", "criminality",
@@ -86,6 +110,11 @@ CASES = [
     ("TOA Current Duty AOR", "atl", "aor", "Atlanta", None),
     ("TOA Current Duty AOR", "Washington  DC", "aor", "Washington", None),
     ("TOA Current Duty AOR", "Atlantis", "aor", None, "aor=Atlantis"),
+    # A country as ICE writes it, whatever the case, accents or spaces around it.
+    ("Citizenship Country", "Mexico ", "citizenship_country", "MEXICO", None),
+    ("Citizenship Country", " m\u00e9xico\u00a0", "citizenship_country", "MEXICO", None),
+    ("Citizenship Country", "Dominican Republic", "citizenship_country", "DOMINICAN REPUBLIC",
+     None),
     # Exemptions 6 and 7 alone are markers without parentheses (REDACTIONS); "B2" is a value.
     ("County", "B2", "apprehension_county", "B2", None),
     ("County", "", "apprehension_county", None, None),
@@ -106,9 +135,17 @@ CASES = [
     # The word alone is a redaction; in a value it is the value's.
     ("County", "REDACTED COUNTY", "apprehension_county", "REDACTED COUNTY", None),
     ("Birth Year", "Unredacted", "birth_year", None, "birth_year=Unredacted"),
+    # Words beside a marker say it is one; alone, or the word with another, they are values.
+    ("County", "WITHHELD", "apprehension_county", "WITHHELD", None),
+    ("County", "FOIA", "apprehension_county", "FOIA", None),
+    ("County", "- REDACTED COUNTY -", "apprehension_county", "- REDACTED COUNTY -", None),
+    ("County", "*B2*", "apprehension_county", "*B2*", None),
 ]
 REDACTIONS = ["(b)(6)", "b(6), b(7)c", "(B)(6) and (b)(7)(C)", " (b)(6)\u00a0", "(b)(7)e)",
-              "(b)(6),(b)(7)c)", "REDACTED", "[Redacted]", "(REDACTED)", "b6", "B7E"]
+              "(b)(6),(b)(7)c)", "REDACTED", "[Redacted]", "(REDACTED)", "b6", "B7E",
+              "REDACTED - b6", "Redacted (b)(6)", "FOIA Exemption (b)(7)(C)", "Withheld (b)(6)",
+              "(b)(6) - Redacted", "*REDACTED*", "<REDACTED>", "-Redacted-", "REDACTED.",
+              "\uff08b\uff09\uff086\uff09", '"b(6), b(7)C"']
 KEY_NOT_DATES = ["not a date", "2025-02-30", "2025-01-01 24:00:00", "02-JUX-25", "0", "x"]
 
 
@@ -413,3 +450,17 @@ def test_a_zoned_parquet_timestamp_loads_as_its_own_clock_wherever_the_load_runs
     assert report.files[0].status == "loaded", report.files[0].error
     (row,) = table(warehouse, "foia_arrests")
     assert row["apprehension_date"] == clock
+
+
+def test_countries_written_as_codes_are_a_failing_check_naming_the_first(tmp_path):
+    """ICE names countries in words; a production writing codes (MX, MEX, 484) would count
+    apart from ICE's MEXICO by country, and no table of ICE's names is shipped to translate."""
+    rows = [arrest_row(**{"Citizenship Country": country, "Anonymized Identifier": f"P{n}"})
+            for n, country in enumerate(["MEXICO", "MX", "mex", "484", "PERU"])]
+    warehouse, report = load(tmp_path, _write(tmp_path / f"{NAME}.csv", ARRESTS, rows))
+    (outcome,) = report.files
+    assert outcome.status == "loaded", outcome.error
+    check = next(c for c in outcome.checks if c["check"] == "country_codes")
+    assert (check["status"], check["failed_rows"], check["total_rows"]) == ("fail", 3, 5)
+    assert sorted(r["citizenship_country"] for r in table(warehouse, "foia_arrests")) == [
+        "484", "MEX", "MEXICO", "MX", "PERU"]

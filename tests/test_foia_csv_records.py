@@ -192,3 +192,22 @@ def test_a_utf16_file_with_windows_line_ends_loads(tmp_path, endings):
     assert outcome.status == "loaded", outcome.error
     assert loaded_rows(warehouse) == {"A1": 3, "A2": 4, "A3": 5}
     assert_adds_up(outcome)
+
+
+def test_windows_line_ends_with_line_breaks_inside_cells_load(tmp_path):
+    """Excel on Windows saves a sheet as CSV with CR LF between records and a bare LF where a
+    cell holds a line break (a header wrapped on two lines, a landmark): DuckDB took the first
+    line end, inside the header, for the file's and read no record; the file is rewritten
+    record by record first, with the same cells and record numbers."""
+    headers = [h.replace(" ", "\n", 1) for h in HEADERS]
+    wrapped = cells("A2", county="FULTON\nCOUNTY")
+    lines = [line(headers), line(cells("A1")), line(wrapped), line(cells("A3"))]
+    path = tmp_path / f"{NAME}.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    warehouse, report = load(tmp_path, path)
+    (outcome,) = report.files
+    assert outcome.status == "loaded", outcome.error
+    assert loaded_rows(warehouse) == {"A1": 2, "A2": 3, "A3": 4}
+    counties = {r["person_id"]: r["apprehension_county"] for r in table(warehouse, "foia_arrests")}
+    assert counties == {"A1": "FULTON", "A2": "FULTON\nCOUNTY", "A3": "FULTON"}
+    assert_adds_up(outcome)

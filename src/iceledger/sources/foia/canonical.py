@@ -48,8 +48,10 @@ UNNAMED, NAMED, BLANK, UNREADABLE_KEY, TOTALS_ROW, REPEATED_HEADER, OTHER_HEADER
 # Whitespace as Python's str.isspace() and Arrow's utf8_trim_whitespace define it (the same set).
 UNICODE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 _ASCII_SPACE = " \t\n\v\f\r"
+# A zone after the time (`Z`, `+00:00`, `-0500`: JSON and API exports) is dropped: the clock is
+# read as written, as a parquet timestamp's is in its zone (ICE's records are local times).
 _ISO_MOMENT = (r"\d{4}-\d{2}-\d{2}(?:[ T](?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d"
-               r"(?:\.\d{1,6})?)?)?)?")
+               r"(?:\.\d{1,6})?)?(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?)?")
 _HOUR_ONLY = r"\d{4}-\d{2}-\d{2}[ T]\d{2}"
 _DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 _SECOND = "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
@@ -65,8 +67,10 @@ _I = "'i'"  # case-insensitive
 _REDACTED, _NO_VALUE, _EMPTY = 1, 2, 3
 # UNICODE_SPACE as an RE2 class: ASCII's controls, three more, and Unicode's separators (Z).
 _SPACE_CLASS = r"[\t-\r\x1c-\x1f\x{85}\p{Z}]"
-# How a cell that may be an exemption marker without parentheses starts ("b6", "[B7c]").
-_BARE_MARKER_STARTS = ("b6", "b7", "B6", "B7", " ", "[")
+# How a cell that may be a redaction without an ASCII parenthesis starts ("b6", "[B7c]",
+# "REDACTED - b6", "*REDACTED*", "（b）（6）").
+_BARE_MARKER_STARTS = ("b6", "b7", "B6", "B7", " ", "[", "*", "-", "<", "\uff08", '"', "'",
+                       "REDACTED", "Redacted", "redacted")
 _AOR_KEY_FUNCTION = "iceledger_aor_key"
 _REPR_FUNCTION = "iceledger_repr"
 _SECONDS_PER_DAY = 86_400
@@ -362,6 +366,14 @@ class SheetRows:
         if kind == "gender":
             text = _text(value, storage)
             return f"coalesce({_looked_up(text, self.context.catalog.gender)}, {text})"
+        if kind == "country":
+            # Each step only where needed: trimming and stripping accents cost more than the
+            # tests before them, and nearly every cell is ASCII capitals already.
+            text = _text(value, storage)
+            trimmed = (f"CASE WHEN ends_with({text}, ' ') OR starts_with({text}, ' ') THEN "
+                       f"{_trimmed(text)} ELSE {text} END")
+            return (f"CASE WHEN strlen({text}) = length({text}) THEN upper({trimmed}) "
+                    f"ELSE upper(strip_accents({_trimmed(text)})) END")
         return value
 
     def _moment(self, value: str, storage: str) -> str:
@@ -502,8 +514,9 @@ def _looked_up(text: str, mapping: dict) -> str:
     folded = {_folded_key(k): v for k, v in mapping.items()}
     loose = " ".join(f"WHEN {literal(k)} THEN {_value(v)}" for k, v in folded.items())
     key = f"trim(upper(regexp_replace({text}, '[^A-Za-z0-9]+', ' ', 'g')))"
-    return (f"CASE {text} {cases} ELSE CASE {_trimmed(text)} {cases} ELSE CASE {key} {loose} "
-            "END END END")
+    # An empty cell would be compared with every key at each of the three tries.
+    return (f"CASE WHEN {text} IS NULL THEN NULL ELSE CASE {text} {cases} ELSE CASE "
+            f"{_trimmed(text)} {cases} ELSE CASE {key} {loose} END END END END")
 
 
 def _folded_key(text: str) -> str:
@@ -551,12 +564,16 @@ def _redaction_sql(cat: Catalog) -> str:
     marked = (f"CASE WHEN regexp_full_match({_CELL}, {literal(pattern)}, {_I}) THEN "
               f"{_REDACTED} ELSE 0 END")
     errors = " ".join(f"WHEN {literal(e)} THEN {_NO_VALUE}" for e in sorted(ERROR_VALUES))
+    # A cell's first character is one test, where each start is one more: only the cells
+    # that start with one of their characters are tested for the starts themselves.
+    firsts = ", ".join(str(code) for code in sorted({ord(c[0]) for c in _BARE_MARKER_STARTS}))
     bare = " OR ".join(f"{_CELL} LIKE {literal(c + '%')}" for c in _BARE_MARKER_STARTS)
     return (f"(CASE WHEN {_CELL} = '' THEN {_REDACTED} WHEN starts_with({_CELL}, "
             f"{literal(FORMULA_MARK)}) OR contains({_CELL}, chr(0)) THEN {_NO_VALUE} "
             f"WHEN contains({_CELL}, '(') THEN {_one_of(paren, marked)} "
             f"WHEN contains({_CELL}, '#') THEN CASE upper({_trimmed(_CELL)}) {errors} ELSE "
-            f"{_one_of(plain, '0')} END WHEN {bare} THEN {_one_of(plain, marked)} "
+            f"{_one_of(plain, '0')} END WHEN ascii({_CELL}) IN ({firsts}) THEN "
+            f"{_one_of(plain, f'CASE WHEN {bare} THEN {marked} ELSE 0 END')} "
             f"ELSE {_one_of(plain, '0')} END)")
 
 

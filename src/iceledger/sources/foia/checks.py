@@ -133,6 +133,20 @@ def negative_numbers(columns: Columns, context: CheckContext) -> Conditions:
             _any([f'"{name}" IS NOT NULL' for name in numbers]))
 
 
+# ICE names countries in words (`MEXICO`, `CHINA, PEOPLES REPUBLIC OF`; none of its names is
+# shorter than 4 letters): a value of 1 to 3 is a code (`MX`, `MEX`, `484`), which no table of
+# ICE's names is shipped to translate, so counts by country would keep it apart from ICE's name.
+COUNTRY_COLUMNS = ("citizenship_country", "birth_country", "departure_country")
+
+
+def country_codes(columns: Columns, context: CheckContext) -> Conditions:
+    present = [c for c in COUNTRY_COLUMNS if c in columns]
+    if not present:
+        return None
+    return (_any([_true(f'strlen("{c}") <= 3') for c in present]),
+            _any([f'"{c}" IS NOT NULL' for c in present]))
+
+
 UNREADABLE_VALUES = "unreadable_values"
 
 
@@ -157,6 +171,9 @@ CHECKS: tuple[Check, ...] = (
     Check("unknown_aors", "field office (AOR) text that names none of the 25 field offices",
           unknown_aors, fail_at=0.01),
     Check("negative_numbers", "a year, level, sentence or amount below zero", negative_numbers,
+          fail_at=0.01),
+    Check("country_codes", "a country written as a code of 1-3 characters (MX, MEX), not as "
+          "ICE names it: counts by country keep it apart from ICE's name", country_codes,
           fail_at=0.01),
     Check(UNREADABLE_VALUES, "row holds a cell that is not of its column's type (kept in "
           "`unparsed`)", unreadable_values, fail_at=0.01),

@@ -21,7 +21,7 @@ from importlib import resources
 from iceledger.sources.stats.cells import snake_case
 
 CANONICAL_TYPES = ("timestamp", "date", "integer", "decimal", "yes_no", "criminality", "aor",
-                   "gender")
+                   "gender", "country")
 
 
 @dataclass(frozen=True)
@@ -312,10 +312,14 @@ def parse_vocabulary(data: dict) -> Vocabulary:
     )
 
 
-def redaction_regex(marker: str) -> re.Pattern:
-    """Whole cells made of FOIA exemption markers joined by commas, spaces or "and"."""
-    return re.compile(rf"[\s(\[]*{marker}(?:\s*(?:[,;/&+]|\band\b)?\s*{marker})*[\s)\].,;]*",
-                      re.IGNORECASE)
+def redaction_regex(marker: str, words: str) -> re.Pattern:
+    """Whole cells made of FOIA exemption markers joined by commas, spaces or "and", perhaps
+    with `words` before or after them ("REDACTED - b6"), or of the word "redacted" alone, in
+    brackets or other marks around them ("*REDACTED*")."""
+    markers = rf"{marker}(?:\s*(?:[,;/&+]|\band\b)?\s*{marker})*"
+    gap = r"[\s:,;.\-]*"
+    core = rf"(?:(?:{words}){gap})*{markers}(?:{gap}(?:{words}))*|redacted"
+    return re.compile(rf"[\s(\[<*\-（\"']*(?:{core})[\s)\]>*\-.,;:）\"']*", re.IGNORECASE)
 
 
 def parse_catalog(data: dict, vocabulary: dict) -> Catalog:
@@ -361,7 +365,8 @@ def parse_catalog(data: dict, vocabulary: dict) -> Catalog:
         types=types,
         redaction_markers=tuple(data["redaction_markers"]),
         empty_markers=tuple(data["empty_markers"]),
-        redaction_pattern=redaction_regex(data["redaction_marker_pattern"]),
+        redaction_pattern=redaction_regex(data["redaction_marker_pattern"],
+                                          data["redaction_word_pattern"]),
         totals_label=re.compile(data["totals_label_pattern"], re.IGNORECASE),
         datetime_formats=tuple(data["datetime_formats"]),
         excel_epoch=data["excel_epoch"],

@@ -1031,7 +1031,11 @@ class CsvReader(FoiaReader):
         self.encoding = self._encoding(sample)
         text = codecs.decode(sample, self.encoding, errors="replace").lstrip("\ufeff")
         # Sought in the text, not the bytes: in UTF-16 every "\r" is followed by a NUL byte.
-        self._lone_returns = re.search("\r(?!\n)", text.rstrip("\r")) is not None
+        # Excel on Windows ends records with CRLF and a line break inside a cell (a header
+        # wrapped on two lines, "Apprehension\nDate") with a bare LF: DuckDB takes the first
+        # line end it meets for the file's and reads no record after a header so wrapped.
+        self._mixed_line_ends = (re.search("\r(?!\n)", text.rstrip("\r")) is not None
+                                 or ("\r\n" in text and re.search("(?<!\r)\n", text) is not None))
         self.delimiter, self._plan = self._header(text)
         self._transcoded: Path | None = None
         self._scan: _RecordScan | None = None  # once the records are counted (see `numbered`)
@@ -1101,7 +1105,7 @@ class CsvReader(FoiaReader):
     def _read_csv(self, plan: SheetPlan, lenient: bool) -> str:
         """The `read_csv` call; `lenient`: records of another field count than the header's
         are left out (as are, alas, other records DuckDB cannot read: `numbered` finds them)."""
-        if self._lone_returns or self.encoding == "cp1252":
+        if self._mixed_line_ends or self.encoding == "cp1252":
             self._transcoded = self._transcoded or self._copy_for_duckdb()
         path = self._transcoded or self.path
         encoding = "utf-16" if path == self.path and self.encoding == "utf-16" else "utf-8"
@@ -1235,12 +1239,13 @@ class CsvReader(FoiaReader):
 
     def _copy_for_duckdb(self) -> Path:
         """The file as UTF-8 in a temporary file, for what DuckDB cannot read: Windows-1252,
-        and lines ended by a lone carriage return beside others (a file of mixed line ends),
-        which are rewritten record by record with the same cells (the csv module keeps a line
-        end inside a quoted value as it is, and an empty line as one)."""
+        and a file of mixed line ends (a lone carriage return beside other line ends, or CRLF
+        records with a bare LF inside a quoted cell), which is rewritten record by record with
+        the same cells (the csv module keeps a line end inside a quoted value as it is, and an
+        empty line as one)."""
         handle = tempfile.NamedTemporaryFile(suffix=".csv", delete=False)
         with handle, open(self.path, encoding=self.encoding, newline="") as source:
-            if not self._lone_returns:
+            if not self._mixed_line_ends:
                 while block := source.read(1 << 22):
                     handle.write(block.encode("utf-8"))
             else:
