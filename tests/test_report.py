@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-import time
 import zlib
 from html import escape as html_escape
 
@@ -254,22 +253,3 @@ def test_claim_readings_read_as_their_definition_in_report_cli_and_dashboard():
     rate = Reading("deaths_per_100k_bed_days", 0.13, None, None, 0.07)
     assert claim_value_text(rate.claimed, rate.definition) == "0.07"
     assert claim_gap(rate) == "+0.060"
-
-
-def test_a_view_that_fails_stops_the_report_without_building_the_rest(
-        synthetic_warehouse, tmp_path, monkeypatch):
-    from iceledger.report import build
-
-    built = []
-
-    def failing_view(service, metric, events):
-        built.append(metric.name)
-        time.sleep(0.05)  # as long as a quick view: the report hears of the error meanwhile
-        raise RuntimeError(f"{metric.name} failed")
-
-    monkeypatch.setattr(build, "_view", failing_view)
-    with pytest.raises(RuntimeError, match="failed"):
-        build_report(synthetic_warehouse, tmp_path / "report.html")
-    # The views already running finish; those still queued are not built.
-    assert len(built) < len(REGISTRY) // 2
-    assert not (tmp_path / "report.html").exists()

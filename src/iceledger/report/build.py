@@ -163,21 +163,15 @@ def _build_report(warehouse_path: Path, html_path: Path, pdf: bool, k: int,
     # per thread, without it). The service computes each result and plan once, whichever asks
     # first, and they are read back in order, so the report is the same in any order.
     with ThreadPoolExecutor(QUERY_SLOTS, thread_name_prefix="report") as pool:
-        try:
-            views = pool.map(view_of, metrics)
-            claims = pool.submit(service.checked_claims)
-            backtest = pool.submit(simulator_backtest, service)
-            facts_found = pool.submit(headline_facts, service)
-            for metric, view in zip(metrics, views):
-                if pdf and view.spec:
-                    vega.draw(view.id, view.spec)
-                sections[metric.question].views.append(view)
-            claims, backtest, facts_found = (claims.result(), backtest.result(),
-                                             facts_found.result())
-        except BaseException:
-            # The error (or Ctrl-C) is said now, not after every view still queued has run.
-            pool.shutdown(cancel_futures=True)
-            raise
+        views = pool.map(view_of, metrics)
+        claims = pool.submit(service.checked_claims)
+        backtest = pool.submit(simulator_backtest, service)
+        facts_found = pool.submit(headline_facts, service)
+        for metric, view in zip(metrics, views):
+            if pdf and view.spec:
+                vega.draw(view.id, view.spec)
+            sections[metric.question].views.append(view)
+        claims, backtest, facts_found = claims.result(), backtest.result(), facts_found.result()
     sections = list(sections.values())
     with Warehouse(warehouse_path).connect(read_only=True) as con:
         provenance = read_provenance(con)
