@@ -12,7 +12,6 @@ import base64
 import json
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +43,6 @@ from iceledger.serving.formatting import (
 from iceledger.serving.headlines import headline_facts
 from iceledger.serving.output import json_rows
 from iceledger.serving.service import (
-    QUERY_SLOTS,
     MetricRequest,
     MetricResult,
     NotMeasurable,
@@ -149,30 +147,22 @@ def _build_report(warehouse_path: Path, html_path: Path, pdf: bool, k: int,
                   progress: Callable[[str], None] | None, vega: VegaProcess) -> ReportResult:
     service = WarehouseService(warehouse_path, public=True, k=k, max_rows=200_000)
     events = facts.load_events()
-    sections = {question: ReportSection(question, title, SECTION_BLURBS[question])
-                for question, title in QUESTIONS.items()}
-    metrics = [m for question in sections for m in service.metrics() if m.question == question]
-
-    def view_of(metric: Metric) -> ReportView:
-        if progress:
-            progress(metric.name)
-        return _view(service, metric, events)
-
-    # Views run side by side, and the claims, backtest and headline facts after them: while one
-    # compiles its queries (Python, holding the interpreter), DuckDB runs another's (a cursor
-    # per thread, without it). The service computes each result and plan once, whichever asks
-    # first, and they are read back in order, so the report is the same in any order.
-    with ThreadPoolExecutor(QUERY_SLOTS, thread_name_prefix="report") as pool:
-        views = pool.map(view_of, metrics)
-        claims = pool.submit(service.checked_claims)
-        backtest = pool.submit(simulator_backtest, service)
-        facts_found = pool.submit(headline_facts, service)
-        for metric, view in zip(metrics, views):
+    sections = []
+    for question, title in QUESTIONS.items():
+        section = ReportSection(question, title, SECTION_BLURBS[question])
+        for metric in service.metrics():
+            if metric.question != question:
+                continue
+            if progress:
+                progress(metric.name)
+            view = _view(service, metric, events)
             if pdf and view.spec:
                 vega.draw(view.id, view.spec)
-            sections[metric.question].views.append(view)
-        claims, backtest, facts_found = claims.result(), backtest.result(), facts_found.result()
-    sections = list(sections.values())
+            section.views.append(view)
+        sections.append(section)
+    claims = service.checked_claims()
+    backtest = simulator_backtest(service)
+    facts_found = headline_facts(service)
     with Warehouse(warehouse_path).connect(read_only=True) as con:
         provenance = read_provenance(con)
     html_path.parent.mkdir(parents=True, exist_ok=True)
