@@ -1,6 +1,7 @@
 """The server bounds its work: an over-cap breakdown is refused before it is computed, a
 reordered `by` is the same request, the result cache is bounded in bytes, identical requests in
-flight are computed once, and the default views are computed when the server starts."""
+flight are computed once, rows a plan shares with a request are queried once, memos of different
+keys are built side by side, and the default views are computed when the server starts."""
 
 from __future__ import annotations
 
@@ -16,15 +17,15 @@ from iceledger.web.app import create_app
 
 
 class Counting(WarehouseService):
-    """A service that counts the metric computations it runs."""
+    """A service that counts the metric queries it runs."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.runs: list[tuple[str, tuple[str, ...]]] = []
 
-    def _run(self, name, params):
+    def _query(self, name, params):
         self.runs.append((name, params.by))
-        return super()._run(name, params)
+        return super()._query(name, params)
 
 
 def test_an_over_cap_breakdown_is_refused_before_it_is_computed(synthetic_warehouse):
@@ -48,6 +49,38 @@ def test_a_reordered_by_is_computed_once(synthetic_warehouse):
     again = service.compute(service.request("arrest_criminality", by=["arrest_setting", "aor"]))
     assert again is first
     assert service.runs.count(("arrest_criminality", ("aor", "arrest_setting"))) == 1
+
+
+def test_rows_a_plan_shares_with_its_request_are_queried_once(synthetic_warehouse):
+    # Sizing a breakdown by fiscal year reads the metric by fiscal year (the years are no
+    # column of its tables); computing it reads the same rows again.
+    service = Counting(synthetic_warehouse, public=True)
+    service.compute(service.request("repeat_arrests_period", by=["fiscal_year"]))
+    assert service.runs.count(("repeat_arrests_period", ("fiscal_year",))) == 1
+
+
+def test_memos_of_different_keys_are_built_side_by_side(synthetic_warehouse):
+    service = WarehouseService(synthetic_warehouse)
+    first_started, second_started = threading.Event(), threading.Event()
+    built = []
+
+    def first():
+        first_started.set()
+        # Under one lock for every memo the second build could not start: this wait would fail.
+        built.append(second_started.wait(timeout=10))
+        return "first"
+
+    def second():
+        second_started.set()
+        return "second"
+
+    thread = threading.Thread(target=lambda: built.append(service.memo("one", first)))
+    thread.start()
+    assert first_started.wait(timeout=10)
+    assert service.memo("two", second) == "second"
+    thread.join()
+    assert built == [True, "first"]
+    assert service.memo("one", lambda: "built again") == "first"
 
 
 def _result(rows: int):

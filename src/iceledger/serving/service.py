@@ -66,6 +66,8 @@ PUBLIC_MAX_BREAKDOWNS = 1
 # many metric queries run together (more only queue for the same cores, each holding memory).
 SERVING_MEMORY_LIMIT = os.environ.get("ICELEDGER_SERVE_MEMORY", "512MB")
 QUERY_SLOTS = max(2, os.cpu_count() or 2)
+# The metrics' rows before suppression are kept in this share of the results' byte budget.
+RUNS_SHARE = 4
 # Breakdowns public mode does not serve, and why: each nests in or cuts across one it serves, so
 # the two tables would difference each other (an office covering one state is that state).
 NOT_PUBLIC_BREAKDOWNS = {
@@ -199,12 +201,15 @@ class WarehouseService:
         # Shared by the renderings of one request (JSON, chart, CSV, Parquet) and by the
         # breakdowns planned against a coarser table; the rendered bodies are what the app keeps.
         self._results = ResultCache(result_bytes)
+        # The metrics' own rows, before suppression: a plan reads the same rows as the request
+        # it is planned for (the monthly tables beside a daily one, a breakdown's values).
+        self._runs = ResultCache(result_bytes // RUNS_SHARE, size_of=self._run_bytes)
         self._query_slots = threading.BoundedSemaphore(QUERY_SLOTS)
         self._value_types = functools.cache(self._distinct_values)
-        self._memo: dict[str, object] = {}
-        # Re-entrant: a memo's build may compute metrics whose public-mode suppression memoises
-        # too (the headline facts do); a plain lock waited on itself forever.
-        self._memo_lock = threading.RLock()
+        # Counted as no bytes, nothing is dropped. Built once per key, not under one lock: a
+        # memo's build may compute metrics whose public-mode suppression memoises too (the
+        # headline facts do), and other threads go on with other keys meanwhile.
+        self._memo = ResultCache(0, size_of=lambda _: 0)
 
     # --- what is served ----------------------------------------------------------------------
 
@@ -223,10 +228,7 @@ class WarehouseService:
 
     def memo(self, key: str, build):
         """`build()` once per process; the warehouse cannot change while it is open read-only."""
-        with self._memo_lock:
-            if key not in self._memo:
-                self._memo[key] = build()
-            return self._memo[key]
+        return self._memo.get(key, build)
 
     def servable(self, metric: Metric) -> bool:
         return not self.missing_tables(metric)
@@ -970,6 +972,15 @@ class WarehouseService:
         )
 
     def _run(self, name: str, params: MetricParams) -> pa.Table:
+        key = (name, params.by, params.start, params.end,
+               tuple(sorted((f, tuple(v)) for f, v in params.filters.items())))
+        return self._runs.get(key, lambda: self._query(name, params))
+
+    def _run_bytes(self, table: pa.Table) -> int:
+        # A table over the row cap is refused (_compute) and not kept: counted over the budget.
+        return table.nbytes if table.num_rows <= self.max_rows else self._runs.max_bytes + 1
+
+    def _query(self, name: str, params: MetricParams) -> pa.Table:
         try:
             with self._query_slots:
                 return registry.compute(name, self.backend(), params)
@@ -1059,12 +1070,13 @@ class WarehouseService:
 
 
 class ResultCache:
-    """Computed results up to a byte budget (least recently used dropped first), and one
-    computation per key at a time: identical requests arriving together wait for the first."""
+    """Computed results up to a byte budget as `size_of` measures them (least recently used
+    dropped first; a metric's result by its table), and one computation per key at a time:
+    identical requests arriving together wait for the first."""
 
-    def __init__(self, max_bytes: int):
-        self._results: ByteBudgetLRU[MetricResult] = ByteBudgetLRU(
-            max_bytes, lambda result: result.table.nbytes)
+    def __init__(self, max_bytes: int,
+                 size_of: Callable[[object], int] = lambda result: result.table.nbytes):
+        self._results: ByteBudgetLRU = ByteBudgetLRU(max_bytes, size_of)
         self._running: dict[object, _Running] = {}
         self._lock = threading.Lock()
 
@@ -1072,7 +1084,7 @@ class ResultCache:
         with self._lock:
             return key in self._results
 
-    def get(self, key: object, compute) -> MetricResult:
+    def get(self, key: object, compute):
         with self._lock:
             kept = self._results.get(key)
             if kept is not None:
