@@ -373,7 +373,8 @@ def human_cost_tables(rng: np.random.Generator, workbooks: list[str], years: ran
             keys = [(*k, o) for k in keys for o in options]
         return pa.Table.from_pylist([
             {"workbook": wb, "sha256": f"{y:064d}", "fiscal_year": y,
-             "snapshot_date": date(y, 9, 15), **dict(zip(labels_by_column, k, strict=True)),
+             "snapshot_date": date(y, 9, 15), "as_of_source": "footnote",
+             **dict(zip(labels_by_column, k, strict=True)),
              **dict(zip(extra_columns, e(y) if callable(e) else e, strict=True)),
              value: float(rng.integers(0, 60_000)), **{d: rng.random() * 90 for d in days},
              "sheet": sheet, "cell_range": "A1"}
