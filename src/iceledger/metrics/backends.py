@@ -47,9 +47,6 @@ ANSWERS_KEPT = 512
 RESULT_BYTES_KEPT = 256 * 2**10
 RESULTS_BYTES_KEPT = 4 * 2**20
 SCALAR_BYTES = 64
-# Nested selects are left for the engine's optimizer (DuckDB's, Spark's) to merge: Ibis merging
-# them before it writes the SQL costs more CPU than running the queries (same results).
-ibis.options.sql.fuse_selects = False
 
 
 class ReadOnlyWarehouse(IbisDuckDBBackend):
