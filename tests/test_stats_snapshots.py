@@ -390,6 +390,28 @@ def test_a_transgender_caption_without_its_date_is_still_read(shared, tmp_path):
     assert {r["as_of_source"] for r in _rows(parsed, "stats_transgender")} == {"iids"}
 
 
+def test_a_caption_dated_a_day_no_calendar_has_is_said_not_dropped(shared, tmp_path):
+    import re
+
+    def impossible_date(book):
+        for row in book["ATD FY22 YTD"].iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and "Active ATD Participants" in cell.value:
+                    cell.value = re.sub(r"\d{1,2}/\d{1,2}/\d{2,4}", "2/30/2022", cell.value)
+
+    parsed = parse_workbook(_copy(shared / MARCH, tmp_path / "FY22_detentionStats03172022.xlsx",
+                                  impossible_date))
+    original = parse_workbook(shared / MARCH)
+    assert {r["as_of_source"] for r in _rows(original, "stats_atd_aor")} == {"caption"}
+    # The same figures, dated by the next source that speaks for them, and the command says so.
+    assert [r["participants"] for r in _rows(parsed, "stats_atd_aor")] == \
+        [r["participants"] for r in _rows(original, "stats_atd_aor")] != []
+    assert "caption" not in {r["as_of_source"] for r in _rows(parsed, "stats_atd_aor")}
+    [warning] = [w for w in parsed.warnings if "2/30/2022" in w]
+    assert "a date no calendar has" in warning
+    assert not [w for w in original.warnings if "no calendar" in w]
+
+
 def test_formula_cells_saved_without_values_are_reported_not_lost_silently(shared, tmp_path):
     def formulas(book):
         book["Detention FY22"]["C11"] = "=1+1"

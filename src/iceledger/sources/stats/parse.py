@@ -185,6 +185,10 @@ def parse_workbook(
                 f"captions: {', '.join(sorted(set(read)))}" if read else
                 f"sheet {name.strip()!r} is of no known kind; its figures are kept in "
                 f"{STATS_UNRECOGNISED}")
+    for day in dating.impossible_captions:
+        parsed.warnings.append(f"a table caption is dated {day!r}, a date no calendar has: its "
+                               "tables are dated by the next source that speaks for them "
+                               "(as_of_source says which)")
     if dating.undated:
         parsed.warnings.append("no snapshot date fits the fiscal year of: "
                                + ", ".join(sorted(set(dating.undated))))

@@ -140,6 +140,9 @@ class SnapshotDating:
     hidden_other_years: frozenset[str] = frozenset()
     undated: list[str] = field(default_factory=list)
     hidden_undated: list[tuple[str, str]] = field(default_factory=list)  # (sheet, table)
+    # Dates a caption prints that no calendar has ("as of 2/30/2026"): its table is dated by
+    # the next source, which the command must say.
+    impossible_captions: list[str] = field(default_factory=list)
 
     def date_for(self, table: str, sheet: str, fiscal_year: int | None,
                  caption: str | None) -> tuple[date | None, str | None]:
@@ -175,6 +178,8 @@ class SnapshotDating:
             try:
                 return parse_date(match["date"])
             except CellValueError:
+                if match["date"] not in self.impossible_captions:
+                    self.impossible_captions.append(match["date"])
                 return None
         return None
 
