@@ -44,7 +44,7 @@ import python_calamine
 
 from iceledger.errors import Location, SourceError
 from iceledger.sources.foia.layouts import Catalog, HeaderMatch, catalog, hint_level
-from iceledger.sources.stats.cells import column_letters
+from iceledger.sources.stats.cells import column_index, column_letters
 from iceledger.sources.xlsx_files import KINDS, NOT_A_CSV_KINDS, errors_as_text, file_kind
 from iceledger.warehouse import QuarantinedRow, ident, literal
 
@@ -316,14 +316,6 @@ def _fast_reader_rejected(exc: BaseException) -> bool:
     inside its Rust code, which reaches Python as pyo3's PanicException, a BaseException."""
     return isinstance(exc, fastexcel.FastExcelError | python_calamine.CalamineError) or (
         type(exc).__name__ == "PanicException")
-
-
-def column_index(letters: str) -> int:
-    """0-based index of spreadsheet column letters: A -> 0, AB -> 27."""
-    index = 0
-    for letter in letters.upper():
-        index = index * 26 + ord(letter) - 64
-    return index - 1
 
 
 def _xml_cell_text(cell: ElementTree.Element, strings: list[str]) -> str | None:

@@ -332,6 +332,14 @@ def column_letters(index: int) -> str:
     return letters
 
 
+
+def column_index(letters: str) -> int:
+    """0-based index of spreadsheet column letters: A -> 0, AB -> 27 (column_letters' inverse)."""
+    index = 0
+    for letter in letters.upper():
+        index = index * 26 + ord(letter) - 64
+    return index - 1
+
 @lru_cache(maxsize=1 << 16)
 def cell_name(row: int, column: int) -> str:
     """A1-style address of a 0-based (row, column) position."""

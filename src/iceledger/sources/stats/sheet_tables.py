@@ -43,6 +43,7 @@ from iceledger.sources.stats.cells import (
     cell_name,
     clean_text,
     clean_texts,
+    column_index,
     column_letters,
     detached,
     fiscal_month,
@@ -585,10 +586,8 @@ def figures_under_merges(workbook: str, extraction: Extraction,
             cells = columns.get("cell_range") or [constants.get("cell_range")] * length
             for sheet, cell in zip(sheets, cells):
                 if sheet in merged and cell and (found := _SINGLE_CELL.match(cell)):
-                    column = sum((ord(letter) - 64) * 26 ** power
-                                 for power, letter in enumerate(reversed(found[1]))) - 1
                     figures.setdefault(sheet, {}).setdefault(int(found[2]) - 1, []).append(
-                        (column, cell, name))
+                        (column_index(found[1]), cell, name))
     errors = []
     for sheet, ranges in merged.items():
         by_row = figures.get(sheet, {})
